@@ -1,0 +1,1 @@
+"""Benchmarks that print the figures quoted in docs/BENCHMARKS.md."""

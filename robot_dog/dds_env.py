@@ -1,0 +1,66 @@
+"""Localhost-only ROS 2 discovery: the one code path every run goes through.
+
+DESIGN.md section 3: discovery and data never leave this machine. `apply()` sets the variables in
+this process before rclpy creates a participant; `environ()` builds them for child processes (the
+launcher, tests, benchmarks); `python -m robot_dog.dds_env -- CMD` runs any command with them
+(used by dev.sh and CI). `problems()` says what is wrong with an environment, for `doctor`.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+PROFILE_PATH = Path(__file__).resolve().parent / "config" / "fastdds_localhost.xml"
+
+#: The variables that pin discovery to loopback; forced, not defaulted, so no caller can widen it.
+REQUIRED: dict[str, str] = {
+    "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+    "FASTDDS_DEFAULT_PROFILES_FILE": str(PROFILE_PATH),
+    "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
+}
+#: Variables that would add off-machine peers or switch the profile off.
+FORBIDDEN = ("ROS_STATIC_PEERS", "ROS_DISCOVERY_SERVER", "ROS_LOCALHOST_ONLY", "SKIP_DEFAULT_XML_FILE")
+
+
+def environ(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Return a copy of `base` (default: os.environ) with localhost-only discovery forced."""
+    env = dict(os.environ if base is None else base)
+    for name in FORBIDDEN:
+        env.pop(name, None)
+    env.update(REQUIRED)
+    return env
+
+
+def apply() -> None:
+    """Force localhost-only discovery in this process (call before rclpy.init)."""
+    for name in FORBIDDEN:
+        os.environ.pop(name, None)
+    os.environ.update(REQUIRED)
+
+
+def problems(env: Mapping[str, str] | None = None) -> list[str]:
+    """What makes `env` unsafe; empty when discovery is localhost-only."""
+    env = os.environ if env is None else env
+    found = [f"{k}={env.get(k)!r}, expected {v!r}" for k, v in REQUIRED.items() if env.get(k) != v]
+    found += [f"{k} is set" for k in FORBIDDEN if k in env]
+    if not PROFILE_PATH.is_file():
+        found.append(f"Fast DDS profile missing: {PROFILE_PATH}")
+    return found
+
+
+def main(argv: list[str]) -> int:
+    """`python -m robot_dog.dds_env [--] CMD ARGS...`: exec CMD with localhost-only discovery."""
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        for name, value in REQUIRED.items():
+            print(f"export {name}={value}")
+        return 0
+    os.execvpe(argv[0], argv, environ())
+    return 127  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,13 @@
+"""Every node executable of the stack: name -> "module:NodeClass".
+
+Pure data, read by setup.py (one console script per node, `module:main`) and by the launcher
+(`--single-process` composes the classes in one executor). A node module exposes both `main()`
+and its Node subclass, whose constructor takes keyword arguments only (`**kwargs` passed to
+rclpy's Node: node_name, namespace, parameter_overrides, cli_args).
+"""
+NODES: dict[str, str] = {
+    "bodycam_node": "robot_dog.bodycam.node:BodycamNode",
+    "uplink_node": "robot_dog.uplink.node:UplinkNode",
+    "talker_node": "robot_dog.examples.talker:TalkerNode",
+    "listener_node": "robot_dog.examples.listener:ListenerNode",
+}
