@@ -1,0 +1,72 @@
+"""The topic tree: builders and parser agree, and everything outside the tree is refused."""
+import pytest
+from hypothesis import given, strategies as st
+
+from robot_dog.mqtt import topics
+from robot_dog.mqtt.topics import Kind, Topic, TopicError
+
+DOGS = st.from_regex(topics.DOG_ID, fullmatch=True)
+NAMES = st.from_regex(topics.NAME, fullmatch=True)
+VERBS = st.from_regex(topics.VERB, fullmatch=True).filter(lambda v: v != "result")
+
+
+def test_builders_match_design_tree():
+    assert topics.status("dog1") == "patrol/v1/dog1/status"
+    assert topics.telemetry("dog1") == "patrol/v1/dog1/telemetry"
+    assert topics.video("dog1", "bodycam") == "patrol/v1/dog1/video/bodycam"
+    assert topics.audio("dog1", "mic") == "patrol/v1/dog1/audio/mic"
+    assert topics.events("dog1") == "patrol/v1/dog1/events"
+    assert topics.cmd("dog1", "announce") == "patrol/v1/dog1/cmd/announce"
+    assert topics.cmd_result("dog1") == "patrol/v1/dog1/cmd/result"
+
+
+@pytest.mark.parametrize("topic, expected", [
+    ("patrol/v1/dog1/status", Topic("dog1", Kind.STATUS, None)),
+    ("patrol/v1/dog-2/telemetry", Topic("dog-2", Kind.TELEMETRY, None)),
+    ("patrol/v1/d_3/video/front", Topic("d_3", Kind.VIDEO, "front")),
+    ("patrol/v1/dog1/audio/mic", Topic("dog1", Kind.AUDIO, "mic")),
+    ("patrol/v1/dog1/events", Topic("dog1", Kind.EVENTS, None)),
+    ("patrol/v1/dog1/cmd/siren", Topic("dog1", Kind.CMD, "siren")),
+    ("patrol/v1/dog1/cmd/result", Topic("dog1", Kind.RESULT, None)),
+])
+def test_parse_known_topics(topic, expected):
+    assert topics.parse(topic) == expected
+
+
+@pytest.mark.parametrize("topic", [
+    "", "patrol", "patrol/v1", "patrol/v1/dog1", "patrol/v2/dog1/status", "Patrol/v1/dog1/status",
+    "/patrol/v1/dog1/status", "patrol/v1/dog1/status/", "patrol/v1/Dog1/status",
+    "patrol/v1/" + "a" * 33 + "/status", "patrol/v1/dog.1/status", "patrol/v1//status",
+    "patrol/v1/dog1/unknown", "patrol/v1/dog1/video", "patrol/v1/dog1/video/a/b",
+    "patrol/v1/dog1/cmd", "patrol/v1/dog1/cmd/Bad", "patrol/v1/dog1/cmd/a/b",
+    "patrol/v1/dog1/telemetry/x", "patrol/v1/+/status", "patrol/v1/dog1/#", "patrol/v1/dog1/video/",
+])
+def test_parse_rejects_outside_tree(topic):
+    with pytest.raises(TopicError):
+        topics.parse(topic)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: topics.status("DOG"), lambda: topics.status("a/b"), lambda: topics.status(""),
+    lambda: topics.cmd("dog1", "result"), lambda: topics.cmd("dog1", "x/y"),
+    lambda: topics.video("dog1", "+"), lambda: topics.audio("dog1", "#"),
+])
+def test_builders_reject_bad_names(call):
+    with pytest.raises(TopicError):
+        call()
+
+
+@given(dog=DOGS, name=NAMES, verb=VERBS)
+def test_round_trip(dog, name, verb):
+    assert topics.parse(topics.video(dog, name)) == (dog, Kind.VIDEO, name)
+    assert topics.parse(topics.audio(dog, name)) == (dog, Kind.AUDIO, name)
+    assert topics.parse(topics.cmd(dog, verb)) == (dog, Kind.CMD, verb)
+    assert topics.parse(topics.telemetry(dog)).dog == dog
+
+
+def test_filters():
+    assert topics.commands_of("dog1") == "patrol/v1/dog1/cmd/+"
+    assert topics.dog_tree("dog1") == "patrol/v1/dog1/#"
+    assert topics.all_dogs(Kind.TELEMETRY) == "patrol/v1/+/telemetry"
+    assert topics.all_dogs(Kind.VIDEO) == "patrol/v1/+/video/+"
+    assert topics.all_dogs(Kind.RESULT) == "patrol/v1/+/cmd/result"
