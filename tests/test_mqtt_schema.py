@@ -1,0 +1,135 @@
+"""Payload contracts: schemas are valid, documented, found from the package, and name the bad field."""
+import filecmp
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from jsonschema import Draft202012Validator
+
+from robot_dog.mqtt import schema, topics
+from robot_dog.mqtt.schema import PayloadTooLarge, SchemaError
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+PACKAGED = Path(str(schema.schema_files()))
+
+GOOD = {
+    "telemetry": {"v": 1, "dog": "dog1", "ts": 1700000000.5, "seq": 7,
+                  "pose": {"x": 1.0, "y": 2.0, "yaw": 0.1}, "battery": {"percent": 80, "voltage": 48.1},
+                  "safety": {"estop": False, "mode": "crowd", "speed_cap": 0.5},
+                  "payload": {"siren": {"tone": "wail"}}, "link": {"backlog_bytes": 0}},
+    "event": {"v": 1, "dog": "dog1", "ts": 1700000000.0, "id": "evt-000001", "type": "low_battery",
+              "severity": "warning", "data": {"percent": 14}},
+    "command": {"v": 1, "dog": "dog1", "verb": "siren", "args": {"tone": "wail"},
+                "issued_at": 1700000000000, "expires_at": 1700000010000,
+                "nonce": "AAAAAAAAAAAAAAAAAAAAAA", "issuer": "alice", "sig": "A" * 86},
+    "result": {"v": 1, "dog": "dog1", "ts": 1700000000.2, "ok": False, "code": "expired",
+               "nonce": "AAAAAAAAAAAAAAAAAAAAAA", "verb": "siren"},
+}
+
+
+def _asyncapi() -> dict:
+    return yaml.safe_load((DOCS / "asyncapi.yaml").read_text())
+
+
+def test_every_schema_is_valid_2020_12_and_versioned():
+    for name in schema.NAMES:
+        doc = schema.load(name)
+        assert doc["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+        Draft202012Validator.check_schema(doc)
+        assert "v" in doc["required"] and doc["properties"]["v"] == {"const": 1, "description": "schema version"}
+
+
+def test_docs_copy_is_identical_to_packaged_schemas():
+    packaged = sorted(p.name for p in PACKAGED.glob("*.json"))
+    assert packaged == sorted(f"{n}.json" for n in schema.NAMES)
+    assert sorted(p.name for p in (DOCS / "schemas").glob("*.json")) == packaged
+    _, mismatch, errors = filecmp.cmpfiles(PACKAGED, DOCS / "schemas", packaged, shallow=False)
+    assert mismatch == [] and errors == [], "run: cp robot_dog/mqtt/schemas/*.json docs/schemas/"
+
+
+def test_dog_pattern_matches_topic_tree():
+    for name in schema.NAMES:
+        text = json.dumps(schema.load(name))
+        assert f'"^{topics.DOG_ID.pattern}$"' in text
+
+
+def test_asyncapi_channels_reference_existing_valid_schemas():
+    spec = _asyncapi()
+    assert spec["asyncapi"].startswith("3.")
+    referenced = set()
+    for channel_name, channel in spec["channels"].items():
+        # Every address is in the tree: fill the parameters and parse it.
+        concrete = re.sub(r"\{(\w+)\}", lambda m: {"verb": "announce"}.get(m[1], "x1"), channel["address"])
+        assert topics.parse(concrete).dog == "x1", channel_name
+        for message in channel["messages"].values():
+            payload = message["payload"]
+            if "schema" in payload:
+                ref = payload["schema"]["$ref"]
+                path = (DOCS / ref).resolve()
+                assert path.is_file(), f"{channel_name}: {ref} missing"
+                Draft202012Validator.check_schema(json.loads(path.read_text()))
+                referenced.add(path.stem)
+            else:
+                assert message["contentType"] != "application/json", channel_name
+    assert referenced == set(schema.NAMES)
+    for op in spec["operations"].values():
+        assert op["channel"]["$ref"].removeprefix("#/channels/") in spec["channels"]
+
+
+def test_every_kind_of_the_tree_is_a_channel():
+    kinds = {topics.parse(re.sub(r"\{(\w+)\}", "x", c["address"]).replace("cmd/x", "cmd/go")).kind
+             for c in _asyncapi()["channels"].values()}
+    assert kinds == set(topics.Kind)
+
+
+@pytest.mark.parametrize("name", schema.NAMES)
+def test_good_payloads_round_trip(name):
+    data = schema.encode(name, GOOD[name])
+    assert schema.decode(name, data) == GOOD[name]
+
+
+@pytest.mark.parametrize("name, mutate, field", [
+    ("telemetry", lambda d: d.pop("dog"), "dog"),
+    ("telemetry", lambda d: d["battery"].update(percent=140), "battery.percent"),
+    ("telemetry", lambda d: d["pose"].pop("yaw"), "pose.yaw"),
+    ("telemetry", lambda d: d.update(speed=3), "speed"),
+    ("telemetry", lambda d: d.update(v=2), "v"),
+    ("telemetry", lambda d: d["safety"].update(mode="riot"), "safety.mode"),
+    ("event", lambda d: d.update(type="party"), "type"),
+    ("event", lambda d: d.update(dog="Dog 1"), "dog"),
+    ("command", lambda d: d.update(verb="result"), "verb"),
+    ("command", lambda d: d.update(expires_at=1.5), "expires_at"),
+    ("command", lambda d: d.pop("nonce"), "nonce"),
+    ("result", lambda d: d.update(ok="yes"), "ok"),
+])
+def test_bad_payload_names_the_field(name, mutate, field):
+    obj = json.loads(json.dumps(GOOD[name]))
+    mutate(obj)
+    with pytest.raises(SchemaError) as info:
+        schema.decode(name, json.dumps(obj).encode())
+    assert info.value.field == field
+    assert info.value.schema == name
+    assert field in str(info.value)
+    with pytest.raises(SchemaError):
+        schema.encode(name, obj)
+
+
+def test_oversized_payload_rejected_before_parsing():
+    # Not even JSON: proves size is checked first.
+    blob = b"\xff" * (schema.MAX_BYTES["telemetry"] + 1)
+    with pytest.raises(PayloadTooLarge):
+        schema.decode("telemetry", blob)
+    big = dict(GOOD["event"], message="x" * 500, data={"pad": "y" * 20000})
+    with pytest.raises(PayloadTooLarge):
+        schema.encode("event", big)
+
+
+@pytest.mark.parametrize("raw", [
+    b"{", b"\xc3\x28", b'{"v": NaN}', b'{"v": 1, "v": 1}', b"[]",
+])
+def test_malformed_json_is_a_schema_error(raw):
+    with pytest.raises(SchemaError):
+        schema.decode("event", raw)
