@@ -87,8 +87,9 @@ need_venv() {
 
 setup() { need_apt; need_venv; }
 
-# The localhost-only ROS 2 / DDS environment comes from one code path: robot_dog.dds_env.
-in_env() { "$VENV/bin/python" -m robot_dog.dds_env -- "$@"; }
+# The localhost-only ROS 2 / DDS environment comes from one code path: robot_dog.dds_env
+# (robot_dog.localhost execs a command with it).
+in_env() { "$VENV/bin/python" -m robot_dog.localhost -- "$@"; }
 
 verb="${1:-help}"; shift || true
 case "$verb" in

@@ -2,13 +2,12 @@
 
 DESIGN.md section 3: discovery and data never leave this machine. `apply()` sets the variables in
 this process before rclpy creates a participant; `environ()` builds them for child processes (the
-launcher, tests, benchmarks); `python -m robot_dog.dds_env -- CMD` runs any command with them
-(used by dev.sh and CI). `problems()` says what is wrong with an environment, for `doctor`.
+launcher, tests, benchmarks); `python -m robot_dog.localhost -- CMD` runs any command
+with them (used by dev.sh and CI). `problems()` says what is wrong with an environment, for `doctor`.
 """
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -48,19 +47,3 @@ def problems(env: Mapping[str, str] | None = None) -> list[str]:
     if not PROFILE_PATH.is_file():
         found.append(f"Fast DDS profile missing: {PROFILE_PATH}")
     return found
-
-
-def main(argv: list[str]) -> int:
-    """`python -m robot_dog.dds_env [--] CMD ARGS...`: exec CMD with localhost-only discovery."""
-    if argv and argv[0] == "--":
-        argv = argv[1:]
-    if not argv:
-        for name, value in REQUIRED.items():
-            print(f"export {name}={value}")
-        return 0
-    os.execvpe(argv[0], argv, environ())
-    return 127  # not reached
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

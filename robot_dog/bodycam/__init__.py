@@ -1,0 +1,1 @@
+"""Bodycam (law-enforcement recorder): image source, overlay, and the ROS node."""

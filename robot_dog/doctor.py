@@ -1,0 +1,107 @@
+"""`robot-dog doctor`: what the stack needs on this machine, and how to install what is missing.
+
+Each check is a small function returning a Finding; the report is plain text. Required
+findings that fail make the exit code 1; optional ones (camera, serial port) only inform,
+because the stack falls back to its virtual/sim backends.
+"""
+from __future__ import annotations
+
+import glob
+import importlib
+import shutil
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from robot_dog import dds_env
+
+FIX_SETUP = "run ./dev.sh setup"
+
+
+@dataclass(frozen=True)
+class Finding:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    required: bool = True
+
+
+Which = Callable[[str], str | None]
+
+
+def _import(module: str, name: str, fix: str) -> Finding:
+    try:
+        importlib.import_module(module)
+    except Exception as exc:  # noqa: BLE001  (ImportError or a broken native library)
+        return Finding(name, False, f"cannot import {module}: {exc}", fix)
+    return Finding(name, True, f"import {module} ok")
+
+
+def _binary(which: Which, name: str, binary: str, package: str, purpose: str,
+            required: bool = True) -> Finding:
+    path = which(binary)
+    if path:
+        return Finding(name, True, path, required=required)
+    return Finding(name, False, f"{binary} not found ({purpose})",
+                   f"apt-get install {package}", required=required)
+
+
+def _dds_profile() -> Finding:
+    problems = dds_env.problems()
+    if not problems:
+        try:
+            root = ET.parse(dds_env.PROFILE_PATH).getroot()
+        except ET.ParseError as exc:
+            problems = [f"profile does not parse: {exc}"]
+        else:
+            ns = "{http://www.eprosima.com}"
+            builtin = root.find(f".//{ns}useBuiltinTransports")
+            if builtin is None or builtin.text != "false":
+                problems = ["profile leaves Fast DDS built-in transports on"]
+    if problems:
+        return Finding("DDS localhost-only", False, "; ".join(problems),
+                       "run through ./dev.sh or `python -m robot_dog.dds_env -- CMD`")
+    return Finding("DDS localhost-only", True, f"LOCALHOST range + {dds_env.PROFILE_PATH.name}")
+
+
+def _devices(name: str, patterns: list[str], fallback: str) -> Finding:
+    found = sorted(p for pattern in patterns for p in glob.glob(pattern))
+    if found:
+        return Finding(name, True, ", ".join(found), required=False)
+    return Finding(name, False, f"none found; {fallback}", "connect the device", required=False)
+
+
+def run_checks(which: Which = shutil.which) -> list[Finding]:
+    return [
+        Finding("python", sys.version_info >= (3, 11), sys.version.split()[0],
+                "install Python 3.11 (Debian 12: apt-get install python3)"),
+        _import("rclpy", "rclpy (ROS 2 Kilted wheels)", FIX_SETUP),
+        _import("robot_dog_interfaces.msg", "custom interfaces", FIX_SETUP + " (builds ros_ws)"),
+        _dds_profile(),
+        _binary(which, "mosquitto", "mosquitto", "mosquitto", "MQTT broker"),
+        _binary(which, "mosquitto clients", "mosquitto_sub", "mosquitto-clients", "tests, debugging"),
+        _binary(which, "PulseAudio", "pulseaudio", "pulseaudio", "virtual audio for mic/megaphone"),
+        _binary(which, "Chromium", "chromium", "chromium", "viewer tests", required=False),
+        _binary(which, "espeak-ng", "espeak-ng", "espeak-ng", "megaphone TTS", required=False),
+        _devices("camera", ["/dev/video*"], "the bodycam uses the synthetic test scene"),
+        _devices("serial port", ["/dev/ttyUSB*", "/dev/ttyACM*"],
+                 "the payload bridge uses the virtual MCU on a pty"),
+    ]
+
+
+def report(findings: list[Finding]) -> tuple[str, int]:
+    lines = []
+    for f in findings:
+        mark = "ok  " if f.ok else ("MISS" if f.required else "info")
+        lines.append(f"[{mark}] {f.name}: {f.detail}" + (f"\n        fix: {f.fix}" if not f.ok and f.fix else ""))
+    missing = [f.name for f in findings if f.required and not f.ok]
+    lines.append(f"{len(missing)} required component(s) missing" + (f": {', '.join(missing)}" if missing else ""))
+    return "\n".join(lines), 1 if missing else 0
+
+
+def main(argv: list[str]) -> int:
+    text, code = report(run_checks())
+    print(text)
+    return code

@@ -1,0 +1,1 @@
+"""Station: MQTT ingest -> storage, live video relay, and the web viewer."""

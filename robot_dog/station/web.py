@@ -1,0 +1,165 @@
+"""The station's HTTP server on 127.0.0.1: viewer page, JSON API and MJPEG video relay.
+
+Routes:
+  GET /                                the viewer page
+  GET /api/fleet                       dogs with status, last seen, counts
+  GET /api/dogs/{dog}/telemetry        latest telemetry document
+  GET /video/{dog}/{camera}.jpg        newest frame
+  GET /video/{dog}/{camera}.mjpeg      live multipart stream (newest frame wins)
+Anything else gets a JSON error with a status code and a log line; a handler error never
+takes the server down.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any, Callable
+
+from robot_dog.station.relay import FrameRelay
+from robot_dog.station.storage import Storage
+
+_LOGGER = logging.getLogger(__name__)
+NAME = r"[a-z0-9_-]{1,32}"
+BOUNDARY = "robotdogframe"
+
+
+class HttpError(Exception):
+    def __init__(self, status: HTTPStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class StationHttp:
+    """Owns the HTTP server thread; `stop()` closes it and any open video streams."""
+
+    def __init__(self, storage: Storage, relay: FrameRelay, host: str = "127.0.0.1",
+                 port: int = 8080) -> None:
+        self.storage, self.relay = storage, relay
+        self.stopping = threading.Event()
+        self.page = resources.files("robot_dog.station").joinpath("web/index.html").read_bytes()
+        station = self
+
+        class Handler(BaseHTTPRequestHandler):
+            server_version = "robot-dog-station"
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                station.handle(self)
+
+            def do_POST(self) -> None:  # noqa: N802
+                station.send_json(self, {"error": "method not allowed"}, HTTPStatus.METHOD_NOT_ALLOWED)
+
+            def log_message(self, fmt: str, *args: Any) -> None:
+                _LOGGER.debug("http %s - %s", self.address_string(), fmt % args)
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.routes: list[tuple[re.Pattern[str], Callable[..., None]]] = [
+            (re.compile(r"^/$"), self._index),
+            (re.compile(r"^/api/fleet$"), self._fleet),
+            (re.compile(rf"^/api/dogs/({NAME})/telemetry$"), self._telemetry),
+            (re.compile(rf"^/video/({NAME})/({NAME})\.jpg$"), self._jpeg),
+            (re.compile(rf"^/video/({NAME})/({NAME})\.mjpeg$"), self._mjpeg),
+        ]
+        self._thread = threading.Thread(target=self.server.serve_forever, name="station-http",
+                                        daemon=True)
+
+    def start(self) -> "StationHttp":
+        self._thread.start()
+        _LOGGER.info("viewer on http://127.0.0.1:%d/", self.port)
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    # Dispatch
+    def handle(self, req: BaseHTTPRequestHandler) -> None:
+        path = req.path.split("?", 1)[0]
+        try:
+            for pattern, route in self.routes:
+                match = pattern.match(path)
+                if match:
+                    route(req, *match.groups())
+                    return
+            raise HttpError(HTTPStatus.NOT_FOUND, f"no such resource: {path[:200]}")
+        except HttpError as exc:
+            _LOGGER.info("http %s %s -> %d %s", req.command, path[:200], exc.status, exc)
+            self.send_json(req, {"error": str(exc)}, exc.status)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the viewer went away mid-response
+        except Exception:  # noqa: BLE001  (a handler bug must not kill the server)
+            _LOGGER.exception("http %s %s failed", req.command, path[:200])
+            self.send_json(req, {"error": "internal error"}, HTTPStatus.INTERNAL_SERVER_ERROR)
+
+    @staticmethod
+    def send_json(req: BaseHTTPRequestHandler, body: Any, status: HTTPStatus = HTTPStatus.OK) -> None:
+        data = json.dumps(body).encode()
+        try:
+            req.send_response(status)
+            req.send_header("Content-Type", "application/json")
+            req.send_header("Content-Length", str(len(data)))
+            req.send_header("Cache-Control", "no-store")
+            req.end_headers()
+            req.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    # Routes
+    def _index(self, req: BaseHTTPRequestHandler) -> None:
+        req.send_response(HTTPStatus.OK)
+        req.send_header("Content-Type", "text/html; charset=utf-8")
+        req.send_header("Content-Length", str(len(self.page)))
+        req.end_headers()
+        req.wfile.write(self.page)
+
+    def _fleet(self, req: BaseHTTPRequestHandler) -> None:
+        counts = self.storage.counts()
+        dogs = {d["dog"]: d for d in self.storage.fleet()}
+        for dog in counts:
+            dogs.setdefault(dog, {"dog": dog, "status": "unknown", "last_seen": None})
+        cameras: dict[str, list[str]] = {}
+        for dog, camera in self.relay.cameras():
+            cameras.setdefault(dog, []).append(camera)
+            dogs.setdefault(dog, {"dog": dog, "status": "unknown", "last_seen": None})
+        body = [{**d, **counts.get(name, {"telemetry": 0, "frames": 0}),
+                 "cameras": cameras.get(name, [])} for name, d in sorted(dogs.items())]
+        self.send_json(req, {"dogs": body})
+
+    def _telemetry(self, req: BaseHTTPRequestHandler, dog: str) -> None:
+        doc = self.storage.latest_telemetry(dog)
+        if doc is None:
+            raise HttpError(HTTPStatus.NOT_FOUND, f"no telemetry from {dog}")
+        self.send_json(req, doc)
+
+    def _jpeg(self, req: BaseHTTPRequestHandler, dog: str, camera: str) -> None:
+        _seq, frame = self.relay.latest(dog, camera)
+        if frame is None:
+            raise HttpError(HTTPStatus.NOT_FOUND, f"no video from {dog}/{camera}")
+        req.send_response(HTTPStatus.OK)
+        req.send_header("Content-Type", "image/jpeg")
+        req.send_header("Content-Length", str(len(frame.jpeg)))
+        req.send_header("Cache-Control", "no-store")
+        req.end_headers()
+        req.wfile.write(frame.jpeg)
+
+    def _mjpeg(self, req: BaseHTTPRequestHandler, dog: str, camera: str) -> None:
+        req.send_response(HTTPStatus.OK)
+        req.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+        req.send_header("Cache-Control", "no-store")
+        req.end_headers()
+        seq = 0
+        while not self.stopping.is_set():
+            new_seq, frame = self.relay.wait_newer(dog, camera, seq, timeout_s=1.0)
+            if frame is None or new_seq == seq:
+                continue
+            seq = new_seq
+            req.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                            f"{len(frame.jpeg)}\r\n\r\n".encode() + frame.jpeg + b"\r\n")
+            req.wfile.flush()

@@ -1,0 +1,1 @@
+"""Dog-side MQTT uplink: telemetry, video and status to the station."""
