@@ -1,0 +1,1 @@
+"""Minimal talker/listener nodes (as ros2/examples) for launcher tests and demos."""

@@ -1,0 +1,79 @@
+"""`--single-process`: every node of a launch file in this process, one MultiThreadedExecutor.
+
+Composition saves one Python interpreter + DDS participant per node (the memory goal of the
+composed dog stack). What it cannot do: respawn (a crash takes the whole process down) and
+per-node `args` (there is one argv); both are logged, not silently dropped.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+import robot_dog  # noqa: F401  (localhost-only discovery before rclpy.init)
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from robot_dog.launch.description import LaunchDescription, NodeSpec
+from robot_dog.node_registry import NODES
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def node_class(executable: str) -> type[Node]:
+    module_name, _, class_name = NODES[executable].partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def node_kwargs(spec: NodeSpec) -> dict[str, Any]:
+    """rclpy Node keyword arguments equivalent to the process command line of `spec`."""
+    kwargs: dict[str, Any] = {}
+    if spec.name:
+        kwargs["node_name"] = spec.name
+    if spec.namespace:
+        kwargs["namespace"] = "/" + spec.namespace.strip("/")
+    if spec.params:
+        kwargs["parameter_overrides"] = [
+            Parameter(p.name, value=list(p.value) if isinstance(p.value, tuple) else p.value)
+            for p in spec.params]
+    cli_args = [arg for r in spec.remaps for arg in ("-r", f"{r.source}:={r.target}")]
+    cli_args += list(spec.ros_args)
+    if cli_args:
+        kwargs["cli_args"] = ["--ros-args", *cli_args]
+    return kwargs
+
+
+def run(description: LaunchDescription) -> int:
+    """Instantiate every node, spin until SIGINT/SIGTERM, close and destroy them; exit code."""
+    for spec in description.nodes:
+        if spec.respawn or spec.args:
+            _LOGGER.warning("[%s] respawn and args do not apply with --single-process", spec.label)
+    rclpy.init(args=[])  # rclpy's handlers turn SIGINT/SIGTERM into an external shutdown
+    nodes: list[Node] = []
+    code = 0
+    try:
+        executor = MultiThreadedExecutor()
+        for spec in description.nodes:
+            node = node_class(spec.executable)(**node_kwargs(spec))
+            nodes.append(node)
+            executor.add_node(node)
+            _LOGGER.info("[%s] composed as %s", spec.label, node.get_fully_qualified_name())
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception:  # a node failed to construct or a callback raised: stop the lot, say why
+        _LOGGER.exception("composed stack failed")
+        code = 1
+    finally:
+        for node in reversed(nodes):
+            close = getattr(node, "close", None)
+            try:
+                if callable(close):
+                    close()  # devices made safe before the node goes
+                node.destroy_node()
+            except Exception:  # noqa: BLE001  (one bad close must not keep the others open)
+                _LOGGER.exception("closing %s failed", node.get_name())
+        rclpy.try_shutdown()
+    return code

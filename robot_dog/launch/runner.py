@@ -1,0 +1,223 @@
+"""Process supervisor: one child process per node, prefixed output, respawn, orderly shutdown.
+
+The thin shell around `policy`: it starts the console scripts, watches them, and applies the
+decisions. Every child runs in its own process group (so a terminal's Ctrl-C reaches only the
+launcher, which then stops the nodes in order, and so a node's own helpers die with it) and, where
+`setpriv` exists, with a parent-death signal, so even a SIGKILLed launcher leaves no orphans.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from robot_dog import dds_env
+from robot_dog.launch import policy
+from robot_dog.launch.description import LaunchDescription, NodeSpec
+from robot_dog.node_registry import NODES
+
+_LOGGER = logging.getLogger(__name__)
+
+DEFAULT_SHUTDOWN_TIMEOUT_S = 5.0
+_POLL_S = 0.05
+
+
+def node_command(spec: NodeSpec) -> list[str]:
+    """The console script for `spec` (next to this interpreter, else on PATH, else `python -c`)."""
+    script = Path(sys.executable).parent / spec.executable
+    if script.is_file() and os.access(script, os.X_OK):
+        head = [str(script)]
+    elif found := shutil.which(spec.executable):
+        head = [found]
+    else:  # the editable install has not caught up with node_registry yet: run main() directly
+        module = NODES[spec.executable].split(":")[0]
+        head = [sys.executable, "-c", f"import sys; from {module} import main; sys.exit(main())"]
+    return head + policy.ros_arguments(spec)
+
+
+def child_environ() -> dict[str, str]:
+    """Localhost-only DDS plus line-buffered, uncoloured output (we read it through pipes)."""
+    env = dds_env.environ()
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env.setdefault("RCUTILS_LOGGING_BUFFERED_STREAM", "1")
+    env.setdefault("RCUTILS_COLORIZED_OUTPUT", "0")
+    return env
+
+
+@dataclass
+class _Child:
+    spec: NodeSpec
+    label: str
+    popen: subprocess.Popen[bytes] | None = None
+    respawns: int = 0
+    restart_at: float | None = None
+    last_code: int | None = None
+    readers: list[threading.Thread] = field(default_factory=list)
+
+
+class Supervisor:
+    """Runs a LaunchDescription until the nodes are done, a required one dies, or a signal."""
+
+    def __init__(self, description: LaunchDescription,
+                 shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S,
+                 out: IO[str] | None = None, err: IO[str] | None = None) -> None:
+        self.description = description
+        self.shutdown_timeout_s = shutdown_timeout_s
+        self._out = out or sys.stdout
+        self._err = err or sys.stderr
+        self._write_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._escalate = threading.Event()
+        self._requested = False
+        self._required_died = False
+        self._env = child_environ()
+        self._pdeathsig = ["setpriv", "--pdeathsig", "TERM", "--"] if shutil.which("setpriv") else []
+        self.children = [_Child(spec, label) for spec, label in
+                         zip(description.nodes, policy.labels(description.nodes))]
+
+    # -- public -------------------------------------------------------------------------------
+    def run(self) -> int:
+        """Start every node, supervise, stop them all; return the launcher's exit code."""
+        restore = self._install_signal_handlers()
+        try:
+            for child in self.children:
+                self._start(child)
+            self._supervise()
+        finally:
+            self._stop_all()
+            restore()
+            for child in self.children:
+                for reader in child.readers:
+                    reader.join(timeout=2.0)
+        return policy.final_exit_code(self._requested, self._required_died,
+                                      [c.last_code for c in self.children])
+
+    def request_shutdown(self) -> None:
+        """Begin the orderly stop (thread- and signal-safe); a second call skips a waiting stage."""
+        if self._stop.is_set():
+            self._escalate.set()
+        self._requested = True
+        self._stop.set()
+
+    def pids(self) -> list[int]:
+        return [c.popen.pid for c in self.children if c.popen is not None]
+
+    # -- shell --------------------------------------------------------------------------------
+    def _install_signal_handlers(self):  # noqa: ANN202  (returns the undo)
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        old = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        for sig in old:
+            signal.signal(sig, lambda signum, frame: self.request_shutdown())
+        return lambda: [signal.signal(sig, handler) for sig, handler in old.items()]
+
+    def _start(self, child: _Child) -> None:
+        command = node_command(child.spec)
+        try:
+            child.popen = subprocess.Popen(
+                self._pdeathsig + command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, env=self._env, process_group=0, close_fds=True)
+        except OSError as exc:
+            _LOGGER.error("[%s] cannot start %s: %s", child.label, command[0], exc)
+            child.popen = None
+            self._after_exit(child, 127)
+            return
+        _LOGGER.info("[%s] started pid %d: %s", child.label, child.popen.pid, " ".join(command))
+        child.readers = [self._forward(child.label, child.popen.stdout, self._out),
+                         self._forward(child.label, child.popen.stderr, self._err)]
+
+    def _forward(self, label: str, pipe: IO[bytes] | None, sink: IO[str]) -> threading.Thread:
+        def pump() -> None:
+            assert pipe is not None
+            with pipe:
+                for raw in iter(pipe.readline, b""):
+                    line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                    with self._write_lock:
+                        try:
+                            sink.write(f"[{label}] {line}\n")
+                            sink.flush()
+                        except (OSError, ValueError):
+                            pass  # our own output is gone (closed pipe); keep draining the child
+        thread = threading.Thread(target=pump, name=f"launch-out-{label}", daemon=True)
+        thread.start()
+        return thread
+
+    def _reap(self, child: _Child) -> int | None:
+        """Return the exit code if the child's process has ended (then clear up its group)."""
+        if child.popen is None:
+            return None
+        code = child.popen.poll()
+        if code is None:
+            return None
+        try:  # helpers a node left behind in its group go with it
+            os.killpg(child.popen.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        child.popen = None
+        child.last_code = code
+        return code
+
+    def _running(self, child: _Child) -> bool:
+        self._reap(child)
+        return child.popen is not None
+
+    def _after_exit(self, child: _Child, code: int) -> None:
+        child.last_code = code
+        decision = policy.on_exit(child.spec, code, child.respawns)
+        log = _LOGGER.warning if decision.action is policy.Action.RESPAWN or code == 0 else _LOGGER.error
+        log("[%s] %s", child.label, decision.reason)
+        if decision.action is policy.Action.RESPAWN:
+            child.restart_at = time.monotonic() + decision.delay_s
+        elif decision.action is policy.Action.SHUTDOWN:
+            self._required_died = True
+            self._stop.set()
+
+    def _supervise(self) -> None:
+        while not self._stop.is_set():
+            for child in self.children:
+                code = self._reap(child)
+                if code is not None:
+                    self._after_exit(child, code)
+                elif (child.popen is None and child.restart_at is not None
+                      and time.monotonic() >= child.restart_at and not self._stop.is_set()):
+                    child.restart_at = None
+                    child.respawns += 1
+                    self._start(child)
+            if all(c.popen is None and c.restart_at is None for c in self.children):
+                _LOGGER.info("all nodes have exited")
+                return
+            self._stop.wait(_POLL_S)
+
+    def _stop_all(self) -> None:
+        """SIGINT every process group, wait; then SIGTERM, wait; then SIGKILL."""
+        for child in self.children:
+            child.restart_at = None
+        for sig in policy.SHUTDOWN_SEQUENCE:
+            alive = [c for c in self.children if self._running(c)]
+            if not alive:
+                return
+            _LOGGER.info("sending %s to %s", sig.name, ", ".join(c.label for c in alive))
+            for child in alive:
+                try:
+                    os.killpg(child.popen.pid, sig)  # type: ignore[union-attr]
+                except (ProcessLookupError, PermissionError):
+                    pass
+            self._escalate.clear()
+            deadline = time.monotonic() + self.shutdown_timeout_s
+            while time.monotonic() < deadline and not self._escalate.is_set():
+                alive = [c for c in alive if self._running(c)]
+                if not alive:
+                    return
+                time.sleep(_POLL_S)
+        for child in self.children:  # after SIGKILL: wait until the kernel has them
+            if child.popen is not None:
+                child.popen.wait(timeout=self.shutdown_timeout_s)
+                self._reap(child)
