@@ -56,6 +56,12 @@ class MosquittoBroker:
         if binary is None:
             raise BrokerError("mosquitto not found: install it with `apt-get install mosquitto` "
                               "(./dev.sh setup does this)")
+        with socket.socket() as probe:  # a listener already there would answer our readiness check
+            try:
+                probe.bind(("127.0.0.1", self.port))
+            except OSError as exc:
+                raise BrokerError(f"port {self.port} on 127.0.0.1 is in use ({exc.strerror}); "
+                                  "choose another port or stop the other broker") from None
         if self.data_dir is None:
             self.data_dir = Path(tempfile.mkdtemp(prefix="robot-dog-broker-"))
         self.data_dir.mkdir(parents=True, exist_ok=True)

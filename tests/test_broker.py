@@ -1,0 +1,28 @@
+"""The local broker runner: starts a real Mosquitto, and fails with a clear message."""
+import socket
+
+import pytest
+
+from robot_dog.broker import BrokerError, MosquittoBroker
+from tests.support import free_port
+
+
+def test_broker_accepts_connections_on_loopback(mosquitto):
+    with socket.create_connection(("127.0.0.1", mosquitto.port), timeout=5):
+        pass
+    conf = (mosquitto.data_dir / "mosquitto.conf").read_text()
+    assert f"listener {mosquitto.port} 127.0.0.1" in conf
+
+
+def test_port_in_use_is_a_clear_error(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        with pytest.raises(BrokerError, match="is in use"):
+            MosquittoBroker(busy.getsockname()[1], tmp_path).start(timeout_s=10)
+
+
+def test_missing_binary_says_how_to_install(tmp_path, monkeypatch):
+    monkeypatch.setattr("robot_dog.broker.mosquitto_binary", lambda: None)
+    with pytest.raises(BrokerError, match="apt-get install mosquitto"):
+        MosquittoBroker(free_port(), tmp_path).start()

@@ -1,0 +1,65 @@
+"""Station HTTP server: routes, and bad requests answered with an error instead of a crash."""
+import json
+import socket
+import urllib.error
+import urllib.request
+
+import pytest
+
+from robot_dog.station.ingest import Frame
+from robot_dog.station.relay import FrameRelay
+from robot_dog.station.storage import StatusRow, Storage, TelemetryRow
+from robot_dog.station.web import StationHttp
+
+JPEG = b"\xff\xd8\xff\xe0" + b"\x01" * 64
+
+
+@pytest.fixture
+def http(tmp_path):
+    storage = Storage(tmp_path / "s.db")
+    relay = FrameRelay()
+    server = StationHttp(storage, relay, port=0).start()
+    yield server
+    server.stop()
+    storage.close()
+
+
+def get(server, path):
+    return urllib.request.urlopen(f"http://127.0.0.1:{server.port}{path}", timeout=10)
+
+
+def test_fleet_telemetry_and_frame_routes(http):
+    http.storage.put(StatusRow("dog1", "online", 1.0))
+    http.storage.put(TelemetryRow("dog1", 2.0, {"v": 1, "seq": 4}))
+    http.storage.flush()
+    http.relay.publish(Frame("dog1", "bodycam", JPEG, 2.0))
+    fleet = json.load(get(http, "/api/fleet"))
+    assert fleet["dogs"] == [{"dog": "dog1", "status": "online", "last_seen": 2.0, "telemetry": 1,
+                              "frames": 0, "cameras": ["bodycam"]}]
+    assert json.load(get(http, "/api/dogs/dog1/telemetry")) == {"v": 1, "seq": 4}
+    frame = get(http, "/video/dog1/bodycam.jpg")
+    assert frame.headers["Content-Type"] == "image/jpeg" and frame.read() == JPEG
+    assert b"Patrol station" in get(http, "/").read()
+
+
+@pytest.mark.parametrize("path,status", [
+    ("/nope", 404), ("/api/dogs/dog1/telemetry", 404), ("/video/dog9/bodycam.jpg", 404),
+    ("/api/dogs/..%2f..%2fetc/telemetry", 404), ("/video/DOG/x.jpg", 404),
+])
+def test_bad_paths_get_json_errors(http, path, status):
+    with pytest.raises(urllib.error.HTTPError) as err:
+        get(http, path)
+    assert err.value.code == status
+    assert "error" in json.loads(err.value.read())
+
+
+def test_garbage_request_line_does_not_kill_the_server(http):
+    with socket.create_connection(("127.0.0.1", http.port), timeout=5) as sock:
+        sock.sendall(b"GET /\xff\xfe HTTP/1.1garbage\r\n\r\n")
+        reply = sock.recv(200)
+    assert b"Error code: 400" in reply  # http.server answers an unparsable line HTTP/0.9-style
+    req = urllib.request.Request(f"http://127.0.0.1:{http.port}/api/fleet", method="POST", data=b"x")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=5)
+    assert err.value.code == 405
+    assert json.load(get(http, "/api/fleet")) == {"dogs": []}

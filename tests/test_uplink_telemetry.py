@@ -1,0 +1,23 @@
+"""Uplink core: telemetry snapshots and the newest-wins video rate gate."""
+import pytest
+
+from robot_dog.uplink.telemetry import RateGate, TelemetryState
+
+
+def test_snapshot_has_only_received_fields_with_their_age():
+    state = TelemetryState("dog1")
+    first = state.snapshot(10.0)
+    assert first == {"v": 1, "dog": "dog1", "seq": 1, "ts": 10.0}
+    state.update("battery", {"percentage": 0.8}, 9.5)
+    second = state.snapshot(10.0)
+    assert second["battery"] == {"percentage": 0.8} and second["age_s"] == {"battery": 0.5}
+    assert second["seq"] == 2
+
+
+def test_rate_gate_admits_at_most_the_rate_and_never_queues():
+    gate = RateGate(10.0)
+    admitted = [t / 100 for t in range(0, 100) if gate.admit(t / 100)]  # offers at 100 Hz for 1 s
+    assert len(admitted) == 10
+    assert all(b - a >= 0.1 - 1e-9 for a, b in zip(admitted, admitted[1:]))
+    with pytest.raises(ValueError):
+        RateGate(0)
