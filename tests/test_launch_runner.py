@@ -1,0 +1,79 @@
+"""The launcher with real node processes: prefixed output, real rclpy across processes, respawn,
+required nodes, shutdown by SIGINT/SIGTERM/SIGKILL with no orphans, and --single-process."""
+from __future__ import annotations
+
+import shutil
+import signal
+import time
+
+import psutil
+import pytest
+
+from tests.fixtures.launch import alive
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def test_processes_talk_and_stop_on_sigint(launch_stack) -> None:
+    stack = launch_stack("talker_listener.launch.yaml")
+    stack.wait_for(r"^\[talker\] .*Publishing: 'Hello World")
+    stack.wait_for(r"^\[listener\] .*I heard: \[Hello World")  # chatter crossed processes
+    nodes = stack.children()
+    assert len(nodes) == 2 and stack.process.pid not in nodes
+    stack.send(signal.SIGINT)
+    assert stack.wait() == 0
+    assert stack.survivors() == []
+
+
+def test_sigterm_to_the_launcher_leaves_no_orphans(launch_stack) -> None:
+    stack = launch_stack("talker_listener.launch.yaml")
+    stack.wait_for(r"^\[listener\] .*I heard")
+    assert len(stack.children()) == 2
+    stack.send(signal.SIGTERM)
+    assert stack.wait() == 0
+    assert stack.survivors() == []
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="parent-death signal needs setpriv")
+def test_sigkill_to_the_launcher_still_leaves_no_orphans(launch_stack) -> None:
+    stack = launch_stack("talker_listener.launch.yaml")
+    stack.wait_for(r"^\[listener\] .*I heard")
+    nodes = stack.children()
+    assert len(nodes) == 2
+    stack.send(signal.SIGKILL)
+    stack.wait()
+    deadline = time.monotonic() + 60
+    while any(alive(pid) for pid in nodes) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert stack.survivors() == []
+
+
+def test_crashing_node_is_respawned_up_to_the_cap(launch_stack) -> None:
+    stack = launch_stack("respawn.launch.yaml")
+    stack.wait_for(r"\[talker\] exited with code 3; respawn 1 in 0.5 s")
+    stack.wait_for(r"\[talker\] started pid", count=2)
+    stack.wait_for(r"\[talker\] exited with code 3; respawn 2 in 0.5 s")
+    stack.wait_for(r"\[talker\] exited with code 3; gave up after 2 respawns")
+    assert stack.process.poll() is None  # the talker is not required: the launch goes on
+    stack.children()
+    stack.send(signal.SIGINT)
+    assert stack.wait() == 0
+    assert stack.survivors() == []
+
+
+def test_required_node_death_ends_the_launch_non_zero(launch_stack) -> None:
+    stack = launch_stack("required.launch.yaml")
+    stack.wait_for(r"^\[listener\] .*I heard")
+    stack.children()
+    assert stack.wait(timeout=120) == 1  # no signal from us: the launcher stops by itself
+    stack.wait_for(r"\[talker\] exited with code 3; required node, shutting down")
+    assert stack.survivors() == []
+
+
+def test_single_process_composes_both_nodes_in_one_pid(launch_stack) -> None:
+    stack = launch_stack("talker_listener.launch.yaml", "--single-process")
+    stack.wait_for(r"\.listener\]: I heard: \[Hello World")
+    assert stack.children() == []  # no node processes: both run in the launcher's pid
+    assert psutil.Process(stack.process.pid).is_running()
+    stack.send(signal.SIGINT)
+    assert stack.wait() == 0
