@@ -77,3 +77,17 @@ def test_single_process_composes_both_nodes_in_one_pid(launch_stack) -> None:
     assert psutil.Process(stack.process.pid).is_running()
     stack.send(signal.SIGINT)
     assert stack.wait() == 0
+
+
+def test_composed_node_gets_the_same_names_params_and_remaps() -> None:
+    from robot_dog.launch.compose import node_class, node_kwargs
+    from robot_dog.launch.description import parse
+
+    spec = parse("launch:\n- node:\n    pkg: robot_dog\n    exec: talker_node\n    name: t\n"
+                 "    namespace: dog1\n    param: [{name: rate_hz, value: 4.0}, {name: v, value: [1, 2]}]\n"
+                 "    remap: [{from: chatter, to: chat}]\n", "x.yaml").nodes[0]
+    kwargs = node_kwargs(spec)
+    assert (kwargs["node_name"], kwargs["namespace"]) == ("t", "/dog1")
+    assert [(p.name, p.value) for p in kwargs["parameter_overrides"]] == [("rate_hz", 4.0), ("v", [1, 2])]
+    assert kwargs["cli_args"] == ["--ros-args", "-r", "chatter:=chat"]
+    assert node_class("talker_node").__name__ == "TalkerNode"
