@@ -1,0 +1,133 @@
+"""`robot-dog fleet`: files, permissions, ACL rules, certificates (no broker here; see
+test_mqtt_secure_broker.py for the same files enforced by a real Mosquitto)."""
+import json
+import stat
+
+import pytest
+from cryptography import x509
+
+from robot_dog import cli_fleet, fleet
+from robot_dog.mqtt import signing
+
+
+@pytest.fixture
+def made(tmp_path):
+    return fleet.init_fleet(tmp_path / "f", ["dog1", "dog2"], ["alice"],
+                            fleet.BrokerSettings(port=18883))
+
+
+def mode(path):
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_secrets_are_private_and_only_in_the_output_dir(made, tmp_path):
+    p = made.paths
+    secrets = [p.ca_key, p.server_key, p.passwd, p.dog_password("dog1"), p.dog_password("dog2"),
+               p.user_password("alice"), p.command_key("dog1"), p.command_key("dog2")]
+    for path in secrets:
+        assert mode(path) == 0o600, path
+        assert mode(path.parent) == 0o700, path.parent
+    assert {q.name for q in tmp_path.iterdir()} == {"f"}
+    assert not list(made.root.rglob("*.tmp"))
+    # The dog's directory holds no private key, only what the dog needs.
+    assert {q.name for q in p.dog_dir("dog1").iterdir()} == {"ca.crt", "password", "command.pub"}
+
+
+def test_passwords_are_hashed_in_the_broker_file(made):
+    text = made.paths.passwd.read_text()
+    lines = dict(line.split(":", 1) for line in text.splitlines())
+    assert set(lines) == {"dog1", "dog2", "alice"}
+    for name, hashed in lines.items():
+        assert hashed.startswith("$7$")  # PBKDF2-SHA512
+        assert made.password(name) not in text
+    assert made.password("dog1") != made.password("dog2")
+
+
+def test_command_keys_pair_up_per_dog(made):
+    p = made.paths
+    key1 = signing.load_signing_key(p.command_key("dog1"))
+    payload = signing.sign(key1, dog="dog1", verb="estop", args={}, now=1e9, issuer="alice")
+    ok = signing.CommandVerifier("dog1", signing.load_verify_key(p.dog_public_key("dog1")),
+                                 clock=lambda: 1e9)
+    assert ok.verify(payload).verb == "estop"
+    other = signing.CommandVerifier("dog1", signing.load_verify_key(p.dog_public_key("dog2")),
+                                    clock=lambda: 1e9)
+    with pytest.raises(signing.BadSignature):
+        other.verify(payload)
+
+
+def test_acl_rules():
+    text = fleet.acl_text(["dog1"], ["alice"])
+    blocks = {b.splitlines()[0]: set(b.splitlines()[1:]) for b in text.split("\n\n") if b.startswith("user")}
+    dog = blocks["user dog1"]
+    assert "topic read patrol/v1/dog1/cmd/#" in dog
+    assert "topic write patrol/v1/dog1/cmd/result" in dog
+    writes = [r.split()[-1] for r in dog if r.startswith("topic write")]
+    assert all(w.startswith("patrol/v1/dog1/") for w in writes)
+    assert not any(w.startswith("patrol/v1/dog1/cmd/") and w != "patrol/v1/dog1/cmd/result" for w in writes)
+    assert not any("#" in w for w in writes)  # no wildcard could cover cmd/{verb}
+    assert [r for r in dog if r.startswith("topic read")] == ["topic read patrol/v1/dog1/cmd/#"]
+    assert blocks["user alice"] == {"topic read patrol/v1/#", "topic write patrol/v1/+/cmd/+"}
+    assert "pattern" not in text and "readwrite" not in text
+
+
+def test_server_certificate_is_for_loopback_and_signed_by_ca(made):
+    ca = x509.load_pem_x509_certificate(made.paths.ca_cert.read_bytes())
+    cert = x509.load_pem_x509_certificate(made.paths.server_cert.read_bytes())
+    cert.verify_directly_issued_by(ca)
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "localhost" in san.get_values_for_type(x509.DNSName)
+    assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+
+
+def test_mosquitto_conf(made):
+    conf = made.paths.mosquitto_conf.read_text()
+    assert "allow_anonymous false" in conf
+    assert "listener 18883 127.0.0.1" in conf
+    assert f"password_file {made.paths.passwd}" in conf and f"acl_file {made.paths.acl}" in conf
+    assert conf.count("\nlistener ") == 1  # plain listener off by default
+    assert "0.0.0.0" not in conf
+
+
+def test_plain_listener_only_when_asked(tmp_path):
+    f = fleet.init_fleet(tmp_path / "f", ["dog1"], [], fleet.BrokerSettings(port=18883, plain_port=18884))
+    assert "listener 18884 127.0.0.1" in f.paths.mosquitto_conf.read_text()
+
+
+def test_registry_round_trip_and_add(made):
+    again = fleet.load_fleet(made.root)
+    assert (again.dogs, again.users, again.broker) == (["dog1", "dog2"], ["alice"], made.broker)
+    assert "password" not in made.paths.registry.read_text().lower()
+    old_key = made.paths.command_key("dog1").read_bytes()
+    fleet.add_dogs(made.root, ["dog3"])
+    fleet.add_users(made.root, ["bob"])
+    f = fleet.load_fleet(made.root)
+    assert f.dogs == ["dog1", "dog2", "dog3"] and f.users == ["alice", "bob"]
+    assert "user dog3" in f.paths.acl.read_text()
+    names = [line.split(":")[0] for line in f.paths.passwd.read_text().splitlines()]
+    assert names == ["dog1", "dog2", "dog3", "alice", "bob"]
+    assert made.paths.command_key("dog1").read_bytes() == old_key  # existing keys untouched
+
+
+@pytest.mark.parametrize("dogs, users", [
+    (["Dog1"], []), (["dog1", "dog1"], []), (["dog1"], ["dog1"]), (["dog1"], ["bad user"]),
+    (["a/b"], []),
+])
+def test_bad_names_are_refused(tmp_path, dogs, users):
+    with pytest.raises(fleet.FleetError):
+        fleet.init_fleet(tmp_path / "f", dogs, users)
+    assert not (tmp_path / "f" / "ca").exists()
+
+
+def test_cli(tmp_path, capsys):
+    out = tmp_path / "f"
+    assert cli_fleet.main(["init", str(out), "--dog", "dog1", "--user", "alice", "--port", "18999"]) == 0
+    assert "dog1" in capsys.readouterr().out
+    assert json.loads((out / "fleet.json").read_text())["broker"]["port"] == 18999
+    assert cli_fleet.main(["init", str(out), "--dog", "dog2"]) == 1  # never overwrites a fleet
+    assert "already holds a fleet" in capsys.readouterr().err
+    assert cli_fleet.main(["add-dog", str(out), "dog2"]) == 0
+    assert cli_fleet.main(["show", str(out)]) == 0
+    assert "dog1, dog2" in capsys.readouterr().out
+    assert cli_fleet.main(["show", str(tmp_path / "nothing")]) == 1
