@@ -1,0 +1,143 @@
+"""Sans-I/O framing: bytes in -> frames out, messages -> bytes. No port, thread or clock here.
+
+Wire frame: COBS(version u8 | type u8 | seq u16 | body | crc16 u16) followed by one 0x00.
+CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) over version..body, little-endian like every field.
+A bad frame is counted by reason and logged once; decoding restarts at the next 0x00.
+"""
+from __future__ import annotations
+
+import binascii
+import logging
+import struct
+from collections import Counter
+from collections import deque
+from dataclasses import dataclass
+
+from firmware_bridge import cobs
+from firmware_bridge.errors import LocalProtocolError, RemoteProtocolError
+from firmware_bridge.messages import PROTOCOL_VERSION, Message, decode_body, encode_body
+
+_LOGGER = logging.getLogger(__name__)
+
+DELIMITER = 0x00
+HEADER = struct.Struct("<BBH")
+CRC = struct.Struct("<H")
+MAX_BODY = 240
+#: Longest raw frame (header + body + CRC); below 254 so COBS adds exactly one byte.
+MAX_RAW = HEADER.size + MAX_BODY + CRC.size
+#: Longest frame on the wire, delimiter excluded.
+MAX_WIRE = MAX_RAW + 1
+
+
+def crc16(data: bytes) -> int:
+    """CRC-16/CCITT-FALSE; check value crc16(b"123456789") == 0x29B1."""
+    return binascii.crc_hqx(data, 0xFFFF)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A valid frame: its sequence number and decoded message."""
+    seq: int
+    message: Message
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A frame with a good CRC whose content this side cannot use (answer it with a status)."""
+    version: int
+    msg_type: int
+    seq: int
+    reason: str   # bad_version, unknown_type, bad_length, bad_value
+
+
+Event = Frame | Rejected
+
+
+def encode_frame(message: Message, seq: int, version: int = PROTOCOL_VERSION) -> bytes:
+    """Wire bytes of one frame, delimiter included."""
+    if not 0 <= seq <= 0xFFFF:
+        raise LocalProtocolError(f"seq {seq} outside 0..65535")
+    body = encode_body(message)
+    if len(body) > MAX_BODY:
+        raise LocalProtocolError(f"body of {len(body)} bytes > {MAX_BODY}")
+    raw = HEADER.pack(version, int(message.TYPE), seq) + body
+    raw += CRC.pack(crc16(raw))
+    return cobs.encode(raw) + b"\x00"
+
+
+def parse_raw(raw: bytes) -> Event:
+    """Frame or Rejected from one unstuffed frame; RemoteProtocolError if it is garbage."""
+    if len(raw) < HEADER.size + CRC.size:
+        raise RemoteProtocolError("short", f"{len(raw)} bytes")
+    (crc,) = CRC.unpack_from(raw, len(raw) - CRC.size)
+    if crc16(raw[:-CRC.size]) != crc:
+        raise RemoteProtocolError("crc")
+    version, msg_type, seq = HEADER.unpack_from(raw)
+    if version != PROTOCOL_VERSION:
+        return Rejected(version, msg_type, seq, "bad_version")
+    try:
+        return Frame(seq, decode_body(msg_type, raw[HEADER.size:-CRC.size]))
+    except RemoteProtocolError as exc:
+        return Rejected(version, msg_type, seq, exc.reason)
+
+
+class FrameDecoder:
+    """Stream decoder: `receive_data(bytes)`, then `next_event()` until it returns None."""
+
+    def __init__(self, name: str = "link") -> None:
+        self.name = name
+        self._buffer = bytearray()
+        self._discarding = False       # inside an over-long frame: skip to the next delimiter
+        self._events: deque[Event] = deque()
+        self.frames_ok = 0
+        self.bad_frames: Counter[str] = Counter()
+
+    @property
+    def bad_total(self) -> int:
+        return sum(self.bad_frames.values())
+
+    def receive_data(self, data: bytes) -> None:
+        start = 0
+        while True:
+            end = data.find(DELIMITER, start)
+            if end == -1:
+                self._append(data[start:])
+                return
+            self._append(data[start:end])
+            self._end_of_frame()
+            start = end + 1
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    def _append(self, chunk: bytes) -> None:
+        if self._discarding or not chunk:
+            return
+        self._buffer += chunk
+        if len(self._buffer) > MAX_WIRE:
+            self._bad("too_long", f">{MAX_WIRE} bytes without delimiter")
+            self._buffer.clear()
+            self._discarding = True
+
+    def _end_of_frame(self) -> None:
+        chunk = bytes(self._buffer)
+        self._buffer.clear()
+        if self._discarding:
+            self._discarding = False
+            return
+        if not chunk:
+            return  # back-to-back delimiters: idle fill / resync, not an error
+        try:
+            event = parse_raw(cobs.decode(chunk))
+        except RemoteProtocolError as exc:
+            self._bad(exc.reason, str(exc))
+            return
+        if isinstance(event, Rejected):
+            self._bad(event.reason, f"type 0x{event.msg_type:02x} seq {event.seq}")
+        else:
+            self.frames_ok += 1
+        self._events.append(event)
+
+    def _bad(self, reason: str, detail: str) -> None:
+        self.bad_frames[reason] += 1
+        _LOGGER.info("%s: bad frame #%d dropped (%s)", self.name, self.bad_total, detail)

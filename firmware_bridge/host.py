@@ -1,0 +1,295 @@
+"""Host side of the payload protocol, sans-I/O (h11 style): bytes and `now` in; events and bytes out.
+
+    proto = HostProtocol(LinkConfig(), now)
+    proto.connection_made(now)            # port opened: HELLO goes out first
+    seq = proto.send_command(SetLight(...), now)
+    port.write(proto.data_to_send())
+    proto.receive_data(port.read(...)); proto.handle_timer(now)
+    while (event := proto.next_event()) is not None: ...
+
+Reliability policy (docs/serial_protocol.md section 6): every command is resent after
+`ack_timeout_s` until acknowledged, up to `max_attempts` sends or its deadline, whichever comes
+first. At most `window` commands are in flight; the rest wait in order. Commands wait until the
+HELLO handshake of the current connection is acknowledged. A heartbeat goes out every
+`heartbeat_period_s` while the port is open.
+"""
+from __future__ import annotations
+
+import enum
+import logging
+import random
+from collections import deque
+from dataclasses import dataclass, field
+
+from firmware_bridge.codec import Frame, FrameDecoder, Rejected, encode_frame
+from firmware_bridge.errors import CommandRefused, CommandTimeout, LocalProtocolError
+from firmware_bridge.messages import (
+    COMMANDS, Ack, AckStatus, Heartbeat, Hello, Message, Telemetry,
+)
+from firmware_bridge.timers import Periodic
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    """Timings of the host side, s. Defaults suit 115200 baud (a 50-byte frame takes 4.3 ms)."""
+    ack_timeout_s: float = 0.04
+    max_attempts: int = 25
+    command_deadline_s: float = 1.0
+    window: int = 8
+    heartbeat_period_s: float = 0.1
+    telemetry_stale_s: float = 1.0
+    reconnect_interval_s: float = 0.25
+
+
+class LinkState(enum.Enum):
+    DOWN = "down"            # no port
+    HANDSHAKE = "handshake"  # port open, HELLO not yet acknowledged
+    UP = "up"                # commands flow
+
+
+# ---- events --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Connected:
+    session_id: int
+
+
+@dataclass(frozen=True)
+class TelemetryReceived:
+    telemetry: Telemetry
+    seq: int
+
+
+@dataclass(frozen=True)
+class CommandDone:
+    """The MCU acknowledged; status is OK or STALE (a newer command of its kind won)."""
+    token: int
+    command: Message
+    status: AckStatus
+    attempts: int
+
+
+@dataclass(frozen=True)
+class CommandFailed:
+    token: int
+    command: Message
+    error: CommandRefused | CommandTimeout
+
+
+Event = Connected | TelemetryReceived | CommandDone | CommandFailed
+
+
+@dataclass
+class _Pending:
+    token: int
+    command: Message
+    deadline: float
+    seq: int = -1
+    wire: bytes = b""
+    attempts: int = 0
+    retry_at: float = 0.0
+
+
+@dataclass
+class HostStats:
+    sent_frames: int = 0
+    retries: int = 0
+    acks: int = 0
+    unmatched_acks: int = 0
+    timeouts: int = 0
+    telemetry: int = 0
+    telemetry_gaps: int = 0   # MCU frames missing between telemetry sequence numbers
+    handshakes: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class HostProtocol:
+    def __init__(self, config: LinkConfig | None = None, now: float = 0.0,
+                 session_id: int | None = None, rng: random.Random | None = None) -> None:
+        self.config = config or LinkConfig()
+        rng = rng or random.Random()
+        self.session_id = session_id if session_id is not None else rng.randrange(1, 2**32)
+        self._seq = rng.randrange(0, 0x10000)
+        self.state = LinkState.DOWN
+        self.decoder = FrameDecoder("host<-mcu")
+        self.stats = HostStats()
+        self._out = bytearray()
+        self._events: deque[Event] = deque()
+        self._queue: deque[_Pending] = deque()
+        self._in_flight: dict[int, _Pending] = {}   # seq -> pending
+        self._hello: _Pending | None = None
+        self._next_token = 1
+        self._heartbeat = Periodic(self.config.heartbeat_period_s, now)
+        self._last_telemetry_seq: int | None = None
+
+    # ---- connection ----------------------------------------------------------------------
+
+    def connection_made(self, now: float) -> None:
+        """The port is open: flush the MCU's receiver, then handshake."""
+        self.state = LinkState.HANDSHAKE
+        self.decoder = FrameDecoder("host<-mcu")
+        self._out += b"\x00"  # ends any partial frame the MCU holds from before
+        self._heartbeat = Periodic(self.config.heartbeat_period_s, now)
+        self._start_hello(now)
+        self.handle_timer(now)  # first heartbeat right behind HELLO: the MCU leaves safe state
+
+    def connection_lost(self) -> None:
+        """The port went away: in-flight commands go back to the front of the queue."""
+        self.state = LinkState.DOWN
+        self._out.clear()
+        requeue = sorted(self._in_flight.values(), key=lambda p: p.token)
+        self._in_flight.clear()
+        self._hello = None
+        for pending in reversed(requeue):
+            pending.seq, pending.wire = -1, b""
+            self._queue.appendleft(pending)
+
+    # ---- commands ------------------------------------------------------------------------
+
+    def send_command(self, command: Message, now: float, deadline_s: float | None = None) -> int:
+        """Queue `command`; returns a token that its CommandDone/CommandFailed event carries."""
+        if not isinstance(command, COMMANDS) or isinstance(command, Hello):
+            raise LocalProtocolError(f"{type(command).__name__} is not a host command")
+        encode_frame(command, 0)  # raises LocalProtocolError now, not later in the I/O loop
+        token = self._next_token
+        self._next_token += 1
+        deadline = now + (self.config.command_deadline_s if deadline_s is None else deadline_s)
+        self._queue.append(_Pending(token, command, deadline))
+        self._pump(now)
+        return token
+
+    def data_to_send(self) -> bytes:
+        data = bytes(self._out)
+        self._out.clear()
+        return data
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    # ---- input ---------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes, now: float) -> None:
+        self.decoder.receive_data(data)
+        while (event := self.decoder.next_event()) is not None:
+            if isinstance(event, Rejected):
+                continue  # counted and logged by the decoder; the MCU never needs an answer
+            self._on_frame(event, now)
+        self._pump(now)
+
+    def _on_frame(self, frame: Frame, now: float) -> None:
+        message = frame.message
+        if isinstance(message, Telemetry):
+            self.stats.telemetry += 1
+            if self._last_telemetry_seq is not None:
+                self.stats.telemetry_gaps += (frame.seq - self._last_telemetry_seq - 1) & 0xFFFF
+            self._last_telemetry_seq = frame.seq
+            self._events.append(TelemetryReceived(message, frame.seq))
+        elif isinstance(message, Ack):
+            self._on_ack(frame.seq, message.status, now)
+
+    def _on_ack(self, seq: int, status: AckStatus, now: float) -> None:
+        pending = self._in_flight.pop(seq, None)
+        if pending is None:
+            self.stats.unmatched_acks += 1  # duplicate ack of a retried command: harmless
+            return
+        self.stats.acks += 1
+        if pending is self._hello:
+            self._hello = None
+            if status == AckStatus.OK:
+                self.state = LinkState.UP
+                self.stats.handshakes += 1
+                self._events.append(Connected(self.session_id))
+            else:
+                _LOGGER.warning("HELLO refused: %s", status.name)
+                self._start_hello(now)
+            return
+        if status == AckStatus.NO_SESSION:
+            # The MCU lost our session (it rebooted): handshake again, then resend.
+            _LOGGER.warning("MCU has no session (rebooted?); handshaking again")
+            pending.seq, pending.wire = -1, b""
+            self._queue.appendleft(pending)
+            self.state = LinkState.HANDSHAKE
+            self._start_hello(now)
+        elif status in (AckStatus.OK, AckStatus.STALE):
+            self._events.append(CommandDone(pending.token, pending.command, status, pending.attempts))
+        else:
+            self._events.append(CommandFailed(pending.token, pending.command,
+                                              CommandRefused(status, pending.command)))
+
+    # ---- time ----------------------------------------------------------------------------
+
+    def handle_timer(self, now: float) -> None:
+        if self.state is not LinkState.DOWN and self._heartbeat.due(now):
+            self._emit(Heartbeat(), self._take_seq())
+        for seq, pending in list(self._in_flight.items()):
+            if now < pending.retry_at:
+                continue
+            hello = pending is self._hello
+            if not hello and (now >= pending.deadline or pending.attempts >= self.config.max_attempts):
+                del self._in_flight[seq]
+                self.stats.timeouts += 1
+                self._events.append(CommandFailed(pending.token, pending.command,
+                                                  CommandTimeout(pending.command, pending.attempts)))
+                continue
+            self.stats.retries += 1
+            self._transmit(pending, now)
+        # queued commands can lapse before they are ever sent (link down, MCU silent)
+        while self._queue and now >= self._queue[0].deadline:
+            pending = self._queue.popleft()
+            self.stats.timeouts += 1
+            self._events.append(CommandFailed(pending.token, pending.command,
+                                              CommandTimeout(pending.command, pending.attempts)))
+        self._pump(now)
+
+    def next_deadline(self) -> float | None:
+        """When handle_timer next has work, or None with nothing scheduled."""
+        times = [p.retry_at for p in self._in_flight.values()]
+        times += [p.deadline for p in self._queue]
+        if self.state is not LinkState.DOWN:
+            times.append(self._heartbeat.next_at)
+        return min(times) if times else None
+
+    # ---- internals -----------------------------------------------------------------------
+
+    def _take_seq(self) -> int:
+        self._seq = (self._seq + 1) & 0xFFFF
+        return self._seq
+
+    def _start_hello(self, now: float) -> None:
+        if self._hello is not None:
+            self._in_flight.pop(self._hello.seq, None)
+        self._hello = _Pending(0, Hello(self.session_id), deadline=float("inf"))
+        self._hello.seq = self._take_seq()
+        self._hello.wire = encode_frame(self._hello.command, self._hello.seq)
+        self._in_flight[self._hello.seq] = self._hello
+        self._transmit(self._hello, now)
+
+    def _pump(self, now: float) -> None:
+        if self.state is not LinkState.UP:
+            return
+        while self._queue and len(self._in_flight) < self.config.window:
+            pending = self._queue.popleft()
+            pending.seq = self._take_seq()
+            pending.wire = encode_frame(pending.command, pending.seq)
+            self._in_flight[pending.seq] = pending
+            self._transmit(pending, now)
+
+    def _transmit(self, pending: _Pending, now: float) -> None:
+        pending.attempts += 1
+        pending.retry_at = now + self.config.ack_timeout_s
+        self._out += pending.wire
+        self.stats.sent_frames += 1
+
+    def _emit(self, message: Message, seq: int) -> None:
+        self._out += encode_frame(message, seq)
+        self.stats.sent_frames += 1

@@ -1,0 +1,1 @@
+"""A virtual payload MCU speaking the serial protocol on a pty, with fault injection."""
