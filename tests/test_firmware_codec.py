@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import random
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -47,6 +48,27 @@ def decode_all(data: bytes) -> tuple[FrameDecoder, list]:
     while (event := decoder.next_event()) is not None:
         events.append(event)
     return decoder, events
+
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "serial_protocol.md"
+DOC_VECTORS = [
+    (Hello(0x12345678), 0x0100, "03 01 01 08 01 78 56 34 12 27 b4 00"),
+    (Heartbeat(), 0x0101, "07 01 02 01 01 04 bf 00"),
+    (SetLight(LightPattern.ALTERNATE, 150, 60000), 0x0102,
+     "07 01 10 02 01 03 96 03 60 ea 01 03 81 bc 00"),
+    (Ack(AckStatus.OK), 0x0102, "05 01 80 02 01 03 34 3b 00"),
+    (SetSearchlight(750, False, 30000), 0x0103, "07 01 11 03 01 ee 02 03 30 75 01 03 38 23 00"),
+    (Ack(AckStatus.OUT_OF_RANGE), 0x0103, "08 01 80 03 01 04 80 4c 00"),
+    (Safe(True), 0x0104, "08 01 13 04 01 01 f6 c4 00"),
+]
+
+
+@pytest.mark.parametrize("message, seq, wire", DOC_VECTORS)
+def test_protocol_document_vectors(message, seq: int, wire: str) -> None:
+    assert encode_frame(message, seq).hex(" ") == wire
+    assert f"wire {wire}" in DOC.read_text()
+    _, events = decode_all(bytes.fromhex(wire))
+    assert events == [Frame(seq, message)]
 
 
 def test_crc_check_value() -> None:
