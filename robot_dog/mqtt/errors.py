@@ -4,3 +4,7 @@ from __future__ import annotations
 
 class MqttLinkError(Exception):
     """Base of every error raised by robot_dog.mqtt."""
+
+
+class NotConnected(MqttLinkError):
+    """No broker connection right now (publish refused locally; the outbox keeps the message)."""

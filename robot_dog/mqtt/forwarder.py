@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from robot_dog.mqtt.errors import MqttLinkError
+from robot_dog.mqtt.errors import NotConnected
 from robot_dog.mqtt.store_forward import Outbox
 
 _LOGGER = logging.getLogger(__name__)
@@ -23,11 +23,9 @@ _LOGGER = logging.getLogger(__name__)
 DEFAULT_WINDOW = 20
 
 
-class NotConnected(MqttLinkError):
-    """Raised by a publish function when there is no broker connection right now."""
+__all__ = ["Forwarder", "NotConnected", "Publish"]
 
-
-#: publish(topic, payload, qos) -> message id that a later on_acked(mid, ...) refers to.
+#: publish(topic, payload, qos) -> message id (raise NotConnected when down) that a later on_acked(mid, ...) refers to.
 Publish = Callable[[str, bytes, int], int]
 
 

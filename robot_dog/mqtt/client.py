@@ -1,0 +1,230 @@
+"""Thin paho-mqtt 2.x adapter: one MQTT 5 session over TLS with credentials (DESIGN.md section 4).
+
+Kept small on purpose (paho's own client.py is the counter-example): connection settings in,
+callbacks out, no policy. Policy lives in the pure parts: what to publish (topics, schema),
+when to remove a queued message (forwarder on `on_acked`), what to trust (signing).
+
+Callbacks run on paho's network thread; keep them short (hand work to the node's executor).
+  on_connected()                       session up; subscriptions were renewed
+  on_disconnected(reason: str)         session lost; paho reconnects with backoff
+  on_message(topic: str, payload: bytes)
+  on_acked(mid: int, ok: bool, reason: str)   PUBACK for QoS 1 (ok False: broker refused,
+                                       e.g. "Not authorized"); QoS 0: written to the socket
+"""
+from __future__ import annotations
+
+import logging
+import math
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from robot_dog.mqtt import topics
+from robot_dog.mqtt.errors import MqttLinkError, NotConnected
+
+_LOGGER = logging.getLogger(__name__)
+
+__all__ = ["Endpoint", "Will", "Link", "LinkError", "ConnectRefused", "LinkTimeout",
+           "SubscribeRefused", "NotConnected", "status_will"]
+
+
+class LinkError(MqttLinkError):
+    """The broker session failed."""
+
+
+class ConnectRefused(LinkError):
+    """The broker answered CONNACK with a failure (bad credentials, not authorized, ...)."""
+
+
+class LinkTimeout(LinkError):
+    """No answer before the deadline."""
+
+
+class SubscribeRefused(LinkError):
+    """SUBACK carried a failure code (ACL)."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    username: str
+    password: str = field(repr=False)
+    client_id: str
+    ca_file: Path | None = None  # None: plain TCP (loopback debugging only)
+    keepalive_s: int = 30
+
+
+@dataclass(frozen=True)
+class Will:
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = True
+
+
+def status_will(dog: str) -> Will:
+    """The dog's Last Will: retained "offline" on its status topic."""
+    return Will(topics.status(dog), topics.OFFLINE)
+
+
+class Link:
+    """One MQTT 5 session; `start()` connects in the background and keeps reconnecting."""
+
+    def __init__(self, endpoint: Endpoint, *, will: Will | None = None,
+                 on_connected: Callable[[], None] | None = None,
+                 on_disconnected: Callable[[str], None] | None = None,
+                 on_message: Callable[[str, bytes], None] | None = None,
+                 on_acked: Callable[[int, bool, str], None] | None = None,
+                 reconnect_s: tuple[float, float] = (1.0, 30.0)):
+        self.endpoint = endpoint
+        self._on_connected, self._on_disconnected = on_connected, on_disconnected
+        self._on_message, self._on_acked = on_message, on_acked
+        self._lock = threading.Lock()
+        self._connected = threading.Event()
+        self._refused: str | None = None
+        self._subscriptions: dict[str, tuple[int, bool]] = {}  # filter -> (qos, no_local)
+        self._suback: dict[int, list[ReasonCode]] = {}  # mid -> codes, the last few SUBACKs
+        self._suback_ready = threading.Condition()
+
+        c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=endpoint.client_id,
+                        protocol=paho.MQTTv5)
+        c.username_pw_set(endpoint.username, endpoint.password)
+        if endpoint.ca_file is not None:
+            c.tls_set(ca_certs=str(endpoint.ca_file), cert_reqs=ssl.CERT_REQUIRED,
+                      tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        if will is not None:
+            c.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
+        c.reconnect_delay_set(min_delay=max(1, int(reconnect_s[0])), max_delay=int(reconnect_s[1]))
+        c.on_connect, c.on_disconnect = self._handle_connect, self._handle_disconnect
+        c.on_message, c.on_publish, c.on_subscribe = (self._handle_message, self._handle_publish,
+                                                       self._handle_subscribe)
+        self._client = c
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._client.connect_async(self.endpoint.host, self.endpoint.port,
+                                   keepalive=self.endpoint.keepalive_s, clean_start=True)
+        self._client.loop_start()
+
+    def wait_connected(self, timeout_s: float) -> None:
+        """Block until the session is up; ConnectRefused / LinkTimeout otherwise."""
+        if not self._connected.wait(timeout_s):
+            if self._refused:
+                raise ConnectRefused(f"{self.endpoint.host}:{self.endpoint.port}: {self._refused}")
+            raise LinkTimeout(f"no session with {self.endpoint.host}:{self.endpoint.port} "
+                              f"after {timeout_s} s")
+
+    def stop(self) -> None:
+        """Clean DISCONNECT (no Last Will) and stop the network thread."""
+        try:
+            self._client.disconnect()
+        finally:
+            self._client.loop_stop()
+
+    def __enter__(self) -> Link:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    # --- traffic -------------------------------------------------------------------------------
+    def publish(self, topic: str, payload: bytes, qos: int = 0, *, retain: bool = False,
+                expiry_s: float | None = None) -> int:
+        """Hand a message to paho; return its mid (reported later by on_acked)."""
+        if not self._connected.is_set():
+            raise NotConnected(f"not connected to {self.endpoint.host}:{self.endpoint.port}")
+        props = None
+        if expiry_s is not None:
+            props = Properties(PacketTypes.PUBLISH)
+            props.MessageExpiryInterval = max(1, math.ceil(expiry_s))  # whole seconds on the wire
+        info = self._client.publish(topic, payload, qos=qos, retain=retain, properties=props)
+        if info.rc == paho.MQTT_ERR_NO_CONN:
+            raise NotConnected("connection lost")  # paho may queue it; dropped on reconnect
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            raise LinkError(f"publish on {topic} failed: {paho.error_string(info.rc)}")
+        return info.mid
+
+    def subscribe(self, topic_filter: str, qos: int = 1, *, no_local: bool = False,
+                  timeout_s: float = 10.0) -> None:
+        """Subscribe now and after every reconnect; SubscribeRefused if the broker says no."""
+        with self._lock:
+            self._subscriptions[topic_filter] = (qos, no_local)
+        codes = self._subscribe_once(topic_filter, qos, no_local, timeout_s)
+        failed = [c for c in codes if c.is_failure]
+        if failed:
+            with self._lock:
+                self._subscriptions.pop(topic_filter, None)
+            raise SubscribeRefused(f"{topic_filter}: {failed[0]}")
+
+    def _subscribe_once(self, topic_filter: str, qos: int, no_local: bool,
+                        timeout_s: float) -> list[ReasonCode]:
+        # No lock of ours is held while calling into paho: its network thread may be inside
+        # _handle_subscribe waiting for our lock. SUBACKs are parked by mid instead.
+        rc, mid = self._client.subscribe(topic_filter, options=SubscribeOptions(
+            qos=qos, noLocal=no_local))
+        if rc != paho.MQTT_ERR_SUCCESS:
+            raise NotConnected(f"subscribe {topic_filter}: {paho.error_string(rc)}")
+        with self._suback_ready:
+            if not self._suback_ready.wait_for(lambda: mid in self._suback, timeout_s):
+                raise LinkTimeout(f"no SUBACK for {topic_filter} after {timeout_s} s")
+            return self._suback.pop(mid)
+
+    # --- paho callbacks (network thread) -------------------------------------------------------
+    def _handle_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            self._refused = str(reason_code)
+            _LOGGER.warning("broker refused %s: %s", self.endpoint.username, reason_code)
+            return
+        self._refused = None
+        # Our outbox resends what was not acked; paho resending its own copies would duplicate.
+        dropped = client.drop_out_messages()
+        if dropped:
+            _LOGGER.debug("dropped %d unacked paho message(s) from the last session", len(dropped))
+        with self._lock:
+            subs = dict(self._subscriptions)
+        for topic_filter, (qos, no_local) in subs.items():
+            client.subscribe(topic_filter, options=SubscribeOptions(qos=qos, noLocal=no_local))
+        self._connected.set()
+        _LOGGER.info("connected to %s:%s as %s", self.endpoint.host, self.endpoint.port,
+                     self.endpoint.username)
+        if self._on_connected:
+            self._on_connected()
+
+    def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        was = self._connected.is_set()
+        self._connected.clear()
+        if was:
+            _LOGGER.log(logging.WARNING if reason_code.is_failure else logging.INFO,
+                        "disconnected from %s:%s: %s", self.endpoint.host, self.endpoint.port,
+                        reason_code)
+        if self._on_disconnected:
+            self._on_disconnected(str(reason_code))
+
+    def _handle_message(self, client, userdata, message) -> None:
+        if self._on_message:
+            self._on_message(message.topic, message.payload)
+
+    def _handle_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        if self._on_acked:
+            self._on_acked(mid, not reason_code.is_failure, str(reason_code))
+
+    def _handle_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        with self._suback_ready:
+            self._suback[mid] = list(reason_codes)
+            while len(self._suback) > 64:  # resubscribes after reconnect are never claimed
+                del self._suback[next(iter(self._suback))]
+            self._suback_ready.notify_all()
