@@ -17,7 +17,8 @@ PACKAGED = Path(str(schema.schema_files()))
 
 GOOD = {
     "telemetry": {"v": 1, "dog": "dog1", "ts": 1700000000.5, "seq": 7,
-                  "pose": {"x": 1.0, "y": 2.0, "yaw": 0.1}, "battery": {"percent": 80, "voltage": 48.1},
+                  "pose": {"x": 1.0, "y": 2.0, "yaw": 0.1}, "battery": {"percentage": 0.8, "voltage_v": 48.1},
+                  "age_s": {"battery": 0.2}, "video": {"frames_sent": 12},
                   "safety": {"estop": False, "mode": "crowd", "speed_cap": 0.5},
                   "payload": {"siren": {"tone": "wail"}}, "link": {"backlog_bytes": 0}},
     "event": {"v": 1, "dog": "dog1", "ts": 1700000000.0, "id": "evt-000001", "type": "low_battery",
@@ -93,7 +94,8 @@ def test_good_payloads_round_trip(name):
 
 @pytest.mark.parametrize("name, mutate, field", [
     ("telemetry", lambda d: d.pop("dog"), "dog"),
-    ("telemetry", lambda d: d["battery"].update(percent=140), "battery.percent"),
+    ("telemetry", lambda d: d["battery"].update(percentage=1.4), "battery.percentage"),
+    ("telemetry", lambda d: d["age_s"].update(pose=-1), "age_s.pose"),
     ("telemetry", lambda d: d["pose"].pop("yaw"), "pose.yaw"),
     ("telemetry", lambda d: d.update(speed=3), "speed"),
     ("telemetry", lambda d: d.update(v=2), "v"),
