@@ -39,7 +39,9 @@ def test_profile_keeps_udp_on_loopback_and_enlarges_shared_memory():
     assert [a.text for t in udp for a in t.iter(f"{NS}address")] == ["127.0.0.1"]
     shm = [t for t in root.iter(f"{NS}transport_descriptor") if t.find(f"{NS}type").text == "SHM"]
     assert int(shm[0].find(f"{NS}segment_size").text) >= 16 * 1024 * 1024
-    for locator_list in ("metatrafficUnicastLocatorList", "initialPeersList", "defaultUnicastLocatorList"):
+    # User data must not be pinned to UDP locators: that would push images off shared memory.
+    assert participant.find(f".//{NS}defaultUnicastLocatorList") is None
+    for locator_list in ("metatrafficUnicastLocatorList", "initialPeersList"):
         addresses = [a.text for a in participant.find(f".//{NS}{locator_list}").iter(f"{NS}address")]
         assert addresses == ["127.0.0.1"], locator_list
 

@@ -1,0 +1,78 @@
+"""The demo path end to end, every hop real: bodycam node -> uplink node -> Mosquitto ->
+station -> SQLite -> viewer page in headless Chromium. Then Ctrl-C leaves no process behind."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import psutil
+import pytest
+
+from robot_dog import dds_env
+from tests.support import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for(predicate, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def fleet(port: int) -> list[dict]:
+    try:
+        return json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/fleet", timeout=5))["dogs"]
+    except OSError:
+        return []
+
+
+def test_frame_reaches_station_and_page_then_clean_exit(tmp_path, browser_page):
+    broker_port, http_port = free_port(), free_port()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "robot_dog.cli", "demo", "--headless", "--broker-port", str(broker_port),
+         "--http-port", str(http_port), "--var", str(tmp_path)],
+        env=dds_env.environ(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+    tree = psutil.Process(demo.pid)
+    try:
+        dogs = wait_for(lambda: [d for d in fleet(http_port) if d["frames"] > 0 and d["telemetry"] > 0],
+                        90, "a frame and telemetry at the station")
+        assert dogs[0]["dog"] == "dog1" and dogs[0]["status"] == "online"
+        assert dogs[0]["cameras"] == ["bodycam"]
+        descendants = tree.children(recursive=True)
+        assert len(descendants) >= 4  # broker, launcher, bodycam, uplink
+
+        page = browser_page
+        page.goto(f"http://127.0.0.1:{http_port}/")
+        page.wait_for_selector("section.dog[data-dog=dog1] img.video", timeout=30_000)
+        page.wait_for_function(
+            "() => { const i = document.querySelector('section.dog[data-dog=dog1] img.video');"
+            " return i && i.complete && i.naturalWidth === 640 && i.naturalHeight === 480; }",
+            timeout=30_000)
+        page.wait_for_function(
+            "() => document.querySelector('section.dog[data-dog=dog1] .telemetry')"
+            ".textContent.includes('frames received')", timeout=30_000)
+        assert "online" in page.inner_text("section.dog[data-dog=dog1] .status")
+        assert re.search(r"1 dogs, 1 online", page.inner_text("#summary"))
+        page.screenshot(path=str(tmp_path / "viewer.png"))
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGINT)
+        out, _ = demo.communicate(timeout=60)
+    assert demo.returncode == 0, out[-3000:]
+    summary = json.loads(out[out.rindex("\n{"):])
+    assert summary["frames_at_station"] > 0 and summary["telemetry_at_station"] > 0
+    assert summary["rejected"] == {}
+    survivors = [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert survivors == [], f"orphans left: {survivors}"
