@@ -19,6 +19,10 @@ APT_PACKAGES=(
 
 log() { printf '[dev.sh] %s\n' "$*" >&2; }
 
+# pip, quietly: this machine's pip config names local mirrors that may not exist, and pip warns
+# once per package about each; real errors still show.
+pip_q() { "$VENV/bin/python" -m pip install -q "$@" 2> >(grep -v "^WARNING: Location '" >&2); }
+
 need_apt() {
   local missing=()
   for pkg in "${APT_PACKAGES[@]}"; do
@@ -60,13 +64,13 @@ need_venv() {
   mkdir -p "$STAMPS"
   if stamp_changed requirements "$ROOT/requirements.txt"; then
     log "pip: installing requirements"
-    "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -r "$ROOT/requirements.txt"
+    pip_q --upgrade pip
+    pip_q -r "$ROOT/requirements.txt"
     stamp_done requirements
   fi
   if stamp_changed package "$ROOT/setup.py" "$ROOT/robot_dog/node_registry.py"; then
     log "pip: installing the stack (editable)"
-    "$VENV/bin/python" -m pip install -q --no-deps -e "$ROOT"
+    pip_q --no-deps -e "$ROOT" >/dev/null
     stamp_done package
   fi
   local ifaces; ifaces=$(find "$ROOT/ros_ws/src/robot_dog_interfaces" -type f | sort)
