@@ -28,12 +28,14 @@ _READ_TIMEOUT_S = 0.01  # longest the I/O thread sleeps before it looks at timer
 class SerialLink:
     def __init__(self, url: str, config: LinkConfig | None = None, baudrate: int = 115200,
                  on_telemetry: Callable[[Telemetry], None] | None = None,
+                 on_connected: Callable[[], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.url = url
         self.baudrate = baudrate
         self.config = config or LinkConfig()
         self.clock = clock
         self.on_telemetry = on_telemetry
+        self.on_connected = on_connected
         self.protocol = HostProtocol(self.config, clock())
         self._lock = threading.Lock()
         self._port: serial.SerialBase | None = None
@@ -193,6 +195,7 @@ class SerialLink:
         """Turn protocol events into futures and callbacks, outside the lock."""
         resolved: list[tuple[Future[AckStatus], object]] = []
         telemetry: list[Telemetry] = []
+        connected = False
         with self._lock:
             while (event := self.protocol.next_event()) is not None:
                 if isinstance(event, TelemetryReceived):
@@ -200,6 +203,7 @@ class SerialLink:
                     telemetry.append(event.telemetry)
                 elif isinstance(event, Connected):
                     self._up.set()
+                    connected = True
                 elif isinstance(event, (CommandDone, CommandFailed)):
                     future = self._futures.pop(event.token, None)
                     if future is not None:
@@ -210,6 +214,11 @@ class SerialLink:
                 future.set_exception(outcome)
             else:
                 future.set_result(outcome)
+        if connected and self.on_connected is not None:
+            try:
+                self.on_connected()
+            except Exception:  # noqa: BLE001 - a bad callback must not kill the link
+                _LOGGER.exception("connected callback failed")
         if self.on_telemetry is not None:
             for item in telemetry:
                 try:

@@ -10,4 +10,5 @@ NODES: dict[str, str] = {
     "uplink_node": "robot_dog.uplink.node:UplinkNode",
     "talker_node": "robot_dog.examples.talker:TalkerNode",
     "listener_node": "robot_dog.examples.listener:ListenerNode",
+    "payload_node": "robot_dog.payload.node:PayloadNode",
 }

@@ -1,0 +1,203 @@
+"""payload_node: the one owner of the payload MCU's serial port (docs/serial_protocol.md s. 11).
+
+Serves `police_light/set`, `searchlight/set`; publishes `police_light/state`,
+`searchlight/state` (5 Hz), `battery` and `diagnostics` (1 Hz, STALE when MCU telemetry stops);
+subscribes to `estop` (engaged -> SAFE on the MCU, requests refused). Behaviour is in the cores;
+this file wires parameters, QoS, timers and topics.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.node import Node
+from robot_dog_interfaces.msg import EstopState, PoliceLightState, SearchlightState
+from robot_dog_interfaces.srv import SetPoliceLight, SetSearchlight
+from sensor_msgs.msg import BatteryState
+from std_msgs.msg import Header
+
+from firmware_bridge.errors import CommandError
+from firmware_bridge.host import LinkConfig
+from firmware_bridge.messages import Message, Telemetry
+from firmware_bridge.transport import SerialLink
+from robot_dog import qos
+from robot_dog.payload import power
+from robot_dog.payload.errors import RequestRefused
+from robot_dog.payload.estop import EstopGate
+from robot_dog.payload.police_light import PoliceLightConfig, plan_light, report_from
+from robot_dog.payload.searchlight import SearchlightConfig, SearchlightCore, plan_searchlight
+from robot_dog.ros_main import run_node
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class PayloadNode(Node):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("node_name", "payload")
+        super().__init__(**kwargs)
+        p = self._param
+        port = p("port", "/tmp/robot_dog_mcu", "serial device, pty symlink or socket:// URL")
+        baud = p("baud", 115200, "serial baud rate")
+        self._ack_wait_s = p("command_timeout_s", 1.0, "deadline of one MCU command, s")
+        self._light_cfg = PoliceLightConfig(
+            crowd_mode=p("crowd_mode", True, "limit the light bar to 3 flashes/s"),
+            default_duration_s=p("light_default_duration_s", 60.0, "light lapses after this, s"))
+        self._search_cfg = SearchlightConfig(
+            default_duration_s=p("searchlight_default_duration_s", 60.0, "beam lapses after, s"),
+            max_strobe_s=p("max_strobe_s", 10.0, "longest strobe, s"))
+        self._power_cfg = power.PowerConfig(stale_s=p("telemetry_stale_s", 1.0, "STALE after, s"))
+        self._searchlight = SearchlightCore(self._search_cfg)
+        self._estop = EstopGate()
+        self._lock = threading.Lock()
+
+        self._light_pub = self.create_publisher(PoliceLightState, "police_light/state", qos.STATE)
+        self._search_pub = self.create_publisher(SearchlightState, "searchlight/state", qos.STATE)
+        self._battery_pub = self.create_publisher(BatteryState, "battery", qos.TELEMETRY)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "diagnostics", qos.TELEMETRY)
+        services = ReentrantCallbackGroup()  # a call waits for the MCU's ack; others may too
+        self.create_service(SetPoliceLight, "police_light/set", self._on_set_light,
+                            callback_group=services)
+        self.create_service(SetSearchlight, "searchlight/set", self._on_set_searchlight,
+                            callback_group=services)
+        self.create_subscription(EstopState, "estop", self._on_estop, qos.STATE,
+                                 callback_group=MutuallyExclusiveCallbackGroup())
+        timers = MutuallyExclusiveCallbackGroup()
+        self.create_timer(0.2, self._publish_states, callback_group=timers)
+        self.create_timer(1.0, self._publish_power, callback_group=timers)
+
+        self._link = SerialLink(port, LinkConfig(command_deadline_s=self._ack_wait_s),
+                                baudrate=baud, on_connected=self._on_connected).start()
+        self.get_logger().info(f"payload MCU on {port} at {baud} baud")
+
+    def _param(self, name: str, default: Any, description: str) -> Any:
+        descriptor = ParameterDescriptor(description=description, read_only=True)
+        return self.declare_parameter(name, default, descriptor).value
+
+    def close(self) -> None:
+        """Stop the link: heartbeats stop, so the MCU makes every output safe within 0.5 s."""
+        self._link.close()
+
+    # ---- commands ------------------------------------------------------------------------
+
+    def _send(self, command: Message) -> str:
+        """Send and wait for the ack; '' when applied, else the reason."""
+        try:
+            self._link.command(command, deadline_s=self._ack_wait_s)
+            return ""
+        except CommandError as exc:
+            return str(exc)
+        except TimeoutError:
+            return "no answer from the serial link"
+
+    def _on_set_light(self, request: SetPoliceLight.Request,
+                      response: SetPoliceLight.Response) -> SetPoliceLight.Response:
+        try:
+            self._estop.check()
+            command = plan_light(request.pattern, request.rate_hz, request.duration_s,
+                                 self._light_cfg)
+        except RequestRefused as exc:
+            response.accepted, response.reason = False, exc.reason
+            return response
+        failure = self._send(command.to_wire())
+        response.accepted = not failure
+        response.reason = failure or (f"{command.spec.name} {command.rate_hz:g} Hz "
+                                      f"for {command.duration_s:g} s")
+        return response
+
+    def _on_set_searchlight(self, request: SetSearchlight.Request,
+                            response: SetSearchlight.Response) -> SetSearchlight.Response:
+        try:
+            self._estop.check()
+            planned = plan_searchlight(request.level, request.strobe, request.duration_s,
+                                       self._search_cfg)
+        except RequestRefused as exc:
+            response.accepted, response.reason = False, exc.reason
+            return response
+        with self._lock:
+            command = self._searchlight.set(planned, time.monotonic())
+        failure = self._send(command)
+        response.accepted = not failure
+        response.reason = failure or (f"level {planned.level:g} (driven {command.level_pm / 1000:g})"
+                                      f"{' strobe' if planned.strobe else ''} for {planned.duration_s:g} s")
+        return response
+
+    def _on_estop(self, msg: EstopState) -> None:
+        command = self._estop.update(msg.engaged, msg.reason)
+        if command is not None:
+            self.get_logger().warning(f"e-stop {'engaged' if msg.engaged else 'released'}: "
+                                      f"payload safe={msg.engaged}")
+            self._link.submit(command, deadline_s=5.0)
+
+    def _on_connected(self) -> None:
+        self._link.submit(self._estop.sync(), deadline_s=5.0)
+
+    # ---- state out -----------------------------------------------------------------------
+
+    def _publish_states(self) -> None:
+        telemetry, age = self._link.telemetry()
+        if telemetry is None or age is None or age > self._power_cfg.stale_s:
+            return  # stale: diagnostics say so; states are not re-published as if current
+        now = self.get_clock().now()
+        light = report_from(telemetry)
+        header = Header(stamp=now.to_msg())
+        self._light_pub.publish(PoliceLightState(
+            header=header, pattern=light.pattern, rate_hz=light.rate_hz, alternation_hz=light.alternation_hz,
+            red_on=light.red_on, blue_on=light.blue_on, safe_state=light.safe_state,
+            expires=_after(now, light.remaining_s)))
+        with self._lock:
+            relevel = self._searchlight.on_temperature(telemetry.searchlight_temp_dc / 10,
+                                                       time.monotonic())
+            request = self._searchlight.request
+            derating = self._searchlight.derating
+        if relevel is not None:
+            self._link.submit(relevel)
+        self._search_pub.publish(SearchlightState(
+            header=header, level_requested=float(request.level if request else 0.0),
+            level_actual=telemetry.searchlight_level_pm / 1000, strobe=telemetry.searchlight_strobe,
+            temperature_c=telemetry.searchlight_temp_dc / 10, derating=derating,
+            expires=_after(now, telemetry.searchlight_remaining_ms / 1000)))
+
+    def _publish_power(self) -> None:
+        telemetry, age = self._link.telemetry()
+        stamp = self.get_clock().now().to_msg()
+        if telemetry is not None and age is not None and age <= self._power_cfg.stale_s:
+            b = power.battery_from(telemetry, self._power_cfg)
+            msg = BatteryState(
+                voltage=b.voltage_v, current=b.current_a, charge=b.charge_ah,
+                capacity=b.capacity_ah, design_capacity=b.capacity_ah, percentage=b.percentage,
+                temperature=b.temperature_c, present=True,
+                power_supply_status=(BatteryState.POWER_SUPPLY_STATUS_DISCHARGING if b.discharging
+                                     else BatteryState.POWER_SUPPLY_STATUS_CHARGING),
+                power_supply_health=(BatteryState.POWER_SUPPLY_HEALTH_OVERHEAT if b.overheat
+                                     else BatteryState.POWER_SUPPLY_HEALTH_GOOD),
+                power_supply_technology=BatteryState.POWER_SUPPLY_TECHNOLOGY_LION)
+            msg.header.stamp = stamp
+            self._battery_pub.publish(msg)
+        statuses = power.diagnose(telemetry, age, self._link.state.value, self._power_cfg)
+        array = DiagnosticArray(status=[
+            DiagnosticStatus(level=bytes([int(s.level)]), name=f"{self.get_name()}: {s.name}",
+                             message=s.message, hardware_id=self._link.url,
+                             values=[KeyValue(key=k, value=v) for k, v in s.values.items()])
+            for s in statuses])
+        array.header.stamp = stamp
+        self._diag_pub.publish(array)
+
+
+def _after(now: Any, seconds: float) -> Time:
+    """ROS time `seconds` after `now` (an rclpy Time)."""
+    nanos = now.nanoseconds + int(seconds * 1e9)
+    return Time(sec=nanos // 1_000_000_000, nanosec=nanos % 1_000_000_000)
+
+
+def main() -> int:
+    return run_node(PayloadNode)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

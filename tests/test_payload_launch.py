@@ -1,0 +1,37 @@
+"""launch/payload.launch.yaml parses, names a registered exe, and the node composes in-process."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import rclpy
+from rclpy.parameter import Parameter
+
+from robot_dog.launch.description import load
+from robot_dog.node_registry import NODES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_launch_file_uses_registered_payload_node() -> None:
+    description = load(ROOT / "launch" / "payload.launch.yaml")
+    [node] = description.nodes
+    assert (node.executable, node.name, node.namespace) == ("payload_node", "payload", "dog1")
+    assert NODES[node.executable] == "robot_dog.payload.node:PayloadNode"
+    assert {p.name: p.value for p in node.params}["port"] == "/tmp/robot_dog_mcu"
+
+
+def test_node_class_accepts_rclpy_kwargs_for_composition(virtual_mcu) -> None:
+    from robot_dog.payload.node import PayloadNode
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = None
+    try:
+        node = PayloadNode(node_name="payload_composed", namespace="/composed", context=context,
+                           parameter_overrides=[Parameter("port", value=str(virtual_mcu.link))])
+        assert node.get_namespace() == "/composed"
+        assert node._link.wait_up(10.0)   # it owns the port and handshakes with the MCU
+    finally:
+        if node is not None:
+            node.close()
+            node.destroy_node()
+        rclpy.shutdown(context=context)

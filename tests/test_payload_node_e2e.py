@@ -1,0 +1,140 @@
+"""payload_node in its own process, the virtual MCU on a pty, ROS service calls from this process.
+
+Real rclpy across processes with localhost-only discovery; waits are generous end-to-end
+timeouts. The heartbeat-loss test kills the node with SIGKILL and requires the MCU's safe state
+within 1 s (the MCU's watchdog is 0.5 s).
+"""
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from robot_dog_interfaces.msg import EstopState, PoliceLightState, SearchlightState
+from robot_dog_interfaces.srv import SetPoliceLight, SetSearchlight
+from sensor_msgs.msg import BatteryState
+
+from robot_dog import qos
+
+pytestmark = pytest.mark.slow
+
+
+class RosClient:
+    def __init__(self, namespace: str = "/dog1") -> None:
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("payload_test_client", namespace=namespace,
+                                      context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.light = self.node.create_client(SetPoliceLight, "police_light/set")
+        self.searchlight = self.node.create_client(SetSearchlight, "searchlight/set")
+        self.estop = self.node.create_publisher(EstopState, "estop", qos.STATE)
+        self.got: dict[type, list] = {PoliceLightState: [], SearchlightState: [],
+                                      BatteryState: [], DiagnosticArray: []}
+        for msg_type, topic, profile in ((PoliceLightState, "police_light/state", qos.STATE),
+                                         (SearchlightState, "searchlight/state", qos.STATE),
+                                         (BatteryState, "battery", qos.TELEMETRY),
+                                         (DiagnosticArray, "diagnostics", qos.TELEMETRY)):
+            self.node.create_subscription(msg_type, topic, self.got[msg_type].append, profile)
+
+    def call(self, client, request, timeout: float = 20.0):
+        assert client.wait_for_service(timeout_sec=30.0), "payload_node services never appeared"
+        future = client.call_async(request)
+        self.executor.spin_until_future_complete(future, timeout_sec=timeout)
+        assert future.done(), "service call timed out"
+        return future.result()
+
+    def spin_until(self, predicate, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if predicate():
+                return True
+            self.executor.spin_once(timeout_sec=0.05)
+        return predicate()
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+
+@pytest.fixture
+def ros() -> Iterator[RosClient]:
+    client = RosClient()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def test_lights_and_searchlight_switch_through_ros(virtual_mcu, payload_node_process, ros) -> None:
+    reply = ros.call(ros.light, SetPoliceLight.Request(pattern="alternate", rate_hz=1.5,
+                                                       duration_s=30.0))
+    assert reply.accepted, reply.reason + payload_node_process.output()
+    snap = virtual_mcu.snapshot()
+    assert (snap["light_pattern"], snap["light_rate_hz"]) == ("alternate", 1.5)
+
+    reply = ros.call(ros.searchlight, SetSearchlight.Request(level=0.6, strobe=False,
+                                                             duration_s=30.0))
+    assert reply.accepted, reply.reason
+    assert virtual_mcu.snapshot()["searchlight_level"] == pytest.approx(0.6)
+
+    # refused with a reason, nothing changes on the MCU
+    for request, words in ((SetPoliceLight.Request(pattern="flash", rate_hz=50.0), "4 Hz"),
+                           (SetPoliceLight.Request(pattern="alternate", rate_hz=3.5), "3 Hz")):
+        reply = ros.call(ros.light, request)
+        assert not reply.accepted and words in reply.reason
+    reply = ros.call(ros.searchlight, SetSearchlight.Request(level=3.0))
+    assert not reply.accepted and "outside 0..1" in reply.reason
+    snap = virtual_mcu.snapshot()
+    assert (snap["light_pattern"], snap["searchlight_level"]) == ("alternate", pytest.approx(0.6))
+
+    # state and power topics from MCU telemetry
+    assert ros.spin_until(lambda: any(m.pattern == "alternate" for m in ros.got[PoliceLightState])
+                          and any(abs(m.level_actual - 0.6) < 1e-3
+                                  for m in ros.got[SearchlightState])
+                          and ros.got[BatteryState] and ros.got[DiagnosticArray], 20.0)
+    battery = ros.got[BatteryState][-1]
+    assert 20.0 < battery.voltage < 26.0 and battery.current < 0 and 0 < battery.percentage <= 1
+    names = {s.name for s in ros.got[DiagnosticArray][-1].status}
+    assert any(n.endswith("payload: battery") for n in names)
+
+
+def test_estop_makes_payload_safe_and_refuses(virtual_mcu, payload_node_process, ros) -> None:
+    assert ros.call(ros.light, SetPoliceLight.Request(pattern="flash", duration_s=30.0)).accepted
+    ros.estop.publish(EstopState(engaged=True, reason="test"))
+    snap = virtual_mcu.wait_for(lambda s: "COMMANDED" in s["safe_reasons"], timeout=20.0)
+    assert snap is not None and snap["light_pattern"] == "steady"
+    reply = ros.call(ros.light, SetPoliceLight.Request(pattern="flash"))
+    assert not reply.accepted and "e-stop" in reply.reason
+    ros.estop.publish(EstopState(engaged=False))
+    assert virtual_mcu.wait_for(lambda s: not s["safe"], timeout=20.0) is not None
+    assert ros.call(ros.light, SetPoliceLight.Request(pattern="flash")).accepted
+
+
+def test_diagnostics_go_stale_when_mcu_unplugged(virtual_mcu, payload_node_process, ros) -> None:
+    assert ros.spin_until(lambda: ros.got[DiagnosticArray], 30.0)
+    virtual_mcu.unplug(60.0)
+    stale = bytes([3])
+    assert ros.spin_until(lambda: ros.got[DiagnosticArray] and all(
+        s.level == stale for s in ros.got[DiagnosticArray][-1].status), 10.0)
+
+
+def test_sigkill_of_host_gives_safe_state_within_1s(virtual_mcu, payload_node_process,
+                                                    ros) -> None:
+    assert ros.call(ros.light, SetPoliceLight.Request(pattern="alternate", duration_s=60.0)).accepted
+    assert virtual_mcu.snapshot()["safe"] is False
+    payload_node_process.kill(signal.SIGKILL)
+    killed_at = time.monotonic()
+    snap = virtual_mcu.wait_for(lambda s: s["safe"], timeout=5.0, interval=0.005)
+    took = time.monotonic() - killed_at
+    assert snap is not None, "MCU never entered the safe state"
+    assert took <= 1.0, f"safe state after {took:.2f} s"
+    assert snap["safe_reasons"] == ["HEARTBEAT_LOST"]
+    assert (snap["light_pattern"], snap["amp_enabled"], snap["searchlight_strobe"]) == \
+        ("steady", False, False)
