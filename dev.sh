@@ -70,7 +70,8 @@ need_venv() {
   fi
   if stamp_changed package "$ROOT/setup.py" "$ROOT/robot_dog/node_registry.py"; then
     log "pip: installing the stack (editable)"
-    pip_q --no-deps -e "$ROOT" >/dev/null
+    # setuptools prints pages of deprecation notices here; show them only if the install fails.
+    pip_q --no-deps -e "$ROOT" >"$STAMPS/package.log" 2>&1 || { cat "$STAMPS/package.log" >&2; exit 1; }
     stamp_done package
   fi
   local ifaces; ifaces=$(find "$ROOT/ros_ws/src/robot_dog_interfaces" -type f | sort)

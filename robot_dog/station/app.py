@@ -44,6 +44,8 @@ class Station:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_connect_fail = self._on_connect_fail
+        self._unreachable_logged = 0.0
         self.client.reconnect_delay_set(min_delay=1, max_delay=10)
 
     def start(self) -> "Station":
@@ -68,6 +70,13 @@ class Station:
         self.connected.set()
         _LOGGER.info("station connected to mqtt://%s:%d", self.config.broker_host,
                      self.config.broker_port)
+
+    def _on_connect_fail(self, _c: mqtt.Client, _u: Any) -> None:
+        now = time.monotonic()
+        if now - self._unreachable_logged > 30:  # one line per 30 s while the broker is away
+            self._unreachable_logged = now
+            _LOGGER.warning("cannot reach the broker at %s:%d; retrying", self.config.broker_host,
+                            self.config.broker_port)
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self.connected.clear()

@@ -46,6 +46,8 @@ class UplinkNode(Node):
         self.client.will_set(topic(self.dog, "status"), "offline", qos=1, retain=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_connect_fail = lambda *_: self.get_logger().warning(
+            f"cannot reach the broker at {host}:{port}; retrying", throttle_duration_sec=30.0)
         self.client.reconnect_delay_set(min_delay=1, max_delay=10)
         self.client.connect_async(host, port, keepalive=10)
         self.client.loop_start()
