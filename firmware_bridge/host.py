@@ -286,7 +286,11 @@ class HostProtocol:
 
     def _transmit(self, pending: _Pending, now: float) -> None:
         pending.attempts += 1
-        pending.retry_at = now + self.config.ack_timeout_s
+        # HELLO is retried for as long as the port is open; after a few quick tries, slowly
+        # (a silent or wrong device should not be flooded at 25 frames/s).
+        slow = pending is self._hello and pending.attempts > 5
+        pending.retry_at = now + (self.config.reconnect_interval_s if slow
+                                  else self.config.ack_timeout_s)
         self._out += pending.wire
         self.stats.sent_frames += 1
 

@@ -132,10 +132,18 @@ class PayloadNode(Node):
         if command is not None:
             self.get_logger().warning(f"e-stop {'engaged' if msg.engaged else 'released'}: "
                                       f"payload safe={msg.engaged}")
-            self._link.submit(command, deadline_s=5.0)
+            self._submit(command, deadline_s=5.0)
 
     def _on_connected(self) -> None:
-        self._link.submit(self._estop.sync(), deadline_s=5.0)
+        self._submit(self._estop.sync(), deadline_s=5.0)
+
+    def _submit(self, command: Message, deadline_s: float | None = None) -> None:
+        """Send without waiting; a failure is logged (nobody waits for these answers)."""
+        def done(future: Any) -> None:
+            error = future.exception()
+            if error is not None:
+                self.get_logger().error(f"{type(command).__name__} not applied: {error}")
+        self._link.submit(command, deadline_s).add_done_callback(done)
 
     # ---- state out -----------------------------------------------------------------------
 
@@ -156,7 +164,7 @@ class PayloadNode(Node):
             request = self._searchlight.request
             derating = self._searchlight.derating
         if relevel is not None:
-            self._link.submit(relevel)
+            self._submit(relevel)
         self._search_pub.publish(SearchlightState(
             header=header, level_requested=float(request.level if request else 0.0),
             level_actual=telemetry.searchlight_level_pm / 1000, strobe=telemetry.searchlight_strobe,
