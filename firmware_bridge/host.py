@@ -19,7 +19,7 @@ import enum
 import logging
 import random
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from firmware_bridge.codec import Frame, FrameDecoder, Rejected, encode_frame
 from firmware_bridge.errors import CommandRefused, CommandTimeout, LocalProtocolError
@@ -102,7 +102,6 @@ class HostStats:
     telemetry: int = 0
     telemetry_gaps: int = 0   # MCU frames missing between telemetry sequence numbers
     handshakes: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 class HostProtocol:

@@ -19,12 +19,11 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict
 
 from firmware_bridge.errors import BridgeError
 from firmware_bridge.host import LinkConfig
 from firmware_bridge.messages import (
-    ClearFaults, Fault, Message, SafeReason, SetAmplifier, Telemetry, Safe,
+    ClearFaults, Fault, Message, Safe, SafeReason, SetAmplifier, Telemetry,
 )
 from firmware_bridge.transport import SerialLink
 from robot_dog.payload.errors import RequestRefused, checked_duration

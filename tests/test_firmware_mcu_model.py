@@ -147,3 +147,18 @@ def test_faulty_line_drops_and_corrupts_reproducibly() -> None:
     assert 30 <= a.counters.corrupted_bytes <= 120
     with pytest.raises(ValueError):
         LineFaults(drop_rate=1.5).validate()
+
+
+def test_control_requests_validate_before_changing(tmp_path) -> None:
+    from firmware_bridge.virtual_mcu.control import handle
+    from firmware_bridge.virtual_mcu.device import VirtualMcu
+    mcu = VirtualMcu(tmp_path / "mcu")          # not started: handle() needs no thread
+    assert handle(mcu, {"cmd": "faults", "corrupt_rate": 0.01})["corrupt_rate"] == 0.01
+    with pytest.raises(ValueError):
+        handle(mcu, {"cmd": "faults", "drop_rate": 2.0, "corrupt_rate": 0.5})
+    assert (mcu.faults.drop_rate, mcu.faults.corrupt_rate) == (0.0, 0.01)   # nothing half-applied
+    with pytest.raises(TypeError):
+        handle(mcu, {"cmd": "faults", "voltage": 3.0})
+    with pytest.raises(ValueError, match="unknown cmd"):
+        handle(mcu, {"cmd": "explode"})
+    assert handle(mcu, {"cmd": "state"})["safe"] is True

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import robot_dog  # noqa: F401  (localhost-only DDS before rclpy.init)
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
@@ -18,7 +19,10 @@ from robot_dog_interfaces.msg import EstopState, PoliceLightState, SearchlightSt
 from robot_dog_interfaces.srv import SetPoliceLight, SetSearchlight
 from sensor_msgs.msg import BatteryState
 
+from firmware_bridge.virtual_mcu.device import VirtualMcu
+from firmware_bridge.virtual_mcu.model import McuModelConfig
 from robot_dog import qos
+from tests.fixtures.firmware import PayloadNodeProcess
 
 pytestmark = pytest.mark.slow
 
@@ -129,8 +133,8 @@ def test_sigkill_of_host_gives_safe_state_within_1s(virtual_mcu, payload_node_pr
                                                     ros) -> None:
     assert ros.call(ros.light, SetPoliceLight.Request(pattern="alternate", duration_s=60.0)).accepted
     assert virtual_mcu.snapshot()["safe"] is False
-    payload_node_process.kill(signal.SIGKILL)
     killed_at = time.monotonic()
+    payload_node_process.kill(signal.SIGKILL)
     snap = virtual_mcu.wait_for(lambda s: s["safe"], timeout=5.0, interval=0.005)
     took = time.monotonic() - killed_at
     assert snap is not None, "MCU never entered the safe state"
@@ -138,3 +142,30 @@ def test_sigkill_of_host_gives_safe_state_within_1s(virtual_mcu, payload_node_pr
     assert snap["safe_reasons"] == ["HEARTBEAT_LOST"]
     assert (snap["light_pattern"], snap["amp_enabled"], snap["searchlight_strobe"]) == \
         ("steady", False, False)
+
+
+@pytest.fixture
+def hot_mcu(tmp_path) -> Iterator[VirtualMcu]:
+    """Thermal physics 40x faster: the searchlight heats up within a second or two."""
+    mcu = VirtualMcu(tmp_path / "hot_mcu", McuModelConfig(time_scale=40.0), seed=5).start()
+    try:
+        yield mcu
+    finally:
+        mcu.stop()
+
+
+def test_searchlight_derates_from_mcu_temperature(hot_mcu, tmp_path, ros) -> None:
+    node = PayloadNodeProcess(hot_mcu.link, tmp_path / "node.log")
+    try:
+        reply = ros.call(ros.searchlight, SetSearchlight.Request(level=1.0, duration_s=600.0))
+        assert reply.accepted, reply.reason
+        assert ros.spin_until(lambda: any(m.derating and m.level_actual < 0.9
+                                          for m in ros.got[SearchlightState]), 30.0), \
+            node.output()
+        state = [m for m in ros.got[SearchlightState] if m.derating][-1]
+        assert state.level_requested == pytest.approx(1.0)     # the request is kept
+        assert state.temperature_c > 60.0                       # derating starts at 60 degC
+        assert hot_mcu.snapshot()["searchlight_level"] < 0.9
+        assert "SEARCHLIGHT_OVERTEMP" not in hot_mcu.snapshot()["faults"]  # host acted first
+    finally:
+        node.kill()

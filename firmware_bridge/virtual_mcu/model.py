@@ -11,7 +11,7 @@ The heartbeat reason clears by itself when heartbeats resume; nothing is restore
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 from firmware_bridge.messages import (
     MAX_DURATION_MS, MAX_STROBE_MS, AckStatus, ClearFaults, Fault, LightPattern, Message, Safe,
@@ -78,7 +78,6 @@ class McuState:
     amp_overtemp: bool = False
     current_a: float = 0.0
     voltage_v: float = 0.0
-    counters: dict[str, int] = field(default_factory=dict)
 
 
 class McuModel:

@@ -24,7 +24,7 @@ from std_msgs.msg import Header
 
 from firmware_bridge.errors import CommandError
 from firmware_bridge.host import LinkConfig
-from firmware_bridge.messages import Message, Telemetry
+from firmware_bridge.messages import Message
 from firmware_bridge.transport import SerialLink
 from robot_dog import qos
 from robot_dog.payload import power
