@@ -42,6 +42,7 @@ class VirtualMcu:
         self._master: int | None = None
         self._slave: int | None = None
         self._plug_at: float | None = None
+        self._unplug_requests: list[tuple[float, threading.Event]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._seen_bad = 0
@@ -69,10 +70,20 @@ class VirtualMcu:
         self.stop()
 
     def unplug(self, seconds: float) -> None:
-        """Pull the cable now; plug it back in after `seconds` (a new pty behind the symlink)."""
+        """Pull the cable now; plug it back in after `seconds` (a new pty behind the symlink).
+
+        The serving thread closes the fds itself (and this call waits for it): a descriptor
+        closed under its feet could be reused by another thread and then read by it.
+        """
+        if self._thread is None or not self._thread.is_alive():
+            with self._lock:
+                self._unplug_now()
+                self._plug_at = self.clock() + seconds
+            return
+        done = threading.Event()
         with self._lock:
-            self._unplug_now()
-            self._plug_at = self.clock() + seconds
+            self._unplug_requests.append((seconds, done))
+        done.wait(timeout=5.0)
 
     @property
     def plugged(self) -> bool:
@@ -135,6 +146,11 @@ class VirtualMcu:
         while not self._stop.is_set():
             with self._lock:
                 now = self.clock()
+                for seconds, done in self._unplug_requests:
+                    self._unplug_now()
+                    self._plug_at = now + seconds
+                    done.set()
+                self._unplug_requests.clear()
                 if self._master is None:
                     if self._plug_at is not None and now >= self._plug_at:
                         self._plug()
