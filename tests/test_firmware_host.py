@@ -256,3 +256,14 @@ def test_timers() -> None:
     dog.kick(1.0)
     assert not dog.expired(1.49) and dog.expired(1.5)
     assert dog.age(1.2) == pytest.approx(0.2)
+
+
+def test_hello_to_a_silent_device_backs_off() -> None:
+    bench = Bench()
+    bench.mcu_online = False
+    bench.connect()
+    bench.advance(2.0)
+    hellos = bench.host.stats.sent_frames - bench.host.stats.retries  # first sends only
+    assert bench.host.state is LinkState.HANDSHAKE
+    assert bench.host.stats.retries <= 5 + 2.0 / CONFIG.reconnect_interval_s + 1
+    assert hellos >= 1
