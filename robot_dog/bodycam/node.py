@@ -6,22 +6,23 @@ simulator's rendered camera plug in behind the same `render(stamp)` call.
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 import numpy as np
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
 
 from robot_dog import qos
 from robot_dog.bodycam.scene import Overlay, TestScene, encode_jpeg
+from robot_dog.params import declare_read_only
 from robot_dog.ros_main import run_node
 
 
 class BodycamNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(kwargs.pop("node_name", "bodycam"), **kwargs)
-        p = self._declare
+        p = partial(declare_read_only, self)
         self.width = p("width", 640, "image width, px")
         self.height = p("height", 480, "image height, px")
         self.fps = p("fps", 15.0, "frame rate, Hz")
@@ -35,10 +36,6 @@ class BodycamNode(Node):
         self.jpeg_pub = self.create_publisher(CompressedImage, "bodycam/image/compressed", qos.SENSOR)
         self.create_timer(1.0 / self.fps, self._tick)
         self.get_logger().info(f"bodycam {self.width}x{self.height} @ {self.fps} Hz (test scene)")
-
-    def _declare(self, name: str, default: Any, description: str) -> Any:
-        return self.declare_parameter(
-            name, default, ParameterDescriptor(description=description, read_only=True)).value
 
     def _tick(self) -> None:
         now = time.time()

@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from functools import partial
 from typing import Any
 
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from robot_dog_interfaces.msg import EstopState, PoliceLightState, SearchlightState
@@ -32,6 +32,7 @@ from robot_dog.payload.errors import RequestRefused
 from robot_dog.payload.estop import EstopGate
 from robot_dog.payload.police_light import PoliceLightConfig, plan_light, report_from
 from robot_dog.payload.searchlight import SearchlightConfig, SearchlightCore, plan_searchlight
+from robot_dog.params import declare_read_only
 from robot_dog.ros_main import run_node
 
 _LOGGER = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class PayloadNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("node_name", "payload")
         super().__init__(**kwargs)
-        p = self._param
+        p = partial(declare_read_only, self)
         port = p("port", "/tmp/robot_dog_mcu", "serial device, pty symlink or socket:// URL")
         baud = p("baud", 115200, "serial baud rate")
         self._ack_wait_s = p("command_timeout_s", 1.0, "deadline of one MCU command, s")
@@ -74,10 +75,6 @@ class PayloadNode(Node):
         self._link = SerialLink(port, LinkConfig(command_deadline_s=self._ack_wait_s),
                                 baudrate=baud, on_connected=self._on_connected).start()
         self.get_logger().info(f"payload MCU on {port} at {baud} baud")
-
-    def _param(self, name: str, default: Any, description: str) -> Any:
-        descriptor = ParameterDescriptor(description=description, read_only=True)
-        return self.declare_parameter(name, default, descriptor).value
 
     def close(self) -> None:
         """Stop the link: heartbeats stop, so the MCU makes every output safe within 0.5 s."""
