@@ -13,6 +13,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
@@ -88,12 +89,26 @@ def _field_of(error: ValidationError) -> str:
     return _path([*error.absolute_path, *extra]) if extra else base
 
 
+@cache
+def _fast(name: str):
+    # Compiled to Python code: ~10x faster than jsonschema, which the station needs at
+    # 10,000 telemetry messages/s. The schemas use only keywords both libraries share.
+    return fastjsonschema.compile(load(name))
+
+
 def check(name: str, obj: Any) -> None:
     """Raise SchemaError naming the first offending field if `obj` breaks schema `name`."""
+    try:
+        _fast(name)(obj)
+        return
+    except fastjsonschema.JsonSchemaException as exc:
+        fast_reason = exc.message
+    # Slow path, only for bad payloads: jsonschema names the offending field precisely.
     errors = sorted(_validator(name).iter_errors(obj), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
         error = errors[0]
         raise SchemaError(name, _field_of(error), error.message)
+    raise SchemaError(name, "", fast_reason)  # the two validators disagree: refuse, to be safe
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
