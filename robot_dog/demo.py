@@ -62,7 +62,7 @@ def main(argv: list[str]) -> int:
     station = Station(StationConfig("127.0.0.1", broker_port, db, http_port)).start()
     dog = subprocess.Popen(
         [sys.executable, "-m", "robot_dog.cli", "launch", str(args.launch_file),
-         f"broker_port:={broker_port}"],
+         f"broker_port:={broker_port}", f"state_dir:={args.var / 'uplink'}"],
         env=dds_env.environ(), start_new_session=True)
     print(f"\n  viewer:  http://127.0.0.1:{http_port}/\n  broker:  mqtt://127.0.0.1:{broker_port}\n"
           "  stop:    Ctrl-C\n", flush=True)

@@ -17,6 +17,7 @@ import logging
 import math
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +106,8 @@ class Link:
             c.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
         c.reconnect_delay_set(min_delay=max(1, int(reconnect_s[0])), max_delay=int(reconnect_s[1]))
         c.on_connect, c.on_disconnect = self._handle_connect, self._handle_disconnect
+        c.on_connect_fail = self._handle_connect_fail
+        self._unreachable_logged = float("-inf")
         c.on_message, c.on_publish, c.on_subscribe = (self._handle_message, self._handle_publish,
                                                        self._handle_subscribe)
         self._client = c
@@ -170,6 +173,15 @@ class Link:
                 self._subscriptions.pop(topic_filter, None)
             raise SubscribeRefused(f"{topic_filter}: {failed[0]}")
 
+    def keep_subscribed(self, topic_filter: str, qos: int = 1, *, no_local: bool = False) -> None:
+        """Subscribe whenever the session is up (now, and after every reconnect) without waiting
+        for the SUBACK: usable before start() and from callbacks. A refusal is logged."""
+        with self._lock:
+            self._subscriptions[topic_filter] = (qos, no_local)
+            up = self._connected.is_set()
+        if up:
+            self._client.subscribe(topic_filter, options=SubscribeOptions(qos=qos, noLocal=no_local))
+
     def _subscribe_once(self, topic_filter: str, qos: int, no_local: bool,
                         timeout_s: float) -> list[ReasonCode]:
         # No lock of ours is held while calling into paho: its network thread may be inside
@@ -194,15 +206,22 @@ class Link:
         dropped = client.drop_out_messages()
         if dropped:
             _LOGGER.debug("dropped %d unacked paho message(s) from the last session", len(dropped))
-        with self._lock:
+        with self._lock:  # connected is set under the lock: keep_subscribed never falls between
             subs = dict(self._subscriptions)
+            self._connected.set()
         for topic_filter, (qos, no_local) in subs.items():
             client.subscribe(topic_filter, options=SubscribeOptions(qos=qos, noLocal=no_local))
-        self._connected.set()
         _LOGGER.info("connected to %s:%s as %s", self.endpoint.host, self.endpoint.port,
                      self.endpoint.username)
         if self._on_connected:
             self._on_connected()
+
+    def _handle_connect_fail(self, client, userdata) -> None:
+        now = time.monotonic()
+        if now - self._unreachable_logged > 30.0:  # one line per 30 s while the broker is away
+            self._unreachable_logged = now
+            _LOGGER.warning("cannot reach the broker at %s:%s; retrying", self.endpoint.host,
+                            self.endpoint.port)
 
     def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         was = self._connected.is_set()
@@ -223,6 +242,10 @@ class Link:
             self._on_acked(mid, not reason_code.is_failure, str(reason_code))
 
     def _handle_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        failed = [c for c in reason_codes if c.is_failure]
+        if failed:
+            _LOGGER.warning("broker refused a subscription of %s: %s", self.endpoint.username,
+                            failed[0])
         with self._suback_ready:
             self._suback[mid] = list(reason_codes)
             while len(self._suback) > 64:  # resubscribes after reconnect are never claimed

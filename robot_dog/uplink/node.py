@@ -1,108 +1,212 @@
-"""Uplink node: ROS topics of one dog -> MQTT tree `patrol/v1/{dog}/...` (DESIGN.md section 4).
+"""Uplink node: the ROS topics of one dog <-> its MQTT tree `patrol/v1/{dog}/...` (DESIGN.md s. 4).
 
-Status is retained with a Last Will ("offline"), telemetry is sampled at `telemetry_hz`, video
-frames go out as JPEG per message, QoS 0, newest wins, with a 2 s message expiry so a late frame
-is dropped by the broker instead of delivered stale.
+Shell only: the link (status/LWT, outbox, commands) is `session.UplinkSession`, telemetry
+sections `telemetry`, events `events`, the video policy `adapt`, verbs -> services `commands`.
+TLS and fleet credentials when `ca_file` is set, plain loopback otherwise (demo). The MQTT
+thread never blocks: accepted commands go through a queue to this node's executor, service
+calls are asynchronous with an explicit deadline.
 """
 from __future__ import annotations
 
-import json
+import queue
+import sys
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from rcl_interfaces.msg import ParameterDescriptor
+import robot_dog_interfaces.srv as srvs
+from nav_msgs.msg import Odometry
 from rclpy.node import Node
+from robot_dog_interfaces.msg import (EstopState, PoliceLightState, RecorderStatus,
+                                      SearchlightState, SoundEvent)
 from sensor_msgs.msg import BatteryState, CompressedImage
 
 from robot_dog import qos
+from robot_dog.mqtt import signing
+from robot_dog.params import declare_read_only
 from robot_dog.ros_main import run_node
-from robot_dog.uplink.telemetry import RateGate, TelemetryState
+from robot_dog.uplink import adapt, commands, telemetry as tm
+from robot_dog.uplink.events import EstopWatch, EventFactory, LowBattery
+from robot_dog.uplink.session import UplinkConfig, UplinkSession
+from robot_dog.uplink.video import reencode
 
-VIDEO_EXPIRY_S = 2
-
-
-def topic(dog: str, *parts: str) -> str:
-    return "/".join(("patrol", "v1", dog, *parts))
+ALERT_SOUNDS = {"glass_break", "shout", "impulse"}
 
 
 class UplinkNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(kwargs.pop("node_name", "uplink"), **kwargs)
-        p = self._declare
-        self.dog = p("dog_id", "dog1", "dog ID in the MQTT tree")
-        host = p("broker_host", "127.0.0.1", "MQTT broker host")
-        port = p("broker_port", 1883, "MQTT broker port")
+        p = lambda name, default, text: declare_read_only(self, name, default, text)  # noqa: E731
+        self.dog = p("dog_id", "dog1", "dog ID in the MQTT tree (= fleet user name)")
+        ca, pw_file, key = (p("ca_file", "", "fleet CA (TLS); empty: plain loopback"),
+                            p("password_file", "", "file holding the broker password"),
+                            p("command_public_key", "", "dog's command.pub; empty: no commands"))
+        cfg = UplinkConfig(
+            dog=self.dog, host=p("broker_host", "127.0.0.1", "MQTT broker host"),
+            port=p("broker_port", 1883, "MQTT broker port"),
+            username=p("username", "", "broker user; empty: the dog id"),
+            password=Path(pw_file).read_text().strip() if pw_file else "",
+            ca_file=Path(ca) if ca else None, command_public_key=Path(key) if key else None,
+            state_dir=Path(p("state_dir", "var/uplink", "outbox directory (survives restarts)")),
+            outbox_max_bytes=int(p("outbox_max_mb", 100.0, "outbox bound, MB") * 1e6))
         telemetry_hz = p("telemetry_hz", 2.0, "telemetry rate, Hz (1-10)")
-        self.video_gate = RateGate(p("video_max_hz", 15.0, "video frames per second at most"))
-        self.telemetry = TelemetryState(self.dog)
-        self.frames_sent = 0
-        self.closing = False
+        self.adapt_cfg = adapt.AdaptConfig()
+        self.adapt_state = adapt.AdaptState()
+        self.max_hz = p("video_max_hz", 15.0, "video frames per second at most")
+        self.video_gate = tm.RateGate(self.max_hz)
+        self.state = tm.TelemetryState(self.dog)
+        self.events, self.estop, self.low_battery = EventFactory(self.dog), EstopWatch(), LowBattery()
 
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"dog-{self.dog}",
-                                  protocol=mqtt.MQTTv5)
-        self.client.will_set(topic(self.dog, "status"), "offline", qos=1, retain=True)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_connect_fail = lambda *_: self.get_logger().warning(
-            f"cannot reach the broker at {host}:{port}; retrying", throttle_duration_sec=30.0)
-        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
-        self.client.connect_async(host, port, keepalive=10)
-        self.client.loop_start()
-        self.get_logger().info(f"uplink for {self.dog} -> mqtt://{host}:{port}")
+        self._commands: queue.Queue[signing.Command] = queue.Queue(maxsize=100)
+        self._pending: dict[str, tuple[Any, signing.Command, float]] = {}  # nonce -> future, cmd, deadline
+        self._pending_lock = threading.Lock()
+        self._wake = self.create_guard_condition(self._run_commands)
+        self._service_clients = {name: self.create_client(getattr(srvs, srv), service)
+                         for name, (service, srv) in {
+                             "SetPoliceLight": ("police_light/set", "SetPoliceLight"),
+                             "SetSearchlight": ("searchlight/set", "SetSearchlight"),
+                             "Siren": ("megaphone/siren", "Siren"),
+                             "EstopEngage": ("estop/engage", "EstopEngage")}.items()}
+        self.session = UplinkSession(cfg, on_command=self._queue_command).start()
 
-        self.create_subscription(CompressedImage, "bodycam/image/compressed", self._on_frame,
-                                 qos.SENSOR)
-        self.create_subscription(BatteryState, "battery", self._on_battery, qos.TELEMETRY)
+        sub = self.create_subscription
+        sub(CompressedImage, "bodycam/image/compressed", self._on_frame, qos.SENSOR)
+        sub(Odometry, "odom", self._on_odom, qos.TELEMETRY)
+        sub(BatteryState, "battery", self._on_battery, qos.TELEMETRY)
+        sub(PoliceLightState, "police_light/state", lambda m: self._put("payload.police_light",
+            tm.police_light_section(m.pattern, m.red_on, m.blue_on)), qos.STATE)
+        sub(SearchlightState, "searchlight/state", lambda m: self._put("payload.searchlight",
+            tm.searchlight_section(m.level_actual, m.strobe, m.temperature_c, m.derating)), qos.STATE)
+        sub(RecorderStatus, "bodycam/status", lambda m: self._put("payload.bodycam",
+            tm.recorder_section(m.state, m.reason)), qos.STATE)
+        sub(EstopState, "estop", self._on_estop, qos.STATE)
+        sub(SoundEvent, "microphone/events", self._on_sound, qos.COMMAND)
         self.create_timer(1.0 / telemetry_hz, self._publish_telemetry)
+        self.create_timer(0.5, self._tick)
 
-    def _declare(self, name: str, default: Any, description: str) -> Any:
-        return self.declare_parameter(
-            name, default, ParameterDescriptor(description=description, read_only=True)).value
+    def _put(self, name: str, section: dict[str, Any]) -> None:
+        self.state.update(name, section, time.time())
 
-    # MQTT side
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        if reason.is_failure:
-            self.get_logger().error(f"broker refused the connection: {reason}")
-            return
-        client.publish(topic(self.dog, "status"), "online", qos=1, retain=True)
-        self.get_logger().info("connected to broker; status online")
-
-    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        if self.closing:
-            return  # our own disconnect at shutdown (the ROS context may already be gone)
-        self.get_logger().warning(f"broker connection lost ({reason}); reconnecting")
-
-    # ROS side
+    # --- ROS inputs ------------------------------------------------------------------------------
     def _on_frame(self, msg: CompressedImage) -> None:
-        if not self.client.is_connected() or not self.video_gate.admit(time.monotonic()):
+        if not self.video_gate.admit(time.monotonic()):
             return  # live-only: a frame that cannot go now is never worth sending later
-        props = Properties(PacketTypes.PUBLISH)
-        props.MessageExpiryInterval = VIDEO_EXPIRY_S
-        self.client.publish(topic(self.dog, "video", "bodycam"), bytes(msg.data), qos=0,
-                            properties=props)
-        self.frames_sent += 1
-        self.telemetry.update("video", {"frames_sent": self.frames_sent}, time.time())
+        level = self.adapt_cfg.ladder[self.adapt_state.level]
+        jpeg = bytes(msg.data)
+        if level.quality:
+            jpeg = reencode(jpeg, level.quality, level.scale)
+        self.session.send_frame("bodycam", jpeg)
+
+    def _on_odom(self, msg: Odometry) -> None:
+        p, o, t = msg.pose.pose.position, msg.pose.pose.orientation, msg.twist.twist
+        self._put("pose", tm.pose_section(p.x, p.y, p.z, o.x, o.y, o.z, o.w, msg.header.frame_id))
+        self._put("velocity", tm.velocity_section(t.linear.x, t.linear.y, t.angular.z))
 
     def _on_battery(self, msg: BatteryState) -> None:
-        self.telemetry.update("battery", {"voltage_v": msg.voltage, "percentage": msg.percentage,
-                                          "current_a": msg.current}, time.time())
+        section = tm.battery_section(msg.percentage, msg.voltage, msg.current, msg.temperature,
+                                     msg.power_supply_status == BatteryState.POWER_SUPPLY_STATUS_CHARGING)
+        self._put("battery", section)
+        if "percentage" in section and self.low_battery.update(section["percentage"]):
+            self.session.put_event(self.events.make(time.time(), "low_battery", "warning",
+                                                    f"battery at {section['percentage']:.0%}", section))
 
+    def _on_estop(self, msg: EstopState) -> None:
+        self._put("safety", tm.safety_section(msg.engaged, msg.reason))
+        change = self.estop.update(msg.engaged, msg.reason)
+        if change:
+            severity, text, reason = change
+            self.session.put_event(self.events.make(time.time(), "estop", severity, text,
+                                                    {"engaged": msg.engaged, "reason": reason}))
+
+    def _on_sound(self, msg: SoundEvent) -> None:
+        data = {"class": msg.kind[:32], "level_dbfs": float(msg.peak_dbfs),
+                "confidence": float(msg.confidence)}
+        severity = "warning" if msg.kind in ALERT_SOUNDS else "info"
+        self.session.put_event(self.events.make(time.time(), "sound", severity, msg.kind, data))
+
+    # --- timers ----------------------------------------------------------------------------------
     def _publish_telemetry(self) -> None:
-        if self.client.is_connected():
-            doc = self.telemetry.snapshot(time.time())
-            self.client.publish(topic(self.dog, "telemetry"), json.dumps(doc), qos=1)
+        level = self.adapt_cfg.ladder[self.adapt_state.level]
+        self._put("link", self.session.link_section())
+        self._put("video", {"frames_sent": self.session.frames_sent, "level": self.adapt_state.level,
+                            "frames_skipped": self.session.frames_skipped,
+                            "max_hz": min(level.max_hz, self.max_hz), **(
+                                {"quality": level.quality} if level.quality else {})})
+        self.session.put_telemetry(self.state.snapshot(time.time()))
+
+    def _tick(self) -> None:
+        """Video adaptation and command deadlines."""
+        now = time.monotonic()
+        before = self.adapt_state.level
+        self.adapt_state = adapt.next_level(self.adapt_state, self.session.meter.sample(), now,
+                                            self.adapt_cfg)
+        if self.adapt_state.level != before:
+            level = self.adapt_cfg.ladder[self.adapt_state.level]
+            self.video_gate.set_rate(min(level.max_hz, self.max_hz))
+            self.get_logger().info(f"video level {before} -> {self.adapt_state.level}: {level}")
+        with self._pending_lock:
+            late = [n for n, (_f, _c, deadline) in self._pending.items() if now > deadline]
+            expired = [self._pending.pop(n) for n in late]
+        for future, cmd, _ in expired:
+            future.cancel()
+            self._answer(cmd, "timeout", f"no answer within {commands.SERVICE_DEADLINE_S} s")
+
+    # --- commands --------------------------------------------------------------------------------
+    def _queue_command(self, cmd: signing.Command) -> None:
+        """MQTT thread: hand over, never block."""
+        try:
+            self._commands.put_nowait(cmd)
+        except queue.Full:
+            self._answer(cmd, "busy", "command queue full")
+            return
+        self._wake.trigger()
+
+    def _run_commands(self) -> None:
+        while True:
+            try:
+                cmd = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                call = commands.plan(cmd.verb, cmd.args)
+            except commands.CommandFailed as exc:
+                self._answer(cmd, exc.code, str(exc))
+                continue
+            client = self._service_clients[call.srv]
+            if not client.service_is_ready():
+                self._answer(cmd, "unavailable", f"service {call.service} is not available")
+                continue
+            future = client.call_async(client.srv_type.Request(**call.fields))
+            with self._pending_lock:
+                self._pending[cmd.nonce] = (future, cmd, time.monotonic() + commands.SERVICE_DEADLINE_S)
+            future.add_done_callback(lambda f, c=cmd: self._done(f, c))
+
+    def _done(self, future: Any, cmd: signing.Command) -> None:
+        with self._pending_lock:
+            if self._pending.pop(cmd.nonce, None) is None:
+                return  # answered as timeout already
+        if future.cancelled() or future.exception() is not None:
+            self._answer(cmd, "failed", str(future.exception() or "cancelled"))
+            return
+        response = future.result()
+        code, text = commands.outcome(response.accepted,
+                                      getattr(response, "reason", getattr(response, "message", "")))
+        self._answer(cmd, code, text)
+
+    def _answer(self, cmd: signing.Command, code: str, message: str) -> None:
+        log = self.get_logger().info if code == "ok" else self.get_logger().warning
+        log(f"command {cmd.verb} ({cmd.nonce}) -> {code} {message}")
+        self.session.send_result(signing.result(self.dog, time.time(), code=code, command=cmd,
+                                                message=message))
 
     def close(self) -> None:
-        """Say goodbye cleanly: an orderly exit is 'offline' too, not only a dropped link."""
-        self.closing = True
-        if self.client.is_connected():
-            self.client.publish(topic(self.dog, "status"), "offline", qos=1, retain=True).wait_for_publish(2)
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.session.stop()
 
 
 def main(args: list[str] | None = None) -> int:
     return run_node(UplinkNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,15 +1,52 @@
 """Telemetry aggregation: the latest value of each ROS input, sampled into one JSON document.
 
-Pure: the node feeds `update_*` from its subscriptions and calls `snapshot(now)` on its timer.
-Fields that were never received are absent rather than zero, so the station can tell "no
-battery data" from "battery empty"; each field carries its age so stale data is visible.
+Pure: the node feeds `update(...)` from its subscriptions (through the section builders below,
+which take plain numbers, not ROS messages) and calls `snapshot(now)` on its timer. Fields that
+were never received are absent rather than zero, so the station can tell "no battery data" from
+"battery empty"; each field carries its age so stale data is visible. Section names with a dot
+("payload.police_light") nest in the document, as docs/schemas/telemetry.json lays it out.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 SCHEMA_VERSION = 1
+
+
+def _finite(**values: float | None) -> dict[str, float]:
+    """Drop unknown values: ROS uses NaN for "not measured", JSON has no NaN."""
+    return {k: float(v) for k, v in values.items() if v is not None and math.isfinite(v)}
+
+
+def yaw_of(qx: float, qy: float, qz: float, qw: float) -> float:
+    """Heading (rad) of an orientation quaternion."""
+    return math.atan2(2.0 * (qw * qz + qx * qy), 1.0 - 2.0 * (qy * qy + qz * qz))
+
+
+def pose_section(x: float, y: float, z: float, qx: float, qy: float, qz: float, qw: float,
+                 frame: str = "odom") -> dict[str, Any]:
+    """From nav_msgs/Odometry pose: position (m) and yaw (rad)."""
+    return {"frame": frame[:32] or "odom", **_finite(x=x, y=y, z=z, yaw=yaw_of(qx, qy, qz, qw))}
+
+
+def velocity_section(vx: float, vy: float, wz: float) -> dict[str, float]:
+    """From nav_msgs/Odometry twist (body frame): m/s, m/s, rad/s."""
+    return {"vx": float(vx), "vy": float(vy), "wz": float(wz)}
+
+
+def battery_section(percentage: float, voltage_v: float, current_a: float,
+                    temperature_c: float, charging: bool) -> dict[str, Any]:
+    """From sensor_msgs/BatteryState (percentage 0..1, NaN = unknown)."""
+    out: dict[str, Any] = _finite(voltage_v=voltage_v, current_a=current_a,
+                                  temperature_c=temperature_c)
+    if math.isfinite(percentage):
+        out["percentage"] = min(1.0, max(0.0, float(percentage)))
+    if out.get("voltage_v", 0.0) < 0:
+        del out["voltage_v"]
+    out["charging"] = bool(charging)
+    return out
 
 
 @dataclass
@@ -19,7 +56,7 @@ class TelemetryState:
     _fields: dict[str, tuple[float, Any]] = field(default_factory=dict)
 
     def update(self, name: str, value: Any, now: float) -> None:
-        """Remember `value` as the latest `name` (e.g. "battery", "pose"), received at `now` (s)."""
+        """Remember `value` as the latest `name` (e.g. "battery", "payload.searchlight")."""
         self._fields[name] = (now, value)
 
     def snapshot(self, now: float) -> dict[str, Any]:
@@ -27,7 +64,11 @@ class TelemetryState:
         self.seq += 1
         doc: dict[str, Any] = {"v": SCHEMA_VERSION, "dog": self.dog, "seq": self.seq, "ts": now}
         for name, (stamp, value) in self._fields.items():
-            doc[name] = value
+            head, _, leaf = name.partition(".")
+            if leaf:
+                doc.setdefault(head, {})[leaf] = value
+            else:
+                doc[name] = value
             doc.setdefault("age_s", {})[name] = round(max(0.0, now - stamp), 3)
         return doc
 
@@ -39,13 +80,43 @@ class RateGate:
     """
 
     def __init__(self, max_hz: float) -> None:
-        if max_hz <= 0:
-            raise ValueError(f"max_hz must be > 0, got {max_hz}")
-        self.interval_s = 1.0 / max_hz
+        self.set_rate(max_hz)
         self._last: float | None = None
 
+    def set_rate(self, max_hz: float) -> None:
+        if max_hz <= 0:
+            raise ValueError(f"max_hz must be > 0, got {max_hz}")
+        self.max_hz = max_hz
+        self.interval_s = 1.0 / max_hz
+
     def admit(self, now: float) -> bool:
-        if self._last is not None and now - self._last < self.interval_s:
+        # 5 % slack: a camera at exactly max_hz jitters around the interval.
+        if self._last is not None and now - self._last < self.interval_s * 0.95:
             return False
         self._last = now
         return True
+
+
+def police_light_section(pattern: str, red_on: bool, blue_on: bool) -> dict[str, Any]:
+    """From robot_dog_interfaces/PoliceLightState."""
+    return {"pattern": pattern[:32], "on": pattern not in ("", "off") or red_on or blue_on}
+
+
+def searchlight_section(level: float, strobe: bool, temperature_c: float,
+                        derating: bool) -> dict[str, Any]:
+    """From robot_dog_interfaces/SearchlightState (level after derating, 0..1)."""
+    out: dict[str, Any] = {"strobe": bool(strobe), "derated": bool(derating)}
+    if math.isfinite(level):
+        out["level"] = min(1.0, max(0.0, float(level)))
+    out.update(_finite(temperature_c=temperature_c))
+    return out
+
+
+def recorder_section(state: str, reason: str) -> dict[str, Any]:
+    """From robot_dog_interfaces/RecorderStatus."""
+    return {"recording": state == "recording", "reason": reason[:64]}
+
+
+def safety_section(engaged: bool, reason: str) -> dict[str, Any]:
+    """From robot_dog_interfaces/EstopState."""
+    return {"estop": bool(engaged), "estop_reason": reason[:128]}

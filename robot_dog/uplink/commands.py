@@ -1,0 +1,97 @@
+"""Accepted command verbs -> ROS service calls (pure: names, types and request fields only).
+
+The node looks the service type up by `ServiceCall.srv` and fills the request from `fields`;
+this table is the one place that says what a station command may do on the dog. Arguments are
+checked here (type, range) so a signed but nonsensical command is refused with a code, never
+passed to a driver. Result codes (cmd/result `code`): ok, refused (the service said no, its
+reason in `message`), bad_args, unknown_verb, unavailable (no service server), timeout, failed.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from robot_dog.mqtt.errors import MqttLinkError
+
+#: How long the dog waits for a service answer before reporting `timeout`, s.
+SERVICE_DEADLINE_S = 5.0
+
+
+class CommandFailed(MqttLinkError):
+    """A verified command that cannot be executed; `code` goes into cmd/result."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ServiceCall:
+    service: str              # relative name, resolved in the dog's namespace
+    srv: str                  # robot_dog_interfaces.srv class name
+    fields: dict[str, Any]
+
+
+def _num(args: Mapping[str, Any], name: str, default: float, lo: float, hi: float) -> float:
+    value = args.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        raise CommandFailed("bad_args", f"{name} must be a number in [{lo}, {hi}], got {value!r}")
+    return float(value)
+
+
+def _choice(args: Mapping[str, Any], name: str, choices: tuple[str, ...], default: str | None = None) -> str:
+    value = args.get(name, default)
+    if value not in choices:
+        raise CommandFailed("bad_args", f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _police_light(a: Mapping[str, Any]) -> ServiceCall:
+    return ServiceCall("police_light/set", "SetPoliceLight", {
+        "pattern": _choice(a, "pattern", ("off", "steady", "flash", "alternate", "quad_flash")),
+        "rate_hz": _num(a, "rate_hz", 0.0, 0.0, 10.0),
+        "duration_s": _num(a, "duration_s", 0.0, 0.0, 3600.0)})
+
+
+def _searchlight(a: Mapping[str, Any]) -> ServiceCall:
+    strobe = a.get("strobe", False)
+    if not isinstance(strobe, bool):
+        raise CommandFailed("bad_args", f"strobe must be true or false, got {strobe!r}")
+    return ServiceCall("searchlight/set", "SetSearchlight", {
+        "level": _num(a, "level", 0.0, 0.0, 1.0), "strobe": strobe,
+        "duration_s": _num(a, "duration_s", 0.0, 0.0, 3600.0)})
+
+
+def _siren(a: Mapping[str, Any]) -> ServiceCall:
+    return ServiceCall("megaphone/siren", "Siren", {
+        "tone": _choice(a, "tone", ("off", "wail", "yelp", "hilo")),
+        "max_duration_s": _num(a, "max_duration_s", 30.0, 0.0, 600.0)})
+
+
+def _estop(a: Mapping[str, Any]) -> ServiceCall:
+    reason = a.get("reason", "station")
+    if not isinstance(reason, str) or len(reason) > 128:
+        raise CommandFailed("bad_args", "reason must be a string of at most 128 characters")
+    return ServiceCall("estop/engage", "EstopEngage", {"endpoint": "station", "reason": reason})
+
+
+VERBS: dict[str, Callable[[Mapping[str, Any]], ServiceCall]] = {
+    "police_light": _police_light,
+    "searchlight": _searchlight,
+    "siren": _siren,
+    "estop": _estop,
+}
+
+
+def plan(verb: str, args: Mapping[str, Any]) -> ServiceCall:
+    """The service call for an accepted command, or CommandFailed(unknown_verb / bad_args)."""
+    build = VERBS.get(verb)
+    if build is None:
+        raise CommandFailed("unknown_verb", f"no such command {verb!r}; known: {', '.join(VERBS)}")
+    return build(args)
+
+
+def outcome(accepted: bool, reason: str) -> tuple[str, str]:
+    """(code, message) for a service response with `accepted` and a reason/message text."""
+    return ("ok", reason) if accepted else ("refused", reason or "refused by the service")

@@ -1,0 +1,65 @@
+"""Events of the dog (schema `event`): ids, and the detectors that turn state changes into events.
+
+Pure: inputs are plain values and `now` (s since the Unix epoch). Events go through the outbox
+(QoS 1, at least once), so every event carries an id unique per dog that the station
+deduplicates on: a random boot id (so ids never repeat across restarts) plus a counter.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class EventFactory:
+    dog: str
+    boot: str = field(default_factory=lambda: secrets.token_hex(4))
+    count: int = 0
+
+    def make(self, now: float, type_: str, severity: str, message: str = "",
+             data: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.count += 1
+        doc: dict[str, Any] = {"v": SCHEMA_VERSION, "dog": self.dog, "ts": now,
+                               "id": f"{self.boot}-{self.count}", "type": type_,
+                               "severity": severity}
+        if message:
+            doc["message"] = message[:512]
+        if data:
+            doc["data"] = data
+        return doc
+
+
+@dataclass
+class EstopWatch:
+    """An event on every change of the e-stop state (not on every state message)."""
+    engaged: bool | None = None
+
+    def update(self, engaged: bool, reason: str) -> tuple[str, str, str] | None:
+        """(severity, message, reason) on a change, else None. The first state is a change only
+        if it is engaged (starting released is not news)."""
+        before, self.engaged = self.engaged, engaged
+        if before == engaged or (before is None and not engaged):
+            return None
+        if engaged:
+            return "critical", f"e-stop engaged: {reason}"[:512], reason
+        return "info", "e-stop released", reason
+
+
+@dataclass
+class LowBattery:
+    """Low-battery alarm with hysteresis: one event when falling below `low`, re-armed above
+    `clear` (a voltage hovering at the threshold must not flood the station)."""
+    low: float = 0.20
+    clear: float = 0.25
+    armed: bool = True
+
+    def update(self, percentage: float) -> bool:
+        if self.armed and percentage < self.low:
+            self.armed = False
+            return True
+        if not self.armed and percentage > self.clear:
+            self.armed = True
+        return False

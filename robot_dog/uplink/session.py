@@ -1,0 +1,186 @@
+"""The dog's side of the MQTT link, without ROS: Link + Outbox/Forwarder + command verifier.
+
+The node (uplink/node.py) feeds it from ROS; tests and benchmarks drive it directly. What goes
+where (docs/mqtt.md):
+  status     retained "online" on every connect, Last Will "offline", "offline" on stop
+  telemetry  schema-encoded -> outbox (priority TELEMETRY) -> forwarder (PUBACK removes)
+  events     schema-encoded -> outbox (priority EVENT)
+  video      direct, QoS 0, expiry 2 s, only while connected and the link keeps up
+  cmd/{verb} verified on paho's thread (cheap); rejections answered on cmd/result at once,
+             accepted commands handed to `on_command` (the node queues them for its executor)
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from robot_dog.mqtt import client, schema, signing, topics
+from robot_dog.mqtt.errors import MqttLinkError, NotConnected
+from robot_dog.mqtt.forwarder import Forwarder
+from robot_dog.mqtt.store_forward import DEFAULT_MAX_BYTES, Outbox, Priority
+from robot_dog.uplink.adapt import LinkMeter
+
+_LOGGER = logging.getLogger(__name__)
+
+VIDEO_EXPIRY_S = 2.0
+GOODBYE_DEADLINE_S = 2.0
+
+
+@dataclass(frozen=True)
+class UplinkConfig:
+    dog: str
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str = ""                       # "" = the dog id (fleet user names are dog ids)
+    password: str = ""
+    ca_file: Path | None = None              # None: plain TCP (loopback demo only)
+    command_public_key: Path | None = None   # None: commands disabled (not subscribed)
+    state_dir: Path = Path("var/uplink")     # the outbox lives here (survives restarts)
+    outbox_max_bytes: int = DEFAULT_MAX_BYTES
+    reconnect_s: tuple[float, float] = (1.0, 10.0)
+
+
+class UplinkSession:
+    def __init__(self, cfg: UplinkConfig, *, on_command: Callable[[signing.Command], None] | None = None,
+                 clock: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.cfg, self.dog = cfg, topics.check_dog(cfg.dog)
+        self._clock, self._mono = clock, monotonic
+        self._on_command = on_command
+        self.rejected: Counter[str] = Counter()
+        self.meter = LinkMeter()
+        self.frames_sent = self.frames_skipped = 0
+        self._goodbye_mid: int | None = None
+        self._goodbye_acked = threading.Event()
+        self.verifier = None
+        if cfg.command_public_key is not None:
+            self.verifier = signing.CommandVerifier(
+                self.dog, signing.load_verify_key(cfg.command_public_key), clock=clock)
+        self.outbox = Outbox(Path(cfg.state_dir) / f"outbox-{self.dog}.sqlite", cfg.outbox_max_bytes)
+        self.forwarder = Forwarder(self.outbox, self._publish_queued)
+        endpoint = client.Endpoint(cfg.host, cfg.port, cfg.username or self.dog, cfg.password,
+                                   client_id=self.dog, ca_file=cfg.ca_file)
+        self.link = client.Link(endpoint, will=client.status_will(self.dog),
+                                on_connected=self._connected, on_disconnected=self._disconnected,
+                                on_message=self._message, on_acked=self._acked,
+                                reconnect_s=cfg.reconnect_s)
+        if self.verifier is not None:
+            # no_local: our own cmd/result (matched by cmd/+) is not echoed back to us.
+            self.link.keep_subscribed(topics.commands_of(self.dog), qos=1, no_local=True)
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> UplinkSession:
+        self.link.start()
+        _LOGGER.info("uplink %s -> mqtt%s://%s:%d (commands %s)", self.dog,
+                     "s" if self.cfg.ca_file else "", self.cfg.host, self.cfg.port,
+                     "verified" if self.verifier else "disabled: no command_public_key")
+        return self
+
+    def stop(self) -> None:
+        """An orderly exit is 'offline' too (not only a dropped link); then close the outbox."""
+        if self.link.connected:
+            try:
+                self._goodbye_mid = self.link.publish(topics.status(self.dog), topics.OFFLINE,
+                                                      qos=1, retain=True)
+                self._goodbye_acked.wait(GOODBYE_DEADLINE_S)
+            except MqttLinkError:
+                pass
+        self.link.stop()
+        self.outbox.close()
+
+    @property
+    def connected(self) -> bool:
+        return self.link.connected
+
+    # --- outgoing ------------------------------------------------------------------------------
+    def put_telemetry(self, doc: dict[str, Any]) -> None:
+        self.outbox.put(topics.telemetry(self.dog), schema.encode("telemetry", doc), 1,
+                        Priority.TELEMETRY)
+        self.forwarder.pump()
+
+    def put_event(self, doc: dict[str, Any]) -> None:
+        self.outbox.put(topics.events(self.dog), schema.encode("event", doc), 1, Priority.EVENT)
+        _LOGGER.info("event %s %s: %s", doc["type"], doc["severity"], doc.get("message", ""))
+        self.forwarder.pump()
+
+    def send_frame(self, camera: str, jpeg: bytes) -> bool:
+        """Live only: False (frame dropped) when the link is down."""
+        if not self.link.connected:
+            self.frames_skipped += 1
+            return False
+        t0 = self._mono()
+        try:
+            mid = self.link.publish(topics.video(self.dog, camera), jpeg, qos=0,
+                                    expiry_s=VIDEO_EXPIRY_S)
+        except MqttLinkError:
+            self.frames_skipped += 1
+            return False
+        self.meter.sent(mid, len(jpeg), t0, video=True)
+        self.frames_sent += 1
+        return True
+
+    def send_result(self, payload: bytes) -> None:
+        """cmd/result, direct (QoS 1); dropped with a log line when the link is down."""
+        try:
+            self.link.publish(topics.cmd_result(self.dog), payload, qos=1)
+        except MqttLinkError as exc:
+            _LOGGER.warning("cmd/result not sent (%s)", exc)
+
+    def link_section(self) -> dict[str, Any]:
+        """Telemetry `link` section: measured RTT/throughput and the outbox backlog."""
+        out: dict[str, Any] = {"connected": self.link.connected,
+                               "throughput_bps": round(self.meter.throughput_bps(self._mono()), 1),
+                               "backlog_bytes": self.outbox.size_bytes,
+                               "backlog_messages": len(self.outbox),
+                               "dropped": self.outbox.dropped}
+        if self.meter.rtt_ms is not None:
+            out["rtt_ms"] = round(self.meter.rtt_ms, 2)
+        return out
+
+    # --- paho thread -----------------------------------------------------------------------------
+    def _publish_queued(self, topic: str, payload: bytes, qos: int) -> int:
+        t0 = self._mono()
+        mid = self.link.publish(topic, payload, qos)
+        self.meter.sent(mid, len(payload), t0)
+        return mid
+
+    def _connected(self) -> None:
+        try:
+            self.link.publish(topics.status(self.dog), topics.ONLINE, qos=1, retain=True)
+        except NotConnected:
+            return
+        self.forwarder.on_connected()
+
+    def _disconnected(self, reason: str) -> None:
+        self.forwarder.on_disconnected()
+        self.meter.reset()
+
+    def _acked(self, mid: int, ok: bool, reason: str) -> None:
+        self.meter.acked(mid, self._mono())
+        if mid == self._goodbye_mid:
+            self._goodbye_acked.set()
+        self.forwarder.on_acked(mid, ok)
+
+    def _message(self, topic: str, payload: bytes) -> None:
+        try:
+            t = topics.parse(topic)
+        except topics.TopicError:
+            return
+        if t.kind is not topics.Kind.CMD or self.verifier is None:
+            return  # cmd/result written by someone else: informational, never acted on
+        try:
+            command = self.verifier.verify(payload, verb=t.sub)
+        except signing.CommandRejected as exc:
+            self.rejected[exc.code] += 1
+            _LOGGER.warning("rejected command on %s: %s (%s)", topic[:120], exc.code, exc)
+            self.send_result(signing.rejection(self.dog, self._clock(), payload, exc))
+            return
+        _LOGGER.info("command %s from %s (nonce %s)", command.verb, command.issuer, command.nonce)
+        if self._on_command is not None:
+            self._on_command(command)

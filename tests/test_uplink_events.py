@@ -1,0 +1,73 @@
+"""Uplink cores: event ids and detectors, telemetry sections, verbs -> service calls."""
+import math
+
+import pytest
+
+from robot_dog.mqtt import schema
+from robot_dog.uplink import commands, telemetry as tm
+from robot_dog.uplink.events import EstopWatch, EventFactory, LowBattery
+
+
+def test_event_ids_unique_across_boots_and_valid():
+    a, b = EventFactory("dog1"), EventFactory("dog1")
+    docs = [a.make(1.0, "estop", "critical", "x", {"engaged": True}) for _ in range(3)]
+    docs.append(b.make(1.0, "info", "info"))
+    assert len({d["id"] for d in docs}) == 4
+    for doc in docs:
+        schema.check("event", doc)
+
+
+def test_estop_events_only_on_change():
+    watch = EstopWatch()
+    assert watch.update(False, "") is None          # starting released is not news
+    assert watch.update(True, "button")[0] == "critical"
+    assert watch.update(True, "button") is None
+    assert watch.update(False, "")[0] == "info"
+    assert EstopWatch().update(True, "boot")[0] == "critical"
+
+
+def test_low_battery_hysteresis():
+    low = LowBattery(low=0.2, clear=0.25)
+    seen = [low.update(p) for p in (0.5, 0.19, 0.18, 0.21, 0.19, 0.26, 0.19)]
+    assert seen == [False, True, False, False, False, False, True]
+
+
+def test_sections_are_schema_valid_and_drop_nan():
+    state = tm.TelemetryState("dog1")
+    state.update("pose", tm.pose_section(1, 2, 0, 0, 0, math.sin(0.25), math.cos(0.25)), 1.0)
+    state.update("battery", tm.battery_section(float("nan"), 24.0, float("nan"), 30.0, False), 1.0)
+    state.update("payload.police_light", tm.police_light_section("flash", True, False), 1.0)
+    state.update("payload.searchlight", tm.searchlight_section(0.5, False, float("nan"), False), 1.0)
+    state.update("payload.bodycam", tm.recorder_section("recording", "estop"), 1.0)
+    state.update("safety", tm.safety_section(True, "button"), 1.0)
+    doc = state.snapshot(2.0)
+    schema.check("telemetry", doc)
+    assert doc["pose"]["yaw"] == pytest.approx(0.5)
+    assert "percentage" not in doc["battery"] and "current_a" not in doc["battery"]
+    assert doc["payload"]["police_light"] == {"pattern": "flash", "on": True}
+    assert doc["age_s"]["payload.searchlight"] == 1.0
+
+
+@pytest.mark.parametrize("verb,args,service,fields", [
+    ("police_light", {"pattern": "flash"}, "police_light/set", {"pattern": "flash", "rate_hz": 0.0, "duration_s": 0.0}),
+    ("searchlight", {"level": 0.5, "strobe": True}, "searchlight/set", {"level": 0.5, "strobe": True, "duration_s": 0.0}),
+    ("siren", {"tone": "wail"}, "megaphone/siren", {"tone": "wail", "max_duration_s": 30.0}),
+    ("estop", {}, "estop/engage", {"endpoint": "station", "reason": "station"}),
+])
+def test_verbs_map_to_services(verb, args, service, fields):
+    call = commands.plan(verb, args)
+    assert call.service == service and call.fields == fields
+
+
+@pytest.mark.parametrize("verb,args,code", [
+    ("launch_missiles", {}, "unknown_verb"),
+    ("police_light", {"pattern": "disco"}, "bad_args"),
+    ("searchlight", {"level": 2}, "bad_args"),
+    ("searchlight", {"level": True}, "bad_args"),
+    ("searchlight", {"level": 0.5, "strobe": "yes"}, "bad_args"),
+    ("siren", {}, "bad_args"),
+])
+def test_bad_commands_have_codes(verb, args, code):
+    with pytest.raises(commands.CommandFailed) as info:
+        commands.plan(verb, args)
+    assert info.value.code == code
