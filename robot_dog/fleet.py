@@ -13,6 +13,7 @@ their directories 0700):
     station/ca.crt                   for station clients
     station/users/<user>.password    one broker credential per station user
     station/command_keys/<dog>.key   Ed25519 private key that signs <dog>'s commands; never leaves
+    station/operator.token           bearer token of the station's command API (HTTP)
 
 Why per-dog command keys: a dog that is captured reveals only its own public key and password;
 the station's keys sign for one dog each, so one leaked key does not command the fleet.
@@ -89,6 +90,8 @@ class FleetPaths:
     def dog_ca_cert(self, dog: str) -> Path: return self.dog_dir(dog) / "ca.crt"
     def dog_public_key(self, dog: str) -> Path: return self.dog_dir(dog) / "command.pub"
     def station_ca_cert(self) -> Path: return self.root / "station" / "ca.crt"
+    @property
+    def operator_token(self) -> Path: return self.root / "station" / "operator.token"
     def user_password(self, user: str) -> Path:
         return self.root / "station" / "users" / f"{check_user(user)}.password"
     def command_key(self, dog: str) -> Path:
@@ -346,6 +349,8 @@ def init_fleet(out: str | Path, dogs: Sequence[str], users: Sequence[str] = (),
     _create_ca(fleet.paths, now)
     _create_server_cert(fleet.paths, broker, now)
     _write_public(fleet.paths.station_ca_cert(), fleet.paths.ca_cert.read_bytes())
+    # Bearer token of the station's command API (POST /api/dogs/{dog}/commands/{verb}).
+    _write_secret(fleet.paths.operator_token, (secrets.token_urlsafe(32) + "\n").encode())
     for dog in dogs:
         _new_dog(fleet, dog)
     for user in users:

@@ -1,33 +1,73 @@
-"""Station storage: batched SQLite (WAL) writes, counts and latest telemetry."""
-import sqlite3
+"""Station data layer, the same tests against SQLite (WAL) and a real PostgreSQL."""
+import pytest
 
-from robot_dog.station.storage import FrameRow, StatusRow, Storage, TelemetryRow
+from robot_dog.station.storage import (CommandRow, EventRow, FrameRow, RegisteredDog, ResultRow,
+                                       StatusRow, Storage, StorageError, TelemetryRow)
+
+EVENT = {"v": 1, "dog": "dog1", "ts": 5.0, "id": "boot1-1", "type": "estop", "severity": "critical",
+         "message": "e-stop engaged"}
 
 
-def test_batched_rows_are_all_committed_and_counted(tmp_path):
-    storage = Storage(tmp_path / "s.db", batch_max=64)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request, tmp_path):
+    if request.param == "sqlite":
+        return tmp_path / "s.db"
+    return request.getfixturevalue("postgres").fresh_db()
+
+
+def test_batched_rows_are_all_committed_and_counted(target):
+    storage = Storage(target, batch_max=64)
     storage.put(StatusRow("dog1", "online", 1.0))
     for i in range(1000):
         storage.put(TelemetryRow("dog1", 1.0 + i, {"seq": i}))
     for i in range(7):
         storage.put(FrameRow("dog2", "bodycam", 100, 2.0 + i))
     assert storage.flush()
-    assert storage.counts() == {"dog1": {"telemetry": 1000, "frames": 0},
-                                "dog2": {"telemetry": 0, "frames": 7}}
+    assert storage.counts() == {"dog1": {"telemetry": 1000, "frames": 0, "events": 0},
+                                "dog2": {"telemetry": 0, "frames": 7, "events": 0}}
     assert storage.latest_telemetry("dog1") == {"seq": 999}
+    assert storage.telemetry_seqs("dog1") == list(range(1000))
     assert storage.latest_telemetry("nobody") is None
     fleet = storage.fleet()
     assert [d["dog"] for d in fleet] == ["dog1"] and fleet[0]["last_seen"] == 1000.0
     storage.close()
-    with sqlite3.connect(tmp_path / "s.db") as db:
-        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_rows_survive_a_reopen(tmp_path):
-    storage = Storage(tmp_path / "s.db")
+def test_events_deduplicated_registry_and_audit(target):
+    storage = Storage(target)
+    storage.put(RegisteredDog("dog1"))
+    storage.put(RegisteredDog("dog2"))
+    storage.put(StatusRow("dog1", "online", 1.0))
+    storage.put(EventRow("dog1", 6.0, EVENT))
+    storage.put(EventRow("dog1", 7.0, EVENT))  # at-least-once delivery: a duplicate
+    storage.put(CommandRow("nonce1", "dog1", "siren", {"tone": "wail"}, "alice", 10.0))
+    storage.put(ResultRow("dog1", 10.5, {"nonce": "nonce1", "code": "ok", "ok": True, "verb": "siren"}))
+    # a result for a command this station never sent (forged on the wire): audited too
+    storage.put(ResultRow("dog2", 11.0, {"nonce": "forged", "code": "bad_signature", "ok": False,
+                                         "message": "signature does not verify"}))
+    assert storage.flush()
+    fleet = {d["dog"]: d for d in storage.fleet()}
+    assert fleet["dog1"]["status"] == "online" and fleet["dog1"]["registered"]
+    assert fleet["dog2"]["status"] == "offline" and fleet["dog2"]["last_seen"] is None
+    events = storage.events("dog1")
+    assert len(events) == 1 and events[0]["id"] == "boot1-1" and events[0]["received"] == 6.0
+    [audit] = storage.commands("dog1")
+    assert audit == {"nonce": "nonce1", "verb": "siren", "args": {"tone": "wail"}, "issuer": "alice",
+                     "issued_at": 10.0, "code": "ok", "ok": True, "message": "", "result_at": 10.5}
+    assert storage.commands("dog2")[0]["code"] == "bad_signature"
+    storage.close()
+
+
+def test_rows_survive_a_reopen(target):
+    storage = Storage(target)
     storage.put(TelemetryRow("dog1", 1.0, {"seq": 1}))
     storage.flush()
     storage.close()
-    again = Storage(tmp_path / "s.db")
-    assert again.counts() == {"dog1": {"telemetry": 1, "frames": 0}}
+    again = Storage(target)
+    assert again.counts() == {"dog1": {"telemetry": 1, "frames": 0, "events": 0}}
     again.close()
+
+
+def test_unreachable_database_is_a_clear_error():
+    with pytest.raises(StorageError, match="postgresql"):
+        Storage("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")

@@ -34,8 +34,8 @@ def test_fleet_telemetry_and_frame_routes(http):
     http.storage.flush()
     http.relay.publish(Frame("dog1", "bodycam", JPEG, 2.0))
     fleet = json.load(get(http, "/api/fleet"))
-    assert fleet["dogs"] == [{"dog": "dog1", "status": "online", "last_seen": 2.0, "telemetry": 1,
-                              "frames": 0, "cameras": ["bodycam"]}]
+    assert fleet["dogs"] == [{"dog": "dog1", "status": "online", "last_seen": 2.0, "registered": False,
+                              "telemetry": 1, "frames": 0, "events": 0, "cameras": ["bodycam"]}]
     assert json.load(get(http, "/api/dogs/dog1/telemetry")) == {"v": 1, "seq": 4}
     frame = get(http, "/video/dog1/bodycam.jpg")
     assert frame.headers["Content-Type"] == "image/jpeg" and frame.read() == JPEG

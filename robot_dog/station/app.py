@@ -1,7 +1,17 @@
-"""`robot-dog station`: MQTT ingest -> storage + video relay, served to the viewer over HTTP."""
+"""`robot-dog station`: MQTT ingest -> storage + video relay + commands, served over HTTP.
+
+One MQTT session (robot_dog.mqtt.client.Link: TLS and a station user's credentials when a
+fleet directory is given, plain loopback for the demo). With `shared_group`, the storage
+subscriptions (telemetry, events, command results) are MQTT 5 shared subscriptions
+`$share/{group}/...`, so several workers split the load against one broker and one
+PostgreSQL; status and video stay plain subscriptions in every worker (retained status is
+not delivered on shared subscriptions, and each worker relays video to its own viewers).
+"""
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections import Counter
@@ -9,93 +19,104 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-
+from robot_dog import fleet as fleet_mod
+from robot_dog.mqtt import client, topics
+from robot_dog.mqtt.topics import Kind
+from robot_dog.station.dispatch import Dispatcher
 from robot_dog.station.ingest import Ingest, Rejected
 from robot_dog.station.relay import FrameRelay
-from robot_dog.station.storage import Storage
+from robot_dog.station.storage import RegisteredDog, ResultRow, Storage
 from robot_dog.station.web import StationHttp
 
 _LOGGER = logging.getLogger(__name__)
-SUBSCRIPTIONS = [("patrol/v1/+/status", 1), ("patrol/v1/+/telemetry", 1), ("patrol/v1/+/video/+", 0)]
 
 
 @dataclass(frozen=True)
 class StationConfig:
     broker_host: str = "127.0.0.1"
     broker_port: int = 1883
-    db_path: Path = Path("var/station.db")
+    db: str | Path = Path("var/station.db")      # SQLite path or postgresql:// URL
     http_port: int = 8080
-    client_id: str = "station"
+    client_id: str = ""                            # default: station-<host>-<pid> (unique per worker)
+    fleet_dir: Path | None = None                  # TLS, credentials, command keys, registry
+    user: str | None = None                        # station user in the fleet (default: the first)
+    operator_token: str | None = None              # default: fleet_dir/station/operator.token
+    shared_group: str | None = None
+    video: bool = True                             # False: storage-only worker
+
+
+def _endpoint(cfg: StationConfig) -> tuple[client.Endpoint, fleet_mod.Fleet | None]:
+    client_id = cfg.client_id or f"station-{socket.gethostname()[:20]}-{os.getpid()}"
+    if cfg.fleet_dir is None:
+        return client.Endpoint(cfg.broker_host, cfg.broker_port, "station", "", client_id), None
+    fleet = fleet_mod.load_fleet(cfg.fleet_dir)
+    user = cfg.user or (fleet.users[0] if fleet.users else None)
+    if user is None:
+        raise fleet_mod.FleetError(f"{cfg.fleet_dir}: no station user; `robot-dog fleet add-user`")
+    return client.Endpoint(cfg.broker_host, cfg.broker_port, user, fleet.password(user), client_id,
+                           ca_file=fleet.paths.station_ca_cert()), fleet
 
 
 class Station:
     def __init__(self, config: StationConfig) -> None:
         self.config = config
-        self.storage = Storage(config.db_path)
+        self.storage = Storage(config.db)
         self.relay = FrameRelay()
         self.ingest = Ingest()
         self.received: Counter[str] = Counter()
+        endpoint, fleet = _endpoint(config)
+        self.user = endpoint.username
+        self.link = client.Link(endpoint, on_message=self._on_message,
+                                on_connected=self._on_connected, reconnect_s=(1.0, 10.0))
+        token = config.operator_token
+        if fleet is not None:
+            for dog in fleet.dogs:
+                self.storage.put(RegisteredDog(dog))
+            token_file = fleet_mod.FleetPaths(fleet.root).operator_token
+            if token is None and token_file.exists():
+                token = token_file.read_text().strip()
+        self.dispatcher = Dispatcher(
+            fleet.paths.root / "station" / "command_keys" if fleet else None,
+            lambda t, p, q: self.link.publish(t, p, q), self.storage)
+        self.http = StationHttp(self.storage, self.relay, port=config.http_port,
+                                dispatcher=self.dispatcher, token=token, default_issuer=self.user)
+        share = f"$share/{config.shared_group}/" if config.shared_group else ""
+        for kind in (Kind.TELEMETRY, Kind.EVENTS, Kind.RESULT):
+            self.link.keep_subscribed(share + topics.all_dogs(kind), qos=1)
+        self.link.keep_subscribed(topics.all_dogs(Kind.STATUS), qos=1)
+        if config.video:
+            self.link.keep_subscribed(topics.all_dogs(Kind.VIDEO), qos=0)
         self.connected = threading.Event()
-        self.stopping = False
-        self.http = StationHttp(self.storage, self.relay, port=config.http_port)
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=config.client_id,
-                                  protocol=mqtt.MQTTv5)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = self._on_message
-        self.client.on_connect_fail = self._on_connect_fail
-        self._unreachable_logged = 0.0
-        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
 
-    def start(self) -> "Station":
+    def start(self) -> Station:
         self.http.start()
-        self.client.connect_async(self.config.broker_host, self.config.broker_port, keepalive=10)
-        self.client.loop_start()
+        self.link.start()
         return self
 
     def stop(self) -> None:
-        self.stopping = True
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.link.stop()
         self.http.stop()
         self.storage.flush()
         self.storage.close()
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        if reason.is_failure:
-            _LOGGER.error("broker refused the station: %s", reason)
-            return
-        client.subscribe(SUBSCRIPTIONS)
+    def _on_connected(self) -> None:
         self.connected.set()
-        _LOGGER.info("station connected to mqtt://%s:%d", self.config.broker_host,
-                     self.config.broker_port)
+        _LOGGER.info("station connected to %s:%d as %s", self.config.broker_host,
+                     self.config.broker_port, self.user)
 
-    def _on_connect_fail(self, _c: mqtt.Client, _u: Any) -> None:
-        now = time.monotonic()
-        if now - self._unreachable_logged > 30:  # one line per 30 s while the broker is away
-            self._unreachable_logged = now
-            _LOGGER.warning("cannot reach the broker at %s:%d; retrying", self.config.broker_host,
-                            self.config.broker_port)
-
-    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        self.connected.clear()
-        if not self.stopping:
-            _LOGGER.warning("station lost the broker (%s); reconnecting", reason)
-
-    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, topic: str, payload: bytes) -> None:
         try:
-            rows, frame = self.ingest.handle(msg.topic, msg.payload, time.time())
+            rows, frame = self.ingest.handle(topic, payload, time.time())
         except Rejected as exc:
-            self.ingest.rejected[exc.reason] += 1
-            # One line per reason and topic family is enough to diagnose; do not flood the log.
-            if self.ingest.rejected[exc.reason] in (1, 10, 100, 1000):
-                _LOGGER.warning("rejected %s (%d so far): %s", msg.topic[:120],
-                                self.ingest.rejected[exc.reason], exc)
+            n = self.ingest.rejected[exc.reason] = self.ingest.rejected[exc.reason] + 1
+            if n in (1, 10, 100, 1000) or n % 10_000 == 0:  # enough to diagnose, never a flood
+                _LOGGER.warning("rejected %s (%s #%d): %s", topic[:120], exc.reason, n, exc)
             return
-        self.received[msg.topic.split("/")[3]] += 1
+        self.received[topic.split("/")[3]] += 1
         for row in rows:
             self.storage.put(row)
+            if isinstance(row, ResultRow):
+                self.dispatcher.on_result(row.doc)
         if frame is not None:
             self.relay.publish(frame)
 

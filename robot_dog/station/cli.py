@@ -3,19 +3,42 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
+from robot_dog import fleet as fleet_mod
 from robot_dog.station.app import StationConfig, run
+from robot_dog.station.storage import StorageError
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="robot-dog station", description=__doc__)
     parser.add_argument("--broker-host", default="127.0.0.1")
-    parser.add_argument("--broker-port", type=int, default=1883)
-    parser.add_argument("--db", type=Path, default=Path("var/station.db"), help="SQLite file")
+    parser.add_argument("--broker-port", type=int, default=None,
+                        help="default: the fleet's TLS port, else 1883")
+    parser.add_argument("--db", default="var/station.db",
+                        help="SQLite file, or a postgresql://user@host:port/db URL")
     parser.add_argument("--http-port", type=int, default=8080, help="viewer port on 127.0.0.1")
+    parser.add_argument("--fleet", type=Path, help="fleet directory (robot-dog fleet init): TLS, "
+                        "station credentials, command keys, dog registry, operator token")
+    parser.add_argument("--user", help="station user of the fleet (default: the first)")
+    parser.add_argument("--operator-token", help="bearer token of the command API "
+                        "(default: FLEET/station/operator.token)")
+    parser.add_argument("--shared-group", metavar="NAME", help="MQTT 5 shared subscriptions "
+                        "$share/NAME/... for telemetry, events and results (several workers)")
+    parser.add_argument("--no-video", action="store_true", help="storage-only worker")
+    parser.add_argument("--client-id", default="", help="MQTT client id (unique per worker)")
     parser.add_argument("--duration", type=float, help="stop after N s and print a summary")
     args = parser.parse_args(argv)
-    config = StationConfig(args.broker_host, args.broker_port, args.db, args.http_port)
-    print(json.dumps(run(config, args.duration), indent=2))
+    port = args.broker_port
+    if port is None:
+        port = fleet_mod.load_fleet(args.fleet).broker.port if args.fleet else 1883
+    config = StationConfig(args.broker_host, port, args.db, args.http_port, args.client_id,
+                           args.fleet, args.user, args.operator_token, args.shared_group,
+                           not args.no_video)
+    try:
+        print(json.dumps(run(config, args.duration), indent=2))
+    except (StorageError, fleet_mod.FleetError) as exc:
+        print(f"robot-dog station: {exc}", file=sys.stderr)
+        return 1
     return 0

@@ -1,21 +1,22 @@
 """Turns one MQTT message into storage rows and relay updates (pure, no network).
 
-Every message outside the tree, or malformed, is refused with a reason and counted; the
-station keeps running whatever a client publishes.
+The topic must parse in the tree (robot_dog.mqtt.topics) and the payload must pass its
+contract (robot_dog.mqtt.schema: size cap before parsing, strict JSON, JSON Schema). Every
+other message is refused with a stable reason, counted by the caller, and the station keeps
+running whatever a client publishes. A payload naming another dog than its topic is refused
+too: the ACL keeps a dog in its own tree, this keeps a dog's documents honest inside it.
 """
 from __future__ import annotations
 
-import json
-import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
-from robot_dog.station.storage import FrameRow, Row, StatusRow, TelemetryRow
+from robot_dog.mqtt import schema, topics
+from robot_dog.mqtt.topics import Kind
+from robot_dog.station.storage import EventRow, FrameRow, ResultRow, Row, StatusRow, TelemetryRow
 
-DOG_ID = re.compile(r"^[a-z0-9_-]{1,32}$")
-MAX_JSON_BYTES = 64 * 1024
-MAX_FRAME_BYTES = 4 * 1024 * 1024
+REASONS = ("bad_topic", "unhandled_topic", "bad_status", "bad_frame", "oversized",
+           "malformed_json", "schema", "dog_mismatch")
 
 
 class Rejected(ValueError):
@@ -34,40 +35,47 @@ class Frame:
     received: float
 
 
+def _decode(name: str, dog: str, payload: bytes) -> dict:
+    try:
+        doc = schema.decode(name, payload)
+    except schema.PayloadTooLarge as exc:
+        raise Rejected("oversized", str(exc)) from None
+    except schema.SchemaError as exc:
+        reason = "malformed_json" if exc.reason.startswith("not valid JSON") else "schema"
+        raise Rejected(reason, str(exc)) from None
+    if doc["dog"] != dog:
+        raise Rejected("dog_mismatch", f"payload says {doc['dog']!r} on {dog}'s topic")
+    return doc
+
+
 @dataclass
 class Ingest:
     rejected: Counter[str] = field(default_factory=Counter)
 
     def handle(self, topic: str, payload: bytes, now: float) -> tuple[list[Row], Frame | None]:
         """Rows to store and, for video, the frame to relay. Raises Rejected."""
-        parts = topic.split("/")
-        if len(parts) < 4 or parts[0] != "patrol" or parts[1] != "v1" or not DOG_ID.match(parts[2]):
-            raise Rejected("bad_topic", topic)
-        dog, kind = parts[2], parts[3]
-        if kind == "status" and len(parts) == 4:
-            status = payload.decode("utf-8", "replace")
-            if status not in ("online", "offline"):
-                raise Rejected("bad_status", repr(status[:40]))
-            return [StatusRow(dog, status, now)], None
-        if kind == "telemetry" and len(parts) == 4:
-            doc = _json_object(payload)
-            if doc.get("dog") not in (None, dog):
-                raise Rejected("dog_mismatch", f"payload says {doc.get('dog')!r} on {dog}'s topic")
-            return [TelemetryRow(dog, now, doc)], None
-        if kind == "video" and len(parts) == 5:
-            if len(payload) > MAX_FRAME_BYTES or not payload.startswith(b"\xff\xd8"):
-                raise Rejected("bad_frame", f"{len(payload)} bytes, not a JPEG of at most 4 MiB")
-            return [FrameRow(dog, parts[4], len(payload), now)], Frame(dog, parts[4], payload, now)
-        raise Rejected("unhandled_topic", topic)
-
-
-def _json_object(payload: bytes) -> dict[str, Any]:
-    if len(payload) > MAX_JSON_BYTES:
-        raise Rejected("oversized", f"{len(payload)} bytes > {MAX_JSON_BYTES}")
-    try:
-        doc = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Rejected("malformed_json", str(exc)) from None
-    if not isinstance(doc, dict):
-        raise Rejected("malformed_json", "not a JSON object")
-    return doc
+        try:
+            t = topics.parse(topic)
+        except topics.TopicError as exc:
+            raise Rejected("bad_topic", str(exc)) from None
+        if t.kind is Kind.TELEMETRY:
+            return [TelemetryRow(t.dog, now, _decode("telemetry", t.dog, payload))], None
+        if t.kind is Kind.EVENTS:
+            return [EventRow(t.dog, now, _decode("event", t.dog, payload))], None
+        if t.kind is Kind.RESULT:
+            doc = _decode("result", t.dog, payload)
+            # A result without a nonce answers something unreadable: nothing to match in the audit.
+            return ([ResultRow(t.dog, now, doc)] if "nonce" in doc else []), None
+        if t.kind is Kind.STATUS:
+            if payload not in (topics.ONLINE, topics.OFFLINE):
+                raise Rejected("bad_status", repr(payload[:40]))
+            return [StatusRow(t.dog, payload.decode(), now)], None
+        if t.kind is Kind.VIDEO:
+            cap = schema.MAX_BINARY_BYTES[Kind.VIDEO]
+            if len(payload) > cap:
+                raise Rejected("oversized", f"{len(payload)} bytes > {cap}")
+            if not payload.startswith(b"\xff\xd8"):
+                raise Rejected("bad_frame", "not a JPEG")
+            return ([FrameRow(t.dog, t.sub, len(payload), now)],
+                    Frame(t.dog, t.sub, payload, now))
+        raise Rejected("unhandled_topic", topic)  # commands (ours), audio (not stored yet)

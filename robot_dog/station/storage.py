@@ -1,8 +1,15 @@
-"""Station storage: SQLite in WAL mode, writes batched on one writer thread.
+"""Station data layer: one schema, two databases (SQLite in WAL mode, PostgreSQL by URL).
 
-Ingest callbacks never touch the database: they enqueue rows, and the writer commits them in
-batches (one transaction per batch), which is what lets the station keep up with thousands of
-telemetry messages per second. PostgreSQL (by URL) is the scale-out path behind the same API.
+Ingest callbacks never touch the database: they enqueue rows, and one writer thread commits
+them in batches (one transaction per batch), which is what lets the station keep up with
+thousands of telemetry messages per second. The SQL is written once with `?` placeholders;
+the backend only says how to connect, how to spell a few types, and how to bulk-insert
+(executemany for SQLite, COPY for PostgreSQL). Every write is an idempotent upsert where
+delivery may repeat (events deduplicated on (dog, id), command results matched by nonce),
+so several station workers can share one PostgreSQL (docs/scale_out.md).
+
+    Storage("var/station.db")                       SQLite file (WAL)
+    Storage("postgresql://user@127.0.0.1:5432/db")  PostgreSQL (psycopg 3)
 """
 from __future__ import annotations
 
@@ -17,18 +24,33 @@ from typing import Any
 
 _LOGGER = logging.getLogger(__name__)
 
+# {REAL} and {ID} differ per backend; everything else is shared SQL.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS dogs (
-    dog TEXT PRIMARY KEY, status TEXT NOT NULL, last_seen REAL NOT NULL);
+    dog TEXT PRIMARY KEY, status TEXT NOT NULL, last_seen {REAL}, registered INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS telemetry (
-    id INTEGER PRIMARY KEY, dog TEXT NOT NULL, received REAL NOT NULL, seq INTEGER, doc TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS telemetry_dog_received ON telemetry (dog, received);
+    id {ID}, dog TEXT NOT NULL, received {REAL} NOT NULL, seq BIGINT, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS telemetry_dog_id ON telemetry (dog, id);
 CREATE TABLE IF NOT EXISTS frames (
-    dog TEXT NOT NULL, camera TEXT NOT NULL, count INTEGER NOT NULL, bytes INTEGER NOT NULL,
-    last_received REAL NOT NULL, PRIMARY KEY (dog, camera));
+    dog TEXT NOT NULL, camera TEXT NOT NULL, count BIGINT NOT NULL, bytes BIGINT NOT NULL,
+    last_received {REAL} NOT NULL, PRIMARY KEY (dog, camera));
+CREATE TABLE IF NOT EXISTS events (
+    dog TEXT NOT NULL, id TEXT NOT NULL, ts {REAL} NOT NULL, received {REAL} NOT NULL,
+    type TEXT NOT NULL, severity TEXT NOT NULL, message TEXT NOT NULL, doc TEXT NOT NULL,
+    PRIMARY KEY (dog, id));
+CREATE INDEX IF NOT EXISTS events_dog_ts ON events (dog, ts);
+CREATE TABLE IF NOT EXISTS commands (
+    nonce TEXT PRIMARY KEY, dog TEXT NOT NULL, verb TEXT, args TEXT, issuer TEXT,
+    issued_at {REAL}, code TEXT, ok INTEGER, message TEXT, result_at {REAL});
+CREATE INDEX IF NOT EXISTS commands_dog ON commands (dog, issued_at);
 """
 
 
+class StorageError(Exception):
+    """The database cannot be opened or written."""
+
+
+# --- rows --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TelemetryRow:
     dog: str
@@ -51,34 +73,177 @@ class StatusRow:
     received: float
 
 
-Row = TelemetryRow | FrameRow | StatusRow
+@dataclass(frozen=True)
+class EventRow:
+    dog: str
+    received: float
+    doc: dict[str, Any]
 
 
-class Storage:
-    """Batched SQLite writer; reads use their own short-lived connections (WAL allows both)."""
+@dataclass(frozen=True)
+class ResultRow:
+    """A cmd/result from a dog: completes the audit row of its command (matched by nonce)."""
+    dog: str
+    received: float
+    doc: dict[str, Any]
 
-    def __init__(self, path: Path, batch_max: int = 1000, flush_interval_s: float = 0.1) -> None:
+
+@dataclass(frozen=True)
+class CommandRow:
+    """Audit: who sent what to which dog, when (the result arrives later as a ResultRow)."""
+    nonce: str
+    dog: str
+    verb: str
+    args: dict[str, Any]
+    issuer: str
+    issued_at: float
+
+
+@dataclass(frozen=True)
+class RegisteredDog:
+    """A dog known from the fleet directory (shown offline until it says otherwise)."""
+    dog: str
+
+
+Row = TelemetryRow | FrameRow | StatusRow | EventRow | ResultRow | CommandRow | RegisteredDog
+
+_UPSERT = {
+    FrameRow: "INSERT INTO frames VALUES (?, ?, 1, ?, ?) ON CONFLICT (dog, camera) DO UPDATE SET "
+              "count = frames.count + 1, bytes = frames.bytes + excluded.bytes, "
+              "last_received = excluded.last_received",
+    StatusRow: "INSERT INTO dogs (dog, status, last_seen) VALUES (?, ?, ?) ON CONFLICT (dog) "
+               "DO UPDATE SET status = excluded.status, last_seen = excluded.last_seen",
+    EventRow: "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dog, id) DO NOTHING",
+    ResultRow: "INSERT INTO commands (nonce, dog, verb, code, ok, message, result_at) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (nonce) DO UPDATE SET code = excluded.code, "
+               "ok = excluded.ok, message = excluded.message, result_at = excluded.result_at",
+    CommandRow: "INSERT INTO commands (nonce, dog, verb, args, issuer, issued_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (nonce) DO UPDATE SET verb = excluded.verb, "
+                "args = excluded.args, issuer = excluded.issuer, issued_at = excluded.issued_at",
+    RegisteredDog: "INSERT INTO dogs (dog, status, registered) VALUES (?, 'offline', 1) "
+                   "ON CONFLICT (dog) DO UPDATE SET registered = 1",
+}
+_SEEN = ("INSERT INTO dogs (dog, status, last_seen) VALUES (?, 'unknown', ?) ON CONFLICT (dog) "
+         "DO UPDATE SET last_seen = excluded.last_seen "
+         "WHERE dogs.last_seen IS NULL OR dogs.last_seen < excluded.last_seen")
+
+
+def _params(row: Row) -> tuple[Any, ...]:
+    if isinstance(row, FrameRow):
+        return (row.dog, row.camera, row.size, row.received)
+    if isinstance(row, StatusRow):
+        return (row.dog, row.status, row.received)
+    if isinstance(row, EventRow):
+        d = row.doc
+        return (row.dog, d["id"], d["ts"], row.received, d["type"], d["severity"],
+                d.get("message", ""), json.dumps(d))
+    if isinstance(row, ResultRow):
+        d = row.doc
+        return (d["nonce"], row.dog, d.get("verb"), d["code"], int(d["ok"]), d.get("message", ""),
+                row.received)
+    if isinstance(row, CommandRow):
+        return (row.nonce, row.dog, row.verb, json.dumps(row.args), row.issuer, row.issued_at)
+    if isinstance(row, RegisteredDog):
+        return (row.dog,)
+    raise TypeError(f"not a storage row: {row!r}")
+
+
+# --- backends ----------------------------------------------------------------------------------
+class _Sqlite:
+    name = "sqlite"
+
+    def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.batch_max, self.flush_interval_s = batch_max, flush_interval_s
-        with self._connect() as db:
-            db.executescript(SCHEMA)
-        self._rows: queue.Queue[Row | None] = queue.Queue()
-        self._flushed = threading.Condition()
-        self._pending = 0
-        self._writer = threading.Thread(target=self._write_loop, name="storage-writer", daemon=True)
-        self._writer.start()
 
-    def _connect(self) -> sqlite3.Connection:
+    def connect(self) -> Any:
         db = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoint, fast commits
         return db
 
+    def sql(self, text: str) -> str:
+        return text
+
+    def ddl(self) -> str:
+        return SCHEMA.format(REAL="REAL", ID="INTEGER PRIMARY KEY")
+
+    def create(self, db: Any) -> None:
+        db.executescript(self.ddl())
+        db.commit()
+
+    def insert_telemetry(self, db: Any, rows: list[tuple[Any, ...]]) -> None:
+        db.executemany("INSERT INTO telemetry (dog, received, seq, doc) VALUES (?, ?, ?, ?)", rows)
+
+
+class _Postgres:
+    name = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        import psycopg  # only needed for this backend
+        self._psycopg, self.url = psycopg, url
+
+    def connect(self) -> Any:
+        return self._psycopg.connect(self.url, connect_timeout=10)
+
+    def sql(self, text: str) -> str:
+        return text.replace("?", "%s")
+
+    def ddl(self) -> str:
+        return SCHEMA.format(REAL="DOUBLE PRECISION", ID="BIGSERIAL PRIMARY KEY")
+
+    def create(self, db: Any) -> None:
+        with db.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(7231)")  # workers starting together: one creates
+            for statement in filter(str.strip, self.ddl().split(";")):
+                cur.execute(statement)
+            cur.execute("SELECT pg_advisory_unlock(7231)")
+        db.commit()
+
+    def insert_telemetry(self, db: Any, rows: list[tuple[Any, ...]]) -> None:
+        with db.cursor() as cur, cur.copy(
+                "COPY telemetry (dog, received, seq, doc) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+def _backend(target: str | Path) -> _Sqlite | _Postgres:
+    text = str(target)
+    if text.startswith(("postgresql://", "postgres://")):
+        return _Postgres(text)
+    return _Sqlite(Path(text))
+
+
+class Storage:
+    """Batched writer on one thread; reads on their own connection (WAL / MVCC allow both)."""
+
+    def __init__(self, target: str | Path, batch_max: int = 2000, flush_interval_s: float = 0.1) -> None:
+        self.backend = _backend(target)
+        self.batch_max, self.flush_interval_s = batch_max, flush_interval_s
+        try:
+            db = self.backend.connect()
+            self.backend.create(db)
+            db.close()
+        except Exception as exc:  # sqlite3.Error / psycopg.Error: one message for the CLI
+            raise StorageError(f"cannot open {self.backend.name} storage: {exc}") from exc
+        self._read_lock = threading.Lock()
+        self._reader = self.backend.connect()
+        self._rows: queue.Queue[Row | None] = queue.Queue()
+        self._flushed = threading.Condition()
+        self._pending = 0
+        self.failed_batches = 0
+        self._writer = threading.Thread(target=self._write_loop, name="storage-writer", daemon=True)
+        self._writer.start()
+
     def put(self, row: Row) -> None:
         with self._flushed:
             self._pending += 1
         self._rows.put(row)
+
+    @property
+    def backlog(self) -> int:
+        """Rows queued but not committed yet."""
+        return self._pending
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Wait until every row put so far is committed."""
@@ -88,19 +253,20 @@ class Storage:
     def close(self) -> None:
         self._rows.put(None)
         self._writer.join(timeout=10)
+        with self._read_lock:
+            self._reader.close()
 
     def _write_loop(self) -> None:
-        db = self._connect()
+        db = self.backend.connect()
         stop = False
         while not stop:
-            batch: list[Row] = []
             try:
                 first = self._rows.get(timeout=self.flush_interval_s)
             except queue.Empty:
                 continue
             if first is None:
                 break
-            batch.append(first)
+            batch: list[Row] = [first]
             while len(batch) < self.batch_max:
                 try:
                     row = self._rows.get_nowait()
@@ -111,54 +277,83 @@ class Storage:
                     break
                 batch.append(row)
             try:
-                with db:
-                    self._write_batch(db, batch)
-            except sqlite3.Error:
+                self._write_batch(db, batch)
+                db.commit()
+            except Exception:  # noqa: BLE001  (a bad batch must not stop the writer)
+                self.failed_batches += 1
                 _LOGGER.exception("storage: a batch of %d rows failed to commit", len(batch))
+                db.rollback()
             with self._flushed:
                 self._pending -= len(batch)
                 self._flushed.notify_all()
         db.close()
 
-    @staticmethod
-    def _write_batch(db: sqlite3.Connection, batch: list[Row]) -> None:
+    def _write_batch(self, db: Any, batch: list[Row]) -> None:
+        sql = self.backend.sql
         telemetry = [(r.dog, r.received, r.doc.get("seq"), json.dumps(r.doc))
                      for r in batch if isinstance(r, TelemetryRow)]
         if telemetry:
-            db.executemany("INSERT INTO telemetry (dog, received, seq, doc) VALUES (?, ?, ?, ?)",
-                           telemetry)
+            self.backend.insert_telemetry(db, telemetry)
+        cur = db.cursor()
+        for row in batch:
+            if not isinstance(row, TelemetryRow):
+                cur.execute(sql(_UPSERT[type(row)]), _params(row))
+        seen: dict[str, float] = {}
         for r in batch:
-            if isinstance(r, FrameRow):
-                db.execute(
-                    "INSERT INTO frames VALUES (?, ?, 1, ?, ?) ON CONFLICT (dog, camera) DO UPDATE "
-                    "SET count = count + 1, bytes = bytes + excluded.bytes, "
-                    "last_received = excluded.last_received", (r.dog, r.camera, r.size, r.received))
-            elif isinstance(r, StatusRow):
-                db.execute("INSERT INTO dogs VALUES (?, ?, ?) ON CONFLICT (dog) DO UPDATE SET "
-                           "status = excluded.status, last_seen = excluded.last_seen",
-                           (r.dog, r.status, r.received))
-        seen = {(r.dog, r.received) for r in batch if isinstance(r, TelemetryRow)}
-        for dog, received in seen:
-            db.execute("UPDATE dogs SET last_seen = max(last_seen, ?) WHERE dog = ?", (received, dog))
+            if isinstance(r, (TelemetryRow, EventRow)):
+                seen[r.dog] = max(seen.get(r.dog, 0.0), r.received)
+        if seen:
+            cur.executemany(sql(_SEEN), list(seen.items()))
+        cur.close()
 
-    # Reads (web API, summaries)
+    # --- reads (web API, summaries) ------------------------------------------------------------
+    def _query(self, text: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._read_lock:
+            cur = self._reader.cursor()
+            try:
+                cur.execute(self.backend.sql(text), params)
+                rows = cur.fetchall()
+            finally:
+                cur.close()
+            self._reader.commit()  # end the read transaction: the next read sees new commits
+        return rows
+
     def fleet(self) -> list[dict[str, Any]]:
-        with self._connect() as db:
-            db.row_factory = sqlite3.Row
-            return [dict(r) for r in db.execute("SELECT * FROM dogs ORDER BY dog")]
+        rows = self._query("SELECT dog, status, last_seen, registered FROM dogs ORDER BY dog")
+        return [{"dog": d, "status": s, "last_seen": t, "registered": bool(r)} for d, s, t, r in rows]
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """Per dog: telemetry rows stored and video frames counted."""
+        """Per dog: telemetry rows stored, video frames counted, events stored."""
         out: dict[str, dict[str, int]] = {}
-        with self._connect() as db:
-            for dog, n in db.execute("SELECT dog, count(*) FROM telemetry GROUP BY dog"):
-                out.setdefault(dog, {"telemetry": 0, "frames": 0})["telemetry"] = n
-            for dog, n in db.execute("SELECT dog, sum(count) FROM frames GROUP BY dog"):
-                out.setdefault(dog, {"telemetry": 0, "frames": 0})["frames"] = n
+        for key, text in (("telemetry", "SELECT dog, count(*) FROM telemetry GROUP BY dog"),
+                          ("frames", "SELECT dog, sum(count) FROM frames GROUP BY dog"),
+                          ("events", "SELECT dog, count(*) FROM events GROUP BY dog")):
+            for dog, n in self._query(text):
+                out.setdefault(dog, {"telemetry": 0, "frames": 0, "events": 0})[key] = int(n)
         return out
 
     def latest_telemetry(self, dog: str) -> dict[str, Any] | None:
-        with self._connect() as db:
-            row = db.execute("SELECT doc FROM telemetry WHERE dog = ? ORDER BY id DESC LIMIT 1",
-                             (dog,)).fetchone()
-        return json.loads(row[0]) if row else None
+        rows = self._query("SELECT doc FROM telemetry WHERE dog = ? ORDER BY id DESC LIMIT 1", (dog,))
+        return json.loads(rows[0][0]) if rows else None
+
+    def telemetry_seqs(self, dog: str) -> list[int]:
+        """Every stored telemetry seq of `dog` in arrival order (tests, outage checks)."""
+        return [r[0] for r in self._query("SELECT seq FROM telemetry WHERE dog = ? ORDER BY id", (dog,))]
+
+    def events(self, dog: str, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self._query("SELECT doc, received FROM events WHERE dog = ? ORDER BY ts DESC, id "
+                           "LIMIT ?", (dog, limit))
+        return [{**json.loads(doc), "received": received} for doc, received in rows]
+
+    def commands(self, dog: str, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self._query("SELECT nonce, verb, args, issuer, issued_at, code, ok, message, result_at "
+                           "FROM commands WHERE dog = ? ORDER BY issued_at DESC, result_at DESC "
+                           "LIMIT ?", (dog, limit))
+        keys = ("nonce", "verb", "args", "issuer", "issued_at", "code", "ok", "message", "result_at")
+        out = []
+        for row in rows:
+            item = dict(zip(keys, row))
+            item["args"] = json.loads(item["args"]) if item["args"] else None
+            item["ok"] = None if item["ok"] is None else bool(item["ok"])
+            out.append(item)
+        return out

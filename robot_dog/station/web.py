@@ -4,6 +4,12 @@ Routes:
   GET /                                the viewer page
   GET /api/fleet                       dogs with status, last seen, counts
   GET /api/dogs/{dog}/telemetry        latest telemetry document
+  GET /api/dogs/{dog}/events           recent events, newest first (?limit=N, <= 1000)
+  GET /api/dogs/{dog}/commands         audit log: who sent what when, and the dog's result
+  POST /api/dogs/{dog}/commands/{verb} JSON object = args; `Authorization: Bearer <operator
+                                       token>`; optional `X-Operator: name` (audit `issuer`);
+                                       waits up to ?wait=S (default 5, <= 10) for the result:
+                                       200 with it, or 202 with the nonce if none came yet
   GET /video/{dog}/{camera}.jpg        newest frame
   GET /video/{dog}/{camera}.mjpeg      live multipart stream (newest frame wins)
 Anything else gets a JSON error with a status code and a log line; a handler error never
@@ -11,21 +17,28 @@ takes the server down.
 """
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import re
 import threading
+import urllib.parse
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any, Callable
 
+from robot_dog import fleet as fleet_mod
+from robot_dog.station.dispatch import DispatchError, Dispatcher
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import Storage
 
 _LOGGER = logging.getLogger(__name__)
 NAME = r"[a-z0-9_-]{1,32}"
 BOUNDARY = "robotdogframe"
+VERB = r"[a-z][a-z0-9_]{0,31}"
+MAX_BODY_BYTES = 4096
+MAX_WAIT_S = 10.0
 
 
 class HttpError(Exception):
@@ -38,8 +51,10 @@ class StationHttp:
     """Owns the HTTP server thread; `stop()` closes it and any open video streams."""
 
     def __init__(self, storage: Storage, relay: FrameRelay, host: str = "127.0.0.1",
-                 port: int = 8080) -> None:
+                 port: int = 8080, *, dispatcher: Dispatcher | None = None,
+                 token: str | None = None, default_issuer: str = "station") -> None:
         self.storage, self.relay = storage, relay
+        self.dispatcher, self.token, self.default_issuer = dispatcher, token, default_issuer
         self.stopping = threading.Event()
         self.page = resources.files("robot_dog.station").joinpath("web/index.html").read_bytes()
         station = self
@@ -51,7 +66,7 @@ class StationHttp:
                 station.handle(self)
 
             def do_POST(self) -> None:  # noqa: N802
-                station.send_json(self, {"error": "method not allowed"}, HTTPStatus.METHOD_NOT_ALLOWED)
+                station.handle(self)
 
             def log_message(self, fmt: str, *args: Any) -> None:
                 _LOGGER.debug("http %s - %s", self.address_string(), fmt % args)
@@ -63,6 +78,9 @@ class StationHttp:
             (re.compile(r"^/$"), self._index),
             (re.compile(r"^/api/fleet$"), self._fleet),
             (re.compile(rf"^/api/dogs/({NAME})/telemetry$"), self._telemetry),
+            (re.compile(rf"^/api/dogs/({NAME})/events$"), self._events),
+            (re.compile(rf"^/api/dogs/({NAME})/commands$"), self._audit),
+            (re.compile(rf"^/api/dogs/({NAME})/commands/({VERB})$"), self._command),
             (re.compile(rf"^/video/({NAME})/({NAME})\.jpg$"), self._jpeg),
             (re.compile(rf"^/video/({NAME})/({NAME})\.mjpeg$"), self._mjpeg),
         ]
@@ -86,6 +104,8 @@ class StationHttp:
             for pattern, route in self.routes:
                 match = pattern.match(path)
                 if match:
+                    if (req.command == "POST") != (route == self._command):
+                        raise HttpError(HTTPStatus.METHOD_NOT_ALLOWED, f"{req.command} {path[:200]}")
                     route(req, *match.groups())
                     return
             raise HttpError(HTTPStatus.NOT_FOUND, f"no such resource: {path[:200]}")
@@ -128,7 +148,7 @@ class StationHttp:
         for dog, camera in self.relay.cameras():
             cameras.setdefault(dog, []).append(camera)
             dogs.setdefault(dog, {"dog": dog, "status": "unknown", "last_seen": None})
-        body = [{**d, **counts.get(name, {"telemetry": 0, "frames": 0}),
+        body = [{**d, **counts.get(name, {"telemetry": 0, "frames": 0, "events": 0}),
                  "cameras": cameras.get(name, [])} for name, d in sorted(dogs.items())]
         self.send_json(req, {"dogs": body})
 
@@ -137,6 +157,59 @@ class StationHttp:
         if doc is None:
             raise HttpError(HTTPStatus.NOT_FOUND, f"no telemetry from {dog}")
         self.send_json(req, doc)
+
+    @staticmethod
+    def _query(req: BaseHTTPRequestHandler) -> dict[str, str]:
+        return {k: v[-1] for k, v in urllib.parse.parse_qs(urllib.parse.urlsplit(req.path).query).items()}
+
+    def _number(self, req: BaseHTTPRequestHandler, name: str, default: float, hi: float) -> float:
+        try:
+            value = float(self._query(req).get(name, default))
+        except ValueError:
+            raise HttpError(HTTPStatus.BAD_REQUEST, f"{name} must be a number") from None
+        return min(max(value, 0.0), hi)
+
+    def _events(self, req: BaseHTTPRequestHandler, dog: str) -> None:
+        limit = int(self._number(req, "limit", 100, 1000))
+        self.send_json(req, {"dog": dog, "events": self.storage.events(dog, limit)})
+
+    def _audit(self, req: BaseHTTPRequestHandler, dog: str) -> None:
+        limit = int(self._number(req, "limit", 100, 1000))
+        self.send_json(req, {"dog": dog, "commands": self.storage.commands(dog, limit)})
+
+    def _command(self, req: BaseHTTPRequestHandler, dog: str, verb: str) -> None:
+        if self.dispatcher is None or not self.token:
+            raise HttpError(HTTPStatus.FORBIDDEN, "commands are disabled: no fleet directory or "
+                            "operator token configured")
+        given = req.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
+            _LOGGER.warning("command API: refused %s %s from %s (bad token)", verb, dog,
+                            req.address_string())
+            raise HttpError(HTTPStatus.UNAUTHORIZED, "missing or wrong operator token")
+        issuer = req.headers.get("X-Operator", self.default_issuer)
+        try:
+            fleet_mod.check_user(issuer)
+        except fleet_mod.FleetError as exc:
+            raise HttpError(HTTPStatus.BAD_REQUEST, str(exc)) from None
+        length = int(req.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes")
+        try:
+            args = json.loads(req.rfile.read(length) or b"{}")
+        except ValueError:
+            raise HttpError(HTTPStatus.BAD_REQUEST, "body must be a JSON object of arguments") from None
+        if not isinstance(args, dict):
+            raise HttpError(HTTPStatus.BAD_REQUEST, "body must be a JSON object of arguments")
+        wait_s = self._number(req, "wait", 5.0, MAX_WAIT_S)
+        try:
+            nonce = self.dispatcher.send(dog, verb, args, issuer)
+        except DispatchError as exc:
+            raise HttpError(HTTPStatus(exc.status), str(exc)) from None
+        result = self.dispatcher.wait(nonce, wait_s) if wait_s > 0 else None
+        if result is None:
+            self.send_json(req, {"nonce": nonce, "status": "sent"}, HTTPStatus.ACCEPTED)
+        else:
+            self.send_json(req, {"nonce": nonce, "status": "done", "result": result})
 
     def _jpeg(self, req: BaseHTTPRequestHandler, dog: str, camera: str) -> None:
         _seq, frame = self.relay.latest(dog, camera)
