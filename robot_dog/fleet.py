@@ -156,7 +156,10 @@ def mosquitto_conf_text(paths: FleetPaths, broker: BrokerSettings) -> str:
         f"acl_file {p['acl']}",
         "persistence true",
         f"persistence_location {p['data']}/",
-        "max_packet_size 1048576",  # 1 MiB: larger than any frame we send, small enough to refuse abuse
+        "max_packet_size 1048576",
+        # Station sessions are persistent: QoS 1 telemetry/events queue for them across their
+        # reconnects (~10 min of 10 dogs at 10 Hz). Video is QoS 0 and never queued.
+        "max_queued_messages 60000",  # 1 MiB: larger than any frame we send, small enough to refuse abuse
         "log_dest stderr",
         "log_type error",
         "log_type warning",

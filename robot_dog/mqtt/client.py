@@ -62,6 +62,9 @@ class Endpoint:
     client_id: str
     ca_file: Path | None = None  # None: plain TCP (loopback debugging only)
     keepalive_s: int = 30
+    # > 0: a persistent session (clean_start off): the broker keeps our subscriptions and queues
+    # QoS 1 messages for us while we are away (station: nothing lost across its reconnects).
+    session_expiry_s: int = 0
 
 
 @dataclass(frozen=True)
@@ -114,8 +117,13 @@ class Link:
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
+        props = None
+        if self.endpoint.session_expiry_s > 0:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.endpoint.session_expiry_s
         self._client.connect_async(self.endpoint.host, self.endpoint.port,
-                                   keepalive=self.endpoint.keepalive_s, clean_start=True)
+                                   keepalive=self.endpoint.keepalive_s,
+                                   clean_start=self.endpoint.session_expiry_s <= 0, properties=props)
         self._client.loop_start()
 
     def wait_connected(self, timeout_s: float) -> None:
