@@ -195,8 +195,11 @@ class UplinkNode(Node):
         self._answer(cmd, code, text)
 
     def _answer(self, cmd: signing.Command, code: str, message: str) -> None:
-        log = self.get_logger().info if code == "ok" else self.get_logger().warning
-        log(f"command {cmd.verb} ({cmd.nonce}) -> {code} {message}")
+        text = f"command {cmd.verb} ({cmd.nonce}) -> {code} {message}"
+        if code == "ok":  # two call sites: rclpy refuses one site logging at two severities
+            self.get_logger().info(text)
+        else:
+            self.get_logger().warning(text)
         self.session.send_result(signing.result(self.dog, time.time(), code=code, command=cmd,
                                                 message=message))
 

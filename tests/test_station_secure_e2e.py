@@ -1,0 +1,170 @@
+"""Issue 4 done-criterion: two dogs (two uplink_node processes with fleet credentials) and a
+station against the secured Mosquitto; the station signs a command that dog1 executes (a tiny
+fake `police_light/set` server stands in for the payload node), and every bad-input case is
+refused, counted and answered while both ends keep running. Foreign clients: mosquitto_pub.
+"""
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from robot_dog.mqtt import signing, topics
+from robot_dog.station.app import Station, StationConfig
+from tests.support import free_port
+
+pytestmark = pytest.mark.slow
+WAIT_S = 90.0
+
+FAKE_LIGHT = """
+import rclpy, robot_dog
+from rclpy.node import Node
+from robot_dog_interfaces.srv import SetPoliceLight
+rclpy.init()
+node = Node("fake_light", namespace="/dog1")
+def serve(req, resp):
+    resp.accepted, resp.reason = req.pattern != "steady", f"pattern {req.pattern}"
+    print("SET", req.pattern, flush=True)
+    return resp
+node.create_service(SetPoliceLight, "police_light/set", serve)
+try:
+    rclpy.spin(node)
+except KeyboardInterrupt:
+    pass
+"""
+
+
+def wait_for(predicate, what: str, timeout_s: float = WAIT_S):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def uplink(children, broker, dog, tmp_path):
+    paths = broker.fleet.paths
+    return children.spawn(
+        sys.executable, "-m", "robot_dog.uplink.node", "--ros-args", "-r", f"__ns:=/{dog}",
+        "-p", f"dog_id:={dog}", "-p", f"broker_port:={broker.port}",
+        "-p", f"ca_file:={paths.dog_ca_cert(dog)}", "-p", f"password_file:={paths.dog_password(dog)}",
+        "-p", f"command_public_key:={paths.dog_public_key(dog)}", "-p", f"state_dir:={tmp_path / dog}",
+        "-p", "telemetry_hz:=5.0")
+
+
+class Api:
+    def __init__(self, port: int, token: str):
+        self.base, self.token = f"http://127.0.0.1:{port}", token
+
+    def get(self, path):
+        return json.load(urllib.request.urlopen(self.base + path, timeout=10))
+
+    def command(self, dog, verb, args, token=None, wait=8):
+        req = urllib.request.Request(
+            f"{self.base}/api/dogs/{dog}/commands/{verb}?wait={wait}", method="POST",
+            data=json.dumps(args).encode(), headers={
+                "Authorization": f"Bearer {token or self.token}", "X-Operator": "alice"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as reply:
+                return reply.status, json.load(reply)
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.load(exc)
+
+
+def mosquitto_pub(broker, user, topic, payload: bytes, password=None):
+    return subprocess.run(["mosquitto_pub", *broker.cli_args(user, password), "-q", "1", "-t", topic,
+                           "-s"], input=payload, capture_output=True, timeout=30)
+
+
+def test_two_dogs_station_signed_commands_and_every_bad_input(secure_broker, children, tmp_path):
+    http_port = free_port()
+    station = Station(StationConfig(secure_broker.host, secure_broker.port, tmp_path / "st.db",
+                                    http_port, fleet_dir=secure_broker.fleet.root)).start()
+    light = children.python(FAKE_LIGHT, stdout=subprocess.PIPE)
+    for dog in ("dog1", "dog2"):
+        uplink(children, secure_broker, dog, tmp_path)
+    token = secure_broker.fleet.paths.operator_token.read_text().strip()
+    api = Api(http_port, token)
+    audit = lambda dog: api.get(f"/api/dogs/{dog}/commands")["commands"]  # noqa: E731
+    try:
+        fleet = lambda: {d["dog"]: d for d in api.get("/api/fleet")["dogs"]}  # noqa: E731
+        wait_for(lambda: all(fleet().get(d, {}).get("status") == "online" and fleet()[d]["telemetry"] > 0
+                             for d in ("dog1", "dog2")), "both dogs online with telemetry")
+
+        # --- the good path: signed by the station, executed by dog1's service -------------------
+        def flash():
+            status, body = api.command("dog1", "police_light", {"pattern": "flash"})
+            return body if status == 200 and body["result"]["code"] == "ok" else None
+        body = wait_for(flash, "dog1 to execute police_light (service discovery)")
+        assert body["result"]["verb"] == "police_light"
+        status, body = api.command("dog1", "police_light", {"pattern": "steady"})
+        assert status == 200 and body["result"]["code"] == "refused"
+        status, body = api.command("dog2", "siren", {"tone": "wail"})   # no siren service on dog2
+        assert status == 200 and body["result"]["code"] == "unavailable"
+        status, body = api.command("dog1", "police_light", {"pattern": "disco"})
+        assert body["result"]["code"] == "bad_args"
+        status, body = api.command("dog1", "dance", {})
+        assert body["result"]["code"] == "unknown_verb"
+        # HTTP refusals
+        assert api.command("dog1", "police_light", {"pattern": "flash"}, token="wrong")[0] == 401
+        assert api.command("dog9", "police_light", {"pattern": "flash"})[0] == 404
+        entry = next(c for c in audit("dog1") if c["code"] == "refused")
+        assert entry["issuer"] == "alice" and entry["args"] == {"pattern": "steady"}
+        assert entry["issued_at"] <= entry["result_at"]
+
+        # --- commands from a foreign client (station credentials, mosquitto_pub) ----------------
+        key1 = signing.load_signing_key(secure_broker.command_key("dog1"))
+        key2 = signing.load_signing_key(secure_broker.command_key("dog2"))
+        now = time.time()
+        t = topics.cmd("dog1", "police_light")
+        cases = {
+            "malformed": b'{"verb": "police_light", "nonce": "unsigned-nonce-0001"}',
+            "bad_signature": signing.sign(key2, dog="dog1", verb="police_light", args={"pattern": "flash"},
+                                          now=now, issuer="mallory", nonce="forged-nonce-000001"),
+            "expired": signing.sign(key1, dog="dog1", verb="police_light", args={"pattern": "flash"},
+                                    now=now - 60, issuer="mallory", nonce="expired-nonce-00001"),
+            "wrong_dog": signing.sign(key2, dog="dog2", verb="police_light", args={"pattern": "flash"},
+                                      now=now, issuer="mallory", nonce="wrongdog-nonce-0001"),
+        }
+        for payload in cases.values():
+            assert mosquitto_pub(secure_broker, "station", t, payload).returncode == 0
+        replay = signing.sign(key1, dog="dog1", verb="police_light", args={"pattern": "flash"},
+                              now=time.time(), issuer="alice", nonce="replay-nonce-000001")
+        for _ in range(2):
+            assert mosquitto_pub(secure_broker, "station", t, replay).returncode == 0
+        wanted = {"unsigned-nonce-0001": "malformed", "forged-nonce-000001": "bad_signature",
+                  "expired-nonce-00001": "expired", "wrongdog-nonce-0001": "wrong_dog"}
+        wait_for(lambda: all(any(c["nonce"] == n and c["code"] == code for c in audit("dog1"))
+                             for n, code in wanted.items()), "every rejection in the audit log")
+        # the replayed copy: first executed, second refused (the audit row keeps the last result)
+        wait_for(lambda: any(c["nonce"] == "replay-nonce-000001" and c["code"] == "replayed"
+                             for c in audit("dog1")), "the replay refused")
+
+        # --- a dog publishing into another dog's tree / lying in its own -------------------------
+        doc2 = json.dumps({"v": 1, "dog": "dog2", "seq": 424242, "ts": 1.0}).encode()
+        mosquitto_pub(secure_broker, "dog1", topics.telemetry("dog2"), doc2)  # the ACL drops it
+        bad = {"dog_mismatch": doc2, "malformed_json": b"{nope", "oversized": b"{" + b" " * 20000 + b"}",
+               "schema": json.dumps({"v": 1, "dog": "dog1", "seq": -5, "ts": 1.0}).encode()}
+        for payload in bad.values():
+            assert mosquitto_pub(secure_broker, "dog1", topics.telemetry("dog1"), payload).returncode == 0
+        assert mosquitto_pub(secure_broker, "dog1", topics.events("dog1"), b'{"v":1}').returncode == 0
+        wait_for(lambda: all(station.ingest.rejected[r] >= 1 for r in bad)
+                 and station.ingest.rejected["schema"] >= 2, "station rejections (+ the bad event)")
+        station.storage.flush()
+        assert 424242 not in station.storage.telemetry_seqs("dog2"), "ACL kept dog1 out of dog2's tree"
+
+        # --- both ends keep running ----------------------------------------------------------------
+        status, body = api.command("dog1", "police_light", {"pattern": "alternate"})
+        assert status == 200 and body["result"]["code"] == "ok"
+        before = fleet()["dog2"]["telemetry"]
+        wait_for(lambda: fleet()["dog2"]["telemetry"] > before, "dog2 telemetry still flowing")
+    finally:
+        station.stop()
+        children.reap()
+    out = light.stdout.read()
+    assert "SET flash" in out and "SET alternate" in out
