@@ -34,7 +34,7 @@ def plain_config(port: int, data_dir: Path) -> str:
         "allow_anonymous true",
         f"listener {port} 127.0.0.1",
         "max_packet_size 4194304",      # 4 MiB: a 1280x720 JPEG fits, a runaway payload does not
-        "max_queued_messages 1000",
+        "max_queued_messages 100000",  # QoS 1 backlog per subscriber (a station catching up)
         "persistence false",
         f"log_dest file {data_dir / 'mosquitto.log'}",
         "log_type error", "log_type warning", "log_type notice",

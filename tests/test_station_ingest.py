@@ -20,7 +20,7 @@ def enc(doc) -> bytes:
 def test_every_kind_becomes_rows():
     ingest = Ingest()
     rows, frame = ingest.handle("patrol/v1/dog1/telemetry", enc(TELEMETRY), 5.0)
-    assert rows == [TelemetryRow("dog1", 5.0, TELEMETRY)] and frame is None
+    assert rows == [TelemetryRow("dog1", 5.0, TELEMETRY, enc(TELEMETRY).decode())] and frame is None
     rows, _ = ingest.handle("patrol/v1/dog1/status", b"offline", 6.0)
     assert rows == [StatusRow("dog1", "offline", 6.0)]
     rows, frame = ingest.handle("patrol/v1/dog1/video/bodycam", JPEG, 7.0)

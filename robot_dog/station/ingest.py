@@ -59,7 +59,8 @@ class Ingest:
         except topics.TopicError as exc:
             raise Rejected("bad_topic", str(exc)) from None
         if t.kind is Kind.TELEMETRY:
-            return [TelemetryRow(t.dog, now, _decode("telemetry", t.dog, payload))], None
+            doc = _decode("telemetry", t.dog, payload)
+            return [TelemetryRow(t.dog, now, doc, payload.decode())], None
         if t.kind is Kind.EVENTS:
             return [EventRow(t.dog, now, _decode("event", t.dog, payload))], None
         if t.kind is Kind.RESULT:

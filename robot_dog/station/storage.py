@@ -56,6 +56,7 @@ class TelemetryRow:
     dog: str
     received: float
     doc: dict[str, Any]
+    raw: str | None = None  # the validated payload as received: stored as is, not re-serialised
 
 
 @dataclass(frozen=True)
@@ -290,7 +291,7 @@ class Storage:
 
     def _write_batch(self, db: Any, batch: list[Row]) -> None:
         sql = self.backend.sql
-        telemetry = [(r.dog, r.received, r.doc.get("seq"), json.dumps(r.doc))
+        telemetry = [(r.dog, r.received, r.doc.get("seq"), r.raw or json.dumps(r.doc))
                      for r in batch if isinstance(r, TelemetryRow)]
         if telemetry:
             self.backend.insert_telemetry(db, telemetry)

@@ -1,0 +1,144 @@
+"""Station ingest throughput and memory against a bare paho subscriber, same broker, same run.
+
+A publisher process sends `DOGS` x `SAMPLES` telemetry documents (valid schema, ~400 bytes,
+QoS 1) as fast as the broker takes them, twice: once to a bare paho subscriber that only
+counts, once to `robot-dog station` (schema validation + SQLite WAL). Rate = messages /
+(last - first arrival); for the station, until the last row is committed, with zero loss
+required. Station RSS is sampled during its run (1,000 simulated dogs by default).
+
+    ROBOT_DOG_BENCH_INGEST_DOGS=1000 ROBOT_DOG_BENCH_INGEST_SAMPLES=30 ./dev.sh bench station_ingest
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+from robot_dog.broker import MosquittoBroker
+from tests.support import free_port
+
+DOGS = int(os.environ.get("ROBOT_DOG_BENCH_INGEST_DOGS", "1000"))
+SAMPLES = int(os.environ.get("ROBOT_DOG_BENCH_INGEST_SAMPLES", "30"))
+
+PUBLISHER = r"""
+import sys, time, paho.mqtt.client as mqtt
+port, dogs, samples = map(int, sys.argv[1:4])
+c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-pub", protocol=mqtt.MQTTv5)
+c.max_inflight_messages_set(1000); c.max_queued_messages_set(0)
+c.connect("127.0.0.1", port); c.loop_start()
+body = ('"pose":{"frame":"odom","x":12.5,"y":-3.25,"z":0.0,"yaw":1.2},"velocity":{"vx":0.5,"vy":0.0,"wz":0.1},'
+        '"battery":{"percentage":0.81,"voltage_v":25.2,"current_a":3.1,"charging":false},'
+        '"safety":{"estop":false,"estop_reason":""},"link":{"connected":true,"backlog_bytes":0,"backlog_messages":0,"dropped":0},'
+        '"age_s":{"pose":0.05,"velocity":0.05,"battery":0.4}')
+last = None
+for seq in range(1, samples + 1):
+    for d in range(dogs):
+        dog = f"d{d:04d}"
+        last = c.publish(f"patrol/v1/{dog}/telemetry",
+                         f'{{"v":1,"dog":"{dog}","seq":{seq},"ts":{time.time():.3f},{body}}}', qos=1)
+last.wait_for_publish(120)
+c.disconnect(); c.loop_stop()
+"""
+
+BARE = r"""
+import sys, time, threading, paho.mqtt.client as mqtt
+port, total = int(sys.argv[1]), int(sys.argv[2])
+n, first, last, done = 0, None, None, threading.Event()
+def on_message(c, u, m):
+    global n, first, last
+    now = time.monotonic(); first = first or now; last = now; n += 1
+    if n >= total: done.set()
+c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-bare", protocol=mqtt.MQTTv5)
+c.on_message = on_message
+c.on_connect = lambda c, *a: (c.subscribe("patrol/v1/+/telemetry", qos=1), print("READY", flush=True))
+c.connect("127.0.0.1", port); c.loop_start()
+done.wait(600)
+print(n, first, last, flush=True)
+c.loop_stop()
+"""
+
+
+def _publish(port: int) -> None:
+    subprocess.run([sys.executable, "-c", PUBLISHER, str(port), str(DOGS), str(SAMPLES)],
+                   check=True, timeout=900)
+
+
+def _bare(port: int, total: int) -> float:
+    sub = subprocess.Popen([sys.executable, "-c", BARE, str(port), str(total)],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        assert sub.stdout.readline().strip() == "READY"
+        time.sleep(0.5)  # SUBACK
+        _publish(port)
+        n, first, last = sub.stdout.readline().split()
+        assert int(n) == total, f"bare subscriber lost messages: {n}/{total}"
+        return total / (float(last) - float(first))
+    finally:
+        sub.kill()
+        sub.wait()
+
+
+def _fleet(http_port: int) -> list[dict]:
+    try:
+        return json.load(urllib.request.urlopen(f"http://127.0.0.1:{http_port}/api/fleet", timeout=10))["dogs"]
+    except OSError:
+        return []
+
+
+def _station(port: int, total: int, work: Path) -> dict:
+    http_port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "robot_dog.cli", "station", "--broker-port", str(port),
+                             "--db", str(work / "station.db"), "--http-port", str(http_port),
+                             "--duration", "900"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ps = psutil.Process(proc.pid)
+    try:
+        deadline = time.monotonic() + 60
+        while not _fleet(http_port) and time.monotonic() < deadline:  # up and subscribed
+            subprocess.run(["mosquitto_pub", "-p", str(port), "-q", "1", "-t", "patrol/v1/warmup/status",
+                            "-m", "online"], check=True)
+            time.sleep(0.3)
+        rss_idle = ps.memory_info().rss
+        db = work / "station.db"
+        import sqlite3
+        t0 = time.monotonic()
+        _publish(port)
+        rss, stored, first = [], 0, None
+        while stored < total and time.monotonic() - t0 < 600:
+            rss.append(ps.memory_info().rss)
+            with sqlite3.connect(db) as con:
+                stored, first_rx, last_rx = con.execute(
+                    "SELECT count(*), min(received), max(received) FROM telemetry").fetchone()
+            time.sleep(0.5)
+        committed = time.time()
+        return {"stored": stored, "rate": total / (committed - first_rx) if first_rx else 0.0,
+                "rate_arrival": total / (last_rx - first_rx) if stored > 1 else 0.0,
+                "rss_idle_mb": rss_idle / 1e6, "rss_peak_mb": max(rss) / 1e6,
+                "rss_end_mb": ps.memory_info().rss / 1e6}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def run() -> dict[str, object]:
+    total = DOGS * SAMPLES
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        work = Path(tmp)
+        with MosquittoBroker(free_port(), work / "broker") as broker:
+            broker_conf = work / "broker" / "mosquitto.conf"
+            assert broker_conf.exists()
+            bare = _bare(broker.port, total)
+            st = _station(broker.port, total, work)
+    return {"dogs": DOGS, "messages": total, "bare_paho_msg_per_s": round(bare),
+            "station_msg_per_s_committed": round(st["rate"]),
+            "station_msg_per_s_arrival": round(st["rate_arrival"]),
+            "ratio_station_vs_bare": round(st["rate"] / bare, 3),
+            "lost": total - st["stored"], "station_rss_idle_mb": round(st["rss_idle_mb"], 1),
+            "station_rss_peak_mb": round(st["rss_peak_mb"], 1),
+            "station_rss_end_mb": round(st["rss_end_mb"], 1)}
