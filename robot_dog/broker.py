@@ -35,7 +35,9 @@ def plain_config(port: int, data_dir: Path) -> str:
         f"listener {port} 127.0.0.1",
         "max_packet_size 4194304",      # 4 MiB: a 1280x720 JPEG fits, a runaway payload does not
         "max_queued_messages 100000",  # QoS 1 backlog per subscriber (a station catching up)
-        "persistence false",
+        # Persistent sessions survive a broker restart: the station's queued QoS 1 backlog too.
+        "persistence true",
+        f"persistence_location {data_dir}/",
         f"log_dest file {data_dir / 'mosquitto.log'}",
         "log_type error", "log_type warning", "log_type notice",
         "",
@@ -57,6 +59,9 @@ class MosquittoBroker:
             raise BrokerError("mosquitto not found: install it with `apt-get install mosquitto` "
                               "(./dev.sh setup does this)")
         with socket.socket() as probe:  # a listener already there would answer our readiness check
+            # SO_REUSEADDR like mosquitto: connections of a stopped broker in TIME_WAIT do not
+            # count as "in use", a live listener still does (restart on the same port).
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(("127.0.0.1", self.port))
             except OSError as exc:

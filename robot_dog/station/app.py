@@ -51,17 +51,18 @@ SESSION_EXPIRY_S = 3600
 
 
 def _endpoint(cfg: StationConfig) -> tuple[client.Endpoint, fleet_mod.Fleet | None]:
+    worker = f"-{socket.gethostname()[:20]}-{os.getpid()}" if cfg.shared_group else ""
     if cfg.fleet_dir is None:
-        client_id = cfg.client_id or f"station-{os.getpid()}"
-        return client.Endpoint(cfg.broker_host, cfg.broker_port, "station", "", client_id), None
+        return client.Endpoint(cfg.broker_host, cfg.broker_port, "station", "",
+                               cfg.client_id or f"station{worker}",
+                               session_expiry_s=SESSION_EXPIRY_S), None
     fleet = fleet_mod.load_fleet(cfg.fleet_dir)
     user = cfg.user or (fleet.users[0] if fleet.users else None)
     if user is None:
         raise fleet_mod.FleetError(f"{cfg.fleet_dir}: no station user; `robot-dog fleet add-user`")
     # Stable id (one session per user and worker group) so the session survives our restarts;
     # each worker of a shared group needs its own --client-id.
-    client_id = cfg.client_id or f"station-{user}" + (f"-{socket.gethostname()[:20]}-{os.getpid()}"
-                                                      if cfg.shared_group else "")
+    client_id = cfg.client_id or f"station-{user}{worker}"
     return client.Endpoint(cfg.broker_host, cfg.broker_port, user, fleet.password(user), client_id,
                            ca_file=fleet.paths.station_ca_cert(),
                            session_expiry_s=SESSION_EXPIRY_S), fleet
