@@ -1,7 +1,8 @@
 """`robot-dog demo`: the whole stack on this machine, no hardware.
 
 Starts a local Mosquitto from a generated config (127.0.0.1 only), the station with its viewer,
-and the dog stack from launch/dog.launch.yaml through the launcher. With `--headless
+a virtual payload MCU on a pty (firmware_bridge.virtual_mcu), and the dog stack from
+launch/dog.launch.yaml through the launcher. With `--headless
 --duration N` it stops after N s and prints what reached the station; exit 1 if nothing did.
 """
 from __future__ import annotations
@@ -60,9 +61,13 @@ def main(argv: list[str]) -> int:
         print(f"robot-dog demo: {exc}", file=sys.stderr)
         return 1
     station = Station(StationConfig("127.0.0.1", broker_port, db, http_port)).start()
+    mcu_link = args.var / "mcu"
+    mcu = subprocess.Popen([sys.executable, "-m", "firmware_bridge.virtual_mcu", "--link", str(mcu_link)],
+                           stdout=subprocess.DEVNULL, start_new_session=True)
     dog = subprocess.Popen(
         [sys.executable, "-m", "robot_dog.cli", "launch", str(args.launch_file),
-         f"broker_port:={broker_port}", f"state_dir:={args.var / 'uplink'}"],
+         f"broker_port:={broker_port}", f"state_dir:={args.var / 'uplink'}",
+         f"mcu_port:={mcu_link}"],
         env=dds_env.environ(), start_new_session=True)
     print(f"\n  viewer:  http://127.0.0.1:{http_port}/\n  broker:  mqtt://127.0.0.1:{broker_port}\n"
           "  stop:    Ctrl-C\n", flush=True)
@@ -78,7 +83,8 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        stop_launcher(dog)
+        stop_process_group(dog, "launcher")  # nodes first: the payload node makes the MCU safe
+        stop_process_group(mcu, "virtual MCU")
         summary = station.summary()
         station.stop()
         broker.stop()
@@ -92,13 +98,13 @@ def main(argv: list[str]) -> int:
     return code
 
 
-def stop_launcher(proc: subprocess.Popen[bytes], timeout_s: float = 15.0) -> None:
+def stop_process_group(proc: subprocess.Popen[bytes], name: str, timeout_s: float = 15.0) -> None:
     """SIGINT (the launcher then stops its nodes in order), SIGKILL the group as a last resort."""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGINT)
         try:
             proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            _LOGGER.error("launcher did not stop in %.0f s; killing its process group", timeout_s)
+            _LOGGER.error("%s did not stop in %.0f s; killing its process group", name, timeout_s)
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
