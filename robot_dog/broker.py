@@ -6,6 +6,7 @@ The config is written fresh each start so nothing depends on /etc/mosquitto; the
 """
 from __future__ import annotations
 
+import getpass
 import logging
 import shutil
 import socket
@@ -27,10 +28,18 @@ def mosquitto_binary() -> str | None:
         (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None)
 
 
-def plain_config(port: int, data_dir: Path) -> str:
-    """A loopback-only listener without authentication: for the local demo and tests."""
+def plain_config(port: int, data_dir: Path, run_as: str | None = None) -> str:
+    """A loopback-only listener without authentication: for the local demo and tests.
+
+    `run_as` (default: the user running us) is mosquitto's `user`: started as root, mosquitto
+    otherwise switches to the system user "mosquitto", which cannot write `data_dir` (a 0700
+    temporary directory of ours). It then runs on without its persistence file and log, so
+    every queued QoS 1 message and every persistent session (the station's) is lost on a
+    restart, silently.
+    """
     return "\n".join([
         "per_listener_settings false",
+        f"user {run_as or getpass.getuser()}",
         "allow_anonymous true",
         f"listener {port} 127.0.0.1",
         "max_packet_size 4194304",      # 4 MiB: a 1280x720 JPEG fits, a runaway payload does not
@@ -38,6 +47,9 @@ def plain_config(port: int, data_dir: Path) -> str:
         # Persistent sessions survive a broker restart: the station's queued QoS 1 backlog too.
         "persistence true",
         f"persistence_location {data_dir}/",
+        # Written on a clean stop; also every 60 s, so a crash loses at most that much of the
+        # queues (the default, 30 min, would lose a whole station catch-up).
+        "autosave_interval 60",
         f"log_dest file {data_dir / 'mosquitto.log'}",
         "log_type error", "log_type warning", "log_type notice",
         "",

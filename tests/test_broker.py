@@ -26,3 +26,14 @@ def test_missing_binary_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setattr("robot_dog.broker.mosquitto_binary", lambda: None)
     with pytest.raises(BrokerError, match="apt-get install mosquitto"):
         MosquittoBroker(free_port(), tmp_path).start()
+
+
+def test_persistence_is_written_where_we_can_read_it(tmp_path):
+    """Started as root, mosquitto would switch to user "mosquitto" and silently run without its
+    persistence file (our data dir is 0700): persistent sessions died with every restart."""
+    data_dir = tmp_path / "broker"
+    data_dir.mkdir(mode=0o700)
+    broker = MosquittoBroker(free_port(), data_dir).start()
+    broker.stop()
+    assert (data_dir / "mosquitto.db").exists()
+    assert (data_dir / "mosquitto.log").exists()

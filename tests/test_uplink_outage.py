@@ -83,3 +83,62 @@ def test_outage_loses_nothing_and_delivers_in_order(secure_broker, tmp_path):
     finally:
         dog.stop()
         station.stop()
+
+
+def test_plain_broker_outage_keeps_the_station_backlog(tmp_path):
+    """The demo (plain) broker, the order that lost data: the dog is back and delivers its
+    whole backlog before the station reconnects. The station's persistent session (and the
+    QoS 1 messages queued in it) must survive the broker restart: mosquitto started as root
+    used to drop to user "mosquitto", could not write its persistence file in our 0700 data
+    directory, and came back empty. Deterministic: the station is stopped (clean DISCONNECT,
+    session kept) before the outage and started again only after the dog's outbox is empty."""
+    from robot_dog.broker import MosquittoBroker
+
+    port, data_dir = free_port(), tmp_path / "broker"
+    broker = MosquittoBroker(port, data_dir).start()
+
+    def station_up() -> Station:
+        return Station(StationConfig("127.0.0.1", port, tmp_path / "st.db", free_port())).start()
+
+    station = station_up()
+    dog = UplinkSession(UplinkConfig("pdog", port=port, state_dir=tmp_path / "pdog",
+                                     reconnect_s=(1.0, 2.0))).start()
+    state, events = TelemetryState("pdog"), EventFactory("pdog")
+    sent_events: list[str] = []
+
+    def put(n_telemetry: int, n_events: int) -> None:
+        for i in range(n_telemetry):
+            dog.put_telemetry(state.snapshot(time.time()))
+            if i < n_events:
+                doc = events.make(time.time(), "info", "info", f"event {len(sent_events)}")
+                sent_events.append(doc["id"])
+                dog.put_event(doc)
+
+    try:
+        wait_for(lambda: dog.connected and station.connected.is_set(), "both connected")
+        put(20, 2)
+        wait_for(lambda: len(station.storage.telemetry_seqs("pdog")) == 20, "first 20 samples")
+        station.stop()                  # station away: its session and subscriptions stay
+        put(10, 1)                      # queued by the broker for the absent station
+        wait_for(lambda: len(dog.outbox) == 0, "the broker to accept the first backlog")
+
+        broker.stop()
+        wait_for(lambda: not dog.connected, "the dog to notice the outage")
+        put(100, 10)                    # 10 s of 10 Hz telemetry while the broker is away
+        assert len(dog.outbox) >= 110
+
+        broker = MosquittoBroker(port, data_dir).start()
+        wait_for(lambda: len(dog.outbox) == 0, "the dog to deliver its backlog first")
+        station = station_up()          # only now: nothing was subscribed while the dog drained
+        wait_for(lambda: len(set(station.storage.telemetry_seqs("pdog"))) >= 130, "the backlog")
+        station.storage.flush()
+        first_seen = list(dict.fromkeys(station.storage.telemetry_seqs("pdog")))
+        assert first_seen == list(range(1, 131)), "every seq, in order"
+        stored = station.storage.events("pdog", limit=1000)
+        assert sorted(e["id"] for e in stored) == sorted(sent_events)
+        assert dog.outbox.dropped == 0
+        assert station.ingest.rejected == {}
+    finally:
+        dog.stop()
+        station.stop()
+        broker.stop()
