@@ -124,18 +124,34 @@ def _no_constants(token: str) -> Any:
     raise ValueError(f"{token} is not JSON")
 
 
+# One decoder, built once: json.loads with hooks would build a JSONDecoder per call.
+_STRICT = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+
+
+def strict_loads_text(payload: bytes, max_bytes: int, name: str = "payload") -> tuple[Any, str]:
+    """strict_loads, also returning the decoded UTF-8 text (stored as is by the station)."""
+    if len(payload) > max_bytes:
+        raise PayloadTooLarge(name, "", f"{len(payload)} bytes exceeds the limit of {max_bytes}")
+    try:
+        text = payload.decode("utf-8")
+        return _STRICT.decode(text), text
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise SchemaError(name, "", f"not valid JSON: {exc}") from None
+
+
 def strict_loads(payload: bytes, max_bytes: int, name: str = "payload") -> Any:
     """Parse JSON that is UTF-8, at most `max_bytes`, without NaN/Infinity or duplicate keys.
 
     Duplicate keys matter for signed payloads: two parsers must never disagree on a value.
     """
-    if len(payload) > max_bytes:
-        raise PayloadTooLarge(name, "", f"{len(payload)} bytes exceeds the limit of {max_bytes}")
-    try:
-        return json.loads(payload.decode("utf-8"), object_pairs_hook=_no_duplicates,
-                          parse_constant=_no_constants)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise SchemaError(name, "", f"not valid JSON: {exc}") from None
+    return strict_loads_text(payload, max_bytes, name)[0]
+
+
+def decode_text(name: str, payload: bytes) -> tuple[dict[str, Any], str]:
+    """decode, also returning the payload's text: validated once, never re-encoded."""
+    obj, text = strict_loads_text(payload, MAX_BYTES[name], name)
+    check(name, obj)
+    return obj, text
 
 
 def decode(name: str, payload: bytes) -> dict[str, Any]:

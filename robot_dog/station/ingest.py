@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from robot_dog.mqtt import schema, topics
 from robot_dog.mqtt.topics import Kind
@@ -35,9 +36,9 @@ class Frame:
     received: float
 
 
-def _decode(name: str, dog: str, payload: bytes) -> dict:
+def _decode(name: str, dog: str, payload: bytes) -> tuple[dict, str]:
     try:
-        doc = schema.decode(name, payload)
+        doc, text = schema.decode_text(name, payload)
     except schema.PayloadTooLarge as exc:
         raise Rejected("oversized", str(exc)) from None
     except schema.SchemaError as exc:
@@ -45,7 +46,14 @@ def _decode(name: str, dog: str, payload: bytes) -> dict:
         raise Rejected(reason, str(exc)) from None
     if doc["dog"] != dog:
         raise Rejected("dog_mismatch", f"payload says {doc['dog']!r} on {dog}'s topic")
-    return doc
+    return doc, text
+
+
+@lru_cache(maxsize=16384)
+def _parse(topic: str) -> topics.Topic:
+    # A fleet publishes on a few topics per dog, over and over: parse each once (pure; refused
+    # topics raise and are never cached).
+    return topics.parse(topic)
 
 
 @dataclass
@@ -55,16 +63,16 @@ class Ingest:
     def handle(self, topic: str, payload: bytes, now: float) -> tuple[list[Row], Frame | None]:
         """Rows to store and, for video, the frame to relay. Raises Rejected."""
         try:
-            t = topics.parse(topic)
+            t = _parse(topic)
         except topics.TopicError as exc:
             raise Rejected("bad_topic", str(exc)) from None
         if t.kind is Kind.TELEMETRY:
-            doc = _decode("telemetry", t.dog, payload)
-            return [TelemetryRow(t.dog, now, doc, payload.decode())], None
+            doc, text = _decode("telemetry", t.dog, payload)
+            return [TelemetryRow(t.dog, now, doc, text)], None
         if t.kind is Kind.EVENTS:
-            return [EventRow(t.dog, now, _decode("event", t.dog, payload))], None
+            return [EventRow(t.dog, now, _decode("event", t.dog, payload)[0])], None
         if t.kind is Kind.RESULT:
-            doc = _decode("result", t.dog, payload)
+            doc = _decode("result", t.dog, payload)[0]
             # A result without a nonce answers something unreadable: nothing to match in the audit.
             return ([ResultRow(t.dog, now, doc)] if "nonce" in doc else []), None
         if t.kind is Kind.STATUS:

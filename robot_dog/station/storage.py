@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -216,11 +216,18 @@ def _backend(target: str | Path) -> _Sqlite | _Postgres:
 
 
 class Storage:
-    """Batched writer on one thread; reads on their own connection (WAL / MVCC allow both)."""
+    """Batched writer on one thread; reads on their own connection (WAL / MVCC allow both).
 
-    def __init__(self, target: str | Path, batch_max: int = 2000, flush_interval_s: float = 0.1) -> None:
+    `put` is the ingest hot path: append to a list under one C-level lock, no queue.Queue, no
+    per-row wake-up. The writer swaps the whole list out, commits it as one transaction (in
+    chunks of `batch_max`), then lingers `linger_s` so a burst arrives as one batch instead of
+    one commit per row; an idle writer is woken by the first row only.
+    """
+
+    def __init__(self, target: str | Path, batch_max: int = 5000, flush_interval_s: float = 0.1,
+                 linger_s: float = 0.005) -> None:
         self.backend = _backend(target)
-        self.batch_max, self.flush_interval_s = batch_max, flush_interval_s
+        self.batch_max, self.flush_interval_s, self.linger_s = batch_max, flush_interval_s, linger_s
         try:
             db = self.backend.connect()
             self.backend.create(db)
@@ -229,17 +236,25 @@ class Storage:
             raise StorageError(f"cannot open {self.backend.name} storage: {exc}") from exc
         self._read_lock = threading.Lock()
         self._reader = self.backend.connect()
-        self._rows: queue.Queue[Row | None] = queue.Queue()
-        self._flushed = threading.Condition()
-        self._pending = 0
+        self._lock = threading.Lock()
+        self._flushed = threading.Condition(self._lock)
+        self._rows: list[Row] = []
+        self._pending = 0        # put but not committed yet (under _lock)
+        self._idle = False       # the writer waits for _wake (under _lock)
+        self._closing = False
+        self._wake = threading.Event()
         self.failed_batches = 0
+        self.batches = 0
         self._writer = threading.Thread(target=self._write_loop, name="storage-writer", daemon=True)
         self._writer.start()
 
     def put(self, row: Row) -> None:
-        with self._flushed:
+        with self._lock:
+            self._rows.append(row)
             self._pending += 1
-        self._rows.put(row)
+            wake, self._idle = self._idle, False
+        if wake:
+            self._wake.set()
 
     @property
     def backlog(self) -> int:
@@ -252,57 +267,62 @@ class Storage:
             return self._flushed.wait_for(lambda: self._pending == 0, timeout_s)
 
     def close(self) -> None:
-        self._rows.put(None)
+        with self._lock:
+            self._closing = True
+        self._wake.set()
         self._writer.join(timeout=10)
         with self._read_lock:
             self._reader.close()
 
     def _write_loop(self) -> None:
         db = self.backend.connect()
-        stop = False
-        while not stop:
-            try:
-                first = self._rows.get(timeout=self.flush_interval_s)
-            except queue.Empty:
+        while True:
+            with self._lock:
+                rows, self._rows = self._rows, []
+                if not rows:
+                    if self._closing:
+                        break
+                    self._idle = True
+            if not rows:
+                self._wake.wait(self.flush_interval_s)
+                self._wake.clear()
                 continue
-            if first is None:
-                break
-            batch: list[Row] = [first]
-            while len(batch) < self.batch_max:
+            for i in range(0, len(rows), self.batch_max):
+                batch = rows[i:i + self.batch_max]
                 try:
-                    row = self._rows.get_nowait()
-                except queue.Empty:
-                    break
-                if row is None:
-                    stop = True
-                    break
-                batch.append(row)
-            try:
-                self._write_batch(db, batch)
-                db.commit()
-            except Exception:  # noqa: BLE001  (a bad batch must not stop the writer)
-                self.failed_batches += 1
-                _LOGGER.exception("storage: a batch of %d rows failed to commit", len(batch))
-                db.rollback()
+                    self._write_batch(db, batch)
+                    db.commit()
+                    self.batches += 1
+                except Exception:  # noqa: BLE001  (a bad batch must not stop the writer)
+                    self.failed_batches += 1
+                    _LOGGER.exception("storage: a batch of %d rows failed to commit", len(batch))
+                    db.rollback()
             with self._flushed:
-                self._pending -= len(batch)
+                self._pending -= len(rows)
                 self._flushed.notify_all()
+            if len(rows) < self.batch_max and self.linger_s > 0:
+                time.sleep(self.linger_s)  # let the next burst gather: one commit, not hundreds
         db.close()
 
     def _write_batch(self, db: Any, batch: list[Row]) -> None:
         sql = self.backend.sql
-        telemetry = [(r.dog, r.received, r.doc.get("seq"), r.raw or json.dumps(r.doc))
-                     for r in batch if isinstance(r, TelemetryRow)]
+        telemetry: list[tuple[Any, ...]] = []
+        other: list[Row] = []
+        seen: dict[str, float] = {}
+        for r in batch:
+            if type(r) is TelemetryRow:
+                telemetry.append((r.dog, r.received, r.doc.get("seq"), r.raw or json.dumps(r.doc)))
+            else:
+                other.append(r)
+                if type(r) is not EventRow:
+                    continue
+            if seen.get(r.dog, 0.0) < r.received:
+                seen[r.dog] = r.received
         if telemetry:
             self.backend.insert_telemetry(db, telemetry)
         cur = db.cursor()
-        for row in batch:
-            if not isinstance(row, TelemetryRow):
-                cur.execute(sql(_UPSERT[type(row)]), _params(row))
-        seen: dict[str, float] = {}
-        for r in batch:
-            if isinstance(r, (TelemetryRow, EventRow)):
-                seen[r.dog] = max(seen.get(r.dog, 0.0), r.received)
+        for row in other:
+            cur.execute(sql(_UPSERT[type(row)]), _params(row))
         if seen:
             cur.executemany(sql(_SEEN), list(seen.items()))
         cur.close()
