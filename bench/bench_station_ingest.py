@@ -26,6 +26,8 @@ from tests.support import free_port
 
 DOGS = int(os.environ.get("ROBOT_DOG_BENCH_INGEST_DOGS", "1000"))
 SAMPLES = int(os.environ.get("ROBOT_DOG_BENCH_INGEST_SAMPLES", "30"))
+#: > 1: that many `robot-dog station --shared-group` workers (one SQLite file) instead of one.
+WORKERS = int(os.environ.get("ROBOT_DOG_BENCH_INGEST_WORKERS", "1"))
 
 PUBLISHER = r"""
 import sys, time, paho.mqtt.client as mqtt
@@ -94,9 +96,14 @@ def _fleet(http_port: int) -> list[dict]:
 
 def _station(port: int, total: int, work: Path) -> dict:
     http_port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "robot_dog.cli", "station", "--broker-port", str(port),
-                             "--db", str(work / "station.db"), "--http-port", str(http_port),
-                             "--duration", "900"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs = []
+    for w in range(WORKERS):
+        extra = ["--shared-group", "bench", "--client-id", f"station-w{w}", "--no-video"] if WORKERS > 1 else []
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "robot_dog.cli", "station", "--broker-port", str(port),
+             "--db", str(work / "station.db"), "--http-port", str(http_port if w == 0 else free_port()),
+             "--duration", "900", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    proc = procs[0]
     ps = psutil.Process(proc.pid)
     try:
         deadline = time.monotonic() + 60
@@ -104,6 +111,7 @@ def _station(port: int, total: int, work: Path) -> dict:
             subprocess.run(["mosquitto_pub", "-p", str(port), "-q", "1", "-t", "patrol/v1/warmup/status",
                             "-m", "online"], check=True)
             time.sleep(0.3)
+        time.sleep(1.0 if WORKERS > 1 else 0.0)  # the other workers subscribed too
         rss_idle = ps.memory_info().rss
         db = work / "station.db"
         import sqlite3
@@ -126,8 +134,10 @@ def _station(port: int, total: int, work: Path) -> dict:
                 "rss_idle_mb": rss_idle / 1e6, "rss_peak_mb": max(rss) / 1e6,
                 "rss_end_mb": ps.memory_info().rss / 1e6}
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
 
 
 def run() -> dict[str, object]:
@@ -139,7 +149,7 @@ def run() -> dict[str, object]:
             assert broker_conf.exists()
             bare = _bare(broker.port, total)
             st = _station(broker.port, total, work)
-    return {"dogs": DOGS, "messages": total, "bare_paho_msg_per_s": round(bare),
+    return {"dogs": DOGS, "messages": total, "station_workers": WORKERS, "bare_paho_msg_per_s": round(bare),
             "station_msg_per_s_committed": round(st["rate"]),
             "station_msg_per_s_arrival": round(st["rate_arrival"]),
             "ratio_station_vs_bare": round(st["rate"] / bare, 3),
