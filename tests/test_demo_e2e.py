@@ -15,19 +15,10 @@ import psutil
 import pytest
 
 from robot_dog import dds_env
-from tests.support import free_port
+from tests.support import free_port, wait_for
 
 pytestmark = pytest.mark.slow
 
-
-def wait_for(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def fleet(port: int) -> list[dict]:
@@ -47,7 +38,7 @@ def test_frame_reaches_station_and_page_then_clean_exit(tmp_path, browser_page):
     tree = psutil.Process(demo.pid)
     try:
         dogs = wait_for(lambda: [d for d in fleet(http_port) if d["frames"] > 0 and d["telemetry"] > 0],
-                        90, "a frame and telemetry at the station")
+                        "a frame and telemetry at the station", timeout_s=90)
         assert dogs[0]["dog"] == "dog1" and dogs[0]["status"] == "online"
         assert dogs[0]["cameras"] == ["bodycam"]
         descendants = tree.children(recursive=True)

@@ -1,5 +1,6 @@
 """The paho adapter against the secure broker: expiry, Last Will, PUBACK reporting, and the
 outbox + forwarder delivering a backlog in order across a broker outage and a dog restart."""
+from functools import partial
 import queue
 import ssl
 import time
@@ -11,17 +12,12 @@ from robot_dog.mqtt import topics
 from robot_dog.mqtt.client import Link, NotConnected, status_will
 from robot_dog.mqtt.forwarder import Forwarder
 from robot_dog.mqtt.store_forward import Outbox, Priority
+from tests import support
 
 pytestmark = pytest.mark.slow
 WAIT_S = 20.0
+wait_for = partial(support.wait_for, timeout_s=WAIT_S)
 
-
-def wait_for(predicate, what: str, timeout_s: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def raw_station(broker, topic_filter):

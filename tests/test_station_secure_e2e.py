@@ -3,6 +3,7 @@ station against the secured Mosquitto; the station signs a command that dog1 exe
 fake `police_light/set` server stands in for the payload node), and every bad-input case is
 refused, counted and answered while both ends keep running. Foreign clients: mosquitto_pub.
 """
+from functools import partial
 import json
 import subprocess
 import sys
@@ -14,10 +15,12 @@ import pytest
 
 from robot_dog.mqtt import signing, topics
 from robot_dog.station.app import Station, StationConfig
+from tests import support
 from tests.support import free_port
 
 pytestmark = pytest.mark.slow
 WAIT_S = 90.0
+wait_for = partial(support.wait_for, timeout_s=WAIT_S)
 
 FAKE_LIGHT = """
 import rclpy, robot_dog
@@ -36,15 +39,6 @@ except KeyboardInterrupt:
     pass
 """
 
-
-def wait_for(predicate, what: str, timeout_s: float = WAIT_S):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def uplink(children, broker, dog, tmp_path):

@@ -6,6 +6,7 @@ events, restarts the broker, and waits (generous deadline) until every seq and e
 stored; nothing asserts on timing. The same run restarts the dog mid-outage: the outbox on disk
 carries the backlog over.
 """
+from functools import partial
 import time
 
 import pytest
@@ -14,20 +15,13 @@ from robot_dog.station.app import Station, StationConfig
 from robot_dog.uplink.events import EventFactory
 from robot_dog.uplink.session import UplinkConfig, UplinkSession
 from robot_dog.uplink.telemetry import TelemetryState
+from tests import support
 from tests.support import free_port
 
 pytestmark = pytest.mark.slow
 WAIT_S = 60.0
+wait_for = partial(support.wait_for, timeout_s=WAIT_S)
 
-
-def wait_for(predicate, what: str, timeout_s: float = WAIT_S):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def dog_config(broker, tmp_path) -> UplinkConfig:
