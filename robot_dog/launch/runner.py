@@ -79,7 +79,10 @@ class Supervisor:
         self._requested = False
         self._required_died = False
         self._env = child_environ()
-        self._pdeathsig = ["setpriv", "--pdeathsig", "TERM", "--"] if shutil.which("setpriv") else []
+        # KILL, not TERM: this only fires when the launcher itself was killed outright, and then
+        # nobody is left to escalate if a node hangs in its shutdown (seen once under load). Nodes
+        # are safe to kill by design: the MCU falls safe on heartbeat loss, MQTT has a Last Will.
+        self._pdeathsig = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
         self.children = [_Child(spec, label) for spec, label in
                          zip(description.nodes, policy.labels(description.nodes))]
 
