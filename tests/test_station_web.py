@@ -63,3 +63,24 @@ def test_garbage_request_line_does_not_kill_the_server(http):
         urllib.request.urlopen(req, timeout=5)
     assert err.value.code == 405
     assert json.load(get(http, "/api/fleet")) == {"dogs": []}
+
+
+def test_viewer_page_shows_status_telemetry_and_alerts_in_chromium(http, browser_page):
+    """The real page in headless Chromium renders what the API serves, alerts by severity."""
+    from robot_dog.station.storage import EventRow
+
+    http.storage.put(StatusRow("dog1", "online", 1.0))
+    http.storage.put(TelemetryRow("dog1", 2.0, {"v": 1, "dog": "dog1", "seq": 4, "ts": 2.0,
+                                                "battery": {"percentage": 0.8125}}))
+    http.storage.put(EventRow("dog1", 3.0, {"v": 1, "dog": "dog1", "ts": 3.0, "id": "evt-00000001",
+                                            "type": "sound", "severity": "critical",
+                                            "message": "glass break"}))
+    http.storage.flush()
+    page = browser_page
+    page.goto(f"http://127.0.0.1:{http.port}/")
+    card = "section.dog[data-dog=dog1]"
+    page.wait_for_selector(f"{card} .alerts li.critical", timeout=30_000)
+    assert "sound: glass break" in page.inner_text(f"{card} .alerts")
+    assert page.inner_text(f"{card} .status") == "online"
+    telemetry = page.inner_text(f"{card} .telemetry")
+    assert "battery.percentage" in telemetry and "0.81" in telemetry
