@@ -23,6 +23,21 @@ WAIT_S = 60.0
 wait_for = partial(support.wait_for, timeout_s=WAIT_S)
 
 
+class Feed:
+    """What a dog's ROS side would produce: telemetry samples with events among them."""
+
+    def __init__(self, dog: str) -> None:
+        self.state, self.events = TelemetryState(dog), EventFactory(dog)
+        self.sent_events: list[str] = []
+
+    def put(self, session: UplinkSession, n_telemetry: int, n_events: int) -> None:
+        for i in range(n_telemetry):
+            session.put_telemetry(self.state.snapshot(time.time()))
+            if i < n_events:
+                doc = self.events.make(time.time(), "info", "info", f"event {len(self.sent_events)}")
+                self.sent_events.append(doc["id"])
+                session.put_event(doc)
+
 
 def dog_config(broker, tmp_path) -> UplinkConfig:
     paths = broker.fleet.paths
@@ -36,30 +51,21 @@ def test_outage_loses_nothing_and_delivers_in_order(secure_broker, tmp_path):
     station = Station(StationConfig(secure_broker.host, secure_broker.port, tmp_path / "st.db",
                                     free_port(), fleet_dir=secure_broker.fleet.root)).start()
     dog = UplinkSession(dog_config(secure_broker, tmp_path)).start()
-    state, events = TelemetryState("dog1"), EventFactory("dog1")
-    sent_events: list[str] = []
-
-    def put(n_telemetry: int, n_events: int, session: UplinkSession) -> None:
-        for i in range(n_telemetry):
-            session.put_telemetry(state.snapshot(time.time()))
-            if i < n_events:
-                doc = events.make(time.time(), "info", "info", f"event {len(sent_events)}")
-                sent_events.append(doc["id"])
-                session.put_event(doc)
+    feed = Feed("dog1")
 
     try:
         wait_for(lambda: dog.connected and station.connected.is_set(), "both connected")
-        put(20, 3, dog)
+        feed.put(dog, 20, 3)
         wait_for(lambda: len(station.storage.telemetry_seqs("dog1")) == 20, "first 20 samples")
 
         secure_broker.stop()
         wait_for(lambda: not dog.connected, "the dog to notice the outage")
-        put(100, 10, dog)               # 10 s of 10 Hz telemetry while the broker is away
+        feed.put(dog, 100, 10)  # 10 s of 10 Hz telemetry while the broker is away
         assert len(dog.outbox) >= 110   # queued on disk, nothing published
         dog.stop()                      # the dog restarts during the outage too
         dog = UplinkSession(dog_config(secure_broker, tmp_path)).start()
         assert len(dog.outbox) >= 110
-        put(50, 5, dog)
+        feed.put(dog, 50, 5)
 
         secure_broker.start()
         wait_for(lambda: len(station.storage.telemetry_seqs("dog1")) >= 170, "the backlog")
@@ -69,9 +75,9 @@ def test_outage_loses_nothing_and_delivers_in_order(secure_broker, tmp_path):
         first_seen = list(dict.fromkeys(seqs))  # at least once: a resend may repeat a sample
         assert first_seen == list(range(1, 171)), "every seq, in order"
         stored = station.storage.events("dog1", limit=1000)
-        assert sorted(e["id"] for e in stored) == sorted(sent_events)
+        assert sorted(e["id"] for e in stored) == sorted(feed.sent_events)
         by_arrival = [e["id"] for e in sorted(stored, key=lambda e: (e["received"], e["ts"]))]
-        assert by_arrival == sent_events, "events in order"
+        assert by_arrival == feed.sent_events, "events in order"
         assert dog.outbox.dropped == 0
         assert station.ingest.rejected == {}
     finally:
@@ -97,28 +103,19 @@ def test_plain_broker_outage_keeps_the_station_backlog(tmp_path):
     station = station_up()
     dog = UplinkSession(UplinkConfig("pdog", port=port, state_dir=tmp_path / "pdog",
                                      reconnect_s=(1.0, 2.0))).start()
-    state, events = TelemetryState("pdog"), EventFactory("pdog")
-    sent_events: list[str] = []
-
-    def put(n_telemetry: int, n_events: int) -> None:
-        for i in range(n_telemetry):
-            dog.put_telemetry(state.snapshot(time.time()))
-            if i < n_events:
-                doc = events.make(time.time(), "info", "info", f"event {len(sent_events)}")
-                sent_events.append(doc["id"])
-                dog.put_event(doc)
+    feed = Feed("pdog")
 
     try:
         wait_for(lambda: dog.connected and station.connected.is_set(), "both connected")
-        put(20, 2)
+        feed.put(dog, 20, 2)
         wait_for(lambda: len(station.storage.telemetry_seqs("pdog")) == 20, "first 20 samples")
         station.stop()                  # station away: its session and subscriptions stay
-        put(10, 1)                      # queued by the broker for the absent station
+        feed.put(dog, 10, 1)  # queued by the broker for the absent station
         wait_for(lambda: len(dog.outbox) == 0, "the broker to accept the first backlog")
 
         broker.stop()
         wait_for(lambda: not dog.connected, "the dog to notice the outage")
-        put(100, 10)                    # 10 s of 10 Hz telemetry while the broker is away
+        feed.put(dog, 100, 10)  # 10 s of 10 Hz telemetry while the broker is away
         assert len(dog.outbox) >= 110
 
         broker = MosquittoBroker(port, data_dir).start()
@@ -129,7 +126,7 @@ def test_plain_broker_outage_keeps_the_station_backlog(tmp_path):
         first_seen = list(dict.fromkeys(station.storage.telemetry_seqs("pdog")))
         assert first_seen == list(range(1, 131)), "every seq, in order"
         stored = station.storage.events("pdog", limit=1000)
-        assert sorted(e["id"] for e in stored) == sorted(sent_events)
+        assert sorted(e["id"] for e in stored) == sorted(feed.sent_events)
         assert dog.outbox.dropped == 0
         assert station.ingest.rejected == {}
     finally:
