@@ -12,6 +12,7 @@ import queue
 import sys
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ ALERT_SOUNDS = {"glass_break", "shout", "impulse"}
 class UplinkNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(kwargs.pop("node_name", "uplink"), **kwargs)
-        p = lambda name, default, text: declare_read_only(self, name, default, text)  # noqa: E731
+        p = partial(declare_read_only, self)
         self.dog = p("dog_id", "dog1", "dog ID in the MQTT tree (= fleet user name)")
         ca, pw_file, key = (p("ca_file", "", "fleet CA (TLS); empty: plain loopback"),
                             p("password_file", "", "file holding the broker password"),
