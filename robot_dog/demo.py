@@ -1,16 +1,22 @@
-"""`robot-dog demo`: the whole stack on this machine, no hardware.
+"""`robot-dog demo`: the whole stack on this machine, no hardware, on the secured path.
 
-Starts a local Mosquitto from a generated config (127.0.0.1 only), the station with its viewer,
-a virtual payload MCU on a pty (firmware_bridge.virtual_mcu), and the dog stack from
-launch/dog.launch.yaml through the launcher. With `--headless
---duration N` it stops after N s and prints what reached the station; exit 1 if nothing did.
+A fleet directory (`robot-dog fleet init`: CA, broker TLS, a credential per dog and station user,
+ACL, per-dog command keys, operator token) in the run directory, reused across runs so keys and
+token stay the same; a local Mosquitto from the fleet's TLS config (127.0.0.1 only); the
+station with its viewer and signed commands; a virtual payload MCU on a pty
+(firmware_bridge.virtual_mcu); the dog stack from launch/dog.launch.yaml through the launcher,
+with the dog's fleet credentials. With `--headless --duration N` it stops after N s and prints
+what reached the station; exit 1 if nothing did.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import getpass
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,12 +25,15 @@ import time
 from pathlib import Path
 
 from robot_dog import dds_env
+from robot_dog import fleet as fleet_mod
 from robot_dog.broker import BrokerError, MosquittoBroker
 from robot_dog.station.app import Station, StationConfig
 
 _LOGGER = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 DOG_LAUNCH = REPO / "launch" / "dog.launch.yaml"
+DOG = "dog1"
+STATION_USER = "station"
 
 
 def port_or_free(preferred: int) -> int:
@@ -38,11 +47,55 @@ def port_or_free(preferred: int) -> int:
             return sock.getsockname()[1]
 
 
+def _mismatch(fleet: fleet_mod.Fleet) -> str | None:
+    """Why `fleet` cannot serve the demo, or None."""
+    if fleet.broker.host != "127.0.0.1":
+        return f"its broker listens on {fleet.broker.host}, not 127.0.0.1"
+    if DOG not in fleet.dogs or STATION_USER not in fleet.users:
+        return f"it lacks dog {DOG!r} or station user {STATION_USER!r}"
+    p = fleet.paths
+    for path in (p.ca_cert, p.server_cert, p.server_key, p.passwd, p.acl, p.dog_ca_cert(DOG),
+                 p.dog_password(DOG), p.dog_public_key(DOG), p.command_key(DOG), p.station_ca_cert(),
+                 p.user_password(STATION_USER), p.operator_token):
+        if not path.is_file():
+            return f"{path} is missing"
+    return None
+
+
+def demo_fleet(root: Path, broker_port: int) -> fleet_mod.Fleet:
+    """The demo's fleet in `root`: the existing one if it fits (stable keys and operator token),
+    else a new one (`fleet init` with dog1 and station user "station")."""
+    try:
+        fleet = fleet_mod.load_fleet(root)
+        reason = _mismatch(fleet)
+        if reason is None:
+            return fleet
+    except fleet_mod.FleetError as exc:
+        reason = str(exc)
+    if root.exists():
+        print(f"robot-dog demo: replacing {root}: {reason}", file=sys.stderr)
+        shutil.rmtree(root)
+    # run_as: mosquitto started as root would otherwise switch to user "mosquitto", which cannot
+    # read the fleet's 0600 files.
+    return fleet_mod.init_fleet(root, [DOG], [STATION_USER], fleet_mod.BrokerSettings(
+        port=broker_port, run_as=getpass.getuser()))
+
+
+def broker_config(fleet: fleet_mod.Fleet, port: int, log_file: Path) -> str:
+    """The fleet's TLS config for this run's port (TLS listener only, 127.0.0.1), logging to
+    `log_file`: MosquittoBroker reads mosquitto's stderr only if it fails to start, so a
+    long run must not log there (a full pipe would stall the broker)."""
+    settings = dataclasses.replace(fleet.broker, host="127.0.0.1", port=port, plain_port=None,
+                                   run_as=getpass.getuser())
+    return fleet_mod.mosquitto_conf_text(fleet.paths, settings).replace(
+        "log_dest stderr", f"log_dest file {log_file}")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="robot-dog demo", description=__doc__)
     parser.add_argument("--headless", action="store_true", help="no interaction; summary on exit")
     parser.add_argument("--duration", type=float, help="stop after N seconds")
-    parser.add_argument("--broker-port", type=int, default=1883)
+    parser.add_argument("--broker-port", type=int, default=8883, help="TLS listener")
     parser.add_argument("--http-port", type=int, default=8080)
     parser.add_argument("--var", type=Path, default=REPO / "var" / "demo", help="run directory")
     parser.add_argument("--launch-file", type=Path, default=DOG_LAUNCH)
@@ -54,22 +107,42 @@ def main(argv: list[str]) -> int:
         stale.unlink(missing_ok=True)
     broker_port, http_port = port_or_free(args.broker_port), port_or_free(args.http_port)
 
-    broker = MosquittoBroker(broker_port, args.var / "broker")
+    try:
+        fleet = demo_fleet(args.var / "fleet", broker_port)
+    except fleet_mod.FleetError as exc:
+        print(f"robot-dog demo: {exc}", file=sys.stderr)
+        return 1
+    paths = fleet.paths
+    broker_dir = args.var / "broker"
+    broker = MosquittoBroker(broker_port, broker_dir,
+                             config_text=broker_config(fleet, broker_port, broker_dir / "mosquitto.log"))
     try:
         broker.start()
     except BrokerError as exc:
         print(f"robot-dog demo: {exc}", file=sys.stderr)
         return 1
-    station = Station(StationConfig("127.0.0.1", broker_port, db, http_port)).start()
+    try:
+        station = Station(StationConfig("127.0.0.1", broker_port, db, http_port, fleet_dir=fleet.root,
+                                        user=STATION_USER)).start()
+    except BaseException:
+        broker.stop()
+        raise
     mcu_link = args.var / "mcu"
     mcu = subprocess.Popen([sys.executable, "-m", "firmware_bridge.virtual_mcu", "--link", str(mcu_link)],
                            stdout=subprocess.DEVNULL, start_new_session=True)
     dog = subprocess.Popen(
-        [sys.executable, "-m", "robot_dog.cli", "launch", str(args.launch_file),
-         f"broker_port:={broker_port}", f"state_dir:={args.var / 'uplink'}",
-         f"mcu_port:={mcu_link}"],
+        [sys.executable, "-m", "robot_dog.cli", "launch", str(args.launch_file), f"dog:={DOG}",
+         f"broker_port:={broker_port}", f"ca_file:={paths.dog_ca_cert(DOG)}",
+         f"password_file:={paths.dog_password(DOG)}",
+         f"command_public_key:={paths.dog_public_key(DOG)}",
+         f"state_dir:={args.var / 'uplink'}", f"mcu_port:={mcu_link}"],
         env=dds_env.environ(), start_new_session=True)
-    print(f"\n  viewer:  http://127.0.0.1:{http_port}/\n  broker:  mqtt://127.0.0.1:{broker_port}\n"
+    token = paths.operator_token.read_text().strip()
+    print(f"\n  viewer:  http://127.0.0.1:{http_port}/\n"
+          f"  log in:  operator = a name of your choice (it goes into the audit log), e.g. officer1\n"
+          f"           token    = {token}\n"
+          f"                      (the file {paths.operator_token})\n"
+          f"  broker:  mqtts://127.0.0.1:{broker_port}  (TLS; fleet in {fleet.root})\n"
           "  stop:    Ctrl-C\n", flush=True)
     code = 0
     try:
