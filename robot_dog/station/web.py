@@ -6,6 +6,8 @@ Routes:
   GET /api/dogs/{dog}/telemetry        latest telemetry document
   GET /api/dogs/{dog}/events           recent events, newest first (?limit=N, <= 1000)
   GET /api/dogs/{dog}/commands         audit log: who sent what when, and the dog's result
+  GET /api/operator                    the viewer's login check: same headers as a command;
+                                       200 {"operator": name}, 401 wrong token, 403 disabled
   POST /api/dogs/{dog}/commands/{verb} JSON object = args; `Authorization: Bearer <operator
                                        token>`; optional `X-Operator: name` (audit `issuer`);
                                        waits up to ?wait=S (default 5, <= 10) for the result:
@@ -39,6 +41,11 @@ BOUNDARY = "robotdogframe"
 VERB = r"[a-z][a-z0-9_]{0,31}"
 MAX_BODY_BYTES = 4096
 MAX_WAIT_S = 10.0
+#: The viewer page talks to this server only (no external network) and is never framed (its
+#: e-stop button must not be clickjacked). Its script and style are inline.
+PAGE_POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+               "img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+               "frame-ancestors 'none'")
 
 
 class HttpError(Exception):
@@ -77,6 +84,7 @@ class StationHttp:
         self.routes: list[tuple[re.Pattern[str], Callable[..., None]]] = [
             (re.compile(r"^/$"), self._index),
             (re.compile(r"^/api/fleet$"), self._fleet),
+            (re.compile(r"^/api/operator$"), self._operator),
             (re.compile(rf"^/api/dogs/({NAME})/telemetry$"), self._telemetry),
             (re.compile(rf"^/api/dogs/({NAME})/events$"), self._events),
             (re.compile(rf"^/api/dogs/({NAME})/commands$"), self._audit),
@@ -136,6 +144,9 @@ class StationHttp:
         req.send_response(HTTPStatus.OK)
         req.send_header("Content-Type", "text/html; charset=utf-8")
         req.send_header("Content-Length", str(len(self.page)))
+        req.send_header("Content-Security-Policy", PAGE_POLICY)
+        req.send_header("X-Frame-Options", "DENY")
+        req.send_header("Referrer-Policy", "no-referrer")
         req.end_headers()
         req.wfile.write(self.page)
 
@@ -177,20 +188,30 @@ class StationHttp:
         limit = int(self._number(req, "limit", 100, 1000))
         self.send_json(req, {"dog": dog, "commands": self.storage.commands(dog, limit)})
 
-    def _command(self, req: BaseHTTPRequestHandler, dog: str, verb: str) -> None:
+    def _authorize(self, req: BaseHTTPRequestHandler, what: str) -> str:
+        """The operator (audit `issuer`) of a request carrying the right operator token."""
         if self.dispatcher is None or not self.token:
             raise HttpError(HTTPStatus.FORBIDDEN, "commands are disabled: no fleet directory or "
                             "operator token configured")
+        issuer = req.headers.get("X-Operator", self.default_issuer)
         given = req.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-            _LOGGER.warning("command API: refused %s %s from %s (bad token)", verb, dog,
-                            req.address_string())
+            _LOGGER.warning("command API: refused %s for operator %r from %s (bad token)", what,
+                            issuer[:64], req.address_string())
             raise HttpError(HTTPStatus.UNAUTHORIZED, "missing or wrong operator token")
-        issuer = req.headers.get("X-Operator", self.default_issuer)
         try:
             fleet_mod.check_user(issuer)
         except fleet_mod.FleetError as exc:
             raise HttpError(HTTPStatus.BAD_REQUEST, str(exc)) from None
+        return issuer
+
+    def _operator(self, req: BaseHTTPRequestHandler) -> None:
+        operator = self._authorize(req, "viewer login")
+        _LOGGER.info("viewer login: operator %s from %s", operator, req.address_string())
+        self.send_json(req, {"operator": operator})
+
+    def _command(self, req: BaseHTTPRequestHandler, dog: str, verb: str) -> None:
+        issuer = self._authorize(req, f"{verb} {dog}")
         length = int(req.headers.get("Content-Length") or 0)
         if length > MAX_BODY_BYTES:
             raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes")
