@@ -1,11 +1,13 @@
 """Station HTTP server: routes, and bad requests answered with an error instead of a crash."""
 import json
+import logging
 import socket
 import urllib.error
 import urllib.request
 
 import pytest
 
+from robot_dog.station.dispatch import Dispatcher
 from robot_dog.station.ingest import Frame
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import StatusRow, Storage, TelemetryRow
@@ -24,8 +26,32 @@ def http(tmp_path):
     storage.close()
 
 
-def get(server, path):
-    return urllib.request.urlopen(f"http://127.0.0.1:{server.port}{path}", timeout=10)
+@pytest.fixture
+def http_with_token(tmp_path):
+    """A station API with an operator token and a dispatcher without command keys (every dog
+    is unknown to it: nothing can be signed or published)."""
+    storage = Storage(tmp_path / "s.db")
+    dispatcher = Dispatcher(None, lambda topic, payload, qos: 0, storage)
+    server = StationHttp(storage, FrameRelay(), port=0, dispatcher=dispatcher, token="s3cret",
+                         default_issuer="station").start()
+    yield server
+    server.stop()
+    storage.close()
+
+
+def get(server, path, headers=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}", headers=headers or {})
+    return urllib.request.urlopen(req, timeout=10)
+
+
+def status_of(server, path, headers=None, method="GET"):
+    req = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}", headers=headers or {},
+                                 method=method, data=b"{}" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as reply:
+            return reply.status, json.load(reply)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
 
 
 def test_fleet_telemetry_and_frame_routes(http):
@@ -84,3 +110,31 @@ def test_viewer_page_shows_status_telemetry_and_alerts_in_chromium(http, browser
     assert page.inner_text(f"{card} .status") == "online"
     telemetry = page.inner_text(f"{card} .telemetry")
     assert "battery.percentage" in telemetry and "0.81" in telemetry
+
+
+def test_page_is_served_with_a_policy_that_keeps_it_local_and_unframed(http):
+    reply = get(http, "/")
+    policy = reply.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "connect-src 'self'" in policy
+    assert "frame-ancestors 'none'" in policy and reply.headers["X-Frame-Options"] == "DENY"
+
+
+def test_operator_login_check(http, http_with_token, caplog):
+    """GET /api/operator: the viewer's login; the same checks as a command, nothing sent."""
+    ok = {"Authorization": "Bearer s3cret", "X-Operator": "alice"}
+    assert status_of(http, "/api/operator", ok)[0] == 403           # no token configured
+    assert status_of(http_with_token, "/api/operator", ok) == (200, {"operator": "alice"})
+    assert status_of(http_with_token, "/api/operator", {"Authorization": "Bearer s3cret"}) == (
+        200, {"operator": "station"})                               # the default issuer
+    assert status_of(http_with_token, "/api/operator",
+                     {**ok, "X-Operator": "alice smith"})[0] == 400
+    with caplog.at_level(logging.WARNING, logger="robot_dog.station.web"):
+        for wrong in ({**ok, "Authorization": "Bearer s3crex"}, {"X-Operator": "mallory"}):
+            code, body = status_of(http_with_token, "/api/operator", wrong)
+            assert code == 401 and body == {"error": "missing or wrong operator token"}
+    refusals = [r.getMessage() for r in caplog.records if "bad token" in r.getMessage()]
+    assert len(refusals) == 2 and "'mallory'" in refusals[1], refusals
+    assert status_of(http_with_token, "/api/operator", ok, method="POST")[0] == 405
+    # a command with the right token reaches the dispatcher, which has no key for dog1
+    assert status_of(http_with_token, "/api/dogs/dog1/commands/police_light", ok, "POST")[0] == 404
+    assert http_with_token.storage.commands("dog1") == []

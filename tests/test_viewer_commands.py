@@ -1,0 +1,128 @@
+"""The viewer's login and command buttons in a real headless Chromium, every hop real: page ->
+station (signs with dog1's key) -> secured Mosquitto (TLS, ACL) -> uplink_node -> payload_node
+-> virtual MCU on a pty, and back as cmd/result (the page) and police-light state (telemetry).
+A wrong token is refused by the station, shown in the page, logged, and nothing is sent.
+"""
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import urllib.error
+import uuid
+from functools import partial
+
+import pytest
+
+from robot_dog.station.app import Station, StationConfig
+from tests import support
+from tests.fixtures.firmware import PayloadNodeProcess
+from tests.support import free_port
+from tests.test_station_secure_e2e import Api
+
+pytestmark = pytest.mark.slow
+wait_for = partial(support.wait_for, timeout_s=90.0)
+CARD = "section.dog[data-dog=dog1]"
+
+
+def spawn_uplink(children, broker, dog, namespace, tmp_path):
+    """uplink_node with `dog`'s fleet credentials under a ROS namespace of this test only (a
+    concurrent test run's /dog1 services stay out of reach)."""
+    paths = broker.fleet.paths
+    with open(tmp_path / f"uplink_{dog}.log", "w") as log:
+        return children.spawn(
+            sys.executable, "-m", "robot_dog.uplink.node", "--ros-args", "-r", f"__ns:={namespace}",
+            "-p", f"dog_id:={dog}", "-p", f"broker_port:={broker.port}",
+            "-p", f"ca_file:={paths.dog_ca_cert(dog)}", "-p", f"password_file:={paths.dog_password(dog)}",
+            "-p", f"command_public_key:={paths.dog_public_key(dog)}",
+            "-p", f"state_dir:={tmp_path / ('outbox_' + dog)}", "-p", "telemetry_hz:=5.0",
+            stdout=log, stderr=subprocess.STDOUT)
+
+
+def light(api: Api) -> dict:
+    """The police-light section of dog1's latest telemetry ({} before there is any)."""
+    try:
+        doc = api.get("/api/dogs/dog1/telemetry")
+    except urllib.error.HTTPError:
+        return {}
+    return doc.get("payload", {}).get("police_light", {})
+
+
+def test_login_then_police_light_on_from_the_page(secure_broker, virtual_mcu, children, tmp_path,
+                                                  browser_page, caplog):
+    namespace = f"/t{uuid.uuid4().hex[:8]}"
+    http_port = free_port()
+    station = Station(StationConfig(secure_broker.host, secure_broker.port, tmp_path / "st.db",
+                                    http_port, fleet_dir=secure_broker.fleet.root)).start()
+    payload = PayloadNodeProcess(virtual_mcu.link, tmp_path / "payload_node.log", namespace=namespace)
+    spawn_uplink(children, secure_broker, "dog1", namespace, tmp_path)
+    token = secure_broker.fleet.paths.operator_token.read_text().strip()
+    api = Api(http_port, token)
+    audit = lambda dog: api.get(f"/api/dogs/{dog}/commands")["commands"]  # noqa: E731
+    page = browser_page
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    try:
+        wait_for(lambda: light(api).get("pattern"), "dog1 telemetry with the police light state")
+        page.goto(f"http://127.0.0.1:{http_port}/")
+        page.wait_for_selector(f"{CARD} .telemetry", timeout=30_000)
+        assert not page.is_visible(f"{CARD} button[data-cmd=light_on]"), "controls before login"
+
+        # --- wrong token: refused by the station, said in the page, logged; nothing sent -------
+        page.fill("#operator", "alice")
+        page.fill("#token", token[:-4] + "nope")
+        page.click("#login-button")
+        page.wait_for_function("() => document.querySelector('#login-error').textContent"
+                               ".includes('Wrong operator token')", timeout=30_000)
+        assert not page.is_visible(f"{CARD} button[data-cmd=light_on]")
+        assert not page.is_visible(f"{CARD} button[data-cmd=estop]")
+        assert page.evaluate("() => sessionStorage.getItem('robot-dog.token')") is None
+        assert posts == [] and audit("dog1") == []
+        assert any(r.levelno == logging.WARNING and "bad token" in r.getMessage()
+                   and "'alice'" in r.getMessage() for r in caplog.records), "station log"
+
+        # The dog's service client discovers police_light/set on its own schedule: wait until
+        # the dog executes a command (API), so the click below meets a ready service.
+        wait_for(lambda: api.command("dog1", "police_light", {"pattern": "off"})[1]
+                 .get("result", {}).get("code") == "ok", "dog1 to serve police_light")
+
+        # --- right token: logged in, light on, result in the page, state in the telemetry ------
+        page.fill("#token", token)
+        page.click("#login-button")
+        page.wait_for_selector("#session >> text=alice", timeout=30_000)
+        assert page.inner_text("#login-error") == ""
+        page.click(f"{CARD} button[data-cmd=light_on]")
+        page.wait_for_selector(f"{CARD} .result[data-code=ok]", timeout=30_000)
+        assert page.inner_text(f"{CARD} .result").startswith("police_light: ok (ok)")
+        assert wait_for(lambda: light(api).get("on") and light(api)["pattern"] == "flash",
+                        "police light on in dog1's telemetry")
+        page.wait_for_function(
+            "() => document.querySelector('section.dog[data-dog=dog1] .telemetry').textContent"
+            ".includes('payload.police_light.patternflash')", timeout=30_000)
+        entry = next(c for c in audit("dog1") if c["issuer"] == "alice")
+        assert entry["verb"] == "police_light" and entry["args"] == {"pattern": "flash"}
+        assert entry["code"] == "ok"
+        page.wait_for_function(
+            "() => document.querySelector('section.dog[data-dog=dog1] .audit').textContent"
+            ".includes('alice: police_light {\"pattern\":\"flash\"}ok')", timeout=30_000)
+
+        # --- e-stop: one click, sent with the operator in its reason; the test stack has no
+        # estop/engage server, so the dog answers `unavailable` and the page says refused -------
+        page.click(f"{CARD} button[data-cmd=estop]")
+        page.wait_for_selector(f"{CARD} .result[data-code=refused]", timeout=30_000)
+        assert "(unavailable)" in page.inner_text(f"{CARD} .result")
+        entry = next(c for c in audit("dog1") if c["verb"] == "estop")
+        assert entry["issuer"] == "alice" and "alice" in entry["args"]["reason"]
+
+        # --- a registered dog that is not running: the command goes out, no result comes -------
+        page.click("section.dog[data-dog=dog2] button[data-cmd=light_on]")
+        page.wait_for_selector("section.dog[data-dog=dog2] .result[data-code=timeout]",
+                               timeout=30_000)
+        assert [c["code"] for c in audit("dog2")] == [None]
+        screenshot = tmp_path / "viewer_commands.png"
+        page.screenshot(path=str(screenshot), full_page=True)
+    finally:
+        station.stop()
+        payload.kill()
+        children.reap()
+    assert sum("/commands/" in url for url in posts) == 3, posts
