@@ -1,5 +1,7 @@
-"""The demo path end to end, every hop real: bodycam node -> uplink node -> Mosquitto ->
-station -> SQLite -> viewer page in headless Chromium. Then Ctrl-C leaves no process behind."""
+"""The demo path end to end, every hop real: bodycam node -> uplink node -> Mosquitto (TLS,
+the demo's fleet) -> station -> SQLite -> viewer page in headless Chromium; logged in with the
+operator token the demo prints, a click switches the police light on (signed command ->
+uplink -> payload node -> virtual MCU -> telemetry). Then Ctrl-C leaves no process behind."""
 from __future__ import annotations
 
 import json
@@ -26,6 +28,14 @@ def fleet(port: int) -> list[dict]:
         return json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/fleet", timeout=5))["dogs"]
     except OSError:
         return []
+
+
+def police_light(port: int) -> dict:
+    try:
+        doc = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/dogs/dog1/telemetry", timeout=5))
+    except OSError:
+        return {}
+    return doc.get("payload", {}).get("police_light", {})
 
 
 def test_frame_reaches_station_and_page_then_clean_exit(tmp_path, browser_page):
@@ -56,12 +66,29 @@ def test_frame_reaches_station_and_page_then_clean_exit(tmp_path, browser_page):
             ".textContent.includes('frames received')", timeout=30_000)
         assert "online" in page.inner_text("section.dog[data-dog=dog1] .status")
         assert re.search(r"1 dogs, 1 online", page.inner_text("#summary"))
+
+        token = (tmp_path / "fleet" / "station" / "operator.token").read_text().strip()
+        page.fill("#operator", "officer1")
+        page.fill("#token", token)
+        page.click("#login-button")
+        page.wait_for_selector("#session >> text=officer1", timeout=30_000)
+        card = "section.dog[data-dog=dog1]"
+
+        def light_on() -> bool:
+            """Click; True once the dog answers ok (`unavailable` while its service client
+            has not discovered the payload node yet)."""
+            page.click(f"{card} button[data-cmd=light_on]")
+            page.wait_for_selector(f"{card} .result:not([data-code=pending])", timeout=30_000)
+            return page.get_attribute(f"{card} .result", "data-code") == "ok"
+        wait_for(light_on, "the police light command to succeed", timeout_s=60, interval_s=1.0)
+        wait_for(lambda: police_light(http_port).get("on"), "the light on in the telemetry")
         page.screenshot(path=str(tmp_path / "viewer.png"))
     finally:
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGINT)
         out, _ = demo.communicate(timeout=60)
     assert demo.returncode == 0, out[-3000:]
+    assert f"token    = {token}" in out and "mqtts://127.0.0.1:" in out
     summary = json.loads(out[out.rindex("\n{"):])
     assert summary["frames_at_station"] > 0 and summary["telemetry_at_station"] > 0
     assert summary["rejected"] == {}
