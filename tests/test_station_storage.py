@@ -33,6 +33,20 @@ def test_batched_rows_are_all_committed_and_counted(target):
     storage.close()
 
 
+def test_after_commit_runs_once_the_rows_before_it_are_readable(target):
+    # The station acks MQTT messages with it: an ack must never precede the commit.
+    storage = Storage(target, batch_max=50)
+    seen: list[int] = []
+    for chunk in range(4):
+        for i in range(120):
+            storage.put(TelemetryRow("dog1", 1.0, {"seq": chunk * 120 + i}))
+        storage.after_commit(lambda: seen.append(len(storage.telemetry_seqs("dog1"))))
+    assert storage.flush()
+    assert len(seen) == 4
+    assert all(n >= (k + 1) * 120 for k, n in enumerate(seen)), seen
+    storage.close()
+
+
 def test_events_deduplicated_registry_and_audit(target):
     storage = Storage(target)
     storage.put(RegisteredDog("dog1"))

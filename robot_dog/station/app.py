@@ -1,6 +1,6 @@
 """`robot-dog station`: MQTT ingest -> storage + video relay + commands, served over HTTP.
 
-One MQTT session (robot_dog.mqtt.client.Link: TLS and a station user's credentials when a
+One MQTT session (robot_dog.mqtt.batch_link.BatchLink: TLS and a station user's credentials when a
 fleet directory is given, plain loopback for the demo). With `shared_group`, the storage
 subscriptions (telemetry, events, command results) are MQTT 5 shared subscriptions
 `$share/{group}/...`, so several workers split the load against one broker and one
@@ -17,10 +17,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from robot_dog import fleet as fleet_mod
-from robot_dog.mqtt import client, topics
+from robot_dog.mqtt import client, topics, wire
+from robot_dog.mqtt.batch_link import BatchLink
 from robot_dog.mqtt.topics import Kind
 from robot_dog.station.dispatch import Dispatcher
 from robot_dog.station.ingest import Ingest, Rejected
@@ -77,8 +78,8 @@ class Station:
         self.received: Counter[str] = Counter()
         endpoint, fleet = _endpoint(config)
         self.user = endpoint.username
-        self.link = client.Link(endpoint, on_message=self._on_message,
-                                on_connected=self._on_connected, reconnect_s=(1.0, 10.0))
+        self.link = BatchLink(endpoint, on_batch=self._on_batch, on_connected=self._on_connected,
+                              reconnect_s=(1.0, 10.0))
         token = config.operator_token
         if fleet is not None:
             for dog in fleet.dogs:
@@ -115,9 +116,17 @@ class Station:
         _LOGGER.info("station connected to %s:%d as %s", self.config.broker_host,
                      self.config.broker_port, self.user)
 
-    def _on_message(self, topic: str, payload: bytes) -> None:
+    def _on_batch(self, messages: list[wire.Publish], ack: Callable[[], None]) -> None:
+        """A read's worth of messages: store them, then ack them once their rows are committed
+        (a station that dies before the commit gets them again from its persistent session)."""
+        now = time.time()
+        for m in messages:
+            self._on_message(m.topic, m.payload, now)
+        self.storage.after_commit(ack)
+
+    def _on_message(self, topic: str, payload: bytes, now: float) -> None:
         try:
-            rows, frame = self.ingest.handle(topic, payload, time.time())
+            rows, frame = self.ingest.handle(topic, payload, now)
         except Rejected as exc:
             n = self.ingest.rejected[exc.reason] = self.ingest.rejected[exc.reason] + 1
             if n in (1, 10, 100, 1000) or n % 10_000 == 0:  # enough to diagnose, never a flood

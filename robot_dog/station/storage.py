@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -256,6 +256,16 @@ class Storage:
         if wake:
             self._wake.set()
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` on the writer thread once every row put before it is committed (or
+        its batch failed and was logged): the station acknowledges MQTT messages with it."""
+        with self._lock:
+            self._rows.append(callback)  # type: ignore[arg-type]  (not a row: see _write_loop)
+            self._pending += 1
+            wake, self._idle = self._idle, False
+        if wake:
+            self._wake.set()
+
     @property
     def backlog(self) -> int:
         """Rows queued but not committed yet."""
@@ -289,6 +299,9 @@ class Storage:
                 continue
             for i in range(0, len(rows), self.batch_max):
                 batch = rows[i:i + self.batch_max]
+                callbacks = [r for r in batch if callable(r)]
+                if callbacks:
+                    batch = [r for r in batch if not callable(r)]
                 try:
                     self._write_batch(db, batch)
                     db.commit()
@@ -297,6 +310,11 @@ class Storage:
                     self.failed_batches += 1
                     _LOGGER.exception("storage: a batch of %d rows failed to commit", len(batch))
                     db.rollback()
+                for callback in callbacks:
+                    try:
+                        callback()
+                    except Exception:  # noqa: BLE001
+                        _LOGGER.exception("storage: an after-commit callback failed")
             with self._flushed:
                 self._pending -= len(rows)
                 self._flushed.notify_all()
