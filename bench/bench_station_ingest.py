@@ -1,8 +1,10 @@
 """Station ingest throughput and memory against a bare paho subscriber, same broker, same run.
 
-A publisher process sends `DOGS` x `SAMPLES` telemetry documents (valid schema, ~400 bytes,
-QoS 1) as fast as the broker takes them, twice: once to a bare paho subscriber that only
-counts, once to `robot-dog station` (schema validation + SQLite WAL). Rate = messages /
+A publisher process (bench.mqtt_load: pre-encoded packets, so the load generator is not what
+the 2 cores spend their time on) sends `DOGS` x `SAMPLES` telemetry documents (valid schema,
+~400 bytes, QoS 1) as fast as the broker takes them, twice: once to a bare paho subscriber
+that only counts, once to `robot-dog station` (schema validation + SQLite WAL, messages
+acknowledged after their rows are committed). Rate = messages /
 (last - first arrival); for the station, until the last row is committed, with zero loss
 required. Station RSS is sampled during its run (1,000 simulated dogs by default).
 
@@ -24,30 +26,12 @@ import psutil
 from robot_dog.broker import MosquittoBroker
 from tests.support import free_port
 
+REPO = Path(__file__).resolve().parents[1]
+
 DOGS = int(os.environ.get("ROBOT_DOG_BENCH_INGEST_DOGS", "1000"))
 SAMPLES = int(os.environ.get("ROBOT_DOG_BENCH_INGEST_SAMPLES", "30"))
 #: > 1: that many `robot-dog station --shared-group` workers (one SQLite file) instead of one.
 WORKERS = int(os.environ.get("ROBOT_DOG_BENCH_INGEST_WORKERS", "1"))
-
-PUBLISHER = r"""
-import sys, time, paho.mqtt.client as mqtt
-port, dogs, samples = map(int, sys.argv[1:4])
-c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-pub", protocol=mqtt.MQTTv5)
-c.max_inflight_messages_set(1000); c.max_queued_messages_set(0)
-c.connect("127.0.0.1", port); c.loop_start()
-body = ('"pose":{"frame":"odom","x":12.5,"y":-3.25,"z":0.0,"yaw":1.2},"velocity":{"vx":0.5,"vy":0.0,"wz":0.1},'
-        '"battery":{"percentage":0.81,"voltage_v":25.2,"current_a":3.1,"charging":false},'
-        '"safety":{"estop":false,"estop_reason":""},"link":{"connected":true,"backlog_bytes":0,"backlog_messages":0,"dropped":0},'
-        '"age_s":{"pose":0.05,"velocity":0.05,"battery":0.4}')
-last = None
-for seq in range(1, samples + 1):
-    for d in range(dogs):
-        dog = f"d{d:04d}"
-        last = c.publish(f"patrol/v1/{dog}/telemetry",
-                         f'{{"v":1,"dog":"{dog}","seq":{seq},"ts":{time.time():.3f},{body}}}', qos=1)
-last.wait_for_publish(120)
-c.disconnect(); c.loop_stop()
-"""
 
 BARE = r"""
 import sys, time, threading, paho.mqtt.client as mqtt
@@ -68,8 +52,8 @@ c.loop_stop()
 
 
 def _publish(port: int) -> None:
-    subprocess.run([sys.executable, "-c", PUBLISHER, str(port), str(DOGS), str(SAMPLES)],
-                   check=True, timeout=900)
+    subprocess.run([sys.executable, "-m", "bench.mqtt_load", str(port), str(DOGS), str(SAMPLES)],
+                   check=True, timeout=900, stderr=subprocess.DEVNULL, cwd=REPO)
 
 
 def _bare(port: int, total: int) -> float:
