@@ -93,7 +93,7 @@ def test_login_then_police_light_on_from_the_page(secure_broker, virtual_mcu, ch
         assert page.inner_text("#login-error") == ""
         page.click(f"{CARD} button[data-cmd=light_on]")
         page.wait_for_selector(f"{CARD} .result[data-code=ok]", timeout=30_000)
-        assert page.inner_text(f"{CARD} .result").startswith("police_light: ok (ok)")
+        assert page.inner_text(f"{CARD} .result").startswith("police_light: ok — flash")
         assert wait_for(lambda: light(api).get("on") and light(api)["pattern"] == "flash",
                         "police light on in dog1's telemetry")
         page.wait_for_function(
