@@ -36,17 +36,18 @@ WORKERS = int(os.environ.get("ROBOT_DOG_BENCH_INGEST_WORKERS", "1"))
 BARE = r"""
 import sys, time, threading, paho.mqtt.client as mqtt
 port, total = int(sys.argv[1]), int(sys.argv[2])
-n, first, last, done = 0, None, None, threading.Event()
+n, first, last, cpu0, done = 0, None, None, 0.0, threading.Event()
 def on_message(c, u, m):
-    global n, first, last
-    now = time.monotonic(); first = first or now; last = now; n += 1
+    global n, first, last, cpu0
+    now = time.monotonic(); last = now; n += 1
+    if first is None: first, cpu0 = now, time.process_time()
     if n >= total: done.set()
 c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-bare", protocol=mqtt.MQTTv5)
 c.on_message = on_message
 c.on_connect = lambda c, *a: (c.subscribe("patrol/v1/+/telemetry", qos=1), print("READY", flush=True))
 c.connect("127.0.0.1", port); c.loop_start()
 done.wait(600)
-print(n, first, last, flush=True)
+print(n, first, last, time.process_time() - cpu0, flush=True)
 c.loop_stop()
 """
 
@@ -56,16 +57,17 @@ def _publish(port: int) -> None:
                    check=True, timeout=900, stderr=subprocess.DEVNULL, cwd=REPO)
 
 
-def _bare(port: int, total: int) -> float:
+def _bare(port: int, total: int) -> tuple[float, float]:
+    """(messages/s, CPU seconds of the subscriber process)."""
     sub = subprocess.Popen([sys.executable, "-c", BARE, str(port), str(total)],
                            stdout=subprocess.PIPE, text=True)
     try:
         assert sub.stdout.readline().strip() == "READY"
         time.sleep(0.5)  # SUBACK
         _publish(port)
-        n, first, last = sub.stdout.readline().split()
+        n, first, last, cpu = sub.stdout.readline().split()
         assert int(n) == total, f"bare subscriber lost messages: {n}/{total}"
-        return total / (float(last) - float(first))
+        return total / (float(last) - float(first)), float(cpu)
     finally:
         sub.kill()
         sub.wait()
@@ -97,6 +99,7 @@ def _station(port: int, total: int, work: Path) -> dict:
             time.sleep(0.3)
         time.sleep(1.0 if WORKERS > 1 else 0.0)  # the other workers subscribed too
         rss_idle = ps.memory_info().rss
+        cpu_idle = sum(ps.cpu_times()[:2])
         db = work / "station.db"
         import sqlite3
         t0 = time.monotonic()
@@ -116,7 +119,8 @@ def _station(port: int, total: int, work: Path) -> dict:
         return {"stored": stored, "rate": total / (committed - first_rx) if first_rx else 0.0,
                 "rate_arrival": total / (last_rx - first_rx) if stored > 1 else 0.0,
                 "rss_idle_mb": rss_idle / 1e6, "rss_peak_mb": max(rss) / 1e6,
-                "rss_end_mb": ps.memory_info().rss / 1e6}
+                "rss_end_mb": ps.memory_info().rss / 1e6,
+                "cpu_s": sum(ps.cpu_times()[:2]) - cpu_idle}
     finally:
         for p in procs:
             p.terminate()
@@ -131,12 +135,15 @@ def run() -> dict[str, object]:
         with MosquittoBroker(free_port(), work / "broker") as broker:
             broker_conf = work / "broker" / "mosquitto.conf"
             assert broker_conf.exists()
-            bare = _bare(broker.port, total)
+            bare, bare_cpu = _bare(broker.port, total)
             st = _station(broker.port, total, work)
     return {"dogs": DOGS, "messages": total, "station_workers": WORKERS, "bare_paho_msg_per_s": round(bare),
             "station_msg_per_s_committed": round(st["rate"]),
             "station_msg_per_s_arrival": round(st["rate_arrival"]),
             "ratio_station_vs_bare": round(st["rate"] / bare, 3),
-            "lost": total - st["stored"], "station_rss_idle_mb": round(st["rss_idle_mb"], 1),
+            "lost": total - st["stored"],
+            "bare_paho_cpu_us_per_msg": round(bare_cpu / total * 1e6, 1),
+            "station_cpu_us_per_msg": round(st["cpu_s"] / total * 1e6, 1),
+            "station_rss_idle_mb": round(st["rss_idle_mb"], 1),
             "station_rss_peak_mb": round(st["rss_peak_mb"], 1),
             "station_rss_end_mb": round(st["rss_end_mb"], 1)}
