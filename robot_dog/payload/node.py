@@ -72,8 +72,10 @@ class PayloadNode(Node):
         self.create_timer(0.2, self._publish_states, callback_group=timers)
         self.create_timer(1.0, self._publish_power, callback_group=timers)
 
+        # Assigned before start(): the link's thread calls _on_connected, which uses self._link.
         self._link = SerialLink(port, LinkConfig(command_deadline_s=self._ack_wait_s),
-                                baudrate=baud, on_connected=self._on_connected).start()
+                                baudrate=baud, on_connected=self._on_connected)
+        self._link.start()
         self.get_logger().info(f"payload MCU on {port} at {baud} baud")
 
     def close(self) -> None:
