@@ -1,7 +1,7 @@
 """`robot-dog station`: MQTT ingest -> storage + video relay + commands, served over HTTP.
 
 One MQTT session (robot_dog.mqtt.batch_link.BatchLink: TLS and a station user's credentials when a
-fleet directory is given, plain loopback for the demo). With `shared_group`, the storage
+fleet directory is given, as the demo does; plain loopback otherwise, for local debugging). With `shared_group`, the storage
 subscriptions (telemetry, events, command results) are MQTT 5 shared subscriptions
 `$share/{group}/...`, so several workers split the load against one broker and one
 PostgreSQL; status and video stay plain subscriptions in every worker (retained status is
