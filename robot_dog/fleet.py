@@ -8,7 +8,8 @@ their directories 0700):
     broker/server.crt server.key     TLS for 127.0.0.1/localhost (+ --host names)
     broker/passwd                    mosquitto_passwd hashes of every dog and station user
     broker/acl                       dog: own tree, never own commands; station: read all, write cmd
-    broker/mosquitto.conf            TLS listener (plain listener only if asked, loopback)
+    broker/mosquitto.conf            TLS listener (plain listener only if asked, loopback); on
+                                     every listener the client id is the user name
     dogs/<dog>/                      copy to the dog: ca.crt, password, command.pub
     station/ca.crt                   for station clients
     station/users/<user>.password    one broker credential per station user
@@ -17,6 +18,12 @@ their directories 0700):
 
 Why per-dog command keys: a dog that is captured reveals only its own public key and password;
 the station's keys sign for one dog each, so one leaked key does not command the fleet.
+
+Why `use_username_as_clientid`: Mosquitto otherwise lets any authenticated client take any
+client id, and a new connection with an id in use disconnects the holder (session takeover):
+a captured dog could keep the station off the broker. With it, the broker replaces the client
+id with the user name, so a credential can only ever take over its own session. Consequence:
+one live connection per user; every station worker needs its own station user (`add-user`).
 """
 from __future__ import annotations
 
@@ -143,6 +150,10 @@ def acl_text(dogs: Iterable[str], users: Iterable[str]) -> str:
     return "\n".join(lines)
 
 
+#: On every listener (a listener option in Mosquitto 2.0, whatever per_listener_settings says).
+SESSION_IS_USER = "use_username_as_clientid true"
+
+
 def mosquitto_conf_text(paths: FleetPaths, broker: BrokerSettings) -> str:
     p = {k: str(v.resolve()) for k, v in {
         "passwd": paths.passwd, "acl": paths.acl, "ca": paths.ca_cert, "cert": paths.server_cert,
@@ -173,6 +184,9 @@ def mosquitto_conf_text(paths: FleetPaths, broker: BrokerSettings) -> str:
         "",
         f"listener {broker.port} {broker.host}",
         "protocol mqtt",
+        "# Session = user: the broker replaces the client id with the user name, so no credential",
+        "# can take over (disconnect) another client's session by connecting with its client id.",
+        SESSION_IS_USER,
         f"cafile {p['ca']}",
         f"certfile {p['cert']}",
         f"keyfile {p['key']}",
@@ -182,7 +196,7 @@ def mosquitto_conf_text(paths: FleetPaths, broker: BrokerSettings) -> str:
     ]
     if broker.plain_port:
         lines += ["# Plain (unencrypted) listener, loopback only: debugging.",
-                  f"listener {broker.plain_port} 127.0.0.1", "protocol mqtt", ""]
+                  f"listener {broker.plain_port} 127.0.0.1", "protocol mqtt", SESSION_IS_USER, ""]
     else:
         lines += ["# Plain listener disabled (enable with `fleet init --plain-port N`).", ""]
     return "\n".join(lines)

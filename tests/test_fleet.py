@@ -81,6 +81,13 @@ def test_server_certificate_is_for_loopback_and_signed_by_ca(made):
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
 
 
+def listeners(conf: str) -> dict[str, set[str]]:
+    """listener line -> the option lines of its block (up to the next blank line)."""
+    blocks = [b.strip().splitlines() for b in conf.split("\n\n")]
+    return {lines[i]: set(lines[i + 1:]) for lines in blocks for i, line in enumerate(lines)
+            if line.startswith("listener ")}
+
+
 def test_mosquitto_conf(made):
     conf = made.paths.mosquitto_conf.read_text()
     assert "allow_anonymous false" in conf
@@ -88,11 +95,15 @@ def test_mosquitto_conf(made):
     assert f"password_file {made.paths.passwd}" in conf and f"acl_file {made.paths.acl}" in conf
     assert conf.count("\nlistener ") == 1  # plain listener off by default
     assert "0.0.0.0" not in conf
+    # Session bound to the user (no client-id takeover): a listener option in Mosquitto 2.0.
+    assert "use_username_as_clientid true" in listeners(conf)["listener 18883 127.0.0.1"]
 
 
 def test_plain_listener_only_when_asked(tmp_path):
     f = fleet.init_fleet(tmp_path / "f", ["dog1"], [], fleet.BrokerSettings(port=18883, plain_port=18884))
-    assert "listener 18884 127.0.0.1" in f.paths.mosquitto_conf.read_text()
+    conf = listeners(f.paths.mosquitto_conf.read_text())
+    assert set(conf) == {"listener 18883 127.0.0.1", "listener 18884 127.0.0.1"}
+    assert all("use_username_as_clientid true" in options for options in conf.values())
 
 
 def test_registry_round_trip_and_add(made):

@@ -20,12 +20,13 @@ wait_for = partial(support.wait_for, timeout_s=WAIT_S)
 
 
 
-def raw_station(broker, topic_filter):
-    """A plain paho client (no adapter) that records whole messages, properties included."""
+def raw_station(broker, topic_filter, user="station"):
+    """A plain paho client (no adapter) that records whole messages, properties included.
+    One per station user: the broker binds the session to the user name."""
     got: queue.Queue = queue.Queue()
     subscribed = queue.Queue()
-    c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="raw-station", protocol=paho.MQTTv5)
-    c.username_pw_set("station", broker.password("station"))
+    c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"raw-{user}", protocol=paho.MQTTv5)
+    c.username_pw_set(user, broker.password(user))
     c.tls_set(ca_certs=str(broker.ca_file), tls_version=ssl.PROTOCOL_TLS_CLIENT)
     c.on_connect = lambda cl, *a: cl.subscribe(topic_filter, qos=1)
     c.on_subscribe = lambda *a: subscribed.put(True)
@@ -59,7 +60,7 @@ def test_publish_sets_message_expiry_and_status_is_retained(secure_broker, clean
     dog.publish(topics.status("dog1"), topics.ONLINE, qos=1, retain=True)
     assert got.get(timeout=WAIT_S).payload == topics.ONLINE
     # A late subscriber gets the retained status.
-    late, late_got = raw_station(secure_broker, topics.status("dog1"))
+    late, late_got = raw_station(secure_broker, topics.status("dog1"), user="station2")
     cleanup(late.loop_stop)
     cleanup(late.disconnect)
     msg = late_got.get(timeout=WAIT_S)

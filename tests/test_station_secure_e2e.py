@@ -1,7 +1,10 @@
 """Issue 4 done-criterion: two dogs (two uplink_node processes with fleet credentials) and a
 station against the secured Mosquitto; the station signs a command that dog1 executes (a tiny
 fake `police_light/set` server stands in for the payload node), and every bad-input case is
-refused, counted and answered while both ends keep running. Foreign clients: mosquitto_pub.
+refused, counted and answered while both ends keep running. Foreign clients: mosquitto_pub,
+with credentials of their own (the broker binds each session to its user, so a second
+connection as "station" or "dog1" would take over that client's session): "station2" stands
+for anyone holding a station password, "dog3" for a captured dog.
 """
 from functools import partial
 import json
@@ -75,7 +78,8 @@ def mosquitto_pub(broker, user, topic, payload: bytes, password=None):
                            "-s"], input=payload, capture_output=True, timeout=30)
 
 
-def test_two_dogs_station_signed_commands_and_every_bad_input(secure_broker, children, tmp_path):
+def test_two_dogs_station_signed_commands_and_every_bad_input(make_secure_broker, children, tmp_path):
+    secure_broker = make_secure_broker(("dog1", "dog2", "dog3"), ("station", "station2"))
     http_port = free_port()
     station = Station(StationConfig(secure_broker.host, secure_broker.port, tmp_path / "st.db",
                                     http_port, fleet_dir=secure_broker.fleet.root)).start()
@@ -126,11 +130,11 @@ def test_two_dogs_station_signed_commands_and_every_bad_input(secure_broker, chi
                                       now=now, issuer="mallory", nonce="wrongdog-nonce-0001"),
         }
         for payload in cases.values():
-            assert mosquitto_pub(secure_broker, "station", t, payload).returncode == 0
+            assert mosquitto_pub(secure_broker, "station2", t, payload).returncode == 0
         replay = signing.sign(key1, dog="dog1", verb="police_light", args={"pattern": "flash"},
                               now=time.time(), issuer="alice", nonce="replay-nonce-000001")
         for _ in range(2):
-            assert mosquitto_pub(secure_broker, "station", t, replay).returncode == 0
+            assert mosquitto_pub(secure_broker, "station2", t, replay).returncode == 0
         wanted = {"unsigned-nonce-0001": "malformed", "forged-nonce-000001": "bad_signature",
                   "expired-nonce-00001": "expired", "wrongdog-nonce-0001": "wrong_dog"}
         wait_for(lambda: all(any(c["nonce"] == n and c["code"] == code for c in audit("dog1"))
@@ -139,18 +143,18 @@ def test_two_dogs_station_signed_commands_and_every_bad_input(secure_broker, chi
         wait_for(lambda: any(c["nonce"] == "replay-nonce-000001" and c["code"] == "replayed"
                              for c in audit("dog1")), "the replay refused")
 
-        # --- a dog publishing into another dog's tree / lying in its own -------------------------
+        # --- a (captured) dog publishing into another dog's tree / lying in its own --------------
         doc2 = json.dumps({"v": 1, "dog": "dog2", "seq": 424242, "ts": 1.0}).encode()
-        mosquitto_pub(secure_broker, "dog1", topics.telemetry("dog2"), doc2)  # the ACL drops it
+        mosquitto_pub(secure_broker, "dog3", topics.telemetry("dog2"), doc2)  # the ACL drops it
         bad = {"dog_mismatch": doc2, "malformed_json": b"{nope", "oversized": b"{" + b" " * 20000 + b"}",
-               "schema": json.dumps({"v": 1, "dog": "dog1", "seq": -5, "ts": 1.0}).encode()}
+               "schema": json.dumps({"v": 1, "dog": "dog3", "seq": -5, "ts": 1.0}).encode()}
         for payload in bad.values():
-            assert mosquitto_pub(secure_broker, "dog1", topics.telemetry("dog1"), payload).returncode == 0
-        assert mosquitto_pub(secure_broker, "dog1", topics.events("dog1"), b'{"v":1}').returncode == 0
+            assert mosquitto_pub(secure_broker, "dog3", topics.telemetry("dog3"), payload).returncode == 0
+        assert mosquitto_pub(secure_broker, "dog3", topics.events("dog3"), b'{"v":1}').returncode == 0
         wait_for(lambda: all(station.ingest.rejected[r] >= 1 for r in bad)
                  and station.ingest.rejected["schema"] >= 2, "station rejections (+ the bad event)")
         station.storage.flush()
-        assert 424242 not in station.storage.telemetry_seqs("dog2"), "ACL kept dog1 out of dog2's tree"
+        assert 424242 not in station.storage.telemetry_seqs("dog2"), "ACL kept dog3 out of dog2's tree"
 
         # --- both ends keep running ----------------------------------------------------------------
         status, body = api.command("dog1", "police_light", {"pattern": "alternate"})
