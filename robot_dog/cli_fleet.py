@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_user.add_argument("out")
     add_user.add_argument("users", nargs="+", metavar="NAME")
 
+    refresh = sub.add_parser("refresh", help="rewrite the broker's passwd, ACL and mosquitto.conf "
+                             "from the registry (after an upgrade; restart the broker)")
+    refresh.add_argument("out")
+
     show = sub.add_parser("show", help="list dogs, users and the broker address")
     show.add_argument("out")
     return parser
@@ -57,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             fleet = fleet_mod.add_dogs(args.out, args.dogs)
         elif args.action == "add-user":
             fleet = fleet_mod.add_users(args.out, args.users)
+        elif args.action == "refresh":
+            fleet = fleet_mod.refresh(args.out)
         else:
             fleet = fleet_mod.load_fleet(args.out)
     except fleet_mod.FleetError as exc:

@@ -412,3 +412,12 @@ def add_users(out: str | Path, users: Sequence[str]) -> Fleet:
     _write_broker_config(fleet)
     _save(fleet)
     return fleet
+
+
+def refresh(out: str | Path) -> Fleet:
+    """Rewrite the broker's files (passwd, ACL, mosquitto.conf) from the registry and the
+    secrets on disk, e.g. after an upgrade changed the generated config. No key or password
+    changes. Restart the broker: listener options are not reloaded on SIGHUP."""
+    fleet = load_fleet(out)
+    _write_broker_config(fleet)
+    return fleet

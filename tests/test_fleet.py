@@ -121,6 +121,18 @@ def test_registry_round_trip_and_add(made):
     assert made.paths.command_key("dog1").read_bytes() == old_key  # existing keys untouched
 
 
+def test_refresh_rewrites_the_broker_config_and_keeps_every_secret(made):
+    p = made.paths
+    secrets = {path: path.read_bytes() for path in (p.ca_key, p.server_key, p.dog_password("dog1"),
+                                                    p.user_password("alice"), p.command_key("dog1"))}
+    p.mosquitto_conf.write_text("# an old config\n")
+    p.acl.write_text("")
+    assert cli_fleet.main(["refresh", str(made.root)]) == 0
+    assert "use_username_as_clientid true" in p.mosquitto_conf.read_text()
+    assert "user dog1" in p.acl.read_text()
+    assert {path: path.read_bytes() for path in secrets} == secrets
+
+
 @pytest.mark.parametrize("dogs, users", [
     (["Dog1"], []), (["dog1", "dog1"], []), (["dog1"], ["dog1"]), (["dog1"], ["bad user"]),
     (["a/b"], []),

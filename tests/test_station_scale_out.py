@@ -281,3 +281,12 @@ def test_killed_worker_the_other_keeps_storing_and_nothing_after_the_kill_is_los
     doubled = sorted(k for k in pre_kill if tel[k] > 1)
     print(f"held for the dead worker: {len(held)} of {len(post_kill)} post-kill samples; "
           f"pre-kill: {len(pre_kill)} samples, stored twice: {len(doubled)} {doubled[:10]}")
+
+
+def test_shared_group_with_a_fleet_needs_a_user_per_worker(tmp_path, capsys):
+    """Two workers defaulting to the fleet's first station user would keep taking each other's
+    session over (the broker binds sessions to users): the CLI refuses before connecting."""
+    from robot_dog.station import cli
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--fleet", str(tmp_path), "--shared-group", GROUP])
+    assert exit_.value.code == 2 and "--user" in capsys.readouterr().err

@@ -21,15 +21,21 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--http-port", type=int, default=8080, help="viewer port on 127.0.0.1")
     parser.add_argument("--fleet", type=Path, help="fleet directory (robot-dog fleet init): TLS, "
                         "station credentials, command keys, dog registry, operator token")
-    parser.add_argument("--user", help="station user of the fleet (default: the first)")
+    parser.add_argument("--user", help="station user of the fleet (default: the first); one per "
+                        "running station: the broker binds each session to its user")
     parser.add_argument("--operator-token", help="bearer token of the command API "
                         "(default: FLEET/station/operator.token)")
     parser.add_argument("--shared-group", metavar="NAME", help="MQTT 5 shared subscriptions "
                         "$share/NAME/... for telemetry, events and results (several workers)")
     parser.add_argument("--no-video", action="store_true", help="storage-only worker")
-    parser.add_argument("--client-id", default="", help="MQTT client id (unique per worker)")
+    parser.add_argument("--client-id", default="", help="MQTT client id (unique per worker; a "
+                        "fleet's broker uses the user name instead)")
     parser.add_argument("--duration", type=float, help="stop after N s and print a summary")
     args = parser.parse_args(argv)
+    if args.shared_group and args.fleet and not args.user:
+        # Two workers defaulting to the same user would take each other's session over forever.
+        parser.error("--shared-group with --fleet needs --user: one station user per worker "
+                     "(robot-dog fleet add-user), the broker binds each session to its user")
     port = args.broker_port
     if port is None:
         port = fleet_mod.load_fleet(args.fleet).broker.port if args.fleet else 1883
