@@ -30,10 +30,24 @@ def build_parser() -> argparse.ArgumentParser:
                       help="mosquitto `user` option: the account that can read the 0600 files")
     init.add_argument("--name", action="append", default=[], dest="extra_names",
                       help="extra DNS name or IP for the server certificate (repeat)")
+    init.add_argument("--cert-port", type=int, default=None,
+                      help="also open a TLS listener on PORT where dogs log in with a client "
+                      "certificate instead of a password (off by default)")
+    init.add_argument("--cert", action="store_true",
+                      help="issue every dog a client certificate (dogs/<dog>/client.crt, .key)")
 
     add_dog = sub.add_parser("add-dog", help="add dogs to an existing fleet")
     add_dog.add_argument("out")
     add_dog.add_argument("dogs", nargs="+", metavar="ID")
+    add_dog.add_argument("--cert", action="store_true", help="also issue each a client certificate")
+
+    remove_dog = sub.add_parser("remove-dog", help="revoke dogs: registry, passwd, ACL, their files")
+    remove_dog.add_argument("out")
+    remove_dog.add_argument("dogs", nargs="+", metavar="ID")
+
+    cert = sub.add_parser("cert", help="(re)issue client certificates to existing dogs (renewal)")
+    cert.add_argument("out")
+    cert.add_argument("dogs", nargs="+", metavar="ID")
 
     add_user = sub.add_parser("add-user", help="add station users to an existing fleet")
     add_user.add_argument("out")
@@ -42,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     refresh = sub.add_parser("refresh", help="rewrite the broker's passwd, ACL and mosquitto.conf "
                              "from the registry (after an upgrade; restart the broker)")
     refresh.add_argument("out")
+    refresh.add_argument("--cert-port", type=int, default=None,
+                         help="also open the client-certificate listener on PORT")
 
     show = sub.add_parser("show", help="list dogs, users and the broker address")
     show.add_argument("out")
@@ -56,13 +72,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise fleet_mod.FleetError("give at least one --dog")
             fleet = fleet_mod.init_fleet(args.out, args.dog, args.user, fleet_mod.BrokerSettings(
                 host=args.host, port=args.port, plain_port=args.plain_port, run_as=args.run_as,
-                extra_names=tuple(args.extra_names)))
+                extra_names=tuple(args.extra_names), cert_port=args.cert_port), certs=args.cert)
         elif args.action == "add-dog":
-            fleet = fleet_mod.add_dogs(args.out, args.dogs)
+            fleet = fleet_mod.add_dogs(args.out, args.dogs, certs=args.cert)
+        elif args.action == "remove-dog":
+            fleet = fleet_mod.remove_dogs(args.out, args.dogs)
+        elif args.action == "cert":
+            fleet = fleet_mod.issue_certs(args.out, args.dogs)
         elif args.action == "add-user":
             fleet = fleet_mod.add_users(args.out, args.users)
         elif args.action == "refresh":
-            fleet = fleet_mod.refresh(args.out)
+            fleet = fleet_mod.refresh(args.out, cert_port=args.cert_port)
         else:
             fleet = fleet_mod.load_fleet(args.out)
     except fleet_mod.FleetError as exc:
@@ -72,6 +92,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"fleet {fleet.root}")
     print(f"  broker   mqtts://{fleet.broker.host}:{fleet.broker.port}  "
           f"(mosquitto -c {paths.mosquitto_conf})")
+    certified = [dog for dog in fleet.dogs if paths.dog_client_cert(dog).exists()]
+    if fleet.broker.cert_port:
+        print(f"  certs    mqtts://{fleet.broker.host}:{fleet.broker.cert_port}  (client certificate, "
+              f"no password): {', '.join(certified) or '-'}")
+    elif certified:
+        print(f"  certs    issued to {', '.join(certified)}, but no certificate listener "
+              "(`fleet refresh --cert-port PORT`)")
     print(f"  dogs     {', '.join(fleet.dogs) or '-'}   (copy {paths.root / 'dogs'}/<dog>/ to each dog)")
     print(f"  users    {', '.join(fleet.users) or '-'}")
     return 0

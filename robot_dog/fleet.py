@@ -9,8 +9,10 @@ their directories 0700):
     broker/passwd                    mosquitto_passwd hashes of every dog and station user
     broker/acl                       dog: own tree, never own commands; station: read all, write cmd
     broker/mosquitto.conf            TLS listener (plain listener only if asked, loopback); on
-                                     every listener the client id is the user name
-    dogs/<dog>/                      copy to the dog: ca.crt, password, command.pub
+                                     every listener the client id is the user name; with a
+                                     cert_port, a second TLS listener for client certificates
+    dogs/<dog>/                      copy to the dog: ca.crt, password, command.pub (and with
+                                     `--cert` client.crt, client.key: CN = dog id, by the CA)
     station/ca.crt                   for station clients
     station/users/<user>.password    one broker credential per station user
     station/command_keys/<dog>.key   Ed25519 private key that signs <dog>'s commands; never leaves
@@ -24,9 +26,16 @@ client id, and a new connection with an id in use disconnects the holder (sessio
 a captured dog could keep the station off the broker. With it, the broker replaces the client
 id with the user name, so a credential can only ever take over its own session. Consequence:
 one live connection per user; every station worker needs its own station user (`add-user`).
+
+Client certificates (optional, dogs only): the fleet CA issues a certificate per dog (CN = dog
+id, client auth only). The certificate listener (`cert_port`) requires one
+(`require_certificate`) and takes the user name from its CN (`use_identity_as_username`), so
+such a dog connects without a password and is held to the same ACL. Revoking a certificate
+means removing the dog from the ACL (there is no CRL); certificates expire after CLIENT_DAYS.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import ipaddress
 import json
@@ -54,6 +63,7 @@ REGISTRY_VERSION = 1
 USER_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 CA_DAYS = 3650
 SERVER_DAYS = 825
+CLIENT_DAYS = 825
 
 
 class FleetError(Exception):
@@ -65,6 +75,7 @@ class BrokerSettings:
     host: str = "127.0.0.1"          # listener bind address; also in the server certificate
     port: int = 8883                  # TLS listener
     plain_port: int | None = None     # plain listener on host, off unless asked (debugging)
+    cert_port: int | None = None      # TLS listener for client certificates (no password), off unless asked
     run_as: str | None = None         # mosquitto `user`: who may read the 0600 files
     extra_names: tuple[str, ...] = ()  # more DNS names / IPs for the server certificate
 
@@ -96,6 +107,8 @@ class FleetPaths:
     def dog_password(self, dog: str) -> Path: return self.dog_dir(dog) / "password"
     def dog_ca_cert(self, dog: str) -> Path: return self.dog_dir(dog) / "ca.crt"
     def dog_public_key(self, dog: str) -> Path: return self.dog_dir(dog) / "command.pub"
+    def dog_client_cert(self, dog: str) -> Path: return self.dog_dir(dog) / "client.crt"
+    def dog_client_key(self, dog: str) -> Path: return self.dog_dir(dog) / "client.key"
     def station_ca_cert(self) -> Path: return self.root / "station" / "ca.crt"
     @property
     def operator_token(self) -> Path: return self.root / "station" / "operator.token"
@@ -194,6 +207,21 @@ def mosquitto_conf_text(paths: FleetPaths, broker: BrokerSettings) -> str:
         "require_certificate false",
         "",
     ]
+    if broker.cert_port:
+        lines += [
+            "# Client certificates from the fleet CA instead of passwords: the user name is the",
+            "# certificate's CN (a dog id); passwd is not consulted here, the ACL is.",
+            f"listener {broker.cert_port} {broker.host}",
+            "protocol mqtt",
+            SESSION_IS_USER,
+            f"cafile {p['ca']}",
+            f"certfile {p['cert']}",
+            f"keyfile {p['key']}",
+            "tls_version tlsv1.2",
+            "require_certificate true",
+            "use_identity_as_username true",
+            "",
+        ]
     if broker.plain_port:
         lines += ["# Plain (unencrypted) listener, loopback only: debugging.",
                   f"listener {broker.plain_port} 127.0.0.1", "protocol mqtt", SESSION_IS_USER, ""]
@@ -282,6 +310,29 @@ def _create_server_cert(paths: FleetPaths, broker: BrokerSettings, now: dt.datet
     _write_public(paths.server_cert, cert.public_bytes(serialization.Encoding.PEM))
 
 
+def _create_client_cert(paths: FleetPaths, dog: str, now: dt.datetime) -> None:
+    """dogs/<dog>/client.crt + client.key (0600): CN = dog id, client authentication only."""
+    ca_key = serialization.load_pem_private_key(paths.ca_key.read_bytes(), password=None)
+    ca_cert = x509.load_pem_x509_certificate(paths.ca_cert.read_bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(_name(dog))
+            .issuer_name(ca_cert.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=CLIENT_DAYS))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
+                                         key_encipherment=False, data_encipherment=False,
+                                         key_agreement=False, key_cert_sign=False, crl_sign=False,
+                                         encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    _write_secret(paths.dog_client_key(dog), _key_pem(key))
+    _write_public(paths.dog_client_cert(dog), cert.public_bytes(serialization.Encoding.PEM))
+
+
 def _write_passwd(fleet: Fleet) -> None:
     """Rebuild broker/passwd from each client's own password file, hashed by mosquitto_passwd.
 
@@ -353,14 +404,22 @@ def _check_names(fleet: Fleet, dogs: Sequence[str], users: Sequence[str]) -> Non
 
 
 # --- public API ----------------------------------------------------------------------------------
+def _check_ports(broker: BrokerSettings) -> None:
+    ports = [p for p in (broker.port, broker.plain_port, broker.cert_port) if p]
+    if len(set(ports)) != len(ports):
+        raise FleetError(f"listener ports must differ: {ports}")
+
+
 def init_fleet(out: str | Path, dogs: Sequence[str], users: Sequence[str] = (),
-               broker: BrokerSettings = BrokerSettings()) -> Fleet:
-    """Create a new fleet directory (refuses to touch an existing fleet)."""
+               broker: BrokerSettings = BrokerSettings(), certs: bool = False) -> Fleet:
+    """Create a new fleet directory (refuses to touch an existing fleet). `certs`: also issue
+    a client certificate to every dog (for the listener on `broker.cert_port`)."""
     root = Path(out).resolve()
     if FleetPaths(root).registry.exists() or FleetPaths(root).ca_key.exists():
         raise FleetError(f"{root} already holds a fleet; use add-dog / add-user")
     fleet = Fleet(root=root, broker=broker)
     _check_names(fleet, dogs, users)
+    _check_ports(broker)
     root.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.timezone.utc)
     _create_ca(fleet.paths, now)
@@ -370,6 +429,8 @@ def init_fleet(out: str | Path, dogs: Sequence[str], users: Sequence[str] = (),
     _write_secret(fleet.paths.operator_token, (secrets.token_urlsafe(32) + "\n").encode())
     for dog in dogs:
         _new_dog(fleet, dog)
+        if certs:
+            _create_client_cert(fleet.paths, dog, now)
     for user in users:
         _new_user(fleet, user)
     _write_broker_config(fleet)
@@ -392,12 +453,16 @@ def load_fleet(out: str | Path) -> Fleet:
                  users=list(doc["station_users"]))
 
 
-def add_dogs(out: str | Path, dogs: Sequence[str]) -> Fleet:
-    """Add dogs to an existing fleet and rewrite passwd/ACL (reload the broker with SIGHUP)."""
+def add_dogs(out: str | Path, dogs: Sequence[str], certs: bool = False) -> Fleet:
+    """Add dogs to an existing fleet and rewrite passwd/ACL (reload the broker with SIGHUP).
+    `certs`: also issue each a client certificate."""
     fleet = load_fleet(out)
     _check_names(fleet, dogs, ())
+    now = dt.datetime.now(dt.timezone.utc)
     for dog in dogs:
         _new_dog(fleet, dog)
+        if certs:
+            _create_client_cert(fleet.paths, dog, now)
     _write_broker_config(fleet)
     _save(fleet)
     return fleet
@@ -414,10 +479,45 @@ def add_users(out: str | Path, users: Sequence[str]) -> Fleet:
     return fleet
 
 
-def refresh(out: str | Path) -> Fleet:
-    """Rewrite the broker's files (passwd, ACL, mosquitto.conf) from the registry and the
-    secrets on disk, e.g. after an upgrade changed the generated config. No key or password
-    changes. Restart the broker: listener options are not reloaded on SIGHUP."""
+def remove_dogs(out: str | Path, dogs: Sequence[str]) -> Fleet:
+    """Revoke dogs: drop them from the registry, passwd and ACL (reload the broker with SIGHUP)
+    and delete their files and command keys. A removed dog's client certificate stays valid
+    until it expires (no CRL) but grants nothing: the ACL is an allow-list. Do not give its
+    id to a new dog before that certificate expires."""
     fleet = load_fleet(out)
+    unknown = [dog for dog in dogs if dog not in fleet.dogs]
+    if unknown:
+        raise FleetError(f"not dogs of this fleet: {', '.join(unknown)}")
+    fleet.dogs = [dog for dog in fleet.dogs if dog not in dogs]
     _write_broker_config(fleet)
+    _save(fleet)
+    for dog in dogs:
+        shutil.rmtree(fleet.paths.dog_dir(dog), ignore_errors=True)
+        fleet.paths.command_key(dog).unlink(missing_ok=True)
+    return fleet
+
+
+def issue_certs(out: str | Path, dogs: Sequence[str]) -> Fleet:
+    """(Re)issue client certificates to dogs of the fleet (new key each time: renewal)."""
+    fleet = load_fleet(out)
+    unknown = [dog for dog in dogs if dog not in fleet.dogs]
+    if unknown:
+        raise FleetError(f"not dogs of this fleet: {', '.join(unknown)}")
+    now = dt.datetime.now(dt.timezone.utc)
+    for dog in dogs:
+        _create_client_cert(fleet.paths, dog, now)
+    return fleet
+
+
+def refresh(out: str | Path, cert_port: int | None = None) -> Fleet:
+    """Rewrite the broker's files (passwd, ACL, mosquitto.conf) from the registry and the
+    secrets on disk, e.g. after an upgrade changed the generated config; `cert_port` also
+    opens the client-certificate listener. No key or password changes. Restart the broker:
+    listener options are not reloaded on SIGHUP."""
+    fleet = load_fleet(out)
+    if cert_port is not None:
+        fleet.broker = dataclasses.replace(fleet.broker, cert_port=cert_port)
+        _check_ports(fleet.broker)
+    _write_broker_config(fleet)
+    _save(fleet)
     return fleet

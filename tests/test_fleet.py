@@ -5,6 +5,7 @@ import stat
 
 import pytest
 from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from robot_dog import cli_fleet, fleet
 from robot_dog.mqtt import signing
@@ -131,6 +132,61 @@ def test_refresh_rewrites_the_broker_config_and_keeps_every_secret(made):
     assert "use_username_as_clientid true" in p.mosquitto_conf.read_text()
     assert "user dog1" in p.acl.read_text()
     assert {path: path.read_bytes() for path in secrets} == secrets
+
+
+def test_client_certificates_only_when_asked(tmp_path):
+    f = fleet.init_fleet(tmp_path / "f", ["dog1", "dog2"], ["alice"],
+                         fleet.BrokerSettings(port=18883, cert_port=18885), certs=True)
+    p = f.paths
+    ca = x509.load_pem_x509_certificate(p.ca_cert.read_bytes())
+    for dog in ("dog1", "dog2"):
+        cert = x509.load_pem_x509_certificate(p.dog_client_cert(dog).read_bytes())
+        cert.verify_directly_issued_by(ca)
+        assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == dog
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        assert list(eku) == [ExtendedKeyUsageOID.CLIENT_AUTH]
+        assert not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        assert mode(p.dog_client_key(dog)) == 0o600
+    blocks = listeners(p.mosquitto_conf.read_text())
+    assert {"require_certificate true", "use_identity_as_username true",
+            "use_username_as_clientid true"} <= blocks["listener 18885 127.0.0.1"]
+    assert "require_certificate false" in blocks["listener 18883 127.0.0.1"]
+    # Without asking: no certificate, no certificate listener.
+    fleet.add_dogs(f.root, ["dog3"])
+    assert not p.dog_client_cert("dog3").exists()
+    plain = fleet.init_fleet(tmp_path / "g", ["dog1"], [], fleet.BrokerSettings(port=18883))
+    assert "require_certificate true" not in plain.paths.mosquitto_conf.read_text()
+    assert {q.name for q in plain.paths.dog_dir("dog1").iterdir()} == {"ca.crt", "password", "command.pub"}
+
+
+def test_certificate_cli(tmp_path, capsys):
+    out = tmp_path / "f"
+    assert cli_fleet.main(["init", str(out), "--dog", "dog1", "--port", "18883"]) == 0
+    assert cli_fleet.main(["add-dog", str(out), "dog2", "--cert"]) == 0
+    f = fleet.load_fleet(out)
+    assert f.paths.dog_client_cert("dog2").exists() and not f.paths.dog_client_cert("dog1").exists()
+    assert "no certificate listener" in capsys.readouterr().out
+    assert cli_fleet.main(["cert", str(out), "dog1", "dog2"]) == 0
+    old_key = f.paths.dog_client_key("dog2").read_bytes()
+    assert cli_fleet.main(["cert", str(out), "dog2"]) == 0       # renewal: a new key
+    assert f.paths.dog_client_key("dog2").read_bytes() != old_key
+    assert cli_fleet.main(["cert", str(out), "nodog"]) == 1
+    assert cli_fleet.main(["refresh", str(out), "--cert-port", "18883"]) == 1  # taken by TLS
+    assert cli_fleet.main(["refresh", str(out), "--cert-port", "18884"]) == 0
+    assert fleet.load_fleet(out).broker.cert_port == 18884
+    assert "listener 18884 127.0.0.1" in f.paths.mosquitto_conf.read_text()
+    assert "mqtts://127.0.0.1:18884" in capsys.readouterr().out
+
+
+def test_remove_dog_revokes_it(made):
+    p = made.paths
+    assert cli_fleet.main(["remove-dog", str(made.root), "dog2"]) == 0
+    f = fleet.load_fleet(made.root)
+    assert f.dogs == ["dog1"]
+    assert "dog2" not in p.acl.read_text() and "dog2:" not in p.passwd.read_text()
+    assert not p.dog_dir("dog2").exists() and not p.command_key("dog2").exists()
+    assert p.dog_dir("dog1").exists() and p.command_key("dog1").exists()
+    assert cli_fleet.main(["remove-dog", str(made.root), "dog2"]) == 1
 
 
 @pytest.mark.parametrize("dogs, users", [
