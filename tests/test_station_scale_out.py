@@ -238,7 +238,7 @@ def test_killed_worker_the_other_keeps_storing_and_nothing_after_the_kill_is_los
     stream = Stream(dogs)
     stream.start()
     try:
-        wait_for(lambda: telemetry_rows(db) >= 100, "both workers storing mid-stream")
+        wait_for(lambda: telemetry_rows(db) >= 100, "the stream being stored by both workers")
         victim.kill()
         at_kill = dogs.mark()  # everything put from here on is published after the kill
 
