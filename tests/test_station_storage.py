@@ -85,3 +85,71 @@ def test_rows_survive_a_reopen(target):
 def test_unreachable_database_is_a_clear_error():
     with pytest.raises(StorageError, match="postgresql"):
         Storage("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_workers_sharing_postgresql_never_deadlock(postgres, caplog):
+    # Two station workers write status/last_seen/events of the same dogs in opposite orders:
+    # without one global lock order, PostgreSQL aborts one of them as a deadlock.
+    import threading
+    url = postgres.fresh_db()
+    workers = [Storage(url, linger_s=0), Storage(url, linger_s=0)]
+    dogs = [f"dog{i:02d}" for i in range(40)]
+
+    def feed(storage, order, base):
+        for round_ in range(30):
+            for dog in order:
+                storage.put(StatusRow(dog, "online", base + round_))
+                storage.put(EventRow(dog, base + round_, {**EVENT, "dog": dog,
+                                                          "id": f"{dog}-{round_}"}))
+                storage.put(TelemetryRow(dog, base + round_, {"seq": round_}))
+
+    threads = [threading.Thread(target=feed, args=(workers[0], dogs, 1.0)),
+               threading.Thread(target=feed, args=(workers[1], dogs[::-1], 2.0))]
+    with caplog.at_level("WARNING", logger="robot_dog.station.storage"):
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert all(w.flush(60) for w in workers)
+    assert [w.failed_batches for w in workers] == [0, 0]
+    assert "not committed yet" not in caplog.text  # not even a retried deadlock
+    counts = workers[0].counts()
+    assert all(counts[d]["telemetry"] == 60 and counts[d]["events"] == 30 for d in dogs)
+    for w in workers:
+        w.close()
+
+
+def test_lost_postgresql_connection_is_retried_and_acks_wait_for_the_commit(postgres):
+    import psycopg
+    url = postgres.fresh_db()
+    storage = Storage(url)
+    storage.put(TelemetryRow("dog1", 1.0, {"seq": 0}))
+    assert storage.flush()
+    with psycopg.connect(url, autocommit=True) as admin:  # cut every connection of the station
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    acked = []
+    for i in range(1, 50):
+        storage.put(TelemetryRow("dog1", 1.0 + i, {"seq": i}))
+    storage.after_commit(lambda: acked.append(True))
+    assert storage.flush(30) and acked == [True]
+    with psycopg.connect(url) as check:
+        seqs = [r[0] for r in check.execute("SELECT seq FROM telemetry ORDER BY id")]
+    assert seqs == list(range(50))
+    assert storage.failed_batches == 0
+    storage.close()
+
+
+def test_a_row_the_database_refuses_is_dropped_alone_and_logged(target, caplog):
+    storage = Storage(target)
+    acked = []
+    storage.put(TelemetryRow("dog1", 1.0, {"seq": 1}))
+    storage.put(EventRow("dog1", 1.0, {"v": 1, "dog": "dog1"}))  # no id: cannot be stored
+    storage.put(TelemetryRow("dog1", 2.0, {"seq": 2}))
+    storage.after_commit(lambda: acked.append(True))
+    with caplog.at_level("ERROR", logger="robot_dog.station.storage"):
+        assert storage.flush()
+    assert storage.telemetry_seqs("dog1") == [1, 2]
+    assert acked == [True]  # settled: acking it is right, a resend would fail the same way
+    assert "EventRow failed to commit, dropped" in caplog.text
+    storage.close()

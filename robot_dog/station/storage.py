@@ -129,6 +129,21 @@ _SEEN = ("INSERT INTO dogs (dog, status, last_seen) VALUES (?, 'unknown', ?) ON 
          "WHERE dogs.last_seen IS NULL OR dogs.last_seen < excluded.last_seen")
 
 
+def _lock_order(row: Row) -> tuple[Any, ...]:
+    """Where a row's upsert falls in the global lock order: table, then key."""
+    if isinstance(row, (StatusRow, RegisteredDog)):
+        return (0, row.dog, 0)             # dogs; this dog's last_seen update follows (0, dog, 1)
+    if isinstance(row, EventRow):
+        return (1, row.dog, row.doc["id"])
+    if isinstance(row, FrameRow):
+        return (2, row.dog, row.camera)
+    if isinstance(row, ResultRow):
+        return (3, row.doc["nonce"])
+    if isinstance(row, CommandRow):
+        return (3, row.nonce)
+    raise TypeError(f"not a storage row: {row!r}")
+
+
 def _params(row: Row) -> tuple[Any, ...]:
     if isinstance(row, FrameRow):
         return (row.dog, row.camera, row.size, row.received)
@@ -176,6 +191,10 @@ class _Sqlite:
     def insert_telemetry(self, db: Any, rows: list[tuple[Any, ...]]) -> None:
         db.executemany("INSERT INTO telemetry (dog, received, seq, doc) VALUES (?, ?, ?, ?)", rows)
 
+    def transient(self, exc: Exception) -> bool:
+        """Worth retrying as is: the database was busy or locked, not the data wrong."""
+        return isinstance(exc, sqlite3.OperationalError)
+
 
 class _Postgres:
     name = "postgresql"
@@ -207,12 +226,25 @@ class _Postgres:
             for row in rows:
                 copy.write_row(row)
 
+    def transient(self, exc: Exception) -> bool:
+        """Lost connection, deadlock, serialization failure (TransactionRollback is an
+        OperationalError in psycopg): retry; a data error is not."""
+        return isinstance(exc, self._psycopg.OperationalError)
+
 
 def _backend(target: str | Path) -> _Sqlite | _Postgres:
     text = str(target)
     if text.startswith(("postgresql://", "postgres://")):
         return _Postgres(text)
     return _Sqlite(Path(text))
+
+
+class _Broken:
+    """Stands in for a connection that could not be reopened: every use fails as transient
+    (the caller's retry loop reconnects through _rollback)."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise ConnectionError("database connection lost")
 
 
 class Storage:
@@ -302,15 +334,8 @@ class Storage:
                 callbacks = [r for r in batch if callable(r)]
                 if callbacks:
                     batch = [r for r in batch if not callable(r)]
-                try:
-                    self._write_batch(db, batch)
-                    db.commit()
-                    self.batches += 1
-                except Exception:  # noqa: BLE001  (a bad batch must not stop the writer)
-                    self.failed_batches += 1
-                    _LOGGER.exception("storage: a batch of %d rows failed to commit", len(batch))
-                    db.rollback()
-                for callback in callbacks:
+                db, settled = self._commit(db, batch)
+                for callback in callbacks if settled else ():
                     try:
                         callback()
                     except Exception:  # noqa: BLE001
@@ -320,29 +345,94 @@ class Storage:
                 self._flushed.notify_all()
             if len(rows) < self.batch_max and self.linger_s > 0:
                 time.sleep(self.linger_s)  # let the next burst gather: one commit, not hundreds
-        db.close()
+        try:
+            db.close()
+        except Exception:  # noqa: BLE001  (already gone)
+            pass
+
+    def _commit(self, db: Any, batch: list[Row]) -> tuple[Any, bool]:
+        """Commit `batch`; returns the connection to go on with (a new one after a lost one) and
+        whether the batch is settled (committed, or refused for its data and logged).
+
+        A transient failure (busy or lost database, deadlock between workers) is retried with
+        back-off until it succeeds, holding the rows behind it: nothing is acked meanwhile, so
+        the broker keeps the rest. A batch the database refuses for its data is committed row
+        by row and only the refused rows are dropped, each with a log line. Only when closing
+        with the database still unavailable is a batch left unsettled (and so never acked).
+        """
+        attempt = 0
+        while True:
+            try:
+                self._write_batch(db, batch)
+                db.commit()
+                self.batches += 1
+                return db, True
+            except Exception as exc:  # noqa: BLE001  (a bad batch must not stop the writer)
+                db = self._rollback(db)
+                if isinstance(exc, ConnectionError) or self.backend.transient(exc):
+                    attempt += 1
+                    if self._closing and attempt > 3:
+                        self.failed_batches += 1
+                        _LOGGER.error("storage: closing with the database unavailable: %d rows "
+                                      "not stored and not acknowledged (%s)", len(batch), exc)
+                        return db, False
+                    if attempt in (1, 10) or attempt % 100 == 0:
+                        _LOGGER.warning("storage: %d rows not committed yet (%s: %s); retry %d",
+                                        len(batch), type(exc).__name__, exc, attempt)
+                    time.sleep(min(0.05 * 2 ** min(attempt, 6), 2.0))
+                    continue
+                self.failed_batches += 1
+                if len(batch) == 1:
+                    _LOGGER.error("storage: a %s failed to commit, dropped: %s: %s",
+                                  type(batch[0]).__name__, type(exc).__name__, exc)
+                    return db, True
+                _LOGGER.error("storage: a batch of %d rows failed to commit (%s: %s); "
+                              "committing them one by one", len(batch), type(exc).__name__, exc)
+                settled = True
+                for row in batch:
+                    db, ok = self._commit(db, [row])
+                    settled = settled and ok
+                return db, settled
+
+    def _rollback(self, db: Any) -> Any:
+        try:
+            db.rollback()
+            return db
+        except Exception:  # noqa: BLE001  (connection gone: open a new one)
+            try:
+                db.close()
+            except Exception:  # noqa: BLE001
+                pass
+            try:
+                return self.backend.connect()
+            except Exception as exc:  # noqa: BLE001  (still down: the retry loop waits)
+                _LOGGER.warning("storage: cannot reconnect yet: %s", exc)
+                return _Broken()
 
     def _write_batch(self, db: Any, batch: list[Row]) -> None:
         sql = self.backend.sql
         telemetry: list[tuple[Any, ...]] = []
-        other: list[Row] = []
+        other: list[tuple[tuple[Any, ...], int, Row]] = []
         seen: dict[str, float] = {}
-        for r in batch:
+        for i, r in enumerate(batch):
             if type(r) is TelemetryRow:
                 telemetry.append((r.dog, r.received, r.doc.get("seq"), r.raw or json.dumps(r.doc)))
             else:
-                other.append(r)
+                other.append((_lock_order(r), i, r))
                 if type(r) is not EventRow:
                     continue
             if seen.get(r.dog, 0.0) < r.received:
                 seen[r.dog] = r.received
         if telemetry:
             self.backend.insert_telemetry(db, telemetry)
+        # Every transaction locks rows in one global order (table, then key; arrival order within
+        # a key), so station workers sharing PostgreSQL never deadlock on each other.
+        statements = [(key, i, _UPSERT[type(r)], _params(r)) for key, i, r in other]
+        statements += [((0, dog, 1), 0, _SEEN, (dog, ts)) for dog, ts in seen.items()]
+        statements.sort(key=lambda s: (s[0], s[1]))
         cur = db.cursor()
-        for row in other:
-            cur.execute(sql(_UPSERT[type(row)]), _params(row))
-        if seen:
-            cur.executemany(sql(_SEEN), list(seen.items()))
+        for _, _, text, params in statements:
+            cur.execute(sql(text), params)
         cur.close()
 
     # --- reads (web API, summaries) ------------------------------------------------------------
