@@ -62,7 +62,8 @@ def _endpoint(cfg: StationConfig) -> tuple[client.Endpoint, fleet_mod.Fleet | No
     if user is None:
         raise fleet_mod.FleetError(f"{cfg.fleet_dir}: no station user; `robot-dog fleet add-user`")
     # Stable id (one session per user and worker group) so the session survives our restarts;
-    # each worker of a shared group needs its own --client-id.
+    # each worker of a shared group needs its own station user (the fleet's broker binds every
+    # session to its user name: use_username_as_clientid).
     client_id = cfg.client_id or f"station-{user}{worker}"
     return client.Endpoint(cfg.broker_host, cfg.broker_port, user, fleet.password(user), client_id,
                            ca_file=fleet.paths.station_ca_cert(),
