@@ -1,9 +1,9 @@
 """Client-certificate login for dogs (optional): the fleet CA issues each dog a certificate
 (CN = dog id, client auth only); the broker's certificate listener requires one and takes the
 user name from its CN, so the dog connects without a password and is held to its ACL. Real
-Mosquitto. Dog side: paho with the certificate (robot_dog.mqtt.client.Link has no
-client-certificate option yet) and mosquitto_pub as a foreign client; the station listens on
-the password listener.
+Mosquitto. Dog side: the uplink's own session (UplinkSession, certificate instead of password),
+a bare paho client and mosquitto_pub as foreign clients; the station listens on the password
+listener.
 """
 import queue
 import re
@@ -89,6 +89,30 @@ def test_a_dog_logs_in_with_its_certificate_and_no_password(broker, links):
     finally:
         dog.close()
     assert "as dog1 (" in broker.log() and "u'dog1'" in broker.log()
+
+
+def test_the_uplink_session_logs_in_with_the_certificate(broker, links, tmp_path):
+    import time
+
+    from robot_dog.uplink.events import EventFactory
+    from robot_dog.uplink.session import UplinkConfig, UplinkSession
+    paths = broker.fleet.paths
+    inbox = Inbox()
+    station = links(broker.endpoint("station"), on_message=inbox)
+    station.subscribe(topics.all_dogs(topics.Kind.EVENTS), qos=1)
+    session = UplinkSession(UplinkConfig(
+        "dog1", broker.host, broker.fleet.broker.cert_port, ca_file=paths.dog_ca_cert("dog1"),
+        cert_file=paths.dog_client_cert("dog1"), key_file=paths.dog_client_key("dog1"),
+        state_dir=tmp_path / "uplink")).start()
+    try:
+        session.link.wait_connected(WAIT_S)
+        session.put_event(EventFactory("dog1").make(time.time(), "info", "info",
+                                                    "over the certificate listener"))
+        topic, payload = inbox.q.get(timeout=WAIT_S)  # the station subscribed to events only
+        assert topic == topics.events("dog1") and b"over the certificate listener" in payload
+    finally:
+        session.stop()
+    assert "as dog1 (" in broker.log()
 
 
 def test_a_certificate_from_another_ca_or_none_is_refused(broker, tmp_path):

@@ -61,6 +61,9 @@ class Endpoint:
     password: str = field(repr=False)
     client_id: str
     ca_file: Path | None = None  # None: plain TCP (loopback debugging only)
+    # A client certificate for the fleet's certificate listener (CN = user name, no password).
+    cert_file: Path | None = None
+    key_file: Path | None = None
     keepalive_s: int = 30
     # > 0: a persistent session (clean_start off): the broker keeps our subscriptions and queues
     # QoS 1 messages for us while we are away (station: nothing lost across its reconnects).
@@ -101,10 +104,13 @@ class Link:
 
         c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=endpoint.client_id,
                         protocol=paho.MQTTv5)
-        c.username_pw_set(endpoint.username, endpoint.password)
+        if endpoint.cert_file is None or endpoint.password:
+            c.username_pw_set(endpoint.username, endpoint.password)
         if endpoint.ca_file is not None:
             c.tls_set(ca_certs=str(endpoint.ca_file), cert_reqs=ssl.CERT_REQUIRED,
-                      tls_version=ssl.PROTOCOL_TLS_CLIENT)
+                      tls_version=ssl.PROTOCOL_TLS_CLIENT,
+                      certfile=str(endpoint.cert_file) if endpoint.cert_file else None,
+                      keyfile=str(endpoint.key_file) if endpoint.key_file else None)
         if will is not None:
             c.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
         c.reconnect_delay_set(min_delay=max(1, int(reconnect_s[0])), max_delay=int(reconnect_s[1]))

@@ -43,12 +43,16 @@ class UplinkNode(Node):
         ca, pw_file, key = (p("ca_file", "", "fleet CA (TLS); empty: plain loopback"),
                             p("password_file", "", "file holding the broker password"),
                             p("command_public_key", "", "dog's command.pub; empty: no commands"))
+        cert, cert_key = (p("cert_file", "", "client certificate for the fleet's certificate "
+                            "listener (then no password_file); empty: password login"),
+                          p("key_file", "", "the client certificate's key"))
         cfg = UplinkConfig(
             dog=self.dog, host=p("broker_host", "127.0.0.1", "MQTT broker host"),
             port=p("broker_port", 1883, "MQTT broker port"),
             username=p("username", "", "broker user; empty: the dog id"),
             password=Path(pw_file).read_text().strip() if pw_file else "",
             ca_file=Path(ca) if ca else None, command_public_key=Path(key) if key else None,
+            cert_file=Path(cert) if cert else None, key_file=Path(cert_key) if cert_key else None,
             state_dir=Path(p("state_dir", "var/uplink", "outbox directory (survives restarts)")),
             outbox_max_bytes=int(p("outbox_max_mb", 100.0, "outbox bound, MB") * 1e6))
         telemetry_hz = p("telemetry_hz", 2.0, "telemetry rate, Hz (1-10)")

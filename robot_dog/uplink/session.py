@@ -39,7 +39,9 @@ class UplinkConfig:
     port: int = 1883
     username: str = ""                       # "" = the dog id (fleet user names are dog ids)
     password: str = ""
-    ca_file: Path | None = None              # None: plain TCP (loopback demo only)
+    ca_file: Path | None = None              # None: plain TCP (loopback debugging only)
+    cert_file: Path | None = None            # client certificate (fleet `--cert`): no password
+    key_file: Path | None = None
     command_public_key: Path | None = None   # None: commands disabled (not subscribed)
     state_dir: Path = Path("var/uplink")     # the outbox lives here (survives restarts)
     outbox_max_bytes: int = DEFAULT_MAX_BYTES
@@ -65,7 +67,8 @@ class UplinkSession:
         self.outbox = Outbox(Path(cfg.state_dir) / f"outbox-{self.dog}.sqlite", cfg.outbox_max_bytes)
         self.forwarder = Forwarder(self.outbox, self._publish_queued)
         endpoint = client.Endpoint(cfg.host, cfg.port, cfg.username or self.dog, cfg.password,
-                                   client_id=self.dog, ca_file=cfg.ca_file)
+                                   client_id=self.dog, ca_file=cfg.ca_file,
+                                   cert_file=cfg.cert_file, key_file=cfg.key_file)
         self.link = client.Link(endpoint, will=client.status_will(self.dog),
                                 on_connected=self._connected, on_disconnected=self._disconnected,
                                 on_message=self._message, on_acked=self._acked,
