@@ -39,6 +39,8 @@ def test_subscribe_and_publish_bytes():
         b"\x32\x0d\x00\x01t\x01\x02\x05\x02\x00\x00\x00\x02hi")
     assert wire.publish("t", b"", 0, retain=True) == b"\x31\x04\x00\x01t\x00"
     assert wire.pubacks([1, 258]) == b"\x40\x02\x00\x01\x40\x02\x01\x02"
+    assert wire.unsubscribe(3, ["a/+"]) == b"\xa2\x08\x00\x03\x00\x00\x03a/+"
+    assert wire.DISCONNECT_ENDING_SESSION == b"\xe0\x07\x00\x05\x11\x00\x00\x00\x00"
     with pytest.raises(ValueError):
         wire.publish("t", b"", 2, 1)
 
@@ -48,8 +50,11 @@ def test_decodes_broker_packets():
     connack = b"\x20\x06\x01\x00\x03\x21\x00\x14"  # session present, success, receive max 20
     suback = b"\x90\x05\x00\x07\x00\x01\x87"       # granted QoS 1, then "Not authorized"
     disconnect = b"\xe0\x0a\x8e\x08\x1f\x00\x05taken"
-    packets = d.feed(connack + suback + b"\xd0\x00" + b"\x40\x03\x00\x09\x10" + disconnect)
-    assert packets == [wire.ConnAck(True, 0, 20), wire.SubAck(7, (1, 0x87)), wire.PingResp(),
+    unsuback = b"\xb0\x04\x00\x08\x00\x00"
+    packets = d.feed(connack + suback + unsuback + b"\xd0\x00" + b"\x40\x03\x00\x09\x10"
+                     + disconnect)
+    assert packets == [wire.ConnAck(True, 0, 20), wire.SubAck(7, (1, 0x87)),
+                       wire.UnsubAck(8, (0,)), wire.PingResp(),
                        wire.PubAck(9, 0x10), wire.Disconnect(0x8E, "taken")]
     assert wire.reason_text(0x8E) == "Session taken over"
     assert d.buffered == 0

@@ -47,12 +47,13 @@ class Worker:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def start(self) -> Worker:
+    def start(self, *extra: str) -> Worker:
         with self.log_path.open("a") as log:
             self.proc = self.children.spawn(
                 sys.executable, "-m", "robot_dog.cli", "station", "--fleet", str(self.broker.fleet.root),
                 "--user", self.user, "--db", self.db, "--shared-group", GROUP, "--client-id", self.user,
-                "--http-port", str(free_port()), "--no-video", stdout=subprocess.PIPE, stderr=log)
+                "--http-port", str(free_port()), "--no-video", *extra, stdout=subprocess.PIPE,
+                stderr=log)
         self.starts += 1
         wait_for(self._connected, f"{self.user} to connect")
         return self
@@ -281,6 +282,37 @@ def test_killed_worker_the_other_keeps_storing_and_nothing_after_the_kill_is_los
     doubled = sorted(k for k in pre_kill if tel[k] > 1)
     print(f"held for the dead worker: {len(held)} of {len(post_kill)} post-kill samples; "
           f"pre-kill: {len(pre_kill)} samples, stored twice: {len(doubled)} {doubled[:10]}")
+
+
+def test_a_retired_worker_leaves_the_group_and_nothing_is_lost_or_doubled(cluster):
+    """`--leave-on-exit` + Ctrl-C mid-stream: the worker unsubscribes, takes and commits what
+    the broker had queued for it, and ends its session; from then on the other worker gets
+    every message. Nothing waits for a restart that will not come (compare the SIGKILL test)."""
+    broker, db, (leaver, stayer), dogs = cluster
+    leaver.stop()
+    leaver.start("--leave-on-exit")
+    stream = Stream(dogs)
+    stream.start()
+    try:
+        wait_for(lambda: telemetry_rows(db) >= 100, "the stream being stored by both workers")
+        summary = leaver.stop()  # SIGINT: leave, then exit
+        at_leave = dogs.mark()
+        wait_for(lambda: len(dogs.telemetry(at_leave)) >= 200, "200 more samples after leaving")
+        stream.stop()
+        wait_for(dogs.drained, "the broker to acknowledge every message")
+
+        def all_stored():
+            tel, ev = stored(db)
+            return stayer.healthy() and dogs.telemetry() <= set(tel) and dogs.events() <= set(ev)
+        wait_for(all_stored, "the remaining worker to store every message")
+        stayer.stop()
+    finally:
+        stream.stop()
+    assert "left group" in leaver.log(), leaver.log()[-2000:]
+    assert summary["received"].get("telemetry", 0) > 0, summary  # it did take part
+    tel, ev = stored(db)
+    assert tel == Counter(dict.fromkeys(dogs.telemetry(), 1)), "every sample exactly once"
+    assert ev == Counter(dict.fromkeys(dogs.events(), 1)), "every event exactly once"
 
 
 def test_shared_group_with_a_fleet_needs_a_user_per_worker(tmp_path, capsys):

@@ -65,15 +65,20 @@ class BatchLink:
         self._wake_w.setblocking(False)
         self._thread = threading.Thread(target=self._run, name=f"mqtt-{endpoint.client_id}",
                                         daemon=True)
+        self._unsubacks: dict[int, threading.Event] = {}
+        self._end_session = False
         self.batches = 0
         self.messages = 0
+        self.last_message_at = float("-inf")  # time.monotonic() of the last PUBLISH received
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
-        """Clean DISCONNECT and stop the I/O thread."""
+    def stop(self, *, end_session: bool = False) -> None:
+        """Clean DISCONNECT and stop the I/O thread. `end_session`: the broker forgets our
+        session now (subscriptions, anything still queued for us) instead of keeping it."""
+        self._end_session = end_session
         self._stopping.set()
         self._wake()
         if self._thread.is_alive():
@@ -116,6 +121,22 @@ class BatchLink:
             if self._connected.is_set():
                 self._outq.append(wire.subscribe(self._take_id(), [(topic_filter, qos, no_local)]))
         self._wake()
+
+    def unsubscribe(self, topic_filter: str, timeout_s: float = 10.0) -> bool:
+        """Stop subscribing; True once the broker confirmed (UNSUBACK) within `timeout_s`."""
+        done = threading.Event()
+        with self._lock:
+            self._subscriptions.pop(topic_filter, None)
+            if not self._connected.is_set():
+                return True  # nothing to undo now; not renewed on the next connection
+            packet_id = self._take_id()
+            self._unsubacks[packet_id] = done
+            self._outq.append(wire.unsubscribe(packet_id, [topic_filter]))
+        self._wake()
+        confirmed = done.wait(timeout_s)
+        with self._lock:
+            self._unsubacks.pop(packet_id, None)
+        return confirmed
 
     def _take_id(self) -> int:  # under _lock
         self._next_id = self._next_id % 0xFFFF + 1
@@ -258,10 +279,15 @@ class BatchLink:
                 done = self._dispatch(generation, self._decoder.feed(data))
                 if done:
                     return done
+        with self._lock:  # what was queued up to now (e.g. the last acks) goes out first
+            for chunk in self._outq:
+                pending += chunk
+            self._outq.clear()
+        goodbye = wire.DISCONNECT_ENDING_SESSION if self._end_session else wire.DISCONNECT_BYTES
         try:
             sock.setblocking(True)
             sock.settimeout(2.0)
-            sock.sendall(bytes(pending) + wire.DISCONNECT_BYTES)
+            sock.sendall(bytes(pending) + goodbye)
         except OSError:
             pass
         return "stopped"
@@ -277,6 +303,11 @@ class BatchLink:
                 if failed:
                     _LOGGER.warning("broker refused a subscription of %s: %s",
                                     self.endpoint.username, wire.reason_text(failed[0]))
+            elif type(p) is wire.UnsubAck:
+                with self._lock:
+                    waiter = self._unsubacks.get(p.packet_id)
+                if waiter is not None:
+                    waiter.set()
             elif type(p) is wire.Disconnect:
                 text = wire.reason_text(p.reason)
                 return f"{text} ({p.reason_string})" if p.reason_string else text
@@ -284,6 +315,7 @@ class BatchLink:
                 raise wire.ProtocolError("a second CONNACK")
             # PubAck (our QoS 1 publishes) and PingResp need nothing beyond being heard.
         if batch:
+            self.last_message_at = time.monotonic()
             ids = [p.packet_id for p in batch if p.qos]
             self.batches += 1
             self.messages += len(batch)

@@ -11,7 +11,7 @@ every packet of a 256 KiB read in one pass and the shell answers them with one `
 
 Scope (what a subscriber that also publishes QoS 0/1 needs): CONNECT (user, password, clean
 start, keep alive, session expiry, receive maximum, maximum packet size), CONNACK, SUBSCRIBE /
-SUBACK, PUBLISH QoS 0/1 both ways (properties skipped on receipt; message expiry on send),
+SUBACK, UNSUBSCRIBE / UNSUBACK, PUBLISH QoS 0/1 both ways (properties skipped on receipt; message expiry on send),
 PUBACK, PINGREQ/PINGRESP, DISCONNECT. QoS 2, AUTH, topic aliases (we advertise none, so a
 broker sends none) and wills are refused or unused.
 """
@@ -27,7 +27,7 @@ _U32 = struct.Struct("!I")
 
 # Packet types (high nibble of the first byte).
 CONNECT, CONNACK, PUBLISH, PUBACK = 1, 2, 3, 4
-SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT = 8, 9, 12, 13, 14
+SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, PINGREQ, PINGRESP, DISCONNECT = 8, 9, 10, 11, 12, 13, 14
 
 # Property identifiers we write or read.
 _MESSAGE_EXPIRY = 0x02
@@ -92,6 +92,12 @@ class SubAck:
 
 
 @dataclass(frozen=True, slots=True)
+class UnsubAck:
+    packet_id: int
+    reasons: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class PingResp:
     pass
 
@@ -102,7 +108,7 @@ class Disconnect:
     reason_string: str = ""
 
 
-Packet = ConnAck | Publish | PubAck | SubAck | PingResp | Disconnect
+Packet = ConnAck | Publish | PubAck | SubAck | UnsubAck | PingResp | Disconnect
 
 
 # --- encoding ------------------------------------------------------------------------------------
@@ -157,6 +163,11 @@ def subscribe(packet_id: int, filters: list[tuple[str, int, bool]]) -> bytes:
     return _packet((SUBSCRIBE << 4) | 0x02, body)
 
 
+def unsubscribe(packet_id: int, filters: list[str]) -> bytes:
+    body = _U16.pack(packet_id) + b"\x00" + b"".join(_str(f) for f in filters)
+    return _packet((UNSUBSCRIBE << 4) | 0x02, body)
+
+
 def publish(topic: str, payload: bytes, qos: int = 0, packet_id: int = 0, *, retain: bool = False,
             dup: bool = False, expiry_s: int | None = None) -> bytes:
     if qos not in (0, 1):
@@ -179,6 +190,9 @@ def pubacks(packet_ids: list[int]) -> bytes:
 
 PINGREQ_BYTES = b"\xc0\x00"
 DISCONNECT_BYTES = b"\xe0\x00"  # normal disconnection: the broker drops any will
+#: Normal disconnection that also ends the session now (Session Expiry Interval 0): the broker
+#: forgets its subscriptions instead of queueing for it.
+DISCONNECT_ENDING_SESSION = b"\xe0\x07\x00\x05" + bytes((_SESSION_EXPIRY,)) + _U32.pack(0)
 
 
 # --- decoding ------------------------------------------------------------------------------------
@@ -251,11 +265,11 @@ def _decode_body(first: int, body: memoryview) -> Packet:
             props, _ = _properties(body, 2)
             receive_maximum = props.get(_RECEIVE_MAXIMUM, 65535)
         return ConnAck(bool(body[0] & 0x01), body[1], receive_maximum)
-    if kind == SUBACK:
+    if kind in (SUBACK, UNSUBACK):
         if len(body) < 3:
-            raise ProtocolError("SUBACK shorter than 3 bytes")
+            raise ProtocolError("SUBACK/UNSUBACK shorter than 3 bytes")
         _, at = _properties(body, 2)
-        return SubAck(_U16.unpack_from(body)[0], tuple(body[at:]))
+        return (SubAck if kind == SUBACK else UnsubAck)(_U16.unpack_from(body)[0], tuple(body[at:]))
     if kind == PINGRESP:
         return PingResp()
     if kind == DISCONNECT:

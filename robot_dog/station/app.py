@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -106,8 +107,35 @@ class Station:
         self.link.start()
         return self
 
-    def stop(self) -> None:
-        self.link.stop()
+    def leave_group(self, quiet_s: float = 1.0, timeout_s: float = 30.0) -> bool:
+        """Leave the shared group for good (a worker being retired, not restarted): unsubscribe
+        the shared filters so the broker routes new messages to the other workers, take what
+        the broker had already queued for us until it stays quiet for `quiet_s`, and commit
+        and acknowledge all of it. True if that finished: then stop(end_session=True) loses
+        nothing. False: keep the session (a restarted worker still gets what it holds)."""
+        if not self.config.shared_group:
+            return False
+        share = f"$share/{self.config.shared_group}/"
+        for kind in (Kind.TELEMETRY, Kind.EVENTS, Kind.RESULT):
+            if not self.link.unsubscribe(share + topics.all_dogs(kind)):
+                _LOGGER.warning("leaving group %s: no UNSUBACK; keeping the session",
+                                self.config.shared_group)
+                return False
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            quiet = time.monotonic() - self.link.last_message_at >= quiet_s
+            if quiet and self.storage.flush(timeout_s=max(0.0, deadline - time.monotonic())):
+                if time.monotonic() - self.link.last_message_at >= quiet_s:
+                    _LOGGER.info("left group %s: everything received is committed",
+                                 self.config.shared_group)
+                    return True
+            time.sleep(0.1)
+        _LOGGER.warning("leaving group %s: still receiving after %.0f s; keeping the session",
+                        self.config.shared_group, timeout_s)
+        return False
+
+    def stop(self, *, end_session: bool = False) -> None:
+        self.link.stop(end_session=end_session)
         self.http.stop()
         self.storage.flush()
         self.storage.close()
@@ -147,8 +175,12 @@ class Station:
                 "stored": self.storage.counts()}
 
 
-def run(config: StationConfig, duration_s: float | None = None) -> dict[str, Any]:
-    """Run until Ctrl-C or `duration_s`; return the summary."""
+def run(config: StationConfig, duration_s: float | None = None, *,
+        leave_on_exit: bool = False) -> dict[str, Any]:
+    """Run until Ctrl-C, SIGTERM or `duration_s`; return the summary. `leave_on_exit`: a
+    shared-group worker leaves the group for good on the way out (Station.leave_group)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: same clean path
     station = Station(config).start()
     try:
         if duration_s is None:
@@ -158,6 +190,11 @@ def run(config: StationConfig, duration_s: float | None = None) -> dict[str, Any
     except KeyboardInterrupt:
         pass
     finally:
+        left = leave_on_exit and station.leave_group()
         summary = station.summary()
-        station.stop()
+        station.stop(end_session=left)
     return summary
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt

@@ -28,6 +28,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--shared-group", metavar="NAME", help="MQTT 5 shared subscriptions "
                         "$share/NAME/... for telemetry, events and results (several workers)")
     parser.add_argument("--no-video", action="store_true", help="storage-only worker")
+    parser.add_argument("--leave-on-exit", action="store_true", help="with --shared-group: on "
+                        "Ctrl-C/SIGTERM leave the group for good (unsubscribe, drain, commit, end "
+                        "the session) instead of keeping the session for a restart")
     parser.add_argument("--client-id", default="", help="MQTT client id (unique per worker; a "
                         "fleet's broker uses the user name instead)")
     parser.add_argument("--duration", type=float, help="stop after N s and print a summary")
@@ -43,7 +46,7 @@ def main(argv: list[str]) -> int:
                            args.fleet, args.user, args.operator_token, args.shared_group,
                            not args.no_video)
     try:
-        print(json.dumps(run(config, args.duration), indent=2))
+        print(json.dumps(run(config, args.duration, leave_on_exit=args.leave_on_exit), indent=2))
     except (StorageError, fleet_mod.FleetError) as exc:
         print(f"robot-dog station: {exc}", file=sys.stderr)
         return 1
