@@ -49,14 +49,25 @@ def pub(port, topic, *messages, extra=()):
                         "-q", "1", "-t", topic, "-m", m, *extra], check=True, timeout=10)
 
 
+def probe(port, inbox, topic):
+    """Publish a probe on `topic`; True once it arrived (our subscription is live)."""
+    pub(port, topic, "probe")
+    return b"probe" in inbox.payloads()
+
+
+def started(endpoint, inbox, topic_filter, **options):
+    link = BatchLink(endpoint, on_batch=inbox.on_batch, **options)
+    link.keep_subscribed(topic_filter, qos=1)
+    link.start()
+    return link
+
+
 def test_receives_from_mosquitto_pub_and_publishes_to_mosquitto_sub(mosquitto):
     inbox = Inbox()
-    link = BatchLink(plain(mosquitto), on_batch=inbox.on_batch)
-    link.keep_subscribed("patrol/v1/+/telemetry", qos=1)
-    link.start()
+    link = started(plain(mosquitto), inbox, "patrol/v1/+/telemetry")
     try:
         link.wait_connected(10)
-        wait_for(lambda: _subscribed(inbox, mosquitto.port), "our subscription")
+        wait_for(lambda: probe(mosquitto.port, inbox, "patrol/v1/probe/telemetry"), "our subscription")
         sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(mosquitto.port),
                                 "-V", "mqttv5", "-q", "1", "-t", "out/#", "-C", "1", "-v"],
                                stdout=subprocess.PIPE, text=True)
@@ -71,28 +82,19 @@ def test_receives_from_mosquitto_pub_and_publishes_to_mosquitto_sub(mosquitto):
         link.stop()
 
 
-def _subscribed(inbox, port):
-    pub(port, "patrol/v1/probe/telemetry", "probe")
-    return b"probe" in inbox.payloads()
-
-
 def test_unacked_messages_come_back_after_a_reconnect_acked_ones_do_not(mosquitto):
     inbox = Inbox(auto_ack=False)
     endpoint = plain(mosquitto, "batch-persistent", session_expiry_s=600)
-    link = BatchLink(endpoint, on_batch=inbox.on_batch)
-    link.keep_subscribed("t/#", qos=1)
-    link.start()
+    link = started(endpoint, inbox, "t/#")
     link.wait_connected(10)
-    wait_for(lambda: _probe(mosquitto.port, inbox), "subscription live")
+    wait_for(lambda: probe(mosquitto.port, inbox, "t/probe"), "subscription live")
     inbox.ack_all()
     pub(mosquitto.port, "t/x", "kept-1", "kept-2")
     wait_for(lambda: inbox.payloads()[-2:] == [b"kept-1", b"kept-2"], "two unacked messages")
     link.stop()  # gone without acking: the broker keeps both in our session
 
     again = Inbox(auto_ack=True)
-    link = BatchLink(endpoint, on_batch=again.on_batch)
-    link.keep_subscribed("t/#", qos=1)
-    link.start()
+    link = started(endpoint, again, "t/#")
     try:
         wait_for(lambda: [b"kept-1", b"kept-2"] == [p for p in again.payloads() if p.startswith(b"kept")],
                  "redelivery of the unacked messages")
@@ -101,9 +103,7 @@ def test_unacked_messages_come_back_after_a_reconnect_acked_ones_do_not(mosquitt
         link.stop()
 
     third = Inbox()
-    link = BatchLink(endpoint, on_batch=third.on_batch)
-    link.keep_subscribed("t/#", qos=1)
-    link.start()
+    link = started(endpoint, third, "t/#")
     try:
         pub(mosquitto.port, "t/x", "fresh")
         wait_for(lambda: b"fresh" in third.payloads(), "a new message")
@@ -112,19 +112,12 @@ def test_unacked_messages_come_back_after_a_reconnect_acked_ones_do_not(mosquitt
         link.stop()
 
 
-def _probe(port, inbox):
-    pub(port, "t/probe", "probe")
-    return b"probe" in inbox.payloads()
-
-
 def test_receive_maximum_holds_the_broker_back_until_we_ack(mosquitto):
     inbox = Inbox(auto_ack=False)
-    link = BatchLink(plain(mosquitto, "batch-window"), on_batch=inbox.on_batch, receive_maximum=5)
-    link.keep_subscribed("w/#", qos=1)
-    link.start()
+    link = started(plain(mosquitto, "batch-window"), inbox, "w/#", receive_maximum=5)
     try:
         link.wait_connected(10)
-        wait_for(lambda: _probe_w(mosquitto.port, inbox), "subscription live")
+        wait_for(lambda: probe(mosquitto.port, inbox, "w/probe"), "subscription live")
         inbox.ack_all()
         before = len(inbox.messages)
         subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(mosquitto.port), "-V", "mqttv5",
@@ -143,17 +136,10 @@ def test_receive_maximum_holds_the_broker_back_until_we_ack(mosquitto):
         link.stop()
 
 
-def _probe_w(port, inbox):
-    pub(port, "w/probe", "probe")
-    return b"probe" in inbox.payloads()
-
-
 def test_tls_with_credentials_and_a_refused_password(secure_broker):
     inbox = Inbox()
     good = secure_broker.endpoint("station")
-    link = BatchLink(good, on_batch=inbox.on_batch)
-    link.keep_subscribed("patrol/v1/+/telemetry", qos=1)
-    link.start()
+    link = started(good, inbox, "patrol/v1/+/telemetry")
     try:
         link.wait_connected(15)
         args = secure_broker.cli_args("dog1")

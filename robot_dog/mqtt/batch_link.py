@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 
 from robot_dog.mqtt import wire
-from robot_dog.mqtt.client import ConnectRefused, Endpoint, LinkTimeout
+from robot_dog.mqtt.client import ConnectRefused, Endpoint, wait_for_session
 from robot_dog.mqtt.errors import NotConnected
 
 _LOGGER = logging.getLogger(__name__)
@@ -87,11 +87,7 @@ class BatchLink:
         self._wake_w.close()
 
     def wait_connected(self, timeout_s: float) -> None:
-        if not self._connected.wait(timeout_s):
-            if self._refused:
-                raise ConnectRefused(f"{self.endpoint.host}:{self.endpoint.port}: {self._refused}")
-            raise LinkTimeout(f"no session with {self.endpoint.host}:{self.endpoint.port} "
-                              f"after {timeout_s} s")
+        wait_for_session(self.endpoint, self._connected, lambda: self._refused, timeout_s)
 
     @property
     def connected(self) -> bool:

@@ -83,6 +83,16 @@ def status_will(dog: str) -> Will:
     return Will(topics.status(dog), topics.OFFLINE)
 
 
+def wait_for_session(endpoint: Endpoint, connected: threading.Event,
+                     refused: Callable[[], str | None], timeout_s: float) -> None:
+    """Wait for `connected`; ConnectRefused naming the broker's reason, or LinkTimeout."""
+    if not connected.wait(timeout_s):
+        reason = refused()
+        if reason:
+            raise ConnectRefused(f"{endpoint.host}:{endpoint.port}: {reason}")
+        raise LinkTimeout(f"no session with {endpoint.host}:{endpoint.port} after {timeout_s} s")
+
+
 class Link:
     """One MQTT 5 session; `start()` connects in the background and keeps reconnecting."""
 
@@ -134,11 +144,7 @@ class Link:
 
     def wait_connected(self, timeout_s: float) -> None:
         """Block until the session is up; ConnectRefused / LinkTimeout otherwise."""
-        if not self._connected.wait(timeout_s):
-            if self._refused:
-                raise ConnectRefused(f"{self.endpoint.host}:{self.endpoint.port}: {self._refused}")
-            raise LinkTimeout(f"no session with {self.endpoint.host}:{self.endpoint.port} "
-                              f"after {timeout_s} s")
+        wait_for_session(self.endpoint, self._connected, lambda: self._refused, timeout_s)
 
     def stop(self) -> None:
         """Clean DISCONNECT (no Last Will) and stop the network thread."""
