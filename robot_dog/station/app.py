@@ -1,11 +1,12 @@
 """`robot-dog station`: MQTT ingest -> storage + video relay + commands, served over HTTP.
 
-One MQTT session (robot_dog.mqtt.batch_link.BatchLink: TLS and a station user's credentials when a
-fleet directory is given, as the demo does; plain loopback otherwise, for local debugging). With `shared_group`, the storage
-subscriptions (telemetry, events, command results) are MQTT 5 shared subscriptions
-`$share/{group}/...`, so several workers split the load against one broker and one
-PostgreSQL; status and video stay plain subscriptions in every worker (retained status is
-not delivered on shared subscriptions, and each worker relays video to its own viewers).
+One MQTT session (robot_dog.mqtt.batch_link.BatchLink: TLS and a station user's credentials
+when a fleet directory is given, as the demo does; plain loopback otherwise, for local
+debugging). With `shared_group`, the storage subscriptions (telemetry, events, command
+results) are MQTT 5 shared subscriptions `$share/{group}/...`, so several workers split the
+load against one broker and one PostgreSQL; status and video stay plain subscriptions in
+every worker (retained status is not delivered on shared subscriptions, and each worker
+relays video to its own viewers).
 """
 from __future__ import annotations
 
@@ -123,16 +124,19 @@ class Station:
                 return False
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            quiet = time.monotonic() - self.link.last_message_at >= quiet_s
-            if quiet and self.storage.flush(timeout_s=max(0.0, deadline - time.monotonic())):
-                if time.monotonic() - self.link.last_message_at >= quiet_s:
-                    _LOGGER.info("left group %s: everything received is committed",
-                                 self.config.shared_group)
-                    return True
+            # Quiet before and after the flush: nothing arrived while it was being committed.
+            if (self._quiet(quiet_s) and self.storage.flush(max(0.0, deadline - time.monotonic()))
+                    and self._quiet(quiet_s)):
+                _LOGGER.info("left group %s: everything received is committed",
+                             self.config.shared_group)
+                return True
             time.sleep(0.1)
         _LOGGER.warning("leaving group %s: still receiving after %.0f s; keeping the session",
                         self.config.shared_group, timeout_s)
         return False
+
+    def _quiet(self, seconds: float) -> bool:
+        return time.monotonic() - self.link.last_message_at >= seconds
 
     def stop(self, *, end_session: bool = False) -> None:
         self.link.stop(end_session=end_session)

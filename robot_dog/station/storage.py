@@ -270,7 +270,7 @@ class Storage:
         self._reader = self.backend.connect()
         self._lock = threading.Lock()
         self._flushed = threading.Condition(self._lock)
-        self._rows: list[Row] = []
+        self._rows: list[Row | Callable[[], None]] = []
         self._pending = 0        # put but not committed yet (under _lock)
         self._idle = False       # the writer waits for _wake (under _lock)
         self._closing = False
@@ -281,18 +281,17 @@ class Storage:
         self._writer.start()
 
     def put(self, row: Row) -> None:
-        with self._lock:
-            self._rows.append(row)
-            self._pending += 1
-            wake, self._idle = self._idle, False
-        if wake:
-            self._wake.set()
+        self._enqueue(row)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
-        """Call `callback` on the writer thread once every row put before it is committed (or
-        its batch failed and was logged): the station acknowledges MQTT messages with it."""
+        """Call `callback` on the writer thread once every row put before it is settled
+        (committed, or refused for its data and logged); never if the writer closes with the
+        database unavailable. The station acknowledges MQTT messages with it."""
+        self._enqueue(callback)  # in the row list, told apart by _write_loop (rows are not callable)
+
+    def _enqueue(self, item: Row | Callable[[], None]) -> None:
         with self._lock:
-            self._rows.append(callback)  # type: ignore[arg-type]  (not a row: see _write_loop)
+            self._rows.append(item)
             self._pending += 1
             wake, self._idle = self._idle, False
         if wake:
