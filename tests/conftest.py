@@ -1,7 +1,16 @@
-"""Shared test setup: localhost-only discovery for every test, fixture modules from tests/fixtures/."""
+"""Shared test setup: localhost-only discovery and a ROS domain of this run's own for every test,
+fixture modules from tests/fixtures/."""
 from pathlib import Path
 
 import robot_dog  # noqa: F401  (imports apply localhost-only DDS before any rclpy use)
+from tests.isolation import isolate
+
+# Before any participant exists: this run's own ROS domain (children inherit it).
+ROS_DOMAIN = isolate()
+
+
+def pytest_report_header() -> str:
+    return f"ROS_DOMAIN_ID={ROS_DOMAIN} (claimed for this run; see tests/isolation.py)"
 
 # Each area keeps its fixtures in its own module (tests/fixtures/<area>.py).
 pytest_plugins = sorted(

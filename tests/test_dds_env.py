@@ -57,10 +57,11 @@ def test_localhost_runner_passes_the_environment_to_commands():
 
 def test_ros_participant_listens_on_loopback_only():
     """A real rclpy participant with the profile binds its UDP receive ports to 127.0.0.1."""
+    base = 7400 + 250 * int(os.environ.get("ROS_DOMAIN_ID", "0"))  # the RTPS ports of this domain
     code = (
         "import rclpy, psutil, os; import robot_dog; rclpy.init(); n = rclpy.create_node('probe');"
         "p = psutil.Process(os.getpid());"
-        "print(sorted({c.laddr.ip for c in p.net_connections(kind='udp') if 7400 <= c.laddr.port < 7700}))"
+        f"print(sorted({{c.laddr.ip for c in p.net_connections(kind='udp') if {base} <= c.laddr.port < {base + 250}}}))"
     )
     out = subprocess.run([sys.executable, "-c", code], env=dds_env.environ(), capture_output=True,
                          text=True, timeout=60, check=True).stdout
