@@ -2,7 +2,11 @@
 
 Wire frame: COBS(version u8 | type u8 | seq u16 | body | crc16 u16) followed by one 0x00.
 CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) over version..body, little-endian like every field.
-A bad frame is counted by reason and logged once; decoding restarts at the next 0x00.
+A bad frame (framing: COBS, length, CRC) is counted by reason; decoding restarts at the next
+0x00. A well-formed frame this side cannot use (other version, unknown type, wrong body length)
+is a *refusal*, counted apart: the line is fine, the peer speaks something else. Logging is
+rate-limited by count (no clock here): the first few bad frames one line each, then one summary
+line at every power of ten, so garbage at line rate gives a handful of lines, not one per frame.
 """
 from __future__ import annotations
 
@@ -47,7 +51,7 @@ class Rejected:
     version: int
     msg_type: int
     seq: int
-    reason: str   # bad_version, unknown_type, bad_length, bad_value
+    reason: str   # bad_version, unknown_type, bad_length
 
 
 Event = Frame | Rejected
@@ -90,11 +94,17 @@ class FrameDecoder:
         self._discarding = False       # inside an over-long frame: skip to the next delimiter
         self._events: deque[Event] = deque()
         self.frames_ok = 0
-        self.bad_frames: Counter[str] = Counter()
+        self.bad_frames: Counter[str] = Counter()   # framing errors by reason
+        self.refused: Counter[str] = Counter()      # well-formed but unusable, by reason
 
     @property
     def bad_total(self) -> int:
+        """Frames dropped for framing errors (refusals not included)."""
         return sum(self.bad_frames.values())
+
+    @property
+    def refused_total(self) -> int:
+        return sum(self.refused.values())
 
     def receive_data(self, data: bytes) -> None:
         start = 0
@@ -133,11 +143,38 @@ class FrameDecoder:
             self._bad(exc.reason, str(exc))
             return
         if isinstance(event, Rejected):
-            self._bad(event.reason, f"type 0x{event.msg_type:02x} seq {event.seq}")
+            self.refused[event.reason] += 1
+            _log_throttled(self.refused_total, "%s: refused frame #%d: %s, type 0x%02x seq %d%s",
+                           self.name, self.refused_total, event.reason, event.msg_type, event.seq,
+                           _summary(self.refused))
         else:
             self.frames_ok += 1
         self._events.append(event)
 
     def _bad(self, reason: str, detail: str) -> None:
         self.bad_frames[reason] += 1
-        _LOGGER.info("%s: bad frame #%d dropped (%s)", self.name, self.bad_total, detail)
+        _log_throttled(self.bad_total, "%s: bad frame #%d dropped (%s: %s)%s", self.name,
+                       self.bad_total, reason, detail, _summary(self.bad_frames))
+
+
+#: Bad or refused frames logged one line each before the log thins out to powers of ten.
+LOG_FIRST = 3
+
+
+def _log_throttled(count: int, fmt: str, *args: object) -> None:
+    if count <= LOG_FIRST or _power_of_ten(count):
+        _LOGGER.info(fmt, *args)
+
+
+def _power_of_ten(n: int) -> bool:
+    while n >= 10 and n % 10 == 0:
+        n //= 10
+    return n == 1
+
+
+def _summary(counts: Counter[str]) -> str:
+    total = sum(counts.values())
+    if total <= LOG_FIRST:
+        return ""
+    return "; so far " + ", ".join(f"{k} {v}" for k, v in counts.most_common()) + \
+        "; logging only every power of ten from here"

@@ -42,7 +42,8 @@ class CommandRefused(CommandError):
     """The MCU acknowledged the command with a refusal status."""
 
     def __init__(self, status: object, command: object) -> None:
-        super().__init__(f"MCU refused {type(command).__name__}: {getattr(status, 'name', status)}")
+        name = getattr(status, "name", None) or f"unknown status {status}"
+        super().__init__(f"MCU refused {type(command).__name__}: {name}")
         self.status = status
         self.command = command
 

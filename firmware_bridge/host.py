@@ -10,8 +10,14 @@
 Reliability policy (docs/serial_protocol.md section 6): every command is resent after
 `ack_timeout_s` until acknowledged, up to `max_attempts` sends or its deadline, whichever comes
 first. At most `window` commands are in flight; the rest wait in order. Commands wait until the
-HELLO handshake of the current connection is acknowledged. A heartbeat goes out every
+HELLO handshake of the current session is acknowledged. A heartbeat goes out every
 `heartbeat_period_s` while the port is open.
+
+Sequence numbers (protocol version 2, section 3): commands are numbered `first_seq`, +1, ... up
+to 65535 within one session and never wrap; HELLO and HEARTBEAT carry 0. Before the counter
+would pass 65535 the host starts a new session (HELLO with a new id), so the MCU's plain
+"seq > last of this type" rule holds for any uptime. Every connection, an MCU reboot
+(NO_SESSION) and a STALE answer to the newest command of its type also start a new session.
 """
 from __future__ import annotations
 
@@ -29,6 +35,12 @@ from firmware_bridge.messages import (
 from firmware_bridge.timers import Periodic
 
 _LOGGER = logging.getLogger(__name__)
+
+#: seq of the frames that are not numbered: HELLO and HEARTBEAT.
+UNNUMBERED = 0
+#: Command seqs of one session run from `first_seq` (default FIRST_SEQ) up to LAST_SEQ.
+FIRST_SEQ = 1
+LAST_SEQ = 0xFFFF
 
 
 @dataclass(frozen=True)
@@ -64,7 +76,8 @@ class TelemetryReceived:
 
 @dataclass(frozen=True)
 class CommandDone:
-    """The MCU acknowledged; status is OK or STALE (a newer command of its kind won)."""
+    """The MCU acknowledged. Status OK: applied. STALE: superseded, i.e. the host had already
+    sent a newer command of the same type, which the MCU took instead (never for the newest)."""
     token: int
     command: Message
     status: AckStatus
@@ -102,15 +115,27 @@ class HostStats:
     telemetry: int = 0
     telemetry_gaps: int = 0   # MCU frames missing between telemetry sequence numbers
     handshakes: int = 0
+    sessions: int = 0         # sessions started (HELLO with a new id)
+    refused_frames: int = 0   # well-formed MCU frames this host cannot use (newer version, type)
 
 
 class HostProtocol:
     def __init__(self, config: LinkConfig | None = None, now: float = 0.0,
-                 session_id: int | None = None, rng: random.Random | None = None) -> None:
+                 session_id: int | None = None, rng: random.Random | None = None,
+                 first_seq: int = FIRST_SEQ) -> None:
+        """`session_id`: the first session's id (random otherwise). `first_seq`: where each
+        session's command numbers start (tests start near LAST_SEQ to cross many sessions)."""
+        if not FIRST_SEQ <= first_seq <= LAST_SEQ:
+            raise LocalProtocolError(f"first_seq {first_seq} outside {FIRST_SEQ}..{LAST_SEQ}")
+        if session_id is not None and not 0 < session_id < 2**32:
+            raise LocalProtocolError(f"session_id {session_id} outside 1..2**32-1")
         self.config = config or LinkConfig()
-        rng = rng or random.Random()
-        self.session_id = session_id if session_id is not None else rng.randrange(1, 2**32)
-        self._seq = rng.randrange(0, 0x10000)
+        self._rng = rng or random.Random()
+        self.session_id = session_id if session_id is not None else self._new_session_id()
+        self._session_used = False       # the current id was already offered in a HELLO
+        self._first_seq = first_seq
+        self._next_seq = first_seq
+        self._newest: dict[int, int] = {}   # command type -> seq of its newest send this session
         self.state = LinkState.DOWN
         self.decoder = FrameDecoder("host<-mcu")
         self.stats = HostStats()
@@ -131,7 +156,7 @@ class HostProtocol:
         self.decoder = FrameDecoder("host<-mcu")
         self._out += b"\x00"  # ends any partial frame the MCU holds from before
         self._heartbeat = Periodic(self.config.heartbeat_period_s, now)
-        self._start_hello(now)
+        self._new_session(now)
         self.handle_timer(now)  # first heartbeat right behind HELLO: the MCU leaves safe state
 
     def connection_lost(self) -> None:
@@ -181,7 +206,8 @@ class HostProtocol:
         self.decoder.receive_data(data)
         while (event := self.decoder.next_event()) is not None:
             if isinstance(event, Rejected):
-                continue  # counted and logged by the decoder; the MCU never needs an answer
+                self.stats.refused_frames += 1  # logged by the decoder; never answered
+                continue
             self._on_frame(event, now)
         self._pump(now)
 
@@ -213,12 +239,19 @@ class HostProtocol:
                 self._start_hello(now)
             return
         if status == AckStatus.NO_SESSION:
-            # The MCU lost our session (it rebooted): handshake again, then resend.
-            _LOGGER.warning("MCU has no session (rebooted?); handshaking again")
-            pending.seq, pending.wire = -1, b""
-            self._queue.appendleft(pending)
-            self.state = LinkState.HANDSHAKE
-            self._start_hello(now)
+            # The MCU lost our session (it rebooted): new session, then resend (new seq: the
+            # command was not applied, so this is a first send in that session, not a resend).
+            _LOGGER.warning("MCU has no session (rebooted?); starting a new session")
+            self._in_flight[seq] = pending   # requeued with the others, in submission order
+            self._new_session(now)
+        elif status == AckStatus.STALE and self._newest.get(pending.command.TYPE) == pending.seq:
+            # The MCU holds a newer seq for this type than anything this session sent: its
+            # sequence state is not ours. Never "done": fail, and start over with a new session.
+            _LOGGER.error("MCU answered STALE to the newest %s (seq %d): not applied; "
+                          "starting a new session", type(pending.command).__name__, pending.seq)
+            self._events.append(CommandFailed(pending.token, pending.command,
+                                              CommandRefused(status, pending.command)))
+            self._new_session(now)
         elif status in (AckStatus.OK, AckStatus.STALE):
             self._events.append(CommandDone(pending.token, pending.command, status, pending.attempts))
         else:
@@ -229,7 +262,7 @@ class HostProtocol:
 
     def handle_timer(self, now: float) -> None:
         if self.state is not LinkState.DOWN and self._heartbeat.due(now):
-            self._emit(Heartbeat(), self._take_seq())
+            self._emit(Heartbeat(), UNNUMBERED)
         for seq, pending in list(self._in_flight.items()):
             if now < pending.retry_at:
                 continue
@@ -260,25 +293,55 @@ class HostProtocol:
 
     # ---- internals -----------------------------------------------------------------------
 
-    def _take_seq(self) -> int:
-        self._seq = (self._seq + 1) & 0xFFFF
-        return self._seq
+    def _new_session_id(self) -> int:
+        while True:
+            session_id = self._rng.randrange(1, 2**32)
+            if session_id != getattr(self, "session_id", None):
+                return session_id
+
+    def _requeue(self, *pending: _Pending) -> None:
+        """Back to the front of the queue, in submission order; sent again with a new seq."""
+        for item in sorted(pending, key=lambda p: p.token, reverse=True):
+            self._in_flight.pop(item.seq, None)
+            item.seq, item.wire = -1, b""
+            self._queue.appendleft(item)
+
+    def _new_session(self, now: float) -> None:
+        """HELLO with a new session id (the first connection uses the given one); command
+        numbers restart at `first_seq`; commands in flight go back to the queue."""
+        if self._session_used:
+            self.session_id = self._new_session_id()
+        self._session_used = True
+        self._requeue(*(p for p in self._in_flight.values() if p is not self._hello))
+        self._next_seq = self._first_seq
+        self._newest.clear()
+        self.state = LinkState.HANDSHAKE
+        self.stats.sessions += 1
+        self._start_hello(now)
 
     def _start_hello(self, now: float) -> None:
         if self._hello is not None:
             self._in_flight.pop(self._hello.seq, None)
         self._hello = _Pending(0, Hello(self.session_id), deadline=float("inf"))
-        self._hello.seq = self._take_seq()
-        self._hello.wire = encode_frame(self._hello.command, self._hello.seq)
-        self._in_flight[self._hello.seq] = self._hello
+        self._hello.seq = UNNUMBERED
+        self._hello.wire = encode_frame(self._hello.command, UNNUMBERED)
+        self._in_flight[UNNUMBERED] = self._hello
         self._transmit(self._hello, now)
 
     def _pump(self, now: float) -> None:
         if self.state is not LinkState.UP:
             return
         while self._queue and len(self._in_flight) < self.config.window:
+            if self._next_seq > LAST_SEQ:
+                # Numbers never wrap within a session: once the commands in flight are
+                # answered (or lapse), a new session; nothing is sent twice.
+                if len(self._in_flight) == (self._hello is not None):
+                    self._new_session(now)
+                return
             pending = self._queue.popleft()
-            pending.seq = self._take_seq()
+            pending.seq = self._next_seq
+            self._next_seq += 1
+            self._newest[pending.command.TYPE] = pending.seq
             pending.wire = encode_frame(pending.command, pending.seq)
             self._in_flight[pending.seq] = pending
             self._transmit(pending, now)

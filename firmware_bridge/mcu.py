@@ -2,9 +2,14 @@
 
 Duplicate safety (docs/serial_protocol.md section 6): the MCU remembers the status it answered
 for the last `DEDUP_DEPTH` command sequence numbers of the session; a resent command (its ack was
-lost) gets the same status again and is not re-applied. Reorder safety: per command type, a
-command older (serial-number arithmetic, RFC 1982) than the last applied one is answered STALE
-and not applied, so a late retry cannot undo a newer setting.
+lost) gets the same status again and is not re-applied. Reorder safety (protocol version 2):
+within a session the host's command numbers only grow and never wrap, so per command type a
+command whose seq is not greater than the last one processed (plain unsigned comparison; 0 at
+the start of a session) is answered STALE and not applied: a late retry cannot undo a newer
+setting, at any uptime.
+
+Order of checks for a frame with a good CRC: MCU->host type (>= 0x80): ignored, never answered;
+version; type; body length; HELLO; session; duplicate cache; stale; then the command itself.
 """
 from __future__ import annotations
 
@@ -21,13 +26,9 @@ _REJECT_STATUS = {
     "bad_version": AckStatus.BAD_VERSION,
     "unknown_type": AckStatus.UNKNOWN_TYPE,
     "bad_length": AckStatus.BAD_LENGTH,
-    "bad_value": AckStatus.OUT_OF_RANGE,
 }
-
-
-def seq_newer(a: int, b: int) -> bool:
-    """True if 16-bit sequence number `a` comes after `b` (RFC 1982 serial arithmetic)."""
-    return a != b and ((a - b) & 0xFFFF) < 0x8000
+#: Types from 0x80 up go MCU -> host: an MCU never answers them (an echoing line would storm).
+FIRST_MCU_TYPE = 0x80
 
 
 @dataclass(frozen=True)
@@ -56,12 +57,15 @@ class McuProtocol:
         self._out = bytearray()
         self._events: deque[McuEvent] = deque()
         self.duplicates = 0
+        self.ignored = 0     # frames of MCU->host types received (an echoing line)
 
     def receive_data(self, data: bytes) -> None:
         self.decoder.receive_data(data)
         while (event := self.decoder.next_event()) is not None:
             if isinstance(event, Rejected):
-                if event.msg_type < 0x80:  # a host command we cannot use: say why
+                if event.msg_type >= FIRST_MCU_TYPE:
+                    self.ignored += 1
+                else:  # a host command we cannot use: say why
                     self._out += encode_frame(Ack(_REJECT_STATUS[event.reason]), event.seq)
                 continue
             self._on_frame(event)
@@ -85,13 +89,16 @@ class McuProtocol:
 
     def _on_frame(self, frame: Frame) -> None:
         message, seq = frame.message, frame.seq
-        if isinstance(message, Heartbeat):
-            self._events.append(HeartbeatReceived(seq))
+        if message.TYPE >= FIRST_MCU_TYPE:
+            self.ignored += 1
             return
-        if message.TYPE >= 0x80:
-            self._out += encode_frame(Ack(AckStatus.UNKNOWN_TYPE), seq)
+        if isinstance(message, Heartbeat):
+            self._events.append(HeartbeatReceived(seq))  # with or without a session
             return
         if isinstance(message, Hello):
+            if message.session_id == 0:   # 0 is "no session": never stored
+                self._out += encode_frame(Ack(AckStatus.OUT_OF_RANGE), seq)
+                return
             if message.session_id != self.session_id:
                 self.session_id = message.session_id
                 self._answered.clear()
@@ -109,9 +116,8 @@ class McuProtocol:
         if seq in self._awaiting:
             self.duplicates += 1
             return  # the application has it and will answer
-        last = self._last_applied.get(message.TYPE)
-        if last is not None and not seq_newer(seq, last):
-            self.send_ack(seq, AckStatus.STALE)
+        if seq <= self._last_applied.get(message.TYPE, 0):
+            self._out += encode_frame(Ack(AckStatus.STALE), seq)  # not cached, seq not moved
             return
         self._last_applied[message.TYPE] = seq
         self._awaiting.add(seq)

@@ -13,7 +13,8 @@ from typing import ClassVar, Union
 
 from firmware_bridge.errors import LocalProtocolError, RemoteProtocolError
 
-PROTOCOL_VERSION = 1
+#: 2: command seqs grow within a session and never wrap (docs/serial_protocol.md section 3).
+PROTOCOL_VERSION = 2
 #: Longest command duration the MCU accepts (1 h): every actuator command lapses.
 MAX_DURATION_MS = 3_600_000
 #: Longest searchlight strobe the MCU accepts in one command.
@@ -188,7 +189,11 @@ def encode_body(message: Message) -> bytes:
 
 
 def decode_body(msg_type: int, body: bytes) -> Message:
-    """Message from its type and body; RemoteProtocolError if unknown or of the wrong size."""
+    """Message from its type and body; RemoteProtocolError if unknown or of the wrong size.
+
+    Fail-safe decoding: an enum value this side does not know (a newer peer's pattern or ACK
+    status) stays a plain int for the receiver to report or refuse; unknown flag bits are kept.
+    """
     try:
         cls, layout = _LAYOUTS[MsgType(msg_type)]
     except ValueError:
@@ -200,5 +205,15 @@ def decode_body(msg_type: int, body: bytes) -> Message:
         try:
             fields[index] = enum_cls(fields[index])
         except ValueError:
-            raise RemoteProtocolError("bad_value", f"{cls.__name__} field {index}") from None
+            pass  # unknown value: kept as int
     return cls(*fields)
+
+
+def known(value: int, enum_cls: type[enum.IntEnum]) -> bool:
+    """True when `value` is a member of `enum_cls` (decoding keeps unknown values as ints)."""
+    return isinstance(value, enum_cls)
+
+
+def enum_name(value: int, enum_cls: type[enum.IntEnum]) -> str:
+    """Member name, or UNKNOWN_<value> for a value from a newer protocol revision."""
+    return value.name if isinstance(value, enum_cls) else f"UNKNOWN_{int(value)}"

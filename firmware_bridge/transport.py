@@ -17,7 +17,8 @@ import serial
 
 from firmware_bridge.errors import LinkDown
 from firmware_bridge.host import (
-    CommandDone, CommandFailed, Connected, HostProtocol, LinkConfig, LinkState, TelemetryReceived,
+    FIRST_SEQ, CommandDone, CommandFailed, Connected, HostProtocol, LinkConfig, LinkState,
+    TelemetryReceived,
 )
 from firmware_bridge.messages import AckStatus, Message, Telemetry
 
@@ -29,14 +30,14 @@ class SerialLink:
     def __init__(self, url: str, config: LinkConfig | None = None, baudrate: int = 115200,
                  on_telemetry: Callable[[Telemetry], None] | None = None,
                  on_connected: Callable[[], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, first_seq: int = FIRST_SEQ) -> None:
         self.url = url
         self.baudrate = baudrate
         self.config = config or LinkConfig()
         self.clock = clock
         self.on_telemetry = on_telemetry
         self.on_connected = on_connected
-        self.protocol = HostProtocol(self.config, clock())
+        self.protocol = HostProtocol(self.config, clock(), first_seq=first_seq)
         self._lock = threading.Lock()
         self._port: serial.SerialBase | None = None
         self._futures: dict[int, Future[AckStatus]] = {}
@@ -90,7 +91,8 @@ class SerialLink:
         return self._up.wait(timeout)
 
     def submit(self, command: Message, deadline_s: float | None = None) -> Future[AckStatus]:
-        """Send `command`; the future gives the ack status (OK/STALE) or raises CommandError."""
+        """Send `command`; the future gives the ack status or raises CommandError. OK: applied;
+        STALE: superseded by a newer command of its type sent after it (never the newest)."""
         future: Future[AckStatus] = Future()
         if self._stop.is_set():
             future.set_exception(LinkDown("link closed"))

@@ -1,6 +1,7 @@
 """Codec: byte vectors, round trips, resynchronisation and fuzzing of the decoder."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 from pathlib import Path
@@ -15,16 +16,16 @@ from firmware_bridge.errors import LocalProtocolError, RemoteProtocolError
 from firmware_bridge.host import HostProtocol
 from firmware_bridge.mcu import McuProtocol
 from firmware_bridge.messages import (
-    Ack, AckStatus, ClearFaults, Fault, Heartbeat, Hello, LightPattern, Safe, SafeReason,
-    SetAmplifier, SetLight, SetSearchlight, Telemetry,
+    PROTOCOL_VERSION, Ack, AckStatus, ClearFaults, Fault, Heartbeat, Hello, LightPattern, Safe,
+    SafeReason, SetAmplifier, SetLight, SetSearchlight, Telemetry, encode_body,
 )
 
 # Shared byte vectors; docs/serial_protocol.md quotes the same frames.
 FRAME_VECTORS = [
     (SetLight(LightPattern.ALTERNATE, 150, 60000), 1,
-     "04 01 10 01 03 03 96 03 60 ea 01 03 16 d6 00"),
-    (Heartbeat(), 7, "04 01 02 07 03 83 05 00"),
-    (Ack(AckStatus.OK), 1, "04 01 80 01 01 03 55 51 00"),
+     "04 02 10 01 03 03 96 03 60 ea 01 03 ec ae 00"),
+    (Heartbeat(), 7, "04 02 02 07 03 5f 9e 00"),
+    (Ack(AckStatus.OK), 1, "04 02 80 01 01 03 87 bf 00"),
 ]
 TELEMETRY = Telemetry(
     uptime_ms=123456, battery_mv=24100, battery_ma=-250, charge_pm=873, battery_temp_dc=312,
@@ -51,15 +52,16 @@ def decode_all(data: bytes) -> tuple[FrameDecoder, list]:
 
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "serial_protocol.md"
-DOC_VECTORS = [
-    (Hello(0x12345678), 0x0100, "03 01 01 08 01 78 56 34 12 27 b4 00"),
-    (Heartbeat(), 0x0101, "07 01 02 01 01 04 bf 00"),
-    (SetLight(LightPattern.ALTERNATE, 150, 60000), 0x0102,
-     "07 01 10 02 01 03 96 03 60 ea 01 03 81 bc 00"),
-    (Ack(AckStatus.OK), 0x0102, "05 01 80 02 01 03 34 3b 00"),
-    (SetSearchlight(750, False, 30000), 0x0103, "07 01 11 03 01 ee 02 03 30 75 01 03 38 23 00"),
-    (Ack(AckStatus.OUT_OF_RANGE), 0x0103, "08 01 80 03 01 04 80 4c 00"),
-    (Safe(True), 0x0104, "08 01 13 04 01 01 f6 c4 00"),
+DOC_VECTORS = [   # one session, in order: each ACK answers the command just above it
+    (Hello(0x12345678), 0, "03 02 01 01 07 78 56 34 12 03 d6 00"),
+    (Heartbeat(), 0, "03 02 02 01 03 c8 07 00"),
+    (SetLight(LightPattern.ALTERNATE, 150, 60000), 1,
+     "04 02 10 01 03 03 96 03 60 ea 01 03 ec ae 00"),
+    (Ack(AckStatus.OK), 1, "04 02 80 01 01 03 87 bf 00"),
+    (SetSearchlight(750, True, 60000), 2, "04 02 11 02 06 ee 02 01 60 ea 01 03 50 7c 00"),
+    (Ack(AckStatus.OUT_OF_RANGE), 2, "04 02 80 02 04 04 53 a6 00"),
+    (Safe(True), 3, "04 02 13 03 04 01 85 9c 00"),
+    (Ack(AckStatus.OK), 3, "04 02 80 03 01 03 e7 d1 00"),
 ]
 
 
@@ -151,12 +153,34 @@ def test_over_long_frame_counts_once_and_resyncs() -> None:
 
 
 def test_valid_crc_with_unusable_content_is_rejected_with_reason() -> None:
-    wrong_version = encode_frame(Safe(True), 5, version=2)
-    _, events = decode_all(wrong_version)
-    assert events == [Rejected(2, 0x13, 5, "bad_version")]
-    raw = b"\x01\x77\x05\x00"
-    _, events = decode_all(cobs.encode(raw + crc16(raw).to_bytes(2, "little")) + b"\x00")
-    assert events == [Rejected(1, 0x77, 5, "unknown_type")]
+    wrong_version = encode_frame(Safe(True), 5, version=1)
+    decoder, events = decode_all(wrong_version)
+    assert events == [Rejected(1, 0x13, 5, "bad_version")]
+    raw = b"\x02\x77\x05\x00"
+    decoder2, events = decode_all(cobs.encode(raw + crc16(raw).to_bytes(2, "little")) + b"\x00")
+    assert events == [Rejected(2, 0x77, 5, "unknown_type")]
+    # refusals are not framing errors: the line is fine, the peer speaks something else
+    assert (decoder.bad_total, decoder.refused_total) == (0, 1)
+    assert (decoder2.bad_total, decoder2.refused["unknown_type"]) == (0, 1)
+
+
+def frame_with_body(msg_type: int, seq: int, body: bytes) -> bytes:
+    raw = bytes([PROTOCOL_VERSION, msg_type]) + seq.to_bytes(2, "little") + body
+    return cobs.encode(raw + crc16(raw).to_bytes(2, "little")) + b"\x00"
+
+
+def test_unknown_enum_values_decode_fail_safe() -> None:
+    """A newer MCU's pattern, ACK status or flag bits: decode what is known, keep the rest."""
+    body = bytearray(encode_body(dataclasses.replace(TELEMETRY, safe_reasons=SafeReason(0x82))))
+    body[16] = 9                                   # light_pattern 9: unknown here
+    _, events = decode_all(frame_with_body(0x81, 4, bytes(body)))
+    [frame] = events
+    telemetry = frame.message
+    assert telemetry.light_pattern == 9 and not isinstance(telemetry.light_pattern, LightPattern)
+    assert telemetry.battery_mv == TELEMETRY.battery_mv          # the rest decoded
+    assert int(telemetry.safe_reasons) == 0x82                   # unknown bit 0x80 kept
+    _, events = decode_all(frame_with_body(0x80, 4, bytes([42])))
+    assert events == [Frame(4, Ack(42))]
 
 
 # ---- fuzzing -------------------------------------------------------------------------------

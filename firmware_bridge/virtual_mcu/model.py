@@ -105,7 +105,7 @@ class McuModel:
         self.step(now)
         s = self.state
         if isinstance(command, SetLight):
-            low, high = RATE_LIMITS_CHZ[command.pattern]
+            low, high = RATE_LIMITS_CHZ.get(command.pattern, (1, 0))  # unknown pattern: none fits
             if not (low <= command.rate_chz <= high and 0 < command.duration_ms <= MAX_DURATION_MS):
                 return AckStatus.OUT_OF_RANGE
             if self.safe and command.pattern not in (LightPattern.OFF, LightPattern.STEADY):
@@ -260,7 +260,8 @@ class McuModel:
             searchlight_temp_dc=round(s.searchlight_temp_c * 10),
             amplifier_temp_dc=round(s.amp_temp_c * 10),
             light_pattern=s.light_pattern, light_rate_chz=s.light_rate_chz,
-            light_outputs=int(red) | int(blue) << 1, light_remaining_ms=left_ms(s.light_until),
+            light_outputs=int(red) | int(blue) << 1,
+            light_remaining_ms=0 if s.light_pattern == LightPattern.OFF else left_ms(s.light_until),
             searchlight_level_pm=0 if s.searchlight_overtemp else round(s.searchlight_level * 1000),
             searchlight_strobe=s.searchlight_strobe,
             searchlight_remaining_ms=left_ms(s.searchlight_until),
