@@ -58,6 +58,7 @@ class McuProtocol:
         self._events: deque[McuEvent] = deque()
         self.duplicates = 0
         self.ignored = 0     # frames of MCU->host types received (an echoing line)
+        self.sessions = 0    # HELLOs that started a new session
 
     def receive_data(self, data: bytes) -> None:
         self.decoder.receive_data(data)
@@ -100,6 +101,7 @@ class McuProtocol:
                 self._out += encode_frame(Ack(AckStatus.OUT_OF_RANGE), seq)
                 return
             if message.session_id != self.session_id:
+                self.sessions += 1
                 self.session_id = message.session_id
                 self._answered.clear()
                 self._last_applied.clear()

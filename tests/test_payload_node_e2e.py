@@ -23,6 +23,7 @@ from firmware_bridge.virtual_mcu.device import VirtualMcu
 from firmware_bridge.virtual_mcu.model import McuModelConfig
 from robot_dog import qos
 from tests.fixtures.firmware import PayloadNodeProcess
+from tests.support import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -169,3 +170,55 @@ def test_searchlight_derates_from_mcu_temperature(hot_mcu, tmp_path, ros) -> Non
         assert "SEARCHLIGHT_OVERTEMP" not in hot_mcu.snapshot()["faults"]  # host acted first
     finally:
         node.kill()
+
+
+def test_estop_holds_across_many_sessions_of_the_sequence_counter(virtual_mcu, tmp_path,
+                                                                  ros) -> None:
+    """Command numbers start 3 short of 65535 in every session (injected `first_seq`), so the
+    node's counter runs out and starts a new session every few commands. Version 1 of the
+    protocol lost the e-stop once its one shared counter had moved 32,768 frames."""
+    node = PayloadNodeProcess(virtual_mcu.link, tmp_path / "node.log", first_seq=65533)
+    try:
+        for round_ in range(4):
+            reply = ros.call(ros.light, SetPoliceLight.Request(pattern="alternate",
+                                                               duration_s=60.0))
+            assert reply.accepted, reply.reason + node.output()
+            assert virtual_mcu.snapshot()["light_pattern"] == "alternate"
+            ros.estop.publish(EstopState(engaged=True, reason=f"round {round_}"))
+            snap = virtual_mcu.wait_for(lambda s: "COMMANDED" in s["safe_reasons"], timeout=20.0)
+            assert snap is not None, node.output()
+            assert (snap["light_pattern"], snap["searchlight_strobe"]) == ("steady", False)
+            refused = ros.call(ros.searchlight, SetSearchlight.Request(level=0.5, strobe=True))
+            assert not refused.accepted and "e-stop" in refused.reason
+            ros.estop.publish(EstopState(engaged=False))
+            assert virtual_mcu.wait_for(lambda s: not s["safe"], timeout=20.0) is not None
+        assert virtual_mcu.snapshot()["sessions"] >= 4, node.output()
+        ros.estop.publish(EstopState(engaged=True, reason="final"))
+        snap = virtual_mcu.wait_for(lambda s: "COMMANDED" in s["safe_reasons"], timeout=20.0)
+        assert snap is not None and snap["safe"] and snap["light_pattern"] == "steady"
+        wait_for(lambda: "payload safe (confirmed by MCU telemetry)" in node.output(),
+                 "the node to report the payload safe on the MCU's word", 20.0)
+    finally:
+        node.kill()
+
+
+def test_requests_that_reduce_output_are_accepted_during_estop(virtual_mcu, payload_node_process,
+                                                               ros) -> None:
+    reply = ros.call(ros.searchlight, SetSearchlight.Request(level=0.8, duration_s=600.0))
+    assert reply.accepted, reply.reason
+    assert ros.call(ros.light, SetPoliceLight.Request(pattern="flash", duration_s=60.0)).accepted
+    ros.estop.publish(EstopState(engaged=True, reason="test"))
+    assert virtual_mcu.wait_for(lambda s: "COMMANDED" in s["safe_reasons"], timeout=20.0)
+    for request, words in ((SetSearchlight.Request(level=0.9, duration_s=60.0), "e-stop"),
+                           (SetSearchlight.Request(level=0.5, duration_s=3600.0), "e-stop")):
+        reply = ros.call(ros.searchlight, request)       # more light, or light for longer
+        assert not reply.accepted and words in reply.reason
+    reply = ros.call(ros.searchlight, SetSearchlight.Request(level=0.3, duration_s=60.0))
+    assert reply.accepted, reply.reason                  # lower and no longer
+    assert virtual_mcu.snapshot()["searchlight_level"] == pytest.approx(0.3)
+    reply = ros.call(ros.searchlight, SetSearchlight.Request(level=0.0))
+    assert reply.accepted, reply.reason                  # off
+    reply = ros.call(ros.light, SetPoliceLight.Request(pattern="off"))
+    assert reply.accepted, reply.reason
+    snap = virtual_mcu.snapshot()
+    assert (snap["searchlight_level"], snap["light_pattern"]) == (0.0, "off")

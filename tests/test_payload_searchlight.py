@@ -56,3 +56,21 @@ def test_core_relevels_as_temperature_rises_and_keeps_the_request() -> None:
     back = core.on_temperature(30.0, now=5.0)
     assert back is not None and back.level_pm == 800
     assert core.on_temperature(80.0, now=31.0) is None          # lapsed: nothing to drive
+
+
+def test_level_requested_ends_when_the_request_lapses() -> None:
+    core = SearchlightCore()
+    core.set(plan_searchlight(0.7, False, 10.0), now=0.0)
+    assert core.active(9.9).level == 0.7
+    assert core.active(10.0) is None              # lapsed: the MCU turned the beam off
+
+
+def test_reduce_only_requests() -> None:
+    core = SearchlightCore()
+    assert core.reduces(plan_searchlight(0.0, False, 0.0), now=0.0)      # off: always
+    assert not core.reduces(plan_searchlight(0.2, False, 5.0), now=0.0)  # nothing on yet
+    core.set(plan_searchlight(0.6, False, 100.0), now=0.0)
+    assert core.reduces(plan_searchlight(0.3, False, 50.0), now=10.0)
+    assert not core.reduces(plan_searchlight(0.3, False, 95.0), now=10.0)  # outlasts the beam
+    assert not core.reduces(plan_searchlight(0.8, False, 5.0), now=10.0)   # brighter
+    assert not core.reduces(plan_searchlight(0.3, True, 5.0), now=10.0)    # strobe

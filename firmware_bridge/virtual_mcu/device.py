@@ -97,7 +97,9 @@ class VirtualMcu:
             self.model.step(now)
             snap = self.model.snapshot(now)
             snap.update(plugged=self.plugged, rx_bad_frames=self.protocol.decoder.bad_total,
-                        duplicates=self.protocol.duplicates, commands_applied=self.commands_applied)
+                        duplicates=self.protocol.duplicates, commands_applied=self.commands_applied,
+                        sessions=self.protocol.sessions, ignored_frames=self.protocol.ignored,
+                        refused_frames=self.protocol.decoder.refused_total)
             return snap
 
     def wait_for(self, predicate: Callable[[dict], bool], timeout: float,

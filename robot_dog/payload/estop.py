@@ -1,28 +1,58 @@
 """E-stop gate of the payload (pure): an engaged e-stop makes the payload safe and refuses
-requests; the MCU is told through the SAFE command (docs/serial_protocol.md section 7).
+requests that add output; the MCU is told through the SAFE command (docs/serial_protocol.md
+section 7).
+
+The loop is closed on the MCU's own word: the payload counts as safe only once telemetry shows
+the COMMANDED safe reason (an ACK(OK) of SAFE says it was applied; telemetry says it still
+holds). While telemetry disagrees with the wanted state, SAFE is sent again every `resend_s`,
+so a lost or refused SAFE cannot leave the payload live under an e-stop.
 """
 from __future__ import annotations
 
-from firmware_bridge.messages import Safe
+from firmware_bridge.messages import Safe, SafeReason
 from robot_dog.payload.errors import RequestRefused
 
 
 class EstopGate:
-    def __init__(self) -> None:
+    def __init__(self, resend_s: float = 0.5) -> None:
         self.engaged = False
         self.reason = ""
+        self.resend_s = resend_s
+        #: True once MCU telemetry showed the wanted state; None before any telemetry.
+        self.confirmed: bool | None = None
+        self._sent_at: float | None = None
 
-    def update(self, engaged: bool, reason: str = "") -> Safe | None:
+    def update(self, engaged: bool, reason: str = "", now: float = 0.0) -> Safe | None:
         """New e-stop state; the SAFE command to send when it changed, else None."""
         changed = engaged != self.engaged
         self.engaged, self.reason = engaged, reason
-        return Safe(engaged) if changed else None
+        if not changed:
+            return None
+        self.confirmed = False
+        self._sent_at = now
+        return Safe(engaged)
 
-    def sync(self) -> Safe:
+    def sync(self, now: float = 0.0) -> Safe:
         """The SAFE command that brings a freshly connected MCU in line with the e-stop."""
+        self._sent_at = now
         return Safe(self.engaged)
 
-    def check(self) -> None:
-        """Raise RequestRefused while the e-stop is engaged."""
-        if self.engaged:
-            raise RequestRefused(f"e-stop engaged ({self.reason or 'no reason given'})")
+    def on_telemetry(self, safe_reasons: int, now: float) -> tuple[Safe | None, bool]:
+        """MCU telemetry arrived: (SAFE to send again or None, True if it just confirmed)."""
+        holds = bool(int(safe_reasons) & SafeReason.COMMANDED) == self.engaged
+        if holds:
+            newly = self.confirmed is False
+            self.confirmed = True
+            return None, newly
+        self.confirmed = False
+        if self._sent_at is None or now - self._sent_at >= self.resend_s:
+            self._sent_at = now
+            return Safe(self.engaged), False
+        return None, False
+
+    def check(self, reduces_output: bool = False) -> None:
+        """Raise RequestRefused while the e-stop is engaged, unless the request only reduces
+        output (light off, searchlight off or lower): those are always accepted."""
+        if self.engaged and not reduces_output:
+            raise RequestRefused(f"e-stop engaged ({self.reason or 'no reason given'}); "
+                                 "only requests that reduce output are accepted")

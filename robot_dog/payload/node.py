@@ -2,8 +2,10 @@
 
 Serves `police_light/set`, `searchlight/set`; publishes `police_light/state`,
 `searchlight/state` (5 Hz), `battery` and `diagnostics` (1 Hz, STALE when MCU telemetry stops);
-subscribes to `estop` (engaged -> SAFE on the MCU, requests refused). Behaviour is in the cores;
-this file wires parameters, QoS, timers and topics.
+subscribes to `estop` (engaged -> SAFE on the MCU, requests that add output refused). The
+payload counts as safe, and a request as accepted, only on the MCU's word: ACK(OK) for a request,
+the COMMANDED safe reason in telemetry for an e-stop (SAFE is resent until telemetry agrees).
+Behaviour is in the cores; this file wires parameters, QoS, timers and topics.
 """
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ from sensor_msgs.msg import BatteryState
 from std_msgs.msg import Header
 
 from firmware_bridge.errors import CommandError
-from firmware_bridge.host import LinkConfig
-from firmware_bridge.messages import Message
+from firmware_bridge.host import FIRST_SEQ, LAST_SEQ, LinkConfig
+from firmware_bridge.messages import AckStatus, Message, Telemetry
 from firmware_bridge.transport import SerialLink
 from robot_dog import qos
 from robot_dog.payload import power
@@ -53,6 +55,8 @@ class PayloadNode(Node):
             default_duration_s=p("searchlight_default_duration_s", 60.0, "beam lapses after, s"),
             max_strobe_s=p("max_strobe_s", 10.0, "longest strobe, s"))
         self._power_cfg = power.PowerConfig(stale_s=p("telemetry_stale_s", 1.0, "STALE after, s"))
+        first_seq = p("first_seq", FIRST_SEQ, "first command seq of each MCU session "
+                      f"({FIRST_SEQ}..{LAST_SEQ}; tests start near {LAST_SEQ} to cross sessions)")
         self._searchlight = SearchlightCore(self._search_cfg)
         self._estop = EstopGate()
         self._lock = threading.Lock()
@@ -74,7 +78,8 @@ class PayloadNode(Node):
 
         # Assigned before start(): the link's thread calls _on_connected, which uses self._link.
         self._link = SerialLink(port, LinkConfig(command_deadline_s=self._ack_wait_s),
-                                baudrate=baud, on_connected=self._on_connected)
+                                baudrate=baud, on_connected=self._on_connected,
+                                on_telemetry=self._on_telemetry, first_seq=first_seq)
         self._link.start()
         self.get_logger().info(f"payload MCU on {port} at {baud} baud")
 
@@ -85,21 +90,23 @@ class PayloadNode(Node):
     # ---- commands ------------------------------------------------------------------------
 
     def _send(self, command: Message) -> str:
-        """Send and wait for the ack; '' when applied, else the reason."""
+        """Send and wait for the ack; '' when the MCU applied it (ACK OK), else the reason."""
         try:
-            self._link.command(command, deadline_s=self._ack_wait_s)
-            return ""
+            status = self._link.command(command, deadline_s=self._ack_wait_s)
         except CommandError as exc:
             return str(exc)
         except TimeoutError:
             return "no answer from the serial link"
+        if status != AckStatus.OK:   # STALE: a newer request of the same kind took its place
+            return "superseded by a newer request before the MCU applied it"
+        return ""
 
     def _on_set_light(self, request: SetPoliceLight.Request,
                       response: SetPoliceLight.Response) -> SetPoliceLight.Response:
         try:
-            self._estop.check()
             command = plan_light(request.pattern, request.rate_hz, request.duration_s,
                                  self._light_cfg)
+            self._estop.check(reduces_output=command.reduces_output)
         except RequestRefused as exc:
             response.accepted, response.reason = False, exc.reason
             return response
@@ -112,9 +119,11 @@ class PayloadNode(Node):
     def _on_set_searchlight(self, request: SetSearchlight.Request,
                             response: SetSearchlight.Response) -> SetSearchlight.Response:
         try:
-            self._estop.check()
             planned = plan_searchlight(request.level, request.strobe, request.duration_s,
                                        self._search_cfg)
+            with self._lock:
+                reduces = self._searchlight.reduces(planned, time.monotonic())
+            self._estop.check(reduces_output=reduces)
         except RequestRefused as exc:
             response.accepted, response.reason = False, exc.reason
             return response
@@ -127,14 +136,31 @@ class PayloadNode(Node):
         return response
 
     def _on_estop(self, msg: EstopState) -> None:
-        command = self._estop.update(msg.engaged, msg.reason)
+        with self._lock:
+            command = self._estop.update(msg.engaged, msg.reason, time.monotonic())
         if command is not None:
             self.get_logger().warning(f"e-stop {'engaged' if msg.engaged else 'released'}: "
-                                      f"payload safe={msg.engaged}")
+                                      f"SAFE({int(msg.engaged)}) sent; waiting for the MCU")
             self._submit(command, deadline_s=5.0)
 
     def _on_connected(self) -> None:
-        self._submit(self._estop.sync(), deadline_s=5.0)
+        with self._lock:
+            command = self._estop.sync(time.monotonic())
+        self._submit(command, deadline_s=5.0)
+
+    def _on_telemetry(self, telemetry: Telemetry) -> None:
+        """Link thread: hold the MCU to the e-stop until its own telemetry agrees."""
+        with self._lock:
+            resend, confirmed = self._estop.on_telemetry(telemetry.safe_reasons, time.monotonic())
+            engaged = self._estop.engaged
+        if confirmed:
+            self.get_logger().warning(
+                f"e-stop {'engaged: payload safe' if engaged else 'released: payload live'} "
+                "(confirmed by MCU telemetry)")
+        if resend is not None:
+            self.get_logger().error(f"MCU telemetry disagrees with the e-stop "
+                                    f"(engaged={engaged}); sending SAFE({int(engaged)}) again")
+            self._submit(resend, deadline_s=5.0)
 
     def _submit(self, command: Message, deadline_s: float | None = None) -> None:
         """Send without waiting; a failure is logged (nobody waits for these answers)."""
@@ -160,7 +186,7 @@ class PayloadNode(Node):
         with self._lock:
             relevel = self._searchlight.on_temperature(telemetry.searchlight_temp_dc / 10,
                                                        time.monotonic())
-            request = self._searchlight.request
+            request = self._searchlight.active(time.monotonic())
             derating = self._searchlight.derating
         if relevel is not None:
             self._submit(relevel)

@@ -71,6 +71,11 @@ class LightCommand:
     def flashes_per_s(self) -> float:
         return self.spec.flashes_per_s(self.rate_hz)
 
+    @property
+    def reduces_output(self) -> bool:
+        """Switching the bar off only takes output away (allowed even under an e-stop)."""
+        return self.spec.pattern == LightPattern.OFF
+
     def to_wire(self) -> SetLight:
         return SetLight(self.spec.pattern, round(self.rate_hz * 100), round(self.duration_s * 1000))
 

@@ -80,6 +80,24 @@ class SearchlightCore:
         self.expires = Deadline.after(now, request.duration_s)
         return self._command(now)
 
+    def active(self, now: float) -> SearchlightRequest | None:
+        """The officer's request while it runs; None once it lapsed (the MCU turned it off)."""
+        if self.request is None or self.expires is None or self.expires.expired(now):
+            return None
+        return self.request
+
+    def reduces(self, request: SearchlightRequest, now: float) -> bool:
+        """True when `request` only takes output away: off, or a lower steady beam that ends
+        no later than the current one (allowed even under an e-stop)."""
+        if request.strobe:
+            return False
+        if request.level == 0:
+            return True
+        current = self.active(now)
+        return (current is not None and self.expires is not None
+                and request.level <= current.level
+                and request.duration_s <= self.expires.remaining(now))
+
     def on_temperature(self, temp_c: float, now: float) -> SetSearchlight | None:
         """New MCU temperature; a re-level command if the derated level moved enough."""
         self.temp_c = temp_c
