@@ -44,7 +44,7 @@ class RosClient:
         for msg_type, topic, profile in ((PoliceLightState, "police_light/state", qos.STATE),
                                          (SearchlightState, "searchlight/state", qos.STATE),
                                          (BatteryState, "battery", qos.TELEMETRY),
-                                         (DiagnosticArray, "diagnostics", qos.TELEMETRY)):
+                                         (DiagnosticArray, "/diagnostics", qos.TELEMETRY)):
             self.node.create_subscription(msg_type, topic, self.got[msg_type].append, profile)
 
     def call(self, client, request, timeout: float = 20.0):
@@ -106,8 +106,13 @@ def test_lights_and_searchlight_switch_through_ros(virtual_mcu, payload_node_pro
                           and ros.got[BatteryState] and ros.got[DiagnosticArray], 20.0)
     battery = ros.got[BatteryState][-1]
     assert 20.0 < battery.voltage < 26.0 and battery.current < 0 and 0 < battery.percentage <= 1
-    names = {s.name for s in ros.got[DiagnosticArray][-1].status}
-    assert any(n.endswith("payload: battery") for n in names)
+    # ROS convention: one "<node>: <part>" prefix, a hardware_id, the host's link counters
+    status = {s.name: s for s in ros.got[DiagnosticArray][-1].status}
+    assert set(status) == {"payload: battery", "payload: searchlight", "payload: amplifier",
+                           "payload: mcu"}
+    assert {s.hardware_id for s in status.values()} == {"/dog1/payload_mcu"}
+    mcu = {kv.key: kv.value for kv in status["payload: mcu"].values}
+    assert {"host_bad_frames", "telemetry_lost", "resends"} <= set(mcu)
 
 
 def test_estop_makes_payload_safe_and_refuses(virtual_mcu, payload_node_process, ros) -> None:
@@ -128,6 +133,20 @@ def test_diagnostics_go_stale_when_mcu_unplugged(virtual_mcu, payload_node_proce
     stale = bytes([3])
     assert ros.spin_until(lambda: ros.got[DiagnosticArray] and all(
         s.level == stale for s in ros.got[DiagnosticArray][-1].status), 10.0)
+
+
+def test_diagnostics_go_stale_when_telemetry_arrives_late(virtual_mcu, payload_node_process,
+                                                          ros) -> None:
+    """Frames keep arriving every 100 ms, each 1.2 s late: judged on the MCU's clock, stale."""
+    stale = bytes([3])
+    assert ros.spin_until(lambda: ros.got[DiagnosticArray] and not any(
+        s.level == stale for s in ros.got[DiagnosticArray][-1].status), 30.0)
+    virtual_mcu.faults.delay_s = 1.2
+    assert ros.spin_until(lambda: all(
+        s.level == stale for s in ros.got[DiagnosticArray][-1].status), 20.0)
+    virtual_mcu.faults.delay_s = 0.0
+    assert ros.spin_until(lambda: not any(
+        s.level == stale for s in ros.got[DiagnosticArray][-1].status), 20.0)
 
 
 def test_sigkill_of_host_gives_safe_state_within_1s(virtual_mcu, payload_node_process,

@@ -1,6 +1,7 @@
 """Police light pattern library and its limits (SAE J845 head rate, 3 Hz alternation, crowd mode)."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -100,3 +101,33 @@ def test_estop_gate_sends_safe_on_change_and_refuses() -> None:
     assert gate.sync().engage is True
     assert gate.update(False).engage is False
     gate.check()
+
+
+@pytest.mark.parametrize("name", ["Flash", "FLASH", " flash", "flash ", "flash\x00", "flash\n"])
+def test_only_exact_pattern_names(name: str) -> None:
+    with pytest.raises(RequestRefused, match="unknown pattern"):
+        plan_light(name, 0.0, 10.0)
+
+
+def test_refusal_quotes_only_a_short_prefix_of_the_input() -> None:
+    with pytest.raises(RequestRefused) as info:
+        plan_light("x" * 10_000, 0.0, 10.0)
+    assert len(info.value.reason) < 200 and "10000 characters" in info.value.reason
+
+
+def test_crowd_mode_refusals_say_what_works() -> None:
+    with pytest.raises(RequestRefused) as info:
+        plan_light("quad_flash", 0.0, 10.0)
+    assert "not crowd-safe at any rate" in info.value.reason and "--no-crowd" in info.value.reason
+    with pytest.raises(RequestRefused) as info:
+        plan_light("alternate", 2.0, 10.0)
+    assert "at most 1.5 Hz in crowd mode" in info.value.reason
+    assert plan_light("quad_flash", 0.0, 10.0, PoliceLightConfig(crowd_mode=False)).rate_hz == 1.0
+
+
+def test_unknown_pattern_from_a_newer_mcu_is_reported_as_unknown() -> None:
+    model = McuModel(now=0.0)
+    model.heartbeat(0.0)
+    t = dataclasses.replace(model.telemetry(0.1), light_pattern=9, safe_reasons=SafeReason(0x80))
+    report = report_from(t)
+    assert report.pattern == "unknown_9" and report.safe_state   # unknown safe bit: safe

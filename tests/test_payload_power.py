@@ -39,13 +39,26 @@ def test_faults_and_safe_state_raise_levels() -> None:
     by_name = {s.name: s for s in diagnose(telemetry(
         faults=Fault.BATTERY_LOW | Fault.SEARCHLIGHT_OVERTEMP,
         safe_reasons=SafeReason.HEARTBEAT_LOST), 0.1, "up")}
-    assert by_name["payload: battery"].level is Level.WARN
-    assert by_name["payload: searchlight"].level is Level.ERROR
-    assert by_name["payload: mcu"].level is Level.ERROR
-    assert "heartbeat lost" in by_name["payload: mcu"].message
+    assert by_name["battery"].level is Level.WARN
+    assert by_name["searchlight"].level is Level.ERROR
+    assert by_name["mcu"].level is Level.ERROR
+    assert "heartbeat lost" in by_name["mcu"].message
     critical = diagnose(telemetry(faults=Fault.BATTERY_CRITICAL | Fault.BATTERY_LOW), 0.1, "up")
     assert critical[0].level is Level.ERROR
     estop = {s.name: s for s in diagnose(telemetry(safe_reasons=SafeReason.COMMANDED), 0.1, "up")}
-    assert estop["payload: mcu"].level is Level.WARN
+    assert estop["mcu"].level is Level.WARN
     warm = diagnose(telemetry(searchlight_temp_dc=700), 0.1, "up")
     assert warm[1].level is Level.WARN
+
+
+def test_unknown_safe_reason_bits_count_as_safe_and_are_named() -> None:
+    status = {s.name: s for s in diagnose(telemetry(safe_reasons=SafeReason(0x40)), 0.1, "up")}
+    assert status["mcu"].level is Level.WARN
+    assert "UNKNOWN_0x40" in status["mcu"].message and "safe state" in status["mcu"].message
+
+
+def test_link_counters_are_reported_with_the_mcu_status() -> None:
+    link = {"host_bad_frames": "3", "telemetry_lost": "7", "resends": "2"}
+    for age in (0.1, 5.0):                                 # fresh and stale alike
+        mcu = {s.name: s for s in diagnose(telemetry(), age, "up", link=link)}["mcu"]
+        assert {k: mcu.values[k] for k in link} == link

@@ -1,7 +1,8 @@
 """payload_node: the one owner of the payload MCU's serial port (docs/serial_protocol.md s. 11).
 
 Serves `police_light/set`, `searchlight/set`; publishes `police_light/state`,
-`searchlight/state` (5 Hz), `battery` and `diagnostics` (1 Hz, STALE when MCU telemetry stops);
+`searchlight/state` (5 Hz), `battery` and `/diagnostics` (1 Hz, ROS convention: absolute topic,
+names "<node>: <part>", a hardware_id; STALE when MCU telemetry stops or arrives late);
 subscribes to `estop` (engaged -> SAFE on the MCU, requests that add output refused). The
 payload counts as safe, and a request as accepted, only on the MCU's word: ACK(OK) for a request,
 the COMMANDED safe reason in telemetry for an e-stop (SAFE is resent until telemetry agrees).
@@ -32,6 +33,7 @@ from robot_dog import qos
 from robot_dog.payload import power
 from robot_dog.payload.errors import RequestRefused
 from robot_dog.payload.estop import EstopGate
+from robot_dog.payload.freshness import TelemetryAge
 from robot_dog.payload.police_light import PoliceLightConfig, plan_light, report_from
 from robot_dog.payload.searchlight import SearchlightConfig, SearchlightCore, plan_searchlight
 from robot_dog.params import declare_read_only
@@ -59,12 +61,15 @@ class PayloadNode(Node):
                       f"({FIRST_SEQ}..{LAST_SEQ}; tests start near {LAST_SEQ} to cross sessions)")
         self._searchlight = SearchlightCore(self._search_cfg)
         self._estop = EstopGate()
+        self._age = TelemetryAge()
         self._lock = threading.Lock()
 
         self._light_pub = self.create_publisher(PoliceLightState, "police_light/state", qos.STATE)
         self._search_pub = self.create_publisher(SearchlightState, "searchlight/state", qos.STATE)
         self._battery_pub = self.create_publisher(BatteryState, "battery", qos.TELEMETRY)
-        self._diag_pub = self.create_publisher(DiagnosticArray, "diagnostics", qos.TELEMETRY)
+        # Absolute, as diagnostic_aggregator and rqt_robot_monitor expect; hardware_id says which dog.
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", qos.TELEMETRY)
+        self._hardware_id = f"{self.get_namespace().rstrip('/')}/payload_mcu"
         services = ReentrantCallbackGroup()  # a call waits for the MCU's ack; others may too
         self.create_service(SetPoliceLight, "police_light/set", self._on_set_light,
                             callback_group=services)
@@ -149,8 +154,9 @@ class PayloadNode(Node):
         self._submit(command, deadline_s=5.0)
 
     def _on_telemetry(self, telemetry: Telemetry) -> None:
-        """Link thread: hold the MCU to the e-stop until its own telemetry agrees."""
+        """Link thread: note the frame's age; hold the MCU to the e-stop until it agrees."""
         with self._lock:
+            self._age.on_telemetry(telemetry.uptime_ms, time.monotonic())
             resend, confirmed = self._estop.on_telemetry(telemetry.safe_reasons, time.monotonic())
             engaged = self._estop.engaged
         if confirmed:
@@ -172,8 +178,14 @@ class PayloadNode(Node):
 
     # ---- state out -----------------------------------------------------------------------
 
+    def _telemetry(self) -> tuple[Telemetry | None, float | None]:
+        """Newest telemetry and its age on the MCU's time base (late frames count as old)."""
+        telemetry, _ = self._link.telemetry()
+        with self._lock:
+            return telemetry, self._age.age(time.monotonic())
+
     def _publish_states(self) -> None:
-        telemetry, age = self._link.telemetry()
+        telemetry, age = self._telemetry()
         if telemetry is None or age is None or age > self._power_cfg.stale_s:
             return  # stale: diagnostics say so; states are not re-published as if current
         now = self.get_clock().now()
@@ -197,7 +209,7 @@ class PayloadNode(Node):
             expires=_after(now, telemetry.searchlight_remaining_ms / 1000)))
 
     def _publish_power(self) -> None:
-        telemetry, age = self._link.telemetry()
+        telemetry, age = self._telemetry()
         stamp = self.get_clock().now().to_msg()
         if telemetry is not None and age is not None and age <= self._power_cfg.stale_s:
             b = power.battery_from(telemetry, self._power_cfg)
@@ -212,10 +224,16 @@ class PayloadNode(Node):
                 power_supply_technology=BatteryState.POWER_SUPPLY_TECHNOLOGY_LION)
             msg.header.stamp = stamp
             self._battery_pub.publish(msg)
-        statuses = power.diagnose(telemetry, age, self._link.state.value, self._power_cfg)
+        stats, decoder = self._link.protocol.stats, self._link.protocol.decoder
+        link = {"port": self._link.url, "host_bad_frames": str(decoder.bad_total),
+                "host_refused_frames": str(decoder.refused_total),
+                "telemetry_lost": str(stats.telemetry_gaps), "resends": str(stats.retries),
+                "command_timeouts": str(stats.timeouts), "sessions": str(stats.sessions),
+                "reconnects": str(self._link.reconnects)}
+        statuses = power.diagnose(telemetry, age, self._link.state.value, self._power_cfg, link)
         array = DiagnosticArray(status=[
             DiagnosticStatus(level=bytes([int(s.level)]), name=f"{self.get_name()}: {s.name}",
-                             message=s.message, hardware_id=self._link.url,
+                             message=s.message, hardware_id=self._hardware_id,
                              values=[KeyValue(key=k, value=v) for k, v in s.values.items()])
             for s in statuses])
         array.header.stamp = stamp

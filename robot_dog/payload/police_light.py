@@ -86,9 +86,9 @@ def plan_light(pattern: str, rate_hz: float, duration_s: float,
 
     Raises RequestRefused with the broken limit in the reason; never clamps.
     """
-    spec = PATTERNS.get(pattern.strip().lower())
+    spec = PATTERNS.get(pattern)   # exact names only: "Flash" or "flash\0" is not a pattern
     if spec is None:
-        raise RequestRefused(f"unknown pattern {pattern!r}; known: {', '.join(PATTERNS)}")
+        raise RequestRefused(f"unknown pattern {quote(pattern)}; known: {', '.join(PATTERNS)}")
     if not math.isfinite(rate_hz) or rate_hz < 0:
         raise RequestRefused(f"rate_hz {rate_hz} is not a rate")
     if not spec.has_rate:
@@ -104,11 +104,26 @@ def plan_light(pattern: str, rate_hz: float, duration_s: float,
             raise RequestRefused(f"red/blue alternation {rate:g} Hz above {ALTERNATION_MAX_HZ:g} Hz "
                                  "(photosensitive seizure limit)")
         if config.crowd_mode and spec.flashes_per_s(rate) > CROWD_SAFE_FLASHES_PER_S:
+            crowd_max_hz = CROWD_SAFE_FLASHES_PER_S / spec.flashes_per_cycle
+            fix = (f"at most {crowd_max_hz:g} Hz in crowd mode" if crowd_max_hz >= HEAD_MIN_HZ
+                   else "not crowd-safe at any rate")
             raise RequestRefused(
                 f"crowd mode: {spec.name} at {rate:g} Hz gives {spec.flashes_per_s(rate):g} "
-                f"flashes/s > {CROWD_SAFE_FLASHES_PER_S:g}; lower the rate or turn crowd_mode off")
+                f"flashes/s > {CROWD_SAFE_FLASHES_PER_S:g} ({spec.name} is {fix}); "
+                "crowd_mode false (robot-dog payload --no-crowd) lifts this limit")
     duration = checked_duration(duration_s, config.default_duration_s, config.max_duration_s)
     return LightCommand(spec, rate, duration)
+
+
+#: Longest part of a caller's text quoted back in a refusal.
+QUOTE_MAX = 24
+
+
+def quote(text: str) -> str:
+    """`text` quoted for a refusal reason, cut to QUOTE_MAX characters (a 10 kB name stays short)."""
+    if len(text) <= QUOTE_MAX:
+        return repr(text)
+    return f"{text[:QUOTE_MAX]!r}... ({len(text)} characters)"
 
 
 @dataclass(frozen=True)
@@ -124,8 +139,12 @@ class LightReport:
 
 
 def report_from(telemetry: Telemetry) -> LightReport:
-    spec = BY_WIRE.get(telemetry.light_pattern, PATTERNS["off"])
+    """Unknown patterns (a newer MCU) are reported as `unknown_<n>`, never as a known one; any
+    safe reason, known or not, counts as safe."""
+    spec = BY_WIRE.get(telemetry.light_pattern)
     rate = telemetry.light_rate_chz / 100
-    return LightReport(spec.name, rate, rate if spec.alternates else 0.0,
+    name = spec.name if spec else f"unknown_{int(telemetry.light_pattern)}"
+    alternates = spec.alternates if spec else False
+    return LightReport(name, rate, rate if alternates else 0.0,
                        bool(telemetry.light_outputs & 1), bool(telemetry.light_outputs & 2),
                        bool(telemetry.safe_reasons), telemetry.light_remaining_ms / 1000)

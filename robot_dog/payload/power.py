@@ -58,39 +58,46 @@ class Status:
     values: dict[str, str] = field(default_factory=dict)
 
 
-NAMES = ("payload: battery", "payload: searchlight", "payload: amplifier", "payload: mcu")
+#: Parts; the node prefixes each with its own name ("payload: battery"), as diagnostic_updater.
+NAMES = ("battery", "searchlight", "amplifier", "mcu")
 
 
 def diagnose(t: Telemetry | None, age_s: float | None, link_state: str,
-             config: PowerConfig = PowerConfig()) -> list[Status]:
-    """One status per part; all STALE when telemetry is missing or older than `stale_s`."""
+             config: PowerConfig = PowerConfig(),
+             link: dict[str, str] | None = None) -> list[Status]:
+    """One status per part; all STALE when telemetry is missing or older than `stale_s` (age
+    on the MCU's time base). `link`: the host's link counters, reported with the mcu status."""
+    link_values = {"link": link_state, **(link or {})}
     if t is None or age_s is None or age_s > config.stale_s:
         why = ("no telemetry from the MCU yet" if age_s is None
-               else f"no telemetry from the MCU for {age_s:.1f} s")
-        return [Status(name, Level.STALE, why, {"link": link_state}) for name in NAMES]
+               else f"no current telemetry from the MCU (newest is {age_s:.1f} s old)")
+        return [Status(name, Level.STALE, why, link_values if name == "mcu" else {"link": link_state})
+                for name in NAMES]
     faults = Fault(t.faults)
     battery = battery_from(t, config)
     statuses = [
         _battery(battery, faults, config),
-        _part("payload: searchlight", t.searchlight_temp_dc / 10, config.searchlight_warn_c,
+        _part("searchlight", t.searchlight_temp_dc / 10, config.searchlight_warn_c,
               bool(faults & Fault.SEARCHLIGHT_OVERTEMP), "over temperature: beam cut by the MCU",
               {"level": f"{t.searchlight_level_pm / 1000:.2f}", "strobe": str(t.searchlight_strobe)}),
-        _part("payload: amplifier", t.amplifier_temp_dc / 10, config.amplifier_warn_c,
+        _part("amplifier", t.amplifier_temp_dc / 10, config.amplifier_warn_c,
               bool(faults & Fault.AMPLIFIER_OVERTEMP), "over temperature: output cut by the MCU",
               {"enabled": str(t.amp_enabled), "volume_cap_pct": str(t.amp_volume_cap_pct)}),
     ]
     safe = SafeReason(t.safe_reasons)
-    values = {"link": link_state, "uptime_s": f"{t.uptime_ms / 1000:.1f}",
+    values = {**link_values, "uptime_s": f"{t.uptime_ms / 1000:.1f}",
               "faults": _names(faults), "safe_reasons": _names(safe),
-              "rx_bad_frames": str(t.rx_bad_frames), "telemetry_age_s": f"{age_s:.2f}"}
+              "mcu_rx_bad_frames": str(t.rx_bad_frames), "telemetry_age_s": f"{age_s:.2f}"}
     if safe & SafeReason.HEARTBEAT_LOST:
-        statuses.append(Status("payload: mcu", Level.ERROR, "MCU holds safe state: heartbeat lost", values))
+        statuses.append(Status("mcu", Level.ERROR, "MCU holds safe state: heartbeat lost", values))
     elif safe & SafeReason.COMMANDED:
-        statuses.append(Status("payload: mcu", Level.WARN, "MCU holds safe state: e-stop", values))
+        statuses.append(Status("mcu", Level.WARN, "MCU holds safe state: e-stop", values))
+    elif safe:   # only reasons this host does not know (a newer MCU): still safe
+        statuses.append(Status("mcu", Level.WARN, f"MCU holds safe state: {_names(safe)}", values))
     elif faults & (Fault.HEARTBEAT_LOST | Fault.RX_ERRORS):
-        statuses.append(Status("payload: mcu", Level.WARN, f"latched faults: {_names(faults)}", values))
+        statuses.append(Status("mcu", Level.WARN, f"latched faults: {_names(faults)}", values))
     else:
-        statuses.append(Status("payload: mcu", Level.OK, "ok", values))
+        statuses.append(Status("mcu", Level.OK, "ok", values))
     return statuses
 
 
@@ -98,14 +105,14 @@ def _battery(b: BatteryReading, faults: Fault, config: PowerConfig) -> Status:
     values = {"voltage_v": f"{b.voltage_v:.2f}", "current_a": f"{b.current_a:.2f}",
               "charge": f"{b.percentage:.3f}", "temperature_c": f"{b.temperature_c:.1f}"}
     if faults & Fault.BATTERY_CRITICAL:
-        return Status("payload: battery", Level.ERROR, f"critical: {b.percentage:.0%} left", values)
+        return Status("battery", Level.ERROR, f"critical: {b.percentage:.0%} left", values)
     if b.overheat:
-        return Status("payload: battery", Level.ERROR, f"over temperature {b.temperature_c:.1f} degC", values)
+        return Status("battery", Level.ERROR, f"over temperature {b.temperature_c:.1f} degC", values)
     if faults & Fault.BATTERY_LOW:
-        return Status("payload: battery", Level.WARN, f"low: {b.percentage:.0%} left", values)
+        return Status("battery", Level.WARN, f"low: {b.percentage:.0%} left", values)
     if b.temperature_c >= config.battery_warn_c:
-        return Status("payload: battery", Level.WARN, f"warm {b.temperature_c:.1f} degC", values)
-    return Status("payload: battery", Level.OK, f"{b.percentage:.0%}", values)
+        return Status("battery", Level.WARN, f"warm {b.temperature_c:.1f} degC", values)
+    return Status("battery", Level.OK, f"{b.percentage:.0%}", values)
 
 
 def _part(name: str, temp_c: float, warn_c: float, overtemp: bool, error_text: str,
@@ -118,5 +125,13 @@ def _part(name: str, temp_c: float, warn_c: float, overtemp: bool, error_text: s
     return Status(name, Level.OK, "ok", values)
 
 
+def flag_names(flags: int, enum_cls: type[enum.IntFlag]) -> list[str]:
+    """Names of the set bits; bits this side does not know as UNKNOWN_0x..."""
+    known = [f for f in enum_cls if f and f.name and int(f) & int(flags)]
+    unknown = int(flags) & ~sum(int(f) for f in enum_cls)
+    return [f.name for f in known] + [f"UNKNOWN_0x{1 << i:x}" for i in range(32)
+                                      if unknown & (1 << i)]
+
+
 def _names(flags: enum.IntFlag) -> str:
-    return ",".join(f.name for f in type(flags) if f and f & flags and f.name) or "none"
+    return ",".join(flag_names(flags, type(flags))) or "none"
