@@ -106,7 +106,7 @@ class McuProtocol:
                 self._answered.clear()
                 self._last_applied.clear()
                 self._awaiting.clear()
-            self.send_ack(seq, AckStatus.OK)
+            self._out += encode_frame(Ack(AckStatus.OK), seq)  # not a command: not cached
             return
         if self.session_id is None:
             self._out += encode_frame(Ack(AckStatus.NO_SESSION), seq)

@@ -28,6 +28,7 @@ from firmware_bridge.messages import (
 from firmware_bridge.transport import SerialLink
 from robot_dog.payload.errors import RequestRefused, checked_duration
 from robot_dog.payload.police_light import PATTERNS, PoliceLightConfig, plan_light, report_from
+from robot_dog.payload.power import flag_names
 from robot_dog.payload.searchlight import SearchlightConfig, SearchlightCore, plan_searchlight
 
 DEFAULT_PORT = os.environ.get("ROBOT_DOG_MCU_PORT", "/tmp/robot_dog_mcu")
@@ -107,8 +108,8 @@ def describe(t: Telemetry) -> dict[str, object]:
         "amp_c": t.amplifier_temp_dc / 10,
         "battery_v": t.battery_mv / 1000, "battery_a": t.battery_ma / 1000,
         "charge": t.charge_pm / 1000, "battery_c": t.battery_temp_dc / 10,
-        "safe": [r.name for r in SafeReason if r and r & t.safe_reasons],
-        "faults": [f.name for f in Fault if f and f & t.faults],
+        "safe": flag_names(t.safe_reasons, SafeReason),   # unknown bits: UNKNOWN_0x.., still safe
+        "faults": flag_names(t.faults, Fault),
         "rx_bad_frames": t.rx_bad_frames, "uptime_s": t.uptime_ms / 1000,
     }
 

@@ -251,3 +251,14 @@ def test_fuzz_mutated_valid_streams() -> None:
     # corruption was detected (not silently accepted) in both ends
     assert mcu.decoder.bad_total > 10_000 and host.decoder.bad_total > 10_000
     assert mcu.decoder.frames_ok > 0 and host.decoder.frames_ok > 0
+
+
+def test_garbage_at_line_rate_logs_a_handful_of_lines(caplog: pytest.LogCaptureFixture) -> None:
+    """100,000 bad frames: the first few one line each, then a summary per power of ten."""
+    decoder = FrameDecoder("host<-mcu")
+    with caplog.at_level(logging.INFO, logger="firmware_bridge.codec"):
+        decoder.receive_data(b"\x01\x02\x03\x00" * 100_000)   # short frames: all bad
+    assert decoder.bad_total == 100_000
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3 + 5                               # #1-3, then 10, 100, ..., 100000
+    assert "bad frame #100000" in lines[-1] and "so far short 100000" in lines[-1]
