@@ -11,7 +11,7 @@ import pytest
 from robot_dog.launch import policy
 from robot_dog.launch.cli import main as launch_main
 from robot_dog.launch.description import (
-    DEFAULT_RESPAWN_MAX_RETRIES, LaunchFileError, format_param_value, parse)
+    DEFAULT_RESPAWN_MAX_RETRIES, LaunchFileError, format_param_value, load, parse)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -160,3 +160,19 @@ def test_labels_disambiguate() -> None:
     b = _spec(name="cam", namespace="dog2")
     c = _spec(name="talker", namespace=None)
     assert policy.labels((a, b, c)) == ["dog1/cam", "dog2/cam", "talker"]
+
+
+def test_forever_respawn_backs_off_and_the_streak_resets() -> None:
+    spec = _spec(respawn=True, respawn_max_retries=-1, respawn_delay_s=1.0)
+    delays = [policy.on_exit(spec, 1, n, crash_streak=n).delay_s for n in range(8)]
+    assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    assert policy.on_exit(spec, 1, 50, crash_streak=0).delay_s == 1.0   # ran long enough
+    capped = _spec(respawn=True, respawn_max_retries=3, respawn_delay_s=0.5)
+    assert policy.on_exit(capped, 1, 2, crash_streak=2).delay_s == 0.5  # capped retries: fixed
+
+
+def test_shipped_hardware_nodes_respawn_forever() -> None:
+    root = Path(__file__).resolve().parents[1] / "launch"
+    for file in ("payload.launch.yaml", "dog.launch.yaml"):
+        [payload] = [n for n in load(root / file).nodes if n.executable == "payload_node"]
+        assert (payload.respawn, payload.respawn_max_retries) == (True, -1), file

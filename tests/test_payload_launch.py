@@ -35,3 +35,30 @@ def test_node_class_accepts_rclpy_kwargs_for_composition(virtual_mcu) -> None:
             node.close()
             node.destroy_node()
         rclpy.shutdown(context=context)
+
+
+def test_payload_node_killed_9_is_respawned_by_the_launcher(virtual_mcu) -> None:
+    """kill -9 of payload_node: the MCU goes safe (no heartbeat), the launcher starts it again
+    and the new node's heartbeat brings the MCU back out of the heartbeat-lost state."""
+    import signal
+    import uuid
+
+    import psutil
+
+    from tests.fixtures.launch import LaunchedStack
+    stack = LaunchedStack(str(ROOT / "launch" / "payload.launch.yaml"),
+                          f"dog:=t{uuid.uuid4().hex[:8]}", f"mcu_port:={virtual_mcu.link}")
+    try:
+        stack.wait_for(r"\[payload\] started pid")
+        assert virtual_mcu.wait_for(lambda s: not s["safe"], timeout=30.0), stack.lines[-20:]
+        [pid] = [int(line.split("started pid ")[1].split(":")[0])
+                 for line in stack.wait_for(r"\[payload\] started pid")]
+        psutil.Process(pid).send_signal(signal.SIGKILL)
+        assert virtual_mcu.wait_for(lambda s: "HEARTBEAT_LOST" in s["safe_reasons"], timeout=10.0)
+        stack.wait_for(r"\[payload\] killed by SIGKILL; respawn 1 in 1 s")
+        stack.wait_for(r"\[payload\] started pid", count=2)
+        assert virtual_mcu.wait_for(lambda s: not s["safe"], timeout=30.0), stack.lines[-20:]
+        stack.send(signal.SIGINT)
+        assert stack.wait(timeout=30.0) == 0
+    finally:
+        stack.kill_tree()

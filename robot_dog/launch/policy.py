@@ -2,7 +2,9 @@
 
 Policy (docs/launch.md):
 - a node that exits while the launcher is running is restarted after `respawn_delay` s when
-  `respawn: true`, at most `respawn_max_retries` times (-1: forever);
+  `respawn: true`, at most `respawn_max_retries` times (-1: forever); a node respawned forever
+  backs off: the delay doubles with each crash in a row, up to BACKOFF_MAX_S, and the streak
+  ends once the node has run BACKOFF_RESET_S;
 - a node that exits and will not be restarted ends the whole launch when it is required
   (`on_exit: shutdown`); the launcher then exits 1;
 - otherwise the launcher carries on while anything runs or waits to respawn, and finally exits
@@ -16,6 +18,11 @@ import signal
 from dataclasses import dataclass
 
 from robot_dog.launch.description import NodeSpec, format_param_value
+
+#: Longest respawn delay of a node respawned forever, s (its first delay is respawn_delay).
+BACKOFF_MAX_S = 30.0
+#: A node that ran this long before it exited starts a new crash streak (first delay again), s.
+BACKOFF_RESET_S = 60.0
 
 #: Signals sent to each node's process group on shutdown, in order; each gets the timeout.
 SHUTDOWN_SEQUENCE: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
@@ -61,12 +68,17 @@ class ExitDecision:
     reason: str = ""
 
 
-def on_exit(spec: NodeSpec, returncode: int, respawns_so_far: int) -> ExitDecision:
-    """Decide what happens after `spec`'s process exited on its own with `returncode`."""
+def on_exit(spec: NodeSpec, returncode: int, respawns_so_far: int,
+            crash_streak: int = 0) -> ExitDecision:
+    """Decide what happens after `spec`'s process exited on its own with `returncode`;
+    `crash_streak`: exits in a row, each after less than BACKOFF_RESET_S of running."""
     how = describe_exit(returncode)
     if spec.respawn and (spec.respawn_max_retries < 0 or respawns_so_far < spec.respawn_max_retries):
-        return ExitDecision(Action.RESPAWN, spec.respawn_delay_s,
-                            f"{how}; respawn {respawns_so_far + 1} in {spec.respawn_delay_s:g} s")
+        delay = spec.respawn_delay_s
+        if spec.respawn_max_retries < 0:   # forever: back off, so a crash loop does not spin
+            delay = min(delay * 2 ** min(crash_streak, 16), max(delay, BACKOFF_MAX_S))
+        return ExitDecision(Action.RESPAWN, delay,
+                            f"{how}; respawn {respawns_so_far + 1} in {delay:g} s")
     why = f"{how}; gave up after {respawns_so_far} respawns" if spec.respawn else how
     if spec.required:
         return ExitDecision(Action.SHUTDOWN, 0.0, f"{why}; required node, shutting down")

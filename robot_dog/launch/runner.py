@@ -58,6 +58,8 @@ class _Child:
     label: str
     popen: subprocess.Popen[bytes] | None = None
     respawns: int = 0
+    crash_streak: int = 0          # exits in a row after a short run (respawn back-off)
+    started_at: float = 0.0
     restart_at: float | None = None
     last_code: int | None = None
     readers: list[threading.Thread] = field(default_factory=list)
@@ -124,6 +126,7 @@ class Supervisor:
 
     def _start(self, child: _Child) -> None:
         command = node_command(child.spec)
+        child.started_at = time.monotonic()
         try:
             child.popen = subprocess.Popen(
                 self._pdeathsig + command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -174,7 +177,10 @@ class Supervisor:
 
     def _after_exit(self, child: _Child, code: int) -> None:
         child.last_code = code
-        decision = policy.on_exit(child.spec, code, child.respawns)
+        ran_s = time.monotonic() - child.started_at
+        child.crash_streak = 0 if ran_s >= policy.BACKOFF_RESET_S else child.crash_streak
+        decision = policy.on_exit(child.spec, code, child.respawns, child.crash_streak)
+        child.crash_streak += 1
         log = _LOGGER.warning if decision.action is policy.Action.RESPAWN or code == 0 else _LOGGER.error
         log("[%s] %s", child.label, decision.reason)
         if decision.action is policy.Action.RESPAWN:
