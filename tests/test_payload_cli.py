@@ -47,3 +47,29 @@ def test_safe_engage_release_and_no_mcu(virtual_mcu, tmp_path, capsys) -> None:
     assert "COMMANDED" not in virtual_mcu.snapshot()["safe_reasons"]
     assert main(["--port", str(tmp_path / "nothing"), "--connect-timeout", "0.3", "status"]) == 3
     assert "no MCU answering" in capsys.readouterr().err
+
+
+def documented_commands() -> list[tuple[str, list[str]]]:
+    """Every `robot-dog payload ...` line in README.md and docs/, as argv after the verb."""
+    import re
+    import shlex
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    found = []
+    for doc in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        for line in doc.read_text().splitlines():
+            match = re.search(r"robot-dog payload (.*)$", line.split("#")[0].strip())
+            if match and not line.lstrip().startswith("|") and "`" not in match.group(0):
+                found.append((f"{doc.name}: {line.strip()}", shlex.split(match.group(1))))
+    return found
+
+
+def test_every_documented_payload_command_works_as_shown(virtual_mcu, capsys) -> None:
+    commands = documented_commands()
+    assert len(commands) >= 2
+    for where, argv in commands:
+        if "--port" in argv:                          # the docs' port -> this test's MCU
+            argv[argv.index("--port") + 1] = str(virtual_mcu.link)
+        else:
+            argv = ["--port", str(virtual_mcu.link), *argv]
+        assert main(argv) == 0, f"{where}: {capsys.readouterr().err}"

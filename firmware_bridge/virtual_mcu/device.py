@@ -163,7 +163,7 @@ class VirtualMcu:
                 wait = self._telemetry.next_at - now
                 if self._delayed:
                     wait = min(wait, self._delayed[0][0] - now)
-            wait = min(max(wait, 0.0), 0.02)
+            wait = min(max(wait, 0.0), 0.01)  # watchdog and expiries checked every <= 10 ms
             if master is None:
                 time.sleep(wait or 0.01)
                 continue
