@@ -268,3 +268,17 @@ def test_hello_to_a_silent_device_backs_off() -> None:
     assert bench.host.state is LinkState.HANDSHAKE
     # 5 quick resends, then one per reconnect interval (not 2.0 / 0.05 = 40)
     assert 5 <= bench.host.stats.retries <= 5 + 2.0 / CONFIG.reconnect_interval_s + 1
+
+
+def test_unknown_ack_status_fails_the_command_at_once_with_its_number() -> None:
+    """A newer MCU's status code is a refusal to report, not a bad frame to resend for 1 s."""
+    bench = Bench()
+    bench.connect()
+    token = bench.host.send_command(Safe(True), bench.now)
+    seq = max(bench.host._in_flight)
+    bench.host.data_to_send()
+    bench.host.receive_data(encode_frame(Ack(42), seq), bench.now)
+    event = bench.host.next_event()
+    assert isinstance(event, CommandFailed) and event.token == token
+    assert "unknown status 42" in str(event.error)
+    assert bench.host.stats.retries == 0 and bench.host.decoder.bad_total == 0

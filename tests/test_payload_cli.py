@@ -73,3 +73,15 @@ def test_every_documented_payload_command_works_as_shown(virtual_mcu, capsys) ->
         else:
             argv = ["--port", str(virtual_mcu.link), *argv]
         assert main(argv) == 0, f"{where}: {capsys.readouterr().err}"
+
+
+def test_status_of_a_newer_mcu_is_shown_not_dropped() -> None:
+    """Unknown pattern and safe-reason bits: decoded, named, and counted as safe."""
+    import dataclasses
+
+    from firmware_bridge.virtual_mcu.model import McuModel
+    from robot_dog.cli_payload import describe
+    t = McuModel(now=0.0).telemetry(0.1)
+    shown = describe(dataclasses.replace(t, light_pattern=9, safe_reasons=0x80, faults=0x4000))
+    assert shown["light"] == "unknown_9"
+    assert shown["safe"] == ["UNKNOWN_0x80"] and shown["faults"] == ["UNKNOWN_0x4000"]
