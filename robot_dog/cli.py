@@ -42,12 +42,17 @@ VERBS: dict[str, str] = {
 }
 
 
+#: Long-running verbs: a signal is their normal end, so a stop even during start-up exits 0.
+SERVICES = frozenset({"demo", "launch", "station"})
+
+
 def main(argv: list[str] | None = None) -> int:
     stopping.install()  # before anything slow: a stop during start-up is a stop too
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        return _run(sys.argv[1:] if argv is None else argv)
+        return _run(argv)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM that the command did not handle itself
-        return stopping.interrupted_exit_code()
+        return 0 if argv[0] in SERVICES else stopping.interrupted_exit_code()
 
 
 def _run(argv: list[str]) -> int:

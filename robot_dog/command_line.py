@@ -12,7 +12,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if ("default" in text.lower() or default in (None, False, argparse.SUPPRESS)
+        if ("default" in text.lower() or default is None or default is False
+                or default == argparse.SUPPRESS
                 or (not action.option_strings and action.nargs not in ("?", "*"))):
             return text
         if isinstance(default, (list, tuple)):

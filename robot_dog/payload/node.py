@@ -22,6 +22,7 @@ from robot_dog_interfaces.srv import SetPoliceLight, SetSearchlight
 from sensor_msgs.msg import BatteryState
 from std_msgs.msg import Header
 
+from firmware_bridge import port_check
 from firmware_bridge.errors import CommandError
 from firmware_bridge.host import LinkConfig
 from firmware_bridge.messages import Message
@@ -76,7 +77,12 @@ class PayloadNode(Node):
         self._link = SerialLink(port, LinkConfig(command_deadline_s=self._ack_wait_s),
                                 baudrate=baud, on_connected=self._on_connected)
         self._link.start()
-        self.get_logger().info(f"payload MCU on {port} at {baud} baud")
+        if port_check.missing_device(port):
+            self.get_logger().warning(
+                f"payload MCU port {port} does not exist (yet); opening it once it appears: "
+                f"connect the MCU or start the virtual one ({port_check.virtual_mcu_hint(port)})")
+        else:
+            self.get_logger().info(f"payload MCU on {port} at {baud} baud")
 
     def close(self) -> None:
         """Stop the link: heartbeats stop, so the MCU makes every output safe within 0.5 s."""
