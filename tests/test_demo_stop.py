@@ -47,15 +47,18 @@ class Demo:
         for line in self.proc.stdout:
             self.lines.append(line.rstrip("\n"))
 
+    def look(self) -> None:
+        """Remember every process below the demo now."""
+        try:
+            for child in psutil.Process(self.proc.pid).children(recursive=True):
+                self.seen.setdefault(child.pid, child)
+        except psutil.NoSuchProcess:
+            pass
+
     def _watch(self) -> None:
         """Every process the demo ever had below it (they may come and go between looks)."""
-        root = psutil.Process(self.proc.pid)
         while self.proc.poll() is None:
-            try:
-                for child in root.children(recursive=True):
-                    self.seen.setdefault(child.pid, child)
-            except psutil.NoSuchProcess:
-                return
+            self.look()
             time.sleep(0.02)
 
     def output(self) -> str:
@@ -96,6 +99,7 @@ def test_a_stop_at_any_moment_is_clean_and_leaves_nothing(tmp_path, moment: str,
             demo.wait_for_line(MOMENTS[moment])
         if moment == "streaming":
             assert any("dog dog1 connected" in line for line in demo.lines), demo.output()[-3000:]
+        demo.look()  # what runs at this moment, whatever the watcher thread caught
     finally:
         demo.proc.send_signal(sig)
         code = demo.finish()
