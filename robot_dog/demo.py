@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from robot_dog import command_line, dds_env, ports
+from robot_dog import command_line, dds_env, ports, stopping
 from robot_dog import fleet as fleet_mod
 from robot_dog.broker import BrokerError, MosquittoBroker
 from robot_dog.station.app import Station, StationConfig
@@ -146,16 +146,18 @@ class Demo:
             return 1
         self.station.start()
         mcu_link = args.var / "mcu"
-        self.mcu = subprocess.Popen(
-            [sys.executable, "-m", "firmware_bridge.virtual_mcu", "--link", str(mcu_link)],
-            stdout=subprocess.DEVNULL, start_new_session=True)
-        self.dog = subprocess.Popen(
-            [sys.executable, "-m", "robot_dog.cli", "launch", str(args.launch_file), f"dog:={DOG}",
-             f"broker_port:={broker_port}", f"ca_file:={paths.dog_ca_cert(DOG)}",
-             f"password_file:={paths.dog_password(DOG)}",
-             f"command_public_key:={paths.dog_public_key(DOG)}",
-             f"state_dir:={args.var / 'uplink'}", f"mcu_port:={mcu_link}"],
-            env=dds_env.environ(), start_new_session=True)
+        with stopping.deferred():  # a stop inside Popen would lose the child
+            self.mcu = subprocess.Popen(
+                [sys.executable, "-m", "firmware_bridge.virtual_mcu", "--link", str(mcu_link)],
+                stdout=subprocess.DEVNULL, start_new_session=True)
+        with stopping.deferred():
+            self.dog = subprocess.Popen(
+                [sys.executable, "-m", "robot_dog.cli", "launch", str(args.launch_file),
+                 f"dog:={DOG}", f"broker_port:={broker_port}", f"ca_file:={paths.dog_ca_cert(DOG)}",
+                 f"password_file:={paths.dog_password(DOG)}",
+                 f"command_public_key:={paths.dog_public_key(DOG)}",
+                 f"state_dir:={args.var / 'uplink'}", f"mcu_port:={mcu_link}"],
+                env=dds_env.environ(), start_new_session=True)
         token = paths.operator_token.read_text().strip()
         print(f"\n  viewer:  http://127.0.0.1:{self.station.http.port}/\n"
               f"  log in:  operator = a name of your choice (it goes into the audit log), e.g. officer1\n"

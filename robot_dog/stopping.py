@@ -15,11 +15,15 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
 
 _received: signal.Signals | None = None
+_deferring = 0          # depth of deferred() blocks in the main thread
+_pending = False        # a stop arrived inside one: raise when the outermost ends
 
 
 def install() -> None:
@@ -35,12 +39,31 @@ def install() -> None:
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
-    global _received
+    global _received, _pending
     if _received is not None:
         print(f"({signal.Signals(signum).name}: already stopping)", file=sys.stderr, flush=True)
         return
     _received = signal.Signals(signum)
+    if _deferring:
+        _pending = True
+        return
     raise KeyboardInterrupt
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Hold a stop until the block ends. For starting a child process: interrupted inside
+    Popen (while it waits for the exec), the child runs on but its Popen object is lost, so
+    nobody would stop it. With the stop held, the caller has the object when it is raised."""
+    global _deferring, _pending
+    _deferring += 1
+    try:
+        yield
+    finally:
+        _deferring -= 1
+        if not _deferring and _pending:
+            _pending = False
+            raise KeyboardInterrupt
 
 
 def note(signum: int) -> None:
@@ -62,5 +85,5 @@ def interrupted_exit_code() -> int:
 
 def reset() -> None:
     """Forget the signal (tests that run several commands in one process)."""
-    global _received
-    _received = None
+    global _received, _pending
+    _received, _pending = None, False

@@ -112,4 +112,10 @@ def test_a_stop_at_any_moment_is_clean_and_leaves_nothing(tmp_path, moment: str,
     if moment != "at once":
         assert demo.seen, "no child process seen: the stop came before the moment"
     # Reaping by the kernel may trail the demo's exit by a moment; a survivor stays one.
-    wait_for(lambda: not demo.survivors(), "no process of the demo left", timeout_s=10)
+    try:
+        wait_for(lambda: not demo.survivors(), "no process of the demo left", timeout_s=10)
+    except AssertionError:
+        left = [(p.pid, p.cmdline()) for p in demo.survivors()]
+        for p in demo.survivors():
+            p.kill()
+        raise AssertionError(f"left behind: {left}\n{out[-3000:]}") from None

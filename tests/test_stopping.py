@@ -37,3 +37,28 @@ def test_first_signal_interrupts_a_second_does_not(sig: signal.Signals, code: in
     out, err = proc.communicate("done\n", timeout=30)
     assert out == "stopped cleanly\n" and "Traceback" not in err
     assert proc.returncode == code
+
+
+DEFERRING = """
+import sys
+from robot_dog import stopping
+stopping.install()
+try:
+    with stopping.deferred():
+        print("holding", flush=True)
+        sys.stdin.readline()        # the test signals here, then lets us go on
+        print("block finished", flush=True)
+    print("not reached", flush=True)
+except KeyboardInterrupt:
+    print("interrupted after the block", flush=True)
+"""
+
+
+def test_deferred_holds_the_stop_until_the_block_ends() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", DEFERRING], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "holding\n"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate("go\n", timeout=30)
+    assert out == "block finished\ninterrupted after the block\n", err
+    assert proc.returncode == 0
