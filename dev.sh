@@ -96,12 +96,16 @@ setup() { need_apt; need_venv; }
 # (robot_dog.localhost execs a command with it).
 in_env() { "$VENV/bin/python" -m robot_dog.localhost -- "$@"; }
 
-verb="${1:-help}"; shift || true
+usage() { sed -n '2,7s/^# \{0,1\}//p' "$ROOT/dev.sh"; }  # the header above, as help
+
+verb="${1:-}"; shift || true
 case "$verb" in
   setup) setup ;;
   demo) setup; in_env "$VENV/bin/robot-dog" demo "$@" ;;
   test) setup; cd "$ROOT"; in_env "$VENV/bin/python" -m pytest "$@" ;;
   bench) setup; cd "$ROOT"; in_env "$VENV/bin/python" -m bench "$@" ;;
   run) setup; in_env "$@" ;;
-  *) sed -n '2,8p' "$0"; [ "$verb" = help ] ;;
+  help|-h|--help) usage ;;
+  "") usage; exit 2 ;;
+  *) log "unknown verb '$verb'; one of: demo test bench setup run (./dev.sh --help)"; exit 2 ;;
 esac

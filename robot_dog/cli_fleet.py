@@ -6,61 +6,73 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from robot_dog import command_line
 from robot_dog import fleet as fleet_mod
 
 _LOGGER = logging.getLogger(__name__)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="robot-dog fleet",
-        description="Broker TLS, credentials, ACL and per-dog command keys, all in one directory.")
-    sub = parser.add_subparsers(dest="action", required=True)
+FLEET_DIR_HELP = "the fleet directory (holds secrets: keep it private, never commit it)"
+EXAMPLES = """examples:
+  robot-dog fleet init var/fleet --dog dog1 --user station
+  robot-dog fleet add-dog var/fleet dog2 --cert
+  robot-dog fleet show var/fleet"""
 
-    init = sub.add_parser("init", help="create a new fleet directory")
-    init.add_argument("out", help="output directory (holds secrets: keep it private)")
-    init.add_argument("--dog", action="append", default=[], metavar="ID", help="dog id (repeat)")
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = command_line.HelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="robot-dog fleet", formatter_class=fmt, epilog=EXAMPLES,
+        description="Broker TLS, credentials, ACL and per-dog command keys, all in one directory.\n"
+                    "`robot-dog fleet ACTION --help` describes each action.")
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def action(name: str, summary: str) -> argparse.ArgumentParser:
+        cmd = sub.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".",
+                             formatter_class=fmt)
+        cmd.add_argument("out", metavar="FLEET_DIR", help=FLEET_DIR_HELP)
+        return cmd
+
+    init = action("init", "create a new fleet directory: CA, broker TLS, a password per dog and "
+                  "station user, ACL, per-dog command keys, operator token")
+    init.add_argument("--dog", action="append", default=[], metavar="ID",
+                      help="dog id (repeat; at least one)")
     init.add_argument("--user", action="append", default=[], metavar="NAME",
-                      help="station user (repeat)")
-    init.add_argument("--host", default="127.0.0.1", help="broker listen address (default %(default)s)")
-    init.add_argument("--port", type=int, default=8883, help="TLS listener port (default %(default)s)")
-    init.add_argument("--plain-port", type=int, default=None,
-                      help="also open a plain listener on 127.0.0.1:PORT (off by default)")
+                      help="station user (repeat; default: none, add later with add-user)")
+    init.add_argument("--host", default="127.0.0.1", help="broker listen address")
+    init.add_argument("--port", type=int, default=8883, help="TLS listener port")
+    init.add_argument("--plain-port", type=int, default=None, metavar="PORT",
+                      help="also open a plain listener on 127.0.0.1:PORT (default: none)")
     init.add_argument("--run-as", default=None, metavar="USER",
-                      help="mosquitto `user` option: the account that can read the 0600 files")
-    init.add_argument("--name", action="append", default=[], dest="extra_names",
+                      help="mosquitto `user` option: the account that can read the 0600 files "
+                           "(default: mosquitto's own)")
+    init.add_argument("--name", action="append", default=[], dest="extra_names", metavar="NAME",
                       help="extra DNS name or IP for the server certificate (repeat)")
-    init.add_argument("--cert-port", type=int, default=None,
+    init.add_argument("--cert-port", type=int, default=None, metavar="PORT",
                       help="also open a TLS listener on PORT where dogs log in with a client "
-                      "certificate instead of a password (off by default)")
+                      "certificate instead of a password (default: none)")
     init.add_argument("--cert", action="store_true",
                       help="issue every dog a client certificate (dogs/<dog>/client.crt, .key)")
 
-    add_dog = sub.add_parser("add-dog", help="add dogs to an existing fleet")
-    add_dog.add_argument("out")
-    add_dog.add_argument("dogs", nargs="+", metavar="ID")
+    add_dog = action("add-dog", "add dogs to an existing fleet (then SIGHUP the broker)")
+    add_dog.add_argument("dogs", nargs="+", metavar="ID", help="new dog id (one or more)")
     add_dog.add_argument("--cert", action="store_true", help="also issue each a client certificate")
 
-    remove_dog = sub.add_parser("remove-dog", help="revoke dogs: registry, passwd, ACL, their files")
-    remove_dog.add_argument("out")
-    remove_dog.add_argument("dogs", nargs="+", metavar="ID")
+    remove_dog = action("remove-dog", "revoke dogs: registry, passwd, ACL, their files")
+    remove_dog.add_argument("dogs", nargs="+", metavar="ID", help="dog id (one or more)")
 
-    cert = sub.add_parser("cert", help="(re)issue client certificates to existing dogs (renewal)")
-    cert.add_argument("out")
-    cert.add_argument("dogs", nargs="+", metavar="ID")
+    cert = action("cert", "(re)issue client certificates to existing dogs (renewal)")
+    cert.add_argument("dogs", nargs="+", metavar="ID", help="dog id (one or more)")
 
-    add_user = sub.add_parser("add-user", help="add station users to an existing fleet")
-    add_user.add_argument("out")
-    add_user.add_argument("users", nargs="+", metavar="NAME")
+    add_user = action("add-user", "add station users to an existing fleet")
+    add_user.add_argument("users", nargs="+", metavar="NAME", help="new station user (one or more)")
 
-    refresh = sub.add_parser("refresh", help="rewrite the broker's passwd, ACL and mosquitto.conf "
-                             "from the registry (after an upgrade; restart the broker)")
-    refresh.add_argument("out")
-    refresh.add_argument("--cert-port", type=int, default=None,
-                         help="also open the client-certificate listener on PORT")
+    refresh = action("refresh", "rewrite the broker's passwd, ACL and mosquitto.conf from the "
+                     "registry (after an upgrade; restart the broker)")
+    refresh.add_argument("--cert-port", type=int, default=None, metavar="PORT",
+                         help="also open the client-certificate listener on PORT (default: none)")
 
-    show = sub.add_parser("show", help="list dogs, users and the broker address")
-    show.add_argument("out")
+    action("show", "list dogs, users and the broker address")
     return parser
 
 

@@ -20,12 +20,14 @@ import os
 import sys
 import time
 
+from firmware_bridge import port_check
 from firmware_bridge.errors import BridgeError
 from firmware_bridge.host import LinkConfig
 from firmware_bridge.messages import (
     ClearFaults, Fault, Message, Safe, SafeReason, SetAmplifier, Telemetry,
 )
 from firmware_bridge.transport import SerialLink
+from robot_dog import command_line
 from robot_dog.payload.errors import RequestRefused, checked_duration
 from robot_dog.payload.police_light import PATTERNS, PoliceLightConfig, plan_light, report_from
 from robot_dog.payload.power import flag_names
@@ -35,39 +37,52 @@ DEFAULT_PORT = os.environ.get("ROBOT_DOG_MCU_PORT", "/tmp/robot_dog_mcu")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="robot-dog payload", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="robot-dog payload", description=__doc__,
+                                     formatter_class=command_line.HelpFormatter)
     parser.add_argument("--port", default=DEFAULT_PORT,
                         help="serial device, pty symlink or socket:// URL (default %(default)s; "
                              "env ROBOT_DOG_MCU_PORT)")
-    parser.add_argument("--baud", type=int, default=115200)
-    parser.add_argument("--connect-timeout", type=float, default=3.0, help="s (default %(default)s)")
-    sub = parser.add_subparsers(dest="verb", required=True)
+    parser.add_argument("--baud", type=int, default=115200, help="serial baud rate")
+    parser.add_argument("--connect-timeout", type=float, default=3.0, metavar="S",
+                        help="how long to wait for the MCU's handshake, s")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    add = sub.add_parser
+
+    def verb(name: str, help: str) -> argparse.ArgumentParser:  # noqa: A002 (argparse's name)
+        return add(name, help=help, description=help[0].upper() + help[1:] + ".",
+                   formatter_class=command_line.HelpFormatter)
+    sub.add_parser = verb  # type: ignore[method-assign]
 
     status = sub.add_parser("status", help="print the MCU's state once")
-    status.add_argument("--json", action="store_true")
+    status.add_argument("--json", action="store_true", help="one JSON object instead of a line")
 
     light = sub.add_parser("light", help="set the police light bar")
-    light.add_argument("pattern", choices=sorted(PATTERNS))
-    light.add_argument("--rate", type=float, default=0.0, help="Hz per head; 0 = pattern default")
-    light.add_argument("--duration", type=float, default=0.0, help="s; 0 = 60 s")
+    light.add_argument("pattern", choices=sorted(PATTERNS), help="flash pattern")
+    light.add_argument("--rate", type=float, default=0.0,
+                       help="flashes per second per head, Hz; 0 = the pattern's own")
+    light.add_argument("--duration", type=float, default=0.0,
+                       help="how long it stays on, s; 0 = 60 s")
     light.add_argument("--no-crowd", action="store_true",
                        help="allow more than 3 flashes/s (quad_flash)")
     light.add_argument("--hold", action="store_true", help="keep the heartbeat until Ctrl-C")
 
     search = sub.add_parser("searchlight", help="set the searchlight")
     search.add_argument("level", type=float, help="0..1")
-    search.add_argument("--strobe", action="store_true")
-    search.add_argument("--duration", type=float, default=0.0, help="s; 0 = 60 s (strobe: 10 s)")
+    search.add_argument("--strobe", action="store_true", help="strobe instead of a steady beam")
+    search.add_argument("--duration", type=float, default=0.0,
+                        help="how long it stays on, s; 0 = 60 s (strobe: 10 s)")
     search.add_argument("--hold", action="store_true", help="keep the heartbeat until Ctrl-C")
 
     amp = sub.add_parser("amp", help="enable or disable the megaphone amplifier")
-    amp.add_argument("state", choices=["on", "off"])
+    amp.add_argument("state", choices=["on", "off"], help="amplifier on or off")
     amp.add_argument("--volume", type=int, default=50, help="volume cap, %% (0..100)")
-    amp.add_argument("--duration", type=float, default=0.0, help="s; 0 = 60 s")
+    amp.add_argument("--duration", type=float, default=0.0,
+                     help="how long it stays on, s; 0 = 60 s")
     amp.add_argument("--hold", action="store_true", help="keep the heartbeat until Ctrl-C")
 
     safe = sub.add_parser("safe", help="engage or release the commanded safe state")
-    safe.add_argument("action", choices=["engage", "release"])
+    safe.add_argument("action", choices=["engage", "release"],
+                      help="engage: lights steady, amplifier and strobe off; release: end it")
 
     sub.add_parser("clear-faults", help="clear the latched fault flags")
 
@@ -122,6 +137,15 @@ def _line(t: Telemetry) -> str:
             f"safe={','.join(d['safe']) or '-'} faults={','.join(d['faults']) or '-'}")
 
 
+def _wait_up(link: SerialLink, timeout: float) -> bool:
+    """Wait for the handshake; give up at once when the port is held by another program."""
+    end = time.monotonic() + timeout
+    while not link.wait_up(0.05):
+        if time.monotonic() >= end or port_check.is_locked(link.last_error):
+            return False
+    return True
+
+
 def _wait_telemetry(link: SerialLink, timeout: float) -> Telemetry | None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -140,10 +164,20 @@ def main(argv: list[str]) -> int:
     except RequestRefused as exc:
         print(f"refused: {exc.reason}", file=sys.stderr)
         return 1
+    if port_check.missing_device(args.port):
+        print(f"robot-dog payload: {args.port} does not exist: connect the MCU, or start the "
+              f"virtual one ({port_check.virtual_mcu_hint(args.port)})", file=sys.stderr)
+        return 3
     with SerialLink(args.port, LinkConfig(), baudrate=args.baud) as link:
-        if not link.wait_up(args.connect_timeout):
-            print(f"no MCU answering on {args.port} ({link.last_error or 'no handshake'})",
-                  file=sys.stderr)
+        if not _wait_up(link, args.connect_timeout):
+            if port_check.is_locked(link.last_error):
+                print(f"robot-dog payload: {args.port} is in use by another program (while the dog "
+                      "stack runs, payload_node owns it): stop that program, or use the node's "
+                      "services police_light/set and searchlight/set", file=sys.stderr)
+            else:
+                print(f"robot-dog payload: no MCU answering on {args.port} "
+                      f"({link.last_error or 'no handshake'}); is it powered and at "
+                      f"--baud {args.baud}?", file=sys.stderr)
             return 3
         try:
             if command is not None:

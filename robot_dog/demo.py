@@ -18,13 +18,13 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from robot_dog import dds_env
+from robot_dog import command_line, dds_env, ports, stopping
 from robot_dog import fleet as fleet_mod
 from robot_dog.broker import BrokerError, MosquittoBroker
 from robot_dog.station.app import Station, StationConfig
@@ -34,17 +34,6 @@ REPO = Path(__file__).resolve().parents[1]
 DOG_LAUNCH = REPO / "launch" / "dog.launch.yaml"
 DOG = "dog1"
 STATION_USER = "station"
-
-
-def port_or_free(preferred: int) -> int:
-    """`preferred` if nothing listens there on 127.0.0.1, else a free port."""
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", preferred))
-            return preferred
-        except OSError:
-            sock.bind(("127.0.0.1", 0))
-            return sock.getsockname()[1]
 
 
 def _mismatch(fleet: fleet_mod.Fleet) -> str | None:
@@ -91,76 +80,130 @@ def broker_config(fleet: fleet_mod.Fleet, port: int, log_file: Path) -> str:
         "log_dest stderr", f"log_dest file {log_file}")
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="robot-dog demo", description=__doc__)
-    parser.add_argument("--headless", action="store_true", help="no interaction; summary on exit")
-    parser.add_argument("--duration", type=float, help="stop after N seconds")
-    parser.add_argument("--broker-port", type=int, default=8883, help="TLS listener")
-    parser.add_argument("--http-port", type=int, default=8080)
-    parser.add_argument("--var", type=Path, default=REPO / "var" / "demo", help="run directory")
-    parser.add_argument("--launch-file", type=Path, default=DOG_LAUNCH)
-    args = parser.parse_args(argv)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="robot-dog demo", description=__doc__,
+                                     formatter_class=command_line.HelpFormatter)
+    parser.add_argument("--headless", action="store_true",
+                        help="no interaction: print what reached the station on exit, exit 1 if "
+                             "no frames or telemetry did")
+    parser.add_argument("--duration", type=float, metavar="S",
+                        help="stop after S seconds (default: run until Ctrl-C or SIGTERM)")
+    parser.add_argument("--broker-port", type=int, default=8883, metavar="PORT",
+                        help="the broker's TLS listener on 127.0.0.1 (0: any free port)")
+    parser.add_argument("--http-port", type=int, default=8080, metavar="PORT",
+                        help="the viewer on 127.0.0.1 (0: any free port)")
+    parser.add_argument("--var", type=Path, default=REPO / "var" / "demo", metavar="DIR",
+                        help="run directory: fleet (reused), broker data, station database, "
+                             "uplink outbox, the virtual MCU's pty link")
+    parser.add_argument("--launch-file", type=Path, default=DOG_LAUNCH, metavar="FILE",
+                        help="the dog stack's launch file")
+    return parser
 
-    args.var.mkdir(parents=True, exist_ok=True)
-    db = args.var / "station.db"
-    for stale in (db, db.with_suffix(".db-wal"), db.with_suffix(".db-shm")):
-        stale.unlink(missing_ok=True)
-    broker_port, http_port = port_or_free(args.broker_port), port_or_free(args.http_port)
 
-    try:
-        fleet = demo_fleet(args.var / "fleet", broker_port)
-    except fleet_mod.FleetError as exc:
-        print(f"robot-dog demo: {exc}", file=sys.stderr)
-        return 1
-    paths = fleet.paths
-    broker_dir = args.var / "broker"
-    broker = MosquittoBroker(broker_port, broker_dir,
-                             config_text=broker_config(fleet, broker_port, broker_dir / "mosquitto.log"))
-    try:
-        broker.start()
-    except BrokerError as exc:
-        print(f"robot-dog demo: {exc}", file=sys.stderr)
-        return 1
-    try:
-        station = Station(StationConfig("127.0.0.1", broker_port, db, http_port, fleet_dir=fleet.root,
-                                        user=STATION_USER)).start()
-    except BaseException:
-        broker.stop()
-        raise
-    mcu_link = args.var / "mcu"
-    mcu = subprocess.Popen([sys.executable, "-m", "firmware_bridge.virtual_mcu", "--link", str(mcu_link)],
-                           stdout=subprocess.DEVNULL, start_new_session=True)
-    dog = subprocess.Popen(
-        [sys.executable, "-m", "robot_dog.cli", "launch", str(args.launch_file), f"dog:={DOG}",
-         f"broker_port:={broker_port}", f"ca_file:={paths.dog_ca_cert(DOG)}",
-         f"password_file:={paths.dog_password(DOG)}",
-         f"command_public_key:={paths.dog_public_key(DOG)}",
-         f"state_dir:={args.var / 'uplink'}", f"mcu_port:={mcu_link}"],
-        env=dds_env.environ(), start_new_session=True)
-    token = paths.operator_token.read_text().strip()
-    print(f"\n  viewer:  http://127.0.0.1:{http_port}/\n"
-          f"  log in:  operator = a name of your choice (it goes into the audit log), e.g. officer1\n"
-          f"           token    = {token}\n"
-          f"                      (the file {paths.operator_token})\n"
-          f"  broker:  mqtts://127.0.0.1:{broker_port}  (TLS; fleet in {fleet.root})\n"
-          "  stop:    Ctrl-C\n", flush=True)
-    code = 0
-    try:
-        deadline = None if args.duration is None else time.monotonic() + args.duration
+class Demo:
+    """What the demo started, so that a stop at any moment of start-up stops exactly that."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.broker: MosquittoBroker | None = None
+        self.station: Station | None = None
+        self.mcu: subprocess.Popen[bytes] | None = None
+        self.dog: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> int:
+        """Start everything; 0 when up, else 1 after one line saying why."""
+        args = self.args
+        args.var.mkdir(parents=True, exist_ok=True)
+        db = args.var / "station.db"
+        for stale in (db, db.with_suffix(".db-wal"), db.with_suffix(".db-shm")):
+            stale.unlink(missing_ok=True)
+        broker_port = args.broker_port or ports.any_free_port()
+        for what, port, option in (("broker", broker_port, "--broker-port"),
+                                   ("viewer", args.http_port, "--http-port")):
+            if port and (reason := ports.bind_problem(port)):
+                print(f"robot-dog demo: {ports.in_use(what, port, option, reason)}", file=sys.stderr)
+                return 1
+        try:
+            fleet = demo_fleet(args.var / "fleet", broker_port)
+        except fleet_mod.FleetError as exc:
+            print(f"robot-dog demo: {exc}", file=sys.stderr)
+            return 1
+        paths = fleet.paths
+        broker_dir = args.var / "broker"
+        self.broker = MosquittoBroker(broker_port, broker_dir, config_text=broker_config(
+            fleet, broker_port, broker_dir / "mosquitto.log"))
+        try:
+            self.broker.start()
+        except BrokerError as exc:
+            print(f"robot-dog demo: {exc}", file=sys.stderr)
+            return 1
+        try:
+            self.station = Station(StationConfig("127.0.0.1", broker_port, db, args.http_port,
+                                                 fleet_dir=fleet.root, user=STATION_USER))
+        except OSError as exc:  # the viewer's port, taken since the check above
+            print(f"robot-dog demo: {ports.in_use('viewer', args.http_port, '--http-port', exc.strerror)}",
+                  file=sys.stderr)
+            return 1
+        self.station.start()
+        mcu_link = args.var / "mcu"
+        with stopping.deferred():  # a stop inside Popen would lose the child
+            self.mcu = subprocess.Popen(
+                [sys.executable, "-m", "firmware_bridge.virtual_mcu", "--link", str(mcu_link)],
+                stdout=subprocess.DEVNULL, start_new_session=True)
+        with stopping.deferred():
+            self.dog = subprocess.Popen(
+                [sys.executable, "-m", "robot_dog.cli", "launch", str(args.launch_file),
+                 f"dog:={DOG}", f"broker_port:={broker_port}", f"ca_file:={paths.dog_ca_cert(DOG)}",
+                 f"password_file:={paths.dog_password(DOG)}",
+                 f"command_public_key:={paths.dog_public_key(DOG)}",
+                 f"state_dir:={args.var / 'uplink'}", f"mcu_port:={mcu_link}"],
+                env=dds_env.environ(), start_new_session=True)
+        token = paths.operator_token.read_text().strip()
+        print(f"\n  viewer:  http://127.0.0.1:{self.station.http.port}/\n"
+              f"  log in:  operator = a name of your choice (it goes into the audit log), e.g. officer1\n"
+              f"           token    = {token}\n"
+              f"                      (the file {paths.operator_token})\n"
+              f"  broker:  mqtts://127.0.0.1:{broker_port}  (TLS; fleet in {fleet.root})\n"
+              "  stop:    Ctrl-C (or SIGTERM)\n", flush=True)
+        return 0
+
+    def wait(self) -> int:
+        """Until --duration, or the dog stack exits (1); a stop signal ends it by KeyboardInterrupt."""
+        assert self.dog is not None
+        deadline = None if self.args.duration is None else time.monotonic() + self.args.duration
         while deadline is None or time.monotonic() < deadline:
-            if dog.poll() is not None:
-                print(f"robot-dog demo: the dog stack exited with {dog.returncode}", file=sys.stderr)
-                code = 1
-                break
+            if self.dog.poll() is not None:
+                print(f"robot-dog demo: the dog stack exited with {self.dog.returncode}", file=sys.stderr)
+                return 1
             time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
+        return 0
+
+    def stop(self) -> dict[str, Any] | None:
+        """Stop what was started, in order (nodes first: the payload node makes the MCU safe);
+        the station's summary, or None if it never started."""
+        stop_process_group(self.dog, "launcher")
+        stop_process_group(self.mcu, "virtual MCU")
+        summary = None
+        if self.station is not None:
+            summary = self.station.summary()
+            self.station.stop()
+        if self.broker is not None:
+            self.broker.stop()
+        return summary
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    demo = Demo(args)
+    try:
+        code = demo.start() or demo.wait()
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM, at any moment: the demo's normal end
+        code = 0
     finally:
-        stop_process_group(dog, "launcher")  # nodes first: the payload node makes the MCU safe
-        stop_process_group(mcu, "virtual MCU")
-        summary = station.summary()
-        station.stop()
-        broker.stop()
+        # stopping.install() lets only the first signal interrupt: this stop runs to its end.
+        summary = demo.stop()
+    if summary is None:
+        return code
     frames = sum(d.get("frames", 0) for d in summary["stored"].values())
     telemetry = sum(d.get("telemetry", 0) for d in summary["stored"].values())
     print(json.dumps({"frames_at_station": frames, "telemetry_at_station": telemetry, **summary},
@@ -171,13 +214,16 @@ def main(argv: list[str]) -> int:
     return code
 
 
-def stop_process_group(proc: subprocess.Popen[bytes], name: str, timeout_s: float = 15.0) -> None:
-    """SIGINT (the launcher then stops its nodes in order), SIGKILL the group as a last resort."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            _LOGGER.error("%s did not stop in %.0f s; killing its process group", name, timeout_s)
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+def stop_process_group(proc: subprocess.Popen[bytes] | None, name: str,
+                       timeout_s: float = 15.0) -> None:
+    """SIGTERM (the launcher then stops its nodes in order), SIGKILL the group as a last resort.
+    SIGTERM rather than SIGINT: a child of a background job may have SIGINT ignored."""
+    if proc is None or proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        _LOGGER.error("%s did not stop in %.0f s; killing its process group", name, timeout_s)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

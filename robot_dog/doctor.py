@@ -6,9 +6,11 @@ because the stack falls back to its virtual/sim backends.
 """
 from __future__ import annotations
 
+import argparse
 import glob
 import importlib
 import shutil
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -17,6 +19,11 @@ from dataclasses import dataclass
 from robot_dog import dds_env
 
 FIX_SETUP = "run ./dev.sh setup"
+_LEGEND = """Each line is one check:
+  [ok  ] present and working
+  [MISS] required and missing: the line below says how to fix it; exit code 1
+  [info] optional and absent: the stack falls back to a virtual backend, or the line says how
+         to add it"""
 
 
 @dataclass(frozen=True)
@@ -67,13 +74,40 @@ def _dds_profile() -> Finding:
 
 
 def _devices(name: str, patterns: list[str], fallback: str) -> Finding:
+    """Optional hardware: none is not a fault (the stack uses its virtual backend), so no fix."""
     found = sorted(p for pattern in patterns for p in glob.glob(pattern))
     if found:
         return Finding(name, True, ", ".join(found), required=False)
-    return Finding(name, False, f"none found; {fallback}", "connect the device", required=False)
+    return Finding(name, False, f"none found; {fallback}", required=False)
 
 
-def run_checks(which: Which = shutil.which) -> list[Finding]:
+DaemonCheck = Callable[[str], bool]
+
+
+def _pulseaudio_running(binary: str) -> bool:
+    """`pulseaudio --check`: exit 0 when a daemon runs for this user."""
+    try:
+        return subprocess.run([binary, "--check"], capture_output=True, timeout=5).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _pulseaudio(which: Which, running: DaemonCheck) -> Finding:
+    """Not required yet: no node of the stack plays or records audio so far (the megaphone and
+    microphone are coming); the tests start their own daemon."""
+    name, purpose = "PulseAudio", "virtual audio for the coming megaphone and microphone nodes"
+    binary = which("pulseaudio")
+    if not binary:
+        return Finding(name, False, f"pulseaudio not found ({purpose})",
+                       "apt-get install pulseaudio", required=False)
+    if not running(binary):
+        return Finding(name, False, f"{binary} installed, daemon not running ({purpose})",
+                       "pulseaudio --start", required=False)
+    return Finding(name, True, f"{binary}, daemon running", required=False)
+
+
+def run_checks(which: Which = shutil.which,
+               pulseaudio_running: DaemonCheck = _pulseaudio_running) -> list[Finding]:
     return [
         Finding("python", sys.version_info >= (3, 11), sys.version.split()[0],
                 "install Python 3.11 (Debian 12: apt-get install python3)"),
@@ -82,12 +116,12 @@ def run_checks(which: Which = shutil.which) -> list[Finding]:
         _dds_profile(),
         _binary(which, "mosquitto", "mosquitto", "mosquitto", "MQTT broker"),
         _binary(which, "mosquitto clients", "mosquitto_sub", "mosquitto-clients", "tests, debugging"),
-        _binary(which, "PulseAudio", "pulseaudio", "pulseaudio", "virtual audio for mic/megaphone"),
+        _pulseaudio(which, pulseaudio_running),
         _binary(which, "Chromium", "chromium", "chromium", "viewer tests", required=False),
         _binary(which, "espeak-ng", "espeak-ng", "espeak-ng", "megaphone TTS", required=False),
-        _devices("camera", ["/dev/video*"], "the bodycam uses the synthetic test scene"),
+        _devices("camera", ["/dev/video*"], "fine: the bodycam uses its synthetic test scene"),
         _devices("serial port", ["/dev/ttyUSB*", "/dev/ttyACM*"],
-                 "the payload bridge uses the virtual MCU on a pty"),
+                 "fine: the payload bridge uses the virtual MCU on a pty"),
     ]
 
 
@@ -102,6 +136,11 @@ def report(findings: list[Finding]) -> tuple[str, int]:
 
 
 def main(argv: list[str]) -> int:
+    argparse.ArgumentParser(
+        prog="robot-dog doctor", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Check what the stack needs on this machine and say how to install what is "
+                    "missing.\n\n" + _LEGEND,
+    ).parse_args(argv)
     text, code = report(run_checks())
     print(text)
     return code

@@ -441,8 +441,13 @@ def init_fleet(out: str | Path, dogs: Sequence[str], users: Sequence[str] = (),
 
 def load_fleet(out: str | Path) -> Fleet:
     root = Path(out).resolve()
+    registry = FleetPaths(root).registry
+    if not registry.is_file():
+        where = "no such directory" if not root.is_dir() else f"no {registry.name} there"
+        raise FleetError(f"no fleet in {root} ({where}); create one with "
+                         f"`robot-dog fleet init {out} --dog ID`")
     try:
-        doc = json.loads(FleetPaths(root).registry.read_text())
+        doc = json.loads(registry.read_text())
     except (OSError, ValueError) as exc:
         raise FleetError(f"no fleet in {root}: {exc}") from None
     if doc.get("version") != REGISTRY_VERSION:

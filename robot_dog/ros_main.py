@@ -1,8 +1,15 @@
-"""The one `main()` of every node: init, spin, clean exit on Ctrl-C or external shutdown."""
+"""The one `main()` of every node: init, spin, clean exit on Ctrl-C or external shutdown.
+
+A stop can come at any moment of start-up (the launcher sends SIGTERM to every node): before
+`rclpy.init` the default action ends the process silently; after it, rclpy's handlers shut the
+context down, and a node still being constructed then fails on the invalid context. That
+failure is the stop, not an error: no traceback, exit 0.
+"""
 from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 
 import robot_dog  # noqa: F401  (forces localhost-only discovery before rclpy.init)
@@ -13,8 +20,14 @@ from rclpy.node import Node
 _LOGGER = logging.getLogger(__name__)
 
 
+def quiet_stop_during_start() -> None:
+    """rclpy warns once when a node is constructed on a context a stop just shut down."""
+    warnings.filterwarnings("ignore", message="Failed to fini rosout publisher", category=RuntimeWarning)
+
+
 def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None) -> int:
     """Create the node from `factory`, spin it until shutdown, return a process exit code."""
+    quiet_stop_during_start()
     rclpy.init(args=list(args) if args is not None else sys.argv)
     node: Node | None = None
     try:
@@ -24,6 +37,10 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None) -> 
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise  # a real failure: the traceback says where
+        # the context was shut down under the constructor or spin: a stop, not a failure
     finally:
         if node is not None:
             close = getattr(node, "close", None)

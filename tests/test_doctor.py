@@ -16,7 +16,8 @@ def test_a_missing_binary_is_reported_with_its_fix_and_fails():
 
 
 def test_everything_present_passes():
-    text, code = report(run_checks(which=lambda name: f"/usr/bin/{name}"))
+    text, code = report(run_checks(which=lambda name: f"/usr/bin/{name}",
+                                   pulseaudio_running=lambda binary: True))
     assert code == 0, text
 
 
@@ -26,6 +27,38 @@ def test_cli_on_a_machine_without_the_tools(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "robot_dog.cli", "doctor"], env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
-    for missing in ("mosquitto", "PulseAudio"):
-        assert f"[MISS] {missing}" in proc.stdout
+    assert "[MISS] mosquitto" in proc.stdout
+    assert "[info] PulseAudio: pulseaudio not found" in proc.stdout  # no node needs it yet
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def present(name: str) -> str:
+    return f"/usr/bin/{name}"
+
+
+def test_pulseaudio_installed_but_not_running_is_not_ok():
+    """The daemon is checked, not only the binary; no node needs audio yet, so it is optional."""
+    text, code = report(run_checks(which=present, pulseaudio_running=lambda binary: False))
+    assert code == 0
+    assert "[info] PulseAudio: /usr/bin/pulseaudio installed, daemon not running" in text
+    assert "fix: pulseaudio --start" in text
+    text, _ = report(run_checks(which=present, pulseaudio_running=lambda binary: True))
+    assert "[ok  ] PulseAudio: /usr/bin/pulseaudio, daemon running" in text
+
+
+def test_the_daemon_check_asks_pulseaudio_itself(tmp_path):
+    """`pulseaudio --check` is the judge: a stand-in binary that answers 1, then 0."""
+    fake = tmp_path / "pulseaudio"
+    for answer, expected in ((1, "daemon not running"), (0, "daemon running")):
+        fake.write_text(f"#!/bin/sh\n[ \"$1\" = --check ] && exit {answer}\nexit 2\n")
+        fake.chmod(0o755)
+        text, _ = report(run_checks(which=lambda name: str(fake) if name == "pulseaudio" else None))
+        assert f"PulseAudio: {fake}" in text and expected in text
+
+
+def test_absent_optional_devices_inform_without_a_fix():
+    text, _ = report(run_checks(which=present))
+    for line in text.splitlines():
+        if line.startswith("[info] camera") or line.startswith("[info] serial port"):
+            assert "fine:" in line
+    assert "connect the device" not in text

@@ -210,3 +210,7 @@ def test_cli(tmp_path, capsys):
     assert cli_fleet.main(["show", str(out)]) == 0
     assert "dog1, dog2" in capsys.readouterr().out
     assert cli_fleet.main(["show", str(tmp_path / "nothing")]) == 1
+    assert "robot-dog fleet init" in capsys.readouterr().err
+    assert cli_fleet.main(["add-dog", str(tmp_path / "nothing"), "dog9"]) == 1
+    err = capsys.readouterr().err
+    assert "no such directory" in err and f"robot-dog fleet init {tmp_path / 'nothing'} --dog ID" in err

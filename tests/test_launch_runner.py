@@ -34,6 +34,22 @@ def test_sigterm_to_the_launcher_leaves_no_orphans(launch_stack) -> None:
     assert stack.survivors() == []
 
 
+@pytest.mark.parametrize("after_s", [0.0, 0.4, 0.8, 1.2, 1.6, 2.4])
+def test_sigterm_while_the_nodes_start_is_quiet(launch_stack, after_s: float) -> None:
+    """Whatever the moment (the nodes still start Python, import rclpy, or construct): SIGTERM
+    ends them without a KeyboardInterrupt or invalid-context traceback. The delay picks the
+    moment of the stop; the outcome must not depend on it, so nothing waits on it."""
+    stack = launch_stack("talker_listener.launch.yaml")
+    stack.wait_for(r"\[listener\] started pid")
+    stack.children()
+    time.sleep(after_s)
+    stack.children()
+    stack.send(signal.SIGTERM)
+    assert stack.wait() == 0
+    assert not any("Traceback" in line for line in stack.lines), "\n".join(stack.lines)
+    assert stack.survivors() == []
+
+
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="parent-death signal needs setpriv")
 def test_sigkill_to_the_launcher_still_leaves_no_orphans(launch_stack) -> None:
     stack = launch_stack("talker_listener.launch.yaml")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -40,13 +41,11 @@ def test_status_json_and_stream(virtual_mcu, capsys: pytest.CaptureFixture[str])
     assert len(lines) == 3 and all("charge" in json.loads(line) for line in lines)
 
 
-def test_safe_engage_release_and_no_mcu(virtual_mcu, tmp_path, capsys) -> None:
+def test_safe_engage_and_release(virtual_mcu) -> None:
     assert run(virtual_mcu, "safe", "engage") == 0
     assert "COMMANDED" in virtual_mcu.snapshot()["safe_reasons"]
     assert run(virtual_mcu, "safe", "release") == 0
     assert "COMMANDED" not in virtual_mcu.snapshot()["safe_reasons"]
-    assert main(["--port", str(tmp_path / "nothing"), "--connect-timeout", "0.3", "status"]) == 3
-    assert "no MCU answering" in capsys.readouterr().err
 
 
 def documented_commands() -> list[tuple[str, list[str]]]:
@@ -85,3 +84,29 @@ def test_status_of_a_newer_mcu_is_shown_not_dropped() -> None:
     shown = describe(dataclasses.replace(t, light_pattern=9, safe_reasons=0x80, faults=0x4000))
     assert shown["light"] == "unknown_9"
     assert shown["safe"] == ["UNKNOWN_0x80"] and shown["faults"] == ["UNKNOWN_0x4000"]
+
+
+def test_a_missing_port_names_the_fix_without_waiting(tmp_path, capsys) -> None:
+    missing = tmp_path / "nothing"
+    assert main(["--port", str(missing), "--connect-timeout", "60", "status"]) == 3  # no 60 s wait
+    err = capsys.readouterr().err
+    assert f"{missing} does not exist" in err
+    assert f"python -m firmware_bridge.virtual_mcu --link {missing}" in err
+
+
+def test_a_port_held_by_another_program_is_not_called_missing(host_link, virtual_mcu, capsys) -> None:
+    """host_link holds the port as payload_node does (exclusive lock)."""
+    assert run(virtual_mcu, "--connect-timeout", "60", "status") == 3  # said at once, not after 60 s
+    err = capsys.readouterr().err
+    assert "is in use by another program" in err and "payload_node" in err
+    assert "no MCU answering" not in err
+
+
+def test_a_port_where_nothing_answers(capsys) -> None:
+    master, slave = os.openpty()  # a real tty with no MCU behind it
+    try:
+        assert main(["--port", os.ttyname(slave), "--connect-timeout", "0.5", "status"]) == 3
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert "no MCU answering on" in capsys.readouterr().err

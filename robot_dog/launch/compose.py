@@ -18,6 +18,7 @@ from rclpy.parameter import Parameter
 
 from robot_dog.launch.description import LaunchDescription, NodeSpec
 from robot_dog.node_registry import NODES
+from robot_dog.ros_main import quiet_stop_during_start
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ def run(description: LaunchDescription) -> int:
     for spec in description.nodes:
         if spec.respawn or spec.args:
             _LOGGER.warning("[%s] respawn and args do not apply with --single-process", spec.label)
+    quiet_stop_during_start()
     rclpy.init(args=[])  # rclpy's handlers turn SIGINT/SIGTERM into an external shutdown
     nodes: list[Node] = []
     code = 0
@@ -64,8 +66,10 @@ def run(description: LaunchDescription) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:  # a node failed to construct or a callback raised: stop the lot, say why
-        _LOGGER.exception("composed stack failed")
-        code = 1
+        if rclpy.ok():
+            _LOGGER.exception("composed stack failed")
+            code = 1
+        # else a stop signal shut the context down under a constructor: a stop, not a failure
     finally:
         for node in reversed(nodes):
             close = getattr(node, "close", None)

@@ -25,7 +25,10 @@ BACKOFF_MAX_S = 30.0
 BACKOFF_RESET_S = 60.0
 
 #: Signals sent to each node's process group on shutdown, in order; each gets the timeout.
-SHUTDOWN_SEQUENCE: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
+#: SIGTERM, not SIGINT, first: a node still importing ends silently by its default action (SIGINT
+#: would print a KeyboardInterrupt traceback), one past rclpy.init stops cleanly through rclpy's
+#: handler just as on SIGINT, and SIGINT may be ignored altogether (inherited SIG_IGN).
+SHUTDOWN_SEQUENCE: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGKILL)
 
 
 def ros_arguments(spec: NodeSpec) -> list[str]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from robot_dog import dds_env
+from robot_dog import dds_env, stopping
 from robot_dog.launch import policy
 from robot_dog.launch.description import LaunchDescription, NodeSpec
 from robot_dog.node_registry import NODES
@@ -121,8 +121,12 @@ class Supervisor:
             return lambda: None
         old = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         for sig in old:
-            signal.signal(sig, lambda signum, frame: self.request_shutdown())
+            signal.signal(sig, self._on_signal)
         return lambda: [signal.signal(sig, handler) for sig, handler in old.items()]
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        stopping.note(signum)
+        self.request_shutdown()
 
     def _start(self, child: _Child) -> None:
         command = node_command(child.spec)
@@ -206,7 +210,7 @@ class Supervisor:
             self._stop.wait(_POLL_S)
 
     def _stop_all(self) -> None:
-        """SIGINT every process group, wait; then SIGTERM, wait; then SIGKILL."""
+        """SIGTERM every process group, wait; then SIGKILL (policy.SHUTDOWN_SEQUENCE)."""
         for child in self.children:
             child.restart_at = None
         for sig in policy.SHUTDOWN_SEQUENCE:

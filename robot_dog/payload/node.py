@@ -25,6 +25,7 @@ from robot_dog_interfaces.srv import SetPoliceLight, SetSearchlight
 from sensor_msgs.msg import BatteryState
 from std_msgs.msg import Header
 
+from firmware_bridge import port_check
 from firmware_bridge.errors import CommandError
 from firmware_bridge.host import FIRST_SEQ, LAST_SEQ, LinkConfig
 from firmware_bridge.messages import AckStatus, Message, Telemetry
@@ -86,7 +87,12 @@ class PayloadNode(Node):
                                 baudrate=baud, on_connected=self._on_connected,
                                 on_telemetry=self._on_telemetry, first_seq=first_seq)
         self._link.start()
-        self.get_logger().info(f"payload MCU on {port} at {baud} baud")
+        if port_check.missing_device(port):
+            self.get_logger().warning(
+                f"payload MCU port {port} does not exist (yet); opening it once it appears: "
+                f"connect the MCU or start the virtual one ({port_check.virtual_mcu_hint(port)})")
+        else:
+            self.get_logger().info(f"payload MCU on {port} at {baud} baud")
 
     def close(self) -> None:
         """Stop the link: heartbeats stop, so the MCU makes every output safe within 0.5 s."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import threading
 import time
@@ -22,13 +21,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from robot_dog import fleet as fleet_mod
+from robot_dog import stopping
 from robot_dog.mqtt import client, topics, wire
 from robot_dog.mqtt.batch_link import BatchLink
 from robot_dog.mqtt.topics import Kind
 from robot_dog.station.dispatch import Dispatcher
 from robot_dog.station.ingest import Ingest, Rejected
 from robot_dog.station.relay import FrameRelay
-from robot_dog.station.storage import RegisteredDog, ResultRow, Storage
+from robot_dog.station.storage import RegisteredDog, ResultRow, StatusRow, Storage
 from robot_dog.station.web import StationHttp
 
 _LOGGER = logging.getLogger(__name__)
@@ -75,11 +75,12 @@ def _endpoint(cfg: StationConfig) -> tuple[client.Endpoint, fleet_mod.Fleet | No
 class Station:
     def __init__(self, config: StationConfig) -> None:
         self.config = config
+        endpoint, fleet = _endpoint(config)  # a bad fleet fails here, before a database exists
         self.storage = Storage(config.db)
         self.relay = FrameRelay()
         self.ingest = Ingest()
         self.received: Counter[str] = Counter()
-        endpoint, fleet = _endpoint(config)
+        self._cameras_seen: set[tuple[str, str]] = set()  # (dog, camera): "first frame" logged
         self.user = endpoint.username
         self.link = BatchLink(endpoint, on_batch=self._on_batch, on_connected=self._on_connected,
                               reconnect_s=(1.0, 10.0))
@@ -170,7 +171,14 @@ class Station:
             self.storage.put(row)
             if isinstance(row, ResultRow):
                 self.dispatcher.on_result(row.doc)
+            elif isinstance(row, StatusRow):
+                _LOGGER.info("dog %s %s", row.dog, "connected" if row.status == "online"
+                             else f"is {row.status}")
         if frame is not None:
+            if (frame.dog, frame.camera) not in self._cameras_seen:
+                self._cameras_seen.add((frame.dog, frame.camera))
+                _LOGGER.info("first frame from %s/%s (%d bytes)", frame.dog, frame.camera,
+                             len(frame.jpeg))
             self.relay.publish(frame)
 
     def summary(self) -> dict[str, Any]:
@@ -180,13 +188,16 @@ class Station:
 
 
 def run(config: StationConfig, duration_s: float | None = None, *,
-        leave_on_exit: bool = False) -> dict[str, Any]:
+        leave_on_exit: bool = False,
+        on_started: Callable[[Station], None] | None = None) -> dict[str, Any]:
     """Run until Ctrl-C, SIGTERM or `duration_s`; return the summary. `leave_on_exit`: a
-    shared-group worker leaves the group for good on the way out (Station.leave_group)."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: same clean path
+    shared-group worker leaves the group for good on the way out (Station.leave_group).
+    `on_started`: called once the viewer listens (the CLI prints its address there)."""
+    stopping.install()  # a service manager's SIGTERM takes the Ctrl-C path
     station = Station(config).start()
     try:
+        if on_started is not None:
+            on_started(station)
         if duration_s is None:
             while True:
                 time.sleep(3600)
@@ -199,6 +210,3 @@ def run(config: StationConfig, duration_s: float | None = None, *,
         station.stop(end_session=left)
     return summary
 
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt

@@ -1,4 +1,16 @@
-"""`robot-dog station`: arguments -> StationConfig -> run."""
+"""`robot-dog station`: receive what the dogs send, store it, and serve the viewer.
+
+Subscribes to every dog's status, telemetry, events, command results and video on the MQTT
+broker, stores them (SQLite file or PostgreSQL), and serves the viewer page, the JSON API and the
+live video on http://127.0.0.1:PORT/. With a fleet directory (robot-dog fleet init) it logs in to
+the fleet's TLS broker as a station user and operators can send signed commands to the dogs
+from the viewer. Runs until Ctrl-C or SIGTERM (exit 0 after a clean stop), then prints a summary.
+
+examples:
+  robot-dog station --fleet var/fleet
+  robot-dog station --fleet var/fleet --db postgresql://station@127.0.0.1:5432/patrol
+  robot-dog station --broker-port 1883 --http-port 0     plain local broker, any free viewer port
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,48 +18,90 @@ import json
 import sys
 from pathlib import Path
 
+from robot_dog import command_line, ports
 from robot_dog import fleet as fleet_mod
-from robot_dog.station.app import StationConfig, run
+from robot_dog.station.app import Station, StationConfig, run
 from robot_dog.station.storage import StorageError
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="robot-dog station", description=__doc__)
-    parser.add_argument("--broker-host", default="127.0.0.1")
-    parser.add_argument("--broker-port", type=int, default=None,
-                        help="default: the fleet's TLS port, else 1883")
-    parser.add_argument("--db", default="var/station.db",
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="robot-dog station", description=__doc__,
+                                     formatter_class=command_line.HelpFormatter)
+    parser.add_argument("--broker-host", default="127.0.0.1", metavar="HOST", help="MQTT broker address")
+    parser.add_argument("--broker-port", type=int, default=None, metavar="PORT",
+                        help="MQTT broker port (default: the fleet's TLS port, else 1883)")
+    parser.add_argument("--db", default="var/station.db", metavar="FILE_OR_URL",
                         help="SQLite file, or a postgresql://user@host:port/db URL")
-    parser.add_argument("--http-port", type=int, default=8080, help="viewer port on 127.0.0.1")
-    parser.add_argument("--fleet", type=Path, help="fleet directory (robot-dog fleet init): TLS, "
-                        "station credentials, command keys, dog registry, operator token")
-    parser.add_argument("--user", help="station user of the fleet (default: the first); one per "
-                        "running station: the broker binds each session to its user")
-    parser.add_argument("--operator-token", help="bearer token of the command API "
-                        "(default: FLEET/station/operator.token)")
-    parser.add_argument("--shared-group", metavar="NAME", help="MQTT 5 shared subscriptions "
-                        "$share/NAME/... for telemetry, events and results (several workers)")
-    parser.add_argument("--no-video", action="store_true", help="storage-only worker")
+    parser.add_argument("--http-port", type=int, default=8080, metavar="PORT",
+                        help="viewer port on 127.0.0.1 (0: any free port)")
+    parser.add_argument("--fleet", type=Path, metavar="FLEET_DIR",
+                        help="fleet directory (robot-dog fleet init): TLS, station credentials, "
+                             "command keys, dog registry, operator token (default: none, a plain "
+                             "broker without login)")
+    parser.add_argument("--user", help="station user of the fleet to log in as (default: the "
+                        "fleet's first); one per running station")
+    parser.add_argument("--operator-token", help="the token operators log in with to send "
+                        "commands (default: the contents of FLEET_DIR/station/operator.token)")
+    parser.add_argument("--shared-group", metavar="NAME", help="share the storage load with "
+                        "other stations running with the same NAME (MQTT shared subscriptions; "
+                        "default: none, this station stores everything)")
+    parser.add_argument("--no-video", action="store_true", help="store only: no live video for "
+                        "the viewer")
     parser.add_argument("--leave-on-exit", action="store_true", help="with --shared-group: on "
-                        "Ctrl-C/SIGTERM leave the group for good (unsubscribe, drain, commit, end "
-                        "the session) instead of keeping the session for a restart")
-    parser.add_argument("--client-id", default="", help="MQTT client id (unique per worker; a "
-                        "fleet's broker uses the user name instead)")
-    parser.add_argument("--duration", type=float, help="stop after N s and print a summary")
+                        "Ctrl-C/SIGTERM leave the group for good (the others take over its share) "
+                        "instead of keeping its queue for a restart")
+    parser.add_argument("--client-id", default="", help="MQTT client id (default: derived from "
+                        "the user name; one per station)")
+    parser.add_argument("--duration", type=float, metavar="S",
+                        help="stop after S seconds and print a summary (default: run until "
+                             "Ctrl-C or SIGTERM)")
+    return parser
+
+
+def login_hint(station: Station) -> str:
+    """What the person who started the station needs to open the viewer and log in."""
+    cfg = station.config
+    lines = [f"\n  viewer:  http://127.0.0.1:{station.http.port}/"]
+    if station.http.token is None:
+        lines.append("  log in:  commands are off (no operator token: give --fleet or "
+                     "--operator-token); the viewer shows live data")
+    else:
+        source = ("the --operator-token value" if cfg.operator_token is not None else
+                  f"the contents of {fleet_mod.FleetPaths(Path(cfg.fleet_dir).resolve()).operator_token}")
+        lines.append("  log in:  operator = a name of your choice (it goes into the audit log), "
+                     f"token = {source}")
+    lines.append("  stop:    Ctrl-C (or SIGTERM)\n")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.shared_group and args.fleet and not args.user:
         # Two workers defaulting to the same user would take each other's session over forever.
         parser.error("--shared-group with --fleet needs --user: one station user per worker "
                      "(robot-dog fleet add-user), the broker binds each session to its user")
-    port = args.broker_port
-    if port is None:
-        port = fleet_mod.load_fleet(args.fleet).broker.port if args.fleet else 1883
-    config = StationConfig(args.broker_host, port, args.db, args.http_port, args.client_id,
-                           args.fleet, args.user, args.operator_token, args.shared_group,
-                           not args.no_video)
+    if args.http_port and (reason := ports.bind_problem(args.http_port)):
+        print(f"robot-dog station: {ports.in_use('viewer', args.http_port, '--http-port', reason)}",
+              file=sys.stderr)
+        return 1
     try:
-        print(json.dumps(run(config, args.duration, leave_on_exit=args.leave_on_exit), indent=2))
+        port = args.broker_port
+        if port is None:
+            port = fleet_mod.load_fleet(args.fleet).broker.port if args.fleet else 1883
+        config = StationConfig(args.broker_host, port, args.db, args.http_port, args.client_id,
+                               args.fleet, args.user, args.operator_token, args.shared_group,
+                               not args.no_video)
+        summary = run(config, args.duration, leave_on_exit=args.leave_on_exit,
+                      on_started=lambda station: print(login_hint(station), flush=True))
     except (StorageError, fleet_mod.FleetError) as exc:
         print(f"robot-dog station: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        if not ports.is_in_use(exc):
+            raise
+        print(f"robot-dog station: {ports.in_use('viewer', args.http_port, '--http-port', exc.strerror)}",
+              file=sys.stderr)
+        return 1
+    print(json.dumps(summary, indent=2))
     return 0

@@ -92,8 +92,9 @@ class StationHttp:
             (re.compile(rf"^/video/({NAME})/({NAME})\.jpg$"), self._jpeg),
             (re.compile(rf"^/video/({NAME})/({NAME})\.mjpeg$"), self._mjpeg),
         ]
-        self._thread = threading.Thread(target=self.server.serve_forever, name="station-http",
-                                        daemon=True)
+        # poll 0.05 s (default 0.5 s): stop() waits for the loop to notice, a stop must be quick
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
+                                        name="station-http", daemon=True)
 
     def start(self) -> "StationHttp":
         self._thread.start()

@@ -1,0 +1,81 @@
+"""How quickly and quietly `robot-dog demo` stops on SIGTERM at moments of its start-up.
+
+For each moment (marked by a line of the demo's output) the demo is started REPEATS times and
+sent SIGTERM right after the line appears; the figure is the time from the signal to the
+demo's exit (it waits for the launcher, its nodes, the virtual MCU, the station and the broker),
+plus the tracebacks in its output and the processes left afterwards. Goal: under 2 s, no
+traceback, nothing left.
+"""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import psutil
+
+from robot_dog import dds_env
+from robot_dog import ports
+
+REPEATS = 3
+MOMENTS = {
+    "broker_up": "mosquitto listening on",
+    "viewer_up": "  viewer:  http://127.0.0.1:",
+    "nodes_starting": "[payload] started pid",
+    "streaming": "first frame from dog1/bodycam",
+}
+
+
+def _stop_once(marker: str) -> tuple[float, int, int]:
+    """(seconds from SIGTERM to exit, tracebacks, processes left)."""
+    with tempfile.TemporaryDirectory(prefix="bench-demo-stop-") as var:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "robot_dog.cli", "demo", "--broker-port", "0", "--http-port", "0",
+             "--var", var], env=dds_env.environ(), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        lines: list[str] = []
+        seen: dict[int, psutil.Process] = {}
+        marked = threading.Event()
+
+        def read() -> None:
+            for line in proc.stdout:
+                lines.append(line)
+                if marker in line:
+                    marked.set()
+            marked.set()
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        root = psutil.Process(proc.pid)
+        while not marked.wait(0.02):
+            try:
+                seen.update((c.pid, c) for c in root.children(recursive=True))
+            except psutil.NoSuchProcess:
+                break
+        seen.update((c.pid, c) for c in root.children(recursive=True))
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+        took = time.monotonic() - started
+        reader.join(timeout=10)
+        left = [p for p in seen.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        return took, "".join(lines).count("Traceback"), len(left)
+
+
+def run() -> dict[str, object]:
+    assert ports.any_free_port()  # loopback works
+    figures: dict[str, object] = {}
+    worst = 0.0
+    for name, marker in MOMENTS.items():
+        runs = [_stop_once(marker) for _ in range(REPEATS)]
+        stop_s = [r[0] for r in runs]
+        worst = max(worst, *stop_s)
+        figures[f"{name}_stop_max_s"] = max(stop_s)
+        figures[f"{name}_stop_median_s"] = sorted(stop_s)[len(stop_s) // 2]
+        figures[f"{name}_tracebacks"] = sum(r[1] for r in runs)
+        figures[f"{name}_processes_left"] = sum(r[2] for r in runs)
+    figures["worst_stop_s"] = worst
+    figures["goal_s"] = 2.0
+    return figures

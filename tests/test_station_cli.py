@@ -1,0 +1,136 @@
+"""`robot-dog station` as a user runs it: SIGTERM stops it cleanly (exit 0, summary, no
+traceback), a restart right after a visit gets the same port (connections in TIME-WAIT do not
+block it), a port really taken or a missing fleet is one line naming the fix, and the started
+station says how to log in."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from robot_dog import dds_env
+from robot_dog import fleet as fleet_mod
+from tests.support import free_port, wait_for
+
+pytestmark = pytest.mark.timeout(180)
+
+
+class StationProcess:
+    """`robot-dog station ...` as a child; its merged output kept line by line."""
+
+    def __init__(self, *argv: str, cwd: Path | None = None) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "robot_dog.cli", "station", *argv],
+                                     env=dds_env.environ(), cwd=cwd, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for_line(self, text: str) -> str:
+        return wait_for(lambda: next((line for line in self.lines if text in line), None),
+                        f"{text!r} in the station's output", timeout_s=90)
+
+    def exited(self) -> int:
+        """Wait for an exit of its own; the code, with all its output read."""
+        code = self.proc.wait(timeout=60)
+        self._reader.join(timeout=10)
+        return code
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            raise
+        self._reader.join(timeout=10)
+        return code
+
+
+def visit(port: int) -> bytes:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/fleet", timeout=10) as response:
+        return response.read()
+
+
+def time_wait_on(port: int) -> bool:
+    return any(c.laddr and c.laddr.port == port and c.status == psutil.CONN_TIME_WAIT
+               for c in psutil.net_connections(kind="tcp4"))
+
+
+def test_sigterm_stops_cleanly_and_a_restart_after_a_visit_keeps_the_port(tmp_path, mosquitto) -> None:
+    port = free_port()
+    argv = ("--broker-port", str(mosquitto.port), "--http-port", str(port), "--db", str(tmp_path / "s.db"))
+    first = StationProcess(*argv)
+    try:
+        first.wait_for_line(f"viewer:  http://127.0.0.1:{port}/")
+        for _ in range(3):
+            assert json.loads(visit(port))["dogs"] == []
+    finally:
+        code = first.stop(signal.SIGTERM)
+    assert code == 0, first.output()[-3000:]
+    assert "Traceback" not in first.output()
+    assert '"stored"' in first.output()  # the summary: it took the clean path
+    # The server closed those connections first: they wait in TIME-WAIT on the station's port.
+    assert time_wait_on(port), "the visit left no connection in TIME-WAIT: the test proves nothing"
+
+    second = StationProcess(*argv)
+    try:
+        second.wait_for_line(f"viewer:  http://127.0.0.1:{port}/")
+        assert json.loads(visit(port))["dogs"] == []
+    finally:
+        assert second.stop(signal.SIGINT) == 0, second.output()[-3000:]
+
+
+def test_a_port_really_taken_is_one_line_and_no_database(tmp_path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        station = StationProcess("--http-port", str(port), "--db", str(tmp_path / "s.db"))
+        code = station.exited()
+    out = station.output()
+    assert code == 1
+    assert out.strip().count("\n") == 0, out  # one line
+    assert f"viewer port {port} on 127.0.0.1" in out and "--http-port N (0: any free port)" in out
+    assert not (tmp_path / "s.db").exists()
+
+
+def test_a_missing_fleet_is_one_line_naming_fleet_init(tmp_path) -> None:
+    station = StationProcess("--fleet", str(tmp_path / "nonexistent"), cwd=tmp_path)
+    assert station.exited() == 1
+    out = station.output().strip()
+    assert out.count("\n") == 0 and "Traceback" not in out, out
+    assert "no fleet in" in out and "robot-dog fleet init" in out
+    assert list(tmp_path.iterdir()) == []  # no database left behind
+
+
+def test_the_started_station_says_how_to_log_in(tmp_path) -> None:
+    fleet = fleet_mod.init_fleet(tmp_path / "fleet", ["dog1"], ["station"],
+                                 fleet_mod.BrokerSettings(port=free_port()))
+    station = StationProcess("--fleet", str(fleet.root), "--http-port", "0",
+                             "--db", str(tmp_path / "s.db"))
+    try:
+        viewer = station.wait_for_line("viewer:  http://127.0.0.1:")
+        login = station.wait_for_line("log in:")
+    finally:
+        assert station.stop() == 0, station.output()[-3000:]
+    assert "viewer:  http://127.0.0.1:0/" not in viewer  # the port it really got
+    assert "operator = a name of your choice" in login
+    assert str(fleet.paths.operator_token) in login
