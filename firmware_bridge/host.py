@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from firmware_bridge.codec import Frame, FrameDecoder, Rejected, encode_frame
 from firmware_bridge.errors import CommandRefused, CommandTimeout, LocalProtocolError
 from firmware_bridge.messages import (
-    COMMANDS, Ack, AckStatus, Heartbeat, Hello, Message, Telemetry,
+    COMMANDS, Ack, AckStatus, Heartbeat, Hello, Message, Telemetry, enum_name,
 )
 from firmware_bridge.timers import Periodic
 
@@ -147,6 +147,7 @@ class HostProtocol:
         self._next_token = 1
         self._heartbeat = Periodic(self.config.heartbeat_period_s, now)
         self._last_telemetry_seq: int | None = None
+        self._hello_refusal: int | None = None   # last refusal of HELLO logged
 
     # ---- connection ----------------------------------------------------------------------
 
@@ -231,11 +232,16 @@ class HostProtocol:
         if pending is self._hello:
             self._hello = None
             if status == AckStatus.OK:
+                self._hello_refusal = None
                 self.state = LinkState.UP
                 self.stats.handshakes += 1
                 self._events.append(Connected(self.session_id))
             else:
-                _LOGGER.warning("HELLO refused: %s", status.name)
+                if status != self._hello_refusal:   # once per kind, not every 250 ms
+                    _LOGGER.error("HELLO refused: %s%s", enum_name(status, AckStatus),
+                                  " (the MCU speaks another protocol version)"
+                                  if status == AckStatus.BAD_VERSION else "")
+                self._hello_refusal = status
                 self._start_hello(now)
             return
         if status == AckStatus.NO_SESSION:

@@ -282,3 +282,18 @@ def test_unknown_ack_status_fails_the_command_at_once_with_its_number() -> None:
     assert isinstance(event, CommandFailed) and event.token == token
     assert "unknown status 42" in str(event.error)
     assert bench.host.stats.retries == 0 and bench.host.decoder.bad_total == 0
+
+
+def test_hello_refused_by_an_older_mcu_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    host = HostProtocol(CONFIG, 0.0, session_id=5)
+    host.connection_made(0.0)
+    host.data_to_send()
+    with caplog.at_level("ERROR", logger="firmware_bridge.host"):
+        for i in range(5):
+            host.receive_data(encode_frame(Ack(AckStatus.BAD_VERSION), 0), i * 0.3)
+        for i in range(5):
+            host.receive_data(encode_frame(Ack(99), 0), 2 + i * 0.3)   # a status unknown here
+    assert host.state is LinkState.HANDSHAKE
+    assert [r.getMessage() for r in caplog.records] == [
+        "HELLO refused: BAD_VERSION (the MCU speaks another protocol version)",
+        "HELLO refused: UNKNOWN_99"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -96,6 +97,7 @@ def test_version1_defect_safe_after_32767_heartbeats_is_applied() -> None:
     assert pair.model.state.safe_commanded
 
 
+@pytest.mark.slow
 def test_more_commands_than_the_counter_holds_between_two_estops() -> None:
     """66,000 other commands (more than one whole 16-bit range) between two SAFEs."""
     pair = Pair(first_seq=1)
@@ -127,7 +129,7 @@ OPS = st.one_of(
 )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(first_seq=st.one_of(st.integers(1, LAST_SEQ), st.integers(LAST_SEQ - 20, LAST_SEQ)),
        ops=st.lists(OPS, min_size=1, max_size=40), seed=st.integers(0, 2**16))
 def test_newest_command_always_wins_for_any_start_and_interleaving(first_seq, ops, seed) -> None:

@@ -44,3 +44,12 @@ def test_only_requests_that_reduce_output_pass_an_engaged_estop() -> None:
     with pytest.raises(RequestRefused, match="e-stop engaged \\(crowd\\)"):
         gate.check()
     gate.check(reduces_output=True)
+
+
+def test_nothing_is_released_before_the_first_estop_message() -> None:
+    """A restarted node must not release a safe state an earlier e-stop left on the MCU."""
+    gate = EstopGate(resend_s=0.5)
+    assert gate.sync(now=0.0) is None
+    assert gate.on_telemetry(SafeReason.COMMANDED, 5.0) == (None, False)
+    assert gate.update(False, now=6.0) == Safe(False)      # the latched state arrives: released
+    assert gate.sync(now=7.0) == Safe(False)

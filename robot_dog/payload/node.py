@@ -157,21 +157,24 @@ class PayloadNode(Node):
     def _on_connected(self) -> None:
         with self._lock:
             command = self._estop.sync(time.monotonic())
-        self._submit(command, deadline_s=5.0)
+        if command is not None:
+            self._submit(command, deadline_s=5.0)
 
     def _on_telemetry(self, telemetry: Telemetry) -> None:
         """Link thread: note the frame's age; hold the MCU to the e-stop until it agrees."""
         with self._lock:
             self._age.on_telemetry(telemetry.uptime_ms, time.monotonic())
             resend, confirmed = self._estop.on_telemetry(telemetry.safe_reasons, time.monotonic())
-            engaged = self._estop.engaged
+            engaged, resends = self._estop.engaged, self._estop.resends
         if confirmed:
             self.get_logger().warning(
                 f"e-stop {'engaged: payload safe' if engaged else 'released: payload live'} "
                 "(confirmed by MCU telemetry)")
         if resend is not None:
-            self.get_logger().error(f"MCU telemetry disagrees with the e-stop "
-                                    f"(engaged={engaged}); sending SAFE({int(engaged)}) again")
+            if resends == 1 or resends % 20 == 0:   # every 10 s while it lasts, not every 0.5 s
+                self.get_logger().error(f"MCU telemetry disagrees with the e-stop (engaged="
+                                        f"{engaged}); sending SAFE({int(engaged)}) again "
+                                        f"(resend {resends})")
             self._submit(resend, deadline_s=5.0)
 
     def _submit(self, command: Message, deadline_s: float | None = None) -> None:
