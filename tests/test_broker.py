@@ -12,6 +12,7 @@ def test_broker_accepts_connections_on_loopback(mosquitto):
         pass
     conf = (mosquitto.data_dir / "mosquitto.conf").read_text()
     assert f"listener {mosquitto.port} 127.0.0.1" in conf
+    assert "\nset_tcp_nodelay true\n" in conf  # mosquitto started with it: a known option
 
 
 def test_port_in_use_is_a_clear_error(tmp_path):
