@@ -2,7 +2,7 @@
 
 Policy (docs/launch.md):
 - a node that exits while the launcher is running is restarted after `respawn_delay` s when
-  `respawn: true`, at most `respawn_max_retries` times (-1: forever);
+  `respawn: "true"`, at most `respawn_max_retries` times (-1: forever);
 - a node that exits and will not be restarted ends the whole launch when it is required
   (`on_exit: shutdown`); the launcher then exits 1;
 - otherwise the launcher carries on while anything runs or waits to respawn, and finally exits
