@@ -1,7 +1,7 @@
 """Child process of bench_image_latency: publishes or receives 640x480 sensor_msgs/Image.
 
 Does not import robot_dog on purpose: the parent chooses the DDS environment (project profile
-or Fast DDS defaults, both with ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST).
+or Fast DDS defaults with ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST).
 Latency = receive wall time - header stamp (same machine, same clock).
 """
 from __future__ import annotations
