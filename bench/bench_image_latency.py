@@ -15,6 +15,7 @@ import os
 import statistics
 import subprocess
 import sys
+import uuid
 
 from robot_dog import dds_env
 
@@ -29,9 +30,10 @@ def percentile(values: list[float], q: float) -> float:
 
 def measure(env: dict[str, str], qos: str) -> list[float]:
     probe = [sys.executable, "-m", "bench.image_latency_probe"]
-    sub = subprocess.Popen(probe + ["sub", qos, str(COUNT), str(COUNT / RATE_HZ + 20)], env=env,
+    topic = f"bench_{uuid.uuid4().hex[:8]}/image"  # this measurement's own topic
+    sub = subprocess.Popen(probe + ["sub", topic, qos, str(COUNT), str(COUNT / RATE_HZ + 20)], env=env,
                            stdout=subprocess.PIPE, text=True)
-    pub = subprocess.Popen(probe + ["pub", qos, str(COUNT), str(RATE_HZ)], env=env)
+    pub = subprocess.Popen(probe + ["pub", topic, qos, str(COUNT), str(RATE_HZ)], env=env)
     try:
         out, _ = sub.communicate(timeout=COUNT / RATE_HZ + 90)
     finally:

@@ -45,7 +45,7 @@ def run() -> dict[str, object]:
         broker = MosquittoBroker(port, work / "broker").start()
         station = subprocess.Popen([sys.executable, "-m", "robot_dog.cli", "station", "--broker-port",
                                     str(port), "--db", str(work / "st.db"), "--http-port",
-                                    str(free_port()), "--duration", "3600"],
+                                    "0", "--duration", "3600"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         dog = UplinkSession(UplinkConfig("odog", port=port, state_dir=work / "dog",
                                          reconnect_s=(1.0, 2.0))).start()

@@ -87,7 +87,7 @@ def _station(port: int, total: int, work: Path) -> dict:
         extra = ["--shared-group", "bench", "--client-id", f"station-w{w}", "--no-video"] if WORKERS > 1 else []
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "robot_dog.cli", "station", "--broker-port", str(port),
-             "--db", str(work / "station.db"), "--http-port", str(http_port if w == 0 else free_port()),
+             "--db", str(work / "station.db"), "--http-port", str(http_port if w == 0 else 0),
              "--duration", "900", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     proc = procs[0]
     ps = psutil.Process(proc.pid)

@@ -87,7 +87,7 @@ def run() -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="bench-video-") as tmp:
         work = Path(tmp)
         with MosquittoBroker(free_port(), work / "broker") as broker:
-            station = Station(StationConfig("127.0.0.1", broker.port, work / "st.db", free_port())).start()
+            station = Station(StationConfig("127.0.0.1", broker.port, work / "st.db", 0)).start()
             station.connected.wait(20)
             time.sleep(0.5)
             for width, height in ((640, 480), (1280, 720)):
