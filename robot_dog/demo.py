@@ -32,7 +32,7 @@ from robot_dog.station.app import Station, StationConfig
 _LOGGER = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 DOG_LAUNCH = REPO / "launch" / "dog.launch.yaml"
-DOG = "dog1"
+DOG = "dog1"  # default dog ID, also its ROS namespace
 STATION_USER = "station"
 
 
@@ -47,27 +47,27 @@ def port_or_free(preferred: int) -> int:
             return sock.getsockname()[1]
 
 
-def _mismatch(fleet: fleet_mod.Fleet) -> str | None:
+def _mismatch(fleet: fleet_mod.Fleet, dog: str) -> str | None:
     """Why `fleet` cannot serve the demo, or None."""
     if fleet.broker.host != "127.0.0.1":
         return f"its broker listens on {fleet.broker.host}, not 127.0.0.1"
-    if DOG not in fleet.dogs or STATION_USER not in fleet.users:
-        return f"it lacks dog {DOG!r} or station user {STATION_USER!r}"
+    if dog not in fleet.dogs or STATION_USER not in fleet.users:
+        return f"it lacks dog {dog!r} or station user {STATION_USER!r}"
     p = fleet.paths
-    for path in (p.ca_cert, p.server_cert, p.server_key, p.passwd, p.acl, p.dog_ca_cert(DOG),
-                 p.dog_password(DOG), p.dog_public_key(DOG), p.command_key(DOG), p.station_ca_cert(),
+    for path in (p.ca_cert, p.server_cert, p.server_key, p.passwd, p.acl, p.dog_ca_cert(dog),
+                 p.dog_password(dog), p.dog_public_key(dog), p.command_key(dog), p.station_ca_cert(),
                  p.user_password(STATION_USER), p.operator_token):
         if not path.is_file():
             return f"{path} is missing"
     return None
 
 
-def demo_fleet(root: Path, broker_port: int) -> fleet_mod.Fleet:
+def demo_fleet(root: Path, broker_port: int, dog: str = DOG) -> fleet_mod.Fleet:
     """The demo's fleet in `root`: the existing one if it fits (stable keys and operator token),
     else a new one (`fleet init` with dog1 and station user "station")."""
     try:
         fleet = fleet_mod.load_fleet(root)
-        reason = _mismatch(fleet)
+        reason = _mismatch(fleet, dog)
         if reason is None:
             return fleet
     except fleet_mod.FleetError as exc:
@@ -77,7 +77,7 @@ def demo_fleet(root: Path, broker_port: int) -> fleet_mod.Fleet:
         shutil.rmtree(root)
     # run_as: mosquitto started as root would otherwise switch to user "mosquitto", which cannot
     # read the fleet's 0600 files.
-    return fleet_mod.init_fleet(root, [DOG], [STATION_USER], fleet_mod.BrokerSettings(
+    return fleet_mod.init_fleet(root, [dog], [STATION_USER], fleet_mod.BrokerSettings(
         port=broker_port, run_as=getpass.getuser()))
 
 
@@ -99,6 +99,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--http-port", type=int, default=8080)
     parser.add_argument("--var", type=Path, default=REPO / "var" / "demo", help="run directory")
     parser.add_argument("--launch-file", type=Path, default=DOG_LAUNCH)
+    parser.add_argument("--dog", default=DOG, help="dog ID, also its ROS namespace (default %(default)s)")
     args = parser.parse_args(argv)
 
     args.var.mkdir(parents=True, exist_ok=True)
@@ -108,7 +109,7 @@ def main(argv: list[str]) -> int:
     broker_port, http_port = port_or_free(args.broker_port), port_or_free(args.http_port)
 
     try:
-        fleet = demo_fleet(args.var / "fleet", broker_port)
+        fleet = demo_fleet(args.var / "fleet", broker_port, args.dog)
     except fleet_mod.FleetError as exc:
         print(f"robot-dog demo: {exc}", file=sys.stderr)
         return 1
@@ -131,10 +132,10 @@ def main(argv: list[str]) -> int:
     mcu = subprocess.Popen([sys.executable, "-m", "firmware_bridge.virtual_mcu", "--link", str(mcu_link)],
                            stdout=subprocess.DEVNULL, start_new_session=True)
     dog = subprocess.Popen(
-        [sys.executable, "-m", "robot_dog.cli", "launch", str(args.launch_file), f"dog:={DOG}",
-         f"broker_port:={broker_port}", f"ca_file:={paths.dog_ca_cert(DOG)}",
-         f"password_file:={paths.dog_password(DOG)}",
-         f"command_public_key:={paths.dog_public_key(DOG)}",
+        [sys.executable, "-m", "robot_dog.cli", "launch", str(args.launch_file), f"dog:={args.dog}",
+         f"broker_port:={broker_port}", f"ca_file:={paths.dog_ca_cert(args.dog)}",
+         f"password_file:={paths.dog_password(args.dog)}",
+         f"command_public_key:={paths.dog_public_key(args.dog)}",
          f"state_dir:={args.var / 'uplink'}", f"mcu_port:={mcu_link}"],
         env=dds_env.environ(), start_new_session=True)
     token = paths.operator_token.read_text().strip()
