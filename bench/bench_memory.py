@@ -5,7 +5,7 @@ Launches launch/dog.launch.yaml (else a generated file with every importable reg
 it with SIGINT, then does the same with `--single-process`. A throwaway Mosquitto on a free
 loopback port serves nodes that want a broker. RSS counts shared libraries once per process (the
 per-process figure is what the OS must find); PSS splits them fairly and is given for reference.
-Goals (foundation issue): composed <= 400 MB RSS; one process per node <= 1 GB in total.
+Goals (docs/BENCHMARKS.md): composed <= 400 MB RSS; one process per node <= 1 GB in total.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 4 done-criterion: two dogs (two uplink_node processes with fleet credentials) and a
+"""The secured fleet end to end: two dogs (two uplink_node processes with fleet credentials) and a
 station against the secured Mosquitto; the station signs a command that dog1 executes (a tiny
 fake `police_light/set` server stands in for the payload node), and every bad-input case is
 refused, counted and answered while both ends keep running. Foreign clients: mosquitto_pub,

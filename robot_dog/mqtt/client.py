@@ -1,4 +1,4 @@
-"""Thin paho-mqtt 2.x adapter: one MQTT 5 session over TLS with credentials (DESIGN.md section 4).
+"""Thin paho-mqtt 2.x adapter: one MQTT 5 session over TLS with credentials (docs/mqtt.md).
 
 Kept small on purpose (paho's own client.py is the counter-example): connection settings in,
 callbacks out, no policy. Policy lives in the pure parts: what to publish (topics, schema),

@@ -1,4 +1,4 @@
-"""Uplink node: the ROS topics of one dog <-> its MQTT tree `patrol/v1/{dog}/...` (DESIGN.md s. 4).
+"""Uplink node: the ROS topics of one dog <-> its MQTT tree `patrol/v1/{dog}/...` (docs/mqtt.md).
 
 Shell only: the link (status/LWT, outbox, commands) is `session.UplinkSession`, telemetry
 sections `telemetry`, events `events`, the video policy `adapt`, verbs -> services `commands`.
