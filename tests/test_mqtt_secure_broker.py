@@ -100,16 +100,22 @@ def test_dog_cannot_write_outside_its_tree(secure_broker, links, station, topic)
     assert inbox.until(b"marker") == [(topics.events("dog1"), b"marker")]
 
 
-def test_dog_reads_only_its_own_commands(secure_broker, links, station):
-    station_link, _ = station
-    inbox = Inbox()
-    dog = links(secure_broker.endpoint("dog1"), on_message=inbox)
+def test_dog_reads_only_its_own_commands(secure_broker, links):
+    """Everything the dog must not read is routed by the broker before the one message it may
+    read: each forbidden publish is acknowledged (PUBACK: the broker has routed it) before the
+    marker goes out, so a leak would be queued to the dog ahead of the marker, whichever
+    connection it came from."""
+    inbox, dog_acks, station_acks = Inbox(), Acks(), Acks()
+    station_link = links(secure_broker.endpoint("station"), on_acked=station_acks)
+    dog = links(secure_broker.endpoint("dog1"), on_message=inbox, on_acked=dog_acks)
     dog.subscribe(topics.commands_of("dog1"))
     dog.subscribe(topics.commands_of("dog2"))  # Mosquitto grants it but delivers nothing
     dog.subscribe(topics.all_dogs(topics.Kind.TELEMETRY))
-    station_link.publish(topics.cmd("dog2", "siren"), b"for-dog2", qos=1)
+    mid = station_link.publish(topics.cmd("dog2", "siren"), b"for-dog2", qos=1)
+    assert station_acks.of(mid)[1] is True
     # The dog may write its own telemetry, but cannot read even that back.
-    dog.publish(topics.telemetry("dog1"), b"own-telemetry", qos=1)
+    mid = dog.publish(topics.telemetry("dog1"), b"own-telemetry", qos=1)
+    assert dog_acks.of(mid)[1] is True
     station_link.publish(topics.cmd("dog1", "siren"), b"for-dog1", qos=1)
     assert inbox.until(b"for-dog1") == [(topics.cmd("dog1", "siren"), b"for-dog1")]
 
