@@ -247,8 +247,7 @@ class _Parser:
         return value
 
     def words(self, node: Node, what: str) -> tuple[str, ...]:
-        if isinstance(node, SequenceNode):
-            return tuple(self.string(item, what) for item in node.value)
+        """A string attribute split as a shell would (upstream takes only a string here)."""
         try:
             return tuple(shlex.split(self.string(node, what)))
         except ValueError as exc:
