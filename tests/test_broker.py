@@ -38,3 +38,20 @@ def test_persistence_is_written_where_we_can_read_it(tmp_path):
     broker.stop()
     assert (data_dir / "mosquitto.db").exists()
     assert (data_dir / "mosquitto.log").exists()
+
+
+def test_a_fixture_port_taken_by_someone_else_is_replaced(tmp_path, monkeypatch):
+    """Another run may bind the port free_port() picked before mosquitto does."""
+    from tests import support
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        picks = iter([busy.getsockname()[1], support.free_port()])
+        monkeypatch.setattr(support, "free_port", lambda: next(picks))
+        broker = support.on_a_free_port(lambda port: MosquittoBroker(port, tmp_path).start(timeout_s=10))
+        try:
+            assert broker.port != busy.getsockname()[1]
+            with socket.create_connection(("127.0.0.1", broker.port), timeout=5):
+                pass
+        finally:
+            broker.stop()
