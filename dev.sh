@@ -5,11 +5,19 @@
 #   ./dev.sh bench [names]                    benchmarks that print the figures of docs/BENCHMARKS.md
 #   ./dev.sh setup                            install only
 #   ./dev.sh run CMD ...                      run a command inside the project environment
+#   ./dev.sh lock [--upgrade]                 requirements.txt -> requirements.lock (hashes)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VENV="${ROBOT_DOG_VENV:-$ROOT/.venv}"
 STAMPS="$VENV/.robot_dog_stamps"
+# requirements.txt lists what we use directly; requirements.lock pins every package with hashes
+# (Python 3.11, Linux x86_64, glibc 2.36 as Debian 12) and is what gets installed. The lock is
+# resolved by uv (a few seconds; pip-compile took minutes on the ros-* wheels); pip and uv are
+# pinned here.
+LOCK="$ROOT/requirements.lock"
+PIP_PIN="pip==26.3"
+UV_PIN="uv==0.13.9"
 
 APT_PACKAGES=(
   python3 python3-venv python3-dev build-essential cmake
@@ -56,27 +64,43 @@ stamp_changed() { # name, inputs...
 }
 stamp_done() { mv "$STAMPS/$1.pending" "$STAMPS/$1"; }
 
-need_venv() {
+# The lock records the hash of the requirements.txt it was made from (last line).
+requirements_sum() { sha256sum "$ROOT/requirements.txt" | cut -d' ' -f1; }
+lock_is_fresh() { grep -qx "# requirements.txt sha256: $(requirements_sum)" "$LOCK" 2>/dev/null; }
+
+need_python() {
   if [ ! -x "$VENV/bin/python" ]; then
     log "creating virtual environment $VENV"
     python3 -m venv "$VENV"
   fi
   mkdir -p "$STAMPS"
-  if stamp_changed requirements "$ROOT/requirements.txt"; then
-    log "pip: installing requirements"
-    pip_q --upgrade pip
-    pip_q -r "$ROOT/requirements.txt"
+}
+
+need_venv() {
+  need_python
+  if ! lock_is_fresh; then
+    log "requirements.txt changed since requirements.lock was made: run ./dev.sh lock"; exit 1
+  fi
+  if stamp_changed requirements "$LOCK"; then
+    log "pip: installing requirements.lock (hashes checked)"
+    pip_q "$PIP_PIN"
+    pip_q --require-hashes -r "$LOCK"
     stamp_done requirements
   fi
-  if stamp_changed package "$ROOT/setup.py" "$ROOT/robot_dog/node_registry.py"; then
+  if stamp_changed package "$ROOT/setup.py" "$ROOT/package.xml" "$ROOT/robot_dog/node_registry.py"; then
     log "pip: installing the stack (editable)"
-    # setuptools prints pages of deprecation notices here; show them only if the install fails.
-    pip_q --no-deps -e "$ROOT" >"$STAMPS/package.log" 2>&1 || { cat "$STAMPS/package.log" >&2; exit 1; }
+    # setuptools comes from the lock (no build isolation: nothing unpinned is fetched). It prints
+    # pages of deprecation notices here; show them only if the install fails.
+    pip_q --no-deps --no-build-isolation -e "$ROOT" >"$STAMPS/package.log" 2>&1 ||
+      { cat "$STAMPS/package.log" >&2; exit 1; }
     stamp_done package
   fi
   local ifaces; ifaces=$(find "$ROOT/ros_ws/src/robot_dog_interfaces" -type f | sort)
+  # Rebuilt when the interface sources or the locked ros-* wheels (the generators and runtimes
+  # the build links against) changed; other lock changes leave the build alone.
+  grep '^ros-' "$LOCK" > "$STAMPS/ros_wheels.txt"
   # shellcheck disable=SC2086
-  if stamp_changed interfaces $ifaces; then
+  if stamp_changed interfaces $ifaces "$STAMPS/ros_wheels.txt"; then
     log "building robot_dog_interfaces into $VENV (about a minute)"
     local build="$VENV/.build/robot_dog_interfaces"
     rm -rf "$build"; mkdir -p "$build"
@@ -92,6 +116,18 @@ need_venv() {
 
 setup() { need_apt; need_venv; }
 
+# Re-resolve requirements.txt into requirements.lock. Existing pins are kept unless asked:
+# `./dev.sh lock --upgrade` (everything) or `--upgrade-package NAME` (one).
+lock() {
+  need_python
+  pip_q "$PIP_PIN" "$UV_PIN"
+  (cd "$ROOT" && "$VENV/bin/uv" pip compile --quiet --generate-hashes --python-version 3.11 \
+      --python-platform x86_64-manylinux_2_36 --custom-compile-command "./dev.sh lock" \
+      --output-file requirements.lock "$@" requirements.txt)
+  echo "# requirements.txt sha256: $(requirements_sum)" >> "$LOCK"
+  log "wrote requirements.lock ($(grep -c '^[a-z]' "$LOCK") packages)"
+}
+
 # The localhost-only ROS 2 / DDS environment comes from one code path: robot_dog.dds_env
 # (robot_dog.localhost execs a command with it).
 in_env() { "$VENV/bin/python" -m robot_dog.localhost -- "$@"; }
@@ -105,7 +141,8 @@ case "$verb" in
   test) setup; cd "$ROOT"; in_env "$VENV/bin/python" -m pytest "$@" ;;
   bench) setup; cd "$ROOT"; in_env "$VENV/bin/python" -m bench "$@" ;;
   run) setup; in_env "$@" ;;
+  lock) lock "$@" ;;
   help|-h|--help) usage ;;
   "") usage; exit 2 ;;
-  *) log "unknown verb '$verb'; one of: demo test bench setup run (./dev.sh --help)"; exit 2 ;;
+  *) log "unknown verb '$verb'; one of: demo test bench setup run lock (./dev.sh --help)"; exit 2 ;;
 esac

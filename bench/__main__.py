@@ -1,8 +1,9 @@
 """`python -m bench [NAME ...]` runs bench/bench_NAME.py modules and prints their figures.
 
 Each benchmark module exposes `run() -> dict[str, object]`: figure name -> value (numbers carry
-their unit in the name, e.g. `p50_ms`). Ratios are computed inside one run, against a baseline
-measured in the same run, so figures compare across machines.
+their unit in the name, e.g. `p50_ms`). Ratios, where a benchmark gives them, are computed
+inside one run against a baseline measured in the same run; other figures are absolute (this
+machine). docs/BENCHMARKS.md says which is which.
 """
 from __future__ import annotations
 

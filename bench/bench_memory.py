@@ -3,9 +3,10 @@
 Launches launch/dog.launch.yaml (else a generated file with every importable registry node) with
 `python -m robot_dog.launch`, lets it settle, sums RSS over each process tree with psutil, stops
 it with SIGINT, then does the same with `--single-process`. A throwaway Mosquitto on a free
-loopback port serves nodes that want a broker. RSS counts shared libraries once per process (the
+loopback port serves nodes that want a broker, and a virtual MCU on a pty (in this process, not
+counted: it stands for the hardware) gives the payload node its serial link. RSS counts shared libraries once per process (the
 per-process figure is what the OS must find); PSS splits them fairly and is given for reference.
-Goals (foundation issue): composed <= 400 MB RSS; one process per node <= 1 GB in total.
+Goals (docs/BENCHMARKS.md): composed <= 400 MB RSS; one process per node <= 1 GB in total.
 """
 from __future__ import annotations
 
@@ -121,6 +122,11 @@ def run() -> dict[str, object]:
                 args.append(f"broker_port:={broker.port}")
             except BrokerError as exc:
                 _LOGGER.warning("no broker for the bench (%s); nodes measured without one", exc)
+        mcu = None
+        if "mcu_port" in declared:  # the payload node with its serial link up, as on the dog
+            from firmware_bridge.virtual_mcu.device import VirtualMcu
+            mcu = VirtualMcu(tmpdir / "mcu").start()
+            args.append(f"mcu_port:={mcu.link}")
         figures: dict[str, object] = {"stack_file": str(path.relative_to(REPO)) if path.is_relative_to(REPO)
                                       else "generated: importable registry nodes",
                                       "nodes": len(description.nodes)}
@@ -157,6 +163,8 @@ def run() -> dict[str, object]:
         finally:
             if broker is not None:
                 broker.stop()
+            if mcu is not None:
+                mcu.stop()
         figures["composed_goal_mb"] = COMPOSED_GOAL_MB
         figures["composed_goal_met"] = figures["composed_rss_mb"] <= COMPOSED_GOAL_MB  # type: ignore[operator]
         figures["per_process_goal_mb"] = PER_PROCESS_GOAL_MB

@@ -38,14 +38,32 @@ def _stored(db: Path) -> int:
         return 0
 
 
+def _wait_subscribed(port: int, http_port: int, timeout_s: float = 60.0) -> None:
+    """Until the station has stored a status from a warm-up dog: it is up and subscribed."""
+    import json
+    import urllib.request
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        subprocess.run(["mosquitto_pub", "-p", str(port), "-q", "1", "-t", "patrol/v1/warmup/status",
+                        "-m", "online"], check=True, timeout=10)
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/api/fleet", timeout=5) as r:
+                if any(d["dog"] == "warmup" for d in json.load(r)["dogs"]):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)  # poll interval
+    raise RuntimeError("the station never subscribed")
+
+
 def run() -> dict[str, object]:
     me = psutil.Process()
     with tempfile.TemporaryDirectory(prefix="bench-outage-") as tmp:
-        work, port = Path(tmp), free_port()
+        work, port, http_port = Path(tmp), free_port(), free_port()
         broker = MosquittoBroker(port, work / "broker").start()
         station = subprocess.Popen([sys.executable, "-m", "robot_dog.cli", "station", "--broker-port",
                                     str(port), "--db", str(work / "st.db"), "--http-port",
-                                    str(free_port()), "--duration", "3600"],
+                                    str(http_port), "--duration", "3600"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         dog = UplinkSession(UplinkConfig("odog", port=port, state_dir=work / "dog",
                                          reconnect_s=(1.0, 2.0))).start()
@@ -54,7 +72,7 @@ def run() -> dict[str, object]:
         try:
             while not dog.connected:
                 time.sleep(0.05)
-            time.sleep(2.0)  # station subscribed
+            _wait_subscribed(port, http_port)
 
             def produce(seconds: float, probe: str | None = None) -> None:
                 nonlocal produced_events

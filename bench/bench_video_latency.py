@@ -87,7 +87,7 @@ def run() -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="bench-video-") as tmp:
         work = Path(tmp)
         with MosquittoBroker(free_port(), work / "broker") as broker:
-            station = Station(StationConfig("127.0.0.1", broker.port, work / "st.db", free_port())).start()
+            station = Station(StationConfig("127.0.0.1", broker.port, work / "st.db", 0)).start()
             station.connected.wait(20)
             time.sleep(0.5)
             for width, height in ((640, 480), (1280, 720)):
@@ -114,5 +114,9 @@ def run() -> dict[str, object]:
                     out[f"{key}_raw_p95_ms"] = round(_pct(raw, 95), 2)
                     out[f"{key}_p95_ratio"] = round(_pct(ours, 95) / _pct(raw, 95), 2)
                     out[f"{key}_frames"] = f"{len(ours)}/{len(raw)}"
+                    if n > 1:  # what more dogs cost: the n-dog p95 against the 1-dog p95 of this run
+                        one = f"{height}p_1dog_uplink_p95_ms"
+                        out[f"{height}p_{n}dog_vs_1dog_uplink_p95_ratio"] = round(
+                            out[f"{key}_uplink_p95_ms"] / out[one], 2)
             station.stop()
     return out

@@ -1,7 +1,7 @@
 """Child process of bench_image_latency: publishes or receives 640x480 sensor_msgs/Image.
 
 Does not import robot_dog on purpose: the parent chooses the DDS environment (project profile
-or Fast DDS defaults, both with ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST).
+or Fast DDS defaults with ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST).
 Latency = receive wall time - header stamp (same machine, same clock).
 """
 from __future__ import annotations
@@ -20,9 +20,9 @@ from sensor_msgs.msg import Image
 WIDTH, HEIGHT = 640, 480
 
 
-def publish(qos: QoSProfile, count: int, rate_hz: float) -> None:
+def publish(topic: str, qos: QoSProfile, count: int, rate_hz: float) -> None:
     node = rclpy.create_node("image_latency_pub")
-    pub = node.create_publisher(Image, "bench/image", qos)
+    pub = node.create_publisher(Image, topic, qos)
     msg = Image(width=WIDTH, height=HEIGHT, encoding="bgr8", step=WIDTH * 3)
     msg.data = bytes(WIDTH * HEIGHT * 3)
     deadline = time.monotonic() + 30
@@ -36,7 +36,7 @@ def publish(qos: QoSProfile, count: int, rate_hz: float) -> None:
         time.sleep(1.0 / rate_hz)
 
 
-def subscribe(qos: QoSProfile, count: int, timeout_s: float) -> None:
+def subscribe(topic: str, qos: QoSProfile, count: int, timeout_s: float) -> None:
     node = rclpy.create_node("image_latency_sub")
     latencies: list[float] = []
 
@@ -44,7 +44,7 @@ def subscribe(qos: QoSProfile, count: int, timeout_s: float) -> None:
         sent = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
         latencies.append((time.time_ns() - sent) / 1e6)
 
-    node.create_subscription(Image, "bench/image", on_image, qos)
+    node.create_subscription(Image, topic, on_image, qos)
     deadline = time.monotonic() + timeout_s
     while len(latencies) < count and time.monotonic() < deadline:
         rclpy.spin_once(node, timeout_sec=0.1)
@@ -52,10 +52,12 @@ def subscribe(qos: QoSProfile, count: int, timeout_s: float) -> None:
 
 
 if __name__ == "__main__":
-    role, qos, count, arg = sys.argv[1], QOS[sys.argv[2]], int(sys.argv[3]), float(sys.argv[4])
+    # topic: one per measurement (the parent makes it unique), so runs beside it do not mix in.
+    role, topic, qos, count, arg = (sys.argv[1], sys.argv[2], QOS[sys.argv[3]], int(sys.argv[4]),
+                                    float(sys.argv[5]))
     rclpy.init()
     if role == "pub":
-        publish(qos, count, rate_hz=arg)
+        publish(topic, qos, count, rate_hz=arg)
     else:
-        subscribe(qos, count, timeout_s=arg)
+        subscribe(topic, qos, count, timeout_s=arg)
     rclpy.try_shutdown()

@@ -44,6 +44,9 @@ def plain_config(port: int, data_dir: Path, run_as: str | None = None) -> str:
         f"user {run_as or getpass.getuser()}",
         "allow_anonymous true",
         f"listener {port} 127.0.0.1",
+        # Send each packet at once: with Nagle on, a video frame's tail waits for the station's
+        # delayed ACK (40 ms on Linux) whenever more than one client is sending.
+        "set_tcp_nodelay true",
         "max_packet_size 4194304",      # 4 MiB: a 1280x720 JPEG fits, a runaway payload does not
         "max_queued_messages 100000",  # QoS 1 backlog per subscriber (a station catching up)
         # Persistent sessions survive a broker restart: the station's queued QoS 1 backlog too.

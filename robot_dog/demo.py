@@ -32,31 +32,31 @@ from robot_dog.station.app import Station, StationConfig
 _LOGGER = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 DOG_LAUNCH = REPO / "launch" / "dog.launch.yaml"
-DOG = "dog1"
+DOG = "dog1"  # default dog ID, also its ROS namespace
 STATION_USER = "station"
 
 
-def _mismatch(fleet: fleet_mod.Fleet) -> str | None:
+def _mismatch(fleet: fleet_mod.Fleet, dog: str) -> str | None:
     """Why `fleet` cannot serve the demo, or None."""
     if fleet.broker.host != "127.0.0.1":
         return f"its broker listens on {fleet.broker.host}, not 127.0.0.1"
-    if DOG not in fleet.dogs or STATION_USER not in fleet.users:
-        return f"it lacks dog {DOG!r} or station user {STATION_USER!r}"
+    if dog not in fleet.dogs or STATION_USER not in fleet.users:
+        return f"it lacks dog {dog!r} or station user {STATION_USER!r}"
     p = fleet.paths
-    for path in (p.ca_cert, p.server_cert, p.server_key, p.passwd, p.acl, p.dog_ca_cert(DOG),
-                 p.dog_password(DOG), p.dog_public_key(DOG), p.command_key(DOG), p.station_ca_cert(),
+    for path in (p.ca_cert, p.server_cert, p.server_key, p.passwd, p.acl, p.dog_ca_cert(dog),
+                 p.dog_password(dog), p.dog_public_key(dog), p.command_key(dog), p.station_ca_cert(),
                  p.user_password(STATION_USER), p.operator_token):
         if not path.is_file():
             return f"{path} is missing"
     return None
 
 
-def demo_fleet(root: Path, broker_port: int) -> fleet_mod.Fleet:
+def demo_fleet(root: Path, broker_port: int, dog: str = DOG) -> fleet_mod.Fleet:
     """The demo's fleet in `root`: the existing one if it fits (stable keys and operator token),
     else a new one (`fleet init` with dog1 and station user "station")."""
     try:
         fleet = fleet_mod.load_fleet(root)
-        reason = _mismatch(fleet)
+        reason = _mismatch(fleet, dog)
         if reason is None:
             return fleet
     except fleet_mod.FleetError as exc:
@@ -66,7 +66,7 @@ def demo_fleet(root: Path, broker_port: int) -> fleet_mod.Fleet:
         shutil.rmtree(root)
     # run_as: mosquitto started as root would otherwise switch to user "mosquitto", which cannot
     # read the fleet's 0600 files.
-    return fleet_mod.init_fleet(root, [DOG], [STATION_USER], fleet_mod.BrokerSettings(
+    return fleet_mod.init_fleet(root, [dog], [STATION_USER], fleet_mod.BrokerSettings(
         port=broker_port, run_as=getpass.getuser()))
 
 
@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "uplink outbox, the virtual MCU's pty link")
     parser.add_argument("--launch-file", type=Path, default=DOG_LAUNCH, metavar="FILE",
                         help="the dog stack's launch file")
+    parser.add_argument("--dog", default=DOG, metavar="NAME",
+                        help="the dog's ID, also its ROS namespace")
     return parser
 
 
@@ -124,7 +126,7 @@ class Demo:
                 print(f"robot-dog demo: {ports.in_use(what, port, option, reason)}", file=sys.stderr)
                 return 1
         try:
-            fleet = demo_fleet(args.var / "fleet", broker_port)
+            fleet = demo_fleet(args.var / "fleet", broker_port, args.dog)
         except fleet_mod.FleetError as exc:
             print(f"robot-dog demo: {exc}", file=sys.stderr)
             return 1
@@ -153,9 +155,9 @@ class Demo:
         with stopping.deferred():
             self.dog = subprocess.Popen(
                 [sys.executable, "-m", "robot_dog.cli", "launch", str(args.launch_file),
-                 f"dog:={DOG}", f"broker_port:={broker_port}", f"ca_file:={paths.dog_ca_cert(DOG)}",
-                 f"password_file:={paths.dog_password(DOG)}",
-                 f"command_public_key:={paths.dog_public_key(DOG)}",
+                 f"dog:={args.dog}", f"broker_port:={broker_port}", f"ca_file:={paths.dog_ca_cert(args.dog)}",
+                 f"password_file:={paths.dog_password(args.dog)}",
+                 f"command_public_key:={paths.dog_public_key(args.dog)}",
                  f"state_dir:={args.var / 'uplink'}", f"mcu_port:={mcu_link}"],
                 env=dds_env.environ(), start_new_session=True)
         token = paths.operator_token.read_text().strip()

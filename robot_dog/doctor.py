@@ -70,7 +70,7 @@ def _dds_profile() -> Finding:
     if problems:
         return Finding("DDS localhost-only", False, "; ".join(problems),
                        "run through ./dev.sh or `python -m robot_dog.dds_env -- CMD`")
-    return Finding("DDS localhost-only", True, f"LOCALHOST range + {dds_env.PROFILE_PATH.name}")
+    return Finding("DDS localhost-only", True, f"{dds_env.PROFILE_PATH.name} (loopback only)")
 
 
 def _devices(name: str, patterns: list[str], fallback: str) -> Finding:

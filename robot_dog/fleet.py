@@ -180,6 +180,8 @@ def mosquitto_conf_text(paths: FleetPaths, broker: BrokerSettings) -> str:
         f"acl_file {p['acl']}",
         "persistence true",
         f"persistence_location {p['data']}/",
+        # No Nagle: a frame's last segment would otherwise wait for the peer's delayed ACK (40 ms).
+        "set_tcp_nodelay true",
         "max_packet_size 1048576",
         # Station sessions are persistent: QoS 1 telemetry/events queue for them across their
         # reconnects (~10 min of 10 dogs at 10 Hz). Video is QoS 0 and never queued.

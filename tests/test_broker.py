@@ -12,6 +12,7 @@ def test_broker_accepts_connections_on_loopback(mosquitto):
         pass
     conf = (mosquitto.data_dir / "mosquitto.conf").read_text()
     assert f"listener {mosquitto.port} 127.0.0.1" in conf
+    assert "\nset_tcp_nodelay true\n" in conf  # mosquitto started with it: a known option
 
 
 def test_port_in_use_is_a_clear_error(tmp_path):
@@ -37,3 +38,20 @@ def test_persistence_is_written_where_we_can_read_it(tmp_path):
     broker.stop()
     assert (data_dir / "mosquitto.db").exists()
     assert (data_dir / "mosquitto.log").exists()
+
+
+def test_a_fixture_port_taken_by_someone_else_is_replaced(tmp_path, monkeypatch):
+    """Another run may bind the port free_port() picked before mosquitto does."""
+    from tests import support
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        picks = iter([busy.getsockname()[1], support.free_port()])
+        monkeypatch.setattr(support, "free_port", lambda: next(picks))
+        broker = support.on_a_free_port(lambda port: MosquittoBroker(port, tmp_path).start(timeout_s=10))
+        try:
+            assert broker.port != busy.getsockname()[1]
+            with socket.create_connection(("127.0.0.1", broker.port), timeout=5):
+                pass
+        finally:
+            broker.stop()

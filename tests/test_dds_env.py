@@ -1,7 +1,9 @@
 """Localhost-only discovery: the environment and the Fast DDS profile every run uses."""
+import json
 import os
 import subprocess
 import sys
+import uuid
 import xml.etree.ElementTree as ET
 
 from robot_dog import dds_env
@@ -12,7 +14,7 @@ NS = "{http://www.eprosima.com}"
 def test_environ_forces_localhost_and_strips_widening_variables():
     env = dds_env.environ({"ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET", "ROS_STATIC_PEERS": "10.0.0.9",
                            "FASTDDS_DEFAULT_PROFILES_FILE": "/tmp/other.xml", "HOME": "/root"})
-    assert env["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
+    assert env["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "SYSTEM_DEFAULT"  # the profile confines it
     assert env["FASTDDS_DEFAULT_PROFILES_FILE"] == str(dds_env.PROFILE_PATH)
     assert "ROS_STATIC_PEERS" not in env
     assert env["HOME"] == "/root"
@@ -52,17 +54,46 @@ def test_localhost_runner_passes_the_environment_to_commands():
          "import os; print(os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'], os.environ.get('ROS_STATIC_PEERS'))"],
         env={**os.environ, "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET", "ROS_STATIC_PEERS": "10.1.1.1"},
         capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["LOCALHOST", "None"]
+    assert out.split() == ["SYSTEM_DEFAULT", "None"]
 
 
-def test_ros_participant_listens_on_loopback_only():
-    """A real rclpy participant with the profile binds its UDP receive ports to 127.0.0.1."""
-    base = 7400 + 250 * int(os.environ.get("ROS_DOMAIN_ID", "0"))  # the RTPS ports of this domain
-    code = (
-        "import rclpy, psutil, os; import robot_dog; rclpy.init(); n = rclpy.create_node('probe');"
-        "p = psutil.Process(os.getpid());"
-        f"print(sorted({{c.laddr.ip for c in p.net_connections(kind='udp') if {base} <= c.laddr.port < {base + 250}}}))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], env=dds_env.environ(), capture_output=True,
-                         text=True, timeout=60, check=True).stdout
-    assert out.strip() == "['127.0.0.1']"
+#: Where a participant's sockets may be bound or connected: loopback only.
+ALLOWED_ADDRESSES = {"127.0.0.1", "::1"}
+
+_SOCKETS_OF_A_TALKING_PARTICIPANT = """
+import json, os, sys, time
+import psutil, rclpy
+from std_msgs.msg import String
+import robot_dog
+rclpy.init()
+node = rclpy.create_node("probe", namespace=sys.argv[1])
+pub = node.create_publisher(String, "chatter", 10)
+got = []
+node.create_subscription(String, "chatter", got.append, 10)
+deadline = time.monotonic() + 30
+while not got and time.monotonic() < deadline:  # a message makes the data path open its sockets
+    pub.publish(String(data="x"))
+    rclpy.spin_once(node, timeout_sec=0.1)
+print(json.dumps({"received": len(got), "sockets": [
+    [c.type.name, c.laddr.ip, c.laddr.port, c.raddr.ip if c.raddr else None]
+    for c in psutil.Process(os.getpid()).net_connections(kind="inet")]}))
+"""
+
+
+def test_every_socket_of_a_participant_is_on_loopback():
+    """All of a real participant's sockets (UDP and TCP, IPv4 and IPv6, receive and send, after
+    discovery and a message) are bound to loopback, and its discovery ports are this run's
+    domain's. A socket on 0.0.0.0 or on the machine's address fails the test."""
+    domain = int(os.environ.get("ROS_DOMAIN_ID", "0"))
+    base = 7400 + 250 * domain  # the RTPS ports of this domain
+    ns = f"dds_{uuid.uuid4().hex[:8]}"
+    out = subprocess.run([sys.executable, "-c", _SOCKETS_OF_A_TALKING_PARTICIPANT, ns],
+                         env=dds_env.environ(), capture_output=True, text=True, timeout=120,
+                         check=True).stdout
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["received"] > 0
+    sockets = report["sockets"]
+    assert sockets
+    outside = [s for s in sockets if s[1] not in ALLOWED_ADDRESSES or s[3] not in (None, *ALLOWED_ADDRESSES)]
+    assert not outside, f"sockets off loopback: {outside}"
+    assert any(s[0] == "SOCK_DGRAM" and base <= s[2] < base + 250 for s in sockets), sockets

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 
 import psutil
 import pytest
@@ -20,6 +21,9 @@ from robot_dog import dds_env
 from tests.support import free_port, wait_for
 
 pytestmark = pytest.mark.slow
+# The demo's dog ID is its ROS namespace: one of this run's own.
+DOG = f"d{uuid.uuid4().hex[:8]}"
+CARD = f"section.dog[data-dog={DOG}]"
 
 
 
@@ -32,7 +36,7 @@ def fleet(port: int) -> list[dict]:
 
 def police_light(port: int) -> dict:
     try:
-        doc = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/dogs/dog1/telemetry", timeout=5))
+        doc = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/dogs/{DOG}/telemetry", timeout=5))
     except OSError:
         return {}
     return doc.get("payload", {}).get("police_light", {})
@@ -42,29 +46,29 @@ def test_frame_reaches_station_and_page_then_clean_exit(tmp_path, browser_page):
     broker_port, http_port = free_port(), free_port()
     demo = subprocess.Popen(
         [sys.executable, "-m", "robot_dog.cli", "demo", "--headless", "--broker-port", str(broker_port),
-         "--http-port", str(http_port), "--var", str(tmp_path)],
+         "--http-port", str(http_port), "--var", str(tmp_path), "--dog", DOG],
         env=dds_env.environ(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)
     tree = psutil.Process(demo.pid)
     try:
         dogs = wait_for(lambda: [d for d in fleet(http_port) if d["frames"] > 0 and d["telemetry"] > 0],
                         "a frame and telemetry at the station", timeout_s=90)
-        assert dogs[0]["dog"] == "dog1" and dogs[0]["status"] == "online"
+        assert dogs[0]["dog"] == DOG and dogs[0]["status"] == "online"
         assert dogs[0]["cameras"] == ["bodycam"]
         descendants = tree.children(recursive=True)
         assert len(descendants) >= 4  # broker, launcher, bodycam, uplink
 
         page = browser_page
         page.goto(f"http://127.0.0.1:{http_port}/")
-        page.wait_for_selector("section.dog[data-dog=dog1] img.video", timeout=30_000)
+        page.wait_for_selector(f"{CARD} img.video", timeout=30_000)
         page.wait_for_function(
-            "() => { const i = document.querySelector('section.dog[data-dog=dog1] img.video');"
+            "() => { const i = document.querySelector('" + CARD + " img.video');"
             " return i && i.complete && i.naturalWidth === 640 && i.naturalHeight === 480; }",
             timeout=30_000)
         page.wait_for_function(
-            "() => document.querySelector('section.dog[data-dog=dog1] .telemetry')"
+            "() => document.querySelector('" + CARD + " .telemetry')"
             ".textContent.includes('frames received')", timeout=30_000)
-        assert "online" in page.inner_text("section.dog[data-dog=dog1] .status")
+        assert "online" in page.inner_text(f"{CARD} .status")
         assert re.search(r"1 dogs, 1 online", page.inner_text("#summary"))
 
         token = (tmp_path / "fleet" / "station" / "operator.token").read_text().strip()
@@ -72,7 +76,7 @@ def test_frame_reaches_station_and_page_then_clean_exit(tmp_path, browser_page):
         page.fill("#token", token)
         page.click("#login-button")
         page.wait_for_selector("#session >> text=officer1", timeout=30_000)
-        card = "section.dog[data-dog=dog1]"
+        card = CARD
 
         def light_on() -> bool:
             """Click; True once the dog answers ok (`unavailable` while its service client

@@ -12,6 +12,7 @@ import time
 from concurrent.futures import wait
 from pathlib import Path
 
+import psutil
 import pytest
 
 from firmware_bridge.errors import CommandRefused, CommandTimeout, LinkDown
@@ -84,7 +85,7 @@ def test_unplug_and_replug_recovers_telemetry_and_commands(virtual_mcu: VirtualM
     virtual_mcu.unplug(1.0)
     assert wait_until(lambda: host_link.state is LinkState.DOWN, 3.0)
     future = host_link.submit(Safe(True), deadline_s=10.0)   # waits for the port to return
-    assert host_link.wait_up(10.0) or wait_until(lambda: host_link.state is LinkState.UP, 10)
+    assert wait_until(lambda: host_link.state is LinkState.UP, 10)  # back up after the replug
     assert future.result(timeout=10.0) is AckStatus.OK
     assert virtual_mcu.snapshot()["safe_reasons"] == ["COMMANDED"]
     assert wait_until(lambda: host_link.telemetry()[1] is not None
@@ -125,7 +126,10 @@ def test_socket_url_transport(virtual_mcu: VirtualMcu, tmp_path: Path) -> None:
                              f"FILE:{virtual_mcu.link},raw,echo=0"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        time.sleep(0.3)
+        # Connect only once socat listens (it serves one connection: no probing connect).
+        listening = lambda: any(c.status == psutil.CONN_LISTEN and c.laddr.port == port  # noqa: E731
+                                for c in psutil.Process(proc.pid).net_connections(kind="tcp"))
+        assert wait_until(listening, 10.0), "socat never listened"
         link = SerialLink(f"socket://127.0.0.1:{port}", LinkConfig()).start()
         try:
             assert link.wait_up(5.0)

@@ -36,7 +36,7 @@ GOOD = yaml_text("""
         - {name: enabled, value: true}
         remap:
         - {from: chatter, to: chat}
-        respawn: true
+        respawn: "true"
         respawn_delay: 0.5
         on_exit: shutdown
     - node:
@@ -123,13 +123,40 @@ def test_module_entry_exits_2_on_yaml_error(tmp_path: Path) -> None:
     assert result.stderr.startswith(f"{bad}:") and "YAML error" in result.stderr
 
 
-def test_shipped_example_files_parse() -> None:
+def test_every_shipped_launch_file_parses_with_upstream_attribute_types() -> None:
+    """All of launch/ (dog.launch.yaml too) and the test data: parsed with their defaults, which
+    applies the front-end type table, so each would also be typed right for ros2 launch."""
     from robot_dog.launch.description import load
-    files = sorted((REPO / "launch" / "examples").glob("*.yaml")) + sorted(
+    files = sorted((REPO / "launch").rglob("*.yaml")) + sorted(
         (REPO / "tests" / "data" / "launch").glob("*.yaml"))
-    assert files
+    names = {p.relative_to(REPO).as_posix() for p in files}
+    assert {"launch/dog.launch.yaml", "launch/payload.launch.yaml",
+            "launch/examples/talker_listener.launch.yaml"} <= names
     for path in files:
-        load(path)
+        assert load(path).nodes, path
+
+
+@pytest.mark.parametrize("attribute, words", [
+    ("respawn: true", "'respawn' must be a string"),            # upstream: a substitution string
+    ("respawn_delay: 1", "'respawn_delay' must be a float"),     # an int is not a float there
+    ("respawn_max_retries: 2.5", "'respawn_max_retries' must be an integer"),
+    ("name: 5", "'name' must be a string"),
+    ("ros_args: [--log-level, debug]", "'ros_args' must be a string"),
+    ("param: {name: x, value: 1}", "'param' must be a list"),
+])
+def test_types_the_upstream_front_end_refuses_are_refused(attribute: str, words: str) -> None:
+    body = f"launch:\n- node:\n    pkg: robot_dog\n    exec: talker_node\n    {attribute}\n"
+    with pytest.raises(LaunchFileError) as info:
+        parse(body, "typed.yaml")
+    assert info.value.line == 5 and words in info.value.message, str(info.value)
+    assert "ros2 launch" in info.value.message
+
+
+def test_an_unquoted_arg_default_is_refused_with_the_quoted_spelling() -> None:
+    with pytest.raises(LaunchFileError, match=r"'default' must be a string .*default: \"1883\""):
+        parse("launch:\n- arg: {name: port, default: 1883}\n", "typed.yaml")
+    with pytest.raises(LaunchFileError, match=r'respawn: "true"'):
+        parse("launch:\n- node: {pkg: robot_dog, exec: talker_node, respawn: true}\n", "t.yaml")
 
 
 # -- policy --------------------------------------------------------------------------------------

@@ -2,14 +2,17 @@
 outbox + forwarder delivering a backlog in order across a broker outage and a dog restart."""
 from functools import partial
 import queue
+import socket
 import ssl
+import threading
 import time
 
 import paho.mqtt.client as paho
 import pytest
 
 from robot_dog.mqtt import topics
-from robot_dog.mqtt.client import Link, NotConnected, status_will
+from robot_dog.mqtt.client import (ConnectRefused, Endpoint, Link, LinkTimeout, NotConnected,
+                                   status_will, wait_for_session)
 from robot_dog.mqtt.forwarder import Forwarder
 from robot_dog.mqtt.store_forward import Outbox, Priority
 from tests import support
@@ -53,6 +56,8 @@ def test_publish_sets_message_expiry_and_status_is_retained(secure_broker, clean
     dog.start()
     cleanup(dog.stop)
     dog.wait_connected(WAIT_S)
+    # Nagle off (TLS socket too): a frame's tail must not wait for the broker's delayed ACK.
+    assert dog._client.socket().getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     dog.publish(topics.video("dog1", "bodycam"), b"\xff\xd8jpeg", qos=0, expiry_s=2)
     msg = got.get(timeout=WAIT_S)
     assert msg.topic == topics.video("dog1", "bodycam") and msg.payload == b"\xff\xd8jpeg"
@@ -125,3 +130,15 @@ def test_outbox_survives_broker_outage_and_dog_restart_in_order(secure_broker, t
     assert received(10) == [f"e{i}".encode() for i in range(5, 15)]
     wait_for(lambda: len(outbox) == 0, "the backlog to be acknowledged")
     assert fwd.refused == 0
+
+
+def test_a_refusal_ends_the_wait_at_once_and_silence_at_the_deadline():
+    endpoint = Endpoint("127.0.0.1", 1883, "dog1", "pw", "dog1")
+    answers = iter([None, None, "Not authorized"])  # the CONNACK arrives on the third look
+    with pytest.raises(ConnectRefused, match="127.0.0.1:1883: Not authorized"):
+        wait_for_session(endpoint, threading.Event(), lambda: next(answers, "Not authorized"), 3600)
+    with pytest.raises(LinkTimeout, match="after 0 s"):
+        wait_for_session(endpoint, threading.Event(), lambda: None, 0)
+    up = threading.Event()
+    up.set()
+    wait_for_session(endpoint, up, lambda: "stale refusal", 0)  # connected wins

@@ -135,3 +135,57 @@ def test_oversized_payload_rejected_before_parsing():
 def test_malformed_json_is_a_schema_error(raw):
     with pytest.raises(SchemaError):
         schema.decode("event", raw)
+
+
+# -- the fast path validates what the 2020-12 schemas say ------------------------------------
+#: Keywords that draft-07 (what fastjsonschema compiles these schemas as) and 2020-12 enforce
+#: the same way. A schema keyword outside this set could be enforced by jsonschema and silently
+#: ignored by the fast path, which alone decides acceptance.
+SHARED_KEYWORDS = {
+    "$schema", "$id", "$ref", "$defs", "$comment", "title", "description", "default", "examples",
+    "type", "enum", "const", "properties", "required", "additionalProperties", "patternProperties",
+    "propertyNames", "minProperties", "maxProperties", "minLength", "maxLength", "pattern",
+    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minItems",
+    "maxItems", "uniqueItems", "contains", "allOf", "anyOf", "oneOf", "not", "if", "then", "else",
+}  # not "format": fastjsonschema asserts formats, 2020-12 only annotates them
+_SUBSCHEMA_MAPS = {"properties", "$defs", "patternProperties", "dependentSchemas"}
+_SUBSCHEMA = {"additionalProperties", "not", "if", "then", "else", "contains", "propertyNames",
+              "items", "unevaluatedProperties", "unevaluatedItems", "contentSchema"}
+_SUBSCHEMA_LISTS = {"allOf", "anyOf", "oneOf", "prefixItems"}
+
+
+def schema_keywords(node) -> set[str]:
+    """Every keyword used anywhere in a schema (keys of schema objects, not property names)."""
+    found: set[str] = set()
+    if not isinstance(node, dict):
+        return found
+    for key, value in node.items():
+        found.add(key)
+        if key in _SUBSCHEMA_MAPS and isinstance(value, dict):
+            for sub in value.values():
+                found |= schema_keywords(sub)
+        elif key in _SUBSCHEMA:
+            found |= schema_keywords(value)
+        elif key in _SUBSCHEMA_LISTS and isinstance(value, list):
+            for sub in value:
+                found |= schema_keywords(sub)
+    return found
+
+
+@pytest.mark.parametrize("name", schema.NAMES)
+def test_schemas_use_only_keywords_the_fast_path_enforces(name):
+    used = schema_keywords(schema.load(name))
+    assert "type" in used and not used - SHARED_KEYWORDS, sorted(used - SHARED_KEYWORDS)
+
+
+def test_the_keyword_guard_is_needed_and_catches_2020_12_only_keywords():
+    """fastjsonschema really ignores a 2020-12-only keyword that jsonschema enforces; the walker
+    finds such keywords however deep they sit."""
+    import fastjsonschema
+    doc = {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+           "properties": {"light": {"type": "object", "dependentRequired": {"on": ["pattern"]},
+                                    "unevaluatedProperties": False}}}
+    payload = {"light": {"on": True, "extra": 1}}
+    fastjsonschema.compile(doc)(payload)                               # accepted: blind to both
+    assert list(Draft202012Validator(doc).iter_errors(payload))        # refused by 2020-12
+    assert {"dependentRequired", "unevaluatedProperties"} <= schema_keywords(doc) - SHARED_KEYWORDS

@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+from firmware_bridge.virtual_mcu.device import VirtualMcu
+from firmware_bridge.virtual_mcu.model import McuModelConfig
 from robot_dog.cli_payload import main
 
 
@@ -13,13 +15,32 @@ def run(virtual_mcu, *argv: str) -> int:
     return main(["--port", str(virtual_mcu.link), *argv])
 
 
-def test_set_light_and_searchlight(virtual_mcu, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(virtual_mcu, "light", "alternate", "--rate", "1.5", "--duration", "30") == 0
+@pytest.fixture
+def patient_mcu(mcu_link_path):
+    """A virtual MCU whose heartbeat watchdog waits an hour: the CLI exits (and stops sending
+    heartbeats) right after its command, and the state it set must still be there to read."""
+    mcu = VirtualMcu(mcu_link_path, McuModelConfig(heartbeat_timeout_s=3600.0), seed=1234).start()
+    try:
+        yield mcu
+    finally:
+        mcu.stop()
+
+
+def test_set_light_and_searchlight(patient_mcu, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(patient_mcu, "light", "alternate", "--rate", "1.5", "--duration", "30") == 0
     assert "SetLight: OK" in capsys.readouterr().out
-    assert virtual_mcu.snapshot()["light_pattern"] in ("alternate", "steady")  # steady once we left
-    assert virtual_mcu.snapshot()["light_rate_hz"] in (1.5, 0.0)
-    assert run(virtual_mcu, "searchlight", "0.4", "--duration", "30") == 0
-    assert virtual_mcu.snapshot()["searchlight_level"] == pytest.approx(0.4)
+    snap = patient_mcu.snapshot()
+    assert (snap["light_pattern"], snap["light_rate_hz"], snap["safe"]) == ("alternate", 1.5, False)
+    assert run(patient_mcu, "searchlight", "0.4", "--duration", "30") == 0
+    assert patient_mcu.snapshot()["searchlight_level"] == pytest.approx(0.4)
+
+
+def test_the_mcu_goes_safe_when_the_cli_leaves(virtual_mcu) -> None:
+    """With the real 0.5 s watchdog: once the CLI's heartbeats stop, the light bar goes steady."""
+    assert run(virtual_mcu, "light", "alternate", "--rate", "1.5", "--duration", "30") == 0
+    snap = virtual_mcu.wait_for(lambda s: s["safe"], timeout=10.0)
+    assert snap is not None and snap["light_pattern"] == "steady"
+    assert "HEARTBEAT_LOST" in snap["faults"]
 
 
 def test_out_of_range_refused_before_sending(virtual_mcu, capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,15 +20,15 @@ def test_launch_file_uses_registered_payload_node() -> None:
     assert {p.name: p.value for p in node.params}["port"] == "/tmp/robot_dog_mcu"
 
 
-def test_node_class_accepts_rclpy_kwargs_for_composition(virtual_mcu) -> None:
+def test_node_class_accepts_rclpy_kwargs_for_composition(virtual_mcu, ros_namespace) -> None:
     from robot_dog.payload.node import PayloadNode
     context = rclpy.Context()
     rclpy.init(context=context)
     node = None
     try:
-        node = PayloadNode(node_name="payload_composed", namespace="/composed", context=context,
+        node = PayloadNode(node_name="payload_composed", namespace=ros_namespace, context=context,
                            parameter_overrides=[Parameter("port", value=str(virtual_mcu.link))])
-        assert node.get_namespace() == "/composed"
+        assert node.get_namespace() == ros_namespace
         assert node._link.wait_up(10.0)   # it owns the port and handshakes with the MCU
     finally:
         if node is not None:

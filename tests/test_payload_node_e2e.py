@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 
 
 class RosClient:
-    def __init__(self, namespace: str = "/dog1") -> None:
+    def __init__(self, namespace: str) -> None:
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node("payload_test_client", namespace=namespace,
@@ -69,8 +69,8 @@ class RosClient:
 
 
 @pytest.fixture
-def ros() -> Iterator[RosClient]:
-    client = RosClient()
+def ros(ros_namespace) -> Iterator[RosClient]:
+    client = RosClient(ros_namespace)
     try:
         yield client
     finally:
@@ -175,7 +175,7 @@ def hot_mcu(tmp_path) -> Iterator[VirtualMcu]:
 
 
 def test_searchlight_derates_from_mcu_temperature(hot_mcu, tmp_path, ros) -> None:
-    node = PayloadNodeProcess(hot_mcu.link, tmp_path / "node.log")
+    node = PayloadNodeProcess(hot_mcu.link, tmp_path / "node.log", ros.node.get_namespace())
     try:
         reply = ros.call(ros.searchlight, SetSearchlight.Request(level=1.0, duration_s=600.0))
         assert reply.accepted, reply.reason

@@ -1,6 +1,7 @@
 """Custom interfaces across processes: a publisher and a service server in a child process."""
 from __future__ import annotations
 
+import sys
 import time
 
 import rclpy
@@ -11,13 +12,14 @@ from robot_dog_interfaces.msg import PoliceLightState
 from robot_dog_interfaces.srv import Siren
 
 CHILD = """
+import sys
 import rclpy, robot_dog
 from rclpy.executors import ExternalShutdownException
 from robot_dog import qos
 from robot_dog_interfaces.msg import PoliceLightState
 from robot_dog_interfaces.srv import Siren
 rclpy.init()
-node = rclpy.create_node('child', namespace='dogtest')
+node = rclpy.create_node('child', namespace=sys.argv[1])
 pub = node.create_publisher(PoliceLightState, 'police_light/state', qos.STATE)
 def on_siren(req, res):
     res.accepted = req.tone in ('wail', 'yelp', 'hilo', 'off') and 0 < req.max_duration_s <= 60
@@ -32,11 +34,11 @@ except (KeyboardInterrupt, ExternalShutdownException):
 """
 
 
-def test_pubsub_and_service_across_processes(children):
-    children.python(CHILD)
+def test_pubsub_and_service_across_processes(children, ros_namespace):
+    children.spawn(sys.executable, "-c", CHILD, ros_namespace)
     rclpy.init()
     try:
-        node = rclpy.create_node("test_client", namespace="dogtest")
+        node = rclpy.create_node("test_client", namespace=ros_namespace)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         got: list[PoliceLightState] = []

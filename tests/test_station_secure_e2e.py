@@ -1,4 +1,4 @@
-"""Issue 4 done-criterion: two dogs (two uplink_node processes with fleet credentials) and a
+"""The secured fleet end to end: two dogs (two uplink_node processes with fleet credentials) and a
 station against the secured Mosquitto; the station signs a command that dog1 executes (a tiny
 fake `police_light/set` server stands in for the payload node), and every bad-input case is
 refused, counted and answered while both ends keep running. Foreign clients: mosquitto_pub,
@@ -19,18 +19,19 @@ import pytest
 from robot_dog.mqtt import signing, topics
 from robot_dog.station.app import Station, StationConfig
 from tests import support
-from tests.support import free_port
+from tests.fixtures.processes import unique_namespace
 
 pytestmark = pytest.mark.slow
 WAIT_S = 90.0
 wait_for = partial(support.wait_for, timeout_s=WAIT_S)
 
 FAKE_LIGHT = """
+import sys
 import rclpy, robot_dog
 from rclpy.node import Node
 from robot_dog_interfaces.srv import SetPoliceLight
 rclpy.init()
-node = Node("fake_light", namespace="/dog1")
+node = Node("fake_light", namespace=sys.argv[1])
 def serve(req, resp):
     resp.accepted, resp.reason = req.pattern != "steady", f"pattern {req.pattern}"
     print("SET", req.pattern, flush=True)
@@ -44,10 +45,10 @@ except KeyboardInterrupt:
 
 
 
-def uplink(children, broker, dog, tmp_path):
+def uplink(children, broker, dog, namespace, tmp_path):
     paths = broker.fleet.paths
     return children.spawn(
-        sys.executable, "-m", "robot_dog.uplink.node", "--ros-args", "-r", f"__ns:=/{dog}",
+        sys.executable, "-m", "robot_dog.uplink.node", "--ros-args", "-r", f"__ns:={namespace}",
         "-p", f"dog_id:={dog}", "-p", f"broker_port:={broker.port}",
         "-p", f"ca_file:={paths.dog_ca_cert(dog)}", "-p", f"password_file:={paths.dog_password(dog)}",
         "-p", f"command_public_key:={paths.dog_public_key(dog)}", "-p", f"state_dir:={tmp_path / dog}",
@@ -80,12 +81,14 @@ def mosquitto_pub(broker, user, topic, payload: bytes, password=None):
 
 def test_two_dogs_station_signed_commands_and_every_bad_input(make_secure_broker, children, tmp_path):
     secure_broker = make_secure_broker(("dog1", "dog2", "dog3"), ("station", "station2"))
-    http_port = free_port()
     station = Station(StationConfig(secure_broker.host, secure_broker.port, tmp_path / "st.db",
-                                    http_port, fleet_dir=secure_broker.fleet.root)).start()
-    light = children.python(FAKE_LIGHT, stdout=subprocess.PIPE)
+                                    0, fleet_dir=secure_broker.fleet.root)).start()
+    http_port = station.http.port  # bound to port 0: the kernel's pick, never raced
+    # MQTT dog ids on this test's own broker; ROS namespaces of this test only.
+    namespaces = {dog: unique_namespace() for dog in ("dog1", "dog2")}
+    light = children.spawn(sys.executable, "-c", FAKE_LIGHT, namespaces["dog1"], stdout=subprocess.PIPE)
     for dog in ("dog1", "dog2"):
-        uplink(children, secure_broker, dog, tmp_path)
+        uplink(children, secure_broker, dog, namespaces[dog], tmp_path)
     token = secure_broker.fleet.paths.operator_token.read_text().strip()
     api = Api(http_port, token)
     audit = lambda dog: api.get(f"/api/dogs/{dog}/commands")["commands"]  # noqa: E731

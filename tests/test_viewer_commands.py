@@ -17,7 +17,6 @@ import pytest
 from robot_dog.station.app import Station, StationConfig
 from tests import support
 from tests.fixtures.firmware import PayloadNodeProcess
-from tests.support import free_port
 from tests.test_station_secure_e2e import Api
 
 pytestmark = pytest.mark.slow
@@ -51,9 +50,9 @@ def light(api: Api) -> dict:
 def test_login_then_police_light_on_from_the_page(secure_broker, virtual_mcu, children, tmp_path,
                                                   browser_page, caplog):
     namespace = f"/t{uuid.uuid4().hex[:8]}"
-    http_port = free_port()
     station = Station(StationConfig(secure_broker.host, secure_broker.port, tmp_path / "st.db",
-                                    http_port, fleet_dir=secure_broker.fleet.root)).start()
+                                    0, fleet_dir=secure_broker.fleet.root)).start()
+    http_port = station.http.port  # bound to port 0: the kernel's pick, never raced
     payload = PayloadNodeProcess(virtual_mcu.link, tmp_path / "payload_node.log", namespace=namespace)
     spawn_uplink(children, secure_broker, "dog1", namespace, tmp_path)
     token = secure_broker.fleet.paths.operator_token.read_text().strip()

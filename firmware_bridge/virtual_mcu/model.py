@@ -2,7 +2,7 @@
 temperatures, heartbeat watchdog and safe state. The firmware must behave the same way.
 
 Units: s, V/mV, A/mA, degC, level 0..1 internally (per mille on the wire).
-Safe state (DESIGN.md section 5): entered when no HEARTBEAT arrived for `heartbeat_timeout_s`
+Safe state (docs/serial_protocol.md): entered when no HEARTBEAT arrived for `heartbeat_timeout_s`
 (fault HEARTBEAT_LOST latched) or on a SAFE command (e-stop). Entering it switches the amplifier
 off, stops the searchlight strobe (the beam stays steady) and turns a flashing light bar steady.
 While safe, commands that would flash, strobe or enable the amplifier are refused (SAFE_STATE).

@@ -12,12 +12,13 @@ The subset of `launch_yaml` + `launch_ros` this project uses, so the same files 
         namespace: dog1
         param: [{name: rate_hz, value: $(var rate)}]
         remap: [{from: chatter, to: chat}]
-        respawn: true
+        respawn: "true"            # a string: upstream parses it as a substitution
         respawn_delay: 1.0
         respawn_max_retries: 3
         on_exit: shutdown          # upstream's way to say "required"
 
-Parsing walks yaml's node graph (`yaml.compose`), so every error names the line it is about.
+Attribute types follow upstream's front end (`robot_dog/launch/frontend.py`): what this parser
+accepts, `ros2 launch` does too. Parsing walks yaml's node graph (`yaml.compose`), so every error names the line it is about.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from robot_dog.launch.errors import LaunchFileError
+from robot_dog.launch.frontend import ATTRIBUTES, type_error
 from robot_dog.node_registry import NODES
 
 _LOGGER = logging.getLogger(__name__)
@@ -49,9 +51,6 @@ DEFAULT_RESPAWN_MAX_RETRIES = 5
 Scalar = Union[bool, int, float, str]
 ParamValue = Union[Scalar, tuple[bool, ...], tuple[int, ...], tuple[float, ...], tuple[str, ...]]
 
-_NODE_KEYS = {"pkg", "exec", "name", "namespace", "param", "remap", "ros_args", "args", "respawn",
-              "respawn_delay", "respawn_max_retries", "on_exit", "output"}
-_ARG_KEYS = {"name", "default", "description"}
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAMESPACE_RE = re.compile(r"^/?([A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*)?$")
 _PARAM_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -171,7 +170,11 @@ class _Parser:
         """Python value of a node, typed as YAML types it (int, float, bool, str, ...)."""
         return self._constructor.construct_object(node, deep=True)
 
-    def mapping(self, node: Node, what: str, allowed: set[str]) -> dict[str, tuple[Node, Node]]:
+    def mapping(self, node: Node, what: str, allowed: set[str] | None = None
+                ) -> dict[str, tuple[Node, Node]]:
+        """Keys of a mapping; for an entity of the front-end table, its keys and value types."""
+        typed = ATTRIBUTES.get(what)
+        allowed = set(typed) if allowed is None and typed else allowed or set()
         if not isinstance(node, MappingNode):
             raise self.error(node, f"{what} must be a mapping")
         out: dict[str, tuple[Node, Node]] = {}
@@ -184,6 +187,12 @@ class _Parser:
             if key not in allowed:
                 raise self.error(key_node, f"{what}: unknown key '{key}' "
                                            f"(supported: {', '.join(sorted(allowed))})")
+            if typed is not None:
+                is_list = isinstance(value_node, SequenceNode)
+                value = None if is_list or isinstance(value_node, MappingNode) else self.plain(value_node)
+                problem = type_error(what, key, value, is_list)
+                if problem:
+                    raise self.error(value_node, problem)
             out[key] = (key_node, value_node)
         return out
 
@@ -238,8 +247,7 @@ class _Parser:
         return value
 
     def words(self, node: Node, what: str) -> tuple[str, ...]:
-        if isinstance(node, SequenceNode):
-            return tuple(self.string(item, what) for item in node.value)
+        """A string attribute split as a shell would (upstream takes only a string here)."""
         try:
             return tuple(shlex.split(self.string(node, what)))
         except ValueError as exc:
@@ -286,7 +294,7 @@ class _Parser:
         return LaunchDescription(self.path, tuple(args), tuple(self.values.items()), tuple(nodes))
 
     def arg(self, body: Node) -> Arg:
-        keys = self.mapping(body, "arg", _ARG_KEYS)
+        keys = self.mapping(body, "arg")
         if "name" not in keys:
             raise self.error(body, "arg: missing 'name'")
         name = self.string(keys["name"][1], "arg name")
@@ -303,7 +311,7 @@ class _Parser:
         return Arg(name, default, description, body.start_mark.line + 1)
 
     def node(self, body: Node, line: int) -> NodeSpec:
-        keys = self.mapping(body, "node", _NODE_KEYS)
+        keys = self.mapping(body, "node")
         for needed in ("pkg", "exec"):
             if needed not in keys:
                 raise self.error(body, f"node: missing '{needed}'")
@@ -356,7 +364,7 @@ class _Parser:
         out: list[Param] = []
         seen: set[str] = set()
         for item in node.value:
-            keys = self.mapping(item, "param", {"name", "value"})
+            keys = self.mapping(item, "param")
             if set(keys) != {"name", "value"}:
                 raise self.error(item, "param needs 'name' and 'value' (param files via 'from' are "
                                        "not supported)")
@@ -393,7 +401,7 @@ class _Parser:
             raise self.error(node, "remap must be a list of {from, to}")
         out: list[Remap] = []
         for item in node.value:
-            keys = self.mapping(item, "remap", {"from", "to"})
+            keys = self.mapping(item, "remap")
             if set(keys) != {"from", "to"}:
                 raise self.error(item, "remap needs 'from' and 'to'")
             source = self.string(keys["from"][1], "remap from")

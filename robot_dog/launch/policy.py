@@ -2,7 +2,7 @@
 
 Policy (docs/launch.md):
 - a node that exits while the launcher is running is restarted after `respawn_delay` s when
-  `respawn: true`, at most `respawn_max_retries` times (-1: forever); a node respawned forever
+  `respawn: "true"`, at most `respawn_max_retries` times (-1: forever); a node respawned forever
   backs off: the delay doubles with each crash in a row, up to BACKOFF_MAX_S, and the streak
   ends once the node has run BACKOFF_RESET_S;
 - a node that exits and will not be restarted ends the whole launch when it is required

@@ -1,4 +1,4 @@
-"""Thin paho-mqtt 2.x adapter: one MQTT 5 session over TLS with credentials (DESIGN.md section 4).
+"""Thin paho-mqtt 2.x adapter: one MQTT 5 session over TLS with credentials (docs/mqtt.md).
 
 Kept small on purpose (paho's own client.py is the counter-example): connection settings in,
 callbacks out, no policy. Policy lives in the pure parts: what to publish (topics, schema),
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 import ssl
 import threading
 import time
@@ -83,14 +84,31 @@ def status_will(dog: str) -> Will:
     return Will(topics.status(dog), topics.OFFLINE)
 
 
+#: How often a waiter looks for a refusal (s): a refused login is reported within this of its
+#: CONNACK, not at the caller's deadline.
+REFUSAL_POLL_S = 0.05
+
+
 def wait_for_session(endpoint: Endpoint, connected: threading.Event,
                      refused: Callable[[], str | None], timeout_s: float) -> None:
-    """Wait for `connected`; ConnectRefused naming the broker's reason, or LinkTimeout."""
-    if not connected.wait(timeout_s):
+    """Wait for `connected`; ConnectRefused naming the broker's reason as soon as a CONNACK
+    refuses us, or LinkTimeout when nothing answered before `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not connected.wait(min(REFUSAL_POLL_S, max(0.0, deadline - time.monotonic()))):
         reason = refused()
         if reason:
             raise ConnectRefused(f"{endpoint.host}:{endpoint.port}: {reason}")
-        raise LinkTimeout(f"no session with {endpoint.host}:{endpoint.port} after {timeout_s} s")
+        if time.monotonic() >= deadline:
+            raise LinkTimeout(f"no session with {endpoint.host}:{endpoint.port} after {timeout_s} s")
+
+
+def _no_delay(client, userdata, sock) -> None:
+    """TCP_NODELAY on paho's socket: with Nagle on, a video frame's last segment waits for the
+    broker's delayed ACK (40 ms on Linux) whenever the previous one is unacknowledged."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError) as err:  # not a TCP socket (e.g. a test double)
+        _LOGGER.debug("TCP_NODELAY not set: %s", err)
 
 
 class Link:
@@ -126,6 +144,7 @@ class Link:
         c.reconnect_delay_set(min_delay=max(1, int(reconnect_s[0])), max_delay=int(reconnect_s[1]))
         c.on_connect, c.on_disconnect = self._handle_connect, self._handle_disconnect
         c.on_connect_fail = self._handle_connect_fail
+        c.on_socket_open = _no_delay
         self._unreachable_logged = float("-inf")
         c.on_message, c.on_publish, c.on_subscribe = (self._handle_message, self._handle_publish,
                                                        self._handle_subscribe)

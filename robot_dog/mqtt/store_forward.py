@@ -1,4 +1,4 @@
-"""The dog's outbox: a bounded on-disk FIFO for events and telemetry (DESIGN.md section 4).
+"""The dog's outbox: a bounded on-disk FIFO for events and telemetry (docs/mqtt.md).
 
 A message leaves the outbox only when the broker acknowledged it (PUBACK): `peek` reads, `ack`
 removes. It lives in SQLite in WAL mode, so it survives a restart of the node or the dog, and

@@ -1,4 +1,4 @@
-"""The MQTT topic tree of DESIGN.md section 4, as builders and a strict parser.
+"""The MQTT topic tree (docs/mqtt.md, docs/asyncapi.yaml), as builders and a strict parser.
 
     patrol/v1/{dog}/status            retained "online"/"offline" (Last Will)
     patrol/v1/{dog}/telemetry         JSON, 1-10 Hz

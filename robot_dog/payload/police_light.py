@@ -1,6 +1,6 @@
 """Police light bar: the pattern library and its limits (pure; no rclpy).
 
-Limits (DESIGN.md section 6): each head flashes at 1.0-4.0 Hz (SAE J845); red/blue alternation
+Limits (docs/architecture.md, "Safety rules"): each head flashes at 1.0-4.0 Hz (SAE J845); red/blue alternation
 never above 3 Hz (photosensitive-seizure guidance); in crowd mode (the default) the whole bar
 gives at most 3 flashes/s, and every pattern's default rate is crowd-safe where the pattern
 allows it. Rates are head cycles per second, Hz; durations in s.

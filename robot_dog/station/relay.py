@@ -1,7 +1,7 @@
 """Live video relay: the newest frame per (dog, camera), and waiters woken when one arrives.
 
 The browser gets video from here over HTTP (MJPEG), never through MQTT-over-WebSocket
-(DESIGN.md section 4: Mosquitto is slow with large WebSocket messages).
+(Mosquitto is slow with large WebSocket messages; docs/architecture.md, "Video path").
 """
 from __future__ import annotations
 

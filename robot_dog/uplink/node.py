@@ -1,4 +1,4 @@
-"""Uplink node: the ROS topics of one dog <-> its MQTT tree `patrol/v1/{dog}/...` (DESIGN.md s. 4).
+"""Uplink node: the ROS topics of one dog <-> its MQTT tree `patrol/v1/{dog}/...` (docs/mqtt.md).
 
 Shell only: the link (status/LWT, outbox, commands) is `session.UplinkSession`, telemetry
 sections `telemetry`, events `events`, the video policy `adapt`, verbs -> services `commands`.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import queue
 import sys
-import threading
 import time
 from functools import partial
 from pathlib import Path
@@ -29,6 +28,7 @@ from robot_dog.params import declare_read_only
 from robot_dog.ros_main import run_node
 from robot_dog.uplink import adapt, commands, telemetry as tm
 from robot_dog.uplink.events import EstopWatch, EventFactory, LowBattery
+from robot_dog.uplink.inflight import InFlight
 from robot_dog.uplink.session import UplinkConfig, UplinkSession
 from robot_dog.uplink.video import reencode
 
@@ -64,8 +64,8 @@ class UplinkNode(Node):
         self.events, self.estop, self.low_battery = EventFactory(self.dog), EstopWatch(), LowBattery()
 
         self._commands: queue.Queue[signing.Command] = queue.Queue(maxsize=100)
-        self._pending: dict[str, tuple[Any, signing.Command, float]] = {}  # nonce -> future, cmd, deadline
-        self._pending_lock = threading.Lock()
+        # nonce -> (future, command): answered once, by the service or by the deadline.
+        self._in_flight: InFlight[tuple[Any, signing.Command]] = InFlight(commands.SERVICE_DEADLINE_S)
         self._wake = self.create_guard_condition(self._run_commands)
         self._service_clients = {name: self.create_client(getattr(srvs, srv), service)
                          for name, (service, srv) in {
@@ -150,10 +150,7 @@ class UplinkNode(Node):
             level = self.adapt_cfg.ladder[self.adapt_state.level]
             self.video_gate.set_rate(min(level.max_hz, self.max_hz))
             self.get_logger().info(f"video level {before} -> {self.adapt_state.level}: {level}")
-        with self._pending_lock:
-            late = [n for n, (_f, _c, deadline) in self._pending.items() if now > deadline]
-            expired = [self._pending.pop(n) for n in late]
-        for future, cmd, _ in expired:
+        for future, cmd in self._in_flight.expire(now):
             future.cancel()
             self._answer(cmd, "timeout", f"no answer within {commands.SERVICE_DEADLINE_S} s")
 
@@ -183,14 +180,12 @@ class UplinkNode(Node):
                 self._answer(cmd, "unavailable", f"service {call.service} is not available")
                 continue
             future = client.call_async(client.srv_type.Request(**call.fields))
-            with self._pending_lock:
-                self._pending[cmd.nonce] = (future, cmd, time.monotonic() + commands.SERVICE_DEADLINE_S)
+            self._in_flight.start(cmd.nonce, (future, cmd), time.monotonic())
             future.add_done_callback(lambda f, c=cmd: self._done(f, c))
 
     def _done(self, future: Any, cmd: signing.Command) -> None:
-        with self._pending_lock:
-            if self._pending.pop(cmd.nonce, None) is None:
-                return  # answered as timeout already
+        if self._in_flight.finish(cmd.nonce) is None:
+            return  # answered as timeout already
         if future.cancelled() or future.exception() is not None:
             self._answer(cmd, "failed", str(future.exception() or "cancelled"))
             return
