@@ -135,3 +135,21 @@ def test_oversized_payload_rejected_before_parsing():
 def test_malformed_json_is_a_schema_error(raw):
     with pytest.raises(SchemaError):
         schema.decode("event", raw)
+
+
+@pytest.mark.parametrize("raw", [
+    b"[" * 1000 + b"]" * 1000,                           # RecursionError in CPython's parser
+    b'{"a":' * 33 + b"1" + b"}" * 33,                     # one level over the bound
+    b"[" * 100_000,                                      # unterminated, far too deep
+])
+def test_nesting_beyond_the_bound_is_refused_before_parsing(raw):
+    with pytest.raises(schema.TooDeep, match="nested deeper than 32"):
+        schema.strict_loads(raw, 1 << 20)
+    with pytest.raises(SchemaError):  # every decoder of the tree refuses it the same way
+        schema.decode("command", raw[:schema.MAX_BYTES["command"]])
+
+
+def test_nesting_up_to_the_bound_and_brackets_in_strings_are_fine():
+    assert schema.strict_loads(b'{"a":' * 31 + b"[1]" + b"}" * 31, 4096) is not None
+    text = {"message": "[" * 500 + "{" * 500, "q": 'a \\" [[[['}
+    assert schema.strict_loads(json.dumps(text).encode(), 4096) == text

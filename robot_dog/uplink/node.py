@@ -141,7 +141,8 @@ class UplinkNode(Node):
         self.session.put_telemetry(self.state.snapshot(time.time()))
 
     def _tick(self) -> None:
-        """Video adaptation and command deadlines."""
+        """Video adaptation, command deadlines, and a session that stopped moving (restarted)."""
+        self.session.check_liveness()
         now = time.monotonic()
         before = self.adapt_state.level
         self.adapt_state = adapt.next_level(self.adapt_state, self.session.meter.sample(), now,
