@@ -139,9 +139,13 @@ def test_two_dogs_station_signed_commands_and_every_bad_input(make_secure_broker
                   "expired-nonce-00001": "expired", "wrongdog-nonce-0001": "wrong_dog"}
         wait_for(lambda: all(any(c["nonce"] == n and c["code"] == code for c in audit("dog1"))
                              for n, code in wanted.items()), "every rejection in the audit log")
-        # the replayed copy: first executed, second refused (the audit row keeps the last result)
-        wait_for(lambda: any(c["nonce"] == "replay-nonce-000001" and c["code"] == "replayed"
-                             for c in audit("dog1")), "the replay refused")
+        # the replayed copy: first executed, second refused; the audit row keeps the first
+        # result, the refusal is kept as a later answer and cannot overwrite it
+        replayed = lambda: next((c for c in audit("dog1")  # noqa: E731
+                                 if c["nonce"] == "replay-nonce-000001"), {})
+        wait_for(lambda: [a["code"] for a in replayed().get("answers", [])] == ["ok", "replayed"],
+                 "the replay refused")
+        assert replayed()["code"] == "ok" and replayed()["ok"] is True
 
         # --- a (captured) dog publishing into another dog's tree / lying in its own --------------
         doc2 = json.dumps({"v": 1, "dog": "dog2", "seq": 424242, "ts": 1.0}).encode()
