@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from robot_dog import fleet as fleet_mod
 from robot_dog.station.app import StationConfig, run
 from robot_dog.station.storage import StorageError
+
+#: Environment variable that may hold the operator token (secrets never go on a command line).
+TOKEN_ENV = "ROBOT_DOG_OPERATOR_TOKEN"
 
 
 def main(argv: list[str]) -> int:
@@ -23,8 +27,10 @@ def main(argv: list[str]) -> int:
                         "station credentials, command keys, dog registry, operator token")
     parser.add_argument("--user", help="station user of the fleet (default: the first); one per "
                         "running station: the broker binds each session to its user")
-    parser.add_argument("--operator-token", help="bearer token of the command API "
-                        "(default: FLEET/station/operator.token)")
+    parser.add_argument("--operator-token-file", type=Path, help="file holding the bearer "
+                        "token of the HTTP API (default: $ROBOT_DOG_OPERATOR_TOKEN, else "
+                        "FLEET/station/operator.token); never on the command line, where ps "
+                        "shows it")
     parser.add_argument("--shared-group", metavar="NAME", help="MQTT 5 shared subscriptions "
                         "$share/NAME/... for telemetry, events and results (several workers)")
     parser.add_argument("--no-video", action="store_true", help="storage-only worker")
@@ -42,9 +48,16 @@ def main(argv: list[str]) -> int:
     port = args.broker_port
     if port is None:
         port = fleet_mod.load_fleet(args.fleet).broker.port if args.fleet else 1883
+    token = os.environ.get(TOKEN_ENV) or None
+    if args.operator_token_file is not None:
+        try:
+            token = args.operator_token_file.read_text().strip()
+        except OSError as exc:
+            parser.error(f"--operator-token-file: {exc}")
+        if not token:
+            parser.error(f"--operator-token-file: {args.operator_token_file} is empty")
     config = StationConfig(args.broker_host, port, args.db, args.http_port, args.client_id,
-                           args.fleet, args.user, args.operator_token, args.shared_group,
-                           not args.no_video)
+                           args.fleet, args.user, token, args.shared_group, not args.no_video)
     try:
         print(json.dumps(run(config, args.duration, leave_on_exit=args.leave_on_exit), indent=2))
     except (StorageError, fleet_mod.FleetError) as exc:
