@@ -59,13 +59,17 @@ class Api:
         self.base, self.token = f"http://127.0.0.1:{port}", token
 
     def get(self, path):
-        return json.load(urllib.request.urlopen(self.base + path, timeout=10))
+        """A read: it needs the operator token too."""
+        req = urllib.request.Request(self.base + path,
+                                     headers={"Authorization": f"Bearer {self.token}"})
+        return json.load(urllib.request.urlopen(req, timeout=10))
 
     def command(self, dog, verb, args, token=None, wait=8):
         req = urllib.request.Request(
             f"{self.base}/api/dogs/{dog}/commands/{verb}?wait={wait}", method="POST",
             data=json.dumps(args).encode(), headers={
-                "Authorization": f"Bearer {token or self.token}", "X-Operator": "alice"})
+                "Authorization": f"Bearer {token or self.token}", "X-Operator": "alice",
+                "Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(req, timeout=30) as reply:
                 return reply.status, json.load(reply)
