@@ -21,3 +21,11 @@ def test_rate_gate_admits_at_most_the_rate_and_never_queues():
     assert all(b - a >= 0.1 - 1e-9 for a, b in zip(admitted, admitted[1:]))
     with pytest.raises(ValueError):
         RateGate(0)
+
+
+def test_a_restarted_dog_counts_on_above_every_seq_it_sent_before():
+    from robot_dog.uplink.telemetry import boot_seq
+    first = TelemetryState("dog1", seq=boot_seq(1000.0))
+    sent = [first.snapshot(1000.0 + i / 10)["seq"] for i in range(600)]  # 60 s at 10 Hz
+    again = TelemetryState("dog1", seq=boot_seq(1060.0))              # restarted right after
+    assert again.snapshot(1060.0)["seq"] > max(sent)

@@ -60,7 +60,7 @@ class UplinkNode(Node):
         self.adapt_state = adapt.AdaptState()
         self.max_hz = p("video_max_hz", 15.0, "video frames per second at most")
         self.video_gate = tm.RateGate(self.max_hz)
-        self.state = tm.TelemetryState(self.dog)
+        self.state = tm.TelemetryState(self.dog, seq=tm.boot_seq(time.time()))
         self.events, self.estop, self.low_battery = EventFactory(self.dog), EstopWatch(), LowBattery()
 
         self._commands: queue.Queue[signing.Command] = queue.Queue(maxsize=100)

@@ -49,6 +49,17 @@ def battery_section(percentage: float, voltage_v: float, current_a: float,
     return out
 
 
+def boot_seq(now: float) -> int:
+    """The seq a dog process starts counting from: its clock in ms at start (`now`, s).
+
+    The station stores telemetry once per (dog, seq) (MQTT redelivers); a restarted dog that
+    counted from 0 again would have its new samples taken for copies of old ones. Telemetry
+    runs at 10 Hz at most, so a process never counts past the clock in ms: the next process
+    starts above every seq the last one sent (unless the clock steps back meanwhile).
+    """
+    return int(now * 1000)
+
+
 @dataclass
 class TelemetryState:
     dog: str
