@@ -213,3 +213,20 @@ def test_a_row_the_database_refuses_is_dropped_alone_and_logged(target, caplog):
     assert acked == [True]  # settled: acking it is right, a resend would fail the same way
     assert "EventRow failed to commit, dropped" in caplog.text
     storage.close()
+
+
+def test_an_old_database_with_duplicate_telemetry_is_deduplicated_on_open(tmp_path):
+    """A database from before (dog, seq) was unique: keep the first copy, then index."""
+    import sqlite3
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE telemetry (id INTEGER PRIMARY KEY, dog TEXT NOT NULL, "
+                    "received REAL NOT NULL, seq BIGINT, doc TEXT NOT NULL)")
+        con.executemany("INSERT INTO telemetry (dog, received, seq, doc) VALUES (?, ?, ?, ?)",
+                        [("dog1", 1.0, 1, "{}"), ("dog1", 2.0, 1, "{}"), ("dog1", 3.0, 2, "{}")])
+    storage = Storage(db)
+    assert storage.telemetry_seqs("dog1") == [1, 2]
+    storage.put(TelemetryRow("dog1", 4.0, {"seq": 2}))
+    storage.flush()
+    assert storage.telemetry_seqs("dog1") == [1, 2]
+    storage.close()
