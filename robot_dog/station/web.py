@@ -121,7 +121,8 @@ class StationHttp:
         self.storage, self.relay = storage, relay
         self.dispatcher, self.token, self.default_issuer = dispatcher, token, default_issuer
         self._clock, self._wall = clock, wall_clock
-        self.throttle = TokenThrottle()
+        self.throttle = TokenThrottle()   # pure: one lock for the server's threads
+        self._throttle_lock = threading.Lock()
         self._sessions: dict[str, tuple[str, float]] = {}  # cookie -> (operator, expires at)
         self._sessions_lock = threading.Lock()
         self.stopping = threading.Event()
@@ -299,18 +300,21 @@ class StationHttp:
     def _check_token(self, req: BaseHTTPRequestHandler, what: str, issuer: str) -> None:
         """The request's bearer token is the operator token, or HttpError (401, 429)."""
         client, now = req.client_address[0], self._clock()
-        wait = self.throttle.retry_after(client, now)
+        with self._throttle_lock:
+            wait = self.throttle.retry_after(client, now)
         if wait > 0:  # refused unseen: a guess during a lockout tells nothing
             raise HttpError(HTTPStatus.TOO_MANY_REQUESTS, f"too many wrong tokens; retry in "
                             f"{math.ceil(wait)} s", {"Retry-After": str(math.ceil(wait))})
         given = req.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-            lockout = self.throttle.failed(client, now) if given else 0.0
+            with self._throttle_lock:
+                lockout = self.throttle.failed(client, now) if given else 0.0
             _LOGGER.warning("http: refused %s for operator %r from %s (bad token)%s", what,
                             issuer[:64], client,
                             f"; locked out for {lockout:.0f} s" if lockout else "")
             raise HttpError(HTTPStatus.UNAUTHORIZED, "missing or wrong operator token")
-        self.throttle.succeeded(client)
+        with self._throttle_lock:
+            self.throttle.succeeded(client)
 
     def _authorize(self, req: BaseHTTPRequestHandler, what: str, *, command: bool = True) -> str:
         """The operator (audit `issuer`) of a request carrying the right operator token."""
