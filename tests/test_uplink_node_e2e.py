@@ -8,6 +8,7 @@ thread: no command and no telemetry any more, while the process looked alive.
 from __future__ import annotations
 
 import subprocess
+import sys
 import uuid
 from functools import partial
 
@@ -57,4 +58,55 @@ def test_nested_json_to_a_running_dog_then_a_signed_command_runs(secure_broker, 
     finally:
         station.stop()
         payload.kill()
+        children.reap()
+
+
+#: Odometry whose position and velocity are NaN (a localisation not initialised yet), five
+#: times; then a good one, so the test can tell the dog's telemetry went on past them.
+NAN_ODOM = r"""
+import math, sys, time
+import robot_dog, rclpy
+from nav_msgs.msg import Odometry
+rclpy.init()
+node = rclpy.create_node("nan_odom", namespace=sys.argv[1])
+pub = node.create_publisher(Odometry, "odom", 10)
+while pub.get_subscription_count() == 0:
+    rclpy.spin_once(node, timeout_sec=0.1)
+for i in range(6):
+    msg = Odometry()
+    value = math.nan if i < 5 else 7.0
+    msg.pose.pose.position.x = msg.pose.pose.position.y = value
+    msg.pose.pose.orientation.w = 1.0
+    msg.twist.twist.linear.x = value
+    pub.publish(msg)
+    rclpy.spin_once(node, timeout_sec=0.6)  # telemetry goes out at 5 Hz meanwhile
+print("SENT", flush=True)
+rclpy.spin(node)
+"""
+
+
+def test_nan_odometry_never_stops_the_dogs_telemetry(secure_broker, children, tmp_path):
+    namespace = f"/t{uuid.uuid4().hex[:8]}"
+    http_port = free_port()
+    station = Station(StationConfig(secure_broker.host, secure_broker.port, tmp_path / "st.db",
+                                    http_port, fleet_dir=secure_broker.fleet.root)).start()
+    uplink = spawn_uplink(children, secure_broker, "dog1", namespace, tmp_path)
+    api = Api(http_port, secure_broker.fleet.paths.operator_token.read_text().strip())
+
+    def telemetry() -> dict:
+        try:
+            return api.get("/api/dogs/dog1/telemetry")
+        except OSError:
+            return {}
+    try:
+        wait_for(lambda: telemetry().get("seq"), "dog1 telemetry")
+        odom = children.spawn(sys.executable, "-c", NAN_ODOM, namespace, stdout=subprocess.PIPE)
+        assert odom.stdout.readline().strip() == "SENT"
+        wait_for(lambda: telemetry().get("pose", {}).get("x") == 7.0, "the good pose after the NaN")
+        after = telemetry()["seq"]
+        wait_for(lambda: telemetry()["seq"] > after + 3, "telemetry still flowing")
+        assert telemetry()["velocity"]["vx"] == 7.0
+        assert uplink.poll() is None, "the uplink node is alive"
+    finally:
+        station.stop()
         children.reap()
