@@ -570,14 +570,17 @@ class Storage:
             item = dict(zip(keys, row))
             item["args"] = json.loads(item["args"]) if item["args"] else None
             item["ok"] = None if item["ok"] is None else bool(item["ok"])
-            item["answers"] = self.answers(item["nonce"])
+            item["answers"] = []
             out.append(item)
+        # Every cmd/result received for these commands, first first (the audit row keeps the
+        # first from the addressed dog; a replay's `replayed` or another dog's answer shows here).
+        by_nonce = {item["nonce"]: item for item in out}
+        answers = self._query(
+            "SELECT r.nonce, r.dog, r.code, r.ok, r.message, r.ts, r.received FROM command_results r "
+            "JOIN (SELECT nonce FROM commands WHERE dog = ? ORDER BY issued_at DESC, result_at DESC "
+            "LIMIT ?) c ON r.nonce = c.nonce ORDER BY r.id", (dog, limit))
+        for nonce, d, c, ok, m, ts, r in answers:
+            if nonce in by_nonce:  # (ties in the order may pick another set at the page's edge)
+                by_nonce[nonce]["answers"].append({"dog": d, "code": c, "ok": bool(ok),
+                                                   "message": m, "ts": ts, "received": r})
         return out
-
-    def answers(self, nonce: str) -> list[dict[str, Any]]:
-        """Every cmd/result received for `nonce`, first first (the audit row keeps the first
-        from the addressed dog; a replay's `replayed` or another dog's answer shows here)."""
-        rows = self._query("SELECT dog, code, ok, message, ts, received FROM command_results "
-                           "WHERE nonce = ? ORDER BY id", (nonce,))
-        return [{"dog": d, "code": c, "ok": bool(ok), "message": m, "ts": ts, "received": r}
-                for d, c, ok, m, ts, r in rows]
