@@ -10,8 +10,6 @@ import subprocess
 import time
 from functools import partial
 
-import pytest
-
 from robot_dog.mqtt import signing, topics
 from robot_dog.station.app import Station, StationConfig
 from robot_dog.uplink.liveness import LinkWatch
