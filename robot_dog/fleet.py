@@ -78,6 +78,9 @@ class BrokerSettings:
     cert_port: int | None = None      # TLS listener for client certificates (no password), off unless asked
     run_as: str | None = None         # mosquitto `user`: who may read the 0600 files
     extra_names: tuple[str, ...] = ()  # more DNS names / IPs for the server certificate
+    # Connections per listener, whatever their state (also TCP connections that never start
+    # TLS or never log in): a flood takes these slots, never the broker's file descriptors.
+    max_connections: int = 1000
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,7 @@ def mosquitto_conf_text(paths: FleetPaths, broker: BrokerSettings) -> str:
         "",
         f"listener {broker.port} {broker.host}",
         "protocol mqtt",
+        f"max_connections {broker.max_connections}",
         "# Session = user: the broker replaces the client id with the user name, so no credential",
         "# can take over (disconnect) another client's session by connecting with its client id.",
         SESSION_IS_USER,
@@ -215,6 +219,7 @@ def mosquitto_conf_text(paths: FleetPaths, broker: BrokerSettings) -> str:
             "# certificate's CN (a dog id); passwd is not consulted here, the ACL is.",
             f"listener {broker.cert_port} {broker.host}",
             "protocol mqtt",
+            f"max_connections {broker.max_connections}",
             SESSION_IS_USER,
             f"cafile {p['ca']}",
             f"certfile {p['cert']}",
@@ -226,7 +231,8 @@ def mosquitto_conf_text(paths: FleetPaths, broker: BrokerSettings) -> str:
         ]
     if broker.plain_port:
         lines += ["# Plain (unencrypted) listener, loopback only: debugging.",
-                  f"listener {broker.plain_port} 127.0.0.1", "protocol mqtt", SESSION_IS_USER, ""]
+                  f"listener {broker.plain_port} 127.0.0.1", "protocol mqtt",
+                  f"max_connections {broker.max_connections}", SESSION_IS_USER, ""]
     else:
         lines += ["# Plain listener disabled (enable with `fleet init --plain-port N`).", ""]
     return "\n".join(lines)

@@ -27,16 +27,24 @@ CARD = f"section.dog[data-dog={DOG}]"
 
 
 
-def fleet(port: int) -> list[dict]:
+def read(port: int, path: str, token_file) -> dict:
+    """A read of the station's API with the operator token (reads need a login)."""
+    token = token_file.read_text().strip()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
+                                 headers={"Authorization": f"Bearer {token}"})
+    return json.load(urllib.request.urlopen(req, timeout=5))
+
+
+def fleet(port: int, token_file) -> list[dict]:
     try:
-        return json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/fleet", timeout=5))["dogs"]
-    except OSError:
+        return read(port, "/api/fleet", token_file)["dogs"]
+    except OSError:  # also before the demo wrote the token file
         return []
 
 
-def police_light(port: int) -> dict:
+def police_light(port: int, token_file) -> dict:
     try:
-        doc = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/dogs/{DOG}/telemetry", timeout=5))
+        doc = read(port, f"/api/dogs/{DOG}/telemetry", token_file)
     except OSError:
         return {}
     return doc.get("payload", {}).get("police_light", {})
@@ -50,8 +58,10 @@ def test_frame_reaches_station_and_page_then_clean_exit(tmp_path, browser_page):
         env=dds_env.environ(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)
     tree = psutil.Process(demo.pid)
+    token_file = tmp_path / "fleet" / "station" / "operator.token"
     try:
-        dogs = wait_for(lambda: [d for d in fleet(http_port) if d["frames"] > 0 and d["telemetry"] > 0],
+        dogs = wait_for(lambda: [d for d in fleet(http_port, token_file)
+                                 if d["frames"] > 0 and d["telemetry"] > 0],
                         "a frame and telemetry at the station", timeout_s=90)
         assert dogs[0]["dog"] == DOG and dogs[0]["status"] == "online"
         assert dogs[0]["cameras"] == ["bodycam"]
@@ -60,6 +70,11 @@ def test_frame_reaches_station_and_page_then_clean_exit(tmp_path, browser_page):
 
         page = browser_page
         page.goto(f"http://127.0.0.1:{http_port}/")
+        token = token_file.read_text().strip()
+        page.fill("#operator", "officer1")  # reads need a login too: nothing shows before it
+        page.fill("#token", token)
+        page.click("#login-button")
+        page.wait_for_selector("#session >> text=officer1", timeout=30_000)
         page.wait_for_selector(f"{CARD} img.video", timeout=30_000)
         page.wait_for_function(
             "() => { const i = document.querySelector('" + CARD + " img.video');"
@@ -71,11 +86,6 @@ def test_frame_reaches_station_and_page_then_clean_exit(tmp_path, browser_page):
         assert "online" in page.inner_text(f"{CARD} .status")
         assert re.search(r"1 dogs, 1 online", page.inner_text("#summary"))
 
-        token = (tmp_path / "fleet" / "station" / "operator.token").read_text().strip()
-        page.fill("#operator", "officer1")
-        page.fill("#token", token)
-        page.click("#login-button")
-        page.wait_for_selector("#session >> text=officer1", timeout=30_000)
         card = CARD
 
         def light_on() -> bool:
@@ -85,7 +95,8 @@ def test_frame_reaches_station_and_page_then_clean_exit(tmp_path, browser_page):
             page.wait_for_selector(f"{card} .result:not([data-code=pending])", timeout=30_000)
             return page.get_attribute(f"{card} .result", "data-code") == "ok"
         wait_for(light_on, "the police light command to succeed", timeout_s=60, interval_s=1.0)
-        wait_for(lambda: police_light(http_port).get("on"), "the light on in the telemetry")
+        wait_for(lambda: police_light(http_port, token_file).get("on"),
+                 "the light on in the telemetry")
         page.screenshot(path=str(tmp_path / "viewer.png"))
     finally:
         if demo.poll() is None:

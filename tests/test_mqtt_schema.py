@@ -189,3 +189,19 @@ def test_the_keyword_guard_is_needed_and_catches_2020_12_only_keywords():
     fastjsonschema.compile(doc)(payload)                               # accepted: blind to both
     assert list(Draft202012Validator(doc).iter_errors(payload))        # refused by 2020-12
     assert {"dependentRequired", "unevaluatedProperties"} <= schema_keywords(doc) - SHARED_KEYWORDS
+@pytest.mark.parametrize("raw", [
+    b"[" * 1000 + b"]" * 1000,                           # RecursionError in CPython's parser
+    b'{"a":' * 33 + b"1" + b"}" * 33,                     # one level over the bound
+    b"[" * 100_000,                                      # unterminated, far too deep
+])
+def test_nesting_beyond_the_bound_is_refused_before_parsing(raw):
+    with pytest.raises(schema.TooDeep, match="nested deeper than 32"):
+        schema.strict_loads(raw, 1 << 20)
+    with pytest.raises(SchemaError):  # every decoder of the tree refuses it the same way
+        schema.decode("command", raw[:schema.MAX_BYTES["command"]])
+
+
+def test_nesting_up_to_the_bound_and_brackets_in_strings_are_fine():
+    assert schema.strict_loads(b'{"a":' * 31 + b"[1]" + b"}" * 31, 4096) is not None
+    text = {"message": "[" * 500 + "{" * 500, "q": 'a \\" [[[['}
+    assert schema.strict_loads(json.dumps(text).encode(), 4096) == text

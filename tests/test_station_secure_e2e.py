@@ -60,13 +60,17 @@ class Api:
         self.base, self.token = f"http://127.0.0.1:{port}", token
 
     def get(self, path):
-        return json.load(urllib.request.urlopen(self.base + path, timeout=10))
+        """A read: it needs the operator token too."""
+        req = urllib.request.Request(self.base + path,
+                                     headers={"Authorization": f"Bearer {self.token}"})
+        return json.load(urllib.request.urlopen(req, timeout=10))
 
     def command(self, dog, verb, args, token=None, wait=8):
         req = urllib.request.Request(
             f"{self.base}/api/dogs/{dog}/commands/{verb}?wait={wait}", method="POST",
             data=json.dumps(args).encode(), headers={
-                "Authorization": f"Bearer {token or self.token}", "X-Operator": "alice"})
+                "Authorization": f"Bearer {token or self.token}", "X-Operator": "alice",
+                "Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(req, timeout=30) as reply:
                 return reply.status, json.load(reply)
@@ -142,9 +146,13 @@ def test_two_dogs_station_signed_commands_and_every_bad_input(make_secure_broker
                   "expired-nonce-00001": "expired", "wrongdog-nonce-0001": "wrong_dog"}
         wait_for(lambda: all(any(c["nonce"] == n and c["code"] == code for c in audit("dog1"))
                              for n, code in wanted.items()), "every rejection in the audit log")
-        # the replayed copy: first executed, second refused (the audit row keeps the last result)
-        wait_for(lambda: any(c["nonce"] == "replay-nonce-000001" and c["code"] == "replayed"
-                             for c in audit("dog1")), "the replay refused")
+        # the replayed copy: first executed, second refused; the audit row keeps the first
+        # result, the refusal is kept as a later answer and cannot overwrite it
+        replayed = lambda: next((c for c in audit("dog1")  # noqa: E731
+                                 if c["nonce"] == "replay-nonce-000001"), {})
+        wait_for(lambda: [a["code"] for a in replayed().get("answers", [])] == ["ok", "replayed"],
+                 "the replay refused")
+        assert replayed()["code"] == "ok" and replayed()["ok"] is True
 
         # --- a (captured) dog publishing into another dog's tree / lying in its own --------------
         doc2 = json.dumps({"v": 1, "dog": "dog2", "seq": 424242, "ts": 1.0}).encode()

@@ -67,9 +67,69 @@ def test_events_deduplicated_registry_and_audit(target):
     assert len(events) == 1 and events[0]["id"] == "boot1-1" and events[0]["received"] == 6.0
     [audit] = storage.commands("dog1")
     assert audit == {"nonce": "nonce1", "verb": "siren", "args": {"tone": "wail"}, "issuer": "alice",
-                     "issued_at": 10.0, "code": "ok", "ok": True, "message": "", "result_at": 10.5}
+                     "issued_at": 10.0, "code": "ok", "ok": True, "message": "", "result_at": 10.5,
+                     "answers": [{"dog": "dog1", "code": "ok", "ok": True, "message": "",
+                                  "ts": 10.5, "received": 10.5}]}
     assert storage.commands("dog2")[0]["code"] == "bad_signature"
     storage.close()
+
+
+def test_audit_keeps_the_first_result_of_the_addressed_dog(target):
+    """A result only completes the audit row if it comes from the dog the command went to, and
+    only the first does; every answer is kept as its own entry, once however often delivered."""
+    storage = Storage(target)
+    storage.put(CommandRow("n-estop", "dog2", "estop", {}, "alice", 10.0))
+    storage.put(CommandRow("n-light", "dog1", "police_light", {}, "alice", 10.0))
+    # dog1's credential answers the e-stop sent to dog2 (which is offline): not its command
+    forged = {"nonce": "n-estop", "code": "ok", "ok": True, "ts": 11.0}
+    storage.put(ResultRow("dog1", 11.0, forged))
+    storage.put(ResultRow("dog1", 12.0, {"nonce": "n-light", "code": "ok", "ok": True, "ts": 12.0}))
+    # the light command replayed: dog1 answers `replayed` with the same nonce, twice delivered
+    replay = {"nonce": "n-light", "code": "replayed", "ok": False, "ts": 13.0}
+    storage.put(ResultRow("dog1", 13.0, replay))
+    storage.put(ResultRow("dog1", 13.5, replay))
+    assert storage.flush()
+    [estop] = storage.commands("dog2")
+    assert estop["code"] is None and estop["ok"] is None, "dog1 cannot complete dog2's command"
+    assert [a["dog"] for a in estop["answers"]] == ["dog1"], "but its answer is on record"
+    [light] = storage.commands("dog1")
+    assert (light["code"], light["ok"], light["result_at"]) == ("ok", True, 12.0)
+    assert [a["code"] for a in light["answers"]] == ["ok", "replayed"]
+    storage.close()
+
+
+def test_ingest_is_idempotent_and_dead_letters_are_bounded(target, monkeypatch):
+    from robot_dog.station import storage as storage_mod
+    from robot_dog.station.storage import DeadLetterRow
+    monkeypatch.setattr(storage_mod, "DEAD_LETTERS_KEPT", 5)
+    storage = Storage(target)
+    for _ in range(3):  # QoS 1 redelivers: the same samples again, in one batch and later ones
+        for seq in (1, 2, 3):
+            storage.put(TelemetryRow("dog1", 1.0 + seq, {"seq": seq}))
+        storage.put(TelemetryRow("dog2", 1.0, {"seq": 1}))
+        storage.flush()
+    assert storage.telemetry_seqs("dog1") == [1, 2, 3] and storage.telemetry_seqs("dog2") == [1]
+    for i in range(12):
+        storage.put(DeadLetterRow("patrol/v1/dog1/telemetry", 2000 + i, "too_deep", 5.0 + i))
+        storage.flush()
+    letters = storage.dead_letters()
+    assert [d["size"] for d in letters] == [2011, 2010, 2009, 2008, 2007]
+    assert letters[0]["reason"] == "too_deep" and letters[0]["topic"] == "patrol/v1/dog1/telemetry"
+    storage.close()
+
+
+def test_databases_are_private_with_their_wal_and_shm(tmp_path):
+    from robot_dog.mqtt.store_forward import Outbox
+    storage = Storage(tmp_path / "station.db")
+    storage.put(TelemetryRow("dog1", 1.0, {"seq": 1}))
+    storage.flush()
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    outbox.put("patrol/v1/dog1/telemetry", b"{}")
+    for name in ("station.db", "station.db-wal", "station.db-shm", "outbox.sqlite",
+                 "outbox.sqlite-wal", "outbox.sqlite-shm"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600, name
+    storage.close()
+    outbox.close()
 
 
 def test_rows_survive_a_reopen(target):
@@ -101,7 +161,7 @@ def test_workers_sharing_postgresql_never_deadlock(postgres, caplog):
                 storage.put(StatusRow(dog, "online", base + round_))
                 storage.put(EventRow(dog, base + round_, {**EVENT, "dog": dog,
                                                           "id": f"{dog}-{round_}"}))
-                storage.put(TelemetryRow(dog, base + round_, {"seq": round_}))
+                storage.put(TelemetryRow(dog, base + round_, {"seq": int(base) * 1000 + round_}))
 
     threads = [threading.Thread(target=feed, args=(workers[0], dogs, 1.0)),
                threading.Thread(target=feed, args=(workers[1], dogs[::-1], 2.0))]
@@ -152,4 +212,21 @@ def test_a_row_the_database_refuses_is_dropped_alone_and_logged(target, caplog):
     assert storage.telemetry_seqs("dog1") == [1, 2]
     assert acked == [True]  # settled: acking it is right, a resend would fail the same way
     assert "EventRow failed to commit, dropped" in caplog.text
+    storage.close()
+
+
+def test_an_old_database_with_duplicate_telemetry_is_deduplicated_on_open(tmp_path):
+    """A database from before (dog, seq) was unique: keep the first copy, then index."""
+    import sqlite3
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE telemetry (id INTEGER PRIMARY KEY, dog TEXT NOT NULL, "
+                    "received REAL NOT NULL, seq BIGINT, doc TEXT NOT NULL)")
+        con.executemany("INSERT INTO telemetry (dog, received, seq, doc) VALUES (?, ?, ?, ?)",
+                        [("dog1", 1.0, 1, "{}"), ("dog1", 2.0, 1, "{}"), ("dog1", 3.0, 2, "{}")])
+    storage = Storage(db)
+    assert storage.telemetry_seqs("dog1") == [1, 2]
+    storage.put(TelemetryRow("dog1", 4.0, {"seq": 2}))
+    storage.flush()
+    assert storage.telemetry_seqs("dog1") == [1, 2]
     storage.close()

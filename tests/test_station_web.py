@@ -2,6 +2,7 @@
 import json
 import logging
 import socket
+import time
 import urllib.error
 import urllib.request
 
@@ -16,11 +17,16 @@ from robot_dog.station.web import StationHttp
 JPEG = b"\xff\xd8\xff\xe0" + b"\x01" * 64
 
 
+TOKEN = "s3cret"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
 @pytest.fixture
 def http(tmp_path):
+    """Reads only: an operator token, no dispatcher (commands disabled)."""
     storage = Storage(tmp_path / "s.db")
     relay = FrameRelay()
-    server = StationHttp(storage, relay, port=0).start()
+    server = StationHttp(storage, relay, port=0, token=TOKEN).start()
     yield server
     server.stop()
     storage.close()
@@ -40,13 +46,15 @@ def http_with_token(tmp_path):
 
 
 def get(server, path, headers=None):
-    req = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}", headers=headers or {})
+    req = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}",
+                                 headers=AUTH if headers is None else headers)
     return urllib.request.urlopen(req, timeout=10)
 
 
 def status_of(server, path, headers=None, method="GET"):
-    req = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}", headers=headers or {},
-                                 method=method, data=b"{}" if method == "POST" else None)
+    req = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}", headers={
+        "Content-Type": "application/json", **(headers or {})}, method=method,
+        data=b"{}" if method == "POST" else None)
     try:
         with urllib.request.urlopen(req, timeout=10) as reply:
             return reply.status, json.load(reply)
@@ -55,13 +63,15 @@ def status_of(server, path, headers=None, method="GET"):
 
 
 def test_fleet_telemetry_and_frame_routes(http):
-    http.storage.put(StatusRow("dog1", "online", 1.0))
-    http.storage.put(TelemetryRow("dog1", 2.0, {"v": 1, "seq": 4}))
+    now = time.time()
+    http.storage.put(StatusRow("dog1", "online", now - 1.0))
+    http.storage.put(TelemetryRow("dog1", now, {"v": 1, "seq": 4}))
     http.storage.flush()
     http.relay.publish(Frame("dog1", "bodycam", JPEG, 2.0))
     fleet = json.load(get(http, "/api/fleet"))
-    assert fleet["dogs"] == [{"dog": "dog1", "status": "online", "last_seen": 2.0, "registered": False,
-                              "telemetry": 1, "frames": 0, "events": 0, "cameras": ["bodycam"]}]
+    assert fleet["dogs"] == [{"dog": "dog1", "status": "online", "health": "online",
+                              "last_seen": now, "registered": False, "telemetry": 1, "frames": 0,
+                              "events": 0, "cameras": ["bodycam"]}]
     assert json.load(get(http, "/api/dogs/dog1/telemetry")) == {"v": 1, "seq": 4}
     frame = get(http, "/video/dog1/bodycam.jpg")
     assert frame.headers["Content-Type"] == "image/jpeg" and frame.read() == JPEG
@@ -83,8 +93,10 @@ def test_garbage_request_line_does_not_kill_the_server(http):
     with socket.create_connection(("127.0.0.1", http.port), timeout=5) as sock:
         sock.sendall(b"GET /\xff\xfe HTTP/1.1garbage\r\n\r\n")
         reply = sock.recv(200)
-    assert b"Error code: 400" in reply  # http.server answers an unparsable line HTTP/0.9-style
-    req = urllib.request.Request(f"http://127.0.0.1:{http.port}/api/fleet", method="POST", data=b"x")
+    # http.server answers an unparsable line HTTP/0.9-style (no status line): the JSON error
+    assert reply.startswith(b'{"error": "Bad request version')
+    req = urllib.request.Request(f"http://127.0.0.1:{http.port}/api/fleet", method="POST", data=b"x",
+                                 headers=AUTH)
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req, timeout=5)
     assert err.value.code == 405
@@ -95,8 +107,9 @@ def test_viewer_page_shows_status_telemetry_and_alerts_in_chromium(http, browser
     """The real page in headless Chromium renders what the API serves, alerts by severity."""
     from robot_dog.station.storage import EventRow
 
-    http.storage.put(StatusRow("dog1", "online", 1.0))
-    http.storage.put(TelemetryRow("dog1", 2.0, {"v": 1, "dog": "dog1", "seq": 4, "ts": 2.0,
+    now = time.time()
+    http.storage.put(StatusRow("dog1", "online", now))
+    http.storage.put(TelemetryRow("dog1", now, {"v": 1, "dog": "dog1", "seq": 4, "ts": now,
                                                 "battery": {"percentage": 0.8125}}))
     http.storage.put(EventRow("dog1", 3.0, {"v": 1, "dog": "dog1", "ts": 3.0, "id": "evt-00000001",
                                             "type": "sound", "severity": "critical",
@@ -104,6 +117,12 @@ def test_viewer_page_shows_status_telemetry_and_alerts_in_chromium(http, browser
     http.storage.flush()
     page = browser_page
     page.goto(f"http://127.0.0.1:{http.port}/")
+    page.wait_for_function("() => document.querySelector('#summary').textContent"
+                           ".includes('log in to see the fleet')", timeout=30_000)
+    assert page.query_selector("section.dog") is None, "nothing shown before login"
+    page.fill("#operator", "alice")
+    page.fill("#token", TOKEN)
+    page.click("#login-button")  # reads only: commands are disabled on this station
     card = "section.dog[data-dog=dog1]"
     page.wait_for_selector(f"{card} .alerts li.critical", timeout=30_000)
     assert "sound: glass break" in page.inner_text(f"{card} .alerts")
@@ -119,13 +138,22 @@ def test_page_is_served_with_a_policy_that_keeps_it_local_and_unframed(http):
     assert "frame-ancestors 'none'" in policy and reply.headers["X-Frame-Options"] == "DENY"
 
 
-def test_operator_login_check(http, http_with_token, caplog):
+def test_operator_login_check(http, http_with_token, caplog, tmp_path):
     """GET /api/operator: the viewer's login; the same checks as a command, nothing sent."""
     ok = {"Authorization": "Bearer s3cret", "X-Operator": "alice"}
-    assert status_of(http, "/api/operator", ok)[0] == 403           # no token configured
-    assert status_of(http_with_token, "/api/operator", ok) == (200, {"operator": "alice"})
+    storage = Storage(tmp_path / "none.db")
+    no_token = StationHttp(storage, FrameRelay(), port=0).start()
+    try:
+        assert status_of(no_token, "/api/operator", ok)[0] == 403   # no token configured
+        assert status_of(no_token, "/api/fleet", ok)[0] == 403      # nor any read
+    finally:
+        no_token.stop()
+        storage.close()
+    assert status_of(http, "/api/operator", ok) == (200, {"operator": "alice", "commands": False})
+    assert status_of(http_with_token, "/api/operator", ok) == (
+        200, {"operator": "alice", "commands": True})
     assert status_of(http_with_token, "/api/operator", {"Authorization": "Bearer s3cret"}) == (
-        200, {"operator": "station"})                               # the default issuer
+        200, {"operator": "station", "commands": True})              # the default issuer
     assert status_of(http_with_token, "/api/operator",
                      {**ok, "X-Operator": "alice smith"})[0] == 400
     with caplog.at_level(logging.WARNING, logger="robot_dog.station.web"):

@@ -21,3 +21,21 @@ def test_rate_gate_admits_at_most_the_rate_and_never_queues():
     assert all(b - a >= 0.1 - 1e-9 for a, b in zip(admitted, admitted[1:]))
     with pytest.raises(ValueError):
         RateGate(0)
+
+
+def test_a_restarted_dog_counts_on_above_every_seq_it_sent_before():
+    from robot_dog.uplink.telemetry import boot_seq
+    first = TelemetryState("dog1", seq=boot_seq(1000.0))
+    sent = [first.snapshot(1000.0 + i / 10)["seq"] for i in range(600)]  # 60 s at 10 Hz
+    again = TelemetryState("dog1", seq=boot_seq(1060.0))              # restarted right after
+    assert again.snapshot(1060.0)["seq"] > max(sent)
+
+
+def test_sections_without_numbers_are_left_out_not_sent_as_nan():
+    from robot_dog.uplink import telemetry as tm
+    nan = float("nan")
+    assert tm.pose_section(nan, 1.0, 0.0, 0, 0, 0, 1) is None
+    assert tm.pose_section(1.0, 2.0, nan, 0, 0, 0, 1) == {"frame": "odom", "x": 1.0, "y": 2.0,
+                                                          "yaw": 0.0}
+    assert tm.velocity_section(0.5, float("inf"), 0.0) is None
+    assert tm.velocity_section(0.5, 0.0, -0.1) == {"vx": 0.5, "vy": 0.0, "wz": -0.1}

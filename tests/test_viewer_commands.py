@@ -64,8 +64,9 @@ def test_login_then_police_light_on_from_the_page(secure_broker, virtual_mcu, ch
     try:
         wait_for(lambda: light(api).get("pattern"), "dog1 telemetry with the police light state")
         page.goto(f"http://127.0.0.1:{http_port}/")
-        page.wait_for_selector(f"{CARD} .telemetry", timeout=30_000)
-        assert not page.is_visible(f"{CARD} button[data-cmd=light_on]"), "controls before login"
+        page.wait_for_function("() => document.querySelector('#summary').textContent"
+                               ".includes('log in to see the fleet')", timeout=30_000)
+        assert page.query_selector(CARD) is None, "no dog, no data, no control before login"
 
         # --- wrong token: refused by the station, said in the page, logged; nothing sent -------
         page.fill("#operator", "alice")
@@ -73,8 +74,7 @@ def test_login_then_police_light_on_from_the_page(secure_broker, virtual_mcu, ch
         page.click("#login-button")
         page.wait_for_function("() => document.querySelector('#login-error').textContent"
                                ".includes('Wrong operator token')", timeout=30_000)
-        assert not page.is_visible(f"{CARD} button[data-cmd=light_on]")
-        assert not page.is_visible(f"{CARD} button[data-cmd=estop]")
+        assert page.query_selector(CARD) is None, "still nothing shown"
         assert page.evaluate("() => sessionStorage.getItem('robot-dog.token')") is None
         assert posts == [] and audit("dog1") == []
         assert any(r.levelno == logging.WARNING and "bad token" in r.getMessage()
@@ -89,6 +89,7 @@ def test_login_then_police_light_on_from_the_page(secure_broker, virtual_mcu, ch
         page.fill("#token", token)
         page.click("#login-button")
         page.wait_for_selector("#session >> text=alice", timeout=30_000)
+        page.wait_for_selector(f"{CARD} button[data-cmd=light_on]", timeout=30_000)
         assert page.inner_text("#login-error") == ""
         page.click(f"{CARD} button[data-cmd=light_on]")
         page.wait_for_selector(f"{CARD} .result[data-code=ok]", timeout=30_000)

@@ -69,6 +69,7 @@ class BatchLink:
         self._end_session = False
         self.batches = 0
         self.messages = 0
+        self.handler_errors = 0  # on_batch raised (its batch stays unacked; the link goes on)
         self.last_message_at = float("-inf")  # time.monotonic() of the last PUBLISH received
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -318,7 +319,9 @@ class BatchLink:
             try:
                 self._on_batch(batch, self._ack_later(generation, ids) if ids else _nothing)
             except Exception:  # noqa: BLE001  (unacked: the broker resends them after a reconnect)
-                _LOGGER.exception("a batch of %d message(s) could not be handled", len(batch))
+                self.handler_errors += 1
+                _LOGGER.exception("a batch of %d message(s) could not be handled (#%d)",
+                                  len(batch), self.handler_errors)
         return None
 
 

@@ -5,6 +5,9 @@ callbacks out, no policy. Policy lives in the pure parts: what to publish (topic
 when to remove a queued message (forwarder on `on_acked`), what to trust (signing).
 
 Callbacks run on paho's network thread; keep them short (hand work to the node's executor).
+An exception escaping a callback would end that thread (paho re-raises it), leaving a session
+that looks connected but hears and sends nothing: every callback is guarded, the exception
+counted in `Link.callback_errors` and logged (with its traceback the first time per kind).
   on_connected()                       session up; subscriptions were renewed
   on_disconnected(reason: str)         session lost; paho reconnects with backoff
   on_message(topic: str, payload: bytes)
@@ -19,6 +22,7 @@ import socket
 import ssl
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,6 +153,22 @@ class Link:
         c.on_message, c.on_publish, c.on_subscribe = (self._handle_message, self._handle_publish,
                                                        self._handle_subscribe)
         self._client = c
+        self.callback_errors: Counter[str] = Counter()  # "on_message:RecursionError" -> count
+
+    def _guard(self, name: str, callback: Callable[..., None], *args: object) -> None:
+        """Run a user callback on paho's thread; no exception may end that thread."""
+        try:
+            callback(*args)
+        except Exception as exc:  # noqa: BLE001  (any bug or bad input: count, log, go on)
+            kind = f"{name}:{type(exc).__name__}"
+            self.callback_errors[kind] += 1
+            n = self.callback_errors[kind]
+            if n == 1:
+                _LOGGER.exception("%s of %s failed (first %s; the link goes on)", name,
+                                  self.endpoint.username, type(exc).__name__)
+            elif n in (10, 100, 1000) or n % 10_000 == 0:
+                _LOGGER.error("%s of %s failed: %s (#%d of this kind)", name,
+                              self.endpoint.username, exc, n)
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -171,6 +191,19 @@ class Link:
             self._client.disconnect()
         finally:
             self._client.loop_stop()
+
+    def abandon(self) -> None:
+        """Detach every callback and stop in the background (a replaced session: nothing it
+        does any more may reach its owner, and a stuck network thread must not block them)."""
+        self._on_connected = self._on_disconnected = self._on_message = self._on_acked = None
+        self._connected.clear()
+        threading.Thread(target=self._stop_quietly, name="mqtt-abandoned", daemon=True).start()
+
+    def _stop_quietly(self) -> None:
+        try:
+            self.stop()
+        except Exception as exc:  # noqa: BLE001  (a broken session may fail to say goodbye)
+            _LOGGER.debug("abandoned session of %s: %s", self.endpoint.username, exc)
 
     def __enter__(self) -> Link:
         self.start()
@@ -253,7 +286,7 @@ class Link:
         _LOGGER.info("connected to %s:%s as %s", self.endpoint.host, self.endpoint.port,
                      self.endpoint.username)
         if self._on_connected:
-            self._on_connected()
+            self._guard("on_connected", self._on_connected)
 
     def _handle_connect_fail(self, client, userdata) -> None:
         now = time.monotonic()
@@ -270,15 +303,16 @@ class Link:
                         "disconnected from %s:%s: %s", self.endpoint.host, self.endpoint.port,
                         reason_code)
         if self._on_disconnected:
-            self._on_disconnected(str(reason_code))
+            self._guard("on_disconnected", self._on_disconnected, str(reason_code))
 
     def _handle_message(self, client, userdata, message) -> None:
         if self._on_message:
-            self._on_message(message.topic, message.payload)
+            self._guard("on_message", self._on_message, message.topic, message.payload)
 
     def _handle_publish(self, client, userdata, mid, reason_code, properties) -> None:
         if self._on_acked:
-            self._on_acked(mid, not reason_code.is_failure, str(reason_code))
+            self._guard("on_acked", self._on_acked, mid, not reason_code.is_failure,
+                        str(reason_code))
 
     def _handle_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         failed = [c for c in reason_codes if c.is_failure]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -36,6 +37,10 @@ SCHEMA_OF_KIND: dict[Kind, str] = {
     Kind.TELEMETRY: "telemetry", Kind.EVENTS: "event", Kind.CMD: "command", Kind.RESULT: "result",
 }
 NAMES = tuple(MAX_BYTES)
+#: Deepest nesting of arrays/objects accepted in any JSON input (ours go 3 deep). CPython's
+#: parser recurses once per level: 1,000 levels end in RecursionError, which is no ValueError
+#: and ended paho's network thread. Checked before parsing, in C-speed passes.
+MAX_DEPTH = 32
 
 
 class SchemaError(MqttLinkError, ValueError):
@@ -49,6 +54,10 @@ class SchemaError(MqttLinkError, ValueError):
 
 class PayloadTooLarge(SchemaError):
     """Refused before parsing."""
+
+
+class TooDeep(SchemaError):
+    """Nested deeper than MAX_DEPTH: refused before parsing."""
 
 
 def schema_files():
@@ -128,19 +137,42 @@ def _no_constants(token: str) -> Any:
 _STRICT = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
 
 
+# A JSON string (brackets inside it do not nest) or one bracket.
+_NESTING = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+
+
+def check_depth(payload: bytes, max_depth: int = MAX_DEPTH, name: str = "payload") -> None:
+    """Raise TooDeep if arrays/objects in `payload` nest deeper than `max_depth`."""
+    if payload.count(b"[") + payload.count(b"{") <= max_depth:
+        return  # the common case: too few brackets to nest that deep, no scan
+    depth = 0
+    for match in _NESTING.finditer(payload):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > max_depth:
+                raise TooDeep(name, "", f"nested deeper than {max_depth} levels")
+        elif token in (b"]", b"}"):
+            depth -= 1
+
+
 def strict_loads_text(payload: bytes, max_bytes: int, name: str = "payload") -> tuple[Any, str]:
     """strict_loads, also returning the decoded UTF-8 text (stored as is by the station)."""
     if len(payload) > max_bytes:
         raise PayloadTooLarge(name, "", f"{len(payload)} bytes exceeds the limit of {max_bytes}")
+    check_depth(payload, MAX_DEPTH, name)
     try:
         text = payload.decode("utf-8")
         return _STRICT.decode(text), text
     except (UnicodeDecodeError, ValueError) as exc:
         raise SchemaError(name, "", f"not valid JSON: {exc}") from None
+    except RecursionError:  # unreachable after check_depth; never let it reach a network thread
+        raise TooDeep(name, "", "nested too deep for the parser") from None
 
 
 def strict_loads(payload: bytes, max_bytes: int, name: str = "payload") -> Any:
-    """Parse JSON that is UTF-8, at most `max_bytes`, without NaN/Infinity or duplicate keys.
+    """Parse JSON that is UTF-8, at most `max_bytes` and MAX_DEPTH deep, without NaN/Infinity
+    or duplicate keys. The one decoder for every JSON input from outside (MQTT and HTTP).
 
     Duplicate keys matter for signed payloads: two parsers must never disagree on a value.
     """

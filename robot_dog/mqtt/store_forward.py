@@ -26,6 +26,7 @@ from enum import IntEnum
 from pathlib import Path
 
 from robot_dog.mqtt.errors import MqttLinkError
+from robot_dog.private_file import private_file
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -84,16 +85,16 @@ class Outbox:
         if max_bytes <= 0:
             raise ValueError("max_bytes must be positive")
         self.path, self.max_bytes, self._clock = Path(path), max_bytes, clock
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         try:
+            private_file(self.path)  # queued telemetry (positions): owner only, -wal/-shm too
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA cache_size=-2048")  # KiB: page cache bounded, not the backlog
             self._db.executescript(_SCHEMA)
             row = self._db.execute("SELECT COALESCE(SUM(size), 0), COUNT(*) FROM outbox").fetchone()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise OutboxError(f"cannot open outbox {self.path}: {exc}") from exc
         self._bytes, self._count = int(row[0]), int(row[1])
         if self._count:

@@ -28,10 +28,12 @@ from robot_dog.mqtt.topics import Kind
 from robot_dog.station.dispatch import Dispatcher
 from robot_dog.station.ingest import Ingest, Rejected
 from robot_dog.station.relay import FrameRelay
-from robot_dog.station.storage import RegisteredDog, ResultRow, StatusRow, Storage
+from robot_dog.station.storage import DeadLetterRow, RegisteredDog, ResultRow, StatusRow, Storage
 from robot_dog.station.web import StationHttp
 
 _LOGGER = logging.getLogger(__name__)
+#: Security events (a dog's credential misused): one logger an operator can route apart.
+_SECURITY = logging.getLogger("robot_dog.security")
 
 
 @dataclass(frozen=True)
@@ -159,18 +161,22 @@ class Station:
         self.storage.after_commit(ack)
 
     def _on_message(self, topic: str, payload: bytes, now: float) -> None:
+        """Store one message, or dead-letter it: either way it is acknowledged with its batch,
+        so a message that can never be stored is not redelivered forever."""
         try:
             rows, frame = self.ingest.handle(topic, payload, now)
         except Rejected as exc:
-            n = self.ingest.rejected[exc.reason] = self.ingest.rejected[exc.reason] + 1
-            if n in (1, 10, 100, 1000) or n % 10_000 == 0:  # enough to diagnose, never a flood
-                _LOGGER.warning("rejected %s (%s #%d): %s", topic[:120], exc.reason, n, exc)
+            self._dead_letter(topic, payload, exc.reason, str(exc), now)
+            return
+        except Exception as exc:  # noqa: BLE001  (a bug must not poison the batch or the session)
+            self._dead_letter(topic, payload, "internal", f"{type(exc).__name__}: {exc}", now,
+                              traceback=True)
             return
         self.received[topic.split("/")[3]] += 1
         for row in rows:
             self.storage.put(row)
             if isinstance(row, ResultRow):
-                self.dispatcher.on_result(row.doc)
+                self.dispatcher.on_result(row.doc, row.dog)
             elif isinstance(row, StatusRow):
                 _LOGGER.info("dog %s %s", row.dog, "connected" if row.status == "online"
                              else f"is {row.status}")
@@ -180,6 +186,18 @@ class Station:
                 _LOGGER.info("first frame from %s/%s (%d bytes)", frame.dog, frame.camera,
                              len(frame.jpeg))
             self.relay.publish(frame)
+
+    def _dead_letter(self, topic: str, payload: bytes, reason: str, detail: str, now: float, *,
+                     traceback: bool = False) -> None:
+        n = self.ingest.rejected[reason] = self.ingest.rejected[reason] + 1
+        self.storage.put(DeadLetterRow(topic, len(payload), reason, now, detail))
+        if not (n in (1, 10, 100, 1000) or n % 10_000 == 0):
+            return  # logged once per kind, then as the counter grows: never a flood
+        _LOGGER.warning("dead letter #%d of kind %s (%d bytes on %s): %s", n, reason,
+                        len(payload), topic[:120], detail[:200], exc_info=traceback and n == 1)
+        if reason == "bad_status":  # a dog's own credential wrote junk into its retained status
+            _SECURITY.warning("security event #%d: %s carried %r, not online/offline: that "
+                              "dog's credential is misused or faulty", n, topic[:120], payload[:40])
 
     def summary(self) -> dict[str, Any]:
         self.storage.flush()

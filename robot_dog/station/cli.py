@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -22,6 +23,9 @@ from robot_dog import command_line, ports
 from robot_dog import fleet as fleet_mod
 from robot_dog.station.app import Station, StationConfig, run
 from robot_dog.station.storage import StorageError
+
+#: Environment variable that may hold the operator token (secrets never go on a command line).
+TOKEN_ENV = "ROBOT_DOG_OPERATOR_TOKEN"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,8 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "broker without login)")
     parser.add_argument("--user", help="station user of the fleet to log in as (default: the "
                         "fleet's first); one per running station")
-    parser.add_argument("--operator-token", help="the token operators log in with to send "
-                        "commands (default: the contents of FLEET_DIR/station/operator.token)")
+    parser.add_argument("--operator-token-file", type=Path, metavar="FILE",
+                        help="file holding the token operators log in with (default: "
+                             "$ROBOT_DOG_OPERATOR_TOKEN, else FLEET_DIR/station/operator.token); "
+                             "never on the command line, where ps shows it")
     parser.add_argument("--shared-group", metavar="NAME", help="share the storage load with "
                         "other stations running with the same NAME (MQTT shared subscriptions; "
                         "default: none, this station stores everything)")
@@ -63,10 +69,10 @@ def login_hint(station: Station) -> str:
     cfg = station.config
     lines = [f"\n  viewer:  http://127.0.0.1:{station.http.port}/"]
     if station.http.token is None:
-        lines.append("  log in:  commands are off (no operator token: give --fleet or "
-                     "--operator-token); the viewer shows live data")
+        lines.append("  log in:  impossible, no operator token (give --fleet, --operator-token-file "
+                     "or $ROBOT_DOG_OPERATOR_TOKEN); the API refuses every request")
     else:
-        source = ("the --operator-token value" if cfg.operator_token is not None else
+        source = ("the token you gave" if cfg.operator_token is not None else
                   f"the contents of {fleet_mod.FleetPaths(Path(cfg.fleet_dir).resolve()).operator_token}")
         lines.append("  log in:  operator = a name of your choice (it goes into the audit log), "
                      f"token = {source}")
@@ -85,12 +91,20 @@ def main(argv: list[str]) -> int:
         print(f"robot-dog station: {ports.in_use('viewer', args.http_port, '--http-port', reason)}",
               file=sys.stderr)
         return 1
+    token = os.environ.get(TOKEN_ENV) or None
+    if args.operator_token_file is not None:
+        try:
+            token = args.operator_token_file.read_text().strip()
+        except OSError as exc:
+            parser.error(f"--operator-token-file: {exc}")
+        if not token:
+            parser.error(f"--operator-token-file: {args.operator_token_file} is empty")
     try:
         port = args.broker_port
         if port is None:
             port = fleet_mod.load_fleet(args.fleet).broker.port if args.fleet else 1883
         config = StationConfig(args.broker_host, port, args.db, args.http_port, args.client_id,
-                               args.fleet, args.user, args.operator_token, args.shared_group,
+                               args.fleet, args.user, token, args.shared_group,
                                not args.no_video)
         summary = run(config, args.duration, leave_on_exit=args.leave_on_exit,
                       on_started=lambda station: print(login_hint(station), flush=True))

@@ -1,8 +1,8 @@
 """Command dispatch: sign with the dog's command key, record the audit row, publish, await result.
 
 The audit log (storage `commands`) holds who (issuer), what (verb, args), to which dog, when
-(issued_at), and the outcome from the dog's cmd/result (code, ok, message, result_at), matched
-by nonce. The row is written before the command is published, so no command leaves unaudited.
+(issued_at), and the outcome: the first cmd/result from the addressed dog (code, ok, message,
+result_at), matched by nonce; every answer is also kept as its own entry (`command_results`). The row is written before the command is published, so no command leaves unaudited.
 """
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ class Dispatcher:
         self._clock, self.ttl_s = clock, ttl_s
         self._keys: dict[str, Ed25519PrivateKey] = {}
         self._results: dict[str, dict[str, Any]] = {}
+        self._sent: dict[str, str] = {}  # nonce -> the dog it was addressed to (newest 1000)
         self._arrived = threading.Condition()
 
     def _key(self, dog: str) -> Ed25519PrivateKey:
@@ -72,21 +73,33 @@ class Dispatcher:
         except (ValueError, TypeError) as exc:  # schema (args too big, bad issuer) or JSON
             raise BadCommand(str(exc)) from None
         self.storage.put(CommandRow(nonce, dog, verb, dict(args), issuer, now))
+        with self._arrived:
+            self._sent[nonce] = dog
+            while len(self._sent) > 1000:
+                self._sent.pop(next(iter(self._sent)))
         try:
             self._publish(topics.cmd(dog, verb), payload, 1)
         except Exception as exc:  # noqa: BLE001  (NotConnected, LinkError: same answer)
             self.on_result({"nonce": nonce, "code": "not_sent", "ok": False, "dog": dog,
-                            "message": str(exc)})
+                            "message": str(exc)}, dog)
             raise LinkDown(f"command not sent: {exc}") from None
         _LOGGER.info("command %s -> %s by %s (nonce %s)", verb, dog, issuer, nonce)
         return nonce
 
-    def on_result(self, doc: Mapping[str, Any]) -> None:
-        """A cmd/result arrived (MQTT thread): wake whoever waits for it."""
+    def on_result(self, doc: Mapping[str, Any], dog: str) -> None:
+        """A cmd/result arrived from `dog` (the topic's, checked against the payload; MQTT
+        thread): wake whoever waits for it. Only the addressed dog's first answer counts."""
         nonce = doc.get("nonce")
         if not nonce:
             return
         with self._arrived:
+            addressed = self._sent.get(nonce)
+            if addressed is not None and addressed != dog:
+                _LOGGER.warning("security: %s answered command %s addressed to %s; ignored",
+                                dog, nonce, addressed)
+                return
+            if nonce in self._results:
+                return  # a later answer (a replay refused as `replayed`): the audit keeps it apart
             self._results[nonce] = dict(doc)
             while len(self._results) > 1000:  # results nobody waited for
                 self._results.pop(next(iter(self._results)))

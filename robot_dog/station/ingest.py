@@ -16,7 +16,7 @@ from robot_dog.mqtt import schema, topics
 from robot_dog.mqtt.topics import Kind
 from robot_dog.station.storage import EventRow, FrameRow, ResultRow, Row, StatusRow, TelemetryRow
 
-REASONS = ("bad_topic", "unhandled_topic", "bad_status", "bad_frame", "oversized",
+REASONS = ("bad_topic", "unhandled_topic", "bad_status", "bad_frame", "oversized", "too_deep",
            "malformed_json", "schema", "dog_mismatch")
 
 
@@ -41,6 +41,8 @@ def _decode(name: str, dog: str, payload: bytes) -> tuple[dict, str]:
         doc, text = schema.decode_text(name, payload)
     except schema.PayloadTooLarge as exc:
         raise Rejected("oversized", str(exc)) from None
+    except schema.TooDeep as exc:
+        raise Rejected("too_deep", str(exc)) from None
     except schema.SchemaError as exc:
         reason = "malformed_json" if exc.reason.startswith("not valid JSON") else "schema"
         raise Rejected(reason, str(exc)) from None

@@ -4,9 +4,12 @@ Ingest callbacks never touch the database: they enqueue rows, and one writer thr
 them in batches (one transaction per batch), which is what lets the station keep up with
 thousands of telemetry messages per second. The SQL is written once with `?` placeholders;
 the backend only says how to connect, how to spell a few types, and how to bulk-insert
-(executemany for SQLite, COPY for PostgreSQL). Every write is an idempotent upsert where
-delivery may repeat (events deduplicated on (dog, id), command results matched by nonce),
-so several station workers can share one PostgreSQL (docs/scale_out.md).
+(executemany for SQLite, COPY through a staging table for PostgreSQL). Ingest is idempotent:
+MQTT QoS 1 delivers at least once, so every message has a unique key and is inserted or
+ignored (telemetry (dog, seq), events (dog, id), command answers (dog, nonce, ts, code)), and
+several station workers can share one PostgreSQL (docs/scale_out.md). The audit log keeps the
+first result of a command from the dog it was addressed to; every answer is kept apart
+(`command_results`). Messages that can never be stored go to a bounded `dead_letters` table.
 
     Storage("var/station.db")                       SQLite file (WAL)
     Storage("postgresql://user@127.0.0.1:5432/db")  PostgreSQL (psycopg 3)
@@ -22,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from robot_dog.private_file import private_file
+
 _LOGGER = logging.getLogger(__name__)
 
 # {REAL} and {ID} differ per backend; everything else is shared SQL.
@@ -31,6 +36,7 @@ CREATE TABLE IF NOT EXISTS dogs (
 CREATE TABLE IF NOT EXISTS telemetry (
     id {ID}, dog TEXT NOT NULL, received {REAL} NOT NULL, seq BIGINT, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS telemetry_dog_id ON telemetry (dog, id);
+CREATE UNIQUE INDEX IF NOT EXISTS telemetry_dog_seq ON telemetry (dog, seq);
 CREATE TABLE IF NOT EXISTS frames (
     dog TEXT NOT NULL, camera TEXT NOT NULL, count BIGINT NOT NULL, bytes BIGINT NOT NULL,
     last_received {REAL} NOT NULL, PRIMARY KEY (dog, camera));
@@ -43,7 +49,18 @@ CREATE TABLE IF NOT EXISTS commands (
     nonce TEXT PRIMARY KEY, dog TEXT NOT NULL, verb TEXT, args TEXT, issuer TEXT,
     issued_at {REAL}, code TEXT, ok INTEGER, message TEXT, result_at {REAL});
 CREATE INDEX IF NOT EXISTS commands_dog ON commands (dog, issued_at);
+CREATE TABLE IF NOT EXISTS command_results (
+    id {ID}, nonce TEXT NOT NULL, dog TEXT NOT NULL, ts {REAL} NOT NULL, received {REAL} NOT NULL,
+    code TEXT NOT NULL, ok INTEGER NOT NULL, message TEXT NOT NULL, UNIQUE (dog, nonce, ts, code));
+CREATE INDEX IF NOT EXISTS command_results_nonce ON command_results (nonce);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id {ID}, topic TEXT NOT NULL, size BIGINT NOT NULL, reason TEXT NOT NULL,
+    received {REAL} NOT NULL, detail TEXT NOT NULL);
 """
+#: Newest dead letters kept; older ones are deleted as new ones arrive (a flood cannot fill
+#: the disk; the counters in the station's summary and logs keep the totals).
+DEAD_LETTERS_KEPT = 10_000
+
 
 
 class StorageError(Exception):
@@ -90,6 +107,16 @@ class ResultRow:
 
 
 @dataclass(frozen=True)
+class DeadLetterRow:
+    """A message that can never be stored (refused by ingest): kept for diagnosis, then acked."""
+    topic: str
+    size: int
+    reason: str
+    received: float
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class CommandRow:
     """Audit: who sent what to which dog, when (the result arrives later as a ResultRow)."""
     nonce: str
@@ -106,7 +133,8 @@ class RegisteredDog:
     dog: str
 
 
-Row = TelemetryRow | FrameRow | StatusRow | EventRow | ResultRow | CommandRow | RegisteredDog
+Row = (TelemetryRow | FrameRow | StatusRow | EventRow | ResultRow | CommandRow | RegisteredDog
+       | DeadLetterRow)
 
 _UPSERT = {
     FrameRow: "INSERT INTO frames VALUES (?, ?, 1, ?, ?) ON CONFLICT (dog, camera) DO UPDATE SET "
@@ -115,15 +143,26 @@ _UPSERT = {
     StatusRow: "INSERT INTO dogs (dog, status, last_seen) VALUES (?, ?, ?) ON CONFLICT (dog) "
                "DO UPDATE SET status = excluded.status, last_seen = excluded.last_seen",
     EventRow: "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dog, id) DO NOTHING",
+    # The first result from the addressed dog completes the audit row; later answers (a replay
+    # answered `replayed`) and answers from another dog never change it.
     ResultRow: "INSERT INTO commands (nonce, dog, verb, code, ok, message, result_at) "
                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (nonce) DO UPDATE SET code = excluded.code, "
-               "ok = excluded.ok, message = excluded.message, result_at = excluded.result_at",
+               "ok = excluded.ok, message = excluded.message, result_at = excluded.result_at "
+               "WHERE commands.code IS NULL AND commands.dog = excluded.dog",
+    # A result may be stored first (another worker took it): the command fills in the rest.
     CommandRow: "INSERT INTO commands (nonce, dog, verb, args, issuer, issued_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (nonce) DO UPDATE SET verb = excluded.verb, "
-                "args = excluded.args, issuer = excluded.issuer, issued_at = excluded.issued_at",
+                "args = excluded.args, issuer = excluded.issuer, issued_at = excluded.issued_at "
+                "WHERE commands.dog = excluded.dog AND commands.issuer IS NULL",
+    DeadLetterRow: "INSERT INTO dead_letters (topic, size, reason, received, detail) "
+                   "VALUES (?, ?, ?, ?, ?)",
     RegisteredDog: "INSERT INTO dogs (dog, status, registered) VALUES (?, 'offline', 1) "
                    "ON CONFLICT (dog) DO UPDATE SET registered = 1",
 }
+#: Every answer to a command, as its own audit entry (idempotent under redelivery).
+_ANSWER = ("INSERT INTO command_results (nonce, dog, ts, received, code, ok, message) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+_TRIM_DEAD = "DELETE FROM dead_letters WHERE id <= (SELECT max(id) FROM dead_letters) - ?"
 _SEEN = ("INSERT INTO dogs (dog, status, last_seen) VALUES (?, 'unknown', ?) ON CONFLICT (dog) "
          "DO UPDATE SET last_seen = excluded.last_seen "
          "WHERE dogs.last_seen IS NULL OR dogs.last_seen < excluded.last_seen")
@@ -141,6 +180,8 @@ def _lock_order(row: Row) -> tuple[Any, ...]:
         return (3, row.doc["nonce"])
     if isinstance(row, CommandRow):
         return (3, row.nonce)
+    if isinstance(row, DeadLetterRow):
+        return (5,)
     raise TypeError(f"not a storage row: {row!r}")
 
 
@@ -159,9 +200,17 @@ def _params(row: Row) -> tuple[Any, ...]:
                 row.received)
     if isinstance(row, CommandRow):
         return (row.nonce, row.dog, row.verb, json.dumps(row.args), row.issuer, row.issued_at)
+    if isinstance(row, DeadLetterRow):
+        return (row.topic[:256], row.size, row.reason, row.received, row.detail[:256])
     if isinstance(row, RegisteredDog):
         return (row.dog,)
     raise TypeError(f"not a storage row: {row!r}")
+
+
+def _answer_params(row: ResultRow) -> tuple[Any, ...]:
+    d = row.doc
+    return (d["nonce"], row.dog, d.get("ts", row.received), row.received, d["code"], int(d["ok"]),
+            d.get("message", ""))
 
 
 # --- backends ----------------------------------------------------------------------------------
@@ -170,7 +219,7 @@ class _Sqlite:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)  # positions and the audit log: before SQLite creates it 0644
 
     def connect(self) -> Any:
         db = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
@@ -185,11 +234,12 @@ class _Sqlite:
         return SCHEMA.format(REAL="REAL", ID="INTEGER PRIMARY KEY")
 
     def create(self, db: Any) -> None:
-        db.executescript(self.ddl())
-        db.commit()
+        statements = list(filter(str.strip, self.ddl().split(";")))
+        _create(db, statements, db.execute)
 
     def insert_telemetry(self, db: Any, rows: list[tuple[Any, ...]]) -> None:
-        db.executemany("INSERT INTO telemetry (dog, received, seq, doc) VALUES (?, ?, ?, ?)", rows)
+        db.executemany("INSERT INTO telemetry (dog, received, seq, doc) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT DO NOTHING", rows)
 
     def transient(self, exc: Exception) -> bool:
         """Worth retrying as is: the database was busy or locked, not the data wrong."""
@@ -215,21 +265,47 @@ class _Postgres:
     def create(self, db: Any) -> None:
         with db.cursor() as cur:
             cur.execute("SELECT pg_advisory_lock(7231)")  # workers starting together: one creates
-            for statement in filter(str.strip, self.ddl().split(";")):
-                cur.execute(statement)
-            cur.execute("SELECT pg_advisory_unlock(7231)")
-        db.commit()
+            db.commit()
+            try:
+                _create(db, list(filter(str.strip, self.ddl().split(";"))), cur.execute)
+            finally:
+                cur.execute("SELECT pg_advisory_unlock(7231)")
+                db.commit()
 
     def insert_telemetry(self, db: Any, rows: list[tuple[Any, ...]]) -> None:
-        with db.cursor() as cur, cur.copy(
-                "COPY telemetry (dog, received, seq, doc) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        # COPY cannot skip duplicates: copy into a staging table of this connection, then
+        # insert-or-ignore from it in arrival order.
+        with db.cursor() as cur:
+            cur.execute("CREATE TEMP TABLE IF NOT EXISTS telemetry_in (n BIGSERIAL, dog TEXT, "
+                        "received DOUBLE PRECISION, seq BIGINT, doc TEXT) ON COMMIT DELETE ROWS")
+            with cur.copy("COPY telemetry_in (dog, received, seq, doc) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cur.execute("INSERT INTO telemetry (dog, received, seq, doc) SELECT dog, received, "
+                        "seq, doc FROM telemetry_in ORDER BY n ON CONFLICT DO NOTHING")
 
     def transient(self, exc: Exception) -> bool:
         """Lost connection, deadlock, serialization failure (TransactionRollback is an
         OperationalError in psycopg): retry; a data error is not."""
         return isinstance(exc, self._psycopg.OperationalError)
+
+
+def _create(db: Any, statements: list[str], execute: Callable[..., Any]) -> None:
+    """Run the DDL. A database from before telemetry was unique on (dog, seq) may hold
+    duplicates (at-least-once delivery): keep the first copy of each, then add the index."""
+    for statement in statements:
+        try:
+            execute(statement)
+            db.commit()
+        except Exception:
+            if "telemetry_dog_seq" not in statement:
+                raise
+            db.rollback()
+            _LOGGER.warning("storage: removing duplicate telemetry rows before indexing (dog, seq)")
+            execute("DELETE FROM telemetry WHERE seq IS NOT NULL AND id NOT IN "
+                    "(SELECT min(id) FROM telemetry GROUP BY dog, seq)")
+            execute(statement)
+            db.commit()
 
 
 def _backend(target: str | Path) -> _Sqlite | _Postgres:
@@ -428,6 +504,10 @@ class Storage:
         # a key), so station workers sharing PostgreSQL never deadlock on each other.
         statements = [(key, i, _UPSERT[type(r)], _params(r)) for key, i, r in other]
         statements += [((0, dog, 1), 0, _SEEN, (dog, ts)) for dog, ts in seen.items()]
+        statements += [((4, r.dog, r.doc["nonce"]), i, _ANSWER, _answer_params(r))
+                       for _, i, r in other if type(r) is ResultRow]
+        if any(type(r) is DeadLetterRow for _, _, r in other):
+            statements.append(((6,), 0, _TRIM_DEAD, (DEAD_LETTERS_KEPT,)))
         statements.sort(key=lambda s: (s[0], s[1]))
         cur = db.cursor()
         for _, _, text, params in statements:
@@ -473,6 +553,13 @@ class Storage:
                            "LIMIT ?", (dog, limit))
         return [{**json.loads(doc), "received": received} for doc, received in rows]
 
+    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest messages that could never be stored, newest first."""
+        rows = self._query("SELECT topic, size, reason, received, detail FROM dead_letters "
+                           "ORDER BY id DESC LIMIT ?", (limit,))
+        keys = ("topic", "size", "reason", "received", "detail")
+        return [dict(zip(keys, row)) for row in rows]
+
     def commands(self, dog: str, limit: int = 100) -> list[dict[str, Any]]:
         rows = self._query("SELECT nonce, verb, args, issuer, issued_at, code, ok, message, result_at "
                            "FROM commands WHERE dog = ? ORDER BY issued_at DESC, result_at DESC "
@@ -483,5 +570,17 @@ class Storage:
             item = dict(zip(keys, row))
             item["args"] = json.loads(item["args"]) if item["args"] else None
             item["ok"] = None if item["ok"] is None else bool(item["ok"])
+            item["answers"] = []
             out.append(item)
+        # Every cmd/result received for these commands, first first (the audit row keeps the
+        # first from the addressed dog; a replay's `replayed` or another dog's answer shows here).
+        by_nonce = {item["nonce"]: item for item in out}
+        answers = self._query(
+            "SELECT r.nonce, r.dog, r.code, r.ok, r.message, r.ts, r.received FROM command_results r "
+            "JOIN (SELECT nonce FROM commands WHERE dog = ? ORDER BY issued_at DESC, result_at DESC "
+            "LIMIT ?) c ON r.nonce = c.nonce ORDER BY r.id", (dog, limit))
+        for nonce, d, c, ok, m, ts, r in answers:
+            if nonce in by_nonce:  # (ties in the order may pick another set at the page's edge)
+                by_nonce[nonce]["answers"].append({"dog": d, "code": c, "ok": bool(ok),
+                                                   "message": m, "ts": ts, "received": r})
         return out

@@ -1,29 +1,41 @@
 """The station's HTTP server on 127.0.0.1: viewer page, JSON API and MJPEG video relay.
 
-Routes:
-  GET /                                the viewer page
-  GET /api/fleet                       dogs with status, last seen, counts
+Routes (every one but the page needs the operator token, as `Authorization: Bearer <token>`
+or, for reads, the session cookie that a successful GET /api/operator sets):
+  GET /                                the viewer page (its login form; no data)
+  GET /api/fleet                       dogs with status, health, last seen, counts
   GET /api/dogs/{dog}/telemetry        latest telemetry document
   GET /api/dogs/{dog}/events           recent events, newest first (?limit=N, <= 1000)
   GET /api/dogs/{dog}/commands         audit log: who sent what when, and the dog's result
-  GET /api/operator                    the viewer's login check: same headers as a command;
-                                       200 {"operator": name}, 401 wrong token, 403 disabled
-  POST /api/dogs/{dog}/commands/{verb} JSON object = args; `Authorization: Bearer <operator
-                                       token>`; optional `X-Operator: name` (audit `issuer`);
+  GET /api/operator                    the viewer's login: same headers as a command; 200
+                                       {"operator": name} and a session cookie (HttpOnly,
+                                       SameSite=Strict) for reads and video; 401 wrong token,
+                                       403 disabled, 429 locked out after repeated wrong tokens
+  POST /api/logout                     ends the cookie's session
+  POST /api/dogs/{dog}/commands/{verb} JSON object = args (Content-Type: application/json,
+                                       Content-Length, at most 4096 bytes); `Authorization:
+                                       Bearer <token>` (never the cookie: no cross-site
+                                       request can send it); `X-Operator: name` (audit `issuer`);
                                        waits up to ?wait=S (default 5, <= 10) for the result:
                                        200 with it, or 202 with the nonce if none came yet
   GET /video/{dog}/{camera}.jpg        newest frame
   GET /video/{dog}/{camera}.mjpeg      live multipart stream (newest frame wins)
-Anything else gets a JSON error with a status code and a log line; a handler error never
-takes the server down.
+Anything else gets a JSON error with a status code and a log line (also bad request lines,
+unsupported methods and timeouts); a handler error never takes the server down. Requests
+whose Host is not this station's loopback address are refused (DNS rebinding); a request
+must arrive within REQUEST_TIMEOUT_S; at most MAX_CONNECTIONS are served at once.
 """
 from __future__ import annotations
 
 import hmac
+import http.cookies
 import json
 import logging
+import math
 import re
+import secrets
 import threading
+import time
 import urllib.parse
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,9 +43,11 @@ from importlib import resources
 from typing import Any, Callable
 
 from robot_dog import fleet as fleet_mod
+from robot_dog.mqtt import schema
 from robot_dog.station.dispatch import DispatchError, Dispatcher
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import Storage
+from robot_dog.station.throttle import TokenThrottle
 
 _LOGGER = logging.getLogger(__name__)
 NAME = r"[a-z0-9_-]{1,32}"
@@ -41,6 +55,17 @@ BOUNDARY = "robotdogframe"
 VERB = r"[a-z][a-z0-9_]{0,31}"
 MAX_BODY_BYTES = 4096
 MAX_WAIT_S = 10.0
+#: A request (line, headers, body) must arrive within this, s; then the connection is closed.
+REQUEST_TIMEOUT_S = 10.0
+#: Connections served at once (each holds a thread); more are closed at once.
+MAX_CONNECTIONS = 64
+#: A dog reporting "online" whose last telemetry or event is older than this is "degraded":
+#: its command and telemetry path is broken even if video still flows. Telemetry is 1-10 Hz.
+DEGRADED_AFTER_S = 10.0
+SESSION_COOKIE = "robot_dog_session"
+SESSION_TTL_S = 8 * 3600.0
+MAX_SESSIONS = 256
+SERVER_NAME = "robot-dog-station"  # no Python version in the Server header
 #: The viewer page talks to this server only (no external network) and is never framed (its
 #: e-stop button must not be clickjacked). Its script and style are inline.
 PAGE_POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
@@ -49,9 +74,40 @@ PAGE_POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsaf
 
 
 class HttpError(Exception):
-    def __init__(self, status: HTTPStatus, message: str) -> None:
+    def __init__(self, status: HTTPStatus, message: str,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status = status
+        self.status, self.headers = status, headers
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer with at most MAX_CONNECTIONS threads: more are closed at once."""
+    daemon_threads = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.refused_connections = 0
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.refused_connections += 1
+            if self.refused_connections in (1, 10, 100) or self.refused_connections % 1000 == 0:
+                _LOGGER.warning("http: %d connections open, refused one from %s (#%d)",
+                                MAX_CONNECTIONS, client_address[0], self.refused_connections)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class StationHttp:
@@ -59,32 +115,62 @@ class StationHttp:
 
     def __init__(self, storage: Storage, relay: FrameRelay, host: str = "127.0.0.1",
                  port: int = 8080, *, dispatcher: Dispatcher | None = None,
-                 token: str | None = None, default_issuer: str = "station") -> None:
+                 token: str | None = None, default_issuer: str = "station",
+                 allowed_hosts: tuple[str, ...] = (), clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         self.storage, self.relay = storage, relay
         self.dispatcher, self.token, self.default_issuer = dispatcher, token, default_issuer
+        self._clock, self._wall = clock, wall_clock
+        self.throttle = TokenThrottle()   # pure: one lock for the server's threads
+        self._throttle_lock = threading.Lock()
+        self._sessions: dict[str, tuple[str, float]] = {}  # cookie -> (operator, expires at)
+        self._sessions_lock = threading.Lock()
         self.stopping = threading.Event()
         self.page = resources.files("robot_dog.station").joinpath("web/index.html").read_bytes()
         station = self
 
         class Handler(BaseHTTPRequestHandler):
-            server_version = "robot-dog-station"
+            timeout = REQUEST_TIMEOUT_S  # socket timeout: idle and half-sent requests end
 
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 station.handle(self)
 
-            def do_POST(self) -> None:  # noqa: N802
-                station.handle(self)
+            do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET  # noqa: N815
+
+            def version_string(self) -> str:
+                return SERVER_NAME
+
+            def end_headers(self) -> None:
+                self.send_header("X-Content-Type-Options", "nosniff")
+                super().end_headers()
+
+            def send_error(self, code: int, message: str | None = None,
+                           explain: str | None = None) -> None:
+                # http.server's own errors (bad request line, unknown method, timeout): JSON.
+                _LOGGER.info("http %s %r -> %d %s", self.client_address[0],
+                             (getattr(self, "requestline", "") or "")[:200], code, message or "")
+                self.close_connection = True
+                try:
+                    station.send_json(self, {"error": message or HTTPStatus(code).phrase},
+                                      HTTPStatus(code))
+                except (OSError, ValueError):
+                    pass
 
             def log_message(self, fmt: str, *args: Any) -> None:
                 _LOGGER.debug("http %s - %s", self.address_string(), fmt % args)
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
+            def log_error(self, fmt: str, *args: Any) -> None:  # e.g. "Request timed out"
+                _LOGGER.info("http %s - %s", self.client_address[0], fmt % args)
+
+        self.server = _BoundedServer((host, port), Handler)
         self.port = self.server.server_address[1]
+        names = ("127.0.0.1", "localhost", "[::1]", *allowed_hosts)
+        self.allowed_hosts = {h.lower() for n in names for h in (n, f"{n}:{self.port}")}
         self.routes: list[tuple[re.Pattern[str], Callable[..., None]]] = [
             (re.compile(r"^/$"), self._index),
             (re.compile(r"^/api/fleet$"), self._fleet),
             (re.compile(r"^/api/operator$"), self._operator),
+            (re.compile(r"^/api/logout$"), self._logout),
             (re.compile(rf"^/api/dogs/({NAME})/telemetry$"), self._telemetry),
             (re.compile(rf"^/api/dogs/({NAME})/events$"), self._events),
             (re.compile(rf"^/api/dogs/({NAME})/commands$"), self._audit),
@@ -110,17 +196,27 @@ class StationHttp:
     def handle(self, req: BaseHTTPRequestHandler) -> None:
         path = req.path.split("?", 1)[0]
         try:
+            host = (req.headers.get("Host") or "").strip().lower()
+            if host not in self.allowed_hosts:
+                # Another name resolving to us (DNS rebinding) would make us a page's own origin.
+                raise HttpError(HTTPStatus.FORBIDDEN, f"unknown Host {host[:100]!r}; use "
+                                f"http://127.0.0.1:{self.port}/")
             for pattern, route in self.routes:
                 match = pattern.match(path)
                 if match:
-                    if (req.command == "POST") != (route == self._command):
+                    posts = route in (self._command, self._logout)
+                    if req.command != ("POST" if posts else "GET"):
                         raise HttpError(HTTPStatus.METHOD_NOT_ALLOWED, f"{req.command} {path[:200]}")
                     route(req, *match.groups())
                     return
             raise HttpError(HTTPStatus.NOT_FOUND, f"no such resource: {path[:200]}")
         except HttpError as exc:
             _LOGGER.info("http %s %s -> %d %s", req.command, path[:200], exc.status, exc)
-            self.send_json(req, {"error": str(exc)}, exc.status)
+            self.send_json(req, {"error": str(exc)}, exc.status, exc.headers)
+        except TimeoutError:
+            _LOGGER.info("http %s %s: request not complete after %.0f s, closed", req.command,
+                         path[:200], REQUEST_TIMEOUT_S)
+            req.close_connection = True
         except (BrokenPipeError, ConnectionResetError):
             pass  # the viewer went away mid-response
         except Exception:  # noqa: BLE001  (a handler bug must not kill the server)
@@ -128,16 +224,20 @@ class StationHttp:
             self.send_json(req, {"error": "internal error"}, HTTPStatus.INTERNAL_SERVER_ERROR)
 
     @staticmethod
-    def send_json(req: BaseHTTPRequestHandler, body: Any, status: HTTPStatus = HTTPStatus.OK) -> None:
+    def send_json(req: BaseHTTPRequestHandler, body: Any, status: HTTPStatus = HTTPStatus.OK,
+                  headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
         try:
             req.send_response(status)
             req.send_header("Content-Type", "application/json")
             req.send_header("Content-Length", str(len(data)))
             req.send_header("Cache-Control", "no-store")
+            for name, value in (headers or {}).items():
+                req.send_header(name, value)
             req.end_headers()
-            req.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
+            if req.command != "HEAD":
+                req.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
             pass
 
     # Routes
@@ -152,6 +252,7 @@ class StationHttp:
         req.wfile.write(self.page)
 
     def _fleet(self, req: BaseHTTPRequestHandler) -> None:
+        self._reader(req)
         counts = self.storage.counts()
         dogs = {d["dog"]: d for d in self.storage.fleet()}
         for dog in counts:
@@ -160,11 +261,14 @@ class StationHttp:
         for dog, camera in self.relay.cameras():
             cameras.setdefault(dog, []).append(camera)
             dogs.setdefault(dog, {"dog": dog, "status": "unknown", "last_seen": None})
-        body = [{**d, **counts.get(name, {"telemetry": 0, "frames": 0, "events": 0}),
+        now = self._wall()
+        body = [{**d, "health": health(d["status"], d["last_seen"], now),
+                 **counts.get(name, {"telemetry": 0, "frames": 0, "events": 0}),
                  "cameras": cameras.get(name, [])} for name, d in sorted(dogs.items())]
         self.send_json(req, {"dogs": body})
 
     def _telemetry(self, req: BaseHTTPRequestHandler, dog: str) -> None:
+        self._reader(req)
         doc = self.storage.latest_telemetry(dog)
         if doc is None:
             raise HttpError(HTTPStatus.NOT_FOUND, f"no telemetry from {dog}")
@@ -178,48 +282,135 @@ class StationHttp:
         try:
             value = float(self._query(req).get(name, default))
         except ValueError:
-            raise HttpError(HTTPStatus.BAD_REQUEST, f"{name} must be a number") from None
+            value = math.nan
+        if not math.isfinite(value):
+            raise HttpError(HTTPStatus.BAD_REQUEST, f"{name} must be a finite number") from None
         return min(max(value, 0.0), hi)
 
     def _events(self, req: BaseHTTPRequestHandler, dog: str) -> None:
+        self._reader(req)
         limit = int(self._number(req, "limit", 100, 1000))
         self.send_json(req, {"dog": dog, "events": self.storage.events(dog, limit)})
 
     def _audit(self, req: BaseHTTPRequestHandler, dog: str) -> None:
+        self._reader(req)
         limit = int(self._number(req, "limit", 100, 1000))
         self.send_json(req, {"dog": dog, "commands": self.storage.commands(dog, limit)})
 
-    def _authorize(self, req: BaseHTTPRequestHandler, what: str) -> str:
-        """The operator (audit `issuer`) of a request carrying the right operator token."""
-        if self.dispatcher is None or not self.token:
-            raise HttpError(HTTPStatus.FORBIDDEN, "commands are disabled: no fleet directory or "
-                            "operator token configured")
-        issuer = req.headers.get("X-Operator", self.default_issuer)
+    # --- authentication ----------------------------------------------------------------------
+    def _check_token(self, req: BaseHTTPRequestHandler, what: str, issuer: str) -> None:
+        """The request's bearer token is the operator token, or HttpError (401, 429)."""
+        client, now = req.client_address[0], self._clock()
+        with self._throttle_lock:
+            wait = self.throttle.retry_after(client, now)
+        if wait > 0:  # refused unseen: a guess during a lockout tells nothing
+            raise HttpError(HTTPStatus.TOO_MANY_REQUESTS, f"too many wrong tokens; retry in "
+                            f"{math.ceil(wait)} s", {"Retry-After": str(math.ceil(wait))})
         given = req.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-            _LOGGER.warning("command API: refused %s for operator %r from %s (bad token)", what,
-                            issuer[:64], req.address_string())
+            with self._throttle_lock:
+                lockout = self.throttle.failed(client, now) if given else 0.0
+            _LOGGER.warning("http: refused %s for operator %r from %s (bad token)%s", what,
+                            issuer[:64], client,
+                            f"; locked out for {lockout:.0f} s" if lockout else "")
             raise HttpError(HTTPStatus.UNAUTHORIZED, "missing or wrong operator token")
+        with self._throttle_lock:
+            self.throttle.succeeded(client)
+
+    def _authorize(self, req: BaseHTTPRequestHandler, what: str, *, command: bool = True) -> str:
+        """The operator (audit `issuer`) of a request carrying the right operator token."""
+        if not self.token or (command and self.dispatcher is None):
+            raise HttpError(HTTPStatus.FORBIDDEN, "commands are disabled: no fleet directory or "
+                            "operator token configured" if command else "logins are disabled: "
+                            "no operator token configured")
+        issuer = req.headers.get("X-Operator", self.default_issuer)
+        self._check_token(req, what, issuer)
         try:
             fleet_mod.check_user(issuer)
         except fleet_mod.FleetError as exc:
             raise HttpError(HTTPStatus.BAD_REQUEST, str(exc)) from None
         return issuer
 
+    def _reader(self, req: BaseHTTPRequestHandler) -> str:
+        """Reads (fleet, telemetry, events, audit, video) need a login too: the session cookie
+        of the viewer, or the bearer token. Returns the operator."""
+        if not self.token:
+            raise HttpError(HTTPStatus.FORBIDDEN, "reads are disabled: no operator token "
+                            "configured (fleet directory, --operator-token-file or "
+                            "ROBOT_DOG_OPERATOR_TOKEN)")
+        cookie = self._cookie(req)
+        if cookie:
+            with self._sessions_lock:
+                operator, expires = self._sessions.get(cookie, ("", 0.0))
+            if self._clock() < expires:
+                return operator
+        if not req.headers.get("Authorization"):
+            raise HttpError(HTTPStatus.UNAUTHORIZED, "log in first (GET /api/operator with the "
+                            "operator token)")
+        issuer = req.headers.get("X-Operator", self.default_issuer)
+        self._check_token(req, f"read {req.path[:100]}", issuer)
+        return issuer
+
+    @staticmethod
+    def _cookie(req: BaseHTTPRequestHandler) -> str | None:
+        try:
+            jar = http.cookies.SimpleCookie(req.headers.get("Cookie", ""))
+        except http.cookies.CookieError:
+            return None
+        morsel = jar.get(SESSION_COOKIE)
+        return morsel.value if morsel else None
+
     def _operator(self, req: BaseHTTPRequestHandler) -> None:
-        operator = self._authorize(req, "viewer login")
+        operator = self._authorize(req, "viewer login", command=False)
+        cookie, now = secrets.token_urlsafe(32), self._clock()
+        with self._sessions_lock:
+            self._sessions = {k: v for k, v in self._sessions.items() if v[1] > now}
+            while len(self._sessions) >= MAX_SESSIONS:
+                del self._sessions[next(iter(self._sessions))]
+            self._sessions[cookie] = (operator, now + SESSION_TTL_S)
         _LOGGER.info("viewer login: operator %s from %s", operator, req.address_string())
-        self.send_json(req, {"operator": operator})
+        self.send_json(req, {"operator": operator, "commands": self.dispatcher is not None},
+                       headers={"Set-Cookie": (
+            f"{SESSION_COOKIE}={cookie}; HttpOnly; SameSite=Strict; Path=/; "
+            f"Max-Age={int(SESSION_TTL_S)}")})
+
+    def _logout(self, req: BaseHTTPRequestHandler) -> None:
+        cookie = self._cookie(req)
+        with self._sessions_lock:
+            self._sessions.pop(cookie or "", None)
+        self.send_json(req, {"logged_out": True}, headers={
+            "Set-Cookie": f"{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"})
+
+    @staticmethod
+    def _body(req: BaseHTTPRequestHandler) -> Any:
+        """The request's JSON body ({} when empty), read within the size bound, or HttpError."""
+        if req.headers.get("Transfer-Encoding"):
+            raise HttpError(HTTPStatus.LENGTH_REQUIRED, "chunked bodies are not accepted; send "
+                            "the body with a Content-Length")
+        text = (req.headers.get("Content-Length") or "0").strip()
+        if not text.isdigit() or not text.isascii():
+            raise HttpError(HTTPStatus.BAD_REQUEST, "Content-Length must be a non-negative integer")
+        length = int(text)
+        if length > MAX_BODY_BYTES:
+            raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes")
+        if length == 0:
+            return {}
+        kind = (req.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+        if kind != "application/json":
+            raise HttpError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "Content-Type must be "
+                            "application/json")
+        data = req.rfile.read(length)  # the socket timeout bounds a half-sent body
+        if len(data) < length:
+            raise HttpError(HTTPStatus.BAD_REQUEST, "body shorter than its Content-Length")
+        try:
+            return schema.strict_loads(data, MAX_BODY_BYTES, "body")
+        except schema.SchemaError as exc:
+            raise HttpError(HTTPStatus.BAD_REQUEST, f"body must be a JSON object of arguments "
+                            f"({exc.reason})") from None
 
     def _command(self, req: BaseHTTPRequestHandler, dog: str, verb: str) -> None:
         issuer = self._authorize(req, f"{verb} {dog}")
-        length = int(req.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes")
-        try:
-            args = json.loads(req.rfile.read(length) or b"{}")
-        except ValueError:
-            raise HttpError(HTTPStatus.BAD_REQUEST, "body must be a JSON object of arguments") from None
+        args = self._body(req)
         if not isinstance(args, dict):
             raise HttpError(HTTPStatus.BAD_REQUEST, "body must be a JSON object of arguments")
         wait_s = self._number(req, "wait", 5.0, MAX_WAIT_S)
@@ -234,6 +425,7 @@ class StationHttp:
             self.send_json(req, {"nonce": nonce, "status": "done", "result": result})
 
     def _jpeg(self, req: BaseHTTPRequestHandler, dog: str, camera: str) -> None:
+        self._reader(req)
         _seq, frame = self.relay.latest(dog, camera)
         if frame is None:
             raise HttpError(HTTPStatus.NOT_FOUND, f"no video from {dog}/{camera}")
@@ -245,6 +437,7 @@ class StationHttp:
         req.wfile.write(frame.jpeg)
 
     def _mjpeg(self, req: BaseHTTPRequestHandler, dog: str, camera: str) -> None:
+        self._reader(req)
         req.send_response(HTTPStatus.OK)
         req.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
         req.send_header("Cache-Control", "no-store")
@@ -258,3 +451,12 @@ class StationHttp:
             req.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: "
                             f"{len(frame.jpeg)}\r\n\r\n".encode() + frame.jpeg + b"\r\n")
             req.wfile.flush()
+
+
+def health(status: str, last_seen: float | None, now: float) -> str:
+    """What the viewer shows: "degraded" for a dog that says online but whose telemetry and
+    events stopped (last_seen: telemetry, events or its status message), whatever its video
+    does; else its status."""
+    if status == "online" and (last_seen is None or now - last_seen > DEGRADED_AFTER_S):
+        return "degraded"
+    return status

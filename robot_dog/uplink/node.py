@@ -11,6 +11,9 @@ from __future__ import annotations
 import queue
 import sys
 import time
+import traceback
+from collections import Counter
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,7 @@ ALERT_SOUNDS = {"glass_break", "shout", "impulse"}
 class UplinkNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(kwargs.pop("node_name", "uplink"), **kwargs)
+        self.handler_errors: Counter[str] = Counter()  # "telemetry:ValueError" -> count
         p = partial(declare_read_only, self)
         self.dog = p("dog_id", "dog1", "dog ID in the MQTT tree (= fleet user name)")
         ca, pw_file, key = (p("ca_file", "", "fleet CA (TLS); empty: plain loopback"),
@@ -60,13 +64,13 @@ class UplinkNode(Node):
         self.adapt_state = adapt.AdaptState()
         self.max_hz = p("video_max_hz", 15.0, "video frames per second at most")
         self.video_gate = tm.RateGate(self.max_hz)
-        self.state = tm.TelemetryState(self.dog)
+        self.state = tm.TelemetryState(self.dog, seq=tm.boot_seq(time.time()))
         self.events, self.estop, self.low_battery = EventFactory(self.dog), EstopWatch(), LowBattery()
 
         self._commands: queue.Queue[signing.Command] = queue.Queue(maxsize=100)
         # nonce -> (future, command): answered once, by the service or by the deadline.
         self._in_flight: InFlight[tuple[Any, signing.Command]] = InFlight(commands.SERVICE_DEADLINE_S)
-        self._wake = self.create_guard_condition(self._run_commands)
+        self._wake = self.create_guard_condition(self._guarded("commands", self._run_commands))
         self._service_clients = {name: self.create_client(getattr(srvs, srv), service)
                          for name, (service, srv) in {
                              "SetPoliceLight": ("police_light/set", "SetPoliceLight"),
@@ -75,7 +79,8 @@ class UplinkNode(Node):
                              "EstopEngage": ("estop/engage", "EstopEngage")}.items()}
         self.session = UplinkSession(cfg, on_command=self._queue_command).start()
 
-        sub = self.create_subscription
+        def sub(msg_type: Any, topic: str, callback: Callable[[Any], None], profile: Any) -> None:
+            self.create_subscription(msg_type, topic, self._guarded(topic, callback), profile)
         sub(CompressedImage, "bodycam/image/compressed", self._on_frame, qos.SENSOR)
         sub(Odometry, "odom", self._on_odom, qos.TELEMETRY)
         sub(BatteryState, "battery", self._on_battery, qos.TELEMETRY)
@@ -87,8 +92,25 @@ class UplinkNode(Node):
             tm.recorder_section(m.state, m.reason)), qos.STATE)
         sub(EstopState, "estop", self._on_estop, qos.STATE)
         sub(SoundEvent, "microphone/events", self._on_sound, qos.COMMAND)
-        self.create_timer(1.0 / telemetry_hz, self._publish_telemetry)
-        self.create_timer(0.5, self._tick)
+        self.create_timer(1.0 / telemetry_hz, self._guarded("telemetry", self._publish_telemetry))
+        self.create_timer(0.5, self._guarded("tick", self._tick))
+
+    def _guarded(self, name: str, callback: Callable[..., None]) -> Callable[..., None]:
+        """Every callback of this node: an exception is counted and logged, never the end of
+        the node (its MQTT link carries the dog's commands, e-stop included)."""
+        def run(*args: Any) -> None:
+            try:
+                callback(*args)
+            except Exception as exc:  # noqa: BLE001
+                kind = f"{name}:{type(exc).__name__}"
+                self.handler_errors[kind] += 1
+                n = self.handler_errors[kind]
+                if n == 1:
+                    self.get_logger().error(f"{name} failed (first {type(exc).__name__}; the "
+                                            f"node goes on): {traceback.format_exc()}")
+                elif n in (10, 100, 1000) or n % 10_000 == 0:
+                    self.get_logger().error(f"{name} failed: {exc} (#{n} of this kind)")
+        return run
 
     def _put(self, name: str, section: dict[str, Any]) -> None:
         self.state.update(name, section, time.time())
@@ -105,8 +127,12 @@ class UplinkNode(Node):
 
     def _on_odom(self, msg: Odometry) -> None:
         p, o, t = msg.pose.pose.position, msg.pose.pose.orientation, msg.twist.twist
-        self._put("pose", tm.pose_section(p.x, p.y, p.z, o.x, o.y, o.z, o.w, msg.header.frame_id))
-        self._put("velocity", tm.velocity_section(t.linear.x, t.linear.y, t.angular.z))
+        pose = tm.pose_section(p.x, p.y, p.z, o.x, o.y, o.z, o.w, msg.header.frame_id)
+        velocity = tm.velocity_section(t.linear.x, t.linear.y, t.angular.z)
+        if pose is not None:
+            self._put("pose", pose)
+        if velocity is not None:
+            self._put("velocity", velocity)
 
     def _on_battery(self, msg: BatteryState) -> None:
         section = tm.battery_section(msg.percentage, msg.voltage, msg.current, msg.temperature,
@@ -141,7 +167,8 @@ class UplinkNode(Node):
         self.session.put_telemetry(self.state.snapshot(time.time()))
 
     def _tick(self) -> None:
-        """Video adaptation and command deadlines."""
+        """Video adaptation, command deadlines, and a session that stopped moving (restarted)."""
+        self.session.check_liveness()
         now = time.monotonic()
         before = self.adapt_state.level
         self.adapt_state = adapt.next_level(self.adapt_state, self.session.meter.sample(), now,

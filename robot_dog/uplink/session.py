@@ -25,6 +25,7 @@ from robot_dog.mqtt.errors import MqttLinkError, NotConnected
 from robot_dog.mqtt.forwarder import Forwarder
 from robot_dog.mqtt.store_forward import DEFAULT_MAX_BYTES, Outbox, Priority
 from robot_dog.uplink.adapt import LinkMeter
+from robot_dog.uplink.liveness import DEFAULT_STALL_S, LinkWatch
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class UplinkConfig:
     state_dir: Path = Path("var/uplink")     # the outbox lives here (survives restarts)
     outbox_max_bytes: int = DEFAULT_MAX_BYTES
     reconnect_s: tuple[float, float] = (1.0, 10.0)
+    stall_s: float = DEFAULT_STALL_S          # connected, messages queued, no PUBACK: restart
 
 
 class UplinkSession:
@@ -66,16 +68,22 @@ class UplinkSession:
                 self.dog, signing.load_verify_key(cfg.command_public_key), clock=clock)
         self.outbox = Outbox(Path(cfg.state_dir) / f"outbox-{self.dog}.sqlite", cfg.outbox_max_bytes)
         self.forwarder = Forwarder(self.outbox, self._publish_queued)
+        self.watch = LinkWatch(cfg.stall_s)
+        self.link = self._new_link()
+
+    def _new_link(self) -> client.Link:
+        cfg = self.cfg
         endpoint = client.Endpoint(cfg.host, cfg.port, cfg.username or self.dog, cfg.password,
                                    client_id=self.dog, ca_file=cfg.ca_file,
                                    cert_file=cfg.cert_file, key_file=cfg.key_file)
-        self.link = client.Link(endpoint, will=client.status_will(self.dog),
-                                on_connected=self._connected, on_disconnected=self._disconnected,
-                                on_message=self._message, on_acked=self._acked,
-                                reconnect_s=cfg.reconnect_s)
+        link = client.Link(endpoint, will=client.status_will(self.dog),
+                           on_connected=self._connected, on_disconnected=self._disconnected,
+                           on_message=self._message, on_acked=self._acked,
+                           reconnect_s=cfg.reconnect_s)
         if self.verifier is not None:
             # no_local: our own cmd/result (matched by cmd/+) is not echoed back to us.
-            self.link.keep_subscribed(topics.commands_of(self.dog), qos=1, no_local=True)
+            link.keep_subscribed(topics.commands_of(self.dog), qos=1, no_local=True)
+        return link
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> UplinkSession:
@@ -100,6 +108,29 @@ class UplinkSession:
     @property
     def connected(self) -> bool:
         return self.link.connected
+
+    def check_liveness(self) -> bool:
+        """Call periodically (the node: every 0.5 s). Restarts a session that says it is up but
+        has acknowledged nothing queued for `stall_s` (uplink/liveness.py); True if it did."""
+        now = self._mono()
+        stalled = self.watch.stalled_for(now)
+        if not self.watch.due(now, connected=self.link.connected, backlog=len(self.outbox)):
+            return False
+        _LOGGER.error("uplink %s: connected but no PUBACK for %.0f s with %d message(s) queued: "
+                      "restarting the MQTT session (restart #%d)", self.dog, stalled,
+                      len(self.outbox), self.watch.restarts)
+        self.restart_link()
+        return True
+
+    def restart_link(self) -> None:
+        """Replace the MQTT session: the old one is abandoned (its callbacks detached, stopped in
+        the background so a stuck thread cannot block us), a new one connects under the same
+        client id (the broker drops the old connection); the outbox resends what was unacked."""
+        old, self.link = self.link, self._new_link()
+        old.abandon()
+        self.forwarder.on_disconnected()
+        self.meter.reset()
+        self.link.start()
 
     # --- outgoing ------------------------------------------------------------------------------
     def put_telemetry(self, doc: dict[str, Any]) -> None:
@@ -165,7 +196,9 @@ class UplinkSession:
         self.meter.reset()
 
     def _acked(self, mid: int, ok: bool, reason: str) -> None:
-        self.meter.acked(mid, self._mono())
+        now = self._mono()
+        self.watch.progress(now)
+        self.meter.acked(mid, now)
         if mid == self._goodbye_mid:
             self._goodbye_acked.set()
         self.forwarder.on_acked(mid, ok)

@@ -26,14 +26,18 @@ def yaw_of(qx: float, qy: float, qz: float, qw: float) -> float:
 
 
 def pose_section(x: float, y: float, z: float, qx: float, qy: float, qz: float, qw: float,
-                 frame: str = "odom") -> dict[str, Any]:
-    """From nav_msgs/Odometry pose: position (m) and yaw (rad)."""
-    return {"frame": frame[:32] or "odom", **_finite(x=x, y=y, z=z, yaw=yaw_of(qx, qy, qz, qw))}
+                 frame: str = "odom") -> dict[str, Any] | None:
+    """From nav_msgs/Odometry pose: position (m) and yaw (rad); None if x, y or yaw is not a
+    number (a pose not known yet): the last known pose stays, its age growing."""
+    out = {"frame": frame[:32] or "odom", **_finite(x=x, y=y, z=z, yaw=yaw_of(qx, qy, qz, qw))}
+    return out if {"x", "y", "yaw"} <= out.keys() else None
 
 
-def velocity_section(vx: float, vy: float, wz: float) -> dict[str, float]:
-    """From nav_msgs/Odometry twist (body frame): m/s, m/s, rad/s."""
-    return {"vx": float(vx), "vy": float(vy), "wz": float(wz)}
+def velocity_section(vx: float, vy: float, wz: float) -> dict[str, float] | None:
+    """From nav_msgs/Odometry twist (body frame): m/s, m/s, rad/s; None unless all finite
+    (JSON has no NaN: one would make the whole telemetry document unsendable)."""
+    out = _finite(vx=vx, vy=vy, wz=wz)
+    return out if len(out) == 3 else None
 
 
 def battery_section(percentage: float, voltage_v: float, current_a: float,
@@ -47,6 +51,17 @@ def battery_section(percentage: float, voltage_v: float, current_a: float,
         del out["voltage_v"]
     out["charging"] = bool(charging)
     return out
+
+
+def boot_seq(now: float) -> int:
+    """The seq a dog process starts counting from: its clock in ms at start (`now`, s).
+
+    The station stores telemetry once per (dog, seq) (MQTT redelivers); a restarted dog that
+    counted from 0 again would have its new samples taken for copies of old ones. Telemetry
+    runs at 10 Hz at most, so a process never counts past the clock in ms: the next process
+    starts above every seq the last one sent (unless the clock steps back meanwhile).
+    """
+    return int(now * 1000)
 
 
 @dataclass

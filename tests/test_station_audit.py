@@ -1,0 +1,51 @@
+"""The command audit log cannot be rewritten by a dog: a result counts only from the dog the
+command was addressed to, and only the first; later answers are kept apart. Real secured
+Mosquitto, the real station and its HTTP API, mosquitto_pub with dog1's credential as the liar.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.request
+from functools import partial
+
+from robot_dog.mqtt import topics
+from robot_dog.station.app import Station, StationConfig
+from tests import support
+from tests.support import free_port
+
+wait_for = partial(support.wait_for, timeout_s=60.0)
+
+
+def test_a_dog_cannot_complete_another_dogs_command(secure_broker, tmp_path):
+    port = free_port()
+    station = Station(StationConfig(secure_broker.host, secure_broker.port, tmp_path / "st.db",
+                                    port, fleet_dir=secure_broker.fleet.root)).start()
+    token = secure_broker.fleet.paths.operator_token.read_text().strip()
+    auth = {"Authorization": f"Bearer {token}", "X-Operator": "alice"}
+
+    def api(path, data=None):
+        req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={
+            **auth, "Content-Type": "application/json"}, data=data,
+            method="POST" if data is not None else "GET")
+        with urllib.request.urlopen(req, timeout=30) as reply:
+            return reply.status, json.load(reply)
+
+    try:
+        wait_for(station.connected.is_set, "the station connected")
+        status, sent = api("/api/dogs/dog2/commands/estop?wait=0", b"{}")  # dog2 is offline
+        assert status == 202
+        forged = {"v": 1, "dog": "dog1", "ts": time.time(), "ok": True, "code": "ok",
+                  "nonce": sent["nonce"], "verb": "estop"}
+        done = subprocess.run(["mosquitto_pub", *secure_broker.cli_args("dog1"), "-q", "1", "-t",
+                               topics.cmd_result("dog1"), "-s"], input=json.dumps(forged).encode(),
+                              capture_output=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        estop = lambda: api("/api/dogs/dog2/commands")[1]["commands"][0]  # noqa: E731
+        wait_for(lambda: estop()["answers"], "dog1's answer on record")
+        assert estop()["answers"][0]["dog"] == "dog1"
+        assert estop()["code"] is None and estop()["ok"] is None, "not marked done by dog1"
+        assert station.dispatcher.wait(sent["nonce"], 0) is None, "nor handed to a waiter"
+    finally:
+        station.stop()
