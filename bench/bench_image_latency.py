@@ -44,10 +44,8 @@ def measure(env: dict[str, str], qos: str) -> list[float]:
 
 def run() -> dict[str, object]:
     project = dds_env.environ()
-    # Fast DDS defaults, kept on this machine by rmw's LOCALHOST range (the profile does that
-    # in the project's own environment; see robot_dog/dds_env.py).
+    # Fast DDS defaults without the profile, kept on this machine by rmw's LOCALHOST range.
     defaults = {k: v for k, v in project.items() if k != "FASTDDS_DEFAULT_PROFILES_FILE"}
-    defaults["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     figures: dict[str, object] = {}
     for qos in ("sensor", "reliable"):
         received: dict[str, int] = {}

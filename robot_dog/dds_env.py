@@ -1,6 +1,6 @@
 """Localhost-only ROS 2 discovery: the one code path every run goes through.
 
-Discovery and data never leave this machine (no participant binds anything but 127.0.0.1). `apply()` sets the variables in
+Discovery and data never leave this machine (every receive port on 127.0.0.1). `apply()` sets the variables in
 this process before rclpy creates a participant; `environ()` builds them for child processes (the
 launcher, tests, benchmarks); `python -m robot_dog.localhost -- CMD` runs any command
 with them (used by dev.sh and CI). `problems()` says what is wrong with an environment, for `doctor`.
@@ -15,17 +15,16 @@ PROFILE_PATH = Path(__file__).resolve().parent / "config" / "fastdds_localhost.x
 
 #: The variables that pin discovery to loopback; forced, not defaulted, so no caller can widen it.
 #:
-#: The range is SYSTEM_DEFAULT, not LOCALHOST, on purpose: with LOCALHOST, rmw_fastrtps appends
-#: an unspecified-address locator (0.0.0.0) to the participant's discovery locators after our
-#: profile is loaded, and Fast DDS then opens a send socket on 0.0.0.0 and one on every
-#: interface's address (the machine's external address too) for each participant. SYSTEM_DEFAULT
-#: leaves discovery entirely to the profile, which already confines it: built-in transports off,
-#: UDP on 127.0.0.1 only, discovery locators and initial peers 127.0.0.1, no multicast. Every
-#: socket of a participant is then on 127.0.0.1 (tests/test_dds_env.py checks all of them).
-#: `problems()` insists that the profile file exists, since without it the range would not
-#: protect anything.
+#:
+#: LOCALHOST and the profile together, as the project's network rule requires: the range keeps a
+#: participant's discovery on this machine even if the profile were missing, and the profile
+#: keeps every receive port on 127.0.0.1. Measured (strace): with LOCALHOST, rmw_fastrtps adds an
+#: unspecified-address discovery locator after the profile is loaded, so Fast DDS also opens
+#: unconnected *send* sockets on 0.0.0.0 and on each interface's address. They only ever send to
+#: the locators of participants discovered over 127.0.0.1 (all on this machine); no receive port
+#: is off loopback. tests/test_dds_env.py checks exactly this against an allow-list.
 REQUIRED: dict[str, str] = {
-    "ROS_AUTOMATIC_DISCOVERY_RANGE": "SYSTEM_DEFAULT",
+    "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
     "FASTDDS_DEFAULT_PROFILES_FILE": str(PROFILE_PATH),
     "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
 }

@@ -1,10 +1,13 @@
 """Localhost-only discovery: the environment and the Fast DDS profile every run uses."""
 import json
+import socket
 import os
 import subprocess
 import sys
 import uuid
 import xml.etree.ElementTree as ET
+
+import psutil
 
 from robot_dog import dds_env
 
@@ -14,7 +17,7 @@ NS = "{http://www.eprosima.com}"
 def test_environ_forces_localhost_and_strips_widening_variables():
     env = dds_env.environ({"ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET", "ROS_STATIC_PEERS": "10.0.0.9",
                            "FASTDDS_DEFAULT_PROFILES_FILE": "/tmp/other.xml", "HOME": "/root"})
-    assert env["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "SYSTEM_DEFAULT"  # the profile confines it
+    assert env["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
     assert env["FASTDDS_DEFAULT_PROFILES_FILE"] == str(dds_env.PROFILE_PATH)
     assert "ROS_STATIC_PEERS" not in env
     assert env["HOME"] == "/root"
@@ -54,11 +57,14 @@ def test_localhost_runner_passes_the_environment_to_commands():
          "import os; print(os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'], os.environ.get('ROS_STATIC_PEERS'))"],
         env={**os.environ, "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET", "ROS_STATIC_PEERS": "10.1.1.1"},
         capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["SYSTEM_DEFAULT", "None"]
+    assert out.split() == ["LOCALHOST", "None"]
 
 
-#: Where a participant's sockets may be bound or connected: loopback only.
+#: Where a participant may receive, and whom it may talk to: loopback only.
 ALLOWED_ADDRESSES = {"127.0.0.1", "::1"}
+#: Where rmw's LOCALHOST range makes Fast DDS open unconnected send-only sockets (see dds_env).
+SEND_ONLY_ADDRESSES = {"0.0.0.0"} | {
+    a.address for addrs in psutil.net_if_addrs().values() for a in addrs if a.family == socket.AF_INET}
 
 _SOCKETS_OF_A_TALKING_PARTICIPANT = """
 import json, os, sys, time
@@ -81,9 +87,10 @@ print(json.dumps({"received": len(got), "sockets": [
 
 
 def test_every_socket_of_a_participant_is_on_loopback():
-    """All of a real participant's sockets (UDP and TCP, IPv4 and IPv6, receive and send, after
-    discovery and a message) are bound to loopback, and its discovery ports are this run's
-    domain's. A socket on 0.0.0.0 or on the machine's address fails the test."""
+    """All of a real participant's sockets (UDP and TCP, IPv4 and IPv6, after discovery and a
+    message), against an allow-list: every receive port (this domain's RTPS ports, any listening
+    TCP socket) and every connected peer is on loopback; the only sockets elsewhere are the
+    unconnected, ephemeral-port UDP send sockets that rmw's LOCALHOST range opens (dds_env)."""
     domain = int(os.environ.get("ROS_DOMAIN_ID", "0"))
     base = 7400 + 250 * domain  # the RTPS ports of this domain
     ns = f"dds_{uuid.uuid4().hex[:8]}"
@@ -94,6 +101,12 @@ def test_every_socket_of_a_participant_is_on_loopback():
     assert report["received"] > 0
     sockets = report["sockets"]
     assert sockets
-    outside = [s for s in sockets if s[1] not in ALLOWED_ADDRESSES or s[3] not in (None, *ALLOWED_ADDRESSES)]
-    assert not outside, f"sockets off loopback: {outside}"
-    assert any(s[0] == "SOCK_DGRAM" and base <= s[2] < base + 250 for s in sockets), sockets
+    connected_elsewhere = [s for s in sockets if s[3] not in (None, *ALLOWED_ADDRESSES)]
+    assert not connected_elsewhere, f"talking to a peer off loopback: {connected_elsewhere}"
+    off_loopback = [s for s in sockets if s[1] not in ALLOWED_ADDRESSES]
+    receiving = [s for s in off_loopback if s[0] != "SOCK_DGRAM" or base <= s[2] < base + 250]
+    assert not receiving, f"receive ports off loopback: {receiving}"
+    unexpected = [s for s in off_loopback if s[1] not in SEND_ONLY_ADDRESSES or s[3] is not None]
+    assert not unexpected, f"sockets off the allow-list: {unexpected}"
+    assert any(s[0] == "SOCK_DGRAM" and s[1] == "127.0.0.1" and base <= s[2] < base + 250
+               for s in sockets), sockets
