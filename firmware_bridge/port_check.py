@@ -23,7 +23,7 @@ def is_locked(open_error: str) -> bool:
     """True when an open failed because another process holds the port (pyserial's exclusive
     flock, or a device that allows one opener only)."""
     text = open_error.lower()
-    return "exclusively lock" in text or "resource busy" in text or "device or resource busy" in text
+    return "exclusively lock" in text or "resource busy" in text  # flock, or EBUSY
 
 
 def virtual_mcu_hint(url: str) -> str:

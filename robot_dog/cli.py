@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(argv)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM that the command did not handle itself
-        return 0 if argv[0] in SERVICES else stopping.interrupted_exit_code()
+        return 0 if argv and argv[0] in SERVICES else stopping.interrupted_exit_code()
 
 
 def _run(argv: list[str]) -> int:

@@ -107,7 +107,9 @@ def main(argv: list[str]) -> int:
                                args.fleet, args.user, token, args.shared_group,
                                not args.no_video)
         summary = run(config, args.duration, leave_on_exit=args.leave_on_exit,
-                      on_started=lambda station: print(login_hint(station), flush=True))
+                      # stderr, with the log: stdout stays the summary's JSON alone
+                      on_started=lambda station: print(login_hint(station), file=sys.stderr,
+                                                       flush=True))
     except (StorageError, fleet_mod.FleetError) as exc:
         print(f"robot-dog station: {exc}", file=sys.stderr)
         return 1
