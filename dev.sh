@@ -114,7 +114,9 @@ need_venv() {
   fi
 }
 
-setup() { need_apt; need_venv; }
+# ROBOT_DOG_NO_SETUP=1 uses the environment as it is (tests that run documented `./dev.sh run`
+# lines from a scratch copy of the repo set it, so they never reinstall the venv they run in).
+setup() { [ "${ROBOT_DOG_NO_SETUP:-}" = 1 ] && return 0; need_apt; need_venv; }
 
 # Re-resolve requirements.txt into requirements.lock. Existing pins are kept unless asked:
 # `./dev.sh lock --upgrade` (everything) or `--upgrade-package NAME` (one).

@@ -110,7 +110,7 @@ def test_lights_and_searchlight_switch_through_ros(virtual_mcu, payload_node_pro
     status = {s.name: s for s in ros.got[DiagnosticArray][-1].status}
     assert set(status) == {"payload: battery", "payload: searchlight", "payload: amplifier",
                            "payload: mcu"}
-    assert {s.hardware_id for s in status.values()} == {"/dog1/payload_mcu"}
+    assert {s.hardware_id for s in status.values()} == {f"{ros.node.get_namespace()}/payload_mcu"}
     mcu = {kv.key: kv.value for kv in status["payload: mcu"].values}
     assert {"host_bad_frames", "telemetry_lost", "resends"} <= set(mcu)
 
@@ -196,7 +196,8 @@ def test_estop_holds_across_many_sessions_of_the_sequence_counter(virtual_mcu, t
     """Command numbers start 3 short of 65535 in every session (injected `first_seq`), so the
     node's counter runs out and starts a new session every few commands. Version 1 of the
     protocol lost the e-stop once its one shared counter had moved 32,768 frames."""
-    node = PayloadNodeProcess(virtual_mcu.link, tmp_path / "node.log", first_seq=65533)
+    node = PayloadNodeProcess(virtual_mcu.link, tmp_path / "node.log", ros.node.get_namespace(),
+                              first_seq=65533)
     try:
         for round_ in range(4):
             reply = ros.call(ros.light, SetPoliceLight.Request(pattern="alternate",

@@ -19,6 +19,7 @@ import pytest
 
 from robot_dog import dds_env
 from robot_dog import fleet as fleet_mod
+from robot_dog.station.cli import TOKEN_ENV
 from tests.support import free_port, wait_for
 
 pytestmark = pytest.mark.timeout(180)
@@ -27,9 +28,9 @@ pytestmark = pytest.mark.timeout(180)
 class StationProcess:
     """`robot-dog station ...` as a child; its merged output kept line by line."""
 
-    def __init__(self, *argv: str, cwd: Path | None = None) -> None:
+    def __init__(self, *argv: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "robot_dog.cli", "station", *argv],
-                                     env=dds_env.environ(), cwd=cwd, stdout=subprocess.PIPE,
+                                     env={**dds_env.environ(), **(env or {})}, cwd=cwd, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, start_new_session=True)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -64,8 +65,10 @@ class StationProcess:
         return code
 
 
-def visit(port: int) -> bytes:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/fleet", timeout=10) as response:
+def visit(port: int, token: str) -> bytes:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/fleet",
+                                     headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
         return response.read()
 
 
@@ -77,11 +80,12 @@ def time_wait_on(port: int) -> bool:
 def test_sigterm_stops_cleanly_and_a_restart_after_a_visit_keeps_the_port(tmp_path, mosquitto) -> None:
     port = free_port()
     argv = ("--broker-port", str(mosquitto.port), "--http-port", str(port), "--db", str(tmp_path / "s.db"))
-    first = StationProcess(*argv)
+    token = "t" * 32  # reads need a login: the token comes from the environment
+    first = StationProcess(*argv, env={TOKEN_ENV: token})
     try:
         first.wait_for_line(f"viewer:  http://127.0.0.1:{port}/")
         for _ in range(3):
-            assert json.loads(visit(port))["dogs"] == []
+            assert json.loads(visit(port, token))["dogs"] == []
     finally:
         code = first.stop(signal.SIGTERM)
     assert code == 0, first.output()[-3000:]
@@ -90,10 +94,10 @@ def test_sigterm_stops_cleanly_and_a_restart_after_a_visit_keeps_the_port(tmp_pa
     # The server closed those connections first: they wait in TIME-WAIT on the station's port.
     assert time_wait_on(port), "the visit left no connection in TIME-WAIT: the test proves nothing"
 
-    second = StationProcess(*argv)
+    second = StationProcess(*argv, env={TOKEN_ENV: token})
     try:
         second.wait_for_line(f"viewer:  http://127.0.0.1:{port}/")
-        assert json.loads(visit(port))["dogs"] == []
+        assert json.loads(visit(port, token))["dogs"] == []
     finally:
         assert second.stop(signal.SIGINT) == 0, second.output()[-3000:]
 
