@@ -44,6 +44,7 @@ class MotionCore:
     speed_mode: str = "normal"
     mode: str = "stand"
     output: Twist = ZERO                 # last published command
+    winner: str | None = None            # input driving the output now
     _mux: TwistMux = field(init=False)
     _estop_category: int | None = field(init=False, default=None)
     _last_step: float | None = field(init=False, default=None)
@@ -114,6 +115,7 @@ class MotionCore:
         dt = 0.0 if self._last_step is None else min(now - self._last_step, 2 * self.config.tick_s)
         self._last_step = now
         limits = self.config.limits
+        self.winner = None
         if self._estop_category is not None:
             heard = max(self._stamps.values(), default=float("-inf"))
             quiet = now - heard > self.config.watchdog_s  # the watchdog's promise outranks the ramp
@@ -126,6 +128,7 @@ class MotionCore:
         fresh = (selection.winner is not None and selection.winner in self._stamps
                  and now - self._stamps[selection.winner] <= self.config.watchdog_s)
         if fresh and self.mode == "stand":
+            self.winner = selection.winner
             self.output = lim.ramp(self.output, selection.twist, dt, limits)
             self._silent = False
             return self.output

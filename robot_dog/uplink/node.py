@@ -72,7 +72,8 @@ class UplinkNode(Node):
                              "SetPoliceLight": ("police_light/set", "SetPoliceLight"),
                              "SetSearchlight": ("searchlight/set", "SetSearchlight"),
                              "Siren": ("megaphone/siren", "Siren"),
-                             "EstopEngage": ("estop/engage", "EstopEngage")}.items()}
+                             "EstopEngage": ("estop/engage", "EstopEngage"),
+                             "EstopRelease": ("estop/release", "EstopRelease")}.items()}
         self.session = UplinkSession(cfg, on_command=self._queue_command).start()
 
         sub = self.create_subscription
