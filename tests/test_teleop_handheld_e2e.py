@@ -38,7 +38,7 @@ def dog(dog_namespace, safety_chain, virtual_mcu, tmp_path):
     procs = [
         NodeProcess("robot_dog.teleop.node", dog_namespace, tmp_path / "teleop.log",
                     port=port, cert_file=cert, key_file=key),
-        NodeProcess("robot_dog.bodycam.node", dog_namespace, tmp_path / "bodycam.log",
+        NodeProcess("robot_dog.bodycam.node:main", dog_namespace, tmp_path / "bodycam.log",
                     width=320, height=240, fps=5.0),
         PayloadNodeProcess(virtual_mcu.link, tmp_path / "payload.log", namespace=dog_namespace)]
     try:
@@ -93,7 +93,7 @@ def test_handheld_pairs_drives_stops_estops_and_loses_link(dog, dog_namespace, r
         wait_for(lambda: probe.messages("estop") and not probe.messages("estop")[-1].engaged
                  and "handheld" in probe.messages("estop")[-1].endpoints, "handheld joined e-stop")
 
-        # --- drive: full stick forward = the crowd cap 0.5 m/s; release: zero, then nothing --
+        # --- drive: 90 % stick forward = 0.9 of the normal cap (1 m/s); release: zero, then nothing
         drag(page, -90)
         wait_for(lambda: any(v >= 0.3 for v in vx(probe, 0)), "cmd_vel moving forward")
         page.wait_for_selector("#battery >> text=/battery \\d+ %/", timeout=30_000)
@@ -102,7 +102,7 @@ def test_handheld_pairs_drives_stops_estops_and_loses_link(dog, dog_namespace, r
         page.wait_for_selector("#link.good", timeout=30_000)
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT))
-        assert max(vx(probe, 0)) <= 0.5
+        assert 0.5 < max(vx(probe, 0)) <= 0.9 + 1e-3
         released = time.monotonic()
         page.mouse.up()
         wait_for(lambda: 0.0 in vx(probe, released), "zero on cmd_vel after release")

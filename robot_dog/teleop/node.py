@@ -68,10 +68,10 @@ class TeleopNode(Node):
         self._frame: tuple[int, bytes | None] = (0, None)
         group = ReentrantCallbackGroup()
         self._cmd = self.create_publisher(Twist, "teleop/cmd_vel", qos.COMMAND)
-        self._clients: dict[str, Any] = {}
+        self._page_clients: dict[str, Any] = {}
         for kind in ("estop", "release", "mode", "speed", "light", "siren", "searchlight"):
             srv_type, name, _ = _request(kind, {"mode": "", "crowd": False, "on": False})
-            self._clients[kind] = self.create_client(srv_type, name, callback_group=group)
+            self._page_clients[kind] = self.create_client(srv_type, name, callback_group=group)
         self._check_in = self.create_client(srvs.EstopCheckIn, "estop/check_in", callback_group=group)
         sub = partial(self.create_subscription, callback_group=group)
         sub(BatteryState, "battery", self._on_battery, qos.TELEMETRY)
@@ -91,7 +91,10 @@ class TeleopNode(Node):
     def drive(self, vx: float, wz: float) -> None:
         msg = Twist()
         msg.linear.x, msg.angular.z = float(vx), float(wz)
-        self._cmd.publish(msg)
+        try:
+            self._cmd.publish(msg)
+        except Exception as exc:  # noqa: BLE001 (context gone at shutdown: the watchdog zeroes)
+            self.get_logger().error(f"teleop/cmd_vel not published: {exc}")
 
     def check_in(self, timeout_s: float) -> None:
         if self._check_in.service_is_ready():
@@ -100,7 +103,7 @@ class TeleopNode(Node):
 
     def call(self, kind: str, args: dict[str, Any]) -> tuple[bool, str]:
         _, name, fields = _request(kind, args)
-        client = self._clients[kind]
+        client = self._page_clients[kind]
         if not client.service_is_ready():
             return False, f"{name} is not available"
         done = threading.Event()
