@@ -122,3 +122,7 @@ def test_session_deadman_and_heartbeat():
     assert s.live(1.0)
     s.left = True
     assert not s.live(1.0) and not s.lost(5.0)             # a clean leave is not a loss
+    s.heard(5.0)
+    assert not s.live(5.0)                                 # beats alone do not re-join
+    s.drive(0.1, 0.0, 5.1)
+    assert s.live(5.1)

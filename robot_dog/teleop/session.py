@@ -4,7 +4,8 @@ Policy: a `drive` commands the twist (axes times the speed mode's caps); `stop` 
 released) commands zero at once. Heartbeats (`beat`, and any other frame) keep the session live;
 when none came for `heartbeat_s` the session stops the drive (zero) and stops checking in as the
 `handheld` e-stop endpoint, so the safety node's deadline engages a controlled stop that only
-the handheld (after pairing again) or an admin releases. A clean `leave` leaves the e-stop watch.
+the handheld (after pairing again) or an admin releases. A clean `leave` leaves the e-stop watch
+until the handheld drives again (heartbeats alone do not re-join).
 """
 from __future__ import annotations
 
@@ -22,11 +23,12 @@ class HandheldSession:
     _lost: bool = field(init=False, default=False)
 
     def heard(self, now: float) -> None:
-        self.last_heard, self._lost, self.left = now, False, False
+        self.last_heard, self._lost = now, False
 
     def drive(self, x: float, z: float, now: float) -> tuple[float, float]:
-        """(vx m/s, wz rad/s) for stick axes in [-1, 1]."""
+        """(vx m/s, wz rad/s) for stick axes in [-1, 1]; driving again after `leave` re-joins."""
         self.heard(now)
+        self.left = False
         self.driving = (x, z) != (0.0, 0.0)
         return x * self.linear_cap, z * self.angular_cap
 
