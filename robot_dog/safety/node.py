@@ -62,6 +62,8 @@ class SafetyNode(Node):
         self._lock = threading.Lock()          # the cores are single-threaded
         self._published: EstopStatus | None = None
         self._last_state: tuple = ()
+        self._tick_s = tick_s
+        self._sent: tuple[float, Twist | None] = (float("-inf"), None)  # (when, what) on cmd_vel
 
         core = MutuallyExclusiveCallbackGroup()
         self._cmd_pub = self.create_publisher(TwistMsg, "cmd_vel", qos.COMMAND)
@@ -92,13 +94,17 @@ class SafetyNode(Node):
     # ---- inputs ----------------------------------------------------------------------------
     def _on_twist(self, source: str, msg: TwistMsg) -> None:
         lin, ang = msg.linear, msg.angular
+        out = None
         with self._lock:
+            now = time.monotonic()
             try:
-                self._motion.command(source, (lin.x, lin.y, lin.z), (ang.x, ang.y, ang.z),
-                                     time.monotonic())
+                self._motion.command(source, (lin.x, lin.y, lin.z), (ang.x, ang.y, ang.z), now)
+                out = self._motion.step(now)  # pass a command on at once, not at the next tick
             except Refused:
                 pass  # logged by the core with its reason (below)
             self._flush_log()
+        if out is not None:
+            self._publish_cmd(out, now)
 
     def _on_pause(self, msg: Bool) -> None:
         with self._lock:
@@ -194,9 +200,15 @@ class SafetyNode(Node):
             self._apply_estop()
             out = self._motion.step(now)
             self._flush_log()
-        if out is not None:
-            self._cmd_pub.publish(_to_msg(out))
+        # Inputs publish on arrival; the tick fills in (watchdog zero, ramps, e-stop hold) at
+        # least every tick, and never twice the same command within half a tick.
+        if out is not None and (out != self._sent[1] or now - self._sent[0] >= self._tick_s / 2):
+            self._publish_cmd(out, now)
         self._publish_state()
+
+    def _publish_cmd(self, out: Twist, now: float) -> None:
+        self._sent = (now, out)
+        self._cmd_pub.publish(_to_msg(out))
 
     def _apply_estop(self) -> None:
         """Caller holds the lock: push the e-stop status into the motion core and `estop`."""
@@ -205,7 +217,7 @@ class SafetyNode(Node):
         if status.engaged and status.category == 0:
             out = self._motion.step(time.monotonic())  # immediate: zero now, not at the tick
             if out is not None:
-                self._cmd_pub.publish(_to_msg(out))
+                self._publish_cmd(out, time.monotonic())
         if status != self._published:
             self._publish_estop(status)
 
