@@ -7,10 +7,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import select
 import sys
 import termios
-import threading
 import time
 import tty
 from collections.abc import Sequence
@@ -20,7 +20,9 @@ import robot_dog  # noqa: F401  (localhost-only DDS before rclpy)
 
 def _node(namespace: str):
     import rclpy
-    rclpy.init()
+    from rclpy.signals import SignalHandlerOptions
+    # Ctrl-C raises KeyboardInterrupt here, so the keyboard loop can send its zero on the way out.
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     return rclpy.create_node("teleop_cli", namespace=namespace)
 
 
@@ -62,16 +64,18 @@ def keyboard(namespace: str) -> int:
         pub.publish(msg)
 
     print(__import__("robot_dog.teleop.keyboard", fromlist=["x"]).__doc__.split("\n\n")[1])
-    spin = threading.Thread(target=rclpy.spin, args=(node,), daemon=True)
-    spin.start()
     saved = termios.tcgetattr(sys.stdin)
     try:
         tty.setcbreak(sys.stdin.fileno())
+        mode = termios.tcgetattr(sys.stdin)
+        mode[3] &= ~termios.ISIG   # Ctrl-C arrives as a key (also without a controlling tty)
+        termios.tcsetattr(sys.stdin, termios.TCSANOW, mode)
         while True:
             ready, _, _ = select.select([sys.stdin], [], [], 0.05)
             now = time.monotonic()
             if ready:
-                char = sys.stdin.read(1)
+                # os.read, not sys.stdin.read: a buffered reader would hide keys from select()
+                char = os.read(sys.stdin.fileno(), 1).decode(errors="replace")
                 if char == "\x03":
                     break
                 out = kb.key(char, now)
