@@ -150,8 +150,10 @@ class Probe:
         self.node = rclpy.create_node("bench_probe", namespace=ns, context=self.ctx)
         self.cmd: list[tuple[float, float]] = []
         self.estop: list[bool] = []
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        deep = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)  # a slow probe drops nothing
         self.node.create_subscription(Twist, "cmd_vel", lambda m: self.cmd.append(
-            (time.perf_counter(), round(m.linear.x, 4))), qos.COMMAND)
+            (time.perf_counter(), round(m.linear.x, 4))), deep)
         self.node.create_subscription(EstopState, "estop", lambda m: self.estop.append(m.engaged),
                                       qos.STATE)
         self.executor = SingleThreadedExecutor(context=self.ctx)
@@ -296,8 +298,9 @@ def run() -> dict[str, object]:
             probe = Probe(stack.ns)
             _wait(lambda: "handheld page on" in stack.log("teleop"), "teleop node", 60)
             phone = Phone(stack)
-            drive_for(phone, 1.0)                  # warm-up: discovery, ramp
-            _wait(lambda: probe.cmd, "cmd_vel", 60)
+            # warm-up: drive until discovery is done and cmd_vel reaches the probe
+            _wait(lambda: drive_for(phone, 0.2) and probe.cmd, "cmd_vel", 120)
+            drive_for(phone, 1.0)
             figures |= latency(stack, probe, phone)
             figures |= release_and_loss(stack, probe, phone)
             phone.send("beat")

@@ -140,3 +140,41 @@ def test_handheld_pairs_drives_stops_estops_and_loses_link(dog, dog_namespace, r
         after = vx(probe, closed)
         assert all(v == 0.0 for v in after[after.index(0.0):])
         browser.close()
+
+
+def test_push_to_talk_from_the_phone_microphone_reaches_megaphone_voice(dog, dog_namespace,
+                                                                         ros_probe):
+    """Chromium's fake microphone (a beep) -> AudioChunk on megaphone/voice, only while held."""
+    from playwright.sync_api import sync_playwright
+    from robot_dog_interfaces.msg import AudioChunk
+    port, teleop = dog
+    probe = ros_probe
+    probe.record(AudioChunk, "megaphone/voice", qos.SENSOR)
+    wait_for(lambda: "handheld page on https://" in teleop.output(), "the handheld server")
+    code = pairing_code(dog_namespace)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            *CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])
+        context = browser.new_context(viewport={"width": 360, "height": 740},
+                                      ignore_https_errors=True, permissions=["microphone"])
+        page = context.new_page()
+        page.goto(f"https://127.0.0.1:{port}/")
+        page.fill("#code", code)
+        page.click("#pair-button")
+        page.wait_for_selector("#talk", state="visible", timeout=30_000)
+        box = page.locator("#talk").bounding_box()
+        page.mouse.move(box["x"] + 20, box["y"] + 10)
+        page.mouse.down()
+        chunks = wait_for(lambda: len(probe.messages("megaphone/voice")) >= 12 and
+                          probe.messages("megaphone/voice"), "about 1.5 s of voice")
+        page.mouse.up()
+        assert all(c.sample_rate == 16000 and c.channels == 1 and len(c.samples) == 2048
+                   for c in chunks)
+        seqs = [c.sequence for c in chunks]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+        assert max(max(abs(v) for v in c.samples) for c in chunks) > 1000   # the beep, not silence
+        stopped = time.monotonic()
+        page.wait_for_selector("#talk[aria-pressed=false]", timeout=30_000)
+        time.sleep(0.5)  # a negative check: released = no more voice
+        assert len(probe.messages("megaphone/voice", stopped + 0.3)) == 0
+        browser.close()

@@ -72,7 +72,8 @@ def frame(**doc) -> str:
     (frame(t="mode", seq=1, mode=3), "mode.mode must be str"),
     (frame(t="speed", seq=1, crowd="yes"), "speed.crowd must be bool"),
     (frame(t="beat", seq=1, pad="x" * MAX_FRAME_BYTES), "bytes >"),
-    (b"\x00\x01", "binary frames are not accepted"),
+    (b"\x00\x01\x02", "audio frame of 3 bytes"),
+    (b"\x00" * 8194, "audio frame of 8194 bytes"),
 ])
 def test_bad_frames_are_refused_with_a_reason(raw, words):
     with pytest.raises(Refused) as err:
@@ -106,7 +107,7 @@ def test_any_garbage_is_refused_or_parsed_never_crashes(raw):
     except Refused as exc:
         assert exc.reason
     else:
-        assert req.kind in ("pair", "hello", "drive", "stop", "beat", "estop", "release", "mode",
+        assert req.kind in ("audio", "talk", "pair", "hello", "drive", "stop", "beat", "estop", "release", "mode",
                             "speed", "light", "siren", "searchlight", "leave")
 
 

@@ -28,6 +28,7 @@ class RecordingDog:
         self.twists: list[tuple[float, float]] = []
         self.check_ins: list[float] = []
         self.calls: list[tuple[str, dict]] = []
+        self.voice_chunks: list[bytes] = []
 
     def drive(self, vx, wz):
         with self.lock:
@@ -50,6 +51,10 @@ class RecordingDog:
 
     def caps(self):
         return 0.5, 1.0
+
+    def voice(self, pcm):
+        with self.lock:
+            self.voice_chunks.append(pcm)
 
 
 @pytest.fixture
@@ -189,4 +194,22 @@ def test_malformed_frames_keep_the_connection(served):
     phone.expect("beat")
     phone.send("leave")
     wait_for(lambda: 0.0 in dog.check_ins, "a clean leave of the e-stop watch", timeout_s=20)
+    phone.ws.close()
+
+
+def test_push_to_talk_audio_only_while_talking(served):
+    server, dog, ctx = served
+    phone = Phone(server, ctx)
+    phone.send("pair", code=server.new_code())
+    phone.expect("paired")
+    phone.ws.send(b"\x01\x00" * 100)
+    assert "outside push-to-talk" in phone.expect("refused")["reason"]
+    phone.send("talk", on=True)
+    phone.ws.send(b"\x01\x00" * 100)
+    phone.ws.send(b"\x01" * 9000)
+    assert "audio frame of 9000 bytes" in phone.expect("refused")["reason"]
+    phone.send("talk", on=False)
+    phone.ws.send(b"\x02\x00" * 10)
+    assert "outside push-to-talk" in phone.expect("refused")["reason"]
+    assert dog.voice_chunks == [b"\x01\x00" * 100]
     phone.ws.close()

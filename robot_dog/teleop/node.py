@@ -1,11 +1,12 @@
 """teleop_node: serves the handheld page (server.py) and turns it into ROS: `teleop/cmd_vel`,
 the `handheld` e-stop endpoint (check-ins, engage, release), `mode/set`, `speed_mode/crowd`,
 police light, siren and searchlight; state for the page from `battery`, `estop`, `motion/state`,
-`odom` and `bodycam/image/compressed`. `teleop/pair` (std_srvs/Trigger) opens a new pairing code
+`odom` and `bodycam/image/compressed`; push-to-talk audio to `megaphone/voice` (AudioChunk). `teleop/pair` (std_srvs/Trigger) opens a new pairing code
 (its message holds the code); one is printed at start.
 """
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from functools import partial
@@ -17,7 +18,7 @@ from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
-from robot_dog_interfaces.msg import EstopState, MotionState
+from robot_dog_interfaces.msg import AudioChunk, EstopState, MotionState
 from sensor_msgs.msg import BatteryState, CompressedImage
 from std_srvs.srv import SetBool, Trigger
 
@@ -25,6 +26,7 @@ from robot_dog import qos
 from robot_dog.params import declare_read_only
 from robot_dog.ros_main import run_node
 from robot_dog.teleop.pairing import Pairing
+from robot_dog.teleop.protocol import AUDIO_RATE_HZ
 from robot_dog.teleop.server import ENDPOINT, HandheldServer, ServerConfig
 
 CALL_TIMEOUT_S = 3.0
@@ -68,6 +70,8 @@ class TeleopNode(Node):
         self._frame: tuple[int, bytes | None] = (0, None)
         group = ReentrantCallbackGroup()
         self._cmd = self.create_publisher(Twist, "teleop/cmd_vel", qos.COMMAND)
+        self._voice = self.create_publisher(AudioChunk, "megaphone/voice", qos.SENSOR)
+        self._voice_seq = 0
         self._page_clients: dict[str, Any] = {}
         for kind in ("estop", "release", "mode", "speed", "light", "siren", "searchlight"):
             srv_type, name, _ = _request(kind, {"mode": "", "crowd": False, "on": False})
@@ -95,6 +99,19 @@ class TeleopNode(Node):
             self._cmd.publish(msg)
         except Exception as exc:  # noqa: BLE001 (context gone at shutdown: the watchdog zeroes)
             self.get_logger().error(f"teleop/cmd_vel not published: {exc}")
+
+    def voice(self, pcm: bytes) -> None:
+        """One push-to-talk chunk (s16le mono 16 kHz, checked by protocol.py) to the megaphone."""
+        import array
+        samples = array.array("h")
+        samples.frombytes(pcm)
+        if sys.byteorder == "big":
+            samples.byteswap()
+        self._voice_seq += 1
+        msg = AudioChunk(sample_rate=AUDIO_RATE_HZ, channels=1, sequence=self._voice_seq)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.samples = samples
+        self._voice.publish(msg)
 
     def check_in(self, timeout_s: float) -> None:
         if self._check_in.service_is_ready():

@@ -13,6 +13,10 @@ increasing per connection (a stale or duplicated frame is refused). Types and fi
   speed {crowd}          crowd mode on/off
   light {on} | siren {on} | searchlight {on}
   leave                  the officer is done: leave the e-stop watch cleanly
+  talk {on}              push-to-talk pressed / released
+
+Binary frames are push-to-talk audio: signed 16-bit little-endian mono PCM at 16 kHz, an even
+number of bytes up to 8,192 (256 ms), accepted only between `talk on` and `talk off`.
 
 Frames arrive at most `max_rate_hz` (token bucket); bad frames are refused with a reason and the
 connection stays open; only `pair` and `hello` are accepted before pairing.
@@ -27,10 +31,12 @@ from typing import Any
 from robot_dog.safety.errors import Refused
 
 MAX_FRAME_BYTES = 512
+MAX_AUDIO_BYTES = 8192
+AUDIO_RATE_HZ = 16000
 TYPES = {"pair": {"code": str}, "hello": {"token": str}, "drive": {"x": float, "z": float},
          "stop": {}, "beat": {}, "estop": {}, "release": {}, "mode": {"mode": str},
          "speed": {"crowd": bool}, "light": {"on": bool}, "siren": {"on": bool},
-         "searchlight": {"on": bool}, "leave": {}}
+         "searchlight": {"on": bool}, "leave": {}, "talk": {"on": bool}}
 OPEN = ("pair", "hello")   # allowed before pairing
 
 
@@ -59,7 +65,9 @@ class FrameGate:
             raise Refused(f"more than {self.max_rate_hz:g} frames/s: frame dropped")
         self._tokens -= 1
         if isinstance(frame, bytes):
-            raise Refused("binary frames are not accepted")
+            if not frame or len(frame) > MAX_AUDIO_BYTES or len(frame) % 2:
+                raise Refused(f"audio frame of {len(frame)} bytes: want an even 2..{MAX_AUDIO_BYTES}")
+            return Request("audio", self.last_seq, {"pcm": frame})
         if len(frame.encode()) > MAX_FRAME_BYTES:
             raise Refused(f"frame of {len(frame.encode())} bytes > {MAX_FRAME_BYTES}")
         try:

@@ -25,7 +25,7 @@ from websockets.http11 import Request, Response
 
 from robot_dog.safety.errors import Refused
 from robot_dog.teleop.pairing import Pairing
-from robot_dog.teleop.protocol import FrameGate, Request as Frame
+from robot_dog.teleop.protocol import MAX_AUDIO_BYTES, FrameGate, Request as Frame
 from robot_dog.teleop.session import HandheldSession
 
 _LOGGER = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ class Dog(Protocol):
     def state(self) -> dict[str, Any]: ...
     def frame(self) -> tuple[int, bytes | None]: ...
     def caps(self) -> tuple[float, float]: ...
+    def voice(self, pcm: bytes) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ class HandheldServer:
             ctx.load_cert_chain(self.config.cert_file, self.config.key_file)
         self._stop = self._loop.create_future()
         async with serve(self._connection, self.config.host, self.config.port, ssl=ctx,
-                         process_request=self._http, max_size=4096, compression=None,
+                         process_request=self._http, max_size=MAX_AUDIO_BYTES + 1024, compression=None,
                          ping_interval=None) as server:
             self.port = server.sockets[0].getsockname()[1]
             self._ready.set()
@@ -178,6 +179,14 @@ class HandheldServer:
             self.dog.drive(*session.drive(req.args["x"], req.args["z"], now))
         elif req.kind == "stop":
             self.dog.drive(*session.stop(now))
+        elif req.kind == "talk":
+            session.heard(now)
+            session.talking = req.args["on"]
+            _LOGGER.info("handheld push-to-talk %s", "on" if session.talking else "off")
+        elif req.kind == "audio":
+            if not session.talking:
+                raise Refused("audio outside push-to-talk (send talk on first)")
+            self.dog.voice(req.args["pcm"])
         elif req.kind == "beat":
             session.heard(now)
             await ws.send(json.dumps({"t": "beat", "seq": req.seq}))
@@ -195,7 +204,7 @@ class HandheldServer:
         if self.session is not None and self.session.driving:
             _LOGGER.warning("%s while driving: zero velocity", why)
         if self.session is not None:
-            self.session.driving = False
+            self.session.driving = self.session.talking = False
         self.dog.drive(0.0, 0.0)
 
     async def _watch(self) -> None:

@@ -20,6 +20,7 @@ class HandheldSession:
     last_heard: float | None = None
     driving: bool = False
     left: bool = False
+    talking: bool = False       # push-to-talk held: audio frames go to the megaphone
     _lost: bool = field(init=False, default=False)
 
     def heard(self, now: float) -> None:
@@ -45,5 +46,5 @@ class HandheldSession:
         """True once when the heartbeat lapses (then: send zero, stop checking in)."""
         if self.last_heard is None or self.left or self._lost or self.live(now):
             return False
-        self._lost, self.driving = True, False
+        self._lost, self.driving, self.talking = True, False, False
         return True
