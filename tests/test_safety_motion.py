@@ -114,6 +114,14 @@ def test_modes_and_refusals_are_logged():
     assert "mode stand -> sit" in log and "speed mode normal -> crowd" in log
 
 
+def test_crowd_mode_applies_to_a_command_already_live():
+    core = MotionCore()
+    drive(core, "teleop", 1.0, 0.0, 1.2)
+    assert core.output.vx == pytest.approx(1.0)
+    core.set_speed_mode("crowd")
+    assert core.step(1.22).vx == 0.5            # slowing down to the new cap is immediate
+
+
 step_ops = st.lists(st.tuples(
     st.sampled_from(["teleop", "station", "patrol", None]),
     st.floats(-1.5, 1.5), st.floats(-1.5, 1.5),

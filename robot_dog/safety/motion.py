@@ -129,7 +129,9 @@ class MotionCore:
                  and now - self._stamps[selection.winner] <= self.config.watchdog_s)
         if fresh and self.mode == "stand":
             self.winner = selection.winner
-            self.output = lim.ramp(self.output, selection.twist, dt, limits)
+            # Capped again here: the speed mode may have changed since the command came.
+            target, _ = lim.cap(selection.twist, *limits.caps(self.speed_mode))
+            self.output = lim.ramp(self.output, target, dt, limits)
             self._silent = False
             return self.output
         if self._silent:
