@@ -149,6 +149,7 @@ class Probe:
         rclpy.init(context=self.ctx)
         self.node = rclpy.create_node("bench_probe", namespace=ns, context=self.ctx)
         self.cmd: list[tuple[float, float]] = []
+        self._clients: dict = {}
         self.estop: list[bool] = []
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         deep = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)  # a slow probe drops nothing
@@ -166,10 +167,17 @@ class Probe:
         except Exception:  # noqa: BLE001 (shut down)
             pass
 
+    def client(self, srv_type, name: str):
+        """A client, created and discovered once (not inside a measurement)."""
+        key = (srv_type, name)
+        if key not in self._clients:
+            self._clients[key] = self.node.create_client(srv_type, name)
+            if not self._clients[key].wait_for_service(timeout_sec=30):
+                raise RuntimeError(f"{name} not served")
+        return self._clients[key]
+
     def call(self, srv_type, name: str, **fields):
-        client = self.node.create_client(srv_type, name)
-        if not client.wait_for_service(timeout_sec=30):
-            raise RuntimeError(f"{name} not served")
+        client = self.client(srv_type, name)
         done = threading.Event()
         future = client.call_async(srv_type.Request(**fields))
         future.add_done_callback(lambda _f: done.set())
@@ -276,6 +284,8 @@ def estop_to_safe(stack: Stack, probe: Probe) -> dict[str, object]:
     from robot_dog_interfaces.srv import EstopEngage, EstopRelease
     _wait(lambda: "payload MCU on" in stack.log("payload"), "payload node", 60)
     samples = []
+    probe.client(EstopEngage, "estop/engage")
+    probe.client(EstopRelease, "estop/release")
     for i in range(TRIALS_REAL):
         _wait(lambda: not stack.mcu.snapshot()["safe"], "payload not safe", 30)
         t = time.perf_counter()

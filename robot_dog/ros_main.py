@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -9,13 +10,23 @@ import robot_dog  # noqa: F401  (forces localhost-only discovery before rclpy.in
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 _LOGGER = logging.getLogger(__name__)
 
 
-def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None) -> int:
-    """Create the node from `factory`, spin it until shutdown, return a process exit code."""
-    rclpy.init(args=list(args) if args is not None else sys.argv)
+def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
+             publish_on_exit: bool = False) -> int:
+    """Create the node from `factory`, spin it until shutdown, return a process exit code.
+
+    `publish_on_exit`: SIGINT/SIGTERM raise KeyboardInterrupt instead of rclpy shutting the
+    context down first, so `close()` can still publish (a teleop's zero on exit). The node
+    needs a timer: the interrupt is seen when the executor next wakes.
+    """
+    options = SignalHandlerOptions.NO if publish_on_exit else SignalHandlerOptions.ALL
+    rclpy.init(args=list(args) if args is not None else sys.argv, signal_handler_options=options)
+    if publish_on_exit:
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     node: Node | None = None
     try:
         node = factory()

@@ -69,7 +69,7 @@ class GamepadNode(Node):
 
 
 def main() -> int:
-    return run_node(GamepadNode)
+    return run_node(GamepadNode, publish_on_exit=True)
 
 
 if __name__ == "__main__":
