@@ -253,7 +253,6 @@ def drive_for(phone: Phone, seconds: float) -> float:
 
 
 def release_and_loss(stack: Stack, probe: Probe, phone: Phone) -> dict[str, object]:
-    from robot_dog_interfaces.srv import EstopRelease  # noqa: F401
     release, loss = [], []
     for _ in range(TRIALS_REAL):
         drive_for(phone, 0.5)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from functools import partial
 from pathlib import Path
 from typing import Any
