@@ -117,8 +117,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.action == "pair":
         return pair(args.ns)
     if args.action == "cert":
+        from robot_dog.fleet import FleetError
         from robot_dog.teleop.certs import issue_teleop_cert
-        cert, key = issue_teleop_cert(args.fleet_dir, args.dog, ["localhost", "127.0.0.1", *args.name])
+        try:
+            cert, key = issue_teleop_cert(args.fleet_dir, args.dog,
+                                          ["localhost", "127.0.0.1", *args.name])
+        except (FleetError, OSError) as exc:
+            print(f"robot-dog teleop cert: {exc}", file=sys.stderr)
+            return 1
         print(f"certificate {cert}\nkey         {key}")
         return 0
     return keyboard(args.ns)
