@@ -217,6 +217,7 @@ class Phone:
 def latency(stack: Stack, probe: Probe, phone: Phone) -> dict[str, object]:
     """Decreasing speeds (slowing down is never ramped) so each frame's value shows on cmd_vel."""
     sent: list[tuple[float, float]] = []
+    estop_seen = len(probe.estop)
     for i in range(FRAMES):
         x = round(0.6 - 0.001 * (i % 200), 4)
         sent.append((phone.send("drive", x=x, z=0.0), x))
@@ -235,7 +236,10 @@ def latency(stack: Stack, probe: Probe, phone: Phone) -> dict[str, object]:
             samples.append((hit - t) * 1000)
         else:
             missing += 1
+    # A stall of this process longer than the handheld's 0.5 s deadline engages the e-stop (as
+    # designed): the frames after it drive nothing and count as not seen.
     return {"ws_frames_sent": FRAMES, "ws_samples": len(samples), "ws_not_seen_within_1s": missing,
+            "ws_estop_engaged_during_run": any(probe.estop[estop_seen:]),
             "ws_to_cmd_vel_p50_ms": statistics.median(samples),
             "ws_to_cmd_vel_p99_ms": _pct(samples, 0.99),
             "ws_to_cmd_vel_max_ms": max(samples),
