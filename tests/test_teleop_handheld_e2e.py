@@ -2,10 +2,13 @@
 (fleet-CA certificate) -> teleop_node -> safety_node -> echo base, payload_node -> virtual MCU on
 a pty, bodycam_node for the video. The pairing code comes from `robot-dog teleop pair`.
 Stops are asserted by order (the first command after release is zero and nothing moves after
-it), not by wall-clock bounds; figures are in bench/bench_teleop.py."""
+it), not by wall-clock bounds; figures are in bench/bench_teleop.py.
+`ROBOT_DOG_UPDATE_SCREENSHOTS=1` refreshes docs/img/handheld.png from the run."""
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -100,8 +103,11 @@ def test_handheld_pairs_drives_stops_estops_and_loses_link(dog, dog_namespace, r
         page.wait_for_function("() => document.querySelector('#video').src.startsWith('blob:')",
                                timeout=30_000)
         page.wait_for_selector("#link.good", timeout=30_000)
-        SCREENSHOT.parent.mkdir(exist_ok=True)
-        page.screenshot(path=str(SCREENSHOT))
+        shot = tmp_path / "handheld.png"
+        page.screenshot(path=str(shot))
+        assert shot.stat().st_size > 10_000
+        if os.environ.get("ROBOT_DOG_UPDATE_SCREENSHOTS"):   # refresh the one in docs/img
+            shutil.copy(shot, SCREENSHOT)
         assert 0.5 < max(vx(probe, 0)) <= 0.9 + 1e-3
         released = time.monotonic()
         page.mouse.up()
