@@ -136,6 +136,28 @@ def test_estop_engage_checkin_deadline_and_release_rules(safety_chain, ros_probe
     assert not bad.accepted and "unknown e-stop endpoint" in bad.message
 
 
+def test_admin_release_from_the_cli_clears_a_lost_handhelds_hold(safety_chain, ros_probe,
+                                                                  dog_namespace):
+    import subprocess
+    import sys
+
+    from robot_dog import dds_env
+    probe = ros_probe
+    start(probe)
+    assert probe.call(EstopCheckIn, "estop/check_in", endpoint="handheld", timeout_s=0.2).accepted
+    wait_for(lambda: probe.messages("estop")[-1].stale_endpoints == ["handheld"], "lost handheld")
+    run = partial(subprocess.run, [sys.executable, "-m", "robot_dog.cli", "teleop", "admin-release",
+                                   "--ns", dog_namespace], env=dds_env.environ(),
+                  capture_output=True, text=True, timeout=60)
+    out = run()
+    assert out.returncode == 0, out.stderr
+    assert "released: admin released every hold (handheld)" in out.stdout
+    wait_for(lambda: not probe.messages("estop")[-1].engaged, "released")
+    assert probe.messages("estop")[-1].endpoints == []      # the lost handheld is forgotten
+    again = run()
+    assert again.returncode == 1 and "refused: not engaged" in again.stdout
+
+
 def test_modes_and_crowd_mode(safety_chain, ros_probe):
     probe = ros_probe
     start(probe)

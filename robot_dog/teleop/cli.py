@@ -3,6 +3,7 @@
   robot-dog teleop pair [--ns /dog1]                  open a new pairing code (printed)
   robot-dog teleop cert FLEET_DIR --dog ID [--name N] certificate of the handheld page (fleet CA)
   robot-dog teleop keyboard [--ns /dog1]              drive from this terminal (developers)
+  robot-dog teleop admin-release [--ns /dog1]         release every e-stop hold (on the dog only)
 """
 from __future__ import annotations
 
@@ -42,6 +43,31 @@ def pair(namespace: str, timeout_s: float = 10.0) -> int:
             return 1
         print(f"pairing code: {future.result().message}")
         return 0
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+def admin_release(namespace: str, timeout_s: float = 10.0) -> int:
+    """Release every e-stop hold as `admin` (a lost handheld whose officer cannot pair again)."""
+    import rclpy
+    from robot_dog_interfaces.srv import EstopRelease
+
+    from robot_dog.safety.estop import ADMIN
+    node = _node(namespace)
+    try:
+        client = node.create_client(EstopRelease, "estop/release")
+        if not client.wait_for_service(timeout_sec=timeout_s):
+            print(f"no safety_node in {namespace} (estop/release not served)", file=sys.stderr)
+            return 1
+        future = client.call_async(EstopRelease.Request(endpoint=ADMIN))
+        rclpy.spin_until_future_complete(node, future, timeout_sec=timeout_s)
+        if not future.done():
+            print("estop/release did not answer", file=sys.stderr)
+            return 1
+        reply = future.result()
+        print(("released: " if reply.accepted else "refused: ") + reply.message)
+        return 0 if reply.accepted else 1
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
@@ -113,7 +139,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="address or DNS name the phone uses (repeat); localhost and 127.0.0.1 always")
     k = sub.add_parser("keyboard", help="drive from this terminal")
     k.add_argument("--ns", default="/dog1")
+    r = sub.add_parser("admin-release", help="release every e-stop hold (admin, on the dog)")
+    r.add_argument("--ns", default="/dog1")
     args = parser.parse_args(argv)
+    if args.action == "admin-release":
+        return admin_release(args.ns)
     if args.action == "pair":
         return pair(args.ns)
     if args.action == "cert":
