@@ -7,6 +7,7 @@
   robot-dog doctor                                  check what this machine has
   robot-dog payload [--port PATH] VERB ...          bench tool for the payload MCU
   robot-dog fleet ACTION FLEET_DIR ...              credentials, keys and ACL for dogs and stations
+  robot-dog teleop ACTION ...                       handheld pairing code and certificate, keyboard teleop
 
 Examples:
   robot-dog demo                                    viewer on http://127.0.0.1:8080/
@@ -39,6 +40,7 @@ VERBS: dict[str, str] = {
     "doctor": "robot_dog.doctor",
     "payload": "robot_dog.cli_payload",
     "fleet": "robot_dog.cli_fleet",
+    "teleop": "robot_dog.teleop.cli",
 }
 
 

@@ -11,4 +11,8 @@ NODES: dict[str, str] = {
     "talker_node": "robot_dog.examples.talker:TalkerNode",
     "listener_node": "robot_dog.examples.listener:ListenerNode",
     "payload_node": "robot_dog.payload.node:PayloadNode",
+    "safety_node": "robot_dog.safety.node:SafetyNode",
+    "echo_base_node": "robot_dog.base.echo_node:EchoBaseNode",
+    "teleop_node": "robot_dog.teleop.node:TeleopNode",
+    "gamepad_node": "robot_dog.teleop.gamepad_node:GamepadNode",
 }

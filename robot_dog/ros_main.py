@@ -8,6 +8,7 @@ failure is the stop, not an error: no traceback, exit 0.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -16,6 +17,7 @@ import robot_dog  # noqa: F401  (forces localhost-only discovery before rclpy.in
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -25,10 +27,19 @@ def quiet_stop_during_start() -> None:
     warnings.filterwarnings("ignore", message="Failed to fini rosout publisher", category=RuntimeWarning)
 
 
-def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None) -> int:
-    """Create the node from `factory`, spin it until shutdown, return a process exit code."""
+def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
+             publish_on_exit: bool = False) -> int:
+    """Create the node from `factory`, spin it until shutdown, return a process exit code.
+
+    `publish_on_exit`: SIGINT/SIGTERM raise KeyboardInterrupt instead of rclpy shutting the
+    context down first, so `close()` can still publish (a teleop's zero on exit). The node
+    needs a timer: the interrupt is seen when the executor next wakes.
+    """
     quiet_stop_during_start()
-    rclpy.init(args=list(args) if args is not None else sys.argv)
+    options = SignalHandlerOptions.NO if publish_on_exit else SignalHandlerOptions.ALL
+    rclpy.init(args=list(args) if args is not None else sys.argv, signal_handler_options=options)
+    if publish_on_exit:
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     node: Node | None = None
     try:
         node = factory()

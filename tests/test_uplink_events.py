@@ -53,6 +53,7 @@ def test_sections_are_schema_valid_and_drop_nan():
     ("searchlight", {"level": 0.5, "strobe": True}, "searchlight/set", {"level": 0.5, "strobe": True, "duration_s": 0.0}),
     ("siren", {"tone": "wail"}, "megaphone/siren", {"tone": "wail", "max_duration_s": 30.0}),
     ("estop", {}, "estop/engage", {"endpoint": "station", "reason": "station"}),
+    ("estop_release", {}, "estop/release", {"endpoint": "station"}),
 ])
 def test_verbs_map_to_services(verb, args, service, fields):
     call = commands.plan(verb, args)
@@ -66,6 +67,7 @@ def test_verbs_map_to_services(verb, args, service, fields):
     ("searchlight", {"level": True}, "bad_args"),
     ("searchlight", {"level": 0.5, "strobe": "yes"}, "bad_args"),
     ("siren", {}, "bad_args"),
+    ("estop_release", {"endpoint": "admin"}, "bad_args"),   # the station cannot act as admin
 ])
 def test_bad_commands_have_codes(verb, args, code):
     with pytest.raises(commands.CommandFailed) as info:

@@ -1,6 +1,6 @@
 """The viewer's login and command buttons in a real headless Chromium, every hop real: page ->
 station (signs with dog1's key) -> secured Mosquitto (TLS, ACL) -> uplink_node -> payload_node
--> virtual MCU on a pty, and back as cmd/result (the page) and police-light state (telemetry).
+-> virtual MCU on a pty (and safety_node for the e-stop and its confirmed release), and back as cmd/result (the page) and police-light state (telemetry).
 A wrong token is refused by the station, shown in the page, logged, and nothing is sent.
 """
 from __future__ import annotations
@@ -55,6 +55,9 @@ def test_login_then_police_light_on_from_the_page(secure_broker, virtual_mcu, ch
     http_port = station.http.port  # bound to port 0: the kernel's pick, never raced
     payload = PayloadNodeProcess(virtual_mcu.link, tmp_path / "payload_node.log", namespace=namespace)
     spawn_uplink(children, secure_broker, "dog1", namespace, tmp_path)
+    with open(tmp_path / "safety_node.log", "w") as log:
+        children.spawn(sys.executable, "-m", "robot_dog.safety.node", "--ros-args",
+                       "-r", f"__ns:={namespace}", stdout=log, stderr=subprocess.STDOUT)
     token = secure_broker.fleet.paths.operator_token.read_text().strip()
     api = Api(http_port, token)
     audit = lambda dog: api.get(f"/api/dogs/{dog}/commands")["commands"]  # noqa: E731
@@ -106,13 +109,30 @@ def test_login_then_police_light_on_from_the_page(secure_broker, virtual_mcu, ch
             "() => document.querySelector('section.dog[data-dog=dog1] .audit').textContent"
             ".includes('alice: police_light {\"pattern\":\"flash\"}ok')", timeout=30_000)
 
-        # --- e-stop: one click, sent with the operator in its reason; the test stack has no
-        # estop/engage server, so the dog answers `unavailable` and the page says refused -------
+        # --- e-stop: one click, sent with the operator in its reason; safety_node engages and
+        # the payload goes safe (the virtual MCU says so) ---------------------------------------
+        wait_for(lambda: api.command("dog1", "estop_release", {})[1].get("result", {})
+                 .get("code") == "refused", "dog1 to serve estop/release (nothing held yet)")
         page.click(f"{CARD} button[data-cmd=estop]")
-        page.wait_for_selector(f"{CARD} .result[data-code=refused]", timeout=30_000)
-        assert "(unavailable)" in page.inner_text(f"{CARD} .result")
+        page.wait_for_selector(f"{CARD} .result[data-code=ok]", timeout=30_000)
+        assert "engaged by station" in page.inner_text(f"{CARD} .result")
         entry = next(c for c in audit("dog1") if c["verb"] == "estop")
         assert entry["issuer"] == "alice" and "alice" in entry["args"]["reason"]
+        assert virtual_mcu.wait_for(lambda s: "COMMANDED" in s["safe_reasons"], timeout=30.0)
+
+        # --- release: asks first; cancelled = not sent, confirmed = released, payload normal ----
+        page.once("dialog", lambda dialog: dialog.dismiss())
+        page.click(f"{CARD} button[data-cmd=estop_release]")
+        page.wait_for_function("() => document.querySelector('section.dog[data-dog=dog1] .result')"
+                               ".textContent.includes('cancelled, not sent')", timeout=30_000)
+        assert virtual_mcu.snapshot()["safe"]
+        questions: list[str] = []
+        page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+        page.click(f"{CARD} button[data-cmd=estop_release]")
+        page.wait_for_function("() => document.querySelector('section.dog[data-dog=dog1] .result')"
+                               ".textContent.includes('station released its hold')", timeout=30_000)
+        assert "Release the station's e-stop on dog1?" in questions[0]
+        assert virtual_mcu.wait_for(lambda s: not s["safe"], timeout=30.0)
 
         # --- a registered dog that is not running: the command goes out, no result comes -------
         page.click("section.dog[data-dog=dog2] button[data-cmd=light_on]")
@@ -125,4 +145,4 @@ def test_login_then_police_light_on_from_the_page(secure_broker, virtual_mcu, ch
         station.stop()
         payload.kill()
         children.reap()
-    assert sum("/commands/" in url for url in posts) == 3, posts
+    assert sum("/commands/" in url for url in posts) == 4, posts  # the cancelled one never went

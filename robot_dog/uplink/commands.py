@@ -76,11 +76,19 @@ def _estop(a: Mapping[str, Any]) -> ServiceCall:
     return ServiceCall("estop/engage", "EstopEngage", {"endpoint": "station", "reason": reason})
 
 
+def _estop_release(a: Mapping[str, Any]) -> ServiceCall:
+    """Releases only the station's own hold (the safety node refuses others' holds)."""
+    if a:
+        raise CommandFailed("bad_args", f"estop_release takes no arguments, got {sorted(a)}")
+    return ServiceCall("estop/release", "EstopRelease", {"endpoint": "station"})
+
+
 VERBS: dict[str, Callable[[Mapping[str, Any]], ServiceCall]] = {
     "police_light": _police_light,
     "searchlight": _searchlight,
     "siren": _siren,
     "estop": _estop,
+    "estop_release": _estop_release,
 }
 
 

@@ -76,7 +76,8 @@ class UplinkNode(Node):
                              "SetPoliceLight": ("police_light/set", "SetPoliceLight"),
                              "SetSearchlight": ("searchlight/set", "SetSearchlight"),
                              "Siren": ("megaphone/siren", "Siren"),
-                             "EstopEngage": ("estop/engage", "EstopEngage")}.items()}
+                             "EstopEngage": ("estop/engage", "EstopEngage"),
+                             "EstopRelease": ("estop/release", "EstopRelease")}.items()}
         self.session = UplinkSession(cfg, on_command=self._queue_command).start()
 
         def sub(msg_type: Any, topic: str, callback: Callable[[Any], None], profile: Any) -> None:

@@ -1,0 +1,130 @@
+"""Twist arbitration in the manner of ROS twist_mux (pure; `now` in seconds from any monotonic clock).
+
+Inputs have a priority and a timeout: an input is live while its last command is younger than
+its timeout. Locks have a priority too: an engaged lock blocks every input of equal or lower
+priority; a lock with a timeout also engages when its publisher goes quiet (twist_mux: a lock
+must keep saying "unlocked"). The live, unblocked input with the highest priority wins. Every
+change of the winner is reported with its reason (`changes()`); refusals are the caller's
+(twist.py) and never reach the mux.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from robot_dog.safety.twist import Twist
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str
+    priority: int       # higher wins
+    timeout_s: float = 0.5
+
+
+@dataclass(frozen=True)
+class LockSpec:
+    name: str
+    priority: int       # blocks inputs with priority <= this
+    timeout_s: float = 0.0  # 0: never lapses; else quiet for longer = engaged
+
+
+#: The dog's inputs: handheld > station > patrol (the e-stop is a lock above all of them).
+DEFAULT_INPUTS = (InputSpec("teleop", 100), InputSpec("station", 50), InputSpec("patrol", 10))
+ESTOP_LOCK = LockSpec("estop", 255)
+
+
+@dataclass
+class _Input:
+    spec: InputSpec
+    twist: Twist | None = None
+    stamp: float = float("-inf")
+
+    def live(self, now: float) -> bool:
+        return self.twist is not None and now - self.stamp <= self.spec.timeout_s
+
+
+@dataclass
+class _Lock:
+    spec: LockSpec
+    locked: bool = False
+    stamp: float | None = None   # None: never heard
+
+    def engaged(self, now: float) -> bool:
+        if self.locked:
+            return True
+        if self.spec.timeout_s > 0 and self.stamp is not None:
+            return now - self.stamp > self.spec.timeout_s
+        return False
+
+
+@dataclass(frozen=True)
+class Selection:
+    winner: str | None   # None: no live input may drive
+    twist: Twist | None
+    reason: str
+
+
+@dataclass
+class TwistMux:
+    inputs: tuple[InputSpec, ...] = DEFAULT_INPUTS
+    locks: tuple[LockSpec, ...] = (ESTOP_LOCK,)
+    _inputs: dict[str, _Input] = field(init=False)
+    _locks: dict[str, _Lock] = field(init=False)
+    _winner: str | None = field(init=False, default=None)
+    _changes: list[str] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in (*self.inputs, *self.locks)]
+        if len(set(names)) != len(names):
+            raise ValueError(f"input and lock names must be unique: {names}")
+        priorities = [s.priority for s in self.inputs]
+        if len(set(priorities)) != len(priorities):
+            raise ValueError(f"input priorities must differ (a tie has no winner): {priorities}")
+        self._inputs = {s.name: _Input(s) for s in self.inputs}
+        self._locks = {s.name: _Lock(s) for s in self.locks}
+
+    def offer(self, name: str, twist: Twist, now: float) -> None:
+        """A checked command from input `name` at `now`."""
+        entry = self._inputs.get(name)
+        if entry is None:
+            raise KeyError(f"no input {name!r}; known: {', '.join(self._inputs)}")
+        entry.twist, entry.stamp = twist, now
+
+    def forget_inputs(self) -> None:
+        """Drop every input's last command (after an e-stop, only fresh commands drive)."""
+        for entry in self._inputs.values():
+            entry.twist, entry.stamp = None, float("-inf")
+
+    def set_lock(self, name: str, locked: bool, now: float) -> None:
+        entry = self._locks[name]
+        entry.locked, entry.stamp = locked, now
+
+    def blocking_priority(self, now: float) -> int | None:
+        """Highest priority among engaged locks (inputs at or below it are blocked), or None."""
+        engaged = [lk.spec.priority for lk in self._locks.values() if lk.engaged(now)]
+        return max(engaged) if engaged else None
+
+    def select(self, now: float) -> Selection:
+        """The winning input at `now`; a change of winner is recorded with its reason."""
+        block = self.blocking_priority(now)
+        live = [i for i in self._inputs.values() if i.live(now)]
+        allowed = [i for i in live if block is None or i.spec.priority > block]
+        if allowed:
+            best = max(allowed, key=lambda i: i.spec.priority)
+            selection = Selection(best.spec.name, best.twist, f"{best.spec.name} is the highest "
+                                  f"live input (priority {best.spec.priority})")
+        elif live:
+            locks = [lk.spec.name for lk in self._locks.values() if lk.engaged(now)]
+            selection = Selection(None, None, f"locked by {', '.join(locks)}")
+        else:
+            selection = Selection(None, None, "no live input")
+        if selection.winner != self._winner:
+            self._changes.append(f"winner {self._winner or 'none'} -> {selection.winner or 'none'}: "
+                                 f"{selection.reason}")
+            self._winner = selection.winner
+        return selection
+
+    def changes(self) -> list[str]:
+        """Winner changes since the last call, oldest first (for the log)."""
+        out, self._changes = self._changes, []
+        return out

@@ -1,0 +1,160 @@
+"""`robot-dog teleop`: pairing code, the handheld page's certificate, keyboard teleop.
+
+  robot-dog teleop pair [--ns /dog1]                  open a new pairing code (printed)
+  robot-dog teleop cert FLEET_DIR --dog ID [--name N] certificate of the handheld page (fleet CA)
+  robot-dog teleop keyboard [--ns /dog1]              drive from this terminal (developers)
+  robot-dog teleop admin-release [--ns /dog1]         release every e-stop hold (on the dog only)
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import select
+import sys
+import termios
+import time
+import tty
+from collections.abc import Sequence
+
+import robot_dog  # noqa: F401  (localhost-only DDS before rclpy)
+
+
+def _node(namespace: str):
+    import rclpy
+    from rclpy.signals import SignalHandlerOptions
+    # Ctrl-C raises KeyboardInterrupt here, so the keyboard loop can send its zero on the way out.
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+    return rclpy.create_node("teleop_cli", namespace=namespace)
+
+
+def pair(namespace: str, timeout_s: float = 10.0) -> int:
+    import rclpy
+    from std_srvs.srv import Trigger
+    node = _node(namespace)
+    try:
+        client = node.create_client(Trigger, "teleop/pair")
+        if not client.wait_for_service(timeout_sec=timeout_s):
+            print(f"no teleop_node in {namespace} (teleop/pair not served)", file=sys.stderr)
+            return 1
+        future = client.call_async(Trigger.Request())
+        rclpy.spin_until_future_complete(node, future, timeout_sec=timeout_s)
+        if not future.done():
+            print("teleop/pair did not answer", file=sys.stderr)
+            return 1
+        print(f"pairing code: {future.result().message}")
+        return 0
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+def admin_release(namespace: str, timeout_s: float = 10.0) -> int:
+    """Release every e-stop hold as `admin` (a lost handheld whose officer cannot pair again)."""
+    import rclpy
+    from robot_dog_interfaces.srv import EstopRelease
+
+    from robot_dog.safety.estop import ADMIN
+    node = _node(namespace)
+    try:
+        client = node.create_client(EstopRelease, "estop/release")
+        if not client.wait_for_service(timeout_sec=timeout_s):
+            print(f"no safety_node in {namespace} (estop/release not served)", file=sys.stderr)
+            return 1
+        future = client.call_async(EstopRelease.Request(endpoint=ADMIN))
+        rclpy.spin_until_future_complete(node, future, timeout_sec=timeout_s)
+        if not future.done():
+            print("estop/release did not answer", file=sys.stderr)
+            return 1
+        reply = future.result()
+        print(("released: " if reply.accepted else "refused: ") + reply.message)
+        return 0 if reply.accepted else 1
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+def keyboard(namespace: str) -> int:
+    import rclpy
+    from geometry_msgs.msg import Twist
+
+    from robot_dog import qos
+    from robot_dog.teleop.keyboard import KeyboardTeleop
+    node = _node(namespace)
+    pub = node.create_publisher(Twist, "teleop/cmd_vel", qos.COMMAND)
+    kb = KeyboardTeleop()
+    last: tuple[float, float] | None = None
+
+    def publish(vx: float, wz: float) -> None:
+        msg = Twist()
+        msg.linear.x, msg.angular.z = vx, wz
+        pub.publish(msg)
+
+    print(__import__("robot_dog.teleop.keyboard", fromlist=["x"]).__doc__.split("\n\n")[1])
+    saved = termios.tcgetattr(sys.stdin)
+    try:
+        tty.setcbreak(sys.stdin.fileno())
+        mode = termios.tcgetattr(sys.stdin)
+        mode[3] &= ~termios.ISIG   # Ctrl-C arrives as a key (also without a controlling tty)
+        termios.tcsetattr(sys.stdin, termios.TCSANOW, mode)
+        while True:
+            ready, _, _ = select.select([sys.stdin], [], [], 0.05)
+            now = time.monotonic()
+            if ready:
+                # os.read, not sys.stdin.read: a buffered reader would hide keys from select()
+                char = os.read(sys.stdin.fileno(), 1).decode(errors="replace")
+                if char == "\x03":
+                    break
+                out = kb.key(char, now)
+                if out is not None:
+                    last = out
+                    publish(*out)
+                    print(f"\rvx {out[0]:+.2f} m/s  wz {out[1]:+.2f} rad/s  "
+                          f"(speed {kb.speed:.2f}, turn {kb.turn:.2f})   ", end="", flush=True)
+            zero = kb.tick(now)
+            if zero is not None:
+                last = zero
+                publish(*zero)
+            elif not ready and last not in (None, (0.0, 0.0)):
+                publish(*last)   # keep the mux input live between autorepeats (~20 Hz)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        termios.tcsetattr(sys.stdin, termios.TCSADRAIN, saved)
+        publish(0.0, 0.0)   # zero on exit, as teleop_twist_keyboard
+        time.sleep(0.1)     # let the last message leave before the node goes
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="robot-dog teleop", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="action", required=True)
+    p = sub.add_parser("pair", help="open a new pairing code for the handheld page")
+    p.add_argument("--ns", default="/dog1", help="the dog's namespace (default %(default)s)")
+    c = sub.add_parser("cert", help="issue the handheld page's certificate from the fleet CA")
+    c.add_argument("fleet_dir")
+    c.add_argument("--dog", required=True)
+    c.add_argument("--name", action="append", default=[],
+                   help="address or DNS name the phone uses (repeat); localhost and 127.0.0.1 always")
+    k = sub.add_parser("keyboard", help="drive from this terminal")
+    k.add_argument("--ns", default="/dog1")
+    r = sub.add_parser("admin-release", help="release every e-stop hold (admin, on the dog)")
+    r.add_argument("--ns", default="/dog1")
+    args = parser.parse_args(argv)
+    if args.action == "admin-release":
+        return admin_release(args.ns)
+    if args.action == "pair":
+        return pair(args.ns)
+    if args.action == "cert":
+        from robot_dog.fleet import FleetError
+        from robot_dog.teleop.certs import issue_teleop_cert
+        try:
+            cert, key = issue_teleop_cert(args.fleet_dir, args.dog,
+                                          ["localhost", "127.0.0.1", *args.name])
+        except (FleetError, OSError) as exc:
+            print(f"robot-dog teleop cert: {exc}", file=sys.stderr)
+            return 1
+        print(f"certificate {cert}\nkey         {key}")
+        return 0
+    return keyboard(args.ns)

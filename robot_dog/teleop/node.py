@@ -1,0 +1,187 @@
+"""teleop_node: serves the handheld page (server.py) and turns it into ROS: `teleop/cmd_vel`,
+the `handheld` e-stop endpoint (check-ins, engage, release), `mode/set`, `speed_mode/crowd`,
+police light, siren and searchlight; state for the page from `battery`, `estop`, `motion/state`,
+`odom` and `bodycam/image/compressed`; push-to-talk audio to `megaphone/voice` (AudioChunk). `teleop/pair` (std_srvs/Trigger) opens a new pairing code
+(its message holds the code); one is printed at start.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import robot_dog_interfaces.srv as srvs
+from geometry_msgs.msg import Twist
+from nav_msgs.msg import Odometry
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+from robot_dog_interfaces.msg import AudioChunk, EstopState, MotionState
+from sensor_msgs.msg import BatteryState, CompressedImage
+from std_srvs.srv import SetBool, Trigger
+
+from robot_dog import qos
+from robot_dog.params import declare_read_only
+from robot_dog.ros_main import run_node
+from robot_dog.teleop.pairing import Pairing
+from robot_dog.teleop.protocol import AUDIO_RATE_HZ
+from robot_dog.teleop.server import ENDPOINT, HandheldServer, ServerConfig
+
+CALL_TIMEOUT_S = 3.0
+
+
+def _request(kind: str, args: dict[str, Any]) -> tuple[type, str, dict[str, Any]]:
+    """(service type, name, request fields) of a page request."""
+    if kind == "estop":
+        return srvs.EstopEngage, "estop/engage", {"endpoint": ENDPOINT, "reason": "handheld e-stop button"}
+    if kind == "release":
+        return srvs.EstopRelease, "estop/release", {"endpoint": ENDPOINT}
+    if kind == "mode":
+        return srvs.SetBaseMode, "mode/set", {"mode": args["mode"]}
+    if kind == "speed":
+        return SetBool, "speed_mode/crowd", {"data": args["crowd"]}
+    if kind == "light":
+        return srvs.SetPoliceLight, "police_light/set", {"pattern": "alternate" if args["on"] else "off"}
+    if kind == "siren":
+        return srvs.Siren, "megaphone/siren", {"tone": "wail" if args["on"] else "off",
+                                               "max_duration_s": 30.0}
+    if kind == "searchlight":
+        return srvs.SetSearchlight, "searchlight/set", {"level": 1.0 if args["on"] else 0.0}
+    raise ValueError(f"no service for {kind!r}")
+
+
+class TeleopNode(Node):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("node_name", "teleop")
+        super().__init__(**kwargs)
+        p = partial(declare_read_only, self)
+        cert, key = p("cert_file", "", "TLS certificate (fleet CA); empty: plain HTTP, tests only"), \
+            p("key_file", "", "its private key")
+        config = ServerConfig(host=p("host", "127.0.0.1", "address of the dog's local link"),
+                              port=p("port", 8443, "HTTPS port of the handheld page (0: any)"),
+                              cert_file=Path(cert) if cert else None,
+                              key_file=Path(key) if key else None)
+        pairing = Pairing(code_ttl_s=p("code_ttl_s", 300.0, "a pairing code is valid this long, s"))
+        self._lock = threading.Lock()
+        self._state: dict[str, Any] = {"battery": None, "estop": None, "motion": None, "speed": None}
+        self._caps = (0.5, 1.0)
+        self._frame: tuple[int, bytes | None] = (0, None)
+        group = ReentrantCallbackGroup()
+        self._cmd = self.create_publisher(Twist, "teleop/cmd_vel", qos.COMMAND)
+        self._voice = self.create_publisher(AudioChunk, "megaphone/voice", qos.SENSOR)
+        self._voice_seq = 0
+        self._page_clients: dict[str, Any] = {}
+        for kind in ("estop", "release", "mode", "speed", "light", "siren", "searchlight"):
+            srv_type, name, _ = _request(kind, {"mode": "", "crowd": False, "on": False})
+            self._page_clients[kind] = self.create_client(srv_type, name, callback_group=group)
+        self._check_in = self.create_client(srvs.EstopCheckIn, "estop/check_in", callback_group=group)
+        sub = partial(self.create_subscription, callback_group=group)
+        sub(BatteryState, "battery", self._on_battery, qos.TELEMETRY)
+        sub(EstopState, "estop", self._on_estop, qos.STATE)
+        sub(MotionState, "motion/state", self._on_motion, qos.STATE)
+        sub(Odometry, "odom", self._on_odom, qos.TELEMETRY)
+        sub(CompressedImage, "bodycam/image/compressed", self._on_image, qos.SENSOR)
+        self.create_service(Trigger, "teleop/pair", self._on_pair, callback_group=group)
+        self.server = HandheldServer(config, self, pairing).start()
+        scheme = "https" if cert else "http"
+        code = self.server.new_code()
+        self.get_logger().info(f"handheld page on {scheme}://{config.host}:{self.server.port}/")
+        # The officer reads this from the dog's console (or runs `robot-dog teleop pair`).
+        self.get_logger().warning(f"handheld pairing code: {code} (valid {pairing.code_ttl_s:g} s)")
+
+    # ---- the Dog interface of server.py ---------------------------------------------------------
+    def drive(self, vx: float, wz: float) -> None:
+        msg = Twist()
+        msg.linear.x, msg.angular.z = float(vx), float(wz)
+        try:
+            self._cmd.publish(msg)
+        except Exception as exc:  # noqa: BLE001 (context gone at shutdown: the watchdog zeroes)
+            self.get_logger().error(f"teleop/cmd_vel not published: {exc}")
+
+    def voice(self, pcm: bytes) -> None:
+        """One push-to-talk chunk (s16le mono 16 kHz, checked by protocol.py) to the megaphone."""
+        import array
+        samples = array.array("h")
+        samples.frombytes(pcm)
+        if sys.byteorder == "big":
+            samples.byteswap()
+        self._voice_seq += 1
+        msg = AudioChunk(sample_rate=AUDIO_RATE_HZ, channels=1, sequence=self._voice_seq)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.samples = samples
+        self._voice.publish(msg)
+
+    def check_in(self, timeout_s: float) -> None:
+        if self._check_in.service_is_ready():
+            self._check_in.call_async(srvs.EstopCheckIn.Request(endpoint=ENDPOINT,
+                                                                timeout_s=float(timeout_s)))
+
+    def call(self, kind: str, args: dict[str, Any]) -> tuple[bool, str]:
+        _, name, fields = _request(kind, args)
+        client = self._page_clients[kind]
+        if not client.service_is_ready():
+            return False, f"{name} is not available"
+        done = threading.Event()
+        future = client.call_async(client.srv_type.Request(**fields))
+        future.add_done_callback(lambda _f: done.set())
+        if not done.wait(CALL_TIMEOUT_S):
+            future.cancel()
+            return False, f"{name}: no answer within {CALL_TIMEOUT_S:g} s"
+        reply = future.result()
+        ok = getattr(reply, "accepted", getattr(reply, "success", False))
+        text = getattr(reply, "reason", "") or getattr(reply, "message", "")
+        self.get_logger().info(f"handheld {kind}: {'ok' if ok else 'refused'} {text}")
+        return bool(ok), text
+
+    def state(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._state)
+
+    def frame(self) -> tuple[int, bytes | None]:
+        with self._lock:
+            return self._frame
+
+    def caps(self) -> tuple[float, float]:
+        with self._lock:
+            return self._caps
+
+    # ---- ROS in -----------------------------------------------------------------------------------
+    def _on_battery(self, msg: BatteryState) -> None:
+        with self._lock:
+            self._state["battery"] = round(float(msg.percentage), 3)
+
+    def _on_estop(self, msg: EstopState) -> None:
+        with self._lock:
+            self._state["estop"] = {"engaged": msg.engaged, "reason": msg.reason}
+
+    def _on_motion(self, msg: MotionState) -> None:
+        with self._lock:
+            self._caps = (float(msg.max_linear), float(msg.max_angular))
+            self._state["motion"] = {"winner": msg.winner, "speed_mode": msg.speed_mode,
+                                     "mode": msg.mode, "max_linear": round(msg.max_linear, 3)}
+
+    def _on_odom(self, msg: Odometry) -> None:
+        with self._lock:
+            self._state["speed"] = round(float(msg.twist.twist.linear.x), 3)
+
+    def _on_image(self, msg: CompressedImage) -> None:
+        with self._lock:
+            self._frame = (self._frame[0] + 1, bytes(msg.data))
+
+    def _on_pair(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        code = self.server.new_code()
+        self.get_logger().warning(f"handheld pairing code: {code}")
+        response.success, response.message = True, code
+        return response
+
+    def close(self) -> None:
+        self.server.close()   # commands zero on the way out
+
+
+def main() -> int:
+    return run_node(TeleopNode)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

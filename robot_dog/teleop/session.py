@@ -1,0 +1,50 @@
+"""The paired handheld's session (pure): deadman, heartbeat and what to send to the dog.
+
+Policy: a `drive` commands the twist (axes times the speed mode's caps); `stop` (the deadman
+released) commands zero at once. Heartbeats (`beat`, and any other frame) keep the session live;
+when none came for `heartbeat_s` the session stops the drive (zero) and stops checking in as the
+`handheld` e-stop endpoint, so the safety node's deadline engages a controlled stop that only
+the handheld (after pairing again) or an admin releases. A clean `leave` leaves the e-stop watch
+until the handheld drives again (heartbeats alone do not re-join).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class HandheldSession:
+    heartbeat_s: float = 0.5
+    linear_cap: float = 0.5     # m/s at full stick; follows the safety node's speed mode
+    angular_cap: float = 1.0    # rad/s
+    last_heard: float | None = None
+    driving: bool = False
+    left: bool = False
+    talking: bool = False       # push-to-talk held: audio frames go to the megaphone
+    _lost: bool = field(init=False, default=False)
+
+    def heard(self, now: float) -> None:
+        self.last_heard, self._lost = now, False
+
+    def drive(self, x: float, z: float, now: float) -> tuple[float, float]:
+        """(vx m/s, wz rad/s) for stick axes in [-1, 1]; driving again after `leave` re-joins."""
+        self.heard(now)
+        self.left = False
+        self.driving = (x, z) != (0.0, 0.0)
+        return x * self.linear_cap, z * self.angular_cap
+
+    def stop(self, now: float) -> tuple[float, float]:
+        self.heard(now)
+        self.driving = False
+        return 0.0, 0.0
+
+    def live(self, now: float) -> bool:
+        return self.last_heard is not None and not self.left and \
+            now - self.last_heard <= self.heartbeat_s
+
+    def lost(self, now: float) -> bool:
+        """True once when the heartbeat lapses (then: send zero, stop checking in)."""
+        if self.last_heard is None or self.left or self._lost or self.live(now):
+            return False
+        self._lost, self.driving, self.talking = True, False, False
+        return True

@@ -1,0 +1,33 @@
+"""gamepad_node without a device (this machine has no /dev/input): a clear error in the log, the
+node stays up, publishes nothing, and sends zero on its way out."""
+from __future__ import annotations
+
+import signal
+
+import pytest
+from geometry_msgs.msg import Twist
+
+from robot_dog import qos
+from tests.fixtures.safety import NodeProcess
+from tests.support import wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def test_missing_device_is_logged_and_exit_sends_zero(dog_namespace, ros_probe, tmp_path):
+    probe = ros_probe
+    probe.record(Twist, "teleop/cmd_vel", qos.COMMAND)
+    missing = tmp_path / "event-gamepad"
+    node = NodeProcess("robot_dog.teleop.gamepad_node", dog_namespace, tmp_path / "gamepad.log",
+                       device=missing)
+    try:
+        wait_for(lambda: f"gamepad {missing}: [Errno 2] No such file or directory" in node.output(),
+                 "the missing device in the log")
+        assert node.proc.poll() is None and probe.messages("teleop/cmd_vel") == []
+        wait_for(lambda: probe.node.count_publishers(f"{dog_namespace}/teleop/cmd_vel") > 0,
+                 "discovery of the gamepad's publisher")
+    finally:
+        node.kill(signal.SIGINT)
+    assert node.proc.returncode == 0, node.output()
+    wait_for(lambda: [m.linear.x for m in probe.messages("teleop/cmd_vel")] == [0.0],
+             "zero on exit", timeout_s=30)
