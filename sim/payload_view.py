@@ -50,4 +50,3 @@ def apply_look(model: mujoco.MjModel, out: PayloadOutputs) -> None:
     beam = model.light(R.SEARCHLIGHT).id
     level = min(max(out.searchlight_output, 0.0), 1.0)
     model.light_diffuse[beam] = np.array([1.0, 0.97, 0.85]) * 4.0 * level
-    model.light_active[beam] = level > 0
