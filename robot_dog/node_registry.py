@@ -11,4 +11,6 @@ NODES: dict[str, str] = {
     "talker_node": "robot_dog.examples.talker:TalkerNode",
     "listener_node": "robot_dog.examples.listener:ListenerNode",
     "payload_node": "robot_dog.payload.node:PayloadNode",
+    "sim_node": "sim.node:SimNode",
+    "patrol_node": "robot_dog.patrol.node:PatrolNode",
 }
