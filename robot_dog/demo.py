@@ -3,10 +3,12 @@
 A fleet directory (`robot-dog fleet init`: CA, broker TLS, a credential per dog and station user,
 ACL, per-dog command keys, operator token) in the run directory, reused across runs so keys and
 token stay the same; a local Mosquitto from the fleet's TLS config (127.0.0.1 only); the
-station with its viewer and signed commands; a virtual payload MCU on a pty
-(firmware_bridge.virtual_mcu); the dog stack from launch/dog.launch.yaml through the launcher,
-with the dog's fleet credentials. With `--headless --duration N` it stops after N s and prints
-what reached the station; exit 1 if nothing did.
+station with its viewer and signed commands; the simulator (launch/sim.launch.yaml: the MuJoCo
+dog walking the scenario's patrol route, its rendered bodycam, the virtual payload MCU on a pty);
+the dog stack from launch/dog.launch.yaml through the launcher, with the dog's fleet credentials
+and the simulator's camera as the bodycam's source. With `--headless --duration N` it stops
+after N s and prints what reached the station: distance walked (from the stored track), frames,
+telemetry and events; exit 1 if any of them is zero.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import dataclasses
 import getpass
 import json
 import logging
+import math
 import os
 import shutil
 import signal
@@ -32,6 +35,7 @@ from robot_dog.station.app import Station, StationConfig
 _LOGGER = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 DOG_LAUNCH = REPO / "launch" / "dog.launch.yaml"
+SIM_LAUNCH = REPO / "launch" / "sim.launch.yaml"
 DOG = "dog1"
 STATION_USER = "station"
 
@@ -99,6 +103,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--http-port", type=int, default=8080)
     parser.add_argument("--var", type=Path, default=REPO / "var" / "demo", help="run directory")
     parser.add_argument("--launch-file", type=Path, default=DOG_LAUNCH)
+    parser.add_argument("--scenario", default="plaza_day", help="sim/scenarios name or YAML path")
+    parser.add_argument("--mode", choices=("policy", "kinematic"), default="policy",
+                        help="policy: the walking policy on MuJoCo physics; kinematic: the base "
+                             "follows cmd_vel exactly (fast, for CI)")
     args = parser.parse_args(argv)
 
     args.var.mkdir(parents=True, exist_ok=True)
@@ -128,14 +136,18 @@ def main(argv: list[str]) -> int:
         broker.stop()
         raise
     mcu_link = args.var / "mcu"
-    mcu = subprocess.Popen([sys.executable, "-m", "firmware_bridge.virtual_mcu", "--link", str(mcu_link)],
-                           stdout=subprocess.DEVNULL, start_new_session=True)
+    # The simulator owns the virtual MCU's pty; the payload node retries until it appears.
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "robot_dog.cli", "launch", str(SIM_LAUNCH), f"dog:={DOG}",
+         f"scenario:={args.scenario}", f"mode:={args.mode}", f"mcu_link:={mcu_link}"],
+        env=dds_env.environ(), start_new_session=True)
     dog = subprocess.Popen(
         [sys.executable, "-m", "robot_dog.cli", "launch", str(args.launch_file), f"dog:={DOG}",
          f"broker_port:={broker_port}", f"ca_file:={paths.dog_ca_cert(DOG)}",
          f"password_file:={paths.dog_password(DOG)}",
          f"command_public_key:={paths.dog_public_key(DOG)}",
-         f"state_dir:={args.var / 'uplink'}", f"mcu_port:={mcu_link}"],
+         f"state_dir:={args.var / 'uplink'}", f"mcu_port:={mcu_link}",
+         "camera_source:=topic:camera/image_raw"],
         env=dds_env.environ(), start_new_session=True)
     token = paths.operator_token.read_text().strip()
     print(f"\n  viewer:  http://127.0.0.1:{http_port}/\n"
@@ -145,30 +157,48 @@ def main(argv: list[str]) -> int:
           f"  broker:  mqtts://127.0.0.1:{broker_port}  (TLS; fleet in {fleet.root})\n"
           "  stop:    Ctrl-C\n", flush=True)
     code = 0
+    completed = False   # ran its whole --duration (not interrupted, nothing exited)
     try:
         deadline = None if args.duration is None else time.monotonic() + args.duration
         while deadline is None or time.monotonic() < deadline:
-            if dog.poll() is not None:
-                print(f"robot-dog demo: the dog stack exited with {dog.returncode}", file=sys.stderr)
+            if dog.poll() is not None or sim.poll() is not None:
+                which, proc = ("dog stack", dog) if dog.poll() is not None else ("simulator", sim)
+                print(f"robot-dog demo: the {which} exited with {proc.returncode}", file=sys.stderr)
                 code = 1
                 break
             time.sleep(0.2)
+        else:
+            completed = True
     except KeyboardInterrupt:
         pass
     finally:
         stop_process_group(dog, "launcher")  # nodes first: the payload node makes the MCU safe
-        stop_process_group(mcu, "virtual MCU")
+        stop_process_group(sim, "simulator")
         summary = station.summary()
+        walked = track_length(station.storage.poses(DOG))
         station.stop()
         broker.stop()
     frames = sum(d.get("frames", 0) for d in summary["stored"].values())
     telemetry = sum(d.get("telemetry", 0) for d in summary["stored"].values())
-    print(json.dumps({"frames_at_station": frames, "telemetry_at_station": telemetry, **summary},
+    events = sum(d.get("events", 0) for d in summary["stored"].values())
+    print(json.dumps({"distance_walked_m": round(walked, 2), "frames_at_station": frames,
+                      "telemetry_at_station": telemetry, "events_at_station": events, **summary},
                      indent=2))
-    if args.headless and (frames == 0 or telemetry == 0):
-        print("robot-dog demo: no frames or no telemetry reached the station", file=sys.stderr)
+    # Frames and telemetry must reach the station in any headless run; a run that lasted its
+    # whole --duration must also have walked and seen the scenario's events.
+    checks = [("frames", frames), ("telemetry", telemetry)]
+    if completed:
+        checks += [("distance walked", walked), ("events", events)]
+    missing = [name for name, value in checks if not value]
+    if args.headless and missing:
+        print(f"robot-dog demo: nothing at the station for: {', '.join(missing)}", file=sys.stderr)
         code = code or 1
     return code
+
+
+def track_length(poses: list[tuple[float, float]]) -> float:
+    """Metres along the stored track (telemetry poses in arrival order)."""
+    return sum(math.dist(a, b) for a, b in zip(poses, poses[1:]))
 
 
 def stop_process_group(proc: subprocess.Popen[bytes], name: str, timeout_s: float = 15.0) -> None:
