@@ -6,6 +6,7 @@
   robot-dog doctor                           check what this machine has
   robot-dog payload ...                      bench tool for the payload MCU
   robot-dog fleet ...                        credentials, keys and ACL for dogs and stations
+  robot-dog sim ...                          simulator tools (export-gazebo, scenarios)
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ VERBS: dict[str, str] = {
     "doctor": "robot_dog.doctor",
     "payload": "robot_dog.cli_payload",
     "fleet": "robot_dog.cli_fleet",
+    "sim": "sim.cli",
 }
 
 

@@ -63,7 +63,10 @@ class PatrolNode(Node):
         self.pub.publish(msg)
 
     def close(self) -> None:
-        self.pub.publish(Twist())  # a zero command on the way out, as teleop does
+        # A zero command on the way out, as teleop does, while ROS still runs (after Ctrl-C it
+        # does not: then the base's own command timeout stops the dog).
+        if self.context.ok():
+            self.pub.publish(Twist())
 
 
 def main(args: list[str] | None = None) -> int:
