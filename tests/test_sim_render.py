@@ -63,3 +63,29 @@ def test_searchlight_lights_the_street_at_night(camera):
     # The beam falls on the pavement a few metres ahead: above the light bar, below the horizon.
     ahead = (slice(200, 320), slice(160, 480))
     assert lit[ahead].mean() > dark[ahead].mean() + 5
+
+
+def test_missing_renderer_says_which_package_and_kinematic_runs_on(monkeypatch):
+    """No EGL nor OSMesa: the bodycam is off with a message naming the Debian packages; the
+    kinematic world keeps stepping and reporting state."""
+    import time
+
+    from sim.core import check_command
+    from sim.render import BodycamRenderer, RendererMissing
+    from sim.runner import RunnerConfig, SimRunner
+    monkeypatch.delenv("MUJOCO_GL", raising=False)   # what sim.gl leaves when neither exists
+    world = SimWorld(load_scenario("plaza_day"), "kinematic")
+    with pytest.raises(RendererMissing, match="libegl1.*libosmesa6"):
+        BodycamRenderer(world.model)
+    states = []
+    runner = SimRunner(world, RunnerConfig(real_time_factor=0.0, render=True), on_state=states.append)
+    runner.command(check_command(0.5, 0.0, 0.0))
+    runner.start()
+    try:
+        deadline = time.monotonic() + 30
+        while (runner.renderer_error is None or len(states) < 20) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        runner.stop()
+    assert "apt-get install libegl1" in runner.renderer_error and runner.frames == 0
+    assert len(states) >= 20 and states[-1].position[0] > 0.0
