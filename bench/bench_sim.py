@@ -1,7 +1,9 @@
 """Simulator: physics real-time factor, rendering, cmd_vel response, demo start-up and memory.
 
 - physics RTF without rendering: the walking policy on MuJoCo (and the kinematic mode), one
-  thread, as fast as possible: sim seconds per wall second (goal >= 20x for the policy);
+  thread, as fast as possible: sim seconds per wall second (goal >= 20x for the policy), and per
+  CPU second of this process (what an idle core would give: the machine may be shared; the
+  1-minute load average at the start is printed too);
 - with the bodycam rendered at 640x480, 15 frames per sim second, policy on, one thread
   (goal >= 1.0x), and render fps alone;
 - the runner in real time (physics thread + bodycam thread at 15 fps): achieved RTF and fps;
@@ -40,19 +42,21 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def physics_rtf(mode: str) -> float:
+def physics_rtf(mode: str) -> tuple[float, float]:
+    """(sim s per wall s, sim s per CPU s of this process)."""
     world = SimWorld(load_scenario("plaza_day"), mode)
     walk = check_command(0.5, 0.0, 0.3)
     for _ in range(25):  # warm-up (onnxruntime's first call)
         step(world, walk)
     ticks = round(SIM_SECONDS / CONTROL_DT)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for _ in range(ticks):
         step(world, walk)
-    return ticks * CONTROL_DT / (time.perf_counter() - started)
+    sim = ticks * CONTROL_DT
+    return sim / (time.perf_counter() - started), sim / (time.process_time() - cpu)
 
 
-def rendered_rtf(backend_fps: dict[str, float]) -> float:
+def rendered_rtf(backend_fps: dict[str, float]) -> tuple[float, float]:
     from sim.payload_view import PayloadOutputs, apply_look
     from sim.render import BodycamRenderer
     world = SimWorld(load_scenario("plaza_day"), "policy")
@@ -62,19 +66,19 @@ def rendered_rtf(backend_fps: dict[str, float]) -> float:
         camera.render(world.data)
         ticks = round(SIM_SECONDS / 2 / CONTROL_DT)
         frames, next_frame = 0, 0.0
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for _ in range(ticks):
             step(world, walk)
             if world.time >= next_frame:     # 15 frames per sim second
                 camera.render(world.data)
                 frames += 1
                 next_frame += 1 / 15
-        elapsed = time.perf_counter() - started
+        elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu
         t = time.perf_counter()
         for _ in range(30):
             camera.render(world.data)
         backend_fps[camera.backend] = 30 / (time.perf_counter() - t)
-    return ticks * CONTROL_DT / elapsed
+    return ticks * CONTROL_DT / elapsed, ticks * CONTROL_DT / cpu_used
 
 
 def runner_real_time(seconds: float = 10.0) -> tuple[float, float]:
@@ -151,10 +155,12 @@ def demo_start() -> tuple[float, float]:
 
 def run() -> dict[str, object]:
     figures: dict[str, object] = {}
-    figures["physics_rtf_policy_x"] = physics_rtf("policy")
-    figures["physics_rtf_kinematic_x"] = physics_rtf("kinematic")
+    figures["load_average_1min_at_start"] = os.getloadavg()[0]
+    figures["physics_rtf_policy_x"], figures["physics_rtf_policy_per_cpu_s_x"] = physics_rtf("policy")
+    figures["physics_rtf_kinematic_x"], figures["physics_rtf_kinematic_per_cpu_s_x"] = physics_rtf("kinematic")
     fps: dict[str, float] = {}
-    figures["rtf_policy_bodycam_640x480_15fps_x"] = rendered_rtf(fps)
+    (figures["rtf_policy_bodycam_640x480_15fps_x"],
+     figures["rtf_policy_bodycam_640x480_15fps_per_cpu_s_x"]) = rendered_rtf(fps)
     for backend, value in fps.items():
         figures[f"render_fps_640x480_{backend}"] = value
     rtf, camera_fps = runner_real_time()

@@ -184,3 +184,52 @@ def test_bodycam_shows_the_flashing_light_bar_after_police_light_set(sim, observ
             raise AssertionError(f"head shares per frame: {shares[-20:]}; {sim.output()[-2000:]}")
     finally:
         payload.kill()
+
+
+def test_walking_dog_drives_a_square_on_cmd_vel_and_comes_back(tmp_path, observer):
+    """The gait, end to end over ROS: sim_node in policy mode at 2x real time; this process
+    drives a 1 m square on cmd_vel as a driver would (walk 1 m holding the heading, turn left to
+    the next side's heading) from odom, and checks from odom that the dog came back near its
+    start, upright."""
+    node = NodeProcess("sim.node", tmp_path / "sim.log", mode="policy", render=False,
+                       real_time_factor=2.0)
+    obs = observer
+    try:
+        obs.spin_until(lambda: obs.got["odom"], 90, "odom from the walking sim_node")
+        start = obs.got["odom"][-1].pose.pose
+        yaw0 = yaw_of(start.orientation)
+        leg = {"n": 0, "from": (start.position.x, start.position.y), "turning": False}
+        farthest = 0.0
+
+        def command() -> None:
+            nonlocal farthest
+            pose = obs.got["odom"][-1].pose.pose
+            x, y = pose.position.x, pose.position.y
+            farthest = max(farthest, math.hypot(x - start.position.x, y - start.position.y))
+            side = leg["n"]
+            heading = yaw0 + side * math.pi / 2 + (math.pi / 2 if leg["turning"] else 0.0)
+            error = math.remainder(heading - yaw_of(pose.orientation), math.tau)
+            wz = max(-1.0, min(1.0, 2.0 * error))
+            if leg["turning"]:
+                if abs(error) < 0.04:
+                    leg.update(n=side + 1, turning=False, **{"from": (x, y)})
+                obs.drive(0.0, wz if abs(wz) > 0.25 else math.copysign(0.25, wz))
+            elif math.hypot(x - leg["from"][0], y - leg["from"][1]) >= 1.0:
+                leg["turning"] = True
+                obs.drive(0.0, 0.0)
+            else:
+                obs.drive(0.5, wz)
+        obs.spin_until(lambda: leg["n"] >= 4, 150, "the square to be driven", every=command)
+        obs.drive(0.0, 0.0)
+    finally:
+        node.stop()
+    end = obs.got["odom"][-1].pose.pose.position
+    closure = math.hypot(end.x - start.position.x, end.y - start.position.y)
+    assert farthest > 0.9, "the dog did not walk the square"
+    assert end.z > 0.2, "the trunk is down: the dog fell"
+    assert closure < 0.5, f"ended {closure:.2f} m from the start"
+    assert "Traceback" not in node.output(), node.output()
+
+
+def yaw_of(q) -> float:
+    return math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
