@@ -30,6 +30,7 @@ MEGAPHONE_POS = (0.02, 0.085, 0.055)   # on the left flank, horn forward
 BODYCAM_POS = (-0.17, 0.0, 0.27)
 BODYCAM_PITCH = math.radians(12)  # down from horizontal
 BODYCAM_FOVY = 75.0               # deg
+BODYCAM_PROXY_GROUP = 4           # geom group of the dog's simple shapes drawn by the bodycam
 
 #: Colours of the light heads (rgba) when dark and when lit, and the lens.
 RED_OFF, RED_ON = (0.25, 0.03, 0.03, 1.0), (1.0, 0.05, 0.05, 1.0)
@@ -80,8 +81,19 @@ def _mount_payload(spec: mujoco.MjSpec, trunk: mujoco.MjsBody) -> None:
     dark = spec.add_material(name="payload_dark", rgba=[0.12, 0.12, 0.13, 1])
     for name, rgba in ((R.LIGHT_RED, RED_OFF), (R.LIGHT_BLUE, BLUE_OFF), (R.SEARCHLIGHT_LENS, LENS_OFF)):
         spec.add_material(name=name, rgba=list(rgba))
-    # Payload geoms are visual only (group 2 like the robot's meshes): no contacts, no mass.
-    visual = {"contype": 0, "conaffinity": 0, "group": 2, "density": 0}
+    # Payload geoms are visual only (no contacts, no mass), in group 1: the bodycam draws groups
+    # 0, 1 and BODYCAM_PROXY_GROUP, not the robot's detailed meshes (group 2).
+    visual = {"contype": 0, "conaffinity": 0, "group": 1, "density": 0}
+    # What the bodycam sees of the dog itself (the trunk's top and the front hips) as simple
+    # shapes: the Go2's meshes have ~200k faces and cost two thirds of a CPU-rendered frame.
+    proxy = {"contype": 0, "conaffinity": 0, "group": BODYCAM_PROXY_GROUP, "density": 0}
+    trunk.add_geom(type=box, size=[0.19, 0.07, 0.052], pos=[0.0, 0, 0.005],
+                   rgba=[0.67, 0.69, 0.77, 1], **proxy)
+    trunk.add_geom(type=box, size=[0.05, 0.05, 0.05], pos=[0.245, 0, 0.0], rgba=[0.1, 0.1, 0.1, 1], **proxy)
+    for side in (1, -1):
+        trunk.add_geom(type=cyl, size=[0.046, 0.022, 0], pos=[0.1934, side * 0.09, 0],
+                       quat=[math.cos(math.pi / 4), math.sin(math.pi / 4), 0, 0],
+                       rgba=[0.85, 0.87, 0.88, 1], **proxy)
 
     bar = trunk.add_body(name=R.LIGHT_BAR, pos=list(LIGHT_BAR_POS))
     bar.add_geom(type=box, size=[0.012, 0.012, 0.03], pos=[0, 0, -0.03], material=dark.name, **visual)
@@ -140,12 +152,12 @@ def scene_spec(scenario: Scenario) -> mujoco.MjSpec:
     spec.add_texture(name="pavement", type=mujoco.mjtTexture.mjTEXTURE_2D,
                      builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER, rgb1=pave[0], rgb2=pave[1],
                      width=256, height=256, mark=mujoco.mjtMark.mjMARK_EDGE, markrgb=[0.4, 0.4, 0.4])
-    ground = spec.add_material(name="pavement", texrepeat=[40, 40], reflectance=0.0)  # 2 m slabs
+    ground = spec.add_material(name="pavement", texrepeat=[30, 30], reflectance=0.0)  # 2 m slabs
     ground.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = "pavement"
     world = spec.worldbody
-    # Finite, with a 0.25 m render grid: lights shade per vertex, so the searchlight's spot needs
+    # Finite, with a 0.5 m render grid: lights shade per vertex, so the searchlight's spot needs
     # vertices on the pavement to show.
-    world.add_geom(name="ground", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[40, 40, 0.25],
+    world.add_geom(name="ground", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[30, 30, 0.5],
                    material="pavement")
     if not night:
         world.add_light(name="sun", type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL, pos=[0, 0, 20], dir=[-0.3, -0.2, -1],

@@ -13,6 +13,7 @@ import numpy as np
 
 from sim import robot as R
 from sim.gl import BACKENDS, missing_message
+from sim.model import BODYCAM_PROXY_GROUP
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -50,6 +51,10 @@ class BodycamRenderer:
                                   f"or install {BACKENDS[backend][1]}") from exc
         self._camera = model.camera(R.BODYCAM).id
         self._option = mujoco.MjvOption()
+        # Scene (0), payload (1) and the dog's simple proxies, not its 200k-face meshes (2).
+        self._option.geomgroup[:] = 0
+        for group in (0, 1, BODYCAM_PROXY_GROUP):
+            self._option.geomgroup[group] = 1
         self.backend = backend
         self.width, self.height = width, height
 
