@@ -11,7 +11,7 @@ import numpy as np
 
 from sim import robot as R
 from sim.assets import robot_assets
-from sim.scenario import Scenario
+from sim.scenario import Scenario, SceneObject
 
 TIMESTEP = 0.0025   # s per physics step; the policy runs every CONTROL_DT
 CONTROL_DT = 0.02   # s per policy tick (50 Hz)
@@ -175,7 +175,7 @@ def scene_spec(scenario: Scenario) -> mujoco.MjSpec:
     return spec
 
 
-def _add_object(world: mujoco.MjsBody, obj, night: bool) -> None:
+def _add_object(world: mujoco.MjsBody, obj: SceneObject, night: bool) -> None:
     length, width, height = obj.size
     quat = [math.cos(obj.yaw / 2), 0, 0, math.sin(obj.yaw / 2)]
     body = world.add_body(name=obj.name, pos=[obj.x, obj.y, 0], quat=quat)

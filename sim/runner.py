@@ -20,6 +20,7 @@ import numpy as np
 
 from sim.core import BaseState, SimWorld, step
 from sim.faults import FaultSchedule
+from sim.scenario import FaultEvent
 from sim.model import CONTROL_DT
 from sim.payload_view import PayloadOutputs, apply_look, outputs_from_snapshot
 
@@ -104,7 +105,7 @@ class SimRunner:
                 elif lag < -MAX_LAG_S:
                     next_at = time.monotonic()
 
-    def _apply_fault(self, fault, active: bool) -> None:
+    def _apply_fault(self, fault: FaultEvent, active: bool) -> None:
         _LOGGER.warning("fault %s %s at sim t=%.1f s", fault.kind, "starts" if active else "ends",
                         self.world.time)
         mcu = self.mcu
