@@ -14,7 +14,8 @@ setup(
     description="Control and telemetry stack of a police patrol robot dog (ROS 2)",
     python_requires=">=3.11",
     packages=find_packages(include=["robot_dog*", "firmware_bridge*", "sim*"]),
-    package_data={"robot_dog": ["config/*", "station/web/*", "mqtt/schemas/*.json"]},
+    package_data={"robot_dog": ["config/*", "station/web/*", "mqtt/schemas/*.json"],
+                  "sim": ["scenarios/*.yaml"]},
     entry_points={
         "console_scripts": ["robot-dog = robot_dog.cli:main"]
         + [f"{exe} = {module}:main" for exe, module in NODES.items()],
