@@ -22,7 +22,7 @@ import numpy as np
 
 from sim import robot as R
 from sim.assets import robot_assets
-from sim.model import CONTROL_DT, build_model
+from sim.model import CONTROL_DT, load_model
 from sim.people import position_on_loop
 from sim.policy import (ACTUATOR_TAU, COMMAND_SLEW, KD, KP, STANCE_MODEL, VelocityTrim,
                         WalkingPolicy)
@@ -78,7 +78,7 @@ class SimWorld:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
-        self.model = build_model(self.scenario)
+        self.model = load_model(self.scenario)
         self.data = mujoco.MjData(self.model)
         m = self.model
         joints = [m.joint(name).id for name in R.JOINTS_MODEL]

@@ -4,7 +4,10 @@ spec are built apart and joined by `attach`, as mujoco_playground keeps robot an
 """
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+from pathlib import Path
 
 import mujoco
 import numpy as np
@@ -206,6 +209,33 @@ def _add_object(world: mujoco.MjsBody, obj: SceneObject, night: bool) -> None:
                       pos=[-length * 0.05, 0, height * 0.85], rgba=[0.15, 0.2, 0.25, 1])
     else:  # the scenario loader refuses unknown kinds; this is a programming error
         raise ValueError(f"no geometry for object kind {obj.kind!r}")
+
+
+def load_model(scenario: Scenario, cache_dir: Path | None = None) -> mujoco.MjModel:
+    """`build_model`, cached as a compiled .mjb keyed by everything it is built from (the
+    scenario, this package's model code, MuJoCo and the assets' versions): compiling the Go2's
+    30 MB of meshes takes seconds, loading the binary a few milliseconds."""
+    assets = robot_assets()
+    parts = [Path(scenario.path).read_bytes() if Path(scenario.path).is_file() else repr(scenario).encode(),
+             repr(scenario).encode(), Path(__file__).read_bytes(), Path(R.__file__).read_bytes(),
+             f"{mujoco.__version__} {assets.version}".encode()]
+    key = hashlib.sha256(b"\0".join(parts)).hexdigest()[:20]
+    cache = cache_dir or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "robot_dog_sim"
+    path = cache / f"{scenario.name}-{key}.mjb"
+    if path.is_file():
+        try:
+            return mujoco.MjModel.from_binary_path(str(path))
+        except Exception:   # a truncated or foreign file: rebuild it
+            path.unlink(missing_ok=True)
+    model = build_model(scenario)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        mujoco.mj_saveModel(model, str(partial), None)
+        partial.replace(path)   # atomic: concurrent runs never read a half-written file
+    except OSError:
+        pass   # a read-only cache only costs the compile time
+    return model
 
 
 def build_model(scenario: Scenario) -> mujoco.MjModel:

@@ -53,3 +53,18 @@ def test_assets_come_with_their_licences():
     texts = [p.read_text() for p in assets.licences]
     assert "Redistribution and use in source and binary forms" in texts[0]  # BSD-3-Clause
     assert "Apache License" in texts[1]
+
+
+def test_cached_model_is_the_built_one(tmp_path):
+    from sim.model import build_model, load_model
+    from sim.scenario import load_scenario
+    scenario = load_scenario("street_night")
+    fresh = build_model(scenario)
+    first = load_model(scenario, tmp_path)          # builds and stores
+    cached = load_model(scenario, tmp_path)         # loads the binary
+    assert len(list(tmp_path.glob("street_night-*.mjb"))) == 1
+    for m in (first, cached):
+        assert (m.nq, m.nu, m.ngeom, m.nmat, m.nlight, m.nsensor) == (
+            fresh.nq, fresh.nu, fresh.ngeom, fresh.nmat, fresh.nlight, fresh.nsensor)
+        assert [m.joint(i).name for i in range(m.njnt)] == [fresh.joint(i).name for i in range(fresh.njnt)]
+        assert m.vis.map.znear == pytest.approx(fresh.vis.map.znear)
