@@ -51,6 +51,13 @@ def port_or_free(preferred: int) -> int:
             return sock.getsockname()[1]
 
 
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _mismatch(fleet: fleet_mod.Fleet) -> str | None:
     """Why `fleet` cannot serve the demo, or None."""
     if fleet.broker.host != "127.0.0.1":
@@ -107,6 +114,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--mode", choices=("policy", "kinematic"), default="policy",
                         help="policy: the walking policy on MuJoCo physics; kinematic: the base "
                              "follows cmd_vel exactly (fast, for CI)")
+    parser.add_argument("--link-faults", action="store_true",
+                        help="route the uplink through the simulator's MQTT link proxy, so the "
+                             "scenario's mqtt_* faults (delay, loss, bandwidth, outage) apply")
     args = parser.parse_args(argv)
 
     args.var.mkdir(parents=True, exist_ok=True)
@@ -136,14 +146,19 @@ def main(argv: list[str]) -> int:
         broker.stop()
         raise
     mcu_link = args.var / "mcu"
-    # The simulator owns the virtual MCU's pty; the payload node retries until it appears.
+    # The simulator owns the virtual MCU's pty; the payload node retries until it appears. With
+    # --link-faults it also owns the uplink's path to the broker (the uplink retries until the
+    # proxy listens).
+    uplink_port = free_port() if args.link_faults else broker_port
+    link_args = ([f"link_upstream_port:={broker_port}", f"link_port:={uplink_port}"]
+                 if args.link_faults else [])
     sim = subprocess.Popen(
         [sys.executable, "-m", "robot_dog.cli", "launch", str(SIM_LAUNCH), f"dog:={DOG}",
-         f"scenario:={args.scenario}", f"mode:={args.mode}", f"mcu_link:={mcu_link}"],
+         f"scenario:={args.scenario}", f"mode:={args.mode}", f"mcu_link:={mcu_link}", *link_args],
         env=dds_env.environ(), start_new_session=True)
     dog = subprocess.Popen(
         [sys.executable, "-m", "robot_dog.cli", "launch", str(args.launch_file), f"dog:={DOG}",
-         f"broker_port:={broker_port}", f"ca_file:={paths.dog_ca_cert(DOG)}",
+         f"broker_port:={uplink_port}", f"ca_file:={paths.dog_ca_cert(DOG)}",
          f"password_file:={paths.dog_password(DOG)}",
          f"command_public_key:={paths.dog_public_key(DOG)}",
          f"state_dir:={args.var / 'uplink'}", f"mcu_port:={mcu_link}",

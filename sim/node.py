@@ -4,7 +4,8 @@ Subscribes `cmd_vel` (geometry_msgs/Twist; non-finite or beyond-limit commands a
 a log line and the dog stands); publishes `odom` (nav_msgs/Odometry, odom -> base_link, REP 105),
 `imu/data`, `joint_states`, `fix` (sensor_msgs/NavSatFix from the scenario's geo origin),
 `/clock` when `publish_clock` is set, and the rendered bodycam `camera/image_raw` (bgr8).
-Runs the virtual payload MCU on `mcu_link` (the pty payload_node opens) and draws its lights.
+Runs the virtual payload MCU on `mcu_link` (the pty payload_node opens) and draws its lights, and
+with `link_upstream_port` the MQTT link-fault proxy the scenario's mqtt_* faults act on.
 Behaviour lives in sim.core / sim.runner; this file wires parameters, QoS and topics.
 """
 from __future__ import annotations
@@ -46,7 +47,10 @@ class SimNode(Node):
             render=p("render", True, "render the bodycam (needs EGL or OSMesa)"),
             camera_fps=p("camera_fps", 15.0, "bodycam frame rate, Hz"),
             width=p("width", 640, "bodycam width, px"), height=p("height", 480, "bodycam height, px"),
-            mcu_link=p("mcu_link", "", "pty symlink for the virtual payload MCU; empty = none"))
+            mcu_link=p("mcu_link", "", "pty symlink for the virtual payload MCU; empty = none"),
+            link_upstream_port=p("link_upstream_port", 0,
+                                 "broker port behind the MQTT link-fault proxy; 0 = no proxy"),
+            link_port=p("link_port", 0, "the link proxy's port on 127.0.0.1 (point the uplink here)"))
         self.publish_clock = p("publish_clock", False, "publish /clock (sim time) for use_sim_time")
         self.camera_frame = p("camera_frame_id", "bodycam_optical", "TF frame of the bodycam")
         try:
@@ -71,7 +75,8 @@ class SimNode(Node):
         self.get_logger().info(
             f"scenario {scenario.name} ({scenario.path}), mode {mode}, "
             f"{'bodycam ' + str(config.width) + 'x' + str(config.height) if config.render else 'no bodycam'}"
-            f"{', MCU on ' + config.mcu_link if config.mcu_link else ''}")
+            f"{', MCU on ' + config.mcu_link if config.mcu_link else ''}"
+            f"{f', MQTT link proxy :{self.runner.link.port} -> :{config.link_upstream_port}' if self.runner.link else ''}")
 
     def _on_cmd_vel(self, msg: Twist) -> None:
         try:

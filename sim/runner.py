@@ -36,6 +36,8 @@ class RunnerConfig:
     width: int = 640
     height: int = 480
     mcu_link: str = ""                # pty symlink of the virtual MCU; "" = none
+    link_upstream_port: int = 0       # broker port behind the MQTT link proxy; 0 = no proxy
+    link_port: int = 0                # the proxy's port on 127.0.0.1 (0 = any free one)
 
 
 class SimRunner:
@@ -47,6 +49,7 @@ class SimRunner:
         self.lock = threading.Lock()           # guards world (model data and command)
         self.faults = FaultSchedule(world.scenario.faults)
         self.mcu = None
+        self.link = None                  # sim.link_proxy.LinkProxy when configured
         self.renderer_error: str | None = None
         self.frames = 0
         self.ticks = 0
@@ -59,6 +62,10 @@ class SimRunner:
             from firmware_bridge.virtual_mcu.device import VirtualMcu
             Path(self.config.mcu_link).parent.mkdir(parents=True, exist_ok=True)
             self.mcu = VirtualMcu(self.config.mcu_link, seed=self.world.scenario.seed).start()
+        if self.config.link_upstream_port:
+            from sim.link_proxy import LinkProxy
+            self.link = LinkProxy(self.config.link_upstream_port, port=self.config.link_port,
+                                  seed=self.world.scenario.seed).start()
         self._spawn(self._physics_loop, "sim-physics")
         if self.config.render:
             self._spawn(self._camera_loop, "sim-bodycam")
@@ -70,6 +77,8 @@ class SimRunner:
             thread.join(timeout=5.0)
         if self.mcu is not None:
             self.mcu.stop()
+        if self.link is not None:
+            self.link.close()
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -108,6 +117,9 @@ class SimRunner:
     def _apply_fault(self, fault: FaultEvent, active: bool) -> None:
         _LOGGER.warning("fault %s %s at sim t=%.1f s", fault.kind, "starts" if active else "ends",
                         self.world.time)
+        if fault.kind.startswith("mqtt_"):
+            self._apply_link_fault(fault, active)
+            return
         mcu = self.mcu
         if fault.kind == "camera_loss" or mcu is None:
             return  # camera_loss is read by the camera loop through self.faults
@@ -118,6 +130,18 @@ class SimRunner:
             setattr(mcu.faults, attr, fault.value if active else 0.0)
         elif fault.kind == "serial_unplug" and active:
             threading.Thread(target=mcu.unplug, args=(fault.duration or 3.0,), daemon=True).start()
+
+    def _apply_link_fault(self, fault: FaultEvent, active: bool) -> None:
+        link = self.link
+        if link is None:
+            _LOGGER.warning("%s ignored: no MQTT link proxy (link_upstream_port)", fault.kind)
+            return
+        if fault.kind == "mqtt_outage":
+            if active:
+                link.outage(fault.duration or 3.0)
+            return
+        attr = {"mqtt_delay": "delay_s", "mqtt_loss": "loss_rate", "mqtt_bandwidth": "bandwidth_bps"}[fault.kind]
+        setattr(link.faults, attr, fault.value if active else 0.0)
 
     # ---- bodycam -------------------------------------------------------------------------
     def _camera_loop(self) -> None:

@@ -24,7 +24,15 @@ SCENARIO_DIR = Path(__file__).with_name("scenarios")
 
 OBJECT_KINDS = ("box", "building", "cylinder", "lamp_post", "car", "bench")
 SOUND_KINDS = ("crowd", "shout", "glass_break", "car_horn")
-FAULT_KINDS = ("camera_loss", "low_battery", "serial_corrupt", "serial_drop", "serial_unplug")
+#: fault kind -> (lowest, highest) `value` and its unit
+FAULT_VALUES = {
+    "camera_loss": (0.0, 0.0, ""), "low_battery": (0.0, 1.0, "charge"),
+    "serial_corrupt": (0.0, 1.0, "per byte"), "serial_drop": (0.0, 1.0, "per frame"),
+    "serial_unplug": (0.0, 0.0, ""),
+    "mqtt_delay": (0.0, 10.0, "s"), "mqtt_loss": (0.0, 1.0, "per chunk"),
+    "mqtt_bandwidth": (100.0, 1e9, "bytes/s"), "mqtt_outage": (0.0, 0.0, ""),
+}
+FAULT_KINDS = tuple(FAULT_VALUES)
 LIGHTING = ("day", "night")
 
 
@@ -83,7 +91,7 @@ class FaultEvent:
     kind: str
     at: float                                 # s of sim time
     duration: float                           # s (0: until the end)
-    value: float                              # rate 0..1, or charge 0..1 for low_battery
+    value: float                              # see FAULT_VALUES (rate, charge, s, bytes/s)
 
 
 @dataclass(frozen=True)
@@ -269,11 +277,12 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
         f = r.mapping(node, name, ("kind", "at", "duration", "value"))
         if "kind" not in f or "at" not in f:
             raise r.fail(node, name, "needs kind and at")
+        kind = r.text(f["kind"], f"{name}.kind", FAULT_KINDS)
+        low, high, unit = FAULT_VALUES[kind]
         faults.append(FaultEvent(
-            kind=r.text(f["kind"], f"{name}.kind", FAULT_KINDS),
-            at=r.number(f["at"], f"{name}.at", 0, 86400, "s"),
+            kind=kind, at=r.number(f["at"], f"{name}.at", 0, 86400, "s"),
             duration=r.number(f["duration"], f"{name}.duration", 0, 86400, "s") if "duration" in f else 0.0,
-            value=r.number(f["value"], f"{name}.value", 0, 1) if "value" in f else 0.0))
+            value=r.number(f["value"], f"{name}.value", low, high, unit) if "value" in f else low))
 
     return Scenario(
         name=r.text(top["name"], "name"), path=path,

@@ -71,3 +71,10 @@ def test_missing_file_lists_bundled(tmp_path):
     with pytest.raises(ScenarioError) as info:
         load_scenario(tmp_path / "nope.yaml")
     assert "plaza_day" in str(info.value)
+
+
+def test_fault_value_range_depends_on_the_kind():
+    ok = parse_scenario(GOOD + "faults:\n  - {kind: mqtt_bandwidth, at: 1, value: 20000}\n")
+    assert ok.faults[0].value == 20000
+    e = error(GOOD + "faults:\n  - {kind: low_battery, at: 1, value: 20000}\n")
+    assert (e.line, e.field) == (6, "faults[0].value") and "charge" in e.message
