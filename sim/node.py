@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
 from rclpy._rclpy_pybind11 import RCLError
@@ -30,6 +31,7 @@ from robot_dog.ros_main import run_node
 from sim import robot as R
 from sim.core import MODES, BaseState, CommandRejected, SimWorld, check_command
 from sim.geo import to_geodetic
+from sim.health import assess
 from sim.runner import RunnerConfig, SimRunner
 from sim.scenario import ScenarioError, load_scenario
 
@@ -66,7 +68,11 @@ class SimNode(Node):
         self.fix_pub = self.create_publisher(NavSatFix, "fix", qos.TELEMETRY)
         self.image_pub = self.create_publisher(Image, "camera/image_raw", qos.SENSOR)
         self.clock_pub = self.create_publisher(Clock, "/clock", qos.TELEMETRY) if self.publish_clock else None
+        self.diag_pub = self.create_publisher(DiagnosticArray, "diagnostics", qos.TELEMETRY)
         self.create_subscription(Twist, "cmd_vel", self._on_cmd_vel, qos.COMMAND)
+        self.config = config
+        self._last = (time.monotonic(), 0.0, 0)   # wall s, sim s, frames at the last report
+        self.create_timer(1.0, self._publish_health)
         self.ticks = 0
         self.refusal: tuple[str, float] = ("", 0.0)
         self.runner = SimRunner(self.world, config, self._guarded(self._publish_state),
@@ -90,6 +96,20 @@ class SimNode(Node):
                 self.refusal = (str(exc), now)
             command = np.zeros(3)
         self.runner.command(command)
+
+    def _publish_health(self) -> None:
+        now, sim_time, frames = time.monotonic(), self.world.time, self.runner.frames
+        wall = max(now - self._last[0], 1e-6)
+        health = assess((sim_time - self._last[1]) / wall, self.config.real_time_factor,
+                        (frames - self._last[2]) / wall, self.config.camera_fps, self.config.render,
+                        self.runner.renderer_error)
+        self._last = (now, sim_time, frames)
+        array = DiagnosticArray(status=[DiagnosticStatus(
+            level=bytes([health.level]), name=f"{self.get_name()}: simulator", message=health.message,
+            hardware_id=self.world.scenario.name,
+            values=[KeyValue(key=k, value=v) for k, v in health.values.items()])])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(array)
 
     def _guarded(self, publish: Callable[..., None]) -> Callable[..., None]:
         """Publishing from the runner's threads stops quietly once rclpy shuts down (Ctrl-C)."""

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import robot_dog  # noqa: F401  (localhost-only DDS before rclpy.init)
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
 from rclpy.executors import SingleThreadedExecutor
@@ -63,13 +64,14 @@ class Observer:
         self.executor.add_node(self.node)
         self.cmd = self.node.create_publisher(Twist, "cmd_vel", qos.COMMAND)
         self.light = self.node.create_client(SetPoliceLight, "police_light/set")
-        self.got: dict[str, list] = {k: [] for k in ("odom", "imu", "joints", "fix", "image")}
+        self.got: dict[str, list] = {k: [] for k in ("odom", "imu", "joints", "fix", "image", "diag")}
         sub = self.node.create_subscription
         sub(Odometry, "odom", self.got["odom"].append, qos.TELEMETRY)
         sub(Imu, "imu/data", self.got["imu"].append, qos.SENSOR)
         sub(JointState, "joint_states", self.got["joints"].append, qos.TELEMETRY)
         sub(NavSatFix, "fix", self.got["fix"].append, qos.TELEMETRY)
         sub(Image, "camera/image_raw", self.got["image"].append, qos.SENSOR)
+        sub(DiagnosticArray, "diagnostics", self.got["diag"].append, qos.TELEMETRY)
 
     def spin_until(self, predicate, timeout: float, what: str, every=None) -> None:
         end = time.monotonic() + timeout
@@ -138,6 +140,10 @@ def test_base_interfaces_follow_cmd_vel_and_refuse_nan(sim, observer):
     obs.spin_until(lambda: obs.got["odom"][-1].twist.twist.linear.x == 0.0, 10,
                    "standing after a huge command", every=lambda: obs.drive(1e9))
     obs.spin_until(lambda: "exceeds the robot's limit" in sim.output(), 10, "the refusal in the log")
+    obs.spin_until(lambda: obs.got["diag"], 10, "the simulator's diagnostics")
+    status = obs.got["diag"][-1].status[0]
+    assert status.name == "sim: simulator" and status.hardware_id == "plaza_day"
+    assert {v.key for v in status.values} == {"real_time_factor", "camera_fps"}
 
 
 def head_pixels(image: np.ndarray) -> tuple[float, float]:
