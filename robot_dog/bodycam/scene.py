@@ -29,7 +29,8 @@ def burn_in(frame: np.ndarray, overlay: Overlay, stamp: float) -> None:
     h, _w = frame.shape[:2]
     clock = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp)) + f".{int(stamp * 1000) % 1000:03d}"
     lines = [clock, f"DEV {overlay.device_id}  OFC {overlay.officer_id}",
-             f"{overlay.latitude:.5f}N {overlay.longitude:.5f}E"]
+             f"{abs(overlay.latitude):.5f}{'N' if overlay.latitude >= 0 else 'S'} "
+             f"{abs(overlay.longitude):.5f}{'E' if overlay.longitude >= 0 else 'W'}"]
     scale = max(0.4, h / 960)
     line_h = int(30 * scale * 1.6)
     # A dimmed band under the text keeps it legible on any scene, as recorders do.
@@ -55,12 +56,17 @@ class TestScene:
 
     def render(self, stamp: float, overlay: Overlay) -> np.ndarray:
         """The frame at time `stamp` (s since the epoch), BGR uint8."""
+        frame = self.render_background(stamp)
+        burn_in(frame, overlay, stamp)
+        return frame
+
+    def render_background(self, stamp: float) -> np.ndarray:
+        """The scene at `stamp` without the overlay."""
         frame = self._background.copy()
         t = stamp % 4.0 / 4.0
         cx = int(self.width * (0.1 + 0.8 * t))
         cy = int(self.height * (0.55 + 0.25 * math.sin(2 * math.pi * t)))
         cv2.circle(frame, (cx, cy), max(8, self.height // 10), (30, 30, 220), -1, cv2.LINE_AA)
-        burn_in(frame, overlay, stamp)
         return frame
 
 

@@ -544,6 +544,15 @@ class Storage:
         rows = self._query("SELECT doc FROM telemetry WHERE dog = ? ORDER BY id DESC LIMIT 1", (dog,))
         return json.loads(rows[0][0]) if rows else None
 
+    def poses(self, dog: str) -> list[tuple[float, float]]:
+        """The dog's stored positions (telemetry `pose`, m) in arrival order: its track."""
+        out = []
+        for (text,) in self._query("SELECT doc FROM telemetry WHERE dog = ? ORDER BY id", (dog,)):
+            pose = json.loads(text).get("pose", {})
+            if "x" in pose and "y" in pose:
+                out.append((float(pose["x"]), float(pose["y"])))
+        return out
+
     def telemetry_seqs(self, dog: str) -> list[int]:
         """Every stored telemetry seq of `dog` in arrival order (tests, outage checks)."""
         return [r[0] for r in self._query("SELECT seq FROM telemetry WHERE dog = ? ORDER BY id", (dog,))]

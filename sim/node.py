@@ -1,0 +1,185 @@
+"""sim_node: the simulated dog as a base driver and a camera (the same interfaces as hardware).
+
+Subscribes `cmd_vel` (geometry_msgs/Twist; non-finite or beyond-limit commands are refused with
+a log line and the dog stands); publishes `odom` (nav_msgs/Odometry, odom -> base_link, REP 105),
+`imu/data`, `joint_states`, `fix` (sensor_msgs/NavSatFix from the scenario's geo origin),
+`/clock` when `publish_clock` is set, and the rendered bodycam `camera/image_raw` (bgr8).
+Runs the virtual payload MCU on `mcu_link` (the pty payload_node opens) and draws its lights, and
+with `link_upstream_port` the MQTT link-fault proxy the scenario's mqtt_* faults act on.
+Behaviour lives in sim.core / sim.runner; this file wires parameters, QoS and topics.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Twist
+from nav_msgs.msg import Odometry
+from rclpy._rclpy_pybind11 import RCLError
+from rclpy.node import Node
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import Image, Imu, JointState, NavSatFix, NavSatStatus
+
+from robot_dog import qos
+from robot_dog.params import declare_read_only
+from robot_dog.ros_main import run_node
+from sim import robot as R
+from sim.core import MODES, BaseState, CommandRejected, SimWorld, check_command
+from sim.geo import to_geodetic
+from sim.health import assess
+from sim.runner import RunnerConfig, SimRunner
+from sim.scenario import ScenarioError, load_scenario
+
+FIX_EVERY = 10   # control ticks per NavSatFix (5 Hz)
+
+
+class SimNode(Node):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(kwargs.pop("node_name", "sim"), **kwargs)
+        p = partial(declare_read_only, self)
+        scenario_name = p("scenario", "plaza_day", "scenario name (sim/scenarios) or YAML path")
+        mode = p("mode", "policy", f"locomotion: {' | '.join(MODES)}")
+        config = RunnerConfig(
+            real_time_factor=p("real_time_factor", 1.0, "sim s per wall s; 0 = as fast as possible"),
+            render=p("render", True, "render the bodycam (needs EGL or OSMesa)"),
+            camera_fps=p("camera_fps", 15.0, "bodycam frame rate, Hz"),
+            width=p("width", 640, "bodycam width, px"), height=p("height", 480, "bodycam height, px"),
+            mcu_link=p("mcu_link", "", "pty symlink for the virtual payload MCU; empty = none"),
+            link_upstream_port=p("link_upstream_port", 0,
+                                 "broker port behind the MQTT link-fault proxy; 0 = no proxy"),
+            link_port=p("link_port", 0, "the link proxy's port on 127.0.0.1 (point the uplink here)"))
+        self.publish_clock = p("publish_clock", False, "publish /clock (sim time) for use_sim_time")
+        self.camera_frame = p("camera_frame_id", "bodycam_optical", "TF frame of the bodycam")
+        try:
+            scenario = load_scenario(scenario_name)
+        except ScenarioError as exc:
+            self.get_logger().fatal(str(exc))
+            raise
+        self.origin = scenario.geo_origin
+        self.world = SimWorld(scenario, mode)
+        self.odom_pub = self.create_publisher(Odometry, "odom", qos.TELEMETRY)
+        self.imu_pub = self.create_publisher(Imu, "imu/data", qos.SENSOR)
+        self.joint_pub = self.create_publisher(JointState, "joint_states", qos.TELEMETRY)
+        self.fix_pub = self.create_publisher(NavSatFix, "fix", qos.TELEMETRY)
+        self.image_pub = self.create_publisher(Image, "camera/image_raw", qos.SENSOR)
+        self.clock_pub = self.create_publisher(Clock, "/clock", qos.TELEMETRY) if self.publish_clock else None
+        self.diag_pub = self.create_publisher(DiagnosticArray, "diagnostics", qos.TELEMETRY)
+        self.create_subscription(Twist, "cmd_vel", self._on_cmd_vel, qos.COMMAND)
+        self.config = config
+        self._last = (time.monotonic(), 0.0, 0)   # wall s, sim s, frames at the last report
+        self.create_timer(1.0, self._publish_health)
+        self.ticks = 0
+        self.refusal: tuple[str, float] = ("", 0.0)
+        self.runner = SimRunner(self.world, config, self._guarded(self._publish_state),
+                                self._guarded(self._publish_frame))
+        self.runner.start()
+        self.get_logger().info(
+            f"scenario {scenario.name} ({scenario.path}), mode {mode}, "
+            f"{'bodycam ' + str(config.width) + 'x' + str(config.height) if config.render else 'no bodycam'}"
+            f"{', MCU on ' + config.mcu_link if config.mcu_link else ''}"
+            f"{f', MQTT link proxy :{self.runner.link.port} -> :{config.link_upstream_port}' if self.runner.link else ''}")
+
+    def _on_cmd_vel(self, msg: Twist) -> None:
+        try:
+            command = check_command(msg.linear.x, msg.linear.y, msg.angular.z)
+        except CommandRejected as exc:
+            # One line per new reason, then at most one a second: a stream of bad commands
+            # must not flood the log, and a different fault must not hide behind the first.
+            now = time.monotonic()
+            if str(exc) != self.refusal[0] or now - self.refusal[1] > 1.0:
+                self.get_logger().warning(f"cmd_vel refused, standing: {exc}")
+                self.refusal = (str(exc), now)
+            command = np.zeros(3)
+        self.runner.command(command)
+
+    def _publish_health(self) -> None:
+        now, sim_time, frames = time.monotonic(), self.world.time, self.runner.frames
+        wall = max(now - self._last[0], 1e-6)
+        health = assess((sim_time - self._last[1]) / wall, self.config.real_time_factor,
+                        (frames - self._last[2]) / wall, self.config.camera_fps, self.config.render,
+                        self.runner.renderer_error)
+        self._last = (now, sim_time, frames)
+        array = DiagnosticArray(status=[DiagnosticStatus(
+            level=bytes([health.level]), name=f"{self.get_name()}: simulator", message=health.message,
+            hardware_id=self.world.scenario.name,
+            values=[KeyValue(key=k, value=v) for k, v in health.values.items()])])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(array)
+
+    def _guarded(self, publish: Callable[..., None]) -> Callable[..., None]:
+        """Publishing from the runner's threads stops quietly once rclpy shuts down (Ctrl-C)."""
+        def call(*args: Any) -> None:
+            if not self.context.ok():
+                return
+            try:
+                publish(*args)
+            except RCLError:
+                if self.context.ok():
+                    raise
+        return call
+
+    def _stamp(self, sim_time: float) -> Time:
+        if self.publish_clock:
+            return Time(sec=int(sim_time), nanosec=int((sim_time % 1.0) * 1e9))
+        return self.get_clock().now().to_msg()
+
+    def _publish_state(self, s: BaseState) -> None:
+        stamp = self._stamp(s.time)
+        if self.clock_pub is not None:
+            self.clock_pub.publish(Clock(clock=stamp))
+        w, x, y, z = (float(v) for v in s.orientation)
+        odom = Odometry(child_frame_id="base_link")
+        odom.header.stamp, odom.header.frame_id = stamp, "odom"
+        pose = odom.pose.pose
+        pose.position.x, pose.position.y, pose.position.z = (float(v) for v in s.position)
+        pose.orientation.w, pose.orientation.x, pose.orientation.y, pose.orientation.z = w, x, y, z
+        twist = odom.twist.twist
+        twist.linear.x, twist.linear.y, twist.linear.z = (float(v) for v in s.linear_velocity)
+        twist.angular.x, twist.angular.y, twist.angular.z = (float(v) for v in s.angular_velocity)
+        self.odom_pub.publish(odom)
+
+        imu = Imu()
+        imu.header.stamp, imu.header.frame_id = stamp, "imu_link"
+        imu.orientation.w, imu.orientation.x, imu.orientation.y, imu.orientation.z = w, x, y, z
+        g, a = imu.angular_velocity, imu.linear_acceleration
+        g.x, g.y, g.z = (float(v) for v in s.angular_velocity)
+        a.x, a.y, a.z = (float(v) for v in s.specific_force)
+        self.imu_pub.publish(imu)
+
+        joints = JointState(name=list(R.JOINTS_MODEL), position=s.joint_position.tolist(),
+                            velocity=s.joint_velocity.tolist(), effort=s.joint_effort.tolist())
+        joints.header.stamp = stamp
+        self.joint_pub.publish(joints)
+
+        self.ticks += 1
+        if self.ticks % FIX_EVERY == 1:
+            lat, lon, alt = to_geodetic(self.origin, *(float(v) for v in s.position))
+            fix = NavSatFix(latitude=lat, longitude=lon, altitude=alt,
+                            position_covariance_type=NavSatFix.COVARIANCE_TYPE_DIAGONAL_KNOWN)
+            fix.status.status, fix.status.service = NavSatStatus.STATUS_FIX, NavSatStatus.SERVICE_GPS
+            fix.position_covariance = [0.25, 0.0, 0.0, 0.0, 0.25, 0.0, 0.0, 0.0, 1.0]  # 0.5 m, 1 m
+            fix.header.stamp, fix.header.frame_id = stamp, "gps_link"
+            self.fix_pub.publish(fix)
+
+    def _publish_frame(self, frame: np.ndarray, sim_time: float) -> None:
+        msg = Image(height=frame.shape[0], width=frame.shape[1], encoding="bgr8", is_bigendian=0,
+                    step=frame.shape[1] * 3)
+        msg.data = frame.tobytes()
+        msg.header.stamp, msg.header.frame_id = self._stamp(sim_time), self.camera_frame
+        self.image_pub.publish(msg)
+
+    def close(self) -> None:
+        self.runner.stop()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(SimNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
