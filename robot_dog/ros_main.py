@@ -23,8 +23,17 @@ _LOGGER = logging.getLogger(__name__)
 
 
 def quiet_stop_during_start() -> None:
-    """rclpy warns once when a node is constructed on a context a stop just shut down."""
+    """rclpy warns once when a node is constructed on a context a stop just shut down, and an
+    executor whose constructor the stop interrupted complains from its `__del__` (measured:
+    AttributeError '_sigint_gc' under load). Both are the stop, not errors: after shutdown such
+    unraisable exceptions are dropped; before it they are reported as usual."""
     warnings.filterwarnings("ignore", message="Failed to fini rosout publisher", category=RuntimeWarning)
+    default_hook = sys.unraisablehook
+
+    def hook(unraisable: "sys.UnraisableHookArgs") -> None:
+        if rclpy.ok():
+            default_hook(unraisable)
+    sys.unraisablehook = hook
 
 
 def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,

@@ -27,13 +27,16 @@ from robot_dog.bodycam.sources import image_from_msg
 from sim.robot import JOINTS_MODEL
 from sim.scenario import load_scenario
 from tests.fixtures.firmware import PayloadNodeProcess
+from tests.fixtures.processes import unique_namespace
 
 pytestmark = pytest.mark.slow
 
 
+NS = unique_namespace()  # this run's own: two runs on one machine never share a dog
+
 class NodeProcess:
     def __init__(self, module: str, log: Path, **params: object) -> None:
-        args = [sys.executable, "-m", module, "--ros-args", "-r", "__ns:=/dog1"]
+        args = [sys.executable, "-m", module, "--ros-args", "-r", f"__ns:={NS}"]
         for name, value in params.items():
             args += ["-p", f"{name}:={value}"]
         self.log = log
@@ -59,7 +62,7 @@ class Observer:
     def __init__(self) -> None:
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
-        self.node = rclpy.create_node("sim_test", namespace="/dog1", context=self.context)
+        self.node = rclpy.create_node("sim_test", namespace=NS, context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.cmd = self.node.create_publisher(Twist, "cmd_vel", qos.COMMAND)
@@ -157,7 +160,7 @@ def head_pixels(image: np.ndarray) -> tuple[float, float]:
 
 def test_bodycam_shows_the_flashing_light_bar_after_police_light_set(sim, observer, tmp_path):
     obs = observer
-    payload = PayloadNodeProcess(tmp_path / "mcu", tmp_path / "payload.log", crowd_mode=True)
+    payload = PayloadNodeProcess(tmp_path / "mcu", tmp_path / "payload.log", NS, crowd_mode=True)
     try:
         obs.spin_until(lambda: len(obs.got["image"]) >= 2, 90, "rendered frames on camera/image_raw")
         msg = obs.got["image"][-1]

@@ -24,8 +24,9 @@ def test_missing_device_is_logged_and_exit_sends_zero(dog_namespace, ros_probe, 
         wait_for(lambda: f"gamepad {missing}: [Errno 2] No such file or directory" in node.output(),
                  "the missing device in the log")
         assert node.proc.poll() is None and probe.messages("teleop/cmd_vel") == []
-        wait_for(lambda: probe.node.count_publishers(f"{dog_namespace}/teleop/cmd_vel") > 0,
-                 "discovery of the gamepad's publisher")
+        # Matched, not only discovered: a zero sent before matching would be lost.
+        wait_for(lambda: probe.matched_publishers("teleop/cmd_vel") > 0,
+                 "the gamepad's publisher matched to the probe")
     finally:
         node.kill(signal.SIGINT)
     assert node.proc.returncode == 0, node.output()
