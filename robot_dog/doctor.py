@@ -73,6 +73,26 @@ def _devices(name: str, patterns: list[str], fallback: str) -> Finding:
     return Finding(name, False, f"none found; {fallback}", "connect the device", required=False)
 
 
+def _audio_devices() -> Finding:
+    """The virtual audio daemon and the dog's devices (robot_dog.audio.devices)."""
+    from robot_dog.audio import devices
+    where = devices.default_runtime_dir()
+    name = "audio devices"
+    fix = "python -c 'from robot_dog.audio.devices import ensure_virtual_devices as e; e()'"
+    try:
+        if not devices.daemon_running(where):
+            return Finding(name, False, f"no PulseAudio daemon on {where / 'native'}", fix,
+                           required=False)
+        sinks, sources = devices.list_devices(where)
+    except Exception as exc:  # noqa: BLE001  (pactl missing or broken: report, never crash)
+        return Finding(name, False, f"cannot ask PulseAudio: {exc}", fix, required=False)
+    wanted = {devices.SPEAKER_SINK: sinks, devices.STREET_SINK: sinks, devices.MIC_SOURCE: sources}
+    missing = [n for n, found in wanted.items() if n not in found]
+    detail = (f"daemon on {where / 'native'}; "
+              + (f"missing {', '.join(missing)}" if missing else ", ".join(wanted)))
+    return Finding(name, not missing, detail, fix, required=False)
+
+
 def run_checks(which: Which = shutil.which) -> list[Finding]:
     return [
         Finding("python", sys.version_info >= (3, 11), sys.version.split()[0],
@@ -85,6 +105,7 @@ def run_checks(which: Which = shutil.which) -> list[Finding]:
         _binary(which, "PulseAudio", "pulseaudio", "pulseaudio", "virtual audio for mic/megaphone"),
         _binary(which, "Chromium", "chromium", "chromium", "viewer tests", required=False),
         _binary(which, "espeak-ng", "espeak-ng", "espeak-ng", "megaphone TTS", required=False),
+        _audio_devices(),
         _devices("camera", ["/dev/video*"], "the bodycam uses the synthetic test scene"),
         _devices("serial port", ["/dev/ttyUSB*", "/dev/ttyACM*"],
                  "the payload bridge uses the virtual MCU on a pty"),
