@@ -11,4 +11,6 @@ NODES: dict[str, str] = {
     "talker_node": "robot_dog.examples.talker:TalkerNode",
     "listener_node": "robot_dog.examples.listener:ListenerNode",
     "payload_node": "robot_dog.payload.node:PayloadNode",
+    "megaphone_node": "robot_dog.audio.megaphone_node:MegaphoneNode",
+    "microphone_node": "robot_dog.audio.microphone_node:MicrophoneNode",
 }

@@ -69,13 +69,17 @@ def test_announcement_volume_checked() -> None:
 def test_silence_all_stops_sources_and_says_why() -> None:
     mega = Megaphone()
     queue, item = mega.announce(tone(400, 1.0))
+    _, waiting = mega.announce(tone(400, 1.0))
     mega.siren.set("yelp", 5.0, now=0.0)
     mega.voice.push(1, tone(300, 0.1))
     mega.frame(0.0)
     mega.silence_all("amplifier refused: safe state")
     assert queue.status(item).state is State.CANCELLED
     assert queue.status(item).reason == "amplifier refused: safe state"
+    assert queue.status(waiting).state is State.CANCELLED
     assert not mega.wants_sound(0.0)
+    _, later = mega.announce(tone(400, 0.1))         # the queue keeps working
+    assert mega.frame(0.0) is not None
 
 
 def test_amplifier_on_before_sound_refreshed_and_off_after() -> None:
@@ -90,3 +94,13 @@ def test_amplifier_on_before_sound_refreshed_and_off_after() -> None:
     assert plan.step(False, 4.0) == "disable"
     plan.disabled()
     assert plan.step(False, 10.0) is None
+
+
+def test_a_pause_in_live_voice_keeps_the_siren_ducked() -> None:
+    mega = Megaphone()
+    mega.siren.set("hilo", 5.0, now=0.0)
+    mega.voice.push(1, tone(3000, 0.02))
+    for _ in range(3):
+        frame = mega.frame(0.0)                    # voice ran dry after the first frame
+    assert mega.voice.active
+    assert max(band_level(frame, 950), band_level(frame, 750)) < 0.1   # 0.5 ducked by 20 dB

@@ -106,6 +106,13 @@ class AnnouncementQueue:
         self.cancel(item_id, reason)
         return item_id
 
+    def cancel_all(self, reason: str) -> list[int]:
+        """Cancel everything playing or waiting (nothing can be heard now); their ids."""
+        ids = [i.id for i in self._items.values() if i.state in (State.QUEUED, State.PLAYING)]
+        for item_id in ids:
+            self.cancel(item_id, reason)
+        return ids
+
     @property
     def busy(self) -> bool:
         return self._current is not None or bool(self._queued())

@@ -126,8 +126,7 @@ def ensure_virtual_devices(runtime_dir: Path | None = None, apply: bool = True) 
     runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     started = False
     if not daemon_running(runtime_dir):
-        _start_daemon(runtime_dir)
-        started = True
+        started = _start_daemon(runtime_dir)
     audio = VirtualAudio(runtime_dir, started)
     sinks, sources = list_devices(runtime_dir)
     for sink in (SPEAKER_SINK, STREET_SINK):
@@ -144,7 +143,8 @@ def ensure_virtual_devices(runtime_dir: Path | None = None, apply: bool = True) 
     return audio
 
 
-def _start_daemon(runtime_dir: Path) -> None:
+def _start_daemon(runtime_dir: Path) -> bool:
+    """Start the daemon; False when another process started it first."""
     if shutil.which("pulseaudio") is None:
         raise AudioDeviceError("pulseaudio not found (apt-get install pulseaudio)")
     home = runtime_dir / "home"
@@ -159,17 +159,20 @@ def _start_daemon(runtime_dir: Path) -> None:
             f"--log-target=file:{runtime_dir / 'pulseaudio.log'}",
             "-L", f"module-native-protocol-unix socket={socket} auth-anonymous=1"]
     result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=30)
+    if result.returncode != 0 and daemon_running(runtime_dir):
+        return False  # another process (a sibling node) started it at the same moment
     if result.returncode != 0 or not daemon_running(runtime_dir):
         raise AudioDeviceError(f"pulseaudio did not start in {runtime_dir}: "
                                f"{(result.stderr or result.stdout).strip()[-300:]}")
     _LOGGER.info("PulseAudio started on %s", socket)
+    return True
 
 
 def _write_alsa_config(audio: VirtualAudio) -> None:
     blocks = []
     for device in (SPEAKER_SINK, SPEAKER_MONITOR, STREET_SINK, f"{STREET_SINK}.monitor", MIC_SOURCE):
         blocks.append(f'pcm.{pcm_name(device)} {{\n  type pulse\n  server "{audio.server}"\n'
-                      f'  device "{device}"\n  hint {{ show on description "{device}" }}\n}}\n')
+                      f'  device "{device}"\n  handle_underrun false\n  hint {{ show on description "{device}" }}\n}}\n')
     text = "# written by robot_dog.audio.devices\n" + "".join(blocks)
     if not audio.alsa_config.exists() or audio.alsa_config.read_text() != text:
         tmp = audio.alsa_config.with_suffix(".tmp")

@@ -66,7 +66,10 @@ class Megaphone:
 
     def frame(self, now: float, n: int = FRAME_SAMPLES) -> np.ndarray | None:
         """The next mixed frame (float32, limited), or None when every source is silent."""
-        frames = {Priority.SAFETY: self.safety.render(n), Priority.VOICE: self.voice.pull(n),
+        voice = self.voice.pull(n)
+        if voice is None and self.voice.active:
+            voice = np.zeros(n, np.float32)   # a pause between words: keep lower sources ducked
+        frames = {Priority.SAFETY: self.safety.render(n), Priority.VOICE: voice,
                   Priority.SIREN: self.siren.render(n, now),
                   Priority.ANNOUNCEMENT: self.announcements.render(n)}
         if all(f is None for f in frames.values()):
@@ -74,9 +77,10 @@ class Megaphone:
         return self.mixer.mix(frames, n, self.volume)
 
     def silence_all(self, reason: str) -> None:
-        """The sound cannot reach the street (amplifier refused, device gone): stop and say why."""
-        self.safety.cancel_playing(reason)
-        self.announcements.cancel_playing(reason)
+        """The sound cannot reach the street (amplifier refused, device gone): stop everything
+        playing or waiting and say why; later requests play normally."""
+        self.safety.cancel_all(reason)
+        self.announcements.cancel_all(reason)
         self.siren.set("off", 0.0, 0.0)
         self.voice = JitterBuffer(prefill=self.config.voice_prefill)
 

@@ -7,6 +7,7 @@ reopen later.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
@@ -16,7 +17,7 @@ from robot_dog.audio.devices import AudioDeviceError, DeviceMissing, RATE_HZ, pc
 from robot_dog.audio.pcm import FRAME_SAMPLES
 
 _LOGGER = logging.getLogger(__name__)
-_lock = threading.Lock()
+_lock = threading.RLock()
 _pa: Any = None
 
 
@@ -51,17 +52,32 @@ def find_device(name: str, direction: str) -> int:
 
 
 class PcmOutput:
-    """A blocking output stream: write() takes int16 mono at RATE_HZ."""
+    """A blocking output stream: write() takes int16 mono at RATE_HZ.
 
-    def __init__(self, device: str) -> None:
+    `latency_ms` sizes the server-side buffer (libpulse reads PULSE_LATENCY_MSEC when the stream
+    connects, so it is set around the open): a player whose thread can be late (a loaded
+    machine) needs more than the 20 ms that suits a recorder, or it underruns.
+    """
+
+    def __init__(self, device: str, latency_ms: int | None = None) -> None:
         import pyaudio
         self.device = device
-        try:
-            self._stream = portaudio().open(
-                format=pyaudio.paInt16, channels=1, rate=RATE_HZ, output=True,
-                output_device_index=find_device(device, "output"), frames_per_buffer=FRAME_SAMPLES)
-        except OSError as exc:
-            raise AudioDeviceError(f"cannot open {device!r} for output: {exc}") from exc
+        with _lock:
+            saved = os.environ.get("PULSE_LATENCY_MSEC")
+            if latency_ms is not None:
+                os.environ["PULSE_LATENCY_MSEC"] = str(latency_ms)
+            try:
+                self._stream = portaudio().open(
+                    format=pyaudio.paInt16, channels=1, rate=RATE_HZ, output=True,
+                    output_device_index=find_device(device, "output"),
+                    frames_per_buffer=FRAME_SAMPLES)
+            except OSError as exc:
+                raise AudioDeviceError(f"cannot open {device!r} for output: {exc}") from exc
+            finally:
+                if saved is None:
+                    os.environ.pop("PULSE_LATENCY_MSEC", None)
+                else:
+                    os.environ["PULSE_LATENCY_MSEC"] = saved
 
     def write(self, samples: np.ndarray) -> None:
         try:
