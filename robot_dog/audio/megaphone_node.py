@@ -1,7 +1,8 @@
 """megaphone_node: announcements, siren and live voice through one mixer to the speaker.
 
 Serves `megaphone/announce` (Announce action: feedback queued/playing, cancel), `megaphone/siren`
-(Siren service); subscribes `megaphone/voice` (AudioChunk, push-to-talk) and the payload's
+(Siren service); publishes `megaphone/active` (latched Bool: sound is playing, so the
+microphone gates its events); subscribes `megaphone/voice` (AudioChunk, push-to-talk) and the payload's
 `amplifier/state`. An output thread writes one 20 ms frame at a time to the speaker device
 through PyAudio (the blocking write is the clock). The amplifier is enabled through payload_node
 (`amplifier/set`) before the first sound, refreshed while sounding and disabled after; when it is
@@ -22,6 +23,7 @@ from rclpy.node import Node
 from robot_dog_interfaces.action import Announce
 from robot_dog_interfaces.msg import AmplifierState, AudioChunk
 from robot_dog_interfaces.srv import SetAmplifier, Siren
+from std_msgs.msg import Bool
 
 from robot_dog import qos
 from robot_dog.audio import devices, tts
@@ -75,6 +77,8 @@ class MegaphoneNode(Node):
         self.create_subscription(AudioChunk, "megaphone/voice", self._on_voice, qos.SENSOR,
                                  callback_group=MutuallyExclusiveCallbackGroup())
         self.create_subscription(AmplifierState, "amplifier/state", self._on_amp_state, qos.STATE)
+        self._active_pub = self.create_publisher(Bool, "megaphone/active", qos.STATE)
+        self._active: bool | None = None
         self._running = True
         self._thread = threading.Thread(target=self._output_loop, name="megaphone-out", daemon=True)
         self._thread.start()
@@ -177,6 +181,10 @@ class MegaphoneNode(Node):
             with self._lock:
                 self._step_amplifier(now)
                 frame = self._core.frame(now) if self._plan.on else None
+            active = frame is not None or self._plan.on
+            if active != self._active:
+                self._active = active
+                self._active_pub.publish(Bool(data=active))
             try:
                 speaker.write(silence if frame is None else to_int16(frame))
             except devices.AudioDeviceError as exc:
