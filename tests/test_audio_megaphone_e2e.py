@@ -152,3 +152,28 @@ def test_estop_refuses_sound_and_keeps_amplifier_off(megaphone_stack, megaphone)
     assert stack.mcu.wait_for(lambda s: not s["safe"], timeout=20) is not None
     assert megaphone.spin_until(lambda: not megaphone.amp_states[-1].safe_state, 20)
     assert megaphone.announce(text="Thank you.", language="en").success
+
+
+def test_speaker_that_disappears_fails_the_announcement_and_comes_back(
+        megaphone_stack, megaphone, virtual_audio) -> None:
+    """Last in this module: it unloads the run's speaker sink, then creates it again."""
+    import subprocess
+
+    from robot_dog.audio import devices
+    stack = megaphone_stack
+    handle = megaphone.send_announce(clip="tone400", volume=1.0)
+    assert megaphone.spin_until(lambda: amp_on(stack), 30), stack.logs()
+    modules = subprocess.run(["pactl", "--server", virtual_audio.server, "list", "short", "modules"],
+                             capture_output=True, text=True, check=True).stdout
+    module = next(line.split()[0] for line in modules.splitlines()
+                  if f"sink_name={devices.SPEAKER_SINK}" in line)
+    subprocess.run(["pactl", "--server", virtual_audio.server, "unload-module", module], check=True)
+    try:
+        result = megaphone.result(handle)
+        assert not result.success and "speaker device failed" in result.message
+        assert megaphone.spin_until(lambda: not amp_on(stack), 30)          # amplifier ends off
+        assert stack.megaphone.proc.poll() is None
+    finally:
+        devices.ensure_virtual_devices(virtual_audio.runtime_dir)
+    result = megaphone.announce(text="Back on air.", language="en", timeout=90)
+    assert result.success, result.message + stack.logs()

@@ -116,6 +116,21 @@ def list_devices(runtime_dir: Path | None = None) -> tuple[list[str], list[str]]
     return names[0], names[1]
 
 
+def virtual_device_missing(device: str) -> str:
+    """Why `device` is gone from this process's virtual daemon ('' if present or not virtual).
+
+    PulseAudio moves a stream whose sink is unloaded to another sink instead of failing it, so
+    a player would carry on into the wrong device: the nodes ask here every few seconds.
+    """
+    if DIR_VARIABLE not in os.environ:
+        return ""                    # a real device: PortAudio reports its failures itself
+    try:
+        sinks, sources = list_devices()
+    except (AudioDeviceError, OSError, subprocess.SubprocessError) as exc:
+        return f"audio server unreachable: {exc}"
+    return "" if device in sinks + sources else f"device {device!r} is gone"
+
+
 def ensure_virtual_devices(runtime_dir: Path | None = None, apply: bool = True) -> VirtualAudio:
     """Start the daemon if needed and create the dog's devices (idempotent).
 

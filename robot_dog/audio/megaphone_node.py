@@ -36,6 +36,7 @@ from robot_dog.params import declare_read_only
 from robot_dog.payload.errors import RequestRefused
 from robot_dog.ros_main import run_node
 
+DEVICE_CHECK_S = 2.0         # how often the virtual speaker's presence is checked
 AMP_ANSWER_S = 5.0           # an amplifier call not answered (or no payload_node found) by then
                              # counts as refused; discovery of a just-started node takes ~1 s
 
@@ -171,6 +172,7 @@ class MegaphoneNode(Node):
     def _output_loop(self) -> None:
         silence = np.zeros(FRAME_SAMPLES, np.int16)
         speaker = None
+        checked = time.monotonic()
         while self._running:
             if speaker is None:
                 speaker = self._open_speaker()
@@ -178,6 +180,14 @@ class MegaphoneNode(Node):
                     time.sleep(1.0)
                     continue
             now = time.monotonic()
+            if now - checked >= DEVICE_CHECK_S:
+                checked = now
+                gone = devices.virtual_device_missing(self._device)
+                if gone:
+                    self._speaker_failed(gone)
+                    speaker.close()
+                    speaker = None
+                    continue
             with self._lock:
                 self._step_amplifier(now)
                 frame = self._core.frame(now) if self._plan.on else None
@@ -188,20 +198,27 @@ class MegaphoneNode(Node):
             try:
                 speaker.write(silence if frame is None else to_int16(frame))
             except devices.AudioDeviceError as exc:
-                self.get_logger().error(f"speaker failed, reopening: {exc}")
-                with self._lock:
-                    self._core.silence_all(f"speaker device failed: {exc}")
-                    if self._plan.on:
-                        self._amp_call(False)
-                        self._plan.disabled()
+                self._speaker_failed(str(exc))
                 speaker.close()
                 speaker = None
         if speaker is not None:
             speaker.close()
 
+    def _speaker_failed(self, reason: str) -> None:
+        """Nothing can be heard: fail what plays or waits, amplifier off, reopen later."""
+        self.get_logger().error(f"speaker failed, reopening: {reason}")
+        with self._lock:
+            self._core.silence_all(f"speaker device failed: {reason}")
+            if self._plan.on:
+                self._amp_call(False)
+                self._plan.disabled()
+
     def _open_speaker(self) -> Any:
         from robot_dog.audio.stream import PcmOutput
         try:
+            gone = devices.virtual_device_missing(self._device)
+            if gone:
+                raise devices.AudioDeviceError(gone)
             return PcmOutput(self._device, self._latency_ms)
         except devices.AudioDeviceError as exc:
             self.get_logger().error(f"no speaker: {exc}", throttle_duration_sec=30.0)
