@@ -47,7 +47,7 @@ class MegaphoneNode(Node):
         super().__init__(**kwargs)
         p = partial(declare_read_only, self)
         self._device = p("device", devices.SPEAKER_SINK, "speaker device (PulseAudio/ALSA name)")
-        self._latency_ms = p("output_latency_ms", 60, "speaker buffer, ms (less underruns on a "
+        self._latency_ms = p("output_latency_ms", 30, "speaker buffer, ms (less underruns on a "
                              "loaded CPU; more delays push-to-talk)")
         self._audio = None
         if p("virtual_audio", False, "start/reuse the virtual PulseAudio devices (no hardware)"):

@@ -70,7 +70,7 @@ class PcmOutput:
                 self._stream = portaudio().open(
                     format=pyaudio.paInt16, channels=1, rate=RATE_HZ, output=True,
                     output_device_index=find_device(device, "output"),
-                    frames_per_buffer=FRAME_SAMPLES)
+                    frames_per_buffer=FRAME_SAMPLES // 2)  # 10 ms periods: less queued ahead
             except OSError as exc:
                 raise AudioDeviceError(f"cannot open {device!r} for output: {exc}") from exc
             finally:
