@@ -55,6 +55,7 @@ class MegaphoneNode(Node):
                 self._audio = devices.ensure_virtual_devices()
             except devices.AudioDeviceError as exc:  # the output loop retries the device
                 self.get_logger().error(f"virtual audio unavailable: {exc}")
+        tts.to_pinyin("你好")  # loads pypinyin's dictionary now (~1 s), not on the first announcement
         self._clips = ClipLibrary(p("clip_dir", "", "directory of WAV clips ('' = none)"))
         self._use_amp = p("amplifier", True, "switch the amplifier through payload_node")
         self._amp_volume = p("amplifier_volume", 0.8, "volume cap asked of the amplifier, 0..1")
