@@ -18,7 +18,9 @@ from typing import Any
 
 import robot_dog_interfaces.srv as srvs
 from nav_msgs.msg import Odometry
+from rclpy.action import ActionClient
 from rclpy.node import Node
+from robot_dog_interfaces.action import Announce
 from robot_dog_interfaces.msg import (EstopState, PoliceLightState, RecorderStatus,
                                       SearchlightState, SoundEvent)
 from sensor_msgs.msg import BatteryState, CompressedImage
@@ -73,6 +75,8 @@ class UplinkNode(Node):
                              "SetSearchlight": ("searchlight/set", "SetSearchlight"),
                              "Siren": ("megaphone/siren", "Siren"),
                              "EstopEngage": ("estop/engage", "EstopEngage")}.items()}
+        self._action_clients = {"Announce": (ActionClient(self, Announce, "megaphone/announce"),
+                                             Announce)}
         self.session = UplinkSession(cfg, on_command=self._queue_command).start()
 
         sub = self.create_subscription
@@ -178,6 +182,9 @@ class UplinkNode(Node):
             except commands.CommandFailed as exc:
                 self._answer(cmd, exc.code, str(exc))
                 continue
+            if isinstance(call, commands.ActionGoal):
+                self._send_goal(cmd, call)
+                continue
             client = self._service_clients[call.srv]
             if not client.service_is_ready():
                 self._answer(cmd, "unavailable", f"service {call.service} is not available")
@@ -186,6 +193,28 @@ class UplinkNode(Node):
             with self._pending_lock:
                 self._pending[cmd.nonce] = (future, cmd, time.monotonic() + commands.SERVICE_DEADLINE_S)
             future.add_done_callback(lambda f, c=cmd: self._done(f, c))
+
+    def _send_goal(self, cmd: signing.Command, goal: commands.ActionGoal) -> None:
+        """Answer `ok` once the action server accepted the goal (it runs on by itself)."""
+        client, action_type = self._action_clients[goal.action]
+        if not client.server_is_ready():
+            self._answer(cmd, "unavailable", f"action {goal.name} is not available")
+            return
+        future = client.send_goal_async(action_type.Goal(**goal.fields))
+        with self._pending_lock:
+            self._pending[cmd.nonce] = (future, cmd, time.monotonic() + commands.SERVICE_DEADLINE_S)
+
+        def accepted(f: Any) -> None:
+            with self._pending_lock:
+                if self._pending.pop(cmd.nonce, None) is None:
+                    return
+            error = f.exception()
+            if error is not None or not f.result().accepted:
+                self._answer(cmd, "refused" if error is None else "failed",
+                             str(error or f"{goal.name} rejected the goal"))
+            else:
+                self._answer(cmd, "ok", f"{goal.name} accepted")
+        future.add_done_callback(accepted)
 
     def _done(self, future: Any, cmd: signing.Command) -> None:
         with self._pending_lock:
