@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from scipy.signal import butter, sosfilt
 
 from robot_dog.audio import loudness, tts
