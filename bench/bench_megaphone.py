@@ -115,6 +115,7 @@ def push_to_talk(audio: devices.VirtualAudio, workdir: Path) -> dict[str, object
         later = [o for o in onsets if o >= t_sent - 0.005]
         if later and later[0] - t_sent < 1.0:
             latencies.append((later[0] - t_sent) * 1000)
+    print("   latencies ms:", " ".join(f"{v:.0f}" for v in latencies), flush=True)
     return {"ptt_markers_heard": f"{len(latencies)}/{len(sent)}",
             "ptt_p50_ms": _pct(latencies, 0.5) if latencies else float("nan"),
             "ptt_p99_ms": _pct(latencies, 0.99) if latencies else float("nan")}

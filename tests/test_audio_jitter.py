@@ -88,3 +88,12 @@ def test_prefill_delays_the_start() -> None:
     buffer.push(2, chunk(2, 1920))
     frame = buffer.pull(960)
     assert frame is not None and frame[0] == np.float32(0.001) and frame[500] == np.float32(0.002)
+
+
+def test_latency_is_bounded_by_dropping_the_oldest() -> None:
+    buffer = JitterBuffer(max_pending=4800)
+    for seq in range(1, 11):                      # 200 ms arrive at once
+        buffer.push(seq, chunk(seq))
+    assert values(buffer, 2) == [0.01, None]      # only the newest 20 ms is played
+    assert buffer.stats.trimmed == 9 * 960
+

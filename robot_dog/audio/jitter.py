@@ -6,6 +6,11 @@ Policy, with no clock inside (the mixer pulls one frame every 20 ms, which is th
   dropped (counted);
 - a missing chunk is given up (counted lost, skipped: no concealment beyond silence) when
   `reorder_window` later chunks are waiting, or when the buffer runs dry and later ones exist;
+- latency is bounded: when more than `max_pending` samples wait (chunks came in a burst, or
+  the speaker fell behind after underruns: each inserts silence and delays what follows), the
+  oldest are dropped down to `prefill` (counted as trimmed). Below that bound the delay only
+  shrinks at the end of a talk spurt (re-prefill); a gentler catch-up (dropping 1 ms per frame)
+  is not done yet;
 - the source stays active `hangover` pulls after the last sample, so the mixer does not pump
   the ducking of lower sources between words; after that the next chunk starts a new spurt
   with its own sequence (a new talker may start anywhere). Sequences are uint32 and wrap.
@@ -32,12 +37,14 @@ class JitterStats:
     duplicate: int = 0
     lost: int = 0
     overflow: int = 0
+    trimmed: int = 0            # samples dropped to bound the latency
 
 
 class JitterBuffer:
     def __init__(self, prefill: int = 960, reorder_window: int = 3, hangover: int = 15,
-                 max_chunks: int = 50) -> None:
+                 max_chunks: int = 50, max_pending: int = 9600) -> None:
         self.prefill = prefill
+        self.max_pending = max_pending    # samples (200 ms at 48 kHz)
         self.reorder_window = reorder_window
         self.hangover = hangover
         self.max_chunks = max_chunks
@@ -85,6 +92,10 @@ class JitterBuffer:
         if self._pending.size < n and self._waiting:
             self._skip_to_oldest()                    # ran dry while later chunks wait
             self._gather()
+        if self._pending.size > self.max_pending:
+            drop = self._pending.size - self.prefill
+            self._pending = self._pending[drop:]
+            self.stats.trimmed += drop
         out = np.zeros(n, dtype=np.float32)
         take = min(n, self._pending.size)
         out[:take] = self._pending[:take]
