@@ -93,9 +93,9 @@ def _pulseaudio_running(binary: str) -> bool:
 
 
 def _pulseaudio(which: Which, running: DaemonCheck) -> Finding:
-    """Not required yet: no node of the stack plays or records audio so far (the megaphone and
-    microphone are coming); the tests start their own daemon."""
-    name, purpose = "PulseAudio", "virtual audio for the coming megaphone and microphone nodes"
+    """Optional: the megaphone and microphone nodes start their own daemon with the virtual
+    devices (robot_dog.audio.devices), and so do the tests."""
+    name, purpose = "PulseAudio", "virtual audio for the megaphone and microphone nodes"
     binary = which("pulseaudio")
     if not binary:
         return Finding(name, False, f"pulseaudio not found ({purpose})",
@@ -104,6 +104,26 @@ def _pulseaudio(which: Which, running: DaemonCheck) -> Finding:
         return Finding(name, False, f"{binary} installed, daemon not running ({purpose})",
                        "pulseaudio --start", required=False)
     return Finding(name, True, f"{binary}, daemon running", required=False)
+
+
+def _audio_devices() -> Finding:
+    """The virtual audio daemon and the dog's devices (robot_dog.audio.devices)."""
+    from robot_dog.audio import devices
+    where = devices.default_runtime_dir()
+    name = "audio devices"
+    fix = "python -c 'from robot_dog.audio.devices import ensure_virtual_devices as e; e()'"
+    try:
+        if not devices.daemon_running(where):
+            return Finding(name, False, f"no PulseAudio daemon on {where / 'native'}", fix,
+                           required=False)
+        sinks, sources = devices.list_devices(where)
+    except Exception as exc:  # noqa: BLE001  (pactl missing or broken: report, never crash)
+        return Finding(name, False, f"cannot ask PulseAudio: {exc}", fix, required=False)
+    wanted = {devices.SPEAKER_SINK: sinks, devices.STREET_SINK: sinks, devices.MIC_SOURCE: sources}
+    missing = [n for n, found in wanted.items() if n not in found]
+    detail = (f"daemon on {where / 'native'}; "
+              + (f"missing {', '.join(missing)}" if missing else ", ".join(wanted)))
+    return Finding(name, not missing, detail, fix, required=False)
 
 
 def run_checks(which: Which = shutil.which,
@@ -119,6 +139,7 @@ def run_checks(which: Which = shutil.which,
         _pulseaudio(which, pulseaudio_running),
         _binary(which, "Chromium", "chromium", "chromium", "viewer tests", required=False),
         _binary(which, "espeak-ng", "espeak-ng", "espeak-ng", "megaphone TTS", required=False),
+        _audio_devices(),
         _devices("camera", ["/dev/video*"], "fine: the bodycam uses its synthetic test scene"),
         _devices("serial port", ["/dev/ttyUSB*", "/dev/ttyACM*"],
                  "fine: the payload bridge uses the virtual MCU on a pty"),

@@ -17,4 +17,6 @@ NODES: dict[str, str] = {
     "gamepad_node": "robot_dog.teleop.gamepad_node:GamepadNode",
     "sim_node": "sim.node:SimNode",
     "patrol_node": "robot_dog.patrol.node:PatrolNode",
+    "megaphone_node": "robot_dog.audio.megaphone_node:MegaphoneNode",
+    "microphone_node": "robot_dog.audio.microphone_node:MicrophoneNode",
 }

@@ -1,7 +1,7 @@
 """payload_node: the one owner of the payload MCU's serial port (docs/serial_protocol.md s. 11).
 
-Serves `police_light/set`, `searchlight/set`; publishes `police_light/state`,
-`searchlight/state` (5 Hz), `battery` and `/diagnostics` (1 Hz, ROS convention: absolute topic,
+Serves `police_light/set`, `searchlight/set`, `amplifier/set`; publishes `police_light/state`,
+`searchlight/state`, `amplifier/state` (5 Hz), `battery` and `/diagnostics` (1 Hz, ROS convention: absolute topic,
 names "<node>: <part>", a hardware_id; STALE when MCU telemetry stops or arrives late);
 subscribes to `estop` (engaged -> SAFE on the MCU, requests that add output refused). The
 payload counts as safe, and a request as accepted, only on the MCU's word: ACK(OK) for a request,
@@ -20,8 +20,8 @@ from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
-from robot_dog_interfaces.msg import EstopState, PoliceLightState, SearchlightState
-from robot_dog_interfaces.srv import SetPoliceLight, SetSearchlight
+from robot_dog_interfaces.msg import AmplifierState, EstopState, PoliceLightState, SearchlightState
+from robot_dog_interfaces.srv import SetAmplifier, SetPoliceLight, SetSearchlight
 from sensor_msgs.msg import BatteryState
 from std_msgs.msg import Header
 
@@ -31,7 +31,7 @@ from firmware_bridge.host import FIRST_SEQ, LAST_SEQ, LinkConfig
 from firmware_bridge.messages import AckStatus, Message, Telemetry
 from firmware_bridge.transport import SerialLink
 from robot_dog import qos
-from robot_dog.payload import power
+from robot_dog.payload import amplifier, power
 from robot_dog.payload.errors import RequestRefused
 from robot_dog.payload.estop import EstopGate
 from robot_dog.payload.freshness import TelemetryAge
@@ -57,6 +57,9 @@ class PayloadNode(Node):
         self._search_cfg = SearchlightConfig(
             default_duration_s=p("searchlight_default_duration_s", 60.0, "beam lapses after, s"),
             max_strobe_s=p("max_strobe_s", 10.0, "longest strobe, s"))
+        self._amp_cfg = amplifier.AmplifierConfig(
+            max_volume=p("amplifier_max_volume", 1.0, "highest amplifier volume cap, 0..1"),
+            default_duration_s=p("amplifier_default_duration_s", 5.0, "enable lapses after, s"))
         self._power_cfg = power.PowerConfig(stale_s=p("telemetry_stale_s", 1.0, "STALE after, s"))
         first_seq = p("first_seq", FIRST_SEQ, "first command seq of each MCU session "
                       f"({FIRST_SEQ}..{LAST_SEQ}; tests start near {LAST_SEQ} to cross sessions)")
@@ -71,10 +74,13 @@ class PayloadNode(Node):
         # Absolute, as diagnostic_aggregator and rqt_robot_monitor expect; hardware_id says which dog.
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", qos.TELEMETRY)
         self._hardware_id = f"{self.get_namespace().rstrip('/')}/payload_mcu"
+        self._amp_pub = self.create_publisher(AmplifierState, "amplifier/state", qos.STATE)
         services = ReentrantCallbackGroup()  # a call waits for the MCU's ack; others may too
         self.create_service(SetPoliceLight, "police_light/set", self._on_set_light,
                             callback_group=services)
         self.create_service(SetSearchlight, "searchlight/set", self._on_set_searchlight,
+                            callback_group=services)
+        self.create_service(SetAmplifier, "amplifier/set", self._on_set_amplifier,
                             callback_group=services)
         self.create_subscription(EstopState, "estop", self._on_estop, qos.STATE,
                                  callback_group=MutuallyExclusiveCallbackGroup())
@@ -144,6 +150,25 @@ class PayloadNode(Node):
         response.accepted = not failure
         response.reason = failure or (f"level {planned.level:g} (driven {command.level_pm / 1000:g})"
                                       f"{' strobe' if planned.strobe else ''} for {planned.duration_s:g} s")
+        return response
+
+    def _on_set_amplifier(self, request: SetAmplifier.Request,
+                          response: SetAmplifier.Response) -> SetAmplifier.Response:
+        try:
+            if request.enabled:
+                self._estop.check()
+            telemetry, age = self._link.telemetry()
+            fresh = telemetry is not None and age is not None and age <= self._power_cfg.stale_s
+            command = amplifier.plan_amplifier(
+                request.enabled, request.volume, request.duration_s,
+                amplifier.report_from(telemetry) if fresh else None, self._amp_cfg)
+        except RequestRefused as exc:
+            response.accepted, response.reason = False, exc.reason
+            return response
+        failure = self._send(command)
+        response.accepted = not failure
+        response.reason = failure or (f"on, cap {command.volume_cap_pct} % for "
+                                      f"{command.duration_ms / 1000:g} s" if command.enabled else "off")
         return response
 
     def _on_estop(self, msg: EstopState) -> None:
@@ -216,6 +241,11 @@ class PayloadNode(Node):
             level_actual=telemetry.searchlight_level_pm / 1000, strobe=telemetry.searchlight_strobe,
             temperature_c=telemetry.searchlight_temp_dc / 10, derating=derating,
             expires=_after(now, telemetry.searchlight_remaining_ms / 1000)))
+        amp = amplifier.report_from(telemetry)
+        self._amp_pub.publish(AmplifierState(
+            header=header, enabled=amp.enabled, volume_cap=amp.volume_cap,
+            temperature_c=amp.temperature_c, overtemp=amp.overtemp, safe_state=amp.safe_state,
+            expires=_after(now, amp.remaining_s)))
 
     def _publish_power(self) -> None:
         telemetry, age = self._telemetry()

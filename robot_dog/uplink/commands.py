@@ -1,6 +1,8 @@
-"""Accepted command verbs -> ROS service calls (pure: names, types and request fields only).
+"""Accepted command verbs -> ROS service calls or action goals (pure: names, types, fields).
 
-The node looks the service type up by `ServiceCall.srv` and fills the request from `fields`;
+The node looks the service type up by `ServiceCall.srv` (the action type by `ActionGoal.action`)
+and fills the request from `fields`; an action goal's result code is `ok` once the goal is
+accepted (an announcement is queued; it plays later), `refused` if it is rejected;
 this table is the one place that says what a station command may do on the dog. Arguments are
 checked here (type, range) so a signed but nonsensical command is refused with a code, never
 passed to a driver. Result codes (cmd/result `code`): ok, refused (the service said no, its
@@ -30,6 +32,13 @@ class CommandFailed(MqttLinkError):
 class ServiceCall:
     service: str              # relative name, resolved in the dog's namespace
     srv: str                  # robot_dog_interfaces.srv class name
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ActionGoal:
+    name: str                 # relative action name
+    action: str               # robot_dog_interfaces.action class name
     fields: dict[str, Any]
 
 
@@ -83,17 +92,38 @@ def _estop_release(a: Mapping[str, Any]) -> ServiceCall:
     return ServiceCall("estop/release", "EstopRelease", {"endpoint": "station"})
 
 
-VERBS: dict[str, Callable[[Mapping[str, Any]], ServiceCall]] = {
+
+def _announce(a: Mapping[str, Any]) -> ActionGoal:
+    """Text (TTS, language en or cmn) or a clip name; the station may not use the safety
+    channel (priority >= 200 is the officer's on the dog)."""
+    text, clip = a.get("text", ""), a.get("clip", "")
+    if not isinstance(text, str) or not isinstance(clip, str):
+        raise CommandFailed("bad_args", "text and clip must be strings")
+    if bool(text.strip()) == bool(clip):
+        raise CommandFailed("bad_args", "give either text or clip")
+    if len(text) > 1000:
+        raise CommandFailed("bad_args", f"text of {len(text)} characters above the 1000 limit")
+    if clip and (len(clip) > 64 or not clip.replace("_", "").replace("-", "").isalnum()):
+        raise CommandFailed("bad_args", f"clip must be a plain name, got {clip!r}")
+    language = _choice(a, "language", ("en", "cmn"), "en") if text else ""
+    return ActionGoal("megaphone/announce", "Announce", {
+        "text": text, "clip": clip, "language": language,
+        "priority": int(_num(a, "priority", 0, 0, 199)),
+        "volume": _num(a, "volume", 0.0, 0.0, 1.0), "repeat": int(_num(a, "repeat", 0, 0, 5))})
+
+
+VERBS: dict[str, Callable[[Mapping[str, Any]], ServiceCall | ActionGoal]] = {
     "police_light": _police_light,
     "searchlight": _searchlight,
     "siren": _siren,
     "estop": _estop,
     "estop_release": _estop_release,
+    "announce": _announce,
 }
 
 
-def plan(verb: str, args: Mapping[str, Any]) -> ServiceCall:
-    """The service call for an accepted command, or CommandFailed(unknown_verb / bad_args)."""
+def plan(verb: str, args: Mapping[str, Any]) -> ServiceCall | ActionGoal:
+    """The service call (or action goal) for a command, or CommandFailed(unknown_verb / bad_args)."""
     build = VERBS.get(verb)
     if build is None:
         raise CommandFailed("unknown_verb", f"no such command {verb!r}; known: {', '.join(VERBS)}")

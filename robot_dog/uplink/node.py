@@ -20,7 +20,9 @@ from typing import Any
 
 import robot_dog_interfaces.srv as srvs
 from nav_msgs.msg import Odometry
+from rclpy.action import ActionClient
 from rclpy.node import Node
+from robot_dog_interfaces.action import Announce
 from robot_dog_interfaces.msg import (EstopState, PoliceLightState, RecorderStatus,
                                       SearchlightState, SoundEvent)
 from sensor_msgs.msg import BatteryState, CompressedImage
@@ -78,6 +80,8 @@ class UplinkNode(Node):
                              "Siren": ("megaphone/siren", "Siren"),
                              "EstopEngage": ("estop/engage", "EstopEngage"),
                              "EstopRelease": ("estop/release", "EstopRelease")}.items()}
+        self._action_clients = {"Announce": (ActionClient(self, Announce, "megaphone/announce"),
+                                             Announce)}
         self.session = UplinkSession(cfg, on_command=self._queue_command).start()
 
         def sub(msg_type: Any, topic: str, callback: Callable[[Any], None], profile: Any) -> None:
@@ -203,6 +207,9 @@ class UplinkNode(Node):
             except commands.CommandFailed as exc:
                 self._answer(cmd, exc.code, str(exc))
                 continue
+            if isinstance(call, commands.ActionGoal):
+                self._send_goal(cmd, call)
+                continue
             client = self._service_clients[call.srv]
             if not client.service_is_ready():
                 self._answer(cmd, "unavailable", f"service {call.service} is not available")
@@ -210,6 +217,26 @@ class UplinkNode(Node):
             future = client.call_async(client.srv_type.Request(**call.fields))
             self._in_flight.start(cmd.nonce, (future, cmd), time.monotonic())
             future.add_done_callback(lambda f, c=cmd: self._done(f, c))
+
+    def _send_goal(self, cmd: signing.Command, goal: commands.ActionGoal) -> None:
+        """Answer `ok` once the action server accepted the goal (it runs on by itself)."""
+        client, action_type = self._action_clients[goal.action]
+        if not client.server_is_ready():
+            self._answer(cmd, "unavailable", f"action {goal.name} is not available")
+            return
+        future = client.send_goal_async(action_type.Goal(**goal.fields))
+        self._in_flight.start(cmd.nonce, (future, cmd), time.monotonic())
+
+        def accepted(f: Any) -> None:
+            if self._in_flight.finish(cmd.nonce) is None:
+                return  # answered as timeout already
+            error = f.exception()
+            if error is not None or not f.result().accepted:
+                self._answer(cmd, "refused" if error is None else "failed",
+                             str(error or f"{goal.name} rejected the goal"))
+            else:
+                self._answer(cmd, "ok", f"{goal.name} accepted")
+        future.add_done_callback(accepted)
 
     def _done(self, future: Any, cmd: signing.Command) -> None:
         if self._in_flight.finish(cmd.nonce) is None:

@@ -1,0 +1,168 @@
+"""Megaphone: push-to-talk latency to the speaker, TTS time to first audio, mixer CPU.
+
+- push-to-talk: megaphone_node in its own process (virtual devices of a PulseAudio daemon of
+  this benchmark's own; amplifier switching off, so the figure is the audio path alone) gets
+  `megaphone/voice` chunks of 20 ms at 50 Hz from this process; every 0.4 s one chunk starts
+  with a 1 kHz burst. This process records the speaker's monitor through PyAudio; latency =
+  when the burst's first sample is recorded (read time minus the samples after it) - when its
+  chunk was published. It includes the monitor's capture buffer (~20 ms): the figure is "chunk
+  in -> sound recorded at the speaker", an upper bound of "chunk in -> sound out".
+- TTS: synthesise and loudness-normalise a 20-word announcement (all that happens before its
+  first sample can play), English and Mandarin (Hanzi -> pinyin -> espeak-ng).
+- mixer: CPU time (process_time) of the megaphone core mixing announcement + siren + live voice
+  through ducking and the limiter, per second of audio.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from robot_dog import dds_env
+from robot_dog.audio import devices
+
+MARKERS = 30
+#: the megaphone's speaker buffer (its default, 30 ms; the figure is quoted for it)
+OUTPUT_LATENCY_MS = int(os.environ.get("ROBOT_DOG_BENCH_OUTPUT_LATENCY_MS", "30"))
+EN_20 = ("Attention please. This street is closed for public safety. Please keep moving and "
+         "follow the directions of the officers on site.")
+CMN_20 = "请注意，前方道路因公共安全原因临时封闭，请大家不要停留，听从现场民警指挥，谢谢合作。"
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def push_to_talk(audio: devices.VirtualAudio, workdir: Path) -> dict[str, object]:
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from robot_dog_interfaces.msg import AudioChunk
+
+    from robot_dog import qos
+    from robot_dog.audio.stream import PcmInput
+    namespace = f"/bench_{uuid.uuid4().hex[:8]}"
+    log = open(workdir / "megaphone.log", "w")
+    node = subprocess.Popen(
+        [sys.executable, "-m", "robot_dog.audio.megaphone_node", "--ros-args", "-r",
+         f"__ns:={namespace}", "-p", "amplifier:=false",
+         "-p", f"output_latency_ms:={OUTPUT_LATENCY_MS}"],
+        env=dds_env.environ(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    ros = rclpy.create_node("bench_ptt", namespace=namespace, context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(ros)
+    pub = ros.create_publisher(AudioChunk, "megaphone/voice", qos.SENSOR)
+    mic = PcmInput(devices.SPEAKER_MONITOR)
+    onsets: list[float] = []
+    stop = threading.Event()
+
+    def record() -> None:
+        armed = True
+        while not stop.is_set():
+            frame = mic.read()
+            read_at = time.monotonic()
+            loud = np.flatnonzero(np.abs(frame) > 3000)
+            if loud.size and armed:
+                onsets.append(read_at - (len(frame) - loud[0]) / devices.RATE_HZ)
+                armed = False
+            elif not loud.size:
+                armed = True
+    recorder = threading.Thread(target=record, daemon=True)
+    recorder.start()
+    try:
+        end = time.monotonic() + 60
+        while pub.get_subscription_count() == 0 and time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.1)
+        silence = np.zeros(960, np.int16)
+        burst = silence.copy()
+        burst[:480] = (0.5 * 32767 * np.sin(2 * np.pi * 1000 * np.arange(480) / 48000)).astype(np.int16)
+        time.sleep(2.0)                          # the node's speaker stream is open by now
+        sent: list[float] = []
+        start = time.monotonic()
+        total = int(MARKERS * 0.4 / 0.02) + 25
+        for seq in range(total):
+            due = start + seq * 0.02
+            time.sleep(max(0.0, due - time.monotonic()))
+            marker = seq % 20 == 5 and len(sent) < MARKERS
+            msg = AudioChunk(sample_rate=48000, channels=1, sequence=seq)
+            msg.samples = burst if marker else silence
+            if marker:
+                sent.append(time.monotonic())
+            pub.publish(msg)
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        recorder.join(timeout=5)
+        mic.close()
+        executor.shutdown()
+        ros.destroy_node()
+        rclpy.shutdown(context=context)
+        node.terminate()
+        node.wait(timeout=20)
+        log.close()
+    latencies = []
+    for t_sent in sent:                          # pair each marker with the next onset
+        later = [o for o in onsets if o >= t_sent - 0.005]
+        if later and later[0] - t_sent < 1.0:
+            latencies.append((later[0] - t_sent) * 1000)
+    print("   latencies ms:", " ".join(f"{v:.0f}" for v in latencies), flush=True)
+    return {"ptt_markers_heard": f"{len(latencies)}/{len(sent)}",
+            "ptt_p50_ms": _pct(latencies, 0.5) if latencies else float("nan"),
+            "ptt_p99_ms": _pct(latencies, 0.99) if latencies else float("nan")}
+
+
+def tts_first_audio() -> dict[str, object]:
+    from robot_dog.audio import loudness, tts
+    figures: dict[str, object] = {}
+    for language, text in (("en", EN_20), ("cmn", CMN_20)):
+        tts.synthesize(text, language)         # warm-up: the node loads pypinyin at start-up
+        times = []
+        for _ in range(15):
+            started = time.perf_counter()
+            loudness.normalise(tts.synthesize(text, language))
+            times.append((time.perf_counter() - started) * 1000)
+        figures[f"tts_{language}_first_audio_p50_ms"] = statistics.median(times)
+        figures[f"tts_{language}_first_audio_max_ms"] = max(times)
+    return figures
+
+
+def mixer_cpu(seconds: int = 60) -> dict[str, object]:
+    from robot_dog.audio.megaphone import Megaphone
+    mega = Megaphone()
+    t = np.arange(48000 * 10) / 48000
+    mega.announce((0.5 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), repeat=10)
+    mega.siren.set("wail", 120.0, now=0.0)
+    voice = (0.9 * np.sin(2 * np.pi * 700 * np.arange(960) / 48000)).astype(np.float32)
+    frames = seconds * 50
+    started = time.process_time()
+    for seq in range(frames):
+        mega.voice.push(seq, voice)
+        mega.frame(now=seq * 0.02)
+    cpu = time.process_time() - started
+    return {"mixer_cpu_ms_per_audio_s": cpu / seconds * 1000,
+            "mixer_cpu_pct_of_one_core": cpu / seconds * 100}
+
+
+def run() -> dict[str, object]:
+    workdir = Path(tempfile.mkdtemp(prefix="bench_megaphone_"))
+    saved = dict(os.environ)
+    audio = devices.ensure_virtual_devices(workdir / "pulse")
+    try:
+        figures = push_to_talk(audio, workdir)
+    finally:
+        audio.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+    figures.update(tts_first_audio())
+    figures.update(mixer_cpu())
+    return figures

@@ -1,0 +1,1 @@
+"""Megaphone and microphone: devices, TTS, siren, mixer, sound events, nodes."""

@@ -1,0 +1,203 @@
+"""The dog's audio devices by name, and the one helper that creates them without hardware.
+
+Names (the contract with the simulator and the tests):
+
+- `SPEAKER_SINK` a PulseAudio null sink the megaphone plays into; its monitor
+  `SPEAKER_MONITOR` is what tests and the simulator record;
+- `STREET_SINK` a null sink the simulator plays street audio into;
+- `MIC_SOURCE` a remap source of the street sink's monitor: what the microphone node records.
+
+`ensure_virtual_devices()` starts a PulseAudio daemon of its own if none answers in its runtime
+directory (a directory per test run, so two runs on one machine never share devices; no
+system-wide daemon), with `--exit-idle-time=-1`, and creates the devices idempotently. Machines
+here have no /dev/snd: everything lives inside that daemon.
+
+Audio I/O goes through PyAudio (PortAudio). Debian 12's PortAudio 19.6 has no PulseAudio host
+API, so it reaches the daemon through ALSA's pulse plugin: the helper writes an ALSA config with
+one PCM per device, pointing at the daemon's socket, and names it in ALSA_CONFIG_PATH. PyAudio
+then lists the devices under their PulseAudio names ('.' becomes '_': ALSA reads a dot as a
+config path). PULSE_LATENCY_MSEC=20 asks libpulse for ~20 ms buffers: with the defaults the null
+sink's monitor captured only ~10 ms of a 1 s tone.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+_LOGGER = logging.getLogger(__name__)
+
+SPEAKER_SINK = "robot_dog_speaker"
+SPEAKER_MONITOR = f"{SPEAKER_SINK}.monitor"
+STREET_SINK = "robot_dog_street"
+MIC_SOURCE = "robot_dog_mic"
+
+#: Sample rate inside the stack, Hz (mono int16); streams resample at the edges.
+RATE_HZ = 48_000
+#: The runtime directory of the daemon a process should use (set by ensure_virtual_devices).
+DIR_VARIABLE = "ROBOT_DOG_AUDIO_DIR"
+LATENCY_MS = 20
+_SYSTEM_ALSA = "/usr/share/alsa/alsa.conf"
+
+
+class AudioDeviceError(Exception):
+    """The audio server or a device is missing or failed."""
+
+
+class DeviceMissing(AudioDeviceError):
+    """No device of that name; `available` lists what there is."""
+
+    def __init__(self, name: str, available: list[str]) -> None:
+        super().__init__(f"no audio device {name!r}; available: {', '.join(available) or 'none'}")
+        self.name, self.available = name, available
+
+
+def pcm_name(device: str) -> str:
+    """The ALSA PCM (and PyAudio device) name of a PulseAudio sink or source."""
+    return device.replace(".", "_")
+
+
+@dataclass(frozen=True)
+class VirtualAudio:
+    """A running PulseAudio daemon with the dog's devices, reached through `environ()`."""
+
+    runtime_dir: Path
+    started_here: bool
+
+    @property
+    def socket(self) -> Path:
+        return self.runtime_dir / "native"
+
+    @property
+    def server(self) -> str:
+        return f"unix:{self.socket}"
+
+    @property
+    def alsa_config(self) -> Path:
+        return self.runtime_dir / "asound.conf"
+
+    def environ(self) -> dict[str, str]:
+        """Variables a process (or child) needs to reach these devices through PyAudio."""
+        return {DIR_VARIABLE: str(self.runtime_dir), "PULSE_SERVER": self.server,
+                "ALSA_CONFIG_PATH": f"{_SYSTEM_ALSA}:{self.alsa_config}",
+                "PULSE_LATENCY_MSEC": str(LATENCY_MS)}
+
+    def stop(self) -> None:
+        """Stop the daemon (only one this helper started)."""
+        if self.started_here:
+            _pactl(self.server, "exit", check=False)
+
+
+def default_runtime_dir() -> Path:
+    """$ROBOT_DOG_AUDIO_DIR, else a per-user directory under the temporary directory."""
+    configured = os.environ.get(DIR_VARIABLE)
+    if configured:
+        return Path(configured)
+    return Path(tempfile.gettempdir()) / f"robot_dog_audio-{os.getuid()}"
+
+
+def daemon_running(runtime_dir: Path | None = None) -> bool:
+    """True when a PulseAudio daemon answers on the runtime directory's socket."""
+    socket = (runtime_dir or default_runtime_dir()) / "native"
+    return socket.exists() and _pactl(f"unix:{socket}", "info", check=False).returncode == 0
+
+
+def list_devices(runtime_dir: Path | None = None) -> tuple[list[str], list[str]]:
+    """(sinks, sources) of the daemon, by name."""
+    server = f"unix:{(runtime_dir or default_runtime_dir()) / 'native'}"
+    names = []
+    for kind in ("sinks", "sources"):
+        out = _pactl(server, "list", "short", kind).stdout
+        names.append([line.split("\t")[1] for line in out.splitlines() if "\t" in line])
+    return names[0], names[1]
+
+
+def virtual_device_missing(device: str) -> str:
+    """Why `device` is gone from this process's virtual daemon ('' if present or not virtual).
+
+    PulseAudio moves a stream whose sink is unloaded to another sink instead of failing it, so
+    a player would carry on into the wrong device: the nodes ask here every few seconds.
+    """
+    if DIR_VARIABLE not in os.environ:
+        return ""                    # a real device: PortAudio reports its failures itself
+    try:
+        sinks, sources = list_devices()
+    except (AudioDeviceError, OSError, subprocess.SubprocessError) as exc:
+        return f"audio server unreachable: {exc}"
+    return "" if device in sinks + sources else f"device {device!r} is gone"
+
+
+def ensure_virtual_devices(runtime_dir: Path | None = None, apply: bool = True) -> VirtualAudio:
+    """Start the daemon if needed and create the dog's devices (idempotent).
+
+    `apply` puts the daemon's variables into this process's environment (children inherit
+    them); call before the first PyAudio() of the process, which reads the ALSA config once.
+    """
+    runtime_dir = (runtime_dir or default_runtime_dir()).resolve()
+    runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    started = False
+    if not daemon_running(runtime_dir):
+        started = _start_daemon(runtime_dir)
+    audio = VirtualAudio(runtime_dir, started)
+    sinks, sources = list_devices(runtime_dir)
+    for sink in (SPEAKER_SINK, STREET_SINK):
+        if sink not in sinks:
+            _pactl(audio.server, "load-module", "module-null-sink", f"sink_name={sink}",
+                   f"rate={RATE_HZ}", "channels=1", f"sink_properties=device.description={sink}")
+    if MIC_SOURCE not in sources:
+        _pactl(audio.server, "load-module", "module-remap-source", f"source_name={MIC_SOURCE}",
+               f"master={STREET_SINK}.monitor", "channels=1",
+               f"source_properties=device.description={MIC_SOURCE}")
+    _write_alsa_config(audio)
+    if apply:
+        os.environ.update(audio.environ())
+    return audio
+
+
+def _start_daemon(runtime_dir: Path) -> bool:
+    """Start the daemon; False when another process started it first."""
+    if shutil.which("pulseaudio") is None:
+        raise AudioDeviceError("pulseaudio not found (apt-get install pulseaudio)")
+    home = runtime_dir / "home"
+    home.mkdir(exist_ok=True)
+    env = dict(os.environ, HOME=str(home), XDG_RUNTIME_DIR=str(runtime_dir),
+               PULSE_RUNTIME_PATH=str(runtime_dir), XDG_CONFIG_HOME=str(home))
+    env.pop("PULSE_SERVER", None)
+    socket = runtime_dir / "native"
+    socket.unlink(missing_ok=True)  # left by a daemon that died
+    args = ["pulseaudio", "-n", "--daemonize=yes", "--system=no", "--exit-idle-time=-1",
+            "--disallow-exit=no", "--use-pid-file=yes", "--disable-shm=yes",
+            f"--log-target=file:{runtime_dir / 'pulseaudio.log'}",
+            "-L", f"module-native-protocol-unix socket={socket} auth-anonymous=1"]
+    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=30)
+    if result.returncode != 0 and daemon_running(runtime_dir):
+        return False  # another process (a sibling node) started it at the same moment
+    if result.returncode != 0 or not daemon_running(runtime_dir):
+        raise AudioDeviceError(f"pulseaudio did not start in {runtime_dir}: "
+                               f"{(result.stderr or result.stdout).strip()[-300:]}")
+    _LOGGER.info("PulseAudio started on %s", socket)
+    return True
+
+
+def _write_alsa_config(audio: VirtualAudio) -> None:
+    blocks = []
+    for device in (SPEAKER_SINK, SPEAKER_MONITOR, STREET_SINK, f"{STREET_SINK}.monitor", MIC_SOURCE):
+        blocks.append(f'pcm.{pcm_name(device)} {{\n  type pulse\n  server "{audio.server}"\n'
+                      f'  device "{device}"\n  handle_underrun false\n  hint {{ show on description "{device}" }}\n}}\n')
+    text = "# written by robot_dog.audio.devices\n" + "".join(blocks)
+    if not audio.alsa_config.exists() or audio.alsa_config.read_text() != text:
+        tmp = audio.alsa_config.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(audio.alsa_config)
+
+
+def _pactl(server: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(["pactl", "--server", server, *args], capture_output=True, text=True,
+                            timeout=15)
+    if check and result.returncode != 0:
+        raise AudioDeviceError(f"pactl {' '.join(args)}: {result.stderr.strip()}")
+    return result

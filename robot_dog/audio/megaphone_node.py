@@ -1,0 +1,277 @@
+"""megaphone_node: announcements, siren and live voice through one mixer to the speaker.
+
+Serves `megaphone/announce` (Announce action: feedback queued/playing, cancel), `megaphone/siren`
+(Siren service); publishes `megaphone/active` (latched Bool: sound is playing, so the
+microphone gates its events); subscribes `megaphone/voice` (AudioChunk, push-to-talk) and the payload's
+`amplifier/state`. An output thread writes one 20 ms frame at a time to the speaker device
+through PyAudio (the blocking write is the clock). The amplifier is enabled through payload_node
+(`amplifier/set`) before the first sound, refreshed while sounding and disabled after; when it is
+refused (MCU safe state, too hot, no payload node) the sound is dropped and the requests fail
+with the reason. Behaviour lives in megaphone.py and the cores; this file is wiring.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from functools import partial
+from typing import Any
+
+import numpy as np
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.node import Node
+from robot_dog_interfaces.action import Announce
+from robot_dog_interfaces.msg import AmplifierState, AudioChunk
+from robot_dog_interfaces.srv import SetAmplifier, Siren
+from std_msgs.msg import Bool
+
+from robot_dog import qos
+from robot_dog.audio import devices, tts
+from robot_dog.audio.announcements import State
+from robot_dog.audio.clips import ClipLibrary
+from robot_dog.audio.megaphone import AmplifierPlan, Megaphone, MegaphoneConfig
+from robot_dog.audio.mixer import MixerConfig
+from robot_dog.audio.pcm import FRAME_SAMPLES, to_int16, to_internal
+from robot_dog.params import declare_read_only
+from robot_dog.payload.errors import RequestRefused
+from robot_dog.ros_main import run_node
+
+DEVICE_CHECK_S = 2.0         # how often the virtual speaker's presence is checked
+AMP_ANSWER_S = 5.0           # an amplifier call not answered (or no payload_node found) by then
+                             # counts as refused; discovery of a just-started node takes ~1 s
+
+
+class MegaphoneNode(Node):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("node_name", "megaphone")
+        super().__init__(**kwargs)
+        p = partial(declare_read_only, self)
+        self._device = p("device", devices.SPEAKER_SINK, "speaker device (PulseAudio/ALSA name)")
+        self._latency_ms = p("output_latency_ms", 30, "speaker buffer, ms (less underruns on a "
+                             "loaded CPU; more delays push-to-talk)")
+        self._audio = None
+        if p("virtual_audio", False, "start/reuse the virtual PulseAudio devices (no hardware)"):
+            try:
+                self._audio = devices.ensure_virtual_devices()
+            except devices.AudioDeviceError as exc:  # the output loop retries the device
+                self.get_logger().error(f"virtual audio unavailable: {exc}")
+        tts.to_pinyin("你好")  # loads pypinyin's dictionary now (~1 s), not on the first announcement
+        self._clips = ClipLibrary(p("clip_dir", "", "directory of WAV clips ('' = none)"))
+        self._use_amp = p("amplifier", True, "switch the amplifier through payload_node")
+        self._amp_volume = p("amplifier_volume", 0.8, "volume cap asked of the amplifier, 0..1")
+        self._core = Megaphone(MegaphoneConfig(
+            mixer=MixerConfig(volume_cap=p("volume_cap", 1.0, "highest output level, 0..1")),
+            default_volume=p("default_volume", 0.8, "announcement volume when none is given")))
+        self._core.volume = p("volume", 1.0, "master volume, 0..1 (capped by volume_cap)")
+        self._lock = threading.Lock()        # the core: output thread vs. ROS callbacks
+        self._plan = AmplifierPlan()
+        self._amp_pending: tuple[Any, float, bool] | None = None
+        self._amp_refused = ""
+        self._amp_state: AmplifierState | None = None
+        self._amp_wait_since: float | None = None  # sound waiting for amplifier/set to appear
+
+        requests = ReentrantCallbackGroup()
+        self._amp_client = self.create_client(SetAmplifier, "amplifier/set", callback_group=requests)
+        ActionServer(self, Announce, "megaphone/announce", self._execute,
+                     goal_callback=lambda _: GoalResponse.ACCEPT,
+                     cancel_callback=lambda _: CancelResponse.ACCEPT, callback_group=requests)
+        self.create_service(Siren, "megaphone/siren", self._on_siren, callback_group=requests)
+        self.create_subscription(AudioChunk, "megaphone/voice", self._on_voice, qos.SENSOR,
+                                 callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_subscription(AmplifierState, "amplifier/state", self._on_amp_state, qos.STATE)
+        self._active_pub = self.create_publisher(Bool, "megaphone/active", qos.STATE)
+        self._active: bool | None = None
+        self._running = True
+        self._thread = threading.Thread(target=self._output_loop, name="megaphone-out", daemon=True)
+        self._thread.start()
+        self.get_logger().info(f"megaphone on {self._device!r}, clips: {self._clips.names()}")
+
+    def close(self) -> None:
+        """Stop the output; the amplifier is switched off (and lapses on the MCU anyway)."""
+        self._running = False
+        self._thread.join(timeout=5)
+        if self._use_amp and self._plan.on:
+            self._amp_call(False)
+        if self._audio is not None:
+            self._audio.stop()  # only a daemon this node started (no-op otherwise)
+
+    # ---- requests ------------------------------------------------------------------------
+
+    def _refuse_if_unsafe(self) -> None:
+        state = self._amp_state
+        if self._use_amp and state is not None and (state.safe_state or state.overtemp):
+            raise RequestRefused("amplifier unavailable: " +
+                                 ("MCU in its safe state" if state.safe_state else "too hot"))
+
+    def _execute(self, goal: Any) -> Announce.Result:
+        request = goal.request
+        try:
+            self._refuse_if_unsafe()
+            if request.text.strip() or not request.clip:
+                audio, label = tts.synthesize(request.text, request.language), "text"
+            else:
+                audio, label = self._clips.load(request.clip), f"clip {request.clip}"
+            with self._lock:
+                queue, item = self._core.announce(audio, request.priority, request.volume,
+                                                  request.repeat, label)
+        except (RequestRefused, tts.TtsError) as exc:
+            self.get_logger().warning(f"announcement refused: {exc}")
+            goal.abort()
+            return Announce.Result(success=False, message=str(exc))
+        last = None
+        while True:
+            with self._lock:
+                if goal.is_cancel_requested:
+                    queue.cancel(item, "cancelled by the caller")
+                status = queue.status(item)
+            if status is None or status.state is State.CANCELLED:
+                reason = status.reason if status else "forgotten"
+                if goal.is_cancel_requested:
+                    goal.canceled()
+                else:
+                    goal.abort()
+                return Announce.Result(success=False, message=reason)
+            if status.state is State.DONE:
+                goal.succeed()
+                return Announce.Result(success=True, message=f"played {label}")
+            now = (status.state.value, status.position, round(status.progress, 1))
+            if now != last:
+                goal.publish_feedback(Announce.Feedback(
+                    state=status.state.value, queue_position=status.position,
+                    progress=status.progress))
+                last = now
+            time.sleep(0.05)
+
+    def _on_siren(self, request: Siren.Request, response: Siren.Response) -> Siren.Response:
+        try:
+            if request.tone != "off":
+                self._refuse_if_unsafe()
+            with self._lock:
+                response.reason = self._core.siren.set(request.tone, request.max_duration_s,
+                                                       time.monotonic())
+            response.accepted = True
+        except RequestRefused as exc:
+            response.accepted, response.reason = False, exc.reason
+        return response
+
+    def _on_voice(self, msg: AudioChunk) -> None:
+        try:
+            samples = to_internal(np.asarray(msg.samples, dtype=np.int16), msg.sample_rate,
+                                  msg.channels)
+        except ValueError as exc:
+            self.get_logger().warning(f"voice chunk {msg.sequence} dropped: {exc}",
+                                      throttle_duration_sec=5.0)
+            return
+        with self._lock:
+            self._core.voice.push(msg.sequence, samples)
+
+    def _on_amp_state(self, msg: AmplifierState) -> None:
+        self._amp_state = msg
+
+    # ---- output --------------------------------------------------------------------------
+
+    def _output_loop(self) -> None:
+        silence = np.zeros(FRAME_SAMPLES, np.int16)
+        speaker = None
+        checked = time.monotonic()
+        while self._running:
+            if speaker is None:
+                speaker = self._open_speaker()
+                if speaker is None:
+                    time.sleep(1.0)
+                    continue
+            now = time.monotonic()
+            if now - checked >= DEVICE_CHECK_S:
+                checked = now
+                gone = devices.virtual_device_missing(self._device)
+                if gone:
+                    self._speaker_failed(gone)
+                    speaker.close()
+                    speaker = None
+                    continue
+            with self._lock:
+                self._step_amplifier(now)
+                frame = self._core.frame(now) if self._plan.on else None
+            active = frame is not None or self._plan.on
+            if active != self._active:
+                self._active = active
+                self._active_pub.publish(Bool(data=active))
+            try:
+                speaker.write(silence if frame is None else to_int16(frame))
+            except devices.AudioDeviceError as exc:
+                self._speaker_failed(str(exc))
+                speaker.close()
+                speaker = None
+        if speaker is not None:
+            speaker.close()
+
+    def _speaker_failed(self, reason: str) -> None:
+        """Nothing can be heard: fail what plays or waits, amplifier off, reopen later."""
+        self.get_logger().error(f"speaker failed, reopening: {reason}")
+        with self._lock:
+            self._core.silence_all(f"speaker device failed: {reason}")
+            if self._plan.on:
+                self._amp_call(False)
+                self._plan.disabled()
+
+    def _open_speaker(self) -> Any:
+        from robot_dog.audio.stream import PcmOutput
+        try:
+            gone = devices.virtual_device_missing(self._device)
+            if gone:
+                raise devices.AudioDeviceError(gone)
+            return PcmOutput(self._device, self._latency_ms)
+        except devices.AudioDeviceError as exc:
+            self.get_logger().error(f"no speaker: {exc}", throttle_duration_sec=30.0)
+            return None
+
+    def _step_amplifier(self, now: float) -> None:
+        """Amplifier before sound, refreshed while sounding, off after (holds the lock)."""
+        if not self._use_amp:
+            self._plan.on = True
+            return
+        if self._amp_refused:
+            self.get_logger().warning(f"sound dropped: {self._amp_refused}")
+            self._core.silence_all(self._amp_refused)
+            self._amp_refused = ""
+        if self._amp_pending is not None:
+            future, sent, enabling = self._amp_pending
+            if future.done():
+                self._amp_pending = None
+                reply = future.result()
+                if enabling and reply is not None and reply.accepted:
+                    self._plan.enabled(sent)
+                elif enabling:
+                    self._amp_refused = "amplifier refused: " + (reply.reason if reply else "no reply")
+                    self._plan.disabled()
+            elif now - sent > AMP_ANSWER_S:
+                self._amp_pending = None
+                self._amp_refused = "amplifier refused: no answer from payload_node"
+                self._plan.disabled()
+            return
+        command = self._plan.step(self._core.wants_sound(now), now)
+        if command == "enable":
+            if not self._amp_client.service_is_ready():
+                self._amp_wait_since = self._amp_wait_since or now
+                if now - self._amp_wait_since > AMP_ANSWER_S:
+                    self._amp_wait_since = None
+                    self._amp_refused = "amplifier refused: payload_node (amplifier/set) not found"
+                return
+            self._amp_wait_since = None
+            self._amp_pending = (self._amp_call(True), now, True)
+        elif command == "disable":
+            self._amp_call(False)
+            self._plan.disabled()
+
+    def _amp_call(self, enabled: bool) -> Any:
+        request = SetAmplifier.Request(enabled=enabled, volume=float(self._amp_volume) if enabled else 0.0,
+                                       duration_s=float(self._plan.config.lease_s))
+        return self._amp_client.call_async(request)
+
+
+def main() -> int:
+    return run_node(MegaphoneNode)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

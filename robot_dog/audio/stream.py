@@ -1,0 +1,121 @@
+"""PyAudio streams on devices chosen by name (mono int16 at RATE_HZ, 20 ms buffers).
+
+The one place that touches PortAudio. Errors become AudioDeviceError (a device that
+disappears mid-stream raises it from write/read), so callers can make the amplifier safe and
+reopen later.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+import numpy as np
+
+from robot_dog.audio.devices import AudioDeviceError, DeviceMissing, RATE_HZ, pcm_name
+from robot_dog.audio.pcm import FRAME_SAMPLES
+
+_LOGGER = logging.getLogger(__name__)
+_lock = threading.RLock()
+_pa: Any = None
+
+
+def portaudio() -> Any:
+    """The process's PyAudio instance (PortAudio reads the ALSA config once, at the first call)."""
+    global _pa
+    with _lock:
+        if _pa is None:
+            import pyaudio
+            _pa = pyaudio.PyAudio()
+        return _pa
+
+
+def device_names(direction: str) -> list[str]:
+    """Names of the devices that can do `direction` ('input' or 'output')."""
+    pa = portaudio()
+    key = "maxInputChannels" if direction == "input" else "maxOutputChannels"
+    return [info["name"] for info in (pa.get_device_info_by_index(i)
+                                      for i in range(pa.get_device_count())) if info[key] > 0]
+
+
+def find_device(name: str, direction: str) -> int:
+    """PyAudio index of the device called `name` (a PulseAudio or ALSA name)."""
+    pa = portaudio()
+    key = "maxInputChannels" if direction == "input" else "maxOutputChannels"
+    wanted = {name, pcm_name(name)}
+    for i in range(pa.get_device_count()):
+        info = pa.get_device_info_by_index(i)
+        if info["name"] in wanted and info[key] > 0:
+            return i
+    raise DeviceMissing(name, device_names(direction))
+
+
+class PcmOutput:
+    """A blocking output stream: write() takes int16 mono at RATE_HZ.
+
+    `latency_ms` sizes the server-side buffer (libpulse reads PULSE_LATENCY_MSEC when the stream
+    connects, so it is set around the open): a player whose thread can be late (a loaded
+    machine) needs more than the 20 ms that suits a recorder, or it underruns.
+    """
+
+    def __init__(self, device: str, latency_ms: int | None = None) -> None:
+        import pyaudio
+        self.device = device
+        with _lock:
+            saved = os.environ.get("PULSE_LATENCY_MSEC")
+            if latency_ms is not None:
+                os.environ["PULSE_LATENCY_MSEC"] = str(latency_ms)
+            try:
+                self._stream = portaudio().open(
+                    format=pyaudio.paInt16, channels=1, rate=RATE_HZ, output=True,
+                    output_device_index=find_device(device, "output"),
+                    frames_per_buffer=FRAME_SAMPLES // 2)  # 10 ms periods: less queued ahead
+            except OSError as exc:
+                raise AudioDeviceError(f"cannot open {device!r} for output: {exc}") from exc
+            finally:
+                if saved is None:
+                    os.environ.pop("PULSE_LATENCY_MSEC", None)
+                else:
+                    os.environ["PULSE_LATENCY_MSEC"] = saved
+
+    def write(self, samples: np.ndarray) -> None:
+        try:
+            self._stream.write(np.asarray(samples, dtype=np.int16).tobytes())
+        except OSError as exc:
+            raise AudioDeviceError(f"{self.device!r} failed while playing: {exc}") from exc
+
+    def close(self) -> None:
+        try:
+            self._stream.stop_stream()
+            self._stream.close()
+        except OSError:
+            pass  # the device is gone already
+
+
+class PcmInput:
+    """A blocking input stream: read() returns int16 mono at RATE_HZ, `frames` samples."""
+
+    def __init__(self, device: str) -> None:
+        import pyaudio
+        self.device = device
+        try:
+            self._stream = portaudio().open(
+                format=pyaudio.paInt16, channels=1, rate=RATE_HZ, input=True,
+                input_device_index=find_device(device, "input"), frames_per_buffer=FRAME_SAMPLES)
+        except OSError as exc:
+            raise AudioDeviceError(f"cannot open {device!r} for input: {exc}") from exc
+
+    def read(self, frames: int = FRAME_SAMPLES) -> np.ndarray:
+        try:
+            data = self._stream.read(frames, exception_on_overflow=False)
+        except OSError as exc:
+            raise AudioDeviceError(f"{self.device!r} failed while recording: {exc}") from exc
+        return np.frombuffer(data, dtype=np.int16).copy()
+
+    def close(self) -> None:
+        try:
+            self._stream.stop_stream()
+            self._stream.close()
+        except OSError:
+            pass

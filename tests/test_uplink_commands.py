@@ -1,0 +1,38 @@
+"""The verb table: the `announce` verb (text + language, or clip) becomes an Announce goal."""
+from __future__ import annotations
+
+import pytest
+
+from robot_dog.uplink import commands
+
+
+def test_announce_text_defaults_to_english() -> None:
+    goal = commands.plan("announce", {"text": "Keep the exit clear."})
+    assert isinstance(goal, commands.ActionGoal)
+    assert (goal.name, goal.action) == ("megaphone/announce", "Announce")
+    assert goal.fields == {"text": "Keep the exit clear.", "clip": "", "language": "en",
+                           "priority": 0, "volume": 0.0, "repeat": 0}
+
+
+def test_announce_mandarin_and_clip() -> None:
+    assert commands.plan("announce", {"text": "请注意", "language": "cmn"}).fields["language"] == "cmn"
+    goal = commands.plan("announce", {"clip": "chime_2", "priority": 50, "repeat": 2, "volume": 0.5})
+    assert goal.fields["clip"] == "chime_2" and goal.fields["language"] == ""
+    assert (goal.fields["priority"], goal.fields["repeat"], goal.fields["volume"]) == (50, 2, 0.5)
+
+
+@pytest.mark.parametrize("args, words", [
+    ({}, "either text or clip"), ({"text": "a", "clip": "b"}, "either text or clip"),
+    ({"text": "   "}, "either text or clip"), ({"text": "x" * 1001}, "1000"),
+    ({"text": "hi", "language": "fr"}, "language"), ({"clip": "../x"}, "plain name"),
+    ({"text": "hi", "priority": 200}, "priority"), ({"text": 5}, "strings"),
+    ({"text": "hi", "repeat": 9}, "repeat"),
+])
+def test_announce_bad_args(args: dict, words: str) -> None:
+    with pytest.raises(commands.CommandFailed) as info:
+        commands.plan("announce", args)
+    assert info.value.code == "bad_args" and words in str(info.value)
+
+
+def test_services_unchanged() -> None:
+    assert commands.plan("siren", {"tone": "wail"}).service == "megaphone/siren"
