@@ -29,7 +29,8 @@ from robot_dog import qos
 from robot_dog.audio import devices, tts
 from robot_dog.audio.announcements import State
 from robot_dog.audio.clips import ClipLibrary
-from robot_dog.audio.megaphone import AmplifierPlan, Megaphone, MegaphoneConfig
+from robot_dog.audio.amplifier_switch import AmplifierSwitch
+from robot_dog.audio.megaphone import Megaphone, MegaphoneConfig
 from robot_dog.audio.mixer import MixerConfig
 from robot_dog.audio.pcm import FRAME_SAMPLES, to_int16, to_internal
 from robot_dog.params import declare_read_only
@@ -64,14 +65,12 @@ class MegaphoneNode(Node):
             default_volume=p("default_volume", 0.8, "announcement volume when none is given")))
         self._core.volume = p("volume", 1.0, "master volume, 0..1 (capped by volume_cap)")
         self._lock = threading.Lock()        # the core: output thread vs. ROS callbacks
-        self._plan = AmplifierPlan()
-        self._amp_pending: tuple[Any, float, bool] | None = None
-        self._amp_refused = ""
         self._amp_state: AmplifierState | None = None
-        self._amp_wait_since: float | None = None  # sound waiting for amplifier/set to appear
 
         requests = ReentrantCallbackGroup()
         self._amp_client = self.create_client(SetAmplifier, "amplifier/set", callback_group=requests)
+        self._amp = AmplifierSwitch(self._amp_call, self._amp_client.service_is_ready,
+                                    answer_s=AMP_ANSWER_S)
         ActionServer(self, Announce, "megaphone/announce", self._execute,
                      goal_callback=lambda _: GoalResponse.ACCEPT,
                      cancel_callback=lambda _: CancelResponse.ACCEPT, callback_group=requests)
@@ -90,8 +89,8 @@ class MegaphoneNode(Node):
         """Stop the output; the amplifier is switched off (and lapses on the MCU anyway)."""
         self._running = False
         self._thread.join(timeout=5)
-        if self._use_amp and self._plan.on:
-            self._amp_call(False)
+        if self._use_amp:
+            self._amp.switch_off()
         if self._audio is not None:
             self._audio.stop()  # only a daemon this node started (no-op otherwise)
 
@@ -190,9 +189,9 @@ class MegaphoneNode(Node):
                     speaker = None
                     continue
             with self._lock:
-                self._step_amplifier(now)
-                frame = self._core.frame(now) if self._plan.on else None
-            active = frame is not None or self._plan.on
+                sounding = self._step_amplifier(now)
+                frame = self._core.frame(now) if sounding else None
+            active = frame is not None or (self._use_amp and self._amp.on)  # + the amp's tail
             if active != self._active:
                 self._active = active
                 self._active_pub.publish(Bool(data=active))
@@ -210,9 +209,7 @@ class MegaphoneNode(Node):
         self.get_logger().error(f"speaker failed, reopening: {reason}")
         with self._lock:
             self._core.silence_all(f"speaker device failed: {reason}")
-            if self._plan.on:
-                self._amp_call(False)
-                self._plan.disabled()
+            self._amp.switch_off()
 
     def _open_speaker(self) -> Any:
         from robot_dog.audio.stream import PcmOutput
@@ -225,47 +222,19 @@ class MegaphoneNode(Node):
             self.get_logger().error(f"no speaker: {exc}", throttle_duration_sec=30.0)
             return None
 
-    def _step_amplifier(self, now: float) -> None:
-        """Amplifier before sound, refreshed while sounding, off after (holds the lock)."""
+    def _step_amplifier(self, now: float) -> bool:
+        """True when sound may play now (amplifier on, or not switched by this node)."""
         if not self._use_amp:
-            self._plan.on = True
-            return
-        if self._amp_refused:
-            self.get_logger().warning(f"sound dropped: {self._amp_refused}")
-            self._core.silence_all(self._amp_refused)
-            self._amp_refused = ""
-        if self._amp_pending is not None:
-            future, sent, enabling = self._amp_pending
-            if future.done():
-                self._amp_pending = None
-                reply = future.result()
-                if enabling and reply is not None and reply.accepted:
-                    self._plan.enabled(sent)
-                elif enabling:
-                    self._amp_refused = "amplifier refused: " + (reply.reason if reply else "no reply")
-                    self._plan.disabled()
-            elif now - sent > AMP_ANSWER_S:
-                self._amp_pending = None
-                self._amp_refused = "amplifier refused: no answer from payload_node"
-                self._plan.disabled()
-            return
-        command = self._plan.step(self._core.wants_sound(now), now)
-        if command == "enable":
-            if not self._amp_client.service_is_ready():
-                self._amp_wait_since = self._amp_wait_since or now
-                if now - self._amp_wait_since > AMP_ANSWER_S:
-                    self._amp_wait_since = None
-                    self._amp_refused = "amplifier refused: payload_node (amplifier/set) not found"
-                return
-            self._amp_wait_since = None
-            self._amp_pending = (self._amp_call(True), now, True)
-        elif command == "disable":
-            self._amp_call(False)
-            self._plan.disabled()
+            return True
+        refused = self._amp.step(self._core.wants_sound(now), now)
+        if refused:
+            self.get_logger().warning(f"sound dropped: {refused}")
+            self._core.silence_all(refused)
+        return self._amp.on
 
     def _amp_call(self, enabled: bool) -> Any:
         request = SetAmplifier.Request(enabled=enabled, volume=float(self._amp_volume) if enabled else 0.0,
-                                       duration_s=float(self._plan.config.lease_s))
+                                       duration_s=float(self._amp.plan.config.lease_s))
         return self._amp_client.call_async(request)
 
 
