@@ -7,7 +7,7 @@ from robot_dog.mqtt.topics import Kind, Topic, TopicError
 
 DOGS = st.from_regex(topics.DOG_ID, fullmatch=True)
 NAMES = st.from_regex(topics.NAME, fullmatch=True)
-VERBS = st.from_regex(topics.VERB, fullmatch=True).filter(lambda v: v != "result")
+VERBS = st.from_regex(topics.VERB, fullmatch=True).filter(lambda v: v not in ("result", "voice"))
 
 
 def test_builders_match_design_tree():
@@ -18,6 +18,7 @@ def test_builders_match_design_tree():
     assert topics.events("dog1") == "patrol/v1/dog1/events"
     assert topics.cmd("dog1", "announce") == "patrol/v1/dog1/cmd/announce"
     assert topics.cmd_result("dog1") == "patrol/v1/dog1/cmd/result"
+    assert topics.voice("dog1") == "patrol/v1/dog1/cmd/voice"
 
 
 @pytest.mark.parametrize("topic, expected", [
@@ -28,6 +29,7 @@ def test_builders_match_design_tree():
     ("patrol/v1/dog1/events", Topic("dog1", Kind.EVENTS, None)),
     ("patrol/v1/dog1/cmd/siren", Topic("dog1", Kind.CMD, "siren")),
     ("patrol/v1/dog1/cmd/result", Topic("dog1", Kind.RESULT, None)),
+    ("patrol/v1/dog1/cmd/voice", Topic("dog1", Kind.VOICE, None)),
 ])
 def test_parse_known_topics(topic, expected):
     assert topics.parse(topic) == expected
@@ -48,7 +50,8 @@ def test_parse_rejects_outside_tree(topic):
 
 @pytest.mark.parametrize("call", [
     lambda: topics.status("DOG"), lambda: topics.status("a/b"), lambda: topics.status(""),
-    lambda: topics.cmd("dog1", "result"), lambda: topics.cmd("dog1", "x/y"),
+    lambda: topics.cmd("dog1", "result"), lambda: topics.cmd("dog1", "voice"),
+    lambda: topics.cmd("dog1", "x/y"),
     lambda: topics.video("dog1", "+"), lambda: topics.audio("dog1", "#"),
 ])
 def test_builders_reject_bad_names(call):

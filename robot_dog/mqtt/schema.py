@@ -31,7 +31,8 @@ MAX_BYTES: dict[str, int] = {
     "result": 4 * 1024,
 }
 #: Binary kinds have no schema, only a size cap (a 640x480 JPEG is ~30-80 KiB).
-MAX_BINARY_BYTES: dict[Kind, int] = {Kind.VIDEO: 512 * 1024, Kind.AUDIO: 64 * 1024, Kind.STATUS: 16}
+MAX_BINARY_BYTES: dict[Kind, int] = {Kind.VIDEO: 512 * 1024, Kind.AUDIO: 64 * 1024,
+                                     Kind.VOICE: 4 * 1024, Kind.STATUS: 16}
 #: Which schema a topic kind carries.
 SCHEMA_OF_KIND: dict[Kind, str] = {
     Kind.TELEMETRY: "telemetry", Kind.EVENTS: "event", Kind.CMD: "command", Kind.RESULT: "result",

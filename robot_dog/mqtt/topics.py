@@ -7,9 +7,12 @@
     patrol/v1/{dog}/events            JSON, QoS 1
     patrol/v1/{dog}/cmd/{verb}        signed JSON command, QoS 1, station -> dog
     patrol/v1/{dog}/cmd/result        JSON ack of a command, dog -> station
+    patrol/v1/{dog}/cmd/voice         Opus voice packets, station -> dog, only inside a `talk`
 
 Names are checked on the way in (builders) and on the way out (parse), so a topic that does not
-belong to the tree never reaches a handler. `result` is reserved under cmd/: it is not a verb.
+belong to the tree never reaches a handler. `result` and `voice` are reserved under cmd/: they
+are not verbs (voice lives there because the fleet ACL lets only stations write cmd/ and the dog
+read it).
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ NAME = re.compile(r"[a-z0-9_-]{1,32}")
 #: Command verbs, e.g. "announce", "lights", "siren", "estop".
 VERB = re.compile(r"[a-z][a-z0-9_]{0,31}")
 RESULT = "result"
+VOICE = "voice"
 
 #: Status payloads (plain UTF-8, not JSON: the Last Will must be a constant).
 ONLINE = b"online"
@@ -41,6 +45,7 @@ class Kind(StrEnum):
     EVENTS = "events"
     CMD = "cmd"
     RESULT = "result"  # patrol/v1/{dog}/cmd/result
+    VOICE = "voice"    # patrol/v1/{dog}/cmd/voice
 
 
 class TopicError(MqttLinkError, ValueError):
@@ -65,10 +70,12 @@ def check_dog(dog: str) -> str:
 
 
 def check_verb(verb: str) -> str:
-    """Return `verb` if it is a valid command verb (and not the reserved `result`)."""
+    """Return `verb` if it is a valid command verb (and not the reserved `result` or `voice`)."""
     _check(VERB, verb, "command verb")
     if verb == RESULT:
         raise TopicError("'result' is reserved (cmd/result carries acks), not a verb")
+    if verb == VOICE:
+        raise TopicError("'voice' is reserved (cmd/voice carries talk audio), not a verb")
     return verb
 
 
@@ -102,6 +109,10 @@ def cmd(dog: str, verb: str) -> str:
 
 def cmd_result(dog: str) -> str:
     return f"{base(dog)}/cmd/{RESULT}"
+
+
+def voice(dog: str) -> str:
+    return f"{base(dog)}/cmd/{VOICE}"
 
 
 # Subscription filters.
@@ -144,5 +155,7 @@ def parse(topic: str) -> Topic:
     if len(rest) == 2 and rest[0] == "cmd":
         if rest[1] == RESULT:
             return Topic(dog, Kind.RESULT, None)
+        if rest[1] == VOICE:
+            return Topic(dog, Kind.VOICE, None)
         return Topic(dog, Kind.CMD, check_verb(rest[1]))
     raise TopicError(f"not in the patrol tree: {topic!r}")
