@@ -36,3 +36,14 @@ def test_announce_bad_args(args: dict, words: str) -> None:
 
 def test_services_unchanged() -> None:
     assert commands.plan("siren", {"tone": "wail"}).service == "megaphone/siren"
+
+
+@pytest.mark.parametrize("verb", ["listen", "talk"])
+def test_listen_and_talk_open_a_bounded_window(verb: str) -> None:
+    assert commands.plan(verb, {"seconds": 30}) == commands.AudioWindow(verb, 30.0)
+    assert commands.plan(verb, {"seconds": 0}) == commands.AudioWindow(verb, 0.0)
+    for args in ({}, {"seconds": 61}, {"seconds": -1}, {"seconds": True}, {"seconds": "5"},
+                 {"seconds": 5, "volume": 1}):
+        with pytest.raises(commands.CommandFailed) as err:
+            commands.plan(verb, args)
+        assert err.value.code == "bad_args"

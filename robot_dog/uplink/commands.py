@@ -3,6 +3,7 @@
 The node looks the service type up by `ServiceCall.srv` (the action type by `ActionGoal.action`)
 and fills the request from `fields`; an action goal's result code is `ok` once the goal is
 accepted (an announcement is queued; it plays later), `refused` if it is rejected;
+`listen` / `talk` open a window on the uplink itself (AudioWindow, answered `ok` at once);
 this table is the one place that says what a station command may do on the dog. Arguments are
 checked here (type, range) so a signed but nonsensical command is refused with a code, never
 passed to a driver. Result codes (cmd/result `code`): ok, refused (the service said no, its
@@ -40,6 +41,18 @@ class ActionGoal:
     name: str                 # relative action name
     action: str               # robot_dog_interfaces.action class name
     fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AudioWindow:
+    """`listen` / `talk`: the uplink itself streams mic audio out / plays station voice for
+    `seconds` from now (a later command refreshes or, with 0, closes the window)."""
+    direction: str            # "listen" | "talk"
+    seconds: float
+
+
+#: Longest listen/talk window one command opens, s; the station refreshes it while in use.
+MAX_AUDIO_WINDOW_S = 60.0
 
 
 def _num(args: Mapping[str, Any], name: str, default: float, lo: float, hi: float) -> float:
@@ -112,17 +125,29 @@ def _announce(a: Mapping[str, Any]) -> ActionGoal:
         "volume": _num(a, "volume", 0.0, 0.0, 1.0), "repeat": int(_num(a, "repeat", 0, 0, 5))})
 
 
-VERBS: dict[str, Callable[[Mapping[str, Any]], ServiceCall | ActionGoal]] = {
+def _audio_window(direction: str) -> Callable[[Mapping[str, Any]], AudioWindow]:
+    def build(a: Mapping[str, Any]) -> AudioWindow:
+        if set(a) - {"seconds"}:
+            raise CommandFailed("bad_args", f"{direction} takes only seconds, got {sorted(a)}")
+        if "seconds" not in a:
+            raise CommandFailed("bad_args", f"{direction} needs seconds (0 closes the window)")
+        return AudioWindow(direction, _num(a, "seconds", 0.0, 0.0, MAX_AUDIO_WINDOW_S))
+    return build
+
+
+VERBS: dict[str, Callable[[Mapping[str, Any]], ServiceCall | ActionGoal | AudioWindow]] = {
     "police_light": _police_light,
     "searchlight": _searchlight,
     "siren": _siren,
     "estop": _estop,
     "estop_release": _estop_release,
     "announce": _announce,
+    "listen": _audio_window("listen"),
+    "talk": _audio_window("talk"),
 }
 
 
-def plan(verb: str, args: Mapping[str, Any]) -> ServiceCall | ActionGoal:
+def plan(verb: str, args: Mapping[str, Any]) -> ServiceCall | ActionGoal | AudioWindow:
     """The service call (or action goal) for a command, or CommandFailed(unknown_verb / bad_args)."""
     build = VERBS.get(verb)
     if build is None:

@@ -19,19 +19,22 @@ from pathlib import Path
 from typing import Any
 
 import robot_dog_interfaces.srv as srvs
+import numpy as np
 from nav_msgs.msg import Odometry
 from rclpy.action import ActionClient
 from rclpy.node import Node
 from robot_dog_interfaces.action import Announce
-from robot_dog_interfaces.msg import (EstopState, PoliceLightState, RecorderStatus,
+from robot_dog_interfaces.msg import (AudioChunk, EstopState, PoliceLightState, RecorderStatus,
                                       SearchlightState, SoundEvent)
 from sensor_msgs.msg import BatteryState, CompressedImage
 
 from robot_dog import qos
+from robot_dog.audio.devices import RATE_HZ
+from robot_dog.audio.pcm import to_int16, to_internal
 from robot_dog.mqtt import signing
 from robot_dog.params import declare_read_only
 from robot_dog.ros_main import run_node
-from robot_dog.uplink import adapt, commands, telemetry as tm
+from robot_dog.uplink import adapt, commands, talk, telemetry as tm
 from robot_dog.uplink.events import EstopWatch, EventFactory, LowBattery
 from robot_dog.uplink.inflight import InFlight
 from robot_dog.uplink.session import UplinkConfig, UplinkSession
@@ -82,7 +85,11 @@ class UplinkNode(Node):
                              "EstopRelease": ("estop/release", "EstopRelease")}.items()}
         self._action_clients = {"Announce": (ActionClient(self, Announce, "megaphone/announce"),
                                              Announce)}
-        self.session = UplinkSession(cfg, on_command=self._queue_command).start()
+        self.voice_in = talk.VoiceIn()
+        self.mic_out = talk.MicOut(lambda: int(time.time() * 1000))
+        self._voice_pub = self.create_publisher(AudioChunk, "megaphone/voice", qos.SENSOR)
+        self.session = UplinkSession(cfg, on_command=self._queue_command,
+                                     on_voice=self._on_voice).start()
 
         def sub(msg_type: Any, topic: str, callback: Callable[[Any], None], profile: Any) -> None:
             self.create_subscription(msg_type, topic, self._guarded(topic, callback), profile)
@@ -97,6 +104,7 @@ class UplinkNode(Node):
             tm.recorder_section(m.state, m.reason)), qos.STATE)
         sub(EstopState, "estop", self._on_estop, qos.STATE)
         sub(SoundEvent, "microphone/events", self._on_sound, qos.COMMAND)
+        sub(AudioChunk, "microphone/audio", self._on_mic, qos.SENSOR)
         self.create_timer(1.0 / telemetry_hz, self._guarded("telemetry", self._publish_telemetry))
         self.create_timer(0.5, self._guarded("tick", self._tick))
 
@@ -161,6 +169,30 @@ class UplinkNode(Node):
         severity = "warning" if msg.kind in ALERT_SOUNDS else "info"
         self.session.put_event(self.events.make(time.time(), "sound", severity, msg.kind, data))
 
+    def _on_mic(self, msg: AudioChunk) -> None:
+        if not self.mic_out.window.live(time.monotonic()):
+            self.mic_out.feed(np.zeros(0, np.int16), time.monotonic())  # ends a session
+            return
+        samples = np.asarray(msg.samples, dtype=np.int16)
+        if msg.sample_rate != RATE_HZ or msg.channels != 1:
+            samples = to_int16(to_internal(samples, msg.sample_rate, msg.channels))
+        for packet in self.mic_out.feed(samples, time.monotonic()):
+            self.session.send_audio("mic", packet)
+
+    def _on_voice(self, payload: bytes) -> None:
+        """MQTT thread: a cmd/voice packet -> megaphone/voice, only inside the talk window."""
+        try:
+            sequence, samples = self.voice_in.accept(payload, time.monotonic())
+        except talk.VoiceRefused as exc:
+            n = self.voice_in.refused[exc.reason]
+            if n in (1, 10, 100, 1000) or n % 10_000 == 0:
+                self.get_logger().warning(f"voice packet refused: {exc} ({exc.reason} #{n})")
+            return
+        msg = AudioChunk(sample_rate=RATE_HZ, channels=1, sequence=sequence)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.samples = samples
+        self._voice_pub.publish(msg)
+
     # --- timers ----------------------------------------------------------------------------------
     def _publish_telemetry(self) -> None:
         level = self.adapt_cfg.ladder[self.adapt_state.level]
@@ -209,6 +241,12 @@ class UplinkNode(Node):
                 continue
             if isinstance(call, commands.ActionGoal):
                 self._send_goal(cmd, call)
+                continue
+            if isinstance(call, commands.AudioWindow):
+                stream = self.mic_out if call.direction == "listen" else self.voice_in
+                stream.window.set(call.seconds, time.monotonic())
+                self._answer(cmd, "ok", f"{call.direction} open for {call.seconds:g} s"
+                             if call.seconds else f"{call.direction} closed")
                 continue
             client = self._service_clients[call.srv]
             if not client.service_is_ready():

@@ -8,6 +8,9 @@ where (docs/mqtt.md):
   video      direct, QoS 0, expiry 2 s, only while connected and the link keeps up
   cmd/{verb} verified on paho's thread (cheap); rejections answered on cmd/result at once,
              accepted commands handed to `on_command` (the node queues them for its executor)
+  cmd/voice  talk packets (unsigned), handed to `on_voice` as they come; the node plays them
+             only inside a signed `talk` window (uplink/talk.py)
+  audio/mic  listen-in packets, direct, QoS 0, expiry 2 s, live only (like video)
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from robot_dog.uplink.liveness import DEFAULT_STALL_S, LinkWatch
 _LOGGER = logging.getLogger(__name__)
 
 VIDEO_EXPIRY_S = 2.0
+AUDIO_EXPIRY_S = 2.0
 GOODBYE_DEADLINE_S = 2.0
 
 
@@ -52,11 +56,13 @@ class UplinkConfig:
 
 class UplinkSession:
     def __init__(self, cfg: UplinkConfig, *, on_command: Callable[[signing.Command], None] | None = None,
+                 on_voice: Callable[[bytes], None] | None = None,
                  clock: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.cfg, self.dog = cfg, topics.check_dog(cfg.dog)
         self._clock, self._mono = clock, monotonic
         self._on_command = on_command
+        self._on_voice = on_voice
         self.rejected: Counter[str] = Counter()
         self.meter = LinkMeter()
         self.frames_sent = self.frames_skipped = 0
@@ -159,6 +165,16 @@ class UplinkSession:
         self.frames_sent += 1
         return True
 
+    def send_audio(self, source: str, packet: bytes) -> bool:
+        """Live only (QoS 0, expiry 2 s): False (dropped) when the link is down."""
+        if not self.link.connected:
+            return False
+        try:
+            self.link.publish(topics.audio(self.dog, source), packet, qos=0, expiry_s=AUDIO_EXPIRY_S)
+        except MqttLinkError:
+            return False
+        return True
+
     def send_result(self, payload: bytes) -> None:
         """cmd/result, direct (QoS 1); dropped with a log line when the link is down."""
         try:
@@ -207,6 +223,10 @@ class UplinkSession:
         try:
             t = topics.parse(topic)
         except topics.TopicError:
+            return
+        if t.kind is topics.Kind.VOICE:
+            if self.verifier is not None and self._on_voice is not None:
+                self._on_voice(payload)  # gated by the signed talk window (the node)
             return
         if t.kind is not topics.Kind.CMD or self.verifier is None:
             return  # cmd/result written by someone else: informational, never acted on

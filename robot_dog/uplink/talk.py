@@ -1,0 +1,97 @@
+"""Two-way talk on the dog's side (pure: no rclpy, no MQTT): the `listen` / `talk` windows,
+microphone chunks -> Opus packets for `audio/mic`, station packets on `cmd/voice` -> PCM chunks
+for `megaphone/voice`.
+
+A window is a deadline on the monotonic clock: a signed command opens it for N s (<= 60), a
+later one refreshes or closes it, and it lapses by itself, so a station that goes away cannot
+leave the dog's microphone streaming or its speaker open. Voice packets are unsigned (signing
+each 20 ms packet would cost more than the audio); they are played only while a signed `talk`
+window is live, and only the fleet's station users may write cmd/voice (broker ACL).
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+
+import numpy as np
+
+from robot_dog.audio import opus
+from robot_dog.audio.pcm import FRAME_SAMPLES
+
+
+class Window:
+    """Open until a deadline (monotonic seconds)."""
+
+    def __init__(self) -> None:
+        self._until = -math.inf
+
+    def set(self, seconds: float, now: float) -> None:
+        """Open for `seconds` from `now` (refreshing); 0 closes at once."""
+        self._until = now + seconds if seconds > 0 else -math.inf
+
+    def live(self, now: float) -> bool:
+        return now < self._until
+
+
+class VoiceRefused(ValueError):
+    """A cmd/voice packet not played; `reason` is the counter key."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class VoiceIn:
+    """cmd/voice payloads -> (sequence, int16 samples at 48 kHz), only inside the talk window."""
+
+    def __init__(self) -> None:
+        self.window = Window()
+        self.refused: Counter[str] = Counter()
+        self.accepted = 0
+        self._decoder = opus.OpusDecoder()
+
+    def accept(self, payload: bytes, now: float) -> tuple[int, np.ndarray]:
+        """Raise VoiceRefused (counted) for a packet outside a live window or a bad packet."""
+        try:
+            if not self.window.live(now):
+                raise VoiceRefused("no_talk_window", "voice packet outside a live talk window")
+            try:
+                packet = opus.unpack(payload)
+                samples = self._decoder.decode(packet.opus)
+            except opus.OpusError as exc:
+                raise VoiceRefused("bad_packet", str(exc)) from None
+        except VoiceRefused as exc:
+            self.refused[exc.reason] += 1
+            raise
+        self.accepted += 1
+        return packet.sequence, samples
+
+
+class MicOut:
+    """Microphone samples -> enveloped Opus packets, only while the listen window is live.
+    A fresh encoder and sequence for each listening session (window reopened after a lapse)."""
+
+    def __init__(self, wall_ms: Callable[[], int]) -> None:
+        self.window = Window()
+        self._wall_ms = wall_ms
+        self._encoder: opus.OpusEncoder | None = None
+        self._buffer = np.zeros(0, np.int16)
+        self._sequence = 0
+        self.sent = 0
+
+    def feed(self, samples: np.ndarray, now: float) -> list[bytes]:
+        if not self.window.live(now):
+            self._encoder, self._buffer = None, np.zeros(0, np.int16)
+            return []
+        if self._encoder is None:
+            self._encoder, self._sequence = opus.OpusEncoder(), 0
+        self._buffer = np.concatenate([self._buffer, np.asarray(samples, np.int16)])
+        out = []
+        while self._buffer.size >= FRAME_SAMPLES:
+            frame, self._buffer = self._buffer[:FRAME_SAMPLES], self._buffer[FRAME_SAMPLES:]
+            for data in self._encoder.encode(frame):
+                out.append(opus.pack(opus.VoicePacket(self._sequence, self._wall_ms(), data)))
+                self._sequence = (self._sequence + 1) & 0xFFFFFFFF
+        self.sent += len(out)
+        return out
