@@ -53,7 +53,9 @@ def test_voice_accepted_only_inside_the_talk_window() -> None:
         voice.accept(wire[0], now=0.0)
     assert err.value.reason == "no_talk_window"
     voice.window.set(5.0, now=0.0)
+    assert voice.refused_run == 1
     got = [voice.accept(p, now=1.0) for p in wire]
+    assert voice.refused_run == 0
     assert [s for s, _ in got] == list(range(len(wire)))
     assert all(pcm.size == FRAME_SAMPLES for _, pcm in got)
     with pytest.raises(talk.VoiceRefused) as err:

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from robot_dog import fleet as fleet_mod
 from robot_dog import stopping
+from robot_dog.audio import opus
 from robot_dog.mqtt import client, topics, wire
 from robot_dog.mqtt.batch_link import BatchLink
 from robot_dog.mqtt.topics import Kind
@@ -29,6 +30,7 @@ from robot_dog.station.dispatch import Dispatcher
 from robot_dog.station.ingest import Ingest, Rejected
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import DeadLetterRow, RegisteredDog, ResultRow, StatusRow, Storage
+from robot_dog.station.talk import TalkRelay
 from robot_dog.station.web import StationHttp
 
 _LOGGER = logging.getLogger(__name__)
@@ -96,14 +98,18 @@ class Station:
         self.dispatcher = Dispatcher(
             fleet.paths.root / "station" / "command_keys" if fleet else None,
             lambda t, p, q: self.link.publish(t, p, q), self.storage)
+        self.talk = TalkRelay(lambda t, p, q, e: self.link.publish(t, p, q, expiry_s=e),
+                              lambda: int(time.time() * 1000))
         self.http = StationHttp(self.storage, self.relay, port=config.http_port,
-                                dispatcher=self.dispatcher, token=token, default_issuer=self.user)
+                                dispatcher=self.dispatcher, token=token, default_issuer=self.user,
+                                talk=self.talk)
         share = f"$share/{config.shared_group}/" if config.shared_group else ""
         for kind in (Kind.TELEMETRY, Kind.EVENTS, Kind.RESULT):
             self.link.keep_subscribed(share + topics.all_dogs(kind), qos=1)
         self.link.keep_subscribed(topics.all_dogs(Kind.STATUS), qos=1)
         if config.video:
             self.link.keep_subscribed(topics.all_dogs(Kind.VIDEO), qos=0)
+            self.link.keep_subscribed(topics.all_dogs(Kind.AUDIO), qos=0)  # listen-in (talk.py)
         self.connected = threading.Event()
 
     def start(self) -> Station:
@@ -163,6 +169,9 @@ class Station:
     def _on_message(self, topic: str, payload: bytes, now: float) -> None:
         """Store one message, or dead-letter it: either way it is acknowledged with its batch,
         so a message that can never be stored is not redelivered forever."""
+        if topic.count("/") == 4 and topic.split("/")[3] == "audio":  # live only, never stored
+            self._on_audio(topic, payload, now)
+            return
         try:
             rows, frame = self.ingest.handle(topic, payload, now)
         except Rejected as exc:
@@ -186,6 +195,17 @@ class Station:
                 _LOGGER.info("first frame from %s/%s (%d bytes)", frame.dog, frame.camera,
                              len(frame.jpeg))
             self.relay.publish(frame)
+
+    def _on_audio(self, topic: str, payload: bytes, now: float) -> None:
+        try:
+            t = topics.parse(topic)
+            if t.sub != "mic":
+                raise opus.OpusError(f"no relay for audio source {t.sub!r}")
+            self.talk.on_mic(t.dog, payload)
+        except (topics.TopicError, opus.OpusError) as exc:
+            self._dead_letter(topic, payload, "bad_audio", str(exc), now)
+            return
+        self.received["audio"] += 1
 
     def _dead_letter(self, topic: str, payload: bytes, reason: str, detail: str, now: float, *,
                      traceback: bool = False) -> None:

@@ -18,6 +18,11 @@ or, for reads, the session cookie that a successful GET /api/operator sets):
                                        request can send it); `X-Operator: name` (audit `issuer`);
                                        waits up to ?wait=S (default 5, <= 10) for the result:
                                        200 with it, or 202 with the nonce if none came yet
+  GET /api/dogs/{dog}/audio/mic        listen-in: s16le 48 kHz mono PCM after ?after=CURSOR
+                                       (-1: from now); next cursor in X-Audio-Cursor (a read)
+  POST /api/dogs/{dog}/audio/voice     push-to-talk: s16le 48 kHz mono PCM body (<= 1 s,
+                                       application/octet-stream), bearer token like a command;
+                                       played only inside the dog's signed `talk` window
   GET /video/{dog}/{camera}.jpg        newest frame
   GET /video/{dog}/{camera}.mjpeg      live multipart stream (newest frame wins)
 Anything else gets a JSON error with a status code and a log line (also bad request lines,
@@ -44,9 +49,11 @@ from typing import Any, Callable
 
 from robot_dog import fleet as fleet_mod
 from robot_dog.mqtt import schema
+from robot_dog.mqtt.errors import NotConnected
 from robot_dog.station.dispatch import DispatchError, Dispatcher
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import Storage
+from robot_dog.station.talk import MAX_VOICE_BYTES, TalkRelay
 from robot_dog.station.throttle import TokenThrottle
 
 _LOGGER = logging.getLogger(__name__)
@@ -117,8 +124,9 @@ class StationHttp:
                  port: int = 8080, *, dispatcher: Dispatcher | None = None,
                  token: str | None = None, default_issuer: str = "station",
                  allowed_hosts: tuple[str, ...] = (), clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], float] = time.time) -> None:
-        self.storage, self.relay = storage, relay
+                 wall_clock: Callable[[], float] = time.time,
+                 talk: TalkRelay | None = None) -> None:
+        self.storage, self.relay, self.talk = storage, relay, talk
         self.dispatcher, self.token, self.default_issuer = dispatcher, token, default_issuer
         self._clock, self._wall = clock, wall_clock
         self.throttle = TokenThrottle()   # pure: one lock for the server's threads
@@ -175,6 +183,8 @@ class StationHttp:
             (re.compile(rf"^/api/dogs/({NAME})/events$"), self._events),
             (re.compile(rf"^/api/dogs/({NAME})/commands$"), self._audit),
             (re.compile(rf"^/api/dogs/({NAME})/commands/({VERB})$"), self._command),
+            (re.compile(rf"^/api/dogs/({NAME})/audio/mic$"), self._mic),
+            (re.compile(rf"^/api/dogs/({NAME})/audio/voice$"), self._voice),
             (re.compile(rf"^/video/({NAME})/({NAME})\.jpg$"), self._jpeg),
             (re.compile(rf"^/video/({NAME})/({NAME})\.mjpeg$"), self._mjpeg),
         ]
@@ -204,7 +214,7 @@ class StationHttp:
             for pattern, route in self.routes:
                 match = pattern.match(path)
                 if match:
-                    posts = route in (self._command, self._logout)
+                    posts = route in (self._command, self._logout, self._voice)
                     if req.command != ("POST" if posts else "GET"):
                         raise HttpError(HTTPStatus.METHOD_NOT_ALLOWED, f"{req.command} {path[:200]}")
                     route(req, *match.groups())
@@ -423,6 +433,55 @@ class StationHttp:
             self.send_json(req, {"nonce": nonce, "status": "sent"}, HTTPStatus.ACCEPTED)
         else:
             self.send_json(req, {"nonce": nonce, "status": "done", "result": result})
+
+    def _talk(self) -> TalkRelay:
+        if self.talk is None:
+            raise HttpError(HTTPStatus.NOT_FOUND, "two-way talk is not enabled on this station")
+        return self.talk
+
+    def _mic(self, req: BaseHTTPRequestHandler, dog: str) -> None:
+        """The dog's microphone (while a `listen` window is open) as s16le 48 kHz mono PCM after
+        `?after=` (a sample cursor; -1 = from now on); the next cursor is in X-Audio-Cursor."""
+        self._reader(req)
+        try:
+            after = int(self._query(req).get("after", "-1"))
+        except ValueError:
+            raise HttpError(HTTPStatus.BAD_REQUEST, "after must be an integer") from None
+        cursor, pcm = self._talk().mic_since(dog, after)
+        req.send_response(HTTPStatus.OK)
+        req.send_header("Content-Type", "application/octet-stream")
+        req.send_header("Content-Length", str(len(pcm)))
+        req.send_header("Cache-Control", "no-store")
+        req.send_header("X-Audio-Cursor", str(cursor))
+        req.send_header("X-Audio-Format", "s16le; rate=48000; channels=1")
+        req.end_headers()
+        req.wfile.write(pcm)
+
+    def _voice(self, req: BaseHTTPRequestHandler, dog: str) -> None:
+        """Push-to-talk: s16le 48 kHz mono PCM (<= 1 s per request) -> Opus on the dog's
+        cmd/voice. The dog plays it only inside a `talk` window (POST .../commands/talk)."""
+        self._authorize(req, f"voice {dog}")
+        talk = self._talk()
+        kind = (req.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+        if kind != "application/octet-stream":
+            raise HttpError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "Content-Type must be "
+                            "application/octet-stream (s16le 48 kHz mono PCM)")
+        text = (req.headers.get("Content-Length") or "").strip()
+        if not text.isdigit() or not text.isascii():
+            raise HttpError(HTTPStatus.LENGTH_REQUIRED, "a Content-Length is required")
+        length = int(text)
+        if length > MAX_VOICE_BYTES or length % 2:
+            raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE if length > MAX_VOICE_BYTES
+                            else HTTPStatus.BAD_REQUEST, f"body of {length} bytes: whole int16 "
+                            f"samples, at most {MAX_VOICE_BYTES} bytes")
+        pcm = req.rfile.read(length)
+        if len(pcm) < length:
+            raise HttpError(HTTPStatus.BAD_REQUEST, "body shorter than its Content-Length")
+        try:
+            sent = talk.send_voice(dog, pcm)
+        except NotConnected as exc:
+            raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, f"voice not sent: {exc}") from None
+        self.send_json(req, {"dog": dog, "packets": sent})
 
     def _jpeg(self, req: BaseHTTPRequestHandler, dog: str, camera: str) -> None:
         self._reader(req)

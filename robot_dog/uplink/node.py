@@ -184,9 +184,10 @@ class UplinkNode(Node):
         try:
             sequence, samples = self.voice_in.accept(payload, time.monotonic())
         except talk.VoiceRefused as exc:
-            n = self.voice_in.refused[exc.reason]
-            if n in (1, 10, 100, 1000) or n % 10_000 == 0:
-                self.get_logger().warning(f"voice packet refused: {exc} ({exc.reason} #{n})")
+            run = self.voice_in.refused_run  # logged at the start of each refused run, then sparsely
+            if run in (1, 10, 100, 1000) or run % 10_000 == 0:
+                self.get_logger().warning(f"voice packet refused: {exc} ({exc.reason}, "
+                                          f"{run} in a row, {sum(self.voice_in.refused.values())} in all)")
             return
         msg = AudioChunk(sample_rate=RATE_HZ, channels=1, sequence=sequence)
         msg.header.stamp = self.get_clock().now().to_msg()

@@ -49,6 +49,7 @@ class VoiceIn:
         self.window = Window()
         self.refused: Counter[str] = Counter()
         self.accepted = 0
+        self.refused_run = 0              # refusals since the last accepted packet (log policy)
         self._decoder = opus.OpusDecoder()
 
     def accept(self, payload: bytes, now: float) -> tuple[int, np.ndarray]:
@@ -63,8 +64,10 @@ class VoiceIn:
                 raise VoiceRefused("bad_packet", str(exc)) from None
         except VoiceRefused as exc:
             self.refused[exc.reason] += 1
+            self.refused_run += 1
             raise
         self.accepted += 1
+        self.refused_run = 0
         return packet.sequence, samples
 
 
