@@ -64,6 +64,49 @@ class TalkApi(Api):
         return body if status == 200 and body["result"]["code"] == "ok" else None
 
 
+def page_talk(http_port: int, token: str, dog: str, recorder: MonitorRecorder) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from tests.fixtures.browser import CHROMIUM_ARGS
+    card = f"section.dog[data-dog={dog}]"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            *CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            "--autoplay-policy=no-user-gesture-required"])
+        try:
+            context = browser.new_context(permissions=["microphone"])
+            page = context.new_page()
+            page.goto(f"http://127.0.0.1:{http_port}/")
+            page.fill("#operator", "alice")
+            page.fill("#token", token)
+            page.click("#login-button")
+            page.click(f"{card} button.listen", timeout=60_000)
+            page.wait_for_function(
+                f"() => /listening: ([2-9]|\\d\\d)\\.\\d s received/.test("
+                f"document.querySelector('{card} .audio-state').textContent)", timeout=60_000)
+            page.click(f"{card} button.listen")
+            page.wait_for_function(f"() => document.querySelector('{card} .audio-state')"
+                                   ".textContent === 'listen closed'", timeout=30_000)
+            start = recorder.samples().size
+            box = page.locator(f"{card} button.talk").bounding_box()
+            page.mouse.move(box["x"] + 10, box["y"] + 5)
+            page.mouse.down()
+            try:
+                wait_for(lambda: loud_seconds(recorder.samples()[start:], 0.02) > 0.1,
+                         "the page's fake microphone at the speaker's monitor", timeout_s=60)
+            except AssertionError as exc:
+                x = recorder.samples()[start:]
+                raise AssertionError(f"{exc}; page: {page.inner_text(card + ' .audio-state')!r}, "
+                                     f"{page.get_attribute(card, 'data-voice-packets')} packets "
+                                     f"sent; monitor peak {np.abs(x).max() if x.size else 0}") from None
+            assert int(page.get_attribute(card, "data-voice-packets") or 0) > 10
+            page.mouse.up()
+            page.wait_for_function(f"() => document.querySelector('{card} .audio-state')"
+                                   ".textContent === 'talk closed'", timeout=30_000)
+        finally:
+            browser.close()
+
+
 def refusals(log_path) -> list[str]:
     return [line for line in log_path.read_text(errors="replace").splitlines()
             if "voice packet refused" in line]
@@ -83,7 +126,7 @@ def test_listen_and_talk_through_the_secured_broker(virtual_audio, make_secure_b
              NodeProcess("robot_dog.audio.microphone_node", f"/{dog}", tmp_path / "mic.log")]
     api = TalkApi(http_port, broker.fleet.paths.operator_token.read_text().strip())
     recorder = MonitorRecorder()
-    street_done = threading.Event()
+    street_done, street = threading.Event(), []
     try:
         # --- listen: the street's 700 Hz tone reaches the station through the dog's microphone --
         body = wait_for(lambda: api.ok(dog, "listen", {"seconds": 30}), "listen accepted",
@@ -97,7 +140,8 @@ def test_listen_and_talk_through_the_secured_broker(virtual_audio, make_secure_b
                     out.write(tone(700.0, 0.5))
             finally:
                 out.close()
-        threading.Thread(target=play_street, daemon=True).start()
+        street.append(threading.Thread(target=play_street, daemon=True))
+        street[0].start()
         cursor, _ = api.mic(dog, -1)
         heard: list[np.ndarray] = []
 
@@ -108,7 +152,6 @@ def test_listen_and_talk_through_the_secured_broker(virtual_audio, make_secure_b
             x = np.concatenate(heard)
             return loud_seconds(x, 0.05) > 1.0 and abs(peak_hz(x[-RATE:]) - 700.0) < 10
         wait_for(tone_heard, "the street tone at the station's mic endpoint", timeout_s=60)
-        street_done.set()
         assert station.talk.mic_packets > 50
 
         # --- talk refused outside a window, and a forged `talk` opens none --------------------
@@ -147,8 +190,13 @@ def test_listen_and_talk_through_the_secured_broker(virtual_audio, make_secure_b
         assert api.voice(dog, voice) == 200
         wait_for(lambda: len(refusals(uplink_log)) > before, "voice refused after the window")
         assert "1 in a row" in refusals(uplink_log)[before]
+
+        # --- the viewer page: Listen plays the mic, Talk (held) speaks with Chromium's fake mic --
+        page_talk(http_port, api.token, dog, recorder)
     finally:
         street_done.set()
+        for thread in street:
+            thread.join(timeout=10)  # before the PulseAudio fixture goes
         recorder.stop()
         station.stop()
         for node in nodes:
