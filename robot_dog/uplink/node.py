@@ -18,8 +18,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import robot_dog_interfaces.srv as srvs
 import numpy as np
+import robot_dog_interfaces.srv as srvs
 from nav_msgs.msg import Odometry
 from rclpy.action import ActionClient
 from rclpy.node import Node
@@ -89,7 +89,7 @@ class UplinkNode(Node):
         self.mic_out = talk.MicOut(lambda: int(time.time() * 1000))
         self._voice_pub = self.create_publisher(AudioChunk, "megaphone/voice", qos.SENSOR)
         self.session = UplinkSession(cfg, on_command=self._queue_command,
-                                     on_voice=self._on_voice).start()
+                                     on_voice=self._guarded("voice", self._on_voice)).start()
 
         def sub(msg_type: Any, topic: str, callback: Callable[[Any], None], profile: Any) -> None:
             self.create_subscription(msg_type, topic, self._guarded(topic, callback), profile)
@@ -184,10 +184,11 @@ class UplinkNode(Node):
         try:
             sequence, samples = self.voice_in.accept(payload, time.monotonic())
         except talk.VoiceRefused as exc:
-            run = self.voice_in.refused_run  # logged at the start of each refused run, then sparsely
+            run = self.voice_in.refused_run  # logged as a run starts, then sparsely
             if run in (1, 10, 100, 1000) or run % 10_000 == 0:
+                total = sum(self.voice_in.refused.values())
                 self.get_logger().warning(f"voice packet refused: {exc} ({exc.reason}, "
-                                          f"{run} in a row, {sum(self.voice_in.refused.values())} in all)")
+                                          f"{run} in a row, {total} in all)")
             return
         msg = AudioChunk(sample_rate=RATE_HZ, channels=1, sequence=sequence)
         msg.header.stamp = self.get_clock().now().to_msg()

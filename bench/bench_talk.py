@@ -1,0 +1,126 @@
+"""Two-way talk: station voice -> dog speaker latency over the secured MQTT link.
+
+The whole path of the station's push-to-talk: this process runs the station (`Station`: its
+talk relay encodes 20 ms PCM frames to Opus and publishes them on `cmd/voice`), a secured
+Mosquitto (TLS, ACL, the fleet's credentials), uplink_node (talk window opened by a signed
+`talk` command; decodes onto `megaphone/voice`) and megaphone_node (amplifier switching off, on
+the benchmark's own PulseAudio devices). Frames go out at 50 Hz; every 0.4 s one starts with a
+1 kHz burst. Latency = burst onset recorded from the speaker's monitor - the frame handed to the
+relay. Like bench megaphone it includes the monitor's capture buffer (~20 ms): an upper bound.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from bench.bench_megaphone import OUTPUT_LATENCY_MS, _pct
+from robot_dog import dds_env
+from robot_dog.audio import devices
+
+MARKERS = 30
+
+
+def talk_latency(workdir: Path) -> dict[str, object]:
+    from robot_dog.audio.stream import PcmInput
+    from robot_dog.station.app import Station, StationConfig
+    from tests.fixtures.secure_broker import start_secure_broker
+    from tests.support import free_port
+
+    dog = f"bench{uuid.uuid4().hex[:6]}"
+    broker = start_secure_broker(workdir, dogs=(dog,), users=("station",))
+    paths = broker.fleet.paths
+    station = Station(StationConfig(broker.host, broker.port, workdir / "st.db", free_port(),
+                                    fleet_dir=broker.fleet.root)).start()
+    env = dds_env.environ()
+    procs = [subprocess.Popen(argv, env=env, stdout=open(workdir / f"{name}.log", "w"),
+                              stderr=subprocess.STDOUT, start_new_session=True)
+             for name, argv in {
+                 "uplink": [sys.executable, "-m", "robot_dog.uplink.node", "--ros-args",
+                            "-r", f"__ns:=/{dog}", "-p", f"dog_id:={dog}",
+                            "-p", f"broker_port:={broker.port}",
+                            "-p", f"ca_file:={paths.dog_ca_cert(dog)}",
+                            "-p", f"password_file:={paths.dog_password(dog)}",
+                            "-p", f"command_public_key:={paths.dog_public_key(dog)}",
+                            "-p", f"state_dir:={workdir / dog}"],
+                 "megaphone": [sys.executable, "-m", "robot_dog.audio.megaphone_node",
+                               "--ros-args", "-r", f"__ns:=/{dog}", "-p", "amplifier:=false",
+                               "-p", f"output_latency_ms:={OUTPUT_LATENCY_MS}"]}.items()]
+    mic = PcmInput(devices.SPEAKER_MONITOR)
+    onsets: list[float] = []
+    stop = threading.Event()
+
+    def record() -> None:
+        armed = True
+        while not stop.is_set():
+            frame = mic.read()
+            read_at = time.monotonic()
+            loud = np.flatnonzero(np.abs(frame) > 3000)
+            if loud.size and armed:
+                onsets.append(read_at - (len(frame) - loud[0]) / devices.RATE_HZ)
+                armed = False
+            elif not loud.size:
+                armed = True
+    recorder = threading.Thread(target=record, daemon=True)
+    recorder.start()
+    sent: list[float] = []
+    try:
+        end = time.monotonic() + 90
+        while time.monotonic() < end:  # the dog's link and command path up (discovery)
+            nonce = station.dispatcher.send(dog, "talk", {"seconds": 60}, "bench")
+            result = station.dispatcher.wait(nonce, 5.0)
+            if result and result.get("code") == "ok":
+                break
+            time.sleep(1.0)
+        else:
+            raise RuntimeError("the dog never accepted `talk`")
+        time.sleep(3.0)  # megaphone_node's subscription to megaphone/voice is matched by now
+        silence = np.zeros(960, np.int16)
+        burst = silence.copy()
+        burst[:480] = (0.5 * 32767 * np.sin(2 * np.pi * 1000 * np.arange(480) / 48000)).astype(np.int16)
+        start = time.monotonic()
+        for i in range(int(MARKERS * 0.4 / 0.02) + 25):
+            time.sleep(max(0.0, start + i * 0.02 - time.monotonic()))
+            marker = i % 20 == 5 and len(sent) < MARKERS
+            if marker:
+                sent.append(time.monotonic())
+            station.talk.send_voice(dog, (burst if marker else silence).tobytes())
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        recorder.join(timeout=5)
+        mic.close()
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=20)
+        station.stop()
+        broker.stop()
+    latencies = []
+    for t_sent in sent:
+        later = [o for o in onsets if o >= t_sent - 0.005]
+        if later and later[0] - t_sent < 1.0:
+            latencies.append((later[0] - t_sent) * 1000)
+    print("   latencies ms:", " ".join(f"{v:.0f}" for v in latencies), flush=True)
+    return {"talk_markers_heard": f"{len(latencies)}/{len(sent)}",
+            "talk_station_to_speaker_p50_ms": _pct(latencies, 0.5) if latencies else float("nan"),
+            "talk_station_to_speaker_p99_ms": _pct(latencies, 0.99) if latencies else float("nan")}
+
+
+def run() -> dict[str, object]:
+    workdir = Path(tempfile.mkdtemp(prefix="bench_talk_"))
+    saved = dict(os.environ)
+    audio = devices.ensure_virtual_devices(workdir / "pulse")
+    try:
+        return talk_latency(workdir)
+    finally:
+        audio.stop()
+        os.environ.clear()
+        os.environ.update(saved)
