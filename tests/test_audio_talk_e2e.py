@@ -100,6 +100,7 @@ def page_talk(http_port: int, token: str, dog: str, recorder: MonitorRecorder) -
                                      f"{page.get_attribute(card, 'data-voice-packets')} packets "
                                      f"sent; monitor peak {np.abs(x).max() if x.size else 0}") from None
             assert int(page.get_attribute(card, "data-voice-packets") or 0) > 10
+            assert page.inner_text(f"{card} .audio-state").startswith("talking"), "ended early"
             page.mouse.up()
             page.wait_for_function(f"() => document.querySelector('{card} .audio-state')"
                                    ".textContent === 'talk closed'", timeout=30_000)
