@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 #: What ./dev.sh and the recipe read from the repository (dev.sh hashes the first four to
 #: decide that the environment is already up to date).
-NEEDED = ("dev.sh", "requirements.txt", "requirements.lock", "setup.py", "robot_dog/node_registry.py",
+NEEDED = ("dev.sh", "requirements.txt", "requirements.lock", "setup.py", "robot_dog/ros/node_registry.py",
           "ros_ws/src/robot_dog_interfaces", "launch")
 
 

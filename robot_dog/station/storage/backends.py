@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Callable
 
-from robot_dog.private_file import private_file
+from robot_dog.mqtt.private_file import private_file
 from robot_dog.station.storage.schema import SCHEMA
 
 _LOGGER = logging.getLogger(__name__)
