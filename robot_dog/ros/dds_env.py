@@ -22,7 +22,7 @@ PROFILE_PATH = Path(__file__).resolve().parents[1] / "config" / "fastdds_localho
 #: unspecified-address discovery locator after the profile is loaded, so Fast DDS also opens
 #: unconnected *send* sockets on 0.0.0.0 and on each interface's address. They only ever send to
 #: the locators of participants discovered over 127.0.0.1 (all on this machine); no receive port
-#: is off loopback. tests/test_dds_env.py checks exactly this against an allow-list.
+#: is off loopback. tests/test_ros_dds_env.py checks exactly this against an allow-list.
 REQUIRED: dict[str, str] = {
     "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
     "FASTDDS_DEFAULT_PROFILES_FILE": str(PROFILE_PATH),
