@@ -25,9 +25,9 @@ from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, Imu, JointState, NavSatFix, NavSatStatus
 
-from robot_dog import qos
-from robot_dog.params import declare_read_only
-from robot_dog.ros_main import run_node
+from robot_dog.ros import qos
+from robot_dog.ros.params import declare_read_only
+from robot_dog.ros.ros_main import run_node
 from sim import robot as R
 from sim.core import MODES, BaseState, CommandRejected, SimWorld, check_command
 from sim.geo import to_geodetic

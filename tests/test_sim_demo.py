@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from robot_dog import dds_env
+from robot_dog.ros import dds_env
 from tests.fixtures.processes import unique_namespace
 from tests.support import free_port, wait_for
 

@@ -27,10 +27,10 @@ from robot_dog_interfaces.msg import (EstopState, PoliceLightState, RecorderStat
                                       SearchlightState, SoundEvent)
 from sensor_msgs.msg import BatteryState, CompressedImage
 
-from robot_dog import qos
+from robot_dog.ros import qos
 from robot_dog.mqtt import signing
-from robot_dog.params import declare_read_only
-from robot_dog.ros_main import run_node
+from robot_dog.ros.params import declare_read_only
+from robot_dog.ros.ros_main import run_node
 from robot_dog.uplink import adapt, commands, telemetry as tm
 from robot_dog.uplink.events import EstopWatch, EventFactory, LowBattery
 from robot_dog.uplink.inflight import InFlight

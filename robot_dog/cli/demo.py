@@ -27,13 +27,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from robot_dog import command_line, dds_env, ports, stopping
+from robot_dog.cli import command_line, ports, stopping
+from robot_dog.ros import dds_env
 from robot_dog import fleet as fleet_mod
-from robot_dog.broker import BrokerError, MosquittoBroker
+from robot_dog.mqtt.broker import BrokerError, MosquittoBroker
 from robot_dog.station.app import Station, StationConfig
 
 _LOGGER = logging.getLogger(__name__)
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOG_LAUNCH = REPO / "launch" / "dog.launch.yaml"
 SIM_LAUNCH = REPO / "launch" / "sim.launch.yaml"
 DOG = "dog1"  # default dog ID, also its ROS namespace
