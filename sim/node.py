@@ -6,6 +6,9 @@ a log line and the dog stands); publishes `odom` (nav_msgs/Odometry, odom -> bas
 `/clock` when `publish_clock` is set, and the rendered bodycam `camera/image_raw` (bgr8).
 Runs the virtual payload MCU on `mcu_link` (the pty payload_node opens) and draws its lights, and
 with `link_upstream_port` the MQTT link-fault proxy the scenario's mqtt_* faults act on.
+With `street_audio` it plays the scenario's sounds, mixed at the dog's position and paced to sim
+time, into the street sink the microphone node records (`virtual_audio` starts or reuses the
+virtual PulseAudio devices); without a device it says so once and runs silent.
 Behaviour lives in sim.core / sim.runner; this file wires parameters, QoS and topics.
 """
 from __future__ import annotations
@@ -33,7 +36,9 @@ from sim.core import MODES, BaseState, CommandRejected, SimWorld, check_command
 from sim.geo import to_geodetic
 from sim.health import assess
 from sim.runner import RunnerConfig, SimRunner
-from sim.scenario import ScenarioError, load_scenario
+from sim.scenario import Scenario, ScenarioError, load_scenario
+from sim.street_audio import StreetMix
+from sim.street_player import StreetPlayer
 
 FIX_EVERY = 10   # control ticks per NavSatFix (5 Hz)
 
@@ -78,11 +83,32 @@ class SimNode(Node):
         self.runner = SimRunner(self.world, config, self._guarded(self._publish_state),
                                 self._guarded(self._publish_frame))
         self.runner.start()
+        self.street = self._start_street_audio(
+            scenario, p("street_audio", True, "play the scenario's sounds into the street sink"),
+            p("virtual_audio", False, "start/reuse the virtual PulseAudio devices (no hardware)"))
         self.get_logger().info(
             f"scenario {scenario.name} ({scenario.path}), mode {mode}, "
             f"{'bodycam ' + str(config.width) + 'x' + str(config.height) if config.render else 'no bodycam'}"
             f"{', MCU on ' + config.mcu_link if config.mcu_link else ''}"
             f"{f', MQTT link proxy :{self.runner.link.port} -> :{config.link_upstream_port}' if self.runner.link else ''}")
+
+    def _start_street_audio(self, scenario: Scenario, enabled: bool,
+                            virtual: bool) -> StreetPlayer | None:
+        if not enabled:
+            return None
+        from robot_dog.audio import devices
+        from robot_dog.audio.pcm import FRAME_SAMPLES
+        if virtual:
+            try:
+                devices.ensure_virtual_devices()
+            except devices.AudioDeviceError as exc:
+                self.get_logger().error(f"street audio off: virtual audio unavailable: {exc}")
+                return None
+        player = StreetPlayer(StreetMix(scenario, devices.RATE_HZ), self.runner.listener,
+                              devices.STREET_SINK, FRAME_SAMPLES, log_error=self.get_logger().error)
+        self.get_logger().info(f"street audio: {len(scenario.sounds)} sound(s) into "
+                               f"{devices.STREET_SINK!r}")
+        return player.start()
 
     def _on_cmd_vel(self, msg: Twist) -> None:
         try:
@@ -174,6 +200,8 @@ class SimNode(Node):
         self.image_pub.publish(msg)
 
     def close(self) -> None:
+        if self.street is not None:
+            self.street.stop()
         self.runner.stop()
 
 
