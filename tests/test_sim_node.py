@@ -157,7 +157,7 @@ def head_pixels(image: np.ndarray) -> tuple[float, float]:
 
 def test_bodycam_shows_the_flashing_light_bar_after_police_light_set(sim, observer, tmp_path):
     obs = observer
-    payload = PayloadNodeProcess(tmp_path / "mcu", tmp_path / "payload.log", crowd_mode=True)
+    payload = PayloadNodeProcess(tmp_path / "mcu", tmp_path / "payload.log", "/dog1", crowd_mode=True)
     try:
         obs.spin_until(lambda: len(obs.got["image"]) >= 2, 90, "rendered frames on camera/image_raw")
         msg = obs.got["image"][-1]
