@@ -15,15 +15,20 @@ import numpy as np
 import pytest
 
 from robot_dog import dds_env
+from robot_dog.audio import devices
 from tests.support import free_port, wait_for
 
 pytestmark = pytest.mark.slow
 
 
-def station_frame(port: int) -> np.ndarray | None:
+def station_frame(port: int, token_file) -> np.ndarray | None:
+    """The station's latest bodycam frame, read with the operator token (reads need a login)."""
     try:
-        data = urllib.request.urlopen(f"http://127.0.0.1:{port}/video/dog1/bodycam.jpg", timeout=5).read()
-    except OSError:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/video/dog1/bodycam.jpg",
+            headers={"Authorization": f"Bearer {token_file.read_text().strip()}"})
+        data = urllib.request.urlopen(request, timeout=5).read()
+    except OSError:  # also before the demo wrote the token file
         return None
     return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
 
@@ -41,6 +46,7 @@ def rendered_by_the_simulator(frame: np.ndarray | None) -> bool:
 def test_headless_demo_walks_the_route_and_stores_simulator_frames(tmp_path):
     http_port = free_port()
     log = tmp_path / "demo.log"
+    token_file = tmp_path / "var" / "fleet" / "station" / "operator.token"
     with open(log, "w") as sink:   # a file, not a pipe: the stack's log lines never block it
         demo = subprocess.Popen(
             [sys.executable, "-m", "robot_dog.cli", "demo", "--headless", "--duration", "45",
@@ -49,7 +55,7 @@ def test_headless_demo_walks_the_route_and_stores_simulator_frames(tmp_path):
             env=dds_env.environ(), stdout=sink, stderr=subprocess.STDOUT, text=True,
             start_new_session=True)
     try:
-        [frame] = wait_for(lambda: [f] if rendered_by_the_simulator(f := station_frame(http_port)) else None,
+        [frame] = wait_for(lambda: [f] if rendered_by_the_simulator(f := station_frame(http_port, token_file)) else None,
                            "a simulator frame at the station", timeout_s=90, interval_s=0.5)
         cv2.imwrite(str(tmp_path / "station_frame.png"), frame)
         demo.wait(timeout=120)
@@ -68,3 +74,7 @@ def test_headless_demo_walks_the_route_and_stores_simulator_frames(tmp_path):
     assert summary["frames_at_station"] > 0 and summary["telemetry_at_station"] > 0
     assert summary["events_at_station"] >= 1            # the scenario's low battery at 8 s
     assert summary["rejected"] == {}
+    # The street played into the run's own audio devices, and that daemon went with the demo.
+    assert "street audio: 1 sound(s) into 'robot_dog_street'" in out
+    assert "street audio off" not in out
+    assert not devices.daemon_running(tmp_path / "var" / "audio")
