@@ -22,7 +22,7 @@ def test_signed_announce_plays_on_the_dog(virtual_audio, make_secure_broker, chi
     http_port = free_port()
     station = Station(StationConfig(broker.host, broker.port, tmp_path / "st.db", http_port,
                                     fleet_dir=broker.fleet.root)).start()
-    uplink(children, broker, dog, tmp_path)
+    uplink(children, broker, dog, f"/{dog}", tmp_path)
     children.spawn(sys.executable, "-m", "robot_dog.audio.megaphone_node", "--ros-args",
                    "-r", f"__ns:=/{dog}", "-p", "amplifier:=false",
                    stdout=open(tmp_path / "megaphone.log", "w"))
