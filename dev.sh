@@ -89,7 +89,7 @@ need_venv() {
     pip_q --no-deps --require-hashes -r "$ROOT/requirements-nodeps.lock"
     stamp_done requirements
   fi
-  if stamp_changed package "$ROOT/setup.py" "$ROOT/package.xml" "$ROOT/robot_dog/node_registry.py"; then
+  if stamp_changed package "$ROOT/setup.py" "$ROOT/package.xml" "$ROOT/robot_dog/ros/node_registry.py"; then
     log "pip: installing the stack (editable)"
     # setuptools comes from the lock (no build isolation: nothing unpinned is fetched). It prints
     # pages of deprecation notices here; show them only if the install fails.
@@ -132,9 +132,9 @@ lock() {
   log "wrote requirements.lock ($(grep -c '^[a-z]' "$LOCK") packages)"
 }
 
-# The localhost-only ROS 2 / DDS environment comes from one code path: robot_dog.dds_env
-# (robot_dog.localhost execs a command with it).
-in_env() { "$VENV/bin/python" -m robot_dog.localhost -- "$@"; }
+# The localhost-only ROS 2 / DDS environment comes from one code path: robot_dog.ros.dds_env
+# (robot_dog.ros.localhost execs a command with it).
+in_env() { "$VENV/bin/python" -m robot_dog.ros.localhost -- "$@"; }
 
 usage() { sed -n '2,7s/^# \{0,1\}//p' "$ROOT/dev.sh"; }  # the header above, as help
 

@@ -11,7 +11,7 @@ PACKAGE = "robot_dog"
 
 # The node registry is plain data; read it without importing the package (no rclpy at build).
 _registry: dict = {}
-exec(HERE.joinpath("robot_dog", "node_registry.py").read_text(), _registry)
+exec(HERE.joinpath("robot_dog", "ros", "node_registry.py").read_text(), _registry)
 NODES = {exe: target.split(":")[0] for exe, target in _registry["NODES"].items()}
 
 
@@ -49,7 +49,7 @@ setup(
         (f"lib/{PACKAGE}", _lib_executables()),
     ],
     entry_points={
-        "console_scripts": ["robot-dog = robot_dog.cli:main"]
+        "console_scripts": ["robot-dog = robot_dog.cli.main:main"]
         + [f"{exe} = {module}:main" for exe, module in NODES.items()],
     },
 )

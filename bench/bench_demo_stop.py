@@ -17,8 +17,8 @@ import time
 
 import psutil
 
-from robot_dog import dds_env
-from robot_dog import ports
+from robot_dog.ros import dds_env
+from robot_dog.cli import ports
 
 REPEATS = 3
 MOMENTS = {

@@ -1,7 +1,7 @@
 """Cross-process sensor_msgs/Image 640x480 latency: project DDS profile vs Fast DDS defaults.
 
 Neither run may multicast off-machine: "profile" is the project's environment
-(robot_dog.dds_env); "defaults" drops the project's Fast DDS profile and relies on
+(robot_dog.ros.dds_env); "defaults" drops the project's Fast DDS profile and relies on
 ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST instead (default 512 KB shared-memory segment, so
 a 900 KB image falls back to fragmented loopback UDP). Same machine, same run, compared as a
 ratio. Two QoS: sensor (best effort, as the bodycam publishes: how many images arrive) and
@@ -17,7 +17,7 @@ import subprocess
 import sys
 import uuid
 
-from robot_dog import dds_env
+from robot_dog.ros import dds_env
 
 COUNT = int(os.environ.get("BENCH_IMAGE_COUNT", "200"))
 RATE_HZ = 30.0

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robot_dog import dds_env
+from robot_dog.ros import dds_env
 from robot_dog.audio import devices
 
 MARKERS = 30
@@ -47,7 +47,7 @@ def push_to_talk(audio: devices.VirtualAudio, workdir: Path) -> dict[str, object
     from rclpy.executors import SingleThreadedExecutor
     from robot_dog_interfaces.msg import AudioChunk
 
-    from robot_dog import qos
+    from robot_dog.ros import qos
     from robot_dog.audio.stream import PcmInput
     namespace = f"/bench_{uuid.uuid4().hex[:8]}"
     log = open(workdir / "megaphone.log", "w")

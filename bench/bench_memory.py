@@ -24,9 +24,9 @@ from pathlib import Path
 
 import psutil
 
-from robot_dog import dds_env
+from robot_dog.ros import dds_env
 from robot_dog.launch.description import load
-from robot_dog.node_registry import NODES
+from robot_dog.ros.node_registry import NODES
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def run() -> dict[str, object]:
-    from robot_dog.broker import BrokerError, MosquittoBroker
+    from robot_dog.mqtt.broker import BrokerError, MosquittoBroker
 
     with tempfile.TemporaryDirectory(prefix="bench_memory_") as tmp:
         tmpdir = Path(tmp)

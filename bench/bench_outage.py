@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 
-from robot_dog.broker import MosquittoBroker
+from robot_dog.mqtt.broker import MosquittoBroker
 from robot_dog.station.storage import Storage
 from robot_dog.uplink.events import EventFactory
 from robot_dog.uplink.session import UplinkConfig, UplinkSession

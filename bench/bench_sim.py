@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from robot_dog import dds_env
+from robot_dog.ros import dds_env
 from sim.core import SimWorld, check_command, step
 from sim.model import CONTROL_DT
 from sim.scenario import load_scenario

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import psutil
 
-from robot_dog.broker import MosquittoBroker
+from robot_dog.mqtt.broker import MosquittoBroker
 from tests.support import free_port
 
 REPO = Path(__file__).resolve().parents[1]

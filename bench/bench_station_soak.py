@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 
 from bench.bench_station_ingest import REPO, _fleet, distinct_rows, station_env
-from robot_dog.broker import MosquittoBroker
+from robot_dog.mqtt.broker import MosquittoBroker
 from tests.support import free_port
 
 DOGS = int(os.environ.get("ROBOT_DOG_BENCH_SOAK_DOGS", "1000"))

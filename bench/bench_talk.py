@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.bench_megaphone import OUTPUT_LATENCY_MS, _pct
-from robot_dog import dds_env
+from robot_dog.ros import dds_env
 from robot_dog.audio import devices
 
 MARKERS = 30

@@ -23,7 +23,8 @@ import time
 import uuid
 from pathlib import Path
 
-from robot_dog import dds_env, fleet
+from robot_dog import fleet
+from robot_dog.ros import dds_env
 
 FRAMES = int(os.environ.get("ROBOT_DOG_BENCH_TELEOP_FRAMES", "1000"))
 TRIALS_CORE = 1000
@@ -144,7 +145,7 @@ class Probe:
         from rclpy.executors import SingleThreadedExecutor
         from robot_dog_interfaces.msg import EstopState
 
-        from robot_dog import qos
+        from robot_dog.ros import qos
         self.ctx = rclpy.Context()
         rclpy.init(context=self.ctx)
         self.node = rclpy.create_node("bench_probe", namespace=ns, context=self.ctx)

@@ -21,7 +21,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from robot_dog.bodycam.scene import Overlay, TestScene, encode_jpeg
-from robot_dog.broker import MosquittoBroker
+from robot_dog.mqtt.broker import MosquittoBroker
 from robot_dog.mqtt import topics
 from robot_dog.station.app import Station, StationConfig
 from robot_dog.uplink.session import UplinkConfig, UplinkSession

@@ -1,15 +1,22 @@
 """sim_node: the simulated dog as a base driver and a camera (the same interfaces as hardware).
 
 Subscribes `cmd_vel` (geometry_msgs/Twist; non-finite or beyond-limit commands are refused with
-a log line and the dog stands); publishes `odom` (nav_msgs/Odometry, odom -> base_link, REP 105),
+a log line and the dog stands); serves `base/set_mode` (SetBaseMode: stand, sit, damp, with the
+echo base's rules: no sit or damp while moving; out of stand the dog holds still and refuses
+`cmd_vel`) and publishes the latched `base/state` (BaseState), the interface safety_node forwards
+to; publishes `odom` (nav_msgs/Odometry, odom -> base_link, REP 105),
 `imu/data`, `joint_states`, `fix` (sensor_msgs/NavSatFix from the scenario's geo origin),
 `/clock` when `publish_clock` is set, and the rendered bodycam `camera/image_raw` (bgr8).
 Runs the virtual payload MCU on `mcu_link` (the pty payload_node opens) and draws its lights, and
 with `link_upstream_port` the MQTT link-fault proxy the scenario's mqtt_* faults act on.
+With `street_audio` it plays the scenario's sounds, mixed at the dog's position and paced to sim
+time, into the street sink the microphone node records (`virtual_audio` starts or reuses the
+virtual PulseAudio devices); without a device it says so once and runs silent.
 Behaviour lives in sim.core / sim.runner; this file wires parameters, QoS and topics.
 """
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from functools import partial
@@ -22,18 +29,23 @@ from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
 from rclpy._rclpy_pybind11 import RCLError
 from rclpy.node import Node
+from robot_dog_interfaces.msg import BaseState as BaseStateMsg
+from robot_dog_interfaces.srv import SetBaseMode
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, Imu, JointState, NavSatFix, NavSatStatus
 
-from robot_dog import qos
-from robot_dog.params import declare_read_only
-from robot_dog.ros_main import run_node
+from robot_dog.base.echo import EchoBase
+from robot_dog.ros import qos
+from robot_dog.ros.params import declare_read_only
+from robot_dog.ros.ros_main import run_node
 from sim import robot as R
 from sim.core import MODES, BaseState, CommandRejected, SimWorld, check_command
 from sim.geo import to_geodetic
 from sim.health import assess
 from sim.runner import RunnerConfig, SimRunner
-from sim.scenario import ScenarioError, load_scenario
+from sim.scenario import Scenario, ScenarioError, load_scenario
+from sim.street_audio import StreetMix
+from sim.street_player import StreetPlayer
 
 FIX_EVERY = 10   # control ticks per NavSatFix (5 Hz)
 
@@ -70,6 +82,14 @@ class SimNode(Node):
         self.clock_pub = self.create_publisher(Clock, "/clock", qos.TELEMETRY) if self.publish_clock else None
         self.diag_pub = self.create_publisher(DiagnosticArray, "diagnostics", qos.TELEMETRY)
         self.create_subscription(Twist, "cmd_vel", self._on_cmd_vel, qos.COMMAND)
+        # Posture rules of the base interface (robot_dog.base.echo): it tracks what is commanded,
+        # the world does the walking.
+        self.posture = EchoBase()
+        self.posture_lock = threading.Lock()
+        self.state_pub = self.create_publisher(BaseStateMsg, "base/state", qos.STATE)
+        self.create_service(SetBaseMode, "base/set_mode", self._on_set_mode)
+        self.create_timer(0.1, self._check_moving)
+        self._published_state = ("", False)
         self.config = config
         self._last = (time.monotonic(), 0.0, 0)   # wall s, sim s, frames at the last report
         self.create_timer(1.0, self._publish_health)
@@ -78,24 +98,85 @@ class SimNode(Node):
         self.runner = SimRunner(self.world, config, self._guarded(self._publish_state),
                                 self._guarded(self._publish_frame))
         self.runner.start()
+        self.street = self._start_street_audio(
+            scenario, p("street_audio", True, "play the scenario's sounds into the street sink"),
+            p("virtual_audio", False, "start/reuse the virtual PulseAudio devices (no hardware)"))
         self.get_logger().info(
             f"scenario {scenario.name} ({scenario.path}), mode {mode}, "
             f"{'bodycam ' + str(config.width) + 'x' + str(config.height) if config.render else 'no bodycam'}"
             f"{', MCU on ' + config.mcu_link if config.mcu_link else ''}"
             f"{f', MQTT link proxy :{self.runner.link.port} -> :{config.link_upstream_port}' if self.runner.link else ''}")
 
+    def _start_street_audio(self, scenario: Scenario, enabled: bool,
+                            virtual: bool) -> StreetPlayer | None:
+        if not enabled:
+            return None
+        from robot_dog.audio import devices
+        from robot_dog.audio.pcm import FRAME_SAMPLES
+        if virtual:
+            try:
+                devices.ensure_virtual_devices()
+            except devices.AudioDeviceError as exc:
+                self.get_logger().error(f"street audio off: virtual audio unavailable: {exc}")
+                return None
+        player = StreetPlayer(StreetMix(scenario, devices.RATE_HZ), self.runner.listener,
+                              devices.STREET_SINK, FRAME_SAMPLES, log_error=self.get_logger().error)
+        self.get_logger().info(f"street audio: {len(scenario.sounds)} sound(s) into "
+                               f"{devices.STREET_SINK!r}")
+        return player.start()
+
     def _on_cmd_vel(self, msg: Twist) -> None:
         try:
             command = check_command(msg.linear.x, msg.linear.y, msg.angular.z)
         except CommandRejected as exc:
-            # One line per new reason, then at most one a second: a stream of bad commands
-            # must not flood the log, and a different fault must not hide behind the first.
-            now = time.monotonic()
-            if str(exc) != self.refusal[0] or now - self.refusal[1] > 1.0:
-                self.get_logger().warning(f"cmd_vel refused, standing: {exc}")
-                self.refusal = (str(exc), now)
+            self._refuse(str(exc))
+            command = np.zeros(3)
+        with self.posture_lock:
+            problem = self.posture.command(*(float(v) for v in command), time.monotonic())
+        if problem:
+            self._refuse(problem)
             command = np.zeros(3)
         self.runner.command(command)
+        self._publish_base_state()
+
+    def _refuse(self, reason: str) -> None:
+        # One line per new reason, then at most one a second: a stream of bad commands
+        # must not flood the log, and a different fault must not hide behind the first.
+        now = time.monotonic()
+        if reason != self.refusal[0] or now - self.refusal[1] > 1.0:
+            self.get_logger().warning(f"cmd_vel refused, standing still: {reason}")
+            self.refusal = (reason, now)
+
+    def _on_set_mode(self, request: SetBaseMode.Request,
+                     response: SetBaseMode.Response) -> SetBaseMode.Response:
+        self._check_moving()
+        with self.posture_lock:
+            problem = self.posture.set_mode(request.mode, time.monotonic())
+        if not problem and request.mode != "stand":
+            self.runner.command(np.zeros(3))   # sit and damp hold the simulated base still
+        response.accepted, response.reason = not problem, problem or f"now {request.mode}"
+        self.get_logger().info(f"mode {request.mode}: {response.reason}")
+        self._publish_base_state(force=True)
+        return response
+
+    def _check_moving(self) -> None:
+        """A command that expired in the world (COMMAND_TIMEOUT) stops the dog: moving is over."""
+        with self.runner.lock:
+            active = bool(np.any(self.world.active_command()))
+        if not active:
+            with self.posture_lock:
+                self.posture.command(0.0, 0.0, 0.0, time.monotonic())
+        self._publish_base_state()
+
+    def _publish_base_state(self, force: bool = False) -> None:
+        with self.posture_lock:
+            state = (self.posture.mode, self.posture.moving)
+            if state == self._published_state and not force:
+                return
+            self._published_state = state
+        msg = BaseStateMsg(mode=state[0], moving=state[1])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.state_pub.publish(msg)
 
     def _publish_health(self) -> None:
         now, sim_time, frames = time.monotonic(), self.world.time, self.runner.frames
@@ -174,6 +255,8 @@ class SimNode(Node):
         self.image_pub.publish(msg)
 
     def close(self) -> None:
+        if self.street is not None:
+            self.street.stop()
         self.runner.stop()
 
 

@@ -91,6 +91,12 @@ class SimRunner:
         with self.lock:
             self.world.set_command(velocity)
 
+    def listener(self) -> tuple[float, float, float]:
+        """(sim time s, x m, y m) of the dog's trunk: where the street audio is heard."""
+        with self.lock:
+            x, y = self.world.data.xpos[self.world.trunk][:2]
+            return self.world.time, float(x), float(y)
+
     # ---- physics -------------------------------------------------------------------------
     def _physics_loop(self) -> None:
         rtf = self.config.real_time_factor

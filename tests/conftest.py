@@ -9,6 +9,14 @@ from tests.isolation import isolate
 ROS_DOMAIN = isolate()
 
 
+def pytest_configure(config) -> None:
+    """This run's own temporary directory, named by its claimed domain: pytest's shared
+    /tmp/pytest-of-USER keeps only the newest runs, so a concurrent run could remove ours."""
+    if config.option.basetemp is None:
+        import tempfile
+        config.option.basetemp = str(Path(tempfile.gettempdir()) / f"robot_dog_pytest-domain{ROS_DOMAIN}")
+
+
 def pytest_report_header() -> str:
     return f"ROS_DOMAIN_ID={ROS_DOMAIN} (claimed for this run; see tests/isolation.py)"
 

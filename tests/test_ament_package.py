@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from robot_dog.node_registry import NODES
+from robot_dog.ros.node_registry import NODES
 from tests.support import wait_for
 
 pytestmark = pytest.mark.slow

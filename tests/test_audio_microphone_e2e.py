@@ -25,7 +25,7 @@ class MicClient:
         from robot_dog_interfaces.msg import AudioChunk, AudioLevel, SoundEvent
         from std_msgs.msg import Bool
 
-        from robot_dog import qos
+        from robot_dog.ros import qos
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node("mic_test", namespace=namespace, context=self.context)

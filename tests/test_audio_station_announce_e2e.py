@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_signed_announce_plays_on_the_dog(virtual_audio, make_secure_broker, children, tmp_path) -> None:
-    dog = f"dog{uuid.uuid4().hex[:6]}"
+    dog = f"dog{uuid.uuid4().hex[:6]}"  # the dog ID and its ROS namespace: this run's own
     broker = make_secure_broker((dog,), ("station",))
     http_port = free_port()
     station = Station(StationConfig(broker.host, broker.port, tmp_path / "st.db", http_port,

@@ -13,7 +13,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
 
-from robot_dog import qos
+from robot_dog.ros import qos
 
 pytestmark = pytest.mark.slow
 

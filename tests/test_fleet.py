@@ -7,7 +7,8 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from robot_dog import cli_fleet, fleet
+from robot_dog import fleet
+from robot_dog.cli import fleet as cli_fleet
 from robot_dog.mqtt import signing
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from robot_dog import dds_env
+from robot_dog.ros import dds_env
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ import pytest
 
 from firmware_bridge.virtual_mcu.device import VirtualMcu
 from firmware_bridge.virtual_mcu.model import McuModelConfig
-from robot_dog.cli_payload import main
+from robot_dog.cli.payload import main
 
 
 def run(virtual_mcu, *argv: str) -> int:
@@ -100,7 +100,7 @@ def test_status_of_a_newer_mcu_is_shown_not_dropped() -> None:
     import dataclasses
 
     from firmware_bridge.virtual_mcu.model import McuModel
-    from robot_dog.cli_payload import describe
+    from robot_dog.cli.payload import describe
     t = McuModel(now=0.0).telemetry(0.1)
     shown = describe(dataclasses.replace(t, light_pattern=9, safe_reasons=0x80, faults=0x4000))
     assert shown["light"] == "unknown_9"

@@ -7,7 +7,7 @@ import rclpy
 from rclpy.parameter import Parameter
 
 from robot_dog.launch.description import load
-from robot_dog.node_registry import NODES
+from robot_dog.ros.node_registry import NODES
 
 ROOT = Path(__file__).resolve().parents[1]
 

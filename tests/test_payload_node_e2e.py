@@ -21,7 +21,7 @@ from sensor_msgs.msg import BatteryState
 
 from firmware_bridge.virtual_mcu.device import VirtualMcu
 from firmware_bridge.virtual_mcu.model import McuModelConfig
-from robot_dog import qos
+from robot_dog.ros import qos
 from tests.fixtures.firmware import PayloadNodeProcess
 from tests.support import wait_for
 

@@ -26,8 +26,9 @@ from tests.support import wait_for
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 #: What ./dev.sh and the recipe read from the repository (dev.sh hashes the first four to
-#: decide that the environment is already up to date).
-NEEDED = ("dev.sh", "requirements.txt", "requirements.lock", "setup.py", "robot_dog/node_registry.py",
+#: decide that the environment is already up to date). All of robot_dog/: the commands run in
+#: the copy, where a partial robot_dog/ (a namespace package) would shadow the installed one.
+NEEDED = ("dev.sh", "requirements.txt", "requirements.lock", "setup.py", "robot_dog",
           "ros_ws/src/robot_dog_interfaces", "launch")
 
 

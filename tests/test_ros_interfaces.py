@@ -7,7 +7,7 @@ import time
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 
-from robot_dog import qos
+from robot_dog.ros import qos
 from robot_dog_interfaces.msg import PoliceLightState
 from robot_dog_interfaces.srv import Siren
 
@@ -15,7 +15,7 @@ CHILD = """
 import sys
 import rclpy, robot_dog
 from rclpy.executors import ExternalShutdownException
-from robot_dog import qos
+from robot_dog.ros import qos
 from robot_dog_interfaces.msg import PoliceLightState
 from robot_dog_interfaces.srv import Siren
 rclpy.init()

@@ -13,7 +13,7 @@ from robot_dog_interfaces.msg import BaseState, EstopState, MotionState
 from robot_dog_interfaces.srv import EstopCheckIn, EstopEngage, EstopRelease, SetBaseMode
 from std_srvs.srv import SetBool
 
-from robot_dog import qos
+from robot_dog.ros import qos
 from tests import support
 
 pytestmark = pytest.mark.slow
@@ -141,7 +141,7 @@ def test_admin_release_from_the_cli_clears_a_lost_handhelds_hold(safety_chain, r
     import subprocess
     import sys
 
-    from robot_dog import dds_env
+    from robot_dog.ros import dds_env
     probe = ros_probe
     start(probe)
     assert probe.call(EstopCheckIn, "estop/check_in", endpoint="handheld", timeout_s=0.2).accepted

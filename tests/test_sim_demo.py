@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
-from robot_dog import dds_env
+from robot_dog.audio import devices
+from robot_dog.ros import dds_env
 from tests.fixtures.processes import unique_namespace
 from tests.support import free_port, wait_for
 
@@ -77,3 +78,7 @@ def test_headless_demo_walks_the_route_and_stores_simulator_frames(tmp_path):
     assert summary["frames_at_station"] > 0 and summary["telemetry_at_station"] > 0
     assert summary["events_at_station"] >= 1            # the scenario's low battery at 8 s
     assert summary["rejected"] == {}
+    # The street played into the run's own audio devices, and that daemon went with the demo.
+    assert "street audio: 1 sound(s) into 'robot_dog_street'" in out
+    assert "street audio off" not in out
+    assert not devices.daemon_running(tmp_path / "var" / "audio")

@@ -22,7 +22,7 @@ from rclpy.executors import SingleThreadedExecutor
 from robot_dog_interfaces.srv import SetPoliceLight
 from sensor_msgs.msg import Image, Imu, JointState, NavSatFix
 
-from robot_dog import dds_env, qos
+from robot_dog.ros import dds_env, qos
 from robot_dog.bodycam.sources import image_from_msg
 from sim.robot import JOINTS_MODEL
 from sim.scenario import load_scenario

@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from robot_dog import dds_env
+from robot_dog.ros import dds_env
 from robot_dog import fleet as fleet_mod
 from robot_dog.station.cli import TOKEN_ENV
 from tests.support import free_port, wait_for

@@ -99,9 +99,8 @@ def test_audit_keeps_the_first_result_of_the_addressed_dog(target):
 
 
 def test_ingest_is_idempotent_and_dead_letters_are_bounded(target, monkeypatch):
-    from robot_dog.station import storage as storage_mod
-    from robot_dog.station.storage import DeadLetterRow
-    monkeypatch.setattr(storage_mod, "DEAD_LETTERS_KEPT", 5)
+    from robot_dog.station.storage import DeadLetterRow, schema
+    monkeypatch.setattr(schema, "DEAD_LETTERS_KEPT", 5)
     storage = Storage(target)
     for _ in range(3):  # QoS 1 redelivers: the same samples again, in one batch and later ones
         for seq in (1, 2, 3):

@@ -7,7 +7,7 @@ import signal
 import pytest
 from geometry_msgs.msg import Twist
 
-from robot_dog import qos
+from robot_dog.ros import qos
 from tests.fixtures.safety import NodeProcess
 from tests.support import wait_for
 

@@ -19,7 +19,8 @@ import pytest
 from geometry_msgs.msg import Twist
 from robot_dog_interfaces.msg import EstopState
 
-from robot_dog import dds_env, fleet, qos
+from robot_dog import fleet
+from robot_dog.ros import dds_env, qos
 from robot_dog.teleop.certs import issue_teleop_cert
 from tests import support
 from tests.fixtures.browser import CHROMIUM_ARGS

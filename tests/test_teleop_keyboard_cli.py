@@ -12,7 +12,7 @@ import time
 import pytest
 from geometry_msgs.msg import Twist
 
-from robot_dog import dds_env, qos
+from robot_dog.ros import dds_env, qos
 from tests.support import wait_for
 
 pytestmark = pytest.mark.slow

@@ -92,7 +92,7 @@ def test_plain_broker_outage_keeps_the_station_backlog(tmp_path):
     used to drop to user "mosquitto", could not write its persistence file in our 0700 data
     directory, and came back empty. Deterministic: the station is stopped (clean DISCONNECT,
     session kept) before the outage and started again only after the dog's outbox is empty."""
-    from robot_dog.broker import MosquittoBroker
+    from robot_dog.mqtt.broker import MosquittoBroker
 
     port, data_dir = free_port(), tmp_path / "broker"
     broker = MosquittoBroker(port, data_dir).start()

@@ -25,7 +25,7 @@ from robot_dog_interfaces.msg import AmplifierState, AudioChunk
 from robot_dog_interfaces.srv import SetAmplifier, Siren
 from std_msgs.msg import Bool
 
-from robot_dog import qos
+from robot_dog.ros import qos
 from robot_dog.audio import devices, tts
 from robot_dog.audio.announcements import State
 from robot_dog.audio.clips import ClipLibrary
@@ -33,9 +33,9 @@ from robot_dog.audio.amplifier_switch import AmplifierSwitch
 from robot_dog.audio.megaphone import Megaphone, MegaphoneConfig
 from robot_dog.audio.mixer import MixerConfig
 from robot_dog.audio.pcm import FRAME_SAMPLES, to_int16, to_internal
-from robot_dog.params import declare_read_only
+from robot_dog.ros.params import declare_read_only
 from robot_dog.payload.errors import RequestRefused
-from robot_dog.ros_main import run_node
+from robot_dog.ros.ros_main import run_node
 
 DEVICE_CHECK_S = 2.0         # how often the virtual speaker's presence is checked
 AMP_ANSWER_S = 5.0           # an amplifier call not answered (or no payload_node found) by then

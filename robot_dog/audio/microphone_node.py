@@ -18,13 +18,13 @@ from rclpy.node import Node
 from robot_dog_interfaces.msg import AudioChunk, AudioLevel, SoundEvent
 from std_msgs.msg import Bool, Header
 
-from robot_dog import qos
+from robot_dog.ros import qos
 from robot_dog.audio import devices
 from robot_dog.audio.level import LevelMeter
 from robot_dog.audio.pcm import FRAME_S, to_float
 from robot_dog.audio.sound_events import EventConfig, SoundEventDetector
-from robot_dog.params import declare_read_only
-from robot_dog.ros_main import run_node
+from robot_dog.ros.params import declare_read_only
+from robot_dog.ros.ros_main import run_node
 
 
 class MicrophoneNode(Node):

@@ -14,10 +14,10 @@ from robot_dog_interfaces.msg import BaseState
 from robot_dog_interfaces.srv import SetBaseMode
 from std_msgs.msg import Header
 
-from robot_dog import qos
+from robot_dog.ros import qos
 from robot_dog.base.echo import EchoBase
-from robot_dog.params import declare_read_only
-from robot_dog.ros_main import run_node
+from robot_dog.ros.params import declare_read_only
+from robot_dog.ros.ros_main import run_node
 
 
 class EchoBaseNode(Node):

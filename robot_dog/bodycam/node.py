@@ -17,12 +17,12 @@ import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image, NavSatFix, NavSatStatus
 
-from robot_dog import qos
+from robot_dog.ros import qos
 from robot_dog.bodycam.scene import Overlay, burn_in, encode_jpeg
 from robot_dog.bodycam.sources import (TOPIC_PREFIX, SourceError, TopicSource, image_from_msg,
                                        no_signal, open_source)
-from robot_dog.params import declare_read_only
-from robot_dog.ros_main import run_node
+from robot_dog.ros.params import declare_read_only
+from robot_dog.ros.ros_main import run_node
 
 
 class BodycamNode(Node):

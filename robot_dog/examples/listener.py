@@ -6,7 +6,7 @@ from typing import Any
 from rclpy.node import Node
 from std_msgs.msg import String
 
-from robot_dog.ros_main import run_node
+from robot_dog.ros.ros_main import run_node
 
 
 class ListenerNode(Node):

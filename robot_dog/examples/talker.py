@@ -13,7 +13,7 @@ from rclpy.node import Node
 from rcl_interfaces.msg import ParameterDescriptor
 from std_msgs.msg import String
 
-from robot_dog.ros_main import run_node
+from robot_dog.ros.ros_main import run_node
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """`python -m robot_dog.launch FILE [arg:=value ...]` (the same as `robot-dog launch`)."""
 import sys
 
-from robot_dog import stopping
+from robot_dog.cli import stopping
 
 stopping.install()  # SIGTERM during start-up takes the Ctrl-C path, as under `robot-dog`
 try:

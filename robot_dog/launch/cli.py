@@ -9,7 +9,7 @@ import argparse
 import logging
 import sys
 
-from robot_dog import command_line
+from robot_dog.cli import command_line
 from robot_dog.launch import description, runner
 from robot_dog.launch.errors import LaunchFileError
 

@@ -17,8 +17,8 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from robot_dog.launch.description import LaunchDescription, NodeSpec
-from robot_dog.node_registry import NODES
-from robot_dog.ros_main import quiet_stop_during_start
+from robot_dog.ros.node_registry import NODES
+from robot_dog.ros.ros_main import quiet_stop_during_start
 
 _LOGGER = logging.getLogger(__name__)
 

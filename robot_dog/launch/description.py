@@ -38,7 +38,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from robot_dog.launch.errors import LaunchFileError
 from robot_dog.launch.frontend import ATTRIBUTES, type_error
-from robot_dog.node_registry import NODES
+from robot_dog.ros.node_registry import NODES
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -324,7 +324,7 @@ class _Parser:
             near = difflib.get_close_matches(executable, list(self.registry), n=1)
             hint = f"; did you mean '{near[0]}'?" if near else ""
             raise self.error(exec_node, f"unknown executable '{executable}' (not in "
-                                        f"robot_dog.node_registry){hint}")
+                                        f"robot_dog.ros.node_registry){hint}")
         name = namespace = None
         if "name" in keys:
             name = self.string(keys["name"][1], "name")

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from robot_dog import dds_env, stopping
+from robot_dog.ros import dds_env
+from robot_dog.cli import stopping
 from robot_dog.launch import policy
 from robot_dog.launch.description import LaunchDescription, NodeSpec
-from robot_dog.node_registry import NODES
+from robot_dog.ros.node_registry import NODES
 
 _LOGGER = logging.getLogger(__name__)
 

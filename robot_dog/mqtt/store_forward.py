@@ -26,7 +26,7 @@ from enum import IntEnum
 from pathlib import Path
 
 from robot_dog.mqtt.errors import MqttLinkError
-from robot_dog.private_file import private_file
+from robot_dog.mqtt.private_file import private_file
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
 
-from robot_dog import qos
-from robot_dog.params import declare_read_only
+from robot_dog.ros import qos
+from robot_dog.ros.params import declare_read_only
 from robot_dog.patrol.route import RouteConfig, RouteFollower
-from robot_dog.ros_main import run_node
+from robot_dog.ros.ros_main import run_node
 from robot_dog.uplink.telemetry import yaw_of
 
 

@@ -30,15 +30,15 @@ from firmware_bridge.errors import CommandError
 from firmware_bridge.host import FIRST_SEQ, LAST_SEQ, LinkConfig
 from firmware_bridge.messages import AckStatus, Message, Telemetry
 from firmware_bridge.transport import SerialLink
-from robot_dog import qos
+from robot_dog.ros import qos
 from robot_dog.payload import amplifier, power
 from robot_dog.payload.errors import RequestRefused
 from robot_dog.payload.estop import EstopGate
 from robot_dog.payload.freshness import TelemetryAge
 from robot_dog.payload.police_light import PoliceLightConfig, plan_light, report_from
 from robot_dog.payload.searchlight import SearchlightConfig, SearchlightCore, plan_searchlight
-from robot_dog.params import declare_read_only
-from robot_dog.ros_main import run_node
+from robot_dog.ros.params import declare_read_only
+from robot_dog.ros.ros_main import run_node
 
 _LOGGER = logging.getLogger(__name__)
 

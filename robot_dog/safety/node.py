@@ -22,9 +22,9 @@ from robot_dog_interfaces.srv import EstopCheckIn, EstopEngage, EstopRelease, Se
 from std_msgs.msg import Bool, Header
 from std_srvs.srv import SetBool
 
-from robot_dog import qos
-from robot_dog.params import declare_read_only
-from robot_dog.ros_main import run_node
+from robot_dog.ros import qos
+from robot_dog.ros.params import declare_read_only
+from robot_dog.ros.ros_main import run_node
 from robot_dog.safety.errors import Refused
 from robot_dog.safety.estop import EstopCore, EstopStatus
 from robot_dog.safety.limits import Limits

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from robot_dog import fleet as fleet_mod
-from robot_dog import stopping
+from robot_dog.cli import stopping
 from robot_dog.audio import opus
 from robot_dog.mqtt import client, topics, wire
 from robot_dog.mqtt.batch_link import BatchLink

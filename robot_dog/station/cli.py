@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from robot_dog import command_line, ports
+from robot_dog.cli import command_line, ports
 from robot_dog import fleet as fleet_mod
 from robot_dog.station.app import Station, StationConfig, run
 from robot_dog.station.storage import StorageError

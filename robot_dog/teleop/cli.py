@@ -77,7 +77,7 @@ def keyboard(namespace: str) -> int:
     import rclpy
     from geometry_msgs.msg import Twist
 
-    from robot_dog import qos
+    from robot_dog.ros import qos
     from robot_dog.teleop.keyboard import KeyboardTeleop
     node = _node(namespace)
     pub = node.create_publisher(Twist, "teleop/cmd_vel", qos.COMMAND)

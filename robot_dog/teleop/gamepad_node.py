@@ -14,9 +14,9 @@ from typing import Any
 from geometry_msgs.msg import Twist
 from rclpy.node import Node
 
-from robot_dog import qos
-from robot_dog.params import declare_read_only
-from robot_dog.ros_main import run_node
+from robot_dog.ros import qos
+from robot_dog.ros.params import declare_read_only
+from robot_dog.ros.ros_main import run_node
 from robot_dog.teleop.gamepad import GamepadCore, GamepadMapping, describe, disconnected
 
 DEFAULT_MAPPING = Path(__file__).with_name("gamepad_default.yaml")

@@ -21,9 +21,9 @@ from robot_dog_interfaces.msg import AudioChunk, EstopState, MotionState
 from sensor_msgs.msg import BatteryState, CompressedImage
 from std_srvs.srv import SetBool, Trigger
 
-from robot_dog import qos
-from robot_dog.params import declare_read_only
-from robot_dog.ros_main import run_node
+from robot_dog.ros import qos
+from robot_dog.ros.params import declare_read_only
+from robot_dog.ros.ros_main import run_node
 from robot_dog.teleop.pairing import Pairing
 from robot_dog.teleop.protocol import AUDIO_RATE_HZ
 from robot_dog.teleop.server import ENDPOINT, HandheldServer, ServerConfig

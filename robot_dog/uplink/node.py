@@ -28,12 +28,12 @@ from robot_dog_interfaces.msg import (AudioChunk, EstopState, PoliceLightState, 
                                       SearchlightState, SoundEvent)
 from sensor_msgs.msg import BatteryState, CompressedImage
 
-from robot_dog import qos
 from robot_dog.audio.devices import RATE_HZ
 from robot_dog.audio.pcm import to_int16, to_internal
 from robot_dog.mqtt import signing
-from robot_dog.params import declare_read_only
-from robot_dog.ros_main import run_node
+from robot_dog.ros import qos
+from robot_dog.ros.params import declare_read_only
+from robot_dog.ros.ros_main import run_node
 from robot_dog.uplink import adapt, commands, talk, telemetry as tm
 from robot_dog.uplink.events import EstopWatch, EventFactory, LowBattery
 from robot_dog.uplink.inflight import InFlight

@@ -17,7 +17,7 @@ import uuid
 import psutil
 import pytest
 
-from robot_dog import dds_env
+from robot_dog.ros import dds_env
 from tests.support import free_port, wait_for
 
 pytestmark = pytest.mark.slow

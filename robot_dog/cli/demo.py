@@ -5,7 +5,8 @@ ACL, per-dog command keys, operator token) in the run directory, reused across r
 token stay the same; a local Mosquitto from the fleet's TLS config (127.0.0.1 only); the
 station with its viewer and signed commands; the simulator (launch/sim.launch.yaml: the MuJoCo
 dog walking the scenario's patrol route through the safety mux, its rendered bodycam, the virtual
-payload MCU on a pty); the dog stack from launch/dog.launch.yaml through the launcher, with the
+payload MCU on a pty, the street's sounds played into the run's virtual PulseAudio devices); the
+dog stack from launch/dog.launch.yaml through the launcher, with the
 dog's fleet credentials and the simulator's camera as the bodycam's source. With `--headless
 --duration N` it stops after N s and prints what reached the station: distance walked (from the
 stored track), frames, telemetry and events; exit 1 if any of them is zero.
@@ -27,13 +28,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from robot_dog import command_line, dds_env, ports, stopping
+from robot_dog.cli import command_line, ports, stopping
+from robot_dog.ros import dds_env
+from robot_dog.audio import devices
 from robot_dog import fleet as fleet_mod
-from robot_dog.broker import BrokerError, MosquittoBroker
+from robot_dog.mqtt.broker import BrokerError, MosquittoBroker
 from robot_dog.station.app import Station, StationConfig
 
 _LOGGER = logging.getLogger(__name__)
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOG_LAUNCH = REPO / "launch" / "dog.launch.yaml"
 SIM_LAUNCH = REPO / "launch" / "sim.launch.yaml"
 DOG = "dog1"  # default dog ID, also its ROS namespace
@@ -125,6 +128,7 @@ class Demo:
         self.dog: subprocess.Popen[bytes] | None = None
         self.completed = False  # ran its whole --duration (not interrupted, nothing exited)
         self.walked_m = 0.0
+        self.audio: devices.VirtualAudio | None = None
 
     def start(self) -> int:
         """Start everything; 0 when up, else 1 after one line saying why."""
@@ -162,6 +166,14 @@ class Demo:
             return 1
         self.station.start()
         mcu_link = args.var / "mcu"
+        # The run's own PulseAudio daemon and devices, made before any node starts: the simulator
+        # plays the street into it, the megaphone and microphone nodes find it through the
+        # environment the children inherit (no race between nodes starting it, no device shared
+        # with another run on this machine).
+        try:
+            self.audio = devices.ensure_virtual_devices(args.var / "audio")
+        except devices.AudioDeviceError as exc:
+            print(f"robot-dog demo: no virtual audio, running silent: {exc}", file=sys.stderr)
         # The simulator owns the virtual MCU's pty; the payload node retries until it appears.
         # With --link-faults it also owns the uplink's path to the broker (the uplink retries
         # until the proxy listens).
@@ -218,6 +230,8 @@ class Demo:
             self.station.stop()
         if self.broker is not None:
             self.broker.stop()
+        if self.audio is not None:
+            self.audio.stop()
         return summary
 
 

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from robot_dog import stopping
+from robot_dog.cli import stopping
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import robot_dog
-from robot_dog import cli_fleet, cli_payload, demo
+from robot_dog.cli import fleet as cli_fleet, payload as cli_payload, demo
 from robot_dog.launch import cli as launch_cli
 from robot_dog.launch.cli import main as launch_main
 from robot_dog.station import cli as station_cli

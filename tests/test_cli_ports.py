@@ -1,4 +1,4 @@
-"""robot_dog.ports: a live listener is "in use", a port left in TIME-WAIT by a visit is not, and
+"""robot_dog.cli.ports: a live listener is "in use", a port left in TIME-WAIT by a visit is not, and
 the demo refuses a taken port in one line before it starts anything."""
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import socket
 import subprocess
 import sys
 
-from robot_dog import dds_env, ports
+from robot_dog.ros import dds_env
+from robot_dog.cli import ports
 
 
 def test_a_live_listener_is_in_use_and_the_line_names_the_option() -> None:

@@ -1,14 +1,14 @@
-"""`python -m robot_dog.localhost [--] CMD ARGS...`: exec CMD with localhost-only ROS 2 discovery.
+"""`python -m robot_dog.ros.localhost [--] CMD ARGS...`: exec CMD with localhost-only ROS 2 discovery.
 
 The entry dev.sh and CI use, so shells, pytest and benchmarks all get the same environment
-as the launcher's children (robot_dog.dds_env.environ). Without CMD, prints the exports.
+as the launcher's children (robot_dog.ros.dds_env.environ). Without CMD, prints the exports.
 """
 from __future__ import annotations
 
 import os
 import sys
 
-from robot_dog import dds_env
+from robot_dog.ros import dds_env
 
 
 def main(argv: list[str]) -> int:
@@ -24,7 +24,7 @@ def main(argv: list[str]) -> int:
     try:
         os.execvpe(argv[0], argv, env)
     except FileNotFoundError:
-        print(f"robot_dog.localhost: command not found: {argv[0]}", file=sys.stderr)
+        print(f"robot_dog.ros.localhost: command not found: {argv[0]}", file=sys.stderr)
     return 127
 
 

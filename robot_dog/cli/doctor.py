@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from robot_dog import dds_env
+from robot_dog.ros import dds_env
 
 FIX_SETUP = "run ./dev.sh setup"
 _LEGEND = """Each line is one check:
@@ -69,7 +69,7 @@ def _dds_profile() -> Finding:
                 problems = ["profile leaves Fast DDS built-in transports on"]
     if problems:
         return Finding("DDS localhost-only", False, "; ".join(problems),
-                       "run through ./dev.sh or `python -m robot_dog.dds_env -- CMD`")
+                       "run through ./dev.sh or `python -m robot_dog.ros.localhost -- CMD`")
     return Finding("DDS localhost-only", True, f"{dds_env.PROFILE_PATH.name} (loopback only)")
 
 

@@ -1,4 +1,4 @@
-"""robot_dog.stopping: SIGTERM takes the Ctrl-C path once; a second signal does not cut the stop
+"""robot_dog.cli.stopping: SIGTERM takes the Ctrl-C path once; a second signal does not cut the stop
 short; a one-shot command cut short exits 128 + the signal."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 PROGRAM = """
 import sys
-from robot_dog import stopping
+from robot_dog.cli import stopping
 stopping.install()
 try:
     print("ready", flush=True)
@@ -41,7 +41,7 @@ def test_first_signal_interrupts_a_second_does_not(sig: signal.Signals, code: in
 
 DEFERRING = """
 import sys
-from robot_dog import stopping
+from robot_dog.cli import stopping
 stopping.install()
 try:
     with stopping.deferred():

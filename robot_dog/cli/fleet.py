@@ -6,7 +6,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from robot_dog import command_line
+from robot_dog.cli import command_line
 from robot_dog import fleet as fleet_mod
 
 _LOGGER = logging.getLogger(__name__)

@@ -3,7 +3,7 @@ import os
 import subprocess
 import sys
 
-from robot_dog.doctor import report, run_checks
+from robot_dog.cli.doctor import report, run_checks
 
 
 def test_a_missing_binary_is_reported_with_its_fix_and_fails():

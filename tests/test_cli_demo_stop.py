@@ -13,7 +13,7 @@ import time
 import psutil
 import pytest
 
-from robot_dog import dds_env
+from robot_dog.ros import dds_env
 from tests.support import free_port, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

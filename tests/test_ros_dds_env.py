@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import psutil
 
-from robot_dog import dds_env
+from robot_dog.ros import dds_env
 
 NS = "{http://www.eprosima.com}"
 
@@ -53,7 +53,7 @@ def test_profile_keeps_udp_on_loopback_and_enlarges_shared_memory():
 
 def test_localhost_runner_passes_the_environment_to_commands():
     out = subprocess.run(
-        [sys.executable, "-m", "robot_dog.localhost", "--", sys.executable, "-c",
+        [sys.executable, "-m", "robot_dog.ros.localhost", "--", sys.executable, "-c",
          "import os; print(os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'], os.environ.get('ROS_STATIC_PEERS'))"],
         env={**os.environ, "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET", "ROS_STATIC_PEERS": "10.1.1.1"},
         capture_output=True, text=True, check=True).stdout

@@ -2,7 +2,7 @@
 
 Discovery and data never leave this machine (every receive port on 127.0.0.1). `apply()` sets the variables in
 this process before rclpy creates a participant; `environ()` builds them for child processes (the
-launcher, tests, benchmarks); `python -m robot_dog.localhost -- CMD` runs any command
+launcher, tests, benchmarks); `python -m robot_dog.ros.localhost -- CMD` runs any command
 with them (used by dev.sh and CI). `problems()` says what is wrong with an environment, for `doctor`.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-PROFILE_PATH = Path(__file__).resolve().parent / "config" / "fastdds_localhost.xml"
+PROFILE_PATH = Path(__file__).resolve().parents[1] / "config" / "fastdds_localhost.xml"
 
 #: The variables that pin discovery to loopback; forced, not defaulted, so no caller can widen it.
 #:
@@ -22,7 +22,7 @@ PROFILE_PATH = Path(__file__).resolve().parent / "config" / "fastdds_localhost.x
 #: unspecified-address discovery locator after the profile is loaded, so Fast DDS also opens
 #: unconnected *send* sockets on 0.0.0.0 and on each interface's address. They only ever send to
 #: the locators of participants discovered over 127.0.0.1 (all on this machine); no receive port
-#: is off loopback. tests/test_dds_env.py checks exactly this against an allow-list.
+#: is off loopback. tests/test_ros_dds_env.py checks exactly this against an allow-list.
 REQUIRED: dict[str, str] = {
     "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
     "FASTDDS_DEFAULT_PROFILES_FILE": str(PROFILE_PATH),

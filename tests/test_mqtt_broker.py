@@ -3,7 +3,7 @@ import socket
 
 import pytest
 
-from robot_dog.broker import BrokerError, MosquittoBroker
+from robot_dog.mqtt.broker import BrokerError, MosquittoBroker
 from tests.support import free_port
 
 
@@ -24,7 +24,7 @@ def test_port_in_use_is_a_clear_error(tmp_path):
 
 
 def test_missing_binary_says_how_to_install(tmp_path, monkeypatch):
-    monkeypatch.setattr("robot_dog.broker.mosquitto_binary", lambda: None)
+    monkeypatch.setattr("robot_dog.mqtt.broker.mosquitto_binary", lambda: None)
     with pytest.raises(BrokerError, match="apt-get install mosquitto"):
         MosquittoBroker(free_port(), tmp_path).start()
 

@@ -27,7 +27,7 @@ from firmware_bridge.messages import (
     ClearFaults, Fault, Message, Safe, SafeReason, SetAmplifier, Telemetry,
 )
 from firmware_bridge.transport import SerialLink
-from robot_dog import command_line
+from robot_dog.cli import command_line
 from robot_dog.payload.errors import RequestRefused, checked_duration
 from robot_dog.payload.police_light import PATTERNS, PoliceLightConfig, plan_light, report_from
 from robot_dog.payload.power import flag_names

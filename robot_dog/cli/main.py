@@ -30,17 +30,17 @@ import sys
 from collections.abc import Callable
 
 import robot_dog  # noqa: F401  (localhost-only DDS before anything else)
-from robot_dog import stopping
+from robot_dog.cli import stopping
 
 # verb -> module exposing main(argv) -> int; imported lazily so one broken part does not take
 # down the others (doctor must run when rclpy does not).
 VERBS: dict[str, str] = {
-    "demo": "robot_dog.demo",
+    "demo": "robot_dog.cli.demo",
     "launch": "robot_dog.launch.cli",
     "station": "robot_dog.station.cli",
-    "doctor": "robot_dog.doctor",
-    "payload": "robot_dog.cli_payload",
-    "fleet": "robot_dog.cli_fleet",
+    "doctor": "robot_dog.cli.doctor",
+    "payload": "robot_dog.cli.payload",
+    "fleet": "robot_dog.cli.fleet",
     "teleop": "robot_dog.teleop.cli",
     "sim": "sim.cli",
 }

@@ -1,0 +1,185 @@
+"""fleet.json and the operations on a fleet: init, load, add and remove dogs and users,
+issue certificates, refresh the broker's files."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import secrets
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from robot_dog.fleet.broker_config import _write_broker_config
+from robot_dog.fleet.ca import _create_ca, _create_client_cert, _create_server_cert
+from robot_dog.fleet.files import _write_public, _write_secret
+from robot_dog.fleet.layout import BrokerSettings, Fleet, FleetError, FleetPaths, check_user
+from robot_dog.mqtt import signing, topics
+
+_LOGGER = logging.getLogger(__name__)
+
+REGISTRY_VERSION = 1
+
+
+def _save(fleet: Fleet) -> None:
+    doc = {"version": REGISTRY_VERSION, "broker": asdict(fleet.broker),
+           "dogs": fleet.dogs, "station_users": fleet.users}
+    _write_public(fleet.paths.registry, (json.dumps(doc, indent=2) + "\n").encode())
+
+
+def _new_dog(fleet: Fleet, dog: str) -> None:
+    paths = fleet.paths
+    _write_secret(paths.dog_password(dog), (secrets.token_urlsafe(24) + "\n").encode())
+    _write_public(paths.dog_ca_cert(dog), paths.ca_cert.read_bytes())
+    key = signing.new_key()
+    _write_secret(paths.command_key(dog), signing.private_pem(key))
+    _write_public(paths.dog_public_key(dog), signing.public_pem(key.public_key()))
+    fleet.dogs.append(dog)
+
+
+def _new_user(fleet: Fleet, user: str) -> None:
+    _write_secret(fleet.paths.user_password(user), (secrets.token_urlsafe(24) + "\n").encode())
+    fleet.users.append(user)
+
+
+def _check_names(fleet: Fleet, dogs: Sequence[str], users: Sequence[str]) -> None:
+    for dog in dogs:
+        try:
+            topics.check_dog(dog)
+        except topics.TopicError as exc:
+            raise FleetError(str(exc)) from None
+    for user in users:
+        check_user(user)
+    taken = set(fleet.dogs) | set(fleet.users)
+    new = [*dogs, *users]
+    clash = sorted({n for n in new if n in taken or new.count(n) > 1})
+    if clash:
+        # Dogs and station users share one broker namespace of user names.
+        raise FleetError(f"name(s) already used: {', '.join(clash)}")
+
+
+# --- public API ----------------------------------------------------------------------------------
+def _check_ports(broker: BrokerSettings) -> None:
+    ports = [p for p in (broker.port, broker.plain_port, broker.cert_port) if p]
+    if len(set(ports)) != len(ports):
+        raise FleetError(f"listener ports must differ: {ports}")
+
+
+def init_fleet(out: str | Path, dogs: Sequence[str], users: Sequence[str] = (),
+               broker: BrokerSettings = BrokerSettings(), certs: bool = False) -> Fleet:
+    """Create a new fleet directory (refuses to touch an existing fleet). `certs`: also issue
+    a client certificate to every dog (for the listener on `broker.cert_port`)."""
+    root = Path(out).resolve()
+    if FleetPaths(root).registry.exists() or FleetPaths(root).ca_key.exists():
+        raise FleetError(f"{root} already holds a fleet; use add-dog / add-user")
+    fleet = Fleet(root=root, broker=broker)
+    _check_names(fleet, dogs, users)
+    _check_ports(broker)
+    root.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.timezone.utc)
+    _create_ca(fleet.paths, now)
+    _create_server_cert(fleet.paths, broker, now)
+    _write_public(fleet.paths.station_ca_cert(), fleet.paths.ca_cert.read_bytes())
+    # Bearer token of the station's command API (POST /api/dogs/{dog}/commands/{verb}).
+    _write_secret(fleet.paths.operator_token, (secrets.token_urlsafe(32) + "\n").encode())
+    for dog in dogs:
+        _new_dog(fleet, dog)
+        if certs:
+            _create_client_cert(fleet.paths, dog, now)
+    for user in users:
+        _new_user(fleet, user)
+    _write_broker_config(fleet)
+    _save(fleet)
+    _LOGGER.info("fleet created in %s: %d dog(s), %d station user(s)", root, len(dogs), len(users))
+    return fleet
+
+
+def load_fleet(out: str | Path) -> Fleet:
+    root = Path(out).resolve()
+    registry = FleetPaths(root).registry
+    if not registry.is_file():
+        where = "no such directory" if not root.is_dir() else f"no {registry.name} there"
+        raise FleetError(f"no fleet in {root} ({where}); create one with "
+                         f"`robot-dog fleet init {out} --dog ID`")
+    try:
+        doc = json.loads(registry.read_text())
+    except (OSError, ValueError) as exc:
+        raise FleetError(f"no fleet in {root}: {exc}") from None
+    if doc.get("version") != REGISTRY_VERSION:
+        raise FleetError(f"{root}: unsupported registry version {doc.get('version')!r}")
+    broker = doc["broker"]
+    broker["extra_names"] = tuple(broker.get("extra_names", ()))
+    return Fleet(root=root, broker=BrokerSettings(**broker), dogs=list(doc["dogs"]),
+                 users=list(doc["station_users"]))
+
+
+def add_dogs(out: str | Path, dogs: Sequence[str], certs: bool = False) -> Fleet:
+    """Add dogs to an existing fleet and rewrite passwd/ACL (reload the broker with SIGHUP).
+    `certs`: also issue each a client certificate."""
+    fleet = load_fleet(out)
+    _check_names(fleet, dogs, ())
+    now = dt.datetime.now(dt.timezone.utc)
+    for dog in dogs:
+        _new_dog(fleet, dog)
+        if certs:
+            _create_client_cert(fleet.paths, dog, now)
+    _write_broker_config(fleet)
+    _save(fleet)
+    return fleet
+
+
+def add_users(out: str | Path, users: Sequence[str]) -> Fleet:
+    """Add station users to an existing fleet and rewrite passwd/ACL."""
+    fleet = load_fleet(out)
+    _check_names(fleet, (), users)
+    for user in users:
+        _new_user(fleet, user)
+    _write_broker_config(fleet)
+    _save(fleet)
+    return fleet
+
+
+def remove_dogs(out: str | Path, dogs: Sequence[str]) -> Fleet:
+    """Revoke dogs: drop them from the registry, passwd and ACL (reload the broker with SIGHUP)
+    and delete their files and command keys. A removed dog's client certificate stays valid
+    until it expires (no CRL) but grants nothing: the ACL is an allow-list. Do not give its
+    id to a new dog before that certificate expires."""
+    fleet = load_fleet(out)
+    unknown = [dog for dog in dogs if dog not in fleet.dogs]
+    if unknown:
+        raise FleetError(f"not dogs of this fleet: {', '.join(unknown)}")
+    fleet.dogs = [dog for dog in fleet.dogs if dog not in dogs]
+    _write_broker_config(fleet)
+    _save(fleet)
+    for dog in dogs:
+        shutil.rmtree(fleet.paths.dog_dir(dog), ignore_errors=True)
+        fleet.paths.command_key(dog).unlink(missing_ok=True)
+    return fleet
+
+
+def issue_certs(out: str | Path, dogs: Sequence[str]) -> Fleet:
+    """(Re)issue client certificates to dogs of the fleet (new key each time: renewal)."""
+    fleet = load_fleet(out)
+    unknown = [dog for dog in dogs if dog not in fleet.dogs]
+    if unknown:
+        raise FleetError(f"not dogs of this fleet: {', '.join(unknown)}")
+    now = dt.datetime.now(dt.timezone.utc)
+    for dog in dogs:
+        _create_client_cert(fleet.paths, dog, now)
+    return fleet
+
+
+def refresh(out: str | Path, cert_port: int | None = None) -> Fleet:
+    """Rewrite the broker's files (passwd, ACL, mosquitto.conf) from the registry and the
+    secrets on disk, e.g. after an upgrade changed the generated config; `cert_port` also
+    opens the client-certificate listener. No key or password changes. Restart the broker:
+    listener options are not reloaded on SIGHUP."""
+    fleet = load_fleet(out)
+    if cert_port is not None:
+        fleet.broker = dataclasses.replace(fleet.broker, cert_port=cert_port)
+        _check_ports(fleet.broker)
+    _write_broker_config(fleet)
+    _save(fleet)
+    return fleet

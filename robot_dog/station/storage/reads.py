@@ -1,0 +1,93 @@
+"""Storage's reads (web API, summaries), on their own connection: WAL / MVCC let them run beside the writer."""
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+
+class StorageReads:
+    """The read half of Storage (station.storage.writer), which opens `_reader` and `_read_lock`."""
+
+    backend: Any
+    _reader: Any
+    _read_lock: threading.Lock
+
+    def _query(self, text: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._read_lock:
+            cur = self._reader.cursor()
+            try:
+                cur.execute(self.backend.sql(text), params)
+                rows = cur.fetchall()
+            finally:
+                cur.close()
+            self._reader.commit()  # end the read transaction: the next read sees new commits
+        return rows
+
+    def fleet(self) -> list[dict[str, Any]]:
+        rows = self._query("SELECT dog, status, last_seen, registered FROM dogs ORDER BY dog")
+        return [{"dog": d, "status": s, "last_seen": t, "registered": bool(r)} for d, s, t, r in rows]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Per dog: telemetry rows stored, video frames counted, events stored."""
+        out: dict[str, dict[str, int]] = {}
+        for key, text in (("telemetry", "SELECT dog, count(*) FROM telemetry GROUP BY dog"),
+                          ("frames", "SELECT dog, sum(count) FROM frames GROUP BY dog"),
+                          ("events", "SELECT dog, count(*) FROM events GROUP BY dog")):
+            for dog, n in self._query(text):
+                out.setdefault(dog, {"telemetry": 0, "frames": 0, "events": 0})[key] = int(n)
+        return out
+
+    def latest_telemetry(self, dog: str) -> dict[str, Any] | None:
+        rows = self._query("SELECT doc FROM telemetry WHERE dog = ? ORDER BY id DESC LIMIT 1", (dog,))
+        return json.loads(rows[0][0]) if rows else None
+
+    def poses(self, dog: str) -> list[tuple[float, float]]:
+        """The dog's stored positions (telemetry `pose`, m) in arrival order: its track."""
+        out = []
+        for (text,) in self._query("SELECT doc FROM telemetry WHERE dog = ? ORDER BY id", (dog,)):
+            pose = json.loads(text).get("pose", {})
+            if "x" in pose and "y" in pose:
+                out.append((float(pose["x"]), float(pose["y"])))
+        return out
+
+    def telemetry_seqs(self, dog: str) -> list[int]:
+        """Every stored telemetry seq of `dog` in arrival order (tests, outage checks)."""
+        return [r[0] for r in self._query("SELECT seq FROM telemetry WHERE dog = ? ORDER BY id", (dog,))]
+
+    def events(self, dog: str, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self._query("SELECT doc, received FROM events WHERE dog = ? ORDER BY ts DESC, id "
+                           "LIMIT ?", (dog, limit))
+        return [{**json.loads(doc), "received": received} for doc, received in rows]
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest messages that could never be stored, newest first."""
+        rows = self._query("SELECT topic, size, reason, received, detail FROM dead_letters "
+                           "ORDER BY id DESC LIMIT ?", (limit,))
+        keys = ("topic", "size", "reason", "received", "detail")
+        return [dict(zip(keys, row)) for row in rows]
+
+    def commands(self, dog: str, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self._query("SELECT nonce, verb, args, issuer, issued_at, code, ok, message, result_at "
+                           "FROM commands WHERE dog = ? ORDER BY issued_at DESC, result_at DESC "
+                           "LIMIT ?", (dog, limit))
+        keys = ("nonce", "verb", "args", "issuer", "issued_at", "code", "ok", "message", "result_at")
+        out = []
+        for row in rows:
+            item = dict(zip(keys, row))
+            item["args"] = json.loads(item["args"]) if item["args"] else None
+            item["ok"] = None if item["ok"] is None else bool(item["ok"])
+            item["answers"] = []
+            out.append(item)
+        # Every cmd/result received for these commands, first first (the audit row keeps the
+        # first from the addressed dog; a replay's `replayed` or another dog's answer shows here).
+        by_nonce = {item["nonce"]: item for item in out}
+        answers = self._query(
+            "SELECT r.nonce, r.dog, r.code, r.ok, r.message, r.ts, r.received FROM command_results r "
+            "JOIN (SELECT nonce FROM commands WHERE dog = ? ORDER BY issued_at DESC, result_at DESC "
+            "LIMIT ?) c ON r.nonce = c.nonce ORDER BY r.id", (dog, limit))
+        for nonce, d, c, ok, m, ts, r in answers:
+            if nonce in by_nonce:  # (ties in the order may pick another set at the page's edge)
+                by_nonce[nonce]["answers"].append({"dog": d, "code": c, "ok": bool(ok),
+                                                   "message": m, "ts": ts, "received": r})
+        return out

@@ -1,0 +1,74 @@
+"""What the station stores, one frozen dataclass per kind of message (ingest and the API build them)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TelemetryRow:
+    dog: str
+    received: float
+    doc: dict[str, Any]
+    raw: str | None = None  # the validated payload as received: stored as is, not re-serialised
+
+
+@dataclass(frozen=True)
+class FrameRow:
+    dog: str
+    camera: str
+    size: int
+    received: float
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    dog: str
+    status: str
+    received: float
+
+
+@dataclass(frozen=True)
+class EventRow:
+    dog: str
+    received: float
+    doc: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """A cmd/result from a dog: completes the audit row of its command (matched by nonce)."""
+    dog: str
+    received: float
+    doc: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DeadLetterRow:
+    """A message that can never be stored (refused by ingest): kept for diagnosis, then acked."""
+    topic: str
+    size: int
+    reason: str
+    received: float
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class CommandRow:
+    """Audit: who sent what to which dog, when (the result arrives later as a ResultRow)."""
+    nonce: str
+    dog: str
+    verb: str
+    args: dict[str, Any]
+    issuer: str
+    issued_at: float
+
+
+@dataclass(frozen=True)
+class RegisteredDog:
+    """A dog known from the fleet directory (shown offline until it says otherwise)."""
+    dog: str
+
+
+Row = (TelemetryRow | FrameRow | StatusRow | EventRow | ResultRow | CommandRow | RegisteredDog
+       | DeadLetterRow)

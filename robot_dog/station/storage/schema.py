@@ -1,0 +1,117 @@
+"""The tables (one DDL for both backends) and the SQL each row becomes, in one global lock order."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from robot_dog.station.storage.rows import (CommandRow, DeadLetterRow, EventRow, FrameRow, RegisteredDog,
+                                            ResultRow, Row, StatusRow)
+
+# {REAL} and {ID} differ per backend; everything else is shared SQL.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS dogs (
+    dog TEXT PRIMARY KEY, status TEXT NOT NULL, last_seen {REAL}, registered INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS telemetry (
+    id {ID}, dog TEXT NOT NULL, received {REAL} NOT NULL, seq BIGINT, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS telemetry_dog_id ON telemetry (dog, id);
+CREATE UNIQUE INDEX IF NOT EXISTS telemetry_dog_seq ON telemetry (dog, seq);
+CREATE TABLE IF NOT EXISTS frames (
+    dog TEXT NOT NULL, camera TEXT NOT NULL, count BIGINT NOT NULL, bytes BIGINT NOT NULL,
+    last_received {REAL} NOT NULL, PRIMARY KEY (dog, camera));
+CREATE TABLE IF NOT EXISTS events (
+    dog TEXT NOT NULL, id TEXT NOT NULL, ts {REAL} NOT NULL, received {REAL} NOT NULL,
+    type TEXT NOT NULL, severity TEXT NOT NULL, message TEXT NOT NULL, doc TEXT NOT NULL,
+    PRIMARY KEY (dog, id));
+CREATE INDEX IF NOT EXISTS events_dog_ts ON events (dog, ts);
+CREATE TABLE IF NOT EXISTS commands (
+    nonce TEXT PRIMARY KEY, dog TEXT NOT NULL, verb TEXT, args TEXT, issuer TEXT,
+    issued_at {REAL}, code TEXT, ok INTEGER, message TEXT, result_at {REAL});
+CREATE INDEX IF NOT EXISTS commands_dog ON commands (dog, issued_at);
+CREATE TABLE IF NOT EXISTS command_results (
+    id {ID}, nonce TEXT NOT NULL, dog TEXT NOT NULL, ts {REAL} NOT NULL, received {REAL} NOT NULL,
+    code TEXT NOT NULL, ok INTEGER NOT NULL, message TEXT NOT NULL, UNIQUE (dog, nonce, ts, code));
+CREATE INDEX IF NOT EXISTS command_results_nonce ON command_results (nonce);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id {ID}, topic TEXT NOT NULL, size BIGINT NOT NULL, reason TEXT NOT NULL,
+    received {REAL} NOT NULL, detail TEXT NOT NULL);
+"""
+#: Newest dead letters kept; older ones are deleted as new ones arrive (a flood cannot fill
+#: the disk; the counters in the station's summary and logs keep the totals).
+DEAD_LETTERS_KEPT = 10_000
+
+
+_UPSERT = {
+    FrameRow: "INSERT INTO frames VALUES (?, ?, 1, ?, ?) ON CONFLICT (dog, camera) DO UPDATE SET "
+              "count = frames.count + 1, bytes = frames.bytes + excluded.bytes, "
+              "last_received = excluded.last_received",
+    StatusRow: "INSERT INTO dogs (dog, status, last_seen) VALUES (?, ?, ?) ON CONFLICT (dog) "
+               "DO UPDATE SET status = excluded.status, last_seen = excluded.last_seen",
+    EventRow: "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dog, id) DO NOTHING",
+    # The first result from the addressed dog completes the audit row; later answers (a replay
+    # answered `replayed`) and answers from another dog never change it.
+    ResultRow: "INSERT INTO commands (nonce, dog, verb, code, ok, message, result_at) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (nonce) DO UPDATE SET code = excluded.code, "
+               "ok = excluded.ok, message = excluded.message, result_at = excluded.result_at "
+               "WHERE commands.code IS NULL AND commands.dog = excluded.dog",
+    # A result may be stored first (another worker took it): the command fills in the rest.
+    CommandRow: "INSERT INTO commands (nonce, dog, verb, args, issuer, issued_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (nonce) DO UPDATE SET verb = excluded.verb, "
+                "args = excluded.args, issuer = excluded.issuer, issued_at = excluded.issued_at "
+                "WHERE commands.dog = excluded.dog AND commands.issuer IS NULL",
+    DeadLetterRow: "INSERT INTO dead_letters (topic, size, reason, received, detail) "
+                   "VALUES (?, ?, ?, ?, ?)",
+    RegisteredDog: "INSERT INTO dogs (dog, status, registered) VALUES (?, 'offline', 1) "
+                   "ON CONFLICT (dog) DO UPDATE SET registered = 1",
+}
+#: Every answer to a command, as its own audit entry (idempotent under redelivery).
+_ANSWER = ("INSERT INTO command_results (nonce, dog, ts, received, code, ok, message) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+_TRIM_DEAD = "DELETE FROM dead_letters WHERE id <= (SELECT max(id) FROM dead_letters) - ?"
+_SEEN = ("INSERT INTO dogs (dog, status, last_seen) VALUES (?, 'unknown', ?) ON CONFLICT (dog) "
+         "DO UPDATE SET last_seen = excluded.last_seen "
+         "WHERE dogs.last_seen IS NULL OR dogs.last_seen < excluded.last_seen")
+
+
+def _lock_order(row: Row) -> tuple[Any, ...]:
+    """Where a row's upsert falls in the global lock order: table, then key."""
+    if isinstance(row, (StatusRow, RegisteredDog)):
+        return (0, row.dog, 0)             # dogs; this dog's last_seen update follows (0, dog, 1)
+    if isinstance(row, EventRow):
+        return (1, row.dog, row.doc["id"])
+    if isinstance(row, FrameRow):
+        return (2, row.dog, row.camera)
+    if isinstance(row, ResultRow):
+        return (3, row.doc["nonce"])
+    if isinstance(row, CommandRow):
+        return (3, row.nonce)
+    if isinstance(row, DeadLetterRow):
+        return (5,)
+    raise TypeError(f"not a storage row: {row!r}")
+
+
+def _params(row: Row) -> tuple[Any, ...]:
+    if isinstance(row, FrameRow):
+        return (row.dog, row.camera, row.size, row.received)
+    if isinstance(row, StatusRow):
+        return (row.dog, row.status, row.received)
+    if isinstance(row, EventRow):
+        d = row.doc
+        return (row.dog, d["id"], d["ts"], row.received, d["type"], d["severity"],
+                d.get("message", ""), json.dumps(d))
+    if isinstance(row, ResultRow):
+        d = row.doc
+        return (d["nonce"], row.dog, d.get("verb"), d["code"], int(d["ok"]), d.get("message", ""),
+                row.received)
+    if isinstance(row, CommandRow):
+        return (row.nonce, row.dog, row.verb, json.dumps(row.args), row.issuer, row.issued_at)
+    if isinstance(row, DeadLetterRow):
+        return (row.topic[:256], row.size, row.reason, row.received, row.detail[:256])
+    if isinstance(row, RegisteredDog):
+        return (row.dog,)
+    raise TypeError(f"not a storage row: {row!r}")
+
+
+def _answer_params(row: ResultRow) -> tuple[Any, ...]:
+    d = row.doc
+    return (d["nonce"], row.dog, d.get("ts", row.received), row.received, d["code"], int(d["ok"]),
+            d.get("message", ""))
