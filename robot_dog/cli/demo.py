@@ -171,7 +171,8 @@ class Demo:
         # environment the children inherit (no race between nodes starting it, no device shared
         # with another run on this machine).
         try:
-            self.audio = devices.ensure_virtual_devices(args.var / "audio")
+            with stopping.deferred():  # a stop in the middle would leave the daemon running
+                self.audio = devices.ensure_virtual_devices(args.var / "audio")
         except devices.AudioDeviceError as exc:
             print(f"robot-dog demo: no virtual audio, running silent: {exc}", file=sys.stderr)
         # The simulator owns the virtual MCU's pty; the payload node retries until it appears.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -23,10 +24,11 @@ _LOGGER = logging.getLogger(__name__)
 
 
 def quiet_stop_during_start() -> None:
-    """rclpy warns once when a node is constructed on a context a stop just shut down, and an
+    """rclpy warns once when a node is constructed on a context a stop just shut down, an
     executor whose constructor the stop interrupted complains from its `__del__` (measured:
-    AttributeError '_sigint_gc' under load). Both are the stop, not errors: after shutdown such
-    unraisable exceptions are dropped; before it they are reported as usual."""
+    AttributeError '_sigint_gc' under load), and a node's thread that publishes during the stop
+    fails (RCLError: context invalid). All are the stop, not errors: after shutdown they are
+    dropped; before it they are reported as usual."""
     warnings.filterwarnings("ignore", message="Failed to fini rosout publisher", category=RuntimeWarning)
     default_hook = sys.unraisablehook
 
@@ -34,6 +36,15 @@ def quiet_stop_during_start() -> None:
         if rclpy.ok():
             default_hook(unraisable)
     sys.unraisablehook = hook
+    # A node's own thread (microphone reader, simulator runner) that publishes while a stop
+    # shuts the context down fails on the invalid context: that is the stop too. Before the
+    # shutdown a thread's error is reported as usual.
+    default_thread_hook = threading.excepthook
+
+    def thread_hook(args: threading.ExceptHookArgs) -> None:
+        if rclpy.ok():
+            default_thread_hook(args)
+    threading.excepthook = thread_hook
 
 
 def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
