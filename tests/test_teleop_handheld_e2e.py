@@ -109,7 +109,9 @@ def test_handheld_pairs_drives_stops_estops_and_loses_link(dog, dog_namespace, r
         assert shot.stat().st_size > 10_000
         if os.environ.get("ROBOT_DOG_UPDATE_SCREENSHOTS"):   # refresh the one in docs/img
             shutil.copy(shot, SCREENSHOT)
-        assert 0.5 < max(vx(probe, 0)) <= 0.9 + 1e-3
+        # The acceleration ramp (1 m/s^2) takes its time on a loaded machine: wait, then bound.
+        wait_for(lambda: max(vx(probe, 0)) > 0.5, "cmd_vel ramped past 0.5 m/s (normal mode)")
+        assert max(vx(probe, 0)) <= 0.9 + 1e-3
         released = time.monotonic()
         page.mouse.up()
         wait_for(lambda: 0.0 in vx(probe, released), "zero on cmd_vel after release")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from geometry_msgs.msg import Twist
+from rclpy.duration import Duration
 from rclpy.node import Node
 
 from robot_dog.ros import qos
@@ -66,6 +67,9 @@ class GamepadNode(Node):
     def close(self) -> None:
         self._closing.set()
         self._pub.publish(Twist())   # zero on exit, as teleop_twist_joy
+        # Delivered before the process goes: reliable QoS resends until the subscribers acked,
+        # which the participant's teardown right after would cut short.
+        self._pub.wait_for_all_acked(Duration(seconds=1.0))
 
 
 def main() -> int:
