@@ -170,6 +170,8 @@ def test_modes_and_crowd_mode(safety_chain, ros_probe):
     assert not no.accepted and "while moving" in no.reason
     t = teleop.stop()
     wait_for(lambda: 0.0 in vx(probe.messages("cmd_vel", since=t)), "stopped")
+    # the base is the last word on "still moving": it may take the zero after the probe saw it
+    wait_for(lambda: not probe.messages("base/state")[-1].moving, "the base to stop")
     yes = probe.call(SetBaseMode, "mode/set", mode="sit")
     assert yes.accepted, yes.reason
     wait_for(lambda: probe.messages("base/state")[-1].mode == "sit", "the base sitting")
