@@ -58,6 +58,7 @@ class SafeReason(enum.IntFlag):
     NONE = 0
     HEARTBEAT_LOST = 0x01
     COMMANDED = 0x02
+    BUTTON = 0x04          # the payload's e-stop button is pressed (live, follows the button)
 
 
 class Fault(enum.IntFlag):

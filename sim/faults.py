@@ -2,7 +2,8 @@
 
 The simulator applies them: `camera_loss` stops the bodycam frames, `low_battery` sets the
 virtual MCU's charge, `serial_corrupt`/`serial_drop` set the virtual MCU's line fault rates,
-`serial_unplug` pulls its cable for `duration` s. A duration of 0 lasts to the end of the run.
+`serial_unplug` pulls its cable for `duration` s, `estop_button` holds the payload's e-stop
+button down for `duration` s (then pulls it out; the dog's hold stays until released). A duration of 0 lasts to the end of the run.
 """
 from __future__ import annotations
 

@@ -134,6 +134,8 @@ class SimRunner:
         elif fault.kind in ("serial_corrupt", "serial_drop"):
             attr = "corrupt_rate" if fault.kind == "serial_corrupt" else "drop_rate"
             setattr(mcu.faults, attr, fault.value if active else 0.0)
+        elif fault.kind == "estop_button":
+            mcu.set_button(active)
         elif fault.kind == "serial_unplug" and active:
             threading.Thread(target=mcu.unplug, args=(fault.duration or 3.0,), daemon=True).start()
 

@@ -28,7 +28,7 @@ SOUND_KINDS = ("crowd", "shout", "glass_break", "car_horn")
 FAULT_VALUES = {
     "camera_loss": (0.0, 0.0, ""), "low_battery": (0.0, 1.0, "charge"),
     "serial_corrupt": (0.0, 1.0, "per byte"), "serial_drop": (0.0, 1.0, "per frame"),
-    "serial_unplug": (0.0, 0.0, ""),
+    "serial_unplug": (0.0, 0.0, ""), "estop_button": (0.0, 0.0, ""),
     "mqtt_delay": (0.0, 10.0, "s"), "mqtt_loss": (0.0, 1.0, "per chunk"),
     "mqtt_bandwidth": (100.0, 1e9, "bytes/s"), "mqtt_outage": (0.0, 0.0, ""),
 }

@@ -206,6 +206,26 @@ def test_heartbeat_lost_is_not_latched_at_power_up_only_after_a_loss() -> None:
     assert Fault.HEARTBEAT_LOST in model.faults
 
 
+def test_button_makes_the_payload_safe_on_the_mcus_own_authority() -> None:
+    model = McuModel(now=0.0)
+    model.heartbeat(0.0)
+    assert model.apply(SetLight(LightPattern.ALTERNATE, 150, 60_000), 0.0) is AckStatus.OK
+    assert model.apply(SetSearchlight(800, True, 5_000), 0.0) is AckStatus.OK
+    model.set_button(True, 0.05)
+    assert model.safe_reasons == SafeReason.BUTTON                 # heartbeats still flowing
+    s = model.state
+    assert (s.light_pattern, s.searchlight_strobe, s.amp_enabled) == (LightPattern.STEADY, False, False)
+    assert model.apply(SetLight(LightPattern.FLASH, 200, 1_000), 0.1) is AckStatus.SAFE_STATE
+    assert model.telemetry(0.1).safe_reasons == SafeReason.BUTTON
+    model.heartbeat(0.2)
+    model.set_button(False, 0.2)                                   # pulled out: reason clears,
+    assert not model.safe and s.light_pattern is LightPattern.STEADY   # nothing is restored
+    model.apply(Safe(True), 0.3)
+    model.set_button(True, 0.3)
+    model.set_button(False, 0.4)
+    assert model.safe_reasons == SafeReason.COMMANDED              # the host's e-stop stays
+
+
 def test_watchdog_trips_at_500_ms_not_on_the_next_100_ms_step() -> None:
     model = McuModel(now=0.0)
     model.heartbeat(0.0)

@@ -173,3 +173,9 @@ def test_control_requests_validate_before_changing(tmp_path) -> None:
     with pytest.raises(ValueError, match="unknown cmd"):
         handle(mcu, {"cmd": "explode"})
     assert handle(mcu, {"cmd": "state"})["safe"] is True
+    with pytest.raises(ValueError, match="pressed must be true or false"):
+        handle(mcu, {"cmd": "button", "pressed": "yes"})
+    assert handle(mcu, {"cmd": "button", "pressed": True}) == {"button_pressed": True}
+    assert "BUTTON" in handle(mcu, {"cmd": "state"})["safe_reasons"]
+    handle(mcu, {"cmd": "button", "pressed": False})
+    assert "BUTTON" not in handle(mcu, {"cmd": "state"})["safe_reasons"]

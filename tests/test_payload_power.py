@@ -51,6 +51,11 @@ def test_faults_and_safe_state_raise_levels() -> None:
     assert warm[1].level is Level.WARN
 
 
+def test_the_payload_button_is_named_in_the_mcu_status() -> None:
+    status = {s.name: s for s in diagnose(telemetry(safe_reasons=SafeReason.BUTTON), 0.1, "up")}
+    assert status["mcu"].message == "MCU holds safe state: e-stop button pressed"
+
+
 def test_unknown_safe_reason_bits_count_as_safe_and_are_named() -> None:
     status = {s.name: s for s in diagnose(telemetry(safe_reasons=SafeReason(0x40)), 0.1, "up")}
     assert status["mcu"].level is Level.WARN

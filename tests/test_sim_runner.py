@@ -1,6 +1,6 @@
 """The runner applies the scenario's faults on the sim clock: camera loss stops the frames for
 its window, low battery sets the virtual MCU's charge, serial corruption is switched on and off
-on the MCU's line (real renderer, real virtual MCU on a pty)."""
+on the MCU's line, the e-stop button is held down for its window (real renderer, real virtual MCU on a pty)."""
 import dataclasses
 import time
 
@@ -13,14 +13,17 @@ def test_scenario_faults_on_the_sim_clock(tmp_path):
     scenario = dataclasses.replace(load_scenario("plaza_day"), faults=(
         FaultEvent("low_battery", at=0.5, duration=0.0, value=0.15),
         FaultEvent("serial_corrupt", at=0.5, duration=1.0, value=0.01),
+        FaultEvent("estop_button", at=0.5, duration=1.0, value=0.0),
         FaultEvent("camera_loss", at=6.0, duration=1.5, value=0.0)))  # after the renderer is up
     world = SimWorld(scenario, "kinematic")
     frames: list[float] = []
     corrupt_seen: list[float] = []
+    button_seen: list[bool] = []
     runner = SimRunner(world, RunnerConfig(real_time_factor=1.0, camera_fps=10.0,
                                            mcu_link=str(tmp_path / "mcu")),
                        on_frame=lambda frame, t: frames.append(t),
-                       on_state=lambda s: corrupt_seen.append(runner.mcu.faults.corrupt_rate))
+                       on_state=lambda s: (corrupt_seen.append(runner.mcu.faults.corrupt_rate),
+                                          button_seen.append(runner.mcu.model.state.button_pressed)))
     runner.start()
     try:
         deadline = time.monotonic() + 60
@@ -31,6 +34,7 @@ def test_scenario_faults_on_the_sim_clock(tmp_path):
         runner.stop()
     assert snapshot["charge"] < 0.16 and "BATTERY_LOW" in snapshot["faults"]
     assert 0.01 in corrupt_seen and corrupt_seen[-1] == 0.0          # on, then off again
+    assert True in button_seen and button_seen[-1] is False          # pressed, then pulled out
     assert not [t for t in frames if 6.05 < t < 7.45], "frames during the camera loss"
     assert [t for t in frames if t < 6.0] and [t for t in frames if t > 7.5]
 

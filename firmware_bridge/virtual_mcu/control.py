@@ -2,6 +2,7 @@
 
 Requests: {"cmd": "state"} -> snapshot; {"cmd": "faults", "corrupt_rate": .., "drop_rate": ..,
 "delay_s": ..} -> the fault settings after the change; {"cmd": "unplug", "seconds": 3};
+{"cmd": "button", "pressed": true} presses the payload's e-stop button (false pulls it out);
 {"cmd": "heartbeat_timeout"} is not offered: safety timings are firmware constants.
 Used by the simulator and `robot-dog payload` when the MCU runs in another process.
 """
@@ -41,6 +42,12 @@ def handle(mcu: VirtualMcu, request: dict[str, Any]) -> dict[str, Any]:
             raise ValueError("seconds must be within 0..600")
         mcu.unplug(seconds)
         return {"unplugged_s": seconds}
+    if cmd == "button":
+        pressed = request.get("pressed")
+        if not isinstance(pressed, bool):
+            raise ValueError("pressed must be true or false")
+        mcu.set_button(pressed)
+        return {"button_pressed": pressed}
     raise ValueError(f"unknown cmd {cmd!r}")
 
 

@@ -92,6 +92,11 @@ class VirtualMcu:
         with self._lock:
             self.model.state.charge = charge
 
+    def set_button(self, pressed: bool) -> None:
+        """Press (True) or pull out (False) the payload's e-stop button."""
+        with self._lock:
+            self.model.set_button(bool(pressed), time.monotonic())
+
     @property
     def plugged(self) -> bool:
         return self._master is not None

@@ -3,10 +3,12 @@ temperatures, heartbeat watchdog and safe state. The firmware must behave the sa
 
 Units: s, V/mV, A/mA, degC, level 0..1 internally (per mille on the wire).
 Safe state (docs/serial_protocol.md): entered when no HEARTBEAT arrived for `heartbeat_timeout_s`
-(fault HEARTBEAT_LOST latched) or on a SAFE command (e-stop). Entering it switches the amplifier
+(fault HEARTBEAT_LOST latched), on a SAFE command (e-stop) or while the e-stop button on the
+payload is pressed (the button acts on the MCU directly, as a wired e-stop does). Entering it switches the amplifier
 off, stops the searchlight strobe (the beam stays steady) and turns a flashing light bar steady.
 While safe, commands that would flash, strobe or enable the amplifier are refused (SAFE_STATE).
-The heartbeat reason clears by itself when heartbeats resume; nothing is restored.
+The heartbeat and button reasons clear by themselves when heartbeats resume or the button is
+pulled out; nothing is restored.
 """
 from __future__ import annotations
 
@@ -68,6 +70,7 @@ class McuState:
     amp_volume_cap_pct: int = 0
     amp_until: Deadline | None = None
     safe_commanded: bool = False
+    button_pressed: bool = False
     heartbeat_lost: bool = True              # no host yet at power-up
     latched_faults: Fault = Fault.NONE
     charge: float = 0.9
@@ -95,6 +98,11 @@ class McuModel:
 
     def heartbeat(self, now: float) -> None:
         self.watchdog.kick(now)
+        self.step(now)
+
+    def set_button(self, pressed: bool, now: float) -> None:
+        """The e-stop button on the payload: pressed (latched down) or pulled out again."""
+        self.state.button_pressed = pressed
         self.step(now)
 
     def note_rx_error(self) -> None:
@@ -143,7 +151,8 @@ class McuModel:
 
     @property
     def safe(self) -> bool:
-        return self.state.safe_commanded or self.state.heartbeat_lost
+        s = self.state
+        return s.safe_commanded or s.heartbeat_lost or s.button_pressed
 
     def step(self, now: float) -> None:
         """Advance watchdog, expiries and physics to `now`."""
@@ -228,6 +237,8 @@ class McuModel:
             reasons |= SafeReason.HEARTBEAT_LOST
         if self.state.safe_commanded:
             reasons |= SafeReason.COMMANDED
+        if self.state.button_pressed:
+            reasons |= SafeReason.BUTTON
         return reasons
 
     def light_outputs(self, now: float) -> tuple[bool, bool]:

@@ -3,7 +3,9 @@
 Serves `police_light/set`, `searchlight/set`, `amplifier/set`; publishes `police_light/state`,
 `searchlight/state`, `amplifier/state` (5 Hz), `battery` and `/diagnostics` (1 Hz, ROS convention: absolute topic,
 names "<node>: <part>", a hardware_id; STALE when MCU telemetry stops or arrives late);
-subscribes to `estop` (engaged -> SAFE on the MCU, requests that add output refused). The
+subscribes to `estop` (engaged -> SAFE on the MCU, requests that add output refused); speaks
+for the e-stop endpoints `mcu` and `button` (hardware_estop.py) through `estop/check_in` and
+`estop/engage`. The
 payload counts as safe, and a request as accepted, only on the MCU's word: ACK(OK) for a request,
 the COMMANDED safe reason in telemetry for an e-stop (SAFE is resent until telemetry agrees).
 Behaviour is in the cores; this file wires parameters, QoS, timers and topics.
@@ -21,7 +23,9 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from robot_dog_interfaces.msg import AmplifierState, EstopState, PoliceLightState, SearchlightState
-from robot_dog_interfaces.srv import SetAmplifier, SetPoliceLight, SetSearchlight
+from robot_dog_interfaces.srv import (
+    EstopCheckIn, EstopEngage, SetAmplifier, SetPoliceLight, SetSearchlight,
+)
 from sensor_msgs.msg import BatteryState
 from std_msgs.msg import Header
 
@@ -35,6 +39,7 @@ from robot_dog.payload import amplifier, power
 from robot_dog.payload.errors import RequestRefused
 from robot_dog.payload.estop import EstopGate
 from robot_dog.payload.freshness import TelemetryAge
+from robot_dog.payload.hardware_estop import CheckIn, Engage, HardwareEstop
 from robot_dog.payload.police_light import PoliceLightConfig, plan_light, report_from
 from robot_dog.payload.searchlight import SearchlightConfig, SearchlightCore, plan_searchlight
 from robot_dog.ros.params import declare_read_only
@@ -65,6 +70,12 @@ class PayloadNode(Node):
                       f"({FIRST_SEQ}..{LAST_SEQ}; tests start near {LAST_SEQ} to cross sessions)")
         self._searchlight = SearchlightCore(self._search_cfg)
         self._estop = EstopGate()
+        mcu_timeout = p("mcu_estop_timeout_s", 2.0, "safety_node stops the dog when the MCU's "
+                        "telemetry has been missing this long on top of telemetry_stale_s "
+                        "(0: the MCU and its button are not e-stop endpoints)")
+        self._hardware = (HardwareEstop(timeout_s=mcu_timeout, fresh_s=self._power_cfg.stale_s)
+                          if mcu_timeout > 0 else None)
+        self._no_safety_logged = False
         self._age = TelemetryAge()
         self._lock = threading.Lock()
 
@@ -87,6 +98,13 @@ class PayloadNode(Node):
         timers = MutuallyExclusiveCallbackGroup()
         self.create_timer(0.2, self._publish_states, callback_group=timers)
         self.create_timer(1.0, self._publish_power, callback_group=timers)
+        if self._hardware is not None:
+            estop_calls = MutuallyExclusiveCallbackGroup()
+            self._check_in = self.create_client(EstopCheckIn, "estop/check_in",
+                                                callback_group=estop_calls)
+            self._engage = self.create_client(EstopEngage, "estop/engage",
+                                              callback_group=estop_calls)
+            self.create_timer(0.1, self._tell_safety, callback_group=estop_calls)
 
         # Assigned before start(): the link's thread calls _on_connected, which uses self._link.
         self._link = SerialLink(port, LinkConfig(command_deadline_s=self._ack_wait_s),
@@ -209,6 +227,48 @@ class PayloadNode(Node):
             if error is not None:
                 self.get_logger().error(f"{type(command).__name__} not applied: {error}")
         self._link.submit(command, deadline_s).add_done_callback(done)
+
+    def _tell_safety(self) -> None:
+        """Check in for the MCU while its telemetry is fresh; engage while its button is down."""
+        assert self._hardware is not None
+        telemetry, age = self._telemetry()
+        was_pressed = self._hardware.button_pressed
+        actions = self._hardware.tick(time.monotonic(), age,
+                                      None if telemetry is None else telemetry.safe_reasons)
+        pressed = self._hardware.button_pressed
+        if pressed is not None and was_pressed is not None and pressed != was_pressed:
+            self.get_logger().warning(
+                "payload e-stop button pressed" if pressed else
+                "payload e-stop button pulled out; the dog stays stopped until its hold is "
+                "released (robot-dog teleop release button)")
+        if not actions:
+            return
+        if not (self._check_in.service_is_ready() and self._engage.service_is_ready()):
+            if not self._no_safety_logged:
+                self._no_safety_logged = True
+                self.get_logger().warning("no safety_node (estop/check_in not served): the MCU "
+                                          "and its e-stop button are not watched until it is up")
+            return
+        if self._no_safety_logged:
+            self._no_safety_logged = False
+            self.get_logger().info("safety_node up: the MCU and its button are e-stop endpoints")
+        for action in actions:
+            if isinstance(action, CheckIn):
+                future = self._check_in.call_async(EstopCheckIn.Request(
+                    endpoint=action.endpoint, timeout_s=action.timeout_s))
+                what = f"check-in of {action.endpoint}"
+            else:
+                assert isinstance(action, Engage)
+                future = self._engage.call_async(EstopEngage.Request(
+                    endpoint=action.endpoint, reason=action.reason))
+                what = f"e-stop engage by {action.endpoint}"
+            future.add_done_callback(partial(self._estop_answer, what))
+
+    def _estop_answer(self, what: str, future: Any) -> None:
+        reply = future.result()
+        if reply is not None and not reply.accepted:
+            self.get_logger().error(f"{what} refused by safety_node: {reply.message}",
+                                    throttle_duration_sec=10.0)
 
     # ---- state out -----------------------------------------------------------------------
 

@@ -90,6 +90,9 @@ def diagnose(t: Telemetry | None, age_s: float | None, link_state: str,
               "mcu_rx_bad_frames": str(t.rx_bad_frames), "telemetry_age_s": f"{age_s:.2f}"}
     if safe & SafeReason.HEARTBEAT_LOST:
         statuses.append(Status("mcu", Level.ERROR, "MCU holds safe state: heartbeat lost", values))
+    elif safe & SafeReason.BUTTON:
+        statuses.append(Status("mcu", Level.WARN, "MCU holds safe state: e-stop button pressed",
+                               values))
     elif safe & SafeReason.COMMANDED:
         statuses.append(Status("mcu", Level.WARN, "MCU holds safe state: e-stop", values))
     elif safe:   # only reasons this host does not know (a newer MCU): still safe

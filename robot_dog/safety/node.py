@@ -120,8 +120,10 @@ class SafetyNode(Node):
     def _on_engage(self, request: EstopEngage.Request,
                    response: EstopEngage.Response) -> EstopEngage.Response:
         with self._lock:
+            before = self._estop.status()
             text = self._estop.engage(request.endpoint, request.reason, time.monotonic())
-            self.get_logger().warning(f"e-stop {text}")
+            if self._estop.status() != before:   # a held button repeats its engage: log once
+                self.get_logger().warning(f"e-stop {text}")
             self._apply_estop()
         response.accepted, response.message = True, text
         return response

@@ -3,6 +3,8 @@
   robot-dog teleop pair [--ns /dog1]                  open a new pairing code (printed)
   robot-dog teleop cert FLEET_DIR --dog ID [--name N] certificate of the handheld page (fleet CA)
   robot-dog teleop keyboard [--ns /dog1]              drive from this terminal (developers)
+  robot-dog teleop release ENDPOINT [--ns /dog1]      release that endpoint's e-stop hold
+                                                      (mcu, button: on the dog, once it is clear)
   robot-dog teleop admin-release [--ns /dog1]         release every e-stop hold (on the dog only)
 """
 from __future__ import annotations
@@ -48,19 +50,19 @@ def pair(namespace: str, timeout_s: float = 10.0) -> int:
         rclpy.try_shutdown()
 
 
-def admin_release(namespace: str, timeout_s: float = 10.0) -> int:
-    """Release every e-stop hold as `admin` (a lost handheld whose officer cannot pair again)."""
+def release(namespace: str, endpoint: str, timeout_s: float = 10.0) -> int:
+    """Release `endpoint`'s e-stop hold; `admin` releases every hold (a lost handheld whose
+    officer cannot pair again). Hardware holds (`mcu`, `button`) are released this way on the
+    dog once the cable is back or the button is pulled out."""
     import rclpy
     from robot_dog_interfaces.srv import EstopRelease
-
-    from robot_dog.safety.estop import ADMIN
     node = _node(namespace)
     try:
         client = node.create_client(EstopRelease, "estop/release")
         if not client.wait_for_service(timeout_sec=timeout_s):
             print(f"no safety_node in {namespace} (estop/release not served)", file=sys.stderr)
             return 1
-        future = client.call_async(EstopRelease.Request(endpoint=ADMIN))
+        future = client.call_async(EstopRelease.Request(endpoint=endpoint))
         rclpy.spin_until_future_complete(node, future, timeout_sec=timeout_s)
         if not future.done():
             print("estop/release did not answer", file=sys.stderr)
@@ -139,11 +141,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="address or DNS name the phone uses (repeat); localhost and 127.0.0.1 always")
     k = sub.add_parser("keyboard", help="drive from this terminal")
     k.add_argument("--ns", default="/dog1")
+    one = sub.add_parser("release", help="release one endpoint's e-stop hold (on the dog)")
+    one.add_argument("endpoint", choices=("mcu", "button", "handheld", "station"),
+                     help="whose hold: mcu (payload link lost), button (payload e-stop button)")
+    one.add_argument("--ns", default="/dog1", help="the dog's namespace (default %(default)s)")
     r = sub.add_parser("admin-release", help="release every e-stop hold (admin, on the dog)")
-    r.add_argument("--ns", default="/dog1")
+    r.add_argument("--ns", default="/dog1", help="the dog's namespace (default %(default)s)")
     args = parser.parse_args(argv)
     if args.action == "admin-release":
-        return admin_release(args.ns)
+        from robot_dog.safety.estop import ADMIN
+        return release(args.ns, ADMIN)
+    if args.action == "release":
+        return release(args.ns, args.endpoint)
     if args.action == "pair":
         return pair(args.ns)
     if args.action == "cert":
