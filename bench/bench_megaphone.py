@@ -19,17 +19,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import numpy as np
 
+from bench.audio_markers import OnsetRecorder, latencies_ms, send_markers
 from robot_dog.ros import dds_env
 from robot_dog.audio import devices
 
-MARKERS = 30
 #: the megaphone's speaker buffer (its default, 30 ms; the figure is quoted for it)
 OUTPUT_LATENCY_MS = int(os.environ.get("ROBOT_DOG_BENCH_OUTPUT_LATENCY_MS", "30"))
 EN_20 = ("Attention please. This street is closed for public safety. Please keep moving and "
@@ -48,7 +47,6 @@ def push_to_talk(audio: devices.VirtualAudio, workdir: Path) -> dict[str, object
     from robot_dog_interfaces.msg import AudioChunk
 
     from robot_dog.ros import qos
-    from robot_dog.audio.stream import PcmInput
     namespace = f"/bench_{uuid.uuid4().hex[:8]}"
     log = open(workdir / "megaphone.log", "w")
     node = subprocess.Popen(
@@ -62,60 +60,28 @@ def push_to_talk(audio: devices.VirtualAudio, workdir: Path) -> dict[str, object
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(ros)
     pub = ros.create_publisher(AudioChunk, "megaphone/voice", qos.SENSOR)
-    mic = PcmInput(devices.SPEAKER_MONITOR)
-    onsets: list[float] = []
-    stop = threading.Event()
-
-    def record() -> None:
-        armed = True
-        while not stop.is_set():
-            frame = mic.read()
-            read_at = time.monotonic()
-            loud = np.flatnonzero(np.abs(frame) > 3000)
-            if loud.size and armed:
-                onsets.append(read_at - (len(frame) - loud[0]) / devices.RATE_HZ)
-                armed = False
-            elif not loud.size:
-                armed = True
-    recorder = threading.Thread(target=record, daemon=True)
-    recorder.start()
+    recorder = OnsetRecorder()
     try:
         end = time.monotonic() + 60
         while pub.get_subscription_count() == 0 and time.monotonic() < end:
             executor.spin_once(timeout_sec=0.1)
-        silence = np.zeros(960, np.int16)
-        burst = silence.copy()
-        burst[:480] = (0.5 * 32767 * np.sin(2 * np.pi * 1000 * np.arange(480) / 48000)).astype(np.int16)
         time.sleep(2.0)                          # the node's speaker stream is open by now
-        sent: list[float] = []
-        start = time.monotonic()
-        total = int(MARKERS * 0.4 / 0.02) + 25
-        for seq in range(total):
-            due = start + seq * 0.02
-            time.sleep(max(0.0, due - time.monotonic()))
-            marker = seq % 20 == 5 and len(sent) < MARKERS
+
+        def chunk(seq: int, samples: np.ndarray) -> AudioChunk:
             msg = AudioChunk(sample_rate=48000, channels=1, sequence=seq)
-            msg.samples = burst if marker else silence
-            if marker:
-                sent.append(time.monotonic())
-            pub.publish(msg)
+            msg.samples = samples
+            return msg
+        sent = send_markers(chunk, pub.publish)
         time.sleep(1.0)
     finally:
-        stop.set()
-        recorder.join(timeout=5)
-        mic.close()
+        recorder.close()
         executor.shutdown()
         ros.destroy_node()
         rclpy.shutdown(context=context)
         node.terminate()
         node.wait(timeout=20)
         log.close()
-    latencies = []
-    for t_sent in sent:                          # pair each marker with the next onset
-        later = [o for o in onsets if o >= t_sent - 0.005]
-        if later and later[0] - t_sent < 1.0:
-            latencies.append((later[0] - t_sent) * 1000)
-    print("   latencies ms:", " ".join(f"{v:.0f}" for v in latencies), flush=True)
+    latencies = latencies_ms(sent, recorder.onsets)
     return {"ptt_markers_heard": f"{len(latencies)}/{len(sent)}",
             "ptt_p50_ms": _pct(latencies, 0.5) if latencies else float("nan"),
             "ptt_p99_ms": _pct(latencies, 0.99) if latencies else float("nan")}

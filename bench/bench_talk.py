@@ -14,22 +14,17 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
 
-import numpy as np
-
+from bench.audio_markers import OnsetRecorder, latencies_ms, send_markers
 from bench.bench_megaphone import OUTPUT_LATENCY_MS, _pct
 from robot_dog.ros import dds_env
 from robot_dog.audio import devices
 
-MARKERS = 30
-
 
 def talk_latency(workdir: Path) -> dict[str, object]:
-    from robot_dog.audio.stream import PcmInput
     from robot_dog.station.app import Station, StationConfig
     from tests.fixtures.secure_broker import start_secure_broker
     from tests.support import free_port
@@ -53,24 +48,7 @@ def talk_latency(workdir: Path) -> dict[str, object]:
                  "megaphone": [sys.executable, "-m", "robot_dog.audio.megaphone_node",
                                "--ros-args", "-r", f"__ns:=/{dog}", "-p", "amplifier:=false",
                                "-p", f"output_latency_ms:={OUTPUT_LATENCY_MS}"]}.items()]
-    mic = PcmInput(devices.SPEAKER_MONITOR)
-    onsets: list[float] = []
-    stop = threading.Event()
-
-    def record() -> None:
-        armed = True
-        while not stop.is_set():
-            frame = mic.read()
-            read_at = time.monotonic()
-            loud = np.flatnonzero(np.abs(frame) > 3000)
-            if loud.size and armed:
-                onsets.append(read_at - (len(frame) - loud[0]) / devices.RATE_HZ)
-                armed = False
-            elif not loud.size:
-                armed = True
-    recorder = threading.Thread(target=record, daemon=True)
-    recorder.start()
-    sent: list[float] = []
+    recorder = OnsetRecorder()
     try:
         end = time.monotonic() + 90
         while time.monotonic() < end:  # the dog's link and command path up (discovery)
@@ -82,33 +60,18 @@ def talk_latency(workdir: Path) -> dict[str, object]:
         else:
             raise RuntimeError("the dog never accepted `talk`")
         time.sleep(3.0)  # megaphone_node's subscription to megaphone/voice is matched by now
-        silence = np.zeros(960, np.int16)
-        burst = silence.copy()
-        burst[:480] = (0.5 * 32767 * np.sin(2 * np.pi * 1000 * np.arange(480) / 48000)).astype(np.int16)
-        start = time.monotonic()
-        for i in range(int(MARKERS * 0.4 / 0.02) + 25):
-            time.sleep(max(0.0, start + i * 0.02 - time.monotonic()))
-            marker = i % 20 == 5 and len(sent) < MARKERS
-            if marker:
-                sent.append(time.monotonic())
-            station.talk.send_voice(dog, (burst if marker else silence).tobytes())
+        sent = send_markers(lambda _seq, samples: samples,
+                            lambda samples: station.talk.send_voice(dog, samples.tobytes()))
         time.sleep(1.0)
     finally:
-        stop.set()
-        recorder.join(timeout=5)
-        mic.close()
+        recorder.close()
         for proc in procs:
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=20)
         station.stop()
         broker.stop()
-    latencies = []
-    for t_sent in sent:
-        later = [o for o in onsets if o >= t_sent - 0.005]
-        if later and later[0] - t_sent < 1.0:
-            latencies.append((later[0] - t_sent) * 1000)
-    print("   latencies ms:", " ".join(f"{v:.0f}" for v in latencies), flush=True)
+    latencies = latencies_ms(sent, recorder.onsets)
     return {"talk_markers_heard": f"{len(latencies)}/{len(sent)}",
             "talk_station_to_speaker_p50_ms": _pct(latencies, 0.5) if latencies else float("nan"),
             "talk_station_to_speaker_p99_ms": _pct(latencies, 0.99) if latencies else float("nan")}

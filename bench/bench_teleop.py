@@ -12,7 +12,6 @@ import json
 import os
 import random
 import re
-import signal
 import ssl
 import statistics
 import subprocess
@@ -24,7 +23,6 @@ import uuid
 from pathlib import Path
 
 from robot_dog import fleet
-from robot_dog.ros import dds_env
 
 FRAMES = int(os.environ.get("ROBOT_DOG_BENCH_TELEOP_FRAMES", "1000"))
 TRIALS_CORE = 1000
@@ -93,31 +91,24 @@ class Stack:
         self.ca = fleet.load_fleet(root).paths.ca_cert
         self.mcu = VirtualMcu(tmp / "mcu", seed=7).start()
         self.port = _free_port()
-        self.procs = [
-            self._spawn("robot_dog.safety.node", "safety"),
-            self._spawn("robot_dog.teleop.node", "teleop", port=self.port, cert_file=cert, key_file=key),
-            self._spawn("robot_dog.payload.node", "payload", port=tmp / "mcu")]
+        from tests.fixtures.processes import Children  # the tests' reaper: SIGINT all, then SIGKILL
+        self.children = Children()
+        self._spawn("robot_dog.safety.node", "safety")
+        self._spawn("robot_dog.teleop.node", "teleop", port=self.port, cert_file=cert, key_file=key)
+        self._spawn("robot_dog.payload.node", "payload", port=tmp / "mcu")
 
     def _spawn(self, module: str, name: str, **params: object) -> subprocess.Popen:
         args = [sys.executable, "-m", module, "--ros-args", "-r", f"__ns:={self.ns}"]
         for k, v in params.items():
             args += ["-p", f"{k}:={v}"]
         with open(self.tmp / f"{name}.log", "w") as log:
-            return subprocess.Popen(args, env=dds_env.environ(), start_new_session=True,
-                                    stdout=log, stderr=subprocess.STDOUT)
+            return self.children.spawn(*args, stdout=log, stderr=subprocess.STDOUT)
 
     def log(self, name: str) -> str:
         return (self.tmp / f"{name}.log").read_text(errors="replace")
 
     def close(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGINT)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        self.children.reap()
         self.mcu.stop()
 
 

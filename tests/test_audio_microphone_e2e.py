@@ -12,7 +12,7 @@ from robot_dog.audio import devices, tts
 from robot_dog.audio.loudness import normalise
 from robot_dog.audio.pcm import to_int16
 from robot_dog.audio.stream import PcmOutput
-from tests.fixtures.megaphone import NodeProcess
+from tests.fixtures.ros_nodes import NodeProcess
 from tests.test_audio_sound_events import bang, street
 
 pytestmark = pytest.mark.slow

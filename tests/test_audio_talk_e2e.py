@@ -25,7 +25,7 @@ from robot_dog.audio.stream import PcmOutput
 from robot_dog.mqtt import signing, topics
 from robot_dog.station.app import Station, StationConfig
 from tests.fixtures.audio import MonitorRecorder, loud_seconds
-from tests.fixtures.megaphone import NodeProcess
+from tests.fixtures.ros_nodes import NodeProcess
 from tests.support import free_port, wait_for
 from tests.test_audio_opus import peak_hz, tone
 from tests.test_station_secure_e2e import Api, mosquitto_pub

@@ -4,67 +4,38 @@ light bar test."""
 from __future__ import annotations
 
 import math
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
 import robot_dog  # noqa: F401  (localhost-only DDS before rclpy.init)
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
-from rclpy.executors import SingleThreadedExecutor
 from robot_dog_interfaces.srv import SetPoliceLight
 from sensor_msgs.msg import Image, Imu, JointState, NavSatFix
 
-from robot_dog.ros import dds_env, qos
+from robot_dog.ros import qos
 from robot_dog.bodycam.sources import image_from_msg
 from sim.robot import JOINTS_MODEL
 from sim.scenario import load_scenario
 from tests.fixtures.firmware import PayloadNodeProcess
 from tests.fixtures.processes import unique_namespace
+from tests.fixtures.ros_nodes import NodeProcess, RosNode
 
 pytestmark = pytest.mark.slow
 
 
 NS = unique_namespace()  # this run's own: two runs on one machine never share a dog
 
-class NodeProcess:
-    def __init__(self, module: str, log: Path, **params: object) -> None:
-        args = [sys.executable, "-m", module, "--ros-args", "-r", f"__ns:={NS}"]
-        for name, value in params.items():
-            args += ["-p", f"{name}:={value}"]
-        self.log = log
-        with open(log, "w") as sink:
-            self.proc = subprocess.Popen(args, env=dds_env.environ(), start_new_session=True,
-                                         stdout=sink, stderr=subprocess.STDOUT)
-
-    def stop(self) -> None:
-        import os
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGINT)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
+# sim_node winds down physics and renderer: more time than the default before SIGKILL
+SIM_STOP_S = 15.0
 
 
-class Observer:
+class Observer(RosNode):
     def __init__(self) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node("sim_test", namespace=NS, context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        super().__init__("sim_test", NS)
         self.cmd = self.node.create_publisher(Twist, "cmd_vel", qos.COMMAND)
         self.light = self.node.create_client(SetPoliceLight, "police_light/set")
         self.got: dict[str, list] = {k: [] for k in ("odom", "imu", "joints", "fix", "image", "diag")}
@@ -91,11 +62,6 @@ class Observer:
         msg.linear.x, msg.angular.z = vx, wz
         self.cmd.publish(msg)
 
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
-
 
 @pytest.fixture
 def observer() -> Iterator[Observer]:
@@ -106,10 +72,10 @@ def observer() -> Iterator[Observer]:
 
 @pytest.fixture
 def sim(tmp_path) -> Iterator[NodeProcess]:
-    node = NodeProcess("sim.node", tmp_path / "sim.log", mode="kinematic", scenario="plaza_day",
+    node = NodeProcess("sim.node", NS, tmp_path / "sim.log", mode="kinematic", scenario="plaza_day",
                        mcu_link=str(tmp_path / "mcu"), camera_fps=10.0)
     yield node
-    node.stop()
+    node.kill(timeout=SIM_STOP_S)
     assert "Traceback" not in node.output(), node.output()
 
 
@@ -200,7 +166,7 @@ def test_walking_dog_drives_a_square_on_cmd_vel_and_comes_back(tmp_path, observe
     drives a 1 m square on cmd_vel as a driver would (walk 1 m holding the heading, turn left to
     the next side's heading) from odom, and checks from odom that the dog came back near its
     start, upright."""
-    node = NodeProcess("sim.node", tmp_path / "sim.log", mode="policy", render=False,
+    node = NodeProcess("sim.node", NS, tmp_path / "sim.log", mode="policy", render=False,
                        real_time_factor=2.0)
     obs = observer
     try:
@@ -231,7 +197,7 @@ def test_walking_dog_drives_a_square_on_cmd_vel_and_comes_back(tmp_path, observe
         obs.spin_until(lambda: leg["n"] >= 4, 150, "the square to be driven", every=command)
         obs.drive(0.0, 0.0)
     finally:
-        node.stop()
+        node.kill(timeout=SIM_STOP_S)
     end = obs.got["odom"][-1].pose.pose.position
     closure = math.hypot(end.x - start.position.x, end.y - start.position.y)
     assert farthest > 0.9, "the dog did not walk the square"

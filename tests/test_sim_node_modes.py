@@ -14,7 +14,7 @@ from robot_dog_interfaces.srv import SetBaseMode
 
 from robot_dog.ros import qos
 from tests import support
-from tests.fixtures.safety import NodeProcess
+from tests.fixtures.ros_nodes import NodeProcess
 from tests.test_safety_node_e2e import Driver
 
 pytestmark = pytest.mark.slow

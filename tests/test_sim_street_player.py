@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from sim.street_player import SimAudioClock
-from tests.fixtures.megaphone import NodeProcess
+from tests.fixtures.ros_nodes import NodeProcess
 
 
 def test_a_chunk_is_due_once_sim_time_has_covered_it():

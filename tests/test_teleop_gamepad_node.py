@@ -8,7 +8,7 @@ import pytest
 from geometry_msgs.msg import Twist
 
 from robot_dog.ros import qos
-from tests.fixtures.safety import NodeProcess
+from tests.fixtures.ros_nodes import NodeProcess
 from tests.support import wait_for
 
 pytestmark = pytest.mark.slow

@@ -25,7 +25,7 @@ from robot_dog.teleop.certs import issue_teleop_cert
 from tests import support
 from tests.fixtures.browser import CHROMIUM_ARGS
 from tests.fixtures.firmware import PayloadNodeProcess
-from tests.fixtures.safety import NodeProcess
+from tests.fixtures.ros_nodes import NodeProcess
 from tests.support import free_port
 
 pytestmark = pytest.mark.slow

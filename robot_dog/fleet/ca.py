@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from collections.abc import Iterable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -45,9 +46,10 @@ def _create_ca(paths: FleetPaths, now: dt.datetime) -> None:
     _write_public(paths.ca_cert, cert.public_bytes(serialization.Encoding.PEM))
 
 
-def _server_names(broker: BrokerSettings) -> list[x509.GeneralName]:
+def _alt_names(values: Iterable[str]) -> list[x509.GeneralName]:
+    """Subject alternative names, deduplicated in order: IP literals as addresses, the rest as DNS."""
     names: list[x509.GeneralName] = []
-    for value in dict.fromkeys(("localhost", "127.0.0.1", broker.host, *broker.extra_names)):
+    for value in dict.fromkeys(values):
         try:
             names.append(x509.IPAddress(ipaddress.ip_address(value)))
         except ValueError:
@@ -55,23 +57,36 @@ def _server_names(broker: BrokerSettings) -> list[x509.GeneralName]:
     return names
 
 
-def _create_server_cert(paths: FleetPaths, broker: BrokerSettings, now: dt.datetime) -> None:
+def sign_server_cert(paths: FleetPaths, cn: str, names: Iterable[str], days: int,
+                     now: dt.datetime) -> tuple[bytes, bytes]:
+    """A fresh key and a server-auth certificate for `names`, signed by the fleet CA.
+
+    Returns (key PEM, certificate PEM); the caller decides where and how they are written.
+    Shared by the broker's certificate and the handheld page's (robot_dog.teleop.certs).
+    """
     ca_key = serialization.load_pem_private_key(paths.ca_key.read_bytes(), password=None)
     ca_cert = x509.load_pem_x509_certificate(paths.ca_cert.read_bytes())
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(_name("robot-dog broker"))
+    cert = (x509.CertificateBuilder().subject_name(_name(cn))
             .issuer_name(ca_cert.subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=SERVER_DAYS))
+            .not_valid_after(now + dt.timedelta(days=days))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.SubjectAlternativeName(_server_names(broker)), critical=False)
+            .add_extension(x509.SubjectAlternativeName(_alt_names(names)), critical=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),
                            critical=False)
             .sign(ca_key, hashes.SHA256()))
-    _write_secret(paths.server_key, _key_pem(key))
-    _write_public(paths.server_cert, cert.public_bytes(serialization.Encoding.PEM))
+    return _key_pem(key), cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _create_server_cert(paths: FleetPaths, broker: BrokerSettings, now: dt.datetime) -> None:
+    key_pem, cert_pem = sign_server_cert(
+        paths, "robot-dog broker", ("localhost", "127.0.0.1", broker.host, *broker.extra_names),
+        SERVER_DAYS, now)
+    _write_secret(paths.server_key, key_pem)
+    _write_public(paths.server_cert, cert_pem)
 
 
 def _create_client_cert(paths: FleetPaths, dog: str, now: dt.datetime) -> None:
