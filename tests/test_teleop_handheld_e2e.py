@@ -189,3 +189,37 @@ def test_push_to_talk_from_the_phone_microphone_reaches_megaphone_voice(dog, dog
         time.sleep(0.5)  # a negative check: released = no more voice
         assert len(probe.messages("megaphone/voice", stopped + 0.3)) == 0
         browser.close()
+
+
+def test_push_to_talk_still_held_resumes_after_a_heartbeat_lapse(dog, dog_namespace, ros_probe):
+    """The dog drops push-to-talk when the page's heartbeat lapses (here: the page's heartbeat
+    sender is switched off); the button is still held, so the page arms talk again and the voice
+    flows on."""
+    from playwright.sync_api import sync_playwright
+    from robot_dog_interfaces.msg import AudioChunk
+    port, teleop = dog
+    probe = ros_probe
+    probe.record(AudioChunk, "megaphone/voice", qos.SENSOR)
+    wait_for(lambda: "handheld page on https://" in teleop.output(), "the handheld server")
+    code = pairing_code(dog_namespace)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            *CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])
+        context = browser.new_context(viewport={"width": 360, "height": 740},
+                                      ignore_https_errors=True, permissions=["microphone"])
+        page = context.new_page()
+        page.goto(f"https://127.0.0.1:{port}/")
+        page.fill("#code", code)
+        page.click("#pair-button")
+        page.wait_for_selector("#talk", state="visible", timeout=30_000)
+        box = page.locator("#talk").bounding_box()
+        page.mouse.move(box["x"] + 20, box["y"] + 10)
+        page.mouse.down()
+        wait_for(lambda: len(probe.messages("megaphone/voice")) >= 4, "voice flowing")
+        page.evaluate("paired = false")   # the heartbeat timer sends only while paired; audio goes on
+        wait_for(lambda: "handheld heartbeat lost" in teleop.output(), "the dog dropping talk")
+        lost = time.monotonic()
+        wait_for(lambda: len(probe.messages("megaphone/voice", lost)) >= 4, "voice after the lapse")
+        assert "audio outside push-to-talk" in teleop.output()     # dropped first, then re-armed
+        page.mouse.up()
+        browser.close()

@@ -3,6 +3,7 @@ a recording Dog (the ROS side is tested end to end in test_teleop_handheld_e2e.p
 from __future__ import annotations
 
 import json
+import logging
 import ssl
 import threading
 import time
@@ -212,4 +213,18 @@ def test_push_to_talk_audio_only_while_talking(served):
     phone.ws.send(b"\x02\x00" * 10)
     assert "outside push-to-talk" in phone.expect("refused")["reason"]
     assert dog.voice_chunks == [b"\x01\x00" * 100]
+    phone.ws.close()
+
+
+def test_a_stream_of_refused_frames_is_answered_each_time_but_logged_sparsely(served, caplog):
+    server, dog, ctx = served
+    phone = Phone(server, ctx)
+    phone.send("pair", code=server.new_code())
+    phone.expect("paired")
+    with caplog.at_level(logging.WARNING, logger="robot_dog.teleop.server"):
+        for _ in range(25):
+            phone.ws.send(b"\x01\x00" * 10)
+            assert "outside push-to-talk" in phone.expect("refused")["reason"]
+    lines = [r.getMessage() for r in caplog.records if "outside push-to-talk" in r.getMessage()]
+    assert len(lines) == 2 and lines[1].endswith("(10 times)")
     phone.ws.close()

@@ -127,6 +127,8 @@ class HandheldServer:
     async def _connection(self, ws: ServerConnection) -> None:
         gate, token = FrameGate(), None
         peer = ws.remote_address
+        repeats: dict[str, int] = {}   # refusals by reason: a stream of refused frames logs a
+                                       # line at the 1st, 10th, 100th... (the client hears each)
         sender = asyncio.create_task(self._send_state(ws))
         try:
             async for data in ws:
@@ -143,7 +145,10 @@ class HandheldServer:
                         raise Refused("not the paired handheld")
                     await self._handle(ws, req, now)
                 except Refused as exc:
-                    _LOGGER.warning("handheld %s: refused: %s", peer, exc.reason)
+                    count = repeats[exc.reason] = repeats.get(exc.reason, 0) + 1
+                    if count in (1, 10, 100, 1000) or count % 10_000 == 0:
+                        _LOGGER.warning("handheld %s: refused: %s%s", peer, exc.reason,
+                                        f" ({count} times)" if count > 1 else "")
                     await ws.send(json.dumps({"t": "refused", "reason": exc.reason}))
         except ConnectionClosed:
             pass
