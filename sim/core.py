@@ -192,12 +192,13 @@ def _walk(w: SimWorld, target: np.ndarray) -> None:
     low = -high
     # Views into MjData (its buffers never move): they see each step's new state.
     q_now, dq_now, ctrl = d.qpos[w.joint_q], d.qvel[w.joint_v], d.ctrl[w.joint_u]
-    flags = m.opt.disableflags
-    m.opt.disableflags = flags | _NO_SENSORS
+    opt = m.opt   # one wrapper for the tick: each `m.opt` builds a new one
+    flags = opt.disableflags
+    opt.disableflags = flags | _NO_SENSORS
     try:
         for i in range(w.substeps):
             if i == w.substeps - 1:
-                m.opt.disableflags = flags
+                opt.disableflags = flags
             np.subtract(targets, q_now, torque)
             torque *= kp
             np.multiply(dq_now, kd, damping)
@@ -210,8 +211,8 @@ def _walk(w: SimWorld, target: np.ndarray) -> None:
             ctrl[:] = applied
             mujoco.mj_step(m, d)
     finally:
-        m.opt.disableflags = flags
-    w.time += w.substeps * m.opt.timestep
+        opt.disableflags = flags
+    w.time += w.substeps * opt.timestep
 
 
 def _glide(w: SimWorld, target: np.ndarray) -> None:

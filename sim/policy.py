@@ -16,7 +16,7 @@ import onnxruntime as ort
 from sim import robot as R
 
 _TO_MODEL = np.array(R.POLICY_TO_MODEL)
-_TO_POLICY = np.argsort(_TO_MODEL)   # the inverse permutation: policy order -> model order by take
+_TO_POLICY = np.argsort(_TO_MODEL)   # inverse permutation: policy_order[_TO_POLICY] is model order
 _STANCE_POLICY = np.array(R.STANCE_POLICY)
 STANCE_MODEL = np.empty(12)
 STANCE_MODEL[_TO_MODEL] = R.STANCE_POLICY
