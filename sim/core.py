@@ -181,7 +181,7 @@ def _walk(w: SimWorld, target: np.ndarray) -> None:
     w.ramped += np.minimum(np.maximum(target - w.ramped, -COMMAND_SLEW), COMMAND_SLEW)   # = clip
     walk = w.trim.update(w.ramped, body_velocity(w), CONTROL_DT)
     q, v = w.base_q, w.base_v
-    qw, qx, qy, qz = d.qpos[q + 3:q + 7]
+    qw, qx, qy, qz = d.qpos[q + 3:q + 7].tolist()   # floats: numpy scalar arithmetic is slower
     gravity = np.array([-2 * (qx * qz - qw * qy), -2 * (qy * qz + qw * qx), -(1 - 2 * (qx * qx + qy * qy))])
     targets = w.policy.act(d.qvel[v + 3:v + 6], gravity, d.qpos[w.joint_q], d.qvel[w.joint_v], walk)
     # The joint PD loop and the actuator lag run at the physics rate, so MuJoCo is stepped one
