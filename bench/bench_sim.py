@@ -114,11 +114,18 @@ def step_response_t90() -> float:
     return float("inf")
 
 
-def simulator_frame(port: int) -> bool:
+def simulator_frame(port: int, var: Path) -> bool:
     import cv2
+
+    from robot_dog.fleet.layout import FleetPaths
+    token_file = FleetPaths(var / "fleet").operator_token   # the demo writes it at start-up
+    if not token_file.is_file():
+        return False
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/video/dog1/bodycam.jpg",
+                                     headers={"Authorization": f"Bearer {token_file.read_text().strip()}"})
     try:
-        data = urllib.request.urlopen(f"http://127.0.0.1:{port}/video/dog1/bodycam.jpg", timeout=2).read()
-    except OSError:
+        data = urllib.request.urlopen(request, timeout=2).read()
+    except OSError:   # not up yet, or no frame yet (404); HTTPError is an OSError
         return False
     frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     # The dog's light bar base (near black) across the lower middle: a rendered frame.
@@ -136,7 +143,7 @@ def demo_start() -> tuple[float, float]:
         try:
             first = float("nan")
             while time.monotonic() - started < 120:
-                if simulator_frame(port):
+                if simulator_frame(port, Path(var)):
                     first = time.monotonic() - started
                     break
                 time.sleep(0.1)

@@ -87,11 +87,21 @@ class SimWorld:
         actuator_of = {int(m.actuator_trnid[a, 0]): a for a in range(m.nu)}
         self.actuators = np.array([actuator_of[j] for j in joints])
         self.torque_limit = m.actuator_ctrlrange[self.actuators, 1]
+        # As slices: the PD loop reads and writes them through views, between physics steps.
+        self.joint_q, self.joint_v = _span(self.qpos_idx), _span(self.dof_idx)
+        self.joint_u = _span(self.actuators)
+        self.sensor_of = {name: slice(int(m.sensor_adr[i]), int(m.sensor_adr[i] + m.sensor_dim[i]))
+                          for name in (R.ACCELEROMETER, R.LINEAR_VELOCITY, R.GYRO)
+                          for i in [m.sensor(name).id]}
         self.trunk = m.body(R.TRUNK).id
         free = m.body_jntadr[self.trunk]
         self.base_q, self.base_v = int(m.jnt_qposadr[free]), int(m.jnt_dofadr[free])
         self.feet = [m.geom(name).id for name in R.FEET]
         self.substeps = max(1, round(CONTROL_DT / m.opt.timestep))
+        # The PD gains and the lag's smoothing factor as 12-vectors: `x *= vector` is the cheapest
+        # numpy call there is, and the loop below makes 80 of them per tick.
+        alpha = m.opt.timestep / (ACTUATOR_TAU + m.opt.timestep)
+        self.kp, self.kd, self.alpha = np.full(12, KP), np.full(12, KD), np.full(12, alpha)
         self.people_mocap = [int(m.body_mocapid[m.body(f"scene/person_{i}").id])
                              for i in range(len(self.scenario.people))]
         self.policy = WalkingPolicy(robot_assets().policy_onnx) if self.mode == "policy" else None
@@ -117,6 +127,7 @@ class SimWorld:
         self.command_at = -math.inf      # sim time it arrived
         self.ramped = np.zeros(3)        # the command after slew limiting (policy mode)
         self.applied = np.zeros(12)      # torques after the actuator lag
+        self.torque, self.damping = np.zeros(12), np.zeros(12)   # scratch for the PD loop
         if self.policy is not None:
             self.policy.reset()
         self.trim.reset()
@@ -138,6 +149,20 @@ class SimWorld:
             self.data.mocap_quat[mocap] = [math.cos(yaw / 2), 0, 0, math.sin(yaw / 2)]
 
 
+def _span(index: np.ndarray) -> slice:
+    """`index` as a slice: the Go2's joints, their dofs and its actuators are contiguous runs."""
+    first = int(index[0])
+    if not np.array_equal(index, np.arange(first, first + len(index))):
+        raise ValueError(f"indices {index.tolist()} are not a contiguous run")
+    return slice(first, first + len(index))
+
+
+#: Set during all but the last physics step of a tick: the sensors feed nothing back into the
+#: physics and only the last step's readings are reported (the accelerometer alone makes every
+#: step compute the constraint forces per body, mj_rnePostConstraint).
+_NO_SENSORS = int(mujoco.mjtDisableBit.mjDSBL_SENSOR)
+
+
 def step(world: SimWorld, command: np.ndarray | None = None) -> BaseState:
     """Advance one control tick; `command` (checked) replaces the one in force if given."""
     if command is not None:
@@ -153,22 +178,41 @@ def step(world: SimWorld, command: np.ndarray | None = None) -> BaseState:
 
 def _walk(w: SimWorld, target: np.ndarray) -> None:
     m, d = w.model, w.data
-    w.ramped += np.clip(target - w.ramped, -COMMAND_SLEW, COMMAND_SLEW)
+    w.ramped += np.minimum(np.maximum(target - w.ramped, -COMMAND_SLEW), COMMAND_SLEW)   # = clip
     walk = w.trim.update(w.ramped, body_velocity(w), CONTROL_DT)
     q, v = w.base_q, w.base_v
-    qw, qx, qy, qz = d.qpos[q + 3:q + 7]
+    qw, qx, qy, qz = d.qpos[q + 3:q + 7].tolist()   # floats: numpy scalar arithmetic is slower
     gravity = np.array([-2 * (qx * qz - qw * qy), -2 * (qy * qz + qw * qx), -(1 - 2 * (qx * qx + qy * qy))])
-    targets = w.policy.act(d.qvel[v + 3:v + 6].copy(), gravity, d.qpos[w.qpos_idx].copy(),
-                           d.qvel[w.dof_idx].copy(), walk)
-    dt = m.opt.timestep
-    alpha = dt / (ACTUATOR_TAU + dt)
-    for _ in range(w.substeps):
-        torque = KP * (targets - d.qpos[w.qpos_idx]) - KD * d.qvel[w.dof_idx]
-        torque = np.clip(torque, -w.torque_limit, w.torque_limit)
-        w.applied += alpha * (torque - w.applied)
-        d.ctrl[w.actuators] = w.applied
-        mujoco.mj_step(m, d)
-    w.time += w.substeps * dt
+    targets = w.policy.act(d.qvel[v + 3:v + 6], gravity, d.qpos[w.joint_q], d.qvel[w.joint_v], walk)
+    # The joint PD loop and the actuator lag run at the physics rate, so MuJoCo is stepped one
+    # step at a time. In place on preallocated arrays, with the same operations in the same order
+    # as applied += alpha * (clip(KP * (targets - q) - KD * dq, -limit, limit) - applied).
+    torque, damping, applied = w.torque, w.damping, w.applied
+    kp, kd, alpha, high = w.kp, w.kd, w.alpha, w.torque_limit
+    low = -high
+    # Views into MjData (its buffers never move): they see each step's new state.
+    q_now, dq_now, ctrl = d.qpos[w.joint_q], d.qvel[w.joint_v], d.ctrl[w.joint_u]
+    opt = m.opt   # one wrapper for the tick: each `m.opt` builds a new one
+    flags = opt.disableflags
+    opt.disableflags = flags | _NO_SENSORS
+    try:
+        for i in range(w.substeps):
+            if i == w.substeps - 1:
+                opt.disableflags = flags
+            np.subtract(targets, q_now, torque)
+            torque *= kp
+            np.multiply(dq_now, kd, damping)
+            torque -= damping
+            np.maximum(torque, low, out=torque)   # = np.clip(torque, low, high)
+            np.minimum(torque, high, out=torque)
+            torque -= applied
+            torque *= alpha
+            applied += torque
+            ctrl[:] = applied
+            mujoco.mj_step(m, d)
+    finally:
+        opt.disableflags = flags
+    w.time += w.substeps * opt.timestep
 
 
 def _glide(w: SimWorld, target: np.ndarray) -> None:
@@ -210,7 +254,7 @@ def body_velocity(w: SimWorld) -> np.ndarray:
 
 def read_state(w: SimWorld) -> BaseState:
     d = w.data
-    sensor = lambda name: d.sensor(name).data.copy()  # noqa: E731  (sensors by name)
+    sensor = lambda name: d.sensordata[w.sensor_of[name]].copy()  # noqa: E731  (sensors by name)
     if w.mode == "kinematic":   # no dynamics: the accelerometer reads gravity alone
         rot = d.xmat[w.trunk].reshape(3, 3)
         specific_force = rot.T @ -w.model.opt.gravity
@@ -219,5 +263,5 @@ def read_state(w: SimWorld) -> BaseState:
     return BaseState(
         time=w.time, position=d.xpos[w.trunk].copy(), orientation=d.xquat[w.trunk].copy(),
         linear_velocity=sensor(R.LINEAR_VELOCITY), angular_velocity=sensor(R.GYRO),
-        specific_force=specific_force, joint_position=d.qpos[w.qpos_idx].copy(),
-        joint_velocity=d.qvel[w.dof_idx].copy(), joint_effort=d.actuator_force[w.actuators].copy())
+        specific_force=specific_force, joint_position=d.qpos[w.joint_q].copy(),
+        joint_velocity=d.qvel[w.joint_v].copy(), joint_effort=d.actuator_force[w.joint_u].copy())
