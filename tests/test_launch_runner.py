@@ -2,6 +2,7 @@
 required nodes, shutdown by SIGINT/SIGTERM/SIGKILL with no orphans, and --single-process."""
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import time
@@ -79,8 +80,13 @@ def test_crashing_node_is_respawned_up_to_the_cap(launch_stack) -> None:
 
 def test_required_node_death_ends_the_launch_non_zero(launch_stack) -> None:
     stack = launch_stack("required.launch.yaml")
-    stack.wait_for(r"^\[listener\] .*I heard")
-    stack.children()
+    # The pids from the launcher's own lines, not a snapshot of its children: the talker crashes
+    # 1 s after start, which under load can come before a snapshot (or the listener's first message).
+    for name in ("talker", "listener"):
+        stack.wait_for(rf"^\[launch\] \[{name}\] started pid \d+")
+    stack.seen_pids.update(int(m.group(1)) for line in stack.lines
+                           if (m := re.search(r"^\[launch\] \[\w+\] started pid (\d+)", line)))
+    assert len(stack.seen_pids) == 2
     assert stack.wait(timeout=120) == 1  # no signal from us: the launcher stops by itself
     stack.wait_for(r"\[talker\] exited with code 3; required node, shutting down")
     assert stack.survivors() == []

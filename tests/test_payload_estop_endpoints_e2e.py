@@ -50,11 +50,14 @@ def test_the_payload_button_stops_the_dog_until_released_after_it_is_pulled_out(
     assert virtual_mcu.snapshot()["safe"]                       # the MCU went safe on its own
     wait_for(lambda: "payload e-stop button pressed" in payload_chain.output(), "the press logged")
 
+    asked = time.monotonic()
     held = release(dog_namespace, "button")                      # asked while still pressed
     assert held.returncode == 0 and "button released its hold" in held.stdout, held.stdout
-    released_at = time.monotonic()
-    wait_for(lambda: any(m.engaged for t, m in probe.got["estop"] if t > released_at),
-             "the held button asserting its hold again")
+
+    def released_then_engaged_again() -> bool:
+        states = [m.engaged for t, m in probe.got["estop"] if t > asked]
+        return False in states and True in states[states.index(False):]
+    wait_for(released_then_engaged_again, "the held button asserting its hold again")
 
     virtual_mcu.set_button(False)
     wait_for(lambda: "payload e-stop button pulled out" in payload_chain.output(), "pulled out")
