@@ -111,6 +111,11 @@ def test_modes_and_refusals_are_logged():
     log = core.take_log()
     assert "refused teleop command: base is in sit: stand first" in log
     assert "station command limited by crowd mode: linear 0.9 -> 0.5 m/s" in log
+    core.command("station", (0.8, 0, 0), (0, 0, 0), 0.32)         # still capped: not logged again
+    core.command("station", (0.4, 0, 0), (0, 0, 0), 0.34)
+    core.command("station", (0.9, 0, 0), (0, 0, 0), 0.36)         # capped again: logged again
+    assert [line for line in core.take_log() if "limited by" in line] == [
+        "station command limited by crowd mode: linear 0.9 -> 0.5 m/s"]
     assert "mode stand -> sit" in log and "speed mode normal -> crowd" in log
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from math import gcd
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from robot_dog.audio.devices import RATE_HZ
 
@@ -40,6 +39,9 @@ def resample(signal: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
     """Float signal from one rate to another (polyphase)."""
     if from_hz == to_hz or signal.size == 0:
         return np.asarray(signal, dtype=np.float32)
+    # Imported on first use: scipy.signal costs 1.1 s of CPU to import (measured), paid at
+    # start-up by every node that imports this module (the uplink, the megaphone) otherwise.
+    from scipy.signal import resample_poly
     g = gcd(from_hz, to_hz)
     return resample_poly(signal, to_hz // g, from_hz // g).astype(np.float32)
 

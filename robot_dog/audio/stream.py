@@ -27,8 +27,44 @@ def portaudio() -> Any:
     with _lock:
         if _pa is None:
             import pyaudio
+            _route_alsa_and_jack_messages()
             _pa = pyaudio.PyAudio()
         return _pa
+
+
+_handlers: list[Any] = []   # the C callbacks must outlive every call into the libraries
+
+
+def _route_alsa_and_jack_messages() -> None:
+    """PortAudio probes every ALSA device and a JACK server when it starts; where neither exists
+    (CI, containers, the demo on virtual devices) their libraries print about 60 lines of
+    errors per process straight to stderr, burying the log. Their own error-handler hooks send
+    those lines to this logger at DEBUG instead; our failures still come as AudioDeviceError."""
+    import ctypes
+    import ctypes.util
+
+    def debug(text: bytes | None) -> None:
+        _LOGGER.debug("%s", (text or b"").decode(errors="replace").strip())
+    for name, setters, proto, wrap in (
+            ("asound", ("snd_lib_error_set_handler",),
+             # void handler(const char *file, int line, const char *func, int err, const char *fmt, ...)
+             ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
+                              ctypes.c_char_p),
+             lambda _file, _line, _func, _err, fmt: debug(fmt)),
+            ("jack", ("jack_set_error_function", "jack_set_info_function"),
+             ctypes.CFUNCTYPE(None, ctypes.c_char_p), debug)):
+        path = ctypes.util.find_library(name)
+        if path is None:
+            continue
+        try:
+            lib = ctypes.CDLL(path)
+            handler = proto(wrap)
+            for setter in setters:
+                getattr(lib, setter)(handler)
+        except (OSError, AttributeError) as exc:   # another build: its messages stay on stderr
+            _LOGGER.debug("cannot route %s messages: %s", name, exc)
+            continue
+        _handlers.append(handler)
 
 
 def device_names(direction: str) -> list[str]:

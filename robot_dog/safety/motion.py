@@ -51,6 +51,9 @@ class MotionCore:
     _stamps: dict[str, float] = field(init=False, default_factory=dict)
     _silent: bool = field(init=False, default=True)
     _log: list[str] = field(init=False, default_factory=list)
+    #: sources whose commands are being capped: logged when a capping starts, not per command
+    #: (a patrol driving at 20 Hz above the crowd cap logged 7 lines a second)
+    _capped: set[str] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         self._mux = TwistMux(self.config.inputs, self.config.locks)
@@ -70,8 +73,11 @@ class MotionCore:
             self._log.append(f"refused {source} command: {exc.reason}")
             raise
         capped, note = lim.cap(twist, *limits.caps(self.speed_mode))
-        if note:
+        if note and source not in self._capped:
             self._log.append(f"{source} command limited by {self.speed_mode} mode: {note}")
+            self._capped.add(source)
+        elif not note:
+            self._capped.discard(source)
         self._mux.offer(source, capped, now)
         self._stamps[source] = now
         return capped
@@ -84,6 +90,7 @@ class MotionCore:
         if speed_mode != self.speed_mode:
             self._log.append(f"speed mode {self.speed_mode} -> {speed_mode}")
             self.speed_mode = speed_mode
+            self._capped.clear()   # caps of the new mode are news
 
     def request_mode(self, mode: str) -> str:
         """Check a base mode change (stand/sit/damp); the node forwards it to the base."""
