@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -153,13 +154,13 @@ def test_handheld_pairs_drives_stops_estops_and_loses_link(dog, dog_namespace, r
         browser.close()
 
 
-def test_push_to_talk_from_the_phone_microphone_reaches_megaphone_voice(dog, dog_namespace,
-                                                                         ros_probe):
-    """Chromium's fake microphone (a beep) -> AudioChunk on megaphone/voice, only while held."""
+@contextmanager
+def talk_held(dog, dog_namespace, probe):
+    """A paired page in Chromium (fake microphone: a beep) holding "Hold to talk"; yields the
+    page, recording `megaphone/voice` on the probe."""
     from playwright.sync_api import sync_playwright
     from robot_dog_interfaces.msg import AudioChunk
     port, teleop = dog
-    probe = ros_probe
     probe.record(AudioChunk, "megaphone/voice", qos.SENSOR)
     wait_for(lambda: "handheld page on https://" in teleop.output(), "the handheld server")
     code = pairing_code(dog_namespace)
@@ -176,6 +177,17 @@ def test_push_to_talk_from_the_phone_microphone_reaches_megaphone_voice(dog, dog
         box = page.locator("#talk").bounding_box()
         page.mouse.move(box["x"] + 20, box["y"] + 10)
         page.mouse.down()
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+def test_push_to_talk_from_the_phone_microphone_reaches_megaphone_voice(dog, dog_namespace,
+                                                                         ros_probe):
+    """Chromium's fake microphone (a beep) -> AudioChunk on megaphone/voice, only while held."""
+    probe = ros_probe
+    with talk_held(dog, dog_namespace, probe) as page:
         chunks = wait_for(lambda: len(probe.messages("megaphone/voice")) >= 12 and
                           probe.messages("megaphone/voice"), "about 1.5 s of voice")
         page.mouse.up()
@@ -188,33 +200,14 @@ def test_push_to_talk_from_the_phone_microphone_reaches_megaphone_voice(dog, dog
         page.wait_for_selector("#talk[aria-pressed=false]", timeout=30_000)
         time.sleep(0.5)  # a negative check: released = no more voice
         assert len(probe.messages("megaphone/voice", stopped + 0.3)) == 0
-        browser.close()
 
 
 def test_push_to_talk_still_held_resumes_after_a_heartbeat_lapse(dog, dog_namespace, ros_probe):
     """The dog drops push-to-talk when the page's heartbeat lapses (here: the page's heartbeat
     sender is switched off); the button is still held, so the page arms talk again and the voice
     flows on."""
-    from playwright.sync_api import sync_playwright
-    from robot_dog_interfaces.msg import AudioChunk
-    port, teleop = dog
-    probe = ros_probe
-    probe.record(AudioChunk, "megaphone/voice", qos.SENSOR)
-    wait_for(lambda: "handheld page on https://" in teleop.output(), "the handheld server")
-    code = pairing_code(dog_namespace)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            *CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])
-        context = browser.new_context(viewport={"width": 360, "height": 740},
-                                      ignore_https_errors=True, permissions=["microphone"])
-        page = context.new_page()
-        page.goto(f"https://127.0.0.1:{port}/")
-        page.fill("#code", code)
-        page.click("#pair-button")
-        page.wait_for_selector("#talk", state="visible", timeout=30_000)
-        box = page.locator("#talk").bounding_box()
-        page.mouse.move(box["x"] + 20, box["y"] + 10)
-        page.mouse.down()
+    probe, teleop = ros_probe, dog[1]
+    with talk_held(dog, dog_namespace, probe) as page:
         wait_for(lambda: len(probe.messages("megaphone/voice")) >= 4, "voice flowing")
         page.evaluate("paired = false")   # the heartbeat timer sends only while paired; audio goes on
         wait_for(lambda: "handheld heartbeat lost" in teleop.output(), "the dog dropping talk")
@@ -222,4 +215,3 @@ def test_push_to_talk_still_held_resumes_after_a_heartbeat_lapse(dog, dog_namesp
         wait_for(lambda: len(probe.messages("megaphone/voice", lost)) >= 4, "voice after the lapse")
         assert "audio outside push-to-talk" in teleop.output()     # dropped first, then re-armed
         page.mouse.up()
-        browser.close()
