@@ -33,9 +33,7 @@ def to_policy(model_order: np.ndarray) -> np.ndarray:
 
 def to_model(policy_order: np.ndarray) -> np.ndarray:
     """A 12-vector in policy joint order -> model joint order."""
-    out = np.empty_like(policy_order)
-    out[_TO_MODEL] = policy_order
-    return out
+    return policy_order[_TO_POLICY]
 
 
 class WalkingPolicy:
@@ -75,9 +73,9 @@ class WalkingPolicy:
         np.multiply(gyro, 0.25, out=raw[0:3])
         raw[3:6] = gravity
         raw[6:9] = command
-        raw[9:21] = q[_TO_MODEL]
+        raw[9:21] = to_policy(q)
         raw[9:21] -= _STANCE_POLICY
-        raw[21:33] = dq[_TO_MODEL]
+        raw[21:33] = to_policy(dq)
         raw[21:33] *= 0.05
         raw[33:45] = last
         np.maximum(raw, -100.0, out=raw)            # = np.clip(raw, -100, 100)
@@ -86,7 +84,7 @@ class WalkingPolicy:
         self._session.run_with_iobinding(self._binding)
         np.maximum(self._action[0], -100.0, out=last)   # float32 -> float64, then clipped
         np.minimum(last, 100.0, out=last)
-        return (_STANCE_POLICY + last * ACTION_SCALE)[_TO_POLICY]
+        return to_model(_STANCE_POLICY + last * ACTION_SCALE)
 
 
 class VelocityTrim:
