@@ -33,6 +33,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from robot_dog.log_rate import worth_a_line
 from robot_dog.mqtt import topics
 from robot_dog.mqtt.errors import MqttLinkError, NotConnected
 
@@ -166,7 +167,7 @@ class Link:
             if n == 1:
                 _LOGGER.exception("%s of %s failed (first %s; the link goes on)", name,
                                   self.endpoint.username, type(exc).__name__)
-            elif n in (10, 100, 1000) or n % 10_000 == 0:
+            elif worth_a_line(n):
                 _LOGGER.error("%s of %s failed: %s (#%d of this kind)", name,
                               self.endpoint.username, exc, n)
 

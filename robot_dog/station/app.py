@@ -23,6 +23,7 @@ from typing import Any, Callable
 from robot_dog import fleet as fleet_mod
 from robot_dog.cli import stopping
 from robot_dog.audio import opus
+from robot_dog.log_rate import worth_a_line
 from robot_dog.mqtt import client, topics, wire
 from robot_dog.mqtt.batch_link import BatchLink
 from robot_dog.mqtt.topics import Kind
@@ -211,7 +212,7 @@ class Station:
                      traceback: bool = False) -> None:
         n = self.ingest.rejected[reason] = self.ingest.rejected[reason] + 1
         self.storage.put(DeadLetterRow(topic, len(payload), reason, now, detail))
-        if not (n in (1, 10, 100, 1000) or n % 10_000 == 0):
+        if not worth_a_line(n):
             return  # logged once per kind, then as the counter grows: never a flood
         _LOGGER.warning("dead letter #%d of kind %s (%d bytes on %s): %s", n, reason,
                         len(payload), topic[:120], detail[:200], exc_info=traceback and n == 1)

@@ -23,6 +23,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from robot_dog.log_rate import worth_a_line
 from robot_dog.safety.errors import Refused
 from robot_dog.teleop.pairing import Pairing
 from robot_dog.teleop.protocol import MAX_AUDIO_BYTES, FrameGate, Request as Frame
@@ -146,7 +147,7 @@ class HandheldServer:
                     await self._handle(ws, req, now)
                 except Refused as exc:
                     count = repeats[exc.reason] = repeats.get(exc.reason, 0) + 1
-                    if count in (1, 10, 100, 1000) or count % 10_000 == 0:
+                    if worth_a_line(count):
                         _LOGGER.warning("handheld %s: refused: %s%s", peer, exc.reason,
                                         f" ({count} times)" if count > 1 else "")
                     await ws.send(json.dumps({"t": "refused", "reason": exc.reason}))

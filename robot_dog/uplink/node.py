@@ -30,6 +30,7 @@ from sensor_msgs.msg import BatteryState, CompressedImage
 
 from robot_dog.audio.devices import RATE_HZ
 from robot_dog.audio.pcm import to_int16, to_internal
+from robot_dog.log_rate import worth_a_line
 from robot_dog.mqtt import signing
 from robot_dog.ros import qos
 from robot_dog.ros.params import declare_read_only
@@ -121,7 +122,7 @@ class UplinkNode(Node):
                 if n == 1:
                     self.get_logger().error(f"{name} failed (first {type(exc).__name__}; the "
                                             f"node goes on): {traceback.format_exc()}")
-                elif n in (10, 100, 1000) or n % 10_000 == 0:
+                elif worth_a_line(n):
                     self.get_logger().error(f"{name} failed: {exc} (#{n} of this kind)")
         return run
 
@@ -185,7 +186,7 @@ class UplinkNode(Node):
             sequence, samples = self.voice_in.accept(payload, time.monotonic())
         except talk.VoiceRefused as exc:
             run = self.voice_in.refused_run  # logged as a run starts, then sparsely
-            if run in (1, 10, 100, 1000) or run % 10_000 == 0:
+            if worth_a_line(run):
                 total = sum(self.voice_in.refused.values())
                 self.get_logger().warning(f"voice packet refused: {exc} ({exc.reason}, "
                                           f"{run} in a row, {total} in all)")
