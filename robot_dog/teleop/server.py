@@ -146,6 +146,8 @@ class HandheldServer:
                         raise Refused("not the paired handheld")
                     await self._handle(ws, req, now)
                 except Refused as exc:
+                    if exc.reason not in repeats and len(repeats) >= 64:
+                        repeats.clear()   # bounded: reasons can carry the offending value
                     count = repeats[exc.reason] = repeats.get(exc.reason, 0) + 1
                     if worth_a_line(count):
                         _LOGGER.warning("handheld %s: refused: %s%s", peer, exc.reason,
