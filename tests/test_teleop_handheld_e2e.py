@@ -209,7 +209,7 @@ def test_push_to_talk_still_held_resumes_after_a_heartbeat_lapse(dog, dog_namesp
     probe, teleop = ros_probe, dog[1]
     with talk_held(dog, dog_namespace, probe) as page:
         wait_for(lambda: len(probe.messages("megaphone/voice")) >= 4, "voice flowing")
-        page.evaluate("paired = false")   # the heartbeat timer sends only while paired; audio goes on
+        page.evaluate("beating = false")   # the heartbeat sender off; audio goes on
         wait_for(lambda: "handheld heartbeat lost" in teleop.output(), "the dog dropping talk")
         lost = time.monotonic()
         wait_for(lambda: len(probe.messages("megaphone/voice", lost)) >= 4, "voice after the lapse")
