@@ -1,5 +1,7 @@
 """The handheld server over real TLS (fleet CA certificate) and real WebSocket clients, wired to
-a recording Dog (the ROS side is tested end to end in test_teleop_handheld_e2e.py)."""
+a recording Dog (the ROS side is tested end to end in test_teleop_handheld_e2e.py). Attacks come
+from other loopback addresses (127.0.0.2...), the officer from 127.0.0.1: limits are per client
+address, so each attack runs while the officer pairs and presses E-STOP."""
 from __future__ import annotations
 
 import json
@@ -30,6 +32,7 @@ class RecordingDog:
         self.check_ins: list[float] = []
         self.calls: list[tuple[str, dict]] = []
         self.voice_chunks: list[bytes] = []
+        self.slow: dict[str, threading.Event] = {}
 
     def drive(self, vx, wz):
         with self.lock:
@@ -42,7 +45,14 @@ class RecordingDog:
     def call(self, kind, args):
         with self.lock:
             self.calls.append((kind, args))
+        gate = self.slow.get(kind)
+        if gate is not None:
+            gate.wait(60)     # a request the dog is slow to answer (the test opens the gate)
         return True, f"{kind} done"
+
+    def kinds(self):
+        with self.lock:
+            return [kind for kind, _ in self.calls]
 
     def state(self):
         return {"battery": 0.8, "estop": {"engaged": False, "reason": ""}, "motion": None, "speed": 0.0}
@@ -73,8 +83,12 @@ def served(tmp_path: Path):
 
 
 class Phone:
-    def __init__(self, server, ctx) -> None:
-        self.ws = connect(f"wss://127.0.0.1:{server.port}/ws", ssl=ctx, open_timeout=20).__enter__()
+    """A scripted page: the page's own Origin, from `source` (a loopback address)."""
+
+    def __init__(self, server, ctx, source: str = "127.0.0.1") -> None:
+        self.ws = connect(f"wss://127.0.0.1:{server.port}/ws", ssl=ctx, open_timeout=30,
+                          origin=f"https://127.0.0.1:{server.port}",
+                          source_address=(source, 0)).__enter__()
         self.seq = 0
 
     def send(self, t, **fields):
@@ -95,6 +109,7 @@ def test_page_is_served_over_tls_trusted_by_the_fleet_ca(served):
     with urllib.request.urlopen(f"https://127.0.0.1:{server.port}/", context=ctx, timeout=20) as r:
         assert r.status == 200 and b"E-STOP" in r.read()
         assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+        assert r.headers["Server"] == "robot-dog-handheld"    # no versions
     untrusted = ssl.create_default_context()
     with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
         urllib.request.urlopen(f"https://127.0.0.1:{server.port}/", context=untrusted, timeout=20)
@@ -228,3 +243,248 @@ def test_a_stream_of_refused_frames_is_answered_each_time_but_logged_sparsely(se
     lines = [r.getMessage() for r in caplog.records if "outside push-to-talk" in r.getMessage()]
     assert len(lines) == 2 and lines[1].endswith("(10 times)")
     phone.ws.close()
+
+
+def paired_phone(server, ctx, source: str = "127.0.0.1") -> Phone:
+    phone = Phone(server, ctx, source)
+    phone.send("pair", code=server.new_code())
+    phone.expect("paired")
+    return phone
+
+
+def https_get(port: int, ctx, headers: dict[str, str], path: str = "/") -> tuple[int, bytes]:
+    """One raw HTTPS request with exactly these headers (urllib would add its own Host)."""
+    import http.client
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=30)
+    try:
+        conn.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
+        for name, value in headers.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def test_host_must_name_the_server(served):
+    server, _, ctx = served
+    port = server.port
+    assert https_get(port, ctx, {"Host": f"127.0.0.1:{port}"})[0] == 200
+    assert https_get(port, ctx, {"Host": f"localhost:{port}"})[0] == 200
+    for host in ("evil.example", f"evil.example:{port}", "127.0.0.1:1"):
+        status, body = https_get(port, ctx, {"Host": host})
+        assert status == 403 and body.startswith(b"bad_host"), host
+    status, _ = https_get(port, ctx, {})
+    assert status == 403
+
+
+def test_websocket_only_from_the_pages_own_origin(served):
+    from websockets.exceptions import InvalidStatus
+    server, dog, ctx = served
+    url = f"wss://127.0.0.1:{server.port}/ws"
+    for origin in ("https://evil.example", f"http://127.0.0.1:{server.port}", None):
+        with pytest.raises(InvalidStatus) as refused:
+            connect(url, ssl=ctx, open_timeout=30, origin=origin,
+                    source_address=("127.0.0.2", 0)).__enter__()
+        assert refused.value.response.status_code == 403, origin
+    phone = paired_phone(server, ctx)       # the page's own origin pairs and stops the dog
+    phone.send("estop")
+    assert phone.expect("result")["kind"] == "estop" and "estop" in dog.kinds()
+    phone.ws.close()
+
+
+def test_a_strangers_wrong_codes_never_keep_the_officer_from_pairing(served):
+    """A stranger guesses codes without pause from another address; meanwhile the officer pairs
+    with the right code (the stranger is locked out, not pairing) and the E-STOP goes through."""
+    server, dog, ctx = served
+    code = server.new_code()
+    stop, answers = threading.Event(), []
+
+    def guess() -> None:
+        stranger = Phone(server, ctx, "127.0.0.2")
+        n = 0
+        while not stop.is_set():
+            n += 1
+            stranger.send("pair", code=f"{(int(code) + n) % 10**6:06d}")
+            answers.append(stranger.expect("refused")["code"])
+            time.sleep(0.01)    # under the frame rate limit: each guess is a pairing attempt
+        stranger.ws.close()
+
+    attacker = threading.Thread(target=guess, daemon=True)
+    attacker.start()
+    try:
+        wait_for(lambda: answers.count("pairing_locked") >= 3, "the stranger locked out", timeout_s=60)
+        officer = Phone(server, ctx)
+        officer.send("pair", code=code)
+        officer.expect("paired")
+        officer.send("estop")
+        assert officer.expect("result") == {"t": "result", "kind": "estop", "ok": True,
+                                            "message": "estop done"}
+        assert answers.count("wrong_code") == 5          # then locked: no more guesses checked
+    finally:
+        stop.set()
+        attacker.join(30)
+    officer.send("beat")
+    officer.expect("beat")                              # after the attack: still the paired one
+    officer.ws.close()
+
+
+def test_estop_and_beats_go_ahead_of_a_slow_request(served):
+    """The dog is slow to answer `light` (blocked until the test lets it go): beats are echoed
+    and the E-STOP is answered meanwhile; requests still waiting are dropped by the E-STOP."""
+    server, dog, ctx = served
+    dog.slow["light"] = gate = threading.Event()
+    phone = paired_phone(server, ctx)
+    try:
+        phone.send("light", on=True)
+        wait_for(lambda: "light" in dog.kinds(), "the slow request on its way", timeout_s=20)
+        phone.send("siren", on=True)                      # waits behind the light
+        phone.send("beat")
+        phone.expect("beat")
+        phone.send("estop")
+        results = [phone.expect("result") for _ in range(2)]
+        assert {r["kind"]: r["ok"] for r in results} == {"siren": False, "estop": True}
+        assert "dropped" in next(r["message"] for r in results if r["kind"] == "siren")
+        assert dog.kinds() == ["light", "estop"]          # the light still has no answer
+    finally:
+        gate.set()
+    assert phone.expect("result")["kind"] == "light"
+    assert "siren" not in dog.kinds()
+    phone.ws.close()
+
+
+def test_a_release_on_its_way_when_the_estop_comes_is_followed_by_a_second_engage(served):
+    server, dog, ctx = served
+    dog.slow["release"] = gate = threading.Event()
+    phone = paired_phone(server, ctx)
+    phone.send("release")
+    wait_for(lambda: "release" in dog.kinds(), "the release on its way", timeout_s=20)
+    phone.send("estop")
+    assert phone.expect("result")["kind"] == "estop"
+    gate.set()
+    assert phone.expect("result")["kind"] == "release"
+    wait_for(lambda: dog.kinds() == ["release", "estop", "estop"], "engaged again after the release",
+             timeout_s=20)
+    phone.ws.close()
+
+
+def test_a_lost_handheld_must_pair_again_a_clean_leave_may_resume(served):
+    server, dog, ctx = served
+    # Done (leave), then the page closes: it may come back with its stored token
+    phone = Phone(server, ctx)
+    phone.send("pair", code=server.new_code())
+    token = phone.expect("paired")["token"]
+    phone.send("leave")
+    phone.send("beat")
+    phone.expect("beat")
+    phone.ws.close()
+    wait_for(lambda: server._active is None, "the connection gone", timeout_s=20)
+    assert server.pairing.paired
+    again = Phone(server, ctx)
+    again.send("hello", token=token)
+    again.expect("paired")
+    # closed without leaving (page closed, link lost): the stored token no longer works
+    again.ws.close()
+    wait_for(lambda: not server.pairing.paired, "the pairing void", timeout_s=20)
+    back = Phone(server, ctx)
+    back.send("hello", token=token)
+    refused = back.expect("refused")
+    assert refused["code"] == "not_paired" and "pair with a new code" in refused["reason"]
+    assert dog.twists[-1] == (0.0, 0.0)
+    back.send("pair", code=server.new_code())            # a new code from the dog
+    back.expect("paired")
+    back.ws.close()
+
+
+def test_connection_flood_from_one_client_is_capped_and_the_officer_pairs(served, caplog):
+    """200 WebSockets from one address: 4 stay open (idle), the rest are refused at once with
+    one log line per kind; the officer pairs and stops the dog meanwhile; no traceback."""
+    from websockets.exceptions import InvalidStatus
+    server, dog, ctx = served
+    held, refused = [], 0
+    with caplog.at_level(logging.INFO):
+        for _ in range(200):
+            try:
+                held.append(connect(f"wss://127.0.0.1:{server.port}/ws", ssl=ctx, open_timeout=30,
+                                    origin=f"https://127.0.0.1:{server.port}",
+                                    source_address=("127.0.0.3", 0)).__enter__())
+            except InvalidStatus as exc:
+                assert exc.response.status_code == 503
+                refused += 1
+        assert len(held) == 4 and refused == 196
+        phone = paired_phone(server, ctx)
+        phone.send("estop")
+        assert phone.expect("result")["ok"]
+    lines = [r for r in caplog.records if "client_connection_cap" in r.getMessage()]
+    assert 2 <= len(lines) <= 4                           # 1st, 10th, 100th
+    # no traceback on the server's side (the attacking clients' own library may log its EOFs)
+    assert not [r for r in caplog.records if r.exc_info and not r.name.startswith("websockets.client")]
+    for ws in held:
+        ws.close()
+    phone.ws.close()
+
+
+@pytest.fixture
+def quick_idle(tmp_path: Path):
+    root = tmp_path / "fleet"
+    fleet.init_fleet(root, ["dog1"], broker=fleet.BrokerSettings(port=free_port()))
+    cert, key = issue_teleop_cert(root, "dog1")
+    server = HandheldServer(ServerConfig("127.0.0.1", 0, cert, key, idle_s=1.0), RecordingDog(),
+                            Pairing()).start()
+    try:
+        yield server, ssl.create_default_context(cafile=str(fleet.load_fleet(root).paths.ca_cert))
+    finally:
+        server.close()
+
+
+def test_idle_unpaired_connections_are_closed_the_paired_one_stays(quick_idle):
+    server, ctx = quick_idle
+    idle = Phone(server, ctx, "127.0.0.2")
+    officer = paired_phone(server, ctx)
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            idle.ws.recv(timeout=30)
+    assert closed.value.rcvd.code == 4002
+    officer.send("beat")
+    officer.expect("beat")
+    officer.ws.close()
+
+
+def test_plain_http_is_refused_off_loopback_and_a_taken_port_fails_at_once():
+    from robot_dog.teleop.server import HandheldServerError
+    with pytest.raises(HandheldServerError, match="plain HTTP only on 127.0.0.1"):
+        HandheldServer(ServerConfig("0.0.0.0", 0), RecordingDog(), Pairing()).start()
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(HandheldServerError, match=f"127.0.0.1:{port}: .*[Aa]ddress already in use"):
+            HandheldServer(ServerConfig("127.0.0.1", port), RecordingDog(), Pairing()).start()
+
+
+def test_plain_http_on_loopback_warns(caplog):
+    with caplog.at_level(logging.WARNING, logger="robot_dog.teleop.server"):
+        server = HandheldServer(ServerConfig("127.0.0.1", 0), RecordingDog(), Pairing()).start()
+    server.close()
+    assert any("plain HTTP" in r.getMessage() for r in caplog.records)
+
+
+def test_secrets_are_never_logged(served, caplog):
+    server, _, ctx = served
+    with caplog.at_level(logging.DEBUG):
+        code = server.new_code()
+        phone = Phone(server, ctx)
+        phone.send("pair", code=code)
+        token = phone.expect("paired")["token"]
+        phone.send("hello", token=token + "x")
+        phone.expect("refused")
+        phone.send("pair", code="9" * 65)
+        phone.expect("refused")
+        phone.ws.close()
+        wait_for(lambda: server._active is None, "closed", timeout_s=20)
+    # everything the server's side logs, at DEBUG too (the test's own client logs its frames)
+    text = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("websockets.client"))
+    assert "paired" in text
+    assert code not in text and token not in text and "9" * 65 not in text
