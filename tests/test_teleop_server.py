@@ -20,6 +20,7 @@ from robot_dog import fleet
 from robot_dog.teleop.certs import issue_teleop_cert
 from robot_dog.teleop.pairing import Pairing
 from robot_dog.teleop.server import HandheldServer, ServerConfig
+from tests import support
 from tests.support import free_port, wait_for
 
 
@@ -488,3 +489,73 @@ def test_secrets_are_never_logged(served, caplog):
     text = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("websockets.client"))
     assert "paired" in text
     assert code not in text and token not in text and "9" * 65 not in text
+
+
+SERVE_WITH_FEW_FILES = """
+import logging, resource, sys
+from pathlib import Path
+resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+from robot_dog.teleop.pairing import Pairing
+from robot_dog.teleop.server import HandheldServer, ServerConfig
+from tests.test_teleop_server import RecordingDog
+server = HandheldServer(ServerConfig("127.0.0.1", 0, Path(sys.argv[1]), Path(sys.argv[2])),
+                        RecordingDog(), Pairing()).start()
+print(server.port, server.new_code(), flush=True)
+sys.stdin.read()
+server.close()
+"""
+
+
+def test_994_idle_sockets_exhaust_no_one_but_the_attacker(tmp_path):
+    """The real server in a process of its own with 256 file descriptors; 994 TCP connections
+    from one address that never speak. The server logs a few lines (no traceback), the officer
+    pairs and stops the dog meanwhile and after."""
+    import socket
+    import subprocess
+    import sys
+    root = tmp_path / "fleet"
+    fleet.init_fleet(root, ["dog1"], broker=fleet.BrokerSettings(port=free_port()))
+    cert, key = issue_teleop_cert(root, "dog1")
+    ctx = ssl.create_default_context(cafile=str(fleet.load_fleet(root).paths.ca_cert))
+    log = tmp_path / "server.log"
+    with open(log, "w") as sink:
+        proc = subprocess.Popen([sys.executable, "-c", SERVE_WITH_FEW_FILES, str(cert), str(key)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=sink, text=True,
+                                cwd=Path(__file__).parents[1])
+    idle: list[socket.socket] = []
+    try:
+        port, code = proc.stdout.readline().split()
+        for _ in range(994):
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.bind(("127.0.0.4", 0))
+            sock.connect_ex(("127.0.0.1", int(port)))
+            idle.append(sock)
+
+        class Server:   # what Phone needs
+            pass
+        server = Server()
+        server.port = int(port)
+        wait_for(lambda: "Too many open files" in log.read_text(), "descriptors exhausted", timeout_s=60)
+        officer = support.wait_for(lambda: _try_phone(server, ctx), "the officer connected", timeout_s=180)
+        officer.send("pair", code=code)
+        officer.expect("paired", timeout=60)
+        officer.send("estop")
+        assert officer.expect("result", timeout=60)["kind"] == "estop"
+        officer.ws.close()
+    finally:
+        for sock in idle:
+            sock.close()
+        proc.stdin.close()
+        proc.wait(30)
+    text = log.read_text()
+    assert "Traceback" not in text
+    assert 1 <= text.count("Too many open files") <= 4    # the 1st, 10th, 100th... of that kind
+
+
+def _try_phone(server, ctx) -> Phone | None:
+    try:
+        return Phone(server, ctx)
+    except (OSError, TimeoutError):
+        return None

@@ -104,8 +104,7 @@ class RefusalLog:
             self.counts.clear()
         count = self.counts[kind] = self.counts.get(kind, 0) + 1
         if worth_a_line(count):
-            self.logger.log(level, "refused (%s): %s%s", kind, text,
-                            f" ({count} times)" if count > 1 else "")
+            self.logger.log(level, "%s: %s%s", kind, text, f" ({count} times)" if count > 1 else "")
 
 
 @dataclass(eq=False)
@@ -234,8 +233,8 @@ class HandheldServer:
         """asyncio's own errors (e.g. accept() out of file descriptors): one line per kind, no
         traceback per connection."""
         exc = context.get("exception")
-        kind = f"{context.get('message', 'error')}: {type(exc).__name__ if exc else ''}"
-        self._refusals.note(kind, str(exc) if exc else context.get("message", ""), logging.ERROR)
+        kind = f"server error ({context.get('message', 'error')}{f': {type(exc).__name__}' if exc else ''})"
+        self._refusals.note(kind, str(exc) if exc else "", logging.ERROR)
 
     # ---- HTTP ---------------------------------------------------------------------------------
     def _http(self, ws: ServerConnection, request: Request) -> Response | None:
@@ -249,11 +248,12 @@ class HandheldServer:
                 admission.check_origin(origins[0] if len(origins) == 1 else None, host, self._scheme)
                 evict = self._table.admit(ws, client, self.clock())
                 if evict is not None:
-                    self._refusals.note("evicted", f"{_client(evict)}: closed to make room (connection cap)")
+                    self._refusals.note("closed (connection_cap)",
+                                        f"{_client(evict)}: closed to make room for a new connection")
                     self._loop.create_task(evict.close(4003, "too many connections"))
                 return None  # the WebSocket handshake goes on
         except HandheldRefused as exc:
-            self._refusals.note(exc.code, f"{client}: {exc.reason}")
+            self._refusals.note(f"refused ({exc.code})", f"{client}: {exc.reason}")
             status, phrase = HTTP_STATUS.get(exc.code, (400, "Bad Request"))
             return _text(status, phrase, f"{exc.code}: {exc.reason}\n")
         if request.path in ("/", "/index.html"):
@@ -266,8 +266,8 @@ class HandheldServer:
         if response.status_code != 101:
             self._table.close(ws)   # admitted, then the upgrade itself failed
             if request.path == "/ws" and response.status_code not in (403, 503):
-                self._refusals.note("bad_handshake", f"{_client(ws)}: WebSocket handshake refused "
-                                                     f"({response.status_code})")
+                self._refusals.note("refused (bad_handshake)", f"{_client(ws)}: WebSocket handshake "
+                                    f"refused ({response.status_code})")
 
     # ---- the handheld ------------------------------------------------------------------------
     async def _connection(self, ws: ServerConnection) -> None:
@@ -281,12 +281,12 @@ class HandheldServer:
                 try:
                     await self._dispatch(link, link.gate.check(data, now), now)
                 except HandheldRefused as exc:
-                    self._refusals.note(exc.code, f"handheld {link.client}: {exc.reason}")
+                    self._refusals.note(f"refused ({exc.code})", f"handheld {link.client}: {exc.reason}")
                     await link.send({"t": "refused", "code": exc.code, "reason": exc.reason})
         except ConnectionClosed:
             pass
         except Exception as exc:  # noqa: BLE001 (one line per kind, never a traceback per connection)
-            self._refusals.note(f"error: {type(exc).__name__}", f"handheld {link.client}: {exc}",
+            self._refusals.note(f"server error ({type(exc).__name__})", f"handheld {link.client}: {exc}",
                                 logging.ERROR)
         finally:
             for task in list(link.tasks):
@@ -438,7 +438,7 @@ class HandheldServer:
                 next_sweep = now + 0.5
                 for ws in self._table.idle(now):
                     self._table.close(ws)
-                    self._refusals.note("idle", f"{_client(ws)}: no frame for "
+                    self._refusals.note("closed (idle)", f"{_client(ws)}: no frame for "
                                                 f"{self.config.idle_s:g} s: closed", logging.INFO)
                     self._loop.create_task(ws.close(4002, "idle"))
             await asyncio.sleep(0.02)
