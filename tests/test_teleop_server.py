@@ -559,3 +559,21 @@ def _try_phone(server, ctx) -> Phone | None:
         return Phone(server, ctx)
     except (OSError, TimeoutError):
         return None
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "192.0.2.1"])   # a taken port; an address not here
+def test_teleop_node_that_cannot_serve_says_so_in_one_line_and_exits_1(dog_namespace, tmp_path, host):
+    import socket
+    from tests.fixtures.ros_nodes import NodeProcess
+    root = tmp_path / "fleet"
+    fleet.init_fleet(root, ["dog1"], broker=fleet.BrokerSettings(port=free_port()))
+    cert, key = issue_teleop_cert(root, "dog1")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        node = NodeProcess("robot_dog.teleop.node", dog_namespace, tmp_path / "teleop.log", host=host,
+                           port=taken.getsockname()[1], cert_file=cert, key_file=key)
+        assert node.proc.wait(timeout=120) == 1
+    lines = node.output().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("teleop_node: cannot serve the handheld page on "), lines
+    assert "Traceback" not in node.output()
