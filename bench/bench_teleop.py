@@ -95,7 +95,7 @@ class Stack:
         self.children = Children()
         self._spawn("robot_dog.safety.node", "safety")
         self._spawn("robot_dog.teleop.node", "teleop", port=self.port, cert_file=cert, key_file=key)
-        self._spawn("robot_dog.payload.node", "payload", port=tmp / "mcu")
+        self.payload = self._spawn("robot_dog.payload.node", "payload", port=tmp / "mcu")
 
     def _spawn(self, module: str, name: str, **params: object) -> subprocess.Popen:
         args = [sys.executable, "-m", module, "--ros-args", "-r", f"__ns:={self.ns}"]
@@ -183,20 +183,31 @@ class Probe:
         rclpy.try_shutdown(context=self.ctx)
 
 
+def pairing_code(stack: Stack) -> str:
+    """A new code from `robot-dog teleop pair` (the dog never logs its codes)."""
+    from robot_dog.ros import dds_env
+    out = subprocess.run([sys.executable, "-m", "robot_dog.cli", "teleop", "pair", "--ns", stack.ns],
+                         env=dds_env.environ(), capture_output=True, text=True, timeout=120)
+    return re.search(r"pairing code: (\d{6})", out.stdout).group(1)
+
+
 class Phone:
     def __init__(self, stack: Stack) -> None:
         from websockets.sync.client import connect
         ctx = ssl.create_default_context(cafile=str(stack.ca))
-        code = _wait(lambda: re.findall(r"pairing code: (\d{6})", stack.log("teleop")), "code")[-1]
-        self.ws = connect(f"wss://127.0.0.1:{stack.port}/ws", ssl=ctx, open_timeout=30).__enter__()
+        code = pairing_code(stack)
+        self.ws = connect(f"wss://127.0.0.1:{stack.port}/ws", ssl=ctx, open_timeout=30,
+                          origin=f"https://127.0.0.1:{stack.port}").__enter__()
         self.seq = 0
+        self.results: list[tuple[float, dict]] = []   # (perf_counter, result frame)
         self.send("pair", code=code)
         threading.Thread(target=self._drain, daemon=True).start()
 
     def _drain(self) -> None:
         try:
-            for _ in self.ws:
-                pass
+            for msg in self.ws:
+                if isinstance(msg, str) and '"result"' in msg:
+                    self.results.append((time.perf_counter(), json.loads(msg)))
         except Exception:  # noqa: BLE001 (closed)
             pass
 
@@ -275,6 +286,43 @@ def release_and_loss(stack: Stack, probe: Probe, phone: Phone) -> dict[str, obje
             "real_goal_met": max(release) <= 0.5 and max(loss) <= 0.5}
 
 
+def estop_after_slow_request(stack: Stack, phone: Phone) -> dict[str, object]:
+    """The payload node stopped (SIGSTOP): `light` gets no answer for 3 s. An E-STOP sent 50 ms
+    after it must not wait for it: time from the E-STOP frame to its result on the phone."""
+    import signal
+    samples: list[float] = []
+    stop = threading.Event()
+
+    def beat() -> None:                     # the page's heartbeat goes on meanwhile
+        while not stop.is_set():
+            phone.send("beat")
+            time.sleep(0.1)
+    beater = threading.Thread(target=beat, daemon=True)
+    beater.start()
+    os.kill(stack.payload.pid, signal.SIGSTOP)
+    try:
+        for _ in range(TRIALS_REAL // 2):
+            seen = len(phone.results)
+            phone.send("light", on=True)
+            time.sleep(0.05)
+            t = phone.send("estop")
+            got = _wait(lambda: next((rt for rt, r in phone.results[seen:] if r["kind"] == "estop"),
+                                     None), "the E-STOP's result", 30)
+            samples.append((got - t) * 1000)
+            _wait(lambda: any(r["kind"] == "light" for _, r in phone.results[seen:]), "light", 30)
+            seen = len(phone.results)
+            phone.send("release")
+            _wait(lambda: any(r["kind"] == "release" for _, r in phone.results[seen:]), "release", 30)
+    finally:
+        os.kill(stack.payload.pid, signal.SIGCONT)
+        stop.set()
+        beater.join()
+    return {"estop_after_slow_request_trials": len(samples),
+            "estop_after_slow_request_p50_ms": statistics.median(samples),
+            "estop_after_slow_request_max_ms": max(samples),
+            "estop_after_slow_request_goal_lt_100ms": max(samples) < 100.0}
+
+
 def estop_to_safe(stack: Stack, probe: Probe) -> dict[str, object]:
     from robot_dog_interfaces.srv import EstopEngage, EstopRelease
     _wait(lambda: "payload MCU on" in stack.log("payload"), "payload node", 60)
@@ -308,6 +356,7 @@ def run() -> dict[str, object]:
             drive_for(phone, 1.0)
             figures |= latency(stack, probe, phone)
             figures |= release_and_loss(stack, probe, phone)
+            figures |= estop_after_slow_request(stack, phone)
             phone.send("beat")
             phone.send("leave")                    # the phone is done: no deadline to hold the dog
             figures |= estop_to_safe(stack, probe)
