@@ -34,6 +34,7 @@ class RecordingDog:
         self.calls: list[tuple[str, dict]] = []
         self.voice_chunks: list[bytes] = []
         self.slow: dict[str, threading.Event] = {}
+        self.failing: set[str] = set()
 
     def drive(self, vx, wz):
         with self.lock:
@@ -46,6 +47,8 @@ class RecordingDog:
     def call(self, kind, args):
         with self.lock:
             self.calls.append((kind, args))
+        if kind in self.failing:
+            raise RuntimeError("service gone")
         gate = self.slow.get(kind)
         if gate is not None:
             gate.wait(60)     # a request the dog is slow to answer (the test opens the gate)
@@ -355,6 +358,19 @@ def test_estop_and_beats_go_ahead_of_a_slow_request(served):
     phone.ws.close()
 
 
+def test_a_request_that_fails_on_the_dog_is_refused_and_the_next_one_goes(served, caplog):
+    server, dog, ctx = served
+    dog.failing.add("siren")
+    phone = paired_phone(server, ctx)
+    phone.send("siren", on=True)
+    assert phone.expect("result") == {"t": "result", "kind": "siren", "ok": False,
+                                      "message": "siren failed on the dog (RuntimeError)"}
+    phone.send("light", on=True)
+    assert phone.expect("result")["ok"]
+    assert not [r for r in caplog.records if r.exc_info]
+    phone.ws.close()
+
+
 def test_a_release_on_its_way_when_the_estop_comes_is_followed_by_a_second_engage(served):
     server, dog, ctx = served
     dog.slow["release"] = gate = threading.Event()
@@ -401,9 +417,9 @@ def test_a_lost_handheld_must_pair_again_a_clean_leave_may_resume(served):
 def test_connection_flood_from_one_client_is_capped_and_the_officer_pairs(served, caplog):
     """200 WebSockets from one address: 4 stay open (idle), the rest are refused at once with
     one log line per kind; the officer pairs and stops the dog meanwhile; no traceback."""
-    from websockets.exceptions import InvalidStatus
+    from websockets.exceptions import InvalidMessage, InvalidStatus
     server, dog, ctx = served
-    held, refused = [], 0
+    held, refused, unanswered = [], 0, 0
     with caplog.at_level(logging.INFO):
         for _ in range(200):
             try:
@@ -413,8 +429,12 @@ def test_connection_flood_from_one_client_is_capped_and_the_officer_pairs(served
             except InvalidStatus as exc:
                 assert exc.response.status_code == 503
                 refused += 1
-        assert len(held) == 4 and refused == 196
-        phone = paired_phone(server, ctx)
+            except InvalidMessage:    # see officer_phone: closed at the handshake deadline
+                unanswered += 1
+        assert len(held) == 4 and refused + unanswered == 196 and unanswered <= 5
+        phone = officer_phone(server, ctx)
+        phone.send("pair", code=server.new_code())
+        phone.expect("paired")
         phone.send("estop")
         assert phone.expect("result")["ok"]
     lines = [r for r in caplog.records if "client_connection_cap" in r.getMessage()]
@@ -538,7 +558,7 @@ def test_994_idle_sockets_exhaust_no_one_but_the_attacker(tmp_path):
         server = Server()
         server.port = int(port)
         wait_for(lambda: "Too many open files" in log.read_text(), "descriptors exhausted", timeout_s=60)
-        officer = support.wait_for(lambda: _try_phone(server, ctx), "the officer connected", timeout_s=180)
+        officer = officer_phone(server, ctx)
         officer.send("pair", code=code)
         officer.expect("paired", timeout=60)
         officer.send("estop")
@@ -555,10 +575,18 @@ def test_994_idle_sockets_exhaust_no_one_but_the_attacker(tmp_path):
 
 
 def _try_phone(server, ctx) -> Phone | None:
+    from websockets.exceptions import InvalidMessage
     try:
         return Phone(server, ctx)
-    except (OSError, TimeoutError):
+    except (OSError, TimeoutError, InvalidMessage):
         return None
+
+
+def officer_phone(server, ctx) -> Phone:
+    """The officer's page during an attack: it reconnects until it is through (the page does the
+    same, every second). Rapid refused TLS handshakes can leave one connection in a few hundred
+    unanswered until the server's 5 s handshake deadline closes it (asyncio's TLS transport)."""
+    return support.wait_for(lambda: _try_phone(server, ctx), "the officer connected", timeout_s=180)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "192.0.2.1"])   # a taken port; an address not here

@@ -58,7 +58,7 @@ class TeleopNode(Node):
         kwargs.setdefault("node_name", "teleop")
         super().__init__(**kwargs)
         p = partial(declare_read_only, self)
-        cert, key = p("cert_file", "", "TLS certificate (fleet CA); empty: plain HTTP, tests only"), \
+        cert, key = p("cert_file", "", "TLS certificate (fleet CA); empty: plain HTTP, loopback only"), \
             p("key_file", "", "its private key")
         config = ServerConfig(host=p("host", "127.0.0.1", "address of the dog's local link"),
                               port=p("port", 8443, "HTTPS port of the handheld page (0: any)"),

@@ -393,8 +393,16 @@ class HandheldServer:
     async def _engage(self, link: _Link) -> None:
         assert self._engage_lock is not None
         async with self._engage_lock:   # engages reach the dog one at a time, in order
-            ok, message = await self._loop.run_in_executor(self._estop_calls, self.dog.call, "estop", {})
+            ok, message = await self._call(self._estop_calls, "estop", {})
         await link.send({"t": "result", "kind": "estop", "ok": ok, "message": message})
+
+    async def _call(self, executor: ThreadPoolExecutor, kind: str, args: dict[str, Any]) -> tuple[bool, str]:
+        """The dog's answer to a page request; a failing call is a refusal, never a dead task."""
+        try:
+            return await self._loop.run_in_executor(executor, self.dog.call, kind, args)
+        except Exception as exc:  # noqa: BLE001 (the page hears why; one log line per kind)
+            self._refusals.note(f"server error ({type(exc).__name__})", f"{kind}: {exc}", logging.ERROR)
+            return False, f"{kind} failed on the dog ({type(exc).__name__})"
 
     async def _requests(self, link: _Link) -> None:
         """The connection's page requests, one at a time; an E-STOP never waits for them."""
@@ -404,8 +412,7 @@ class HandheldServer:
                 continue
             link.in_progress, link.estop_during = req.kind, False
             try:
-                ok, message = await self._loop.run_in_executor(self._calls, self.dog.call,
-                                                               req.kind, req.args)
+                ok, message = await self._call(self._calls, req.kind, req.args)
             finally:
                 link.in_progress = None
             await link.send({"t": "result", "kind": req.kind, "ok": ok, "message": message})
