@@ -23,6 +23,7 @@ import uuid
 from pathlib import Path
 
 from robot_dog import fleet
+from tests.fixtures.ros_nodes import RosNode
 
 FRAMES = int(os.environ.get("ROBOT_DOG_BENCH_TELEOP_FRAMES", "1000"))
 TRIALS_CORE = 1000
@@ -129,17 +130,26 @@ def _wait(predicate, what: str, timeout: float = 60.0):
     raise RuntimeError(f"timed out waiting for {what}")
 
 
-class Probe:
+class BenchNode(RosNode):
+    """A node of this process (the tests' RosNode: a context of its own), spun by a thread."""
+
+    def spin(self) -> None:
+        threading.Thread(target=self._spin, daemon=True).start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # noqa: BLE001 (shut down)
+            pass
+
+
+class Probe(BenchNode):
     def __init__(self, ns: str) -> None:
-        import rclpy
         from geometry_msgs.msg import Twist
-        from rclpy.executors import SingleThreadedExecutor
         from robot_dog_interfaces.msg import EstopState
 
         from robot_dog.ros import qos
-        self.ctx = rclpy.Context()
-        rclpy.init(context=self.ctx)
-        self.node = rclpy.create_node("bench_probe", namespace=ns, context=self.ctx)
+        super().__init__("bench_probe", ns)
         self.cmd: list[tuple[float, float]] = []
         self._clients: dict = {}
         self.estop: list[bool] = []
@@ -149,15 +159,7 @@ class Probe:
             (time.perf_counter(), round(m.linear.x, 4))), deep)
         self.node.create_subscription(EstopState, "estop", lambda m: self.estop.append(m.engaged),
                                       qos.STATE)
-        self.executor = SingleThreadedExecutor(context=self.ctx)
-        self.executor.add_node(self.node)
-        threading.Thread(target=self._spin, daemon=True).start()
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # noqa: BLE001 (shut down)
-            pass
+        self.spin()
 
     def client(self, srv_type, name: str):
         """A client, created and discovered once (not inside a measurement)."""
@@ -176,12 +178,6 @@ class Probe:
         done.wait(10)
         return future.result()
 
-    def close(self) -> None:
-        import rclpy
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.ctx)
-
 
 def pairing_code(stack: Stack) -> str:
     """A new code from `robot-dog teleop pair` (the dog never logs its codes)."""
@@ -199,6 +195,7 @@ class Phone:
         self.ws = connect(f"wss://127.0.0.1:{stack.port}/ws", ssl=ctx, open_timeout=30,
                           origin=f"https://127.0.0.1:{stack.port}").__enter__()
         self.seq = 0
+        self._lock = threading.Lock()
         self.results: list[tuple[float, dict]] = []   # (perf_counter, result frame)
         self.send("pair", code=code)
         threading.Thread(target=self._drain, daemon=True).start()
@@ -212,9 +209,10 @@ class Phone:
             pass
 
     def send(self, t: str, **fields) -> float:
-        self.seq += 1
-        self.ws.send(json.dumps({"t": t, "seq": self.seq, **fields}))
-        return time.perf_counter()
+        with self._lock:   # a heartbeat thread sends too: seq must reach the dog in order
+            self.seq += 1
+            self.ws.send(json.dumps({"t": t, "seq": self.seq, **fields}))
+            return time.perf_counter()
 
 
 def latency(stack: Stack, probe: Probe, phone: Phone) -> dict[str, object]:
@@ -286,38 +284,34 @@ def release_and_loss(stack: Stack, probe: Probe, phone: Phone) -> dict[str, obje
             "real_goal_met": max(release) <= 0.5 and max(loss) <= 0.5}
 
 
-class SlowSiren:
+class SlowSiren(BenchNode):
     """`megaphone/siren` answered after 1 s (no megaphone runs in this stack): the slow page
     request. Its own node, context and executor thread, so the wait holds up nothing else."""
 
     def __init__(self, ns: str, delay_s: float = 1.0) -> None:
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
         from robot_dog_interfaces.srv import Siren
-        self.ctx = rclpy.Context()
-        rclpy.init(context=self.ctx)
-        self.node = rclpy.create_node("bench_slow_siren", namespace=ns, context=self.ctx)
+        super().__init__("bench_slow_siren", ns)
 
         def answer(_request, response):
             time.sleep(delay_s)   # the slow payload this bench stands in for
             response.accepted, response.reason = True, "slow siren"
             return response
         self.node.create_service(Siren, "megaphone/siren", answer)
-        self.executor = SingleThreadedExecutor(context=self.ctx)
-        self.executor.add_node(self.node)
-        threading.Thread(target=self._spin, daemon=True).start()
+        self.spin()
 
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # noqa: BLE001 (shut down)
-            pass
 
-    def close(self) -> None:
-        import rclpy
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.ctx)
+def _answered(phone: Phone, seen: int, kind: str) -> float:
+    """When the first result of `kind` after result number `seen` arrived (perf_counter)."""
+    return _wait(lambda: next((rt for rt, r in phone.results[seen:] if r["kind"] == kind), None),
+                 f"the {kind} result", 30)
+
+
+def request(phone: Phone, kind: str, **fields) -> tuple[float, dict]:
+    """Send a page request; (when it was sent, its result) once the result is back."""
+    seen = len(phone.results)
+    sent = phone.send(kind, **fields)
+    _answered(phone, seen, kind)
+    return sent, next(r for _, r in phone.results[seen:] if r["kind"] == kind)
 
 
 def estop_after_slow_request(stack: Stack, phone: Phone) -> dict[str, object]:
@@ -334,22 +328,16 @@ def estop_after_slow_request(stack: Stack, phone: Phone) -> dict[str, object]:
     beater = threading.Thread(target=beat, daemon=True)
     beater.start()
     try:
-        seen = len(phone.results)           # until the teleop node has discovered the service
-        _wait(lambda: phone.send("siren", on=False) and _wait(
-            lambda: next((r for _, r in phone.results[seen:] if r["kind"] == "siren"), None),
-            "siren", 30)["ok"] or None, "the slow siren served", 60)
+        # until the teleop node has discovered the service ("not available" before)
+        _wait(lambda: request(phone, "siren", on=False)[1]["ok"], "the slow siren served", 60)
         for _ in range(TRIALS_REAL):
             seen = len(phone.results)
             phone.send("siren", on=True)
             time.sleep(0.05)
             t = phone.send("estop")
-            got = _wait(lambda: next((rt for rt, r in phone.results[seen:] if r["kind"] == "estop"),
-                                     None), "the E-STOP's result", 30)
-            samples.append((got - t) * 1000)
-            _wait(lambda: any(r["kind"] == "siren" for _, r in phone.results[seen:]), "siren", 30)
-            seen = len(phone.results)
-            phone.send("release")
-            _wait(lambda: any(r["kind"] == "release" for _, r in phone.results[seen:]), "release", 30)
+            samples.append((_answered(phone, seen, "estop") - t) * 1000)
+            _answered(phone, seen, "siren")
+            request(phone, "release")
     finally:
         stop.set()
         beater.join()
