@@ -605,3 +605,32 @@ def test_teleop_node_that_cannot_serve_says_so_in_one_line_and_exits_1(dog_names
     lines = node.output().strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("teleop_node: cannot serve the handheld page on "), lines
     assert "Traceback" not in node.output()
+
+
+def test_a_peer_that_never_answers_pings_is_closed(tmp_path):
+    """A raw TLS client that opens the WebSocket and then never reads or answers: the server's
+    ping goes unanswered and the connection closes (the idle limit is out of the way here)."""
+    import base64
+    import os
+    import socket
+    root = tmp_path / "fleet"
+    fleet.init_fleet(root, ["dog1"], broker=fleet.BrokerSettings(port=free_port()))
+    cert, key = issue_teleop_cert(root, "dog1")
+    config = ServerConfig("127.0.0.1", 0, cert, key, idle_s=600.0, ping_interval_s=0.5,
+                          ping_timeout_s=0.5)
+    server = HandheldServer(config, RecordingDog(), Pairing()).start()
+    ctx = ssl.create_default_context(cafile=str(fleet.load_fleet(root).paths.ca_cert))
+    try:
+        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", server.port), timeout=30),
+                             server_hostname="127.0.0.1") as sock:
+            origin = f"127.0.0.1:{server.port}"
+            sock.sendall((f"GET /ws HTTP/1.1\r\nHost: {origin}\r\nOrigin: https://{origin}\r\n"
+                          "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                          f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n\r\n"
+                          ).encode())
+            assert sock.recv(12) == b"HTTP/1.1 101"
+            wait_for(lambda: len(server._table) == 1, "the connection admitted", timeout_s=20)
+            # never answered: the server pings, waits, closes (and forgets the connection)
+            wait_for(lambda: len(server._table) == 0, "closed for no pong", timeout_s=60)
+    finally:
+        server.close()
