@@ -123,7 +123,7 @@ def test_pair_drive_deadman_and_second_handheld(served):
     server, dog, ctx = served
     phone = Phone(server, ctx)
     phone.send("drive", x=1.0, z=0.0)
-    assert phone.expect("refused")["reason"] == "pair first"
+    assert phone.expect("refused")["code"] == "pair_first"
     code = server.new_code()
     phone.send("pair", code="999999" if code != "999999" else "000000")
     assert phone.expect("refused")["reason"] == "wrong pairing code"

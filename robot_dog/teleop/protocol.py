@@ -8,7 +8,7 @@ decoder for input from outside (no duplicate keys, no NaN, bounded nesting). Typ
   hello {token}          resume as the paired handheld (after a reload)
   drive {x, z}           joystick held: x forward, z turn left, each in [-1, 1] of the speed cap
   stop                   joystick released (deadman): zero now
-  beat                   heartbeat, >= 5 Hz while the page is open (the page sends 10 Hz)
+  beat                   heartbeat, >= 5 Hz while paired (the page sends 10 Hz; every 5 s before)
   estop | release        engage / release the handheld's e-stop hold
   mode {mode}            stand | sit | damp
   speed {crowd}          crowd mode on/off
@@ -20,7 +20,8 @@ Binary frames are push-to-talk audio: signed 16-bit little-endian mono PCM at 16
 number of bytes up to 8,192 (256 ms), accepted only between `talk on` and `talk off`.
 
 Frames arrive at most `max_rate_hz` (token bucket); bad frames are refused with a stable code and
-a reason, and the connection stays open; only `pair` and `hello` are accepted before pairing.
+a reason, and the connection stays open; only `pair`, `hello` and `beat` (echoed, it keeps a
+page that is still typing its code connected) are accepted before pairing.
 Refusals never repeat the value of a secret field (`code`, `token`).
 """
 from __future__ import annotations
@@ -39,7 +40,7 @@ TYPES = {"pair": {"code": str}, "hello": {"token": str}, "drive": {"x": float, "
          "stop": {}, "beat": {}, "estop": {}, "release": {}, "mode": {"mode": str},
          "speed": {"crowd": bool}, "light": {"on": bool}, "siren": {"on": bool},
          "searchlight": {"on": bool}, "leave": {}, "talk": {"on": bool}}
-OPEN = ("pair", "hello")   # allowed before pairing
+OPEN = ("pair", "hello", "beat")   # allowed before pairing (a beat is only echoed then)
 SECRET_FIELDS = ("code", "token")   # never echoed in a refusal (refusals are logged)
 
 

@@ -40,7 +40,7 @@ from robot_dog.log_rate import worth_a_line
 from robot_dog.teleop import admission
 from robot_dog.teleop.errors import HandheldRefused
 from robot_dog.teleop.pairing import Pairing
-from robot_dog.teleop.protocol import MAX_AUDIO_BYTES, FrameGate, Request as Frame
+from robot_dog.teleop.protocol import MAX_AUDIO_BYTES, OPEN, FrameGate, Request as Frame
 from robot_dog.teleop.session import HandheldSession
 
 _LOGGER = logging.getLogger(__name__)
@@ -316,7 +316,7 @@ class HandheldServer:
             await link.send({"t": "beat", "seq": req.seq})
             return
         if link.token is None:
-            raise HandheldRefused("pair_first", "pair first")
+            raise HandheldRefused("pair_first", f"pair first (only {', '.join(OPEN)} before pairing)")
         self.pairing.check(link.token)
         if link is not self._active:
             raise HandheldRefused("not_paired", "not the paired handheld")
