@@ -87,12 +87,24 @@ def served(tmp_path: Path):
 
 
 class Phone:
-    """A scripted page: the page's own Origin, from `source` (a loopback address)."""
+    """A scripted page: the page's own Origin, from `source` (a loopback address). Like the page
+    it connects again when a connection closes before the handshake's answer: the threaded
+    websockets client over TLS 1.3 now and then loses its request (its reader thread shares the
+    SSL object with the sender; never seen with http.client or Chromium), and the server closes
+    such a connection at its 5 s handshake deadline."""
 
     def __init__(self, server, ctx, source: str = "127.0.0.1") -> None:
-        self.ws = connect(f"wss://127.0.0.1:{server.port}/ws", ssl=ctx, open_timeout=30,
-                          origin=f"https://127.0.0.1:{server.port}",
-                          source_address=(source, 0)).__enter__()
+        from websockets.exceptions import InvalidMessage
+        end = time.monotonic() + 120
+        while True:
+            try:
+                self.ws = connect(f"wss://127.0.0.1:{server.port}/ws", ssl=ctx, open_timeout=30,
+                                  origin=f"https://127.0.0.1:{server.port}",
+                                  source_address=(source, 0)).__enter__()
+                break
+            except InvalidMessage:
+                if time.monotonic() > end:
+                    raise
         self.seq = 0
 
     def send(self, t, **fields):
@@ -429,12 +441,10 @@ def test_connection_flood_from_one_client_is_capped_and_the_officer_pairs(served
             except InvalidStatus as exc:
                 assert exc.response.status_code == 503
                 refused += 1
-            except InvalidMessage:    # see officer_phone: closed at the handshake deadline
+            except InvalidMessage:    # see Phone: the client lost its request
                 unanswered += 1
         assert len(held) == 4 and refused + unanswered == 196 and unanswered <= 5
-        phone = officer_phone(server, ctx)
-        phone.send("pair", code=server.new_code())
-        phone.expect("paired")
+        phone = paired_phone(server, ctx)
         phone.send("estop")
         assert phone.expect("result")["ok"]
     lines = [r for r in caplog.records if "client_connection_cap" in r.getMessage()]
@@ -575,17 +585,15 @@ def test_994_idle_sockets_exhaust_no_one_but_the_attacker(tmp_path):
 
 
 def _try_phone(server, ctx) -> Phone | None:
-    from websockets.exceptions import InvalidMessage
     try:
         return Phone(server, ctx)
-    except (OSError, TimeoutError, InvalidMessage):
+    except (OSError, TimeoutError):
         return None
 
 
 def officer_phone(server, ctx) -> Phone:
-    """The officer's page during an attack: it reconnects until it is through (the page does the
-    same, every second). Rapid refused TLS handshakes can leave one connection in a few hundred
-    unanswered until the server's 5 s handshake deadline closes it (asyncio's TLS transport)."""
+    """The officer's page during a descriptor flood: it reconnects until it is through (the page
+    does the same, every second)."""
     return support.wait_for(lambda: _try_phone(server, ctx), "the officer connected", timeout_s=180)
 
 
