@@ -152,7 +152,7 @@ class HandheldServer:
         self._estop_calls = ThreadPoolExecutor(1, thread_name_prefix="handheld-estop")
         self._calls = ThreadPoolExecutor(2, thread_name_prefix="handheld-call")
         self._engage_lock: asyncio.Lock | None = None
-        self._engaging: set[asyncio.Task] = set()
+        self._background: set[asyncio.Task] = set()
         self.port = config.port
         self._page = PAGE.read_bytes()
 
@@ -250,7 +250,7 @@ class HandheldServer:
                 if evict is not None:
                     self._refusals.note("closed (connection_cap)",
                                         f"{_client(evict)}: closed to make room for a new connection")
-                    self._loop.create_task(evict.close(4003, "too many connections"))
+                    self._soon(evict.close(4003, "too many connections"))
                 return None  # the WebSocket handshake goes on
         except HandheldRefused as exc:
             self._refusals.note(f"refused ({exc.code})", f"{client}: {exc.reason}")
@@ -386,9 +386,13 @@ class HandheldServer:
     def _engage_soon(self, link: _Link) -> None:
         # The server's task, not the connection's: a page that closes right after its E-STOP
         # must not cancel the engage.
-        task = self._loop.create_task(self._engage(link))
-        self._engaging.add(task)
-        task.add_done_callback(self._engaging.discard)
+        self._soon(self._engage(link))
+
+    def _soon(self, coro) -> None:
+        """Run `coro` as a task of the server's, kept referenced until it is done."""
+        task = self._loop.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _engage(self, link: _Link) -> None:
         assert self._engage_lock is not None
@@ -447,7 +451,7 @@ class HandheldServer:
                     self._table.close(ws)
                     self._refusals.note("closed (idle)", f"{_client(ws)}: no frame for "
                                                 f"{self.config.idle_s:g} s: closed", logging.INFO)
-                    self._loop.create_task(ws.close(4002, "idle"))
+                    self._soon(ws.close(4002, "idle"))
             await asyncio.sleep(0.02)
 
     async def _send_state(self, link: _Link) -> None:
