@@ -138,7 +138,6 @@ class HandheldServer:
         self.config, self.dog, self.pairing, self.clock = config, dog, pairing, clock
         self.session: HandheldSession | None = None
         self._active: _Link | None = None
-        self._links: dict[ServerConnection, _Link] = {}
         self._table = admission.ConnectionTable(config.max_connections, config.per_client, config.idle_s)
         self._refusals = RefusalLog()
         self._names: frozenset[str] = frozenset()
@@ -272,7 +271,6 @@ class HandheldServer:
     # ---- the handheld ------------------------------------------------------------------------
     async def _connection(self, ws: ServerConnection) -> None:
         link = _Link(ws, _client(ws))
-        self._links[ws] = link
         link.spawn(self._requests(link))
         try:
             async for data in ws:
@@ -291,7 +289,6 @@ class HandheldServer:
         finally:
             for task in list(link.tasks):
                 task.cancel()
-            self._links.pop(ws, None)
             self._table.close(ws)
             if link is self._active:
                 self._lost(link)
