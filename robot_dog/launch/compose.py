@@ -1,4 +1,5 @@
-"""`--single-process`: every node of a launch file in this process, one MultiThreadedExecutor.
+"""`--single-process`: every node of a launch file in this process, one executor (pooled if
+any node needs concurrency: robot_dog/ros/executors.py).
 
 Composition saves one Python interpreter + DDS participant per node (the memory goal of the
 composed dog stack). What it cannot do: respawn (a crash takes the whole process down) and
@@ -12,11 +13,12 @@ from typing import Any
 
 import robot_dog  # noqa: F401  (localhost-only discovery before rclpy.init)
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from robot_dog.launch.description import LaunchDescription, NodeSpec
+from robot_dog.ros.executors import PooledExecutor
 from robot_dog.ros.node_registry import NODES
 from robot_dog.ros.ros_main import quiet_stop_during_start
 
@@ -56,7 +58,8 @@ def run(description: LaunchDescription) -> int:
     nodes: list[Node] = []
     code = 0
     try:
-        executor = MultiThreadedExecutor()
+        # Pooled: composed nodes must not wait on each other's callbacks.
+        executor = PooledExecutor()
         for spec in description.nodes:
             node = node_class(spec.executable)(**node_kwargs(spec))
             nodes.append(node)

@@ -16,9 +16,11 @@ from collections.abc import Callable, Sequence
 
 import robot_dog  # noqa: F401  (forces localhost-only discovery before rclpy.init)
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
+
+from robot_dog.ros.executors import executor_for
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -63,7 +65,7 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
     node: Node | None = None
     try:
         node = factory()
-        executor = MultiThreadedExecutor()
+        executor = executor_for([node])  # the node's own choice (ros/executors.py)
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
