@@ -21,8 +21,25 @@ def available() -> list[str]:
                   if m.name.startswith("bench_"))
 
 
+def usage() -> str:
+    first_lines = []
+    for name in available():
+        doc = (importlib.import_module(f"bench.bench_{name}").__doc__ or "").strip()
+        first_lines.append(f"  {name:<16} {doc.splitlines()[0] if doc else ''}")
+    return ("usage: ./dev.sh bench [NAME ...] [--json]   (no NAME: every benchmark)\n"
+            "Prints each benchmark's figures (docs/BENCHMARKS.md says what they mean).\n\n"
+            + "\n".join(first_lines))
+
+
 def main(argv: list[str]) -> int:
+    if "-h" in argv or "--help" in argv:
+        print(usage())
+        return 0
     as_json = "--json" in argv
+    flags = {a for a in argv if a.startswith("-")} - {"--json"}
+    if flags:
+        print(f"unknown option(s): {', '.join(sorted(flags))}\n{usage()}", file=sys.stderr)
+        return 2
     names = [a for a in argv if not a.startswith("--")] or available()
     unknown = [n for n in names if n not in available()]
     if unknown:

@@ -1,4 +1,5 @@
 """Localhost-only discovery: the environment and the Fast DDS profile every run uses."""
+import pytest
 import json
 import socket
 import os
@@ -51,6 +52,7 @@ def test_profile_keeps_udp_on_loopback_and_enlarges_shared_memory():
         assert addresses == ["127.0.0.1"], locator_list
 
 
+@pytest.mark.slow
 def test_localhost_runner_passes_the_environment_to_commands():
     out = subprocess.run(
         [sys.executable, "-m", "robot_dog.ros.localhost", "--", sys.executable, "-c",
@@ -86,6 +88,7 @@ print(json.dumps({"received": len(got), "sockets": [
 """
 
 
+@pytest.mark.slow
 def test_every_socket_of_a_participant_is_on_loopback():
     """All of a real participant's sockets (UDP and TCP, IPv4 and IPv6, after discovery and a
     message), against an allow-list: every receive port (this domain's RTPS ports, any listening
