@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench.stats import NoSamples
+
 
 def available() -> list[str]:
     here = Path(__file__).parent
@@ -51,7 +53,11 @@ def main(argv: list[str]) -> int:
         module = importlib.import_module(f"bench.bench_{name}")
         started = time.monotonic()
         print(f"== {name}", flush=True)
-        figures = module.run()
+        try:
+            figures = module.run()
+        except NoSamples as exc:
+            print(f"   FAILED: {name}: {exc}", file=sys.stderr, flush=True)
+            return 1
         for key, value in figures.items():
             shown = f"{value:.3f}" if isinstance(value, float) else str(value)
             print(f"   {key:<40} {shown}", flush=True)
