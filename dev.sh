@@ -3,6 +3,7 @@
 #   ./dev.sh demo [--headless --duration N]   the whole stack, viewer on http://127.0.0.1:8080
 #   ./dev.sh test [pytest args]               the test suite (what CI runs)
 #   ./dev.sh test --fast                      only the tests that start no process (under a minute)
+#   ./dev.sh lint                             ruff and mypy (the full test run starts with them)
 #   ./dev.sh bench [names]                    benchmarks that print the figures of docs/BENCHMARKS.md
 #   ./dev.sh setup                            install only
 #   ./dev.sh run CMD ...                      run a command inside the project environment
@@ -146,17 +147,24 @@ lock() {
 # (robot_dog.ros.localhost execs a command with it).
 in_env() { "$VENV/bin/python" -m robot_dog.ros.localhost -- "$@"; }
 
+# Lint and types (ruff.toml, mypy.ini): a finding fails the run, as a failing test does.
+lint() {
+  (cd "$ROOT" && "$VENV/bin/ruff" check --quiet . && "$VENV/bin/mypy") ||
+    { log "lint failed (ruff.toml, mypy.ini): fix the findings above"; exit 1; }
+}
+
 usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$ROOT/dev.sh"; }  # the header above, as help
 
 verb="${1:-}"; shift || true
 case "$verb" in
   setup) setup ;;
   demo) setup; in_env "$VENV/bin/robot-dog" demo "$@" ;;
-  test) setup; cd "$ROOT"; in_env "$VENV/bin/python" -m pytest "$@" ;;
+  test) setup; cd "$ROOT"; [ $# -eq 0 ] && lint; in_env "$VENV/bin/python" -m pytest "$@" ;;
+  lint) setup; lint ;;
   bench) setup; cd "$ROOT"; in_env "$VENV/bin/python" -m bench "$@" ;;
   run) setup; in_env "$@" ;;
   lock) lock "$@" ;;
   help|-h|--help) usage ;;
   "") usage; exit 2 ;;
-  *) log "unknown verb '$verb'; one of: demo test bench setup run lock (./dev.sh --help)"; exit 2 ;;
+  *) log "unknown verb '$verb'; one of: demo test lint bench setup run lock (./dev.sh --help)"; exit 2 ;;
 esac

@@ -247,12 +247,12 @@ def release_and_loss(stack: Stack, probe: Probe, phone: Phone) -> dict[str, obje
     for _ in range(TRIALS_REAL):
         drive_for(phone, 0.5)
         t = phone.send("stop")
-        zero = _wait(lambda: next((rt for rt, v in list(probe.cmd) if rt >= t and v == 0.0), None),
+        zero = _wait(lambda t=t: next((rt for rt, v in list(probe.cmd) if rt >= t and v == 0.0), None),
                      "zero after release", 10)
         release.append(zero - t)
     for _ in range(TRIALS_REAL // 2):
         t = drive_for(phone, 0.5)          # the link goes silent after this frame
-        zero = _wait(lambda: next((rt for rt, v in list(probe.cmd) if rt >= t and v == 0.0), None),
+        zero = _wait(lambda t=t: next((rt for rt, v in list(probe.cmd) if rt >= t and v == 0.0), None),
                      "zero after link loss", 10)
         loss.append(zero - t)
         _wait(lambda: probe.estop and probe.estop[-1], "the handheld's deadline engaging", 10)

@@ -59,7 +59,7 @@ def pytest_collection_modifyitems(config, items) -> None:
         items[:] = kept
 
 
-import pytest  # noqa: E402  (the hooks below; the header must import robot_dog first)
+import pytest
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -128,7 +128,7 @@ def test_socket_url_transport(virtual_mcu: VirtualMcu, tmp_path: Path) -> None:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         # Connect only once socat listens (it serves one connection: no probing connect).
-        listening = lambda: any(c.status == psutil.CONN_LISTEN and c.laddr.port == port  # noqa: E731
+        listening = lambda: any(c.status == psutil.CONN_LISTEN and c.laddr.port == port
                                 for c in psutil.Process(proc.pid).net_connections(kind="tcp"))
         assert wait_until(listening, 10.0), "socat never listened"
         link = SerialLink(f"socket://127.0.0.1:{port}", LinkConfig()).start()

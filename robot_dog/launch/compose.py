@@ -80,7 +80,7 @@ def run(description: LaunchDescription) -> int:
                 if callable(close):
                     close()  # devices made safe before the node goes
                 node.destroy_node()
-            except Exception:  # noqa: BLE001  (one bad close must not keep the others open)
+            except Exception:
                 _LOGGER.exception("closing %s failed", node.get_name())
         rclpy.try_shutdown()
     return code
