@@ -2,10 +2,12 @@
 fixture modules from tests/fixtures/."""
 from pathlib import Path
 
-import robot_dog  # noqa: F401  (imports apply localhost-only DDS before any rclpy use)
+from robot_dog.ros import dds_env
 from tests.isolation import isolate
 
-# Before any participant exists: this run's own ROS domain (children inherit it).
+# Before any participant exists: localhost-only discovery and this run's own ROS domain
+# (children inherit both).
+dds_env.apply()
 ROS_DOMAIN = isolate()
 
 
