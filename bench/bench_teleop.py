@@ -198,7 +198,7 @@ class Phone:
     def _drain(self) -> None:
         try:
             for msg in self.ws:
-                if isinstance(msg, str) and '"result"' in msg:
+                if isinstance(msg, str) and ('"result"' in msg or '"refused"' in msg):
                     self.results.append((time.perf_counter(), json.loads(msg)))
         except Exception:  # noqa: BLE001 (closed)
             pass
@@ -295,9 +295,16 @@ class SlowSiren(BenchNode):
 
 
 def _answered(phone: Phone, seen: int, kind: str) -> float:
-    """When the first result of `kind` after result number `seen` arrived (perf_counter)."""
-    return _wait(lambda: next((rt for rt, r in phone.results[seen:] if r["kind"] == kind), None),
-                 f"the {kind} result", 30)
+    """When the first result of `kind` after result number `seen` arrived (perf_counter); a
+    refusal in between ends the benchmark with its reason."""
+    def answered() -> float | None:
+        for rt, r in phone.results[seen:]:
+            if r["t"] == "refused":
+                raise RuntimeError(f"waiting for the {kind} result: refused: {r['reason']}")
+            if r["kind"] == kind:
+                return rt
+        return None
+    return _wait(answered, f"the {kind} result", 30)
 
 
 def request(phone: Phone, kind: str, **fields) -> tuple[float, dict]:
@@ -323,7 +330,8 @@ def estop_after_slow_request(stack: Stack, phone: Phone) -> dict[str, object]:
     beater.start()
     try:
         # until the teleop node has discovered the service ("not available" before)
-        _wait(lambda: request(phone, "siren", on=False)[1]["ok"], "the slow siren served", 60)
+        _wait(lambda: request(phone, "siren", on=False)[1]["ok"] or time.sleep(0.1),
+              "the slow siren served", 60)   # paced: well under the page's frame rate limit
         for _ in range(TRIALS_REAL):
             seen = len(phone.results)
             phone.send("siren", on=True)
