@@ -55,6 +55,7 @@ class FleetPaths:
     def dog_password(self, dog: str) -> Path: return self.dog_dir(dog) / "password"
     def dog_ca_cert(self, dog: str) -> Path: return self.dog_dir(dog) / "ca.crt"
     def dog_public_key(self, dog: str) -> Path: return self.dog_dir(dog) / "command.pub"
+    def dog_result_key(self, dog: str) -> Path: return self.dog_dir(dog) / "result.key"
     def dog_client_cert(self, dog: str) -> Path: return self.dog_dir(dog) / "client.crt"
     def dog_client_key(self, dog: str) -> Path: return self.dog_dir(dog) / "client.key"
     def station_ca_cert(self) -> Path: return self.root / "station" / "ca.crt"
@@ -64,6 +65,8 @@ class FleetPaths:
         return self.root / "station" / "users" / f"{check_user(user)}.password"
     def command_key(self, dog: str) -> Path:
         return self.root / "station" / "command_keys" / f"{topics.check_dog(dog)}.key"
+    def result_public_key(self, dog: str) -> Path:
+        return self.root / "station" / "result_keys" / f"{topics.check_dog(dog)}.pub"
 
 
 @dataclass
@@ -73,6 +76,7 @@ class Fleet:
     broker: BrokerSettings
     dogs: list[str] = field(default_factory=list)
     users: list[str] = field(default_factory=list)
+    roles: dict[str, str] = field(default_factory=dict)  # station user -> role (broker_config.ROLES)
 
     @property
     def paths(self) -> FleetPaths:
