@@ -51,7 +51,7 @@ class TalkRefused(DispatchError):
     status = 409
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(f"{code}: {message}")  # the HTTP error text starts with the code
         self.code = code
 
 

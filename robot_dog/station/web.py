@@ -487,7 +487,7 @@ class StationHttp:
         try:
             sent = talk.send_voice(dog, pcm, operator)
         except TalkRefused as exc:
-            raise HttpError(HTTPStatus.CONFLICT, f"{exc.code}: {exc}") from None
+            raise HttpError(HTTPStatus.CONFLICT, str(exc)) from None
         except NotConnected as exc:
             raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, f"voice not sent: {exc}") from None
         self.send_json(req, {"dog": dog, "packets": sent})
