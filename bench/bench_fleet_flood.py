@@ -22,7 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.bench_station_ingest import REPO, TOKEN, _fleet, station_env
+from bench.bench_station_ingest import REPO, TOKEN, station_env, wait_until_serving
 from robot_dog.mqtt.broker import MosquittoBroker
 from tests.support import free_port
 
@@ -56,11 +56,7 @@ def run() -> dict[str, object]:
                  "--db", str(db), "--http-port", str(http_port), "--duration", "900"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=station_env())
             try:
-                deadline = time.monotonic() + 60
-                while not _fleet(http_port) and time.monotonic() < deadline:
-                    subprocess.run(["mosquitto_pub", "-p", str(broker.port), "-q", "1", "-t",
-                                    "patrol/v1/warmup/status", "-m", "online"], check=True)
-                    time.sleep(0.3)
+                wait_until_serving(broker.port, http_port)
                 before = _latencies_ms(http_port)
                 during: list[float] = []
                 t0 = time.monotonic()

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
-import ssl
 import threading
 import time
 import urllib.request
 from functools import partial
 
-import paho.mqtt.client as paho
 import pytest
 
 from robot_dog.mqtt import topics
@@ -53,19 +51,6 @@ def test_honest_rates_and_an_outage_backlog_fit() -> None:
     assert all(admitted)
 
 
-def dog_client(broker, dog: str) -> paho.Client:
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=dog, protocol=paho.MQTTv5)
-    client.username_pw_set(dog, broker.password(dog))
-    client.tls_set(ca_certs=str(broker.ca_file), tls_version=ssl.PROTOCOL_TLS_CLIENT)
-    client.max_queued_messages_set(0)
-    connected = threading.Event()
-    client.on_connect = lambda c, u, f, rc, p=None: connected.set() if not rc.is_failure else None
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    assert connected.wait(30), f"{dog} could not log in"
-    return client
-
-
 def telemetry(dog: str, seq: int) -> bytes:
     return json.dumps({"v": 1, "dog": dog, "seq": seq, "ts": time.time()}).encode()
 
@@ -86,7 +71,7 @@ def test_a_flooding_dog_leaves_the_honest_dog_and_the_fleet_page_alone(secure_br
             assert reply.status == 200
             return json.load(reply)["dogs"]
 
-    honest, flooder = dog_client(secure_broker, "dog1"), dog_client(secure_broker, "dog2")
+    honest, flooder = secure_broker.paho("dog1"), secure_broker.paho("dog2")
     try:
         wait_for(station.connected.is_set, "the station connected")
         started = time.monotonic()
@@ -129,7 +114,7 @@ def test_a_flooding_dog_leaves_the_honest_dog_and_the_fleet_page_alone(secure_br
 @pytest.mark.slow
 def test_retained_messages_outside_status_are_refused(secure_broker, tmp_path, caplog):
     caplog.set_level(logging.WARNING, logger="robot_dog.security")
-    dog = dog_client(secure_broker, "dog1")
+    dog = secure_broker.paho("dog1")
     # Retained before the station ever connects (it gets them at subscribe) ...
     for info in [dog.publish(topics.video("dog1", "front"), JPEG, qos=1, retain=True),
                  dog.publish(topics.status("dog1"), b"online", qos=1, retain=True)]:

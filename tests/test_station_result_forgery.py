@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
-import ssl
 import threading
 import time
 import urllib.request
 from functools import partial
 
-import paho.mqtt.client as paho
 import pytest
 
 from robot_dog.mqtt import results, signing, topics
@@ -28,20 +26,6 @@ from tests.support import free_port
 
 pytestmark = pytest.mark.slow
 wait_for = partial(support.wait_for, timeout_s=60.0)
-
-
-def attacker(broker, user: str) -> paho.Client:
-    """A plain paho client logged in with `user`'s real credential (TLS, the fleet's CA)."""
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=user,
-                         protocol=paho.MQTTv5)
-    client.username_pw_set(user, broker.password(user))
-    client.tls_set(ca_certs=str(broker.ca_file), tls_version=ssl.PROTOCOL_TLS_CLIENT)
-    connected = threading.Event()
-    client.on_connect = lambda c, u, f, rc, p=None: connected.set() if not rc.is_failure else None
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    assert connected.wait(30), "attacker could not log in"
-    return client
 
 
 def test_a_station_credential_cannot_answer_for_a_dog(secure_broker, tmp_path, caplog):
@@ -59,7 +43,7 @@ def test_a_station_credential_cannot_answer_for_a_dog(secure_broker, tmp_path, c
         with urllib.request.urlopen(req, timeout=30) as reply:
             return reply.status, json.load(reply)
 
-    client = attacker(secure_broker, "station2")
+    client = secure_broker.paho("station2")
     try:
         wait_for(station.connected.is_set, "the station connected")
         answer: dict = {}

@@ -11,14 +11,11 @@ megaphone would play), paho with a station user's credential ("station2") as the
 from __future__ import annotations
 
 import json
-import ssl
-import threading
 import urllib.error
 import urllib.request
 import uuid
 from functools import partial
 
-import paho.mqtt.client as paho
 import pytest
 from robot_dog_interfaces.msg import AudioChunk
 
@@ -59,18 +56,6 @@ class Operators:
                           "application/octet-stream", operator)
 
 
-def attacker(broker, user: str) -> paho.Client:
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=user, protocol=paho.MQTTv5)
-    client.username_pw_set(user, broker.password(user))
-    client.tls_set(ca_certs=str(broker.ca_file), tls_version=ssl.PROTOCOL_TLS_CLIENT)
-    connected = threading.Event()
-    client.on_connect = lambda c, u, f, rc, p=None: connected.set() if not rc.is_failure else None
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    assert connected.wait(30)
-    return client
-
-
 def test_only_the_windows_operator_speaks_and_recordings_do_not_replay(secure_broker, children,
                                                                         tmp_path):
     namespace = f"/t{uuid.uuid4().hex[:8]}"
@@ -86,7 +71,7 @@ def test_only_the_windows_operator_speaks_and_recordings_do_not_replay(secure_br
     probe.record(AudioChunk, "megaphone/voice", qos.SENSOR)
     played = lambda: len(probe.messages("megaphone/voice"))  # noqa: E731
     ops = Operators(port, secure_broker.fleet.paths.operator_token.read_text().strip())
-    mallory = attacker(secure_broker, "station2")
+    mallory = secure_broker.paho("station2")
 
     def inject(payloads: list[bytes]) -> None:
         for payload in payloads:
