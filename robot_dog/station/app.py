@@ -114,6 +114,10 @@ class Station:
             token_file = fleet_mod.FleetPaths(fleet.root).operator_token
             if token is None and token_file.exists():
                 token = token_file.read_text().strip()
+            role = fleet.roles.get(self.user, fleet_mod.DEFAULT_ROLE)
+            if role != "listener":  # the broker decides (ACL); say so once instead of silence
+                _LOGGER.info("station user %s has the role %s: %s", self.user, role,
+                             "no listen-in, no commands" if role == "viewer" else "no listen-in")
         self.talk = TalkRelay(lambda t, p, q, e: self.link.publish(t, p, q, expiry_s=e),
                               lambda: int(time.time() * 1000))
         self.dispatcher = Dispatcher(
