@@ -20,7 +20,7 @@ def broker(make_secure_broker):
     return make_secure_broker(("dog1",), USERS, roles=ROLES)
 
 
-def subscribed(broker, links):  # noqa: F811
+def subscribed(broker, links):
     """Each station user subscribed to the whole tree: {user: (link, inbox, acks)}."""
     out = {}
     for user in USERS:
@@ -31,7 +31,7 @@ def subscribed(broker, links):  # noqa: F811
     return out
 
 
-def test_only_a_listener_hears_the_microphone(broker, links):  # noqa: F811
+def test_only_a_listener_hears_the_microphone(broker, links):
     users = subscribed(broker, links)
     dog = links(broker.endpoint("dog1"))
     dog.publish(topics.audio("dog1", "mic"), b"mic-packet", qos=1)
@@ -42,7 +42,7 @@ def test_only_a_listener_hears_the_microphone(broker, links):  # noqa: F811
         assert users[user][1].until(b"marker") == [(topics.events("dog1"), b"marker")], user
 
 
-def test_no_station_user_reads_commands_and_a_viewer_sends_none(broker, links):  # noqa: F811
+def test_no_station_user_reads_commands_and_a_viewer_sends_none(broker, links):
     users = subscribed(broker, links)
     colleague, _, colleague_acks = users["colleague"]
     mid = colleague.publish(topics.cmd("dog1", "talk"), b"talk-with-key", qos=1)

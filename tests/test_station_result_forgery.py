@@ -50,7 +50,7 @@ def test_a_station_credential_cannot_answer_for_a_dog(secure_broker, tmp_path, c
         operator = threading.Thread(target=lambda: answer.update(
             reply=api("/api/dogs/dog1/commands/estop?wait=8", b"{}")))
         operator.start()
-        commands = lambda: api("/api/dogs/dog1/commands")[1]["commands"]  # noqa: E731
+        commands = lambda: api("/api/dogs/dog1/commands")[1]["commands"]
         wait_for(lambda: commands(), "the E-STOP in the audit")
         nonce = commands()[0]["nonce"]
         now = time.time()

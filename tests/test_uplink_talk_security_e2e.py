@@ -69,7 +69,7 @@ def test_only_the_windows_operator_speaks_and_recordings_do_not_replay(secure_br
     log = tmp_path / "uplink_dog1.log"
     probe = RosProbe(namespace)
     probe.record(AudioChunk, "megaphone/voice", qos.SENSOR)
-    played = lambda: len(probe.messages("megaphone/voice"))  # noqa: E731
+    played = lambda: len(probe.messages("megaphone/voice"))
     ops = Operators(port, secure_broker.fleet.paths.operator_token.read_text().strip())
     mallory = secure_broker.paho("station2")
 
