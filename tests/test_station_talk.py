@@ -65,6 +65,8 @@ def test_a_talk_window_is_its_openers() -> None:
     # Refreshing keeps the window (and key); other verbs pass untouched.
     assert relay.command_args("dog1", "talk", {"seconds": 10}, "alice") == args
     assert relay.command_args("dog1", "siren", {"tone": "wail"}, "bob") == {"tone": "wail"}
+    for bad in ({"seconds": 61}, {"seconds": "5"}, {"seconds": True}):  # the dog says bad_args
+        assert relay.command_args("dog2", "talk", bad, "bob") == bad and "dog2" not in relay._windows
     with pytest.raises(TalkRefused):  # the station names the window, never the caller
         relay.command_args("dog1", "talk", {"seconds": 10, "key": "x" * 43}, "alice")
     # Anyone may close it; then bob opens his own, with a new key.

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from robot_dog import fleet as fleet_mod
 from robot_dog.cli import stopping
 from robot_dog.audio import opus
@@ -79,13 +81,13 @@ def _endpoint(cfg: StationConfig) -> tuple[client.Endpoint, fleet_mod.Fleet | No
                            session_expiry_s=SESSION_EXPIRY_S), fleet
 
 
-def _result_keys(fleet: fleet_mod.Fleet | None) -> Callable[[str], Any]:
+def _result_keys(fleet: fleet_mod.Fleet | None) -> Callable[[str], Ed25519PublicKey | None]:
     """dog -> its result public key from the fleet directory (loaded once found; a dog added
     later is found without a restart). None without one: that dog's results are refused, as
     every result is at a station without a fleet (which has no keys to command with either)."""
-    keys: dict[str, Any] = {}
+    keys: dict[str, Ed25519PublicKey] = {}
 
-    def key(dog: str) -> Any:
+    def key(dog: str) -> Ed25519PublicKey | None:
         if dog not in keys and fleet is not None:
             path = fleet.paths.result_public_key(dog)
             if path.exists():

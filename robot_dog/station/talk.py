@@ -30,6 +30,7 @@ from robot_dog.audio.pcm import FRAME_SAMPLES
 from robot_dog.mqtt import topics
 from robot_dog.mqtt.talk_seal import WindowKey, seal
 from robot_dog.station.dispatch import DispatchError
+from robot_dog.uplink.commands import MAX_AUDIO_WINDOW_S
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -109,8 +110,9 @@ class TalkRelay:
         if set(args) - {"seconds"}:
             raise TalkRefused("bad_args", "talk takes only seconds; the station names the window")
         seconds = args.get("seconds")
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-            return dict(args)  # the dog refuses it with bad_args, on the record
+        if (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
+                or seconds > MAX_AUDIO_WINDOW_S):
+            return dict(args)  # the dog refuses it with bad_args, on the record; no window
         now = self._mono()
         with self._lock:
             window = self._live_window(dog, now)
