@@ -40,7 +40,6 @@ def raw(station, head: str, body: bytes = b"") -> tuple[int, bytes]:
     """Send exactly these bytes; return (status, response body)."""
     with socket.create_connection(("127.0.0.1", station.port), timeout=30) as sock:
         sock.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
-        sock.shutdown(socket.SHUT_WR)
         data = b""
         while chunk := sock.recv(65536):
             data += chunk
@@ -59,15 +58,17 @@ def test_the_windows_operator_gets_through(station):
     assert status == 200 and len(station.sent) > 0
 
 
-@pytest.mark.parametrize("extra,body,status,says", [
-    ("Transfer-Encoding: chunked\n", b"%x\r\n" % len(PCM) + PCM + b"\r\n0\r\n\r\n", 411, b"chunked"),
-    (f"Transfer-Encoding: chunked\nContent-Length: {len(PCM)}\n", PCM, 411, b"chunked"),
-    (f"Content-Length: 2\nContent-Length: {len(PCM)}\n", PCM, 400, b"more than one Content-Length"),
-    (f"Content-Length: {len(PCM)}\nContent-Length: {len(PCM)}\n", PCM, 400, b"more than one"),
-    ("", PCM, 411, b"Content-Length is required"),
+# Refused on the headers alone: the body is not sent (a server that closes with unread bytes
+# resets the connection, which can cost the client the answer).
+@pytest.mark.parametrize("extra,status,says", [
+    ("Transfer-Encoding: chunked\n", 411, b"chunked"),
+    (f"Transfer-Encoding: chunked\nContent-Length: {len(PCM)}\n", 411, b"chunked"),
+    (f"Content-Length: 2\nContent-Length: {len(PCM)}\n", 400, b"more than one Content-Length"),
+    (f"Content-Length: {len(PCM)}\nContent-Length: {len(PCM)}\n", 400, b"more than one"),
+    ("", 411, b"Content-Length is required"),
 ])
-def test_one_framing_only(station, extra, body, status, says):
-    got, text = raw(station, post("dog1", "alice", extra), body)
+def test_one_framing_only(station, extra, status, says):
+    got, text = raw(station, post("dog1", "alice", extra))
     assert got == status and says in text
     assert station.sent == [], "nothing may be sent for an ambiguous request"
 
