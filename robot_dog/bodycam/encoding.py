@@ -67,7 +67,10 @@ class VideoEncoder:
         stream.codec_context.gop_size = max(1, round(settings.keyframe_s * settings.fps))
         stream.codec_context.thread_count = 1   # one core for encoding; the other stays free
         holder.start_encoding()                 # opens the encoder: extradata (SPS/PPS) now known
-        self._holder, self._codec = holder, stream.codec_context
+        # The holder has done its job (an open, started output container must not be left to
+        # the garbage collector: its trailer would touch a codec context freed before it).
+        holder.close()
+        self._codec = stream.codec_context
         # Segment files copy their stream parameters from this parsed header; the container
         # must stay referenced as long as its stream is (PyAV frees the stream with it).
         self._template_file = av.open(io.BytesIO(self._header.getvalue()), "r", format="mp4")
@@ -96,7 +99,6 @@ class VideoEncoder:
 
     def close(self) -> None:
         self._template_file.close()
-        self._holder.close()
 
 
 class AudioEncoder:
@@ -111,7 +113,8 @@ class AudioEncoder:
         stream.codec_context.time_base = Fraction(1, sample_rate)
         stream.codec_context.bit_rate = bit_rate
         holder.start_encoding()
-        self._holder, self._codec, self._layout = holder, stream.codec_context, layout
+        holder.close()
+        self._codec, self._layout = stream.codec_context, layout
         self._template_file = av.open(io.BytesIO(header.getvalue()), "r", format="mp4")
         self.template = self._template_file.streams.audio[0]
         self._epoch: float | None = None
@@ -140,7 +143,6 @@ class AudioEncoder:
 
     def close(self) -> None:
         self._template_file.close()
-        self._holder.close()
 
 
 class SegmentFile:
