@@ -42,6 +42,10 @@ PUBLIC_KEY = "evidence.pub"
 CHAIN_HEAD = "chain.json"   # {seq, hash} of the newest entry: survives deleting every recording
 ITEM_NAME = re.compile(r"(\d{6,})-(segment|snapshot)\.(mp4|jpg)")
 SUFFIX = {"segment": "mp4", "snapshot": "jpg"}
+CASE_FILE = "case.json"      # in an exported case: which recordings it holds (gaps between them are expected)
+#: In the audit detail of a release: the released recording's last chain hash, so that verify
+#: tells a released recording from one removed by hand.
+RELEASED_HEAD = re.compile(r"last hash ([0-9a-f]{64})")
 
 
 class StoreError(RuntimeError):
@@ -221,7 +225,9 @@ class EvidenceStore:
         """Remove a released recording (retention only hands over held, unlocked, ended ones)."""
         if info.locked or not info.held or info.open:
             raise StoreError(f"refusing to delete {info.id}: locked, open or not held by the station")
-        self.audit.append("retention", "released", info.id, reason)
+        entries = self._manifests[info.id]["entries"]
+        last = f"; last hash {entries[-1]['hash']}" if entries else ""
+        self.audit.append("retention", "released", info.id, reason + last)
         shutil.rmtree(self.recordings_dir / info.id)
         del self._manifests[info.id]
 

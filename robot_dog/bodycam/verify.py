@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from robot_dog.bodycam import chain
 from robot_dog.bodycam.audit import AUDIT_FILE, check_audit
-from robot_dog.bodycam.store import ITEM_NAME, MANIFEST, PUBLIC_KEY
+from robot_dog.bodycam.store import CASE_FILE, ITEM_NAME, MANIFEST, PUBLIC_KEY, RELEASED_HEAD
 from robot_dog.mqtt import signing
 
 
@@ -79,16 +79,36 @@ def verify(path: Path, key: Ed25519PublicKey | None = None) -> Report:
         report.recordings.append(rec_report)
         if manifest is not None:
             manifests.append(manifest)
-    manifests.sort(key=lambda m: (m.get("entries") or [{"seq": 0}])[0].get("seq", 0))
-    for before, after in zip(manifests, manifests[1:]):
-        if before.get("entries") and after.get("entries") and \
-                after["chain_prev"] != before["entries"][-1]["hash"]:
-            report.problems.append(f"chain gap between {before['recording']} and {after['recording']}: "
-                                   "items between them are missing (a recording removed?)")
+    manifests = [m for m in manifests if m.get("entries")]
+    manifests.sort(key=lambda m: m["entries"][0].get("seq", 0))
+    is_case = root is not None and (root / CASE_FILE).exists()
+    released = _released_heads(root / AUDIT_FILE) if root is not None else set()
+    prev_last = None
+    for manifest in manifests:
+        joins = manifest.get("chain_prev") in {chain.GENESIS, prev_last} | released
+        if not joins and not is_case:
+            before = f"after {prev_last[:12]}…" if prev_last else "at the start"
+            report.problems.append(
+                f"chain gap before {manifest.get('recording')} (seq {manifest['entries'][0].get('seq')}): "
+                f"items {before} are missing and no release is logged (a recording removed?)")
+        prev_last = manifest["entries"][-1].get("hash")
     if root is not None:
         anchors = {m.get("audit_head", chain.GENESIS) for m in manifests}
         report.problems += check_audit(root / AUDIT_FILE, anchors)
     return report
+
+
+def _released_heads(audit: Path) -> set[str]:
+    """Last chain hashes of recordings that retention released (the station held them)."""
+    heads = set()
+    try:
+        for raw in audit.read_bytes().splitlines():
+            line = json.loads(raw)
+            if isinstance(line, dict) and line.get("action") == "released":
+                heads.update(RELEASED_HEAD.findall(str(line.get("detail", ""))))
+    except (OSError, ValueError):
+        pass   # check_audit reports an unreadable log
+    return heads
 
 
 def _verify_recording(directory: Path, key: Ed25519PublicKey | None) -> tuple[RecordingReport, Any]:

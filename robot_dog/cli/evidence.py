@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import sys
 import tarfile
 import tempfile
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from robot_dog.bodycam.audit import AUDIT_FILE, AuditLog
-from robot_dog.bodycam.store import PUBLIC_KEY
+from robot_dog.bodycam.store import CASE_FILE, PUBLIC_KEY
 from robot_dog.bodycam.verify import verify
 from robot_dog.cli import command_line
 from robot_dog.mqtt import signing
@@ -111,8 +112,10 @@ def _export(root: Path, out: Path, recordings: list[str], actor: str, reason: st
             tar.add(rec_dir / rec, f"{case}/recordings/{rec}")
         tar.add(root / AUDIT_FILE, f"{case}/{AUDIT_FILE}")
         tar.add(root / PUBLIC_KEY, f"{case}/{PUBLIC_KEY}")
-        info = tarfile.TarInfo(f"{case}/README.txt")
-        info.size, info.mtime = len(readme), int(time.time())
-        tar.addfile(info, io.BytesIO(readme))
+        listing = json.dumps({"recordings": chosen, "exported_by": actor, "reason": reason}).encode()
+        for name, data in (("README.txt", readme), (CASE_FILE, listing)):
+            info = tarfile.TarInfo(f"{case}/{name}")
+            info.size, info.mtime = len(data), int(time.time())
+            tar.addfile(info, io.BytesIO(data))
     print(f"exported {len(chosen)} recording(s) to {out}")
     return 0
