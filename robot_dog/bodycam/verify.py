@@ -32,7 +32,7 @@ class RecordingReport:
 
     @property
     def ok(self) -> bool:
-        return self.signature == "valid" and not self.problems and all(v == "intact" for _, v in self.items)
+        return self.signature == "valid" and not self.problems and all(v.startswith("intact") for _, v in self.items)
 
 
 @dataclass
