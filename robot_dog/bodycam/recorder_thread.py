@@ -58,6 +58,9 @@ class RecorderThread:
     def call(self, job: Callable[[Recorder], T]) -> Future[T]:
         """Run `job(recorder)` on the recorder's thread; the Future carries its result or error."""
         future: Future[T] = Future()
+        if not self._thread.is_alive():    # the recorder could not start, or was closed
+            future.set_exception(RuntimeError(self.error or "recorder stopped"))
+            return future
         self._requests.put((job, future))
         self._wake.set()
         return future

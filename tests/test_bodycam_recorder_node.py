@@ -1,0 +1,129 @@
+"""The recorder inside bodycam_node, in a real rclpy context, driven as a client would: the
+`bodycam/record` and `bodycam/snapshot` services, `bodycam/status`, `/diagnostics`, an e-stop
+as a trigger; the node's executor keeps serving while the recorder works (async callbacks)."""
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+
+from robot_dog.bodycam.verify import verify
+from robot_dog.ros import qos
+from robot_dog_interfaces.msg import EstopState, RecorderStatus
+from robot_dog_interfaces.srv import Record, Snapshot
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def ros(ros_namespace, tmp_path):
+    from robot_dog.bodycam.node import BodycamNode
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    camera = BodycamNode(namespace=ros_namespace, context=context, parameter_overrides=[
+        Parameter("width", value=320), Parameter("height", value=240), Parameter("fps", value=20.0),
+        Parameter("evidence_dir", value=str(tmp_path / "evidence")),
+        Parameter("pre_event_s", value=1.0), Parameter("post_event_s", value=0.5),
+        Parameter("segment_s", value=2.0), Parameter("device_id", value="DOG-N"),
+        Parameter("officer_id", value="314159")])
+    client = rclpy.create_node("client", namespace=ros_namespace, context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(camera)
+    executor.add_node(client)
+
+    def spin_until(predicate, timeout_s=60.0):
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end and not predicate():
+            executor.spin_once(timeout_sec=0.05)
+        return predicate()
+
+    def call(srv_type, name, **fields):
+        cli = client.create_client(srv_type, name)
+        assert spin_until(cli.service_is_ready), f"{name} not served"
+        future = cli.call_async(srv_type.Request(**fields))
+        assert spin_until(future.done), f"{name} did not answer"
+        return future.result()
+
+    statuses: list[RecorderStatus] = []
+    client.create_subscription(RecorderStatus, "bodycam/status", statuses.append, qos.STATE)
+    try:
+        yield camera, client, spin_until, call, statuses, tmp_path / "evidence"
+    finally:
+        executor.shutdown()
+        camera.close()
+        camera.destroy_node()
+        client.destroy_node()
+        rclpy.shutdown(context=context)
+
+
+def test_record_lock_remote_stop_refused_and_snapshot(ros):
+    camera, client, spin_until, call, statuses, root = ros
+    assert spin_until(lambda: statuses and statuses[-1].state == "buffering"), "recorder not buffering"
+    assert statuses[-1].device_id == "DOG-N" and statuses[-1].officer_id == "314159"
+    started = call(Record, "bodycam/record", start=True, reason="suspect fled", lock=True, source="handheld")
+    assert started.accepted and started.recording_id
+    assert spin_until(lambda: statuses[-1].state == "recording" and statuses[-1].locked)
+    snap = call(Snapshot, "bodycam/snapshot", reason="plate", source="handheld")
+    assert snap.accepted and Path(snap.path).is_file()
+    assert hashlib.sha256(Path(snap.path).read_bytes()).hexdigest() == snap.sha256
+    refused = call(Record, "bodycam/record", start=False, reason="", source="station")
+    assert not refused.accepted and refused.reason == "locked"
+    # Let at least one segment close (2 s of frames), then the officer stops.
+    assert spin_until(lambda: statuses[-1].segment_index >= 2), "no closed segment"
+    stopped = call(Record, "bodycam/record", start=False, reason="done", source="handheld")
+    assert stopped.accepted and stopped.recording_id == started.recording_id
+    assert spin_until(lambda: statuses[-1].state == "buffering")
+    report = verify(root)
+    assert report.ok, report.lines()
+    kinds = [name.split("-")[1] for name, _ in report.recordings[0].items]
+    assert "snapshot.jpg" in kinds and kinds.count("segment.mp4") >= 2
+    assert statuses[-1].error == ""
+
+
+def test_an_estop_starts_a_recording_and_diagnostics_report_it(ros):
+    camera, client, spin_until, call, statuses, root = ros
+    diagnostics: list[DiagnosticArray] = []
+    client.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, qos.TELEMETRY)
+    estop = client.create_publisher(EstopState, "estop", qos.STATE)
+    assert spin_until(lambda: statuses and statuses[-1].state == "buffering")
+    estop.publish(EstopState(engaged=True, reason="test"))
+    assert spin_until(lambda: statuses[-1].state == "recording" and "estop" in statuses[-1].triggers)
+    assert statuses[-1].reason == "e-stop engaged"
+    ours = lambda: [s for d in diagnostics for s in d.status if s.name == "bodycam: recorder"]  # noqa: E731
+    assert spin_until(lambda: any(s.message == "recording" for s in ours()))
+    estop.publish(EstopState(engaged=False, reason=""))
+    assert spin_until(lambda: statuses[-1].state == "buffering"), "post-event time never ended"
+    assert verify(root).ok
+
+
+def test_recorder_off_without_an_evidence_dir(ros_namespace):
+    from robot_dog.bodycam.node import BodycamNode
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        camera = BodycamNode(namespace=ros_namespace, context=context, parameter_overrides=[
+            Parameter("width", value=160), Parameter("height", value=120)])
+        client = rclpy.create_node("client", namespace=ros_namespace, context=context)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(camera)
+        executor.add_node(client)
+        cli = client.create_client(Record, "bodycam/record")
+        end = time.monotonic() + 60
+        while not cli.service_is_ready() and time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.05)
+        future = cli.call_async(Record.Request(start=True, reason="x", source="officer"))
+        while not future.done() and time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.05)
+        assert not future.result().accepted and future.result().reason == "disabled"
+        executor.shutdown()
+        camera.close()
+        camera.destroy_node()
+        client.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
