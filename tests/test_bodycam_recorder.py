@@ -214,6 +214,19 @@ def test_the_chain_resumes_across_a_restart(rig):
     assert verify(rig.root).ok
 
 
+def test_frames_within_one_millisecond_still_record(rig):
+    """A loaded machine hands frames over in bursts; the muxer must never see a repeated time."""
+    recorder = rig.make(pre_event_s=0.0, post_event_s=0.0)
+    recorder.start("burst", lock=False, source="officer")
+    frame = Scene(W, H).render(rig.clock.now, Overlay("DOG-T", "1"))
+    for _ in range(30):
+        rig.clock.now += 0.0001
+        recorder.on_frame(frame, rig.clock.now)
+    recorder.stop("officer")
+    assert recorder.status().error == ""
+    assert probe(segments(rig.root)[0])["frames"] == 30
+
+
 def test_config_limits():
     with pytest.raises(ValueError):
         RecorderConfig(pre_event_s=121.0)

@@ -77,6 +77,7 @@ class VideoEncoder:
         self.template = self._template_file.streams.video[0]
         self.extradata: bytes = bytes(self._codec.extradata or b"")
         self._epoch: float | None = None
+        self._last_pts = -1
 
     def encode(self, frame: np.ndarray, t: float, keyframe: bool = False) -> list[EncodedPacket]:
         """Encode one BGR frame taken at `t` (s); `keyframe` forces an IDR (a segment cut)."""
@@ -86,7 +87,9 @@ class VideoEncoder:
         if self._epoch is None:
             self._epoch = t
         video = av.VideoFrame.from_ndarray(frame, format="bgr24")
-        video.pts = round((t - self._epoch) * 1000)
+        # Strictly increasing: a loaded machine can hand over two frames within one ms, and the
+        # muxer refuses a repeated timestamp (EINVAL).
+        video.pts = self._last_pts = max(round((t - self._epoch) * 1000), self._last_pts + 1)
         video.time_base = VIDEO_TIME_BASE
         if keyframe:
             video.pict_type = av.video.frame.PictureType.I
@@ -163,11 +166,13 @@ class SegmentFile:
             raise EncodingError(f"cannot open segment {path}: {exc}") from exc
         self.frames = 0
         self.end_t = t0
-        self._last_audio_pts = -1
+        self._last_audio_pts = self._last_video_pts = -1
 
     def write(self, packet: EncodedPacket) -> None:
         if packet.kind == "video":
-            stream, pts = self._video, round((packet.t - self.t0) * 1000)
+            stream, pts = self._video, max(round((packet.t - self.t0) * 1000), self._last_video_pts + 1)
+            self._last_video_pts = pts
+            duration = round(packet.duration_s * 1000)
             self.frames += 1
             self.end_t = max(self.end_t, packet.t + packet.duration_s)
         else:
@@ -177,8 +182,10 @@ class SegmentFile:
             if pts <= self._last_audio_pts:
                 return
             self._last_audio_pts = pts
+            duration = round(packet.duration_s * self._audio_rate)
         out = av.Packet(packet.data)
         out.pts = out.dts = pts
+        out.duration = duration
         out.time_base = Fraction(1, self._audio_rate) if packet.kind == "audio" else VIDEO_TIME_BASE
         out.stream = stream
         out.is_keyframe = packet.key
