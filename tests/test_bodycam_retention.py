@@ -106,3 +106,17 @@ def test_a_removed_recording_is_not_a_release(store):
     shutil.rmtree(store.recordings_dir / first)
     report = verify(store.root)
     assert not report.ok and any("chain gap" in p for p in report.problems)
+
+
+def test_a_corrupt_manifest_is_audited_kept_and_recording_goes_on(store, tmp_path):
+    damaged = add_recording(store, 100, MB)
+    (store.recordings_dir / damaged / "manifest.json").write_text("{ not json")
+    again = make_store(tmp_path, lambda: 1_800_000_100.0)     # a restart finds it
+    assert damaged not in {r.id for r in again.recordings()}   # so retention cannot pick it
+    fresh = add_recording(again, 200, MB)
+    assert (again.recordings_dir / damaged).is_dir()
+    audit = [json.loads(line) for line in (again.root / "audit.log").read_text().splitlines()]
+    assert ("manifest_unreadable", damaged) in [(a["action"], a["recording"]) for a in audit]
+    report = verify(again.root)
+    assert any("manifest unreadable or corrupt" in p for r in report.recordings for p in r.problems)
+    assert any(r.recording == fresh and r.items == [(r.items[0][0], "intact")] for r in report.recordings)

@@ -104,8 +104,11 @@ class EvidenceStore:
             self.next_seq, self.chain_head = head["seq"] + 1, str(head.get("hash"))
         for directory in sorted(self.recordings_dir.iterdir()):
             manifest = _read_json(directory / MANIFEST)
-            if manifest is None:
+            if not isinstance(manifest, dict) or not isinstance(manifest.get("entries"), list):
+                # Never deleted nor rewritten: it is evidence of what happened to it. verify names it.
                 _LOGGER.error("recording %s has no readable manifest; left as it is", directory.name)
+                self.audit.append("recorder", "manifest_unreadable", directory.name,
+                                  "left untouched; retention will not delete it")
                 continue
             self._manifests[directory.name] = manifest
             for entry in manifest.get("entries", []):
