@@ -4,9 +4,11 @@ as a trigger; the node's executor keeps serving while the recorder works (async 
 from __future__ import annotations
 
 import hashlib
+import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
@@ -15,7 +17,7 @@ from rclpy.parameter import Parameter
 
 from robot_dog.bodycam.verify import verify
 from robot_dog.ros import qos
-from robot_dog_interfaces.msg import EstopState, RecorderStatus
+from robot_dog_interfaces.msg import AudioChunk, EstopState, RecorderStatus
 from robot_dog_interfaces.srv import Record, Snapshot
 
 pytestmark = pytest.mark.slow
@@ -86,8 +88,18 @@ def test_record_lock_remote_stop_refused_and_snapshot(ros):
     assert statuses[-1].error == ""
 
 
-def test_an_estop_starts_a_recording_and_diagnostics_report_it(ros):
+def test_an_estop_starts_a_recording_with_the_microphone_and_diagnostics_report_it(ros):
     camera, client, spin_until, call, statuses, root = ros
+    # The microphone: 16 kHz mono chunks of 40 ms, a 440 Hz tone.
+    mic = client.create_publisher(AudioChunk, "microphone/audio", qos.SENSOR)
+    sent = [0]
+
+    def chunk():
+        n = np.arange(640) + sent[0] * 640
+        samples = (np.sin(2 * np.pi * 440 * n / 16000) * 8000).astype(np.int16)
+        mic.publish(AudioChunk(sample_rate=16000, channels=1, sequence=sent[0], samples=samples.tolist()))
+        sent[0] += 1
+    client.create_timer(0.04, chunk)
     diagnostics: list[DiagnosticArray] = []
     client.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, qos.TELEMETRY)
     estop = client.create_publisher(EstopState, "estop", qos.STATE)
@@ -97,9 +109,14 @@ def test_an_estop_starts_a_recording_and_diagnostics_report_it(ros):
     assert statuses[-1].reason == "e-stop engaged"
     ours = lambda: [s for d in diagnostics for s in d.status if s.name == "bodycam: recorder"]  # noqa: E731
     assert spin_until(lambda: any(s.message == "recording" for s in ours()))
+    assert spin_until(lambda: statuses[-1].segment_index >= 1), "no closed segment"
     estop.publish(EstopState(engaged=False, reason=""))
     assert spin_until(lambda: statuses[-1].state == "buffering"), "post-event time never ended"
     assert verify(root).ok
+    first = sorted(root.glob("recordings/*/*-segment.mp4"))[0]
+    streams = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0",
+                              str(first)], capture_output=True, text=True, timeout=60).stdout.split()
+    assert streams == ["h264", "aac"]
 
 
 def test_recorder_off_without_an_evidence_dir(ros_namespace):

@@ -106,7 +106,9 @@ class RecorderShell:
     def _on_audio(self, msg: AudioChunk) -> None:
         if self.worker is not None and msg.channels in (1, 2) and msg.sample_rate > 0:
             samples = np.asarray(msg.samples, np.int16)
-            t = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9 or time.time()
+            # On the frames' clock (wall time at arrival), not the header's (sim time in the
+            # simulator): the chunk's first sample was taken about one chunk ago.
+            t = time.time() - len(samples) / msg.channels / msg.sample_rate
             self.worker.put_audio(samples, msg.sample_rate, msg.channels, t)
 
     # --- triggers ---------------------------------------------------------------------------
