@@ -56,8 +56,15 @@ def rig(tmp_path):
                 n = np.arange(640) + round(clock.now * 16000)
                 recorder.on_audio((np.sin(2 * np.pi * 1000 * n / 16000) * 8000).astype(np.int16),
                                   16000, 1, clock.now)
+    def record(recorder, seconds, reason="test"):
+        """The officer records `seconds` of video and stops; the recorder is closed."""
+        recorder.start(reason, lock=False, source="officer")
+        run(recorder, seconds, audio=False)
+        recorder.stop("officer")
+        recorder.close()
     rig = type("Rig", (), {})()
-    rig.make, rig.run, rig.clock, rig.root, rig.free = make, run, clock, tmp_path / "evidence", free
+    rig.make, rig.run, rig.record = make, run, record
+    rig.clock, rig.root, rig.free = clock, tmp_path / "evidence", free
     yield rig
     for recorder in made:
         recorder.close()
@@ -111,11 +118,7 @@ def test_pre_event_frames_open_the_recording_and_segments_are_gapless(rig):
 
 
 def test_the_burned_in_overlay_is_in_the_recording(rig):
-    recorder = rig.make(pre_event_s=0.0, post_event_s=0.0, segment_s=60.0)
-    recorder.start("overlay", lock=False, source="officer")
-    rig.run(recorder, 1.0, audio=False)
-    recorder.stop("officer")
-    recorder.close()
+    rig.record(rig.make(pre_event_s=0.0, post_event_s=0.0, segment_s=60.0), 1.0)
     first = cv2.VideoCapture(str(segments(rig.root)[0]))
     ok, frame = first.read()
     first.release()
@@ -198,16 +201,8 @@ def test_full_storage_refuses_continuous_footage_but_records_a_trigger(rig):
 
 
 def test_the_chain_resumes_across_a_restart(rig):
-    recorder = rig.make(pre_event_s=0.0, post_event_s=0.0, segment_s=1.0)
-    recorder.start("one", lock=False, source="officer")
-    rig.run(recorder, 2.0, audio=False)
-    recorder.stop("officer")
-    recorder.close()
-    recorder = rig.make(pre_event_s=0.0, post_event_s=0.0, segment_s=1.0)
-    recorder.start("two", lock=False, source="officer")
-    rig.run(recorder, 1.5, audio=False)
-    recorder.stop("officer")
-    recorder.close()
+    rig.record(rig.make(pre_event_s=0.0, post_event_s=0.0, segment_s=1.0), 2.0, "one")
+    rig.record(rig.make(pre_event_s=0.0, post_event_s=0.0, segment_s=1.0), 1.5, "two")
     first, second = manifests(rig.root)
     assert second["chain_prev"] == first["entries"][-1]["hash"]
     assert second["entries"][0]["seq"] == first["entries"][-1]["seq"] + 1
