@@ -2,9 +2,10 @@
 
 Frames and audio go through a bounded queue: when encoding falls behind, new frames are dropped
 and counted (`dropped`), never queued without bound, and the camera's callbacks never block.
-Requests (record, stop, snapshot, condition changes) take the same queue, so the Recorder sees
-one caller in one order; each returns a concurrent Future that the caller may await. Requests
-are never dropped: they wait for room (a request is rare and small).
+Requests (record, stop, snapshot, condition changes) run on the same thread, after the frames
+queued before them (a stop keeps every frame taken before it), so the Recorder sees one caller
+in one order; each returns a concurrent Future that the caller may await. Requests are never
+dropped (they are rare and small).
 """
 from __future__ import annotations
 
@@ -30,7 +31,10 @@ class RecorderThread:
     def __init__(self, make_recorder: Callable[[], Recorder], queue_frames: int = 25) -> None:
         self._make = make_recorder
         self._frames: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=queue_frames)
-        self._requests: queue.Queue[tuple[Callable[[Recorder], Any], Future]] = queue.Queue()
+        self._requests: queue.Queue[tuple[Callable[[Recorder], Any], Future, int]] = queue.Queue()
+        self._order = threading.Lock()
+        self._queued = 0      # frames and chunks queued so far
+        self._taken = 0       # of those, taken by the recorder's thread
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.dropped = 0
@@ -47,11 +51,13 @@ class RecorderThread:
         return self._put(("audio", samples, sample_rate, channels, t))
 
     def _put(self, item: tuple[Any, ...]) -> bool:
-        try:
-            self._frames.put_nowait(item)
-        except queue.Full:
-            self.dropped += 1
-            return False
+        with self._order:
+            try:
+                self._frames.put_nowait(item)
+            except queue.Full:
+                self.dropped += 1
+                return False
+            self._queued += 1
         self._wake.set()
         return True
 
@@ -61,7 +67,8 @@ class RecorderThread:
         if not self._thread.is_alive():    # the recorder could not start, or was closed
             future.set_exception(RuntimeError(self.error or "recorder stopped"))
             return future
-        self._requests.put((job, future))
+        with self._order:
+            self._requests.put((job, future, self._queued))
         self._wake.set()
         return future
 
@@ -95,12 +102,16 @@ class RecorderThread:
             self._fail_requests()
 
     def _drain(self, recorder: Recorder) -> None:
+        pending: tuple[Callable[[Recorder], Any], Future, int] | None = None
         while True:
-            try:
-                job, future = self._requests.get_nowait()
-            except queue.Empty:
-                pass
-            else:
+            if pending is None:
+                try:
+                    pending = self._requests.get_nowait()
+                except queue.Empty:
+                    pass
+            if pending is not None and self._taken >= pending[2]:
+                job, future, _ = pending
+                pending = None
                 if future.set_running_or_notify_cancel():
                     try:
                         future.set_result(job(recorder))
@@ -111,7 +122,11 @@ class RecorderThread:
             try:
                 item = self._frames.get_nowait()
             except queue.Empty:
+                if pending is not None:   # its frames are gone (cannot happen): run it anyway
+                    self._taken = pending[2]
+                    continue
                 return
+            self._taken += 1
             if item[0] == "frame":
                 recorder.on_frame(item[1], item[2])
             else:
@@ -120,7 +135,7 @@ class RecorderThread:
     def _fail_requests(self) -> None:
         while True:
             try:
-                _job, future = self._requests.get_nowait()
+                _job, future, _ = self._requests.get_nowait()
             except queue.Empty:
                 return
             if future.set_running_or_notify_cancel():
