@@ -4,10 +4,12 @@ as a trigger; the node's executor keeps serving while the recorder works (async 
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 import subprocess
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import rclpy
@@ -23,18 +25,15 @@ from robot_dog_interfaces.srv import Record, Snapshot
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def ros(ros_namespace, tmp_path):
+@contextmanager
+def running_bodycam(namespace, **params):
+    """bodycam_node with `params` and a client node on one executor."""
     from robot_dog.bodycam.node import BodycamNode
     context = rclpy.Context()
     rclpy.init(context=context)
-    camera = BodycamNode(namespace=ros_namespace, context=context, parameter_overrides=[
-        Parameter("width", value=320), Parameter("height", value=240), Parameter("fps", value=20.0),
-        Parameter("evidence_dir", value=str(tmp_path / "evidence")),
-        Parameter("pre_event_s", value=1.0), Parameter("post_event_s", value=0.5),
-        Parameter("segment_s", value=2.0), Parameter("device_id", value="DOG-N"),
-        Parameter("officer_id", value="314159")])
-    client = rclpy.create_node("client", namespace=ros_namespace, context=context)
+    camera = BodycamNode(namespace=namespace, context=context, parameter_overrides=[
+        Parameter(name, value=value) for name, value in params.items()])
+    client = rclpy.create_node("client", namespace=namespace, context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(camera)
     executor.add_node(client)
@@ -55,13 +54,21 @@ def ros(ros_namespace, tmp_path):
     statuses: list[RecorderStatus] = []
     client.create_subscription(RecorderStatus, "bodycam/status", statuses.append, qos.STATE)
     try:
-        yield camera, client, spin_until, call, statuses, tmp_path / "evidence"
+        yield camera, client, spin_until, call, statuses
     finally:
         executor.shutdown()
         camera.close()
         camera.destroy_node()
         client.destroy_node()
         rclpy.shutdown(context=context)
+
+
+@pytest.fixture
+def ros(ros_namespace, tmp_path):
+    with running_bodycam(ros_namespace, width=320, height=240, fps=20.0,
+                         evidence_dir=str(tmp_path / "evidence"), pre_event_s=1.0, post_event_s=0.5,
+                         segment_s=2.0, device_id="DOG-N", officer_id="314159") as parts:
+        yield (*parts, tmp_path / "evidence")
 
 
 def test_record_lock_remote_stop_refused_and_snapshot(ros):
@@ -120,27 +127,24 @@ def test_an_estop_starts_a_recording_with_the_microphone_and_diagnostics_report_
 
 
 def test_recorder_off_without_an_evidence_dir(ros_namespace):
-    from robot_dog.bodycam.node import BodycamNode
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    try:
-        camera = BodycamNode(namespace=ros_namespace, context=context, parameter_overrides=[
-            Parameter("width", value=160), Parameter("height", value=120)])
-        client = rclpy.create_node("client", namespace=ros_namespace, context=context)
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(camera)
-        executor.add_node(client)
-        cli = client.create_client(Record, "bodycam/record")
-        end = time.monotonic() + 60
-        while not cli.service_is_ready() and time.monotonic() < end:
-            executor.spin_once(timeout_sec=0.05)
-        future = cli.call_async(Record.Request(start=True, reason="x", source="officer"))
-        while not future.done() and time.monotonic() < end:
-            executor.spin_once(timeout_sec=0.05)
-        assert not future.result().accepted and future.result().reason == "disabled"
-        executor.shutdown()
-        camera.close()
-        camera.destroy_node()
-        client.destroy_node()
-    finally:
-        rclpy.shutdown(context=context)
+    with running_bodycam(ros_namespace, width=160, height=120) as (_cam, _cli, spin_until, call, statuses):
+        answer = call(Record, "bodycam/record", start=True, reason="x", source="officer")
+        assert not answer.accepted and answer.reason == "disabled"
+        assert spin_until(lambda: statuses and statuses[-1].state == "disabled")
+
+
+def test_a_missing_camera_is_recorded_as_no_signal(ros_namespace, tmp_path):
+    root = tmp_path / "evidence"
+    with running_bodycam(ros_namespace, width=160, height=120, source="/dev/video_missing",
+                         evidence_dir=str(root), pre_event_s=0.0, post_event_s=0.0) as parts:
+        _cam, _cli, spin_until, call, statuses = parts
+        assert call(Record, "bodycam/record", start=True, reason="no camera", source="officer").accepted
+        assert spin_until(lambda: statuses and statuses[-1].state == "recording")
+        assert spin_until(lambda: list(root.glob("recordings/*/*-segment.mp4"))), "no segment opened"
+        assert call(Record, "bodycam/record", start=False, source="officer").accepted
+        assert spin_until(lambda: statuses[-1].segment_index >= 1)
+    assert verify(root).ok
+    capture = cv2.VideoCapture(str(sorted(root.glob("recordings/*/*-segment.mp4"))[0]))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok and frame[60:, :].mean() < 40      # black NO SIGNAL frame under the overlay band
