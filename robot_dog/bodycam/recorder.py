@@ -141,6 +141,8 @@ class Recorder:
         if self._audio is None or (self._audio.sample_rate, self._audio.channels) != (sample_rate, channels):
             if self._recording and self._recording.segment:
                 return   # a new audio format starts with the next recording, not mid-file
+            if self._audio is not None:
+                self._audio.close()
             self._audio = AudioEncoder(sample_rate, channels)
         for packet in self._audio.encode(samples, t):
             self._route(packet)
