@@ -45,6 +45,20 @@ def test_a_full_queue_drops_frames_and_never_blocks(make):
         worker.close()
 
 
+def test_a_malformed_frame_is_counted_and_recording_goes_on(make):
+    worker = RecorderThread(make)
+    try:
+        assert worker.call(lambda r: r.start("x", False, "officer")).result(60)
+        good = np.zeros((120, 160, 3), np.uint8)
+        for i, frame in enumerate([good, np.zeros((10, 10, 3), np.uint8), good]):
+            worker.put_frame(frame, 1000.0 + i / 25)
+        assert worker.call(lambda r: r.frames).result(60) == 2
+        assert worker.failures == 1 and "does not match" in worker.error
+        assert worker.status.state == "recording"
+    finally:
+        worker.close()
+
+
 def test_a_recorder_that_cannot_start_fails_every_request(tmp_path):
     blocker = tmp_path / "not_a_dir"
     blocker.write_text("x")

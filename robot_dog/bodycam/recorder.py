@@ -119,10 +119,12 @@ class Recorder:
     # --- inputs -----------------------------------------------------------------------------
     def on_frame(self, frame: np.ndarray, t: float) -> None:
         """One BGR frame (overlay burned in) taken at `t`."""
+        size = (self.video_settings.height, self.video_settings.width)
+        if frame.shape != (*size, 3):
+            # Refused alone: a malformed frame must not end a recording (the caller counts it).
+            raise ValueError(f"frame {frame.shape} does not match the camera's {size[1]}x{size[0]}")
         if self._video is None:
-            h, w = frame.shape[:2]
-            self._video = VideoEncoder(VideoSettings(w, h, self.video_settings.fps, self.video_settings.crf,
-                                                     self.video_settings.preset, self.video_settings.keyframe_s))
+            self._video = VideoEncoder(self.video_settings)
         self.frames += 1
         self._update(t)
         rec = self._recording

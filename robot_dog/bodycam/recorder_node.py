@@ -58,6 +58,14 @@ def load_or_create_key(path: str, evidence_dir: Path, log: Any) -> Any:
     return key
 
 
+def disk_free(path: Path) -> int:
+    """Free bytes where the evidence goes; 0 when that cannot be known (treated as full)."""
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return 0
+
+
 class RecorderShell:
     def __init__(self, node: Node, *, width: int, height: int, fps: float, device_id: str,
                  officer_id: str) -> None:
@@ -85,7 +93,7 @@ class RecorderShell:
                 for rec in store.recover():
                     node.get_logger().warning(f"recording {rec} was cut by a crash: sealed")
                 return Recorder(self.config, video, store, policy, officer_id=officer_id,
-                                disk_free=lambda: shutil.disk_usage(self.root).free)
+                                disk_free=partial(disk_free, self.root))
             self.worker = RecorderThread(make, queue_frames)
         node.create_service(Record, "bodycam/record", self._on_record)
         node.create_service(Snapshot, "bodycam/snapshot", self._on_snapshot)
@@ -219,7 +227,9 @@ class RecorderShell:
             level, text = DiagnosticStatus.WARN, f"{msg.state}; {msg.frames_dropped} frames dropped"
         values = {"state": msg.state, "recording_id": msg.recording_id, "storage": msg.storage,
                   "bytes_used": str(msg.bytes_used), "bytes_free": str(msg.bytes_free),
-                  "frames_dropped": str(msg.frames_dropped), "locked": str(msg.locked)}
+                  "frames_dropped": str(msg.frames_dropped), "locked": str(msg.locked),
+                  "frames_refused": str(self.worker.failures if self.worker else 0),
+                  "last_refusal": self.worker.error if self.worker else ""}
         array = DiagnosticArray(status=[DiagnosticStatus(
             level=level, name="bodycam: recorder", message=text, hardware_id=self.device_id,
             values=[KeyValue(key=k, value=v) for k, v in values.items()])])

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from robot_dog.bodycam.recorder import Recorder, RecorderStatus
+from robot_dog.log_rate import worth_a_line
 
 _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,6 +39,7 @@ class RecorderThread:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.dropped = 0
+        self.failures = 0     # frames or chunks the recorder raised on (malformed input)
         self.status: RecorderStatus | None = None
         self.error = ""
         self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
@@ -127,10 +129,16 @@ class RecorderThread:
                     continue
                 return
             self._taken += 1
-            if item[0] == "frame":
-                recorder.on_frame(item[1], item[2])
-            else:
-                recorder.on_audio(*item[1:])
+            try:
+                if item[0] == "frame":
+                    recorder.on_frame(item[1], item[2])
+                else:
+                    recorder.on_audio(*item[1:])
+            except Exception as exc:  # noqa: BLE001  (a bad frame or chunk must not end recording)
+                self.failures += 1
+                self.error = f"{item[0]} refused: {exc}"
+                if worth_a_line(self.failures):
+                    _LOGGER.exception("recorder: %s (%d so far)", self.error, self.failures)
 
     def _fail_requests(self) -> None:
         while True:
