@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from contextlib import contextmanager
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -148,3 +149,30 @@ def test_a_missing_camera_is_recorded_as_no_signal(ros_namespace, tmp_path):
     ok, frame = capture.read()
     capture.release()
     assert ok and frame[60:, :].mean() < 40      # black NO SIGNAL frame under the overlay band
+
+
+def test_the_stations_copy_of_the_fleet_key_verifies_the_dogs_recording(ros_namespace, tmp_path):
+    """Fleet -> dog -> examiner, with the `robot-dog` command as a user runs it."""
+    from robot_dog import fleet
+    made = fleet.init_fleet(tmp_path / "fleet", ["dog1"], ["station"], fleet.BrokerSettings(port=18883))
+    root = tmp_path / "evidence"
+    with running_bodycam(ros_namespace, width=160, height=120, evidence_dir=str(root),
+                         evidence_key=str(made.paths.dog_evidence_key("dog1")),
+                         pre_event_s=1.0, post_event_s=0.0) as (_cam, _cli, spin_until, call, statuses):
+        assert spin_until(lambda: statuses and statuses[-1].state == "buffering")
+        assert call(Record, "bodycam/record", start=True, reason="fleet key", source="officer").accepted
+        assert spin_until(lambda: list(root.glob("recordings/*/*-segment.mp4")))
+        assert call(Record, "bodycam/record", start=False, source="officer").accepted
+        assert spin_until(lambda: statuses[-1].segment_index >= 1)
+    station_key = made.paths.evidence_public_key("dog1")
+    command = [sys.executable, "-m", "robot_dog.cli", "evidence"]
+    ok = subprocess.run([*command, "verify", str(root), "--key", str(station_key)],
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and "signature valid" in ok.stdout, ok.stdout + ok.stderr
+    case = tmp_path / "case.tar"
+    exported = subprocess.run([*command, "export", str(root), "--out", str(case), "--actor", "li",
+                               "--reason", "case 1"], capture_output=True, text=True, timeout=120)
+    assert exported.returncode == 0, exported.stderr
+    again = subprocess.run([*command, "verify", str(case), "--key", str(station_key)],
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and again.stdout.rstrip().endswith("RESULT: intact"), again.stdout
