@@ -70,7 +70,7 @@ class RecorderConfig:
 
 
 @dataclass(frozen=True)
-class RecorderStatus:
+class RecorderState:
     state: str                   # buffering, recording, post_event, error
     reason: str
     locked: bool
@@ -217,7 +217,7 @@ class Recorder:
         self._storage = retention.storage_state(self._used, self._disk_free(), self.policy)
         return self._storage
 
-    def status(self) -> RecorderStatus:
+    def status(self) -> RecorderState:
         rec = self._recording
         if self._error and self._clock() - self._error_at < RETRY_AFTER_ERROR_S * 4:
             state = "error"
@@ -226,7 +226,7 @@ class Recorder:
         else:
             state = "recording" if (self._conditions or self._officer_active) else "post_event"
         triggers = sorted(self._conditions | ({OFFICER} if self._officer_active else set()))
-        return RecorderStatus(state, rec.reason if rec else "", bool(rec and rec.locked),
+        return RecorderState(state, rec.reason if rec else "", bool(rec and rec.locked),
                               rec.id if rec else "", tuple(triggers),
                               int(self._last_entry.get("seq", 0)), str(self._last_entry.get("sha256", "")),
                               self._storage, self._used, self._disk_free(), self._error)

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from robot_dog.bodycam.recorder import Recorder, RecorderStatus
+from robot_dog.bodycam.recorder import Recorder, RecorderState
 from robot_dog.log_rate import worth_a_line
 
 _LOGGER = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class RecorderThread:
         self._stop = threading.Event()
         self.dropped = 0
         self.failures = 0     # frames or chunks the recorder raised on (malformed input)
-        self.status: RecorderStatus | None = None
+        self.status: RecorderState | None = None
         self.error = ""
         self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
         self._thread.start()
