@@ -20,6 +20,7 @@ class PreEventBuffer:
             raise ValueError(f"pre-event time must be within 0..{MAX_SECONDS:.0f} s, not {seconds}")
         self.seconds = seconds
         self._packets: deque[EncodedPacket] = deque()
+        self._key_times: deque[float] = deque()   # of the video keyframes held, oldest first
         self.bytes = 0
 
     def push(self, packet: EncodedPacket) -> None:
@@ -30,25 +31,25 @@ class PreEventBuffer:
         self._packets.append(packet)
         self.bytes += len(packet.data)
         if packet.kind == "video":
+            if packet.key:
+                self._key_times.append(packet.t)
             self._evict(packet.t - self.seconds)
 
     def _evict(self, keep_from: float) -> None:
-        while True:
-            second_key = next((i for i, p in enumerate(self._packets)
-                               if i > 0 and p.kind == "video" and p.key), None)
-            if second_key is None or self._packets[second_key].t > keep_from:
-                return
-            for _ in range(second_key):
-                self.bytes -= len(self._packets.popleft().data)
+        # Drop the oldest GOP while the one after it still covers `keep_from`.
+        while len(self._key_times) >= 2 and self._key_times[1] <= keep_from:
+            self._key_times.popleft()
+            self._drop()                                  # the GOP's keyframe
+            while not (self._packets[0].kind == "video" and self._packets[0].key):
+                self._drop()                              # its other frames and audio
+
+    def _drop(self) -> None:
+        self.bytes -= len(self._packets.popleft().data)
 
     def drain(self) -> list[EncodedPacket]:
         """Everything buffered, oldest first (starting at a keyframe), and empty the buffer."""
         out = list(self._packets)
         self._packets.clear()
+        self._key_times.clear()
         self.bytes = 0
         return out
-
-    @property
-    def span_s(self) -> float:
-        videos = [p.t for p in self._packets if p.kind == "video"]
-        return videos[-1] - videos[0] if videos else 0.0
