@@ -72,12 +72,20 @@ def rig(tmp_path):
 
 def probe(path) -> dict:
     out = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_entries",
-                          "stream=codec_name,nb_read_frames:format=duration", "-of", "json", str(path)],
+                          "stream=codec_name,nb_read_frames,duration", "-of", "json", str(path)],
                          capture_output=True, text=True, timeout=60, check=True)
     doc = json.loads(out.stdout)
-    return {"codecs": [s["codec_name"] for s in doc["streams"]],
-            "frames": int(next(s["nb_read_frames"] for s in doc["streams"] if s["codec_name"] == "h264")),
-            "duration": float(doc["format"]["duration"])}
+    video = next(s for s in doc["streams"] if s["codec_name"] == "h264")
+    return {"codecs": [s["codec_name"] for s in doc["streams"]], "frames": int(video["nb_read_frames"]),
+            "duration": float(video["duration"])}
+
+
+def audio_seconds(path) -> float:
+    """Seconds of audio in a file: its AAC frames (1,024 samples at 16 kHz each)."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-count_packets", "-select_streams", "a:0",
+                          "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", str(path)],
+                         capture_output=True, text=True, timeout=60, check=True)
+    return int(out.stdout.strip()) * 1024 / 16000
 
 
 def segments(root):
@@ -114,6 +122,9 @@ def test_pre_event_frames_open_the_recording_and_segments_are_gapless(rig):
         assert info["frames"] == 75 and info["duration"] == pytest.approx(3.0, abs=0.05)
     total = sum(probe(p)["frames"] for p in files)
     assert total == round((entries[-1]["end"] - entries[0]["start"]) * FPS)
+    # Audio is gapless across the cuts too: each middle segment holds its 3 s of sound.
+    for path in files[1:-1]:
+        assert audio_seconds(path) == pytest.approx(3.0, abs=0.07)
     assert verify(rig.root).ok
 
 

@@ -43,6 +43,7 @@ LOCAL_SOURCES = frozenset({"officer", "handheld", "button"})
 #: Level triggers the dog's own state raises (name -> reason written in the audit log).
 CONDITIONS = {"estop": "e-stop engaged", "siren": "siren on", "police_light": "police light on"}
 OFFICER = "officer_request"
+AUDIO_LAG_S = 0.5      # longest wait for the audio of a closed segment before it is sealed
 RETRY_AFTER_ERROR_S = 5.0
 
 
@@ -90,6 +91,9 @@ class _Recording:
     reason: str
     locked: bool
     segment: SegmentFile | None = None
+    # The segment before `segment`, still taking the audio that belongs before the cut: the AAC
+    # encoder hands packets over one frame (64 ms at 16 kHz) after their samples.
+    finishing: SegmentFile | None = None
     triggers: set[str] = field(default_factory=set)
 
 
@@ -282,10 +286,20 @@ class Recorder:
         try:
             if packet.kind == "video" and packet.key and (
                     rec.segment is None or self._segment_full(rec.segment, packet.t)):
-                self._close_segment(rec)
+                self._finish(rec)
+                rec.finishing = rec.segment if self._audio is not None else None
+                if rec.finishing is None:
+                    self._close_segment(rec)
                 rec.segment = SegmentFile(self.store.new_item_path(rec.id, "segment"), self._video,
                                           self._audio, packet.t)
-            if rec.segment is not None:
+            elif rec.finishing is not None and rec.segment is not None and (
+                    packet.kind == "audio" and packet.t >= rec.segment.t0
+                    or packet.t - rec.segment.t0 > AUDIO_LAG_S):
+                self._finish(rec)      # the audio has caught up with the cut (or stopped)
+            if packet.kind == "audio" and rec.finishing is not None and rec.segment is not None \
+                    and packet.t < rec.segment.t0:
+                rec.finishing.write(packet)
+            elif rec.segment is not None:
                 rec.segment.write(packet)
         except (EncodingError, StoreError, OSError) as exc:
             self._fail(f"segment: {exc}", packet.t)
@@ -295,10 +309,19 @@ class Recorder:
         # whatever the float rounding of its timestamp.
         return t - segment.t0 >= self.config.segment_s - 0.5 / self.video_settings.fps
 
+    def _finish(self, rec: _Recording) -> None:
+        """Close the previous segment once no more of its audio can come."""
+        finishing, rec.finishing = rec.finishing, None
+        if finishing is not None:
+            self._close_file(rec, finishing)
+
     def _close_segment(self, rec: _Recording) -> None:
+        self._finish(rec)
         segment, rec.segment = rec.segment, None
-        if segment is None:
-            return
+        if segment is not None:
+            self._close_file(rec, segment)
+
+    def _close_file(self, rec: _Recording, segment: SegmentFile) -> None:
         try:
             segment.close()
         finally:
