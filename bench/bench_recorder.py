@@ -91,7 +91,7 @@ def run() -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "evidence"
         key = signing.new_key()
-        make = lambda: Recorder(RecorderConfig(pre_event_s=PRE_EVENT_S, post_event_s=0.0, segment_s=60.0),  # noqa: E731
+        make = lambda: Recorder(RecorderConfig(pre_event_s=PRE_EVENT_S, post_event_s=0.0, segment_s=60.0),
                                 VideoSettings(W, H, FPS), EvidenceStore(root, "DOG-BENCH", key),
                                 RetentionPolicy(), officer_id="000001")
         worker = RecorderThread(make)

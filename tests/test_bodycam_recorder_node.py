@@ -115,7 +115,7 @@ def test_an_estop_starts_a_recording_with_the_microphone_and_diagnostics_report_
     estop.publish(EstopState(engaged=True, reason="test"))
     assert spin_until(lambda: statuses[-1].state == "recording" and "estop" in statuses[-1].triggers)
     assert statuses[-1].reason == "e-stop engaged"
-    ours = lambda: [s for d in diagnostics for s in d.status if s.name == "bodycam: recorder"]  # noqa: E731
+    ours = lambda: [s for d in diagnostics for s in d.status if s.name == "bodycam: recorder"]
     assert spin_until(lambda: any(s.message == "recording" for s in ours()))
     assert spin_until(lambda: statuses[-1].segment_index >= 1), "no closed segment"
     estop.publish(EstopState(engaged=False, reason=""))

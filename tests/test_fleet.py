@@ -38,6 +38,7 @@ def test_secrets_are_private_and_only_in_the_output_dir(made, tmp_path):
     assert {q.name for q in p.dog_dir("dog1").iterdir()} == {"ca.crt", "password", "command.pub", "evidence.key"}
 
 
+@pytest.mark.slow
 def test_the_station_holds_each_dogs_evidence_public_key(made):
     p = made.paths
     key = signing.load_signing_key(p.dog_evidence_key("dog1"))

@@ -16,7 +16,7 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,7 @@ def _last_line(fd: int) -> dict[str, Any] | None:
         return None   # a torn last line (crash mid-write): verify reports it; new lines restart
 
 
-def check_audit(path: Path, anchors: set[str] = frozenset()) -> list[str]:
+def check_audit(path: Path, anchors: Collection[str] = frozenset()) -> list[str]:
     """Problems with the audit log at `path`, as sentences (empty: the chain holds and every
     anchor hash from a signed manifest is present)."""
     if not path.exists():

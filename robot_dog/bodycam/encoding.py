@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -95,7 +96,7 @@ class VideoEncoder:
             video.pict_type = av.video.frame.PictureType.I
         out = []
         for packet in self._codec.encode(video):
-            pts_s = packet.pts / 1000 + self._epoch
+            pts_s = (packet.pts or 0) / 1000 + self._epoch
             out.append(EncodedPacket("video", bytes(packet), pts_s, bool(packet.is_keyframe),
                                      1 / self.settings.fps))
         return out
@@ -139,7 +140,7 @@ class AudioEncoder:
         self._next_sample += pcm.shape[1] // self.channels
         out = []
         for packet in self._codec.encode(frame):
-            start = self._epoch + packet.pts / self.sample_rate
+            start = self._epoch + (packet.pts or 0) / self.sample_rate
             out.append(EncodedPacket("audio", bytes(packet), start, True,
                                      (packet.duration or 1024) / self.sample_rate))
         return out
@@ -156,11 +157,11 @@ class SegmentFile:
         try:
             self._out = av.open(str(path), "w", format="mp4",
                                 options={"movflags": MOVFLAGS, "flush_packets": "1"})
-            self._video = self._out.add_stream_from_template(video.template, opaque=True)
+            self._video: Any = self._out.add_stream_from_template(video.template, opaque=True)
             # Annex-B extradata as the encoder made it: the muxer then converts every packet
             # to MP4's length-prefixed form itself (the template's avcC would make it skip that).
             self._video.codec_context.extradata = video.extradata
-            self._audio = self._out.add_stream_from_template(audio.template, opaque=True) if audio else None
+            self._audio: Any = self._out.add_stream_from_template(audio.template, opaque=True) if audio else None
             self._audio_rate = audio.sample_rate if audio else 1
         except (OSError, av.FFmpegError) as exc:
             raise EncodingError(f"cannot open segment {path}: {exc}") from exc
@@ -170,6 +171,7 @@ class SegmentFile:
 
     def write(self, packet: EncodedPacket) -> None:
         if packet.kind == "video":
+            stream: Any
             stream, pts = self._video, max(round((packet.t - self.t0) * 1000), self._last_video_pts + 1)
             self._last_video_pts = pts
             duration = round(packet.duration_s * 1000)

@@ -27,6 +27,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -113,7 +114,7 @@ class Recorder:
         self._hold_until = 0.0
         self._force_key = False
         self._error, self._error_at = "", -1e9
-        self._last_entry: dict = {}
+        self._last_entry: dict[str, Any] = {}
         self._storage = retention.OK
         self._used = 0
         self.frames = 0
@@ -192,13 +193,16 @@ class Recorder:
         self._end(source or "unknown", reason or "stopped")
         return rec.id
 
-    def snapshot(self, jpeg: bytes, t: float, reason: str, source: str) -> dict:
+    def snapshot(self, jpeg: bytes, t: float, reason: str, source: str) -> dict[str, Any]:
         """Keep a still (overlay burned in) like a segment: hashed, chained, signed."""
         rec = self._recording
         own = rec is None
-        rec_id = self.store.start_recording(reason=f"snapshot: {reason}" if reason else "snapshot",
-                                            locked=False, officer_id=self.officer_id,
-                                            actor=source or "unknown", started_at=t) if own else rec.id
+        if rec is None:
+            rec_id = self.store.start_recording(reason=f"snapshot: {reason}" if reason else "snapshot",
+                                                locked=False, officer_id=self.officer_id,
+                                                actor=source or "unknown", started_at=t)
+        else:
+            rec_id = rec.id
         path = self.store.new_item_path(rec_id, "snapshot")
         try:
             path.write_bytes(jpeg)
@@ -290,6 +294,7 @@ class Recorder:
                 rec.finishing = rec.segment if self._audio is not None else None
                 if rec.finishing is None:
                     self._close_segment(rec)
+                assert self._video is not None   # a video packet came from it
                 rec.segment = SegmentFile(self.store.new_item_path(rec.id, "segment"), self._video,
                                           self._audio, packet.t)
             elif rec.finishing is not None and rec.segment is not None and (

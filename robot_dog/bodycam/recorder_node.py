@@ -147,9 +147,9 @@ class RecorderShell:
         source = request.source[:32] or "unknown"
         reason = request.reason[:120]
         if request.start:
-            job = lambda r: r.start(reason, request.lock, source)   # noqa: E731
+            job = lambda r: r.start(reason, request.lock, source)
         else:
-            job = lambda r: r.stop(source, reason)                    # noqa: E731
+            job = lambda r: r.stop(source, reason)
         try:
             response.recording_id = await self._await(self._call(job))
             response.accepted = True
@@ -170,7 +170,7 @@ class RecorderShell:
             return response
         frame, t = latest
         reason, source = request.reason[:120], request.source[:32] or "unknown"
-        job = lambda r: r.snapshot(encode_jpeg(frame, r.config.snapshot_quality), t, reason, source)  # noqa: E731
+        job = lambda r: r.snapshot(encode_jpeg(frame, r.config.snapshot_quality), t, reason, source)
         try:
             kept = await self._await(self._call(job))
         except _Disabled:

@@ -32,7 +32,7 @@ class RecorderThread:
     def __init__(self, make_recorder: Callable[[], Recorder], queue_frames: int = 25) -> None:
         self._make = make_recorder
         self._frames: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=queue_frames)
-        self._requests: queue.Queue[tuple[Callable[[Recorder], Any], Future, int]] = queue.Queue()
+        self._requests: queue.Queue[tuple[Callable[[Recorder], Any], Future[Any], int]] = queue.Queue()
         self._order = threading.Lock()
         self._queued = 0      # frames and chunks queued so far
         self._taken = 0       # of those, taken by the recorder's thread
@@ -82,7 +82,7 @@ class RecorderThread:
     def _run(self) -> None:
         try:
             recorder = self._make()
-        except Exception as exc:  # noqa: BLE001  (reported in status and diagnostics, never raised)
+        except Exception as exc:      # reported in status and diagnostics, never raised
             _LOGGER.exception("recorder cannot start")
             self.error = f"recorder cannot start: {exc}"
             self._fail_requests()
@@ -104,7 +104,7 @@ class RecorderThread:
             self._fail_requests()
 
     def _drain(self, recorder: Recorder) -> None:
-        pending: tuple[Callable[[Recorder], Any], Future, int] | None = None
+        pending: tuple[Callable[[Recorder], Any], Future[Any], int] | None = None
         while True:
             if pending is None:
                 try:
@@ -117,7 +117,7 @@ class RecorderThread:
                 if future.set_running_or_notify_cancel():
                     try:
                         future.set_result(job(recorder))
-                    except Exception as exc:  # noqa: BLE001  (the caller gets it)
+                    except Exception as exc:  # noqa: BLE001  (the caller gets it through the future)
                         future.set_exception(exc)
                 self.status = recorder.status()
                 continue
@@ -134,7 +134,7 @@ class RecorderThread:
                     recorder.on_frame(item[1], item[2])
                 else:
                     recorder.on_audio(*item[1:])
-            except Exception as exc:  # noqa: BLE001  (a bad frame or chunk must not end recording)
+            except Exception as exc:  # a bad frame or chunk must not end recording (logged below)
                 self.failures += 1
                 self.error = f"{item[0]} refused: {exc}"
                 if worth_a_line(self.failures):

@@ -127,7 +127,7 @@ class EvidenceStore:
             orphans = sorted(p for p in (self.recordings_dir / rec_id).iterdir()
                              if ITEM_NAME.fullmatch(p.name) and p.name not in listed)
             for path in orphans:
-                kind = ITEM_NAME.fullmatch(path.name).group(2)
+                kind = path.stem.split("-", 1)[1]        # ITEM_NAME matched it: segment or snapshot
                 stat = path.stat()
                 self._append_entry(rec_id, path, kind, start=manifest["started_at"],
                                    end=stat.st_mtime, recovered=True)
