@@ -120,3 +120,10 @@ def test_a_corrupt_manifest_is_audited_kept_and_recording_goes_on(store, tmp_pat
     report = verify(again.root)
     assert any("manifest unreadable or corrupt" in p for r in report.recordings for p in r.problems)
     assert any(r.recording == fresh and r.items == [(r.items[0][0], "intact")] for r in report.recordings)
+
+
+def test_two_recordings_in_one_second_with_nothing_in_them(store):
+    first = store.start_recording(reason="a", locked=False, officer_id="1", actor="officer", started_at=5.0)
+    store.end_recording(first, "officer", "at once")
+    second = store.start_recording(reason="b", locked=False, officer_id="1", actor="officer", started_at=5.2)
+    assert first != second and (store.recordings_dir / second).is_dir()

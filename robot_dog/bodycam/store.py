@@ -102,7 +102,7 @@ class EvidenceStore:
         head = _read_json(self.root / CHAIN_HEAD)
         if isinstance(head, dict) and isinstance(head.get("seq"), int):
             self.next_seq, self.chain_head = head["seq"] + 1, str(head.get("hash"))
-        for directory in sorted(self.recordings_dir.iterdir()):
+        for directory in sorted(d for d in self.recordings_dir.iterdir() if d.is_dir()):
             manifest = _read_json(directory / MANIFEST)
             if not isinstance(manifest, dict) or not isinstance(manifest.get("entries"), list):
                 # Never deleted nor rewritten: it is evidence of what happened to it. verify names it.
@@ -145,6 +145,7 @@ class EvidenceStore:
                         started_at: float) -> str:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(started_at))
         rec_id = f"{self.device_id}-{stamp}-{self._next_file:06d}"
+        self._next_file += 1      # two recordings within one second (and no item between) differ
         (self.recordings_dir / rec_id).mkdir(parents=True, exist_ok=False)
         self._manifests[rec_id] = {
             "schema": chain.MANIFEST_SCHEMA, "v": chain.MANIFEST_VERSION, "device": self.device_id,
