@@ -20,7 +20,9 @@ from rclpy.parameter import Parameter
 
 from robot_dog.bodycam.verify import verify
 from robot_dog.ros import qos
-from robot_dog_interfaces.msg import AudioChunk, EstopState, RecorderStatus
+from std_msgs.msg import Bool
+
+from robot_dog_interfaces.msg import AudioChunk, EstopState, PoliceLightState, RecorderStatus
 from robot_dog_interfaces.srv import Record, Snapshot
 
 pytestmark = pytest.mark.slow
@@ -125,6 +127,20 @@ def test_an_estop_starts_a_recording_with_the_microphone_and_diagnostics_report_
     streams = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0",
                               str(first)], capture_output=True, text=True, timeout=60).stdout.split()
     assert streams == ["h264", "aac"]
+
+
+def test_the_siren_and_the_police_light_are_triggers(ros):
+    camera, client, spin_until, call, statuses, root = ros
+    siren = client.create_publisher(Bool, "megaphone/siren_active", qos.STATE)
+    light = client.create_publisher(PoliceLightState, "police_light/state", qos.STATE)
+    assert spin_until(lambda: statuses and statuses[-1].state == "buffering")
+    siren.publish(Bool(data=True))
+    light.publish(PoliceLightState(pattern="alternate"))
+    assert spin_until(lambda: set(statuses[-1].triggers) == {"siren", "police_light"})
+    siren.publish(Bool(data=False))
+    assert spin_until(lambda: statuses[-1].triggers == ["police_light"])
+    light.publish(PoliceLightState(pattern="off"))
+    assert spin_until(lambda: statuses[-1].state == "buffering"), "post-event time never ended"
 
 
 def test_recorder_off_without_an_evidence_dir(ros_namespace):

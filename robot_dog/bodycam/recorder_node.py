@@ -4,6 +4,7 @@ its full-quality frames with the overlay burned in, before any JPEG compression)
 Serves `bodycam/record` (Record) and `bodycam/snapshot` (Snapshot); publishes `bodycam/status`
 (RecorderStatus, 1 Hz and on every request) and a `bodycam: recorder` entry on `/diagnostics`.
 Triggers: `estop` (EstopState.engaged), `police_light/state` (pattern not off),
+`megaphone/siren_active` (Bool),
 `microphone/events` (any SoundEvent: post-event time from the event); audio from
 `microphone/audio` is muxed in. Callbacks only hand work to the recorder's thread
 (recorder_thread.py); service callbacks are `async` and await its answer.
@@ -24,6 +25,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.task import Future
+from std_msgs.msg import Bool
 
 from robot_dog.bodycam.encoding import VideoSettings
 from robot_dog.bodycam.recorder import Recorder, RecorderConfig, RecorderError
@@ -99,6 +101,7 @@ class RecorderShell:
         node.create_service(Snapshot, "bodycam/snapshot", self._on_snapshot)
         node.create_subscription(EstopState, "estop", self._on_estop, qos.STATE)
         node.create_subscription(PoliceLightState, "police_light/state", self._on_light, qos.STATE)
+        node.create_subscription(Bool, "megaphone/siren_active", self._on_siren, qos.STATE)
         node.create_subscription(SoundEvent, "microphone/events", self._on_sound, qos.TELEMETRY)
         node.create_subscription(AudioChunk, "microphone/audio", self._on_audio, qos.SENSOR)
         self.status_pub = node.create_publisher(RecorderStatus, "bodycam/status", qos.STATE)
@@ -125,6 +128,9 @@ class RecorderShell:
 
     def _on_light(self, msg: PoliceLightState) -> None:
         self._call(lambda r: r.set_condition("police_light", msg.pattern != "off"))
+
+    def _on_siren(self, msg: Bool) -> None:
+        self._call(lambda r: r.set_condition("siren", bool(msg.data)))
 
     def _on_sound(self, msg: SoundEvent) -> None:
         if math.isfinite(msg.confidence) and msg.kind:
