@@ -11,6 +11,11 @@ recorder on its own thread behind a bounded queue):
 
 Frames: 50 test-scene frames with the overlay, rendered beforehand and cycled (the camera's
 cost is not the recorder's); audio: 16 kHz mono chunks, one per frame.
+
+Then the whole bodycam_node at 720p25 (test scene, overlay, live JPEG stream to a subscriber)
+recording continuously with microphone audio published beside it, for LIVE_S: the live frames
+received against the timer's 25 Hz, the recorder's dropped frames, and the process's CPU per
+frame (camera, overlay, JPEG and recorder together).
 """
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ from robot_dog.mqtt import signing
 W, H, FPS = 1280, 720, 25.0
 PRE_EVENT_S = 30.0
 RECORD_S = 10.0
+LIVE_S = 20.0
 _MB = 1024.0 * 1024.0
 
 
@@ -123,4 +129,61 @@ def run() -> dict[str, object]:
             "trigger_to_first_frame_on_disk_ms": (on_disk - asked) * 1000,
         }
         figures.update(_hashing(Path(tmp)))
+        figures.update(_live(Path(tmp) / "live"))
     return figures
+
+
+def _live(root: Path) -> dict[str, object]:
+    """bodycam_node recording while it streams, in this process (one executor thread)."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import CompressedImage
+
+    from robot_dog.bodycam.node import BodycamNode
+    from robot_dog.ros import qos
+    from robot_dog_interfaces.msg import AudioChunk, RecorderStatus
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    namespace = f"/bench_recorder_{os.getpid()}"
+    camera = BodycamNode(namespace=namespace, context=context, parameter_overrides=[
+        Parameter("width", value=W), Parameter("height", value=H), Parameter("fps", value=FPS),
+        Parameter("evidence_dir", value=str(root)), Parameter("continuous", value=True),
+        Parameter("pre_event_s", value=PRE_EVENT_S)])
+    viewer = rclpy.create_node("viewer", namespace=namespace, context=context)
+    jpegs, statuses = [0], []
+    viewer.create_subscription(CompressedImage, "bodycam/image/compressed",
+                               lambda _m: jpegs.__setitem__(0, jpegs[0] + 1), qos.SENSOR)
+    viewer.create_subscription(RecorderStatus, "bodycam/status", statuses.append, qos.STATE)
+    mic = viewer.create_publisher(AudioChunk, "microphone/audio", qos.SENSOR)
+    tone = (np.sin(np.arange(640) / 3) * 6000).astype(np.int16).tolist()
+    viewer.create_timer(0.04, lambda: mic.publish(AudioChunk(sample_rate=16000, channels=1, samples=tone)))
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(camera)
+    executor.add_node(viewer)
+    me = psutil.Process()
+    try:
+        end = time.monotonic() + 3.0                 # settle: first frames, discovery
+        while time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.05)
+        jpegs[0], cpu0, t0 = 0, me.cpu_times(), time.monotonic()
+        dropped0 = camera.recorder.worker.dropped if camera.recorder.worker else 0
+        while time.monotonic() < t0 + LIVE_S:
+            executor.spin_once(timeout_sec=0.05)
+        cpu1, elapsed = me.cpu_times(), time.monotonic() - t0
+        worker = camera.recorder.worker
+        return {
+            "live_frames_received_per_s": jpegs[0] / elapsed,
+            "live_recorder_frames_dropped": (worker.dropped if worker else 0) - dropped0,
+            "live_recorder_state": statuses[-1].state if statuses else "no status",
+            "live_cpu_ms_per_frame_all": (cpu1.user + cpu1.system - cpu0.user - cpu0.system)
+                                         / max(1, jpegs[0]) * 1000,
+            "live_cpu_percent_of_one_core": (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / elapsed * 100,
+        }
+    finally:
+        executor.shutdown()
+        camera.close()
+        camera.destroy_node()
+        viewer.destroy_node()
+        rclpy.shutdown(context=context)

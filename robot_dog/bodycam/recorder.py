@@ -232,7 +232,8 @@ class Recorder:
         elif rec is None:
             state = "buffering" if self.config.pre_event_s > 0 else "idle"
         else:
-            state = "recording" if (self._conditions or self._officer_active) else "post_event"
+            held = self._conditions or self._officer_active or self.config.continuous
+            state = "recording" if held else "post_event"
         triggers = sorted(self._conditions | ({OFFICER} if self._officer_active else set()))
         return RecorderState(state, rec.reason if rec else "", bool(rec and rec.locked),
                               rec.id if rec else "", tuple(triggers),
