@@ -177,6 +177,7 @@ class Recorder:
         self._officer_active = True
         self._begin(reason or OFFICER, OFFICER, lock=lock, actor=source or "unknown", now=now)
         if self._recording is None:
+            self._officer_active = False
             raise RecorderError("not_recording", self._error or "the recorder could not start")
         return self._recording.id
 
