@@ -208,6 +208,8 @@ def test_full_storage_refuses_continuous_footage_but_records_a_trigger(rig):
     rig.run(recorder, 0.5, audio=False)
     status = recorder.status()
     assert status.storage == "full" and status.state == "idle" and not segments(rig.root)
+    audit = [json.loads(line) for line in (rig.root / "audit.log").read_text().splitlines()]
+    assert audit[0]["action"] == "storage" and audit[0]["detail"].startswith("storage full")
     recorder.set_condition("police_light", True)
     rig.run(recorder, 0.5, audio=False)
     assert recorder.status().state == "recording"
@@ -233,6 +235,26 @@ def test_frames_within_one_millisecond_still_record(rig):
     recorder.stop("officer")
     assert recorder.status().error == ""
     assert probe(segments(rig.root)[0])["frames"] == 30
+
+
+def test_an_unwritable_store_is_a_clear_refusal_and_the_recorder_recovers(rig):
+    recorder = rig.make(pre_event_s=0.0, post_event_s=0.0)
+    recordings = rig.root / "recordings"
+    recordings.rename(rig.root / "moved")
+    recordings.write_text("in the way")             # mkdir of a recording now fails
+    with pytest.raises(RecorderError) as refused:
+        recorder.start("blocked", lock=False, source="officer")
+    assert refused.value.code == "not_recording"
+    status = recorder.status()
+    assert status.state == "error" and "cannot start a recording" in status.error
+    recordings.unlink()
+    (rig.root / "moved").rename(recordings)
+    rig.clock.now += 10.0                           # past the retry pause
+    recorder.start("unblocked", lock=False, source="officer")
+    rig.run(recorder, 0.5, audio=False)
+    assert recorder.status().state == "recording"
+    audit = [json.loads(line) for line in (rig.root / "audit.log").read_text().splitlines()]
+    assert audit[0]["action"] == "error" and "cannot start a recording" in audit[0]["detail"]
 
 
 def test_config_limits():

@@ -115,7 +115,7 @@ class Recorder:
         self._force_key = False
         self._error, self._error_at = "", -1e9
         self._last_entry: dict[str, Any] = {}
-        self._storage = retention.OK
+        self._storage = retention.OK      # audited only when it changes from here
         self._used = 0
         self.frames = 0
         self.refresh_storage()
@@ -223,8 +223,12 @@ class Recorder:
             self._used = sum(r.bytes for r in self.store.recordings())
         except (OSError, StoreError) as exc:
             _LOGGER.error("retention: %s", exc)
-        self._storage = retention.storage_state(self._used, self._disk_free(), self.policy)
-        return self._storage
+        state = retention.storage_state(self._used, self._disk_free(), self.policy)
+        if state != self._storage:
+            self._audit("storage", "", f"storage {state}: {self._used} bytes used, quota "
+                                       f"{self.policy.quota_bytes}")
+        self._storage = state
+        return state
 
     def status(self) -> RecorderState:
         rec = self._recording
@@ -350,8 +354,15 @@ class Recorder:
         self._hold_until = 0.0
         self.refresh_storage()
 
+    def _audit(self, action: str, recording: str, detail: str) -> None:
+        try:
+            self.store.audit.append("recorder", action, recording, detail)
+        except OSError as exc:    # a full disk may refuse the audit line too: the log says so
+            _LOGGER.error("audit log: %s (%s: %s)", exc, action, detail)
+
     def _fail(self, message: str, t: float) -> None:
         _LOGGER.error("recorder: %s", message)
+        self._audit("error", self._recording.id if self._recording else "", message)
         self._error, self._error_at = message, t
         if self._recording is not None:
             self._end("recorder", f"error: {message}")
