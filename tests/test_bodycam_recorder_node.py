@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 
@@ -141,6 +141,20 @@ def test_the_siren_and_the_police_light_are_triggers(ros):
     assert spin_until(lambda: statuses[-1].triggers == ["police_light"])
     light.publish(PoliceLightState(pattern="off"))
     assert spin_until(lambda: statuses[-1].state == "buffering"), "post-event time never ended"
+
+
+def test_a_full_disk_is_an_error_in_diagnostics_and_continuous_footage_is_refused(ros_namespace, tmp_path):
+    # Asking to keep a petabyte free makes any disk "full".
+    with running_bodycam(ros_namespace, width=160, height=120, evidence_dir=str(tmp_path / "evidence"),
+                         continuous=True, min_free_mb=10 ** 9) as (_cam, client, spin_until, _call, statuses):
+        diagnostics: list[DiagnosticArray] = []
+        client.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, qos.TELEMETRY)
+        ours = lambda: [s for d in diagnostics for s in d.status if s.name == "bodycam: recorder"]
+        assert spin_until(lambda: any(s.message.startswith("storage full") for s in ours()))
+        entry = ours()[-1]
+        assert entry.level == DiagnosticStatus.ERROR
+        assert statuses[-1].storage == "full" and statuses[-1].state != "recording"
+    assert not list((tmp_path / "evidence").glob("recordings/*"))
 
 
 def test_recorder_off_without_an_evidence_dir(ros_namespace):
