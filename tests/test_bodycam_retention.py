@@ -127,3 +127,13 @@ def test_two_recordings_in_one_second_with_nothing_in_them(store):
     store.end_recording(first, "officer", "at once")
     second = store.start_recording(reason="b", locked=False, officer_id="1", actor="officer", started_at=5.2)
     assert first != second and (store.recordings_dir / second).is_dir()
+
+
+def test_pending_upload_lists_what_the_station_does_not_hold(store):
+    first = add_recording(store, 100, MB)
+    second = add_recording(store, 200, MB)
+    assert [rec for rec, _ in store.pending_upload()] == [first, second]
+    store.mark_held(first, [e["seq"] for e in store.manifest(first)["entries"]], "station")
+    pending = store.pending_upload()
+    assert [rec for rec, _ in pending] == [second]
+    assert pending[0][1] == store.manifest(second)["entries"][0]

@@ -209,6 +209,15 @@ class EvidenceStore:
         write_atomic(self.recordings_dir / rec_id / HELD, json.dumps(sorted(held)).encode())
         self.audit.append(actor, "uploaded", rec_id, f"station holds verified items {sorted(seqs)}")
 
+    def pending_upload(self) -> list[tuple[str, dict[str, Any]]]:
+        """Closed items the station does not hold yet, oldest first: (recording, chain entry).
+        An upload sends each with its recording's manifest and reports back via `mark_held`."""
+        pending = []
+        for rec_id, manifest in self._manifests.items():
+            held = set(self.held_seqs(rec_id))
+            pending += [(rec_id, e) for e in manifest["entries"] if e["seq"] not in held]
+        return sorted(pending, key=lambda item: int(item[1]["seq"]))
+
     def held_seqs(self, rec_id: str) -> list[int]:
         held = _read_json(self.recordings_dir / rec_id / HELD)
         return [s for s in held if isinstance(s, int)] if isinstance(held, list) else []
