@@ -26,19 +26,29 @@ def mode(path):
 def test_secrets_are_private_and_only_in_the_output_dir(made, tmp_path):
     p = made.paths
     secrets = [p.ca_key, p.server_key, p.passwd, p.dog_password("dog1"), p.dog_password("dog2"),
-               p.user_password("alice"), p.command_key("dog1"), p.command_key("dog2")]
+               p.user_password("alice"), p.command_key("dog1"), p.command_key("dog2"),
+               p.dog_evidence_key("dog1")]
     for path in secrets:
         assert mode(path) == 0o600, path
         assert mode(path.parent) == 0o700, path.parent
     assert {q.name for q in tmp_path.iterdir()} == {"f"}
     assert not list(made.root.rglob("*.tmp"))
-    # The dog's directory holds only what the dog needs; its one private key is its own result
-    # key (0600), whose public half alone is the station's.
+    # The dog's directory holds no key of the station's, only what the dog needs: its own result
+    # key (signs its command results) and evidence key (signs its recordings), 0600, whose
+    # public halves alone are the station's.
     assert {q.name for q in p.dog_dir("dog1").iterdir()} == {"ca.crt", "password", "command.pub",
-                                                             "result.key"}
+                                                             "result.key", "evidence.key"}
     assert mode(p.dog_result_key("dog1")) == 0o600
     assert b"PUBLIC KEY" in p.result_public_key("dog1").read_bytes()
     assert not list(p.root.joinpath("station").rglob("result*.key"))
+
+
+@pytest.mark.slow
+def test_the_station_holds_each_dogs_evidence_public_key(made):
+    p = made.paths
+    key = signing.load_signing_key(p.dog_evidence_key("dog1"))
+    assert p.evidence_public_key("dog1").read_bytes() == signing.public_pem(key.public_key())
+    assert p.evidence_public_key("dog2").read_bytes() != p.evidence_public_key("dog1").read_bytes()
 
 
 @pytest.mark.slow
@@ -186,7 +196,8 @@ def test_client_certificates_only_when_asked(tmp_path):
     plain = fleet.init_fleet(tmp_path / "g", ["dog1"], [], fleet.BrokerSettings(port=18883))
     assert "require_certificate true" not in plain.paths.mosquitto_conf.read_text()
     assert {q.name for q in plain.paths.dog_dir("dog1").iterdir()} == {"ca.crt", "password",
-                                                                      "command.pub", "result.key"}
+                                                                      "command.pub", "result.key",
+                                                                      "evidence.key"}
 
 
 @pytest.mark.slow

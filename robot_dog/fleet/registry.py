@@ -36,15 +36,17 @@ def _new_dog(fleet: Fleet, dog: str) -> None:
     key = signing.new_key()
     _write_secret(paths.command_key(dog), signing.private_pem(key))
     _write_public(paths.dog_public_key(dog), signing.public_pem(key.public_key()))
-    _new_result_key(fleet, dog)
+    _new_dog_key_pair(paths.dog_evidence_key(dog), paths.evidence_public_key(dog))
+    _new_dog_key_pair(paths.dog_result_key(dog), paths.result_public_key(dog))
     fleet.dogs.append(dog)
 
 
-def _new_result_key(fleet: Fleet, dog: str) -> None:
-    """The dog's own key that signs its command results; the station gets the public half."""
+def _new_dog_key_pair(private: Path, public: Path) -> None:
+    """A key of the dog's own (it signs what the dog says: command results, evidence
+    manifests); the station gets the public half to verify with."""
     key = signing.new_key()
-    _write_secret(fleet.paths.dog_result_key(dog), signing.private_pem(key))
-    _write_public(fleet.paths.result_public_key(dog), signing.public_pem(key.public_key()))
+    _write_secret(private, signing.private_pem(key))
+    _write_public(public, signing.public_pem(key.public_key()))
 
 
 def _new_user(fleet: Fleet, user: str, role: str | None = None) -> None:
@@ -178,6 +180,8 @@ def remove_dogs(out: str | Path, dogs: Sequence[str]) -> Fleet:
         shutil.rmtree(fleet.paths.dog_dir(dog), ignore_errors=True)
         fleet.paths.command_key(dog).unlink(missing_ok=True)
         fleet.paths.result_public_key(dog).unlink(missing_ok=True)
+        # The station keeps the dog's evidence public key: recordings already received must
+        # stay verifiable after the dog is retired.
     return fleet
 
 
@@ -202,7 +206,7 @@ def refresh(out: str | Path, cert_port: int | None = None) -> Fleet:
     fleet = load_fleet(out)
     for dog in fleet.dogs:
         if not fleet.paths.dog_result_key(dog).exists():
-            _new_result_key(fleet, dog)
+            _new_dog_key_pair(fleet.paths.dog_result_key(dog), fleet.paths.result_public_key(dog))
             _LOGGER.warning("%s had no result key: new one in %s; copy it to the dog", dog,
                             fleet.paths.dog_result_key(dog))
     if cert_port is not None:
