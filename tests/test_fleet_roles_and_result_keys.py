@@ -29,14 +29,19 @@ def test_roles_from_the_command_line_reach_registry_and_acl(tmp_path, capsys):
     assert cli_fleet.main(["add-user", str(out), "wall", "--role", "wall=viewer"]) == 0
     assert not any(r.startswith("topic write") for r in acl_block(out, "wall"))
     assert fleet.load_fleet(out).roles["wall"] == "viewer"
-    # Refresh keeps the roles.
+    # Refresh keeps the roles, and changes one when asked.
     assert cli_fleet.main(["refresh", str(out)]) == 0
     assert "topic read patrol/v1/+/audio/+" in acl_block(out, "station")
+    assert cli_fleet.main(["refresh", str(out), "--role", "eve=listener", "--role", "station=viewer"]) == 0
+    assert "topic read patrol/v1/+/audio/+" in acl_block(out, "eve")
+    assert not any(r.startswith("topic write") for r in acl_block(out, "station"))
+    assert cli_fleet.main(["refresh", str(out), "--role", "mallory=listener"]) == 1
+    assert "not one of the station users" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args,says", [
     (["--user", "a", "--role", "a=root"], "unknown role 'root'"),
-    (["--user", "a", "--role", "b=viewer"], "not a station user"),
+    (["--user", "a", "--role", "b=viewer"], "not one of the station users"),
     (["--user", "a", "--role", "a"], "USER=ROLE"),
 ])
 def test_bad_roles_are_refused_and_nothing_is_made(tmp_path, capsys, args, says):

@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     refresh = action("refresh", "rewrite the broker's passwd, ACL and mosquitto.conf from the "
                      "registry (after an upgrade; restart the broker)")
+    refresh.add_argument("--role", action="append", default=[], metavar="USER=ROLE",
+                         help="change an existing station user's role (repeat; " + role_help.split(
+                             ", USER=ROLE (repeat): ", 1)[1])
     refresh.add_argument("--cert-port", type=int, default=None, metavar="PORT",
                          help="also open the client-certificate listener on PORT (default: none)")
 
@@ -110,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.action == "add-user":
             fleet = fleet_mod.add_users(args.out, args.users, _roles(args.role))
         elif args.action == "refresh":
-            fleet = fleet_mod.refresh(args.out, cert_port=args.cert_port)
+            fleet = fleet_mod.refresh(args.out, cert_port=args.cert_port, roles=_roles(args.role))
         else:
             fleet = fleet_mod.load_fleet(args.out)
     except fleet_mod.FleetError as exc:

@@ -58,7 +58,7 @@ def _new_user(fleet: Fleet, user: str, role: str | None = None) -> None:
 def _check_roles(users: Sequence[str], roles: Mapping[str, str]) -> None:
     for user, role in roles.items():
         if user not in users:
-            raise FleetError(f"role given for {user!r}, who is not a station user being added")
+            raise FleetError(f"role given for {user!r}, who is not one of the station users here")
         if role not in ROLES:
             raise FleetError(f"unknown role {role!r} for {user}: one of {', '.join(ROLES)}")
 
@@ -197,13 +197,17 @@ def issue_certs(out: str | Path, dogs: Sequence[str]) -> Fleet:
     return fleet
 
 
-def refresh(out: str | Path, cert_port: int | None = None) -> Fleet:
+def refresh(out: str | Path, cert_port: int | None = None,
+            roles: Mapping[str, str] | None = None) -> Fleet:
     """Rewrite the broker's files (passwd, ACL, mosquitto.conf) from the registry and the
     secrets on disk, e.g. after an upgrade changed the generated config; `cert_port` also
     opens the client-certificate listener. No key or password changes, except that a dog
     without a result key (a fleet made before results were signed) gets one: copy its
-    `result.key` to the dog. Restart the broker: listener options are not reloaded on SIGHUP."""
+    `result.key` to the dog. `roles`: new roles of existing station users. Restart the broker:
+    listener options are not reloaded on SIGHUP (the ACL is: SIGHUP for role changes alone)."""
     fleet = load_fleet(out)
+    _check_roles(fleet.users, roles or {})
+    fleet.roles.update(roles or {})
     for dog in fleet.dogs:
         if not fleet.paths.dog_result_key(dog).exists():
             _new_dog_key_pair(fleet.paths.dog_result_key(dog), fleet.paths.result_public_key(dog))
