@@ -11,6 +11,7 @@
   robot-dog sim ACTION ...                          simulator tools (export-gazebo, scenarios)
   robot-dog record [-o FILE] [--topics ...]         record live topics to MCAP (size cap)
   robot-dog foxglove [--port N] [--topics ...]      serve live topics to Foxglove on 127.0.0.1
+  robot-dog tf-tree [-o FILE.dot]                   draw the live TF tree (Graphviz)
 
 Examples:
   robot-dog demo                                    viewer on http://127.0.0.1:8080/
@@ -47,6 +48,7 @@ VERBS: dict[str, str] = {
     "sim": "sim.cli",
     "record": "robot_dog.devtools.cli:record",
     "foxglove": "robot_dog.devtools.cli:foxglove",
+    "tf-tree": "robot_dog.devtools.tf_tree",
 }
 
 

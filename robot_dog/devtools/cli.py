@@ -95,8 +95,3 @@ def foxglove(argv: list[str]) -> int:
         return _spin(server, args)
     finally:
         server.close()
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    return record(argv)

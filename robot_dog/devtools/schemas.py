@@ -1,7 +1,8 @@
 """ROS 2 message definitions as MCAP and Foxglove want them (`ros2msg` encoding): the type's
 .msg text followed by every type it uses, each after a line of 80 '=' and `MSG: pkg/Name`,
-as rosbag2 writes them. The .msg files come from the ament share directories of the
-environment (the ros-* wheels and the interfaces ./dev.sh builds), found by ament_index_python.
+as rosbag2 writes them. The .msg files come from the share directories of the ament
+prefixes (`AMENT_PREFIX_PATH`) and of this environment (where the ros-* wheels and the
+interfaces ./dev.sh builds install them).
 """
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+import os
+import sys
 
 PRIMITIVES = frozenset((
     "bool", "byte", "char", "float32", "float64", "int8", "uint8", "int16", "uint16", "int32",
@@ -36,14 +38,12 @@ def _split(name: str) -> tuple[str, str]:
 def definition_text(name: str) -> str:
     """The .msg text of one type (`pkg/msg/Name`)."""
     package, short = _split(name)
-    try:
-        share = Path(get_package_share_directory(package))
-    except PackageNotFoundError:
-        raise SchemaMissing(f"package {package!r} of {name} is not installed") from None
-    path = share / "msg" / f"{short}.msg"
-    if not path.is_file():
-        raise SchemaMissing(f"{path} does not exist")
-    return path.read_text()
+    prefixes = [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
+    for prefix in (*prefixes, sys.prefix):
+        path = Path(prefix) / "share" / package / "msg" / f"{short}.msg"
+        if path.is_file():
+            return path.read_text()
+    raise SchemaMissing(f"no {package}/msg/{short}.msg under {', '.join((*prefixes, sys.prefix))}")
 
 
 def field_types(text: str, package: str) -> list[str]:
