@@ -4,10 +4,11 @@ The route comes from a scenario (its `route` and `route_speed`) or the `waypoint
 (flat [x0, y0, x1, y1, ...], odom frame, m). It never publishes `cmd_vel` directly: the safety
 mux arbitrates `patrol/cmd_vel` (lowest priority) with the officer's and station's commands.
 Silence on `odom` for `odom_timeout_s` stops the commands (the mux then times the input out).
+Times are the node clock's: with use_sim_time, a simulator run faster than real time keeps the
+same timeouts and command rate in sim seconds.
 """
 from __future__ import annotations
 
-import time
 from functools import partial
 from typing import Any
 
@@ -52,10 +53,13 @@ class PatrolNode(Node):
 
     def _on_odom(self, msg: Odometry) -> None:
         p, o = msg.pose.pose.position, msg.pose.pose.orientation
-        self.pose, self.pose_at = (p.x, p.y, yaw_of(o.x, o.y, o.z, o.w)), time.monotonic()
+        self.pose, self.pose_at = (p.x, p.y, yaw_of(o.x, o.y, o.z, o.w)), self._now()
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
 
     def _tick(self) -> None:
-        if self.pose is None or time.monotonic() - self.pose_at > self.odom_timeout:
+        if self.pose is None or self._now() - self.pose_at > self.odom_timeout:
             return  # no pose: say nothing, the mux's input timeout stops the dog
         vx, wz = self.follower.command(*self.pose)
         msg = Twist()
