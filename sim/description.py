@@ -203,14 +203,17 @@ def _rpy(q: Quaternion) -> Vector:
     return (roll, pitch, yaw)
 
 
+def _numbers(values: tuple[float, ...]) -> str:
+    return " ".join(f"{v:.6g}" for v in values)
+
+
 def _origin(xyz: Vector, quat: Quaternion) -> str:
-    f = lambda v: " ".join(f"{c:.6g}" for c in v)  # noqa: E731
-    return f'<origin xyz="{f(xyz)}" rpy="{f(_rpy(quat))}"/>'
+    return f'<origin xyz="{_numbers(xyz)}" rpy="{_numbers(_rpy(quat))}"/>'
 
 
 def _geometry(shape: Shape) -> str:
     if shape.kind == "box":
-        return f'<box size="{" ".join(f"{v:.6g}" for v in shape.size)}"/>'
+        return f'<box size="{_numbers(shape.size)}"/>'
     if shape.kind == "cylinder":
         return f'<cylinder radius="{shape.size[0]:.6g}" length="{shape.size[1]:.6g}"/>'
     return f'<sphere radius="{shape.size[0]:.6g}"/>'
@@ -218,8 +221,8 @@ def _geometry(shape: Shape) -> str:
 
 def to_urdf(desc: Description) -> str:
     lines = ['<?xml version="1.0"?>',
-             f"<!-- Generated from the simulator's MuJoCo model (sim/description.py); the Go2 "
-             f"(BSD-3-Clause, Unitree) with the patrol payload. -->",
+             "<!-- Generated from the simulator's MuJoCo model (sim/description.py); the Go2 "
+             "(BSD-3-Clause, Unitree) with the patrol payload. -->",
              f"<robot name={quoteattr(desc.name)}>"]
     for link, shapes in desc.links.items():
         lines.append(f"  <link name={quoteattr(link)}>")
@@ -236,7 +239,7 @@ def to_urdf(desc: Description) -> str:
         lines.append(f"    <parent link={quoteattr(j.parent)}/><child link={quoteattr(j.child)}/>")
         lines.append(f"    {_origin(j.xyz, j.quat)}")
         if j.kind == "revolute":
-            lines.append(f'    <axis xyz="{" ".join(f"{v:.6g}" for v in j.axis)}"/>')
+            lines.append(f'    <axis xyz="{_numbers(j.axis)}"/>')
             lines.append(f'    <limit lower="{j.limits[0]:.6g}" upper="{j.limits[1]:.6g}" '
                          f'effort="{j.effort:.6g}" velocity="30"/>')
         lines.append("  </joint>")

@@ -59,7 +59,7 @@ def test_leg_transforms_match_mujoco_kinematics_at_any_angles(model):
     desc = describe(model)
     data = mujoco.MjData(model)
     rng = np.random.default_rng(3)
-    body = lambda link: model.body(R.TRUNK if link == frames.BASE_LINK else link).id  # noqa: E731
+    body = lambda link: model.body(R.TRUNK if link == frames.BASE_LINK else link).id
     for _ in range(5):
         angles = {}
         for name in R.JOINTS_MODEL:

@@ -21,7 +21,6 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from functools import partial
-from pathlib import Path
 
 import pytest
 import rclpy

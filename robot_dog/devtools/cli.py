@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import time
 from pathlib import Path
 
@@ -33,7 +32,9 @@ def _spin(sink: object, args: argparse.Namespace) -> int:
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
     from robot_dog.devtools.tap import Tap
+    from robot_dog.ros import dds_env
 
+    dds_env.apply()   # localhost-only discovery (large samples: images come in) before rclpy.init
     rclpy.init(args=[])
     tap = None
     try:

@@ -27,6 +27,9 @@ def listen(seconds: float) -> dict[str, tuple[str, bool]]:
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from tf2_msgs.msg import TFMessage
 
+    from robot_dog.ros import dds_env
+
+    dds_env.apply()   # localhost-only discovery before the participant exists
     rclpy.init(args=[])
     node = rclpy.create_node("robot_dog_tf_tree")
     edges: dict[str, tuple[str, bool]] = {}
