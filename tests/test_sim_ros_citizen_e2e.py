@@ -261,7 +261,11 @@ def test_a_foxglove_client_receives_tf(sim, heard, tmp_path):
                         assert subscription == 7
                         return frame[13:]
 
-        payload = asyncio.run(receive_tf())
+        try:
+            payload = asyncio.run(receive_tf())
+        except (TimeoutError, asyncio.TimeoutError):
+            pytest.fail(f"no /tf from the Foxglove server within 60 s; its log:\n"
+                        f"{(tmp_path / 'foxglove.log').read_text()}")
         from rclpy.serialization import deserialize_message
         tf = deserialize_message(payload, TFMessage)
         assert any(t.child_frame_id == "base_link" for t in tf.transforms)
