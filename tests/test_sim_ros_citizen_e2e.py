@@ -246,7 +246,7 @@ def test_a_foxglove_client_receives_tf(sim, heard, tmp_path):
             async with websockets.connect(url, subprotocols=["foxglove.sdk.v1"]) as ws:
                 channel = None
                 while True:
-                    frame = await asyncio.wait_for(ws.recv(), 60)
+                    frame = await asyncio.wait_for(ws.recv(), 90)
                     if isinstance(frame, str):
                         msg = json.loads(frame)
                         if msg.get("op") == "advertise":
@@ -264,7 +264,7 @@ def test_a_foxglove_client_receives_tf(sim, heard, tmp_path):
         try:
             payload = asyncio.run(receive_tf())
         except (TimeoutError, asyncio.TimeoutError):
-            pytest.fail(f"no /tf from the Foxglove server within 60 s; its log:\n"
+            pytest.fail(f"no /tf from the Foxglove server within 90 s; its log:\n"
                         f"{(tmp_path / 'foxglove.log').read_text()}")
         from rclpy.serialization import deserialize_message
         tf = deserialize_message(payload, TFMessage)
