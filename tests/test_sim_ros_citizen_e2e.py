@@ -231,44 +231,51 @@ def test_record_writes_an_mcap_that_decodes_whole(sim, heard, tmp_path):
     assert not any(t.endswith("image_raw") for t in topics)
 
 
-def test_a_foxglove_client_receives_tf(sim, heard, tmp_path):
+def test_a_foxglove_client_receives_tf_and_the_latched_static_tree(sim, heard, tmp_path):
+    """The client connects after the server took /tf_static (published once, latched): it still
+    gets it on subscribing, as a late ROS subscriber would."""
     import websockets
+    from rclpy.serialization import deserialize_message
 
     server = subprocess.Popen(
-        [sys.executable, "-m", "robot_dog.cli", "foxglove", "--port", "0", "--topics", "/tf"],
+        [sys.executable, "-m", "robot_dog.cli", "foxglove", "--port", "0", "--topics", "/tf", "/tf_static"],
         env=dds_env.environ(), stdout=subprocess.PIPE, stderr=open(tmp_path / "foxglove.log", "w"), text=True)
     try:
         line = server.stdout.readline()                 # the one line it prints: where it serves
         assert line.startswith("foxglove: ws://127.0.0.1:"), line
         url = line.split()[-1]
+        wait_for(lambda: "tapping /tf_static" in (tmp_path / "foxglove.log").read_text(),
+                 "the server taking /tf_static")
 
-        async def receive_tf() -> bytes:
+        async def receive() -> dict[str, bytes]:
+            got: dict[str, bytes] = {}
             async with websockets.connect(url, subprotocols=["foxglove.sdk.v1"]) as ws:
-                channel = None
-                while True:
+                topic_of: dict[int, str] = {}
+                while len(got) < 2:
                     frame = await asyncio.wait_for(ws.recv(), 90)
                     if isinstance(frame, str):
                         msg = json.loads(frame)
                         if msg.get("op") == "advertise":
                             for c in msg["channels"]:
-                                if c["topic"] == "/tf":
-                                    assert c["encoding"] == "cdr" and c["schemaName"] == "tf2_msgs/msg/TFMessage"
-                                    channel = c["id"]
-                                    await ws.send(json.dumps({"op": "subscribe", "subscriptions": [
-                                        {"id": 7, "channelId": channel}]}))
-                    elif channel is not None and frame[0] == 1:   # message data
+                                assert c["encoding"] == "cdr" and c["schemaName"] == "tf2_msgs/msg/TFMessage"
+                                subscription = 100 + c["id"]
+                                topic_of[subscription] = c["topic"]
+                                await ws.send(json.dumps({"op": "subscribe", "subscriptions": [
+                                    {"id": subscription, "channelId": c["id"]}]}))
+                    elif frame[0] == 1:                 # message data: op, subscription, time, payload
                         (subscription,) = struct.unpack_from("<I", frame, 1)
-                        assert subscription == 7
-                        return frame[13:]
+                        got.setdefault(topic_of[subscription], frame[13:])
+            return got
 
         try:
-            payload = asyncio.run(receive_tf())
+            got = asyncio.run(receive())
         except (TimeoutError, asyncio.TimeoutError):
-            pytest.fail(f"no /tf from the Foxglove server within 90 s; its log:\n"
+            pytest.fail(f"no /tf and /tf_static from the Foxglove server within 90 s; its log:\n"
                         f"{(tmp_path / 'foxglove.log').read_text()}")
-        from rclpy.serialization import deserialize_message
-        tf = deserialize_message(payload, TFMessage)
+        tf = deserialize_message(got["/tf"], TFMessage)
         assert any(t.child_frame_id == "base_link" for t in tf.transforms)
+        static = deserialize_message(got["/tf_static"], TFMessage)
+        assert {"imu_link", "bodycam_optical"} <= {t.child_frame_id for t in static.transforms}
     finally:
         server.terminate()
         server.wait(timeout=30)

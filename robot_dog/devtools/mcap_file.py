@@ -24,7 +24,7 @@ class McapFile:
         self.messages = 0
         self.closed = False
 
-    def add_channel(self, topic: str, type_name: str, definition: str) -> None:
+    def add_channel(self, topic: str, type_name: str, definition: str, latched: bool = False) -> None:
         with self.lock:
             if self.closed or topic in self.channels:
                 return

@@ -20,7 +20,7 @@ DISCOVERY_PERIOD_S = 0.5
 
 
 class Sink(Protocol):
-    def add_channel(self, topic: str, type_name: str, definition: str) -> None: ...
+    def add_channel(self, topic: str, type_name: str, definition: str, latched: bool = False) -> None: ...
     def write(self, topic: str, data: bytes, log_time_ns: int) -> bool: ...   # False: full
 
 
@@ -54,9 +54,11 @@ class Tap(Node):
             except (SchemaMissing, ImportError, AttributeError, ValueError) as exc:
                 self._refuse(topic, str(exc))
                 continue
-            self.sink.add_channel(topic, types[0], definition)
+            qos = self._qos(topic)
+            self.sink.add_channel(topic, types[0], definition,
+                                  latched=qos.durability == DurabilityPolicy.TRANSIENT_LOCAL)
             self.create_subscription(cls, topic, lambda data, t=topic: self._on_message(t, data),
-                                     self._qos(topic), raw=True)
+                                     qos, raw=True)
             self.topics[topic] = types[0]
             self.get_logger().info(f"tapping {topic} ({types[0]})")
 
