@@ -22,6 +22,21 @@ from sim.laser import LaserConfig
 from sim.noise import NoiseModel, Reading, fix_covariance, imu_covariances, odometry_covariances
 
 
+def with_frame_prefix(msg: object, prefix: str) -> object:
+    """`msg` with `prefix` before every frame it names (header, child frame, each transform), as
+    robot_state_publisher's frame_prefix does: several dogs on one /tf (`dog1/base_link`, ...).
+    An empty prefix leaves it untouched."""
+    if not prefix:
+        return msg
+    for part in getattr(msg, "transforms", None) or (msg,):
+        header = getattr(part, "header", None)
+        if header is not None and header.frame_id:
+            header.frame_id = prefix + header.frame_id
+        if getattr(part, "child_frame_id", ""):
+            part.child_frame_id = prefix + part.child_frame_id
+    return msg
+
+
 def stamp_of(seconds: float) -> Time:
     """A time in seconds as builtin_interfaces/Time (sim time on /clock and in the stamps)."""
     nanoseconds = int(round(seconds * 1e9))

@@ -87,6 +87,8 @@ class SimNode(Node):
         realistic = p("realistic", False, "sensor noise and odometry drift (else the scenario's "
                                           "`realistic` setting)")
         laser = p("laser", True, "simulate the head's laser scanner (`scan`)")
+        self.frame_prefix = p("frame_prefix", "", "before every frame this node names, e.g. dog1/ "
+                                                  "(several dogs on one /tf); empty = none")
         try:
             scenario = load_scenario(scenario_name)
         except ScenarioError as exc:
@@ -243,36 +245,39 @@ class SimNode(Node):
             return messages.stamp_of(sim_time)
         return self.get_clock().now().to_msg()
 
+    def _framed(self, msg: Any) -> Any:
+        return messages.with_frame_prefix(msg, self.frame_prefix)
+
     def _publish_description(self) -> None:
         """robot_description and /tf_static, latched: published once, kept for late joiners."""
         self.description_pub.publish(String(data=to_urdf(self.description)))
         stamp = self._stamp(self.world.time)
-        self.tf_static_pub.publish(messages.transforms(static_transforms(self.description), stamp))
+        self.tf_static_pub.publish(self._framed(messages.transforms(static_transforms(self.description), stamp)))
 
     def _publish_state(self, s: BaseState) -> None:
         stamp = self._stamp(s.time)
         if self.clock_pub is not None:
             self.clock_pub.publish(Clock(clock=stamp))
         reading = self.sensors.read(s)
-        self.odom_pub.publish(messages.odometry(reading, self.noise, stamp))
-        self.imu_pub.publish(messages.imu(s, reading, self.noise, stamp))
+        self.odom_pub.publish(self._framed(messages.odometry(reading, self.noise, stamp)))
+        self.imu_pub.publish(self._framed(messages.imu(s, reading, self.noise, stamp)))
         self.joint_pub.publish(messages.joint_state(s, stamp))
         legs = moving_transforms(self.description, dict(zip(R.JOINTS_MODEL, s.joint_position.tolist())))
-        self.tf_pub.publish(messages.transforms([messages.base_transform(reading), *legs], stamp))
+        self.tf_pub.publish(self._framed(messages.transforms([messages.base_transform(reading), *legs], stamp)))
         self.ticks += 1
         if self.ticks % FIX_EVERY == 1:
             lat, lon, alt = to_geodetic(self.origin, *(float(v) for v in s.position))
-            self.fix_pub.publish(messages.fix(lat, lon, alt, self.noise, stamp))
+            self.fix_pub.publish(self._framed(messages.fix(lat, lon, alt, self.noise, stamp)))
         if self.laser is not None and self.ticks % self.scan_every == 1:
             # From the physics thread, between steps: the world's data is this tick's.
             ranges = self.laser.scan(self.world.data)
-            self.scan_pub.publish(messages.laser_scan(ranges, self.laser.config, stamp))
+            self.scan_pub.publish(self._framed(messages.laser_scan(ranges, self.laser.config, stamp)))
 
     def _publish_frame(self, frame: np.ndarray, sim_time: float) -> None:
         msg = Image(height=frame.shape[0], width=frame.shape[1], encoding="bgr8", is_bigendian=0,
                     step=frame.shape[1] * 3)
         msg.data = frame.tobytes()
-        header = Header(stamp=self._stamp(sim_time), frame_id=self.camera_frame)
+        header = Header(stamp=self._stamp(sim_time), frame_id=self.frame_prefix + self.camera_frame)
         msg.header = header
         self.image_pub.publish(msg)
         self.info_pub.publish(camera_info.to_msg(self.camera, header))

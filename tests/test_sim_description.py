@@ -82,3 +82,20 @@ def test_optical_frame_looks_where_the_rendered_camera_looks(model):
     flipped = quat_multiply(tuple(camera.quat), (0.0, 1.0, 0.0, 0.0))   # 180 deg about x
     assert _same_rotation(quat_multiply(link.quat, optical.quat), flipped)
     assert np.allclose(link.xyz, camera.pos)
+
+
+def test_frame_prefix_names_every_frame_of_a_message():
+    from geometry_msgs.msg import TransformStamped
+    from nav_msgs.msg import Odometry
+    from tf2_msgs.msg import TFMessage
+
+    from sim.messages import with_frame_prefix
+    tf = TFMessage(transforms=[TransformStamped(child_frame_id="base_link")])
+    tf.transforms[0].header.frame_id = "odom"
+    with_frame_prefix(tf, "dog2/")
+    assert (tf.transforms[0].header.frame_id, tf.transforms[0].child_frame_id) == ("dog2/odom", "dog2/base_link")
+    odom = Odometry(child_frame_id="base_link")
+    odom.header.frame_id = "odom"
+    with_frame_prefix(odom, "dog2/")
+    assert (odom.header.frame_id, odom.child_frame_id) == ("dog2/odom", "dog2/base_link")
+    assert with_frame_prefix(odom, "") is odom and odom.header.frame_id == "dog2/odom"
