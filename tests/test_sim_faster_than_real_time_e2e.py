@@ -1,22 +1,27 @@
 """Faster than real time on one time base: the simulator at real_time_factor 5 with /clock and
 the patrol follower on use_sim_time walk the route as at real time: the same path and the
-same speed in sim seconds (commands neither expire early nor pile up). An outsider's relay
-(plain rclpy) stands in for the mux between `patrol/cmd_vel` and the base's `cmd_vel`.
+same speed in sim seconds (commands neither expire early nor pile up). The patrol's `patrol/cmd_vel` is remapped
+straight to the base's `cmd_vel` (no mux: its timeouts are its own part's); the test only
+listens to `odom` (plain rclpy).
 """
 from __future__ import annotations
 
 import math
+import os
+import signal
+import subprocess
+import sys
 import threading
 import uuid
 from functools import partial
 
 import pytest
 import rclpy
-from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
+from robot_dog.ros import dds_env
 from tests import support
 from tests.fixtures.ros_nodes import NodeProcess
 
@@ -33,10 +38,7 @@ def walk(tmp_path, real_time_factor: float) -> list[tuple[float, float, float]]:
     namespace = f"/t{uuid.uuid4().hex[:8]}"
     context = rclpy.Context()
     rclpy.init(context=context)
-    node = rclpy.create_node("relay", namespace=namespace, context=context)
-    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-    to_base = node.create_publisher(Twist, "cmd_vel", reliable)
-    node.create_subscription(Twist, "patrol/cmd_vel", to_base.publish, reliable)
+    node = rclpy.create_node("odom_listener", namespace=namespace, context=context)
     track: list[tuple[float, float, float]] = []
     node.create_subscription(Odometry, "odom", lambda m: track.append(
         (m.header.stamp.sec + m.header.stamp.nanosec * 1e-9, m.pose.pose.position.x,
@@ -48,21 +50,36 @@ def walk(tmp_path, real_time_factor: float) -> list[tuple[float, float, float]]:
     sim = NodeProcess("sim.node", namespace, tmp_path / f"sim{real_time_factor}.log",
                       mode="kinematic", scenario="plaza_day", render=False, street_audio=False,
                       publish_clock=True, real_time_factor=real_time_factor)
-    patrol = NodeProcess("robot_dog.patrol.node", namespace, tmp_path / f"patrol{real_time_factor}.log",
-                         scenario="plaza_day", rate_hz=PATROL_HZ, use_sim_time=True)
+    patrol = None
     try:
+        # The dog must be heard standing before the patrol starts it: the walk is timed from there.
+        wait_for(lambda: track, "odom from the simulator")
+        with open(tmp_path / f"patrol{real_time_factor}.log", "w") as log:
+            patrol = subprocess.Popen(
+                [sys.executable, "-m", "robot_dog.patrol.node", "--ros-args", "-r", f"__ns:={namespace}",
+                 "-r", "patrol/cmd_vel:=cmd_vel", "-p", "scenario:=plaza_day",
+                 "-p", f"rate_hz:={PATROL_HZ}", "-p", "use_sim_time:=true"],
+                env=dds_env.environ(), start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
+
         def moving_for() -> float:
             moved = [t for t, x, y in list(track) if math.hypot(x, y) > 0.01]
             return moved[-1] - moved[0] if moved else 0.0
         wait_for(lambda: moving_for() >= SIM_SECONDS, f"{SIM_SECONDS} s of walking at {real_time_factor}x")
     finally:
-        patrol.kill()
+        if patrol is not None:
+            os.killpg(patrol.pid, signal.SIGINT)
+            try:
+                patrol.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(patrol.pid, signal.SIGKILL)
+                patrol.wait()
         sim.kill()
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown(context=context)
     points = list(track)
     start = next(i for i, (_, x, y) in enumerate(points) if math.hypot(x, y) > 0.01) - 1
+    assert start >= 0, "the first odom heard was already moving"
     t0 = points[start][0]
     return [(t - t0, x, y) for t, x, y in points[start:] if t - t0 <= SIM_SECONDS]
 
