@@ -167,11 +167,11 @@ def test_camera_info_matches_each_image(heard):
         assert list(info.p[:3]) == [fx, 0.0, cx]
 
 
-def test_bodycam_camera_info_is_the_simulators_scaled_to_its_size(sim, heard, tmp_path):
+def test_bodycam_camera_info_is_the_simulators_scaled_to_its_size_in_sim_time(sim, heard, tmp_path):
     namespace, _ = sim
     bodycam = NodeProcess("robot_dog.bodycam.node:main", namespace, tmp_path / "bodycam.log",
                           source="topic:camera/image_raw", width=320, height=240, fps=5.0,
-                          publish_raw=False)
+                          publish_raw=False, use_sim_time=True)
     try:
         heard.listen(CameraInfo, "bodycam/camera_info", BEST_EFFORT)
         wait_for(lambda: heard.of("bodycam/camera_info"), "bodycam/camera_info")
@@ -181,6 +181,7 @@ def test_bodycam_camera_info_is_the_simulators_scaled_to_its_size(sim, heard, tm
     assert (info.width, info.height) == (320, 240) and info.header.frame_id == "bodycam_optical"
     assert info.k[0] == pytest.approx(2 * source.k[0]) and info.k[4] == pytest.approx(2 * source.k[4])
     assert info.k[2] == pytest.approx((source.k[2] + 0.5) * 2 - 0.5)
+    assert info.header.stamp.sec < time.time() - 1e6      # on the simulator's clock (use_sim_time)
 
 
 def test_covariances_are_not_zero(heard):
