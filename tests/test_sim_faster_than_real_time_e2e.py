@@ -7,10 +7,6 @@ listens to `odom` (plain rclpy).
 from __future__ import annotations
 
 import math
-import os
-import signal
-import subprocess
-import sys
 import threading
 import uuid
 from functools import partial
@@ -21,7 +17,6 @@ from nav_msgs.msg import Odometry
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from robot_dog.ros import dds_env
 from tests import support
 from tests.fixtures.ros_nodes import NodeProcess
 
@@ -54,12 +49,9 @@ def walk(tmp_path, real_time_factor: float) -> list[tuple[float, float, float]]:
     try:
         # The dog must be heard standing before the patrol starts it: the walk is timed from there.
         wait_for(lambda: track, "odom from the simulator")
-        with open(tmp_path / f"patrol{real_time_factor}.log", "w") as log:
-            patrol = subprocess.Popen(
-                [sys.executable, "-m", "robot_dog.patrol.node", "--ros-args", "-r", f"__ns:={namespace}",
-                 "-r", "patrol/cmd_vel:=cmd_vel", "-p", "scenario:=plaza_day",
-                 "-p", f"rate_hz:={PATROL_HZ}", "-p", "use_sim_time:=true"],
-                env=dds_env.environ(), start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
+        patrol = NodeProcess("robot_dog.patrol.node", namespace, tmp_path / f"patrol{real_time_factor}.log",
+                             remaps={"patrol/cmd_vel": "cmd_vel"}, scenario="plaza_day",
+                             rate_hz=PATROL_HZ, use_sim_time=True)
 
         def moving_for() -> float:
             moved = [t for t, x, y in list(track) if math.hypot(x, y) > 0.01]
@@ -67,12 +59,7 @@ def walk(tmp_path, real_time_factor: float) -> list[tuple[float, float, float]]:
         wait_for(lambda: moving_for() >= SIM_SECONDS, f"{SIM_SECONDS} s of walking at {real_time_factor}x")
     finally:
         if patrol is not None:
-            os.killpg(patrol.pid, signal.SIGINT)
-            try:
-                patrol.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(patrol.pid, signal.SIGKILL)
-                patrol.wait()
+            patrol.kill()
         sim.kill()
         executor.shutdown()
         node.destroy_node()
