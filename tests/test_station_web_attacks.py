@@ -94,7 +94,9 @@ def open_stream(station, cookie: str) -> tuple[socket.socket, int]:
     sock.sendall(f"GET /video/dog1/bodycam.mjpeg HTTP/1.1\r\nHost: 127.0.0.1:{station.port}\r\n"
                  f"Cookie: {cookie}\r\n\r\n".encode())
     reader = sock.makefile("rb")
-    status = int(reader.readline().split(b" ", 2)[1])
+    line = reader.readline()
+    assert line, "closed without an answer"
+    status = int(line.split(b" ", 2)[1])
     while reader.readline() not in (b"\r\n", b""):
         pass  # response headers
     if status == 200:
