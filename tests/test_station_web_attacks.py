@@ -13,6 +13,7 @@ import http.client
 import json
 import random
 import socket
+import subprocess
 import threading
 import time
 
@@ -25,6 +26,8 @@ from robot_dog.station.ingest import Frame
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import Storage
 from robot_dog.station.web import StationHttp
+from tests.support import wait_for
+from tests.test_station_cli import StationProcess
 
 TOKEN = "right-operator-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}", "X-Operator": "alice"}
@@ -87,11 +90,11 @@ def login_cookie(station) -> str:
     return reply.headers["Set-Cookie"].split(";", 1)[0]
 
 
-def open_stream(station, cookie: str) -> tuple[socket.socket, int]:
+def open_stream(port: int, cookie: str) -> tuple[socket.socket, int]:
     """What the viewer page's <img> does: GET the MJPEG stream; returns the socket (after the
     first whole frame when 200) and the status."""
-    sock = socket.create_connection(("127.0.0.1", station.port), timeout=30)
-    sock.sendall(f"GET /video/dog1/bodycam.mjpeg HTTP/1.1\r\nHost: 127.0.0.1:{station.port}\r\n"
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(f"GET /video/dog1/bodycam.mjpeg HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
                  f"Cookie: {cookie}\r\n\r\n".encode())
     reader = sock.makefile("rb")
     line = reader.readline()
@@ -116,7 +119,7 @@ def streams_available(station, cookie: str, count: int, deadline_s: float = 60.0
     end, held = time.monotonic() + deadline_s, []
     try:
         while len(held) < count and time.monotonic() < end:
-            sock, status = open_stream(station, cookie)
+            sock, status = open_stream(station.port, cookie)
             if status == 200:
                 held.append(sock)
             else:
@@ -134,7 +137,7 @@ def test_viewers_that_leave_a_silent_camera_free_their_slots(station):
     after 64 even the E-STOP got RemoteDisconnected."""
     cookie = login_cookie(station)
     for _ in range(100):
-        sock, status = open_stream(station, cookie)
+        sock, status = open_stream(station.port, cookie)
         sock.close()
         if status != 200:  # the 16-stream cap while the last viewers' slots are being freed
             assert status == 503
@@ -149,7 +152,7 @@ def test_viewers_that_stay_cannot_take_the_e_stops_slot(station):
     held, statuses = [], []
     try:
         for _ in range(100):
-            sock, status = open_stream(station, cookie)
+            sock, status = open_stream(station.port, cookie)
             held.append(sock)
             statuses.append(status)
         assert statuses.count(200) == web.MAX_STREAMS and statuses.count(503) == 100 - 16
@@ -284,7 +287,7 @@ def test_a_stream_nobody_reads_gives_its_slot_back(station, monkeypatch):
                         f"Cookie: {cookie}\r\n\r\n".encode())  # and never reads
         end, status = time.monotonic() + 60.0, 0
         while time.monotonic() < end:
-            sock, status = open_stream(server, cookie)
+            sock, status = open_stream(server.port, cookie)
             sock.close()
             if status == 200:
                 break
@@ -333,3 +336,105 @@ def test_a_wrong_token_flood_never_blocks_the_right_tokens_e_stop(station):
     assert accepted == 50
     assert refused[429] > 0 and refused[401] > 5, refused
     assert set(refused) == {401, 429}, refused
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_the_station_process_keeps_the_e_stop_through_every_attack_at_once(tmp_path,
+                                                                            secure_broker):
+    """`robot-dog station --fleet` against the fleet's TLS Mosquitto; dog1's camera sent one
+    frame and went silent. 100 viewer page loads, then a slowloris of 80 connections and a
+    wrong-token flood together: the E-STOPs at t = 4, 8, 12, 16 s are accepted and arrive,
+    signed, at the broker (seen by another station user)."""
+    fleet = secure_broker.fleet
+    token = fleet.paths.operator_token.read_text().strip()
+    (tmp_path / "frame.jpg").write_bytes(JPEG)
+    watcher = subprocess.Popen(["mosquitto_sub", *secure_broker.cli_args("station2"), "-F",
+                                "%t %x", "-t", "patrol/v1/dog1/cmd/estop", "-t",
+                                "patrol/v1/dog1/video/bodycam"], stdout=subprocess.PIPE, text=True)
+    seen: list[tuple[str, bytes]] = []
+    threading.Thread(target=lambda: [seen.append((line.split()[0], bytes.fromhex(line.split()[1])))
+                                     for line in watcher.stdout], daemon=True).start()
+    station = StationProcess("--fleet", str(fleet.root), "--http-port", "0",
+                             "--db", str(tmp_path / "s.db"))
+    try:
+        line = station.wait_for_line("viewer:  http://127.0.0.1:")
+        port = int(line.rsplit(":", 1)[1].strip("/ "))
+
+        def camera_frame_seen() -> bool:  # also: the watcher is subscribed
+            subprocess.run(["mosquitto_pub", *secure_broker.cli_args("dog1"), "-t",
+                            "patrol/v1/dog1/video/bodycam", "-f", str(tmp_path / "frame.jpg")],
+                           check=True, timeout=30)
+            return any(topic.endswith("bodycam") for topic, _ in seen)
+
+        wait_for(camera_frame_seen, "dog1's frame at the broker", timeout_s=60, interval_s=1.0)
+        headers = {"Authorization": f"Bearer {token}", "X-Operator": "alice"}
+
+        def fleet_cameras() -> list[str]:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("GET", "/api/fleet", headers=headers)
+            dogs = json.loads(conn.getresponse().read())["dogs"]
+            conn.close()
+            return [c for d in dogs for c in d["cameras"]]
+
+        wait_for(fleet_cameras, "dog1's frame at the station", timeout_s=60)
+
+        def process_estop() -> int:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("POST", ESTOP, body=b"{}", headers={
+                **headers, "Content-Type": "application/json"})
+            status = conn.getresponse().status
+            conn.close()
+            return status
+
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/api/operator", headers=headers)
+        cookie = conn.getresponse().headers["Set-Cookie"].split(";", 1)[0]
+        conn.close()
+        for _ in range(100):
+            sock, status = open_stream(port, cookie)
+            sock.close()
+            assert status in (200, 503)
+        assert process_estop() == 202
+
+        stop = threading.Event()
+
+        def guesser() -> None:
+            while not stop.wait(0.25):
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                try:
+                    conn.request("GET", "/api/operator", headers={"Authorization": "Bearer x"})
+                    conn.getresponse().read()
+                except OSError:
+                    pass
+                finally:
+                    conn.close()
+
+        attacks = [Slowloris(port, 80, rate=16.0), threading.Thread(target=guesser, daemon=True)]
+        for attack in attacks:
+            attack.start()
+        try:
+            start, accepted = time.monotonic(), 0
+            for at in (4.0, 8.0, 12.0, 16.0):
+                time.sleep(max(0.0, start + at - time.monotonic()))
+                accepted += process_estop() == 202
+        finally:
+            attacks[0].stop.set()
+            stop.set()
+            for attack in attacks:
+                attack.join(timeout=30)
+        assert accepted == 4
+        def arrived() -> list[dict]:
+            return [json.loads(payload) for topic, payload in seen if topic.endswith("estop")]
+
+        wait_for(lambda: len(arrived()) >= 5, "5 E-STOPs at the broker", timeout_s=60)
+        estops = arrived()
+        assert len(estops) == 5
+        assert {(e["dog"], e["verb"], e["issuer"]) for e in estops} == {("dog1", "estop",
+                                                                          "alice")}
+        assert all(e.get("sig") for e in estops)
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=30)
+        assert station.stop() == 0, station.output()[-3000:]
+    assert "Traceback" not in station.output()
