@@ -438,3 +438,46 @@ def test_the_station_process_keeps_the_e_stop_through_every_attack_at_once(tmp_p
         watcher.wait(timeout=30)
         assert station.stop() == 0, station.output()[-3000:]
     assert "Traceback" not in station.output()
+
+
+def test_a_viewer_refused_by_the_stream_cap_gets_its_video_once_a_stream_is_free(
+        station, monkeypatch, browser_page):
+    """The real page in Chromium, dog1's camera live: the page's stream is refused (503) while
+    another viewer holds the only stream; once that one leaves, the page shows the video
+    without a reload."""
+    import cv2
+    import numpy as np
+
+    monkeypatch.setattr(web, "MAX_STREAMS", 1)
+    server = StationHttp(station.storage, station.relay, port=0, token=TOKEN).start()
+    ok, jpeg = cv2.imencode(".jpg", np.full((48, 64, 3), 200, np.uint8))
+    assert ok
+    running = threading.Event()
+    running.set()
+
+    def camera() -> None:  # Chromium shows a part of the stream once the next one begins
+        while running.is_set():
+            station.relay.publish(Frame("dog1", "bodycam", jpeg.tobytes(), time.time()))
+            time.sleep(0.1)
+
+    feeder = threading.Thread(target=camera, daemon=True)
+    feeder.start()
+    try:
+        holder, status = open_stream(server.port, login_cookie(server))
+        assert status == 200
+        page = browser_page
+        page.goto(f"http://127.0.0.1:{server.port}/")
+        page.fill("#operator", "alice")
+        page.fill("#token", TOKEN)
+        page.click("#login-button")
+        image = "section.dog[data-dog=dog1] img.video"
+        page.wait_for_selector("section.dog[data-dog=dog1] .status", timeout=30_000)
+        assert page.eval_on_selector(image, "img => img.naturalWidth") == 0, \
+            "the only stream is taken: no video yet"
+        holder.close()
+        page.wait_for_function(f"() => document.querySelector('{image}')?.naturalWidth === 64",
+                               timeout=60_000)
+    finally:
+        running.clear()
+        feeder.join(timeout=10)
+        server.stop()
