@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from http.server import ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 
 from robot_dog.log_rate import worth_a_line
 from robot_dog.station.slots import ConnectionSlots
@@ -110,7 +110,7 @@ class AdmittingServer(ThreadingHTTPServer):
                                 "sending its request longest (#%d)", self.slots.connections,
                                 self.evicted_connections)
             try:  # wakes its thread's read with end-of-file; that thread closes it
-                admission.evict.shutdown(socket.SHUT_RDWR)
+                cast(socket.socket, admission.evict).shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
         try:

@@ -44,7 +44,7 @@ class TokenThrottle:
         record.failures = [t for t in record.failures if now - t < self.window_s] + [now]
         if len(record.failures) < self.max_failures:
             return 0.0
-        lockout = min(self.lockout_s * 2 ** record.lockouts, self.max_lockout_s)
+        lockout = min(self.lockout_s * 2.0 ** record.lockouts, self.max_lockout_s)
         record.lockouts += 1
         record.failures.clear()
         record.locked_until = now + lockout
