@@ -155,7 +155,7 @@ def test_viewers_that_stay_cannot_take_the_e_stops_slot(station):
             sock, status = open_stream(station.port, cookie)
             held.append(sock)
             statuses.append(status)
-        assert statuses.count(200) == web.MAX_STREAMS and statuses.count(503) == 100 - 16
+        assert statuses.count(200) == web.MAX_STREAMS and statuses.count(503) == 100 - web.MAX_STREAMS
         assert estop(station) == 202
         assert login_cookie(station)
         conn = connect(station)
