@@ -15,7 +15,6 @@ from __future__ import annotations
 import http.client
 import os
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -27,8 +26,8 @@ from robot_dog.station.ingest import Frame
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import Storage
 from robot_dog.station.web import StationHttp
-from tests.test_station_web_attacks import (AUTH, ESTOP, JPEG, TOKEN, Slowloris, login_cookie,
-                                            open_stream)
+from tests.test_station_web_attacks import (AUTH, ESTOP, JPEG, TOKEN, Slowloris, WrongTokens,
+                                            login_cookie, open_stream)
 
 SAMPLES = int(os.environ.get("ROBOT_DOG_BENCH_HTTP_SAMPLES", "50"))
 LEAVES = 10
@@ -66,18 +65,6 @@ def _estops(port: int) -> list[float]:
         samples.append(_estop_ms(port))
         time.sleep(0.05)
     return samples
-
-
-def _guesser(port: int, stop: threading.Event) -> None:
-    while not stop.wait(0.25):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        try:
-            conn.request("GET", "/api/operator", headers={"Authorization": "Bearer wrong"})
-            conn.getresponse().read()
-        except OSError:
-            pass
-        finally:
-            conn.close()
 
 
 def _stream_freed_ms(root: Path) -> list[float]:
@@ -120,8 +107,7 @@ def run() -> dict[str, object]:
             figures.update(summary(_estops(station.port), "estop_quiet", "ms", "quiet E-STOPs"))
             cookie = login_cookie(station)
             viewers = [open_stream(station.port, cookie)[0] for _ in range(web.MAX_STREAMS)]
-            attack, stop = Slowloris(station.port, 80, rate=16.0), threading.Event()
-            guesser = threading.Thread(target=_guesser, args=(station.port, stop), daemon=True)
+            attack, guesser = Slowloris(station.port, 80, rate=16.0), WrongTokens(station.port, 0.25)
             attack.start()
             guesser.start()
             time.sleep(2.0)  # the slowloris holds every free connection by now
@@ -130,7 +116,7 @@ def run() -> dict[str, object]:
                                        "E-STOPs under attack"))
             finally:
                 attack.stop.set()
-                stop.set()
+                guesser.stop.set()
                 attack.join(timeout=30)
                 guesser.join(timeout=30)
                 for sock in viewers:
