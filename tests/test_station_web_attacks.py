@@ -355,39 +355,39 @@ def test_the_station_process_keeps_the_e_stop_through_every_attack_at_once(tmp_p
     """`robot-dog station --fleet` against the fleet's TLS Mosquitto; dog1's camera sent one
     frame and went silent. 100 viewer page loads, then a slowloris of 80 connections and a
     wrong-token flood together: the E-STOPs at t = 4, 8, 12, 16 s are accepted and arrive,
-    signed, at the broker (seen by another station user)."""
+    signed, at the dog (dog1's own credential reads its commands; no station role does)."""
     fleet = secure_broker.fleet
     token = fleet.paths.operator_token.read_text().strip()
     (tmp_path / "frame.jpg").write_bytes(JPEG)
-    watcher = subprocess.Popen(["mosquitto_sub", *secure_broker.cli_args("station2"), "-F",
-                                "%t %x", "-t", "patrol/v1/dog1/cmd/estop", "-t",
-                                "patrol/v1/dog1/video/bodycam"], stdout=subprocess.PIPE, text=True)
-    seen: list[tuple[str, bytes]] = []
-    threading.Thread(target=lambda: [seen.append((line.split()[0], bytes.fromhex(line.split()[1])))
-                                     for line in watcher.stdout], daemon=True).start()
     station = StationProcess("--fleet", str(fleet.root), "--http-port", "0",
                              "--db", str(tmp_path / "s.db"))
+    watcher = None
     try:
         line = station.wait_for_line("viewer:  http://127.0.0.1:")
         port = int(line.rsplit(":", 1)[1].strip("/ "))
+        headers = {"Authorization": f"Bearer {token}", "X-Operator": "alice"}
 
-        def camera_frame_seen() -> bool:  # also: the watcher is subscribed
+        def camera_at_station() -> list[str]:  # QoS 0: sent again until the station has it
             subprocess.run(["mosquitto_pub", *secure_broker.cli_args("dog1"), "-t",
                             "patrol/v1/dog1/video/bodycam", "-f", str(tmp_path / "frame.jpg")],
                            check=True, timeout=30)
-            return any(topic.endswith("bodycam") for topic, _ in seen)
-
-        wait_for(camera_frame_seen, "dog1's frame at the broker", timeout_s=60, interval_s=1.0)
-        headers = {"Authorization": f"Bearer {token}", "X-Operator": "alice"}
-
-        def fleet_cameras() -> list[str]:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             conn.request("GET", "/api/fleet", headers=headers)
             dogs = json.loads(conn.getresponse().read())["dogs"]
             conn.close()
             return [c for d in dogs for c in d["cameras"]]
 
-        wait_for(fleet_cameras, "dog1's frame at the station", timeout_s=60)
+        wait_for(camera_at_station, "dog1's frame at the station", timeout_s=60, interval_s=1.0)
+        # From here on dog1's camera is silent, and dog1's credential only listens (the broker
+        # binds a session to its user: one connection as dog1 at a time).
+        watcher = subprocess.Popen(["stdbuf", "-oL", "mosquitto_sub", "-d",
+                                    *secure_broker.cli_args("dog1"),
+                                    "-F", "%t %x", "-t", "patrol/v1/dog1/cmd/estop"],
+                                   stdout=subprocess.PIPE, text=True)
+        lines: list[str] = []
+        threading.Thread(target=lambda: [lines.append(out.strip()) for out in watcher.stdout],
+                         daemon=True).start()
+        wait_for(lambda: any("SUBACK" in out for out in lines), "dog1 subscribed", timeout_s=60)
 
         def process_estop() -> int:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -420,18 +420,21 @@ def test_the_station_process_keeps_the_e_stop_through_every_attack_at_once(tmp_p
                 attack.stop.set()
                 attack.join(timeout=30)
         assert accepted == 4
-        def arrived() -> list[dict]:
-            return [json.loads(payload) for topic, payload in seen if topic.endswith("estop")]
 
-        wait_for(lambda: len(arrived()) >= 5, "5 E-STOPs at the broker", timeout_s=60)
+        def arrived() -> list[dict]:
+            return [json.loads(bytes.fromhex(out.split()[1])) for out in lines
+                    if out.startswith("patrol/v1/dog1/cmd/estop ")]
+
+        wait_for(lambda: len(arrived()) >= 5, "5 E-STOPs at dog1", timeout_s=60)
         estops = arrived()
         assert len(estops) == 5
         assert {(e["dog"], e["verb"], e["issuer"]) for e in estops} == {("dog1", "estop",
                                                                           "alice")}
         assert all(e.get("sig") for e in estops)
     finally:
-        watcher.terminate()
-        watcher.wait(timeout=30)
+        if watcher is not None:
+            watcher.terminate()
+            watcher.wait(timeout=30)
         assert station.stop() == 0, station.output()[-3000:]
     assert "Traceback" not in station.output()
 
