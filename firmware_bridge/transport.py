@@ -17,8 +17,8 @@ import serial
 
 from firmware_bridge.errors import LinkDown
 from firmware_bridge.host import (
-    FIRST_SEQ, CommandDone, CommandFailed, Connected, HostProtocol, LinkConfig, LinkState,
-    TelemetryReceived,
+    FIRST_SEQ, CommandDone, CommandFailed, Connected, EventReceived, HostProtocol, LinkConfig,
+    LinkState, McuRebooted, TelemetryReceived,
 )
 from firmware_bridge.messages import AckStatus, Message, Telemetry
 
@@ -26,23 +26,40 @@ _LOGGER = logging.getLogger(__name__)
 _READ_TIMEOUT_S = 0.01  # longest the I/O thread sleeps before it looks at timers again
 
 
+class LinkLost:
+    """Given to `on_event` when the port went away (cable, USB re-enumeration, MCU power)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"LinkLost({self.reason!r})"
+
+
+#: What `on_event` receives, on the link's thread: act quickly, never block.
+LinkEvent = EventReceived | McuRebooted | LinkLost
+
+
 class SerialLink:
     def __init__(self, url: str, config: LinkConfig | None = None, baudrate: int = 115200,
                  on_telemetry: Callable[[Telemetry], None] | None = None,
                  on_connected: Callable[[], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic, first_seq: int = FIRST_SEQ) -> None:
+                 clock: Callable[[], float] = time.monotonic, first_seq: int = FIRST_SEQ,
+                 on_event: Callable[[LinkEvent], None] | None = None) -> None:
         self.url = url
         self.baudrate = baudrate
         self.config = config or LinkConfig()
         self.clock = clock
         self.on_telemetry = on_telemetry
         self.on_connected = on_connected
+        self.on_event = on_event
         self.protocol = HostProtocol(self.config, clock(), first_seq=first_seq)
         self._lock = threading.Lock()
         self._port: serial.SerialBase | None = None
         self._futures: dict[int, Future[AckStatus]] = {}
         self._telemetry: Telemetry | None = None
         self._telemetry_at: float | None = None
+        self._sampled_after: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._up = threading.Event()
@@ -115,6 +132,12 @@ class SerialLink:
                 return None, None
             return self._telemetry, self.clock() - self._telemetry_at
 
+    def telemetry_sampled_after(self) -> float | None:
+        """When the heartbeat the newest telemetry echoes was sent (clock of this link): the
+        frame was sampled after it. None for a version-2 MCU or before its first echo."""
+        with self._lock:
+            return self._sampled_after
+
     # ---- the I/O thread ------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -175,6 +198,7 @@ class SerialLink:
             self.protocol.connection_lost()
             self._close_port()
         self.reconnects += 1
+        self._notify([LinkLost(str(exc))])
 
     def _close_port(self) -> None:
         port, self._port = self._port, None
@@ -197,12 +221,16 @@ class SerialLink:
         """Turn protocol events into futures and callbacks, outside the lock."""
         resolved: list[tuple[Future[AckStatus], object]] = []
         telemetry: list[Telemetry] = []
+        pushed: list[LinkEvent] = []
         connected = False
         with self._lock:
             while (event := self.protocol.next_event()) is not None:
                 if isinstance(event, TelemetryReceived):
                     self._telemetry, self._telemetry_at = event.telemetry, self.clock()
+                    self._sampled_after = event.sampled_after
                     telemetry.append(event.telemetry)
+                elif isinstance(event, (EventReceived, McuRebooted)):
+                    pushed.append(event)
                 elif isinstance(event, Connected):
                     self._up.set()
                     connected = True
@@ -211,6 +239,7 @@ class SerialLink:
                     if future is not None:
                         outcome = event.status if isinstance(event, CommandDone) else event.error
                         resolved.append((future, outcome))
+        self._notify(pushed)   # an e-stop button first, before futures and telemetry
         for future, outcome in resolved:
             if isinstance(outcome, BaseException):
                 future.set_exception(outcome)
@@ -227,3 +256,12 @@ class SerialLink:
                     self.on_telemetry(item)
                 except Exception:  # noqa: BLE001 - a bad callback must not kill the link
                     _LOGGER.exception("telemetry callback failed")
+
+    def _notify(self, events: list[LinkEvent]) -> None:
+        if self.on_event is None:
+            return
+        for event in events:
+            try:
+                self.on_event(event)
+            except Exception:  # noqa: BLE001 - a bad callback must not kill the link
+                _LOGGER.exception("event callback failed")
