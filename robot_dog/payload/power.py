@@ -106,11 +106,13 @@ def diagnose(t: Telemetry | None, age_s: float | None, link_state: str,
         statuses.append(Status("mcu", Level.WARN, f"MCU holds safe state: {_names(safe)}", values))
     elif faults & (Fault.HEARTBEAT_LOST | Fault.RX_ERRORS):
         statuses.append(Status("mcu", Level.WARN, f"latched faults: {_names(faults)}", values))
-    elif rebooted_ago_s is not None and rebooted_ago_s < REBOOT_SHOWN_S:
-        statuses.append(Status("mcu", Level.WARN, f"MCU rebooted {rebooted_ago_s:.0f} s ago; "
-                               "outputs were reset", values))
     else:
         statuses.append(Status("mcu", Level.OK, "ok", values))
+    if rebooted_ago_s is not None and rebooted_ago_s < REBOOT_SHOWN_S:
+        mcu = statuses[-1]
+        note = f"MCU rebooted {rebooted_ago_s:.0f} s ago; outputs were reset"
+        statuses[-1] = Status("mcu", max(mcu.level, Level.WARN),
+                              note if mcu.level == Level.OK else f"{mcu.message}; {note}", values)
     return statuses
 
 
