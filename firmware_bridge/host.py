@@ -261,8 +261,7 @@ class HostProtocol:
     def _on_frame(self, frame: Frame, now: float) -> None:
         message = frame.message
         if isinstance(message, (Telemetry, McuEvent)):
-            boot_id = message.boot_id if isinstance(message, Telemetry) else 0
-            rebooted = self._mcu_rebooted(message.uptime_ms, boot_id)
+            rebooted = self._mcu_rebooted(message.uptime_ms, message.boot_id)
             if self._last_telemetry_seq is not None and not rebooted:
                 self.stats.telemetry_gaps += (frame.seq - self._last_telemetry_seq - 1) & 0xFFFF
             self._last_telemetry_seq = frame.seq
@@ -290,8 +289,6 @@ class HostProtocol:
         self._uptime_ms = uptime_ms
         if boot_id:
             self._boot_id = boot_id
-        elif how:
-            self._boot_id = None   # an EVENT has no boot id: the next telemetry brings it
         return how
 
     def _on_reboot(self, how: str, now: float) -> None:

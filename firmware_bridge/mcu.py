@@ -105,7 +105,7 @@ class McuProtocol:
         self._send_numbered(replace(telemetry, boot_id=self.boot_id, beat_echo=self.last_beat))
 
     def send_event(self, event: Event) -> None:
-        self._send_numbered(event)
+        self._send_numbered(replace(event, boot_id=self.boot_id))
 
     def _send_numbered(self, message: Message) -> None:
         self._tx_seq = (self._tx_seq + 1) & 0xFFFF

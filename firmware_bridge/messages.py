@@ -173,6 +173,7 @@ class Event:
     uptime_ms: int
     safe_reasons: SafeReason
     faults: Fault
+    boot_id: int = 0           # as in TELEMETRY: a restart shows in whichever frame comes first
     TYPE: ClassVar[MsgType] = MsgType.EVENT
 
 
@@ -199,7 +200,7 @@ _LAYOUTS: dict[int, dict[MsgType, tuple[type, struct.Struct]]] = {
         MsgType.HEARTBEAT: (Heartbeat, struct.Struct("<H")),
         MsgType.ACK: (Ack, struct.Struct("<BBI")),
         MsgType.TELEMETRY: (Telemetry, struct.Struct("<IHhHhhhBHBIH?I?BIBHHIH")),
-        MsgType.EVENT: (Event, struct.Struct("<IBH")),
+        MsgType.EVENT: (Event, struct.Struct("<IBHI")),
         },
 }
 _ENUM_FIELDS: dict[type, dict[int, type]] = {

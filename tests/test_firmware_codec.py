@@ -67,8 +67,8 @@ DOC_VECTORS = [
      Ack(AckStatus.OUT_OF_RANGE, MsgType.SET_SEARCHLIGHT, S), 2, 3),
     ("SAFE(engage) seq 3", Safe(True), 3, 3),
     ("ACK(OK, SAFE, session 0x12345678) seq 3", Ack(AckStatus.OK, MsgType.SAFE, S), 3, 3),
-    ("EVENT(uptime 1000 ms, safe BUTTON, no faults) seq 1",
-     Event(1000, SafeReason.BUTTON, Fault.NONE), 1, 3),
+    ("EVENT(uptime 1000 ms, safe BUTTON, no faults, boot 0x0badcafe) seq 1",
+     Event(1000, SafeReason.BUTTON, Fault.NONE, 0x0BADCAFE), 1, 3),
     ("HELLO(session 0x12345678) seq 0, version 2", Hello(S), 0, 2),
     ("ACK(BAD_VERSION) seq 0, version 2", Ack(AckStatus.BAD_VERSION), 0, 2),
 ]
