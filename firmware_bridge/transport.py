@@ -60,6 +60,7 @@ class SerialLink:
         self._telemetry: Telemetry | None = None
         self._telemetry_at: float | None = None
         self._sampled_after: float | None = None
+        self._loop_at: float | None = None   # when the I/O thread last looked at the port
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._up = threading.Event()
@@ -132,6 +133,15 @@ class SerialLink:
                 return None, None
             return self._telemetry, self.clock() - self._telemetry_at
 
+    def telemetry_silence(self) -> float | None:
+        """How long the I/O thread has been running without telemetry arriving, s (None before
+        the first frame). Judged on the thread's own loop, so a stall of this process (the
+        thread not scheduled) is not taken for a silent MCU; a silent or vanished MCU is."""
+        with self._lock:
+            if self._telemetry_at is None or self._loop_at is None:
+                return None
+            return max(0.0, self._loop_at - self._telemetry_at)
+
     def telemetry_sampled_after(self) -> float | None:
         """When the heartbeat the newest telemetry echoes was sent (clock of this link): the
         frame was sampled after it. None for a version-2 MCU or before its first echo."""
@@ -143,6 +153,7 @@ class SerialLink:
     def _run(self) -> None:
         next_open_at = 0.0
         while not self._stop.is_set():
+            self._loop_at = self.clock()
             if self._port is None:
                 now = self.clock()
                 if now >= next_open_at:

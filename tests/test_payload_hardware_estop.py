@@ -84,3 +84,12 @@ def test_engages_only_on_presses_or_silence_and_never_lets_either_lapse(steps) -
             assert last_button is not None and now - last_button < 1.0 + 1e-9
         if joined and not live:   # a silent link is held, and held again
             assert last_lost is not None and now - last_lost < 0.25 + 1e-9
+
+
+def test_silence_is_judged_on_the_links_own_thread_when_given() -> None:
+    """A stalled process sees old telemetry (age 0.6 s) though its link thread, not scheduled
+    either, went only 0.05 s without a frame: not a silent MCU. A silent MCU is."""
+    hw = HardwareEstop(lost_s=0.35, every_s=100.0)
+    hw.tick(0.0, 0.05, CLEAR, silence_s=0.05)
+    assert hw.tick(1.0, 0.6, CLEAR, silence_s=0.05) == []
+    assert [a.endpoint for a in hw.tick(2.0, 0.6, CLEAR, silence_s=0.4)] == [MCU]

@@ -57,11 +57,14 @@ class HardwareEstop:
     _lost_engaged: float | None = None
     _joined: bool = False                   # fresh telemetry seen: the MCU is an endpoint
 
-    def tick(self, now: float, telemetry_age: float | None,
-             safe_reasons: int | None) -> list[CheckIn | Engage]:
-        """What to tell safety_node now, from the newest telemetry's age and safe reasons."""
+    def tick(self, now: float, telemetry_age: float | None, safe_reasons: int | None,
+             silence_s: float | None = None) -> list[CheckIn | Engage]:
+        """What to tell safety_node now, from the newest telemetry's age and safe reasons.
+        `silence_s`: how long the link's own thread has gone without telemetry (it does not
+        grow while this process is not scheduled); without it the age decides."""
         actions: list[CheckIn | Engage] = []
-        live = telemetry_age is not None and telemetry_age <= self.lost_s
+        quiet = telemetry_age if silence_s is None else silence_s
+        live = quiet is not None and quiet <= self.lost_s
         if self._joined and not live:
             actions += self._link_down(now, SILENT_REASON + f" for {self.lost_s:g} s")
         fresh = telemetry_age is not None and telemetry_age <= self.fresh_s

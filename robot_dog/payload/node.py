@@ -291,7 +291,8 @@ class PayloadNode(Node):
         telemetry, age = self._telemetry()
         was_pressed = self._hardware.button_pressed
         actions = self._hardware.tick(time.monotonic(), age,
-                                      None if telemetry is None else telemetry.safe_reasons)
+                                      None if telemetry is None else telemetry.safe_reasons,
+                                      self._link.telemetry_silence())
         self._log_button(was_pressed, self._hardware.button_pressed)
         self._call_safety(actions)
 
