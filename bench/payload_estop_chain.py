@@ -4,7 +4,8 @@
 safety_node, payload_node and the echo base run as processes; the virtual MCU runs on a pty in
 this process; a ROS probe here drives `teleop/cmd_vel` at 20 Hz and records `cmd_vel`. Times are
 from the action (the engage request sent, the button pressed, the cable pulled) to the MCU's
-telemetry state or the first zero on `cmd_vel`, on this process's clock. Trial counts:
+telemetry state or the first zero on `cmd_vel`, on this process's clock. `bench_serial.run()`
+runs this after its own figures (the serial round trip sets the e-stop goal). Trial counts:
 `ROBOT_DOG_BENCH_ESTOP_TRIALS` (e-stop -> payload safe, 1,000), `ROBOT_DOG_BENCH_BUTTON_TRIALS`
 (100), `ROBOT_DOG_BENCH_UNPLUG_TRIALS` (30).
 """
