@@ -78,9 +78,10 @@ class PayloadNode(Node):
                       f"({FIRST_SEQ}..{LAST_SEQ}; tests start near {LAST_SEQ} to cross sessions)")
         self._searchlight = SearchlightCore(self._search_cfg)
         self._estop = EstopGate()
-        mcu_timeout = p("mcu_estop_timeout_s", 2.0, "safety_node stops the dog when the MCU's "
-                        "telemetry has been missing this long on top of telemetry_stale_s "
-                        "(0: the MCU and its button are not e-stop endpoints)")
+        mcu_timeout = p("mcu_estop_timeout_s", 2.0, "deadline of the mcu endpoint's check-ins, s: "
+                        "safety_node stops the dog when payload_node itself goes quiet this long "
+                        "(a lost or silent link engages at once; 0: the MCU and its button are "
+                        "not e-stop endpoints)")
         self._hardware = (HardwareEstop(timeout_s=mcu_timeout, fresh_s=self._power_cfg.stale_s)
                           if mcu_timeout > 0 else None)
         self._no_safety_logged = False
