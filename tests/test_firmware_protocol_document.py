@@ -328,3 +328,30 @@ def test_the_hello_is_resent_for_as_long_as_the_port_is_open() -> None:
     gaps = [round(b - a, 2) for a, b in zip(sends, sends[1:])]
     assert gaps[:5] == [0.04] * 5 and sends[-1] > 29.5          # 6 quick sends, then slow
     assert all(abs(gap - 0.25) <= 0.011 for gap in gaps[5:])   # a 10 ms tick here
+
+
+# ---- restarts agree: the e-stop goes first -------------------------------------------------
+
+def test_host_sends_safe_ahead_of_queued_commands_after_a_reboot() -> None:
+    wire = Wire()
+    wire.host.connection_made(wire.now)
+    wire.run(0.05)
+    wire.mcu.send_telemetry(wire.model.telemetry(wire.now))
+    wire.run(0.05)
+    wire.mcu = McuProtocol()                        # the MCU rebooted: no session, new boot id
+    wire.mcu.send_event(Event(0, SafeReason.HEARTBEAT_LOST, Fault.NONE))
+    wire.host.receive_data(wire.mcu.data_to_send(), wire.now)
+    for level in range(5):                          # queued while the new session starts
+        wire.host.send_command(SetSearchlight(level, False, 5000), wire.now)
+    wire.host.send_command(Safe(True), wire.now)
+    sent: list[type] = []
+    original = wire.mcu.receive_data
+
+    def watch(data: bytes) -> None:
+        original(data)
+        sent.extend(type(e.command) for e in list(wire.mcu._events)
+                    if isinstance(e, CommandReceived))
+    wire.mcu.receive_data = watch
+    wire.run(0.2)
+    assert sent[0] is Safe and sent.count(SetSearchlight) == 5
+    assert wire.host.stats.mcu_reboots == 1
