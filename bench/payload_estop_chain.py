@@ -108,16 +108,37 @@ def _summary(name: str, samples_s: list[float], goal_s: float) -> dict[str, obje
 
 
 def estop_to_payload_safe(chain: Chain, probe: Probe, rtt_ms: float) -> dict[str, object]:
+    """Stages, so an outlier names where it was: the engage's answer (safety_node), the e-stop
+    state seen here (its publish, the same hop payload_node's subscription takes), the MCU's
+    commanded safe state (payload_node, the serial link, the MCU)."""
+    from robot_dog_interfaces.msg import EstopState
     from robot_dog_interfaces.srv import EstopEngage
-    samples = []
+
+    from robot_dog.ros import qos
+    engaged_at: list[float] = []
+    probe.node.create_subscription(
+        EstopState, "estop", lambda m: m.engaged and engaged_at.append(time.perf_counter()),
+        qos.STATE)
+    total, answered, seen, payload = [], [], [], []
     for i in range(ESTOP_TRIALS):
         _wait(lambda: not chain.mcu.snapshot()["safe"], "payload not safe", 30)
+        engaged_at.clear()
         started = time.perf_counter()
         probe.call(EstopEngage, "estop/engage", endpoint="station", reason=f"bench {i}")
+        replied = time.perf_counter()
         _wait(lambda: "COMMANDED" in chain.mcu.snapshot()["safe_reasons"], "payload safe", 10)
-        samples.append(time.perf_counter() - started)
+        safe = time.perf_counter()
+        published = _wait(lambda: engaged_at and engaged_at[0], "estop seen", 10)
+        total.append(safe - started)
+        answered.append(replied - started)
+        seen.append(published - started)
+        payload.append(max(0.0, safe - published))
         _release(probe, "station")
-    return _summary("estop_to_payload_safe", samples, (SAFE_GOAL_MS + rtt_ms) / 1000)
+    return {**_summary("estop_to_payload_safe", total, (SAFE_GOAL_MS + rtt_ms) / 1000),
+            "estop_stage_engage_answered_max_ms": max(answered) * 1000,
+            "estop_stage_state_seen_max_ms": max(seen) * 1000,
+            "estop_stage_seen_to_payload_safe_p99_ms": _pct(payload, 0.99) * 1000,
+            "estop_stage_seen_to_payload_safe_max_ms": max(payload) * 1000}
 
 
 def button_to_zero(chain: Chain, probe: Probe, driver: Driver) -> dict[str, object]:
