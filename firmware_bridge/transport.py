@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 
 import serial
 
@@ -26,14 +27,10 @@ _LOGGER = logging.getLogger(__name__)
 _READ_TIMEOUT_S = 0.01  # longest the I/O thread sleeps before it looks at timers again
 
 
+@dataclass(frozen=True)
 class LinkLost:
     """Given to `on_event` when the port went away (cable, USB re-enumeration, MCU power)."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-    def __repr__(self) -> str:
-        return f"LinkLost({self.reason!r})"
+    reason: str
 
 
 #: What `on_event` receives, on the link's thread: act quickly, never block.
