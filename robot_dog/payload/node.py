@@ -223,9 +223,9 @@ class PayloadNode(Node):
         with self._lock:
             command = self._estop.update(msg.engaged, msg.reason, time.monotonic())
         if command is not None:
+            self._submit(command, deadline_s=5.0)   # first: the log line is I/O, the MCU waits
             self.get_logger().warning(f"e-stop {'engaged' if msg.engaged else 'released'}: "
                                       f"SAFE({int(msg.engaged)}) sent; waiting for the MCU")
-            self._submit(command, deadline_s=5.0)
 
     def _on_connected(self) -> None:
         with self._lock:
@@ -323,10 +323,10 @@ class PayloadNode(Node):
                 what = f"check-in of {action.endpoint}"
             else:
                 assert isinstance(action, Engage)
-                self.get_logger().warning(f"e-stop engage by {action.endpoint}: {action.reason}")
                 future = self._engage.call_async(EstopEngage.Request(
                     endpoint=action.endpoint, reason=action.reason))
                 what = f"e-stop engage by {action.endpoint}"
+                self.get_logger().warning(f"{what}: {action.reason}")   # after the request
             future.add_done_callback(partial(self._estop_answer, what))
 
     def _estop_answer(self, what: str, future: Any) -> None:
