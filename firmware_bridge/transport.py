@@ -227,7 +227,7 @@ class SerialLink:
 
     def _dispatch(self) -> None:
         """Turn protocol events into futures and callbacks, outside the lock."""
-        resolved: list[tuple[Future[AckStatus], object]] = []
+        resolved: list[tuple[Future[AckStatus], AckStatus | BaseException]] = []
         telemetry: list[Telemetry] = []
         pushed: list[LinkEvent] = []
         connected = False
@@ -256,13 +256,13 @@ class SerialLink:
         if connected and self.on_connected is not None:
             try:
                 self.on_connected()
-            except Exception:  # noqa: BLE001 - a bad callback must not kill the link
+            except Exception:
                 _LOGGER.exception("connected callback failed")
         if self.on_telemetry is not None:
             for item in telemetry:
                 try:
                     self.on_telemetry(item)
-                except Exception:  # noqa: BLE001 - a bad callback must not kill the link
+                except Exception:
                     _LOGGER.exception("telemetry callback failed")
 
     def _notify(self, events: list[LinkEvent]) -> None:
@@ -271,5 +271,5 @@ class SerialLink:
         for event in events:
             try:
                 self.on_event(event)
-            except Exception:  # noqa: BLE001 - a bad callback must not kill the link
+            except Exception:
                 _LOGGER.exception("event callback failed")

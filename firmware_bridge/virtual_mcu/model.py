@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from firmware_bridge.messages import (
     MAX_DURATION_MS, MAX_STROBE_MS, AckStatus, ClearFaults, Event, Fault, LightPattern, Message, Safe,
@@ -298,7 +299,7 @@ class McuModel:
         model.step(now)
         return model
 
-    def snapshot(self, now: float) -> dict:
+    def snapshot(self, now: float) -> dict[str, Any]:
         """JSON-friendly view for tests, the simulator and the control socket."""
         s = self.state
         red, blue = self.light_outputs(now)

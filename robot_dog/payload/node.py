@@ -57,6 +57,9 @@ _LOGGER = logging.getLogger(__name__)
 
 
 class PayloadNode(Node):
+    # No EXECUTOR attribute: the default SingleThreadedExecutor (robot_dog/ros/executors.py).
+    # Nothing here waits in a callback: the services await the MCU's ACK (module docstring).
+
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("node_name", "payload")
         super().__init__(**kwargs)

@@ -81,11 +81,11 @@ class SafetyNode(Node):
         self.create_service(EstopRelease, "estop/release", self._on_release, callback_group=core)
         self.create_service(EstopCheckIn, "estop/check_in", self._on_check_in, callback_group=core)
         self.create_service(SetBool, "speed_mode/crowd", self._on_crowd, callback_group=core)
-        # mode/set waits for the base's answer: its own group, the client's answer in another.
+        # mode/set awaits the base's answer (an async callback): the tick runs meanwhile.
         self._base = self.create_client(SetBaseMode, "base/set_mode",
                                         callback_group=ReentrantCallbackGroup())
         self.create_service(SetBaseMode, "mode/set", self._on_mode,
-                            callback_group=MutuallyExclusiveCallbackGroup())
+                            callback_group=ReentrantCallbackGroup())
         self.create_timer(tick_s, self._tick, callback_group=core)
         self.create_timer(0.5, lambda: self._publish_state(force=True), callback_group=core)
         self._publish_estop(self._estop.status())
@@ -165,8 +165,9 @@ class SafetyNode(Node):
             response.success, response.message = True, f"speed mode {self._motion.speed_mode}"
         return response
 
-    def _on_mode(self, request: SetBaseMode.Request,
-                 response: SetBaseMode.Response) -> SetBaseMode.Response:
+    async def _on_mode(self, request: SetBaseMode.Request,
+                       response: SetBaseMode.Response) -> SetBaseMode.Response:
+        """Checked here, then forwarded to the base; awaited, so the executor keeps ticking."""
         with self._lock:
             try:
                 previous = self._motion.mode
@@ -176,13 +177,16 @@ class SafetyNode(Node):
                 response.accepted, response.reason = False, exc.reason
                 return response
             self._flush_log()
-        done = threading.Event()
-        if not self._base.service_is_ready():
-            answer = None
-        else:
+        answer = None
+        if self._base.service_is_ready():
             future = self._base.call_async(SetBaseMode.Request(mode=mode))
-            future.add_done_callback(lambda _f: done.set())
-            answer = future.result() if done.wait(BASE_CALL_TIMEOUT_S) else None
+            deadline = self.create_timer(BASE_CALL_TIMEOUT_S, lambda: future.cancel())
+            try:
+                answer = await future
+            except Exception:  # noqa: BLE001  (cancelled by the deadline: no answer)
+                answer = None
+            finally:
+                self.destroy_timer(deadline)
         if answer is None or not answer.accepted:
             reason = answer.reason if answer is not None else "base/set_mode did not answer"
             with self._lock:
