@@ -248,11 +248,11 @@ class SerialLink:
                         outcome = event.status if isinstance(event, CommandDone) else event.error
                         resolved.append((future, outcome))
         self._notify(pushed)   # an e-stop button first, before futures and telemetry
-        for future, outcome in resolved:
-            if isinstance(outcome, BaseException):
-                future.set_exception(outcome)
+        for future, result in resolved:
+            if isinstance(result, BaseException):
+                future.set_exception(result)
             else:
-                future.set_result(outcome)
+                future.set_result(result)
         if connected and self.on_connected is not None:
             try:
                 self.on_connected()

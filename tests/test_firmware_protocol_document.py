@@ -144,7 +144,7 @@ def test_host_a_reboot_counts_as_one_reboot_and_no_lost_frames(virtual_mcu: Virt
         for _ in range(3):
             sessions = link.protocol.stats.sessions
             virtual_mcu.reboot()
-            wait_for(lambda: link.protocol.stats.sessions > sessions
+            wait_for(lambda before=sessions: link.protocol.stats.sessions > before
                      and link.state is LinkState.UP, "a new session after the reboot")
         stats = link.protocol.stats
         assert stats.mcu_reboots == 3 and stats.telemetry_gaps < 10, stats
