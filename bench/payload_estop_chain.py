@@ -12,7 +12,6 @@ runs this after its own figures (the serial round trip sets the e-stop goal). Tr
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,8 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.bench_teleop import Probe, _pct, _wait
+from bench.bench_teleop import Probe, _wait
+from bench.stats import percentile, summary
 
 ESTOP_TRIALS = int(os.environ.get("ROBOT_DOG_BENCH_ESTOP_TRIALS", "1000"))
 BUTTON_TRIALS = int(os.environ.get("ROBOT_DOG_BENCH_BUTTON_TRIALS", "100"))
@@ -101,8 +101,7 @@ def _release(probe: Probe, endpoint: str) -> None:
 
 def _summary(name: str, samples_s: list[float], goal_s: float) -> dict[str, object]:
     ms = [s * 1000 for s in samples_s]
-    return {f"{name}_trials": len(ms), f"{name}_p50_ms": statistics.median(ms),
-            f"{name}_p99_ms": _pct(ms, 0.99), f"{name}_max_ms": max(ms),
+    return {f"{name}_trials": len(ms), **summary(ms, name, "ms", f"{name} trials"),
             f"{name}_over_goal": sum(1 for s in samples_s if s > goal_s),
             f"{name}_goal_ms": goal_s * 1000}
 
@@ -137,7 +136,7 @@ def estop_to_payload_safe(chain: Chain, probe: Probe, rtt_ms: float) -> dict[str
     return {**_summary("estop_to_payload_safe", total, (SAFE_GOAL_MS + rtt_ms) / 1000),
             "estop_stage_engage_answered_max_ms": max(answered) * 1000,
             "estop_stage_state_seen_max_ms": max(seen) * 1000,
-            "estop_stage_seen_to_payload_safe_p99_ms": _pct(payload, 0.99) * 1000,
+            "estop_stage_seen_to_payload_safe_p99_ms": percentile(payload, 0.99) * 1000,
             "estop_stage_seen_to_payload_safe_max_ms": max(payload) * 1000}
 
 
