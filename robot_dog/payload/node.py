@@ -111,16 +111,17 @@ class PayloadNode(Node):
         timers = MutuallyExclusiveCallbackGroup()
         self.create_timer(0.2, self._publish_states, callback_group=timers)
         self.create_timer(1.0, self._publish_power, callback_group=timers)
+        # The hardware e-stop's timer and the pushed events share one group: on a pooled
+        # executor (a composed launch) they never run at once on the same core object.
+        estop_calls = MutuallyExclusiveCallbackGroup()
         if self._hardware is not None:
-            estop_calls = MutuallyExclusiveCallbackGroup()
             self._check_in = self.create_client(EstopCheckIn, "estop/check_in",
                                                 callback_group=estop_calls)
             self._engage = self.create_client(EstopEngage, "estop/engage",
                                               callback_group=estop_calls)
             self.create_timer(0.05, self._tell_safety, callback_group=estop_calls)
         # The link's thread triggers this; its callback runs on the executor at once.
-        self._wake = self.create_guard_condition(self._on_pushed,
-                                                 callback_group=MutuallyExclusiveCallbackGroup())
+        self._wake = self.create_guard_condition(self._on_pushed, callback_group=estop_calls)
         self._rebooted_at: float | None = None
 
         # Assigned before start(): the link's thread calls _on_connected, which uses self._link.
