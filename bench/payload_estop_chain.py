@@ -66,8 +66,13 @@ class Driver:
         from robot_dog.ros import qos
         self.vx: float | None = None
         self._twist = Twist
+        self._node = probe.node
         self._pub = probe.node.create_publisher(Twist, "teleop/cmd_vel", qos.COMMAND)
-        probe.node.create_timer(0.05, self._send)
+        self._timer = probe.node.create_timer(0.05, self._send)
+
+    def close(self) -> None:
+        self.vx = None
+        self._node.destroy_timer(self._timer)
 
     def _send(self) -> None:
         if self.vx is not None:
@@ -180,12 +185,14 @@ def run(rtt_ms: float = 1.0) -> dict[str, object]:
             _drive(probe, driver)
             figures |= button_to_zero(chain, probe, driver)
             figures |= unplug_to_zero(chain, probe, driver)
-            driver.vx = None
+            driver.close()
             figures |= estop_to_payload_safe(chain, probe, rtt_ms)
         finally:
+            # The processes first: a probe whose context shuts down while they still talk to it
+            # was seen spinning on the GIL, which starves this thread's reaping.
+            chain.close()
             if probe is not None:
                 probe.close()
-            chain.close()
     return figures
 
 
