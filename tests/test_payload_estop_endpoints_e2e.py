@@ -6,6 +6,7 @@ these tests check the wiring: the hold names the pushed cause (the button's EVEN
 port, the silent link), never a lapsed check-in deadline, and the dog's command goes to zero."""
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -155,3 +156,23 @@ def test_an_mcu_reboot_under_an_estop_comes_back_safe_and_shows_as_a_reboot(
     values = {kv.key: kv.value for kv in status.values}
     assert values["mcu_reboots"] == "1"
     assert int(values["telemetry_lost"]) < 50, values   # not ~65,000 frames
+
+
+def test_a_restarted_safety_node_gets_the_held_button_back_and_the_payload_stays_safe(
+        payload_chain, safety_chain, virtual_mcu, ros_probe, dog_namespace, tmp_path):
+    """The MCU side of "holds survive restarts": the button still pressed holds the dog again
+    under a new safety_node, and the MCU never leaves its button safe state meanwhile."""
+    from tests.fixtures.ros_nodes import NodeProcess
+    probe = ros_probe
+    virtual_mcu.set_button(True)
+    wait_for(lambda: latest(probe).engaged and "button" in latest(probe).reason, "the button's hold")
+    safety, _base = safety_chain
+    safety.kill(signal.SIGKILL)                                  # no goodbye
+    restarted = time.monotonic()
+    again = NodeProcess("robot_dog.safety.node", dog_namespace, tmp_path / "safety2.log")
+    try:
+        wait_for(lambda: [m for t, m in probe.got["estop"] if t > restarted
+                          and m.engaged and "button" in m.reason], "the new safety_node held")
+        assert "BUTTON" in virtual_mcu.snapshot()["safe_reasons"]
+    finally:
+        again.kill()
