@@ -85,7 +85,9 @@ class TelemetryReceived:
     telemetry: Telemetry
     seq: int
     #: Host time the heartbeat echoed in this frame was sent: the frame was sampled after it,
-    #: so `now - sampled_after` bounds its age from above. None: version 2, or no echo yet.
+    #: so `now - sampled_after` bounds its age from above. None: a version-2 frame (no echo).
+    #: -inf: a version-3 frame echoing no beat this host sent (sampled before the first one
+    #: arrived, or the MCU hears nothing): its age is unknown, so it is not fresh.
     sampled_after: float | None = None
 
 
@@ -269,7 +271,8 @@ class HostProtocol:
                 self._on_reboot(rebooted, now)
             if isinstance(message, Telemetry):
                 self.stats.telemetry += 1
-                echo = self._beat_sent.get(message.beat_echo) if message.beat_echo else None
+                echo = (self._beat_sent.get(message.beat_echo, float("-inf"))
+                        if frame.version >= 3 else None)
                 self._events.append(TelemetryReceived(message, frame.seq, echo))
             else:
                 self.stats.events += 1

@@ -141,7 +141,8 @@ class SerialLink:
 
     def telemetry_sampled_after(self) -> float | None:
         """When the heartbeat the newest telemetry echoes was sent (clock of this link): the
-        frame was sampled after it. None for a version-2 MCU or before its first echo."""
+        frame was sampled after it. None for a version-2 MCU; -inf when the frame echoes no
+        beat of this link (age unknown)."""
         with self._lock:
             return self._sampled_after
 
