@@ -29,7 +29,11 @@ wait_for = partial(support.wait_for, timeout_s=60.0)
 
 @pytest.fixture
 def payload_chain(safety_chain, virtual_mcu, dog_namespace, ros_probe, tmp_path):
-    node = PayloadNodeProcess(virtual_mcu.link, tmp_path / "payload_node.log", dog_namespace)
+    # The virtual MCU shares this test process: on a loaded machine it can stall past the
+    # shipped 0.35 s silence limit and hold the dog for real. 1 s keeps these wiring tests
+    # about their own cause; the limit itself is the core's test and the benchmark's figure.
+    node = PayloadNodeProcess(virtual_mcu.link, tmp_path / "payload_node.log", dog_namespace,
+                              mcu_silent_s=1.0)
     ros_probe.record(EstopState, "estop", qos.STATE)
     ros_probe.record(Twist, "cmd_vel", qos.COMMAND)
     ros_probe.record(DiagnosticArray, "/diagnostics", qos.TELEMETRY)
@@ -134,7 +138,7 @@ def test_a_silent_payload_link_stops_the_dog_without_waiting_for_the_deadline(
     virtual_mcu.faults.drop_rate = 1.0          # the port stays; nothing gets through
     state = wait_for(lambda: [m for m in probe.messages("estop", since=muted) if m.engaged],
                      "the mcu's hold")[-1]
-    assert "mcu: payload link silent" in state.reason, state.reason
+    assert "mcu: payload link silent for 1 s" in state.reason, state.reason
     stopped_after(probe, muted)
     virtual_mcu.faults.drop_rate = 0.0
 

@@ -85,7 +85,10 @@ class PayloadNode(Node):
                         "safety_node stops the dog when payload_node itself goes quiet this long "
                         "(a lost or silent link engages at once; 0: the MCU and its button are "
                         "not e-stop endpoints)")
-        self._hardware = (HardwareEstop(timeout_s=mcu_timeout, fresh_s=self._power_cfg.stale_s)
+        silent_s = p("mcu_silent_s", 0.35, "the mcu endpoint engages when the serial link's "
+                     "thread has gone this long without MCU telemetry, s (a lost port: at once)")
+        self._hardware = (HardwareEstop(timeout_s=mcu_timeout, fresh_s=self._power_cfg.stale_s,
+                                        lost_s=silent_s)
                           if mcu_timeout > 0 else None)
         self._no_safety_logged = False
         self._age = TelemetryAge()
