@@ -23,6 +23,9 @@ from robot_dog.teleop.server import HandheldServer, ServerConfig
 from tests import support
 from tests.support import free_port, wait_for
 
+# Every test here runs the real server (and openssl for its certificate): the full run only.
+pytestmark = pytest.mark.slow
+
 
 class RecordingDog:
     """Stands in for node.py's ROS side: records what the server asks for."""
@@ -120,7 +123,6 @@ class Phone:
         raise AssertionError(f"no {t!r} message")
 
 
-@pytest.mark.slow
 def test_page_is_served_over_tls_trusted_by_the_fleet_ca(served):
     server, _, ctx = served
     with urllib.request.urlopen(f"https://127.0.0.1:{server.port}/", context=ctx, timeout=20) as r:
@@ -132,7 +134,6 @@ def test_page_is_served_over_tls_trusted_by_the_fleet_ca(served):
         urllib.request.urlopen(f"https://127.0.0.1:{server.port}/", context=untrusted, timeout=20)
 
 
-@pytest.mark.slow
 def test_pair_drive_deadman_and_second_handheld(served):
     server, dog, ctx = served
     phone = Phone(server, ctx)
@@ -179,7 +180,6 @@ def test_pair_drive_deadman_and_second_handheld(served):
         ws.ws.close()
 
 
-@pytest.mark.slow
 def test_video_and_state_reach_the_paired_page_only(served):
     server, _, ctx = served
     phone = Phone(server, ctx)
@@ -196,7 +196,6 @@ def test_video_and_state_reach_the_paired_page_only(served):
     phone.ws.close()
 
 
-@pytest.mark.slow
 def test_closing_mid_drive_commands_zero_and_stops_check_ins(served):
     server, dog, ctx = served
     phone = Phone(server, ctx)
@@ -214,7 +213,6 @@ def test_closing_mid_drive_commands_zero_and_stops_check_ins(served):
     assert 0.0 not in dog.check_ins                       # no clean leave: the e-stop will hold
 
 
-@pytest.mark.slow
 def test_malformed_frames_keep_the_connection(served):
     server, dog, ctx = served
     phone = Phone(server, ctx)
@@ -234,7 +232,6 @@ def test_malformed_frames_keep_the_connection(served):
     phone.ws.close()
 
 
-@pytest.mark.slow
 def test_push_to_talk_audio_only_while_talking(served):
     server, dog, ctx = served
     phone = Phone(server, ctx)
@@ -253,7 +250,6 @@ def test_push_to_talk_audio_only_while_talking(served):
     phone.ws.close()
 
 
-@pytest.mark.slow
 def test_a_stream_of_refused_frames_is_answered_each_time_but_logged_sparsely(served, caplog):
     server, dog, ctx = served
     phone = Phone(server, ctx)
