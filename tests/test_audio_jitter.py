@@ -6,15 +6,18 @@ import numpy as np
 from robot_dog.audio.jitter import JitterBuffer, seq_diff
 
 
+LABEL = 0.1                  # chunks are voiced (above the quiet level the buffer sheds)
+
+
 def chunk(seq: int, n: int = 960) -> np.ndarray:
-    return np.full(n, (seq % 1000) / 1000, dtype=np.float32)
+    return np.full(n, LABEL + (seq % 1000) / 1000, dtype=np.float32)
 
 
 def values(buffer: JitterBuffer, pulls: int) -> list[float | None]:
     out = []
     for _ in range(pulls):
         frame = buffer.pull(960)
-        out.append(None if frame is None else round(float(frame[0]), 3))
+        out.append(None if frame is None else round(float(frame[0]) - LABEL, 3))
     return out
 
 
@@ -87,7 +90,7 @@ def test_prefill_delays_the_start() -> None:
     assert buffer.pull(960) is None
     buffer.push(2, chunk(2, 1920))
     frame = buffer.pull(960)
-    assert frame is not None and frame[0] == np.float32(0.001) and frame[500] == np.float32(0.002)
+    assert frame is not None and frame[0] == np.float32(0.101) and frame[500] == np.float32(0.102)
 
 
 def test_latency_is_bounded_by_dropping_the_oldest() -> None:
@@ -97,3 +100,37 @@ def test_latency_is_bounded_by_dropping_the_oldest() -> None:
     assert values(buffer, 2) == [0.01, None]      # only the newest 20 ms is played
     assert buffer.stats.trimmed == 9 * 960
 
+
+
+def test_delay_built_by_a_stall_is_shed_in_the_pauses_not_in_the_voice() -> None:
+    buffer = JitterBuffer()                       # target: 20 ms prefill, 20 ms slack
+    voiced = np.full(960, 0.5, dtype=np.float32)
+    quiet = np.zeros(960, dtype=np.float32)
+    for seq in range(10):                         # the speaker stalled 200 ms: 10 chunks wait
+        buffer.push(seq, voiced if seq in (0, 4) else quiet)
+    played = [buffer.pull(960) for _ in range(4)]
+    assert [float(np.max(f)) for f in played[:2]] == [0.5, 0.5]   # both voiced chunks play
+    assert buffer.stats.shed == 5 * 960 and buffer.stats.trimmed == 0
+    assert buffer.pull(960) is not None and buffer.pull(960) is None   # back at 20 ms waiting
+
+
+def test_voiced_backlog_is_not_shed_below_the_bound() -> None:
+    buffer = JitterBuffer()
+    for seq in range(6):
+        buffer.push(seq, np.full(960, 0.2, dtype=np.float32))
+    assert all(f is not None and f[0] == np.float32(0.2) for f in (buffer.pull(960) for _ in range(6)))
+    assert buffer.stats.shed == 0
+
+
+def test_pull_reports_where_each_chunk_starts_and_which_were_dropped() -> None:
+    buffer = JitterBuffer(prefill=960, shed_above=0)
+    buffer.push(1, np.full(480, 0.5, dtype=np.float32))
+    buffer.push(2, np.full(960, 0.5, dtype=np.float32))
+    buffer.pull(960)
+    assert buffer.started == [(1, 0), (2, 480)]
+    for seq in (3, 4, 5, 6):
+        buffer.push(seq, np.zeros(960, dtype=np.float32))
+    buffer.pull(960)                              # the rest of 2 (voiced: kept), half of 3
+    assert buffer.started == [(3, 480)] and buffer.discarded == []
+    buffer.pull(960)                              # quiet and over target: 4 and 5 shed
+    assert buffer.discarded == [(4, "shed"), (5, "shed")] and buffer.started == [(6, 480)]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from robot_dog.audio.amplifier_switch import AmplifierSwitch
 from robot_dog.audio.megaphone import Megaphone, MegaphoneConfig
 from robot_dog.audio.mixer import MixerConfig
 from robot_dog.audio.pcm import FRAME_SAMPLES, to_int16, to_internal
+from robot_dog.audio.voice_trace import VoiceTrace
 from robot_dog.ros.params import declare_read_only
 from robot_dog.payload.errors import RequestRefused
 from robot_dog.ros.ros_main import run_node
@@ -69,6 +71,10 @@ class MegaphoneNode(Node):
             default_volume=p("default_volume", 0.8, "announcement volume when none is given")))
         self._core.volume = p("volume", 1.0, "master volume, 0..1 (capped by volume_cap)")
         self._lock = threading.Lock()        # the core: output thread vs. ROS callbacks
+        trace_file = p("voice_trace", "", "write each voice chunk's times through the megaphone "
+                       "to this file at exit (JSON lines; '' = off; for the benchmarks)")
+        self._trace_file = Path(trace_file) if trace_file else None
+        self._trace = VoiceTrace() if trace_file else None
         self._amp_state: AmplifierState | None = None
 
         requests = ReentrantCallbackGroup()
@@ -93,6 +99,9 @@ class MegaphoneNode(Node):
         """Stop the output; the amplifier is switched off (and lapses on the MCU anyway)."""
         self._running = False
         self._thread.join(timeout=5)
+        if self._trace is not None and self._trace_file is not None:
+            with self._lock:
+                self._trace.dump(self._trace_file)
         if self._use_amp:
             self._amp.switch_off()
         if self._audio is not None:
@@ -166,7 +175,10 @@ class MegaphoneNode(Node):
                                       throttle_duration_sec=5.0)
             return
         with self._lock:
-            self._core.voice.push(msg.sequence, samples)
+            accepted = self._core.voice.push(msg.sequence, samples)
+            if self._trace is not None:
+                self._trace.received(msg.sequence, time.monotonic(),
+                                     "" if accepted else self._core.voice.refusal)
 
     def _on_amp_state(self, msg: AmplifierState) -> None:
         self._amp_state = msg
@@ -195,6 +207,7 @@ class MegaphoneNode(Node):
             with self._lock:
                 sounding = self._step_amplifier(now)
                 frame = self._core.frame(now) if sounding else None
+                voice, mixed = self._core.voice, time.monotonic()
             active = frame is not None or (self._use_amp and self._amp.on)  # + the amp's tail
             if active != self._active:
                 self._active = active
@@ -205,6 +218,10 @@ class MegaphoneNode(Node):
                 self._speaker_failed(str(exc))
                 speaker.close()
                 speaker = None
+            if self._trace is not None and sounding and (voice.started or voice.discarded):
+                written = time.monotonic()
+                with self._lock:
+                    self._trace.frame(voice.started, voice.discarded, now, mixed, written)
         if speaker is not None:
             speaker.close()
 
