@@ -1,6 +1,6 @@
 """Microphone level (pure): dBFS, momentary loudness (ITU-R BS.1770, 400 ms) and voice activity.
 
-Loudness uses the BS.1770 K-weighting from loudness.py (pyloudnorm's filters); voice activity is
+Loudness uses the BS.1770 K-weighting from loudness.py; voice activity is
 WebRTC's VAD (webrtcvad), smoothed: voiced while at least 3 of the last 5 frames (100 ms) are.
 Frames are 20 ms of float32 mono at RATE_HZ.
 """

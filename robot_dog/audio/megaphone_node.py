@@ -91,6 +91,7 @@ class MegaphoneNode(Node):
         self._active_pub = self.create_publisher(Bool, "megaphone/active", qos.STATE)
         self._active: bool | None = None
         self._running = True
+        self._watch = devices.DeviceWatch(self._device, DEVICE_CHECK_S)
         self._thread = threading.Thread(target=self._output_loop, name="megaphone-out", daemon=True)
         self._thread.start()
         self.get_logger().info(f"megaphone on {self._device!r}, clips: {self._clips.names()}")
@@ -99,6 +100,7 @@ class MegaphoneNode(Node):
         """Stop the output; the amplifier is switched off (and lapses on the MCU anyway)."""
         self._running = False
         self._thread.join(timeout=5)
+        self._watch.close()
         if self._trace is not None and self._trace_file is not None:
             with self._lock:
                 self._trace.dump(self._trace_file)
@@ -188,7 +190,6 @@ class MegaphoneNode(Node):
     def _output_loop(self) -> None:
         silence = np.zeros(FRAME_SAMPLES, np.int16)
         speaker = None
-        checked = time.monotonic()
         while self._running:
             if speaker is None:
                 speaker = self._open_speaker()
@@ -196,14 +197,13 @@ class MegaphoneNode(Node):
                     time.sleep(1.0)
                     continue
             now = time.monotonic()
-            if now - checked >= DEVICE_CHECK_S:
-                checked = now
-                gone = devices.virtual_device_missing(self._device)
-                if gone:
-                    self._speaker_failed(gone)
-                    speaker.close()
-                    speaker = None
-                    continue
+            gone = self._watch.gone          # checked in its own thread: never stalls the speaker
+            if gone:
+                self._watch.clear()
+                self._speaker_failed(gone)
+                speaker.close()
+                speaker = None
+                continue
             with self._lock:
                 sounding = self._step_amplifier(now)
                 frame = self._core.frame(now) if sounding else None
