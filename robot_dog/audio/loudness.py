@@ -4,10 +4,10 @@ Announcements are normalised to one integrated loudness, so a quiet clip and a l
 come out of the megaphone equally loud; the gain is capped so peaks stay below full scale.
 
 Why our own code and not pyloudnorm: pyloudnorm imports scipy at import time, and scipy cost
-each audio node +66 MB (measured, PSS) and 1.1 s of CPU at start-up, for two biquad filters and
-a gate. The filters are the standard's 48 kHz K-weighting coefficients (BS.1770-4, tables 1 and
-2); `biquad` applies them exactly (block state-space form, float64), and the gating follows the
-standard as pyloudnorm implements it. tests/test_audio_loudness.py holds both to pyloudnorm and
+each audio node +67-69 MB PSS (measured: `./dev.sh bench audio_memory`) and 1.1 s of CPU at
+start-up, for two biquad filters and a gate. The filters are the standard's 48 kHz K-weighting
+coefficients (BS.1770-4, tables 1 and 2); `_Biquad` applies them exactly (block state-space
+form, float64), and the gating follows the standard as pyloudnorm implements it. tests/test_audio_loudness.py holds both to pyloudnorm and
 scipy.signal.lfilter (kept as test-only references): the filter output to 1e-9 and integrated
 loudness to 0.05 LU (measured 0.04 LU apart: pyloudnorm derives its coefficients from analog
 prototypes, ~4e-5 off the standard's table used here; the 1 kHz reference sine reads -3.01).
