@@ -77,3 +77,10 @@ def test_no_scipy_or_pyloudnorm_at_run_time() -> None:
             "print(sorted(m for m in ('scipy', 'pyloudnorm') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_stream_weighted_frame_by_frame_equals_the_whole() -> None:
+    x = _speechlike(2.0, 7).astype(np.float64)[: 48000 * 2 - 333]     # frames that do not divide
+    stream = loudness.KWeighting()
+    parts = [stream.process(x[i:i + 960]) for i in range(0, len(x), 960)]
+    assert np.max(np.abs(np.concatenate(parts) - loudness.k_weighted(x))) < 1e-9

@@ -57,9 +57,13 @@ class _Biquad:
         self.from_state = np.array([powers[n][0] for n in range(block)]).T     # z @ this (2, B)
         self.to_state = np.array([powers[block - 1 - k] @ g for k in range(block)])  # (B, 2)
         self.carry = powers[block]
+        self.step = A
+        self.tail_drive = np.array([powers[block - 1 - k] @ g for k in range(block)])
         self.block = block
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    def __call__(self, x: np.ndarray, state: tuple[float, float] = (0.0, 0.0)
+                 ) -> tuple[np.ndarray, tuple[float, float]]:
+        """(filtered x, the state after it): pass the state back in to filter a stream."""
         n = x.size
         blocks = -(-n // self.block)
         padded = np.zeros(blocks * self.block)
@@ -68,11 +72,16 @@ class _Biquad:
         drive = X @ self.to_state
         states = np.empty((blocks, 2))
         (c00, c01), (c10, c11) = self.carry
-        z0 = z1 = 0.0
+        z0, z1 = state
         for k, (d0, d1) in enumerate(drive.tolist()):
             states[k] = z0, z1
             z0, z1 = c00 * z0 + c01 * z1 + d0, c10 * z0 + c11 * z1 + d1
-        return (X @ self.toeplitz_t + states @ self.from_state).reshape(-1)[:n]
+        y = (X @ self.toeplitz_t + states @ self.from_state).reshape(-1)
+        if n < blocks * self.block:   # the state after the last real sample, not the padding
+            tail = n - (blocks - 1) * self.block
+            end = np.linalg.matrix_power(self.step, tail) @ states[-1] + X[-1, :tail] @ self.tail_drive[-tail:]
+            z0, z1 = float(end[0]), float(end[1])
+        return y[:n], (z0, z1)
 
 
 _K_STAGES = [_Biquad(b, a) for b, a in K_WEIGHTING_48K]
@@ -82,8 +91,22 @@ def k_weighted(signal: np.ndarray) -> np.ndarray:
     """The BS.1770 K-weighting of a mono float signal at 48 kHz (float64)."""
     x = np.asarray(signal, dtype=np.float64)
     for stage in _K_STAGES:
-        x = stage(x)
+        x, _ = stage(x)
     return x
+
+
+class KWeighting:
+    """The K-weighting of a stream, frame by frame (the filters' state carried between frames):
+    the microphone's level filters each 20 ms frame once instead of its 400 ms window again."""
+
+    def __init__(self) -> None:
+        self._states = [(0.0, 0.0) for _ in _K_STAGES]
+
+    def process(self, frame: np.ndarray) -> np.ndarray:
+        x = np.asarray(frame, dtype=np.float64)
+        for i, stage in enumerate(_K_STAGES):
+            x, self._states[i] = stage(x, self._states[i])
+        return x
 
 
 def integrated_lufs(signal: np.ndarray) -> float:
