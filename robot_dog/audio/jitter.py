@@ -8,13 +8,14 @@ Policy, with no clock inside (the mixer pulls one frame every 20 ms, which is th
   `reorder_window` later chunks are waiting, or when the buffer runs dry and later ones exist;
 - delay that builds up is shed where it cannot be heard: the speaker falling behind (each
   device underrun on a loaded machine plays silence and delays everything after it by as much)
-  or a burst of late chunks leaves more than `prefill` samples waiting; while more than
-  `prefill + shed_above` would still wait after the frame being played, the next frame's worth
-  of samples is dropped if it is quiet (peak below `quiet_peak`: a pause between words, or the
-  silence a talker's app sends), counted as shed. Before, this delay stayed until the 200 ms
-  bound below or the end of the spurt, and every stall added to it;
-- latency is bounded: when more than `max_pending` samples wait (a long stall with no pause to
-  shed), the oldest are dropped down to `prefill` (counted as trimmed), voiced or not;
+  or a burst of late chunks leaves more than `prefill` samples waiting; when more than
+  `prefill + shed_above` would still wait after the frame being played, quiet frame-sized
+  stretches of what waits (peak below `quiet_peak`: a pause between words, or the silence a
+  talker's app sends) are dropped, oldest first, down to that (counted as shed); voice is never
+  shed. Before, this delay stayed until the 200 ms bound below or the end of the spurt, and
+  every stall added to it;
+- latency is bounded: when more than `max_pending` samples still wait (a long stall with no
+  pause to shed), the oldest are dropped down to `prefill` (counted as trimmed), voiced or not;
 - the source stays active `hangover` pulls after the last sample, so the mixer does not pump
   the ducking of lower sources between words; after that the next chunk starts a new spurt
   with its own sequence (a new talker may start anywhere). Sequences are uint32 and wrap.
@@ -113,14 +114,12 @@ class JitterBuffer:
         if self._pending.size < n and self._waiting:
             self._skip_to_oldest()                    # ran dry while later chunks wait
             self._gather()
+        if self._pending.size - n > self.prefill + self.shed_above:
+            self._shed_quiet(n, keep=self.prefill + self.shed_above + n)
         if self._pending.size > self.max_pending:
             drop = self._pending.size - self.prefill
             self._drop(drop, "trimmed")
             self.stats.trimmed += drop
-        while (self._pending.size - n > self.prefill + self.shed_above
-               and float(np.max(np.abs(self._pending[:n]))) < self.quiet_peak):
-            self._drop(n, "shed")
-            self.stats.shed += n
         out = np.zeros(n, dtype=np.float32)
         take = min(n, self._pending.size)
         out[:take] = self._pending[:take]
@@ -135,6 +134,29 @@ class JitterBuffer:
             if take == 0:
                 return None
         return out
+
+    def _shed_quiet(self, window: int, keep: int) -> None:
+        """Drop quiet `window`-sized stretches of the pending samples, oldest first, until at
+        most `keep` samples (rounded to windows) wait."""
+        count = self._pending.size // window
+        peaks = np.max(np.abs(self._pending[: count * window].reshape(count, window)), axis=1)
+        quiet = np.flatnonzero(peaks < self.quiet_peak)[: (self._pending.size - keep) // window]
+        if not quiet.size:
+            return
+        kept = np.ones(self._pending.size, dtype=bool)
+        for q in quiet:
+            kept[q * window:(q + 1) * window] = False
+        removed_before = np.concatenate([[0], np.cumsum(~kept)])   # dropped before each index
+        starts: deque[tuple[int, int]] = deque()
+        for index, sequence in self._starts:
+            at = min(index - self._head, kept.size)
+            if at < kept.size and not kept[at]:
+                self.discarded.append((sequence, "shed"))
+            else:
+                starts.append((index - int(removed_before[at]), sequence))
+        self._starts = starts
+        self._pending = self._pending[kept]
+        self.stats.shed += quiet.size * window
 
     def _drop(self, count: int, reason: str) -> None:
         """Drop the oldest `count` pending samples."""
