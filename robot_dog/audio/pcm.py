@@ -42,7 +42,9 @@ def resample(signal: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
     """Float signal from one rate to another (one-shot: delay compensated, edges flushed)."""
     if from_hz == to_hz or signal.size == 0:
         return np.asarray(signal, dtype=np.float32)
-    return soxr.resample(np.asarray(signal, dtype=np.float32), from_hz, to_hz, quality="HQ")
+    resampled: np.ndarray = soxr.resample(np.asarray(signal, dtype=np.float32), from_hz, to_hz,
+                                          quality="HQ")
+    return resampled
 
 
 def dbfs(signal: np.ndarray) -> float:

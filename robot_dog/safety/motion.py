@@ -134,7 +134,7 @@ class MotionCore:
         self._log.extend(self._mux.changes())
         fresh = (selection.winner is not None and selection.winner in self._stamps
                  and now - self._stamps[selection.winner] <= self.config.watchdog_s)
-        if fresh and self.mode == "stand":
+        if fresh and self.mode == "stand" and selection.twist is not None:
             self.winner = selection.winner
             # Capped again here: the speed mode may have changed since the command came.
             target, _ = lim.cap(selection.twist, *limits.caps(self.speed_mode))
