@@ -100,14 +100,17 @@ class MegaphoneNode(Node):
         """Stop the output; the amplifier is switched off (and lapses on the MCU anyway)."""
         self._running = False
         self._thread.join(timeout=5)
-        self._watch.close()
-        if self._trace is not None and self._trace_file is not None:
-            with self._lock:
-                self._trace.dump(self._trace_file)
         if self._use_amp:
             self._amp.switch_off()
+        self._watch.close()
         if self._audio is not None:
             self._audio.stop()  # only a daemon this node started (no-op otherwise)
+        if self._trace is not None and self._trace_file is not None:
+            try:                # last: a trace that cannot be written never keeps the amp on
+                with self._lock:
+                    self._trace.dump(self._trace_file)
+            except OSError as exc:
+                self.get_logger().error(f"voice trace not written to {self._trace_file}: {exc}")
 
     # ---- requests ------------------------------------------------------------------------
 
