@@ -11,6 +11,8 @@ form, float64), and the gating follows the standard as pyloudnorm implements it.
 scipy.signal.lfilter (kept as test-only references): the filter output to 1e-9 and integrated
 loudness to 0.05 LU (measured 0.04 LU apart: pyloudnorm derives its coefficients from analog
 prototypes, ~4e-5 off the standard's table used here; the 1 kHz reference sine reads -3.01).
+The price is CPU: 33-37 ms for the integrated loudness of 10 s against scipy's 9 ms (measured),
+once per announcement; the microphone filters each 20 ms frame once (`KWeighting`, 0.1 ms).
 """
 from __future__ import annotations
 
