@@ -135,7 +135,7 @@ def _lost_at(row: dict | None) -> str:
     if "dropped" in row:
         return f"jitter_buffer_{row['dropped']}"
     if "pulled" not in row:
-        return "jitter_buffer_never_played"
+        return "received_never_played"   # in the buffer when the output stopped pulling
     return "device"
 
 
