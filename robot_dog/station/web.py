@@ -21,8 +21,9 @@ or, for reads, the session cookie that a successful GET /api/operator sets):
   GET /api/dogs/{dog}/audio/mic        listen-in: s16le 48 kHz mono PCM after ?after=CURSOR
                                        (-1: from now); next cursor in X-Audio-Cursor (a read)
   POST /api/dogs/{dog}/audio/voice     push-to-talk: s16le 48 kHz mono PCM body (<= 1 s,
-                                       application/octet-stream), bearer token like a command;
-                                       played only inside the dog's signed `talk` window
+                                       application/octet-stream, one Content-Length, never
+                                       chunked), bearer token like a command; only the operator
+                                       who opened the dog's `talk` window (409 otherwise)
   GET /video/{dog}/{camera}.jpg        newest frame
   GET /video/{dog}/{camera}.mjpeg      live multipart stream (newest frame wins)
 Anything else gets a JSON error with a status code and a log line (also bad request lines,
@@ -53,7 +54,7 @@ from robot_dog.mqtt.errors import NotConnected
 from robot_dog.station.dispatch import DispatchError, Dispatcher
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import Storage
-from robot_dog.station.talk import MAX_VOICE_BYTES, TalkRelay
+from robot_dog.station.talk import MAX_VOICE_BYTES, TalkRefused, TalkRelay
 from robot_dog.station.throttle import TokenThrottle
 
 _LOGGER = logging.getLogger(__name__)
@@ -460,13 +461,19 @@ class StationHttp:
     def _voice(self, req: BaseHTTPRequestHandler, dog: str) -> None:
         """Push-to-talk: s16le 48 kHz mono PCM (<= 1 s per request) -> Opus on the dog's
         cmd/voice. The dog plays it only inside a `talk` window (POST .../commands/talk)."""
-        self._authorize(req, f"voice {dog}")
+        operator = self._authorize(req, f"voice {dog}")
         talk = self._talk()
         kind = (req.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
         if kind != "application/octet-stream":
             raise HttpError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "Content-Type must be "
                             "application/octet-stream (s16le 48 kHz mono PCM)")
-        text = (req.headers.get("Content-Length") or "").strip()
+        if req.headers.get("Transfer-Encoding"):  # read past by Content-Length: request smuggling
+            raise HttpError(HTTPStatus.LENGTH_REQUIRED, "chunked bodies are not accepted; send "
+                            "the body with one Content-Length")
+        lengths = req.headers.get_all("Content-Length") or []
+        if len(lengths) > 1:
+            raise HttpError(HTTPStatus.BAD_REQUEST, "more than one Content-Length")
+        text = (lengths[0] if lengths else "").strip()
         if not text.isdigit() or not text.isascii():
             raise HttpError(HTTPStatus.LENGTH_REQUIRED, "a Content-Length is required")
         length = int(text)
@@ -478,7 +485,9 @@ class StationHttp:
         if len(pcm) < length:
             raise HttpError(HTTPStatus.BAD_REQUEST, "body shorter than its Content-Length")
         try:
-            sent = talk.send_voice(dog, pcm)
+            sent = talk.send_voice(dog, pcm, operator)
+        except TalkRefused as exc:
+            raise HttpError(HTTPStatus.CONFLICT, str(exc)) from None
         except NotConnected as exc:
             raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, f"voice not sent: {exc}") from None
         self.send_json(req, {"dog": dog, "packets": sent})
