@@ -17,6 +17,7 @@ def acl_block(fleet_dir, user: str) -> set[str]:
     return set(block.splitlines()[1:])
 
 
+@pytest.mark.slow  # fleet init runs openssl
 def test_roles_from_the_command_line_reach_registry_and_acl(tmp_path, capsys):
     out = tmp_path / "f"
     assert cli_fleet.main(["init", str(out), "--dog", "dog1", "--user", "station", "--user", "eve",
@@ -51,6 +52,7 @@ def test_bad_roles_are_refused_and_nothing_is_made(tmp_path, capsys, args, says)
     assert not (out / "fleet.json").exists()
 
 
+@pytest.mark.slow  # fleet init runs openssl
 def test_a_registry_without_roles_makes_operators(tmp_path):
     made = fleet.init_fleet(tmp_path / "f", ["dog1"], ["alice"], fleet.BrokerSettings(port=18883))
     doc = json.loads(made.paths.registry.read_text())
@@ -62,6 +64,7 @@ def test_a_registry_without_roles_makes_operators(tmp_path):
             "status", "telemetry", "events", "video/+", "cmd/result"))}
 
 
+@pytest.mark.slow  # fleet init runs openssl
 def test_result_keys_pair_up_and_refresh_gives_old_dogs_one(tmp_path):
     made = fleet.init_fleet(tmp_path / "f", ["dog1", "dog2"], [], fleet.BrokerSettings(port=18883))
     p = made.paths
