@@ -1,15 +1,23 @@
 """Latency markers for the audio benchmarks (bench megaphone, bench talk): 20 ms voice frames at
 50 Hz, every 0.4 s one opening with a 1 kHz burst; the bursts' onsets are recorded from the
-speaker's monitor and paired with the times their frames were handed over."""
+speaker's monitor and paired with the times their frames were handed over.
+
+With the megaphone's voice trace (robot_dog/audio/voice_trace.py: when each chunk was received,
+left the jitter buffer, was mixed and written) each marker's latency splits into stages, and a
+marker not heard is put down to the stage where it was last seen.
+"""
 from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
 
+from bench.stats import NoSamples, percentile
 from robot_dog.audio import devices
 
 MARKERS = 30
@@ -28,15 +36,24 @@ def _frames() -> tuple[np.ndarray, np.ndarray]:
     return silence, burst
 
 
+@dataclass(frozen=True)
+class Marker:
+    seq: int          # the frame's sequence number (its index in the stream)
+    sent: float       # monotonic s, just before it was handed over
+    handed: float     # just after the hand-over returned (for talk: encoded and published)
+
+
 class OnsetRecorder:
     """Records the speaker's monitor in a thread: the capture time of each burst's first loud
-    sample (read time minus the samples after it). Re-arms only after a quiet frame, so a burst
-    split over two reads counts once."""
+    sample (read time minus the samples after it, and minus what was recorded and not read yet:
+    a reader that fell behind would otherwise add its own lag to every later onset). Re-arms
+    only after a quiet frame, so a burst split over two reads counts once."""
 
     def __init__(self) -> None:
         from robot_dog.audio.stream import PcmInput
         self.mic = PcmInput(devices.SPEAKER_MONITOR)
         self.onsets: list[float] = []
+        self.max_backlog = 0              # samples
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._record, daemon=True)
         self._thread.start()
@@ -46,9 +63,11 @@ class OnsetRecorder:
         while not self._stop.is_set():
             frame = self.mic.read()
             read_at = time.monotonic()
+            backlog = self.mic.backlog()
+            self.max_backlog = max(self.max_backlog, backlog)
             loud = np.flatnonzero(np.abs(frame) > _LOUD)
             if loud.size and armed:
-                self.onsets.append(read_at - (len(frame) - loud[0]) / devices.RATE_HZ)
+                self.onsets.append(read_at - (len(frame) - loud[0] + backlog) / devices.RATE_HZ)
                 armed = False
             elif not loud.size:
                 armed = True
@@ -60,29 +79,94 @@ class OnsetRecorder:
 
 
 def send_markers(prepare: Callable[[int, np.ndarray], T], send: Callable[[T], None],
-                 markers: int = MARKERS) -> list[float]:
+                 markers: int = MARKERS) -> list[Marker]:
     """Sends frames on the 20 ms grid: `prepare(seq, samples)` builds one, `send` hands it over;
-    a marker's time is taken between the two, so only the handing over counts in its latency.
-    Returns the markers' times (monotonic)."""
+    a marker's time is taken between the two, so only the handing over counts in its latency."""
     silence, burst = _frames()
-    sent: list[float] = []
+    sent: list[Marker] = []
     start = time.monotonic()
     for seq in range(markers * _EVERY + 25):
         time.sleep(max(0.0, start + seq * _FRAME_S - time.monotonic()))
         marker = seq % _EVERY == 5 and len(sent) < markers
         frame = prepare(seq, burst if marker else silence)
-        if marker:
-            sent.append(time.monotonic())
+        before = time.monotonic()
         send(frame)
+        if marker:
+            sent.append(Marker(seq, before, time.monotonic()))
     return sent
 
 
-def latencies_ms(sent: list[float], onsets: list[float]) -> list[float]:
-    """Each marker paired with the next onset within 1 s (one up to 5 ms early still counts); printed."""
-    latencies = []
-    for t_sent in sent:
-        later = [o for o in onsets if o >= t_sent - 0.005]
-        if later and later[0] - t_sent < 1.0:
-            latencies.append((later[0] - t_sent) * 1000)
-    print("   latencies ms:", " ".join(f"{v:.0f}" for v in latencies), flush=True)
-    return latencies
+def heard(markers: list[Marker], onsets: list[float],
+          trace: dict[int, dict]) -> dict[int, float]:
+    """Each marker the megaphone played (its trace has it leave the jitter buffer) paired with
+    the first onset not yet paired from when it went to the device (5 ms of slack), within 1 s:
+    sequence -> onset. A marker that never played is not paired with the next one's burst (that
+    counted a lost marker as one 400 ms late)."""
+    paired: dict[int, float] = {}
+    used: set[float] = set()
+    for marker in markers:
+        row = trace.get(marker.seq, {})
+        if "pulled" not in row:
+            continue
+        earliest = max(marker.sent, row["mixed"] + row["offset_s"]) - 0.005
+        later = [o for o in onsets if o >= earliest and o not in used]
+        if later and later[0] - marker.sent < 1.0:
+            paired[marker.seq] = later[0]
+            used.add(later[0])
+    return paired
+
+
+#: Stages of a marker's latency, in order; each from the marker, its trace row and its onset.
+#: "network" starts at the hand-over where an encode stage precedes it, else at the send.
+_Stage = Callable[[Marker, dict, float], float]
+STAGES: dict[str, _Stage] = {
+    "encode": lambda m, r, o: m.handed - m.sent,
+    "network": lambda m, r, o: r["received"] - m.handed,
+    "jitter_buffer": lambda m, r, o: r["pulled"] + r["offset_s"] - r["received"],
+    "mixer": lambda m, r, o: r["mixed"] - r["pulled"],
+    "device": lambda m, r, o: o - r["mixed"] - r["offset_s"],
+}
+_NETWORK_FROM_SEND: _Stage = lambda m, r, o: r["received"] - m.sent
+
+
+def _lost_at(row: dict | None) -> str:
+    if row is None or "received" not in row:
+        return "network"
+    if "dropped" in row:
+        return f"jitter_buffer_{row['dropped']}"
+    if "pulled" not in row:
+        return "received_never_played"   # in the buffer when the output stopped pulling
+    return "device"
+
+
+def report(prefix: str, markers: list[Marker], onsets: list[float],
+           trace: dict[int, dict], encode: bool) -> dict[str, object]:
+    """Figures: markers heard, latency p50/p99, per stage p50/p99 and where the lost were lost.
+    Raises (with what was seen) when no marker was heard: a benchmark never quotes nothing."""
+    paired = heard(markers, onsets, trace)
+    lost = Counter(_lost_at(trace.get(m.seq)) for m in markers if m.seq not in paired)
+    lost_text = ", ".join(f"{stage} {n}" for stage, n in sorted(lost.items())) or "none"
+    if not paired:
+        received = sum(1 for m in markers if "received" in trace.get(m.seq, {}))
+        raise NoSamples(f"{prefix}: no marker heard of {len(markers)} sent ({len(onsets)} "
+                           f"onsets recorded; {received} received by the megaphone, whose voice "
+                           f"trace has {len(trace)} chunks; lost at: {lost_text})")
+    latencies = [(paired[m.seq] - m.sent) * 1000 for m in markers if m.seq in paired]
+    print(f"   {prefix} latencies ms:", " ".join(f"{v:.0f}" for v in latencies), flush=True)
+    figures: dict[str, object] = {
+        f"{prefix}_markers_heard": f"{len(paired)}/{len(markers)}",
+        f"{prefix}_p50_ms": percentile(latencies, 0.5), f"{prefix}_p99_ms": percentile(latencies, 0.99),
+        f"{prefix}_capture": "not in this path (synthesised frames; a microphone's buffer adds)",
+    }
+    timed = [m for m in markers if m.seq in paired]
+    for name, stage in STAGES.items():
+        if name == "encode" and not encode:
+            continue
+        if name == "network" and not encode:
+            stage = _NETWORK_FROM_SEND             # no encode stage: the publish call counts here
+        values = [stage(m, trace[m.seq], paired[m.seq]) * 1000 for m in timed]
+        figures[f"{prefix}_stage_{name}_p50_ms"] = percentile(values, 0.5)
+        figures[f"{prefix}_stage_{name}_p99_ms"] = percentile(values, 0.99)
+    figures[f"{prefix}_lost_at"] = lost_text
+    return figures
+

@@ -6,7 +6,9 @@
   with a 1 kHz burst. This process records the speaker's monitor through PyAudio; latency =
   when the burst's first sample is recorded (read time minus the samples after it) - when its
   chunk was published. It includes the monitor's capture buffer (~20 ms): the figure is "chunk
-  in -> sound recorded at the speaker", an upper bound of "chunk in -> sound out".
+  in -> sound recorded at the speaker", an upper bound of "chunk in -> sound out". The node's
+  voice trace splits it into stages (network: publish -> received; jitter buffer; mixer;
+  device: written -> recorded) and names the stage where each marker not heard was lost.
 - TTS: synthesise and loudness-normalise a 20-word announcement (all that happens before its
   first sample can play), English and Mandarin (Hanzi -> pinyin -> espeak-ng).
 - mixer: CPU time (process_time) of the megaphone core mixing announcement + siren + live voice
@@ -25,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.audio_markers import OnsetRecorder, latencies_ms, send_markers
+from bench.audio_markers import OnsetRecorder, report, send_markers
 from robot_dog.ros import dds_env
 from robot_dog.audio import devices
 
@@ -36,22 +38,19 @@ EN_20 = ("Attention please. This street is closed for public safety. Please keep
 CMN_20 = "请注意，前方道路因公共安全原因临时封闭，请大家不要停留，听从现场民警指挥，谢谢合作。"
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def push_to_talk(audio: devices.VirtualAudio, workdir: Path) -> dict[str, object]:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from robot_dog_interfaces.msg import AudioChunk
 
+    from robot_dog.audio import voice_trace
     from robot_dog.ros import qos
     namespace = f"/bench_{uuid.uuid4().hex[:8]}"
     log = open(workdir / "megaphone.log", "w")
+    trace_file = workdir / "voice_trace.jsonl"
     node = subprocess.Popen(
         [sys.executable, "-m", "robot_dog.audio.megaphone_node", "--ros-args", "-r",
-         f"__ns:={namespace}", "-p", "amplifier:=false",
+         f"__ns:={namespace}", "-p", "amplifier:=false", "-p", f"voice_trace:={trace_file}",
          "-p", f"output_latency_ms:={OUTPUT_LATENCY_MS}"],
         env=dds_env.environ(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     context = rclpy.Context()
@@ -65,6 +64,9 @@ def push_to_talk(audio: devices.VirtualAudio, workdir: Path) -> dict[str, object
         end = time.monotonic() + 60
         while pub.get_subscription_count() == 0 and time.monotonic() < end:
             executor.spin_once(timeout_sec=0.1)
+        if pub.get_subscription_count() == 0:
+            raise RuntimeError(f"megaphone_node never subscribed megaphone/voice in 60 s "
+                               f"(log: {workdir / 'megaphone.log'})")
         time.sleep(2.0)                          # the node's speaker stream is open by now
 
         def chunk(seq: int, samples: np.ndarray) -> AudioChunk:
@@ -81,10 +83,11 @@ def push_to_talk(audio: devices.VirtualAudio, workdir: Path) -> dict[str, object
         node.terminate()
         node.wait(timeout=20)
         log.close()
-    latencies = latencies_ms(sent, recorder.onsets)
-    return {"ptt_markers_heard": f"{len(latencies)}/{len(sent)}",
-            "ptt_p50_ms": _pct(latencies, 0.5) if latencies else float("nan"),
-            "ptt_p99_ms": _pct(latencies, 0.99) if latencies else float("nan")}
+    if not trace_file.exists():
+        raise RuntimeError(f"megaphone_node wrote no voice trace (log: {workdir / 'megaphone.log'})")
+    figures = report("ptt", sent, recorder.onsets, voice_trace.load(trace_file), encode=False)
+    figures["ptt_monitor_backlog_max_ms"] = recorder.max_backlog / devices.RATE_HZ * 1000
+    return figures
 
 
 def tts_first_audio() -> dict[str, object]:

@@ -7,6 +7,9 @@ Mosquitto (TLS, ACL, the fleet's credentials), uplink_node (talk window opened b
 the benchmark's own PulseAudio devices). Frames go out at 50 Hz; every 0.4 s one starts with a
 1 kHz burst. Latency = burst onset recorded from the speaker's monitor - the frame handed to the
 relay. Like bench megaphone it includes the monitor's capture buffer (~20 ms): an upper bound.
+Stages, from the megaphone's voice trace joined by sequence number: encode (the relay's Opus
+encode and MQTT publish call), network (publish -> broker -> uplink: decode -> megaphone/voice
+-> received by megaphone_node), jitter buffer, mixer, device (written -> recorded).
 """
 from __future__ import annotations
 
@@ -18,13 +21,14 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.audio_markers import OnsetRecorder, latencies_ms, send_markers
-from bench.bench_megaphone import OUTPUT_LATENCY_MS, _pct
+from bench.audio_markers import OnsetRecorder, report, send_markers
+from bench.bench_megaphone import OUTPUT_LATENCY_MS
 from robot_dog.ros import dds_env
 from robot_dog.audio import devices
 
 
 def talk_latency(workdir: Path) -> dict[str, object]:
+    from robot_dog.audio import voice_trace
     from robot_dog.station.app import Station, StationConfig
     from tests.fixtures.secure_broker import start_secure_broker
     from tests.support import free_port
@@ -35,6 +39,7 @@ def talk_latency(workdir: Path) -> dict[str, object]:
     station = Station(StationConfig(broker.host, broker.port, workdir / "st.db", free_port(),
                                     fleet_dir=broker.fleet.root)).start()
     env = dds_env.environ()
+    trace_file = workdir / "voice_trace.jsonl"
     procs = [subprocess.Popen(argv, env=env, stdout=open(workdir / f"{name}.log", "w"),
                               stderr=subprocess.STDOUT, start_new_session=True)
              for name, argv in {
@@ -47,6 +52,7 @@ def talk_latency(workdir: Path) -> dict[str, object]:
                             "-p", f"state_dir:={workdir / dog}"],
                  "megaphone": [sys.executable, "-m", "robot_dog.audio.megaphone_node",
                                "--ros-args", "-r", f"__ns:=/{dog}", "-p", "amplifier:=false",
+                               "-p", f"voice_trace:={trace_file}",
                                "-p", f"output_latency_ms:={OUTPUT_LATENCY_MS}"]}.items()]
     recorder = OnsetRecorder()
     try:
@@ -71,10 +77,11 @@ def talk_latency(workdir: Path) -> dict[str, object]:
             proc.wait(timeout=20)
         station.stop()
         broker.stop()
-    latencies = latencies_ms(sent, recorder.onsets)
-    return {"talk_markers_heard": f"{len(latencies)}/{len(sent)}",
-            "talk_station_to_speaker_p50_ms": _pct(latencies, 0.5) if latencies else float("nan"),
-            "talk_station_to_speaker_p99_ms": _pct(latencies, 0.99) if latencies else float("nan")}
+    if not trace_file.exists():
+        raise RuntimeError(f"megaphone_node wrote no voice trace (log: {workdir / 'megaphone.log'})")
+    figures = report("talk", sent, recorder.onsets, voice_trace.load(trace_file), encode=True)
+    figures["talk_monitor_backlog_max_ms"] = recorder.max_backlog / devices.RATE_HZ * 1000
+    return figures
 
 
 def run() -> dict[str, object]:

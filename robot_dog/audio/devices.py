@@ -26,6 +26,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,6 +130,33 @@ def virtual_device_missing(device: str) -> str:
     except (AudioDeviceError, OSError, subprocess.SubprocessError) as exc:
         return f"audio server unreachable: {exc}"
     return "" if device in sinks + sources else f"device {device!r} is gone"
+
+
+class DeviceWatch:
+    """`virtual_device_missing(device)` asked every `period_s` in a thread of its own; `gone` holds
+    the last answer. The check runs two `pactl` processes (tens of ms on a loaded machine): made
+    inline by the megaphone's output loop it stalled the speaker every 2 s, and each stall
+    delayed all live voice after it (measured: push-to-talk latency climbing by 20-40 ms every
+    2 s, to the jitter buffer's 200 ms bound)."""
+
+    def __init__(self, device: str, period_s: float) -> None:
+        self.device, self.period_s = device, period_s
+        self.gone = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"watch-{device}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period_s):
+            self.gone = virtual_device_missing(self.device)
+
+    def clear(self) -> None:
+        """Forget a failure that has been handled (the device is reopened, and checked then)."""
+        self.gone = ""
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 def ensure_virtual_devices(runtime_dir: Path | None = None, apply: bool = True) -> VirtualAudio:

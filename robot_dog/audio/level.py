@@ -1,6 +1,6 @@
 """Microphone level (pure): dBFS, momentary loudness (ITU-R BS.1770, 400 ms) and voice activity.
 
-Loudness uses the BS.1770 K-weighting from loudness.py (pyloudnorm's filters); voice activity is
+Loudness uses the BS.1770 K-weighting from loudness.py; voice activity is
 WebRTC's VAD (webrtcvad), smoothed: voiced while at least 3 of the last 5 frames (100 ms) are.
 Frames are 20 ms of float32 mono at RATE_HZ.
 """
@@ -30,14 +30,16 @@ class Level:
 class LevelMeter:
     def __init__(self, vad_mode: int = 2) -> None:
         self._vad = webrtcvad.Vad(vad_mode)
-        self._window: deque[np.ndarray] = deque(maxlen=MOMENTARY_FRAMES)
+        self._weighting = loudness.KWeighting()
+        self._powers: deque[float] = deque(maxlen=MOMENTARY_FRAMES)  # K-weighted, per frame
         self._voiced: deque[bool] = deque(maxlen=5)
 
     def update(self, frame: np.ndarray) -> Level:
         """One 20 ms frame in; its level, the 400 ms loudness and voice activity."""
         if len(frame) != FRAME_SAMPLES:
             raise ValueError(f"frame of {len(frame)} samples, expected {FRAME_SAMPLES}")
-        self._window.append(frame)
+        self._powers.append(float(np.sum(np.square(self._weighting.process(frame)))))
         self._voiced.append(self._vad.is_speech(to_int16(frame).tobytes(), RATE_HZ))
-        momentary = loudness.momentary_lufs(np.concatenate(self._window))
+        power = sum(self._powers) / (len(self._powers) * FRAME_SAMPLES)
+        momentary = -0.691 + 10 * np.log10(power) if power > 1e-12 else -120.0
         return Level(dbfs(frame), peak_dbfs(frame), momentary, sum(self._voiced) >= 3)

@@ -12,9 +12,11 @@ with the reason. Behaviour lives in megaphone.py and the cores; this file is wir
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,11 +36,19 @@ from robot_dog.audio.amplifier_switch import AmplifierSwitch
 from robot_dog.audio.megaphone import Megaphone, MegaphoneConfig
 from robot_dog.audio.mixer import MixerConfig
 from robot_dog.audio.pcm import FRAME_SAMPLES, to_int16, to_internal
+from robot_dog.audio.voice_trace import VoiceTrace
 from robot_dog.ros.params import declare_read_only
 from robot_dog.payload.errors import RequestRefused
 from robot_dog.ros.ros_main import run_node
 
 DEVICE_CHECK_S = 2.0         # how often the virtual speaker's presence is checked
+#: Niceness of the output thread. Each time it is late past the speaker's 30 ms buffer the
+#: speaker plays silence and live voice after it comes later (measured on a loaded machine: the
+#: jitter-buffer stage up to 130 ms while the buffer sheds it), so it asks the kernel for a
+#: larger share of the CPU, as audio servers do. A nice value, not a real-time class: a thread
+#: that spun by mistake would still leave the machine usable. Needs CAP_SYS_NICE (systemd:
+#: AmbientCapabilities=CAP_SYS_NICE); without it the thread runs at normal priority, logged.
+OUTPUT_NICE = -10
 AMP_ANSWER_S = 5.0           # an amplifier call not answered (or no payload_node found) by then
                              # counts as refused; discovery of a just-started node takes ~1 s
 
@@ -70,6 +80,10 @@ class MegaphoneNode(Node):
             default_volume=p("default_volume", 0.8, "announcement volume when none is given")))
         self._core.volume = p("volume", 1.0, "master volume, 0..1 (capped by volume_cap)")
         self._lock = threading.Lock()        # the core: output thread vs. ROS callbacks
+        trace_file = p("voice_trace", "", "write each voice chunk's times through the megaphone "
+                       "to this file at exit (JSON lines; '' = off; for the benchmarks)")
+        self._trace_file = Path(trace_file) if trace_file else None
+        self._trace = VoiceTrace() if trace_file else None
         self._amp_state: AmplifierState | None = None
 
         requests = ReentrantCallbackGroup()
@@ -88,6 +102,7 @@ class MegaphoneNode(Node):
         self._siren_pub = self.create_publisher(Bool, "megaphone/siren_active", qos.STATE)
         self._siren_on: bool | None = None
         self._running = True
+        self._watch = devices.DeviceWatch(self._device, DEVICE_CHECK_S)
         self._thread = threading.Thread(target=self._output_loop, name="megaphone-out", daemon=True)
         self._thread.start()
         self.get_logger().info(f"megaphone on {self._device!r}, clips: {self._clips.names()}")
@@ -98,8 +113,15 @@ class MegaphoneNode(Node):
         self._thread.join(timeout=5)
         if self._use_amp:
             self._amp.switch_off()
+        self._watch.close()
         if self._audio is not None:
             self._audio.stop()  # only a daemon this node started (no-op otherwise)
+        if self._trace is not None and self._trace_file is not None:
+            try:                # last: a trace that cannot be written never keeps the amp on
+                with self._lock:
+                    self._trace.dump(self._trace_file)
+            except OSError as exc:
+                self.get_logger().error(f"voice trace not written to {self._trace_file}: {exc}")
 
     # ---- requests ------------------------------------------------------------------------
 
@@ -169,7 +191,10 @@ class MegaphoneNode(Node):
                                       throttle_duration_sec=5.0)
             return
         with self._lock:
-            self._core.voice.push(msg.sequence, samples)
+            accepted = self._core.voice.push(msg.sequence, samples)
+            if self._trace is not None:
+                self._trace.received(msg.sequence, time.monotonic(),
+                                     "" if accepted else self._core.voice.refusal)
 
     def _on_amp_state(self, msg: AmplifierState) -> None:
         self._amp_state = msg
@@ -177,9 +202,13 @@ class MegaphoneNode(Node):
     # ---- output --------------------------------------------------------------------------
 
     def _output_loop(self) -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), OUTPUT_NICE)
+        except OSError as exc:
+            self.get_logger().warning(f"speaker thread at normal priority (nice {OUTPUT_NICE} "
+                                      f"refused: {exc}); a loaded CPU delays live voice more")
         silence = np.zeros(FRAME_SAMPLES, np.int16)
         speaker = None
-        checked = time.monotonic()
         while self._running:
             if speaker is None:
                 speaker = self._open_speaker()
@@ -187,17 +216,17 @@ class MegaphoneNode(Node):
                     time.sleep(1.0)
                     continue
             now = time.monotonic()
-            if now - checked >= DEVICE_CHECK_S:
-                checked = now
-                gone = devices.virtual_device_missing(self._device)
-                if gone:
-                    self._speaker_failed(gone)
-                    speaker.close()
-                    speaker = None
-                    continue
+            gone = self._watch.gone          # checked in its own thread: never stalls the speaker
+            if gone:
+                self._watch.clear()
+                self._speaker_failed(gone)
+                speaker.close()
+                speaker = None
+                continue
             with self._lock:
                 sounding = self._step_amplifier(now)
                 frame = self._core.frame(now) if sounding else None
+                voice, mixed = self._core.voice, time.monotonic()
                 siren_on = self._core.siren.active(now)
             if siren_on != self._siren_on:
                 self._siren_on = siren_on
@@ -212,6 +241,10 @@ class MegaphoneNode(Node):
                 self._speaker_failed(str(exc))
                 speaker.close()
                 speaker = None
+            if self._trace is not None and sounding and (voice.started or voice.discarded):
+                written = time.monotonic()
+                with self._lock:
+                    self._trace.frame(voice.started, voice.discarded, now, mixed, written)
         if speaker is not None:
             speaker.close()
 

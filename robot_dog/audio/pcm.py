@@ -1,12 +1,15 @@
 """PCM conversions at the edges: everything inside is mono int16 (or float32 -1..1) at 48 kHz.
 
-Resampling uses scipy.signal.resample_poly (a kept polyphase FIR, not hand-written DSP).
+Resampling uses libsoxr (python-soxr, "HQ": a kept resampler, not hand-written DSP). It was
+scipy.signal.resample_poly: scipy cost each audio node 67-69 MB PSS and 1.1 s of CPU to import
+(measured: `./dev.sh bench audio_memory`) for this one call. tests/test_audio_pcm.py holds soxr
+to resample_poly's length, accuracy and rejection (measured: 74-141 dB SNR on tones where
+resample_poly gives 50-85 dB; half its CPU).
 """
 from __future__ import annotations
 
-from math import gcd
-
 import numpy as np
+import soxr
 
 from robot_dog.audio.devices import RATE_HZ
 
@@ -36,14 +39,11 @@ def to_internal(samples: np.ndarray, rate_hz: int, channels: int = 1) -> np.ndar
 
 
 def resample(signal: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
-    """Float signal from one rate to another (polyphase)."""
+    """Float signal from one rate to another (one-shot: delay compensated, edges flushed)."""
     if from_hz == to_hz or signal.size == 0:
         return np.asarray(signal, dtype=np.float32)
-    # Imported on first use: scipy.signal costs 1.1 s of CPU to import (measured), paid at
-    # start-up by every node that imports this module (the uplink, the megaphone) otherwise.
-    from scipy.signal import resample_poly
-    g = gcd(from_hz, to_hz)
-    resampled: np.ndarray = resample_poly(signal, to_hz // g, from_hz // g).astype(np.float32)
+    resampled: np.ndarray = soxr.resample(np.asarray(signal, dtype=np.float32), from_hz, to_hz,
+                                          quality="HQ")
     return resampled
 
 

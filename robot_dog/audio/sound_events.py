@@ -2,7 +2,7 @@
 
 Hand-written rules over per-frame features (level, onset, decay, spectral balance, voice
 activity), not a trained classifier: no model ships in a package we can install, and rules say
-plainly why an event fired. Features come from numpy/scipy (rfft band energies) and the level
+plainly why an event fired. Features come from numpy (rfft band energies) and the level
 meter (BS.1770 loudness, WebRTC VAD). Frames are 20 ms.
 
 - impulse: the peak jumps >= `onset_db` above the background (running median of frame RMS,

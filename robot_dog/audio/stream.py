@@ -149,6 +149,13 @@ class PcmInput:
             raise AudioDeviceError(f"{self.device!r} failed while recording: {exc}") from exc
         return np.frombuffer(data, dtype=np.int16).copy()
 
+    def backlog(self) -> int:
+        """Samples recorded and not read yet: how far behind the live edge the last read was."""
+        try:
+            return int(self._stream.get_read_available())
+        except OSError:
+            return 0
+
     def close(self) -> None:
         try:
             self._stream.stop_stream()
