@@ -69,6 +69,7 @@ def test_integrated_loudness_matches_pyloudnorm(seconds: float, seed: int) -> No
     assert loudness.integrated_lufs(x) == pytest.approx(reference, abs=0.05)
 
 
+@pytest.mark.slow  # a fresh interpreter: a process
 def test_no_scipy_or_pyloudnorm_at_run_time() -> None:
     import subprocess
     import sys
