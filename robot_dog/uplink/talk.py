@@ -57,7 +57,8 @@ class VoiceIn:
         self.refused_run = 0              # refusals since the last accepted packet (log policy)
         self._key: talk_seal.WindowKey | None = None
         self._last_sequence = -1
-        self._decoder = opus.OpusDecoder()
+        # Made when a window opens: PyAV loads then, not at the uplink's start (17.5 MB).
+        self._decoder: opus.OpusDecoder | None = None
 
     def open(self, call: AudioWindow, now: float) -> None:
         """A signed `talk`: open (or refresh) its window, or close with 0 s. A new window id
@@ -75,7 +76,7 @@ class VoiceIn:
         """Raise VoiceRefused (counted) for a packet outside a live window, for another window,
         with a bad tag, replayed or out of order, or not a voice packet."""
         try:
-            if not self.window.live(now) or self._key is None:
+            if not self.window.live(now) or self._key is None or self._decoder is None:
                 raise VoiceRefused("no_talk_window", "voice packet outside a live talk window")
             try:
                 packet = opus.unpack(talk_seal.open_sealed(self._key, payload))
