@@ -27,7 +27,7 @@ from typing import Any
 
 from geometry_msgs.msg import Twist as TwistMsg
 from geometry_msgs.msg import TwistStamped
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from robot_dog_interfaces.msg import BaseState, EstopState, MotionState
 from robot_dog_interfaces.srv import (EstopCheckIn, EstopEngage, EstopRelease, MotionResume,
@@ -113,8 +113,12 @@ class SafetyNode(Node):
         self.create_service(MotionResume, "motion/resume", self._on_resume, callback_group=core)
         self.create_service(SetBool, "speed_mode/crowd", self._on_crowd, callback_group=core)
         # mode/set awaits the base's answer (an async callback: it never blocks the executor).
-        self._base = self.create_client(SetBaseMode, "base/set_mode", callback_group=core)
-        self.create_service(SetBaseMode, "mode/set", self._on_mode, callback_group=core)
+        # A suspended coroutine keeps its callback group entered, so the service, and the
+        # client with its deadline timer, each have a group of their own, apart from `core`.
+        self._base_group = ReentrantCallbackGroup()
+        self._base = self.create_client(SetBaseMode, "base/set_mode", callback_group=self._base_group)
+        self.create_service(SetBaseMode, "mode/set", self._on_mode,
+                            callback_group=MutuallyExclusiveCallbackGroup())
         self.create_timer(tick_s, self._tick, callback_group=core)
         self.create_timer(0.5, lambda: self._publish_state(force=True), callback_group=core)
         if self._state_path is not None:
@@ -258,7 +262,8 @@ class SafetyNode(Node):
         if self._base.service_is_ready():
             future = self._base.call_async(SetBaseMode.Request(mode=mode))
             # The deadline cancels the call; awaiting a cancelled future yields None.
-            timer = self.create_timer(BASE_CALL_TIMEOUT_S, future.cancel)
+            timer = self.create_timer(BASE_CALL_TIMEOUT_S, future.cancel,
+                                      callback_group=self._base_group)
             try:
                 answer = await future
             except Exception as exc:  # noqa: BLE001 (the base's failure is the answer)
