@@ -1,0 +1,284 @@
+"""Motion safety under load: time to zero on every stop path, and restarts without a deliberate action.
+
+Real processes and real rclpy (localhost-only DDS), as bench_teleop's stack: safety_node,
+teleop_node (TLS WebSocket, fleet-CA certificate), payload_node with the virtual MCU on a pty in
+this process; this process is the phone (websockets client), the patrol (20 Hz on
+`patrol/cmd_vel`, resumed before each trial) and the probe recording `cmd_vel`. Beside the stack
+run two CPU hogs, `yes > /dev/null` processes (the machine has 2 cores: they take both).
+
+Paths (each trial: drive, stop, measure, release, watch, re-arm):
+  station_estop      patrol driving; `estop/engage` as station (the ROS leg of the station's
+                     e-stop; the MQTT leg is in bench outage) -> first zero on cmd_vel
+  handheld_estop     phone driving; E-STOP frame -> first zero
+  handheld_close     phone driving; the WebSocket closes -> first zero (the next phone says hello)
+  handheld_silent    phone driving; the phone falls silent, socket open -> first zero
+  mcu_button         patrol driving; the MCU's button pressed -> first zero
+  payload_link_loss  patrol driving; the payload cable pulled (1.2 s) -> first zero; MCU safe time
+After each release the patrol keeps publishing (and in handheld trials the phone keeps its stick
+deflected) for 1 s: any non-zero command then is a restart without a deliberate action (goal 0).
+Trials per path: `--trials=N` or ROBOT_DOG_BENCH_SAFETY_TRIALS (default 1000); run under
+`flock -x /tmp/robot-dog-timing.lock`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from bench.bench_teleop import Probe, Stack, _pct, _wait
+
+WATCH_S = 1.0          # after a release: nothing may move for this long without a deliberate action
+DRIVE_S = 0.4
+PATHS = ("station_estop", "handheld_estop", "handheld_close", "handheld_silent", "mcu_button",
+         "payload_link_loss")
+
+
+def trials() -> int:
+    for arg in sys.argv[1:]:
+        if arg.startswith("--trials="):
+            return int(arg.split("=", 1)[1])
+    return int(os.environ.get("ROBOT_DOG_BENCH_SAFETY_TRIALS", "1000"))
+
+
+class Phone:
+    """The handheld page as a scripted WebSocket client: pairs (or says hello with its token),
+    drives at 20 Hz with beats while `x` is set, keeps beating while `beating`."""
+
+    def __init__(self, stack: Stack, token: str | None = None, code: str | None = None) -> None:
+        from websockets.sync.client import connect
+        ctx = ssl.create_default_context(cafile=str(stack.ca))
+        self.ws = connect(f"wss://127.0.0.1:{stack.port}/ws", ssl=ctx, open_timeout=30).__enter__()
+        self.seq, self.token = 0, token
+        self.x: float | None = None
+        self.beating, self.closed = True, False
+        self._lock = threading.Lock()
+        self._paired = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+        if token:
+            self.send("hello", token=token)
+        else:
+            self.send("pair", code=code)
+        if not self._paired.wait(30):
+            raise RuntimeError("the phone did not pair")
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            for text in self.ws:
+                doc = json.loads(text) if isinstance(text, str) else {}
+                if doc.get("t") == "paired":
+                    self.token = doc["token"]
+                    self._paired.set()
+        except Exception:  # noqa: BLE001 (closed)
+            pass
+
+    def send(self, t: str, **fields) -> float:
+        with self._lock:
+            self.seq += 1
+            self.ws.send(json.dumps({"t": t, "seq": self.seq, **fields}))
+            return time.perf_counter()
+
+    def _loop(self) -> None:
+        while not self.closed:
+            try:
+                if self.x is not None:
+                    self.send("drive", x=self.x, z=0.0)
+                if self.beating:
+                    self.send("beat")
+            except Exception:  # noqa: BLE001 (closed)
+                return
+            time.sleep(0.05)
+
+    def close(self) -> float:
+        self.closed = True
+        t = time.perf_counter()
+        self.ws.close()
+        return t
+
+
+class Hogs:
+    def __init__(self, n: int = 2) -> None:
+        self.procs = [subprocess.Popen(["yes"], stdout=subprocess.DEVNULL) for _ in range(n)]
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.kill()
+            proc.wait()
+
+
+class Bench:
+    def __init__(self, stack: Stack, probe: Probe) -> None:
+        from geometry_msgs.msg import Twist
+
+        from robot_dog.ros import qos
+        self.stack, self.probe = stack, probe
+        self.patrol_vx: float | None = 0.3
+        pub = probe.node.create_publisher(Twist, "patrol/cmd_vel", qos.COMMAND)
+
+        def patrol() -> None:
+            if self.patrol_vx is not None:
+                msg = Twist()
+                msg.linear.x = self.patrol_vx
+                pub.publish(msg)
+        probe.node.create_timer(0.05, patrol)
+        self.times: dict[str, list[float]] = {p: [] for p in PATHS}
+        self.restarts: dict[str, int] = {p: 0 for p in PATHS}
+        self.mcu_safe: list[float] = []
+        self.phone: Phone | None = None
+
+    # ---- helpers -------------------------------------------------------------------------------
+    def srv(self, name: str, **fields):
+        from robot_dog_interfaces import srv
+        kind = {"estop/engage": srv.EstopEngage, "estop/release": srv.EstopRelease,
+                "motion/resume": srv.MotionResume, "teleop/pair": None}[name]
+        return self.probe.call(kind, name, **fields)
+
+    def zero_after(self, t: float) -> float:
+        return _wait(lambda: next((rt for rt, v in list(self.probe.cmd) if rt >= t and v == 0.0),
+                                  None), "zero", 20) - t
+
+    def moving_since(self, t: float) -> bool:
+        return any(v != 0.0 for rt, v in list(self.probe.cmd) if rt >= t)
+
+    def drive_patrol(self) -> None:
+        _wait(lambda: not self.probe.estop or not self.probe.estop[-1], "released", 30)
+        self.srv("motion/resume", input="patrol", endpoint="admin")
+        t = time.perf_counter()
+        _wait(lambda: self.moving_since(t), "the patrol driving", 30)
+        time.sleep(DRIVE_S)
+
+    def watch(self, path: str) -> None:
+        """The released dog, with every input still asking to move: count any motion."""
+        _wait(lambda: not self.probe.estop or not self.probe.estop[-1], "released", 30)
+        t = time.perf_counter()
+        time.sleep(WATCH_S)
+        if self.moving_since(t):
+            self.restarts[path] += 1
+
+    def new_phone(self) -> Phone:
+        from std_srvs.srv import Trigger
+        token = self.phone.token if self.phone is not None else None
+        code = None if token else self.probe.call(Trigger, "teleop/pair").message
+        self.phone = Phone(self.stack, token=token, code=code)
+        return self.phone
+
+    def drive_phone(self) -> Phone:
+        phone = self.phone if self.phone is not None and not self.phone.closed else self.new_phone()
+        phone.beating = True
+        _wait(lambda: not self.probe.estop or not self.probe.estop[-1], "released", 30)
+        phone.send("stop")                 # at neutral, then deflected: a deliberate action
+        t = time.perf_counter()
+        phone.x = 0.5
+        _wait(lambda: self.moving_since(t), "the phone driving", 30)
+        time.sleep(DRIVE_S)
+        return phone
+
+    def release_handheld(self, phone: Phone) -> None:
+        phone.beating = True
+        _wait(lambda: self.probe.estop and self.probe.estop[-1], "the handheld's hold", 30)
+        time.sleep(0.3)                     # beats: checked in again before the release
+        phone.send("release")
+
+    # ---- one trial per path --------------------------------------------------------------------
+    def station_estop(self) -> None:
+        self.drive_patrol()
+        t = time.perf_counter()
+        hold = self.srv("estop/engage", endpoint="station", reason="bench")
+        self.times["station_estop"].append(self.zero_after(t))
+        self.srv("estop/release", endpoint="station", hold_id=hold.hold_id)
+        self.watch("station_estop")
+
+    def handheld_estop(self) -> None:
+        phone = self.drive_phone()
+        t = phone.send("estop")
+        self.times["handheld_estop"].append(self.zero_after(t))
+        phone.send("release")               # the stick stays deflected
+        self.watch("handheld_estop")
+        phone.x = None
+
+    def handheld_close(self) -> None:
+        phone = self.drive_phone()
+        t = phone.close()
+        self.times["handheld_close"].append(self.zero_after(t))
+        phone = self.new_phone()            # hello with the stored token
+        phone.x = 0.5                       # touched again at once: deflected, never re-centred
+        self.release_handheld(phone)
+        self.watch("handheld_close")
+        phone.x = None
+
+    def handheld_silent(self) -> None:
+        phone = self.drive_phone()
+        phone.beating, x = False, phone.x
+        phone.x = None
+        t = time.perf_counter()             # the last frame went within the last 50 ms
+        self.times["handheld_silent"].append(self.zero_after(t) + 0.05)
+        phone.x = x                         # back: its frames come again, deflected
+        self.release_handheld(phone)
+        self.watch("handheld_silent")
+        phone.x = None
+
+    def mcu_button(self) -> None:
+        self.drive_patrol()
+        t = time.perf_counter()
+        self.stack.mcu.set_button(True)
+        self.times["mcu_button"].append(self.zero_after(t))
+        self.stack.mcu.set_button(False)
+        _wait(lambda: "pulled out" in self.stack.log("payload")[-4000:], "pulled out", 30)
+        _wait(lambda: self.srv("estop/release", endpoint="button").accepted, "button released", 30)
+        self.watch("mcu_button")
+
+    def payload_link_loss(self) -> None:
+        self.drive_patrol()
+        t = time.perf_counter()
+        self.stack.mcu.unplug(1.2)
+        safe = _wait(lambda: self.stack.mcu.snapshot()["safe"] and time.perf_counter(), "safe", 20)
+        self.mcu_safe.append(safe - t)
+        self.times["payload_link_loss"].append(self.zero_after(t))
+        _wait(lambda: self.srv("estop/release", endpoint="mcu").accepted, "mcu released", 60)
+        self.watch("payload_link_loss")
+
+
+def run() -> dict[str, object]:
+    n = trials()
+    figures: dict[str, object] = {"trials_per_path": n, "cpus": os.cpu_count(),
+                                  "hogs": "2 x `yes > /dev/null`"}
+    hogs = Hogs(2)
+    with tempfile.TemporaryDirectory(prefix="bench_safety_") as tmp:
+        stack = Stack(Path(tmp))
+        probe = None
+        try:
+            probe = Probe(stack.ns)
+            _wait(lambda: "handheld page on" in stack.log("teleop"), "teleop node", 120)
+            _wait(lambda: "payload MCU on" in stack.log("payload"), "payload node", 120)
+            bench = Bench(stack, probe)
+            bench.phone = Phone(stack, code=_wait(lambda: re.findall(
+                r"pairing code: (\d{6})", stack.log("teleop")), "code")[-1])
+            figures["load_average_1min_start"] = os.getloadavg()[0]
+            for i in range(n):
+                for path in PATHS:
+                    getattr(bench, path)()
+            figures["load_average_1min_end"] = os.getloadavg()[0]
+            for path in PATHS:
+                ms = [s * 1000 for s in bench.times[path]]
+                figures |= {f"{path}_to_zero_p50_ms": statistics.median(ms),
+                            f"{path}_to_zero_p99_ms": _pct(ms, 0.99),
+                            f"{path}_to_zero_max_ms": max(ms),
+                            f"{path}_over_500ms": sum(v > 500 for v in ms),
+                            f"{path}_restarts_without_action": bench.restarts[path]}
+            figures["mcu_safe_after_unplug_max_ms"] = max(bench.mcu_safe) * 1000
+            figures["goal_met"] = all(figures[f"{p}_over_500ms"] == 0 and
+                                      figures[f"{p}_restarts_without_action"] == 0 for p in PATHS)
+        finally:
+            if probe is not None:
+                probe.close()
+            stack.close()
+            hogs.stop()
+    return figures
