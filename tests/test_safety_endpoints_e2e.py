@@ -8,7 +8,7 @@ from functools import partial
 
 import pytest
 from robot_dog_interfaces.msg import EstopState
-from robot_dog_interfaces.srv import MotionResume
+from robot_dog_interfaces.srv import MotionResume, SetBaseMode
 
 from tests import support
 from tests.test_payload_estop_endpoints_e2e import latest, payload_chain, release  # noqa: F401
@@ -19,6 +19,9 @@ wait_for = partial(support.wait_for, timeout_s=60.0)
 
 
 def resume_and_drive(probe, since: float) -> None:
+    """The officer's deliberate actions: stand up (a held e-stop sat the dog), resume the patrol."""
+    if probe.messages("base/state")[-1].mode != "stand":
+        assert probe.call(SetBaseMode, "mode/set", mode="stand").accepted
     ok = probe.call(MotionResume, "motion/resume", input="patrol", endpoint="admin")
     assert ok.accepted, ok.message
     wait_for(lambda: 0.2 in vx(probe.messages("cmd_vel", since=since)), "the resumed patrol driving")

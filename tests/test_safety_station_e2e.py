@@ -56,6 +56,9 @@ def test_station_checkins_resume_release_ordering_and_a_cut_station_link(
         released = time.monotonic()
         time.sleep(1.5)
         assert [v for v in vx(probe.messages("cmd_vel", since=released)) if v] == []  # paused
+        assert probe.messages("base/state")[-1].mode == "sit"          # held > 2 s: it sat
+        status, body = api.command("dog1", "mode", {"mode": "stand"})   # deliberate stand
+        assert status == 200 and body["result"]["code"] == "ok", body
         wait_for(lambda: api.command("dog1", "resume", {"input": "patrol"})[1]["result"]["code"]
                  == "ok", "resumed again")
         wait_for(lambda: 0.2 in vx(probe.messages("cmd_vel", since=released)), "driving again")

@@ -58,6 +58,7 @@ def test_sections_are_schema_valid_and_drop_nan():
      {"endpoint": "station", "hold_id": "a1b2", "issued_at": 0.0}),
     ("resume", {"input": "patrol"}, "motion/resume", {"input": "patrol", "endpoint": "station"}),
     ("checkin", {}, "estop/check_in", {"endpoint": "station", "timeout_s": 2.0}),
+    ("mode", {"mode": "stand"}, "mode/set", {"mode": "stand"}),
     ("checkin", {"leave": True}, "estop/check_in", {"endpoint": "station", "timeout_s": 0.0}),
 ])
 def test_verbs_map_to_services(verb, args, service, fields):
@@ -80,6 +81,7 @@ def test_verbs_map_to_services(verb, args, service, fields):
     ("resume", {"input": 3}, "bad_args"),
     ("checkin", {"timeout_s": 60}, "bad_args"),
     ("checkin", {"leave": "yes"}, "bad_args"),
+    ("mode", {"mode": "run"}, "bad_args"),
 ])
 def test_bad_commands_have_codes(verb, args, code):
     with pytest.raises(commands.CommandFailed) as info:

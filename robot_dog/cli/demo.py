@@ -199,7 +199,8 @@ class Demo:
                  "camera_source:=topic:camera/image_raw"],
                 env=dds_env.environ(), start_new_session=True)
         # Starting the demo is the operator's deliberate action: as the station, release the
-        # boot hold and resume the patrol once the dog answers (docs/safety.md).
+        # boot hold, stand the dog up (the hold sat it down) and resume the patrol once the dog
+        # answers (docs/safety.md).
         threading.Thread(target=self._start_patrol, name="demo-start-patrol", daemon=True).start()
         token = paths.operator_token.read_text().strip()
         print(f"\n  viewer:  http://127.0.0.1:{self.station.http.port}/\n"
@@ -216,6 +217,7 @@ class Demo:
         while time.monotonic() < deadline and self.dog is not None and self.dog.poll() is None:
             try:
                 dispatcher.wait(dispatcher.send(dog, "estop_release", {}, "demo"), 5.0)
+                dispatcher.wait(dispatcher.send(dog, "mode", {"mode": "stand"}, "demo"), 5.0)
                 result = dispatcher.wait(dispatcher.send(dog, "resume", {"input": "patrol"},
                                                          "demo"), 5.0)
             except Exception:  # noqa: BLE001 (link not up yet: try again)

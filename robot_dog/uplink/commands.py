@@ -119,6 +119,14 @@ def _resume(a: Mapping[str, Any]) -> ServiceCall:
     return ServiceCall("motion/resume", "MotionResume", {"input": a["input"], "endpoint": "station"})
 
 
+def _mode(a: Mapping[str, Any]) -> ServiceCall:
+    """Stand, sit or damp, checked by the safety node (an e-stop sits the dog after its settle
+    time; a release never stands it up: this is the station's deliberate stand)."""
+    if set(a) != {"mode"}:
+        raise CommandFailed("bad_args", "mode takes only mode (stand, sit or damp)")
+    return ServiceCall("mode/set", "SetBaseMode", {"mode": _choice(a, "mode", ("stand", "sit", "damp"))})
+
+
 #: How long a station check-in keeps the station live on the dog, s (the uplink's parameter
 #: station_deadline_s overrides it).
 STATION_DEADLINE_S = 2.0
@@ -172,6 +180,7 @@ VERBS: dict[str, Callable[[Mapping[str, Any]], ServiceCall | ActionGoal | AudioW
     "estop": _estop,
     "estop_release": _estop_release,
     "resume": _resume,
+    "mode": _mode,
     "checkin": _checkin,
     "announce": _announce,
     "listen": _audio_window("listen"),

@@ -85,7 +85,8 @@ class UplinkNode(Node):
                              "EstopEngage": ("estop/engage", "EstopEngage"),
                              "EstopRelease": ("estop/release", "EstopRelease"),
                              "EstopCheckIn": ("estop/check_in", "EstopCheckIn"),
-                             "MotionResume": ("motion/resume", "MotionResume")}.items()}
+                             "MotionResume": ("motion/resume", "MotionResume"),
+                             "SetBaseMode": ("mode/set", "SetBaseMode")}.items()}
         self._station_deadline_s = p("station_deadline_s", commands.STATION_DEADLINE_S,
                                      "the station is lost this long after its last signed check-in, s")
         self._action_clients = {"Announce": (ActionClient(self, Announce, "megaphone/announce"),
