@@ -13,7 +13,7 @@ Paths (each trial: drive, stop, measure, release, watch, re-arm):
   handheld_close     phone driving; the WebSocket closes -> first zero (the next phone says hello)
   handheld_silent    phone driving; the phone falls silent, socket open -> first zero
   mcu_button         patrol driving; the MCU's button pressed -> first zero
-  payload_link_loss  patrol driving; the payload cable pulled (1.2 s) -> first zero; MCU safe time
+  payload_link_loss  patrol driving; the payload cable pulled (UNPLUG_S, 4 s) -> first zero; MCU safe time
 After each release the patrol keeps publishing (and in handheld trials the phone keeps its stick
 deflected) for 1 s: any non-zero command then is a restart without a deliberate action (goal 0).
 Trials per path: `--trials=N` or ROBOT_DOG_BENCH_SAFETY_TRIALS (default 1000); run under
@@ -37,6 +37,9 @@ from bench.bench_teleop import Probe, Stack, _pct, _wait
 
 WATCH_S = 1.0          # after a release: nothing may move for this long without a deliberate action
 DRIVE_S = 0.4
+#: Long enough for the payload link's 2 s check-in deadline to lapse (a shorter pull stops
+#: only the MCU today: the payload node checks in `mcu` with a 2 s timeout).
+UNPLUG_S = 4.0
 PATHS = ("station_estop", "handheld_estop", "handheld_close", "handheld_silent", "mcu_button",
          "payload_link_loss")
 
@@ -238,7 +241,7 @@ class Bench:
     def payload_link_loss(self) -> None:
         self.drive_patrol()
         t = time.perf_counter()
-        self.stack.mcu.unplug(1.2)
+        self.stack.mcu.unplug(UNPLUG_S)
         safe = _wait(lambda: self.stack.mcu.snapshot()["safe"] and time.perf_counter(), "safe", 20)
         self.mcu_safe.append(safe - t)
         self.times["payload_link_loss"].append(self.zero_after(t))
