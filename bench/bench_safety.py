@@ -14,6 +14,7 @@ Paths (each trial: drive, stop, measure, release, watch, re-arm):
   handheld_silent    phone driving; the phone falls silent, socket open -> first zero
   mcu_button         patrol driving; the MCU's button pressed -> first zero
   payload_link_loss  patrol driving; the payload cable pulled (UNPLUG_S, 4 s) -> first zero; MCU safe time
+Also `motion/state` gaps (published at least every 0.5 s: a longer gap is a stalled safety node).
 After each release the patrol keeps publishing (and in handheld trials the phone keeps its stick
 deflected) for 1 s: any non-zero command then is a restart without a deliberate action (goal 0).
 Trials per path: `--trials=N` or ROBOT_DOG_BENCH_SAFETY_TRIALS (default 1000); run under
@@ -132,6 +133,13 @@ class Bench:
                 msg.linear.x = self.patrol_vx
                 pub.publish(msg)
         probe.node.create_timer(0.05, patrol)
+        # motion/state comes at least every 0.5 s: a longer gap is a stall of the safety node
+        # (or of this probe: both would show in the other figures too).
+        from robot_dog_interfaces.msg import MotionState
+        self.state_at: list[float] = []
+        probe.node.create_subscription(MotionState, "motion/state",
+                                       lambda _m: self.state_at.append(time.perf_counter()),
+                                       qos.STATE)
         self.times: dict[str, list[float]] = {p: [] for p in PATHS}
         self.restarts: dict[str, int] = {p: 0 for p in PATHS}
         self.mcu_safe: list[float] = []
@@ -277,6 +285,9 @@ def run() -> dict[str, object]:
                             f"{path}_over_500ms": sum(v > 500 for v in ms),
                             f"{path}_restarts_without_action": bench.restarts[path]}
             figures["mcu_safe_after_unplug_max_ms"] = max(bench.mcu_safe) * 1000
+            gaps = [b - a for a, b in zip(bench.state_at, bench.state_at[1:])]
+            figures["motion_state_max_gap_ms"] = max(gaps) * 1000
+            figures["motion_state_gaps_over_600ms"] = sum(g > 0.6 for g in gaps)
             figures["goal_met"] = all(figures[f"{p}_over_500ms"] == 0 and
                                       figures[f"{p}_restarts_without_action"] == 0 for p in PATHS)
         finally:
