@@ -231,3 +231,22 @@ def test_no_input_drives_after_a_stop_without_its_own_deliberate_action(script):
                 if "waits for" in line:   # the core says it disarmed: so must the model
                     fresh[line.split()[1]] = False
             t = round(t + TICK, 6)
+
+
+def test_a_lost_station_holds_autonomy_while_the_officer_keeps_driving():
+    from robot_dog.safety.motion import MotionConfig
+    from robot_dog.safety.mux import ESTOP_LOCK, LockSpec
+    core = MotionCore(MotionConfig(locks=(ESTOP_LOCK, LockSpec("autonomy", 50))))
+    core.resume("patrol")
+    feed(core, "patrol", 0.3, 0.0, 1.0)
+    core.set_lock("autonomy", True, 1.0)                # the station's check-ins lapsed
+    feed(core, "patrol", 0.3, 1.0, 2.0)
+    assert core.output == ZERO
+    feed(core, "station", 0.2, 2.0, 2.5)                 # the station's own input is held too
+    assert core.output == ZERO
+    feed(core, "handheld", 0.4, 2.5, 3.5)                # the officer drives on
+    assert core.output.vx == pytest.approx(0.4)
+    feed(core, "handheld", 0.0, 3.5, 4.2)
+    core.set_lock("autonomy", False, 4.2)                # the station is back and released
+    feed(core, "patrol", 0.3, 4.2, 5.5)
+    assert core.output == ZERO and "patrol" in core.waiting()
