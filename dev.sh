@@ -2,6 +2,8 @@
 # One entry point for developers and CI. Each verb installs what it needs first (idempotent):
 #   ./dev.sh demo [--headless --duration N]   the whole stack, viewer on http://127.0.0.1:8080
 #   ./dev.sh test [pytest args]               the test suite (what CI runs)
+#   ./dev.sh test --fast                      only the tests that start no process (under a minute)
+#   ./dev.sh lint                             ruff and mypy (the full test run starts with them)
 #   ./dev.sh bench [names]                    benchmarks that print the figures of docs/BENCHMARKS.md
 #   ./dev.sh setup                            install only
 #   ./dev.sh run CMD ...                      run a command inside the project environment
@@ -62,7 +64,7 @@ stamp_changed() { # name, inputs...
   [ "$(cat "$STAMPS/$name" 2>/dev/null)" != "$sum" ] && { echo "$sum" > "$STAMPS/$name.pending"; return 0; }
   return 1
 }
-stamp_done() { mv "$STAMPS/$1.pending" "$STAMPS/$1"; }
+stamp_done() { mv -f "$STAMPS/$1.pending" "$STAMPS/$1"; }  # rename: readers see old or new
 
 # The lock records the hash of the requirements.txt it was made from (last line).
 requirements_sum() { sha256sum "$ROOT/requirements.txt" | cut -d' ' -f1; }
@@ -100,7 +102,7 @@ need_venv() {
   local ifaces; ifaces=$(find "$ROOT/ros_ws/src/robot_dog_interfaces" -type f | sort)
   # Rebuilt when the interface sources or the locked ros-* wheels (the generators and runtimes
   # the build links against) changed; other lock changes leave the build alone.
-  grep '^ros-' "$LOCK" > "$STAMPS/ros_wheels.txt"
+  grep '^ros-' "$LOCK" > "$STAMPS/ros_wheels.txt.tmp" && mv -f "$STAMPS/ros_wheels.txt.tmp" "$STAMPS/ros_wheels.txt"
   # shellcheck disable=SC2086
   if stamp_changed interfaces $ifaces "$STAMPS/ros_wheels.txt"; then
     log "building robot_dog_interfaces into $VENV (about a minute)"
@@ -118,7 +120,16 @@ need_venv() {
 
 # ROBOT_DOG_NO_SETUP=1 uses the environment as it is (tests that run documented `./dev.sh run`
 # lines from a scratch copy of the repo set it, so they never reinstall the venv they run in).
-setup() { [ "${ROBOT_DOG_NO_SETUP:-}" = 1 ] && return 0; need_apt; need_venv; }
+# One setup at a time: two commands started together (the README's secured-fleet recipe does
+# this) would otherwise both see a stale stamp and rebuild the interfaces under each other.
+setup() {
+  [ "${ROBOT_DOG_NO_SETUP:-}" = 1 ] && return 0
+  mkdir -p "$VENV"
+  exec 9>"$VENV/.setup.lock"
+  flock 9
+  need_apt; need_venv
+  flock -u 9; exec 9>&-
+}
 
 # Re-resolve requirements.txt into requirements.lock. Existing pins are kept unless asked:
 # `./dev.sh lock --upgrade` (everything) or `--upgrade-package NAME` (one).
@@ -136,17 +147,24 @@ lock() {
 # (robot_dog.ros.localhost execs a command with it).
 in_env() { "$VENV/bin/python" -m robot_dog.ros.localhost -- "$@"; }
 
-usage() { sed -n '2,7s/^# \{0,1\}//p' "$ROOT/dev.sh"; }  # the header above, as help
+# Lint and types (ruff.toml, mypy.ini): a finding fails the run, as a failing test does.
+lint() {
+  (cd "$ROOT" && "$VENV/bin/ruff" check --quiet . && "$VENV/bin/mypy") ||
+    { log "lint failed (ruff.toml, mypy.ini): fix the findings above"; exit 1; }
+}
+
+usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$ROOT/dev.sh"; }  # the header above, as help
 
 verb="${1:-}"; shift || true
 case "$verb" in
   setup) setup ;;
   demo) setup; in_env "$VENV/bin/robot-dog" demo "$@" ;;
-  test) setup; cd "$ROOT"; in_env "$VENV/bin/python" -m pytest "$@" ;;
+  test) setup; cd "$ROOT"; [ $# -eq 0 ] && lint; in_env "$VENV/bin/python" -m pytest "$@" ;;
+  lint) setup; lint ;;
   bench) setup; cd "$ROOT"; in_env "$VENV/bin/python" -m bench "$@" ;;
   run) setup; in_env "$@" ;;
   lock) lock "$@" ;;
   help|-h|--help) usage ;;
   "") usage; exit 2 ;;
-  *) log "unknown verb '$verb'; one of: demo test bench setup run lock (./dev.sh --help)"; exit 2 ;;
+  *) log "unknown verb '$verb'; one of: demo test lint bench setup run lock (./dev.sh --help)"; exit 2 ;;
 esac

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench.stats import NoSamples
+
 
 def available() -> list[str]:
     here = Path(__file__).parent
@@ -21,8 +23,25 @@ def available() -> list[str]:
                   if m.name.startswith("bench_"))
 
 
+def usage() -> str:
+    first_lines = []
+    for name in available():
+        doc = (importlib.import_module(f"bench.bench_{name}").__doc__ or "").strip()
+        first_lines.append(f"  {name:<16} {doc.splitlines()[0] if doc else ''}")
+    return ("usage: ./dev.sh bench [NAME ...] [--json]   (no NAME: every benchmark)\n"
+            "Prints each benchmark's figures (docs/BENCHMARKS.md says what they mean).\n\n"
+            + "\n".join(first_lines))
+
+
 def main(argv: list[str]) -> int:
+    if "-h" in argv or "--help" in argv:
+        print(usage())
+        return 0
     as_json = "--json" in argv
+    flags = {a for a in argv if a.startswith("-")} - {"--json"}
+    if flags:
+        print(f"unknown option(s): {', '.join(sorted(flags))}\n{usage()}", file=sys.stderr)
+        return 2
     names = [a for a in argv if not a.startswith("--")] or available()
     unknown = [n for n in names if n not in available()]
     if unknown:
@@ -34,7 +53,11 @@ def main(argv: list[str]) -> int:
         module = importlib.import_module(f"bench.bench_{name}")
         started = time.monotonic()
         print(f"== {name}", flush=True)
-        figures = module.run()
+        try:
+            figures = module.run()
+        except NoSamples as exc:
+            print(f"   FAILED: {name}: {exc}", file=sys.stderr, flush=True)
+            return 1
         for key, value in figures.items():
             shown = f"{value:.3f}" if isinstance(value, float) else str(value)
             print(f"   {key:<40} {shown}", flush=True)

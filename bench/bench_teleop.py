@@ -13,7 +13,6 @@ import os
 import random
 import re
 import ssl
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,16 +21,12 @@ import time
 import uuid
 from pathlib import Path
 
+from bench.stats import percentile, summary
 from robot_dog import fleet
 
 FRAMES = int(os.environ.get("ROBOT_DOG_BENCH_TELEOP_FRAMES", "1000"))
 TRIALS_CORE = 1000
 TRIALS_REAL = 20
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 # ---- fake clock: 1,000 trials each -----------------------------------------------------------
@@ -68,7 +63,7 @@ def core_trials(seed: int = 1) -> dict[str, object]:
                                                             if kind == "loss" else zero_at - stop_at)
     return {"core_trials": TRIALS_CORE,
             "core_release_to_zero_max_s": max(release),
-            "core_link_loss_to_zero_p50_s": statistics.median(loss),
+            "core_link_loss_to_zero_p50_s": percentile(loss, 0.5, "fake-clock link-loss trials"),
             "core_link_loss_to_zero_max_s": max(loss),
             "core_goal_met_every_trial": max(release) <= 0.5 and max(loss) <= 0.5}
 
@@ -232,10 +227,9 @@ def latency(stack: Stack, probe: Probe, phone: Phone) -> dict[str, object]:
     # designed): the frames after it drive nothing and count as not seen.
     return {"ws_frames_sent": FRAMES, "ws_samples": len(samples), "ws_not_seen_within_1s": missing,
             "ws_estop_engaged_during_run": any(probe.estop[estop_seen:]),
-            "ws_to_cmd_vel_p50_ms": statistics.median(samples),
-            "ws_to_cmd_vel_p99_ms": _pct(samples, 0.99),
-            "ws_to_cmd_vel_max_ms": max(samples),
-            "ws_goal_p99_le_20ms": _pct(samples, 0.99) <= 20.0}
+            **summary(samples, "ws_to_cmd_vel", "ms",
+                      "drive frames matched on cmd_vel (is the e-stop engaged? see the safety log)"),
+            "ws_goal_p99_le_20ms": percentile(samples, 0.99) <= 20.0}
 
 
 def drive_for(phone: Phone, seconds: float) -> float:
@@ -253,12 +247,12 @@ def release_and_loss(stack: Stack, probe: Probe, phone: Phone) -> dict[str, obje
     for _ in range(TRIALS_REAL):
         drive_for(phone, 0.5)
         t = phone.send("stop")
-        zero = _wait(lambda: next((rt for rt, v in list(probe.cmd) if rt >= t and v == 0.0), None),
+        zero = _wait(lambda t=t: next((rt for rt, v in list(probe.cmd) if rt >= t and v == 0.0), None),
                      "zero after release", 10)
         release.append(zero - t)
     for _ in range(TRIALS_REAL // 2):
         t = drive_for(phone, 0.5)          # the link goes silent after this frame
-        zero = _wait(lambda: next((rt for rt, v in list(probe.cmd) if rt >= t and v == 0.0), None),
+        zero = _wait(lambda t=t: next((rt for rt, v in list(probe.cmd) if rt >= t and v == 0.0), None),
                      "zero after link loss", 10)
         loss.append(zero - t)
         _wait(lambda: probe.estop and probe.estop[-1], "the handheld's deadline engaging", 10)
@@ -270,7 +264,7 @@ def release_and_loss(stack: Stack, probe: Probe, phone: Phone) -> dict[str, obje
     return {"real_release_trials": len(release),
             "real_release_to_zero_max_ms": max(release) * 1000,
             "real_link_loss_trials": len(loss),
-            "real_link_loss_to_zero_p50_ms": statistics.median(loss) * 1000,
+            "real_link_loss_to_zero_p50_ms": percentile(loss, 0.5, "link-loss trials") * 1000,
             "real_link_loss_to_zero_max_ms": max(loss) * 1000,
             "real_goal_met": max(release) <= 0.5 and max(loss) <= 0.5}
 
@@ -288,8 +282,8 @@ def estop_to_safe(stack: Stack, probe: Probe) -> dict[str, object]:
         _wait(lambda: "COMMANDED" in stack.mcu.snapshot()["safe_reasons"], "payload safe", 10)
         samples.append((time.perf_counter() - t) * 1000)
         probe.call(EstopRelease, "estop/release", endpoint="station")
-    return {"estop_trials": len(samples), "estop_to_payload_safe_p50_ms": statistics.median(samples),
-            "estop_to_payload_safe_max_ms": max(samples),
+    return {"estop_trials": len(samples),
+            **summary(samples, "estop_to_payload_safe", "ms", "e-stop trials"),
             "estop_goal_le_100ms_plus_serial": max(samples) <= 100.0 + 1.0}
 
 

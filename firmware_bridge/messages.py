@@ -207,7 +207,8 @@ def decode_body(msg_type: int, body: bytes) -> Message:
             fields[index] = enum_cls(fields[index])
         except ValueError:
             pass  # unknown value: kept as int
-    return cls(*fields)
+    message: Message = cls(*fields)
+    return message
 
 
 def known(value: int, enum_cls: type[enum.IntEnum]) -> bool:

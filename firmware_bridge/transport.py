@@ -195,7 +195,7 @@ class SerialLink:
 
     def _dispatch(self) -> None:
         """Turn protocol events into futures and callbacks, outside the lock."""
-        resolved: list[tuple[Future[AckStatus], object]] = []
+        resolved: list[tuple[Future[AckStatus], AckStatus | BaseException]] = []
         telemetry: list[Telemetry] = []
         connected = False
         with self._lock:
@@ -211,19 +211,19 @@ class SerialLink:
                     if future is not None:
                         outcome = event.status if isinstance(event, CommandDone) else event.error
                         resolved.append((future, outcome))
-        for future, outcome in resolved:
-            if isinstance(outcome, BaseException):
-                future.set_exception(outcome)
+        for future, result in resolved:
+            if isinstance(result, BaseException):
+                future.set_exception(result)
             else:
-                future.set_result(outcome)
+                future.set_result(result)
         if connected and self.on_connected is not None:
             try:
                 self.on_connected()
-            except Exception:  # noqa: BLE001 - a bad callback must not kill the link
+            except Exception:
                 _LOGGER.exception("connected callback failed")
         if self.on_telemetry is not None:
             for item in telemetry:
                 try:
                     self.on_telemetry(item)
-                except Exception:  # noqa: BLE001 - a bad callback must not kill the link
+                except Exception:
                     _LOGGER.exception("telemetry callback failed")

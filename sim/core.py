@@ -183,6 +183,7 @@ def _walk(w: SimWorld, target: np.ndarray) -> None:
     q, v = w.base_q, w.base_v
     qw, qx, qy, qz = d.qpos[q + 3:q + 7].tolist()   # floats: numpy scalar arithmetic is slower
     gravity = np.array([-2 * (qx * qz - qw * qy), -2 * (qy * qz + qw * qx), -(1 - 2 * (qx * qx + qy * qy))])
+    assert w.policy is not None  # the walking mode has a policy (load_world checks)
     targets = w.policy.act(d.qvel[v + 3:v + 6], gravity, d.qpos[w.joint_q], d.qvel[w.joint_v], walk)
     # The joint PD loop and the actuator lag run at the physics rate, so MuJoCo is stepped one
     # step at a time. In place on preallocated arrays, with the same operations in the same order
@@ -254,7 +255,9 @@ def body_velocity(w: SimWorld) -> np.ndarray:
 
 def read_state(w: SimWorld) -> BaseState:
     d = w.data
-    sensor = lambda name: d.sensordata[w.sensor_of[name]].copy()  # noqa: E731  (sensors by name)
+    def sensor(name: str) -> np.ndarray:
+        reading: np.ndarray = d.sensordata[w.sensor_of[name]].copy()
+        return reading
     if w.mode == "kinematic":   # no dynamics: the accelerometer reads gravity alone
         rot = d.xmat[w.trunk].reshape(3, 3)
         specific_force = rot.T @ -w.model.opt.gravity

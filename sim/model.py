@@ -225,7 +225,7 @@ def load_model(scenario: Scenario, cache_dir: Path | None = None) -> mujoco.MjMo
     if path.is_file():
         try:
             return mujoco.MjModel.from_binary_path(str(path))
-        except Exception:   # a truncated or foreign file: rebuild it
+        except Exception:  # noqa: BLE001 (a truncated or foreign cache file: rebuild it)
             path.unlink(missing_ok=True)
     model = build_model(scenario)
     try:

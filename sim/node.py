@@ -51,6 +51,9 @@ FIX_EVERY = 10   # control ticks per NavSatFix (5 Hz)
 
 
 class SimNode(Node):
+    # Its images need the 16 MB shared-memory segment (robot_dog/ros/dds_env.py).
+    PUBLISHES_IMAGES = True
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(kwargs.pop("node_name", "sim"), **kwargs)
         p = partial(declare_read_only, self)

@@ -75,6 +75,7 @@ def test_doctor_reports_the_daemon_and_devices(virtual_audio) -> None:
     assert line.startswith("[ok  ]") and devices.MIC_SOURCE in line and str(virtual_audio.socket) in line
 
 
+@pytest.mark.slow
 def test_doctor_says_when_no_daemon_runs(tmp_path) -> None:
     out = _doctor({devices.DIR_VARIABLE: str(tmp_path)})
     assert f"[info] audio devices: no PulseAudio daemon on {tmp_path / 'native'}" in out

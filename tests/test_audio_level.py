@@ -23,6 +23,7 @@ def test_sine_levels() -> None:
     assert level.lufs_momentary == pytest.approx(-9.03, abs=0.2)   # K-weighting ~0 dB at 1 kHz
 
 
+@pytest.mark.slow
 def test_voice_activity_on_speech_not_on_silence_or_hum() -> None:
     speech = normalise(tts.synthesize("Please keep moving, thank you.", "en"), -23.0)
     meter = LevelMeter()

@@ -62,6 +62,7 @@ def test_envelope_round_trip_and_bad_packets() -> None:
         opus.OpusEncoder(bitrate_bps=64_000)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe not installed")
 def test_packet_stream_is_an_ogg_opus_file_ffprobe_reads(tmp_path) -> None:
     path = tmp_path / "voice.ogg"

@@ -14,6 +14,7 @@ PROBE = ("import logging, pyaudio\n"
          "stream.portaudio()\n")
 
 
+@pytest.mark.slow
 def test_alsa_and_jack_messages_go_to_the_debug_log_not_stderr() -> None:
     plain = subprocess.run([sys.executable, "-c", "import pyaudio; pyaudio.PyAudio()"],
                            capture_output=True, text=True, timeout=60)

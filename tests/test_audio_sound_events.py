@@ -2,6 +2,8 @@
 (quiet street, speech, music, the dog's own siren while gated)."""
 from __future__ import annotations
 
+import pytest
+
 import numpy as np
 from scipy.signal import butter, sosfilt
 
@@ -110,6 +112,7 @@ def test_long_loud_noise_is_loud() -> None:
     assert [kind for _, kind, _ in events] == ["loud"]
 
 
+@pytest.mark.slow
 def test_normal_speech_is_not_an_event() -> None:
     speech = normalise(tts.synthesize("Excuse me, could you tell me the way to the station, please? "
                                       "Thank you very much, have a nice day.", "en"), -30.0)

@@ -17,6 +17,7 @@ def voiced_seconds(signal: np.ndarray) -> float:
     return float(np.sum(np.sqrt(np.mean(frames ** 2, axis=1)) > 0.01) * 0.01)
 
 
+@pytest.mark.slow
 def test_english_speech() -> None:
     audio = tts.synthesize("Attention please, keep this area clear.", "en")
     assert 1.0 < len(audio) / RATE_HZ < 6.0 and voiced_seconds(audio) > 1.0
@@ -28,6 +29,7 @@ def test_hanzi_becomes_tone_numbered_pinyin() -> None:
     assert tts.to_pinyin("already latin") == "already latin"
 
 
+@pytest.mark.slow
 def test_mandarin_is_spoken_as_mandarin_not_english_letter_names() -> None:
     ours = tts.phonemes(HANZI, "cmn")
     assert "(en)" not in ours                      # no switch to the English voice
@@ -56,6 +58,7 @@ def test_bad_text_refused(text: str, match: str) -> None:
         tts.synthesize(text, "en")
 
 
+@pytest.mark.slow
 def test_text_is_not_read_as_options() -> None:
     audio = tts.synthesize("--version", "en")
     assert voiced_seconds(audio) > 0.3

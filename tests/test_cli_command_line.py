@@ -62,6 +62,7 @@ def run_cli(*argv: str, **kwargs) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=120, **kwargs)
 
 
+@pytest.mark.slow
 def test_top_level_help_has_examples_the_launch_line_and_version() -> None:
     proc = run_cli("--help")
     assert proc.returncode == 0
@@ -72,6 +73,7 @@ def test_top_level_help_has_examples_the_launch_line_and_version() -> None:
     assert (version.returncode, version.stdout.strip()) == (0, f"robot-dog {robot_dog.__version__}")
 
 
+@pytest.mark.slow
 def test_doctor_help_shows_help_instead_of_running() -> None:
     proc = run_cli("doctor", "--help")
     assert proc.returncode == 0
@@ -95,6 +97,7 @@ def test_launch_without_a_file_asks_for_one(capsys) -> None:
     assert "give a launch file" in err and "NAME:=VALUE is required" not in err
 
 
+@pytest.mark.slow
 def test_dev_sh_help_and_unknown_verb() -> None:
     helped = subprocess.run([str(REPO / "dev.sh"), "--help"], capture_output=True, text=True, timeout=30)
     assert helped.returncode == 0

@@ -1,4 +1,5 @@
 """`robot-dog doctor`: says what is missing and how to install it."""
+import pytest
 import os
 import subprocess
 import sys
@@ -6,6 +7,7 @@ import sys
 from robot_dog.cli.doctor import report, run_checks
 
 
+@pytest.mark.slow
 def test_a_missing_binary_is_reported_with_its_fix_and_fails():
     findings = run_checks(which=lambda name: None if name == "mosquitto" else f"/usr/bin/{name}")
     text, code = report(findings)
@@ -21,6 +23,7 @@ def test_everything_present_passes():
     assert code == 0, text
 
 
+@pytest.mark.slow
 def test_cli_on_a_machine_without_the_tools(tmp_path):
     """The real command, with a PATH that holds none of the Debian tools."""
     env = {**os.environ, "PATH": str(tmp_path)}
@@ -46,6 +49,7 @@ def test_pulseaudio_installed_but_not_running_is_not_ok():
     assert "[ok  ] PulseAudio: /usr/bin/pulseaudio, daemon running" in text
 
 
+@pytest.mark.slow
 def test_the_daemon_check_asks_pulseaudio_itself(tmp_path):
     """`pulseaudio --check` is the judge: a stand-in binary that answers 1, then 0."""
     fake = tmp_path / "pulseaudio"
@@ -56,6 +60,7 @@ def test_the_daemon_check_asks_pulseaudio_itself(tmp_path):
         assert f"PulseAudio: {fake}" in text and expected in text
 
 
+@pytest.mark.slow
 def test_absent_optional_devices_inform_without_a_fix():
     text, _ = report(run_checks(which=present))
     for line in text.splitlines():

@@ -2,6 +2,8 @@
 the demo refuses a taken port in one line before it starts anything."""
 from __future__ import annotations
 
+import pytest
+
 import socket
 import subprocess
 import sys
@@ -45,6 +47,7 @@ def test_a_port_in_time_wait_is_free_for_us() -> None:
     assert ports.bind_problem(port) is None
 
 
+@pytest.mark.slow
 def test_the_demo_refuses_a_taken_viewer_port_in_one_line(tmp_path) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))

@@ -23,6 +23,7 @@ except KeyboardInterrupt:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_first_signal_interrupts_a_second_does_not(sig: signal.Signals, code: int) -> None:
     proc = subprocess.Popen([sys.executable, "-c", PROGRAM], stdin=subprocess.PIPE,
@@ -54,6 +55,7 @@ except KeyboardInterrupt:
 """
 
 
+@pytest.mark.slow
 def test_deferred_holds_the_stop_until_the_block_ends() -> None:
     proc = subprocess.Popen([sys.executable, "-c", DEFERRING], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

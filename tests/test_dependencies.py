@@ -20,7 +20,7 @@ PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
 
 def _name(requirement: str) -> str:
     """`psycopg[binary]>=3  # why` -> `psycopg` (normalised as pip compares names)."""
-    return re.sub(r"[-_.]+", "-", re.split(r"[\s\[<>=!~;#]", requirement.strip(), 1)[0]).lower()
+    return re.sub(r"[-_.]+", "-", re.split(r"[\s\[<>=!~;#]", requirement.strip(), maxsplit=1)[0]).lower()
 
 
 def _locked() -> dict[str, str]:

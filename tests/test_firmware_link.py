@@ -113,6 +113,7 @@ def test_closed_link_refuses_and_mcu_goes_safe(virtual_mcu: VirtualMcu,
     assert "HEARTBEAT_LOST" in snap["faults"]
 
 
+@pytest.mark.slow
 def test_socket_url_transport(virtual_mcu: VirtualMcu, tmp_path: Path) -> None:
     """`socket://` works too: socat bridges a loopback TCP port to the pty (skipped without socat)."""
     socat = "/usr/bin/socat"
@@ -127,7 +128,7 @@ def test_socket_url_transport(virtual_mcu: VirtualMcu, tmp_path: Path) -> None:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         # Connect only once socat listens (it serves one connection: no probing connect).
-        listening = lambda: any(c.status == psutil.CONN_LISTEN and c.laddr.port == port  # noqa: E731
+        listening = lambda: any(c.status == psutil.CONN_LISTEN and c.laddr.port == port
                                 for c in psutil.Process(proc.pid).net_connections(kind="tcp"))
         assert wait_until(listening, 10.0), "socat never listened"
         link = SerialLink(f"socket://127.0.0.1:{port}", LinkConfig()).start()
@@ -142,6 +143,7 @@ def test_socket_url_transport(virtual_mcu: VirtualMcu, tmp_path: Path) -> None:
         proc.wait(timeout=5)
 
 
+@pytest.mark.slow
 def test_virtual_mcu_console_entry(tmp_path: Path) -> None:
     link_path = tmp_path / "mcu"
     proc = subprocess.Popen([sys.executable, "-m", "firmware_bridge.virtual_mcu",

@@ -22,6 +22,7 @@ def mode(path):
     return stat.S_IMODE(path.stat().st_mode)
 
 
+@pytest.mark.slow
 def test_secrets_are_private_and_only_in_the_output_dir(made, tmp_path):
     p = made.paths
     secrets = [p.ca_key, p.server_key, p.passwd, p.dog_password("dog1"), p.dog_password("dog2"),
@@ -35,6 +36,7 @@ def test_secrets_are_private_and_only_in_the_output_dir(made, tmp_path):
     assert {q.name for q in p.dog_dir("dog1").iterdir()} == {"ca.crt", "password", "command.pub"}
 
 
+@pytest.mark.slow
 def test_passwords_are_hashed_in_the_broker_file(made):
     text = made.paths.passwd.read_text()
     lines = dict(line.split(":", 1) for line in text.splitlines())
@@ -45,6 +47,7 @@ def test_passwords_are_hashed_in_the_broker_file(made):
     assert made.password("dog1") != made.password("dog2")
 
 
+@pytest.mark.slow
 def test_command_keys_pair_up_per_dog(made):
     p = made.paths
     key1 = signing.load_signing_key(p.command_key("dog1"))
@@ -73,6 +76,7 @@ def test_acl_rules():
     assert "pattern" not in text and "readwrite" not in text
 
 
+@pytest.mark.slow
 def test_server_certificate_is_for_loopback_and_signed_by_ca(made):
     ca = x509.load_pem_x509_certificate(made.paths.ca_cert.read_bytes())
     cert = x509.load_pem_x509_certificate(made.paths.server_cert.read_bytes())
@@ -90,6 +94,7 @@ def listeners(conf: str) -> dict[str, set[str]]:
             if line.startswith("listener ")}
 
 
+@pytest.mark.slow
 def test_mosquitto_conf(made):
     conf = made.paths.mosquitto_conf.read_text()
     assert "allow_anonymous false" in conf
@@ -103,6 +108,7 @@ def test_mosquitto_conf(made):
     assert "\nset_tcp_nodelay true\n" in conf
 
 
+@pytest.mark.slow
 def test_plain_listener_only_when_asked(tmp_path):
     f = fleet.init_fleet(tmp_path / "f", ["dog1"], [], fleet.BrokerSettings(port=18883, plain_port=18884))
     conf = listeners(f.paths.mosquitto_conf.read_text())
@@ -110,6 +116,7 @@ def test_plain_listener_only_when_asked(tmp_path):
     assert all("use_username_as_clientid true" in options for options in conf.values())
 
 
+@pytest.mark.slow
 def test_registry_round_trip_and_add(made):
     again = fleet.load_fleet(made.root)
     assert (again.dogs, again.users, again.broker) == (["dog1", "dog2"], ["alice"], made.broker)
@@ -125,6 +132,7 @@ def test_registry_round_trip_and_add(made):
     assert made.paths.command_key("dog1").read_bytes() == old_key  # existing keys untouched
 
 
+@pytest.mark.slow
 def test_refresh_rewrites_the_broker_config_and_keeps_every_secret(made):
     p = made.paths
     secrets = {path: path.read_bytes() for path in (p.ca_key, p.server_key, p.dog_password("dog1"),
@@ -137,6 +145,7 @@ def test_refresh_rewrites_the_broker_config_and_keeps_every_secret(made):
     assert {path: path.read_bytes() for path in secrets} == secrets
 
 
+@pytest.mark.slow
 def test_client_certificates_only_when_asked(tmp_path):
     f = fleet.init_fleet(tmp_path / "f", ["dog1", "dog2"], ["alice"],
                          fleet.BrokerSettings(port=18883, cert_port=18885), certs=True)
@@ -162,6 +171,7 @@ def test_client_certificates_only_when_asked(tmp_path):
     assert {q.name for q in plain.paths.dog_dir("dog1").iterdir()} == {"ca.crt", "password", "command.pub"}
 
 
+@pytest.mark.slow
 def test_certificate_cli(tmp_path, capsys):
     out = tmp_path / "f"
     assert cli_fleet.main(["init", str(out), "--dog", "dog1", "--port", "18883"]) == 0
@@ -181,6 +191,7 @@ def test_certificate_cli(tmp_path, capsys):
     assert "mqtts://127.0.0.1:18884" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_remove_dog_revokes_it(made):
     p = made.paths
     assert cli_fleet.main(["remove-dog", str(made.root), "dog2"]) == 0
@@ -202,6 +213,7 @@ def test_bad_names_are_refused(tmp_path, dogs, users):
     assert not (tmp_path / "f" / "ca").exists()
 
 
+@pytest.mark.slow
 def test_cli(tmp_path, capsys):
     out = tmp_path / "f"
     assert cli_fleet.main(["init", str(out), "--dog", "dog1", "--user", "alice", "--port", "18999"]) == 0

@@ -5,6 +5,8 @@ sockets as the attacker, mosquitto_pub as the client that must get in once slots
 own; not configurable, and too slow for a test: docs/security.md.)"""
 from __future__ import annotations
 
+import pytest
+
 import getpass
 import socket
 import subprocess
@@ -14,6 +16,7 @@ from tests.fixtures.secure_broker import MOSQUITTO, SecureBroker
 from tests.support import free_port, wait_for
 
 
+@pytest.mark.slow
 def test_connections_that_never_start_tls_are_bounded(tmp_path):
     fleet = fleet_mod.init_fleet(tmp_path / "fleet", ["dog1"], ["station"], fleet_mod.BrokerSettings(
         port=free_port(), run_as=getpass.getuser(), max_connections=3))

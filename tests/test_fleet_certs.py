@@ -58,7 +58,7 @@ class CertClient:
         self.client.loop_stop()
 
 
-def pub(broker, port, *args, topic=topics.telemetry("dog1")):
+def pub(broker, port, *args, topic=topics.telemetry("dog1")):  # noqa: B008 (a str)
     """mosquitto_pub (MQTT 5, QoS 1, our CA) to `port` with extra connection arguments."""
     return subprocess.run(["mosquitto_pub", "-h", broker.host, "-p", str(port), "--cafile",
                            str(broker.ca_file), "-V", "mqttv5", "-q", "1", "-t", topic, "-m", "x",

@@ -114,6 +114,7 @@ def test_cli_prints_file_and_line_and_exits_2(tmp_path: Path, capsys: pytest.Cap
     assert launch_main([str(bad), "not-an-override"]) == 2
 
 
+@pytest.mark.slow
 def test_module_entry_exits_2_on_yaml_error(tmp_path: Path) -> None:
     bad = tmp_path / "broken.launch.yaml"
     bad.write_text("launch:\n- node: {pkg: robot_dog\n")

@@ -129,7 +129,7 @@ def test_receive_maximum_holds_the_broker_back_until_we_ack(mosquitto):
         while len(inbox.messages) - before < 20:
             n = len(inbox.messages)
             inbox.ack_all()
-            wait_for(lambda: len(inbox.messages) > n or len(inbox.messages) - before >= 20,
+            wait_for(lambda n=n: len(inbox.messages) > n or len(inbox.messages) - before >= 20,
                      "the next window after our acks")
         assert inbox.payloads()[before:] == [f"m{i}".encode() for i in range(20)]
     finally:

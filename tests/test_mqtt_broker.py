@@ -29,6 +29,7 @@ def test_missing_binary_says_how_to_install(tmp_path, monkeypatch):
         MosquittoBroker(free_port(), tmp_path).start()
 
 
+@pytest.mark.slow
 def test_persistence_is_written_where_we_can_read_it(tmp_path):
     """Started as root, mosquitto would switch to user "mosquitto" and silently run without its
     persistence file (our data dir is 0700): persistent sessions died with every restart."""
@@ -40,6 +41,7 @@ def test_persistence_is_written_where_we_can_read_it(tmp_path):
     assert (data_dir / "mosquitto.log").exists()
 
 
+@pytest.mark.slow
 def test_a_fixture_port_taken_by_someone_else_is_replaced(tmp_path, monkeypatch):
     """Another run may bind the port free_port() picked before mosquitto does."""
     from tests import support

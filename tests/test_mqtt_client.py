@@ -5,7 +5,6 @@ import queue
 import socket
 import ssl
 import threading
-import time
 
 import paho.mqtt.client as paho
 import pytest

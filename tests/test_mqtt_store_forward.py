@@ -83,7 +83,7 @@ def test_telemetry_never_evicts_events(path):
 
 def test_big_event_evicts_several_small_samples_all_or_nothing(path):
     with Outbox(path, max_bytes=1000) as box:
-        for i in range(9):
+        for _ in range(9):
             box.put(T, b"t" * 60, 0, TEL)
         box.put(E, b"E" * 500)
         assert box.size_bytes <= 1000

@@ -1,6 +1,8 @@
 """launch/payload.launch.yaml parses, names a registered exe, and the node composes in-process."""
 from __future__ import annotations
 
+import pytest
+
 from pathlib import Path
 
 import rclpy
@@ -20,6 +22,7 @@ def test_launch_file_uses_registered_payload_node() -> None:
     assert {p.name: p.value for p in node.params}["port"] == "/tmp/robot_dog_mcu"
 
 
+@pytest.mark.slow
 def test_node_class_accepts_rclpy_kwargs_for_composition(virtual_mcu, ros_namespace) -> None:
     from robot_dog.payload.node import PayloadNode
     context = rclpy.Context()
@@ -37,6 +40,7 @@ def test_node_class_accepts_rclpy_kwargs_for_composition(virtual_mcu, ros_namesp
         rclpy.shutdown(context=context)
 
 
+@pytest.mark.slow
 def test_payload_node_killed_9_is_respawned_by_the_launcher(virtual_mcu) -> None:
     """kill -9 of payload_node: the MCU goes safe (no heartbeat), the launcher starts it again
     and the new node's heartbeat brings the MCU back out of the heartbeat-lost state."""

@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-import robot_dog  # noqa: F401  (localhost-only DDS before rclpy.init)
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor

@@ -12,6 +12,7 @@ from tests.support import wait_for
 pytestmark = pytest.mark.timeout(120)
 
 
+@pytest.mark.slow
 def test_missing_port_is_said_with_the_fix(tmp_path) -> None:
     missing = tmp_path / "no_mcu_here"
     node = PayloadNodeProcess(missing, tmp_path / "payload_node.log", namespace="/msg")

@@ -1,4 +1,5 @@
 """Localhost-only discovery: the environment and the Fast DDS profile every run uses."""
+import pytest
 import json
 import socket
 import os
@@ -31,8 +32,31 @@ def test_problems_names_each_unsafe_setting():
     assert "FASTDDS_DEFAULT_PROFILES_FILE" in text
 
 
-def test_importing_the_stack_applies_it_in_this_process():
-    assert dds_env.problems() == []  # conftest imported robot_dog
+def test_the_test_run_applies_it_and_importing_the_stack_alone_does_not():
+    assert dds_env.problems() == []  # conftest applied it
+    clean = {k: v for k, v in os.environ.items() if k not in dds_env.REQUIRED}
+    out = subprocess.run([sys.executable, "-c", "import robot_dog, robot_dog.safety.mux, os; "
+                          "print(os.environ.get('ROS_AUTOMATIC_DISCOVERY_RANGE'))"],
+                         env=clean, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["None"]  # a base driver on Ethernet DDS can import the cores
+
+
+def test_the_small_profile_is_the_large_one_but_for_the_shared_memory_segment():
+    """Two files, one fact each: they may differ only in the segment size and its comment."""
+    def without_segment(path):
+        root = ET.parse(path).getroot()
+        for shm in root.iter(f"{NS}transport_descriptor"):
+            for tag in ("segment_size", "maxMessageSize"):
+                node = shm.find(f"{NS}{tag}")
+                if node is not None:
+                    node.text = "N"
+        return ET.tostring(root)
+    assert without_segment(dds_env.PROFILE_PATH) == without_segment(dds_env.SMALL_PROFILE_PATH)
+    small = ET.parse(dds_env.SMALL_PROFILE_PATH).getroot()
+    assert int(small.find(f".//{NS}segment_size").text) == 1024 * 1024
+    env = dds_env.environ({}, large_samples=False)
+    assert env["FASTDDS_DEFAULT_PROFILES_FILE"] == str(dds_env.SMALL_PROFILE_PATH)
+    assert dds_env.problems(env) == []
 
 
 def test_profile_keeps_udp_on_loopback_and_enlarges_shared_memory():
@@ -51,6 +75,7 @@ def test_profile_keeps_udp_on_loopback_and_enlarges_shared_memory():
         assert addresses == ["127.0.0.1"], locator_list
 
 
+@pytest.mark.slow
 def test_localhost_runner_passes_the_environment_to_commands():
     out = subprocess.run(
         [sys.executable, "-m", "robot_dog.ros.localhost", "--", sys.executable, "-c",
@@ -70,7 +95,6 @@ _SOCKETS_OF_A_TALKING_PARTICIPANT = """
 import json, os, sys, time
 import psutil, rclpy
 from std_msgs.msg import String
-import robot_dog
 rclpy.init()
 node = rclpy.create_node("probe", namespace=sys.argv[1])
 pub = node.create_publisher(String, "chatter", 10)
@@ -86,6 +110,7 @@ print(json.dumps({"received": len(got), "sockets": [
 """
 
 
+@pytest.mark.slow
 def test_every_socket_of_a_participant_is_on_loopback():
     """All of a real participant's sockets (UDP and TCP, IPv4 and IPv6, after discovery and a
     message), against an allow-list: every receive port (this domain's RTPS ports, any listening

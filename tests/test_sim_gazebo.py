@@ -28,6 +28,7 @@ def checker(tmp_path_factory) -> Path:
     return binary
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml")))
 def test_exported_world_passes_libsdformat(checker, tmp_path, name):
     scenario = load_scenario(name)
@@ -46,6 +47,7 @@ def test_exported_world_passes_libsdformat(checker, tmp_path, name):
     assert set(sensors.values()) <= gz_side
 
 
+@pytest.mark.slow
 def test_checker_refuses_a_broken_world(checker, tmp_path):
     world, _ = export(load_scenario("plaza_day"), tmp_path)
     world.write_text(world.read_text().replace("<box><size>0.376 0.094 0.114</size></box>",
@@ -54,6 +56,7 @@ def test_checker_refuses_a_broken_world(checker, tmp_path):
     assert result.returncode == 1 and "error" in result.stderr
 
 
+@pytest.mark.slow
 def test_bridged_topics_and_types_are_the_ones_sim_node_uses(tmp_path):
     import rclpy
     from sim.node import SimNode

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import robot_dog  # noqa: F401  (localhost-only DDS before rclpy.init)
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
@@ -156,7 +155,7 @@ def test_bodycam_shows_the_flashing_light_bar_after_police_light_set(sim, observ
         try:
             obs.spin_until(both_seen, 60, "red and blue heads alternating in the frames")
         except AssertionError:
-            raise AssertionError(f"head shares per frame: {shares[-20:]}; {sim.output()[-2000:]}")
+            raise AssertionError(f"head shares per frame: {shares[-20:]}; {sim.output()[-2000:]}") from None
     finally:
         payload.kill()
 

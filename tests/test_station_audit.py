@@ -42,7 +42,7 @@ def test_a_dog_cannot_complete_another_dogs_command(secure_broker, tmp_path):
                                topics.cmd_result("dog1"), "-s"], input=json.dumps(forged).encode(),
                               capture_output=True, timeout=30)
         assert done.returncode == 0, done.stderr
-        estop = lambda: api("/api/dogs/dog2/commands")[1]["commands"][0]  # noqa: E731
+        estop = lambda: api("/api/dogs/dog2/commands")[1]["commands"][0]
         wait_for(lambda: estop()["answers"], "dog1's answer on record")
         assert estop()["answers"][0]["dog"] == "dog1"
         assert estop()["code"] is None and estop()["ok"] is None, "not marked done by dog1"

@@ -102,6 +102,7 @@ def test_sigterm_stops_cleanly_and_a_restart_after_a_visit_keeps_the_port(tmp_pa
         assert second.stop(signal.SIGINT) == 0, second.output()[-3000:]
 
 
+@pytest.mark.slow
 def test_a_port_really_taken_is_one_line_and_no_database(tmp_path) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
@@ -116,6 +117,7 @@ def test_a_port_really_taken_is_one_line_and_no_database(tmp_path) -> None:
     assert not (tmp_path / "s.db").exists()
 
 
+@pytest.mark.slow
 def test_a_missing_fleet_is_one_line_naming_fleet_init(tmp_path) -> None:
     station = StationProcess("--fleet", str(tmp_path / "nonexistent"), cwd=tmp_path)
     assert station.exited() == 1
@@ -125,6 +127,7 @@ def test_a_missing_fleet_is_one_line_naming_fleet_init(tmp_path) -> None:
     assert list(tmp_path.iterdir()) == []  # no database left behind
 
 
+@pytest.mark.slow
 def test_the_started_station_says_how_to_log_in(tmp_path) -> None:
     fleet = fleet_mod.init_fleet(tmp_path / "fleet", ["dog1"], ["station"],
                                  fleet_mod.BrokerSettings(port=free_port()))

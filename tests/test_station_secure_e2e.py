@@ -95,9 +95,9 @@ def test_two_dogs_station_signed_commands_and_every_bad_input(make_secure_broker
         uplink(children, secure_broker, dog, namespaces[dog], tmp_path)
     token = secure_broker.fleet.paths.operator_token.read_text().strip()
     api = Api(http_port, token)
-    audit = lambda dog: api.get(f"/api/dogs/{dog}/commands")["commands"]  # noqa: E731
+    audit = lambda dog: api.get(f"/api/dogs/{dog}/commands")["commands"]
     try:
-        fleet = lambda: {d["dog"]: d for d in api.get("/api/fleet")["dogs"]}  # noqa: E731
+        fleet = lambda: {d["dog"]: d for d in api.get("/api/fleet")["dogs"]}
         wait_for(lambda: all(fleet().get(d, {}).get("status") == "online" and fleet()[d]["telemetry"] > 0
                              for d in ("dog1", "dog2")), "both dogs online with telemetry")
 
@@ -148,7 +148,7 @@ def test_two_dogs_station_signed_commands_and_every_bad_input(make_secure_broker
                              for n, code in wanted.items()), "every rejection in the audit log")
         # the replayed copy: first executed, second refused; the audit row keeps the first
         # result, the refusal is kept as a later answer and cannot overwrite it
-        replayed = lambda: next((c for c in audit("dog1")  # noqa: E731
+        replayed = lambda: next((c for c in audit("dog1")
                                  if c["nonce"] == "replay-nonce-000001"), {})
         wait_for(lambda: [a["code"] for a in replayed().get("answers", [])] == ["ok", "replayed"],
                  "the replay refused")

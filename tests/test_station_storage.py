@@ -15,6 +15,7 @@ def target(request, tmp_path):
     return request.getfixturevalue("postgres").fresh_db()
 
 
+@pytest.mark.slow
 def test_batched_rows_are_all_committed_and_counted(target):
     storage = Storage(target, batch_max=64)
     storage.put(StatusRow("dog1", "online", 1.0))
@@ -33,6 +34,7 @@ def test_batched_rows_are_all_committed_and_counted(target):
     storage.close()
 
 
+@pytest.mark.slow
 def test_after_commit_runs_once_the_rows_before_it_are_readable(target):
     # The station acks MQTT messages with it: an ack must never precede the commit.
     storage = Storage(target, batch_max=50)
@@ -47,6 +49,7 @@ def test_after_commit_runs_once_the_rows_before_it_are_readable(target):
     storage.close()
 
 
+@pytest.mark.slow
 def test_events_deduplicated_registry_and_audit(target):
     storage = Storage(target)
     storage.put(RegisteredDog("dog1"))
@@ -74,6 +77,7 @@ def test_events_deduplicated_registry_and_audit(target):
     storage.close()
 
 
+@pytest.mark.slow
 def test_audit_keeps_the_first_result_of_the_addressed_dog(target):
     """A result only completes the audit row if it comes from the dog the command went to, and
     only the first does; every answer is kept as its own entry, once however often delivered."""
@@ -98,6 +102,7 @@ def test_audit_keeps_the_first_result_of_the_addressed_dog(target):
     storage.close()
 
 
+@pytest.mark.slow
 def test_ingest_is_idempotent_and_dead_letters_are_bounded(target, monkeypatch):
     from robot_dog.station.storage import DeadLetterRow, schema
     monkeypatch.setattr(schema, "DEAD_LETTERS_KEPT", 5)
@@ -131,6 +136,7 @@ def test_databases_are_private_with_their_wal_and_shm(tmp_path):
     outbox.close()
 
 
+@pytest.mark.slow
 def test_rows_survive_a_reopen(target):
     storage = Storage(target)
     storage.put(TelemetryRow("dog1", 1.0, {"seq": 1}))
@@ -199,6 +205,7 @@ def test_lost_postgresql_connection_is_retried_and_acks_wait_for_the_commit(post
     storage.close()
 
 
+@pytest.mark.slow
 def test_a_row_the_database_refuses_is_dropped_alone_and_logged(target, caplog):
     storage = Storage(target)
     acked = []

@@ -164,6 +164,7 @@ def test_reads_need_a_login_and_the_cookie_never_sends_commands(station):
                    )[0] == 401
 
 
+@pytest.mark.slow
 def test_foreign_host_names_are_refused(station):
     port = station.port
     for host in (f"evil.example:{port}", "attacker.test", f"127.0.0.1.nip.io:{port}"):
@@ -177,6 +178,7 @@ def test_foreign_host_names_are_refused(station):
         assert request(station, "GET", "/api/fleet", headers={**AUTH, "Host": host})[0] == 200
 
 
+@pytest.mark.slow
 def test_odd_methods_get_json_errors_and_safe_headers(station, caplog):
     with caplog.at_level(logging.INFO, logger="robot_dog.station.web"):
         for method, status in (("PUT", 405), ("DELETE", 405), ("BREW", 501), ("TRACE", 501)):

@@ -2,6 +2,8 @@
 dog or a missing fleet is a clear error, not a traceback."""
 from __future__ import annotations
 
+import pytest
+
 import subprocess
 
 from robot_dog import fleet
@@ -9,6 +11,7 @@ from robot_dog.teleop.cli import main
 from tests.support import free_port
 
 
+@pytest.mark.slow
 def test_cert_for_the_dogs_local_link(tmp_path, capsys):
     root = tmp_path / "fleet"
     fleet.init_fleet(root, ["dog1"], broker=fleet.BrokerSettings(port=free_port()))
@@ -25,6 +28,7 @@ def test_cert_for_the_dogs_local_link(tmp_path, capsys):
     assert "IP Address:192.168.8.1" in text and "IP Address:127.0.0.1" in text
 
 
+@pytest.mark.slow
 def test_unknown_dog_and_missing_fleet_are_clear_errors(tmp_path, capsys):
     root = tmp_path / "fleet"
     fleet.init_fleet(root, ["dog1"], broker=fleet.BrokerSettings(port=free_port()))

@@ -90,6 +90,7 @@ class Phone:
         raise AssertionError(f"no {t!r} message")
 
 
+@pytest.mark.slow
 def test_page_is_served_over_tls_trusted_by_the_fleet_ca(served):
     server, _, ctx = served
     with urllib.request.urlopen(f"https://127.0.0.1:{server.port}/", context=ctx, timeout=20) as r:
@@ -100,6 +101,7 @@ def test_page_is_served_over_tls_trusted_by_the_fleet_ca(served):
         urllib.request.urlopen(f"https://127.0.0.1:{server.port}/", context=untrusted, timeout=20)
 
 
+@pytest.mark.slow
 def test_pair_drive_deadman_and_second_handheld(served):
     server, dog, ctx = served
     phone = Phone(server, ctx)
@@ -146,6 +148,7 @@ def test_pair_drive_deadman_and_second_handheld(served):
         ws.ws.close()
 
 
+@pytest.mark.slow
 def test_video_and_state_reach_the_paired_page_only(served):
     server, _, ctx = served
     phone = Phone(server, ctx)
@@ -162,6 +165,7 @@ def test_video_and_state_reach_the_paired_page_only(served):
     phone.ws.close()
 
 
+@pytest.mark.slow
 def test_closing_mid_drive_commands_zero_and_stops_check_ins(served):
     server, dog, ctx = served
     phone = Phone(server, ctx)
@@ -179,6 +183,7 @@ def test_closing_mid_drive_commands_zero_and_stops_check_ins(served):
     assert 0.0 not in dog.check_ins                       # no clean leave: the e-stop will hold
 
 
+@pytest.mark.slow
 def test_malformed_frames_keep_the_connection(served):
     server, dog, ctx = served
     phone = Phone(server, ctx)
@@ -198,6 +203,7 @@ def test_malformed_frames_keep_the_connection(served):
     phone.ws.close()
 
 
+@pytest.mark.slow
 def test_push_to_talk_audio_only_while_talking(served):
     server, dog, ctx = served
     phone = Phone(server, ctx)
@@ -216,6 +222,7 @@ def test_push_to_talk_audio_only_while_talking(served):
     phone.ws.close()
 
 
+@pytest.mark.slow
 def test_a_stream_of_refused_frames_is_answered_each_time_but_logged_sparsely(served, caplog):
     server, dog, ctx = served
     phone = Phone(server, ctx)

@@ -36,7 +36,7 @@ def test_nested_json_to_a_running_dog_then_a_signed_command_runs(secure_broker, 
     payload = PayloadNodeProcess(virtual_mcu.link, tmp_path / "payload_node.log", namespace=namespace)
     uplink = spawn_uplink(children, secure_broker, "dog1", namespace, tmp_path)
     api = Api(http_port, secure_broker.fleet.paths.operator_token.read_text().strip())
-    seq = lambda: api.get("/api/dogs/dog1/telemetry")["seq"]  # noqa: E731
+    seq = lambda: api.get("/api/dogs/dog1/telemetry")["seq"]
     try:
         wait_for(lambda: light(api).get("pattern"), "dog1 telemetry with the police light state")
         for verb in ("police_light", "estop"):

@@ -60,7 +60,7 @@ def test_login_then_police_light_on_from_the_page(secure_broker, virtual_mcu, ch
                        "-r", f"__ns:={namespace}", stdout=log, stderr=subprocess.STDOUT)
     token = secure_broker.fleet.paths.operator_token.read_text().strip()
     api = Api(http_port, token)
-    audit = lambda dog: api.get(f"/api/dogs/{dog}/commands")["commands"]  # noqa: E731
+    audit = lambda dog: api.get(f"/api/dogs/{dog}/commands")["commands"]
     page = browser_page
     posts: list[str] = []
     page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)

@@ -80,7 +80,8 @@ class ControlServer:
         self.path.unlink(missing_ok=True)
 
 
-def request(path: str | os.PathLike[str], message: dict[str, Any], timeout: float = 5.0) -> dict:
+def request(path: str | os.PathLike[str], message: dict[str, Any],
+            timeout: float = 5.0) -> dict[str, Any]:
     """Send one request to a control socket and return the answer."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
@@ -93,6 +94,8 @@ def request(path: str | os.PathLike[str], message: dict[str, Any], timeout: floa
                 break
             data += chunk
     answer = json.loads(data)
+    if not isinstance(answer, dict):
+        raise ValueError(f"control socket answered {answer!r}, not an object")
     if "error" in answer:
         raise ValueError(answer["error"])
     return answer

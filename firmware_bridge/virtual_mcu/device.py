@@ -16,6 +16,7 @@ import tty
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from firmware_bridge.mcu import CommandReceived, HeartbeatReceived, McuProtocol
 from firmware_bridge.timers import Periodic
@@ -103,7 +104,7 @@ class VirtualMcu:
 
     # ---- views ---------------------------------------------------------------------------
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, Any]:
         with self._lock:
             now = self.clock()
             self.model.step(now)
@@ -114,8 +115,8 @@ class VirtualMcu:
                         refused_frames=self.protocol.decoder.refused_total)
             return snap
 
-    def wait_for(self, predicate: Callable[[dict], bool], timeout: float,
-                 interval: float = 0.01) -> dict | None:
+    def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float,
+                 interval: float = 0.01) -> dict[str, Any] | None:
         """Poll `snapshot()` until `predicate` holds; the snapshot, or None after `timeout` s."""
         end = time.monotonic() + timeout
         while True:

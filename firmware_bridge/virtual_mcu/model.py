@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from firmware_bridge.messages import (
     MAX_DURATION_MS, MAX_STROBE_MS, AckStatus, ClearFaults, Fault, LightPattern, Message, Safe,
@@ -281,7 +282,7 @@ class McuModel:
             safe_reasons=self.safe_reasons, faults=self.faults, rx_bad_frames=rx_bad_frames & 0xFFFF,
         )
 
-    def snapshot(self, now: float) -> dict:
+    def snapshot(self, now: float) -> dict[str, Any]:
         """JSON-friendly view for tests, the simulator and the control socket."""
         s = self.state
         red, blue = self.light_outputs(now)

@@ -122,7 +122,8 @@ class JitterBuffer:
                 break
 
     def _skip_to_oldest(self) -> None:
-        assert self._next is not None
-        oldest = min(self._waiting, key=lambda s: seq_diff(s, self._next))
-        self.stats.lost += seq_diff(oldest, self._next)
+        expected = self._next
+        assert expected is not None
+        oldest = min(self._waiting, key=lambda s: seq_diff(s, expected))
+        self.stats.lost += seq_diff(oldest, expected)
         self._next = oldest

@@ -43,6 +43,10 @@ AMP_ANSWER_S = 5.0           # an amplifier call not answered (or no payload_nod
 
 
 class MegaphoneNode(Node):
+    # Pooled (robot_dog/ros/executors.py): an announcement's action runs (TTS synthesis, then
+    # progress until played) while siren requests and push-to-talk voice chunks are served.
+    EXECUTOR = "pooled"
+
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("node_name", "megaphone")
         super().__init__(**kwargs)

@@ -65,7 +65,8 @@ class Limiter:
             out[:n] = (blocks * gains[:, None]).reshape(-1)
         if n < len(x):  # a tail shorter than a block: hold the current gain, guarded by the clip
             out[n:] = x[n:] * self.gain
-        return np.clip(out, -self.ceiling, self.ceiling)
+        limited: np.ndarray = np.clip(out, -self.ceiling, self.ceiling)
+        return limited
 
 
 class Mixer:

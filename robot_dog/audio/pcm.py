@@ -43,7 +43,8 @@ def resample(signal: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
     # start-up by every node that imports this module (the uplink, the megaphone) otherwise.
     from scipy.signal import resample_poly
     g = gcd(from_hz, to_hz)
-    return resample_poly(signal, to_hz // g, from_hz // g).astype(np.float32)
+    resampled: np.ndarray = resample_poly(signal, to_hz // g, from_hz // g).astype(np.float32)
+    return resampled
 
 
 def dbfs(signal: np.ndarray) -> float:

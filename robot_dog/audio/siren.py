@@ -43,10 +43,12 @@ def frequency_at(tone: str, t: np.ndarray, config: SirenConfig = SirenConfig()) 
         # Rise over 40 % of the cycle, fall over 60 % (a motor siren spins down slower).
         phase = np.mod(t, config.wail_period_s) / config.wail_period_s
         shape = np.where(phase < 0.4, phase / 0.4, 1.0 - (phase - 0.4) / 0.6)
-        return LOW_HZ + (HIGH_HZ - LOW_HZ) * np.sin(shape * np.pi / 2)
+        wail: np.ndarray = LOW_HZ + (HIGH_HZ - LOW_HZ) * np.sin(shape * np.pi / 2)
+        return wail
     if tone == "yelp":
         phase = np.mod(t, config.yelp_period_s) / config.yelp_period_s
-        return LOW_HZ + (HIGH_HZ - LOW_HZ) * (1.0 - np.abs(2.0 * phase - 1.0))  # triangle
+        yelp: np.ndarray = LOW_HZ + (HIGH_HZ - LOW_HZ) * (1.0 - np.abs(2.0 * phase - 1.0))  # triangle
+        return yelp
     if tone == "hilo":
         high = np.mod(t, 2 * config.hilo_tone_s) < config.hilo_tone_s
         return np.where(high, HILO_HZ[0], HILO_HZ[1])

@@ -61,7 +61,7 @@ class SoundEventDetector:
     def __init__(self, config: EventConfig = EventConfig()) -> None:
         self.config = config
         self._history: deque[float] = deque(maxlen=50)      # frame RMS dBFS, ~1 s
-        self._impulse: dict | None = None                   # an onset being watched
+        self._impulse: dict[str, float] | None = None                   # an onset being watched
         self._shout_frames = 0
         self._loud_frames = 0
         self._quiet_until = 0.0                             # refractory / gate tail, s

@@ -26,6 +26,9 @@ from robot_dog.ros.ros_main import run_node
 
 
 class BodycamNode(Node):
+    # Its images need the 16 MB shared-memory segment (robot_dog/ros/dds_env.py).
+    PUBLISHES_IMAGES = True
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(kwargs.pop("node_name", "bodycam"), **kwargs)
         p = partial(declare_read_only, self)

@@ -29,7 +29,7 @@ import logging
 import sys
 from collections.abc import Callable
 
-import robot_dog  # noqa: F401  (localhost-only DDS before anything else)
+import robot_dog
 from robot_dog.cli import stopping
 
 # verb -> module exposing main(argv) -> int; imported lazily so one broken part does not take

@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     add = sub.add_parser
 
-    def verb(name: str, help: str) -> argparse.ArgumentParser:  # noqa: A002 (argparse's name)
+    def verb(name: str, help: str) -> argparse.ArgumentParser:
         return add(name, help=help, description=help[0].upper() + help[1:] + ".",
                    formatter_class=command_line.HelpFormatter)
     sub.add_parser = verb  # type: ignore[method-assign]

@@ -68,7 +68,8 @@ def _check_ports(broker: BrokerSettings) -> None:
 
 
 def init_fleet(out: str | Path, dogs: Sequence[str], users: Sequence[str] = (),
-               broker: BrokerSettings = BrokerSettings(), certs: bool = False) -> Fleet:
+               broker: BrokerSettings = BrokerSettings(),  # noqa: B008 (frozen: immutable)
+               certs: bool = False) -> Fleet:
     """Create a new fleet directory (refuses to touch an existing fleet). `certs`: also issue
     a client certificate to every dog (for the listener on `broker.cert_port`)."""
     root = Path(out).resolve()

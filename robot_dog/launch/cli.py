@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("overrides", nargs="*", metavar="NAME:=VALUE",
                         help="values of the file's launch arguments (default: the file's own)")
     parser.add_argument("--single-process", action="store_true",
-                        help="compose all nodes in this process (one MultiThreadedExecutor)")
+                        help="compose all nodes in this process (one executor)")
     parser.add_argument("--shutdown-timeout", type=float, default=runner.DEFAULT_SHUTDOWN_TIMEOUT_S,
                         metavar="S", help="seconds to wait after SIGTERM to the nodes before SIGKILL")
     return parser

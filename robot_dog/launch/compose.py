@@ -1,4 +1,5 @@
-"""`--single-process`: every node of a launch file in this process, one MultiThreadedExecutor.
+"""`--single-process`: every node of a launch file in this process, one executor (pooled if
+any node needs concurrency: robot_dog/ros/executors.py).
 
 Composition saves one Python interpreter + DDS participant per node (the memory goal of the
 composed dog stack). What it cannot do: respawn (a crash takes the whole process down) and
@@ -10,13 +11,14 @@ import importlib
 import logging
 from typing import Any
 
-import robot_dog  # noqa: F401  (localhost-only discovery before rclpy.init)
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from robot_dog.launch.description import LaunchDescription, NodeSpec
+from robot_dog.ros import dds_env
+from robot_dog.ros.executors import PooledExecutor
 from robot_dog.ros.node_registry import NODES
 from robot_dog.ros.ros_main import quiet_stop_during_start
 
@@ -52,11 +54,13 @@ def run(description: LaunchDescription) -> int:
         if spec.respawn or spec.args:
             _LOGGER.warning("[%s] respawn and args do not apply with --single-process", spec.label)
     quiet_stop_during_start()
+    dds_env.apply()  # localhost-only discovery before the participant exists
     rclpy.init(args=[])  # rclpy's handlers turn SIGINT/SIGTERM into an external shutdown
     nodes: list[Node] = []
     code = 0
     try:
-        executor = MultiThreadedExecutor()
+        # Pooled: composed nodes must not wait on each other's callbacks.
+        executor = PooledExecutor()
         for spec in description.nodes:
             node = node_class(spec.executable)(**node_kwargs(spec))
             nodes.append(node)
@@ -77,7 +81,7 @@ def run(description: LaunchDescription) -> int:
                 if callable(close):
                     close()  # devices made safe before the node goes
                 node.destroy_node()
-            except Exception:  # noqa: BLE001  (one bad close must not keep the others open)
+            except Exception:
                 _LOGGER.exception("closing %s failed", node.get_name())
         rclpy.try_shutdown()
     return code

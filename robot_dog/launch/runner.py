@@ -117,7 +117,7 @@ class Supervisor:
         return [c.popen.pid for c in self.children if c.popen is not None]
 
     # -- shell --------------------------------------------------------------------------------
-    def _install_signal_handlers(self):  # noqa: ANN202  (returns the undo)
+    def _install_signal_handlers(self):
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
         old = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}

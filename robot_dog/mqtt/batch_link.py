@@ -318,7 +318,7 @@ class BatchLink:
             self.messages += len(batch)
             try:
                 self._on_batch(batch, self._ack_later(generation, ids) if ids else _nothing)
-            except Exception:  # noqa: BLE001  (unacked: the broker resends them after a reconnect)
+            except Exception:
                 self.handler_errors += 1
                 _LOGGER.exception("a batch of %d message(s) could not be handled (#%d)",
                                   len(batch), self.handler_errors)

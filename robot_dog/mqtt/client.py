@@ -160,7 +160,7 @@ class Link:
         """Run a user callback on paho's thread; no exception may end that thread."""
         try:
             callback(*args)
-        except Exception as exc:  # noqa: BLE001  (any bug or bad input: count, log, go on)
+        except Exception as exc:
             kind = f"{name}:{type(exc).__name__}"
             self.callback_errors[kind] += 1
             n = self.callback_errors[kind]

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable, Iterable
 from functools import cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any
 
 import fastjsonschema
@@ -61,7 +63,7 @@ class TooDeep(SchemaError):
     """Nested deeper than MAX_DEPTH: refused before parsing."""
 
 
-def schema_files():
+def schema_files() -> Traversable:
     """The directory (Traversable) holding the canonical schema files."""
     return resources.files("robot_dog.mqtt").joinpath("schemas")
 
@@ -71,7 +73,8 @@ def load(name: str) -> dict[str, Any]:
     """The schema document `name` (one of NAMES)."""
     if name not in MAX_BYTES:
         raise KeyError(f"no schema {name!r}; known: {', '.join(NAMES)}")
-    return json.loads(schema_files().joinpath(f"{name}.json").read_text(encoding="utf-8"))
+    doc: dict[str, Any] = json.loads(schema_files().joinpath(f"{name}.json").read_text(encoding="utf-8"))
+    return doc
 
 
 @cache
@@ -81,7 +84,7 @@ def _validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(doc)
 
 
-def _path(parts) -> str:
+def _path(parts: Iterable[str | int]) -> str:
     out = ""
     for p in parts:
         out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
@@ -100,7 +103,7 @@ def _field_of(error: ValidationError) -> str:
 
 
 @cache
-def _fast(name: str):
+def _fast(name: str) -> Callable[[Any], Any]:
     # Compiled to Python code: ~10x faster than jsonschema, which the station needs at
     # 10,000 telemetry messages/s. The schemas use only keywords both libraries share.
     return fastjsonschema.compile(load(name))
@@ -112,7 +115,7 @@ def check(name: str, obj: Any) -> None:
         _fast(name)(obj)
         return
     except fastjsonschema.JsonSchemaException as exc:
-        fast_reason = exc.message
+        fast_reason = str(exc)
     # Slow path, only for bad payloads: jsonschema names the offending field precisely.
     errors = sorted(_validator(name).iter_errors(obj), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
@@ -125,7 +128,12 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
         seen: set[str] = set()
-        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
+        dup = ""
+        for key, _ in pairs:
+            if key in seen:
+                dup = key
+                break
+            seen.add(key)
         raise ValueError(f"duplicate key {dup!r}")
     return obj
 
@@ -191,6 +199,8 @@ def decode(name: str, payload: bytes) -> dict[str, Any]:
     """Bytes off the wire -> validated dict, or SchemaError / PayloadTooLarge."""
     obj = strict_loads(payload, MAX_BYTES[name], name)
     check(name, obj)
+    if not isinstance(obj, dict):  # every schema's top level is an object; said twice for types
+        raise SchemaError(name, "", "not a JSON object")
     return obj
 
 

@@ -144,6 +144,7 @@ class Outbox:
                 raise OutboxError(f"outbox {self.path}: put failed: {exc}") from exc
             self._bytes += size
             self._count += 1
+            assert cur.lastrowid is not None  # an INSERT always sets it
             return int(cur.lastrowid)
 
     def _make_room(self, need: int, priority: Priority) -> bool:
@@ -201,7 +202,7 @@ class Outbox:
         self._bytes, self._count = int(row[0]), int(row[1])
 
     # --- lifecycle -----------------------------------------------------------------------------
-    def _transaction(self):
+    def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
 
     def close(self) -> None:
@@ -211,18 +212,19 @@ class Outbox:
     def __enter__(self) -> Outbox:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
 class _Transaction:
     """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error (so the byte counter never drifts from disk)."""
 
-    def __init__(self, db: sqlite3.Connection):
+    def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
 
     def __enter__(self) -> None:
         self._db.execute("BEGIN IMMEDIATE")
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
         self._db.execute("ROLLBACK" if exc_type else "COMMIT")

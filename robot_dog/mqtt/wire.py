@@ -263,7 +263,8 @@ def _decode_body(first: int, body: memoryview) -> Packet:
         receive_maximum = 65535
         if len(body) > 2:
             props, _ = _properties(body, 2)
-            receive_maximum = props.get(_RECEIVE_MAXIMUM, 65535)
+            value = props.get(_RECEIVE_MAXIMUM, 65535)
+            receive_maximum = value if isinstance(value, int) else 65535
         return ConnAck(bool(body[0] & 0x01), body[1], receive_maximum)
     if kind in (SUBACK, UNSUBACK):
         if len(body) < 3:

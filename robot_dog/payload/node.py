@@ -49,6 +49,10 @@ _LOGGER = logging.getLogger(__name__)
 
 
 class PayloadNode(Node):
+    # Pooled (robot_dog/ros/executors.py): a service call waits for the MCU's ACK (up to its
+    # deadline) while `estop` and the e-stop timers must still run.
+    EXECUTOR = "pooled"
+
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("node_name", "payload")
         super().__init__(**kwargs)

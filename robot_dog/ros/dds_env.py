@@ -12,6 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 PROFILE_PATH = Path(__file__).resolve().parents[1] / "config" / "fastdds_localhost.xml"
+#: The same profile with a 1 MB shared-memory segment, for processes that publish no images: a
+#: participant's segment holds the samples it sends and stays resident (16 MB per process).
+SMALL_PROFILE_PATH = PROFILE_PATH.with_name("fastdds_localhost_small.xml")
+PROFILES = (PROFILE_PATH, SMALL_PROFILE_PATH)
 
 #: The variables that pin discovery to loopback; forced, not defaulted, so no caller can widen it.
 #:
@@ -32,27 +36,34 @@ REQUIRED: dict[str, str] = {
 FORBIDDEN = ("ROS_STATIC_PEERS", "ROS_DISCOVERY_SERVER", "ROS_LOCALHOST_ONLY", "SKIP_DEFAULT_XML_FILE")
 
 
-def environ(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Return a copy of `base` (default: os.environ) with localhost-only discovery forced."""
+def _required(large_samples: bool) -> dict[str, str]:
+    return {**REQUIRED, "FASTDDS_DEFAULT_PROFILES_FILE":
+            str(PROFILE_PATH if large_samples else SMALL_PROFILE_PATH)}
+
+
+def environ(base: Mapping[str, str] | None = None, large_samples: bool = True) -> dict[str, str]:
+    """Return a copy of `base` (default: os.environ) with localhost-only discovery forced.
+    `large_samples`: the 16 MB shared-memory segment (for a process that publishes images)."""
     env = dict(os.environ if base is None else base)
     for name in FORBIDDEN:
         env.pop(name, None)
-    env.update(REQUIRED)
+    env.update(_required(large_samples))
     return env
 
 
-def apply() -> None:
+def apply(large_samples: bool = True) -> None:
     """Force localhost-only discovery in this process (call before rclpy.init)."""
     for name in FORBIDDEN:
         os.environ.pop(name, None)
-    os.environ.update(REQUIRED)
+    os.environ.update(_required(large_samples))
 
 
 def problems(env: Mapping[str, str] | None = None) -> list[str]:
     """What makes `env` unsafe; empty when discovery is localhost-only."""
     env = os.environ if env is None else env
-    found = [f"{k}={env.get(k)!r}, expected {v!r}" for k, v in REQUIRED.items() if env.get(k) != v]
+    profiles = [str(p) for p in PROFILES]
+    found = [f"{k}={env.get(k)!r}, expected {v!r}" for k, v in REQUIRED.items()
+             if env.get(k) != v and not (k == "FASTDDS_DEFAULT_PROFILES_FILE" and env.get(k) in profiles)]
     found += [f"{k} is set" for k in FORBIDDEN if k in env]
-    if not PROFILE_PATH.is_file():
-        found.append(f"Fast DDS profile missing: {PROFILE_PATH}")
+    found += [f"Fast DDS profile missing: {p}" for p in PROFILES if not p.is_file()]
     return found

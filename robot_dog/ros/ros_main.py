@@ -14,11 +14,13 @@ import threading
 import warnings
 from collections.abc import Callable, Sequence
 
-import robot_dog  # noqa: F401  (forces localhost-only discovery before rclpy.init)
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
+
+from robot_dog.ros import dds_env
+from robot_dog.ros.executors import executor_for
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -56,6 +58,9 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
     needs a timer: the interrupt is seen when the executor next wakes.
     """
     quiet_stop_during_start()
+    # Localhost-only discovery before the participant exists; the large shared-memory segment
+    # only for a node that publishes images (PUBLISHES_IMAGES on its class).
+    dds_env.apply(large_samples=bool(getattr(factory, "PUBLISHES_IMAGES", False)))
     options = SignalHandlerOptions.NO if publish_on_exit else SignalHandlerOptions.ALL
     rclpy.init(args=list(args) if args is not None else sys.argv, signal_handler_options=options)
     if publish_on_exit:
@@ -63,7 +68,7 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
     node: Node | None = None
     try:
         node = factory()
-        executor = MultiThreadedExecutor()
+        executor = executor_for([node])  # the node's own choice (ros/executors.py)
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

@@ -214,7 +214,7 @@ class MotionCore:
                  and now - self._stamps[selection.winner] <= self.config.watchdog_s)
         armed = fresh and self._interlock.may_drive(selection.winner)
         self._log.extend(self._interlock.take_log())
-        if armed and self.mode == "stand":
+        if armed and self.mode == "stand" and selection.twist is not None:
             self.winner = self._driver = selection.winner
             # Capped again here: the speed mode may have changed since the command came.
             target, _ = lim.cap(selection.twist, *limits.caps(self.speed_mode))

@@ -132,7 +132,7 @@ class TwistMux:
     _changes: list[str] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
-        names = [s.name for s in (*self.inputs, *self.locks)]
+        names = [s.name for s in self.inputs] + [s.name for s in self.locks]
         if len(set(names)) != len(names):
             raise ValueError(f"input and lock names must be unique: {names}")
         priorities = [s.priority for s in self.inputs]

@@ -118,7 +118,7 @@ class SafetyNode(Node):
         self._base_group = ReentrantCallbackGroup()
         self._base = self.create_client(SetBaseMode, "base/set_mode", callback_group=self._base_group)
         self.create_service(SetBaseMode, "mode/set", self._on_mode,
-                            callback_group=MutuallyExclusiveCallbackGroup())
+                            callback_group=ReentrantCallbackGroup())
         self.create_timer(tick_s, self._tick, callback_group=core)
         self.create_timer(0.5, lambda: self._publish_state(force=True), callback_group=core)
         if self._state_path is not None:
@@ -249,6 +249,7 @@ class SafetyNode(Node):
 
     async def _on_mode(self, request: SetBaseMode.Request,
                        response: SetBaseMode.Response) -> SetBaseMode.Response:
+        """Checked here, then forwarded to the base; awaited, so the executor keeps ticking."""
         with self._lock:
             try:
                 previous = self._motion.mode

@@ -140,10 +140,10 @@ class StationHttp:
         class Handler(BaseHTTPRequestHandler):
             timeout = REQUEST_TIMEOUT_S  # socket timeout: idle and half-sent requests end
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 station.handle(self)
 
-            do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET  # noqa: N815
+            do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET
 
             def version_string(self) -> str:
                 return SERVER_NAME
@@ -229,7 +229,7 @@ class StationHttp:
             req.close_connection = True
         except (BrokenPipeError, ConnectionResetError):
             pass  # the viewer went away mid-response
-        except Exception:  # noqa: BLE001  (a handler bug must not kill the server)
+        except Exception:
             _LOGGER.exception("http %s %s failed", req.command, path[:200])
             self.send_json(req, {"error": "internal error"}, HTTPStatus.INTERNAL_SERVER_ERROR)
 

@@ -20,12 +20,14 @@ import time
 import tty
 from collections.abc import Sequence
 
-import robot_dog  # noqa: F401  (localhost-only DDS before rclpy)
 
 
 def _node(namespace: str):
     import rclpy
     from rclpy.signals import SignalHandlerOptions
+
+    from robot_dog.ros import dds_env
+    dds_env.apply()  # localhost-only discovery before the participant exists
     # Ctrl-C raises KeyboardInterrupt here, so the keyboard loop can send its zero on the way out.
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     return rclpy.create_node("teleop_cli", namespace=namespace)

@@ -18,7 +18,7 @@ class StorageReads:
             cur = self._reader.cursor()
             try:
                 cur.execute(self.backend.sql(text), params)
-                rows = cur.fetchall()
+                rows: list[tuple[Any, ...]] = cur.fetchall()
             finally:
                 cur.close()
             self._reader.commit()  # end the read transaction: the next read sees new commits

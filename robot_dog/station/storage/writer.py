@@ -105,13 +105,12 @@ class Storage(StorageReads):
             for i in range(0, len(rows), self.batch_max):
                 batch = rows[i:i + self.batch_max]
                 callbacks = [r for r in batch if callable(r)]
-                if callbacks:
-                    batch = [r for r in batch if not callable(r)]
-                db, settled = self._commit(db, batch)
+                committed = [r for r in batch if not callable(r)]
+                db, settled = self._commit(db, committed)
                 for callback in callbacks if settled else ():
                     try:
                         callback()
-                    except Exception:  # noqa: BLE001
+                    except Exception:
                         _LOGGER.exception("storage: an after-commit callback failed")
             with self._flushed:
                 self._pending -= len(rows)

@@ -1,0 +1,106 @@
+"""The executors nodes spin on (robot_dog/ros/executors.py): the pooled one submits each ready
+handler once, even while its pool is saturated, and a callback's exception still surfaces."""
+import time
+
+import pytest
+import rclpy
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+
+from robot_dog.ros.executors import PooledExecutor, executor_for
+
+
+@pytest.fixture
+def context():
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    yield ctx
+    ctx.try_shutdown()
+
+
+def _spin_for(executor, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        executor.spin_once(timeout_sec=0.05)
+
+
+def test_saturated_pool_submits_each_handler_once(context):
+    """Two workers, three timers of 30 ms work every 10 ms: the pool is always full. Stock rclpy
+    resubmits a queued handler on every wake; ours submits it once per run."""
+    node = Node("pool_probe", context=context)
+    runs = []
+    group = ReentrantCallbackGroup()
+
+    def work(i: int) -> None:
+        runs.append(i)
+        time.sleep(0.03)
+    for i in range(3):
+        node.create_timer(0.01, lambda i=i: work(i), callback_group=group)
+    executor = PooledExecutor(num_threads=2, context=context)
+    executor.add_node(node)
+    submitted = []
+    real_submit = executor._executor.submit
+
+    def counting_submit(fn, *args):
+        submitted.append(args)
+        return real_submit(fn, *args)
+    executor._executor.submit = counting_submit
+    peak = 0
+    end = time.monotonic() + 1.5
+    while time.monotonic() < end:
+        executor.spin_once(timeout_sec=0.05)
+        peak = max(peak, executor.in_pool())
+    executor.shutdown()
+    node.destroy_node()
+    assert runs, "no callback ran"
+    # At most one handler waiting per timer, plus one running per worker.
+    assert peak <= 3 + 2, f"{peak} handlers queued or running at once for 3 timers"
+    assert len(submitted) <= len(runs) + 3 + 2, f"{len(submitted)} submissions for {len(runs)} runs"
+
+
+def test_callback_exception_reaches_the_spinning_thread(context):
+    node = Node("raiser", context=context)
+    node.create_timer(0.01, lambda: 1 / 0)
+    executor = PooledExecutor(num_threads=2, context=context)
+    executor.add_node(node)
+    with pytest.raises(ZeroDivisionError):
+        _spin_for(executor, 2.0)
+    executor.shutdown()
+    node.destroy_node()
+
+
+def test_nodes_choose_their_executor(context):
+    plain = Node("plain", context=context)
+
+    class Busy(Node):
+        EXECUTOR = "pooled"
+    busy = Busy("busy", context=context)
+    assert isinstance(executor_for([plain], context=context), SingleThreadedExecutor)
+    assert isinstance(executor_for([plain, busy], context=context), PooledExecutor)
+    plain.destroy_node()
+    busy.destroy_node()
+
+
+def test_async_callback_awaits_without_blocking_the_single_threaded_executor(context):
+    """The pattern nodes on the default executor use instead of blocking: await the answer;
+    other callbacks run meanwhile (the answer here comes 0.3 s later)."""
+    from rclpy.task import Future
+    node = Node("awaiter", context=context)
+    answer: Future = Future()
+    later = node.create_timer(0.3, lambda: (answer.set_result("ok"), later.cancel()))
+    results, ticks = [], []
+
+    async def ask() -> None:
+        results.append(await answer)
+    node.create_timer(0.01, lambda: ticks.append(1))
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    executor.create_task(ask)
+    deadline = time.monotonic() + 10
+    while not results and time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=0.05)
+    assert results == ["ok"]
+    assert len(ticks) >= 5, f"only {len(ticks)} ticks while the answer was awaited"
+    executor.shutdown()
+    node.destroy_node()
