@@ -273,7 +273,7 @@ def run() -> dict[str, object]:
             bench.phone = Phone(stack, code=_wait(lambda: re.findall(
                 r"pairing code: (\d{6})", stack.log("teleop")), "code")[-1])
             figures["load_average_1min_start"] = os.getloadavg()[0]
-            for i in range(n):
+            for _ in range(n):
                 for path in PATHS:
                     getattr(bench, path)()
             figures["load_average_1min_end"] = os.getloadavg()[0]

@@ -7,7 +7,6 @@ import time
 from functools import partial
 
 import pytest
-from robot_dog_interfaces.msg import EstopState
 from robot_dog_interfaces.srv import MotionResume, SetBaseMode
 
 from tests import support
@@ -37,7 +36,7 @@ def still_after_release(probe, what: str) -> float:
 
 
 def test_button_and_payload_link_releases_leave_the_patrol_paused_until_resumed(
-        payload_chain, virtual_mcu, ros_probe, dog_namespace):  # noqa: F811
+        payload_chain, virtual_mcu, ros_probe, dog_namespace):
     probe = ros_probe
     start(probe)
     patrol = Driver(probe, "patrol")

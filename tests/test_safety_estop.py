@@ -171,7 +171,7 @@ def test_boot_hold_survives_a_restart_and_only_a_human_releases_it():
     assert notes == ["restored hold of station: viewer"]
     assert {h.endpoint for h in after.status().holds} == {"station", "boot"}
     for name in ("mcu", "button"):
-        assert _code(lambda: after.release(name, 1.0, 201.0)) == "not_held"
+        assert _code(lambda name=name: after.release(name, 1.0, 201.0)) == "not_held"
     assert after.release("station", 1.0, 201.0) == "station released its hold; still held by boot"
     assert _code(lambda: after.release("station", 1.0, 201.0, issued_at=150.0)) == \
         "release_before_hold"                     # signed before the node came back

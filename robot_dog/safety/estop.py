@@ -69,7 +69,7 @@ class EstopStatus:
     autonomy_held: bool = False  # only autonomous inputs are held (station lost, officer present)
 
     @property
-    def key(self) -> tuple:
+    def key(self) -> tuple[object, ...]:
         """What a log reader needs to see change (not a button's repeated engage)."""
         return (self.engaged, self.autonomy_held, self.reason, self.endpoints, self.stale)
 

@@ -60,7 +60,7 @@ class MotionCore:
     _mux: TwistMux = field(init=False)
     _interlock: Interlock = field(init=False)
     _estop_category: int | None = field(init=False, default=None)
-    _holds: tuple = field(init=False, default=())     # the e-stop's holds last seen
+    _holds: tuple[object, ...] = field(init=False, default=())  # the e-stop's holds last seen
     _estop_since: float | None = field(init=False, default=None)
     _settled: bool = field(init=False, default=False)  # sit asked for in this e-stop
     _block: int | None = field(init=False, default=None)  # highest engaged lock priority
@@ -157,7 +157,7 @@ class MotionCore:
         return mode
 
     def set_estop(self, engaged: bool, category: int | None, now: float,
-                  holds: tuple = ()) -> None:
+                  holds: tuple[object, ...] = ()) -> None:
         """The e-stop's state. Any change (engaged, released, a hold added or dropped; `holds`
         is any comparable summary of them) is a stop: every input is disarmed (interlock.py)."""
         if any(lock.name == ESTOP_LOCK.name for lock in self.config.locks):
@@ -212,7 +212,8 @@ class MotionCore:
         self._last_winner = selection.winner
         fresh = (selection.winner is not None and selection.winner in self._stamps
                  and now - self._stamps[selection.winner] <= self.config.watchdog_s)
-        armed = fresh and self._interlock.may_drive(selection.winner)
+        armed = (fresh and selection.winner is not None
+                 and self._interlock.may_drive(selection.winner))
         self._log.extend(self._interlock.take_log())
         if armed and self.mode == "stand" and selection.twist is not None:
             self.winner = self._driver = selection.winner

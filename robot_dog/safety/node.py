@@ -40,7 +40,7 @@ from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.ros_main import run_node
 from robot_dog.safety import state_file
 from robot_dog.safety.errors import Refused
-from robot_dog.safety.estop import (ADMIN, BOOT_RELEASERS, DEFAULT_ENDPOINTS, SECURITY_CODES,
+from robot_dog.safety.estop import (BOOT_RELEASERS, DEFAULT_ENDPOINTS, SECURITY_CODES,
                                     SUPERVISOR, EstopCore, EstopStatus)
 from robot_dog.safety.limits import Limits
 from robot_dog.safety.motion import MotionConfig, MotionCore
