@@ -7,7 +7,10 @@ import time
 from functools import partial
 
 import pytest
+from robot_dog_interfaces.msg import EstopState
 from robot_dog_interfaces.srv import MotionResume, SetBaseMode
+
+from robot_dog.ros import qos
 
 from tests import support
 from tests.test_payload_estop_endpoints_e2e import latest, payload_chain, release  # noqa: F401
@@ -57,3 +60,36 @@ def test_button_and_payload_link_releases_leave_the_patrol_paused_until_resumed(
     assert release(dog_namespace, "mcu").returncode == 0
     resume_and_drive(probe, still_after_release(probe, "the mcu"))
     patrol.stop()
+
+
+def test_the_payload_stays_safe_while_a_killed_safety_node_is_down_and_boot_held(
+        virtual_mcu, ros_probe, dog_namespace, tmp_path):
+    import signal
+
+    from robot_dog_interfaces.srv import EstopRelease
+
+    from tests.fixtures.firmware import PayloadNodeProcess
+    from tests.fixtures.ros_nodes import NodeProcess
+    probe = ros_probe
+    safety = partial(NodeProcess, "robot_dog.safety.node", dog_namespace,
+                     state_file=str(tmp_path / "holds.json"))
+    node = safety(tmp_path / "safety1.log")
+    payload = PayloadNodeProcess(virtual_mcu.link, tmp_path / "payload.log", dog_namespace)
+    probe.record(EstopState, "estop", qos.STATE)
+    try:
+        start_estop = wait_for(lambda: probe.messages("estop")[-1:], "estop")[-1]
+        assert start_estop.engaged and start_estop.hold_endpoints == ["boot"]
+        wait_for(lambda: virtual_mcu.snapshot()["safe"], "the payload safe under the boot hold")
+        assert probe.call(EstopRelease, "estop/release", endpoint="station").accepted
+        wait_for(lambda: not virtual_mcu.snapshot()["safe"], "the payload live after the release")
+        node.kill(signal.SIGKILL)
+        node = safety(tmp_path / "safety2.log")
+        t = time.monotonic()
+        wait_for(lambda: [m for m in probe.messages("estop", since=t) if m.engaged],
+                 "the restarted node held")
+        wait_for(lambda: virtual_mcu.snapshot()["safe"], "the payload safe again")
+        time.sleep(1.5)                                     # and it stays safe while held
+        assert virtual_mcu.snapshot()["safe"]
+    finally:
+        node.kill()
+        payload.kill()
