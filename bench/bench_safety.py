@@ -17,7 +17,7 @@ Paths (each trial: drive, stop, measure, release, watch, re-arm):
 Also `motion/state` gaps (published at least every 0.5 s: a longer gap is a stalled safety node).
 After each release the patrol keeps publishing (and in handheld trials the phone keeps its stick
 deflected) for 1 s: any non-zero command then is a restart without a deliberate action (goal 0).
-Trials per path: `--trials=N` or ROBOT_DOG_BENCH_SAFETY_TRIALS (default 1000); run under
+Trials per path: `--trials=N` (default 1000); run under
 `flock -x /tmp/robot-dog-timing.lock`.
 """
 from __future__ import annotations
@@ -26,15 +26,14 @@ import json
 import os
 import re
 import ssl
-import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from bench.bench_teleop import Probe, Stack, _pct, _wait
+from bench.bench_teleop import Probe, Stack, _wait
+from bench.stats import summary
 
 WATCH_S = 1.0          # after a release: nothing may move for this long without a deliberate action
 DRIVE_S = 0.4
@@ -46,10 +45,8 @@ PATHS = ("station_estop", "handheld_estop", "handheld_close", "handheld_silent",
 
 
 def trials() -> int:
-    for arg in sys.argv[1:]:
-        if arg.startswith("--trials="):
-            return int(arg.split("=", 1)[1])
-    return int(os.environ.get("ROBOT_DOG_BENCH_SAFETY_TRIALS", "1000"))
+    """`./dev.sh bench safety --trials=N` (bench/__main__.py passes it as ROBOT_DOG_BENCH_TRIALS)."""
+    return int(os.environ.get("ROBOT_DOG_BENCH_TRIALS", "1000"))
 
 
 class Phone:
@@ -279,10 +276,8 @@ def run() -> dict[str, object]:
             figures["load_average_1min_end"] = os.getloadavg()[0]
             for path in PATHS:
                 ms = [s * 1000 for s in bench.times[path]]
-                figures |= {f"{path}_to_zero_p50_ms": statistics.median(ms),
-                            f"{path}_to_zero_p99_ms": _pct(ms, 0.99),
-                            f"{path}_to_zero_max_ms": max(ms),
-                            f"{path}_over_500ms": sum(v > 500 for v in ms),
+                figures |= summary(ms, f"{path}_to_zero", "ms", f"{path} trials")
+                figures |= {f"{path}_over_500ms": sum(v > 500 for v in ms),
                             f"{path}_restarts_without_action": bench.restarts[path]}
             figures["mcu_safe_after_unplug_max_ms"] = max(bench.mcu_safe) * 1000
             gaps = [b - a for a, b in zip(bench.state_at, bench.state_at[1:])]
