@@ -258,7 +258,12 @@ class UplinkNode(Node):
                 continue
             client = self._service_clients[call.srv]
             if not client.service_is_ready():
-                self._answer(cmd, "unavailable", f"service {call.service} is not available")
+                if call.answer_ok:
+                    self._answer(cmd, "unavailable", f"service {call.service} is not available")
+                else:  # a heartbeat to a dog without safety_node: a log line now and then
+                    self.handler_errors["checkin:unavailable"] += 1
+                    if worth_a_line(self.handler_errors["checkin:unavailable"]):
+                        self.get_logger().warning(f"{cmd.verb}: {call.service} is not available")
                 continue
             fields = dict(call.fields)
             if "issued_at" in fields:     # ordering on the dog: the command's signed time
