@@ -228,6 +228,7 @@ class Bench:
         phone.x = None
         t = time.perf_counter()             # the last frame went within the last 50 ms
         self.times["handheld_silent"].append(self.zero_after(t) + 0.05)
+        _wait(lambda: self.probe.estop and self.probe.estop[-1], "the handheld's deadline", 30)
         phone.x = x                         # back: its frames come again, deflected
         self.release_handheld(phone)
         self.watch("handheld_silent")
