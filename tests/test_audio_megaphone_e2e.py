@@ -57,8 +57,11 @@ def test_siren_range_period_and_expiry_from_the_recording(megaphone_stack, megap
     try:
         reply = megaphone.siren("wail", 6.5)    # the cycle's second minimum (5 s) well inside
         assert reply.accepted, reply.reason
+        # Said on megaphone/siren_active (the bodycam recorder's trigger), on and then off.
+        assert megaphone.spin_until(lambda: any(m.data for m in megaphone.siren_states), 30)
         wait_for(lambda: amp_on(megaphone_stack), "amplifier on for the siren", 30)
         wait_for(lambda: not amp_on(megaphone_stack), "amplifier off after the siren expired", 30)
+        assert megaphone.spin_until(lambda: not megaphone.siren_states[-1].data, 30)
     finally:
         samples = recorder.stop()
     span = loud_seconds(samples)

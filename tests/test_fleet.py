@@ -26,14 +26,24 @@ def mode(path):
 def test_secrets_are_private_and_only_in_the_output_dir(made, tmp_path):
     p = made.paths
     secrets = [p.ca_key, p.server_key, p.passwd, p.dog_password("dog1"), p.dog_password("dog2"),
-               p.user_password("alice"), p.command_key("dog1"), p.command_key("dog2")]
+               p.user_password("alice"), p.command_key("dog1"), p.command_key("dog2"),
+               p.dog_evidence_key("dog1")]
     for path in secrets:
         assert mode(path) == 0o600, path
         assert mode(path.parent) == 0o700, path.parent
     assert {q.name for q in tmp_path.iterdir()} == {"f"}
     assert not list(made.root.rglob("*.tmp"))
-    # The dog's directory holds no private key, only what the dog needs.
-    assert {q.name for q in p.dog_dir("dog1").iterdir()} == {"ca.crt", "password", "command.pub"}
+    # The dog's directory holds no key of the station's, only what the dog needs (its own
+    # evidence key signs its recordings).
+    assert {q.name for q in p.dog_dir("dog1").iterdir()} == {"ca.crt", "password", "command.pub", "evidence.key"}
+
+
+@pytest.mark.slow
+def test_the_station_holds_each_dogs_evidence_public_key(made):
+    p = made.paths
+    key = signing.load_signing_key(p.dog_evidence_key("dog1"))
+    assert p.evidence_public_key("dog1").read_bytes() == signing.public_pem(key.public_key())
+    assert p.evidence_public_key("dog2").read_bytes() != p.evidence_public_key("dog1").read_bytes()
 
 
 @pytest.mark.slow
@@ -168,7 +178,8 @@ def test_client_certificates_only_when_asked(tmp_path):
     assert not p.dog_client_cert("dog3").exists()
     plain = fleet.init_fleet(tmp_path / "g", ["dog1"], [], fleet.BrokerSettings(port=18883))
     assert "require_certificate true" not in plain.paths.mosquitto_conf.read_text()
-    assert {q.name for q in plain.paths.dog_dir("dog1").iterdir()} == {"ca.crt", "password", "command.pub"}
+    assert {q.name for q in plain.paths.dog_dir("dog1").iterdir()} == {"ca.crt", "password", "command.pub",
+                                                                      "evidence.key"}
 
 
 @pytest.mark.slow

@@ -32,6 +32,7 @@ def test_problems_names_each_unsafe_setting():
     assert "FASTDDS_DEFAULT_PROFILES_FILE" in text
 
 
+@pytest.mark.slow
 def test_the_test_run_applies_it_and_importing_the_stack_alone_does_not():
     assert dds_env.problems() == []  # conftest applied it
     clean = {k: v for k, v in os.environ.items() if k not in dds_env.REQUIRED}

@@ -2,7 +2,8 @@
 
 Serves `megaphone/announce` (Announce action: feedback queued/playing, cancel), `megaphone/siren`
 (Siren service); publishes `megaphone/active` (latched Bool: sound is playing, so the
-microphone gates its events); subscribes `megaphone/voice` (AudioChunk, push-to-talk) and the payload's
+microphone gates its events) and `megaphone/siren_active` (latched Bool: a siren tone is on,
+one of the bodycam recorder's triggers); subscribes `megaphone/voice` (AudioChunk, push-to-talk) and the payload's
 `amplifier/state`. An output thread writes one 20 ms frame at a time to the speaker device
 through PyAudio (the blocking write is the clock). The amplifier is enabled through payload_node
 (`amplifier/set`) before the first sound, refreshed while sounding and disabled after; when it is
@@ -84,6 +85,8 @@ class MegaphoneNode(Node):
         self.create_subscription(AmplifierState, "amplifier/state", self._on_amp_state, qos.STATE)
         self._active_pub = self.create_publisher(Bool, "megaphone/active", qos.STATE)
         self._active: bool | None = None
+        self._siren_pub = self.create_publisher(Bool, "megaphone/siren_active", qos.STATE)
+        self._siren_on: bool | None = None
         self._running = True
         self._thread = threading.Thread(target=self._output_loop, name="megaphone-out", daemon=True)
         self._thread.start()
@@ -195,6 +198,10 @@ class MegaphoneNode(Node):
             with self._lock:
                 sounding = self._step_amplifier(now)
                 frame = self._core.frame(now) if sounding else None
+                siren_on = self._core.siren.active(now)
+            if siren_on != self._siren_on:
+                self._siren_on = siren_on
+                self._siren_pub.publish(Bool(data=siren_on))
             active = frame is not None or (self._use_amp and self._amp.on)  # + the amp's tail
             if active != self._active:
                 self._active = active

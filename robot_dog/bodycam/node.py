@@ -1,4 +1,6 @@
-"""Bodycam node: publishes `bodycam/image_raw` and `bodycam/image/compressed` (sensor QoS).
+"""Bodycam node: publishes `bodycam/image_raw` and `bodycam/image/compressed` (sensor QoS), and
+hosts the law-enforcement recorder (recorder_node.py: `bodycam/record`, `bodycam/snapshot`,
+`bodycam/status`), which takes every frame at full quality with the overlay burned in.
 
 The picture comes from the `source` parameter (robot_dog/bodycam/sources.py): `test_scene`
 (synthetic), a V4L2 device or video file (OpenCV), or `topic:NAME` (a ROS image topic, e.g. the
@@ -18,6 +20,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image, NavSatFix, NavSatStatus
 
 from robot_dog.ros import qos
+from robot_dog.bodycam.recorder_node import RecorderShell
 from robot_dog.bodycam.scene import Overlay, burn_in, encode_jpeg
 from robot_dog.bodycam.sources import (TOPIC_PREFIX, SourceError, TopicSource, image_from_msg,
                                        no_signal, open_source)
@@ -51,6 +54,8 @@ class BodycamNode(Node):
         self.create_subscription(NavSatFix, "fix", self._on_fix, qos.TELEMETRY)
         self.raw_pub = self.create_publisher(Image, "bodycam/image_raw", qos.SENSOR)
         self.jpeg_pub = self.create_publisher(CompressedImage, "bodycam/image/compressed", qos.SENSOR)
+        self.recorder = RecorderShell(self, width=self.width, height=self.height, fps=self.fps,
+                                      device_id=self.overlay.device_id, officer_id=self.overlay.officer_id)
         self.create_timer(1.0 / self.fps, self._tick)
         self.get_logger().info(f"bodycam {self.width}x{self.height} @ {self.fps} Hz ({spec})")
 
@@ -70,6 +75,7 @@ class BodycamNode(Node):
         frame = self.source.frame(now)
         frame = no_signal(self.width, self.height) if frame is None else frame
         burn_in(frame, self.overlay, now)
+        self.recorder.put_frame(frame, now)     # queued for the recorder's thread; never waits
         stamp = self.get_clock().now().to_msg()
         if self.publish_raw and self.raw_pub.get_subscription_count() > 0:
             self.raw_pub.publish(to_image_msg(frame, stamp, self.frame_id))
@@ -78,6 +84,7 @@ class BodycamNode(Node):
         self.jpeg_pub.publish(msg)
 
     def close(self) -> None:
+        self.recorder.close()
         self.source.close()
 
 

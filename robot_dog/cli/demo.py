@@ -53,6 +53,7 @@ def _mismatch(fleet: fleet_mod.Fleet, dog: str) -> str | None:
     p = fleet.paths
     for path in (p.ca_cert, p.server_cert, p.server_key, p.passwd, p.acl, p.dog_ca_cert(dog),
                  p.dog_password(dog), p.dog_public_key(dog), p.command_key(dog), p.station_ca_cert(),
+                 p.dog_evidence_key(dog),
                  p.user_password(STATION_USER), p.operator_token):
         if not path.is_file():
             return f"{path} is missing"
@@ -196,6 +197,8 @@ class Demo:
                  f"command_public_key:={paths.dog_public_key(args.dog)}",
                  f"state_dir:={args.var / 'uplink'}", f"mcu_port:={mcu_link}",
                  f"safety_state_file:={args.var / 'safety' / 'holds.json'}",
+                 f"evidence_dir:={args.var / 'evidence'}",
+                 f"evidence_key:={paths.dog_evidence_key(args.dog)}",
                  "camera_source:=topic:camera/image_raw"],
                 env=dds_env.environ(), start_new_session=True)
         # Starting the demo is the operator's deliberate action: as the station, release the

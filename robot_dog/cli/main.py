@@ -7,6 +7,7 @@
   robot-dog doctor                                  check what this machine has
   robot-dog payload [--port PATH] VERB ...          bench tool for the payload MCU
   robot-dog fleet ACTION FLEET_DIR ...              credentials, keys and ACL for dogs and stations
+  robot-dog evidence verify|export ...              check the recorder's evidence, pack a case
   robot-dog teleop ACTION ...                       handheld pairing code and certificate, keyboard teleop
   robot-dog sim ACTION ...                          simulator tools (export-gazebo, scenarios)
 
@@ -41,6 +42,7 @@ VERBS: dict[str, str] = {
     "doctor": "robot_dog.cli.doctor",
     "payload": "robot_dog.cli.payload",
     "fleet": "robot_dog.cli.fleet",
+    "evidence": "robot_dog.cli.evidence",
     "teleop": "robot_dog.teleop.cli",
     "sim": "sim.cli",
 }

@@ -11,11 +11,13 @@ their directories 0700):
     broker/mosquitto.conf            TLS listener (plain listener only if asked, loopback); on
                                      every listener the client id is the user name; with a
                                      cert_port, a second TLS listener for client certificates
-    dogs/<dog>/                      copy to the dog: ca.crt, password, command.pub (and with
+    dogs/<dog>/                      copy to the dog: ca.crt, password, command.pub, evidence.key
+                                     (Ed25519: signs the recorder's manifests) (and with
                                      `--cert` client.crt, client.key: CN = dog id, by the CA)
     station/ca.crt                   for station clients
     station/users/<user>.password    one broker credential per station user
     station/command_keys/<dog>.key   Ed25519 private key that signs <dog>'s commands; never leaves
+    station/evidence_keys/<dog>.pub  public half of <dog>'s evidence key: verifies its recordings
     station/operator.token           bearer token of the station's command API (HTTP)
 
 Why per-dog command keys: a dog that is captured reveals only its own public key and password;

@@ -64,6 +64,11 @@ class FleetPaths:
         return self.root / "station" / "users" / f"{check_user(user)}.password"
     def command_key(self, dog: str) -> Path:
         return self.root / "station" / "command_keys" / f"{topics.check_dog(dog)}.key"
+    # The evidence key runs the other way: the dog signs its recordings' manifests, the station
+    # holds the public half to verify what it receives.
+    def dog_evidence_key(self, dog: str) -> Path: return self.dog_dir(dog) / "evidence.key"
+    def evidence_public_key(self, dog: str) -> Path:
+        return self.root / "station" / "evidence_keys" / f"{topics.check_dog(dog)}.pub"
 
 
 @dataclass

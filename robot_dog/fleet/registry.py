@@ -36,6 +36,9 @@ def _new_dog(fleet: Fleet, dog: str) -> None:
     key = signing.new_key()
     _write_secret(paths.command_key(dog), signing.private_pem(key))
     _write_public(paths.dog_public_key(dog), signing.public_pem(key.public_key()))
+    evidence = signing.new_key()
+    _write_secret(paths.dog_evidence_key(dog), signing.private_pem(evidence))
+    _write_public(paths.evidence_public_key(dog), signing.public_pem(evidence.public_key()))
     fleet.dogs.append(dog)
 
 
@@ -157,6 +160,8 @@ def remove_dogs(out: str | Path, dogs: Sequence[str]) -> Fleet:
     for dog in dogs:
         shutil.rmtree(fleet.paths.dog_dir(dog), ignore_errors=True)
         fleet.paths.command_key(dog).unlink(missing_ok=True)
+        # The station keeps the dog's evidence public key: recordings already received must
+        # stay verifiable after the dog is retired.
     return fleet
 
 

