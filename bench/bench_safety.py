@@ -197,9 +197,16 @@ class Bench:
     def new_phone(self) -> Phone:
         from std_srvs.srv import Trigger
         token = self.phone.token if self.phone is not None else None
-        code = None if token else self.probe.call(Trigger, "teleop/pair").message
-        self.phone = Phone(self.stack, token=token, code=code)
-        return self.phone
+        for attempt in range(5):   # the server may still be closing the last connection
+            try:
+                code = None if token else self.probe.call(Trigger, "teleop/pair").message
+                self.phone = Phone(self.stack, token=token, code=code)
+                return self.phone
+            except Exception:  # refused or reset: try again
+                if attempt == 4:
+                    raise
+                time.sleep(1.0)
+        raise AssertionError("unreachable")
 
     def drive_phone(self) -> Phone:
         phone = self.phone if self.phone is not None and not self.phone.closed else self.new_phone()
@@ -298,9 +305,16 @@ def run() -> dict[str, object]:
             bench.phone = Phone(stack, code=_wait(lambda: re.findall(
                 r"pairing code: (\d{6})", stack.log("teleop")), "code")[-1])
             figures["load_average_1min_start"] = os.getloadavg()[0]
+            errors: dict[str, int] = {}
             for _ in range(n):
                 for path in PATHS:
-                    getattr(bench, path)()
+                    try:
+                        getattr(bench, path)()
+                    except Exception as exc:  # noqa: BLE001 (a trial that could not run: counted)
+                        key = f"{path}:{type(exc).__name__}"
+                        errors[key] = errors.get(key, 0) + 1
+                        bench.phone = None if path.startswith("handheld") else bench.phone
+            figures["trials_not_run"] = errors or "none"
             figures["load_average_1min_end"] = os.getloadavg()[0]
             for path in PATHS:
                 ms = [s * 1000 for s in bench.times[path]]
