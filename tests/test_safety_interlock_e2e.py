@@ -8,7 +8,7 @@ import time
 from functools import partial
 
 import pytest
-from robot_dog_interfaces.srv import EstopEngage, EstopRelease, MotionResume
+from robot_dog_interfaces.srv import EstopEngage, EstopRelease, MotionResume, SetBaseMode
 
 from tests import support
 from tests.fixtures.ros_nodes import NodeProcess
@@ -88,9 +88,15 @@ def test_a_killed_safety_node_restarts_held_and_an_estop_ends_sitting(dog_namesp
         first = wait_for(lambda: probe.messages("estop")[-1:], "estop")[-1]
         assert first.engaged and first.hold_endpoints == ["boot"]     # every start is held
         assert probe.call(EstopRelease, "estop/release", endpoint="station").accepted
+        wait_for(lambda: not probe.messages("estop")[-1].engaged, "the boot hold released")
         gamepad = Driver(probe, "gamepad")
         gamepad.vx = 0.3
-        wait_for(lambda: 0.3 in vx(probe.messages("cmd_vel")), "driving after the release")
+
+        def driving() -> bool:
+            if probe.messages("base/state")[-1].mode == "sit":   # held past settle_s: it sat
+                probe.call(SetBaseMode, "mode/set", mode="stand")
+            return 0.3 in vx(probe.messages("cmd_vel"))
+        wait_for(driving, "driving after the release (standing up first if it sat)")
         engaged = probe.call(EstopEngage, "estop/engage", endpoint="station", reason="viewer")
         wait_for(lambda: probe.messages("base/state")[-1].mode == "sit", "the base sitting (settle)")
         safety.kill(signal.SIGKILL)
