@@ -78,6 +78,11 @@ need_python() {
   mkdir -p "$STAMPS"
 }
 
+editable_intact() {
+  [ -x "$VENV/bin/robot-dog" ] &&
+    "$VENV/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(not m.distribution("robot-dog"))' 2>/dev/null
+}
+
 need_venv() {
   need_python
   if ! lock_is_fresh; then
@@ -91,6 +96,9 @@ need_venv() {
     pip_q --no-deps --require-hashes -r "$ROOT/requirements-nodeps.lock"
     stamp_done requirements
   fi
+  # A pip install of the stack into another prefix without --ignore-installed uninstalls the
+  # editable one (docs/launch.md): then the stamp is stale, whatever the files' hashes say.
+  editable_intact || rm -f "$STAMPS/package"
   if stamp_changed package "$ROOT/setup.py" "$ROOT/package.xml" "$ROOT/robot_dog/ros/node_registry.py"; then
     log "pip: installing the stack (editable)"
     # setuptools comes from the lock (no build isolation: nothing unpinned is fetched). It prints
@@ -99,22 +107,32 @@ need_venv() {
       { cat "$STAMPS/package.log" >&2; exit 1; }
     stamp_done package
   fi
-  local ifaces; ifaces=$(find "$ROOT/ros_ws/src/robot_dog_interfaces" -type f | sort)
   # Rebuilt when the interface sources or the locked ros-* wheels (the generators and runtimes
   # the build links against) changed; other lock changes leave the build alone.
   grep '^ros-' "$LOCK" > "$STAMPS/ros_wheels.txt.tmp" && mv -f "$STAMPS/ros_wheels.txt.tmp" "$STAMPS/ros_wheels.txt"
+  # tf2_msgs (ros2/geometry2's definitions: no wheel ships them) and the stack's own interfaces.
+  local pkg
+  for pkg in tf2_msgs robot_dog_interfaces; do build_interfaces "$pkg"; done
+}
+
+# One package of ros_ws/src built with cmake into the virtual environment's prefix (importable
+# with no extra variables), when its sources, the shared cmake or the ros-* wheels changed.
+build_interfaces() { # package
+  local pkg="$1" stamp="interfaces"
+  [ "$pkg" = robot_dog_interfaces ] || stamp="interfaces_$pkg"
+  local sources; sources=$(find "$ROOT/ros_ws/src/$pkg" "$ROOT/ros_ws/cmake" -type f | sort)
   # shellcheck disable=SC2086
-  if stamp_changed interfaces $ifaces "$STAMPS/ros_wheels.txt"; then
-    log "building robot_dog_interfaces into $VENV (about a minute)"
-    local build="$VENV/.build/robot_dog_interfaces"
+  if stamp_changed "$stamp" $sources "$STAMPS/ros_wheels.txt"; then
+    log "building $pkg into $VENV (about a minute)"
+    local build="$VENV/.build/$pkg"
     rm -rf "$build"; mkdir -p "$build"
     (cd "$build" &&
-      CMAKE_PREFIX_PATH="$VENV" cmake "$ROOT/ros_ws/src/robot_dog_interfaces" \
+      CMAKE_PREFIX_PATH="$VENV" cmake "$ROOT/ros_ws/src/$pkg" \
         -DCMAKE_INSTALL_PREFIX="$VENV" -DPython3_EXECUTABLE="$VENV/bin/python" \
         -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >cmake.log 2>&1 &&
       make -j"$(nproc)" >make.log 2>&1 && make install >install.log 2>&1) ||
-      { log "interface build failed; logs in $build"; tail -40 "$build"/*.log >&2; exit 1; }
-    stamp_done interfaces
+      { log "$pkg build failed; logs in $build"; tail -40 "$build"/*.log >&2; exit 1; }
+    stamp_done "$stamp"
   fi
 }
 

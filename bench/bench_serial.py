@@ -1,4 +1,5 @@
-"""Serial link to the payload MCU: round trip, loss under faults, recovery after unplug.
+"""Serial link to the payload MCU: round trip, loss under faults, recovery after unplug; then
+the payload's e-stop paths through real processes (bench/payload_estop_chain.py).
 
 Real pyserial on a pty against the virtual MCU (in this process, its own thread). A pty moves
 bytes at memory speed, not at 115200 baud, so the round trip measures the software path; the
@@ -22,6 +23,8 @@ from firmware_bridge.messages import Ack, AckStatus, SetSearchlight
 from firmware_bridge.transport import SerialLink
 from firmware_bridge.virtual_mcu.device import VirtualMcu
 
+from bench import payload_estop_chain
+
 BAUD = 115200
 RTT_COMMANDS = 2000
 FAULT_COMMANDS = int(os.environ.get("ROBOT_DOG_BENCH_SERIAL_COMMANDS", "10000"))
@@ -34,7 +37,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 def round_trip(link: SerialLink) -> dict[str, object]:
     command = SetSearchlight(500, False, 10_000)
-    wire_bytes = len(encode_frame(command, 1)) + len(encode_frame(Ack(AckStatus.OK), 1))
+    wire_bytes = len(encode_frame(command, 1)) + len(encode_frame(Ack(AckStatus.OK, command.TYPE, 1), 1))
     wire_ms = wire_bytes * 10 / BAUD * 1000
     for _ in range(50):  # warm-up
         link.command(command)
@@ -123,6 +126,7 @@ def run() -> dict[str, object]:
                 figures = round_trip(link)
                 figures.update(under_faults(link, mcu))
                 figures.update(unplug_replug(link, mcu))
+    figures.update(payload_estop_chain.run(rtt_ms=float(figures["rtt_p99_ms"])))
     return figures
 
 

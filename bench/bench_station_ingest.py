@@ -110,6 +110,16 @@ def _fleet(http_port: int) -> list[dict]:
         return []
 
 
+def wait_until_serving(broker_port: int, http_port: int, timeout_s: float = 60.0) -> None:
+    """Until a `robot-dog station` answers /api/fleet with a dog in it: up and subscribed (a
+    warm-up status message makes the dog; retried until it is seen)."""
+    deadline = time.monotonic() + timeout_s
+    while not _fleet(http_port) and time.monotonic() < deadline:
+        subprocess.run(["mosquitto_pub", "-p", str(broker_port), "-q", "1", "-t",
+                        "patrol/v1/warmup/status", "-m", "online"], check=True)
+        time.sleep(0.3)
+
+
 def station_env() -> dict[str, str]:
     """The environment of a benchmark's `robot-dog station`: its operator token."""
     return {**os.environ, "ROBOT_DOG_OPERATOR_TOKEN": TOKEN}
@@ -136,11 +146,7 @@ def _station(port: int, total: int, work: Path) -> dict:
     proc = procs[0]
     ps = psutil.Process(proc.pid)
     try:
-        deadline = time.monotonic() + 60
-        while not _fleet(http_port) and time.monotonic() < deadline:  # up and subscribed
-            subprocess.run(["mosquitto_pub", "-p", str(port), "-q", "1", "-t", "patrol/v1/warmup/status",
-                            "-m", "online"], check=True)
-            time.sleep(0.3)
+        wait_until_serving(port, http_port)
         time.sleep(1.0 if WORKERS > 1 else 0.0)  # the other workers subscribed too
         rss_idle = ps.memory_info().rss
         cpu_idle = sum(ps.cpu_times()[:2])

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.bench_station_ingest import REPO, _fleet, distinct_rows, station_env
+from bench.bench_station_ingest import REPO, distinct_rows, station_env, wait_until_serving
 from robot_dog.mqtt.broker import MosquittoBroker
 from tests.support import free_port
 
@@ -52,11 +52,7 @@ def run() -> dict[str, object]:
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO, env=station_env())
             ps = psutil.Process(station.pid)
             try:
-                deadline = time.monotonic() + 60
-                while not _fleet(http_port) and time.monotonic() < deadline:
-                    subprocess.run(["mosquitto_pub", "-p", str(broker.port), "-q", "1", "-t",
-                                    "patrol/v1/warmup/status", "-m", "online"], check=True)
-                    time.sleep(0.3)
+                wait_until_serving(broker.port, http_port)
                 load = subprocess.Popen([sys.executable, "-m", "bench.mqtt_load", str(broker.port),
                                          str(DOGS), str(samples), str(HZ)],
                                         stderr=subprocess.DEVNULL, cwd=REPO)

@@ -61,7 +61,7 @@ def talk_latency(workdir: Path) -> dict[str, object]:
             raise RuntimeError("the dog never accepted `talk`")
         time.sleep(3.0)  # megaphone_node's subscription to megaphone/voice is matched by now
         sent = send_markers(lambda _seq, samples: samples,
-                            lambda samples: station.talk.send_voice(dog, samples.tobytes()))
+                            lambda samples: station.talk.send_voice(dog, samples.tobytes(), "bench"))
         time.sleep(1.0)
     finally:
         recorder.close()

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from bench.stats import percentile, summary
 from robot_dog import fleet
+from tests.fixtures.ros_nodes import RosNode
 
 FRAMES = int(os.environ.get("ROBOT_DOG_BENCH_TELEOP_FRAMES", "1000"))
 TRIALS_CORE = 1000
@@ -124,17 +125,26 @@ def _wait(predicate, what: str, timeout: float = 60.0):
     raise RuntimeError(f"timed out waiting for {what}")
 
 
-class Probe:
+class BenchNode(RosNode):
+    """A node of this process (the tests' RosNode: a context of its own), spun by a thread."""
+
+    def spin(self) -> None:
+        threading.Thread(target=self._spin, daemon=True).start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # noqa: BLE001 (shut down)
+            pass
+
+
+class Probe(BenchNode):
     def __init__(self, ns: str) -> None:
-        import rclpy
         from geometry_msgs.msg import Twist
-        from rclpy.executors import SingleThreadedExecutor
         from robot_dog_interfaces.msg import EstopState
 
         from robot_dog.ros import qos
-        self.ctx = rclpy.Context()
-        rclpy.init(context=self.ctx)
-        self.node = rclpy.create_node("bench_probe", namespace=ns, context=self.ctx)
+        super().__init__("bench_probe", ns)
         self.cmd: list[tuple[float, float]] = []
         self._clients: dict = {}
         self.estop: list[bool] = []
@@ -144,15 +154,7 @@ class Probe:
             (time.perf_counter(), round(m.linear.x, 4))), deep)
         self.node.create_subscription(EstopState, "estop", lambda m: self.estop.append(m.engaged),
                                       qos.STATE)
-        self.executor = SingleThreadedExecutor(context=self.ctx)
-        self.executor.add_node(self.node)
-        threading.Thread(target=self._spin, daemon=True).start()
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # noqa: BLE001 (shut down)
-            pass
+        self.spin()
 
     def client(self, srv_type, name: str):
         """A client, created and discovered once (not inside a measurement)."""
@@ -171,34 +173,41 @@ class Probe:
         done.wait(10)
         return future.result()
 
-    def close(self) -> None:
-        import rclpy
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.ctx)
+
+def pairing_code(stack: Stack) -> str:
+    """A new code from `robot-dog teleop pair` (the dog never logs its codes)."""
+    from robot_dog.ros import dds_env
+    out = subprocess.run([sys.executable, "-m", "robot_dog.cli", "teleop", "pair", "--ns", stack.ns],
+                         env=dds_env.environ(), capture_output=True, text=True, timeout=120)
+    return re.search(r"pairing code: (\d{6})", out.stdout).group(1)
 
 
 class Phone:
     def __init__(self, stack: Stack) -> None:
         from websockets.sync.client import connect
         ctx = ssl.create_default_context(cafile=str(stack.ca))
-        code = _wait(lambda: re.findall(r"pairing code: (\d{6})", stack.log("teleop")), "code")[-1]
-        self.ws = connect(f"wss://127.0.0.1:{stack.port}/ws", ssl=ctx, open_timeout=30).__enter__()
+        code = pairing_code(stack)
+        self.ws = connect(f"wss://127.0.0.1:{stack.port}/ws", ssl=ctx, open_timeout=30,
+                          origin=f"https://127.0.0.1:{stack.port}").__enter__()
         self.seq = 0
+        self._lock = threading.Lock()
+        self.results: list[tuple[float, dict]] = []   # (perf_counter, result frame)
         self.send("pair", code=code)
         threading.Thread(target=self._drain, daemon=True).start()
 
     def _drain(self) -> None:
         try:
-            for _ in self.ws:
-                pass
+            for msg in self.ws:
+                if isinstance(msg, str) and ('"result"' in msg or '"refused"' in msg):
+                    self.results.append((time.perf_counter(), json.loads(msg)))
         except Exception:  # noqa: BLE001 (closed)
             pass
 
     def send(self, t: str, **fields) -> float:
-        self.seq += 1
-        self.ws.send(json.dumps({"t": t, "seq": self.seq, **fields}))
-        return time.perf_counter()
+        with self._lock:   # a heartbeat thread sends too: seq must reach the dog in order
+            self.seq += 1
+            self.ws.send(json.dumps({"t": t, "seq": self.seq, **fields}))
+            return time.perf_counter()
 
 
 def latency(stack: Stack, probe: Probe, phone: Phone) -> dict[str, object]:
@@ -269,6 +278,78 @@ def release_and_loss(stack: Stack, probe: Probe, phone: Phone) -> dict[str, obje
             "real_goal_met": max(release) <= 0.5 and max(loss) <= 0.5}
 
 
+class SlowSiren(BenchNode):
+    """`megaphone/siren` answered after 1 s (no megaphone runs in this stack): the slow page
+    request. Its own node, context and executor thread, so the wait holds up nothing else."""
+
+    def __init__(self, ns: str, delay_s: float = 1.0) -> None:
+        from robot_dog_interfaces.srv import Siren
+        super().__init__("bench_slow_siren", ns)
+
+        def answer(_request, response):
+            time.sleep(delay_s)   # the slow payload this bench stands in for
+            response.accepted, response.reason = True, "slow siren"
+            return response
+        self.node.create_service(Siren, "megaphone/siren", answer)
+        self.spin()
+
+
+def _answered(phone: Phone, seen: int, kind: str) -> float:
+    """When the first result of `kind` after result number `seen` arrived (perf_counter); a
+    refusal in between ends the benchmark with its reason."""
+    def answered() -> float | None:
+        for rt, r in phone.results[seen:]:
+            if r["t"] == "refused":
+                raise RuntimeError(f"waiting for the {kind} result: refused: {r['reason']}")
+            if r["kind"] == kind:
+                return rt
+        return None
+    return _wait(answered, f"the {kind} result", 30)
+
+
+def request(phone: Phone, kind: str, **fields) -> tuple[float, dict]:
+    """Send a page request; (when it was sent, its result) once the result is back."""
+    seen = len(phone.results)
+    sent = phone.send(kind, **fields)
+    _answered(phone, seen, kind)
+    return sent, next(r for _, r in phone.results[seen:] if r["kind"] == kind)
+
+
+def estop_after_slow_request(stack: Stack, phone: Phone) -> dict[str, object]:
+    """`siren` takes 1 s on the dog; an E-STOP sent 50 ms after it must not wait for it: time
+    from the E-STOP frame to its result on the phone."""
+    samples: list[float] = []
+    stop = threading.Event()
+
+    def beat() -> None:                     # the page's heartbeat goes on meanwhile
+        while not stop.is_set():
+            phone.send("beat")
+            time.sleep(0.1)
+    siren = SlowSiren(stack.ns)
+    beater = threading.Thread(target=beat, daemon=True)
+    beater.start()
+    try:
+        # until the teleop node has discovered the service ("not available" before)
+        _wait(lambda: request(phone, "siren", on=False)[1]["ok"] or time.sleep(0.1),
+              "the slow siren served", 60)   # paced: well under the page's frame rate limit
+        for _ in range(TRIALS_REAL):
+            seen = len(phone.results)
+            phone.send("siren", on=True)
+            time.sleep(0.05)
+            t = phone.send("estop")
+            samples.append((_answered(phone, seen, "estop") - t) * 1000)
+            _answered(phone, seen, "siren")
+            request(phone, "release")
+    finally:
+        stop.set()
+        beater.join()
+        siren.close()
+    return {"estop_after_slow_request_trials": len(samples),
+            "estop_after_slow_request_p50_ms": percentile(samples, 0.5, "E-STOP results"),
+            "estop_after_slow_request_max_ms": max(samples),
+            "estop_after_slow_request_goal_lt_100ms": max(samples) < 100.0}
+
+
 def estop_to_safe(stack: Stack, probe: Probe) -> dict[str, object]:
     from robot_dog_interfaces.srv import EstopEngage, EstopRelease
     _wait(lambda: "payload MCU on" in stack.log("payload"), "payload node", 60)
@@ -302,6 +383,7 @@ def run() -> dict[str, object]:
             drive_for(phone, 1.0)
             figures |= latency(stack, probe, phone)
             figures |= release_and_loss(stack, probe, phone)
+            figures |= estop_after_slow_request(stack, phone)
             phone.send("beat")
             phone.send("leave")                    # the phone is done: no deadline to hold the dog
             figures |= estop_to_safe(stack, probe)

@@ -40,9 +40,10 @@ def crc16(data: bytes) -> int:
 
 @dataclass(frozen=True)
 class Frame:
-    """A valid frame: its sequence number and decoded message."""
+    """A valid frame: its sequence number and decoded message (and the version it came in)."""
     seq: int
     message: Message
+    version: int = PROTOCOL_VERSION
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def encode_frame(message: Message, seq: int, version: int = PROTOCOL_VERSION) ->
     """Wire bytes of one frame, delimiter included."""
     if not 0 <= seq <= 0xFFFF:
         raise LocalProtocolError(f"seq {seq} outside 0..65535")
-    body = encode_body(message)
+    body = encode_body(message, version)
     if len(body) > MAX_BODY:
         raise LocalProtocolError(f"body of {len(body)} bytes > {MAX_BODY}")
     raw = HEADER.pack(version, int(message.TYPE), seq) + body
@@ -69,18 +70,19 @@ def encode_frame(message: Message, seq: int, version: int = PROTOCOL_VERSION) ->
     return cobs.encode(raw) + b"\x00"
 
 
-def parse_raw(raw: bytes) -> Event:
-    """Frame or Rejected from one unstuffed frame; RemoteProtocolError if it is garbage."""
+def parse_raw(raw: bytes, versions: tuple[int, ...] = (PROTOCOL_VERSION,)) -> Event:
+    """Frame or Rejected from one unstuffed frame; RemoteProtocolError if it is garbage.
+    `versions`: the protocol versions this side reads (others are refused bad_version)."""
     if len(raw) < HEADER.size + CRC.size:
         raise RemoteProtocolError("short", f"{len(raw)} bytes")
     (crc,) = CRC.unpack_from(raw, len(raw) - CRC.size)
     if crc16(raw[:-CRC.size]) != crc:
         raise RemoteProtocolError("crc")
     version, msg_type, seq = HEADER.unpack_from(raw)
-    if version != PROTOCOL_VERSION:
+    if version not in versions:
         return Rejected(version, msg_type, seq, "bad_version")
     try:
-        return Frame(seq, decode_body(msg_type, raw[HEADER.size:-CRC.size]))
+        return Frame(seq, decode_body(msg_type, raw[HEADER.size:-CRC.size], version), version)
     except RemoteProtocolError as exc:
         return Rejected(version, msg_type, seq, exc.reason)
 
@@ -88,8 +90,9 @@ def parse_raw(raw: bytes) -> Event:
 class FrameDecoder:
     """Stream decoder: `receive_data(bytes)`, then `next_event()` until it returns None."""
 
-    def __init__(self, name: str = "link") -> None:
+    def __init__(self, name: str = "link", versions: tuple[int, ...] = (PROTOCOL_VERSION,)) -> None:
         self.name = name
+        self.versions = versions
         self._buffer = bytearray()
         self._discarding = False       # inside an over-long frame: skip to the next delimiter
         self._events: deque[Event] = deque()
@@ -138,15 +141,18 @@ class FrameDecoder:
         if not chunk:
             return  # back-to-back delimiters: idle fill / resync, not an error
         try:
-            event = parse_raw(cobs.decode(chunk))
+            event = parse_raw(cobs.decode(chunk), self.versions)
         except RemoteProtocolError as exc:
             self._bad(exc.reason, str(exc))
             return
         if isinstance(event, Rejected):
             self.refused[event.reason] += 1
-            _log_throttled(self.refused_total, "%s: refused frame #%d: %s, type 0x%02x seq %d%s",
-                           self.name, self.refused_total, event.reason, event.msg_type, event.seq,
-                           _summary(self.refused))
+            # A warning: the line is fine but the peer speaks something else (a firmware
+            # update, a wrong device): someone has to act, unlike a garbled byte.
+            _log_throttled(self.refused_total, "%s: refused frame #%d: %s, version %d type 0x%02x "
+                           "seq %d%s", self.name, self.refused_total, event.reason, event.version,
+                           event.msg_type, event.seq, _summary(self.refused),
+                           level=logging.WARNING)
         else:
             self.frames_ok += 1
         self._events.append(event)
@@ -161,9 +167,9 @@ class FrameDecoder:
 LOG_FIRST = 3
 
 
-def _log_throttled(count: int, fmt: str, *args: object) -> None:
+def _log_throttled(count: int, fmt: str, *args: object, level: int = logging.INFO) -> None:
     if count <= LOG_FIRST or _power_of_ten(count):
-        _LOGGER.info(fmt, *args)
+        _LOGGER.log(level, fmt, *args)
 
 
 def _power_of_ten(n: int) -> bool:

@@ -13,24 +13,32 @@ first. At most `window` commands are in flight; the rest wait in order. Commands
 HELLO handshake of the current session is acknowledged. A heartbeat goes out every
 `heartbeat_period_s` while the port is open.
 
-Sequence numbers (protocol version 2, section 3): commands are numbered `first_seq`, +1, ... up
-to 65535 within one session and never wrap; HELLO and HEARTBEAT carry 0. Before the counter
-would pass 65535 the host starts a new session (HELLO with a new id), so the MCU's plain
-"seq > last of this type" rule holds for any uptime. Every connection, an MCU reboot
-(NO_SESSION) and a STALE answer to the newest command of its type also start a new session.
+Sequence numbers (section 3): commands are numbered `first_seq`, +1, ... up to 65535 within one
+session and never wrap; HELLO and HEARTBEAT carry 0. Before the counter would pass 65535 the host
+starts a new session (HELLO with a new id), so the MCU's plain "seq > last of this type" rule
+holds for any uptime. Every connection, an MCU reboot (seen in its frames, or NO_SESSION) and a
+STALE answer to the newest command of its type also start a new session. No command is sent
+while one `DEDUP_DEPTH` or more numbers older is still unanswered, so a resend always finds its
+first answer in the MCU's duplicate cache (an applied command is never reported STALE).
+
+Versions (section 5): the host offers version 3 at every connection and reads 2 and 3; an MCU
+that answers the HELLO with a version-2 ACK(BAD_VERSION) is spoken to in version 2 until the
+port reopens (the documented transition). In version 3 an ACK is matched on session, type and
+seq; SAFE commands go ahead of every queued command (an e-stop never waits behind a light).
 """
 from __future__ import annotations
 
 import enum
 import logging
 import random
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 from firmware_bridge.codec import Frame, FrameDecoder, Rejected, encode_frame
 from firmware_bridge.errors import CommandRefused, CommandTimeout, LocalProtocolError
 from firmware_bridge.messages import (
-    COMMANDS, Ack, AckStatus, Heartbeat, Hello, Message, Telemetry, enum_name,
+    COMMANDS, DEDUP_DEPTH, HOST_VERSIONS, PROTOCOL_VERSION, Ack, AckStatus, Event as McuEvent,
+    Heartbeat, Hello, Message, Safe, Telemetry, enum_name,
 )
 from firmware_bridge.timers import Periodic
 
@@ -41,6 +49,10 @@ UNNUMBERED = 0
 #: Command seqs of one session run from `first_seq` (default FIRST_SEQ) up to LAST_SEQ.
 FIRST_SEQ = 1
 LAST_SEQ = 0xFFFF
+#: The MCU's uptime_ms wraps after 49.7 days: a step back from this close to the top is a wrap.
+_UPTIME_WRAP_MARGIN_MS = 600_000
+#: Heartbeats whose send time is kept to judge the MCU's echo (6.4 s at 10 Hz).
+_BEATS_KEPT = 64
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,25 @@ class Connected:
 class TelemetryReceived:
     telemetry: Telemetry
     seq: int
+    #: Host time the heartbeat echoed in this frame was sent: the frame was sampled after it,
+    #: so `now - sampled_after` bounds its age from above. None: a version-2 frame (no echo).
+    #: -inf: a version-3 frame echoing no beat this host sent (sampled before the first one
+    #: arrived, or the MCU hears nothing): its age is unknown, so it is not fresh.
+    sampled_after: float | None = None
+
+
+@dataclass(frozen=True)
+class EventReceived:
+    """Version 3: the MCU pushed a safe-state or fault change at once."""
+    event: McuEvent
+    seq: int
+
+
+@dataclass(frozen=True)
+class McuRebooted:
+    """The MCU restarted (its boot id changed or its uptime ran backwards): its session, its
+    commanded safe state and its outputs are gone; a new session is under way."""
+    how: str
 
 
 @dataclass(frozen=True)
@@ -91,7 +122,7 @@ class CommandFailed:
     error: CommandRefused | CommandTimeout
 
 
-Event = Connected | TelemetryReceived | CommandDone | CommandFailed
+Event = Connected | TelemetryReceived | EventReceived | McuRebooted | CommandDone | CommandFailed
 
 
 @dataclass
@@ -113,7 +144,10 @@ class HostStats:
     unmatched_acks: int = 0
     timeouts: int = 0
     telemetry: int = 0
-    telemetry_gaps: int = 0   # MCU frames missing between telemetry sequence numbers
+    telemetry_gaps: int = 0   # MCU frames (TELEMETRY, EVENT) missing between their numbers
+    events: int = 0           # EVENT frames received
+    mcu_reboots: int = 0      # MCU restarts seen (never counted as lost frames)
+    foreign_acks: int = 0     # version-3 ACKs for another session or type: ignored
     handshakes: int = 0
     sessions: int = 0         # sessions started (HELLO with a new id)
     refused_frames: int = 0   # well-formed MCU frames this host cannot use (newer version, type)
@@ -137,7 +171,8 @@ class HostProtocol:
         self._next_seq = first_seq
         self._newest: dict[int, int] = {}   # command type -> seq of its newest send this session
         self.state = LinkState.DOWN
-        self.decoder = FrameDecoder("host<-mcu")
+        self.decoder = FrameDecoder("host<-mcu", HOST_VERSIONS)
+        self.version = PROTOCOL_VERSION   # spoken on this connection (2 after a fallback)
         self.stats = HostStats()
         self._out = bytearray()
         self._events: deque[Event] = deque()
@@ -148,13 +183,18 @@ class HostProtocol:
         self._heartbeat = Periodic(self.config.heartbeat_period_s, now)
         self._last_telemetry_seq: int | None = None
         self._hello_refusal: int | None = None   # last refusal of HELLO logged
+        self._boot_id: int | None = None         # the MCU's, from version-3 telemetry
+        self._uptime_ms: int | None = None       # newest uptime_ms the MCU sent
+        self._beat = self._rng.randrange(1, 0x10000)   # random start: a new host never
+        self._beat_sent: OrderedDict[int, float] = OrderedDict()   # matches an old echo
 
     # ---- connection ----------------------------------------------------------------------
 
     def connection_made(self, now: float) -> None:
         """The port is open: flush the MCU's receiver, then handshake."""
         self.state = LinkState.HANDSHAKE
-        self.decoder = FrameDecoder("host<-mcu")
+        self.decoder = FrameDecoder("host<-mcu", HOST_VERSIONS)
+        self.version = PROTOCOL_VERSION   # offer the newest again: the MCU may have been updated
         self._out += b"\x00"  # ends any partial frame the MCU holds from before
         self._heartbeat = Periodic(self.config.heartbeat_period_s, now)
         self._new_session(now)
@@ -181,7 +221,15 @@ class HostProtocol:
         token = self._next_token
         self._next_token += 1
         deadline = now + (self.config.command_deadline_s if deadline_s is None else deadline_s)
-        self._queue.append(_Pending(token, command, deadline))
+        pending = _Pending(token, command, deadline)
+        if isinstance(command, Safe):
+            # The e-stop goes first, behind earlier SAFEs only (their order decides the state).
+            ahead = 0
+            while ahead < len(self._queue) and isinstance(self._queue[ahead].command, Safe):
+                ahead += 1
+            self._queue.insert(ahead, pending)
+        else:
+            self._queue.append(pending)
         self._pump(now)
         return token
 
@@ -214,20 +262,66 @@ class HostProtocol:
 
     def _on_frame(self, frame: Frame, now: float) -> None:
         message = frame.message
-        if isinstance(message, Telemetry):
-            self.stats.telemetry += 1
-            if self._last_telemetry_seq is not None:
+        if isinstance(message, (Telemetry, McuEvent)):
+            rebooted = self._mcu_rebooted(message.uptime_ms, message.boot_id)
+            if self._last_telemetry_seq is not None and not rebooted:
                 self.stats.telemetry_gaps += (frame.seq - self._last_telemetry_seq - 1) & 0xFFFF
             self._last_telemetry_seq = frame.seq
-            self._events.append(TelemetryReceived(message, frame.seq))
+            if rebooted:
+                self._on_reboot(rebooted, now)
+            if isinstance(message, Telemetry):
+                self.stats.telemetry += 1
+                echo = (self._beat_sent.get(message.beat_echo, float("-inf"))
+                        if frame.version >= 3 else None)
+                self._events.append(TelemetryReceived(message, frame.seq, echo))
+            else:
+                self.stats.events += 1
+                self._events.append(EventReceived(message, frame.seq))
         elif isinstance(message, Ack):
-            self._on_ack(frame.seq, message.status, now)
+            self._on_ack(frame, now)
 
-    def _on_ack(self, seq: int, status: AckStatus, now: float) -> None:
-        pending = self._in_flight.pop(seq, None)
+    def _mcu_rebooted(self, uptime_ms: int, boot_id: int) -> str:
+        """'' or how a restart of the MCU shows in this frame (boot id, or uptime backwards)."""
+        how = ""
+        if boot_id and self._boot_id and boot_id != self._boot_id:
+            how = f"boot id {self._boot_id:08x} -> {boot_id:08x}"
+        elif self._uptime_ms is not None and uptime_ms < self._uptime_ms and not (
+                self._uptime_ms > 0xFFFFFFFF - _UPTIME_WRAP_MARGIN_MS
+                and uptime_ms < _UPTIME_WRAP_MARGIN_MS):
+            how = f"uptime {self._uptime_ms} -> {uptime_ms} ms"
+        self._uptime_ms = uptime_ms
+        if boot_id:
+            self._boot_id = boot_id
+        return how
+
+    def _on_reboot(self, how: str, now: float) -> None:
+        self.stats.mcu_reboots += 1
+        _LOGGER.warning("MCU rebooted (%s): its session and commanded safe state are gone; "
+                        "starting a new session", how)
+        self._events.append(McuRebooted(how))
+        if self.state is LinkState.UP:
+            self._new_session(now)
+
+    def _on_ack(self, frame: Frame, now: float) -> None:
+        seq, ack = frame.seq, frame.message
+        assert isinstance(ack, Ack)
+        status = ack.status
+        pending = self._in_flight.get(seq)
+        if pending is not None and frame.version == 2 and self.version != 2:
+            if not (pending is self._hello and status == AckStatus.BAD_VERSION):
+                pending = None   # a version-2 answer counts only as this refusal
+        elif pending is not None and frame.version >= 3:
+            # NO_SESSION carries no session; a refused HELLO carries the MCU's current one.
+            session_free = status == AckStatus.NO_SESSION or (
+                pending is self._hello and status != AckStatus.OK)
+            if ack.type != int(pending.command.TYPE) or (
+                    ack.session_id != self.session_id and not session_free):
+                self.stats.foreign_acks += 1   # another session's or another command's answer
+                return
         if pending is None:
             self.stats.unmatched_acks += 1  # duplicate ack of a retried command: harmless
             return
+        del self._in_flight[seq]
         self.stats.acks += 1
         if pending is self._hello:
             self._hello = None
@@ -236,6 +330,11 @@ class HostProtocol:
                 self.state = LinkState.UP
                 self.stats.handshakes += 1
                 self._events.append(Connected(self.session_id))
+            elif status == AckStatus.BAD_VERSION and frame.version == 2 and self.version != 2:
+                _LOGGER.warning("the MCU speaks protocol version 2: using it until the port "
+                                "reopens (no boot id, heartbeat echo or events)")
+                self.version = 2
+                self._start_hello(now)
             else:
                 if status != self._hello_refusal:   # once per kind, not every 250 ms
                     _LOGGER.error("HELLO refused: %s%s", enum_name(status, AckStatus),
@@ -268,7 +367,12 @@ class HostProtocol:
 
     def handle_timer(self, now: float) -> None:
         if self.state is not LinkState.DOWN and self._heartbeat.due(now):
-            self._emit(Heartbeat(), UNNUMBERED)
+            self._beat = self._beat % 0xFFFF + 1          # 1..65535; 0 means "none" on the wire
+            self._beat_sent[self._beat] = now
+            self._beat_sent.move_to_end(self._beat)
+            while len(self._beat_sent) > _BEATS_KEPT:
+                self._beat_sent.popitem(last=False)
+            self._emit(Heartbeat(self._beat), UNNUMBERED)
         for seq, pending in list(self._in_flight.items()):
             if now < pending.retry_at:
                 continue
@@ -330,7 +434,7 @@ class HostProtocol:
             self._in_flight.pop(self._hello.seq, None)
         self._hello = _Pending(0, Hello(self.session_id), deadline=float("inf"))
         self._hello.seq = UNNUMBERED
-        self._hello.wire = encode_frame(self._hello.command, UNNUMBERED)
+        self._hello.wire = encode_frame(self._hello.command, UNNUMBERED, self.version)
         self._in_flight[UNNUMBERED] = self._hello
         self._transmit(self._hello, now)
 
@@ -344,11 +448,15 @@ class HostProtocol:
                 if len(self._in_flight) == (self._hello is not None):
                     self._new_session(now)
                 return
+            oldest = min((p.seq for p in self._in_flight.values() if p is not self._hello),
+                         default=self._next_seq)
+            if self._next_seq - oldest >= DEDUP_DEPTH:
+                return   # a resend of `oldest` must still find its answer in the MCU's cache
             pending = self._queue.popleft()
             pending.seq = self._next_seq
             self._next_seq += 1
             self._newest[pending.command.TYPE] = pending.seq
-            pending.wire = encode_frame(pending.command, pending.seq)
+            pending.wire = encode_frame(pending.command, pending.seq, self.version)
             self._in_flight[pending.seq] = pending
             self._transmit(pending, now)
 
@@ -363,5 +471,5 @@ class HostProtocol:
         self.stats.sent_frames += 1
 
     def _emit(self, message: Message, seq: int) -> None:
-        self._out += encode_frame(message, seq)
+        self._out += encode_frame(message, seq, self.version)
         self.stats.sent_frames += 1

@@ -1,27 +1,35 @@
 """MCU side of the payload protocol, sans-I/O: the reference for firmware and the virtual MCU.
 
-Duplicate safety (docs/serial_protocol.md section 6): the MCU remembers the status it answered
-for the last `DEDUP_DEPTH` command sequence numbers of the session; a resent command (its ack was
-lost) gets the same status again and is not re-applied. Reorder safety (protocol version 2):
-within a session the host's command numbers only grow and never wrap, so per command type a
-command whose seq is not greater than the last one processed (plain unsigned comparison; 0 at
-the start of a session) is answered STALE and not applied: a late retry cannot undo a newer
-setting, at any uptime.
+Duplicate safety (docs/serial_protocol.md section 6): the MCU remembers the answer it gave to the
+last `DEDUP_DEPTH` commands of the session, with the command itself; a resent command (same seq,
+type and body: its ack was lost) gets the same status again and is not re-applied. A frame that
+reuses a cached seq with another type or body is not a resend: the usual rules judge it.
+Reorder safety (version 2 on): within a session the host's command numbers only grow and never
+wrap, so per command type a command whose seq is not greater than the last one processed (plain
+unsigned comparison; 0 at the start of a session) is answered STALE and not applied.
+
+Version 3: every ACK names the type it answers and the MCU's session; TELEMETRY carries a boot
+id (new at every boot) and the beat of the newest HEARTBEAT; TELEMETRY and EVENT frames share one
+counter that starts at 1 at boot. A frame of another version is answered ACK(BAD_VERSION) as a
+version-2 frame, the one ACK layout every host since version 2 reads.
 
 Order of checks for a frame with a good CRC: MCU->host type (>= 0x80): ignored, never answered;
-version; type; body length; HELLO; session; duplicate cache; stale; then the command itself.
+version; type; body length; HEARTBEAT; HELLO; session; duplicate cache; stale; then the command.
 """
 from __future__ import annotations
 
+import random
 from collections import OrderedDict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from firmware_bridge.codec import Frame, FrameDecoder, Rejected, encode_frame
 from firmware_bridge.messages import (
-    Ack, AckStatus, Heartbeat, Hello, Message, MsgType, Telemetry,
+    DEDUP_DEPTH, Ack, AckStatus, Event, Heartbeat, Hello, Message, MsgType,
+    Telemetry,
 )
 
-DEDUP_DEPTH = 32
+#: The ACK layout every host reads (a one-byte body): how a frame of an unknown version is answered.
+REFUSAL_VERSION = 2
 _REJECT_STATUS = {
     "bad_version": AckStatus.BAD_VERSION,
     "unknown_type": AckStatus.UNKNOWN_TYPE,
@@ -41,19 +49,24 @@ class CommandReceived:
 @dataclass(frozen=True)
 class HeartbeatReceived:
     seq: int
+    beat: int = 0
 
 
 McuEvent = CommandReceived | HeartbeatReceived
 
 
 class McuProtocol:
-    def __init__(self) -> None:
+    def __init__(self, boot_id: int | None = None, rng: random.Random | None = None) -> None:
+        """`boot_id`: this boot's id (random non-zero otherwise; firmware: a counter in flash
+        or a hardware random number)."""
         self.decoder = FrameDecoder("mcu<-host")
+        self.boot_id = boot_id if boot_id is not None else (rng or random.Random()).randrange(1, 2**32)
         self.session_id: int | None = None
-        self._answered: OrderedDict[int, AckStatus] = OrderedDict()
+        self._answered: OrderedDict[int, tuple[Message, AckStatus]] = OrderedDict()
         self._last_applied: dict[MsgType, int] = {}
-        self._awaiting: set[int] = set()   # seqs delivered as CommandReceived, not yet acked
-        self._tx_seq = 0
+        self._awaiting: dict[int, Message] = {}   # delivered as CommandReceived, not yet acked
+        self._tx_seq = 0       # TELEMETRY and EVENT: the first frame after boot is 1
+        self.last_beat = 0     # `beat` of the newest HEARTBEAT (0: none since boot)
         self._out = bytearray()
         self._events: deque[McuEvent] = deque()
         self.duplicates = 0
@@ -66,8 +79,10 @@ class McuProtocol:
             if isinstance(event, Rejected):
                 if event.msg_type >= FIRST_MCU_TYPE:
                     self.ignored += 1
+                elif event.reason == "bad_version":
+                    self._out += encode_frame(Ack(AckStatus.BAD_VERSION), event.seq, REFUSAL_VERSION)
                 else:  # a host command we cannot use: say why
-                    self._out += encode_frame(Ack(_REJECT_STATUS[event.reason]), event.seq)
+                    self._ack(event.seq, _REJECT_STATUS[event.reason], event.msg_type)
                 continue
             self._on_frame(event)
 
@@ -80,13 +95,24 @@ class McuProtocol:
         return data
 
     def send_ack(self, seq: int, status: AckStatus) -> None:
-        self._awaiting.discard(seq)
-        self._remember(seq, status)
-        self._out += encode_frame(Ack(status), seq)
+        command = self._awaiting.pop(seq, None)
+        if command is not None:
+            self._remember(seq, command, status)
+        self._ack(seq, status, int(command.TYPE) if command is not None else 0)
 
     def send_telemetry(self, telemetry: Telemetry) -> None:
+        """Numbered from the MCU's frame counter; boot id and heartbeat echo filled in here."""
+        self._send_numbered(replace(telemetry, boot_id=self.boot_id, beat_echo=self.last_beat))
+
+    def send_event(self, event: Event) -> None:
+        self._send_numbered(replace(event, boot_id=self.boot_id))
+
+    def _send_numbered(self, message: Message) -> None:
         self._tx_seq = (self._tx_seq + 1) & 0xFFFF
-        self._out += encode_frame(telemetry, self._tx_seq)
+        self._out += encode_frame(message, self._tx_seq)
+
+    def _ack(self, seq: int, status: AckStatus, msg_type: int) -> None:
+        self._out += encode_frame(Ack(status, msg_type, self.session_id or 0), seq)
 
     def _on_frame(self, frame: Frame) -> None:
         message, seq = frame.message, frame.seq
@@ -94,11 +120,12 @@ class McuProtocol:
             self.ignored += 1
             return
         if isinstance(message, Heartbeat):
-            self._events.append(HeartbeatReceived(seq))  # with or without a session
+            self.last_beat = message.beat
+            self._events.append(HeartbeatReceived(seq, message.beat))  # with or without a session
             return
         if isinstance(message, Hello):
             if message.session_id == 0:   # 0 is "no session": never stored
-                self._out += encode_frame(Ack(AckStatus.OUT_OF_RANGE), seq)
+                self._ack(seq, AckStatus.OUT_OF_RANGE, MsgType.HELLO)
                 return
             if message.session_id != self.session_id:
                 self.sessions += 1
@@ -106,27 +133,28 @@ class McuProtocol:
                 self._answered.clear()
                 self._last_applied.clear()
                 self._awaiting.clear()
-            self._out += encode_frame(Ack(AckStatus.OK), seq)  # not a command: not cached
+            self._ack(seq, AckStatus.OK, MsgType.HELLO)  # not a command: not cached
             return
         if self.session_id is None:
-            self._out += encode_frame(Ack(AckStatus.NO_SESSION), seq)
+            self._ack(seq, AckStatus.NO_SESSION, message.TYPE)
             return
-        if seq in self._answered:
+        cached = self._answered.get(seq)
+        if cached is not None and cached[0] == message:
             self.duplicates += 1
-            self._out += encode_frame(Ack(self._answered[seq]), seq)
+            self._ack(seq, cached[1], message.TYPE)
             return
-        if seq in self._awaiting:
+        if self._awaiting.get(seq) == message:
             self.duplicates += 1
             return  # the application has it and will answer
         if seq <= self._last_applied.get(message.TYPE, 0):
-            self._out += encode_frame(Ack(AckStatus.STALE), seq)  # not cached, seq not moved
+            self._ack(seq, AckStatus.STALE, message.TYPE)  # not cached, seq not moved
             return
         self._last_applied[message.TYPE] = seq
-        self._awaiting.add(seq)
+        self._awaiting[seq] = message
         self._events.append(CommandReceived(seq, message))
 
-    def _remember(self, seq: int, status: AckStatus) -> None:
-        self._answered[seq] = status
+    def _remember(self, seq: int, command: Message, status: AckStatus) -> None:
+        self._answered[seq] = (command, status)
         self._answered.move_to_end(seq)
         while len(self._answered) > DEDUP_DEPTH:
             self._answered.popitem(last=False)

@@ -1,6 +1,6 @@
 """Every message of the payload serial protocol (docs/serial_protocol.md), as typed dataclasses.
 
-Bodies are little-endian `struct` layouts, one table (`_LAYOUTS`) for all of them. Units are in
+Bodies are little-endian `struct` layouts, one table per protocol version (`_LAYOUTS`). Units are in
 the field names: `_ms` milliseconds, `_mv` millivolts, `_ma` milliamperes, `_pm` per mille
 (0..1000), `_chz` centi-hertz (0.01 Hz), `_dc` deci-degrees Celsius (0.1 degC), `_pct` percent.
 """
@@ -13,8 +13,15 @@ from typing import ClassVar, Union
 
 from firmware_bridge.errors import LocalProtocolError, RemoteProtocolError
 
-#: 2: command seqs grow within a session and never wrap (docs/serial_protocol.md section 3).
-PROTOCOL_VERSION = 2
+#: 3: ACKs name the type and session they answer, TELEMETRY carries the MCU's boot id and the
+#: newest heartbeat it heard, EVENT frames push safe-state changes at once (section 1 of
+#: docs/serial_protocol.md says why). 2: command seqs grow within a session and never wrap.
+PROTOCOL_VERSION = 3
+#: Versions a host understands during the transition (it offers the newest, section 5).
+HOST_VERSIONS = (3, 2)
+#: Commands the MCU remembers the answer to (section 6); a host never has a command in flight
+#: that is this many numbers older than the one it sends next, so every resend hits the cache.
+DEDUP_DEPTH = 32
 #: Longest command duration the MCU accepts (1 h): every actuator command lapses.
 MAX_DURATION_MS = 3_600_000
 #: Longest searchlight strobe the MCU accepts in one command.
@@ -33,6 +40,7 @@ class MsgType(enum.IntEnum):
     # MCU -> host
     ACK = 0x80
     TELEMETRY = 0x81
+    EVENT = 0x82        # version 3: a safe-state or fault change, pushed at once
 
 
 class AckStatus(enum.IntEnum):
@@ -81,6 +89,7 @@ class Hello:
 
 @dataclass(frozen=True)
 class Heartbeat:
+    beat: int = 0      # version 3: host's beat counter 1..65535 (wraps to 1), echoed in telemetry
     TYPE: ClassVar[MsgType] = MsgType.HEARTBEAT
 
 
@@ -125,6 +134,8 @@ class ClearFaults:
 @dataclass(frozen=True)
 class Ack:
     status: AckStatus
+    type: int = 0          # version 3: the type of the frame answered
+    session_id: int = 0    # version 3: the MCU's session after answering (0: none)
     TYPE: ClassVar[MsgType] = MsgType.ACK
 
 
@@ -150,15 +161,27 @@ class Telemetry:
     safe_reasons: SafeReason
     faults: Fault
     rx_bad_frames: int         # wraps at 65536
+    boot_id: int = 0           # version 3: random non-zero, new at every MCU boot (0: v2 peer)
+    beat_echo: int = 0         # version 3: `beat` of the newest HEARTBEAT heard (0: none yet)
     TYPE: ClassVar[MsgType] = MsgType.TELEMETRY
 
 
+@dataclass(frozen=True)
+class Event:
+    """Version 3: sent at boot and at once whenever `safe_reasons` or `faults` change; not
+    acknowledged (telemetry repeats the state every 100 ms; the event only makes it early)."""
+    uptime_ms: int
+    safe_reasons: SafeReason
+    faults: Fault
+    boot_id: int = 0           # as in TELEMETRY: a restart shows in whichever frame comes first
+    TYPE: ClassVar[MsgType] = MsgType.EVENT
+
+
 Message = Union[Hello, Heartbeat, SetLight, SetSearchlight, SetAmplifier, Safe, ClearFaults,
-                Ack, Telemetry]
+                Ack, Telemetry, Event]
 COMMANDS = (Hello, SetLight, SetSearchlight, SetAmplifier, Safe, ClearFaults)
 
-#: type -> (class, struct layout of the body, converters applied to decoded fields)
-_LAYOUTS: dict[MsgType, tuple[type, struct.Struct]] = {
+_V2: dict[MsgType, tuple[type, struct.Struct]] = {
     MsgType.HELLO: (Hello, struct.Struct("<I")),
     MsgType.HEARTBEAT: (Heartbeat, struct.Struct("<")),
     MsgType.SET_LIGHT: (SetLight, struct.Struct("<BHI")),
@@ -169,36 +192,57 @@ _LAYOUTS: dict[MsgType, tuple[type, struct.Struct]] = {
     MsgType.ACK: (Ack, struct.Struct("<B")),
     MsgType.TELEMETRY: (Telemetry, struct.Struct("<IHhHhhhBHBIH?I?BIBHH")),
 }
+#: version -> type -> (class, struct layout of the body). A layout packs the class's first
+#: fields in order; fields it leaves out keep their defaults (a version-2 peer's ACK has no type).
+_LAYOUTS: dict[int, dict[MsgType, tuple[type, struct.Struct]]] = {
+    2: _V2,
+    3: {**_V2,
+        MsgType.HEARTBEAT: (Heartbeat, struct.Struct("<H")),
+        MsgType.ACK: (Ack, struct.Struct("<BBI")),
+        MsgType.TELEMETRY: (Telemetry, struct.Struct("<IHhHhhhBHBIH?I?BIBHHIH")),
+        MsgType.EVENT: (Event, struct.Struct("<IBHI")),
+        },
+}
 _ENUM_FIELDS: dict[type, dict[int, type]] = {
     SetLight: {0: LightPattern},
     Ack: {0: AckStatus},
     Telemetry: {7: LightPattern, 17: SafeReason, 18: Fault},
+    Event: {1: SafeReason, 2: Fault},
 }
 
 
-def body_size(msg_type: MsgType) -> int:
-    return _LAYOUTS[msg_type][1].size
-
-
-def encode_body(message: Message) -> bytes:
-    """Body bytes of `message`; LocalProtocolError if a field does not fit its wire type."""
-    _cls, layout = _LAYOUTS[message.TYPE]
+def _layout(msg_type: int, version: int) -> tuple[type, struct.Struct]:
     try:
-        return layout.pack(*(int(v) for v in astuple(message)))
+        return _LAYOUTS[version][MsgType(msg_type)]
+    except (KeyError, ValueError):
+        raise RemoteProtocolError("unknown_type", f"0x{msg_type:02x} in version {version}") from None
+
+
+def body_size(msg_type: MsgType, version: int = PROTOCOL_VERSION) -> int:
+    return _layout(msg_type, version)[1].size
+
+
+def encode_body(message: Message, version: int = PROTOCOL_VERSION) -> bytes:
+    """Body bytes of `message`; LocalProtocolError if a field does not fit its wire type or
+    the message does not exist in `version`."""
+    try:   # a version not known here (a test of refusals) is laid out as the newest
+        _cls, layout = _layout(message.TYPE, version if version in _LAYOUTS else PROTOCOL_VERSION)
+    except RemoteProtocolError:
+        raise LocalProtocolError(f"{type(message).__name__} does not exist in version {version}") from None
+    values = astuple(message)[:len(layout.unpack(bytes(layout.size)))]
+    try:
+        return layout.pack(*(int(v) for v in values))
     except struct.error as exc:
         raise LocalProtocolError(f"{type(message).__name__}: {exc}") from None
 
 
-def decode_body(msg_type: int, body: bytes) -> Message:
+def decode_body(msg_type: int, body: bytes, version: int = PROTOCOL_VERSION) -> Message:
     """Message from its type and body; RemoteProtocolError if unknown or of the wrong size.
 
     Fail-safe decoding: an enum value this side does not know (a newer peer's pattern or ACK
     status) stays a plain int for the receiver to report or refuse; unknown flag bits are kept.
     """
-    try:
-        cls, layout = _LAYOUTS[MsgType(msg_type)]
-    except ValueError:
-        raise RemoteProtocolError("unknown_type", f"0x{msg_type:02x}") from None
+    cls, layout = _layout(msg_type, version)
     if len(body) != layout.size:
         raise RemoteProtocolError("bad_length", f"{cls.__name__} body {len(body)} != {layout.size}")
     fields = list(layout.unpack(body))

@@ -12,13 +12,14 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 
 import serial
 
 from firmware_bridge.errors import LinkDown
 from firmware_bridge.host import (
-    FIRST_SEQ, CommandDone, CommandFailed, Connected, HostProtocol, LinkConfig, LinkState,
-    TelemetryReceived,
+    FIRST_SEQ, CommandDone, CommandFailed, Connected, EventReceived, HostProtocol, LinkConfig,
+    LinkState, McuRebooted, TelemetryReceived,
 )
 from firmware_bridge.messages import AckStatus, Message, Telemetry
 
@@ -26,23 +27,37 @@ _LOGGER = logging.getLogger(__name__)
 _READ_TIMEOUT_S = 0.01  # longest the I/O thread sleeps before it looks at timers again
 
 
+@dataclass(frozen=True)
+class LinkLost:
+    """Given to `on_event` when the port went away (cable, USB re-enumeration, MCU power)."""
+    reason: str
+
+
+#: What `on_event` receives, on the link's thread: act quickly, never block.
+LinkEvent = EventReceived | McuRebooted | LinkLost
+
+
 class SerialLink:
     def __init__(self, url: str, config: LinkConfig | None = None, baudrate: int = 115200,
                  on_telemetry: Callable[[Telemetry], None] | None = None,
                  on_connected: Callable[[], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic, first_seq: int = FIRST_SEQ) -> None:
+                 clock: Callable[[], float] = time.monotonic, first_seq: int = FIRST_SEQ,
+                 on_event: Callable[[LinkEvent], None] | None = None) -> None:
         self.url = url
         self.baudrate = baudrate
         self.config = config or LinkConfig()
         self.clock = clock
         self.on_telemetry = on_telemetry
         self.on_connected = on_connected
+        self.on_event = on_event
         self.protocol = HostProtocol(self.config, clock(), first_seq=first_seq)
         self._lock = threading.Lock()
         self._port: serial.SerialBase | None = None
         self._futures: dict[int, Future[AckStatus]] = {}
         self._telemetry: Telemetry | None = None
         self._telemetry_at: float | None = None
+        self._sampled_after: float | None = None
+        self._loop_at: float | None = None   # when the I/O thread last looked at the port
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._up = threading.Event()
@@ -115,11 +130,28 @@ class SerialLink:
                 return None, None
             return self._telemetry, self.clock() - self._telemetry_at
 
+    def telemetry_silence(self) -> float | None:
+        """How long the I/O thread has been running without telemetry arriving, s (None before
+        the first frame). Judged on the thread's own loop, so a stall of this process (the
+        thread not scheduled) is not taken for a silent MCU; a silent or vanished MCU is."""
+        with self._lock:
+            if self._telemetry_at is None or self._loop_at is None:
+                return None
+            return max(0.0, self._loop_at - self._telemetry_at)
+
+    def telemetry_sampled_after(self) -> float | None:
+        """When the heartbeat the newest telemetry echoes was sent (clock of this link): the
+        frame was sampled after it. None for a version-2 MCU; -inf when the frame echoes no
+        beat of this link (age unknown)."""
+        with self._lock:
+            return self._sampled_after
+
     # ---- the I/O thread ------------------------------------------------------------------
 
     def _run(self) -> None:
         next_open_at = 0.0
         while not self._stop.is_set():
+            self._loop_at = self.clock()
             if self._port is None:
                 now = self.clock()
                 if now >= next_open_at:
@@ -175,6 +207,7 @@ class SerialLink:
             self.protocol.connection_lost()
             self._close_port()
         self.reconnects += 1
+        self._notify([LinkLost(str(exc))])
 
     def _close_port(self) -> None:
         port, self._port = self._port, None
@@ -197,12 +230,16 @@ class SerialLink:
         """Turn protocol events into futures and callbacks, outside the lock."""
         resolved: list[tuple[Future[AckStatus], AckStatus | BaseException]] = []
         telemetry: list[Telemetry] = []
+        pushed: list[LinkEvent] = []
         connected = False
         with self._lock:
             while (event := self.protocol.next_event()) is not None:
                 if isinstance(event, TelemetryReceived):
                     self._telemetry, self._telemetry_at = event.telemetry, self.clock()
+                    self._sampled_after = event.sampled_after
                     telemetry.append(event.telemetry)
+                elif isinstance(event, (EventReceived, McuRebooted)):
+                    pushed.append(event)
                 elif isinstance(event, Connected):
                     self._up.set()
                     connected = True
@@ -211,6 +248,7 @@ class SerialLink:
                     if future is not None:
                         outcome = event.status if isinstance(event, CommandDone) else event.error
                         resolved.append((future, outcome))
+        self._notify(pushed)   # an e-stop button first, before futures and telemetry
         for future, result in resolved:
             if isinstance(result, BaseException):
                 future.set_exception(result)
@@ -227,3 +265,12 @@ class SerialLink:
                     self.on_telemetry(item)
                 except Exception:
                     _LOGGER.exception("telemetry callback failed")
+
+    def _notify(self, events: list[LinkEvent]) -> None:
+        if self.on_event is None:
+            return
+        for event in events:
+            try:
+                self.on_event(event)
+            except Exception:
+                _LOGGER.exception("event callback failed")

@@ -53,7 +53,7 @@ class BaseState:
     time: float                      # s of sim time
     position: np.ndarray             # m (trunk origin)
     orientation: np.ndarray          # quaternion w, x, y, z
-    linear_velocity: np.ndarray      # m/s, body frame
+    linear_velocity: np.ndarray      # m/s, body frame, of base_link (the trunk origin)
     angular_velocity: np.ndarray     # rad/s, body frame (gyro)
     specific_force: np.ndarray       # m/s^2, body frame (accelerometer: a - g)
     joint_position: np.ndarray       # rad, model order (sim.robot.JOINTS_MODEL)
@@ -94,6 +94,12 @@ class SimWorld:
                           for name in (R.ACCELEROMETER, R.LINEAR_VELOCITY, R.GYRO)
                           for i in [m.sensor(name).id]}
         self.trunk = m.body(R.TRUNK).id
+        # The velocimeter sits at the IMU site; odometry reports the twist at base_link (the
+        # trunk's origin): v_base = v_imu - w x r_imu.
+        imu = m.site(R.IMU_SITE)
+        if imu.bodyid[0] != self.trunk:
+            raise ValueError("the IMU site must be on the trunk")
+        self.imu_offset = imu.pos.copy()
         free = m.body_jntadr[self.trunk]
         self.base_q, self.base_v = int(m.jnt_qposadr[free]), int(m.jnt_dofadr[free])
         self.feet = [m.geom(name).id for name in R.FEET]
@@ -263,8 +269,9 @@ def read_state(w: SimWorld) -> BaseState:
         specific_force = rot.T @ -w.model.opt.gravity
     else:
         specific_force = sensor(R.ACCELEROMETER)
+    gyro = sensor(R.GYRO)
     return BaseState(
         time=w.time, position=d.xpos[w.trunk].copy(), orientation=d.xquat[w.trunk].copy(),
-        linear_velocity=sensor(R.LINEAR_VELOCITY), angular_velocity=sensor(R.GYRO),
+        linear_velocity=sensor(R.LINEAR_VELOCITY) - np.cross(gyro, w.imu_offset), angular_velocity=gyro,
         specific_force=specific_force, joint_position=d.qpos[w.joint_q].copy(),
         joint_velocity=d.qvel[w.joint_v].copy(), joint_effort=d.actuator_force[w.joint_u].copy())

@@ -4,7 +4,8 @@ ROS topic names and types as sim_node, for users who run Gazebo instead of MuJoC
 The world carries the scenario's ground, light, geo origin (`spherical_coordinates`, for the
 NavSat sensor), objects as static models, people as static figures at the start of their paths
 (their walks are not exported), and the dog as a simplified model: trunk, payload (light bar,
-searchlight, megaphone, bodycam mount) and the same sensors (IMU, NavSat, bodycam camera), moved
+searchlight, megaphone, bodycam mount) and the same sensors (IMU, NavSat, bodycam camera with its camera_info, the head's
+laser), moved
 by gz-sim's VelocityControl system from `cmd_vel` (as the kinematic mode) with OdometryPublisher
 for `odom`. The Go2's legs and walking policy are MuJoCo-only: no `joint_states` in Gazebo.
 Gazebo itself does not install on Debian 12; the SDF is checked with libsdformat.
@@ -18,6 +19,7 @@ from xml.sax.saxutils import escape
 import yaml
 
 from sim import model as M
+from sim.laser import LaserConfig
 from sim.scenario import Scenario
 
 #: ROS topic (relative: the bridge runs in the dog's namespace) -> (ROS type, gz type, direction).
@@ -28,6 +30,9 @@ BRIDGE = {
     "imu/data": ("sensor_msgs/msg/Imu", "gz.msgs.IMU", "GZ_TO_ROS"),
     "fix": ("sensor_msgs/msg/NavSatFix", "gz.msgs.NavSat", "GZ_TO_ROS"),
     "camera/image_raw": ("sensor_msgs/msg/Image", "gz.msgs.Image", "GZ_TO_ROS"),
+    # gz-sensors publishes a camera's info beside its image topic, as sim_node does
+    "camera/camera_info": ("sensor_msgs/msg/CameraInfo", "gz.msgs.CameraInfo", "GZ_TO_ROS"),
+    "scan": ("sensor_msgs/msg/LaserScan", "gz.msgs.LaserScan", "GZ_TO_ROS"),
     "/clock": ("rosgraph_msgs/msg/Clock", "gz.msgs.Clock", "GZ_TO_ROS"),
 }
 
@@ -92,6 +97,7 @@ def _dog(scenario: Scenario, dog: str) -> str:
         f'<visual name="bodycam_mount"><pose>{_v(M.BODYCAM_POS[0], 0, M.BODYCAM_POS[2] - 0.09, 0, 0, 0)}</pose>'
         f"{_box((0.02, 0.02, 0.18), (0.12, 0.12, 0.13, 1))}</visual>",
     ])
+    laser = LaserConfig()
     sensors = (
         f'<sensor name="imu" type="imu"><always_on>true</always_on><update_rate>50</update_rate>'
         f"<topic>{gz_topic(dog, 'imu/data')}</topic></sensor>"
@@ -102,7 +108,14 @@ def _dog(scenario: Scenario, dog: str) -> str:
         f"<topic>{gz_topic(dog, 'camera/image_raw')}</topic>"
         f"<camera><horizontal_fov>{2 * math.atan(math.tan(math.radians(M.BODYCAM_FOVY) / 2) * 640 / 480):.4f}"
         f"</horizontal_fov><image><width>640</width><height>480</height><format>B8G8R8</format></image>"
-        f"<clip><near>0.03</near><far>60</far></clip></camera></sensor>")
+        f"<clip><near>0.03</near><far>60</far></clip></camera></sensor>"
+        f'<sensor name="laser" type="gpu_lidar"><pose>{_v(*M.LASER_POS, 0, 0, 0)}</pose>'
+        f"<always_on>true</always_on><update_rate>{laser.rate_hz:g}</update_rate>"
+        f"<topic>{gz_topic(dog, 'scan')}</topic><lidar><scan><horizontal>"
+        f"<samples>{laser.beams}</samples><resolution>1</resolution>"
+        f"<min_angle>{laser.angle_min:.6f}</min_angle><max_angle>{laser.angle_max:.6f}</max_angle>"
+        f"</horizontal></scan><range><min>{laser.range_min:g}</min><max>{laser.range_max:g}</max>"
+        f"</range></lidar></sensor>")
     return (
         f'<model name="{dog}"><pose>{_v(s.x, s.y, height, 0, 0, s.yaw)}</pose>'
         f'<link name="base_link"><inertial><mass>15</mass></inertial>'

@@ -33,6 +33,11 @@ MEGAPHONE_POS = (0.02, 0.085, 0.055)   # on the left flank, horn forward
 BODYCAM_POS = (-0.17, 0.0, 0.27)
 BODYCAM_PITCH = math.radians(12)  # down from horizontal
 BODYCAM_FOVY = 75.0               # deg
+# Sensor sites on the trunk: the GPS antenna on the bodycam mast, above the camera; the laser
+# scanner on the head, above the searchlight, level, scanning the street ahead and around.
+GPS_POS = (-0.17, 0.0, 0.31)
+LASER_POS = (0.25, 0.0, 0.125)
+MICROPHONE_POS = (0.02, 0.085, 0.085)   # above the megaphone horn
 BODYCAM_PROXY_GROUP = 4           # geom group of the dog's simple shapes drawn by the bodycam
 
 #: Colours of the light heads (rgba) when dark and when lit, and the lens.
@@ -77,6 +82,10 @@ def _add_sensors(spec: mujoco.MjSpec) -> None:
                        (R.LINEAR_VELOCITY, mujoco.mjtSensor.mjSENS_VELOCIMETER),
                        (R.POSITION, mujoco.mjtSensor.mjSENS_FRAMEPOS)):
         spec.add_sensor(name=name, type=kind, objtype=site, objname=R.IMU_SITE)
+    trunk = spec.body(R.TRUNK)
+    for name, pos in ((R.GPS_SITE, GPS_POS), (R.LASER_SITE, LASER_POS),
+                      (R.MICROPHONE_SITE, MICROPHONE_POS)):
+        trunk.add_site(name=name, pos=list(pos))
 
 
 def _mount_payload(spec: mujoco.MjSpec, trunk: mujoco.MjsBody) -> None:

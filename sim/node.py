@@ -6,7 +6,14 @@ echo base's rules: no sit or damp while moving; out of stand the dog holds still
 `cmd_vel`) and publishes the latched `base/state` (BaseState), the interface safety_node forwards
 to; publishes `odom` (nav_msgs/Odometry, odom -> base_link, REP 105),
 `imu/data`, `joint_states`, `fix` (sensor_msgs/NavSatFix from the scenario's geo origin),
-`/clock` when `publish_clock` is set, and the rendered bodycam `camera/image_raw` (bgr8).
+`/clock` when `publish_clock` is set (every stamp is then sim time, diagnostics included), the
+rendered bodycam `camera/image_raw` (bgr8) with `camera/camera_info` (its true intrinsics, same
+stamp), and the head's laser scan `scan` (sensor_msgs/LaserScan, MuJoCo ray casts). The TF tree:
+`/tf` (odom -> base_link from the odometry, the legs from the joint angles), `/tf_static` (the
+sensor and payload frames) and `robot_description` (URDF), all derived from the MuJoCo model
+(sim.description). Covariances come from the noise model (sim.noise); with `realistic` (or the
+scenario's `realistic: true`) the readings carry that noise and the odometry drifts.
+Health goes to `/diagnostics` with the simulator as hardware_id.
 Runs the virtual payload MCU on `mcu_link` (the pty payload_node opens) and draws its lights, and
 with `link_upstream_port` the MQTT link-fault proxy the scenario's mqtt_* faults act on.
 With `street_audio` it plays the scenario's sounds, mixed at the dog's position and paced to sim
@@ -32,16 +39,23 @@ from rclpy.node import Node
 from robot_dog_interfaces.msg import BaseState as BaseStateMsg
 from robot_dog_interfaces.srv import SetBaseMode
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import Image, Imu, JointState, NavSatFix, NavSatStatus
+from sensor_msgs.msg import CameraInfo, Image, Imu, JointState, LaserScan, NavSatFix
+from std_msgs.msg import Header, String
+from tf2_msgs.msg import TFMessage
 
 from robot_dog.base.echo import EchoBase
-from robot_dog.ros import qos
+from robot_dog.ros import camera_info, frames, qos
 from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.ros_main import run_node
+from sim import messages
 from sim import robot as R
 from sim.core import MODES, BaseState, CommandRejected, SimWorld, check_command
+from sim.description import describe, moving_transforms, static_transforms, to_urdf
 from sim.geo import to_geodetic
 from sim.health import assess
+from sim.laser import LaserConfig, LaserScanner
+from sim.model import CONTROL_DT
+from sim.noise import NoiseModel, SensorNoise
 from sim.runner import RunnerConfig, SimRunner
 from sim.scenario import Scenario, ScenarioError, load_scenario
 from sim.street_audio import StreetMix
@@ -69,7 +83,12 @@ class SimNode(Node):
                                  "broker port behind the MQTT link-fault proxy; 0 = no proxy"),
             link_port=p("link_port", 0, "the link proxy's port on 127.0.0.1 (point the uplink here)"))
         self.publish_clock = p("publish_clock", False, "publish /clock (sim time) for use_sim_time")
-        self.camera_frame = p("camera_frame_id", "bodycam_optical", "TF frame of the bodycam")
+        self.camera_frame = p("camera_frame_id", frames.BODYCAM_OPTICAL, "TF frame of the bodycam")
+        realistic = p("realistic", False, "sensor noise and odometry drift (else the scenario's "
+                                          "`realistic` setting)")
+        laser = p("laser", True, "simulate the head's laser scanner (`scan`)")
+        self.frame_prefix = p("frame_prefix", "", "before every frame this node names, e.g. dog1/ "
+                                                  "(several dogs on one /tf); empty = none")
         try:
             scenario = load_scenario(scenario_name)
         except ScenarioError as exc:
@@ -77,13 +96,25 @@ class SimNode(Node):
             raise
         self.origin = scenario.geo_origin
         self.world = SimWorld(scenario, mode)
+        self.noise = NoiseModel()
+        self.sensors = SensorNoise(self.noise, realistic or scenario.realistic, scenario.seed)
+        self.description = describe(self.world.model)
+        self.laser = LaserScanner(self.world.model, LaserConfig()) if laser else None
+        self.scan_every = max(1, round(1.0 / (LaserConfig().rate_hz * CONTROL_DT)))
+        self.tf_pub = self.create_publisher(TFMessage, "/tf", qos.TF)
+        self.tf_static_pub = self.create_publisher(TFMessage, "/tf_static", qos.LATCHED)
+        self.description_pub = self.create_publisher(String, "robot_description", qos.LATCHED)
+        self.scan_pub = self.create_publisher(LaserScan, "scan", qos.SENSOR)
+        self.info_pub = self.create_publisher(CameraInfo, "camera/camera_info", qos.SENSOR)
+        self.camera = camera_info.from_fovy(config.width, config.height,
+                                            float(self.world.model.cam_fovy[self.world.model.camera(R.BODYCAM).id]))
         self.odom_pub = self.create_publisher(Odometry, "odom", qos.TELEMETRY)
         self.imu_pub = self.create_publisher(Imu, "imu/data", qos.SENSOR)
         self.joint_pub = self.create_publisher(JointState, "joint_states", qos.TELEMETRY)
         self.fix_pub = self.create_publisher(NavSatFix, "fix", qos.TELEMETRY)
         self.image_pub = self.create_publisher(Image, "camera/image_raw", qos.SENSOR)
         self.clock_pub = self.create_publisher(Clock, "/clock", qos.TELEMETRY) if self.publish_clock else None
-        self.diag_pub = self.create_publisher(DiagnosticArray, "diagnostics", qos.TELEMETRY)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", qos.TELEMETRY)
         self.create_subscription(Twist, "cmd_vel", self._on_cmd_vel, qos.COMMAND)
         # Posture rules of the base interface (robot_dog.base.echo): it tracks what is commanded,
         # the world does the walking.
@@ -98,6 +129,7 @@ class SimNode(Node):
         self.create_timer(1.0, self._publish_health)
         self.ticks = 0
         self.refusal: tuple[str, float] = ("", 0.0)
+        self._publish_description()
         self.runner = SimRunner(self.world, config, self._guarded(self._publish_state),
                                 self._guarded(self._publish_frame))
         self.runner.start()
@@ -178,7 +210,7 @@ class SimNode(Node):
                 return
             self._published_state = state
         msg = BaseStateMsg(mode=state[0], moving=state[1])
-        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.stamp = self._stamp(self.world.time)
         self.state_pub.publish(msg)
 
     def _publish_health(self) -> None:
@@ -190,9 +222,9 @@ class SimNode(Node):
         self._last = (now, sim_time, frames)
         array = DiagnosticArray(status=[DiagnosticStatus(
             level=bytes([health.level]), name=f"{self.get_name()}: simulator", message=health.message,
-            hardware_id=self.world.scenario.name,
+            hardware_id=f"mujoco-sim:{self.world.scenario.name}",
             values=[KeyValue(key=k, value=v) for k, v in health.values.items()])])
-        array.header.stamp = self.get_clock().now().to_msg()
+        array.header.stamp = self._stamp(sim_time)
         self.diag_pub.publish(array)
 
     def _guarded(self, publish: Callable[..., None]) -> Callable[..., None]:
@@ -208,54 +240,47 @@ class SimNode(Node):
         return call
 
     def _stamp(self, sim_time: float) -> Time:
+        """Sim time when /clock is published (the one time base of a clocked run), else now."""
         if self.publish_clock:
-            return Time(sec=int(sim_time), nanosec=int((sim_time % 1.0) * 1e9))
+            return messages.stamp_of(sim_time)
         return self.get_clock().now().to_msg()
+
+    def _framed(self, msg: Any) -> Any:
+        return messages.with_frame_prefix(msg, self.frame_prefix)
+
+    def _publish_description(self) -> None:
+        """robot_description and /tf_static, latched: published once, kept for late joiners."""
+        self.description_pub.publish(String(data=to_urdf(self.description)))
+        stamp = self._stamp(self.world.time)
+        self.tf_static_pub.publish(self._framed(messages.transforms(static_transforms(self.description), stamp)))
 
     def _publish_state(self, s: BaseState) -> None:
         stamp = self._stamp(s.time)
         if self.clock_pub is not None:
             self.clock_pub.publish(Clock(clock=stamp))
-        w, x, y, z = (float(v) for v in s.orientation)
-        odom = Odometry(child_frame_id="base_link")
-        odom.header.stamp, odom.header.frame_id = stamp, "odom"
-        pose = odom.pose.pose
-        pose.position.x, pose.position.y, pose.position.z = (float(v) for v in s.position)
-        pose.orientation.w, pose.orientation.x, pose.orientation.y, pose.orientation.z = w, x, y, z
-        twist = odom.twist.twist
-        twist.linear.x, twist.linear.y, twist.linear.z = (float(v) for v in s.linear_velocity)
-        twist.angular.x, twist.angular.y, twist.angular.z = (float(v) for v in s.angular_velocity)
-        self.odom_pub.publish(odom)
-
-        imu = Imu()
-        imu.header.stamp, imu.header.frame_id = stamp, "imu_link"
-        imu.orientation.w, imu.orientation.x, imu.orientation.y, imu.orientation.z = w, x, y, z
-        g, a = imu.angular_velocity, imu.linear_acceleration
-        g.x, g.y, g.z = (float(v) for v in s.angular_velocity)
-        a.x, a.y, a.z = (float(v) for v in s.specific_force)
-        self.imu_pub.publish(imu)
-
-        joints = JointState(name=list(R.JOINTS_MODEL), position=s.joint_position.tolist(),
-                            velocity=s.joint_velocity.tolist(), effort=s.joint_effort.tolist())
-        joints.header.stamp = stamp
-        self.joint_pub.publish(joints)
-
+        reading = self.sensors.read(s)
+        self.odom_pub.publish(self._framed(messages.odometry(reading, self.noise, stamp)))
+        self.imu_pub.publish(self._framed(messages.imu(s, reading, self.noise, stamp)))
+        self.joint_pub.publish(messages.joint_state(s, stamp))
+        legs = moving_transforms(self.description, dict(zip(R.JOINTS_MODEL, s.joint_position.tolist())))
+        self.tf_pub.publish(self._framed(messages.transforms([messages.base_transform(reading), *legs], stamp)))
         self.ticks += 1
         if self.ticks % FIX_EVERY == 1:
             lat, lon, alt = to_geodetic(self.origin, *(float(v) for v in s.position))
-            fix = NavSatFix(latitude=lat, longitude=lon, altitude=alt,
-                            position_covariance_type=NavSatFix.COVARIANCE_TYPE_DIAGONAL_KNOWN)
-            fix.status.status, fix.status.service = NavSatStatus.STATUS_FIX, NavSatStatus.SERVICE_GPS
-            fix.position_covariance = [0.25, 0.0, 0.0, 0.0, 0.25, 0.0, 0.0, 0.0, 1.0]  # 0.5 m, 1 m
-            fix.header.stamp, fix.header.frame_id = stamp, "gps_link"
-            self.fix_pub.publish(fix)
+            self.fix_pub.publish(self._framed(messages.fix(lat, lon, alt, self.noise, stamp)))
+        if self.laser is not None and self.ticks % self.scan_every == 1:
+            # From the physics thread, between steps: the world's data is this tick's.
+            ranges = self.laser.scan(self.world.data)
+            self.scan_pub.publish(self._framed(messages.laser_scan(ranges, self.laser.config, stamp)))
 
     def _publish_frame(self, frame: np.ndarray, sim_time: float) -> None:
         msg = Image(height=frame.shape[0], width=frame.shape[1], encoding="bgr8", is_bigendian=0,
                     step=frame.shape[1] * 3)
         msg.data = frame.tobytes()
-        msg.header.stamp, msg.header.frame_id = self._stamp(sim_time), self.camera_frame
+        header = Header(stamp=self._stamp(sim_time), frame_id=self.frame_prefix + self.camera_frame)
+        msg.header = header
         self.image_pub.publish(msg)
+        self.info_pub.publish(camera_info.to_msg(self.camera, header))
 
     def close(self) -> None:
         if self.street is not None:

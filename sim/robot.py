@@ -6,6 +6,8 @@ the walking policy is rl_sar's robot_lab Go2 policy shipped in the same package 
 """
 from __future__ import annotations
 
+from robot_dog.ros import frames
+
 LEGS_MODEL = ("FL", "FR", "RL", "RR")     # order of the legs in go2.xml (and its actuators)
 LEGS_POLICY = ("FR", "FL", "RR", "RL")    # order of the legs in the policy's observation/action
 PARTS = ("hip", "thigh", "calf")
@@ -30,14 +32,21 @@ ORIENTATION = "orientation"                # quaternion w x y z, world frame
 LINEAR_VELOCITY = "local_linvel"           # m/s, body frame
 POSITION = "position"                      # m, world frame (the IMU site)
 
-# The payload (mounted on the trunk). Names are looked up by the renderer and the light drawing.
-LIGHT_BAR = "light_bar"
+# Sites of the sensors the model does not simulate by itself (poses in sim.model), named as
+# their TF frames: the GPS antenna (`fix`), the head's laser scanner (`scan`), the microphone.
+GPS_SITE = frames.GPS_LINK
+LASER_SITE = frames.LASER_LINK
+MICROPHONE_SITE = frames.MICROPHONE
+
+# The payload (mounted on the trunk), bodies named as their TF frames. Names are looked up by the
+# renderer and the light drawing.
+LIGHT_BAR = frames.LIGHT_BAR
 LIGHT_RED = "light_red"                    # geom + material of the red head
 LIGHT_BLUE = "light_blue"                  # geom + material of the blue head
-SEARCHLIGHT = "searchlight"                # body, lens geom/material "searchlight_lens", spot light
+SEARCHLIGHT = frames.SEARCHLIGHT              # body, lens geom/material "searchlight_lens", spot light
 SEARCHLIGHT_LENS = "searchlight_lens"
-MEGAPHONE = "megaphone"
-BODYCAM_MOUNT = "bodycam_mount"
+MEGAPHONE = frames.MEGAPHONE
+BODYCAM_MOUNT = frames.BODYCAM_MOUNT
 BODYCAM = "bodycam"                        # MuJoCo camera
 
 #: Standing height of the trunk origin above the ground in the stance, m (kinematic mode).

@@ -2,7 +2,8 @@
 
 A scenario is the street the dog patrols: where on Earth (`geo_origin`, for `fix`), the light
 (day/night), static objects, pedestrians walking their paths, sound events at given times, the
-patrol route, and faults at given times. Everything random derives from `seed`. Parsing walks
+patrol route, faults at given times, and whether the sensors are `realistic` (noise and odometry
+drift, sim.noise; off by default, so CI runs are exact). Everything random derives from `seed`. Parsing walks
 yaml's node graph, so every error names the file, the line and the field:
 
     plaza_day.yaml:14: people[0].speed: must be within 0.1..3.0 m/s, not 9.0
@@ -109,6 +110,7 @@ class Scenario:
     sounds: tuple[SoundEvent, ...] = ()
     faults: tuple[FaultEvent, ...] = ()
     description: str = ""
+    realistic: bool = False                   # sensor noise and odometry drift (sim.noise)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -161,6 +163,11 @@ class _Reader:
                                         f"not {node.value}")
         return value
 
+    def flag(self, node: Node, name: str) -> bool:
+        if not isinstance(node, ScalarNode) or node.value not in ("true", "false"):
+            raise self.fail(node, name, "must be true or false")
+        return node.value == "true"
+
     def integer(self, node: Node, name: str) -> int:
         if not isinstance(node, ScalarNode) or not node.value.lstrip("-").isdigit():
             raise self.fail(node, name, "must be an integer")
@@ -188,7 +195,7 @@ class _Reader:
 
 
 _TOP = ("name", "description", "seed", "lighting", "geo_origin", "start", "route", "route_speed",
-        "objects", "people", "sounds", "faults")
+        "objects", "people", "sounds", "faults", "realistic")
 
 
 def load_scenario(source: str | Path) -> Scenario:
@@ -293,4 +300,5 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
         route_speed=r.number(top["route_speed"], "route_speed", 0.1, 1.5, "m/s")
         if "route_speed" in top else 0.6,
         objects=tuple(objects), people=tuple(people), sounds=tuple(sounds), faults=tuple(faults),
-        description=r.text(top["description"], "description") if "description" in top else "")
+        description=r.text(top["description"], "description") if "description" in top else "",
+        realistic=r.flag(top["realistic"], "realistic") if "realistic" in top else False)

@@ -3,9 +3,10 @@ uplink_node, microphone_node and megaphone_node on the run's PulseAudio devices.
 
 Listen: a tone played into the street sink (what the dog's microphone hears) comes back out of
 the station's mic endpoint at its frequency, having crossed the broker as Opus. Talk: voice
-posted to the station is refused and logged by the dog outside a talk window (also after a
-forged `talk`), reaches the speaker's monitor at its frequency inside a signed window, and is
-refused again once the window is closed.
+posted to the station is refused there outside a talk window; voice packets published straight
+to the dog (a station credential) are refused and logged by the dog outside a window (also
+after a forged `talk`); the station's voice reaches the speaker's monitor at its frequency
+inside a signed window, and is refused again once the window is closed.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 
@@ -20,14 +22,15 @@ import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from robot_dog.audio import devices
+from robot_dog.audio import devices, opus
 from robot_dog.audio.stream import PcmOutput
 from robot_dog.mqtt import signing, topics
+from robot_dog.mqtt.client import Link
 from robot_dog.station.app import Station, StationConfig
 from tests.fixtures.audio import MonitorRecorder, loud_seconds
 from tests.fixtures.ros_nodes import NodeProcess
 from tests.support import free_port, wait_for
-from tests.test_audio_opus import peak_hz, tone
+from tests.test_audio_opus import encode_all, peak_hz, tone
 from tests.test_station_secure_e2e import Api, mosquitto_pub
 
 pytestmark = pytest.mark.slow
@@ -56,8 +59,11 @@ class TalkApi(Api):
             f"{self.base}/api/dogs/{dog}/audio/voice", method="POST", data=pcm.tobytes(),
             headers={"Authorization": f"Bearer {self.token}", "X-Operator": "alice",
                      "Content-Type": "application/octet-stream"})
-        with urllib.request.urlopen(req, timeout=10) as reply:
-            return reply.status
+        try:
+            with urllib.request.urlopen(req, timeout=10) as reply:
+                return reply.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
 
     def ok(self, dog: str, verb: str, args: dict) -> dict | None:
         status, body = self.command(dog, verb, args)
@@ -166,7 +172,9 @@ def test_listen_and_talk_through_the_secured_broker(virtual_audio, make_secure_b
 
         # --- talk refused outside a window, and a forged `talk` opens none --------------------
         voice = tone(1000.0, 0.5)
-        assert api.voice(dog, voice) == 200
+        assert api.voice(dog, voice) == 409  # the station: no talk window is open
+        packets = [opus.pack(opus.VoicePacket(i, 0, p)) for i, p in enumerate(encode_all(voice))]
+        assert mosquitto_pub(broker, "station2", topics.voice(dog), packets[0]).returncode == 0
         wait_for(lambda: refusals(uplink_log), "the dog to refuse voice outside a talk window")
         assert "no_talk_window" in refusals(uplink_log)[0]
         forged = signing.sign(Ed25519PrivateKey.generate(), dog=dog, verb="talk",
@@ -176,10 +184,16 @@ def test_listen_and_talk_through_the_secured_broker(virtual_audio, make_secure_b
         wait_for(lambda: any(c["nonce"] == "forged-talk-nonce-01" and c["code"] == "bad_signature"
                              for c in api.get(f"/api/dogs/{dog}/commands")["commands"]),
                  "the forged talk refused as bad_signature")
-        for _ in range(6):  # 3 s more: at least 100 refused in a row, logged as such
-            assert api.voice(dog, voice) == 200
-        wait_for(lambda: any("100 in a row" in line for line in refusals(uplink_log)),
-                 "the 100th refusal in a row logged")
+        intruder = Link(broker.endpoint("station2"))  # a station credential, straight to the dog
+        intruder.start()
+        try:
+            intruder.wait_connected(30)
+            for packet in (packets * 5)[:100]:  # at least 100 refused in a row, logged as such
+                intruder.publish(topics.voice(dog), packet, qos=1)
+            wait_for(lambda: any("100 in a row" in line for line in refusals(uplink_log)),
+                     "the 100th refusal in a row logged")
+        finally:
+            intruder.stop()
         assert loud_seconds(recorder.samples(), 0.02) < 0.05, "voice played without a window"
 
         # --- a signed talk window: the station's 1 kHz reaches the speaker's monitor -----------
@@ -196,8 +210,9 @@ def test_listen_and_talk_through_the_secured_broker(virtual_audio, make_secure_b
 
         # --- closed: refused and logged again --------------------------------------------------
         assert api.ok(dog, "talk", {"seconds": 0})["result"]["message"] == "talk closed"
+        assert api.voice(dog, voice) == 409  # the station: the window is closed
         before = len(refusals(uplink_log))
-        assert api.voice(dog, voice) == 200
+        assert mosquitto_pub(broker, "station2", topics.voice(dog), packets[0]).returncode == 0
         wait_for(lambda: len(refusals(uplink_log)) > before, "voice refused after the window")
         assert "1 in a row" in refusals(uplink_log)[before]
 

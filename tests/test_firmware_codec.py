@@ -16,16 +16,16 @@ from firmware_bridge.errors import LocalProtocolError, RemoteProtocolError
 from firmware_bridge.host import HostProtocol
 from firmware_bridge.mcu import McuProtocol
 from firmware_bridge.messages import (
-    PROTOCOL_VERSION, Ack, AckStatus, ClearFaults, Fault, Heartbeat, Hello, LightPattern, Safe,
-    SafeReason, SetAmplifier, SetLight, SetSearchlight, Telemetry, encode_body,
+    PROTOCOL_VERSION, Ack, AckStatus, ClearFaults, Event, Fault, Heartbeat, Hello, LightPattern,
+    MsgType, Safe, SafeReason, SetAmplifier, SetLight, SetSearchlight, Telemetry, encode_body,
 )
 
-# Shared byte vectors; docs/serial_protocol.md quotes the same frames.
+# More byte vectors (section 10 of docs/serial_protocol.md has the session's).
 FRAME_VECTORS = [
     (SetLight(LightPattern.ALTERNATE, 150, 60000), 1,
-     "04 02 10 01 03 03 96 03 60 ea 01 03 ec ae 00"),
-    (Heartbeat(), 7, "04 02 02 07 03 5f 9e 00"),
-    (Ack(AckStatus.OK), 1, "04 02 80 01 01 03 87 bf 00"),
+     "04 03 10 01 03 03 96 03 60 ea 01 03 a5 76 00"),
+    (Heartbeat(7), 0, "03 03 02 01 02 07 03 e4 1d 00"),
+    (Ack(AckStatus.OK, MsgType.SET_LIGHT, 1), 1, "04 03 80 01 01 03 10 01 01 01 03 79 da 00"),
 ]
 TELEMETRY = Telemetry(
     uptime_ms=123456, battery_mv=24100, battery_ma=-250, charge_pm=873, battery_temp_dc=312,
@@ -52,25 +52,48 @@ def decode_all(data: bytes) -> tuple[FrameDecoder, list]:
 
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "serial_protocol.md"
-DOC_VECTORS = [   # one session, in order: each ACK answers the command just above it
-    (Hello(0x12345678), 0, "03 02 01 01 07 78 56 34 12 03 d6 00"),
-    (Heartbeat(), 0, "03 02 02 01 03 c8 07 00"),
-    (SetLight(LightPattern.ALTERNATE, 150, 60000), 1,
-     "04 02 10 01 03 03 96 03 60 ea 01 03 ec ae 00"),
-    (Ack(AckStatus.OK), 1, "04 02 80 01 01 03 87 bf 00"),
-    (SetSearchlight(750, True, 60000), 2, "04 02 11 02 06 ee 02 01 60 ea 01 03 50 7c 00"),
-    (Ack(AckStatus.OUT_OF_RANGE), 2, "04 02 80 02 04 04 53 a6 00"),
-    (Safe(True), 3, "04 02 13 03 04 01 85 9c 00"),
-    (Ack(AckStatus.OK), 3, "04 02 80 03 01 03 e7 d1 00"),
+S = 0x12345678
+#: Section 10 of the document, entry by entry: the title line there, the message, seq, version.
+DOC_VECTORS = [
+    ("HELLO(session 0x12345678) seq 0", Hello(S), 0, 3),
+    ("ACK(OK, HELLO, session 0x12345678) seq 0", Ack(AckStatus.OK, MsgType.HELLO, S), 0, 3),
+    ("HEARTBEAT(beat 1) seq 0", Heartbeat(1), 0, 3),
+    ("SET_LIGHT(ALTERNATE, 150 chz, 60000 ms) seq 1",
+     SetLight(LightPattern.ALTERNATE, 150, 60000), 1, 3),
+    ("ACK(OK, SET_LIGHT, session 0x12345678) seq 1",
+     Ack(AckStatus.OK, MsgType.SET_LIGHT, S), 1, 3),
+    ("SET_SEARCHLIGHT(750 pm, strobe, 60000 ms) seq 2", SetSearchlight(750, True, 60000), 2, 3),
+    ("ACK(OUT_OF_RANGE, SET_SEARCHLIGHT, session 0x12345678) seq 2",
+     Ack(AckStatus.OUT_OF_RANGE, MsgType.SET_SEARCHLIGHT, S), 2, 3),
+    ("SAFE(engage) seq 3", Safe(True), 3, 3),
+    ("ACK(OK, SAFE, session 0x12345678) seq 3", Ack(AckStatus.OK, MsgType.SAFE, S), 3, 3),
+    ("EVENT(uptime 1000 ms, safe BUTTON, no faults, boot 0x0badcafe) seq 1",
+     Event(1000, SafeReason.BUTTON, Fault.NONE, 0x0BADCAFE), 1, 3),
+    ("HELLO(session 0x12345678) seq 0, version 2", Hello(S), 0, 2),
+    ("ACK(BAD_VERSION) seq 0, version 2", Ack(AckStatus.BAD_VERSION), 0, 2),
 ]
 
 
-@pytest.mark.parametrize("message, seq, wire", DOC_VECTORS)
-def test_protocol_document_vectors(message, seq: int, wire: str) -> None:
-    assert encode_frame(message, seq).hex(" ") == wire
-    assert f"wire {wire}" in DOC.read_text()
-    _, events = decode_all(bytes.fromhex(wire))
-    assert events == [Frame(seq, message)]
+def document_vectors() -> dict[str, tuple[str, str]]:
+    """Section 10's entries as written: title -> (raw hex, wire hex)."""
+    section = DOC.read_text().split("## 10. Byte vectors", 1)[1].split("\n## ", 1)[0]
+    lines = [line.rstrip() for line in section.split("```")[1].splitlines() if line.strip()]
+    return {title: (raw.split("raw ", 1)[1].strip(), wire.split("wire ", 1)[1].strip())
+            for title, raw, wire in zip(lines[::3], lines[1::3], lines[2::3])}
+
+
+def test_every_document_vector_is_checked_here() -> None:
+    assert sorted(document_vectors()) == sorted(title for title, *_ in DOC_VECTORS)
+
+
+@pytest.mark.parametrize("title, message, seq, version", DOC_VECTORS, ids=lambda v: str(v)[:40])
+def test_protocol_document_vectors(title: str, message, seq: int, version: int) -> None:
+    raw, wire = document_vectors()[title]
+    assert encode_frame(message, seq, version).hex(" ") == wire
+    assert cobs.decode(bytes.fromhex(wire)[:-1]).hex(" ") == raw
+    decoder = FrameDecoder(versions=(3, 2))
+    decoder.receive_data(bytes.fromhex(wire))
+    assert decoder.next_event() == Frame(seq, message, version)
 
 
 def test_crc_check_value() -> None:
@@ -156,9 +179,9 @@ def test_valid_crc_with_unusable_content_is_rejected_with_reason() -> None:
     wrong_version = encode_frame(Safe(True), 5, version=1)
     decoder, events = decode_all(wrong_version)
     assert events == [Rejected(1, 0x13, 5, "bad_version")]
-    raw = b"\x02\x77\x05\x00"
+    raw = b"\x03\x77\x05\x00"
     decoder2, events = decode_all(cobs.encode(raw + crc16(raw).to_bytes(2, "little")) + b"\x00")
-    assert events == [Rejected(2, 0x77, 5, "unknown_type")]
+    assert events == [Rejected(3, 0x77, 5, "unknown_type")]
     # refusals are not framing errors: the line is fine, the peer speaks something else
     assert (decoder.bad_total, decoder.refused_total) == (0, 1)
     assert (decoder2.bad_total, decoder2.refused["unknown_type"]) == (0, 1)
@@ -179,8 +202,8 @@ def test_unknown_enum_values_decode_fail_safe() -> None:
     assert telemetry.light_pattern == 9 and not isinstance(telemetry.light_pattern, LightPattern)
     assert telemetry.battery_mv == TELEMETRY.battery_mv          # the rest decoded
     assert int(telemetry.safe_reasons) == 0x82                   # unknown bit 0x80 kept
-    _, events = decode_all(frame_with_body(0x80, 4, bytes([42])))
-    assert events == [Frame(4, Ack(42))]
+    _, events = decode_all(frame_with_body(0x80, 4, bytes([42, 0x13, 1, 0, 0, 0])))
+    assert events == [Frame(4, Ack(42, 0x13, 1))]
 
 
 # ---- fuzzing -------------------------------------------------------------------------------

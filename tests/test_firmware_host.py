@@ -10,6 +10,7 @@ from firmware_bridge.host import (
 )
 from firmware_bridge.mcu import CommandReceived, HeartbeatReceived, McuProtocol
 from firmware_bridge.messages import (
+    MsgType,
     Ack, AckStatus, Heartbeat, Hello, LightPattern, Safe, SetLight, SetSearchlight, Telemetry,
 )
 from firmware_bridge.timers import Deadline, Periodic, Watchdog
@@ -201,11 +202,11 @@ def test_late_retry_of_older_command_is_answered_stale_and_not_applied() -> None
     mcu.data_to_send()
     mcu.receive_data(encode_frame(SetSearchlight(100, False, 1000), 0xFFEF))  # older, late
     assert mcu.next_event() is None
-    assert mcu.data_to_send() == encode_frame(Ack(AckStatus.STALE), 0xFFEF)
+    assert mcu.data_to_send() == encode_frame(Ack(AckStatus.STALE, MsgType.SET_SEARCHLIGHT, 9), 0xFFEF)
     # version 2: no wrap within a session, so a small number after a big one is old, not new
     mcu.receive_data(encode_frame(SetSearchlight(100, False, 1000), 3))
     assert mcu.next_event() is None
-    assert mcu.data_to_send() == encode_frame(Ack(AckStatus.STALE), 3)
+    assert mcu.data_to_send() == encode_frame(Ack(AckStatus.STALE, MsgType.SET_SEARCHLIGHT, 9), 3)
     mcu.receive_data(encode_frame(Hello(10), 0))          # a new session starts from scratch
     mcu.data_to_send()
     mcu.receive_data(encode_frame(SetSearchlight(100, False, 1000), 3))
@@ -216,7 +217,7 @@ def test_command_before_hello_is_answered_no_session() -> None:
     mcu = McuProtocol()
     mcu.receive_data(encode_frame(Safe(True), 5))
     assert mcu.next_event() is None
-    assert mcu.data_to_send() == encode_frame(Ack(AckStatus.NO_SESSION), 5)
+    assert mcu.data_to_send() == encode_frame(Ack(AckStatus.NO_SESSION, MsgType.SAFE, 0), 5)
 
 
 def test_telemetry_events_and_gap_count() -> None:
@@ -277,7 +278,8 @@ def test_unknown_ack_status_fails_the_command_at_once_with_its_number() -> None:
     token = bench.host.send_command(Safe(True), bench.now)
     seq = max(bench.host._in_flight)
     bench.host.data_to_send()
-    bench.host.receive_data(encode_frame(Ack(42), seq), bench.now)
+    bench.host.receive_data(encode_frame(Ack(42, MsgType.SAFE, bench.host.session_id), seq),
+                            bench.now)
     event = bench.host.next_event()
     assert isinstance(event, CommandFailed) and event.token == token
     assert "unknown status 42" in str(event.error)
@@ -289,10 +291,10 @@ def test_hello_refused_by_an_older_mcu_is_logged_once(caplog: pytest.LogCaptureF
     host.connection_made(0.0)
     host.data_to_send()
     with caplog.at_level("ERROR", logger="firmware_bridge.host"):
-        for i in range(5):
-            host.receive_data(encode_frame(Ack(AckStatus.BAD_VERSION), 0), i * 0.3)
-        for i in range(5):
-            host.receive_data(encode_frame(Ack(99), 0), 2 + i * 0.3)   # a status unknown here
+        for i in range(5):   # a version-3 MCU that refuses the version (a future host's case)
+            host.receive_data(encode_frame(Ack(AckStatus.BAD_VERSION, MsgType.HELLO), 0), i * 0.3)
+        for i in range(5):   # a status unknown here
+            host.receive_data(encode_frame(Ack(99, MsgType.HELLO), 0), 2 + i * 0.3)
     assert host.state is LinkState.HANDSHAKE
     assert [r.getMessage() for r in caplog.records] == [
         "HELLO refused: BAD_VERSION (the MCU speaks another protocol version)",

@@ -168,3 +168,31 @@ def test_virtual_mcu_console_entry(tmp_path: Path) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert not link_path.exists()   # clean exit removes the symlink
+
+
+def test_pushed_events_reach_the_link_owner(virtual_mcu: VirtualMcu) -> None:
+    """The button's EVENT, an MCU reboot and a lost port come to `on_event` as they happen."""
+    from firmware_bridge.host import EventReceived, McuRebooted
+    from firmware_bridge.messages import SafeReason
+    from firmware_bridge.transport import LinkLost
+    seen: list = []
+    with SerialLink(str(virtual_mcu.link), LinkConfig(), on_event=seen.append) as link:
+        assert link.wait_up(5.0)
+        deadline = time.monotonic() + 10
+        while link.protocol.stats.telemetry < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        virtual_mcu.set_button(True)
+        happens(lambda: any(isinstance(e, EventReceived)
+                               and e.event.safe_reasons & SafeReason.BUTTON for e in seen))
+        virtual_mcu.reboot()
+        happens(lambda: any(isinstance(e, McuRebooted) for e in seen))
+        virtual_mcu.unplug(1.0)
+        happens(lambda: any(isinstance(e, LinkLost) for e in seen))
+
+
+def happens(predicate, timeout: float = 10.0) -> None:
+    """Polls `predicate` until true; fails the test after `timeout` s."""
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.01)

@@ -27,7 +27,7 @@ def frame(msg_type: int, seq: int, body: bytes, version: int = PROTOCOL_VERSION)
 
 
 def answers(mcu: McuProtocol) -> list:
-    decoder = FrameDecoder()
+    decoder = FrameDecoder(versions=(3, 2))   # BAD_VERSION comes as a version-2 frame
     decoder.receive_data(mcu.data_to_send())
     out = []
     while (event := decoder.next_event()) is not None:
@@ -149,8 +149,10 @@ def test_stale_is_per_type_and_by_plain_comparison() -> None:
         mcu.receive_data(encode_frame(command, seq))
         mcu.send_ack(mcu.next_event().seq, AckStatus.OK)
     answers(mcu)
-    mcu.receive_data(encode_frame(Safe(False), 100))   # duplicate of the cached SAFE: cached OK
+    mcu.receive_data(encode_frame(Safe(True), 100))    # a resend of the cached SAFE: cached OK
     assert answers(mcu) == [(100, AckStatus.OK)] and mcu.next_event() is None
+    mcu.receive_data(encode_frame(Safe(False), 100))   # same seq, other body: not a resend
+    assert answers(mcu) == [(100, AckStatus.STALE)] and mcu.next_event() is None
     mcu.receive_data(encode_frame(SetLight(LightPattern.OFF, 0, 10), 50))  # other type: new
     assert mcu.next_event() == CommandReceived(50, SetLight(LightPattern.OFF, 0, 10))
     mcu.receive_data(encode_frame(Safe(False), 0))     # seq 0 is never a command's

@@ -219,4 +219,4 @@ def test_superseded_command_is_stale_but_not_an_error() -> None:
     mcu._answered.clear()                                  # both fell out of the cache
     mcu.receive_data(encode_frame(SetSearchlight(100, False, 1000), 10))
     assert mcu.next_event() is None                        # not applied again
-    assert mcu.data_to_send() == encode_frame(Ack(AckStatus.STALE), 10)
+    assert mcu.data_to_send() == encode_frame(Ack(AckStatus.STALE, 0x11, 77), 10)

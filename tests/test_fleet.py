@@ -33,9 +33,14 @@ def test_secrets_are_private_and_only_in_the_output_dir(made, tmp_path):
         assert mode(path.parent) == 0o700, path.parent
     assert {q.name for q in tmp_path.iterdir()} == {"f"}
     assert not list(made.root.rglob("*.tmp"))
-    # The dog's directory holds no key of the station's, only what the dog needs (its own
-    # evidence key signs its recordings).
-    assert {q.name for q in p.dog_dir("dog1").iterdir()} == {"ca.crt", "password", "command.pub", "evidence.key"}
+    # The dog's directory holds no key of the station's, only what the dog needs: its own result
+    # key (signs its command results) and evidence key (signs its recordings), 0600, whose
+    # public halves alone are the station's.
+    assert {q.name for q in p.dog_dir("dog1").iterdir()} == {"ca.crt", "password", "command.pub",
+                                                             "result.key", "evidence.key"}
+    assert mode(p.dog_result_key("dog1")) == 0o600
+    assert b"PUBLIC KEY" in p.result_public_key("dog1").read_bytes()
+    assert not list(p.root.joinpath("station").rglob("result*.key"))
 
 
 @pytest.mark.slow
@@ -72,7 +77,7 @@ def test_command_keys_pair_up_per_dog(made):
 
 
 def test_acl_rules():
-    text = fleet.acl_text(["dog1"], ["alice"])
+    text = fleet.acl_text(["dog1"], ["alice", "bob", "carol"], {"bob": "listener", "carol": "viewer"})
     blocks = {b.splitlines()[0]: set(b.splitlines()[1:]) for b in text.split("\n\n") if b.startswith("user")}
     dog = blocks["user dog1"]
     assert "topic read patrol/v1/dog1/cmd/#" in dog
@@ -82,7 +87,19 @@ def test_acl_rules():
     assert not any(w.startswith("patrol/v1/dog1/cmd/") and w != "patrol/v1/dog1/cmd/result" for w in writes)
     assert not any("#" in w for w in writes)  # no wildcard could cover cmd/{verb}
     assert [r for r in dog if r.startswith("topic read")] == ["topic read patrol/v1/dog1/cmd/#"]
-    assert blocks["user alice"] == {"topic read patrol/v1/#", "topic write patrol/v1/+/cmd/+"}
+    # Cameras and audio sources by name: a captured dog cannot invent topics to fill the broker.
+    assert {w for w in writes if "/video/" in w or "/audio/" in w} == {
+        *(f"patrol/v1/dog1/video/{c}" for c in ("bodycam", "front", "rear", "left", "right")),
+        "patrol/v1/dog1/audio/mic"}
+    watch = {"topic read patrol/v1/+/status", "topic read patrol/v1/+/telemetry",
+             "topic read patrol/v1/+/events", "topic read patrol/v1/+/video/+",
+             "topic read patrol/v1/+/cmd/result"}
+    command = {"topic write patrol/v1/+/cmd/+"}
+    # No station role reads cmd/{verb} (a talk command carries its window's voice key); only
+    # a listener hears the dogs' microphones; a viewer writes nothing.
+    assert blocks["user alice"] == watch | command | {"# role operator"}
+    assert blocks["user bob"] == watch | command | {"topic read patrol/v1/+/audio/+", "# role listener"}
+    assert blocks["user carol"] == watch | {"# role viewer"}
     assert "pattern" not in text and "readwrite" not in text
 
 
@@ -178,7 +195,8 @@ def test_client_certificates_only_when_asked(tmp_path):
     assert not p.dog_client_cert("dog3").exists()
     plain = fleet.init_fleet(tmp_path / "g", ["dog1"], [], fleet.BrokerSettings(port=18883))
     assert "require_certificate true" not in plain.paths.mosquitto_conf.read_text()
-    assert {q.name for q in plain.paths.dog_dir("dog1").iterdir()} == {"ca.crt", "password", "command.pub",
+    assert {q.name for q in plain.paths.dog_dir("dog1").iterdir()} == {"ca.crt", "password",
+                                                                      "command.pub", "result.key",
                                                                       "evidence.key"}
 
 

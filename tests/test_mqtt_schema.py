@@ -27,7 +27,7 @@ GOOD = {
                 "issued_at": 1700000000000, "expires_at": 1700000010000,
                 "nonce": "AAAAAAAAAAAAAAAAAAAAAA", "issuer": "alice", "sig": "A" * 86},
     "result": {"v": 1, "dog": "dog1", "ts": 1700000000.2, "ok": False, "code": "expired",
-               "nonce": "AAAAAAAAAAAAAAAAAAAAAA", "verb": "siren"},
+               "nonce": "AAAAAAAAAAAAAAAAAAAAAA", "verb": "siren", "sig": "A" * 86},
 }
 
 
@@ -63,7 +63,8 @@ def test_asyncapi_channels_reference_existing_valid_schemas():
     referenced = set()
     for channel_name, channel in spec["channels"].items():
         # Every address is in the tree: fill the parameters and parse it.
-        concrete = re.sub(r"\{(\w+)\}", lambda m: {"verb": "announce"}.get(m[1], "x1"), channel["address"])
+        concrete = re.sub(r"\{(\w+)\}", lambda m: {"verb": "announce", "camera": "bodycam",
+                                                   "source": "mic"}.get(m[1], "x1"), channel["address"])
         assert topics.parse(concrete).dog == "x1", channel_name
         for message in channel["messages"].values():
             payload = message["payload"]
@@ -80,8 +81,16 @@ def test_asyncapi_channels_reference_existing_valid_schemas():
         assert op["channel"]["$ref"].removeprefix("#/channels/") in spec["channels"]
 
 
+def test_asyncapi_names_the_fixed_cameras_and_audio_sources():
+    parameters = {name: p for c in _asyncapi()["channels"].values()
+                  for name, p in c.get("parameters", {}).items()}
+    assert tuple(parameters["camera"]["enum"]) == topics.CAMERAS
+    assert tuple(parameters["source"]["enum"]) == topics.AUDIO_SOURCES
+
+
 def test_every_kind_of_the_tree_is_a_channel():
-    kinds = {topics.parse(re.sub(r"\{(\w+)\}", "x", c["address"]).replace("cmd/x", "cmd/go")).kind
+    kinds = {topics.parse(re.sub(r"\{(\w+)\}", "x", c["address"]).replace("cmd/x", "cmd/go")
+                          .replace("video/x", "video/bodycam").replace("audio/x", "audio/mic")).kind
              for c in _asyncapi()["channels"].values()}
     assert kinds == set(topics.Kind)
 

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from robot_dog.mqtt import signing, topics
+from robot_dog.mqtt import results, signing, topics
 from robot_dog.mqtt.client import ConnectRefused, Link
 
 pytestmark = pytest.mark.slow
@@ -88,6 +88,8 @@ def test_dog_publishes_its_own_telemetry(secure_broker, links, station):
     topics.telemetry("dog2"), topics.events("dog2"), topics.status("dog2"),
     topics.cmd("dog1", "siren"),  # a dog must not command itself
     topics.cmd("dog2", "siren"), "patrol/v1/other", "elsewhere/x",
+    # invented camera and audio names: a captured dog cannot fill the broker's retained store
+    "patrol/v1/dog1/video/cam99", "patrol/v1/dog1/audio/speaker",
 ])
 def test_dog_cannot_write_outside_its_tree(secure_broker, links, station, topic):
     _, inbox = station
@@ -165,7 +167,8 @@ def test_station_sends_a_signed_command_the_dog_verifies(secure_broker, links, s
     command = verifier.verify(got, verb=topics.parse(topic).sub)
     assert command.args == {"tone": "yelp"} and command.issuer == "station"
     # The dog answers on cmd/result, which it may write and the station reads.
-    result = signing.result("dog1", 1_700_000_001.0, code="ok", command=command)
+    result = results.sign(signing.load_signing_key(secure_broker.fleet.paths.dog_result_key("dog1")),
+                          "dog1", 1_700_000_001.0, code="ok", command=command)
     dog.publish(topics.cmd_result("dog1"), result, qos=1)
     assert station_inbox.until(result)[-1] == (topics.cmd_result("dog1"), result)
 

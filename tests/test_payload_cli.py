@@ -57,6 +57,7 @@ def test_status_json_and_stream(virtual_mcu, capsys: pytest.CaptureFixture[str])
     assert run(virtual_mcu, "status", "--json") == 0
     status = json.loads(capsys.readouterr().out)
     assert status["amp"] == "on cap 40%" and 20 < status["battery_v"] < 26
+    assert status["boot_id"] == f"{virtual_mcu.snapshot()['boot_id']:08x}"
     assert run(virtual_mcu, "stream", "--count", "3", "--json") == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3 and all("charge" in json.loads(line) for line in lines)

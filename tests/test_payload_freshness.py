@@ -43,3 +43,23 @@ def test_slow_crystal_drift_is_not_taken_for_lateness() -> None:
         t = minute * 60.0
         age.on_telemetry(round(t * (1 - 100e-6) * 1000), t + 0.004)
     assert age.lateness_s < 0.05
+
+
+def test_a_lag_present_from_the_first_frame_shows_through_the_heartbeat_echo() -> None:
+    """Telemetry 1.5 s late from the start: the uptime baseline cannot see it; the echoed beat,
+    sent by the host 1.5 s (and up to one beat) before the frame arrived, does."""
+    age = TelemetryAge()
+    for i in range(30):
+        arrived = 100.0 + i * 0.1 + 1.5
+        age.on_telemetry(round(i * 100), arrived, sampled_after=arrived - 1.5 - 0.05)
+    assert age.lateness_s == pytest.approx(0.0, abs=0.01)      # blind without the echo
+    assert age.age(arrived) == pytest.approx(1.55, abs=0.01)
+    assert age.age(arrived) > 1.0                               # the node's STALE limit
+
+
+def test_the_echo_bound_stays_small_on_a_healthy_link() -> None:
+    age = TelemetryAge()
+    for i in range(30):
+        arrived = 100.0 + i * 0.1 + 0.004
+        age.on_telemetry(round(i * 100), arrived, sampled_after=arrived - 0.004 - 0.09)
+    assert age.age(arrived + 0.05) < 0.2

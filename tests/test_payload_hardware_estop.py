@@ -5,52 +5,91 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from firmware_bridge.messages import SafeReason
-from robot_dog.payload.hardware_estop import BUTTON, BUTTON_REASON, MCU, CheckIn, Engage, HardwareEstop
+from robot_dog.payload.hardware_estop import (
+    BUTTON, BUTTON_REASON, LOST_REASON, MCU, SILENT_REASON, CheckIn, Engage, HardwareEstop,
+)
 
 PRESSED, CLEAR = int(SafeReason.BUTTON), 0
 
 
-def test_checks_in_for_the_mcu_only_while_its_telemetry_is_fresh() -> None:
-    hw = HardwareEstop(timeout_s=2.0, fresh_s=1.0, every_s=0.25)
+def test_checks_in_for_the_mcu_only_while_its_telemetry_is_live() -> None:
+    hw = HardwareEstop(timeout_s=2.0, fresh_s=1.0, every_s=0.25, lost_s=0.35)
     assert hw.tick(0.0, None, None) == []                       # no telemetry yet: not joined
     assert hw.tick(0.1, 0.05, CLEAR) == [CheckIn(MCU, 2.0)]
     assert hw.tick(0.2, 0.05, CLEAR) == []                      # within every_s
     assert hw.tick(0.4, 0.05, CLEAR) == [CheckIn(MCU, 2.0)]
-    assert hw.tick(2.0, 1.01, CLEAR) == []                      # stale: silence, the deadline acts
-    assert hw.tick(9.0, 0.1, CLEAR) == [CheckIn(MCU, 2.0)]      # back: joins again
+    [engage] = hw.tick(2.0, 0.5, CLEAR)                         # silent: engaged, no check-in
+    assert engage.endpoint == MCU and SILENT_REASON in engage.reason and hw.lost
+    assert hw.tick(9.0, 0.1, CLEAR) == [CheckIn(MCU, 2.0)]      # back: checks in, nothing released
+    assert not hw.lost
 
 
-def test_a_press_engages_at_once_repeats_while_held_and_pulling_out_releases_nothing() -> None:
+def test_a_silent_mcu_engages_after_lost_s_and_again_while_it_stays_silent() -> None:
+    hw = HardwareEstop(lost_s=0.35, lost_reassert_s=0.25, every_s=100.0)
+    hw.tick(0.0, 0.1, CLEAR)
+    assert hw.tick(0.3, 0.35, CLEAR) == []                      # at the limit: still live
+    assert [a.endpoint for a in hw.tick(0.35, 0.36, CLEAR)] == [MCU]
+    assert hw.tick(0.5, 0.5, CLEAR) == []                       # within lost_reassert_s
+    assert [a.endpoint for a in hw.tick(0.61, 0.6, CLEAR)] == [MCU]   # a release meanwhile
+    assert [a.endpoint for a in hw.tick(0.9, None, None)] == [MCU]    # does not last
+
+
+def test_a_lost_port_engages_at_once_but_only_for_a_joined_mcu() -> None:
+    hw = HardwareEstop()
+    assert hw.on_link_lost(0.0, "device gone") == []            # never heard: not an endpoint
+    hw.tick(1.0, 0.05, PRESSED)
+    assert hw.on_link_lost(1.01, "device gone") == [Engage(MCU, f"{LOST_REASON} (device gone)")]
+    assert hw.button_pressed is None                            # unknown while the link is gone
+
+
+def test_a_pushed_press_engages_at_once_repeats_while_held_and_pulling_out_releases_nothing() -> None:
     hw = HardwareEstop(every_s=100.0, reassert_s=1.0)
     hw.tick(0.0, 0.0, CLEAR)
-    assert hw.tick(0.1, 0.0, PRESSED) == [Engage(BUTTON, BUTTON_REASON)]
+    assert hw.on_safe_reasons(0.05, PRESSED) == [Engage(BUTTON, BUTTON_REASON)]   # the EVENT
+    assert hw.tick(0.1, 0.0, PRESSED) == []                     # the telemetry after it: no repeat
     assert hw.button_pressed is True
     assert hw.tick(0.5, 0.0, PRESSED) == []
     assert hw.tick(1.1, 0.0, PRESSED) == [Engage(BUTTON, BUTTON_REASON)]   # a release while held
     assert hw.tick(1.2, 0.0, CLEAR) == [] and hw.button_pressed is False   # does not last
     assert hw.tick(5.0, 0.0, CLEAR) == []
     assert hw.tick(5.1, 0.0, PRESSED | int(SafeReason.COMMANDED)) == [Engage(BUTTON, BUTTON_REASON)]
-    assert hw.tick(5.2, 3.0, PRESSED) == [] and hw.button_pressed is None  # stale: unknown
+    assert hw.tick(5.2, 3.0, PRESSED) == [Engage(MCU, f"{SILENT_REASON} for 0.35 s")]
+    assert hw.button_pressed is None                            # stale: unknown
 
 
 @given(st.lists(st.tuples(st.floats(0.0, 0.6), st.one_of(st.none(), st.floats(0.0, 3.0)),
                           st.booleans()), max_size=80))
-def test_engages_only_on_fresh_presses_and_never_leaves_a_held_button_unasserted(steps) -> None:
-    hw = HardwareEstop(timeout_s=2.0, fresh_s=1.0, every_s=0.25, reassert_s=1.0)
-    now, last_engage, last_check_in = 0.0, None, None
+def test_engages_only_on_presses_or_silence_and_never_lets_either_lapse(steps) -> None:
+    hw = HardwareEstop(timeout_s=2.0, fresh_s=1.0, every_s=0.25, reassert_s=1.0, lost_s=0.35,
+                       lost_reassert_s=0.25)
+    now, last_button, last_check_in, last_lost, joined = 0.0, None, None, None, False
     for dt, age, pressed in steps:
         now += dt
         actions = hw.tick(now, age, PRESSED if pressed else CLEAR)
         fresh = age is not None and age <= 1.0
-        engages = [a for a in actions if isinstance(a, Engage)]
+        live = age is not None and age <= 0.35
+        buttons = [a for a in actions if isinstance(a, Engage) and a.endpoint == BUTTON]
+        losts = [a for a in actions if isinstance(a, Engage) and a.endpoint == MCU]
         check_ins = [a for a in actions if isinstance(a, CheckIn)]
-        assert not engages or (fresh and pressed)
-        assert not check_ins or fresh
-        if check_ins:
-            last_check_in = now
-        if engages:
-            last_engage = now
-        if fresh:   # a fresh tick never lets the mcu check-in or a held button's engage lapse
-            assert last_check_in is not None and now - last_check_in < 0.25 + 1e-9 or check_ins
-            if pressed:
-                assert last_engage is not None and now - last_engage < 1.0 + 1e-9
+        assert not buttons or (fresh and pressed)
+        assert not check_ins or live
+        assert not losts or (joined and not live)
+        joined = joined or live
+        last_check_in = now if check_ins else last_check_in
+        last_button = now if buttons else last_button
+        last_lost = now if losts else last_lost
+        if live:   # a live tick never lets the mcu check-in lapse
+            assert last_check_in is not None and now - last_check_in < 0.25 + 1e-9
+        if fresh and pressed:
+            assert last_button is not None and now - last_button < 1.0 + 1e-9
+        if joined and not live:   # a silent link is held, and held again
+            assert last_lost is not None and now - last_lost < 0.25 + 1e-9
+
+
+def test_silence_is_judged_on_the_links_own_thread_when_given() -> None:
+    """A stalled process sees old telemetry (age 0.6 s) though its link thread, not scheduled
+    either, went only 0.05 s without a frame: not a silent MCU. A silent MCU is."""
+    hw = HardwareEstop(lost_s=0.35, every_s=100.0)
+    hw.tick(0.0, 0.05, CLEAR, silence_s=0.05)
+    assert hw.tick(1.0, 0.6, CLEAR, silence_s=0.05) == []
+    assert [a.endpoint for a in hw.tick(2.0, 0.6, CLEAR, silence_s=0.4)] == [MCU]

@@ -148,6 +148,29 @@ def test_diagnostics_go_stale_when_telemetry_arrives_late(virtual_mcu, payload_n
         s.level == stale for s in ros.got[DiagnosticArray][-1].status), 20.0)
 
 
+def test_diagnostics_are_stale_when_telemetry_is_late_from_the_first_frame(
+        virtual_mcu, tmp_path, ros) -> None:
+    """A lag present before payload_node starts (the uptime rule's baseline would absorb it):
+    the heartbeat echo shows it, so the node reports STALE, never a fresh-looking age."""
+    virtual_mcu.faults.delay_s = 1.5
+    node = PayloadNodeProcess(virtual_mcu.link, tmp_path / "late.log", ros.node.get_namespace())
+    try:
+        stale = bytes([3])
+
+        def since_telemetry() -> list:
+            arrays = ros.got[DiagnosticArray]
+            first = next((i for i, m in enumerate(arrays)
+                          if not any("telemetry from the MCU yet" in s.message for s in m.status)),
+                         None)
+            return [] if first is None else arrays[first:]
+        assert ros.spin_until(lambda: len(since_telemetry()) >= 4, 40.0)   # 4 s of telemetry
+        for array in since_telemetry():
+            assert all(s.level == stale for s in array.status), [
+                (s.name, s.message) for s in array.status]
+    finally:
+        node.kill()
+
+
 def test_sigkill_of_host_gives_safe_state_within_1s(virtual_mcu, payload_node_process,
                                                     ros) -> None:
     assert ros.call(ros.light, SetPoliceLight.Request(pattern="alternate", duration_s=60.0)).accepted

@@ -67,3 +67,17 @@ def test_link_counters_are_reported_with_the_mcu_status() -> None:
     for age in (0.1, 5.0):                                 # fresh and stale alike
         mcu = {s.name: s for s in diagnose(telemetry(), age, "up", link=link)}["mcu"]
         assert {k: mcu.values[k] for k in link} == link
+
+
+def test_a_reboot_is_a_warning_that_names_it_for_a_while() -> None:
+    [mcu] = [s for s in diagnose(telemetry(), 0.1, "up", rebooted_ago_s=3.2) if s.name == "mcu"]
+    assert mcu.level == Level.WARN and "MCU rebooted 3 s ago" in mcu.message
+    [mcu] = [s for s in diagnose(telemetry(), 0.1, "up", rebooted_ago_s=31.0) if s.name == "mcu"]
+    assert mcu.level == Level.OK
+
+
+def test_a_reboot_is_named_next_to_a_safe_state() -> None:
+    t = telemetry(safe_reasons=SafeReason.COMMANDED)
+    [mcu] = [s for s in diagnose(t, 0.1, "up", rebooted_ago_s=1.0) if s.name == "mcu"]
+    assert mcu.level == Level.WARN
+    assert mcu.message == "MCU holds safe state: e-stop; MCU rebooted 1 s ago; outputs were reset"

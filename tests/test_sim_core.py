@@ -41,6 +41,18 @@ def test_kinematic_follows_the_command_exactly(kinematic):
     assert state.time == pytest.approx((ticks + round(math.pi / 2 / CONTROL_DT)) * CONTROL_DT)
 
 
+def test_turning_in_place_reports_no_linear_velocity_at_base_link(kinematic):
+    """The velocimeter sits at the IMU site, off the trunk's origin: read there, turning at
+    0.5 rad/s would report vy = -0.013 m/s. The twist is reported at base_link."""
+    w = kinematic
+    w.reset()
+    for _ in range(10):
+        state = step(w, check_command(0.0, 0.0, 0.5))
+    assert np.any(w.imu_offset[[0, 2]])                     # the site is off the origin
+    assert state.linear_velocity == pytest.approx([0, 0, 0], abs=1e-9)
+    assert state.angular_velocity == pytest.approx([0, 0, 0.5], abs=1e-9)
+
+
 def test_command_expires_and_the_dog_stands(kinematic):
     w = kinematic
     w.reset()

@@ -41,7 +41,8 @@ def test_exported_world_passes_libsdformat(checker, tmp_path, name):
     assert len(models) == 1 + len(scenario.objects) + len(scenario.people) + 1   # ground ... dog
     sensors = {line.split()[3]: line.split()[4] for line in lines if line.startswith("sensor dog1 ")}
     assert sensors == {"imu": gz_topic("dog1", "imu/data"), "navsat": gz_topic("dog1", "fix"),
-                       "camera": gz_topic("dog1", "camera/image_raw")}
+                       "camera": gz_topic("dog1", "camera/image_raw"),
+                       "gpu_lidar": gz_topic("dog1", "scan")}
     entries = yaml.safe_load(bridge.read_text())
     gz_side = {e["gz_topic_name"] for e in entries}
     assert set(sensors.values()) <= gz_side

@@ -44,7 +44,7 @@ class Observer(RosNode):
         sub(JointState, "joint_states", self.got["joints"].append, qos.TELEMETRY)
         sub(NavSatFix, "fix", self.got["fix"].append, qos.TELEMETRY)
         sub(Image, "camera/image_raw", self.got["image"].append, qos.SENSOR)
-        sub(DiagnosticArray, "diagnostics", self.got["diag"].append, qos.TELEMETRY)
+        sub(DiagnosticArray, "/diagnostics", self.got["diag"].append, qos.TELEMETRY)
 
     def spin_until(self, predicate, timeout: float, what: str, every=None) -> None:
         end = time.monotonic() + timeout
@@ -110,7 +110,7 @@ def test_base_interfaces_follow_cmd_vel_and_refuse_nan(sim, observer):
     obs.spin_until(lambda: "exceeds the robot's limit" in sim.output(), 10, "the refusal in the log")
     obs.spin_until(lambda: obs.got["diag"], 10, "the simulator's diagnostics")
     status = obs.got["diag"][-1].status[0]
-    assert status.name == "sim: simulator" and status.hardware_id == "plaza_day"
+    assert status.name == "sim: simulator" and status.hardware_id == "mujoco-sim:plaza_day"
     assert {v.key for v in status.values} == {"real_time_factor", "camera_fps"}
 
 

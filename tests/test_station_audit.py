@@ -10,7 +10,7 @@ import time
 import urllib.request
 from functools import partial
 
-from robot_dog.mqtt import topics
+from robot_dog.mqtt import results, signing, topics
 from robot_dog.station.app import Station, StationConfig
 from tests import support
 from tests.support import free_port
@@ -36,10 +36,12 @@ def test_a_dog_cannot_complete_another_dogs_command(secure_broker, tmp_path):
         wait_for(station.connected.is_set, "the station connected")
         status, sent = api("/api/dogs/dog2/commands/estop?wait=0", b"{}")  # dog2 is offline
         assert status == 202
-        forged = {"v": 1, "dog": "dog1", "ts": time.time(), "ok": True, "code": "ok",
-                  "nonce": sent["nonce"], "verb": "estop"}
+        # dog1 is captured: its result key signs as dog1, never as dog2.
+        dog1_key = signing.load_signing_key(secure_broker.fleet.paths.dog_result_key("dog1"))
+        forged = results.sign(dog1_key, "dog1", time.time(), code="ok", nonce=sent["nonce"],
+                              verb="estop")
         done = subprocess.run(["mosquitto_pub", *secure_broker.cli_args("dog1"), "-q", "1", "-t",
-                               topics.cmd_result("dog1"), "-s"], input=json.dumps(forged).encode(),
+                               topics.cmd_result("dog1"), "-s"], input=forged,
                               capture_output=True, timeout=30)
         assert done.returncode == 0, done.stderr
         estop = lambda: api("/api/dogs/dog2/commands")[1]["commands"][0]

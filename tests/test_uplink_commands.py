@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from robot_dog.mqtt.talk_seal import WindowKey
+
 from robot_dog.uplink import commands
 
 
@@ -40,10 +42,27 @@ def test_services_unchanged() -> None:
 
 @pytest.mark.parametrize("verb", ["listen", "talk"])
 def test_listen_and_talk_open_a_bounded_window(verb: str) -> None:
-    assert commands.plan(verb, {"seconds": 30}) == commands.AudioWindow(verb, 30.0)
+    key = WindowKey.new()
+    extra = key.args() if verb == "talk" else {}
+    assert commands.plan(verb, {"seconds": 30, **extra}) == commands.AudioWindow(
+        verb, 30.0, key if verb == "talk" else None)
     assert commands.plan(verb, {"seconds": 0}) == commands.AudioWindow(verb, 0.0)
     for args in ({}, {"seconds": 61}, {"seconds": -1}, {"seconds": True}, {"seconds": "5"},
                  {"seconds": 5, "volume": 1}):
         with pytest.raises(commands.CommandFailed) as err:
-            commands.plan(verb, args)
+            commands.plan(verb, {**extra, **args} if args else args)
         assert err.value.code == "bad_args"
+
+
+def test_a_talk_window_needs_its_id_and_key() -> None:
+    """The dog plays only voice sealed for the window the signed command names."""
+    good = WindowKey.new().args()
+    for args in ({"seconds": 5}, {"seconds": 5, "window": good["window"]},
+                 {"seconds": 5, "key": good["key"]},
+                 {"seconds": 5, **good, "window": "XYZ"}, {"seconds": 5, **good, "key": "short"},
+                 {"seconds": 5, **good, "window": good["window"].upper()}):
+        with pytest.raises(commands.CommandFailed) as err:
+            commands.plan("talk", args)
+        assert err.value.code == "bad_args"
+    with pytest.raises(commands.CommandFailed):
+        commands.plan("listen", {"seconds": 5, **good})  # listen carries no key

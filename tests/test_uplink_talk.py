@@ -7,7 +7,10 @@ import pytest
 
 from robot_dog.audio import opus
 from robot_dog.audio.pcm import FRAME_SAMPLES
+from robot_dog.mqtt import talk_seal
+from robot_dog.mqtt.talk_seal import WindowKey
 from robot_dog.uplink import talk
+from robot_dog.uplink.commands import AudioWindow
 from tests.test_audio_opus import encode_all, peak_hz, tone
 
 
@@ -46,13 +49,19 @@ def test_mic_rebuffers_odd_chunk_sizes_into_20_ms_frames() -> None:
     assert len(out) in (4, 5)  # 10 x 10 ms = 5 frames (the encoder may hold the first)
 
 
+def sealed(key: WindowKey, sequences=None) -> list[bytes]:
+    packets = encode_all(tone(1000.0, 0.4))
+    sequences = range(len(packets)) if sequences is None else sequences
+    return [talk_seal.seal(key, opus.pack(opus.VoicePacket(i, 0, p))) for i, p in zip(sequences, packets)]
+
+
 def test_voice_accepted_only_inside_the_talk_window() -> None:
-    voice = talk.VoiceIn()
-    wire = [opus.pack(opus.VoicePacket(i, 0, p)) for i, p in enumerate(encode_all(tone(1000.0, 0.4)))]
+    voice, key = talk.VoiceIn(), WindowKey.new()
+    wire = sealed(key)
     with pytest.raises(talk.VoiceRefused) as err:
         voice.accept(wire[0], now=0.0)
     assert err.value.reason == "no_talk_window"
-    voice.window.set(5.0, now=0.0)
+    voice.open(AudioWindow("talk", 5.0, key), now=0.0)
     assert voice.refused_run == 1
     got = [voice.accept(p, now=1.0) for p in wire]
     assert voice.refused_run == 0
@@ -65,3 +74,33 @@ def test_voice_accepted_only_inside_the_talk_window() -> None:
         voice.accept(wire[0], now=5.0)                        # lapsed
     assert voice.refused == {"no_talk_window": 2, "bad_packet": 1}
     assert voice.accepted == len(wire)
+
+
+def test_only_packets_sealed_for_this_window_in_order_play() -> None:
+    """Another station credential (no key), a recording from an earlier window, a changed
+    byte and a replay inside the window are all refused, each with its reason."""
+    voice, first, second = talk.VoiceIn(), WindowKey.new(), WindowKey.new()
+    voice.open(AudioWindow("talk", 30.0, first), now=0.0)
+    recording = sealed(first)
+    assert [voice.accept(p, now=1.0)[0] for p in recording[:5]] == [0, 1, 2, 3, 4]
+    for packet, reason in [
+            (recording[2], "replayed"),                                       # inside the window
+            (recording[4], "replayed"),
+            (sealed(WindowKey(first.window, bytes(32)))[5], "bad_tag"),       # guessed key
+            (recording[5][:-1] + bytes([recording[5][-1] ^ 1]), "bad_tag"),    # one bit changed
+            (recording[5][:20] + bytes([recording[5][20] ^ 0xFF]) + recording[5][21:], "bad_tag")]:
+        with pytest.raises(talk.VoiceRefused) as err:
+            voice.accept(packet, now=1.0)
+        assert err.value.reason == reason
+    assert voice.accept(recording[5], now=1.0)[0] == 5                     # gaps are fine
+    # The same operator refreshes: the window, its key and sequence go on.
+    voice.open(AudioWindow("talk", 30.0, first), now=2.0)
+    assert voice.accept(recording[6], now=2.0)[0] == 6
+    # Closed and a new window opened: the whole recording of the first is refused.
+    voice.open(AudioWindow("talk", 0.0), now=3.0)
+    voice.open(AudioWindow("talk", 30.0, second), now=3.0)
+    for packet in recording:
+        with pytest.raises(talk.VoiceRefused) as err:
+            voice.accept(packet, now=4.0)
+        assert err.value.reason == "wrong_window"
+    assert voice.accept(sealed(second)[0], now=4.0)[0] == 0

@@ -47,6 +47,8 @@ class VirtualMcu:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._seen_bad = 0
+        self._reported: tuple[int, int] | None = None   # (safe_reasons, faults) in the last EVENT
+        self.boots = 1
         self.commands_applied = 0
         self.slave_name = ""
 
@@ -96,7 +98,24 @@ class VirtualMcu:
     def set_button(self, pressed: bool) -> None:
         """Press (True) or pull out (False) the payload's e-stop button."""
         with self._lock:
-            self.model.set_button(bool(pressed), time.monotonic())
+            now = self.clock()
+            self.model.set_button(bool(pressed), now)
+            if self._master is not None:   # pushed now, from this thread: no 10 ms wait
+                self._report_changes(now)
+                self._flush(now)
+
+    def reboot(self) -> None:
+        """Reset the MCU (a brown-out, a watchdog reset, a firmware update): the session, the
+        commanded safe state, outputs and counters are gone; the pty stays (USB CDC would
+        re-enumerate; a UART does not), the button and the physics stay."""
+        with self._lock:
+            now = self.clock()
+            self.model = self.model.rebooted(now)
+            self.protocol = McuProtocol()
+            self._telemetry = Periodic(self.model.config.telemetry_period_s, now)
+            self._reported = None
+            self._seen_bad = 0
+            self.boots += 1
 
     @property
     def plugged(self) -> bool:
@@ -109,7 +128,8 @@ class VirtualMcu:
             now = self.clock()
             self.model.step(now)
             snap = self.model.snapshot(now)
-            snap.update(plugged=self.plugged, rx_bad_frames=self.protocol.decoder.bad_total,
+            snap.update(plugged=self.plugged, boots=self.boots, boot_id=self.protocol.boot_id,
+                        rx_bad_frames=self.protocol.decoder.bad_total,
                         duplicates=self.protocol.duplicates, commands_applied=self.commands_applied,
                         sessions=self.protocol.sessions, ignored_frames=self.protocol.ignored,
                         refused_frames=self.protocol.decoder.refused_total)
@@ -204,10 +224,20 @@ class VirtualMcu:
         if bad != self._seen_bad:
             self._seen_bad = bad
             self.model.note_rx_error()
+        self._report_changes(now)
         self._flush(now)
+
+    def _report_changes(self, now: float) -> None:
+        """EVENT at boot and whenever the safe reasons or faults change (the button at once,
+        not on the next 100 ms telemetry tick)."""
+        state = (int(self.model.safe_reasons), int(self.model.faults))
+        if state != self._reported:
+            self._reported = state
+            self.protocol.send_event(self.model.event(now))
 
     def _tick(self, now: float) -> None:
         self.model.step(now)
+        self._report_changes(now)
         if self._telemetry.due(now):
             self.protocol.send_telemetry(self.model.telemetry(now, self.protocol.decoder.bad_total))
         self._flush(now)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from firmware_bridge.messages import (
-    MAX_DURATION_MS, MAX_STROBE_MS, AckStatus, ClearFaults, Fault, LightPattern, Message, Safe,
+    MAX_DURATION_MS, MAX_STROBE_MS, AckStatus, ClearFaults, Event, Fault, LightPattern, Message, Safe,
     SafeReason, SetAmplifier, SetLight, SetSearchlight, Telemetry,
 )
 from firmware_bridge.timers import Deadline, Watchdog
@@ -281,6 +281,23 @@ class McuModel:
             amp_remaining_ms=left_ms(s.amp_until),
             safe_reasons=self.safe_reasons, faults=self.faults, rx_bad_frames=rx_bad_frames & 0xFFFF,
         )
+
+    def event(self, now: float) -> Event:
+        """The safe state and faults now, for an EVENT frame (sent when they change)."""
+        return Event(uptime_ms=int((now - self.booted_at) * 1000) & 0xFFFFFFFF,
+                     safe_reasons=self.safe_reasons, faults=self.faults)
+
+    def rebooted(self, now: float) -> "McuModel":
+        """The same hardware after a reset: firmware state is gone (outputs off, no commanded
+        safe state, latched faults clear, power-up heartbeat state); the battery, temperatures
+        and the latching e-stop button are physics and stay."""
+        model = McuModel(self.config, now)
+        old, new = self.state, model.state
+        for name in ("charge", "battery_temp_c", "searchlight_temp_c", "amp_temp_c",
+                     "button_pressed"):
+            setattr(new, name, getattr(old, name))
+        model.step(now)
+        return model
 
     def snapshot(self, now: float) -> dict[str, Any]:
         """JSON-friendly view for tests, the simulator and the control socket."""

@@ -18,7 +18,7 @@ from rclpy.node import Node
 from robot_dog_interfaces.msg import AudioChunk, AudioLevel, SoundEvent
 from std_msgs.msg import Bool, Header
 
-from robot_dog.ros import qos
+from robot_dog.ros import frames, qos
 from robot_dog.audio import devices
 from robot_dog.audio.level import LevelMeter
 from robot_dog.audio.pcm import FRAME_S, to_float
@@ -82,7 +82,7 @@ class MicrophoneNode(Node):
                 mic.close()
                 mic = None
                 continue
-            header = Header(stamp=self.get_clock().now().to_msg(), frame_id="microphone")
+            header = Header(stamp=self.get_clock().now().to_msg(), frame_id=frames.MICROPHONE)
             chunk = AudioChunk(header=header, sample_rate=devices.RATE_HZ, channels=1,
                                sequence=sequence)
             chunk.samples = samples

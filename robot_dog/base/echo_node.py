@@ -17,6 +17,7 @@ from std_msgs.msg import Header
 from robot_dog.ros import qos
 from robot_dog.base.echo import EchoBase
 from robot_dog.ros.params import declare_read_only
+from robot_dog.ros import frames
 from robot_dog.ros.ros_main import run_node
 
 
@@ -24,7 +25,7 @@ class EchoBaseNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("node_name", "base")
         super().__init__(**kwargs)
-        self._frame = declare_read_only(self, "odom_frame", "odom", "frame of the odometry")
+        self._frame = declare_read_only(self, "odom_frame", frames.ODOM, "frame of the odometry")
         self._core = EchoBase(mode=declare_read_only(self, "initial_mode", "stand",
                                                      "posture at start: stand, sit or damp"))
         self._lock = threading.Lock()
@@ -60,7 +61,7 @@ class EchoBaseNode(Node):
             c = self._core
             c.advance(time.monotonic())
             msg = Odometry(header=Header(stamp=self.get_clock().now().to_msg(), frame_id=self._frame),
-                           child_frame_id="base_link")
+                           child_frame_id=frames.BASE_LINK)
             msg.pose.pose.position.x, msg.pose.pose.position.y = c.x, c.y
             msg.pose.pose.orientation.z = math.sin(c.yaw / 2)
             msg.pose.pose.orientation.w = math.cos(c.yaw / 2)

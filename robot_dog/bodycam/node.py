@@ -5,7 +5,9 @@ hosts the law-enforcement recorder (recorder_node.py: `bodycam/record`, `bodycam
 The picture comes from the `source` parameter (robot_dog/bodycam/sources.py): `test_scene`
 (synthetic), a V4L2 device or video file (OpenCV), or `topic:NAME` (a ROS image topic, e.g. the
 simulator's `topic:camera/image_raw`). The burned-in position follows `fix` (NavSatFix) when one
-arrives; without a fix it shows the configured default.
+arrives; without a fix it shows the configured default. With a topic source it also publishes
+`bodycam/camera_info` beside every image (same header): the source's `camera_info` (the topic's
+sibling) scaled to the bodycam's size; other sources have no known intrinsics and publish none.
 """
 from __future__ import annotations
 
@@ -17,9 +19,10 @@ from typing import Any
 
 import numpy as np
 from rclpy.node import Node
-from sensor_msgs.msg import CompressedImage, Image, NavSatFix, NavSatStatus
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, NavSatFix, NavSatStatus
+from std_msgs.msg import Header
 
-from robot_dog.ros import qos
+from robot_dog.ros import camera_info, frames, qos
 from robot_dog.bodycam.recorder_node import RecorderShell
 from robot_dog.bodycam.scene import Overlay, burn_in, encode_jpeg
 from robot_dog.bodycam.sources import (TOPIC_PREFIX, SourceError, TopicSource, image_from_msg,
@@ -42,7 +45,7 @@ class BodycamNode(Node):
         self.publish_raw = p("publish_raw", True, "also publish uncompressed image_raw")
         self.overlay = Overlay(device_id=p("device_id", "DOG-0001", "recorder device ID"),
                                officer_id=p("officer_id", "000000", "officer on duty"))
-        self.frame_id = p("frame_id", "bodycam_optical", "TF frame of the camera")
+        self.frame_id = p("frame_id", frames.BODYCAM_OPTICAL, "TF frame of the camera")
         spec = p("source", "test_scene", "test_scene | V4L2 device or video file | topic:NAME")
         try:
             self.source = open_source(spec, self.width, self.height)
@@ -50,10 +53,16 @@ class BodycamNode(Node):
             self.get_logger().error(f"{exc}; showing NO SIGNAL")
             self.source = TopicSource(self.width, self.height)   # never fed: NO SIGNAL frames
         if spec.startswith(TOPIC_PREFIX):
-            self.create_subscription(Image, spec[len(TOPIC_PREFIX):], self._on_image, qos.SENSOR)
+            topic = spec[len(TOPIC_PREFIX):]
+            self.create_subscription(Image, topic, self._on_image, qos.SENSOR)
+            folder = topic.rpartition("/")[0]   # camera/image_raw -> camera/camera_info
+            self.create_subscription(CameraInfo, f"{folder}/camera_info" if folder else "camera_info",
+                                     self._on_camera_info, qos.SENSOR)
+        self.camera: camera_info.Pinhole | None = None   # the source's intrinsics, at our size
         self.create_subscription(NavSatFix, "fix", self._on_fix, qos.TELEMETRY)
         self.raw_pub = self.create_publisher(Image, "bodycam/image_raw", qos.SENSOR)
         self.jpeg_pub = self.create_publisher(CompressedImage, "bodycam/image/compressed", qos.SENSOR)
+        self.info_pub = self.create_publisher(CameraInfo, "bodycam/camera_info", qos.SENSOR)
         self.recorder = RecorderShell(self, width=self.width, height=self.height, fps=self.fps,
                                       device_id=self.overlay.device_id, officer_id=self.overlay.officer_id)
         self.create_timer(1.0 / self.fps, self._tick)
@@ -64,6 +73,10 @@ class BodycamNode(Node):
             self.source.put(image_from_msg(msg.encoding, msg.width, msg.height, msg.step, bytes(msg.data)))
         except ValueError as exc:
             self.get_logger().warning(f"camera image dropped: {exc}", throttle_duration_sec=5.0)
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        source = camera_info.from_msg(msg)
+        self.camera = source.scaled(self.width, self.height) if source is not None else None
 
     def _on_fix(self, msg: NavSatFix) -> None:
         if msg.status.status >= NavSatStatus.STATUS_FIX and math.isfinite(msg.latitude) \
@@ -82,6 +95,8 @@ class BodycamNode(Node):
         msg = CompressedImage(format="jpeg", data=encode_jpeg(frame, self.jpeg_quality))
         msg.header.stamp, msg.header.frame_id = stamp, self.frame_id
         self.jpeg_pub.publish(msg)
+        if self.camera is not None:
+            self.info_pub.publish(camera_info.to_msg(self.camera, Header(stamp=stamp, frame_id=self.frame_id)))
 
     def close(self) -> None:
         self.recorder.close()

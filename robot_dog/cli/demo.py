@@ -50,9 +50,12 @@ def _mismatch(fleet: fleet_mod.Fleet, dog: str) -> str | None:
         return f"its broker listens on {fleet.broker.host}, not 127.0.0.1"
     if dog not in fleet.dogs or STATION_USER not in fleet.users:
         return f"it lacks dog {dog!r} or station user {STATION_USER!r}"
+    if fleet.roles.get(STATION_USER) != "listener":
+        return f"its station user {STATION_USER!r} may not listen in (role listener)"
     p = fleet.paths
     for path in (p.ca_cert, p.server_cert, p.server_key, p.passwd, p.acl, p.dog_ca_cert(dog),
-                 p.dog_password(dog), p.dog_public_key(dog), p.command_key(dog), p.station_ca_cert(),
+                 p.dog_password(dog), p.dog_public_key(dog), p.command_key(dog),
+                 p.dog_result_key(dog), p.result_public_key(dog), p.station_ca_cert(),
                  p.dog_evidence_key(dog),
                  p.user_password(STATION_USER), p.operator_token):
         if not path.is_file():
@@ -76,7 +79,7 @@ def demo_fleet(root: Path, broker_port: int, dog: str = DOG) -> fleet_mod.Fleet:
     # run_as: mosquitto started as root would otherwise switch to user "mosquitto", which cannot
     # read the fleet's 0600 files.
     return fleet_mod.init_fleet(root, [dog], [STATION_USER], fleet_mod.BrokerSettings(
-        port=broker_port, run_as=getpass.getuser()))
+        port=broker_port, run_as=getpass.getuser()), roles={STATION_USER: "listener"})
 
 
 def broker_config(fleet: fleet_mod.Fleet, port: int, log_file: Path) -> str:

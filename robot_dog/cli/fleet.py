@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="dog id (repeat; at least one)")
     init.add_argument("--user", action="append", default=[], metavar="NAME",
                       help="station user (repeat; default: none, add later with add-user)")
+    role_help = ("station user's role, USER=ROLE (repeat): viewer (watch only), operator "
+                 "(also commands and talk; the default), listener (an operator who may also "
+                 "hear the dogs' microphones)")
+    init.add_argument("--role", action="append", default=[], metavar="USER=ROLE", help=role_help)
     init.add_argument("--host", default="127.0.0.1", help="broker listen address")
     init.add_argument("--port", type=int, default=8883, help="TLS listener port")
     init.add_argument("--plain-port", type=int, default=None, metavar="PORT",
@@ -66,14 +70,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_user = action("add-user", "add station users to an existing fleet")
     add_user.add_argument("users", nargs="+", metavar="NAME", help="new station user (one or more)")
+    add_user.add_argument("--role", action="append", default=[], metavar="USER=ROLE", help=role_help)
 
     refresh = action("refresh", "rewrite the broker's passwd, ACL and mosquitto.conf from the "
                      "registry (after an upgrade; restart the broker)")
+    refresh.add_argument("--role", action="append", default=[], metavar="USER=ROLE",
+                         help="change an existing station user's role (repeat; " + role_help.split(
+                             ", USER=ROLE (repeat): ", 1)[1])
     refresh.add_argument("--cert-port", type=int, default=None, metavar="PORT",
                          help="also open the client-certificate listener on PORT (default: none)")
 
     action("show", "list dogs, users and the broker address")
     return parser
+
+
+def _roles(pairs: Sequence[str]) -> dict[str, str]:
+    roles = {}
+    for pair in pairs:
+        user, sep, role = pair.partition("=")
+        if not sep:
+            raise fleet_mod.FleetError(f"--role {pair!r}: give USER=ROLE")
+        roles[user] = role
+    return roles
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -84,7 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise fleet_mod.FleetError("give at least one --dog")
             fleet = fleet_mod.init_fleet(args.out, args.dog, args.user, fleet_mod.BrokerSettings(
                 host=args.host, port=args.port, plain_port=args.plain_port, run_as=args.run_as,
-                extra_names=tuple(args.extra_names), cert_port=args.cert_port), certs=args.cert)
+                extra_names=tuple(args.extra_names), cert_port=args.cert_port), certs=args.cert,
+                roles=_roles(args.role))
         elif args.action == "add-dog":
             fleet = fleet_mod.add_dogs(args.out, args.dogs, certs=args.cert)
         elif args.action == "remove-dog":
@@ -92,9 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.action == "cert":
             fleet = fleet_mod.issue_certs(args.out, args.dogs)
         elif args.action == "add-user":
-            fleet = fleet_mod.add_users(args.out, args.users)
+            fleet = fleet_mod.add_users(args.out, args.users, _roles(args.role))
         elif args.action == "refresh":
-            fleet = fleet_mod.refresh(args.out, cert_port=args.cert_port)
+            fleet = fleet_mod.refresh(args.out, cert_port=args.cert_port, roles=_roles(args.role))
         else:
             fleet = fleet_mod.load_fleet(args.out)
     except fleet_mod.FleetError as exc:
@@ -112,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  certs    issued to {', '.join(certified)}, but no certificate listener "
               "(`fleet refresh --cert-port PORT`)")
     print(f"  dogs     {', '.join(fleet.dogs) or '-'}   (copy {paths.root / 'dogs'}/<dog>/ to each dog)")
-    print(f"  users    {', '.join(fleet.users) or '-'}")
+    print(f"  users    {', '.join(f'{u} ({fleet.roles.get(u, fleet_mod.DEFAULT_ROLE)})' for u in fleet.users) or '-'}")
     return 0
 
 

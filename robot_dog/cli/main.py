@@ -10,6 +10,9 @@
   robot-dog evidence verify|export ...              check the recorder's evidence, pack a case
   robot-dog teleop ACTION ...                       handheld pairing code and certificate, keyboard teleop
   robot-dog sim ACTION ...                          simulator tools (export-gazebo, scenarios)
+  robot-dog record [-o FILE] [--topics ...]         record live topics to MCAP (size cap)
+  robot-dog foxglove [--port N] [--topics ...]      serve live topics to Foxglove on 127.0.0.1
+  robot-dog tf-tree [-o FILE.dot]                   draw the live TF tree (Graphviz)
 
 Examples:
   robot-dog demo                                    viewer on http://127.0.0.1:8080/
@@ -33,7 +36,7 @@ from collections.abc import Callable
 import robot_dog
 from robot_dog.cli import stopping
 
-# verb -> module exposing main(argv) -> int; imported lazily so one broken part does not take
+# verb -> module exposing main(argv) -> int (or "module:function"); imported lazily so one broken part does not take
 # down the others (doctor must run when rclpy does not).
 VERBS: dict[str, str] = {
     "demo": "robot_dog.cli.demo",
@@ -45,11 +48,14 @@ VERBS: dict[str, str] = {
     "evidence": "robot_dog.cli.evidence",
     "teleop": "robot_dog.teleop.cli",
     "sim": "sim.cli",
+    "record": "robot_dog.devtools.cli:record",
+    "foxglove": "robot_dog.devtools.cli:foxglove",
+    "tf-tree": "robot_dog.devtools.tf_tree",
 }
 
 
 #: Long-running verbs: a signal is their normal end, so a stop even during start-up exits 0.
-SERVICES = frozenset({"demo", "launch", "station"})
+SERVICES = frozenset({"demo", "launch", "station", "record", "foxglove"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,7 +80,8 @@ def _run(argv: list[str]) -> int:
               "(robot-dog --help)", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    entry: Callable[[list[str]], int] = importlib.import_module(VERBS[verb]).main
+    module, _, function = VERBS[verb].partition(":")
+    entry: Callable[[list[str]], int] = getattr(importlib.import_module(module), function or "main")
     return entry(rest)
 
 

@@ -126,6 +126,8 @@ def describe(t: Telemetry) -> dict[str, object]:
         "safe": flag_names(t.safe_reasons, SafeReason),   # unknown bits: UNKNOWN_0x.., still safe
         "faults": flag_names(t.faults, Fault),
         "rx_bad_frames": t.rx_bad_frames, "uptime_s": t.uptime_ms / 1000,
+        # which boot of the MCU this is (protocol version 3; null from a version-2 MCU)
+        "boot_id": f"{t.boot_id:08x}" if t.boot_id else None,
     }
 
 

@@ -7,16 +7,19 @@ their directories 0700):
     ca/ca.crt  ca/ca.key             the fleet CA (the key signs broker certificates only)
     broker/server.crt server.key     TLS for 127.0.0.1/localhost (+ --host names)
     broker/passwd                    mosquitto_passwd hashes of every dog and station user
-    broker/acl                       dog: own tree, never own commands; station: read all, write cmd
+    broker/acl                       dog: own tree (fixed camera/audio names), never own commands;
+                                     station user: by role (viewer, operator, listener)
     broker/mosquitto.conf            TLS listener (plain listener only if asked, loopback); on
                                      every listener the client id is the user name; with a
                                      cert_port, a second TLS listener for client certificates
-    dogs/<dog>/                      copy to the dog: ca.crt, password, command.pub, evidence.key
-                                     (Ed25519: signs the recorder's manifests) (and with
-                                     `--cert` client.crt, client.key: CN = dog id, by the CA)
+    dogs/<dog>/                      copy to the dog: ca.crt, password, command.pub, result.key
+                                     (the dog's own key that signs its command results),
+                                     evidence.key (Ed25519: signs the recorder's manifests) (and
+                                     with `--cert` client.crt, client.key: CN = dog id, by the CA)
     station/ca.crt                   for station clients
     station/users/<user>.password    one broker credential per station user
     station/command_keys/<dog>.key   Ed25519 private key that signs <dog>'s commands; never leaves
+    station/result_keys/<dog>.pub    public half of <dog>'s result key: only results it verifies count
     station/evidence_keys/<dog>.pub  public half of <dog>'s evidence key: verifies its recordings
     station/operator.token           bearer token of the station's command API (HTTP)
 
@@ -40,13 +43,14 @@ Modules, one job each: `layout` (where each file lives, the registry record, nam
 `passwords` (broker/passwd), `broker_config` (ACL and mosquitto.conf), `registry` (fleet.json
 and the operations: init, load, add, remove, issue certificates, refresh).
 """
-from robot_dog.fleet.broker_config import SESSION_IS_USER, acl_text, mosquitto_conf_text
+from robot_dog.fleet.broker_config import (DEFAULT_ROLE, ROLES, SESSION_IS_USER, acl_text,
+                                           mosquitto_conf_text)
 from robot_dog.fleet.ca import CA_DAYS, CLIENT_DAYS, SERVER_DAYS
 from robot_dog.fleet.layout import USER_NAME, BrokerSettings, Fleet, FleetError, FleetPaths, check_user
 from robot_dog.fleet.registry import (REGISTRY_VERSION, add_dogs, add_users, init_fleet, issue_certs,
                                       load_fleet, refresh, remove_dogs)
 
-__all__ = ["CA_DAYS", "CLIENT_DAYS", "REGISTRY_VERSION", "SERVER_DAYS", "SESSION_IS_USER", "USER_NAME",
+__all__ = ["CA_DAYS", "CLIENT_DAYS", "DEFAULT_ROLE", "ROLES", "REGISTRY_VERSION", "SERVER_DAYS", "SESSION_IS_USER", "USER_NAME",
            "BrokerSettings", "Fleet", "FleetError", "FleetPaths", "acl_text", "add_dogs", "add_users",
            "check_user", "init_fleet", "issue_certs", "load_fleet", "mosquitto_conf_text", "refresh",
            "remove_dogs"]

@@ -55,6 +55,7 @@ class FleetPaths:
     def dog_password(self, dog: str) -> Path: return self.dog_dir(dog) / "password"
     def dog_ca_cert(self, dog: str) -> Path: return self.dog_dir(dog) / "ca.crt"
     def dog_public_key(self, dog: str) -> Path: return self.dog_dir(dog) / "command.pub"
+    def dog_result_key(self, dog: str) -> Path: return self.dog_dir(dog) / "result.key"
     def dog_client_cert(self, dog: str) -> Path: return self.dog_dir(dog) / "client.crt"
     def dog_client_key(self, dog: str) -> Path: return self.dog_dir(dog) / "client.key"
     def station_ca_cert(self) -> Path: return self.root / "station" / "ca.crt"
@@ -64,8 +65,10 @@ class FleetPaths:
         return self.root / "station" / "users" / f"{check_user(user)}.password"
     def command_key(self, dog: str) -> Path:
         return self.root / "station" / "command_keys" / f"{topics.check_dog(dog)}.key"
-    # The evidence key runs the other way: the dog signs its recordings' manifests, the station
-    # holds the public half to verify what it receives.
+    def result_public_key(self, dog: str) -> Path:
+        return self.root / "station" / "result_keys" / f"{topics.check_dog(dog)}.pub"
+    # The result and evidence keys run the other way: the dog signs (its command results, its
+    # recordings' manifests), the station holds the public half to verify what it receives.
     def dog_evidence_key(self, dog: str) -> Path: return self.dog_dir(dog) / "evidence.key"
     def evidence_public_key(self, dog: str) -> Path:
         return self.root / "station" / "evidence_keys" / f"{topics.check_dog(dog)}.pub"
@@ -78,6 +81,7 @@ class Fleet:
     broker: BrokerSettings
     dogs: list[str] = field(default_factory=list)
     users: list[str] = field(default_factory=list)
+    roles: dict[str, str] = field(default_factory=dict)  # station user -> role (broker_config.ROLES)
 
     @property
     def paths(self) -> FleetPaths:

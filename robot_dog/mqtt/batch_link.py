@@ -15,6 +15,9 @@ a slow database slows the broker down instead of filling our memory.
 Compared with robot_dog.mqtt.client.Link (paho, used by the dogs): no will, no QoS 2, no
 per-message callback; publish() is QoS 0/1 and, like Link, does not resend after a reconnect
 (commands are signed with a short expiry; the station sends them again if it wants to).
+Every subscription is retain-as-published: a message keeps the retain flag its publisher set,
+so the station can refuse retained messages where none belong (a captured dog filling the
+broker's retained store), not only those replayed at subscribe time.
 """
 from __future__ import annotations
 
@@ -116,7 +119,8 @@ class BatchLink:
         with self._lock:
             self._subscriptions[topic_filter] = (qos, no_local)
             if self._connected.is_set():
-                self._outq.append(wire.subscribe(self._take_id(), [(topic_filter, qos, no_local)]))
+                self._outq.append(wire.subscribe(self._take_id(), [(topic_filter, qos, no_local)],
+                                                 retain_as_published=True))
         self._wake()
 
     def unsubscribe(self, topic_filter: str, timeout_s: float = 10.0) -> bool:
@@ -229,7 +233,8 @@ class BatchLink:
             generation = self._generation
             subs = list(self._subscriptions.items())
             if subs:
-                self._outq.append(wire.subscribe(self._take_id(), [(f, q, nl) for f, (q, nl) in subs]))
+                self._outq.append(wire.subscribe(self._take_id(), [(f, q, nl) for f, (q, nl) in subs],
+                                                 retain_as_published=True))
             self._connected.set()
         _LOGGER.info("connected to %s:%s as %s", ep.host, ep.port, ep.username)
         if self._on_connected:

@@ -116,10 +116,10 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def canonical(fields: Mapping[str, Any]) -> bytes:
-    """The exact bytes that are signed: DOMAIN + canonical JSON of the envelope without `sig`."""
+def canonical(fields: Mapping[str, Any], domain: bytes = DOMAIN) -> bytes:
+    """The exact bytes that are signed: `domain` + canonical JSON of the fields without `sig`."""
     body = {k: v for k, v in fields.items() if k != "sig"}
-    return DOMAIN + json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    return domain + json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                                allow_nan=False).encode("utf-8")
 
 
@@ -240,38 +240,6 @@ class CommandVerifier:
                       max_ttl_s=self._max_ttl_s, not_before=self.started_at)
 
 
-def result(dog: str, now: float, *, code: str, ok: bool | None = None,
-           command: Command | None = None, nonce: str | None = None, verb: str | None = None,
-           message: str = "", data: Mapping[str, Any] | None = None) -> bytes:
-    """Encode a cmd/result payload. `ok` defaults to code == "ok"."""
-    body: dict[str, Any] = {"v": VERSION, "dog": dog, "ts": now, "ok": code == "ok" if ok is None else ok,
-                            "code": code}
-    nonce = command.nonce if command else nonce
-    verb = command.verb if command else verb
-    if nonce:
-        body["nonce"] = nonce[:64]
-    if verb:
-        body["verb"] = verb[:32]
-    if message:
-        body["message"] = message[:512]
-    if data is not None:
-        body["data"] = dict(data)
-    return schema.encode("result", body)
-
-
-def rejection(dog: str, now: float, payload: bytes, error: CommandRejected) -> bytes:
-    """cmd/result for a refused command, quoting its nonce/verb when they can be read."""
-    nonce = verb = None
-    try:
-        env = schema.strict_loads(payload, schema.MAX_BYTES["command"])
-        if isinstance(env, dict):
-            nonce = env.get("nonce") if isinstance(env.get("nonce"), str) else None
-            verb = env.get("verb") if isinstance(env.get("verb"), str) else None
-    except schema.SchemaError:
-        pass
-    return result(dog, now, code=error.code, nonce=nonce, verb=verb, message=str(error))
-
-
 # --- keys (PEM files written by robot_dog.fleet) -------------------------------------------------
 def new_key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
@@ -287,7 +255,7 @@ def public_pem(key: Ed25519PublicKey) -> bytes:
 
 
 def load_signing_key(path: str | Path) -> Ed25519PrivateKey:
-    """The station's private command key for one dog."""
+    """An Ed25519 private key in PEM: the station's command key for a dog, a dog's result key."""
     key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"{path}: not an Ed25519 private key")
@@ -295,7 +263,7 @@ def load_signing_key(path: str | Path) -> Ed25519PrivateKey:
 
 
 def load_verify_key(path: str | Path) -> Ed25519PublicKey:
-    """The dog's public command key."""
+    """An Ed25519 public key in PEM: a dog's command.pub, the station's copy of a result key."""
     key = serialization.load_pem_public_key(Path(path).read_bytes())
     if not isinstance(key, Ed25519PublicKey):
         raise ValueError(f"{path}: not an Ed25519 public key")

@@ -25,8 +25,11 @@ from robot_dog.mqtt.errors import MqttLinkError
 ROOT = "patrol/v1"
 #: Dog ids double as broker user names and ACL path segments: keep them boring.
 DOG_ID = re.compile(r"[a-z0-9_-]{1,32}")
-#: Camera and audio source names, e.g. "bodycam", "front", "mic".
-NAME = re.compile(r"[a-z0-9_-]{1,32}")
+#: Camera and audio source names: a fixed set each, so a dog (or a captured dog's credential)
+#: can publish on a bounded number of topics; the broker ACL lists exactly these
+#: (robot_dog/fleet/broker_config.py) and the station refuses any other name.
+CAMERAS = ("bodycam", "front", "rear", "left", "right")
+AUDIO_SOURCES = ("mic",)
 #: Command verbs, e.g. "announce", "lights", "siren", "estop".
 VERB = re.compile(r"[a-z][a-z0-9_]{0,31}")
 RESULT = "result"
@@ -91,12 +94,26 @@ def telemetry(dog: str) -> str:
     return f"{base(dog)}/telemetry"
 
 
+def _member(names: tuple[str, ...], value: str, what: str) -> str:
+    if value not in names:
+        raise TopicError(f"invalid {what} {value!r}: must be one of {', '.join(names)}")
+    return value
+
+
+def check_camera(camera: str) -> str:
+    return _member(CAMERAS, camera, "camera name")
+
+
+def check_audio_source(source: str) -> str:
+    return _member(AUDIO_SOURCES, source, "audio source")
+
+
 def video(dog: str, camera: str) -> str:
-    return f"{base(dog)}/video/{_check(NAME, camera, 'camera name')}"
+    return f"{base(dog)}/video/{check_camera(camera)}"
 
 
 def audio(dog: str, source: str) -> str:
-    return f"{base(dog)}/audio/{_check(NAME, source, 'audio source')}"
+    return f"{base(dog)}/audio/{check_audio_source(source)}"
 
 
 def events(dog: str) -> str:
@@ -134,7 +151,8 @@ def all_dogs(kind: Kind) -> str:
 
 
 _LEAF_KINDS = {k.value: k for k in (Kind.STATUS, Kind.TELEMETRY, Kind.EVENTS)}
-_NAMED_KINDS = {Kind.VIDEO.value: Kind.VIDEO, Kind.AUDIO.value: Kind.AUDIO}
+_NAMED_KINDS = {Kind.VIDEO.value: (Kind.VIDEO, check_camera),
+                Kind.AUDIO.value: (Kind.AUDIO, check_audio_source)}
 
 
 def parse(topic: str) -> Topic:
@@ -151,7 +169,8 @@ def parse(topic: str) -> Topic:
     if len(rest) == 1 and rest[0] in _LEAF_KINDS:
         return Topic(dog, _LEAF_KINDS[rest[0]], None)
     if len(rest) == 2 and rest[0] in _NAMED_KINDS:
-        return Topic(dog, _NAMED_KINDS[rest[0]], _check(NAME, rest[1], f"{rest[0]} name"))
+        kind, check = _NAMED_KINDS[rest[0]]
+        return Topic(dog, kind, check(rest[1]))
     if len(rest) == 2 and rest[0] == "cmd":
         if rest[1] == RESULT:
             return Topic(dog, Kind.RESULT, None)

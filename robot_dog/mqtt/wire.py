@@ -156,10 +156,13 @@ def connect(client_id: str, *, username: str | None = None, password: str | None
     return _packet(CONNECT << 4, body)
 
 
-def subscribe(packet_id: int, filters: list[tuple[str, int, bool]]) -> bytes:
-    """One SUBSCRIBE for [(filter, qos, no_local)]."""
+def subscribe(packet_id: int, filters: list[tuple[str, int, bool]], *,
+              retain_as_published: bool = False) -> bytes:
+    """One SUBSCRIBE for [(filter, qos, no_local)]. `retain_as_published`: live messages keep
+    the retain flag their publisher set (else the broker clears it on forwarding)."""
+    rap = 0x08 if retain_as_published else 0
     body = _U16.pack(packet_id) + b"\x00" + b"".join(
-        _str(f) + bytes((qos | (0x04 if no_local else 0),)) for f, qos, no_local in filters)
+        _str(f) + bytes((qos | rap | (0x04 if no_local else 0),)) for f, qos, no_local in filters)
     return _packet((SUBSCRIBE << 4) | 0x02, body)
 
 

@@ -13,11 +13,12 @@ waits for `motion/resume` (the restart interlock). A goal waits while another in
 with "estop" when the e-stop engages (a release never resumes it: send a new goal) and with an
 honest outcome otherwise (robot_dog/patrol/goal.py). After a goal the dog stays where it is.
 Silence on `odom` for `odom_timeout_s` stops the commands (the mux then times the input out).
+Times are the node clock's (odom freshness, goal timeouts and progress): with use_sim_time, a
+simulator run faster than real time keeps them in sim seconds.
 """
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -83,7 +84,7 @@ class PatrolNode(Node):
         if at_start and not self.route:
             raise ValueError("patrol_at_start needs a route: a scenario or waypoints")
         if at_start:
-            self.work = _Work(GoalTracker(self.route, time.monotonic(), self.goal_config, loop=True,
+            self.work = _Work(GoalTracker(self.route, self._now(), self.goal_config, loop=True,
                                           timeout_s=math.inf), None, PATROL_ROUTE)
         self.get_logger().info(f"patrol route of {len(self.route)} waypoints at "
                                f"{self.goal_config.speed} m/s ({'walking' if at_start else 'waiting for a goal'})")
@@ -103,9 +104,13 @@ class PatrolNode(Node):
         return list(zip(flat[::2], flat[1::2])), 0.6, geo
 
     # ---- inputs ----------------------------------------------------------------------------
+    def _now(self) -> float:
+        """s on the node clock (sim time with use_sim_time)."""
+        return self.get_clock().now().nanoseconds * 1e-9
+
     def _on_odom(self, msg: Odometry) -> None:
         p, o = msg.pose.pose.position, msg.pose.pose.orientation
-        self.pose, self.pose_at = (p.x, p.y, yaw_of(o.x, o.y, o.z, o.w)), time.monotonic()
+        self.pose, self.pose_at = (p.x, p.y, yaw_of(o.x, o.y, o.z, o.w)), self._now()
 
     def _on_motion(self, msg: MotionState) -> None:
         self.winner = msg.winner
@@ -148,7 +153,7 @@ class PatrolNode(Node):
         action = NavigateTo if isinstance(handle.request, NavigateTo.Goal) else FollowRoute
         request = handle.request
         try:
-            if self.pose is None or time.monotonic() - self.pose_at > self.odom_timeout:
+            if self.pose is None or self._now() - self.pose_at > self.odom_timeout:
                 raise GoalRefused("no_odometry", "the dog's position is unknown (no odom)")
             points, loop, label = self._waypoints(request)
             config = self.goal_config
@@ -156,7 +161,7 @@ class PatrolNode(Node):
                 config = replace(config, speed=float(request.speed))
             if isinstance(request, NavigateTo.Goal) and request.tolerance_m > 0:
                 config = replace(config, tolerance_m=float(request.tolerance_m))
-            tracker = GoalTracker(points, time.monotonic(), config, loop=loop,
+            tracker = GoalTracker(points, self._now(), config, loop=loop,
                                   timeout_s=float(request.timeout_s) or (math.inf if loop else 0.0))
         except GoalRefused as refused:
             self.get_logger().warning(f"goal refused: {refused}")
@@ -194,10 +199,10 @@ class PatrolNode(Node):
     def _tick(self) -> None:
         progress = None
         work = self.work
-        fresh = self.pose is not None and time.monotonic() - self.pose_at <= self.odom_timeout
+        fresh = self.pose is not None and self._now() - self.pose_at <= self.odom_timeout
         if work is not None and fresh:
             assert self.pose is not None
-            (vx, wz), progress = work.tracker.step(self.pose, time.monotonic(),
+            (vx, wz), progress = work.tracker.step(self.pose, self._now(),
                                                    driving=self.winner == "patrol")
             if work.tracker.outcome is None:
                 msg = Twist()

@@ -5,8 +5,12 @@ a fresh-looking frame every 100 ms). Each TELEMETRY carries `uptime_ms`, the MCU
 `arrival - uptime` is the link delay plus a constant: its smallest value seen is the baseline,
 and how far a frame lies above it is how late that frame is. The baseline may creep up by
 `drift_ppm` (the two crystals differ) and restarts when `uptime_ms` runs backwards (MCU reboot,
-or its 49.7-day wrap). A delay present from the very first frame is part of the baseline and
-so is not seen; a link that turns slow, which is what goes unnoticed otherwise, is. Times in s.
+or its 49.7-day wrap). A delay present from the very first frame is part of that baseline and
+so cannot be seen from telemetry alone: protocol version 3 closes that gap. Each TELEMETRY
+echoes the beat of the newest HEARTBEAT the MCU heard, and the host knows when it sent that beat
+(`sampled_after`): the frame was sampled after it, so `now - sampled_after` bounds the frame's
+age from above whatever the lag in either direction (docs/serial_protocol.md section 8). The
+age is the larger of the two. Times in s, on the host's monotonic clock.
 """
 from __future__ import annotations
 
@@ -17,9 +21,14 @@ class TelemetryAge:
         self._baseline: float | None = None   # smallest (arrival - MCU time) seen, s
         self._uptime_ms: int | None = None
         self._arrived: float | None = None
+        self._sampled_after: float | None = None
         self.lateness_s = 0.0                 # how late the newest frame arrived
 
-    def on_telemetry(self, uptime_ms: int, arrived: float) -> None:
+    def on_telemetry(self, uptime_ms: int, arrived: float,
+                     sampled_after: float | None = None) -> None:
+        """A frame stamped `uptime_ms` arrived at `arrived`; `sampled_after`: when the host sent
+        the heartbeat it echoes (version 3), None without an echo."""
+        self._sampled_after = sampled_after
         offset = arrived - uptime_ms / 1000
         if self._uptime_ms is None or uptime_ms < self._uptime_ms or self._baseline is None:
             self._baseline = offset           # first frame, or the MCU's clock restarted
@@ -34,4 +43,7 @@ class TelemetryAge:
         """Seconds since the MCU sampled the newest telemetry; None before the first frame."""
         if self._arrived is None:
             return None
-        return (now - self._arrived) + self.lateness_s
+        age = (now - self._arrived) + self.lateness_s
+        if self._sampled_after is not None:
+            age = max(age, now - self._sampled_after)
+        return age

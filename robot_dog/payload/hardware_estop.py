@@ -2,15 +2,18 @@
 
 payload_node speaks for two endpoints of safety_node's e-stop (robot_dog/safety/estop.py):
 
-- `mcu`: checked in while the MCU's telemetry is fresh. When the link is lost (cable, MCU
-  crash, payload_node gone) the check-ins stop and safety_node's deadline gives a controlled
-  stop: a dog whose payload cannot hear its e-stop button must not walk. The hold stays until
-  the link is back and it is released on explicit request (`robot-dog teleop release mcu`).
-- `button`: the MCU reports its e-stop button in telemetry (safe reason BUTTON). A press
-  engages an immediate stop; while the button stays down the engage is repeated every
-  `reassert_s`, so a release asked for while it is still pressed does not last. Pulling the
-  button out does not release the dog: that is an explicit request too
-  (`robot-dog teleop release button`).
+- `mcu`: checked in while the MCU's telemetry is fresh. A dog whose payload cannot hear its
+  e-stop button must not walk, so a lost link engages at once: when the port goes away
+  (`on_link_lost`, cable or USB) or when telemetry has been missing for `lost_s` (a silent
+  MCU), repeated every `lost_reassert_s` while it lasts, so a release asked for meanwhile does
+  not last. safety_node's check-in deadline (`timeout_s`) is the backstop for payload_node
+  itself dying. The hold stays until the link is back and it is released on explicit request
+  (`robot-dog teleop release mcu`).
+- `button`: the MCU pushes a press as an EVENT frame (`on_safe_reasons`, at once) and reports it
+  in every telemetry (safe reason BUTTON). A press engages an immediate stop; while the button
+  stays down the engage is repeated every `reassert_s`, so a release asked for while it is
+  still pressed does not last. Pulling the button out does not release the dog: that is an
+  explicit request too (`robot-dog teleop release button`).
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ from firmware_bridge.messages import SafeReason
 
 MCU, BUTTON = "mcu", "button"
 BUTTON_REASON = "e-stop button on the payload pressed"
+SILENT_REASON = "payload link silent"
+LOST_REASON = "payload link lost"
 
 
 @dataclass(frozen=True)
@@ -42,25 +47,59 @@ class HardwareEstop:
     fresh_s: float = 1.0
     every_s: float = 0.25
     reassert_s: float = 1.0
+    #: telemetry missing this long (10 Hz frames: 3 in a row) engages `mcu`: a stop in < 0.5 s.
+    lost_s: float = 0.35
+    lost_reassert_s: float = 0.25
     button_pressed: bool | None = None      # None: not known (no fresh telemetry)
+    lost: bool = False                      # the link is lost and `mcu` holds the dog
     _checked_in: float | None = None
     _engaged: float | None = None
+    _lost_engaged: float | None = None
+    _joined: bool = False                   # fresh telemetry seen: the MCU is an endpoint
 
-    def tick(self, now: float, telemetry_age: float | None,
-             safe_reasons: int | None) -> list[CheckIn | Engage]:
-        """What to tell safety_node now, from the newest telemetry's age and safe reasons."""
+    def tick(self, now: float, telemetry_age: float | None, safe_reasons: int | None,
+             silence_s: float | None = None) -> list[CheckIn | Engage]:
+        """What to tell safety_node now, from the newest telemetry's age and safe reasons.
+        `silence_s`: how long the link's own thread has gone without telemetry (it does not
+        grow while this process is not scheduled); without it the age decides."""
+        actions: list[CheckIn | Engage] = []
+        quiet = telemetry_age if silence_s is None else silence_s
+        live = quiet is not None and quiet <= self.lost_s
+        if self._joined and not live:
+            actions += self._link_down(now, SILENT_REASON + f" for {self.lost_s:g} s")
         fresh = telemetry_age is not None and telemetry_age <= self.fresh_s
         if not fresh or safe_reasons is None:
-            self.button_pressed = None       # unknown: the mcu endpoint's deadline covers it
-            return []
-        actions: list[CheckIn | Engage] = []
-        if self._checked_in is None or now - self._checked_in >= self.every_s:
-            self._checked_in = now
-            actions.append(CheckIn(MCU, self.timeout_s))
+            self.button_pressed = None       # unknown: the mcu endpoint covers it
+            return actions
+        if live:
+            self._joined, self.lost = True, False
+            if self._checked_in is None or now - self._checked_in >= self.every_s:
+                self._checked_in = now
+                actions.append(CheckIn(MCU, self.timeout_s))
+        return actions + self.on_safe_reasons(now, safe_reasons)
+
+    def on_safe_reasons(self, now: float, safe_reasons: int) -> list[Engage]:
+        """The MCU's safe reasons (an EVENT pushed at once, or telemetry): engage on a press."""
         pressed = bool(int(safe_reasons) & SafeReason.BUTTON)
         newly = pressed and not self.button_pressed
         self.button_pressed = pressed
         if newly or (pressed and self._engaged is not None and now - self._engaged >= self.reassert_s):
             self._engaged = now
-            actions.append(Engage(BUTTON, BUTTON_REASON))
-        return actions
+            return [Engage(BUTTON, BUTTON_REASON)]
+        return []
+
+    def on_link_lost(self, now: float, why: str) -> list[Engage]:
+        """The port went away: engage at once (no need to wait for telemetry to lapse)."""
+        if not self._joined:
+            return []
+        self.button_pressed = None
+        return self._link_down(now, f"{LOST_REASON} ({why})" if why else LOST_REASON, force=True)
+
+    def _link_down(self, now: float, reason: str, force: bool = False) -> list[Engage]:
+        due = (force or not self.lost or self._lost_engaged is None
+               or now - self._lost_engaged >= self.lost_reassert_s)
+        self.lost = True
+        if not due:
+            return []
+        self._lost_engaged = now
+        return [Engage(MCU, reason)]

@@ -5,16 +5,23 @@ Serves `police_light/set`, `searchlight/set`, `amplifier/set`; publishes `police
 names "<node>: <part>", a hardware_id; STALE when MCU telemetry stops or arrives late);
 subscribes to `estop` (engaged -> SAFE on the MCU, requests that add output refused); speaks
 for the e-stop endpoints `mcu` and `button` (hardware_estop.py) through `estop/check_in` and
-`estop/engage`. The
-payload counts as safe, and a request as accepted, only on the MCU's word: ACK(OK) for a request,
-the COMMANDED safe reason in telemetry for an e-stop (SAFE is resent until telemetry agrees).
-Behaviour is in the cores; this file wires parameters, QoS, timers and topics.
+`estop/engage`. The payload counts as safe, and a request as accepted, only on the MCU's word:
+ACK(OK) for a request, the COMMANDED safe reason in telemetry for an e-stop (SAFE is resent until
+telemetry agrees). Behaviour is in the cores; this file wires parameters, QoS, timers and topics.
+
+Executor: nothing here blocks a callback. The services are `async def` and await the MCU's ACK
+(the link's thread completes an rclpy future through `executor.create_task`, which also wakes
+the executor). What the link pushes (a button press as an EVENT frame, a lost port, an MCU
+reboot) is queued by the link's thread and handled at once by a guard condition's callback, not
+on the next timer tick.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections import deque
+from concurrent.futures import Future as ThreadFuture
 from functools import partial
 from typing import Any
 
@@ -22,6 +29,7 @@ from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
+from rclpy.task import Future
 from robot_dog_interfaces.msg import AmplifierState, EstopState, PoliceLightState, SearchlightState
 from robot_dog_interfaces.srv import (
     EstopCheckIn, EstopEngage, SetAmplifier, SetPoliceLight, SetSearchlight,
@@ -31,9 +39,9 @@ from std_msgs.msg import Header
 
 from firmware_bridge import port_check
 from firmware_bridge.errors import CommandError
-from firmware_bridge.host import FIRST_SEQ, LAST_SEQ, LinkConfig
+from firmware_bridge.host import FIRST_SEQ, LAST_SEQ, EventReceived, LinkConfig, McuRebooted
 from firmware_bridge.messages import AckStatus, Message, Telemetry
-from firmware_bridge.transport import SerialLink
+from firmware_bridge.transport import LinkEvent, LinkLost, SerialLink
 from robot_dog.ros import qos
 from robot_dog.payload import amplifier, power
 from robot_dog.payload.errors import RequestRefused
@@ -49,9 +57,8 @@ _LOGGER = logging.getLogger(__name__)
 
 
 class PayloadNode(Node):
-    # Pooled (robot_dog/ros/executors.py): a service call waits for the MCU's ACK (up to its
-    # deadline) while `estop` and the e-stop timers must still run.
-    EXECUTOR = "pooled"
+    # No EXECUTOR attribute: the default SingleThreadedExecutor (robot_dog/ros/executors.py).
+    # Nothing here waits in a callback: the services await the MCU's ACK (module docstring).
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("node_name", "payload")
@@ -74,14 +81,19 @@ class PayloadNode(Node):
                       f"({FIRST_SEQ}..{LAST_SEQ}; tests start near {LAST_SEQ} to cross sessions)")
         self._searchlight = SearchlightCore(self._search_cfg)
         self._estop = EstopGate()
-        mcu_timeout = p("mcu_estop_timeout_s", 2.0, "safety_node stops the dog when the MCU's "
-                        "telemetry has been missing this long on top of telemetry_stale_s "
-                        "(0: the MCU and its button are not e-stop endpoints)")
-        self._hardware = (HardwareEstop(timeout_s=mcu_timeout, fresh_s=self._power_cfg.stale_s)
+        mcu_timeout = p("mcu_estop_timeout_s", 2.0, "deadline of the mcu endpoint's check-ins, s: "
+                        "safety_node stops the dog when payload_node itself goes quiet this long "
+                        "(a lost or silent link engages at once; 0: the MCU and its button are "
+                        "not e-stop endpoints)")
+        silent_s = p("mcu_silent_s", 0.35, "the mcu endpoint engages when the serial link's "
+                     "thread has gone this long without MCU telemetry, s (a lost port: at once)")
+        self._hardware = (HardwareEstop(timeout_s=mcu_timeout, fresh_s=self._power_cfg.stale_s,
+                                        lost_s=silent_s)
                           if mcu_timeout > 0 else None)
         self._no_safety_logged = False
         self._age = TelemetryAge()
         self._lock = threading.Lock()
+        self._pushed: deque[LinkEvent] = deque()   # from the link's thread, for the executor
 
         self._light_pub = self.create_publisher(PoliceLightState, "police_light/state", qos.STATE)
         self._search_pub = self.create_publisher(SearchlightState, "searchlight/state", qos.STATE)
@@ -90,7 +102,7 @@ class PayloadNode(Node):
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", qos.TELEMETRY)
         self._hardware_id = f"{self.get_namespace().rstrip('/')}/payload_mcu"
         self._amp_pub = self.create_publisher(AmplifierState, "amplifier/state", qos.STATE)
-        services = ReentrantCallbackGroup()  # a call waits for the MCU's ack; others may too
+        services = ReentrantCallbackGroup()  # awaiting calls interleave (async, never blocking)
         self.create_service(SetPoliceLight, "police_light/set", self._on_set_light,
                             callback_group=services)
         self.create_service(SetSearchlight, "searchlight/set", self._on_set_searchlight,
@@ -102,18 +114,24 @@ class PayloadNode(Node):
         timers = MutuallyExclusiveCallbackGroup()
         self.create_timer(0.2, self._publish_states, callback_group=timers)
         self.create_timer(1.0, self._publish_power, callback_group=timers)
+        # The hardware e-stop's timer and the pushed events share one group: on a pooled
+        # executor (a composed launch) they never run at once on the same core object.
+        estop_calls = MutuallyExclusiveCallbackGroup()
         if self._hardware is not None:
-            estop_calls = MutuallyExclusiveCallbackGroup()
             self._check_in = self.create_client(EstopCheckIn, "estop/check_in",
                                                 callback_group=estop_calls)
             self._engage = self.create_client(EstopEngage, "estop/engage",
                                               callback_group=estop_calls)
-            self.create_timer(0.1, self._tell_safety, callback_group=estop_calls)
+            self.create_timer(0.05, self._tell_safety, callback_group=estop_calls)
+        # The link's thread triggers this; its callback runs on the executor at once.
+        self._wake = self.create_guard_condition(self._on_pushed, callback_group=estop_calls)
+        self._rebooted_at: float | None = None
 
         # Assigned before start(): the link's thread calls _on_connected, which uses self._link.
         self._link = SerialLink(port, LinkConfig(command_deadline_s=self._ack_wait_s),
                                 baudrate=baud, on_connected=self._on_connected,
-                                on_telemetry=self._on_telemetry, first_seq=first_seq)
+                                on_telemetry=self._on_telemetry, first_seq=first_seq,
+                                on_event=self._on_link_event)
         self._link.start()
         if port_check.missing_device(port):
             self.get_logger().warning(
@@ -128,19 +146,34 @@ class PayloadNode(Node):
 
     # ---- commands ------------------------------------------------------------------------
 
-    def _send(self, command: Message) -> str:
-        """Send and wait for the ack; '' when the MCU applied it (ACK OK), else the reason."""
+    async def _send(self, command: Message) -> str:
+        """Send and await the ack; '' when the MCU applied it (ACK OK), else the reason."""
         try:
-            status = self._link.command(command, deadline_s=self._ack_wait_s)
+            status = await self._on_executor(self._link.submit(command, deadline_s=self._ack_wait_s))
         except CommandError as exc:
             return str(exc)
-        except TimeoutError:
-            return "no answer from the serial link"
         if status != AckStatus.OK:   # STALE: a newer request of the same kind took its place
             return "superseded by a newer request before the MCU applied it"
         return ""
 
-    def _on_set_light(self, request: SetPoliceLight.Request,
+    def _on_executor(self, pending: ThreadFuture) -> Future:
+        """An rclpy future completed on this node's executor when the link's `pending` is: an
+        `async def` callback awaits it without holding the executor (the executor rule)."""
+        executor = self.executor
+        assert executor is not None, "payload_node runs on an executor"
+        future = Future(executor=executor)
+
+        def settle(done: ThreadFuture) -> None:
+            error = done.exception()
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(done.result())
+        # create_task is thread-safe and wakes the executor; settle then runs on its thread.
+        pending.add_done_callback(lambda done: executor.create_task(settle, done))
+        return future
+
+    async def _on_set_light(self, request: SetPoliceLight.Request,
                       response: SetPoliceLight.Response) -> SetPoliceLight.Response:
         try:
             command = plan_light(request.pattern, request.rate_hz, request.duration_s,
@@ -149,13 +182,13 @@ class PayloadNode(Node):
         except RequestRefused as exc:
             response.accepted, response.reason = False, exc.reason
             return response
-        failure = self._send(command.to_wire())
+        failure = await self._send(command.to_wire())
         response.accepted = not failure
         response.reason = failure or (f"{command.spec.name} {command.rate_hz:g} Hz "
                                       f"for {command.duration_s:g} s")
         return response
 
-    def _on_set_searchlight(self, request: SetSearchlight.Request,
+    async def _on_set_searchlight(self, request: SetSearchlight.Request,
                             response: SetSearchlight.Response) -> SetSearchlight.Response:
         try:
             planned = plan_searchlight(request.level, request.strobe, request.duration_s,
@@ -168,13 +201,13 @@ class PayloadNode(Node):
             return response
         with self._lock:
             command = self._searchlight.set(planned, time.monotonic())
-        failure = self._send(command)
+        failure = await self._send(command)
         response.accepted = not failure
         response.reason = failure or (f"level {planned.level:g} (driven {command.level_pm / 1000:g})"
                                       f"{' strobe' if planned.strobe else ''} for {planned.duration_s:g} s")
         return response
 
-    def _on_set_amplifier(self, request: SetAmplifier.Request,
+    async def _on_set_amplifier(self, request: SetAmplifier.Request,
                           response: SetAmplifier.Response) -> SetAmplifier.Response:
         try:
             if request.enabled:
@@ -187,7 +220,7 @@ class PayloadNode(Node):
         except RequestRefused as exc:
             response.accepted, response.reason = False, exc.reason
             return response
-        failure = self._send(command)
+        failure = await self._send(command)
         response.accepted = not failure
         response.reason = failure or (f"on, cap {command.volume_cap_pct} % for "
                                       f"{command.duration_ms / 1000:g} s" if command.enabled else "off")
@@ -197,9 +230,9 @@ class PayloadNode(Node):
         with self._lock:
             command = self._estop.update(msg.engaged, msg.reason, time.monotonic())
         if command is not None:
+            self._submit(command, deadline_s=5.0)   # first: the log line is I/O, the MCU waits
             self.get_logger().warning(f"e-stop {'engaged' if msg.engaged else 'released'}: "
                                       f"SAFE({int(msg.engaged)}) sent; waiting for the MCU")
-            self._submit(command, deadline_s=5.0)
 
     def _on_connected(self) -> None:
         with self._lock:
@@ -209,8 +242,9 @@ class PayloadNode(Node):
 
     def _on_telemetry(self, telemetry: Telemetry) -> None:
         """Link thread: note the frame's age; hold the MCU to the e-stop until it agrees."""
+        sampled_after = self._link.telemetry_sampled_after()
         with self._lock:
-            self._age.on_telemetry(telemetry.uptime_ms, time.monotonic())
+            self._age.on_telemetry(telemetry.uptime_ms, time.monotonic(), sampled_after)
             resend, confirmed = self._estop.on_telemetry(telemetry.safe_reasons, time.monotonic())
             engaged, resends = self._estop.engaged, self._estop.resends
         if confirmed:
@@ -224,6 +258,31 @@ class PayloadNode(Node):
                                         f"(resend {resends})")
             self._submit(resend, deadline_s=5.0)
 
+    def _on_link_event(self, event: LinkEvent) -> None:
+        """Link thread: queue what the MCU pushed (or the port's loss) for the executor."""
+        self._pushed.append(event)
+        self._wake.trigger()
+
+    def _on_pushed(self) -> None:
+        """Executor: a button press or a lost link goes to safety_node now, not on a tick."""
+        actions: list[CheckIn | Engage] = []
+        while self._pushed:
+            event = self._pushed.popleft()
+            now = time.monotonic()
+            if isinstance(event, McuRebooted):
+                self._rebooted_at = now
+                self.get_logger().warning(f"payload MCU rebooted ({event.how}); new session, "
+                                          "the e-stop state is sent again first")
+            elif self._hardware is None:
+                continue
+            elif isinstance(event, EventReceived):
+                was = self._hardware.button_pressed
+                actions += self._hardware.on_safe_reasons(now, event.event.safe_reasons)
+                self._log_button(was, self._hardware.button_pressed)
+            elif isinstance(event, LinkLost):
+                actions += self._hardware.on_link_lost(now, event.reason)
+        self._call_safety(actions)
+
     def _submit(self, command: Message, deadline_s: float | None = None) -> None:
         """Send without waiting; a failure is logged (nobody waits for these answers)."""
         def done(future: Any) -> None:
@@ -233,18 +292,26 @@ class PayloadNode(Node):
         self._link.submit(command, deadline_s).add_done_callback(done)
 
     def _tell_safety(self) -> None:
-        """Check in for the MCU while its telemetry is fresh; engage while its button is down."""
+        """Check in for the MCU while its telemetry is fresh; engage while its button is down
+        or its link is lost (the events above say it first; this tick repeats and covers a
+        silent MCU)."""
         assert self._hardware is not None
         telemetry, age = self._telemetry()
         was_pressed = self._hardware.button_pressed
         actions = self._hardware.tick(time.monotonic(), age,
-                                      None if telemetry is None else telemetry.safe_reasons)
-        pressed = self._hardware.button_pressed
-        if pressed is not None and was_pressed is not None and pressed != was_pressed:
+                                      None if telemetry is None else telemetry.safe_reasons,
+                                      self._link.telemetry_silence())
+        self._log_button(was_pressed, self._hardware.button_pressed)
+        self._call_safety(actions)
+
+    def _log_button(self, was: bool | None, pressed: bool | None) -> None:
+        if pressed is not None and was is not None and pressed != was:
             self.get_logger().warning(
                 "payload e-stop button pressed" if pressed else
                 "payload e-stop button pulled out; the dog stays stopped until its hold is "
                 "released (robot-dog teleop release button)")
+
+    def _call_safety(self, actions: list[CheckIn | Engage]) -> None:
         if not actions:
             return
         if not (self._check_in.service_is_ready() and self._engage.service_is_ready()):
@@ -266,6 +333,7 @@ class PayloadNode(Node):
                 future = self._engage.call_async(EstopEngage.Request(
                     endpoint=action.endpoint, reason=action.reason))
                 what = f"e-stop engage by {action.endpoint}"
+                self.get_logger().warning(f"{what}: {action.reason}")   # after the request
             future.add_done_callback(partial(self._estop_answer, what))
 
     def _estop_answer(self, what: str, future: Any) -> None:
@@ -273,6 +341,9 @@ class PayloadNode(Node):
         if reply is not None and not reply.accepted:
             self.get_logger().error(f"{what} refused by safety_node: {reply.message}",
                                     throttle_duration_sec=10.0)
+
+    def _rebooted_ago(self) -> float | None:
+        return None if self._rebooted_at is None else time.monotonic() - self._rebooted_at
 
     # ---- state out -----------------------------------------------------------------------
 
@@ -332,8 +403,10 @@ class PayloadNode(Node):
                 "host_refused_frames": str(decoder.refused_total),
                 "telemetry_lost": str(stats.telemetry_gaps), "resends": str(stats.retries),
                 "command_timeouts": str(stats.timeouts), "sessions": str(stats.sessions),
-                "reconnects": str(self._link.reconnects)}
-        statuses = power.diagnose(telemetry, age, self._link.state.value, self._power_cfg, link)
+                "reconnects": str(self._link.reconnects), "mcu_reboots": str(stats.mcu_reboots),
+                "protocol_version": str(self._link.protocol.version)}
+        statuses = power.diagnose(telemetry, age, self._link.state.value, self._power_cfg, link,
+                                  rebooted_ago_s=self._rebooted_ago())
         array = DiagnosticArray(status=[
             DiagnosticStatus(level=bytes([int(s.level)]), name=f"{self.get_name()}: {s.name}",
                              message=s.message, hardware_id=self._hardware_id,

@@ -62,11 +62,18 @@ class Status:
 NAMES = ("battery", "searchlight", "amplifier", "mcu")
 
 
+#: How long the mcu status says "rebooted" (WARN) after the host saw the MCU restart, s.
+REBOOT_SHOWN_S = 30.0
+
+
 def diagnose(t: Telemetry | None, age_s: float | None, link_state: str,
              config: PowerConfig = PowerConfig(),
-             link: dict[str, str] | None = None) -> list[Status]:
+             link: dict[str, str] | None = None,
+             rebooted_ago_s: float | None = None) -> list[Status]:
     """One status per part; all STALE when telemetry is missing or older than `stale_s` (age
-    on the MCU's time base). `link`: the host's link counters, reported with the mcu status."""
+    on the MCU's time base). `link`: the host's link counters, reported with the mcu status.
+    `rebooted_ago_s`: when the MCU last restarted (a reboot is a WARN for REBOOT_SHOWN_S, not
+    lost frames: the host does not count the restart of the MCU's frame counter as a gap)."""
     link_values = {"link": link_state, **(link or {})}
     if t is None or age_s is None or age_s > config.stale_s:
         why = ("no telemetry from the MCU yet" if age_s is None
@@ -101,6 +108,11 @@ def diagnose(t: Telemetry | None, age_s: float | None, link_state: str,
         statuses.append(Status("mcu", Level.WARN, f"latched faults: {_names(faults)}", values))
     else:
         statuses.append(Status("mcu", Level.OK, "ok", values))
+    if rebooted_ago_s is not None and rebooted_ago_s < REBOOT_SHOWN_S:
+        mcu = statuses[-1]
+        note = f"MCU rebooted {rebooted_ago_s:.0f} s ago; outputs were reset"
+        statuses[-1] = Status("mcu", max(mcu.level, Level.WARN),
+                              note if mcu.level == Level.OK else f"{mcu.message}; {note}", values)
     return statuses
 
 

@@ -31,6 +31,16 @@ TELEMETRY = QoSProfile(
     durability=DurabilityPolicy.VOLATILE,
 )
 
+#: `/tf` as tf2's broadcasters publish it: reliable, volatile, deep enough for bursts.
+TF = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
+
+#: `/tf_static` and `robot_description`: latched (tf2's static broadcaster: depth 1, transient
+#: local), so a listener that starts later still gets the whole static tree.
+LATCHED = STATE
+
 
 def with_deadline(profile: QoSProfile, seconds: float) -> QoSProfile:
     """Copy of `profile` whose publisher promises a sample at least every `seconds`."""

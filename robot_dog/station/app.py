@@ -20,15 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from robot_dog import fleet as fleet_mod
 from robot_dog.cli import stopping
 from robot_dog.audio import opus
 from robot_dog.log_rate import worth_a_line
-from robot_dog.mqtt import client, topics, wire
+from robot_dog.mqtt import client, signing, topics, wire
 from robot_dog.mqtt.batch_link import BatchLink
 from robot_dog.mqtt.topics import Kind
 from robot_dog.station.dispatch import Dispatcher
-from robot_dog.station.ingest import Ingest, Rejected
+from robot_dog.station import ingest as ingest_mod
+from robot_dog.station.ingest import SECURITY_REASONS, Ingest, Rejected
+from robot_dog.station.ingest_limits import IngestLimiter
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import DeadLetterRow, RegisteredDog, ResultRow, StatusRow, Storage
 from robot_dog.station.talk import TalkRelay
@@ -79,13 +83,29 @@ def _endpoint(cfg: StationConfig) -> tuple[client.Endpoint, fleet_mod.Fleet | No
                            session_expiry_s=SESSION_EXPIRY_S), fleet
 
 
+def _result_keys(fleet: fleet_mod.Fleet | None) -> Callable[[str], Ed25519PublicKey | None]:
+    """dog -> its result public key from the fleet directory (loaded once found; a dog added
+    later is found without a restart). None without one: that dog's results are refused, as
+    every result is at a station without a fleet (which has no keys to command with either)."""
+    keys: dict[str, Ed25519PublicKey] = {}
+
+    def key(dog: str) -> Ed25519PublicKey | None:
+        if dog not in keys and fleet is not None:
+            path = fleet.paths.result_public_key(dog)
+            if path.exists():
+                keys[dog] = signing.load_verify_key(path)
+        return keys.get(dog)
+    return key
+
+
 class Station:
     def __init__(self, config: StationConfig) -> None:
         self.config = config
         endpoint, fleet = _endpoint(config)  # a bad fleet fails here, before a database exists
         self.storage = Storage(config.db)
         self.relay = FrameRelay()
-        self.ingest = Ingest()
+        self.ingest = Ingest(result_key=_result_keys(fleet))
+        self.limiter = IngestLimiter()
         self.received: Counter[str] = Counter()
         self._cameras_seen: set[tuple[str, str]] = set()  # (dog, camera): "first frame" logged
         self.user = endpoint.username
@@ -98,11 +118,16 @@ class Station:
             token_file = fleet_mod.FleetPaths(fleet.root).operator_token
             if token is None and token_file.exists():
                 token = token_file.read_text().strip()
-        self.dispatcher = Dispatcher(
-            fleet.paths.root / "station" / "command_keys" if fleet else None,
-            lambda t, p, q: self.link.publish(t, p, q), self.storage)
+            role = fleet.roles.get(self.user, fleet_mod.DEFAULT_ROLE)
+            if role != "listener":  # the broker decides (ACL); say so once instead of silence
+                _LOGGER.info("station user %s has the role %s: %s", self.user, role,
+                             "no listen-in, no commands" if role == "viewer" else "no listen-in")
         self.talk = TalkRelay(lambda t, p, q, e: self.link.publish(t, p, q, expiry_s=e),
                               lambda: int(time.time() * 1000))
+        self.dispatcher = Dispatcher(
+            fleet.paths.root / "station" / "command_keys" if fleet else None,
+            lambda t, p, q: self.link.publish(t, p, q), self.storage,
+            args_for=self.talk.command_args)
         self.http = StationHttp(self.storage, self.relay, port=config.http_port,
                                 dispatcher=self.dispatcher, token=token, default_issuer=self.user,
                                 talk=self.talk)
@@ -181,10 +206,32 @@ class Station:
     def _on_batch(self, messages: list[wire.Publish], ack: Callable[[], None]) -> None:
         """A read's worth of messages: store them, then ack them once their rows are committed
         (a station that dies before the commit gets them again from its persistent session)."""
-        now = time.time()
+        now, mono = time.time(), time.monotonic()
         for m in messages:
-            self._on_message(m.topic, m.payload, now)
+            if self._admitted(m, now, mono):
+                self._on_message(m.topic, m.payload, now)
         self.storage.after_commit(ack)
+
+    def _admitted(self, m: wire.Publish, now: float, mono: float) -> bool:
+        """The bounds on what one dog can make the station do: its per-kind rate (excess
+        dropped, counted, logged once per kind) and no retained message but its status."""
+        try:
+            t = ingest_mod.parse_topic(m.topic)
+        except topics.TopicError:
+            return True  # dead-lettered as bad_topic by _on_message
+        if not self.limiter.admit(t.dog, t.kind, mono):
+            n = self.limiter.dropped[t.kind.value]
+            if worth_a_line(n):
+                rate = self.limiter.limits[t.kind]
+                _LOGGER.warning("ingest limit: %s sent %s faster than %g/s (burst %g): dropped "
+                                "(#%d of this kind)", t.dog, t.kind.value, rate.per_s,
+                                rate.burst, n)
+            return False
+        if m.retain and t.kind is not Kind.STATUS:
+            self._dead_letter(m.topic, m.payload, "retained_outside_status", "only status may "
+                              "be retained", now)
+            return False
+        return True
 
     def _on_message(self, topic: str, payload: bytes, now: float) -> None:
         """Store one message, or dead-letter it: either way it is acknowledged with its batch,
@@ -239,11 +286,14 @@ class Station:
         if reason == "bad_status":  # a dog's own credential wrote junk into its retained status
             _SECURITY.warning("security event #%d: %s carried %r, not online/offline: that "
                               "dog's credential is misused or faulty", n, topic[:120], payload[:40])
+        elif reason in SECURITY_REASONS:  # e.g. a result forged with a station credential
+            _SECURITY.warning("security event #%d of kind %s on %s: %s (dropped)", n, reason,
+                              topic[:120], detail[:200])
 
     def summary(self) -> dict[str, Any]:
         self.storage.flush()
         return {"received": dict(self.received), "rejected": dict(self.ingest.rejected),
-                "stored": self.storage.counts()}
+                "over_rate": dict(self.limiter.dropped), "stored": self.storage.counts()}
 
 
 def run(config: StationConfig, duration_s: float | None = None, *,

@@ -45,8 +45,13 @@ class LinkDown(DispatchError):
 class Dispatcher:
     def __init__(self, keys_dir: Path | None, publish: Callable[[str, bytes, int], int],
                  storage: Storage, *, clock: Callable[[], float] = time.time,
-                 ttl_s: float = DEFAULT_TTL_S) -> None:
+                 ttl_s: float = DEFAULT_TTL_S,
+                 args_for: Callable[[str, str, Mapping[str, Any], str], dict[str, Any]] | None = None
+                 ) -> None:
+        # args_for(dog, verb, args, issuer): the args to sign (e.g. the talk relay adds a talk
+        # window's key); may raise DispatchError. The audit records them without any `key`.
         self.keys_dir, self._publish, self.storage = keys_dir, publish, storage
+        self._args_for = args_for
         self._clock, self.ttl_s = clock, ttl_s
         self._keys: dict[str, Ed25519PrivateKey] = {}
         self._results: dict[str, dict[str, Any]] = {}
@@ -69,12 +74,15 @@ class Dispatcher:
         except topics.TopicError as exc:
             raise BadCommand(str(exc)) from None
         key, now, nonce = self._key(dog), self._clock(), signing.new_nonce()
+        if self._args_for is not None:
+            args = self._args_for(dog, verb, args, issuer)
         try:
             payload = signing.sign(key, dog=dog, verb=verb, args=args, now=now, issuer=issuer,
                                    ttl_s=self.ttl_s, nonce=nonce)
         except (ValueError, TypeError) as exc:  # schema (args too big, bad issuer) or JSON
             raise BadCommand(str(exc)) from None
-        self.storage.put(CommandRow(nonce, dog, verb, dict(args), issuer, now))
+        audited = {k: v for k, v in args.items() if k != "key"}  # a secret, never on record
+        self.storage.put(CommandRow(nonce, dog, verb, audited, issuer, now))
         with self._arrived:
             self._sent[nonce] = dog
             while len(self._sent) > 1000:

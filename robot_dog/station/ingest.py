@@ -5,19 +5,28 @@ contract (robot_dog.mqtt.schema: size cap before parsing, strict JSON, JSON Sche
 other message is refused with a stable reason, counted by the caller, and the station keeps
 running whatever a client publishes. A payload naming another dog than its topic is refused
 too: the ACL keeps a dog in its own tree, this keeps a dog's documents honest inside it.
+A command result counts only with a signature by the result key of the dog whose topic it came
+on (robot_dog.mqtt.results): any station credential can write cmd/result.
 """
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from robot_dog.mqtt import schema, topics
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from robot_dog.mqtt import results, schema, topics
 from robot_dog.mqtt.topics import Kind
 from robot_dog.station.storage import EventRow, FrameRow, ResultRow, Row, StatusRow, TelemetryRow
 
 REASONS = ("bad_topic", "unhandled_topic", "bad_status", "bad_frame", "oversized", "too_deep",
-           "malformed_json", "schema", "dog_mismatch")
+           "malformed_json", "schema", "dog_mismatch", "unsigned_result", "bad_result_signature",
+           "no_result_key", "retained_outside_status")
+#: Reasons that say a credential is misused (or a dog is faulty), not merely that data is bad.
+SECURITY_REASONS = frozenset({"bad_status", "unsigned_result", "bad_result_signature",
+                              "no_result_key", "retained_outside_status"})
 
 
 class Rejected(ValueError):
@@ -44,6 +53,8 @@ def _decode(name: str, dog: str, payload: bytes) -> tuple[dict, str]:
     except schema.TooDeep as exc:
         raise Rejected("too_deep", str(exc)) from None
     except schema.SchemaError as exc:
+        if name == "result" and exc.field == "sig":
+            raise Rejected("unsigned_result", str(exc)) from None
         reason = "malformed_json" if exc.reason.startswith("not valid JSON") else "schema"
         raise Rejected(reason, str(exc)) from None
     if doc["dog"] != dog:
@@ -52,20 +63,26 @@ def _decode(name: str, dog: str, payload: bytes) -> tuple[dict, str]:
 
 
 @lru_cache(maxsize=16384)
-def _parse(topic: str) -> topics.Topic:
+def parse_topic(topic: str) -> topics.Topic:
     # A fleet publishes on a few topics per dog, over and over: parse each once (pure; refused
     # topics raise and are never cached).
     return topics.parse(topic)
 
 
+def _no_keys(dog: str) -> Ed25519PublicKey | None:
+    return None
+
+
 @dataclass
 class Ingest:
+    #: dog -> the public key its results must verify with (None: that dog's results are refused).
+    result_key: Callable[[str], Ed25519PublicKey | None] = _no_keys
     rejected: Counter[str] = field(default_factory=Counter)
 
     def handle(self, topic: str, payload: bytes, now: float) -> tuple[list[Row], Frame | None]:
         """Rows to store and, for video, the frame to relay. Raises Rejected."""
         try:
-            t = _parse(topic)
+            t = parse_topic(topic)
         except topics.TopicError as exc:
             raise Rejected("bad_topic", str(exc)) from None
         if t.kind is Kind.TELEMETRY:
@@ -75,6 +92,10 @@ class Ingest:
             return [EventRow(t.dog, now, _decode("event", t.dog, payload)[0])], None
         if t.kind is Kind.RESULT:
             doc = _decode("result", t.dog, payload)[0]
+            try:
+                results.verify(doc, self.result_key(t.dog))
+            except results.ResultRefused as exc:
+                raise Rejected(exc.code, str(exc)) from None
             # A result without a nonce answers something unreadable: nothing to match in the audit.
             return ([ResultRow(t.dog, now, doc)] if "nonce" in doc else []), None
         if t.kind is Kind.STATUS:

@@ -21,19 +21,29 @@ or, for reads, the session cookie that a successful GET /api/operator sets):
   GET /api/dogs/{dog}/audio/mic        listen-in: s16le 48 kHz mono PCM after ?after=CURSOR
                                        (-1: from now); next cursor in X-Audio-Cursor (a read)
   POST /api/dogs/{dog}/audio/voice     push-to-talk: s16le 48 kHz mono PCM body (<= 1 s,
-                                       application/octet-stream), bearer token like a command;
-                                       played only inside the dog's signed `talk` window
+                                       application/octet-stream, one Content-Length, never
+                                       chunked), bearer token like a command; only the operator
+                                       who opened the dog's `talk` window (409 otherwise)
   GET /video/{dog}/{camera}.jpg        newest frame
   GET /video/{dog}/{camera}.mjpeg      live multipart stream (newest frame wins)
 Anything else gets a JSON error with a status code and a log line (also bad request lines,
 unsupported methods and timeouts); a handler error never takes the server down. Requests
-whose Host is not this station's loopback address are refused (DNS rebinding); a request
-must arrive within REQUEST_TIMEOUT_S; at most MAX_CONNECTIONS are served at once.
+whose Host is not this station's loopback address are refused (DNS rebinding).
+
+Limits (docs/security.md, "The station's HTTP server under attack"): a whole request (line,
+headers, body) must arrive within REQUEST_TIMEOUT_S of the connection, every write must leave
+within WRITE_TIMEOUT_S; at most MAX_CONNECTIONS connections, of which at most MAX_STREAMS video
+streams, and RESERVED_CONNECTIONS kept for the bearer-token routes (commands, E-STOP, login):
+reads and streams never take those (station/slots.py). A stream notices a client that left
+within STREAM_POLL_S even when its camera sends nothing. Wrong tokens lock out the wrong
+token itself, never the right one (station/throttle.py).
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import http.cookies
+import io
 import json
 import logging
 import math
@@ -43,17 +53,20 @@ import threading
 import time
 import urllib.parse
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from typing import Any, Callable
 
 from robot_dog import fleet as fleet_mod
 from robot_dog.mqtt import schema
 from robot_dog.mqtt.errors import NotConnected
+from robot_dog.station import slots as slot_kinds
 from robot_dog.station.dispatch import DispatchError, Dispatcher
+from robot_dog.station.http_io import AdmittingServer, DeadlineReader, DeadlineWriter, peer_closed
 from robot_dog.station.relay import FrameRelay
+from robot_dog.station.slots import ConnectionSlots
 from robot_dog.station.storage import Storage
-from robot_dog.station.talk import MAX_VOICE_BYTES, TalkRelay
+from robot_dog.station.talk import MAX_VOICE_BYTES, TalkRefused, TalkRelay
 from robot_dog.station.throttle import TokenThrottle
 
 _LOGGER = logging.getLogger(__name__)
@@ -62,10 +75,22 @@ BOUNDARY = "robotdogframe"
 VERB = r"[a-z][a-z0-9_]{0,31}"
 MAX_BODY_BYTES = 4096
 MAX_WAIT_S = 10.0
-#: A request (line, headers, body) must arrive within this, s; then the connection is closed.
+#: A whole request (line, headers, body) must arrive within this of the connection, s;
+#: then the connection is closed, however the bytes were spread out.
 REQUEST_TIMEOUT_S = 10.0
-#: Connections served at once (each holds a thread); more are closed at once.
+#: Each write (a response, one frame of a stream) must leave within this, s.
+WRITE_TIMEOUT_S = 10.0
+#: Connections open at once (each holds a thread). Beyond it, a new connection takes the place
+#: of the one that has been sending its request longest, or is closed if none is.
 MAX_CONNECTIONS = 64
+#: Live video streams at once (each lasts as long as its viewer); more get 503.
+MAX_STREAMS = 16
+#: Connections that reads and streams never take: kept for commands (E-STOP), login, voice.
+RESERVED_CONNECTIONS = 16
+#: Wrong tokens logged one by one per minute; beyond, a count in the next line.
+REFUSAL_LINES = 10
+#: A stream whose camera sends nothing checks this often whether its client left, s.
+STREAM_POLL_S = 1.0
 #: A dog reporting "online" whose last telemetry or event is older than this is "degraded":
 #: its command and telemetry path is broken even if video still flows. Telemetry is 1-10 Hz.
 DEGRADED_AFTER_S = 10.0
@@ -87,36 +112,6 @@ class HttpError(Exception):
         self.status, self.headers = status, headers
 
 
-class _BoundedServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer with at most MAX_CONNECTIONS threads: more are closed at once."""
-    daemon_threads = True
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
-        self.refused_connections = 0
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            self.refused_connections += 1
-            if self.refused_connections in (1, 10, 100) or self.refused_connections % 1000 == 0:
-                _LOGGER.warning("http: %d connections open, refused one from %s (#%d)",
-                                MAX_CONNECTIONS, client_address[0], self.refused_connections)
-            self.shutdown_request(request)
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-
 class StationHttp:
     """Owns the HTTP server thread; `stop()` closes it and any open video streams."""
 
@@ -131,14 +126,24 @@ class StationHttp:
         self._clock, self._wall = clock, wall_clock
         self.throttle = TokenThrottle()   # pure: one lock for the server's threads
         self._throttle_lock = threading.Lock()
+        self._refusal_lines: list[float] = []   # when wrong tokens were last logged
+        self._unlogged_refusals = 0
+        self._fingerprint_key = secrets.token_bytes(32)  # wrong tokens are kept as HMACs only
         self._sessions: dict[str, tuple[str, float]] = {}  # cookie -> (operator, expires at)
         self._sessions_lock = threading.Lock()
         self.stopping = threading.Event()
         self.page = resources.files("robot_dog.station").joinpath("web/index.html").read_bytes()
         station = self
+        request_timeout_s, write_timeout_s = REQUEST_TIMEOUT_S, WRITE_TIMEOUT_S
 
         class Handler(BaseHTTPRequestHandler):
-            timeout = REQUEST_TIMEOUT_S  # socket timeout: idle and half-sent requests end
+            def setup(self) -> None:
+                # One deadline for the whole request, one per write (http_io.py); not
+                # StreamRequestHandler's socket timeout, which a trickle of bytes resets.
+                self.connection = self.request
+                self.rfile = io.BufferedReader(DeadlineReader(
+                    self.connection, time.monotonic() + request_timeout_s))
+                self.wfile = DeadlineWriter(self.connection, write_timeout_s)
 
             def do_GET(self) -> None:
                 station.handle(self)
@@ -170,7 +175,9 @@ class StationHttp:
             def log_error(self, fmt: str, *args: Any) -> None:  # e.g. "Request timed out"
                 _LOGGER.info("http %s - %s", self.client_address[0], fmt % args)
 
-        self.server = _BoundedServer((host, port), Handler)
+        self.server = AdmittingServer((host, port), Handler, ConnectionSlots(
+            MAX_CONNECTIONS, MAX_STREAMS, RESERVED_CONNECTIONS))
+        self.stream_poll_s = STREAM_POLL_S
         self.port = self.server.server_address[1]
         names = ("127.0.0.1", "localhost", "[::1]", *allowed_hosts)
         self.allowed_hosts = {h.lower() for n in names for h in (n, f"{n}:{self.port}")}
@@ -217,6 +224,7 @@ class StationHttp:
                     posts = route in (self._command, self._logout, self._voice)
                     if req.command != ("POST" if posts else "GET"):
                         raise HttpError(HTTPStatus.METHOD_NOT_ALLOWED, f"{req.command} {path[:200]}")
+                    self._take_slot(req, route)
                     route(req, *match.groups())
                     return
             raise HttpError(HTTPStatus.NOT_FOUND, f"no such resource: {path[:200]}")
@@ -224,14 +232,29 @@ class StationHttp:
             _LOGGER.info("http %s %s -> %d %s", req.command, path[:200], exc.status, exc)
             self.send_json(req, {"error": str(exc)}, exc.status, exc.headers)
         except TimeoutError:
-            _LOGGER.info("http %s %s: request not complete after %.0f s, closed", req.command,
-                         path[:200], REQUEST_TIMEOUT_S)
+            _LOGGER.info("http %s %s: request not in within %.0f s or a write stalled for "
+                         "%.0f s; closed", req.command, path[:200], REQUEST_TIMEOUT_S,
+                         WRITE_TIMEOUT_S)
             req.close_connection = True
         except (BrokenPipeError, ConnectionResetError):
             pass  # the viewer went away mid-response
         except Exception:
             _LOGGER.exception("http %s %s failed", req.command, path[:200])
             self.send_json(req, {"error": "internal error"}, HTTPStatus.INTERNAL_SERVER_ERROR)
+
+    def _take_slot(self, req: BaseHTTPRequestHandler, route: Callable[..., None]) -> None:
+        """The connection's request is in: it now holds a route of its kind (slots.py), or 503."""
+        if route in (self._command, self._operator, self._logout, self._voice):
+            kind = slot_kinds.PRIORITY
+        else:
+            kind = slot_kinds.STREAM if route == self._mjpeg else slot_kinds.OTHER
+        refusal = req.server.route(req.request, kind)  # type: ignore[attr-defined]
+        if refusal == "too_many_streams":
+            raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, f"{self.server.slots.streams} video "
+                            "streams are open; close one or use the .jpg frame", {"Retry-After": "5"})
+        if refusal is not None:
+            raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, "the station is busy; try again",
+                            {"Retry-After": "1"})
 
     @staticmethod
     def send_json(req: BaseHTTPRequestHandler, body: Any, status: HTTPStatus = HTTPStatus.OK,
@@ -309,23 +332,39 @@ class StationHttp:
 
     # --- authentication ----------------------------------------------------------------------
     def _check_token(self, req: BaseHTTPRequestHandler, what: str, issuer: str) -> None:
-        """The request's bearer token is the operator token, or HttpError (401, 429)."""
+        """The request's bearer token is the operator token, or HttpError (401, 429).
+
+        The lockout is kept per credential presented (an HMAC of it), never per client address:
+        every local client, and everyone behind a reverse proxy, is 127.0.0.1, and a lockout by
+        address let anyone lock the operator out. Wrong tokens lock out only themselves, so the
+        right token is never refused because of them."""
         client, now = req.client_address[0], self._clock()
-        with self._throttle_lock:
-            wait = self.throttle.retry_after(client, now)
-        if wait > 0:  # refused unseen: a guess during a lockout tells nothing
-            raise HttpError(HTTPStatus.TOO_MANY_REQUESTS, f"too many wrong tokens; retry in "
-                            f"{math.ceil(wait)} s", {"Retry-After": str(math.ceil(wait))})
         given = req.headers.get("Authorization", "")
+        credential = hmac.new(self._fingerprint_key, given.encode(), hashlib.sha256).hexdigest()
+        with self._throttle_lock:
+            wait = self.throttle.retry_after(credential, now)
+        if wait > 0:  # refused unseen: a guess during a lockout tells nothing
+            raise HttpError(HTTPStatus.TOO_MANY_REQUESTS, f"too many tries with this wrong "
+                            f"token; retry in {math.ceil(wait)} s",
+                            {"Retry-After": str(math.ceil(wait))})
         if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
             with self._throttle_lock:
-                lockout = self.throttle.failed(client, now) if given else 0.0
-            _LOGGER.warning("http: refused %s for operator %r from %s (bad token)%s", what,
-                            issuer[:64], client,
-                            f"; locked out for {lockout:.0f} s" if lockout else "")
+                lockout = self.throttle.failed(credential, now) if given else 0.0
+                # A flood of different guesses: REFUSAL_LINES lines a minute, then a count.
+                self._refusal_lines = [t for t in self._refusal_lines if now - t < 60.0]
+                logged = bool(lockout) or len(self._refusal_lines) < REFUSAL_LINES
+                unlogged, self._unlogged_refusals = (
+                    (self._unlogged_refusals, 0) if logged else (0, self._unlogged_refusals + 1))
+                if logged:
+                    self._refusal_lines.append(now)
+            if logged:
+                _LOGGER.warning("http: refused %s for operator %r from %s (bad token %s)%s%s",
+                                what, issuer[:64], client, credential[:8],
+                                f"; this token locked out for {lockout:.0f} s" if lockout else "",
+                                f"; {unlogged} more wrong tokens not logged" if unlogged else "")
             raise HttpError(HTTPStatus.UNAUTHORIZED, "missing or wrong operator token")
         with self._throttle_lock:
-            self.throttle.succeeded(client)
+            self.throttle.succeeded(credential)
 
     def _authorize(self, req: BaseHTTPRequestHandler, what: str, *, command: bool = True) -> str:
         """The operator (audit `issuer`) of a request carrying the right operator token."""
@@ -460,13 +499,19 @@ class StationHttp:
     def _voice(self, req: BaseHTTPRequestHandler, dog: str) -> None:
         """Push-to-talk: s16le 48 kHz mono PCM (<= 1 s per request) -> Opus on the dog's
         cmd/voice. The dog plays it only inside a `talk` window (POST .../commands/talk)."""
-        self._authorize(req, f"voice {dog}")
+        operator = self._authorize(req, f"voice {dog}")
         talk = self._talk()
         kind = (req.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
         if kind != "application/octet-stream":
             raise HttpError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "Content-Type must be "
                             "application/octet-stream (s16le 48 kHz mono PCM)")
-        text = (req.headers.get("Content-Length") or "").strip()
+        if req.headers.get("Transfer-Encoding"):  # read past by Content-Length: request smuggling
+            raise HttpError(HTTPStatus.LENGTH_REQUIRED, "chunked bodies are not accepted; send "
+                            "the body with one Content-Length")
+        lengths = req.headers.get_all("Content-Length") or []
+        if len(lengths) > 1:
+            raise HttpError(HTTPStatus.BAD_REQUEST, "more than one Content-Length")
+        text = (lengths[0] if lengths else "").strip()
         if not text.isdigit() or not text.isascii():
             raise HttpError(HTTPStatus.LENGTH_REQUIRED, "a Content-Length is required")
         length = int(text)
@@ -478,7 +523,9 @@ class StationHttp:
         if len(pcm) < length:
             raise HttpError(HTTPStatus.BAD_REQUEST, "body shorter than its Content-Length")
         try:
-            sent = talk.send_voice(dog, pcm)
+            sent = talk.send_voice(dog, pcm, operator)
+        except TalkRefused as exc:
+            raise HttpError(HTTPStatus.CONFLICT, str(exc)) from None
         except NotConnected as exc:
             raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, f"voice not sent: {exc}") from None
         self.send_json(req, {"dog": dog, "packets": sent})
@@ -502,8 +549,10 @@ class StationHttp:
         req.send_header("Cache-Control", "no-store")
         req.end_headers()
         seq = 0
-        while not self.stopping.is_set():
-            new_seq, frame = self.relay.wait_newer(dog, camera, seq, timeout_s=1.0)
+        # A camera may send nothing for hours (its dog went offline): look for a client that
+        # left between frames too, or its thread and slot stay taken (each page load leaks one).
+        while not self.stopping.is_set() and not peer_closed(req.connection):
+            new_seq, frame = self.relay.wait_newer(dog, camera, seq, self.stream_poll_s)
             if frame is None or new_seq == seq:
                 continue
             seq = new_seq

@@ -32,3 +32,16 @@ def issue_teleop_cert(fleet_dir: str | Path, dog: str,
     key_path.write_bytes(key_pem)
     cert_path.write_bytes(cert_pem)
     return cert_path, key_path
+
+
+def page_names(cert_file: str | Path) -> list[str]:
+    """The DNS names and addresses the page's certificate is valid for (its subject alternative
+    names): the server answers to exactly these (and loopback) as Host."""
+    from cryptography import x509
+    cert = x509.load_pem_x509_certificate(Path(cert_file).read_bytes())
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [*san.get_values_for_type(x509.DNSName),
+            *(str(ip) for ip in san.get_values_for_type(x509.IPAddress))]

@@ -4,10 +4,12 @@ frames a stalled link delivers late),
 the `handheld` e-stop endpoint (check-ins, engage, release), `mode/set`, `speed_mode/crowd`,
 police light, siren and searchlight; state for the page from `battery`, `estop`, `motion/state`,
 `odom` and `bodycam/image/compressed`; push-to-talk audio to `megaphone/voice` (AudioChunk). `teleop/pair` (std_srvs/Trigger) opens a new pairing code
-(its message holds the code); one is printed at start.
+(its message holds the code: `robot-dog teleop pair` prints it on the caller's terminal). No code
+is open at start, and none is ever logged: logs are files other users may read.
 """
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from functools import partial
@@ -29,7 +31,7 @@ from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.ros_main import run_node
 from robot_dog.teleop.pairing import Pairing
 from robot_dog.teleop.protocol import AUDIO_RATE_HZ
-from robot_dog.teleop.server import ENDPOINT, HandheldServer, ServerConfig
+from robot_dog.teleop.server import ENDPOINT, HandheldServer, HandheldServerError, ServerConfig
 
 CALL_TIMEOUT_S = 3.0
 
@@ -59,7 +61,7 @@ class TeleopNode(Node):
         kwargs.setdefault("node_name", "teleop")
         super().__init__(**kwargs)
         p = partial(declare_read_only, self)
-        cert, key = p("cert_file", "", "TLS certificate (fleet CA); empty: plain HTTP, tests only"), \
+        cert, key = p("cert_file", "", "TLS certificate (fleet CA); empty: plain HTTP, loopback only"), \
             p("key_file", "", "its private key")
         config = ServerConfig(host=p("host", "127.0.0.1", "address of the dog's local link"),
                               port=p("port", 8443, "HTTPS port of the handheld page (0: any)"),
@@ -88,10 +90,8 @@ class TeleopNode(Node):
         self.create_service(Trigger, "teleop/pair", self._on_pair, callback_group=group)
         self.server = HandheldServer(config, self, pairing).start()
         scheme = "https" if cert else "http"
-        code = self.server.new_code()
-        self.get_logger().info(f"handheld page on {scheme}://{config.host}:{self.server.port}/")
-        # The officer reads this from the dog's console (or runs `robot-dog teleop pair`).
-        self.get_logger().warning(f"handheld pairing code: {code} (valid {pairing.code_ttl_s:g} s)")
+        self.get_logger().info(f"handheld page on {scheme}://{config.host}:{self.server.port}/; "
+                               f"a pairing code: robot-dog teleop pair --ns {self.get_namespace()}")
 
     # ---- the Dog interface of server.py ---------------------------------------------------------
     def drive(self, vx: float, wz: float, age_s: float = 0.0) -> None:
@@ -177,7 +177,7 @@ class TeleopNode(Node):
 
     def _on_pair(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         code = self.server.new_code()
-        self.get_logger().warning(f"handheld pairing code: {code}")
+        self.get_logger().warning("handheld pairing: a new code was opened (given to the caller only)")
         response.success, response.message = True, code
         return response
 
@@ -186,7 +186,13 @@ class TeleopNode(Node):
 
 
 def main() -> int:
-    return run_node(TeleopNode)
+    # The handheld server logs through Python logging: time and level on every line.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return run_node(TeleopNode)
+    except HandheldServerError as exc:   # a taken port, an address not here: one line, exit 1
+        print(f"teleop_node: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,20 +1,37 @@
 """Pairing of the one handheld that may drive (pure; `now` in s from a monotonic clock).
 
-The dog prints a one-time code (6 digits, valid `code_ttl_s`). A handheld that presents it gets a
-session token; the code is spent. Exactly one handheld is paired: pairing again (with a new
-code, printed again by the dog) replaces the old token, so a second phone cannot take over
-without a code and the first one stops driving the moment it is replaced. Wrong codes are rate
-limited: after `max_failures` within `window_s`, every attempt is refused for `lockout_s`, even
-the right code (a brute force of 10^6 codes at 5 per minute takes years).
+The dog opens a one-time code (6 digits, valid `code_ttl_s`) when asked (`robot-dog teleop
+pair`); a handheld that presents it gets a session token and the code is spent. Exactly one
+handheld is paired: pairing again (with a new code) replaces the old token, so a second phone
+cannot take over without a code and the first one stops driving the moment it is replaced.
+
+Wrong codes are limited per client and per code, never globally, so a stranger's guesses cannot
+keep the officer from pairing:
+- per client (its network address): `max_failures` wrong codes within `window_s` lock that
+  client out for `lockout_s`, doubling with each further lockout up to `max_lockout_s`; the
+  back-off is forgotten after `max_lockout_s` without a wrong code, or when the client pairs;
+- per code: one code takes at most `code_guesses` wrong guesses from all clients together, then
+  it is void and the dog must open a new one. A guesser with many addresses therefore wins with
+  probability at most `code_guesses` / 10^6 per code, and one address gets 5 guesses a minute
+  at first and far fewer after that.
+The table of clients is bounded (`max_clients`, oldest forgotten first).
 """
 from __future__ import annotations
 
 import hmac
 import secrets
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
-from robot_dog.safety.errors import Refused
+from robot_dog.teleop.errors import HandheldRefused
+
+
+@dataclass
+class _Client:
+    failures: deque = field(default_factory=deque)
+    locked_until: float = float("-inf")
+    lockouts: int = 0          # lockouts so far: the next one lasts lockout_s * 2**lockouts
+    last_failure: float = float("-inf")
 
 
 @dataclass
@@ -22,44 +39,71 @@ class Pairing:
     code_ttl_s: float = 300.0
     max_failures: int = 5
     window_s: float = 60.0
-    lockout_s: float = 60.0
+    lockout_s: float = 30.0
+    max_lockout_s: float = 900.0
+    code_guesses: int = 20
+    max_clients: int = 4096
     _code: str | None = field(init=False, default=None)
     _code_expires: float = field(init=False, default=0.0)
+    _code_wrong: int = field(init=False, default=0)
     _token: str | None = field(init=False, default=None)
-    _failures: deque = field(init=False, default_factory=deque)
-    _locked_until: float = field(init=False, default=float("-inf"))
+    _clients: OrderedDict = field(init=False, default_factory=OrderedDict)
 
     def new_code(self, now: float) -> str:
-        """A fresh one-time code (the previous one is void); the dog prints it."""
+        """A fresh one-time code (the previous one is void); the dog gives it to the officer."""
         self._code = f"{secrets.randbelow(10**6):06d}"
         self._code_expires = now + self.code_ttl_s
+        self._code_wrong = 0
         return self._code
 
-    def pair(self, code: str, now: float) -> str:
-        """The session token for the right code, or Refused with the reason."""
-        if now < self._locked_until:
-            raise Refused(f"too many wrong codes: locked for {self._locked_until - now:.0f} s")
+    def pair(self, code: str, client: str, now: float) -> str:
+        """The session token for the right code from `client`, or HandheldRefused."""
+        record = self._clients.get(client)
+        if record is not None and now < record.locked_until:
+            raise HandheldRefused("pairing_locked", "too many wrong codes from this client: "
+                                  f"wait {record.locked_until - now:.0f} s")
         if self._code is None or now > self._code_expires:
-            raise Refused("no pairing code is open: print a new one on the dog")
+            raise HandheldRefused("no_code_open", "no pairing code is open: "
+                                  "open a new one on the dog (robot-dog teleop pair)")
         if not isinstance(code, str) or not hmac.compare_digest(code.encode(), self._code.encode()):
-            self._failures.append(now)
-            while self._failures and now - self._failures[0] > self.window_s:
-                self._failures.popleft()
-            if len(self._failures) >= self.max_failures:
-                self._locked_until = now + self.lockout_s
-                self._failures.clear()
-            raise Refused("wrong pairing code")
+            self._wrong(client, now)
+            self._code_wrong += 1
+            if self._code_wrong >= self.code_guesses:
+                self._code = None
+                raise HandheldRefused("code_void", f"wrong pairing code; this code took "
+                                      f"{self.code_guesses} wrong guesses and is void: open a new one")
+            raise HandheldRefused("wrong_code", "wrong pairing code")
         self._code = None            # one time
-        self._failures.clear()
+        self._clients.pop(client, None)
         self._token = secrets.token_urlsafe(24)
         return self._token
 
+    def _wrong(self, client: str, now: float) -> None:
+        record = self._clients.pop(client, None)
+        if record is None or now - record.last_failure > self.max_lockout_s:
+            record = _Client()     # new, or quiet long enough: the back-off starts over
+        self._clients[client] = record   # newest last: the oldest are forgotten first
+        while len(self._clients) > self.max_clients:
+            self._clients.popitem(last=False)
+        record.last_failure = now
+        record.failures.append(now)
+        while record.failures and now - record.failures[0] > self.window_s:
+            record.failures.popleft()
+        if len(record.failures) >= self.max_failures:
+            record.locked_until = now + min(self.max_lockout_s, self.lockout_s * 2 ** record.lockouts)
+            record.lockouts += 1
+            record.failures.clear()
+
     def check(self, token: str) -> None:
-        """Refused unless `token` is the paired handheld's."""
+        """HandheldRefused unless `token` is the paired handheld's."""
         if self._token is None:
-            raise Refused("no handheld is paired")
+            raise HandheldRefused("not_paired", "no handheld is paired: pair with a new code")
         if not isinstance(token, str) or not hmac.compare_digest(token.encode(), self._token.encode()):
-            raise Refused("not the paired handheld (pair with a new code to take over)")
+            raise HandheldRefused("not_paired", "not the paired handheld (pair with a new code to take over)")
+
+    def revoke(self) -> None:
+        """The paired handheld was lost: its token no longer resumes; the officer pairs again."""
+        self._token = None
 
     @property
     def paired(self) -> bool:

@@ -1,13 +1,14 @@
 """The handheld's WebSocket protocol (pure, sans-I/O): text frames in, checked requests out.
 
 Every frame is a JSON object of at most 512 bytes: {"t": TYPE, "seq": N, ...}, `seq` strictly
-increasing per connection (a stale or duplicated frame is refused). Types and fields:
+increasing per connection (a stale or duplicated frame is refused), parsed by the one strict
+decoder for input from outside (no duplicate keys, no NaN, bounded nesting). Types and fields:
 
   pair {code}            the one-time code printed by the dog -> {"t":"paired","token":...}
   hello {token}          resume as the paired handheld (after a reload)
   drive {x, z}           joystick held: x forward, z turn left, each in [-1, 1] of the speed cap
   stop                   joystick released (deadman): zero now
-  beat                   heartbeat, >= 5 Hz while the page is open (the page sends 10 Hz)
+  beat                   heartbeat, >= 5 Hz while paired (the page sends 10 Hz; every 5 s before)
   estop | release        engage / release the handheld's e-stop hold
   mode {mode}            stand | sit | damp
   speed {crowd}          crowd mode on/off
@@ -18,17 +19,19 @@ increasing per connection (a stale or duplicated frame is refused). Types and fi
 Binary frames are push-to-talk audio: signed 16-bit little-endian mono PCM at 16 kHz, an even
 number of bytes up to 8,192 (256 ms), accepted only between `talk on` and `talk off`.
 
-Frames arrive at most `max_rate_hz` (token bucket); bad frames are refused with a reason and the
-connection stays open; only `pair` and `hello` are accepted before pairing.
+Frames arrive at most `max_rate_hz` (token bucket); bad frames are refused with a stable code and
+a reason, and the connection stays open; only `pair`, `hello` and `beat` (echoed, it keeps a
+page that is still typing its code connected) are accepted before pairing.
+Refusals never repeat the value of a secret field (`code`, `token`).
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from robot_dog.safety.errors import Refused
+from robot_dog.mqtt.schema import SchemaError, strict_loads
+from robot_dog.teleop.errors import HandheldRefused
 
 MAX_FRAME_BYTES = 512
 MAX_AUDIO_BYTES = 8192
@@ -37,7 +40,8 @@ TYPES = {"pair": {"code": str}, "hello": {"token": str}, "drive": {"x": float, "
          "stop": {}, "beat": {}, "estop": {}, "release": {}, "mode": {"mode": str},
          "speed": {"crowd": bool}, "light": {"on": bool}, "siren": {"on": bool},
          "searchlight": {"on": bool}, "leave": {}, "talk": {"on": bool}}
-OPEN = ("pair", "hello")   # allowed before pairing
+OPEN = ("pair", "hello", "beat")   # allowed before pairing (a beat is only echoed then)
+SECRET_FIELDS = ("code", "token")   # never echoed in a refusal (refusals are logged)
 
 
 @dataclass(frozen=True)
@@ -57,45 +61,58 @@ class FrameGate:
     _stamp: float | None = field(init=False, default=None)
 
     def check(self, frame: str | bytes, now: float) -> Request:
-        """The request in `frame`, or Refused with the reason (the connection stays open)."""
+        """The request in `frame`, or HandheldRefused with the reason (the connection stays open)."""
         self._tokens = min(self.burst, self._tokens + (0 if self._stamp is None else
                                                       (now - self._stamp) * self.max_rate_hz))
         self._stamp = now
         if self._tokens < 1:
-            raise Refused(f"more than {self.max_rate_hz:g} frames/s: frame dropped")
+            raise HandheldRefused("too_fast", f"more than {self.max_rate_hz:g} frames/s: frame dropped")
         self._tokens -= 1
         if isinstance(frame, bytes):
             if not frame or len(frame) > MAX_AUDIO_BYTES or len(frame) % 2:
-                raise Refused(f"audio frame of {len(frame)} bytes: want an even 2..{MAX_AUDIO_BYTES}")
+                raise HandheldRefused("bad_audio", f"audio frame of {len(frame)} bytes: "
+                                      f"want an even 2..{MAX_AUDIO_BYTES}")
             return Request("audio", self.last_seq, {"pcm": frame})
-        if len(frame.encode()) > MAX_FRAME_BYTES:
-            raise Refused(f"frame of {len(frame.encode())} bytes > {MAX_FRAME_BYTES}")
+        raw = frame.encode(errors="surrogatepass")
+        if len(raw) > MAX_FRAME_BYTES:
+            raise HandheldRefused("too_large", f"frame of {len(raw)} bytes > {MAX_FRAME_BYTES}")
         try:
-            doc = json.loads(frame)
-        except ValueError as exc:
-            raise Refused(f"not JSON: {exc.msg}") from None
+            doc = strict_loads(raw, MAX_FRAME_BYTES, "frame")
+        except SchemaError as exc:
+            raise HandheldRefused("not_json", "not JSON: " + exc.reason.removeprefix(
+                "not valid JSON: ")) from None
         if not isinstance(doc, dict):
-            raise Refused("a frame is a JSON object")
+            raise HandheldRefused("not_json", "a frame is a JSON object")
         kind, seq = doc.get("t"), doc.get("seq")
         if kind not in TYPES:
-            raise Refused(f"unknown frame type {kind!r}")
+            raise HandheldRefused("unknown_type", f"unknown frame type {_short(kind)}")
         if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-            raise Refused(f"seq must be a non-negative integer, got {seq!r}")
+            raise HandheldRefused("bad_seq", f"seq must be a non-negative integer, got {_short(seq)}")
         args = {}
         for name, typ in TYPES[kind].items():
             value = doc.get(name)
+            shown = "(not shown)" if name in SECRET_FIELDS else _short(value)
             if typ is float:
                 if isinstance(value, bool) or not isinstance(value, (int, float)) \
                         or not math.isfinite(value) or not -1.0 <= value <= 1.0:
-                    raise Refused(f"{kind}.{name} must be a number in [-1, 1], got {value!r}")
+                    raise HandheldRefused("bad_field", f"{kind}.{name} must be a number in [-1, 1], "
+                                          f"got {shown}")
                 value = float(value)
             elif not isinstance(value, typ) or (typ is str and len(value) > 64):
-                raise Refused(f"{kind}.{name} must be {typ.__name__}, got {value!r}")
+                raise HandheldRefused("bad_field", f"{kind}.{name} must be {typ.__name__}"
+                                      f"{' of at most 64 characters' if typ is str else ''}, got {shown}")
             args[name] = value
         extra = set(doc) - {"t", "seq", *TYPES[kind]}
         if extra:
-            raise Refused(f"unexpected fields in {kind}: {', '.join(sorted(extra))}")
+            raise HandheldRefused("bad_field", f"unexpected fields in {kind}: "
+                                  f"{', '.join(sorted(extra))[:40]}")
         if seq <= self.last_seq:
-            raise Refused(f"stale or duplicated frame: seq {seq} after {self.last_seq}")
+            raise HandheldRefused("stale_seq", f"stale or duplicated frame: seq {seq} after {self.last_seq}")
         self.last_seq = seq
         return Request(kind, seq, args)
+
+
+def _short(value: Any) -> str:
+    """repr of an offending value, cut to 40 characters (refusals go to the page and the log)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

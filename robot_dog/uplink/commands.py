@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from robot_dog.mqtt.errors import MqttLinkError
+from robot_dog.mqtt.talk_seal import WindowKey
 
 #: How long the dog waits for a service answer before reporting `timeout`, s.
 SERVICE_DEADLINE_S = 5.0
@@ -50,6 +51,7 @@ class AudioWindow:
     `seconds` from now (a later command refreshes or, with 0, closes the window)."""
     direction: str            # "listen" | "talk"
     seconds: float
+    key: WindowKey | None = None  # talk: the window's id and MAC key (robot_dog/mqtt/talk_seal.py)
 
 
 #: Longest listen/talk window one command opens, s; the station refreshes it while in use.
@@ -164,12 +166,23 @@ def _announce(a: Mapping[str, Any]) -> ActionGoal:
 
 
 def _audio_window(direction: str) -> Callable[[Mapping[str, Any]], AudioWindow]:
+    """`talk` that opens a window also names it and carries its voice key (`window`, `key`):
+    only packets sealed with that key, for that window, are played."""
+    allowed = {"seconds", "window", "key"} if direction == "talk" else {"seconds"}
+
     def build(a: Mapping[str, Any]) -> AudioWindow:
-        if set(a) - {"seconds"}:
-            raise CommandFailed("bad_args", f"{direction} takes only seconds, got {sorted(a)}")
+        if set(a) - allowed:
+            raise CommandFailed("bad_args", f"{direction} takes only {', '.join(sorted(allowed))}, "
+                                f"got {sorted(a)}")
         if "seconds" not in a:
             raise CommandFailed("bad_args", f"{direction} needs seconds (0 closes the window)")
-        return AudioWindow(direction, _num(a, "seconds", 0.0, 0.0, MAX_AUDIO_WINDOW_S))
+        seconds = _num(a, "seconds", 0.0, 0.0, MAX_AUDIO_WINDOW_S)
+        if direction != "talk" or seconds == 0:
+            return AudioWindow(direction, seconds)
+        try:
+            return AudioWindow(direction, seconds, WindowKey.from_args(a))
+        except ValueError as exc:
+            raise CommandFailed("bad_args", f"talk: {exc}") from None
     return build
 
 

@@ -56,12 +56,15 @@ class UplinkNode(Node):
         cert, cert_key = (p("cert_file", "", "client certificate for the fleet's certificate "
                             "listener (then no password_file); empty: password login"),
                           p("key_file", "", "the client certificate's key"))
+        result_key = p("result_key", "", "the dog's key that signs its command results; empty: "
+                       "result.key beside command_public_key")
         cfg = UplinkConfig(
             dog=self.dog, host=p("broker_host", "127.0.0.1", "MQTT broker host"),
             port=p("broker_port", 1883, "MQTT broker port"),
             username=p("username", "", "broker user; empty: the dog id"),
             password=Path(pw_file).read_text().strip() if pw_file else "",
             ca_file=Path(ca) if ca else None, command_public_key=Path(key) if key else None,
+            result_key=Path(result_key) if result_key else None,
             cert_file=Path(cert) if cert else None, key_file=Path(cert_key) if cert_key else None,
             state_dir=Path(p("state_dir", "var/uplink", "outbox directory (survives restarts)")),
             outbox_max_bytes=int(p("outbox_max_mb", 100.0, "outbox bound, MB") * 1e6))
@@ -190,8 +193,8 @@ class UplinkNode(Node):
         try:
             sequence, samples = self.voice_in.accept(payload, time.monotonic())
         except talk.VoiceRefused as exc:
-            run = self.voice_in.refused_run  # logged as a run starts, then sparsely
-            if worth_a_line(run):
+            run = self.voice_in.refused_run  # logged as a run starts, then sparsely, and
+            if worth_a_line(run) or self.voice_in.refused[exc.reason] == 1:  # each new reason
                 total = sum(self.voice_in.refused.values())
                 self.get_logger().warning(f"voice packet refused: {exc} ({exc.reason}, "
                                           f"{run} in a row, {total} in all)")
@@ -252,7 +255,7 @@ class UplinkNode(Node):
                 continue
             if isinstance(call, commands.AudioWindow):
                 stream = self.mic_out if call.direction == "listen" else self.voice_in
-                stream.window.set(call.seconds, time.monotonic())
+                stream.open(call, time.monotonic())
                 self._answer(cmd, "ok", f"{call.direction} open for {call.seconds:g} s"
                              if call.seconds else f"{call.direction} closed")
                 continue
@@ -324,8 +327,7 @@ class UplinkNode(Node):
             self.get_logger().info(text)
         else:
             self.get_logger().warning(text)
-        self.session.send_result(signing.result(self.dog, time.time(), code=code, command=cmd,
-                                                message=message))
+        self.session.answer(cmd, code, message)
 
     def close(self) -> None:
         self.session.stop()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from robot_dog.mqtt import client, schema, signing, topics
+from robot_dog.mqtt import client, results, schema, signing, topics
 from robot_dog.mqtt.errors import MqttLinkError, NotConnected
 from robot_dog.mqtt.forwarder import Forwarder
 from robot_dog.mqtt.store_forward import DEFAULT_MAX_BYTES, Outbox, Priority
@@ -48,10 +48,21 @@ class UplinkConfig:
     cert_file: Path | None = None            # client certificate (fleet `--cert`): no password
     key_file: Path | None = None
     command_public_key: Path | None = None   # None: commands disabled (not subscribed)
+    # The dog's own key that signs its cmd/result (docs/security.md#command-results); None:
+    # result.key beside command_public_key, as `robot-dog fleet` lays out dogs/<dog>/.
+    result_key: Path | None = None
     state_dir: Path = Path("var/uplink")     # the outbox lives here (survives restarts)
     outbox_max_bytes: int = DEFAULT_MAX_BYTES
     reconnect_s: tuple[float, float] = (1.0, 10.0)
     stall_s: float = DEFAULT_STALL_S          # connected, messages queued, no PUBACK: restart
+
+
+def _load_result_key(cfg: UplinkConfig) -> Any:
+    path = cfg.result_key or Path(cfg.command_public_key).with_name("result.key")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no result key, so this dog's answers would be refused "
+                                f"by the station; `robot-dog fleet refresh FLEET` makes one")
+    return signing.load_signing_key(path)
 
 
 class UplinkSession:
@@ -68,10 +79,11 @@ class UplinkSession:
         self.frames_sent = self.frames_skipped = 0
         self._goodbye_mid: int | None = None
         self._goodbye_acked = threading.Event()
-        self.verifier = None
+        self.verifier = self.results = None
         if cfg.command_public_key is not None:
             self.verifier = signing.CommandVerifier(
                 self.dog, signing.load_verify_key(cfg.command_public_key), clock=clock)
+            self.results = results.ResultSigner(self.dog, _load_result_key(cfg), clock)
         self.outbox = Outbox(Path(cfg.state_dir) / f"outbox-{self.dog}.sqlite", cfg.outbox_max_bytes)
         self.forwarder = Forwarder(self.outbox, self._publish_queued)
         self.watch = LinkWatch(cfg.stall_s)
@@ -175,8 +187,12 @@ class UplinkSession:
             return False
         return True
 
+    def answer(self, command: signing.Command, code: str, message: str = "") -> None:
+        """Answer a verified command on cmd/result, signed with the dog's result key."""
+        self.send_result(self.results.result(code, command=command, message=message))
+
     def send_result(self, payload: bytes) -> None:
-        """cmd/result, direct (QoS 1); dropped with a log line when the link is down."""
+        """cmd/result (signed), direct (QoS 1); dropped with a log line when the link is down."""
         try:
             self.link.publish(topics.cmd_result(self.dog), payload, qos=1)
         except MqttLinkError as exc:
@@ -235,7 +251,7 @@ class UplinkSession:
         except signing.CommandRejected as exc:
             self.rejected[exc.code] += 1
             _LOGGER.warning("rejected command on %s: %s (%s)", topic[:120], exc.code, exc)
-            self.send_result(signing.rejection(self.dog, self._clock(), payload, exc))
+            self.send_result(self.results.rejection(payload, exc))
             return
         _LOGGER.info("command %s from %s (nonce %s)", command.verb, command.issuer, command.nonce)
         if self._on_command is not None:
