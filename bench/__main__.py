@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import pkgutil
 import sys
 import time
@@ -28,8 +29,10 @@ def usage() -> str:
     for name in available():
         doc = (importlib.import_module(f"bench.bench_{name}").__doc__ or "").strip()
         first_lines.append(f"  {name:<16} {doc.splitlines()[0] if doc else ''}")
-    return ("usage: ./dev.sh bench [NAME ...] [--json]   (no NAME: every benchmark)\n"
-            "Prints each benchmark's figures (docs/BENCHMARKS.md says what they mean).\n\n"
+    return ("usage: ./dev.sh bench [NAME ...] [--json] [--trials=N]   (no NAME: every benchmark)\n"
+            "Prints each benchmark's figures (docs/BENCHMARKS.md says what they mean).\n"
+            "--trials=N: trials per case, for the benchmarks that take it (ROBOT_DOG_BENCH_TRIALS)."
+            "\n\n"
             + "\n".join(first_lines))
 
 
@@ -38,6 +41,9 @@ def main(argv: list[str]) -> int:
         print(usage())
         return 0
     as_json = "--json" in argv
+    for arg in [a for a in argv if a.startswith("--trials=")]:
+        os.environ["ROBOT_DOG_BENCH_TRIALS"] = arg.split("=", 1)[1]
+        argv = [a for a in argv if a != arg]
     flags = {a for a in argv if a.startswith("-")} - {"--json"}
     if flags:
         print(f"unknown option(s): {', '.join(sorted(flags))}\n{usage()}", file=sys.stderr)

@@ -45,11 +45,11 @@ def core_trials(seed: int = 1) -> dict[str, object]:
                 while next_frame <= t + tick:   # frames that arrive before the next tick
                     now = next_frame
                     if now < end:
-                        core.command("teleop", (0.8, 0, 0), (0, 0, 0), now)
+                        core.command("handheld", (0.8, 0, 0), (0, 0, 0), now)
                         out = core.step(now)   # the node steps on arrival
                     elif kind == "release" and stop_at is None:
                         stop_at = now
-                        core.command("teleop", (0, 0, 0), (0, 0, 0), now)
+                        core.command("handheld", (0, 0, 0), (0, 0, 0), now)
                         out = core.step(now)
                         if out == ZERO:
                             zero_at = now

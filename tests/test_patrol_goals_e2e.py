@@ -13,7 +13,7 @@ from nav_msgs.msg import Odometry
 from rclpy.action import ActionClient
 from robot_dog_interfaces.action import FollowRoute, NavigateTo
 from robot_dog_interfaces.msg import EstopState
-from robot_dog_interfaces.srv import EstopEngage, EstopRelease
+from robot_dog_interfaces.srv import EstopEngage, EstopRelease, MotionResume
 
 from robot_dog.ros import qos
 from tests import support
@@ -71,6 +71,8 @@ def start(probe):
     probe.record(Odometry, "odom", qos.TELEMETRY)
     probe.record(EstopState, "estop", qos.STATE)
     wait_for(lambda: probe.messages("odom") and probe.messages("estop"), "base and safety up")
+    # the dispatcher's deliberate action: the patrol input starts paused (restart interlock)
+    assert probe.call(MotionResume, "motion/resume", input="patrol", endpoint="station").accepted
 
 
 def test_a_point_six_metres_away_is_reached_and_bad_goals_are_refused(patrol, ros_probe):

@@ -36,14 +36,14 @@ def drive(core: MotionCore, source: str, vx: float, start: float, end: float) ->
 def test_watchdog_zeroes_within_half_a_second_then_stays_silent():
     core = MotionCore()
     for i in range(10):
-        core.command("teleop", (0.5, 0, 0), (0, 0, 0), i * TICK)
+        core.command("handheld", (0.5, 0, 0), (0, 0, 0), i * TICK)
         core.step(i * TICK)
     last_command = 9 * TICK
     trace = run(core, 10 * TICK, 2.0)
     zeros = [t for t, out in trace if out == ZERO]
     assert zeros and zeros[0] - last_command <= 0.5
     assert [out for t, out in trace if t > zeros[0]] == [None] * len([t for t, _ in trace if t > zeros[0]])
-    assert any("watchdog: teleop quiet for more than 0.4 s: zero velocity" in m for m in core.take_log())
+    assert any("watchdog: handheld quiet for more than 0.4 s: zero velocity" in m for m in core.take_log())
 
 
 def test_config_cannot_promise_a_late_zero():
@@ -51,18 +51,23 @@ def test_config_cannot_promise_a_late_zero():
         MotionConfig(watchdog_s=0.5, tick_s=0.02)
 
 
-def test_higher_input_takes_over_and_lower_resumes_after_its_timeout():
+def test_higher_input_takes_over_and_the_patrol_waits_for_resume_after_it():
     core = MotionCore()
+    core.resume("patrol")
     drive(core, "patrol", 0.2, 0.0, 0.3)
-    core.command("teleop", (-0.1, 0, 0), (0, 0, 0), 0.3)
+    assert core.output.vx == pytest.approx(0.2)
+    core.command("handheld", (-0.1, 0, 0), (0, 0, 0), 0.3)
     assert core.step(0.32) == Twist(pytest.approx(-0.02), 0, 0)        # reversing: via zero, then ramps
     log = core.take_log()
-    assert "winner patrol -> teleop: teleop is the highest live input (priority 100)" in log
+    assert "winner patrol -> handheld: handheld is the highest live input (priority 100)" in log
+    assert "interlock: patrol waits for motion/resume (handheld took control)" in log
+    drive(core, "patrol", 0.2, 0.34, 2.0)                # the handheld went quiet: no fall-back
+    assert core.output == ZERO and core.waiting() == ("handheld", "patrol")  # handheld: lapsed
 
 
 def test_immediate_and_controlled_estop():
     core = MotionCore()
-    drive(core, "teleop", 1.0, 0.0, 1.2)
+    drive(core, "handheld", 1.0, 0.0, 1.2)
     assert core.output.vx == pytest.approx(1.0)
     core.set_estop(True, CONTROLLED, 1.2)
     trace = [out.vx for _, out in run(core, 1.22, 2.0)]
@@ -71,20 +76,21 @@ def test_immediate_and_controlled_estop():
     assert all(v == 0.0 for v in trace[24:])            # held: zero on every tick
     core.set_estop(True, IMMEDIATE, 2.0)
     core.set_estop(False, None, 2.1)
-    core.command("teleop", (1.0, 0, 0), (0, 0, 0), 2.1)
+    core.command("handheld", (0.0, 0, 0), (0, 0, 0), 2.1)   # re-centred: a fresh deflection drives
+    core.command("handheld", (1.0, 0, 0), (0, 0, 0), 2.1)
     first = core.step(2.1).vx                            # fresh command ramps from zero
     assert 0 < first <= 0.04 + 1e-9                      # a late tick: at most two ticks' step
     assert core.step(2.12).vx == pytest.approx(first + 0.02)
 
     core = MotionCore()
-    drive(core, "teleop", 1.0, 0.0, 1.2)
+    drive(core, "handheld", 1.0, 0.0, 1.2)
     core.set_estop(True, IMMEDIATE, 1.2)
     assert core.step(1.22) == ZERO
 
 
 def test_commands_from_before_the_estop_never_resume_motion():
     core = MotionCore()
-    core.command("teleop", (0.5, 0, 0), (0, 0, 0), 0.0)
+    core.command("handheld", (0.5, 0, 0), (0, 0, 0), 0.0)
     core.set_estop(True, IMMEDIATE, 0.05)
     core.step(0.06)
     core.set_estop(False, None, 0.1)
@@ -93,23 +99,23 @@ def test_commands_from_before_the_estop_never_resume_motion():
 
 def test_modes_and_refusals_are_logged():
     core = MotionCore()
-    drive(core, "teleop", 0.3, 0.0, 0.2)
+    drive(core, "handheld", 0.3, 0.0, 0.2)
     with pytest.raises(Refused, match="cannot sit while moving"):
         core.request_mode("sit")
-    core.command("teleop", (0, 0, 0), (0, 0, 0), 0.22)
+    core.command("handheld", (0, 0, 0), (0, 0, 0), 0.22)
     core.step(0.22)
     assert core.request_mode("sit") == "sit"
     with pytest.raises(Refused, match="base is in sit: stand first"):
-        core.command("teleop", (0.3, 0, 0), (0, 0, 0), 0.24)
+        core.command("handheld", (0.3, 0, 0), (0, 0, 0), 0.24)
     with pytest.raises(Refused, match="not finite"):
-        core.command("teleop", (math.nan, 0, 0), (0, 0, 0), 0.24)
+        core.command("handheld", (math.nan, 0, 0), (0, 0, 0), 0.24)
     with pytest.raises(Refused, match="unknown mode"):
         core.request_mode("run")
     core.set_speed_mode("crowd")
     core.request_mode("stand")
     assert core.command("station", (0.9, 0, 0), (0, 0, 0), 0.3) == Twist(0.5, 0, 0)
     log = core.take_log()
-    assert "refused teleop command: base is in sit: stand first" in log
+    assert "refused handheld command: base is in sit: stand first" in log
     assert "station command limited by crowd mode: linear 0.9 -> 0.5 m/s" in log
     core.command("station", (0.8, 0, 0), (0, 0, 0), 0.32)         # still capped: not logged again
     core.command("station", (0.4, 0, 0), (0, 0, 0), 0.34)
@@ -121,14 +127,14 @@ def test_modes_and_refusals_are_logged():
 
 def test_crowd_mode_applies_to_a_command_already_live():
     core = MotionCore()
-    drive(core, "teleop", 1.0, 0.0, 1.2)
+    drive(core, "handheld", 1.0, 0.0, 1.2)
     assert core.output.vx == pytest.approx(1.0)
     core.set_speed_mode("crowd")
     assert core.step(1.22).vx == 0.5            # slowing down to the new cap is immediate
 
 
 step_ops = st.lists(st.tuples(
-    st.sampled_from(["teleop", "station", "patrol", None]),
+    st.sampled_from(["handheld", "station", "patrol", None]),
     st.floats(-1.5, 1.5), st.floats(-1.5, 1.5),
     st.sampled_from([None, None, None, "engage", "stale", "release", "crowd", "normal"]),
     st.integers(1, 40)), max_size=30)

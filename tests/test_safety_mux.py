@@ -7,16 +7,46 @@ import itertools
 import pytest
 from hypothesis import given, strategies as st
 
-from robot_dog.safety.mux import DEFAULT_INPUTS, InputSpec, LockSpec, TwistMux
+from robot_dog.safety.mux import (DEFAULT_INPUTS, DEFAULT_LOCKS, InputSpec, LockSpec, TwistMux,
+                                  parse_mux_config)
 from robot_dog.safety.twist import Twist
 
 LOCKS = (LockSpec("estop", 255), LockSpec("pause", 50), LockSpec("keepalive", 10, timeout_s=1.0))
 PRIORITY = {s.name: s.priority for s in DEFAULT_INPUTS}
 
 
-def test_default_priorities_handheld_station_patrol():
-    assert [(s.name, s.priority, s.timeout_s) for s in DEFAULT_INPUTS] == [
-        ("teleop", 100, 0.5), ("station", 50, 0.5), ("patrol", 10, 0.5)]
+def test_default_inputs_one_per_source_from_the_yaml():
+    assert [(s.name, s.topic, s.priority, s.timeout_s, s.restart) for s in DEFAULT_INPUTS] == [
+        ("handheld", "teleop/handheld/cmd_vel", 100, 0.5, "neutral"),
+        ("gamepad", "teleop/gamepad/cmd_vel", 90, 0.5, "neutral"),
+        ("keyboard", "teleop/keyboard/cmd_vel", 80, 0.5, "neutral"),
+        ("station", "station/cmd_vel", 50, 0.5, "neutral"),
+        ("patrol", "patrol/cmd_vel", 10, 0.5, "resume")]
+    assert [(lk.name, lk.topic, lk.priority) for lk in DEFAULT_LOCKS] == [
+        ("estop", "estop", 255), ("pause", "motion/pause", 100)]
+
+
+def test_a_twist_mux_file_of_ros_is_read_and_bad_ones_are_refused_with_the_reason():
+    doc = {"twist_mux": {"ros__parameters": {
+        "topics": {"navigation": {"topic": "nav_vel", "timeout": 0.5, "priority": 10},
+                   "joystick": {"topic": "joy_vel", "timeout": 0.5, "priority": 100}},
+        "locks": {"pause": {"topic": "pause_navigation", "timeout": 0.0, "priority": 100}}}}}
+    inputs, locks = parse_mux_config(doc)
+    assert [(s.name, s.topic, s.restart) for s in inputs] == [
+        ("navigation", "nav_vel", "neutral"), ("joystick", "joy_vel", "neutral")]
+    assert locks == (LockSpec("pause", 100, 0.0, "pause_navigation"),)
+    for bad, words in (({"topics": {}}, "non-empty"),
+                       ({"topics": {"a": {"topic": "a", "timeout": 0.5, "priority": 300}}}, "0..255"),
+                       ({"topics": {"a": {"topic": "a", "timeout": 0, "priority": 3}}}, "above 0"),
+                       ({"topics": {"a": {"topic": "a", "timeout": 0.5, "priority": 3,
+                                          "restart": "never"}}}, "restart must be"),
+                       ({"topics": {"a": {"topic": "", "timeout": 0.5, "priority": 3}}}, "topic"),
+                       ({"topics": {"a": {"topic": "a", "timeout": 0.5, "priority": 3, "x": 1}}},
+                        "unknown keys"),
+                       ({"topics": {"a": {"topic": "a", "timeout": 0.5, "priority": 3},
+                                    "b": {"topic": "b", "timeout": 0.5, "priority": 3}}}, "differ")):
+        with pytest.raises(ValueError, match=words):
+            parse_mux_config(bad)
 
 
 @pytest.mark.parametrize("live", [c for n in range(4) for c in itertools.combinations(PRIORITY, n)])
@@ -40,7 +70,7 @@ def test_every_combination_of_live_inputs_and_locks(live, locked):
 
 
 def test_timeout_is_inclusive_and_exact():
-    mux = TwistMux()
+    mux = TwistMux(DEFAULT_INPUTS)
     mux.offer("station", Twist(0.2), 1.0)
     assert mux.select(1.5).winner == "station"
     assert mux.select(1.5000001).winner is None
@@ -59,17 +89,17 @@ def test_lock_with_timeout_engages_when_its_publisher_goes_quiet():
 
 
 def test_changes_of_winner_are_reported_with_reasons():
-    mux = TwistMux()
+    mux = TwistMux(DEFAULT_INPUTS)
     mux.offer("patrol", Twist(0.1), 0.0)
     mux.select(0.0)
-    mux.offer("teleop", Twist(0.3), 0.1)
+    mux.offer("handheld", Twist(0.3), 0.1)
     mux.select(0.1)
     mux.select(0.1)                                        # no change, nothing reported
     mux.select(0.7)
     assert mux.changes() == [
         "winner none -> patrol: patrol is the highest live input (priority 10)",
-        "winner patrol -> teleop: teleop is the highest live input (priority 100)",
-        "winner teleop -> none: no live input"]
+        "winner patrol -> handheld: handheld is the highest live input (priority 100)",
+        "winner handheld -> none: no live input"]
     assert mux.changes() == []
 
 
@@ -79,7 +109,7 @@ def test_bad_configs_are_refused():
     with pytest.raises(ValueError, match="unique"):
         TwistMux((InputSpec("a", 1),), (LockSpec("a", 5),))
     with pytest.raises(KeyError):
-        TwistMux().offer("joystick", Twist(), 0.0)
+        TwistMux(DEFAULT_INPUTS).offer("joystick", Twist(), 0.0)
 
 
 ops = st.lists(st.one_of(

@@ -7,35 +7,60 @@ import time
 from functools import partial
 
 import pytest
-from geometry_msgs.msg import Twist
+from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import Odometry
 from robot_dog_interfaces.msg import BaseState, EstopState, MotionState
-from robot_dog_interfaces.srv import EstopCheckIn, EstopEngage, EstopRelease, SetBaseMode
+from robot_dog_interfaces.srv import (EstopCheckIn, EstopEngage, EstopRelease, MotionResume,
+                                      SetBaseMode)
 from std_srvs.srv import SetBool
 
+from rclpy.duration import Duration
+
 from robot_dog.ros import qos
+from robot_dog.safety.mux import DEFAULT_INPUTS
 from tests import support
 
 pytestmark = pytest.mark.slow
 wait_for = partial(support.wait_for, timeout_s=60.0)
 
 
-class Driver:
-    """Publishes `vx` on `{source}/cmd_vel` at 20 Hz while `vx` is not None."""
+TOPICS = {s.name: s.topic for s in DEFAULT_INPUTS}
 
-    def __init__(self, probe, source: str) -> None:
+
+class Driver:
+    """Publishes `vx` on the mux input of `source` at 20 Hz while `vx` is not None; `handheld`
+    as TwistStamped stamped `age_s` in the past (the page's send time), the others as Twist."""
+
+    def __init__(self, probe, source: str, age_s: float = 0.0) -> None:
         self.vx: float | None = None
-        self.pub = probe.node.create_publisher(Twist, f"{source}/cmd_vel", qos.COMMAND)
+        self.node, self.age_s, self.stamped = probe.node, age_s, source == "handheld"
+        self.pub = probe.node.create_publisher(TwistStamped if self.stamped else Twist,
+                                               TOPICS[source], qos.COMMAND)
         self.stopped_at = 0.0
         probe.node.create_timer(0.05, self._send)
 
     def _send(self) -> None:
         if self.vx is not None:
-            msg = Twist()
-            msg.linear.x = self.vx
-            self.pub.publish(msg)
+            self.publish(self.vx)
+
+    def publish(self, value: float) -> None:
+        msg = Twist()
+        msg.linear.x = value
+        if self.stamped:
+            stamped = TwistStamped(twist=msg)
+            stamped.header.stamp = (self.node.get_clock().now()
+                                    - Duration(nanoseconds=int(self.age_s * 1e9))).to_msg()
+            msg = stamped
+        self.pub.publish(msg)
 
     def stop(self) -> float:
+        """Let go: one zero (as every teleop sends), then silence."""
+        self.vx, self.stopped_at = None, time.monotonic()
+        self.publish(0.0)
+        return self.stopped_at
+
+    def freeze(self) -> float:
+        """Silence mid-drive, no zero (a frozen client, a stalled link)."""
         self.vx, self.stopped_at = None, time.monotonic()
         return self.stopped_at
 
@@ -56,22 +81,28 @@ def vx(msgs) -> list[float]:
 def test_arbitration_watchdog_and_echo_base(safety_chain, ros_probe):
     probe = ros_probe
     start(probe)
-    patrol, teleop = Driver(probe, "patrol"), Driver(probe, "teleop")
+    patrol, teleop = Driver(probe, "patrol"), Driver(probe, "gamepad")
+    ok = probe.call(MotionResume, "motion/resume", input="patrol", endpoint="station")
+    assert ok.accepted and ok.code == "ok", ok.message
     patrol.vx = 0.2
     wait_for(lambda: 0.2 in vx(probe.messages("cmd_vel")), "patrol's 0.2 m/s on cmd_vel")
     wait_for(lambda: any(abs(m.twist.twist.linear.x - 0.2) < 1e-6 for m in probe.messages("odom")),
              "the echo base following")
     teleop.vx = -0.3
-    wait_for(lambda: any(m.winner == "teleop" for m in probe.messages("motion/state")),
-             "teleop to win over patrol")
-    wait_for(lambda: -0.3 in vx(probe.messages("cmd_vel")), "teleop's command on cmd_vel")
+    wait_for(lambda: any(m.winner == "gamepad" for m in probe.messages("motion/state")),
+             "the gamepad to win over patrol")
+    wait_for(lambda: -0.3 in vx(probe.messages("cmd_vel")), "the gamepad's command on cmd_vel")
     t = teleop.stop()
-    wait_for(lambda: 0.2 in vx(probe.messages("cmd_vel", since=t)), "patrol to drive again")
-    # teleop's last commands (in flight, maybe ramping), its zero, patrol ramping up: nothing else
-    assert all(-0.3 <= v <= 0.2 for v in vx(probe.messages("cmd_vel", since=t)))
+    # let go: the patrol, still publishing, does not take over by itself
+    wait_for(lambda: probe.messages("motion/state", since=t + 1.0)
+             and "patrol" in probe.messages("motion/state")[-1].waiting, "patrol paused")
+    assert all(v <= 0.0 for v in vx(probe.messages("cmd_vel", since=t)))
+    assert probe.call(MotionResume, "motion/resume", input="patrol", endpoint="handheld").accepted
+    t = time.monotonic()
+    wait_for(lambda: 0.2 in vx(probe.messages("cmd_vel", since=t)), "patrol resumed")
 
     # watchdog: after the last input the first command is zero, then cmd_vel is silent
-    t = patrol.stop()
+    t = patrol.freeze()
     wait_for(lambda: 0.0 in vx(probe.messages("cmd_vel", since=t)), "zero after silence")
     after = vx(probe.messages("cmd_vel", since=t))
     first_zero = after.index(0.0)
@@ -87,7 +118,7 @@ def test_arbitration_watchdog_and_echo_base(safety_chain, ros_probe):
     teleop.pub.publish(bad)
     bad.linear.x = 3.0
     teleop.pub.publish(bad)
-    wait_for(lambda: "refused teleop command: linear.x is nan: not finite" in safety_chain[0].output()
+    wait_for(lambda: "refused gamepad command: linear.x is nan: not finite" in safety_chain[0].output()
              and "above the limit 1 m/s" in safety_chain[0].output(), "refusals in the log")
     assert vx(probe.messages("cmd_vel", since=quiet_from)) in ([], [0.0])
 
@@ -95,12 +126,12 @@ def test_arbitration_watchdog_and_echo_base(safety_chain, ros_probe):
 def test_estop_engage_checkin_deadline_and_release_rules(safety_chain, ros_probe):
     probe = ros_probe
     start(probe)
-    teleop = Driver(probe, "teleop")
+    teleop = Driver(probe, "gamepad")
     teleop.vx = 0.5
     wait_for(lambda: 0.5 in vx(probe.messages("cmd_vel")), "driving at 0.5 m/s")
 
     reply = probe.call(EstopEngage, "estop/engage", endpoint="station", reason="viewer")
-    assert reply.accepted and reply.message == "engaged by station: viewer"
+    assert reply.accepted and reply.message == "engaged by station: viewer" and reply.hold_id
     engaged_at = time.monotonic()
     wait_for(lambda: probe.messages("cmd_vel", since=engaged_at), "a command after the engage")
     # category 0: commands already in flight may land first, then zero and only zero
@@ -113,8 +144,14 @@ def test_estop_engage_checkin_deadline_and_release_rules(safety_chain, ros_probe
     assert state.reason == "station: viewer"
 
     refused = probe.call(EstopRelease, "estop/release", endpoint="handheld")
-    assert not refused.accepted and "held by station" in refused.message
-    assert probe.call(EstopRelease, "estop/release", endpoint="station").accepted
+    assert not refused.accepted and refused.code == "not_held" and "held by station" in refused.message
+    older = probe.call(EstopRelease, "estop/release", endpoint="station",
+                       issued_at=time.time() - 60)
+    assert not older.accepted and older.code == "release_before_hold"
+    wait_for(lambda: "security event" in safety_chain[0].output(), "the security event logged")
+    wrong = probe.call(EstopRelease, "estop/release", endpoint="station", hold_id="0badc0ffee00")
+    assert not wrong.accepted and wrong.code == "hold_mismatch"
+    assert probe.call(EstopRelease, "estop/release", endpoint="station", hold_id=reply.hold_id).accepted
     wait_for(lambda: not probe.messages("estop")[-1].engaged, "released")
     teleop.stop()
 
@@ -123,7 +160,7 @@ def test_estop_engage_checkin_deadline_and_release_rules(safety_chain, ros_probe
     assert ok.accepted and "handheld joined" in ok.message
     wait_for(lambda: probe.messages("estop")[-1].stale_endpoints == ["handheld"], "stale handheld")
     assert probe.messages("estop")[-1].engaged
-    teleop.vx = 0.4
+    teleop.vx = 0.4                     # deflected while held: must be re-centred after release
     time.sleep(0.5)
     assert 0.4 not in vx(probe.messages("cmd_vel", since=time.monotonic() - 0.4))
     no = probe.call(EstopRelease, "estop/release", endpoint="handheld")
@@ -131,9 +168,16 @@ def test_estop_engage_checkin_deadline_and_release_rules(safety_chain, ros_probe
     probe.call(EstopCheckIn, "estop/check_in", endpoint="handheld", timeout_s=0)   # leaves
     assert probe.call(EstopRelease, "estop/release", endpoint="handheld").accepted
     released = wait_for(lambda: [t for t, m in probe.got["estop"] if not m.engaged][-1:], "release")
+    time.sleep(0.5)                     # still deflected since before the release: held
+    assert 0.4 not in vx(probe.messages("cmd_vel", since=released[0]))
+    teleop.stop()                       # re-centred ...
+    teleop.vx = 0.4                     # ... and deflected again: a deliberate action
     wait_for(lambda: 0.4 in vx(probe.messages("cmd_vel", since=released[0])), "driving again")
-    bad = probe.call(EstopCheckIn, "estop/check_in", endpoint="phone", timeout_s=0.5)
-    assert not bad.accepted and "unknown e-stop endpoint" in bad.message
+    for name in ("phone", "unnamed", ""):
+        bad = probe.call(EstopCheckIn, "estop/check_in", endpoint=name, timeout_s=0.5)
+        assert not bad.accepted and bad.code == "unknown_endpoint"
+        bad = probe.call(EstopRelease, "estop/release", endpoint=name)
+        assert not bad.accepted and bad.code == "unknown_endpoint"
 
 
 def test_admin_release_from_the_cli_clears_a_lost_handhelds_hold(safety_chain, ros_probe,
@@ -155,13 +199,13 @@ def test_admin_release_from_the_cli_clears_a_lost_handhelds_hold(safety_chain, r
     wait_for(lambda: not probe.messages("estop")[-1].engaged, "released")
     assert probe.messages("estop")[-1].endpoints == []      # the lost handheld is forgotten
     again = run()
-    assert again.returncode == 1 and "refused: not engaged" in again.stdout
+    assert again.returncode == 1 and "refused: not engaged (not_engaged)" in again.stdout
 
 
 def test_modes_and_crowd_mode(safety_chain, ros_probe):
     probe = ros_probe
     start(probe)
-    teleop = Driver(probe, "teleop")
+    teleop = Driver(probe, "keyboard")
     assert probe.call(SetBool, "speed_mode/crowd", data=True).success
     teleop.vx = 0.9
     wait_for(lambda: 0.5 in vx(probe.messages("cmd_vel")), "0.9 m/s limited to crowd mode's 0.5")

@@ -90,3 +90,17 @@ def test_cap_output_is_always_within_the_mode(vx, vy, wz, mode):
     lin, ang = LIMITS.caps(mode)
     assert math.hypot(twist.vx, twist.vy) <= lin + 1e-9 and abs(twist.wz) <= ang
     assert bool(note) == (math.hypot(vx, vy) > lin or abs(wz) > ang)
+
+
+def test_refusals_carry_stable_codes():
+    from robot_dog.safety.errors import Refused
+    from robot_dog.safety.twist import check_twist
+    for linear, angular, code in (((float("nan"), 0, 0), (0, 0, 0), "not_finite"),
+                                  (("1", 0, 0), (0, 0, 0), "not_a_number"),
+                                  ((True, 0, 0), (0, 0, 0), "not_a_number"),
+                                  ((0, 0, 0.1), (0, 0, 0), "not_planar"),
+                                  ((2.0, 0, 0), (0, 0, 0), "above_limit"),
+                                  ((0, 0, 0), (0, 0, 3.0), "above_limit")):
+        with pytest.raises(Refused) as refused:
+            check_twist(linear, angular, 1.0, 1.0)
+        assert refused.value.code == code

@@ -46,7 +46,7 @@ def test_sit_stops_the_simulated_dog_and_stand_lets_it_walk(sim_chain, ros_probe
     wait_for(lambda: probe.messages("base/state") and probe.messages("odom"), "sim_node up")
     assert (probe.messages("base/state")[-1].mode, probe.messages("base/state")[-1].moving) == ("stand", False)
 
-    teleop = Driver(probe, "teleop")
+    teleop = Driver(probe, "gamepad")
     teleop.vx = 0.3
     wait_for(lambda: probe.messages("base/state")[-1].moving, "the base reporting it moves")
     t = time.monotonic()

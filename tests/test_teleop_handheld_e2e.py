@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from geometry_msgs.msg import Twist
+from geometry_msgs.msg import Twist, TwistStamped
 from robot_dog_interfaces.msg import EstopState
 
 from robot_dog import fleet
@@ -78,7 +78,7 @@ def test_handheld_pairs_drives_stops_estops_and_loses_link(dog, dog_namespace, r
     port, teleop = dog
     probe = ros_probe
     probe.record(Twist, "cmd_vel", qos.COMMAND)
-    probe.record(Twist, "teleop/cmd_vel", qos.COMMAND)
+    probe.record(TwistStamped, "teleop/handheld/cmd_vel", qos.COMMAND)
     probe.record(EstopState, "estop", qos.STATE)
     wait_for(lambda: "handheld page on https://" in teleop.output(), "the handheld server")
     code = pairing_code(dog_namespace)
@@ -121,7 +121,7 @@ def test_handheld_pairs_drives_stops_estops_and_loses_link(dog, dog_namespace, r
         assert all(v > 0 for v in after[:first_zero])        # in flight before the release
         time.sleep(0.6)  # a negative check: nothing moves after the zero
         assert all(v == 0.0 for v in vx(probe, released)[first_zero:])
-        teleop_after = [m.linear.x for m in probe.messages("teleop/cmd_vel", released)]
+        teleop_after = [m.twist.linear.x for m in probe.messages("teleop/handheld/cmd_vel", released)]
         assert 0.0 in teleop_after                            # the deadman's stop frame
         assert set(teleop_after[teleop_after.index(0.0):]) == {0.0}
 

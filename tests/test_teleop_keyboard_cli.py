@@ -1,4 +1,4 @@
-"""`robot-dog teleop keyboard` in a real pseudo-terminal: keys drive `teleop/cmd_vel`, letting go
+"""`robot-dog teleop keyboard` in a real pseudo-terminal: keys drive `teleop/keyboard/cmd_vel`, letting go
 sends zero, Ctrl-C sends zero on the way out."""
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 def test_keys_drive_release_and_exit_send_zero(dog_namespace, ros_probe):
     probe = ros_probe
-    probe.record(Twist, "teleop/cmd_vel", qos.COMMAND)
+    probe.record(Twist, "teleop/keyboard/cmd_vel", qos.COMMAND)
     master, slave = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-m", "robot_dog.cli", "teleop", "keyboard", "--ns",
                              dog_namespace], stdin=slave, stdout=slave, stderr=slave,
@@ -42,17 +42,17 @@ def test_keys_drive_release_and_exit_send_zero(dog_namespace, ros_probe):
             wait_for(press, what, timeout_s=60, interval_s=0.03)   # autorepeat-like presses
 
         key_until("i", lambda: any(m.linear.x == pytest.approx(0.3)
-                                   for m in probe.messages("teleop/cmd_vel")), "forward 0.3 m/s")
+                                   for m in probe.messages("teleop/keyboard/cmd_vel")), "forward 0.3 m/s")
         released = time.monotonic()
-        wait_for(lambda: [m.linear.x for m in probe.messages("teleop/cmd_vel", released)][-1:] == [0.0],
+        wait_for(lambda: [m.linear.x for m in probe.messages("teleop/keyboard/cmd_vel", released)][-1:] == [0.0],
                  "zero after the key was let go", timeout_s=30)
         key_until("j", lambda: any(m.angular.z == pytest.approx(0.5)
-                                   for m in probe.messages("teleop/cmd_vel")), "turning left")
+                                   for m in probe.messages("teleop/keyboard/cmd_vel")), "turning left")
         before_exit = time.monotonic()
         os.write(master, b"\x03")
         assert proc.wait(timeout=30) == 0
         wait_for(lambda: any(m.linear.x == 0.0 and m.angular.z == 0.0
-                             for m in probe.messages("teleop/cmd_vel", before_exit)),
+                             for m in probe.messages("teleop/keyboard/cmd_vel", before_exit)),
                  "zero on exit", timeout_s=30)
     finally:
         if proc.poll() is None:

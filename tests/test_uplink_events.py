@@ -53,7 +53,13 @@ def test_sections_are_schema_valid_and_drop_nan():
     ("searchlight", {"level": 0.5, "strobe": True}, "searchlight/set", {"level": 0.5, "strobe": True, "duration_s": 0.0}),
     ("siren", {"tone": "wail"}, "megaphone/siren", {"tone": "wail", "max_duration_s": 30.0}),
     ("estop", {}, "estop/engage", {"endpoint": "station", "reason": "station"}),
-    ("estop_release", {}, "estop/release", {"endpoint": "station"}),
+    ("estop_release", {}, "estop/release", {"endpoint": "station", "hold_id": "", "issued_at": 0.0}),
+    ("estop_release", {"hold_id": "a1b2"}, "estop/release",
+     {"endpoint": "station", "hold_id": "a1b2", "issued_at": 0.0}),
+    ("resume", {"input": "patrol"}, "motion/resume", {"input": "patrol", "endpoint": "station"}),
+    ("checkin", {}, "estop/check_in", {"endpoint": "station", "timeout_s": 2.0}),
+    ("mode", {"mode": "stand"}, "mode/set", {"mode": "stand"}),
+    ("checkin", {"leave": True}, "estop/check_in", {"endpoint": "station", "timeout_s": 0.0}),
 ])
 def test_verbs_map_to_services(verb, args, service, fields):
     call = commands.plan(verb, args)
@@ -68,6 +74,14 @@ def test_verbs_map_to_services(verb, args, service, fields):
     ("searchlight", {"level": 0.5, "strobe": "yes"}, "bad_args"),
     ("siren", {}, "bad_args"),
     ("estop_release", {"endpoint": "admin"}, "bad_args"),   # the station cannot act as admin
+    ("estop_release", {"hold_id": "x" * 40}, "bad_args"),
+    ("estop_release", {"hold_id": "../"}, "bad_args"),
+    ("resume", {}, "bad_args"),
+    ("resume", {"input": "patrol", "endpoint": "admin"}, "bad_args"),
+    ("resume", {"input": 3}, "bad_args"),
+    ("checkin", {"timeout_s": 60}, "bad_args"),
+    ("checkin", {"leave": "yes"}, "bad_args"),
+    ("mode", {"mode": "run"}, "bad_args"),
 ])
 def test_bad_commands_have_codes(verb, args, code):
     with pytest.raises(commands.CommandFailed) as info:

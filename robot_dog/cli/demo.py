@@ -24,6 +24,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -198,10 +199,15 @@ class Demo:
                  f"password_file:={paths.dog_password(args.dog)}",
                  f"command_public_key:={paths.dog_public_key(args.dog)}",
                  f"state_dir:={args.var / 'uplink'}", f"mcu_port:={mcu_link}",
+                 f"safety_state_file:={args.var / 'safety' / 'holds.json'}",
                  f"evidence_dir:={args.var / 'evidence'}",
                  f"evidence_key:={paths.dog_evidence_key(args.dog)}",
                  "camera_source:=topic:camera/image_raw"],
                 env=dds_env.environ(), start_new_session=True)
+        # Starting the demo is the operator's deliberate action: as the station, release the
+        # boot hold, stand the dog up (the hold sat it down) and resume the patrol once the dog
+        # answers (docs/safety.md).
+        threading.Thread(target=self._start_patrol, name="demo-start-patrol", daemon=True).start()
         token = paths.operator_token.read_text().strip()
         print(f"\n  viewer:  http://127.0.0.1:{self.station.http.port}/\n"
               f"  log in:  operator = a name of your choice (it goes into the audit log), e.g. officer1\n"
@@ -210,6 +216,22 @@ class Demo:
               f"  broker:  mqtts://127.0.0.1:{broker_port}  (TLS; fleet in {fleet.root})\n"
               "  stop:    Ctrl-C (or SIGTERM)\n", flush=True)
         return 0
+
+    def _start_patrol(self, deadline_s: float = 300.0) -> None:
+        dispatcher, dog = self.station.dispatcher, self.args.dog
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline and self.dog is not None and self.dog.poll() is None:
+            try:
+                dispatcher.wait(dispatcher.send(dog, "estop_release", {}, "demo"), 5.0)
+                dispatcher.wait(dispatcher.send(dog, "mode", {"mode": "stand"}, "demo"), 5.0)
+                result = dispatcher.wait(dispatcher.send(dog, "resume", {"input": "patrol"},
+                                                         "demo"), 5.0)
+            except Exception:  # noqa: BLE001 (link not up yet: try again)
+                result = None
+            if result is not None and result.get("code") == "ok":
+                print("robot-dog demo: boot hold released, patrol resumed", flush=True)
+                return
+            time.sleep(1.0)
 
     def wait(self) -> int:
         """Until --duration, or the dog stack or the simulator exits (1); a stop signal ends it by

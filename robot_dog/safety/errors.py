@@ -1,4 +1,5 @@
-"""Errors of the safety part: a refusal names its reason so a log reader understands it."""
+"""Errors of the safety part: a refusal names its reason so a log reader understands it, and a
+stable snake_case `code` so a client can act on it without reading English."""
 from __future__ import annotations
 
 
@@ -7,8 +8,9 @@ class SafetyError(Exception):
 
 
 class Refused(SafetyError):
-    """A command or request the safety core will not apply; `reason` says why."""
+    """A command or request the safety core will not apply; `code` is stable, `reason` says why."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, code: str = "refused") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.code = code

@@ -5,13 +5,22 @@ its timeout. Locks have a priority too: an engaged lock blocks every input of eq
 priority; a lock with a timeout also engages when its publisher goes quiet (twist_mux: a lock
 must keep saying "unlocked"). The live, unblocked input with the highest priority wins. Every
 change of the winner is reported with its reason (`changes()`); refusals are the caller's
-(twist.py) and never reach the mux.
+(twist.py) and never reach the mux. The inputs and locks themselves are data: one YAML file in
+twist_mux's format (`robot_dog/config/twist_mux.yaml`, read by `load_mux_config`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 from robot_dog.safety.twist import Twist
+
+#: What counts as a fresh deliberate action for an input after a stop (interlock.py).
+RESTART_KINDS = ("neutral", "resume")
+DEFAULT_MUX_CONFIG = Path(__file__).resolve().parent.parent / "config" / "twist_mux.yaml"
 
 
 @dataclass(frozen=True)
@@ -19,6 +28,8 @@ class InputSpec:
     name: str
     priority: int       # higher wins
     timeout_s: float = 0.5
+    topic: str = ""     # relative ROS topic (geometry_msgs/Twist)
+    restart: str = "neutral"  # RESTART_KINDS: re-centre the stick, or wait for motion/resume
 
 
 @dataclass(frozen=True)
@@ -26,11 +37,58 @@ class LockSpec:
     name: str
     priority: int       # blocks inputs with priority <= this
     timeout_s: float = 0.0  # 0: never lapses; else quiet for longer = engaged
+    topic: str = ""     # std_msgs/Bool topic; the `estop` lock is the node's own e-stop
 
 
-#: The dog's inputs: handheld > station > patrol (the e-stop is a lock above all of them).
-DEFAULT_INPUTS = (InputSpec("teleop", 100), InputSpec("station", 50), InputSpec("patrol", 10))
-ESTOP_LOCK = LockSpec("estop", 255)
+def _spec_fields(kind: str, name: str, entry: Any) -> dict[str, Any]:
+    if not isinstance(entry, dict):
+        raise ValueError(f"{kind} {name!r}: expected a mapping, got {entry!r}")
+    allowed = {"topic", "timeout", "priority"} | ({"restart"} if kind == "topic" else set())
+    unknown = set(entry) - allowed
+    if unknown:
+        raise ValueError(f"{kind} {name!r}: unknown keys {sorted(unknown)}")
+    topic, timeout, priority = entry.get("topic"), entry.get("timeout"), entry.get("priority")
+    if not isinstance(topic, str) or not topic:
+        raise ValueError(f"{kind} {name!r}: topic must be a non-empty string")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
+        raise ValueError(f"{kind} {name!r}: timeout must be a number >= 0, got {timeout!r}")
+    if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 255:
+        raise ValueError(f"{kind} {name!r}: priority must be an integer 0..255, got {priority!r}")
+    fields = {"name": name, "topic": topic, "timeout_s": float(timeout), "priority": priority}
+    if kind == "topic":
+        if timeout <= 0:
+            raise ValueError(f"input {name!r}: timeout must be above 0")
+        restart = entry.get("restart", "neutral")
+        if restart not in RESTART_KINDS:
+            raise ValueError(f"input {name!r}: restart must be one of {RESTART_KINDS}, got {restart!r}")
+        fields["restart"] = restart
+    return fields
+
+
+def parse_mux_config(doc: Any) -> tuple[tuple[InputSpec, ...], tuple[LockSpec, ...]]:
+    """Inputs and locks of a twist_mux YAML document (with or without the
+    `<node>: ros__parameters:` wrapper); ValueError saying what is wrong."""
+    if isinstance(doc, dict) and len(doc) == 1:
+        (only,) = doc.values()
+        if isinstance(only, dict) and "ros__parameters" in only:
+            doc = only["ros__parameters"]
+    if not isinstance(doc, dict) or not isinstance(doc.get("topics"), dict) or not doc["topics"]:
+        raise ValueError("a twist_mux config needs a non-empty `topics` mapping")
+    locks = doc.get("locks") or {}
+    if not isinstance(locks, dict):
+        raise ValueError("`locks` must be a mapping")
+    inputs = tuple(InputSpec(**_spec_fields("topic", str(n), e)) for n, e in doc["topics"].items())
+    lock_specs = tuple(LockSpec(**_spec_fields("lock", str(n), e)) for n, e in locks.items())
+    TwistMux(inputs, lock_specs)  # names unique, priorities distinct
+    return inputs, lock_specs
+
+
+def load_mux_config(path: Path = DEFAULT_MUX_CONFIG) -> tuple[tuple[InputSpec, ...], tuple[LockSpec, ...]]:
+    """Inputs and locks from a twist_mux YAML file."""
+    return parse_mux_config(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+
+
+ESTOP_LOCK = LockSpec("estop", 255, topic="estop")
 
 
 @dataclass
@@ -66,7 +124,7 @@ class Selection:
 
 @dataclass
 class TwistMux:
-    inputs: tuple[InputSpec, ...] = DEFAULT_INPUTS
+    inputs: tuple[InputSpec, ...]
     locks: tuple[LockSpec, ...] = (ESTOP_LOCK,)
     _inputs: dict[str, _Input] = field(init=False)
     _locks: dict[str, _Lock] = field(init=False)
@@ -128,3 +186,7 @@ class TwistMux:
         """Winner changes since the last call, oldest first (for the log)."""
         out, self._changes = self._changes, []
         return out
+
+
+#: The dog's inputs (handheld > gamepad > keyboard > station > patrol) and locks, from the YAML.
+DEFAULT_INPUTS, DEFAULT_LOCKS = load_mux_config()

@@ -1,39 +1,55 @@
-"""safety_node: the one way to `cmd_vel` and the dog's e-stop (docs/architecture.md, Motion safety).
+"""safety_node: the one way to `cmd_vel` and the dog's e-stop (docs/safety.md, docs/architecture.md).
 
-Subscribes `teleop/cmd_vel` (priority 100), `station/cmd_vel` (50), `patrol/cmd_vel` (10) and the
-lock `motion/pause` (std_msgs/Bool, blocks every input while true); publishes the arbitrated
+Subscribes one `cmd_vel` input per source and the locks, all from one twist_mux-format YAML
+(parameter `mux_config`, default robot_dog/config/twist_mux.yaml: `teleop/handheld/cmd_vel`,
+`teleop/gamepad/cmd_vel`, `teleop/keyboard/cmd_vel`, `station/cmd_vel`, `patrol/cmd_vel`; the lock
+`motion/pause`, std_msgs/Bool). Inputs named in `stamped_inputs` are geometry_msgs/TwistStamped
+(the sender's stamp bounds their age); the others geometry_msgs/Twist. Publishes the arbitrated
 `cmd_vel`, the latched `estop` (robot_dog_interfaces/EstopState, which payload_node obeys) and
-`motion/state`; follows the base's posture from `base/state`. Serves `estop/engage`, `estop/release`, `estop/check_in`, `mode/set`
-(stand/sit/damp, checked here, then forwarded to the base's `base/set_mode`) and `speed_mode/crowd`
-(std_srvs/SetBool). Behaviour lives in motion.py and estop.py; this file wires them to ROS.
+`motion/state`; follows the base's posture from `base/state`. Serves `estop/engage`,
+`estop/release`, `estop/check_in`, `motion/resume` (the restart interlock's deliberate action
+for autonomous inputs), `mode/set` (stand/sit/damp, checked here, then forwarded to the base's
+`base/set_mode`) and `speed_mode/crowd` (std_srvs/SetBool). With `state_file` set, holds are
+kept there and every start begins held (boot hold) until an authorised release.
+
+Behaviour lives in motion.py, interlock.py and estop.py; this file wires them to ROS. Every
+callback is short and never waits: `mode/set` is an async callback awaiting the base's answer,
+the settle-time `sit` is a call whose answer arrives as a callback. Times come from the node's
+clock (`use_sim_time` works); `wall` (time.time) only orders releases against signed times.
 """
 from __future__ import annotations
 
 import threading
 import time
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from geometry_msgs.msg import Twist as TwistMsg
+from geometry_msgs.msg import TwistStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from robot_dog_interfaces.msg import BaseState, EstopState, MotionState
-from robot_dog_interfaces.srv import EstopCheckIn, EstopEngage, EstopRelease, SetBaseMode
+from robot_dog_interfaces.srv import (EstopCheckIn, EstopEngage, EstopRelease, MotionResume,
+                                      SetBaseMode)
 from std_msgs.msg import Bool, Header
 from std_srvs.srv import SetBool
 
 from robot_dog.ros import qos
 from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.ros_main import run_node
+from robot_dog.safety import state_file
 from robot_dog.safety.errors import Refused
-from robot_dog.safety.estop import EstopCore, EstopStatus
+from robot_dog.safety.estop import (BOOT_RELEASERS, DEFAULT_ENDPOINTS, SECURITY_CODES,
+                                    SUPERVISOR, EstopCore, EstopStatus)
 from robot_dog.safety.limits import Limits
 from robot_dog.safety.motion import MotionConfig, MotionCore
-from robot_dog.safety.mux import DEFAULT_INPUTS, ESTOP_LOCK, InputSpec, LockSpec
+from robot_dog.safety.mux import DEFAULT_MUX_CONFIG, ESTOP_LOCK, LockSpec, load_mux_config
 from robot_dog.safety.twist import Twist
 
-PAUSE_LOCK = LockSpec("pause", 100)
 BASE_CALL_TIMEOUT_S = 3.0
+#: Who may resume an autonomous input: a human at the station, the officer, the admin on the dog.
+RESUMERS = BOOT_RELEASERS
 
 
 class SafetyNode(Node):
@@ -50,17 +66,29 @@ class SafetyNode(Node):
             accel_angular=p("accel_angular", 2.0, "angular acceleration limit, rad/s^2"),
             stop_decel_linear=p("stop_decel_linear", 2.0, "controlled-stop deceleration, m/s^2"),
             stop_decel_angular=p("stop_decel_angular", 4.0, "controlled-stop, rad/s^2"))
-        timeout = p("input_timeout_s", 0.5, "an input is live this long after its last command, s")
+        inputs, locks = load_mux_config(Path(p(
+            "mux_config", str(DEFAULT_MUX_CONFIG), "inputs and locks, twist_mux YAML format")))
+        supervised = [s.priority for s in inputs if s.name == SUPERVISOR or s.restart == "resume"]
+        # The station's lapse holds autonomy: everything at or below the station's input.
+        self._autonomy_lock = LockSpec("autonomy", max(supervised, default=0))
         tick_s = 1.0 / p("rate_hz", 50.0, "output rate of cmd_vel while driving, Hz")
-        config = MotionConfig(limits=limits, tick_s=tick_s,
-                              inputs=tuple(InputSpec(s.name, s.priority, timeout) for s in DEFAULT_INPUTS),
-                              locks=(ESTOP_LOCK, PAUSE_LOCK),
-                              watchdog_s=p("watchdog_s", 0.4, "winner silence before zero, s"))
+        config = MotionConfig(
+            limits=limits, tick_s=tick_s, inputs=inputs,
+            locks=(*locks, *(() if any(lk.name == ESTOP_LOCK.name for lk in locks) else (ESTOP_LOCK,)),
+                   self._autonomy_lock),
+            watchdog_s=p("watchdog_s", 0.4, "winner silence before zero, s"),
+            max_frame_age_s=p("max_frame_age_s", 0.3, "stamped frames older than this are dropped, s"),
+            settle_s=p("settle_s", 2.0, "e-stop held at zero this long -> the base sits, s"))
         self._motion = MotionCore(config, speed_mode="crowd" if p(
             "crowd_mode", False, "start in crowd mode (speed cap crowd_linear)") else "normal")
-        self._estop = EstopCore()
+        self._estop = EstopCore(known=tuple(p(
+            "endpoints", list(DEFAULT_ENDPOINTS), "e-stop endpoint names accepted (others refused)")))
+        stamped = set(p("stamped_inputs", ["handheld"], "inputs published as TwistStamped"))
+        path = p("state_file", "", "where holds are kept across restarts; empty: not kept, no boot hold")
+        self._state_path = Path(path) if path else None
         self._lock = threading.Lock()          # the cores are single-threaded
         self._published: EstopStatus | None = None
+        self._saved: dict | None = None
         self._last_state: tuple = ()
         self._tick_s = tick_s
         self._sent: tuple[float, Twist | None] = (float("-inf"), None)  # (when, what) on cmd_vel
@@ -69,36 +97,64 @@ class SafetyNode(Node):
         self._cmd_pub = self.create_publisher(TwistMsg, "cmd_vel", qos.COMMAND)
         self._estop_pub = self.create_publisher(EstopState, "estop", qos.STATE)
         self._state_pub = self.create_publisher(MotionState, "motion/state", qos.STATE)
-        for spec in DEFAULT_INPUTS:
-            self.create_subscription(TwistMsg, f"{spec.name}/cmd_vel",
-                                     partial(self._on_twist, spec.name), qos.COMMAND,
-                                     callback_group=core)
-        self.create_subscription(Bool, "motion/pause", self._on_pause, qos.STATE,
-                                 callback_group=core)
+        for spec in inputs:
+            msg_type = TwistStamped if spec.name in stamped else TwistMsg
+            self.create_subscription(msg_type, spec.topic, partial(self._on_twist, spec.name),
+                                     qos.COMMAND, callback_group=core)
+        for lock in locks:
+            if lock.name != ESTOP_LOCK.name:
+                self.create_subscription(Bool, lock.topic, partial(self._on_lock, lock.name),
+                                         qos.STATE, callback_group=core)
         self.create_subscription(BaseState, "base/state", self._on_base_state, qos.STATE,
                                  callback_group=core)
         self.create_service(EstopEngage, "estop/engage", self._on_engage, callback_group=core)
         self.create_service(EstopRelease, "estop/release", self._on_release, callback_group=core)
         self.create_service(EstopCheckIn, "estop/check_in", self._on_check_in, callback_group=core)
+        self.create_service(MotionResume, "motion/resume", self._on_resume, callback_group=core)
         self.create_service(SetBool, "speed_mode/crowd", self._on_crowd, callback_group=core)
-        # mode/set awaits the base's answer (an async callback): the tick runs meanwhile.
-        self._base = self.create_client(SetBaseMode, "base/set_mode",
-                                        callback_group=ReentrantCallbackGroup())
+        # mode/set awaits the base's answer (an async callback: it never blocks the executor).
+        # A suspended coroutine keeps its callback group entered, so the service, and the
+        # client with its deadline timer, each have a group of their own, apart from `core`.
+        self._base_group = ReentrantCallbackGroup()
+        self._base = self.create_client(SetBaseMode, "base/set_mode", callback_group=self._base_group)
         self.create_service(SetBaseMode, "mode/set", self._on_mode,
                             callback_group=ReentrantCallbackGroup())
         self.create_timer(tick_s, self._tick, callback_group=core)
         self.create_timer(0.5, lambda: self._publish_state(force=True), callback_group=core)
-        self._publish_estop(self._estop.status())
-        self.get_logger().info(f"safety chain up: {limits}, {self._motion.speed_mode} mode")
+        if self._state_path is not None:
+            self._boot(self._state_path)
+        with self._lock:
+            self._apply_estop()
+        self.get_logger().info(f"safety chain up: {limits}, {self._motion.speed_mode} mode, "
+                               f"inputs {', '.join(f'{s.name}={s.topic}' for s in inputs)}")
+
+    def _now(self) -> float:
+        """The node's clock in s (sim time under use_sim_time)."""
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _boot(self, path: Path) -> None:
+        doc = state_file.read(path)
+        if doc is None:
+            doc = {"version": 1, "holds": []}   # first start: held all the same
+        for note in self._estop.restore(doc, time.time()):
+            self.get_logger().warning(f"e-stop: {note}")
+        self.get_logger().warning("e-stop: boot hold until an authorised release "
+                                  f"({', '.join(BOOT_RELEASERS)})")
 
     # ---- inputs ----------------------------------------------------------------------------
-    def _on_twist(self, source: str, msg: TwistMsg) -> None:
+    def _on_twist(self, source: str, msg: TwistMsg | TwistStamped) -> None:
+        sent_at = None
+        if isinstance(msg, TwistStamped):
+            stamp = msg.header.stamp
+            sent_at = stamp.sec + stamp.nanosec * 1e-9 if (stamp.sec or stamp.nanosec) else None
+            msg = msg.twist
         lin, ang = msg.linear, msg.angular
         out = None
         with self._lock:
-            now = time.monotonic()
+            now = self._now()
             try:
-                self._motion.command(source, (lin.x, lin.y, lin.z), (ang.x, ang.y, ang.z), now)
+                self._motion.command(source, (lin.x, lin.y, lin.z), (ang.x, ang.y, ang.z), now,
+                                     sent_at)
                 out = self._motion.step(now)  # pass a command on at once, not at the next tick
             except Refused:
                 pass  # logged by the core with its reason (below)
@@ -106,9 +162,10 @@ class SafetyNode(Node):
         if out is not None:
             self._publish_cmd(out, now)
 
-    def _on_pause(self, msg: Bool) -> None:
+    def _on_lock(self, name: str, msg: Bool) -> None:
         with self._lock:
-            self._motion.set_lock(PAUSE_LOCK.name, bool(msg.data), time.monotonic())
+            self._motion.set_lock(name, bool(msg.data), self._now())
+            self._flush_log()
 
     def _on_base_state(self, msg: BaseState) -> None:
         """The base's posture is the truth (it may change by itself, e.g. damp on a fault)."""
@@ -120,24 +177,31 @@ class SafetyNode(Node):
     def _on_engage(self, request: EstopEngage.Request,
                    response: EstopEngage.Response) -> EstopEngage.Response:
         with self._lock:
-            before = self._estop.status()
-            text = self._estop.engage(request.endpoint, request.reason, time.monotonic())
-            if self._estop.status() != before:   # a held button repeats its engage: log once
-                self.get_logger().warning(f"e-stop {text}")
+            before = self._estop.status().key
+            hold = self._estop.engage(request.endpoint, request.reason, self._now(), time.time())
+            if self._estop.status().key != before:   # a held button repeats its engage: log once
+                self.get_logger().warning(f"e-stop engaged by {hold.endpoint}: {hold.reason}")
             self._apply_estop()
-        response.accepted, response.message = True, text
+        response.accepted, response.hold_id = True, hold.id
+        response.code = "ok" if hold.endpoint == request.endpoint else "unknown_endpoint"
+        response.message = f"engaged by {hold.endpoint}: {hold.reason}"
         return response
 
     def _on_release(self, request: EstopRelease.Request,
                     response: EstopRelease.Response) -> EstopRelease.Response:
         with self._lock:
             try:
-                text = self._estop.release(request.endpoint, time.monotonic())
-                response.accepted = True
+                text = self._estop.release(request.endpoint, self._now(), time.time(),
+                                           request.hold_id, float(request.issued_at))
+                response.accepted, response.code = True, "ok"
                 self.get_logger().warning(f"e-stop: {text}")
             except Refused as exc:
-                text, response.accepted = exc.reason, False
-                self.get_logger().warning(f"e-stop release refused: {text}")
+                text, response.accepted, response.code = exc.reason, False, exc.code
+                if exc.code in SECURITY_CODES:
+                    self.get_logger().error(f"security event: e-stop release by "
+                                            f"{request.endpoint!r} refused ({exc.code}): {text}")
+                else:
+                    self.get_logger().warning(f"e-stop release refused ({exc.code}): {text}")
             self._apply_estop()
         response.message = text
         return response
@@ -147,14 +211,32 @@ class SafetyNode(Node):
         with self._lock:
             before = set(self._estop.status().endpoints)
             try:
-                text = self._estop.check_in(request.endpoint, request.timeout_s, time.monotonic())
-                response.accepted = True
+                text = self._estop.check_in(request.endpoint, request.timeout_s, self._now())
+                response.accepted, response.code = True, "ok"
                 if request.endpoint not in before or request.timeout_s == 0:
                     self.get_logger().info(f"e-stop endpoint {text}")
             except Refused as exc:
-                text, response.accepted = exc.reason, False
-                self.get_logger().warning(f"e-stop check-in refused: {text}")
+                text, response.accepted, response.code = exc.reason, False, exc.code
+                self.get_logger().warning(f"e-stop check-in refused ({exc.code}): {text}")
             self._apply_estop()
+        response.message = text
+        return response
+
+    def _on_resume(self, request: MotionResume.Request,
+                   response: MotionResume.Response) -> MotionResume.Response:
+        with self._lock:
+            try:
+                if request.endpoint not in RESUMERS:
+                    raise Refused(f"{request.endpoint!r} may not resume; only "
+                                  f"{', '.join(RESUMERS)}", "unknown_endpoint")
+                text = self._motion.resume(request.input)
+                response.accepted, response.code = True, "ok"
+                self.get_logger().warning(f"{request.endpoint}: {text}")
+            except Refused as exc:
+                text, response.accepted, response.code = exc.reason, False, exc.code
+                self.get_logger().warning(f"resume of {request.input!r} by {request.endpoint!r} "
+                                          f"refused ({exc.code}): {text}")
+            self._flush_log()
         response.message = text
         return response
 
@@ -180,13 +262,15 @@ class SafetyNode(Node):
         answer = None
         if self._base.service_is_ready():
             future = self._base.call_async(SetBaseMode.Request(mode=mode))
-            deadline = self.create_timer(BASE_CALL_TIMEOUT_S, lambda: future.cancel())
+            # The deadline cancels the call; awaiting a cancelled future yields None.
+            timer = self.create_timer(BASE_CALL_TIMEOUT_S, future.cancel,
+                                      callback_group=self._base_group)
             try:
                 answer = await future
-            except Exception:  # noqa: BLE001  (cancelled by the deadline: no answer)
-                answer = None
+            except Exception as exc:  # noqa: BLE001 (the base's failure is the answer)
+                self.get_logger().warning(f"base/set_mode failed: {exc}")
             finally:
-                self.destroy_timer(deadline)
+                self.destroy_timer(timer)
         if answer is None or not answer.accepted:
             reason = answer.reason if answer is not None else "base/set_mode did not answer"
             with self._lock:
@@ -197,19 +281,38 @@ class SafetyNode(Node):
         response.accepted, response.reason = True, f"base in {mode}"
         return response
 
+    def _settle(self, mode: str) -> None:
+        """Stop category 1: the base sits once stopped; its answer comes back as a callback."""
+        if not self._base.service_is_ready():
+            self.get_logger().error(f"e-stop settle: base/set_mode not served, the base stays {self._motion.mode}")
+            return
+        future = self._base.call_async(SetBaseMode.Request(mode=mode))
+
+        def done(f: Any) -> None:
+            answer = f.result() if not f.cancelled() and f.exception() is None else None
+            ok = answer is not None and answer.accepted
+            with self._lock:
+                if ok:
+                    self._motion.mode = mode
+            self.get_logger().warning(f"e-stop settle: base {'in ' + mode if ok else 'did not ' + mode}")
+        future.add_done_callback(done)
+
     # ---- output ----------------------------------------------------------------------------
     def _tick(self) -> None:
         with self._lock:
-            now = time.monotonic()
-            for event in self._estop.tick(now):
+            now = self._now()
+            for event in self._estop.tick(now, time.time()):
                 self.get_logger().error(f"e-stop: {event}: controlled stop")
             self._apply_estop()
             out = self._motion.step(now)
+            settle = self._motion.settle_due(now)
             self._flush_log()
         # Inputs publish on arrival; the tick fills in (watchdog zero, ramps, e-stop hold) at
         # least every tick, and never twice the same command within half a tick.
         if out is not None and (out != self._sent[1] or now - self._sent[0] >= self._tick_s / 2):
             self._publish_cmd(out, now)
+        if settle is not None:
+            self._settle(settle)
         self._publish_state()
 
     def _publish_cmd(self, out: Twist, now: float) -> None:
@@ -217,35 +320,55 @@ class SafetyNode(Node):
         self._cmd_pub.publish(_to_msg(out))
 
     def _apply_estop(self) -> None:
-        """Caller holds the lock: push the e-stop status into the motion core and `estop`."""
+        """Caller holds the lock: push the e-stop status into the motion core, `estop` and the
+        state file."""
         status = self._estop.status()
-        self._motion.set_estop(status.engaged, status.category, time.monotonic())
+        now = self._now()
+        self._motion.set_lock(self._autonomy_lock.name, status.autonomy_held, now)
+        self._motion.set_estop(status.engaged, status.category, now,
+                               tuple((h.endpoint, h.id) for h in status.holds))
         if status.engaged and status.category == 0:
-            out = self._motion.step(time.monotonic())  # immediate: zero now, not at the tick
+            out = self._motion.step(now)  # immediate: zero now, not at the tick
             if out is not None:
-                self._publish_cmd(out, time.monotonic())
+                self._publish_cmd(out, now)
         if status != self._published:
+            self._save()
             self._publish_estop(status)
+
+    def _save(self) -> None:
+        """Holds to the state file when they changed (a few hundred bytes, rarely)."""
+        if self._state_path is None:
+            return
+        doc = self._estop.snapshot()
+        if doc != self._saved:
+            try:
+                state_file.write_atomically(self._state_path, doc)
+                self._saved = doc
+            except OSError as exc:
+                self.get_logger().error(f"e-stop holds not saved to {self._state_path}: {exc}")
 
     def _publish_estop(self, status: EstopStatus) -> None:
         self._published = status
         self._estop_pub.publish(EstopState(
             header=Header(stamp=self.get_clock().now().to_msg()), engaged=status.engaged,
             reason=status.reason, endpoints=list(status.endpoints),
-            stale_endpoints=list(status.stale)))
+            stale_endpoints=list(status.stale), autonomy_held=status.autonomy_held,
+            hold_endpoints=[h.endpoint for h in status.holds],
+            hold_ids=[h.id for h in status.holds]))
 
     def _publish_state(self, force: bool = False) -> None:
         m = self._motion
         cap = m.config.limits.caps(m.speed_mode)
         winner = m.winner or ""
-        state = (winner, m.speed_mode, m.mode, m.output)
+        waiting = m.waiting()
+        state = (winner, m.speed_mode, m.mode, m.output, waiting)
         if not force and state == self._last_state:
             return
         self._last_state = state
         self._state_pub.publish(MotionState(
             header=Header(stamp=self.get_clock().now().to_msg()), winner=winner,
             speed_mode=m.speed_mode, mode=m.mode, max_linear=cap[0], max_angular=cap[1],
-            output=_to_msg(m.output)))
+            output=_to_msg(m.output), waiting=list(waiting)))
 
     def _flush_log(self) -> None:
         for line in self._motion.take_log():

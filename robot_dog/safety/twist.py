@@ -36,15 +36,18 @@ def check_twist(linear: tuple[float, float, float], angular: tuple[float, float,
     values = (*linear, *angular)
     for name, value in zip(names, values):
         if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise Refused(f"{name} is not a number: {value!r}")
+            raise Refused(f"{name} is not a number: {value!r}", "not_a_number")
         if not math.isfinite(value):
-            raise Refused(f"{name} is {value}: not finite")
+            raise Refused(f"{name} is {value}: not finite", "not_finite")
     for name in ("linear.z", "angular.x", "angular.y"):
         if values[names.index(name)] != 0.0:
-            raise Refused(f"{name} must be 0 for a walking base, got {values[names.index(name)]:g}")
+            raise Refused(f"{name} must be 0 for a walking base, got {values[names.index(name)]:g}",
+                          "not_planar")
     vx, vy, wz = float(linear[0]), float(linear[1]), float(angular[2])
     if math.hypot(vx, vy) > max_linear + 1e-9:
-        raise Refused(f"linear speed {math.hypot(vx, vy):.3g} m/s above the limit {max_linear:g} m/s")
+        raise Refused(f"linear speed {math.hypot(vx, vy):.3g} m/s above the limit {max_linear:g} m/s",
+                      "above_limit")
     if abs(wz) > max_angular + 1e-9:
-        raise Refused(f"angular speed {abs(wz):.3g} rad/s above the limit {max_angular:g} rad/s")
+        raise Refused(f"angular speed {abs(wz):.3g} rad/s above the limit {max_angular:g} rad/s",
+                      "above_limit")
     return Twist(vx, vy, wz)

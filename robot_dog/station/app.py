@@ -60,6 +60,8 @@ class StationConfig:
 #: Persistent station session: telemetry/events published while the station reconnects (e.g.
 #: after a broker restart, when the dogs may be back first) are queued by the broker, not lost.
 SESSION_EXPIRY_S = 3600
+#: How often the station checks in with each online dog, s (the dog's deadline is 2 s).
+CHECKIN_PERIOD_S = 0.5
 
 
 def _endpoint(cfg: StationConfig) -> tuple[client.Endpoint, fleet_mod.Fleet | None]:
@@ -137,11 +139,27 @@ class Station:
             self.link.keep_subscribed(topics.all_dogs(Kind.VIDEO), qos=0)
             self.link.keep_subscribed(topics.all_dogs(Kind.AUDIO), qos=0)  # listen-in (talk.py)
         self.connected = threading.Event()
+        # Dogs online now: the station supervises each (signed check-ins; docs/safety.md).
+        self._online: set[str] = set()
+        self._stopping = threading.Event()
+        self._checkins = threading.Thread(target=self._check_in_loop, name="station-checkins",
+                                          daemon=True)
 
     def start(self) -> Station:
         self.http.start()
         self.link.start()
+        self._checkins.start()
         return self
+
+    def _check_in_loop(self) -> None:
+        """Every CHECKIN_PERIOD_S a signed check-in to each online dog whose key we hold. When
+        the station dies or its link drops, the check-ins stop: the dog holds autonomous motion."""
+        while not self._stopping.wait(CHECKIN_PERIOD_S):
+            for dog in sorted(self._online):
+                try:
+                    self.dispatcher.check_in(dog, self.user)
+                except Exception as exc:  # noqa: BLE001 (no key, link down: the dog sees a lapse)
+                    _LOGGER.debug("check-in to %s not sent: %s", dog, exc)
 
     def leave_group(self, quiet_s: float = 1.0, timeout_s: float = 30.0) -> bool:
         """Leave the shared group for good (a worker being retired, not restarted): unsubscribe
@@ -174,6 +192,7 @@ class Station:
         return time.monotonic() - self.link.last_message_at >= seconds
 
     def stop(self, *, end_session: bool = False) -> None:
+        self._stopping.set()
         self.link.stop(end_session=end_session)
         self.http.stop()
         self.storage.flush()
@@ -235,6 +254,7 @@ class Station:
             if isinstance(row, ResultRow):
                 self.dispatcher.on_result(row.doc, row.dog)
             elif isinstance(row, StatusRow):
+                (self._online.add if row.status == "online" else self._online.discard)(row.dog)
                 _LOGGER.info("dog %s %s", row.dog, "connected" if row.status == "online"
                              else f"is {row.status}")
         if frame is not None:

@@ -21,6 +21,8 @@ from robot_dog.station.storage import CommandRow, Storage
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_TTL_S = 10.0
+#: A check-in is valid this long: just above the dog's 2 s deadline (a replayed one is refused).
+CHECKIN_TTL_S = 3.0
 
 
 class DispatchError(Exception):
@@ -93,6 +95,13 @@ class Dispatcher:
             raise LinkDown(f"command not sent: {exc}") from None
         _LOGGER.info("command %s -> %s by %s (nonce %s)", verb, dog, issuer, nonce)
         return nonce
+
+    def check_in(self, dog: str, issuer: str, ttl_s: float = CHECKIN_TTL_S) -> None:
+        """A signed check-in on cmd/checkin (QoS 0: a late heartbeat is worth nothing). Not
+        audited: it is the station's heartbeat while it commands the dog, not a command."""
+        payload = signing.sign(self._key(dog), dog=dog, verb="checkin", args={}, now=self._clock(),
+                               issuer=issuer, ttl_s=ttl_s, nonce=signing.new_nonce())
+        self._publish(topics.cmd(dog, "checkin"), payload, 0)
 
     def on_result(self, doc: Mapping[str, Any], dog: str) -> None:
         """A cmd/result arrived from `dog` (the topic's, checked against the payload; MQTT

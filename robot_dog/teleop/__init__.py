@@ -1,3 +1,3 @@
 """Teleop: the handheld web page and its server (pairing, WebSocket protocol, session), the
-gamepad (evdev) and keyboard mappings. Every input publishes `teleop/cmd_vel` into the safety mux.
+gamepad (evdev) and keyboard mappings. Each publishes its own `teleop/<source>/cmd_vel` input of the safety mux.
 """

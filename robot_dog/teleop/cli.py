@@ -6,6 +6,8 @@
   robot-dog teleop release ENDPOINT [--ns /dog1]      release that endpoint's e-stop hold
                                                       (mcu, button: on the dog, once it is clear)
   robot-dog teleop admin-release [--ns /dog1]         release every e-stop hold (on the dog only)
+  robot-dog teleop resume INPUT [--ns /dog1]          let a paused autonomous input (patrol) drive
+                                                      again: the officer's deliberate action
 """
 from __future__ import annotations
 
@@ -52,29 +54,45 @@ def pair(namespace: str, timeout_s: float = 10.0) -> int:
         rclpy.try_shutdown()
 
 
-def release(namespace: str, endpoint: str, timeout_s: float = 10.0) -> int:
-    """Release `endpoint`'s e-stop hold; `admin` releases every hold (a lost handheld whose
-    officer cannot pair again). Hardware holds (`mcu`, `button`) are released this way on the
-    dog once the cable is back or the button is pulled out."""
+def _call(namespace: str, srv_type: type, service: str, timeout_s: float, done: str,
+          **fields) -> int:
+    """Call one service of the safety node; print its answer (code and message)."""
     import rclpy
-    from robot_dog_interfaces.srv import EstopRelease
     node = _node(namespace)
     try:
-        client = node.create_client(EstopRelease, "estop/release")
+        client = node.create_client(srv_type, service)
         if not client.wait_for_service(timeout_sec=timeout_s):
-            print(f"no safety_node in {namespace} (estop/release not served)", file=sys.stderr)
+            print(f"no safety_node in {namespace} ({service} not served)", file=sys.stderr)
             return 1
-        future = client.call_async(EstopRelease.Request(endpoint=endpoint))
+        future = client.call_async(srv_type.Request(**fields))
         rclpy.spin_until_future_complete(node, future, timeout_sec=timeout_s)
         if not future.done():
-            print("estop/release did not answer", file=sys.stderr)
+            print(f"{service} did not answer", file=sys.stderr)
             return 1
         reply = future.result()
-        print(("released: " if reply.accepted else "refused: ") + reply.message)
+        print(f"{done}: {reply.message}" if reply.accepted
+              else f"refused: {reply.message} ({reply.code})")
         return 0 if reply.accepted else 1
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
+
+
+def resume(namespace: str, name: str, timeout_s: float = 10.0) -> int:
+    """Resume the paused autonomous input `name` as the officer on the dog (`admin`)."""
+    from robot_dog_interfaces.srv import MotionResume
+
+    from robot_dog.safety.estop import ADMIN
+    return _call(namespace, MotionResume, "motion/resume", timeout_s, "resumed", input=name, endpoint=ADMIN)
+
+
+def release(namespace: str, endpoint: str, timeout_s: float = 10.0) -> int:
+    """Release `endpoint`'s e-stop hold; `admin` releases every hold (a lost handheld whose
+    officer cannot pair again). Hardware holds (`mcu`, `button`) are released this way on the
+    dog once the cable is back or the button is pulled out."""
+    from robot_dog_interfaces.srv import EstopRelease
+    return _call(namespace, EstopRelease, "estop/release", timeout_s, "released",
+                 endpoint=endpoint)
 
 
 def keyboard(namespace: str) -> int:
@@ -84,7 +102,7 @@ def keyboard(namespace: str) -> int:
     from robot_dog.ros import qos
     from robot_dog.teleop.keyboard import KeyboardTeleop
     node = _node(namespace)
-    pub = node.create_publisher(Twist, "teleop/cmd_vel", qos.COMMAND)
+    pub = node.create_publisher(Twist, "teleop/keyboard/cmd_vel", qos.COMMAND)
     kb = KeyboardTeleop()
     last: tuple[float, float] | None = None
 
@@ -145,11 +163,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     k.add_argument("--ns", default="/dog1")
     one = sub.add_parser("release", help="release one endpoint's e-stop hold (on the dog)")
     one.add_argument("endpoint", choices=("mcu", "button", "handheld", "station"),
-                     help="whose hold: mcu (payload link lost), button (payload e-stop button)")
+                     help="whose hold: mcu (payload link lost), button (payload e-stop button), "
+                          "handheld, station (also frees the boot hold of a restarted node)")
     one.add_argument("--ns", default="/dog1", help="the dog's namespace (default %(default)s)")
     r = sub.add_parser("admin-release", help="release every e-stop hold (admin, on the dog)")
     r.add_argument("--ns", default="/dog1", help="the dog's namespace (default %(default)s)")
+    u = sub.add_parser("resume", help="let a paused autonomous input drive again (on the dog)")
+    u.add_argument("input", help="the mux input to resume, e.g. patrol")
+    u.add_argument("--ns", default="/dog1", help="the dog's namespace (default %(default)s)")
     args = parser.parse_args(argv)
+    if args.action == "resume":
+        return resume(args.ns, args.input)
     if args.action == "admin-release":
         from robot_dog.safety.estop import ADMIN
         return release(args.ns, ADMIN)

@@ -1,4 +1,4 @@
-"""gamepad_node: a Linux evdev gamepad -> `teleop/cmd_vel` through the mapping of gamepad.py.
+"""gamepad_node: a Linux evdev gamepad -> `teleop/gamepad/cmd_vel` through the mapping of gamepad.py.
 
 The device is read by a thread (python-evdev); a missing or unplugged device is logged and
 retried every 2 s, and counts as a release (zero once). The timer ticks the core at 100 Hz; the
@@ -35,7 +35,7 @@ class GamepadNode(Node):
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._pub = self.create_publisher(
-            Twist, "teleop/cmd_vel", qos.COMMAND,
+            Twist, "teleop/gamepad/cmd_vel", qos.COMMAND,
             event_callbacks=PublisherEventCallbacks(matched=self._on_matched))
         self.create_timer(0.01, self._tick)
         threading.Thread(target=self._read, name="gamepad", daemon=True).start()
@@ -64,7 +64,7 @@ class GamepadNode(Node):
         # matched here yet, and only a match on this side receives what we publish.
         count = info.current_count
         log = self.get_logger().info if count else self.get_logger().warning
-        log(f"teleop/cmd_vel: {count} subscriber(s) matched" + ("" if count else
+        log(f"teleop/gamepad/cmd_vel: {count} subscriber(s) matched" + ("" if count else
             ": nobody hears the gamepad, the dog will not move"))
 
     def _tick(self) -> None:

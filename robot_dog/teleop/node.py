@@ -1,4 +1,6 @@
-"""teleop_node: serves the handheld page (server.py) and turns it into ROS: `teleop/cmd_vel`,
+"""teleop_node: serves the handheld page (server.py) and turns it into ROS: `teleop/handheld/cmd_vel`
+(geometry_msgs/TwistStamped: the stamp is when the page sent the frame, so the safety node drops
+frames a stalled link delivers late),
 the `handheld` e-stop endpoint (check-ins, engage, release), `mode/set`, `speed_mode/crowd`,
 police light, siren and searchlight; state for the page from `battery`, `estop`, `motion/state`,
 `odom` and `bodycam/image/compressed`; push-to-talk audio to `megaphone/voice` (AudioChunk). `teleop/pair` (std_srvs/Trigger) opens a new pairing code
@@ -15,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import robot_dog_interfaces.srv as srvs
-from geometry_msgs.msg import Twist
+from geometry_msgs.msg import TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.duration import Duration
 from rclpy.node import Node
 from robot_dog_interfaces.msg import AudioChunk, EstopState, MotionState
 from sensor_msgs.msg import BatteryState, CompressedImage
@@ -70,7 +73,7 @@ class TeleopNode(Node):
         self._caps = (0.5, 1.0)
         self._frame: tuple[int, bytes | None] = (0, None)
         group = ReentrantCallbackGroup()
-        self._cmd = self.create_publisher(Twist, "teleop/cmd_vel", qos.COMMAND)
+        self._cmd = self.create_publisher(TwistStamped, "teleop/handheld/cmd_vel", qos.COMMAND)
         self._voice = self.create_publisher(AudioChunk, "megaphone/voice", qos.SENSOR)
         self._voice_seq = 0
         self._page_clients: dict[str, Any] = {}
@@ -91,13 +94,16 @@ class TeleopNode(Node):
                                f"a pairing code: robot-dog teleop pair --ns {self.get_namespace()}")
 
     # ---- the Dog interface of server.py ---------------------------------------------------------
-    def drive(self, vx: float, wz: float) -> None:
-        msg = Twist()
-        msg.linear.x, msg.angular.z = float(vx), float(wz)
+    def drive(self, vx: float, wz: float, age_s: float = 0.0) -> None:
+        """`age_s`: how long ago the page sent this frame, when the server knows (its clock)."""
+        msg = TwistStamped()
+        msg.twist.linear.x, msg.twist.angular.z = float(vx), float(wz)
         try:
+            sent = self.get_clock().now() - Duration(nanoseconds=int(max(age_s, 0.0) * 1e9))
+            msg.header.stamp = sent.to_msg()
             self._cmd.publish(msg)
         except Exception as exc:  # noqa: BLE001 (context gone at shutdown: the watchdog zeroes)
-            self.get_logger().error(f"teleop/cmd_vel not published: {exc}")
+            self.get_logger().error(f"teleop/handheld/cmd_vel not published: {exc}")
 
     def voice(self, pcm: bytes) -> None:
         """One push-to-talk chunk (s16le mono 16 kHz, checked by protocol.py) to the megaphone."""

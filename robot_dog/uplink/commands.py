@@ -35,6 +35,7 @@ class ServiceCall:
     service: str              # relative name, resolved in the dog's namespace
     srv: str                  # robot_dog_interfaces.srv class name
     fields: dict[str, Any]
+    answer_ok: bool = True    # False: only a failure is answered on cmd/result (check-ins)
 
 
 @dataclass(frozen=True)
@@ -101,10 +102,47 @@ def _estop(a: Mapping[str, Any]) -> ServiceCall:
 
 
 def _estop_release(a: Mapping[str, Any]) -> ServiceCall:
-    """Releases only the station's own hold (the safety node refuses others' holds)."""
-    if a:
-        raise CommandFailed("bad_args", f"estop_release takes no arguments, got {sorted(a)}")
-    return ServiceCall("estop/release", "EstopRelease", {"endpoint": "station"})
+    """Releases only the station's own hold (or a restarted node's boot hold), and only one that
+    began before the release was issued: the node sets `issued_at` to the command's signed time.
+    `hold_id` (optional) names the hold (from telemetry's safety section or the engage's result)."""
+    if set(a) - {"hold_id"}:
+        raise CommandFailed("bad_args", f"estop_release takes only hold_id, got {sorted(a)}")
+    hold_id = a.get("hold_id", "")
+    if not isinstance(hold_id, str) or len(hold_id) > 32 or not hold_id.isalnum() and hold_id:
+        raise CommandFailed("bad_args", "hold_id must be a short alphanumeric string")
+    return ServiceCall("estop/release", "EstopRelease",
+                       {"endpoint": "station", "hold_id": hold_id, "issued_at": 0.0})
+
+
+def _resume(a: Mapping[str, Any]) -> ServiceCall:
+    """The station's deliberate action that lets a paused autonomous input (patrol) drive."""
+    if set(a) != {"input"} or not isinstance(a["input"], str) or not a["input"].isidentifier():
+        raise CommandFailed("bad_args", "resume takes input, the name of a mux input (e.g. patrol)")
+    return ServiceCall("motion/resume", "MotionResume", {"input": a["input"], "endpoint": "station"})
+
+
+def _mode(a: Mapping[str, Any]) -> ServiceCall:
+    """Stand, sit or damp, checked by the safety node (an e-stop sits the dog after its settle
+    time; a release never stands it up: this is the station's deliberate stand)."""
+    if set(a) != {"mode"}:
+        raise CommandFailed("bad_args", "mode takes only mode (stand, sit or damp)")
+    return ServiceCall("mode/set", "SetBaseMode", {"mode": _choice(a, "mode", ("stand", "sit", "damp"))})
+
+
+#: How long a station check-in keeps the station live on the dog, s (the uplink's parameter
+#: station_deadline_s overrides it).
+STATION_DEADLINE_S = 2.0
+
+
+def _checkin(a: Mapping[str, Any]) -> ServiceCall:
+    """A signed heartbeat of the station while it commands the dog; {"leave": true} leaves
+    cleanly. Only a refusal is answered (a check-in every 0.5 s needs no result)."""
+    if set(a) - {"leave"} or not isinstance(a.get("leave", False), bool):
+        raise CommandFailed("bad_args", "checkin takes only leave (true or false)")
+    return ServiceCall("estop/check_in", "EstopCheckIn",
+                       {"endpoint": "station",
+                        "timeout_s": 0.0 if a.get("leave") else STATION_DEADLINE_S},
+                       answer_ok=False)
 
 
 
@@ -154,6 +192,9 @@ VERBS: dict[str, Callable[[Mapping[str, Any]], ServiceCall | ActionGoal | AudioW
     "siren": _siren,
     "estop": _estop,
     "estop_release": _estop_release,
+    "resume": _resume,
+    "mode": _mode,
+    "checkin": _checkin,
     "announce": _announce,
     "listen": _audio_window("listen"),
     "talk": _audio_window("talk"),

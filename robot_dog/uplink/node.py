@@ -86,7 +86,12 @@ class UplinkNode(Node):
                              "SetSearchlight": ("searchlight/set", "SetSearchlight"),
                              "Siren": ("megaphone/siren", "Siren"),
                              "EstopEngage": ("estop/engage", "EstopEngage"),
-                             "EstopRelease": ("estop/release", "EstopRelease")}.items()}
+                             "EstopRelease": ("estop/release", "EstopRelease"),
+                             "EstopCheckIn": ("estop/check_in", "EstopCheckIn"),
+                             "MotionResume": ("motion/resume", "MotionResume"),
+                             "SetBaseMode": ("mode/set", "SetBaseMode")}.items()}
+        self._station_deadline_s = p("station_deadline_s", commands.STATION_DEADLINE_S,
+                                     "the station is lost this long after its last signed check-in, s")
         self._action_clients = {"Announce": (ActionClient(self, Announce, "megaphone/announce"),
                                              Announce)}
         self.voice_in = talk.VoiceIn()
@@ -256,9 +261,22 @@ class UplinkNode(Node):
                 continue
             client = self._service_clients[call.srv]
             if not client.service_is_ready():
-                self._answer(cmd, "unavailable", f"service {call.service} is not available")
+                if call.answer_ok:
+                    self._answer(cmd, "unavailable", f"service {call.service} is not available")
+                else:  # a heartbeat to a dog without safety_node: a log line now and then
+                    self.handler_errors["checkin:unavailable"] += 1
+                    if worth_a_line(self.handler_errors["checkin:unavailable"]):
+                        self.get_logger().warning(f"{cmd.verb}: {call.service} is not available")
                 continue
-            future = client.call_async(client.srv_type.Request(**call.fields))
+            fields = dict(call.fields)
+            if "issued_at" in fields:     # ordering on the dog: the command's signed time
+                fields["issued_at"] = cmd.issued_at / 1000.0
+            if call.srv == "EstopCheckIn" and fields["timeout_s"]:
+                fields["timeout_s"] = self._station_deadline_s
+            future = client.call_async(client.srv_type.Request(**fields))
+            if not call.answer_ok:
+                future.add_done_callback(lambda f, c=cmd: self._quiet_done(f, c))
+                continue
             self._in_flight.start(cmd.nonce, (future, cmd), time.monotonic())
             future.add_done_callback(lambda f, c=cmd: self._done(f, c))
 
@@ -291,7 +309,17 @@ class UplinkNode(Node):
         response = future.result()
         code, text = commands.outcome(response.accepted,
                                       getattr(response, "reason", getattr(response, "message", "")))
+        if not response.accepted and getattr(response, "code", ""):
+            text = f"{text} ({response.code})"   # the safety node's stable refusal code
         self._answer(cmd, code, text)
+
+    def _quiet_done(self, future: Any, cmd: signing.Command) -> None:
+        """A check-in's answer: only a refusal goes back to the station."""
+        if future.cancelled() or future.exception() is not None:
+            self._answer(cmd, "failed", str(future.exception() or "cancelled"))
+        elif not future.result().accepted:
+            response = future.result()
+            self._answer(cmd, "refused", f"{response.message} ({response.code})")
 
     def _answer(self, cmd: signing.Command, code: str, message: str) -> None:
         text = f"command {cmd.verb} ({cmd.nonce}) -> {code} {message}"
