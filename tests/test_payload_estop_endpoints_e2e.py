@@ -56,8 +56,8 @@ def latest(probe) -> EstopState:
 
 
 def driving(probe) -> Driver:
-    """Teleop input at 0.3 m/s, seen on the dog's cmd_vel."""
-    driver = Driver(probe, "teleop")
+    """An operator's keyboard input at 0.3 m/s, seen on the dog's cmd_vel."""
+    driver = Driver(probe, "keyboard")
     driver.vx = 0.3
     wait_for(lambda: 0.3 in vx(probe.messages("cmd_vel")), "driving at 0.3 m/s")
     return driver

@@ -446,8 +446,13 @@ def test_connection_flood_from_one_client_is_capped_and_the_officer_pairs(served
                 refused += 1
             except (InvalidMessage, ConnectionClosed, ssl.SSLError):   # see Phone: the
                 unanswered += 1                                       # client's own TLS trouble
-        assert len(held) <= 4 and refused + unanswered + len(held) == 200 and unanswered <= 5
-        assert len(server._table) == len(held)              # the server holds no more than 4
+        assert refused + unanswered + len(held) == 200 and unanswered <= 5
+        # On a loaded machine the 200 tries can outlast the 15 s idle limit: a held connection
+        # closed as idle frees its place for a later one. Never more than 4 at once.
+        from websockets.protocol import State
+        still_open = [c for c in held if c.protocol.state is State.OPEN]
+        assert len(still_open) <= 4, (len(held), len(still_open))
+        assert len(server._table) <= 4                       # the server holds no more than 4
         phone = paired_phone(server, ctx)
         phone.send("estop")
         assert phone.expect("result")["ok"]
