@@ -230,8 +230,26 @@ class Demo:
                 result = None
             if result is not None and result.get("code") == "ok":
                 print("robot-dog demo: boot hold released, patrol resumed", flush=True)
+                self._keep_patrolling()
                 return
             time.sleep(1.0)
+
+    def _keep_patrolling(self, every_s: float = 5.0) -> None:
+        """The demo has no operator at the console: it plays one who resumes the patrol whenever
+        the safety chain paused it (a lapse of the patrol's own input on a busy machine, a
+        handheld that took over and let go). A resume is refused while an e-stop holds, so this
+        never overrides a stop; on a real dog the operator or the officer resumes (docs/safety.md)."""
+        dispatcher, dog = self.station.dispatcher, self.args.dog
+        while self.dog is not None and self.dog.poll() is None:
+            time.sleep(every_s)
+            try:
+                result = dispatcher.wait(dispatcher.send(dog, "resume", {"input": "patrol"},
+                                                         "demo"), 5.0)
+            except Exception:  # noqa: BLE001 (link down or stopping: try again later)
+                continue
+            if result is not None and "already" not in str(result.get("message", "")):
+                print(f"robot-dog demo: patrol resume: {result.get('code')} "
+                      f"{result.get('message', '')}", flush=True)
 
     def wait(self) -> int:
         """Until --duration, or the dog stack or the simulator exits (1); a stop signal ends it by
