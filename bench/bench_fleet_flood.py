@@ -22,6 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench.stats import percentile
 from bench.bench_station_ingest import REPO, TOKEN, station_env, wait_until_serving
 from robot_dog.mqtt.broker import MosquittoBroker
 from tests.support import free_port
@@ -43,7 +44,7 @@ def _latencies_ms(http_port: int, n: int = SAMPLES) -> list[float]:
 
 
 def _pct(values: list[float], q: float) -> float:
-    return round(values[min(len(values) - 1, int(q * len(values)))], 2)
+    return round(percentile(values, q, "fleet page timings"), 2)
 
 
 def run() -> dict[str, object]:

@@ -16,6 +16,7 @@ from collections import deque
 from concurrent.futures import Future
 from pathlib import Path
 
+from bench.stats import percentile
 from firmware_bridge.codec import encode_frame
 from firmware_bridge.errors import CommandError
 from firmware_bridge.host import LinkConfig
@@ -30,11 +31,6 @@ RTT_COMMANDS = 2000
 FAULT_COMMANDS = int(os.environ.get("ROBOT_DOG_BENCH_SERIAL_COMMANDS", "10000"))
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def round_trip(link: SerialLink) -> dict[str, object]:
     command = SetSearchlight(500, False, 10_000)
     wire_bytes = len(encode_frame(command, 1)) + len(encode_frame(Ack(AckStatus.OK, command.TYPE, 1), 1))
@@ -46,7 +42,7 @@ def round_trip(link: SerialLink) -> dict[str, object]:
         started = time.perf_counter()
         link.command(SetSearchlight(i % 1001, False, 10_000))
         samples.append((time.perf_counter() - started) * 1000)
-    p50, p99 = statistics.median(samples), _percentile(samples, 0.99)
+    p50, p99 = statistics.median(samples), percentile(samples, 0.99, "round trips")
     return {
         "rtt_commands": RTT_COMMANDS,
         "rtt_frame_bytes_cmd_plus_ack": wire_bytes,
