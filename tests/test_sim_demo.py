@@ -53,7 +53,7 @@ def test_headless_demo_walks_the_route_and_stores_simulator_frames(tmp_path):
     token_file = tmp_path / "var" / "fleet" / "station" / "operator.token"
     with open(log, "w") as sink:   # a file, not a pipe: the stack's log lines never block it
         demo = subprocess.Popen(
-            [sys.executable, "-m", "robot_dog.cli", "demo", "--headless", "--duration", "45",
+            [sys.executable, "-m", "robot_dog.cli", "demo", "--headless", "--duration", "30",
              "--mode", "kinematic", "--broker-port", str(free_port()), "--http-port", str(http_port),
              "--var", str(tmp_path / "var"), "--dog", DOG],
             env=dds_env.environ(), stdout=sink, stderr=subprocess.STDOUT, text=True,

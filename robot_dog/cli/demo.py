@@ -8,7 +8,7 @@ dog walking the scenario's patrol route through the safety mux, its rendered bod
 payload MCU on a pty, the street's sounds played into the run's virtual PulseAudio devices); the
 dog stack from launch/dog.launch.yaml through the launcher, with the
 dog's fleet credentials and the simulator's camera as the bodycam's source. With `--headless
---duration N` it stops after N s and prints what reached the station: distance walked (from the
+--duration N` it stops after the dog patrolled N s and prints what reached the station: distance walked (from the
 stored track), frames, telemetry and events; exit 1 if any of them is zero.
 """
 from __future__ import annotations
@@ -99,7 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="no interaction: print what reached the station on exit, exit 1 if "
                              "no frames or telemetry did")
     parser.add_argument("--duration", type=float, metavar="S",
-                        help="stop after S seconds (default: run until Ctrl-C or SIGTERM)")
+                        help="stop after the dog has patrolled S seconds (the start-up before the "
+                             "patrol is resumed is not counted; default: run until Ctrl-C or SIGTERM)")
+    parser.add_argument("--startup-timeout", type=float, default=240.0, metavar="S",
+                        help="with --duration: exit 1 if the patrol has not been resumed after S "
+                             "seconds (default %(default)s)")
     parser.add_argument("--broker-port", type=int, default=8883, metavar="PORT",
                         help="the broker's TLS listener on 127.0.0.1 (0: any free port)")
     parser.add_argument("--http-port", type=int, default=8080, metavar="PORT",
@@ -133,6 +137,7 @@ class Demo:
         self.dog: subprocess.Popen[bytes] | None = None
         self.completed = False  # ran its whole --duration (not interrupted, nothing exited)
         self.walked_m = 0.0
+        self.patrolling = threading.Event()  # the scripted operator resumed the patrol
         self.audio: devices.VirtualAudio | None = None
 
     def start(self) -> int:
@@ -230,6 +235,7 @@ class Demo:
                 result = None
             if result is not None and result.get("code") == "ok":
                 print("robot-dog demo: boot hold released, patrol resumed", flush=True)
+                self.patrolling.set()
                 self._keep_patrolling()
                 return
             time.sleep(1.0)
@@ -252,11 +258,22 @@ class Demo:
                       f"{result.get('message', '')}", flush=True)
 
     def wait(self) -> int:
-        """Until --duration, or the dog stack or the simulator exits (1); a stop signal ends it by
-        KeyboardInterrupt."""
+        """Until the dog has patrolled --duration s, or the dog stack or the simulator exits (1),
+        or the patrol never started within --startup-timeout (1); a stop signal ends it by
+        KeyboardInterrupt. The duration counts from the patrol's resume, not from the start: the
+        stack's start-up takes 10 s on a quiet 2-core machine and several times that on a busy
+        one, and a run should walk as long on either."""
         assert self.dog is not None and self.sim is not None
-        deadline = None if self.args.duration is None else time.monotonic() + self.args.duration
+        duration, deadline = self.args.duration, None
+        startup_deadline = time.monotonic() + self.args.startup_timeout
         while deadline is None or time.monotonic() < deadline:
+            if duration is not None and deadline is None:
+                if self.patrolling.is_set():
+                    deadline = time.monotonic() + duration
+                elif time.monotonic() > startup_deadline:
+                    print(f"robot-dog demo: the patrol was not resumed within "
+                          f"{self.args.startup_timeout:g} s", file=sys.stderr)
+                    return 1
             for which, proc in (("dog stack", self.dog), ("simulator", self.sim)):
                 if proc.poll() is not None:
                     print(f"robot-dog demo: the {which} exited with {proc.returncode}", file=sys.stderr)
