@@ -63,8 +63,9 @@ def test_the_windows_operator_gets_through(station):
 @pytest.mark.parametrize("extra,status,says", [
     ("Transfer-Encoding: chunked\n", 411, b"chunked"),
     (f"Transfer-Encoding: chunked\nContent-Length: {len(PCM)}\n", 411, b"chunked"),
-    (f"Content-Length: 2\nContent-Length: {len(PCM)}\n", 400, b"more than one Content-Length"),
-    (f"Content-Length: {len(PCM)}\nContent-Length: {len(PCM)}\n", 400, b"more than one"),
+    # Two different lengths: refused by the HTTP parser (h11). Two equal ones are read as one
+    # (RFC 9110 section 8.6): no two readers can disagree on where that request ends.
+    (f"Content-Length: 2\nContent-Length: {len(PCM)}\n", 400, b"bad request"),
     ("", 411, b"Content-Length is required"),
 ])
 def test_one_framing_only(station, extra, status, says):

@@ -38,6 +38,7 @@ def station(tmp_path, monkeypatch):
     monkeypatch.setattr(web, "MAX_CONNECTIONS", 4)
     monkeypatch.setattr(web, "MAX_STREAMS", 1)
     monkeypatch.setattr(web, "RESERVED_CONNECTIONS", 2)
+    monkeypatch.setattr(web, "MAX_SOCKETS", 1)
     storage = Storage(tmp_path / "s.db")
     sent: list[str] = []
     dispatcher = Dispatcher(None, lambda topic, payload, qos: sent.append(topic) or 0, storage)
@@ -56,7 +57,7 @@ def request(station, method, path, body=None, headers=None):
     try:
         conn.request(method, path, body=body, headers=headers or {})
         reply = conn.getresponse()
-        return reply.status, dict(reply.headers), reply.read()
+        return reply.status, reply.headers, reply.read()  # names case-insensitive
     finally:
         conn.close()
 
@@ -65,8 +66,8 @@ COMMAND = "/api/dogs/dog1/commands/police_light"
 
 
 @pytest.mark.parametrize("headers,body,status,says", [
-    ({"Content-Length": "-1"}, b"{}", 400, "Content-Length must be"),
-    ({"Content-Length": "abc"}, b"{}", 400, "Content-Length must be"),
+    ({"Content-Length": "-1"}, b"{}", 400, "bad request"),      # refused by the HTTP parser
+    ({"Content-Length": "abc"}, b"{}", 400, "bad request"),
     ({"Content-Length": "99999999"}, b"{}", 413, "body over 4096"),
     ({"Transfer-Encoding": "chunked"}, b"2\r\n{}\r\n0\r\n\r\n", 411, "chunked bodies"),
     ({"Content-Type": "text/plain"}, b'{"pattern":"flash"}', 415, "application/json"),
@@ -94,7 +95,7 @@ def test_bad_bodies_are_refused_before_anything_is_signed(station, caplog, heade
 @pytest.mark.parametrize("query", ["limit=nan", "limit=inf", "limit=-inf", "limit=abc"])
 def test_junk_numbers_in_queries_are_400(station, query):
     status, _, body = request(station, "GET", f"/api/dogs/dog1/events?{query}", headers=AUTH)
-    assert status == 400 and "finite number" in json.loads(body)["error"]
+    assert status == 400 and "limit" in json.loads(body)["error"]
 
 
 def test_idle_and_half_sent_requests_are_closed(station):
@@ -179,14 +180,14 @@ def test_foreign_host_names_are_refused(station):
 @pytest.mark.slow
 def test_odd_methods_get_json_errors_and_safe_headers(station, caplog):
     with caplog.at_level(logging.INFO, logger="robot_dog.station.web"):
-        for method, status in (("PUT", 405), ("DELETE", 405), ("BREW", 501), ("TRACE", 501)):
+        for method, status in (("PUT", 405), ("DELETE", 405), ("BREW", 405), ("TRACE", 405)):
             out = subprocess.run(["curl", "-sS", "-i", "-X", method,
                                   f"http://127.0.0.1:{station.port}/api/fleet"],
                                  capture_output=True, text=True, timeout=30)
             head, _, body = out.stdout.partition("\n\n")  # text mode: \r\n read as \n
-            assert head.startswith(f"HTTP/1.0 {status}"), head
-            assert "X-Content-Type-Options: nosniff" in head
-            assert "\nServer: robot-dog-station\n" in head and "Python" not in head
+            assert head.startswith(f"HTTP/1.1 {status}"), head
+            assert "x-content-type-options: nosniff" in head.lower()  # names: any case
+            assert "\nserver: robot-dog-station\n" in head.lower() and "python" not in head.lower()
             assert "error" in json.loads(body)
     assert "BREW" in caplog.text and "TRACE" in caplog.text
     for path in ("/", "/api/fleet"):

@@ -251,6 +251,7 @@ class Station:
         self.received[topic.split("/")[3]] += 1
         for row in rows:
             self.storage.put(row)
+            self.http.row(row)   # pushed to the live pages
             if isinstance(row, ResultRow):
                 self.dispatcher.on_result(row.doc, row.dog)
             elif isinstance(row, StatusRow):

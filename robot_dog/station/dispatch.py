@@ -57,6 +57,12 @@ class Dispatcher:
         self._results: dict[str, dict[str, Any]] = {}
         self._sent: dict[str, str] = {}  # nonce -> the dog it was addressed to (newest 1000)
         self._arrived = threading.Condition()
+        self._listeners: list[Callable[[str, dict[str, Any]], None]] = []
+
+    def add_listener(self, callback: Callable[[str, dict[str, Any]], None]) -> None:
+        """`callback(nonce, result)` for each first answer, on the thread that delivered it
+        (it must not block: the web server hands it to its loop)."""
+        self._listeners.append(callback)
 
     def _key(self, dog: str) -> Ed25519PrivateKey:
         if dog not in self._keys:
@@ -121,6 +127,13 @@ class Dispatcher:
             while len(self._results) > 1000:  # results nobody waited for
                 self._results.pop(next(iter(self._results)))
             self._arrived.notify_all()
+        for callback in self._listeners:
+            callback(nonce, dict(doc))
+
+    def result(self, nonce: str) -> dict[str, Any] | None:
+        """The addressed dog's first answer to `nonce`, if it came (never blocks)."""
+        with self._arrived:
+            return self._results.get(nonce)
 
     def wait(self, nonce: str, timeout_s: float) -> dict[str, Any] | None:
         with self._arrived:

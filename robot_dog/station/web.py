@@ -1,9 +1,13 @@
-"""The station's HTTP server on 127.0.0.1: viewer page, JSON API and MJPEG video relay.
+"""The station's web server on 127.0.0.1: pages, JSON API, live WebSocket and video, on one
+asyncio loop (FastAPI on uvicorn, in its own thread; the OpenAPI document is /api/openapi.json).
 
-Routes (every one but the page needs the operator token, as `Authorization: Bearer <token>`
-or, for reads, the session cookie that a successful GET /api/operator sets):
-  GET /                                the viewer page (its login form; no data)
+Routes (every one but the page and its static files needs a login: the operator token as
+`Authorization: Bearer <token>`, or, for reads, the session cookie that GET /api/operator sets;
+station/web_auth.py):
+  GET /                                the console page (its login form; no data)
+  GET /static/...                      the page's CSS, ES modules and vendored libraries
   GET /api/fleet                       dogs with status, health, last seen, counts
+  GET /api/verbs                       the commands the console offers (station/verbs.py)
   GET /api/dogs/{dog}/telemetry        latest telemetry document
   GET /api/dogs/{dog}/events           recent events, newest first (?limit=N, <= 1000)
   GET /api/dogs/{dog}/commands         audit log: who sent what when, and the dog's result
@@ -14,10 +18,9 @@ or, for reads, the session cookie that a successful GET /api/operator sets):
   POST /api/logout                     ends the cookie's session
   POST /api/dogs/{dog}/commands/{verb} JSON object = args (Content-Type: application/json,
                                        Content-Length, at most 4096 bytes); `Authorization:
-                                       Bearer <token>` (never the cookie: no cross-site
-                                       request can send it); `X-Operator: name` (audit `issuer`);
-                                       waits up to ?wait=S (default 5, <= 10) for the result:
-                                       200 with it, or 202 with the nonce if none came yet
+                                       Bearer <token>` (never the cookie); `X-Operator: name`
+                                       (audit `issuer`); waits up to ?wait=S (default 5, <= 10)
+                                       for the result: 200 with it, or 202 with the nonce
   GET /api/dogs/{dog}/audio/mic        listen-in: s16le 48 kHz mono PCM after ?after=CURSOR
                                        (-1: from now); next cursor in X-Audio-Cursor (a read)
   POST /api/dogs/{dog}/audio/voice     push-to-talk: s16le 48 kHz mono PCM body (<= 1 s,
@@ -25,84 +28,94 @@ or, for reads, the session cookie that a successful GET /api/operator sets):
                                        chunked), bearer token like a command; only the operator
                                        who opened the dog's `talk` window (409 otherwise)
   GET /video/{dog}/{camera}.jpg        newest frame
-  GET /video/{dog}/{camera}.mjpeg      live multipart stream (newest frame wins)
-Anything else gets a JSON error with a status code and a log line (also bad request lines,
-unsupported methods and timeouts); a handler error never takes the server down. Requests
-whose Host is not this station's loopback address are refused (DNS rebinding).
+  GET /video/{dog}/{camera}.mjpeg      live multipart stream (newest frame wins), for scripts
+  WS  /api/live                        the page's one live connection (station/live_socket.py)
+Anything else gets a JSON error with a status code and a log line; a handler error is a JSON
+500, never a dead server. Requests whose Host is not this station's loopback address are
+refused (DNS rebinding).
 
-Limits (docs/security.md, "The station's HTTP server under attack"): a whole request (line,
-headers, body) must arrive within REQUEST_TIMEOUT_S of the connection, every write must leave
-within WRITE_TIMEOUT_S; at most MAX_CONNECTIONS connections, of which at most MAX_STREAMS video
-streams, and RESERVED_CONNECTIONS kept for the bearer-token routes (commands, E-STOP, login):
-reads and streams never take those (station/slots.py). A stream notices a client that left
-within STREAM_POLL_S even when its camera sends nothing. Wrong tokens lock out the wrong
-token itself, never the right one (station/throttle.py).
+Limits (docs/security.md, "The station's web server under attack"), each with what it protects:
+- REQUEST_TIMEOUT_S: a whole request (line, headers, body) must be in within it, however its
+  bytes trickle (slowloris); WRITE_TIMEOUT_S: a client that stops reading is cut off after it
+  (a stalled stream or WebSocket frees its memory). Both in station/guarded_protocol.py, as
+  uvicorn has neither.
+- MAX_CONNECTIONS: connections at once; a new one beyond takes the place of the one waiting
+  longest for its request (guarded_protocol.py); uvicorn's `limit_concurrency` (one above)
+  answers 503 only when every connection is serving a request.
+- MAX_STREAMS MJPEG streams, MAX_SOCKETS live pages, and reads: never more than
+  MAX_CONNECTIONS - RESERVED_CONNECTIONS together (station/route_budget.py), so the
+  bearer-token routes (the E-STOP) always find a connection.
+- KEEP_ALIVE_S (uvicorn `timeout_keep_alive`): an idle keep-alive connection closes.
+- MAX_HEADER_BYTES (h11's `h11_max_incomplete_event_size`): request line and headers.
+- WS_MAX_MESSAGE_BYTES (`ws_max_size`), WS_PING_S (`ws_ping_interval`/`ws_ping_timeout`): a
+  page's messages are small; a page that stops answering pings is closed.
+Wrong tokens lock out the wrong token itself, never the right one (station/throttle.py).
 """
-from __future__ import annotations
-
-import hashlib
-import hmac
-import http.cookies
-import io
-import json
+# No `from __future__ import annotations`: FastAPI reads the routes' annotations, and the
+# dependency types are made inside build_app (a string annotation could not be resolved).
+import asyncio
 import logging
 import math
-import re
-import secrets
+import socket
 import threading
 import time
-import urllib.parse
+from collections.abc import Awaitable, Callable, MutableMapping
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
 from importlib import resources
-from typing import Any, Callable
+from typing import Annotated, Any
 
-from robot_dog import fleet as fleet_mod
+import uvicorn
+from fastapi import Depends, FastAPI, Query, Request, Response, WebSocket
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.staticfiles import StaticFiles
+
 from robot_dog.mqtt import schema
 from robot_dog.mqtt.errors import NotConnected
-from robot_dog.station import slots as slot_kinds
+from robot_dog.station import route_budget
 from robot_dog.station.dispatch import DispatchError, Dispatcher
-from robot_dog.station.http_io import AdmittingServer, DeadlineReader, DeadlineWriter, peer_closed
+from robot_dog.station.guarded_protocol import GuardLimits, guarded
+from robot_dog.station.live import LiveHub
+from robot_dog.station.live_socket import serve_page
 from robot_dog.station.relay import FrameRelay
-from robot_dog.station.slots import ConnectionSlots
-from robot_dog.station.storage import Storage
+from robot_dog.station.route_budget import RouteBudget
+from robot_dog.station.storage import AlarmAckRow, Storage
 from robot_dog.station.talk import MAX_VOICE_BYTES, TalkRefused, TalkRelay
-from robot_dog.station.throttle import TokenThrottle
+from robot_dog.station.verbs import verb_list
+from robot_dog.station.web_auth import AuthRefused, StationAuth
 
 _LOGGER = logging.getLogger(__name__)
-NAME = r"[a-z0-9_-]{1,32}"
+NAME = r"^[a-z0-9_-]{1,32}$"
+VERB = r"^[a-z][a-z0-9_]{0,31}$"
+EVENT_ID = r"^[A-Za-z0-9_-]{8,64}$"
 BOUNDARY = "robotdogframe"
-VERB = r"[a-z][a-z0-9_]{0,31}"
 MAX_BODY_BYTES = 4096
 MAX_WAIT_S = 10.0
-#: A whole request (line, headers, body) must arrive within this of the connection, s;
-#: then the connection is closed, however the bytes were spread out.
 REQUEST_TIMEOUT_S = 10.0
-#: Each write (a response, one frame of a stream) must leave within this, s.
 WRITE_TIMEOUT_S = 10.0
-#: Connections open at once (each holds a thread). Beyond it, a new connection takes the place
-#: of the one that has been sending its request longest, or is closed if none is.
 MAX_CONNECTIONS = 64
-#: Live video streams at once (each lasts as long as its viewer); more get 503.
 MAX_STREAMS = 16
-#: Connections that reads and streams never take: kept for commands (E-STOP), login, voice.
+MAX_SOCKETS = 16
 RESERVED_CONNECTIONS = 16
-#: Wrong tokens logged one by one per minute; beyond, a count in the next line.
-REFUSAL_LINES = 10
-#: A stream whose camera sends nothing checks this often whether its client left, s.
+KEEP_ALIVE_S = 5
+MAX_HEADER_BYTES = 16 * 1024
+WS_MAX_MESSAGE_BYTES = 64 * 1024
+WS_PING_S = 10.0
+#: A stream whose camera sends nothing looks this often whether it should end, s.
 STREAM_POLL_S = 1.0
 #: A dog reporting "online" whose last telemetry or event is older than this is "degraded":
 #: its command and telemetry path is broken even if video still flows. Telemetry is 1-10 Hz.
 DEGRADED_AFTER_S = 10.0
-SESSION_COOKIE = "robot_dog_session"
-SESSION_TTL_S = 8 * 3600.0
-MAX_SESSIONS = 256
-SERVER_NAME = "robot-dog-station"  # no Python version in the Server header
-#: The viewer page talks to this server only (no external network) and is never framed (its
-#: e-stop button must not be clickjacked). Its script and style are inline.
-PAGE_POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-               "img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; "
-               "frame-ancestors 'none'")
+SERVER_NAME = "robot-dog-station"
+#: The page talks to this server only (no external network), runs only its own files (no
+#: inline script or style) and is never framed (its E-STOP must not be clickjacked).
+PAGE_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+               "connect-src 'self'; media-src 'self' blob:; base-uri 'none'; "
+               "form-action 'none'; frame-ancestors 'none'")
+#: Routes by kind (route_budget.py): the bearer-token ones are never refused for room.
+PRIORITY_PATHS = ("/api/operator", "/api/logout")
 
 
 class HttpError(Exception):
@@ -112,8 +125,80 @@ class HttpError(Exception):
         self.status, self.headers = status, headers
 
 
+def health(status: str, last_seen: float | None, now: float) -> str:
+    """What the viewer shows: "degraded" for a dog that says online but whose telemetry and
+    events stopped (last_seen: telemetry, events or its status message), whatever its video
+    does; else its status."""
+    if status == "online" and (last_seen is None or now - last_seen > DEGRADED_AFTER_S):
+        return "degraded"
+    return status
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status, headers={"Cache-Control": "no-store",
+                                                              **(headers or {})})
+
+
+def _kind(scope: MutableMapping[str, Any]) -> str:
+    path = scope.get("path", "")
+    if scope["type"] == "websocket":
+        return route_budget.SOCKET
+    if path.endswith(".mjpeg"):
+        return route_budget.STREAM
+    if scope.get("method") == "POST" or path in PRIORITY_PATHS:
+        return route_budget.PRIORITY
+    return route_budget.OTHER
+
+
+ASGIApp = Callable[[MutableMapping[str, Any], Callable[[], Awaitable[Any]],
+                    Callable[[Any], Awaitable[None]]], Awaitable[None]]
+
+
+class Gate:
+    """ASGI middleware in front of every route: the Host check (DNS rebinding), then a place in
+    the route budget for the request's kind, given back when its handler returns."""
+
+    def __init__(self, app: ASGIApp, station: "StationHttp") -> None:
+        self.app, self.station = app, station
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Callable[[], Awaitable[Any]],
+                       send: Callable[[Any], Awaitable[None]]) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
+        host = host.strip().lower()
+        refusal: JSONResponse | None = None
+        if host not in self.station.allowed_hosts:
+            # Another name resolving to us (DNS rebinding) would make us a page's own origin.
+            _LOGGER.info("http %s %s: unknown Host %r", scope.get("method", "WS"),
+                         scope["path"][:200], host[:100])
+            refusal = _error(403, f"unknown Host {host[:100]!r}; use "
+                                  f"http://127.0.0.1:{self.station.port}/")
+        kind = _kind(scope)
+        if refusal is None:
+            code = self.station.budget.take(kind)
+            if code is not None:
+                _LOGGER.info("http %s %s: %s", scope.get("method", "WS"), scope["path"][:200], code)
+                refusal = _error(503, "too many video streams are open; close one or use the "
+                                 ".jpg frame" if code == "too_many_streams" else
+                                 "the station is busy; try again", {"Retry-After": "1"})
+        if refusal is not None:
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.http.response.start",
+                            "status": refusal.status_code, "headers": refusal.raw_headers})
+                await send({"type": "websocket.http.response.body", "body": refusal.body})
+            else:
+                await refusal(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.station.budget.give_back(kind)
+
+
 class StationHttp:
-    """Owns the HTTP server thread; `stop()` closes it and any open video streams."""
+    """Owns the web server's thread and loop; `stop()` closes it, its streams and sockets."""
 
     def __init__(self, storage: Storage, relay: FrameRelay, host: str = "127.0.0.1",
                  port: int = 8080, *, dispatcher: Dispatcher | None = None,
@@ -122,170 +207,99 @@ class StationHttp:
                  wall_clock: Callable[[], float] = time.time,
                  talk: TalkRelay | None = None) -> None:
         self.storage, self.relay, self.talk = storage, relay, talk
-        self.dispatcher, self.token, self.default_issuer = dispatcher, token, default_issuer
-        self._clock, self._wall = clock, wall_clock
-        self.throttle = TokenThrottle()   # pure: one lock for the server's threads
-        self._throttle_lock = threading.Lock()
-        self._refusal_lines: list[float] = []   # when wrong tokens were last logged
-        self._unlogged_refusals = 0
-        self._fingerprint_key = secrets.token_bytes(32)  # wrong tokens are kept as HMACs only
-        self._sessions: dict[str, tuple[str, float]] = {}  # cookie -> (operator, expires at)
-        self._sessions_lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.page = resources.files("robot_dog.station").joinpath("web/index.html").read_bytes()
-        station = self
-        request_timeout_s, write_timeout_s = REQUEST_TIMEOUT_S, WRITE_TIMEOUT_S
-
-        class Handler(BaseHTTPRequestHandler):
-            def setup(self) -> None:
-                # One deadline for the whole request, one per write (http_io.py); not
-                # StreamRequestHandler's socket timeout, which a trickle of bytes resets.
-                self.connection = self.request
-                self.rfile = io.BufferedReader(DeadlineReader(
-                    self.connection, time.monotonic() + request_timeout_s))
-                self.wfile = DeadlineWriter(self.connection, write_timeout_s)
-
-            def do_GET(self) -> None:
-                station.handle(self)
-
-            do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET
-
-            def version_string(self) -> str:
-                return SERVER_NAME
-
-            def end_headers(self) -> None:
-                self.send_header("X-Content-Type-Options", "nosniff")
-                super().end_headers()
-
-            def send_error(self, code: int, message: str | None = None,
-                           explain: str | None = None) -> None:
-                # http.server's own errors (bad request line, unknown method, timeout): JSON.
-                _LOGGER.info("http %s %r -> %d %s", self.client_address[0],
-                             (getattr(self, "requestline", "") or "")[:200], code, message or "")
-                self.close_connection = True
-                try:
-                    station.send_json(self, {"error": message or HTTPStatus(code).phrase},
-                                      HTTPStatus(code))
-                except (OSError, ValueError):
-                    pass
-
-            def log_message(self, fmt: str, *args: Any) -> None:
-                _LOGGER.debug("http %s - %s", self.address_string(), fmt % args)
-
-            def log_error(self, fmt: str, *args: Any) -> None:  # e.g. "Request timed out"
-                _LOGGER.info("http %s - %s", self.client_address[0], fmt % args)
-
-        self.server = AdmittingServer((host, port), Handler, ConnectionSlots(
-            MAX_CONNECTIONS, MAX_STREAMS, RESERVED_CONNECTIONS))
-        self.stream_poll_s = STREAM_POLL_S
-        self.port = self.server.server_address[1]
+        self.dispatcher, self.token = dispatcher, token
+        self._wall = wall_clock
+        self.auth = StationAuth(token, commands=dispatcher is not None,
+                                default_issuer=default_issuer, clock=clock)
+        self.live = LiveHub(relay)
+        room = MAX_CONNECTIONS - RESERVED_CONNECTIONS
+        self.budget = RouteBudget(MAX_CONNECTIONS, min(MAX_STREAMS, room), min(MAX_SOCKETS, room),
+                                  RESERVED_CONNECTIONS)
+        self.stream_poll_s, self.degraded_after_s = STREAM_POLL_S, DEGRADED_AFTER_S
+        self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))
+        self._sock.listen(128)
+        self.port = self._sock.getsockname()[1]
         names = ("127.0.0.1", "localhost", "[::1]", *allowed_hosts)
         self.allowed_hosts = {h.lower() for n in names for h in (n, f"{n}:{self.port}")}
-        self.routes: list[tuple[re.Pattern[str], Callable[..., None]]] = [
-            (re.compile(r"^/$"), self._index),
-            (re.compile(r"^/api/fleet$"), self._fleet),
-            (re.compile(r"^/api/operator$"), self._operator),
-            (re.compile(r"^/api/logout$"), self._logout),
-            (re.compile(rf"^/api/dogs/({NAME})/telemetry$"), self._telemetry),
-            (re.compile(rf"^/api/dogs/({NAME})/events$"), self._events),
-            (re.compile(rf"^/api/dogs/({NAME})/commands$"), self._audit),
-            (re.compile(rf"^/api/dogs/({NAME})/commands/({VERB})$"), self._command),
-            (re.compile(rf"^/api/dogs/({NAME})/audio/mic$"), self._mic),
-            (re.compile(rf"^/api/dogs/({NAME})/audio/voice$"), self._voice),
-            (re.compile(rf"^/video/({NAME})/({NAME})\.jpg$"), self._jpeg),
-            (re.compile(rf"^/video/({NAME})/({NAME})\.mjpeg$"), self._mjpeg),
-        ]
-        # poll 0.05 s (default 0.5 s): stop() waits for the loop to notice, a stop must be quick
-        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                        name="station-http", daemon=True)
+        self._waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        if dispatcher is not None:
+            dispatcher.add_listener(self._result_from_thread)
+        self.app = build_app(self)
+        http_protocol, ws_protocol, self.guard_counters = guarded(GuardLimits(
+            REQUEST_TIMEOUT_S, WRITE_TIMEOUT_S, MAX_CONNECTIONS))
+        config = uvicorn.Config(
+            Gate(self.app, self), http=http_protocol, ws=ws_protocol, lifespan="off",
+            log_config=None, access_log=False, server_header=False, date_header=True,
+            headers=[("Server", SERVER_NAME), ("X-Content-Type-Options", "nosniff")],
+            limit_concurrency=MAX_CONNECTIONS + 1, timeout_keep_alive=KEEP_ALIVE_S,
+            h11_max_incomplete_event_size=MAX_HEADER_BYTES, ws_max_size=WS_MAX_MESSAGE_BYTES,
+            ws_ping_interval=WS_PING_S, ws_ping_timeout=WS_PING_S, ws_per_message_deflate=False,
+            timeout_graceful_shutdown=2)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._serve, name="station-http", daemon=True)
+
+    def _serve(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self.live.attach(asyncio.get_running_loop())
+        await self._server.serve(sockets=[self._sock])
 
     def start(self) -> "StationHttp":
         self._thread.start()
+        deadline = time.monotonic() + 30.0
+        while not self._server.started and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not self._server.started:
+            raise RuntimeError("the station's web server did not start")
         _LOGGER.info("viewer on http://127.0.0.1:%d/", self.port)
         return self
 
     def stop(self) -> None:
-        self.stopping.set()
-        self.server.shutdown()
-        self.server.server_close()
+        self._server.should_exit = True
+        self._thread.join(timeout=10.0)
+        self._sock.close()
 
-    # Dispatch
-    def handle(self, req: BaseHTTPRequestHandler) -> None:
-        path = req.path.split("?", 1)[0]
+    def row(self, row: Any) -> None:
+        """A row ingest stored (any thread): pushed to the live pages."""
+        self.live.row(row)
+
+    # --- command results ---------------------------------------------------------------------
+    def _result_from_thread(self, nonce: str, doc: dict[str, Any]) -> None:
+        self.live.call_soon(self._result_arrived, nonce, doc)
+
+    def _result_arrived(self, nonce: str, doc: dict[str, Any]) -> None:
+        waiter = self._waiters.get(nonce)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(doc)
+
+    async def result(self, nonce: str, wait_s: float) -> dict[str, Any] | None:
+        """The dog's answer to a command sent from the loop, within `wait_s`, or None."""
+        assert self.dispatcher is not None
+        if wait_s <= 0:
+            return self.dispatcher.result(nonce)
+        waiter = self._waiters[nonce] = asyncio.get_running_loop().create_future()
         try:
-            host = (req.headers.get("Host") or "").strip().lower()
-            if host not in self.allowed_hosts:
-                # Another name resolving to us (DNS rebinding) would make us a page's own origin.
-                raise HttpError(HTTPStatus.FORBIDDEN, f"unknown Host {host[:100]!r}; use "
-                                f"http://127.0.0.1:{self.port}/")
-            for pattern, route in self.routes:
-                match = pattern.match(path)
-                if match:
-                    posts = route in (self._command, self._logout, self._voice)
-                    if req.command != ("POST" if posts else "GET"):
-                        raise HttpError(HTTPStatus.METHOD_NOT_ALLOWED, f"{req.command} {path[:200]}")
-                    self._take_slot(req, route)
-                    route(req, *match.groups())
-                    return
-            raise HttpError(HTTPStatus.NOT_FOUND, f"no such resource: {path[:200]}")
-        except HttpError as exc:
-            _LOGGER.info("http %s %s -> %d %s", req.command, path[:200], exc.status, exc)
-            self.send_json(req, {"error": str(exc)}, exc.status, exc.headers)
-        except TimeoutError:
-            _LOGGER.info("http %s %s: request not in within %.0f s or a write stalled for "
-                         "%.0f s; closed", req.command, path[:200], REQUEST_TIMEOUT_S,
-                         WRITE_TIMEOUT_S)
-            req.close_connection = True
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the viewer went away mid-response
-        except Exception:
-            _LOGGER.exception("http %s %s failed", req.command, path[:200])
-            self.send_json(req, {"error": "internal error"}, HTTPStatus.INTERNAL_SERVER_ERROR)
+            found = self.dispatcher.result(nonce)  # it may have come before the waiter
+            if found is not None:
+                return found
+            return await asyncio.wait_for(waiter, wait_s)
+        except asyncio.TimeoutError:
+            return None
+        finally:
+            self._waiters.pop(nonce, None)
 
-    def _take_slot(self, req: BaseHTTPRequestHandler, route: Callable[..., None]) -> None:
-        """The connection's request is in: it now holds a route of its kind (slots.py), or 503."""
-        if route in (self._command, self._operator, self._logout, self._voice):
-            kind = slot_kinds.PRIORITY
-        else:
-            kind = slot_kinds.STREAM if route == self._mjpeg else slot_kinds.OTHER
-        refusal = req.server.route(req.request, kind)  # type: ignore[attr-defined]
-        if refusal == "too_many_streams":
-            raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, f"{self.server.slots.streams} video "
-                            "streams are open; close one or use the .jpg frame", {"Retry-After": "5"})
-        if refusal is not None:
-            raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, "the station is busy; try again",
-                            {"Retry-After": "1"})
+    def acknowledge(self, dog: str, event_id: str, operator: str) -> dict[str, Any]:
+        """Store who acknowledged the alarm and when (any thread); every page is told."""
+        row = AlarmAckRow(dog, event_id, operator, self._wall())
+        self.storage.put(row)
+        self.live.row(row)
+        _LOGGER.info("alarm %s/%s acknowledged by %s", dog, event_id, operator)
+        return {"dog": dog, "event_id": event_id, "acked_by": operator, "acked_at": row.acked_at}
 
-    @staticmethod
-    def send_json(req: BaseHTTPRequestHandler, body: Any, status: HTTPStatus = HTTPStatus.OK,
-                  headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
-        try:
-            req.send_response(status)
-            req.send_header("Content-Type", "application/json")
-            req.send_header("Content-Length", str(len(data)))
-            req.send_header("Cache-Control", "no-store")
-            for name, value in (headers or {}).items():
-                req.send_header(name, value)
-            req.end_headers()
-            if req.command != "HEAD":
-                req.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError, TimeoutError):
-            pass
-
-    # Routes
-    def _index(self, req: BaseHTTPRequestHandler) -> None:
-        req.send_response(HTTPStatus.OK)
-        req.send_header("Content-Type", "text/html; charset=utf-8")
-        req.send_header("Content-Length", str(len(self.page)))
-        req.send_header("Content-Security-Policy", PAGE_POLICY)
-        req.send_header("X-Frame-Options", "DENY")
-        req.send_header("Referrer-Policy", "no-referrer")
-        req.end_headers()
-        req.wfile.write(self.page)
-
-    def _fleet(self, req: BaseHTTPRequestHandler) -> None:
-        self._reader(req)
+    def fleet(self) -> list[dict[str, Any]]:
         counts = self.storage.counts()
         dogs = {d["dog"]: d for d in self.storage.fleet()}
         for dog in counts:
@@ -295,276 +309,275 @@ class StationHttp:
             cameras.setdefault(dog, []).append(camera)
             dogs.setdefault(dog, {"dog": dog, "status": "unknown", "last_seen": None})
         now = self._wall()
-        body = [{**d, "health": health(d["status"], d["last_seen"], now),
+        return [{**d, "health": health(d["status"], d["last_seen"], now),
                  **counts.get(name, {"telemetry": 0, "frames": 0, "events": 0}),
                  "cameras": cameras.get(name, [])} for name, d in sorted(dogs.items())]
-        self.send_json(req, {"dogs": body})
 
-    def _telemetry(self, req: BaseHTTPRequestHandler, dog: str) -> None:
-        self._reader(req)
-        doc = self.storage.latest_telemetry(dog)
+
+def _finite(name: str, value: float, hi: float) -> float:
+    if not math.isfinite(value):
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"{name} must be a finite number")
+    return min(max(value, 0.0), hi)
+
+
+
+def build_app(station: "StationHttp") -> FastAPI:
+    app = FastAPI(title="Patrol station", version="1", docs_url=None, redoc_url=None,
+                  openapi_url="/api/openapi.json")
+    auth = station.auth
+    Viewer = Annotated[str, Depends(auth.viewer)]
+    Operator = Annotated[str, Depends(auth.operator)]
+    DogName = Annotated[str, _path(NAME)]
+    Limit = Annotated[float, Query(description="at most 1000")]
+
+    @app.exception_handler(HttpError)
+    async def _http_error(request: Request, exc: HttpError) -> JSONResponse:
+        _LOGGER.info("http %s %s -> %d %s", request.method, request.url.path[:200],
+                     exc.status, exc)
+        return _error(exc.status, str(exc), exc.headers)
+
+    @app.exception_handler(AuthRefused)
+    async def _auth_refused(request: Request, exc: AuthRefused) -> JSONResponse:
+        _LOGGER.info("http %s %s -> %d %s", request.method, request.url.path[:200],
+                     exc.status, exc)
+        return _error(exc.status, str(exc), exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _starlette(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = ("no such resource: " + request.url.path[:200] if exc.status_code == 404
+                   else f"{request.method[:20]} {request.url.path[:200]}"
+                   if exc.status_code == 405 else str(exc.detail))
+        _LOGGER.info("http %s %s -> %d", request.method[:20], request.url.path[:200],
+                     exc.status_code)
+        return _error(exc.status_code, message, dict(exc.headers or {}))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("loc", ("",))[0] == "path" for e in errors):  # not a name: no such thing
+            return _error(404, "no such resource: " + request.url.path[:200])
+        text = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())[1:])}: {e.get('msg')}"
+                         for e in errors)
+        _LOGGER.info("http %s %s -> 400 %s", request.method, request.url.path[:200], text[:200])
+        return _error(400, text[:500])
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        _LOGGER.error("http %s %s failed", request.method, request.url.path[:200],
+                      exc_info=exc)
+        return _error(500, "internal error")
+
+    page = resources.files("robot_dog.station").joinpath("web/index.html").read_bytes()
+
+    @app.get("/", include_in_schema=False)
+    def index() -> Response:
+        return Response(page, media_type="text/html; charset=utf-8", headers={
+            "Content-Security-Policy": PAGE_POLICY, "X-Frame-Options": "DENY",
+            "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
+
+    app.mount("/static", StaticFiles(directory=str(
+        resources.files("robot_dog.station").joinpath("web"))), name="static")
+
+    @app.get("/api/fleet")
+    def fleet(_operator: Viewer) -> dict[str, Any]:
+        return {"dogs": station.fleet()}
+
+    @app.get("/api/verbs")
+    def verbs(_operator: Viewer) -> dict[str, Any]:
+        return {"verbs": verb_list()}
+
+    @app.get("/api/dogs/{dog}/telemetry")
+    def telemetry(dog: DogName, _operator: Viewer) -> Any:
+        doc = station.storage.latest_telemetry(dog)
         if doc is None:
             raise HttpError(HTTPStatus.NOT_FOUND, f"no telemetry from {dog}")
-        self.send_json(req, doc)
+        return doc
 
-    @staticmethod
-    def _query(req: BaseHTTPRequestHandler) -> dict[str, str]:
-        return {k: v[-1] for k, v in urllib.parse.parse_qs(urllib.parse.urlsplit(req.path).query).items()}
+    @app.get("/api/dogs/{dog}/events")
+    def events(dog: DogName, _operator: Viewer, limit: Limit = 100) -> dict[str, Any]:
+        n = int(_finite("limit", limit, 1000))
+        return {"dog": dog, "events": station.storage.events(dog, n)}
 
-    def _number(self, req: BaseHTTPRequestHandler, name: str, default: float, hi: float) -> float:
-        try:
-            value = float(self._query(req).get(name, default))
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value):
-            raise HttpError(HTTPStatus.BAD_REQUEST, f"{name} must be a finite number") from None
-        return min(max(value, 0.0), hi)
+    @app.get("/api/dogs/{dog}/commands")
+    def audit(dog: DogName, _operator: Viewer, limit: Limit = 100) -> dict[str, Any]:
+        n = int(_finite("limit", limit, 1000))
+        return {"dog": dog, "commands": station.storage.commands(dog, n)}
 
-    def _events(self, req: BaseHTTPRequestHandler, dog: str) -> None:
-        self._reader(req)
-        limit = int(self._number(req, "limit", 100, 1000))
-        self.send_json(req, {"dog": dog, "events": self.storage.events(dog, limit)})
+    @app.get("/api/alarms")
+    def alarms(_operator: Viewer, limit: Limit = 100,
+               dog: Annotated[str | None, Query(pattern=NAME)] = None) -> dict[str, Any]:
+        """Events of every dog (or `dog`), newest first, with who acknowledged each and when;
+        `unacknowledged`: critical ones nobody acknowledged yet."""
+        n = int(_finite("limit", limit, 1000))
+        return {"alarms": station.storage.alarms(n, dog),
+                "unacknowledged": station.storage.unacknowledged()}
 
-    def _audit(self, req: BaseHTTPRequestHandler, dog: str) -> None:
-        self._reader(req)
-        limit = int(self._number(req, "limit", 100, 1000))
-        self.send_json(req, {"dog": dog, "commands": self.storage.commands(dog, limit)})
+    @app.post("/api/dogs/{dog}/events/{event_id}/ack")
+    def acknowledge(dog: DogName, event_id: Annotated[str, _path(EVENT_ID)],
+                    operator: Operator) -> dict[str, Any]:
+        """Acknowledge an alarm: who (the operator) and when are stored; the first one counts."""
+        return station.acknowledge(dog, event_id, operator)
 
-    # --- authentication ----------------------------------------------------------------------
-    def _check_token(self, req: BaseHTTPRequestHandler, what: str, issuer: str) -> None:
-        """The request's bearer token is the operator token, or HttpError (401, 429).
+    @app.get("/api/operator")
+    def operator(request: Request) -> JSONResponse:
+        name = auth.login(request)
+        cookie = auth.open_session(name)
+        _LOGGER.info("viewer login: operator %s from %s", name,
+                     request.client.host if request.client else "?")
+        return JSONResponse({"operator": name, "commands": station.dispatcher is not None},
+                            headers={"Set-Cookie": auth.session_cookie(cookie),
+                                     "Cache-Control": "no-store"})
 
-        The lockout is kept per credential presented (an HMAC of it), never per client address:
-        every local client, and everyone behind a reverse proxy, is 127.0.0.1, and a lockout by
-        address let anyone lock the operator out. Wrong tokens lock out only themselves, so the
-        right token is never refused because of them."""
-        client, now = req.client_address[0], self._clock()
-        given = req.headers.get("Authorization", "")
-        credential = hmac.new(self._fingerprint_key, given.encode(), hashlib.sha256).hexdigest()
-        with self._throttle_lock:
-            wait = self.throttle.retry_after(credential, now)
-        if wait > 0:  # refused unseen: a guess during a lockout tells nothing
-            raise HttpError(HTTPStatus.TOO_MANY_REQUESTS, f"too many tries with this wrong "
-                            f"token; retry in {math.ceil(wait)} s",
-                            {"Retry-After": str(math.ceil(wait))})
-        if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-            with self._throttle_lock:
-                lockout = self.throttle.failed(credential, now) if given else 0.0
-                # A flood of different guesses: REFUSAL_LINES lines a minute, then a count.
-                self._refusal_lines = [t for t in self._refusal_lines if now - t < 60.0]
-                logged = bool(lockout) or len(self._refusal_lines) < REFUSAL_LINES
-                unlogged, self._unlogged_refusals = (
-                    (self._unlogged_refusals, 0) if logged else (0, self._unlogged_refusals + 1))
-                if logged:
-                    self._refusal_lines.append(now)
-            if logged:
-                _LOGGER.warning("http: refused %s for operator %r from %s (bad token %s)%s%s",
-                                what, issuer[:64], client, credential[:8],
-                                f"; this token locked out for {lockout:.0f} s" if lockout else "",
-                                f"; {unlogged} more wrong tokens not logged" if unlogged else "")
-            raise HttpError(HTTPStatus.UNAUTHORIZED, "missing or wrong operator token")
-        with self._throttle_lock:
-            self.throttle.succeeded(credential)
+    @app.post("/api/logout")
+    def logout(request: Request) -> JSONResponse:
+        auth.close_session(request.headers)
+        return JSONResponse({"logged_out": True}, headers={"Set-Cookie": auth.cleared_cookie(),
+                                                            "Cache-Control": "no-store"})
 
-    def _authorize(self, req: BaseHTTPRequestHandler, what: str, *, command: bool = True) -> str:
-        """The operator (audit `issuer`) of a request carrying the right operator token."""
-        if not self.token or (command and self.dispatcher is None):
-            raise HttpError(HTTPStatus.FORBIDDEN, "commands are disabled: no fleet directory or "
-                            "operator token configured" if command else "logins are disabled: "
-                            "no operator token configured")
-        issuer = req.headers.get("X-Operator", self.default_issuer)
-        self._check_token(req, what, issuer)
-        try:
-            fleet_mod.check_user(issuer)
-        except fleet_mod.FleetError as exc:
-            raise HttpError(HTTPStatus.BAD_REQUEST, str(exc)) from None
-        return issuer
-
-    def _reader(self, req: BaseHTTPRequestHandler) -> str:
-        """Reads (fleet, telemetry, events, audit, video) need a login too: the session cookie
-        of the viewer, or the bearer token. Returns the operator."""
-        if not self.token:
-            raise HttpError(HTTPStatus.FORBIDDEN, "reads are disabled: no operator token "
-                            "configured (fleet directory, --operator-token-file or "
-                            "ROBOT_DOG_OPERATOR_TOKEN)")
-        cookie = self._cookie(req)
-        if cookie:
-            with self._sessions_lock:
-                operator, expires = self._sessions.get(cookie, ("", 0.0))
-            if self._clock() < expires:
-                return operator
-        if not req.headers.get("Authorization"):
-            raise HttpError(HTTPStatus.UNAUTHORIZED, "log in first (GET /api/operator with the "
-                            "operator token)")
-        issuer = req.headers.get("X-Operator", self.default_issuer)
-        self._check_token(req, f"read {req.path[:100]}", issuer)
-        return issuer
-
-    @staticmethod
-    def _cookie(req: BaseHTTPRequestHandler) -> str | None:
-        try:
-            jar = http.cookies.SimpleCookie(req.headers.get("Cookie", ""))
-        except http.cookies.CookieError:
-            return None
-        morsel = jar.get(SESSION_COOKIE)
-        return morsel.value if morsel else None
-
-    def _operator(self, req: BaseHTTPRequestHandler) -> None:
-        operator = self._authorize(req, "viewer login", command=False)
-        cookie, now = secrets.token_urlsafe(32), self._clock()
-        with self._sessions_lock:
-            self._sessions = {k: v for k, v in self._sessions.items() if v[1] > now}
-            while len(self._sessions) >= MAX_SESSIONS:
-                del self._sessions[next(iter(self._sessions))]
-            self._sessions[cookie] = (operator, now + SESSION_TTL_S)
-        _LOGGER.info("viewer login: operator %s from %s", operator, req.address_string())
-        self.send_json(req, {"operator": operator, "commands": self.dispatcher is not None},
-                       headers={"Set-Cookie": (
-            f"{SESSION_COOKIE}={cookie}; HttpOnly; SameSite=Strict; Path=/; "
-            f"Max-Age={int(SESSION_TTL_S)}")})
-
-    def _logout(self, req: BaseHTTPRequestHandler) -> None:
-        cookie = self._cookie(req)
-        with self._sessions_lock:
-            self._sessions.pop(cookie or "", None)
-        self.send_json(req, {"logged_out": True}, headers={
-            "Set-Cookie": f"{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"})
-
-    @staticmethod
-    def _body(req: BaseHTTPRequestHandler) -> Any:
-        """The request's JSON body ({} when empty), read within the size bound, or HttpError."""
-        if req.headers.get("Transfer-Encoding"):
-            raise HttpError(HTTPStatus.LENGTH_REQUIRED, "chunked bodies are not accepted; send "
-                            "the body with a Content-Length")
-        text = (req.headers.get("Content-Length") or "0").strip()
-        if not text.isdigit() or not text.isascii():
-            raise HttpError(HTTPStatus.BAD_REQUEST, "Content-Length must be a non-negative integer")
-        length = int(text)
-        if length > MAX_BODY_BYTES:
-            raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes")
-        if length == 0:
-            return {}
-        kind = (req.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
-        if kind != "application/json":
-            raise HttpError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "Content-Type must be "
-                            "application/json")
-        data = req.rfile.read(length)  # the socket timeout bounds a half-sent body
-        if len(data) < length:
-            raise HttpError(HTTPStatus.BAD_REQUEST, "body shorter than its Content-Length")
-        try:
-            return schema.strict_loads(data, MAX_BODY_BYTES, "body")
-        except schema.SchemaError as exc:
-            raise HttpError(HTTPStatus.BAD_REQUEST, f"body must be a JSON object of arguments "
-                            f"({exc.reason})") from None
-
-    def _command(self, req: BaseHTTPRequestHandler, dog: str, verb: str) -> None:
-        issuer = self._authorize(req, f"{verb} {dog}")
-        args = self._body(req)
+    @app.post("/api/dogs/{dog}/commands/{verb}", responses={
+        202: {"description": "sent; no answer within `wait`"}}, openapi_extra={
+        "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}})
+    async def command(dog: DogName, verb: Annotated[str, _path(VERB)], request: Request,
+                      issuer: Operator,
+                      wait: Annotated[float, Query(description="s, at most 10")] = 5.0
+                      ) -> JSONResponse:
+        args = await _json_body(request)
         if not isinstance(args, dict):
             raise HttpError(HTTPStatus.BAD_REQUEST, "body must be a JSON object of arguments")
-        wait_s = self._number(req, "wait", 5.0, MAX_WAIT_S)
+        wait_s = _finite("wait", wait, MAX_WAIT_S)
+        assert station.dispatcher is not None  # auth.operator refuses commands without one
         try:
-            nonce = self.dispatcher.send(dog, verb, args, issuer)
+            nonce = station.dispatcher.send(dog, verb, args, issuer)
         except DispatchError as exc:
             raise HttpError(HTTPStatus(exc.status), str(exc)) from None
-        result = self.dispatcher.wait(nonce, wait_s) if wait_s > 0 else None
+        result = await station.result(nonce, wait_s)
         if result is None:
-            self.send_json(req, {"nonce": nonce, "status": "sent"}, HTTPStatus.ACCEPTED)
-        else:
-            self.send_json(req, {"nonce": nonce, "status": "done", "result": result})
+            return JSONResponse({"nonce": nonce, "status": "sent"}, 202)
+        return JSONResponse({"nonce": nonce, "status": "done", "result": result})
 
-    def _talk(self) -> TalkRelay:
-        if self.talk is None:
+    def talk() -> TalkRelay:
+        if station.talk is None:
             raise HttpError(HTTPStatus.NOT_FOUND, "two-way talk is not enabled on this station")
-        return self.talk
+        return station.talk
 
-    def _mic(self, req: BaseHTTPRequestHandler, dog: str) -> None:
-        """The dog's microphone (while a `listen` window is open) as s16le 48 kHz mono PCM after
-        `?after=` (a sample cursor; -1 = from now on); the next cursor is in X-Audio-Cursor."""
-        self._reader(req)
-        try:
-            after = int(self._query(req).get("after", "-1"))
-        except ValueError:
-            raise HttpError(HTTPStatus.BAD_REQUEST, "after must be an integer") from None
-        cursor, pcm = self._talk().mic_since(dog, after)
-        req.send_response(HTTPStatus.OK)
-        req.send_header("Content-Type", "application/octet-stream")
-        req.send_header("Content-Length", str(len(pcm)))
-        req.send_header("Cache-Control", "no-store")
-        req.send_header("X-Audio-Cursor", str(cursor))
-        req.send_header("X-Audio-Format", "s16le; rate=48000; channels=1")
-        req.end_headers()
-        req.wfile.write(pcm)
+    @app.get("/api/dogs/{dog}/audio/mic", response_class=Response)
+    def mic(dog: DogName, _operator: Viewer, after: int = -1) -> Response:
+        """The dog's microphone (while a `listen` window is open) as s16le 48 kHz mono PCM
+        after `after` (a sample cursor; -1 = from now on); the next cursor in X-Audio-Cursor."""
+        cursor, pcm = talk().mic_since(dog, after)
+        return Response(pcm, media_type="application/octet-stream", headers={
+            "Cache-Control": "no-store", "X-Audio-Cursor": str(cursor),
+            "X-Audio-Format": "s16le; rate=48000; channels=1"})
 
-    def _voice(self, req: BaseHTTPRequestHandler, dog: str) -> None:
+    @app.post("/api/dogs/{dog}/audio/voice", openapi_extra={"requestBody": {"content": {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
+    async def voice(dog: DogName, request: Request, operator: Operator) -> dict[str, Any]:
         """Push-to-talk: s16le 48 kHz mono PCM (<= 1 s per request) -> Opus on the dog's
         cmd/voice. The dog plays it only inside a `talk` window (POST .../commands/talk)."""
-        operator = self._authorize(req, f"voice {dog}")
-        talk = self._talk()
-        kind = (req.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+        relay = talk()
+        kind = (request.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
         if kind != "application/octet-stream":
             raise HttpError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "Content-Type must be "
                             "application/octet-stream (s16le 48 kHz mono PCM)")
-        if req.headers.get("Transfer-Encoding"):  # read past by Content-Length: request smuggling
-            raise HttpError(HTTPStatus.LENGTH_REQUIRED, "chunked bodies are not accepted; send "
-                            "the body with one Content-Length")
-        lengths = req.headers.get_all("Content-Length") or []
-        if len(lengths) > 1:
-            raise HttpError(HTTPStatus.BAD_REQUEST, "more than one Content-Length")
-        text = (lengths[0] if lengths else "").strip()
-        if not text.isdigit() or not text.isascii():
-            raise HttpError(HTTPStatus.LENGTH_REQUIRED, "a Content-Length is required")
-        length = int(text)
+        length = _content_length(request, required=True)
         if length > MAX_VOICE_BYTES or length % 2:
             raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE if length > MAX_VOICE_BYTES
                             else HTTPStatus.BAD_REQUEST, f"body of {length} bytes: whole int16 "
                             f"samples, at most {MAX_VOICE_BYTES} bytes")
-        pcm = req.rfile.read(length)
-        if len(pcm) < length:
-            raise HttpError(HTTPStatus.BAD_REQUEST, "body shorter than its Content-Length")
+        pcm = await _body(request, length)
         try:
-            sent = talk.send_voice(dog, pcm, operator)
+            sent = await asyncio.to_thread(relay.send_voice, dog, pcm, operator)
         except TalkRefused as exc:
             raise HttpError(HTTPStatus.CONFLICT, str(exc)) from None
         except NotConnected as exc:
             raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, f"voice not sent: {exc}") from None
-        self.send_json(req, {"dog": dog, "packets": sent})
+        return {"dog": dog, "packets": sent}
 
-    def _jpeg(self, req: BaseHTTPRequestHandler, dog: str, camera: str) -> None:
-        self._reader(req)
-        _seq, frame = self.relay.latest(dog, camera)
+    @app.get("/video/{dog}/{camera}.jpg", response_class=Response)
+    def jpeg(dog: DogName, camera: Annotated[str, _path(NAME)], _operator: Viewer) -> Response:
+        _seq, frame = station.relay.latest(dog, camera)
         if frame is None:
             raise HttpError(HTTPStatus.NOT_FOUND, f"no video from {dog}/{camera}")
-        req.send_response(HTTPStatus.OK)
-        req.send_header("Content-Type", "image/jpeg")
-        req.send_header("Content-Length", str(len(frame.jpeg)))
-        req.send_header("Cache-Control", "no-store")
-        req.end_headers()
-        req.wfile.write(frame.jpeg)
+        return Response(frame.jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
-    def _mjpeg(self, req: BaseHTTPRequestHandler, dog: str, camera: str) -> None:
-        self._reader(req)
-        req.send_response(HTTPStatus.OK)
-        req.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
-        req.send_header("Cache-Control", "no-store")
-        req.end_headers()
-        seq = 0
-        # A camera may send nothing for hours (its dog went offline): look for a client that
-        # left between frames too, or its thread and slot stay taken (each page load leaks one).
-        while not self.stopping.is_set() and not peer_closed(req.connection):
-            new_seq, frame = self.relay.wait_newer(dog, camera, seq, self.stream_poll_s)
-            if frame is None or new_seq == seq:
-                continue
-            seq = new_seq
-            req.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                            f"{len(frame.jpeg)}\r\n\r\n".encode() + frame.jpeg + b"\r\n")
-            req.wfile.flush()
+    @app.get("/video/{dog}/{camera}.mjpeg", response_class=StreamingResponse)
+    async def mjpeg(dog: DogName, camera: Annotated[str, _path(NAME)],
+                    _operator: Viewer) -> StreamingResponse:
+        async def parts() -> Any:
+            seq = 0
+            while not station._server.should_exit:
+                seq_now, frame = await station.live.newer_frame(dog, camera, seq,
+                                                                station.stream_poll_s)
+                if frame is None or seq_now == seq:
+                    continue
+                seq = seq_now
+                yield (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                       f"{len(frame.jpeg)}\r\n\r\n".encode() + frame.jpeg + b"\r\n")
+        # The client leaving ends it (Starlette listens for the disconnect while streaming),
+        # a client that stops reading is cut off by the write deadline.
+        return StreamingResponse(parts(), media_type=f"multipart/x-mixed-replace; "
+                                 f"boundary={BOUNDARY}", headers={"Cache-Control": "no-store"})
+
+    @app.websocket("/api/live")
+    async def live(websocket: WebSocket) -> None:
+        await serve_page(station, websocket)
+
+    return app
 
 
-def health(status: str, last_seen: float | None, now: float) -> str:
-    """What the viewer shows: "degraded" for a dog that says online but whose telemetry and
-    events stopped (last_seen: telemetry, events or its status message), whatever its video
-    does; else its status."""
-    if status == "online" and (last_seen is None or now - last_seen > DEGRADED_AFTER_S):
-        return "degraded"
-    return status
+def _path(pattern: str) -> Any:
+    from fastapi import Path
+    return Path(pattern=pattern)
+
+
+def _content_length(request: Request, *, required: bool) -> int:
+    """The request's one Content-Length (a chunked body, read by one length by a proxy and
+    another here, is request smuggling: refused)."""
+    if request.headers.get("Transfer-Encoding"):
+        raise HttpError(HTTPStatus.LENGTH_REQUIRED, "chunked bodies are not accepted; send the "
+                        "body with one Content-Length")
+    lengths = request.headers.getlist("Content-Length")
+    if len(lengths) > 1:
+        raise HttpError(HTTPStatus.BAD_REQUEST, "more than one Content-Length")
+    text = (lengths[0] if lengths else "").strip()
+    if not text:
+        if required:
+            raise HttpError(HTTPStatus.LENGTH_REQUIRED, "a Content-Length is required")
+        return 0
+    if not text.isdigit() or not text.isascii():
+        raise HttpError(HTTPStatus.BAD_REQUEST, "Content-Length must be a non-negative integer")
+    return int(text)
+
+
+async def _body(request: Request, length: int) -> bytes:
+    data = bytearray()
+    try:
+        async for chunk in request.stream():
+            data += chunk
+            if len(data) > length:
+                raise HttpError(HTTPStatus.BAD_REQUEST, "body longer than its Content-Length")
+    except ClientDisconnect:  # closed at the request deadline, or the client left
+        raise HttpError(HTTPStatus.BAD_REQUEST, "the client left before its body was in") from None
+    if len(data) < length:
+        raise HttpError(HTTPStatus.BAD_REQUEST, "body shorter than its Content-Length")
+    return bytes(data)
+
+
+async def _json_body(request: Request) -> Any:
+    """The request's JSON body ({} when empty), read within the size bound, or HttpError."""
+    length = _content_length(request, required=False)
+    if length > MAX_BODY_BYTES:
+        raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes")
+    if length == 0:
+        return {}
+    kind = (request.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+    if kind != "application/json":
+        raise HttpError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "Content-Type must be "
+                        "application/json")
+    data = await _body(request, length)
+    try:
+        return schema.strict_loads(data, MAX_BODY_BYTES, "body")
+    except schema.SchemaError as exc:
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"body must be a JSON object of arguments "
+                        f"({exc.reason})") from None
+

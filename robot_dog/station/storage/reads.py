@@ -60,6 +60,23 @@ class StorageReads:
                            "LIMIT ?", (dog, limit))
         return [{**json.loads(doc), "received": received} for doc, received in rows]
 
+    def alarms(self, limit: int = 100, dog: str | None = None) -> list[dict[str, Any]]:
+        """Events of every dog (or one), newest first, each with who acknowledged it and when
+        (`acked_by`, `acked_at`: None while unacknowledged)."""
+        where, params = ("WHERE e.dog = ? ", (dog, limit)) if dog else ("", (limit,))
+        rows = self._query("SELECT e.doc, e.received, a.acked_by, a.acked_at FROM events e "
+                           "LEFT JOIN alarm_acks a ON a.dog = e.dog AND a.event_id = e.id "
+                           f"{where}ORDER BY e.ts DESC, e.id LIMIT ?", params)
+        return [{**json.loads(doc), "received": received, "acked_by": by, "acked_at": at}
+                for doc, received, by, at in rows]
+
+    def unacknowledged(self, severity: str = "critical") -> int:
+        """Events of `severity` nobody acknowledged yet."""
+        rows = self._query("SELECT count(*) FROM events e LEFT JOIN alarm_acks a ON "
+                           "a.dog = e.dog AND a.event_id = e.id WHERE e.severity = ? AND "
+                           "a.acked_by IS NULL", (severity,))
+        return int(rows[0][0])
+
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         """The newest messages that could never be stored, newest first."""
         rows = self._query("SELECT topic, size, reason, received, detail FROM dead_letters "

@@ -70,5 +70,14 @@ class RegisteredDog:
     dog: str
 
 
+@dataclass(frozen=True)
+class AlarmAckRow:
+    """A person acknowledged a dog's event (an alarm): who and when. The first one counts."""
+    dog: str
+    event_id: str
+    acked_by: str
+    acked_at: float
+
+
 Row = (TelemetryRow | FrameRow | StatusRow | EventRow | ResultRow | CommandRow | RegisteredDog
-       | DeadLetterRow)
+       | DeadLetterRow | AlarmAckRow)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from robot_dog.station.storage.rows import (CommandRow, DeadLetterRow, EventRow, FrameRow, RegisteredDog,
+from robot_dog.station.storage.rows import (AlarmAckRow, CommandRow, DeadLetterRow, EventRow, FrameRow, RegisteredDog,
                                             ResultRow, Row, StatusRow)
 
 # {REAL} and {ID} differ per backend; everything else is shared SQL.
@@ -34,6 +34,9 @@ CREATE INDEX IF NOT EXISTS command_results_nonce ON command_results (nonce);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id {ID}, topic TEXT NOT NULL, size BIGINT NOT NULL, reason TEXT NOT NULL,
     received {REAL} NOT NULL, detail TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS alarm_acks (
+    dog TEXT NOT NULL, event_id TEXT NOT NULL, acked_by TEXT NOT NULL, acked_at {REAL} NOT NULL,
+    PRIMARY KEY (dog, event_id));
 """
 #: Newest dead letters kept; older ones are deleted as new ones arrive (a flood cannot fill
 #: the disk; the counters in the station's summary and logs keep the totals).
@@ -62,6 +65,8 @@ _UPSERT = {
                    "VALUES (?, ?, ?, ?, ?)",
     RegisteredDog: "INSERT INTO dogs (dog, status, registered) VALUES (?, 'offline', 1) "
                    "ON CONFLICT (dog) DO UPDATE SET registered = 1",
+    # The first acknowledgement of an alarm is the one on record.
+    AlarmAckRow: "INSERT INTO alarm_acks VALUES (?, ?, ?, ?) ON CONFLICT (dog, event_id) DO NOTHING",
 }
 #: Every answer to a command, as its own audit entry (idempotent under redelivery).
 _ANSWER = ("INSERT INTO command_results (nonce, dog, ts, received, code, ok, message) "
@@ -86,6 +91,8 @@ def _lock_order(row: Row) -> tuple[Any, ...]:
         return (3, row.nonce)
     if isinstance(row, DeadLetterRow):
         return (5,)
+    if isinstance(row, AlarmAckRow):
+        return (6, row.dog, row.event_id)
     raise TypeError(f"not a storage row: {row!r}")
 
 
@@ -108,6 +115,8 @@ def _params(row: Row) -> tuple[Any, ...]:
         return (row.topic[:256], row.size, row.reason, row.received, row.detail[:256])
     if isinstance(row, RegisteredDog):
         return (row.dog,)
+    if isinstance(row, AlarmAckRow):
+        return (row.dog, row.event_id[:64], row.acked_by[:64], row.acked_at)
     raise TypeError(f"not a storage row: {row!r}")
 
 

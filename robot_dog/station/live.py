@@ -1,0 +1,188 @@
+"""Live pushes to the station's pages: one WebSocket per page carries everything that changes
+(telemetry, events, status, command results, talk state) as JSON text messages and video as
+binary messages, newest frame wins.
+
+Threads and the loop: ingest runs on the MQTT thread and the relay is fed from there; the web
+server runs on one asyncio loop. `LiveHub.row()` and the relay's listener are the only ways in
+from other threads: each hands its item to the loop (`call_soon_threadsafe`), where every open
+page's `Outbox` takes it.
+
+Why nothing here grows with a slow client: an `Outbox` keeps the newest telemetry per dog and
+the newest frame per subscribed tile (replaced, never queued) and at most `MAX_QUEUED` other
+messages (the oldest dropped first, counted, and the page told how many it missed so it reloads
+them from the JSON API). Its one sender task writes one message at a time; a client that does
+not read makes that task wait, never the others, and the server's write deadline
+(station/guarded_protocol.py) ends its connection.
+
+Binary video message: 4-byte big-endian length of a JSON header, the header
+({"tile", "dog", "camera", "received", "seq"}), then the JPEG.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import struct
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from robot_dog.station.ingest import Frame
+from robot_dog.station.relay import FrameRelay
+from robot_dog.station.storage import (AlarmAckRow, CommandRow, EventRow, ResultRow, Row, StatusRow,
+                                       TelemetryRow)
+
+_LOGGER = logging.getLogger(__name__)
+#: JSON messages (events, statuses, results) kept for one page that has not taken them yet.
+MAX_QUEUED = 500
+#: Video tiles one page may watch at once (a 3x3 wall plus a dog view).
+MAX_TILES = 12
+TILE_ID = r"[A-Za-z0-9_-]{1,16}"
+
+
+@dataclass(frozen=True)
+class Tile:
+    dog: str
+    camera: str
+
+
+def message_of(row: Row) -> dict[str, Any] | None:
+    """The live message a stored row becomes (None: not shown live)."""
+    if isinstance(row, TelemetryRow):
+        return {"type": "telemetry", "dog": row.dog, "received": row.received, "doc": row.doc}
+    if isinstance(row, EventRow):
+        return {"type": "event", "dog": row.dog, "received": row.received, "doc": row.doc}
+    if isinstance(row, StatusRow):
+        return {"type": "status", "dog": row.dog, "status": row.status, "received": row.received}
+    if isinstance(row, ResultRow):
+        return {"type": "result", "dog": row.dog, "received": row.received, "doc": row.doc}
+    if isinstance(row, AlarmAckRow):
+        return {"type": "ack", "dog": row.dog, "event_id": row.event_id, "acked_by": row.acked_by,
+                "acked_at": row.acked_at}
+    if isinstance(row, CommandRow):
+        return {"type": "command", "dog": row.dog, "nonce": row.nonce, "verb": row.verb,
+                "args": row.args, "issuer": row.issuer, "issued_at": row.issued_at}
+    return None
+
+
+def video_message(tile: str, frame: Frame, seq: int) -> bytes:
+    header = json.dumps({"tile": tile, "dog": frame.dog, "camera": frame.camera,
+                         "received": frame.received, "seq": seq}).encode()
+    return struct.pack(">I", len(header)) + header + frame.jpeg
+
+
+class Outbox:
+    """What one page has not been sent yet; `next()` waits for the next message to send."""
+
+    def __init__(self, relay: FrameRelay) -> None:
+        self.relay = relay
+        self.tiles: dict[str, Tile] = {}
+        self._sent_seq: dict[str, int] = {}        # tile -> seq of the frame it last got
+        self._telemetry: dict[str, dict[str, Any]] = {}   # dog -> newest, not sent yet
+        self._queue: deque[dict[str, Any]] = deque()
+        self.dropped = 0                           # messages dropped since last told
+        self._wake = asyncio.Event()
+
+    def put(self, message: dict[str, Any]) -> None:
+        if message["type"] == "telemetry":
+            self._telemetry[message["dog"]] = message
+        else:
+            if len(self._queue) >= MAX_QUEUED:
+                self._queue.popleft()
+                self.dropped += 1
+            self._queue.append(message)
+        self._wake.set()
+
+    def put_first(self, message: dict[str, Any]) -> None:
+        """Sent before anything queued (the page's `hello`, whose snapshot the queued messages
+        may update)."""
+        self._queue.appendleft(message)
+        self._wake.set()
+
+    def frame_arrived(self, dog: str, camera: str) -> None:
+        if any(t.dog == dog and t.camera == camera for t in self.tiles.values()):
+            self._wake.set()
+
+    def watch(self, tiles: dict[str, Tile]) -> None:
+        self.tiles = tiles
+        self._sent_seq = {t: s for t, s in self._sent_seq.items() if t in tiles}
+        self._wake.set()
+
+    async def next(self) -> str | bytes:
+        while True:
+            if self.dropped:
+                dropped, self.dropped = self.dropped, 0
+                return json.dumps({"type": "missed", "count": dropped})
+            if self._queue:
+                return json.dumps(self._queue.popleft())
+            if self._telemetry:
+                dog = next(iter(self._telemetry))
+                return json.dumps(self._telemetry.pop(dog))
+            for tile_id, tile in self.tiles.items():
+                seq, frame = self.relay.latest(tile.dog, tile.camera)
+                if frame is not None and seq != self._sent_seq.get(tile_id):
+                    self._sent_seq[tile_id] = seq
+                    return video_message(tile_id, frame, seq)
+            self._wake.clear()
+            await self._wake.wait()
+
+
+class LiveHub:
+    """The bridge from ingest's thread to the pages on the loop; also wakes MJPEG streams."""
+
+    def __init__(self, relay: FrameRelay) -> None:
+        self.relay = relay
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.outboxes: set[Outbox] = set()
+        self._frame_events: dict[tuple[str, str], asyncio.Event] = {}
+        relay.add_listener(self._frame_from_thread)
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    # from any thread
+    def row(self, row: Row) -> None:
+        message = message_of(row)
+        if message is not None:
+            self.push(message)
+
+    def push(self, message: dict[str, Any]) -> None:
+        self.call_soon(self._fanout, message)
+
+    def _frame_from_thread(self, frame: Frame) -> None:
+        self.call_soon(self._frame, frame.dog, frame.camera)
+
+    def call_soon(self, callback: Callable[..., None], *args: Any) -> None:
+        """Run `callback(*args)` on the loop (from any thread); dropped once it has stopped."""
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(callback, *args)
+            except RuntimeError:
+                pass  # the loop closed meanwhile: the server is stopping
+
+    # on the loop
+    def _fanout(self, message: dict[str, Any]) -> None:
+        for outbox in self.outboxes:
+            outbox.put(message)
+
+    def _frame(self, dog: str, camera: str) -> None:
+        event = self._frame_events.pop((dog, camera), None)
+        if event is not None:
+            event.set()
+        for outbox in self.outboxes:
+            outbox.frame_arrived(dog, camera)
+
+    async def newer_frame(self, dog: str, camera: str, seq: int,
+                          timeout_s: float) -> tuple[int, Frame | None]:
+        """The newest frame of a camera once it is newer than `seq` (or after `timeout_s`)."""
+        new_seq, frame = self.relay.latest(dog, camera)
+        if new_seq > seq:
+            return new_seq, frame
+        event = self._frame_events.setdefault((dog, camera), asyncio.Event())
+        try:
+            await asyncio.wait_for(event.wait(), timeout_s)
+        except asyncio.TimeoutError:
+            pass
+        return self.relay.latest(dog, camera)

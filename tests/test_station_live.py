@@ -1,0 +1,242 @@
+"""WS /api/live, the console page's one live connection, from outside with a real WebSocket
+client (websockets) and raw sockets: who may open it and who may command on it, what it
+pushes, video as binary messages with the newest frame winning, and a client that never reads
+while another viewer keeps watching."""
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+import time
+import urllib.request
+
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from robot_dog.mqtt import signing
+from robot_dog.station import web
+from robot_dog.station.dispatch import Dispatcher
+from robot_dog.station.ingest import Frame
+from robot_dog.station.relay import FrameRelay
+from robot_dog.station.storage import EventRow, StatusRow, Storage, TelemetryRow
+from robot_dog.station.web import StationHttp
+from tests.support import wait_for
+
+TOKEN = "live-operator-token"
+JPEG = b"\xff\xd8\xff\xe0" + b"\x02" * 128 + b"\xff\xd9"
+
+
+@pytest.fixture
+def station(tmp_path):
+    keys = tmp_path / "command_keys"
+    keys.mkdir()
+    (keys / "dog1.key").write_bytes(signing.private_pem(signing.new_key()))
+    storage = Storage(tmp_path / "s.db")
+    published: list[tuple[str, bytes]] = []
+    dispatcher = Dispatcher(keys, lambda topic, payload, qos: published.append((topic, payload))
+                            or 0, storage)
+    server = StationHttp(storage, FrameRelay(), port=0, dispatcher=dispatcher,
+                         token=TOKEN).start()
+    server.published = published
+    yield server
+    server.stop()
+    storage.close()
+
+
+def login(station, operator: str = "alice") -> str:
+    req = urllib.request.Request(f"http://127.0.0.1:{station.port}/api/operator", headers={
+        "Authorization": f"Bearer {TOKEN}", "X-Operator": operator})
+    with urllib.request.urlopen(req, timeout=30) as reply:
+        return reply.headers["Set-Cookie"].split(";", 1)[0]
+
+
+def page(station, cookie: str, origin: str | None = None):
+    origin = origin or f"http://127.0.0.1:{station.port}"
+    return connect(f"ws://127.0.0.1:{station.port}/api/live", origin=origin,
+                   additional_headers={"Cookie": cookie}, open_timeout=30, max_size=2**22)
+
+
+def receive_until(ws, match, timeout_s: float = 30.0):
+    """Messages until one for which match(message) is true (JSON dict or (header, jpeg))."""
+    end = time.monotonic() + timeout_s
+    while True:
+        raw = ws.recv(timeout=max(0.1, end - time.monotonic()))
+        if isinstance(raw, bytes):
+            (size,) = struct.unpack(">I", raw[:4])
+            message = (json.loads(raw[4:4 + size]), raw[4 + size:])
+        else:
+            message = json.loads(raw)
+        if match(message):
+            return message
+
+
+def is_type(kind):
+    return lambda m: isinstance(m, dict) and m.get("type") == kind
+
+
+def test_only_a_logged_in_page_of_this_station_opens_it(station):
+    for headers, origin in (({}, None), ({"Cookie": "robot_dog_session=forged"}, None),
+                            ({"Cookie": login(station)}, "http://evil.example")):
+        with pytest.raises(InvalidStatus) as refused:
+            connect(f"ws://127.0.0.1:{station.port}/api/live", additional_headers=headers,
+                    origin=origin or f"http://127.0.0.1:{station.port}", open_timeout=30)
+        assert refused.value.response.status_code == 403
+
+
+def test_pushes_what_ingest_stores_and_the_fleet_on_hello(station):
+    now = time.time()
+    station.storage.put(StatusRow("dog1", "online", now))
+    station.storage.flush()
+    with page(station, login(station)) as ws:
+        hello = receive_until(ws, is_type("hello"))
+        assert [d["dog"] for d in hello["fleet"]] == ["dog1"]
+        assert "estop" in {v["name"] for v in hello["verbs"]}
+        assert "checkin" not in {v["name"] for v in hello["verbs"]}
+        station.row(TelemetryRow("dog1", now, {"v": 1, "dog": "dog1", "seq": 7, "ts": now}))
+        station.row(EventRow("dog1", now, {"v": 1, "dog": "dog1", "id": "evt-1", "ts": now,
+                                           "type": "sound", "severity": "critical",
+                                           "message": "<img src=x onerror=alert(1)>"}))
+        got: dict = {}
+        receive_until(ws, lambda m: isinstance(m, dict) and got.setdefault(m["type"], m)
+                      and {"telemetry", "event"} <= set(got))
+        assert got["telemetry"]["doc"]["seq"] == 7
+        event = got["event"]
+        assert event["doc"]["message"] == "<img src=x onerror=alert(1)>", "data, as it came"
+
+
+def test_video_goes_to_the_tiles_watched_newest_frame_first(station):
+    with page(station, login(station)) as ws:
+        receive_until(ws, is_type("hello"))
+        station.relay.publish(Frame("dog1", "bodycam", JPEG, 1.0))
+        ws.send(json.dumps({"type": "watch", "tiles": [{"id": "a", "dog": "dog1",
+                                                         "camera": "bodycam"}]}))
+        header, jpeg = receive_until(ws, lambda m: isinstance(m, tuple))
+        assert header["tile"] == "a" and header["dog"] == "dog1" and jpeg == JPEG
+        for n in range(50):  # a burst: the page gets the newest, not a queue of them all
+            station.relay.publish(Frame("dog1", "bodycam", JPEG + bytes([n]), 2.0 + n))
+        header, jpeg = receive_until(ws, lambda m: isinstance(m, tuple) and m[0]["received"] == 51.0)
+        assert jpeg == JPEG + bytes([49])
+        for bad in ({"type": "watch", "tiles": [{"id": "x", "dog": "../etc", "camera": "c"}]},
+                    {"type": "watch", "tiles": [{"id": str(i), "dog": "d", "camera": "c"}
+                                                for i in range(100)]},
+                    {"type": "nope"}, [1, 2]):
+            ws.send(json.dumps(bad))
+            assert "bad message" in receive_until(ws, is_type("error"))["error"]
+
+
+def test_a_viewer_watches_and_only_an_operator_commands(station):
+    with page(station, login(station)) as ws:
+        receive_until(ws, is_type("hello"))
+        estop = {"type": "command", "id": "c1", "dog": "dog1", "verb": "estop", "args": {}}
+        ws.send(json.dumps(estop))
+        state = receive_until(ws, is_type("command_state"))
+        assert state["state"] == "refused" and state["code"] == "not_operator"
+        ws.send(json.dumps({"type": "auth", "token": "wrong", "operator": "alice"}))
+        assert receive_until(ws, is_type("auth"))["status"] == 401
+        assert station.published == [], "nothing sent for a viewer or a wrong token"
+        ws.send(json.dumps({"type": "auth", "token": TOKEN, "operator": "王警官"}))
+        assert receive_until(ws, is_type("auth")).get("status") == 400, \
+            "the fleet's operator names are plain (the station's rule, not the socket's)"
+        ws.send(json.dumps({"type": "auth", "token": TOKEN, "operator": "alice"}))
+        assert receive_until(ws, is_type("auth"))["operator"] == "alice"
+        ws.send(json.dumps(estop))
+        pending = receive_until(ws, is_type("command_state"))
+        assert pending["state"] == "pending" and station.published[-1][0].endswith("cmd/estop")
+        sent = json.loads(station.published[-1][1])
+        assert sent["issuer"] == "alice"
+        station.dispatcher.on_result({"nonce": pending["nonce"], "ok": True, "code": "ok",
+                                      "message": "held"}, "dog1")
+        done = receive_until(ws, is_type("command_state"))
+        assert (done["id"], done["state"], done["code"]) == ("c1", "done", "ok")
+        ws.send(json.dumps({**estop, "id": "c2", "dog": "dog9"}))  # no key for dog9
+        refused = receive_until(ws, is_type("command_state"))
+        assert refused["state"] == "refused" and refused["code"] == "not_found"
+
+
+def test_a_page_that_never_reads_is_cut_off_and_other_viewers_keep_their_video(station,
+                                                                               monkeypatch):
+    """A raw client opens the socket, asks for a live camera of big frames and never reads.
+    The station writes one message at a time to it (newest frame wins, nothing queues), and
+    its write deadline ends the connection; another page keeps getting every newest frame."""
+    cookie = login(station)
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.connect(("127.0.0.1", station.port))
+    stalled.sendall((f"GET /api/live HTTP/1.1\r\nHost: 127.0.0.1:{station.port}\r\n"
+                     f"Origin: http://127.0.0.1:{station.port}\r\nCookie: {cookie}\r\n"
+                     "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").encode())
+    watch = json.dumps({"type": "watch", "tiles": [{"id": "a", "dog": "dog1",
+                                                     "camera": "bodycam"}]}).encode()
+    mask = b"\x01\x02\x03\x04"
+    answer = b""
+    while b"\r\n\r\n" not in answer:  # a client sends frames once the upgrade is answered
+        answer += stalled.recv(1)
+    assert answer.startswith(b"HTTP/1.1 101")
+    assert len(watch) < 126  # one-byte length
+    stalled.sendall(bytes([0x81, 0x80 | len(watch)]) + mask
+                    + bytes(b ^ mask[i % 4] for i, b in enumerate(watch)))
+    running = threading.Event()
+    running.set()
+    big = b"\xff\xd8" + bytes(128 * 1024) + b"\xff\xd9"
+
+    def camera() -> None:
+        n = 0
+        while running.is_set():
+            n += 1
+            station.relay.publish(Frame("dog1", "bodycam", big, float(n)))
+            time.sleep(0.1)
+
+    feeder = threading.Thread(target=camera, daemon=True)
+    feeder.start()
+    try:
+        with page(station, cookie) as ws:
+            receive_until(ws, is_type("hello"))
+            ws.send(watch)
+            frames: list[float] = []
+
+            def read() -> None:  # the good page reads all the time
+                try:
+                    while True:
+                        raw = ws.recv(timeout=60)
+                        if isinstance(raw, bytes):
+                            (size,) = struct.unpack(">I", raw[:4])
+                            frames.append(json.loads(raw[4:4 + size])["received"])
+                except Exception:  # noqa: BLE001  (closed at the end of the test)
+                    pass
+
+            reader = threading.Thread(target=read, daemon=True)
+            reader.start()
+            wait_for(lambda: station.guard_counters.stalled >= 1,
+                     "the station cut off the page that never reads", timeout_s=60)
+            seen = len(frames)
+            wait_for(lambda: len(frames) > seen + 3, "the other page still gets live frames",
+                     timeout_s=60)
+            assert frames == sorted(frames), "newest first, never an older frame after a newer"
+    finally:
+        running.clear()
+        feeder.join(timeout=10)
+        stalled.close()
+
+
+def test_pages_beyond_the_socket_cap_are_refused_and_the_e_stop_still_goes(station,
+                                                                           monkeypatch):
+    cookie = login(station)
+    pages = []
+    try:
+        for _ in range(web.MAX_SOCKETS):
+            pages.append(page(station, cookie))
+        with pytest.raises(InvalidStatus) as refused:
+            page(station, cookie)
+        assert refused.value.response.status_code == 503
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{station.port}/api/dogs/dog1/commands/estop?wait=0", data=b"{}",
+            method="POST", headers={"Authorization": f"Bearer {TOKEN}", "X-Operator": "alice",
+                                    "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as reply:
+            assert reply.status == 202
+    finally:
+        for ws in pages:
+            ws.close()
