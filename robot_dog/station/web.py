@@ -375,6 +375,10 @@ def build_app(station: "StationHttp") -> FastAPI:
             "Content-Security-Policy": PAGE_POLICY, "X-Frame-Options": "DENY",
             "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)   # none: the browser asks anyway
+
     app.mount("/static", StaticFiles(directory=str(
         resources.files("robot_dog.station").joinpath("web"))), name="static")
 

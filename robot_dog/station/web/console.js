@@ -1,0 +1,503 @@
+// The station console: fleet overview (video wall), dog view, alarm queue. Everything live
+// arrives on one WebSocket (live.js); the JSON API is used for the login and the verb list.
+// Data is always set as text (textContent, attributes), never parsed as HTML.
+import {Live} from "./live.js";
+import {clock, initialLanguage, language, setLanguage, t} from "./i18n.js";
+import {DogMap} from "./map.js";
+import {Charts} from "./charts.js";
+
+const STALE_S = 5;          // no frame for this long: NO SIGNAL
+const LOW_BATTERY = 0.15;   // red below, amber below WARN_BATTERY
+const WARN_BATTERY = 0.30;
+const TRACK_POINTS = 2000;
+
+const state = {
+  operator: null, token: sessionStorage.getItem("console.token") || "",
+  commander: false, commandsOn: false, degradedAfterS: 10,
+  dogs: new Map(), alarms: [], verbs: [], layout: Number(localStorage.getItem("console.layout") || 4),
+  view: null, live: null, commandSeq: 0, commands: new Map(),
+};
+
+// --- DOM helpers --------------------------------------------------------------------------
+const $ = selector => document.querySelector(selector);
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (name === "class") el.className = value;
+    else if (name === "i18n") { el.dataset.i18n = value; el.textContent = t(value); }
+    else if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
+    else el.setAttribute(name, value);
+  }
+  for (const child of children) el.append(child);
+  return el;
+}
+
+// --- dogs ---------------------------------------------------------------------------------
+function dog(name) {
+  let d = state.dogs.get(name);
+  if (!d) {
+    d = {name, status: "unknown", seenMs: 0, telemetry: {}, cameras: [], frame: null,
+         frameMs: 0, track: [], history: [], lastAlarm: null, tile: null, url: null};
+    state.dogs.set(name, d);
+  }
+  return d;
+}
+
+function nowS() { return Date.now() / 1000; }
+
+function health(d) {
+  if (d.status !== "online") return d.status;
+  return (performance.now() - d.seenMs) / 1000 > state.degradedAfterS ? "degraded" : "online";
+}
+
+function stale(d) {
+  return d.status !== "online" || !d.frame || (performance.now() - d.frameMs) / 1000 > STALE_S;
+}
+
+function disabledReason(d) {
+  if (!state.commandsOn) return t("reason_no_commands");
+  if (!state.commander) return t("reason_viewer");
+  if (d.status !== "online") return t("reason_offline", {dog: d.name});
+  if (stale(d)) return t("reason_stale", {dog: d.name});
+  return "";
+}
+
+/** Lower first: the dog that needs attention first leads the wall. */
+function attention(d) {
+  const s = d.telemetry.safety || {};
+  const battery = (d.telemetry.battery || {}).percentage;
+  const unacked = state.alarms.some(a => a.dog === d.name && a.severity === "critical" && !a.acked_by);
+  if (s.estop) return 0;
+  if (d.status !== "online" || stale(d)) return 1;
+  if (unacked) return 2;
+  if (battery !== undefined && battery < LOW_BATTERY) return 3;
+  if (health(d) === "degraded") return 4;
+  return 5;
+}
+
+// --- the wall -----------------------------------------------------------------------------
+function tileFor(d) {
+  if (d.tile) return d.tile;
+  const tile = h("article", {class: "tile", "data-dog": d.name},
+    h("header", {}, h("span", {class: "name"}), h("span", {class: "banner"})),
+    h("div", {class: "frame", onclick: () => openDog(d.name)},
+      h("img", {class: "video", alt: ""}), h("div", {class: "nosignal"})),
+    h("div", {class: "facts"}, h("span", {class: "estop"}), h("span", {class: "driver"}),
+      h("span", {class: "battery"}), h("span", {class: "payload"}), h("span", {class: "link"})),
+    h("div", {class: "lastalarm"}),
+    h("div", {class: "commands"},
+      h("button", {class: "estop-button", "data-verb": "estop", type: "button",
+                   onclick: () => estop(d.name)}, t("estop")),
+      h("button", {"data-verb": "estop_release", type: "button",
+                   onclick: () => release(d.name)}, t("release"))),
+    h("div", {class: "result"}));
+  tile.querySelector(".name").textContent = d.name;
+  d.tile = tile;
+  return tile;
+}
+
+function renderTile(d, root) {
+  const s = d.telemetry.safety || {};
+  const status = health(d);
+  const banner = root.querySelector(".banner");
+  banner.textContent = t(status);
+  banner.className = `banner state-${status}`;
+  root.classList.toggle("estopped", Boolean(s.estop));
+  root.querySelector(".estop").textContent = s.estop ? t("estopped", {reason: s.estop_reason || "?"}) : "";
+  root.querySelector(".driver").textContent = s.active_input ? t("driver", {input: s.active_input}) : t("no_driver");
+  const battery = (d.telemetry.battery || {}).percentage;
+  const bat = root.querySelector(".battery");
+  bat.textContent = battery === undefined ? t("no_battery") : t("battery", {pct: `${Math.round(battery * 100)} %`});
+  bat.className = `battery ${battery === undefined ? "" : battery < LOW_BATTERY ? "low" : battery < WARN_BATTERY ? "warn" : "ok"}`;
+  root.querySelector(".payload").textContent = payloadSummary(d.telemetry.payload || {});
+  const link = d.telemetry.link || {};
+  root.querySelector(".link").textContent = link.rtt_ms === undefined ? "" : t("link", {v: `${Math.round(link.rtt_ms)} ms`});
+  const last = d.lastAlarm;
+  root.querySelector(".lastalarm").textContent = last ? `${clock(last.ts)} ${last.type}: ${last.message || ""}` : "";
+  const noSignal = stale(d);
+  root.classList.toggle("stale", noSignal);
+  const overlay = root.querySelector(".nosignal");
+  overlay.hidden = !noSignal;
+  overlay.textContent = d.frame ? t("no_signal", {time: clock(d.frame.received)}) : t("no_signal_never");
+  const reason = disabledReason(d);
+  for (const button of root.querySelectorAll("button[data-verb]")) {
+    button.disabled = Boolean(reason);
+    button.title = reason;
+    button.dataset.reason = reason;
+  }
+}
+
+function payloadSummary(p) {
+  const onOff = v => t(v ? "on" : "off");
+  const parts = [];
+  if (p.police_light) parts.push(t("light", {v: p.police_light.on ? p.police_light.pattern : t("off")}));
+  if (p.siren) parts.push(t("siren", {v: p.siren.tone}));
+  if (p.searchlight) parts.push(t("searchlight", {v: `${Math.round((p.searchlight.level || 0) * 100)} %`}));
+  if (p.bodycam) parts.push(t("recording", {v: onOff(p.bodycam.recording)}));
+  return parts.join(" · ");
+}
+
+function wallDogs() {
+  return [...state.dogs.values()].sort((a, b) => attention(a) - attention(b) || a.name.localeCompare(b.name))
+    .slice(0, state.layout);
+}
+
+function renderWall() {
+  const wall = $("#wall");
+  wall.dataset.layout = String(state.layout);
+  const shown = wallDogs();
+  const tiles = shown.map(tileFor);
+  if (tiles.length !== wall.children.length || tiles.some((tile, i) => wall.children[i] !== tile)) {
+    wall.replaceChildren(...tiles);
+    watch();
+  }
+  for (const d of shown) renderTile(d, d.tile);
+  $("#empty").hidden = state.dogs.size > 0;
+}
+
+// --- video --------------------------------------------------------------------------------
+function watch() {
+  const tiles = wallDogs().filter(d => d.cameras.length).map(d => ({id: `w-${d.name}`.slice(0, 16), dog: d.name, camera: d.cameras[0]}));
+  const v = state.view && state.dogs.get(state.view);
+  if (v && v.cameras.length) tiles.push({id: "view", dog: v.name, camera: v.cameras[0]});
+  state.live?.send({type: "watch", tiles});
+}
+
+function onFrame(header, blob) {
+  const d = dog(header.dog);
+  d.frame = header;
+  d.frameMs = performance.now();
+  const url = URL.createObjectURL(blob);
+  const img = header.tile === "view" ? $("#dogview .video") : d.tile?.querySelector(".video");
+  if (!img) { URL.revokeObjectURL(url); return; }
+  const old = img.dataset.url;
+  img.dataset.url = url;
+  img.src = url;
+  if (old) URL.revokeObjectURL(old);
+  img.dataset.received = String(header.received);
+}
+
+// --- alarms -------------------------------------------------------------------------------
+function addAlarm(a) {
+  if (state.alarms.some(x => x.dog === a.dog && x.id === a.id)) return;
+  state.alarms.unshift(a);
+  state.alarms.length = Math.min(state.alarms.length, 500);
+  const d = dog(a.dog);
+  if (!d.lastAlarm || a.ts >= d.lastAlarm.ts) d.lastAlarm = a;
+  if (a.severity === "critical" && !a.acked_by) beep();
+}
+
+function renderAlarms() {
+  const unacked = state.alarms.filter(a => a.severity === "critical" && !a.acked_by);
+  // Sticky: unacknowledged critical alarms stay on top until someone acknowledges them.
+  const ordered = [...unacked, ...state.alarms.filter(a => !unacked.includes(a))].slice(0, 100);
+  const list = $("#alarm-list");
+  list.replaceChildren(...ordered.map(a => {
+    const li = h("li", {class: `sev-${a.severity}${a.acked_by ? " acked" : ""}`,
+                        "data-dog": a.dog, "data-event": a.id, "data-severity": a.severity},
+      h("span", {class: "when"}, clock(a.ts)), h("span", {class: "sev"}, t(`sev_${a.severity}`)),
+      h("span", {class: "dog"}, a.dog), h("span", {class: "what"}, `${a.type}: ${a.message || ""}`));
+    if (a.acked_by) li.append(h("span", {class: "ackedby"}, t("acked", {by: a.acked_by, time: clock(a.acked_at)})));
+    else {
+      const button = h("button", {class: "ack", type: "button", onclick: () => acknowledge(a)}, t("ack"));
+      if (!state.commander) { button.disabled = true; button.title = t("reason_viewer"); }
+      li.append(button);
+    }
+    return li;
+  }));
+  $("#no-alarms").hidden = state.alarms.length > 0;
+  $("#unacked").textContent = unacked.length ? t("unacked", {n: unacked.length}) : "";
+  document.title = `${unacked.length ? `(${unacked.length}) ` : ""}${t("title")}`;
+}
+
+function acknowledge(a) {
+  state.live?.send({type: "ack", dog: a.dog, event_id: a.id});
+}
+
+let audio = null;
+function beep() {
+  try {
+    audio = audio || new AudioContext();
+    const osc = audio.createOscillator();
+    const gain = audio.createGain();
+    gain.gain.value = 0.1;
+    osc.frequency.value = 880;
+    osc.connect(gain).connect(audio.destination);
+    osc.start();
+    osc.stop(audio.currentTime + 0.3);
+  } catch { /* no audio device: the list and title still show it */ }
+}
+
+// --- commands -----------------------------------------------------------------------------
+function command(dogName, verb, args) {
+  const id = `c${++state.commandSeq}`;
+  state.commands.set(id, {dog: dogName, verb, state: "pending"});
+  showCommand({id, dog: dogName, verb, state: "pending"});
+  if (!state.live?.send({type: "command", id, dog: dogName, verb, args})) {
+    showCommand({id, dog: dogName, verb, state: "refused", message: t("live_lost")});
+  }
+}
+
+function showCommand(m) {
+  const text = t("cmd_state", {verb: m.verb, state: t(m.state), detail: [m.code, m.message].filter(Boolean).join(" ")});
+  const d = state.dogs.get(m.dog);
+  const box = d?.tile?.querySelector(".result");
+  if (box) { box.textContent = text; box.dataset.state = m.state; }
+  if (state.view === m.dog) {
+    const log = $("#cmdlog");
+    let li = log.querySelector(`li[data-id="${CSS.escape(m.id)}"]`);
+    if (!li) { li = h("li", {"data-id": m.id}); log.prepend(li); }
+    li.textContent = `${clock(nowS())} ${text}`;
+    li.dataset.state = m.state;
+    li.dataset.verb = m.verb;
+  }
+}
+
+function estop(name) {
+  command(name, "estop", {reason: `e-stop from the station console by ${state.operator}`});
+}
+
+function release(name) {
+  if (!window.confirm(t("confirm_release", {dog: name}))) return;
+  command(name, "estop_release", {});
+}
+
+// --- dog view -----------------------------------------------------------------------------
+let map = null;
+let charts = null;
+
+function openDog(name) {
+  state.view = name;
+  $("#overview").hidden = true;
+  const view = $("#dogview");
+  view.hidden = false;
+  view.dataset.dog = name;
+  view.querySelector(".name").textContent = name;
+  $("#cmdlog").replaceChildren();
+  map = map || new DogMap($("#map"));
+  charts = charts || new Charts($("#charts"), [t("chart_battery"), t("chart_speed"), t("chart_link")]);
+  map.show(dog(name).track);
+  charts.show(dog(name).history);
+  renderVerbs();
+  renderDogView();
+  watch();
+}
+
+function closeDog() {
+  state.view = null;
+  $("#dogview").hidden = true;
+  $("#overview").hidden = false;
+  watch();
+}
+
+function renderDogView() {
+  const d = state.view && state.dogs.get(state.view);
+  if (!d) return;
+  const view = $("#dogview");
+  renderTile(d, view);
+  const age = d.frame ? Math.max(0, nowS() - d.frame.received) : NaN;
+  view.querySelector(".age").textContent = Number.isFinite(age) ? t("frame_age", {age: age.toFixed(1)}) : "";
+  const panel = $("#payload");
+  panel.replaceChildren(...Object.entries(d.telemetry.payload || {}).map(([device, values]) =>
+    h("li", {"data-device": device}, `${device}: ${Object.entries(values).map(([k, v]) => `${k}=${v}`).join(", ")}`)));
+  const reason = disabledReason(d);
+  for (const el of view.querySelectorAll("#verbs button, #announce-send")) {
+    el.disabled = Boolean(reason);
+    el.title = reason;
+  }
+}
+
+/** One control per verb from GET /api/verbs (its args schema); never a table in the page. */
+function renderVerbs() {
+  const box = $("#verbs");
+  box.replaceChildren(...state.verbs.filter(v => !["estop", "estop_release", "announce"].includes(v.name)).map(v => {
+    const inputs = Object.entries(v.args.properties || {}).map(([arg, schema]) => {
+      let input;
+      if (schema.enum) input = h("select", {}, ...schema.enum.map(o => h("option", {value: o}, o)));
+      else if (schema.type === "number") input = h("input", {type: "number", step: "0.1", min: String(schema.minimum ?? 0), max: String(schema.maximum ?? 1), value: String(schema.minimum ?? 0)});
+      else if (schema.type === "boolean") input = h("input", {type: "checkbox"});
+      else input = h("input", {type: "text", maxlength: String(schema.maxLength ?? 64)});
+      input.dataset.arg = arg;
+      input.dataset.kind = schema.type || "string";
+      return h("label", {}, `${arg} `, input);
+    });
+    const send = () => {
+      const args = {};
+      for (const input of box.querySelectorAll(`[data-verb-box="${v.name}"] [data-arg]`)) {
+        const value = input.dataset.kind === "number" ? Number(input.value)
+          : input.dataset.kind === "boolean" ? input.checked : input.value;
+        if (value !== "") args[input.dataset.arg] = value;
+      }
+      if (v.confirm && !window.confirm(t("confirm_verb", {verb: v.name, dog: state.view}))) return;
+      command(state.view, v.name, args);
+    };
+    return h("div", {class: "verb", "data-verb-box": v.name}, ...inputs,
+             h("button", {type: "button", "data-verb": v.name, onclick: send}, t(`verb_${v.name}`)));
+  }));
+}
+
+function announce() {
+  const text = $("#announce-text").value.trim();
+  if (!text || !state.view) return;
+  command(state.view, "announce", {text, language: $("#announce-lang").value});
+}
+
+// --- live messages ------------------------------------------------------------------------
+function onMessage(m) {
+  switch (m.type) {
+    case "hello":
+      state.commandsOn = m.commands;
+      state.degradedAfterS = m.degraded_after_s;
+      for (const f of m.fleet) {
+        const d = dog(f.dog);
+        d.status = f.status;
+        d.cameras = f.cameras;
+        if (f.last_seen) d.seenMs = performance.now() - Math.max(0, nowS() - f.last_seen) * 1000;
+      }
+      state.alarms = [];
+      for (const a of [...m.alarms].reverse()) addAlarm(a);
+      break;
+    case "telemetry": {
+      const d = dog(m.dog);
+      d.telemetry = m.doc;
+      d.seenMs = performance.now();
+      if (m.doc.pose) {
+        d.track.push([m.doc.pose.x, m.doc.pose.y]);
+        if (d.track.length > TRACK_POINTS) d.track.shift();
+        if (state.view === d.name) map?.add(m.doc.pose.x, m.doc.pose.y);
+      }
+      const v = m.doc.velocity || {};
+      const sample = [m.doc.ts, 100 * ((m.doc.battery || {}).percentage ?? NaN), Math.hypot(v.vx || 0, v.vy || 0), (m.doc.link || {}).rtt_ms ?? NaN];
+      d.history.push(sample);
+      if (d.history.length > 600) d.history.shift();
+      if (state.view === d.name) charts?.add(sample);
+      break;
+    }
+    case "event":
+      dog(m.dog).seenMs = performance.now();
+      addAlarm({...m.doc, received: m.received, acked_by: null, acked_at: null});
+      break;
+    case "status": {
+      const d = dog(m.dog);
+      d.status = m.status;
+      d.seenMs = performance.now();
+      if (!d.cameras.length) refreshCameras();
+      break;
+    }
+    case "ack":
+      for (const a of state.alarms) {
+        if (a.dog === m.dog && a.id === m.event_id && !a.acked_by) Object.assign(a, {acked_by: m.acked_by, acked_at: m.acked_at});
+      }
+      break;
+    case "auth":
+      state.commander = Boolean(m.operator);
+      if (m.error) showLoginError(t("login_failed", {error: m.error}));
+      break;
+    case "command_state":
+      showCommand(m);
+      break;
+    case "missed":
+      refreshAlarms();
+      break;
+    case "error":
+      console.warn("station:", m.error);
+      break;
+  }
+  render();
+}
+
+async function refreshCameras() {
+  const reply = await fetch("/api/fleet", {cache: "no-store"});
+  if (!reply.ok) return;
+  for (const f of (await reply.json()).dogs) dog(f.dog).cameras = f.cameras;
+  renderWall();
+  watch();
+}
+
+async function refreshAlarms() {
+  const reply = await fetch("/api/alarms?limit=200", {cache: "no-store"});
+  if (!reply.ok) return;
+  for (const a of (await reply.json()).alarms.reverse()) addAlarm(a);
+  render();
+}
+
+let renderQueued = false;
+function render() {
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => {
+    renderQueued = false;
+    renderWall();
+    renderAlarms();
+    renderDogView();
+  });
+}
+
+// --- login --------------------------------------------------------------------------------
+function showLoginError(text) { $("#login-error").textContent = text; }
+
+async function login(operator, token) {
+  showLoginError("");
+  const reply = await fetch("/api/operator", {cache: "no-store", headers: {
+    Authorization: `Bearer ${token}`, "X-Operator": operator}});
+  const body = await reply.json().catch(() => ({}));
+  if (!reply.ok) { showLoginError(t("login_failed", {error: body.error || reply.status})); return; }
+  state.operator = body.operator;
+  state.token = token;
+  sessionStorage.setItem("console.token", token);
+  sessionStorage.setItem("console.operator", operator);
+  const verbs = await fetch("/api/verbs", {cache: "no-store"});
+  state.verbs = verbs.ok ? (await verbs.json()).verbs : [];
+  $("#who").textContent = state.operator;
+  $("#login").hidden = true;
+  $("#session").hidden = false;
+  $("#main").hidden = false;
+  state.live = new Live({
+    onMessage, onFrame,
+    onOpen: () => {
+      $("#live-lost").hidden = true;
+      state.live.send({type: "auth", token: state.token, operator: state.operator});
+      watch();
+    },
+    onClose: () => { $("#live-lost").hidden = false; state.commander = false; },
+  });
+  state.live.start();
+}
+
+async function logout() {
+  state.live?.stop();
+  sessionStorage.removeItem("console.token");
+  await fetch("/api/logout", {method: "POST", cache: "no-store"}).catch(() => {});
+  location.reload();
+}
+
+function main() {
+  setLanguage(initialLanguage());
+  $("#lang").value = language();
+  $("#lang").addEventListener("change", event => {
+    setLanguage(event.target.value);
+    for (const d of state.dogs.values()) d.tile?.querySelectorAll("button[data-verb]").forEach(b => { b.textContent = t(b.dataset.verb === "estop" ? "estop" : "release"); });
+    if (state.view) renderVerbs();
+    render();
+  });
+  $("#layout").value = String(state.layout);
+  $("#layout").addEventListener("change", event => {
+    state.layout = Number(event.target.value);
+    localStorage.setItem("console.layout", String(state.layout));
+    render();
+  });
+  $("#login").addEventListener("submit", event => {
+    event.preventDefault();
+    login($("#operator").value.trim(), $("#token").value.trim()).catch(e => showLoginError(String(e)));
+  });
+  $("#logout").addEventListener("click", logout);
+  $("#back").addEventListener("click", closeDog);
+  $("#estop").addEventListener("click", () => estop(state.view));
+  $("#release").addEventListener("click", () => release(state.view));
+  $("#announce-send").addEventListener("click", announce);
+  setInterval(render, 1000);  // ages and NO SIGNAL move with the clock; no request is made
+  const operator = sessionStorage.getItem("console.operator");
+  if (state.token && operator) login(operator, state.token).catch(e => showLoginError(String(e)));
+}
+
+main();

@@ -1,0 +1,109 @@
+// The console's one message catalogue (Simplified Chinese and English) and its clock format.
+// Every text the page shows comes from here through t(); data (names, event text, reasons) is
+// shown as text, never as HTML.
+
+const MESSAGES = {
+  en: {
+    title: "Patrol station",
+    operator: "Operator", token: "Operator token", login: "Log in", logout: "Log out",
+    login_hint: "Log in to see the fleet.", login_failed: "Login refused: {error}",
+    language: "Language", layout: "Tiles", overview: "Overview",
+    live_lost: "Live connection lost; reconnecting…",
+    online: "online", degraded: "degraded", offline: "offline", unknown: "unknown",
+    estopped: "E-STOP: {reason}", driver: "driving: {input}", no_driver: "nobody driving",
+    battery: "battery {pct}", no_battery: "battery ?",
+    no_signal: "NO SIGNAL, last frame {time}", no_signal_never: "NO SIGNAL, no frame yet",
+    frame_age: "frame {age} s old",
+    reason_offline: "disabled: {dog} is offline", reason_stale: "disabled: no signal from {dog}",
+    reason_viewer: "disabled: watch only (log in with the operator token to command)",
+    reason_no_commands: "disabled: commands are off on this station",
+    alarms: "Alarms", unacked: "{n} unacknowledged", ack: "Acknowledge",
+    acked: "acknowledged by {by} at {time}", no_alarms: "No alarms.",
+    sev_info: "info", sev_warning: "warning", sev_critical: "critical",
+    commands: "Commands", payload: "Payload", map: "Map", charts: "History",
+    announce: "Announcement", announce_text: "Text to announce", announce_send: "Announce",
+    lang_zh: "Mandarin", lang_en: "English",
+    estop: "E-STOP", release: "Release e-stop",
+    confirm_release: "Release the station's e-stop on {dog}? The dog may move again when a driver commands it.",
+    confirm_verb: "Send {verb} to {dog}?",
+    pending: "pending", done: "done", refused: "refused", timeout: "timeout",
+    cmd_state: "{verb}: {state} {detail}",
+    back: "Back to the overview",
+    light: "lights {v}", siren: "siren {v}", searchlight: "searchlight {v}", recording: "recording {v}",
+    on: "on", off: "off", link: "link {v}",
+    verb_police_light: "Police light", verb_searchlight: "Searchlight", verb_siren: "Siren",
+    verb_estop: "E-STOP", verb_estop_release: "Release e-stop", verb_resume: "Resume patrol",
+    verb_mode: "Mode", verb_announce: "Announce", verb_listen: "Listen in", verb_talk: "Talk",
+    chart_battery: "battery %", chart_speed: "speed m/s", chart_link: "link RTT ms",
+  },
+  zh: {
+    title: "巡逻站",
+    operator: "操作员", token: "操作员令牌", login: "登录", logout: "退出",
+    login_hint: "登录后查看机器狗。", login_failed: "登录被拒绝：{error}",
+    language: "语言", layout: "画面", overview: "总览",
+    live_lost: "实时连接中断，正在重连…",
+    online: "在线", degraded: "降级", offline: "离线", unknown: "未知",
+    estopped: "急停：{reason}", driver: "控制方：{input}", no_driver: "无人控制",
+    battery: "电量 {pct}", no_battery: "电量 ?",
+    no_signal: "无信号，最后画面 {time}", no_signal_never: "无信号，尚无画面",
+    frame_age: "画面延迟 {age} 秒",
+    reason_offline: "不可用：{dog} 离线", reason_stale: "不可用：{dog} 无信号",
+    reason_viewer: "不可用：仅观看（用操作员令牌登录后可下达命令）",
+    reason_no_commands: "不可用：本站未开启命令",
+    alarms: "告警", unacked: "{n} 条未确认", ack: "确认",
+    acked: "{by} 于 {time} 确认", no_alarms: "暂无告警。",
+    sev_info: "提示", sev_warning: "警告", sev_critical: "严重",
+    commands: "命令", payload: "载荷", map: "地图", charts: "历史曲线",
+    announce: "广播", announce_text: "广播内容", announce_send: "广播",
+    lang_zh: "普通话", lang_en: "英语",
+    estop: "急停", release: "解除急停",
+    confirm_release: "解除本站对 {dog} 的急停？驾驶者下令后机器狗可能再次移动。",
+    confirm_verb: "向 {dog} 发送 {verb}？",
+    pending: "等待中", done: "已完成", refused: "被拒绝", timeout: "超时",
+    cmd_state: "{verb}：{state} {detail}",
+    back: "返回总览",
+    light: "警灯 {v}", siren: "警笛 {v}", searchlight: "探照灯 {v}", recording: "录像 {v}",
+    on: "开", off: "关", link: "链路 {v}",
+    verb_police_light: "警灯", verb_searchlight: "探照灯", verb_siren: "警笛",
+    verb_estop: "急停", verb_estop_release: "解除急停", verb_resume: "恢复巡逻",
+    verb_mode: "模式", verb_announce: "广播", verb_listen: "监听", verb_talk: "对讲",
+    chart_battery: "电量 %", chart_speed: "速度 米/秒", chart_link: "链路往返 毫秒",
+  },
+};
+
+export const LANGUAGES = Object.keys(MESSAGES);
+let current = "en";
+
+/** Chinese when the browser asks for it first, else English; a choice made on the page wins. */
+export function initialLanguage() {
+  const chosen = localStorage.getItem("console.lang");
+  if (chosen && MESSAGES[chosen]) return chosen;
+  const asked = (navigator.languages || [navigator.language || "en"])[0] || "en";
+  return asked.toLowerCase().startsWith("zh") ? "zh" : "en";
+}
+
+export function setLanguage(lang) {
+  current = MESSAGES[lang] ? lang : "en";
+  localStorage.setItem("console.lang", current);
+  document.documentElement.lang = current === "zh" ? "zh-CN" : "en";
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of document.querySelectorAll("[data-i18n-placeholder]")) {
+    el.placeholder = t(el.dataset.i18nPlaceholder);
+  }
+}
+
+export function language() { return current; }
+
+/** The message `key` with {name} filled in from `vars` (plain text, never HTML). */
+export function t(key, vars = {}) {
+  const text = MESSAGES[current][key] ?? MESSAGES.en[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
+}
+
+/** 24-hour hh:mm:ss of a Unix time in seconds. */
+export function clock(seconds) {
+  if (!Number.isFinite(seconds)) return "--:--:--";
+  return new Intl.DateTimeFormat(current === "zh" ? "zh-CN" : "en-GB", {
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+  }).format(new Date(seconds * 1000));
+}

@@ -1,0 +1,247 @@
+"""The station console in a real headless Chromium against a real station web server: two dogs
+with live video over the page's one WebSocket, an alarm that arrives and is acknowledged
+(stored: who and when), e-stop and release from the page (signed and sent; the banner follows
+the dog's reported state), a dog that goes offline shows NO SIGNAL with its buttons disabled
+and the reason, a Mandarin announcement, the page in Chinese; no console error and no CSP
+violation on the way. The screenshots in docs/ come from here.
+
+The dogs are played in-process the way ingest hands their messages to the web server
+(`StationHttp.row`, the relay): the MQTT path in front of it has its own tests.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from robot_dog.mqtt import signing
+from robot_dog.station.dispatch import Dispatcher
+from robot_dog.station.ingest import Frame
+from robot_dog.station.relay import FrameRelay
+from robot_dog.station.storage import EventRow, StatusRow, Storage, TelemetryRow
+from robot_dog.station.web import StationHttp
+from tests.support import wait_for
+
+TOKEN = "console-operator-token"
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "images"
+TIMEOUT_MS = 60_000
+
+
+def jpeg(colour: tuple[int, int, int], label: str) -> bytes:
+    import cv2
+    import numpy as np
+
+    image = np.full((240, 320, 3), colour, np.uint8)
+    cv2.putText(image, label, (20, 130), cv2.FONT_HERSHEY_SIMPLEX, 1.4, (255, 255, 255), 3)
+    ok, data = cv2.imencode(".jpg", image)
+    assert ok
+    return data.tobytes()
+
+
+class Dogs:
+    """Two dogs as the station sees them: status, telemetry at 5 Hz, video at 5 fps."""
+
+    def __init__(self, station: StationHttp) -> None:
+        self.station = station
+        self.live = {"dog1": True, "dog2": True}
+        self.estop = {"dog1": "", "dog2": ""}
+        self.frames = {"dog1": jpeg((120, 60, 20), "dog1"), "dog2": jpeg((20, 90, 40), "dog2")}
+        self.running = True
+        self.seq = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def row(self, row) -> None:
+        self.station.storage.put(row)
+        self.station.row(row)
+
+    def _run(self) -> None:
+        while self.running:
+            self.seq += 1
+            now = time.time()
+            for n, dog in enumerate(("dog1", "dog2")):
+                if not self.live[dog]:
+                    continue
+                self.station.relay.publish(Frame(dog, "bodycam", self.frames[dog], now))
+                self.row(TelemetryRow(dog, now, {
+                    "v": 1, "dog": dog, "ts": now, "seq": self.seq,
+                    "pose": {"frame": "map", "x": 0.1 * self.seq, "y": n + 0.05 * self.seq,
+                             "z": 0.0, "yaw": 0.0},
+                    "velocity": {"vx": 0.5, "vy": 0.0, "wz": 0.0},
+                    "battery": {"percentage": 0.82 if dog == "dog1" else 0.12},
+                    "payload": {"police_light": {"pattern": "flash", "on": True},
+                                "siren": {"tone": "off"}, "bodycam": {"recording": True}},
+                    "safety": {"estop": bool(self.estop[dog]), "estop_reason": self.estop[dog],
+                               "active_input": "patrol"},
+                    "link": {"connected": True, "rtt_ms": 40.0}}))
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def console(tmp_path):
+    keys = tmp_path / "command_keys"
+    keys.mkdir()
+    for dog in ("dog1", "dog2"):
+        (keys / f"{dog}.key").write_bytes(signing.private_pem(signing.new_key()))
+    storage = Storage(tmp_path / "s.db")
+    published: list[tuple[str, dict]] = []
+    dispatcher = Dispatcher(keys, lambda topic, payload, qos: published.append(
+        (topic, json.loads(payload))) or 0, storage)
+    station = StationHttp(storage, FrameRelay(), port=0, dispatcher=dispatcher,
+                          token=TOKEN).start()
+    station.published = published
+    dogs = Dogs(station)
+    for dog in ("dog1", "dog2"):
+        dogs.row(StatusRow(dog, "online", time.time()))
+    storage.flush()
+    dogs.thread.start()
+    yield station, dogs
+    dogs.running = False
+    dogs.thread.join(timeout=10)
+    station.stop()
+    storage.close()
+
+
+def watch_errors(page) -> list[str]:
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type in ("error", "warning")
+            and "station:" not in m.text else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return errors
+
+
+def answer(station, verb: str, ok: bool = True) -> dict:
+    """The dog's answer to the newest `verb` command sent (as its signed result would be)."""
+    topic, doc = next((t, d) for t, d in reversed(station.published)
+                      if t.endswith(f"/cmd/{verb}"))
+    station.dispatcher.on_result({"nonce": doc["nonce"], "ok": ok, "code": "ok" if ok else
+                                  "refused", "message": ""}, doc["dog"])
+    return doc
+
+
+def shot(page, name: str) -> None:
+    """A PNG for docs/ (through CDP: Playwright's own screenshot waits for web fonts, which
+    a page with none and a busy machine can make it wait out)."""
+    if os.environ.get("ROBOT_DOG_SCREENSHOTS", "1") != "0":
+        DOCS.mkdir(parents=True, exist_ok=True)
+        cdp = page.context.new_cdp_session(page)
+        data = cdp.send("Page.captureScreenshot", {"format": "png"})["data"]
+        (DOCS / name).write_bytes(base64.b64decode(data))
+        cdp.detach()
+
+
+@pytest.mark.timeout(300)
+def test_the_console_as_station_staff_use_it(console, browser_page):
+    station, dogs = console
+    page = browser_page
+    errors = watch_errors(page)
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.goto(f"http://127.0.0.1:{station.port}/")
+    page.select_option("#lang", "en")
+    page.fill("#operator", "alice")
+    page.fill("#token", TOKEN)
+    page.click("#login-button")
+
+    # two dogs with live video on the wall
+    for dog in ("dog1", "dog2"):
+        page.wait_for_function(f"() => document.querySelector('.tile[data-dog={dog}] .video')"
+                               "?.naturalWidth === 320", timeout=TIMEOUT_MS)
+    page.wait_for_function("() => document.querySelector('.tile[data-dog=dog2] .battery')"
+                           "?.classList.contains('low')", timeout=TIMEOUT_MS)
+    assert page.inner_text(".tile[data-dog=dog1] .banner") == "online"
+
+    # an alarm arrives (its text is data, never markup), is sticky, and is acknowledged
+    event = {"v": 1, "dog": "dog1", "ts": time.time(), "id": "evt-00000042", "type": "sound",
+             "severity": "critical", "message": "glass break <img src=x onerror=alert(1)>"}
+    dogs.row(EventRow("dog1", time.time(), event))
+    alarm = "#alarm-list li[data-event=evt-00000042]"
+    page.wait_for_selector(f"{alarm}.sev-critical", timeout=TIMEOUT_MS)
+    assert "<img src=x onerror=alert(1)>" in page.inner_text(alarm)
+    assert page.query_selector("#alarm-list img") is None
+    page.wait_for_function("() => document.title.startsWith('(1) ')", timeout=TIMEOUT_MS)
+    shot(page, "console-overview-en.png")
+    page.click(f"{alarm} button.ack")
+    page.wait_for_selector(f"{alarm}.acked", timeout=TIMEOUT_MS)
+    assert "alice" in page.inner_text(f"{alarm} .ackedby")
+    page.wait_for_function("() => !document.title.startsWith('(')", timeout=TIMEOUT_MS)
+    wait_for(lambda: station.storage.alarms(10, "dog1")[0]["acked_by"] == "alice",
+             "the acknowledgement stored", timeout_s=30)
+
+    # e-stop from the tile: signed and sent; the banner follows what the dog reports
+    page.click(".tile[data-dog=dog1] button[data-verb=estop]")
+    wait_for(lambda: any(t.endswith("dog1/cmd/estop") for t, _ in station.published),
+             "the e-stop sent to dog1", timeout_s=30)
+    page.wait_for_selector(".tile[data-dog=dog1] .result[data-state=pending]", timeout=TIMEOUT_MS)
+    sent = answer(station, "estop")
+    assert sent["issuer"] == "alice"
+    page.wait_for_selector(".tile[data-dog=dog1] .result[data-state=done]", timeout=TIMEOUT_MS)
+    dogs.estop["dog1"] = "e-stop from the station console by alice"
+    page.wait_for_selector(".tile[data-dog=dog1].estopped", timeout=TIMEOUT_MS)
+    assert "alice" in page.inner_text(".tile[data-dog=dog1] .estop")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(".tile[data-dog=dog1] button[data-verb=estop_release]")
+    wait_for(lambda: any(t.endswith("dog1/cmd/estop_release") for t, _ in station.published),
+             "the release sent", timeout_s=30)
+    answer(station, "estop_release")
+    dogs.estop["dog1"] = ""
+    page.wait_for_selector(".tile[data-dog=dog1]:not(.estopped)", timeout=TIMEOUT_MS)
+
+    # dog2's stack stops: NO SIGNAL over its greyed last frame, its buttons disabled with why
+    dogs.live["dog2"] = False
+    dogs.row(StatusRow("dog2", "offline", time.time()))
+    page.wait_for_selector(".tile[data-dog=dog2].stale .nosignal:not([hidden])",
+                           timeout=TIMEOUT_MS)
+    assert page.inner_text(".tile[data-dog=dog2] .nosignal").startswith("NO SIGNAL, last frame ")
+    assert page.inner_text(".tile[data-dog=dog2] .banner") == "offline"
+    for button in page.query_selector_all(".tile[data-dog=dog2] button[data-verb]"):
+        assert button.is_disabled() and "offline" in button.get_attribute("title")
+
+    # the dog view: large video with its age, map, charts; a Mandarin announcement, done
+    page.click(".tile[data-dog=dog1] .frame")
+    page.wait_for_function("() => document.querySelector('#dogview .video')?.naturalWidth === 320",
+                           timeout=TIMEOUT_MS)
+    assert page.query_selector("#verbs button[data-verb=siren]"), "verbs from GET /api/verbs"
+    page.fill("#announce-text", "请注意，这里是警察巡逻。")
+    page.select_option("#announce-lang", "cmn")
+    page.click("#announce-send")
+    wait_for(lambda: any(t.endswith("dog1/cmd/announce") for t, _ in station.published),
+             "the announcement sent", timeout_s=30)
+    sent = answer(station, "announce")
+    assert sent["args"] == {"text": "请注意，这里是警察巡逻。", "language": "cmn"}
+    page.wait_for_selector("#cmdlog li[data-verb=announce][data-state=done]", timeout=TIMEOUT_MS)
+    page.wait_for_selector("#map .leaflet-interactive", timeout=TIMEOUT_MS)
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    shot(page, "console-dog-view-en.png")
+
+    # Chinese, from the one catalogue
+    page.select_option("#lang", "zh")
+    assert page.inner_text("#dogview .banner") == "在线"
+    page.click("#back")
+    page.wait_for_function("() => document.querySelector('.tile[data-dog=dog2] .nosignal')"
+                           "?.textContent.startsWith('无信号')", timeout=TIMEOUT_MS)
+    assert page.inner_text("#bar h1") == "巡逻站"
+    shot(page, "console-overview-zh.png")
+    assert errors == [], errors
+
+
+@pytest.mark.timeout(120)
+def test_chinese_by_default_when_the_browser_asks_and_every_page_under_its_policy(
+        console, browser_page):
+    station, _dogs = console
+    context = browser_page.context.browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    errors = watch_errors(page)
+    page.goto(f"http://127.0.0.1:{station.port}/")
+    assert page.inner_text("#bar h1") == "巡逻站"
+    assert page.inner_text("#login-button") == "登录"
+    page.fill("#operator", "bob")
+    page.fill("#token", "wrong")
+    page.click("#login-button")
+    page.wait_for_function("() => document.querySelector('#login-error').textContent.includes("
+                           "'登录被拒绝')", timeout=TIMEOUT_MS)
+    context.close()
+    assert errors == [e for e in errors if "401" in e], errors  # the refused login's own line
