@@ -22,9 +22,10 @@ import numpy as np
 import robot_dog_interfaces.srv as srvs
 from nav_msgs.msg import Odometry
 from rclpy.action import ActionClient
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from robot_dog_interfaces.action import Announce
-from robot_dog_interfaces.msg import (AudioChunk, EstopState, PoliceLightState, RecorderStatus,
+from robot_dog_interfaces.msg import (AudioChunk, EstopState, GoalState, PoliceLightState, RecorderStatus,
                                       SearchlightState, SoundEvent)
 from sensor_msgs.msg import BatteryState, CompressedImage
 
@@ -36,7 +37,7 @@ from robot_dog.ros import qos
 from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.ros_main import run_node
 from robot_dog.uplink import adapt, commands, talk, telemetry as tm
-from robot_dog.uplink.events import EstopWatch, EventFactory, LowBattery
+from robot_dog.uplink.events import EstopWatch, EventFactory, GoalWatch, LowBattery
 from robot_dog.uplink.inflight import InFlight
 from robot_dog.uplink.session import UplinkConfig, UplinkSession
 from robot_dog.uplink.video import reencode
@@ -75,6 +76,7 @@ class UplinkNode(Node):
         self.video_gate = tm.RateGate(self.max_hz)
         self.state = tm.TelemetryState(self.dog, seq=tm.boot_seq(time.time()))
         self.events, self.estop, self.low_battery = EventFactory(self.dog), EstopWatch(), LowBattery()
+        self.goal_watch = GoalWatch()
 
         self._commands: queue.Queue[signing.Command] = queue.Queue(maxsize=100)
         # nonce -> (future, command): answered once, by the service or by the deadline.
@@ -112,10 +114,16 @@ class UplinkNode(Node):
         sub(RecorderStatus, "bodycam/status", lambda m: self._put("payload.bodycam",
             tm.recorder_section(m.state, m.reason)), qos.STATE)
         sub(EstopState, "estop", self._on_estop, qos.STATE)
+        sub(GoalState, "patrol/goal", self._on_goal, qos.STATE)
         sub(SoundEvent, "microphone/events", self._on_sound, qos.COMMAND)
         sub(AudioChunk, "microphone/audio", self._on_mic, qos.SENSOR)
-        self.create_timer(1.0 / telemetry_hz, self._guarded("telemetry", self._publish_telemetry))
-        self.create_timer(0.5, self._guarded("tick", self._tick))
+        # The link's timers run on the steady wall clock even in a simulated run on sim time: the
+        # broker, the station's rate limits and the link's deadlines live in wall time, so a run
+        # at 5x real time must not send telemetry 5x as often (nor a paused one stop sending).
+        wall = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(1.0 / telemetry_hz, self._guarded("telemetry", self._publish_telemetry),
+                          clock=wall)
+        self.create_timer(0.5, self._guarded("tick", self._tick), clock=wall)
 
     def _guarded(self, name: str, callback: Callable[..., None]) -> Callable[..., None]:
         """Every callback of this node: an exception is counted and logged, never the end of
@@ -161,22 +169,31 @@ class UplinkNode(Node):
                                      msg.power_supply_status == BatteryState.POWER_SUPPLY_STATUS_CHARGING)
         self._put("battery", section)
         if "percentage" in section and self.low_battery.update(section["percentage"]):
-            self.session.put_event(self.events.make(time.time(), "low_battery", "warning",
-                                                    f"battery at {section['percentage']:.0%}", section))
+            self.session.put_event(self._sim_stamped(self.events.make(time.time(), "low_battery", "warning",
+                                                    f"battery at {section['percentage']:.0%}", section)))
+
+    def _on_goal(self, msg: GoalState) -> None:
+        self._put("goal", tm.goal_section(msg.label, msg.state, msg.detail, msg.waypoint_index,
+                                          msg.distance_left_m, msg.eta_s, msg.target_x, msg.target_y))
+        ended = self.goal_watch.update(msg.label, msg.state, msg.detail)
+        if ended is not None:
+            severity, text = ended
+            self.session.put_event(self._sim_stamped(self.events.make(
+                time.time(), "goal", severity, text, {"label": msg.label, "state": msg.state})))
 
     def _on_estop(self, msg: EstopState) -> None:
         self._put("safety", tm.safety_section(msg.engaged, msg.reason))
         change = self.estop.update(msg.engaged, msg.reason)
         if change:
             severity, text, reason = change
-            self.session.put_event(self.events.make(time.time(), "estop", severity, text,
-                                                    {"engaged": msg.engaged, "reason": reason}))
+            self.session.put_event(self._sim_stamped(self.events.make(time.time(), "estop", severity, text,
+                                                    {"engaged": msg.engaged, "reason": reason})))
 
     def _on_sound(self, msg: SoundEvent) -> None:
         data = {"class": msg.kind[:32], "level_dbfs": float(msg.peak_dbfs),
                 "confidence": float(msg.confidence)}
         severity = "warning" if msg.kind in ALERT_SOUNDS else "info"
-        self.session.put_event(self.events.make(time.time(), "sound", severity, msg.kind, data))
+        self.session.put_event(self._sim_stamped(self.events.make(time.time(), "sound", severity, msg.kind, data)))
 
     def _on_mic(self, msg: AudioChunk) -> None:
         if not self.mic_out.window.live(time.monotonic()):
@@ -204,6 +221,14 @@ class UplinkNode(Node):
         msg.samples = samples
         self._voice_pub.publish(msg)
 
+    def _sim_stamped(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """`doc` with `sim_ts`, the node's clock, when it runs on sim time: a developer lines up
+        what reached the station with the simulated run's ROS stamps. `ts` stays wall time: the
+        station has no sim clock, and judges ages, freshness and signed times by its own."""
+        if self.get_parameter("use_sim_time").value:
+            doc["sim_ts"] = round(self.get_clock().now().nanoseconds / 1e9, 6)
+        return doc
+
     # --- timers ----------------------------------------------------------------------------------
     def _publish_telemetry(self) -> None:
         level = self.adapt_cfg.ladder[self.adapt_state.level]
@@ -212,7 +237,7 @@ class UplinkNode(Node):
                             "frames_skipped": self.session.frames_skipped,
                             "max_hz": min(level.max_hz, self.max_hz), **(
                                 {"quality": level.quality} if level.quality else {})})
-        self.session.put_telemetry(self.state.snapshot(time.time()))
+        self.session.put_telemetry(self._sim_stamped(self.state.snapshot(time.time())))
 
     def _tick(self) -> None:
         """Video adaptation, command deadlines, and a session that stopped moving (restarted)."""
