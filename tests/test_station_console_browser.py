@@ -28,7 +28,7 @@ from robot_dog.station.web import StationHttp
 from tests.support import wait_for
 
 TOKEN = "console-operator-token"
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "images"
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "img"
 TIMEOUT_MS = 60_000
 
 

@@ -76,7 +76,7 @@ class _WriteDeadline:
 
     def _stalled(self) -> None:
         self._stall = None
-        if self.transport.get_protocol() is not self or self.transport.is_closing():
+        if self.transport.get_protocol() is not self or self.transport.is_closing():  # type: ignore[comparison-overlap]
             return  # the connection was upgraded (its new protocol has its own timer) or ends
         self.counters.stalled += 1
         if worth_a_line(self.counters.stalled):
