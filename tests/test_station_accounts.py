@@ -117,7 +117,7 @@ def test_wrong_passwords_from_one_address_lock_that_address_out_for_every_name(a
 
 def test_a_lockout_is_refused_without_a_password_check_and_doubles(accounts, clock, monkeypatch):
     accounts.add_account(ADMIN, "alice", "operator", PASSWORD)
-    for i in range(5):
+    for _ in range(5):
         with pytest.raises(errors.BadCredentials):
             accounts.login("alice", "wrong password", "a")
     checked = []
@@ -127,7 +127,7 @@ def test_a_lockout_is_refused_without_a_password_check_and_doubles(accounts, clo
     assert checked == []  # a guess during a lockout tells nothing
     monkeypatch.undo()
     clock.now += 31
-    for i in range(5):
+    for _ in range(5):
         with pytest.raises(errors.BadCredentials):
             accounts.login("alice", "wrong password", "b")
     with pytest.raises(errors.LockedOut) as locked:

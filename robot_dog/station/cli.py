@@ -26,11 +26,10 @@ from pathlib import Path
 
 from robot_dog.cli import command_line, ports
 from robot_dog import fleet as fleet_mod
+from robot_dog.station.accounts.cli import TOKEN_ENV
 from robot_dog.station.app import Station, StationConfig, run
 from robot_dog.station.storage import StorageError
 
-#: Environment variable that may hold the operator token (secrets never go on a command line).
-TOKEN_ENV = "ROBOT_DOG_OPERATOR_TOKEN"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,12 +30,14 @@ MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_BYTES = 1024
 #: argon2id with OWASP's first recommended setting: 2 passes over 19 MiB, one lane (a login
 #: takes one core, the other keeps serving). docs/BENCHMARKS.md has its measured cost here.
-ARGON2 = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1, "hash_len": 32,
-          "salt_len": 16}
+ARGON2_TIME_COST, ARGON2_MEMORY_KIB, ARGON2_LANES = 2, 19 * 1024, 1
+ARGON2 = {"time_cost": ARGON2_TIME_COST, "memory_cost": ARGON2_MEMORY_KIB,
+          "parallelism": ARGON2_LANES, "hash_len": 32, "salt_len": 16}
 TOKEN_PREFIX = "rdt_"
 _REFUSED_CATEGORIES = ("C", "Z")  # control, format, surrogate, unassigned; separators
 
-_HASHER = PasswordHasher(type=Type.ID, **ARGON2)
+_HASHER = PasswordHasher(time_cost=ARGON2_TIME_COST, memory_cost=ARGON2_MEMORY_KIB,
+                         parallelism=ARGON2_LANES, hash_len=32, salt_len=16, type=Type.ID)
 #: Verified against when the name is unknown, so an unknown name costs what a known one does.
 _DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
 

@@ -188,7 +188,8 @@ class AccountTables:
               actor: str | None = None, target: str | None = None) -> list[dict[str, Any]]:
         """The newest audit lines first, `limit` of them before `before_id` (the paging
         cursor: the smallest id of the page before), filtered by exact kind, actor, target."""
-        where, params = "", [before_id if before_id is not None else 2 ** 62]
+        where = ""
+        params: list[Any] = [before_id if before_id is not None else 2 ** 62]
         for column, value in (("kind", kind), ("actor", actor), ("target", target)):
             if value is not None:
                 where += f" AND {column} = ?"
