@@ -115,14 +115,14 @@ class Accounts:
                    kind: str | None = None, actor: str | None = None,
                    target: str | None = None) -> list[dict[str, Any]]:
         self.authorize(principal, "audit")
-        return self.tables.audit(max(1, min(limit, 1000)), before_id=before_id, kind=kind,
-                                 actor=actor, target=target)
+        return self.tables.audit(max(1, min(limit, 1000)), before_id=before_id,
+                                 kind=_filter(kind), actor=_filter(actor), target=_filter(target))
 
     # --- who is asking -------------------------------------------------------------------------
     def login(self, name: object, password: object, address: str) -> NewSession:
         """A password login from `address` (the connection's peer): a new session, or
         BadCredentials / LockedOut / BadPassword. Every outcome is in the audit log."""
-        shown = name[:credentials.MAX_NAME_CHARS] if isinstance(name, str) else "?"
+        shown = credentials.shown(name)
         try:
             account_name = credentials.check_name(name)
             secret = credentials.check_password(password)
@@ -328,7 +328,7 @@ class Accounts:
         """A new API token for `account` (default: one's own). The secret is in the answer once."""
         account = actor.name if account is None else self._existing(account)
         self.authorize(actor, "own_tokens" if account == actor.name else "tokens", account)
-        label = label.strip()[:64] or "api token"
+        label = credentials.shown(label.strip()) or "api token"
         token = NewToken(secrets.token_hex(6), credentials.new_secret(credentials.TOKEN_PREFIX),
                          account, label)
         self.tables.add_token(token.token_id, credentials.digest(token.secret), account, label,
@@ -414,6 +414,11 @@ def session_cookie(name: str, session_id: str, max_age_s: float, secure: bool) -
     Secure when the page is served over TLS."""
     return (f"{name}={session_id}; HttpOnly; SameSite=Strict; Path=/; "
             f"Max-Age={max(0, int(max_age_s))}" + ("; Secure" if secure else ""))
+
+
+def _filter(value: str | None) -> str | None:
+    """An audit filter from a query string, fit for any database (no NUL)."""
+    return None if value is None else credentials.shown(value)
 
 
 def _token_view(row: TokenRow) -> dict[str, Any]:

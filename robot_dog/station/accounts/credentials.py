@@ -56,6 +56,15 @@ def check_name(name: object) -> str:
     return name
 
 
+def shown(text: object) -> str:
+    """Anything a client sent as a name, fit for the audit log and a log line: at most
+    MAX_NAME_CHARS characters, the refused ones (control, format, NUL...) as \\uXXXX."""
+    if not isinstance(text, str):
+        return f"<{type(text).__name__}>"
+    return "".join(c if c == " " or unicodedata.category(c)[0] not in _REFUSED_CATEGORIES
+                   else f"\\u{ord(c):04x}" for c in text[:MAX_NAME_CHARS])
+
+
 def check_password(password: object, *, new: bool = False) -> str:
     """The password if it may be checked (or, `new`, set), else BadPassword."""
     if not isinstance(password, str) or not password:
