@@ -338,3 +338,21 @@ def test_a_name_is_accepted_only_as_one_printable_line(text):
 @given(st.sampled_from(ROLES), st.sampled_from(sorted(ACTIONS)))
 def test_allowed_is_the_table(role, action):
     assert allowed(role, action) == (role in ACTIONS[action])
+
+
+def test_the_dog_signs_its_result_with_the_issuer_it_acted_for():
+    """The signed command carries the account's name (any script); the dog's signed result
+    names it back, so the dog's result shows who too."""
+    from robot_dog.mqtt import results, schema, signing
+    command_key, result_key = signing.new_key(), signing.new_key()
+    payload = signing.sign(command_key, dog="dog1", verb="siren", args={"tone": "wail"},
+                           now=1_800_000_000.0, issuer="王警官")
+    command = signing.verify(payload, dog="dog1", public_key=command_key.public_key(),
+                             now=1_800_000_000.0, replay=signing.ReplayCache())
+    assert command.issuer == "王警官"
+    doc = schema.decode("result", results.ResultSigner(
+        "dog1", result_key, lambda: 1_800_000_000.0).result("ok", command=command))
+    results.verify(doc, result_key.public_key())
+    assert doc["issuer"] == "王警官"
+    with pytest.raises(ValueError):  # a control character cannot be signed in as a name
+        signing.sign(command_key, dog="dog1", verb="siren", args={}, now=1.0, issuer="a\nb")
