@@ -65,26 +65,13 @@ class AccountTables:
         with self._lock:
             self._db.close()
 
-    def _run(self, text: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def _execute(self, text: str, params: tuple[Any, ...]) -> tuple[list[tuple[Any, ...]], int]:
+        """One statement in its own transaction: (rows it returned, rows it changed)."""
         with self._lock:
             cur = self._db.cursor()
             try:
                 cur.execute(self.backend.sql(text), params)
                 rows: list[tuple[Any, ...]] = cur.fetchall() if cur.description else []
-                self._db.commit()
-            except Exception:
-                self._db.rollback()
-                raise
-            finally:
-                cur.close()
-        return rows
-
-    def _count(self, text: str, params: tuple[Any, ...]) -> int:
-        """Run a write and return how many rows it changed."""
-        with self._lock:
-            cur = self._db.cursor()
-            try:
-                cur.execute(self.backend.sql(text), params)
                 changed = int(cur.rowcount)
                 self._db.commit()
             except Exception:
@@ -92,7 +79,14 @@ class AccountTables:
                 raise
             finally:
                 cur.close()
-        return changed
+        return rows, changed
+
+    def _run(self, text: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return self._execute(text, params)[0]
+
+    def _count(self, text: str, params: tuple[Any, ...]) -> int:
+        """Run a write and return how many rows it changed."""
+        return self._execute(text, params)[1]
 
     # accounts
     def add_account(self, name: str, role: str, password_hash: str | None, now: float) -> bool:
