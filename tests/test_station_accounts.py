@@ -356,3 +356,23 @@ def test_the_dog_signs_its_result_with_the_issuer_it_acted_for():
     assert doc["issuer"] == "王警官"
     with pytest.raises(ValueError):  # a control character cannot be signed in as a name
         signing.sign(command_key, dog="dog1", verb="siren", args={}, now=1.0, issuer="a\nb")
+
+
+def test_concurrent_logins_each_get_their_own_session(accounts):
+    import threading
+    accounts.add_account(ADMIN, "alice", "operator", PASSWORD)
+    sessions, failures = [], []
+
+    def log_in(i: int) -> None:
+        try:
+            sessions.append(accounts.login("alice", PASSWORD, f"10.0.0.{i}").session_id)
+        except Exception as exc:  # noqa: BLE001  (collected, asserted below)
+            failures.append(exc)
+    threads = [threading.Thread(target=log_in, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert failures == [] and len(set(sessions)) == 8
+    assert all(accounts.session(s).name == "alice" for s in sessions)
+    assert len(accounts.tables.sessions_of("alice")) == 8

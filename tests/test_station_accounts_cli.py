@@ -98,3 +98,14 @@ def test_fleet_init_creates_the_first_admin_with_a_0600_one_time_password(tmp_pa
     assert name == "admin" and f"one-time password: {password}" in printed
     principal = accounts_of(tmp_path / "station.db").login(name, password, "cli").principal
     assert principal.role == "admin"
+
+
+def test_the_demo_login_is_ready_and_stays_the_same_from_run_to_run(tmp_path):
+    from robot_dog.cli.demo import demo_login
+    first = accounts_of(tmp_path / "run1.db")
+    name, password = demo_login(first, tmp_path)
+    assert stat.S_IMODE((tmp_path / "demo.login").stat().st_mode) == 0o600
+    assert first.login(name, password, "page").principal.role == "operator"
+    again = accounts_of(tmp_path / "run2.db")  # each demo run starts a fresh database
+    assert demo_login(again, tmp_path) == (name, password)
+    assert again.login(name, password, "page").principal.name == "demo"
