@@ -480,8 +480,8 @@ def test_a_viewer_refused_by_the_stream_cap_gets_its_video_once_a_stream_is_free
         assert status == 200
         page = browser_page
         page.goto(f"http://127.0.0.1:{server.port}/")
-        page.fill("#operator", "alice")
-        page.fill("#token", TOKEN)
+        page.fill("#name", VIEWER[0])  # the viewer account login_cookie made
+        page.fill("#password", VIEWER[1])
         page.click("#login-button")
         image = "section.dog[data-dog=dog1] img.video"
         page.wait_for_selector("section.dog[data-dog=dog1] .status", timeout=30_000)
