@@ -21,10 +21,12 @@ import pytest
 
 from robot_dog.mqtt import signing
 from robot_dog.station import web
+from robot_dog.station.accounts import Accounts, local_admin
 from robot_dog.station.dispatch import Dispatcher
 from robot_dog.station.ingest import Frame
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import Storage
+from robot_dog.station.storage.accounts import AccountTables
 from robot_dog.station.web import StationHttp
 from tests.support import wait_for
 from tests.test_station_cli import StationProcess
@@ -80,9 +82,20 @@ def estop(station) -> int:
     return reply.status
 
 
+VIEWER = ("vera", "vera's password")
+
+
 def login_cookie(station) -> str:
-    conn = connect(station)
-    conn.request("GET", "/api/operator", headers=AUTH)
+    """A viewer's password login (the account made on first use); the session cookie."""
+    if station.accounts.tables.account(VIEWER[0]) is None:
+        station.accounts.add_account(local_admin("test"), VIEWER[0], "viewer", VIEWER[1])
+    return password_login(station.port)
+
+
+def password_login(port: int) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("POST", "/api/login", body=json.dumps({"name": VIEWER[0], "password": VIEWER[1]}),
+                 headers={"Content-Type": "application/json"})
     reply = conn.getresponse()
     reply.read()
     conn.close()
@@ -326,13 +339,14 @@ class WrongTokens(threading.Thread):
 
 def test_a_wrong_token_flood_never_blocks_the_right_tokens_e_stop(station):
     """One attacker polls with a wrong token every 0.25 s, another sends new guesses as fast
-    as it can, all from 127.0.0.1 like the operator. Before: 3 of 50 E-STOPs accepted."""
+    as it can, all from 127.0.0.1 like the operator. Before: 3 of 50 E-STOPs accepted. Each
+    wrong token is answered 401 at once (a hash lookup: 256-bit tokens are not guessed)."""
     attackers = [WrongTokens(station.port, 0.25),
                  WrongTokens(station.port, 0.01, lambda: random.randbytes(8).hex())]
     for thread in attackers:
         thread.start()
     try:
-        time.sleep(1.5)  # the polling attacker's token is locked out by now
+        time.sleep(1.5)  # both floods under way
         accepted = 0
         for _ in range(50):
             accepted += estop(station) == 202
@@ -344,8 +358,7 @@ def test_a_wrong_token_flood_never_blocks_the_right_tokens_e_stop(station):
     assert accepted == 50
     refused = {status: sum(a.statuses.get(status, 0) for a in attackers)
                for status in {s for a in attackers for s in a.statuses}}
-    assert refused[429] > 0 and refused[401] > 5, refused
-    assert set(refused) == {401, 429}, refused
+    assert refused[401] > 5 and set(refused) == {401}, refused
 
 
 @pytest.mark.slow
@@ -359,6 +372,9 @@ def test_the_station_process_keeps_the_e_stop_through_every_attack_at_once(tmp_p
     fleet = secure_broker.fleet
     token = fleet.paths.operator_token.read_text().strip()
     (tmp_path / "frame.jpg").write_bytes(JPEG)
+    tables = AccountTables(tmp_path / "s.db")  # a viewer for the page loads
+    Accounts(tables).add_account(local_admin("test"), VIEWER[0], "viewer", VIEWER[1])
+    tables.close()
     station = StationProcess("--fleet", str(fleet.root), "--http-port", "0",
                              "--db", str(tmp_path / "s.db"))
     watcher = None
@@ -397,10 +413,7 @@ def test_the_station_process_keeps_the_e_stop_through_every_attack_at_once(tmp_p
             conn.close()
             return status
 
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        conn.request("GET", "/api/operator", headers=headers)
-        cookie = conn.getresponse().headers["Set-Cookie"].split(";", 1)[0]
-        conn.close()
+        cookie = password_login(port)
         for _ in range(100):
             sock, status = open_stream(port, cookie)
             sock.close()
@@ -428,8 +441,9 @@ def test_the_station_process_keeps_the_e_stop_through_every_attack_at_once(tmp_p
         wait_for(lambda: len(arrived()) >= 5, "5 E-STOPs at dog1", timeout_s=60)
         estops = arrived()
         assert len(estops) == 5
+        # the migrated operator token's account, never the X-Operator name
         assert {(e["dog"], e["verb"], e["issuer"]) for e in estops} == {("dog1", "estop",
-                                                                          "alice")}
+                                                                          "operator")}
         assert all(e.get("sig") for e in estops)
     finally:
         if watcher is not None:
@@ -466,8 +480,8 @@ def test_a_viewer_refused_by_the_stream_cap_gets_its_video_once_a_stream_is_free
         assert status == 200
         page = browser_page
         page.goto(f"http://127.0.0.1:{server.port}/")
-        page.fill("#operator", "alice")
-        page.fill("#token", TOKEN)
+        page.fill("#name", VIEWER[0])  # the viewer account login_cookie made
+        page.fill("#password", VIEWER[1])
         page.click("#login-button")
         image = "section.dog[data-dog=dog1] img.video"
         page.wait_for_selector("section.dog[data-dog=dog1] .status", timeout=30_000)

@@ -34,6 +34,8 @@ from robot_dog.ros import dds_env
 from robot_dog.audio import devices
 from robot_dog import fleet as fleet_mod
 from robot_dog.mqtt.broker import BrokerError, MosquittoBroker
+from robot_dog.mqtt.private_file import private_file
+from robot_dog.station.accounts import Accounts, local_admin
 from robot_dog.station.app import Station, StationConfig
 
 _LOGGER = logging.getLogger(__name__)
@@ -42,6 +44,8 @@ DOG_LAUNCH = REPO / "launch" / "dog.launch.yaml"
 SIM_LAUNCH = REPO / "launch" / "sim.launch.yaml"
 DOG = "dog1"  # default dog ID, also its ROS namespace
 STATION_USER = "station"
+DEMO_ACCOUNT = "demo"
+DEMO_LOGIN_FILE = "demo.login"
 
 
 def _mismatch(fleet: fleet_mod.Fleet, dog: str) -> str | None:
@@ -61,6 +65,20 @@ def _mismatch(fleet: fleet_mod.Fleet, dog: str) -> str | None:
         if not path.is_file():
             return f"{path} is missing"
     return None
+
+
+def demo_login(accounts: Accounts, var: Path) -> tuple[str, str]:
+    """The demo's ready login: the account `demo` (operator) in this run's fresh database, with
+    the password kept in var/demo.login (0600) so it stays the same from run to run."""
+    path = var / DEMO_LOGIN_FILE
+    try:
+        name, password = path.read_text().splitlines()[:2]
+    except (OSError, ValueError):
+        name, password = DEMO_ACCOUNT, Accounts.new_password()
+        private_file(path)
+        path.write_text(f"{name}\n{password}\n")
+    accounts.add_account(local_admin("demo"), name, "operator", password)
+    return name, password
 
 
 def demo_fleet(root: Path, broker_port: int, dog: str = DOG) -> fleet_mod.Fleet:
@@ -213,11 +231,11 @@ class Demo:
         # boot hold, stand the dog up (the hold sat it down) and resume the patrol once the dog
         # answers (docs/safety.md).
         threading.Thread(target=self._start_patrol, name="demo-start-patrol", daemon=True).start()
-        token = paths.operator_token.read_text().strip()
+        name, password = demo_login(self.station.accounts, args.var)
         print(f"\n  viewer:  http://127.0.0.1:{self.station.http.port}/\n"
-              f"  log in:  operator = a name of your choice (it goes into the audit log), e.g. officer1\n"
-              f"           token    = {token}\n"
-              f"                      (the file {paths.operator_token})\n"
+              f"  log in:  name     = {name}   (role operator; every command is signed as {name})\n"
+              f"           password = {password}\n"
+              f"                      (the file {args.var / DEMO_LOGIN_FILE})\n"
               f"  broker:  mqtts://127.0.0.1:{broker_port}  (TLS; fleet in {fleet.root})\n"
               "  stop:    Ctrl-C (or SIGTERM)\n", flush=True)
         return 0

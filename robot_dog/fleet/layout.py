@@ -61,6 +61,8 @@ class FleetPaths:
     def station_ca_cert(self) -> Path: return self.root / "station" / "ca.crt"
     @property
     def operator_token(self) -> Path: return self.root / "station" / "operator.token"
+    @property
+    def first_admin_password(self) -> Path: return self.root / "station" / "first-admin.password"
     def user_password(self, user: str) -> Path:
         return self.root / "station" / "users" / f"{check_user(user)}.password"
     def command_key(self, dog: str) -> Path:

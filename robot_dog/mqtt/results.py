@@ -59,6 +59,8 @@ def sign(key: Ed25519PrivateKey, dog: str, now: float, *, code: str, ok: bool | 
         body["nonce"] = nonce[:64]
     if verb:
         body["verb"] = verb[:32]
+    if command is not None:
+        body["issuer"] = command.issuer  # the person the dog acted for, under its signature
     if message:
         body["message"] = message[:512]
     if data is not None:

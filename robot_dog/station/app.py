@@ -36,6 +36,9 @@ from robot_dog.station.ingest_limits import IngestLimiter
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import DeadLetterRow, RegisteredDog, ResultRow, StatusRow, Storage
 from robot_dog.station.talk import TalkRelay
+from robot_dog.station.accounts import AccountError, Accounts
+from robot_dog.station.accounts.access import adopt_operator_token
+from robot_dog.station.storage.accounts import AccountTables
 from robot_dog.station.web import StationHttp
 
 _LOGGER = logging.getLogger(__name__)
@@ -128,8 +131,14 @@ class Station:
             fleet.paths.root / "station" / "command_keys" if fleet else None,
             lambda t, p, q: self.link.publish(t, p, q), self.storage,
             args_for=self.talk.command_args)
+        self.accounts = Accounts(AccountTables(config.db))
+        if token:
+            try:  # refused: said why, and the station runs without it
+                adopt_operator_token(self.accounts, token)
+            except AccountError as exc:
+                _LOGGER.error("the shared operator token is not accepted: %s", exc)
         self.http = StationHttp(self.storage, self.relay, port=config.http_port,
-                                dispatcher=self.dispatcher, token=token, default_issuer=self.user,
+                                dispatcher=self.dispatcher, accounts=self.accounts,
                                 talk=self.talk)
         share = f"$share/{config.shared_group}/" if config.shared_group else ""
         for kind in (Kind.TELEMETRY, Kind.EVENTS, Kind.RESULT):
@@ -197,6 +206,7 @@ class Station:
         self.http.stop()
         self.storage.flush()
         self.storage.close()
+        self.accounts.tables.close()
 
     def _on_connected(self) -> None:
         self.connected.set()

@@ -4,9 +4,10 @@ Why: every connection holds a thread, and the operator's E-STOP must get one wha
 is going on. A connection is first `reading` (its request is not in yet); once the request is
 in, it holds a route of one of three kinds:
 
-  `priority`  the bearer-token routes (commands, E-STOP included, login, logout, voice):
-              always served once admitted; a wrong token is answered at once, so only the
-              operator's own requests hold one of these for long
+  `priority`  commands (E-STOP included) and voice: always served once admitted; a request
+              without a valid session or token is answered at once, so only the operators'
+              own requests hold one of these for long (logins, which spend a password hash,
+              are `other`)
   `stream`    a live MJPEG stream: at most `streams` at once (they last as long as the viewer)
   `other`     reads, the page, single frames
 

@@ -1,54 +1,62 @@
 """The station's HTTP server on 127.0.0.1: viewer page, JSON API and MJPEG video relay.
 
-Routes (every one but the page needs the operator token, as `Authorization: Bearer <token>`
-or, for reads, the session cookie that a successful GET /api/operator sets):
+Who may call what is the accounts' business (robot_dog/station/accounts, docs/security.md
+"People and roles"): every route but the page and the login names an action of the role table
+(`ROUTE_ACTIONS`), and a request is let through only for a principal whose role has it.
+A request proves who it is with the session cookie of a password login (plus the header
+X-CSRF-Token on every POST) or with a per-person API token as `Authorization: Bearer <token>`.
+
+Routes:
   GET /                                the viewer page (its login form; no data)
+  POST /api/login                      {"name", "password"} -> 200 {"name", "role", "csrf"} and
+                                       the session cookie (HttpOnly, SameSite=Strict, Secure
+                                       behind TLS); 401 bad_credentials, 429 locked_out
+  GET /api/session                     {"name", "role", "csrf" (with a cookie)}: who am I
+  POST /api/logout                     ends this session
+  POST /api/logout-everywhere          ends every session of this account
   GET /api/fleet                       dogs with status, health, last seen, counts
   GET /api/dogs/{dog}/telemetry        latest telemetry document
   GET /api/dogs/{dog}/events           recent events, newest first (?limit=N, <= 1000)
-  GET /api/dogs/{dog}/commands         audit log: who sent what when, and the dog's result
-  GET /api/operator                    the viewer's login: same headers as a command; 200
-                                       {"operator": name} and a session cookie (HttpOnly,
-                                       SameSite=Strict) for reads and video; 401 wrong token,
-                                       403 disabled, 429 locked out after repeated wrong tokens
-  POST /api/logout                     ends the cookie's session
+  GET /api/dogs/{dog}/commands         command log: who sent what when, and the dog's result
   POST /api/dogs/{dog}/commands/{verb} JSON object = args (Content-Type: application/json,
-                                       Content-Length, at most 4096 bytes); `Authorization:
-                                       Bearer <token>` (never the cookie: no cross-site
-                                       request can send it); `X-Operator: name` (audit `issuer`);
+                                       Content-Length, at most 4096 bytes); signed with the
+                                       dog's key and the account's name as `issuer`;
                                        waits up to ?wait=S (default 5, <= 10) for the result:
                                        200 with it, or 202 with the nonce if none came yet
   GET /api/dogs/{dog}/audio/mic        listen-in: s16le 48 kHz mono PCM after ?after=CURSOR
-                                       (-1: from now); next cursor in X-Audio-Cursor (a read)
+                                       (-1: from now); next cursor in X-Audio-Cursor
   POST /api/dogs/{dog}/audio/voice     push-to-talk: s16le 48 kHz mono PCM body (<= 1 s,
                                        application/octet-stream, one Content-Length, never
-                                       chunked), bearer token like a command; only the operator
-                                       who opened the dog's `talk` window (409 otherwise)
+                                       chunked); only the account that opened the dog's `talk`
+                                       window (409 otherwise)
+  GET /api/audit                       the audit log, newest first (?limit, ?before=ID, ?kind,
+                                       ?actor, ?target); commanders and admins
+  GET /api/tokens                      one's own API tokens (?account=NAME or * for admins)
+  POST /api/tokens                     {"label"} -> a new API token of one's own, shown once
+  POST /api/tokens/{id}/revoke         revoke one (one's own; anyone's for admins)
   GET /video/{dog}/{camera}.jpg        newest frame
   GET /video/{dog}/{camera}.mjpeg      live multipart stream (newest frame wins)
-Anything else gets a JSON error with a status code and a log line (also bad request lines,
-unsupported methods and timeouts); a handler error never takes the server down. Requests
-whose Host is not this station's loopback address are refused (DNS rebinding).
+Refusals are JSON {"error", "code"} with a status (401 who are you, 403 not your role or a bad
+CSRF token, 429 locked out); anything else gets a JSON error with a status code and a log line
+(also bad request lines, unsupported methods and timeouts); a handler error never takes the
+server down. Requests whose Host is not this station's loopback address are refused (DNS
+rebinding).
 
 Limits (docs/security.md, "The station's HTTP server under attack"): a whole request (line,
 headers, body) must arrive within REQUEST_TIMEOUT_S of the connection, every write must leave
 within WRITE_TIMEOUT_S; at most MAX_CONNECTIONS connections, of which at most MAX_STREAMS video
-streams, and RESERVED_CONNECTIONS kept for the bearer-token routes (commands, E-STOP, login):
-reads and streams never take those (station/slots.py). A stream notices a client that left
-within STREAM_POLL_S even when its camera sends nothing. Wrong tokens lock out the wrong
-token itself, never the right one (station/throttle.py).
+streams, and RESERVED_CONNECTIONS kept for commands (E-STOP) and voice: reads, logins and
+streams never take those (station/slots.py). A stream notices a client that left within
+STREAM_POLL_S even when its camera sends nothing.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import http.cookies
 import io
 import json
 import logging
 import math
 import re
-import secrets
 import threading
 import time
 import urllib.parse
@@ -57,17 +65,18 @@ from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from typing import Any, Callable
 
-from robot_dog import fleet as fleet_mod
 from robot_dog.mqtt import schema
 from robot_dog.mqtt.errors import NotConnected
 from robot_dog.station import slots as slot_kinds
+from robot_dog.station.accounts import AccountError, Accounts, Principal, command_action
+from robot_dog.station.accounts.access import adopt_operator_token, session_cookie
 from robot_dog.station.dispatch import DispatchError, Dispatcher
 from robot_dog.station.http_io import AdmittingServer, DeadlineReader, DeadlineWriter, peer_closed
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.slots import ConnectionSlots
 from robot_dog.station.storage import Storage
+from robot_dog.station.storage.accounts import AccountTables
 from robot_dog.station.talk import MAX_VOICE_BYTES, TalkRefused, TalkRelay
-from robot_dog.station.throttle import TokenThrottle
 
 _LOGGER = logging.getLogger(__name__)
 NAME = r"[a-z0-9_-]{1,32}"
@@ -85,18 +94,14 @@ WRITE_TIMEOUT_S = 10.0
 MAX_CONNECTIONS = 64
 #: Live video streams at once (each lasts as long as its viewer); more get 503.
 MAX_STREAMS = 16
-#: Connections that reads and streams never take: kept for commands (E-STOP), login, voice.
+#: Connections that reads, logins and streams never take: kept for commands (E-STOP), voice.
 RESERVED_CONNECTIONS = 16
-#: Wrong tokens logged one by one per minute; beyond, a count in the next line.
-REFUSAL_LINES = 10
 #: A stream whose camera sends nothing checks this often whether its client left, s.
 STREAM_POLL_S = 1.0
 #: A dog reporting "online" whose last telemetry or event is older than this is "degraded":
 #: its command and telemetry path is broken even if video still flows. Telemetry is 1-10 Hz.
 DEGRADED_AFTER_S = 10.0
 SESSION_COOKIE = "robot_dog_session"
-SESSION_TTL_S = 8 * 3600.0
-MAX_SESSIONS = 256
 SERVER_NAME = "robot-dog-station"  # no Python version in the Server header
 #: The viewer page talks to this server only (no external network) and is never framed (its
 #: e-stop button must not be clickjacked). Its script and style are inline.
@@ -107,9 +112,28 @@ PAGE_POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsaf
 
 class HttpError(Exception):
     def __init__(self, status: HTTPStatus, message: str,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, code: str | None = None) -> None:
         super().__init__(message)
-        self.status, self.headers = status, headers
+        self.status, self.headers, self.code = status, headers, code
+
+    @classmethod
+    def of(cls, exc: AccountError) -> "HttpError":
+        wait = math.ceil(exc.retry_after_s)
+        return cls(HTTPStatus(exc.status), str(exc), {"Retry-After": str(wait)} if wait else None,
+                   exc.code)
+
+
+#: route handler -> the action of the role table (robot_dog/station/accounts/roles.py) it
+#: needs; None: open to anyone (the page, the login). A route missing here cannot be added.
+#: `command` becomes `estop` for the verbs estop and release (roles.command_action).
+ROUTE_ACTIONS: dict[str, str | None] = {
+    "_index": None, "_login": None, "_session": "session", "_logout": "session",
+    "_logout_everywhere": "session", "_fleet": "watch", "_telemetry": "watch",
+    "_events": "watch", "_audit": "watch", "_command": "command", "_mic": "listen",
+    "_voice": "talk", "_audit_log": "audit", "_tokens": "own_tokens",
+    "_new_token": "own_tokens", "_revoke_token": "own_tokens", "_jpeg": "watch",
+    "_mjpeg": "watch",
+}
 
 
 class StationHttp:
@@ -117,20 +141,22 @@ class StationHttp:
 
     def __init__(self, storage: Storage, relay: FrameRelay, host: str = "127.0.0.1",
                  port: int = 8080, *, dispatcher: Dispatcher | None = None,
-                 token: str | None = None, default_issuer: str = "station",
-                 allowed_hosts: tuple[str, ...] = (), clock: Callable[[], float] = time.monotonic,
+                 accounts: Accounts | None = None, token: str | None = None,
+                 secure_cookies: bool = False, allowed_hosts: tuple[str, ...] = (),
                  wall_clock: Callable[[], float] = time.time,
                  talk: TalkRelay | None = None) -> None:
+        """`accounts`: the station's people (default: the tables in `storage`'s database).
+        `token`: an old fleet's shared operator token, kept working as the admin API token of
+        the account `operator` (Accounts.migrate_operator_token, as `robot-dog station
+        migrate` does). `secure_cookies`: the page is served over TLS (a proxy in front)."""
         self.storage, self.relay, self.talk = storage, relay, talk
-        self.dispatcher, self.token, self.default_issuer = dispatcher, token, default_issuer
-        self._clock, self._wall = clock, wall_clock
-        self.throttle = TokenThrottle()   # pure: one lock for the server's threads
-        self._throttle_lock = threading.Lock()
-        self._refusal_lines: list[float] = []   # when wrong tokens were last logged
-        self._unlogged_refusals = 0
-        self._fingerprint_key = secrets.token_bytes(32)  # wrong tokens are kept as HMACs only
-        self._sessions: dict[str, tuple[str, float]] = {}  # cookie -> (operator, expires at)
-        self._sessions_lock = threading.Lock()
+        self.dispatcher = dispatcher
+        self.accounts = accounts or Accounts(AccountTables(storage.target))
+        self._own_accounts = accounts is None
+        if token:
+            adopt_operator_token(self.accounts, token)
+        self.secure_cookies = secure_cookies
+        self._wall = wall_clock
         self.stopping = threading.Event()
         self.page = resources.files("robot_dog.station").joinpath("web/index.html").read_bytes()
         station = self
@@ -181,20 +207,28 @@ class StationHttp:
         self.port = self.server.server_address[1]
         names = ("127.0.0.1", "localhost", "[::1]", *allowed_hosts)
         self.allowed_hosts = {h.lower() for n in names for h in (n, f"{n}:{self.port}")}
-        self.routes: list[tuple[re.Pattern[str], Callable[..., None]]] = [
-            (re.compile(r"^/$"), self._index),
-            (re.compile(r"^/api/fleet$"), self._fleet),
-            (re.compile(r"^/api/operator$"), self._operator),
-            (re.compile(r"^/api/logout$"), self._logout),
-            (re.compile(rf"^/api/dogs/({NAME})/telemetry$"), self._telemetry),
-            (re.compile(rf"^/api/dogs/({NAME})/events$"), self._events),
-            (re.compile(rf"^/api/dogs/({NAME})/commands$"), self._audit),
-            (re.compile(rf"^/api/dogs/({NAME})/commands/({VERB})$"), self._command),
-            (re.compile(rf"^/api/dogs/({NAME})/audio/mic$"), self._mic),
-            (re.compile(rf"^/api/dogs/({NAME})/audio/voice$"), self._voice),
-            (re.compile(rf"^/video/({NAME})/({NAME})\.jpg$"), self._jpeg),
-            (re.compile(rf"^/video/({NAME})/({NAME})\.mjpeg$"), self._mjpeg),
-        ]
+        # (path, method, handler, action of the role table; None: no login needed)
+        self.routes: list[tuple[re.Pattern[str], str, Callable[..., None], str | None]] = [
+            (re.compile(pattern), method, handler, ROUTE_ACTIONS[handler.__name__])
+            for pattern, method, handler in (
+                (r"^/$", "GET", self._index),
+                (r"^/api/login$", "POST", self._login),
+                (r"^/api/session$", "GET", self._session),
+                (r"^/api/logout$", "POST", self._logout),
+                (r"^/api/logout-everywhere$", "POST", self._logout_everywhere),
+                (r"^/api/fleet$", "GET", self._fleet),
+                (rf"^/api/dogs/({NAME})/telemetry$", "GET", self._telemetry),
+                (rf"^/api/dogs/({NAME})/events$", "GET", self._events),
+                (rf"^/api/dogs/({NAME})/commands$", "GET", self._audit),
+                (rf"^/api/dogs/({NAME})/commands/({VERB})$", "POST", self._command),
+                (rf"^/api/dogs/({NAME})/audio/mic$", "GET", self._mic),
+                (rf"^/api/dogs/({NAME})/audio/voice$", "POST", self._voice),
+                (r"^/api/audit$", "GET", self._audit_log),
+                (r"^/api/tokens$", "GET", self._tokens),
+                (r"^/api/tokens$", "POST", self._new_token),
+                (r"^/api/tokens/([0-9a-f]{1,32})/revoke$", "POST", self._revoke_token),
+                (rf"^/video/({NAME})/({NAME})\.jpg$", "GET", self._jpeg),
+                (rf"^/video/({NAME})/({NAME})\.mjpeg$", "GET", self._mjpeg))]
         # poll 0.05 s (default 0.5 s): stop() waits for the loop to notice, a stop must be quick
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
                                         name="station-http", daemon=True)
@@ -208,6 +242,8 @@ class StationHttp:
         self.stopping.set()
         self.server.shutdown()
         self.server.server_close()
+        if self._own_accounts:
+            self.accounts.tables.close()
 
     # Dispatch
     def handle(self, req: BaseHTTPRequestHandler) -> None:
@@ -218,19 +254,22 @@ class StationHttp:
                 # Another name resolving to us (DNS rebinding) would make us a page's own origin.
                 raise HttpError(HTTPStatus.FORBIDDEN, f"unknown Host {host[:100]!r}; use "
                                 f"http://127.0.0.1:{self.port}/")
-            for pattern, route in self.routes:
-                match = pattern.match(path)
-                if match:
-                    posts = route in (self._command, self._logout, self._voice)
-                    if req.command != ("POST" if posts else "GET"):
-                        raise HttpError(HTTPStatus.METHOD_NOT_ALLOWED, f"{req.command} {path[:200]}")
-                    self._take_slot(req, route)
-                    route(req, *match.groups())
-                    return
-            raise HttpError(HTTPStatus.NOT_FOUND, f"no such resource: {path[:200]}")
+            matches = [(m, method, route, action) for pattern, method, route, action
+                       in self.routes if (m := pattern.match(path))]
+            if not matches:
+                raise HttpError(HTTPStatus.NOT_FOUND, f"no such resource: {path[:200]}")
+            chosen = [r for r in matches if r[1] == req.command]
+            if not chosen:
+                raise HttpError(HTTPStatus.METHOD_NOT_ALLOWED, f"{req.command} {path[:200]}")
+            match, _method, route, action = chosen[0]
+            self._take_slot(req, route)
+            if action is not None:
+                self._admit(req, action, match.groups())
+            route(req, *match.groups())
+        except AccountError as exc:
+            self._refuse(req, path, HttpError.of(exc))
         except HttpError as exc:
-            _LOGGER.info("http %s %s -> %d %s", req.command, path[:200], exc.status, exc)
-            self.send_json(req, {"error": str(exc)}, exc.status, exc.headers)
+            self._refuse(req, path, exc)
         except TimeoutError:
             _LOGGER.info("http %s %s: request not in within %.0f s or a write stalled for "
                          "%.0f s; closed", req.command, path[:200], REQUEST_TIMEOUT_S,
@@ -242,9 +281,15 @@ class StationHttp:
             _LOGGER.exception("http %s %s failed", req.command, path[:200])
             self.send_json(req, {"error": "internal error"}, HTTPStatus.INTERNAL_SERVER_ERROR)
 
+    def _refuse(self, req: BaseHTTPRequestHandler, path: str, exc: HttpError) -> None:
+        _LOGGER.info("http %s %s from %s -> %d %s", req.command, path[:200], req.client_address[0],
+                     exc.status, exc)
+        body = {"error": str(exc), **({"code": exc.code} if exc.code else {})}
+        self.send_json(req, body, exc.status, exc.headers)
+
     def _take_slot(self, req: BaseHTTPRequestHandler, route: Callable[..., None]) -> None:
         """The connection's request is in: it now holds a route of its kind (slots.py), or 503."""
-        if route in (self._command, self._operator, self._logout, self._voice):
+        if route in (self._command, self._voice):
             kind = slot_kinds.PRIORITY
         else:
             kind = slot_kinds.STREAM if route == self._mjpeg else slot_kinds.OTHER
@@ -285,7 +330,6 @@ class StationHttp:
         req.wfile.write(self.page)
 
     def _fleet(self, req: BaseHTTPRequestHandler) -> None:
-        self._reader(req)
         counts = self.storage.counts()
         dogs = {d["dog"]: d for d in self.storage.fleet()}
         for dog in counts:
@@ -301,7 +345,6 @@ class StationHttp:
         self.send_json(req, {"dogs": body})
 
     def _telemetry(self, req: BaseHTTPRequestHandler, dog: str) -> None:
-        self._reader(req)
         doc = self.storage.latest_telemetry(dog)
         if doc is None:
             raise HttpError(HTTPStatus.NOT_FOUND, f"no telemetry from {dog}")
@@ -321,84 +364,32 @@ class StationHttp:
         return min(max(value, 0.0), hi)
 
     def _events(self, req: BaseHTTPRequestHandler, dog: str) -> None:
-        self._reader(req)
         limit = int(self._number(req, "limit", 100, 1000))
         self.send_json(req, {"dog": dog, "events": self.storage.events(dog, limit)})
 
     def _audit(self, req: BaseHTTPRequestHandler, dog: str) -> None:
-        self._reader(req)
         limit = int(self._number(req, "limit", 100, 1000))
         self.send_json(req, {"dog": dog, "commands": self.storage.commands(dog, limit)})
 
-    # --- authentication ----------------------------------------------------------------------
-    def _check_token(self, req: BaseHTTPRequestHandler, what: str, issuer: str) -> None:
-        """The request's bearer token is the operator token, or HttpError (401, 429).
+    # --- who is asking (robot_dog/station/accounts) -------------------------------------------
+    def _admit(self, req: BaseHTTPRequestHandler, action: str, groups: tuple[str | Any, ...]
+               ) -> None:
+        """Authenticate the request and check its action in the role table, or AccountError.
+        The principal is kept on the request for the route (`_who`)."""
+        address = req.client_address[0]  # the connection's peer, never a header
+        principal = self.accounts.authenticate(
+            cookie=self._cookie(req), authorization=req.headers.get("Authorization"),
+            csrf=req.headers.get("X-CSRF-Token"), state_changing=req.command != "GET",
+            address=address)
+        if action == "command":  # e-stop and release are their own action
+            action = command_action(groups[1])
+        self.accounts.authorize(principal, action, groups[0] if groups else "", address)
+        req.principal = principal  # type: ignore[attr-defined]
 
-        The lockout is kept per credential presented (an HMAC of it), never per client address:
-        every local client, and everyone behind a reverse proxy, is 127.0.0.1, and a lockout by
-        address let anyone lock the operator out. Wrong tokens lock out only themselves, so the
-        right token is never refused because of them."""
-        client, now = req.client_address[0], self._clock()
-        given = req.headers.get("Authorization", "")
-        credential = hmac.new(self._fingerprint_key, given.encode(), hashlib.sha256).hexdigest()
-        with self._throttle_lock:
-            wait = self.throttle.retry_after(credential, now)
-        if wait > 0:  # refused unseen: a guess during a lockout tells nothing
-            raise HttpError(HTTPStatus.TOO_MANY_REQUESTS, f"too many tries with this wrong "
-                            f"token; retry in {math.ceil(wait)} s",
-                            {"Retry-After": str(math.ceil(wait))})
-        if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-            with self._throttle_lock:
-                lockout = self.throttle.failed(credential, now) if given else 0.0
-                # A flood of different guesses: REFUSAL_LINES lines a minute, then a count.
-                self._refusal_lines = [t for t in self._refusal_lines if now - t < 60.0]
-                logged = bool(lockout) or len(self._refusal_lines) < REFUSAL_LINES
-                unlogged, self._unlogged_refusals = (
-                    (self._unlogged_refusals, 0) if logged else (0, self._unlogged_refusals + 1))
-                if logged:
-                    self._refusal_lines.append(now)
-            if logged:
-                _LOGGER.warning("http: refused %s for operator %r from %s (bad token %s)%s%s",
-                                what, issuer[:64], client, credential[:8],
-                                f"; this token locked out for {lockout:.0f} s" if lockout else "",
-                                f"; {unlogged} more wrong tokens not logged" if unlogged else "")
-            raise HttpError(HTTPStatus.UNAUTHORIZED, "missing or wrong operator token")
-        with self._throttle_lock:
-            self.throttle.succeeded(credential)
-
-    def _authorize(self, req: BaseHTTPRequestHandler, what: str, *, command: bool = True) -> str:
-        """The operator (audit `issuer`) of a request carrying the right operator token."""
-        if not self.token or (command and self.dispatcher is None):
-            raise HttpError(HTTPStatus.FORBIDDEN, "commands are disabled: no fleet directory or "
-                            "operator token configured" if command else "logins are disabled: "
-                            "no operator token configured")
-        issuer = req.headers.get("X-Operator", self.default_issuer)
-        self._check_token(req, what, issuer)
-        try:
-            fleet_mod.check_user(issuer)
-        except fleet_mod.FleetError as exc:
-            raise HttpError(HTTPStatus.BAD_REQUEST, str(exc)) from None
-        return issuer
-
-    def _reader(self, req: BaseHTTPRequestHandler) -> str:
-        """Reads (fleet, telemetry, events, audit, video) need a login too: the session cookie
-        of the viewer, or the bearer token. Returns the operator."""
-        if not self.token:
-            raise HttpError(HTTPStatus.FORBIDDEN, "reads are disabled: no operator token "
-                            "configured (fleet directory, --operator-token-file or "
-                            "ROBOT_DOG_OPERATOR_TOKEN)")
-        cookie = self._cookie(req)
-        if cookie:
-            with self._sessions_lock:
-                operator, expires = self._sessions.get(cookie, ("", 0.0))
-            if self._clock() < expires:
-                return operator
-        if not req.headers.get("Authorization"):
-            raise HttpError(HTTPStatus.UNAUTHORIZED, "log in first (GET /api/operator with the "
-                            "operator token)")
-        issuer = req.headers.get("X-Operator", self.default_issuer)
-        self._check_token(req, f"read {req.path[:100]}", issuer)
-        return issuer
+    @staticmethod
+    def _who(req: BaseHTTPRequestHandler) -> Principal:
+        principal: Principal = req.principal  # type: ignore[attr-defined]
+        return principal
 
     @staticmethod
     def _cookie(req: BaseHTTPRequestHandler) -> str | None:
@@ -409,26 +400,62 @@ class StationHttp:
         morsel = jar.get(SESSION_COOKIE)
         return morsel.value if morsel else None
 
-    def _operator(self, req: BaseHTTPRequestHandler) -> None:
-        operator = self._authorize(req, "viewer login", command=False)
-        cookie, now = secrets.token_urlsafe(32), self._clock()
-        with self._sessions_lock:
-            self._sessions = {k: v for k, v in self._sessions.items() if v[1] > now}
-            while len(self._sessions) >= MAX_SESSIONS:
-                del self._sessions[next(iter(self._sessions))]
-            self._sessions[cookie] = (operator, now + SESSION_TTL_S)
-        _LOGGER.info("viewer login: operator %s from %s", operator, req.address_string())
-        self.send_json(req, {"operator": operator, "commands": self.dispatcher is not None},
-                       headers={"Set-Cookie": (
-            f"{SESSION_COOKIE}={cookie}; HttpOnly; SameSite=Strict; Path=/; "
-            f"Max-Age={int(SESSION_TTL_S)}")})
+    def _login(self, req: BaseHTTPRequestHandler) -> None:
+        body = self._body(req)
+        if not isinstance(body, dict):
+            raise HttpError(HTTPStatus.BAD_REQUEST, "body must be a JSON object {name, password}")
+        new = self.accounts.login(body.get("name"), body.get("password"), req.client_address[0])
+        self.send_json(req, {"name": new.principal.name, "role": new.principal.role,
+                             "csrf": new.csrf, "commands": self.dispatcher is not None},
+                       headers={"Set-Cookie": session_cookie(
+                           SESSION_COOKIE, new.session_id, new.max_age_s, self.secure_cookies)})
+
+    def _session(self, req: BaseHTTPRequestHandler) -> None:
+        who, cookie = self._who(req), self._cookie(req)
+        body: dict[str, Any] = {"name": who.name, "role": who.role, "via": who.via,
+                                "commands": self.dispatcher is not None}
+        if who.via == "session" and cookie:
+            body["csrf"] = self.accounts.csrf(cookie)
+        self.send_json(req, body)
 
     def _logout(self, req: BaseHTTPRequestHandler) -> None:
-        cookie = self._cookie(req)
-        with self._sessions_lock:
-            self._sessions.pop(cookie or "", None)
-        self.send_json(req, {"logged_out": True}, headers={
-            "Set-Cookie": f"{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"})
+        self.accounts.logout(self._cookie(req) or "", req.client_address[0])
+        self.send_json(req, {"logged_out": True}, headers={"Set-Cookie": session_cookie(
+            SESSION_COOKIE, "", 0, self.secure_cookies)})
+
+    def _logout_everywhere(self, req: BaseHTTPRequestHandler) -> None:
+        ended = self.accounts.logout_everywhere(self._who(req), address=req.client_address[0])
+        self.send_json(req, {"logged_out": True, "sessions": ended}, headers={
+            "Set-Cookie": session_cookie(SESSION_COOKIE, "", 0, self.secure_cookies)})
+
+    def _audit_log(self, req: BaseHTTPRequestHandler) -> None:
+        q = self._query(req)
+        try:
+            before = int(q["before"]) if "before" in q else None
+        except ValueError:
+            raise HttpError(HTTPStatus.BAD_REQUEST, "before must be an integer") from None
+        entries = self.accounts.audit_page(self._who(req), int(self._number(req, "limit", 100, 1000)),
+                                           before_id=before, kind=q.get("kind"),
+                                           actor=q.get("actor"), target=q.get("target"))
+        self.send_json(req, {"audit": entries,
+                             "before": entries[-1]["id"] if entries else None})
+
+    def _tokens(self, req: BaseHTTPRequestHandler) -> None:
+        self.send_json(req, {"tokens": self.accounts.list_tokens(
+            self._who(req), self._query(req).get("account"))})
+
+    def _new_token(self, req: BaseHTTPRequestHandler) -> None:
+        body = self._body(req)
+        label = body.get("label", "") if isinstance(body, dict) else ""
+        if not isinstance(label, str):
+            raise HttpError(HTTPStatus.BAD_REQUEST, "label must be text")
+        new = self.accounts.create_token(self._who(req), label)
+        self.send_json(req, {"id": new.token_id, "token": new.secret, "account": new.account,
+                             "label": new.label})
+
+    def _revoke_token(self, req: BaseHTTPRequestHandler, token_id: str) -> None:
+        self.accounts.revoke_token(self._who(req), token_id)
+        self.send_json(req, {"revoked": token_id})
 
     @staticmethod
     def _body(req: BaseHTTPRequestHandler) -> Any:
@@ -458,15 +485,20 @@ class StationHttp:
                             f"({exc.reason})") from None
 
     def _command(self, req: BaseHTTPRequestHandler, dog: str, verb: str) -> None:
-        issuer = self._authorize(req, f"{verb} {dog}")
+        who, address = self._who(req), req.client_address[0]
+        if self.dispatcher is None:
+            raise HttpError(HTTPStatus.FORBIDDEN, "commands are disabled: no fleet directory")
         args = self._body(req)
         if not isinstance(args, dict):
             raise HttpError(HTTPStatus.BAD_REQUEST, "body must be a JSON object of arguments")
         wait_s = self._number(req, "wait", 5.0, MAX_WAIT_S)
         try:
-            nonce = self.dispatcher.send(dog, verb, args, issuer)
+            nonce = self.dispatcher.send(dog, verb, args, who.issuer)
         except DispatchError as exc:
+            self.accounts.record("command", who.name, dog, address=address, ok=False, verb=verb,
+                                 reason=str(exc)[:200], via=who.via)
             raise HttpError(HTTPStatus(exc.status), str(exc)) from None
+        self.accounts.command_sent(who, dog, verb, nonce, address)
         result = self.dispatcher.wait(nonce, wait_s) if wait_s > 0 else None
         if result is None:
             self.send_json(req, {"nonce": nonce, "status": "sent"}, HTTPStatus.ACCEPTED)
@@ -481,7 +513,6 @@ class StationHttp:
     def _mic(self, req: BaseHTTPRequestHandler, dog: str) -> None:
         """The dog's microphone (while a `listen` window is open) as s16le 48 kHz mono PCM after
         `?after=` (a sample cursor; -1 = from now on); the next cursor is in X-Audio-Cursor."""
-        self._reader(req)
         try:
             after = int(self._query(req).get("after", "-1"))
         except ValueError:
@@ -499,7 +530,7 @@ class StationHttp:
     def _voice(self, req: BaseHTTPRequestHandler, dog: str) -> None:
         """Push-to-talk: s16le 48 kHz mono PCM (<= 1 s per request) -> Opus on the dog's
         cmd/voice. The dog plays it only inside a `talk` window (POST .../commands/talk)."""
-        operator = self._authorize(req, f"voice {dog}")
+        operator = self._who(req).issuer
         talk = self._talk()
         kind = (req.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
         if kind != "application/octet-stream":
@@ -531,7 +562,6 @@ class StationHttp:
         self.send_json(req, {"dog": dog, "packets": sent})
 
     def _jpeg(self, req: BaseHTTPRequestHandler, dog: str, camera: str) -> None:
-        self._reader(req)
         _seq, frame = self.relay.latest(dog, camera)
         if frame is None:
             raise HttpError(HTTPStatus.NOT_FOUND, f"no video from {dog}/{camera}")
@@ -543,7 +573,6 @@ class StationHttp:
         req.wfile.write(frame.jpeg)
 
     def _mjpeg(self, req: BaseHTTPRequestHandler, dog: str, camera: str) -> None:
-        self._reader(req)
         req.send_response(HTTPStatus.OK)
         req.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
         req.send_header("Cache-Control", "no-store")

@@ -34,7 +34,24 @@ CREATE INDEX IF NOT EXISTS command_results_nonce ON command_results (nonce);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id {ID}, topic TEXT NOT NULL, size BIGINT NOT NULL, reason TEXT NOT NULL,
     received {REAL} NOT NULL, detail TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (
+    name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT,
+    disabled INTEGER NOT NULL DEFAULT 0, created_at {REAL} NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    digest TEXT PRIMARY KEY, account TEXT NOT NULL, address TEXT NOT NULL,
+    created_at {REAL} NOT NULL, last_seen {REAL} NOT NULL);
+CREATE INDEX IF NOT EXISTS sessions_account ON sessions (account);
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id TEXT PRIMARY KEY, digest TEXT NOT NULL UNIQUE, account TEXT NOT NULL, label TEXT NOT NULL,
+    created_at {REAL} NOT NULL, revoked_at {REAL});
+CREATE TABLE IF NOT EXISTS audit (
+    id {ID}, at {REAL} NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL, target TEXT NOT NULL,
+    address TEXT NOT NULL, ok INTEGER NOT NULL, detail TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_actor ON audit (actor, id);
 """
+#: The accounts' tables (storage/accounts.py) are written at once, not through the batched
+#: writer: a login, a revocation or an audit line must hold before the answer leaves. The
+#: `audit` table is append-only: no statement in the station updates or deletes its rows.
 #: Newest dead letters kept; older ones are deleted as new ones arrive (a flood cannot fill
 #: the disk; the counters in the station's summary and logs keep the totals).
 DEAD_LETTERS_KEPT = 10_000

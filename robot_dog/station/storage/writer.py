@@ -32,6 +32,7 @@ class Storage(StorageReads):
 
     def __init__(self, target: str | Path, batch_max: int = 5000, flush_interval_s: float = 0.1,
                  linger_s: float = 0.005) -> None:
+        self.target = target  # the file or URL, for the accounts' tables (storage/accounts.py)
         self.backend = _backend(target)
         self.batch_max, self.flush_interval_s, self.linger_s = batch_max, flush_interval_s, linger_s
         try:
