@@ -24,6 +24,13 @@ or, for reads, the session cookie that a successful GET /api/operator sets):
                                        application/octet-stream, one Content-Length, never
                                        chunked), bearer token like a command; only the operator
                                        who opened the dog's `talk` window (409 otherwise)
+  GET /api/dogs/{dog}/evidence         recordings (?since=&until=, s since the epoch), newest
+                                       first, with their verification state and items
+  GET /api/dogs/{dog}/evidence/{recording}/{file}
+                                       a verified segment (video/mp4) or still, with HTTP range
+                                       requests (206), so a `<video>` can seek (a read)
+  POST /api/dogs/{dog}/evidence/export JSON {recordings: [ids], reason}: a tar of the case,
+                                       bearer token like a command (X-Operator: who exports)
   GET /video/{dog}/{camera}.jpg        newest frame
   GET /video/{dog}/{camera}.mjpeg      live multipart stream (newest frame wins)
 Anything else gets a JSON error with a status code and a log line (also bad request lines,
@@ -61,8 +68,10 @@ from robot_dog import fleet as fleet_mod
 from robot_dog.mqtt import schema
 from robot_dog.mqtt.errors import NotConnected
 from robot_dog.station import slots as slot_kinds
+from robot_dog.station import evidence as evidence_api
 from robot_dog.station.dispatch import DispatchError, Dispatcher
 from robot_dog.station.http_io import AdmittingServer, DeadlineReader, DeadlineWriter, peer_closed
+from robot_dog.station.object_store import ObjectStore
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.slots import ConnectionSlots
 from robot_dog.station.storage import Storage
@@ -120,8 +129,10 @@ class StationHttp:
                  token: str | None = None, default_issuer: str = "station",
                  allowed_hosts: tuple[str, ...] = (), clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time,
-                 talk: TalkRelay | None = None) -> None:
-        self.storage, self.relay, self.talk = storage, relay, talk
+                 talk: TalkRelay | None = None,
+                 evidence: tuple[ObjectStore, Callable[[str], bytes | None]] | None = None) -> None:
+        # evidence: the object store of verified uploads and dog -> its evidence public key (PEM)
+        self.storage, self.relay, self.talk, self.evidence = storage, relay, talk, evidence
         self.dispatcher, self.token, self.default_issuer = dispatcher, token, default_issuer
         self._clock, self._wall = clock, wall_clock
         self.throttle = TokenThrottle()   # pure: one lock for the server's threads
@@ -192,6 +203,10 @@ class StationHttp:
             (re.compile(rf"^/api/dogs/({NAME})/commands/({VERB})$"), self._command),
             (re.compile(rf"^/api/dogs/({NAME})/audio/mic$"), self._mic),
             (re.compile(rf"^/api/dogs/({NAME})/audio/voice$"), self._voice),
+            (re.compile(rf"^/api/dogs/({NAME})/evidence$"), self._evidence_list),
+            (re.compile(rf"^/api/dogs/({NAME})/evidence/export$"), self._evidence_export),
+            (re.compile(rf"^/api/dogs/({NAME})/evidence/([A-Za-z0-9_.-]{{1,96}})/([a-z0-9.-]{{1,40}})$"),
+             self._evidence_item),
             (re.compile(rf"^/video/({NAME})/({NAME})\.jpg$"), self._jpeg),
             (re.compile(rf"^/video/({NAME})/({NAME})\.mjpeg$"), self._mjpeg),
         ]
@@ -221,7 +236,7 @@ class StationHttp:
             for pattern, route in self.routes:
                 match = pattern.match(path)
                 if match:
-                    posts = route in (self._command, self._logout, self._voice)
+                    posts = route in (self._command, self._logout, self._voice, self._evidence_export)
                     if req.command != ("POST" if posts else "GET"):
                         raise HttpError(HTTPStatus.METHOD_NOT_ALLOWED, f"{req.command} {path[:200]}")
                     self._take_slot(req, route)
@@ -244,7 +259,7 @@ class StationHttp:
 
     def _take_slot(self, req: BaseHTTPRequestHandler, route: Callable[..., None]) -> None:
         """The connection's request is in: it now holds a route of its kind (slots.py), or 503."""
-        if route in (self._command, self._operator, self._logout, self._voice):
+        if route in (self._command, self._operator, self._logout, self._voice, self._evidence_export):
             kind = slot_kinds.PRIORITY
         else:
             kind = slot_kinds.STREAM if route == self._mjpeg else slot_kinds.OTHER
@@ -529,6 +544,62 @@ class StationHttp:
         except NotConnected as exc:
             raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, f"voice not sent: {exc}") from None
         self.send_json(req, {"dog": dog, "packets": sent})
+
+    # --- evidence (logic in station/evidence.py; these only speak HTTP) ---------------------
+    def _evidence_objects(self) -> tuple[ObjectStore, Callable[[str], bytes | None]]:
+        if self.evidence is None:
+            raise HttpError(HTTPStatus.NOT_FOUND, "this station keeps no evidence")
+        return self.evidence
+
+    def _evidence_list(self, req: BaseHTTPRequestHandler, dog: str) -> None:
+        self._reader(req)
+        self._evidence_objects()
+        query = self._query(req)
+        try:
+            recordings = evidence_api.list_recordings(self.storage, dog, query.get("since"),
+                                                      query.get("until"))
+        except evidence_api.EvidenceApiError as exc:
+            raise HttpError(HTTPStatus(exc.status), str(exc), exc.headers) from None
+        self.send_json(req, {"dog": dog, "recordings": recordings})
+
+    def _evidence_item(self, req: BaseHTTPRequestHandler, dog: str, recording: str, file: str) -> None:
+        self._reader(req)
+        objects, _ = self._evidence_objects()
+        try:
+            item = evidence_api.open_item(self.storage, objects, dog, recording, file,
+                                          req.headers.get("Range"))
+        except evidence_api.EvidenceApiError as exc:
+            raise HttpError(HTTPStatus(exc.status), str(exc), exc.headers) from None
+        req.send_response(item.status)
+        for name, value in item.headers.items():
+            req.send_header(name, value)
+        req.end_headers()
+        for piece in item.body:
+            req.wfile.write(piece)
+
+    def _evidence_export(self, req: BaseHTTPRequestHandler, dog: str) -> None:
+        actor = self._authorize(req, f"evidence export {dog}", command=False)
+        objects, key = self._evidence_objects()
+        body = self._body(req)
+        recordings, reason = body.get("recordings"), body.get("reason", "")
+        if (not isinstance(recordings, list) or not all(isinstance(r, str) for r in recordings)
+                or not isinstance(reason, str) or len(reason) > 200):
+            raise HttpError(HTTPStatus.BAD_REQUEST, "body: {recordings: [ids], reason: text}")
+        pem = key(dog)
+        if pem is None:
+            raise HttpError(HTTPStatus.NOT_FOUND, f"no evidence key for {dog}")
+        try:
+            data = evidence_api.export_case(self.storage, objects, dog, recordings, pem, actor, reason)
+        except evidence_api.EvidenceApiError as exc:
+            raise HttpError(HTTPStatus(exc.status), str(exc), exc.headers) from None
+        _LOGGER.info("evidence export: %s exported %s of %s (%s)", actor, recordings, dog, reason)
+        req.send_response(HTTPStatus.OK)
+        req.send_header("Content-Type", "application/x-tar")
+        req.send_header("Content-Length", str(len(data)))
+        req.send_header("Content-Disposition", f'attachment; filename="{dog}-case.tar"')
+        req.send_header("Cache-Control", "no-store")
+        req.end_headers()
+        req.wfile.write(data)
 
     def _jpeg(self, req: BaseHTTPRequestHandler, dog: str, camera: str) -> None:
         self._reader(req)
