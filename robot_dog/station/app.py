@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import socket
 import threading
 import time
@@ -65,6 +66,8 @@ class StationConfig:
 #: Persistent station session: telemetry/events published while the station reconnects (e.g.
 #: after a broker restart, when the dogs may be back first) are queued by the broker, not lost.
 SESSION_EXPIRY_S = 3600
+#: Evidence messages waiting for the intake thread (chunks of 256 KiB: 16 MiB at most).
+EVIDENCE_QUEUE = 64
 #: How often the station checks in with each online dog, s (the dog's deadline is 2 s).
 CHECKIN_PERIOD_S = 0.5
 
@@ -169,9 +172,15 @@ class Station:
         self._stopping = threading.Event()
         self._checkins = threading.Thread(target=self._check_in_loop, name="station-checkins",
                                           daemon=True)
+        # Uploaded evidence waits here for its thread (about 4 s of a capped upload); the MQTT
+        # message is acknowledged at once: what a crash loses, the dog sends again.
+        self._evidence_in: queue.Queue[tuple[str, bytes, float] | None] = queue.Queue(EVIDENCE_QUEUE)
+        self._evidence_thread = threading.Thread(target=self._evidence_loop,
+                                                 name="station-evidence", daemon=True)
 
     def start(self) -> Station:
         self.http.start()
+        self._evidence_thread.start()
         self.link.start()
         self._checkins.start()
         return self
@@ -219,6 +228,8 @@ class Station:
     def stop(self, *, end_session: bool = False) -> None:
         self._stopping.set()
         self.link.stop(end_session=end_session)
+        self._evidence_in.put(None)
+        self._evidence_thread.join(30)
         self.http.stop()
         self.storage.flush()
         self.storage.close()
@@ -265,7 +276,10 @@ class Station:
             self._on_audio(topic, payload, now)
             return
         if topic.count("/") == 4 and topic.split("/")[3] == "evidence":
-            self._on_evidence(topic, payload, now)
+            try:  # hashed and written on its own thread: never in the way of video and telemetry
+                self._evidence_in.put_nowait((topic, payload, now))
+            except queue.Full:  # lost here; the dog sends what is not acknowledged again
+                self._dead_letter(topic, payload, "evidence_busy", "intake queue full", now)
             return
         try:
             rows, frame = self.ingest.handle(topic, payload, now)
@@ -291,6 +305,13 @@ class Station:
                 _LOGGER.info("first frame from %s/%s (%d bytes)", frame.dog, frame.camera,
                              len(frame.jpeg))
             self.relay.publish(frame)
+
+    def _evidence_loop(self) -> None:
+        while (item := self._evidence_in.get()) is not None:
+            try:
+                self._on_evidence(*item)
+            except Exception:  # noqa: BLE001  (a bug must not end intake)
+                _LOGGER.exception("evidence intake failed on %s", item[0][:120])
 
     def _on_evidence(self, topic: str, payload: bytes, now: float) -> None:
         """An uploaded manifest or chunk: verified into the object store; its rows stored; the

@@ -12,7 +12,7 @@ Policy (docs/evidence.md#upload):
 - Priority: `tick` admits messages only while the outbox holds no telemetry or event and fewer
   than `queued_max` evidence messages, so a higher class never waits behind more than
   `queued_max` chunks; evidence is also the first class dropped when the outbox is full.
-- Rate: a token bucket of `rate_bytes_s` (burst one second's worth, at least one chunk) caps
+- Rate: a token bucket of `rate_bytes_s` (burst: one chunk, so chunks go evenly spaced) caps
   what enters the outbox, so live video and telemetry keep their share of the link.
 - Resume: the offset of the item in progress and the manifests sent are kept in `state_file`
   (written after every tick that sent something): a restart of the uplink goes on where it
@@ -87,7 +87,7 @@ class EvidenceUploader:
         now = self._clock()
         if any(n for p, n in waiting.items() if p > Priority.EVIDENCE):
             return []  # telemetry or events wait: they go first
-        burst = max(float(wire.CHUNK_BYTES), self.cfg.rate_bytes_s)
+        burst = float(wire.CHUNK_BYTES)   # one chunk: evenly spaced, never a clump of them
         self._tokens = min(burst, self._tokens + max(0.0, now - self._filled_at) * self.cfg.rate_bytes_s)
         self._filled_at = now
         if now - self._scanned_at >= self.cfg.scan_s:
