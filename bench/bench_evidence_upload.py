@@ -3,9 +3,9 @@ the cap holds, and what the upload costs the live video's latency.
 
 One dog's UplinkSession sends the bodycam test scene (1280x720 JPEG, 15 fps) live; the station
 (intake + relay) receives it through Mosquitto on loopback. Phase 1: video only. Phase 2: the
-same video while the dog's evidence uploader (pumped at 5 Hz, as uplink_node's timer does) sends
-segments of a signed evidence directory at `evidence_rate_kbps`. Latency = relay time - capture
-time (one process, one clock). Goals: the received upload rate at or under the cap; video p95 in
+same video while the dog's evidence uploader (its own thread, 5 Hz, as in uplink_node) sends
+3 MiB segments of a signed evidence directory capped at `evidence_rate_kbps`. Latency = relay
+time - capture time (one process, one clock). Goals: the received upload rate at or under the cap; video p95 in
 phase 2 within 1.2x of phase 1.
 
     ROBOT_DOG_BENCH_UPLOAD_S=10 ROBOT_DOG_BENCH_UPLOAD_KBPS=2000 ./dev.sh bench evidence_upload
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -49,7 +48,7 @@ def _evidence(root: Path, key: Ed25519PrivateKey, total_bytes: int) -> None:
 
 
 def _phase(station: Station, dog: UplinkSession, jpeg: bytes,
-           upload: bool) -> tuple[list[float], list[tuple[float, int]]]:
+           uploader: EvidenceUploader | None) -> tuple[list[float], list[tuple[float, int]]]:
     latencies: list[float] = []
     received: list[tuple[float, int]] = []   # (arrival, bytes) of each evidence message
     relay, handle = station.relay.publish, station.intake.handle
@@ -62,14 +61,8 @@ def _phase(station: Station, dog: UplinkSession, jpeg: bytes,
         received.append((time.monotonic(), len(payload)))
         return handle(dog_id, part, payload, now)
     station.relay.publish, station.intake.handle = on_frame, on_evidence
-    stop = threading.Event()
-
-    def pump() -> None:
-        while not stop.wait(0.2):
-            dog.pump_evidence()
-    pumper = threading.Thread(target=pump, daemon=True)
     if upload:
-        pumper.start()
+        dog.upload_evidence(uploader)
     try:
         t_next = time.monotonic()
         end = t_next + SECONDS
@@ -78,9 +71,6 @@ def _phase(station: Station, dog: UplinkSession, jpeg: bytes,
             t_next += 1.0 / FPS
             time.sleep(max(0.0, t_next - time.monotonic()))
     finally:
-        stop.set()
-        if upload:
-            pumper.join()
         time.sleep(0.5)
         station.relay.publish, station.intake.handle = relay, handle
     return latencies, received
@@ -100,14 +90,14 @@ def run() -> dict[str, object]:
                                             evidence_keys_dir=work / "keys")).start()
             station.connected.wait(20)
             dog = UplinkSession(UplinkConfig("bdog", port=broker.port, state_dir=work / "state"))
-            dog.uploader = EvidenceUploader(work / "evidence", "bdog", work / "state" / "up.json",
-                                            UploadConfig(rate_bytes_s=KBPS * 125.0))
+            uploader = EvidenceUploader(work / "evidence", "bdog", work / "state" / "up.json",
+                                        UploadConfig(rate_bytes_s=KBPS * 125.0))
             dog.start()
             while not dog.connected:
                 time.sleep(0.05)
             jpeg = encode_jpeg(TestScene(1280, 720).render(time.time(), OVERLAY), 80)
-            alone, _ = _phase(station, dog, jpeg, upload=False)
-            beside, uploaded = _phase(station, dog, jpeg, upload=True)
+            alone, _ = _phase(station, dog, jpeg, None)
+            beside, uploaded = _phase(station, dog, jpeg, uploader)
             dog.stop()
             station.stop()
     cap = KBPS * 125.0

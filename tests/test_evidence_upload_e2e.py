@@ -11,7 +11,6 @@ and logged; another dog's credential cannot publish into this dog's evidence tre
 from __future__ import annotations
 
 import json
-import threading
 from functools import partial
 
 import numpy as np
@@ -35,8 +34,8 @@ W, H, FPS = 320, 240, 25.0
 
 
 class Dog:
-    """The dog's side without ROS: recorder + uplink session + uploader pumped like the node's
-    timer does (5 Hz there; faster here)."""
+    """The dog's side without ROS: recorder + uplink session with its evidence uploader (as
+    uplink_node wires it; pumped at 20 Hz here, 5 Hz there)."""
 
     def __init__(self, broker, tmp_path, rate_bytes_s: float) -> None:
         self.broker, self.tmp_path, self.rate = broker, tmp_path, rate_bytes_s
@@ -49,8 +48,6 @@ class Dog:
                                  clock=lambda: self.t)
         self.rng = np.random.default_rng(5)
         self.session: UplinkSession | None = None
-        self._stop = threading.Event()
-        self._pump: threading.Thread | None = None
 
     def record(self, seconds: float, trigger: str | None = None) -> None:
         if trigger:
@@ -74,22 +71,12 @@ class Dog:
                            command_public_key=paths.dog_public_key("dog1"),
                            state_dir=self.tmp_path / "dog1-state", reconnect_s=(0.5, 2.0))
         self.session = UplinkSession(cfg)
-        self.session.uploader = EvidenceUploader(
+        self.session.upload_evidence(EvidenceUploader(
             self.root, "dog1", cfg.state_dir / "evidence-upload.json",
-            UploadConfig(rate_bytes_s=self.rate, resend_after_s=8.0, scan_s=0.2))
+            UploadConfig(rate_bytes_s=self.rate, resend_after_s=8.0, scan_s=0.2)), period_s=0.05)
         self.session.start()
-        self._stop.clear()
-        self._pump = threading.Thread(target=self._run, daemon=True)
-        self._pump.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            self.session.pump_evidence()
 
     def stop_uplink(self) -> None:
-        self._stop.set()
-        if self._pump is not None:
-            self._pump.join(10)
         if self.session is not None:
             self.session.stop()
 

@@ -110,9 +110,8 @@ class UplinkNode(Node):
             resend_after_s=p("evidence_resend_s", 120.0, "an item sent in full and not "
                              "acknowledged by the station is sent again after this, s"))
         if evidence_dir:
-            self.session.uploader = EvidenceUploader(
-                Path(evidence_dir), self.dog, cfg.state_dir / f"evidence-upload-{self.dog}.json", upload)
-            self.create_timer(0.2, self._guarded("evidence", self.session.pump_evidence))
+            self.session.upload_evidence(EvidenceUploader(
+                Path(evidence_dir), self.dog, cfg.state_dir / f"evidence-upload-{self.dog}.json", upload))
         self.session.start()
 
         def sub(msg_type: Any, topic: str, callback: Callable[[Any], None], profile: Any) -> None:

@@ -93,6 +93,8 @@ class UplinkSession:
         self.forwarder = Forwarder(self.outbox, self._publish_queued)
         self.watch = LinkWatch(cfg.stall_s)
         self.uploader: EvidenceUploader | None = None
+        self._evidence_stop = threading.Event()
+        self._evidence_thread: threading.Thread | None = None
         self.link = self._new_link()
 
     def _new_link(self) -> client.Link:
@@ -117,8 +119,25 @@ class UplinkSession:
                      "verified" if self.verifier else "disabled: no command_public_key")
         return self
 
+    def upload_evidence(self, uploader: EvidenceUploader, period_s: float = 0.2) -> None:
+        """Upload evidence from `uploader` on a thread of its own (it reads files, hashes and
+        fsyncs its progress: never on the node's executor, which carries the commands)."""
+        self.uploader = uploader
+
+        def run() -> None:
+            while not self._evidence_stop.wait(period_s):
+                try:
+                    self.pump_evidence()
+                except Exception:  # noqa: BLE001  (logged; the next period tries again)
+                    _LOGGER.exception("evidence upload failed; trying again")
+        self._evidence_thread = threading.Thread(target=run, name="evidence-upload", daemon=True)
+        self._evidence_thread.start()
+
     def stop(self) -> None:
         """An orderly exit is 'offline' too (not only a dropped link); then close the outbox."""
+        self._evidence_stop.set()
+        if self._evidence_thread is not None:
+            self._evidence_thread.join(10)
         if self.link.connected:
             try:
                 self._goodbye_mid = self.link.publish(topics.status(self.dog), topics.OFFLINE,
