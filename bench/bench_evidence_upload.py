@@ -61,7 +61,7 @@ def _phase(station: Station, dog: UplinkSession, jpeg: bytes,
         received.append((time.monotonic(), len(payload)))
         return handle(dog_id, part, payload, now)
     station.relay.publish, station.intake.handle = on_frame, on_evidence
-    if upload:
+    if uploader is not None:
         dog.upload_evidence(uploader)
     try:
         t_next = time.monotonic()

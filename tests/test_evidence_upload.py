@@ -20,7 +20,7 @@ from robot_dog.mqtt import evidence as wire, signing, topics
 from robot_dog.mqtt.store_forward import Priority
 from robot_dog.station.evidence_intake import EvidenceIntake, EvidenceRefused
 from robot_dog.station.object_store import DirectoryStore, ObjectStoreError
-from robot_dog.station.storage import EvidenceItemRow, EvidenceRecordingRow, Storage
+from robot_dog.station.storage import EvidenceRecordingRow, Storage
 from robot_dog.uplink.evidence_upload import EvidenceUploader, UploadConfig
 
 W, H, FPS = 320, 240, 25.0

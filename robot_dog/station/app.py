@@ -310,7 +310,7 @@ class Station:
         while (item := self._evidence_in.get()) is not None:
             try:
                 self._on_evidence(*item)
-            except Exception:  # noqa: BLE001  (a bug must not end intake)
+            except Exception:
                 _LOGGER.exception("evidence intake failed on %s", item[0][:120])
 
     def _on_evidence(self, topic: str, payload: bytes, now: float) -> None:

@@ -74,7 +74,7 @@ def _query_time(value: str | None, name: str) -> float | None:
     if value in (None, ""):
         return None
     try:
-        out = float(value)  # type: ignore[arg-type]
+        out = float(str(value))
     except ValueError:
         raise EvidenceApiError(400, f"{name} must be seconds since the epoch") from None
     if out != out or abs(out) > 1e11:

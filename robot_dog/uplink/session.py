@@ -128,7 +128,7 @@ class UplinkSession:
             while not self._evidence_stop.wait(period_s):
                 try:
                     self.pump_evidence()
-                except Exception:  # noqa: BLE001  (logged; the next period tries again)
+                except Exception:
                     _LOGGER.exception("evidence upload failed; trying again")
         self._evidence_thread = threading.Thread(target=run, name="evidence-upload", daemon=True)
         self._evidence_thread.start()
