@@ -168,3 +168,21 @@ def test_a_recording_triggered_during_an_outage_is_later_held_verified(secure_br
     wait_for(lambda: all_verified(station, dog), "the triggered recording held verified")
     listed = station.storage.evidence_recordings("dog1")
     assert [r["reason"] for r in listed] == ["e-stop engaged"]
+
+
+def test_an_upload_cut_by_a_station_restart_completes(secure_broker, dog, tmp_path):
+    def start_station() -> Station:
+        return Station(StationConfig(secure_broker.host, secure_broker.port, tmp_path / "st.db", 0,
+                                     fleet_dir=secure_broker.fleet.root,
+                                     evidence_dir=tmp_path / "station-evidence")).start()
+    station = start_station()
+    try:
+        dog.record(4.0)
+        dog.start_uplink()
+        wait_for(lambda: station.received["evidence"] >= 3, "the first chunks at the station")
+        station.stop()          # its persistent session keeps what arrives meanwhile
+        assert dog.pending()
+        station = start_station()
+        wait_for(lambda: all_verified(station, dog), "every item held verified after the restart")
+    finally:
+        station.stop()
