@@ -57,3 +57,18 @@ def test_the_recorder_section_carries_state_storage_and_upload_backlog():
     state.update("payload.bodycam", section, 1.0)
     schema.encode("telemetry", state.snapshot(1.5))   # valid against the published schema
     assert tm.recorder_section("idle", "", pre_event_s=math.nan)["recording"] is False
+
+
+def test_the_goal_section_says_what_the_patrol_node_does_in_schema_terms():
+    from robot_dog.mqtt import schema
+    from robot_dog.uplink.telemetry import goal_section
+    inf, nan = float("inf"), float("nan")
+    looping = goal_section("follow_route patrol", "active", "", 2, inf, inf, 3.0, 4.0)
+    assert looping == {"label": "follow_route patrol", "state": "active", "waypoint_index": 2,
+                       "distance_left_m": None, "eta_s": None, "target": {"x": 3.0, "y": 4.0}}
+    assert goal_section("", "idle", "", 0, 0.0, 0.0, nan, nan) == {"label": "", "state": "idle",
+                                                                   "waypoint_index": 0}
+    ended = goal_section("return home", "blocked", "no progress for 10 s", 0, 4.5, 9.0, 0.0, 0.0)
+    assert ended["detail"] == "no progress for 10 s" and ended["distance_left_m"] == 4.5
+    for section in (looping, ended):
+        schema.check("telemetry", {"v": 1, "dog": "dog1", "ts": 1.0, "seq": 1, "goal": section})
