@@ -1,6 +1,9 @@
 """Uplink core: telemetry snapshots and the newest-wins video rate gate."""
+import math
+
 import pytest
 
+from robot_dog.uplink import telemetry as tm
 from robot_dog.uplink.telemetry import RateGate, TelemetryState
 
 
@@ -39,6 +42,21 @@ def test_sections_without_numbers_are_left_out_not_sent_as_nan():
                                                           "yaw": 0.0}
     assert tm.velocity_section(0.5, float("inf"), 0.0) is None
     assert tm.velocity_section(0.5, 0.0, -0.1) == {"vx": 0.5, "vy": 0.0, "wz": -0.1}
+
+
+def test_the_recorder_section_carries_state_storage_and_upload_backlog():
+    from robot_dog.mqtt import schema
+    section = tm.recorder_section("post_event", "e-stop engaged", pre_event_s=30.0, storage="low",
+                                  bytes_used=10, bytes_free=20, locked=True, recording_id="DOG-1-x",
+                                  backlog={"items": 3, "bytes": 4000})
+    assert section == {"recording": True, "reason": "e-stop engaged", "state": "post_event",
+                       "locked": True, "recording_id": "DOG-1-x", "pre_event_s": 30.0,
+                       "storage": "low", "bytes_used": 10, "bytes_free": 20,
+                       "upload_backlog_items": 3, "upload_backlog_bytes": 4000}
+    state = tm.TelemetryState("dog1")
+    state.update("payload.bodycam", section, 1.0)
+    schema.encode("telemetry", state.snapshot(1.5))   # valid against the published schema
+    assert tm.recorder_section("idle", "", pre_event_s=math.nan)["recording"] is False
 
 
 def test_the_goal_section_says_what_the_patrol_node_does_in_schema_terms():

@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "instead of keeping its queue for a restart")
     parser.add_argument("--client-id", default="", help="MQTT client id (default: derived from "
                         "the user name; one per station)")
+    parser.add_argument("--evidence-dir", type=Path, default=Path("var/station_evidence"),
+                        metavar="DIR", help="where uploaded evidence is kept once verified "
+                        "(default: %(default)s)")
+    parser.add_argument("--evidence-keys", type=Path, metavar="DIR", help="the dogs' evidence "
+                        "public keys, <dog>.pub (default: the fleet's station/evidence_keys)")
     parser.add_argument("--duration", type=float, metavar="S",
                         help="stop after S seconds and print a summary (default: run until "
                              "Ctrl-C or SIGTERM)")
@@ -112,7 +117,7 @@ def main(argv: list[str]) -> int:
             port = fleet_mod.load_fleet(args.fleet).broker.port if args.fleet else 1883
         config = StationConfig(args.broker_host, port, args.db, args.http_port, args.client_id,
                                args.fleet, args.user, token, args.shared_group,
-                               not args.no_video)
+                               not args.no_video, args.evidence_dir, args.evidence_keys)
         summary = run(config, args.duration, leave_on_exit=args.leave_on_exit,
                       # stderr, with the log: stdout stays the summary's JSON alone
                       on_started=lambda station: print(login_hint(station), file=sys.stderr,

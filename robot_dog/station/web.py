@@ -34,6 +34,13 @@ Routes:
   GET /api/tokens                      one's own API tokens (?account=NAME or * for admins)
   POST /api/tokens                     {"label"} -> a new API token of one's own, shown once
   POST /api/tokens/{id}/revoke         revoke one (one's own; anyone's for admins)
+  GET /api/dogs/{dog}/evidence         recordings (?since=&until=, s since the epoch), newest
+                                       first, with their verification state and items
+  GET /api/dogs/{dog}/evidence/{recording}/{file}
+                                       a verified segment (video/mp4) or still, with HTTP range
+                                       requests (206), so a `<video>` can seek (a read)
+  POST /api/dogs/{dog}/evidence/export JSON {recordings: [ids], reason}: a tar of the case,
+                                       admins (the account is the exporter)
   GET /video/{dog}/{camera}.jpg        newest frame
   GET /video/{dog}/{camera}.mjpeg      live multipart stream (newest frame wins)
 Refusals are JSON {"error", "code"} with a status (401 who are you, 403 not your role or a bad
@@ -70,8 +77,10 @@ from robot_dog.mqtt.errors import NotConnected
 from robot_dog.station import slots as slot_kinds
 from robot_dog.station.accounts import AccountError, Accounts, Principal, command_action
 from robot_dog.station.accounts.access import adopt_operator_token, session_cookie
+from robot_dog.station import evidence as evidence_api
 from robot_dog.station.dispatch import DispatchError, Dispatcher
 from robot_dog.station.http_io import AdmittingServer, DeadlineReader, DeadlineWriter, peer_closed
+from robot_dog.station.object_store import ObjectStore
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.slots import ConnectionSlots
 from robot_dog.station.storage import Storage
@@ -132,7 +141,8 @@ ROUTE_ACTIONS: dict[str, str | None] = {
     "_events": "watch", "_audit": "watch", "_command": "command", "_mic": "listen",
     "_voice": "talk", "_audit_log": "audit", "_tokens": "own_tokens",
     "_new_token": "own_tokens", "_revoke_token": "own_tokens", "_jpeg": "watch",
-    "_mjpeg": "watch",
+    "_mjpeg": "watch", "_evidence_list": "watch", "_evidence_item": "watch",
+    "_evidence_export": "evidence_export",
 }
 
 
@@ -227,6 +237,10 @@ class StationHttp:
                 (r"^/api/tokens$", "GET", self._tokens),
                 (r"^/api/tokens$", "POST", self._new_token),
                 (r"^/api/tokens/([0-9a-f]{1,32})/revoke$", "POST", self._revoke_token),
+                (rf"^/api/dogs/({NAME})/evidence$", "GET", self._evidence_list),
+                (rf"^/api/dogs/({NAME})/evidence/export$", "POST", self._evidence_export),
+                (rf"^/api/dogs/({NAME})/evidence/([A-Za-z0-9_.-]{{1,96}})/([a-z0-9.-]{{1,40}})$", "GET",
+                 self._evidence_item),
                 (rf"^/video/({NAME})/({NAME})\.jpg$", "GET", self._jpeg),
                 (rf"^/video/({NAME})/({NAME})\.mjpeg$", "GET", self._mjpeg))]
         # poll 0.05 s (default 0.5 s): stop() waits for the loop to notice, a stop must be quick
@@ -560,6 +574,62 @@ class StationHttp:
         except NotConnected as exc:
             raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, f"voice not sent: {exc}") from None
         self.send_json(req, {"dog": dog, "packets": sent})
+
+    # --- evidence (logic in station/evidence.py; these only speak HTTP) ---------------------
+    def _evidence_objects(self) -> tuple[ObjectStore, Callable[[str], bytes | None]]:
+        if self.evidence is None:
+            raise HttpError(HTTPStatus.NOT_FOUND, "this station keeps no evidence")
+        return self.evidence
+
+    def _evidence_list(self, req: BaseHTTPRequestHandler, dog: str) -> None:
+        self._evidence_objects()
+        query = self._query(req)
+        try:
+            recordings = evidence_api.list_recordings(self.storage, dog, query.get("since"),
+                                                      query.get("until"))
+        except evidence_api.EvidenceApiError as exc:
+            raise HttpError(HTTPStatus(exc.status), str(exc), exc.headers) from None
+        self.send_json(req, {"dog": dog, "recordings": recordings})
+
+    def _evidence_item(self, req: BaseHTTPRequestHandler, dog: str, recording: str, file: str) -> None:
+        objects, _ = self._evidence_objects()
+        try:
+            item = evidence_api.open_item(self.storage, objects, dog, recording, file,
+                                          req.headers.get("Range"))
+        except evidence_api.EvidenceApiError as exc:
+            raise HttpError(HTTPStatus(exc.status), str(exc), exc.headers) from None
+        req.send_response(item.status)
+        for name, value in item.headers.items():
+            req.send_header(name, value)
+        req.end_headers()
+        for piece in item.body:
+            req.wfile.write(piece)
+
+    def _evidence_export(self, req: BaseHTTPRequestHandler, dog: str) -> None:
+        actor = self._who(req).name
+        objects, key = self._evidence_objects()
+        body = self._body(req)
+        recordings, reason = body.get("recordings"), body.get("reason", "")
+        if (not isinstance(recordings, list) or not all(isinstance(r, str) for r in recordings)
+                or not isinstance(reason, str) or len(reason) > 200):
+            raise HttpError(HTTPStatus.BAD_REQUEST, "body: {recordings: [ids], reason: text}")
+        pem = key(dog)
+        if pem is None:
+            raise HttpError(HTTPStatus.NOT_FOUND, f"no evidence key for {dog}")
+        try:
+            data = evidence_api.export_case(self.storage, objects, dog, recordings, pem, actor, reason)
+        except evidence_api.EvidenceApiError as exc:
+            raise HttpError(HTTPStatus(exc.status), str(exc), exc.headers) from None
+        _LOGGER.info("evidence export: %s exported %s of %s (%s)", actor, recordings, dog, reason)
+        self.accounts.record("evidence_export", actor, dog, address=req.client_address[0],
+                             recordings=recordings, reason=reason)
+        req.send_response(HTTPStatus.OK)
+        req.send_header("Content-Type", "application/x-tar")
+        req.send_header("Content-Length", str(len(data)))
+        req.send_header("Content-Disposition", f'attachment; filename="{dog}-case.tar"')
+        req.send_header("Cache-Control", "no-store")
+        req.end_headers()
+        req.wfile.write(data)
 
     def _jpeg(self, req: BaseHTTPRequestHandler, dog: str, camera: str) -> None:
         _seq, frame = self.relay.latest(dog, camera)

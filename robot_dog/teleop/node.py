@@ -53,6 +53,9 @@ def _request(kind: str, args: dict[str, Any]) -> tuple[type, str, dict[str, Any]
                                                "max_duration_s": 30.0}
     if kind == "searchlight":
         return srvs.SetSearchlight, "searchlight/set", {"level": 1.0 if args["on"] else 0.0}
+    if kind == "record":   # the officer at the dog (a local source: may stop a locked recording)
+        return srvs.Record, "bodycam/record", {"start": args["on"], "reason": "handheld Record button",
+                                               "lock": False, "source": "handheld"}
     raise ValueError(f"no service for {kind!r}")
 
 
@@ -77,7 +80,7 @@ class TeleopNode(Node):
         self._voice = self.create_publisher(AudioChunk, "megaphone/voice", qos.SENSOR)
         self._voice_seq = 0
         self._page_clients: dict[str, Any] = {}
-        for kind in ("estop", "release", "mode", "speed", "light", "siren", "searchlight"):
+        for kind in ("estop", "release", "mode", "speed", "light", "siren", "searchlight", "record"):
             srv_type, name, _ = _request(kind, {"mode": "", "crowd": False, "on": False})
             self._page_clients[kind] = self.create_client(srv_type, name, callback_group=group)
         self._check_in = self.create_client(srvs.EstopCheckIn, "estop/check_in", callback_group=group)

@@ -165,6 +165,32 @@ def _announce(a: Mapping[str, Any]) -> ActionGoal:
         "volume": _num(a, "volume", 0.0, 0.0, 1.0), "repeat": int(_num(a, "repeat", 0, 0, 5))})
 
 
+def _reason(a: Mapping[str, Any]) -> str:
+    reason = a.get("reason", "station")
+    if not isinstance(reason, str) or len(reason) > 120:
+        raise CommandFailed("bad_args", "reason must be a string of at most 120 characters")
+    return reason
+
+
+def _record(a: Mapping[str, Any]) -> ServiceCall:
+    """Start (default) or stop the bodycam recorder from the station: source `station`, which
+    the recorder counts as remote, so a locked recording cannot be stopped this way."""
+    if set(a) - {"start", "reason", "lock"}:
+        raise CommandFailed("bad_args", f"record takes start, reason, lock; got {sorted(a)}")
+    start, lock = a.get("start", True), a.get("lock", False)
+    if not isinstance(start, bool) or not isinstance(lock, bool):
+        raise CommandFailed("bad_args", "start and lock must be true or false")
+    return ServiceCall("bodycam/record", "Record", {"start": start, "reason": _reason(a),
+                                                     "lock": lock, "source": "station"})
+
+
+def _snapshot(a: Mapping[str, Any]) -> ServiceCall:
+    """A still from the bodycam, hashed and chained like a segment."""
+    if set(a) - {"reason"}:
+        raise CommandFailed("bad_args", f"snapshot takes only reason; got {sorted(a)}")
+    return ServiceCall("bodycam/snapshot", "Snapshot", {"reason": _reason(a), "source": "station"})
+
+
 def _audio_window(direction: str) -> Callable[[Mapping[str, Any]], AudioWindow]:
     """`talk` that opens a window also names it and carries its voice key (`window`, `key`):
     only packets sealed with that key, for that window, are played."""
@@ -198,6 +224,8 @@ VERBS: dict[str, Callable[[Mapping[str, Any]], ServiceCall | ActionGoal | AudioW
     "announce": _announce,
     "listen": _audio_window("listen"),
     "talk": _audio_window("talk"),
+    "record": _record,
+    "snapshot": _snapshot,
 }
 
 

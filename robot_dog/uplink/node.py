@@ -37,6 +37,7 @@ from robot_dog.ros import qos
 from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.ros_main import run_node
 from robot_dog.uplink import adapt, commands, talk, telemetry as tm
+from robot_dog.uplink.evidence_upload import EvidenceUploader, UploadConfig
 from robot_dog.uplink.events import EstopWatch, EventFactory, GoalWatch, LowBattery
 from robot_dog.uplink.inflight import InFlight
 from robot_dog.uplink.session import UplinkConfig, UplinkSession
@@ -91,7 +92,9 @@ class UplinkNode(Node):
                              "EstopRelease": ("estop/release", "EstopRelease"),
                              "EstopCheckIn": ("estop/check_in", "EstopCheckIn"),
                              "MotionResume": ("motion/resume", "MotionResume"),
-                             "SetBaseMode": ("mode/set", "SetBaseMode")}.items()}
+                             "SetBaseMode": ("mode/set", "SetBaseMode"),
+                             "Record": ("bodycam/record", "Record"),
+                             "Snapshot": ("bodycam/snapshot", "Snapshot")}.items()}
         self._station_deadline_s = p("station_deadline_s", commands.STATION_DEADLINE_S,
                                      "the station is lost this long after its last signed check-in, s")
         self._action_clients = {"Announce": (ActionClient(self, Announce, "megaphone/announce"),
@@ -100,7 +103,18 @@ class UplinkNode(Node):
         self.mic_out = talk.MicOut(lambda: int(time.time() * 1000))
         self._voice_pub = self.create_publisher(AudioChunk, "megaphone/voice", qos.SENSOR)
         self.session = UplinkSession(cfg, on_command=self._queue_command,
-                                     on_voice=self._guarded("voice", self._on_voice)).start()
+                                     on_voice=self._guarded("voice", self._on_voice))
+        evidence_dir = p("evidence_dir", "", "the bodycam recorder's evidence directory, read to "
+                         "upload closed items (the same path as bodycam_node's); empty: no upload")
+        upload = UploadConfig(
+            rate_bytes_s=p("evidence_rate_kbps", 2000.0, "evidence upload cap, kbit/s (live "
+                           "video and telemetry keep the rest of the link)") * 125.0,
+            resend_after_s=p("evidence_resend_s", 120.0, "an item sent in full and not "
+                             "acknowledged by the station is sent again after this, s"))
+        if evidence_dir:
+            self.session.upload_evidence(EvidenceUploader(
+                Path(evidence_dir), self.dog, cfg.state_dir / f"evidence-upload-{self.dog}.json", upload))
+        self.session.start()
 
         def sub(msg_type: Any, topic: str, callback: Callable[[Any], None], profile: Any) -> None:
             self.create_subscription(msg_type, topic, self._guarded(topic, callback), profile)
@@ -111,8 +125,7 @@ class UplinkNode(Node):
             tm.police_light_section(m.pattern, m.red_on, m.blue_on)), qos.STATE)
         sub(SearchlightState, "searchlight/state", lambda m: self._put("payload.searchlight",
             tm.searchlight_section(m.level_actual, m.strobe, m.temperature_c, m.derating)), qos.STATE)
-        sub(RecorderStatus, "bodycam/status", lambda m: self._put("payload.bodycam",
-            tm.recorder_section(m.state, m.reason)), qos.STATE)
+        sub(RecorderStatus, "bodycam/status", self._on_recorder, qos.STATE)
         sub(EstopState, "estop", self._on_estop, qos.STATE)
         sub(GoalState, "patrol/goal", self._on_goal, qos.STATE)
         sub(SoundEvent, "microphone/events", self._on_sound, qos.COMMAND)
@@ -154,6 +167,14 @@ class UplinkNode(Node):
         if level.quality:
             jpeg = reencode(jpeg, level.quality, level.scale)
         self.session.send_frame("bodycam", jpeg)
+
+    def _on_recorder(self, msg: RecorderStatus) -> None:
+        uploader = self.session.uploader
+        self._put("payload.bodycam", tm.recorder_section(
+            msg.state, msg.reason, pre_event_s=msg.pre_event_s, storage=msg.storage,
+            bytes_used=msg.bytes_used, bytes_free=msg.bytes_free, locked=msg.locked,
+            recording_id=msg.recording_id,
+            backlog=uploader.backlog() if uploader is not None else None))
 
     def _on_odom(self, msg: Odometry) -> None:
         p, o, t = msg.pose.pose.position, msg.pose.pose.orientation, msg.twist.twist
@@ -332,8 +353,9 @@ class UplinkNode(Node):
             self._answer(cmd, "failed", str(future.exception() or "cancelled"))
             return
         response = future.result()
-        code, text = commands.outcome(response.accepted,
-                                      getattr(response, "reason", getattr(response, "message", "")))
+        text = next((getattr(response, f) for f in ("reason", "message", "reason_refused")
+                     if hasattr(response, f)), "")
+        code, text = commands.outcome(response.accepted, text)
         if not response.accepted and getattr(response, "code", ""):
             text = f"{text} ({response.code})"   # the safety node's stable refusal code
         self._answer(cmd, code, text)

@@ -127,9 +127,28 @@ def searchlight_section(level: float, strobe: bool, temperature_c: float,
     return out
 
 
-def recorder_section(state: str, reason: str) -> dict[str, Any]:
-    """From robot_dog_interfaces/RecorderStatus."""
-    return {"recording": state == "recording", "reason": reason[:64]}
+def recorder_section(state: str, reason: str, *, pre_event_s: float | None = None,
+                     storage: str = "", bytes_used: int | None = None,
+                     bytes_free: int | None = None, locked: bool = False, recording_id: str = "",
+                     backlog: dict[str, int] | None = None) -> dict[str, Any]:
+    """From robot_dog_interfaces/RecorderStatus, plus the evidence upload's backlog (closed
+    items and bytes the station does not hold verified yet)."""
+    out: dict[str, Any] = {"recording": state in ("recording", "post_event"), "reason": reason[:64],
+                           "state": state[:16], "locked": bool(locked)}
+    if recording_id:
+        out["recording_id"] = recording_id[:96]
+    if pre_event_s is not None and math.isfinite(pre_event_s):
+        out["pre_event_s"] = round(float(pre_event_s), 1)
+    if storage:
+        out["storage"] = storage[:8]
+    if bytes_used is not None:
+        out["bytes_used"] = int(bytes_used)
+    if bytes_free is not None:
+        out["bytes_free"] = int(bytes_free)
+    if backlog is not None:
+        out["upload_backlog_items"] = int(backlog["items"])
+        out["upload_backlog_bytes"] = int(backlog["bytes"])
+    return out
 
 
 def safety_section(engaged: bool, reason: str) -> dict[str, Any]:

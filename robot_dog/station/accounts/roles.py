@@ -33,7 +33,7 @@ ACTIONS: dict[str, frozenset[str]] = {
 }
 
 #: Verbs that are their own action (an operator may e-stop; a future role may only e-stop).
-VERB_ACTIONS: dict[str, str] = {"estop": "estop", "release": "estop"}
+VERB_ACTIONS: dict[str, str] = {"estop": "estop", "estop_release": "estop"}
 
 
 def check_role(role: str) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from robot_dog.station.storage.rows import (CommandRow, DeadLetterRow, EventRow, FrameRow, RegisteredDog,
-                                            ResultRow, Row, StatusRow)
+from robot_dog.station.storage.rows import (CommandRow, DeadLetterRow, EventRow, EvidenceItemRow,
+                                            EvidenceRecordingRow, FrameRow, RegisteredDog, ResultRow,
+                                            Row, StatusRow)
 
 # {REAL} and {ID} differ per backend; everything else is shared SQL.
 SCHEMA = """
@@ -48,6 +49,16 @@ CREATE TABLE IF NOT EXISTS audit (
     id {ID}, at {REAL} NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL, target TEXT NOT NULL,
     address TEXT NOT NULL, ok INTEGER NOT NULL, detail TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS audit_actor ON audit (actor, id);
+CREATE TABLE IF NOT EXISTS evidence_recordings (
+    dog TEXT NOT NULL, recording TEXT NOT NULL, device TEXT NOT NULL, officer TEXT NOT NULL,
+    reason TEXT NOT NULL, started_at {REAL} NOT NULL, ended_at {REAL}, locked INTEGER NOT NULL,
+    items INTEGER NOT NULL, received {REAL} NOT NULL, PRIMARY KEY (dog, recording));
+CREATE INDEX IF NOT EXISTS evidence_recordings_dog_start ON evidence_recordings (dog, started_at);
+CREATE TABLE IF NOT EXISTS evidence_items (
+    dog TEXT NOT NULL, recording TEXT NOT NULL, seq BIGINT NOT NULL, kind TEXT NOT NULL,
+    file TEXT NOT NULL, size BIGINT NOT NULL, sha256 TEXT NOT NULL, start_at {REAL} NOT NULL,
+    end_at {REAL} NOT NULL, state TEXT NOT NULL, verified_at {REAL},
+    PRIMARY KEY (dog, recording, seq));
 """
 #: The accounts' tables (storage/accounts.py) are written at once, not through the batched
 #: writer: a login, a revocation or an audit line must hold before the answer leaves. The
@@ -77,6 +88,15 @@ _UPSERT = {
                 "WHERE commands.dog = excluded.dog AND commands.issuer IS NULL",
     DeadLetterRow: "INSERT INTO dead_letters (topic, size, reason, received, detail) "
                    "VALUES (?, ?, ?, ?, ?)",
+    # A later manifest of a recording lists as many entries or more (the intake checks it).
+    EvidenceRecordingRow: "INSERT INTO evidence_recordings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                          "ON CONFLICT (dog, recording) DO UPDATE SET ended_at = excluded.ended_at, "
+                          "locked = excluded.locked, items = excluded.items, received = excluded.received "
+                          "WHERE excluded.items >= evidence_recordings.items",
+    # `verified` is final: a manifest arriving again never turns an item back to `pending`.
+    EvidenceItemRow: "INSERT INTO evidence_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                     "ON CONFLICT (dog, recording, seq) DO UPDATE SET state = excluded.state, "
+                     "verified_at = excluded.verified_at WHERE evidence_items.state <> 'verified'",
     RegisteredDog: "INSERT INTO dogs (dog, status, registered) VALUES (?, 'offline', 1) "
                    "ON CONFLICT (dog) DO UPDATE SET registered = 1",
 }
@@ -103,6 +123,10 @@ def _lock_order(row: Row) -> tuple[Any, ...]:
         return (3, row.nonce)
     if isinstance(row, DeadLetterRow):
         return (5,)
+    if isinstance(row, EvidenceRecordingRow):
+        return (7, row.dog, row.recording)
+    if isinstance(row, EvidenceItemRow):
+        return (8, row.dog, row.recording, row.seq)
     raise TypeError(f"not a storage row: {row!r}")
 
 
@@ -125,6 +149,12 @@ def _params(row: Row) -> tuple[Any, ...]:
         return (row.topic[:256], row.size, row.reason, row.received, row.detail[:256])
     if isinstance(row, RegisteredDog):
         return (row.dog,)
+    if isinstance(row, EvidenceRecordingRow):
+        return (row.dog, row.recording, row.device, row.officer, row.reason, row.started_at,
+                row.ended_at, int(row.locked), row.items, row.received)
+    if isinstance(row, EvidenceItemRow):
+        return (row.dog, row.recording, row.seq, row.kind, row.file, row.size, row.sha256,
+                row.start, row.end, row.state, row.verified_at)
     raise TypeError(f"not a storage row: {row!r}")
 
 
