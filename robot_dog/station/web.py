@@ -154,12 +154,15 @@ class StationHttp:
                  accounts: Accounts | None = None, token: str | None = None,
                  secure_cookies: bool = False, allowed_hosts: tuple[str, ...] = (),
                  wall_clock: Callable[[], float] = time.time,
-                 talk: TalkRelay | None = None) -> None:
+                 talk: TalkRelay | None = None,
+                 evidence: tuple[ObjectStore, Callable[[str], bytes | None]] | None = None) -> None:
         """`accounts`: the station's people (default: the tables in `storage`'s database).
         `token`: an old fleet's shared operator token, kept working as the admin API token of
         the account `operator` (Accounts.migrate_operator_token, as `robot-dog station
         migrate` does). `secure_cookies`: the page is served over TLS (a proxy in front)."""
         self.storage, self.relay, self.talk = storage, relay, talk
+        # the object store of verified uploads, and dog -> its evidence public key (PEM)
+        self.evidence = evidence
         self.dispatcher = dispatcher
         self.accounts = accounts or Accounts(AccountTables(storage.target))
         self._own_accounts = accounts is None
