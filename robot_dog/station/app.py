@@ -236,7 +236,8 @@ class Station:
     def _on_message(self, topic: str, payload: bytes, now: float) -> None:
         """Store one message, or dead-letter it: either way it is acknowledged with its batch,
         so a message that can never be stored is not redelivered forever."""
-        if topic.count("/") == 4 and topic.split("/")[3] == "audio":  # live only, never stored
+        kind = _kind_of(topic)
+        if kind is Kind.AUDIO:  # live only, never stored
             self._on_audio(topic, payload, now)
             return
         try:
@@ -248,7 +249,7 @@ class Station:
             self._dead_letter(topic, payload, "internal", f"{type(exc).__name__}: {exc}", now,
                               traceback=True)
             return
-        self.received[topic.split("/")[3]] += 1
+        self.received[str(kind)] += 1
         for row in rows:
             self.storage.put(row)
             if isinstance(row, ResultRow):
@@ -319,3 +320,11 @@ def run(config: StationConfig, duration_s: float | None = None, *,
         station.stop(end_session=left)
     return summary
 
+
+
+def _kind_of(topic: str) -> Kind | None:
+    """The topic's kind by the one parser of the tree; None outside it (ingest refuses it)."""
+    try:
+        return topics.parse(topic).kind
+    except topics.TopicError:
+        return None

@@ -4,6 +4,9 @@ Routes (every one but the page needs the operator token, as `Authorization: Bear
 or, for reads, the session cookie that a successful GET /api/operator sets):
   GET /                                the viewer page (its login form; no data)
   GET /api/fleet                       dogs with status, health, last seen, counts
+  GET /api/verbs                       the verbs the station may send (robot_dog/verbs.py:
+                                       arguments, executor, refusal codes, the page's buttons);
+                                       public, like the docs
   GET /api/dogs/{dog}/telemetry        latest telemetry document
   GET /api/dogs/{dog}/events           recent events, newest first (?limit=N, <= 1000)
   GET /api/dogs/{dog}/commands         audit log: who sent what when, and the dog's result
@@ -58,7 +61,9 @@ from importlib import resources
 from typing import Any, Callable
 
 from robot_dog import fleet as fleet_mod
-from robot_dog.mqtt import schema
+from robot_dog import verbs
+from robot_dog.errors import Refused
+from robot_dog.mqtt import schema, topics
 from robot_dog.mqtt.errors import NotConnected
 from robot_dog.station import slots as slot_kinds
 from robot_dog.station.dispatch import DispatchError, Dispatcher
@@ -70,9 +75,9 @@ from robot_dog.station.talk import MAX_VOICE_BYTES, TalkRefused, TalkRelay
 from robot_dog.station.throttle import TokenThrottle
 
 _LOGGER = logging.getLogger(__name__)
-NAME = r"[a-z0-9_-]{1,32}"
+NAME = topics.DOG_ID.pattern        # dog ids and camera names: the MQTT tree's own rules
 BOUNDARY = "robotdogframe"
-VERB = r"[a-z][a-z0-9_]{0,31}"
+VERB = topics.VERB.pattern
 MAX_BODY_BYTES = 4096
 MAX_WAIT_S = 10.0
 #: A whole request (line, headers, body) must arrive within this of the connection, s;
@@ -105,10 +110,13 @@ PAGE_POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsaf
                "frame-ancestors 'none'")
 
 
-class HttpError(Exception):
+class HttpError(Refused):
+    """An HTTP refusal: answered {"error": detail, "code": code}; `code` defaults to the status
+    phrase in snake_case ("bad_request", "unauthorized", "too_many_requests")."""
+
     def __init__(self, status: HTTPStatus, message: str,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
+                 headers: dict[str, str] | None = None, *, code: str = "") -> None:
+        super().__init__(code or status.phrase.lower().replace(" ", "_").replace("-", "_"), message)
         self.status, self.headers = status, headers
 
 
@@ -184,6 +192,7 @@ class StationHttp:
         self.routes: list[tuple[re.Pattern[str], Callable[..., None]]] = [
             (re.compile(r"^/$"), self._index),
             (re.compile(r"^/api/fleet$"), self._fleet),
+            (re.compile(r"^/api/verbs$"), self._verbs),
             (re.compile(r"^/api/operator$"), self._operator),
             (re.compile(r"^/api/logout$"), self._logout),
             (re.compile(rf"^/api/dogs/({NAME})/telemetry$"), self._telemetry),
@@ -230,7 +239,7 @@ class StationHttp:
             raise HttpError(HTTPStatus.NOT_FOUND, f"no such resource: {path[:200]}")
         except HttpError as exc:
             _LOGGER.info("http %s %s -> %d %s", req.command, path[:200], exc.status, exc)
-            self.send_json(req, {"error": str(exc)}, exc.status, exc.headers)
+            self.send_json(req, {"error": exc.detail, "code": exc.code}, exc.status, exc.headers)
         except TimeoutError:
             _LOGGER.info("http %s %s: request not in within %.0f s or a write stalled for "
                          "%.0f s; closed", req.command, path[:200], REQUEST_TIMEOUT_S,
@@ -283,6 +292,11 @@ class StationHttp:
         req.send_header("Referrer-Policy", "no-referrer")
         req.end_headers()
         req.wfile.write(self.page)
+
+    def _verbs(self, req: BaseHTTPRequestHandler) -> None:
+        """The verb registry as the station may use it (robot_dog/verbs.py): the page builds its
+        command buttons from this answer."""
+        self.send_json(req, verbs.catalog(verbs.STATION))
 
     def _fleet(self, req: BaseHTTPRequestHandler) -> None:
         self._reader(req)
@@ -463,6 +477,10 @@ class StationHttp:
         if not isinstance(args, dict):
             raise HttpError(HTTPStatus.BAD_REQUEST, "body must be a JSON object of arguments")
         wait_s = self._number(req, "wait", 5.0, MAX_WAIT_S)
+        try:
+            verbs.check(verb, args, verbs.STATION)   # refused here, before it is signed and sent
+        except Refused as exc:
+            raise HttpError(HTTPStatus.BAD_REQUEST, exc.detail, code=exc.code) from None
         try:
             nonce = self.dispatcher.send(dog, verb, args, issuer)
         except DispatchError as exc:

@@ -19,11 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import robot_dog_interfaces.srv as srvs
 from nav_msgs.msg import Odometry
 from rclpy.action import ActionClient
 from rclpy.node import Node
-from robot_dog_interfaces.action import Announce
 from robot_dog_interfaces.msg import (AudioChunk, EstopState, PoliceLightState, RecorderStatus,
                                       SearchlightState, SoundEvent)
 from sensor_msgs.msg import BatteryState, CompressedImage
@@ -31,8 +29,11 @@ from sensor_msgs.msg import BatteryState, CompressedImage
 from robot_dog.audio.devices import RATE_HZ
 from robot_dog.audio.pcm import to_int16, to_internal
 from robot_dog.log_rate import worth_a_line
+from robot_dog import verbs
+from robot_dog.errors import Refused
 from robot_dog.mqtt import signing
 from robot_dog.ros import qos
+from robot_dog.ros.interfaces import interface
 from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.ros_main import run_node
 from robot_dog.uplink import adapt, commands, talk, telemetry as tm
@@ -80,20 +81,13 @@ class UplinkNode(Node):
         # nonce -> (future, command): answered once, by the service or by the deadline.
         self._in_flight: InFlight[tuple[Any, signing.Command]] = InFlight(commands.SERVICE_DEADLINE_S)
         self._wake = self.create_guard_condition(self._guarded("commands", self._run_commands))
-        self._service_clients = {name: self.create_client(getattr(srvs, srv), service)
-                         for name, (service, srv) in {
-                             "SetPoliceLight": ("police_light/set", "SetPoliceLight"),
-                             "SetSearchlight": ("searchlight/set", "SetSearchlight"),
-                             "Siren": ("megaphone/siren", "Siren"),
-                             "EstopEngage": ("estop/engage", "EstopEngage"),
-                             "EstopRelease": ("estop/release", "EstopRelease"),
-                             "EstopCheckIn": ("estop/check_in", "EstopCheckIn"),
-                             "MotionResume": ("motion/resume", "MotionResume"),
-                             "SetBaseMode": ("mode/set", "SetBaseMode")}.items()}
+        self._service_clients = {name: self.create_client(interface(service.srv, "srv"), name)
+                                 for name, service in verbs.services(verbs.STATION).items()}
         self._station_deadline_s = p("station_deadline_s", commands.STATION_DEADLINE_S,
                                      "the station is lost this long after its last signed check-in, s")
-        self._action_clients = {"Announce": (ActionClient(self, Announce, "megaphone/announce"),
-                                             Announce)}
+        self._action_clients = {e.name: (ActionClient(self, interface(e.action, "action"), e.name),
+                                         interface(e.action, "action"))
+                                for v in verbs.VERBS.values() if isinstance(e := v.executor, verbs.Action)}
         self.voice_in = talk.VoiceIn()
         self.mic_out = talk.MicOut(lambda: int(time.time() * 1000))
         self._voice_pub = self.create_publisher(AudioChunk, "megaphone/voice", qos.SENSOR)
@@ -247,8 +241,8 @@ class UplinkNode(Node):
                 return
             try:
                 call = commands.plan(cmd.verb, cmd.args)
-            except commands.CommandFailed as exc:
-                self._answer(cmd, exc.code, str(exc))
+            except Refused as exc:
+                self._answer(cmd, exc.code, exc.detail)
                 continue
             if isinstance(call, commands.ActionGoal):
                 self._send_goal(cmd, call)
@@ -259,7 +253,7 @@ class UplinkNode(Node):
                 self._answer(cmd, "ok", f"{call.direction} open for {call.seconds:g} s"
                              if call.seconds else f"{call.direction} closed")
                 continue
-            client = self._service_clients[call.srv]
+            client = self._service_clients[call.service]
             if not client.service_is_ready():
                 if call.answer_ok:
                     self._answer(cmd, "unavailable", f"service {call.service} is not available")
@@ -271,7 +265,7 @@ class UplinkNode(Node):
             fields = dict(call.fields)
             if "issued_at" in fields:     # ordering on the dog: the command's signed time
                 fields["issued_at"] = cmd.issued_at / 1000.0
-            if call.srv == "EstopCheckIn" and fields["timeout_s"]:
+            if call.service == "estop/check_in" and fields["timeout_s"]:
                 fields["timeout_s"] = self._station_deadline_s
             future = client.call_async(client.srv_type.Request(**fields))
             if not call.answer_ok:
@@ -282,7 +276,7 @@ class UplinkNode(Node):
 
     def _send_goal(self, cmd: signing.Command, goal: commands.ActionGoal) -> None:
         """Answer `ok` once the action server accepted the goal (it runs on by itself)."""
-        client, action_type = self._action_clients[goal.action]
+        client, action_type = self._action_clients[goal.name]
         if not client.server_is_ready():
             self._answer(cmd, "unavailable", f"action {goal.name} is not available")
             return
