@@ -370,15 +370,21 @@ def markdown() -> str:
              + ", ".join(f"`{c}`" for c in COMMON_REFUSALS) + " (docs/errors.md).", "",
              "| verb | senders | executor | arguments | refusal codes |", "|---|---|---|---|---|"]
     for v in VERBS.values():
-        e = v.executor
-        where = {Service: lambda: f"service `{e.name}` ({e.srv})",        # type: ignore[union-attr]
-                 Action: lambda: f"action `{e.name}` ({e.action})",       # type: ignore[union-attr]
-                 Window: lambda: f"uplink {e.direction} window",          # type: ignore[union-attr]
-                 Topic: lambda: f"topic `{e.name}` ({e.msg})"}[type(e)]()  # type: ignore[union-attr]
+        where = _where(v.executor)
         args = "; ".join(f"`{n}` {_describe(a)}" for n, a in v.args.items()) or "none"
         lines.append(f"| `{v.name}` | {', '.join(sorted(v.senders))} | {where} | {args} | "
                      f"{', '.join(f'`{c}`' for c in v.refusals) or '-'} |")
     return "\n".join(lines) + "\n"
+
+
+def _where(e: Executor) -> str:
+    if isinstance(e, Service):
+        return f"service `{e.name}` ({e.srv})"
+    if isinstance(e, Action):
+        return f"action `{e.name}` ({e.action})"
+    if isinstance(e, Window):
+        return f"uplink {e.direction} window"
+    return f"topic `{e.name}` ({e.msg})"
 
 
 def _describe(arg: Arg) -> str:

@@ -159,10 +159,11 @@ def test_operator_login_check(http, http_with_token, caplog, tmp_path):
     with caplog.at_level(logging.WARNING, logger="robot_dog.station.web"):
         for wrong in ({**ok, "Authorization": "Bearer s3crex"}, {"X-Operator": "mallory"}):
             code, body = status_of(http_with_token, "/api/operator", wrong)
-            assert code == 401 and body == {"error": "missing or wrong operator token"}
+            assert code == 401 and body == {"error": "missing or wrong operator token",
+                                            "code": "unauthorized"}
     refusals = [r.getMessage() for r in caplog.records if "bad token" in r.getMessage()]
     assert len(refusals) == 2 and "'mallory'" in refusals[1], refusals
     assert status_of(http_with_token, "/api/operator", ok, method="POST")[0] == 405
     # a command with the right token reaches the dispatcher, which has no key for dog1
-    assert status_of(http_with_token, "/api/dogs/dog1/commands/police_light", ok, "POST")[0] == 404
+    assert status_of(http_with_token, "/api/dogs/dog1/commands/estop_release", ok, "POST")[0] == 404
     assert http_with_token.storage.commands("dog1") == []
