@@ -323,6 +323,14 @@ def service(verb: str) -> Service:
     return executor
 
 
+def executor_name(verb: str) -> str:
+    """The ROS name (service, action or topic) that executes `verb`: the one place it is written."""
+    executor = VERBS[verb].executor
+    if isinstance(executor, Window):
+        raise TypeError(f"{verb} is executed by the uplink itself")
+    return executor.name
+
+
 def services(sender: str) -> dict[str, Service]:
     """Service name -> Service of the verbs `sender` may send (a shell creates one client each)."""
     return {e.name: e for v in VERBS.values()

@@ -20,6 +20,8 @@ import time
 import tty
 from collections.abc import Sequence
 
+from robot_dog import verbs
+
 
 
 def _node(namespace: str):
@@ -83,7 +85,7 @@ def resume(namespace: str, name: str, timeout_s: float = 10.0) -> int:
     from robot_dog_interfaces.srv import MotionResume
 
     from robot_dog.safety.estop import ADMIN
-    return _call(namespace, MotionResume, "motion/resume", timeout_s, "resumed", input=name, endpoint=ADMIN)
+    return _call(namespace, MotionResume, verbs.executor_name("resume"), timeout_s, "resumed", input=name, endpoint=ADMIN)
 
 
 def release(namespace: str, endpoint: str, timeout_s: float = 10.0) -> int:
@@ -91,7 +93,7 @@ def release(namespace: str, endpoint: str, timeout_s: float = 10.0) -> int:
     officer cannot pair again). Hardware holds (`mcu`, `button`) are released this way on the
     dog once the cable is back or the button is pulled out."""
     from robot_dog_interfaces.srv import EstopRelease
-    return _call(namespace, EstopRelease, "estop/release", timeout_s, "released",
+    return _call(namespace, EstopRelease, verbs.executor_name("estop_release"), timeout_s, "released",
                  endpoint=endpoint)
 
 

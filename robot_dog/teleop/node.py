@@ -35,6 +35,7 @@ from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.ros_main import run_node
 from robot_dog.teleop.pairing import Pairing
 from robot_dog.teleop.protocol import AUDIO_RATE_HZ
+from robot_dog.teleop.session import START_CAPS
 from robot_dog.teleop.server import ENDPOINT, HandheldServer, HandheldServerError, ServerConfig
 
 CALL_TIMEOUT_S = 3.0
@@ -54,7 +55,7 @@ class TeleopNode(Node):
         pairing = Pairing(code_ttl_s=p("code_ttl_s", 300.0, "a pairing code is valid this long, s"))
         self._lock = threading.Lock()
         self._state: dict[str, Any] = {"battery": None, "estop": None, "motion": None, "speed": None}
-        self._caps = (0.5, 1.0)
+        self._caps = START_CAPS
         self._frame: tuple[int, bytes | None] = (0, None)
         group = ReentrantCallbackGroup()
         self._cmd = self.create_publisher(TwistStamped, "teleop/handheld/cmd_vel", qos.COMMAND)
@@ -64,7 +65,7 @@ class TeleopNode(Node):
         for name, service in verbs.services(verbs.HANDHELD).items():
             self._page_clients[name] = self.create_client(interface(service.srv, "srv"), name,
                                                           callback_group=group)
-        self._check_in = self.create_client(srvs.EstopCheckIn, "estop/check_in", callback_group=group)
+        self._check_in = self.create_client(srvs.EstopCheckIn, verbs.executor_name("checkin"), callback_group=group)
         sub = partial(self.create_subscription, callback_group=group)
         sub(BatteryState, "battery", self._on_battery, qos.TELEMETRY)
         sub(EstopState, "estop", self._on_estop, qos.STATE)

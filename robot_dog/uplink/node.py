@@ -265,7 +265,7 @@ class UplinkNode(Node):
             fields = dict(call.fields)
             if "issued_at" in fields:     # ordering on the dog: the command's signed time
                 fields["issued_at"] = cmd.issued_at / 1000.0
-            if call.service == "estop/check_in" and fields["timeout_s"]:
+            if call.service == verbs.executor_name("checkin") and fields["timeout_s"]:
                 fields["timeout_s"] = self._station_deadline_s
             future = client.call_async(client.srv_type.Request(**fields))
             if not call.answer_ok:
