@@ -31,7 +31,7 @@ from robot_dog.mqtt.batch_link import BatchLink
 from robot_dog.mqtt.topics import Kind
 from robot_dog.station.dispatch import Dispatcher
 from robot_dog.station import ingest as ingest_mod
-from robot_dog.station.ingest import SECURITY_REASONS, Ingest, Rejected
+from robot_dog.station.ingest import SECURITY_REASONS, Ingest, MessageRejected
 from robot_dog.station.ingest_limits import IngestLimiter
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import DeadLetterRow, RegisteredDog, ResultRow, StatusRow, Storage
@@ -242,8 +242,8 @@ class Station:
             return
         try:
             rows, frame = self.ingest.handle(topic, payload, now)
-        except Rejected as exc:
-            self._dead_letter(topic, payload, exc.reason, str(exc), now)
+        except MessageRejected as exc:
+            self._dead_letter(topic, payload, exc.code, str(exc), now)
             return
         except Exception as exc:  # noqa: BLE001  (a bug must not poison the batch or the session)
             self._dead_letter(topic, payload, "internal", f"{type(exc).__name__}: {exc}", now,

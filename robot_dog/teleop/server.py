@@ -18,6 +18,8 @@ back with its stored token; the officer pairs again with a new code and then rel
 """
 from __future__ import annotations
 
+from robot_dog.errors import RobotDogError
+
 import asyncio
 import json
 import logging
@@ -73,7 +75,7 @@ class Dog(Protocol):
     def voice(self, pcm: bytes) -> None: ...
 
 
-class HandheldServerError(Exception):
+class HandheldServerError(RobotDogError):
     """The server cannot serve (address taken or not on this machine, plain HTTP off loopback,
     unreadable certificate): one line for the operator, no traceback."""
 

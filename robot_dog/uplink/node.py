@@ -188,9 +188,9 @@ class UplinkNode(Node):
             sequence, samples = self.voice_in.accept(payload, time.monotonic())
         except talk.VoiceRefused as exc:
             run = self.voice_in.refused_run  # logged as a run starts, then sparsely, and
-            if worth_a_line(run) or self.voice_in.refused[exc.reason] == 1:  # each new reason
+            if worth_a_line(run) or self.voice_in.refused[exc.code] == 1:  # each new reason
                 total = sum(self.voice_in.refused.values())
-                self.get_logger().warning(f"voice packet refused: {exc} ({exc.reason}, "
+                self.get_logger().warning(f"voice packet refused: {exc} ({exc.code}, "
                                           f"{run} in a row, {total} in all)")
             return
         msg = AudioChunk(sample_rate=RATE_HZ, channels=1, sequence=sequence)
