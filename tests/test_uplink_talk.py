@@ -60,7 +60,7 @@ def test_voice_accepted_only_inside_the_talk_window() -> None:
     wire = sealed(key)
     with pytest.raises(talk.VoiceRefused) as err:
         voice.accept(wire[0], now=0.0)
-    assert err.value.reason == "no_talk_window"
+    assert err.value.code == "no_talk_window"
     voice.open(AudioWindow("talk", 5.0, key), now=0.0)
     assert voice.refused_run == 1
     got = [voice.accept(p, now=1.0) for p in wire]
