@@ -211,7 +211,7 @@ VERBS: dict[str, Verb] = _verbs(
     Verb("mode", "stand, sit or damp (checked by the safety node)", _ANYONE_ON_DUTY,
          Service("mode/set", "robot_dog_interfaces/SetBaseMode"),
          {"mode": Choice(("stand", "sit", "damp"))},
-         refusals=("unknown_mode", "moving", "estop_engaged", "base_unavailable")),
+         refusals=("unknown_mode", "moving", "estop_engaged")),
     Verb("speed_mode", "crowd speed cap on or off", frozenset({HANDHELD}),
          Service("speed_mode/crowd", "std_srvs/SetBool"), {"crowd": Flag()},
          fields={"crowd": "data"}),

@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 import mujoco
 import numpy as np
 
+
+from robot_dog.errors import RobotDogError
+
 from sim import robot as R
 from sim.assets import robot_assets
 from sim.model import CONTROL_DT, load_model
@@ -32,7 +35,7 @@ MODES = ("policy", "kinematic")
 COMMAND_TIMEOUT = 0.5   # s of sim time a command holds before the dog stands
 
 
-class VelocityRejected(ValueError):
+class VelocityRejected(RobotDogError, ValueError):
     """A velocity command the base refuses (non-finite, or beyond the robot's limits)."""
 
 
