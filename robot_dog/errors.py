@@ -8,6 +8,7 @@ person and a log line, and no client ever parses it. The codes: docs/errors.md.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 CODE = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
@@ -30,3 +31,13 @@ class Refused(RobotDogError):
     def reason(self) -> str:
         """The detail, under the name the older cores used."""
         return self.detail
+
+def outcome(response: Any) -> tuple[str, str]:
+    """(code, message) of a service response: `accepted` (std_srvs: `success`), its refusal
+    `code` (`refused` when it gives none) and its words (`message`, or the older `reason`)."""
+    accepted = bool(getattr(response, "accepted", getattr(response, "success", False)))
+    words = str(getattr(response, "message", "") or getattr(response, "reason", ""))
+    if accepted:
+        return "ok", words
+    code = str(getattr(response, "code", "") or "")
+    return (code if code and code != "ok" else "refused"), words or "refused by the service"

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Raise sites with a literal code: Refused-family constructors, `code = "..."` class attributes,
 #: `code="..."` keywords and defaults, and the safety cores' Refused(reason, "code").
 _FIRST = re.compile(r'\b(?:\w*Refused|\w*Rejected|HttpError|Answer)\(\s*(?:command,\s*)?"([a-z][a-z0-9_]*)"')
+_PAGE = re.compile(r'\b_result\([\w.]+,\s*"([a-z][a-z0-9_]*)"')   # the handheld's answers
 _ATTR = re.compile(r'^\s+code = "([a-z][a-z0-9_]*)"', re.M)
 _KEYWORD = re.compile(r'\bcode(?:: str)? ?= ?"([a-z][a-z0-9_]*)"')
 _SAFETY = re.compile(r'raise Refused\((.*?)\)\s*\n', re.S)
@@ -22,7 +23,7 @@ def raised_codes() -> set[str]:
     codes: set[str] = set()
     for path in [*ROOT.glob("robot_dog/**/*.py"), *ROOT.glob("sim/*.py")]:
         text = path.read_text()
-        for rx in (_FIRST, _ATTR, _KEYWORD):
+        for rx in (_FIRST, _PAGE, _ATTR, _KEYWORD):
             codes.update(rx.findall(text))
         if "safety" in path.parts:
             for args in _SAFETY.findall(text):

@@ -7,7 +7,8 @@ from robot_dog import verbs
 from robot_dog.mqtt.signing import Command
 from robot_dog.mqtt.talk_seal import WindowKey
 from robot_dog.uplink.commands import SERVICE_DEADLINE_S, ActionGoal, ServiceCall
-from robot_dog.uplink.lifecycle import Answer, Call, CommandLifecycle, Window, outcome
+from robot_dog.errors import outcome
+from robot_dog.uplink.lifecycle import Answer, Call, CommandLifecycle, Window
 
 #: A valid command of each verb the station may send (a new verb needs one here: the test
 #: below checks that none is missing).

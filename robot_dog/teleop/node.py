@@ -28,7 +28,7 @@ from std_srvs.srv import Trigger
 
 from robot_dog import verbs
 from robot_dog.teleop.page_requests import service_request
-from robot_dog.errors import Refused
+from robot_dog.errors import Refused, outcome
 from robot_dog.ros import qos
 from robot_dog.ros.interfaces import interface
 from robot_dog.ros.params import declare_read_only
@@ -108,25 +108,23 @@ class TeleopNode(Node):
             self._check_in.call_async(srvs.EstopCheckIn.Request(endpoint=ENDPOINT,
                                                                 timeout_s=float(timeout_s)))
 
-    def call(self, kind: str, args: dict[str, Any]) -> tuple[bool, str]:
+    def call(self, kind: str, args: dict[str, Any]) -> tuple[str, str]:
         try:
             name, fields = service_request(kind, args)
         except Refused as exc:
-            return False, exc.detail
+            return exc.code, exc.detail
         client = self._page_clients[name]
         if not client.service_is_ready():
-            return False, f"{name} is not available"
+            return "unavailable", f"{name} is not available"
         done = threading.Event()
         future = client.call_async(client.srv_type.Request(**fields))
         future.add_done_callback(lambda _f: done.set())
         if not done.wait(CALL_TIMEOUT_S):
             future.cancel()
-            return False, f"{name}: no answer within {CALL_TIMEOUT_S:g} s"
-        reply = future.result()
-        ok = getattr(reply, "accepted", getattr(reply, "success", False))
-        text = getattr(reply, "reason", "") or getattr(reply, "message", "")
-        self.get_logger().info(f"handheld {kind}: {'ok' if ok else 'refused'} {text}")
-        return bool(ok), text
+            return "timeout", f"{name}: no answer within {CALL_TIMEOUT_S:g} s"
+        code, text = outcome(future.result())
+        self.get_logger().info(f"handheld {kind}: {code} {text}")
+        return code, text
 
     def state(self) -> dict[str, Any]:
         with self._lock:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from robot_dog.errors import Refused
+from robot_dog.errors import Refused, outcome
 from robot_dog.mqtt.signing import Command
 from robot_dog.uplink import commands
 from robot_dog.uplink.commands import ActionGoal, AudioWindow, ServiceCall
@@ -149,14 +149,3 @@ class CommandLifecycle(Generic[H]):
 
     def in_flight(self) -> int:
         return len(self._in_flight)
-
-
-def outcome(response: Any) -> tuple[str, str]:
-    """(code, message) of a service response: `accepted` (std_srvs: `success`), its refusal
-    `code` (`refused` when it gives none) and its words (`message`, or the older `reason`)."""
-    accepted = bool(getattr(response, "accepted", getattr(response, "success", False)))
-    words = str(getattr(response, "message", "") or getattr(response, "reason", ""))
-    if accepted:
-        return "ok", words
-    code = str(getattr(response, "code", "") or "")
-    return (code if code and code != "ok" else "refused"), words or "refused by the service"
