@@ -157,8 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("pair", help="open a new pairing code for the handheld page")
     p.add_argument("--ns", default="/dog1", help="the dog's namespace (default %(default)s)")
     c = sub.add_parser("cert", help="issue the handheld page's certificate from the fleet CA")
-    c.add_argument("fleet_dir")
-    c.add_argument("--dog", required=True)
+    c.add_argument("fleet_dir", help="the fleet directory (robot-dog fleet init) whose CA signs it")
+    c.add_argument("--dog", required=True, metavar="ID",
+                   help="the dog whose page it is (a dog of the fleet); written to "
+                        "FLEET_DIR's dogs/ID/teleop.crt and teleop.key (0600)")
     c.add_argument("--name", action="append", default=[],
                    help="address or DNS name the phone uses (repeat); localhost and 127.0.0.1 always")
     k = sub.add_parser("keyboard", help="drive from this terminal")
