@@ -12,8 +12,8 @@ import pytest
 from nav_msgs.msg import Odometry
 from rclpy.action import ActionClient
 from robot_dog_interfaces.action import FollowRoute, NavigateTo
-from robot_dog_interfaces.msg import EstopState
-from robot_dog_interfaces.srv import EstopEngage, EstopRelease, MotionResume
+from robot_dog_interfaces.msg import EstopState, GoalState
+from robot_dog_interfaces.srv import CancelGoal, EstopEngage, EstopRelease, MotionResume
 
 from robot_dog.ros import qos
 from tests import support
@@ -110,3 +110,31 @@ def test_an_estop_halfway_ends_the_goal_and_a_release_does_not_resume_it(patrol,
     import time
     time.sleep(3.0)  # a resumed goal would have moved the dog by 2 m in this time
     assert math.dist(pose(probe), stopped) < 0.1
+
+
+def test_goal_state_for_everyone_a_cancel_by_anyone_and_return_home(patrol, ros_probe):
+    """patrol/goal tells any listener (the uplink) what runs and how it ended, whoever sent it;
+    patrol/cancel stops it where it is; `return` (FollowRoute "home") walks back to the start."""
+    probe = ros_probe
+    probe.record(GoalState, "patrol/goal", qos.STATE)
+    start(probe)
+    wait_for(lambda: probe.messages("patrol/goal"), "the idle state, latched")
+    assert probe.messages("patrol/goal")[-1].state == "idle"
+    idle = probe.call(CancelGoal, "patrol/cancel", endpoint="station")
+    assert (idle.accepted, idle.code) == (False, "no_goal")
+    goals = Goals(probe)
+    handle = goals.send(NavigateTo, frame="odom", x=8.0, y=0.0)
+    wait_for(lambda: any(m.state == "active" and m.label == "navigate_to odom" and m.target_x == 8.0
+                         for m in probe.messages("patrol/goal")), "the goal active on patrol/goal")
+    wait_for(lambda: pose(probe)[0] > 2.0, "the dog under way")
+    answer = probe.call(CancelGoal, "patrol/cancel", endpoint="station")
+    assert (answer.accepted, answer.code) == (True, "ok"), answer
+    assert goals.result(handle).outcome == "cancelled"
+    wait_for(lambda: probe.messages("patrol/goal")[-1].state == "cancelled", "the ending on patrol/goal")
+    stopped = pose(probe)
+    assert 2.0 < stopped[0] < 7.5
+    home = goals.result(goals.send(FollowRoute, route="home"))
+    assert home.outcome == "arrived", home
+    assert math.dist(pose(probe), (0.0, 0.0)) <= 0.6
+    states = [(m.label, m.state) for m in probe.messages("patrol/goal")]
+    assert ("return home", "active") in states and states[-1] == ("return home", "arrived")

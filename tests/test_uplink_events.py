@@ -88,3 +88,20 @@ def test_bad_commands_have_codes(verb, args, code):
     with pytest.raises(Refused) as info:
         commands.plan(verb, args)
     assert info.value.code == code
+
+
+def test_a_goal_ending_is_one_event_and_a_latched_ending_heard_first_is_none():
+    from robot_dog.uplink.events import GoalWatch
+    restarted = GoalWatch()
+    assert restarted.update("navigate_to odom", "arrived", "") is None   # heard again after a restart
+    watch = GoalWatch()
+    assert watch.update("", "idle", "") is None
+    assert watch.update("navigate_to odom", "active", "") is None
+    assert watch.update("navigate_to odom", "blocked", "no progress") == (
+        "critical", "navigate_to odom: blocked (no progress)")
+    assert watch.update("navigate_to odom", "blocked", "no progress") is None   # the 1 Hz repeat
+    assert watch.update("return home", "active", "") is None
+    severity, text = watch.update("return home", "arrived", "")
+    assert severity == "info" and text == "return home: arrived"
+    event = EventFactory("dog1").make(1.0, "goal", severity, text, {"label": "return home"})
+    schema.check("event", event)

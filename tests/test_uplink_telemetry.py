@@ -39,3 +39,18 @@ def test_sections_without_numbers_are_left_out_not_sent_as_nan():
                                                           "yaw": 0.0}
     assert tm.velocity_section(0.5, float("inf"), 0.0) is None
     assert tm.velocity_section(0.5, 0.0, -0.1) == {"vx": 0.5, "vy": 0.0, "wz": -0.1}
+
+
+def test_the_goal_section_says_what_the_patrol_node_does_in_schema_terms():
+    from robot_dog.mqtt import schema
+    from robot_dog.uplink.telemetry import goal_section
+    inf, nan = float("inf"), float("nan")
+    looping = goal_section("follow_route patrol", "active", "", 2, inf, inf, 3.0, 4.0)
+    assert looping == {"label": "follow_route patrol", "state": "active", "waypoint_index": 2,
+                       "distance_left_m": None, "eta_s": None, "target": {"x": 3.0, "y": 4.0}}
+    assert goal_section("", "idle", "", 0, 0.0, 0.0, nan, nan) == {"label": "", "state": "idle",
+                                                                   "waypoint_index": 0}
+    ended = goal_section("return home", "blocked", "no progress for 10 s", 0, 4.5, 9.0, 0.0, 0.0)
+    assert ended["detail"] == "no progress for 10 s" and ended["distance_left_m"] == 4.5
+    for section in (looping, ended):
+        schema.check("telemetry", {"v": 1, "dog": "dog1", "ts": 1.0, "seq": 1, "goal": section})

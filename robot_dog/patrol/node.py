@@ -4,8 +4,13 @@ Two kinds of work, one at a time (a new one pre-empts the old):
 - the patrol route at start-up (`patrol_at_start`): a scenario's `route` and `route_speed` or the
   `waypoints` parameter (flat [x0, y0, x1, y1, ...], odom frame, m), walked round and round;
 - goals: the actions `navigate_to` (NavigateTo: one point) and `follow_route` (FollowRoute: the
-  named route "patrol" or explicit waypoints, once or looping), in the odom frame or as latitude/
-  longitude through the same geo origin as `fix` (the scenario's, or `geo_origin`).
+  named route "patrol", "home" (the `home` point: return) or explicit waypoints, once or
+  looping), in the odom frame or as latitude/longitude through the same geo origin as `fix` (the
+  scenario's, or `geo_origin`);
+- `patrol/cancel` (CancelGoal) ends whatever runs with "cancelled", whoever started it.
+
+Its work, whoever sent it, is on `patrol/goal` (GoalState, latched: label, state, distance
+left, ETA, target), which the uplink turns into telemetry and an event when a goal ends.
 
 It never publishes `cmd_vel`: safety_node arbitrates `patrol/cmd_vel` (the lowest priority), so a
 handheld takes over at once and the limits and the watchdog apply; after a stop the patrol input
@@ -31,7 +36,8 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.task import Future
 from robot_dog_interfaces.action import FollowRoute, NavigateTo
-from robot_dog_interfaces.msg import EstopState, MotionState
+from robot_dog_interfaces.msg import EstopState, GoalState, MotionState
+from robot_dog_interfaces.srv import CancelGoal
 
 from robot_dog.patrol.goal import GoalConfig, GoalRefused, GoalTracker, Outcome, Point, check_point
 from robot_dog.ros import qos
@@ -40,6 +46,8 @@ from robot_dog.ros.ros_main import run_node
 from robot_dog.uplink.telemetry import yaw_of
 
 PATROL_ROUTE = "patrol"   # the name of the node's own route in FollowRoute
+HOME_ROUTE = "home"       # FollowRoute to the `home` point: the station's `return`
+GOAL_STATE_PERIOD_S = 1.0  # patrol/goal while work runs (and on every change)
 
 
 @dataclass
@@ -61,6 +69,11 @@ class PatrolNode(Node):
         origin = p("geo_origin", [0.0], "latitude deg, longitude deg, altitude m of odom's origin "
                                         "(goals in wgs84); unused with a scenario")
         at_start = p("patrol_at_start", True, "walk the route from start-up (else wait for a goal)")
+        home = p("home", [0.0, 0.0], "x, y of the home point in the odom frame, m (return goes "
+                                     "there; default: where odom began)")
+        if len(home) != 2 or not all(math.isfinite(v) for v in home):
+            raise ValueError("home must be x, y (two finite numbers)")
+        self.home: Point = (float(home[0]), float(home[1]))
         self.route, default_speed, self.origin = self._route(scenario, list(flat), list(origin))
         self.goal_config = GoalConfig(
             speed=speed or default_speed,
@@ -73,6 +86,9 @@ class PatrolNode(Node):
         self.work: _Work | None = None
         self._ticked: list[Future] = []     # awaited by goal loops; completed by each tick
         self.pub = self.create_publisher(Twist, "patrol/cmd_vel", qos.COMMAND)
+        self.goal_pub = self.create_publisher(GoalState, "patrol/goal", qos.STATE)
+        self._goal_sent: tuple[tuple[str, str], float] = (("", ""), -math.inf)
+        self.create_service(CancelGoal, "patrol/cancel", self._on_cancel)
         self.create_subscription(Odometry, "odom", self._on_odom, qos.TELEMETRY)
         self.create_subscription(EstopState, "estop", self._on_estop, qos.STATE)
         self.create_subscription(MotionState, "motion/state", self._on_motion, qos.STATE)
@@ -127,9 +143,12 @@ class PatrolNode(Node):
         here = self.pose[:2] if self.pose is not None else None
         if isinstance(request, NavigateTo.Goal):
             raw, loop, label = [(request.x, request.y)], False, f"navigate_to {request.frame}"
+        elif request.route == HOME_ROUTE:
+            return [check_point(self.home, here, self.goal_config)], False, "return home"
         elif request.route:
             if request.route != PATROL_ROUTE or not self.route:
-                raise GoalRefused("unknown_route", f"no route {request.route!r}; known: {PATROL_ROUTE}")
+                known = ", ".join([PATROL_ROUTE] * bool(self.route) + [HOME_ROUTE])
+                raise GoalRefused("unknown_route", f"no route {request.route!r}; known: {known}")
             return list(self.route), request.loop, f"follow_route {PATROL_ROUTE}"
         else:
             flat = list(request.waypoints)
@@ -189,8 +208,8 @@ class PatrolNode(Node):
         self.get_logger().info(f"goal {label}: {outcome.value} ({tracker.detail})")
         if outcome is Outcome.ARRIVED:
             handle.succeed()
-        elif outcome is Outcome.CANCELLED:
-            handle.canceled()
+        elif outcome is Outcome.CANCELLED and handle.is_cancel_requested:
+            handle.canceled()   # (cancelled through patrol/cancel: the action only knows abort)
         else:
             handle.abort()
         return action.Result(outcome=outcome.value, detail=tracker.detail, distance_left_m=left)
@@ -213,9 +232,45 @@ class PatrolNode(Node):
                                           f"({work.tracker.detail}); send follow_route to walk it again")
                 self.work = None
         # no pose: say nothing, the mux's input timeout stops the dog
+        self._publish_goal(work, progress)
         waiting, self._ticked = self._ticked, []
         for tick in waiting:
             tick.set_result(progress)
+
+    def _on_cancel(self, request: CancelGoal.Request, response: CancelGoal.Response) -> CancelGoal.Response:
+        work = self.work
+        if work is None or work.tracker.outcome is not None:
+            response.accepted, response.code, response.message = False, "no_goal", "nothing to cancel"
+            return response
+        work.tracker.finish(Outcome.CANCELLED, f"cancelled by {request.endpoint or 'a caller'}")
+        self.get_logger().warning(f"goal {work.label} cancelled by {request.endpoint or 'a caller'}")
+        self._publish_goal(work, None)
+        response.accepted, response.code, response.message = True, "ok", f"{work.label} cancelled"
+        return response
+
+    def _publish_goal(self, work: _Work | None, progress: Any) -> None:
+        """patrol/goal on a change of work or state, and every GOAL_STATE_PERIOD_S while it runs."""
+        tracker = work.tracker if work is not None else None
+        if tracker is None:
+            state = "idle"
+        elif tracker.outcome is not None:
+            state = tracker.outcome.value
+        else:
+            state = "waiting" if progress is not None and progress.waiting else "active"
+        key, now = (work.label if work is not None else "", state), self._now()
+        running = state in ("active", "waiting")
+        if key == self._goal_sent[0] and not (running and now - self._goal_sent[1] >= GOAL_STATE_PERIOD_S):
+            return
+        self._goal_sent = (key, now)
+        msg = GoalState(label=key[0], state=state, detail=tracker.detail if tracker else "")
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.target_x = msg.target_y = math.nan
+        if tracker is not None:
+            msg.target_x, msg.target_y = (float(v) for v in tracker.waypoints[-1])
+        if progress is not None:
+            msg.waypoint_index, msg.distance_left_m, msg.eta_s = (
+                progress.waypoint_index, progress.distance_left_m, progress.eta_s)
+        self.goal_pub.publish(msg)
 
     def close(self) -> None:
         # A zero command on the way out, as teleop does, while ROS still runs (after Ctrl-C it

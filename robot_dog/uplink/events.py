@@ -63,3 +63,22 @@ class LowBattery:
         if not self.armed and percentage > self.clear:
             self.armed = True
         return False
+
+
+#: How each way a goal ends is told to the station: severity (an e-stop has its own event).
+GOAL_ENDINGS = {"arrived": "info", "cancelled": "info", "preempted": "info", "estop": "warning",
+                "blocked": "critical", "timed_out": "warning"}
+
+
+@dataclass
+class GoalWatch:
+    """One event when a goal ends (arrived, blocked, ...), not on every goal state message."""
+    last: tuple[str, str] | None = None   # (label, state) of the newest message
+
+    def update(self, label: str, state: str, detail: str) -> tuple[str, str] | None:
+        """(severity, message) when `label` has just ended, else None. The first state heard is
+        no news (a latched ending heard again after the uplink restarted)."""
+        before, self.last = self.last, (label, state)
+        if state not in GOAL_ENDINGS or before is None or before == (label, state):
+            return None
+        return GOAL_ENDINGS[state], f"{label}: {state}" + (f" ({detail})" if detail else "")

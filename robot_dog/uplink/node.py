@@ -22,7 +22,7 @@ from nav_msgs.msg import Odometry
 from rclpy.action import ActionClient
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
-from robot_dog_interfaces.msg import (AudioChunk, EstopState, PoliceLightState, RecorderStatus,
+from robot_dog_interfaces.msg import (AudioChunk, EstopState, GoalState, PoliceLightState, RecorderStatus,
                                       SearchlightState, SoundEvent)
 from sensor_msgs.msg import BatteryState, CompressedImage
 
@@ -36,7 +36,7 @@ from robot_dog.ros.interfaces import interface
 from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.ros_main import run_node
 from robot_dog.uplink import adapt, commands, lifecycle, talk, telemetry as tm
-from robot_dog.uplink.events import EstopWatch, EventFactory, LowBattery
+from robot_dog.uplink.events import EstopWatch, EventFactory, GoalWatch, LowBattery
 from robot_dog.uplink.session import UplinkConfig, UplinkSession
 from robot_dog.uplink.video import reencode
 
@@ -74,6 +74,7 @@ class UplinkNode(Node):
         self.video_gate = tm.RateGate(self.max_hz)
         self.state = tm.TelemetryState(self.dog, seq=tm.boot_seq(time.time()))
         self.events, self.estop, self.low_battery = EventFactory(self.dog), EstopWatch(), LowBattery()
+        self.goal_watch = GoalWatch()
 
         self._wake = self.create_guard_condition(self._guarded("commands", self._run_commands))
         self._service_clients = {name: self.create_client(interface(service.srv, "srv"), name)
@@ -102,6 +103,7 @@ class UplinkNode(Node):
         sub(RecorderStatus, "bodycam/status", lambda m: self._put("payload.bodycam",
             tm.recorder_section(m.state, m.reason)), qos.STATE)
         sub(EstopState, "estop", self._on_estop, qos.STATE)
+        sub(GoalState, "patrol/goal", self._on_goal, qos.STATE)
         sub(SoundEvent, "microphone/events", self._on_sound, qos.COMMAND)
         sub(AudioChunk, "microphone/audio", self._on_mic, qos.SENSOR)
         # The link's timers run on the steady wall clock even in a simulated run on sim time: the
@@ -158,6 +160,15 @@ class UplinkNode(Node):
         if "percentage" in section and self.low_battery.update(section["percentage"]):
             self.session.put_event(self._sim_stamped(self.events.make(time.time(), "low_battery", "warning",
                                                     f"battery at {section['percentage']:.0%}", section)))
+
+    def _on_goal(self, msg: GoalState) -> None:
+        self._put("goal", tm.goal_section(msg.label, msg.state, msg.detail, msg.waypoint_index,
+                                          msg.distance_left_m, msg.eta_s, msg.target_x, msg.target_y))
+        ended = self.goal_watch.update(msg.label, msg.state, msg.detail)
+        if ended is not None:
+            severity, text = ended
+            self.session.put_event(self._sim_stamped(self.events.make(
+                time.time(), "goal", severity, text, {"label": msg.label, "state": msg.state})))
 
     def _on_estop(self, msg: EstopState) -> None:
         self._put("safety", tm.safety_section(msg.engaged, msg.reason))

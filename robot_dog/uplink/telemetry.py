@@ -135,3 +135,18 @@ def recorder_section(state: str, reason: str) -> dict[str, Any]:
 def safety_section(engaged: bool, reason: str) -> dict[str, Any]:
     """From robot_dog_interfaces/EstopState."""
     return {"estop": bool(engaged), "estop_reason": reason[:128]}
+
+
+def goal_section(label: str, state: str, detail: str, waypoint_index: int, distance_left_m: float,
+                 eta_s: float, target_x: float, target_y: float) -> dict[str, Any]:
+    """From robot_dog_interfaces/GoalState: the patrol node's work. A looping route's unknown
+    distance and ETA (inf) are null; an idle node names no target."""
+    out: dict[str, Any] = {"label": label[:64], "state": state, "waypoint_index": int(waypoint_index)}
+    if detail:
+        out["detail"] = detail[:256]
+    if state != "idle":
+        out["distance_left_m"] = float(distance_left_m) if math.isfinite(distance_left_m) else None
+        out["eta_s"] = float(eta_s) if math.isfinite(eta_s) else None
+    if math.isfinite(target_x) and math.isfinite(target_y):
+        out["target"] = {"x": float(target_x), "y": float(target_y)}
+    return out
