@@ -161,5 +161,5 @@ def test_the_old_operator_token_is_an_admin_api_token_and_names_no_one_else(http
     with pytest.raises(Exception, match="guessable"):  # a weak old token is refused, with why
         StationHttp(Storage(tmp_path / "weak.db"), FrameRelay(), port=0, token="s3cret")
     # a command with the right token reaches the dispatcher, which has no key for dog1
-    assert status_of(http_with_token, "/api/dogs/dog1/commands/police_light", ok, "POST")[0] == 404
+    assert status_of(http_with_token, "/api/dogs/dog1/commands/estop_release", ok, "POST")[0] == 404
     assert http_with_token.storage.commands("dog1") == []

@@ -6,7 +6,7 @@ import json
 import pytest
 from hypothesis import given, strategies as st
 
-from robot_dog.safety.errors import Refused
+from robot_dog.errors import Refused
 from robot_dog.teleop import admission
 from robot_dog.teleop.errors import HandheldRefused
 from robot_dog.teleop.pairing import Pairing

@@ -5,13 +5,14 @@ import pytest
 
 from robot_dog.mqtt.talk_seal import WindowKey
 
+from robot_dog.errors import Refused
 from robot_dog.uplink import commands
 
 
 def test_announce_text_defaults_to_english() -> None:
     goal = commands.plan("announce", {"text": "Keep the exit clear."})
     assert isinstance(goal, commands.ActionGoal)
-    assert (goal.name, goal.action) == ("megaphone/announce", "Announce")
+    assert (goal.name, goal.action) == ("megaphone/announce", "robot_dog_interfaces/Announce")
     assert goal.fields == {"text": "Keep the exit clear.", "clip": "", "language": "en",
                            "priority": 0, "volume": 0.0, "repeat": 0}
 
@@ -26,12 +27,12 @@ def test_announce_mandarin_and_clip() -> None:
 @pytest.mark.parametrize("args, words", [
     ({}, "either text or clip"), ({"text": "a", "clip": "b"}, "either text or clip"),
     ({"text": "   "}, "either text or clip"), ({"text": "x" * 1001}, "1000"),
-    ({"text": "hi", "language": "fr"}, "language"), ({"clip": "../x"}, "plain name"),
-    ({"text": "hi", "priority": 200}, "priority"), ({"text": 5}, "strings"),
+    ({"text": "hi", "language": "fr"}, "language"), ({"clip": "../x"}, "clip"),
+    ({"text": "hi", "priority": 200}, "priority"), ({"text": 5}, "text must be a string"),
     ({"text": "hi", "repeat": 9}, "repeat"),
 ])
 def test_announce_bad_args(args: dict, words: str) -> None:
-    with pytest.raises(commands.CommandFailed) as info:
+    with pytest.raises(Refused) as info:
         commands.plan("announce", args)
     assert info.value.code == "bad_args" and words in str(info.value)
 
@@ -49,7 +50,7 @@ def test_listen_and_talk_open_a_bounded_window(verb: str) -> None:
     assert commands.plan(verb, {"seconds": 0}) == commands.AudioWindow(verb, 0.0)
     for args in ({}, {"seconds": 61}, {"seconds": -1}, {"seconds": True}, {"seconds": "5"},
                  {"seconds": 5, "volume": 1}):
-        with pytest.raises(commands.CommandFailed) as err:
+        with pytest.raises(Refused) as err:
             commands.plan(verb, {**extra, **args} if args else args)
         assert err.value.code == "bad_args"
 
@@ -61,10 +62,10 @@ def test_a_talk_window_needs_its_id_and_key() -> None:
                  {"seconds": 5, "key": good["key"]},
                  {"seconds": 5, **good, "window": "XYZ"}, {"seconds": 5, **good, "key": "short"},
                  {"seconds": 5, **good, "window": good["window"].upper()}):
-        with pytest.raises(commands.CommandFailed) as err:
+        with pytest.raises(Refused) as err:
             commands.plan("talk", args)
         assert err.value.code == "bad_args"
-    with pytest.raises(commands.CommandFailed):
+    with pytest.raises(Refused):
         commands.plan("listen", {"seconds": 5, **good})  # listen carries no key
 
 

@@ -21,6 +21,8 @@ sink's monitor captured only ~10 ms of a 1 s tone.
 """
 from __future__ import annotations
 
+from robot_dog.errors import RobotDogError
+
 import logging
 import os
 import shutil
@@ -45,7 +47,7 @@ LATENCY_MS = 20
 _SYSTEM_ALSA = "/usr/share/alsa/alsa.conf"
 
 
-class AudioDeviceError(Exception):
+class AudioDeviceError(RobotDogError):
     """The audio server or a device is missing or failed."""
 
 

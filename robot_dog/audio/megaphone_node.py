@@ -23,6 +23,7 @@ import numpy as np
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
+from robot_dog import verbs
 from robot_dog_interfaces.action import Announce
 from robot_dog_interfaces.msg import AmplifierState, AudioChunk
 from robot_dog_interfaces.srv import SetAmplifier, Siren
@@ -90,10 +91,10 @@ class MegaphoneNode(Node):
         self._amp_client = self.create_client(SetAmplifier, "amplifier/set", callback_group=requests)
         self._amp = AmplifierSwitch(self._amp_call, self._amp_client.service_is_ready,
                                     answer_s=AMP_ANSWER_S)
-        ActionServer(self, Announce, "megaphone/announce", self._execute,
+        ActionServer(self, Announce, verbs.executor_name("announce"), self._execute,
                      goal_callback=lambda _: GoalResponse.ACCEPT,
                      cancel_callback=lambda _: CancelResponse.ACCEPT, callback_group=requests)
-        self.create_service(Siren, "megaphone/siren", self._on_siren, callback_group=requests)
+        self.create_service(Siren, verbs.executor_name("siren"), self._on_siren, callback_group=requests)
         self.create_subscription(AudioChunk, "megaphone/voice", self._on_voice, qos.SENSOR,
                                  callback_group=MutuallyExclusiveCallbackGroup())
         self.create_subscription(AmplifierState, "amplifier/state", self._on_amp_state, qos.STATE)

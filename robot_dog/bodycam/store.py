@@ -17,6 +17,8 @@ last fragment), chained with `recovered: true`, and the audit log says so.
 """
 from __future__ import annotations
 
+from robot_dog.errors import RobotDogError
+
 import json
 import logging
 import os
@@ -48,7 +50,7 @@ CASE_FILE = "case.json"      # in an exported case: which recordings it holds (g
 RELEASED_HEAD = re.compile(r"last hash ([0-9a-f]{64})")
 
 
-class StoreError(RuntimeError):
+class StoreError(RobotDogError, RuntimeError):
     """The evidence directory cannot be written as needed (disk full, permissions)."""
 
 

@@ -1,6 +1,8 @@
 """The fleet directory's layout and its registry record: where each file lives, what a fleet is."""
 from __future__ import annotations
 
+from robot_dog.errors import RobotDogError
+
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +13,7 @@ from robot_dog.mqtt import topics
 USER_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 
 
-class FleetError(Exception):
+class FleetError(RobotDogError):
     """The fleet directory cannot be created or changed as asked."""
 
 

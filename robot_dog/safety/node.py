@@ -29,6 +29,7 @@ from geometry_msgs.msg import Twist as TwistMsg
 from geometry_msgs.msg import TwistStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
+from robot_dog import verbs
 from robot_dog_interfaces.msg import BaseState, EstopState, MotionState
 from robot_dog_interfaces.srv import (EstopCheckIn, EstopEngage, EstopRelease, MotionResume,
                                       SetBaseMode)
@@ -57,28 +58,30 @@ class SafetyNode(Node):
         kwargs.setdefault("node_name", "safety")
         super().__init__(**kwargs)
         p = partial(declare_read_only, self)
+        d, m = Limits(), MotionConfig()   # the defaults live in the cores, stated once
         limits = Limits(
-            max_linear=p("max_linear", 1.0, "absolute speed limit, m/s (above: refused)"),
-            max_angular=p("max_angular", 1.0, "absolute turn rate limit, rad/s"),
-            crowd_linear=p("crowd_linear", 0.5, "speed cap in crowd mode, m/s"),
-            crowd_angular=p("crowd_angular", 1.0, "turn rate cap in crowd mode, rad/s"),
-            accel_linear=p("accel_linear", 1.0, "acceleration limit, m/s^2"),
-            accel_angular=p("accel_angular", 2.0, "angular acceleration limit, rad/s^2"),
-            stop_decel_linear=p("stop_decel_linear", 2.0, "controlled-stop deceleration, m/s^2"),
-            stop_decel_angular=p("stop_decel_angular", 4.0, "controlled-stop, rad/s^2"))
+            max_linear=p("max_linear", d.max_linear, "absolute speed limit, m/s (above: refused)"),
+            max_angular=p("max_angular", d.max_angular, "absolute turn rate limit, rad/s"),
+            crowd_linear=p("crowd_linear", d.crowd_linear, "speed cap in crowd mode, m/s"),
+            crowd_angular=p("crowd_angular", d.crowd_angular, "turn rate cap in crowd mode, rad/s"),
+            accel_linear=p("accel_linear", d.accel_linear, "acceleration limit, m/s^2"),
+            accel_angular=p("accel_angular", d.accel_angular, "angular acceleration limit, rad/s^2"),
+            stop_decel_linear=p("stop_decel_linear", d.stop_decel_linear,
+                                "controlled-stop deceleration, m/s^2"),
+            stop_decel_angular=p("stop_decel_angular", d.stop_decel_angular, "controlled-stop, rad/s^2"))
         inputs, locks = load_mux_config(Path(p(
             "mux_config", str(DEFAULT_MUX_CONFIG), "inputs and locks, twist_mux YAML format")))
         supervised = [s.priority for s in inputs if s.name == SUPERVISOR or s.restart == "resume"]
         # The station's lapse holds autonomy: everything at or below the station's input.
         self._autonomy_lock = LockSpec("autonomy", max(supervised, default=0))
-        tick_s = 1.0 / p("rate_hz", 50.0, "output rate of cmd_vel while driving, Hz")
+        tick_s = 1.0 / p("rate_hz", 1.0 / m.tick_s, "output rate of cmd_vel while driving, Hz")
         config = MotionConfig(
             limits=limits, tick_s=tick_s, inputs=inputs,
             locks=(*locks, *(() if any(lk.name == ESTOP_LOCK.name for lk in locks) else (ESTOP_LOCK,)),
                    self._autonomy_lock),
-            watchdog_s=p("watchdog_s", 0.4, "winner silence before zero, s"),
-            max_frame_age_s=p("max_frame_age_s", 0.3, "stamped frames older than this are dropped, s"),
-            settle_s=p("settle_s", 2.0, "e-stop held at zero this long -> the base sits, s"))
+            watchdog_s=p("watchdog_s", m.watchdog_s, "winner silence before zero, s"),
+            max_frame_age_s=p("max_frame_age_s", m.max_frame_age_s, "stamped frames older than this are dropped, s"),
+            settle_s=p("settle_s", m.settle_s, "e-stop held at zero this long -> the base sits, s"))
         self._motion = MotionCore(config, speed_mode="crowd" if p(
             "crowd_mode", False, "start in crowd mode (speed cap crowd_linear)") else "normal")
         self._estop = EstopCore(known=tuple(p(
@@ -107,17 +110,17 @@ class SafetyNode(Node):
                                          qos.STATE, callback_group=core)
         self.create_subscription(BaseState, "base/state", self._on_base_state, qos.STATE,
                                  callback_group=core)
-        self.create_service(EstopEngage, "estop/engage", self._on_engage, callback_group=core)
-        self.create_service(EstopRelease, "estop/release", self._on_release, callback_group=core)
-        self.create_service(EstopCheckIn, "estop/check_in", self._on_check_in, callback_group=core)
-        self.create_service(MotionResume, "motion/resume", self._on_resume, callback_group=core)
-        self.create_service(SetBool, "speed_mode/crowd", self._on_crowd, callback_group=core)
+        self.create_service(EstopEngage, verbs.executor_name("estop"), self._on_engage, callback_group=core)
+        self.create_service(EstopRelease, verbs.executor_name("estop_release"), self._on_release, callback_group=core)
+        self.create_service(EstopCheckIn, verbs.executor_name("checkin"), self._on_check_in, callback_group=core)
+        self.create_service(MotionResume, verbs.executor_name("resume"), self._on_resume, callback_group=core)
+        self.create_service(SetBool, verbs.executor_name("speed_mode"), self._on_crowd, callback_group=core)
         # mode/set awaits the base's answer (an async callback: it never blocks the executor).
         # A suspended coroutine keeps its callback group entered, so the service, and the
         # client with its deadline timer, each have a group of their own, apart from `core`.
         self._base_group = ReentrantCallbackGroup()
         self._base = self.create_client(SetBaseMode, "base/set_mode", callback_group=self._base_group)
-        self.create_service(SetBaseMode, "mode/set", self._on_mode,
+        self.create_service(SetBaseMode, verbs.executor_name("mode"), self._on_mode,
                             callback_group=ReentrantCallbackGroup())
         self.create_timer(tick_s, self._tick, callback_group=core)
         self.create_timer(0.5, lambda: self._publish_state(force=True), callback_group=core)

@@ -34,7 +34,7 @@ from robot_dog.station.dispatch import Dispatcher
 from robot_dog.station.evidence_intake import Ack, EvidenceIntake, EvidenceRefused
 from robot_dog.station.evidence_intake import SECURITY_REASONS as EVIDENCE_SECURITY_REASONS
 from robot_dog.station import ingest as ingest_mod
-from robot_dog.station.ingest import SECURITY_REASONS, Ingest, Rejected
+from robot_dog.station.ingest import SECURITY_REASONS, Ingest, MessageRejected
 from robot_dog.station.ingest_limits import IngestLimiter
 from robot_dog.station.object_store import DirectoryStore
 from robot_dog.station.relay import FrameRelay
@@ -282,7 +282,8 @@ class Station:
     def _on_message(self, topic: str, payload: bytes, now: float) -> None:
         """Store one message, or dead-letter it: either way it is acknowledged with its batch,
         so a message that can never be stored is not redelivered forever."""
-        if topic.count("/") == 4 and topic.split("/")[3] == "audio":  # live only, never stored
+        kind = _kind_of(topic)
+        if kind is Kind.AUDIO:  # live only, never stored
             self._on_audio(topic, payload, now)
             return
         if topic.count("/") == 4 and topic.split("/")[3] == "evidence":
@@ -293,14 +294,14 @@ class Station:
             return
         try:
             rows, frame = self.ingest.handle(topic, payload, now)
-        except Rejected as exc:
-            self._dead_letter(topic, payload, exc.reason, str(exc), now)
+        except MessageRejected as exc:
+            self._dead_letter(topic, payload, exc.code, str(exc), now)
             return
         except Exception as exc:  # noqa: BLE001  (a bug must not poison the batch or the session)
             self._dead_letter(topic, payload, "internal", f"{type(exc).__name__}: {exc}", now,
                               traceback=True)
             return
-        self.received[topic.split("/")[3]] += 1
+        self.received[str(kind)] += 1
         for row in rows:
             self.storage.put(row)
             if isinstance(row, ResultRow):
@@ -409,3 +410,11 @@ def run(config: StationConfig, duration_s: float | None = None, *,
         station.stop(end_session=left)
     return summary
 
+
+
+def _kind_of(topic: str) -> Kind | None:
+    """The topic's kind by the one parser of the tree; None outside it (ingest refuses it)."""
+    try:
+        return topics.parse(topic).kind
+    except topics.TopicError:
+        return None

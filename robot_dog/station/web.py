@@ -15,6 +15,9 @@ Routes:
   POST /api/logout                     ends this session
   POST /api/logout-everywhere          ends every session of this account
   GET /api/fleet                       dogs with status, health, last seen, counts
+  GET /api/verbs                       the verbs the station may send (robot_dog/verbs.py:
+                                       arguments, executor, refusal codes, the page's buttons);
+                                       public, like the docs
   GET /api/dogs/{dog}/telemetry        latest telemetry document
   GET /api/dogs/{dog}/events           recent events, newest first (?limit=N, <= 1000)
   GET /api/dogs/{dog}/commands         command log: who sent what when, and the dog's result
@@ -72,7 +75,9 @@ from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from typing import Any, Callable
 
-from robot_dog.mqtt import schema
+from robot_dog import verbs
+from robot_dog.errors import Refused
+from robot_dog.mqtt import schema, topics
 from robot_dog.mqtt.errors import NotConnected
 from robot_dog.station import slots as slot_kinds
 from robot_dog.station.accounts import AccountError, Accounts, Principal, command_action
@@ -88,9 +93,9 @@ from robot_dog.station.storage.accounts import AccountTables
 from robot_dog.station.talk import MAX_VOICE_BYTES, TalkRefused, TalkRelay
 
 _LOGGER = logging.getLogger(__name__)
-NAME = r"[a-z0-9_-]{1,32}"
+NAME = topics.DOG_ID.pattern        # dog ids and camera names: the MQTT tree's own rules
 BOUNDARY = "robotdogframe"
-VERB = r"[a-z][a-z0-9_]{0,31}"
+VERB = topics.VERB.pattern
 MAX_BODY_BYTES = 4096
 MAX_WAIT_S = 10.0
 #: A whole request (line, headers, body) must arrive within this of the connection, s;
@@ -119,24 +124,27 @@ PAGE_POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsaf
                "frame-ancestors 'none'")
 
 
-class HttpError(Exception):
+class HttpError(Refused):
+    """An HTTP refusal: answered {"error": detail, "code": code}; `code` defaults to the status
+    phrase in snake_case ("bad_request", "unauthorized", "too_many_requests")."""
+
     def __init__(self, status: HTTPStatus, message: str,
-                 headers: dict[str, str] | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.headers, self.code = status, headers, code
+                 headers: dict[str, str] | None = None, *, code: str = "") -> None:
+        super().__init__(code or status.phrase.lower().replace(" ", "_").replace("-", "_"), message)
+        self.status, self.headers = status, headers
 
     @classmethod
     def of(cls, exc: AccountError) -> "HttpError":
         wait = math.ceil(exc.retry_after_s)
         return cls(HTTPStatus(exc.status), str(exc), {"Retry-After": str(wait)} if wait else None,
-                   exc.code)
+                   code=exc.code)
 
 
 #: route handler -> the action of the role table (robot_dog/station/accounts/roles.py) it
 #: needs; None: open to anyone (the page, the login). A route missing here cannot be added.
 #: `command` becomes `estop` for the verbs estop and release (roles.command_action).
 ROUTE_ACTIONS: dict[str, str | None] = {
-    "_index": None, "_login": None, "_session": "session", "_logout": "session",
+    "_index": None, "_verbs": None, "_login": None, "_session": "session", "_logout": "session",
     "_logout_everywhere": "session", "_fleet": "watch", "_telemetry": "watch",
     "_events": "watch", "_audit": "watch", "_command": "command", "_mic": "listen",
     "_voice": "talk", "_audit_log": "audit", "_tokens": "own_tokens",
@@ -225,6 +233,7 @@ class StationHttp:
             (re.compile(pattern), method, handler, ROUTE_ACTIONS[handler.__name__])
             for pattern, method, handler in (
                 (r"^/$", "GET", self._index),
+                (r"^/api/verbs$", "GET", self._verbs),
                 (r"^/api/login$", "POST", self._login),
                 (r"^/api/session$", "GET", self._session),
                 (r"^/api/logout$", "POST", self._logout),
@@ -301,7 +310,7 @@ class StationHttp:
     def _refuse(self, req: BaseHTTPRequestHandler, path: str, exc: HttpError) -> None:
         _LOGGER.info("http %s %s from %s -> %d %s", req.command, path[:200], req.client_address[0],
                      exc.status, exc)
-        body = {"error": str(exc), **({"code": exc.code} if exc.code else {})}
+        body = {"error": exc.detail, "code": exc.code}
         self.send_json(req, body, exc.status, exc.headers)
 
     def _take_slot(self, req: BaseHTTPRequestHandler, route: Callable[..., None]) -> None:
@@ -345,6 +354,11 @@ class StationHttp:
         req.send_header("Referrer-Policy", "no-referrer")
         req.end_headers()
         req.wfile.write(self.page)
+
+    def _verbs(self, req: BaseHTTPRequestHandler) -> None:
+        """The verb registry as the station may use it (robot_dog/verbs.py): the page builds its
+        command buttons from this answer."""
+        self.send_json(req, verbs.catalog(verbs.STATION))
 
     def _fleet(self, req: BaseHTTPRequestHandler) -> None:
         counts = self.storage.counts()
@@ -509,6 +523,10 @@ class StationHttp:
         if not isinstance(args, dict):
             raise HttpError(HTTPStatus.BAD_REQUEST, "body must be a JSON object of arguments")
         wait_s = self._number(req, "wait", 5.0, MAX_WAIT_S)
+        try:
+            verbs.check(verb, args, verbs.STATION)   # refused here, before it is signed and sent
+        except Refused as exc:
+            raise HttpError(HTTPStatus.BAD_REQUEST, exc.detail, code=exc.code) from None
         try:
             nonce = self.dispatcher.send(dog, verb, args, who.issuer)
         except DispatchError as exc:

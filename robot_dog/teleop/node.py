@@ -24,39 +24,21 @@ from rclpy.duration import Duration
 from rclpy.node import Node
 from robot_dog_interfaces.msg import AudioChunk, EstopState, MotionState
 from sensor_msgs.msg import BatteryState, CompressedImage
-from std_srvs.srv import SetBool, Trigger
+from std_srvs.srv import Trigger
 
+from robot_dog import verbs
+from robot_dog.teleop.page_requests import service_request
+from robot_dog.errors import Refused, outcome
 from robot_dog.ros import qos
+from robot_dog.ros.interfaces import interface
 from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.ros_main import run_node
 from robot_dog.teleop.pairing import Pairing
 from robot_dog.teleop.protocol import AUDIO_RATE_HZ
+from robot_dog.teleop.session import START_CAPS
 from robot_dog.teleop.server import ENDPOINT, HandheldServer, HandheldServerError, ServerConfig
 
 CALL_TIMEOUT_S = 3.0
-
-
-def _request(kind: str, args: dict[str, Any]) -> tuple[type, str, dict[str, Any]]:
-    """(service type, name, request fields) of a page request."""
-    if kind == "estop":
-        return srvs.EstopEngage, "estop/engage", {"endpoint": ENDPOINT, "reason": "handheld e-stop button"}
-    if kind == "release":
-        return srvs.EstopRelease, "estop/release", {"endpoint": ENDPOINT}
-    if kind == "mode":
-        return srvs.SetBaseMode, "mode/set", {"mode": args["mode"]}
-    if kind == "speed":
-        return SetBool, "speed_mode/crowd", {"data": args["crowd"]}
-    if kind == "light":
-        return srvs.SetPoliceLight, "police_light/set", {"pattern": "alternate" if args["on"] else "off"}
-    if kind == "siren":
-        return srvs.Siren, "megaphone/siren", {"tone": "wail" if args["on"] else "off",
-                                               "max_duration_s": 30.0}
-    if kind == "searchlight":
-        return srvs.SetSearchlight, "searchlight/set", {"level": 1.0 if args["on"] else 0.0}
-    if kind == "record":   # the officer at the dog (a local source: may stop a locked recording)
-        return srvs.Record, "bodycam/record", {"start": args["on"], "reason": "handheld Record button",
-                                               "lock": False, "source": "handheld"}
-    raise ValueError(f"no service for {kind!r}")
 
 
 class TeleopNode(Node):
@@ -73,17 +55,17 @@ class TeleopNode(Node):
         pairing = Pairing(code_ttl_s=p("code_ttl_s", 300.0, "a pairing code is valid this long, s"))
         self._lock = threading.Lock()
         self._state: dict[str, Any] = {"battery": None, "estop": None, "motion": None, "speed": None}
-        self._caps = (0.5, 1.0)
+        self._caps = START_CAPS
         self._frame: tuple[int, bytes | None] = (0, None)
         group = ReentrantCallbackGroup()
         self._cmd = self.create_publisher(TwistStamped, "teleop/handheld/cmd_vel", qos.COMMAND)
         self._voice = self.create_publisher(AudioChunk, "megaphone/voice", qos.SENSOR)
         self._voice_seq = 0
         self._page_clients: dict[str, Any] = {}
-        for kind in ("estop", "release", "mode", "speed", "light", "siren", "searchlight", "record"):
-            srv_type, name, _ = _request(kind, {"mode": "", "crowd": False, "on": False})
-            self._page_clients[kind] = self.create_client(srv_type, name, callback_group=group)
-        self._check_in = self.create_client(srvs.EstopCheckIn, "estop/check_in", callback_group=group)
+        for name, service in verbs.services(verbs.HANDHELD).items():
+            self._page_clients[name] = self.create_client(interface(service.srv, "srv"), name,
+                                                          callback_group=group)
+        self._check_in = self.create_client(srvs.EstopCheckIn, verbs.executor_name("checkin"), callback_group=group)
         sub = partial(self.create_subscription, callback_group=group)
         sub(BatteryState, "battery", self._on_battery, qos.TELEMETRY)
         sub(EstopState, "estop", self._on_estop, qos.STATE)
@@ -126,22 +108,23 @@ class TeleopNode(Node):
             self._check_in.call_async(srvs.EstopCheckIn.Request(endpoint=ENDPOINT,
                                                                 timeout_s=float(timeout_s)))
 
-    def call(self, kind: str, args: dict[str, Any]) -> tuple[bool, str]:
-        _, name, fields = _request(kind, args)
-        client = self._page_clients[kind]
+    def call(self, kind: str, args: dict[str, Any]) -> tuple[str, str]:
+        try:
+            name, fields = service_request(kind, args)
+        except Refused as exc:
+            return exc.code, exc.detail
+        client = self._page_clients[name]
         if not client.service_is_ready():
-            return False, f"{name} is not available"
+            return "unavailable", f"{name} is not available"
         done = threading.Event()
         future = client.call_async(client.srv_type.Request(**fields))
         future.add_done_callback(lambda _f: done.set())
         if not done.wait(CALL_TIMEOUT_S):
             future.cancel()
-            return False, f"{name}: no answer within {CALL_TIMEOUT_S:g} s"
-        reply = future.result()
-        ok = getattr(reply, "accepted", getattr(reply, "success", False))
-        text = getattr(reply, "reason", "") or getattr(reply, "message", "")
-        self.get_logger().info(f"handheld {kind}: {'ok' if ok else 'refused'} {text}")
-        return bool(ok), text
+            return "timeout", f"{name}: no answer within {CALL_TIMEOUT_S:g} s"
+        code, text = outcome(future.result())
+        self.get_logger().info(f"handheld {kind}: {code} {text}")
+        return code, text
 
     def state(self) -> dict[str, Any]:
         with self._lock:

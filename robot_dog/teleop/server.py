@@ -18,6 +18,8 @@ back with its stored token; the officer pairs again with a new code and then rel
 """
 from __future__ import annotations
 
+from robot_dog.errors import RobotDogError
+
 import asyncio
 import json
 import logging
@@ -66,14 +68,14 @@ class Dog(Protocol):
     """What the handheld may do on the dog (node.py implements it on ROS)."""
     def drive(self, vx: float, wz: float) -> None: ...
     def check_in(self, timeout_s: float) -> None: ...
-    def call(self, kind: str, args: dict[str, Any]) -> tuple[bool, str]: ...
+    def call(self, kind: str, args: dict[str, Any]) -> tuple[str, str]: ...   # (code, words)
     def state(self) -> dict[str, Any]: ...
     def frame(self) -> tuple[int, bytes | None]: ...
     def caps(self) -> tuple[float, float]: ...
     def voice(self, pcm: bytes) -> None: ...
 
 
-class HandheldServerError(Exception):
+class HandheldServerError(RobotDogError):
     """The server cannot serve (address taken or not on this machine, plain HTTP off loopback,
     unreadable certificate): one line for the operator, no traceback."""
 
@@ -374,8 +376,8 @@ class HandheldServer:
     def _estop(self, link: _Link) -> None:
         while not link.waiting.empty():
             dropped = link.waiting.get_nowait()
-            link.spawn(link.send({"t": "result", "kind": dropped.kind, "ok": False,
-                                  "message": "dropped: an E-STOP came after it"}))
+            link.spawn(link.send(_result(dropped.kind, "dropped_by_estop",
+                                         "dropped: an E-STOP came after it")))
         if link.in_progress is not None:
             link.estop_during = True
         self._engage_soon(link)
@@ -394,16 +396,16 @@ class HandheldServer:
     async def _engage(self, link: _Link) -> None:
         assert self._engage_lock is not None
         async with self._engage_lock:   # engages reach the dog one at a time, in order
-            ok, message = await self._call(self._estop_calls, "estop", {})
-        await link.send({"t": "result", "kind": "estop", "ok": ok, "message": message})
+            code, message = await self._call(self._estop_calls, "estop", {})
+        await link.send(_result("estop", code, message))
 
-    async def _call(self, executor: ThreadPoolExecutor, kind: str, args: dict[str, Any]) -> tuple[bool, str]:
+    async def _call(self, executor: ThreadPoolExecutor, kind: str, args: dict[str, Any]) -> tuple[str, str]:
         """The dog's answer to a page request; a failing call is a refusal, never a dead task."""
         try:
             return await self._loop.run_in_executor(executor, self.dog.call, kind, args)
         except Exception as exc:  # noqa: BLE001 (the page hears why; one log line per kind)
             self._refusals.note(f"server error ({type(exc).__name__})", f"{kind}: {exc}", logging.ERROR)
-            return False, f"{kind} failed on the dog ({type(exc).__name__})"
+            return "failed", f"{kind} failed on the dog ({type(exc).__name__})"
 
     async def _requests(self, link: _Link) -> None:
         """The connection's page requests, one at a time; an E-STOP never waits for them."""
@@ -413,10 +415,10 @@ class HandheldServer:
                 continue
             link.in_progress, link.estop_during = req.kind, False
             try:
-                ok, message = await self._call(self._calls, req.kind, req.args)
+                code, message = await self._call(self._calls, req.kind, req.args)
             finally:
                 link.in_progress = None
-            await link.send({"t": "result", "kind": req.kind, "ok": ok, "message": message})
+            await link.send(_result(req.kind, code, message))
             if req.kind == "release" and link.estop_during:
                 _LOGGER.warning("handheld E-STOP came while a release was on its way: engaged again")
                 self._engage_soon(link)
@@ -490,3 +492,9 @@ def _raise_open_files_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         except (ValueError, OSError):
             pass
+
+
+def _result(kind: str, code: str, message: str) -> dict[str, Any]:
+    """A page request's answer: `code` is "ok" or a stable refusal code (docs/errors.md), the
+    page acts on it; `message` is for the officer to read."""
+    return {"t": "result", "kind": kind, "ok": code == "ok", "code": code, "message": message}

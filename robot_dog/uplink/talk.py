@@ -12,6 +12,8 @@ another station user, a recording from an earlier window or a replay inside this
 """
 from __future__ import annotations
 
+from robot_dog.errors import Refused
+
 import math
 from collections import Counter
 from collections.abc import Callable
@@ -38,12 +40,8 @@ class Window:
         return now < self._until
 
 
-class VoiceRefused(ValueError):
-    """A cmd/voice packet not played; `reason` is the counter key."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+class VoiceRefused(Refused, ValueError):
+    """A cmd/voice packet not played; `code` is the counter key."""
 
 
 class VoiceIn:
@@ -81,7 +79,7 @@ class VoiceIn:
             try:
                 packet = opus.unpack(talk_seal.open_sealed(self._key, payload))
             except talk_seal.SealError as exc:
-                raise VoiceRefused(exc.reason, str(exc)) from None
+                raise VoiceRefused(exc.code, str(exc)) from None
             except opus.OpusError as exc:
                 raise VoiceRefused("bad_packet", str(exc)) from None
             if packet.sequence <= self._last_sequence:
@@ -92,7 +90,7 @@ class VoiceIn:
             except opus.OpusError as exc:
                 raise VoiceRefused("bad_packet", str(exc)) from None
         except VoiceRefused as exc:
-            self.refused[exc.reason] += 1
+            self.refused[exc.code] += 1
             self.refused_run += 1
             raise
         self._last_sequence = packet.sequence

@@ -1,6 +1,8 @@
 """Storage: rows are enqueued by ingest and committed in batches by one writer thread."""
 from __future__ import annotations
 
+from robot_dog.errors import RobotDogError
+
 import json
 import logging
 import threading
@@ -17,7 +19,7 @@ from robot_dog.station.storage.schema import _ANSWER, _SEEN, _TRIM_DEAD, _UPSERT
 _LOGGER = logging.getLogger(__name__)
 
 
-class StorageError(Exception):
+class StorageError(RobotDogError):
     """The database cannot be opened or written."""
 
 
