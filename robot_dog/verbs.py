@@ -238,11 +238,11 @@ VERBS: dict[str, Verb] = _verbs(
     Verb("record", "start (or stop) the bodycam's evidence recording; the recorder counts the "
          "station as remote, so it cannot stop a locked recording, the officer at the dog can",
          _ANYONE_ON_DUTY, Service("bodycam/record", "robot_dog_interfaces/Record"),
-         {"start": Flag(True), "reason": Text(120, default="officer_request"), "lock": Flag(False)},
+         {"start": Flag(True), "reason": Text(120, default="operator_request"), "lock": Flag(False)},
          refusals=("locked", "trigger_active", "not_recording", "disabled"), sender_field="source"),
     Verb("snapshot", "a still from the bodycam, hashed and chained like a segment",
          _ANYONE_ON_DUTY, Service("bodycam/snapshot", "robot_dog_interfaces/Snapshot"),
-         {"reason": Text(120, default="officer_request")},
+         {"reason": Text(120, default="operator_request")},
          refusals=("no_frame", "disabled", "store_error"), sender_field="source"),
     Verb("drive", "velocity from a stick or keys, each sender on its own mux input "
          "(robot_dog/config/twist_mux.yaml)", frozenset({HANDHELD, GAMEPAD, KEYBOARD}),

@@ -7,12 +7,13 @@ import urllib.request
 import pytest
 
 from robot_dog import verbs
+from robot_dog.station.accounts import local_admin
 from robot_dog.station.dispatch import Dispatcher
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import StatusRow, Storage
 from robot_dog.station.web import StationHttp
 
-TOKEN = "s3cret"
+TOKEN = "an-old-fleet-operator-token-0123456789"
 
 
 @pytest.fixture
@@ -87,8 +88,9 @@ def test_the_page_shows_a_new_verb_and_sends_it(station, horn, browser_page):
     requests = []
     page.on("request", lambda r: requests.append((r.url, r.post_data)) if "/commands/" in r.url else None)
     page.goto(f"http://127.0.0.1:{station.port}/")
-    page.fill("#operator", "alice")
-    page.fill("#token", TOKEN)
+    station.accounts.add_account(local_admin("test"), "alice", "operator", "alice's password")
+    page.fill("#name", "alice")
+    page.fill("#password", "alice's password")
     page.click("#login-button")
     card = "section.dog[data-dog=dog1]"
     page.wait_for_selector(f"{card} button[data-cmd=horn_blast]", timeout=30_000)

@@ -268,8 +268,8 @@ def test_the_record_button_is_a_checked_request_and_calls_the_recorder_as_the_of
     assert (req.kind, req.args) == ("record", {"on": True})
     with pytest.raises(HandheldRefused):
         gate.check(json.dumps({"t": "record", "seq": 2, "on": "yes"}), 0.1)
-    from robot_dog.teleop.node import _request
-    srv, name, fields = _request("record", {"on": False})
-    assert (srv.__name__, name) == ("Record", "bodycam/record")
+    from robot_dog.teleop.page_requests import service_request
+    name, fields = service_request("record", {"on": False})
+    assert name == "bodycam/record"
     assert fields == {"start": False, "reason": "handheld Record button", "lock": False,
                       "source": "handheld"}   # a local source: it may stop a locked recording

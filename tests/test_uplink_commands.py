@@ -71,15 +71,16 @@ def test_a_talk_window_needs_its_id_and_key() -> None:
 
 def test_record_and_snapshot_call_the_recorder_as_the_station() -> None:
     call = commands.plan("record", {"reason": "incident 12", "lock": True})
-    assert (call.service, call.srv) == ("bodycam/record", "Record")
+    assert (call.service, call.srv) == ("bodycam/record", "robot_dog_interfaces/Record")
     assert call.fields == {"start": True, "reason": "incident 12", "lock": True, "source": "station"}
     assert commands.plan("record", {"start": False}).fields["start"] is False
     call = commands.plan("snapshot", {})
-    assert (call.service, call.srv, call.fields) == ("bodycam/snapshot", "Snapshot",
-                                                     {"reason": "station", "source": "station"})
+    assert (call.service, call.srv, call.fields) == (
+        "bodycam/snapshot", "robot_dog_interfaces/Snapshot",
+        {"reason": "operator_request", "source": "station"})
     for verb, args in (("record", {"start": "yes"}), ("record", {"lock": 1}),
                        ("record", {"reason": "x" * 121}), ("record", {"source": "officer"}),
                        ("snapshot", {"reason": 5}), ("snapshot", {"lock": True})):
-        with pytest.raises(commands.CommandFailed) as err:
+        with pytest.raises(Refused) as err:
             commands.plan(verb, args)
         assert err.value.code == "bad_args", (verb, args)

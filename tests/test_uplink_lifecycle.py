@@ -18,6 +18,7 @@ SAMPLES = {
     "resume": {"input": "patrol"}, "mode": {"mode": "sit"}, "checkin": {},
     "announce": {"text": "Keep the exit clear."}, "listen": {"seconds": 10},
     "talk": {"seconds": 10, **WindowKey.new().args()},
+    "record": {"reason": "incident 12"}, "snapshot": {},
 }
 STATION_VERBS = [v.name for v in verbs.VERBS.values() if verbs.STATION in v.senders]
 CALLED = [v for v in STATION_VERBS if not isinstance(verbs.VERBS[v].executor, verbs.Window)]

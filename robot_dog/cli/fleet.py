@@ -59,8 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--cert", action="store_true",
                       help="issue every dog a client certificate (dogs/<dog>/client.crt, .key)")
     init.add_argument("--admin", default="admin", metavar="NAME",
-                      help="the station's first admin account, with a one-time password printed "
-                           "and kept in FLEET_DIR/station/first-admin.password (0600)")
+                      help="the station's first admin account; its one-time password is printed "
+                           "and kept in a 0600 file in FLEET_DIR/station")
     init.add_argument("--db", default=None, metavar="FILE_OR_URL",
                       help="the station's database the first admin goes into (as robot-dog "
                            "station --db; default: station.db beside FLEET_DIR, so var/fleet "
