@@ -24,7 +24,7 @@ def to_float(samples: np.ndarray) -> np.ndarray:
     return np.asarray(samples, dtype=np.int16).astype(np.float32) / 32768.0
 
 
-def samples_field(samples: np.ndarray) -> array.array:
+def samples_field(samples: np.ndarray) -> array.array[int]:
     """int16 samples as the `array('h')` an AudioChunk's `samples` field holds, copied as bytes.
 
     Handing the message a numpy array makes rclpy build the array one numpy scalar at a time:
