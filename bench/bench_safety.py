@@ -56,7 +56,8 @@ class Phone:
     def __init__(self, stack: Stack, token: str | None = None, code: str | None = None) -> None:
         from websockets.sync.client import connect
         ctx = ssl.create_default_context(cafile=str(stack.ca))
-        self.ws = connect(f"wss://127.0.0.1:{stack.port}/ws", ssl=ctx, open_timeout=30).__enter__()
+        self.ws = connect(f"wss://127.0.0.1:{stack.port}/ws", ssl=ctx, open_timeout=30,
+                          origin=f"https://127.0.0.1:{stack.port}").__enter__()  # the page's own origin
         self.seq, self.token = 0, token
         self.x: float | None = None
         self.beating, self.closed = True, False
