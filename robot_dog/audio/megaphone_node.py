@@ -72,7 +72,9 @@ class MegaphoneNode(Node):
                 self._audio = devices.ensure_virtual_devices()
             except devices.AudioDeviceError as exc:  # the output loop retries the device
                 self.get_logger().error(f"virtual audio unavailable: {exc}")
-        tts.to_pinyin("你好")  # loads pypinyin's dictionary now (~1 s), not on the first announcement
+        # pypinyin's dictionaries (56 MB) load on the first Mandarin announcement (~1 s, once,
+        # on the announcement's own thread), not at start-up: a dog that never speaks Mandarin
+        # never holds them.
         self._clips = ClipLibrary(p("clip_dir", "", "directory of WAV clips ('' = none)"))
         self._use_amp = p("amplifier", True, "switch the amplifier through payload_node")
         self._amp_volume = p("amplifier_volume", 0.8, "volume cap asked of the amplifier, 0..1")

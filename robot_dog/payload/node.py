@@ -59,6 +59,8 @@ _LOGGER = logging.getLogger(__name__)
 
 class PayloadNode(Node):
     # No EXECUTOR attribute: the default SingleThreadedExecutor (robot_dog/ros/executors.py).
+    OWN_EXECUTOR = ("the MCU's check-ins and button events reach safety_node on time: composed, "
+                    "never behind another node's callback")
     # Nothing here waits in a callback: the services await the MCU's ACK (module docstring).
 
     def __init__(self, **kwargs: Any) -> None:

@@ -36,6 +36,7 @@ from robot_dog_interfaces.srv import (EstopCheckIn, EstopEngage, EstopRelease, M
 from std_msgs.msg import Bool, Header
 from std_srvs.srv import SetBool
 
+from robot_dog.log_rate import worth_a_line
 from robot_dog.ros import qos
 from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.ros_main import run_node
@@ -46,14 +47,20 @@ from robot_dog.safety.estop import (BOOT_RELEASERS, DEFAULT_ENDPOINTS, SECURITY_
 from robot_dog.safety.limits import Limits
 from robot_dog.safety.motion import MotionConfig, MotionCore
 from robot_dog.safety.mux import DEFAULT_MUX_CONFIG, ESTOP_LOCK, LockSpec, load_mux_config
+from robot_dog.safety.stall import StallGuard
 from robot_dog.safety.twist import Twist
 
 BASE_CALL_TIMEOUT_S = 3.0
+#: A zero that holds (e-stop, boot hold) is published again this often, s.
+HOLD_REPEAT_S = 0.5
 #: Who may resume an autonomous input: a human at the station, the officer, the admin on the dog.
 RESUMERS = BOOT_RELEASERS
 
 
 class SafetyNode(Node):
+    OWN_EXECUTOR = ("the watchdog tick and the endpoints' deadlines: composed, never behind "
+                    "another node's callback")
+
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("node_name", "safety")
         super().__init__(**kwargs)
@@ -89,11 +96,15 @@ class SafetyNode(Node):
         stamped = set(p("stamped_inputs", ["handheld"], "inputs published as TwistStamped"))
         path = p("state_file", "", "where holds are kept across restarts; empty: not kept, no boot hold")
         self._state_path = Path(path) if path else None
+        # Holds go to the file on a thread of their own: an fsync never stalls this executor.
+        self._writer = (state_file.StateWriter(self._state_path, self._log_save_error)
+                        if self._state_path is not None else None)
         self._lock = threading.Lock()          # the cores are single-threaded
         self._published: EstopStatus | None = None
         self._saved: dict | None = None
         self._last_state: tuple = ()
         self._tick_s = tick_s
+        self._stall = StallGuard(late_s=max(0.1, 5 * tick_s))
         self._sent: tuple[float, Twist | None] = (float("-inf"), None)  # (when, what) on cmd_vel
 
         core = MutuallyExclusiveCallbackGroup()
@@ -304,6 +315,16 @@ class SafetyNode(Node):
     def _tick(self) -> None:
         with self._lock:
             now = self._now()
+            stall = self._stall.tick(now)
+            if stall:
+                # This node did not run for `stall` s: what came meanwhile is queued behind
+                # this tick (timers are served first). Judge deadlines after it, next tick.
+                if worth_a_line(self._stall.stalls):
+                    self.get_logger().warning(
+                        f"safety tick {stall:.3f} s after the previous one (this node stalled; "
+                        f"{self._stall.stalls} so far, worst {self._stall.worst_s:.3f} s): "
+                        "deadlines judged on the next tick, after the queued messages")
+                return
             for event in self._estop.tick(now, time.time()):
                 self.get_logger().error(f"e-stop: {event}: controlled stop")
             self._apply_estop()
@@ -311,8 +332,12 @@ class SafetyNode(Node):
             settle = self._motion.settle_due(now)
             self._flush_log()
         # Inputs publish on arrival; the tick fills in (watchdog zero, ramps, e-stop hold) at
-        # least every tick, and never twice the same command within half a tick.
-        if out is not None and (out != self._sent[1] or now - self._sent[0] >= self._tick_s / 2):
+        # least every tick, and never twice the same command within half a tick. A held zero
+        # (e-stop, boot hold) is repeated every HOLD_REPEAT_S, not 50 times a second: the base
+        # keeps its last command, the first zero went out at once, and a dog held for hours
+        # would otherwise spend its CPU saying zero.
+        repeat_s = HOLD_REPEAT_S if out is not None and out.is_zero else self._tick_s / 2
+        if out is not None and (out != self._sent[1] or now - self._sent[0] >= repeat_s):
             self._publish_cmd(out, now)
         if settle is not None:
             self._settle(settle)
@@ -339,16 +364,23 @@ class SafetyNode(Node):
             self._publish_estop(status)
 
     def _save(self) -> None:
-        """Holds to the state file when they changed (a few hundred bytes, rarely)."""
-        if self._state_path is None:
+        """Holds to the state file when they changed (a few hundred bytes, rarely), written by
+        the writer's thread: the hold already acts, the file is for the next start."""
+        if self._writer is None:
             return
         doc = self._estop.snapshot()
         if doc != self._saved:
-            try:
-                state_file.write_atomically(self._state_path, doc)
-                self._saved = doc
-            except OSError as exc:
-                self.get_logger().error(f"e-stop holds not saved to {self._state_path}: {exc}")
+            self._writer.save(doc)
+            self._saved = doc
+
+    def _log_save_error(self, text: str) -> None:
+        self._saved = None   # the next change writes again
+        self.get_logger().error(f"e-stop holds: {text}")
+
+    def close(self) -> None:
+        """On exit: the holds on disk before the process ends."""
+        if self._writer is not None:
+            self._writer.close()
 
     def _publish_estop(self, status: EstopStatus) -> None:
         self._published = status

@@ -27,7 +27,7 @@ from robot_dog_interfaces.msg import (AudioChunk, EstopState, GoalState, PoliceL
 from sensor_msgs.msg import BatteryState, CompressedImage
 
 from robot_dog.audio.devices import RATE_HZ
-from robot_dog.audio.pcm import to_int16, to_internal
+from robot_dog.audio.pcm import samples_field, to_int16, to_internal
 from robot_dog.log_rate import worth_a_line
 from robot_dog import verbs
 from robot_dog.mqtt import signing
@@ -226,7 +226,7 @@ class UplinkNode(Node):
             return
         msg = AudioChunk(sample_rate=RATE_HZ, channels=1, sequence=sequence)
         msg.header.stamp = self.get_clock().now().to_msg()
-        msg.samples = samples
+        msg.samples = samples_field(samples)
         self._voice_pub.publish(msg)
 
     def _sim_stamped(self, doc: dict[str, Any]) -> dict[str, Any]:
