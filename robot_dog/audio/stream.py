@@ -90,30 +90,42 @@ def find_device(name: str, direction: str) -> int:
 class PcmOutput:
     """A blocking output stream: write() takes int16 mono at RATE_HZ.
 
-    `latency_ms` sizes the server-side buffer (libpulse reads PULSE_LATENCY_MSEC when the stream
-    connects, so it is set around the open): a player whose thread can be late (a loaded
-    machine) needs more than the 20 ms that suits a recorder, or it underruns.
+    `latency_ms` is the device buffer: PortAudio's ALSA buffer of two periods of half of it
+    (measured: 480-sample periods give 20 ms, 720 give 30 ms). A player whose thread can be late
+    (a loaded machine) needs more than the 20 ms that suits a recorder, or it underruns; an
+    underrun is a gap in the sound, nothing worse.
+
+    The buffer is set through PortAudio, never with PULSE_LATENCY_MSEC (it is removed around the
+    open). That variable makes libpulse replace the buffer attributes the ALSA pulse plugin
+    derives from PortAudio's (server buffer = the ALSA buffer, request size = one period,
+    pre-buffer = the start threshold) by the server's defaults: after an underrun the server
+    then waited for more data than it held (pre-buffer = its target less its own request size)
+    while PortAudio waited for a whole period of free room that the server, not playing, never
+    freed. The blocking write never returned and the speaker stayed silent for good (provoked
+    here by one write 50 ms late, or the daemon stopped for 1 s, in every try; 0 of 15 with
+    the plugin's own attributes: tests/test_audio_devices.py).
     """
 
-    def __init__(self, device: str, latency_ms: int | None = None) -> None:
+    def __init__(self, device: str, latency_ms: int = 20) -> None:
         import pyaudio
         self.device = device
+        period = max(FRAME_SAMPLES // 8, latency_ms * RATE_HZ // 2000)
         with _lock:
-            saved = os.environ.get("PULSE_LATENCY_MSEC")
-            if latency_ms is not None:
-                os.environ["PULSE_LATENCY_MSEC"] = str(latency_ms)
+            saved = os.environ.pop("PULSE_LATENCY_MSEC", None)
             try:
                 self._stream = portaudio().open(
                     format=pyaudio.paInt16, channels=1, rate=RATE_HZ, output=True,
-                    output_device_index=find_device(device, "output"),
-                    frames_per_buffer=FRAME_SAMPLES // 2)  # 10 ms periods: less queued ahead
+                    output_device_index=find_device(device, "output"), frames_per_buffer=period)
             except OSError as exc:
                 raise AudioDeviceError(f"cannot open {device!r} for output: {exc}") from exc
             finally:
-                if saved is None:
-                    os.environ.pop("PULSE_LATENCY_MSEC", None)
-                else:
+                if saved is not None:
                     os.environ["PULSE_LATENCY_MSEC"] = saved
+
+    @property
+    def latency_s(self) -> float:
+        """The device buffer PortAudio reports, s."""
+        return float(self._stream.get_output_latency())
 
     def write(self, samples: np.ndarray) -> None:
         try:
