@@ -121,8 +121,8 @@ def test_a_late_writer_or_a_stalled_server_never_hangs_the_speaker(virtual_audio
     import os
     import signal
     import time
-    out = PcmOutput(devices.SPEAKER_SINK, latency_ms=30)
-    assert out.latency_s == pytest.approx(0.030, abs=0.005)
+    out = PcmOutput(devices.SPEAKER_SINK, latency_ms=40)      # the megaphone's default
+    assert out.latency_s == pytest.approx(0.040, abs=0.005)
     player = _Player(out)
     daemon = int((virtual_audio.runtime_dir / "pid").read_text().split()[0])
     faults = [("late", 0.06), ("late", 0.15), ("stopped", 1.0), ("late", 0.06), ("stopped", 0.5)]
@@ -141,7 +141,7 @@ def test_a_late_writer_or_a_stalled_server_never_hangs_the_speaker(virtual_audio
                 finally:
                     os.kill(daemon, signal.SIGCONT)
             before = player.writes
-            wait_for(lambda: player.writes >= before + 50 or player.error,
+            wait_for(lambda before=before: player.writes >= before + 50 or player.error,
                      f"writes going on after the speaker's {kind} ({seconds} s)", timeout_s=30)
             assert not player.error
         recorder = MonitorRecorder()

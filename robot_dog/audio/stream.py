@@ -90,10 +90,15 @@ def find_device(name: str, direction: str) -> int:
 class PcmOutput:
     """A blocking output stream: write() takes int16 mono at RATE_HZ.
 
-    `latency_ms` is the device buffer: PortAudio's ALSA buffer of two periods of half of it
-    (measured: 480-sample periods give 20 ms, 720 give 30 ms). A player whose thread can be late
-    (a loaded machine) needs more than the 20 ms that suits a recorder, or it underruns; an
-    underrun is a gap in the sound, nothing worse.
+    `latency_ms` asks for the device buffer. PortAudio's ALSA buffer is two periods (measured:
+    480-sample periods give 20 ms, 720 give 30 ms), and a period here is the longest of a 20 ms
+    frame, a half, a quarter or an eighth of one that is at most half the latency asked: 20 ms
+    up to 39 ms asked, 40 ms from 40 ms. Writers write whole frames, so a period divides every
+    write: with 720-sample periods a 960-sample write left the buffer two thirds full after an
+    underrun, short of the server's pre-buffer, with less room than a period, and the write hung
+    (measured in the megaphone). Periods longer than a frame would also release a writer in
+    bursts that the megaphone's jitter buffer cannot ride. A player whose thread can be late (a
+    loaded machine) wants more than 20 ms; an underrun is a gap in the sound, nothing worse.
 
     The buffer is set through PortAudio, never with PULSE_LATENCY_MSEC (it is removed around the
     open). That variable makes libpulse replace the buffer attributes the ALSA pulse plugin
@@ -102,14 +107,15 @@ class PcmOutput:
     then waited for more data than it held (pre-buffer = its target less its own request size)
     while PortAudio waited for a whole period of free room that the server, not playing, never
     freed. The blocking write never returned and the speaker stayed silent for good (provoked
-    here by one write 50 ms late, or the daemon stopped for 1 s, in every try; 0 of 15 with
-    the plugin's own attributes: tests/test_audio_devices.py).
+    here by one write 50 ms late, or the daemon stopped for 1 s, in every try; none in 20 such
+    faults with the plugin's own attributes: tests/test_audio_devices.py).
     """
 
     def __init__(self, device: str, latency_ms: int = 20) -> None:
         import pyaudio
         self.device = device
-        period = max(FRAME_SAMPLES // 8, latency_ms * RATE_HZ // 2000)
+        period = next((FRAME_SAMPLES // d for d in (1, 2, 4) if FRAME_SAMPLES // d * 2000
+                       <= latency_ms * RATE_HZ), FRAME_SAMPLES // 8)
         with _lock:
             saved = os.environ.pop("PULSE_LATENCY_MSEC", None)
             try:
