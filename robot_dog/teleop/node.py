@@ -3,7 +3,7 @@
 frames a stalled link delivers late),
 the `handheld` e-stop endpoint (check-ins, engage, release), `mode/set`, `speed_mode/crowd`,
 police light, siren and searchlight; state for the page from `battery`, `estop`, `motion/state`,
-`odom` and `bodycam/image/compressed`; push-to-talk audio to `megaphone/voice` (AudioChunk). `teleop/pair` (std_srvs/Trigger) opens a new pairing code
+`odom` and `bodycam/image/compressed`; push-to-talk audio to `megaphone/voice/handheld` (AudioChunk; its one publisher). `teleop/pair` (std_srvs/Trigger) opens a new pairing code
 (its message holds the code: `robot-dog teleop pair` prints it on the caller's terminal). No code
 is open at start, and none is ever logged: logs are files other users may read.
 """
@@ -26,6 +26,7 @@ from robot_dog_interfaces.msg import AudioChunk, EstopState, MotionState
 from sensor_msgs.msg import BatteryState, CompressedImage
 from std_srvs.srv import SetBool, Trigger
 
+from robot_dog.audio import voices
 from robot_dog.ros import qos
 from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.ros_main import run_node
@@ -74,7 +75,7 @@ class TeleopNode(Node):
         self._frame: tuple[int, bytes | None] = (0, None)
         group = ReentrantCallbackGroup()
         self._cmd = self.create_publisher(TwistStamped, "teleop/handheld/cmd_vel", qos.COMMAND)
-        self._voice = self.create_publisher(AudioChunk, "megaphone/voice", qos.SENSOR)
+        self._voice = self.create_publisher(AudioChunk, voices.HANDHELD.topic, qos.SENSOR)
         self._voice_seq = 0
         self._page_clients: dict[str, Any] = {}
         for kind in ("estop", "release", "mode", "speed", "light", "siren", "searchlight"):
