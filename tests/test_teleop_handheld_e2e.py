@@ -21,6 +21,7 @@ from geometry_msgs.msg import Twist, TwistStamped
 from robot_dog_interfaces.msg import EstopState
 
 from robot_dog import fleet
+from robot_dog.audio import voices
 from robot_dog.ros import dds_env, qos
 from robot_dog.teleop.certs import issue_teleop_cert
 from tests import support
@@ -170,11 +171,11 @@ def ros_log_texts(pid: int) -> list[str]:
 @contextmanager
 def talk_held(dog, dog_namespace, probe):
     """A paired page in Chromium (fake microphone: a beep) holding "Hold to talk"; yields the
-    page, recording `megaphone/voice` on the probe."""
+    page, recording `megaphone/voice/handheld` on the probe."""
     from playwright.sync_api import sync_playwright
     from robot_dog_interfaces.msg import AudioChunk
     port, teleop = dog
-    probe.record(AudioChunk, "megaphone/voice", qos.SENSOR)
+    probe.record(AudioChunk, voices.HANDHELD.topic, qos.SENSOR)
     wait_for(lambda: "handheld page on https://" in teleop.output(), "the handheld server")
     code = pairing_code(dog_namespace)
     with sync_playwright() as pw:
@@ -198,11 +199,11 @@ def talk_held(dog, dog_namespace, probe):
 
 def test_push_to_talk_from_the_phone_microphone_reaches_megaphone_voice(dog, dog_namespace,
                                                                          ros_probe):
-    """Chromium's fake microphone (a beep) -> AudioChunk on megaphone/voice, only while held."""
+    """Chromium's fake microphone (a beep) -> AudioChunk on megaphone/voice/handheld, only while held."""
     probe = ros_probe
     with talk_held(dog, dog_namespace, probe) as page:
-        chunks = wait_for(lambda: len(probe.messages("megaphone/voice")) >= 12 and
-                          probe.messages("megaphone/voice"), "about 1.5 s of voice")
+        chunks = wait_for(lambda: len(probe.messages(voices.HANDHELD.topic)) >= 12 and
+                          probe.messages(voices.HANDHELD.topic), "about 1.5 s of voice")
         page.mouse.up()
         assert all(c.sample_rate == 16000 and c.channels == 1 and len(c.samples) == 2048
                    for c in chunks)
@@ -212,7 +213,7 @@ def test_push_to_talk_from_the_phone_microphone_reaches_megaphone_voice(dog, dog
         stopped = time.monotonic()
         page.wait_for_selector("#talk[aria-pressed=false]", timeout=30_000)
         time.sleep(0.5)  # a negative check: released = no more voice
-        assert len(probe.messages("megaphone/voice", stopped + 0.3)) == 0
+        assert len(probe.messages(voices.HANDHELD.topic, stopped + 0.3)) == 0
 
 
 def test_push_to_talk_still_held_resumes_after_a_heartbeat_lapse(dog, dog_namespace, ros_probe):
@@ -221,10 +222,10 @@ def test_push_to_talk_still_held_resumes_after_a_heartbeat_lapse(dog, dog_namesp
     flows on."""
     probe, teleop = ros_probe, dog[1]
     with talk_held(dog, dog_namespace, probe) as page:
-        wait_for(lambda: len(probe.messages("megaphone/voice")) >= 4, "voice flowing")
+        wait_for(lambda: len(probe.messages(voices.HANDHELD.topic)) >= 4, "voice flowing")
         page.evaluate("beating = false")   # the heartbeat sender off; audio goes on
         wait_for(lambda: "handheld heartbeat lost" in teleop.output(), "the dog dropping talk")
         lost = time.monotonic()
-        wait_for(lambda: len(probe.messages("megaphone/voice", lost)) >= 4, "voice after the lapse")
+        wait_for(lambda: len(probe.messages(voices.HANDHELD.topic, lost)) >= 4, "voice after the lapse")
         assert "audio outside push-to-talk" in teleop.output()     # dropped first, then re-armed
         page.mouse.up()

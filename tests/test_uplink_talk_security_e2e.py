@@ -1,5 +1,5 @@
 """Talk audio belongs to the operator who opened the window, end to end: the real station over
-HTTP, the secured Mosquitto, the real uplink_node, a ROS probe on `megaphone/voice` (what the
+HTTP, the secured Mosquitto, the real uplink_node, a ROS probe on `megaphone/voice/station` (what the
 megaphone would play), paho with a station user's credential ("station2") as the attacker.
 
 - while alice talks, the attacker's own packets (unsealed, or sealed with a guessed key) and
@@ -19,7 +19,7 @@ from functools import partial
 import pytest
 from robot_dog_interfaces.msg import AudioChunk
 
-from robot_dog.audio import opus
+from robot_dog.audio import opus, voices
 from robot_dog.mqtt import talk_seal, topics
 from robot_dog.ros import qos
 from robot_dog.station.app import Station, StationConfig
@@ -68,8 +68,8 @@ def test_only_the_windows_operator_speaks_and_recordings_do_not_replay(secure_br
     spawn_uplink(children, secure_broker, "dog1", namespace, tmp_path)
     log = tmp_path / "uplink_dog1.log"
     probe = RosProbe(namespace)
-    probe.record(AudioChunk, "megaphone/voice", qos.SENSOR)
-    played = lambda: len(probe.messages("megaphone/voice"))
+    probe.record(AudioChunk, voices.STATION.topic, qos.SENSOR)
+    played = lambda: len(probe.messages(voices.STATION.topic))
     ops = Operators(port, secure_broker.fleet.paths.operator_token.read_text().strip())
     mallory = secure_broker.paho("station2")
 
@@ -101,7 +101,7 @@ def test_only_the_windows_operator_speaks_and_recordings_do_not_replay(secure_br
         # alice speaks: her packets play.
         sent = sum(ops.voice("dog1", 0.5, "alice")[1]["packets"] for _ in range(2))
         assert sent == len(recording) > 0
-        wait_for(lambda: played() > 0, "alice's voice on megaphone/voice")
+        wait_for(lambda: played() > 0, "alice's voice on megaphone/voice/station")
         first_window = list(recording)
         # Replayed into the same window: refused (sequence not above the last played).
         inject(first_window)

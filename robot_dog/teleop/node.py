@@ -3,7 +3,7 @@
 frames a stalled link delivers late),
 the `handheld` e-stop endpoint (check-ins, engage, release), `mode/set`, `speed_mode/crowd`,
 police light, siren and searchlight; state for the page from `battery`, `estop`, `motion/state`,
-`odom` and `bodycam/image/compressed`; push-to-talk audio to `megaphone/voice` (AudioChunk). `teleop/pair` (std_srvs/Trigger) opens a new pairing code
+`odom` and `bodycam/image/compressed`; push-to-talk audio to `megaphone/voice/handheld` (AudioChunk; its one publisher). `teleop/pair` (std_srvs/Trigger) opens a new pairing code
 (its message holds the code: `robot-dog teleop pair` prints it on the caller's terminal). No code
 is open at start, and none is ever logged: logs are files other users may read.
 """
@@ -29,6 +29,7 @@ from std_srvs.srv import Trigger
 from robot_dog import verbs
 from robot_dog.teleop.page_requests import service_request
 from robot_dog.errors import Refused, outcome
+from robot_dog.audio import voices
 from robot_dog.ros import qos
 from robot_dog.ros.interfaces import interface
 from robot_dog.ros.params import declare_read_only
@@ -59,7 +60,7 @@ class TeleopNode(Node):
         self._frame: tuple[int, bytes | None] = (0, None)
         group = ReentrantCallbackGroup()
         self._cmd = self.create_publisher(TwistStamped, "teleop/handheld/cmd_vel", qos.COMMAND)
-        self._voice = self.create_publisher(AudioChunk, "megaphone/voice", qos.SENSOR)
+        self._voice = self.create_publisher(AudioChunk, voices.HANDHELD.topic, qos.SENSOR)
         self._voice_seq = 0
         self._page_clients: dict[str, Any] = {}
         for name, service in verbs.services(verbs.HANDHELD).items():

@@ -26,6 +26,7 @@ from robot_dog_interfaces.msg import (AudioChunk, EstopState, GoalState, PoliceL
                                       SearchlightState, SoundEvent)
 from sensor_msgs.msg import BatteryState, CompressedImage
 
+from robot_dog.audio import voices
 from robot_dog.audio.devices import RATE_HZ
 from robot_dog.audio.pcm import samples_field, to_int16, to_internal
 from robot_dog.log_rate import worth_a_line
@@ -88,7 +89,7 @@ class UplinkNode(Node):
                                 for v in verbs.VERBS.values() if isinstance(e := v.executor, verbs.Action)}
         self.voice_in = talk.VoiceIn()
         self.mic_out = talk.MicOut(lambda: int(time.time() * 1000))
-        self._voice_pub = self.create_publisher(AudioChunk, "megaphone/voice", qos.SENSOR)
+        self._voice_pub = self.create_publisher(AudioChunk, voices.STATION.topic, qos.SENSOR)
         self.session = UplinkSession(cfg, on_command=self._queue_command,
                                      on_voice=self._guarded("voice", self._on_voice))
         evidence_dir = p("evidence_dir", "", "the bodycam recorder's evidence directory, read to "
@@ -214,7 +215,8 @@ class UplinkNode(Node):
             self.session.send_audio("mic", packet)
 
     def _on_voice(self, payload: bytes) -> None:
-        """MQTT thread: a cmd/voice packet -> megaphone/voice, only inside the talk window."""
+        """MQTT thread: a cmd/voice packet -> megaphone/voice/station, only inside the talk
+        window."""
         try:
             sequence, samples = self.voice_in.accept(payload, time.monotonic())
         except talk.VoiceRefused as exc:

@@ -1,6 +1,6 @@
 """Two-way talk on the dog's side (pure: no rclpy, no MQTT): the `listen` / `talk` windows,
 microphone chunks -> Opus packets for `audio/mic`, station packets on `cmd/voice` -> PCM chunks
-for `megaphone/voice`.
+for `megaphone/voice/station`.
 
 A window is a deadline on the monotonic clock: a signed command opens it for N s (<= 60), a
 later one refreshes or closes it, and it lapses by itself, so a station that goes away cannot
