@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from geometry_msgs.msg import Twist, TwistStamped
 from robot_dog_interfaces.msg import EstopState
+from robot_dog_interfaces.srv import EstopRelease
 
 from robot_dog import fleet
 from robot_dog.ros import dds_env, qos
@@ -59,6 +60,18 @@ def pairing_code(namespace: str) -> str:
     return re.search(r"pairing code: (\d{6})", out.stdout).group(1)
 
 
+def unhold(page, probe) -> None:
+    """What the officer and the person at the dog do when a loaded machine lapsed a link: the
+    payload link's hold is released on the dog (`robot-dog teleop release mcu`), this phone's
+    own with the banner's button."""
+    holds = probe.messages("estop")[-1].hold_endpoints if probe.messages("estop") else []
+    if "mcu" in holds:
+        probe.call(EstopRelease, "estop/release", endpoint="mcu")
+    if page.locator("#release").is_visible():
+        page.once("dialog", lambda d: d.accept())
+        page.locator("#release").tap()
+
+
 def vx(probe, since: float) -> list[float]:
     return [round(m.linear.x, 4) for m in probe.messages("cmd_vel", since)]
 
@@ -94,8 +107,13 @@ def test_handheld_pairs_drives_stops_estops_and_loses_link(dog, dog_namespace, r
         page.fill("#code", code)
         page.click("#pair-button")
         page.wait_for_selector("#pair", state="hidden", timeout=30_000)
-        wait_for(lambda: probe.messages("estop") and not probe.messages("estop")[-1].engaged
-                 and "handheld" in probe.messages("estop")[-1].endpoints, "handheld joined e-stop")
+
+        def joined() -> bool:
+            latest = probe.messages("estop")[-1] if probe.messages("estop") else None
+            if latest is not None and latest.engaged:
+                unhold(page, probe)    # a lapse of the loaded machine held the dog meanwhile
+            return latest is not None and not latest.engaged and "handheld" in latest.endpoints
+        wait_for(joined, "handheld joined e-stop", interval_s=1.0)
 
         # --- drive: 90 % stick forward = 0.9 of the normal cap (1 m/s); release: zero, then nothing
         drag(page, -90)

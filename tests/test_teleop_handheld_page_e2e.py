@@ -26,7 +26,7 @@ from robot_dog_interfaces.srv import EstopEngage, EstopRelease
 from robot_dog.ros import qos
 from tests import support
 from tests.fixtures.browser import CHROMIUM_ARGS
-from tests.test_teleop_handheld_e2e import dog, pairing_code  # noqa: F401 (the fixture)
+from tests.test_teleop_handheld_e2e import dog, pairing_code, unhold  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.slow
 wait_for = partial(support.wait_for, timeout_s=60.0)
@@ -144,18 +144,6 @@ def released(page) -> None:
     page.once("dialog", lambda d: d.accept())
     page.locator("#release").tap()
     page.wait_for_selector("#msg >> text=Release: done.", timeout=30_000)
-
-
-def unhold(page, probe) -> None:
-    """What the officer and the person at the dog do when a loaded machine lapsed a link: the
-    payload link's hold is released on the dog (`robot-dog teleop release mcu`), this phone's
-    own with the banner's button."""
-    holds = probe.messages("estop")[-1].hold_endpoints if probe.messages("estop") else []
-    if "mcu" in holds:
-        probe.call(EstopRelease, "estop/release", endpoint="mcu")
-    if page.locator("#release").is_visible():
-        page.once("dialog", lambda d: d.accept())
-        page.locator("#release").tap()
 
 
 def banner_without(page, text: str) -> None:
