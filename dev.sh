@@ -177,7 +177,7 @@ verb="${1:-}"; shift || true
 case "$verb" in
   setup) setup ;;
   demo) setup; in_env "$VENV/bin/robot-dog" demo "$@" ;;
-  test) setup; cd "$ROOT"; [ $# -eq 0 ] && lint; in_env "$VENV/bin/python" -m pytest "$@" ;;
+  test) setup; cd "$ROOT"; if [ $# -eq 0 ]; then lint; set -- --durations=20; fi; in_env "$VENV/bin/python" -m pytest "$@" ;;
   lint) setup; lint ;;
   bench) setup; cd "$ROOT"; in_env "$VENV/bin/python" -m bench "$@" ;;
   run) setup; in_env "$@" ;;

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 from functools import partial
 
@@ -107,6 +108,50 @@ def test_nan_odometry_never_stops_the_dogs_telemetry(secure_broker, children, tm
         wait_for(lambda: telemetry()["seq"] > after + 3, "telemetry still flowing")
         assert telemetry()["velocity"]["vx"] == 7.0
         assert uplink.poll() is None, "the uplink node is alive"
+    finally:
+        station.stop()
+        children.reap()
+
+
+#: A simulator's clock that stands still at 1000 s (a paused simulation): /clock every 0.1 s.
+FROZEN_CLOCK = r"""
+import sys, time
+import rclpy
+from rosgraph_msgs.msg import Clock
+rclpy.init()
+node = rclpy.create_node("frozen_clock", namespace=sys.argv[1])
+pub = node.create_publisher(Clock, "/clock", 10)
+msg = Clock()
+msg.clock.sec = 1000
+while True:
+    pub.publish(msg)
+    time.sleep(0.1)
+"""
+
+
+def test_on_sim_time_documents_carry_sim_ts_and_telemetry_keeps_wall_time(secure_broker, children,
+                                                                          tmp_path):
+    """A simulated run on sim time: telemetry names the sim instant (`sim_ts`) beside the wall
+    time (`ts`) the station judges by, and keeps its wall-time rate while the sim clock stands."""
+    namespace = f"/t{uuid.uuid4().hex[:8]}"
+    http_port = free_port()
+    station = Station(StationConfig(secure_broker.host, secure_broker.port, tmp_path / "st.db",
+                                    http_port, fleet_dir=secure_broker.fleet.root)).start()
+    children.spawn(sys.executable, "-c", FROZEN_CLOCK, namespace)
+    spawn_uplink(children, secure_broker, "dog1", namespace, tmp_path, use_sim_time="true")
+    api = Api(http_port, secure_broker.fleet.paths.operator_token.read_text().strip())
+
+    def telemetry() -> dict:
+        try:
+            return api.get("/api/dogs/dog1/telemetry")
+        except OSError:
+            return {}
+    try:
+        wait_for(lambda: telemetry().get("sim_ts") == 1000.0, "telemetry stamped on the sim clock")
+        first = telemetry()
+        assert abs(first["ts"] - time.time()) < 60          # wall time, the station's clock
+        wait_for(lambda: telemetry()["seq"] > first["seq"] + 3, "telemetry on while sim time stands")
+        assert telemetry()["sim_ts"] == 1000.0
     finally:
         station.stop()
         children.reap()

@@ -24,9 +24,9 @@ wait_for = partial(support.wait_for, timeout_s=90.0)
 CARD = "section.dog[data-dog=dog1]"
 
 
-def spawn_uplink(children, broker, dog, namespace, tmp_path):
+def spawn_uplink(children, broker, dog, namespace, tmp_path, **params):
     """uplink_node with `dog`'s fleet credentials under a ROS namespace of this test only (a
-    concurrent test run's /dog1 services stay out of reach)."""
+    concurrent test run's /dog1 services stay out of reach); `params` as more ROS parameters."""
     paths = broker.fleet.paths
     with open(tmp_path / f"uplink_{dog}.log", "w") as log:
         return children.spawn(
@@ -35,6 +35,7 @@ def spawn_uplink(children, broker, dog, namespace, tmp_path):
             "-p", f"ca_file:={paths.dog_ca_cert(dog)}", "-p", f"password_file:={paths.dog_password(dog)}",
             "-p", f"command_public_key:={paths.dog_public_key(dog)}",
             "-p", f"state_dir:={tmp_path / ('outbox_' + dog)}", "-p", "telemetry_hz:=5.0",
+            *[arg for name, value in params.items() for arg in ("-p", f"{name}:={value}")],
             stdout=log, stderr=subprocess.STDOUT)
 
 

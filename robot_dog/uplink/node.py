@@ -22,6 +22,7 @@ import numpy as np
 import robot_dog_interfaces.srv as srvs
 from nav_msgs.msg import Odometry
 from rclpy.action import ActionClient
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from robot_dog_interfaces.action import Announce
 from robot_dog_interfaces.msg import (AudioChunk, EstopState, PoliceLightState, RecorderStatus,
@@ -114,8 +115,13 @@ class UplinkNode(Node):
         sub(EstopState, "estop", self._on_estop, qos.STATE)
         sub(SoundEvent, "microphone/events", self._on_sound, qos.COMMAND)
         sub(AudioChunk, "microphone/audio", self._on_mic, qos.SENSOR)
-        self.create_timer(1.0 / telemetry_hz, self._guarded("telemetry", self._publish_telemetry))
-        self.create_timer(0.5, self._guarded("tick", self._tick))
+        # The link's timers run on the steady wall clock even in a simulated run on sim time: the
+        # broker, the station's rate limits and the link's deadlines live in wall time, so a run
+        # at 5x real time must not send telemetry 5x as often (nor a paused one stop sending).
+        wall = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(1.0 / telemetry_hz, self._guarded("telemetry", self._publish_telemetry),
+                          clock=wall)
+        self.create_timer(0.5, self._guarded("tick", self._tick), clock=wall)
 
     def _guarded(self, name: str, callback: Callable[..., None]) -> Callable[..., None]:
         """Every callback of this node: an exception is counted and logged, never the end of
@@ -161,22 +167,22 @@ class UplinkNode(Node):
                                      msg.power_supply_status == BatteryState.POWER_SUPPLY_STATUS_CHARGING)
         self._put("battery", section)
         if "percentage" in section and self.low_battery.update(section["percentage"]):
-            self.session.put_event(self.events.make(time.time(), "low_battery", "warning",
-                                                    f"battery at {section['percentage']:.0%}", section))
+            self.session.put_event(self._sim_stamped(self.events.make(time.time(), "low_battery", "warning",
+                                                    f"battery at {section['percentage']:.0%}", section)))
 
     def _on_estop(self, msg: EstopState) -> None:
         self._put("safety", tm.safety_section(msg.engaged, msg.reason))
         change = self.estop.update(msg.engaged, msg.reason)
         if change:
             severity, text, reason = change
-            self.session.put_event(self.events.make(time.time(), "estop", severity, text,
-                                                    {"engaged": msg.engaged, "reason": reason}))
+            self.session.put_event(self._sim_stamped(self.events.make(time.time(), "estop", severity, text,
+                                                    {"engaged": msg.engaged, "reason": reason})))
 
     def _on_sound(self, msg: SoundEvent) -> None:
         data = {"class": msg.kind[:32], "level_dbfs": float(msg.peak_dbfs),
                 "confidence": float(msg.confidence)}
         severity = "warning" if msg.kind in ALERT_SOUNDS else "info"
-        self.session.put_event(self.events.make(time.time(), "sound", severity, msg.kind, data))
+        self.session.put_event(self._sim_stamped(self.events.make(time.time(), "sound", severity, msg.kind, data)))
 
     def _on_mic(self, msg: AudioChunk) -> None:
         if not self.mic_out.window.live(time.monotonic()):
@@ -204,6 +210,14 @@ class UplinkNode(Node):
         msg.samples = samples
         self._voice_pub.publish(msg)
 
+    def _sim_stamped(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """`doc` with `sim_ts`, the node's clock, when it runs on sim time: a developer lines up
+        what reached the station with the simulated run's ROS stamps. `ts` stays wall time: the
+        station has no sim clock, and judges ages, freshness and signed times by its own."""
+        if self.get_parameter("use_sim_time").value:
+            doc["sim_ts"] = round(self.get_clock().now().nanoseconds / 1e9, 6)
+        return doc
+
     # --- timers ----------------------------------------------------------------------------------
     def _publish_telemetry(self) -> None:
         level = self.adapt_cfg.ladder[self.adapt_state.level]
@@ -212,7 +226,7 @@ class UplinkNode(Node):
                             "frames_skipped": self.session.frames_skipped,
                             "max_hz": min(level.max_hz, self.max_hz), **(
                                 {"quality": level.quality} if level.quality else {})})
-        self.session.put_telemetry(self.state.snapshot(time.time()))
+        self.session.put_telemetry(self._sim_stamped(self.state.snapshot(time.time())))
 
     def _tick(self) -> None:
         """Video adaptation, command deadlines, and a session that stopped moving (restarted)."""
