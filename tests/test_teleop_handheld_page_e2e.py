@@ -126,7 +126,8 @@ def pair(page, namespace: str) -> None:
     page.fill("#code", pairing_code(namespace))
     page.locator("#pair-button").tap()
     page.wait_for_selector("#pair", state="hidden", timeout=30_000)
-    page.wait_for_selector("#link.good, #link.fair", timeout=30_000)
+    # paired: the link pill shows a round trip (its colour is the machine's load's business)
+    page.wait_for_selector("#link.good, #link.fair, #link.poor, #link.lost", timeout=30_000)
 
 
 def screenshot(page, name: str, tmp_path: Path) -> None:
