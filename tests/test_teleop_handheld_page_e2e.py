@@ -207,7 +207,10 @@ def test_held_dog_banner_release_refused_light_and_a_lapse(dog, dog_namespace, r
         probe.call(EstopEngage, "estop/engage", endpoint="station", reason="station E-STOP")
         text = banner_text(page)
         assert "The station pressed E-STOP." in text and "Ask the station to release it." in text
-        assert page.locator("#release").is_hidden()
+        # no button for the station's hold; one only while this phone also holds (a lapse of
+        # the loaded machine may add its hold meanwhile): both come from the same render
+        assert page.evaluate("""() => document.querySelector('#release').hidden ===
+            !/This phone|You pressed/.test(document.querySelector('#banner-holds').innerText)""")
         assert probe.call(EstopRelease, "estop/release", endpoint="station").accepted
         banner_without(page, "The station pressed E-STOP.")
 
@@ -256,7 +259,8 @@ def test_landscape_two_thumbs_in_chinese(dog, dog_namespace, ros_probe, tmp_path
         assert page.evaluate("document.documentElement.lang") == "zh-CN"
         street_use(page, "landscape, unpaired")
         pair(page, dog_namespace)
-        page.wait_for_selector("[data-toggle=light] small >> text=关", timeout=30_000)
+        page.wait_for_function("""() => ['站立中', '坐下中'].includes(
+            document.querySelector('[data-toggle=mode] small').textContent)""", timeout=30_000)
         assert page.inner_text("#estop") == "急停"
 
         # two thumbs: stick on the left, E-STOP on the right, all of it inside 844x390
