@@ -205,6 +205,9 @@ def test_held_dog_banner_release_refused_light_and_a_lapse(dog, dog_namespace, r
 
         # --- a hold this phone may not release: named, no button, what to do instead -----------
         probe.call(EstopEngage, "estop/engage", endpoint="station", reason="station E-STOP")
+        page.wait_for_function("""() => !document.querySelector('#banner').hidden &&
+            document.querySelector('#banner').innerText.includes('The station pressed E-STOP.')""",
+                               timeout=30_000)   # other holds of a loaded machine may show first
         text = banner_text(page)
         assert "The station pressed E-STOP." in text and "Ask the station to release it." in text
         # no button for the station's hold; one only while this phone also holds (a lapse of
