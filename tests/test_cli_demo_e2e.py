@@ -53,7 +53,7 @@ def test_frame_reaches_station_and_page_then_clean_exit(tmp_path, browser_page):
     broker_port, http_port = free_port(), free_port()
     demo = subprocess.Popen(
         [sys.executable, "-m", "robot_dog.cli", "demo", "--headless", "--mode", "kinematic", "--broker-port", str(broker_port),
-         "--http-port", str(http_port), "--var", str(tmp_path), "--dog", DOG],
+         "--http-port", str(http_port), "--handheld-port", "0", "--var", str(tmp_path), "--dog", DOG],
         env=dds_env.environ(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)
     tree = psutil.Process(demo.pid)

@@ -364,7 +364,7 @@ def test_estop_and_beats_go_ahead_of_a_slow_request(served):
         phone.send("estop")
         results = [phone.expect("result") for _ in range(2)]
         assert {r["kind"]: r["ok"] for r in results} == {"siren": False, "estop": True}
-        assert "dropped" in next(r["message"] for r in results if r["kind"] == "siren")
+        assert next(r["code"] for r in results if r["kind"] == "siren") == "dropped_by_estop"
         assert dog.kinds() == ["light", "estop"]          # the light still has no answer
     finally:
         gate.set()

@@ -7,7 +7,9 @@ station with its viewer and signed commands; the simulator (launch/sim.launch.ya
 dog walking the scenario's patrol route through the safety mux, its rendered bodycam, the virtual
 payload MCU on a pty, the street's sounds played into the run's virtual PulseAudio devices); the
 dog stack from launch/dog.launch.yaml through the launcher, with the
-dog's fleet credentials and the simulator's camera as the bodycam's source. With `--headless
+dog's fleet credentials and the simulator's camera as the bodycam's source; the officer's
+handheld page (launch/teleop.launch.yaml, its certificate from the fleet CA), whose address and
+a pairing code (and a QR code of both) are printed once it answers. With `--headless
 --duration N` it stops after the dog patrolled N s and prints what reached the station: distance walked (from the
 stored track), frames, telemetry and events; exit 1 if any of them is zero.
 """
@@ -37,11 +39,14 @@ from robot_dog.mqtt.broker import BrokerError, MosquittoBroker
 from robot_dog.mqtt.private_file import private_file
 from robot_dog.station.accounts import Accounts, local_admin
 from robot_dog.station.app import Station, StationConfig
+from robot_dog.teleop.certs import issue_teleop_cert
+from robot_dog.teleop.invite import invite
 
 _LOGGER = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
 DOG_LAUNCH = REPO / "launch" / "dog.launch.yaml"
 SIM_LAUNCH = REPO / "launch" / "sim.launch.yaml"
+TELEOP_LAUNCH = REPO / "launch" / "teleop.launch.yaml"
 DOG = "dog1"  # default dog ID, also its ROS namespace
 STATION_USER = "station"
 DEMO_ACCOUNT = "demo"
@@ -126,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the broker's TLS listener on 127.0.0.1 (0: any free port)")
     parser.add_argument("--http-port", type=int, default=8080, metavar="PORT",
                         help="the viewer on 127.0.0.1 (0: any free port)")
+    parser.add_argument("--handheld-port", type=int, default=8443, metavar="PORT",
+                        help="the officer's handheld page (HTTPS) on 127.0.0.1 (0: any free port)")
     parser.add_argument("--var", type=Path, default=REPO / "var" / "demo", metavar="DIR",
                         help="run directory: fleet (reused), broker data, station database, "
                              "uplink outbox, the virtual MCU's pty link")
@@ -153,6 +160,7 @@ class Demo:
         self.station: Station | None = None
         self.sim: subprocess.Popen[bytes] | None = None
         self.dog: subprocess.Popen[bytes] | None = None
+        self.handheld: subprocess.Popen[bytes] | None = None
         self.completed = False  # ran its whole --duration (not interrupted, nothing exited)
         self.walked_m = 0.0
         self.patrolling = threading.Event()  # the scripted operator resumed the patrol
@@ -166,14 +174,17 @@ class Demo:
         for stale in (db, db.with_suffix(".db-wal"), db.with_suffix(".db-shm")):
             stale.unlink(missing_ok=True)
         broker_port = args.broker_port or ports.any_free_port()
+        handheld_port = args.handheld_port or ports.any_free_port()
         for what, port, option in (("broker", broker_port, "--broker-port"),
-                                   ("viewer", args.http_port, "--http-port")):
+                                   ("viewer", args.http_port, "--http-port"),
+                                   ("handheld", handheld_port, "--handheld-port")):
             if port and (reason := ports.bind_problem(port)):
                 print(f"robot-dog demo: {ports.in_use(what, port, option, reason)}", file=sys.stderr)
                 return 1
         try:
             fleet = demo_fleet(args.var / "fleet", broker_port, args.dog)
-        except fleet_mod.FleetError as exc:
+            cert, key = issue_teleop_cert(fleet.root, args.dog)
+        except (fleet_mod.FleetError, OSError) as exc:
             print(f"robot-dog demo: {exc}", file=sys.stderr)
             return 1
         paths = fleet.paths
@@ -227,6 +238,14 @@ class Demo:
                  f"evidence_key:={paths.dog_evidence_key(args.dog)}",
                  "camera_source:=topic:camera/image_raw"],
                 env=dds_env.environ(), start_new_session=True)
+        # The officer's handheld page, with its certificate from the demo's fleet CA.
+        with stopping.deferred():
+            self.handheld = subprocess.Popen(
+                [sys.executable, "-m", "robot_dog.cli", "launch", str(TELEOP_LAUNCH), f"dog:={args.dog}",
+                 f"port:={handheld_port}", f"cert_file:={cert}", f"key_file:={key}"],
+                env=dds_env.environ(), start_new_session=True)
+        threading.Thread(target=self._invite_officer, args=(f"https://127.0.0.1:{handheld_port}/",),
+                         name="demo-handheld-invite", daemon=True).start()
         # Starting the demo is the operator's deliberate action: as the station, release the
         # boot hold, stand the dog up (the hold sat it down) and resume the patrol once the dog
         # answers (docs/safety.md).
@@ -255,6 +274,19 @@ class Demo:
                 print("robot-dog demo: boot hold released, patrol resumed", flush=True)
                 self.patrolling.set()
                 self._keep_patrolling()
+                return
+            time.sleep(1.0)
+
+    def _invite_officer(self, page_url: str, deadline_s: float = 300.0) -> None:
+        """Once the handheld answers: its address, a pairing code and a QR code of both."""
+        namespace = f"/{self.args.dog}"
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline and self.handheld is not None and self.handheld.poll() is None:
+            out = subprocess.run([sys.executable, "-m", "robot_dog.cli", "teleop", "pair", "--ns", namespace],
+                                 env=dds_env.environ(), capture_output=True, text=True, timeout=60)
+            if out.returncode == 0 and out.stdout.startswith("pairing code: "):
+                code = out.stdout.split(":", 1)[1].strip()
+                print(invite(page_url, code, namespace), flush=True)
                 return
             time.sleep(1.0)
 
@@ -292,8 +324,9 @@ class Demo:
                     print(f"robot-dog demo: the patrol was not resumed within "
                           f"{self.args.startup_timeout:g} s", file=sys.stderr)
                     return 1
-            for which, proc in (("dog stack", self.dog), ("simulator", self.sim)):
-                if proc.poll() is not None:
+            for which, proc in (("dog stack", self.dog), ("simulator", self.sim),
+                                ("handheld", self.handheld)):
+                if proc is not None and proc.poll() is not None:
                     print(f"robot-dog demo: the {which} exited with {proc.returncode}", file=sys.stderr)
                     return 1
             time.sleep(0.2)
@@ -305,7 +338,8 @@ class Demo:
         more; the virtual MCU in the simulator may go before payload_node, which costs nothing:
         its safe state needs no host), then station, broker, audio; the station's summary, or
         None if it never started."""
-        stop_process_groups([(self.dog, "launcher"), (self.sim, "simulator")])
+        stop_process_groups([(self.dog, "launcher"), (self.handheld, "handheld launcher"),
+                             (self.sim, "simulator")])
         summary = None
         if self.station is not None:
             summary = self.station.summary()

@@ -389,7 +389,8 @@ class SafetyNode(Node):
             reason=status.reason, endpoints=list(status.endpoints),
             stale_endpoints=list(status.stale), autonomy_held=status.autonomy_held,
             hold_endpoints=[h.endpoint for h in status.holds],
-            hold_ids=[h.id for h in status.holds]))
+            hold_ids=[h.id for h in status.holds],
+            hold_causes=[h.cause for h in status.holds]))
 
     def _publish_state(self, force: bool = False) -> None:
         m = self._motion

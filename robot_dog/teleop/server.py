@@ -46,7 +46,17 @@ from robot_dog.teleop.protocol import MAX_AUDIO_BYTES, OPEN, FrameGate, Request 
 from robot_dog.teleop.session import HandheldSession
 
 _LOGGER = logging.getLogger(__name__)
-PAGE = Path(__file__).with_name("web") / "handheld.html"
+WEB = Path(__file__).with_name("web")
+SHARED_WEB = Path(__file__).parents[1] / "web_shared"   # modules the station console uses too
+#: What GET serves: the page and its static script, styles and message catalogue (no inline
+#: script, so the CSP allows scripts from this origin only), and the shared audio capture module.
+STATIC = {"/": (WEB / "handheld.html", "text/html; charset=utf-8"),
+          "/handheld.css": (WEB / "handheld.css", "text/css; charset=utf-8"),
+          "/handheld.js": (WEB / "handheld.js", "text/javascript; charset=utf-8"),
+          "/messages.js": (WEB / "messages.js", "text/javascript; charset=utf-8"),
+          "/icon.svg": (WEB / "icon.svg", "image/svg+xml"),
+          "/shared/audio_capture.js": (SHARED_WEB / "audio_capture.js", "text/javascript; charset=utf-8"),
+          "/shared/pcm16_worklet.js": (SHARED_WEB / "pcm16_worklet.js", "text/javascript; charset=utf-8")}
 ENDPOINT = "handheld"          # the handheld's name as an e-stop endpoint
 CHECK_IN_S = 0.15              # check-in period while live, s (deadline below: 3 missed)
 ESTOP_TIMEOUT_S = 0.5          # the handheld's e-stop deadline, s
@@ -55,8 +65,9 @@ MAX_WAITING = 8                # page requests waiting per connection; more are 
 SERVER_NAME = "robot-dog-handheld"   # the Server header: no versions
 FAST = ("drive", "stop", "talk", "audio", "leave")   # handled inline, never wait for the dog
 SECURITY_HEADERS = [
-    ("Content-Security-Policy", "default-src 'self'; img-src 'self' blob:; style-src 'unsafe-inline'; "
-                                "script-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'"),
+    ("Content-Security-Policy", "default-src 'self'; img-src 'self' blob:; style-src 'self'; "
+                                "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
+                                "base-uri 'none'; form-action 'none'"),
     ("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store"),
     ("Referrer-Policy", "no-referrer")]
 HTTP_STATUS = {"bad_host": (403, "Forbidden"), "bad_origin": (403, "Forbidden"),
@@ -155,7 +166,7 @@ class HandheldServer:
         self._engage_lock: asyncio.Lock | None = None
         self._background: set[asyncio.Task] = set()
         self.port = config.port
-        self._page = PAGE.read_bytes()
+        self._static = {path: (file.read_bytes(), kind) for path, (file, kind) in STATIC.items()}
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def start(self) -> "HandheldServer":
@@ -257,10 +268,11 @@ class HandheldServer:
             self._refusals.note(f"refused ({exc.code})", f"{client}: {exc.reason}")
             status, phrase = HTTP_STATUS.get(exc.code, (400, "Bad Request"))
             return _text(status, phrase, f"{exc.code}: {exc.reason}\n")
-        if request.path in ("/", "/index.html"):
-            return Response(200, "OK", Headers([("Content-Type", "text/html; charset=utf-8"),
-                                                ("Content-Length", str(len(self._page))),
-                                                *SECURITY_HEADERS]), self._page)
+        static = self._static.get("/" if request.path == "/index.html" else request.path)
+        if static is not None:
+            body, kind = static
+            return Response(200, "OK", Headers([("Content-Type", kind), ("Content-Length", str(len(body))),
+                                                *SECURITY_HEADERS]), body)
         return _text(404, "Not Found", "not found\n")
 
     def _http_done(self, ws: ServerConnection, request: Request, response: Response) -> None:
@@ -457,7 +469,8 @@ class HandheldServer:
         sent_frame = -1
         try:
             while link is self._active:
-                await link.ws.send(json.dumps({"t": "state", **self.dog.state()}))
+                talking = self.session is not None and self.session.talking
+                await link.ws.send(json.dumps({"t": "state", **self.dog.state(), "talk": talking}))
                 number, jpeg = self.dog.frame()
                 if jpeg is not None and number != sent_frame:
                     sent_frame = number
