@@ -160,6 +160,8 @@ class Verb:
     as_endpoint: bool = False
     #: Another request field that names the sender (the recorder's `source`).
     sender_field: str = ""
+    #: Request fields the sender does not choose (`return` is FollowRoute to the route "home").
+    constants: Mapping[str, Any] = field(default_factory=dict)
     #: Request field names that differ from the argument's (argument -> field).
     fields: Mapping[str, str] = field(default_factory=dict)
 
@@ -244,6 +246,24 @@ VERBS: dict[str, Verb] = _verbs(
          _ANYONE_ON_DUTY, Service("bodycam/snapshot", "robot_dog_interfaces/Snapshot"),
          {"reason": Text(120, default="operator_request")},
          refusals=("no_frame", "disabled", "store_error"), sender_field="source"),
+    # Dispatch: goals of the patrol node (robot_dog/patrol/node.py). Answered `ok` once the node
+    # has the goal; its progress is the telemetry section `goal`, its ending (arrived, blocked,
+    # ... or refused with the node's code) a `goal` event. A goal drives at patrol priority, so
+    # after any stop the patrol input waits for `resume`, like the patrol itself.
+    Verb("goto", "send the dog to a point: x, y in its odom frame (m), or frame wgs84 with "
+         "x = latitude, y = longitude (degrees)", frozenset({STATION}),
+         Action("navigate_to", "robot_dog_interfaces/NavigateTo"),
+         {"frame": Choice(("odom", "wgs84"), "odom"), "x": Number(-1e6, 1e6), "y": Number(-1e6, 1e6),
+          "speed": Number(0.0, 1.5, 0.0, unit="m/s"), "tolerance_m": Number(0.0, 10.0, 0.0, unit="m"),
+          "timeout_s": Number(0.0, 3600.0, 0.0, unit="s")}),
+    Verb("patrol", "walk the dog's patrol route, round and round (loop) or once", frozenset({STATION}),
+         Action("follow_route", "robot_dog_interfaces/FollowRoute"),
+         {"route": Choice(("patrol",), "patrol"), "loop": Flag(True)}),
+    Verb("return", "walk back to the home point", frozenset({STATION}),
+         Action("follow_route", "robot_dog_interfaces/FollowRoute"), {}, constants={"route": "home"}),
+    Verb("cancel", "end the current goal or patrol route where the dog stands", _ANYONE_ON_DUTY,
+         Service("patrol/cancel", "robot_dog_interfaces/CancelGoal"), {}, refusals=("no_goal",),
+         as_endpoint=True),
     Verb("drive", "velocity from a stick or keys, each sender on its own mux input "
          "(robot_dog/config/twist_mux.yaml)", frozenset({HANDHELD, GAMEPAD, KEYBOARD}),
          Topic("teleop/{sender}/cmd_vel", "geometry_msgs/Twist"),
@@ -326,6 +346,7 @@ def request(verb: str, args: Any, sender: str) -> dict[str, Any]:
         fields["endpoint"] = sender
     if spec.sender_field:
         fields[spec.sender_field] = sender
+    fields.update(spec.constants)
     return fields
 
 

@@ -84,3 +84,21 @@ def test_record_and_snapshot_call_the_recorder_as_the_station() -> None:
         with pytest.raises(Refused) as err:
             commands.plan(verb, args)
         assert err.value.code == "bad_args", (verb, args)
+
+
+def test_dispatch_verbs_are_goals_of_the_patrol_node() -> None:
+    goto = commands.plan("goto", {"frame": "wgs84", "x": 31.23, "y": 121.47, "speed": 1.0})
+    assert (goto.name, goto.action) == ("navigate_to", "robot_dog_interfaces/NavigateTo")
+    assert goto.fields == {"frame": "wgs84", "x": 31.23, "y": 121.47, "speed": 1.0,
+                           "tolerance_m": 0.0, "timeout_s": 0.0}
+    home = commands.plan("return", {})
+    assert (home.name, home.fields) == ("follow_route", {"route": "home"})
+    assert commands.plan("patrol", {"loop": False}).fields == {"route": "patrol", "loop": False}
+    cancel = commands.plan("cancel", {})
+    assert (cancel.service, cancel.fields) == ("patrol/cancel", {"endpoint": "station"})
+    for verb, args in (("goto", {"x": float("nan"), "y": 0.0}), ("goto", {"x": 1.0}),
+                       ("goto", {"x": 1.0, "y": 2.0, "frame": "map"}), ("return", {"route": "x"}),
+                       ("patrol", {"route": "downtown"}), ("goto", {"x": 1.0, "y": 2.0, "speed": 9})):
+        with pytest.raises(Refused) as err:
+            commands.plan(verb, args)
+        assert err.value.code == "bad_args", (verb, args)

@@ -19,6 +19,7 @@ SAMPLES = {
     "announce": {"text": "Keep the exit clear."}, "listen": {"seconds": 10},
     "talk": {"seconds": 10, **WindowKey.new().args()},
     "record": {"reason": "incident 12"}, "snapshot": {},
+    "goto": {"x": 6.0, "y": -2.0}, "patrol": {}, "return": {}, "cancel": {},
 }
 STATION_VERBS = [v.name for v in verbs.VERBS.values() if verbs.STATION in v.senders]
 CALLED = [v for v in STATION_VERBS if not isinstance(verbs.VERBS[v].executor, verbs.Window)]

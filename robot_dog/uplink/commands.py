@@ -57,7 +57,8 @@ def plan(verb: str, args: Mapping[str, Any]) -> ServiceCall | ActionGoal | Audio
     if isinstance(executor, verbs.Window):
         return _window(executor.direction, args, fields)
     if isinstance(executor, verbs.Action):
-        _check_announce(fields)
+        if verb == "announce":
+            _check_announce(fields)
         return ActionGoal(executor.name, executor.action, fields)
     if not isinstance(executor, verbs.Service):
         raise Refused("not_allowed", f"{verb} is not a station command")
