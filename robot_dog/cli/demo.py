@@ -161,6 +161,8 @@ class Demo:
         self.sim: subprocess.Popen[bytes] | None = None
         self.dog: subprocess.Popen[bytes] | None = None
         self.handheld: subprocess.Popen[bytes] | None = None
+        self._pairing: subprocess.Popen[str] | None = None   # a `teleop pair` under way
+        self._stopping = False
         self.completed = False  # ran its whole --duration (not interrupted, nothing exited)
         self.walked_m = 0.0
         self.patrolling = threading.Event()  # the scripted operator resumed the patrol
@@ -281,11 +283,21 @@ class Demo:
         """Once the handheld answers: its address, a pairing code and a QR code of both."""
         namespace = f"/{self.args.dog}"
         deadline = time.monotonic() + deadline_s
-        while time.monotonic() < deadline and self.handheld is not None and self.handheld.poll() is None:
-            out = subprocess.run([sys.executable, "-m", "robot_dog.cli", "teleop", "pair", "--ns", namespace],
-                                 env=dds_env.environ(), capture_output=True, text=True, timeout=60)
-            if out.returncode == 0 and out.stdout.startswith("pairing code: "):
-                code = out.stdout.split(":", 1)[1].strip()
+        while (time.monotonic() < deadline and not self._stopping and self.handheld is not None
+               and self.handheld.poll() is None):
+            # A handle the stop can kill: a `teleop pair` still waiting for the node must not
+            # outlive a demo stopped meanwhile.
+            self._pairing = subprocess.Popen(
+                [sys.executable, "-m", "robot_dog.cli", "teleop", "pair", "--ns", namespace],
+                env=dds_env.environ(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            try:
+                stdout, _ = self._pairing.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                self._pairing.kill()
+                self._pairing.communicate()
+                continue
+            if self._pairing.returncode == 0 and stdout.startswith("pairing code: "):
+                code = stdout.split(":", 1)[1].strip()
                 print(invite(page_url, code, namespace), flush=True)
                 return
             time.sleep(1.0)
@@ -338,6 +350,10 @@ class Demo:
         more; the virtual MCU in the simulator may go before payload_node, which costs nothing:
         its safe state needs no host), then station, broker, audio; the station's summary, or
         None if it never started."""
+        self._stopping = True
+        pairing = self._pairing
+        if pairing is not None and pairing.poll() is None:
+            pairing.kill()
         stop_process_groups([(self.dog, "launcher"), (self.handheld, "handheld launcher"),
                              (self.sim, "simulator")])
         summary = None

@@ -56,6 +56,7 @@ class _Work:
     tracker: GoalTracker
     handle: ServerGoalHandle | None   # None: the start-up patrol
     label: str
+    ended_with_zero: bool = False     # the one zero command after its outcome went out
 
 
 class PatrolNode(Node):
@@ -244,6 +245,11 @@ class PatrolNode(Node):
                 msg = Twist()
                 msg.linear.x, msg.angular.z = vx, wz
                 self.pub.publish(msg)
+            elif not work.ended_with_zero:
+                # An ending is a clean stop, as a let-go is: one zero, then silence. The mux then
+                # keeps the patrol input armed for the next goal; silence mid-drive would not.
+                work.ended_with_zero = True
+                self.pub.publish(Twist())
             elif work.handle is None:   # the start-up patrol stopped (blocked): say so, once
                 self.get_logger().warning(f"patrol route: {work.tracker.outcome.value} "
                                           f"({work.tracker.detail}); send follow_route to walk it again")
