@@ -151,6 +151,9 @@ def test_handheld_pairs_drives_stops_estops_and_loses_link(dog, dog_namespace, r
         page.click("#release")
         wait_for(lambda: not probe.messages("estop")[-1].engaged, "e-stop released")
         assert virtual_mcu.wait_for(lambda s: not s["safe"], timeout=30.0)
+        # The page takes a press of the stick only once it shows the dog released (a press on a
+        # held dog is ignored, as an officer would see on the greyed stick).
+        page.wait_for_selector("#estop-state:not(.engaged)", timeout=30_000)
 
         # --- the page closes mid-drive: zero at once, the handheld's deadline holds the dog --
         drag(page, -90)

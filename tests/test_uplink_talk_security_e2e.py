@@ -34,13 +34,18 @@ wait_for = partial(support.wait_for, timeout_s=90.0)
 
 
 class Operators:
-    def __init__(self, port: int, token: str) -> None:
-        self.base, self.token = f"http://127.0.0.1:{port}", token
+    """alice and bob, two operators of the station, each with an API token of their own."""
+
+    def __init__(self, port: int, accounts) -> None:
+        from robot_dog.station.accounts import local_admin
+        self.base, self.tokens = f"http://127.0.0.1:{port}", {}
+        for name in ("alice", "bob"):
+            accounts.add_account(local_admin("test"), name, "operator", f"{name}'s password")
+            self.tokens[name] = accounts.create_token(local_admin("test"), "test", account=name).secret
 
     def _send(self, path: str, body: bytes, kind: str, operator: str) -> tuple[int, dict]:
         req = urllib.request.Request(self.base + path, method="POST", data=body, headers={
-            "Authorization": f"Bearer {self.token}", "X-Operator": operator,
-            "Content-Type": kind})
+            "Authorization": f"Bearer {self.tokens[operator]}", "Content-Type": kind})
         try:
             with urllib.request.urlopen(req, timeout=30) as reply:
                 return reply.status, json.load(reply)
@@ -70,7 +75,7 @@ def test_only_the_windows_operator_speaks_and_recordings_do_not_replay(secure_br
     probe = RosProbe(namespace)
     probe.record(AudioChunk, voices.STATION.topic, qos.SENSOR)
     played = lambda: len(probe.messages(voices.STATION.topic))
-    ops = Operators(port, secure_broker.fleet.paths.operator_token.read_text().strip())
+    ops = Operators(port, station.accounts)
     mallory = secure_broker.paho("station2")
 
     def inject(payloads: list[bytes]) -> None:

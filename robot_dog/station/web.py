@@ -532,7 +532,7 @@ class StationHttp:
         except DispatchError as exc:
             self.accounts.record("command", who.name, dog, address=address, ok=False, verb=verb,
                                  reason=str(exc)[:200], via=who.via)
-            raise HttpError(HTTPStatus(exc.status), str(exc)) from None
+            raise HttpError(HTTPStatus(exc.status), str(exc), code=getattr(exc, "code", "")) from None
         self.accounts.command_sent(who, dog, verb, nonce, address)
         result = self.dispatcher.wait(nonce, wait_s) if wait_s > 0 else None
         if result is None:
@@ -591,7 +591,7 @@ class StationHttp:
         try:
             sent = talk.send_voice(dog, pcm, operator)
         except TalkRefused as exc:
-            raise HttpError(HTTPStatus.CONFLICT, str(exc)) from None
+            raise HttpError(HTTPStatus.CONFLICT, str(exc), code=exc.code) from None
         except NotConnected as exc:
             raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, f"voice not sent: {exc}") from None
         self.send_json(req, {"dog": dog, "packets": sent})
