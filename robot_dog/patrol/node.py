@@ -236,8 +236,7 @@ class PatrolNode(Node):
     def _tick(self) -> None:
         progress = None
         work = self.work
-        fresh = self.pose is not None and self._now() - self.pose_at <= self.odom_timeout
-        if work is not None and fresh:
+        if work is not None and self._pose_fresh():
             assert self.pose is not None
             (vx, wz), progress = work.tracker.step(self.pose, self._now(),
                                                    driving=self.winner == "patrol")

@@ -178,8 +178,7 @@ class UplinkNode(Node):
                                      msg.power_supply_status == BatteryState.POWER_SUPPLY_STATUS_CHARGING)
         self._put("battery", section)
         if "percentage" in section and self.low_battery.update(section["percentage"]):
-            self.session.put_event(self._sim_stamped(self.events.make(time.time(), "low_battery", "warning",
-                                                    f"battery at {section['percentage']:.0%}", section)))
+            self._event("low_battery", "warning", f"battery at {section['percentage']:.0%}", section)
 
     def _on_goal(self, msg: GoalState) -> None:
         self._put("goal", tm.goal_section(msg.label, msg.state, msg.detail, msg.waypoint_index,
@@ -187,22 +186,20 @@ class UplinkNode(Node):
         ended = self.goal_watch.update(msg.label, msg.state, msg.detail)
         if ended is not None:
             severity, text = ended
-            self.session.put_event(self._sim_stamped(self.events.make(
-                time.time(), "goal", severity, text, {"label": msg.label, "state": msg.state})))
+            self._event("goal", severity, text, {"label": msg.label, "state": msg.state})
 
     def _on_estop(self, msg: EstopState) -> None:
         self._put("safety", tm.safety_section(msg.engaged, msg.reason))
         change = self.estop.update(msg.engaged, msg.reason)
         if change:
             severity, text, reason = change
-            self.session.put_event(self._sim_stamped(self.events.make(time.time(), "estop", severity, text,
-                                                    {"engaged": msg.engaged, "reason": reason})))
+            self._event("estop", severity, text, {"engaged": msg.engaged, "reason": reason})
 
     def _on_sound(self, msg: SoundEvent) -> None:
         data = {"class": msg.kind[:32], "level_dbfs": float(msg.peak_dbfs),
                 "confidence": float(msg.confidence)}
         severity = "warning" if msg.kind in ALERT_SOUNDS else "info"
-        self.session.put_event(self._sim_stamped(self.events.make(time.time(), "sound", severity, msg.kind, data)))
+        self._event("sound", severity, msg.kind, data)
 
     def _on_mic(self, msg: AudioChunk) -> None:
         if not self.mic_out.window.live(time.monotonic()):
@@ -230,6 +227,11 @@ class UplinkNode(Node):
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.samples = samples_field(samples)
         self._voice_pub.publish(msg)
+
+    def _event(self, type_: str, severity: str, message: str, data: dict[str, Any]) -> None:
+        """One event to the station, stamped now (and on sim time, `sim_ts`)."""
+        self.session.put_event(self._sim_stamped(self.events.make(time.time(), type_, severity,
+                                                                  message, data)))
 
     def _sim_stamped(self, doc: dict[str, Any]) -> dict[str, Any]:
         """`doc` with `sim_ts`, the node's clock, when it runs on sim time: a developer lines up
