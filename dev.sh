@@ -24,7 +24,7 @@ UV_PIN="uv==0.13.9"
 APT_PACKAGES=(
   python3 python3-venv python3-dev build-essential cmake
   mosquitto mosquitto-clients pulseaudio libasound2-plugins portaudio19-dev espeak-ng
-  chromium socat ffmpeg libegl1 libgl1-mesa-dri libosmesa6 postgresql procps libsdformat-dev pkg-config
+  chromium fonts-wqy-microhei socat ffmpeg libegl1 libgl1-mesa-dri libosmesa6 postgresql procps libsdformat-dev pkg-config
 )
 
 log() { printf '[dev.sh] %s\n' "$*" >&2; }

@@ -33,7 +33,7 @@ def _stop_once(marker: str) -> tuple[float, int, int]:
     """(seconds from SIGTERM to exit, tracebacks, processes left)."""
     with tempfile.TemporaryDirectory(prefix="bench-demo-stop-") as var:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "robot_dog.cli", "demo", "--broker-port", "0", "--http-port", "0",
+            [sys.executable, "-m", "robot_dog.cli", "demo", "--broker-port", "0", "--http-port", "0", "--handheld-port", "0",
              "--var", var], env=dds_env.environ(), stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, start_new_session=True)
         lines: list[str] = []

@@ -2,10 +2,10 @@
 
 - push-to-talk: megaphone_node in its own process (virtual devices of a PulseAudio daemon of
   this benchmark's own; amplifier switching off, so the figure is the audio path alone) gets
-  `megaphone/voice` chunks of 20 ms at 50 Hz from this process; every 0.4 s one chunk starts
-  with a 1 kHz burst. This process records the speaker's monitor through PyAudio; latency =
-  when the burst's first sample is recorded (read time minus the samples after it) - when its
-  chunk was published. It includes the monitor's capture buffer (~20 ms): the figure is "chunk
+  `megaphone/voice/handheld` chunks of 20 ms at 50 Hz from this process (as the officer's
+  phone); every 0.4 s one chunk starts with a 1 kHz burst. This process records the speaker's
+  monitor through PyAudio; latency = when the burst's first sample is recorded (read time minus
+  the samples after it) - when its chunk was published. It includes the monitor's capture buffer (~20 ms): the figure is "chunk
   in -> sound recorded at the speaker", an upper bound of "chunk in -> sound out". The node's
   voice trace splits it into stages (network: publish -> received; jitter buffer; mixer;
   device: written -> recorded) and names the stage where each marker not heard was lost.
@@ -31,8 +31,8 @@ from bench.audio_markers import OnsetRecorder, report, send_markers
 from robot_dog.ros import dds_env
 from robot_dog.audio import devices
 
-#: the megaphone's speaker buffer (its default, 30 ms; the figure is quoted for it)
-OUTPUT_LATENCY_MS = int(os.environ.get("ROBOT_DOG_BENCH_OUTPUT_LATENCY_MS", "30"))
+#: the megaphone's speaker buffer (its default, 40 ms; the figure is quoted for it)
+OUTPUT_LATENCY_MS = int(os.environ.get("ROBOT_DOG_BENCH_OUTPUT_LATENCY_MS", "40"))
 EN_20 = ("Attention please. This street is closed for public safety. Please keep moving and "
          "follow the directions of the officers on site.")
 CMN_20 = "请注意，前方道路因公共安全原因临时封闭，请大家不要停留，听从现场民警指挥，谢谢合作。"
@@ -43,7 +43,7 @@ def push_to_talk(audio: devices.VirtualAudio, workdir: Path) -> dict[str, object
     from rclpy.executors import SingleThreadedExecutor
     from robot_dog_interfaces.msg import AudioChunk
 
-    from robot_dog.audio import voice_trace
+    from robot_dog.audio import voice_trace, voices
     from robot_dog.ros import qos
     namespace = f"/bench_{uuid.uuid4().hex[:8]}"
     log = open(workdir / "megaphone.log", "w")
@@ -58,14 +58,14 @@ def push_to_talk(audio: devices.VirtualAudio, workdir: Path) -> dict[str, object
     ros = rclpy.create_node("bench_ptt", namespace=namespace, context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(ros)
-    pub = ros.create_publisher(AudioChunk, "megaphone/voice", qos.SENSOR)
+    pub = ros.create_publisher(AudioChunk, voices.HANDHELD.topic, qos.SENSOR)
     recorder = OnsetRecorder()
     try:
         end = time.monotonic() + 60
         while pub.get_subscription_count() == 0 and time.monotonic() < end:
             executor.spin_once(timeout_sec=0.1)
         if pub.get_subscription_count() == 0:
-            raise RuntimeError(f"megaphone_node never subscribed megaphone/voice in 60 s "
+            raise RuntimeError(f"megaphone_node never subscribed {voices.HANDHELD.topic} in 60 s "
                                f"(log: {workdir / 'megaphone.log'})")
         time.sleep(2.0)                          # the node's speaker stream is open by now
 
@@ -85,7 +85,8 @@ def push_to_talk(audio: devices.VirtualAudio, workdir: Path) -> dict[str, object
         log.close()
     if not trace_file.exists():
         raise RuntimeError(f"megaphone_node wrote no voice trace (log: {workdir / 'megaphone.log'})")
-    figures = report("ptt", sent, recorder.onsets, voice_trace.load(trace_file), encode=False)
+    trace = voice_trace.load(trace_file, voices.HANDHELD.name)
+    figures = report("ptt", sent, recorder.onsets, trace, encode=False)
     figures["ptt_monitor_backlog_max_ms"] = recorder.max_backlog / devices.RATE_HZ * 1000
     return figures
 
@@ -115,7 +116,7 @@ def mixer_cpu(seconds: int = 60) -> dict[str, object]:
     frames = seconds * 50
     started = time.process_time()
     for seq in range(frames):
-        mega.voice.push(seq, voice)
+        mega.voices["handheld"].push(seq, voice)
         mega.frame(now=seq * 0.02)
     cpu = time.process_time() - started
     return {"mixer_cpu_ms_per_audio_s": cpu / seconds * 1000,

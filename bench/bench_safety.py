@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import ssl
 import subprocess
 import tempfile
@@ -33,7 +32,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.bench_teleop import Probe, Stack, _wait
+from bench.bench_teleop import Probe, Stack, _wait, pairing_code
 from bench.stats import summary
 
 WATCH_S = 1.0          # after a release: nothing may move for this long without a deliberate action
@@ -57,7 +56,8 @@ class Phone:
     def __init__(self, stack: Stack, token: str | None = None, code: str | None = None) -> None:
         from websockets.sync.client import connect
         ctx = ssl.create_default_context(cafile=str(stack.ca))
-        self.ws = connect(f"wss://127.0.0.1:{stack.port}/ws", ssl=ctx, open_timeout=30).__enter__()
+        self.ws = connect(f"wss://127.0.0.1:{stack.port}/ws", ssl=ctx, open_timeout=30,
+                          origin=f"https://127.0.0.1:{stack.port}").__enter__()  # the page's own origin
         self.seq, self.token = 0, token
         self.x: float | None = None
         self.beating, self.closed = True, False
@@ -302,8 +302,8 @@ def run() -> dict[str, object]:
             _wait(lambda: "handheld page on" in stack.log("teleop"), "teleop node", 120)
             _wait(lambda: "payload MCU on" in stack.log("payload"), "payload node", 120)
             bench = Bench(stack, probe)
-            bench.phone = Phone(stack, code=_wait(lambda: re.findall(
-                r"pairing code: (\d{6})", stack.log("teleop")), "code")[-1])
+            # The dog never logs its codes: a new one from `robot-dog teleop pair`, as an officer.
+            bench.phone = Phone(stack, code=pairing_code(stack))
             figures["load_average_1min_start"] = os.getloadavg()[0]
             errors: dict[str, int] = {}
             for _ in range(n):

@@ -138,7 +138,7 @@ def demo_start() -> tuple[float, float]:
         started = time.monotonic()
         demo = subprocess.Popen(
             [sys.executable, "-m", "robot_dog.cli", "demo", "--headless", "--http-port", str(port),
-             "--broker-port", str(_free_port()), "--var", var], env=dds_env.environ(),
+             "--broker-port", str(_free_port()), "--handheld-port", "0", "--var", var], env=dds_env.environ(),
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             first = float("nan")

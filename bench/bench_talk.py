@@ -3,13 +3,13 @@
 The whole path of the station's push-to-talk: this process runs the station (`Station`: its
 talk relay encodes 20 ms PCM frames to Opus and publishes them on `cmd/voice`), a secured
 Mosquitto (TLS, ACL, the fleet's credentials), uplink_node (talk window opened by a signed
-`talk` command; decodes onto `megaphone/voice`) and megaphone_node (amplifier switching off, on
-the benchmark's own PulseAudio devices). Frames go out at 50 Hz; every 0.4 s one starts with a
+`talk` command; decodes onto `megaphone/voice/station`) and megaphone_node (amplifier switching
+off, on the benchmark's own PulseAudio devices). Frames go out at 50 Hz; every 0.4 s one starts with a
 1 kHz burst. Latency = burst onset recorded from the speaker's monitor - the frame handed to the
 relay. Like bench megaphone it includes the monitor's capture buffer (~20 ms): an upper bound.
 Stages, from the megaphone's voice trace joined by sequence number: encode (the relay's Opus
-encode and MQTT publish call), network (publish -> broker -> uplink: decode -> megaphone/voice
--> received by megaphone_node), jitter buffer, mixer, device (written -> recorded).
+encode and MQTT publish call), network (publish -> broker -> uplink: decode ->
+megaphone/voice/station -> received by megaphone_node), jitter buffer, mixer, device (written -> recorded).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from robot_dog.audio import devices
 
 
 def talk_latency(workdir: Path) -> dict[str, object]:
-    from robot_dog.audio import voice_trace
+    from robot_dog.audio import voice_trace, voices
     from robot_dog.station.app import Station, StationConfig
     from tests.fixtures.secure_broker import start_secure_broker
     from tests.support import free_port
@@ -65,7 +65,7 @@ def talk_latency(workdir: Path) -> dict[str, object]:
             time.sleep(1.0)
         else:
             raise RuntimeError("the dog never accepted `talk`")
-        time.sleep(3.0)  # megaphone_node's subscription to megaphone/voice is matched by now
+        time.sleep(3.0)  # megaphone_node's subscription to the station's voice is matched by now
         sent = send_markers(lambda _seq, samples: samples,
                             lambda samples: station.talk.send_voice(dog, samples.tobytes(), "bench"))
         time.sleep(1.0)
@@ -79,7 +79,8 @@ def talk_latency(workdir: Path) -> dict[str, object]:
         broker.stop()
     if not trace_file.exists():
         raise RuntimeError(f"megaphone_node wrote no voice trace (log: {workdir / 'megaphone.log'})")
-    figures = report("talk", sent, recorder.onsets, voice_trace.load(trace_file), encode=True)
+    trace = voice_trace.load(trace_file, voices.STATION.name)
+    figures = report("talk", sent, recorder.onsets, trace, encode=True)
     figures["talk_monitor_backlog_max_ms"] = recorder.max_backlog / devices.RATE_HZ * 1000
     return figures
 

@@ -13,8 +13,10 @@ Errors are raised in the cores; the edges (ROS node, CLI) turn them into clear m
 """
 from __future__ import annotations
 
+from robot_dog.errors import RobotDogError
 
-class BridgeError(Exception):
+
+class BridgeError(RobotDogError):
     """Base of every firmware-bridge error."""
 
 

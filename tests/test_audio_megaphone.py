@@ -31,7 +31,7 @@ def test_siren_ducks_announcement_and_voice_ducks_siren() -> None:
     for _ in range(3):
         frame = mega.frame(0.1)
     assert band_level(frame, 400) < 0.2 * max(band_level(frame, 950), band_level(frame, 750))
-    mega.voice.push(1, tone(3000, 0.1))
+    mega.voices["handheld"].push(1, tone(3000, 0.1))
     mega.frame(0.2)
     frame = mega.frame(0.2)
     assert band_level(frame, 3000) > 5 * band_level(frame, 950) + 5 * band_level(frame, 750)
@@ -40,7 +40,7 @@ def test_siren_ducks_announcement_and_voice_ducks_siren() -> None:
 def test_safety_channel_beats_live_voice() -> None:
     mega = Megaphone()
     for seq in range(5):
-        mega.voice.push(seq, tone(3000, 0.02))
+        mega.voices["handheld"].push(seq, tone(3000, 0.02))
     _, item = mega.announce(tone(1000, 1.0), priority=SAFETY_PRIORITY, volume=1.0)
     assert mega.queue_for(SAFETY_PRIORITY).status(item).state is State.QUEUED
     for _ in range(3):
@@ -54,7 +54,7 @@ def test_output_never_above_minus_1_dbfs_even_with_everything_at_once() -> None:
     mega.announce(tone(700, 1.0, 1.0), priority=255, volume=1.0)
     mega.siren.set("wail", 5.0, now=0.0)
     for seq in range(40):
-        mega.voice.push(seq, tone(300, 0.02, 1.0))
+        mega.voices["handheld"].push(seq, tone(300, 0.02, 1.0))
     peaks = [np.max(np.abs(mega.frame(0.0))) for _ in range(40)]
     assert max(peaks) <= db_to_gain(-1.0) + 1e-6
 
@@ -71,7 +71,7 @@ def test_silence_all_stops_sources_and_says_why() -> None:
     queue, item = mega.announce(tone(400, 1.0))
     _, waiting = mega.announce(tone(400, 1.0))
     mega.siren.set("yelp", 5.0, now=0.0)
-    mega.voice.push(1, tone(300, 0.1))
+    mega.voices["handheld"].push(1, tone(300, 0.1))
     mega.frame(0.0)
     mega.silence_all("amplifier refused: safe state")
     assert queue.status(item).state is State.CANCELLED
@@ -99,8 +99,52 @@ def test_amplifier_on_before_sound_refreshed_and_off_after() -> None:
 def test_a_pause_in_live_voice_keeps_the_siren_ducked() -> None:
     mega = Megaphone()
     mega.siren.set("hilo", 5.0, now=0.0)
-    mega.voice.push(1, tone(3000, 0.02))
+    mega.voices["handheld"].push(1, tone(3000, 0.02))
     for _ in range(3):
         frame = mega.frame(0.0)                    # voice ran dry after the first frame
-    assert mega.voice.active
+    assert mega.voices["handheld"].active
     assert max(band_level(frame, 950), band_level(frame, 750)) < 0.1   # 0.5 ducked by 20 dB
+
+
+def test_officer_and_station_talking_at_once_both_play_and_the_officer_wins() -> None:
+    """Two talkers with their own sequence numbers (both from 0): before, one jitter buffer took
+    the second talker's chunks as duplicates or late and dropped them."""
+    mega = Megaphone()
+    for seq in range(10):
+        assert mega.voices["handheld"].push(seq, tone(3000, 0.02))
+        assert mega.voices["station"].push(seq, tone(700, 0.02))
+    frames = [mega.frame(0.0) for _ in range(8)][2:]
+    officer = np.mean([band_level(f, 3000) for f in frames])
+    station = np.mean([band_level(f, 700) for f in frames])
+    assert station > 0.01                                    # heard, not dropped
+    assert 20 * np.log10(officer / station) == pytest.approx(20.0, abs=3.0)   # ducked 20 dB
+    assert mega.voices["station"].stats.duplicate == mega.voices["station"].stats.late == 0
+
+
+def test_the_station_plays_at_full_level_once_the_officer_stops() -> None:
+    mega = Megaphone()
+    mega.voices["handheld"].push(0, tone(3000, 0.02))
+    frames = []
+    for seq in range(40):                                # in real time: a chunk per frame
+        mega.voices["station"].push(seq, tone(700, 0.02))
+        frames.append(mega.frame(0.0))                   # the officer's hangover is 15 frames
+    assert band_level(frames[-1], 700) > 5 * band_level(frames[1], 700)
+    assert not mega.voices["handheld"].active and mega.voices["station"].active
+
+
+def test_the_officer_is_over_the_station_and_each_voice_topic_has_one_publisher() -> None:
+    """The table's publishers are the only code that names a voice topic (read from the source:
+    a second publisher would bring back the shared buffer)."""
+    from pathlib import Path
+
+    from robot_dog.audio.mixer import Priority
+    from robot_dog.audio.voices import HANDHELD, STATION, VOICE_SOURCES
+    assert Priority[HANDHELD.priority] > Priority[STATION.priority] > Priority.SIREN
+    root = Path(__file__).resolve().parents[1] / "robot_dog"
+    files = {"teleop_node": root / "teleop" / "node.py", "uplink_node": root / "uplink" / "node.py"}
+    for source in VOICE_SOURCES:
+        names = f"voices.{source.name.upper()}.topic"
+        users = [p for p in root.rglob("*.py") if names in p.read_text()]
+        assert users == [files[source.publisher]]
+    assert [p.name for p in root.rglob("*.py") if '"megaphone/voice' in p.read_text()] == \
+        ["voices.py"]

@@ -39,12 +39,12 @@ def test_higher_priority_ducks_lower_sources() -> None:
     mixer = Mixer(MixerConfig(duck_db=-20))
     siren, voice = tone(1000, 0.3), tone(200, 0.3)
     for _ in range(3):
-        out = mixer.mix({Priority.SIREN: siren, Priority.VOICE: voice}, 960, 1.0)
+        out = mixer.mix({Priority.SIREN: siren, Priority.HANDHELD_VOICE: voice}, 960, 1.0)
     spectrum = np.abs(np.fft.rfft(out))
     ratio = spectrum[20] / spectrum[4]           # 1000 Hz bin vs 200 Hz bin (50 Hz bins)
     assert ratio == pytest.approx(0.1, rel=0.05)
     for _ in range(2):                           # voice gone: siren back to full
-        out = mixer.mix({Priority.SIREN: siren, Priority.VOICE: None}, 960, 1.0)
+        out = mixer.mix({Priority.SIREN: siren, Priority.HANDHELD_VOICE: None}, 960, 1.0)
     assert np.max(np.abs(out)) == pytest.approx(0.3, rel=0.01)
 
 

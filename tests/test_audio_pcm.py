@@ -68,3 +68,17 @@ def test_to_internal_mixes_down_resamples_and_refuses_bad_formats() -> None:
         pcm.to_internal(np.zeros(3, np.int16), 16_000, 2)
     with pytest.raises(ValueError):
         pcm.to_internal(np.zeros(4, np.int16), 0, 1)
+
+
+def test_samples_field_is_the_chunk_exactly_as_an_array_the_message_keeps() -> None:
+    import array
+
+    from robot_dog.audio.pcm import samples_field
+    from robot_dog_interfaces.msg import AudioChunk
+    chunk = np.array([-32768, -1, 0, 1, 32767] * 192, dtype=np.int16)   # one 20 ms frame
+    field = samples_field(chunk[::-1][::-1])           # any view, even a non-contiguous one
+    assert isinstance(field, array.array) and field.typecode == "h"
+    msg = AudioChunk(sample_rate=48000, channels=1)
+    msg.samples = field                                # an array is copied whole, not per sample
+    assert np.array_equal(np.asarray(msg.samples, dtype=np.int16), chunk)
+    assert np.array_equal(np.asarray(samples_field(chunk[::2]), np.int16), chunk[::2])

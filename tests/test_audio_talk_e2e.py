@@ -26,6 +26,7 @@ from robot_dog.audio import devices, opus
 from robot_dog.audio.stream import PcmOutput
 from robot_dog.mqtt import signing, topics
 from robot_dog.mqtt.client import Link
+from robot_dog.station.accounts import local_admin
 from robot_dog.station.app import Station, StationConfig
 from tests.fixtures.audio import MonitorRecorder, loud_seconds
 from tests.fixtures.ros_nodes import NodeProcess
@@ -70,7 +71,8 @@ class TalkApi(Api):
         return body if status == 200 and body["result"]["code"] == "ok" else None
 
 
-def page_talk(http_port: int, token: str, dog: str, recorder: MonitorRecorder) -> None:
+def page_talk(http_port: int, password: str, dog: str, recorder: MonitorRecorder) -> None:
+    """The page of the operator `alice` (an account with `password`): listen, then talk."""
     from playwright.sync_api import sync_playwright
 
     from tests.fixtures.browser import CHROMIUM_ARGS
@@ -82,9 +84,9 @@ def page_talk(http_port: int, token: str, dog: str, recorder: MonitorRecorder) -
         try:
             context = browser.new_context(permissions=["microphone"])
             page = context.new_page()
-            page.goto(f"http://127.0.0.1:{http_port}/")
-            page.fill("#operator", "alice")
-            page.fill("#token", token)
+            page.goto(f"http://127.0.0.1:{http_port}/viewer")  # the plain viewer (/ is the console)
+            page.fill("#name", "alice")
+            page.fill("#password", password)
             page.click("#login-button")
             page.click(f"{card} button.listen", timeout=60_000)
             page.wait_for_function(
@@ -217,7 +219,8 @@ def test_listen_and_talk_through_the_secured_broker(virtual_audio, make_secure_b
         assert "1 in a row" in refusals(uplink_log)[before]
 
         # --- the viewer page: Listen plays the mic, Talk (held) speaks with Chromium's fake mic --
-        page_talk(http_port, api.token, dog, recorder)
+        station.accounts.add_account(local_admin("test"), "alice", "operator", "alice's password")
+        page_talk(http_port, "alice's password", dog, recorder)
     finally:
         street_done.set()
         for thread in street:

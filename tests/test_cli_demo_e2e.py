@@ -1,6 +1,6 @@
 """The demo path end to end, every hop real: bodycam node -> uplink node -> Mosquitto (TLS,
 the demo's fleet) -> station -> SQLite -> viewer page in headless Chromium; logged in with the
-operator token the demo prints, a click switches the police light on (signed command ->
+name and password the demo prints (its `demo` operator), a click switches the police light on (signed command ->
 uplink -> payload node -> virtual MCU -> telemetry). Then Ctrl-C leaves no process behind."""
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_frame_reaches_station_and_page_then_clean_exit(tmp_path, browser_page):
     broker_port, http_port = free_port(), free_port()
     demo = subprocess.Popen(
         [sys.executable, "-m", "robot_dog.cli", "demo", "--headless", "--mode", "kinematic", "--broker-port", str(broker_port),
-         "--http-port", str(http_port), "--var", str(tmp_path), "--dog", DOG],
+         "--http-port", str(http_port), "--handheld-port", "0", "--var", str(tmp_path), "--dog", DOG],
         env=dds_env.environ(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)
     tree = psutil.Process(demo.pid)
@@ -68,12 +68,12 @@ def test_frame_reaches_station_and_page_then_clean_exit(tmp_path, browser_page):
         assert len(descendants) >= 4  # broker, launcher, bodycam, uplink
 
         page = browser_page
-        page.goto(f"http://127.0.0.1:{http_port}/")
-        token = token_file.read_text().strip()
-        page.fill("#operator", "officer1")  # reads need a login too: nothing shows before it
-        page.fill("#token", token)
+        page.goto(f"http://127.0.0.1:{http_port}/viewer")  # the plain viewer (/ is the console)
+        name, password = (tmp_path / "demo.login").read_text().splitlines()
+        page.fill("#name", name)  # reads need a login too: nothing shows before it
+        page.fill("#password", password)
         page.click("#login-button")
-        page.wait_for_selector("#session >> text=officer1", timeout=30_000)
+        page.wait_for_selector("#session >> text=demo", timeout=30_000)
         page.wait_for_selector(f"{CARD} img.video", timeout=30_000)
         page.wait_for_function(
             "() => { const i = document.querySelector('" + CARD + " img.video');"
@@ -106,7 +106,8 @@ def test_frame_reaches_station_and_page_then_clean_exit(tmp_path, browser_page):
             os.killpg(demo.pid, signal.SIGINT)
         out, _ = demo.communicate(timeout=60)
     assert demo.returncode == 0, out[-3000:]
-    assert f"token    = {token}" in out and "mqtts://127.0.0.1:" in out
+    assert f"password = {password}" in out and "name     = demo" in out
+    assert "mqtts://127.0.0.1:" in out
     summary = json.loads(out[out.rindex("\n{"):])
     assert summary["frames_at_station"] > 0 and summary["telemetry_at_station"] > 0
     assert summary["rejected"] == {}

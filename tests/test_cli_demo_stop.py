@@ -33,7 +33,7 @@ class Demo:
         self.var = str(var)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "robot_dog.cli", "demo", "--broker-port", str(free_port()),
-             "--http-port", str(free_port()), "--var", self.var],
+             "--http-port", str(free_port()), "--handheld-port", "0", "--var", self.var],
             env=dds_env.environ(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             start_new_session=True)
         self.lines: list[str] = []

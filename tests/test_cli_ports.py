@@ -48,18 +48,20 @@ def test_a_port_in_time_wait_is_free_for_us() -> None:
 
 
 @pytest.mark.slow
-def test_the_demo_refuses_a_taken_viewer_port_in_one_line(tmp_path) -> None:
+@pytest.mark.parametrize("what, option", [("viewer", "--http-port"), ("handheld", "--handheld-port")])
+def test_the_demo_refuses_a_taken_port_in_one_line(tmp_path, what, option) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
+        others = {"--http-port": "0", "--handheld-port": "0", "--broker-port": "0", option: str(port)}
         proc = subprocess.run(
-            [sys.executable, "-m", "robot_dog.cli", "demo", "--http-port", str(port),
-             "--broker-port", "0", "--var", str(tmp_path / "demo")],
+            [sys.executable, "-m", "robot_dog.cli", "demo", *[a for kv in others.items() for a in kv],
+             "--var", str(tmp_path / "demo")],
             env=dds_env.environ(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     lines = [line for line in proc.stderr.splitlines() if "INFO" not in line]
     assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith(f"robot-dog demo: viewer port {port} on 127.0.0.1: ")
-    assert "--http-port N (0: any free port)" in lines[0]
+    assert lines[0].startswith(f"robot-dog demo: {what} port {port} on 127.0.0.1: ")
+    assert f"{option} N (0: any free port)" in lines[0]
     assert not (tmp_path / "demo" / "fleet").exists()  # nothing started or created

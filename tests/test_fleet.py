@@ -91,14 +91,19 @@ def test_acl_rules():
     assert {w for w in writes if "/video/" in w or "/audio/" in w} == {
         *(f"patrol/v1/dog1/video/{c}" for c in ("bodycam", "front", "rear", "left", "right")),
         "patrol/v1/dog1/audio/mic"}
+    # Evidence upload: exactly the two parts, no wildcard.
+    assert {w for w in writes if "/evidence/" in w} == {
+        "patrol/v1/dog1/evidence/manifest", "patrol/v1/dog1/evidence/chunk"}
     watch = {"topic read patrol/v1/+/status", "topic read patrol/v1/+/telemetry",
              "topic read patrol/v1/+/events", "topic read patrol/v1/+/video/+",
              "topic read patrol/v1/+/cmd/result"}
     command = {"topic write patrol/v1/+/cmd/+"}
+    intake = {"topic read patrol/v1/+/evidence/+"}
     # No station role reads cmd/{verb} (a talk command carries its window's voice key); only
     # a listener hears the dogs' microphones; a viewer writes nothing.
-    assert blocks["user alice"] == watch | command | {"# role operator"}
-    assert blocks["user bob"] == watch | command | {"topic read patrol/v1/+/audio/+", "# role listener"}
+    assert blocks["user alice"] == watch | intake | command | {"# role operator"}
+    assert blocks["user bob"] == watch | intake | command | {"topic read patrol/v1/+/audio/+",
+                                                             "# role listener"}
     assert blocks["user carol"] == watch | {"# role viewer"}
     assert "pattern" not in text and "readwrite" not in text
 

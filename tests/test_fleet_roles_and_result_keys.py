@@ -61,7 +61,7 @@ def test_a_registry_without_roles_makes_operators(tmp_path):
     fleet.refresh(made.root)
     assert acl_block(made.root, "alice") == {
         "# role operator", "topic write patrol/v1/+/cmd/+", *(f"topic read patrol/v1/+/{leaf}" for leaf in (
-            "status", "telemetry", "events", "video/+", "cmd/result"))}
+            "status", "telemetry", "events", "video/+", "cmd/result", "evidence/+"))}
 
 
 @pytest.mark.slow  # fleet init runs openssl

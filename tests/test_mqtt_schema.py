@@ -64,7 +64,8 @@ def test_asyncapi_channels_reference_existing_valid_schemas():
     for channel_name, channel in spec["channels"].items():
         # Every address is in the tree: fill the parameters and parse it.
         concrete = re.sub(r"\{(\w+)\}", lambda m: {"verb": "announce", "camera": "bodycam",
-                                                   "source": "mic"}.get(m[1], "x1"), channel["address"])
+                                                   "source": "mic", "part": "chunk"}.get(m[1], "x1"),
+                          channel["address"])
         assert topics.parse(concrete).dog == "x1", channel_name
         for message in channel["messages"].values():
             payload = message["payload"]
@@ -86,11 +87,13 @@ def test_asyncapi_names_the_fixed_cameras_and_audio_sources():
                   for name, p in c.get("parameters", {}).items()}
     assert tuple(parameters["camera"]["enum"]) == topics.CAMERAS
     assert tuple(parameters["source"]["enum"]) == topics.AUDIO_SOURCES
+    assert tuple(parameters["part"]["enum"]) == topics.EVIDENCE_PARTS
 
 
 def test_every_kind_of_the_tree_is_a_channel():
     kinds = {topics.parse(re.sub(r"\{(\w+)\}", "x", c["address"]).replace("cmd/x", "cmd/go")
-                          .replace("video/x", "video/bodycam").replace("audio/x", "audio/mic")).kind
+                          .replace("video/x", "video/bodycam").replace("audio/x", "audio/mic")
+                          .replace("evidence/x", "evidence/chunk")).kind
              for c in _asyncapi()["channels"].values()}
     assert kinds == set(topics.Kind)
 

@@ -90,6 +90,9 @@ def test_dog_publishes_its_own_telemetry(secure_broker, links, station):
     topics.cmd("dog2", "siren"), "patrol/v1/other", "elsewhere/x",
     # invented camera and audio names: a captured dog cannot fill the broker's retained store
     "patrol/v1/dog1/video/cam99", "patrol/v1/dog1/audio/speaker",
+    # another dog's evidence upload, and an evidence part the tree does not have
+    topics.evidence("dog2", "chunk"), topics.evidence("dog2", "manifest"),
+    "patrol/v1/dog1/evidence/segment",
 ])
 def test_dog_cannot_write_outside_its_tree(secure_broker, links, station, topic):
     _, inbox = station

@@ -20,6 +20,8 @@ def test_builders_match_design_tree():
     assert topics.cmd("dog1", "announce") == "patrol/v1/dog1/cmd/announce"
     assert topics.cmd_result("dog1") == "patrol/v1/dog1/cmd/result"
     assert topics.voice("dog1") == "patrol/v1/dog1/cmd/voice"
+    assert topics.evidence("dog1", "chunk") == "patrol/v1/dog1/evidence/chunk"
+    assert topics.all_dogs(Kind.EVIDENCE) == "patrol/v1/+/evidence/+"
 
 
 @pytest.mark.parametrize("topic, expected", [
@@ -31,6 +33,8 @@ def test_builders_match_design_tree():
     ("patrol/v1/dog1/cmd/siren", Topic("dog1", Kind.CMD, "siren")),
     ("patrol/v1/dog1/cmd/result", Topic("dog1", Kind.RESULT, None)),
     ("patrol/v1/dog1/cmd/voice", Topic("dog1", Kind.VOICE, None)),
+    ("patrol/v1/dog1/evidence/manifest", Topic("dog1", Kind.EVIDENCE, "manifest")),
+    ("patrol/v1/dog1/evidence/chunk", Topic("dog1", Kind.EVIDENCE, "chunk")),
 ])
 def test_parse_known_topics(topic, expected):
     assert topics.parse(topic) == expected
@@ -45,7 +49,7 @@ def test_parse_known_topics(topic, expected):
     "patrol/v1/dog1/telemetry/x", "patrol/v1/+/status", "patrol/v1/dog1/#", "patrol/v1/dog1/video/",
     # a captured dog inventing camera or audio names to fill the broker and the station
     "patrol/v1/dog1/video/cam99", "patrol/v1/dog1/video/mic", "patrol/v1/dog1/audio/bodycam",
-    "patrol/v1/dog1/audio/mic2",
+    "patrol/v1/dog1/audio/mic2", "patrol/v1/dog1/evidence", "patrol/v1/dog1/evidence/segment",
 ])
 def test_parse_rejects_outside_tree(topic):
     with pytest.raises(TopicError):

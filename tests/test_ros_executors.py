@@ -104,3 +104,19 @@ def test_async_callback_awaits_without_blocking_the_single_threaded_executor(con
     assert len(ticks) >= 5, f"only {len(ticks)} ticks while the answer was awaited"
     executor.shutdown()
     node.destroy_node()
+
+
+def test_nodes_whose_timing_is_a_safety_promise_ask_for_an_executor_of_their_own(context):
+    """Composed, safety_node and payload_node spin apart (robot_dog/launch/compose.py); a plain
+    node shares the pool."""
+    from robot_dog.payload.node import PayloadNode
+    from robot_dog.ros.executors import needs_own_executor
+    from robot_dog.safety.node import SafetyNode
+    assert isinstance(SafetyNode.OWN_EXECUTOR, str) and isinstance(PayloadNode.OWN_EXECUTOR, str)
+    plain = Node("plain_probe", context=context)
+    assert not needs_own_executor(plain)
+    safety = SafetyNode(context=context)
+    try:
+        assert needs_own_executor(safety)
+    finally:
+        safety.destroy_node()

@@ -221,3 +221,17 @@ def test_state_file_is_written_atomically_and_read_back(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["holds.json"]   # no temporary left
     path.write_text("{half")
     assert isinstance(state_file.read(path), str)
+
+
+def test_each_hold_says_why_it_began_as_a_code():
+    """`cause` is what the handheld words in its banner: an engage, a lapse, a restart."""
+    core = EstopCore()
+    core.check_in("handheld", 0.5, now=0.0)
+    core.engage("station", "station E-STOP", now=0.1)
+    core.tick(now=1.0)                              # the handheld's deadline lapsed
+    causes = {h.endpoint: h.cause for h in core.status().holds}
+    assert causes == {"station": "engaged", "handheld": "deadline_missed"}
+    restarted = EstopCore()
+    restarted.restore(core.snapshot(), wall=2.0)
+    assert {h.endpoint: h.cause for h in restarted.status().holds} == {
+        "station": "engaged", "handheld": "deadline_missed", "boot": "restarted"}

@@ -168,6 +168,18 @@ def test_a_patrol_that_lapses_is_paused():
     assert core.output == ZERO and core.waiting() == ("patrol",)
 
 
+def test_a_patrol_that_stopped_itself_with_a_zero_stays_armed_for_its_next_goal():
+    """A goal that ends sends one zero, then silence: no stop of a moving dog, so the next goal
+    drives without a resume. Silence mid-drive (above) pauses it."""
+    core = MotionCore()
+    core.resume("patrol")
+    feed(core, "patrol", 0.3, 0.0, 1.0)
+    feed(core, "patrol", 0.0, 1.02, 1.1)          # the goal's end: a zero
+    idle(core, 1.12, 3.0)                          # silence between goals
+    feed(core, "patrol", 0.3, 3.02, 4.0)
+    assert core.output.vx > 0 and core.waiting() == ()
+
+
 def test_stop_category_1_sits_after_the_settle_time_and_a_release_never_stands():
     core = MotionCore()
     feed(core, "handheld", 0.5, 0.0, 1.0)

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from sim.core import COMMAND_TIMEOUT, CommandRejected, SimWorld, check_command, step
+from sim.core import COMMAND_TIMEOUT, VelocityRejected, SimWorld, check_command, step
 from sim.model import CONTROL_DT
 from sim.scenario import load_scenario
 
@@ -12,7 +12,7 @@ from sim.scenario import load_scenario
 @pytest.mark.parametrize("bad", [(math.nan, 0, 0), (0, math.inf, 0), (0, 0, -math.inf),
                                  (1e6, 0, 0), (0, 0, 50.0)])
 def test_refuses_non_finite_and_huge(bad):
-    with pytest.raises(CommandRejected):
+    with pytest.raises(VelocityRejected):
         check_command(*bad)
 
 

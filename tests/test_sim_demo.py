@@ -55,7 +55,7 @@ def test_headless_demo_walks_the_route_and_stores_simulator_frames(tmp_path):
         demo = subprocess.Popen(
             [sys.executable, "-m", "robot_dog.cli", "demo", "--headless", "--duration", "30",
              "--mode", "kinematic", "--broker-port", str(free_port()), "--http-port", str(http_port),
-             "--var", str(tmp_path / "var"), "--dog", DOG],
+             "--handheld-port", "0", "--var", str(tmp_path / "var"), "--dog", DOG],
             env=dds_env.environ(), stdout=sink, stderr=subprocess.STDOUT, text=True,
             start_new_session=True)
     try:

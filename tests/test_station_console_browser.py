@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from robot_dog.mqtt import signing
+from robot_dog.station.accounts import local_admin
 from robot_dog.station.dispatch import Dispatcher
 from robot_dog.station.ingest import Frame
 from robot_dog.station.relay import FrameRelay
@@ -27,7 +28,8 @@ from robot_dog.station.storage import EventRow, StatusRow, Storage, TelemetryRow
 from robot_dog.station.web import StationHttp
 from tests.support import wait_for
 
-TOKEN = "console-operator-token"
+PASSWORD = "correct horse battery"
+OPERATOR = "王警官"        # account names in any script
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "img"
 TIMEOUT_MS = 60_000
 
@@ -91,9 +93,10 @@ def console(tmp_path):
     published: list[tuple[str, dict]] = []
     dispatcher = Dispatcher(keys, lambda topic, payload, qos: published.append(
         (topic, json.loads(payload))) or 0, storage)
-    station = StationHttp(storage, FrameRelay(), port=0, dispatcher=dispatcher,
-                          token=TOKEN).start()
+    station = StationHttp(storage, FrameRelay(), port=0, dispatcher=dispatcher).start()
     station.published = published
+    for name, role in ((OPERATOR, "operator"), ("vera", "viewer")):
+        station.accounts.add_account(local_admin("test"), name, role, PASSWORD)
     dogs = Dogs(station)
     for dog in ("dog1", "dog2"):
         dogs.row(StatusRow(dog, "online", time.time()))
@@ -104,6 +107,12 @@ def console(tmp_path):
     dogs.thread.join(timeout=10)
     station.stop()
     storage.close()
+
+
+def log_in(page, name: str, password: str = PASSWORD) -> None:
+    page.fill("#name", name)
+    page.fill("#password", password)
+    page.click("#login-button")
 
 
 def watch_errors(page) -> list[str]:
@@ -142,9 +151,9 @@ def test_the_console_as_station_staff_use_it(console, browser_page):
     page.set_viewport_size({"width": 1366, "height": 768})
     page.goto(f"http://127.0.0.1:{station.port}/")
     page.select_option("#lang", "en")
-    page.fill("#operator", "alice")
-    page.fill("#token", TOKEN)
-    page.click("#login-button")
+    log_in(page, OPERATOR)
+    page.wait_for_selector(f"#session #who >> text={OPERATOR}", timeout=TIMEOUT_MS)
+    assert page.inner_text("#role") == "operator"
 
     # two dogs with live video on the wall
     for dog in ("dog1", "dog2"):
@@ -166,9 +175,9 @@ def test_the_console_as_station_staff_use_it(console, browser_page):
     shot(page, "console-overview-en.png")
     page.click(f"{alarm} button.ack")
     page.wait_for_selector(f"{alarm}.acked", timeout=TIMEOUT_MS)
-    assert "alice" in page.inner_text(f"{alarm} .ackedby")
+    assert OPERATOR in page.inner_text(f"{alarm} .ackedby")
     page.wait_for_function("() => !document.title.startsWith('(')", timeout=TIMEOUT_MS)
-    wait_for(lambda: station.storage.alarms(10, "dog1")[0]["acked_by"] == "alice",
+    wait_for(lambda: station.storage.alarms(10, "dog1")[0]["acked_by"] == OPERATOR,
              "the acknowledgement stored", timeout_s=30)
 
     # e-stop from the tile: signed and sent; the banner follows what the dog reports
@@ -177,11 +186,11 @@ def test_the_console_as_station_staff_use_it(console, browser_page):
              "the e-stop sent to dog1", timeout_s=30)
     page.wait_for_selector(".tile[data-dog=dog1] .result[data-state=pending]", timeout=TIMEOUT_MS)
     sent = answer(station, "estop")
-    assert sent["issuer"] == "alice"
+    assert sent["issuer"] == OPERATOR
     page.wait_for_selector(".tile[data-dog=dog1] .result[data-state=done]", timeout=TIMEOUT_MS)
-    dogs.estop["dog1"] = "e-stop from the station console by alice"
+    dogs.estop["dog1"] = f"e-stop from the station console by {OPERATOR}"
     page.wait_for_selector(".tile[data-dog=dog1].estopped", timeout=TIMEOUT_MS)
-    assert "alice" in page.inner_text(".tile[data-dog=dog1] .estop")
+    assert OPERATOR in page.inner_text(".tile[data-dog=dog1] .estop")
     page.once("dialog", lambda dialog: dialog.accept())
     page.click(".tile[data-dog=dog1] button[data-verb=estop_release]")
     wait_for(lambda: any(t.endswith("dog1/cmd/estop_release") for t, _ in station.published),
@@ -211,7 +220,7 @@ def test_the_console_as_station_staff_use_it(console, browser_page):
     wait_for(lambda: any(t.endswith("dog1/cmd/announce") for t, _ in station.published),
              "the announcement sent", timeout_s=30)
     sent = answer(station, "announce")
-    assert sent["args"] == {"text": "请注意，这里是警察巡逻。", "language": "cmn"}
+    assert sent["args"]["text"] == "请注意，这里是警察巡逻。" and sent["args"]["language"] == "cmn"
     page.wait_for_selector("#cmdlog li[data-verb=announce][data-state=done]", timeout=TIMEOUT_MS)
     page.wait_for_selector("#map .leaflet-interactive", timeout=TIMEOUT_MS)
     page.set_viewport_size({"width": 1920, "height": 1080})
@@ -238,10 +247,41 @@ def test_chinese_by_default_when_the_browser_asks_and_every_page_under_its_polic
     page.goto(f"http://127.0.0.1:{station.port}/")
     assert page.inner_text("#bar h1") == "巡逻站"
     assert page.inner_text("#login-button") == "登录"
-    page.fill("#operator", "bob")
-    page.fill("#token", "wrong")
-    page.click("#login-button")
+    log_in(page, "bob", "wrong password")
     page.wait_for_function("() => document.querySelector('#login-error').textContent.includes("
-                           "'登录被拒绝')", timeout=TIMEOUT_MS)
+                           "'账号或密码错误')", timeout=TIMEOUT_MS)
     context.close()
     assert errors == [e for e in errors if "401" in e], errors  # the refused login's own line
+
+
+@pytest.mark.timeout(120)
+def test_a_viewer_sees_the_fleet_without_controls_and_logs_out(console, browser_page):
+    """A viewer's page hides what the role may not do (the station refuses it anyway:
+    test_station_live.py); logging out ends the session on the station too."""
+    station, _dogs = console
+    page = browser_page
+    errors = watch_errors(page)
+    page.goto(f"http://127.0.0.1:{station.port}/")
+    page.select_option("#lang", "en")
+    log_in(page, "vera")
+    page.wait_for_function("() => document.querySelector('.tile[data-dog=dog1] .video')"
+                           "?.naturalWidth === 320", timeout=TIMEOUT_MS)
+    assert page.inner_text("#role") == "viewer"
+    dogs_event = {"v": 1, "dog": "dog1", "ts": time.time(), "id": "evt-00000043",
+                  "type": "sound", "severity": "critical", "message": "shout"}
+    _dogs.row(EventRow("dog1", time.time(), dogs_event))
+    page.wait_for_selector("#alarm-list li[data-event=evt-00000043]", timeout=TIMEOUT_MS)
+    assert page.query_selector("#alarm-list li[data-event=evt-00000043] button.ack") is None
+    for button in page.query_selector_all(".tile button[data-verb]"):
+        assert not button.is_visible(), "no command control for a viewer"
+    page.click(".tile[data-dog=dog1] .frame")
+    page.wait_for_selector("#dogview:not([hidden])", timeout=TIMEOUT_MS)
+    assert not page.is_visible("#verbs") and not page.is_visible("#dogview .announce")
+    page.click("#back")
+    page.click("#logout")
+    page.wait_for_selector("#login:not([hidden])", timeout=TIMEOUT_MS)
+    assert station.accounts.tables.audit(1, kind="logout")[0]["actor"] == "vera"
+    page.reload()
+    page.wait_for_selector("#login:not([hidden])", timeout=TIMEOUT_MS)
+    assert page.is_hidden("#main"), "the cookie's session is over: a reload shows the login"
+    assert errors == [], errors

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from robot_dog.mqtt import results, schema, signing
-from robot_dog.station.ingest import Ingest, Rejected
+from robot_dog.station.ingest import Ingest, MessageRejected
 from robot_dog.station.storage import EventRow, FrameRow, ResultRow, StatusRow, TelemetryRow
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 100
@@ -72,6 +72,6 @@ def test_every_kind_becomes_rows():
     ("patrol/v1/dog1/audio/mic", b"\0\0", "unhandled_topic"),
 ])
 def test_bad_messages_are_refused_with_a_reason(topic, payload, reason):
-    with pytest.raises(Rejected) as err:
+    with pytest.raises(MessageRejected) as err:
         Ingest(result_key=keys).handle(topic, payload, 0.0)
-    assert err.value.reason == reason
+    assert err.value.code == reason

@@ -12,11 +12,12 @@ import time
 import urllib.request
 
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from robot_dog.mqtt import signing
-from robot_dog.station import web
+from robot_dog.station import live_socket, web
+from robot_dog.station.accounts import local_admin
 from robot_dog.station.dispatch import Dispatcher
 from robot_dog.station.ingest import Frame
 from robot_dog.station.relay import FrameRelay
@@ -24,8 +25,8 @@ from robot_dog.station.storage import EventRow, StatusRow, Storage, TelemetryRow
 from robot_dog.station.web import StationHttp
 from tests.support import wait_for
 
-TOKEN = "live-operator-token"
 JPEG = b"\xff\xd8\xff\xe0" + b"\x02" * 128 + b"\xff\xd9"
+PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
@@ -37,19 +38,27 @@ def station(tmp_path):
     published: list[tuple[str, bytes]] = []
     dispatcher = Dispatcher(keys, lambda topic, payload, qos: published.append((topic, payload))
                             or 0, storage)
-    server = StationHttp(storage, FrameRelay(), port=0, dispatcher=dispatcher,
-                         token=TOKEN).start()
+    server = StationHttp(storage, FrameRelay(), port=0, dispatcher=dispatcher).start()
     server.published = published
+    admin = local_admin("test")
+    for name, role in (("vera", "viewer"), ("otto", "operator"), ("王警官", "operator"),
+                       ("olga", "officer")):
+        server.accounts.add_account(admin, name, role, PASSWORD)
     yield server
     server.stop()
     storage.close()
 
 
-def login(station, operator: str = "alice") -> str:
-    req = urllib.request.Request(f"http://127.0.0.1:{station.port}/api/operator", headers={
-        "Authorization": f"Bearer {TOKEN}", "X-Operator": operator})
+def login(station, name: str = "vera") -> str:
+    """A password login; the session cookie (the CSRF token: `csrf_of`)."""
+    return _login(station, name)[0]
+
+
+def _login(station, name: str) -> tuple[str, str]:
+    req = urllib.request.Request(f"http://127.0.0.1:{station.port}/api/login", data=json.dumps(
+        {"name": name, "password": PASSWORD}).encode(), headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=30) as reply:
-        return reply.headers["Set-Cookie"].split(";", 1)[0]
+        return reply.headers["Set-Cookie"].split(";", 1)[0], json.load(reply)["csrf"]
 
 
 def page(station, cookie: str, origin: str | None = None):
@@ -78,7 +87,8 @@ def is_type(kind):
 
 def test_only_a_logged_in_page_of_this_station_opens_it(station):
     for headers, origin in (({}, None), ({"Cookie": "robot_dog_session=forged"}, None),
-                            ({"Cookie": login(station)}, "http://evil.example")):
+                            ({"Cookie": login(station)}, "http://evil.example"),
+                            ({"Cookie": login(station, "olga")}, None)):   # an officer: no `watch`
         with pytest.raises(InvalidStatus) as refused:
             connect(f"ws://127.0.0.1:{station.port}/api/live", additional_headers=headers,
                     origin=origin or f"http://127.0.0.1:{station.port}", open_timeout=30)
@@ -92,8 +102,10 @@ def test_pushes_what_ingest_stores_and_the_fleet_on_hello(station):
     with page(station, login(station)) as ws:
         hello = receive_until(ws, is_type("hello"))
         assert [d["dog"] for d in hello["fleet"]] == ["dog1"]
-        assert "estop" in {v["name"] for v in hello["verbs"]}
-        assert "checkin" not in {v["name"] for v in hello["verbs"]}
+        assert (hello["name"], hello["role"]) == ("vera", "viewer")
+        assert {"watch", "listen"} <= set(hello["actions"]) and "command" not in hello["actions"]
+        assert "estop" in {v["name"] for v in hello["verbs"]["verbs"]}, "the registry's catalogue"
+        assert "drive" not in {v["name"] for v in hello["verbs"]["verbs"]}
         station.row(TelemetryRow("dog1", now, {"v": 1, "dog": "dog1", "seq": 7, "ts": now}))
         station.row(EventRow("dog1", now, {"v": 1, "dog": "dog1", "id": "evt-1", "ts": now,
                                            "type": "sound", "severity": "critical",
@@ -126,33 +138,72 @@ def test_video_goes_to_the_tiles_watched_newest_frame_first(station):
             assert "bad message" in receive_until(ws, is_type("error"))["error"]
 
 
-def test_a_viewer_watches_and_only_an_operator_commands(station):
-    with page(station, login(station)) as ws:
+def command_state(ws, ident: str) -> dict:
+    return receive_until(ws, lambda m: isinstance(m, dict) and m.get("type") == "command_state"
+                         and m["id"] == ident)
+
+
+def test_a_viewer_watches_and_only_an_operator_commands_after_proving_its_csrf_token(station):
+    estop = {"type": "command", "id": "c1", "dog": "dog1", "verb": "estop", "args": {}}
+    cookie, csrf = _login(station, "vera")
+    with page(station, cookie) as ws:
         receive_until(ws, is_type("hello"))
-        estop = {"type": "command", "id": "c1", "dog": "dog1", "verb": "estop", "args": {}}
+        ws.send(json.dumps({"type": "auth", "csrf": csrf}))
+        assert receive_until(ws, is_type("auth"))["ok"] is True
         ws.send(json.dumps(estop))
-        state = receive_until(ws, is_type("command_state"))
-        assert state["state"] == "refused" and state["code"] == "not_operator"
-        ws.send(json.dumps({"type": "auth", "token": "wrong", "operator": "alice"}))
-        assert receive_until(ws, is_type("auth"))["status"] == 401
-        assert station.published == [], "nothing sent for a viewer or a wrong token"
-        ws.send(json.dumps({"type": "auth", "token": TOKEN, "operator": "王警官"}))
-        assert receive_until(ws, is_type("auth")).get("status") == 400, \
-            "the fleet's operator names are plain (the station's rule, not the socket's)"
-        ws.send(json.dumps({"type": "auth", "token": TOKEN, "operator": "alice"}))
-        assert receive_until(ws, is_type("auth"))["operator"] == "alice"
-        ws.send(json.dumps(estop))
-        pending = receive_until(ws, is_type("command_state"))
-        assert pending["state"] == "pending" and station.published[-1][0].endswith("cmd/estop")
-        sent = json.loads(station.published[-1][1])
-        assert sent["issuer"] == "alice"
-        station.dispatcher.on_result({"nonce": pending["nonce"], "ok": True, "code": "ok",
-                                      "message": "held"}, "dog1")
-        done = receive_until(ws, is_type("command_state"))
-        assert (done["id"], done["state"], done["code"]) == ("c1", "done", "ok")
-        ws.send(json.dumps({**estop, "id": "c2", "dog": "dog9"}))  # no key for dog9
-        refused = receive_until(ws, is_type("command_state"))
-        assert refused["state"] == "refused" and refused["code"] == "not_found"
+        assert command_state(ws, "c1")["code"] == "forbidden", "a viewer may not e-stop"
+        ws.send(json.dumps({"type": "ack", "dog": "dog1", "event_id": "evt-00000001"}))
+        assert receive_until(ws, is_type("error"))["code"] == "forbidden"
+    denied = station.accounts.tables.audit(10, kind="denied", actor="vera")
+    assert [e["detail"]["action"] for e in reversed(denied)] == ["estop", "acknowledge"]
+    for name in ("otto", "王警官"):
+        cookie, csrf = _login(station, name)
+        with page(station, cookie) as ws:
+            receive_until(ws, is_type("hello"))
+            ws.send(json.dumps(estop))
+            assert command_state(ws, "c1")["code"] == "csrf_refused", "no command before auth"
+            for wrong in ("", "forged", _login(station, name)[1]):   # another session's token
+                ws.send(json.dumps({"type": "auth", "csrf": wrong}))
+                assert receive_until(ws, is_type("auth"))["code"] == "csrf_refused"
+            assert station.published == [], "nothing sent without the session's own token"
+            ws.send(json.dumps({"type": "auth", "csrf": csrf}))
+            assert receive_until(ws, is_type("auth"))["ok"] is True
+            ws.send(json.dumps(estop))
+            pending = command_state(ws, "c1")
+            assert pending["state"] == "pending" and station.published[-1][0].endswith("cmd/estop")
+            assert json.loads(station.published[-1][1])["issuer"] == name
+            audit = station.accounts.tables.audit(1, kind="command")[0]
+            assert (audit["actor"], audit["detail"]["nonce"]) == (name, pending["nonce"])
+            station.dispatcher.on_result({"nonce": pending["nonce"], "ok": True, "code": "ok",
+                                          "message": "held"}, "dog1")
+            done = command_state(ws, "c1")
+            assert (done["state"], done["code"]) == ("done", "ok")
+            ws.send(json.dumps({**estop, "id": "c2", "dog": "dog9"}))  # no key for dog9
+            assert command_state(ws, "c2")["code"] == "not_found"
+            ws.send(json.dumps({**estop, "id": "c3", "verb": "siren", "args": {"tone": "x"}}))
+            assert command_state(ws, "c3")["code"] == "bad_args", "checked by the registry"
+            ws.send(json.dumps({"type": "ack", "dog": "dog1", "event_id": "evt-00000001"}))
+            ack = receive_until(ws, is_type("ack"))
+            assert (ack["event_id"], ack["acked_by"]) == ("evt-00000001", name)
+
+
+def test_a_page_whose_session_ends_stops_commanding_and_is_closed(station, monkeypatch):
+    monkeypatch.setattr(live_socket, "SESSION_CHECK_S", 0.2)
+    cookie, csrf = _login(station, "otto")
+    with page(station, cookie) as ws:
+        receive_until(ws, is_type("hello"))
+        ws.send(json.dumps({"type": "auth", "csrf": csrf}))
+        receive_until(ws, is_type("auth"))
+        station.accounts.set_disabled(local_admin("test"), "otto")
+        ws.send(json.dumps({"type": "command", "id": "c1", "dog": "dog1", "verb": "estop",
+                            "args": {}}))
+        assert command_state(ws, "c1")["code"] == "not_authenticated"
+        assert receive_until(ws, is_type("session_ended"))["code"] == "not_authenticated"
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                ws.recv(timeout=30)
+        assert closed.value.rcvd.code == live_socket.SESSION_ENDED
+    assert station.published == []
 
 
 @pytest.mark.skip(reason="unfinished: on this loaded machine the reading page was not seen to "
@@ -234,9 +285,10 @@ def test_pages_beyond_the_socket_cap_are_refused_and_the_e_stop_still_goes(stati
         with pytest.raises(InvalidStatus) as refused:
             page(station, cookie)
         assert refused.value.response.status_code == 503
+        token = station.accounts.create_token(local_admin("test"), "script", "otto").secret
         req = urllib.request.Request(
             f"http://127.0.0.1:{station.port}/api/dogs/dog1/commands/estop?wait=0", data=b"{}",
-            method="POST", headers={"Authorization": f"Bearer {TOKEN}", "X-Operator": "alice",
+            method="POST", headers={"Authorization": f"Bearer {token}",
                                     "Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=30) as reply:
             assert reply.status == 202

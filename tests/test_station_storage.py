@@ -236,3 +236,30 @@ def test_an_old_database_with_duplicate_telemetry_is_deduplicated_on_open(tmp_pa
     storage.flush()
     assert storage.telemetry_seqs("dog1") == [1, 2]
     storage.close()
+
+
+@pytest.mark.slow
+def test_evidence_rows_list_with_their_verification_state(target):
+    from robot_dog.station.storage import EvidenceItemRow, EvidenceRecordingRow
+    storage = Storage(target)
+    rec = dict(dog="dog1", recording="DOG-1-20270101T000000-000001", device="DOG-1", officer="7",
+               reason="e-stop engaged", started_at=100.0, locked=False, received=200.0)
+    item = dict(dog="dog1", recording=rec["recording"], kind="segment", size=10, sha256="a" * 64,
+                start=100.0, end=160.0)
+    storage.put(EvidenceRecordingRow(**rec, ended_at=None, items=1))
+    storage.put(EvidenceItemRow(**item, seq=1, file="000001-segment.mp4", state="pending", verified_at=None))
+    storage.put(EvidenceItemRow(**item, seq=1, file="000001-segment.mp4", state="verified", verified_at=300.0))
+    # A later manifest (two items, ended) arrives; then the first one again, redelivered: the
+    # recording keeps the newer one and a verified item never turns back to pending.
+    storage.put(EvidenceRecordingRow(**rec, ended_at=220.0, items=2))
+    storage.put(EvidenceItemRow(**item, seq=2, file="000002-segment.mp4", state="pending", verified_at=None))
+    storage.put(EvidenceRecordingRow(**rec, ended_at=None, items=1))
+    storage.put(EvidenceItemRow(**item, seq=1, file="000001-segment.mp4", state="pending", verified_at=None))
+    assert storage.flush()
+    [listed] = storage.evidence_recordings("dog1")
+    assert (listed["items"], listed["verified"], listed["ended_at"]) == (2, 1, 220.0)
+    assert [i["state"] for i in storage.evidence_items("dog1", rec["recording"])] == ["verified", "pending"]
+    assert storage.evidence_recordings("dog1", since=230.0) == []
+    assert storage.evidence_recordings("dog1", until=50.0) == []
+    assert storage.evidence_recordings("dog2") == []
+    storage.close()

@@ -9,13 +9,13 @@ import socket
 import numpy as np
 import pytest
 
+from robot_dog.station.accounts import local_admin
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import Storage
 from robot_dog.station.talk import TalkRelay
 from robot_dog.station.web import StationHttp
 from tests.test_audio_opus import tone
 
-TOKEN = "s3cret-token"
 PCM = tone(800.0, 0.1).astype(np.int16).tobytes()  # 9,600 bytes
 
 
@@ -27,8 +27,12 @@ def station(tmp_path):
     # A dispatcher is what enables the authorised routes; nothing here signs a command.
     from robot_dog.station.dispatch import Dispatcher
     dispatcher = Dispatcher(None, lambda t, p, q: 0, storage)
-    server = StationHttp(storage, FrameRelay(), port=0, dispatcher=dispatcher, token=TOKEN,
-                         talk=talk).start()
+    server = StationHttp(storage, FrameRelay(), port=0, dispatcher=dispatcher, talk=talk).start()
+    admin = local_admin("test")
+    server.tokens = {}
+    for name in ("alice", "bob"):  # two operators, each with an API token
+        server.accounts.add_account(admin, name, "operator", f"{name}'s password")
+        server.tokens[name] = server.accounts.create_token(admin, "voice", name).secret
     talk.command_args("dog1", "talk", {"seconds": 30}, "alice")  # alice's window on dog1
     server.sent = sent
     yield server
@@ -47,14 +51,14 @@ def raw(station, head: str, body: bytes = b"") -> tuple[int, bytes]:
     return int(head_bytes.split()[1]), rest
 
 
-def post(dog: str, operator: str, extra: str) -> str:
+def post(station, dog: str, operator: str, extra: str) -> str:
     return (f"POST /api/dogs/{dog}/audio/voice HTTP/1.1\nHost: 127.0.0.1\n"
-            f"Authorization: Bearer {TOKEN}\nX-Operator: {operator}\n"
+            f"Authorization: Bearer {station.tokens[operator]}\n"
             f"Content-Type: application/octet-stream\nConnection: close\n{extra}")
 
 
 def test_the_windows_operator_gets_through(station):
-    status, _ = raw(station, post("dog1", "alice", f"Content-Length: {len(PCM)}\n"), PCM)
+    status, _ = raw(station, post(station, "dog1", "alice", f"Content-Length: {len(PCM)}\n"), PCM)
     assert status == 200 and len(station.sent) > 0
 
 
@@ -69,17 +73,17 @@ def test_the_windows_operator_gets_through(station):
     ("", 411, b"Content-Length is required"),
 ])
 def test_one_framing_only(station, extra, status, says):
-    got, text = raw(station, post("dog1", "alice", extra))
+    got, text = raw(station, post(station, "dog1", "alice", extra))
     assert got == status and says in text
     assert station.sent == [], "nothing may be sent for an ambiguous request"
 
 
 def test_voice_needs_the_window_and_its_opener(station):
-    status, text = raw(station, post("dog1", "bob", f"Content-Length: {len(PCM)}\n"), PCM)
+    status, text = raw(station, post(station, "dog1", "bob", f"Content-Length: {len(PCM)}\n"), PCM)
     assert status == 409 and b"not_your_talk_window" in text
     windows = dict(station.talk._windows)
     for i in range(200):  # invented dog names: refused, nothing grows
-        status, text = raw(station, post(f"ghost{i}", "alice", f"Content-Length: {len(PCM)}\n"), PCM)
+        status, text = raw(station, post(station, f"ghost{i}", "alice", f"Content-Length: {len(PCM)}\n"), PCM)
         assert status == 409 and b"no_talk_window" in text
     assert station.talk._windows == windows and station.talk._mics == {}
     assert station.sent == []

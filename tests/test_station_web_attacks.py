@@ -21,10 +21,12 @@ import pytest
 
 from robot_dog.mqtt import signing
 from robot_dog.station import web
+from robot_dog.station.accounts import Accounts, local_admin
 from robot_dog.station.dispatch import Dispatcher
 from robot_dog.station.ingest import Frame
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import Storage
+from robot_dog.station.storage.accounts import AccountTables
 from robot_dog.station.web import StationHttp
 from tests.support import wait_for
 from tests.test_station_cli import StationProcess
@@ -80,9 +82,20 @@ def estop(station) -> int:
     return reply.status
 
 
+VIEWER = ("vera", "vera's password")
+
+
 def login_cookie(station) -> str:
-    conn = connect(station)
-    conn.request("GET", "/api/operator", headers=AUTH)
+    """A viewer's password login (the account made on first use); the session cookie."""
+    if station.accounts.tables.account(VIEWER[0]) is None:
+        station.accounts.add_account(local_admin("test"), VIEWER[0], "viewer", VIEWER[1])
+    return password_login(station.port)
+
+
+def password_login(port: int) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("POST", "/api/login", body=json.dumps({"name": VIEWER[0], "password": VIEWER[1]}),
+                 headers={"Content-Type": "application/json"})
     reply = conn.getresponse()
     reply.read()
     conn.close()
@@ -165,6 +178,51 @@ def test_viewers_that_stay_cannot_take_the_e_stops_slot(station):
     finally:
         for sock in held:
             sock.close()
+
+
+def test_a_flood_of_logins_and_page_loads_never_queues_the_e_stop_behind_it(station):
+    """30 password logins at once (each spends an argon2 hash, one at a time: a second or more
+    of work queued) and page loads beside them. On an async server the danger is the worker threads:
+    had the logins taken them all, the E-STOP's check would wait its turn. Logins hash on their
+    own threads, commands check and sign on theirs: the E-STOP is answered while most logins
+    still wait for their hash."""
+    login_cookie(station)  # makes the account
+    answered: list[int] = []
+    lock = threading.Lock()
+
+    def log_in(n: int) -> None:   # unknown names: no account lockout, a hash each
+        conn = http.client.HTTPConnection("127.0.0.1", station.port, timeout=120)
+        try:
+            conn.request("POST", "/api/login", body=json.dumps(
+                {"name": f"nobody{n}", "password": "wrong, and slow to say so"}),
+                headers={"Content-Type": "application/json"})
+            status = conn.getresponse().status
+        finally:
+            conn.close()
+        with lock:
+            answered.append(status)
+
+    def load_page() -> None:
+        conn = connect(station)
+        try:
+            conn.request("GET", "/")
+            conn.getresponse().read()
+        finally:
+            conn.close()
+
+    logins = [threading.Thread(target=log_in, args=(n,), daemon=True) for n in range(30)]
+    pages = [threading.Thread(target=load_page, daemon=True) for _ in range(12)]
+    for thread in logins + pages:
+        thread.start()
+    wait_for(lambda: len(answered) >= 1, "the first login answered", timeout_s=60)
+    assert estop(station) == 202
+    with lock:
+        done = len(answered)
+    for thread in logins + pages:
+        thread.join(timeout=120)
+    # 20 failures lock the address out (then answers need no hash): the E-STOP came before
+    assert done < 20, f"{done} of {len(logins)} logins were answered before the E-STOP"
+    assert set(answered) <= {401, 429}, answered
 
 
 class Slowloris(threading.Thread):
@@ -326,13 +384,14 @@ class WrongTokens(threading.Thread):
 
 def test_a_wrong_token_flood_never_blocks_the_right_tokens_e_stop(station):
     """One attacker polls with a wrong token every 0.25 s, another sends new guesses as fast
-    as it can, all from 127.0.0.1 like the operator. Before: 3 of 50 E-STOPs accepted."""
+    as it can, all from 127.0.0.1 like the operator. Before: 3 of 50 E-STOPs accepted. Each
+    wrong token is answered 401 at once (a hash lookup: 256-bit tokens are not guessed)."""
     attackers = [WrongTokens(station.port, 0.25),
                  WrongTokens(station.port, 0.01, lambda: random.randbytes(8).hex())]
     for thread in attackers:
         thread.start()
     try:
-        time.sleep(1.5)  # the polling attacker's token is locked out by now
+        time.sleep(1.5)  # both floods under way
         accepted = 0
         for _ in range(50):
             accepted += estop(station) == 202
@@ -344,8 +403,7 @@ def test_a_wrong_token_flood_never_blocks_the_right_tokens_e_stop(station):
     assert accepted == 50
     refused = {status: sum(a.statuses.get(status, 0) for a in attackers)
                for status in {s for a in attackers for s in a.statuses}}
-    assert refused[429] > 0 and refused[401] > 5, refused
-    assert set(refused) == {401, 429}, refused
+    assert refused[401] > 5 and set(refused) == {401}, refused
 
 
 @pytest.mark.slow
@@ -359,6 +417,9 @@ def test_the_station_process_keeps_the_e_stop_through_every_attack_at_once(tmp_p
     fleet = secure_broker.fleet
     token = fleet.paths.operator_token.read_text().strip()
     (tmp_path / "frame.jpg").write_bytes(JPEG)
+    tables = AccountTables(tmp_path / "s.db")  # a viewer for the page loads
+    Accounts(tables).add_account(local_admin("test"), VIEWER[0], "viewer", VIEWER[1])
+    tables.close()
     station = StationProcess("--fleet", str(fleet.root), "--http-port", "0",
                              "--db", str(tmp_path / "s.db"))
     watcher = None
@@ -397,10 +458,7 @@ def test_the_station_process_keeps_the_e_stop_through_every_attack_at_once(tmp_p
             conn.close()
             return status
 
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        conn.request("GET", "/api/operator", headers=headers)
-        cookie = conn.getresponse().headers["Set-Cookie"].split(";", 1)[0]
-        conn.close()
+        cookie = password_login(port)
         for _ in range(100):
             sock, status = open_stream(port, cookie)
             sock.close()
@@ -428,8 +486,9 @@ def test_the_station_process_keeps_the_e_stop_through_every_attack_at_once(tmp_p
         wait_for(lambda: len(arrived()) >= 5, "5 E-STOPs at dog1", timeout_s=60)
         estops = arrived()
         assert len(estops) == 5
+        # the migrated operator token's account, never the X-Operator name
         assert {(e["dog"], e["verb"], e["issuer"]) for e in estops} == {("dog1", "estop",
-                                                                          "alice")}
+                                                                          "operator")}
         assert all(e.get("sig") for e in estops)
     finally:
         if watcher is not None:
@@ -437,3 +496,46 @@ def test_the_station_process_keeps_the_e_stop_through_every_attack_at_once(tmp_p
             watcher.wait(timeout=30)
         assert station.stop() == 0, station.output()[-3000:]
     assert "Traceback" not in station.output()
+
+
+def test_a_viewer_refused_by_the_stream_cap_gets_its_video_once_a_stream_is_free(
+        station, monkeypatch, browser_page):
+    """The real page in Chromium, dog1's camera live: the page's stream is refused (503) while
+    another viewer holds the only stream; once that one leaves, the page shows the video
+    without a reload."""
+    import cv2
+    import numpy as np
+
+    monkeypatch.setattr(web, "MAX_STREAMS", 1)
+    server = StationHttp(station.storage, station.relay, port=0, token=TOKEN).start()
+    ok, jpeg = cv2.imencode(".jpg", np.full((48, 64, 3), 200, np.uint8))
+    assert ok
+    running = threading.Event()
+    running.set()
+
+    def camera() -> None:  # Chromium shows a part of the stream once the next one begins
+        while running.is_set():
+            station.relay.publish(Frame("dog1", "bodycam", jpeg.tobytes(), time.time()))
+            time.sleep(0.1)
+
+    feeder = threading.Thread(target=camera, daemon=True)
+    feeder.start()
+    try:
+        holder, status = open_stream(server.port, login_cookie(server))
+        assert status == 200
+        page = browser_page
+        page.goto(f"http://127.0.0.1:{server.port}/viewer")  # the plain viewer's MJPEG streams
+        page.fill("#name", VIEWER[0])  # the viewer account login_cookie made
+        page.fill("#password", VIEWER[1])
+        page.click("#login-button")
+        image = "section.dog[data-dog=dog1] img.video"
+        page.wait_for_selector("section.dog[data-dog=dog1] .status", timeout=30_000)
+        assert page.eval_on_selector(image, "img => img.naturalWidth") == 0, \
+            "the only stream is taken: no video yet"
+        holder.close()
+        page.wait_for_function(f"() => document.querySelector('{image}')?.naturalWidth === 64",
+                               timeout=60_000)
+    finally:
+        running.clear()
+        feeder.join(timeout=10)
+        server.stop()

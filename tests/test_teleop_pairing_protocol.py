@@ -6,7 +6,7 @@ import json
 import pytest
 from hypothesis import given, strategies as st
 
-from robot_dog.safety.errors import Refused
+from robot_dog.errors import Refused
 from robot_dog.teleop import admission
 from robot_dog.teleop.errors import HandheldRefused
 from robot_dog.teleop.pairing import Pairing
@@ -176,7 +176,7 @@ def test_any_garbage_is_refused_or_parsed_never_crashes(raw):
         assert exc.reason
     else:
         assert req.kind in ("audio", "talk", "pair", "hello", "drive", "stop", "beat", "estop", "release", "mode",
-                            "speed", "light", "siren", "searchlight", "leave")
+                            "speed", "light", "siren", "searchlight", "leave", "record")
 
 
 def test_session_deadman_and_heartbeat():
@@ -260,3 +260,16 @@ def test_connections_are_capped_per_client_and_in_all_and_idle_ones_close():
     assert set(table.idle(15.5)) == {"s2", "m0", "m1"}   # heard last at 2..5 s; officer exempt
     table.close("s2")
     assert table.admit("s3", STRANGER, 16.0) is None      # a closed one frees its client's slot
+
+
+def test_the_record_button_is_a_checked_request_and_calls_the_recorder_as_the_officer():
+    gate = FrameGate()
+    req = gate.check(json.dumps({"t": "record", "seq": 1, "on": True}), 0.0)
+    assert (req.kind, req.args) == ("record", {"on": True})
+    with pytest.raises(HandheldRefused):
+        gate.check(json.dumps({"t": "record", "seq": 2, "on": "yes"}), 0.1)
+    from robot_dog.teleop.page_requests import service_request
+    name, fields = service_request("record", {"on": False})
+    assert name == "bodycam/record"
+    assert fields == {"start": False, "reason": "handheld Record button", "lock": False,
+                      "source": "handheld"}   # a local source: it may stop a locked recording

@@ -55,7 +55,7 @@ class RecordingDog:
         gate = self.slow.get(kind)
         if gate is not None:
             gate.wait(60)     # a request the dog is slow to answer (the test opens the gate)
-        return True, f"{kind} done"
+        return "ok", f"{kind} done"
 
     def kinds(self):
         with self.lock:
@@ -154,7 +154,7 @@ def test_pair_drive_deadman_and_second_handheld(served):
     assert dog.twists[-1] == (0.0, 0.0)
     phone.send("light", on=True)
     assert phone.expect("result") == {"t": "result", "kind": "light", "ok": True,
-                                      "message": "light done"}
+                                      "code": "ok", "message": "light done"}
     wait_for(lambda: dog.check_ins, "e-stop check-ins while live", timeout_s=20)
     assert set(dog.check_ins) == {0.5}
 
@@ -339,7 +339,7 @@ def test_a_strangers_wrong_codes_never_keep_the_officer_from_pairing(served):
         officer.expect("paired")
         officer.send("estop")
         assert officer.expect("result") == {"t": "result", "kind": "estop", "ok": True,
-                                            "message": "estop done"}
+                                            "code": "ok", "message": "estop done"}
         assert answers.count("wrong_code") == 5          # then locked: no more guesses checked
     finally:
         stop.set()
@@ -364,7 +364,7 @@ def test_estop_and_beats_go_ahead_of_a_slow_request(served):
         phone.send("estop")
         results = [phone.expect("result") for _ in range(2)]
         assert {r["kind"]: r["ok"] for r in results} == {"siren": False, "estop": True}
-        assert "dropped" in next(r["message"] for r in results if r["kind"] == "siren")
+        assert next(r["code"] for r in results if r["kind"] == "siren") == "dropped_by_estop"
         assert dog.kinds() == ["light", "estop"]          # the light still has no answer
     finally:
         gate.set()
@@ -379,7 +379,7 @@ def test_a_request_that_fails_on_the_dog_is_refused_and_the_next_one_goes(served
     phone = paired_phone(server, ctx)
     phone.send("siren", on=True)
     assert phone.expect("result") == {"t": "result", "kind": "siren", "ok": False,
-                                      "message": "siren failed on the dog (RuntimeError)"}
+                                      "code": "failed", "message": "siren failed on the dog (RuntimeError)"}
     phone.send("light", on=True)
     assert phone.expect("result")["ok"]
     assert not [r for r in caplog.records if r.exc_info]

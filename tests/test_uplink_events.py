@@ -4,6 +4,7 @@ import math
 import pytest
 
 from robot_dog.mqtt import schema
+from robot_dog.errors import Refused
 from robot_dog.uplink import commands, telemetry as tm
 from robot_dog.uplink.events import EstopWatch, EventFactory, LowBattery
 
@@ -84,7 +85,7 @@ def test_verbs_map_to_services(verb, args, service, fields):
     ("mode", {"mode": "run"}, "bad_args"),
 ])
 def test_bad_commands_have_codes(verb, args, code):
-    with pytest.raises(commands.CommandFailed) as info:
+    with pytest.raises(Refused) as info:
         commands.plan(verb, args)
     assert info.value.code == code
 

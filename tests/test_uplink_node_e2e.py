@@ -28,6 +28,14 @@ wait_for = partial(support.wait_for, timeout_s=90.0)
 NESTED = b"[" * 1000 + b"]" * 1000
 
 
+def latest_telemetry(api: Api) -> dict:
+    """dog1's newest telemetry at the station ({} before there is any)."""
+    try:
+        return api.get("/api/dogs/dog1/telemetry")
+    except OSError:
+        return {}
+
+
 def test_nested_json_to_a_running_dog_then_a_signed_command_runs(secure_broker, virtual_mcu,
                                                                  children, tmp_path):
     namespace = f"/t{uuid.uuid4().hex[:8]}"
@@ -94,11 +102,7 @@ def test_nan_odometry_never_stops_the_dogs_telemetry(secure_broker, children, tm
     uplink = spawn_uplink(children, secure_broker, "dog1", namespace, tmp_path)
     api = Api(http_port, secure_broker.fleet.paths.operator_token.read_text().strip())
 
-    def telemetry() -> dict:
-        try:
-            return api.get("/api/dogs/dog1/telemetry")
-        except OSError:
-            return {}
+    telemetry = partial(latest_telemetry, api)
     try:
         wait_for(lambda: telemetry().get("seq"), "dog1 telemetry")
         odom = children.spawn(sys.executable, "-c", NAN_ODOM, namespace, stdout=subprocess.PIPE)
@@ -141,11 +145,7 @@ def test_on_sim_time_documents_carry_sim_ts_and_telemetry_keeps_wall_time(secure
     spawn_uplink(children, secure_broker, "dog1", namespace, tmp_path, use_sim_time="true")
     api = Api(http_port, secure_broker.fleet.paths.operator_token.read_text().strip())
 
-    def telemetry() -> dict:
-        try:
-            return api.get("/api/dogs/dog1/telemetry")
-        except OSError:
-            return {}
+    telemetry = partial(latest_telemetry, api)
     try:
         wait_for(lambda: telemetry().get("sim_ts") == 1000.0, "telemetry stamped on the sim clock")
         first = telemetry()

@@ -60,7 +60,7 @@ def test_voice_accepted_only_inside_the_talk_window() -> None:
     wire = sealed(key)
     with pytest.raises(talk.VoiceRefused) as err:
         voice.accept(wire[0], now=0.0)
-    assert err.value.reason == "no_talk_window"
+    assert err.value.code == "no_talk_window"
     voice.open(AudioWindow("talk", 5.0, key), now=0.0)
     assert voice.refused_run == 1
     got = [voice.accept(p, now=1.0) for p in wire]
@@ -69,7 +69,7 @@ def test_voice_accepted_only_inside_the_talk_window() -> None:
     assert all(pcm.size == FRAME_SAMPLES for _, pcm in got)
     with pytest.raises(talk.VoiceRefused) as err:
         voice.accept(b"\x01\x00", now=1.0)
-    assert err.value.reason == "bad_packet"
+    assert err.value.code == "bad_packet"
     with pytest.raises(talk.VoiceRefused):
         voice.accept(wire[0], now=5.0)                        # lapsed
     assert voice.refused == {"no_talk_window": 2, "bad_packet": 1}
@@ -91,7 +91,7 @@ def test_only_packets_sealed_for_this_window_in_order_play() -> None:
             (recording[5][:20] + bytes([recording[5][20] ^ 0xFF]) + recording[5][21:], "bad_tag")]:
         with pytest.raises(talk.VoiceRefused) as err:
             voice.accept(packet, now=1.0)
-        assert err.value.reason == reason
+        assert err.value.code == reason
     assert voice.accept(recording[5], now=1.0)[0] == 5                     # gaps are fine
     # The same operator refreshes: the window, its key and sequence go on.
     voice.open(AudioWindow("talk", 30.0, first), now=2.0)
@@ -102,5 +102,5 @@ def test_only_packets_sealed_for_this_window_in_order_play() -> None:
     for packet in recording:
         with pytest.raises(talk.VoiceRefused) as err:
             voice.accept(packet, now=4.0)
-        assert err.value.reason == "wrong_window"
+        assert err.value.code == "wrong_window"
     assert voice.accept(sealed(second)[0], now=4.0)[0] == 0

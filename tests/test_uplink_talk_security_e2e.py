@@ -1,5 +1,5 @@
 """Talk audio belongs to the operator who opened the window, end to end: the real station over
-HTTP, the secured Mosquitto, the real uplink_node, a ROS probe on `megaphone/voice` (what the
+HTTP, the secured Mosquitto, the real uplink_node, a ROS probe on `megaphone/voice/station` (what the
 megaphone would play), paho with a station user's credential ("station2") as the attacker.
 
 - while alice talks, the attacker's own packets (unsealed, or sealed with a guessed key) and
@@ -19,7 +19,7 @@ from functools import partial
 import pytest
 from robot_dog_interfaces.msg import AudioChunk
 
-from robot_dog.audio import opus
+from robot_dog.audio import opus, voices
 from robot_dog.mqtt import talk_seal, topics
 from robot_dog.ros import qos
 from robot_dog.station.app import Station, StationConfig
@@ -34,13 +34,18 @@ wait_for = partial(support.wait_for, timeout_s=90.0)
 
 
 class Operators:
-    def __init__(self, port: int, token: str) -> None:
-        self.base, self.token = f"http://127.0.0.1:{port}", token
+    """alice and bob, two operators of the station, each with an API token of their own."""
+
+    def __init__(self, port: int, accounts) -> None:
+        from robot_dog.station.accounts import local_admin
+        self.base, self.tokens = f"http://127.0.0.1:{port}", {}
+        for name in ("alice", "bob"):
+            accounts.add_account(local_admin("test"), name, "operator", f"{name}'s password")
+            self.tokens[name] = accounts.create_token(local_admin("test"), "test", account=name).secret
 
     def _send(self, path: str, body: bytes, kind: str, operator: str) -> tuple[int, dict]:
         req = urllib.request.Request(self.base + path, method="POST", data=body, headers={
-            "Authorization": f"Bearer {self.token}", "X-Operator": operator,
-            "Content-Type": kind})
+            "Authorization": f"Bearer {self.tokens[operator]}", "Content-Type": kind})
         try:
             with urllib.request.urlopen(req, timeout=30) as reply:
                 return reply.status, json.load(reply)
@@ -68,9 +73,9 @@ def test_only_the_windows_operator_speaks_and_recordings_do_not_replay(secure_br
     spawn_uplink(children, secure_broker, "dog1", namespace, tmp_path)
     log = tmp_path / "uplink_dog1.log"
     probe = RosProbe(namespace)
-    probe.record(AudioChunk, "megaphone/voice", qos.SENSOR)
-    played = lambda: len(probe.messages("megaphone/voice"))
-    ops = Operators(port, secure_broker.fleet.paths.operator_token.read_text().strip())
+    probe.record(AudioChunk, voices.STATION.topic, qos.SENSOR)
+    played = lambda: len(probe.messages(voices.STATION.topic))
+    ops = Operators(port, station.accounts)
     mallory = secure_broker.paho("station2")
 
     def inject(payloads: list[bytes]) -> None:
@@ -101,7 +106,7 @@ def test_only_the_windows_operator_speaks_and_recordings_do_not_replay(secure_br
         # alice speaks: her packets play.
         sent = sum(ops.voice("dog1", 0.5, "alice")[1]["packets"] for _ in range(2))
         assert sent == len(recording) > 0
-        wait_for(lambda: played() > 0, "alice's voice on megaphone/voice")
+        wait_for(lambda: played() > 0, "alice's voice on megaphone/voice/station")
         first_window = list(recording)
         # Replayed into the same window: refused (sequence not above the last played).
         inject(first_window)

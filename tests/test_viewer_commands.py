@@ -1,11 +1,11 @@
 """The viewer's login and command buttons in a real headless Chromium, every hop real: page ->
 station (signs with dog1's key) -> secured Mosquitto (TLS, ACL) -> uplink_node -> payload_node
 -> virtual MCU on a pty (and safety_node for the e-stop and its confirmed release), and back as cmd/result (the page) and police-light state (telemetry).
-A wrong token is refused by the station, shown in the page, logged, and nothing is sent.
+A wrong password is refused by the station, shown in the page, audited, and nothing is sent;
+the commands are signed and audited with the account's name.
 """
 from __future__ import annotations
 
-import logging
 import subprocess
 import sys
 import urllib.error
@@ -14,6 +14,7 @@ from functools import partial
 
 import pytest
 
+from robot_dog.station.accounts import local_admin
 from robot_dog.station.app import Station, StationConfig
 from tests import support
 from tests.fixtures.firmware import PayloadNodeProcess
@@ -22,6 +23,7 @@ from tests.test_station_secure_e2e import Api
 pytestmark = pytest.mark.slow
 wait_for = partial(support.wait_for, timeout_s=90.0)
 CARD = "section.dog[data-dog=dog1]"
+PASSWORD = "alice's password"
 
 
 def spawn_uplink(children, broker, dog, namespace, tmp_path, **params):
@@ -67,53 +69,54 @@ def test_login_then_police_light_on_from_the_page(secure_broker, virtual_mcu, ch
     page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
     try:
         wait_for(lambda: light(api).get("pattern"), "dog1 telemetry with the police light state")
-        page.goto(f"http://127.0.0.1:{http_port}/")
+        page.goto(f"http://127.0.0.1:{http_port}/viewer")  # the plain viewer (/ is the console)
         page.wait_for_function("() => document.querySelector('#summary').textContent"
                                ".includes('log in to see the fleet')", timeout=30_000)
         assert page.query_selector(CARD) is None, "no dog, no data, no control before login"
 
-        # --- wrong token: refused by the station, said in the page, logged; nothing sent -------
-        page.fill("#operator", "alice")
-        page.fill("#token", token[:-4] + "nope")
+        # --- wrong password: refused by the station, said in the page, audited; nothing sent --
+        station.accounts.add_account(local_admin("test"), "alice", "operator", PASSWORD)
+        page.fill("#name", "alice")
+        page.fill("#password", PASSWORD + "nope")
         page.click("#login-button")
         page.wait_for_function("() => document.querySelector('#login-error').textContent"
-                               ".includes('Wrong operator token')", timeout=30_000)
+                               ".includes('Wrong name or password')", timeout=30_000)
         assert page.query_selector(CARD) is None, "still nothing shown"
-        assert page.evaluate("() => sessionStorage.getItem('robot-dog.token')") is None
-        assert posts == [] and audit("dog1") == []
-        assert any(r.levelno == logging.WARNING and "bad token" in r.getMessage()
-                   and "'alice'" in r.getMessage() for r in caplog.records), "station log"
+        assert page.evaluate("() => sessionStorage.getItem('robot-dog.csrf')") is None
+        assert [u for u in posts if "/commands/" in u] == [] and audit("dog1") == []
+        failed = station.accounts.tables.audit(1, kind="login_failed")[0]
+        assert (failed["actor"], failed["detail"]["reason"]) == ("alice", "wrong_password")
 
         # The dog's service client discovers police_light/set on its own schedule: wait until
         # the dog executes a command (API), so the click below meets a ready service.
         wait_for(lambda: api.command("dog1", "police_light", {"pattern": "off"})[1]
                  .get("result", {}).get("code") == "ok", "dog1 to serve police_light")
 
-        # --- right token: logged in, light on, result in the page, state in the telemetry ------
-        page.fill("#token", token)
+        # --- right password: logged in, light on, result in the page, state in the telemetry ---
+        page.fill("#password", PASSWORD)
         page.click("#login-button")
         page.wait_for_selector("#session >> text=alice", timeout=30_000)
         page.wait_for_selector(f"{CARD} button[data-cmd=light_on]", timeout=30_000)
         assert page.inner_text("#login-error") == ""
         page.click(f"{CARD} button[data-cmd=light_on]")
         page.wait_for_selector(f"{CARD} .result[data-code=ok]", timeout=30_000)
-        assert page.inner_text(f"{CARD} .result").startswith("police_light: ok — flash")
-        assert wait_for(lambda: light(api).get("on") and light(api)["pattern"] == "flash",
+        assert page.inner_text(f"{CARD} .result").startswith("police_light: ok — alternate")
+        assert wait_for(lambda: light(api).get("on") and light(api)["pattern"] == "alternate",
                         "police light on in dog1's telemetry")
         page.wait_for_function(
             "() => document.querySelector('section.dog[data-dog=dog1] .telemetry').textContent"
-            ".includes('payload.police_light.patternflash')", timeout=30_000)
+            ".includes('payload.police_light.patternalternate')", timeout=30_000)
         entry = next(c for c in audit("dog1") if c["issuer"] == "alice")
-        assert entry["verb"] == "police_light" and entry["args"] == {"pattern": "flash"}
+        assert entry["verb"] == "police_light" and entry["args"] == {"pattern": "alternate"}
         assert entry["code"] == "ok"
         page.wait_for_function(
             "() => document.querySelector('section.dog[data-dog=dog1] .audit').textContent"
-            ".includes('alice: police_light {\"pattern\":\"flash\"}ok')", timeout=30_000)
+            ".includes('alice: police_light {\"pattern\":\"alternate\"}ok')", timeout=30_000)
 
         # --- e-stop: one click, sent with the operator in its reason; safety_node engages and
         # the payload goes safe (the virtual MCU says so) ---------------------------------------
         wait_for(lambda: api.command("dog1", "estop_release", {})[1].get("result", {})
-                 .get("code") == "refused", "dog1 to serve estop/release (nothing held yet)")
+                 .get("code") in ("not_held", "not_engaged"), "dog1 to serve estop/release (nothing held)")
         page.click(f"{CARD} button[data-cmd=estop]")
         page.wait_for_selector(f"{CARD} .result[data-code=ok]", timeout=30_000)
         assert "engaged by station" in page.inner_text(f"{CARD} .result")

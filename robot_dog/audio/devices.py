@@ -16,10 +16,13 @@ Audio I/O goes through PyAudio (PortAudio). Debian 12's PortAudio 19.6 has no Pu
 API, so it reaches the daemon through ALSA's pulse plugin: the helper writes an ALSA config with
 one PCM per device, pointing at the daemon's socket, and names it in ALSA_CONFIG_PATH. PyAudio
 then lists the devices under their PulseAudio names ('.' becomes '_': ALSA reads a dot as a
-config path). PULSE_LATENCY_MSEC=20 asks libpulse for ~20 ms buffers: with the defaults the null
-sink's monitor captured only ~10 ms of a 1 s tone.
+config path). PULSE_LATENCY_MSEC=20 asks libpulse for ~20 ms buffers when recording: with the
+defaults the null sink's monitor captured only ~10 ms of a 1 s tone. Players never use it (it
+hangs their writes after an underrun: robot_dog/audio/stream.py, PcmOutput).
 """
 from __future__ import annotations
+
+from robot_dog.errors import RobotDogError
 
 import logging
 import os
@@ -45,7 +48,7 @@ LATENCY_MS = 20
 _SYSTEM_ALSA = "/usr/share/alsa/alsa.conf"
 
 
-class AudioDeviceError(Exception):
+class AudioDeviceError(RobotDogError):
     """The audio server or a device is missing or failed."""
 
 

@@ -1,7 +1,8 @@
 """The megaphone (pure): its sources, the mixer, and when the amplifier must be on.
 
 Sources by priority: the safety queue (announcements with priority >= SAFETY_PRIORITY),
-live voice (jitter buffer of `megaphone/voice` chunks), the siren, the announcement queue. The
+live voice (a jitter buffer per source: the officer's handheld over the station, voices.py),
+the siren, the announcement queue. The
 node's output loop calls `frame(now)` every 20 ms and writes the result to the speaker;
 `AmplifierPlan` says when to enable the amplifier (before the first sound; refreshed, since the
 MCU lets every enable lapse) and when to disable it (`idle_off_s` after the last sound).
@@ -19,6 +20,7 @@ from robot_dog.audio.jitter import JitterBuffer
 from robot_dog.audio.mixer import Mixer, MixerConfig, Priority
 from robot_dog.audio.pcm import FRAME_SAMPLES
 from robot_dog.audio.siren import Siren, SirenConfig
+from robot_dog.audio.voices import VOICE_SOURCES
 from robot_dog.payload.errors import RequestRefused
 
 SAFETY_PRIORITY = 200            # Announce.priority at or above this: the safety channel
@@ -43,11 +45,16 @@ class Megaphone:
     def __init__(self, config: MegaphoneConfig = MegaphoneConfig()) -> None:
         self.config = config
         self.siren = Siren(config.siren)
-        self.voice = JitterBuffer(prefill=config.voice_prefill)
+        self.voices = self._new_voices()
         self.announcements = AnnouncementQueue()
         self.safety = AnnouncementQueue()
         self.mixer = Mixer(config.mixer)
         self.volume = 1.0                # master volume, further capped by the mixer
+
+    def _new_voices(self) -> dict[str, JitterBuffer]:
+        """A jitter buffer per live-voice source, by source name."""
+        return {source.name: JitterBuffer(prefill=self.config.voice_prefill)
+                for source in VOICE_SOURCES}
 
     def queue_for(self, priority: int) -> AnnouncementQueue:
         return self.safety if priority >= SAFETY_PRIORITY else self.announcements
@@ -61,17 +68,21 @@ class Megaphone:
         return queue, queue.submit(rendered, priority, repeat, label)
 
     def wants_sound(self, now: float) -> bool:
-        return (self.safety.busy or self.voice.active or self.siren.active(now)
+        return (self.safety.busy or any(v.active for v in self.voices.values())
+                or self.siren.active(now)
                 or self.announcements.busy)
 
     def frame(self, now: float, n: int = FRAME_SAMPLES) -> np.ndarray | None:
         """The next mixed frame (float32, limited), or None when every source is silent."""
-        voice = self.voice.pull(n)
-        if voice is None and self.voice.active:
-            voice = np.zeros(n, np.float32)   # a pause between words: keep lower sources ducked
-        frames = {Priority.SAFETY: self.safety.render(n), Priority.VOICE: voice,
+        frames = {Priority.SAFETY: self.safety.render(n),
                   Priority.SIREN: self.siren.render(n, now),
                   Priority.ANNOUNCEMENT: self.announcements.render(n)}
+        for source in VOICE_SOURCES:
+            buffer = self.voices[source.name]
+            voice = buffer.pull(n)
+            if voice is None and buffer.active:
+                voice = np.zeros(n, np.float32)   # a pause between words: keep lower ones ducked
+            frames[Priority[source.priority]] = voice
         if all(f is None for f in frames.values()):
             return None
         return self.mixer.mix(frames, n, self.volume)
@@ -82,7 +93,7 @@ class Megaphone:
         self.safety.cancel_all(reason)
         self.announcements.cancel_all(reason)
         self.siren.set("off", 0.0, 0.0)
-        self.voice = JitterBuffer(prefill=self.config.voice_prefill)
+        self.voices = self._new_voices()
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 Serves `megaphone/announce` (Announce action: feedback queued/playing, cancel), `megaphone/siren`
 (Siren service); publishes `megaphone/active` (latched Bool: sound is playing, so the
 microphone gates its events) and `megaphone/siren_active` (latched Bool: a siren tone is on,
-one of the bodycam recorder's triggers); subscribes `megaphone/voice` (AudioChunk, push-to-talk) and the payload's
-`amplifier/state`. An output thread writes one 20 ms frame at a time to the speaker device
+one of the bodycam recorder's triggers); subscribes a live-voice topic per source
+(`megaphone/voice/handheld`, `megaphone/voice/station`: AudioChunk, robot_dog/audio/voices.py)
+and the payload's `amplifier/state`. An output thread writes one 20 ms frame at a time to the speaker device
 through PyAudio (the blocking write is the clock). The amplifier is enabled through payload_node
 (`amplifier/set`) before the first sound, refreshed while sounding and disabled after; when it is
 refused (MCU safe state, too hot, no payload node) the sound is dropped and the requests fail
@@ -23,6 +24,7 @@ import numpy as np
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
+from robot_dog import verbs
 from robot_dog_interfaces.action import Announce
 from robot_dog_interfaces.msg import AmplifierState, AudioChunk
 from robot_dog_interfaces.srv import SetAmplifier, Siren
@@ -37,12 +39,13 @@ from robot_dog.audio.megaphone import Megaphone, MegaphoneConfig
 from robot_dog.audio.mixer import MixerConfig
 from robot_dog.audio.pcm import FRAME_SAMPLES, to_int16, to_internal
 from robot_dog.audio.voice_trace import VoiceTrace
+from robot_dog.audio.voices import VOICE_SOURCES
 from robot_dog.ros.params import declare_read_only
 from robot_dog.payload.errors import RequestRefused
 from robot_dog.ros.ros_main import run_node
 
 DEVICE_CHECK_S = 2.0         # how often the virtual speaker's presence is checked
-#: Niceness of the output thread. Each time it is late past the speaker's 30 ms buffer the
+#: Niceness of the output thread. Each time it is late past the speaker's 40 ms buffer the
 #: speaker plays silence and live voice after it comes later (measured on a loaded machine: the
 #: jitter-buffer stage up to 130 ms while the buffer sheds it), so it asks the kernel for a
 #: larger share of the CPU, as audio servers do. A nice value, not a real-time class: a thread
@@ -63,15 +66,18 @@ class MegaphoneNode(Node):
         super().__init__(**kwargs)
         p = partial(declare_read_only, self)
         self._device = p("device", devices.SPEAKER_SINK, "speaker device (PulseAudio/ALSA name)")
-        self._latency_ms = p("output_latency_ms", 30, "speaker buffer, ms (less underruns on a "
-                             "loaded CPU; more delays push-to-talk)")
+        self._latency_ms = p("output_latency_ms", 40, "speaker buffer asked, ms: 20 below 40, "
+                             "40 from 40 (less underruns on a loaded CPU; more delays "
+                             "push-to-talk; robot_dog/audio/stream.py)")
         self._audio = None
         if p("virtual_audio", False, "start/reuse the virtual PulseAudio devices (no hardware)"):
             try:
                 self._audio = devices.ensure_virtual_devices()
             except devices.AudioDeviceError as exc:  # the output loop retries the device
                 self.get_logger().error(f"virtual audio unavailable: {exc}")
-        tts.to_pinyin("你好")  # loads pypinyin's dictionary now (~1 s), not on the first announcement
+        # pypinyin's dictionaries (56 MB) load on the first Mandarin announcement (~1 s, once,
+        # on the announcement's own thread), not at start-up: a dog that never speaks Mandarin
+        # never holds them.
         self._clips = ClipLibrary(p("clip_dir", "", "directory of WAV clips ('' = none)"))
         self._use_amp = p("amplifier", True, "switch the amplifier through payload_node")
         self._amp_volume = p("amplifier_volume", 0.8, "volume cap asked of the amplifier, 0..1")
@@ -90,12 +96,14 @@ class MegaphoneNode(Node):
         self._amp_client = self.create_client(SetAmplifier, "amplifier/set", callback_group=requests)
         self._amp = AmplifierSwitch(self._amp_call, self._amp_client.service_is_ready,
                                     answer_s=AMP_ANSWER_S)
-        ActionServer(self, Announce, "megaphone/announce", self._execute,
+        ActionServer(self, Announce, verbs.executor_name("announce"), self._execute,
                      goal_callback=lambda _: GoalResponse.ACCEPT,
                      cancel_callback=lambda _: CancelResponse.ACCEPT, callback_group=requests)
-        self.create_service(Siren, "megaphone/siren", self._on_siren, callback_group=requests)
-        self.create_subscription(AudioChunk, "megaphone/voice", self._on_voice, qos.SENSOR,
-                                 callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_service(Siren, verbs.executor_name("siren"), self._on_siren, callback_group=requests)
+        voices = MutuallyExclusiveCallbackGroup()
+        for source in VOICE_SOURCES:
+            self.create_subscription(AudioChunk, source.topic, partial(self._on_voice, source.name),
+                                     qos.SENSOR, callback_group=voices)
         self.create_subscription(AmplifierState, "amplifier/state", self._on_amp_state, qos.STATE)
         self._active_pub = self.create_publisher(Bool, "megaphone/active", qos.STATE)
         self._active: bool | None = None
@@ -182,19 +190,20 @@ class MegaphoneNode(Node):
             response.accepted, response.reason = False, exc.reason
         return response
 
-    def _on_voice(self, msg: AudioChunk) -> None:
+    def _on_voice(self, source: str, msg: AudioChunk) -> None:
         try:
             samples = to_internal(np.asarray(msg.samples, dtype=np.int16), msg.sample_rate,
                                   msg.channels)
         except ValueError as exc:
-            self.get_logger().warning(f"voice chunk {msg.sequence} dropped: {exc}",
+            self.get_logger().warning(f"{source} voice chunk {msg.sequence} dropped: {exc}",
                                       throttle_duration_sec=5.0)
             return
         with self._lock:
-            accepted = self._core.voice.push(msg.sequence, samples)
+            buffer = self._core.voices[source]
+            accepted = buffer.push(msg.sequence, samples)
             if self._trace is not None:
-                self._trace.received(msg.sequence, time.monotonic(),
-                                     "" if accepted else self._core.voice.refusal)
+                self._trace.received(source, msg.sequence, time.monotonic(),
+                                     "" if accepted else buffer.refusal)
 
     def _on_amp_state(self, msg: AmplifierState) -> None:
         self._amp_state = msg
@@ -226,7 +235,7 @@ class MegaphoneNode(Node):
             with self._lock:
                 sounding = self._step_amplifier(now)
                 frame = self._core.frame(now) if sounding else None
-                voice, mixed = self._core.voice, time.monotonic()
+                voices, mixed = self._core.voices, time.monotonic()
                 siren_on = self._core.siren.active(now)
             if siren_on != self._siren_on:
                 self._siren_on = siren_on
@@ -241,10 +250,13 @@ class MegaphoneNode(Node):
                 self._speaker_failed(str(exc))
                 speaker.close()
                 speaker = None
-            if self._trace is not None and sounding and (voice.started or voice.discarded):
+            if self._trace is not None and sounding:
                 written = time.monotonic()
                 with self._lock:
-                    self._trace.frame(voice.started, voice.discarded, now, mixed, written)
+                    for name, voice in voices.items():
+                        if voice.started or voice.discarded:
+                            self._trace.frame(name, voice.started, voice.discarded, now, mixed,
+                                              written)
         if speaker is not None:
             speaker.close()
 

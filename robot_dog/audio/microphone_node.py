@@ -21,7 +21,7 @@ from std_msgs.msg import Bool, Header
 from robot_dog.ros import frames, qos
 from robot_dog.audio import devices
 from robot_dog.audio.level import LevelMeter
-from robot_dog.audio.pcm import FRAME_S, to_float
+from robot_dog.audio.pcm import FRAME_S, samples_field, to_float
 from robot_dog.audio.sound_events import EventConfig, SoundEventDetector
 from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.ros_main import run_node
@@ -85,7 +85,7 @@ class MicrophoneNode(Node):
             header = Header(stamp=self.get_clock().now().to_msg(), frame_id=frames.MICROPHONE)
             chunk = AudioChunk(header=header, sample_rate=devices.RATE_HZ, channels=1,
                                sequence=sequence)
-            chunk.samples = samples
+            chunk.samples = samples_field(samples)
             self._audio_pub.publish(chunk)
             frame = to_float(samples)
             level = self._meter.update(frame)

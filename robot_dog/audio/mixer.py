@@ -1,6 +1,7 @@
 """The megaphone's one mixer (pure numpy): priorities, ducking, volume cap, limiter.
 
-Priorities: safety > live voice > siren > announcements. While a source plays, every lower
+Priorities: safety > the officer's live voice > the station's live voice > siren >
+announcements (which voice wins, and why: robot_dog/audio/voices.py). While a source plays, every lower
 source is ducked by `duck_db` (gain ramps over one frame, so nothing clicks). The sum is scaled
 by the master volume (capped by `volume_cap`, and by the amplifier's cap upstream) and then
 goes through a peak limiter whose output never exceeds `ceiling_dbfs`.
@@ -23,8 +24,9 @@ from robot_dog.audio.devices import RATE_HZ
 class Priority(IntEnum):
     ANNOUNCEMENT = 0
     SIREN = 1
-    VOICE = 2
-    SAFETY = 3
+    STATION_VOICE = 2
+    HANDHELD_VOICE = 3
+    SAFETY = 4
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ is used.
 """
 from __future__ import annotations
 
+from robot_dog.errors import RobotDogError
+
 import struct
 from dataclasses import dataclass
 
@@ -28,7 +30,7 @@ HEADER_BYTES = _HEADER.size
 MAX_PACKET_BYTES = HEADER_BYTES + 1275
 
 
-class OpusError(ValueError):
+class OpusError(RobotDogError, ValueError):
     """A packet or frame that cannot be encoded/decoded (clear message, nothing crashes)."""
 
 

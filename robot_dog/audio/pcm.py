@@ -8,6 +8,8 @@ resample_poly gives 50-85 dB; half its CPU).
 """
 from __future__ import annotations
 
+import array
+
 import numpy as np
 import soxr
 
@@ -20,6 +22,15 @@ FRAME_SAMPLES = int(RATE_HZ * FRAME_S)  # 960
 def to_float(samples: np.ndarray) -> np.ndarray:
     """int16 -> float32 in -1..1."""
     return np.asarray(samples, dtype=np.int16).astype(np.float32) / 32768.0
+
+
+def samples_field(samples: np.ndarray) -> array.array[int]:
+    """int16 samples as the `array('h')` an AudioChunk's `samples` field holds, copied as bytes.
+
+    Handing the message a numpy array makes rclpy build the array one numpy scalar at a time:
+    measured 1.4-5.5 ms for one 20 ms chunk of 960 samples (7-27 % of a core for the
+    microphone's 50 chunks a second, load-dependent), against under 0.1 ms this way."""
+    return array.array("h", np.ascontiguousarray(samples, dtype=np.int16).tobytes())  # native order
 
 
 def to_int16(signal: np.ndarray) -> np.ndarray:

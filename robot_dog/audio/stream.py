@@ -90,30 +90,48 @@ def find_device(name: str, direction: str) -> int:
 class PcmOutput:
     """A blocking output stream: write() takes int16 mono at RATE_HZ.
 
-    `latency_ms` sizes the server-side buffer (libpulse reads PULSE_LATENCY_MSEC when the stream
-    connects, so it is set around the open): a player whose thread can be late (a loaded
-    machine) needs more than the 20 ms that suits a recorder, or it underruns.
+    `latency_ms` asks for the device buffer. PortAudio's ALSA buffer is two periods (measured:
+    480-sample periods give 20 ms, 720 give 30 ms), and a period here is the longest of a 20 ms
+    frame, a half, a quarter or an eighth of one that is at most half the latency asked: 20 ms
+    up to 39 ms asked, 40 ms from 40 ms. Writers write whole frames, so a period divides every
+    write: with 720-sample periods a 960-sample write left the buffer two thirds full after an
+    underrun, short of the server's pre-buffer, with less room than a period, and the write hung
+    (measured in the megaphone). Periods longer than a frame would also release a writer in
+    bursts that the megaphone's jitter buffer cannot ride. A player whose thread can be late (a
+    loaded machine) wants more than 20 ms; an underrun is a gap in the sound, nothing worse.
+
+    The buffer is set through PortAudio, never with PULSE_LATENCY_MSEC (it is removed around the
+    open). That variable makes libpulse replace the buffer attributes the ALSA pulse plugin
+    derives from PortAudio's (server buffer = the ALSA buffer, request size = one period,
+    pre-buffer = the start threshold) by the server's defaults: after an underrun the server
+    then waited for more data than it held (pre-buffer = its target less its own request size)
+    while PortAudio waited for a whole period of free room that the server, not playing, never
+    freed. The blocking write never returned and the speaker stayed silent for good (provoked
+    here by one write 50 ms late, or the daemon stopped for 1 s, in every try; none in 20 such
+    faults with the plugin's own attributes: tests/test_audio_devices.py).
     """
 
-    def __init__(self, device: str, latency_ms: int | None = None) -> None:
+    def __init__(self, device: str, latency_ms: int = 20) -> None:
         import pyaudio
         self.device = device
+        period = next((FRAME_SAMPLES // d for d in (1, 2, 4) if FRAME_SAMPLES // d * 2000
+                       <= latency_ms * RATE_HZ), FRAME_SAMPLES // 8)
         with _lock:
-            saved = os.environ.get("PULSE_LATENCY_MSEC")
-            if latency_ms is not None:
-                os.environ["PULSE_LATENCY_MSEC"] = str(latency_ms)
+            saved = os.environ.pop("PULSE_LATENCY_MSEC", None)
             try:
                 self._stream = portaudio().open(
                     format=pyaudio.paInt16, channels=1, rate=RATE_HZ, output=True,
-                    output_device_index=find_device(device, "output"),
-                    frames_per_buffer=FRAME_SAMPLES // 2)  # 10 ms periods: less queued ahead
+                    output_device_index=find_device(device, "output"), frames_per_buffer=period)
             except OSError as exc:
                 raise AudioDeviceError(f"cannot open {device!r} for output: {exc}") from exc
             finally:
-                if saved is None:
-                    os.environ.pop("PULSE_LATENCY_MSEC", None)
-                else:
+                if saved is not None:
                     os.environ["PULSE_LATENCY_MSEC"] = saved
+
+    @property
+    def latency_s(self) -> float:
+        """The device buffer PortAudio reports, s."""
+        return float(self._stream.get_output_latency())
 
     def write(self, samples: np.ndarray) -> None:
         try:

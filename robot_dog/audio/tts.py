@@ -7,6 +7,8 @@ Mandarin text goes through pypinyin to tone-numbered pinyin (`qing3 zhu4 yi4`) a
 """
 from __future__ import annotations
 
+from robot_dog.errors import RobotDogError
+
 import io
 import logging
 import re
@@ -31,7 +33,7 @@ _FULLWIDTH = str.maketrans({"，": ", ", "。": ". ", "！": "! ", "？": "? ", 
                             "、": ", ", "（": " (", "）": ") ", "“": '"', "”": '"'})
 
 
-class TtsError(Exception):
+class TtsError(RobotDogError):
     """espeak-ng is missing or failed."""
 
 

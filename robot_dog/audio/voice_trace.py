@@ -1,6 +1,6 @@
 """Where each live-voice chunk's time goes inside the megaphone (pure; off unless asked for).
 
-For every `megaphone/voice` chunk: when it was received, when the mixer frame holding its first
+For every live-voice chunk (by source and sequence: each source numbers its own): when it was received, when the mixer frame holding its first
 sample was pulled from the jitter buffer (and that sample's offset in the frame, s), when the
 frame was mixed and when its write to the speaker returned; or why it never played (refused by
 the jitter buffer: late, duplicate, overflow; or shed/trimmed there). Times are
@@ -22,31 +22,32 @@ LIMIT = 20_000
 class VoiceTrace:
     def __init__(self, limit: int = LIMIT) -> None:
         self.limit = limit
-        self._rows: dict[int, dict[str, object]] = {}
+        self._rows: dict[tuple[str, int], dict[str, object]] = {}
 
-    def _row(self, sequence: int) -> dict[str, object] | None:
-        row = self._rows.get(sequence)
+    def _row(self, source: str, sequence: int) -> dict[str, object] | None:
+        row = self._rows.get((source, sequence))
         if row is None and len(self._rows) < self.limit:
-            row = self._rows[sequence] = {"seq": sequence}
+            row = self._rows[source, sequence] = {"source": source, "seq": sequence}
         return row
 
-    def received(self, sequence: int, at: float, refusal: str = "") -> None:
-        row = self._row(sequence)
+    def received(self, source: str, sequence: int, at: float, refusal: str = "") -> None:
+        row = self._row(source, sequence)
         if row is not None:
             row["received"] = at
             if refusal:
                 row["dropped"] = refusal
 
-    def frame(self, started: list[tuple[int, int]], discarded: list[tuple[int, str]],
-              pulled: float, mixed: float, written: float) -> None:
-        """One mixer frame: the chunks that started in it (sequence, sample offset) and those
-        dropped before playing (sequence, reason)."""
+    def frame(self, source: str, started: list[tuple[int, int]],
+              discarded: list[tuple[int, str]], pulled: float, mixed: float,
+              written: float) -> None:
+        """One mixer frame: the chunks of `source` that started in it (sequence, sample offset)
+        and those dropped before playing (sequence, reason)."""
         for sequence, offset in started:
-            row = self._row(sequence)
+            row = self._row(source, sequence)
             if row is not None:
                 row.update(pulled=pulled, offset_s=offset / RATE_HZ, mixed=mixed, written=written)
         for sequence, reason in discarded:
-            row = self._row(sequence)
+            row = self._row(source, sequence)
             if row is not None:
                 row["dropped"] = reason
 
@@ -60,7 +61,7 @@ class VoiceTrace:
         tmp.replace(path)
 
 
-def load(path: Path) -> dict[int, dict[str, object]]:
-    """A dumped trace by sequence."""
+def load(path: Path, source: str) -> dict[int, dict[str, object]]:
+    """The chunks of one source in a dumped trace, by sequence."""
     rows = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
-    return {int(row["seq"]): row for row in rows}
+    return {int(row["seq"]): row for row in rows if row["source"] == source}

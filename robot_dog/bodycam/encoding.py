@@ -14,6 +14,8 @@ first video frame (pts 0), video in ms, audio in samples.
 """
 from __future__ import annotations
 
+from robot_dog.errors import RobotDogError
+
 import io
 import os
 from dataclasses import dataclass
@@ -29,7 +31,7 @@ VIDEO_TIME_BASE = Fraction(1, 1000)
 MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
 
 
-class EncodingError(RuntimeError):
+class EncodingError(RobotDogError, RuntimeError):
     """The encoder or the segment file failed (codec missing, disk error)."""
 
 

@@ -23,6 +23,8 @@ incident is always recorded while the disk has room.
 """
 from __future__ import annotations
 
+from robot_dog.errors import RobotDogError
+
 import logging
 import time
 from collections.abc import Callable
@@ -48,7 +50,7 @@ AUDIO_LAG_S = 0.5      # longest wait for the audio of a closed segment before i
 RETRY_AFTER_ERROR_S = 5.0
 
 
-class RecorderError(RuntimeError):
+class RecorderError(RobotDogError, RuntimeError):
     """A request the recorder refuses; `code` is stable snake_case for clients."""
 
     def __init__(self, code: str, message: str) -> None:

@@ -10,6 +10,8 @@ the recording shows the loss instead of freezing on the last picture.
 """
 from __future__ import annotations
 
+from robot_dog.errors import RobotDogError
+
 import threading
 import time
 from typing import Protocol
@@ -22,7 +24,7 @@ from robot_dog.bodycam.scene import TestScene
 TOPIC_PREFIX = "topic:"
 
 
-class SourceError(RuntimeError):
+class SourceError(RobotDogError, RuntimeError):
     """The source cannot be opened (missing device, unreadable file)."""
 
 

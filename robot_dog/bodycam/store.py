@@ -17,6 +17,8 @@ last fragment), chained with `recovered: true`, and the audit log says so.
 """
 from __future__ import annotations
 
+from robot_dog.errors import RobotDogError
+
 import json
 import logging
 import os
@@ -48,7 +50,7 @@ CASE_FILE = "case.json"      # in an exported case: which recordings it holds (g
 RELEASED_HEAD = re.compile(r"last hash ([0-9a-f]{64})")
 
 
-class StoreError(RuntimeError):
+class StoreError(RobotDogError, RuntimeError):
     """The evidence directory cannot be written as needed (disk full, permissions)."""
 
 
@@ -201,13 +203,8 @@ class EvidenceStore:
         """The station acknowledged verified copies of these items of `rec_id`."""
         if rec_id not in self._manifests:
             raise StoreError(f"no recording {rec_id!r}")
-        listed = {e["seq"] for e in self._manifests[rec_id]["entries"]}
-        unknown = sorted(set(seqs) - listed)
-        if unknown:
-            raise StoreError(f"recording {rec_id} has no items {unknown}")
-        held = set(self.held_seqs(rec_id)) | set(seqs)
-        write_atomic(self.recordings_dir / rec_id / HELD, json.dumps(sorted(held)).encode())
-        self.audit.append(actor, "uploaded", rec_id, f"station holds verified items {sorted(seqs)}")
+        entries = {e["seq"]: e["sha256"] for e in self._manifests[rec_id]["entries"]}
+        record_held(self.root, rec_id, [(s, entries.get(s, "")) for s in seqs], actor)
 
     def pending_upload(self) -> list[tuple[str, dict[str, Any]]]:
         """Closed items the station does not hold yet, oldest first: (recording, chain entry).
@@ -219,8 +216,7 @@ class EvidenceStore:
         return sorted(pending, key=lambda item: int(item[1]["seq"]))
 
     def held_seqs(self, rec_id: str) -> list[int]:
-        held = _read_json(self.recordings_dir / rec_id / HELD)
-        return [s for s in held if isinstance(s, int)] if isinstance(held, list) else []
+        return held_seqs(self.root, rec_id)
 
     # --- what retention sees and does -------------------------------------------------------
     def recordings(self) -> list[RecordingInfo]:
@@ -246,6 +242,35 @@ class EvidenceStore:
 
     def manifest(self, rec_id: str) -> dict[str, Any]:
         return self._manifests[rec_id]
+
+
+def held_seqs(root: Path, rec_id: str) -> list[int]:
+    held = _read_json(Path(root) / "recordings" / rec_id / HELD)
+    return [s for s in held if isinstance(s, int)] if isinstance(held, list) else []
+
+
+def record_held(root: Path, rec_id: str, items: list[tuple[int, str]], actor: str) -> list[int]:
+    """The station acknowledged verified copies of `items` ((seq, sha256)) of `rec_id`: write
+    them into held.json (audited as `uploaded`) once each matches the signed manifest on disk.
+    Returns the seqs newly held. The upload path is held.json's only writer; it may run in
+    another process than the recorder (the uplink): the manifest is read from disk, replaced
+    atomically by the recorder, and the audit log takes writers from several processes."""
+    root = Path(root)
+    manifest = _read_json(root / "recordings" / rec_id / MANIFEST)
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("entries"), list):
+        raise StoreError(f"no recording {rec_id!r}")
+    listed = {e.get("seq"): e.get("sha256") for e in manifest["entries"] if isinstance(e, dict)}
+    wrong = sorted(seq for seq, digest in items if listed.get(seq) != digest)
+    if wrong:
+        raise StoreError(f"recording {rec_id}: items {wrong} are not in its manifest with "
+                         "those digests")
+    before = set(held_seqs(root, rec_id))
+    new = sorted({seq for seq, _ in items} - before)
+    if new:
+        write_atomic(root / "recordings" / rec_id / HELD, json.dumps(sorted(before | set(new))).encode())
+        AuditLog(root / AUDIT_FILE).append(actor, "uploaded", rec_id,
+                                           f"station holds verified items {new}")
+    return new
 
 
 def _read_json(path: Path) -> Any:

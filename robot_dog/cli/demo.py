@@ -7,7 +7,9 @@ station with its viewer and signed commands; the simulator (launch/sim.launch.ya
 dog walking the scenario's patrol route through the safety mux, its rendered bodycam, the virtual
 payload MCU on a pty, the street's sounds played into the run's virtual PulseAudio devices); the
 dog stack from launch/dog.launch.yaml through the launcher, with the
-dog's fleet credentials and the simulator's camera as the bodycam's source. With `--headless
+dog's fleet credentials and the simulator's camera as the bodycam's source; the officer's
+handheld page (launch/teleop.launch.yaml, its certificate from the fleet CA), whose address and
+a pairing code (and a QR code of both) are printed once it answers. With `--headless
 --duration N` it stops after the dog patrolled N s and prints what reached the station: distance walked (from the
 stored track), frames, telemetry and events; exit 1 if any of them is zero.
 """
@@ -34,14 +36,21 @@ from robot_dog.ros import dds_env
 from robot_dog.audio import devices
 from robot_dog import fleet as fleet_mod
 from robot_dog.mqtt.broker import BrokerError, MosquittoBroker
+from robot_dog.mqtt.private_file import private_file
+from robot_dog.station.accounts import Accounts, local_admin
 from robot_dog.station.app import Station, StationConfig
+from robot_dog.teleop.certs import issue_teleop_cert
+from robot_dog.teleop.invite import invite
 
 _LOGGER = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
 DOG_LAUNCH = REPO / "launch" / "dog.launch.yaml"
 SIM_LAUNCH = REPO / "launch" / "sim.launch.yaml"
+TELEOP_LAUNCH = REPO / "launch" / "teleop.launch.yaml"
 DOG = "dog1"  # default dog ID, also its ROS namespace
 STATION_USER = "station"
+DEMO_ACCOUNT = "demo"
+DEMO_LOGIN_FILE = "demo.login"
 
 
 def _mismatch(fleet: fleet_mod.Fleet, dog: str) -> str | None:
@@ -61,6 +70,20 @@ def _mismatch(fleet: fleet_mod.Fleet, dog: str) -> str | None:
         if not path.is_file():
             return f"{path} is missing"
     return None
+
+
+def demo_login(accounts: Accounts, var: Path) -> tuple[str, str]:
+    """The demo's ready login: the account `demo` (operator) in this run's fresh database, with
+    the password kept in var/demo.login (0600) so it stays the same from run to run."""
+    path = var / DEMO_LOGIN_FILE
+    try:
+        name, password = path.read_text().splitlines()[:2]
+    except (OSError, ValueError):
+        name, password = DEMO_ACCOUNT, Accounts.new_password()
+        private_file(path)
+        path.write_text(f"{name}\n{password}\n")
+    accounts.add_account(local_admin("demo"), name, "operator", password)
+    return name, password
 
 
 def demo_fleet(root: Path, broker_port: int, dog: str = DOG) -> fleet_mod.Fleet:
@@ -108,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the broker's TLS listener on 127.0.0.1 (0: any free port)")
     parser.add_argument("--http-port", type=int, default=8080, metavar="PORT",
                         help="the viewer on 127.0.0.1 (0: any free port)")
+    parser.add_argument("--handheld-port", type=int, default=8443, metavar="PORT",
+                        help="the officer's handheld page (HTTPS) on 127.0.0.1 (0: any free port)")
     parser.add_argument("--var", type=Path, default=REPO / "var" / "demo", metavar="DIR",
                         help="run directory: fleet (reused), broker data, station database, "
                              "uplink outbox, the virtual MCU's pty link")
@@ -135,6 +160,9 @@ class Demo:
         self.station: Station | None = None
         self.sim: subprocess.Popen[bytes] | None = None
         self.dog: subprocess.Popen[bytes] | None = None
+        self.handheld: subprocess.Popen[bytes] | None = None
+        self._pairing: subprocess.Popen[str] | None = None   # a `teleop pair` under way
+        self._stopping = False
         self.completed = False  # ran its whole --duration (not interrupted, nothing exited)
         self.walked_m = 0.0
         self.patrolling = threading.Event()  # the scripted operator resumed the patrol
@@ -148,14 +176,17 @@ class Demo:
         for stale in (db, db.with_suffix(".db-wal"), db.with_suffix(".db-shm")):
             stale.unlink(missing_ok=True)
         broker_port = args.broker_port or ports.any_free_port()
+        handheld_port = args.handheld_port or ports.any_free_port()
         for what, port, option in (("broker", broker_port, "--broker-port"),
-                                   ("viewer", args.http_port, "--http-port")):
+                                   ("viewer", args.http_port, "--http-port"),
+                                   ("handheld", handheld_port, "--handheld-port")):
             if port and (reason := ports.bind_problem(port)):
                 print(f"robot-dog demo: {ports.in_use(what, port, option, reason)}", file=sys.stderr)
                 return 1
         try:
             fleet = demo_fleet(args.var / "fleet", broker_port, args.dog)
-        except fleet_mod.FleetError as exc:
+            cert, key = issue_teleop_cert(fleet.root, args.dog)
+        except (fleet_mod.FleetError, OSError) as exc:
             print(f"robot-dog demo: {exc}", file=sys.stderr)
             return 1
         paths = fleet.paths
@@ -209,15 +240,23 @@ class Demo:
                  f"evidence_key:={paths.dog_evidence_key(args.dog)}",
                  "camera_source:=topic:camera/image_raw"],
                 env=dds_env.environ(), start_new_session=True)
+        # The officer's handheld page, with its certificate from the demo's fleet CA.
+        with stopping.deferred():
+            self.handheld = subprocess.Popen(
+                [sys.executable, "-m", "robot_dog.cli", "launch", str(TELEOP_LAUNCH), f"dog:={args.dog}",
+                 f"port:={handheld_port}", f"cert_file:={cert}", f"key_file:={key}"],
+                env=dds_env.environ(), start_new_session=True)
+        threading.Thread(target=self._invite_officer, args=(f"https://127.0.0.1:{handheld_port}/",),
+                         name="demo-handheld-invite", daemon=True).start()
         # Starting the demo is the operator's deliberate action: as the station, release the
         # boot hold, stand the dog up (the hold sat it down) and resume the patrol once the dog
         # answers (docs/safety.md).
         threading.Thread(target=self._start_patrol, name="demo-start-patrol", daemon=True).start()
-        token = paths.operator_token.read_text().strip()
+        name, password = demo_login(self.station.accounts, args.var)
         print(f"\n  viewer:  http://127.0.0.1:{self.station.http.port}/\n"
-              f"  log in:  operator = a name of your choice (it goes into the audit log), e.g. officer1\n"
-              f"           token    = {token}\n"
-              f"                      (the file {paths.operator_token})\n"
+              f"  log in:  name     = {name}   (role operator; every command is signed as {name})\n"
+              f"           password = {password}\n"
+              f"                      (the file {args.var / DEMO_LOGIN_FILE})\n"
               f"  broker:  mqtts://127.0.0.1:{broker_port}  (TLS; fleet in {fleet.root})\n"
               "  stop:    Ctrl-C (or SIGTERM)\n", flush=True)
         return 0
@@ -237,6 +276,29 @@ class Demo:
                 print("robot-dog demo: boot hold released, patrol resumed", flush=True)
                 self.patrolling.set()
                 self._keep_patrolling()
+                return
+            time.sleep(1.0)
+
+    def _invite_officer(self, page_url: str, deadline_s: float = 300.0) -> None:
+        """Once the handheld answers: its address, a pairing code and a QR code of both."""
+        namespace = f"/{self.args.dog}"
+        deadline = time.monotonic() + deadline_s
+        while (time.monotonic() < deadline and not self._stopping and self.handheld is not None
+               and self.handheld.poll() is None):
+            # A handle the stop can kill: a `teleop pair` still waiting for the node must not
+            # outlive a demo stopped meanwhile.
+            self._pairing = subprocess.Popen(
+                [sys.executable, "-m", "robot_dog.cli", "teleop", "pair", "--ns", namespace],
+                env=dds_env.environ(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            try:
+                stdout, _ = self._pairing.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                self._pairing.kill()
+                self._pairing.communicate()
+                continue
+            if self._pairing.returncode == 0 and stdout.startswith("pairing code: "):
+                code = stdout.split(":", 1)[1].strip()
+                print(invite(page_url, code, namespace), flush=True)
                 return
             time.sleep(1.0)
 
@@ -274,8 +336,9 @@ class Demo:
                     print(f"robot-dog demo: the patrol was not resumed within "
                           f"{self.args.startup_timeout:g} s", file=sys.stderr)
                     return 1
-            for which, proc in (("dog stack", self.dog), ("simulator", self.sim)):
-                if proc.poll() is not None:
+            for which, proc in (("dog stack", self.dog), ("simulator", self.sim),
+                                ("handheld", self.handheld)):
+                if proc is not None and proc.poll() is not None:
                     print(f"robot-dog demo: the {which} exited with {proc.returncode}", file=sys.stderr)
                     return 1
             time.sleep(0.2)
@@ -287,7 +350,12 @@ class Demo:
         more; the virtual MCU in the simulator may go before payload_node, which costs nothing:
         its safe state needs no host), then station, broker, audio; the station's summary, or
         None if it never started."""
-        stop_process_groups([(self.dog, "launcher"), (self.sim, "simulator")])
+        self._stopping = True
+        pairing = self._pairing
+        if pairing is not None and pairing.poll() is None:
+            pairing.kill()
+        stop_process_groups([(self.dog, "launcher"), (self.handheld, "handheld launcher"),
+                             (self.sim, "simulator")])
         summary = None
         if self.station is not None:
             summary = self.station.summary()

@@ -5,6 +5,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from robot_dog.cli import command_line
 from robot_dog import fleet as fleet_mod
@@ -57,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
                       "certificate instead of a password (default: none)")
     init.add_argument("--cert", action="store_true",
                       help="issue every dog a client certificate (dogs/<dog>/client.crt, .key)")
+    init.add_argument("--admin", default="admin", metavar="NAME",
+                      help="the station's first admin account; its one-time password is printed "
+                           "and kept in a 0600 file in FLEET_DIR/station")
+    init.add_argument("--db", default=None, metavar="FILE_OR_URL",
+                      help="the station's database the first admin goes into (as robot-dog "
+                           "station --db; default: station.db beside FLEET_DIR, so var/fleet "
+                           "-> var/station.db, the station's default)")
 
     add_dog = action("add-dog", "add dogs to an existing fleet (then SIGHUP the broker)")
     add_dog.add_argument("dogs", nargs="+", metavar="ID", help="new dog id (one or more)")
@@ -94,6 +102,26 @@ def _roles(pairs: Sequence[str]) -> dict[str, str]:
     return roles
 
 
+def _first_admin(fleet: fleet_mod.Fleet, name: str, db: str) -> None:
+    """The station's first admin: a one-time password, printed and kept in a 0600 file (the
+    admin changes it with `robot-dog station user passwd`, then deletes the file)."""
+    from robot_dog.fleet.files import _write_secret
+    from robot_dog.station.accounts import AccountError, Accounts, local_admin
+    from robot_dog.station.storage.accounts import AccountTables
+    tables = AccountTables(db)
+    try:
+        password = Accounts(tables).add_account(local_admin("fleet-init"), name, "admin")
+    except AccountError as exc:
+        raise fleet_mod.FleetError(f"first admin {name!r} in {db}: {exc}") from None
+    finally:
+        tables.close()
+    path = fleet.paths.first_admin_password
+    _write_secret(path, f"{name}\n{password}\n".encode())
+    print(f"first admin of the station ({db}): {name}\n  one-time password: {password}\n"
+          f"  (also in {path}, 0600: change it with `robot-dog station user passwd {name} "
+          f"--db {db}`, then delete the file)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
@@ -104,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 host=args.host, port=args.port, plain_port=args.plain_port, run_as=args.run_as,
                 extra_names=tuple(args.extra_names), cert_port=args.cert_port), certs=args.cert,
                 roles=_roles(args.role))
+            _first_admin(fleet, args.admin,
+                         args.db or str(Path(args.out).resolve().parent / "station.db"))
         elif args.action == "add-dog":
             fleet = fleet_mod.add_dogs(args.out, args.dogs, certs=args.cert)
         elif args.action == "remove-dog":

@@ -35,6 +35,7 @@ from collections.abc import Callable
 
 import robot_dog
 from robot_dog.cli import stopping
+from robot_dog.errors import Refused, RobotDogError
 
 # verb -> module exposing main(argv) -> int (or "module:function"); imported lazily so one broken part does not take
 # down the others (doctor must run when rclpy does not).
@@ -65,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         return _run(argv)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM that the command did not handle itself
         return 0 if argv and argv[0] in SERVICES else stopping.interrupted_exit_code()
+    except RobotDogError as exc:   # every error of ours: one line (with its code), exit 1
+        code = f" ({exc.code})" if isinstance(exc, Refused) else ""
+        print(f"robot-dog {argv[0] if argv else ''}: {exc}{code}".replace("  ", " "), file=sys.stderr)
+        return 1
 
 
 def _run(argv: list[str]) -> int:

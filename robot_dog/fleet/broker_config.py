@@ -14,12 +14,15 @@ from robot_dog.mqtt import topics
 #: the talk audio, which the dog plays only sealed for a window the station opened, and
 #: cmd/result, which the station files only when the dog's key signed it); listener: an
 #: operator who may also hear the dogs' microphones (listen-in). No role reads cmd/{verb}: a
-#: `talk` command carries its window's voice key (robot_dog/mqtt/talk_seal.py).
+#: `talk` command carries its window's voice key (robot_dog/mqtt/talk_seal.py). Operators and
+#: listeners also take in the dogs' evidence uploads (evidence/+) and acknowledge them with the
+#: signed `evidence_ack` command; a viewer sees no recorded evidence through the broker.
 _WATCH = ("status", "telemetry", "events", "video/+", f"cmd/{topics.RESULT}")
+_INTAKE = ("evidence/+",)
 ROLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "viewer": (_WATCH, ()),
-    "operator": (_WATCH, ("cmd/+",)),
-    "listener": (_WATCH + ("audio/+",), ("cmd/+",)),
+    "operator": (_WATCH + _INTAKE, ("cmd/+",)),
+    "listener": (_WATCH + _INTAKE + ("audio/+",), ("cmd/+",)),
 }
 #: Role of a station user the registry names no role for (e.g. a fleet made before roles).
 DEFAULT_ROLE = "operator"
@@ -40,6 +43,7 @@ def acl_text(dogs: Iterable[str], users: Iterable[str],
                   f"topic write {t}/status", f"topic write {t}/telemetry", f"topic write {t}/events",
                   *(f"topic write {t}/video/{camera}" for camera in topics.CAMERAS),
                   *(f"topic write {t}/audio/{source}" for source in topics.AUDIO_SOURCES),
+                  *(f"topic write {t}/evidence/{part}" for part in topics.EVIDENCE_PARTS),
                   f"topic write {t}/cmd/{topics.RESULT}",
                   f"topic read {t}/cmd/#", ""]
     for user in users:

@@ -1,6 +1,8 @@
 """The fleet directory's layout and its registry record: where each file lives, what a fleet is."""
 from __future__ import annotations
 
+from robot_dog.errors import RobotDogError
+
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +13,7 @@ from robot_dog.mqtt import topics
 USER_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 
 
-class FleetError(Exception):
+class FleetError(RobotDogError):
     """The fleet directory cannot be created or changed as asked."""
 
 
@@ -61,6 +63,8 @@ class FleetPaths:
     def station_ca_cert(self) -> Path: return self.root / "station" / "ca.crt"
     @property
     def operator_token(self) -> Path: return self.root / "station" / "operator.token"
+    @property
+    def first_admin_password(self) -> Path: return self.root / "station" / "first-admin.password"
     def user_password(self, user: str) -> Path:
         return self.root / "station" / "users" / f"{check_user(user)}.password"
     def command_key(self, dog: str) -> Path:

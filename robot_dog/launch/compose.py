@@ -1,5 +1,7 @@
-"""`--single-process`: every node of a launch file in this process, one executor (pooled if
-any node needs concurrency: robot_dog/ros/executors.py).
+"""`--single-process`: every node of a launch file in this process, on one shared executor
+(pooled: composed nodes must not wait on each other's callbacks), except the nodes whose timing
+is a safety promise (`OWN_EXECUTOR`): each spins on its own executor in a thread of its own
+(robot_dog/ros/executors.py).
 
 Composition saves one Python interpreter + DDS participant per node (the memory goal of the
 composed dog stack). What it cannot do: respawn (a crash takes the whole process down) and
@@ -9,16 +11,17 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 from typing import Any
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import Executor, ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from robot_dog.launch.description import LaunchDescription, NodeSpec
 from robot_dog.ros import dds_env
-from robot_dog.ros.executors import PooledExecutor
+from robot_dog.ros.executors import PooledExecutor, executor_for, needs_own_executor
 from robot_dog.ros.node_registry import NODES
 from robot_dog.ros.ros_main import quiet_stop_during_start
 
@@ -57,6 +60,8 @@ def run(description: LaunchDescription) -> int:
     dds_env.apply()  # localhost-only discovery before the participant exists
     rclpy.init(args=[])  # rclpy's handlers turn SIGINT/SIGTERM into an external shutdown
     nodes: list[Node] = []
+    own_executors: list[tuple[Executor, threading.Thread]] = []
+    failed: list[str] = []      # labels of nodes whose own executor raised
     code = 0
     try:
         # Pooled: composed nodes must not wait on each other's callbacks.
@@ -64,6 +69,16 @@ def run(description: LaunchDescription) -> int:
         for spec in description.nodes:
             node = node_class(spec.executable)(**node_kwargs(spec))
             nodes.append(node)
+            if needs_own_executor(node):
+                own = executor_for([node])
+                own.add_node(node)
+                thread = threading.Thread(target=_spin, args=(own, spec.label, failed),
+                                          name=f"executor-{spec.label}", daemon=True)
+                thread.start()
+                own_executors.append((own, thread))
+                _LOGGER.info("[%s] composed as %s, on an executor of its own", spec.label,
+                             node.get_fully_qualified_name())
+                continue
             executor.add_node(node)
             _LOGGER.info("[%s] composed as %s", spec.label, node.get_fully_qualified_name())
         executor.spin()
@@ -75,6 +90,9 @@ def run(description: LaunchDescription) -> int:
             code = 1
         # else a stop signal shut the context down under a constructor: a stop, not a failure
     finally:
+        for own, thread in own_executors:   # no callback of theirs runs while nodes close
+            own.shutdown(timeout_sec=5)
+            thread.join(timeout=5)
         for node in reversed(nodes):
             close = getattr(node, "close", None)
             try:
@@ -84,4 +102,17 @@ def run(description: LaunchDescription) -> int:
             except Exception:
                 _LOGGER.exception("closing %s failed", node.get_name())
         rclpy.try_shutdown()
-    return code
+    return 1 if failed else code
+
+
+def _spin(executor: Executor, label: str, failed: list[str]) -> None:
+    """A node's own executor; it ends with the context (SIGINT/SIGTERM, rclpy's handlers)."""
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception:
+        if rclpy.ok():
+            _LOGGER.exception("[%s] its executor failed: stopping the composed stack", label)
+            failed.append(label)
+            rclpy.try_shutdown()

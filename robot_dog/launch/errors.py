@@ -1,8 +1,10 @@
 """Errors of the launcher: a bad launch file (the user's to fix) vs. a failure to run it."""
 from __future__ import annotations
 
+from robot_dog.errors import RobotDogError
 
-class LaunchError(Exception):
+
+class LaunchError(RobotDogError):
     """Base of every launcher error."""
 
 

@@ -6,6 +6,8 @@ The config is written fresh each start so nothing depends on /etc/mosquitto; the
 """
 from __future__ import annotations
 
+from robot_dog.errors import RobotDogError
+
 import getpass
 import logging
 import shutil
@@ -21,7 +23,7 @@ from robot_dog.cli import stopping
 _LOGGER = logging.getLogger(__name__)
 
 
-class BrokerError(RuntimeError):
+class BrokerError(RobotDogError, RuntimeError):
     """The broker could not be started (missing binary, port taken, bad config)."""
 
 

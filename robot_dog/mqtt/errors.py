@@ -1,8 +1,10 @@
 """Root of the MQTT error tree: catch `MqttLinkError` at the edge (node, CLI) to report any of them."""
 from __future__ import annotations
 
+from robot_dog.errors import RobotDogError
 
-class MqttLinkError(Exception):
+
+class MqttLinkError(RobotDogError):
     """Base of every error raised by robot_dog.mqtt."""
 
 

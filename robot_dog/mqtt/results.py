@@ -15,9 +15,11 @@ station matches it to a command it sent, by nonce and dog, and takes only the fi
 """
 from __future__ import annotations
 
+from robot_dog.errors import Refused
+
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -29,9 +31,12 @@ VERSION = 1
 DOMAIN = b"robot-dog/patrol/v1/result\n"
 
 
-class ResultRefused(MqttLinkError):
+class ResultRefused(MqttLinkError, Refused):
     """The station drops a result; `code` is stable (dead letters, security log)."""
-    code: ClassVar[str] = "result_refused"
+    code = "result_refused"
+
+    def __init__(self, detail: str = "") -> None:
+        Refused.__init__(self, type(self).code, detail)
 
 
 class UnsignedResult(ResultRefused):
@@ -59,6 +64,8 @@ def sign(key: Ed25519PrivateKey, dog: str, now: float, *, code: str, ok: bool | 
         body["nonce"] = nonce[:64]
     if verb:
         body["verb"] = verb[:32]
+    if command is not None:
+        body["issuer"] = command.issuer  # the person the dog acted for, under its signature
     if message:
         body["message"] = message[:512]
     if data is not None:

@@ -16,6 +16,8 @@ in as objects. `CommandVerifier` bundles key, replay cache and an injectable clo
 """
 from __future__ import annotations
 
+from robot_dog.errors import Refused
+
 import base64
 import heapq
 import json
@@ -25,7 +27,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -48,9 +50,12 @@ DEFAULT_REPLAY_ENTRIES = 10_000
 
 
 # --- errors: one class per reason, each with a stable code for cmd/result and logs -------------
-class CommandRejected(MqttLinkError):
+class CommandRejected(MqttLinkError, Refused):
     """The dog refuses a command. `code` is stable (it goes into cmd/result and dashboards)."""
-    code: ClassVar[str] = "rejected"
+    code = "rejected"
+
+    def __init__(self, detail: str = "") -> None:
+        Refused.__init__(self, type(self).code, detail)
 
 
 class Malformed(CommandRejected):

@@ -1,4 +1,4 @@
-"""The dog's outbox: a bounded on-disk FIFO for events and telemetry (docs/mqtt.md).
+"""The dog's outbox: a bounded on-disk FIFO for events, telemetry and evidence (docs/mqtt.md).
 
 A message leaves the outbox only when the broker acknowledged it (PUBACK): `peek` reads, `ack`
 removes. It lives in SQLite in WAL mode, so it survives a restart of the node or the dog, and
@@ -7,7 +7,8 @@ reads a bounded window.
 
 Bound and drop policy: the stored bytes (topic + payload) never exceed `max_bytes`
 (default 100 MB). When a new message does not fit, the oldest messages of the lowest class are
-dropped first: telemetry (oldest first), then events (oldest first). A message never evicts a
+dropped first: evidence chunks (the uploader sends them again: the recorder keeps the files
+until the station holds them), then telemetry (oldest first), then events (oldest first). A message never evicts a
 message of a higher class: telemetry arriving to an outbox full of events is itself dropped.
 Each drop is counted (`dropped`) and logged, so telemetry can report it.
 
@@ -34,7 +35,9 @@ DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 
 
 class Priority(IntEnum):
-    """Drop order when full: lowest first."""
+    """Drop order when full: lowest first. EVIDENCE is also sent last: the uploader admits a
+    chunk only while no message of a higher class waits (robot_dog/uplink/evidence_upload.py)."""
+    EVIDENCE = -1
     TELEMETRY = 0
     EVENT = 1
 
@@ -115,6 +118,12 @@ class Outbox:
         with self._lock:
             row = self._db.execute("SELECT value FROM counters WHERE name='dropped'").fetchone()
         return int(row[0]) if row else 0
+
+    def counts(self) -> dict[Priority, int]:
+        """Messages waiting per class (read from disk: the index covers it)."""
+        with self._lock:
+            rows = self._db.execute("SELECT priority, COUNT(*) FROM outbox GROUP BY priority").fetchall()
+        return {Priority(p): int(n) for p, n in rows}
 
     # --- producer ------------------------------------------------------------------------------
     def put(self, topic: str, payload: bytes, qos: int = 1,

@@ -24,6 +24,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from robot_dog.errors import Refused
 from robot_dog.mqtt.errors import MqttLinkError
 
 DOMAIN = b"robot-dog/patrol/v1/voice\n"
@@ -35,17 +36,20 @@ WINDOW_ID = re.compile(r"[0-9a-f]{16}")
 KEY_TEXT = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
-class SealError(MqttLinkError, ValueError):
-    """A packet that does not open; `reason` is a stable code."""
-    reason = "bad_packet"
+class SealError(MqttLinkError, Refused, ValueError):
+    """A packet that does not open; `code` is stable."""
+    code = "bad_packet"
+
+    def __init__(self, detail: str = "") -> None:
+        Refused.__init__(self, type(self).code, detail)
 
 
 class WrongWindow(SealError):
-    reason = "wrong_window"
+    code = "wrong_window"
 
 
 class BadTag(SealError):
-    reason = "bad_tag"
+    code = "bad_tag"
 
 
 @dataclass(frozen=True)

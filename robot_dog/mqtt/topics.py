@@ -8,6 +8,10 @@
     patrol/v1/{dog}/cmd/{verb}        signed JSON command, QoS 1, station -> dog
     patrol/v1/{dog}/cmd/result        JSON ack of a command, dog -> station
     patrol/v1/{dog}/cmd/voice         Opus voice packets, station -> dog, only inside a `talk`
+    patrol/v1/{dog}/evidence/{part}   recorded evidence, dog -> station, QoS 1, lowest outbox
+                                      class: `manifest` (a signed manifest) or `chunk` (a piece
+                                      of a segment or still); the station acknowledges verified
+                                      items with the signed command `evidence_ack`
 
 Names are checked on the way in (builders) and on the way out (parse), so a topic that does not
 belong to the tree never reaches a handler. `result` and `voice` are reserved under cmd/: they
@@ -30,6 +34,8 @@ DOG_ID = re.compile(r"[a-z0-9_-]{1,32}")
 #: (robot_dog/fleet/broker_config.py) and the station refuses any other name.
 CAMERAS = ("bodycam", "front", "rear", "left", "right")
 AUDIO_SOURCES = ("mic",)
+#: Evidence upload parts (robot_dog/mqtt/evidence.py): the ACL lets a dog write exactly these.
+EVIDENCE_PARTS = ("manifest", "chunk")
 #: Command verbs, e.g. "announce", "lights", "siren", "estop".
 VERB = re.compile(r"[a-z][a-z0-9_]{0,31}")
 RESULT = "result"
@@ -49,6 +55,7 @@ class Kind(StrEnum):
     CMD = "cmd"
     RESULT = "result"  # patrol/v1/{dog}/cmd/result
     VOICE = "voice"    # patrol/v1/{dog}/cmd/voice
+    EVIDENCE = "evidence"  # patrol/v1/{dog}/evidence/{part}
 
 
 class TopicError(MqttLinkError, ValueError):
@@ -108,6 +115,14 @@ def check_audio_source(source: str) -> str:
     return _member(AUDIO_SOURCES, source, "audio source")
 
 
+def check_evidence_part(part: str) -> str:
+    return _member(EVIDENCE_PARTS, part, "evidence part")
+
+
+def evidence(dog: str, part: str) -> str:
+    return f"{base(dog)}/evidence/{check_evidence_part(part)}"
+
+
 def video(dog: str, camera: str) -> str:
     return f"{base(dog)}/video/{check_camera(camera)}"
 
@@ -145,14 +160,15 @@ def commands_of(dog: str) -> str:
 
 def all_dogs(kind: Kind) -> str:
     """Station filter for one kind across the fleet, e.g. `patrol/v1/+/telemetry`."""
-    tail = {Kind.VIDEO: "video/+", Kind.AUDIO: "audio/+", Kind.CMD: "cmd/+",
+    tail = {Kind.VIDEO: "video/+", Kind.AUDIO: "audio/+", Kind.CMD: "cmd/+", Kind.EVIDENCE: "evidence/+",
             Kind.RESULT: f"cmd/{RESULT}"}.get(kind, kind.value)
     return f"{ROOT}/+/{tail}"
 
 
 _LEAF_KINDS = {k.value: k for k in (Kind.STATUS, Kind.TELEMETRY, Kind.EVENTS)}
 _NAMED_KINDS = {Kind.VIDEO.value: (Kind.VIDEO, check_camera),
-                Kind.AUDIO.value: (Kind.AUDIO, check_audio_source)}
+                Kind.AUDIO.value: (Kind.AUDIO, check_audio_source),
+                Kind.EVIDENCE.value: (Kind.EVIDENCE, check_evidence_part)}
 
 
 def parse(topic: str) -> Topic:

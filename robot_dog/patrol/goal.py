@@ -19,6 +19,8 @@ goal with a stable code (`not_finite`, `too_far`), before anything moves.
 """
 from __future__ import annotations
 
+from robot_dog.errors import Refused
+
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,12 +40,11 @@ class Outcome(str, Enum):
     TIMED_OUT = "timed_out"
 
 
-class GoalRefused(ValueError):
+class GoalRefused(Refused, ValueError):
     """A goal that cannot be taken: `code` is stable (snake_case), `detail` says why in words."""
 
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code, self.detail = code, detail
+    def __str__(self) -> str:
+        return f"{self.code}: {self.detail}"
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ from robot_dog.uplink.telemetry import yaw_of
 PATROL_ROUTE = "patrol"   # the name of the node's own route in FollowRoute
 HOME_ROUTE = "home"       # FollowRoute to the `home` point: the station's `return`
 GOAL_STATE_PERIOD_S = 1.0  # patrol/goal while work runs (and on every change)
+ODOM_WAIT_S = 2.0          # a goal waits this long for the first odometry before no_odometry
 
 
 @dataclass
@@ -55,6 +56,7 @@ class _Work:
     tracker: GoalTracker
     handle: ServerGoalHandle | None   # None: the start-up patrol
     label: str
+    ended_with_zero: bool = False     # the one zero command after its outcome went out
 
 
 class PatrolNode(Node):
@@ -124,6 +126,9 @@ class PatrolNode(Node):
         """s on the node clock (sim time with use_sim_time)."""
         return self.get_clock().now().nanoseconds * 1e-9
 
+    def _pose_fresh(self) -> bool:
+        return self.pose is not None and self._now() - self.pose_at <= self.odom_timeout
+
     def _on_odom(self, msg: Odometry) -> None:
         p, o = msg.pose.pose.position, msg.pose.pose.orientation
         self.pose, self.pose_at = (p.x, p.y, yaw_of(o.x, o.y, o.z, o.w)), self._now()
@@ -171,8 +176,15 @@ class PatrolNode(Node):
     async def _execute(self, handle: ServerGoalHandle) -> Any:
         action = NavigateTo if isinstance(handle.request, NavigateTo.Goal) else FollowRoute
         request = handle.request
+        # A goal that comes with the node's first moments (a dispatch right after start-up) waits
+        # up to ODOM_WAIT_S for the first odometry rather than being refused at once.
+        wait_until = self._now() + ODOM_WAIT_S
+        while not self._pose_fresh() and self._now() < wait_until:
+            tick: Future = Future()
+            self._ticked.append(tick)
+            await tick
         try:
-            if self.pose is None or self._now() - self.pose_at > self.odom_timeout:
+            if not self._pose_fresh():
                 raise GoalRefused("no_odometry", "the dog's position is unknown (no odom)")
             points, loop, label = self._waypoints(request)
             config = self.goal_config
@@ -184,6 +196,12 @@ class PatrolNode(Node):
                                   timeout_s=float(request.timeout_s) or (math.inf if loop else 0.0))
         except GoalRefused as refused:
             self.get_logger().warning(f"goal refused: {refused}")
+            # Said on patrol/goal too: whoever sent it over a link (the station's `goto`) hears
+            # the code from the uplink's goal event; the work that ran goes on.
+            self.goal_pub.publish(GoalState(
+                label="navigate_to" if action is NavigateTo else "follow_route", state="refused",
+                detail=f"{refused.code}: {refused.detail}", target_x=math.nan, target_y=math.nan))
+            self._goal_sent = (("", ""), -math.inf)   # the running work's state again next tick
             handle.abort()
             return action.Result(outcome="refused", code=refused.code, detail=refused.detail)
         previous, self.work = self.work, _Work(tracker, handle, label)
@@ -218,8 +236,7 @@ class PatrolNode(Node):
     def _tick(self) -> None:
         progress = None
         work = self.work
-        fresh = self.pose is not None and self._now() - self.pose_at <= self.odom_timeout
-        if work is not None and fresh:
+        if work is not None and self._pose_fresh():
             assert self.pose is not None
             (vx, wz), progress = work.tracker.step(self.pose, self._now(),
                                                    driving=self.winner == "patrol")
@@ -227,6 +244,11 @@ class PatrolNode(Node):
                 msg = Twist()
                 msg.linear.x, msg.angular.z = vx, wz
                 self.pub.publish(msg)
+            elif not work.ended_with_zero:
+                # An ending is a clean stop, as a let-go is: one zero, then silence. The mux then
+                # keeps the patrol input armed for the next goal; silence mid-drive would not.
+                work.ended_with_zero = True
+                self.pub.publish(Twist())
             elif work.handle is None:   # the start-up patrol stopped (blocked): say so, once
                 self.get_logger().warning(f"patrol route: {work.tracker.outcome.value} "
                                           f"({work.tracker.detail}); send follow_route to walk it again")

@@ -1,23 +1,24 @@
 """Errors of the payload cores; the node turns them into `accepted=False, reason=...`."""
 from __future__ import annotations
 
+from robot_dog.errors import Refused, RobotDogError
+
 import math
 
 
-class PayloadError(Exception):
+class PayloadError(RobotDogError):
     """Base of payload errors."""
 
 
-class RequestRefused(PayloadError):
+class RequestRefused(PayloadError, Refused):
     """A request breaks a limit or a safety rule; `reason` says which, for the caller.
 
     Out-of-range values are refused, never clamped: an officer asking for 50 Hz must learn that
     they did not get it.
     """
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, reason: str, code: str = "out_of_limits") -> None:
+        Refused.__init__(self, code, reason)
 
 
 def checked_duration(duration_s: float, default_s: float, max_s: float) -> float:

@@ -30,6 +30,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.task import Future
+from robot_dog import verbs
 from robot_dog_interfaces.msg import AmplifierState, EstopState, PoliceLightState, SearchlightState
 from robot_dog_interfaces.srv import (
     EstopCheckIn, EstopEngage, SetAmplifier, SetPoliceLight, SetSearchlight,
@@ -58,6 +59,8 @@ _LOGGER = logging.getLogger(__name__)
 
 class PayloadNode(Node):
     # No EXECUTOR attribute: the default SingleThreadedExecutor (robot_dog/ros/executors.py).
+    OWN_EXECUTOR = ("the MCU's check-ins and button events reach safety_node on time: composed, "
+                    "never behind another node's callback")
     # Nothing here waits in a callback: the services await the MCU's ACK (module docstring).
 
     def __init__(self, **kwargs: Any) -> None:
@@ -103,9 +106,9 @@ class PayloadNode(Node):
         self._hardware_id = f"{self.get_namespace().rstrip('/')}/payload_mcu"
         self._amp_pub = self.create_publisher(AmplifierState, "amplifier/state", qos.STATE)
         services = ReentrantCallbackGroup()  # awaiting calls interleave (async, never blocking)
-        self.create_service(SetPoliceLight, "police_light/set", self._on_set_light,
+        self.create_service(SetPoliceLight, verbs.executor_name("police_light"), self._on_set_light,
                             callback_group=services)
-        self.create_service(SetSearchlight, "searchlight/set", self._on_set_searchlight,
+        self.create_service(SetSearchlight, verbs.executor_name("searchlight"), self._on_set_searchlight,
                             callback_group=services)
         self.create_service(SetAmplifier, "amplifier/set", self._on_set_amplifier,
                             callback_group=services)
@@ -118,9 +121,9 @@ class PayloadNode(Node):
         # executor (a composed launch) they never run at once on the same core object.
         estop_calls = MutuallyExclusiveCallbackGroup()
         if self._hardware is not None:
-            self._check_in = self.create_client(EstopCheckIn, "estop/check_in",
+            self._check_in = self.create_client(EstopCheckIn, verbs.executor_name("checkin"),
                                                 callback_group=estop_calls)
-            self._engage = self.create_client(EstopEngage, "estop/engage",
+            self._engage = self.create_client(EstopEngage, verbs.executor_name("estop"),
                                               callback_group=estop_calls)
             self.create_timer(0.05, self._tell_safety, callback_group=estop_calls)
         # The link's thread triggers this; its callback runs on the executor at once.

@@ -15,6 +15,11 @@ at rest and 2,366-3,499 futures not done, growing, where a `SingleThreadedExecut
   set, not a resubmission loop, tell it when there is more to do.
 
 `executor_for(nodes)` picks for one node or a composed set: pooled if any of them needs it.
+
+Composed in one process (`robot-dog launch --single-process`), a node whose timing is a safety
+promise (`OWN_EXECUTOR = "<why>"` on its class: safety_node's watchdog and deadlines,
+payload_node's MCU check-ins) spins on an executor and a thread of its own, never queued
+behind another node's callback (a 20 ms JPEG encode, an announcement's TTS).
 """
 from __future__ import annotations
 
@@ -81,6 +86,11 @@ class PooledExecutor(MultiThreadedExecutor):
 def node_executor_kind(node: Node) -> ExecutorKind:
     """What a node asks for (class attribute `EXECUTOR`); `single` when it says nothing."""
     return getattr(node, "EXECUTOR", "single")
+
+
+def needs_own_executor(node: Node) -> bool:
+    """A node whose callbacks must never wait behind other nodes' in a composed process."""
+    return bool(getattr(node, "OWN_EXECUTOR", ""))
 
 
 def executor_for(nodes: Iterable[Node], **kwargs: Any) -> Executor:

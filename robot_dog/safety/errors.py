@@ -2,15 +2,16 @@
 stable snake_case `code` so a client can act on it without reading English."""
 from __future__ import annotations
 
+from robot_dog import errors
+from robot_dog.errors import RobotDogError
 
-class SafetyError(Exception):
+
+class SafetyError(RobotDogError):
     """Base of the safety part's errors."""
 
 
-class Refused(SafetyError):
+class Refused(SafetyError, errors.Refused):
     """A command or request the safety core will not apply; `code` is stable, `reason` says why."""
 
     def __init__(self, reason: str, code: str = "refused") -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.code = code
+        errors.Refused.__init__(self, code, reason)

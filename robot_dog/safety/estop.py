@@ -57,6 +57,14 @@ class Hold:
     since: float = 0.0     # wall clock (s since the epoch) when the hold began
     scope: str = FULL
 
+    @property
+    def cause(self) -> str:
+        """Why the hold began, as a stable code (the handheld words it): `engaged` (an engage
+        request), `deadline_missed` (the endpoint's check-ins lapsed), `restarted` (the boot hold)."""
+        if self.endpoint == BOOT:
+            return "restarted"
+        return "engaged" if self.category == IMMEDIATE else "deadline_missed"
+
 
 @dataclass(frozen=True)
 class EstopStatus:

@@ -63,6 +63,13 @@ class Interlock:
                           else "motion/resume")
                 self._log.append(f"interlock: {name} waits for {action} ({why})")
 
+    def lapse(self, name: str) -> None:
+        """`name` fell silent while it was the winner. Mid-drive (its last command moved the dog)
+        that is a stop like any other; after its own zero (a let-go, a goal that ended) it is no
+        stop at all: it stopped the dog itself, and stays armed."""
+        if self._state[name].neutral is not True:
+            self.disarm([name], "watchdog lapse")
+
     def disarm_all(self, why: str) -> None:
         self.disarm(self._state, why)
 

@@ -228,11 +228,11 @@ class MotionCore:
             why = f"{selection.winner} waits for a deliberate action"
         elif selection.winner:
             why = f"{selection.winner} quiet for more than {self.config.watchdog_s:g} s"
-            self._interlock.disarm([selection.winner], "watchdog lapse")
+            self._interlock.lapse(selection.winner)
         else:
             why = selection.reason
             if self._driver is not None:
-                self._interlock.disarm([self._driver], "watchdog lapse")
+                self._interlock.lapse(self._driver)
         self._log.extend(self._interlock.take_log())
         self._log.append(f"watchdog: {why}: zero velocity")
         self.output, self._silent = ZERO, True

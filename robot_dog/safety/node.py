@@ -29,12 +29,14 @@ from geometry_msgs.msg import Twist as TwistMsg
 from geometry_msgs.msg import TwistStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
+from robot_dog import verbs
 from robot_dog_interfaces.msg import BaseState, EstopState, MotionState
 from robot_dog_interfaces.srv import (EstopCheckIn, EstopEngage, EstopRelease, MotionResume,
                                       SetBaseMode)
 from std_msgs.msg import Bool, Header
 from std_srvs.srv import SetBool
 
+from robot_dog.log_rate import worth_a_line
 from robot_dog.ros import qos
 from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.ros_main import run_node
@@ -45,40 +47,48 @@ from robot_dog.safety.estop import (BOOT_RELEASERS, DEFAULT_ENDPOINTS, SECURITY_
 from robot_dog.safety.limits import Limits
 from robot_dog.safety.motion import MotionConfig, MotionCore
 from robot_dog.safety.mux import DEFAULT_MUX_CONFIG, ESTOP_LOCK, LockSpec, load_mux_config
+from robot_dog.safety.stall import StallGuard
 from robot_dog.safety.twist import Twist
 
 BASE_CALL_TIMEOUT_S = 3.0
+#: A zero that holds (e-stop, boot hold) is published again this often, s.
+HOLD_REPEAT_S = 0.5
 #: Who may resume an autonomous input: a human at the station, the officer, the admin on the dog.
 RESUMERS = BOOT_RELEASERS
 
 
 class SafetyNode(Node):
+    OWN_EXECUTOR = ("the watchdog tick and the endpoints' deadlines: composed, never behind "
+                    "another node's callback")
+
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("node_name", "safety")
         super().__init__(**kwargs)
         p = partial(declare_read_only, self)
+        d, m = Limits(), MotionConfig()   # the defaults live in the cores, stated once
         limits = Limits(
-            max_linear=p("max_linear", 1.0, "absolute speed limit, m/s (above: refused)"),
-            max_angular=p("max_angular", 1.0, "absolute turn rate limit, rad/s"),
-            crowd_linear=p("crowd_linear", 0.5, "speed cap in crowd mode, m/s"),
-            crowd_angular=p("crowd_angular", 1.0, "turn rate cap in crowd mode, rad/s"),
-            accel_linear=p("accel_linear", 1.0, "acceleration limit, m/s^2"),
-            accel_angular=p("accel_angular", 2.0, "angular acceleration limit, rad/s^2"),
-            stop_decel_linear=p("stop_decel_linear", 2.0, "controlled-stop deceleration, m/s^2"),
-            stop_decel_angular=p("stop_decel_angular", 4.0, "controlled-stop, rad/s^2"))
+            max_linear=p("max_linear", d.max_linear, "absolute speed limit, m/s (above: refused)"),
+            max_angular=p("max_angular", d.max_angular, "absolute turn rate limit, rad/s"),
+            crowd_linear=p("crowd_linear", d.crowd_linear, "speed cap in crowd mode, m/s"),
+            crowd_angular=p("crowd_angular", d.crowd_angular, "turn rate cap in crowd mode, rad/s"),
+            accel_linear=p("accel_linear", d.accel_linear, "acceleration limit, m/s^2"),
+            accel_angular=p("accel_angular", d.accel_angular, "angular acceleration limit, rad/s^2"),
+            stop_decel_linear=p("stop_decel_linear", d.stop_decel_linear,
+                                "controlled-stop deceleration, m/s^2"),
+            stop_decel_angular=p("stop_decel_angular", d.stop_decel_angular, "controlled-stop, rad/s^2"))
         inputs, locks = load_mux_config(Path(p(
             "mux_config", str(DEFAULT_MUX_CONFIG), "inputs and locks, twist_mux YAML format")))
         supervised = [s.priority for s in inputs if s.name == SUPERVISOR or s.restart == "resume"]
         # The station's lapse holds autonomy: everything at or below the station's input.
         self._autonomy_lock = LockSpec("autonomy", max(supervised, default=0))
-        tick_s = 1.0 / p("rate_hz", 50.0, "output rate of cmd_vel while driving, Hz")
+        tick_s = 1.0 / p("rate_hz", 1.0 / m.tick_s, "output rate of cmd_vel while driving, Hz")
         config = MotionConfig(
             limits=limits, tick_s=tick_s, inputs=inputs,
             locks=(*locks, *(() if any(lk.name == ESTOP_LOCK.name for lk in locks) else (ESTOP_LOCK,)),
                    self._autonomy_lock),
-            watchdog_s=p("watchdog_s", 0.4, "winner silence before zero, s"),
-            max_frame_age_s=p("max_frame_age_s", 0.3, "stamped frames older than this are dropped, s"),
-            settle_s=p("settle_s", 2.0, "e-stop held at zero this long -> the base sits, s"))
+            watchdog_s=p("watchdog_s", m.watchdog_s, "winner silence before zero, s"),
+            max_frame_age_s=p("max_frame_age_s", m.max_frame_age_s, "stamped frames older than this are dropped, s"),
+            settle_s=p("settle_s", m.settle_s, "e-stop held at zero this long -> the base sits, s"))
         self._motion = MotionCore(config, speed_mode="crowd" if p(
             "crowd_mode", False, "start in crowd mode (speed cap crowd_linear)") else "normal")
         self._estop = EstopCore(known=tuple(p(
@@ -86,11 +96,15 @@ class SafetyNode(Node):
         stamped = set(p("stamped_inputs", ["handheld"], "inputs published as TwistStamped"))
         path = p("state_file", "", "where holds are kept across restarts; empty: not kept, no boot hold")
         self._state_path = Path(path) if path else None
+        # Holds go to the file on a thread of their own: an fsync never stalls this executor.
+        self._writer = (state_file.StateWriter(self._state_path, self._log_save_error)
+                        if self._state_path is not None else None)
         self._lock = threading.Lock()          # the cores are single-threaded
         self._published: EstopStatus | None = None
         self._saved: dict | None = None
         self._last_state: tuple = ()
         self._tick_s = tick_s
+        self._stall = StallGuard(late_s=max(0.1, 5 * tick_s))
         self._sent: tuple[float, Twist | None] = (float("-inf"), None)  # (when, what) on cmd_vel
 
         core = MutuallyExclusiveCallbackGroup()
@@ -107,17 +121,17 @@ class SafetyNode(Node):
                                          qos.STATE, callback_group=core)
         self.create_subscription(BaseState, "base/state", self._on_base_state, qos.STATE,
                                  callback_group=core)
-        self.create_service(EstopEngage, "estop/engage", self._on_engage, callback_group=core)
-        self.create_service(EstopRelease, "estop/release", self._on_release, callback_group=core)
-        self.create_service(EstopCheckIn, "estop/check_in", self._on_check_in, callback_group=core)
-        self.create_service(MotionResume, "motion/resume", self._on_resume, callback_group=core)
-        self.create_service(SetBool, "speed_mode/crowd", self._on_crowd, callback_group=core)
+        self.create_service(EstopEngage, verbs.executor_name("estop"), self._on_engage, callback_group=core)
+        self.create_service(EstopRelease, verbs.executor_name("estop_release"), self._on_release, callback_group=core)
+        self.create_service(EstopCheckIn, verbs.executor_name("checkin"), self._on_check_in, callback_group=core)
+        self.create_service(MotionResume, verbs.executor_name("resume"), self._on_resume, callback_group=core)
+        self.create_service(SetBool, verbs.executor_name("speed_mode"), self._on_crowd, callback_group=core)
         # mode/set awaits the base's answer (an async callback: it never blocks the executor).
         # A suspended coroutine keeps its callback group entered, so the service, and the
         # client with its deadline timer, each have a group of their own, apart from `core`.
         self._base_group = ReentrantCallbackGroup()
         self._base = self.create_client(SetBaseMode, "base/set_mode", callback_group=self._base_group)
-        self.create_service(SetBaseMode, "mode/set", self._on_mode,
+        self.create_service(SetBaseMode, verbs.executor_name("mode"), self._on_mode,
                             callback_group=ReentrantCallbackGroup())
         self.create_timer(tick_s, self._tick, callback_group=core)
         self.create_timer(0.5, lambda: self._publish_state(force=True), callback_group=core)
@@ -301,6 +315,16 @@ class SafetyNode(Node):
     def _tick(self) -> None:
         with self._lock:
             now = self._now()
+            stall = self._stall.tick(now)
+            if stall:
+                # This node did not run for `stall` s: what came meanwhile is queued behind
+                # this tick (timers are served first). Judge deadlines after it, next tick.
+                if worth_a_line(self._stall.stalls):
+                    self.get_logger().warning(
+                        f"safety tick {stall:.3f} s after the previous one (this node stalled; "
+                        f"{self._stall.stalls} so far, worst {self._stall.worst_s:.3f} s): "
+                        "deadlines judged on the next tick, after the queued messages")
+                return
             for event in self._estop.tick(now, time.time()):
                 self.get_logger().error(f"e-stop: {event}: controlled stop")
             self._apply_estop()
@@ -308,8 +332,12 @@ class SafetyNode(Node):
             settle = self._motion.settle_due(now)
             self._flush_log()
         # Inputs publish on arrival; the tick fills in (watchdog zero, ramps, e-stop hold) at
-        # least every tick, and never twice the same command within half a tick.
-        if out is not None and (out != self._sent[1] or now - self._sent[0] >= self._tick_s / 2):
+        # least every tick, and never twice the same command within half a tick. A held zero
+        # (e-stop, boot hold) is repeated every HOLD_REPEAT_S, not 50 times a second: the base
+        # keeps its last command, the first zero went out at once, and a dog held for hours
+        # would otherwise spend its CPU saying zero.
+        repeat_s = HOLD_REPEAT_S if out is not None and out.is_zero else self._tick_s / 2
+        if out is not None and (out != self._sent[1] or now - self._sent[0] >= repeat_s):
             self._publish_cmd(out, now)
         if settle is not None:
             self._settle(settle)
@@ -336,16 +364,23 @@ class SafetyNode(Node):
             self._publish_estop(status)
 
     def _save(self) -> None:
-        """Holds to the state file when they changed (a few hundred bytes, rarely)."""
-        if self._state_path is None:
+        """Holds to the state file when they changed (a few hundred bytes, rarely), written by
+        the writer's thread: the hold already acts, the file is for the next start."""
+        if self._writer is None:
             return
         doc = self._estop.snapshot()
         if doc != self._saved:
-            try:
-                state_file.write_atomically(self._state_path, doc)
-                self._saved = doc
-            except OSError as exc:
-                self.get_logger().error(f"e-stop holds not saved to {self._state_path}: {exc}")
+            self._writer.save(doc)
+            self._saved = doc
+
+    def _log_save_error(self, text: str) -> None:
+        self._saved = None   # the next change writes again
+        self.get_logger().error(f"e-stop holds: {text}")
+
+    def close(self) -> None:
+        """On exit: the holds on disk before the process ends."""
+        if self._writer is not None:
+            self._writer.close()
 
     def _publish_estop(self, status: EstopStatus) -> None:
         self._published = status
@@ -354,7 +389,8 @@ class SafetyNode(Node):
             reason=status.reason, endpoints=list(status.endpoints),
             stale_endpoints=list(status.stale), autonomy_held=status.autonomy_held,
             hold_endpoints=[h.endpoint for h in status.holds],
-            hold_ids=[h.id for h in status.holds]))
+            hold_ids=[h.id for h in status.holds],
+            hold_causes=[h.cause for h in status.holds]))
 
     def _publish_state(self, force: bool = False) -> None:
         m = self._motion

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import socket
 import threading
 import time
@@ -26,16 +27,22 @@ from robot_dog import fleet as fleet_mod
 from robot_dog.cli import stopping
 from robot_dog.audio import opus
 from robot_dog.log_rate import worth_a_line
-from robot_dog.mqtt import client, signing, topics, wire
+from robot_dog.mqtt import client, evidence, signing, topics, wire
 from robot_dog.mqtt.batch_link import BatchLink
 from robot_dog.mqtt.topics import Kind
 from robot_dog.station.dispatch import Dispatcher
+from robot_dog.station.evidence_intake import Ack, EvidenceIntake, EvidenceRefused
+from robot_dog.station.evidence_intake import SECURITY_REASONS as EVIDENCE_SECURITY_REASONS
 from robot_dog.station import ingest as ingest_mod
-from robot_dog.station.ingest import SECURITY_REASONS, Ingest, Rejected
+from robot_dog.station.ingest import SECURITY_REASONS, Ingest, MessageRejected
 from robot_dog.station.ingest_limits import IngestLimiter
+from robot_dog.station.object_store import DirectoryStore
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import DeadLetterRow, RegisteredDog, ResultRow, StatusRow, Storage
 from robot_dog.station.talk import TalkRelay
+from robot_dog.station.accounts import AccountError, Accounts
+from robot_dog.station.accounts.access import adopt_operator_token
+from robot_dog.station.storage.accounts import AccountTables
 from robot_dog.station.web import StationHttp
 
 _LOGGER = logging.getLogger(__name__)
@@ -55,11 +62,15 @@ class StationConfig:
     operator_token: str | None = None              # default: fleet_dir/station/operator.token
     shared_group: str | None = None
     video: bool = True                             # False: storage-only worker
+    evidence_dir: Path = Path("var/station_evidence")  # the object store of uploaded evidence
+    evidence_keys_dir: Path | None = None          # <dog>.pub; default: the fleet's station/evidence_keys
 
 
 #: Persistent station session: telemetry/events published while the station reconnects (e.g.
 #: after a broker restart, when the dogs may be back first) are queued by the broker, not lost.
 SESSION_EXPIRY_S = 3600
+#: Evidence messages waiting for the intake thread (chunks of 256 KiB: 16 MiB at most).
+EVIDENCE_QUEUE = 64
 #: How often the station checks in with each online dog, s (the dog's deadline is 2 s).
 CHECKIN_PERIOD_S = 0.5
 
@@ -98,6 +109,21 @@ def _result_keys(fleet: fleet_mod.Fleet | None) -> Callable[[str], Ed25519Public
     return key
 
 
+def _evidence_keys(fleet: fleet_mod.Fleet | None,
+                   keys_dir: Path | None) -> Callable[[str], Ed25519PublicKey | None]:
+    """dog -> its evidence public key (the fleet's copy, kept after the dog is removed)."""
+    keys: dict[str, Ed25519PublicKey] = {}
+
+    def key(dog: str) -> Ed25519PublicKey | None:
+        if dog not in keys:
+            path = (keys_dir / f"{topics.check_dog(dog)}.pub" if keys_dir is not None else
+                    fleet.paths.evidence_public_key(dog) if fleet is not None else None)
+            if path is not None and path.exists():
+                keys[dog] = signing.load_verify_key(path)
+        return keys.get(dog)
+    return key
+
+
 class Station:
     def __init__(self, config: StationConfig) -> None:
         self.config = config
@@ -106,6 +132,11 @@ class Station:
         self.relay = FrameRelay()
         self.ingest = Ingest(result_key=_result_keys(fleet))
         self.limiter = IngestLimiter()
+        self.evidence_store = DirectoryStore(config.evidence_dir)
+        evidence_key = _evidence_keys(fleet, config.evidence_keys_dir)
+        self.intake = EvidenceIntake(self.evidence_store, evidence_key)
+        self._evidence_pem = lambda dog: (signing.public_pem(key) if (key := evidence_key(dog))
+                                          else None)
         self.received: Counter[str] = Counter()
         self._cameras_seen: set[tuple[str, str]] = set()  # (dog, camera): "first frame" logged
         self.user = endpoint.username
@@ -128,11 +159,17 @@ class Station:
             fleet.paths.root / "station" / "command_keys" if fleet else None,
             lambda t, p, q: self.link.publish(t, p, q), self.storage,
             args_for=self.talk.command_args)
+        self.accounts = Accounts(AccountTables(config.db))
+        if token:
+            try:  # refused: said why, and the station runs without it
+                adopt_operator_token(self.accounts, token)
+            except AccountError as exc:
+                _LOGGER.error("the shared operator token is not accepted: %s", exc)
         self.http = StationHttp(self.storage, self.relay, port=config.http_port,
-                                dispatcher=self.dispatcher, token=token, default_issuer=self.user,
-                                talk=self.talk)
+                                dispatcher=self.dispatcher, accounts=self.accounts,
+                                talk=self.talk, evidence=(self.evidence_store, self._evidence_pem))
         share = f"$share/{config.shared_group}/" if config.shared_group else ""
-        for kind in (Kind.TELEMETRY, Kind.EVENTS, Kind.RESULT):
+        for kind in (Kind.TELEMETRY, Kind.EVENTS, Kind.RESULT, Kind.EVIDENCE):
             self.link.keep_subscribed(share + topics.all_dogs(kind), qos=1)
         self.link.keep_subscribed(topics.all_dogs(Kind.STATUS), qos=1)
         if config.video:
@@ -144,9 +181,15 @@ class Station:
         self._stopping = threading.Event()
         self._checkins = threading.Thread(target=self._check_in_loop, name="station-checkins",
                                           daemon=True)
+        # Uploaded evidence waits here for its thread (about 4 s of a capped upload); the MQTT
+        # message is acknowledged at once: what a crash loses, the dog sends again.
+        self._evidence_in: queue.Queue[tuple[str, bytes, float] | None] = queue.Queue(EVIDENCE_QUEUE)
+        self._evidence_thread = threading.Thread(target=self._evidence_loop,
+                                                 name="station-evidence", daemon=True)
 
     def start(self) -> Station:
         self.http.start()
+        self._evidence_thread.start()
         self.link.start()
         self._checkins.start()
         return self
@@ -170,7 +213,7 @@ class Station:
         if not self.config.shared_group:
             return False
         share = f"$share/{self.config.shared_group}/"
-        for kind in (Kind.TELEMETRY, Kind.EVENTS, Kind.RESULT):
+        for kind in (Kind.TELEMETRY, Kind.EVENTS, Kind.RESULT, Kind.EVIDENCE):
             if not self.link.unsubscribe(share + topics.all_dogs(kind)):
                 _LOGGER.warning("leaving group %s: no UNSUBACK; keeping the session",
                                 self.config.shared_group)
@@ -194,9 +237,12 @@ class Station:
     def stop(self, *, end_session: bool = False) -> None:
         self._stopping.set()
         self.link.stop(end_session=end_session)
+        self._evidence_in.put(None)
+        self._evidence_thread.join(30)
         self.http.stop()
         self.storage.flush()
         self.storage.close()
+        self.accounts.tables.close()
 
     def _on_connected(self) -> None:
         self.connected.set()
@@ -236,19 +282,26 @@ class Station:
     def _on_message(self, topic: str, payload: bytes, now: float) -> None:
         """Store one message, or dead-letter it: either way it is acknowledged with its batch,
         so a message that can never be stored is not redelivered forever."""
-        if topic.count("/") == 4 and topic.split("/")[3] == "audio":  # live only, never stored
+        kind = _kind_of(topic)
+        if kind is Kind.AUDIO:  # live only, never stored
             self._on_audio(topic, payload, now)
+            return
+        if topic.count("/") == 4 and topic.split("/")[3] == "evidence":
+            try:  # hashed and written on its own thread: never in the way of video and telemetry
+                self._evidence_in.put_nowait((topic, payload, now))
+            except queue.Full:  # lost here; the dog sends what is not acknowledged again
+                self._dead_letter(topic, payload, "evidence_busy", "intake queue full", now)
             return
         try:
             rows, frame = self.ingest.handle(topic, payload, now)
-        except Rejected as exc:
-            self._dead_letter(topic, payload, exc.reason, str(exc), now)
+        except MessageRejected as exc:
+            self._dead_letter(topic, payload, exc.code, str(exc), now)
             return
         except Exception as exc:  # noqa: BLE001  (a bug must not poison the batch or the session)
             self._dead_letter(topic, payload, "internal", f"{type(exc).__name__}: {exc}", now,
                               traceback=True)
             return
-        self.received[topic.split("/")[3]] += 1
+        self.received[str(kind)] += 1
         for row in rows:
             self.storage.put(row)
             self.http.row(row)   # pushed to the live pages
@@ -264,6 +317,44 @@ class Station:
                 _LOGGER.info("first frame from %s/%s (%d bytes)", frame.dog, frame.camera,
                              len(frame.jpeg))
             self.relay.publish(frame)
+
+    def _evidence_loop(self) -> None:
+        while (item := self._evidence_in.get()) is not None:
+            try:
+                self._on_evidence(*item)
+            except Exception:
+                _LOGGER.exception("evidence intake failed on %s", item[0][:120])
+
+    def _on_evidence(self, topic: str, payload: bytes, now: float) -> None:
+        """An uploaded manifest or chunk: verified into the object store; its rows stored; the
+        signed `evidence_ack` sent once they are committed (only then may the dog release)."""
+        try:
+            t = topics.parse(topic)
+            outcome = self.intake.handle(t.dog, str(t.sub), payload, now)
+        except topics.TopicError as exc:
+            self._dead_letter(topic, payload, "bad_topic", str(exc), now)
+            return
+        except EvidenceRefused as exc:
+            self._dead_letter(topic, payload, exc.reason, str(exc), now)
+            if exc.ack is not None:
+                self._ack_evidence(exc.ack)
+            return
+        except OSError as exc:  # the object store failed: the dog sends it again later
+            self._dead_letter(topic, payload, "evidence_store", str(exc), now, traceback=True)
+            return
+        self.received["evidence"] += 1
+        for row in outcome.rows:
+            self.storage.put(row)
+        if outcome.ack is not None:
+            ack = outcome.ack
+            self.storage.after_commit(lambda: self._ack_evidence(ack))
+
+    def _ack_evidence(self, ack: Ack) -> None:
+        try:
+            self.dispatcher.send(ack.dog, evidence.ACK_VERB,
+                                 evidence.ack_args(ack.recording, list(ack.items)), self.user)
+        except Exception as exc:  # noqa: BLE001  (no key, link down: the dog sends it again)
+            _LOGGER.warning("evidence_ack to %s for %s not sent: %s", ack.dog, ack.recording, exc)
 
     def _on_audio(self, topic: str, payload: bytes, now: float) -> None:
         try:
@@ -287,7 +378,7 @@ class Station:
         if reason == "bad_status":  # a dog's own credential wrote junk into its retained status
             _SECURITY.warning("security event #%d: %s carried %r, not online/offline: that "
                               "dog's credential is misused or faulty", n, topic[:120], payload[:40])
-        elif reason in SECURITY_REASONS:  # e.g. a result forged with a station credential
+        elif reason in SECURITY_REASONS or reason in EVIDENCE_SECURITY_REASONS:  # e.g. a result forged with a station credential
             _SECURITY.warning("security event #%d of kind %s on %s: %s (dropped)", n, reason,
                               topic[:120], detail[:200])
 
@@ -320,3 +411,11 @@ def run(config: StationConfig, duration_s: float | None = None, *,
         station.stop(end_session=left)
     return summary
 
+
+
+def _kind_of(topic: str) -> Kind | None:
+    """The topic's kind by the one parser of the tree; None outside it (ingest refuses it)."""
+    try:
+        return topics.parse(topic).kind
+    except topics.TopicError:
+        return None

@@ -10,6 +10,11 @@ examples:
   robot-dog station --fleet var/fleet
   robot-dog station --fleet var/fleet --db postgresql://station@127.0.0.1:5432/patrol
   robot-dog station --broker-port 1883 --http-port 0     plain local broker, any free viewer port
+
+the station's people (robot-dog station user --help, docs/security.md "People and roles"):
+  robot-dog station user add|passwd|role|disable|enable|list ...   accounts with roles
+  robot-dog station token create|list|revoke ...                   per-person API tokens
+  robot-dog station migrate --fleet DIR      an old fleet's shared operator token -> admin API token
 """
 from __future__ import annotations
 
@@ -21,11 +26,10 @@ from pathlib import Path
 
 from robot_dog.cli import command_line, ports
 from robot_dog import fleet as fleet_mod
+from robot_dog.station.accounts.cli import TOKEN_ENV
 from robot_dog.station.app import Station, StationConfig, run
 from robot_dog.station.storage import StorageError
 
-#: Environment variable that may hold the operator token (secrets never go on a command line).
-TOKEN_ENV = "ROBOT_DOG_OPERATOR_TOKEN"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,9 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--user", help="station user of the fleet to log in as (default: the "
                         "fleet's first); one per running station")
     parser.add_argument("--operator-token-file", type=Path, metavar="FILE",
-                        help="file holding the token operators log in with (default: "
-                             "$ROBOT_DOG_OPERATOR_TOKEN, else FLEET_DIR/station/operator.token); "
-                             "never on the command line, where ps shows it")
+                        help="an old fleet's shared operator token (default: "
+                             "$ROBOT_DOG_OPERATOR_TOKEN, else FLEET_DIR/station/operator.token): "
+                             "kept working as the admin API token of the account `operator` "
+                             "(as `robot-dog station migrate` does), or refused with the reason")
     parser.add_argument("--shared-group", metavar="NAME", help="share the storage load with "
                         "other stations running with the same NAME (MQTT shared subscriptions; "
                         "default: none, this station stores everything)")
@@ -58,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "instead of keeping its queue for a restart")
     parser.add_argument("--client-id", default="", help="MQTT client id (default: derived from "
                         "the user name; one per station)")
+    parser.add_argument("--evidence-dir", type=Path, default=Path("var/station_evidence"),
+                        metavar="DIR", help="where uploaded evidence is kept once verified "
+                        "(default: %(default)s)")
+    parser.add_argument("--evidence-keys", type=Path, metavar="DIR", help="the dogs' evidence "
+                        "public keys, <dog>.pub (default: the fleet's station/evidence_keys)")
     parser.add_argument("--duration", type=float, metavar="S",
                         help="stop after S seconds and print a summary (default: run until "
                              "Ctrl-C or SIGTERM)")
@@ -66,21 +76,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def login_hint(station: Station) -> str:
     """What the person who started the station needs to open the viewer and log in."""
-    cfg = station.config
+    db = station.config.db
+    accounts = station.accounts.tables.accounts()
     lines = [f"\n  viewer:  http://127.0.0.1:{station.http.port}/"]
-    if station.http.token is None:
-        lines.append("  log in:  impossible, no operator token (give --fleet, --operator-token-file "
-                     "or $ROBOT_DOG_OPERATOR_TOKEN); the API refuses every request")
+    if not any(a.password_hash and not a.disabled for a in accounts):
+        lines.append(f"  log in:  no account yet: robot-dog station user add NAME --role admin "
+                     f"--db {db}")
     else:
-        source = ("the token you gave" if cfg.operator_token is not None else
-                  f"the contents of {fleet_mod.FleetPaths(Path(cfg.fleet_dir).resolve()).operator_token}")
-        lines.append("  log in:  operator = a name of your choice (it goes into the audit log), "
-                     f"token = {source}")
+        lines.append(f"  log in:  your account ({len(accounts)} on this station; robot-dog "
+                     f"station user list --db {db})")
     lines.append("  stop:    Ctrl-C (or SIGTERM)\n")
     return "\n".join(lines)
 
 
 def main(argv: list[str]) -> int:
+    if argv and argv[0] in ("user", "token", "migrate"):  # the station's people (its own CLI)
+        from robot_dog.station.accounts import cli as accounts_cli
+        return accounts_cli.main(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.shared_group and args.fleet and not args.user:
@@ -105,7 +117,7 @@ def main(argv: list[str]) -> int:
             port = fleet_mod.load_fleet(args.fleet).broker.port if args.fleet else 1883
         config = StationConfig(args.broker_host, port, args.db, args.http_port, args.client_id,
                                args.fleet, args.user, token, args.shared_group,
-                               not args.no_video)
+                               not args.no_video, args.evidence_dir, args.evidence_keys)
         summary = run(config, args.duration, leave_on_exit=args.leave_on_exit,
                       # stderr, with the log: stdout stays the summary's JSON alone
                       on_started=lambda station: print(login_hint(station), file=sys.stderr,

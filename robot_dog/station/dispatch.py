@@ -6,6 +6,8 @@ result_at), matched by nonce; every answer is also kept as its own entry (`comma
 """
 from __future__ import annotations
 
+from robot_dog.errors import RobotDogError
+
 import logging
 import threading
 import time
@@ -25,7 +27,7 @@ DEFAULT_TTL_S = 10.0
 CHECKIN_TTL_S = 3.0
 
 
-class DispatchError(Exception):
+class DispatchError(RobotDogError):
     """A command that cannot be sent; `status` is the HTTP status the API answers with."""
     status = 400
 
@@ -38,7 +40,7 @@ class BadCommand(DispatchError):
     status = 400
 
 
-class LinkDown(DispatchError):
+class BrokerUnreachable(DispatchError):
     status = 503
 
 
@@ -98,7 +100,7 @@ class Dispatcher:
         except Exception as exc:  # noqa: BLE001  (NotConnected, LinkError: same answer)
             self.on_result({"nonce": nonce, "code": "not_sent", "ok": False, "dog": dog,
                             "message": str(exc)}, dog)
-            raise LinkDown(f"command not sent: {exc}") from None
+            raise BrokerUnreachable(f"command not sent: {exc}") from None
         _LOGGER.info("command %s -> %s by %s (nonce %s)", verb, dog, issuer, nonce)
         return nonce
 

@@ -15,6 +15,8 @@ the entries; this module decides which entry an action makes, or refuses it with
 """
 from __future__ import annotations
 
+from robot_dog.errors import Refused
+
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -31,12 +33,11 @@ MAX_TEXT = 2000        # a summary or a note: characters
 MAX_NAME = 64          # an actor, a dog or an officer
 
 
-class IncidentRefused(ValueError):
-    """An action the incident's rules do not allow; `code` is stable (docs/operations.md)."""
+class IncidentRefused(Refused, ValueError):
+    """An action the incident's rules do not allow; `code` is stable (docs/errors.md)."""
 
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code, self.detail = code, detail
+    def __str__(self) -> str:
+        return f"{self.code}: {self.detail}"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ on (robot_dog.mqtt.results): any station credential can write cmd/result.
 """
 from __future__ import annotations
 
+from robot_dog.errors import Refused
+
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,12 +31,14 @@ SECURITY_REASONS = frozenset({"bad_status", "unsigned_result", "bad_result_signa
                               "no_result_key", "retained_outside_status"})
 
 
-class Rejected(ValueError):
-    """A message the station refuses; `reason` is a stable short code for counters and logs."""
+class MessageRejected(Refused, ValueError):
+    """A message the station refuses; `code` is a stable short code for counters and logs."""
 
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(code, detail)
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.detail}"
 
 
 @dataclass(frozen=True)
@@ -49,16 +53,16 @@ def _decode(name: str, dog: str, payload: bytes) -> tuple[dict, str]:
     try:
         doc, text = schema.decode_text(name, payload)
     except schema.PayloadTooLarge as exc:
-        raise Rejected("oversized", str(exc)) from None
+        raise MessageRejected("oversized", str(exc)) from None
     except schema.TooDeep as exc:
-        raise Rejected("too_deep", str(exc)) from None
+        raise MessageRejected("too_deep", str(exc)) from None
     except schema.SchemaError as exc:
         if name == "result" and exc.field == "sig":
-            raise Rejected("unsigned_result", str(exc)) from None
+            raise MessageRejected("unsigned_result", str(exc)) from None
         reason = "malformed_json" if exc.reason.startswith("not valid JSON") else "schema"
-        raise Rejected(reason, str(exc)) from None
+        raise MessageRejected(reason, str(exc)) from None
     if doc["dog"] != dog:
-        raise Rejected("dog_mismatch", f"payload says {doc['dog']!r} on {dog}'s topic")
+        raise MessageRejected("dog_mismatch", f"payload says {doc['dog']!r} on {dog}'s topic")
     return doc, text
 
 
@@ -80,11 +84,11 @@ class Ingest:
     rejected: Counter[str] = field(default_factory=Counter)
 
     def handle(self, topic: str, payload: bytes, now: float) -> tuple[list[Row], Frame | None]:
-        """Rows to store and, for video, the frame to relay. Raises Rejected."""
+        """Rows to store and, for video, the frame to relay. Raises MessageRejected."""
         try:
             t = parse_topic(topic)
         except topics.TopicError as exc:
-            raise Rejected("bad_topic", str(exc)) from None
+            raise MessageRejected("bad_topic", str(exc)) from None
         if t.kind is Kind.TELEMETRY:
             doc, text = _decode("telemetry", t.dog, payload)
             return [TelemetryRow(t.dog, now, doc, text)], None
@@ -95,19 +99,19 @@ class Ingest:
             try:
                 results.verify(doc, self.result_key(t.dog))
             except results.ResultRefused as exc:
-                raise Rejected(exc.code, str(exc)) from None
+                raise MessageRejected(exc.code, str(exc)) from None
             # A result without a nonce answers something unreadable: nothing to match in the audit.
             return ([ResultRow(t.dog, now, doc)] if "nonce" in doc else []), None
         if t.kind is Kind.STATUS:
             if payload not in (topics.ONLINE, topics.OFFLINE):
-                raise Rejected("bad_status", repr(payload[:40]))
+                raise MessageRejected("bad_status", repr(payload[:40]))
             return [StatusRow(t.dog, payload.decode(), now)], None
         if t.kind is Kind.VIDEO:
             cap = schema.MAX_BINARY_BYTES[Kind.VIDEO]
             if len(payload) > cap:
-                raise Rejected("oversized", f"{len(payload)} bytes > {cap}")
+                raise MessageRejected("oversized", f"{len(payload)} bytes > {cap}")
             if not payload.startswith(b"\xff\xd8"):
-                raise Rejected("bad_frame", "not a JPEG")
+                raise MessageRejected("bad_frame", "not a JPEG")
             return ([FrameRow(t.dog, t.sub, len(payload), now)],
                     Frame(t.dog, t.sub, payload, now))
-        raise Rejected("unhandled_topic", topic)  # commands (ours), audio (not stored yet)
+        raise MessageRejected("unhandled_topic", topic)  # commands (ours), audio (not stored yet)

@@ -33,6 +33,8 @@ LIMITS: dict[Kind, Rate] = {
     Kind.STATUS: Rate(1.0, 20.0),
     Kind.VIDEO: Rate(80.0, 160.0),     # every camera of the dog together
     Kind.AUDIO: Rate(60.0, 120.0),
+    # 256 KiB chunks: 20/s is 5 MB/s, far above an uploader's cap (its outbox holds few at once).
+    Kind.EVIDENCE: Rate(20.0, 200.0),
 }
 MAX_BUCKETS = 4096
 

@@ -1,18 +1,24 @@
 """WS /api/live: the console page's one live connection (station/live.py says what it pushes).
 
-Who: the handshake needs the session cookie of a login (a viewer: watch only) and this
-station's own Origin (no other site's page opens it with a viewer's cookie). A page becomes an
-operator on this socket by sending the operator token once (`auth`), checked, throttled and
-logged like a command's header; only then are its `command` messages sent to a dog.
+Who: the handshake needs the session cookie of a password login whose role may `watch`, and
+this station's own Origin (no other site's page opens it with someone's cookie). A WebSocket
+carries no X-CSRF-Token header, so the page proves it read its login answer (which no other
+site can) by sending the session's CSRF token once (`auth`); only then are its `command` and
+`ack` messages carried out. Each of those looks the session up again and checks the role table
+for its action (a logout, an expiry or a disabled account stops it at once; e-stop and its
+release are the action `estop`), and is audited like the HTTP route. The session is also looked
+up every SESSION_CHECK_S: a page whose session ended is closed (code 4401).
 
 From the page (JSON text):
   {"type": "watch", "tiles": [{"id": "t1", "dog": "dog1", "camera": "bodycam"}, ...]}
-  {"type": "auth", "token": "...", "operator": "name"}
+  {"type": "auth", "csrf": "..."}
   {"type": "command", "id": "c1", "dog": "dog1", "verb": "estop", "args": {...}}
-  {"type": "ack", "dog": "dog1", "event_id": "evt-00000001"}    (operator: acknowledge)
-To the page: `hello` (who, the fleet, the verbs, the newest alarms), then live.py's messages, and per command
+  {"type": "ack", "dog": "dog1", "event_id": "evt-00000001"}    (acknowledge an alarm)
+To the page: `hello` (who: name, role and the actions the role may do; the fleet, the verbs,
+the newest alarms), then live.py's messages, and per command
 `{"type": "command_state", "id", "dog", "verb", "state": pending|done|refused|timeout, ...}`:
-done/refused from the dog's own answer (its `ok`), timeout when none came within WAIT_S.
+done/refused from the dog's own answer (its `ok`), timeout when none came within WAIT_S;
+refusals by the station carry its code (forbidden, bad_args, not_found, talk_busy...).
 """
 from __future__ import annotations
 
@@ -20,15 +26,16 @@ import asyncio
 import json
 import logging
 import re
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from robot_dog.station.dispatch import DispatchError
+from robot_dog import verbs
+from robot_dog.mqtt.topics import DOG_ID, VERB
+from robot_dog.station.accounts import ACTIONS, Principal, command_action
 from robot_dog.station.live import MAX_TILES, TILE_ID, Outbox, Tile
-from robot_dog.station.verbs import verb_list
-from robot_dog.station.web_auth import AuthRefused
+from robot_dog.station.web_auth import HttpError, peer
 
 if TYPE_CHECKING:
     from robot_dog.station.web import StationHttp
@@ -39,8 +46,12 @@ _LOGGER = logging.getLogger(__name__)
 WAIT_S = 8.0
 #: Newest alarms a page gets on opening (older ones: GET /api/alarms).
 ALARMS_ON_HELLO = 200
-NAME = re.compile(r"[a-z0-9_-]{1,32}")
-VERB = re.compile(r"[a-z][a-z0-9_]{0,31}")
+#: How often an open page's session is looked up again, s (a logout elsewhere, an expiry or a
+#: disabled account closes the page within this).
+SESSION_CHECK_S = 15.0
+#: Close code for a page whose session ended (4000-4999: the application's own).
+SESSION_ENDED = 4401
+NAME = DOG_ID
 TILE = re.compile(TILE_ID)
 EVENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
@@ -66,9 +77,11 @@ def parse_tiles(message: dict[str, Any]) -> dict[str, Tile]:
 
 
 class PageSocket:
-    def __init__(self, station: StationHttp, websocket: WebSocket, viewer: str) -> None:
-        self.station, self.websocket, self.viewer = station, websocket, viewer
-        self.operator: str | None = None
+    def __init__(self, station: StationHttp, websocket: WebSocket, who: Principal,
+                 cookie: str) -> None:
+        self.station, self.websocket, self.who, self.cookie = station, websocket, who, cookie
+        self.address = peer(websocket)
+        self.proven = False   # the page sent its session's CSRF token (`auth`)
         self.outbox = Outbox(station.relay)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -76,14 +89,19 @@ class PageSocket:
         station = self.station
         station.live.outboxes.add(self.outbox)  # first: nothing pushed from now on is missed
         sender: asyncio.Task[None] | None = None
+        checker: asyncio.Task[None] | None = None
         try:
             fleet, alarms = await asyncio.to_thread(
                 lambda: (station.fleet(), station.storage.alarms(ALARMS_ON_HELLO)))
             self.outbox.put_first({
-                "type": "hello", "viewer": self.viewer,
-                "commands": station.dispatcher is not None, "fleet": fleet, "verbs": verb_list(),
-                "alarms": alarms, "degraded_after_s": station.degraded_after_s})
+                "type": "hello", "name": self.who.name, "role": self.who.role,
+                "actions": sorted(a for a, roles in ACTIONS.items() if self.who.role in roles),
+                "commands": station.dispatcher is not None, "fleet": fleet,
+                "verbs": verbs.catalog(verbs.STATION), "alarms": alarms,
+                "evidence": station.evidence is not None, "talk": station.talk is not None,
+                "degraded_after_s": station.degraded_after_s})
             sender = asyncio.create_task(self._send_loop())  # the hello goes first
+            checker = asyncio.create_task(self._check_session())
             while True:
                 text = await self.websocket.receive_text()
                 try:
@@ -97,10 +115,9 @@ class PageSocket:
             pass  # the page left (a text-less message counts as leaving)
         finally:
             station.live.outboxes.discard(self.outbox)
-            if sender is not None:
-                sender.cancel()
-            for task in self._tasks:
-                task.cancel()
+            for task in (sender, checker, *self._tasks):
+                if task is not None:
+                    task.cancel()
 
     async def _send_loop(self) -> None:
         try:
@@ -113,54 +130,74 @@ class PageSocket:
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass  # gone: the receive side ends too
 
+    async def _check_session(self) -> None:
+        while True:
+            await asyncio.sleep(SESSION_CHECK_S)
+            try:
+                await anyio.to_thread.run_sync(self.station.auth.still, self.cookie, "watch", "",
+                                               self.address)
+            except HttpError as exc:
+                _LOGGER.info("live socket of %s closed: %s", self.who.name, exc.code)
+                self.outbox.put({"type": "session_ended", "code": exc.code, "error": exc.detail})
+                await asyncio.sleep(0.5)   # let the page read why
+                await self.websocket.close(code=SESSION_ENDED)
+                return
+
+    async def _allowed(self, action: str, dog: str) -> Principal:
+        """The session, looked up again and checked for `action` (HttpError otherwise), on the
+        commands' own threads (an e-stop never waits behind reads)."""
+        if not self.proven:
+            raise HttpError(403, "send the session's CSRF token first (auth)",
+                            code="csrf_refused")
+        who: Principal = await anyio.to_thread.run_sync(
+            self.station.auth.still, self.cookie, action, dog, self.address,
+            limiter=self.station.priority_threads)
+        return who
+
     async def _handle(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == "watch":
             self.outbox.watch(parse_tiles(message))
         elif kind == "auth":
-            token, name = message.get("token"), message.get("operator", self.viewer)
-            if not isinstance(token, str) or not isinstance(name, str):
-                raise BadMessage("auth: token and operator strings")
-            client = self.websocket.client.host if self.websocket.client else "?"
-            try:
-                self.operator = self.station.auth.operator_of(token, name, client)
-                self.outbox.put({"type": "auth", "operator": self.operator})
-            except AuthRefused as exc:
-                self.outbox.put({"type": "auth", "error": str(exc), "status": int(exc.status)})
+            self.proven = self.station.auth.csrf_matches(self.cookie, message.get("csrf"))
+            if self.proven:
+                self.outbox.put({"type": "auth", "ok": True})
+            else:
+                self.outbox.put({"type": "auth", "ok": False, "code": "csrf_refused",
+                                 "error": "missing or wrong CSRF token for this session"})
         elif kind == "command":
-            self._command(message)
+            await self._command(message)
         elif kind == "ack":
             dog, event_id = message.get("dog"), message.get("event_id")
             if not (isinstance(dog, str) and NAME.fullmatch(dog) and isinstance(event_id, str)
                     and EVENT_ID.fullmatch(event_id)):
                 raise BadMessage("ack: dog and event_id")
-            if self.operator is None:
-                self.outbox.put({"type": "error", "error": "watch only: log in with the "
-                                 "operator token to acknowledge", "code": "not_operator"})
+            try:
+                who = await self._allowed("acknowledge", dog)
+            except HttpError as exc:
+                self.outbox.put({"type": "error", "error": exc.detail, "code": exc.code})
                 return
-            self.station.acknowledge(dog, event_id, self.operator)
+            await asyncio.to_thread(self.station.acknowledge, who, dog, event_id, self.address)
         else:
             raise BadMessage(f"unknown type {str(kind)[:40]!r}")
 
-    def _command(self, message: dict[str, Any]) -> None:
+    async def _command(self, message: dict[str, Any]) -> None:
         ident, dog, verb, args = (message.get(k) for k in ("id", "dog", "verb", "args"))
         if not isinstance(ident, str) or not TILE.fullmatch(ident):
             raise BadMessage("command: id must be a short plain name")
-        state = {"type": "command_state", "id": ident, "dog": dog, "verb": verb}
-        dispatcher = self.station.dispatcher
-        if self.operator is None or dispatcher is None:
-            self.outbox.put({**state, "state": "refused", "code": "not_operator",
-                             "message": "watch only: log in with the operator token to command"})
-            return
         if not (isinstance(dog, str) and NAME.fullmatch(dog) and isinstance(verb, str)
                 and VERB.fullmatch(verb) and isinstance(args, dict)):
             raise BadMessage("command: dog, verb (names) and args (an object)")
+        state = {"type": "command_state", "id": ident, "dog": dog, "verb": verb}
         try:
-            nonce = dispatcher.send(dog, verb, args, self.operator)
-        except DispatchError as exc:
-            _LOGGER.info("live command %s -> %s by %s refused: %s", verb, dog, self.operator, exc)
-            self.outbox.put({**state, "state": "refused", "code": HTTPStatus(exc.status).phrase
-                             .lower().replace(" ", "_"), "message": str(exc)[:300]})
+            who = await self._allowed(command_action(verb), dog)
+            nonce = await anyio.to_thread.run_sync(
+                self.station.send_command, who, dog, verb, args, self.address,
+                limiter=self.station.priority_threads)
+        except HttpError as exc:
+            _LOGGER.info("live command %s -> %s by %s refused: %s", verb, dog, self.who.name, exc)
+            self.outbox.put({**state, "state": "refused", "code": exc.code,
+                             "message": exc.detail[:300]})
             return
         self.outbox.put({**state, "state": "pending", "nonce": nonce})
         task = asyncio.create_task(self._await_result(state, nonce))
@@ -180,11 +217,15 @@ class PageSocket:
 async def serve_page(station: StationHttp, websocket: WebSocket) -> None:
     origin = (websocket.headers.get("Origin") or "").lower()
     host = origin.split("://", 1)[-1]
-    viewer = station.auth.viewer_of(websocket.headers)
-    if viewer is None or host not in station.allowed_hosts:
-        _LOGGER.info("live socket refused: %s", "no login" if viewer is None
-                     else f"foreign Origin {origin[:100]!r}")
+    if host not in station.allowed_hosts:
+        _LOGGER.info("live socket refused: foreign Origin %r", origin[:100])
         await websocket.close(code=1008)  # before accept: an HTTP 403 to the handshake
         return
+    try:
+        who, cookie = await anyio.to_thread.run_sync(station.auth.page_session, websocket)
+    except HttpError as exc:
+        _LOGGER.info("live socket refused: %s", exc.code)
+        await websocket.close(code=1008)
+        return
     await websocket.accept()
-    await PageSocket(station, websocket, viewer).run()
+    await PageSocket(station, websocket, who, cookie).run()

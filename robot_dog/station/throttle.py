@@ -1,13 +1,10 @@
-"""Wrong-token throttle for the station's HTTP API (pure: time comes in as `now`, s).
+"""Failure throttle with doubling lockouts, per key (pure: time comes in as `now`, s).
 
-Why: the operator token is 192 random bits, so guessing is hopeless, but an unthrottled API
-answers the same wrong token (a stale one in a script, a guesser's) as often as it is sent.
-Policy, per `key` = the credential presented (the HTTP server passes an HMAC of it, never a
-client address: everyone behind a proxy, and every local client, is 127.0.0.1, and a lockout
-by address let anyone lock the operator out): `max_failures` failures within `window_s` lock
-that credential out for `lockout_s` (doubling with each lockout in a row, up to
-`max_lockout_s`); while locked out it is refused without being checked. The right credential
-never fails, so no one else's wrong tries can lock it out. Success clears its record.
+Used by the station's logins (robot_dog/station/accounts/access.py), once per account name and
+once per client address. Policy, per `key`: `max_failures` failures within `window_s` lock that
+key out for `lockout_s` (doubling with each lockout in a row, up to `max_lockout_s`); while
+locked out the caller refuses without checking anything. Success clears the key's record.
+Bounded: at most `max_keys` records, the oldest dropped first.
 """
 from __future__ import annotations
 

@@ -1,38 +1,62 @@
 """The station's web server on 127.0.0.1: pages, JSON API, live WebSocket and video, on one
 asyncio loop (FastAPI on uvicorn, in its own thread; the OpenAPI document is /api/openapi.json).
 
-Routes (every one but the page and its static files needs a login: the operator token as
-`Authorization: Bearer <token>`, or, for reads, the session cookie that GET /api/operator sets;
-station/web_auth.py):
-  GET /                                the console page (its login form; no data)
-  GET /static/...                      the page's CSS, ES modules and vendored libraries
+Who may call what is the accounts' business (robot_dog/station/accounts, docs/security.md
+"People and roles"): every route but the pages and the login names an action of the role table
+(`ROUTE_ACTIONS`), and a request is let through only for a principal whose role has it
+(station/web_auth.py). A request proves who it is with the session cookie of a password login
+(plus the header X-CSRF-Token on every POST) or with a per-person API token as
+`Authorization: Bearer <token>`.
+
+Routes:
+  GET /                                the station console (its login form; no data)
+  GET /viewer                          the plain viewer page (one card per dog; polls the API)
+  GET /static/...                      the pages' CSS, ES modules and vendored libraries
+  GET /api/verbs                       the verbs the station may send (robot_dog/verbs.py:
+                                       arguments, executor, refusal codes, the page's buttons);
+                                       public, like the docs
+  POST /api/login                      {"name", "password"} -> 200 {"name", "role", "csrf"} and
+                                       the session cookie (HttpOnly, SameSite=Strict, Secure
+                                       behind TLS); 401 bad_credentials, 429 locked_out
+  GET /api/session                     {"name", "role", "via", "csrf" (with a cookie)}: who am I
+  POST /api/logout                     ends this session
+  POST /api/logout-everywhere          ends every session of this account
   GET /api/fleet                       dogs with status, health, last seen, counts
-  GET /api/verbs                       the commands the console offers (station/verbs.py)
   GET /api/dogs/{dog}/telemetry        latest telemetry document
   GET /api/dogs/{dog}/events           recent events, newest first (?limit=N, <= 1000)
-  GET /api/dogs/{dog}/commands         audit log: who sent what when, and the dog's result
-  GET /api/operator                    the viewer's login: same headers as a command; 200
-                                       {"operator": name} and a session cookie (HttpOnly,
-                                       SameSite=Strict) for reads and video; 401 wrong token,
-                                       403 disabled, 429 locked out after repeated wrong tokens
-  POST /api/logout                     ends the cookie's session
+  GET /api/dogs/{dog}/commands         command log: who sent what when, and the dog's result
   POST /api/dogs/{dog}/commands/{verb} JSON object = args (Content-Type: application/json,
-                                       Content-Length, at most 4096 bytes); `Authorization:
-                                       Bearer <token>` (never the cookie); `X-Operator: name`
-                                       (audit `issuer`); waits up to ?wait=S (default 5, <= 10)
-                                       for the result: 200 with it, or 202 with the nonce
+                                       Content-Length, at most 4096 bytes); checked against the
+                                       verb registry, signed with the dog's key and the
+                                       account's name as `issuer`; waits up to ?wait=S
+                                       (default 5, <= 10) for the result: 200 with it, or 202
+  GET /api/alarms                      events of every dog with who acknowledged each and when
+  POST /api/dogs/{dog}/events/{id}/ack acknowledge an alarm (who and when are stored)
   GET /api/dogs/{dog}/audio/mic        listen-in: s16le 48 kHz mono PCM after ?after=CURSOR
-                                       (-1: from now); next cursor in X-Audio-Cursor (a read)
+                                       (-1: from now); next cursor in X-Audio-Cursor
   POST /api/dogs/{dog}/audio/voice     push-to-talk: s16le 48 kHz mono PCM body (<= 1 s,
                                        application/octet-stream, one Content-Length, never
-                                       chunked), bearer token like a command; only the operator
-                                       who opened the dog's `talk` window (409 otherwise)
+                                       chunked); only the account that opened the dog's `talk`
+                                       window (409 otherwise)
+  GET /api/audit                       the audit log, newest first (?limit, ?before=ID, ?kind,
+                                       ?actor, ?target); commanders and admins
+  GET /api/tokens                      one's own API tokens (?account=NAME or * for admins)
+  POST /api/tokens                     {"label"} -> a new API token of one's own, shown once
+  POST /api/tokens/{id}/revoke         revoke one (one's own; anyone's for admins)
+  GET /api/dogs/{dog}/evidence         recordings (?since=&until=, s since the epoch), newest
+                                       first, with their verification state and items
+  GET /api/dogs/{dog}/evidence/{recording}/{file}
+                                       a verified segment (video/mp4) or still, with HTTP range
+                                       requests (206), so a `<video>` can seek
+  POST /api/dogs/{dog}/evidence/export JSON {recordings: [ids], reason}: a tar of the case,
+                                       admins (the account is the exporter)
   GET /video/{dog}/{camera}.jpg        newest frame
   GET /video/{dog}/{camera}.mjpeg      live multipart stream (newest frame wins), for scripts
-  WS  /api/live                        the page's one live connection (station/live_socket.py)
-Anything else gets a JSON error with a status code and a log line; a handler error is a JSON
-500, never a dead server. Requests whose Host is not this station's loopback address are
-refused (DNS rebinding).
+  WS  /api/live                        the console's one live connection (station/live_socket.py)
+Refusals are JSON {"error", "code"} with a status (401 who are you, 403 not your role or a bad
+CSRF token, 429 locked out); anything else gets a JSON error with a status code and a log line;
+a handler error is a JSON 500, never a dead server. Requests whose Host is not this station's
+loopback address are refused (DNS rebinding).
 
 Limits (docs/security.md, "The station's web server under attack"), each with what it protects:
 - REQUEST_TIMEOUT_S: a whole request (line, headers, body) must be in within it, however its
@@ -42,20 +66,23 @@ Limits (docs/security.md, "The station's web server under attack"), each with wh
 - MAX_CONNECTIONS: connections at once; a new one beyond takes the place of the one waiting
   longest for its request (guarded_protocol.py); uvicorn's `limit_concurrency` (one above)
   answers 503 only when every connection is serving a request.
-- MAX_STREAMS MJPEG streams, MAX_SOCKETS live pages, and reads: never more than
-  MAX_CONNECTIONS - RESERVED_CONNECTIONS together (station/route_budget.py), so the
-  bearer-token routes (the E-STOP) always find a connection.
+- MAX_STREAMS MJPEG streams, MAX_SOCKETS live pages, and reads, pages and logins: never more
+  than MAX_CONNECTIONS - RESERVED_CONNECTIONS together (station/route_budget.py), so commands
+  (the E-STOP) and voice always find a connection.
+- Worker threads: commands and voice check their caller and sign on PRIORITY_THREADS threads of
+  their own, logins hash passwords on LOGIN_THREADS (argon2 takes a core each): a flood of page
+  loads, reads or logins never queues an E-STOP behind it.
 - KEEP_ALIVE_S (uvicorn `timeout_keep_alive`): an idle keep-alive connection closes.
 - MAX_HEADER_BYTES (h11's `h11_max_incomplete_event_size`): request line and headers.
 - WS_MAX_MESSAGE_BYTES (`ws_max_size`), WS_PING_S (`ws_ping_interval`/`ws_ping_timeout`): a
   page's messages are small; a page that stops answering pings is closed.
-Wrong tokens lock out the wrong token itself, never the right one (station/throttle.py).
 """
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations, and the
 # dependency types are made inside build_app (a string annotation could not be resolved).
 import asyncio
 import logging
 import math
+import re
 import socket
 import threading
 import time
@@ -64,32 +91,43 @@ from http import HTTPStatus
 from importlib import resources
 from typing import Annotated, Any
 
+import anyio
 import uvicorn
 from fastapi import Depends, FastAPI, Query, Request, Response, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.staticfiles import StaticFiles
 
-from robot_dog.mqtt import schema
+from robot_dog import verbs
+from robot_dog.errors import Refused
+from robot_dog.mqtt import schema, topics
 from robot_dog.mqtt.errors import NotConnected
+from robot_dog.station import evidence as evidence_api
 from robot_dog.station import route_budget
+from robot_dog.station.accounts import AccountError, Accounts, Principal
+from robot_dog.station.accounts.access import adopt_operator_token
 from robot_dog.station.dispatch import DispatchError, Dispatcher
 from robot_dog.station.guarded_protocol import GuardLimits, guarded
 from robot_dog.station.live import LiveHub
 from robot_dog.station.live_socket import serve_page
+from robot_dog.station.object_store import ObjectStore
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.route_budget import RouteBudget
 from robot_dog.station.storage import AlarmAckRow, Storage
+from robot_dog.station.storage.accounts import AccountTables
 from robot_dog.station.talk import MAX_VOICE_BYTES, TalkRefused, TalkRelay
-from robot_dog.station.verbs import verb_list
-from robot_dog.station.web_auth import AuthRefused, StationAuth
+from robot_dog.station.web_auth import HttpError, WebAuth, peer, session_id
 
 _LOGGER = logging.getLogger(__name__)
-NAME = r"^[a-z0-9_-]{1,32}$"
-VERB = r"^[a-z][a-z0-9_]{0,31}$"
-EVENT_ID = r"^[A-Za-z0-9_-]{8,64}$"
+NAME = topics.DOG_ID.pattern        # dog ids and camera names: the MQTT tree's own rules
+VERB = topics.VERB.pattern
+EVENT_ID = r"[A-Za-z0-9_-]{8,64}"
+RECORDING = r"[A-Za-z0-9_.-]{1,96}"
+EVIDENCE_FILE = r"[a-z0-9.-]{1,40}"
+TOKEN_ID = r"[0-9a-f]{1,32}"
 BOUNDARY = "robotdogframe"
 MAX_BODY_BYTES = 4096
 MAX_WAIT_S = 10.0
@@ -99,6 +137,10 @@ MAX_CONNECTIONS = 64
 MAX_STREAMS = 16
 MAX_SOCKETS = 16
 RESERVED_CONNECTIONS = 16
+#: Worker threads for commands and voice (their auth, signing and audit line), apart from the
+#: threads reads and pages use; and for logins (one argon2 at a time anyway, Accounts).
+PRIORITY_THREADS = 8
+LOGIN_THREADS = 2
 KEEP_ALIVE_S = 5
 MAX_HEADER_BYTES = 16 * 1024
 WS_MAX_MESSAGE_BYTES = 64 * 1024
@@ -109,20 +151,29 @@ STREAM_POLL_S = 1.0
 #: its command and telemetry path is broken even if video still flows. Telemetry is 1-10 Hz.
 DEGRADED_AFTER_S = 10.0
 SERVER_NAME = "robot-dog-station"
-#: The page talks to this server only (no external network), runs only its own files (no
-#: inline script or style) and is never framed (its E-STOP must not be clickjacked).
+#: The pages talk to this server only (no external network), run only its own files (no
+#: inline script or style) and are never framed (the E-STOP must not be clickjacked).
 PAGE_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
                "connect-src 'self'; media-src 'self' blob:; base-uri 'none'; "
                "form-action 'none'; frame-ancestors 'none'")
-#: Routes by kind (route_budget.py): the bearer-token ones are never refused for room.
-PRIORITY_PATHS = ("/api/operator", "/api/logout")
+PAGES = {"/": "index.html", "/viewer": "viewer.html"}
 
-
-class HttpError(Exception):
-    def __init__(self, status: HTTPStatus, message: str,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.headers = status, headers
+#: route handler -> the action of the role table (robot_dog/station/accounts/roles.py) it
+#: needs; None: open to anyone (the pages, the verb list, the login). A route missing here
+#: cannot be added (build_app refuses it). `command` becomes `estop` for the verbs estop and
+#: estop_release (roles.command_action).
+ROUTE_ACTIONS: dict[str, str | None] = {
+    "_index": None, "_viewer": None, "_verbs": None, "_login": None, "_session": "session",
+    "_logout": "session", "_logout_everywhere": "session", "_fleet": "watch",
+    "_telemetry": "watch", "_events": "watch", "_audit": "watch", "_command": "command",
+    "_alarms": "watch", "_acknowledge": "acknowledge", "_mic": "listen", "_voice": "talk",
+    "_audit_log": "audit", "_tokens": "own_tokens", "_new_token": "own_tokens",
+    "_revoke_token": "own_tokens", "_jpeg": "watch", "_mjpeg": "watch",
+    "_evidence_list": "watch", "_evidence_item": "watch", "_evidence_export": "evidence_export",
+    "_live": "watch",
+}
+#: Routes served on the reserved connections and PRIORITY_THREADS (route_budget.PRIORITY).
+PRIORITY_ROUTES = frozenset({"_command", "_voice"})
 
 
 def health(status: str, last_seen: float | None, now: float) -> str:
@@ -134,20 +185,27 @@ def health(status: str, last_seen: float | None, now: float) -> str:
     return status
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status, headers={"Cache-Control": "no-store",
-                                                              **(headers or {})})
+def _error(status: int, message: str, code: str = "",
+           headers: dict[str, str] | None = None) -> JSONResponse:
+    code = code or HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    return JSONResponse({"error": message, "code": code}, status,
+                        headers={"Cache-Control": "no-store", **(headers or {})})
+
+
+_PRIORITY_PATHS = (re.compile(rf"^/api/dogs/{NAME}/commands/{VERB}$"),
+                   re.compile(rf"^/api/dogs/{NAME}/audio/voice$"))
 
 
 def _kind(scope: MutableMapping[str, Any]) -> str:
+    """The route budget's kind of a request, from its path alone (before any route runs)."""
     path = scope.get("path", "")
     if scope["type"] == "websocket":
         return route_budget.SOCKET
     if path.endswith(".mjpeg"):
         return route_budget.STREAM
-    if scope.get("method") == "POST" or path in PRIORITY_PATHS:
+    if scope.get("method") == "POST" and any(p.match(path) for p in _PRIORITY_PATHS):
         return route_budget.PRIORITY
-    return route_budget.OTHER
+    return route_budget.OTHER   # reads, pages, logins (a password hash each), everything else
 
 
 ASGIApp = Callable[[MutableMapping[str, Any], Callable[[], Awaitable[Any]],
@@ -182,7 +240,8 @@ class Gate:
                 _LOGGER.info("http %s %s: %s", scope.get("method", "WS"), scope["path"][:200], code)
                 refusal = _error(503, "too many video streams are open; close one or use the "
                                  ".jpg frame" if code == "too_many_streams" else
-                                 "the station is busy; try again", {"Retry-After": "1"})
+                                 "too many live pages are open" if code == "too_many_sockets"
+                                 else "the station is busy; try again", code, {"Retry-After": "1"})
         if refusal is not None:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.http.response.start",
@@ -202,15 +261,25 @@ class StationHttp:
 
     def __init__(self, storage: Storage, relay: FrameRelay, host: str = "127.0.0.1",
                  port: int = 8080, *, dispatcher: Dispatcher | None = None,
-                 token: str | None = None, default_issuer: str = "station",
-                 allowed_hosts: tuple[str, ...] = (), clock: Callable[[], float] = time.monotonic,
+                 accounts: Accounts | None = None, token: str | None = None,
+                 secure_cookies: bool = False, allowed_hosts: tuple[str, ...] = (),
                  wall_clock: Callable[[], float] = time.time,
-                 talk: TalkRelay | None = None) -> None:
-        self.storage, self.relay, self.talk = storage, relay, talk
-        self.dispatcher, self.token = dispatcher, token
+                 talk: TalkRelay | None = None,
+                 evidence: tuple[ObjectStore, Callable[[str], bytes | None]] | None = None) -> None:
+        """`accounts`: the station's people (default: the tables in `storage`'s database).
+        `token`: an old fleet's shared operator token, kept working as the admin API token of
+        the account `operator` (Accounts.migrate_operator_token, as `robot-dog station
+        migrate` does). `secure_cookies`: the page is served over TLS (a proxy in front).
+        `evidence`: the object store of verified uploads, and dog -> its evidence public key
+        (PEM)."""
+        self.storage, self.relay, self.talk, self.evidence = storage, relay, talk, evidence
+        self.dispatcher = dispatcher
+        self.accounts = accounts or Accounts(AccountTables(storage.target))
+        self._own_accounts = accounts is None
+        if token:
+            adopt_operator_token(self.accounts, token)
+        self.auth = WebAuth(self.accounts, secure_cookies=secure_cookies)
         self._wall = wall_clock
-        self.auth = StationAuth(token, commands=dispatcher is not None,
-                                default_issuer=default_issuer, clock=clock)
         self.live = LiveHub(relay)
         room = MAX_CONNECTIONS - RESERVED_CONNECTIONS
         self.budget = RouteBudget(MAX_CONNECTIONS, min(MAX_STREAMS, room), min(MAX_SOCKETS, room),
@@ -224,9 +293,16 @@ class StationHttp:
         names = ("127.0.0.1", "localhost", "[::1]", *allowed_hosts)
         self.allowed_hosts = {h.lower() for n in names for h in (n, f"{n}:{self.port}")}
         self._waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.priority_threads = anyio.CapacityLimiter(PRIORITY_THREADS)
+        self.login_threads = anyio.CapacityLimiter(LOGIN_THREADS)
         if dispatcher is not None:
             dispatcher.add_listener(self._result_from_thread)
         self.app = build_app(self)
+        # (path pattern, method, handler, action of the role table; None: no login needed)
+        self.routes: list[tuple[re.Pattern[str], str, Callable[..., Any], str | None]] = [
+            (route.path_regex, method, route.endpoint, ROUTE_ACTIONS[route.endpoint.__name__])
+            for route in self.app.routes if isinstance(route, (APIRoute, APIWebSocketRoute))
+            for method in sorted(getattr(route, "methods", None) or {"WS"})]
         http_protocol, ws_protocol, self.guard_counters = guarded(GuardLimits(
             REQUEST_TIMEOUT_S, WRITE_TIMEOUT_S, MAX_CONNECTIONS))
         config = uvicorn.Config(
@@ -261,12 +337,34 @@ class StationHttp:
         self._server.should_exit = True
         self._thread.join(timeout=10.0)
         self._sock.close()
+        if self._own_accounts:
+            self.accounts.tables.close()
 
     def row(self, row: Any) -> None:
         """A row ingest stored (any thread): pushed to the live pages."""
         self.live.row(row)
 
-    # --- command results ---------------------------------------------------------------------
+    # --- commands (the HTTP route and the live page's messages) -----------------------------
+    def send_command(self, who: Principal, dog: str, verb: str, args: Any, address: str) -> str:
+        """Check `args` against the registry, sign and send as `who`; the nonce, or HttpError.
+        Blocking (the audit log is written at once): run it on `priority_threads`."""
+        if self.dispatcher is None:
+            raise HttpError(HTTPStatus.FORBIDDEN, "commands are disabled: no fleet directory")
+        if not isinstance(args, dict):
+            raise HttpError(HTTPStatus.BAD_REQUEST, "body must be a JSON object of arguments")
+        try:
+            verbs.check(verb, args, verbs.STATION)   # refused here, before it is signed and sent
+        except Refused as exc:
+            raise HttpError(HTTPStatus.BAD_REQUEST, exc.detail, code=exc.code) from None
+        try:
+            nonce = self.dispatcher.send(dog, verb, args, who.issuer)
+        except DispatchError as exc:
+            self.accounts.record("command", who.name, dog, address=address, ok=False, verb=verb,
+                                 reason=str(exc)[:200], via=who.via)
+            raise HttpError(HTTPStatus(exc.status), str(exc), code=getattr(exc, "code", "")) from None
+        self.accounts.command_sent(who, dog, verb, nonce, address)
+        return nonce
+
     def _result_from_thread(self, nonce: str, doc: dict[str, Any]) -> None:
         self.live.call_soon(self._result_arrived, nonce, doc)
 
@@ -291,13 +389,15 @@ class StationHttp:
         finally:
             self._waiters.pop(nonce, None)
 
-    def acknowledge(self, dog: str, event_id: str, operator: str) -> dict[str, Any]:
+    def acknowledge(self, who: Principal, dog: str, event_id: str,
+                    address: str) -> dict[str, Any]:
         """Store who acknowledged the alarm and when (any thread); every page is told."""
-        row = AlarmAckRow(dog, event_id, operator, self._wall())
+        row = AlarmAckRow(dog, event_id, who.name, self._wall())
         self.storage.put(row)
         self.live.row(row)
-        _LOGGER.info("alarm %s/%s acknowledged by %s", dog, event_id, operator)
-        return {"dog": dog, "event_id": event_id, "acked_by": operator, "acked_at": row.acked_at}
+        self.accounts.record("alarm_ack", who.name, dog, address=address, event=event_id)
+        _LOGGER.info("alarm %s/%s acknowledged by %s", dog, event_id, who.name)
+        return {"dog": dog, "event_id": event_id, "acked_by": who.name, "acked_at": row.acked_at}
 
     def fleet(self) -> list[dict[str, Any]]:
         counts = self.storage.counts()
@@ -313,6 +413,11 @@ class StationHttp:
                  **counts.get(name, {"telemetry": 0, "frames": 0, "events": 0}),
                  "cameras": cameras.get(name, [])} for name, d in sorted(dogs.items())]
 
+    def evidence_objects(self) -> tuple[ObjectStore, Callable[[str], bytes | None]]:
+        if self.evidence is None:
+            raise HttpError(HTTPStatus.NOT_FOUND, "this station keeps no evidence")
+        return self.evidence
+
 
 def _finite(name: str, value: float, hi: float) -> float:
     if not math.isfinite(value):
@@ -320,27 +425,37 @@ def _finite(name: str, value: float, hi: float) -> float:
     return min(max(value, 0.0), hi)
 
 
-
-def build_app(station: "StationHttp") -> FastAPI:
+def build_app(station: StationHttp) -> FastAPI:
     app = FastAPI(title="Patrol station", version="1", docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json")
     auth = station.auth
-    Viewer = Annotated[str, Depends(auth.viewer)]
-    Operator = Annotated[str, Depends(auth.operator)]
+
+    async def who(request: Request) -> Principal:
+        """The caller, checked against the action its route names in ROUTE_ACTIONS (on a
+        worker thread: the accounts read and write their tables)."""
+        name = request.scope["endpoint"].__name__
+        action = ROUTE_ACTIONS[name]
+        assert action is not None, name
+        limiter = station.priority_threads if name in PRIORITY_ROUTES else None
+        principal: Principal = await anyio.to_thread.run_sync(
+            auth.check, request, action, request.path_params.get("dog", ""), limiter=limiter)
+        return principal
+
+    Who = Annotated[Principal, Depends(who)]
     DogName = Annotated[str, _path(NAME)]
     Limit = Annotated[float, Query(description="at most 1000")]
 
-    @app.exception_handler(HttpError)
-    async def _http_error(request: Request, exc: HttpError) -> JSONResponse:
-        _LOGGER.info("http %s %s -> %d %s", request.method, request.url.path[:200],
-                     exc.status, exc)
-        return _error(exc.status, str(exc), exc.headers)
+    @app.exception_handler(Refused)
+    async def _refused(request: Request, exc: Refused) -> JSONResponse:
+        status = exc.status if isinstance(exc, HttpError) else HTTPStatus.BAD_REQUEST
+        headers = exc.headers if isinstance(exc, HttpError) else None
+        _LOGGER.info("http %s %s from %s -> %d %s", request.method, request.url.path[:200],
+                     peer(request), status, exc)
+        return _error(status, exc.detail, exc.code, headers)
 
-    @app.exception_handler(AuthRefused)
-    async def _auth_refused(request: Request, exc: AuthRefused) -> JSONResponse:
-        _LOGGER.info("http %s %s -> %d %s", request.method, request.url.path[:200],
-                     exc.status, exc)
-        return _error(exc.status, str(exc), exc.headers)
+    @app.exception_handler(AccountError)
+    async def _account(request: Request, exc: AccountError) -> JSONResponse:
+        return await _refused(request, HttpError.of(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _starlette(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -349,7 +464,7 @@ def build_app(station: "StationHttp") -> FastAPI:
                    if exc.status_code == 405 else str(exc.detail))
         _LOGGER.info("http %s %s -> %d", request.method[:20], request.url.path[:200],
                      exc.status_code)
-        return _error(exc.status_code, message, dict(exc.headers or {}))
+        return _error(exc.status_code, message, headers=dict(exc.headers or {}))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -367,49 +482,110 @@ def build_app(station: "StationHttp") -> FastAPI:
                       exc_info=exc)
         return _error(500, "internal error")
 
-    page = resources.files("robot_dog.station").joinpath("web/index.html").read_bytes()
+    web = resources.files("robot_dog.station").joinpath("web")
+    pages = {path: web.joinpath(name).read_bytes() for path, name in PAGES.items()}
 
-    @app.get("/", include_in_schema=False)
-    def index() -> Response:
-        return Response(page, media_type="text/html; charset=utf-8", headers={
+    def page(path: str) -> Response:
+        return Response(pages[path], media_type="text/html; charset=utf-8", headers={
             "Content-Security-Policy": PAGE_POLICY, "X-Frame-Options": "DENY",
             "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
 
-    @app.get("/favicon.ico", include_in_schema=False)
-    def favicon() -> Response:
-        return Response(status_code=204)   # none: the browser asks anyway
+    # --- public: the pages, the verb list, the login ----------------------------------------
+    @app.get("/", include_in_schema=False)
+    def _index() -> Response:
+        return page("/")
 
-    app.mount("/static", StaticFiles(directory=str(
-        resources.files("robot_dog.station").joinpath("web"))), name="static")
+    @app.get("/viewer", include_in_schema=False)
+    def _viewer() -> Response:
+        return page("/viewer")
 
-    @app.get("/api/fleet")
-    def fleet(_operator: Viewer) -> dict[str, Any]:
-        return {"dogs": station.fleet()}
+    app.mount("/static", StaticFiles(directory=str(web)), name="static")
+    app.mount("/shared", StaticFiles(directory=str(
+        resources.files("robot_dog").joinpath("web_shared"))), name="shared")
 
     @app.get("/api/verbs")
-    def verbs(_operator: Viewer) -> dict[str, Any]:
-        return {"verbs": verb_list()}
+    def _verbs() -> dict[str, Any]:
+        """The verb registry as the station may use it (robot_dog/verbs.py): the pages build
+        their command buttons from this answer."""
+        return verbs.catalog(verbs.STATION)
+
+    @app.post("/api/login", openapi_extra={"requestBody": {"content": {"application/json": {
+        "schema": {"type": "object", "properties": {"name": {"type": "string"},
+                                                    "password": {"type": "string"}}}}}}})
+    async def _login(request: Request) -> JSONResponse:
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            raise HttpError(HTTPStatus.BAD_REQUEST, "body must be a JSON object {name, password}")
+        new = await anyio.to_thread.run_sync(
+            station.accounts.login, body.get("name"), body.get("password"), peer(request),
+            limiter=station.login_threads)
+        return JSONResponse({"name": new.principal.name, "role": new.principal.role,
+                             "csrf": new.csrf, "commands": station.dispatcher is not None},
+                            headers={"Set-Cookie": auth.cookie(new.session_id, new.max_age_s),
+                                     "Cache-Control": "no-store"})
+
+    # --- who am I ----------------------------------------------------------------------------
+    @app.get("/api/session")
+    def _session(request: Request, me: Who) -> JSONResponse:
+        body: dict[str, Any] = {"name": me.name, "role": me.role, "via": me.via,
+                                "commands": station.dispatcher is not None}
+        cookie = session_id(request.headers)
+        if me.via == "session" and cookie:
+            body["csrf"] = station.accounts.csrf(cookie)
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    @app.post("/api/logout")
+    def _logout(request: Request, me: Who) -> JSONResponse:
+        station.accounts.logout(session_id(request.headers) or "", peer(request))
+        return JSONResponse({"logged_out": True}, headers={
+            "Set-Cookie": auth.cookie("", 0), "Cache-Control": "no-store"})
+
+    @app.post("/api/logout-everywhere")
+    def _logout_everywhere(request: Request, me: Who) -> JSONResponse:
+        ended = station.accounts.logout_everywhere(me, address=peer(request))
+        return JSONResponse({"logged_out": True, "sessions": ended}, headers={
+            "Set-Cookie": auth.cookie("", 0), "Cache-Control": "no-store"})
+
+    # --- the fleet ---------------------------------------------------------------------------
+    @app.get("/api/fleet")
+    def _fleet(me: Who) -> dict[str, Any]:
+        return {"dogs": station.fleet()}
 
     @app.get("/api/dogs/{dog}/telemetry")
-    def telemetry(dog: DogName, _operator: Viewer) -> Any:
+    def _telemetry(dog: DogName, me: Who) -> Any:
         doc = station.storage.latest_telemetry(dog)
         if doc is None:
             raise HttpError(HTTPStatus.NOT_FOUND, f"no telemetry from {dog}")
         return doc
 
     @app.get("/api/dogs/{dog}/events")
-    def events(dog: DogName, _operator: Viewer, limit: Limit = 100) -> dict[str, Any]:
+    def _events(dog: DogName, me: Who, limit: Limit = 100) -> dict[str, Any]:
         n = int(_finite("limit", limit, 1000))
         return {"dog": dog, "events": station.storage.events(dog, n)}
 
     @app.get("/api/dogs/{dog}/commands")
-    def audit(dog: DogName, _operator: Viewer, limit: Limit = 100) -> dict[str, Any]:
+    def _audit(dog: DogName, me: Who, limit: Limit = 100) -> dict[str, Any]:
         n = int(_finite("limit", limit, 1000))
         return {"dog": dog, "commands": station.storage.commands(dog, n)}
 
+    @app.post("/api/dogs/{dog}/commands/{verb}", responses={
+        202: {"description": "sent; no answer within `wait`"}}, openapi_extra={
+        "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}})
+    async def _command(dog: DogName, verb: Annotated[str, _path(VERB)], request: Request,
+                       me: Who, wait: Annotated[float, Query(description="s, at most 10")] = 5.0
+                       ) -> JSONResponse:
+        args = await _json_body(request)
+        wait_s = _finite("wait", wait, MAX_WAIT_S)
+        nonce = await anyio.to_thread.run_sync(station.send_command, me, dog, verb, args,
+                                               peer(request), limiter=station.priority_threads)
+        result = await station.result(nonce, wait_s)
+        if result is None:
+            return JSONResponse({"nonce": nonce, "status": "sent"}, 202)
+        return JSONResponse({"nonce": nonce, "status": "done", "result": result})
+
     @app.get("/api/alarms")
-    def alarms(_operator: Viewer, limit: Limit = 100,
-               dog: Annotated[str | None, Query(pattern=NAME)] = None) -> dict[str, Any]:
+    def _alarms(me: Who, limit: Limit = 100,
+                dog: Annotated[str | None, Query(pattern=NAME)] = None) -> dict[str, Any]:
         """Events of every dog (or `dog`), newest first, with who acknowledged each and when;
         `unacknowledged`: critical ones nobody acknowledged yet."""
         n = int(_finite("limit", limit, 1000))
@@ -417,55 +593,19 @@ def build_app(station: "StationHttp") -> FastAPI:
                 "unacknowledged": station.storage.unacknowledged()}
 
     @app.post("/api/dogs/{dog}/events/{event_id}/ack")
-    def acknowledge(dog: DogName, event_id: Annotated[str, _path(EVENT_ID)],
-                    operator: Operator) -> dict[str, Any]:
-        """Acknowledge an alarm: who (the operator) and when are stored; the first one counts."""
-        return station.acknowledge(dog, event_id, operator)
+    def _acknowledge(dog: DogName, event_id: Annotated[str, _path(EVENT_ID)], request: Request,
+                     me: Who) -> dict[str, Any]:
+        """Acknowledge an alarm: who (the account) and when are stored; the first one counts."""
+        return station.acknowledge(me, dog, event_id, peer(request))
 
-    @app.get("/api/operator")
-    def operator(request: Request) -> JSONResponse:
-        name = auth.login(request)
-        cookie = auth.open_session(name)
-        _LOGGER.info("viewer login: operator %s from %s", name,
-                     request.client.host if request.client else "?")
-        return JSONResponse({"operator": name, "commands": station.dispatcher is not None},
-                            headers={"Set-Cookie": auth.session_cookie(cookie),
-                                     "Cache-Control": "no-store"})
-
-    @app.post("/api/logout")
-    def logout(request: Request) -> JSONResponse:
-        auth.close_session(request.headers)
-        return JSONResponse({"logged_out": True}, headers={"Set-Cookie": auth.cleared_cookie(),
-                                                            "Cache-Control": "no-store"})
-
-    @app.post("/api/dogs/{dog}/commands/{verb}", responses={
-        202: {"description": "sent; no answer within `wait`"}}, openapi_extra={
-        "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}})
-    async def command(dog: DogName, verb: Annotated[str, _path(VERB)], request: Request,
-                      issuer: Operator,
-                      wait: Annotated[float, Query(description="s, at most 10")] = 5.0
-                      ) -> JSONResponse:
-        args = await _json_body(request)
-        if not isinstance(args, dict):
-            raise HttpError(HTTPStatus.BAD_REQUEST, "body must be a JSON object of arguments")
-        wait_s = _finite("wait", wait, MAX_WAIT_S)
-        assert station.dispatcher is not None  # auth.operator refuses commands without one
-        try:
-            nonce = station.dispatcher.send(dog, verb, args, issuer)
-        except DispatchError as exc:
-            raise HttpError(HTTPStatus(exc.status), str(exc)) from None
-        result = await station.result(nonce, wait_s)
-        if result is None:
-            return JSONResponse({"nonce": nonce, "status": "sent"}, 202)
-        return JSONResponse({"nonce": nonce, "status": "done", "result": result})
-
+    # --- talk --------------------------------------------------------------------------------
     def talk() -> TalkRelay:
         if station.talk is None:
             raise HttpError(HTTPStatus.NOT_FOUND, "two-way talk is not enabled on this station")
         return station.talk
 
     @app.get("/api/dogs/{dog}/audio/mic", response_class=Response)
-    def mic(dog: DogName, _operator: Viewer, after: int = -1) -> Response:
+    def _mic(dog: DogName, me: Who, after: int = -1) -> Response:
         """The dog's microphone (while a `listen` window is open) as s16le 48 kHz mono PCM
         after `after` (a sample cursor; -1 = from now on); the next cursor in X-Audio-Cursor."""
         cursor, pcm = talk().mic_since(dog, after)
@@ -475,9 +615,9 @@ def build_app(station: "StationHttp") -> FastAPI:
 
     @app.post("/api/dogs/{dog}/audio/voice", openapi_extra={"requestBody": {"content": {
         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
-    async def voice(dog: DogName, request: Request, operator: Operator) -> dict[str, Any]:
+    async def _voice(dog: DogName, request: Request, me: Who) -> dict[str, Any]:
         """Push-to-talk: s16le 48 kHz mono PCM (<= 1 s per request) -> Opus on the dog's
-        cmd/voice. The dog plays it only inside a `talk` window (POST .../commands/talk)."""
+        cmd/voice. The dog plays it only inside a `talk` window opened by this account."""
         relay = talk()
         kind = (request.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
         if kind != "application/octet-stream":
@@ -490,23 +630,111 @@ def build_app(station: "StationHttp") -> FastAPI:
                             f"samples, at most {MAX_VOICE_BYTES} bytes")
         pcm = await _body(request, length)
         try:
-            sent = await asyncio.to_thread(relay.send_voice, dog, pcm, operator)
+            sent = await anyio.to_thread.run_sync(relay.send_voice, dog, pcm, me.issuer,
+                                                  limiter=station.priority_threads)
         except TalkRefused as exc:
-            raise HttpError(HTTPStatus.CONFLICT, str(exc)) from None
+            raise HttpError(HTTPStatus.CONFLICT, str(exc), code=exc.code) from None
         except NotConnected as exc:
             raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, f"voice not sent: {exc}") from None
         return {"dog": dog, "packets": sent}
 
+    # --- people: audit log and API tokens ----------------------------------------------------
+    @app.get("/api/audit")
+    def _audit_log(me: Who, limit: Limit = 100, before: int | None = None,
+                   kind: str | None = None, actor: str | None = None,
+                   target: str | None = None) -> dict[str, Any]:
+        entries = station.accounts.audit_page(me, int(_finite("limit", limit, 1000)),
+                                              before_id=before, kind=kind, actor=actor,
+                                              target=target)
+        return {"audit": entries, "before": entries[-1]["id"] if entries else None}
+
+    @app.get("/api/tokens")
+    def _tokens(me: Who, account: str | None = None) -> dict[str, Any]:
+        return {"tokens": station.accounts.list_tokens(me, account)}
+
+    @app.post("/api/tokens", openapi_extra={"requestBody": {"content": {"application/json": {
+        "schema": {"type": "object", "properties": {"label": {"type": "string"}}}}}}})
+    async def _new_token(request: Request, me: Who) -> dict[str, Any]:
+        body = await _json_body(request)
+        label = body.get("label", "") if isinstance(body, dict) else ""
+        if not isinstance(label, str):
+            raise HttpError(HTTPStatus.BAD_REQUEST, "label must be text")
+        new = await anyio.to_thread.run_sync(station.accounts.create_token, me, label)
+        return {"id": new.token_id, "token": new.secret, "account": new.account,
+                "label": new.label}
+
+    @app.post("/api/tokens/{token_id}/revoke")
+    def _revoke_token(token_id: Annotated[str, _path(TOKEN_ID)], me: Who) -> dict[str, Any]:
+        station.accounts.revoke_token(me, token_id)
+        return {"revoked": token_id}
+
+    # --- evidence (logic in station/evidence.py; these only speak HTTP) ---------------------
+    @app.get("/api/dogs/{dog}/evidence")
+    def _evidence_list(dog: DogName, me: Who, since: str | None = None,
+                       until: str | None = None) -> dict[str, Any]:
+        station.evidence_objects()
+        try:
+            recordings = evidence_api.list_recordings(station.storage, dog, since, until)
+        except evidence_api.EvidenceApiError as exc:
+            raise HttpError(exc.status, str(exc), exc.headers) from None
+        return {"dog": dog, "recordings": recordings}
+
+    @app.get("/api/dogs/{dog}/evidence/{recording}/{file}", response_class=StreamingResponse)
+    def _evidence_item(dog: DogName, recording: Annotated[str, _path(RECORDING)],
+                       file: Annotated[str, _path(EVIDENCE_FILE)], request: Request,
+                       me: Who) -> StreamingResponse:
+        objects, _ = station.evidence_objects()
+        try:
+            item = evidence_api.open_item(station.storage, objects, dog, recording, file,
+                                          request.headers.get("Range"))
+        except evidence_api.EvidenceApiError as exc:
+            raise HttpError(exc.status, str(exc), exc.headers) from None
+        return StreamingResponse(item.body, item.status, headers=item.headers)
+
+    @app.post("/api/dogs/{dog}/evidence/export", response_class=Response, openapi_extra={
+        "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {
+            "recordings": {"type": "array", "items": {"type": "string"}},
+            "reason": {"type": "string"}}}}}}})
+    async def _evidence_export(dog: DogName, request: Request, me: Who) -> Response:
+        objects, key = station.evidence_objects()
+        body = await _json_body(request)
+        recordings, reason = (body.get("recordings"), body.get("reason", "")) \
+            if isinstance(body, dict) else (None, None)
+        if (not isinstance(recordings, list) or not all(isinstance(r, str) for r in recordings)
+                or not isinstance(reason, str) or len(reason) > 200):
+            raise HttpError(HTTPStatus.BAD_REQUEST, "body: {recordings: [ids], reason: text}")
+        pem = key(dog)
+        if pem is None:
+            raise HttpError(HTTPStatus.NOT_FOUND, f"no evidence key for {dog}")
+
+        def export() -> bytes:
+            try:
+                data = evidence_api.export_case(station.storage, objects, dog, recordings, pem,
+                                                me.name, reason)
+            except evidence_api.EvidenceApiError as exc:
+                raise HttpError(exc.status, str(exc), exc.headers) from None
+            _LOGGER.info("evidence export: %s exported %s of %s (%s)", me.name, recordings, dog,
+                         reason)
+            station.accounts.record("evidence_export", me.name, dog, address=peer(request),
+                                    recordings=recordings, reason=reason)
+            return data
+
+        data = await anyio.to_thread.run_sync(export)
+        return Response(data, media_type="application/x-tar", headers={
+            "Content-Disposition": f'attachment; filename="{dog}-case.tar"',
+            "Cache-Control": "no-store"})
+
+    # --- video -------------------------------------------------------------------------------
     @app.get("/video/{dog}/{camera}.jpg", response_class=Response)
-    def jpeg(dog: DogName, camera: Annotated[str, _path(NAME)], _operator: Viewer) -> Response:
+    def _jpeg(dog: DogName, camera: Annotated[str, _path(NAME)], me: Who) -> Response:
         _seq, frame = station.relay.latest(dog, camera)
         if frame is None:
             raise HttpError(HTTPStatus.NOT_FOUND, f"no video from {dog}/{camera}")
         return Response(frame.jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     @app.get("/video/{dog}/{camera}.mjpeg", response_class=StreamingResponse)
-    async def mjpeg(dog: DogName, camera: Annotated[str, _path(NAME)],
-                    _operator: Viewer) -> StreamingResponse:
+    async def _mjpeg(dog: DogName, camera: Annotated[str, _path(NAME)],
+                     me: Who) -> StreamingResponse:
         async def parts() -> Any:
             seq = 0
             while not station._server.should_exit:
@@ -523,15 +751,19 @@ def build_app(station: "StationHttp") -> FastAPI:
                                  f"boundary={BOUNDARY}", headers={"Cache-Control": "no-store"})
 
     @app.websocket("/api/live")
-    async def live(websocket: WebSocket) -> None:
+    async def _live(websocket: WebSocket) -> None:
         await serve_page(station, websocket)
 
+    missing = [r.endpoint.__name__ for r in app.routes if isinstance(r, (APIRoute, APIWebSocketRoute))
+               and r.endpoint.__name__ not in ROUTE_ACTIONS]
+    if missing:
+        raise RuntimeError(f"routes without an action in ROUTE_ACTIONS: {missing}")
     return app
 
 
 def _path(pattern: str) -> Any:
     from fastapi import Path
-    return Path(pattern=pattern)
+    return Path(pattern=f"^{pattern.strip('^$')}$")
 
 
 def _content_length(request: Request, *, required: bool) -> int:
@@ -584,4 +816,3 @@ async def _json_body(request: Request) -> Any:
     except schema.SchemaError as exc:
         raise HttpError(HTTPStatus.BAD_REQUEST, f"body must be a JSON object of arguments "
                         f"({exc.reason})") from None
-

@@ -20,6 +20,8 @@ import time
 import tty
 from collections.abc import Sequence
 
+from robot_dog import verbs
+
 
 
 def _node(namespace: str):
@@ -83,7 +85,7 @@ def resume(namespace: str, name: str, timeout_s: float = 10.0) -> int:
     from robot_dog_interfaces.srv import MotionResume
 
     from robot_dog.safety.estop import ADMIN
-    return _call(namespace, MotionResume, "motion/resume", timeout_s, "resumed", input=name, endpoint=ADMIN)
+    return _call(namespace, MotionResume, verbs.executor_name("resume"), timeout_s, "resumed", input=name, endpoint=ADMIN)
 
 
 def release(namespace: str, endpoint: str, timeout_s: float = 10.0) -> int:
@@ -91,7 +93,7 @@ def release(namespace: str, endpoint: str, timeout_s: float = 10.0) -> int:
     officer cannot pair again). Hardware holds (`mcu`, `button`) are released this way on the
     dog once the cable is back or the button is pulled out."""
     from robot_dog_interfaces.srv import EstopRelease
-    return _call(namespace, EstopRelease, "estop/release", timeout_s, "released",
+    return _call(namespace, EstopRelease, verbs.executor_name("estop_release"), timeout_s, "released",
                  endpoint=endpoint)
 
 
@@ -155,8 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("pair", help="open a new pairing code for the handheld page")
     p.add_argument("--ns", default="/dog1", help="the dog's namespace (default %(default)s)")
     c = sub.add_parser("cert", help="issue the handheld page's certificate from the fleet CA")
-    c.add_argument("fleet_dir")
-    c.add_argument("--dog", required=True)
+    c.add_argument("fleet_dir", help="the fleet directory (robot-dog fleet init) whose CA signs it")
+    c.add_argument("--dog", required=True, metavar="ID",
+                   help="the dog whose page it is (a dog of the fleet); written to "
+                        "FLEET_DIR's dogs/ID/teleop.crt and teleop.key (0600)")
     c.add_argument("--name", action="append", default=[],
                    help="address or DNS name the phone uses (repeat); localhost and 127.0.0.1 always")
     k = sub.add_parser("keyboard", help="drive from this terminal")

@@ -2,8 +2,10 @@
 (geometry_msgs/TwistStamped: the stamp is when the page sent the frame, so the safety node drops
 frames a stalled link delivers late),
 the `handheld` e-stop endpoint (check-ins, engage, release), `mode/set`, `speed_mode/crowd`,
-police light, siren and searchlight; state for the page from `battery`, `estop`, `motion/state`,
-`odom` and `bodycam/image/compressed`; push-to-talk audio to `megaphone/voice` (AudioChunk). `teleop/pair` (std_srvs/Trigger) opens a new pairing code
+police light, siren and searchlight; state for the page from `battery`, `estop` (holds as codes:
+endpoint and cause), `motion/state`, `odom`, the payload's reported `police_light/state`,
+`searchlight/state` and `megaphone/siren_active` (the page's toggles show these, never their own
+last tap), and `bodycam/image/compressed`; push-to-talk audio to `megaphone/voice/handheld` (AudioChunk; its one publisher). `teleop/pair` (std_srvs/Trigger) opens a new pairing code
 (its message holds the code: `robot-dog teleop pair` prints it on the caller's terminal). No code
 is open at start, and none is ever logged: logs are files other users may read.
 """
@@ -22,38 +24,27 @@ from nav_msgs.msg import Odometry
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.duration import Duration
 from rclpy.node import Node
-from robot_dog_interfaces.msg import AudioChunk, EstopState, MotionState
+from robot_dog_interfaces.msg import (AudioChunk, EstopState, MotionState, PoliceLightState,
+                                     SearchlightState)
 from sensor_msgs.msg import BatteryState, CompressedImage
-from std_srvs.srv import SetBool, Trigger
+from std_msgs.msg import Bool
+from std_srvs.srv import Trigger
 
+from robot_dog import verbs
+from robot_dog.teleop.page_requests import service_request
+from robot_dog.errors import Refused, outcome
+from robot_dog.audio import voices
 from robot_dog.ros import qos
+from robot_dog.ros.interfaces import interface
 from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.ros_main import run_node
 from robot_dog.teleop.pairing import Pairing
 from robot_dog.teleop.protocol import AUDIO_RATE_HZ
-from robot_dog.teleop.server import ENDPOINT, HandheldServer, HandheldServerError, ServerConfig
+from robot_dog.teleop.session import START_CAPS
+from robot_dog.teleop.server import (ENDPOINT, ESTOP_TIMEOUT_S, HandheldServer, HandheldServerError,
+                                      ServerConfig)
 
 CALL_TIMEOUT_S = 3.0
-
-
-def _request(kind: str, args: dict[str, Any]) -> tuple[type, str, dict[str, Any]]:
-    """(service type, name, request fields) of a page request."""
-    if kind == "estop":
-        return srvs.EstopEngage, "estop/engage", {"endpoint": ENDPOINT, "reason": "handheld e-stop button"}
-    if kind == "release":
-        return srvs.EstopRelease, "estop/release", {"endpoint": ENDPOINT}
-    if kind == "mode":
-        return srvs.SetBaseMode, "mode/set", {"mode": args["mode"]}
-    if kind == "speed":
-        return SetBool, "speed_mode/crowd", {"data": args["crowd"]}
-    if kind == "light":
-        return srvs.SetPoliceLight, "police_light/set", {"pattern": "alternate" if args["on"] else "off"}
-    if kind == "siren":
-        return srvs.Siren, "megaphone/siren", {"tone": "wail" if args["on"] else "off",
-                                               "max_duration_s": 30.0}
-    if kind == "searchlight":
-        return srvs.SetSearchlight, "searchlight/set", {"level": 1.0 if args["on"] else 0.0}
-    raise ValueError(f"no service for {kind!r}")
 
 
 class TeleopNode(Node):
@@ -69,24 +60,29 @@ class TeleopNode(Node):
                               key_file=Path(key) if key else None)
         pairing = Pairing(code_ttl_s=p("code_ttl_s", 300.0, "a pairing code is valid this long, s"))
         self._lock = threading.Lock()
-        self._state: dict[str, Any] = {"battery": None, "estop": None, "motion": None, "speed": None}
-        self._caps = (0.5, 1.0)
+        self._state: dict[str, Any] = {"battery": None, "estop": None, "motion": None, "speed": None,
+                                       "light": None, "siren": None, "searchlight": None}
+        self._caps = START_CAPS
         self._frame: tuple[int, bytes | None] = (0, None)
         group = ReentrantCallbackGroup()
         self._cmd = self.create_publisher(TwistStamped, "teleop/handheld/cmd_vel", qos.COMMAND)
-        self._voice = self.create_publisher(AudioChunk, "megaphone/voice", qos.SENSOR)
+        self._voice = self.create_publisher(AudioChunk, voices.HANDHELD.topic, qos.SENSOR)
         self._voice_seq = 0
         self._page_clients: dict[str, Any] = {}
-        for kind in ("estop", "release", "mode", "speed", "light", "siren", "searchlight"):
-            srv_type, name, _ = _request(kind, {"mode": "", "crowd": False, "on": False})
-            self._page_clients[kind] = self.create_client(srv_type, name, callback_group=group)
-        self._check_in = self.create_client(srvs.EstopCheckIn, "estop/check_in", callback_group=group)
+        for name, service in verbs.services(verbs.HANDHELD).items():
+            self._page_clients[name] = self.create_client(interface(service.srv, "srv"), name,
+                                                          callback_group=group)
+        self._check_in = self.create_client(srvs.EstopCheckIn, verbs.executor_name("checkin"), callback_group=group)
         sub = partial(self.create_subscription, callback_group=group)
         sub(BatteryState, "battery", self._on_battery, qos.TELEMETRY)
         sub(EstopState, "estop", self._on_estop, qos.STATE)
         sub(MotionState, "motion/state", self._on_motion, qos.STATE)
         sub(Odometry, "odom", self._on_odom, qos.TELEMETRY)
         sub(CompressedImage, "bodycam/image/compressed", self._on_image, qos.SENSOR)
+        # The toggles show what the dog reports, never what the page last asked for.
+        sub(PoliceLightState, "police_light/state", self._on_light, qos.STATE)
+        sub(SearchlightState, "searchlight/state", self._on_searchlight, qos.STATE)
+        sub(Bool, "megaphone/siren_active", self._on_siren, qos.STATE)
         self.create_service(Trigger, "teleop/pair", self._on_pair, callback_group=group)
         self.server = HandheldServer(config, self, pairing).start()
         scheme = "https" if cert else "http"
@@ -123,22 +119,35 @@ class TeleopNode(Node):
             self._check_in.call_async(srvs.EstopCheckIn.Request(endpoint=ENDPOINT,
                                                                 timeout_s=float(timeout_s)))
 
-    def call(self, kind: str, args: dict[str, Any]) -> tuple[bool, str]:
-        _, name, fields = _request(kind, args)
-        client = self._page_clients[kind]
+    def call(self, kind: str, args: dict[str, Any]) -> tuple[str, str]:
+        """(code, words) of a page request. A release checks in first and waits for that answer:
+        after a lapse the safety node refuses a stale endpoint's release (`check_in_first`), so
+        the officer's one tap is "check in, then release"."""
+        try:
+            name, fields = service_request(kind, args)
+        except Refused as exc:
+            return exc.code, exc.detail
+        if kind == "release":
+            code, text = self._ask(self._check_in, srvs.EstopCheckIn.Request(
+                endpoint=ENDPOINT, timeout_s=float(ESTOP_TIMEOUT_S)), "estop/check_in")
+            if code != "ok":
+                return code, text
+        client = self._page_clients[name]
+        code, text = self._ask(client, client.srv_type.Request(**fields), name)
+        self.get_logger().info(f"handheld {kind}: {code} {text}")
+        return code, text
+
+    def _ask(self, client: Any, request: Any, name: str) -> tuple[str, str]:
+        """Call a service from the server's thread (never a ROS callback) and wait for it."""
         if not client.service_is_ready():
-            return False, f"{name} is not available"
+            return "unavailable", f"{name} is not available"
         done = threading.Event()
-        future = client.call_async(client.srv_type.Request(**fields))
+        future = client.call_async(request)
         future.add_done_callback(lambda _f: done.set())
         if not done.wait(CALL_TIMEOUT_S):
             future.cancel()
-            return False, f"{name}: no answer within {CALL_TIMEOUT_S:g} s"
-        reply = future.result()
-        ok = getattr(reply, "accepted", getattr(reply, "success", False))
-        text = getattr(reply, "reason", "") or getattr(reply, "message", "")
-        self.get_logger().info(f"handheld {kind}: {'ok' if ok else 'refused'} {text}")
-        return bool(ok), text
+            return "timeout", f"{name}: no answer within {CALL_TIMEOUT_S:g} s"
+        return outcome(future.result())
 
     def state(self) -> dict[str, Any]:
         with self._lock:
@@ -158,14 +167,32 @@ class TeleopNode(Node):
             self._state["battery"] = round(float(msg.percentage), 3)
 
     def _on_estop(self, msg: EstopState) -> None:
+        # Codes, not the English `reason`: the page words each hold in the officer's language.
+        causes = list(msg.hold_causes) + [""] * (len(msg.hold_endpoints) - len(msg.hold_causes))
         with self._lock:
-            self._state["estop"] = {"engaged": msg.engaged, "reason": msg.reason}
+            self._state["estop"] = {
+                "engaged": msg.engaged, "autonomy_held": msg.autonomy_held,
+                "holds": [{"endpoint": e, "cause": c} for e, c in zip(msg.hold_endpoints, causes)],
+                "stale": list(msg.stale_endpoints)}
+
+    def _on_light(self, msg: PoliceLightState) -> None:
+        with self._lock:
+            self._state["light"] = msg.pattern != "off"
+
+    def _on_searchlight(self, msg: SearchlightState) -> None:
+        with self._lock:
+            self._state["searchlight"] = msg.level_requested > 0.0 or msg.level_actual > 0.0
+
+    def _on_siren(self, msg: Bool) -> None:
+        with self._lock:
+            self._state["siren"] = bool(msg.data)
 
     def _on_motion(self, msg: MotionState) -> None:
         with self._lock:
             self._caps = (float(msg.max_linear), float(msg.max_angular))
             self._state["motion"] = {"winner": msg.winner, "speed_mode": msg.speed_mode,
-                                     "mode": msg.mode, "max_linear": round(msg.max_linear, 3)}
+                                     "mode": msg.mode, "max_linear": round(msg.max_linear, 3),
+                                     "waiting": list(msg.waiting)}
 
     def _on_odom(self, msg: Odometry) -> None:
         with self._lock:

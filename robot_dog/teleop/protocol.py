@@ -13,6 +13,7 @@ decoder for input from outside (no duplicate keys, no NaN, bounded nesting). Typ
   mode {mode}            stand | sit | damp
   speed {crowd}          crowd mode on/off
   light {on} | siren {on} | searchlight {on}
+  record {on}            the officer's Record button: start / stop the bodycam recorder
   leave                  the officer is done: leave the e-stop watch cleanly
   talk {on}              push-to-talk pressed / released
 
@@ -39,7 +40,7 @@ AUDIO_RATE_HZ = 16000
 TYPES = {"pair": {"code": str}, "hello": {"token": str}, "drive": {"x": float, "z": float},
          "stop": {}, "beat": {}, "estop": {}, "release": {}, "mode": {"mode": str},
          "speed": {"crowd": bool}, "light": {"on": bool}, "siren": {"on": bool},
-         "searchlight": {"on": bool}, "leave": {}, "talk": {"on": bool}}
+         "searchlight": {"on": bool}, "leave": {}, "talk": {"on": bool}, "record": {"on": bool}}
 OPEN = ("pair", "hello", "beat")   # allowed before pairing (a beat is only echoed then)
 SECRET_FIELDS = ("code", "token")   # never echoed in a refusal (refusals are logged)
 

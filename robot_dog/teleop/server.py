@@ -18,6 +18,8 @@ back with its stored token; the officer pairs again with a new code and then rel
 """
 from __future__ import annotations
 
+from robot_dog.errors import RobotDogError
+
 import asyncio
 import json
 import logging
@@ -44,7 +46,17 @@ from robot_dog.teleop.protocol import MAX_AUDIO_BYTES, OPEN, FrameGate, Request 
 from robot_dog.teleop.session import HandheldSession
 
 _LOGGER = logging.getLogger(__name__)
-PAGE = Path(__file__).with_name("web") / "handheld.html"
+WEB = Path(__file__).with_name("web")
+SHARED_WEB = Path(__file__).parents[1] / "web_shared"   # modules the station console uses too
+#: What GET serves: the page and its static script, styles and message catalogue (no inline
+#: script, so the CSP allows scripts from this origin only), and the shared audio capture module.
+STATIC = {"/": (WEB / "handheld.html", "text/html; charset=utf-8"),
+          "/handheld.css": (WEB / "handheld.css", "text/css; charset=utf-8"),
+          "/handheld.js": (WEB / "handheld.js", "text/javascript; charset=utf-8"),
+          "/messages.js": (WEB / "messages.js", "text/javascript; charset=utf-8"),
+          "/icon.svg": (WEB / "icon.svg", "image/svg+xml"),
+          "/shared/audio_capture.js": (SHARED_WEB / "audio_capture.js", "text/javascript; charset=utf-8"),
+          "/shared/pcm16_worklet.js": (SHARED_WEB / "pcm16_worklet.js", "text/javascript; charset=utf-8")}
 ENDPOINT = "handheld"          # the handheld's name as an e-stop endpoint
 CHECK_IN_S = 0.15              # check-in period while live, s (deadline below: 3 missed)
 ESTOP_TIMEOUT_S = 0.5          # the handheld's e-stop deadline, s
@@ -53,8 +65,9 @@ MAX_WAITING = 8                # page requests waiting per connection; more are 
 SERVER_NAME = "robot-dog-handheld"   # the Server header: no versions
 FAST = ("drive", "stop", "talk", "audio", "leave")   # handled inline, never wait for the dog
 SECURITY_HEADERS = [
-    ("Content-Security-Policy", "default-src 'self'; img-src 'self' blob:; style-src 'unsafe-inline'; "
-                                "script-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'"),
+    ("Content-Security-Policy", "default-src 'self'; img-src 'self' blob:; style-src 'self'; "
+                                "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
+                                "base-uri 'none'; form-action 'none'"),
     ("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store"),
     ("Referrer-Policy", "no-referrer")]
 HTTP_STATUS = {"bad_host": (403, "Forbidden"), "bad_origin": (403, "Forbidden"),
@@ -66,14 +79,14 @@ class Dog(Protocol):
     """What the handheld may do on the dog (node.py implements it on ROS)."""
     def drive(self, vx: float, wz: float) -> None: ...
     def check_in(self, timeout_s: float) -> None: ...
-    def call(self, kind: str, args: dict[str, Any]) -> tuple[bool, str]: ...
+    def call(self, kind: str, args: dict[str, Any]) -> tuple[str, str]: ...   # (code, words)
     def state(self) -> dict[str, Any]: ...
     def frame(self) -> tuple[int, bytes | None]: ...
     def caps(self) -> tuple[float, float]: ...
     def voice(self, pcm: bytes) -> None: ...
 
 
-class HandheldServerError(Exception):
+class HandheldServerError(RobotDogError):
     """The server cannot serve (address taken or not on this machine, plain HTTP off loopback,
     unreadable certificate): one line for the operator, no traceback."""
 
@@ -153,7 +166,7 @@ class HandheldServer:
         self._engage_lock: asyncio.Lock | None = None
         self._background: set[asyncio.Task] = set()
         self.port = config.port
-        self._page = PAGE.read_bytes()
+        self._static = {path: (file.read_bytes(), kind) for path, (file, kind) in STATIC.items()}
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def start(self) -> "HandheldServer":
@@ -255,10 +268,11 @@ class HandheldServer:
             self._refusals.note(f"refused ({exc.code})", f"{client}: {exc.reason}")
             status, phrase = HTTP_STATUS.get(exc.code, (400, "Bad Request"))
             return _text(status, phrase, f"{exc.code}: {exc.reason}\n")
-        if request.path in ("/", "/index.html"):
-            return Response(200, "OK", Headers([("Content-Type", "text/html; charset=utf-8"),
-                                                ("Content-Length", str(len(self._page))),
-                                                *SECURITY_HEADERS]), self._page)
+        static = self._static.get("/" if request.path == "/index.html" else request.path)
+        if static is not None:
+            body, kind = static
+            return Response(200, "OK", Headers([("Content-Type", kind), ("Content-Length", str(len(body))),
+                                                *SECURITY_HEADERS]), body)
         return _text(404, "Not Found", "not found\n")
 
     def _http_done(self, ws: ServerConnection, request: Request, response: Response) -> None:
@@ -374,8 +388,8 @@ class HandheldServer:
     def _estop(self, link: _Link) -> None:
         while not link.waiting.empty():
             dropped = link.waiting.get_nowait()
-            link.spawn(link.send({"t": "result", "kind": dropped.kind, "ok": False,
-                                  "message": "dropped: an E-STOP came after it"}))
+            link.spawn(link.send(_result(dropped.kind, "dropped_by_estop",
+                                         "dropped: an E-STOP came after it")))
         if link.in_progress is not None:
             link.estop_during = True
         self._engage_soon(link)
@@ -394,16 +408,16 @@ class HandheldServer:
     async def _engage(self, link: _Link) -> None:
         assert self._engage_lock is not None
         async with self._engage_lock:   # engages reach the dog one at a time, in order
-            ok, message = await self._call(self._estop_calls, "estop", {})
-        await link.send({"t": "result", "kind": "estop", "ok": ok, "message": message})
+            code, message = await self._call(self._estop_calls, "estop", {})
+        await link.send(_result("estop", code, message))
 
-    async def _call(self, executor: ThreadPoolExecutor, kind: str, args: dict[str, Any]) -> tuple[bool, str]:
+    async def _call(self, executor: ThreadPoolExecutor, kind: str, args: dict[str, Any]) -> tuple[str, str]:
         """The dog's answer to a page request; a failing call is a refusal, never a dead task."""
         try:
             return await self._loop.run_in_executor(executor, self.dog.call, kind, args)
         except Exception as exc:  # noqa: BLE001 (the page hears why; one log line per kind)
             self._refusals.note(f"server error ({type(exc).__name__})", f"{kind}: {exc}", logging.ERROR)
-            return False, f"{kind} failed on the dog ({type(exc).__name__})"
+            return "failed", f"{kind} failed on the dog ({type(exc).__name__})"
 
     async def _requests(self, link: _Link) -> None:
         """The connection's page requests, one at a time; an E-STOP never waits for them."""
@@ -413,10 +427,10 @@ class HandheldServer:
                 continue
             link.in_progress, link.estop_during = req.kind, False
             try:
-                ok, message = await self._call(self._calls, req.kind, req.args)
+                code, message = await self._call(self._calls, req.kind, req.args)
             finally:
                 link.in_progress = None
-            await link.send({"t": "result", "kind": req.kind, "ok": ok, "message": message})
+            await link.send(_result(req.kind, code, message))
             if req.kind == "release" and link.estop_during:
                 _LOGGER.warning("handheld E-STOP came while a release was on its way: engaged again")
                 self._engage_soon(link)
@@ -455,7 +469,8 @@ class HandheldServer:
         sent_frame = -1
         try:
             while link is self._active:
-                await link.ws.send(json.dumps({"t": "state", **self.dog.state()}))
+                talking = self.session is not None and self.session.talking
+                await link.ws.send(json.dumps({"t": "state", **self.dog.state(), "talk": talking}))
                 number, jpeg = self.dog.frame()
                 if jpeg is not None and number != sent_frame:
                     sent_frame = number
@@ -490,3 +505,9 @@ def _raise_open_files_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         except (ValueError, OSError):
             pass
+
+
+def _result(kind: str, code: str, message: str) -> dict[str, Any]:
+    """A page request's answer: `code` is "ok" or a stable refusal code (docs/errors.md), the
+    page acts on it; `message` is for the officer to read."""
+    return {"t": "result", "kind": kind, "ok": code == "ok", "code": code, "message": message}

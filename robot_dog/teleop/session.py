@@ -11,12 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from robot_dog.safety.limits import Limits
+
+#: (m/s, rad/s) at full stick until the safety node's motion/state says the current caps: the
+#: crowd caps, the lower of the two speed modes.
+START_CAPS = Limits().caps("crowd")
+
 
 @dataclass
 class HandheldSession:
     heartbeat_s: float = 0.5
-    linear_cap: float = 0.5     # m/s at full stick; follows the safety node's speed mode
-    angular_cap: float = 1.0    # rad/s
+    linear_cap: float = START_CAPS[0]   # m/s at full stick; follows the safety node's speed mode
+    angular_cap: float = START_CAPS[1]  # rad/s
     last_heard: float | None = None
     driving: bool = False
     left: bool = False

@@ -1,39 +1,35 @@
-"""Accepted command verbs -> ROS service calls or action goals (pure: names, types, fields).
+"""A station command -> what the uplink does with it (pure): a ROS service call, an action goal
+or a listen/talk window.
 
-The node looks the service type up by `ServiceCall.srv` (the action type by `ActionGoal.action`)
-and fills the request from `fields`; an action goal's result code is `ok` once the goal is
-accepted (an announcement is queued; it plays later), `refused` if it is rejected;
-`listen` / `talk` open a window on the uplink itself (AudioWindow, answered `ok` at once);
-this table is the one place that says what a station command may do on the dog. Arguments are
-checked here (type, range) so a signed but nonsensical command is refused with a code, never
-passed to a driver. Result codes (cmd/result `code`): ok, refused (the service said no, its
-reason in `message`), bad_args, unknown_verb, unavailable (no service server), timeout, failed.
+What each verb takes and what executes it is the verb registry's (`robot_dog/verbs.py`); this
+module only adds what the uplink itself knows of a station command: the release's signed time
+(`issued_at`, filled by the lifecycle), the station's check-in deadline, the talk window's key,
+and whether a result is answered at all (a check-in is answered only when refused). A signed
+but nonsensical command is refused here with a code (`bad_args`, `unknown_verb`,
+`not_allowed`: `robot_dog.errors.Refused`), never passed to a driver.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from robot_dog.mqtt.errors import MqttLinkError
+from robot_dog import verbs
+from robot_dog.errors import Refused
 from robot_dog.mqtt.talk_seal import WindowKey
+from robot_dog.verbs import MAX_AUDIO_WINDOW_S, STATION_DEADLINE_S
+
+__all__ = ["MAX_AUDIO_WINDOW_S", "STATION_DEADLINE_S", "SERVICE_DEADLINE_S", "ServiceCall",
+           "ActionGoal", "AudioWindow", "plan"]
 
 #: How long the dog waits for a service answer before reporting `timeout`, s.
 SERVICE_DEADLINE_S = 5.0
 
 
-class CommandFailed(MqttLinkError):
-    """A verified command that cannot be executed; `code` goes into cmd/result."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
 @dataclass(frozen=True)
 class ServiceCall:
     service: str              # relative name, resolved in the dog's namespace
-    srv: str                  # robot_dog_interfaces.srv class name
+    srv: str                  # "package/Type" of the service
     fields: dict[str, Any]
     answer_ok: bool = True    # False: only a failure is answered on cmd/result (check-ins)
 
@@ -41,7 +37,7 @@ class ServiceCall:
 @dataclass(frozen=True)
 class ActionGoal:
     name: str                 # relative action name
-    action: str               # robot_dog_interfaces.action class name
+    action: str               # "package/Type" of the action
     fields: dict[str, Any]
 
 
@@ -54,161 +50,45 @@ class AudioWindow:
     key: WindowKey | None = None  # talk: the window's id and MAC key (robot_dog/mqtt/talk_seal.py)
 
 
-#: Longest listen/talk window one command opens, s; the station refreshes it while in use.
-MAX_AUDIO_WINDOW_S = 60.0
+def plan(verb: str, args: Mapping[str, Any]) -> ServiceCall | ActionGoal | AudioWindow:
+    """What to do for a station command, or Refused (unknown_verb, not_allowed, bad_args)."""
+    fields = verbs.request(verb, args, verbs.STATION)
+    executor = verbs.VERBS[verb].executor
+    if isinstance(executor, verbs.Window):
+        return _window(executor.direction, args, fields)
+    if isinstance(executor, verbs.Action):
+        if verb == "announce":
+            _check_announce(fields)
+        return ActionGoal(executor.name, executor.action, fields)
+    if not isinstance(executor, verbs.Service):
+        raise Refused("not_allowed", f"{verb} is not a station command")
+    if verb == "estop" and not fields["reason"]:
+        fields["reason"] = "station"
+    if verb == "estop_release":
+        fields["issued_at"] = 0.0     # the lifecycle sets the command's signed time
+    if verb == "checkin":
+        fields = {"endpoint": verbs.STATION,
+                  "timeout_s": 0.0 if fields.pop("leave") else STATION_DEADLINE_S}
+        return ServiceCall(executor.name, executor.srv, fields, answer_ok=False)
+    return ServiceCall(executor.name, executor.srv, fields)
 
 
-def _num(args: Mapping[str, Any], name: str, default: float, lo: float, hi: float) -> float:
-    value = args.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-        raise CommandFailed("bad_args", f"{name} must be a number in [{lo}, {hi}], got {value!r}")
-    return float(value)
+def _check_announce(fields: dict[str, Any]) -> None:
+    """Either a text (TTS, language en or cmn) or a clip; the station may not use the safety
+    channel (priority >= 200 is the officer's on the dog: the registry's range)."""
+    if bool(fields["text"].strip()) == bool(fields["clip"]):
+        raise Refused("bad_args", "give either text or clip")
+    if not fields["text"]:
+        fields["language"] = ""
 
 
-def _choice(args: Mapping[str, Any], name: str, choices: tuple[str, ...], default: str | None = None) -> str:
-    value = args.get(name, default)
-    if value not in choices:
-        raise CommandFailed("bad_args", f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
-
-
-def _police_light(a: Mapping[str, Any]) -> ServiceCall:
-    return ServiceCall("police_light/set", "SetPoliceLight", {
-        "pattern": _choice(a, "pattern", ("off", "steady", "flash", "alternate", "quad_flash")),
-        "rate_hz": _num(a, "rate_hz", 0.0, 0.0, 10.0),
-        "duration_s": _num(a, "duration_s", 0.0, 0.0, 3600.0)})
-
-
-def _searchlight(a: Mapping[str, Any]) -> ServiceCall:
-    strobe = a.get("strobe", False)
-    if not isinstance(strobe, bool):
-        raise CommandFailed("bad_args", f"strobe must be true or false, got {strobe!r}")
-    return ServiceCall("searchlight/set", "SetSearchlight", {
-        "level": _num(a, "level", 0.0, 0.0, 1.0), "strobe": strobe,
-        "duration_s": _num(a, "duration_s", 0.0, 0.0, 3600.0)})
-
-
-def _siren(a: Mapping[str, Any]) -> ServiceCall:
-    return ServiceCall("megaphone/siren", "Siren", {
-        "tone": _choice(a, "tone", ("off", "wail", "yelp", "hilo")),
-        "max_duration_s": _num(a, "max_duration_s", 30.0, 0.0, 600.0)})
-
-
-def _estop(a: Mapping[str, Any]) -> ServiceCall:
-    reason = a.get("reason", "station")
-    if not isinstance(reason, str) or len(reason) > 128:
-        raise CommandFailed("bad_args", "reason must be a string of at most 128 characters")
-    return ServiceCall("estop/engage", "EstopEngage", {"endpoint": "station", "reason": reason})
-
-
-def _estop_release(a: Mapping[str, Any]) -> ServiceCall:
-    """Releases only the station's own hold (or a restarted node's boot hold), and only one that
-    began before the release was issued: the node sets `issued_at` to the command's signed time.
-    `hold_id` (optional) names the hold (from telemetry's safety section or the engage's result)."""
-    if set(a) - {"hold_id"}:
-        raise CommandFailed("bad_args", f"estop_release takes only hold_id, got {sorted(a)}")
-    hold_id = a.get("hold_id", "")
-    if not isinstance(hold_id, str) or len(hold_id) > 32 or not hold_id.isalnum() and hold_id:
-        raise CommandFailed("bad_args", "hold_id must be a short alphanumeric string")
-    return ServiceCall("estop/release", "EstopRelease",
-                       {"endpoint": "station", "hold_id": hold_id, "issued_at": 0.0})
-
-
-def _resume(a: Mapping[str, Any]) -> ServiceCall:
-    """The station's deliberate action that lets a paused autonomous input (patrol) drive."""
-    if set(a) != {"input"} or not isinstance(a["input"], str) or not a["input"].isidentifier():
-        raise CommandFailed("bad_args", "resume takes input, the name of a mux input (e.g. patrol)")
-    return ServiceCall("motion/resume", "MotionResume", {"input": a["input"], "endpoint": "station"})
-
-
-def _mode(a: Mapping[str, Any]) -> ServiceCall:
-    """Stand, sit or damp, checked by the safety node (an e-stop sits the dog after its settle
-    time; a release never stands it up: this is the station's deliberate stand)."""
-    if set(a) != {"mode"}:
-        raise CommandFailed("bad_args", "mode takes only mode (stand, sit or damp)")
-    return ServiceCall("mode/set", "SetBaseMode", {"mode": _choice(a, "mode", ("stand", "sit", "damp"))})
-
-
-#: How long a station check-in keeps the station live on the dog, s (the uplink's parameter
-#: station_deadline_s overrides it).
-STATION_DEADLINE_S = 2.0
-
-
-def _checkin(a: Mapping[str, Any]) -> ServiceCall:
-    """A signed heartbeat of the station while it commands the dog; {"leave": true} leaves
-    cleanly. Only a refusal is answered (a check-in every 0.5 s needs no result)."""
-    if set(a) - {"leave"} or not isinstance(a.get("leave", False), bool):
-        raise CommandFailed("bad_args", "checkin takes only leave (true or false)")
-    return ServiceCall("estop/check_in", "EstopCheckIn",
-                       {"endpoint": "station",
-                        "timeout_s": 0.0 if a.get("leave") else STATION_DEADLINE_S},
-                       answer_ok=False)
-
-
-
-def _announce(a: Mapping[str, Any]) -> ActionGoal:
-    """Text (TTS, language en or cmn) or a clip name; the station may not use the safety
-    channel (priority >= 200 is the officer's on the dog)."""
-    text, clip = a.get("text", ""), a.get("clip", "")
-    if not isinstance(text, str) or not isinstance(clip, str):
-        raise CommandFailed("bad_args", "text and clip must be strings")
-    if bool(text.strip()) == bool(clip):
-        raise CommandFailed("bad_args", "give either text or clip")
-    if len(text) > 1000:
-        raise CommandFailed("bad_args", f"text of {len(text)} characters above the 1000 limit")
-    if clip and (len(clip) > 64 or not clip.replace("_", "").replace("-", "").isalnum()):
-        raise CommandFailed("bad_args", f"clip must be a plain name, got {clip!r}")
-    language = _choice(a, "language", ("en", "cmn"), "en") if text else ""
-    return ActionGoal("megaphone/announce", "Announce", {
-        "text": text, "clip": clip, "language": language,
-        "priority": int(_num(a, "priority", 0, 0, 199)),
-        "volume": _num(a, "volume", 0.0, 0.0, 1.0), "repeat": int(_num(a, "repeat", 0, 0, 5))})
-
-
-def _audio_window(direction: str) -> Callable[[Mapping[str, Any]], AudioWindow]:
+def _window(direction: str, args: Mapping[str, Any], fields: dict[str, Any]) -> AudioWindow:
     """`talk` that opens a window also names it and carries its voice key (`window`, `key`):
     only packets sealed with that key, for that window, are played."""
-    allowed = {"seconds", "window", "key"} if direction == "talk" else {"seconds"}
-
-    def build(a: Mapping[str, Any]) -> AudioWindow:
-        if set(a) - allowed:
-            raise CommandFailed("bad_args", f"{direction} takes only {', '.join(sorted(allowed))}, "
-                                f"got {sorted(a)}")
-        if "seconds" not in a:
-            raise CommandFailed("bad_args", f"{direction} needs seconds (0 closes the window)")
-        seconds = _num(a, "seconds", 0.0, 0.0, MAX_AUDIO_WINDOW_S)
-        if direction != "talk" or seconds == 0:
-            return AudioWindow(direction, seconds)
-        try:
-            return AudioWindow(direction, seconds, WindowKey.from_args(a))
-        except ValueError as exc:
-            raise CommandFailed("bad_args", f"talk: {exc}") from None
-    return build
-
-
-VERBS: dict[str, Callable[[Mapping[str, Any]], ServiceCall | ActionGoal | AudioWindow]] = {
-    "police_light": _police_light,
-    "searchlight": _searchlight,
-    "siren": _siren,
-    "estop": _estop,
-    "estop_release": _estop_release,
-    "resume": _resume,
-    "mode": _mode,
-    "checkin": _checkin,
-    "announce": _announce,
-    "listen": _audio_window("listen"),
-    "talk": _audio_window("talk"),
-}
-
-
-def plan(verb: str, args: Mapping[str, Any]) -> ServiceCall | ActionGoal | AudioWindow:
-    """The service call (or action goal) for a command, or CommandFailed(unknown_verb / bad_args)."""
-    build = VERBS.get(verb)
-    if build is None:
-        raise CommandFailed("unknown_verb", f"no such command {verb!r}; known: {', '.join(VERBS)}")
-    return build(args)
-
-
-def outcome(accepted: bool, reason: str) -> tuple[str, str]:
-    """(code, message) for a service response with `accepted` and a reason/message text."""
-    return ("ok", reason) if accepted else ("refused", reason or "refused by the service")
+    seconds = float(fields["seconds"])
+    if direction != "talk" or seconds == 0:
+        return AudioWindow(direction, seconds)
+    try:
+        return AudioWindow(direction, seconds, WindowKey.from_args(args))
+    except ValueError as exc:
+        raise Refused("bad_args", f"talk: {exc}") from None

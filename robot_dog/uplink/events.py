@@ -67,7 +67,7 @@ class LowBattery:
 
 #: How each way a goal ends is told to the station: severity (an e-stop has its own event).
 GOAL_ENDINGS = {"arrived": "info", "cancelled": "info", "preempted": "info", "estop": "warning",
-                "blocked": "critical", "timed_out": "warning"}
+                "blocked": "critical", "timed_out": "warning", "refused": "warning"}
 
 
 @dataclass

@@ -8,7 +8,6 @@ calls are asynchronous with an explicit deadline.
 """
 from __future__ import annotations
 
-import queue
 import sys
 import time
 import traceback
@@ -19,26 +18,27 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import robot_dog_interfaces.srv as srvs
 from nav_msgs.msg import Odometry
 from rclpy.action import ActionClient
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
-from robot_dog_interfaces.action import Announce
 from robot_dog_interfaces.msg import (AudioChunk, EstopState, GoalState, PoliceLightState, RecorderStatus,
                                       SearchlightState, SoundEvent)
 from sensor_msgs.msg import BatteryState, CompressedImage
 
+from robot_dog.audio import voices
 from robot_dog.audio.devices import RATE_HZ
-from robot_dog.audio.pcm import to_int16, to_internal
+from robot_dog.audio.pcm import samples_field, to_int16, to_internal
 from robot_dog.log_rate import worth_a_line
+from robot_dog import verbs
 from robot_dog.mqtt import signing
 from robot_dog.ros import qos
+from robot_dog.ros.interfaces import interface
 from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.ros_main import run_node
-from robot_dog.uplink import adapt, commands, talk, telemetry as tm
+from robot_dog.uplink import adapt, commands, lifecycle, talk, telemetry as tm
+from robot_dog.uplink.evidence_upload import EvidenceUploader, UploadConfig
 from robot_dog.uplink.events import EstopWatch, EventFactory, GoalWatch, LowBattery
-from robot_dog.uplink.inflight import InFlight
 from robot_dog.uplink.session import UplinkConfig, UplinkSession
 from robot_dog.uplink.video import reencode
 
@@ -78,29 +78,31 @@ class UplinkNode(Node):
         self.events, self.estop, self.low_battery = EventFactory(self.dog), EstopWatch(), LowBattery()
         self.goal_watch = GoalWatch()
 
-        self._commands: queue.Queue[signing.Command] = queue.Queue(maxsize=100)
-        # nonce -> (future, command): answered once, by the service or by the deadline.
-        self._in_flight: InFlight[tuple[Any, signing.Command]] = InFlight(commands.SERVICE_DEADLINE_S)
         self._wake = self.create_guard_condition(self._guarded("commands", self._run_commands))
-        self._service_clients = {name: self.create_client(getattr(srvs, srv), service)
-                         for name, (service, srv) in {
-                             "SetPoliceLight": ("police_light/set", "SetPoliceLight"),
-                             "SetSearchlight": ("searchlight/set", "SetSearchlight"),
-                             "Siren": ("megaphone/siren", "Siren"),
-                             "EstopEngage": ("estop/engage", "EstopEngage"),
-                             "EstopRelease": ("estop/release", "EstopRelease"),
-                             "EstopCheckIn": ("estop/check_in", "EstopCheckIn"),
-                             "MotionResume": ("motion/resume", "MotionResume"),
-                             "SetBaseMode": ("mode/set", "SetBaseMode")}.items()}
-        self._station_deadline_s = p("station_deadline_s", commands.STATION_DEADLINE_S,
-                                     "the station is lost this long after its last signed check-in, s")
-        self._action_clients = {"Announce": (ActionClient(self, Announce, "megaphone/announce"),
-                                             Announce)}
+        self._service_clients = {name: self.create_client(interface(service.srv, "srv"), name)
+                                 for name, service in verbs.services(verbs.STATION).items()}
+        self._lifecycle: lifecycle.CommandLifecycle[Any] = lifecycle.CommandLifecycle(
+            station_deadline_s=p("station_deadline_s", commands.STATION_DEADLINE_S,
+                                 "the station is lost this long after its last signed check-in, s"))
+        self._action_clients = {e.name: (ActionClient(self, interface(e.action, "action"), e.name),
+                                         interface(e.action, "action"))
+                                for v in verbs.VERBS.values() if isinstance(e := v.executor, verbs.Action)}
         self.voice_in = talk.VoiceIn()
         self.mic_out = talk.MicOut(lambda: int(time.time() * 1000))
-        self._voice_pub = self.create_publisher(AudioChunk, "megaphone/voice", qos.SENSOR)
+        self._voice_pub = self.create_publisher(AudioChunk, voices.STATION.topic, qos.SENSOR)
         self.session = UplinkSession(cfg, on_command=self._queue_command,
-                                     on_voice=self._guarded("voice", self._on_voice)).start()
+                                     on_voice=self._guarded("voice", self._on_voice))
+        evidence_dir = p("evidence_dir", "", "the bodycam recorder's evidence directory, read to "
+                         "upload closed items (the same path as bodycam_node's); empty: no upload")
+        upload = UploadConfig(
+            rate_bytes_s=p("evidence_rate_kbps", 2000.0, "evidence upload cap, kbit/s (live "
+                           "video and telemetry keep the rest of the link)") * 125.0,
+            resend_after_s=p("evidence_resend_s", 120.0, "an item sent in full and not "
+                             "acknowledged by the station is sent again after this, s"))
+        if evidence_dir:
+            self.session.upload_evidence(EvidenceUploader(
+                Path(evidence_dir), self.dog, cfg.state_dir / f"evidence-upload-{self.dog}.json", upload))
+        self.session.start()
 
         def sub(msg_type: Any, topic: str, callback: Callable[[Any], None], profile: Any) -> None:
             self.create_subscription(msg_type, topic, self._guarded(topic, callback), profile)
@@ -111,8 +113,7 @@ class UplinkNode(Node):
             tm.police_light_section(m.pattern, m.red_on, m.blue_on)), qos.STATE)
         sub(SearchlightState, "searchlight/state", lambda m: self._put("payload.searchlight",
             tm.searchlight_section(m.level_actual, m.strobe, m.temperature_c, m.derating)), qos.STATE)
-        sub(RecorderStatus, "bodycam/status", lambda m: self._put("payload.bodycam",
-            tm.recorder_section(m.state, m.reason)), qos.STATE)
+        sub(RecorderStatus, "bodycam/status", self._on_recorder, qos.STATE)
         sub(EstopState, "estop", self._on_estop, qos.STATE)
         sub(GoalState, "patrol/goal", self._on_goal, qos.STATE)
         sub(SoundEvent, "microphone/events", self._on_sound, qos.COMMAND)
@@ -155,6 +156,14 @@ class UplinkNode(Node):
             jpeg = reencode(jpeg, level.quality, level.scale)
         self.session.send_frame("bodycam", jpeg)
 
+    def _on_recorder(self, msg: RecorderStatus) -> None:
+        uploader = self.session.uploader
+        self._put("payload.bodycam", tm.recorder_section(
+            msg.state, msg.reason, pre_event_s=msg.pre_event_s, storage=msg.storage,
+            bytes_used=msg.bytes_used, bytes_free=msg.bytes_free, locked=msg.locked,
+            recording_id=msg.recording_id,
+            backlog=uploader.backlog() if uploader is not None else None))
+
     def _on_odom(self, msg: Odometry) -> None:
         p, o, t = msg.pose.pose.position, msg.pose.pose.orientation, msg.twist.twist
         pose = tm.pose_section(p.x, p.y, p.z, o.x, o.y, o.z, o.w, msg.header.frame_id)
@@ -169,8 +178,7 @@ class UplinkNode(Node):
                                      msg.power_supply_status == BatteryState.POWER_SUPPLY_STATUS_CHARGING)
         self._put("battery", section)
         if "percentage" in section and self.low_battery.update(section["percentage"]):
-            self.session.put_event(self._sim_stamped(self.events.make(time.time(), "low_battery", "warning",
-                                                    f"battery at {section['percentage']:.0%}", section)))
+            self._event("low_battery", "warning", f"battery at {section['percentage']:.0%}", section)
 
     def _on_goal(self, msg: GoalState) -> None:
         self._put("goal", tm.goal_section(msg.label, msg.state, msg.detail, msg.waypoint_index,
@@ -178,22 +186,20 @@ class UplinkNode(Node):
         ended = self.goal_watch.update(msg.label, msg.state, msg.detail)
         if ended is not None:
             severity, text = ended
-            self.session.put_event(self._sim_stamped(self.events.make(
-                time.time(), "goal", severity, text, {"label": msg.label, "state": msg.state})))
+            self._event("goal", severity, text, {"label": msg.label, "state": msg.state})
 
     def _on_estop(self, msg: EstopState) -> None:
         self._put("safety", tm.safety_section(msg.engaged, msg.reason))
         change = self.estop.update(msg.engaged, msg.reason)
         if change:
             severity, text, reason = change
-            self.session.put_event(self._sim_stamped(self.events.make(time.time(), "estop", severity, text,
-                                                    {"engaged": msg.engaged, "reason": reason})))
+            self._event("estop", severity, text, {"engaged": msg.engaged, "reason": reason})
 
     def _on_sound(self, msg: SoundEvent) -> None:
         data = {"class": msg.kind[:32], "level_dbfs": float(msg.peak_dbfs),
                 "confidence": float(msg.confidence)}
         severity = "warning" if msg.kind in ALERT_SOUNDS else "info"
-        self.session.put_event(self._sim_stamped(self.events.make(time.time(), "sound", severity, msg.kind, data)))
+        self._event("sound", severity, msg.kind, data)
 
     def _on_mic(self, msg: AudioChunk) -> None:
         if not self.mic_out.window.live(time.monotonic()):
@@ -206,20 +212,26 @@ class UplinkNode(Node):
             self.session.send_audio("mic", packet)
 
     def _on_voice(self, payload: bytes) -> None:
-        """MQTT thread: a cmd/voice packet -> megaphone/voice, only inside the talk window."""
+        """MQTT thread: a cmd/voice packet -> megaphone/voice/station, only inside the talk
+        window."""
         try:
             sequence, samples = self.voice_in.accept(payload, time.monotonic())
         except talk.VoiceRefused as exc:
             run = self.voice_in.refused_run  # logged as a run starts, then sparsely, and
-            if worth_a_line(run) or self.voice_in.refused[exc.reason] == 1:  # each new reason
+            if worth_a_line(run) or self.voice_in.refused[exc.code] == 1:  # each new reason
                 total = sum(self.voice_in.refused.values())
-                self.get_logger().warning(f"voice packet refused: {exc} ({exc.reason}, "
+                self.get_logger().warning(f"voice packet refused: {exc} ({exc.code}, "
                                           f"{run} in a row, {total} in all)")
             return
         msg = AudioChunk(sample_rate=RATE_HZ, channels=1, sequence=sequence)
         msg.header.stamp = self.get_clock().now().to_msg()
-        msg.samples = samples
+        msg.samples = samples_field(samples)
         self._voice_pub.publish(msg)
+
+    def _event(self, type_: str, severity: str, message: str, data: dict[str, Any]) -> None:
+        """One event to the station, stamped now (and on sim time, `sim_ts`)."""
+        self.session.put_event(self._sim_stamped(self.events.make(time.time(), type_, severity,
+                                                                  message, data)))
 
     def _sim_stamped(self, doc: dict[str, Any]) -> dict[str, Any]:
         """`doc` with `sim_ts`, the node's clock, when it runs on sim time: a developer lines up
@@ -250,101 +262,60 @@ class UplinkNode(Node):
             level = self.adapt_cfg.ladder[self.adapt_state.level]
             self.video_gate.set_rate(min(level.max_hz, self.max_hz))
             self.get_logger().info(f"video level {before} -> {self.adapt_state.level}: {level}")
-        for future, cmd in self._in_flight.expire(now):
+        for future, answer in self._lifecycle.expire(now):
             future.cancel()
-            self._answer(cmd, "timeout", f"no answer within {commands.SERVICE_DEADLINE_S} s")
+            self._send(answer)
 
-    # --- commands --------------------------------------------------------------------------------
+    # --- commands (the lifecycle is uplink/lifecycle.py; this only makes the calls) ------------
     def _queue_command(self, cmd: signing.Command) -> None:
         """MQTT thread: hand over, never block."""
-        try:
-            self._commands.put_nowait(cmd)
-        except queue.Full:
-            self._answer(cmd, "busy", "command queue full")
+        busy = self._lifecycle.submit(cmd)
+        if busy is not None:
+            self._send(busy)
             return
         self._wake.trigger()
 
+    def _ready(self, name: str) -> bool:
+        if name in self._service_clients:
+            return bool(self._service_clients[name].service_is_ready())
+        return bool(self._action_clients[name][0].server_is_ready())
+
     def _run_commands(self) -> None:
-        while True:
-            try:
-                cmd = self._commands.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                call = commands.plan(cmd.verb, cmd.args)
-            except commands.CommandFailed as exc:
-                self._answer(cmd, exc.code, str(exc))
-                continue
-            if isinstance(call, commands.ActionGoal):
-                self._send_goal(cmd, call)
-                continue
-            if isinstance(call, commands.AudioWindow):
-                stream = self.mic_out if call.direction == "listen" else self.voice_in
-                stream.open(call, time.monotonic())
-                self._answer(cmd, "ok", f"{call.direction} open for {call.seconds:g} s"
-                             if call.seconds else f"{call.direction} closed")
-                continue
-            client = self._service_clients[call.srv]
-            if not client.service_is_ready():
-                if call.answer_ok:
-                    self._answer(cmd, "unavailable", f"service {call.service} is not available")
-                else:  # a heartbeat to a dog without safety_node: a log line now and then
-                    self.handler_errors["checkin:unavailable"] += 1
-                    if worth_a_line(self.handler_errors["checkin:unavailable"]):
-                        self.get_logger().warning(f"{cmd.verb}: {call.service} is not available")
-                continue
-            fields = dict(call.fields)
-            if "issued_at" in fields:     # ordering on the dog: the command's signed time
-                fields["issued_at"] = cmd.issued_at / 1000.0
-            if call.srv == "EstopCheckIn" and fields["timeout_s"]:
-                fields["timeout_s"] = self._station_deadline_s
-            future = client.call_async(client.srv_type.Request(**fields))
-            if not call.answer_ok:
-                future.add_done_callback(lambda f, c=cmd: self._quiet_done(f, c))
-                continue
-            self._in_flight.start(cmd.nonce, (future, cmd), time.monotonic())
-            future.add_done_callback(lambda f, c=cmd: self._done(f, c))
-
-    def _send_goal(self, cmd: signing.Command, goal: commands.ActionGoal) -> None:
-        """Answer `ok` once the action server accepted the goal (it runs on by itself)."""
-        client, action_type = self._action_clients[goal.action]
-        if not client.server_is_ready():
-            self._answer(cmd, "unavailable", f"action {goal.name} is not available")
-            return
-        future = client.send_goal_async(action_type.Goal(**goal.fields))
-        self._in_flight.start(cmd.nonce, (future, cmd), time.monotonic())
-
-        def accepted(f: Any) -> None:
-            if self._in_flight.finish(cmd.nonce) is None:
-                return  # answered as timeout already
-            error = f.exception()
-            if error is not None or not f.result().accepted:
-                self._answer(cmd, "refused" if error is None else "failed",
-                             str(error or f"{goal.name} rejected the goal"))
+        for step in self._lifecycle.drain(self._ready):
+            if isinstance(step, lifecycle.Answer):
+                self._send(step)
+            elif isinstance(step, lifecycle.Window):
+                stream = self.mic_out if step.window.direction == "listen" else self.voice_in
+                stream.open(step.window, time.monotonic())
+                self._send(step.answer)
+            elif isinstance(step.request, commands.ServiceCall):
+                client = self._service_clients[step.request.service]
+                future = client.call_async(client.srv_type.Request(**step.request.fields))
+                self._lifecycle.started(step, future, time.monotonic())
+                future.add_done_callback(lambda f, c=step.command: self._service_done(f, c))
             else:
-                self._answer(cmd, "ok", f"{goal.name} accepted")
-        future.add_done_callback(accepted)
+                action, action_type = self._action_clients[step.request.name]
+                future = action.send_goal_async(action_type.Goal(**step.request.fields))
+                self._lifecycle.started(step, future, time.monotonic())
+                future.add_done_callback(lambda f, c=step.command: self._goal_done(f, c))
 
-    def _done(self, future: Any, cmd: signing.Command) -> None:
-        if self._in_flight.finish(cmd.nonce) is None:
-            return  # answered as timeout already
-        if future.cancelled() or future.exception() is not None:
-            self._answer(cmd, "failed", str(future.exception() or "cancelled"))
+    def _service_done(self, future: Any, cmd: signing.Command) -> None:
+        error = "cancelled" if future.cancelled() else str(future.exception() or "")
+        self._send(self._lifecycle.service_done(cmd, None if error else future.result(), error))
+
+    def _goal_done(self, future: Any, cmd: signing.Command) -> None:
+        error = "cancelled" if future.cancelled() else str(future.exception() or "")
+        self._send(self._lifecycle.goal_done(cmd, not error and bool(future.result().accepted), error))
+
+    def _send(self, answer: lifecycle.Answer | None) -> None:
+        if answer is None:
             return
-        response = future.result()
-        code, text = commands.outcome(response.accepted,
-                                      getattr(response, "reason", getattr(response, "message", "")))
-        if not response.accepted and getattr(response, "code", ""):
-            text = f"{text} ({response.code})"   # the safety node's stable refusal code
-        self._answer(cmd, code, text)
-
-    def _quiet_done(self, future: Any, cmd: signing.Command) -> None:
-        """A check-in's answer: only a refusal goes back to the station."""
-        if future.cancelled() or future.exception() is not None:
-            self._answer(cmd, "failed", str(future.exception() or "cancelled"))
-        elif not future.result().accepted:
-            response = future.result()
-            self._answer(cmd, "refused", f"{response.message} ({response.code})")
+        if not answer.send:   # a heartbeat to a dog without safety_node: a log line now and then
+            self.handler_errors[f"{answer.command.verb}:{answer.code}"] += 1
+            if worth_a_line(self.handler_errors[f"{answer.command.verb}:{answer.code}"]):
+                self.get_logger().warning(f"{answer.command.verb}: {answer.message}")
+            return
+        self._answer(answer.command, answer.code, answer.message)
 
     def _answer(self, cmd: signing.Command, code: str, message: str) -> None:
         text = f"command {cmd.verb} ({cmd.nonce}) -> {code} {message}"

@@ -11,6 +11,9 @@ where (docs/mqtt.md):
   cmd/voice  talk packets (unsigned), handed to `on_voice` as they come; the node plays them
              only inside a signed `talk` window (uplink/talk.py)
   audio/mic  listen-in packets, direct, QoS 0, expiry 2 s, live only (like video)
+  evidence   manifests and chunks from the evidence uploader (uplink/evidence_upload.py) ->
+             outbox (priority EVIDENCE, the lowest, rate-capped); the station's signed
+             `evidence_ack` is handled here (it releases footage), never passed to `on_command`
 """
 from __future__ import annotations
 
@@ -23,11 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from robot_dog.mqtt import client, results, schema, signing, topics
+from robot_dog.bodycam.store import StoreError
+from robot_dog.mqtt import client, evidence, results, schema, signing, topics
 from robot_dog.mqtt.errors import MqttLinkError, NotConnected
 from robot_dog.mqtt.forwarder import Forwarder
 from robot_dog.mqtt.store_forward import DEFAULT_MAX_BYTES, Outbox, Priority
 from robot_dog.uplink.adapt import LinkMeter
+from robot_dog.uplink.evidence_upload import EvidenceUploader
 from robot_dog.uplink.liveness import DEFAULT_STALL_S, LinkWatch
 
 _LOGGER = logging.getLogger(__name__)
@@ -87,6 +92,9 @@ class UplinkSession:
         self.outbox = Outbox(Path(cfg.state_dir) / f"outbox-{self.dog}.sqlite", cfg.outbox_max_bytes)
         self.forwarder = Forwarder(self.outbox, self._publish_queued)
         self.watch = LinkWatch(cfg.stall_s)
+        self.uploader: EvidenceUploader | None = None
+        self._evidence_stop = threading.Event()
+        self._evidence_thread: threading.Thread | None = None
         self.link = self._new_link()
 
     def _new_link(self) -> client.Link:
@@ -111,8 +119,25 @@ class UplinkSession:
                      "verified" if self.verifier else "disabled: no command_public_key")
         return self
 
+    def upload_evidence(self, uploader: EvidenceUploader, period_s: float = 0.2) -> None:
+        """Upload evidence from `uploader` on a thread of its own (it reads files, hashes and
+        fsyncs its progress: never on the node's executor, which carries the commands)."""
+        self.uploader = uploader
+
+        def run() -> None:
+            while not self._evidence_stop.wait(period_s):
+                try:
+                    self.pump_evidence()
+                except Exception:
+                    _LOGGER.exception("evidence upload failed; trying again")
+        self._evidence_thread = threading.Thread(target=run, name="evidence-upload", daemon=True)
+        self._evidence_thread.start()
+
     def stop(self) -> None:
         """An orderly exit is 'offline' too (not only a dropped link); then close the outbox."""
+        self._evidence_stop.set()
+        if self._evidence_thread is not None:
+            self._evidence_thread.join(10)
         if self.link.connected:
             try:
                 self._goodbye_mid = self.link.publish(topics.status(self.dog), topics.OFFLINE,
@@ -160,6 +185,36 @@ class UplinkSession:
         self.outbox.put(topics.events(self.dog), schema.encode("event", doc), 1, Priority.EVENT)
         _LOGGER.info("event %s %s: %s", doc["type"], doc["severity"], doc.get("message", ""))
         self.forwarder.pump()
+
+    def pump_evidence(self) -> int:
+        """Let the evidence uploader put what it may into the outbox (call often: 5 Hz)."""
+        if self.uploader is None:
+            return 0
+        messages = self.uploader.tick(self.outbox.counts())
+        for topic, payload in messages:
+            self.outbox.put(topic, payload, 1, Priority.EVIDENCE)
+        if messages:
+            self.forwarder.pump()
+        return len(messages)
+
+    def _evidence_ack(self, command: signing.Command) -> None:
+        """A verified `evidence_ack` (paho thread): release the items, answer on cmd/result."""
+        if self.uploader is None:
+            self.answer(command, "unavailable", "this dog uploads no evidence")
+            return
+        try:
+            recording, items = evidence.parse_ack(command.args)
+            new = self.uploader.on_ack(recording, items, f"station:{command.issuer}")
+        except evidence.EvidenceMessageError as exc:
+            self.answer(command, "bad_args", str(exc))
+            return
+        except (StoreError, OSError) as exc:
+            _LOGGER.error("evidence_ack refused: %s", exc)
+            self.answer(command, "refused", str(exc))
+            return
+        _LOGGER.info("station holds %s items %s verified (new: %s)", recording,
+                     [s for s, _ in items], new)
+        self.answer(command, "ok", f"released {len(new)} item(s)")
 
     def send_frame(self, camera: str, jpeg: bytes) -> bool:
         """Live only: False (frame dropped) when the link is down."""
@@ -254,5 +309,8 @@ class UplinkSession:
             self.send_result(self.results.rejection(payload, exc))
             return
         _LOGGER.info("command %s from %s (nonce %s)", command.verb, command.issuer, command.nonce)
+        if command.verb == evidence.ACK_VERB:
+            self._evidence_ack(command)
+            return
         if self._on_command is not None:
             self._on_command(command)

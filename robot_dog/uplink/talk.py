@@ -1,6 +1,6 @@
 """Two-way talk on the dog's side (pure: no rclpy, no MQTT): the `listen` / `talk` windows,
 microphone chunks -> Opus packets for `audio/mic`, station packets on `cmd/voice` -> PCM chunks
-for `megaphone/voice`.
+for `megaphone/voice/station`.
 
 A window is a deadline on the monotonic clock: a signed command opens it for N s (<= 60), a
 later one refreshes or closes it, and it lapses by itself, so a station that goes away cannot
@@ -11,6 +11,8 @@ carried: robot_dog/mqtt/talk_seal.py) and numbered above the last one played, so
 another station user, a recording from an earlier window or a replay inside this one is refused.
 """
 from __future__ import annotations
+
+from robot_dog.errors import Refused
 
 import math
 from collections import Counter
@@ -38,12 +40,8 @@ class Window:
         return now < self._until
 
 
-class VoiceRefused(ValueError):
-    """A cmd/voice packet not played; `reason` is the counter key."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+class VoiceRefused(Refused, ValueError):
+    """A cmd/voice packet not played; `code` is the counter key."""
 
 
 class VoiceIn:
@@ -81,7 +79,7 @@ class VoiceIn:
             try:
                 packet = opus.unpack(talk_seal.open_sealed(self._key, payload))
             except talk_seal.SealError as exc:
-                raise VoiceRefused(exc.reason, str(exc)) from None
+                raise VoiceRefused(exc.code, str(exc)) from None
             except opus.OpusError as exc:
                 raise VoiceRefused("bad_packet", str(exc)) from None
             if packet.sequence <= self._last_sequence:
@@ -92,7 +90,7 @@ class VoiceIn:
             except opus.OpusError as exc:
                 raise VoiceRefused("bad_packet", str(exc)) from None
         except VoiceRefused as exc:
-            self.refused[exc.reason] += 1
+            self.refused[exc.code] += 1
             self.refused_run += 1
             raise
         self._last_sequence = packet.sequence

@@ -18,10 +18,12 @@ Modules, one job each: `rows` (what ingest and the API hand in), `schema` (the t
 SQL each row becomes), `backends` (SQLite and PostgreSQL: connect, DDL, bulk insert), `writer`
 (`Storage`: the batched writer thread) and `reads` (the queries the web API and summaries use).
 """
-from robot_dog.station.storage.rows import (AlarmAckRow, CommandRow, DeadLetterRow, EventRow, FrameRow, RegisteredDog,
-                                            ResultRow, Row, StatusRow, TelemetryRow)
+from robot_dog.station.storage.rows import (AlarmAckRow, CommandRow, DeadLetterRow, EventRow,
+                                            EvidenceItemRow, EvidenceRecordingRow, FrameRow,
+                                            RegisteredDog, ResultRow, Row, StatusRow, TelemetryRow)
 from robot_dog.station.storage.schema import DEAD_LETTERS_KEPT, SCHEMA
 from robot_dog.station.storage.writer import Storage, StorageError
 
-__all__ = ["AlarmAckRow", "DEAD_LETTERS_KEPT", "SCHEMA", "CommandRow", "DeadLetterRow", "EventRow", "FrameRow",
+__all__ = ["AlarmAckRow", "DEAD_LETTERS_KEPT", "SCHEMA", "CommandRow", "DeadLetterRow", "EventRow",
+           "EvidenceItemRow", "EvidenceRecordingRow", "FrameRow",
            "RegisteredDog", "ResultRow", "Row", "StatusRow", "Storage", "StorageError", "TelemetryRow"]

@@ -108,3 +108,30 @@ class StorageReads:
                 by_nonce[nonce]["answers"].append({"dog": d, "code": c, "ok": bool(ok),
                                                    "message": m, "ts": ts, "received": r})
         return out
+
+    def evidence_recordings(self, dog: str, since: float | None = None,
+                            until: float | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        """A dog's recordings overlapping [since, until] (s since the epoch), newest first, each
+        with how many of its manifest's items the station holds verified."""
+        rows = self._query(
+            "SELECT r.recording, r.device, r.officer, r.reason, r.started_at, r.ended_at, r.locked, "
+            "r.items, r.received, (SELECT count(*) FROM evidence_items i WHERE i.dog = r.dog AND "
+            "i.recording = r.recording AND i.state = 'verified') FROM evidence_recordings r "
+            "WHERE r.dog = ? AND (r.ended_at IS NULL OR r.ended_at >= ?) AND r.started_at <= ? "
+            "ORDER BY r.started_at DESC LIMIT ?",
+            (dog, -1e18 if since is None else since, 1e18 if until is None else until, limit))
+        keys = ("recording", "device", "officer", "reason", "started_at", "ended_at", "locked",
+                "items", "received", "verified")
+        out = []
+        for row in rows:
+            item = dict(zip(keys, row))
+            item["locked"], item["verified"] = bool(item["locked"]), int(item["verified"])
+            out.append(item)
+        return out
+
+    def evidence_items(self, dog: str, recording: str) -> list[dict[str, Any]]:
+        rows = self._query("SELECT seq, kind, file, size, sha256, start_at, end_at, state, verified_at "
+                           "FROM evidence_items WHERE dog = ? AND recording = ? ORDER BY seq",
+                           (dog, recording))
+        keys = ("seq", "kind", "file", "size", "sha256", "start", "end", "state", "verified_at")
+        return [dict(zip(keys, row)) for row in rows]

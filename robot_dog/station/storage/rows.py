@@ -79,5 +79,37 @@ class AlarmAckRow:
     acked_at: float
 
 
+@dataclass(frozen=True)
+class EvidenceRecordingRow:
+    """A recording as its newest verified manifest describes it (station/evidence_intake.py)."""
+    dog: str
+    recording: str
+    device: str
+    officer: str
+    reason: str
+    started_at: float
+    ended_at: float | None
+    locked: bool
+    items: int          # entries in that manifest
+    received: float
+
+
+@dataclass(frozen=True)
+class EvidenceItemRow:
+    """One item of a recording: `pending` (listed by a verified manifest) or `verified` (the
+    station holds the file, its digest matches the signed manifest)."""
+    dog: str
+    recording: str
+    seq: int
+    kind: str
+    file: str
+    size: int
+    sha256: str
+    start: float
+    end: float
+    state: str
+    verified_at: float | None
+
+
 Row = (TelemetryRow | FrameRow | StatusRow | EventRow | ResultRow | CommandRow | RegisteredDog
-       | DeadLetterRow | AlarmAckRow)
+       | DeadLetterRow | AlarmAckRow | EvidenceRecordingRow | EvidenceItemRow)

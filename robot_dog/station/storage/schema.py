@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from robot_dog.station.storage.rows import (AlarmAckRow, CommandRow, DeadLetterRow, EventRow, FrameRow, RegisteredDog,
-                                            ResultRow, Row, StatusRow)
+from robot_dog.station.storage.rows import (AlarmAckRow, CommandRow, DeadLetterRow, EventRow,
+                                            EvidenceItemRow, EvidenceRecordingRow, FrameRow,
+                                            RegisteredDog, ResultRow, Row, StatusRow)
 
 # {REAL} and {ID} differ per backend; everything else is shared SQL.
 SCHEMA = """
@@ -37,7 +38,34 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 CREATE TABLE IF NOT EXISTS alarm_acks (
     dog TEXT NOT NULL, event_id TEXT NOT NULL, acked_by TEXT NOT NULL, acked_at {REAL} NOT NULL,
     PRIMARY KEY (dog, event_id));
+CREATE TABLE IF NOT EXISTS accounts (
+    name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT,
+    disabled INTEGER NOT NULL DEFAULT 0, created_at {REAL} NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    digest TEXT PRIMARY KEY, account TEXT NOT NULL, address TEXT NOT NULL,
+    created_at {REAL} NOT NULL, last_seen {REAL} NOT NULL);
+CREATE INDEX IF NOT EXISTS sessions_account ON sessions (account);
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id TEXT PRIMARY KEY, digest TEXT NOT NULL UNIQUE, account TEXT NOT NULL, label TEXT NOT NULL,
+    created_at {REAL} NOT NULL, revoked_at {REAL});
+CREATE TABLE IF NOT EXISTS audit (
+    id {ID}, at {REAL} NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL, target TEXT NOT NULL,
+    address TEXT NOT NULL, ok INTEGER NOT NULL, detail TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_actor ON audit (actor, id);
+CREATE TABLE IF NOT EXISTS evidence_recordings (
+    dog TEXT NOT NULL, recording TEXT NOT NULL, device TEXT NOT NULL, officer TEXT NOT NULL,
+    reason TEXT NOT NULL, started_at {REAL} NOT NULL, ended_at {REAL}, locked INTEGER NOT NULL,
+    items INTEGER NOT NULL, received {REAL} NOT NULL, PRIMARY KEY (dog, recording));
+CREATE INDEX IF NOT EXISTS evidence_recordings_dog_start ON evidence_recordings (dog, started_at);
+CREATE TABLE IF NOT EXISTS evidence_items (
+    dog TEXT NOT NULL, recording TEXT NOT NULL, seq BIGINT NOT NULL, kind TEXT NOT NULL,
+    file TEXT NOT NULL, size BIGINT NOT NULL, sha256 TEXT NOT NULL, start_at {REAL} NOT NULL,
+    end_at {REAL} NOT NULL, state TEXT NOT NULL, verified_at {REAL},
+    PRIMARY KEY (dog, recording, seq));
 """
+#: The accounts' tables (storage/accounts.py) are written at once, not through the batched
+#: writer: a login, a revocation or an audit line must hold before the answer leaves. The
+#: `audit` table is append-only: no statement in the station updates or deletes its rows.
 #: Newest dead letters kept; older ones are deleted as new ones arrive (a flood cannot fill
 #: the disk; the counters in the station's summary and logs keep the totals).
 DEAD_LETTERS_KEPT = 10_000
@@ -63,6 +91,15 @@ _UPSERT = {
                 "WHERE commands.dog = excluded.dog AND commands.issuer IS NULL",
     DeadLetterRow: "INSERT INTO dead_letters (topic, size, reason, received, detail) "
                    "VALUES (?, ?, ?, ?, ?)",
+    # A later manifest of a recording lists as many entries or more (the intake checks it).
+    EvidenceRecordingRow: "INSERT INTO evidence_recordings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                          "ON CONFLICT (dog, recording) DO UPDATE SET ended_at = excluded.ended_at, "
+                          "locked = excluded.locked, items = excluded.items, received = excluded.received "
+                          "WHERE excluded.items >= evidence_recordings.items",
+    # `verified` is final: a manifest arriving again never turns an item back to `pending`.
+    EvidenceItemRow: "INSERT INTO evidence_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                     "ON CONFLICT (dog, recording, seq) DO UPDATE SET state = excluded.state, "
+                     "verified_at = excluded.verified_at WHERE evidence_items.state <> 'verified'",
     RegisteredDog: "INSERT INTO dogs (dog, status, registered) VALUES (?, 'offline', 1) "
                    "ON CONFLICT (dog) DO UPDATE SET registered = 1",
     # The first acknowledgement of an alarm is the one on record.
@@ -93,6 +130,10 @@ def _lock_order(row: Row) -> tuple[Any, ...]:
         return (5,)
     if isinstance(row, AlarmAckRow):
         return (6, row.dog, row.event_id)
+    if isinstance(row, EvidenceRecordingRow):
+        return (7, row.dog, row.recording)
+    if isinstance(row, EvidenceItemRow):
+        return (8, row.dog, row.recording, row.seq)
     raise TypeError(f"not a storage row: {row!r}")
 
 
@@ -117,6 +158,12 @@ def _params(row: Row) -> tuple[Any, ...]:
         return (row.dog,)
     if isinstance(row, AlarmAckRow):
         return (row.dog, row.event_id[:64], row.acked_by[:64], row.acked_at)
+    if isinstance(row, EvidenceRecordingRow):
+        return (row.dog, row.recording, row.device, row.officer, row.reason, row.started_at,
+                row.ended_at, int(row.locked), row.items, row.received)
+    if isinstance(row, EvidenceItemRow):
+        return (row.dog, row.recording, row.seq, row.kind, row.file, row.size, row.sha256,
+                row.start, row.end, row.state, row.verified_at)
     raise TypeError(f"not a storage row: {row!r}")
 
 

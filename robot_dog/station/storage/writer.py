@@ -1,6 +1,8 @@
 """Storage: rows are enqueued by ingest and committed in batches by one writer thread."""
 from __future__ import annotations
 
+from robot_dog.errors import RobotDogError
+
 import json
 import logging
 import threading
@@ -17,7 +19,7 @@ from robot_dog.station.storage.schema import _ANSWER, _SEEN, _TRIM_DEAD, _UPSERT
 _LOGGER = logging.getLogger(__name__)
 
 
-class StorageError(Exception):
+class StorageError(RobotDogError):
     """The database cannot be opened or written."""
 
 
@@ -32,6 +34,7 @@ class Storage(StorageReads):
 
     def __init__(self, target: str | Path, batch_max: int = 5000, flush_interval_s: float = 0.1,
                  linger_s: float = 0.005) -> None:
+        self.target = target  # the file or URL, for the accounts' tables (storage/accounts.py)
         self.backend = _backend(target)
         self.batch_max, self.flush_interval_s, self.linger_s = batch_max, flush_interval_s, linger_s
         try:

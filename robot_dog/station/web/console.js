@@ -1,10 +1,15 @@
-// The station console: fleet overview (video wall), dog view, alarm queue. Everything live
-// arrives on one WebSocket (live.js); the JSON API is used for the login and the verb list.
-// Data is always set as text (textContent, attributes), never parsed as HTML.
+// The station console: fleet overview (video wall), dog view, alarm queue, evidence. Everything
+// live arrives on one WebSocket (live.js); the JSON API is used for the login, the verb list
+// and the evidence. Data is always set as text (textContent, attributes), never parsed as HTML.
+//
+// Who may do what is the station's role table (docs/security.md, "People and roles"): the page
+// hides the controls of actions the account's role lacks (the `hello` message lists its
+// actions), and the station refuses them anyway.
 import {Live} from "./live.js";
 import {clock, initialLanguage, language, setLanguage, t} from "./i18n.js";
 import {DogMap} from "./map.js";
 import {Charts} from "./charts.js";
+import {EvidenceBrowser} from "./evidence.js";
 
 const STALE_S = 5;          // no frame for this long: NO SIGNAL
 const LOW_BATTERY = 0.15;   // red below, amber below WARN_BATTERY
@@ -12,11 +17,18 @@ const WARN_BATTERY = 0.30;
 const TRACK_POINTS = 2000;
 
 const state = {
-  operator: null, token: sessionStorage.getItem("console.token") || "",
-  commander: false, commandsOn: false, degradedAfterS: 10,
-  dogs: new Map(), alarms: [], verbs: [], layout: Number(localStorage.getItem("console.layout") || 4),
+  name: null, role: null, csrf: null, actions: new Set(), proven: false,
+  commandsOn: false, degradedAfterS: 10, evidenceOn: false,
+  dogs: new Map(), alarms: [], verbs: [], presets: {}, layout: Number(localStorage.getItem("console.layout") || 4),
   view: null, live: null, commandSeq: 0, commands: new Map(),
 };
+//: Verbs the dog view does not list as plain controls: they have their own place (e-stop,
+//: announcement) or are the station's own (check-in), or need audio (listen, talk).
+const OWN_PLACE = ["estop", "estop_release", "announce", "checkin", "listen", "talk"];
+
+/** Whether the account's role may do `action` (roles.ACTIONS, sent in `hello`). */
+function can(action) { return state.actions.has(action); }
+function actionOf(verb) { return verb === "estop" || verb === "estop_release" ? "estop" : "command"; }
 
 // --- DOM helpers --------------------------------------------------------------------------
 const $ = selector => document.querySelector(selector);
@@ -56,7 +68,7 @@ function stale(d) {
 
 function disabledReason(d) {
   if (!state.commandsOn) return t("reason_no_commands");
-  if (!state.commander) return t("reason_viewer");
+  if (!state.proven) return t("reason_live");
   if (d.status !== "online") return t("reason_offline", {dog: d.name});
   if (stale(d)) return t("reason_stale", {dog: d.name});
   return "";
@@ -121,6 +133,7 @@ function renderTile(d, root) {
   overlay.textContent = d.frame ? t("no_signal", {time: clock(d.frame.received)}) : t("no_signal_never");
   const reason = disabledReason(d);
   for (const button of root.querySelectorAll("button[data-verb]")) {
+    button.hidden = !can(actionOf(button.dataset.verb));   // the station refuses it anyway
     button.disabled = Boolean(reason);
     button.title = reason;
     button.dataset.reason = reason;
@@ -199,9 +212,7 @@ function renderAlarms() {
       h("span", {class: "dog"}, a.dog), h("span", {class: "what"}, `${a.type}: ${a.message || ""}`));
     if (a.acked_by) li.append(h("span", {class: "ackedby"}, t("acked", {by: a.acked_by, time: clock(a.acked_at)})));
     else {
-      const button = h("button", {class: "ack", type: "button", onclick: () => acknowledge(a)}, t("ack"));
-      if (!state.commander) { button.disabled = true; button.title = t("reason_viewer"); }
-      li.append(button);
+      if (can("acknowledge")) li.append(h("button", {class: "ack", type: "button", onclick: () => acknowledge(a)}, t("ack")));
     }
     return li;
   }));
@@ -233,9 +244,18 @@ function command(dogName, verb, args) {
   const id = `c${++state.commandSeq}`;
   state.commands.set(id, {dog: dogName, verb, state: "pending"});
   showCommand({id, dog: dogName, verb, state: "pending"});
-  if (!state.live?.send({type: "command", id, dog: dogName, verb, args})) {
+  if (state.live?.send({type: "command", id, dog: dogName, verb, args})) return;
+  if (verb !== "estop") {
     showCommand({id, dog: dogName, verb, state: "refused", message: t("live_lost")});
+    return;
   }
+  // The live connection is down: the E-STOP goes by HTTP (the station keeps room for it).
+  post(`/api/dogs/${encodeURIComponent(dogName)}/commands/estop?wait=8`, args).then(async reply => {
+    const body = await reply.json().catch(() => ({}));
+    const r = body.result;
+    showCommand({id, dog: dogName, verb, state: reply.status === 202 ? "timeout" : !reply.ok ? "refused"
+                 : r.ok ? "done" : "refused", code: r?.code ?? body.code, message: r?.message ?? body.error});
+  }, () => showCommand({id, dog: dogName, verb, state: "refused", message: t("live_lost")}));
 }
 
 function showCommand(m) {
@@ -254,7 +274,7 @@ function showCommand(m) {
 }
 
 function estop(name) {
-  command(name, "estop", {reason: `e-stop from the station console by ${state.operator}`});
+  command(name, "estop", {reason: `e-stop from the station console by ${state.name}`.slice(0, 128)});
 }
 
 function release(name) {
@@ -265,6 +285,9 @@ function release(name) {
 // --- dog view -----------------------------------------------------------------------------
 let map = null;
 let charts = null;
+const evidence = new EvidenceBrowser({root: () => $("#evidence"), can, post});
+//: Verbs asked about before they are sent (besides the release, which has its own question).
+const CONFIRM = ["resume"];
 
 function openDog(name) {
   state.view = name;
@@ -278,6 +301,7 @@ function openDog(name) {
   charts = charts || new Charts($("#charts"), [t("chart_battery"), t("chart_speed"), t("chart_link")]);
   map.show(dog(name).track);
   charts.show(dog(name).history);
+  evidence.show(name);
   renderVerbs();
   renderDogView();
   watch();
@@ -305,18 +329,28 @@ function renderDogView() {
     el.disabled = Boolean(reason);
     el.title = reason;
   }
+  view.querySelector(".announce").hidden = !can("command");
 }
 
-/** One control per verb from GET /api/verbs (its args schema); never a table in the page. */
+/** One control per verb from GET /api/verbs (the registry: its args schema); never a table in
+ *  the page. Hidden when the role may not command. */
 function renderVerbs() {
   const box = $("#verbs");
-  box.replaceChildren(...state.verbs.filter(v => !["estop", "estop_release", "announce"].includes(v.name)).map(v => {
+  box.hidden = !can("command");
+  box.replaceChildren(...state.verbs.filter(v => !OWN_PLACE.includes(v.name)).map(v => {
     const inputs = Object.entries(v.args.properties || {}).map(([arg, schema]) => {
       let input;
-      if (schema.enum) input = h("select", {}, ...schema.enum.map(o => h("option", {value: o}, o)));
-      else if (schema.type === "number") input = h("input", {type: "number", step: "0.1", min: String(schema.minimum ?? 0), max: String(schema.maximum ?? 1), value: String(schema.minimum ?? 0)});
-      else if (schema.type === "boolean") input = h("input", {type: "checkbox"});
-      else input = h("input", {type: "text", maxlength: String(schema.maxLength ?? 64)});
+      if (schema.enum) {
+        input = h("select", {}, ...schema.enum.map(o => h("option", {value: o}, o)));
+        if (schema.default !== undefined) input.value = schema.default;
+      } else if (schema.type === "number" || schema.type === "integer") {
+        input = h("input", {type: "number", step: schema.type === "integer" ? "1" : "0.1",
+                            min: String(schema.minimum ?? 0), max: String(schema.maximum ?? 1),
+                            value: String(schema.default ?? schema.minimum ?? 0)});
+      } else if (schema.type === "boolean") {
+        input = h("input", {type: "checkbox"});
+        input.checked = Boolean(schema.default);
+      } else input = h("input", {type: "text", maxlength: String(schema.maxLength ?? 64), value: schema.default ?? ""});
       input.dataset.arg = arg;
       input.dataset.kind = schema.type || "string";
       return h("label", {}, `${arg} `, input);
@@ -324,15 +358,15 @@ function renderVerbs() {
     const send = () => {
       const args = {};
       for (const input of box.querySelectorAll(`[data-verb-box="${v.name}"] [data-arg]`)) {
-        const value = input.dataset.kind === "number" ? Number(input.value)
+        const value = ["number", "integer"].includes(input.dataset.kind) ? Number(input.value)
           : input.dataset.kind === "boolean" ? input.checked : input.value;
         if (value !== "") args[input.dataset.arg] = value;
       }
-      if (v.confirm && !window.confirm(t("confirm_verb", {verb: v.name, dog: state.view}))) return;
+      if (CONFIRM.includes(v.name) && !window.confirm(t("confirm_verb", {verb: v.name, dog: state.view}))) return;
       command(state.view, v.name, args);
     };
-    return h("div", {class: "verb", "data-verb-box": v.name}, ...inputs,
-             h("button", {type: "button", "data-verb": v.name, onclick: send}, t(`verb_${v.name}`)));
+    return h("div", {class: "verb", "data-verb-box": v.name, title: v.summary}, ...inputs,
+             h("button", {type: "button", "data-verb": v.name, onclick: send}, t(`verb_${v.name}`, {}, v.name)));
   }));
 }
 
@@ -348,6 +382,11 @@ function onMessage(m) {
     case "hello":
       state.commandsOn = m.commands;
       state.degradedAfterS = m.degraded_after_s;
+      state.actions = new Set(m.actions);
+      state.role = m.role;
+      state.evidenceOn = m.evidence;
+      showWho();
+      renderVerbs();
       for (const f of m.fleet) {
         const d = dog(f.dog);
         d.status = f.status;
@@ -390,9 +429,12 @@ function onMessage(m) {
       }
       break;
     case "auth":
-      state.commander = Boolean(m.operator);
-      if (m.error) showLoginError(t("login_failed", {error: m.error}));
+      state.proven = Boolean(m.ok);
+      if (!m.ok) showLoginError(t("login_failed", {error: m.error}));
       break;
+    case "session_ended":
+      endSession(t("session_ended", {code: m.code}));
+      return;
     case "command_state":
       showCommand(m);
       break;
@@ -400,7 +442,8 @@ function onMessage(m) {
       refreshAlarms();
       break;
     case "error":
-      console.warn("station:", m.error);
+      if (m.code) showLoginError(t("station_refused", {error: m.error}));
+      else console.warn("station:", m.error);
       break;
   }
   render();
@@ -433,22 +476,60 @@ function render() {
   });
 }
 
-// --- login --------------------------------------------------------------------------------
+// --- login ---------------------------------------------------------------------------------
+// Name + password -> the station's session (an HttpOnly, SameSite=Strict cookie no script
+// reads) and its CSRF token, kept for this tab only: sent as X-CSRF-Token on every POST and
+// once on the live socket (`auth`); another site can make the browser send the cookie, never
+// this token.
 function showLoginError(text) { $("#login-error").textContent = text; }
 
-async function login(operator, token) {
-  showLoginError("");
-  const reply = await fetch("/api/operator", {cache: "no-store", headers: {
-    Authorization: `Bearer ${token}`, "X-Operator": operator}});
+function showWho() {
+  $("#who").textContent = state.name || "";            // text: never markup
+  $("#role").textContent = state.role ? t(`role_${state.role}`, {}, state.role) : "";
+  $("#role").dataset.role = state.role || "";
+  document.body.dataset.role = state.role || "";
+}
+
+async function errorOf(reply) {
   const body = await reply.json().catch(() => ({}));
-  if (!reply.ok) { showLoginError(t("login_failed", {error: body.error || reply.status})); return; }
-  state.operator = body.operator;
-  state.token = token;
-  sessionStorage.setItem("console.token", token);
-  sessionStorage.setItem("console.operator", operator);
+  return body.error ? `${body.error}${body.code ? ` (${body.code})` : ""}` : `HTTP ${reply.status}`;
+}
+
+export async function post(path, body) {
+  return fetch(path, {method: "POST", cache: "no-store", body: JSON.stringify(body ?? {}),
+    headers: {"Content-Type": "application/json", "X-CSRF-Token": state.csrf || ""}});
+}
+
+async function login(name, password) {
+  showLoginError("");
+  const reply = await fetch("/api/login", {method: "POST", cache: "no-store",
+    headers: {"Content-Type": "application/json"}, body: JSON.stringify({name, password})});
+  $("#password").value = "";
+  if (!reply.ok) {
+    showLoginError(reply.status === 401 ? t("wrong_login") : t("login_failed", {error: await errorOf(reply)}));
+    return;
+  }
+  await begin(await reply.json());
+}
+
+/** A reload keeps the session (its cookie): ask the station who we are and for the CSRF token. */
+async function resume() {
+  if (!sessionStorage.getItem("console.csrf")) return;   // never logged in from this tab
+  const reply = await fetch("/api/session", {cache: "no-store"}).catch(() => null);
+  if (reply && reply.ok) {
+    const doc = await reply.json();
+    if (doc.csrf && !state.name) await begin(doc);
+  } else sessionStorage.removeItem("console.csrf");
+}
+
+async function begin(doc) {
+  Object.assign(state, {name: doc.name, role: doc.role, csrf: doc.csrf});
+  sessionStorage.setItem("console.csrf", doc.csrf);
   const verbs = await fetch("/api/verbs", {cache: "no-store"});
-  state.verbs = verbs.ok ? (await verbs.json()).verbs : [];
-  $("#who").textContent = state.operator;
+  const catalog = verbs.ok ? await verbs.json() : {verbs: [], presets: {}};
+  state.verbs = catalog.verbs;
+  state.presets = catalog.presets;
+  showWho();
   $("#login").hidden = true;
   $("#session").hidden = false;
   $("#main").hidden = false;
@@ -456,19 +537,31 @@ async function login(operator, token) {
     onMessage, onFrame,
     onOpen: () => {
       $("#live-lost").hidden = true;
-      state.live.send({type: "auth", token: state.token, operator: state.operator});
+      state.live.send({type: "auth", csrf: state.csrf});
       watch();
     },
-    onClose: () => { $("#live-lost").hidden = false; state.commander = false; },
+    onClose: () => { $("#live-lost").hidden = false; state.proven = false; render(); },
   });
   state.live.start();
 }
 
-async function logout() {
+/** The session ended (logout, expiry, a disabled account): back to the login form. */
+function endSession(text) {
   state.live?.stop();
-  sessionStorage.removeItem("console.token");
-  await fetch("/api/logout", {method: "POST", cache: "no-store"}).catch(() => {});
-  location.reload();
+  state.live = null;
+  Object.assign(state, {name: null, role: null, csrf: null, actions: new Set(), proven: false});
+  sessionStorage.removeItem("console.csrf");
+  showWho();
+  $("#login").hidden = false;
+  $("#session").hidden = true;
+  $("#main").hidden = true;
+  $("#live-lost").hidden = true;
+  showLoginError(text);
+}
+
+async function logout() {
+  const reply = await post("/api/logout").catch(() => null);
+  endSession(reply && reply.ok ? "" : t("logout_failed"));
 }
 
 function main() {
@@ -488,7 +581,7 @@ function main() {
   });
   $("#login").addEventListener("submit", event => {
     event.preventDefault();
-    login($("#operator").value.trim(), $("#token").value.trim()).catch(e => showLoginError(String(e)));
+    login($("#name").value.trim(), $("#password").value).catch(e => showLoginError(String(e)));
   });
   $("#logout").addEventListener("click", logout);
   $("#back").addEventListener("click", closeDog);
@@ -496,8 +589,7 @@ function main() {
   $("#release").addEventListener("click", () => release(state.view));
   $("#announce-send").addEventListener("click", announce);
   setInterval(render, 1000);  // ages and NO SIGNAL move with the clock; no request is made
-  const operator = sessionStorage.getItem("console.operator");
-  if (state.token && operator) login(operator, state.token).catch(e => showLoginError(String(e)));
+  resume().catch(e => showLoginError(String(e)));
 }
 
 main();

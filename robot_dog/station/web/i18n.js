@@ -5,7 +5,16 @@
 const MESSAGES = {
   en: {
     title: "Patrol station",
-    operator: "Operator", token: "Operator token", login: "Log in", logout: "Log out",
+    name: "Name", password: "Password", login: "Log in", logout: "Log out",
+    wrong_login: "Wrong name or password: not logged in.", logout_failed: "Logged out here; the station did not answer.",
+    session_ended: "Session ended ({code}): log in again.", station_refused: "Refused by the station: {error}",
+    role_viewer: "viewer", role_operator: "operator", role_commander: "commander", role_admin: "admin", role_officer: "officer",
+    reason_live: "disabled: live connection not ready",
+    evidence: "Evidence", evidence_none: "No recordings.", evidence_off: "This station keeps no evidence.",
+    evidence_export: "Export case", evidence_reason: "Reason for the export", evidence_exported: "Exported {file}",
+    evidence_state_verified: "verified", evidence_state_partial: "partly verified", evidence_state_pending: "not verified yet",
+    evidence_item: "{kind} {seq}: {size} kB, SHA-256 {sha}…", evidence_play: "Play", evidence_refresh: "Refresh",
+    evidence_recording: "{start} – {end} · {reason} · officer {officer} · {state}", evidence_locked: "locked",
     login_hint: "Log in to see the fleet.", login_failed: "Login refused: {error}",
     language: "Language", layout: "Tiles", overview: "Overview",
     live_lost: "Live connection lost; reconnecting…",
@@ -15,7 +24,6 @@ const MESSAGES = {
     no_signal: "NO SIGNAL, last frame {time}", no_signal_never: "NO SIGNAL, no frame yet",
     frame_age: "frame {age} s old",
     reason_offline: "disabled: {dog} is offline", reason_stale: "disabled: no signal from {dog}",
-    reason_viewer: "disabled: watch only (log in with the operator token to command)",
     reason_no_commands: "disabled: commands are off on this station",
     alarms: "Alarms", unacked: "{n} unacknowledged", ack: "Acknowledge",
     acked: "acknowledged by {by} at {time}", no_alarms: "No alarms.",
@@ -38,7 +46,16 @@ const MESSAGES = {
   },
   zh: {
     title: "巡逻站",
-    operator: "操作员", token: "操作员令牌", login: "登录", logout: "退出",
+    name: "账号", password: "密码", login: "登录", logout: "退出",
+    wrong_login: "账号或密码错误，未登录。", logout_failed: "本页已退出；站点未应答。",
+    session_ended: "会话已结束（{code}），请重新登录。", station_refused: "站点拒绝：{error}",
+    role_viewer: "观看员", role_operator: "操作员", role_commander: "指挥员", role_admin: "管理员", role_officer: "警员",
+    reason_live: "不可用：实时连接未就绪",
+    evidence: "证据", evidence_none: "暂无录像。", evidence_off: "本站不保存证据。",
+    evidence_export: "导出案件", evidence_reason: "导出原因", evidence_exported: "已导出 {file}",
+    evidence_state_verified: "已验证", evidence_state_partial: "部分验证", evidence_state_pending: "尚未验证",
+    evidence_item: "{kind} {seq}：{size} kB，SHA-256 {sha}…", evidence_play: "播放", evidence_refresh: "刷新",
+    evidence_recording: "{start} – {end} · {reason} · 警员 {officer} · {state}", evidence_locked: "已锁定",
     login_hint: "登录后查看机器狗。", login_failed: "登录被拒绝：{error}",
     language: "语言", layout: "画面", overview: "总览",
     live_lost: "实时连接中断，正在重连…",
@@ -48,7 +65,6 @@ const MESSAGES = {
     no_signal: "无信号，最后画面 {time}", no_signal_never: "无信号，尚无画面",
     frame_age: "画面延迟 {age} 秒",
     reason_offline: "不可用：{dog} 离线", reason_stale: "不可用：{dog} 无信号",
-    reason_viewer: "不可用：仅观看（用操作员令牌登录后可下达命令）",
     reason_no_commands: "不可用：本站未开启命令",
     alarms: "告警", unacked: "{n} 条未确认", ack: "确认",
     acked: "{by} 于 {time} 确认", no_alarms: "暂无告警。",
@@ -94,9 +110,10 @@ export function setLanguage(lang) {
 
 export function language() { return current; }
 
-/** The message `key` with {name} filled in from `vars` (plain text, never HTML). */
-export function t(key, vars = {}) {
-  const text = MESSAGES[current][key] ?? MESSAGES.en[key] ?? key;
+/** The message `key` with {name} filled in from `vars` (plain text, never HTML); `fallback`
+ *  when the catalogue has no such message (a verb added to the registry, a new role). */
+export function t(key, vars = {}, fallback = key) {
+  const text = MESSAGES[current][key] ?? MESSAGES.en[key] ?? fallback;
   return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
 }
 

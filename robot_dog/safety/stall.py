@@ -1,0 +1,44 @@
+"""The safety node's own stalls, told apart from its inputs' silence (pure; times in s).
+
+rclpy's executor serves a ready timer before ready subscriptions and services. After the node
+itself stalled (not scheduled, its thread waiting for the GIL or the disk), its tick therefore
+ran first and judged every input and check-in late although they were waiting in its own
+queues: a false "missed its deadline" hold and a false watchdog zero (both seen with telemetry
+fresh). A tick that comes more than `late_s` after the previous one ends a stall: deadlines are
+not judged on it, but on the next tick, one period later, after the queued messages were
+served. At most one tick in a row is deferred, so a node that is late on every tick (a
+saturated machine) still judges every other tick: a real silence is caught at most one tick
+later, and only right after a stall of the node itself, during which it could not act anyway.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class StallGuard:
+    late_s: float = 0.1          # a tick this long after the previous one ends a stall, s
+    stalls: int = 0              # stalls seen
+    worst_s: float = 0.0         # the longest gap between two ticks, s
+    _last: float | None = None
+    _deferred: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.late_s > 0:
+            raise ValueError(f"late_s must be > 0, got {self.late_s}")
+
+    def tick(self, now: float) -> float:
+        """0.0: judge deadlines now. Else the stall that just ended (s since the previous
+        tick): serve what is queued first, judge on the next tick."""
+        gap = 0.0 if self._last is None else now - self._last
+        self._last = now
+        if gap <= self.late_s:
+            self._deferred = False
+            return 0.0
+        self.stalls += 1
+        self.worst_s = max(self.worst_s, gap)
+        if self._deferred:          # late again: judge now, never defer twice in a row
+            self._deferred = False
+            return 0.0
+        self._deferred = True
+        return gap

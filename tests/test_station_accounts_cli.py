@@ -1,0 +1,111 @@
+"""`robot-dog station user|token|migrate` and `robot-dog fleet init`'s first admin, run as a
+person would (the command's main, its printed output, the database behind it)."""
+from __future__ import annotations
+
+import io
+import stat
+
+import pytest
+
+from robot_dog.cli import fleet as cli_fleet
+from robot_dog.station import cli as station_cli
+from robot_dog.station.accounts import Accounts
+from robot_dog.station.storage.accounts import AccountTables
+from tests.test_station_accounts import cheap_argon2  # noqa: F401  (autouse fixture)
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = station_cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def accounts_of(db) -> Accounts:
+    return Accounts(AccountTables(db))
+
+
+def test_user_add_prints_a_one_time_password_that_logs_in(tmp_path, capsys):
+    db = str(tmp_path / "station.db")
+    code, out, _ = run(capsys, "user", "add", "王警官", "--role", "operator", "--db", db)
+    assert code == 0
+    password = out.split("one-time password: ", 1)[1].split()[0]
+    assert accounts_of(db).login("王警官", password, "cli").principal.role == "operator"
+    code, _, err = run(capsys, "user", "add", "王警官", "--role", "viewer", "--db", db)
+    assert code == 1 and "account_exists" in err
+    code, out, _ = run(capsys, "user", "list", "--db", db)
+    assert out.splitlines() == ["王警官\toperator\tactive\tpassword"]
+
+
+def test_passwords_from_stdin_empty_or_huge_are_refused(tmp_path, capsys, monkeypatch):
+    db = str(tmp_path / "station.db")
+    for password in ("", "x" * 100_000):
+        monkeypatch.setattr("sys.stdin", io.StringIO(password + "\n"))
+        code, _, err = run(capsys, "user", "add", "alice", "--role", "viewer", "--password-stdin",
+                           "--db", db)
+        assert code == 1 and "bad_password" in err
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough one\n"))
+    assert run(capsys, "user", "add", "alice", "--role", "viewer", "--password-stdin",
+               "--db", db)[0] == 0
+    assert accounts_of(db).login("alice", "a long enough one", "cli").principal.name == "alice"
+
+
+def test_passwd_role_disable_and_tokens(tmp_path, capsys):
+    db = str(tmp_path / "station.db")
+    run(capsys, "user", "add", "alice", "--role", "viewer", "--db", db)
+    code, out, _ = run(capsys, "user", "passwd", "alice", "--db", db)
+    new = out.split("one-time password: ", 1)[1].split()[0]
+    assert run(capsys, "user", "role", "alice", "operator", "--db", db)[0] == 0
+    assert accounts_of(db).login("alice", new, "cli").principal.role == "operator"
+    code, out, _ = run(capsys, "token", "create", "alice", "--label", "nightly", "--db", db)
+    secret = next(line for line in out.splitlines() if line.startswith("rdt_"))
+    token_id = out.split("API token ", 1)[1].split()[0]
+    code, out, _ = run(capsys, "token", "list", "--db", db)
+    assert out.splitlines() == [f"{token_id}\talice\tlive\tnightly"] and secret not in out
+    assert accounts_of(db).is_token(secret)
+    assert run(capsys, "token", "revoke", token_id, "--db", db)[0] == 0
+    assert not accounts_of(db).is_token(secret)
+    assert run(capsys, "user", "disable", "alice", "--db", db)[0] == 0
+    assert "disabled" in run(capsys, "user", "list", "--db", db)[1]
+    kinds = [e["kind"] for e in AccountTables(db).audit(100)]
+    assert {"account_added", "password_changed", "role_changed", "token_created",
+            "token_revoked", "account_disabled"} <= set(kinds)
+
+
+def test_migrate_turns_the_operator_token_into_an_admin_token_or_says_why_not(tmp_path, capsys):
+    db = str(tmp_path / "station.db")
+    weak = tmp_path / "weak.token"
+    weak.write_text("s3cret\n")
+    code, _, err = run(capsys, "migrate", "--operator-token-file", str(weak), "--db", db)
+    assert code == 1 and "guessable" in err and "migration_refused" in err
+    strong = tmp_path / "operator.token"
+    strong.write_text("Zq" * 22 + "\n")
+    code, out, _ = run(capsys, "migrate", "--operator-token-file", str(strong), "--db", db)
+    assert code == 0 and "admin account 'operator'" in out
+    assert accounts_of(db).authenticate(cookie=None, authorization="Bearer " + "Zq" * 22,
+                                        csrf=None, state_changing=True).role == "admin"
+    code, _, err = run(capsys, "migrate", "--operator-token-file", str(strong), "--db", db)
+    assert code == 1 and "already" in err
+
+
+@pytest.mark.slow  # openssl for the fleet's CA
+def test_fleet_init_creates_the_first_admin_with_a_0600_one_time_password(tmp_path, capsys):
+    out_dir = tmp_path / "fleet"
+    assert cli_fleet.main(["init", str(out_dir), "--dog", "dog1", "--port", "18883"]) == 0
+    printed = capsys.readouterr().out
+    password_file = out_dir / "station" / "first-admin.password"
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    name, password = password_file.read_text().splitlines()
+    assert name == "admin" and f"one-time password: {password}" in printed
+    principal = accounts_of(tmp_path / "station.db").login(name, password, "cli").principal
+    assert principal.role == "admin"
+
+
+def test_the_demo_login_is_ready_and_stays_the_same_from_run_to_run(tmp_path):
+    from robot_dog.cli.demo import demo_login
+    first = accounts_of(tmp_path / "run1.db")
+    name, password = demo_login(first, tmp_path)
+    assert stat.S_IMODE((tmp_path / "demo.login").stat().st_mode) == 0o600
+    assert first.login(name, password, "page").principal.role == "operator"
+    again = accounts_of(tmp_path / "run2.db")  # each demo run starts a fresh database
+    assert demo_login(again, tmp_path) == (name, password)
+    assert again.login(name, password, "page").principal.name == "demo"
