@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import tarfile
 import threading
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import EventRow, StatusRow, Storage, TelemetryRow
 from robot_dog.station.web import StationHttp
 from tests.support import wait_for
+from tests.test_station_evidence import uploaded  # noqa: F401  (module fixture: dog1's recording)
 
 PASSWORD = "correct horse battery"
 OPERATOR = "王警官"        # account names in any script
@@ -284,4 +286,62 @@ def test_a_viewer_sees_the_fleet_without_controls_and_logs_out(console, browser_
     page.reload()
     page.wait_for_selector("#login:not([hidden])", timeout=TIMEOUT_MS)
     assert page.is_hidden("#main"), "the cookie's session is over: a reload shows the login"
+    assert errors == [], errors
+
+
+@pytest.fixture
+def evidence_station(uploaded):
+    """A station holding dog1's verified recording (test_station_evidence.uploaded: a real
+    recorder's segments uploaded through the cores), with an admin and a viewer."""
+    storage, objects, key, _ = uploaded
+    storage.put(StatusRow("dog1", "online", time.time()))
+    storage.flush()
+    station = StationHttp(storage, FrameRelay(), port=0, evidence=(
+        objects, lambda dog: signing.public_pem(key.public_key()))).start()
+    for name, role in (("ada", "admin"), ("vera", "viewer")):
+        if station.accounts.tables.account(name) is None:
+            station.accounts.add_account(local_admin("test"), name, role, PASSWORD)
+    yield station
+    station.stop()
+
+
+@pytest.mark.timeout(180)
+def test_the_evidence_of_a_dog_plays_and_an_admin_exports_it(evidence_station, browser_page,
+                                                              tmp_path):
+    station = evidence_station
+    recording = station.storage.evidence_recordings("dog1")[0]["recording"]
+    page = browser_page
+    errors = watch_errors(page)
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.goto(f"http://127.0.0.1:{station.port}/")
+    page.select_option("#lang", "en")
+    log_in(page, "ada")
+    page.click(".tile[data-dog=dog1] .frame", timeout=TIMEOUT_MS)
+    entry = f"#evidence li[data-recording='{recording}']"
+    page.wait_for_selector(f"{entry}[data-state=verified]", timeout=TIMEOUT_MS)
+    assert "verified" in page.inner_text(entry) and "officer 3" in page.inner_text(entry)
+    first = f"{entry} .items li[data-state=verified]"
+    page.click(f"{first} button.play")
+    duration = page.wait_for_function(
+        f"() => {{ const v = document.querySelector(\"{first} video.media\"); "
+        "return v && v.readyState >= 1 && v.duration; }", timeout=TIMEOUT_MS).json_value()
+    assert duration > 0.5, "a verified segment plays through the range route"
+    shot(page, "console-evidence-en.png")
+    page.check(f"{entry} input.pick")
+    page.fill("#evidence .export-form .reason", "case 2026-114, glass break")
+    with page.expect_download(timeout=TIMEOUT_MS) as download:
+        page.click("#evidence button.export")
+    saved = tmp_path / "case.tar"
+    download.value.save_as(saved)
+    with tarfile.open(saved) as tar:
+        assert any(name.endswith(".mp4") for name in tar.getnames())
+    exported = station.accounts.tables.audit(1, kind="evidence_export")[0]
+    assert (exported["actor"], exported["detail"]["reason"]) == ("ada", "case 2026-114, glass break")
+    page.click("#logout")
+    page.wait_for_selector("#login:not([hidden])", timeout=TIMEOUT_MS)
+    log_in(page, "vera")   # a viewer watches the evidence, exports nothing
+    page.click(".tile[data-dog=dog1] .frame", timeout=TIMEOUT_MS)
+    page.wait_for_selector(f"{entry}[data-state=verified]", timeout=TIMEOUT_MS)
+    assert page.query_selector("#evidence .export-form") is None
+    assert page.query_selector(f"{entry} input.pick") is None
     assert errors == [], errors

@@ -128,6 +128,8 @@ EVENT_ID = r"[A-Za-z0-9_-]{8,64}"
 RECORDING = r"[A-Za-z0-9_.-]{1,96}"
 EVIDENCE_FILE = r"[a-z0-9.-]{1,40}"
 TOKEN_ID = r"[0-9a-f]{1,32}"
+#: Largest cursor or row id a query may name (a database integer holds it).
+MAX_ID = 2**62
 BOUNDARY = "robotdogframe"
 MAX_BODY_BYTES = 4096
 MAX_WAIT_S = 10.0
@@ -433,7 +435,7 @@ def build_app(station: StationHttp) -> FastAPI:
     async def who(request: Request) -> Principal:
         """The caller, checked against the action its route names in ROUTE_ACTIONS (on a
         worker thread: the accounts read and write their tables)."""
-        name = request.scope["endpoint"].__name__
+        name = request.scope["route"].endpoint.__name__   # the APIRoute that matched
         action = ROUTE_ACTIONS[name]
         assert action is not None, name
         limiter = station.priority_threads if name in PRIORITY_ROUTES else None
@@ -605,7 +607,7 @@ def build_app(station: StationHttp) -> FastAPI:
         return station.talk
 
     @app.get("/api/dogs/{dog}/audio/mic", response_class=Response)
-    def _mic(dog: DogName, me: Who, after: int = -1) -> Response:
+    def _mic(dog: DogName, me: Who, after: Annotated[int, Query(ge=-1, le=MAX_ID)] = -1) -> Response:
         """The dog's microphone (while a `listen` window is open) as s16le 48 kHz mono PCM
         after `after` (a sample cursor; -1 = from now on); the next cursor in X-Audio-Cursor."""
         cursor, pcm = talk().mic_since(dog, after)
@@ -640,7 +642,8 @@ def build_app(station: StationHttp) -> FastAPI:
 
     # --- people: audit log and API tokens ----------------------------------------------------
     @app.get("/api/audit")
-    def _audit_log(me: Who, limit: Limit = 100, before: int | None = None,
+    def _audit_log(me: Who, limit: Limit = 100,
+                   before: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
                    kind: str | None = None, actor: str | None = None,
                    target: str | None = None) -> dict[str, Any]:
         entries = station.accounts.audit_page(me, int(_finite("limit", limit, 1000)),

@@ -10,6 +10,7 @@ import {clock, initialLanguage, language, setLanguage, t} from "./i18n.js";
 import {DogMap} from "./map.js";
 import {Charts} from "./charts.js";
 import {EvidenceBrowser} from "./evidence.js";
+import {DogAudio} from "./audio.js";
 
 const STALE_S = 5;          // no frame for this long: NO SIGNAL
 const LOW_BATTERY = 0.15;   // red below, amber below WARN_BATTERY
@@ -286,6 +287,11 @@ function release(name) {
 let map = null;
 let charts = null;
 const evidence = new EvidenceBrowser({root: () => $("#evidence"), can, post});
+const audio = new DogAudio({post, csrf: () => state.csrf || "", onState: (dogName, kind, text) => {
+  if (dogName !== state.view) return;
+  $(`#${kind}`).setAttribute("aria-pressed", String(kind === "listen" ? Boolean(audio.listening) : Boolean(audio.talking)));
+  $("#audio-state").textContent = t(`audio_${kind}`, {state: text});
+}});
 //: Verbs asked about before they are sent (besides the release, which has its own question).
 const CONFIRM = ["resume"];
 
@@ -301,13 +307,14 @@ function openDog(name) {
   charts = charts || new Charts($("#charts"), [t("chart_battery"), t("chart_speed"), t("chart_link")]);
   map.show(dog(name).track);
   charts.show(dog(name).history);
-  evidence.show(name);
+  evidence.show(name, state.evidenceOn);
   renderVerbs();
   renderDogView();
   watch();
 }
 
 function closeDog() {
+  audio.stopAll();
   state.view = null;
   $("#dogview").hidden = true;
   $("#overview").hidden = false;
@@ -330,6 +337,9 @@ function renderDogView() {
     el.title = reason;
   }
   view.querySelector(".announce").hidden = !can("command");
+  // a listen or talk window is a command to the dog (the verbs listen and talk)
+  view.querySelector(".audio").hidden = !(state.talkOn && can("command") && can("listen"));
+  $("#talk").hidden = !can("talk");
 }
 
 /** One control per verb from GET /api/verbs (the registry: its args schema); never a table in
@@ -385,6 +395,7 @@ function onMessage(m) {
       state.actions = new Set(m.actions);
       state.role = m.role;
       state.evidenceOn = m.evidence;
+      state.talkOn = m.talk;
       showWho();
       renderVerbs();
       for (const f of m.fleet) {
@@ -547,6 +558,7 @@ async function begin(doc) {
 
 /** The session ended (logout, expiry, a disabled account): back to the login form. */
 function endSession(text) {
+  if (state.view) closeDog();
   state.live?.stop();
   state.live = null;
   Object.assign(state, {name: null, role: null, csrf: null, actions: new Set(), proven: false});
@@ -588,6 +600,13 @@ function main() {
   $("#estop").addEventListener("click", () => estop(state.view));
   $("#release").addEventListener("click", () => release(state.view));
   $("#announce-send").addEventListener("click", announce);
+  $("#listen").addEventListener("click", () => {
+    if (audio.listening) audio.stopListen(); else audio.listen(state.view);
+  });
+  $("#talk").addEventListener("pointerdown", () => audio.talk(state.view));
+  for (const end of ["pointerup", "pointerleave", "pointercancel"]) {
+    $("#talk").addEventListener(end, () => audio.stopTalk());
+  }
   setInterval(render, 1000);  // ages and NO SIGNAL move with the clock; no request is made
   resume().catch(e => showLoginError(String(e)));
 }

@@ -28,11 +28,13 @@ export class EvidenceBrowser {
     this.recordings = [];
   }
 
-  async show(dog) {
+  /** The recordings of `dog`; `kept`: the station keeps evidence (its `hello` says so). */
+  async show(dog, kept) {
     this.dog = dog;
     const root = this.root();
-    root.replaceChildren(h("h3", {}, t("evidence")),
-                         h("button", {type: "button", class: "refresh", onclick: () => this.show(dog)}, t("evidence_refresh")));
+    root.replaceChildren(h("h3", {}, t("evidence")));
+    if (!kept) { root.append(h("p", {class: "note"}, t("evidence_off"))); return; }
+    root.append(h("button", {type: "button", class: "refresh", onclick: () => this.show(dog, kept)}, t("evidence_refresh")));
     const reply = await fetch(`/api/dogs/${encodeURIComponent(dog)}/evidence`, {cache: "no-store"});
     if (this.dog !== dog) return;           // another dog was opened meanwhile
     if (reply.status === 404) { root.append(h("p", {class: "note"}, t("evidence_off"))); return; }

@@ -27,8 +27,8 @@ export class Live {
       this.onFrame(header, new Blob([new Uint8Array(event.data, 4 + size)], {type: "image/jpeg"}));
     };
     ws.onclose = () => {
+      if (this.stopped) return;   // closed on purpose (a logout): nothing lost, no retry
       this.onClose();
-      if (this.stopped) return;
       setTimeout(() => this.start(), this.retryMs);
       this.retryMs = Math.min(this.retryMs * 2, 8000);
     };

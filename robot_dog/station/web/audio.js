@@ -1,0 +1,119 @@
+// Listen-in and push-to-talk of the dog view. Listen plays the dog's microphone (s16le 48 kHz
+// PCM the station decodes from the dog's Opus, fetched while listening); Talk, while held, sends
+// this page's microphone (the shared AudioWorklet capture module, the handheld page's too) to the
+// station, which encodes it to Opus for the dog. Each opens a signed window on the dog (the
+// `listen` / `talk` verb, under this account: the station refuses another account's voice in
+// it) and refreshes it while in use; the window lapses on the dog by itself if this page goes.
+import {startCapture} from "/shared/audio_capture.js";
+
+const RATE = 48000;
+const WINDOW_S = 15;
+const REFRESH_MS = 10000;
+const POLL_MS = 200;
+const CHUNK = 4800;          // 100 ms of voice per request (the station takes up to 1 s)
+const WAIT_S = 8;
+
+export class DogAudio {
+  /** `post(path, body)`: a JSON POST with the session's CSRF token, `csrf()`: that token;
+   *  `onState(dog, kind, text)`: what the controls show. */
+  constructor({post, csrf, onState}) {
+    Object.assign(this, {post, csrf, onState});
+    this.listening = null;
+    this.talking = null;
+  }
+
+  async window(dog, verb, seconds) {
+    const reply = await this.post(`/api/dogs/${encodeURIComponent(dog)}/commands/${verb}?wait=${WAIT_S}`, {seconds});
+    const body = await reply.json().catch(() => ({}));
+    const r = body.result;
+    if (!reply.ok || !r || r.code !== "ok") throw new Error(r ? `${r.code} ${r.message || ""}` : body.error || `HTTP ${reply.status}`);
+  }
+
+  async listen(dog) {
+    if (this.listening) return;
+    const ctx = new AudioContext({sampleRate: RATE});
+    const state = this.listening = {dog, ctx, cursor: -1, next: 0, received: 0, timers: []};
+    try { await this.window(dog, "listen", WINDOW_S); }
+    catch (err) { this.onState(dog, "listen", `refused: ${err.message}`); this.stopListen(false); return; }
+    this.onState(dog, "listen", "on");
+    state.timers.push(setInterval(() => this.window(dog, "listen", WINDOW_S).catch(
+      err => this.onState(dog, "listen", err.message)), REFRESH_MS));
+    const poll = async () => {
+      if (this.listening !== state) return;
+      try {
+        const reply = await fetch(`/api/dogs/${encodeURIComponent(dog)}/audio/mic?after=${state.cursor}`, {cache: "no-store"});
+        if (reply.ok) {
+          state.cursor = Number(reply.headers.get("X-Audio-Cursor"));
+          const pcm = new Int16Array(await reply.arrayBuffer());
+          if (pcm.length) this.play(state, pcm);
+        }
+      } catch { /* the next poll retries */ }
+      if (this.listening === state) state.timers.push(setTimeout(poll, POLL_MS));
+    };
+    poll();
+  }
+
+  play(state, pcm) {
+    const buffer = state.ctx.createBuffer(1, pcm.length, RATE);
+    const samples = buffer.getChannelData(0);
+    for (let i = 0; i < pcm.length; i++) samples[i] = pcm[i] / 32768;
+    const node = state.ctx.createBufferSource();
+    node.buffer = buffer;
+    node.connect(state.ctx.destination);
+    state.next = Math.max(state.next, state.ctx.currentTime + 0.1);  // 100 ms of jitter room
+    node.start(state.next);
+    state.next += buffer.duration;
+    state.received += buffer.duration;
+    this.onState(state.dog, "listen", `on, ${state.received.toFixed(1)} s`);
+  }
+
+  stopListen(close = true) {
+    const state = this.listening;
+    this.listening = null;
+    if (!state) return;
+    state.timers.forEach(timer => { clearInterval(timer); clearTimeout(timer); });
+    state.ctx.close();
+    this.onState(state.dog, "listen", "off");
+    if (close) this.window(state.dog, "listen", 0).catch(() => {});
+  }
+
+  async talk(dog) {
+    if (this.talking) return;
+    const state = this.talking = {dog, wanted: true, sent: 0, timers: [], capture: null};
+    try {
+      await this.window(dog, "talk", WINDOW_S);
+      state.capture = await startCapture({sampleRate: RATE, chunkSamples: CHUNK,
+                                          onChunk: buffer => this.send(state, buffer)});
+      if (!state.wanted) { this.stopTalk(); return; }
+      state.timers.push(setInterval(() => this.window(dog, "talk", WINDOW_S).catch(
+        err => this.onState(dog, "talk", err.message)), REFRESH_MS));
+      this.onState(dog, "talk", "on");
+    } catch (err) {
+      this.onState(dog, "talk", `refused: ${err.message}`);
+      this.stopTalk();
+    }
+  }
+
+  async send(state, buffer) {
+    try {
+      const reply = await fetch(`/api/dogs/${encodeURIComponent(state.dog)}/audio/voice`, {
+        method: "POST", cache: "no-store", body: buffer,
+        headers: {"Content-Type": "application/octet-stream", "X-CSRF-Token": this.csrf()}});
+      if (reply.ok) state.sent += (await reply.json()).packets;
+      else this.onState(state.dog, "talk", (await reply.json().catch(() => ({}))).error || `HTTP ${reply.status}`);
+    } catch { this.onState(state.dog, "talk", "station unreachable"); }
+  }
+
+  stopTalk() {
+    const state = this.talking;
+    if (!state) return;
+    this.talking = null;
+    state.wanted = false;
+    state.timers.forEach(timer => clearInterval(timer));
+    state.capture?.stop();
+    this.onState(state.dog, "talk", "off");
+    this.window(state.dog, "talk", 0).catch(() => {});
+  }
+
+  stopAll() { this.stopListen(); this.stopTalk(); }
+}
