@@ -337,6 +337,22 @@ def test_the_evidence_of_a_dog_plays_and_an_admin_exports_it(evidence_station, b
         assert any(name.endswith(".mp4") for name in tar.getnames())
     exported = station.accounts.tables.audit(1, kind="evidence_export")[0]
     assert (exported["actor"], exported["detail"]["reason"]) == ("ada", "case 2026-114, glass break")
+
+    # the admin's people panel: the audit log filtered by kind; an API token made and revoked
+    page.click("#people-button")
+    page.fill("#people .audit-filter input[name=kind]", "evidence_export")
+    page.click("#people .audit-filter button")
+    page.wait_for_selector("#people .audit-log tr[data-kind=evidence_export]", timeout=TIMEOUT_MS)
+    assert page.query_selector("#people .audit-log tr:not([data-kind=evidence_export])") is None
+    page.fill("#people .tokens .label", "nightly export script")
+    page.click("#people .tokens .create")
+    page.wait_for_function("() => document.querySelector('#people .tokens .secret')"
+                           "?.textContent.includes('rdt_')", timeout=TIMEOUT_MS)
+    shown = page.inner_text("#people .tokens .secret")
+    assert station.accounts.is_token(shown.rsplit(" ", 1)[1]), "the secret, shown once"
+    page.click("#people .token-list li button.revoke")
+    page.wait_for_selector("#people .token-list li .revoked", timeout=TIMEOUT_MS)
+    assert station.accounts.tables.audit(1, kind="token_revoked")[0]["actor"] == "ada"
     page.click("#logout")
     page.wait_for_selector("#login:not([hidden])", timeout=TIMEOUT_MS)
     log_in(page, "vera")   # a viewer watches the evidence, exports nothing

@@ -11,6 +11,7 @@ import {DogMap} from "./map.js";
 import {Charts} from "./charts.js";
 import {EvidenceBrowser} from "./evidence.js";
 import {DogAudio} from "./audio.js";
+import {PeoplePanel} from "./admin.js";
 
 const STALE_S = 5;          // no frame for this long: NO SIGNAL
 const LOW_BATTERY = 0.15;   // red below, amber below WARN_BATTERY
@@ -296,6 +297,7 @@ const audio = new DogAudio({post, csrf: () => state.csrf || "", onState: (dogNam
 const CONFIRM = ["resume"];
 
 function openDog(name) {
+  closePeople();
   state.view = name;
   $("#overview").hidden = true;
   const view = $("#dogview");
@@ -311,6 +313,20 @@ function openDog(name) {
   renderVerbs();
   renderDogView();
   watch();
+}
+
+const people = new PeoplePanel({root: () => $("#people"), can, post});
+
+function showPeople() {
+  if (state.view) closeDog();
+  $("#overview").hidden = true;
+  $("#people").hidden = false;
+  people.show().catch(e => showLoginError(String(e)));
+}
+
+function closePeople() {
+  $("#people").hidden = true;
+  $("#overview").hidden = false;
 }
 
 function closeDog() {
@@ -559,6 +575,7 @@ async function begin(doc) {
 /** The session ended (logout, expiry, a disabled account): back to the login form. */
 function endSession(text) {
   if (state.view) closeDog();
+  closePeople();
   state.live?.stop();
   state.live = null;
   Object.assign(state, {name: null, role: null, csrf: null, actions: new Set(), proven: false});
@@ -596,6 +613,7 @@ function main() {
     login($("#name").value.trim(), $("#password").value).catch(e => showLoginError(String(e)));
   });
   $("#logout").addEventListener("click", logout);
+  $("#people-button").addEventListener("click", () => ($("#people").hidden ? showPeople() : closePeople()));
   $("#back").addEventListener("click", closeDog);
   $("#estop").addEventListener("click", () => estop(state.view));
   $("#release").addEventListener("click", () => release(state.view));
