@@ -14,8 +14,10 @@ them from the JSON API). Its one sender task writes one message at a time; a cli
 not read makes that task wait, never the others, and the server's write deadline
 (station/guarded_protocol.py) ends its connection.
 
-Binary video message: 4-byte big-endian length of a JSON header, the header
-({"tile", "dog", "camera", "received", "seq"}), then the JPEG.
+Binary messages: 4-byte big-endian length of a JSON header, the header, then the data:
+video: {"tile", "dog", "camera", "received", "seq"} and the JPEG; the dog's microphone while the
+page listens: {"kind": "audio", "dog", "cursor", "rate"} and s16le mono PCM (at most
+MAX_AUDIO_QUEUED chunks wait for a slow page, the oldest dropped).
 """
 from __future__ import annotations
 
@@ -36,6 +38,8 @@ from robot_dog.station.storage import (AlarmAckRow, CommandRow, EventRow, Result
 _LOGGER = logging.getLogger(__name__)
 #: JSON messages (events, statuses, results) kept for one page that has not taken them yet.
 MAX_QUEUED = 500
+#: Microphone chunks (about 0.1 s each) kept for one page that has not taken them yet.
+MAX_AUDIO_QUEUED = 20
 #: Video tiles one page may watch at once (a 3x3 wall plus a dog view).
 MAX_TILES = 12
 TILE_ID = r"[A-Za-z0-9_-]{1,16}"
@@ -72,6 +76,11 @@ def video_message(tile: str, frame: Frame, seq: int) -> bytes:
     return struct.pack(">I", len(header)) + header + frame.jpeg
 
 
+def audio_message(dog: str, cursor: int, pcm: bytes, rate: int) -> bytes:
+    header = json.dumps({"kind": "audio", "dog": dog, "cursor": cursor, "rate": rate}).encode()
+    return struct.pack(">I", len(header)) + header + pcm
+
+
 class Outbox:
     """What one page has not been sent yet; `next()` waits for the next message to send."""
 
@@ -81,6 +90,7 @@ class Outbox:
         self._sent_seq: dict[str, int] = {}        # tile -> seq of the frame it last got
         self._telemetry: dict[str, dict[str, Any]] = {}   # dog -> newest, not sent yet
         self._queue: deque[dict[str, Any]] = deque()
+        self._audio: deque[bytes] = deque(maxlen=MAX_AUDIO_QUEUED)   # newest kept
         self.dropped = 0                           # messages dropped since last told
         self._wake = asyncio.Event()
 
@@ -100,6 +110,10 @@ class Outbox:
         self._queue.appendleft(message)
         self._wake.set()
 
+    def put_audio(self, message: bytes) -> None:
+        self._audio.append(message)
+        self._wake.set()
+
     def frame_arrived(self, dog: str, camera: str) -> None:
         if any(t.dog == dog and t.camera == camera for t in self.tiles.values()):
             self._wake.set()
@@ -116,6 +130,8 @@ class Outbox:
                 return json.dumps({"type": "missed", "count": dropped})
             if self._queue:
                 return json.dumps(self._queue.popleft())
+            if self._audio:
+                return self._audio.popleft()
             if self._telemetry:
                 dog = next(iter(self._telemetry))
                 return json.dumps(self._telemetry.pop(dog))

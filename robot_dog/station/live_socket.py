@@ -14,6 +14,9 @@ From the page (JSON text):
   {"type": "auth", "csrf": "..."}
   {"type": "command", "id": "c1", "dog": "dog1", "verb": "estop", "args": {...}}
   {"type": "ack", "dog": "dog1", "event_id": "evt-00000001"}    (acknowledge an alarm)
+  {"type": "listen", "dog": "dog1"} / {"type": "listen", "dog": null}
+      the dog's microphone (the role's `listen`) as binary audio messages from now on, or no
+      more; what the dog sends depends on its `listen` window, a command
 To the page: `hello` (who: name, role and the actions the role may do; the fleet, the verbs,
 the newest alarms), then live.py's messages, and per command
 `{"type": "command_state", "id", "dog", "verb", "state": pending|done|refused|timeout, ...}`:
@@ -34,7 +37,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from robot_dog import verbs
 from robot_dog.mqtt.topics import DOG_ID, VERB
 from robot_dog.station.accounts import ACTIONS, Principal, command_action
-from robot_dog.station.live import MAX_TILES, TILE_ID, Outbox, Tile
+from robot_dog.audio.devices import RATE_HZ
+from robot_dog.station.live import MAX_TILES, TILE_ID, Outbox, Tile, audio_message
+from robot_dog.station.talk import TalkRelay
 from robot_dog.station.web_auth import HttpError, peer
 
 if TYPE_CHECKING:
@@ -49,6 +54,8 @@ ALARMS_ON_HELLO = 200
 #: How often an open page's session is looked up again, s (a logout elsewhere, an expiry or a
 #: disabled account closes the page within this).
 SESSION_CHECK_S = 15.0
+#: How often a listening page's microphone audio is looked for and sent, s.
+MIC_PERIOD_S = 0.1
 #: Close code for a page whose session ended (4000-4999: the application's own).
 SESSION_ENDED = 4401
 NAME = DOG_ID
@@ -84,6 +91,7 @@ class PageSocket:
         self.proven = False   # the page sent its session's CSRF token (`auth`)
         self.outbox = Outbox(station.relay)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._listening: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         station = self.station
@@ -115,7 +123,7 @@ class PageSocket:
             pass  # the page left (a text-less message counts as leaving)
         finally:
             station.live.outboxes.discard(self.outbox)
-            for task in (sender, checker, *self._tasks):
+            for task in (sender, checker, self._listening, *self._tasks):
                 if task is not None:
                     task.cancel()
 
@@ -167,6 +175,8 @@ class PageSocket:
                                  "error": "missing or wrong CSRF token for this session"})
         elif kind == "command":
             await self._command(message)
+        elif kind == "listen":
+            await self._listen(message.get("dog"))
         elif kind == "ack":
             dog, event_id = message.get("dog"), message.get("event_id")
             if not (isinstance(dog, str) and NAME.fullmatch(dog) and isinstance(event_id, str)
@@ -180,6 +190,33 @@ class PageSocket:
             await asyncio.to_thread(self.station.acknowledge, who, dog, event_id, self.address)
         else:
             raise BadMessage(f"unknown type {str(kind)[:40]!r}")
+
+    async def _listen(self, dog: object) -> None:
+        if self._listening is not None:
+            self._listening.cancel()
+            self._listening = None
+        if dog is None:
+            return
+        if not (isinstance(dog, str) and NAME.fullmatch(dog)):
+            raise BadMessage("listen: dog (a name) or null")
+        talk = self.station.talk
+        try:
+            if talk is None:
+                raise HttpError(404, "two-way talk is not enabled on this station")
+            await anyio.to_thread.run_sync(self.station.auth.still, self.cookie, "listen", dog,
+                                           self.address)
+        except HttpError as exc:
+            self.outbox.put({"type": "error", "error": exc.detail, "code": exc.code})
+            return
+        self._listening = asyncio.create_task(self._mic(talk, dog))
+
+    async def _mic(self, talk: TalkRelay, dog: str) -> None:
+        cursor = -1   # from now on
+        while True:
+            cursor, pcm = talk.mic_since(dog, cursor)   # a copy under the relay's lock: quick
+            if pcm:
+                self.outbox.put_audio(audio_message(dog, cursor, pcm, RATE_HZ))
+            await asyncio.sleep(MIC_PERIOD_S)
 
     async def _command(self, message: dict[str, Any]) -> None:
         ident, dog, verb, args = (message.get(k) for k in ("id", "dog", "verb", "args"))

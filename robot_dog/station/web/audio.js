@@ -1,5 +1,5 @@
 // Listen-in and push-to-talk of the dog view. Listen plays the dog's microphone (s16le 48 kHz
-// PCM the station decodes from the dog's Opus, fetched while listening); Talk, while held, sends
+// PCM the station decodes from the dog's Opus, pushed on the page's live socket); Talk, while held, sends
 // this page's microphone (the shared AudioWorklet capture module, the handheld page's too) to the
 // station, which encodes it to Opus for the dog. Each opens a signed window on the dog (the
 // `listen` / `talk` verb, under this account: the station refuses another account's voice in
@@ -9,15 +9,15 @@ import {startCapture} from "/shared/audio_capture.js";
 const RATE = 48000;
 const WINDOW_S = 15;
 const REFRESH_MS = 10000;
-const POLL_MS = 200;
 const CHUNK = 4800;          // 100 ms of voice per request (the station takes up to 1 s)
 const WAIT_S = 8;
 
 export class DogAudio {
   /** `post(path, body)`: a JSON POST with the session's CSRF token, `csrf()`: that token;
-   *  `onState(dog, kind, text)`: what the controls show. */
-  constructor({post, csrf, onState}) {
-    Object.assign(this, {post, csrf, onState});
+   *  `send(message)`: a message on the live socket; `onState(dog, kind, text)`: what the
+   *  controls show. */
+  constructor({post, csrf, send, onState}) {
+    Object.assign(this, {post, csrf, send, onState});
     this.listening = null;
     this.talking = null;
   }
@@ -32,25 +32,20 @@ export class DogAudio {
   async listen(dog) {
     if (this.listening) return;
     const ctx = new AudioContext({sampleRate: RATE});
-    const state = this.listening = {dog, ctx, cursor: -1, next: 0, received: 0, timers: []};
+    const state = this.listening = {dog, ctx, next: 0, received: 0, timers: []};
     try { await this.window(dog, "listen", WINDOW_S); }
     catch (err) { this.onState(dog, "listen", `refused: ${err.message}`); this.stopListen(false); return; }
+    if (this.listening !== state) return;
+    this.send({type: "listen", dog});
     this.onState(dog, "listen", "on");
     state.timers.push(setInterval(() => this.window(dog, "listen", WINDOW_S).catch(
       err => this.onState(dog, "listen", err.message)), REFRESH_MS));
-    const poll = async () => {
-      if (this.listening !== state) return;
-      try {
-        const reply = await fetch(`/api/dogs/${encodeURIComponent(dog)}/audio/mic?after=${state.cursor}`, {cache: "no-store"});
-        if (reply.ok) {
-          state.cursor = Number(reply.headers.get("X-Audio-Cursor"));
-          const pcm = new Int16Array(await reply.arrayBuffer());
-          if (pcm.length) this.play(state, pcm);
-        }
-      } catch { /* the next poll retries */ }
-      if (this.listening === state) state.timers.push(setTimeout(poll, POLL_MS));
-    };
-    poll();
+  }
+
+  /** A chunk of the microphone from the live socket. */
+  heard(header, pcm) {
+    const state = this.listening;
+    if (state && header.dog === state.dog && pcm.length) this.play(state, pcm);
   }
 
   play(state, pcm) {
@@ -71,7 +66,8 @@ export class DogAudio {
     const state = this.listening;
     this.listening = null;
     if (!state) return;
-    state.timers.forEach(timer => { clearInterval(timer); clearTimeout(timer); });
+    state.timers.forEach(timer => clearInterval(timer));
+    this.send({type: "listen", dog: null});
     state.ctx.close();
     this.onState(state.dog, "listen", "off");
     if (close) this.window(state.dog, "listen", 0).catch(() => {});

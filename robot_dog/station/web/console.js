@@ -288,7 +288,7 @@ function release(name) {
 let map = null;
 let charts = null;
 const evidence = new EvidenceBrowser({root: () => $("#evidence"), can, post});
-const audio = new DogAudio({post, csrf: () => state.csrf || "", onState: (dogName, kind, text) => {
+const audio = new DogAudio({post, csrf: () => state.csrf || "", send: m => state.live?.send(m), onState: (dogName, kind, text) => {
   if (dogName !== state.view) return;
   $(`#${kind}`).setAttribute("aria-pressed", String(kind === "listen" ? Boolean(audio.listening) : Boolean(audio.talking)));
   $("#audio-state").textContent = t(`audio_${kind}`, {state: text});
@@ -561,13 +561,13 @@ async function begin(doc) {
   $("#session").hidden = false;
   $("#main").hidden = false;
   state.live = new Live({
-    onMessage, onFrame,
+    onMessage, onFrame, onAudio: (header, pcm) => audio.heard(header, pcm),
     onOpen: () => {
       $("#live-lost").hidden = true;
       state.live.send({type: "auth", csrf: state.csrf});
       watch();
     },
-    onClose: () => { $("#live-lost").hidden = false; state.proven = false; render(); },
+    onClose: () => { $("#live-lost").hidden = false; state.proven = false; audio.stopListen(false); render(); },
   });
   state.live.start();
 }

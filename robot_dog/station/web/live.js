@@ -1,10 +1,11 @@
 // The page's one live connection to the station (WS /api/live): JSON messages to `onMessage`,
-// video (binary: 4-byte header length, JSON header, JPEG) to `onFrame`. Reconnects with a
+// video (binary: 4-byte header length, JSON header, JPEG) to `onFrame`, the microphone of a dog
+// listened to (the same framing, header kind "audio", s16le PCM) to `onAudio`. Reconnects with a
 // growing pause; the page re-sends what it watches and its operator proof on each `open`.
 
 export class Live {
-  constructor({onMessage, onFrame, onOpen, onClose}) {
-    Object.assign(this, {onMessage, onFrame, onOpen, onClose});
+  constructor({onMessage, onFrame, onAudio, onOpen, onClose}) {
+    Object.assign(this, {onMessage, onFrame, onAudio, onOpen, onClose});
     this.ws = null;
     this.retryMs = 500;
     this.stopped = false;
@@ -24,6 +25,10 @@ export class Live {
       const view = new DataView(event.data);
       const size = view.getUint32(0);
       const header = JSON.parse(new TextDecoder().decode(new Uint8Array(event.data, 4, size)));
+      if (header.kind === "audio") {
+        this.onAudio?.(header, new Int16Array(event.data.slice(4 + size)));
+        return;
+      }
       this.onFrame(header, new Blob([new Uint8Array(event.data, 4 + size)], {type: "image/jpeg"}));
     };
     ws.onclose = () => {
