@@ -310,6 +310,9 @@ class StationHttp:
         config = uvicorn.Config(
             Gate(self.app, self), http=http_protocol, ws=ws_protocol, lifespan="off",
             log_config=None, access_log=False, server_header=False, date_header=True,
+            # the peer is the client: X-Forwarded-For is the client's to write (uvicorn would
+            # trust it from 127.0.0.1, i.e. from everyone here, and lockouts would follow it)
+            proxy_headers=False,
             headers=[("Server", SERVER_NAME), ("X-Content-Type-Options", "nosniff")],
             limit_concurrency=MAX_CONNECTIONS + 1, timeout_keep_alive=KEEP_ALIVE_S,
             h11_max_incomplete_event_size=MAX_HEADER_BYTES, ws_max_size=WS_MAX_MESSAGE_BYTES,
