@@ -123,9 +123,9 @@ def get(server, path, headers=None):
                                      headers={"Authorization": f"Bearer {TOKEN}", **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, dict(response.headers), response.read()
+            return response.status, response.headers, response.read()   # names: any case
     except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
+        return exc.code, exc.headers, exc.read()
 
 
 def test_http_routes(http):
