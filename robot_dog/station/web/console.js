@@ -227,17 +227,17 @@ function acknowledge(a) {
   state.live?.send({type: "ack", dog: a.dog, event_id: a.id});
 }
 
-let audio = null;
+let beeper = null;
 function beep() {
   try {
-    audio = audio || new AudioContext();
-    const osc = audio.createOscillator();
-    const gain = audio.createGain();
+    beeper = beeper || new AudioContext();
+    const osc = beeper.createOscillator();
+    const gain = beeper.createGain();
     gain.gain.value = 0.1;
     osc.frequency.value = 880;
-    osc.connect(gain).connect(audio.destination);
+    osc.connect(gain).connect(beeper.destination);
     osc.start();
-    osc.stop(audio.currentTime + 0.3);
+    osc.stop(beeper.currentTime + 0.3);
   } catch { /* no audio device: the list and title still show it */ }
 }
 
