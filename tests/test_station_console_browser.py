@@ -26,6 +26,7 @@ from robot_dog.station.dispatch import Dispatcher
 from robot_dog.station.ingest import Frame
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import EventRow, StatusRow, Storage, TelemetryRow
+from robot_dog.station.talk import TalkRelay
 from robot_dog.station.web import StationHttp
 from tests.support import wait_for
 from tests.test_station_evidence import uploaded  # noqa: F401  (module fixture: dog1's recording)
@@ -95,7 +96,8 @@ def console(tmp_path):
     published: list[tuple[str, dict]] = []
     dispatcher = Dispatcher(keys, lambda topic, payload, qos: published.append(
         (topic, json.loads(payload))) or 0, storage)
-    station = StationHttp(storage, FrameRelay(), port=0, dispatcher=dispatcher).start()
+    talk = TalkRelay(lambda topic, payload, qos, expiry: None, lambda: 0)
+    station = StationHttp(storage, FrameRelay(), port=0, dispatcher=dispatcher, talk=talk).start()
     station.published = published
     for name, role in ((OPERATOR, "operator"), ("vera", "viewer")):
         station.accounts.add_account(local_admin("test"), name, role, PASSWORD)
@@ -216,6 +218,7 @@ def test_the_console_as_station_staff_use_it(console, browser_page):
     page.wait_for_function("() => document.querySelector('#dogview .video')?.naturalWidth === 320",
                            timeout=TIMEOUT_MS)
     assert page.query_selector("#verbs button[data-verb=siren]"), "verbs from GET /api/verbs"
+    assert page.is_visible("#listen") and page.is_visible("#talk"), "an operator's audio controls"
     page.fill("#announce-text", "请注意，这里是警察巡逻。")
     page.select_option("#announce-lang", "cmn")
     page.click("#announce-send")
@@ -279,6 +282,7 @@ def test_a_viewer_sees_the_fleet_without_controls_and_logs_out(console, browser_
     page.click(".tile[data-dog=dog1] .frame")
     page.wait_for_selector("#dogview:not([hidden])", timeout=TIMEOUT_MS)
     assert not page.is_visible("#verbs") and not page.is_visible("#dogview .announce")
+    assert not page.is_visible("#talk"), "no push-to-talk for a viewer"
     page.click("#back")
     page.click("#logout")
     page.wait_for_selector("#login:not([hidden])", timeout=TIMEOUT_MS)
@@ -326,6 +330,7 @@ def test_the_evidence_of_a_dog_plays_and_an_admin_exports_it(evidence_station, b
         f"() => {{ const v = document.querySelector(\"{first} video.media\"); "
         "return v && v.readyState >= 1 && v.duration; }", timeout=TIMEOUT_MS).json_value()
     assert duration > 0.5, "a verified segment plays through the range route"
+    page.eval_on_selector("#evidence", "e => e.scrollIntoView()")
     shot(page, "console-evidence-en.png")
     page.check(f"{entry} input.pick")
     page.fill("#evidence .export-form .reason", "case 2026-114, glass break")

@@ -372,7 +372,7 @@ function renderVerbs() {
       } else if (schema.type === "number" || schema.type === "integer") {
         input = h("input", {type: "number", step: schema.type === "integer" ? "1" : "0.1",
                             min: String(schema.minimum ?? 0), max: String(schema.maximum ?? 1),
-                            value: String(schema.default ?? schema.minimum ?? 0)});
+                            value: String(schema.default ?? Math.min(Math.max(0, schema.minimum ?? 0), schema.maximum ?? 0))});
       } else if (schema.type === "boolean") {
         input = h("input", {type: "checkbox"});
         input.checked = Boolean(schema.default);

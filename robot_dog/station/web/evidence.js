@@ -78,12 +78,12 @@ export class EvidenceBrowser {
 
   /** A verified item in place: a segment as a seekable <video>, a still as an <img>. */
   play(row, dog, recording, item) {
-    row.querySelector(".media")?.remove();
+    row.querySelector(".player")?.remove();
     const url = itemUrl(dog, recording, item.file);
     const media = item.file.endsWith(".jpg")
       ? h("img", {class: "media", src: url, alt: item.file})
       : h("video", {class: "media", src: url, controls: "", preload: "metadata"});
-    row.append(media);
+    row.append(h("div", {class: "player"}, media));   // on a line of its own
   }
 
   exportForm(dog) {

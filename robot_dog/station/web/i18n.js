@@ -47,6 +47,8 @@ const MESSAGES = {
     verb_police_light: "Police light", verb_searchlight: "Searchlight", verb_siren: "Siren",
     verb_estop: "E-STOP", verb_estop_release: "Release e-stop", verb_resume: "Resume patrol",
     verb_mode: "Mode", verb_announce: "Announce", verb_listen: "Listen in", verb_talk: "Talk",
+    verb_record: "Record", verb_snapshot: "Snapshot", verb_goto: "Go to", verb_patrol: "Patrol",
+    verb_return: "Return home", verb_cancel: "Cancel goal",
     chart_battery: "battery %", chart_speed: "speed m/s", chart_link: "link RTT ms",
   },
   zh: {
@@ -93,6 +95,8 @@ const MESSAGES = {
     verb_police_light: "警灯", verb_searchlight: "探照灯", verb_siren: "警笛",
     verb_estop: "急停", verb_estop_release: "解除急停", verb_resume: "恢复巡逻",
     verb_mode: "模式", verb_announce: "广播", verb_listen: "监听", verb_talk: "对讲",
+    verb_record: "录像", verb_snapshot: "抓拍", verb_goto: "前往", verb_patrol: "巡逻",
+    verb_return: "返回起点", verb_cancel: "取消任务",
     chart_battery: "电量 %", chart_speed: "速度 米/秒", chart_link: "链路往返 毫秒",
   },
 };
