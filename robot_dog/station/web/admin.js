@@ -2,17 +2,8 @@
 // and revoked; and for commanders and admins the audit log, newest first, filtered by kind,
 // account and target and paged back by id. Over the station's JSON API (GET /api/audit,
 // /api/tokens); what the role may not see, the station refuses anyway.
+import {h} from "./dom.js";
 import {clock, t} from "./i18n.js";
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
-    else el.setAttribute(name, value);
-  }
-  el.append(...children);
-  return el;
-}
 
 async function json(reply) {
   const body = await reply.json().catch(() => ({}));

@@ -5,6 +5,7 @@
 // Who may do what is the station's role table (docs/security.md, "People and roles"): the page
 // hides the controls of actions the account's role lacks (the `hello` message lists its
 // actions), and the station refuses them anyway.
+import {h} from "./dom.js";
 import {Live} from "./live.js";
 import {clock, initialLanguage, language, setLanguage, t} from "./i18n.js";
 import {DogMap} from "./map.js";
@@ -34,18 +35,6 @@ function actionOf(verb) { return verb === "estop" || verb === "estop_release" ? 
 
 // --- DOM helpers --------------------------------------------------------------------------
 const $ = selector => document.querySelector(selector);
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (name === "class") el.className = value;
-    else if (name === "i18n") { el.dataset.i18n = value; el.textContent = t(value); }
-    else if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
-    else el.setAttribute(name, value);
-  }
-  for (const child of children) el.append(child);
-  return el;
-}
-
 // --- dogs ---------------------------------------------------------------------------------
 function dog(name) {
   let d = state.dogs.get(name);

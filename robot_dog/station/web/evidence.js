@@ -3,17 +3,8 @@
 // it with HTTP range requests, so the <video> seeks) and each still shown; admins select
 // recordings and export them as a case (a tar that `robot-dog evidence verify` checks; the
 // export is in the audit log under the admin's name). Everything shown is data set as text.
+import {h} from "./dom.js";
 import {clock, t} from "./i18n.js";
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
-    else el.setAttribute(name, value);
-  }
-  el.append(...children);
-  return el;
-}
 
 function itemUrl(dog, recording, file) {
   return `/api/dogs/${encodeURIComponent(dog)}/evidence/${encodeURIComponent(recording)}/${encodeURIComponent(file)}`;
