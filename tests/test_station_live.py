@@ -24,7 +24,6 @@ from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import EventRow, StatusRow, Storage, TelemetryRow
 from robot_dog.station.talk import TalkRelay
 from robot_dog.station.web import StationHttp
-from tests.support import wait_for
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x02" * 128 + b"\xff\xd9"
 PASSWORD = "correct horse battery"
@@ -248,14 +247,11 @@ def test_a_listening_page_gets_the_dogs_microphone_on_its_socket(station):
         ws.send(json.dumps({"type": "listen", "dog": None}))
 
 
-@pytest.mark.skip(reason="unfinished: on this loaded machine the reading page was not seen to "
-                         "get new frames within 60 s after the stalled one was cut off; to "
-                         "be isolated (the reading page's own write deadline or the test)")
-def test_a_page_that_never_reads_is_cut_off_and_other_viewers_keep_their_video(station,
-                                                                               monkeypatch):
+def test_a_page_that_never_reads_is_cut_off_and_other_viewers_keep_their_video(station):
     """A raw client opens the socket, asks for a live camera of big frames and never reads.
     The station writes one message at a time to it (newest frame wins, nothing queues), and
-    its write deadline ends the connection; another page keeps getting every newest frame."""
+    its write deadline ends the connection; another page keeps getting every newest frame,
+    before and after."""
     cookie = login(station)
     stalled = socket.socket()
     stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -290,26 +286,18 @@ def test_a_page_that_never_reads_is_cut_off_and_other_viewers_keep_their_video(s
     try:
         with page(station, cookie) as ws:
             receive_until(ws, is_type("hello"))
-            ws.send(watch)
+            ws.send(watch.decode())   # a text message, as the page sends it
             frames: list[float] = []
-
-            def read() -> None:  # the good page reads all the time
-                try:
-                    while True:
-                        raw = ws.recv(timeout=60)
-                        if isinstance(raw, bytes):
-                            (size,) = struct.unpack(">I", raw[:4])
-                            frames.append(json.loads(raw[4:4 + size])["received"])
-                except Exception:  # noqa: BLE001  (closed at the end of the test)
-                    pass
-
-            reader = threading.Thread(target=read, daemon=True)
-            reader.start()
-            wait_for(lambda: station.guard_counters.stalled >= 1,
-                     "the station cut off the page that never reads", timeout_s=60)
-            seen = len(frames)
-            wait_for(lambda: len(frames) > seen + 3, "the other page still gets live frames",
-                     timeout_s=60)
+            after_cut = 0
+            end = time.monotonic() + 120
+            while after_cut < 20:   # the good page reads all the time
+                assert time.monotonic() < end, (station.guard_counters, len(frames))
+                raw = ws.recv(timeout=60)
+                if isinstance(raw, bytes):
+                    (size,) = struct.unpack(">I", raw[:4])
+                    frames.append(json.loads(raw[4:4 + size])["received"])
+                    after_cut += station.guard_counters.stalled >= 1
+            assert station.guard_counters.stalled == 1, "only the page that never reads"
             assert frames == sorted(frames), "newest first, never an older frame after a newer"
     finally:
         running.clear()
