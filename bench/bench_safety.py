@@ -157,7 +157,7 @@ class Bench:
     def srv(self, name: str, **fields):
         from robot_dog_interfaces import srv
         kind = {"estop/engage": srv.EstopEngage, "estop/release": srv.EstopRelease,
-                "motion/resume": srv.MotionResume, "teleop/pair": None}[name]
+                "motion/resume": srv.MotionResume, "teleop/pair": srv.PairHandheld}[name]
         return self.probe.call(kind, name, **fields)
 
     def zero_after(self, t: float) -> float:
@@ -195,11 +195,12 @@ class Bench:
             self.restarts[path] += 1
 
     def new_phone(self) -> Phone:
-        from std_srvs.srv import Trigger
+        from robot_dog_interfaces.srv import PairHandheld
         token = self.phone.token if self.phone is not None else None
         for attempt in range(5):   # the server may still be closing the last connection
             try:
-                code = None if token else self.probe.call(Trigger, "teleop/pair").message
+                code = None if token else self.probe.call(PairHandheld, "teleop/pair",
+                                                          officer="bench-officer").pairing_code
                 self.phone = Phone(self.stack, token=token, code=code)
                 return self.phone
             except Exception:  # refused or reset: try again

@@ -164,6 +164,10 @@ class Verb:
     constants: Mapping[str, Any] = field(default_factory=dict)
     #: Request field names that differ from the argument's (argument -> field).
     fields: Mapping[str, str] = field(default_factory=dict)
+    #: Request fields filled from the signed command itself, not from its arguments (field ->
+    #: envelope key: `issuer` is the station account that sent it, `dog` the dog it is for), so
+    #: no argument can claim another sender (the uplink's lifecycle fills them).
+    envelope_fields: Mapping[str, str] = field(default_factory=dict)
 
     def schema(self) -> dict[str, Any]:
         """JSON Schema of `args` (what the station may put into a command of this verb)."""
@@ -264,6 +268,20 @@ VERBS: dict[str, Verb] = _verbs(
     Verb("cancel", "end the current goal or patrol route where the dog stands", _ANYONE_ON_DUTY,
          Service("patrol/cancel", "robot_dog_interfaces/CancelGoal"), {}, refusals=("no_goal",),
          as_endpoint=True),
+    # The officer paired with the handheld (robot_dog/teleop/tasks.py, teleop/node.py).
+    Verb("task", "give the officer paired with this dog's handheld a task of an incident: what "
+         "to do and where (x, y in the odom frame, m, or frame wgs84 with x = latitude, "
+         "y = longitude); the sender is the signed command's issuer. The officer's answers come "
+         "back as officer_task events", frozenset({STATION}),
+         Service("teleop/task", "robot_dog_interfaces/AssignTask"),
+         {"incident": Text(64, r"[A-Za-z0-9][A-Za-z0-9_.:-]*"), "what": Text(500),
+          "frame": Choice(("odom", "wgs84"), "odom"), "x": Number(-1e6, 1e6),
+          "y": Number(-1e6, 1e6)},
+         refusals=("no_officer",), envelope_fields={"sender": "issuer", "dog": "dog"}),
+    Verb("revoke_handheld", "void the handheld's pairing (a lost phone): its token no longer "
+         "resumes, its connection closes, the officer field goes back to none; the officer "
+         "pairs again with a new code", frozenset({STATION}),
+         Service("teleop/revoke", "std_srvs/Trigger"), {}),
     Verb("drive", "velocity from a stick or keys, each sender on its own mux input "
          "(robot_dog/config/twist_mux.yaml)", frozenset({HANDHELD, GAMEPAD, KEYBOARD}),
          Topic("teleop/{sender}/cmd_vel", "geometry_msgs/Twist"),

@@ -54,8 +54,9 @@ def dog(dog_namespace, safety_chain, virtual_mcu, tmp_path):
             proc.kill()
 
 
-def pairing_code(namespace: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "robot_dog.cli", "teleop", "pair", "--ns", namespace],
+def pairing_code(namespace: str, officer: str = "officer-1") -> str:
+    out = subprocess.run([sys.executable, "-m", "robot_dog.cli", "teleop", "pair", "--ns", namespace,
+                          "--officer", officer],
                          env=dds_env.environ(), capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return re.search(r"pairing code: (\d{6})", out.stdout).group(1)

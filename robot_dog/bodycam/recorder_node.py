@@ -108,6 +108,13 @@ class RecorderShell:
         self._diag_pub = node.create_publisher(DiagnosticArray, "/diagnostics", qos.TELEMETRY)
         node.create_timer(1.0, self._publish)
 
+    def set_officer(self, officer_id: str) -> None:
+        """The officer on duty changed (teleop/officer): recordings started from now name them;
+        one under way keeps the officer it started with (its manifest is written at the start)."""
+        self.officer_id = officer_id
+        if self.worker is not None:
+            self.worker.call(lambda recorder: setattr(recorder, "officer_id", officer_id))
+
     # --- frames and audio (never block) -----------------------------------------------------
     def put_frame(self, frame: np.ndarray, t: float) -> None:
         self._latest = (frame, t)
