@@ -122,8 +122,8 @@ def phone(port: int, viewport: dict, locale: str):
             browser.close()
 
 
-def pair(page, namespace: str) -> None:
-    page.fill("#code", pairing_code(namespace))
+def pair(page, namespace: str, officer: str = "officer-1") -> None:
+    page.fill("#code", pairing_code(namespace, officer))
     page.locator("#pair-button").tap()
     page.wait_for_selector("#pair", state="hidden", timeout=30_000)
     # paired: the link pill shows a round trip (its colour is the machine's load's business)
@@ -305,4 +305,52 @@ def test_landscape_two_thumbs_in_chinese(dog, dog_namespace, ros_probe, tmp_path
         page.wait_for_selector("#estop >> text=急停")
         street_use(page, "portrait, Chinese")
         screenshot(page, "handheld-zh.png", tmp_path)
+    assert not problems, problems
+
+
+def test_the_officer_gets_a_task_on_the_phone_and_answers_it(dog, dog_namespace, ros_probe,
+                                                            tmp_path):
+    """The station's `task` (here the service the uplink calls) shows on the paired officer's
+    phone; Accept, On scene and Task done each go back on teleop/events as the fixed
+    `officer_task` event (test_officer_task_e2e.py takes it on to the station over MQTT)."""
+    import json
+
+    from robot_dog_interfaces.srv import AssignTask
+    from std_msgs.msg import String
+    port, teleop = dog
+    probe = ros_probe
+    probe.record(String, "teleop/events", qos.EVENTS)
+    wait_for(lambda: "handheld page on https://" in teleop.output(), "the handheld server")
+    answers = lambda: [json.loads(m.data)["data"] for m in probe.messages("teleop/events")
+                       if json.loads(m.data)["type"] == "officer_task"]
+    with phone(port, {"width": 360, "height": 740}, "zh-CN") as (page, problems):
+        pair(page, dog_namespace, "王警官")
+        page.wait_for_selector("#officer >> text=警员 王警官", timeout=30_000)
+        assert page.locator("#task").is_hidden()
+        reply = probe.call(AssignTask, "teleop/task", incident="inc-42",
+                           what="东门玻璃破碎，<b>查看</b>现场", frame="wgs84", x=36.6512,
+                           y=117.1201, sender="指挥员李", dog="dog1")
+        assert (reply.accepted, reply.code) == (True, "ok"), reply.message
+        page.wait_for_selector("#task", state="visible", timeout=30_000)
+        assert page.inner_text("#task-title") == "任务 — 警情 inc-42"
+        assert page.inner_text("#task-what") == "东门玻璃破碎，<b>查看</b>现场"   # text, not markup
+        assert page.inner_text("#task-where") == "地点：36.65120，117.12010"
+        assert page.inner_text("#task-from") == "来自 指挥员李，随行机器狗 dog1"
+        street_use(page, "portrait, a task")
+        screenshot(page, "handheld-task-zh.png", tmp_path)
+
+        page.locator("[data-task=accepted]").tap()
+        page.wait_for_selector("[data-task=accepted][aria-pressed=true]", timeout=30_000)
+        page.wait_for_selector("#msg >> text=任务：已接受。", timeout=30_000)
+        wait_for(lambda: answers()[-1:] == [{"incident": "inc-42", "officer": "王警官",
+                                             "state": "accepted"}], "the accepted answer")
+        page.locator("[data-task=accepted]").tap()           # already done: nothing is sent
+        page.locator("[data-task=on_scene]").tap()
+        page.wait_for_selector("[data-task=on_scene][aria-pressed=true]", timeout=30_000)
+        page.wait_for_selector("#msg >> text=任务：已到场。", timeout=30_000)   # answered
+        page.locator("[data-task=done]").tap()
+        page.wait_for_selector("#task", state="hidden", timeout=30_000)
+        wait_for(lambda: len(answers()) == 3, "three answers")
+        assert [a["state"] for a in answers()] == ["accepted", "on_scene", "done"]
+        assert f"task for incident inc-42 from 指挥员李 given to officer 王警官" in teleop.output()
     assert not problems, problems

@@ -36,6 +36,37 @@ def test_code_is_one_time_and_a_new_pairing_replaces_the_old_handheld():
         pairing.check(first)
 
 
+def test_the_code_names_the_officer_and_revoking_ends_the_pairing():
+    pairing = Pairing()
+    assert pairing.officer == "" and not pairing.paired
+    token = pairing.pair(pairing.new_code(0.0, NAME), OFFICER, 1.0)
+    assert pairing.officer == NAME
+    pairing.new_code(2.0, "李警官")              # a code for the next officer: not yet theirs
+    assert pairing.officer == NAME
+    pairing.revoke()                            # a lost phone
+    assert pairing.officer == "" and not pairing.paired
+    with pytest.raises(HandheldRefused) as err:
+        pairing.check(token)
+    assert err.value.code == "not_paired"
+
+
+@pytest.mark.parametrize("bad", ["", "x" * 65, " lead", "tab\there", "\u200b", 7, None])
+def test_a_code_is_issued_only_to_a_name_the_station_takes(bad):
+    pairing = Pairing()
+    with pytest.raises(HandheldRefused) as err:
+        pairing.new_code(0.0, bad)
+    assert err.value.code == "bad_officer"
+    with pytest.raises(HandheldRefused):
+        pairing.pair("000000", OFFICER, 0.0)     # and no code is open
+
+
+def test_names_in_any_script_and_with_markup_are_names():
+    pairing = Pairing()
+    for name in ("王警官", "<script>x</script>", "O'Brien", "Ørsted"):
+        pairing.pair(pairing.new_code(0.0, name), OFFICER, 0.0)
+        assert pairing.officer == name
+
+
 def test_codes_expire():
     pairing = Pairing(code_ttl_s=10.0)
     code = pairing.new_code(0.0, NAME)

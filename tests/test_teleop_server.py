@@ -40,6 +40,9 @@ class RecordingDog:
         self.voice_chunks: list[bytes] = []
         self.slow: dict[str, threading.Event] = {}
         self.failing: set[str] = set()
+        self.officers: list[str] = []                    # officer_changed, in order
+        self.reports: list[tuple[str, str, str]] = []    # (kind, code, officer)
+        self.answers: list[tuple[str, str, str]] = []    # task answers: (officer, incident, state)
 
     def drive(self, vx, wz):
         with self.lock:
@@ -49,15 +52,28 @@ class RecordingDog:
         with self.lock:
             self.check_ins.append(timeout_s)
 
-    def call(self, kind, args):
+    def call(self, kind, args, officer):
         with self.lock:
-            self.calls.append((kind, args))
+            self.calls.append((kind, {**args, "officer": officer}))
         if kind in self.failing:
             raise RuntimeError("service gone")
         gate = self.slow.get(kind)
         if gate is not None:
             gate.wait(60)     # a request the dog is slow to answer (the test opens the gate)
         return "ok", f"{kind} done"
+
+    def report(self, kind, code, officer):
+        with self.lock:
+            self.reports.append((kind, code, officer))
+
+    def officer_changed(self, officer):
+        with self.lock:
+            self.officers.append(officer)
+
+    def task_answer(self, officer, incident, state):
+        with self.lock:
+            self.answers.append((officer, incident, state))
+        return ("ok", state) if incident == "inc-1" else ("no_task", "no such task")
 
     def kinds(self):
         with self.lock:

@@ -20,6 +20,9 @@ SAMPLES = {
     "talk": {"seconds": 10, **WindowKey.new().args()},
     "record": {"reason": "incident 12"}, "snapshot": {},
     "goto": {"x": 6.0, "y": -2.0}, "patrol": {}, "return": {}, "cancel": {},
+    "task": {"incident": "inc-7", "what": "east gate", "x": 36.6512, "y": 117.1201,
+             "frame": "wgs84"},
+    "revoke_handheld": {},
 }
 STATION_VERBS = [v.name for v in verbs.VERBS.values() if verbs.STATION in v.senders]
 CALLED = [v for v in STATION_VERBS if not isinstance(verbs.VERBS[v].executor, verbs.Window)]
@@ -165,3 +168,15 @@ def test_outcome_reads_every_response_shape():
     assert outcome(SimpleNamespace(accepted=False, code="", message="")) == (
         "refused", "refused by the service")
     assert outcome(SimpleNamespace(accepted=False, code="ok", reason="x")) == ("refused", "x")
+
+
+def test_a_task_names_its_sender_and_dog_from_the_signed_command_never_from_its_args():
+    core = CommandLifecycle()
+    _, step = call(core, "task")
+    assert step.request.service == "teleop/task"
+    assert step.request.fields == {"incident": "inc-7", "what": "east gate", "frame": "wgs84",
+                                   "x": 36.6512, "y": 117.1201, "sender": "alice", "dog": "dog1"}
+    forged = command("task", {**SAMPLES["task"], "sender": "chief"})
+    core.submit(forged)
+    refused = one(core)
+    assert isinstance(refused, Answer) and refused.code == "bad_args"

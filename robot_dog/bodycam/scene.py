@@ -45,17 +45,33 @@ def burn_in(frame: np.ndarray, overlay: Overlay, stamp: float) -> None:
     lines = [clock, f"DEV {overlay.device_id}  OFC {overlay.officer_id}",
              f"{abs(overlay.latitude):.5f}{'N' if overlay.latitude >= 0 else 'S'} "
              f"{abs(overlay.longitude):.5f}{'E' if overlay.longitude >= 0 else 'W'}"]
-    scale = max(0.4, h / 960)
-    line_h = int(30 * scale * 1.6)
+    scale, line_h, y = _layout(h)
     # A dimmed band under the text keeps it legible on any scene, as recorders do.
     band = frame[0:line_h * len(lines) + 8, :]
     band[:] = (band * 0.35).astype(frame.dtype)
-    y = int(28 * scale * 1.6)
     for text in lines:
         if text.isascii() or not _draw_unicode(frame, text, (10, y), scale):
             cv2.putText(frame, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
                         cv2.LINE_AA)
         y += line_h
+
+
+#: The overlay's lines, top down: 0 time, 1 device and officer, 2 position.
+OFFICER_LINE = 1
+
+
+def _layout(height: int) -> tuple[float, int, int]:
+    """(font scale, line height px, first baseline px) of the overlay on a frame `height` high."""
+    scale = max(0.4, height / 960)
+    return scale, int(30 * scale * 1.6), int(28 * scale * 1.6)
+
+
+def line_rows(height: int, line: int) -> slice:
+    """The rows of the frame that overlay line `line` is drawn in and no other line touches (to
+    read a burned-in field back from the pixels)."""
+    _scale, line_h, first = _layout(height)
+    baseline = first + line * line_h
+    return slice(baseline - line_h + 3, baseline + 3)
 
 
 def _draw_unicode(frame: np.ndarray, text: str, origin: tuple[int, int], scale: float) -> bool:
