@@ -315,6 +315,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("siren_on", "On", "siren", {"tone": "wail"}, pick="tone", choices=TONES),
     Preset("siren_off", "Off", "siren", {"tone": "off"}),
     Preset("estop", "E-STOP", "estop", {}),
+    Preset("revoke_handheld", "Revoke", "revoke_handheld", {},
+           confirm="Revoke the handheld paired with {dog}? Its phone stops commanding the dog "
+                   "and its officer must pair again with a new code (a lost phone)."),
     Preset("estop_release", "Release e-stop", "estop_release", {},
            confirm="Release the station's e-stop on {dog}? The dog may move again when a driver "
                    "commands it. Holds of other endpoints stay."),
@@ -324,6 +327,7 @@ STATION_ROWS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Police light", ("light_on", "light_off")),
     ("Searchlight", ("searchlight_set",)),
     ("Siren", ("siren_on", "siren_off")),
+    ("Handheld", ("revoke_handheld",)),
 )
 STATION_SAFETY = ("estop", "estop_release")
 

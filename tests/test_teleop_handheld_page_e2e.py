@@ -352,5 +352,5 @@ def test_the_officer_gets_a_task_on_the_phone_and_answers_it(dog, dog_namespace,
         page.wait_for_selector("#task", state="hidden", timeout=30_000)
         wait_for(lambda: len(answers()) == 3, "three answers")
         assert [a["state"] for a in answers()] == ["accepted", "on_scene", "done"]
-        assert f"task for incident inc-42 from 指挥员李 given to officer 王警官" in teleop.output()
+        assert "task for incident inc-42 from 指挥员李 given to officer 王警官" in teleop.output()
     assert not problems, problems

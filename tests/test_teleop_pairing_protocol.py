@@ -208,7 +208,7 @@ def test_any_garbage_is_refused_or_parsed_never_crashes(raw):
         assert exc.reason
     else:
         assert req.kind in ("audio", "talk", "pair", "hello", "drive", "stop", "beat", "estop", "release", "mode",
-                            "speed", "light", "siren", "searchlight", "leave", "record")
+                            "speed", "light", "siren", "searchlight", "leave", "record", "task", "unpair")
 
 
 def test_session_deadman_and_heartbeat():
