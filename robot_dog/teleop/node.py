@@ -112,7 +112,8 @@ class TeleopNode(Node):
         self.server = HandheldServer(config, self, pairing).start()
         scheme = "https" if cert else "http"
         self.get_logger().info(f"handheld page on {scheme}://{config.host}:{self.server.port}/; "
-                               f"a pairing code: robot-dog teleop pair --ns {self.get_namespace()}")
+                               "a pairing code: robot-dog teleop pair --officer NAME "
+                               f"--ns {self.get_namespace()}")
 
     # ---- the Dog interface of server.py ---------------------------------------------------------
     def drive(self, vx: float, wz: float, age_s: float = 0.0) -> None:
