@@ -71,7 +71,7 @@ def line_rows(height: int, line: int) -> slice:
     read a burned-in field back from the pixels)."""
     _scale, line_h, first = _layout(height)
     baseline = first + line * line_h
-    return slice(baseline - line_h + 3, baseline + 3)
+    return slice(max(0, baseline - line_h + 3), baseline + 3)
 
 
 def _draw_unicode(frame: np.ndarray, text: str, origin: tuple[int, int], scale: float) -> bool:

@@ -65,7 +65,8 @@ class TaskBoard:
                           f"for incident {incident} not delivered (pair one: robot-dog teleop "
                           "pair --officer NAME)")
         if not incident or not (math.isfinite(x) and math.isfinite(y)):
-            raise Refused("bad_args", "a task needs an incident and a finite place")
+            raise Refused("bad_args", f"a task needs an incident and a finite place, got "
+                          f"incident {incident[:64]!r} at {x!r}, {y!r}")
         if frame == "wgs84" and not (-90.0 <= x <= 90.0 and -180.0 <= y <= 180.0):
             raise Refused("bad_args", f"latitude {x:g}, longitude {y:g} is no place on Earth")
         if frame not in ("odom", "wgs84"):
@@ -85,7 +86,8 @@ class TaskBoard:
         if task is None or task.incident != incident:
             raise Refused("no_task", f"no task for incident {incident[:64]!r} on this dog")
         if not officer or task.officer != officer:
-            raise Refused("not_your_task", "this task was given to another officer")
+            raise Refused("not_your_task", f"the task of incident {incident[:64]} was given to "
+                          f"officer {task.officer}")
         if state not in TASK_STATES:
             raise Refused("bad_task_state", f"a task's state is one of {', '.join(TASK_STATES)}")
         if task.state and TASK_STATES.index(state) <= TASK_STATES.index(task.state):

@@ -22,7 +22,9 @@ import unicodedata
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from robot_dog.person_names import MAX_NAME_CHARS, check_person_name, shown  # noqa: F401 (access.py)
+from robot_dog.person_names import MAX_NAME_CHARS as MAX_NAME_CHARS  # (access.py)
+from robot_dog.person_names import check_person_name
+from robot_dog.person_names import shown as shown  # (access.py)
 from robot_dog.station.accounts.errors import BadName, BadPassword
 
 MIN_PASSWORD_CHARS = 8
