@@ -175,7 +175,7 @@ def test_handheld_pairs_drives_stops_estops_and_loses_link(dog, dog_namespace, r
     for text in [teleop.output(), *ros_log_texts(teleop.proc.pid)]:
         assert code not in text
     assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO robot_dog\.teleop\.server: "
-                     r"handheld 127\.0\.0\.1 paired$", teleop.output(), re.MULTILINE)
+                     r"handheld 127\.0\.0\.1 paired: officer officer-1$", teleop.output(), re.MULTILINE)
 
 
 def ros_log_texts(pid: int) -> list[str]:

@@ -344,7 +344,7 @@ def test_the_officer_gets_a_task_on_the_phone_and_answers_it(dog, dog_namespace,
         page.wait_for_selector("#msg >> text=任务：已接受。", timeout=30_000)
         wait_for(lambda: answers()[-1:] == [{"incident": "inc-42", "officer": "王警官",
                                              "state": "accepted"}], "the accepted answer")
-        page.locator("[data-task=accepted]").tap()           # already done: nothing is sent
+        assert page.get_attribute("[data-task=accepted]", "aria-disabled") == "true"   # done
         page.locator("[data-task=on_scene]").tap()
         page.wait_for_selector("[data-task=on_scene][aria-pressed=true]", timeout=30_000)
         page.wait_for_selector("#msg >> text=任务：已到场。", timeout=30_000)   # answered

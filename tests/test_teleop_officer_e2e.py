@@ -23,7 +23,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from robot_dog import fleet
-from robot_dog.bodycam.scene import OFFICER_LINE, Overlay, TestScene, line_rows
+from robot_dog.bodycam.scene import OFFICER_LINE, Overlay, TestScene as Scene, line_rows
 from robot_dog.ros import dds_env, qos
 from tests import support
 from tests.test_teleop_handheld_e2e import dog, pairing_code  # noqa: F401 (the fixture)
@@ -39,7 +39,7 @@ WIDTH, HEIGHT = 320, 240          # the `dog` fixture's bodycam
 def officer_line(officer: str) -> np.ndarray:
     """The bodycam's officer line as it must look: the test scene's bars under the overlay (the
     moving disc never reaches these rows), drawn by the overlay's own code."""
-    frame = TestScene(WIDTH, HEIGHT).render(0.0, Overlay("DOG-0001", officer))
+    frame = Scene(WIDTH, HEIGHT).render(0.0, Overlay("DOG-0001", officer))
     return frame[line_rows(HEIGHT, OFFICER_LINE)]
 
 
