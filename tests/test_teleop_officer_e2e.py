@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from robot_dog_interfaces.msg import EstopState
+from robot_dog_interfaces.msg import EstopState, RecorderStatus
 from robot_dog_interfaces.srv import AssignTask
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
@@ -71,6 +71,8 @@ def test_officer_in_logs_events_and_bodycam_then_a_revoked_phone_is_out(
     probe.record(String, "teleop/officer", qos.LATCHED)
     probe.record(String, "teleop/events", qos.EVENTS)
     probe.record(EstopState, "estop", qos.STATE)
+    probe.record(RecorderStatus, "bodycam/status", qos.STATE)
+    recorder_officer = lambda: [m.officer_id for m in probe.messages("bodycam/status")][-1:]
     wait_for(lambda: "handheld page on https://" in teleop.output(), "the handheld server")
     assert officer_line(WANG).shape[0] > 10 and not np.array_equal(officer_line(WANG),
                                                                     officer_line("000000"))
@@ -113,6 +115,7 @@ def test_officer_in_logs_events_and_bodycam_then_a_revoked_phone_is_out(
     assert WANG in safety_log, safety_log[-2000:]
     paired_at = time.monotonic()
     wait_for(lambda: burned_in(probe, WANG, paired_at), "王警官 burned into a bodycam frame")
+    wait_for(lambda: recorder_officer() == [WANG], "the recorder's officer")
 
     # --- the phone is lost: revoked on the dog; its token no longer resumes
     revoked = cli("revoke", "--ns", dog_namespace)
@@ -125,4 +128,5 @@ def test_officer_in_logs_events_and_bodycam_then_a_revoked_phone_is_out(
              "the officer field back to none")
     revoked_at = time.monotonic()
     wait_for(lambda: burned_in(probe, "000000", revoked_at), "no officer on the bodycam again")
+    wait_for(lambda: recorder_officer() == ["000000"], "no officer at the recorder")
     back.ws.close()
