@@ -328,6 +328,11 @@ def run() -> dict[str, object]:
                 gaps = [b - a for a, b in zip(times, times[1:])]
                 figures[f"motion_state_{name}_max_gap_ms"] = max(gaps) * 1000
                 figures[f"motion_state_{name}_gaps_over_600ms"] = sum(g > 0.6 for g in gaps)
+            # The node's own account of its longest stalls: where the time went (safety/stall.py).
+            stalls = [line.split("safety tick ", 1)[1] for line in stack.log("safety").splitlines()
+                      if "safety tick " in line]
+            figures["safety_stalls_logged"] = len(stalls)
+            figures["safety_stall_lines"] = stalls[-5:] or "none"
             figures["goal_met"] = all(figures[f"{p}_over_500ms"] == 0 and
                                       figures[f"{p}_restarts_without_action"] == 0 for p in PATHS)
         finally:

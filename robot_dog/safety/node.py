@@ -19,6 +19,7 @@ clock (`use_sim_time` works); `wall` (time.time) only orders releases against si
 """
 from __future__ import annotations
 
+import resource
 import threading
 import time
 from functools import partial
@@ -47,7 +48,7 @@ from robot_dog.safety.estop import (BOOT_RELEASERS, DEFAULT_ENDPOINTS, SECURITY_
 from robot_dog.safety.limits import Limits
 from robot_dog.safety.motion import MotionConfig, MotionCore
 from robot_dog.safety.mux import DEFAULT_MUX_CONFIG, ESTOP_LOCK, LockSpec, load_mux_config
-from robot_dog.safety.stall import StallGuard
+from robot_dog.safety.stall import CpuMark, StallGuard, where_it_went
 from robot_dog.safety.twist import Twist
 
 BASE_CALL_TIMEOUT_S = 3.0
@@ -55,6 +56,11 @@ BASE_CALL_TIMEOUT_S = 3.0
 HOLD_REPEAT_S = 0.5
 #: Who may resume an autonomous input: a human at the station, the officer, the admin on the dog.
 RESUMERS = BOOT_RELEASERS
+
+
+def _cpu_mark() -> CpuMark:
+    usage = resource.getrusage(resource.RUSAGE_THREAD)
+    return CpuMark(time.thread_time(), time.process_time(), usage.ru_nvcsw, usage.ru_nivcsw)
 
 
 class SafetyNode(Node):
@@ -105,6 +111,7 @@ class SafetyNode(Node):
         self._last_state: tuple = ()
         self._tick_s = tick_s
         self._stall = StallGuard(late_s=max(0.1, 5 * tick_s))
+        self._cpu = _cpu_mark()
         self._sent: tuple[float, Twist | None] = (float("-inf"), None)  # (when, what) on cmd_vel
 
         core = MutuallyExclusiveCallbackGroup()
@@ -316,13 +323,16 @@ class SafetyNode(Node):
         with self._lock:
             now = self._now()
             stall = self._stall.tick(now)
+            cpu, self._cpu = self._cpu, _cpu_mark()
             if stall:
                 # This node did not run for `stall` s: what came meanwhile is queued behind
                 # this tick (timers are served first). Judge deadlines after it, next tick.
-                if worth_a_line(self._stall.stalls):
+                # A new worst stall always gets its line (with where its time went).
+                if worth_a_line(self._stall.stalls) or stall >= self._stall.worst_s:
                     self.get_logger().warning(
                         f"safety tick {stall:.3f} s after the previous one (this node stalled; "
-                        f"{self._stall.stalls} so far, worst {self._stall.worst_s:.3f} s): "
+                        f"{self._stall.stalls} so far, worst {self._stall.worst_s:.3f} s; "
+                        f"{where_it_went(cpu, self._cpu, stall)}): "
                         "deadlines judged on the next tick, after the queued messages")
                 return
             for event in self._estop.tick(now, time.time()):
