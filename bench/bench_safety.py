@@ -18,7 +18,7 @@ Also `motion/state` gaps (published at least every 0.5 s), by the publisher's he
 (safety_node's own stalls) and by arrival at the probe (either side's).
 After each release the patrol keeps publishing (and in handheld trials the phone keeps its stick
 deflected) for 1 s: any non-zero command then is a restart without a deliberate action (goal 0).
-Trials per path: `--trials=N` (default 1000); run under
+Trials per path: `--trials=N` (default 1000); CPU hogs: `--hogs=N` (default 2); run under
 `flock -x /tmp/robot-dog-timing.lock`.
 """
 from __future__ import annotations
@@ -291,9 +291,10 @@ class Bench:
 
 def run() -> dict[str, object]:
     n = trials()
+    n_hogs = int(os.environ.get("ROBOT_DOG_BENCH_HOGS", "2"))  # --hogs=N
     figures: dict[str, object] = {"trials_per_path": n, "cpus": os.cpu_count(),
-                                  "hogs": "2 x `yes > /dev/null`"}
-    hogs = Hogs(2)
+                                  "hogs": f"{n_hogs} x `yes > /dev/null`"}
+    hogs = Hogs(n_hogs)
     with tempfile.TemporaryDirectory(prefix="bench_safety_") as tmp:
         stack = Stack(Path(tmp))
         probe = None

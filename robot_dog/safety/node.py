@@ -40,6 +40,7 @@ from std_srvs.srv import SetBool
 from robot_dog.log_rate import worth_a_line
 from robot_dog.ros import qos
 from robot_dog.ros.params import declare_read_only
+from robot_dog.ros.priority import HIGH_PRIORITY_NICE
 from robot_dog.ros.ros_main import run_node
 from robot_dog.safety import state_file
 from robot_dog.safety.errors import Refused
@@ -66,6 +67,7 @@ def _cpu_mark() -> CpuMark:
 class SafetyNode(Node):
     OWN_EXECUTOR = ("the watchdog tick and the endpoints' deadlines: composed, never behind "
                     "another node's callback")
+    CPU_NICE = HIGH_PRIORITY_NICE  # and run as soon as they wake on a loaded CPU (ros/priority.py)
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("node_name", "safety")
