@@ -413,3 +413,29 @@ def test_no_statement_in_the_station_updates_or_deletes_timeline_entries():
                  for path in (REPO / "robot_dog").rglob("*.py")
                  for m in pattern.finditer(path.read_text())]
     assert offenders == []
+
+
+def test_the_command_line_lists_shows_and_exports(tmp_path, capsys):
+    from robot_dog.station import cli as station_cli
+    db = tmp_path / "station.db"
+    w = World(db, tmp_path)
+    try:
+        inc = w.service.open(WANG, "kiosk", alarm=("dog1", "boot1-1"))["incident"]["id"]
+        w.service.dispatch_dog(WANG, inc, "dog1", target={"x": 1.0, "y": 2.0})
+        w.service.close(WANG, inc, "resolved")
+    finally:
+        w.close()
+    assert station_cli.main(["incidents", "list", "--state", "closed", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{inc}\tclosed\t") and "dog1:dispatched" in out and out.endswith("kiosk\n")
+    assert station_cli.main(["incidents", "show", inc, "--db", str(db)]) == 0
+    assert "dog_dispatched" in capsys.readouterr().out
+    assert station_cli.main(["incidents", "export", inc, "--db", str(db)]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert exported["incident"]["id"] == inc and exported["exported_by"].startswith("local:")
+    page = tmp_path / "case.html"
+    assert station_cli.main(["incidents", "export", inc, "--html", "--lang", "zh", "-o", str(page),
+                             "--db", str(db)]) == 0
+    assert "已处置" in page.read_text(encoding="utf-8")
+    assert station_cli.main(["incidents", "show", "inc-none", "--db", str(db)]) == 1
+    assert capsys.readouterr().err.endswith("(unknown_incident)\n")
