@@ -276,6 +276,8 @@ class IncidentService:
         self._authorize(who, "watch")
         if state not in (None, "open", "closed"):
             raise IncidentRefused("bad_filter", "state is open or closed")
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise IncidentRefused("bad_filter", "limit is a whole number")
         for name, value in (("since", since), ("until", until)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                       or not abs(value) < 1e11):
