@@ -167,9 +167,11 @@ class Station:
                 adopt_operator_token(self.accounts, token)
             except AccountError as exc:
                 _LOGGER.error("the shared operator token is not accepted: %s", exc)
-        # Incidents (no HTTP routes yet): dispatches go through the same command path.
+        # Incidents (no HTTP routes yet): dispatches go through the same command path; a
+        # station without a fleet has no keys to command with (`commands_disabled`).
         self.incidents = IncidentService(IncidentTables(config.db), self.accounts,
-                                         dispatcher=self.dispatcher, evidence=self.storage)
+                                         dispatcher=self.dispatcher if fleet else None,
+                                         evidence=self.storage)
         self.http = StationHttp(self.storage, self.relay, port=config.http_port,
                                 dispatcher=self.dispatcher, accounts=self.accounts,
                                 talk=self.talk, evidence=(self.evidence_store, self._evidence_pem))
