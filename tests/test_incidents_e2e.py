@@ -75,7 +75,7 @@ def test_an_officers_answers_and_the_dogs_arrival_land_in_the_timeline_in_order(
         wait_for(lambda: [c.verb for c in dog.commands] == ["goto", "task"], "goto and task at the dog")
         goto, task = dog.commands
         assert (goto.args["x"], goto.args["y"], goto.issuer) == (10.0, 0.0, "王警官")
-        assert task.args["incident"] == inc and task.args["dog"] == "dog1"
+        assert (task.args["incident"], task.args["x"], task.dog, task.issuer) == (inc, 10.0, "dog1", "王警官")
 
         dog.event("officer_task", {"incident": inc, "officer": "officer7", "state": "accepted"})
         dog.event("goal", {"label": "navigate_to odom", "state": "arrived"}, "navigate_to odom: arrived")

@@ -121,9 +121,9 @@ def test_from_the_alarm_to_the_close_every_step_in_order(world):
 
     svc.assign_officer(WANG, inc, "officer7", dog="dog1")
     task = world.command()
-    assert task.verb == "task" and dict(task.args) == {
-        "incident": inc, "what": "glass break at the kiosk", "where": "x 10.0 m, y -2.5 m",
-        "from": "王警官", "dog": "dog1"}
+    assert (task.verb, task.dog, task.issuer) == ("task", "dog1", "王警官")   # from whom: the signer
+    assert dict(task.args) == {"incident": inc, "what": "glass break at the kiosk", "frame": "odom",
+                               "x": 10.0, "y": -2.5}
 
     assert [e.kind for e in world.event("dog1", 1, "officer_task", {
         "incident": inc, "officer": "officer7", "state": "accepted"})] == ["unit_status"]
@@ -168,8 +168,9 @@ def test_what_a_dog_reports_twice_is_recorded_once_and_a_stale_answer_changes_no
     inc = svc.open(WANG, "fight")["incident"]["id"]
     svc.dispatch_dog(WANG, inc, "dog1", target={"lat": 31.2304, "lon": 121.4737})
     assert dict(world.command().args)["frame"] == "wgs84"
-    svc.assign_officer(WANG, inc, "officer7", dog="dog1", what="check the crowd", where="east gate")
-    assert dict(world.command().args)["where"] == "east gate"
+    svc.assign_officer(WANG, inc, "officer7", dog="dog1", what="check the crowd")
+    assert dict(world.command().args) == {"incident": inc, "what": "check the crowd", "frame": "wgs84",
+                                          "x": 31.2304, "y": 121.4737}   # where the dog went
     arrived = {"label": "navigate_to wgs84", "state": "arrived"}
     assert len(world.event("dog1", 9, "goal", arrived)) == 2
     assert world.event("dog1", 9, "goal", arrived) == []             # QoS 1 redelivery
@@ -186,7 +187,8 @@ def test_what_a_dog_reports_twice_is_recorded_once_and_a_stale_answer_changes_no
 def test_an_officers_answer_counts_only_through_the_dog_the_task_went_with(world, caplog):
     svc = world.service
     inc = svc.open(WANG, "theft")["incident"]["id"]
-    svc.assign_officer(WANG, inc, "officer7", dog="dog1")
+    svc.assign_officer(WANG, inc, "officer7", dog="dog1", where={"x": 5.0, "y": 5.0})
+    assert dict(world.command().args)["x"] == 5.0
     before = len(svc.get(ADMIN, inc)["timeline"])
     with caplog.at_level("WARNING", logger="robot_dog.security"):
         assert world.event("dog2", 1, "officer_task", {"incident": inc, "officer": "officer7",
@@ -210,7 +212,8 @@ def test_only_the_dispatching_roles_may_change_an_incident(world):
     for who in (VIEWER, OPERATOR, Principal("o7", "officer", "token")):
         for action in (lambda w=who: svc.open(w, "x"),
                        lambda w=who: svc.dispatch_dog(w, inc, "dog1", target={"x": 1.0, "y": 0.0}),
-                       lambda w=who: svc.assign_officer(w, inc, "officer7", dog="dog1"),
+                       lambda w=who: svc.assign_officer(w, inc, "officer7", dog="dog1",
+                                                        where={"x": 1.0, "y": 0.0}),
                        lambda w=who: svc.note(w, inc, "x"),
                        lambda w=who: svc.close(w, inc, "resolved")):
             with pytest.raises(Exception) as caught:
@@ -241,9 +244,17 @@ def test_refusals_carry_codes_and_leave_nothing_behind(world, target, tmp_path):
     exc = refused("unknown_incident", lambda: svc.note(WANG, "inc-none", "x"))
     assert http_status(exc) == 404
     refused("unknown_incident", lambda: svc.get(VIEWER, "inc-none"))
-    refused("bad_name", lambda: svc.assign_officer(WANG, inc, "", dog="dog1"))
-    svc.assign_officer(WANG, inc, "officer7", dog="dog1")
-    exc = refused("already_assigned", lambda: svc.assign_officer(WANG, inc, "officer7", dog="dog1"))
+    here = {"x": 1.0, "y": 0.0}
+    refused("bad_target", lambda: svc.assign_officer(WANG, inc, "officer7", dog="dog1"))  # sent nowhere
+    refused("bad_target", lambda: svc.assign_officer(WANG, inc, "officer7", dog="dog1",
+                                                     where={"lat": 95.0, "lon": 0.0}))
+    refused("bad_args", lambda: svc.assign_officer(WANG, inc, "officer7", dog="dog1",
+                                                   where={"x": 2e6, "y": 0.0}))
+    refused("bad_name", lambda: svc.assign_officer(WANG, inc, "", dog="dog1", where=here))
+    assert world.published == []
+    svc.assign_officer(WANG, inc, "officer7", dog="dog1", where=here)
+    exc = refused("already_assigned", lambda: svc.assign_officer(WANG, inc, "officer7", dog="dog1",
+                                                                 where=here))
     assert http_status(exc) == 409
     refused("bad_disposition", lambda: svc.close(WANG, inc, "done"))
     refused("not_closed", lambda: svc.reopen(WANG, inc, "why"))

@@ -11,7 +11,7 @@ for every change, `watch` for reads. Refusals are `IncidentRefused` (a `Refused`
     open(who, summary, alarm=None)                           -> {"incident", "entry"}
     dispatch_dog(who, id, dog, target=None, route=None, loop=True)
                                                               -> {"incident", "entry", "command"}
-    assign_officer(who, id, officer, dog=, what="", where="") -> {"incident", "entry", "command"}
+    assign_officer(who, id, officer, dog=, what="", where=None) -> {"incident", "entry", "command"}
     note(who, id, text) / close(who, id, disposition) / reopen(who, id, reason)
                                                               -> {"incident", "entry"}
     get(who, id) -> the incident with its timeline, units and linked evidence
@@ -40,7 +40,7 @@ from robot_dog import verbs
 from robot_dog.errors import Refused
 from robot_dog.station.accounts import Accounts, Principal
 from robot_dog.station.dispatch import BadCommand, BrokerUnreachable, DispatchError, Dispatcher, UnknownDog
-from robot_dog.station.incidents import Entry, Incident, IncidentRefused
+from robot_dog.station.incidents import Entry, Incident, IncidentRefused, check_target
 from robot_dog.station.storage.incident_tables import IncidentTables, IncidentRow, TimelineConflict
 from robot_dog.station.storage.reads import StorageReads
 
@@ -56,6 +56,8 @@ INTAKE_TYPES = frozenset({"goal", "officer_task", "estop"})
 IGNORED_GOAL_STATES = frozenset({"preempted"})
 #: The verb that tells an officer's handheld about a task (robot_dog/verbs.py).
 TASK_VERB = "task"
+#: Longest `what` of a task, characters (the verb's limit; a longer summary is cut).
+MAX_TASK_TEXT = 500
 #: Route name -> the verb that walks it (`return` is the route home).
 ROUTE_VERBS = {"home": "return"}
 #: Attempts at appending when another station worker appends to the same incident at once.
@@ -94,16 +96,23 @@ def goal_command(target: Mapping[str, float] | None, route: str | None,
 
 
 def check_task(args: Mapping[str, Any]) -> dict[str, Any]:
-    """The task verb's arguments checked by the verb table.
+    """The task verb's arguments (incident, what, frame, x, y: the point as `goto` takes it;
+    whom it is from and the dog are the signed envelope's issuer and dog) checked by the verb
+    table.
 
-    SEAM (until robot_dog/verbs.py has `task`): the station checks the same fields here and
-    sends the verb through the same command path; a dog whose uplink does not know it yet
-    answers `unknown_verb` in the command log. Delete the fallback once verbs.VERBS has it."""
+    SEAM (until robot_dog/verbs.py has `task`): the same fields are checked here and the verb is
+    sent through the same command path; a dog whose uplink does not know it yet answers
+    `unknown_verb` in the command log. Delete the fallback once verbs.VERBS has it."""
     if TASK_VERB in verbs.VERBS:
         return verbs.check(TASK_VERB, args, verbs.STATION)
-    for name in ("incident", "what", "where", "from", "dog"):
-        if not isinstance(args.get(name), str) or len(args[name]) > 200:
-            raise Refused("bad_args", f"task needs {name} as text of at most 200 characters")
+    if set(args) != {"incident", "what", "frame", "x", "y"}:
+        raise Refused("bad_args", "task takes incident, what, frame, x and y")
+    if not (isinstance(args["incident"], str) and 0 < len(args["incident"]) <= 64
+            and isinstance(args["what"], str) and len(args["what"]) <= MAX_TASK_TEXT
+            and args["frame"] in ("odom", "wgs84")):
+        raise Refused("bad_args", "task: incident (<= 64), what (<= 500), frame odom or wgs84")
+    for name in ("x", "y"):
+        verbs.Number(-1e6, 1e6).check(name, args[name])
     return dict(args)
 
 
@@ -163,18 +172,24 @@ class IncidentService:
         return {**self._changed(incident, entry), "command": command}
 
     def assign_officer(self, who: Principal, incident_id: str, officer: str, *, dog: str,
-                       what: str = "", where: str = "") -> dict[str, Any]:
-        """Give `officer` the task on the handheld of `dog` (the dog sent with the officer):
-        the `task` verb carries the incident, what (default: the summary), where (default: where
-        `dog` was dispatched on this incident), from (the acting account) and the dog."""
+                       what: str = "", where: Mapping[str, float] | None = None) -> dict[str, Any]:
+        """Give `officer` a task on the handheld of `dog` (the dog sent with the officer): the
+        `task` verb to that dog carries the incident, what to do (default: the summary) and
+        where ({x, y} odom or {lat, lon}; default: where `dog` was sent on this incident);
+        whom it is from is the command's signed issuer, the acting account."""
         self._authorize(who, "dispatch", incident_id)
         with self._lock:
             incident = self._load(incident_id)
-            task = {"incident": incident_id, "what": what or incident.summary,
-                    "where": where or _where_sent(incident, dog), "from": who.name, "dog": dog}
+            point = check_target(dict(where)) if where is not None else _point_sent(incident, dog)
+            if point is None:
+                raise IncidentRefused("bad_target", f"{dog} was sent to no point on {incident_id}: "
+                                      "say where the officer goes")
+            _, goto = goal_command(point, None, False)
+            task = {"incident": incident_id, "what": what or incident.summary[:MAX_TASK_TEXT],
+                    "frame": goto["frame"], "x": goto["x"], "y": goto["y"]}
             incident.assign_officer(officer, at=self._clock(), by=who.name)   # refused before sending
-            nonce = self._send(who, dog, TASK_VERB, check_task(task))
-            extra = {"dog": dog, "what": task["what"], "where": task["where"], "verb": TASK_VERB,
+            nonce = self._send(who, dog, TASK_VERB, self._checked_task(task))
+            extra = {"dog": dog, "what": task["what"], "where": point, "verb": TASK_VERB,
                      "nonce": nonce}
             incident, entry = self._change(incident_id, lambda i: i.assign_officer(
                 officer, at=self._clock(), by=who.name, extra=extra))
@@ -373,6 +388,12 @@ class IncidentService:
         except Refused as exc:   # bad_args: e.g. a point beyond the verb's range
             raise IncidentRefused(exc.code, exc.detail) from None
 
+    def _checked_task(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return check_task(args)
+        except Refused as exc:
+            raise IncidentRefused(exc.code, exc.detail) from None
+
     def _send(self, who: Principal, dog: str, verb: str, args: dict[str, Any]) -> str:
         """The station's command path, as the commands route takes it: sign, audit, publish."""
         if self.dispatcher is None:
@@ -421,16 +442,13 @@ def _task_dog(incident: Incident, officer: str) -> str | None:
     return None
 
 
-def _where_sent(incident: Incident, dog: str) -> str:
-    """Where `dog` was last sent on this incident, as a line for the officer ("" if nowhere)."""
+def _point_sent(incident: Incident, dog: str) -> dict[str, float] | None:
+    """The point `dog` was last sent to on this incident (None: nowhere, or along a route)."""
     for entry in reversed(incident.timeline):
         if entry.kind == "dog_dispatched" and entry.unit == dog:
-            if "route" in entry.data:
-                return f"route {entry.data['route']}"
-            point = entry.data["target"]
-            return (f"lat {point['lat']:.6f}, lon {point['lon']:.6f}" if "lat" in point
-                    else f"x {point['x']:.1f} m, y {point['y']:.1f} m")
-    return ""
+            target = entry.data.get("target")
+            return dict(target) if isinstance(target, dict) else None
+    return None
 
 
 # --- the printable page ------------------------------------------------------------------------

@@ -100,7 +100,7 @@ class Incident:
         self._open_only()
         if (target is None) == (route is None):
             raise IncidentRefused("bad_target", "a dispatch names a target point or a route, one of them")
-        where = {"target": _point(target)} if target is not None else {"route": _name(route or "", "route")}
+        where = {"target": check_target(target)} if target is not None else {"route": _name(route or "", "route")}
         return self._append(Entry(at, _name(by, "by"), "dog_dispatched", _name(dog, "dog"),
                                   {**(extra or {}), **where}))
 
@@ -216,7 +216,7 @@ def _text(value: str, what: str) -> str:
     return value
 
 
-def _point(target: dict[str, float]) -> dict[str, float]:
+def check_target(target: dict[str, float]) -> dict[str, float]:
     """{x, y} (odom, m) or {lat, lon} (degrees), finite; anything else refused."""
     keys = set(target) if isinstance(target, dict) else set()
     if keys not in ({"x", "y"}, {"lat", "lon"}):
