@@ -284,9 +284,10 @@ class IncidentService:
                 "timeline": [e.to_doc() for e in incident.timeline],
                 "evidence": self.linked_evidence(row, incident)}
 
-    def list_incidents(self, who: Principal, *, state: str | None = None, dog: str | None = None,
-             officer: str | None = None, since: float | None = None, until: float | None = None,
-             limit: int = 100) -> list[dict[str, Any]]:
+    def list_incidents(self, who: Principal, *, state: str | None = None,
+                       dog: str | None = None, officer: str | None = None,
+                       since: float | None = None, until: float | None = None,
+                       limit: int = 100) -> list[dict[str, Any]]:
         """Incidents newest first, filtered (IncidentTables.find), each with its units."""
         self._authorize(who, "watch")
         if state not in (None, "open", "closed"):
