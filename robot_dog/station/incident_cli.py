@@ -24,7 +24,8 @@ from pathlib import Path
 
 from robot_dog.cli import command_line
 from robot_dog.station.accounts import AccountError, Accounts, local_admin
-from robot_dog.station.incident_service import LANGUAGES, IncidentService
+from robot_dog.station.incident_page import LANGUAGES
+from robot_dog.station.incident_service import IncidentService
 from robot_dog.station.incidents import IncidentRefused
 from robot_dog.station.storage.accounts import AccountTables
 from robot_dog.station.storage.backends import _backend

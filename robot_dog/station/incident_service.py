@@ -25,21 +25,18 @@ the timeline entry records the verb and the command's nonce beside where the dog
 """
 from __future__ import annotations
 
-import html
-import json
 import logging
 import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
-from importlib import resources
-from string import Template
 from typing import Any
 
 from robot_dog import verbs
 from robot_dog.errors import Refused
 from robot_dog.station.accounts import Accounts, Principal
 from robot_dog.station.dispatch import BadCommand, BrokerUnreachable, DispatchError, Dispatcher, UnknownDog
+from robot_dog.station.incident_page import LANGUAGES, render_html
 from robot_dog.station.incidents import Entry, Incident, IncidentRefused, check_target
 from robot_dog.station.storage.incident_tables import IncidentTables, IncidentRow, TimelineConflict
 from robot_dog.station.storage.reads import StorageReads
@@ -66,7 +63,6 @@ APPEND_ATTEMPTS = 5
 STATUS = {"unknown_incident": 404, "unknown_dog": 404, "not_sent": 503, "busy_incident": 503,
           "commands_disabled": 403, "incident_closed": 409, "not_closed": 409,
           "already_assigned": 409, "status_backwards": 409, "alarm_open": 409}
-LANGUAGES = ("en", "zh")
 
 
 def http_status(exc: Exception) -> int:
@@ -450,53 +446,3 @@ def _point_sent(incident: Incident, dog: str) -> dict[str, float] | None:
             target = entry.data.get("target")
             return dict(target) if isinstance(target, dict) else None
     return None
-
-
-# --- the printable page ------------------------------------------------------------------------
-def _labels() -> dict[str, dict[str, str]]:
-    text = resources.files("robot_dog.station").joinpath("templates/incident_labels.json").read_text("utf-8")
-    labels: dict[str, dict[str, str]] = json.loads(text)
-    return labels
-
-
-def render_html(export: Mapping[str, Any], lang: str = "en") -> str:
-    """The export document as a page to print: every value from the timeline is escaped."""
-    labels = _labels()[lang]
-    doc = export["incident"]
-
-    def t(key: str) -> str:
-        return html.escape(labels.get(key, key))
-
-    def e(value: Any) -> str:
-        return html.escape("" if value is None else str(value))
-
-    def when(ts: Any) -> str:
-        return e(time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))) if isinstance(ts, (int, float)) else ""
-
-    def what(entry: Mapping[str, Any]) -> str:
-        data = {k: v for k, v in entry["data"].items() if k not in ("event", "nonce", "ts")}
-        return "; ".join(f"{t('field_' + k)}: {e(json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v)}"
-                         for k, v in data.items())
-
-    timeline = "\n".join(
-        f"<tr><td>{when(x['at'])}</td><td>{e(x['by'])}</td><td>{t('kind_' + x['kind'])}</td>"
-        f"<td>{e(x['unit'])}</td><td>{what(x)}</td></tr>" for x in doc["timeline"])
-    units = "\n".join(f"<tr><td>{e(u['unit'])}</td><td>{t('unit_' + u['kind'])}</td>"
-                      f"<td>{t('status_' + u['status'])}</td></tr>" for u in doc["units"])
-    evidence = "\n".join(
-        f"<tr><td>{e(r['dog'])}</td><td>{e(r['recording'])}</td><td>{e(i['file'])}</td>"
-        f"<td>{when(i['start'])}</td><td>{e(i['state'])}</td><td class=\"hash\">{e(i['sha256'])}</td></tr>"
-        for r in doc["evidence"] for i in r["items"]) or f"<tr><td colspan=\"6\">{t('none')}</td></tr>"
-    page = resources.files("robot_dog.station").joinpath("templates/incident.html").read_text("utf-8")
-    return Template(page).substitute(
-        lang="zh-CN" if lang == "zh" else "en", title=t("title"), id=e(doc["id"]),
-        summary=e(doc["summary"]), state=t("state_" + doc["state"]),
-        disposition=t("disposition_" + doc["disposition"]) if doc["disposition"] else "",
-        opened=when(doc["opened_at"]), closed=when(doc["closed_at"]),
-        exported=when(export["exported_at"]), exported_by=e(export["exported_by"]),
-        timeline=timeline, units=units, evidence=evidence,
-        **{f"l_{k}": t(k) for k in ("incident", "summary", "state", "disposition", "opened", "closed",
-                                     "exported", "by", "timeline", "at", "who", "what", "unit",
-                                     "details", "units", "kind", "status", "evidence", "dog",
-                                     "recording", "file", "start", "verification", "sha256")})
-
