@@ -1,7 +1,7 @@
 """The incidents' tables (incidents, incident_entries, incident_units) on SQLite or PostgreSQL.
 
-Plain reads and writes, each committed before it returns, on one connection of its own under a
-lock, like the accounts' tables: a dispatch is on record before its answer leaves. The rules
+Plain reads and writes, each committed before it returns (storage/direct.py, like the accounts'
+tables): a dispatch is on record before its answer leaves. The rules
 (what an action appends, what it refuses) live in robot_dog.station.incidents; this module only
 stores what an `Incident` became. The timeline is append-only: `ENTRY_SQL` lists every
 statement that touches `incident_entries` (one insert, one select), and a test checks no other
@@ -12,14 +12,12 @@ it read (`expected`), and a second writer that read the same number gets `Timeli
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from robot_dog.errors import RobotDogError
 from robot_dog.station.incidents import Entry, Incident
-from robot_dog.station.storage.backends import _backend
+from robot_dog.station.storage.direct import DirectTables
 
 _ENTRY_INSERT = ("INSERT INTO incident_entries (incident, seq, at, actor, kind, unit, data) "
                  "VALUES (?, ?, ?, ?, ?, ?, ?)")
@@ -68,82 +66,37 @@ class UnitRow:
     since: float     # when it reached that status
 
 
-class IncidentTables:
-    """Storage of incidents (`target`: SQLite file or postgresql:// URL, the station's --db;
-    the tables are created if missing, as every table of the station is)."""
-
-    def __init__(self, target: str | Path) -> None:
-        self.backend = _backend(target)
-        self._db = self.backend.connect()
-        self.backend.create(self._db)
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def _run(self, text: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            cur = self._db.cursor()
-            try:
-                cur.execute(self.backend.sql(text), params)
-                rows: list[tuple[Any, ...]] = cur.fetchall() if cur.description else []
-                self._db.commit()   # also ends a read: the next one sees other workers' commits
-            except Exception:
-                self._db.rollback()
-                raise
-            finally:
-                cur.close()
-        return rows
+class IncidentTables(DirectTables):
+    """Storage of incidents (`target`: SQLite file or postgresql:// URL, the station's --db)."""
 
     # --- writes ----------------------------------------------------------------------------
     def create(self, incident: Incident, alarm: tuple[str, str] | None = None) -> bool:
         """Store a new incident with its first entries; False if the id is taken."""
-        with self._lock:
-            cur = self._db.cursor()
-            try:
-                cur.execute(self.backend.sql(
-                    f"INSERT INTO incidents ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (id) DO NOTHING"),
-                    (incident.id, incident.opened_at, incident.summary, *self._state(incident),
-                     len(incident.timeline), *(alarm or (None, None))))
-                if cur.rowcount != 1:
-                    self._db.rollback()
-                    return False
-                self._write(cur, incident, 0)
-                self._db.commit()
-            except Exception:
-                self._db.rollback()
-                raise
-            finally:
-                cur.close()
+        with self._transaction() as cur:
+            cur.execute(self.backend.sql(
+                f"INSERT INTO incidents ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO NOTHING"),
+                (incident.id, incident.opened_at, incident.summary, *self._state(incident),
+                 len(incident.timeline), *(alarm or (None, None))))
+            if cur.rowcount != 1:
+                return False
+            self._write(cur, incident, 0)
         return True
 
     def append(self, incident: Incident, expected: int) -> None:
         """Store the entries of `incident` from `expected` on (those its action appended to the
         timeline as read) and what they changed, in one transaction; TimelineConflict if the
         stored timeline is no longer `expected` entries long."""
-        with self._lock:
-            cur = self._db.cursor()
-            try:
-                # The guard: only the writer that read `expected` entries moves the count on
-                # (PostgreSQL makes a concurrent one wait on the row, then finds it changed).
-                cur.execute(self.backend.sql(
-                    "UPDATE incidents SET state = ?, disposition = ?, closed_at = ?, "
-                    "updated_at = ?, entries = ? WHERE id = ? AND entries = ?"),
-                    (*self._state(incident), len(incident.timeline), incident.id, expected))
-                if cur.rowcount != 1:
-                    self._db.rollback()
-                    raise TimelineConflict(f"incident {incident.id} changed since it was read")
-                self._write(cur, incident, expected)
-                self._db.commit()
-            except TimelineConflict:
-                raise
-            except Exception:
-                self._db.rollback()
-                raise
-            finally:
-                cur.close()
+        with self._transaction() as cur:
+            # The guard: only the writer that read `expected` entries moves the count on
+            # (PostgreSQL makes a concurrent one wait on the row, then finds it changed).
+            cur.execute(self.backend.sql(
+                "UPDATE incidents SET state = ?, disposition = ?, closed_at = ?, "
+                "updated_at = ?, entries = ? WHERE id = ? AND entries = ?"),
+                (*self._state(incident), len(incident.timeline), incident.id, expected))
+            if cur.rowcount != 1:
+                raise TimelineConflict(f"incident {incident.id} changed since it was read")
+            self._write(cur, incident, expected)
 
     def _write(self, cur: Any, incident: Incident, start: int) -> None:
         """The entries from `start` on, and the units they touched (their status now)."""
