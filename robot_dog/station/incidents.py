@@ -100,7 +100,8 @@ class Incident:
         self._open_only()
         if (target is None) == (route is None):
             raise IncidentRefused("bad_target", "a dispatch names a target point or a route, one of them")
-        where = {"target": check_target(target)} if target is not None else {"route": _name(route or "", "route")}
+        where = ({"target": check_target(target)} if target is not None
+                 else {"route": _name(route or "", "route")})
         return self._append(Entry(at, _name(by, "by"), "dog_dispatched", _name(dog, "dog"),
                                   {**(extra or {}), **where}))
 
