@@ -225,7 +225,7 @@ class IncidentService:
             return []
 
     def _dog_report(self, dog: str, event: Mapping[str, Any]) -> list[Entry]:
-        data = event.get("data") if isinstance(event.get("data"), dict) else {}
+        data = _data(event)
         state = str(data.get("state", "")) if event["type"] == "goal" else ""
         if state in IGNORED_GOAL_STATES:
             return []
@@ -248,7 +248,7 @@ class IncidentService:
         return self._change_many(active[0], take)
 
     def _officer_answer(self, dog: str, event: Mapping[str, Any]) -> list[Entry]:
-        data = event.get("data") if isinstance(event.get("data"), dict) else {}
+        data = _data(event)
         incident_id, officer, answer = data.get("incident"), data.get("officer"), data.get("state")
         if not (isinstance(incident_id, str) and isinstance(officer, str)
                 and answer in OFFICER_STATES):
@@ -421,6 +421,11 @@ def _refusal(exc: DispatchError) -> IncidentRefused:
     if isinstance(exc, BadCommand):
         return IncidentRefused("bad_args", str(exc))
     return IncidentRefused("not_sent", str(exc))
+
+
+def _data(event: Mapping[str, Any]) -> dict[str, Any]:
+    data = event.get("data")
+    return data if isinstance(data, dict) else {}
 
 
 def _has_event(incident: Incident, dog: str, event_id: Any) -> bool:
