@@ -18,6 +18,7 @@ from robot_dog.station.incidents import IncidentRefused
 from robot_dog.station.storage import EvidenceItemRow, EvidenceRecordingRow, Storage
 from robot_dog.station.storage.accounts import AccountTables
 from robot_dog.station.storage.incident_tables import ENTRY_SQL, IncidentTables, TimelineConflict
+from tests.test_station_accounts import target  # noqa: F401  (SQLite, and PostgreSQL when slow)
 
 REPO = Path(__file__).resolve().parents[1]
 T0 = 1_800_000_000.0
@@ -36,13 +37,6 @@ class Clock:
     def __call__(self) -> float:
         self.now += 1.0
         return self.now
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
-def target(request, tmp_path):
-    if request.param == "sqlite":
-        return tmp_path / "station.db"
-    return request.getfixturevalue("postgres").fresh_db()
 
 
 class World:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from robot_dog.cli import command_line
 from robot_dog.station.accounts import AccountError, Accounts, local_admin
+from robot_dog.station.accounts.cli import database_option
 from robot_dog.station.incident_page import LANGUAGES
 from robot_dog.station.incident_service import IncidentService
 from robot_dog.station.incidents import IncidentRefused
@@ -46,9 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = command_line.HelpFormatter
     parser = argparse.ArgumentParser(prog="robot-dog station incidents", description=__doc__,
                                      formatter_class=fmt)
-    db = argparse.ArgumentParser(add_help=False)
-    db.add_argument("--db", default="var/station.db", metavar="FILE_OR_URL",
-                    help="the station's database: SQLite file or postgresql:// URL")
+    db = database_option()
     sub = parser.add_subparsers(dest="action", required=True, metavar="list|show|export")
     listing = sub.add_parser("list", parents=[db], help="incidents, newest first")
     listing.add_argument("--state", choices=("open", "closed"))
