@@ -49,11 +49,12 @@ class ScriptedDog:
         client.publish(topics.cmd_result("dog1"), results.sign(
             self.result_key, "dog1", time.time(), code="ok", command=command), qos=1)
 
-    def event(self, type: str, data: dict, message: str = "") -> None:
+    def event(self, type: str, data: dict, message: str = "", severity: str = "info") -> str:
         self._n += 1
         doc = {"v": 1, "dog": "dog1", "ts": time.time(), "id": f"script-{self._n:04d}",
-               "type": type, "severity": "info", "message": message, "data": data}
+               "type": type, "severity": severity, "message": message, "data": data}
         self.client.publish(topics.events("dog1"), json.dumps(doc), qos=1).wait_for_publish(30)
+        return doc["id"]
 
     def stop(self) -> None:
         self.client.loop_stop()
@@ -69,7 +70,10 @@ def test_an_officers_answers_and_the_dogs_arrival_land_in_the_timeline_in_order(
         wait_for(station.connected.is_set, "the station connected")
         wait_for(dog.subscribed.is_set, "the scripted dog subscribed to its commands")
         svc = station.incidents
-        inc = svc.open(WANG, "glass break at the kiosk", alarm=("dog1", "alarm-0001"))["incident"]["id"]
+        alarm = dog.event("sound", {"class": "glass_break"}, "glass break at the kiosk", "warning")
+        wait_for(lambda: station.storage.event("dog1", alarm), "the alarm at the station")
+        inc = svc.open(WANG, alarm=("dog1", alarm))["incident"]["id"]   # the summary: its message
+        assert svc.get(WANG, inc)["summary"] == "glass break at the kiosk"
         svc.dispatch_dog(WANG, inc, "dog1", target={"x": 10.0, "y": 0.0})
         svc.assign_officer(WANG, inc, "officer7", dog="dog1")
         wait_for(lambda: [c.verb for c in dog.commands] == ["goto", "task"], "goto and task at the dog")
@@ -84,9 +88,9 @@ def test_an_officers_answers_and_the_dogs_arrival_land_in_the_timeline_in_order(
         def timeline():
             return svc.get(WANG, inc)["timeline"]
         wait_for(lambda: len(timeline()) >= 8, "the reports in the timeline")
-        steps = [(e["kind"], e["unit"], e["data"].get("status") or e["data"].get("state"))
-                 for e in timeline()]
-        assert steps == [("opened", "", None), ("alarm", "dog1", None),
+        steps = [(e["kind"], e["unit"], e["data"].get("status") or e["data"].get("state")
+                  or e["data"].get("type")) for e in timeline()]
+        assert steps == [("opened", "", None), ("alarm", "dog1", "sound"),
                          ("dog_dispatched", "dog1", None), ("officer_assigned", "officer7", None),
                          ("unit_status", "officer7", "en_route"), ("dog_event", "dog1", "arrived"),
                          ("unit_status", "dog1", "on_scene"), ("unit_status", "officer7", "on_scene")]

@@ -171,7 +171,7 @@ class Station:
         # station without a fleet has no keys to command with (`commands_disabled`).
         self.incidents = IncidentService(IncidentTables(config.db), self.accounts,
                                          dispatcher=self.dispatcher if fleet else None,
-                                         evidence=self.storage)
+                                         storage=self.storage)
         self.http = StationHttp(self.storage, self.relay, port=config.http_port,
                                 dispatcher=self.dispatcher, accounts=self.accounts,
                                 talk=self.talk, evidence=(self.evidence_store, self._evidence_pem))

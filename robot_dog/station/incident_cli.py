@@ -106,7 +106,7 @@ def main(argv: Sequence[str]) -> int:
               file=sys.stderr)
         return 1
     try:
-        return run(IncidentService(tables, Accounts(accounts), evidence=reads), args)
+        return run(IncidentService(tables, Accounts(accounts), storage=reads), args)
     except (IncidentRefused, AccountError) as exc:
         print(f"robot-dog station incidents {args.action}: {getattr(exc, 'detail', exc)} "
               f"({exc.code})", file=sys.stderr)

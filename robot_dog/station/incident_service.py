@@ -8,7 +8,7 @@ for every change, `watch` for reads. Refusals are `IncidentRefused` (a `Refused`
 `code`, words in `detail`; `http_status(exc)` says what a route answers) or the accounts'
 `Forbidden` (code `forbidden`, status 403). The calls (docs/station_data.md):
 
-    open(who, summary, alarm=None)                           -> {"incident", "entry"}
+    open(who, summary="", alarm=None)                        -> {"incident", "entry"}
     dispatch_dog(who, id, dog, target=None, route=None, loop=True)
                                                               -> {"incident", "entry", "command"}
     assign_officer(who, id, officer, dog=, what="", where=None) -> {"incident", "entry", "command"}
@@ -114,30 +114,34 @@ def check_task(args: Mapping[str, Any]) -> dict[str, Any]:
 
 class IncidentService:
     def __init__(self, store: IncidentTables, accounts: Accounts, *,
-                 dispatcher: Dispatcher | None = None, evidence: StorageReads | None = None,
+                 dispatcher: Dispatcher | None = None, storage: StorageReads | None = None,
                  clock: Callable[[], float] = time.time,
                  new_id: Callable[[float], str] = new_incident_id) -> None:
         """`dispatcher`: the station's command path (None: a station without a fleet, which
-        refuses dispatches with `commands_disabled`); `evidence`: the station's storage, whose
-        recordings are linked to incidents when read."""
+        refuses dispatches with `commands_disabled`); `storage`: the station's storage, whose
+        recordings are linked to incidents when read and whose events an alarm names."""
         self.store, self.accounts, self.dispatcher = store, accounts, dispatcher
-        self.evidence, self._clock, self._new_id = evidence, clock, new_id
+        self.storage, self._clock, self._new_id = storage, clock, new_id
         # One change at a time in this worker: load, apply, send, append never interleave.
         # Other workers sharing PostgreSQL are kept apart by the store's append guard.
         self._lock = threading.RLock()
 
     # --- changes ---------------------------------------------------------------------------
-    def open(self, who: Principal, summary: str, *,
+    def open(self, who: Principal, summary: str = "", *,
              alarm: tuple[str, str] | None = None) -> dict[str, Any]:
-        """A new incident, by hand or from an alarm (dog, event id). An alarm that already has
-        an open incident is refused with `alarm_open` (two consoles, one alarm)."""
+        """A new incident, by hand or from an alarm (dog, event id): the alarm's entry holds the
+        event's type, message and time when the station has it, and its message is the summary
+        if none is given. An alarm that already has an open incident is refused with
+        `alarm_open` (two consoles, one alarm)."""
         self._authorize(who, "dispatch", alarm[0] if alarm else "")
         with self._lock:
             if alarm is not None and (existing := self.store.open_for_alarm(*alarm)) is not None:
                 raise IncidentRefused("alarm_open", f"{existing} is open for this alarm")
+            seen = self._alarm_event(alarm)
             now = self._clock()
-            incident = Incident.open(self._new_id(now), at=now, by=who.name, summary=summary,
-                                     alarm=alarm)
+            incident = Incident.open(self._new_id(now), at=now, by=who.name,
+                                     summary=summary or str(seen.get("message", "")),
+                                     alarm=alarm, alarm_extra=seen)
             if not self.store.create(incident, alarm):
                 raise IncidentRefused("busy_incident", f"incident id {incident.id} is taken; try again")
         _LOGGER.info("incident %s opened by %s%s", incident.id, who.name,
@@ -304,17 +308,17 @@ class IncidentService:
         time overlaps [opened, closed or now]: queried when read, so a recording the dog
         uploads after the close is linked as soon as the station holds it. Each recording lists
         the items inside the window with their SHA-256 and verification state."""
-        if self.evidence is None:
+        if self.storage is None:
             return []
         since, until = row.opened_at, row.closed_at if row.closed_at is not None else self._clock()
         dogs = sorted({u for u, (kind, _) in incident.units.items() if kind == "dog"}
                       | ({row.alarm_dog} if row.alarm_dog else set()))
         out = []
         for dog in dogs:
-            for rec in reversed(self.evidence.evidence_recordings(dog, since, until)):
+            for rec in reversed(self.storage.evidence_recordings(dog, since, until)):
                 items = [{k: i[k] for k in ("seq", "kind", "file", "size", "sha256", "start", "end",
                                             "state")}
-                         for i in self.evidence.evidence_items(dog, rec["recording"])
+                         for i in self.storage.evidence_items(dog, rec["recording"])
                          if i["start"] <= until and i["end"] >= since]
                 out.append({"dog": dog, **{k: rec[k] for k in (
                     "recording", "device", "officer", "reason", "started_at", "ended_at", "locked")},
@@ -337,6 +341,13 @@ class IncidentService:
         return render_html(self.export_json(who, incident_id), lang)
 
     # --- the machinery -----------------------------------------------------------------------
+    def _alarm_event(self, alarm: tuple[str, str] | None) -> dict[str, Any]:
+        """What the stored alarm event says ({} when it is not stored, or not yet)."""
+        if alarm is None or self.storage is None or not all(isinstance(a, str) for a in alarm):
+            return {}
+        event = self.storage.event(*alarm)
+        return {k: event[k] for k in ("type", "severity", "message", "ts") if k in event} if event else {}
+
     def _authorize(self, who: Principal, action: str, target: str = "") -> None:
         self.accounts.authorize(who, action, target)
 

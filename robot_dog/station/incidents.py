@@ -70,14 +70,16 @@ class Incident:
     # ---- building -----------------------------------------------------------------------
     @classmethod
     def open(cls, id: str, *, at: float, by: str, summary: str,
-             alarm: tuple[str, str] | None = None) -> Incident:
-        """A new incident, by hand or from an alarm (dog, event id)."""
+             alarm: tuple[str, str] | None = None,
+             alarm_extra: Mapping[str, Any] | None = None) -> Incident:
+        """A new incident, by hand or from an alarm (dog, event id); `alarm_extra`: what the
+        caller adds to the alarm's entry (the event's type, message and time, when known)."""
         incident = cls(id=id, opened_at=at, summary=_text(summary, "summary"))
         incident._append(Entry(at, _name(by, "by"), "opened", data={"summary": incident.summary}))
         if alarm is not None:
             dog, event = alarm
             incident._append(Entry(at, _name(by, "by"), "alarm", _name(dog, "dog"),
-                                   {"event": _name(event, "event")}))
+                                   {**(alarm_extra or {}), "event": _name(event, "event")}))
         return incident
 
     @classmethod
