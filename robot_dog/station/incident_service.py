@@ -300,8 +300,10 @@ class IncidentService:
                 raise IncidentRefused("bad_filter", f"{name} is a time in s since the epoch")
         rows = self.store.find(state=state, dog=dog, officer=officer, since=since, until=until,
                                limit=limit)
-        return [{**row.to_doc(), "units": [{"unit": u.unit, "kind": u.kind, "status": u.status}
-                                           for u in self.store.units(row.id)]} for row in rows]
+        units: dict[str, list[dict[str, str]]] = {row.id: [] for row in rows}
+        for u in self.store.units(*units):
+            units[u.incident].append({"unit": u.unit, "kind": u.kind, "status": u.status})
+        return [{**row.to_doc(), "units": units[row.id]} for row in rows]
 
     def linked_evidence(self, row: IncidentRow, incident: Incident) -> list[dict[str, Any]]:
         """Recordings and stills of the incident's dogs (its units and the alarm's dog) whose
