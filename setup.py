@@ -37,7 +37,8 @@ setup(
     description="Control and telemetry stack of a police patrol robot dog (ROS 2)",
     python_requires=">=3.11",
     packages=find_packages(include=["robot_dog*", "firmware_bridge*", "sim*"]),
-    package_data={"robot_dog": ["config/*", "station/web/*", "station/templates/*", "teleop/web/*", "web_shared/*", "mqtt/schemas/*.json"],
+    package_data={"robot_dog": ["config/*", "station/web/*", "teleop/web/*", "web_shared/*", "mqtt/schemas/*.json"],
+                  "robot_dog.station": ["templates/*"],
                   "sim": ["scenarios/*.yaml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
