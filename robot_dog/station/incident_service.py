@@ -188,7 +188,7 @@ class IncidentService:
             task = {"incident": incident_id, "what": what or incident.summary[:MAX_TASK_TEXT],
                     "frame": goto["frame"], "x": goto["x"], "y": goto["y"]}
             incident.assign_officer(officer, at=self._clock(), by=who.name)   # refused before sending
-            nonce = self._send(who, dog, TASK_VERB, self._checked_task(task))
+            nonce = self._send(who, dog, TASK_VERB, self._checked(TASK_VERB, task))
             extra = {"dog": dog, "what": task["what"], "where": point, "verb": TASK_VERB,
                      "nonce": nonce}
             incident, entry = self._change(incident_id, lambda i: i.assign_officer(
@@ -393,15 +393,10 @@ class IncidentService:
         raise IncidentRefused("busy_incident", f"{incident_id} is changing too fast; try again")
 
     def _checked(self, verb: str, args: dict[str, Any]) -> dict[str, Any]:
+        """`args` checked against the verb table before anything is signed or sent."""
         try:
-            return verbs.check(verb, args, verbs.STATION)
+            return check_task(args) if verb == TASK_VERB else verbs.check(verb, args, verbs.STATION)
         except Refused as exc:   # bad_args: e.g. a point beyond the verb's range
-            raise IncidentRefused(exc.code, exc.detail) from None
-
-    def _checked_task(self, args: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return check_task(args)
-        except Refused as exc:
             raise IncidentRefused(exc.code, exc.detail) from None
 
     def _send(self, who: Principal, dog: str, verb: str, args: dict[str, Any]) -> str:
