@@ -187,6 +187,8 @@ DURATION = Number(0.0, 3600.0, 0.0, unit="s")   # 0: the executor's default dead
 STATION_DEADLINE_S = 2.0
 #: Longest listen/talk window one command opens, s; the station refreshes it while in use.
 MAX_AUDIO_WINDOW_S = 60.0
+#: Longest `what` of an officer's task, characters.
+TASK_WHAT_CHARS = 500
 
 VERBS: dict[str, Verb] = _verbs(
     Verb("police_light", "red/blue light bar pattern", _ANYONE_ON_DUTY,
@@ -274,7 +276,7 @@ VERBS: dict[str, Verb] = _verbs(
          "y = longitude); the sender is the signed command's issuer. The officer's answers come "
          "back as officer_task events", frozenset({STATION}),
          Service("teleop/task", "robot_dog_interfaces/AssignTask"),
-         {"incident": Text(64, r"[A-Za-z0-9][A-Za-z0-9_.:-]*"), "what": Text(500),
+         {"incident": Text(64, r"[A-Za-z0-9][A-Za-z0-9_.:-]*"), "what": Text(TASK_WHAT_CHARS),
           "frame": Choice(("odom", "wgs84"), "odom"), "x": Number(-1e6, 1e6),
           "y": Number(-1e6, 1e6)},
          refusals=("no_officer",), envelope_fields={"sender": "issuer", "dog": "dog"}),

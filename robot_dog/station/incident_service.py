@@ -54,7 +54,7 @@ IGNORED_GOAL_STATES = frozenset({"preempted"})
 #: The verb that tells an officer's handheld about a task (robot_dog/verbs.py).
 TASK_VERB = "task"
 #: Longest `what` of a task, characters (the verb's limit; a longer summary is cut).
-MAX_TASK_TEXT = 500
+MAX_TASK_TEXT = verbs.TASK_WHAT_CHARS
 #: Route name -> the verb that walks it (`return` is the route home).
 ROUTE_VERBS = {"home": "return"}
 #: Attempts at appending when another station worker appends to the same incident at once.
@@ -89,27 +89,6 @@ def goal_command(target: Mapping[str, float] | None, route: str | None,
     if set(point) == {"lat", "lon"}:
         return "goto", {"frame": "wgs84", "x": point["lat"], "y": point["lon"]}
     return "goto", {"frame": "odom", "x": point.get("x"), "y": point.get("y")}
-
-
-def check_task(args: Mapping[str, Any]) -> dict[str, Any]:
-    """The task verb's arguments (incident, what, frame, x, y: the point as `goto` takes it;
-    whom it is from and the dog are the signed envelope's issuer and dog) checked by the verb
-    table.
-
-    SEAM (until robot_dog/verbs.py has `task`): the same fields are checked here and the verb is
-    sent through the same command path; a dog whose uplink does not know it yet answers
-    `unknown_verb` in the command log. Delete the fallback once verbs.VERBS has it."""
-    if TASK_VERB in verbs.VERBS:
-        return verbs.check(TASK_VERB, args, verbs.STATION)
-    if set(args) != {"incident", "what", "frame", "x", "y"}:
-        raise Refused("bad_args", "task takes incident, what, frame, x and y")
-    if not (isinstance(args["incident"], str) and 0 < len(args["incident"]) <= 64
-            and isinstance(args["what"], str) and len(args["what"]) <= MAX_TASK_TEXT
-            and args["frame"] in ("odom", "wgs84")):
-        raise Refused("bad_args", "task: incident (<= 64), what (<= 500), frame odom or wgs84")
-    for name in ("x", "y"):
-        verbs.Number(-1e6, 1e6).check(name, args[name])
-    return dict(args)
 
 
 class IncidentService:
@@ -395,7 +374,7 @@ class IncidentService:
     def _checked(self, verb: str, args: dict[str, Any]) -> dict[str, Any]:
         """`args` checked against the verb table before anything is signed or sent."""
         try:
-            return check_task(args) if verb == TASK_VERB else verbs.check(verb, args, verbs.STATION)
+            return verbs.check(verb, args, verbs.STATION)
         except Refused as exc:   # bad_args: e.g. a point beyond the verb's range
             raise IncidentRefused(exc.code, exc.detail) from None
 
