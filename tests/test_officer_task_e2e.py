@@ -3,8 +3,10 @@ account is the task's sender), Mosquitto carries it to uplink_node, which calls 
 `teleop/task`; with no officer paired the dog refuses it with `no_officer`; once 王警官's phone
 (a scripted page over the fleet-CA TLS) is paired the task shows on it, and the officer's Accept
 comes back to the station as the `officer_task` event in its fixed shape, beside the `handheld`
-events that say who did what. The station's `revoke_handheld` then closes the phone and its
-token no longer resumes."""
+events that say who did what. Then the whole loop through the station's incidents: a
+commander assigns 王警官 to an incident with the dog, the task reaches the phone, and the
+officer's Accept and On scene land in the incident's timeline as the officer's unit status. The
+station's `revoke_handheld` then closes the phone and its token no longer resumes."""
 from __future__ import annotations
 
 import ssl
@@ -14,6 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from robot_dog.station.accounts import Principal
 from robot_dog.station.app import Station, StationConfig
 from robot_dog.teleop.certs import issue_teleop_cert
 from tests import support
@@ -76,7 +79,7 @@ def test_task_from_the_station_to_the_officers_phone_and_back(secure_broker, chi
         assert body["result"]["code"] == "ok", body
         assert WANG in body["result"]["message"]
         issuer = next(c["issuer"] for c in api.get("/api/dogs/dog1/commands")["commands"]
-                      if c["verb"] == "task" and c["code"] == "ok")
+                      if c["verb"] == "task")       # the account the station signed it for
         task = task_on(phone)
         assert task == {**{k: TASK[k] for k in ("incident", "what", "frame", "x", "y")},
                         "from": issuer, "dog": "dog1", "state": ""}
@@ -88,6 +91,21 @@ def test_task_from_the_station_to_the_officers_phone_and_back(secure_broker, chi
         assert event["dog"] == "dog1" and event["severity"] == "info"
         handheld = wait_for(lambda: events(api, "handheld"), "the handheld events")
         assert {e["data"]["officer"] for e in handheld} == {WANG}
+
+        # the incident loop: assigned at the station, answered on the phone, in the timeline
+        chief = Principal("指挥员李", "commander", "session")
+        svc = station.incidents
+        inc = svc.open(chief, "glass break at the east gate")["incident"]["id"]
+        svc.assign_officer(chief, inc, WANG, dog="dog1", where={"x": 12.0, "y": -3.5})
+        wait_for(lambda: task_on(phone)["incident"] == inc, "the incident's task on the phone")
+        for answer in ("accepted", "on_scene"):
+            phone.send("task", incident=inc, state=answer)
+            assert phone.expect("result")["ok"]
+
+        def statuses() -> list[str]:
+            return [e["data"].get("status") for e in svc.get(chief, inc)["timeline"]
+                    if e["kind"] == "unit_status" and e["unit"] == WANG]
+        wait_for(lambda: statuses() == ["en_route", "on_scene"], "the officer's answers in the timeline")
 
         # the phone is lost: the station revokes it
         status, body = api.command("dog1", "revoke_handheld", {})
