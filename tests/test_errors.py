@@ -21,7 +21,7 @@ _SAFETY = re.compile(r'raise Refused\((.*?)\)\s*\n', re.S)
 
 def raised_codes() -> set[str]:
     codes: set[str] = set()
-    for path in [*ROOT.glob("robot_dog/**/*.py"), *ROOT.glob("sim/*.py")]:
+    for path in [*ROOT.glob("robot_dog/**/*.py"), *ROOT.glob("sim/*.py"), *ROOT.glob("firmware_bridge/*.py")]:
         text = path.read_text()
         for rx in (_FIRST, _PAGE, _ATTR, _KEYWORD):
             codes.update(rx.findall(text))

@@ -211,13 +211,13 @@ def test_modes_and_crowd_mode(safety_chain, ros_probe):
     wait_for(lambda: 0.5 in vx(probe.messages("cmd_vel")), "0.9 m/s limited to crowd mode's 0.5")
     assert max(vx(probe.messages("cmd_vel"))) == 0.5
     no = probe.call(SetBaseMode, "mode/set", mode="sit")
-    assert not no.accepted and "while moving" in no.reason
+    assert (no.accepted, no.code) == (False, "moving") and "while moving" in no.message
     t = teleop.stop()
     wait_for(lambda: 0.0 in vx(probe.messages("cmd_vel", since=t)), "stopped")
     # the base is the last word on "still moving": it may take the zero after the probe saw it
     wait_for(lambda: not probe.messages("base/state")[-1].moving, "the base to stop")
     yes = probe.call(SetBaseMode, "mode/set", mode="sit")
-    assert yes.accepted, yes.reason
+    assert (yes.accepted, yes.code) == (True, "ok"), yes.message
     wait_for(lambda: probe.messages("base/state")[-1].mode == "sit", "the base sitting")
     t = time.monotonic()
     teleop.vx = 0.3

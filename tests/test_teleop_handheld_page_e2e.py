@@ -182,14 +182,14 @@ def test_held_dog_banner_release_refused_light_and_a_lapse(dog, dog_namespace, r
         wait_for(engaged, "the e-stop engaged")
         assert page.evaluate("window.__buzz.length") >= 1   # the phone vibrated on the stop
 
-        # --- a refused Light: pending, then the refusal in words, and it stays off --------------
+        # --- a refused Light: pending, then the payload's code (estop_engaged) in words, and it
+        # stays off ----------------------------------------------------------------------------
         page.evaluate("""() => { window.__busy = [];
             new MutationObserver(() => window.__busy.push(document.querySelector('[data-toggle=light]')
               .getAttribute('aria-busy'))).observe(document.querySelector('[data-toggle=light]'),
               {attributes: true, attributeFilter: ['aria-busy']}); }""")
         light.tap()
-        page.wait_for_selector("#msg >> text=Light: the dog refused it: it is held by the e-stop",
-                               timeout=30_000)
+        page.wait_for_selector("#msg >> text=Light: the dog is held by the e-stop", timeout=30_000)
         assert "true" in page.evaluate("window.__busy")       # pending was shown
         assert light.get_attribute("aria-pressed") == "false" and light.get_attribute("aria-busy") == "false"
         assert all(m.pattern == "off" for m in probe.messages("police_light/state"))

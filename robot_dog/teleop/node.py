@@ -4,8 +4,8 @@ frames a stalled link delivers late),
 the `handheld` e-stop endpoint (check-ins, engage, release), `mode/set`, `speed_mode/crowd`,
 police light, siren and searchlight; state for the page from `battery`, `estop` (holds as codes:
 endpoint and cause), `motion/state`, `odom`, the payload's reported `police_light/state`,
-`searchlight/state` and `megaphone/siren_active` (the page's toggles show these, never their own
-last tap), and `bodycam/image/compressed`; push-to-talk audio to `megaphone/voice/handheld` (AudioChunk; its one publisher). `teleop/pair` (std_srvs/Trigger) opens a new pairing code
+`searchlight/state`, `megaphone/siren_active` and the recorder's `bodycam/status` (the page's
+toggles show these, never their own last tap), and `bodycam/image/compressed`; push-to-talk audio to `megaphone/voice/handheld` (AudioChunk; its one publisher). `teleop/pair` (std_srvs/Trigger) opens a new pairing code
 (its message holds the code: `robot-dog teleop pair` prints it on the caller's terminal). No code
 is open at start, and none is ever logged: logs are files other users may read.
 """
@@ -25,7 +25,7 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.duration import Duration
 from rclpy.node import Node
 from robot_dog_interfaces.msg import (AudioChunk, EstopState, MotionState, PoliceLightState,
-                                     SearchlightState)
+                                     RecorderStatus, SearchlightState)
 from sensor_msgs.msg import BatteryState, CompressedImage
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
@@ -61,7 +61,8 @@ class TeleopNode(Node):
         pairing = Pairing(code_ttl_s=p("code_ttl_s", 300.0, "a pairing code is valid this long, s"))
         self._lock = threading.Lock()
         self._state: dict[str, Any] = {"battery": None, "estop": None, "motion": None, "speed": None,
-                                       "light": None, "siren": None, "searchlight": None}
+                                       "light": None, "siren": None, "searchlight": None,
+                                       "record": None}
         self._caps = START_CAPS
         self._frame: tuple[int, bytes | None] = (0, None)
         group = ReentrantCallbackGroup()
@@ -83,6 +84,7 @@ class TeleopNode(Node):
         sub(PoliceLightState, "police_light/state", self._on_light, qos.STATE)
         sub(SearchlightState, "searchlight/state", self._on_searchlight, qos.STATE)
         sub(Bool, "megaphone/siren_active", self._on_siren, qos.STATE)
+        sub(RecorderStatus, "bodycam/status", self._on_recorder, qos.STATE)
         self.create_service(Trigger, "teleop/pair", self._on_pair, callback_group=group)
         self.server = HandheldServer(config, self, pairing).start()
         scheme = "https" if cert else "http"
@@ -186,6 +188,12 @@ class TeleopNode(Node):
     def _on_siren(self, msg: Bool) -> None:
         with self._lock:
             self._state["siren"] = bool(msg.data)
+
+    def _on_recorder(self, msg: RecorderStatus) -> None:
+        # Recording (whatever started it, post-event time included) while it names a recording;
+        # None while the recorder is off, so the page shows it unknown.
+        with self._lock:
+            self._state["record"] = None if msg.state == "disabled" else bool(msg.recording_id)
 
     def _on_motion(self, msg: MotionState) -> None:
         with self._lock:
