@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from robot_dog_interfaces.msg import EstopState, PoliceLightState
+from robot_dog_interfaces.msg import EstopState, PoliceLightState, RecorderStatus
 from robot_dog_interfaces.srv import EstopEngage, EstopRelease
 
 from robot_dog.ros import qos
@@ -281,6 +281,9 @@ def test_landscape_two_thumbs_in_chinese(dog, dog_namespace, ros_probe, tmp_path
         page.mouse.down()
         page.locator("[data-toggle=siren]").tap()           # no megaphone here: refused in words
         page.wait_for_selector("#msg >> text=警笛：机器狗的该部件未运行", timeout=30_000)
+        assert page.inner_text("[data-toggle=record] small") == "—"   # this dog's recorder is off
+        page.locator("[data-toggle=record]").tap()          # the recorder's own code: disabled
+        page.wait_for_selector("#msg >> text=录像：记录仪已关闭", timeout=30_000)
         assert page.locator("#stick").bounding_box() == box
         page.mouse.up()
         page.locator("#estop").tap()
@@ -306,3 +309,42 @@ def test_landscape_two_thumbs_in_chinese(dog, dog_namespace, ros_probe, tmp_path
         street_use(page, "portrait, Chinese")
         screenshot(page, "handheld-zh.png", tmp_path)
     assert not problems, problems
+
+
+@pytest.mark.parametrize("dog", [{"recorder": True}], indirect=True)
+def test_the_record_button_starts_and_stops_the_bodycam_recorder(dog, dog_namespace, ros_probe,
+                                                                 tmp_path):
+    """The officer's Record button: the toggle shows what `bodycam/status` says, a tap starts a
+    recording at the officer's request (source handheld), a second tap ends that request."""
+    port, teleop = dog
+    probe = ros_probe
+    probe.record(RecorderStatus, "bodycam/status", qos.STATE)
+    record = lambda since: [m for m in probe.messages("bodycam/status", since)
+                            if m.recording_id and "officer_request" in m.triggers]
+    wait_for(lambda: "handheld page on https://" in teleop.output(), "the handheld server")
+    with phone(port, PORTRAIT, "en-US") as (page, problems):
+        pair(page, dog_namespace)
+        button = page.locator("[data-toggle=record]")
+        # the recorder's word first: idle, so off (not the page's guess)
+        page.wait_for_selector("[data-toggle=record] small >> text=off", timeout=30_000)
+        street_use(page, "seven toggles")
+        asked = time.monotonic()
+        button.tap()
+        wait_for(lambda: record(asked), "bodycam/status recording at the officer's request")
+        assert record(asked)[-1].reason == "handheld Record button"
+        page.wait_for_selector("[data-toggle=record][aria-pressed=true] small >> text=on",
+                               timeout=30_000)
+        assert "Record:" not in page.inner_text("#msg")       # accepted: no refusal shown
+
+        stopped = time.monotonic()
+        button.tap()
+        # the officer's request ends; the recording with it unless a trigger (a lapse's e-stop
+        # on a loaded machine) still holds it, and the toggle follows the recorder either way
+        wait_for(lambda: (now := probe.messages("bodycam/status", stopped))
+                 and "officer_request" not in now[-1].triggers, "the officer's request ended")
+        wait_for(lambda: page.get_attribute("[data-toggle=record]", "aria-pressed") ==
+                 str(bool(probe.messages("bodycam/status")[-1].recording_id)).lower()
+                 and page.get_attribute("[data-toggle=record]", "aria-busy") == "false",
+                 "the toggle showing the recorder's state")
+    assert not problems, problems
+    assert list((tmp_path / "evidence").glob("recordings/*/*")), "nothing kept on disk"
