@@ -60,11 +60,19 @@ def test_every_part_errs_under_the_one_root(name):
 
 
 def test_refusals_carry_code_and_detail_the_same_way():
+    """str() of every refusal is its words: each edge puts the code beside them itself (the CLI's
+    "words (code)", the `code` fields of HTTP, MQTT and WebSocket answers), never twice."""
     from robot_dog.mqtt.signing import Expired
+    from robot_dog.patrol.goal import GoalRefused
+    from robot_dog.payload.errors import RequestRefused
     from robot_dog.safety.errors import Refused as SafetyRefused
+    from robot_dog.station.incidents import IncidentRefused
     from robot_dog.teleop.errors import HandheldRefused
     for exc, code in ((Expired("too late"), "expired"), (SafetyRefused("held", "not_held"), "not_held"),
-                      (HandheldRefused("too_fast", "slow down"), "too_fast")):
+                      (HandheldRefused("too_fast", "slow down"), "too_fast"),
+                      (GoalRefused("too_far", "300 m away"), "too_far"),
+                      (IncidentRefused("incident_closed", "closed at 10:02"), "incident_closed"),
+                      (RequestRefused("e-stop engaged", code="estop_engaged"), "estop_engaged")):
         assert isinstance(exc, Refused) and exc.code == code and exc.detail and str(exc) == exc.detail
 
 

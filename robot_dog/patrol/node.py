@@ -195,7 +195,7 @@ class PatrolNode(Node):
             tracker = GoalTracker(points, self._now(), config, loop=loop,
                                   timeout_s=float(request.timeout_s) or (math.inf if loop else 0.0))
         except GoalRefused as refused:
-            self.get_logger().warning(f"goal refused: {refused}")
+            self.get_logger().warning(f"goal refused ({refused.code}): {refused.detail}")
             # Said on patrol/goal too: whoever sent it over a link (the station's `goto`) hears
             # the code from the uplink's goal event; the work that ran goes on.
             self.goal_pub.publish(GoalState(
