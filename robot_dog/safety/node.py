@@ -208,17 +208,16 @@ class SafetyNode(Node):
             try:
                 text = self._estop.release(request.endpoint, self._now(), time.time(),
                                            request.hold_id, float(request.issued_at))
-                response.accepted, response.code = True, "ok"
+                answer(response, message=text)
                 self.get_logger().warning(f"e-stop: {text}")
             except Refused as exc:
-                text, response.accepted, response.code = exc.reason, False, exc.code
+                answer(response, exc)
                 if exc.code in SECURITY_CODES:
                     self.get_logger().error(f"security event: e-stop release by "
-                                            f"{request.endpoint!r} refused ({exc.code}): {text}")
+                                            f"{request.endpoint!r} refused ({exc.code}): {exc.detail}")
                 else:
-                    self.get_logger().warning(f"e-stop release refused ({exc.code}): {text}")
+                    self.get_logger().warning(f"e-stop release refused ({exc.code}): {exc.detail}")
             self._apply_estop()
-        response.message = text
         return response
 
     def _on_check_in(self, request: EstopCheckIn.Request,
@@ -227,14 +226,13 @@ class SafetyNode(Node):
             before = set(self._estop.status().endpoints)
             try:
                 text = self._estop.check_in(request.endpoint, request.timeout_s, self._now())
-                response.accepted, response.code = True, "ok"
+                answer(response, message=text)
                 if request.endpoint not in before or request.timeout_s == 0:
                     self.get_logger().info(f"e-stop endpoint {text}")
             except Refused as exc:
-                text, response.accepted, response.code = exc.reason, False, exc.code
-                self.get_logger().warning(f"e-stop check-in refused ({exc.code}): {text}")
+                answer(response, exc)
+                self.get_logger().warning(f"e-stop check-in refused ({exc.code}): {exc.detail}")
             self._apply_estop()
-        response.message = text
         return response
 
     def _on_resume(self, request: MotionResume.Request,
@@ -245,14 +243,13 @@ class SafetyNode(Node):
                     raise Refused(f"{request.endpoint!r} may not resume; only "
                                   f"{', '.join(RESUMERS)}", "unknown_endpoint")
                 text = self._motion.resume(request.input)
-                response.accepted, response.code = True, "ok"
+                answer(response, message=text)
                 self.get_logger().warning(f"{request.endpoint}: {text}")
             except Refused as exc:
-                text, response.accepted, response.code = exc.reason, False, exc.code
+                answer(response, exc)
                 self.get_logger().warning(f"resume of {request.input!r} by {request.endpoint!r} "
-                                          f"refused ({exc.code}): {text}")
+                                          f"refused ({exc.code}): {exc.detail}")
             self._flush_log()
-        response.message = text
         return response
 
     def _on_crowd(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
