@@ -87,3 +87,17 @@ def test_the_cli_catches_the_root_once_and_prints_one_line(tmp_path, monkeypatch
     err = capsys.readouterr().err
     assert err == "robot-dog boom: not your hold (hold_mismatch)\n"
     sys.modules.pop("boom_cli", None)
+
+
+def test_every_service_of_ours_answers_accepted_code_and_message():
+    """One shape of answer (errors.answer fills it, errors.outcome reads it): no service keeps
+    its refusal under another name (`reason`, `reason_refused`) for a client to guess."""
+    shapes = {}
+    for srv in sorted((ROOT / "ros_ws/src/robot_dog_interfaces/srv").glob("*.srv")):
+        response = srv.read_text().split("\n---\n", 1)[1]
+        fields = [line.split("#")[0].split() for line in response.splitlines()]
+        shapes[srv.stem] = [tuple(f[:2]) for f in fields if len(f) >= 2]
+    assert len(shapes) >= 12
+    for name, fields in shapes.items():
+        assert fields[:3] == [("bool", "accepted"), ("string", "code"), ("string", "message")], name
+        assert not {"reason", "reason_refused"} & {f for _, f in fields}, name
