@@ -19,6 +19,7 @@ from rclpy.duration import Duration
 from robot_dog.ros import qos
 from robot_dog.safety.mux import DEFAULT_INPUTS
 from tests import support
+from tests.fixtures.ros_nodes import NodeProcess
 
 pytestmark = pytest.mark.slow
 wait_for = partial(support.wait_for, timeout_s=60.0)
@@ -226,3 +227,20 @@ def test_modes_and_crowd_mode(safety_chain, ros_probe):
     assert probe.call(SetBaseMode, "mode/set", mode="stand").accepted
     wait_for(lambda: 0.3 in vx(probe.messages("cmd_vel", since=t)), "walking after standing up")
     teleop.stop()
+
+
+def test_mode_without_a_base_is_refused_as_unavailable(dog_namespace, ros_probe, tmp_path):
+    """mode/set checks, then asks the base: with no base behind it the answer says so as a code
+    (the station and the handheld word `unavailable`), and the posture stays as it was."""
+    safety = NodeProcess("robot_dog.safety.node", dog_namespace, tmp_path / "safety.log")
+    try:
+        ros_probe.record(MotionState, "motion/state", qos.STATE)
+        no = ros_probe.call(SetBaseMode, "mode/set", mode="sit")
+        assert (no.accepted, no.code) == (False, "unavailable"), no.message + safety.output()
+        assert "base/set_mode" in no.message
+        wait_for(lambda: ros_probe.messages("motion/state"), "motion/state")
+        assert ros_probe.messages("motion/state")[-1].mode == "stand"
+        unknown = ros_probe.call(SetBaseMode, "mode/set", mode="fly")
+        assert (unknown.accepted, unknown.code) == (False, "unknown_mode")
+    finally:
+        safety.kill()
