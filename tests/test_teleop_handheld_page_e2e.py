@@ -319,14 +319,20 @@ def test_the_record_button_starts_and_stops_the_bodycam_recorder(dog, dog_namesp
     port, teleop = dog
     probe = ros_probe
     probe.record(RecorderStatus, "bodycam/status", qos.STATE)
+    probe.record(EstopState, "estop", qos.STATE)
     record = lambda since: [m for m in probe.messages("bodycam/status", since)
                             if m.recording_id and "officer_request" in m.triggers]
     wait_for(lambda: "handheld page on https://" in teleop.output(), "the handheld server")
     with phone(port, PORTRAIT, "en-US") as (page, problems):
         pair(page, dog_namespace)
         button = page.locator("[data-toggle=record]")
-        # the recorder's word first: idle, so off (not the page's guess)
-        page.wait_for_selector("[data-toggle=record] small >> text=off", timeout=30_000)
+        # the recorder's word first: idle, so off (not the page's guess); an e-stop starts a
+        # recording too, so a lapse of a loaded machine is released first, as the officer would
+        def idle() -> bool:
+            if page.locator("#banner").is_visible():
+                unhold(page, probe)
+            return page.inner_text("[data-toggle=record] small") == "off"
+        wait_for(idle, "the page showing the recorder idle", interval_s=1.0)
         street_use(page, "seven toggles")
         asked = time.monotonic()
         button.tap()
