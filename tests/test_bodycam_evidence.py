@@ -8,8 +8,6 @@ import json
 import shutil
 import tarfile
 
-import pytest
-
 from robot_dog.cli import evidence as cli
 from robot_dog.mqtt import signing
 from tests.fixtures.evidence import EvidenceShape

@@ -140,7 +140,7 @@ def test_telemetry_and_events_go_first_and_the_rate_cap_holds(evidence, tmp_path
 
 
 def test_a_restarted_uploader_resumes_where_it_stopped(evidence, tmp_path):
-    root, key = evidence.root, evidence.key
+    root = evidence.root
     clock = Clock()
     cfg = UploadConfig(rate_bytes_s=2e6, scan_s=0.0)
     first = EvidenceUploader(root, DOG, tmp_path / "up.json", cfg, clock)
