@@ -3,8 +3,10 @@ through real rclpy (localhost-only discovery, a namespace per test). Zero-veloci
 at the first command after an event (the watchdog's contract), never at wall-clock bounds."""
 from __future__ import annotations
 
+import os
 import time
 from functools import partial
+from pathlib import Path
 
 import pytest
 from geometry_msgs.msg import Twist, TwistStamped
@@ -227,6 +229,28 @@ def test_modes_and_crowd_mode(safety_chain, ros_probe):
     assert probe.call(SetBaseMode, "mode/set", mode="stand").accepted
     wait_for(lambda: 0.3 in vx(probe.messages("cmd_vel", since=t)), "walking after standing up")
     teleop.stop()
+
+
+def _nice(pid: int, tid: int) -> int:
+    # /proc/<pid>/task/<tid>/stat: field 19 is the nice value (after the command in parentheses)
+    fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[16])
+
+
+def test_every_thread_of_safety_node_runs_at_a_raised_priority(safety_chain, ros_probe):
+    """On a loaded CPU the watchdog must run when it wakes: the node, its executor and its DDS
+    threads take nice -10 (robot_dog/ros/priority.py), or the log says why they could not."""
+    safety, _base = safety_chain
+    start(ros_probe)
+    pid = safety.proc.pid
+    tids = [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
+    assert len(tids) > 1, "rclpy and DDS run threads of their own"
+    nices = {tid: _nice(pid, tid) for tid in tids}
+    if os.geteuid() == 0 or all(n == -10 for n in nices.values()):
+        assert set(nices.values()) == {-10}, nices
+    else:  # no CAP_SYS_NICE here: normal priority, and the log says so
+        assert set(nices.values()) == {0}, nices
+        assert "nice -10 refused" in safety.output()
 
 
 def test_mode_without_a_base_is_refused_as_unavailable(dog_namespace, ros_probe, tmp_path):

@@ -13,7 +13,6 @@ with the reason. Behaviour lives in megaphone.py and the cores; this file is wir
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from functools import partial
@@ -43,16 +42,10 @@ from robot_dog.audio.voices import VOICE_SOURCES
 from robot_dog.ros.params import declare_read_only
 from robot_dog.errors import answer
 from robot_dog.payload.errors import RequestRefused
+from robot_dog.ros.priority import raise_priority
 from robot_dog.ros.ros_main import run_node
 
 DEVICE_CHECK_S = 2.0         # how often the virtual speaker's presence is checked
-#: Niceness of the output thread. Each time it is late past the speaker's 40 ms buffer the
-#: speaker plays silence and live voice after it comes later (measured on a loaded machine: the
-#: jitter-buffer stage up to 130 ms while the buffer sheds it), so it asks the kernel for a
-#: larger share of the CPU, as audio servers do. A nice value, not a real-time class: a thread
-#: that spun by mistake would still leave the machine usable. Needs CAP_SYS_NICE (systemd:
-#: AmbientCapabilities=CAP_SYS_NICE); without it the thread runs at normal priority, logged.
-OUTPUT_NICE = -10
 AMP_ANSWER_S = 5.0           # an amplifier call not answered (or no payload_node found) by then
                              # counts as refused; discovery of a just-started node takes ~1 s
 
@@ -211,11 +204,13 @@ class MegaphoneNode(Node):
     # ---- output --------------------------------------------------------------------------
 
     def _output_loop(self) -> None:
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), OUTPUT_NICE)
-        except OSError as exc:
-            self.get_logger().warning(f"speaker thread at normal priority (nice {OUTPUT_NICE} "
-                                      f"refused: {exc}); a loaded CPU delays live voice more")
+        # Each time this thread is late past the speaker's 40 ms buffer the speaker plays
+        # silence and live voice after it comes later (measured on a loaded machine: the
+        # jitter-buffer stage up to 130 ms while the buffer sheds it): a larger CPU share, as
+        # audio servers take.
+        refused = raise_priority()
+        if refused:
+            self.get_logger().warning(f"speaker thread at {refused}")
         silence = np.zeros(FRAME_SAMPLES, np.int16)
         speaker = None
         while self._running:

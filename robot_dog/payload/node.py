@@ -53,6 +53,7 @@ from robot_dog.payload.hardware_estop import CheckIn, Engage, HardwareEstop
 from robot_dog.payload.police_light import PoliceLightConfig, plan_light, report_from
 from robot_dog.payload.searchlight import SearchlightConfig, SearchlightCore, plan_searchlight
 from robot_dog.ros.params import declare_read_only
+from robot_dog.ros.priority import HIGH_PRIORITY_NICE
 from robot_dog.ros.ros_main import run_node
 
 _LOGGER = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class PayloadNode(Node):
     # No EXECUTOR attribute: the default SingleThreadedExecutor (robot_dog/ros/executors.py).
     OWN_EXECUTOR = ("the MCU's check-ins and button events reach safety_node on time: composed, "
                     "never behind another node's callback")
+    CPU_NICE = HIGH_PRIORITY_NICE  # and run as soon as they wake on a loaded CPU (ros/priority.py)
     # Nothing here waits in a callback: the services await the MCU's ACK (module docstring).
 
     def __init__(self, **kwargs: Any) -> None:

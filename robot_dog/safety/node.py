@@ -19,6 +19,7 @@ clock (`use_sim_time` works); `wall` (time.time) only orders releases against si
 """
 from __future__ import annotations
 
+import resource
 import threading
 import time
 from functools import partial
@@ -40,6 +41,7 @@ from robot_dog.errors import answer, outcome
 from robot_dog.log_rate import worth_a_line
 from robot_dog.ros import qos
 from robot_dog.ros.params import declare_read_only
+from robot_dog.ros.priority import HIGH_PRIORITY_NICE
 from robot_dog.ros.ros_main import run_node
 from robot_dog.safety import state_file
 from robot_dog.safety.errors import Refused
@@ -48,7 +50,7 @@ from robot_dog.safety.estop import (BOOT_RELEASERS, DEFAULT_ENDPOINTS, SECURITY_
 from robot_dog.safety.limits import Limits
 from robot_dog.safety.motion import MotionConfig, MotionCore
 from robot_dog.safety.mux import DEFAULT_MUX_CONFIG, ESTOP_LOCK, LockSpec, load_mux_config
-from robot_dog.safety.stall import StallGuard
+from robot_dog.safety.stall import CpuMark, StallGuard, where_it_went
 from robot_dog.safety.twist import Twist
 
 BASE_CALL_TIMEOUT_S = 3.0
@@ -58,9 +60,20 @@ HOLD_REPEAT_S = 0.5
 RESUMERS = BOOT_RELEASERS
 
 
+def _cpu_mark() -> CpuMark:
+    usage = resource.getrusage(resource.RUSAGE_THREAD)
+    try:  # run time, time runnable but not running (ns), timeslices: the calling thread's
+        queued_s = int(Path("/proc/thread-self/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        queued_s = 0.0  # a kernel without schedstat: the line says 0
+    return CpuMark(time.thread_time(), time.process_time(), usage.ru_nvcsw, usage.ru_nivcsw,
+                   queued_s)
+
+
 class SafetyNode(Node):
     OWN_EXECUTOR = ("the watchdog tick and the endpoints' deadlines: composed, never behind "
                     "another node's callback")
+    CPU_NICE = HIGH_PRIORITY_NICE  # and run as soon as they wake on a loaded CPU (ros/priority.py)
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("node_name", "safety")
@@ -106,6 +119,7 @@ class SafetyNode(Node):
         self._last_state: tuple = ()
         self._tick_s = tick_s
         self._stall = StallGuard(late_s=max(0.1, 5 * tick_s))
+        self._cpu = _cpu_mark()
         self._sent: tuple[float, Twist | None] = (float("-inf"), None)  # (when, what) on cmd_vel
 
         core = MutuallyExclusiveCallbackGroup()
@@ -319,13 +333,16 @@ class SafetyNode(Node):
         with self._lock:
             now = self._now()
             stall = self._stall.tick(now)
+            cpu, self._cpu = self._cpu, _cpu_mark()
             if stall:
                 # This node did not run for `stall` s: what came meanwhile is queued behind
                 # this tick (timers are served first). Judge deadlines after it, next tick.
-                if worth_a_line(self._stall.stalls):
+                # A new worst stall always gets its line (with where its time went).
+                if worth_a_line(self._stall.stalls) or stall >= self._stall.worst_s:
                     self.get_logger().warning(
                         f"safety tick {stall:.3f} s after the previous one (this node stalled; "
-                        f"{self._stall.stalls} so far, worst {self._stall.worst_s:.3f} s): "
+                        f"{self._stall.stalls} so far, worst {self._stall.worst_s:.3f} s; "
+                        f"{where_it_went(cpu, self._cpu, stall)}): "
                         "deadlines judged on the next tick, after the queued messages")
                 return
             for event in self._estop.tick(now, time.time()):
