@@ -67,12 +67,14 @@ def test_refusals_carry_code_and_detail_the_same_way():
     from robot_dog.payload.errors import RequestRefused
     from robot_dog.safety.errors import Refused as SafetyRefused
     from robot_dog.station.incidents import IncidentRefused
+    from robot_dog.station.ingest import MessageRejected
     from robot_dog.teleop.errors import HandheldRefused
     for exc, code in ((Expired("too late"), "expired"), (SafetyRefused("held", "not_held"), "not_held"),
                       (HandheldRefused("too_fast", "slow down"), "too_fast"),
                       (GoalRefused("too_far", "300 m away"), "too_far"),
                       (IncidentRefused("incident_closed", "closed at 10:02"), "incident_closed"),
-                      (RequestRefused("e-stop engaged", code="estop_engaged"), "estop_engaged")):
+                      (RequestRefused("e-stop engaged", code="estop_engaged"), "estop_engaged"),
+                      (MessageRejected("oversized", "9 MB"), "oversized")):
         assert isinstance(exc, Refused) and exc.code == code and exc.detail and str(exc) == exc.detail
 
 
