@@ -289,7 +289,7 @@ class SlowSiren(BenchNode):
 
         def answer(_request, response):
             time.sleep(delay_s)   # the slow payload this bench stands in for
-            response.accepted, response.reason = True, "slow siren"
+            response.accepted, response.code, response.message = True, "ok", "slow siren"
             return response
         self.node.create_service(Siren, "megaphone/siren", answer)
         self.spin()

@@ -181,6 +181,10 @@ def _verbs(*verbs: Verb) -> dict[str, Verb]:
 
 
 _ANYONE_ON_DUTY = frozenset({STATION, HANDHELD})
+#: What payload_node answers a light or searchlight request with: a limit, the e-stop, or the
+#: MCU that did not apply it (firmware_bridge/errors.py).
+_PAYLOAD_REFUSALS = ("out_of_limits", "estop_engaged", "mcu_refused", "mcu_timeout",
+                     "mcu_link_down", "superseded")
 DURATION = Number(0.0, 3600.0, 0.0, unit="s")   # 0: the executor's default deadline
 #: How long a station check-in keeps the station live on the dog, s (the uplink's parameter
 #: station_deadline_s overrides it).
@@ -195,15 +199,15 @@ VERBS: dict[str, Verb] = _verbs(
          Service("police_light/set", "robot_dog_interfaces/SetPoliceLight"),
          {"pattern": Choice(tuple(PATTERNS)), "rate_hz": Number(0.0, 10.0, 0.0, unit="Hz"),
           "duration_s": DURATION},
-         refusals=("out_of_limits",)),
+         refusals=_PAYLOAD_REFUSALS),
     Verb("searchlight", "searchlight level and strobe", _ANYONE_ON_DUTY,
          Service("searchlight/set", "robot_dog_interfaces/SetSearchlight"),
          {"level": Number(0.0, 1.0, 0.0), "strobe": Flag(False), "duration_s": DURATION},
-         refusals=("out_of_limits",)),
+         refusals=_PAYLOAD_REFUSALS),
     Verb("siren", "siren tone (off stops it)", _ANYONE_ON_DUTY,
          Service("megaphone/siren", "robot_dog_interfaces/Siren"),
          {"tone": Choice(("off", *TONES)), "max_duration_s": Number(0.0, 600.0, 30.0, unit="s")},
-         refusals=("out_of_limits",)),
+         refusals=("out_of_limits", "payload_safe", "too_hot")),
     Verb("estop", "engage the sender's e-stop hold (never refused by the safety node)",
          _ANYONE_ON_DUTY, Service("estop/engage", "robot_dog_interfaces/EstopEngage"),
          {"reason": Text(128, default="")}, refusals=("unknown_endpoint",), as_endpoint=True),
@@ -247,7 +251,8 @@ VERBS: dict[str, Verb] = _verbs(
          "station as remote, so it cannot stop a locked recording, the officer at the dog can",
          _ANYONE_ON_DUTY, Service("bodycam/record", "robot_dog_interfaces/Record"),
          {"start": Flag(True), "reason": Text(120, default="operator_request"), "lock": Flag(False)},
-         refusals=("locked", "trigger_active", "not_recording", "disabled"), sender_field="source"),
+         refusals=("locked", "trigger_active", "not_recording", "disabled", "store_error"),
+         sender_field="source"),
     Verb("snapshot", "a still from the bodycam, hashed and chained like a segment",
          _ANYONE_ON_DUTY, Service("bodycam/snapshot", "robot_dog_interfaces/Snapshot"),
          {"reason": Text(120, default="operator_request")},

@@ -21,6 +21,7 @@ from rclpy.duration import Duration
 from robot_dog.ros import qos
 from robot_dog.safety.mux import DEFAULT_INPUTS
 from tests import support
+from tests.fixtures.ros_nodes import NodeProcess
 
 pytestmark = pytest.mark.slow
 wait_for = partial(support.wait_for, timeout_s=60.0)
@@ -213,13 +214,13 @@ def test_modes_and_crowd_mode(safety_chain, ros_probe):
     wait_for(lambda: 0.5 in vx(probe.messages("cmd_vel")), "0.9 m/s limited to crowd mode's 0.5")
     assert max(vx(probe.messages("cmd_vel"))) == 0.5
     no = probe.call(SetBaseMode, "mode/set", mode="sit")
-    assert not no.accepted and "while moving" in no.reason
+    assert (no.accepted, no.code) == (False, "moving") and "while moving" in no.message
     t = teleop.stop()
     wait_for(lambda: 0.0 in vx(probe.messages("cmd_vel", since=t)), "stopped")
     # the base is the last word on "still moving": it may take the zero after the probe saw it
     wait_for(lambda: not probe.messages("base/state")[-1].moving, "the base to stop")
     yes = probe.call(SetBaseMode, "mode/set", mode="sit")
-    assert yes.accepted, yes.reason
+    assert (yes.accepted, yes.code) == (True, "ok"), yes.message
     wait_for(lambda: probe.messages("base/state")[-1].mode == "sit", "the base sitting")
     t = time.monotonic()
     teleop.vx = 0.3
@@ -250,3 +251,20 @@ def test_every_thread_of_safety_node_runs_at_a_raised_priority(safety_chain, ros
     else:  # no CAP_SYS_NICE here: normal priority, and the log says so
         assert set(nices.values()) == {0}, nices
         assert "nice -10 refused" in safety.output()
+
+
+def test_mode_without_a_base_is_refused_as_unavailable(dog_namespace, ros_probe, tmp_path):
+    """mode/set checks, then asks the base: with no base behind it the answer says so as a code
+    (the station and the handheld word `unavailable`), and the posture stays as it was."""
+    safety = NodeProcess("robot_dog.safety.node", dog_namespace, tmp_path / "safety.log")
+    try:
+        ros_probe.record(MotionState, "motion/state", qos.STATE)
+        no = ros_probe.call(SetBaseMode, "mode/set", mode="sit")
+        assert (no.accepted, no.code) == (False, "unavailable"), no.message + safety.output()
+        assert "base/set_mode" in no.message
+        wait_for(lambda: ros_probe.messages("motion/state"), "motion/state")
+        assert ros_probe.messages("motion/state")[-1].mode == "stand"
+        unknown = ros_probe.call(SetBaseMode, "mode/set", mode="fly")
+        assert (unknown.accepted, unknown.code) == (False, "unknown_mode")
+    finally:
+        safety.kill()

@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from robot_dog_interfaces.msg import EstopState, PoliceLightState
+from robot_dog_interfaces.msg import EstopState, PoliceLightState, RecorderStatus
 from robot_dog_interfaces.srv import EstopEngage, EstopRelease
 
 from robot_dog.ros import qos
@@ -182,14 +182,14 @@ def test_held_dog_banner_release_refused_light_and_a_lapse(dog, dog_namespace, r
         wait_for(engaged, "the e-stop engaged")
         assert page.evaluate("window.__buzz.length") >= 1   # the phone vibrated on the stop
 
-        # --- a refused Light: pending, then the refusal in words, and it stays off --------------
+        # --- a refused Light: pending, then the payload's code (estop_engaged) in words, and it
+        # stays off ----------------------------------------------------------------------------
         page.evaluate("""() => { window.__busy = [];
             new MutationObserver(() => window.__busy.push(document.querySelector('[data-toggle=light]')
               .getAttribute('aria-busy'))).observe(document.querySelector('[data-toggle=light]'),
               {attributes: true, attributeFilter: ['aria-busy']}); }""")
         light.tap()
-        page.wait_for_selector("#msg >> text=Light: the dog refused it: it is held by the e-stop",
-                               timeout=30_000)
+        page.wait_for_selector("#msg >> text=Light: the dog is held by the e-stop", timeout=30_000)
         assert "true" in page.evaluate("window.__busy")       # pending was shown
         assert light.get_attribute("aria-pressed") == "false" and light.get_attribute("aria-busy") == "false"
         assert all(m.pattern == "off" for m in probe.messages("police_light/state"))
@@ -281,6 +281,9 @@ def test_landscape_two_thumbs_in_chinese(dog, dog_namespace, ros_probe, tmp_path
         page.mouse.down()
         page.locator("[data-toggle=siren]").tap()           # no megaphone here: refused in words
         page.wait_for_selector("#msg >> text=警笛：机器狗的该部件未运行", timeout=30_000)
+        assert page.inner_text("[data-toggle=record] small") == "—"   # this dog's recorder is off
+        page.locator("[data-toggle=record]").tap()          # the recorder's own code: disabled
+        page.wait_for_selector("#msg >> text=录像：记录仪已关闭", timeout=30_000)
         assert page.locator("#stick").bounding_box() == box
         page.mouse.up()
         page.locator("#estop").tap()
@@ -354,3 +357,48 @@ def test_the_officer_gets_a_task_on_the_phone_and_answers_it(dog, dog_namespace,
         assert [a["state"] for a in answers()] == ["accepted", "on_scene", "done"]
         assert "task for incident inc-42 from 指挥员李 given to officer 王警官" in teleop.output()
     assert not problems, problems
+
+
+@pytest.mark.parametrize("dog", [{"recorder": True}], indirect=True)
+def test_the_record_button_starts_and_stops_the_bodycam_recorder(dog, dog_namespace, ros_probe,
+                                                                 tmp_path):
+    """The officer's Record button: the toggle shows what `bodycam/status` says, a tap starts a
+    recording at the officer's request (source handheld), a second tap ends that request."""
+    port, teleop = dog
+    probe = ros_probe
+    probe.record(RecorderStatus, "bodycam/status", qos.STATE)
+    probe.record(EstopState, "estop", qos.STATE)
+    record = lambda since: [m for m in probe.messages("bodycam/status", since)
+                            if m.recording_id and "officer_request" in m.triggers]
+    wait_for(lambda: "handheld page on https://" in teleop.output(), "the handheld server")
+    with phone(port, PORTRAIT, "en-US") as (page, problems):
+        pair(page, dog_namespace)
+        button = page.locator("[data-toggle=record]")
+        # the recorder's word first: idle, so off (not the page's guess); an e-stop starts a
+        # recording too, so a lapse of a loaded machine is released first, as the officer would
+        def idle() -> bool:
+            if page.locator("#banner").is_visible():
+                unhold(page, probe)
+            return page.inner_text("[data-toggle=record] small") == "off"
+        wait_for(idle, "the page showing the recorder idle", interval_s=1.0)
+        street_use(page, "seven toggles")
+        asked = time.monotonic()
+        button.tap()
+        wait_for(lambda: record(asked), "bodycam/status recording at the officer's request")
+        assert record(asked)[-1].reason == "handheld Record button"
+        page.wait_for_selector("[data-toggle=record][aria-pressed=true] small >> text=on",
+                               timeout=30_000)
+        assert "Record:" not in page.inner_text("#msg")       # accepted: no refusal shown
+
+        stopped = time.monotonic()
+        button.tap()
+        # the officer's request ends; the recording with it unless a trigger (a lapse's e-stop
+        # on a loaded machine) still holds it, and the toggle follows the recorder either way
+        wait_for(lambda: (now := probe.messages("bodycam/status", stopped))
+                 and "officer_request" not in now[-1].triggers, "the officer's request ended")
+        wait_for(lambda: page.get_attribute("[data-toggle=record]", "aria-pressed") ==
+                 str(bool(probe.messages("bodycam/status")[-1].recording_id)).lower()
+                 and page.get_attribute("[data-toggle=record]", "aria-busy") == "false",
+                 "the toggle showing the recorder's state")
+    assert not problems, problems
+    assert list((tmp_path / "evidence").glob("recordings/*/*")), "nothing kept on disk"

@@ -40,6 +40,7 @@ from robot_dog.audio.pcm import FRAME_SAMPLES, to_int16, to_internal
 from robot_dog.audio.voice_trace import VoiceTrace
 from robot_dog.audio.voices import VOICE_SOURCES
 from robot_dog.ros.params import declare_read_only
+from robot_dog.errors import answer
 from robot_dog.payload.errors import RequestRefused
 from robot_dog.ros.priority import raise_priority
 from robot_dog.ros.ros_main import run_node
@@ -129,8 +130,9 @@ class MegaphoneNode(Node):
     def _refuse_if_unsafe(self) -> None:
         state = self._amp_state
         if self._use_amp and state is not None and (state.safe_state or state.overtemp):
-            raise RequestRefused("amplifier unavailable: " +
-                                 ("MCU in its safe state" if state.safe_state else "too hot"))
+            raise RequestRefused("amplifier unavailable: " + ("MCU in its safe state" if state.safe_state
+                                                               else "too hot"),
+                                 code="payload_safe" if state.safe_state else "too_hot")
 
     def _execute(self, goal: Any) -> Announce.Result:
         request = goal.request
@@ -176,12 +178,10 @@ class MegaphoneNode(Node):
             if request.tone != "off":
                 self._refuse_if_unsafe()
             with self._lock:
-                response.reason = self._core.siren.set(request.tone, request.max_duration_s,
-                                                       time.monotonic())
-            response.accepted = True
+                plan = self._core.siren.set(request.tone, request.max_duration_s, time.monotonic())
         except RequestRefused as exc:
-            response.accepted, response.reason = False, exc.reason
-        return response
+            return answer(response, exc)
+        return answer(response, message=plan)
 
     def _on_voice(self, source: str, msg: AudioChunk) -> None:
         try:

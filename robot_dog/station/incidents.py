@@ -40,9 +40,6 @@ MAX_NAME = 64          # an actor, a dog or an officer
 class IncidentRefused(Refused, ValueError):
     """An action the incident's rules do not allow; `code` is stable (docs/errors.md)."""
 
-    def __str__(self) -> str:
-        return f"{self.code}: {self.detail}"
-
 
 @dataclass(frozen=True)
 class Entry:

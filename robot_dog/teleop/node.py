@@ -4,8 +4,8 @@ frames a stalled link delivers late),
 the `handheld` e-stop endpoint (check-ins, engage, release), `mode/set`, `speed_mode/crowd`,
 police light, siren and searchlight; state for the page from `battery`, `estop` (holds as codes:
 endpoint and cause), `motion/state`, `odom`, the payload's reported `police_light/state`,
-`searchlight/state` and `megaphone/siren_active` (the page's toggles show these, never their own
-last tap), and `bodycam/image/compressed`; push-to-talk audio to `megaphone/voice/handheld` (AudioChunk; its one publisher).
+`searchlight/state`, `megaphone/siren_active` and the recorder's `bodycam/status` (the page's
+toggles show these, never their own last tap), and `bodycam/image/compressed`; push-to-talk audio to `megaphone/voice/handheld` (AudioChunk; its one publisher).
 
 Officers (docs/architecture.md, "Officers and their tasks"):
 - `teleop/pair` (PairHandheld) opens a new pairing code for a named officer (its `pairing_code`:
@@ -39,7 +39,7 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.duration import Duration
 from rclpy.node import Node
 from robot_dog_interfaces.msg import (AudioChunk, EstopState, MotionState, PoliceLightState,
-                                     SearchlightState)
+                                     RecorderStatus, SearchlightState)
 from sensor_msgs.msg import BatteryState, CompressedImage
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
@@ -77,7 +77,8 @@ class TeleopNode(Node):
         pairing = Pairing(code_ttl_s=p("code_ttl_s", 300.0, "a pairing code is valid this long, s"))
         self._lock = threading.Lock()
         self._state: dict[str, Any] = {"battery": None, "estop": None, "motion": None, "speed": None,
-                                       "light": None, "siren": None, "searchlight": None}
+                                       "light": None, "siren": None, "searchlight": None,
+                                       "record": None}
         self._caps = START_CAPS
         self._paired_officer = ""           # the paired officer (teleop/officer), "" when none is
         self._frame: tuple[int, bytes | None] = (0, None)
@@ -100,6 +101,7 @@ class TeleopNode(Node):
         sub(PoliceLightState, "police_light/state", self._on_light, qos.STATE)
         sub(SearchlightState, "searchlight/state", self._on_searchlight, qos.STATE)
         sub(Bool, "megaphone/siren_active", self._on_siren, qos.STATE)
+        sub(RecorderStatus, "bodycam/status", self._on_recorder, qos.STATE)
         self._officer_pub = self.create_publisher(String, "teleop/officer", qos.LATCHED)
         self._officer_pub.publish(String(data=""))      # no officer until a handheld pairs
         self._events_pub = self.create_publisher(String, "teleop/events", qos.EVENTS)
@@ -243,6 +245,12 @@ class TeleopNode(Node):
     def _on_siren(self, msg: Bool) -> None:
         with self._lock:
             self._state["siren"] = bool(msg.data)
+
+    def _on_recorder(self, msg: RecorderStatus) -> None:
+        # Recording (whatever started it, post-event time included) while it names a recording;
+        # None while the recorder is off, so the page shows it unknown.
+        with self._lock:
+            self._state["record"] = None if msg.state == "disabled" else bool(msg.recording_id)
 
     def _on_motion(self, msg: MotionState) -> None:
         with self._lock:

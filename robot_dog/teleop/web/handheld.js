@@ -49,7 +49,6 @@ function renderMessage() {
   $("msg").textContent = message ? t(message.key, message.params) : "";
 }
 function refusalWords(code) {
-  if (code === "refused" && dog && dog.estop && dog.estop.engaged) return t("code.refused_held");
   return `code.${code}` in MESSAGES.en ? t(`code.${code}`) : t("code.other", {code});
 }
 
@@ -62,6 +61,8 @@ const TOGGLES = {
   mode: {reported: s => s.motion ? s.motion.mode === "stand" : null,
          ask: on => ["mode", {mode: on ? "stand" : "sit"}]},
   talk: {reported: s => s.talk},
+  // the recorder's word (bodycam/status): on while it records, whatever started it; null: off
+  record: {reported: s => s.record, ask: on => ["record", {on}]},
 };
 
 function render() {
