@@ -38,6 +38,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["robot_dog*", "firmware_bridge*", "sim*"]),
     package_data={"robot_dog": ["config/*", "station/web/*", "station/web/vendor/*/*", "station/web/vendor/*/images/*", "teleop/web/*", "web_shared/*", "mqtt/schemas/*.json"],
+                  "robot_dog.station": ["templates/*"],
                   "sim": ["scenarios/*.yaml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),

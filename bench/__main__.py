@@ -31,7 +31,8 @@ def usage() -> str:
         first_lines.append(f"  {name:<16} {doc.splitlines()[0] if doc else ''}")
     return ("usage: ./dev.sh bench [NAME ...] [--json] [--trials=N]   (no NAME: every benchmark)\n"
             "Prints each benchmark's figures (docs/BENCHMARKS.md says what they mean).\n"
-            "--trials=N: trials per case, for the benchmarks that take it (ROBOT_DOG_BENCH_TRIALS)."
+            "--trials=N: trials per case, for the benchmarks that take it (ROBOT_DOG_BENCH_TRIALS).\n"
+            "--hogs=N: CPU hogs beside the stack in bench safety (default 2; ROBOT_DOG_BENCH_HOGS)."
             "\n\n"
             + "\n".join(first_lines))
 
@@ -43,6 +44,9 @@ def main(argv: list[str]) -> int:
     as_json = "--json" in argv
     for arg in [a for a in argv if a.startswith("--trials=")]:
         os.environ["ROBOT_DOG_BENCH_TRIALS"] = arg.split("=", 1)[1]
+        argv = [a for a in argv if a != arg]
+    for arg in [a for a in argv if a.startswith("--hogs=")]:
+        os.environ["ROBOT_DOG_BENCH_HOGS"] = arg.split("=", 1)[1]
         argv = [a for a in argv if a != arg]
     flags = {a for a in argv if a.startswith("-")} - {"--json"}
     if flags:

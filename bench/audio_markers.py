@@ -8,6 +8,8 @@ marker not heard is put down to the stage where it was last seen.
 """
 from __future__ import annotations
 
+import re
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -41,6 +43,41 @@ class Marker:
     seq: int          # the frame's sequence number (its index in the stream)
     sent: float       # monotonic s, just before it was handed over
     handed: float     # just after the hand-over returned (for talk: encoded and published)
+
+
+class PulseLatencyWatch:
+    """PulseAudio's own view of the speaker path, polled in a thread (`pactl list`, every
+    0.5 s): the largest buffer and sink latency of any playback stream (the megaphone's
+    speaker) and the largest buffer and source latency of any recording stream (the monitor
+    this benchmark records). When the device stage jumps, these say whether the daemon held
+    the audio, and on which side."""
+
+    _FIELD = re.compile(r"^\s*(Buffer|Sink|Source) Latency: (\d+) usec", re.M)
+
+    def __init__(self, period_s: float = 0.5) -> None:
+        self.max_us: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(period_s,), daemon=True)
+        self._thread.start()
+
+    def _run(self, period_s: float) -> None:
+        while not self._stop.wait(period_s):
+            for kind, side in (("sink-inputs", "speaker"), ("source-outputs", "monitor")):
+                try:
+                    text = subprocess.run(["pactl", "list", kind], capture_output=True, text=True,
+                                          timeout=5).stdout
+                except (OSError, subprocess.SubprocessError):
+                    continue
+                for what, usec in self._FIELD.findall(text):
+                    key = f"{side}_{what.lower()}"
+                    self.max_us[key] = max(self.max_us.get(key, 0), int(usec))
+
+    def figures(self, prefix: str) -> dict[str, object]:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        return {f"{prefix}_pulse_{key}_latency_max_ms": round(us / 1000, 1)
+                for key, us in sorted(self.max_us.items())} or {
+                    f"{prefix}_pulse_latency": "not read (pactl answered nothing)"}
 
 
 class OnsetRecorder:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.audio_markers import OnsetRecorder, report, send_markers
+from bench.audio_markers import OnsetRecorder, PulseLatencyWatch, report, send_markers
 from robot_dog.ros import dds_env
 from robot_dog.audio import devices
 
@@ -60,6 +60,7 @@ def push_to_talk(audio: devices.VirtualAudio, workdir: Path) -> dict[str, object
     executor.add_node(ros)
     pub = ros.create_publisher(AudioChunk, voices.HANDHELD.topic, qos.SENSOR)
     recorder = OnsetRecorder()
+    pulse = PulseLatencyWatch()
     try:
         end = time.monotonic() + 60
         while pub.get_subscription_count() == 0 and time.monotonic() < end:
@@ -88,6 +89,7 @@ def push_to_talk(audio: devices.VirtualAudio, workdir: Path) -> dict[str, object
     trace = voice_trace.load(trace_file, voices.HANDHELD.name)
     figures = report("ptt", sent, recorder.onsets, trace, encode=False)
     figures["ptt_monitor_backlog_max_ms"] = recorder.max_backlog / devices.RATE_HZ * 1000
+    figures |= pulse.figures("ptt")
     return figures
 
 

@@ -122,7 +122,11 @@ def run() -> dict[str, object]:
             broker.stop()
             mcu.stop()
         if not figures.get("video_frames_per_s"):
-            raise RuntimeError(f"no video reached the broker in {WINDOW_S:g} s: see the stack's log")
+            # The log lives in the temporary directory: its tail goes into the reason.
+            tail = [line for line in (tmpdir / "launch.log").read_text(errors="replace").splitlines()
+                    if "RTPS_TRANSPORT_SHM" not in line][-20:]
+            raise RuntimeError(f"no video reached the broker in {WINDOW_S:g} s; the stack's log "
+                               "ends:\n" + "\n".join(tail))
         figures["total_goal_pct"] = TOTAL_GOAL_PCT
         figures["total_goal_met"] = total <= TOTAL_GOAL_PCT
         # Every frame the bodycam made reached the broker, and the bodycam made its 15 per second.

@@ -18,7 +18,7 @@ Also `motion/state` gaps (published at least every 0.5 s), by the publisher's he
 (safety_node's own stalls) and by arrival at the probe (either side's).
 After each release the patrol keeps publishing (and in handheld trials the phone keeps its stick
 deflected) for 1 s: any non-zero command then is a restart without a deliberate action (goal 0).
-Trials per path: `--trials=N` (default 1000); run under
+Trials per path: `--trials=N` (default 1000); CPU hogs: `--hogs=N` (default 2); run under
 `flock -x /tmp/robot-dog-timing.lock`.
 """
 from __future__ import annotations
@@ -157,7 +157,7 @@ class Bench:
     def srv(self, name: str, **fields):
         from robot_dog_interfaces import srv
         kind = {"estop/engage": srv.EstopEngage, "estop/release": srv.EstopRelease,
-                "motion/resume": srv.MotionResume, "teleop/pair": None}[name]
+                "motion/resume": srv.MotionResume, "teleop/pair": srv.PairHandheld}[name]
         return self.probe.call(kind, name, **fields)
 
     def zero_after(self, t: float) -> float:
@@ -195,11 +195,12 @@ class Bench:
             self.restarts[path] += 1
 
     def new_phone(self) -> Phone:
-        from std_srvs.srv import Trigger
+        from robot_dog_interfaces.srv import PairHandheld
         token = self.phone.token if self.phone is not None else None
         for attempt in range(5):   # the server may still be closing the last connection
             try:
-                code = None if token else self.probe.call(Trigger, "teleop/pair").message
+                code = None if token else self.probe.call(PairHandheld, "teleop/pair",
+                                                          officer="bench-officer").pairing_code
                 self.phone = Phone(self.stack, token=token, code=code)
                 return self.phone
             except Exception:  # refused or reset: try again
@@ -291,9 +292,10 @@ class Bench:
 
 def run() -> dict[str, object]:
     n = trials()
+    n_hogs = int(os.environ.get("ROBOT_DOG_BENCH_HOGS", "2"))  # --hogs=N
     figures: dict[str, object] = {"trials_per_path": n, "cpus": os.cpu_count(),
-                                  "hogs": "2 x `yes > /dev/null`"}
-    hogs = Hogs(2)
+                                  "hogs": f"{n_hogs} x `yes > /dev/null`"}
+    hogs = Hogs(n_hogs)
     with tempfile.TemporaryDirectory(prefix="bench_safety_") as tmp:
         stack = Stack(Path(tmp))
         probe = None
@@ -328,6 +330,11 @@ def run() -> dict[str, object]:
                 gaps = [b - a for a, b in zip(times, times[1:])]
                 figures[f"motion_state_{name}_max_gap_ms"] = max(gaps) * 1000
                 figures[f"motion_state_{name}_gaps_over_600ms"] = sum(g > 0.6 for g in gaps)
+            # The node's own account of its longest stalls: where the time went (safety/stall.py).
+            stalls = [line.split("safety tick ", 1)[1] for line in stack.log("safety").splitlines()
+                      if "safety tick " in line]
+            figures["safety_stalls_logged"] = len(stalls)
+            figures["safety_stall_lines"] = stalls[-5:] or "none"
             figures["goal_met"] = all(figures[f"{p}_over_500ms"] == 0 and
                                       figures[f"{p}_restarts_without_action"] == 0 for p in PATHS)
         finally:

@@ -21,7 +21,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.audio_markers import OnsetRecorder, report, send_markers
+from bench.audio_markers import OnsetRecorder, PulseLatencyWatch, report, send_markers
 from bench.bench_megaphone import OUTPUT_LATENCY_MS
 from robot_dog.ros import dds_env
 from robot_dog.audio import devices
@@ -55,6 +55,7 @@ def talk_latency(workdir: Path) -> dict[str, object]:
                                "-p", f"voice_trace:={trace_file}",
                                "-p", f"output_latency_ms:={OUTPUT_LATENCY_MS}"]}.items()]
     recorder = OnsetRecorder()
+    pulse = PulseLatencyWatch()
     try:
         end = time.monotonic() + 90
         while time.monotonic() < end:  # the dog's link and command path up (discovery)
@@ -82,6 +83,7 @@ def talk_latency(workdir: Path) -> dict[str, object]:
     trace = voice_trace.load(trace_file, voices.STATION.name)
     figures = report("talk", sent, recorder.onsets, trace, encode=True)
     figures["talk_monitor_backlog_max_ms"] = recorder.max_backlog / devices.RATE_HZ * 1000
+    figures |= pulse.figures("talk")
     return figures
 
 

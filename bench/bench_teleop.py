@@ -177,7 +177,8 @@ class Probe(BenchNode):
 def pairing_code(stack: Stack) -> str:
     """A new code from `robot-dog teleop pair` (the dog never logs its codes)."""
     from robot_dog.ros import dds_env
-    out = subprocess.run([sys.executable, "-m", "robot_dog.cli", "teleop", "pair", "--ns", stack.ns],
+    out = subprocess.run([sys.executable, "-m", "robot_dog.cli", "teleop", "pair", "--ns", stack.ns,
+                          "--officer", "bench-officer"],
                          env=dds_env.environ(), capture_output=True, text=True, timeout=120)
     return re.search(r"pairing code: (\d{6})", out.stdout).group(1)
 
@@ -288,7 +289,7 @@ class SlowSiren(BenchNode):
 
         def answer(_request, response):
             time.sleep(delay_s)   # the slow payload this bench stands in for
-            response.accepted, response.reason = True, "slow siren"
+            response.accepted, response.code, response.message = True, "ok", "slow siren"
             return response
         self.node.create_service(Siren, "megaphone/siren", answer)
         self.spin()

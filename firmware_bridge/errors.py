@@ -9,7 +9,9 @@
         +-- CommandTimeout       no acknowledgement before the command's deadline (retryable)
         +-- LinkDown             the bridge is closed; nothing was sent
 
-Errors are raised in the cores; the edges (ROS node, CLI) turn them into clear messages.
+Errors are raised in the cores; the edges (ROS node, CLI) turn them into clear messages. A
+CommandError's `code` is the stable refusal code a service answers with when the MCU did not
+apply a request (docs/errors.md).
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ class RemoteProtocolError(ProtocolError):
 
 class CommandError(BridgeError):
     """A command was not applied by the MCU."""
+    code = "mcu_refused"
 
 
 class CommandRefused(CommandError):
@@ -52,6 +55,7 @@ class CommandRefused(CommandError):
 
 class CommandTimeout(CommandError):
     """No acknowledgement arrived before the command's deadline (after `attempts` sends)."""
+    code = "mcu_timeout"
 
     def __init__(self, command: object, attempts: int) -> None:
         super().__init__(f"no acknowledgement for {type(command).__name__} after {attempts} send(s)")
@@ -61,3 +65,4 @@ class CommandTimeout(CommandError):
 
 class LinkDown(CommandError):
     """The link is closed; the command was never sent."""
+    code = "mcu_link_down"

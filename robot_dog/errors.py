@@ -32,11 +32,22 @@ class Refused(RobotDogError):
         """The detail, under the name the older cores used."""
         return self.detail
 
+
+def answer(response: Any, refusal: Refused | None = None, message: str = "") -> Any:
+    """`response` filled in the one shape of every service of ours: `accepted`, `code` ("ok", or
+    the refusal's code) and `message` (words for a person and a log line; no client parses
+    them). A node answers `answer(response, message=...)` or `answer(response, exc)`."""
+    response.accepted = refusal is None
+    response.code = "ok" if refusal is None else refusal.code
+    response.message = message if refusal is None else refusal.detail
+    return response
+
+
 def outcome(response: Any) -> tuple[str, str]:
     """(code, message) of a service response: `accepted` (std_srvs: `success`), its refusal
-    `code` (`refused` when it gives none) and its words (`message`, or the older `reason`)."""
+    `code` (`refused` when it gives none: std_srvs) and its `message`."""
     accepted = bool(getattr(response, "accepted", getattr(response, "success", False)))
-    words = str(getattr(response, "message", "") or getattr(response, "reason", ""))
+    words = str(getattr(response, "message", ""))
     if accepted:
         return "ok", words
     code = str(getattr(response, "code", "") or "")

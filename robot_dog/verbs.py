@@ -164,6 +164,10 @@ class Verb:
     constants: Mapping[str, Any] = field(default_factory=dict)
     #: Request field names that differ from the argument's (argument -> field).
     fields: Mapping[str, str] = field(default_factory=dict)
+    #: Request fields filled from the signed command itself, not from its arguments (field ->
+    #: envelope key: `issuer` is the station account that sent it, `dog` the dog it is for), so
+    #: no argument can claim another sender (the uplink's lifecycle fills them).
+    envelope_fields: Mapping[str, str] = field(default_factory=dict)
 
     def schema(self) -> dict[str, Any]:
         """JSON Schema of `args` (what the station may put into a command of this verb)."""
@@ -177,27 +181,33 @@ def _verbs(*verbs: Verb) -> dict[str, Verb]:
 
 
 _ANYONE_ON_DUTY = frozenset({STATION, HANDHELD})
+#: What payload_node answers a light or searchlight request with: a limit, the e-stop, or the
+#: MCU that did not apply it (firmware_bridge/errors.py).
+_PAYLOAD_REFUSALS = ("out_of_limits", "estop_engaged", "mcu_refused", "mcu_timeout",
+                     "mcu_link_down", "superseded")
 DURATION = Number(0.0, 3600.0, 0.0, unit="s")   # 0: the executor's default deadline
 #: How long a station check-in keeps the station live on the dog, s (the uplink's parameter
 #: station_deadline_s overrides it).
 STATION_DEADLINE_S = 2.0
 #: Longest listen/talk window one command opens, s; the station refreshes it while in use.
 MAX_AUDIO_WINDOW_S = 60.0
+#: Longest `what` of an officer's task, characters.
+TASK_WHAT_CHARS = 500
 
 VERBS: dict[str, Verb] = _verbs(
     Verb("police_light", "red/blue light bar pattern", _ANYONE_ON_DUTY,
          Service("police_light/set", "robot_dog_interfaces/SetPoliceLight"),
          {"pattern": Choice(tuple(PATTERNS)), "rate_hz": Number(0.0, 10.0, 0.0, unit="Hz"),
           "duration_s": DURATION},
-         refusals=("out_of_limits",)),
+         refusals=_PAYLOAD_REFUSALS),
     Verb("searchlight", "searchlight level and strobe", _ANYONE_ON_DUTY,
          Service("searchlight/set", "robot_dog_interfaces/SetSearchlight"),
          {"level": Number(0.0, 1.0, 0.0), "strobe": Flag(False), "duration_s": DURATION},
-         refusals=("out_of_limits",)),
+         refusals=_PAYLOAD_REFUSALS),
     Verb("siren", "siren tone (off stops it)", _ANYONE_ON_DUTY,
          Service("megaphone/siren", "robot_dog_interfaces/Siren"),
          {"tone": Choice(("off", *TONES)), "max_duration_s": Number(0.0, 600.0, 30.0, unit="s")},
-         refusals=("out_of_limits",)),
+         refusals=("out_of_limits", "payload_safe", "too_hot")),
     Verb("estop", "engage the sender's e-stop hold (never refused by the safety node)",
          _ANYONE_ON_DUTY, Service("estop/engage", "robot_dog_interfaces/EstopEngage"),
          {"reason": Text(128, default="")}, refusals=("unknown_endpoint",), as_endpoint=True),
@@ -241,7 +251,8 @@ VERBS: dict[str, Verb] = _verbs(
          "station as remote, so it cannot stop a locked recording, the officer at the dog can",
          _ANYONE_ON_DUTY, Service("bodycam/record", "robot_dog_interfaces/Record"),
          {"start": Flag(True), "reason": Text(120, default="operator_request"), "lock": Flag(False)},
-         refusals=("locked", "trigger_active", "not_recording", "disabled"), sender_field="source"),
+         refusals=("locked", "trigger_active", "not_recording", "disabled", "store_error"),
+         sender_field="source"),
     Verb("snapshot", "a still from the bodycam, hashed and chained like a segment",
          _ANYONE_ON_DUTY, Service("bodycam/snapshot", "robot_dog_interfaces/Snapshot"),
          {"reason": Text(120, default="operator_request")},
@@ -264,6 +275,20 @@ VERBS: dict[str, Verb] = _verbs(
     Verb("cancel", "end the current goal or patrol route where the dog stands", _ANYONE_ON_DUTY,
          Service("patrol/cancel", "robot_dog_interfaces/CancelGoal"), {}, refusals=("no_goal",),
          as_endpoint=True),
+    # The officer paired with the handheld (robot_dog/teleop/tasks.py, teleop/node.py).
+    Verb("task", "give the officer paired with this dog's handheld a task of an incident: what "
+         "to do and where (x, y in the odom frame, m, or frame wgs84 with x = latitude, "
+         "y = longitude); the sender is the signed command's issuer. The officer's answers come "
+         "back as officer_task events", frozenset({STATION}),
+         Service("teleop/task", "robot_dog_interfaces/AssignTask"),
+         {"incident": Text(64, r"[A-Za-z0-9][A-Za-z0-9_.:-]*"), "what": Text(TASK_WHAT_CHARS),
+          "frame": Choice(("odom", "wgs84"), "odom"), "x": Number(-1e6, 1e6),
+          "y": Number(-1e6, 1e6)},
+         refusals=("no_officer",), envelope_fields={"sender": "issuer", "dog": "dog"}),
+    Verb("revoke_handheld", "void the handheld's pairing (a lost phone): its token no longer "
+         "resumes, its connection closes, the officer field goes back to none; the officer "
+         "pairs again with a new code", frozenset({STATION}),
+         Service("teleop/revoke", "std_srvs/Trigger"), {}),
     Verb("drive", "velocity from a stick or keys, each sender on its own mux input "
          "(robot_dog/config/twist_mux.yaml)", frozenset({HANDHELD, GAMEPAD, KEYBOARD}),
          Topic("teleop/{sender}/cmd_vel", "geometry_msgs/Twist"),
@@ -297,6 +322,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("siren_on", "On", "siren", {"tone": "wail"}, pick="tone", choices=TONES),
     Preset("siren_off", "Off", "siren", {"tone": "off"}),
     Preset("estop", "E-STOP", "estop", {}),
+    Preset("revoke_handheld", "Revoke", "revoke_handheld", {},
+           confirm="Revoke the handheld paired with {dog}? Its phone stops commanding the dog "
+                   "and its officer must pair again with a new code (a lost phone)."),
     Preset("estop_release", "Release e-stop", "estop_release", {},
            confirm="Release the station's e-stop on {dog}? The dog may move again when a driver "
                    "commands it. Holds of other endpoints stay."),
@@ -306,6 +334,7 @@ STATION_ROWS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Police light", ("light_on", "light_off")),
     ("Searchlight", ("searchlight_set",)),
     ("Siren", ("siren_on", "siren_off")),
+    ("Handheld", ("revoke_handheld",)),
 )
 STATION_SAFETY = ("estop", "estop_release")
 

@@ -44,6 +44,7 @@ from std_msgs.msg import Header, String
 from tf2_msgs.msg import TFMessage
 
 from robot_dog.base.echo import EchoBase
+from robot_dog.errors import Refused, answer
 from robot_dog.ros import camera_info, frames, qos
 from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.ros_main import run_node
@@ -185,12 +186,15 @@ class SimNode(Node):
     def _on_set_mode(self, request: SetBaseMode.Request,
                      response: SetBaseMode.Response) -> SetBaseMode.Response:
         self._check_moving()
-        with self.posture_lock:
-            problem = self.posture.set_mode(request.mode, time.monotonic())
-        if not problem and request.mode != "stand":
-            self.runner.command(np.zeros(3))   # sit and damp hold the simulated base still
-        response.accepted, response.reason = not problem, problem or f"now {request.mode}"
-        self.get_logger().info(f"mode {request.mode}: {response.reason}")
+        try:
+            with self.posture_lock:
+                self.posture.set_mode(request.mode, time.monotonic())
+            if request.mode != "stand":
+                self.runner.command(np.zeros(3))   # sit and damp hold the simulated base still
+            answer(response, message=f"now {request.mode}")
+        except Refused as exc:
+            answer(response, exc)
+        self.get_logger().info(f"mode {request.mode}: {response.code} {response.message}")
         self._publish_base_state(force=True)
         return response
 

@@ -10,7 +10,8 @@ from robot_dog.audio.amplifier_switch import AmplifierSwitch
 @dataclass
 class Reply:
     accepted: bool
-    reason: str = ""
+    code: str = "ok"
+    message: str = ""
 
 
 class Future:
@@ -58,8 +59,8 @@ def test_on_before_sound_refreshed_and_off_after() -> None:
 def test_refusal_is_the_reason_and_it_stays_off() -> None:
     switch, service = make()
     switch.step(True, 0.0)
-    service.sent[-1][1].reply = Reply(False, "e-stop engaged (test)")
-    assert switch.step(True, 0.02) == "amplifier refused: e-stop engaged (test)"
+    service.sent[-1][1].reply = Reply(False, "estop_engaged", "e-stop engaged (test)")
+    assert switch.step(True, 0.02) == "amplifier refused (estop_engaged): e-stop engaged (test)"
     assert not switch.on
 
 

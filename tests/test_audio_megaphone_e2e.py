@@ -56,7 +56,7 @@ def test_siren_range_period_and_expiry_from_the_recording(megaphone_stack, megap
     recorder = MonitorRecorder()
     try:
         reply = megaphone.siren("wail", 6.5)    # the cycle's second minimum (5 s) well inside
-        assert reply.accepted, reply.reason
+        assert reply.accepted, reply.message
         # Said on megaphone/siren_active (the bodycam recorder's trigger), on and then off.
         assert megaphone.spin_until(lambda: any(m.data for m in megaphone.siren_states), 30)
         wait_for(lambda: amp_on(megaphone_stack), "amplifier on for the siren", 30)
@@ -189,7 +189,7 @@ def test_estop_refuses_sound_and_keeps_amplifier_off(megaphone_stack, megaphone)
     result = megaphone.announce(text="Move back.", language="en")
     assert not result.success and "safe state" in result.message
     reply = megaphone.siren("yelp", 2.0)
-    assert not reply.accepted and "safe state" in reply.reason
+    assert (reply.accepted, reply.code) == (False, "payload_safe") and "safe state" in reply.message
     assert not amp_on(stack)
     megaphone.estop.publish(EstopState(engaged=False))
     assert stack.mcu.wait_for(lambda s: not s["safe"], timeout=20) is not None

@@ -6,6 +6,7 @@ import math
 import pytest
 
 from robot_dog.base.echo import EchoBase
+from robot_dog.errors import Refused
 
 
 def test_integrates_a_quarter_turn_and_a_straight_line():
@@ -24,9 +25,15 @@ def test_integrates_a_quarter_turn_and_a_straight_line():
 def test_modes():
     base = EchoBase()
     base.command(0.3, 0, 0, 0.0)
-    assert base.set_mode("sit", 0.1) == "cannot sit while moving"
+    with pytest.raises(Refused) as moving:
+        base.set_mode("sit", 0.1)
+    assert (moving.value.code, moving.value.detail) == ("moving", "cannot sit while moving")
+    assert base.mode == "stand"
     base.command(0, 0, 0, 0.2)
-    assert base.set_mode("sit", 0.3) == "" and base.mode == "sit"
+    base.set_mode("sit", 0.3)
+    assert base.mode == "sit"
     assert base.command(0.3, 0, 0, 0.4) == "in sit: cannot walk" and not base.moving
-    assert base.set_mode("fly", 0.5).startswith("unknown mode")
+    with pytest.raises(Refused) as unknown:
+        base.set_mode("fly", 0.5)
+    assert unknown.value.code == "unknown_mode" and base.mode == "sit"
     assert base.command(float("nan"), 0, 0, 0.6).startswith("non-finite")

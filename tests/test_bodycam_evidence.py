@@ -8,49 +8,12 @@ import json
 import shutil
 import tarfile
 
-import numpy as np
-import pytest
-
-from robot_dog.bodycam.encoding import VideoSettings
-from robot_dog.bodycam.recorder import Recorder, RecorderConfig
-from robot_dog.bodycam.retention import RetentionPolicy
-from robot_dog.bodycam.store import EvidenceStore
 from robot_dog.cli import evidence as cli
 from robot_dog.mqtt import signing
+from tests.fixtures.evidence import EvidenceShape
 
-W, H, FPS = 320, 240, 25.0
-
-
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory):
-    """Two recordings of 1 s segments (noisy frames: segments of a few hundred kB)."""
-    root = tmp_path_factory.mktemp("evidence") / "DOG-E"
-    key = signing.new_key()
-    now = [1_800_000_000.0]
-    store = EvidenceStore(root, "DOG-E", key, lambda: now[0])
-    recorder = Recorder(RecorderConfig(pre_event_s=0.0, post_event_s=0.0, segment_s=1.0),
-                        VideoSettings(W, H, FPS), store, RetentionPolicy(), officer_id="7",
-                        clock=lambda: now[0])
-    rng = np.random.default_rng(1)
-    for seconds in (3.0, 2.0):
-        recorder.start("test", lock=False, source="officer")
-        for _ in range(round(seconds * FPS)):
-            now[0] += 1 / FPS
-            recorder.on_frame(rng.integers(0, 255, (H, W, 3), np.uint8), now[0])
-        recorder.stop("officer")
-        now[0] += 10.0
-    recorder.close()
-    pub = root.parent / "station_copy.pub"
-    pub.write_bytes(signing.public_pem(key.public_key()))
-    return root, pub
-
-
-@pytest.fixture
-def evidence(recorded, tmp_path):
-    root, pub = recorded
-    copy = tmp_path / "DOG-E"
-    shutil.copytree(root, copy)
-    return copy, pub
+#: Two recordings of 1 s segments, 3 s and 2 s (tests/fixtures/evidence.py).
+EVIDENCE = EvidenceShape(device="DOG-E", seconds=(3.0, 2.0), seed=1)
 
 
 def run_verify(path, pub, capsys) -> tuple[int, str]:
@@ -63,14 +26,14 @@ def first_recording(root):
 
 
 def test_untouched_evidence_verifies(evidence, capsys):
-    root, pub = evidence
+    root, pub = evidence.root, evidence.pub
     code, out = run_verify(root, pub, capsys)
     assert code == 0, out
     assert out.count("signature valid") == 2 and out.rstrip().endswith("RESULT: intact")
 
 
 def test_one_flipped_byte_is_found_and_located(evidence, capsys):
-    root, pub = evidence
+    root, pub = evidence.root, evidence.pub
     segment = sorted(first_recording(root).glob("*.mp4"))[1]
     data = bytearray(segment.read_bytes())
     data[len(data) // 2] ^= 0x01
@@ -85,7 +48,7 @@ def test_one_flipped_byte_is_found_and_located(evidence, capsys):
 
 
 def test_a_deleted_segment_is_named(evidence, capsys):
-    root, pub = evidence
+    root, pub = evidence.root, evidence.pub
     segment = sorted(first_recording(root).glob("*.mp4"))[0]
     segment.unlink()
     code, out = run_verify(root, pub, capsys)
@@ -93,7 +56,7 @@ def test_a_deleted_segment_is_named(evidence, capsys):
 
 
 def test_swapped_segments_are_reordered(evidence, capsys):
-    root, pub = evidence
+    root, pub = evidence.root, evidence.pub
     a, b = sorted(first_recording(root).glob("*.mp4"))[:2]
     tmp = a.with_suffix(".swap")
     a.rename(tmp), b.rename(a), tmp.rename(b)
@@ -104,7 +67,7 @@ def test_swapped_segments_are_reordered(evidence, capsys):
 
 
 def test_a_cut_segment_is_truncated(evidence, capsys):
-    root, pub = evidence
+    root, pub = evidence.root, evidence.pub
     segment = sorted(first_recording(root).glob("*.mp4"))[2]
     size = segment.stat().st_size
     with open(segment, "r+b") as f:
@@ -114,7 +77,7 @@ def test_a_cut_segment_is_truncated(evidence, capsys):
 
 
 def test_a_removed_recording_shows_as_a_chain_gap(evidence, capsys):
-    root, pub = evidence
+    root, pub = evidence.root, evidence.pub
     gone = first_recording(root).name
     shutil.rmtree(first_recording(root))
     code, out = run_verify(root, pub, capsys)
@@ -124,7 +87,7 @@ def test_a_removed_recording_shows_as_a_chain_gap(evidence, capsys):
 
 
 def test_a_corrupt_manifest_and_a_forged_signature_are_reported(evidence, capsys):
-    root, pub = evidence
+    root, pub = evidence.root, evidence.pub
     first, second = sorted((root / "recordings").iterdir())
     (first / "manifest.json").write_text('{"entries": [')
     manifest = json.loads((second / "manifest.json").read_text())
@@ -137,7 +100,7 @@ def test_a_corrupt_manifest_and_a_forged_signature_are_reported(evidence, capsys
 
 
 def test_another_dogs_key_does_not_verify(evidence, tmp_path, capsys):
-    root, _pub = evidence
+    root = evidence.root
     other = tmp_path / "other.pub"
     other.write_bytes(signing.public_pem(signing.new_key().public_key()))
     code, out = run_verify(root, other, capsys)
@@ -145,7 +108,7 @@ def test_another_dogs_key_does_not_verify(evidence, tmp_path, capsys):
 
 
 def test_an_edited_audit_line_is_reported(evidence, capsys):
-    root, pub = evidence
+    root, pub = evidence.root, evidence.pub
     lines = (root / "audit.log").read_text().splitlines()
     entry = json.loads(lines[1])
     entry["actor"] = "someone_else"
@@ -156,7 +119,7 @@ def test_an_edited_audit_line_is_reported(evidence, capsys):
 
 
 def test_removed_audit_lines_are_reported(evidence, capsys):
-    root, pub = evidence
+    root, pub = evidence.root, evidence.pub
     lines = (root / "audit.log").read_text().splitlines()
     (root / "audit.log").write_text("\n".join(lines[:1]) + "\n")
     code, out = run_verify(root, pub, capsys)
@@ -164,7 +127,7 @@ def test_removed_audit_lines_are_reported(evidence, capsys):
 
 
 def test_an_exported_case_verifies_with_the_stations_key(evidence, tmp_path, capsys):
-    root, pub = evidence
+    root, pub = evidence.root, evidence.pub
     case = tmp_path / "case-0042.tar"
     wanted = first_recording(root).name
     assert cli.main(["export", str(root), "--out", str(case), "--recording", wanted,

@@ -79,13 +79,13 @@ def test_record_lock_remote_stop_refused_and_snapshot(ros):
     assert spin_until(lambda: statuses and statuses[-1].state == "buffering"), "recorder not buffering"
     assert statuses[-1].device_id == "DOG-N" and statuses[-1].officer_id == "314159"
     started = call(Record, "bodycam/record", start=True, reason="suspect fled", lock=True, source="handheld")
-    assert started.accepted and started.recording_id
+    assert (started.accepted, started.code) == (True, "ok") and started.recording_id
     assert spin_until(lambda: statuses[-1].state == "recording" and statuses[-1].locked)
     snap = call(Snapshot, "bodycam/snapshot", reason="plate", source="handheld")
-    assert snap.accepted and Path(snap.path).is_file()
+    assert (snap.accepted, snap.code) == (True, "ok") and Path(snap.path).is_file()
     assert hashlib.sha256(Path(snap.path).read_bytes()).hexdigest() == snap.sha256
     refused = call(Record, "bodycam/record", start=False, reason="", source="station")
-    assert not refused.accepted and refused.reason == "locked"
+    assert (refused.accepted, refused.code) == (False, "locked") and refused.message
     # Let at least one segment close (2 s of frames), then the officer stops.
     assert spin_until(lambda: statuses[-1].segment_index >= 2), "no closed segment"
     stopped = call(Record, "bodycam/record", start=False, reason="done", source="handheld")
@@ -160,7 +160,9 @@ def test_a_full_disk_is_an_error_in_diagnostics_and_continuous_footage_is_refuse
 def test_recorder_off_without_an_evidence_dir(ros_namespace):
     with running_bodycam(ros_namespace, width=160, height=120) as (_cam, _cli, spin_until, call, statuses):
         answer = call(Record, "bodycam/record", start=True, reason="x", source="officer")
-        assert not answer.accepted and answer.reason == "disabled"
+        assert (answer.accepted, answer.code) == (False, "disabled")
+        still = call(Snapshot, "bodycam/snapshot", reason="x", source="officer")
+        assert not still.accepted and still.code in ("no_frame", "disabled")
         assert spin_until(lambda: statuses and statuses[-1].state == "disabled")
 
 

@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from robot_dog.bodycam.scene import Overlay, TestScene as Scene, burn_in, encode_jpeg
+from robot_dog.bodycam.scene import (OFFICER_LINE, Overlay, TestScene as Scene, burn_in,
+                                     encode_jpeg, line_rows)
 
 OVERLAY = Overlay("DOG-0001", "000042")
 T0 = 1_700_000_000.25
@@ -69,3 +70,28 @@ def test_jpeg_round_trip_and_quality():
 def test_an_empty_frame_cannot_be_encoded():
     with pytest.raises((ValueError, cv2.error)):
         encode_jpeg(np.zeros((0, 0, 3), np.uint8), 80)
+
+
+def _officer_band(officer: str, height: int = 240) -> np.ndarray:
+    frame = np.full((height, 320, 3), 120, np.uint8)
+    burn_in(frame, Overlay("DOG-0001", officer), T0)
+    return frame[line_rows(height, OFFICER_LINE)]
+
+
+def test_an_officer_named_in_chinese_is_drawn_not_question_marks():
+    from robot_dog.bodycam.scene import _font
+    assert _font(12) is not None, "install fonts-wqy-microhei (dev.sh does)"
+    wang = _officer_band("王警官")
+    assert not np.array_equal(wang, _officer_band("???"))
+    assert not np.array_equal(wang, _officer_band("000000"))
+    assert not np.array_equal(wang, _officer_band("王警员"))      # the glyphs themselves differ
+    assert np.array_equal(wang, _officer_band("王警官"))          # read back by drawing it again
+    ink = (wang > 200).all(axis=2)                               # white text on the dimmed band
+    assert np.where(ink.any(axis=0))[0].max() > 120, "the name follows the device ID"
+
+
+def test_each_overlay_line_has_rows_of_its_own():
+    for height in (240, 480, 1080):
+        rows = [line_rows(height, n) for n in range(3)]
+        assert all(a.stop <= b.start for a, b in zip(rows, rows[1:]))
+        assert rows[0].start >= 0

@@ -21,7 +21,7 @@ _SAFETY = re.compile(r'raise Refused\((.*?)\)\s*\n', re.S)
 
 def raised_codes() -> set[str]:
     codes: set[str] = set()
-    for path in [*ROOT.glob("robot_dog/**/*.py"), *ROOT.glob("sim/*.py")]:
+    for path in [*ROOT.glob("robot_dog/**/*.py"), *ROOT.glob("sim/*.py"), *ROOT.glob("firmware_bridge/*.py")]:
         text = path.read_text()
         for rx in (_FIRST, _PAGE, _ATTR, _KEYWORD):
             codes.update(rx.findall(text))
@@ -60,11 +60,21 @@ def test_every_part_errs_under_the_one_root(name):
 
 
 def test_refusals_carry_code_and_detail_the_same_way():
+    """str() of every refusal is its words: each edge puts the code beside them itself (the CLI's
+    "words (code)", the `code` fields of HTTP, MQTT and WebSocket answers), never twice."""
     from robot_dog.mqtt.signing import Expired
+    from robot_dog.patrol.goal import GoalRefused
+    from robot_dog.payload.errors import RequestRefused
     from robot_dog.safety.errors import Refused as SafetyRefused
+    from robot_dog.station.incidents import IncidentRefused
+    from robot_dog.station.ingest import MessageRejected
     from robot_dog.teleop.errors import HandheldRefused
     for exc, code in ((Expired("too late"), "expired"), (SafetyRefused("held", "not_held"), "not_held"),
-                      (HandheldRefused("too_fast", "slow down"), "too_fast")):
+                      (HandheldRefused("too_fast", "slow down"), "too_fast"),
+                      (GoalRefused("too_far", "300 m away"), "too_far"),
+                      (IncidentRefused("incident_closed", "closed at 10:02"), "incident_closed"),
+                      (RequestRefused("e-stop engaged", code="estop_engaged"), "estop_engaged"),
+                      (MessageRejected("oversized", "9 MB"), "oversized")):
         assert isinstance(exc, Refused) and exc.code == code and exc.detail and str(exc) == exc.detail
 
 
@@ -79,3 +89,17 @@ def test_the_cli_catches_the_root_once_and_prints_one_line(tmp_path, monkeypatch
     err = capsys.readouterr().err
     assert err == "robot-dog boom: not your hold (hold_mismatch)\n"
     sys.modules.pop("boom_cli", None)
+
+
+def test_every_service_of_ours_answers_accepted_code_and_message():
+    """One shape of answer (errors.answer fills it, errors.outcome reads it): no service keeps
+    its refusal under another name (`reason`, `reason_refused`) for a client to guess."""
+    shapes = {}
+    for srv in sorted((ROOT / "ros_ws/src/robot_dog_interfaces/srv").glob("*.srv")):
+        response = srv.read_text().split("\n---\n", 1)[1]
+        fields = [line.split("#")[0].split() for line in response.splitlines()]
+        shapes[srv.stem] = [tuple(f[:2]) for f in fields if len(f) >= 2]
+    assert len(shapes) >= 12
+    for name, fields in shapes.items():
+        assert fields[:3] == [("bool", "accepted"), ("string", "code"), ("string", "message")], name
+        assert not {"reason", "reason_refused"} & {f for _, f in fields}, name

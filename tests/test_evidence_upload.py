@@ -7,13 +7,9 @@ with another key, and a payload naming another dog."""
 from __future__ import annotations
 
 import json
-import shutil
 
-import numpy as np
 import pytest
 
-from robot_dog.bodycam.encoding import VideoSettings
-from robot_dog.bodycam.recorder import Recorder, RecorderConfig
 from robot_dog.bodycam.retention import RetentionPolicy, to_delete
 from robot_dog.bodycam.store import EvidenceStore
 from robot_dog.mqtt import evidence as wire, signing, topics
@@ -22,33 +18,11 @@ from robot_dog.station.evidence_intake import EvidenceIntake, EvidenceRefused
 from robot_dog.station.object_store import DirectoryStore, ObjectStoreError
 from robot_dog.station.storage import EvidenceRecordingRow, Storage
 from robot_dog.uplink.evidence_upload import EvidenceUploader, UploadConfig
+from tests.fixtures.evidence import EvidenceShape
 
-W, H, FPS = 320, 240, 25.0
 DOG = "dog1"
-
-
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory):
-    """Two ended recordings of 1 s segments (noisy frames: several chunks each) and a still."""
-    root = tmp_path_factory.mktemp("evidence") / "dog"
-    key = signing.new_key()
-    now = [1_800_000_000.0]
-    store = EvidenceStore(root, "DOG-U", key, lambda: now[0])
-    recorder = Recorder(RecorderConfig(pre_event_s=0.0, post_event_s=0.0, segment_s=1.0),
-                        VideoSettings(W, H, FPS), store, RetentionPolicy(), officer_id="7",
-                        clock=lambda: now[0])
-    rng = np.random.default_rng(2)
-    for seconds in (2.0, 1.0):
-        recorder.start("test", lock=False, source="officer")
-        for _ in range(round(seconds * FPS)):
-            now[0] += 1 / FPS
-            recorder.on_frame(rng.integers(0, 255, (H, W, 3), np.uint8), now[0])
-        if seconds == 1.0:
-            recorder.snapshot(b"\xff\xd8" + rng.bytes(5000) + b"\xff\xd9", now[0], "still", "officer")
-        recorder.stop("officer")
-        now[0] += 10.0
-    recorder.close()
-    return root, key
+#: Two recordings of 1 s segments, 2 s and 1 s, a still in the second (tests/fixtures/evidence.py).
+EVIDENCE = EvidenceShape(device="DOG-U", seconds=(2.0, 1.0), seed=2, still=True)
 
 
 class Clock:
@@ -57,14 +31,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.t
-
-
-@pytest.fixture
-def dog(recorded, tmp_path):
-    root, key = recorded
-    copy = tmp_path / "dog-evidence"
-    shutil.copytree(root, copy)
-    return copy, key
 
 
 def station(tmp_path, key):
@@ -102,8 +68,8 @@ def run(uploader, intake, clock, *, rounds=2000, deliver=lambda topic, payload: 
     return acks, refusals
 
 
-def test_every_item_arrives_verified_and_only_acks_release(dog, tmp_path):
-    root, key = dog
+def test_every_item_arrives_verified_and_only_acks_release(evidence, tmp_path):
+    root, key = evidence.root, evidence.key
     clock = Clock()
     uploader = EvidenceUploader(root, DOG, tmp_path / "up.json",
                                 UploadConfig(rate_bytes_s=2e6, scan_s=0.0), clock)
@@ -127,8 +93,8 @@ def test_every_item_arrives_verified_and_only_acks_release(dog, tmp_path):
     assert uploaded and all(a["actor"] == "station:test" for a in uploaded)
 
 
-def test_rows_go_into_the_data_layer(dog, tmp_path):
-    root, key = dog
+def test_rows_go_into_the_data_layer(evidence, tmp_path):
+    root, key = evidence.root, evidence.key
     clock = Clock()
     uploader = EvidenceUploader(root, DOG, tmp_path / "up.json", UploadConfig(rate_bytes_s=2e6, scan_s=0.0), clock)
     intake = station(tmp_path, key)
@@ -156,8 +122,8 @@ def test_rows_go_into_the_data_layer(dog, tmp_path):
         storage.close()
 
 
-def test_telemetry_and_events_go_first_and_the_rate_cap_holds(dog, tmp_path):
-    root, _ = dog
+def test_telemetry_and_events_go_first_and_the_rate_cap_holds(evidence, tmp_path):
+    root = evidence.root
     clock = Clock()
     rate = 100_000.0
     uploader = EvidenceUploader(root, DOG, tmp_path / "up.json",
@@ -173,8 +139,8 @@ def test_telemetry_and_events_go_first_and_the_rate_cap_holds(dog, tmp_path):
     assert 0.5 * rate * elapsed < sent <= rate * elapsed + wire.CHUNK_BYTES + 2 * 1024
 
 
-def test_a_restarted_uploader_resumes_where_it_stopped(dog, tmp_path):
-    root, key = dog
+def test_a_restarted_uploader_resumes_where_it_stopped(evidence, tmp_path):
+    root = evidence.root
     clock = Clock()
     cfg = UploadConfig(rate_bytes_s=2e6, scan_s=0.0)
     first = EvidenceUploader(root, DOG, tmp_path / "up.json", cfg, clock)
@@ -191,8 +157,8 @@ def test_a_restarted_uploader_resumes_where_it_stopped(dog, tmp_path):
     assert chunk.offset == offsets[-1] + wire.CHUNK_BYTES
 
 
-def test_an_unacknowledged_item_is_sent_again(dog, tmp_path):
-    root, key = dog
+def test_an_unacknowledged_item_is_sent_again(evidence, tmp_path):
+    root, key = evidence.root, evidence.key
     clock = Clock()
     uploader = EvidenceUploader(root, DOG, tmp_path / "up.json",
                                 UploadConfig(rate_bytes_s=2e6, scan_s=0.0, resend_after_s=30.0), clock)
@@ -204,8 +170,8 @@ def test_an_unacknowledged_item_is_sent_again(dog, tmp_path):
     assert pending_seqs(root) == [] and refusals == []
 
 
-def test_forged_replayed_unknown_and_foreign_chunks_are_refused(dog, tmp_path):
-    root, key = dog
+def test_forged_replayed_unknown_and_foreign_chunks_are_refused(evidence, tmp_path):
+    root, key = evidence.root, evidence.key
     clock = Clock()
     uploader = EvidenceUploader(root, DOG, tmp_path / "up.json", UploadConfig(rate_bytes_s=2e6, scan_s=0.0), clock)
     intake = station(tmp_path, key)
@@ -274,8 +240,8 @@ def chain_signed(manifest, key):
     return json.dumps(chain.sign_manifest(manifest, key)).encode()
 
 
-def test_a_wrong_ack_releases_nothing(dog, tmp_path):
-    root, _ = dog
+def test_a_wrong_ack_releases_nothing(evidence, tmp_path):
+    root = evidence.root
     uploader = EvidenceUploader(root, DOG, tmp_path / "up.json", UploadConfig(scan_s=0.0), Clock())
     uploader.tick({})
     rec = sorted(p.name for p in (root / "recordings").iterdir())[0]

@@ -79,22 +79,22 @@ def ros(ros_namespace) -> Iterator[RosClient]:
 def test_lights_and_searchlight_switch_through_ros(virtual_mcu, payload_node_process, ros) -> None:
     reply = ros.call(ros.light, SetPoliceLight.Request(pattern="alternate", rate_hz=1.5,
                                                        duration_s=30.0))
-    assert reply.accepted, reply.reason + payload_node_process.output()
+    assert reply.accepted, reply.message + payload_node_process.output()
     snap = virtual_mcu.snapshot()
     assert (snap["light_pattern"], snap["light_rate_hz"]) == ("alternate", 1.5)
 
     reply = ros.call(ros.searchlight, SetSearchlight.Request(level=0.6, strobe=False,
                                                              duration_s=30.0))
-    assert reply.accepted, reply.reason
+    assert reply.accepted, reply.message
     assert virtual_mcu.snapshot()["searchlight_level"] == pytest.approx(0.6)
 
-    # refused with a reason, nothing changes on the MCU
+    # refused with a code and words, nothing changes on the MCU
     for request, words in ((SetPoliceLight.Request(pattern="flash", rate_hz=50.0), "4 Hz"),
                            (SetPoliceLight.Request(pattern="alternate", rate_hz=3.5), "3 Hz")):
         reply = ros.call(ros.light, request)
-        assert not reply.accepted and words in reply.reason
+        assert (reply.accepted, reply.code) == (False, "out_of_limits") and words in reply.message
     reply = ros.call(ros.searchlight, SetSearchlight.Request(level=3.0))
-    assert not reply.accepted and "outside 0..1" in reply.reason
+    assert (reply.accepted, reply.code) == (False, "out_of_limits") and "outside 0..1" in reply.message
     snap = virtual_mcu.snapshot()
     assert (snap["light_pattern"], snap["searchlight_level"]) == ("alternate", pytest.approx(0.6))
 
@@ -120,7 +120,7 @@ def test_estop_makes_payload_safe_and_refuses(virtual_mcu, payload_node_process,
     snap = virtual_mcu.wait_for(lambda s: "COMMANDED" in s["safe_reasons"], timeout=20.0)
     assert snap is not None and snap["light_pattern"] == "steady"
     reply = ros.call(ros.light, SetPoliceLight.Request(pattern="flash"))
-    assert not reply.accepted and "e-stop" in reply.reason
+    assert (reply.accepted, reply.code) == (False, "estop_engaged") and "e-stop" in reply.message
     ros.estop.publish(EstopState(engaged=False))
     assert virtual_mcu.wait_for(lambda s: not s["safe"], timeout=20.0) is not None
     assert ros.call(ros.light, SetPoliceLight.Request(pattern="flash")).accepted
@@ -132,6 +132,10 @@ def test_diagnostics_go_stale_when_mcu_unplugged(virtual_mcu, payload_node_proce
     stale = bytes([3])
     assert ros.spin_until(lambda: ros.got[DiagnosticArray] and all(
         s.level == stale for s in ros.got[DiagnosticArray][-1].status), 10.0)
+    # a request the MCU cannot apply says why as a code: the link is down, or no ACK came
+    reply = ros.call(ros.light, SetPoliceLight.Request(pattern="flash", duration_s=10.0))
+    assert not reply.accepted and reply.code in ("mcu_link_down", "mcu_timeout"), reply
+    assert reply.message
 
 
 def test_diagnostics_go_stale_when_telemetry_arrives_late(virtual_mcu, payload_node_process,
@@ -200,7 +204,7 @@ def test_searchlight_derates_from_mcu_temperature(hot_mcu, tmp_path, ros) -> Non
     node = PayloadNodeProcess(hot_mcu.link, tmp_path / "node.log", ros.node.get_namespace())
     try:
         reply = ros.call(ros.searchlight, SetSearchlight.Request(level=1.0, duration_s=600.0))
-        assert reply.accepted, reply.reason
+        assert reply.accepted, reply.message
         assert ros.spin_until(lambda: any(m.derating and m.level_actual < 0.9
                                           for m in ros.got[SearchlightState]), 30.0), \
             node.output()
@@ -224,14 +228,14 @@ def test_estop_holds_across_many_sessions_of_the_sequence_counter(virtual_mcu, t
         for round_ in range(4):
             reply = ros.call(ros.light, SetPoliceLight.Request(pattern="alternate",
                                                                duration_s=60.0))
-            assert reply.accepted, reply.reason + node.output()
+            assert reply.accepted, reply.message + node.output()
             assert virtual_mcu.snapshot()["light_pattern"] == "alternate"
             ros.estop.publish(EstopState(engaged=True, reason=f"round {round_}"))
             snap = virtual_mcu.wait_for(lambda s: "COMMANDED" in s["safe_reasons"], timeout=20.0)
             assert snap is not None, node.output()
             assert (snap["light_pattern"], snap["searchlight_strobe"]) == ("steady", False)
             refused = ros.call(ros.searchlight, SetSearchlight.Request(level=0.5, strobe=True))
-            assert not refused.accepted and "e-stop" in refused.reason
+            assert (refused.accepted, refused.code) == (False, "estop_engaged")
             ros.estop.publish(EstopState(engaged=False))
             assert virtual_mcu.wait_for(lambda s: not s["safe"], timeout=20.0) is not None
         assert virtual_mcu.snapshot()["sessions"] >= 4, node.output()
@@ -247,20 +251,20 @@ def test_estop_holds_across_many_sessions_of_the_sequence_counter(virtual_mcu, t
 def test_requests_that_reduce_output_are_accepted_during_estop(virtual_mcu, payload_node_process,
                                                                ros) -> None:
     reply = ros.call(ros.searchlight, SetSearchlight.Request(level=0.8, duration_s=600.0))
-    assert reply.accepted, reply.reason
+    assert reply.accepted, reply.message
     assert ros.call(ros.light, SetPoliceLight.Request(pattern="flash", duration_s=60.0)).accepted
     ros.estop.publish(EstopState(engaged=True, reason="test"))
     assert virtual_mcu.wait_for(lambda s: "COMMANDED" in s["safe_reasons"], timeout=20.0)
-    for request, words in ((SetSearchlight.Request(level=0.9, duration_s=60.0), "e-stop"),
-                           (SetSearchlight.Request(level=0.5, duration_s=3600.0), "e-stop")):
+    for request in (SetSearchlight.Request(level=0.9, duration_s=60.0),
+                    SetSearchlight.Request(level=0.5, duration_s=3600.0)):
         reply = ros.call(ros.searchlight, request)       # more light, or light for longer
-        assert not reply.accepted and words in reply.reason
+        assert (reply.accepted, reply.code) == (False, "estop_engaged")
     reply = ros.call(ros.searchlight, SetSearchlight.Request(level=0.3, duration_s=60.0))
-    assert reply.accepted, reply.reason                  # lower and no longer
+    assert reply.accepted, reply.message                  # lower and no longer
     assert virtual_mcu.snapshot()["searchlight_level"] == pytest.approx(0.3)
     reply = ros.call(ros.searchlight, SetSearchlight.Request(level=0.0))
-    assert reply.accepted, reply.reason                  # off
+    assert reply.accepted, reply.message                  # off
     reply = ros.call(ros.light, SetPoliceLight.Request(pattern="off"))
-    assert reply.accepted, reply.reason
+    assert reply.accepted, reply.message
     snap = virtual_mcu.snapshot()
     assert (snap["searchlight_level"], snap["light_pattern"]) == (0.0, "off")

@@ -23,7 +23,8 @@ node = rclpy.create_node('child', namespace=sys.argv[1])
 pub = node.create_publisher(PoliceLightState, 'police_light/state', qos.STATE)
 def on_siren(req, res):
     res.accepted = req.tone in ('wail', 'yelp', 'hilo', 'off') and 0 < req.max_duration_s <= 60
-    res.reason = 'ok' if res.accepted else f'tone {req.tone!r} or duration {req.max_duration_s} out of range'
+    res.code = 'ok' if res.accepted else 'out_of_limits'
+    res.message = '' if res.accepted else f'tone {req.tone!r} or duration {req.max_duration_s} out of range'
     return res
 node.create_service(Siren, 'megaphone/siren', on_siren)
 node.create_timer(0.1, lambda: pub.publish(PoliceLightState(pattern='alternate', alternation_hz=2.0)))
@@ -59,6 +60,6 @@ def test_pubsub_and_service_across_processes(children, ros_namespace):
 
         assert call("wail", 10.0).accepted
         refused = call("foghorn", 10.0)
-        assert not refused.accepted and "foghorn" in refused.reason
+        assert (refused.accepted, refused.code) == (False, "out_of_limits") and "foghorn" in refused.message
     finally:
         rclpy.try_shutdown()

@@ -3,8 +3,10 @@ through real rclpy (localhost-only discovery, a namespace per test). Zero-veloci
 at the first command after an event (the watchdog's contract), never at wall-clock bounds."""
 from __future__ import annotations
 
+import os
 import time
 from functools import partial
+from pathlib import Path
 
 import pytest
 from geometry_msgs.msg import Twist, TwistStamped
@@ -19,6 +21,7 @@ from rclpy.duration import Duration
 from robot_dog.ros import qos
 from robot_dog.safety.mux import DEFAULT_INPUTS
 from tests import support
+from tests.fixtures.ros_nodes import NodeProcess
 
 pytestmark = pytest.mark.slow
 wait_for = partial(support.wait_for, timeout_s=60.0)
@@ -211,13 +214,13 @@ def test_modes_and_crowd_mode(safety_chain, ros_probe):
     wait_for(lambda: 0.5 in vx(probe.messages("cmd_vel")), "0.9 m/s limited to crowd mode's 0.5")
     assert max(vx(probe.messages("cmd_vel"))) == 0.5
     no = probe.call(SetBaseMode, "mode/set", mode="sit")
-    assert not no.accepted and "while moving" in no.reason
+    assert (no.accepted, no.code) == (False, "moving") and "while moving" in no.message
     t = teleop.stop()
     wait_for(lambda: 0.0 in vx(probe.messages("cmd_vel", since=t)), "stopped")
     # the base is the last word on "still moving": it may take the zero after the probe saw it
     wait_for(lambda: not probe.messages("base/state")[-1].moving, "the base to stop")
     yes = probe.call(SetBaseMode, "mode/set", mode="sit")
-    assert yes.accepted, yes.reason
+    assert (yes.accepted, yes.code) == (True, "ok"), yes.message
     wait_for(lambda: probe.messages("base/state")[-1].mode == "sit", "the base sitting")
     t = time.monotonic()
     teleop.vx = 0.3
@@ -226,3 +229,42 @@ def test_modes_and_crowd_mode(safety_chain, ros_probe):
     assert probe.call(SetBaseMode, "mode/set", mode="stand").accepted
     wait_for(lambda: 0.3 in vx(probe.messages("cmd_vel", since=t)), "walking after standing up")
     teleop.stop()
+
+
+def _nice(pid: int, tid: int) -> int:
+    # /proc/<pid>/task/<tid>/stat: field 19 is the nice value (after the command in parentheses)
+    fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[16])
+
+
+def test_every_thread_of_safety_node_runs_at_a_raised_priority(safety_chain, ros_probe):
+    """On a loaded CPU the watchdog must run when it wakes: the node, its executor and its DDS
+    threads take nice -10 (robot_dog/ros/priority.py), or the log says why they could not."""
+    safety, _base = safety_chain
+    start(ros_probe)
+    pid = safety.proc.pid
+    tids = [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
+    assert len(tids) > 1, "rclpy and DDS run threads of their own"
+    nices = {tid: _nice(pid, tid) for tid in tids}
+    if os.geteuid() == 0 or all(n == -10 for n in nices.values()):
+        assert set(nices.values()) == {-10}, nices
+    else:  # no CAP_SYS_NICE here: normal priority, and the log says so
+        assert set(nices.values()) == {0}, nices
+        assert "nice -10 refused" in safety.output()
+
+
+def test_mode_without_a_base_is_refused_as_unavailable(dog_namespace, ros_probe, tmp_path):
+    """mode/set checks, then asks the base: with no base behind it the answer says so as a code
+    (the station and the handheld word `unavailable`), and the posture stays as it was."""
+    safety = NodeProcess("robot_dog.safety.node", dog_namespace, tmp_path / "safety.log")
+    try:
+        ros_probe.record(MotionState, "motion/state", qos.STATE)
+        no = ros_probe.call(SetBaseMode, "mode/set", mode="sit")
+        assert (no.accepted, no.code) == (False, "unavailable"), no.message + safety.output()
+        assert "base/set_mode" in no.message
+        wait_for(lambda: ros_probe.messages("motion/state"), "motion/state")
+        assert ros_probe.messages("motion/state")[-1].mode == "stand"
+        unknown = ros_probe.call(SetBaseMode, "mode/set", mode="fly")
+        assert (unknown.accepted, unknown.code) == (False, "unknown_mode")
+    finally:
+        safety.kill()

@@ -137,7 +137,7 @@ def test_bodycam_shows_the_flashing_light_bar_after_police_light_set(sim, observ
         future = obs.light.call_async(SetPoliceLight.Request(pattern="alternate", rate_hz=1.1,
                                                              duration_s=30.0))
         obs.spin_until(future.done, 30, "the police_light/set reply")
-        assert future.result().accepted, future.result().reason
+        assert future.result().accepted, future.result().message
         # 1.1 Hz: an alternation rate that no plausible render rate samples at one phase only.
         obs.got["image"].clear()
         seen = {"red": 0, "blue": 0}

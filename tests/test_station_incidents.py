@@ -118,3 +118,17 @@ def test_any_sequence_replays_to_the_same_incident_and_no_unit_goes_back(actions
             seen[unit] = rank
     again = Incident.replay("inc-p", list(incident.timeline))
     assert again.to_doc() == incident.to_doc()
+
+
+def test_a_dog_is_sent_to_a_point_or_along_a_route_and_the_caller_adds_to_the_record():
+    incident = Incident.open("inc-4", at=0.0, by="ops", summary="")
+    refused("bad_target", lambda: incident.dispatch_dog("dog1", at=1, by="ops"))
+    refused("bad_target", lambda: incident.dispatch_dog("dog1", at=1, by="ops", target={"x": 0, "y": 0},
+                                                        route="patrol"))
+    refused("bad_name", lambda: incident.dispatch_dog("dog1", at=1, by="ops", route=""))
+    sent = incident.dispatch_dog("dog1", at=1, by="ops", route="patrol",
+                                 extra={"verb": "patrol", "nonce": "n1", "route": "forged"})
+    assert sent.data == {"verb": "patrol", "nonce": "n1", "route": "patrol"}   # where: the rule's
+    told = incident.unit_status("dog1", "on_scene", at=2, by="dog1", extra={"event": "e1", "status": "x"})
+    assert told.data == {"event": "e1", "status": "on_scene"}
+    assert Incident.replay("inc-4", incident.timeline).to_doc() == incident.to_doc()

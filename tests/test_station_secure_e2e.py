@@ -33,7 +33,8 @@ from robot_dog_interfaces.srv import SetPoliceLight
 rclpy.init()
 node = Node("fake_light", namespace=sys.argv[1])
 def serve(req, resp):
-    resp.accepted, resp.reason = req.pattern != "steady", f"pattern {req.pattern}"
+    resp.accepted, resp.message = req.pattern != "steady", f"pattern {req.pattern}"
+    resp.code = "ok" if resp.accepted else "out_of_limits"
     print("SET", req.pattern, flush=True)
     return resp
 node.create_service(SetPoliceLight, "police_light/set", serve)
@@ -108,7 +109,7 @@ def test_two_dogs_station_signed_commands_and_every_bad_input(make_secure_broker
         body = wait_for(flash, "dog1 to execute police_light (service discovery)")
         assert body["result"]["verb"] == "police_light"
         status, body = api.command("dog1", "police_light", {"pattern": "steady"})
-        assert status == 200 and body["result"]["code"] == "refused"
+        assert status == 200 and body["result"]["code"] == "out_of_limits"   # the node's code
         status, body = api.command("dog2", "siren", {"tone": "wail"})   # no siren service on dog2
         assert status == 200 and body["result"]["code"] == "unavailable"
         # refused by the station against the verb registry, before anything is signed
@@ -119,7 +120,7 @@ def test_two_dogs_station_signed_commands_and_every_bad_input(make_secure_broker
         # HTTP refusals
         assert api.command("dog1", "police_light", {"pattern": "flash"}, token="wrong")[0] == 401
         assert api.command("dog9", "police_light", {"pattern": "flash"})[0] == 404
-        entry = next(c for c in audit("dog1") if c["code"] == "refused")
+        entry = next(c for c in audit("dog1") if c["code"] == "out_of_limits")
         # the account of the (migrated) operator token, never the X-Operator name
         assert entry["issuer"] == "operator" and entry["args"] == {"pattern": "steady"}
         assert entry["issued_at"] <= entry["result_at"]

@@ -36,7 +36,12 @@ wait_for = partial(support.wait_for, timeout_s=60.0)
 
 
 @pytest.fixture
-def dog(dog_namespace, safety_chain, virtual_mcu, tmp_path):
+def dog(request, dog_namespace, safety_chain, virtual_mcu, tmp_path):
+    """The handheld's dog: teleop, bodycam, payload (and the safety chain). Its recorder is off
+    unless a test asks `@pytest.mark.parametrize("dog", [{"recorder": True}], indirect=True)`:
+    then it records into tmp_path with no pre-event buffer (nothing is encoded while idle)."""
+    recorder = ({"evidence_dir": str(tmp_path / "evidence"), "pre_event_s": 0.0, "post_event_s": 1.0}
+                if getattr(request, "param", {}).get("recorder") else {})
     root = tmp_path / "fleet"
     fleet.init_fleet(root, ["dog1"], broker=fleet.BrokerSettings(port=free_port()))
     cert, key = issue_teleop_cert(root, "dog1")
@@ -45,7 +50,7 @@ def dog(dog_namespace, safety_chain, virtual_mcu, tmp_path):
         NodeProcess("robot_dog.teleop.node", dog_namespace, tmp_path / "teleop.log",
                     port=port, cert_file=cert, key_file=key),
         NodeProcess("robot_dog.bodycam.node:main", dog_namespace, tmp_path / "bodycam.log",
-                    width=320, height=240, fps=5.0),
+                    width=320, height=240, fps=5.0, **recorder),
         PayloadNodeProcess(virtual_mcu.link, tmp_path / "payload.log", namespace=dog_namespace)]
     try:
         yield port, procs[0]
@@ -54,8 +59,9 @@ def dog(dog_namespace, safety_chain, virtual_mcu, tmp_path):
             proc.kill()
 
 
-def pairing_code(namespace: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "robot_dog.cli", "teleop", "pair", "--ns", namespace],
+def pairing_code(namespace: str, officer: str = "officer-1") -> str:
+    out = subprocess.run([sys.executable, "-m", "robot_dog.cli", "teleop", "pair", "--ns", namespace,
+                          "--officer", officer],
                          env=dds_env.environ(), capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return re.search(r"pairing code: (\d{6})", out.stdout).group(1)
@@ -174,7 +180,7 @@ def test_handheld_pairs_drives_stops_estops_and_loses_link(dog, dog_namespace, r
     for text in [teleop.output(), *ros_log_texts(teleop.proc.pid)]:
         assert code not in text
     assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO robot_dog\.teleop\.server: "
-                     r"handheld 127\.0\.0\.1 paired$", teleop.output(), re.MULTILINE)
+                     r"handheld 127\.0\.0\.1 paired: officer officer-1$", teleop.output(), re.MULTILINE)
 
 
 def ros_log_texts(pid: int) -> list[str]:

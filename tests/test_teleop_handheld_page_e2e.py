@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from robot_dog_interfaces.msg import EstopState, PoliceLightState
+from robot_dog_interfaces.msg import EstopState, PoliceLightState, RecorderStatus
 from robot_dog_interfaces.srv import EstopEngage, EstopRelease
 
 from robot_dog.ros import qos
@@ -122,8 +122,8 @@ def phone(port: int, viewport: dict, locale: str):
             browser.close()
 
 
-def pair(page, namespace: str) -> None:
-    page.fill("#code", pairing_code(namespace))
+def pair(page, namespace: str, officer: str = "officer-1") -> None:
+    page.fill("#code", pairing_code(namespace, officer))
     page.locator("#pair-button").tap()
     page.wait_for_selector("#pair", state="hidden", timeout=30_000)
     # paired: the link pill shows a round trip (its colour is the machine's load's business)
@@ -182,14 +182,14 @@ def test_held_dog_banner_release_refused_light_and_a_lapse(dog, dog_namespace, r
         wait_for(engaged, "the e-stop engaged")
         assert page.evaluate("window.__buzz.length") >= 1   # the phone vibrated on the stop
 
-        # --- a refused Light: pending, then the refusal in words, and it stays off --------------
+        # --- a refused Light: pending, then the payload's code (estop_engaged) in words, and it
+        # stays off ----------------------------------------------------------------------------
         page.evaluate("""() => { window.__busy = [];
             new MutationObserver(() => window.__busy.push(document.querySelector('[data-toggle=light]')
               .getAttribute('aria-busy'))).observe(document.querySelector('[data-toggle=light]'),
               {attributes: true, attributeFilter: ['aria-busy']}); }""")
         light.tap()
-        page.wait_for_selector("#msg >> text=Light: the dog refused it: it is held by the e-stop",
-                               timeout=30_000)
+        page.wait_for_selector("#msg >> text=Light: the dog is held by the e-stop", timeout=30_000)
         assert "true" in page.evaluate("window.__busy")       # pending was shown
         assert light.get_attribute("aria-pressed") == "false" and light.get_attribute("aria-busy") == "false"
         assert all(m.pattern == "off" for m in probe.messages("police_light/state"))
@@ -281,6 +281,9 @@ def test_landscape_two_thumbs_in_chinese(dog, dog_namespace, ros_probe, tmp_path
         page.mouse.down()
         page.locator("[data-toggle=siren]").tap()           # no megaphone here: refused in words
         page.wait_for_selector("#msg >> text=警笛：机器狗的该部件未运行", timeout=30_000)
+        assert page.inner_text("[data-toggle=record] small") == "—"   # this dog's recorder is off
+        page.locator("[data-toggle=record]").tap()          # the recorder's own code: disabled
+        page.wait_for_selector("#msg >> text=录像：记录仪已关闭", timeout=30_000)
         assert page.locator("#stick").bounding_box() == box
         page.mouse.up()
         page.locator("#estop").tap()
@@ -306,3 +309,96 @@ def test_landscape_two_thumbs_in_chinese(dog, dog_namespace, ros_probe, tmp_path
         street_use(page, "portrait, Chinese")
         screenshot(page, "handheld-zh.png", tmp_path)
     assert not problems, problems
+
+
+def test_the_officer_gets_a_task_on_the_phone_and_answers_it(dog, dog_namespace, ros_probe,
+                                                            tmp_path):
+    """The station's `task` (here the service the uplink calls) shows on the paired officer's
+    phone; Accept, On scene and Task done each go back on teleop/events as the fixed
+    `officer_task` event (test_officer_task_e2e.py takes it on to the station over MQTT)."""
+    import json
+
+    from robot_dog_interfaces.srv import AssignTask
+    from std_msgs.msg import String
+    port, teleop = dog
+    probe = ros_probe
+    probe.record(String, "teleop/events", qos.EVENTS)
+    wait_for(lambda: "handheld page on https://" in teleop.output(), "the handheld server")
+    answers = lambda: [json.loads(m.data)["data"] for m in probe.messages("teleop/events")
+                       if json.loads(m.data)["type"] == "officer_task"]
+    with phone(port, {"width": 360, "height": 740}, "zh-CN") as (page, problems):
+        pair(page, dog_namespace, "王警官")
+        page.wait_for_selector("#officer >> text=警员 王警官", timeout=30_000)
+        assert page.locator("#task").is_hidden()
+        reply = probe.call(AssignTask, "teleop/task", incident="inc-42",
+                           what="东门玻璃破碎，<b>查看</b>现场", frame="wgs84", x=36.6512,
+                           y=117.1201, sender="指挥员李", dog="dog1")
+        assert (reply.accepted, reply.code) == (True, "ok"), reply.message
+        page.wait_for_selector("#task", state="visible", timeout=30_000)
+        assert page.inner_text("#task-title") == "任务 — 警情 inc-42"
+        assert page.inner_text("#task-what") == "东门玻璃破碎，<b>查看</b>现场"   # text, not markup
+        assert page.inner_text("#task-where") == "地点：36.65120，117.12010"
+        assert page.inner_text("#task-from") == "来自 指挥员李，随行机器狗 dog1"
+        street_use(page, "portrait, a task")
+        screenshot(page, "handheld-task-zh.png", tmp_path)
+
+        page.locator("[data-task=accepted]").tap()
+        page.wait_for_selector("[data-task=accepted][aria-pressed=true]", timeout=30_000)
+        page.wait_for_selector("#msg >> text=任务：已接受。", timeout=30_000)
+        wait_for(lambda: answers()[-1:] == [{"incident": "inc-42", "officer": "王警官",
+                                             "state": "accepted"}], "the accepted answer")
+        assert page.get_attribute("[data-task=accepted]", "aria-disabled") == "true"   # done
+        page.locator("[data-task=on_scene]").tap()
+        page.wait_for_selector("[data-task=on_scene][aria-pressed=true]", timeout=30_000)
+        page.wait_for_selector("#msg >> text=任务：已到场。", timeout=30_000)   # answered
+        page.locator("[data-task=done]").tap()
+        page.wait_for_selector("#task", state="hidden", timeout=30_000)
+        wait_for(lambda: len(answers()) == 3, "three answers")
+        assert [a["state"] for a in answers()] == ["accepted", "on_scene", "done"]
+        assert "task for incident inc-42 from 指挥员李 given to officer 王警官" in teleop.output()
+    assert not problems, problems
+
+
+@pytest.mark.parametrize("dog", [{"recorder": True}], indirect=True)
+def test_the_record_button_starts_and_stops_the_bodycam_recorder(dog, dog_namespace, ros_probe,
+                                                                 tmp_path):
+    """The officer's Record button: the toggle shows what `bodycam/status` says, a tap starts a
+    recording at the officer's request (source handheld), a second tap ends that request."""
+    port, teleop = dog
+    probe = ros_probe
+    probe.record(RecorderStatus, "bodycam/status", qos.STATE)
+    probe.record(EstopState, "estop", qos.STATE)
+    record = lambda since: [m for m in probe.messages("bodycam/status", since)
+                            if m.recording_id and "officer_request" in m.triggers]
+    wait_for(lambda: "handheld page on https://" in teleop.output(), "the handheld server")
+    with phone(port, PORTRAIT, "en-US") as (page, problems):
+        pair(page, dog_namespace)
+        button = page.locator("[data-toggle=record]")
+        # the recorder's word first: idle, so off (not the page's guess); an e-stop starts a
+        # recording too, so a lapse of a loaded machine is released first, as the officer would
+        def idle() -> bool:
+            if page.locator("#banner").is_visible():
+                unhold(page, probe)
+            return page.inner_text("[data-toggle=record] small") == "off"
+        wait_for(idle, "the page showing the recorder idle", interval_s=1.0)
+        street_use(page, "seven toggles")
+        asked = time.monotonic()
+        button.tap()
+        wait_for(lambda: record(asked), "bodycam/status recording at the officer's request")
+        assert record(asked)[-1].reason == "handheld Record button"
+        page.wait_for_selector("[data-toggle=record][aria-pressed=true] small >> text=on",
+                               timeout=30_000)
+        assert "Record:" not in page.inner_text("#msg")       # accepted: no refusal shown
+
+        stopped = time.monotonic()
+        button.tap()
+        # the officer's request ends; the recording with it unless a trigger (a lapse's e-stop
+        # on a loaded machine) still holds it, and the toggle follows the recorder either way
+        wait_for(lambda: (now := probe.messages("bodycam/status", stopped))
+                 and "officer_request" not in now[-1].triggers, "the officer's request ended")
+        wait_for(lambda: page.get_attribute("[data-toggle=record]", "aria-pressed") ==
+                 str(bool(probe.messages("bodycam/status")[-1].recording_id)).lower()
+                 and page.get_attribute("[data-toggle=record]", "aria-busy") == "false",
+                 "the toggle showing the recorder's state")
+    assert not problems, problems
+    assert list((tmp_path / "evidence").glob("recordings/*/*")), "nothing kept on disk"

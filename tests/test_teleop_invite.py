@@ -25,10 +25,11 @@ def decode_terminal_qr(lines: list[str]) -> str:
 
 
 def test_invite_prints_address_code_and_a_qr_code_of_both() -> None:
-    text = invite("https://127.0.0.1:8443/", "042917", "/dog1")
+    text = invite("https://127.0.0.1:8443/", "042917", "/dog1", "王警官")
     lines = text.splitlines()
     assert lines[0] == "  handheld: https://127.0.0.1:8443/"
-    assert "pairing code 042917 (valid 5 min, once; a new one: robot-dog teleop pair --ns /dog1)" in lines[1]
+    assert ("pairing code 042917 for officer 王警官 (valid 5 min, once; a new one: "
+            "robot-dog teleop pair --officer NAME --ns /dog1)") in lines[1]
     qr = [line for line in lines[3:] if line.strip(" ")]
     assert qr and set("".join(qr)) <= set(HALF_BLOCKS)
     assert decode_terminal_qr(lines[3:]) == "https://127.0.0.1:8443/#code=042917"

@@ -54,3 +54,16 @@ def test_every_refusal_code_the_page_can_receive_is_worded(source: str) -> None:
         codes |= NODE_CODES
     missing = {c for c in codes if f"code.{c}" not in catalogue()["en"]}
     assert not missing, f"{source}: codes the page cannot word: {sorted(missing)}"
+
+
+def test_every_code_the_services_behind_the_page_answer_with_is_worded() -> None:
+    """What the registry says each page request's service may answer (docs/verbs.md): the
+    payload's MCU failures, the recorder's refusals, ... reach the officer in words too."""
+    from robot_dog import verbs
+    from robot_dog.teleop.page_requests import PAGE_REQUESTS
+    sample = {"on": True, "mode": "stand", "crowd": True}
+    reached = {PAGE_REQUESTS[kind](sample)[0] for kind in PAGE_REQUESTS} | {"checkin"}  # release checks in
+    codes = {code for verb in reached for code in verbs.refusals(verb)}
+    assert {"estop_engaged", "mcu_timeout", "trigger_active", "disabled"} <= codes
+    missing = {c for c in codes if f"code.{c}" not in catalogue()["en"]}
+    assert not missing, f"codes the page cannot word: {sorted(missing)}"

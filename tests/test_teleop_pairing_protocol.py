@@ -14,7 +14,8 @@ from robot_dog.teleop.protocol import MAX_FRAME_BYTES, FrameGate
 from robot_dog.teleop.session import HandheldSession
 
 
-OFFICER, STRANGER = "192.168.8.20", "192.168.8.66"
+OFFICER, STRANGER = "192.168.8.20", "192.168.8.66"   # client addresses
+NAME = "王警官"                                      # the officer a code is issued to
 
 
 def wrong(code: str) -> str:
@@ -23,28 +24,59 @@ def wrong(code: str) -> str:
 
 def test_code_is_one_time_and_a_new_pairing_replaces_the_old_handheld():
     pairing = Pairing()
-    code = pairing.new_code(0.0)
+    code = pairing.new_code(0.0, NAME)
     assert len(code) == 6 and code.isdigit()
     first = pairing.pair(code, OFFICER, 1.0)
     pairing.check(first)
     with pytest.raises(Refused, match="no pairing code is open"):
         pairing.pair(code, OFFICER, 2.0)                  # spent
-    second = pairing.pair(pairing.new_code(3.0), OFFICER, 3.0)
+    second = pairing.pair(pairing.new_code(3.0, NAME), OFFICER, 3.0)
     pairing.check(second)
     with pytest.raises(Refused, match="not the paired handheld"):
         pairing.check(first)
 
 
+def test_the_code_names_the_officer_and_revoking_ends_the_pairing():
+    pairing = Pairing()
+    assert pairing.officer == "" and not pairing.paired
+    token = pairing.pair(pairing.new_code(0.0, NAME), OFFICER, 1.0)
+    assert pairing.officer == NAME
+    pairing.new_code(2.0, "李警官")              # a code for the next officer: not yet theirs
+    assert pairing.officer == NAME
+    pairing.revoke()                            # a lost phone
+    assert pairing.officer == "" and not pairing.paired
+    with pytest.raises(HandheldRefused) as err:
+        pairing.check(token)
+    assert err.value.code == "not_paired"
+
+
+@pytest.mark.parametrize("bad", ["", "x" * 65, " lead", "tab\there", "\u200b", 7, None])
+def test_a_code_is_issued_only_to_a_name_the_station_takes(bad):
+    pairing = Pairing()
+    with pytest.raises(HandheldRefused) as err:
+        pairing.new_code(0.0, bad)
+    assert err.value.code == "bad_officer"
+    with pytest.raises(HandheldRefused):
+        pairing.pair("000000", OFFICER, 0.0)     # and no code is open
+
+
+def test_names_in_any_script_and_with_markup_are_names():
+    pairing = Pairing()
+    for name in ("王警官", "<script>x</script>", "O'Brien", "Ørsted"):
+        pairing.pair(pairing.new_code(0.0, name), OFFICER, 0.0)
+        assert pairing.officer == name
+
+
 def test_codes_expire():
     pairing = Pairing(code_ttl_s=10.0)
-    code = pairing.new_code(0.0)
+    code = pairing.new_code(0.0, NAME)
     with pytest.raises(Refused, match="no pairing code is open"):
         pairing.pair(code, OFFICER, 10.5)
 
 
 def test_a_strangers_wrong_codes_lock_out_the_stranger_not_the_officer():
     pairing = Pairing(max_failures=5, window_s=60.0, lockout_s=30.0)
-    code = pairing.new_code(0.0)
+    code = pairing.new_code(0.0, NAME)
     for i in range(5):
         with pytest.raises(HandheldRefused) as err:
             pairing.pair(wrong(code), STRANGER, float(i))
@@ -58,7 +90,7 @@ def test_a_strangers_wrong_codes_lock_out_the_stranger_not_the_officer():
 def test_lockouts_back_off_and_are_forgotten_after_a_quiet_spell():
     pairing = Pairing(max_failures=2, window_s=60.0, lockout_s=30.0, max_lockout_s=100.0,
                       code_guesses=1000)
-    code = pairing.new_code(0.0)
+    code = pairing.new_code(0.0, NAME)
 
     def locked_for(t: float) -> float:
         for dt in (0.0, 0.1):
@@ -71,14 +103,14 @@ def test_lockouts_back_off_and_are_forgotten_after_a_quiet_spell():
     assert locked_for(0.0) == pytest.approx(30, abs=1)
     assert locked_for(31.0) == pytest.approx(60, abs=1)   # doubled
     assert locked_for(92.0) == pytest.approx(100, abs=1)  # capped at max_lockout_s
-    pairing.new_code(190.0)
+    pairing.new_code(190.0, NAME)
     code = pairing._code
     assert locked_for(400.0) == pytest.approx(30, abs=1)  # quiet for > max_lockout_s: from the start
 
 
 def test_one_code_takes_a_bounded_number_of_guesses_from_all_clients():
     pairing = Pairing(max_failures=5, code_guesses=20)
-    code = pairing.new_code(0.0)
+    code = pairing.new_code(0.0, NAME)
     for i in range(19):                                   # 19 addresses, one guess each
         with pytest.raises(HandheldRefused, match="wrong pairing code"):
             pairing.pair(wrong(code), f"10.0.0.{i}", 1.0)
@@ -88,12 +120,12 @@ def test_one_code_takes_a_bounded_number_of_guesses_from_all_clients():
     with pytest.raises(HandheldRefused) as err:
         pairing.pair(code, OFFICER, 2.0)                  # void: the dog opens a new one
     assert err.value.code == "no_code_open"
-    assert pairing.pair(pairing.new_code(3.0), OFFICER, 3.0)
+    assert pairing.pair(pairing.new_code(3.0, NAME), OFFICER, 3.0)
 
 
 def test_the_table_of_clients_is_bounded():
     pairing = Pairing(max_clients=100, code_guesses=10**6)
-    code = pairing.new_code(0.0)
+    code = pairing.new_code(0.0, NAME)
     for i in range(1000):
         with pytest.raises(HandheldRefused):
             pairing.pair(wrong(code), f"10.{i // 250}.{i % 250}.1", 1.0)
@@ -102,7 +134,7 @@ def test_the_table_of_clients_is_bounded():
 
 def test_slow_wrong_codes_do_not_lock_out():
     pairing = Pairing(max_failures=3, window_s=10.0)
-    code = pairing.new_code(0.0)
+    code = pairing.new_code(0.0, NAME)
     for t in (0.0, 11.0, 22.0, 33.0):
         with pytest.raises(Refused, match="wrong pairing code"):
             pairing.pair("x", OFFICER, t)
@@ -111,7 +143,7 @@ def test_slow_wrong_codes_do_not_lock_out():
 
 def test_a_revoked_pairing_does_not_resume():
     pairing = Pairing()
-    token = pairing.pair(pairing.new_code(0.0), OFFICER, 0.0)
+    token = pairing.pair(pairing.new_code(0.0, NAME), OFFICER, 0.0)
     pairing.revoke()
     with pytest.raises(HandheldRefused) as err:
         pairing.check(token)
@@ -176,7 +208,7 @@ def test_any_garbage_is_refused_or_parsed_never_crashes(raw):
         assert exc.reason
     else:
         assert req.kind in ("audio", "talk", "pair", "hello", "drive", "stop", "beat", "estop", "release", "mode",
-                            "speed", "light", "siren", "searchlight", "leave", "record")
+                            "speed", "light", "siren", "searchlight", "leave", "record", "task", "unpair")
 
 
 def test_session_deadman_and_heartbeat():

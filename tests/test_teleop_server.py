@@ -23,6 +23,8 @@ from robot_dog.teleop.server import HandheldServer, ServerConfig
 from tests import support
 from tests.support import free_port, wait_for
 
+NAME = "王警官"    # the officer each pairing code is issued to
+
 # Every test here runs the real server (and openssl for its certificate): the full run only.
 pytestmark = pytest.mark.slow
 
@@ -38,6 +40,9 @@ class RecordingDog:
         self.voice_chunks: list[bytes] = []
         self.slow: dict[str, threading.Event] = {}
         self.failing: set[str] = set()
+        self.officers: list[str] = []                    # officer_changed, in order
+        self.reports: list[tuple[str, str, str]] = []    # (kind, code, officer)
+        self.answers: list[tuple[str, str, str]] = []    # task answers: (officer, incident, state)
 
     def drive(self, vx, wz):
         with self.lock:
@@ -47,15 +52,28 @@ class RecordingDog:
         with self.lock:
             self.check_ins.append(timeout_s)
 
-    def call(self, kind, args):
+    def call(self, kind, args, officer):
         with self.lock:
-            self.calls.append((kind, args))
+            self.calls.append((kind, {**args, "officer": officer}))
         if kind in self.failing:
             raise RuntimeError("service gone")
         gate = self.slow.get(kind)
         if gate is not None:
             gate.wait(60)     # a request the dog is slow to answer (the test opens the gate)
         return "ok", f"{kind} done"
+
+    def report(self, kind, code, officer):
+        with self.lock:
+            self.reports.append((kind, code, officer))
+
+    def officer_changed(self, officer):
+        with self.lock:
+            self.officers.append(officer)
+
+    def task_answer(self, officer, incident, state):
+        with self.lock:
+            self.answers.append((officer, incident, state))
+        return ("ok", state) if incident == "inc-1" else ("no_task", "no such task")
 
     def kinds(self):
         with self.lock:
@@ -139,7 +157,7 @@ def test_pair_drive_deadman_and_second_handheld(served):
     phone = Phone(server, ctx)
     phone.send("drive", x=1.0, z=0.0)
     assert phone.expect("refused")["code"] == "pair_first"
-    code = server.new_code()
+    code = server.new_code(NAME)
     phone.send("pair", code="999999" if code != "999999" else "000000")
     assert phone.expect("refused")["reason"] == "wrong pairing code"
     phone.send("pair", code=code)
@@ -166,7 +184,7 @@ def test_pair_drive_deadman_and_second_handheld(served):
     assert "not the paired handheld" in other.expect("refused")["reason"]
     # ... until the dog prints a new code: then the first phone is stopped and closed
     phone.send("drive", x=0.2, z=0.0)
-    other.send("pair", code=server.new_code())
+    other.send("pair", code=server.new_code(NAME))
     other.expect("paired")
     with pytest.raises(ConnectionClosed) as closed:
         while True:
@@ -183,7 +201,7 @@ def test_pair_drive_deadman_and_second_handheld(served):
 def test_video_and_state_reach_the_paired_page_only(served):
     server, _, ctx = served
     phone = Phone(server, ctx)
-    phone.send("pair", code=server.new_code())
+    phone.send("pair", code=server.new_code(NAME))
     phone.expect("paired")
     state = phone.expect("state")
     assert state["battery"] == 0.8
@@ -199,7 +217,7 @@ def test_video_and_state_reach_the_paired_page_only(served):
 def test_closing_mid_drive_commands_zero_and_stops_check_ins(served):
     server, dog, ctx = served
     phone = Phone(server, ctx)
-    phone.send("pair", code=server.new_code())
+    phone.send("pair", code=server.new_code(NAME))
     phone.expect("paired")
     phone.send("drive", x=0.6, z=0.0)
     wait_for(lambda: dog.twists and dog.twists[-1] == (0.3, 0.0), "driving", timeout_s=20)
@@ -216,7 +234,7 @@ def test_closing_mid_drive_commands_zero_and_stops_check_ins(served):
 def test_malformed_frames_keep_the_connection(served):
     server, dog, ctx = served
     phone = Phone(server, ctx)
-    phone.send("pair", code=server.new_code())
+    phone.send("pair", code=server.new_code(NAME))
     phone.expect("paired")
     phone.ws.send("{nonsense")
     assert phone.expect("refused")["reason"].startswith("not JSON")
@@ -235,7 +253,7 @@ def test_malformed_frames_keep_the_connection(served):
 def test_push_to_talk_audio_only_while_talking(served):
     server, dog, ctx = served
     phone = Phone(server, ctx)
-    phone.send("pair", code=server.new_code())
+    phone.send("pair", code=server.new_code(NAME))
     phone.expect("paired")
     phone.ws.send(b"\x01\x00" * 100)
     assert "outside push-to-talk" in phone.expect("refused")["reason"]
@@ -253,7 +271,7 @@ def test_push_to_talk_audio_only_while_talking(served):
 def test_a_stream_of_refused_frames_is_answered_each_time_but_logged_sparsely(served, caplog):
     server, dog, ctx = served
     phone = Phone(server, ctx)
-    phone.send("pair", code=server.new_code())
+    phone.send("pair", code=server.new_code(NAME))
     phone.expect("paired")
     with caplog.at_level(logging.WARNING, logger="robot_dog.teleop.server"):
         for _ in range(25):
@@ -266,7 +284,7 @@ def test_a_stream_of_refused_frames_is_answered_each_time_but_logged_sparsely(se
 
 def paired_phone(server, ctx, source: str = "127.0.0.1") -> Phone:
     phone = Phone(server, ctx, source)
-    phone.send("pair", code=server.new_code())
+    phone.send("pair", code=server.new_code(NAME))
     phone.expect("paired")
     return phone
 
@@ -317,7 +335,7 @@ def test_a_strangers_wrong_codes_never_keep_the_officer_from_pairing(served):
     """A stranger guesses codes without pause from another address; meanwhile the officer pairs
     with the right code (the stranger is locked out, not pairing) and the E-STOP goes through."""
     server, dog, ctx = served
-    code = server.new_code()
+    code = server.new_code(NAME)
     stop, answers = threading.Event(), []
 
     def guess() -> None:
@@ -405,7 +423,7 @@ def test_a_lost_handheld_must_pair_again_a_clean_leave_may_resume(served):
     server, dog, ctx = served
     # Done (leave), then the page closes: it may come back with its stored token
     phone = Phone(server, ctx)
-    phone.send("pair", code=server.new_code())
+    phone.send("pair", code=server.new_code(NAME))
     token = phone.expect("paired")["token"]
     phone.send("leave")
     phone.send("beat")
@@ -424,7 +442,7 @@ def test_a_lost_handheld_must_pair_again_a_clean_leave_may_resume(served):
     refused = back.expect("refused")
     assert refused["code"] == "not_paired" and "pair with a new code" in refused["reason"]
     assert dog.twists[-1] == (0.0, 0.0)
-    back.send("pair", code=server.new_code())            # a new code from the dog
+    back.send("pair", code=server.new_code(NAME))            # a new code from the dog
     back.expect("paired")
     back.ws.close()
 
@@ -514,7 +532,7 @@ def test_plain_http_on_loopback_warns(caplog):
 def test_secrets_are_never_logged(served, caplog):
     server, _, ctx = served
     with caplog.at_level(logging.DEBUG):
-        code = server.new_code()
+        code = server.new_code(NAME)
         phone = Phone(server, ctx)
         phone.send("pair", code=code)
         token = phone.expect("paired")["token"]
@@ -540,7 +558,7 @@ from robot_dog.teleop.server import HandheldServer, ServerConfig
 from tests.test_teleop_server import RecordingDog
 server = HandheldServer(ServerConfig("127.0.0.1", 0, Path(sys.argv[1]), Path(sys.argv[2])),
                         RecordingDog(), Pairing()).start()
-print(server.port, server.new_code(), flush=True)
+print(server.port, server.new_code("王警官"), flush=True)
 sys.stdin.read()
 server.close()
 """

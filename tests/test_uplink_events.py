@@ -6,7 +6,7 @@ import pytest
 from robot_dog.mqtt import schema
 from robot_dog.errors import Refused
 from robot_dog.uplink import commands, telemetry as tm
-from robot_dog.uplink.events import EstopWatch, EventFactory, LowBattery
+from robot_dog.uplink.events import EstopWatch, EventFactory, LowBattery, forwarded
 
 
 def test_event_ids_unique_across_boots_and_valid():
@@ -105,3 +105,28 @@ def test_a_goal_ending_is_one_event_and_a_latched_ending_heard_first_is_none():
     assert severity == "info" and text == "return home: arrived"
     event = EventFactory("dog1").make(1.0, "goal", severity, text, {"label": "return home"})
     schema.check("event", event)
+
+
+def test_the_officers_task_answer_goes_to_the_station_in_its_fixed_shape():
+    text = ('{"type": "officer_task", "severity": "info", "message": "incident inc-7: accepted", '
+            '"data": {"incident": "inc-7", "officer": "王警官", "state": "accepted"}}')
+    type_, severity, message, data = forwarded(text)
+    doc = EventFactory("dog1").make(1.0, type_, severity, message, data)
+    schema.check("event", doc)
+    assert doc["type"] == "officer_task"
+    assert doc["data"] == {"incident": "inc-7", "officer": "王警官", "state": "accepted"}
+    handheld = forwarded('{"type": "handheld", "severity": "warning", "message": "e-stop", '
+                         '"data": {"officer": "王警官", "kind": "estop", "code": "ok"}}')
+    schema.check("event", EventFactory("dog1").make(1.0, *handheld))
+
+
+@pytest.mark.parametrize("text", [
+    '{"type": "estop", "severity": "critical", "data": {}}',          # not a forwarded type
+    '{"type": "handheld", "severity": "fatal", "data": {}}',
+    '{"type": "handheld", "data": {"nested": {"a": 1}}}',
+    '{"type": "handheld", "data": {}, "id": "forged-id-0001"}',       # the uplink names events
+    '{"type": "handheld", "type": "officer_task"}',                   # duplicate keys
+    '[]', 'not json', '{"type": "handheld", "message": "' + "x" * 3000 + '"}'])
+def test_anything_else_on_teleop_events_is_never_sent(text):
+    with pytest.raises(ValueError):
+        forwarded(text)

@@ -20,6 +20,9 @@ SAMPLES = {
     "talk": {"seconds": 10, **WindowKey.new().args()},
     "record": {"reason": "incident 12"}, "snapshot": {},
     "goto": {"x": 6.0, "y": -2.0}, "patrol": {}, "return": {}, "cancel": {},
+    "task": {"incident": "inc-7", "what": "east gate", "x": 36.6512, "y": 117.1201,
+             "frame": "wgs84"},
+    "revoke_handheld": {},
 }
 STATION_VERBS = [v.name for v in verbs.VERBS.values() if verbs.STATION in v.senders]
 CALLED = [v for v in STATION_VERBS if not isinstance(verbs.VERBS[v].executor, verbs.Window)]
@@ -68,8 +71,8 @@ def test_refused_carries_the_executors_code(verb):
     answer = core.service_done(cmd, SimpleNamespace(accepted=False, code="hold_mismatch",
                                                     message="not yours"))
     assert answer == Answer(cmd, "hold_mismatch", "not yours")
-    cmd, _ = call(core, verb)   # an older service that gives only words
-    assert core.service_done(cmd, SimpleNamespace(accepted=False, reason="too hot")) == \
+    cmd, _ = call(core, verb)   # a service without codes of its own (std_srvs)
+    assert core.service_done(cmd, SimpleNamespace(success=False, message="too hot")) == \
         Answer(cmd, "refused", "too hot")
 
 
@@ -164,4 +167,19 @@ def test_outcome_reads_every_response_shape():
     assert outcome(SimpleNamespace(success=True, message="crowd")) == ("ok", "crowd")
     assert outcome(SimpleNamespace(accepted=False, code="", message="")) == (
         "refused", "refused by the service")
-    assert outcome(SimpleNamespace(accepted=False, code="ok", reason="x")) == ("refused", "x")
+    assert outcome(SimpleNamespace(accepted=False, code="ok", message="x")) == ("refused", "x")
+    # the words are never read for a code, and no older field name is a fall-back for them
+    assert outcome(SimpleNamespace(accepted=False, code="", message="", reason="estop_engaged")) == (
+        "refused", "refused by the service")
+
+
+def test_a_task_names_its_sender_and_dog_from_the_signed_command_never_from_its_args():
+    core = CommandLifecycle()
+    _, step = call(core, "task")
+    assert step.request.service == "teleop/task"
+    assert step.request.fields == {"incident": "inc-7", "what": "east gate", "frame": "wgs84",
+                                   "x": 36.6512, "y": 117.1201, "sender": "alice", "dog": "dog1"}
+    forged = command("task", {**SAMPLES["task"], "sender": "chief"})
+    core.submit(forged)
+    refused = one(core)
+    assert isinstance(refused, Answer) and refused.code == "bad_args"

@@ -1,8 +1,8 @@
 """A running dog survives a poison command: mosquitto_pub (a station credential, as a
 compromised broker or station user could) sends a 2 KB message of 1,000 nested brackets to
 uplink_node's cmd/ topics on a real secured Mosquitto; the dog refuses it, then executes a
-signed command from the station (uplink_node -> payload_node -> virtual MCU on a pty) and its
-telemetry keeps arriving. Before the bounded decoder, RecursionError ended paho's network
+signed command from the station (uplink_node -> payload_node -> virtual MCU on a pty), answers
+one over the payload's limit with payload_node's code, and its telemetry keeps arriving. Before the bounded decoder, RecursionError ended paho's network
 thread: no command and no telemetry any more, while the process looked alive.
 """
 from __future__ import annotations
@@ -60,6 +60,10 @@ def test_nested_json_to_a_running_dog_then_a_signed_command_runs(secure_broker, 
         wait_for(lambda: api.command("dog1", "police_light", {"pattern": "flash"})[1]
                  .get("result", {}).get("code") == "ok", "a signed command executed")
         wait_for(lambda: light(api).get("pattern") == "flash", "the light flashing in telemetry")
+        # in the verb's range but over the payload's crowd limit: payload_node's own code
+        # travels back (service answer -> cmd/result -> station HTTP), not a generic refusal
+        status, body = api.command("dog1", "police_light", {"pattern": "alternate", "rate_hz": 3.5})
+        assert status == 200 and body["result"]["code"] == "out_of_limits", body
         wait_for(lambda: seq() > after + 3, "telemetry still flowing")
         assert uplink.poll() is None
         text = log.read_text()

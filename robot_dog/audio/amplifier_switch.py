@@ -1,7 +1,7 @@
 """Switching the megaphone's amplifier through a request/answer service (no rclpy inside).
 
 The ROS shell passes `send(enabled)` (returns a future-like object: done(), result() with
-`accepted` and `reason`) and `ready()` (is the service there?). The switch follows
+`accepted`, `code` and `message`) and `ready()` (is the service there?). The switch follows
 AmplifierPlan: on before the first sound, refreshed while sounding, off after. A refusal, no
 answer within `answer_s`, or no service within `answer_s` is returned as the reason the sound
 must be dropped; the amplifier then counts as off.
@@ -37,7 +37,8 @@ class AmplifierSwitch:
                     self.plan.enabled(sent)
                     return ""
                 self.plan.disabled()
-                return "amplifier refused: " + (reply.reason if reply is not None else "no reply")
+                return ("amplifier refused: no reply" if reply is None else
+                        f"amplifier refused ({reply.code}): {reply.message}")
             if now - sent > self._answer_s:
                 self._pending = None
                 self.plan.disabled()

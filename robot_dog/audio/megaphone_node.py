@@ -13,7 +13,6 @@ with the reason. Behaviour lives in megaphone.py and the cores; this file is wir
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from functools import partial
@@ -41,17 +40,12 @@ from robot_dog.audio.pcm import FRAME_SAMPLES, to_int16, to_internal
 from robot_dog.audio.voice_trace import VoiceTrace
 from robot_dog.audio.voices import VOICE_SOURCES
 from robot_dog.ros.params import declare_read_only
+from robot_dog.errors import answer
 from robot_dog.payload.errors import RequestRefused
+from robot_dog.ros.priority import raise_priority
 from robot_dog.ros.ros_main import run_node
 
 DEVICE_CHECK_S = 2.0         # how often the virtual speaker's presence is checked
-#: Niceness of the output thread. Each time it is late past the speaker's 40 ms buffer the
-#: speaker plays silence and live voice after it comes later (measured on a loaded machine: the
-#: jitter-buffer stage up to 130 ms while the buffer sheds it), so it asks the kernel for a
-#: larger share of the CPU, as audio servers do. A nice value, not a real-time class: a thread
-#: that spun by mistake would still leave the machine usable. Needs CAP_SYS_NICE (systemd:
-#: AmbientCapabilities=CAP_SYS_NICE); without it the thread runs at normal priority, logged.
-OUTPUT_NICE = -10
 AMP_ANSWER_S = 5.0           # an amplifier call not answered (or no payload_node found) by then
                              # counts as refused; discovery of a just-started node takes ~1 s
 
@@ -136,8 +130,9 @@ class MegaphoneNode(Node):
     def _refuse_if_unsafe(self) -> None:
         state = self._amp_state
         if self._use_amp and state is not None and (state.safe_state or state.overtemp):
-            raise RequestRefused("amplifier unavailable: " +
-                                 ("MCU in its safe state" if state.safe_state else "too hot"))
+            raise RequestRefused("amplifier unavailable: " + ("MCU in its safe state" if state.safe_state
+                                                               else "too hot"),
+                                 code="payload_safe" if state.safe_state else "too_hot")
 
     def _execute(self, goal: Any) -> Announce.Result:
         request = goal.request
@@ -183,12 +178,10 @@ class MegaphoneNode(Node):
             if request.tone != "off":
                 self._refuse_if_unsafe()
             with self._lock:
-                response.reason = self._core.siren.set(request.tone, request.max_duration_s,
-                                                       time.monotonic())
-            response.accepted = True
+                plan = self._core.siren.set(request.tone, request.max_duration_s, time.monotonic())
         except RequestRefused as exc:
-            response.accepted, response.reason = False, exc.reason
-        return response
+            return answer(response, exc)
+        return answer(response, message=plan)
 
     def _on_voice(self, source: str, msg: AudioChunk) -> None:
         try:
@@ -211,11 +204,13 @@ class MegaphoneNode(Node):
     # ---- output --------------------------------------------------------------------------
 
     def _output_loop(self) -> None:
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), OUTPUT_NICE)
-        except OSError as exc:
-            self.get_logger().warning(f"speaker thread at normal priority (nice {OUTPUT_NICE} "
-                                      f"refused: {exc}); a loaded CPU delays live voice more")
+        # Each time this thread is late past the speaker's 40 ms buffer the speaker plays
+        # silence and live voice after it comes later (measured on a loaded machine: the
+        # jitter-buffer stage up to 130 ms while the buffer sheds it): a larger CPU share, as
+        # audio servers take.
+        refused = raise_priority()
+        if refused:
+            self.get_logger().warning(f"speaker thread at {refused}")
         silence = np.zeros(FRAME_SAMPLES, np.int16)
         speaker = None
         while self._running:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from robot_dog.errors import Refused
+
 MODES = ("stand", "sit", "damp")
 
 
@@ -39,15 +41,14 @@ class EchoBase:
         self.vx, self.vy, self.wz = values
         return ""
 
-    def set_mode(self, mode: str, now: float) -> str:
-        """Change posture; '' when done, else why not."""
+    def set_mode(self, mode: str, now: float) -> None:
+        """Change posture, or Refused (unknown_mode, moving): the base's answer to set_mode."""
         self.advance(now)
         if mode not in MODES:
-            return f"unknown mode {mode!r}; known: {', '.join(MODES)}"
+            raise Refused("unknown_mode", f"unknown mode {mode!r}; known: {', '.join(MODES)}")
         if mode != "stand" and self.moving:
-            return f"cannot {mode} while moving"
+            raise Refused("moving", f"cannot {mode} while moving")
         self.mode = mode
-        return ""
 
     def advance(self, now: float) -> None:
         """Integrate the pose up to `now` (s, monotonic)."""

@@ -16,6 +16,7 @@ from std_msgs.msg import Header
 
 from robot_dog.ros import qos
 from robot_dog.base.echo import EchoBase
+from robot_dog.errors import Refused, answer
 from robot_dog.ros.params import declare_read_only
 from robot_dog.ros import frames
 from robot_dog.ros.ros_main import run_node
@@ -49,10 +50,13 @@ class EchoBaseNode(Node):
 
     def _on_mode(self, request: SetBaseMode.Request,
                  response: SetBaseMode.Response) -> SetBaseMode.Response:
-        with self._lock:
-            problem = self._core.set_mode(request.mode, time.monotonic())
-        response.accepted, response.reason = not problem, problem or f"now {request.mode}"
-        self.get_logger().info(f"mode {request.mode}: {response.reason}")
+        try:
+            with self._lock:
+                self._core.set_mode(request.mode, time.monotonic())
+            answer(response, message=f"now {request.mode}")
+        except Refused as exc:
+            answer(response, exc)
+        self.get_logger().info(f"mode {request.mode}: {response.code} {response.message}")
         self._publish_state()
         return response
 

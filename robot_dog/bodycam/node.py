@@ -5,7 +5,10 @@ hosts the law-enforcement recorder (recorder_node.py: `bodycam/record`, `bodycam
 The picture comes from the `source` parameter (robot_dog/bodycam/sources.py): `test_scene`
 (synthetic), a V4L2 device or video file (OpenCV), or `topic:NAME` (a ROS image topic, e.g. the
 simulator's `topic:camera/image_raw`). The burned-in position follows `fix` (NavSatFix) when one
-arrives; without a fix it shows the configured default. With a topic source it also publishes
+arrives; without a fix it shows the configured default. The burned-in officer is the one
+paired with the handheld (`teleop/officer`, latched, from teleop_node), or the `officer_id`
+parameter while none is; the recorder names the same officer in the recordings it starts.
+With a topic source it also publishes
 `bodycam/camera_info` beside every image (same header): the source's `camera_info` (the topic's
 sibling) scaled to the bodycam's size; other sources have no known intrinsics and publish none.
 """
@@ -20,7 +23,7 @@ from typing import Any
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, NavSatFix, NavSatStatus
-from std_msgs.msg import Header
+from std_msgs.msg import Header, String
 
 from robot_dog.ros import camera_info, frames, qos
 from robot_dog.bodycam.recorder_node import RecorderShell
@@ -44,7 +47,9 @@ class BodycamNode(Node):
         self.jpeg_quality = p("jpeg_quality", 80, "JPEG quality of image/compressed, 1..100")
         self.publish_raw = p("publish_raw", True, "also publish uncompressed image_raw")
         self.overlay = Overlay(device_id=p("device_id", "DOG-0001", "recorder device ID"),
-                               officer_id=p("officer_id", "000000", "officer on duty"))
+                               officer_id=p("officer_id", "000000", "officer shown while no "
+                                            "handheld is paired (then: teleop/officer)"))
+        self.no_officer = self.overlay.officer_id
         self.frame_id = p("frame_id", frames.BODYCAM_OPTICAL, "TF frame of the camera")
         spec = p("source", "test_scene", "test_scene | V4L2 device or video file | topic:NAME")
         try:
@@ -60,6 +65,7 @@ class BodycamNode(Node):
                                      self._on_camera_info, qos.SENSOR)
         self.camera: camera_info.Pinhole | None = None   # the source's intrinsics, at our size
         self.create_subscription(NavSatFix, "fix", self._on_fix, qos.TELEMETRY)
+        self.create_subscription(String, "teleop/officer", self._on_officer, qos.LATCHED)
         self.raw_pub = self.create_publisher(Image, "bodycam/image_raw", qos.SENSOR)
         self.jpeg_pub = self.create_publisher(CompressedImage, "bodycam/image/compressed", qos.SENSOR)
         self.info_pub = self.create_publisher(CameraInfo, "bodycam/camera_info", qos.SENSOR)
@@ -77,6 +83,13 @@ class BodycamNode(Node):
     def _on_camera_info(self, msg: CameraInfo) -> None:
         source = camera_info.from_msg(msg)
         self.camera = source.scaled(self.width, self.height) if source is not None else None
+
+    def _on_officer(self, msg: String) -> None:
+        officer = msg.data or self.no_officer
+        if officer != self.overlay.officer_id:
+            self.get_logger().info(f"officer on duty: {officer}")
+            self.overlay = dataclasses.replace(self.overlay, officer_id=officer)
+            self.recorder.set_officer(officer)
 
     def _on_fix(self, msg: NavSatFix) -> None:
         if msg.status.status >= NavSatStatus.STATUS_FIX and math.isfinite(msg.latitude) \

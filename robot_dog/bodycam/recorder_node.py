@@ -33,6 +33,7 @@ from robot_dog.bodycam.recorder_thread import RecorderThread
 from robot_dog.bodycam.retention import FULL, LOW, RetentionPolicy
 from robot_dog.bodycam.scene import encode_jpeg
 from robot_dog.bodycam.store import EvidenceStore, StoreError
+from robot_dog.errors import Refused, answer
 from robot_dog.mqtt import signing
 from robot_dog.ros import qos
 from robot_dog.ros.params import declare_read_only
@@ -108,6 +109,13 @@ class RecorderShell:
         self._diag_pub = node.create_publisher(DiagnosticArray, "/diagnostics", qos.TELEMETRY)
         node.create_timer(1.0, self._publish)
 
+    def set_officer(self, officer_id: str) -> None:
+        """The officer on duty changed (teleop/officer): recordings started from now name them;
+        one under way keeps the officer it started with (its manifest is written at the start)."""
+        self.officer_id = officer_id
+        if self.worker is not None:
+            self.worker.call(lambda recorder: setattr(recorder, "officer_id", officer_id))
+
     # --- frames and audio (never block) -----------------------------------------------------
     def put_frame(self, frame: np.ndarray, t: float) -> None:
         self._latest = (frame, t)
@@ -158,37 +166,37 @@ class RecorderShell:
             job = lambda r: r.stop(source, reason)
         try:
             response.recording_id = await self._await(self._call(job))
-            response.accepted = True
-        except RecorderError as exc:
-            response.accepted, response.reason = False, exc.code
-        except _Disabled:
-            response.accepted, response.reason = False, "disabled"
-        except (StoreError, OSError, RuntimeError) as exc:
-            self.node.get_logger().error(f"record: {exc}")
-            response.accepted, response.reason = False, "recorder_error"
+            answer(response, message=f"recording {response.recording_id}")
+        except (_Disabled, StoreError, OSError, RuntimeError) as exc:   # RecorderError too
+            answer(response, self._refusal("record", exc))
         self._publish()
         return response
 
     async def _on_snapshot(self, request: Snapshot.Request, response: Snapshot.Response) -> Snapshot.Response:
         latest = self._latest
         if latest is None:
-            response.accepted, response.reason_refused = False, "no_frame"
-            return response
+            return answer(response, Refused("no_frame", "no camera frame yet"))
         frame, t = latest
         reason, source = request.reason[:120], request.source[:32] or "unknown"
         job = lambda r: r.snapshot(encode_jpeg(frame, r.config.snapshot_quality), t, reason, source)
         try:
             kept = await self._await(self._call(job))
-        except _Disabled:
-            response.accepted, response.reason_refused = False, "disabled"
-            return response
-        except (StoreError, OSError, RuntimeError) as exc:
-            self.node.get_logger().error(f"snapshot: {exc}")
-            response.accepted, response.reason_refused = False, "store_error"
-            return response
-        response.accepted, response.path, response.sha256 = True, kept["path"], kept["sha256"]
+        except (_Disabled, StoreError, OSError, RuntimeError) as exc:
+            return answer(response, self._refusal("snapshot", exc))
+        response.path, response.sha256 = kept["path"], kept["sha256"]
         self._publish()
-        return response
+        return answer(response, message=f"still {kept['sha256'][:12]}")
+
+    def _refusal(self, what: str, exc: Exception) -> Refused:
+        """A failed request as its refusal: the recorder's own (locked, trigger_active,
+        not_recording), disabled, or store_error for anything that broke on the way to disk
+        (logged: those are faults, not answers)."""
+        if isinstance(exc, RecorderError):
+            return Refused(exc.code, str(exc))
+        if isinstance(exc, _Disabled):
+            return Refused("disabled", "the recorder is off (no evidence_dir)")
+        self.node.get_logger().error(f"{what}: {exc}")
+        return Refused("store_error", f"{what} not kept: {exc}")
 
     async def _await(self, future: ConcurrentFuture | None) -> Any:
         if future is None:

@@ -3,15 +3,29 @@
 Pure numpy/OpenCV, no ROS: the node and the simulator both call `render()`. The overlay burns
 in what a law-enforcement recorder must show on every frame: wall-clock time, device ID,
 officer ID and position, so a frame stays attributable after it leaves the system.
+
+The officer is the one paired with the handheld (teleop_node's `teleop/officer`), and a name may
+be in any script (王警官): OpenCV's own fonts draw ASCII only, so a line with other characters
+is drawn with Pillow in a CJK TrueType font (WenQuanYi Micro Hei, Debian fonts-wqy-microhei,
+installed by dev.sh), at the same place and height.
 """
 from __future__ import annotations
 
+import functools
+import logging
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
+
+_LOGGER = logging.getLogger(__name__)
+#: TrueType fonts with CJK glyphs, the first one present is used.
+CJK_FONTS = (Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
+             Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),
+             Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"))
 
 
 @dataclass(frozen=True)
@@ -31,15 +45,64 @@ def burn_in(frame: np.ndarray, overlay: Overlay, stamp: float) -> None:
     lines = [clock, f"DEV {overlay.device_id}  OFC {overlay.officer_id}",
              f"{abs(overlay.latitude):.5f}{'N' if overlay.latitude >= 0 else 'S'} "
              f"{abs(overlay.longitude):.5f}{'E' if overlay.longitude >= 0 else 'W'}"]
-    scale = max(0.4, h / 960)
-    line_h = int(30 * scale * 1.6)
+    scale, line_h, y = _layout(h)
     # A dimmed band under the text keeps it legible on any scene, as recorders do.
     band = frame[0:line_h * len(lines) + 8, :]
     band[:] = (band * 0.35).astype(frame.dtype)
-    y = int(28 * scale * 1.6)
     for text in lines:
-        cv2.putText(frame, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+        if text.isascii() or not _draw_unicode(frame, text, (10, y), scale):
+            cv2.putText(frame, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
+                        cv2.LINE_AA)
         y += line_h
+
+
+#: The overlay's lines, top down: 0 time, 1 device and officer, 2 position.
+OFFICER_LINE = 1
+
+
+def _layout(height: int) -> tuple[float, int, int]:
+    """(font scale, line height px, first baseline px) of the overlay on a frame `height` high."""
+    scale = max(0.4, height / 960)
+    return scale, int(30 * scale * 1.6), int(28 * scale * 1.6)
+
+
+def line_rows(height: int, line: int) -> slice:
+    """The rows of the frame that overlay line `line` is drawn in and no other line touches (to
+    read a burned-in field back from the pixels)."""
+    _scale, line_h, first = _layout(height)
+    baseline = first + line * line_h
+    return slice(max(0, baseline - line_h + 3), baseline + 3)
+
+
+def _draw_unicode(frame: np.ndarray, text: str, origin: tuple[int, int], scale: float) -> bool:
+    """Draw `text` (left end of its baseline at `origin`) in white with a CJK TrueType font of
+    the Hershey font's size at `scale`; False when no such font is here (the caller draws what
+    OpenCV can, non-ASCII as '?')."""
+    font = _font(max(8, round(30 * scale)))   # Hershey simplex: ~22 px capitals at scale 1
+    if font is None:
+        return False
+    from PIL import Image, ImageDraw
+    x, y = origin
+    top = max(0, y - font.size)
+    bottom = min(frame.shape[0], y + font.size // 3)
+    if bottom <= top:
+        return True
+    region = frame[top:bottom]
+    image = Image.fromarray(region[:, :, ::-1])             # BGR -> RGB
+    ImageDraw.Draw(image).text((x, y - top), text, font=font, fill=(255, 255, 255), anchor="ls")
+    region[:] = np.asarray(image)[:, :, ::-1]
+    return True
+
+
+@functools.lru_cache(maxsize=8)
+def _font(size: int):  # -> PIL.ImageFont.FreeTypeFont | None
+    from PIL import ImageFont
+    for path in CJK_FONTS:
+        if path.exists():
+            return ImageFont.truetype(str(path), size)
+    _LOGGER.warning("no CJK font (%s): non-ASCII overlay text is drawn as '?'",
+                    ", ".join(str(p) for p in CJK_FONTS))
+    return None
 
 
 class TestScene:

@@ -51,6 +51,8 @@ DOG = "dog1"  # default dog ID, also its ROS namespace
 STATION_USER = "station"
 DEMO_ACCOUNT = "demo"
 DEMO_LOGIN_FILE = "demo.login"
+#: The officer the demo's handheld pairing code is issued to: the demo's own login (`demo`).
+DEMO_OFFICER = "demo"
 
 
 def _mismatch(fleet: fleet_mod.Fleet, dog: str) -> str | None:
@@ -288,7 +290,8 @@ class Demo:
             # A handle the stop can kill: a `teleop pair` still waiting for the node must not
             # outlive a demo stopped meanwhile.
             self._pairing = subprocess.Popen(
-                [sys.executable, "-m", "robot_dog.cli", "teleop", "pair", "--ns", namespace],
+                [sys.executable, "-m", "robot_dog.cli", "teleop", "pair", "--ns", namespace,
+                 "--officer", DEMO_OFFICER],
                 env=dds_env.environ(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             try:
                 stdout, _ = self._pairing.communicate(timeout=60)
@@ -297,8 +300,8 @@ class Demo:
                 self._pairing.communicate()
                 continue
             if self._pairing.returncode == 0 and stdout.startswith("pairing code: "):
-                code = stdout.split(":", 1)[1].strip()
-                print(invite(page_url, code, namespace), flush=True)
+                code = stdout.split(":", 1)[1].split()[0]
+                print(invite(page_url, code, namespace, DEMO_OFFICER), flush=True)
                 return
             time.sleep(1.0)
 

@@ -23,6 +23,7 @@ from robot_dog.launch.description import LaunchDescription, NodeSpec
 from robot_dog.ros import dds_env
 from robot_dog.ros.executors import PooledExecutor, executor_for, needs_own_executor
 from robot_dog.ros.node_registry import NODES
+from robot_dog.ros.priority import raise_priority
 from robot_dog.ros.ros_main import quiet_stop_during_start
 
 _LOGGER = logging.getLogger(__name__)
@@ -72,7 +73,8 @@ def run(description: LaunchDescription) -> int:
             if needs_own_executor(node):
                 own = executor_for([node])
                 own.add_node(node)
-                thread = threading.Thread(target=_spin, args=(own, spec.label, failed),
+                thread = threading.Thread(target=_spin, args=(own, spec.label, failed,
+                                                              getattr(node, "CPU_NICE", 0)),
                                           name=f"executor-{spec.label}", daemon=True)
                 thread.start()
                 own_executors.append((own, thread))
@@ -105,8 +107,12 @@ def run(description: LaunchDescription) -> int:
     return 1 if failed else code
 
 
-def _spin(executor: Executor, label: str, failed: list[str]) -> None:
-    """A node's own executor; it ends with the context (SIGINT/SIGTERM, rclpy's handlers)."""
+def _spin(executor: Executor, label: str, failed: list[str], nice: int = 0) -> None:
+    """A node's own executor; it ends with the context (SIGINT/SIGTERM, rclpy's handlers).
+    `nice`: the node's CPU_NICE for this thread (the process's DDS threads are shared)."""
+    refused = raise_priority(nice) if nice else ""
+    if refused:
+        _LOGGER.warning("[%s] executor at %s", label, refused)
     try:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

@@ -43,9 +43,6 @@ class Outcome(str, Enum):
 class GoalRefused(Refused, ValueError):
     """A goal that cannot be taken: `code` is stable (snake_case), `detail` says why in words."""
 
-    def __str__(self) -> str:
-        return f"{self.code}: {self.detail}"
-
 
 @dataclass(frozen=True)
 class GoalConfig:

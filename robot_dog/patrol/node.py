@@ -39,6 +39,7 @@ from robot_dog_interfaces.action import FollowRoute, NavigateTo
 from robot_dog_interfaces.msg import EstopState, GoalState, MotionState
 from robot_dog_interfaces.srv import CancelGoal
 
+from robot_dog.errors import Refused, answer
 from robot_dog.patrol.goal import GoalConfig, GoalRefused, GoalTracker, Outcome, Point, check_point
 from robot_dog.ros import qos
 from robot_dog.ros.params import declare_read_only
@@ -195,7 +196,7 @@ class PatrolNode(Node):
             tracker = GoalTracker(points, self._now(), config, loop=loop,
                                   timeout_s=float(request.timeout_s) or (math.inf if loop else 0.0))
         except GoalRefused as refused:
-            self.get_logger().warning(f"goal refused: {refused}")
+            self.get_logger().warning(f"goal refused ({refused.code}): {refused.detail}")
             # Said on patrol/goal too: whoever sent it over a link (the station's `goto`) hears
             # the code from the uplink's goal event; the work that ran goes on.
             self.goal_pub.publish(GoalState(
@@ -262,13 +263,11 @@ class PatrolNode(Node):
     def _on_cancel(self, request: CancelGoal.Request, response: CancelGoal.Response) -> CancelGoal.Response:
         work = self.work
         if work is None or work.tracker.outcome is not None:
-            response.accepted, response.code, response.message = False, "no_goal", "nothing to cancel"
-            return response
+            return answer(response, Refused("no_goal", "nothing to cancel"))
         work.tracker.finish(Outcome.CANCELLED, f"cancelled by {request.endpoint or 'a caller'}")
         self.get_logger().warning(f"goal {work.label} cancelled by {request.endpoint or 'a caller'}")
         self._publish_goal(work, None)
-        response.accepted, response.code, response.message = True, "ok", f"{work.label} cancelled"
-        return response
+        return answer(response, message=f"{work.label} cancelled")
 
     def _publish_goal(self, work: _Work | None, progress: Any) -> None:
         """patrol/goal on a change of work or state, and every GOAL_STATE_PERIOD_S while it runs."""

@@ -64,10 +64,11 @@ def plan_amplifier(enabled: bool, volume: float, duration_s: float,
     if volume > config.max_volume:
         raise RequestRefused(f"volume {volume:g} above the cap {config.max_volume:g}")
     if state is not None and state.safe_state:
-        raise RequestRefused("the MCU is in its safe state (e-stop or lost heartbeat)")
+        raise RequestRefused("the MCU is in its safe state (e-stop or lost heartbeat)", code="payload_safe")
     if state is not None and state.overtemp:
-        raise RequestRefused(f"amplifier too hot ({state.temperature_c:.0f} degC), forced off")
+        raise RequestRefused(f"amplifier too hot ({state.temperature_c:.0f} degC), forced off", code="too_hot")
     factor = derating_factor(state.temperature_c if state else None, config)
     if factor == 0.0:
-        raise RequestRefused(f"amplifier too hot ({state.temperature_c:.0f} degC)")  # type: ignore[union-attr]
+        raise RequestRefused(f"amplifier too hot ({state.temperature_c:.0f} degC)",  # type: ignore[union-attr]
+                             code="too_hot")
     return SetAmplifier(True, round(volume * factor * 100), round(duration * 1000))

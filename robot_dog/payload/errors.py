@@ -1,4 +1,4 @@
-"""Errors of the payload cores; the node turns them into `accepted=False, reason=...`."""
+"""Errors of the payload cores; the node answers them as `accepted=False, code, message`."""
 from __future__ import annotations
 
 from robot_dog.errors import Refused, RobotDogError

@@ -65,4 +65,4 @@ class EstopGate:
         output (light off, searchlight off or lower): those are always accepted."""
         if self.engaged and not reduces_output:
             raise RequestRefused(f"e-stop engaged ({self.reason or 'no reason given'}); "
-                                 "only requests that reduce output are accepted")
+                                 "only requests that reduce output are accepted", code="estop_engaged")

@@ -31,6 +31,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.node import Node
 from rclpy.task import Future
 from robot_dog import verbs
+from robot_dog.errors import Refused, answer
 from robot_dog_interfaces.msg import AmplifierState, EstopState, PoliceLightState, SearchlightState
 from robot_dog_interfaces.srv import (
     EstopCheckIn, EstopEngage, SetAmplifier, SetPoliceLight, SetSearchlight,
@@ -52,6 +53,7 @@ from robot_dog.payload.hardware_estop import CheckIn, Engage, HardwareEstop
 from robot_dog.payload.police_light import PoliceLightConfig, plan_light, report_from
 from robot_dog.payload.searchlight import SearchlightConfig, SearchlightCore, plan_searchlight
 from robot_dog.ros.params import declare_read_only
+from robot_dog.ros.priority import HIGH_PRIORITY_NICE
 from robot_dog.ros.ros_main import run_node
 
 _LOGGER = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ class PayloadNode(Node):
     # No EXECUTOR attribute: the default SingleThreadedExecutor (robot_dog/ros/executors.py).
     OWN_EXECUTOR = ("the MCU's check-ins and button events reach safety_node on time: composed, "
                     "never behind another node's callback")
+    CPU_NICE = HIGH_PRIORITY_NICE  # and run as soon as they wake on a loaded CPU (ros/priority.py)
     # Nothing here waits in a callback: the services await the MCU's ACK (module docstring).
 
     def __init__(self, **kwargs: Any) -> None:
@@ -149,15 +152,16 @@ class PayloadNode(Node):
 
     # ---- commands ------------------------------------------------------------------------
 
-    async def _send(self, command: Message) -> str:
-        """Send and await the ack; '' when the MCU applied it (ACK OK), else the reason."""
+    async def _send(self, command: Message) -> Refused | None:
+        """Send and await the ack; None when the MCU applied it (ACK OK), else the refusal
+        (mcu_refused, mcu_timeout, mcu_link_down, superseded)."""
         try:
             status = await self._on_executor(self._link.submit(command, deadline_s=self._ack_wait_s))
         except CommandError as exc:
-            return str(exc)
+            return Refused(exc.code, str(exc))
         if status != AckStatus.OK:   # STALE: a newer request of the same kind took its place
-            return "superseded by a newer request before the MCU applied it"
-        return ""
+            return Refused("superseded", "superseded by a newer request before the MCU applied it")
+        return None
 
     def _on_executor(self, pending: ThreadFuture) -> Future:
         """An rclpy future completed on this node's executor when the link's `pending` is: an
@@ -183,13 +187,10 @@ class PayloadNode(Node):
                                  self._light_cfg)
             self._estop.check(reduces_output=command.reduces_output)
         except RequestRefused as exc:
-            response.accepted, response.reason = False, exc.reason
-            return response
+            return answer(response, exc)
         failure = await self._send(command.to_wire())
-        response.accepted = not failure
-        response.reason = failure or (f"{command.spec.name} {command.rate_hz:g} Hz "
-                                      f"for {command.duration_s:g} s")
-        return response
+        return answer(response, failure, f"{command.spec.name} {command.rate_hz:g} Hz "
+                                         f"for {command.duration_s:g} s")
 
     async def _on_set_searchlight(self, request: SetSearchlight.Request,
                             response: SetSearchlight.Response) -> SetSearchlight.Response:
@@ -200,15 +201,12 @@ class PayloadNode(Node):
                 reduces = self._searchlight.reduces(planned, time.monotonic())
             self._estop.check(reduces_output=reduces)
         except RequestRefused as exc:
-            response.accepted, response.reason = False, exc.reason
-            return response
+            return answer(response, exc)
         with self._lock:
             command = self._searchlight.set(planned, time.monotonic())
         failure = await self._send(command)
-        response.accepted = not failure
-        response.reason = failure or (f"level {planned.level:g} (driven {command.level_pm / 1000:g})"
-                                      f"{' strobe' if planned.strobe else ''} for {planned.duration_s:g} s")
-        return response
+        return answer(response, failure, f"level {planned.level:g} (driven {command.level_pm / 1000:g})"
+                                         f"{' strobe' if planned.strobe else ''} for {planned.duration_s:g} s")
 
     async def _on_set_amplifier(self, request: SetAmplifier.Request,
                           response: SetAmplifier.Response) -> SetAmplifier.Response:
@@ -221,13 +219,10 @@ class PayloadNode(Node):
                 request.enabled, request.volume, request.duration_s,
                 amplifier.report_from(telemetry) if fresh else None, self._amp_cfg)
         except RequestRefused as exc:
-            response.accepted, response.reason = False, exc.reason
-            return response
+            return answer(response, exc)
         failure = await self._send(command)
-        response.accepted = not failure
-        response.reason = failure or (f"on, cap {command.volume_cap_pct} % for "
-                                      f"{command.duration_ms / 1000:g} s" if command.enabled else "off")
-        return response
+        return answer(response, failure, f"on, cap {command.volume_cap_pct} % for "
+                                         f"{command.duration_ms / 1000:g} s" if command.enabled else "off")
 
     def _on_estop(self, msg: EstopState) -> None:
         with self._lock:

@@ -31,6 +31,13 @@ TELEMETRY = QoSProfile(
     durability=DurabilityPolicy.VOLATILE,
 )
 
+#: Events for the station (handheld actions, an officer's answers): reliable and deep, so a
+#: burst reaches the uplink whole; volatile: what happened before the uplink started is not news.
+EVENTS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
+
 #: `/tf` as tf2's broadcasters publish it: reliable, volatile, deep enough for bursts.
 TF = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,

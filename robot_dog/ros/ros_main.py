@@ -20,6 +20,7 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from robot_dog.ros import dds_env
+from robot_dog.ros.priority import raise_process_priority
 from robot_dog.ros.executors import executor_for
 
 _LOGGER = logging.getLogger(__name__)
@@ -61,6 +62,9 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
     # Localhost-only discovery before the participant exists; the large shared-memory segment
     # only for a node that publishes images (PUBLISHES_IMAGES on its class).
     dds_env.apply(large_samples=bool(getattr(factory, "PUBLISHES_IMAGES", False)))
+    # Before rclpy.init: the executor's and DDS's threads inherit it (ros/priority.py).
+    nice = getattr(factory, "CPU_NICE", 0)
+    refused = raise_process_priority(nice) if nice else ""
     options = SignalHandlerOptions.NO if publish_on_exit else SignalHandlerOptions.ALL
     rclpy.init(args=list(args) if args is not None else sys.argv, signal_handler_options=options)
     if publish_on_exit:
@@ -68,6 +72,8 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
     node: Node | None = None
     try:
         node = factory()
+        if refused:
+            node.get_logger().warning(refused)
         executor = executor_for([node])  # the node's own choice (ros/executors.py)
         executor.add_node(node)
         executor.spin()

@@ -19,6 +19,7 @@ clock (`use_sim_time` works); `wall` (time.time) only orders releases against si
 """
 from __future__ import annotations
 
+import resource
 import threading
 import time
 from functools import partial
@@ -36,9 +37,11 @@ from robot_dog_interfaces.srv import (EstopCheckIn, EstopEngage, EstopRelease, M
 from std_msgs.msg import Bool, Header
 from std_srvs.srv import SetBool
 
+from robot_dog.errors import answer, outcome
 from robot_dog.log_rate import worth_a_line
 from robot_dog.ros import qos
 from robot_dog.ros.params import declare_read_only
+from robot_dog.ros.priority import HIGH_PRIORITY_NICE
 from robot_dog.ros.ros_main import run_node
 from robot_dog.safety import state_file
 from robot_dog.safety.errors import Refused
@@ -47,7 +50,7 @@ from robot_dog.safety.estop import (BOOT_RELEASERS, DEFAULT_ENDPOINTS, SECURITY_
 from robot_dog.safety.limits import Limits
 from robot_dog.safety.motion import MotionConfig, MotionCore
 from robot_dog.safety.mux import DEFAULT_MUX_CONFIG, ESTOP_LOCK, LockSpec, load_mux_config
-from robot_dog.safety.stall import StallGuard
+from robot_dog.safety.stall import CpuMark, StallGuard, where_it_went
 from robot_dog.safety.twist import Twist
 
 BASE_CALL_TIMEOUT_S = 3.0
@@ -57,9 +60,20 @@ HOLD_REPEAT_S = 0.5
 RESUMERS = BOOT_RELEASERS
 
 
+def _cpu_mark() -> CpuMark:
+    usage = resource.getrusage(resource.RUSAGE_THREAD)
+    try:  # run time, time runnable but not running (ns), timeslices: the calling thread's
+        queued_s = int(Path("/proc/thread-self/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        queued_s = 0.0  # a kernel without schedstat: the line says 0
+    return CpuMark(time.thread_time(), time.process_time(), usage.ru_nvcsw, usage.ru_nivcsw,
+                   queued_s)
+
+
 class SafetyNode(Node):
     OWN_EXECUTOR = ("the watchdog tick and the endpoints' deadlines: composed, never behind "
                     "another node's callback")
+    CPU_NICE = HIGH_PRIORITY_NICE  # and run as soon as they wake on a loaded CPU (ros/priority.py)
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("node_name", "safety")
@@ -105,6 +119,7 @@ class SafetyNode(Node):
         self._last_state: tuple = ()
         self._tick_s = tick_s
         self._stall = StallGuard(late_s=max(0.1, 5 * tick_s))
+        self._cpu = _cpu_mark()
         self._sent: tuple[float, Twist | None] = (float("-inf"), None)  # (when, what) on cmd_vel
 
         core = MutuallyExclusiveCallbackGroup()
@@ -207,17 +222,16 @@ class SafetyNode(Node):
             try:
                 text = self._estop.release(request.endpoint, self._now(), time.time(),
                                            request.hold_id, float(request.issued_at))
-                response.accepted, response.code = True, "ok"
+                answer(response, message=text)
                 self.get_logger().warning(f"e-stop: {text}")
             except Refused as exc:
-                text, response.accepted, response.code = exc.reason, False, exc.code
+                answer(response, exc)
                 if exc.code in SECURITY_CODES:
                     self.get_logger().error(f"security event: e-stop release by "
-                                            f"{request.endpoint!r} refused ({exc.code}): {text}")
+                                            f"{request.endpoint!r} refused ({exc.code}): {exc.detail}")
                 else:
-                    self.get_logger().warning(f"e-stop release refused ({exc.code}): {text}")
+                    self.get_logger().warning(f"e-stop release refused ({exc.code}): {exc.detail}")
             self._apply_estop()
-        response.message = text
         return response
 
     def _on_check_in(self, request: EstopCheckIn.Request,
@@ -226,14 +240,13 @@ class SafetyNode(Node):
             before = set(self._estop.status().endpoints)
             try:
                 text = self._estop.check_in(request.endpoint, request.timeout_s, self._now())
-                response.accepted, response.code = True, "ok"
+                answer(response, message=text)
                 if request.endpoint not in before or request.timeout_s == 0:
                     self.get_logger().info(f"e-stop endpoint {text}")
             except Refused as exc:
-                text, response.accepted, response.code = exc.reason, False, exc.code
-                self.get_logger().warning(f"e-stop check-in refused ({exc.code}): {text}")
+                answer(response, exc)
+                self.get_logger().warning(f"e-stop check-in refused ({exc.code}): {exc.detail}")
             self._apply_estop()
-        response.message = text
         return response
 
     def _on_resume(self, request: MotionResume.Request,
@@ -244,14 +257,13 @@ class SafetyNode(Node):
                     raise Refused(f"{request.endpoint!r} may not resume; only "
                                   f"{', '.join(RESUMERS)}", "unknown_endpoint")
                 text = self._motion.resume(request.input)
-                response.accepted, response.code = True, "ok"
+                answer(response, message=text)
                 self.get_logger().warning(f"{request.endpoint}: {text}")
             except Refused as exc:
-                text, response.accepted, response.code = exc.reason, False, exc.code
+                answer(response, exc)
                 self.get_logger().warning(f"resume of {request.input!r} by {request.endpoint!r} "
-                                          f"refused ({exc.code}): {text}")
+                                          f"refused ({exc.code}): {exc.detail}")
             self._flush_log()
-        response.message = text
         return response
 
     def _on_crowd(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
@@ -270,30 +282,35 @@ class SafetyNode(Node):
                 mode = self._motion.request_mode(request.mode)
             except Refused as exc:
                 self.get_logger().warning(f"mode {request.mode!r} refused: {exc.reason}")
-                response.accepted, response.reason = False, exc.reason
-                return response
+                return answer(response, exc)
             self._flush_log()
-        answer = None
-        if self._base.service_is_ready():
-            future = self._base.call_async(SetBaseMode.Request(mode=mode))
-            # The deadline cancels the call; awaiting a cancelled future yields None.
-            timer = self.create_timer(BASE_CALL_TIMEOUT_S, future.cancel,
-                                      callback_group=self._base_group)
-            try:
-                answer = await future
-            except Exception as exc:  # noqa: BLE001 (the base's failure is the answer)
-                self.get_logger().warning(f"base/set_mode failed: {exc}")
-            finally:
-                self.destroy_timer(timer)
-        if answer is None or not answer.accepted:
-            reason = answer.reason if answer is not None else "base/set_mode did not answer"
+        refusal = await self._base_mode(mode)
+        if refusal is not None:
             with self._lock:
                 self._motion.mode = previous  # the base did not change posture
-            self.get_logger().warning(f"mode {mode} not applied by the base: {reason}")
-            response.accepted, response.reason = False, reason
-            return response
-        response.accepted, response.reason = True, f"base in {mode}"
-        return response
+            self.get_logger().warning(f"mode {mode} not applied by the base ({refusal.code}): "
+                                      f"{refusal.detail}")
+            return answer(response, refusal)
+        return answer(response, message=f"base in {mode}")
+
+    async def _base_mode(self, mode: str) -> Refused | None:
+        """The base's answer to `mode`: None when it took it, else why not (the base's own code,
+        or unavailable / timeout / failed for a base that is not there, silent or broken)."""
+        if not self._base.service_is_ready():
+            return Refused("base/set_mode is not served", "unavailable")
+        future = self._base.call_async(SetBaseMode.Request(mode=mode))
+        # The deadline cancels the call; awaiting a cancelled future yields None.
+        timer = self.create_timer(BASE_CALL_TIMEOUT_S, future.cancel, callback_group=self._base_group)
+        try:
+            reply = await future
+        except Exception as exc:  # noqa: BLE001 (the base's failure is the answer)
+            return Refused(f"base/set_mode failed: {exc}", "failed")
+        finally:
+            self.destroy_timer(timer)
+        if reply is None:
+            return Refused(f"base/set_mode did not answer within {BASE_CALL_TIMEOUT_S:g} s", "timeout")
+        code, words = outcome(reply)
+        return None if code == "ok" else Refused(words, code)
 
     def _settle(self, mode: str) -> None:
         """Stop category 1: the base sits once stopped; its answer comes back as a callback."""
@@ -316,13 +333,16 @@ class SafetyNode(Node):
         with self._lock:
             now = self._now()
             stall = self._stall.tick(now)
+            cpu, self._cpu = self._cpu, _cpu_mark()
             if stall:
                 # This node did not run for `stall` s: what came meanwhile is queued behind
                 # this tick (timers are served first). Judge deadlines after it, next tick.
-                if worth_a_line(self._stall.stalls):
+                # A new worst stall always gets its line (with where its time went).
+                if worth_a_line(self._stall.stalls) or stall >= self._stall.worst_s:
                     self.get_logger().warning(
                         f"safety tick {stall:.3f} s after the previous one (this node stalled; "
-                        f"{self._stall.stalls} so far, worst {self._stall.worst_s:.3f} s): "
+                        f"{self._stall.stalls} so far, worst {self._stall.worst_s:.3f} s; "
+                        f"{where_it_went(cpu, self._cpu, stall)}): "
                         "deadlines judged on the next tick, after the queued messages")
                 return
             for event in self._estop.tick(now, time.time()):

@@ -42,3 +42,27 @@ class StallGuard:
             return 0.0
         self._deferred = True
         return gap
+
+
+@dataclass(frozen=True)
+class CpuMark:
+    """What this process had used at one instant: the spinning thread's and the whole
+    process's CPU time (s), the thread's voluntary and involuntary context switches, and how
+    long the thread had been runnable but waiting for a CPU (the kernel's schedstat). Taken at
+    every tick (a few microseconds), so a stall can say where its time went."""
+    thread_s: float
+    process_s: float
+    waits: int          # voluntary switches: the thread blocked (a lock, the GIL, I/O, a sleep)
+    preempted: int      # involuntary switches: the scheduler took the CPU away
+    queued_s: float = 0.0  # runnable, waiting for a CPU (woken but not yet scheduled, or preempted)
+
+
+def where_it_went(before: CpuMark, after: CpuMark, gap_s: float) -> str:
+    """One line for the stall's log: was the thread busy, another thread of the process busy
+    (holding the GIL), or the process not running at all (not scheduled, or blocked)?"""
+    own = after.thread_s - before.thread_s
+    others = max(0.0, after.process_s - before.process_s - own)
+    return (f"in those {gap_s:.3f} s this thread ran {own:.3f} s, the node's other threads "
+            f"{others:.3f} s; the thread waited {after.waits - before.waits} times, was "
+            f"preempted {after.preempted - before.preempted} times and queued for a CPU "
+            f"{after.queued_s - before.queued_s:.3f} s")

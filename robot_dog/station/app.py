@@ -38,11 +38,13 @@ from robot_dog.station.ingest import SECURITY_REASONS, Ingest, MessageRejected
 from robot_dog.station.ingest_limits import IngestLimiter
 from robot_dog.station.object_store import DirectoryStore
 from robot_dog.station.relay import FrameRelay
-from robot_dog.station.storage import DeadLetterRow, RegisteredDog, ResultRow, StatusRow, Storage
+from robot_dog.station.storage import DeadLetterRow, EventRow, RegisteredDog, ResultRow, StatusRow, Storage
 from robot_dog.station.talk import TalkRelay
 from robot_dog.station.accounts import AccountError, Accounts
 from robot_dog.station.accounts.access import adopt_operator_token
 from robot_dog.station.storage.accounts import AccountTables
+from robot_dog.station.storage.incident_tables import IncidentTables
+from robot_dog.station.incident_service import INTAKE_TYPES, IncidentService
 from robot_dog.station.web import StationHttp
 
 _LOGGER = logging.getLogger(__name__)
@@ -165,6 +167,11 @@ class Station:
                 adopt_operator_token(self.accounts, token)
             except AccountError as exc:
                 _LOGGER.error("the shared operator token is not accepted: %s", exc)
+        # Incidents (no HTTP routes yet): dispatches go through the same command path; a
+        # station without a fleet has no keys to command with (`commands_disabled`).
+        self.incidents = IncidentService(IncidentTables(config.db), self.accounts,
+                                         dispatcher=self.dispatcher if fleet else None,
+                                         storage=self.storage)
         self.http = StationHttp(self.storage, self.relay, port=config.http_port,
                                 dispatcher=self.dispatcher, accounts=self.accounts,
                                 talk=self.talk, evidence=(self.evidence_store, self._evidence_pem))
@@ -243,6 +250,7 @@ class Station:
         self.storage.flush()
         self.storage.close()
         self.accounts.tables.close()
+        self.incidents.store.close()
 
     def _on_connected(self) -> None:
         self.connected.set()
@@ -307,6 +315,8 @@ class Station:
             self.http.row(row)   # pushed to the live pages
             if isinstance(row, ResultRow):
                 self.dispatcher.on_result(row.doc, row.dog)
+            elif isinstance(row, EventRow) and row.doc["type"] in INTAKE_TYPES:
+                self._on_incident_event(row)
             elif isinstance(row, StatusRow):
                 (self._online.add if row.status == "online" else self._online.discard)(row.dog)
                 _LOGGER.info("dog %s %s", row.dog, "connected" if row.status == "online"
@@ -317,6 +327,15 @@ class Station:
                 _LOGGER.info("first frame from %s/%s (%d bytes)", frame.dog, frame.camera,
                              len(frame.jpeg))
             self.relay.publish(frame)
+
+    def _on_incident_event(self, row: EventRow) -> None:
+        """A goal ending, an e-stop or an officer's answer: into the incident it belongs to.
+        Before the batch is acknowledged (a crash redelivers it; the timeline keeps each event
+        once); an incident the database cannot take now is logged, the event stays stored."""
+        try:
+            self.incidents.on_event(row.dog, row.doc)
+        except Exception:
+            _LOGGER.exception("incident intake failed on event %s of %s", row.doc.get("id"), row.dog)
 
     def _evidence_loop(self) -> None:
         while (item := self._evidence_in.get()) is not None:

@@ -15,6 +15,9 @@ the station's people (robot-dog station user --help, docs/security.md "People an
   robot-dog station user add|passwd|role|disable|enable|list ...   accounts with roles
   robot-dog station token create|list|revoke ...                   per-person API tokens
   robot-dog station migrate --fleet DIR      an old fleet's shared operator token -> admin API token
+
+incidents (docs/station_data.md):
+  robot-dog station incidents list|show|export ...                 list, read and export incidents
 """
 from __future__ import annotations
 
@@ -93,6 +96,9 @@ def main(argv: list[str]) -> int:
     if argv and argv[0] in ("user", "token", "migrate"):  # the station's people (its own CLI)
         from robot_dog.station.accounts import cli as accounts_cli
         return accounts_cli.main(argv)
+    if argv and argv[0] == "incidents":
+        from robot_dog.station import incident_cli
+        return incident_cli.main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.shared_group and args.fleet and not args.user:

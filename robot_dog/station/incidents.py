@@ -19,6 +19,7 @@ from robot_dog.errors import Refused
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,15 +30,15 @@ DISPOSITIONS = ("resolved", "arrest", "false_alarm", "referred", "no_action")
 #: Kinds of timeline entries, for the filters and the message catalogue of the console.
 ENTRY_KINDS = ("opened", "alarm", "dog_dispatched", "officer_assigned", "unit_status", "note",
                "dog_event", "closed", "reopened")
+#: What a dog_event entry keeps of the dog's event (its id: the same event delivered twice is
+#: recorded once; ts: when the dog saw it, beside the station's `at`).
+DOG_EVENT_FIELDS = ("type", "severity", "message", "state", "event", "ts")
 MAX_TEXT = 2000        # a summary or a note: characters
 MAX_NAME = 64          # an actor, a dog or an officer
 
 
 class IncidentRefused(Refused, ValueError):
     """An action the incident's rules do not allow; `code` is stable (docs/errors.md)."""
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.detail}"
 
 
 @dataclass(frozen=True)
@@ -66,14 +67,16 @@ class Incident:
     # ---- building -----------------------------------------------------------------------
     @classmethod
     def open(cls, id: str, *, at: float, by: str, summary: str,
-             alarm: tuple[str, str] | None = None) -> Incident:
-        """A new incident, by hand or from an alarm (dog, event id)."""
+             alarm: tuple[str, str] | None = None,
+             alarm_extra: Mapping[str, Any] | None = None) -> Incident:
+        """A new incident, by hand or from an alarm (dog, event id); `alarm_extra`: what the
+        caller adds to the alarm's entry (the event's type, message and time, when known)."""
         incident = cls(id=id, opened_at=at, summary=_text(summary, "summary"))
         incident._append(Entry(at, _name(by, "by"), "opened", data={"summary": incident.summary}))
         if alarm is not None:
             dog, event = alarm
             incident._append(Entry(at, _name(by, "by"), "alarm", _name(dog, "dog"),
-                                   {"event": _name(event, "event")}))
+                                   {**(alarm_extra or {}), "event": _name(event, "event")}))
         return incident
 
     @classmethod
@@ -88,21 +91,33 @@ class Incident:
         return incident
 
     # ---- actions: each appends one entry and returns it ------------------------------------
-    def dispatch_dog(self, dog: str, *, at: float, by: str, target: dict[str, float]) -> Entry:
-        """Send `dog` to `target` ({x, y} in its odom frame or {lat, lon}); the dog's own goal
-        interface judges reachability, this only refuses what is not a point."""
+    def dispatch_dog(self, dog: str, *, at: float, by: str, target: dict[str, float] | None = None,
+                     route: str | None = None, extra: Mapping[str, Any] | None = None) -> Entry:
+        """Send `dog` to `target` ({x, y} in its odom frame or {lat, lon}) or along a named
+        `route`; the dog's own goal interface judges reachability, this only refuses what is
+        not a point. `extra`: what the caller adds to the record (the command's verb, nonce)."""
         self._open_only()
+        if (target is None) == (route is None):
+            raise IncidentRefused("bad_target", "a dispatch names a target point or a route, one of them")
+        where = ({"target": check_target(target)} if target is not None
+                 else {"route": _name(route or "", "route")})
         return self._append(Entry(at, _name(by, "by"), "dog_dispatched", _name(dog, "dog"),
-                                  {"target": _point(target)}))
+                                  {**(extra or {}), **where}))
 
-    def assign_officer(self, officer: str, *, at: float, by: str) -> Entry:
+    def assign_officer(self, officer: str, *, at: float, by: str,
+                       extra: Mapping[str, Any] | None = None) -> Entry:
+        """`extra`: what the caller adds to the record (the task: what, where, the dog with it)."""
         self._open_only()
-        return self._append(Entry(at, _name(by, "by"), "officer_assigned", _name(officer, "officer")))
+        return self._append(Entry(at, _name(by, "by"), "officer_assigned", _name(officer, "officer"),
+                                  dict(extra or {})))
 
-    def unit_status(self, unit: str, status: str, *, at: float, by: str) -> Entry:
-        """A unit reports (an officer's Accept / On scene / Done, a dog's arrival)."""
+    def unit_status(self, unit: str, status: str, *, at: float, by: str,
+                    extra: Mapping[str, Any] | None = None) -> Entry:
+        """A unit reports (an officer's Accept / On scene / Done, a dog's arrival); `extra`:
+        where the report came from (the event id, the dog it came through)."""
         self._open_only()
-        return self._append(Entry(at, _name(by, "by"), "unit_status", unit, {"status": status}))
+        return self._append(Entry(at, _name(by, "by"), "unit_status", unit,
+                                  {**(extra or {}), "status": status}))
 
     def note(self, text: str, *, at: float, by: str) -> Entry:
         return self._append(Entry(at, _name(by, "by"), "note", data={"text": _text(text, "note")}))
@@ -111,7 +126,7 @@ class Incident:
         """What a dispatched dog reported (arrived, blocked, e-stopped), in its own name."""
         self._open_only()
         return self._append(Entry(at, _name(dog, "dog"), "dog_event", dog,
-                                  {k: event[k] for k in ("type", "severity", "message") if k in event}))
+                                  {k: event[k] for k in DOG_EVENT_FIELDS if k in event}))
 
     def close(self, disposition: str, *, at: float, by: str) -> Entry:
         self._open_only()
@@ -201,7 +216,7 @@ def _text(value: str, what: str) -> str:
     return value
 
 
-def _point(target: dict[str, float]) -> dict[str, float]:
+def check_target(target: dict[str, float]) -> dict[str, float]:
     """{x, y} (odom, m) or {lat, lon} (degrees), finite; anything else refused."""
     keys = set(target) if isinstance(target, dict) else set()
     if keys not in ({"x", "y"}, {"lat", "lon"}):

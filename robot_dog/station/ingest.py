@@ -32,13 +32,8 @@ SECURITY_REASONS = frozenset({"bad_status", "unsigned_result", "bad_result_signa
 
 
 class MessageRejected(Refused, ValueError):
-    """A message the station refuses; `code` is a stable short code for counters and logs."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(code, detail)
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.detail}"
+    """A message the station refuses; `code` is a stable short code for counters and logs (a
+    dead letter keeps it in its own column, beside the words)."""
 
 
 @dataclass(frozen=True)

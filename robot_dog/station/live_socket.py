@@ -37,6 +37,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from robot_dog import verbs
 from robot_dog.mqtt.topics import DOG_ID, VERB
 from robot_dog.station.accounts import ACTIONS, Principal, command_action
+from robot_dog.station.accounts.roles import VERB_ACTIONS
 from robot_dog.audio.devices import RATE_HZ
 from robot_dog.station.live import MAX_TILES, TILE_ID, Outbox, Tile, audio_message
 from robot_dog.station.talk import TalkRelay
@@ -104,6 +105,7 @@ class PageSocket:
             self.outbox.put_first({
                 "type": "hello", "name": self.who.name, "role": self.who.role,
                 "actions": sorted(a for a, roles in ACTIONS.items() if self.who.role in roles),
+                "verb_actions": VERB_ACTIONS,   # verbs that are an action of their own
                 "commands": station.dispatcher is not None, "fleet": fleet,
                 "verbs": verbs.catalog(verbs.STATION), "alarms": alarms,
                 "evidence": station.evidence is not None, "talk": station.talk is not None,

@@ -1,6 +1,8 @@
 """`robot-dog teleop`: pairing code, the handheld page's certificate, keyboard teleop.
 
-  robot-dog teleop pair [--ns /dog1]                  open a new pairing code (printed)
+  robot-dog teleop pair --officer NAME [--ns /dog1]   open a new pairing code for that officer
+                                                      (printed); the phone that uses it is theirs
+  robot-dog teleop revoke [--ns /dog1]                void the paired handheld (a lost phone)
   robot-dog teleop cert FLEET_DIR --dog ID [--name N] certificate of the handheld page (fleet CA)
   robot-dog teleop keyboard [--ns /dog1]              drive from this terminal (developers)
   robot-dog teleop release ENDPOINT [--ns /dog1]      release that endpoint's e-stop hold
@@ -35,22 +37,51 @@ def _node(namespace: str):
     return rclpy.create_node("teleop_cli", namespace=namespace)
 
 
-def pair(namespace: str, timeout_s: float = 10.0) -> int:
-    import rclpy
+def pair(namespace: str, officer: str, timeout_s: float = 10.0) -> int:
+    """Open a pairing code issued to `officer` and print it (only here: never logged)."""
+    from robot_dog_interfaces.srv import PairHandheld
+
+    from robot_dog.person_names import check_person_name
+    try:
+        officer = check_person_name(officer)
+    except ValueError as exc:
+        print(f"robot-dog teleop pair: --officer: {exc} (bad_officer)", file=sys.stderr)
+        return 1
+    reply = _ask(namespace, PairHandheld, "teleop/pair", timeout_s, officer=officer)
+    if reply is None:
+        return 1
+    if not reply.accepted:
+        print(f"refused: {reply.message} ({reply.code})", file=sys.stderr)
+        return 1
+    print(f"pairing code: {reply.pairing_code}  (officer {officer})")
+    return 0
+
+
+def revoke(namespace: str, timeout_s: float = 10.0) -> int:
+    """Void the paired handheld's pairing (a lost phone)."""
     from std_srvs.srv import Trigger
+    reply = _ask(namespace, Trigger, verbs.executor_name("revoke_handheld"), timeout_s)
+    if reply is None:
+        return 1
+    print(reply.message)
+    return 0 if reply.success else 1
+
+
+def _ask(namespace: str, srv_type: type, service: str, timeout_s: float, **fields):
+    """One call of a teleop_node service: its response, or None (said on stderr)."""
+    import rclpy
     node = _node(namespace)
     try:
-        client = node.create_client(Trigger, "teleop/pair")
+        client = node.create_client(srv_type, service)
         if not client.wait_for_service(timeout_sec=timeout_s):
-            print(f"no teleop_node in {namespace} (teleop/pair not served)", file=sys.stderr)
-            return 1
-        future = client.call_async(Trigger.Request())
+            print(f"no teleop_node in {namespace} ({service} not served)", file=sys.stderr)
+            return None
+        future = client.call_async(srv_type.Request(**fields))
         rclpy.spin_until_future_complete(node, future, timeout_sec=timeout_s)
         if not future.done():
-            print("teleop/pair did not answer", file=sys.stderr)
-            return 1
-        print(f"pairing code: {future.result().message}")
-        return 0
+            print(f"{service} did not answer", file=sys.stderr)
+            return None
+        return future.result()
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
@@ -154,8 +185,16 @@ def keyboard(namespace: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="robot-dog teleop", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="action", required=True)
-    p = sub.add_parser("pair", help="open a new pairing code for the handheld page")
+    p = sub.add_parser("pair", help="open a new pairing code for the handheld page, issued to "
+                       "a named officer")
+    p.add_argument("--officer", required=True, metavar="NAME",
+                   help="the officer whose phone pairs with the code (a station account name; "
+                        "any script, e.g. 王警官): their name goes into the dog's logs, its "
+                        "events and the bodycam's officer field")
     p.add_argument("--ns", default="/dog1", help="the dog's namespace (default %(default)s)")
+    v = sub.add_parser("revoke", help="void the paired handheld (a lost phone): its token no "
+                       "longer resumes; the officer pairs again with a new code")
+    v.add_argument("--ns", default="/dog1", help="the dog's namespace (default %(default)s)")
     c = sub.add_parser("cert", help="issue the handheld page's certificate from the fleet CA")
     c.add_argument("fleet_dir", help="the fleet directory (robot-dog fleet init) whose CA signs it")
     c.add_argument("--dog", required=True, metavar="ID",
@@ -184,7 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.action == "release":
         return release(args.ns, args.endpoint)
     if args.action == "pair":
-        return pair(args.ns)
+        return pair(args.ns, args.officer)
+    if args.action == "revoke":
+        return revoke(args.ns)
     if args.action == "cert":
         from robot_dog.fleet import FleetError
         from robot_dog.teleop.certs import issue_teleop_cert

@@ -24,10 +24,10 @@ def qr_text(text: str) -> str:
     return out.getvalue()
 
 
-def invite(page_url: str, code: str, namespace: str, code_ttl_s: float = 300.0) -> str:
-    """The lines to print: address, code, how to get a new one, the QR code."""
+def invite(page_url: str, code: str, namespace: str, officer: str, code_ttl_s: float = 300.0) -> str:
+    """The lines to print: address, code and its officer, how to get a new one, the QR code."""
     return (f"  handheld: {page_url}\n"
-            f"            pairing code {code} (valid {code_ttl_s / 60:g} min, once; a new one: "
-            f"robot-dog teleop pair --ns {namespace})\n"
+            f"            pairing code {code} for officer {officer} (valid {code_ttl_s / 60:g} min, "
+            f"once; a new one: robot-dog teleop pair --officer NAME --ns {namespace})\n"
             f"            or scan (the code is in the address):\n"
             + qr_text(invite_url(page_url, code)))

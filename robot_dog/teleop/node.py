@@ -4,13 +4,27 @@ frames a stalled link delivers late),
 the `handheld` e-stop endpoint (check-ins, engage, release), `mode/set`, `speed_mode/crowd`,
 police light, siren and searchlight; state for the page from `battery`, `estop` (holds as codes:
 endpoint and cause), `motion/state`, `odom`, the payload's reported `police_light/state`,
-`searchlight/state` and `megaphone/siren_active` (the page's toggles show these, never their own
-last tap), and `bodycam/image/compressed`; push-to-talk audio to `megaphone/voice/handheld` (AudioChunk; its one publisher). `teleop/pair` (std_srvs/Trigger) opens a new pairing code
-(its message holds the code: `robot-dog teleop pair` prints it on the caller's terminal). No code
-is open at start, and none is ever logged: logs are files other users may read.
+`searchlight/state`, `megaphone/siren_active` and the recorder's `bodycam/status` (the page's
+toggles show these, never their own last tap), and `bodycam/image/compressed`; push-to-talk audio to `megaphone/voice/handheld` (AudioChunk; its one publisher).
+
+Officers (docs/architecture.md, "Officers and their tasks"):
+- `teleop/pair` (PairHandheld) opens a new pairing code for a named officer (its `pairing_code`:
+  `robot-dog teleop pair --officer NAME` prints it on the caller's terminal). No code is open at
+  start, and none is ever logged: logs are files other users may read.
+- `teleop/revoke` (std_srvs/Trigger; `robot-dog teleop revoke`, the station's `revoke_handheld`)
+  voids the pairing of a lost phone.
+- `teleop/officer` (std_msgs/String, latched; this node is its one publisher): the paired
+  officer's name, "" when none is. The bodycam burns it in; the recorder writes it into the
+  recordings it starts.
+- `teleop/events` (std_msgs/String, a JSON event per message; the uplink sends each to the
+  station): every handheld action with its officer (`handheld`), and the officer's answers to
+  a task (`officer_task`).
+- `teleop/task` (AssignTask; the station's verb `task`): a task for the paired officer, shown on
+  the page (robot_dog/teleop/tasks.py).
 """
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
@@ -25,9 +39,9 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.duration import Duration
 from rclpy.node import Node
 from robot_dog_interfaces.msg import (AudioChunk, EstopState, MotionState, PoliceLightState,
-                                     SearchlightState)
+                                     RecorderStatus, SearchlightState)
 from sensor_msgs.msg import BatteryState, CompressedImage
-from std_msgs.msg import Bool
+from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
 from robot_dog import verbs
@@ -38,6 +52,8 @@ from robot_dog.ros import qos
 from robot_dog.ros.interfaces import interface
 from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.ros_main import run_node
+from robot_dog.teleop import tasks
+from robot_dog.teleop.errors import HandheldRefused
 from robot_dog.teleop.pairing import Pairing
 from robot_dog.teleop.protocol import AUDIO_RATE_HZ
 from robot_dog.teleop.session import START_CAPS
@@ -61,8 +77,10 @@ class TeleopNode(Node):
         pairing = Pairing(code_ttl_s=p("code_ttl_s", 300.0, "a pairing code is valid this long, s"))
         self._lock = threading.Lock()
         self._state: dict[str, Any] = {"battery": None, "estop": None, "motion": None, "speed": None,
-                                       "light": None, "siren": None, "searchlight": None}
+                                       "light": None, "siren": None, "searchlight": None,
+                                       "record": None}
         self._caps = START_CAPS
+        self._paired_officer = ""           # the paired officer (teleop/officer), "" when none is
         self._frame: tuple[int, bytes | None] = (0, None)
         group = ReentrantCallbackGroup()
         self._cmd = self.create_publisher(TwistStamped, "teleop/handheld/cmd_vel", qos.COMMAND)
@@ -83,11 +101,21 @@ class TeleopNode(Node):
         sub(PoliceLightState, "police_light/state", self._on_light, qos.STATE)
         sub(SearchlightState, "searchlight/state", self._on_searchlight, qos.STATE)
         sub(Bool, "megaphone/siren_active", self._on_siren, qos.STATE)
-        self.create_service(Trigger, "teleop/pair", self._on_pair, callback_group=group)
+        sub(RecorderStatus, "bodycam/status", self._on_recorder, qos.STATE)
+        self._officer_pub = self.create_publisher(String, "teleop/officer", qos.LATCHED)
+        self._officer_pub.publish(String(data=""))      # no officer until a handheld pairs
+        self._events_pub = self.create_publisher(String, "teleop/events", qos.EVENTS)
+        self._task_board = tasks.TaskBoard()
+        self.create_service(srvs.PairHandheld, "teleop/pair", self._on_pair, callback_group=group)
+        self.create_service(Trigger, verbs.executor_name("revoke_handheld"), self._on_revoke,
+                            callback_group=group)
+        self.create_service(srvs.AssignTask, verbs.executor_name("task"), self._on_task,
+                            callback_group=group)
         self.server = HandheldServer(config, self, pairing).start()
         scheme = "https" if cert else "http"
         self.get_logger().info(f"handheld page on {scheme}://{config.host}:{self.server.port}/; "
-                               f"a pairing code: robot-dog teleop pair --ns {self.get_namespace()}")
+                               "a pairing code: robot-dog teleop pair --officer NAME "
+                               f"--ns {self.get_namespace()}")
 
     # ---- the Dog interface of server.py ---------------------------------------------------------
     def drive(self, vx: float, wz: float, age_s: float = 0.0) -> None:
@@ -119,12 +147,12 @@ class TeleopNode(Node):
             self._check_in.call_async(srvs.EstopCheckIn.Request(endpoint=ENDPOINT,
                                                                 timeout_s=float(timeout_s)))
 
-    def call(self, kind: str, args: dict[str, Any]) -> tuple[str, str]:
-        """(code, words) of a page request. A release checks in first and waits for that answer:
-        after a lapse the safety node refuses a stale endpoint's release (`check_in_first`), so
-        the officer's one tap is "check in, then release"."""
+    def call(self, kind: str, args: dict[str, Any], officer: str) -> tuple[str, str]:
+        """(code, words) of a page request by `officer`. A release checks in first and waits for
+        that answer: after a lapse the safety node refuses a stale endpoint's release
+        (`check_in_first`), so the officer's one tap is "check in, then release"."""
         try:
-            name, fields = service_request(kind, args)
+            name, fields = service_request(kind, args, officer)
         except Refused as exc:
             return exc.code, exc.detail
         if kind == "release":
@@ -134,8 +162,39 @@ class TeleopNode(Node):
                 return code, text
         client = self._page_clients[name]
         code, text = self._ask(client, client.srv_type.Request(**fields), name)
-        self.get_logger().info(f"handheld {kind}: {code} {text}")
+        self.get_logger().info(f"handheld {kind} by officer {officer}: {code} {text}")
         return code, text
+
+    def report(self, kind: str, code: str, officer: str) -> None:
+        """A handheld action, as an event for the station: who did what, and the dog's answer."""
+        severity = "warning" if kind == "estop" or code != "ok" else "info"
+        self._send_event("handheld", severity, f"handheld {kind} by officer {officer}: {code}",
+                    {"officer": officer, "kind": kind, "code": code})
+
+    def officer_changed(self, officer: str) -> None:
+        with self._lock:
+            if self._paired_officer == officer:
+                return
+            self._paired_officer = officer
+        self.get_logger().info(f"handheld officer: {officer or '(none)'}")
+        self._officer_pub.publish(String(data=officer))
+
+    def task_answer(self, officer: str, incident: str, state: str) -> tuple[str, str]:
+        with self._lock:
+            try:
+                data = self._task_board.answer(officer, incident, state)
+            except Refused as exc:
+                return exc.code, exc.detail
+        self._send_event(tasks.EVENT_TYPE, "info", f"incident {incident}: officer {officer} {state}", data)
+        return "ok", state
+
+    def _send_event(self, type_: str, severity: str, message: str, data: dict[str, Any]) -> None:
+        """One event for the uplink to send to the station (robot_dog/uplink/events.py)."""
+        doc = {"type": type_, "severity": severity, "message": message, "data": data}
+        try:
+            self._events_pub.publish(String(data=json.dumps(doc, ensure_ascii=False)))
+        except Exception as exc:  # noqa: BLE001 (context gone at shutdown)
+            self.get_logger().error(f"teleop/events not published: {exc}")
 
     def _ask(self, client: Any, request: Any, name: str) -> tuple[str, str]:
         """Call a service from the server's thread (never a ROS callback) and wait for it."""
@@ -151,7 +210,7 @@ class TeleopNode(Node):
 
     def state(self) -> dict[str, Any]:
         with self._lock:
-            return dict(self._state)
+            return {**self._state, "officer": self._paired_officer, "task": self._task_board.shown(self._paired_officer)}
 
     def frame(self) -> tuple[int, bytes | None]:
         with self._lock:
@@ -187,6 +246,12 @@ class TeleopNode(Node):
         with self._lock:
             self._state["siren"] = bool(msg.data)
 
+    def _on_recorder(self, msg: RecorderStatus) -> None:
+        # Recording (whatever started it, post-event time included) while it names a recording;
+        # None while the recorder is off, so the page shows it unknown.
+        with self._lock:
+            self._state["record"] = None if msg.state == "disabled" else bool(msg.recording_id)
+
     def _on_motion(self, msg: MotionState) -> None:
         with self._lock:
             self._caps = (float(msg.max_linear), float(msg.max_angular))
@@ -202,10 +267,38 @@ class TeleopNode(Node):
         with self._lock:
             self._frame = (self._frame[0] + 1, bytes(msg.data))
 
-    def _on_pair(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        code = self.server.new_code()
-        self.get_logger().warning("handheld pairing: a new code was opened (given to the caller only)")
-        response.success, response.message = True, code
+    def _on_pair(self, request: Any, response: Any) -> Any:
+        try:
+            response.pairing_code = self.server.new_code(request.officer)
+        except HandheldRefused as exc:
+            response.accepted, response.code, response.message = False, exc.code, exc.reason
+            return response
+        officer = self.server.pairing.officer_of_code
+        self.get_logger().warning(f"handheld pairing: a new code was opened for officer {officer} "
+                                  "(given to the caller only)")
+        response.accepted, response.code = True, "ok"
+        response.message = f"pairing code for officer {officer}"
+        return response
+
+    def _on_revoke(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success, response.message = True, self.server.revoke("revoked on request")
+        return response
+
+    def _on_task(self, request: Any, response: Any) -> Any:
+        with self._lock:
+            officer = self._paired_officer
+            try:
+                task = self._task_board.assign(officer, incident=request.incident, what=request.what,
+                                          frame=request.frame, x=request.x, y=request.y,
+                                          sender=request.sender, dog=request.dog)
+            except Refused as exc:
+                response.accepted, response.code, response.message = False, exc.code, exc.detail
+                self.get_logger().warning(f"task for incident {request.incident} refused: {exc.code}")
+                return response
+        self.get_logger().info(f"task for incident {task.incident} from {task.sender} given to "
+                               f"officer {officer}")
+        response.accepted, response.code = True, "ok"
+        response.message = f"task for incident {task.incident} given to officer {officer}"
         return response
 
     def close(self) -> None:

@@ -11,13 +11,13 @@ from robot_dog import verbs
 
 #: Frame types of teleop/protocol.py that are the link itself (pairing, heartbeats, the stick,
 #: push-to-talk), not a verb sent to a service.
-LINK_KINDS = ("pair", "hello", "beat", "drive", "stop", "leave", "talk", "audio")
+LINK_KINDS = ("pair", "hello", "beat", "drive", "stop", "leave", "talk", "audio", "task", "unpair")
 
 #: Page request (teleop/protocol.py) -> (verb, arguments) in the verb registry, which names the
 #: service and checks the arguments; toggles are the registry's presets, so "light on" is the
 #: same pattern from the phone as from the station.
 PAGE_REQUESTS: dict[str, Callable[[dict[str, Any]], tuple[str, dict[str, Any]]]] = {
-    "estop": lambda a: ("estop", {"reason": "handheld e-stop button"}),
+    "estop": lambda a: ("estop", {"reason": "handheld e-stop button"}),   # + the officer, below
     "release": lambda a: ("estop_release", {}),
     "mode": lambda a: ("mode", {"mode": a["mode"]}),
     "speed": lambda a: ("speed_mode", {"crowd": a["crowd"]}),
@@ -27,6 +27,9 @@ PAGE_REQUESTS: dict[str, Callable[[dict[str, Any]], tuple[str, dict[str, Any]]]]
     # the officer at the dog: a local source, which may stop a locked recording
     "record": lambda a: ("record", {"start": a["on"], "reason": "handheld Record button"}),
 }
+#: Requests whose `reason` also names the officer: it reaches the safety node's log and the
+#: e-stop's reason (the station's e-stop event), and the recorder's audit log.
+NAMED_REASONS = ("estop", "record")
 
 
 def _preset(name: str) -> tuple[str, dict[str, Any]]:
@@ -34,7 +37,9 @@ def _preset(name: str) -> tuple[str, dict[str, Any]]:
     return preset.verb, dict(preset.args)
 
 
-def service_request(kind: str, args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """(service name, request fields) of a page request, or Refused (bad_args, ...)."""
+def service_request(kind: str, args: dict[str, Any], officer: str = "") -> tuple[str, dict[str, Any]]:
+    """(service name, request fields) of a page request by `officer`, or Refused (bad_args, ...)."""
     verb, verb_args = PAGE_REQUESTS[kind](args)
+    if kind in NAMED_REASONS and officer:
+        verb_args["reason"] = f"{verb_args['reason']} (officer {officer})"
     return verbs.service(verb).name, verbs.request(verb, verb_args, verbs.HANDHELD)

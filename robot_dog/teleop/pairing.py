@@ -1,9 +1,13 @@
 """Pairing of the one handheld that may drive (pure; `now` in s from a monotonic clock).
 
-The dog opens a one-time code (6 digits, valid `code_ttl_s`) when asked (`robot-dog teleop
-pair`); a handheld that presents it gets a session token and the code is spent. Exactly one
-handheld is paired: pairing again (with a new code) replaces the old token, so a second phone
-cannot take over without a code and the first one stops driving the moment it is replaced.
+The dog opens a one-time code (6 digits, valid `code_ttl_s`) for a named officer when asked
+(`robot-dog teleop pair --officer NAME`); a handheld that presents it gets a session token, is
+that officer's, and the code is spent. Every command from it carries the officer's name (the
+dog's logs, its events to the station, the bodycam's officer field). Exactly one handheld is
+paired: pairing again (with a new code, for the same officer's second phone or for another
+officer) replaces the old token, so the old phone is revoked the moment the new one pairs, and a
+second phone cannot take over without a code. `revoke` (a lost phone, the officer signing out)
+voids the token: no officer is paired until a new code is used.
 
 Wrong codes are limited per client and per code, never globally, so a stranger's guesses cannot
 keep the officer from pairing:
@@ -23,6 +27,7 @@ import secrets
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
+from robot_dog.person_names import check_person_name
 from robot_dog.teleop.errors import HandheldRefused
 
 
@@ -46,11 +51,18 @@ class Pairing:
     _code: str | None = field(init=False, default=None)
     _code_expires: float = field(init=False, default=0.0)
     _code_wrong: int = field(init=False, default=0)
+    _code_officer: str = field(init=False, default="")
     _token: str | None = field(init=False, default=None)
+    _officer: str = field(init=False, default="")
     _clients: OrderedDict = field(init=False, default_factory=OrderedDict)
 
-    def new_code(self, now: float) -> str:
-        """A fresh one-time code (the previous one is void); the dog gives it to the officer."""
+    def new_code(self, now: float, officer: str) -> str:
+        """A fresh one-time code for `officer` (the previous one is void); the dog gives it to
+        the officer. HandheldRefused(`bad_officer`) for a name the station would not take."""
+        try:
+            self._code_officer = check_person_name(officer)
+        except ValueError as exc:
+            raise HandheldRefused("bad_officer", f"officer: {exc}") from None
         self._code = f"{secrets.randbelow(10**6):06d}"
         self._code_expires = now + self.code_ttl_s
         self._code_wrong = 0
@@ -76,6 +88,7 @@ class Pairing:
         self._code = None            # one time
         self._clients.pop(client, None)
         self._token = secrets.token_urlsafe(24)
+        self._officer = self._code_officer
         return self._token
 
     def _wrong(self, client: str, now: float) -> None:
@@ -102,9 +115,20 @@ class Pairing:
             raise HandheldRefused("not_paired", "not the paired handheld (pair with a new code to take over)")
 
     def revoke(self) -> None:
-        """The paired handheld was lost: its token no longer resumes; the officer pairs again."""
-        self._token = None
+        """The paired handheld was lost or its officer signed out: its token no longer resumes,
+        no officer is paired; the officer pairs again with a new code."""
+        self._token, self._officer = None, ""
 
     @property
     def paired(self) -> bool:
         return self._token is not None
+
+    @property
+    def officer_of_code(self) -> str:
+        """The officer the open code (or the last one) was issued to."""
+        return self._code_officer
+
+    @property
+    def officer(self) -> str:
+        """The paired handheld's officer; empty when none is paired."""
+        return self._officer

@@ -16,6 +16,8 @@ decoder for input from outside (no duplicate keys, no NaN, bounded nesting). Typ
   record {on}            the officer's Record button: start / stop the bodycam recorder
   leave                  the officer is done: leave the e-stop watch cleanly
   talk {on}              push-to-talk pressed / released
+  task {incident, state} the officer's answer to the station's task: accepted | on_scene | done
+  unpair                 the officer signs out: the pairing ends, no officer is paired
 
 Binary frames are push-to-talk audio: signed 16-bit little-endian mono PCM at 16 kHz, an even
 number of bytes up to 8,192 (256 ms), accepted only between `talk on` and `talk off`.
@@ -40,7 +42,8 @@ AUDIO_RATE_HZ = 16000
 TYPES = {"pair": {"code": str}, "hello": {"token": str}, "drive": {"x": float, "z": float},
          "stop": {}, "beat": {}, "estop": {}, "release": {}, "mode": {"mode": str},
          "speed": {"crowd": bool}, "light": {"on": bool}, "siren": {"on": bool},
-         "searchlight": {"on": bool}, "leave": {}, "talk": {"on": bool}, "record": {"on": bool}}
+         "searchlight": {"on": bool}, "leave": {}, "talk": {"on": bool}, "record": {"on": bool},
+         "task": {"incident": str, "state": str}, "unpair": {}}
 OPEN = ("pair", "hello", "beat")   # allowed before pairing (a beat is only echoed then)
 SECRET_FIELDS = ("code", "token")   # never echoed in a refusal (refusals are logged)
 

@@ -15,6 +15,13 @@ answers, so an older release can never free a newer E-STOP.
 
 A lost handheld (its connection closed without `leave`) voids the pairing: the page cannot come
 back with its stored token; the officer pairs again with a new code and then releases.
+
+Officers: a pairing code is issued to a named officer (pairing.py), and the connection that pairs
+with it is that officer's. Every command from it is logged with the officer's name and reported
+to the dog (`Dog.report`, which tells the station); the dog hears who is paired
+(`Dog.officer_changed`: the name on pairing, "" when the pairing ends: lost, revoked, signed out)
+for its bodycam's officer field. `revoke` (a lost phone, from the dog or the station) and the
+page's `unpair` (the officer signs out) end the pairing at once.
 """
 from __future__ import annotations
 
@@ -76,10 +83,14 @@ HTTP_STATUS = {"bad_host": (403, "Forbidden"), "bad_origin": (403, "Forbidden"),
 
 
 class Dog(Protocol):
-    """What the handheld may do on the dog (node.py implements it on ROS)."""
+    """What the handheld may do on the dog (node.py implements it on ROS). `officer`: the paired
+    officer's name, carried by every command into the dog's logs and events."""
     def drive(self, vx: float, wz: float) -> None: ...
     def check_in(self, timeout_s: float) -> None: ...
-    def call(self, kind: str, args: dict[str, Any]) -> tuple[str, str]: ...   # (code, words)
+    def call(self, kind: str, args: dict[str, Any], officer: str) -> tuple[str, str]: ...   # (code, words)
+    def report(self, kind: str, code: str, officer: str) -> None: ...   # a handheld action, for the station
+    def officer_changed(self, officer: str) -> None: ...   # "" once no officer is paired
+    def task_answer(self, officer: str, incident: str, state: str) -> tuple[str, str]: ...
     def state(self) -> dict[str, Any]: ...
     def frame(self) -> tuple[int, bytes | None]: ...
     def caps(self) -> tuple[float, float]: ...
@@ -127,6 +138,7 @@ class _Link:
     client: str
     gate: FrameGate = field(default_factory=FrameGate)
     token: str | None = None
+    officer: str = ""                  # the officer this connection paired as
     waiting: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(MAX_WAITING))
     in_progress: str | None = None     # the page request being called now
     estop_during: bool = False         # an E-STOP came while that request was on its way
@@ -197,8 +209,35 @@ class HandheldServer:
         self._estop_calls.shutdown(wait=False, cancel_futures=True)
         self._calls.shutdown(wait=False, cancel_futures=True)
 
-    def new_code(self) -> str:
-        return self.pairing.new_code(self.clock())
+    def new_code(self, officer: str) -> str:
+        """A one-time code for `officer`, or HandheldRefused(`bad_officer`)."""
+        return self.pairing.new_code(self.clock(), officer)
+
+    def revoke(self, why: str) -> str:
+        """Void the pairing now (any thread: a ROS service, the station's `revoke_handheld`): the
+        token no longer resumes, the paired connection is closed (4004) after a zero, and no
+        officer is paired. Returns what was done, in words."""
+        officer, paired = self.pairing.officer, self.pairing.paired
+        self.pairing.revoke()
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._end_pairing, why, 4004, "pairing revoked")
+        if not paired:
+            return "no handheld was paired"
+        _LOGGER.warning("handheld of officer %s revoked (%s): its token no longer resumes",
+                        officer, why)
+        return f"the handheld of officer {officer} is revoked"
+
+    def _end_pairing(self, why: str, close_code: int, close_reason: str, leave: bool = False) -> None:
+        """On the loop: the pairing is void; zero, close the paired connection, no officer. A
+        sign-out (`leave`) leaves the e-stop watch cleanly; a revoked phone stops checking in,
+        so its deadline holds the dog as for a lost one, until someone releases."""
+        link, self._active = self._active, None
+        if link is not None:
+            self._stop_driving(why)
+            if leave:
+                self.dog.check_in(0.0)
+            self._soon(link.ws.close(close_code, close_reason))
+        self.dog.officer_changed("")
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -314,8 +353,10 @@ class HandheldServer:
         self._stop_driving(f"handheld {link.client} disconnected")
         if not left:
             self.pairing.revoke()
-            _LOGGER.warning("handheld %s lost without leaving: the pairing is void, the e-stop holds "
-                            "until the officer pairs again with a new code and releases", link.client)
+            self.dog.officer_changed("")
+            _LOGGER.warning("handheld %s of officer %s lost without leaving: the pairing is void, "
+                            "the e-stop holds until the officer pairs again with a new code and "
+                            "releases", link.client, link.officer)
 
     async def _dispatch(self, link: _Link, req: Frame, now: float) -> None:
         if req.kind in ("pair", "hello"):
@@ -336,6 +377,20 @@ class HandheldServer:
         if req.kind == "estop":
             session.heard(now)
             self._estop(link)
+        elif req.kind == "task":
+            session.heard(now)
+            code, message = self.dog.task_answer(link.officer, req.args["incident"], req.args["state"])
+            _LOGGER.info("handheld task %s %s by officer %s: %s %s", req.args["incident"],
+                         req.args["state"], link.officer, code, message)
+            await link.send(_result("task", code, message))
+        elif req.kind == "unpair":
+            self.dog.drive(*session.stop(now))
+            session.left = True
+            _LOGGER.info("handheld %s: officer %s signed out", link.client, link.officer)
+            self.dog.report("unpair", "ok", link.officer)
+            await link.send(_result("unpair", "ok", "signed out"))
+            self.pairing.revoke()
+            self._end_pairing(f"officer {link.officer} signed out", 4005, "signed out", leave=True)
         elif req.kind in FAST:
             self._fast(link, session, req, now)
         else:
@@ -348,13 +403,19 @@ class HandheldServer:
     def _fast(self, link: _Link, session: HandheldSession, req: Frame, now: float) -> None:
         if req.kind == "drive":
             session.linear_cap, session.angular_cap = self.dog.caps()
+            was_driving = session.driving
             self.dog.drive(*session.drive(req.args["x"], req.args["z"], now))
+            if session.driving and not was_driving:   # one line per push of the stick, not per frame
+                _LOGGER.info("handheld drive by officer %s", link.officer)
+                self.dog.report("drive", "ok", link.officer)
         elif req.kind == "stop":
             self.dog.drive(*session.stop(now))
         elif req.kind == "talk":
             session.heard(now)
             session.talking = req.args["on"]
-            _LOGGER.info("handheld push-to-talk %s", "on" if session.talking else "off")
+            _LOGGER.info("handheld push-to-talk %s by officer %s", "on" if session.talking else "off",
+                         link.officer)
+            self.dog.report("talk_on" if session.talking else "talk_off", "ok", link.officer)
         elif req.kind == "audio":
             if not session.talking:
                 raise HandheldRefused("not_talking", "audio outside push-to-talk (send talk on first)")
@@ -375,12 +436,15 @@ class HandheldServer:
             self._active = None   # replaced, not lost: the new pairing stands
             self._stop_driving("replaced by a newly paired handheld")
             await previous.ws.close(4001, "replaced by a newly paired handheld")
-        self._active, link.token = link, token
+        self._active, link.token, link.officer = link, token, self.pairing.officer
         self._table.paired(link.ws)
         self.session = HandheldSession()
         self.session.linear_cap, self.session.angular_cap = self.dog.caps()
         self.session.heard(now)
-        _LOGGER.info("handheld %s %s", link.client, "paired" if req.kind == "pair" else "resumed")
+        _LOGGER.info("handheld %s %s: officer %s", link.client,
+                     "paired" if req.kind == "pair" else "resumed", link.officer)
+        self.dog.officer_changed(link.officer)
+        self.dog.report("paired" if req.kind == "pair" else "resumed", "ok", link.officer)
         await link.send({"t": "paired", "token": token})
         link.spawn(self._send_state(link))
 
@@ -408,13 +472,15 @@ class HandheldServer:
     async def _engage(self, link: _Link) -> None:
         assert self._engage_lock is not None
         async with self._engage_lock:   # engages reach the dog one at a time, in order
-            code, message = await self._call(self._estop_calls, "estop", {})
+            code, message = await self._call(self._estop_calls, "estop", {}, link.officer)
+        self.dog.report("estop", code, link.officer)
         await link.send(_result("estop", code, message))
 
-    async def _call(self, executor: ThreadPoolExecutor, kind: str, args: dict[str, Any]) -> tuple[str, str]:
+    async def _call(self, executor: ThreadPoolExecutor, kind: str, args: dict[str, Any],
+                    officer: str) -> tuple[str, str]:
         """The dog's answer to a page request; a failing call is a refusal, never a dead task."""
         try:
-            return await self._loop.run_in_executor(executor, self.dog.call, kind, args)
+            return await self._loop.run_in_executor(executor, self.dog.call, kind, args, officer)
         except Exception as exc:  # noqa: BLE001 (the page hears why; one log line per kind)
             self._refusals.note(f"server error ({type(exc).__name__})", f"{kind}: {exc}", logging.ERROR)
             return "failed", f"{kind} failed on the dog ({type(exc).__name__})"
@@ -427,9 +493,10 @@ class HandheldServer:
                 continue
             link.in_progress, link.estop_during = req.kind, False
             try:
-                code, message = await self._call(self._calls, req.kind, req.args)
+                code, message = await self._call(self._calls, req.kind, req.args, link.officer)
             finally:
                 link.in_progress = None
+            self.dog.report(req.kind, code, link.officer)
             await link.send(_result(req.kind, code, message))
             if req.kind == "release" and link.estop_during:
                 _LOGGER.warning("handheld E-STOP came while a release was on its way: engaged again")

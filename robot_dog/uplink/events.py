@@ -10,6 +10,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from robot_dog.mqtt.schema import SchemaError, strict_loads
+
 SCHEMA_VERSION = 1
 
 
@@ -82,3 +84,31 @@ class GoalWatch:
         if state not in GOAL_ENDINGS or before is None or before == (label, state):
             return None
         return GOAL_ENDINGS[state], f"{label}: {state}" + (f" ({detail})" if detail else "")
+
+
+#: Events that teleop_node hands to the uplink on `teleop/events` (std_msgs/String, one JSON
+#: object each: {"type", "severity", "message", "data"}): an action from the officer's phone
+#: (`handheld`: data {officer, kind, code}) and the officer's answer to a task (`officer_task`:
+#: data {incident, officer, state}, the shape the station's incidents take in).
+FORWARDED_TYPES = ("handheld", "officer_task")
+SEVERITIES = ("info", "warning", "critical")
+MAX_FORWARDED_BYTES = 2048
+
+
+def forwarded(text: str) -> tuple[str, str, str, dict[str, Any]]:
+    """(type, severity, message, data) of a `teleop/events` message, or ValueError: only the
+    forwarded types, bounded, with flat data (strings, numbers, booleans)."""
+    try:
+        doc = strict_loads(text.encode("utf-8", "surrogatepass"), MAX_FORWARDED_BYTES, "teleop/events")
+    except SchemaError as exc:
+        raise ValueError(exc.reason) from None
+    if not isinstance(doc, dict) or set(doc) - {"type", "severity", "message", "data"}:
+        raise ValueError("an event is an object of type, severity, message and data")
+    type_, severity = doc.get("type"), doc.get("severity", "info")
+    message, data = doc.get("message", ""), doc.get("data", {})
+    if type_ not in FORWARDED_TYPES or severity not in SEVERITIES:
+        raise ValueError(f"not a forwarded event: type {str(type_)[:32]!r}, severity {str(severity)[:16]!r}")
+    if not isinstance(message, str) or not isinstance(data, dict) or not all(
+            isinstance(v, (str, int, float, bool)) for v in data.values()):
+        raise ValueError("message is text and data a flat object")
+    return type_, severity, message, data

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from robot_dog import verbs
 from robot_dog.errors import Refused, outcome
 from robot_dog.mqtt.signing import Command
 from robot_dog.uplink import commands
@@ -110,6 +111,8 @@ class CommandLifecycle(Generic[H]):
             fields = dict(request.fields)
             if "issued_at" in fields:          # ordering on the dog: the command's signed time
                 fields["issued_at"] = command.issued_at / 1000.0
+            for name, key in verbs.VERBS[command.verb].envelope_fields.items():
+                fields[name] = str(getattr(command, key))   # who sent it: signed, not an argument
             if not request.answer_ok and fields.get("timeout_s"):   # a check-in
                 fields["timeout_s"] = self.station_deadline_s
             request = ServiceCall(request.service, request.srv, fields, request.answer_ok)

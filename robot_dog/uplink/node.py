@@ -25,6 +25,7 @@ from rclpy.node import Node
 from robot_dog_interfaces.msg import (AudioChunk, EstopState, GoalState, PoliceLightState, RecorderStatus,
                                       SearchlightState, SoundEvent)
 from sensor_msgs.msg import BatteryState, CompressedImage
+from std_msgs.msg import String
 
 from robot_dog.audio import voices
 from robot_dog.audio.devices import RATE_HZ
@@ -38,7 +39,7 @@ from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.ros_main import run_node
 from robot_dog.uplink import adapt, commands, lifecycle, talk, telemetry as tm
 from robot_dog.uplink.evidence_upload import EvidenceUploader, UploadConfig
-from robot_dog.uplink.events import EstopWatch, EventFactory, GoalWatch, LowBattery
+from robot_dog.uplink.events import EstopWatch, EventFactory, GoalWatch, LowBattery, forwarded
 from robot_dog.uplink.session import UplinkConfig, UplinkSession
 from robot_dog.uplink.video import reencode
 
@@ -118,6 +119,7 @@ class UplinkNode(Node):
         sub(GoalState, "patrol/goal", self._on_goal, qos.STATE)
         sub(SoundEvent, "microphone/events", self._on_sound, qos.COMMAND)
         sub(AudioChunk, "microphone/audio", self._on_mic, qos.SENSOR)
+        sub(String, "teleop/events", self._on_teleop_event, qos.EVENTS)
         # The link's timers run on the steady wall clock even in a simulated run on sim time: the
         # broker, the station's rate limits and the link's deadlines live in wall time, so a run
         # at 5x real time must not send telemetry 5x as often (nor a paused one stop sending).
@@ -200,6 +202,11 @@ class UplinkNode(Node):
                 "confidence": float(msg.confidence)}
         severity = "warning" if msg.kind in ALERT_SOUNDS else "info"
         self._event("sound", severity, msg.kind, data)
+
+    def _on_teleop_event(self, msg: String) -> None:
+        """The officer's phone: handheld actions and task answers, to the station as they are
+        (a malformed one raises: counted and logged by _guarded, never sent)."""
+        self._event(*forwarded(msg.data))
 
     def _on_mic(self, msg: AudioChunk) -> None:
         if not self.mic_out.window.live(time.monotonic()):

@@ -34,13 +34,20 @@ TOKEN_ENV = "ROBOT_DOG_OPERATOR_TOKEN"
 VERBS = ("user", "token", "migrate")
 
 
+def database_option() -> argparse.ArgumentParser:
+    """`--db`, as the station's, for every command that works on the station's database (a
+    parent parser)."""
+    db = argparse.ArgumentParser(add_help=False)
+    db.add_argument("--db", default="var/station.db", metavar="FILE_OR_URL",
+                    help="the station's database: SQLite file or postgresql:// URL")
+    return db
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = command_line.HelpFormatter
     parser = argparse.ArgumentParser(prog="robot-dog station", description=__doc__,
                                      formatter_class=fmt)
-    db = argparse.ArgumentParser(add_help=False)
-    db.add_argument("--db", default="var/station.db", metavar="FILE_OR_URL",
-                    help="the station's database: SQLite file or postgresql:// URL")
+    db = database_option()
     sub = parser.add_subparsers(dest="verb", required=True, metavar="user|token|migrate")
     user = sub.add_parser("user", help="accounts", formatter_class=fmt).add_subparsers(
         dest="action", required=True, metavar="ACTION")

@@ -1,9 +1,8 @@
 """Account names, passwords and secrets: what is accepted, how each is kept.
 
-Names may be in any script (王警官 is a name) but are one NFC-normalised line of at most
-MAX_NAME_CHARS printable characters: no control, format or separator characters other than the
-plain space, no space at either end. They go into signed commands (the envelope's `issuer`),
-logs and pages, where they are escaped, never trusted as markup.
+Names are robot_dog/person_names.py's (王警官 is a name): the rule an officer's name on the dog
+follows too. They go into signed commands (the envelope's `issuer`), logs and pages, where they
+are escaped, never trusted as markup.
 
 Passwords are 1 to MAX_PASSWORD_BYTES bytes of UTF-8 (a 100 KB password is refused before it is
 hashed: argon2 would take it, but a flood of them is a cheap way to burn the station's CPU) and
@@ -23,9 +22,11 @@ import unicodedata
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from robot_dog.person_names import MAX_NAME_CHARS as MAX_NAME_CHARS  # (access.py)
+from robot_dog.person_names import check_person_name
+from robot_dog.person_names import shown as shown  # (access.py)
 from robot_dog.station.accounts.errors import BadName, BadPassword
 
-MAX_NAME_CHARS = 64
 MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_BYTES = 1024
 #: argon2id with OWASP's first recommended setting: 2 passes over 19 MiB, one lane (a login
@@ -34,7 +35,6 @@ ARGON2_TIME_COST, ARGON2_MEMORY_KIB, ARGON2_LANES = 2, 19 * 1024, 1
 ARGON2 = {"time_cost": ARGON2_TIME_COST, "memory_cost": ARGON2_MEMORY_KIB,
           "parallelism": ARGON2_LANES, "hash_len": 32, "salt_len": 16}
 TOKEN_PREFIX = "rdt_"
-_REFUSED_CATEGORIES = ("C", "Z")  # control, format, surrogate, unassigned; separators
 
 _HASHER = PasswordHasher(time_cost=ARGON2_TIME_COST, memory_cost=ARGON2_MEMORY_KIB,
                          parallelism=ARGON2_LANES, hash_len=32, salt_len=16, type=Type.ID)
@@ -44,25 +44,10 @@ _DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
 
 def check_name(name: object) -> str:
     """The account name, normalised (NFC), or BadName."""
-    if not isinstance(name, str):
-        raise BadName("an account name is text")
-    name = unicodedata.normalize("NFC", name)
-    if not 1 <= len(name) <= MAX_NAME_CHARS or name != name.strip():
-        raise BadName(f"an account name is 1 to {MAX_NAME_CHARS} characters, no space at "
-                      "either end")
-    for char in name:
-        if char != " " and unicodedata.category(char)[0] in _REFUSED_CATEGORIES:
-            raise BadName(f"an account name cannot hold the character U+{ord(char):04X}")
-    return name
-
-
-def shown(text: object) -> str:
-    """Anything a client sent as a name, fit for the audit log and a log line: at most
-    MAX_NAME_CHARS characters, the refused ones (control, format, NUL...) as \\uXXXX."""
-    if not isinstance(text, str):
-        return f"<{type(text).__name__}>"
-    return "".join(c if c == " " or unicodedata.category(c)[0] not in _REFUSED_CATEGORIES
-                   else f"\\u{ord(c):04x}" for c in text[:MAX_NAME_CHARS])
+    try:
+        return check_person_name(name)
+    except ValueError as exc:
+        raise BadName(str(exc).replace("a name", "an account name", 1)) from None
 
 
 def check_password(password: object, *, new: bool = False) -> str:

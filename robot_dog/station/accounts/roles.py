@@ -34,7 +34,9 @@ ACTIONS: dict[str, frozenset[str]] = {
 }
 
 #: Verbs that are their own action (an operator may e-stop; a future role may only e-stop).
-VERB_ACTIONS: dict[str, str] = {"estop": "estop", "estop_release": "estop"}
+VERB_ACTIONS: dict[str, str] = {"estop": "estop", "estop_release": "estop",
+                                # an officer's task is part of a dispatch (an incident)
+                                "task": "dispatch"}
 
 
 def check_role(role: str) -> str:

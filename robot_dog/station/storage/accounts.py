@@ -9,12 +9,10 @@ statement that touches it, and a test checks no other does.
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from robot_dog.station.storage.backends import _backend
+from robot_dog.station.storage.direct import DirectTables
 
 _AUDIT_INSERT = ("INSERT INTO audit (at, kind, actor, target, address, ok, detail) "
                  "VALUES (?, ?, ?, ?, ?, ?, ?)")
@@ -51,38 +49,9 @@ class TokenRow:
     revoked_at: float | None
 
 
-class AccountTables:
+class AccountTables(DirectTables):
     """Storage of accounts, sessions, tokens and the audit log (`target`: SQLite file or
     postgresql:// URL, the station's --db; the tables are created if missing)."""
-
-    def __init__(self, target: str | Path) -> None:
-        self.backend = _backend(target)
-        self._db = self.backend.connect()
-        self.backend.create(self._db)
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def _execute(self, text: str, params: tuple[Any, ...]) -> tuple[list[tuple[Any, ...]], int]:
-        """One statement in its own transaction: (rows it returned, rows it changed)."""
-        with self._lock:
-            cur = self._db.cursor()
-            try:
-                cur.execute(self.backend.sql(text), params)
-                rows: list[tuple[Any, ...]] = cur.fetchall() if cur.description else []
-                changed = int(cur.rowcount)
-                self._db.commit()
-            except Exception:
-                self._db.rollback()
-                raise
-            finally:
-                cur.close()
-        return rows, changed
-
-    def _run(self, text: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        return self._execute(text, params)[0]
 
     def _count(self, text: str, params: tuple[Any, ...]) -> int:
         """Run a write and return how many rows it changed."""

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from robot_dog.mqtt.private_file import private_file
-from robot_dog.station.storage.schema import SCHEMA
+from robot_dog.station.storage.schema import INCIDENT_TABLES, SCHEMA
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class _Sqlite:
         return text
 
     def ddl(self) -> str:
-        return SCHEMA.format(REAL="REAL", ID="INTEGER PRIMARY KEY")
+        return (SCHEMA + INCIDENT_TABLES).format(REAL="REAL", ID="INTEGER PRIMARY KEY")
 
     def create(self, db: Any) -> None:
         statements = list(filter(str.strip, self.ddl().split(";")))
@@ -58,7 +58,7 @@ class _Postgres:
         return text.replace("?", "%s")
 
     def ddl(self) -> str:
-        return SCHEMA.format(REAL="DOUBLE PRECISION", ID="BIGSERIAL PRIMARY KEY")
+        return (SCHEMA + INCIDENT_TABLES).format(REAL="DOUBLE PRECISION", ID="BIGSERIAL PRIMARY KEY")
 
     def create(self, db: Any) -> None:
         with db.cursor() as cur:

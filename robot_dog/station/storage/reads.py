@@ -135,3 +135,8 @@ class StorageReads:
                            (dog, recording))
         keys = ("seq", "kind", "file", "size", "sha256", "start", "end", "state", "verified_at")
         return [dict(zip(keys, row)) for row in rows]
+
+    def event(self, dog: str, event_id: str) -> dict[str, Any] | None:
+        """One stored event of `dog` by its id (None: not received, or not committed yet)."""
+        rows = self._query("SELECT doc, received FROM events WHERE dog = ? AND id = ?", (dog, event_id))
+        return {**json.loads(rows[0][0]), "received": rows[0][1]} if rows else None

@@ -70,6 +70,28 @@ CREATE TABLE IF NOT EXISTS evidence_items (
 #: the disk; the counters in the station's summary and logs keep the totals).
 DEAD_LETTERS_KEPT = 10_000
 
+#: Incidents (storage/incident_tables.py; written at once, not through the batched writer: a
+#: dispatch must hold before its answer). `incident_entries` is the fact, append-only like
+#: `audit`: the timeline of each incident, numbered from 0 by `seq` (unique per incident, so
+#: two workers appending at once cannot both take the same place). `incidents` and
+#: `incident_units` are what the timeline adds up to now (state, disposition, each unit's
+#: status), written in the same transaction as the entries that change them: the lists and
+#: filters read them without replaying every timeline.
+INCIDENT_TABLES = """
+CREATE TABLE IF NOT EXISTS incidents (
+    id TEXT PRIMARY KEY, opened_at {REAL} NOT NULL, summary TEXT NOT NULL, state TEXT NOT NULL,
+    disposition TEXT, closed_at {REAL}, updated_at {REAL} NOT NULL, entries INTEGER NOT NULL,
+    alarm_dog TEXT, alarm_event TEXT);
+CREATE INDEX IF NOT EXISTS incidents_opened ON incidents (opened_at);
+CREATE TABLE IF NOT EXISTS incident_entries (
+    incident TEXT NOT NULL, seq INTEGER NOT NULL, at {REAL} NOT NULL, actor TEXT NOT NULL,
+    kind TEXT NOT NULL, unit TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (incident, seq));
+CREATE TABLE IF NOT EXISTS incident_units (
+    incident TEXT NOT NULL, unit TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,
+    since {REAL} NOT NULL, PRIMARY KEY (incident, unit));
+CREATE INDEX IF NOT EXISTS incident_units_unit ON incident_units (unit, status);
+"""
+
 
 _UPSERT = {
     FrameRow: "INSERT INTO frames VALUES (?, ?, 1, ?, ?) ON CONFLICT (dog, camera) DO UPDATE SET "

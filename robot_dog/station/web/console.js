@@ -20,18 +20,20 @@ const WARN_BATTERY = 0.30;
 const TRACK_POINTS = 2000;
 
 const state = {
-  name: null, role: null, csrf: null, actions: new Set(), proven: false,
+  name: null, role: null, csrf: null, actions: new Set(), verbActions: {}, proven: false,
   commandsOn: false, degradedAfterS: 10, evidenceOn: false,
   dogs: new Map(), alarms: [], verbs: [], presets: {}, layout: Number(localStorage.getItem("console.layout") || 4),
   view: null, live: null, commandSeq: 0, commands: new Map(),
 };
 //: Verbs the dog view does not list as plain controls: they have their own place (e-stop,
-//: announcement) or are the station's own (check-in), or need audio (listen, talk).
-const OWN_PLACE = ["estop", "estop_release", "announce", "checkin", "listen", "talk"];
+//: announcement), are the station's own (check-in) or an incident's (an officer's task), or
+//: need audio (listen, talk).
+const OWN_PLACE = ["estop", "estop_release", "announce", "checkin", "task", "listen", "talk"];
 
 /** Whether the account's role may do `action` (roles.ACTIONS, sent in `hello`). */
 function can(action) { return state.actions.has(action); }
-function actionOf(verb) { return verb === "estop" || verb === "estop_release" ? "estop" : "command"; }
+/** The action a verb needs (roles.command_action: e-stop and release are `estop`, ...). */
+function actionOf(verb) { return state.verbActions[verb] || "command"; }
 
 // --- DOM helpers --------------------------------------------------------------------------
 const $ = selector => document.querySelector(selector);
@@ -352,7 +354,7 @@ function renderDogView() {
 function renderVerbs() {
   const box = $("#verbs");
   box.hidden = !can("command");
-  box.replaceChildren(...state.verbs.filter(v => !OWN_PLACE.includes(v.name)).map(v => {
+  box.replaceChildren(...state.verbs.filter(v => !OWN_PLACE.includes(v.name) && can(actionOf(v.name))).map(v => {
     const inputs = Object.entries(v.args.properties || {}).map(([arg, schema]) => {
       let input;
       if (schema.enum) {
@@ -398,6 +400,7 @@ function onMessage(m) {
       state.commandsOn = m.commands;
       state.degradedAfterS = m.degraded_after_s;
       state.actions = new Set(m.actions);
+      state.verbActions = m.verb_actions;
       state.role = m.role;
       state.evidenceOn = m.evidence;
       state.talkOn = m.talk;

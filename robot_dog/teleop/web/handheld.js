@@ -2,7 +2,9 @@
 // the dog reports (`state` every 0.2 s): a toggle shows the dog's state, never its own; a tap
 // shows pending until the dog answers (`result`); a refusal arrives as a code and is worded from
 // messages.js. Held by the e-stop: the stick greys out and the banner says who holds the dog,
-// why, and the one action that clears it.
+// why, and the one action that clears it. The paired officer's name shows over the video (a tap
+// signs out); a task from the station shows over the video with Accept / On scene / Task done,
+// each answer a `task` frame the dog turns into an event for the station.
 import {MESSAGES, format, pickLanguage} from "./messages.js";
 import {startCapture} from "/shared/audio_capture.js";
 
@@ -21,6 +23,8 @@ const PAIR_CODES = ["wrong_code", "no_code_open", "code_void", "pairing_locked"]
 let rtt = null, lastEcho = 0, lapsed = false, wasHeld = false;
 const sentBeats = new Map();
 let message = null;                   // {key, params} of the status line
+const TASK_STATES = ["accepted", "on_scene", "done"];   // in order (robot_dog/teleop/tasks.py)
+let taskAsked = null;                 // the task state on its way to the dog
 
 const t = (key, params) => format(lang, key, params);
 const send = (type, fields = {}) => {
@@ -45,7 +49,6 @@ function renderMessage() {
   $("msg").textContent = message ? t(message.key, message.params) : "";
 }
 function refusalWords(code) {
-  if (code === "refused" && dog && dog.estop && dog.estop.engaged) return t("code.refused_held");
   return `code.${code}` in MESSAGES.en ? t(`code.${code}`) : t("code.other", {code});
 }
 
@@ -58,6 +61,8 @@ const TOGGLES = {
   mode: {reported: s => s.motion ? s.motion.mode === "stand" : null,
          ask: on => ["mode", {mode: on ? "stand" : "sit"}]},
   talk: {reported: s => s.talk},
+  // the recorder's word (bodycam/status): on while it records, whatever started it; null: off
+  record: {reported: s => s.record, ask: on => ["record", {on}]},
 };
 
 function render() {
@@ -99,6 +104,10 @@ function render() {
   $("stick").setAttribute("aria-disabled", String(stickOff));
   for (const id of ["estop", "leave"]) $(id).setAttribute("aria-disabled", String(!paired));
   $("pair").hidden = paired;
+  const officer = $("officer");
+  officer.hidden = !paired || !s.officer;
+  officer.textContent = s.officer ? t("officer.badge", {name: s.officer}) : "";
+  renderTask(paired ? s.task || null : null);
   renderLink();
   // the restart interlock waits for the stick at neutral (docs/safety.md): say so, unless a
   // refusal is being shown
@@ -135,6 +144,25 @@ function renderBanner(estop) {
   button.hidden = mine.length === 0;
   button.textContent = t(lapsedHere ? "button.checkin_release" : "button.release");
   button.setAttribute("aria-busy", String(pending.has("release")));
+}
+
+function renderTask(task) {
+  const card = $("task");
+  card.hidden = task === null;
+  if (task === null) return;
+  $("task-title").textContent = t("task.title", {incident: task.incident});
+  $("task-what").textContent = task.what;
+  $("task-where").textContent = task.frame === "wgs84"
+    ? t("task.where.wgs84", {lat: task.x.toFixed(5), lon: task.y.toFixed(5)})
+    : t("task.where.odom", {x: task.x.toFixed(1), y: task.y.toFixed(1)});
+  $("task-from").textContent = t("task.from", {from: task.from, dog: task.dog});
+  const reached = TASK_STATES.indexOf(task.state);
+  for (const b of card.querySelectorAll("[data-task]")) {
+    const at = TASK_STATES.indexOf(b.dataset.task);
+    b.setAttribute("aria-pressed", String(at <= reached));
+    b.setAttribute("aria-disabled", String(at <= reached));
+    b.setAttribute("aria-busy", String(pending.has("task") && taskAsked === b.dataset.task));
+  }
 }
 
 function renderLink() {
@@ -177,7 +205,10 @@ function connect() {
       render();
     } else if (m.t === "result") {
       if (m.ok && m.kind in TOGGLES) settling.set(m.kind, 2); else pending.delete(m.kind);
-      if (m.ok) { if (m.kind === "release" || m.kind === "estop") say("msg.ok", {what: t(`what.${m.kind}`)}); }
+      if (m.ok) {
+        if (m.kind === "release" || m.kind === "estop") say("msg.ok", {what: t(`what.${m.kind}`)});
+        if (m.kind === "task") say("msg.task", {state: t(`task.state.${taskAsked}`)});
+      }
       else say("msg.refused", {what: t(`what.${m.kind}`), why: refusalWords(m.code)});
       render();
     } else if (m.t === "refused") {
@@ -195,7 +226,9 @@ function connect() {
     const was = paired;
     paired = false; dog = null; pending.clear(); settling.clear(); rtt = null;
     if (was) buzz([300, 100, 300]);
-    say(event.code === 4001 ? "msg.replaced" : "msg.reconnecting");
+    // revoked on the dog or by the station, or signed out here: this phone's token is void
+    if (event.code === 4004 || event.code === 4005) sessionStorage.removeItem(TOKEN_KEY);
+    say({4001: "msg.replaced", 4004: "msg.revoked", 4005: "msg.signed_out"}[event.code] || "msg.reconnecting");
     render();
     setTimeout(connect, 1000);
   };
@@ -252,6 +285,21 @@ $("leave").addEventListener("click", () => {
   if (!paired) return;
   release(); send("leave"); say("msg.done");
 });
+$("officer").addEventListener("click", () => {
+  if (paired && dog && dog.officer && window.confirm(t("confirm.unpair", {name: dog.officer}))) {
+    release(); send("unpair");
+  }
+});
+for (const b of document.querySelectorAll("[data-task]")) {
+  b.addEventListener("click", () => {
+    const task = paired && dog ? dog.task : null;
+    if (!task || pending.has("task") || b.getAttribute("aria-disabled") === "true") return;
+    taskAsked = b.dataset.task;
+    pending.add("task");
+    send("task", {incident: task.incident, state: taskAsked});
+    render();
+  });
+}
 $("release").addEventListener("click", () => {
   if (window.confirm(t("confirm.release"))) { pending.add("release"); send("release"); render(); }
 });
