@@ -4,6 +4,7 @@ pushes, video as binary messages with the newest frame winning, and a client tha
 while another viewer keeps watching."""
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import struct
@@ -308,10 +309,9 @@ def test_a_page_that_never_reads_is_cut_off_and_other_viewers_keep_their_video(s
 def test_pages_beyond_the_socket_cap_are_refused_and_the_e_stop_still_goes(station,
                                                                            monkeypatch):
     cookie = login(station)
-    pages = []
-    try:
+    with contextlib.ExitStack() as pages:
         for _ in range(web.MAX_SOCKETS):
-            pages.append(page(station, cookie))
+            pages.enter_context(page(station, cookie))
         with pytest.raises(InvalidStatus) as refused:
             page(station, cookie)
         assert refused.value.response.status_code == 503
@@ -322,6 +322,3 @@ def test_pages_beyond_the_socket_cap_are_refused_and_the_e_stop_still_goes(stati
                                     "Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=30) as reply:
             assert reply.status == 202
-    finally:
-        for ws in pages:
-            ws.close()
