@@ -127,7 +127,9 @@ def _audio_devices() -> Finding:
 
 
 def run_checks(which: Which = shutil.which,
-               pulseaudio_running: DaemonCheck = _pulseaudio_running) -> list[Finding]:
+               pulseaudio_running: DaemonCheck = _pulseaudio_running,
+               audio_devices: Callable[[], Finding] = _audio_devices) -> list[Finding]:
+    """Every check; the ones that ask the machine's daemons are injectable (tests)."""
     return [
         Finding("python", sys.version_info >= (3, 11), sys.version.split()[0],
                 "install Python 3.11 (Debian 12: apt-get install python3)"),
@@ -140,7 +142,7 @@ def run_checks(which: Which = shutil.which,
         _pulseaudio(which, pulseaudio_running),
         _binary(which, "Chromium", "chromium", "chromium", "viewer tests", required=False),
         _binary(which, "espeak-ng", "espeak-ng", "espeak-ng", "megaphone TTS", required=False),
-        _audio_devices(),
+        audio_devices(),
         _devices("camera", ["/dev/video*"], "fine: the bodycam uses its synthetic test scene"),
         _devices("serial port", ["/dev/ttyUSB*", "/dev/ttyACM*"],
                  "fine: the payload bridge uses the virtual MCU on a pty"),
