@@ -233,7 +233,9 @@ def test_the_console_as_station_staff_use_it(console, browser_page):
 
     # Chinese, from the one catalogue
     page.select_option("#lang", "zh")
-    assert page.inner_text("#dogview .banner") == "在线"
+    # the banner is redrawn in the new language on the page's next render (a live push)
+    page.wait_for_function("() => document.querySelector('#dogview .banner')?.textContent === '在线'",
+                           timeout=TIMEOUT_MS)
     page.click("#back")
     page.wait_for_function("() => document.querySelector('.tile[data-dog=dog2] .nosignal')"
                            "?.textContent.startsWith('无信号')", timeout=TIMEOUT_MS)

@@ -131,6 +131,9 @@ def test_viewer_page_shows_status_telemetry_and_alerts_in_chromium(http, browser
     page.wait_for_selector(f"{card} .alerts li.critical", timeout=30_000)
     assert "sound: glass break" in page.inner_text(f"{card} .alerts")
     assert page.inner_text(f"{card} .status") == "online"
+    # the telemetry table fills from its own request, maybe after the alerts
+    page.wait_for_function(f"() => document.querySelector('{card} .telemetry')?.textContent"
+                           ".includes('battery.percentage')", timeout=30_000)
     telemetry = page.inner_text(f"{card} .telemetry")
     assert "battery.percentage" in telemetry and "0.81" in telemetry
 

@@ -385,7 +385,8 @@ def test_the_record_button_starts_and_stops_the_bodycam_recorder(dog, dog_namesp
         asked = time.monotonic()
         button.tap()
         wait_for(lambda: record(asked), "bodycam/status recording at the officer's request")
-        assert record(asked)[-1].reason == "handheld Record button"
+        # the officer's request, and who asked (the paired officer)
+        assert record(asked)[-1].reason == "handheld Record button (officer officer-1)"
         page.wait_for_selector("[data-toggle=record][aria-pressed=true] small >> text=on",
                                timeout=30_000)
         assert "Record:" not in page.inner_text("#msg")       # accepted: no refusal shown
