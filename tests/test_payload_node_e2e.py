@@ -46,12 +46,21 @@ class RosClient:
                                          (DiagnosticArray, "/diagnostics", qos.TELEMETRY)):
             self.node.create_subscription(msg_type, topic, self.got[msg_type].append, profile)
 
-    def call(self, client, request, timeout: float = 20.0):
+    def call(self, client, request, timeout: float = 30.0, attempt_s: float = 5.0):
+        """Every payload request is idempotent (a state to set), so a call not answered within
+        `attempt_s` is sent again, as the station would: in two fresh-clone CI runs on a loaded
+        machine the first call after discovery went unanswered for 20 s (the suspect, not
+        proven: a reply sent before the server had matched this client's reply reader)."""
         assert client.wait_for_service(timeout_sec=30.0), "payload_node services never appeared"
-        future = client.call_async(request)
-        self.executor.spin_until_future_complete(future, timeout_sec=timeout)
-        assert future.done(), "service call timed out"
-        return future.result()
+        end = time.monotonic() + timeout
+        while True:
+            future = client.call_async(request)
+            self.executor.spin_until_future_complete(
+                future, timeout_sec=max(0.1, min(attempt_s, end - time.monotonic())))
+            if future.done():
+                return future.result()
+            client.remove_pending_request(future)
+            assert time.monotonic() < end, "service call timed out"
 
     def spin_until(self, predicate, timeout: float) -> bool:
         end = time.monotonic() + timeout
