@@ -23,7 +23,7 @@ from robot_dog.launch.description import LaunchDescription, NodeSpec
 from robot_dog.ros import dds_env
 from robot_dog.ros.executors import PooledExecutor, executor_for, needs_own_executor
 from robot_dog.ros.node_registry import NODES
-from robot_dog.ros.priority import raise_priority
+from robot_dog.ros.priority import cpu_nice, raise_priority
 from robot_dog.ros.ros_main import quiet_stop_during_start
 
 _LOGGER = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def run(description: LaunchDescription) -> int:
                 own = executor_for([node])
                 own.add_node(node)
                 thread = threading.Thread(target=_spin, args=(own, spec.label, failed,
-                                                              getattr(node, "CPU_NICE", 0)),
+                                                              cpu_nice(node)),
                                           name=f"executor-{spec.label}", daemon=True)
                 thread.start()
                 own_executors.append((own, thread))

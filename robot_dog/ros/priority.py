@@ -24,6 +24,12 @@ from pathlib import Path
 HIGH_PRIORITY_NICE = -10
 
 
+def cpu_nice(node: object) -> int:
+    """The niceness a node (or its class) asks for: `CPU_NICE` on the class, 0 when it says
+    nothing."""
+    return int(getattr(node, "CPU_NICE", 0))
+
+
 def raise_priority(nice: int = HIGH_PRIORITY_NICE, native_id: int | None = None) -> str:
     """Give a thread (`native_id`; the calling thread by default) the niceness `nice`.
     "" when done, else why not (for the caller's log)."""

@@ -20,8 +20,8 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from robot_dog.ros import dds_env
-from robot_dog.ros.priority import raise_process_priority
 from robot_dog.ros.executors import executor_for
+from robot_dog.ros.priority import cpu_nice, raise_process_priority
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
     # only for a node that publishes images (PUBLISHES_IMAGES on its class).
     dds_env.apply(large_samples=bool(getattr(factory, "PUBLISHES_IMAGES", False)))
     # Before rclpy.init: the executor's and DDS's threads inherit it (ros/priority.py).
-    nice = getattr(factory, "CPU_NICE", 0)
+    nice = cpu_nice(factory)
     refused = raise_process_priority(nice) if nice else ""
     options = SignalHandlerOptions.NO if publish_on_exit else SignalHandlerOptions.ALL
     rclpy.init(args=list(args) if args is not None else sys.argv, signal_handler_options=options)
