@@ -92,9 +92,16 @@ class Outbox:
         self._queue: deque[dict[str, Any]] = deque()
         self._audio: deque[bytes] = deque(maxlen=MAX_AUDIO_QUEUED)   # newest kept
         self.dropped = 0                           # messages dropped since last told
+        #: The dogs this page may see (an officer's paired dogs); None: every dog.
+        self.dogs: frozenset[str] | None = None
         self._wake = asyncio.Event()
 
+    def sees(self, dog: object) -> bool:
+        return self.dogs is None or dog in self.dogs
+
     def put(self, message: dict[str, Any]) -> None:
+        if "dog" in message and not self.sees(message["dog"]):
+            return
         if message["type"] == "telemetry":
             self._telemetry[message["dog"]] = message
         else:
@@ -119,6 +126,7 @@ class Outbox:
             self._wake.set()
 
     def watch(self, tiles: dict[str, Tile]) -> None:
+        tiles = {name: tile for name, tile in tiles.items() if self.sees(tile.dog)}
         self.tiles = tiles
         self._sent_seq = {t: s for t, s in self._sent_seq.items() if t in tiles}
         self._wake.set()
