@@ -190,6 +190,9 @@ _ANYONE_ON_DUTY = frozenset({STATION, HANDHELD})
 _PAYLOAD_REFUSALS = ("out_of_limits", "estop_engaged", "mcu_refused", "mcu_timeout",
                      "mcu_link_down", "superseded")
 DURATION = Number(0.0, 3600.0, 0.0, unit="s")   # 0: the executor's default deadline
+#: payload_node's requests name the person behind them (its log lines): the station account
+#: from the signed command; from the handheld, its officer (robot_dog/teleop/page_requests.py).
+_CALLER = {"caller": "issuer"}
 #: How long a station check-in keeps the station live on the dog, s (the uplink's parameter
 #: station_deadline_s overrides it).
 STATION_DEADLINE_S = 2.0
@@ -203,11 +206,11 @@ VERBS: dict[str, Verb] = _verbs(
          Service("police_light/set", "robot_dog_interfaces/SetPoliceLight"),
          {"pattern": Choice(tuple(PATTERNS)), "rate_hz": Number(0.0, 10.0, 0.0, unit="Hz"),
           "duration_s": DURATION},
-         refusals=_PAYLOAD_REFUSALS),
+         refusals=_PAYLOAD_REFUSALS, envelope_fields=_CALLER),
     Verb("searchlight", "searchlight level and strobe", _ANYONE_ON_DUTY,
          Service("searchlight/set", "robot_dog_interfaces/SetSearchlight"),
          {"level": Number(0.0, 1.0, 0.0), "strobe": Flag(False), "duration_s": DURATION},
-         refusals=_PAYLOAD_REFUSALS),
+         refusals=_PAYLOAD_REFUSALS, envelope_fields=_CALLER),
     Verb("siren", "siren tone (off stops it)", _ANYONE_ON_DUTY,
          Service("megaphone/siren", "robot_dog_interfaces/Siren"),
          {"tone": Choice(("off", *TONES)), "max_duration_s": Number(0.0, 600.0, 30.0, unit="s")},
