@@ -32,9 +32,10 @@ MAX_SEALED_CHARS = 256
 
 class SealedReplyError(Refused, ValueError):
     """A sealed reply that does not open with the request's key (changed, or another's)."""
+    code = "bad_sealed_reply"
 
     def __init__(self, detail: str) -> None:
-        Refused.__init__(self, "bad_sealed_reply", detail)
+        Refused.__init__(self, type(self).code, detail)
 
 
 def new_key() -> str:

@@ -69,14 +69,17 @@ class MigrationRefused(AccountError):
 class LastAdmin(AccountError):
     """The change would leave the station without an enabled admin (nobody could manage its
     accounts from the console any more)."""
-    code, status = "last_admin", 409
+    code = "last_admin"
+    status = 409
 
 
 class DogNotPaired(AccountError):
     """An officer asked about a dog no pairing of theirs names."""
-    code, status = "dog_not_paired", 403
+    code = "dog_not_paired"
+    status = 403
 
 
 class UnknownOfficer(AccountError):
     """A pairing code for a name that is not an enabled officer or operator account."""
-    code, status = "unknown_officer", 400
+    code = "unknown_officer"
+    status = 400
