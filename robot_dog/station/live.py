@@ -99,9 +99,13 @@ class Outbox:
     def sees(self, dog: object) -> bool:
         return self.dogs is None or dog in self.dogs
 
+    def pushed(self, message: dict[str, Any]) -> None:
+        """A live push for every page: taken only if it is about a dog this page may see."""
+        if self.sees(message.get("dog")) or "dog" not in message:
+            self.put(message)
+
     def put(self, message: dict[str, Any]) -> None:
-        if "dog" in message and not self.sees(message["dog"]):
-            return
+        """A message for this page (its own answers go here directly)."""
         if message["type"] == "telemetry":
             self._telemetry[message["dog"]] = message
         else:
@@ -189,7 +193,7 @@ class LiveHub:
     # on the loop
     def _fanout(self, message: dict[str, Any]) -> None:
         for outbox in self.outboxes:
-            outbox.put(message)
+            outbox.pushed(message)
 
     def _frame(self, dog: str, camera: str) -> None:
         event = self._frame_events.pop((dog, camera), None)

@@ -31,6 +31,7 @@ import asyncio
 import json
 import logging
 import re
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -150,8 +151,9 @@ class PageSocket:
         while True:
             await asyncio.sleep(SESSION_CHECK_S)
             try:
-                who = await anyio.to_thread.run_sync(self.station.auth.still, self.cookie,
-                                                     "watch", "", self.address)
+                who = await anyio.to_thread.run_sync(
+                    partial(self.station.auth.still, self.cookie, "watch", "", self.address,
+                            filtered=True))
                 self.outbox.dogs = await anyio.to_thread.run_sync(
                     self.station.accounts.visible_dogs, who)
             except HttpError as exc:

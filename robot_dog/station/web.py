@@ -105,6 +105,7 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from functools import partial
 from http import HTTPStatus
 from importlib import resources
 from typing import Annotated, Any
@@ -198,6 +199,9 @@ ROUTE_ACTIONS: dict[str, str | None] = {
 #: Verbs with a route of their own, never sent through the command route (the pairing code must
 #: come back to the request that asked for it, sealed).
 OWN_ROUTE_VERBS = {"pair_handheld": "POST /api/dogs/{dog}/handheld/pair"}
+#: Routes without a dog in their path that filter their answer by the caller's dogs
+#: (Accounts.visible_dogs): the only ones an officer may call without naming a dog.
+FILTERED_ROUTES = frozenset({"_fleet", "_alarms"})
 #: Routes served on the reserved connections and PRIORITY_THREADS (route_budget.PRIORITY).
 PRIORITY_ROUTES = frozenset({"_command", "_voice"})
 
@@ -505,7 +509,8 @@ def build_app(station: StationHttp) -> FastAPI:
         assert action is not None, name
         limiter = station.priority_threads if name in PRIORITY_ROUTES else None
         principal: Principal = await anyio.to_thread.run_sync(
-            auth.check, request, action, request.path_params.get("dog", ""), limiter=limiter)
+            partial(auth.check, request, action, request.path_params.get("dog", ""),
+                    filtered=name in FILTERED_ROUTES), limiter=limiter)
         return principal
 
     Who = Annotated[Principal, Depends(who)]

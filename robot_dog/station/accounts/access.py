@@ -254,15 +254,18 @@ class Accounts:
                         reason=reason, unlogged_before=unlogged)
 
     def authorize(self, principal: Principal, action: str, target: str = "",
-                  address: str = "") -> None:
+                  address: str = "", *, filtered: bool = False) -> None:
         """Forbidden (and an audit line) unless the role table lets `principal` do `action`;
-        for a role limited to its paired dogs, `target` (a dog; "" for a list, which the caller
-        filters with `visible_dogs`) must be one of them, else DogNotPaired."""
+        for a role limited to its paired dogs, `target` must be one of them, else DogNotPaired.
+        `filtered`: the caller asks for a list it filters with `visible_dogs` (no target); any
+        other call without a dog is refused to such a role, so a route that forgets to filter
+        shows an officer nothing."""
         if not roles.allowed(principal.role, action):
             self.record("denied", principal.name, target, address=address, ok=False,
                         action=action, role=principal.role, via=principal.via)
             raise Forbidden(f"the role {principal.role} may not {action}")
-        if (target and action in roles.DOG_ACTIONS and principal.role in roles.SCOPED_ROLES
+        if (action in roles.DOG_ACTIONS and principal.role in roles.SCOPED_ROLES
+                and not (filtered and not target)
                 and target not in self.tables.dogs_of(principal.name)):
             self.record("denied", principal.name, target, address=address, ok=False,
                         action=action, role=principal.role, via=principal.via,
