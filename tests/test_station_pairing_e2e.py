@@ -99,8 +99,11 @@ def test_a_code_from_the_console_pairs_the_officers_phone_and_the_dogs_logs_name
         phone = Phone(SimpleNamespace(port=port), ctx)
         phone.send("pair", code=code)
         phone.expect("paired")
-        phone.send("light", on=True)
-        assert phone.expect("result")["ok"]
+
+        def light_on() -> bool:   # teleop_node discovers police_light/set on its own schedule
+            phone.send("light", on=True)
+            return bool(phone.expect("result", timeout=30)["ok"])
+        wait_for(light_on, "the phone's light request carried out")
         wait_for(lambda: re.search(rf"police light alternate [\d.]+ Hz by {WANG}: ok",
                                    payload.output()), "payload_node's line naming the officer")
         assert f"handheld light by officer {WANG}: ok" in teleop.output()
@@ -108,9 +111,9 @@ def test_a_code_from_the_console_pairs_the_officers_phone_and_the_dogs_logs_name
 
         # --- the officer's account: dog1 commanded (named in payload_node's log), dog2 refused --
         wang = login(http, WANG, PASSWORD)
-        status, body, _ = call(http, "POST", "/api/dogs/dog1/commands/searchlight?wait=8",
-                               {"level": 1.0}, wang)
-        assert status == 200 and body["result"]["code"] == "ok", body
+        wait_for(lambda: call(http, "POST", "/api/dogs/dog1/commands/searchlight?wait=8",
+                              {"level": 1.0}, wang)[1].get("result", {}).get("code") == "ok",
+                 "the officer's searchlight command carried out")
         wait_for(lambda: f"searchlight level 1 by {WANG}: ok" in payload.output(),
                  "payload_node's line naming the officer's station command")
         status, body, _ = call(http, "POST", "/api/dogs/dog2/commands/siren?wait=0",
