@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from robot_dog.station.accounts import credentials, roles
 from robot_dog.station.accounts.errors import (AccountExists, BadCredentials, BadName,
@@ -354,7 +354,7 @@ class Accounts:
         self.record("account_disabled" if disabled else "account_enabled", actor.name, name,
                     sessions_ended=ended)
 
-    def _last_admin(self, actor: Principal, kind: str, name: str, **detail: Any) -> None:
+    def _last_admin(self, actor: Principal, kind: str, name: str, **detail: Any) -> NoReturn:
         self.record(kind, actor.name, name, ok=False, reason=LastAdmin.code, **detail)
         raise LastAdmin(f"{name} is the last enabled admin: make another admin first")
 
