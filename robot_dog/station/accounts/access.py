@@ -264,9 +264,14 @@ class Accounts:
             self.record("denied", principal.name, target, address=address, ok=False,
                         action=action, role=principal.role, via=principal.via)
             raise Forbidden(f"the role {principal.role} may not {action}")
-        if (action in roles.DOG_ACTIONS and principal.role in roles.SCOPED_ROLES
-                and not (filtered and not target)
-                and target not in self.tables.dogs_of(principal.name)):
+        if action not in roles.DOG_ACTIONS or principal.role not in roles.SCOPED_ROLES:
+            return
+        if not target and not filtered:   # a list of every dog's: not for this role
+            self.record("denied", principal.name, target, address=address, ok=False,
+                        action=action, role=principal.role, via=principal.via, reason="unscoped")
+            raise Forbidden(f"the role {principal.role} sees only the dogs paired to it; "
+                            "this answer is not limited to them")
+        if target and target not in self.tables.dogs_of(principal.name):
             self.record("denied", principal.name, target, address=address, ok=False,
                         action=action, role=principal.role, via=principal.via,
                         reason=DogNotPaired.code)
