@@ -12,8 +12,6 @@ import json
 import logging
 import re
 import ssl
-import urllib.error
-import urllib.request
 from functools import partial
 from types import SimpleNamespace
 
@@ -27,6 +25,7 @@ from tests.fixtures.firmware import PayloadNodeProcess
 from tests.fixtures.ros_nodes import NodeProcess
 from tests.support import free_port
 from tests.test_station_accounts_http import call, login
+from tests.test_station_secure_e2e import Api
 from tests.test_station_console_browser import log_in, watch_errors
 from tests.test_teleop_server import Phone
 from tests.test_viewer_commands import spawn_uplink
@@ -36,18 +35,6 @@ wait_for = partial(support.wait_for, timeout_s=120.0)
 WANG = "王警官"
 PASSWORD = "correct horse battery"
 TIMEOUT_MS = 60_000
-
-
-def post(port: int, token: str, path: str, body: dict) -> tuple[int, dict]:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="POST",
-                                 data=json.dumps(body).encode(), headers={
-                                     "Authorization": f"Bearer {token}",
-                                     "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as reply:
-            return reply.status, json.load(reply)
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.load(exc)
 
 
 @pytest.mark.timeout(420)
@@ -64,7 +51,7 @@ def test_a_code_from_the_console_pairs_the_officers_phone_and_the_dogs_logs_name
     station = Station(StationConfig(secure_broker.host, secure_broker.port, tmp_path / "st.db", 0,
                                     fleet_dir=fleet.root)).start()
     http = SimpleNamespace(port=station.http.port)
-    token = fleet.paths.operator_token.read_text().strip()   # the migrated admin's API token
+    api = Api(station.http.port, fleet.paths.operator_token.read_text().strip())  # migrated admin
     try:
         spawn_uplink(children, secure_broker, "dog1", dog_namespace, tmp_path)
         for name, role in (("ada", "admin"), (WANG, "officer")):
@@ -72,11 +59,10 @@ def test_a_code_from_the_console_pairs_the_officers_phone_and_the_dogs_logs_name
         wait_for(lambda: "handheld page on https://" in teleop.output(), "the handheld server")
         # the uplink discovers teleop/pair on its own schedule: ask until the dog answers (each
         # code opened voids the one before, so the console's below is the one that counts)
-        wait_for(lambda: post(http.port, token, "/api/dogs/dog1/handheld/pair",
-                              {"officer": WANG})[0] == 200, "dog1 to open pairing codes")
-        wait_for(lambda: post(http.port, token, "/api/dogs/dog1/commands/police_light?wait=8",
-                              {"pattern": "off"})[1].get("result", {}).get("code") == "ok",
-                 "dog1 to serve police_light")
+        wait_for(lambda: api.post("/api/dogs/dog1/handheld/pair", {"officer": WANG})[0] == 200,
+                 "dog1 to open pairing codes")
+        wait_for(lambda: api.command("dog1", "police_light", {"pattern": "off"})[1]
+                 .get("result", {}).get("code") == "ok", "dog1 to serve police_light")
 
         # --- the console: the admin issues the code, shown once --------------------------------
         page = browser_page

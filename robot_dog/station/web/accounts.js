@@ -19,6 +19,12 @@ async function json(reply) {
   return body;
 }
 
+/** A panel's one line of outcome: a one-time secret, a done or a refusal (text only). */
+function say(out, text, kind) {
+  out.textContent = text;
+  out.dataset.kind = kind;
+}
+
 function roleSelect(value, attrs = {}) {
   return h("select", attrs, ...ROLES.map(role => {
     const option = h("option", {value: role}, t(`role_${role}`, {}, role));
@@ -36,12 +42,7 @@ export class AccountsPanel {
 
   element() { return this.box; }
 
-  /** Where one-time secrets and refusals are shown (text only). */
-  say(text, kind = "note") {
-    const out = this.box.querySelector(".account-result");
-    out.textContent = text;
-    out.dataset.kind = kind;
-  }
+  say(text, kind) { say(this.box.querySelector(".account-result"), text, kind); }
 
   async show() {
     const name = h("input", {type: "text", class: "new-name", maxlength: "64", placeholder: t("account_name"), required: ""});
@@ -113,11 +114,7 @@ export class PairingPanel {
 
   element() { return this.box; }
 
-  say(text, kind) {
-    const out = this.box.querySelector(".pairing-result");
-    out.textContent = text;
-    out.dataset.kind = kind;
-  }
+  say(text, kind) { say(this.box.querySelector(".pairing-result"), text, kind); }
 
   async show() {
     const dog = h("select", {class: "pair-dog", "aria-label": t("pair_dog")});
