@@ -2,7 +2,8 @@
 an admin creates an operator (its one-time password shown once), the operator logs in and
 commands; names in Chinese and in markup stay text; the last admin cannot be disabled; a viewer
 gets no account controls and the station refuses the API call anyway (403, logged); a handheld
-pairing code is issued to an officer and shown once, then the lost phone is revoked. The dogs
+pairing code is issued to an officer and shown once, then the lost phone is revoked; an
+officer's console shows and commands only the dog paired to the officer. The dogs
 are played in-process as in test_station_console_browser.py (the pairing code comes back
 sealed with the command's key, as teleop_node seals it). Screenshots for docs/ come from here.
 """
@@ -161,4 +162,30 @@ def test_a_viewer_gets_no_account_controls_and_the_station_refuses_them(console,
     assert station.accounts.tables.account("vera2") is None
     denied = station.accounts.tables.audit(1, kind="denied")[0]
     assert (denied["actor"], denied["detail"]["action"]) == ("vera", "accounts")
+    assert refusals_only(errors) == [], errors
+
+
+@pytest.mark.timeout(120)
+def test_an_officers_console_shows_and_commands_only_the_dog_paired_to_the_officer(
+        console, browser_page):
+    station, _dogs = console
+    admin = local_admin("test")
+    station.accounts.add_account(admin, "王警官二号", "officer", PASSWORD)
+    station.accounts.paired(admin, "dog1", "王警官二号")
+    page = browser_page
+    errors = watch_errors(page)
+    page.goto(f"http://127.0.0.1:{station.port}/")
+    page.select_option("#lang", "en")
+    log_in(page, "王警官二号")
+    page.wait_for_function("() => document.querySelector('.tile[data-dog=dog1] .video')"
+                           "?.naturalWidth === 320", timeout=TIMEOUT_MS)
+    assert page.inner_text("#role") == "officer"
+    # dog2 streams all along (test_station_console_browser.Dogs): none of it reached this page
+    assert page.query_selector(".tile[data-dog=dog2]") is None
+    page.click(".tile[data-dog=dog1] button[data-verb=estop]")
+    wait_for(lambda: any(t.endswith("dog1/cmd/estop") for t, _ in station.published),
+             "the officer's e-stop sent", timeout_s=30)
+    assert answer(station, "estop")["issuer"] == "王警官二号"
+    open_people(page)
+    assert page.query_selector("#people .pairing") is None, "no pairing codes of its own"
     assert refusals_only(errors) == [], errors
