@@ -33,6 +33,24 @@ def said(page, selector: str, kind: str) -> str:
     return page.inner_text(selector)
 
 
+def console_as(page, station, name: str, password: str = PASSWORD) -> list[str]:
+    """The console in English, logged in as `name`; the console's error lines (watched)."""
+    errors = watch_errors(page)
+    page.goto(f"http://127.0.0.1:{station.port}/")
+    page.select_option("#lang", "en")
+    log_in(page, name, password)
+    page.wait_for_selector(f"#session #who >> text={name}", timeout=TIMEOUT_MS)
+    return errors
+
+
+def estop_from_tile(page, station) -> str:
+    """Click dog1's E-STOP; the issuer of the signed command (the dog's answer played)."""
+    page.click(".tile[data-dog=dog1] button[data-verb=estop]", timeout=TIMEOUT_MS)
+    wait_for(lambda: any(t.endswith("dog1/cmd/estop") for t, _ in station.published),
+             "the e-stop sent", timeout_s=30)
+    return answer(station, "estop")["issuer"]
+
+
 def open_people(page) -> None:
     page.click("#people-button")
     page.wait_for_selector("#people:not([hidden]) h2", timeout=TIMEOUT_MS)
@@ -57,12 +75,8 @@ def test_an_admin_manages_people_and_pairs_a_handheld_from_the_console(console, 
     station, _dogs = console
     station.accounts.add_account(local_admin("test"), "ada", "admin", PASSWORD)
     page = browser_page
-    errors = watch_errors(page)
     page.set_viewport_size({"width": 1366, "height": 900})
-    page.goto(f"http://127.0.0.1:{station.port}/")
-    page.select_option("#lang", "en")
-    log_in(page, "ada")
-    page.wait_for_selector("#session #who >> text=ada", timeout=TIMEOUT_MS)
+    errors = console_as(page, station, "ada")
     open_people(page)
     page.wait_for_selector(ROW.format("ada"), timeout=TIMEOUT_MS)
 
@@ -131,10 +145,7 @@ def test_an_admin_manages_people_and_pairs_a_handheld_from_the_console(console, 
     # the new operator logs in with its one-time password and commands
     log_in(page, "otto", password)
     page.wait_for_selector("#session #who >> text=otto", timeout=TIMEOUT_MS)
-    page.click(".tile[data-dog=dog1] button[data-verb=estop]", timeout=TIMEOUT_MS)
-    wait_for(lambda: any(t.endswith("dog1/cmd/estop") for t, _ in station.published),
-             "otto's e-stop sent", timeout_s=30)
-    assert answer(station, "estop")["issuer"] == "otto"
+    assert estop_from_tile(page, station) == "otto"
     open_people(page)
     assert page.query_selector("#people .accounts") is None, "no account controls for an operator"
     assert refusals_only(errors) == [], errors
@@ -144,11 +155,7 @@ def test_an_admin_manages_people_and_pairs_a_handheld_from_the_console(console, 
 def test_a_viewer_gets_no_account_controls_and_the_station_refuses_them(console, browser_page):
     station, _dogs = console
     page = browser_page
-    errors = watch_errors(page)
-    page.goto(f"http://127.0.0.1:{station.port}/")
-    page.select_option("#lang", "en")
-    log_in(page, "vera")
-    page.wait_for_selector("#session #who >> text=vera", timeout=TIMEOUT_MS)
+    errors = console_as(page, station, "vera")
     open_people(page)
     page.wait_for_selector("#people .tokens h3", timeout=TIMEOUT_MS)
     assert page.query_selector("#people .accounts") is None
@@ -173,19 +180,13 @@ def test_an_officers_console_shows_and_commands_only_the_dog_paired_to_the_offic
     station.accounts.add_account(admin, "王警官二号", "officer", PASSWORD)
     station.accounts.paired(admin, "dog1", "王警官二号")
     page = browser_page
-    errors = watch_errors(page)
-    page.goto(f"http://127.0.0.1:{station.port}/")
-    page.select_option("#lang", "en")
-    log_in(page, "王警官二号")
+    errors = console_as(page, station, "王警官二号")
     page.wait_for_function("() => document.querySelector('.tile[data-dog=dog1] .video')"
                            "?.naturalWidth === 320", timeout=TIMEOUT_MS)
     assert page.inner_text("#role") == "officer"
     # dog2 streams all along (test_station_console_browser.Dogs): none of it reached this page
     assert page.query_selector(".tile[data-dog=dog2]") is None
-    page.click(".tile[data-dog=dog1] button[data-verb=estop]")
-    wait_for(lambda: any(t.endswith("dog1/cmd/estop") for t, _ in station.published),
-             "the officer's e-stop sent", timeout_s=30)
-    assert answer(station, "estop")["issuer"] == "王警官二号"
+    assert estop_from_tile(page, station) == "王警官二号"
     open_people(page)
     assert page.query_selector("#people .pairing") is None, "no pairing codes of its own"
     assert refusals_only(errors) == [], errors
