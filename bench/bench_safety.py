@@ -230,6 +230,12 @@ class Bench:
         self.mcu_safe: list[float] = []
         self.phone: Phone | None = None
         self.pulled_out = LogCount(stack.tmp / "payload.log", "pulled out")
+        from geometry_msgs.msg import TwistStamped
+        self.stick: list[tuple[float, float]] = []   # the handheld input safety_node hears
+
+        def stick(msg: TwistStamped) -> None:
+            self.stick.append((time.perf_counter(), msg.twist.linear.x))
+        probe.node.create_subscription(TwistStamped, "teleop/handheld/cmd_vel", stick, qos.COMMAND)
 
     # ---- helpers -------------------------------------------------------------------------------
     def srv(self, name: str, **fields):
@@ -318,6 +324,14 @@ class Bench:
         time.sleep(DRIVE_S)
         return phone
 
+    def deflected_while_held(self, phone: Phone, x: float) -> None:
+        """The phone's stick deflected and that frame on the handheld input before the release:
+        the release must then not let it drive (it was never re-centred)."""
+        since, t = len(self.stick), time.perf_counter()
+        phone.x = x
+        _wait(lambda: any(rt >= t and v != 0.0 for rt, v in self.stick[since:]),
+              "the deflected stick heard", 30)
+
     def await_hold(self, endpoint: str) -> None:
         _wait(lambda: endpoint in self.holders, f"the {endpoint} hold", 30)
 
@@ -346,7 +360,7 @@ class Bench:
         self.zero_after("handheld_close", t, since)
         self.await_hold("handheld")         # the lost handheld's deadline (0.5 s)
         phone = self.new_phone()            # the officer pairs again with a new code
-        phone.x = 0.5                       # touched again at once: deflected, never re-centred
+        self.deflected_while_held(phone, 0.5)   # touched again at once: never re-centred
         phone.release()
         self.watch("handheld_close")
         phone.x = None
@@ -360,7 +374,8 @@ class Bench:
         self.zero_after("handheld_silent", t, since)
         self.times["handheld_silent"][-1] += 0.05
         self.await_hold("handheld")
-        phone.x, phone.beating = x, True    # back: its frames come again, deflected
+        phone.beating = True                # back: its frames come again, deflected
+        self.deflected_while_held(phone, x or 0.5)
         phone.release()
         self.watch("handheld_silent")
         phone.x = None
