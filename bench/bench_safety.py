@@ -45,7 +45,6 @@ from pathlib import Path
 
 from bench import safety_log
 from bench.bench_teleop import Probe, Stack, _wait
-from bench.safety_log import PATHS
 from bench.stats import summary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,8 +136,9 @@ class Phone:
         while True:
             seen = len(self.results)
             self.send("release")
-            answer = _wait(lambda: next((r for r in self.results[seen:] if r.get("kind") == "release"),
-                                        None), "the release's answer", timeout)
+            answer = _wait(lambda seen=seen: next(
+                (r for r in self.results[seen:] if r.get("kind") == "release"), None),
+                "the release's answer", timeout)
             if answer.get("ok"):
                 return
             if time.monotonic() > end:
