@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.stats import percentile
+
 PATHS = ("station_estop", "handheld_estop", "handheld_close", "handheld_silent", "mcu_button",
          "payload_link_loss")
 OVER_S = 0.5        # the goal: no stop slower than this, in every trial
@@ -102,11 +104,8 @@ class PathTotal:
         self.seconds += float(doc.get("seconds", 0.0))
 
     def quantile(self, q: float) -> float | None:
-        """Nearest rank over every logged stop (bench/stats.percentile's rule)."""
-        if not self.ms:
-            return None
-        ordered = sorted(self.ms)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+        """Over every logged stop (nearest rank); None when there is none."""
+        return percentile(self.ms, q) if self.ms else None
 
 
 @dataclass
