@@ -224,12 +224,14 @@ def heap_mb(cdp: Any) -> float:
     return float(cdp.send("Runtime.getHeapUsage")["usedSize"]) / 1e6
 
 
-def paint_figures(prefix: str, paints: list[list[Any]], what: str) -> dict[str, object]:
+def paint_figures(prefix: str, paints: list[list[Any]], seconds: float, what: str) -> dict[str, object]:
+    """Latency percentiles of the full-rate dog and of the thumbnails, and the frame rate each
+    showed (frames painted per dog per second: newest wins, so a busy page shows fewer)."""
     full = [age for dog, age in paints if dog == FULL]
     thumbs = [age for dog, age in paints if dog != FULL]
     out: dict[str, object] = {f"{prefix}_dogs_painted": f"{len({d for d, _ in paints})}/{len(DOGS)}"}
-    for name, values in (("full", full), ("thumb", thumbs)):
-        out[f"{prefix}_{name}_frames"] = len(values)
+    for name, values, dogs in (("full", full, 1), ("thumb", thumbs, len(DOGS) - 1)):
+        out[f"{prefix}_{name}_fps"] = round(len(values) / seconds / dogs, 1)
         if values:
             out[f"{prefix}_{name}_p50_ms"] = percentile(values, 0.5)
             out[f"{prefix}_{name}_p95_ms"] = percentile(values, 0.95)
@@ -320,8 +322,8 @@ def _one_console(pages: Pages, cpu: StationCpu, dogs: Dogs, idle_pct: float) -> 
     published = len(set(dogs.events) - published_before)
     context.close()
     third = max(1, len(heap) // 3)
-    out: dict[str, object] = paint_figures("console", paints, "stamped frames read from the "
-                                           "console's tiles (is the probe reading the bands?)")
+    out: dict[str, object] = paint_figures("console", paints, MINUTES * 60, "stamped frames read "
+                                           "from the console's tiles (is the probe reading the bands?)")
     out.update({
         "alarm_p50_ms": percentile(alarms, 0.5), "alarm_p95_ms": percentile(alarms, 0.95,
                                                                             "alarms shown"),
@@ -364,4 +366,4 @@ def _plain_viewer(pages: Pages) -> dict[str, object]:
     page.wait_for_timeout(VIEWER_S * 1000)
     paints = drain(page)["paints"]
     context.close()
-    return paint_figures("viewer", paints, "stamped frames read from the plain viewer's cards")
+    return paint_figures("viewer", paints, VIEWER_S, "stamped frames read from the plain viewer's cards")

@@ -53,19 +53,18 @@
   }
   requestAnimationFrame(tick);
 
-  // Alarms: the list is redrawn on every render; an alarm counts once, at the animation frame
-  // after it first appears.
+  // Alarms: the list is redrawn on every render (inside the console's animation frame, which
+  // paints it); an alarm counts once, when it first appears.
   document.addEventListener("DOMContentLoaded", () => {
     const list = document.getElementById("alarm-list");
     if (!list) return;
     const shown = new Set();
     new MutationObserver(() => {
-      const fresh = [];
+      const now = Date.now();
       for (const li of list.querySelectorAll("li[data-event]")) {
         const key = `${li.dataset.dog}/${li.dataset.event}`;
-        if (!shown.has(key)) { shown.add(key); fresh.push(key); }
+        if (!shown.has(key)) { shown.add(key); bench.alarms.push([key, now]); }
       }
-      if (fresh.length) requestAnimationFrame(() => { for (const key of fresh) bench.alarms.push([key, Date.now()]); });
     }).observe(list, {childList: true});
   });
 })();

@@ -38,7 +38,7 @@ def test_a_verb_the_dog_does_not_serve_is_disabled_with_the_reason(
                                     evidence_dir=tmp_path / "evidence")).start()
     station.accounts.add_account(local_admin("test"), OPERATOR, "operator", PASSWORD)
     payload = PayloadNodeProcess(virtual_mcu.link, tmp_path / "payload_node.log", namespace=namespace)
-    bodycam = NodeProcess("robot_dog.bodycam.node", namespace, tmp_path / "bodycam.log",
+    bodycam = NodeProcess("robot_dog.bodycam.node:main", namespace, tmp_path / "bodycam.log",
                           width=320, height=240, fps=5.0, publish_raw=False)
     uplink = spawn_uplink(children, secure_broker, "dog1", namespace, tmp_path)
     page = browser_page
