@@ -140,6 +140,22 @@ def test_video_goes_to_the_tiles_watched_newest_frame_first(station):
             assert "bad message" in receive_until(ws, is_type("error"))["error"]
 
 
+def test_a_camera_that_starts_after_the_page_opened_is_announced_once(station):
+    """The page's `hello` lists the cameras known then; one whose first frame comes later is
+    pushed as a `camera` message (the console subscribes its tile), once."""
+    station.relay.publish(Frame("dog1", "bodycam", JPEG, 1.0))
+    with page(station, login(station)) as ws:
+        receive_until(ws, is_type("hello"))
+        for n in range(3):
+            station.relay.publish(Frame("dog1", "bodycam", JPEG, 2.0 + n))   # known: no message
+            station.relay.publish(Frame("dog2", "front", JPEG, 2.0 + n))
+        station.row(StatusRow("dog2", "online", time.time()))   # after the frames, on the loop
+        seen: list[dict] = []
+        receive_until(ws, lambda m: isinstance(m, dict) and (
+            m.get("type") != "camera" or not seen.append(m)) and m.get("type") == "status")
+        assert seen == [{"type": "camera", "dog": "dog2", "camera": "front"}]
+
+
 def command_state(ws, ident: str) -> dict:
     return receive_until(ws, lambda m: isinstance(m, dict) and m.get("type") == "command_state"
                          and m["id"] == ident)

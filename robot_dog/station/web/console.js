@@ -455,6 +455,14 @@ function onMessage(m) {
       if (!d.cameras.length) refreshCameras();
       break;
     }
+    case "camera": {   // a camera that started after the page opened
+      const d = dog(m.dog);
+      if (!d.cameras.includes(m.camera)) {
+        d.cameras.push(m.camera);
+        watch();
+      }
+      break;
+    }
     case "ack":
       for (const a of state.alarms) {
         if (a.dog === m.dog && a.id === m.event_id && !a.acked_by) Object.assign(a, {acked_by: m.acked_by, acked_at: m.acked_at});
