@@ -51,10 +51,12 @@ def test_a_verb_the_dog_does_not_serve_is_disabled_with_the_reason(
         page.click(".tile[data-dog=dog1] .frame", timeout=TIMEOUT_MS)
         page.wait_for_function("() => document.querySelector('#dogview .video')?.naturalWidth === 320",
                                timeout=TIMEOUT_MS)
+        # the dog's telemetry names what it serves (until then nothing is known: no reason), and
         # payload_node's services are discovered: the light is served, the siren is not
         page.wait_for_function(
-            "() => document.querySelector('#dogview button[data-verb=police_light]')?.dataset.reason === ''",
-            timeout=TIMEOUT_MS)
+            "() => { const reason = verb => document.querySelector(`#dogview button[data-verb=${verb}]`)"
+            "?.dataset.reason; return reason('police_light') === '' && "
+            "reason('siren') === 'disabled: not served by this dog'; }", timeout=TIMEOUT_MS)
         for verb in ("siren", "announce"):
             assert served(page, verb) == "disabled: not served by this dog", verb
             button = page.query_selector(f"#dogview button[data-verb={verb}]")
