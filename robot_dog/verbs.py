@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -414,6 +414,16 @@ def services(sender: str) -> dict[str, Service]:
     """Service name -> Service of the verbs `sender` may send (a shell creates one client each)."""
     return {e.name: e for v in VERBS.values()
             if isinstance(e := v.executor, Service) and sender in v.senders}
+
+
+def served(sender: str, ready: Callable[[str], bool]) -> list[str]:
+    """The verbs `sender` may send that this dog executes now, in the table's order: those
+    whose service or action server `ready(name)` finds (a payload node that is not running
+    serves none of its verbs), and the uplink's own listen/talk windows. The uplink sends it
+    as the telemetry section `served`; the console disables the others with the reason."""
+    return [v.name for v in VERBS.values() if sender in v.senders and (
+        isinstance(v.executor, Window) or
+        (isinstance(v.executor, (Service, Action)) and ready(v.executor.name)))]
 
 
 def refusals(verb: str) -> tuple[str, ...]:

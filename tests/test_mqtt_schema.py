@@ -159,6 +159,7 @@ SHARED_KEYWORDS = {
     "propertyNames", "minProperties", "maxProperties", "minLength", "maxLength", "pattern",
     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minItems",
     "maxItems", "uniqueItems", "contains", "allOf", "anyOf", "oneOf", "not", "if", "then", "else",
+    "items",   # one schema for every item only: a list is a tuple in draft-07, an error in 2020-12
 }  # not "format": fastjsonschema asserts formats, 2020-12 only annotates them
 _SUBSCHEMA_MAPS = {"properties", "$defs", "patternProperties", "dependentSchemas"}
 _SUBSCHEMA = {"additionalProperties", "not", "if", "then", "else", "contains", "propertyNames",
@@ -188,6 +189,7 @@ def schema_keywords(node) -> set[str]:
 def test_schemas_use_only_keywords_the_fast_path_enforces(name):
     used = schema_keywords(schema.load(name))
     assert "type" in used and not used - SHARED_KEYWORDS, sorted(used - SHARED_KEYWORDS)
+    assert '"items": [' not in json.dumps(schema.load(name)), "items: one schema, not a list"
 
 
 def test_the_keyword_guard_is_needed_and_catches_2020_12_only_keywords():

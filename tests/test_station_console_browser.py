@@ -263,8 +263,9 @@ def test_chinese_by_default_when_the_browser_asks_and_every_page_under_its_polic
 
 @pytest.mark.timeout(120)
 def test_a_viewer_sees_the_fleet_without_controls_and_logs_out(console, browser_page):
-    """A viewer's page hides what the role may not do (the station refuses it anyway:
-    test_station_live.py); logging out ends the session on the station too."""
+    """A viewer's wall hides the e-stop buttons and the dog view shows its commands disabled
+    with the role's reason (the station refuses them anyway: test_station_live.py); logging
+    out ends the session on the station too."""
     station, _dogs = console
     page = browser_page
     errors = watch_errors(page)
@@ -283,7 +284,12 @@ def test_a_viewer_sees_the_fleet_without_controls_and_logs_out(console, browser_
         assert not button.is_visible(), "no command control for a viewer"
     page.click(".tile[data-dog=dog1] .frame")
     page.wait_for_selector("#dogview:not([hidden])", timeout=TIMEOUT_MS)
-    assert not page.is_visible("#verbs") and not page.is_visible("#dogview .announce")
+    # the dog view's commands are shown disabled with the reason, not hidden
+    reason = "disabled: not allowed for the role viewer"
+    page.wait_for_function(f"() => document.querySelector('#verbs button[data-verb=siren]')?.title === '{reason}'",
+                           timeout=TIMEOUT_MS)
+    for button in page.query_selector_all("#verbs button[data-verb], #announce-send"):
+        assert button.is_visible() and button.is_disabled() and button.get_attribute("title") == reason
     assert not page.is_visible("#talk"), "no push-to-talk for a viewer"
     page.click("#back")
     page.click("#logout")

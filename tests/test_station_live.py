@@ -139,6 +139,22 @@ def test_video_goes_to_the_tiles_watched_newest_frame_first(station):
             assert "bad message" in receive_until(ws, is_type("error"))["error"]
 
 
+def test_a_camera_that_starts_after_the_page_opened_is_announced_once(station):
+    """The page's `hello` lists the cameras known then; one whose first frame comes later is
+    pushed as a `camera` message (the console subscribes its tile), once."""
+    station.relay.publish(Frame("dog1", "bodycam", JPEG, 1.0))
+    with page(station, login(station)) as ws:
+        receive_until(ws, is_type("hello"))
+        for n in range(3):
+            station.relay.publish(Frame("dog1", "bodycam", JPEG, 2.0 + n))   # known: no message
+            station.relay.publish(Frame("dog2", "front", JPEG, 2.0 + n))
+        station.row(StatusRow("dog2", "online", time.time()))   # after the frames, on the loop
+        seen: list[dict] = []
+        receive_until(ws, lambda m: isinstance(m, dict) and (
+            m.get("type") != "camera" or not seen.append(m)) and m.get("type") == "status")
+        assert seen == [{"type": "camera", "dog": "dog2", "camera": "front"}]
+
+
 def test_an_officers_page_sees_and_commands_only_the_dogs_paired_to_the_officer(station):
     """An officer (roles.SCOPED_ROLES): the hello's fleet, the pushes, the video tiles and the
     commands reach only the dogs whose pairing code went to the officer; a revoke ends it."""

@@ -121,3 +121,21 @@ def test_json_schema_agrees_with_check():
 def test_docs_table_is_generated_from_the_registry():
     """docs/verbs.md: `python -m robot_dog.verbs > docs/verbs.md` after changing a verb."""
     assert (DOCS / "verbs.md").read_text() == verbs.markdown()
+
+
+def test_served_names_the_verbs_whose_executor_is_up_and_the_telemetry_carries_it():
+    """The uplink's `served` section: a verb counts when its service or action server is up
+    (the megaphone down: no siren, no announcement); listen and talk are the uplink's own."""
+    from robot_dog.mqtt import schema
+
+    up = {"police_light/set", "searchlight/set", "bodycam/record", "estop/engage"}
+    served = verbs.served(verbs.STATION, lambda name: name in up)
+    assert served == ["police_light", "searchlight", "estop", "listen", "talk", "record"]
+    assert verbs.served(verbs.HANDHELD, lambda name: True) == [
+        v.name for v in verbs.VERBS.values() if verbs.HANDHELD in v.senders
+        and not isinstance(v.executor, (verbs.Window, verbs.Topic))]
+    doc = {"v": 1, "dog": "dog1", "ts": 1.0, "seq": 1, "served": served}
+    assert schema.decode("telemetry", json.dumps(doc).encode())["served"] == served
+    for bad in (["<b>siren</b>"], ["siren", "siren"], "siren"):
+        with pytest.raises(schema.SchemaError):
+            schema.decode("telemetry", json.dumps({**doc, "served": bad}).encode())

@@ -164,6 +164,7 @@ class LiveHub:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.outboxes: set[Outbox] = set()
         self._frame_events: dict[tuple[str, str], asyncio.Event] = {}
+        self._cameras: set[tuple[str, str]] = set(relay.cameras())   # (dog, camera) announced
         relay.add_listener(self._frame_from_thread)
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -196,6 +197,11 @@ class LiveHub:
             outbox.pushed(message)
 
     def _frame(self, dog: str, camera: str) -> None:
+        if (dog, camera) not in self._cameras:
+            # A camera that sends its first frame after a page opened: the page learns of it
+            # here (its `hello` listed the cameras known then) and subscribes its tile.
+            self._cameras.add((dog, camera))
+            self._fanout({"type": "camera", "dog": dog, "camera": camera})
         event = self._frame_events.pop((dog, camera), None)
         if event is not None:
             event.set()

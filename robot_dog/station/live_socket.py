@@ -20,7 +20,8 @@ From the page (JSON text):
       the dog's microphone (the role's `listen`) as binary audio messages from now on, or no
       more; what the dog sends depends on its `listen` window, a command
 To the page: `hello` (who: name, role and the actions the role may do; the fleet, the verbs,
-the newest alarms), then live.py's messages, and per command
+the newest alarms), then live.py's messages (`camera` when a dog's camera sends its first
+frame: a tile to subscribe), and per command
 `{"type": "command_state", "id", "dog", "verb", "state": pending|done|refused|timeout, ...}`:
 done/refused from the dog's own answer (its `ok`), timeout when none came within WAIT_S;
 refusals by the station carry its code (forbidden, bad_args, not_found, talk_busy...).

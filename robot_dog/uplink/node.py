@@ -145,7 +145,7 @@ class UplinkNode(Node):
                     self.get_logger().error(f"{name} failed: {exc} (#{n} of this kind)")
         return run
 
-    def _put(self, name: str, section: dict[str, Any]) -> None:
+    def _put(self, name: str, section: dict[str, Any] | list[str]) -> None:
         self.state.update(name, section, time.time())
 
     # --- ROS inputs ------------------------------------------------------------------------------
@@ -252,6 +252,7 @@ class UplinkNode(Node):
     def _publish_telemetry(self) -> None:
         level = self.adapt_cfg.ladder[self.adapt_state.level]
         self._put("link", self.session.link_section())
+        self._put("served", verbs.served(verbs.STATION, self._ready))
         self._put("video", {"frames_sent": self.session.frames_sent, "level": self.adapt_state.level,
                             "frames_skipped": self.session.frames_skipped,
                             "max_hz": min(level.max_hz, self.max_hz), **(

@@ -67,6 +67,19 @@ function disabledReason(d) {
   return "";
 }
 
+/** Why the dog view's button for `verb` is disabled ("" when it may be pressed): the dog-wide
+ *  reason first (offline, no signal), then the role table, then what the dog serves (its
+ *  telemetry's `served`, from the verb registry on the dog; unknown from an older dog: no
+ *  reason). The E-STOP is never held back by `served`: a stop is always tried. */
+function verbReason(d, verb) {
+  const reason = disabledReason(d);
+  if (reason) return reason;
+  if (!can(actionOf(verb))) return t("reason_role", {role: t(`role_${state.role}`, {}, state.role)});
+  const served = d.telemetry.served;
+  if (verb !== "estop" && Array.isArray(served) && !served.includes(verb)) return t("reason_not_served");
+  return "";
+}
+
 /** Lower first: the dog that needs attention first leads the wall. */
 function attention(d) {
   const s = d.telemetry.safety || {};
@@ -125,7 +138,7 @@ function renderTile(d, root) {
   overlay.hidden = !noSignal;
   overlay.textContent = d.frame ? t("no_signal", {time: clock(d.frame.received)}) : t("no_signal_never");
   const reason = disabledReason(d);
-  for (const button of root.querySelectorAll("button[data-verb]")) {
+  for (const button of root.querySelectorAll(".commands > button[data-verb]")) {
     button.hidden = !can(actionOf(button.dataset.verb));   // the station refuses it anyway
     button.disabled = Boolean(reason);
     button.title = reason;
@@ -338,23 +351,23 @@ function renderDogView() {
   const panel = $("#payload");
   panel.replaceChildren(...Object.entries(d.telemetry.payload || {}).map(([device, values]) =>
     h("li", {"data-device": device}, `${device}: ${Object.entries(values).map(([k, v]) => `${k}=${v}`).join(", ")}`)));
-  const reason = disabledReason(d);
-  for (const el of view.querySelectorAll("#verbs button, #announce-send")) {
+  for (const el of view.querySelectorAll("#verbs button[data-verb], #announce-send")) {
+    const reason = verbReason(d, el.dataset.verb);
     el.disabled = Boolean(reason);
     el.title = reason;
+    el.dataset.reason = reason;
   }
-  view.querySelector(".announce").hidden = !can("command");
   // a listen or talk window is a command to the dog (the verbs listen and talk)
   view.querySelector(".audio").hidden = !(state.talkOn && can("command") && can("listen"));
   $("#talk").hidden = !can("talk");
 }
 
 /** One control per verb from GET /api/verbs (the registry: its args schema); never a table in
- *  the page. Hidden when the role may not command. */
+ *  the page. A verb the role may not send or the dog does not serve is shown disabled with the
+ *  reason (renderDogView), never hidden. */
 function renderVerbs() {
   const box = $("#verbs");
-  box.hidden = !can("command");
-  box.replaceChildren(...state.verbs.filter(v => !OWN_PLACE.includes(v.name) && can(actionOf(v.name))).map(v => {
+  box.replaceChildren(...state.verbs.filter(v => !OWN_PLACE.includes(v.name)).map(v => {
     const inputs = Object.entries(v.args.properties || {}).map(([arg, schema]) => {
       let input;
       if (schema.enum) {
@@ -440,6 +453,14 @@ function onMessage(m) {
       d.status = m.status;
       d.seenMs = performance.now();
       if (!d.cameras.length) refreshCameras();
+      break;
+    }
+    case "camera": {   // a camera that started after the page opened
+      const d = dog(m.dog);
+      if (!d.cameras.includes(m.camera)) {
+        d.cameras.push(m.camera);
+        watch();
+      }
       break;
     }
     case "ack":
