@@ -75,14 +75,13 @@ def test_alarm_to_close_with_the_dog_and_the_officer(secure_broker, children, sa
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             desk = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
-            phone = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True,
-                                        is_mobile=True, locale="en-US", ignore_https_errors=True).new_page()
+            hand = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True,
+                                       is_mobile=True, locale="en-US", ignore_https_errors=True)
+            phone = hand.new_page()
             problems: list[str] = []
             for page in (desk, phone):
                 page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
                 page.on("pageerror", lambda e: problems.append(str(e)))
-            phone.goto(f"https://127.0.0.1:{handheld_port}/")
-            pair(phone, dog_namespace, OFFICER)
             desk.goto(f"http://127.0.0.1:{station.http.port}/")
             desk.select_option("#lang", "en")
             log_in(desk, CHIEF)
@@ -104,6 +103,11 @@ def test_alarm_to_close_with_the_dog_and_the_officer(secure_broker, children, sa
             status, body = api.command("dog1", "return", {})
             assert body["result"]["code"] == "ok", body
             wait_for(lambda: arrived_since(api, 1) and math.dist(pose(probe), (0.0, 0.0)) < 1.0, "dog1 home")
+
+            # the officer pairs the phone with dog1 (while paired, it is one of the dog's e-stop
+            # endpoints: paired only while the incident needs it)
+            phone.goto(f"https://127.0.0.1:{handheld_port}/")
+            pair(phone, dog_namespace, OFFICER)
 
             # --- two clicks: Dispatch on the alarm, Confirm ---------------------------------------
             desk.click(f"{line} button.dispatch")
@@ -129,9 +133,10 @@ def test_alarm_to_close_with_the_dog_and_the_officer(secure_broker, children, sa
             shot(desk, "console-incident-dog-en.png")
             desk.wait_for_selector("#dog-incident .timeline li[data-kind=dog_event] >> text=arrived", timeout=MS)
             assert math.dist(pose(probe), station_target(station, inc)) <= 0.5
-            phone.wait_for_selector("[data-task=on_scene][aria-disabled=false]", timeout=MS)
+            phone.wait_for_selector("[data-task=accepted][aria-pressed=true]", timeout=MS)
             phone.locator("[data-task=on_scene]").tap()
             desk.wait_for_selector(f"#dog-incident .units li[data-unit='{OFFICER}'][data-status=on_scene]", timeout=MS)
+            hand.close()   # the phone leaves; its e-stop endpoint leaves with it
 
             # --- a point beyond the dog's radius: sent, refused by the dog with its code ----------
             desk.click("#map", position={"x": 40, "y": 40})

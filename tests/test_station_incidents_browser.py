@@ -17,7 +17,6 @@ import pytest
 from robot_dog.mqtt import topics
 from robot_dog.station.accounts import local_admin
 from robot_dog.station.storage import EventRow
-from tests.support import wait_for
 from tests.test_station_console_browser import (PASSWORD, TIMEOUT_MS, console, log_in,  # noqa: F401
                                                 shot, watch_errors)
 

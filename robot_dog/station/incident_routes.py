@@ -34,6 +34,7 @@ import anyio
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from robot_dog.mqtt.topics import DOG_ID
 from robot_dog.station.incident_page import LANGUAGES
 from robot_dog.station.incident_service import IncidentService, http_status
 from robot_dog.station.incidents import Entry, Incident, IncidentRefused
@@ -154,7 +155,7 @@ def add_routes(app: FastAPI, service: Callable[[], IncidentService], who: Any, p
         return result
 
     @app.post("/api/incidents/{incident}/dogs/{dog}/cancel")
-    async def _incident_cancel(incident: IncidentId, dog: Annotated[str, path(r"[A-Za-z0-9_-]{1,64}")],
+    async def _incident_cancel(incident: IncidentId, dog: Annotated[str, path(DOG_ID.pattern)],
                                me: Who) -> dict[str, Any]:
         result: dict[str, Any] = await call(service().cancel_dog, me, incident, dog)
         return result

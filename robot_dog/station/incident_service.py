@@ -229,7 +229,8 @@ class IncidentService:
             if point is None:
                 raise IncidentRefused("bad_target", "an officer is sent to a point: give a target")
         if alarm is not None:
-            check_name(alarm[0], "dog"), check_name(alarm[1], "event")
+            check_name(alarm[0], "dog")
+            check_name(alarm[1], "event")
         with self._lock:
             if incident is None and alarm is not None:
                 incident = self.store.open_for_alarm(*alarm)

@@ -358,7 +358,7 @@ export class IncidentDesk {
           this.change(path(inc.id, "/close"), {disposition: disposition.value}, root);
         }}}, t("inc_close")));
       root.append(h("div", {class: "close-form"}, disposition, close));
-      for (const u of (inc.units || []).filter(u => u.status !== "cleared" && this.isDog(inc, u.unit))) {
+      for (const u of (inc.units || []).filter(u => u.status !== "cleared" && u.kind === "dog")) {
         root.append(this.guarded(h("button", {type: "button", class: "cancel-dog", "data-dog": u.unit,
           onclick: () => this.change(path(inc.id, `/dogs/${encodeURIComponent(u.unit)}/cancel`), {}, root)}, t("inc_cancel_dog", {dog: u.unit}))));
       }
@@ -371,10 +371,6 @@ export class IncidentDesk {
     }
     root.append(h("p", {class: "refusal", role: "alert"}));
     return root;
-  }
-
-  isDog(inc, unit) {
-    return this.timeline(inc.id).some(e => e.kind === "dog_dispatched" && e.unit === unit);
   }
 
   async change(url, body, root) {
