@@ -189,5 +189,5 @@ def test_exports_json_and_a_printable_page_with_names_escaped(station, chief):
     conn.close()
     assert reply.status == 200 and "script-src" not in reply.headers["Content-Security-Policy"]
     assert "&lt;b&gt;now&lt;/b&gt;" in html and "<b>now" not in html and "王警官" in html
-    assert [e["kind"] for e in station.accounts.tables.audit(5, kind="incident_export")] != []
+    assert [e["actor"] for e in station.accounts.tables.audit(5, kind="incident_export")] == ["指挥员李"] * 2
     assert call(station, "GET", f"/api/incidents/{inc}/print?lang=fr", headers=chief)[0] == 400

@@ -321,7 +321,7 @@ export class IncidentDesk {
         h("td", {}, t(`inc_state_${i.state}`)),
         h("td", {}, (i.units || []).map(u => `${u.unit} (${t(`inc_status_${u.status}`, {}, u.status)})`).join(", "))));
     const chosen = this.incidents.get(this.selected);
-    root.replaceChildren(h("h2", {}, t("incidents")),
+    root.replaceChildren(h("h2", {i18n: "incidents"}),
       h("div", {class: "filter"}, state, dog, officer, h("button", {type: "button", class: "apply", onclick: () => {
         this.filter = {state: state.value, dog: dog.value.trim(), officer: officer.value.trim()};
         this.load().catch(e => console.warn("station:", e.message));
