@@ -132,6 +132,8 @@ class IncidentService:
         if none is given. An alarm that already has an open incident is refused with
         `alarm_open` (two consoles, one alarm)."""
         self._authorize(who, "dispatch", alarm[0] if alarm else "")
+        if alarm is not None:   # names before any lookup (PostgreSQL refuses a NUL in a query)
+            alarm = (check_name(alarm[0], "dog"), check_name(alarm[1], "event"))
         with self._lock:
             if alarm is not None and (existing := self.store.open_for_alarm(*alarm)) is not None:
                 raise IncidentRefused("alarm_open", f"{existing} is open for this alarm")
@@ -231,6 +233,11 @@ class IncidentService:
         if alarm is not None:
             check_name(alarm[0], "dog")
             check_name(alarm[1], "event")
+        if incident is not None:
+            check_name(incident, "incident")
+        if not (isinstance(what, str) and isinstance(summary, str)) or len(what) > MAX_TASK_TEXT:
+            raise IncidentRefused("bad_text", f"what (at most {MAX_TASK_TEXT} characters) and the "
+                                  "summary are text")
         with self._lock:
             if incident is None and alarm is not None:
                 incident = self.store.open_for_alarm(*alarm)
@@ -349,6 +356,10 @@ class IncidentService:
             raise IncidentRefused("bad_filter", "state is open or closed")
         if isinstance(limit, bool) or not isinstance(limit, int):
             raise IncidentRefused("bad_filter", "limit is a whole number")
+        for name, value in (("dog", dog), ("officer", officer)):
+            if value is not None and (not isinstance(value, str) or len(value) > 64
+                                      or any(ord(c) < 32 for c in value)):
+                raise IncidentRefused("bad_filter", f"{name} is a name")
         for name, value in (("since", since), ("until", until)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                       or not abs(value) < 1e11):

@@ -220,6 +220,8 @@ def _name(value: str, what: str) -> str:
 def _text(value: str, what: str) -> str:
     if not isinstance(value, str) or len(value) > MAX_TEXT:
         raise IncidentRefused("bad_text", f"{what} must be text of at most {MAX_TEXT} characters")
+    if "\x00" in value:   # PostgreSQL's text holds no NUL (SQLite would): refused on both
+        raise IncidentRefused("bad_text", f"{what} has a NUL character")
     return value
 
 
