@@ -1,5 +1,5 @@
-"""The console's incidents speak both languages of its one catalogue: every message the module
-asks for by name, and every kind, status, disposition and goal state it builds a name from, is
+"""The console's incidents speak both languages of its one catalogue: every message its modules
+ask for by name, and every kind, status, disposition and goal state it builds a name from, is
 in English and in Chinese (robot_dog/station/web/i18n.js). Read as text: no browser."""
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ def catalogue() -> dict[str, set[str]]:
 
 def test_every_incident_message_is_in_english_and_chinese():
     keys = catalogue()
-    asked = set(re.findall(r"""t\(["'`](inc_\w+|incidents)["'`]""", (WEB / "incidents.js").read_text()))
+    asked = {key for module in ("incidents.js", "dispatch_dialog.js", "goal_layer.js") for key in
+             re.findall(r"""t\(["'`](inc_\w+|incidents)["'`]""", (WEB / module).read_text())}
     built = ({f"inc_entry_{k}" for k in ENTRY_KINDS} | {f"inc_status_{s}" for s in UNIT_STATUSES}
              | {f"inc_disp_{d}" for d in DISPOSITIONS} | {f"inc_goal_{s}" for s in GOAL_STATES}
              | {f"inc_state_{s}" for s in ("open", "closed", "any")}

@@ -2,30 +2,19 @@
 // timeline, notes, close, exports), the two-click dispatch (from an alarm, or from a point
 // clicked on the dog view's map: choose the dog and an officer, confirm -> the incident opened or
 // joined, the dog sent, the officer given the task), the dog's goal and progress on the map, and
-// the incident the dog is on beside the dog view. Every stored change comes back on the page's
+// the incident the dog is on beside the dog view (the dialog: dispatch_dialog.js; the goal on the
+// map: goal_layer.js). Every stored change comes back on the page's
 // one live socket as an `incident` message (no polling). Buttons the role may not use are
 // disabled with the reason; the station refuses them anyway. Data is always set as text.
 import {h} from "./dom.js";
 import {clock, t} from "./i18n.js";
-import * as L from "./vendor/leaflet/leaflet-src.esm.js";
+import {json, openDispatch} from "./dispatch_dialog.js";
+import {GoalLayer} from "./goal_layer.js";
 
 const DISPOSITIONS = ["resolved", "arrest", "false_alarm", "referred", "no_action"];
-const GOALS = ["point", "patrol", "home"];   // what a dispatch sends: goto, patrol, return
-
-async function json(reply) {
-  const body = await reply.json().catch(() => ({}));
-  if (!reply.ok) throw Object.assign(new Error(body.error || `HTTP ${reply.status}`), {code: body.code || ""});
-  return body;
-}
 
 function path(id, tail = "") {
   return `/api/incidents/${encodeURIComponent(id)}${tail}`;
-}
-
-/** A number as typed ("" or words: NaN, sent as null, which the station refuses by its code). */
-function number(text) {
-  const value = Number.parseFloat(String(text).trim());
-  return Number.isFinite(value) ? value : NaN;
 }
 
 /** One line of a timeline in words (the catalogue's `inc_entry_<kind>`). */
@@ -57,7 +46,7 @@ export class IncidentDesk {
     this.answers = new Map();       // incident -> [words]
     this.viewDog = null;
     this.map = null;
-    this.layer = null;
+    this.goal = null;               // the dog's goal on the dog view's map
     this.selected = null;           // the incident open on the incidents page
     this.pinned = new Map();        // dog -> the incident dispatched from this page
     this.filter = {state: "open", dog: "", officer: ""};
@@ -172,66 +161,9 @@ export class IncidentDesk {
     return out;
   }
 
-  // --- the dispatch dialog ----------------------------------------------------------------------
-  /** The second click's form: `alarm` (its dog, where that dog was) or `point` (a map click),
-   *  the dog, an officer, what and the incident; Confirm sends it all in one request. */
-  openDialog({alarm = null, point = null, dog = null, incident = null}) {
-    const dialog = this.dialog || (this.dialog = document.body.appendChild(h("dialog", {id: "dispatch-dialog"})));
-    const at = point || (alarm && this.alarmPoints.get(`${alarm.dog}/${alarm.id}`)) || this.dog(dog).telemetry.pose || null;
-    const joined = incident || (alarm ? this.ofAlarm(alarm)?.id : this.ofDog(dog)?.id) || "";
-    const dogs = this.dogs().map(d => d.name);
-    const field = (id, attrs = {}) => h("input", {id, type: "text", ...attrs});
-    const dogSelect = h("select", {id: "dispatch-dog"}, ...dogs.map(n => h("option", {value: n}, n)));
-    dogSelect.value = dog || dogs[0] || "";
-    const goal = h("select", {id: "dispatch-goal"}, ...GOALS.map(g => h("option", {value: g}, t(`inc_goal_kind_${g}`))));
-    const x = field("dispatch-x", {inputmode: "decimal", size: "7", value: at ? at.x.toFixed(1) : ""});
-    const y = field("dispatch-y", {inputmode: "decimal", size: "7", value: at ? at.y.toFixed(1) : ""});
-    const officers = h("datalist", {id: "dispatch-officers"}, ...(this.officers.get(dogSelect.value) || []).map(o => h("option", {value: o})));
-    const officer = field("dispatch-officer", {list: "dispatch-officers", maxlength: "64",
-                                               value: (this.officers.get(dogSelect.value) || [])[0] || ""});
-    const what = field("dispatch-what", {maxlength: "500", value: alarm ? `${alarm.type}: ${alarm.message || ""}`.slice(0, 500) : ""});
-    const target = h("select", {id: "dispatch-incident"}, h("option", {value: ""}, t("inc_new")),
-      ...[...this.incidents.values()].filter(i => i.state === "open").map(i => h("option", {value: i.id}, `${i.id} ${i.summary}`.slice(0, 80))));
-    target.value = joined;
-    const status = h("p", {id: "dispatch-status", role: "alert"});
-    goal.addEventListener("change", () => { x.disabled = y.disabled = goal.value !== "point"; });
-    const confirm = this.guarded(h("button", {id: "dispatch-confirm", type: "button", onclick: async () => {
-      const body = {dog: dogSelect.value};
-      if (goal.value === "point") body.target = {x: number(x.value), y: number(y.value)};
-      else body.route = goal.value;
-      if (officer.value.trim()) body.officer = officer.value.trim();
-      if (what.value.trim()) body.what = what.value.trim();
-      if (target.value) body.incident = target.value;
-      else if (alarm) body.alarm = {dog: alarm.dog, event: alarm.id};
-      else body.summary = what.value.trim() || t("inc_summary_point", {x: x.value, y: y.value});
-      status.textContent = t("pending");
-      confirm.disabled = true;
-      try {
-        const done = await json(await this.post("/api/incidents/respond", body));
-        const id = done.incident.id;
-        for (const c of done.commands) this.sent.set(c.nonce, {incident: id, verb: c.verb});
-        this.pinned.set(body.dog, id);
-        this.answers.set(id, [t("inc_sent", {verbs: done.commands.map(c => c.verb).join(", "), id})]);
-        dialog.close();
-        this.render();
-      } catch (e) {
-        status.textContent = t("inc_refused", {error: e.message, code: e.code});
-        status.dataset.code = e.code;
-        this.guarded(confirm);
-      }
-    }}, t("inc_confirm")));
-    dialog.replaceChildren(
-      h("h2", {}, t("inc_dispatch_title")),
-      h("p", {class: "source"}, alarm ? t("inc_from_alarm", {dog: alarm.dog, when: clock(alarm.ts), what: `${alarm.type}: ${alarm.message || ""}`})
-        : t("inc_from_point", {x: x.value, y: y.value})),
-      h("label", {}, t("inc_dog"), dogSelect), h("label", {}, t("inc_goal"), goal),
-      h("label", {}, "x (m)", x), h("label", {}, "y (m)", y),
-      h("label", {}, t("inc_officer"), officer), officers,
-      h("label", {}, t("inc_what"), what), h("label", {}, t("inc_incident"), target),
-      h("div", {class: "actions"}, confirm,
-        h("button", {id: "dispatch-cancel", type: "button", onclick: () => dialog.close()}, t("inc_cancel"))),
-      status);
-    dialog.showModal();
+  // --- the dispatch dialog (dispatch_dialog.js) ----------------------------------------------
+  openDialog(options) {
+    openDispatch(this, options);
   }
 
   // --- the dog view: its incident beside it, its goal on the map ------------------------------
@@ -241,7 +173,7 @@ export class IncidentDesk {
     this.hidePage();
     if (map && map !== this.map) {
       this.map = map;
-      this.layer = L.layerGroup().addTo(map.map);
+      this.goal = new GoalLayer(map.map);
       map.map.on("click", e => {
         if (this.viewDog) this.openDialog({point: {x: e.latlng.lng, y: e.latlng.lat}, dog: this.viewDog});
       });
@@ -250,24 +182,8 @@ export class IncidentDesk {
   }
 
   drawGoal() {
-    const box = document.querySelector("#dog-goal");
     const d = this.viewDog && this.dog(this.viewDog);
-    if (!d || !box) return;
-    const goal = d.telemetry.goal;
-    const pose = d.telemetry.pose;
-    this.layer?.clearLayers();
-    if (!goal || goal.state === "idle") { box.textContent = t("inc_no_goal"); box.dataset.state = "idle"; return; }
-    const left = goal.distance_left_m;
-    box.textContent = t("inc_progress", {label: goal.label, state: t(`inc_goal_${goal.state}`, {}, goal.state),
-      left: left === null || left === undefined ? "∞" : left.toFixed(1),
-      eta: goal.eta_s === null || goal.eta_s === undefined ? "–" : Math.round(goal.eta_s)});
-    box.dataset.state = goal.state;
-    if (goal.target && pose && this.layer) {
-      const to = [goal.target.y, goal.target.x];
-      L.polyline([[pose.y, pose.x], to], {color: "#d29922", weight: 3, dashArray: "6 6", interactive: false}).addTo(this.layer);
-      L.circleMarker(to, {radius: 8, color: "#d29922", fillColor: "#d29922", fillOpacity: 0.4, interactive: false})
-        .bindTooltip(box.textContent, {permanent: true, direction: "top", className: "goal-tip"}).addTo(this.layer);
-    }
+    if (d) this.goal?.draw(d.telemetry, document.querySelector("#dog-goal"));
   }
 
   renderSide() {
