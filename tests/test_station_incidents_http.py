@@ -117,16 +117,16 @@ def test_viewer_and_operator_read_but_every_change_is_refused_and_audited(statio
     assert status == 403 and refused["code"] != "forbidden", refused
 
 
-@pytest.mark.parametrize("target, code", [
+@pytest.mark.parametrize("point, code", [
     ({"x": None, "y": 0.0}, "bad_target"),           # what a page's NaN becomes in JSON
     ({"x": 1.0}, "bad_target"),
     ("north", "bad_target"),
     ({"x": 1e7, "y": 0.0}, "bad_args"),              # beyond the verb's range
     ({"lat": 91.0, "lon": 0.0}, "bad_target"),
 ])
-def test_a_bad_goal_is_refused_with_its_code_before_anything_is_signed(station, chief, target, code):
+def test_a_bad_goal_is_refused_with_its_code_before_anything_is_signed(station, chief, point, code):
     status, body, _ = call(station, "POST", "/api/incidents/respond",
-                           {"summary": "x", "dog": "dog1", "target": target, "officer": "王警官"}, chief)
+                           {"summary": "x", "dog": "dog1", "target": point, "officer": "王警官"}, chief)
     assert (status, body["code"]) == (400, code), body
     assert station.published == []
     assert call(station, "GET", "/api/incidents", headers=chief)[1]["incidents"] == []   # nothing opened

@@ -356,9 +356,9 @@ class IncidentService:
             raise IncidentRefused("bad_filter", "state is open or closed")
         if isinstance(limit, bool) or not isinstance(limit, int):
             raise IncidentRefused("bad_filter", "limit is a whole number")
-        for name, value in (("dog", dog), ("officer", officer)):
-            if value is not None and (not isinstance(value, str) or len(value) > 64
-                                      or any(ord(c) < 32 for c in value)):
+        for name, text in (("dog", dog), ("officer", officer)):
+            if text is not None and (not isinstance(text, str) or len(text) > 64
+                                     or any(ord(c) < 32 for c in text)):
                 raise IncidentRefused("bad_filter", f"{name} is a name")
         for name, value in (("since", since), ("until", until)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
