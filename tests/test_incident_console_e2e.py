@@ -116,7 +116,7 @@ def test_alarm_to_close_with_the_dog_and_the_officer(secure_broker, children, sa
                 == pytest.approx(KIOSK, abs=0.6)    # where the dog was when it heard it
             desk.fill("#dispatch-officer", OFFICER)
             desk.click("#dispatch-confirm")
-            desk.wait_for_selector("#dispatch-dialog:not([open])", timeout=MS)
+            desk.wait_for_selector("#dispatch-dialog", state="hidden", timeout=MS)
             inc = desk.wait_for_selector(f"{line} button.incident-link", timeout=MS).inner_text()
 
             # the officer's phone shows the task; Accept
@@ -146,7 +146,7 @@ def test_alarm_to_close_with_the_dog_and_the_officer(secure_broker, children, sa
             desk.fill("#dispatch-y", "0")
             desk.fill("#dispatch-officer", "")
             desk.click("#dispatch-confirm")
-            desk.wait_for_selector("#dispatch-dialog:not([open])", timeout=MS)
+            desk.wait_for_selector("#dispatch-dialog", state="hidden", timeout=MS)
             desk.wait_for_selector("#dog-incident .timeline li[data-kind=dog_event] >> text=too_far", timeout=MS)
 
             # --- closed with a disposition ---------------------------------------------------------

@@ -69,7 +69,7 @@ def test_an_alarm_dispatched_in_two_clicks_and_followed_to_the_close(console, br
     shot(page, "console-dispatch-en.png")
     # click 2: Confirm -> incident opened from the alarm, dog sent, officer given the task
     page.click("#dispatch-confirm")
-    page.wait_for_selector("#dispatch-dialog:not([open])", timeout=TIMEOUT_MS)
+    page.wait_for_selector("#dispatch-dialog", state="hidden", timeout=TIMEOUT_MS)
     goto, task = sent(station, "goto")[0], sent(station, "task")[0]
     assert (goto["issuer"], goto["args"]["x"], goto["args"]["y"]) == (CHIEF, x, y)
     inc = task["args"]["incident"]
@@ -125,7 +125,8 @@ def test_an_alarm_dispatched_in_two_clicks_and_followed_to_the_close(console, br
     page.click(f"#incidents tr[data-incident='{inc}']")
     page.wait_for_selector(f"{detail} .timeline li[data-kind=closed] >> text=已抓获", timeout=TIMEOUT_MS)
     shot(page, "console-incidents-zh.png")
-    assert errors == [], errors
+    refused = [e for e in errors if "status of 400" in e]
+    assert len(refused) == 2 and [e for e in errors if e not in refused] == [], errors  # NaN, 1e7
 
 
 @pytest.mark.timeout(180)
@@ -141,8 +142,9 @@ def test_a_viewer_and_an_operator_see_dispatch_disabled_with_the_reason_and_are_
         event = {"v": 1, "dog": "dog1", "ts": time.time(), "id": f"evt-0000009{len(name)}",
                  "type": "sound", "severity": "critical", "message": "shout"}
         dogs.row(EventRow("dog1", time.time(), event))
-        button = page.wait_for_selector(f"#alarm-list li[data-event={event['id']}] button.dispatch",
-                                        timeout=TIMEOUT_MS)
+        selector = f"#alarm-list li[data-event={event['id']}] button.dispatch"
+        page.wait_for_selector(selector, timeout=TIMEOUT_MS)
+        button = page.locator(selector)    # the queue is redrawn every second: found anew each time
         assert button.is_disabled()
         assert button.get_attribute("title") == f"disabled: the role {role} may not dispatch (a commander's call)"
         # the station refuses what the page would not send: 403, and the refusal is on record

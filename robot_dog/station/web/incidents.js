@@ -56,7 +56,8 @@ export class IncidentDesk {
   // --- what the role may do ------------------------------------------------------------------
   /** Why a change is refused here ("" when it is not): the role, or a station with no fleet. */
   reason() {
-    if (!this.can("dispatch")) return t("inc_reason_role", {role: t(`role_${this.role()}`, {}, this.role())});
+    const role = this.role() || "";     // none after a logout, while the page is redrawn
+    if (!this.can("dispatch")) return t("inc_reason_role", {role: t(`role_${role}`, {}, role)});
     if (!this.commandsOn()) return t("reason_no_commands");
     return "";
   }
