@@ -104,8 +104,8 @@ def test_alarm_to_close_with_the_dog_and_the_officer(secure_broker, children, sa
             assert body["result"]["code"] == "ok", body
             wait_for(lambda: arrived_since(api, 1) and math.dist(pose(probe), (0.0, 0.0)) < 1.0, "dog1 home")
 
-            # the officer pairs the phone with dog1 (while paired, it is one of the dog's e-stop
-            # endpoints: paired only while the incident needs it)
+            # the officer pairs the phone with dog1 (from now on one of the dog's e-stop endpoints:
+            # the phone stays open to the end, as a lost phone stops the dog)
             phone.goto(f"https://127.0.0.1:{handheld_port}/")
             pair(phone, dog_namespace, OFFICER)
 
@@ -136,10 +136,10 @@ def test_alarm_to_close_with_the_dog_and_the_officer(secure_broker, children, sa
             phone.wait_for_selector("[data-task=accepted][aria-pressed=true]", timeout=MS)
             phone.locator("[data-task=on_scene]").tap()
             desk.wait_for_selector(f"#dog-incident .units li[data-unit='{OFFICER}'][data-status=on_scene]", timeout=MS)
-            hand.close()   # the phone leaves; its e-stop endpoint leaves with it
 
             # --- a point beyond the dog's radius: sent, refused by the dog with its code ----------
-            desk.click("#map", position={"x": 40, "y": 40})
+            box = desk.locator("#map").bounding_box()   # clear of the zoom buttons (top left)
+            desk.click("#map", position={"x": box["width"] - 40, "y": box["height"] - 40})
             desk.wait_for_selector("#dispatch-dialog[open]", timeout=MS)
             assert desk.input_value("#dispatch-incident") == inc
             desk.fill("#dispatch-x", "500")

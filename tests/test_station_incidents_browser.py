@@ -90,7 +90,8 @@ def test_an_alarm_dispatched_in_two_clicks_and_followed_to_the_close(console, br
     assert f"{OFFICER}: on scene" in page.inner_text("#dog-incident .units")
 
     # a point clicked on the map: NaN and a point beyond the verb's range refused with their codes
-    page.click("#map", position={"x": 60, "y": 60})
+    box = page.locator("#map").bounding_box()   # clear of the zoom buttons (top left)
+    page.click("#map", position={"x": box["width"] - 40, "y": box["height"] - 40})
     page.wait_for_selector("#dispatch-dialog[open]", timeout=TIMEOUT_MS)
     assert page.input_value("#dispatch-incident") == inc               # joins the dog's incident
     page.fill("#dispatch-x", "NaN")
