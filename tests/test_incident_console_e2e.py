@@ -47,6 +47,21 @@ def arrived_since(api: Api, n: int) -> bool:
     return sum(e["data"]["state"] == "arrived" for e in goal_events(api)) > n
 
 
+class Resumer:
+    """What the operator does when the console says the goal waits for Resume: on a loaded
+    machine the patrol input can go quiet past the mux's watchdog, and the restart interlock then
+    holds it until someone resumes it deliberately (never by itself)."""
+
+    def __init__(self, api: Api, station: Station) -> None:
+        self.api, self.station, self.last, self.count = api, station, 0.0, 0
+
+    def __call__(self) -> None:
+        goal = (self.station.storage.latest_telemetry("dog1") or {}).get("goal") or {}
+        if goal.get("state") == "waiting" and time.monotonic() - self.last > 2.0:
+            self.last, self.count = time.monotonic(), self.count + 1
+            self.api.command("dog1", "resume", {"input": "patrol"}, wait=0)
+
+
 @pytest.mark.timeout(600)
 def test_alarm_to_close_with_the_dog_and_the_officer(secure_broker, children, safety_chain, ros_probe,
                                                     dog_namespace, tmp_path):
@@ -91,7 +106,8 @@ def test_alarm_to_close_with_the_dog_and_the_officer(secure_broker, children, sa
             # --- on its rounds: to the kiosk, an alarm there, home again ------------------------
             status, body = api.command("dog1", "goto", {"x": KIOSK[0], "y": KIOSK[1]})
             assert body["result"]["code"] == "ok", body
-            wait_for(lambda: arrived_since(api, 0), "dog1 at the kiosk")
+            resume = Resumer(api, station)
+            wait_for(lambda: resume() or arrived_since(api, 0), "dog1 at the kiosk")
             wait_for(lambda: (t := station.storage.latest_telemetry("dog1")) and
                      math.dist((t["pose"]["x"], t["pose"]["y"]), KIOSK) < 0.6, "the telemetry at the kiosk")
             alarm = {"v": 1, "dog": "dog1", "ts": time.time(), "id": "boot1-9001", "type": "sound",
@@ -103,7 +119,8 @@ def test_alarm_to_close_with_the_dog_and_the_officer(secure_broker, children, sa
             desk.wait_for_selector(f"{line} button.dispatch:not([disabled])", timeout=MS)
             status, body = api.command("dog1", "return", {})
             assert body["result"]["code"] == "ok", body
-            wait_for(lambda: arrived_since(api, 1) and math.dist(pose(probe), (0.0, 0.0)) < 1.0, "dog1 home")
+            wait_for(lambda: resume() or arrived_since(api, 1) and math.dist(pose(probe), (0.0, 0.0)) < 1.0,
+                     "dog1 home")
 
             # the officer pairs the phone with dog1 (from now on one of the dog's e-stop endpoints:
             # the phone stays open to the end, as a lost phone stops the dog)
@@ -128,7 +145,7 @@ def test_alarm_to_close_with_the_dog_and_the_officer(secure_broker, children, sa
 
             # the dog view: the goal on the map with its progress, the timeline beside it
             desk.click(".tile[data-dog=dog1] .frame")
-            lapses = walk_to(desk, phone, probe, api, station, inc)
+            lapses = walk_to(desk, phone, probe, api, station, inc, resume)
             desk.wait_for_selector("#dog-incident .timeline li[data-kind=dog_event] >> text=arrived", timeout=MS)
             assert math.dist(pose(probe), station_target(station, inc)) <= 0.5
             phone.wait_for_selector("[data-task=accepted][aria-pressed=true]", timeout=MS)
@@ -182,12 +199,12 @@ def goal_ends(station, incident: str) -> list[str]:
             if e["kind"] == "dog_event" and e["data"].get("type") == "goal"]
 
 
-def walk_to(desk, phone, probe, api, station, incident: str) -> int:
+def walk_to(desk, phone, probe, api, station, incident: str, resume: Resumer) -> int:
     """Until dog1 arrives where the incident sent it; how many times the phone's e-stop deadline
     lapsed on the way. On a loaded machine the phone's 0.5 s deadline can lapse: the e-stop ends
-    the goal and a release never resumes it, so the officer releases on the phone, the station
-    resumes the patrol input and the commander sends the dog again from the dog view, as people
-    would. The first time the goal is under way, its drawing on the map is the screenshot."""
+    the goal and sits the dog down, and a release neither resumes the goal nor stands the dog up,
+    so the officer releases on the phone, the station stands the dog up and resumes the patrol
+    input, and the commander sends the dog again from the dog view, as people would. The first time the goal is under way, its drawing on the map is the screenshot."""
     seen, shown = 0, False
     for lapses in range(4):
         if not shown:
@@ -195,16 +212,22 @@ def walk_to(desk, phone, probe, api, station, incident: str) -> int:
                 desk.wait_for_selector("#dog-goal[data-state=active]", timeout=20_000)
                 assert "m left" in desk.inner_text("#dog-goal")
                 desk.wait_for_selector("#map .goal-tip", timeout=20_000)
+                desk.set_viewport_size({"width": 1920, "height": 1080})
+                desk.eval_on_selector("#map", "e => e.scrollIntoView({block: 'end'})")
                 shot(desk, "console-incident-dog-en.png")
+                desk.set_viewport_size({"width": 1366, "height": 768})
                 shown = True
             except Exception:   # noqa: BLE001 (stopped before it was drawn: judged below)
                 pass
-        end = wait_for(lambda seen=seen: goal_ends(station, incident)[seen:], "the goal's end")[0]
+        end = wait_for(lambda seen=seen: resume() or goal_ends(station, incident)[seen:], "the goal's end")[0]
         if end == "arrived":
             return lapses
         assert end == "estop", end
         support.wait_for(lambda: unhold(phone, probe) or not probe.messages("estop")[-1].engaged,
                          "the officer's release", timeout_s=120.0, interval_s=2.0)
+        # a release never stands the dog up (the e-stop sat it down): standing is asked for
+        wait_for(lambda: api.command("dog1", "mode", {"mode": "stand"})[1]
+                 .get("result", {}).get("code") == "ok", "the dog standing again")
         wait_for(lambda: api.command("dog1", "resume", {"input": "patrol"})[1]
                  .get("result", {}).get("code") == "ok", "the patrol input resumed")
         seen = len(goal_ends(station, incident))
