@@ -212,8 +212,7 @@ def walk_to(desk, phone, probe, api, station, incident: str, resume: Resumer) ->
                 desk.wait_for_selector("#dog-goal[data-state=active]", timeout=20_000)
                 assert "m left" in desk.inner_text("#dog-goal")
                 desk.wait_for_selector("#map .goal-tip", timeout=20_000)
-                desk.set_viewport_size({"width": 1920, "height": 1080})
-                desk.eval_on_selector("#map", "e => e.scrollIntoView({block: 'end'})")
+                desk.set_viewport_size({"width": 1920, "height": 1280})   # the incident and the map at once
                 shot(desk, "console-incident-dog-en.png")
                 desk.set_viewport_size({"width": 1366, "height": 768})
                 shown = True
