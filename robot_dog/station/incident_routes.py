@@ -23,7 +23,8 @@ the commander's call, as a dispatcher's in a computer-aided dispatch centre.
 
 A refusal is {"error", "code"} with the status `incident_service.http_status` gives it. Every
 stored change, from a route or from what a dog reported, goes to the live pages as
-`{"type": "incident", "incident": {...}, "first": n, "entries": [...]}` (`live_message`).
+`{"type": "incident", "dog": null, "incident": {...}, "first": n, "entries": [...]}`
+(`live_message`), to the pages that see every dog.
 """
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations (web.py).
 from collections.abc import Awaitable, Callable
@@ -58,7 +59,9 @@ def live_message(incident: Incident, entries: list[Entry]) -> dict[str, Any]:
     `first` being the index of the first of them (a page that holds fewer reloads it)."""
     alarm = next(({"dog": e.unit, "event": e.data.get("event")} for e in incident.timeline
                   if e.kind == "alarm"), None)
-    return {"type": "incident",
+    # "dog": None is about no single dog: only the pages that see every dog take it (live.py
+    # Outbox.pushed); an officer's page, limited to its paired dogs, reads no incidents.
+    return {"type": "incident", "dog": None,
             "incident": {"id": incident.id, "summary": incident.summary, "alarm": alarm,
                          "state": "closed" if incident.closed else "open",
                          "disposition": incident.disposition, "opened_at": incident.opened_at,
