@@ -18,6 +18,11 @@ from pathlib import Path
 from bench.stats import NoSamples
 
 
+#: `--NAME=VALUE` options, passed to the benchmarks as environment variables.
+OPTIONS = {"trials": "ROBOT_DOG_BENCH_TRIALS", "hogs": "ROBOT_DOG_BENCH_HOGS",
+           "paths": "ROBOT_DOG_BENCH_PATHS", "minutes": "ROBOT_DOG_BENCH_MINUTES"}
+
+
 def available() -> list[str]:
     here = Path(__file__).parent
     return sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules([str(here)])
@@ -29,12 +34,30 @@ def usage() -> str:
     for name in available():
         doc = (importlib.import_module(f"bench.bench_{name}").__doc__ or "").strip()
         first_lines.append(f"  {name:<16} {doc.splitlines()[0] if doc else ''}")
-    return ("usage: ./dev.sh bench [NAME ...] [--json] [--trials=N]   (no NAME: every benchmark)\n"
+    return ("usage: ./dev.sh bench [NAME ...] [--json] [--trials=N] [--summary]   (no NAME: every benchmark)\n"
             "Prints each benchmark's figures (docs/BENCHMARKS.md says what they mean).\n"
             "--trials=N: trials per case, for the benchmarks that take it (ROBOT_DOG_BENCH_TRIALS).\n"
-            "--hogs=N: CPU hogs beside the stack in bench safety (default 2; ROBOT_DOG_BENCH_HOGS)."
+            "--hogs=N: CPU hogs beside the stack in bench safety (default 2; ROBOT_DOG_BENCH_HOGS).\n"
+            "--paths=a,b: only these paths of bench safety (ROBOT_DOG_BENCH_PATHS).\n"
+            "--minutes=M: bench safety starts no new round after M minutes (ROBOT_DOG_BENCH_MINUTES).\n"
+            "--summary: print the totals over a benchmark's results log instead of running it "
+            "(bench safety)."
             "\n\n"
             + "\n".join(first_lines))
+
+
+def summaries(names: list[str], explicit: bool) -> int:
+    """`--summary`: each benchmark's totals over its results log (`logged_totals()`); with no
+    NAME, those of the benchmarks that keep one."""
+    for name in names:
+        module = importlib.import_module(f"bench.bench_{name}")
+        if not hasattr(module, "logged_totals"):
+            if not explicit:
+                continue
+            print(f"bench {name} keeps no results log (--summary is for: safety)", file=sys.stderr)
+            return 2
+        print(f"== {name}\n{module.logged_totals()}", flush=True)
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -42,22 +65,24 @@ def main(argv: list[str]) -> int:
         print(usage())
         return 0
     as_json = "--json" in argv
-    for arg in [a for a in argv if a.startswith("--trials=")]:
-        os.environ["ROBOT_DOG_BENCH_TRIALS"] = arg.split("=", 1)[1]
-        argv = [a for a in argv if a != arg]
-    for arg in [a for a in argv if a.startswith("--hogs=")]:
-        os.environ["ROBOT_DOG_BENCH_HOGS"] = arg.split("=", 1)[1]
-        argv = [a for a in argv if a != arg]
-    flags = {a for a in argv if a.startswith("-")} - {"--json"}
+    for option, variable in OPTIONS.items():
+        for arg in [a for a in argv if a.startswith(f"--{option}=")]:
+            os.environ[variable] = arg.split("=", 1)[1]
+            argv = [a for a in argv if a != arg]
+    as_summary = "--summary" in argv
+    flags = {a for a in argv if a.startswith("-")} - {"--json", "--summary"}
     if flags:
         print(f"unknown option(s): {', '.join(sorted(flags))}\n{usage()}", file=sys.stderr)
         return 2
-    names = [a for a in argv if not a.startswith("--")] or available()
+    named = [a for a in argv if not a.startswith("--")]
+    names = named or available()
     unknown = [n for n in names if n not in available()]
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; available: {', '.join(available())}",
               file=sys.stderr)
         return 2
+    if as_summary:
+        return summaries(names, explicit=bool(named))
     results: dict[str, dict[str, object]] = {}
     for name in names:
         module = importlib.import_module(f"bench.bench_{name}")

@@ -6,19 +6,29 @@ this process; this process is the phone (websockets client), the patrol (20 Hz o
 `patrol/cmd_vel`, resumed before each trial) and the probe recording `cmd_vel`. Beside the stack
 run two CPU hogs, `yes > /dev/null` processes (the machine has 2 cores: they take both).
 
-Paths (each trial: drive, stop, measure, release, watch, re-arm):
+Paths (each trial: drive DRIVE_S, stop, measure, release, watch WATCH_S, re-arm):
   station_estop      patrol driving; `estop/engage` as station (the ROS leg of the station's
                      e-stop; the MQTT leg is in bench outage) -> first zero on cmd_vel
   handheld_estop     phone driving; E-STOP frame -> first zero
-  handheld_close     phone driving; the WebSocket closes -> first zero (the next phone says hello)
+  handheld_close     phone driving; the WebSocket closes -> first zero; once the handheld's
+                     deadline holds, the officer pairs again with a new code (a lost phone's
+                     pairing is void) and releases with the stick still deflected
   handheld_silent    phone driving; the phone falls silent, socket open -> first zero
   mcu_button         patrol driving; the MCU's button pressed -> first zero
-  payload_link_loss  patrol driving; the payload cable pulled (UNPLUG_S, 4 s) -> first zero; MCU safe time
+  payload_link_loss  patrol driving; the payload cable pulled -> first zero; MCU safe time. The
+                     cable stays out until the stop, the MCU's own safe state and the `mcu`
+                     hold are all seen (about 0.5 s: the MCU's heartbeat timeout), then goes back
+A stop that never comes counts as ZERO_TIMEOUT_S (over 0.5 s), never as a trial not run.
 Also `motion/state` gaps (published at least every 0.5 s), by the publisher's header stamps
 (safety_node's own stalls) and by arrival at the probe (either side's).
 After each release the patrol keeps publishing (and in handheld trials the phone keeps its stick
-deflected) for 1 s: any non-zero command then is a restart without a deliberate action (goal 0).
-Trials per path: `--trials=N` (default 1000); CPU hogs: `--hogs=N` (default 2); run under
+deflected) for WATCH_S: any non-zero command then is a restart without a deliberate action.
+
+Options: `--trials=N` rounds of the paths (default 1000); `--hogs=N` CPU hogs (default 2);
+`--paths=a,b` a subset (ROBOT_DOG_BENCH_PATHS); `--minutes=M` no new round after M minutes
+(ROBOT_DOG_BENCH_MINUTES). Each run appends one JSON line to ROBOT_DOG_BENCH_SAFETY_LOG
+(default var/bench/safety.jsonl) and prints the totals of the current code over the log;
+`./dev.sh bench safety --summary` prints them without running. Run under
 `flock -x /tmp/robot-dog-timing.lock`.
 """
 from __future__ import annotations
@@ -30,18 +40,21 @@ import subprocess
 import tempfile
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.bench_teleop import Probe, Stack, _wait, pairing_code
+from bench import safety_log
+from bench.bench_teleop import Probe, Stack, _wait
 from bench.stats import summary
 
+ROOT = Path(__file__).resolve().parents[1]
 WATCH_S = 1.0          # after a release: nothing may move for this long without a deliberate action
-DRIVE_S = 0.4
-#: Long enough for the payload link's 2 s check-in deadline to lapse (a shorter pull stops
-#: only the MCU today: the payload node checks in `mcu` with a 2 s timeout).
-UNPLUG_S = 4.0
-PATHS = ("station_estop", "handheld_estop", "handheld_close", "handheld_silent", "mcu_button",
-         "payload_link_loss")
+DRIVE_S = 0.4          # driving before each stop
+ZERO_TIMEOUT_S = 20.0  # a stop not seen by then is recorded as this long
+#: The cable's longest pull: it goes back as soon as the stop, the MCU's safe state and the
+#: `mcu` hold are seen (the serial link's loss engages the hold at once, not a check-in deadline).
+UNPLUG_MAX_S = 20.0
+POLL_S = 0.02          # pacing of repeated service calls (a release tried until it is accepted)
 
 
 def trials() -> int:
@@ -49,27 +62,51 @@ def trials() -> int:
     return int(os.environ.get("ROBOT_DOG_BENCH_TRIALS", "1000"))
 
 
-class Phone:
-    """The handheld page as a scripted WebSocket client: pairs (or says hello with its token),
-    drives at 20 Hz with beats while `x` is set, keeps beating while `beating`."""
+def results_log() -> Path:
+    return Path(os.environ.get("ROBOT_DOG_BENCH_SAFETY_LOG") or ROOT / "var" / "bench" / "safety.jsonl")
 
-    def __init__(self, stack: Stack, token: str | None = None, code: str | None = None) -> None:
+
+def code_identity() -> dict[str, object]:
+    """The commit, the newest commit that changed anything but the docs (`code`: runs on a
+    docs-only commit are the same code), and whether tracked code differs from it."""
+    not_docs = ["--", ".", ":(exclude)docs", ":(exclude)*.md"]
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              timeout=30).stdout.strip()
+    return {"commit": git("rev-parse", "HEAD"), "code": git("log", "-1", "--format=%H", *not_docs),
+            "dirty": bool(git("status", "--porcelain", "--untracked-files=no", *not_docs))}
+
+
+def logged_totals() -> str:
+    """`./dev.sh bench safety --summary`: every logged run added up, the current code's first."""
+    log = results_log()
+    runs, bad = safety_log.read(log.read_text(encoding="utf-8").splitlines() if log.exists() else [])
+    return f"{log}\n" + safety_log.report(runs, safety_log.version(code_identity()), bad)
+
+
+class Phone:
+    """The handheld page as a scripted WebSocket client: pairs with a code, drives at 20 Hz with
+    beats while `x` is set, keeps beating while `beating`."""
+
+    def __init__(self, stack: Stack, code: str) -> None:
         from websockets.sync.client import connect
         ctx = ssl.create_default_context(cafile=str(stack.ca))
         self.ws = connect(f"wss://127.0.0.1:{stack.port}/ws", ssl=ctx, open_timeout=30,
                           origin=f"https://127.0.0.1:{stack.port}").__enter__()  # the page's own origin
-        self.seq, self.token = 0, token
+        self.seq = 0
+        self.token: str | None = None
+        self.refused = ""                   # why pairing was refused
+        self.results: list[dict] = []       # the page requests' answers
         self.x: float | None = None
         self.beating, self.closed = True, False
         self._lock = threading.Lock()
-        self._paired = threading.Event()
+        self._answered = threading.Event()
         threading.Thread(target=self._read, daemon=True).start()
-        if token:
-            self.send("hello", token=token)
-        else:
-            self.send("pair", code=code)
-        if not self._paired.wait(30):
-            raise RuntimeError("the phone did not pair")
+        self.send("pair", code=code)
+        if not self._answered.wait(30) or self.token is None:
+            self.close()
+            raise RuntimeError(f"the phone did not pair: {self.refused or 'no answer in 30 s'}")
         threading.Thread(target=self._loop, daemon=True).start()
 
     def _read(self) -> None:
@@ -78,7 +115,12 @@ class Phone:
                 doc = json.loads(text) if isinstance(text, str) else {}
                 if doc.get("t") == "paired":
                     self.token = doc["token"]
-                    self._paired.set()
+                    self._answered.set()
+                elif doc.get("t") == "refused" and self.token is None:
+                    self.refused = f"{doc.get('code')}: {doc.get('reason')}"
+                    self._answered.set()
+                elif doc.get("t") == "result":
+                    self.results.append(doc)
         except Exception:  # noqa: BLE001 (closed)
             pass
 
@@ -87,6 +129,21 @@ class Phone:
             self.seq += 1
             self.ws.send(json.dumps({"t": t, "seq": self.seq, **fields}))
             return time.perf_counter()
+
+    def release(self, timeout: float = 30.0) -> None:
+        """The page's Release (the dog checks it in first), tried again until it is answered ok."""
+        end = time.monotonic() + timeout
+        while True:
+            seen = len(self.results)
+            self.send("release")
+            answer = _wait(lambda seen=seen: next(
+                (r for r in self.results[seen:] if r.get("kind") == "release"), None),
+                "the release's answer", timeout)
+            if answer.get("ok"):
+                return
+            if time.monotonic() > end:
+                raise RuntimeError(f"release refused: {answer.get('code')}")
+            time.sleep(POLL_S)
 
     def _loop(self) -> None:
         while not self.closed:
@@ -116,8 +173,26 @@ class Hogs:
             proc.wait()
 
 
+class LogCount:
+    """Occurrences of `needle` in a growing log file, reading only what was added."""
+
+    def __init__(self, path: Path, needle: str) -> None:
+        self.path, self.needle = path, needle
+        self.offset, self.seen, self._tail = 0, 0, ""
+
+    def count(self) -> int:
+        with self.path.open("rb") as log:
+            log.seek(self.offset)
+            data = log.read()
+        self.offset += len(data)
+        text = self._tail + data.decode(errors="replace")
+        self.seen += text.count(self.needle)
+        self._tail = text[-(len(self.needle) - 1):] if len(self.needle) > 1 else ""
+        return self.seen
+
+
 class Bench:
-    def __init__(self, stack: Stack, probe: Probe) -> None:
+    def __init__(self, stack: Stack, probe: Probe, paths: tuple[str, ...]) -> None:
         from geometry_msgs.msg import Twist
 
         from robot_dog.ros import qos
@@ -142,16 +217,25 @@ class Bench:
             self.state_stamp.append(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
         probe.node.create_subscription(MotionState, "motion/state", state, qos.STATE)
         from robot_dog_interfaces.msg import EstopState
-        self.estop_reason = ""
+        self.holders: list[str] = []          # who holds the e-stop now
         self.unexpected_holds: dict[str, int] = {}   # holds no trial asked for (load: deadlines)
 
         def estop(msg: EstopState) -> None:
-            self.estop_reason = msg.reason if msg.engaged else ""
+            self.holders = list(msg.hold_endpoints) if msg.engaged else []
         probe.node.create_subscription(EstopState, "estop", estop, qos.STATE)
-        self.times: dict[str, list[float]] = {p: [] for p in PATHS}
-        self.restarts: dict[str, int] = {p: 0 for p in PATHS}
+        self.times: dict[str, list[float]] = {p: [] for p in paths}
+        self.restarts: dict[str, int] = {p: 0 for p in paths}
+        self.watched: dict[str, int] = {p: 0 for p in paths}
+        self.no_zero: dict[str, int] = {p: 0 for p in paths}
         self.mcu_safe: list[float] = []
         self.phone: Phone | None = None
+        self.pulled_out = LogCount(stack.tmp / "payload.log", "pulled out")
+        from geometry_msgs.msg import TwistStamped
+        self.stick: list[tuple[float, float]] = []   # the handheld input safety_node hears
+
+        def stick(msg: TwistStamped) -> None:
+            self.stick.append((time.perf_counter(), msg.twist.linear.x))
+        probe.node.create_subscription(TwistStamped, "teleop/handheld/cmd_vel", stick, qos.COMMAND)
 
     # ---- helpers -------------------------------------------------------------------------------
     def srv(self, name: str, **fields):
@@ -160,28 +244,48 @@ class Bench:
                 "motion/resume": srv.MotionResume, "teleop/pair": srv.PairHandheld}[name]
         return self.probe.call(kind, name, **fields)
 
-    def zero_after(self, t: float) -> float:
-        return _wait(lambda: next((rt for rt, v in list(self.probe.cmd) if rt >= t and v == 0.0),
-                                  None), "zero", 20) - t
+    def mark(self) -> int:
+        """Where `cmd_vel` is now: the scans below start here, not at the run's first message."""
+        return len(self.probe.cmd)
 
-    def moving_since(self, t: float) -> bool:
-        return any(v != 0.0 for rt, v in list(self.probe.cmd) if rt >= t)
+    def zero_after(self, path: str, t: float, since: int) -> None:
+        """Record the time from `t` to the first zero on `cmd_vel` (ZERO_TIMEOUT_S if none)."""
+        cmd = self.probe.cmd
+        try:
+            zero = _wait(lambda: next((rt for rt, v in cmd[since:] if rt >= t and v == 0.0), None),
+                         "zero", ZERO_TIMEOUT_S) - t
+        except RuntimeError:
+            zero = ZERO_TIMEOUT_S
+            self.no_zero[path] += 1
+        self.times[path].append(zero)
+
+    def moving_since(self, t: float, since: int) -> bool:
+        return any(v != 0.0 for rt, v in self.probe.cmd[since:] if rt >= t)
+
+    def release(self, endpoint: str, timeout: float = 30.0) -> None:
+        """Release `endpoint`'s hold, tried again (paced) until it is accepted."""
+        def accepted() -> bool:
+            reply = self.srv("estop/release", endpoint=endpoint)
+            if reply is not None and reply.accepted:
+                return True
+            time.sleep(POLL_S)
+            return False
+        _wait(accepted, f"{endpoint} released", timeout)
 
     def drive_patrol(self) -> None:
         self.released()
+        since, t = self.mark(), time.perf_counter()
         self.srv("motion/resume", input="patrol", endpoint="admin")
-        t = time.perf_counter()
-        _wait(lambda: self.moving_since(t), "the patrol driving", 30)
+        _wait(lambda: self.moving_since(t, since), "the patrol driving", 30)
         time.sleep(DRIVE_S)
 
     def released(self) -> None:
         """Wait for the trial's release; a hold no trial asked for (a deadline missed under
-        load) is counted by its reason and released as admin."""
+        load) is counted by its holder and released as admin."""
         try:
             _wait(lambda: not self.probe.estop or not self.probe.estop[-1], "released", 5)
         except RuntimeError:
-            for part in self.estop_reason.split("; "):
-                holder = part.split(":", 1)[0] or "?"
+            for holder in self.holders or ["?"]:
                 self.unexpected_holds[holder] = self.unexpected_holds.get(holder, 0) + 1
             self.srv("estop/release", endpoint="admin")
             _wait(lambda: not self.probe.estop or not self.probe.estop[-1], "released", 30)
@@ -189,24 +293,24 @@ class Bench:
     def watch(self, path: str) -> None:
         """The released dog, with every input still asking to move: count any motion."""
         self.released()
-        t = time.perf_counter()
+        since, t = self.mark(), time.perf_counter()
         time.sleep(WATCH_S)
-        if self.moving_since(t):
+        if self.moving_since(t, since):
             self.restarts[path] += 1
+        self.watched[path] += 1
 
     def new_phone(self) -> Phone:
+        """A phone paired with a new code (a lost phone's stored token no longer resumes)."""
         from robot_dog_interfaces.srv import PairHandheld
-        token = self.phone.token if self.phone is not None else None
-        for attempt in range(5):   # the server may still be closing the last connection
+        for attempt in range(5):
             try:
-                code = None if token else self.probe.call(PairHandheld, "teleop/pair",
-                                                          officer="bench-officer").pairing_code
-                self.phone = Phone(self.stack, token=token, code=code)
+                reply = self.probe.call(PairHandheld, "teleop/pair", officer="bench-officer")
+                self.phone = Phone(self.stack, code=reply.pairing_code)
                 return self.phone
-            except Exception:  # refused or reset: try again
+            except Exception:  # refused, reset or no answer: try again
                 if attempt == 4:
                     raise
-                time.sleep(1.0)
+                time.sleep(0.5)
         raise AssertionError("unreachable")
 
     def drive_phone(self) -> Phone:
@@ -214,132 +318,192 @@ class Bench:
         phone.beating = True
         self.released()
         phone.send("stop")                 # at neutral, then deflected: a deliberate action
-        t = time.perf_counter()
+        since, t = self.mark(), time.perf_counter()
         phone.x = 0.5
-        _wait(lambda: self.moving_since(t), "the phone driving", 30)
+        _wait(lambda: self.moving_since(t, since), "the phone driving", 30)
         time.sleep(DRIVE_S)
         return phone
 
-    def await_hold(self) -> None:
-        """The lost handheld's deadline (0.5 s) engaging, before the phone comes back."""
-        _wait(lambda: self.probe.estop and self.probe.estop[-1], "the handheld's hold", 30)
+    def deflected_while_held(self, phone: Phone, x: float) -> None:
+        """The phone's stick deflected, and its frame on the handheld input before the release
+        (deflected, or zero while the server waits for the stick to be re-centred after a
+        lapse): the release must then not let it drive (it was never re-centred)."""
+        since, t = len(self.stick), time.perf_counter()
+        phone.x = x
+        _wait(lambda: any(rt >= t for rt, _ in self.stick[since:]), "the stick heard", 30)
 
-    def release_handheld(self, phone: Phone) -> None:
-        phone.beating = True
-        time.sleep(0.3)                     # beats: checked in again before the release
-        phone.send("release")
+    def await_hold(self, endpoint: str) -> None:
+        _wait(lambda: endpoint in self.holders, f"the {endpoint} hold", 30)
 
     # ---- one trial per path --------------------------------------------------------------------
     def station_estop(self) -> None:
         self.drive_patrol()
-        t = time.perf_counter()
+        since, t = self.mark(), time.perf_counter()
         hold = self.srv("estop/engage", endpoint="station", reason="bench")
-        self.times["station_estop"].append(self.zero_after(t))
+        self.zero_after("station_estop", t, since)
         self.srv("estop/release", endpoint="station", hold_id=hold.hold_id)
         self.watch("station_estop")
 
     def handheld_estop(self) -> None:
         phone = self.drive_phone()
+        since = self.mark()
         t = phone.send("estop")
-        self.times["handheld_estop"].append(self.zero_after(t))
-        phone.send("release")               # the stick stays deflected
+        self.zero_after("handheld_estop", t, since)
+        phone.release()                     # the stick stays deflected
         self.watch("handheld_estop")
         phone.x = None
 
     def handheld_close(self) -> None:
         phone = self.drive_phone()
+        since = self.mark()
         t = phone.close()
-        self.times["handheld_close"].append(self.zero_after(t))
-        self.await_hold()
-        phone = self.new_phone()            # hello with the stored token
-        phone.x = 0.5                       # touched again at once: deflected, never re-centred
-        self.release_handheld(phone)
+        self.zero_after("handheld_close", t, since)
+        self.await_hold("handheld")         # the lost handheld's deadline (0.5 s)
+        phone = self.new_phone()            # the officer pairs again with a new code
+        self.deflected_while_held(phone, 0.5)   # touched again at once: never re-centred
+        phone.release()
         self.watch("handheld_close")
         phone.x = None
 
     def handheld_silent(self) -> None:
         phone = self.drive_phone()
+        since = self.mark()
         phone.beating, x = False, phone.x
         phone.x = None
         t = time.perf_counter()             # the last frame went within the last 50 ms
-        self.times["handheld_silent"].append(self.zero_after(t) + 0.05)
-        self.await_hold()
-        phone.x = x                         # back: its frames come again, deflected
-        self.release_handheld(phone)
+        self.zero_after("handheld_silent", t, since)
+        self.times["handheld_silent"][-1] += 0.05
+        self.await_hold("handheld")
+        phone.beating = True                # back: its frames come again, deflected
+        self.deflected_while_held(phone, x or 0.5)
+        phone.release()
         self.watch("handheld_silent")
         phone.x = None
 
     def mcu_button(self) -> None:
         self.drive_patrol()
-        t = time.perf_counter()
+        pulled_out = self.pulled_out.count()
+        since, t = self.mark(), time.perf_counter()
         self.stack.mcu.set_button(True)
-        self.times["mcu_button"].append(self.zero_after(t))
+        self.zero_after("mcu_button", t, since)
         self.stack.mcu.set_button(False)
-        _wait(lambda: "pulled out" in self.stack.log("payload")[-4000:], "pulled out", 30)
-        _wait(lambda: self.srv("estop/release", endpoint="button").accepted, "button released", 30)
+        # payload_node has seen it out (it re-engages while it thinks the button is down)
+        _wait(lambda: self.pulled_out.count() > pulled_out or time.sleep(POLL_S), "pulled out", 30)
+        self.release("button")
         self.watch("mcu_button")
 
     def payload_link_loss(self) -> None:
+        mcu = self.stack.mcu
         self.drive_patrol()
-        t = time.perf_counter()
-        self.stack.mcu.unplug(UNPLUG_S)
-        safe = _wait(lambda: self.stack.mcu.snapshot()["safe"] and time.perf_counter(), "safe", 20)
-        self.mcu_safe.append(safe - t)
-        self.times["payload_link_loss"].append(self.zero_after(t))
-        _wait(lambda: self.srv("estop/release", endpoint="mcu").accepted, "mcu released", 60)
+        _wait(lambda: not mcu.snapshot()["safe"] or time.sleep(POLL_S), "the MCU not safe", 30)
+        since, t = self.mark(), time.perf_counter()
+        mcu.unplug(UNPLUG_MAX_S)
+        try:
+            safe = _wait(lambda: mcu.snapshot()["safe"] and time.perf_counter(), "MCU safe", 20)
+            self.mcu_safe.append(safe - t)
+            self.zero_after("payload_link_loss", t, since)
+            self.await_hold("mcu")
+        finally:
+            mcu.plug_in()
+        # payload_node's link is back when the MCU hears its heartbeats again; a release before
+        # that would be engaged again (the `mcu` hold is repeated while the link is lost)
+        _wait(lambda: "HEARTBEAT_LOST" not in mcu.snapshot()["safe_reasons"] or time.sleep(POLL_S),
+              "the payload link back", 30)
+        self.release("mcu")
         self.watch("payload_link_loss")
+
+
+def _figures(bench: Bench, paths: tuple[str, ...]) -> dict[str, object]:
+    figures: dict[str, object] = {}
+    for path in paths:
+        ms = [s * 1000 for s in bench.times[path]]
+        if ms:
+            figures |= summary(ms, f"{path}_to_zero", "ms", f"{path} trials")
+        figures |= {f"{path}_trials": len(ms), f"{path}_over_500ms": sum(v > 500 for v in ms),
+                    f"{path}_no_zero_within_{ZERO_TIMEOUT_S:g}s": bench.no_zero[path],
+                    f"{path}_restart_checks": bench.watched[path],
+                    f"{path}_restarts_without_action": bench.restarts[path]}
+    if bench.mcu_safe:
+        figures["mcu_safe_after_unplug_max_ms"] = max(bench.mcu_safe) * 1000
+    figures["unexpected_holds"] = dict(bench.unexpected_holds) or "none"
+    # Gaps by the publisher's stamps are safety_node's own; by arrival, its or the probe's.
+    for name, times in (("published", bench.state_stamp), ("received", bench.state_at)):
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        if gaps:
+            figures[f"motion_state_{name}_max_gap_ms"] = max(gaps) * 1000
+            figures[f"motion_state_{name}_gaps_over_600ms"] = sum(g > 0.6 for g in gaps)
+    return figures
 
 
 def run() -> dict[str, object]:
     n = trials()
+    paths = safety_log.select_paths(os.environ.get("ROBOT_DOG_BENCH_PATHS"))
     n_hogs = int(os.environ.get("ROBOT_DOG_BENCH_HOGS", "2"))  # --hogs=N
-    figures: dict[str, object] = {"trials_per_path": n, "cpus": os.cpu_count(),
-                                  "hogs": f"{n_hogs} x `yes > /dev/null`"}
+    minutes = float(os.environ.get("ROBOT_DOG_BENCH_MINUTES") or "inf")
+    identity = code_identity()
+    figures: dict[str, object] = {"rounds_asked": n, "paths": ",".join(paths), "cpus": os.cpu_count(),
+                                  "hogs": f"{n_hogs} x `yes > /dev/null`",
+                                  "code": safety_log.version(identity)}
     hogs = Hogs(n_hogs)
     with tempfile.TemporaryDirectory(prefix="bench_safety_") as tmp:
         stack = Stack(Path(tmp))
         probe = None
+        bench: Bench | None = None
+        errors: dict[str, int] = {}
+        not_run = {p: 0 for p in paths}
+        seconds = {p: 0.0 for p in paths}
+        load_start = os.getloadavg()[0]
+        date = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         try:
             probe = Probe(stack.ns)
             _wait(lambda: "handheld page on" in stack.log("teleop"), "teleop node", 120)
             _wait(lambda: "payload MCU on" in stack.log("payload"), "payload node", 120)
-            bench = Bench(stack, probe)
-            # The dog never logs its codes: a new one from `robot-dog teleop pair`, as an officer.
-            bench.phone = Phone(stack, code=pairing_code(stack))
-            figures["load_average_1min_start"] = os.getloadavg()[0]
-            errors: dict[str, int] = {}
-            for _ in range(n):
-                for path in PATHS:
+            bench = Bench(stack, probe, paths)
+            load_start = os.getloadavg()[0]
+            date = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            ends = time.monotonic() + minutes * 60
+            rounds = 0
+            while rounds < n and time.monotonic() < ends:
+                rounds += 1
+                for path in paths:
+                    started = time.monotonic()
                     try:
                         getattr(bench, path)()
                     except Exception as exc:  # noqa: BLE001 (a trial that could not run: counted)
-                        key = f"{path}:{type(exc).__name__}"
+                        key = f"{path}:{type(exc).__name__}: {str(exc)[:80]}"
                         errors[key] = errors.get(key, 0) + 1
-                        bench.phone = None if path.startswith("handheld") else bench.phone
-            figures["trials_not_run"] = errors or "none"
+                        not_run[path] += 1
+                        if path.startswith("handheld") and bench.phone is not None:
+                            bench.phone.close()     # the next handheld trial pairs a new one
+                            bench.phone = None
+                    seconds[path] += time.monotonic() - started
+            figures["rounds_run"] = rounds
+            figures["load_average_1min_start"] = load_start
             figures["load_average_1min_end"] = os.getloadavg()[0]
-            for path in PATHS:
-                ms = [s * 1000 for s in bench.times[path]]
-                figures |= summary(ms, f"{path}_to_zero", "ms", f"{path} trials")
-                figures |= {f"{path}_over_500ms": sum(v > 500 for v in ms),
-                            f"{path}_restarts_without_action": bench.restarts[path]}
-            figures["mcu_safe_after_unplug_max_ms"] = max(bench.mcu_safe) * 1000
-            figures["unexpected_holds"] = dict(bench.unexpected_holds) or "none"
-            # Gaps by the publisher's stamps are safety_node's own; by arrival, its or the probe's.
-            for name, times in (("published", bench.state_stamp), ("received", bench.state_at)):
-                gaps = [b - a for a, b in zip(times, times[1:])]
-                figures[f"motion_state_{name}_max_gap_ms"] = max(gaps) * 1000
-                figures[f"motion_state_{name}_gaps_over_600ms"] = sum(g > 0.6 for g in gaps)
+            figures["trials_not_run"] = errors or "none"
+            figures |= _figures(bench, paths)
+            figures |= {f"{p}_s_per_trial": seconds[p] / max(1, bench.watched[p] + not_run[p])
+                        for p in paths}
             # The node's own account of its longest stalls: where the time went (safety/stall.py).
             stalls = [line.split("safety tick ", 1)[1] for line in stack.log("safety").splitlines()
                       if "safety tick " in line]
             figures["safety_stalls_logged"] = len(stalls)
             figures["safety_stall_lines"] = stalls[-5:] or "none"
-            figures["goal_met"] = all(figures[f"{p}_over_500ms"] == 0 and
-                                      figures[f"{p}_restarts_without_action"] == 0 for p in PATHS)
+            figures["goal_met_this_run"] = all(
+                figures[f"{p}_over_500ms"] == 0 and figures[f"{p}_restarts_without_action"] == 0
+                and not_run[p] == 0 for p in paths)
         finally:
+            if bench is not None and any(bench.times[p] or not_run[p] for p in paths):
+                safety_log.append(results_log(), safety_log.record(
+                    identity=identity, date=date, load_start=load_start,
+                    load_end=os.getloadavg()[0], hogs=n_hogs, times_s=bench.times,
+                    restarts=bench.restarts, watched=bench.watched, not_run=not_run,
+                    seconds=seconds, extra={"errors": errors, "unexpected_holds": bench.unexpected_holds,
+                                            "mcu_safe_max_ms": round(max(bench.mcu_safe) * 1000, 1)
+                                            if bench.mcu_safe else None}))
             if probe is not None:
                 probe.close()
             stack.close()
             hogs.stop()
+    print(logged_totals(), flush=True)
     return figures

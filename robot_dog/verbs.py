@@ -293,7 +293,8 @@ VERBS: dict[str, Verb] = _verbs(
           "y": Number(-1e6, 1e6)},
          refusals=("no_officer",), envelope_fields={"sender": "issuer", "dog": "dog"}),
     Verb("pair_handheld", "open a one-time pairing code for the handheld, issued to a named "
-         "officer (a station account); the code comes back sealed with the command's `key` in "
+         "officer (a station account); the code comes back sealed to the command's `key` (an "
+         "X25519 public key) in "
          "the signed result (`data.sealed_code`), so only the station request that asked reads "
          "it. The sender is the signed command's issuer", frozenset({STATION}),
          Service("teleop/pair", "robot_dog_interfaces/PairHandheld"),

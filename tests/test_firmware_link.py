@@ -93,6 +93,18 @@ def test_unplug_and_replug_recovers_telemetry_and_commands(virtual_mcu: VirtualM
     assert host_link.reconnects >= 1
 
 
+def test_plugging_back_in_ends_a_long_pull_early(virtual_mcu: VirtualMcu,
+                                                host_link: SerialLink) -> None:
+    virtual_mcu.unplug(60.0)
+    assert wait_until(lambda: host_link.state is LinkState.DOWN, 3.0)
+    assert not virtual_mcu.plugged
+    virtual_mcu.plug_in()                                   # long before the 60 s are up
+    assert wait_until(lambda: host_link.state is LinkState.UP, 10)
+    assert host_link.command(SetLight(LightPattern.STEADY, 0, 1000)) is AckStatus.OK
+    virtual_mcu.plug_in()                                   # already in: nothing changes
+    assert virtual_mcu.plugged and host_link.state is LinkState.UP
+
+
 def test_command_times_out_while_unplugged(virtual_mcu: VirtualMcu,
                                            host_link: SerialLink) -> None:
     virtual_mcu.unplug(30.0)

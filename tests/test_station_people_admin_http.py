@@ -275,7 +275,7 @@ def test_pairing_codes_go_only_to_officer_accounts_and_by_their_own_route(statio
                                {"officer": officer}, otto)
         assert (status, body["code"]) == (400, code), officer
     status, body, _ = call(station, "POST", "/api/dogs/dog1/commands/pair_handheld?wait=0",
-                           {"officer": "otto", "key": reply_seal.new_key()}, otto)
+                           {"officer": "otto", "key": reply_seal.RequestKey().public}, otto)
     assert (status, body["code"]) == (400, "not_allowed")
     assert station.published == []
     vera = login(station, "vera")

@@ -229,6 +229,22 @@ def test_session_deadman_and_heartbeat():
     assert s.live(5.1)
 
 
+def test_a_stick_held_through_a_lapse_drives_again_only_after_neutral():
+    """The session's own zero at the lapse is heard by the dog's interlock as the stick at
+    neutral: a stick still held when the page comes back must not pass until re-centred."""
+    s = HandheldSession(heartbeat_s=0.5, linear_cap=0.5, angular_cap=1.0)
+    assert s.drive(1.0, 0.0, 0.0) == (0.5, 0.0)
+    assert s.lost(0.6)                                     # the session commands zero here
+    assert s.drive(1.0, 0.0, 2.0) == (0.0, 0.0) and not s.driving   # back, still deflected
+    assert s.live(2.0)                                     # its frames still count as heard
+    assert s.drive(0.0, 0.5, 2.05) == (0.0, 0.0)
+    assert s.drive(0.0, 0.0, 2.1) == (0.0, 0.0)            # re-centred
+    assert s.drive(1.0, 0.0, 2.15) == (0.5, 0.0) and s.driving
+    s.lost(3.0)
+    assert s.stop(3.5) == (0.0, 0.0)                       # the deadman let go: also neutral
+    assert s.drive(0.4, 0.0, 3.6) == (0.2, 0.0)
+
+
 def test_secret_fields_are_never_repeated_in_a_refusal():
     long_code = "9" * 65
     with pytest.raises(HandheldRefused) as err:

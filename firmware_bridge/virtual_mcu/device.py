@@ -88,6 +88,17 @@ class VirtualMcu:
             self._unplug_requests.append((seconds, done))
         done.wait(timeout=5.0)
 
+    def plug_in(self) -> None:
+        """Plug the pulled cable back in now, before `unplug`'s time is up (the serving thread
+        makes the new pty within 10 ms; with no thread running, this call does)."""
+        with self._lock:
+            if self._master is not None:
+                return
+            if self._thread is None or not self._thread.is_alive():
+                self._plug()
+            else:
+                self._plug_at = self.clock()
+
     def set_charge(self, charge: float) -> None:
         """Set the battery's state of charge (0..1): the simulator's low-battery fault."""
         if not 0.0 <= charge <= 1.0:

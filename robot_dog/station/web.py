@@ -426,16 +426,17 @@ class StationHttp:
 
     # --- handheld pairing codes (blocking: run on priority_threads) ---------------------------
     def open_pairing(self, who: Principal, dog: str, officer: object,
-                     address: str) -> tuple[str, str, str]:
-        """Ask the dog for a pairing code for `officer` (an account), sealed with a fresh key:
-        (nonce to wait on, the key, the officer's name). The key lives only in the request."""
+                     address: str) -> tuple[str, reply_seal.RequestKey, str]:
+        """Ask the dog for a pairing code for `officer` (an account), sealed to a fresh key
+        pair: (nonce to wait on, the key pair, the officer's name). Only the public half is
+        sent; the pair lives only in this request."""
         name = self.accounts.officer_for_pairing(who, dog, officer)
-        key = reply_seal.new_key()
-        return self._send(who, dog, "pair_handheld", {"officer": name, "key": key},
+        key = reply_seal.RequestKey()
+        return self._send(who, dog, "pair_handheld", {"officer": name, "key": key.public},
                           address), key, name
 
-    def pairing_opened(self, who: Principal, dog: str, officer: str, key: str,
-                       result: dict[str, Any], address: str) -> str:
+    def pairing_opened(self, who: Principal, dog: str, officer: str,
+                       key: reply_seal.RequestKey, result: dict[str, Any], address: str) -> str:
         """The code from the dog's signed answer (opened with the request's key); the officer
         now acts on the dog. HttpError with the dog's code if it refused."""
         if not result.get("ok"):
@@ -444,8 +445,7 @@ class StationHttp:
                             code=str(result.get("code") or "refused"))
         data = result.get("data")
         try:
-            code = reply_seal.open_sealed(key, data.get("sealed_code") if isinstance(data, dict)
-                                          else None, officer)
+            code = key.open(data.get("sealed_code") if isinstance(data, dict) else None, officer)
         except reply_seal.SealedReplyError as exc:
             raise HttpError(HTTPStatus.BAD_GATEWAY, f"{dog}'s answer: {exc.detail}",
                             code=exc.code) from None

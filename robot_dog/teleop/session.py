@@ -6,6 +6,11 @@ when none came for `heartbeat_s` the session stops the drive (zero) and stops ch
 `handheld` e-stop endpoint, so the safety node's deadline engages a controlled stop that only
 the handheld (after pairing again) or an admin releases. A clean `leave` leaves the e-stop watch
 until the handheld drives again (heartbeats alone do not re-join).
+
+After a lapse the stick must be re-centred: the zero this session sends at the lapse is not the
+officer letting go, yet the dog's restart interlock hears it as the stick at neutral, so a stick
+still held through the lapse would drive again right after a release. Until the page sends a
+neutral (`stop`, or a drive at zero), its deflections are passed on as zero.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ class HandheldSession:
     left: bool = False
     talking: bool = False       # push-to-talk held: audio frames go to the megaphone
     _lost: bool = field(init=False, default=False)
+    _recentre: bool = field(init=False, default=False)   # lapsed: a deflection waits for neutral
 
     def heard(self, now: float) -> None:
         self.last_heard, self._lost = now, False
@@ -36,12 +42,16 @@ class HandheldSession:
         """(vx m/s, wz rad/s) for stick axes in [-1, 1]; driving again after `leave` re-joins."""
         self.heard(now)
         self.left = False
-        self.driving = (x, z) != (0.0, 0.0)
+        if (x, z) == (0.0, 0.0):
+            self._recentre = False
+        self.driving = (x, z) != (0.0, 0.0) and not self._recentre
+        if self._recentre:
+            return 0.0, 0.0
         return x * self.linear_cap, z * self.angular_cap
 
     def stop(self, now: float) -> tuple[float, float]:
         self.heard(now)
-        self.driving = False
+        self.driving = self._recentre = False
         return 0.0, 0.0
 
     def live(self, now: float) -> bool:
@@ -53,4 +63,5 @@ class HandheldSession:
         if self.last_heard is None or self.left or self._lost or self.live(now):
             return False
         self._lost, self.driving, self.talking = True, False, False
+        self._recentre = True
         return True
