@@ -202,7 +202,11 @@ class PatrolNode(Node):
             self.goal_pub.publish(GoalState(
                 label="navigate_to" if action is NavigateTo else "follow_route", state="refused",
                 detail=f"{refused.code}: {refused.detail}", target_x=math.nan, target_y=math.nan))
-            self._goal_sent = (("", ""), -math.inf)   # the running work's state again next tick
+            if self.work is not None and self.work.tracker.outcome is None:
+                # the running work's state again next tick; an ended work's state is not sent
+                # again: it would follow the refusal at once, and a reader keeping only the
+                # newest state (the uplink, under load) would never hear the refusal
+                self._goal_sent = (("", ""), -math.inf)
             handle.abort()
             return action.Result(outcome="refused", code=refused.code, detail=refused.detail)
         previous, self.work = self.work, _Work(tracker, handle, label)

@@ -167,14 +167,15 @@ class Station:
                 adopt_operator_token(self.accounts, token)
             except AccountError as exc:
                 _LOGGER.error("the shared operator token is not accepted: %s", exc)
-        # Incidents (no HTTP routes yet): dispatches go through the same command path; a
-        # station without a fleet has no keys to command with (`commands_disabled`).
+        # Incidents (station/incident_routes.py): dispatches go through the same command path;
+        # a station without a fleet has no keys to command with (`commands_disabled`).
         self.incidents = IncidentService(IncidentTables(config.db), self.accounts,
                                          dispatcher=self.dispatcher if fleet else None,
                                          storage=self.storage)
         self.http = StationHttp(self.storage, self.relay, port=config.http_port,
                                 dispatcher=self.dispatcher, accounts=self.accounts,
-                                talk=self.talk, evidence=(self.evidence_store, self._evidence_pem))
+                                talk=self.talk, evidence=(self.evidence_store, self._evidence_pem),
+                                incidents=self.incidents)
         share = f"$share/{config.shared_group}/" if config.shared_group else ""
         for kind in (Kind.TELEMETRY, Kind.EVENTS, Kind.RESULT, Kind.EVIDENCE):
             self.link.keep_subscribed(share + topics.all_dogs(kind), qos=1)

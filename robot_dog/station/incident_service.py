@@ -11,6 +11,9 @@ for every change, `watch` for reads. Refusals are `IncidentRefused` (a `Refused`
     open(who, summary="", alarm=None)                        -> {"incident", "entry"}
     dispatch_dog(who, id, dog, target=None, route=None, loop=True)
                                                               -> {"incident", "entry", "command"}
+    cancel_dog(who, id, dog)                                  -> {"incident", "entry", "command"}
+    respond(who, dog=, target=None, route=None, officer=None, what="", incident=None,
+            alarm=None, summary="")           -> {"incident", "joined", "entries", "commands"}
     assign_officer(who, id, officer, dog=, what="", where=None) -> {"incident", "entry", "command"}
     note(who, id, text) / close(who, id, disposition) / reopen(who, id, reason)
                                                               -> {"incident", "entry"}
@@ -18,6 +21,7 @@ for every change, `watch` for reads. Refusals are `IncidentRefused` (a `Refused`
     list_incidents(who, state=, dog=, officer=, since=, until=, limit=) -> [summaries]
     export_json(who, id) -> document;  export_html(who, id, lang="en"|"zh") -> printable page
     on_event(dog, event) -> entries appended (the station's MQTT intake; the dog's own channel)
+    add_listener(fn)     -> fn(incident, entries) after every stored change, whatever made it
 
 A dispatch and an assignment send their verb through the station's command path (the same
 checks, signature, audit row and audit line as `POST /api/dogs/{dog}/commands/{verb}`), and
@@ -37,7 +41,7 @@ from robot_dog.errors import Refused
 from robot_dog.station.accounts import Accounts, Principal
 from robot_dog.station.dispatch import BadCommand, BrokerUnreachable, DispatchError, Dispatcher, UnknownDog
 from robot_dog.station.incident_page import LANGUAGES, render_html
-from robot_dog.station.incidents import Entry, Incident, IncidentRefused, check_target
+from robot_dog.station.incidents import Entry, Incident, IncidentRefused, check_name, check_target
 from robot_dog.station.storage.incident_tables import IncidentTables, IncidentRow, TimelineConflict
 from robot_dog.station.storage.reads import StorageReads
 
@@ -57,6 +61,8 @@ TASK_VERB = "task"
 MAX_TASK_TEXT = verbs.TASK_WHAT_CHARS
 #: Route name -> the verb that walks it (`return` is the route home).
 ROUTE_VERBS = {"home": "return"}
+#: The verb that stops a dog's goal where it stands.
+CANCEL_VERB = "cancel"
 #: Attempts at appending when another station worker appends to the same incident at once.
 APPEND_ATTEMPTS = 5
 #: HTTP status a route answers a refusal with (400 for any code not listed).
@@ -104,6 +110,19 @@ class IncidentService:
         # One change at a time in this worker: load, apply, send, append never interleave.
         # Other workers sharing PostgreSQL are kept apart by the store's append guard.
         self._lock = threading.RLock()
+        self._listeners: list[Callable[[Incident, list[Entry]], None]] = []
+
+    def add_listener(self, listener: Callable[[Incident, list[Entry]], None]) -> None:
+        """`listener(incident, entries)` after each change is stored (any thread; the entries
+        are the timeline's newest): how the live pages hear of a change, whoever made it."""
+        self._listeners.append(listener)
+
+    def _stored(self, incident: Incident, entries: list[Entry]) -> None:
+        for listener in self._listeners:
+            try:
+                listener(incident, entries)
+            except Exception:   # a page's push must never undo or block a stored change
+                _LOGGER.exception("incident listener failed on %s", incident.id)
 
     # --- changes ---------------------------------------------------------------------------
     def open(self, who: Principal, summary: str = "", *,
@@ -113,6 +132,8 @@ class IncidentService:
         if none is given. An alarm that already has an open incident is refused with
         `alarm_open` (two consoles, one alarm)."""
         self._authorize(who, "dispatch", alarm[0] if alarm else "")
+        if alarm is not None:   # names before any lookup (PostgreSQL refuses a NUL in a query)
+            alarm = (check_name(alarm[0], "dog"), check_name(alarm[1], "event"))
         with self._lock:
             if alarm is not None and (existing := self.store.open_for_alarm(*alarm)) is not None:
                 raise IncidentRefused("alarm_open", f"{existing} is open for this alarm")
@@ -123,6 +144,7 @@ class IncidentService:
                                      alarm=alarm, alarm_extra=seen)
             if not self.store.create(incident, alarm):
                 raise IncidentRefused("busy_incident", f"incident id {incident.id} is taken; try again")
+            self._stored(incident, list(incident.timeline))
         _LOGGER.info("incident %s opened by %s%s", incident.id, who.name,
                      f" from alarm {alarm[1]} of {alarm[0]}" if alarm else "")
         return self._changed(incident, incident.timeline[-1])
@@ -134,9 +156,9 @@ class IncidentService:
         `goto`, or along a named `route` with `patrol` (`home`: `return`). The dog leaves any
         other open incident it was on (that timeline says where it went)."""
         self._authorize(who, "dispatch", incident_id)
-        verb, args = goal_command(target, route, loop)
+        point, route = _goal(target, route)
+        verb, args = goal_command(point, route, loop)
         with self._lock:
-            point = dict(target) if target is not None else None
             self._load(incident_id).dispatch_dog(dog, at=self._clock(), by=who.name,
                                                  target=point, route=route)   # refused before sending
             nonce = self._send(who, dog, verb, self._checked(verb, args))
@@ -159,7 +181,7 @@ class IncidentService:
         self._authorize(who, "dispatch", incident_id)
         with self._lock:
             incident = self._load(incident_id)
-            point = check_target(dict(where)) if where is not None else _point_sent(incident, dog)
+            point = _point(where) if where is not None else _point_sent(incident, dog)
             if point is None:
                 raise IncidentRefused("bad_target", f"{dog} was sent to no point on {incident_id}: "
                                       "say where the officer goes")
@@ -173,6 +195,67 @@ class IncidentService:
             incident, entry = self._change(incident_id, lambda i: i.assign_officer(
                 officer, at=self._clock(), by=who.name, extra=extra))
         return {**self._changed(incident, entry), "command": {"verb": TASK_VERB, "nonce": nonce}}
+
+    def cancel_dog(self, who: Principal, incident_id: str, dog: str) -> dict[str, Any]:
+        """Stop `dog` where it stands (the verb `cancel`) and take it off the incident: its
+        unit is `cleared` with the reason `cancelled`, the command's verb and nonce beside it."""
+        self._authorize(who, "dispatch", incident_id)
+        with self._lock:
+            incident = self._load(incident_id)
+            kind, status = incident.units.get(dog, ("", "cleared")) if isinstance(dog, str) else ("", "")
+            if kind != "dog" or status == "cleared":
+                raise IncidentRefused("unknown_unit", f"{str(dog)[:64]} is not out on {incident_id}")
+            incident.unit_status(dog, "cleared", at=self._clock(), by=who.name)   # refused before sending
+            nonce = self._send(who, dog, CANCEL_VERB, self._checked(CANCEL_VERB, {}))
+            command = {"verb": CANCEL_VERB, "nonce": nonce}
+            incident, entry = self._change(incident_id, lambda i: i.unit_status(
+                dog, "cleared", at=self._clock(), by=who.name, extra={"reason": "cancelled", **command}))
+        return {**self._changed(incident, entry), "command": command}
+
+    def respond(self, who: Principal, *, dog: str, target: Mapping[str, float] | None = None,
+                route: str | None = None, loop: bool = True, officer: str | None = None,
+                what: str = "", incident: str | None = None,
+                alarm: tuple[str, str] | None = None, summary: str = "") -> dict[str, Any]:
+        """The console's two-click dispatch: the incident (`incident`; else the open one of
+        `alarm`, joined; else a new one from `alarm` or `summary`), `dog` sent to `target` or
+        along `route`, and `officer` (if named) given the task with that dog at `target`.
+        Everything that can be checked here is checked before anything is stored or sent; a
+        refusal after that (the dog unknown to the fleet, the broker down) leaves what was done
+        on the timeline, which says so."""
+        self._authorize(who, "dispatch", incident or (alarm[0] if alarm else ""))
+        point, route = _goal(target, route)
+        self._checked(*goal_command(point, route, loop))
+        check_name(dog, "dog")
+        if officer is not None:
+            check_name(officer, "officer")
+            if point is None:
+                raise IncidentRefused("bad_target", "an officer is sent to a point: give a target")
+        if alarm is not None:
+            check_name(alarm[0], "dog")
+            check_name(alarm[1], "event")
+        if incident is not None:
+            check_name(incident, "incident")
+        if not (isinstance(what, str) and isinstance(summary, str)) or len(what) > MAX_TASK_TEXT:
+            raise IncidentRefused("bad_text", f"what (at most {MAX_TASK_TEXT} characters) and the "
+                                  "summary are text")
+        with self._lock:
+            if incident is None and alarm is not None:
+                incident = self.store.open_for_alarm(*alarm)
+            joined = incident is not None
+            if incident is None:
+                incident = self.open(who, summary, alarm=alarm)["incident"]["id"]
+            else:
+                now = self._load(incident)
+                if now.closed:
+                    raise IncidentRefused("incident_closed", f"incident {incident} is closed ({now.disposition})")
+                if officer is not None and now.status_of(officer) not in (None, "cleared"):
+                    raise IncidentRefused("already_assigned", f"{officer} is already on {incident}")
+            steps = [self.dispatch_dog(who, incident, dog, target=point, route=route, loop=loop)]
+            if officer is not None:
+                steps.append(self.assign_officer(who, incident, officer, dog=dog, what=what,
+                                                 where=point))
+        return {"incident": steps[-1]["incident"], "joined": joined,
+                "entries": [s["entry"] for s in steps], "commands": [s["command"] for s in steps]}
 
     def note(self, who: Principal, incident_id: str, text: str) -> dict[str, Any]:
         self._authorize(who, "dispatch", incident_id)
@@ -273,6 +356,10 @@ class IncidentService:
             raise IncidentRefused("bad_filter", "state is open or closed")
         if isinstance(limit, bool) or not isinstance(limit, int):
             raise IncidentRefused("bad_filter", "limit is a whole number")
+        for name, text in (("dog", dog), ("officer", officer)):
+            if text is not None and (not isinstance(text, str) or len(text) > 64
+                                     or any(ord(c) < 32 for c in text)):
+                raise IncidentRefused("bad_filter", f"{name} is a name")
         for name, value in (("since", since), ("until", until)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                       or not abs(value) < 1e11):
@@ -368,6 +455,7 @@ class IncidentService:
                     self.store.append(incident, before)
                 except TimelineConflict:
                     continue
+                self._stored(incident, incident.timeline[before:])
                 return incident, incident.timeline[before:]
         raise IncidentRefused("busy_incident", f"{incident_id} is changing too fast; try again")
 
@@ -408,6 +496,22 @@ def _refusal(exc: DispatchError) -> IncidentRefused:
     if isinstance(exc, BadCommand):
         return IncidentRefused("bad_args", str(exc))
     return IncidentRefused("not_sent", str(exc))
+
+
+def _goal(target: object, route: object) -> tuple[dict[str, float] | None, str | None]:
+    """(point, route) of a dispatch as a client gave them: one of the two, each checked."""
+    if (target is None) == (route is None):
+        raise IncidentRefused("bad_target", "a dispatch names a target point or a route, one of them")
+    return _point(target), (check_name(route, "route") if route is not None else None)
+
+
+def _point(value: object) -> dict[str, float] | None:
+    """A target as given by a client: None, or {x, y} / {lat, lon} checked (check_target)."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise IncidentRefused("bad_target", "a target is {x, y} in the dog's odom frame or {lat, lon}")
+    return check_target(dict(value))
 
 
 def _data(event: Mapping[str, Any]) -> dict[str, Any]:

@@ -201,6 +201,13 @@ class Incident:
             raise IncidentRefused("incident_closed", f"incident {self.id} is closed ({self.disposition})")
 
 
+def check_name(value: object, what: str) -> str:
+    """A unit's or an actor's name as the timeline takes it, or IncidentRefused (`bad_name`)."""
+    if not isinstance(value, str):
+        raise IncidentRefused("bad_name", f"{what} must be 1-{MAX_NAME} characters")
+    return _name(value, what)
+
+
 def _name(value: str, what: str) -> str:
     """A name as given (any script: 王警官 is a name), bounded, no control characters."""
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
@@ -213,6 +220,8 @@ def _name(value: str, what: str) -> str:
 def _text(value: str, what: str) -> str:
     if not isinstance(value, str) or len(value) > MAX_TEXT:
         raise IncidentRefused("bad_text", f"{what} must be text of at most {MAX_TEXT} characters")
+    if "\x00" in value:   # PostgreSQL's text holds no NUL (SQLite would): refused on both
+        raise IncidentRefused("bad_text", f"{what} has a NUL character")
     return value
 
 

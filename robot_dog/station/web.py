@@ -71,6 +71,9 @@ Routes:
   GET /video/{dog}/{camera}.jpg        newest frame
   GET /video/{dog}/{camera}.mjpeg      live multipart stream (newest frame wins), for scripts
   WS  /api/live                        the console's one live connection (station/live_socket.py)
+  GET|POST /api/incidents...           incidents: list, open, the two-click dispatch, timeline,
+                                       notes, dogs, officers, close, export
+                                       (station/incident_routes.py)
 Refusals are JSON {"error", "code"} with a status (401 who are you, 403 not your role or a bad
 CSRF token, 429 locked out); anything else gets a JSON error with a status code and a log line;
 a handler error is a JSON 500, never a dead server. Requests whose Host is not this station's
@@ -130,6 +133,8 @@ from robot_dog.station.accounts import AccountError, Accounts, Principal, creden
 from robot_dog.station.accounts.access import adopt_operator_token
 from robot_dog.station.dispatch import DispatchError, Dispatcher
 from robot_dog.station.guarded_protocol import GuardLimits, guarded
+from robot_dog.station import incident_routes
+from robot_dog.station.incident_service import IncidentService
 from robot_dog.station.live import LiveHub
 from robot_dog.station.live_socket import serve_page
 from robot_dog.station.object_store import ObjectStore
@@ -137,6 +142,7 @@ from robot_dog.station.relay import FrameRelay
 from robot_dog.station.route_budget import RouteBudget
 from robot_dog.station.storage import AlarmAckRow, Storage
 from robot_dog.station.storage.accounts import AccountTables
+from robot_dog.station.storage.incident_tables import IncidentTables
 from robot_dog.station.talk import MAX_VOICE_BYTES, TalkRefused, TalkRelay
 from robot_dog.station.web_auth import HttpError, WebAuth, peer, session_id
 
@@ -195,6 +201,7 @@ ROUTE_ACTIONS: dict[str, str | None] = {
     "_account_role": "accounts", "_account_password": "accounts",
     "_account_disable": "accounts", "_account_enable": "accounts",
     "_account_logout": "accounts", "_pairings": "pair", "_pair": "pair",
+    **incident_routes.ROUTE_ACTIONS,
 }
 #: Verbs with a route of their own, never sent through the command route (the pairing code must
 #: come back to the request that asked for it, sealed).
@@ -295,13 +302,15 @@ class StationHttp:
                  secure_cookies: bool = False, allowed_hosts: tuple[str, ...] = (),
                  wall_clock: Callable[[], float] = time.time,
                  talk: TalkRelay | None = None,
-                 evidence: tuple[ObjectStore, Callable[[str], bytes | None]] | None = None) -> None:
+                 evidence: tuple[ObjectStore, Callable[[str], bytes | None]] | None = None,
+                 incidents: IncidentService | None = None) -> None:
         """`accounts`: the station's people (default: the tables in `storage`'s database).
         `token`: an old fleet's shared operator token, kept working as the admin API token of
         the account `operator` (Accounts.migrate_operator_token, as `robot-dog station
         migrate` does). `secure_cookies`: the page is served over TLS (a proxy in front).
         `evidence`: the object store of verified uploads, and dog -> its evidence public key
-        (PEM)."""
+        (PEM). `incidents`: the station's incident service (default: one on `storage`'s
+        database, dispatching through `dispatcher`)."""
         self.storage, self.relay, self.talk, self.evidence = storage, relay, talk, evidence
         self.dispatcher = dispatcher
         self.accounts = accounts or Accounts(AccountTables(storage.target))
@@ -311,6 +320,11 @@ class StationHttp:
         self.auth = WebAuth(self.accounts, secure_cookies=secure_cookies)
         self._wall = wall_clock
         self.live = LiveHub(relay)
+        self.incidents = incidents or IncidentService(
+            IncidentTables(storage.target), self.accounts, dispatcher=dispatcher, storage=storage)
+        self._own_incidents = incidents is None
+        self.incidents.add_listener(lambda incident, entries: self.live.push(
+            incident_routes.live_message(incident, entries)))
         room = MAX_CONNECTIONS - RESERVED_CONNECTIONS
         self.budget = RouteBudget(MAX_CONNECTIONS, min(MAX_STREAMS, room), min(MAX_SOCKETS, room),
                                   RESERVED_CONNECTIONS)
@@ -372,6 +386,8 @@ class StationHttp:
         self._sock.close()
         if self._own_accounts:
             self.accounts.tables.close()
+        if self._own_incidents:
+            self.incidents.store.close()
 
     def row(self, row: Any) -> None:
         """A row ingest stored (any thread): pushed to the live pages."""
@@ -940,6 +956,8 @@ def build_app(station: StationHttp) -> FastAPI:
     @app.websocket("/api/live")
     async def _live(websocket: WebSocket) -> None:
         await serve_page(station, websocket)
+
+    incident_routes.add_routes(app, lambda: station.incidents, Who, _path, _json_body)
 
     missing = [r.endpoint.__name__ for r in app.routes if isinstance(r, (APIRoute, APIWebSocketRoute))
                and r.endpoint.__name__ not in ROUTE_ACTIONS]

@@ -13,6 +13,7 @@ import {Charts} from "./charts.js";
 import {EvidenceBrowser} from "./evidence.js";
 import {DogAudio} from "./audio.js";
 import {PeoplePanel} from "./admin.js";
+import {IncidentDesk} from "./incidents.js";
 
 const STALE_S = 5;          // no frame for this long: NO SIGNAL
 const LOW_BATTERY = 0.15;   // red below, amber below WARN_BATTERY
@@ -220,6 +221,7 @@ function renderAlarms() {
     else {
       if (can("acknowledge")) li.append(h("button", {class: "ack", type: "button", onclick: () => acknowledge(a)}, t("ack")));
     }
+    li.append(...incidents.alarmControls(a));
     return li;
   }));
   $("#no-alarms").hidden = state.alarms.length > 0;
@@ -314,15 +316,19 @@ function openDog(name) {
   map.show(dog(name).track);
   charts.show(dog(name).history);
   evidence.show(name, state.evidenceOn);
+  incidents.showDog(name, map);
   renderVerbs();
   renderDogView();
   watch();
 }
 
 const people = new PeoplePanel({root: () => $("#people"), can, post});
+const incidents = new IncidentDesk({can, post, dog, dogs: () => [...state.dogs.values()],
+                                    role: () => state.role, commandsOn: () => state.commandsOn});
 
 function showPeople() {
   if (state.view) closeDog();
+  incidents.hidePage();
   $("#overview").hidden = true;
   $("#people").hidden = false;
   people.show().catch(e => showLoginError(String(e)));
@@ -336,6 +342,7 @@ function closePeople() {
 function closeDog() {
   audio.stopAll();
   state.view = null;
+  incidents.showDog(null);
   $("#dogview").hidden = true;
   $("#overview").hidden = false;
   watch();
@@ -408,6 +415,7 @@ function announce() {
 
 // --- live messages ------------------------------------------------------------------------
 function onMessage(m) {
+  incidents.onMessage(m);
   switch (m.type) {
     case "hello":
       state.commandsOn = m.commands;
@@ -627,6 +635,7 @@ function main() {
   });
   $("#logout").addEventListener("click", logout);
   $("#people-button").addEventListener("click", () => ($("#people").hidden ? showPeople() : closePeople()));
+  $("#incidents-button").addEventListener("click", () => { if (state.view) closeDog(); closePeople(); incidents.togglePage(); });
   $("#back").addEventListener("click", closeDog);
   $("#estop").addEventListener("click", () => estop(state.view));
   $("#release").addEventListener("click", () => release(state.view));
