@@ -34,8 +34,8 @@ class StallGuard:
 
         `since`: when the period this tick ends began, for a tick whose period varies (pace.py:
         the instant it was due minus one fast period); by default the previous tick."""
-        start = self._last if since is None else since
-        gap = 0.0 if start is None else now - start
+        # The first tick is never a stall (the executor starts after the node is built).
+        gap = 0.0 if self._last is None else now - (self._last if since is None else since)
         self._last = now
         if gap <= self.late_s:
             self._deferred = False
