@@ -40,6 +40,7 @@ from std_srvs.srv import SetBool
 from robot_dog.errors import answer, outcome
 from robot_dog.log_rate import worth_a_line
 from robot_dog.ros import qos
+from robot_dog.ros.paced_timer import PacedTimer
 from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.priority import HIGH_PRIORITY_NICE
 from robot_dog.ros.ros_main import run_node
@@ -154,9 +155,8 @@ class SafetyNode(Node):
         self.create_service(SetBaseMode, verbs.executor_name("mode"), self._on_mode,
                             callback_group=ReentrantCallbackGroup())
         # One timer, paced (pace.py): every tick_s while anything can move, else at the next
-        # deadline and at least every HOLD_REPEAT_S; `_due` is when it fires next.
-        self._timer = self.create_timer(tick_s, self._tick, callback_group=core)
-        self._due = self._now() + tick_s
+        # deadline and at least every HOLD_REPEAT_S.
+        self._timer = PacedTimer(self, tick_s, self._tick, callback_group=core)
         if self._state_path is not None:
             self._boot(self._state_path)
         with self._lock:
@@ -342,7 +342,7 @@ class SafetyNode(Node):
     def _tick(self) -> None:
         with self._lock:
             now = self._now()
-            stall = self._stall.tick(now, since=self._due - self._tick_s)
+            stall = self._stall.tick(now, since=self._timer.due - self._tick_s)
             cpu, self._cpu = self._cpu, _cpu_mark()
             if stall:
                 # This node did not run for `stall` s: what came meanwhile is queued behind
@@ -377,24 +377,13 @@ class SafetyNode(Node):
             self._pace_tick(now, after_tick=True)
 
     def _pace_tick(self, now: float, after_tick: bool = False, fast: bool = False) -> None:
-        """Caller holds the lock: keep the tick timer armed for the tick pace.py asks for.
-
-        After a tick (`after_tick`) the armed timer stays when it fires within 5 ms before
-        that (a periodic timer keeps its phase; re-arming wakes the executor once more); after
-        an input it stays unless the tick must come sooner. Never later than asked."""
+        """Caller holds the lock: the tick timer armed for the tick pace.py asks for (never
+        later; ros/paced_timer.py)."""
         held = self._published is not None and self._published.engaged
         due = self._pace.next_tick(now, fast or not self._motion.at_rest(now), (
             self._estop.next_deadline(), self._motion.next_deadline(now),
             self._sent[0] + HOLD_REPEAT_S if held else None, self._state_at + STATE_REPEAT_S))
-        left_ns = self._timer.time_until_next_call()
-        armed = now + left_ns * 1e-9 if left_ns is not None else float("inf")
-        if armed <= due and (not after_tick or armed >= due - 0.005):
-            self._due = armed
-            return
-        period = max(due - now, self._pace.after_s)
-        self._timer.timer_period_ns = int(period * 1e9)
-        self._timer.reset()
-        self._due = now + period
+        self._timer.arm(due - now, after_tick)
 
     def _publish_cmd(self, out: Twist, now: float) -> None:
         self._sent = (now, out)
