@@ -29,8 +29,9 @@ from pathlib import Path
 
 import psutil
 
-from bench.bench_station_ingest import REPO, station_env, wait_until_serving
+from bench.bench_station_ingest import REPO, station_env
 from bench.mqtt_dogs import dog_name
+from bench.mqtt_load import BODY
 from bench.stats import NoSamples, percentile
 from robot_dog import fleet as fleet_mod
 from robot_dog.mqtt.broker import MosquittoBroker
@@ -45,6 +46,7 @@ MODES = [m for m in ("tls", "plain")
 #: The knee's criterion (telemetry is 10 Hz: one period).
 GOAL_P99_MS = 100.0
 STATION_USER = "station"
+WARMUP_SEQ = 10**9
 
 
 def _cpu(proc: psutil.Process) -> float:
@@ -66,7 +68,7 @@ def _rows(db: Path) -> int:
 def _latencies_ms(db: Path) -> list[float]:
     with sqlite3.connect(db, timeout=30) as con:
         return [1000.0 * d for (d,) in con.execute(
-            "SELECT received - json_extract(doc, '$.ts') FROM telemetry WHERE dog != 'warmup'")]
+            "SELECT received - json_extract(doc, '$.ts') FROM telemetry WHERE seq < ?", (WARMUP_SEQ,))]
 
 
 def _step(dogs: int, broker_port: int, broker_pid: int, fleet_dir: Path | None, work: Path) -> dict[str, float]:
@@ -76,12 +78,12 @@ def _step(dogs: int, broker_port: int, broker_pid: int, fleet_dir: Path | None, 
         [sys.executable, "-m", "robot_dog.cli", "station", "--broker-port", str(broker_port),
          *tls, "--db", str(db), "--http-port", str(http_port), "--no-video", "--duration", "900",
          "--evidence-dir", str(work / "evidence")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=work, env=station_env())
+        stdout=subprocess.DEVNULL, stderr=(work / f"station-{dogs}.log").open("w"), cwd=work,
+        env=station_env())
     ps, broker = psutil.Process(station.pid), psutil.Process(broker_pid)
     try:
         pub = (_fleet_pub_args(fleet_dir, broker_port) if fleet_dir else ["-p", str(broker_port)])
-        wait_until_serving(broker_port, http_port, pub_args=pub,
-                           topic=f"patrol/v1/{dog_name(0)}/status" if fleet_dir else None)
+        _wait_subscribed(db, pub, dog_name(0))
         load = subprocess.Popen(
             [sys.executable, "-m", "bench.mqtt_dogs", str(broker_port), str(dogs), str(HZ),
              str(SECONDS), *([str(fleet_dir)] if fleet_dir else [])],
@@ -106,6 +108,10 @@ def _step(dogs: int, broker_port: int, broker_pid: int, fleet_dir: Path | None, 
         while _rows(db) - base < sent and time.monotonic() < drain_until:
             time.sleep(0.2)
         lat = _latencies_ms(db)
+        if not lat:
+            tail = (work / f"station-{dogs}.log").read_text(errors="replace").splitlines()[-15:]
+            raise NoSamples(f"no telemetry rows of {dogs} dogs ({sent} sent, {acked} acked by the "
+                            "broker); the station's log ends:\n" + "\n".join(tail))
         p99 = percentile(lat, 0.99, f"telemetry rows of {dogs} dogs")
         behind_end = behind[-2] if len(behind) >= 2 else (behind[-1] if behind else 0.0)
         return {"sent": sent, "acked": acked, "lost": sent - (_rows(db) - base),
@@ -122,6 +128,21 @@ def _step(dogs: int, broker_port: int, broker_pid: int, fleet_dir: Path | None, 
         station.wait(timeout=30)
 
 
+def _wait_subscribed(db: Path, pub_args: list[str], dog: str, timeout_s: float = 60.0) -> None:
+    """Until the station stored a warm-up telemetry sample of `dog` (seq WARMUP_SEQ): connected
+    and subscribed to telemetry. (Its /api/fleet lists a fleet's registered dogs before it has
+    connected at all, and a status can come in before the telemetry subscription.)"""
+    deadline = time.monotonic() + timeout_s
+    doc = f'{{"v":1,"dog":"{dog}","seq":{WARMUP_SEQ},"ts":{time.time():.3f},{BODY}}}'
+    while time.monotonic() < deadline:
+        subprocess.run(["mosquitto_pub", *pub_args, "-q", "1", "-t", f"patrol/v1/{dog}/telemetry",
+                        "-m", doc], check=True)
+        time.sleep(0.3)
+        if _rows(db) > 0:
+            return
+    raise NoSamples(f"the station never stored {dog}'s warm-up telemetry in {timeout_s:g} s")
+
+
 def _fleet_pub_args(fleet_dir: Path, port: int) -> list[str]:
     fleet = fleet_mod.load_fleet(fleet_dir)
     dog = dog_name(0)
@@ -131,6 +152,7 @@ def _fleet_pub_args(fleet_dir: Path, port: int) -> list[str]:
 
 def _sweep(mode: str, work: Path) -> dict[str, object]:
     figures: dict[str, object] = {}
+    steps: dict[int, dict[str, float]] = {}
     most = max(STEPS)
     work.mkdir(parents=True, exist_ok=True)
     if mode == "tls":
@@ -145,15 +167,17 @@ def _sweep(mode: str, work: Path) -> dict[str, object]:
         try:
             assert broker.process is not None
             for dogs in STEPS:
-                figures[f"{mode}_{dogs}"] = _step(dogs, port, broker.process.pid, fleet.root, work)
+                steps[dogs] = _step(dogs, port, broker.process.pid, fleet.root, work)
         finally:
             broker.stop()
     else:
         with MosquittoBroker(free_port(), work / "plain-broker") as plain:
             assert plain.process is not None
             for dogs in STEPS:
-                figures[f"{mode}_{dogs}"] = _step(dogs, plain.port, plain.process.pid, None, work)
-    knee = next((n for n in STEPS if not figures[f"{mode}_{n}"]["kept_up"]), None)  # type: ignore[index]
+                steps[dogs] = _step(dogs, plain.port, plain.process.pid, None, work)
+    for dogs, step in steps.items():
+        figures.update({f"{mode}_{dogs}_dogs_{name}": value for name, value in step.items()})
+    knee = next((n for n in STEPS if not steps[n]["kept_up"]), None)
     figures[f"{mode}_knee_dogs"] = knee if knee is not None else f"> {most}"
     return figures
 

@@ -72,7 +72,12 @@ def run(port: int, dogs: int, hz: float, seconds: float, fleet_dir: Path | None 
                 continue
             if not data:
                 raise SystemExit(f"{dog_name(key.data)}: the broker closed the connection")
-            acked += sum(isinstance(p, wire.PubAck) for p in decoders[key.data].feed(data))
+            for packet in decoders[key.data].feed(data):
+                if isinstance(packet, wire.PubAck):
+                    if packet.reason >= 0x80:   # e.g. not authorised: the broker dropped it
+                        raise SystemExit(f"{dog_name(key.data)}: broker refused a message: "
+                                         f"{wire.reason_text(packet.reason)}")
+                    acked += 1
 
     for k in range(rounds):
         due = start + k / hz
