@@ -94,8 +94,10 @@ def _step(dogs: int, broker_port: int, broker_pid: int, fleet_dir: Path | None, 
             time.sleep(0.05)
         start, cpu0, bcpu0 = time.monotonic(), _cpu(ps), _cpu(broker)
         behind: list[float] = []
+        gen, gen_cpu = psutil.Process(load.pid), 0.0
         while load.poll() is None:
             time.sleep(1.0)
+            gen_cpu = max(gen_cpu, _cpu(gen))
             due = min(SECONDS, time.monotonic() - start) * HZ * dogs
             behind.append(max(0.0, due - (_rows(db) - base)))
         elapsed = time.monotonic() - start
@@ -122,6 +124,8 @@ def _step(dogs: int, broker_port: int, broker_pid: int, fleet_dir: Path | None, 
                 "station_cpu_pct": round(100.0 * cpu / elapsed, 1),
                 "station_cpu_pct_per_100_dogs": round(100.0 * cpu / elapsed / dogs * 100, 2),
                 "broker_cpu_pct": round(100.0 * bcpu / elapsed, 1),
+                # the load generator's own share (with connecting): the three share 2 cores
+                "generator_cpu_pct": round(100.0 * gen_cpu / elapsed, 1),
                 "kept_up": p99 <= GOAL_P99_MS and behind_end <= dogs * HZ}
     finally:
         station.terminate()
