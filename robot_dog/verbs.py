@@ -27,6 +27,7 @@ from typing import Any, Union
 from robot_dog.audio.siren import TONES
 from robot_dog.errors import Refused
 from robot_dog.mqtt.talk_seal import KEY_TEXT, WINDOW_ID
+from robot_dog.person_names import MAX_NAME_CHARS
 from robot_dog.payload.police_light import PATTERNS
 
 STATION, HANDHELD, GAMEPAD, KEYBOARD = "station", "handheld", "gamepad", "keyboard"
@@ -168,6 +169,9 @@ class Verb:
     #: envelope key: `issuer` is the station account that sent it, `dog` the dog it is for), so
     #: no argument can claim another sender (the uplink's lifecycle fills them).
     envelope_fields: Mapping[str, str] = field(default_factory=dict)
+    #: Response fields the dog puts into the result's `data` when the executor accepted (the
+    #: pairing code, sealed for the station request that asked: robot_dog/mqtt/reply_seal.py).
+    result_fields: tuple[str, ...] = ()
 
     def schema(self) -> dict[str, Any]:
         """JSON Schema of `args` (what the station may put into a command of this verb)."""
@@ -186,6 +190,9 @@ _ANYONE_ON_DUTY = frozenset({STATION, HANDHELD})
 _PAYLOAD_REFUSALS = ("out_of_limits", "estop_engaged", "mcu_refused", "mcu_timeout",
                      "mcu_link_down", "superseded")
 DURATION = Number(0.0, 3600.0, 0.0, unit="s")   # 0: the executor's default deadline
+#: payload_node's requests name the person behind them (its log lines): the station account
+#: from the signed command; from the handheld, its officer (robot_dog/teleop/page_requests.py).
+_CALLER = {"caller": "issuer"}
 #: How long a station check-in keeps the station live on the dog, s (the uplink's parameter
 #: station_deadline_s overrides it).
 STATION_DEADLINE_S = 2.0
@@ -199,11 +206,11 @@ VERBS: dict[str, Verb] = _verbs(
          Service("police_light/set", "robot_dog_interfaces/SetPoliceLight"),
          {"pattern": Choice(tuple(PATTERNS)), "rate_hz": Number(0.0, 10.0, 0.0, unit="Hz"),
           "duration_s": DURATION},
-         refusals=_PAYLOAD_REFUSALS),
+         refusals=_PAYLOAD_REFUSALS, envelope_fields=_CALLER),
     Verb("searchlight", "searchlight level and strobe", _ANYONE_ON_DUTY,
          Service("searchlight/set", "robot_dog_interfaces/SetSearchlight"),
          {"level": Number(0.0, 1.0, 0.0), "strobe": Flag(False), "duration_s": DURATION},
-         refusals=_PAYLOAD_REFUSALS),
+         refusals=_PAYLOAD_REFUSALS, envelope_fields=_CALLER),
     Verb("siren", "siren tone (off stops it)", _ANYONE_ON_DUTY,
          Service("megaphone/siren", "robot_dog_interfaces/Siren"),
          {"tone": Choice(("off", *TONES)), "max_duration_s": Number(0.0, 600.0, 30.0, unit="s")},
@@ -285,6 +292,14 @@ VERBS: dict[str, Verb] = _verbs(
           "frame": Choice(("odom", "wgs84"), "odom"), "x": Number(-1e6, 1e6),
           "y": Number(-1e6, 1e6)},
          refusals=("no_officer",), envelope_fields={"sender": "issuer", "dog": "dog"}),
+    Verb("pair_handheld", "open a one-time pairing code for the handheld, issued to a named "
+         "officer (a station account); the code comes back sealed with the command's `key` in "
+         "the signed result (`data.sealed_code`), so only the station request that asked reads "
+         "it. The sender is the signed command's issuer", frozenset({STATION}),
+         Service("teleop/pair", "robot_dog_interfaces/PairHandheld"),
+         {"officer": Text(MAX_NAME_CHARS), "key": Text(43, KEY_TEXT.pattern)},
+         refusals=("bad_officer",), fields={"key": "seal_key"},
+         envelope_fields={"sender": "issuer"}, result_fields=("sealed_code",)),
     Verb("revoke_handheld", "void the handheld's pairing (a lost phone): its token no longer "
          "resumes, its connection closes, the officer field goes back to none; the officer "
          "pairs again with a new code", frozenset({STATION}),

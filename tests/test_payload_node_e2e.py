@@ -87,10 +87,13 @@ def ros(ros_namespace) -> Iterator[RosClient]:
 
 def test_lights_and_searchlight_switch_through_ros(virtual_mcu, payload_node_process, ros) -> None:
     reply = ros.call(ros.light, SetPoliceLight.Request(pattern="alternate", rate_hz=1.5,
-                                                       duration_s=30.0))
+                                                       duration_s=30.0, caller="王警官"))
     assert reply.accepted, reply.message + payload_node_process.output()
     snap = virtual_mcu.snapshot()
     assert (snap["light_pattern"], snap["light_rate_hz"]) == ("alternate", 1.5)
+    # the node's own log names the person behind the request
+    wait_for(lambda: "police light alternate 1.5 Hz by 王警官: ok" in payload_node_process.output(),
+             "payload_node's log line naming the caller", 30)
 
     reply = ros.call(ros.searchlight, SetSearchlight.Request(level=0.6, strobe=False,
                                                              duration_s=30.0))

@@ -251,6 +251,58 @@ def test_role_changes_are_audited_with_old_and_new(accounts):
         accounts.set_role(ADMIN, "alice", "god")
 
 
+def test_the_last_enabled_admin_stays(accounts):
+    accounts.add_account(ADMIN, "ada", "admin", PASSWORD)
+    for change in (lambda: accounts.set_disabled(ADMIN, "ada"),
+                   lambda: accounts.set_role(ADMIN, "ada", "operator")):
+        with pytest.raises(errors.LastAdmin) as refused:
+            change()
+        assert (refused.value.code, refused.value.status) == ("last_admin", 409)
+    row = accounts.tables.account("ada")
+    assert (row.role, row.disabled) == ("admin", False)
+    assert [k for k in kinds(accounts, actor=ADMIN.name) if not k[2]] == [
+        ("account_disabled", "ada", False), ("role_changed", "ada", False)]
+    accounts.add_account(ADMIN, "bea", "admin", PASSWORD)
+    accounts.set_disabled(ADMIN, "bea")            # a disabled admin does not count
+    with pytest.raises(errors.LastAdmin):
+        accounts.set_role(ADMIN, "ada", "viewer")
+    accounts.set_disabled(ADMIN, "bea", False)
+    accounts.set_role(ADMIN, "ada", "viewer")      # bea is left
+    accounts.set_disabled(ADMIN, "ada")            # not an admin any more: no guard
+    assert accounts.set_password(ADMIN, "ada") != PASSWORD   # one-time, returned once
+
+
+def test_an_officer_acts_only_on_its_paired_dogs(accounts):
+    accounts.add_account(ADMIN, "olga", "officer", PASSWORD)
+    accounts.add_account(ADMIN, "otto", "operator", PASSWORD)
+    olga = accounts.session(accounts.login("olga", PASSWORD, "a").session_id)
+    otto = accounts.session(accounts.login("otto", PASSWORD, "a").session_id)
+    with pytest.raises(errors.DogNotPaired):
+        accounts.authorize(olga, "command", "dog1")
+    with pytest.raises(errors.Forbidden):                     # a list it does not filter
+        accounts.authorize(olga, "watch", "")
+    accounts.authorize(olga, "watch", "", filtered=True)     # a list filtered by visible_dogs
+    assert accounts.visible_dogs(olga) == frozenset() and accounts.visible_dogs(otto) is None
+    with pytest.raises(errors.UnknownOfficer):
+        accounts.officer_for_pairing(otto, "dog1", "nobody")
+    assert accounts.officer_for_pairing(otto, "dog1", "olga") == "olga"
+    accounts.paired(otto, "dog1", "olga")
+    accounts.authorize(olga, "command", "dog1")
+    accounts.authorize(olga, "estop", "dog1")
+    with pytest.raises(errors.DogNotPaired):
+        accounts.authorize(olga, "command", "dog2")
+    with pytest.raises(errors.Forbidden):                     # no pairing codes of its own
+        accounts.officer_for_pairing(olga, "dog1", "olga")
+    accounts.paired(otto, "dog1", "otto")                     # one officer per dog's handheld
+    with pytest.raises(errors.DogNotPaired):
+        accounts.authorize(olga, "command", "dog1")
+    accounts.paired(otto, "dog2", "olga")
+    accounts.unpaired(otto, "dog2")
+    assert accounts.visible_dogs(olga) == frozenset()
+    assert [k[0] for k in kinds(accounts, actor="otto")][-4:] == [
+        "pairing", "pairing", "pairing", "unpairing"]
+
+
 @pytest.mark.parametrize("name", ["王警官", "<script>alert(1)</script>", "O'Brien & Sons", "Ω" * 64])
 def test_names_in_any_script_are_kept_as_given(accounts, name):
     accounts.add_account(ADMIN, name, "operator", PASSWORD)

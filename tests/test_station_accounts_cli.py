@@ -109,3 +109,13 @@ def test_the_demo_login_is_ready_and_stays_the_same_from_run_to_run(tmp_path):
     again = accounts_of(tmp_path / "run2.db")  # each demo run starts a fresh database
     assert demo_login(again, tmp_path) == (name, password)
     assert again.login(name, password, "page").principal.name == "demo"
+
+
+def test_the_last_enabled_admin_cannot_be_disabled_from_the_command_line_either(tmp_path, capsys):
+    db = str(tmp_path / "station.db")
+    run(capsys, "user", "add", "ada", "--role", "admin", "--db", db)
+    for argv in (("user", "disable", "ada"), ("user", "role", "ada", "viewer")):
+        code, _, err = run(capsys, *argv, "--db", db)
+        assert code == 1 and "(last_admin)" in err, err
+    code, out, _ = run(capsys, "user", "list", "--db", db)
+    assert out.splitlines() == ["ada\tadmin\tactive\tpassword"]

@@ -89,8 +89,7 @@ def is_type(kind):
 
 def test_only_a_logged_in_page_of_this_station_opens_it(station):
     for headers, origin in (({}, None), ({"Cookie": "robot_dog_session=forged"}, None),
-                            ({"Cookie": login(station)}, "http://evil.example"),
-                            ({"Cookie": login(station, "olga")}, None)):   # an officer: no `watch`
+                            ({"Cookie": login(station)}, "http://evil.example")):
         with pytest.raises(InvalidStatus) as refused:
             connect(f"ws://127.0.0.1:{station.port}/api/live", additional_headers=headers,
                     origin=origin or f"http://127.0.0.1:{station.port}", open_timeout=30)
@@ -138,6 +137,47 @@ def test_video_goes_to_the_tiles_watched_newest_frame_first(station):
                     {"type": "nope"}, [1, 2]):
             ws.send(json.dumps(bad))
             assert "bad message" in receive_until(ws, is_type("error"))["error"]
+
+
+def test_an_officers_page_sees_and_commands_only_the_dogs_paired_to_the_officer(station):
+    """An officer (roles.SCOPED_ROLES): the hello's fleet, the pushes, the video tiles and the
+    commands reach only the dogs whose pairing code went to the officer; a revoke ends it."""
+    (station.dispatcher.keys_dir / "dog2.key").write_bytes(signing.private_pem(signing.new_key()))
+    now = time.time()
+    for dog in ("dog1", "dog2"):
+        station.storage.put(StatusRow(dog, "online", now))
+    station.storage.flush()
+    admin = local_admin("test")
+    station.accounts.paired(admin, "dog1", "olga")
+    cookie, csrf = _login(station, "olga")
+    with page(station, cookie) as ws:
+        hello = receive_until(ws, is_type("hello"))
+        assert [d["dog"] for d in hello["fleet"]] == ["dog1"]
+        assert {"watch", "command", "estop"} <= set(hello["actions"])
+        for dog in ("dog2", "dog1"):
+            station.row(TelemetryRow(dog, now, {"v": 1, "dog": dog, "seq": 1, "ts": now}))
+        assert receive_until(ws, is_type("telemetry"))["dog"] == "dog1", "dog2's is not pushed"
+        ws.send(json.dumps({"type": "watch", "tiles": [
+            {"id": "a", "dog": "dog2", "camera": "bodycam"},
+            {"id": "b", "dog": "dog1", "camera": "bodycam"}]}))
+        station.relay.publish(Frame("dog2", "bodycam", JPEG, 1.0))
+        station.relay.publish(Frame("dog1", "bodycam", JPEG, 2.0))
+        header, _ = receive_until(ws, lambda m: isinstance(m, tuple))
+        assert header["dog"] == "dog1"
+        ws.send(json.dumps({"type": "auth", "csrf": csrf}))
+        receive_until(ws, is_type("auth"))
+        estop = {"type": "command", "id": "c1", "dog": "dog2", "verb": "estop", "args": {}}
+        ws.send(json.dumps(estop))
+        assert command_state(ws, "c1")["code"] == "dog_not_paired"
+        ws.send(json.dumps({**estop, "id": "c2", "dog": "dog1"}))
+        assert command_state(ws, "c2")["state"] == "pending"
+        assert json.loads(station.published[-1][1])["issuer"] == "olga"
+        station.accounts.unpaired(admin, "dog1")      # the lost phone revoked at the station
+        ws.send(json.dumps({**estop, "id": "c3", "dog": "dog1"}))
+        assert command_state(ws, "c3")["code"] == "dog_not_paired"
+    assert len([t for t, _ in station.published if t.endswith("/cmd/estop")]) == 1
+    denied = station.accounts.tables.audit(10, kind="denied", actor="olga")
+    assert [e["target"] for e in reversed(denied)] == ["dog2", "dog1"]
 
 
 def command_state(ws, ident: str) -> dict:

@@ -67,9 +67,12 @@ class Api:
         return json.load(urllib.request.urlopen(req, timeout=10))
 
     def command(self, dog, verb, args, token=None, wait=8):
+        return self.post(f"/api/dogs/{dog}/commands/{verb}?wait={wait}", args, token)
+
+    def post(self, path, body, token=None):
+        """(status, JSON answer) of a POST with the API token (X-Operator is ignored)."""
         req = urllib.request.Request(
-            f"{self.base}/api/dogs/{dog}/commands/{verb}?wait={wait}", method="POST",
-            data=json.dumps(args).encode(), headers={
+            self.base + path, method="POST", data=json.dumps(body).encode(), headers={
                 "Authorization": f"Bearer {token or self.token}", "X-Operator": "alice",
                 "Content-Type": "application/json"})
         try:

@@ -22,7 +22,7 @@ SAMPLES = {
     "goto": {"x": 6.0, "y": -2.0}, "patrol": {}, "return": {}, "cancel": {},
     "task": {"incident": "inc-7", "what": "east gate", "x": 36.6512, "y": 117.1201,
              "frame": "wgs84"},
-    "revoke_handheld": {},
+    "revoke_handheld": {}, "pair_handheld": {"officer": "王警官", "key": "k" * 43},
 }
 STATION_VERBS = [v.name for v in verbs.VERBS.values() if verbs.STATION in v.senders]
 CALLED = [v for v in STATION_VERBS if not isinstance(verbs.VERBS[v].executor, verbs.Window)]
@@ -183,3 +183,17 @@ def test_a_task_names_its_sender_and_dog_from_the_signed_command_never_from_its_
     core.submit(forged)
     refused = one(core)
     assert isinstance(refused, Answer) and refused.code == "bad_args"
+
+
+def test_a_pairing_code_request_names_its_sender_and_comes_back_in_the_results_data():
+    core = CommandLifecycle()
+    cmd, step = call(core, "pair_handheld")
+    assert step.request.service == "teleop/pair"
+    assert step.request.fields == {"officer": "王警官", "seal_key": "k" * 43, "sender": "alice"}
+    answer = core.service_done(cmd, SimpleNamespace(accepted=True, code="ok", message="opened",
+                                                    pairing_code="", sealed_code="c2VhbGVk"))
+    assert answer == Answer(cmd, "ok", "opened", data={"sealed_code": "c2VhbGVk"})
+    cmd, _ = call(core, "pair_handheld")   # a refusal carries no data
+    assert core.service_done(cmd, SimpleNamespace(accepted=False, code="bad_officer",
+                                                  message="no", sealed_code="")) == \
+        Answer(cmd, "bad_officer", "no")

@@ -65,8 +65,17 @@ def test_light_on_is_one_pattern_from_the_phone_and_from_the_station():
     phone = page_requests.service_request("light", {"on": True})
     station = verbs.catalog(verbs.STATION)["presets"]["light_on"]
     assert phone == ("police_light/set", {"pattern": station["args"]["pattern"], "rate_hz": 0.0,
-                                          "duration_s": 0.0})
+                                          "duration_s": 0.0, "caller": ""})
     assert station["args"] == {"pattern": "alternate"}
+
+
+def test_a_payload_request_from_the_phone_names_its_officer_never_from_its_args():
+    for kind in ("light", "searchlight"):
+        _, fields = page_requests.service_request(kind, {"on": True}, "王警官")
+        assert fields["caller"] == "王警官"
+    with pytest.raises(Refused) as info:   # a station command cannot name another caller
+        verbs.check("police_light", {"pattern": "off", "caller": "chief"}, verbs.STATION)
+    assert info.value.code == "bad_args"
 
 
 def test_every_handheld_request_is_a_verb_the_phone_may_send():

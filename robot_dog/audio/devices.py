@@ -47,6 +47,10 @@ FRAME_SAMPLES = int(RATE_HZ * FRAME_S)  # 960
 #: The runtime directory of the daemon a process should use (set by ensure_virtual_devices).
 DIR_VARIABLE = "ROBOT_DOG_AUDIO_DIR"
 LATENCY_MS = 20
+#: How long a node's stop waits for its audio thread: a read or write of one frame returns
+#: within a few periods, but one blocked on the audio server (0.8-1.5 s seen at a stop) is
+#: not waited for; it ends with the process.
+STOP_WAIT_S = 0.2
 _SYSTEM_ALSA = "/usr/share/alsa/alsa.conf"
 
 
@@ -229,8 +233,10 @@ def _write_alsa_config(audio: VirtualAudio) -> None:
 
 
 def _pactl(server: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    # Its own session: a launcher's SIGTERM to the node's process group must not kill a query
+    # in flight and read as "audio server unreachable" (a false speaker failure at every stop).
     result = subprocess.run(["pactl", "--server", server, *args], capture_output=True, text=True,
-                            timeout=15)
+                            timeout=15, start_new_session=True)
     if check and result.returncode != 0:
         raise AudioDeviceError(f"pactl {' '.join(args)}: {result.stderr.strip()}")
     return result

@@ -112,9 +112,13 @@ class MegaphoneNode(Node):
     def close(self) -> None:
         """Stop the output; the amplifier is switched off (and lapses on the MCU anyway)."""
         self._running = False
-        self._thread.join(timeout=5)
+        # Not waited for longer: a write blocked on the audio server (0.8-1.5 s seen at a stop)
+        # ends with the process; the amplifier goes off now either way (disabled: the loop
+        # cannot switch it on again).
+        self._thread.join(timeout=devices.STOP_WAIT_S)
         if self._use_amp:
-            self._amp.switch_off()
+            with self._lock:
+                self._amp.switch_off()
         self._watch.close()
         if self._audio is not None:
             self._audio.stop()  # only a daemon this node started (no-op otherwise)

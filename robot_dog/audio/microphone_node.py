@@ -67,7 +67,7 @@ class MicrophoneNode(Node):
 
     def close(self) -> None:
         self._running = False
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=devices.STOP_WAIT_S)  # a read blocked on the server: not waited
         if self._audio is not None:
             self._audio.stop()
 

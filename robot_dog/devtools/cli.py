@@ -33,6 +33,7 @@ def _spin(sink: object, args: argparse.Namespace) -> int:
     from rclpy.parameter import Parameter
     from robot_dog.devtools.tap import Tap
     from robot_dog.ros import dds_env
+    from robot_dog.ros.teardown import end_ros
 
     dds_env.apply()   # localhost-only discovery (large samples: images come in) before rclpy.init
     rclpy.init(args=[])
@@ -51,9 +52,7 @@ def _spin(sink: object, args: argparse.Namespace) -> int:
         _LOGGER.info("%d messages from %d topics", tap.received, len(tap.topics))
         return 0
     finally:
-        if tap is not None:
-            tap.destroy_node()
-        rclpy.try_shutdown()
+        end_ros([tap])  # within a deadline: Fast DDS can spin in it (ros/teardown.py)
 
 
 def record(argv: list[str]) -> int:

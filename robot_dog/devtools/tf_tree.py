@@ -28,6 +28,7 @@ def listen(seconds: float) -> dict[str, tuple[str, bool]]:
     from tf2_msgs.msg import TFMessage
 
     from robot_dog.ros import dds_env
+    from robot_dog.ros.teardown import end_ros
 
     dds_env.apply()   # localhost-only discovery before the participant exists
     rclpy.init(args=[])
@@ -47,8 +48,7 @@ def listen(seconds: float) -> dict[str, tuple[str, bool]]:
         while time.monotonic() < end:
             rclpy.spin_once(node, timeout_sec=0.1)
     finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+        end_ros([node])  # within a deadline: Fast DDS can spin in it (ros/teardown.py)
     return edges
 
 

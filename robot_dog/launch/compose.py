@@ -24,6 +24,7 @@ from robot_dog.ros import dds_env
 from robot_dog.ros.executors import PooledExecutor, executor_for, needs_own_executor
 from robot_dog.ros.node_registry import NODES
 from robot_dog.ros.priority import cpu_nice, raise_priority
+from robot_dog.ros.teardown import end_ros
 from robot_dog.ros.ros_main import quiet_stop_during_start
 
 _LOGGER = logging.getLogger(__name__)
@@ -100,10 +101,9 @@ def run(description: LaunchDescription) -> int:
             try:
                 if callable(close):
                     close()  # devices made safe before the node goes
-                node.destroy_node()
             except Exception:
                 _LOGGER.exception("closing %s failed", node.get_name())
-        rclpy.try_shutdown()
+        end_ros(reversed(nodes))  # within a deadline: Fast DDS can spin in it (ros/teardown.py)
     return 1 if failed else code
 
 

@@ -246,9 +246,15 @@ class Supervisor:
                 except (ProcessLookupError, PermissionError):
                     pass
             self._escalate.clear()
-            deadline = time.monotonic() + self.shutdown_timeout_s
+            sent = time.monotonic()
+            deadline = sent + self.shutdown_timeout_s
             while time.monotonic() < deadline and not self._escalate.is_set():
-                alive = [c for c in alive if self._running(c)]
+                still = [c for c in alive if self._running(c)]
+                for child in alive:
+                    if child not in still:   # which node makes a stop slow
+                        _LOGGER.info("%s stopped %.2f s after %s", child.label,
+                                     time.monotonic() - sent, sig.name)
+                alive = still
                 if not alive:
                     return
                 time.sleep(_POLL_S)

@@ -199,8 +199,11 @@ class PayloadNode(Node):
                                  self._light_cfg)
             self._estop.check(reduces_output=command.reduces_output)
         except RequestRefused as exc:
+            self._log_request("police light", request.caller, exc, request.pattern)
             return answer(response, exc)
         failure = await self._send(command.to_wire())
+        self._log_request("police light", request.caller, failure,
+                          f"{command.spec.name} {command.rate_hz:g} Hz")
         return answer(response, failure, f"{command.spec.name} {command.rate_hz:g} Hz "
                                          f"for {command.duration_s:g} s")
 
@@ -213,12 +216,25 @@ class PayloadNode(Node):
                 reduces = self._searchlight.reduces(planned, time.monotonic())
             self._estop.check(reduces_output=reduces)
         except RequestRefused as exc:
+            self._log_request("searchlight", request.caller, exc, f"level {request.level:g}")
             return answer(response, exc)
         with self._lock:
             command = self._searchlight.set(planned, time.monotonic())
         failure = await self._send(command)
+        self._log_request("searchlight", request.caller, failure, f"level {planned.level:g}"
+                          f"{' strobe' if planned.strobe else ''}")
         return answer(response, failure, f"level {planned.level:g} (driven {command.level_pm / 1000:g})"
                                          f"{' strobe' if planned.strobe else ''} for {planned.duration_s:g} s")
+
+    def _log_request(self, what: str, caller: str, failure: Refused | None, text: str) -> None:
+        """One line per person's request: who (the station account or the handheld's officer,
+        when the caller named one) asked for what, and the outcome's code."""
+        who = caller or "an unnamed caller"
+        line = f"{what} {text} by {who}: {'ok' if failure is None else failure.code}"
+        if failure is None:
+            self.get_logger().info(line)
+        else:
+            self.get_logger().warning(line)
 
     async def _on_set_amplifier(self, request: SetAmplifier.Request,
                           response: SetAmplifier.Response) -> SetAmplifier.Response:

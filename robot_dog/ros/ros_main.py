@@ -22,6 +22,7 @@ from rclpy.signals import SignalHandlerOptions
 from robot_dog.ros import dds_env
 from robot_dog.ros.executors import executor_for
 from robot_dog.ros.priority import cpu_nice, raise_process_priority
+from robot_dog.ros.teardown import end_ros
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -88,6 +89,5 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
             close = getattr(node, "close", None)
             if callable(close):
                 close()  # nodes that own devices make them safe here
-            node.destroy_node()
-        rclpy.try_shutdown()
+        end_ros([node])  # within a deadline: Fast DDS can spin in it (ros/teardown.py)
     return 0

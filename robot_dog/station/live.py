@@ -92,9 +92,20 @@ class Outbox:
         self._queue: deque[dict[str, Any]] = deque()
         self._audio: deque[bytes] = deque(maxlen=MAX_AUDIO_QUEUED)   # newest kept
         self.dropped = 0                           # messages dropped since last told
+        #: The dogs this page may see (an officer's paired dogs); None: every dog.
+        self.dogs: frozenset[str] | None = None
         self._wake = asyncio.Event()
 
+    def sees(self, dog: object) -> bool:
+        return self.dogs is None or dog in self.dogs
+
+    def pushed(self, message: dict[str, Any]) -> None:
+        """A live push for every page: taken only if it is about a dog this page may see."""
+        if self.sees(message.get("dog")) or "dog" not in message:
+            self.put(message)
+
     def put(self, message: dict[str, Any]) -> None:
+        """A message for this page (its own answers go here directly)."""
         if message["type"] == "telemetry":
             self._telemetry[message["dog"]] = message
         else:
@@ -119,6 +130,7 @@ class Outbox:
             self._wake.set()
 
     def watch(self, tiles: dict[str, Tile]) -> None:
+        tiles = {name: tile for name, tile in tiles.items() if self.sees(tile.dog)}
         self.tiles = tiles
         self._sent_seq = {t: s for t, s in self._sent_seq.items() if t in tiles}
         self._wake.set()
@@ -181,7 +193,7 @@ class LiveHub:
     # on the loop
     def _fanout(self, message: dict[str, Any]) -> None:
         for outbox in self.outboxes:
-            outbox.put(message)
+            outbox.pushed(message)
 
     def _frame(self, dog: str, camera: str) -> None:
         event = self._frame_events.pop((dog, camera), None)

@@ -7,7 +7,9 @@ site can) by sending the session's CSRF token once (`auth`); only then are its `
 `ack` messages carried out. Each of those looks the session up again and checks the role table
 for its action (a logout, an expiry or a disabled account stops it at once; e-stop and its
 release are the action `estop`), and is audited like the HTTP route. The session is also looked
-up every SESSION_CHECK_S: a page whose session ended is closed (code 4401).
+up every SESSION_CHECK_S: a page whose session ended is closed (code 4401). An officer's page
+(roles.SCOPED_ROLES) gets only the dogs paired to the officer: the hello's fleet and alarms,
+live messages and video tiles; the list is looked up again with the session.
 
 From the page (JSON text):
   {"type": "watch", "tiles": [{"id": "t1", "dog": "dog1", "camera": "bodycam"}, ...]}
@@ -29,6 +31,7 @@ import asyncio
 import json
 import logging
 import re
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -100,8 +103,12 @@ class PageSocket:
         sender: asyncio.Task[None] | None = None
         checker: asyncio.Task[None] | None = None
         try:
+            self.outbox.dogs = await anyio.to_thread.run_sync(station.accounts.visible_dogs,
+                                                              self.who)
             fleet, alarms = await asyncio.to_thread(
                 lambda: (station.fleet(), station.storage.alarms(ALARMS_ON_HELLO)))
+            fleet = [d for d in fleet if self.outbox.sees(d["dog"])]
+            alarms = [a for a in alarms if self.outbox.sees(a.get("dog"))]
             self.outbox.put_first({
                 "type": "hello", "name": self.who.name, "role": self.who.role,
                 "actions": sorted(a for a, roles in ACTIONS.items() if self.who.role in roles),
@@ -144,8 +151,11 @@ class PageSocket:
         while True:
             await asyncio.sleep(SESSION_CHECK_S)
             try:
-                await anyio.to_thread.run_sync(self.station.auth.still, self.cookie, "watch", "",
-                                               self.address)
+                who = await anyio.to_thread.run_sync(
+                    partial(self.station.auth.still, self.cookie, "watch", "", self.address,
+                            filtered=True))
+                self.outbox.dogs = await anyio.to_thread.run_sync(
+                    self.station.accounts.visible_dogs, who)
             except HttpError as exc:
                 _LOGGER.info("live socket of %s closed: %s", self.who.name, exc.code)
                 self.outbox.put({"type": "session_ended", "code": exc.code, "error": exc.detail})

@@ -39,7 +39,25 @@ Routes:
                                        chunked); only the account that opened the dog's `talk`
                                        window (409 otherwise)
   GET /api/audit                       the audit log, newest first (?limit, ?before=ID, ?kind,
-                                       ?actor, ?target); commanders and admins
+                                       ?actor, ?target, ?since, ?until: s since the epoch);
+                                       commanders and admins
+  GET /api/accounts                    admins: every account, its role and state
+  POST /api/accounts                   admins: {"name", "role", "password"?} a new account; without
+                                       a password a one-time one is made and answered this once
+  POST /api/accounts/role              admins: {"name", "role"}
+  POST /api/accounts/password          admins: {"name", "password"?}: a new password (one-time if
+                                       none, answered once); every session of the account ends
+  POST /api/accounts/disable|enable    admins: {"name"}: disabled, its sessions end and its tokens
+                                       stop at once. The last enabled admin cannot be disabled or
+                                       given another role: 409 last_admin
+  POST /api/accounts/logout-everywhere admins: {"name"}: every session of that account ends
+  GET /api/pairings                    which officer each dog's handheld pairing code went to
+  POST /api/dogs/{dog}/handheld/pair   {"officer"}: the dog opens a one-time pairing code for that
+                                       officer (an enabled officer or operator account); answered
+                                       once as {"pairing_code"} (it crosses the broker and the
+                                       station's storage sealed, robot_dog/mqtt/reply_seal.py);
+                                       waits up to 10 s for the dog. Officers act on the dogs
+                                       paired to them only (the verb revoke_handheld ends that)
   GET /api/tokens                      one's own API tokens (?account=NAME or * for admins)
   POST /api/tokens                     {"label"} -> a new API token of one's own, shown once
   POST /api/tokens/{id}/revoke         revoke one (one's own; anyone's for admins)
@@ -87,6 +105,7 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from functools import partial
 from http import HTTPStatus
 from importlib import resources
 from typing import Annotated, Any
@@ -103,11 +122,11 @@ from starlette.staticfiles import StaticFiles
 
 from robot_dog import verbs
 from robot_dog.errors import Refused
-from robot_dog.mqtt import schema, topics
+from robot_dog.mqtt import reply_seal, schema, topics
 from robot_dog.mqtt.errors import NotConnected
 from robot_dog.station import evidence as evidence_api
 from robot_dog.station import route_budget
-from robot_dog.station.accounts import AccountError, Accounts, Principal
+from robot_dog.station.accounts import AccountError, Accounts, Principal, credentials
 from robot_dog.station.accounts.access import adopt_operator_token
 from robot_dog.station.dispatch import DispatchError, Dispatcher
 from robot_dog.station.guarded_protocol import GuardLimits, guarded
@@ -172,8 +191,17 @@ ROUTE_ACTIONS: dict[str, str | None] = {
     "_audit_log": "audit", "_tokens": "own_tokens", "_new_token": "own_tokens",
     "_revoke_token": "own_tokens", "_jpeg": "watch", "_mjpeg": "watch",
     "_evidence_list": "watch", "_evidence_item": "watch", "_evidence_export": "evidence_export",
-    "_live": "watch",
+    "_live": "watch", "_accounts": "accounts", "_add_account": "accounts",
+    "_account_role": "accounts", "_account_password": "accounts",
+    "_account_disable": "accounts", "_account_enable": "accounts",
+    "_account_logout": "accounts", "_pairings": "pair", "_pair": "pair",
 }
+#: Verbs with a route of their own, never sent through the command route (the pairing code must
+#: come back to the request that asked for it, sealed).
+OWN_ROUTE_VERBS = {"pair_handheld": "POST /api/dogs/{dog}/handheld/pair"}
+#: Routes without a dog in their path that filter their answer by the caller's dogs
+#: (Accounts.visible_dogs): the only ones an officer may call without naming a dog.
+FILTERED_ROUTES = frozenset({"_fleet", "_alarms"})
 #: Routes served on the reserved connections and PRIORITY_THREADS (route_budget.PRIORITY).
 PRIORITY_ROUTES = frozenset({"_command", "_voice"})
 
@@ -352,7 +380,17 @@ class StationHttp:
     # --- commands (the HTTP route and the live page's messages) -----------------------------
     def send_command(self, who: Principal, dog: str, verb: str, args: Any, address: str) -> str:
         """Check `args` against the registry, sign and send as `who`; the nonce, or HttpError.
-        Blocking (the audit log is written at once): run it on `priority_threads`."""
+        Blocking (the audit log is written at once): run it on `priority_threads`. A revoked
+        handheld's officer no longer acts on the dog from the moment it is sent."""
+        if verb in OWN_ROUTE_VERBS:
+            raise HttpError(HTTPStatus.BAD_REQUEST, f"{verb} is sent by its own route: "
+                            f"{OWN_ROUTE_VERBS[verb]}", code="not_allowed")
+        nonce = self._send(who, dog, verb, args, address)
+        if verb == "revoke_handheld":
+            self.accounts.unpaired(who, dog, address)
+        return nonce
+
+    def _send(self, who: Principal, dog: str, verb: str, args: Any, address: str) -> str:
         if self.dispatcher is None:
             raise HttpError(HTTPStatus.FORBIDDEN, "commands are disabled: no fleet directory")
         if not isinstance(args, dict):
@@ -369,6 +407,34 @@ class StationHttp:
             raise HttpError(HTTPStatus(exc.status), str(exc), code=getattr(exc, "code", "")) from None
         self.accounts.command_sent(who, dog, verb, nonce, address)
         return nonce
+
+    # --- handheld pairing codes (blocking: run on priority_threads) ---------------------------
+    def open_pairing(self, who: Principal, dog: str, officer: object,
+                     address: str) -> tuple[str, str, str]:
+        """Ask the dog for a pairing code for `officer` (an account), sealed with a fresh key:
+        (nonce to wait on, the key, the officer's name). The key lives only in the request."""
+        name = self.accounts.officer_for_pairing(who, dog, officer)
+        key = reply_seal.new_key()
+        return self._send(who, dog, "pair_handheld", {"officer": name, "key": key},
+                          address), key, name
+
+    def pairing_opened(self, who: Principal, dog: str, officer: str, key: str,
+                       result: dict[str, Any], address: str) -> str:
+        """The code from the dog's signed answer (opened with the request's key); the officer
+        now acts on the dog. HttpError with the dog's code if it refused."""
+        if not result.get("ok"):
+            raise HttpError(HTTPStatus.CONFLICT, f"{dog} opened no pairing code: "
+                            f"{str(result.get('message', ''))[:200]}",
+                            code=str(result.get("code") or "refused"))
+        data = result.get("data")
+        try:
+            code = reply_seal.open_sealed(key, data.get("sealed_code") if isinstance(data, dict)
+                                          else None, officer)
+        except reply_seal.SealedReplyError as exc:
+            raise HttpError(HTTPStatus.BAD_GATEWAY, f"{dog}'s answer: {exc.detail}",
+                            code=exc.code) from None
+        self.accounts.paired(who, dog, officer, address)
+        return code
 
     def _result_from_thread(self, nonce: str, doc: dict[str, Any]) -> None:
         self.live.call_soon(self._result_arrived, nonce, doc)
@@ -443,7 +509,8 @@ def build_app(station: StationHttp) -> FastAPI:
         assert action is not None, name
         limiter = station.priority_threads if name in PRIORITY_ROUTES else None
         principal: Principal = await anyio.to_thread.run_sync(
-            auth.check, request, action, request.path_params.get("dog", ""), limiter=limiter)
+            partial(auth.check, request, action, request.path_params.get("dog", ""),
+                    filtered=name in FILTERED_ROUTES), limiter=limiter)
         return principal
 
     Who = Annotated[Principal, Depends(who)]
@@ -554,7 +621,8 @@ def build_app(station: StationHttp) -> FastAPI:
     # --- the fleet ---------------------------------------------------------------------------
     @app.get("/api/fleet")
     def _fleet(me: Who) -> dict[str, Any]:
-        return {"dogs": station.fleet()}
+        visible = station.accounts.visible_dogs(me)
+        return {"dogs": [d for d in station.fleet() if visible is None or d["dog"] in visible]}
 
     @app.get("/api/dogs/{dog}/telemetry")
     def _telemetry(dog: DogName, me: Who) -> Any:
@@ -594,8 +662,13 @@ def build_app(station: StationHttp) -> FastAPI:
         """Events of every dog (or `dog`), newest first, with who acknowledged each and when;
         `unacknowledged`: critical ones nobody acknowledged yet."""
         n = int(_finite("limit", limit, 1000))
-        return {"alarms": station.storage.alarms(n, dog),
-                "unacknowledged": station.storage.unacknowledged()}
+        visible = station.accounts.visible_dogs(me)
+        if visible is None:
+            return {"alarms": station.storage.alarms(n, dog),
+                    "unacknowledged": station.storage.unacknowledged()}
+        alarms = [a for a in station.storage.alarms(n, dog) if a.get("dog") in visible]
+        return {"alarms": alarms, "unacknowledged": sum(
+            1 for a in alarms if a.get("severity") == "critical" and a.get("acked_by") is None)}
 
     @app.post("/api/dogs/{dog}/events/{event_id}/ack")
     def _acknowledge(dog: DogName, event_id: Annotated[str, _path(EVENT_ID)], request: Request,
@@ -648,11 +721,119 @@ def build_app(station: StationHttp) -> FastAPI:
     def _audit_log(me: Who, limit: Limit = 100,
                    before: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
                    kind: str | None = None, actor: str | None = None,
-                   target: str | None = None) -> dict[str, Any]:
+                   target: str | None = None,
+                   since: Annotated[float | None, Query(description="s since the epoch")] = None,
+                   until: Annotated[float | None, Query(description="s since the epoch")] = None
+                   ) -> dict[str, Any]:
+        times = [_finite(n, v, MAX_ID) if v is not None else None
+                 for n, v in (("since", since), ("until", until))]
         entries = station.accounts.audit_page(me, int(_finite("limit", limit, 1000)),
                                               before_id=before, kind=kind, actor=actor,
-                                              target=target)
+                                              target=target, since=times[0], until=times[1])
         return {"audit": entries, "before": entries[-1]["id"] if entries else None}
+
+    # --- accounts (admins; the same Accounts calls as `robot-dog station user`) ------------
+    def account_body(schema_props: dict[str, Any], required: list[str]) -> dict[str, Any]:
+        return {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "properties": schema_props, "required": required}}}}}
+
+    NAME_PROP = {"name": {"type": "string"}}
+
+    async def fields(request: Request, *names: str, optional: tuple[str, ...] = ()
+                     ) -> dict[str, str | None]:
+        """The named text fields of a JSON body (None for a missing optional one)."""
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            raise HttpError(HTTPStatus.BAD_REQUEST, "body must be a JSON object")
+        out: dict[str, str | None] = {}
+        for name in (*names, *optional):
+            value = body.get(name)
+            if value is None and name in optional:
+                out[name] = None
+            elif not isinstance(value, str):
+                raise HttpError(HTTPStatus.BAD_REQUEST, f"{name} must be text")
+            else:
+                out[name] = value
+        return out
+
+    async def hashing(call: Callable[..., Any], *args: Any) -> Any:
+        """A call that hashes a password: on the login threads (argon2 takes a core)."""
+        return await anyio.to_thread.run_sync(call, *args, limiter=station.login_threads)
+
+    @app.get("/api/accounts")
+    def _accounts(me: Who) -> dict[str, Any]:
+        return {"accounts": station.accounts.list_accounts(me)}
+
+    @app.post("/api/accounts", openapi_extra=account_body(
+        {**NAME_PROP, "role": {"type": "string"}, "password": {"type": "string"}},
+        ["name", "role"]))
+    async def _add_account(request: Request, me: Who) -> JSONResponse:
+        got = await fields(request, "name", "role", optional=("password",))
+        password = await hashing(station.accounts.add_account, me, got["name"], got["role"],
+                                 got["password"])
+        body = {"name": credentials.check_name(got["name"]), "role": got["role"]}
+        if got["password"] is None:
+            body["password"] = password    # one-time: this answer is the only place it is shown
+        return JSONResponse(body, 201, headers={"Cache-Control": "no-store"})
+
+    @app.post("/api/accounts/role", openapi_extra=account_body(
+        {**NAME_PROP, "role": {"type": "string"}}, ["name", "role"]))
+    async def _account_role(request: Request, me: Who) -> dict[str, Any]:
+        got = await fields(request, "name", "role")
+        await anyio.to_thread.run_sync(station.accounts.set_role, me, got["name"], got["role"])
+        return {"name": got["name"], "role": got["role"]}
+
+    @app.post("/api/accounts/password", openapi_extra=account_body(
+        {**NAME_PROP, "password": {"type": "string"}}, ["name"]))
+    async def _account_password(request: Request, me: Who) -> JSONResponse:
+        got = await fields(request, "name", optional=("password",))
+        password = await hashing(station.accounts.set_password, me, got["name"], got["password"])
+        body: dict[str, Any] = {"name": got["name"], "sessions_ended": True}
+        if got["password"] is None:
+            body["password"] = password
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    @app.post("/api/accounts/disable", openapi_extra=account_body(NAME_PROP, ["name"]))
+    async def _account_disable(request: Request, me: Who) -> dict[str, Any]:
+        got = await fields(request, "name")
+        await anyio.to_thread.run_sync(station.accounts.set_disabled, me, got["name"], True)
+        return {"name": got["name"], "disabled": True}
+
+    @app.post("/api/accounts/enable", openapi_extra=account_body(NAME_PROP, ["name"]))
+    async def _account_enable(request: Request, me: Who) -> dict[str, Any]:
+        got = await fields(request, "name")
+        await anyio.to_thread.run_sync(station.accounts.set_disabled, me, got["name"], False)
+        return {"name": got["name"], "disabled": False}
+
+    @app.post("/api/accounts/logout-everywhere", openapi_extra=account_body(NAME_PROP, ["name"]))
+    async def _account_logout(request: Request, me: Who) -> dict[str, Any]:
+        got = await fields(request, "name")
+        ended = await anyio.to_thread.run_sync(station.accounts.logout_everywhere, me,
+                                               got["name"], peer(request))
+        return {"name": got["name"], "sessions": ended}
+
+    # --- handheld pairing codes --------------------------------------------------------------
+    @app.get("/api/pairings")
+    def _pairings(me: Who) -> dict[str, Any]:
+        return {"pairings": station.accounts.pairings(me)}
+
+    @app.post("/api/dogs/{dog}/handheld/pair", openapi_extra=account_body(
+        {"officer": {"type": "string"}}, ["officer"]))
+    async def _pair(dog: DogName, request: Request, me: Who) -> JSONResponse:
+        """A one-time pairing code for the officer's phone, answered this once."""
+        got = await fields(request, "officer")
+        address = peer(request)
+        nonce, key, officer = await anyio.to_thread.run_sync(
+            station.open_pairing, me, dog, got["officer"], address,
+            limiter=station.priority_threads)
+        result = await station.result(nonce, MAX_WAIT_S)
+        if result is None:
+            raise HttpError(HTTPStatus.GATEWAY_TIMEOUT, f"{dog} did not answer within "
+                            f"{MAX_WAIT_S:g} s: no pairing code", code="timeout")
+        code = await anyio.to_thread.run_sync(station.pairing_opened, me, dog, officer, key,
+                                              result, address)
+        return JSONResponse({"dog": dog, "officer": officer, "pairing_code": code,
+                             "nonce": nonce}, headers={"Cache-Control": "no-store"})
 
     @app.get("/api/tokens")
     def _tokens(me: Who, account: str | None = None) -> dict[str, Any]:

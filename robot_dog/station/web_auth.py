@@ -65,7 +65,8 @@ class WebAuth:
     def __init__(self, accounts: Accounts, *, secure_cookies: bool = False) -> None:
         self.accounts, self.secure_cookies = accounts, secure_cookies
 
-    def check(self, conn: HTTPConnection, action: str, target: str = "") -> Principal:
+    def check(self, conn: HTTPConnection, action: str, target: str = "", *,
+              filtered: bool = False) -> Principal:
         """The principal of this request if its role may do `action` (on `target`, a dog), else
         HttpError (401 who are you, 403 not your role or a bad CSRF token). Blocking: call it
         from a worker thread. For `command`, the verb in the path picks the action (e-stop and
@@ -79,14 +80,15 @@ class WebAuth:
                 cookie=session_id(conn.headers), authorization=conn.headers.get("Authorization"),
                 csrf=conn.headers.get("X-CSRF-Token"), state_changing=method not in SAFE_METHODS,
                 address=address)
-            self.accounts.authorize(principal, action, target, address)
+            self.accounts.authorize(principal, action, target, address, filtered=filtered)
         except AccountError as exc:
             raise HttpError.of(exc) from None
         return principal
 
     def page_session(self, conn: HTTPConnection) -> tuple[Principal, str]:
         """The live page's principal and session id (its cookie; a WebSocket carries no CSRF
-        header: its Origin is checked instead), if the role may watch; else HttpError."""
+        header: its Origin is checked instead), if the role may watch; else HttpError. The page
+        filters what it sends by Accounts.visible_dogs (live_socket.py)."""
         cookie = session_id(conn.headers)
         if not cookie:
             raise HttpError(HTTPStatus.UNAUTHORIZED, "log in first (POST /api/login)",
@@ -94,17 +96,18 @@ class WebAuth:
         address = peer(conn)
         try:
             principal = self.accounts.session(cookie, address)
-            self.accounts.authorize(principal, "watch", "", address)
+            self.accounts.authorize(principal, "watch", "", address, filtered=True)
         except AccountError as exc:
             raise HttpError.of(exc) from None
         return principal, cookie
 
-    def still(self, cookie: str, action: str, target: str, address: str) -> Principal:
+    def still(self, cookie: str, action: str, target: str, address: str, *,
+              filtered: bool = False) -> Principal:
         """A live page's session, looked up again (a logout, expiry or disabled account ends
-        it at once) and checked for `action`; else HttpError."""
+        it at once) and checked for `action`; else HttpError. `filtered`: as `check`."""
         try:
             principal = self.accounts.session(cookie, address)
-            self.accounts.authorize(principal, action, target, address)
+            self.accounts.authorize(principal, action, target, address, filtered=filtered)
         except AccountError as exc:
             raise HttpError.of(exc) from None
         return principal

@@ -14,13 +14,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import select
 import sys
 import termios
 import time
 import tty
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from robot_dog import verbs
 
@@ -47,68 +49,65 @@ def pair(namespace: str, officer: str, timeout_s: float = 10.0) -> int:
     except ValueError as exc:
         print(f"robot-dog teleop pair: --officer: {exc} (bad_officer)", file=sys.stderr)
         return 1
-    reply = _ask(namespace, PairHandheld, "teleop/pair", timeout_s, officer=officer)
-    if reply is None:
-        return 1
-    if not reply.accepted:
-        print(f"refused: {reply.message} ({reply.code})", file=sys.stderr)
-        return 1
-    print(f"pairing code: {reply.pairing_code}  (officer {officer})")
-    return 0
+    with _session(namespace) as node:
+        reply = _ask(node, PairHandheld, "teleop/pair", timeout_s, officer=officer)
+        if reply is None:
+            return 1
+        if not reply.accepted:
+            print(f"refused: {reply.message} ({reply.code})", file=sys.stderr)
+            return 1
+        print(f"pairing code: {reply.pairing_code}  (officer {officer})")
+        return 0
 
 
 def revoke(namespace: str, timeout_s: float = 10.0) -> int:
     """Void the paired handheld's pairing (a lost phone)."""
     from std_srvs.srv import Trigger
-    reply = _ask(namespace, Trigger, verbs.executor_name("revoke_handheld"), timeout_s)
-    if reply is None:
-        return 1
-    print(reply.message)
-    return 0 if reply.success else 1
+    with _session(namespace) as node:
+        reply = _ask(node, Trigger, verbs.executor_name("revoke_handheld"), timeout_s)
+        if reply is None:
+            return 1
+        print(reply.message)
+        return 0 if reply.success else 1
 
 
-def _ask(namespace: str, srv_type: type, service: str, timeout_s: float, **fields):
-    """One call of a teleop_node service: its response, or None (said on stderr)."""
-    import rclpy
+@contextlib.contextmanager
+def _session(namespace: str) -> Iterator[Any]:
+    """A node for one command; its teardown after whatever the command printed."""
+    from robot_dog.ros.teardown import end_ros
     node = _node(namespace)
     try:
-        client = node.create_client(srv_type, service)
-        if not client.wait_for_service(timeout_sec=timeout_s):
-            print(f"no teleop_node in {namespace} ({service} not served)", file=sys.stderr)
-            return None
-        future = client.call_async(srv_type.Request(**fields))
-        rclpy.spin_until_future_complete(node, future, timeout_sec=timeout_s)
-        if not future.done():
-            print(f"{service} did not answer", file=sys.stderr)
-            return None
-        return future.result()
+        yield node
     finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+        end_ros([node])
+
+
+def _ask(node: Any, srv_type: type, service: str, timeout_s: float, who: str = "teleop_node",
+         **fields: Any) -> Any:
+    """One call of a service on the dog: its response, or None (said on stderr)."""
+    import rclpy
+    client = node.create_client(srv_type, service)
+    if not client.wait_for_service(timeout_sec=timeout_s):
+        print(f"no {who} in {node.get_namespace()} ({service} not served)", file=sys.stderr)
+        return None
+    future = client.call_async(srv_type.Request(**fields))
+    rclpy.spin_until_future_complete(node, future, timeout_sec=timeout_s)
+    if not future.done():
+        print(f"{service} did not answer", file=sys.stderr)
+        return None
+    return future.result()
 
 
 def _call(namespace: str, srv_type: type, service: str, timeout_s: float, done: str,
-          **fields) -> int:
+          **fields: Any) -> int:
     """Call one service of the safety node; print its answer (code and message)."""
-    import rclpy
-    node = _node(namespace)
-    try:
-        client = node.create_client(srv_type, service)
-        if not client.wait_for_service(timeout_sec=timeout_s):
-            print(f"no safety_node in {namespace} ({service} not served)", file=sys.stderr)
+    with _session(namespace) as node:
+        reply = _ask(node, srv_type, service, timeout_s, who="safety_node", **fields)
+        if reply is None:
             return 1
-        future = client.call_async(srv_type.Request(**fields))
-        rclpy.spin_until_future_complete(node, future, timeout_sec=timeout_s)
-        if not future.done():
-            print(f"{service} did not answer", file=sys.stderr)
-            return 1
-        reply = future.result()
         print(f"{done}: {reply.message}" if reply.accepted
               else f"refused: {reply.message} ({reply.code})")
         return 0 if reply.accepted else 1
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
 
 
 def resume(namespace: str, name: str, timeout_s: float = 10.0) -> int:
@@ -129,10 +128,10 @@ def release(namespace: str, endpoint: str, timeout_s: float = 10.0) -> int:
 
 
 def keyboard(namespace: str) -> int:
-    import rclpy
     from geometry_msgs.msg import Twist
 
     from robot_dog.ros import qos
+    from robot_dog.ros.teardown import end_ros
     from robot_dog.teleop.keyboard import KeyboardTeleop
     node = _node(namespace)
     pub = node.create_publisher(Twist, "teleop/keyboard/cmd_vel", qos.COMMAND)
@@ -177,8 +176,7 @@ def keyboard(namespace: str) -> int:
         termios.tcsetattr(sys.stdin, termios.TCSADRAIN, saved)
         publish(0.0, 0.0)   # zero on exit, as teleop_twist_keyboard
         time.sleep(0.1)     # let the last message leave before the node goes
-        node.destroy_node()
-        rclpy.try_shutdown()
+        end_ros([node])
     return 0
 
 

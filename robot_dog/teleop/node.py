@@ -48,6 +48,7 @@ from robot_dog import verbs
 from robot_dog.teleop.page_requests import service_request
 from robot_dog.errors import Refused, outcome
 from robot_dog.audio import voices
+from robot_dog.mqtt import reply_seal
 from robot_dog.ros import qos
 from robot_dog.ros.interfaces import interface
 from robot_dog.ros.params import declare_read_only
@@ -269,13 +270,18 @@ class TeleopNode(Node):
 
     def _on_pair(self, request: Any, response: Any) -> Any:
         try:
-            response.pairing_code = self.server.new_code(request.officer)
-        except HandheldRefused as exc:
-            response.accepted, response.code, response.message = False, exc.code, exc.reason
+            code = self.server.new_code(request.officer)
+            officer = self.server.pairing.officer_of_code
+            if request.seal_key:   # the station's request: only it can open the code
+                response.sealed_code = reply_seal.seal(request.seal_key, code, officer)
+            else:
+                response.pairing_code = code
+        except (HandheldRefused, reply_seal.SealedReplyError) as exc:
+            response.accepted, response.code, response.message = False, exc.code, exc.detail
             return response
-        officer = self.server.pairing.officer_of_code
-        self.get_logger().warning(f"handheld pairing: a new code was opened for officer {officer} "
-                                  "(given to the caller only)")
+        asked = f" by {request.sender}" if request.sender else " on the dog"
+        self.get_logger().warning(f"handheld pairing: a new code was opened for officer {officer}"
+                                  f"{asked} (given to the caller only)")
         response.accepted, response.code = True, "ok"
         response.message = f"pairing code for officer {officer}"
         return response

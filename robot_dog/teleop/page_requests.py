@@ -42,4 +42,8 @@ def service_request(kind: str, args: dict[str, Any], officer: str = "") -> tuple
     verb, verb_args = PAGE_REQUESTS[kind](args)
     if kind in NAMED_REASONS and officer:
         verb_args["reason"] = f"{verb_args['reason']} (officer {officer})"
-    return verbs.service(verb).name, verbs.request(verb, verb_args, verbs.HANDHELD)
+    fields = verbs.request(verb, verb_args, verbs.HANDHELD)
+    for name, key in verbs.VERBS[verb].envelope_fields.items():
+        if key == "issuer":   # the station's signed issuer; on the phone, its officer
+            fields[name] = officer
+    return verbs.service(verb).name, fields

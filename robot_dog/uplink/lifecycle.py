@@ -43,6 +43,7 @@ class Answer:
     code: str
     message: str
     send: bool = True
+    data: dict[str, Any] | None = None   # the result's `data` (the verb's result_fields)
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,11 @@ class CommandLifecycle(Generic[H]):
         if error or response is None:
             return Answer(command, "failed", error or "no response")
         code, message = outcome(response)
-        return None if code == "ok" and not answer_ok else Answer(command, code, message)
+        if code == "ok" and not answer_ok:
+            return None
+        names = verbs.VERBS[command.verb].result_fields if code == "ok" else ()
+        data = {name: str(getattr(response, name)) for name in names if hasattr(response, name)}
+        return Answer(command, code, message, data=data or None)
 
     def goal_done(self, command: Command, accepted: bool, error: str = "") -> Answer | None:
         """The action server took the goal (it runs on by itself) or rejected it."""

@@ -339,15 +339,17 @@ class UplinkNode(Node):
             if worth_a_line(self.handler_errors[f"{answer.command.verb}:{answer.code}"]):
                 self.get_logger().warning(f"{answer.command.verb}: {answer.message}")
             return
-        self._answer(answer.command, answer.code, answer.message)
+        self._answer(answer.command, answer.code, answer.message, answer.data)
 
-    def _answer(self, cmd: signing.Command, code: str, message: str) -> None:
-        text = f"command {cmd.verb} ({cmd.nonce}) -> {code} {message}"
+    def _answer(self, cmd: signing.Command, code: str, message: str,
+                data: dict[str, Any] | None = None) -> None:
+        # the issuer: the person the dog acted for (never the result's data: a sealed secret)
+        text = f"command {cmd.verb} ({cmd.nonce}) by {cmd.issuer} -> {code} {message}"
         if code == "ok":  # two call sites: rclpy refuses one site logging at two severities
             self.get_logger().info(text)
         else:
             self.get_logger().warning(text)
-        self.session.answer(cmd, code, message)
+        self.session.answer(cmd, code, message, data)
 
     def close(self) -> None:
         self.session.stop()

@@ -242,9 +242,10 @@ class UplinkSession:
             return False
         return True
 
-    def answer(self, command: signing.Command, code: str, message: str = "") -> None:
+    def answer(self, command: signing.Command, code: str, message: str = "",
+               data: dict[str, Any] | None = None) -> None:
         """Answer a verified command on cmd/result, signed with the dog's result key."""
-        self.send_result(self.results.result(code, command=command, message=message))
+        self.send_result(self.results.result(code, command=command, message=message, data=data))
 
     def send_result(self, payload: bytes) -> None:
         """cmd/result (signed), direct (QoS 1); dropped with a log line when the link is down."""

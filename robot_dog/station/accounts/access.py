@@ -4,8 +4,11 @@ The web layer (any framework) calls, per request:
   `authenticate(...)` -> Principal   who is asking (session cookie + CSRF, or bearer API token)
   `authorize(principal, action, ...)` the role table (roles.ACTIONS) says yes, or Forbidden
 and for the routes that are about people: `login`, `logout`, `logout_everywhere`,
-`create_token`, `list_tokens`, `revoke_token`, `audit_page`; `command_sent` after a command
-left. Every refusal is an AccountError with a stable `code` and an HTTP `status`.
+`create_token`, `list_tokens`, `revoke_token`, `audit_page`, the accounts themselves
+(`add_account`, `set_role`, `set_password`, `set_disabled`, `list_accounts`: the console's and
+the command line's one implementation), the handheld pairings (`paired`, `unpaired`,
+`visible_dogs`); `command_sent` after a command left. Every refusal is an AccountError with a
+stable `code` and an HTTP `status`.
 
 Policy (docs/security.md, "People and roles"):
 - sessions: 256-bit random ids kept as SHA-256 digests; refused after IDLE_S without a request
@@ -16,6 +19,10 @@ Policy (docs/security.md, "People and roles"):
   given by the server, never read from a header (X-Forwarded-For is the client's to write).
   While locked out a login is refused without checking the password. A lockout stops password
   logins only: live sessions and API tokens go on working.
+- the last enabled admin cannot be disabled or given another role (`last_admin`): someone must
+  be left who can manage the accounts.
+- an officer (roles.SCOPED_ROLES) acts only on the dogs whose handheld pairing code was issued
+  to them (the `pairings` table); another dog is `dog_not_paired` (403), audited.
 - passwords are checked one at a time (argon2 takes a core for its ~50 ms): a flood of logins
   queues behind that one core, the station's other work keeps the other.
 Time comes in through `clock` (wall time, s): tests pass a fake one.
@@ -28,14 +35,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from robot_dog.station.accounts import credentials, roles
 from robot_dog.station.accounts.errors import (AccountExists, BadCredentials, BadName,
-                                               BadPassword, CsrfRefused,
-                                               Forbidden, LockedOut, MigrationRefused,
+                                               BadPassword, CsrfRefused, DogNotPaired,
+                                               Forbidden, LastAdmin, LockedOut, MigrationRefused,
                                                NotAuthenticated, SessionExpired, UnknownAccount,
-                                               UnknownToken)
+                                               UnknownOfficer, UnknownToken)
 from robot_dog.station.storage.accounts import AccountTables, SessionRow, TokenRow
 from robot_dog.station.throttle import TokenThrottle
 
@@ -113,10 +120,12 @@ class Accounts:
 
     def audit_page(self, principal: Principal, limit: int = 100, *, before_id: int | None = None,
                    kind: str | None = None, actor: str | None = None,
-                   target: str | None = None) -> list[dict[str, Any]]:
+                   target: str | None = None, since: float | None = None,
+                   until: float | None = None) -> list[dict[str, Any]]:
         self.authorize(principal, "audit")
         return self.tables.audit(max(1, min(limit, 1000)), before_id=before_id,
-                                 kind=_filter(kind), actor=_filter(actor), target=_filter(target))
+                                 kind=_filter(kind), actor=_filter(actor), target=_filter(target),
+                                 since=since, until=until)
 
     # --- who is asking -------------------------------------------------------------------------
     def login(self, name: object, password: object, address: str) -> NewSession:
@@ -245,12 +254,35 @@ class Accounts:
                         reason=reason, unlogged_before=unlogged)
 
     def authorize(self, principal: Principal, action: str, target: str = "",
-                  address: str = "") -> None:
-        """Forbidden (and an audit line) unless the role table lets `principal` do `action`."""
+                  address: str = "", *, filtered: bool = False) -> None:
+        """Forbidden (and an audit line) unless the role table lets `principal` do `action`;
+        for a role limited to its paired dogs, `target` must be one of them, else DogNotPaired.
+        `filtered`: the caller asks for a list it filters with `visible_dogs` (no target); any
+        other call without a dog is refused to such a role, so a route that forgets to filter
+        shows an officer nothing."""
         if not roles.allowed(principal.role, action):
             self.record("denied", principal.name, target, address=address, ok=False,
                         action=action, role=principal.role, via=principal.via)
             raise Forbidden(f"the role {principal.role} may not {action}")
+        if action not in roles.DOG_ACTIONS or principal.role not in roles.SCOPED_ROLES:
+            return
+        if not target and not filtered:   # a list of every dog's: not for this role
+            self.record("denied", principal.name, target, address=address, ok=False,
+                        action=action, role=principal.role, via=principal.via, reason="unscoped")
+            raise Forbidden(f"the role {principal.role} sees only the dogs paired to it; "
+                            "this answer is not limited to them")
+        if target and target not in self.tables.dogs_of(principal.name):
+            self.record("denied", principal.name, target, address=address, ok=False,
+                        action=action, role=principal.role, via=principal.via,
+                        reason=DogNotPaired.code)
+            raise DogNotPaired(f"{principal.name} is not paired with {target}: an officer "
+                               "commands only the dogs whose pairing code was issued to them")
+
+    def visible_dogs(self, principal: Principal) -> frozenset[str] | None:
+        """The dogs `principal` may see in a list; None: every dog."""
+        if principal.role in roles.SCOPED_ROLES:
+            return self.tables.dogs_of(principal.name)
+        return None
 
     def logout(self, session_id: str, address: str = "") -> None:
         row = self.tables.session(credentials.digest(session_id))
@@ -291,31 +323,75 @@ class Accounts:
             raise UnknownAccount(f"no account named {name!r}")
         return name
 
-    def set_password(self, actor: Principal, name: str, password: str) -> None:
-        """A new password (one's own, or anyone's for an admin); every session of the account
-        ends (whoever held one with the old password is out)."""
-        name = self._existing(name)
+    def set_password(self, actor: Principal, name: str, password: str | None = None) -> str:
+        """A new password (one's own, or anyone's for an admin; a one-time random one if none
+        is given), returned; every session of the account ends (whoever held one with the old
+        password is out)."""
         if name != actor.name:
             self.authorize(actor, "accounts", name)
+        name = self._existing(name)
+        password = password if password is not None else self.new_password()
         self.tables.set_password_hash(name, credentials.hash_password(password))
         ended = self.tables.end_sessions_of(name)
         self.record("password_changed", actor.name, name, sessions_ended=ended)
+        return password
 
     def set_role(self, actor: Principal, name: str, role: str) -> None:
+        """A new role, in effect at the account's next request (sessions and tokens look the
+        role up each time); LastAdmin if it is the last enabled admin's."""
         self.authorize(actor, "accounts", name)
         name, role = self._existing(name), roles.check_role(role)
         old = self.tables.account(name)
-        self.tables.set_role(name, role)
+        if self.tables.set_role_unless_last_admin(name, role) is None:
+            self._last_admin(actor, "role_changed", name, new=role)
         self.record("role_changed", actor.name, name, old=old.role if old else None, new=role)
 
     def set_disabled(self, actor: Principal, name: str, disabled: bool = True) -> None:
-        """Disable (or enable) an account: its sessions end, its tokens stop working at once."""
+        """Disable (or enable) an account: its sessions end, its tokens stop working at once.
+        LastAdmin for the last enabled admin."""
         self.authorize(actor, "accounts", name)
         name = self._existing(name)
-        self.tables.set_disabled(name, disabled)
+        if not disabled:
+            self.tables.set_disabled(name, False)
+        elif self.tables.disable_unless_last_admin(name) is None:
+            self._last_admin(actor, "account_disabled", name)
         ended = self.tables.end_sessions_of(name) if disabled else 0
         self.record("account_disabled" if disabled else "account_enabled", actor.name, name,
                     sessions_ended=ended)
+
+    def _last_admin(self, actor: Principal, kind: str, name: str, **detail: Any) -> NoReturn:
+        self.record(kind, actor.name, name, ok=False, reason=LastAdmin.code, **detail)
+        raise LastAdmin(f"{name} is the last enabled admin: make another admin first")
+
+    # --- handheld pairings (which dogs an officer may act on) ----------------------------------
+    def officer_for_pairing(self, actor: Principal, dog: str, officer: object) -> str:
+        """The officer a pairing code may be issued to (an enabled officer or operator
+        account), checked before the code is asked of the dog; else UnknownOfficer."""
+        self.authorize(actor, "pair", dog)
+        name = credentials.check_name(officer)
+        row = self.tables.account(name)
+        if row is None or row.disabled or row.role not in ("officer", "operator"):
+            self.record("pairing", actor.name, dog, ok=False, officer=name,
+                        reason=UnknownOfficer.code)
+            raise UnknownOfficer(f"{name!r} is not an enabled officer or operator account")
+        return name
+
+    def paired(self, actor: Principal, dog: str, officer: str, address: str = "") -> None:
+        """The dog opened a pairing code for `officer`: from now on the officer acts on it (and,
+        exactly one handheld per dog, the officer paired before no longer does)."""
+        before = self.tables.end_pairing(dog)
+        self.tables.set_pairing(dog, officer, actor.name, self._clock())
+        self.record("pairing", actor.name, dog, address=address, officer=officer,
+                    replaced=before)
+
+    def unpaired(self, actor: Principal, dog: str, address: str = "") -> None:
+        """A lost phone revoked: its officer no longer acts on the dog (until a new code)."""
+        before = self.tables.end_pairing(dog)
+        self.record("unpairing", actor.name, dog, address=address, officer=before)
+
+    def pairings(self, actor: Principal) -> list[dict[str, Any]]:
+        self.authorize(actor, "pair")
+        return self.tables.pairings()
 
     def list_accounts(self, actor: Principal) -> list[dict[str, Any]]:
         self.authorize(actor, "accounts")

@@ -115,8 +115,7 @@ def run(accounts: Accounts, args: argparse.Namespace) -> int:
                       "change it with `robot-dog station user passwd`)")
         elif args.action == "passwd":
             given = _password(args.password_stdin)
-            new = given if given is not None else Accounts.new_password()
-            accounts.set_password(me, args.name, new)
+            new = accounts.set_password(me, args.name, given)
             print(f"password of {args.name} changed; every session of it ended")
             if given is None:
                 print(f"one-time password: {new}")

@@ -64,3 +64,22 @@ class UnknownToken(AccountError):
 
 class MigrationRefused(AccountError):
     code, status = "migration_refused", 400
+
+
+class LastAdmin(AccountError):
+    """The change would leave the station without an enabled admin (nobody could manage its
+    accounts from the console any more)."""
+    code = "last_admin"
+    status = 409
+
+
+class DogNotPaired(AccountError):
+    """An officer asked about a dog no pairing of theirs names."""
+    code = "dog_not_paired"
+    status = 403
+
+
+class UnknownOfficer(AccountError):
+    """A pairing code for a name that is not an enabled officer or operator account."""
+    code = "unknown_officer"
+    status = 400

@@ -3,8 +3,9 @@
 Roles (docs/security.md): a viewer watches and listens; an operator also commands the dogs
 (drive, payload, announcements, talk, e-stop and release); a commander also dispatches and reads
 the audit log; an admin also manages accounts and tokens and exports evidence. An officer is a
-person paired to dogs from a handheld: at the station an officer account may log in and keep
-its own tokens, nothing more until pairings name the dogs it is limited to.
+person paired to dogs from a handheld: an operator's rights, limited to the dogs whose handheld
+pairing code was issued to that officer (`SCOPED_ROLES`; the station's pairing record says which,
+Accounts.authorize checks it on every request and live message about a dog).
 """
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from robot_dog.station.accounts.errors import BadRole
 
 ROLES: tuple[str, ...] = ("viewer", "operator", "commander", "admin", "officer")
 
-_WATCHERS = frozenset({"viewer", "operator", "commander", "admin"})
-_OPERATORS = frozenset({"operator", "commander", "admin"})
+_WATCHERS = frozenset({"viewer", "operator", "commander", "admin", "officer"})
+_OPERATORS = frozenset({"operator", "commander", "admin", "officer"})
+#: Roles whose dog actions reach only the dogs paired to the account (robot_dog/station/
+#: accounts/access.py); a list of dogs shows them only theirs.
+SCOPED_ROLES = frozenset({"officer"})
 
 #: action -> the roles allowed it. A route names its action; nothing else decides.
 ACTIONS: dict[str, frozenset[str]] = {
@@ -25,6 +29,8 @@ ACTIONS: dict[str, frozenset[str]] = {
     "estop": _OPERATORS,                     # e-stop and release (verbs `estop`, `release`)
     "talk": _OPERATORS,                      # push-to-talk voice
     "acknowledge": _OPERATORS,               # acknowledge an alarm (who and when are stored)
+    # issue a handheld pairing code to a named officer, or revoke a lost phone
+    "pair": frozenset({"operator", "commander", "admin"}),
     "dispatch": frozenset({"commander", "admin"}),
     "audit": frozenset({"commander", "admin"}),
     "own_tokens": frozenset(ROLES),          # create, list, revoke one's own API tokens
@@ -33,10 +39,15 @@ ACTIONS: dict[str, frozenset[str]] = {
     "evidence_export": frozenset({"admin"}),
 }
 
+#: Actions about one dog: for SCOPED_ROLES, only a dog paired to the account.
+DOG_ACTIONS = frozenset({"watch", "listen", "command", "estop", "talk", "acknowledge"})
+
 #: Verbs that are their own action (an operator may e-stop; a future role may only e-stop).
 VERB_ACTIONS: dict[str, str] = {"estop": "estop", "estop_release": "estop",
                                 # an officer's task is part of a dispatch (an incident)
-                                "task": "dispatch"}
+                                "task": "dispatch",
+                                # who holds the handheld is decided at the station, not by it
+                                "pair_handheld": "pair", "revoke_handheld": "pair"}
 
 
 def check_role(role: str) -> str:

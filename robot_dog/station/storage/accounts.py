@@ -1,4 +1,4 @@
-"""The accounts' tables (accounts, sessions, api_tokens, audit) on SQLite or PostgreSQL.
+"""The accounts' tables (accounts, sessions, api_tokens, pairings, audit) on SQLite or PostgreSQL.
 
 Plain reads and writes, each committed before it returns, on one connection of its own under a
 lock (the batched telemetry writer is no place for a login: it must hold before the answer).
@@ -86,6 +86,31 @@ class AccountTables(DirectTables):
         return self._count("UPDATE accounts SET disabled = ? WHERE name = ?",
                            (int(disabled), name)) == 1
 
+    def set_role_unless_last_admin(self, name: str, role: str) -> bool | None:
+        """Change the role in one statement that keeps an enabled admin other than `name`:
+        True changed, False no such account, None refused (it would leave no enabled admin).
+        One statement, so SQLite (one writer at a time) never lets two admins demoting each
+        other both win; on PostgreSQL two station workers at that same instant could."""
+        return self._guarded("UPDATE accounts SET role = ? WHERE name = ?", (role, name), name,
+                             keeps_admin=role == "admin")
+
+    def disable_unless_last_admin(self, name: str) -> bool | None:
+        """Disable, in one statement, unless it is the last enabled admin (as above)."""
+        return self._guarded("UPDATE accounts SET disabled = 1 WHERE name = ?", (name,), name,
+                             keeps_admin=False)
+
+    def _guarded(self, update: str, params: tuple[Any, ...], name: str, *,
+                 keeps_admin: bool) -> bool | None:
+        if self.account(name) is None:
+            return False
+        if keeps_admin:
+            return self._count(update, params) == 1
+        changed = self._count(
+            f"{update} AND (role <> 'admin' OR disabled = 1 OR EXISTS (SELECT 1 FROM accounts "
+            "AS other WHERE other.role = 'admin' AND other.disabled = 0 AND other.name <> ?))",
+            (*params, name))
+        return True if changed == 1 else None
+
     # sessions (kept by the digest of their id)
     def add_session(self, row: SessionRow) -> None:
         self._run("INSERT INTO sessions (digest, account, address, created_at, last_seen) "
@@ -141,6 +166,27 @@ class AccountTables(DirectTables):
         return self._count("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at "
                            "IS NULL", (now, token_id)) == 1
 
+    # pairings: which officer each dog's handheld pairing code was issued to (one per dog)
+    def set_pairing(self, dog: str, officer: str, issued_by: str, now: float) -> None:
+        self._run("INSERT INTO pairings (dog, officer, issued_by, issued_at) VALUES (?, ?, ?, ?) "
+                  "ON CONFLICT (dog) DO UPDATE SET officer = excluded.officer, "
+                  "issued_by = excluded.issued_by, issued_at = excluded.issued_at",
+                  (dog, officer, issued_by, now))
+
+    def end_pairing(self, dog: str) -> str | None:
+        """Forget the dog's pairing; the officer it named (None: there was none)."""
+        rows = self._run("SELECT officer FROM pairings WHERE dog = ?", (dog,))
+        self._run("DELETE FROM pairings WHERE dog = ?", (dog,))
+        return str(rows[0][0]) if rows else None
+
+    def dogs_of(self, officer: str) -> frozenset[str]:
+        return frozenset(r[0] for r in self._run("SELECT dog FROM pairings WHERE officer = ?",
+                                                 (officer,)))
+
+    def pairings(self) -> list[dict[str, Any]]:
+        rows = self._run("SELECT dog, officer, issued_by, issued_at FROM pairings ORDER BY dog")
+        return [dict(zip(("dog", "officer", "issued_by", "issued_at"), r)) for r in rows]
+
     # audit: append and read, nothing else
     def append_audit(self, at: float, kind: str, actor: str, target: str, address: str,
                      ok: bool, detail: dict[str, Any]) -> None:
@@ -148,14 +194,17 @@ class AccountTables(DirectTables):
                                   json.dumps(detail, ensure_ascii=False)))
 
     def audit(self, limit: int = 100, *, before_id: int | None = None, kind: str | None = None,
-              actor: str | None = None, target: str | None = None) -> list[dict[str, Any]]:
+              actor: str | None = None, target: str | None = None, since: float | None = None,
+              until: float | None = None) -> list[dict[str, Any]]:
         """The newest audit lines first, `limit` of them before `before_id` (the paging
-        cursor: the smallest id of the page before), filtered by exact kind, actor, target."""
+        cursor: the smallest id of the page before), filtered by exact kind, actor, target and
+        by time (`since` <= at < `until`, s since the epoch)."""
         where = ""
         params: list[Any] = [before_id if before_id is not None else 2 ** 62]
-        for column, value in (("kind", kind), ("actor", actor), ("target", target)):
+        for clause, value in (("kind = ?", kind), ("actor = ?", actor), ("target = ?", target),
+                              ("at >= ?", since), ("at < ?", until)):
             if value is not None:
-                where += f" AND {column} = ?"
+                where += f" AND {clause}"
                 params.append(value)
         rows = self._run(_AUDIT_SELECT.format(where=where), (*params, limit))
         keys = ("id", "at", "kind", "actor", "target", "address", "ok", "detail")

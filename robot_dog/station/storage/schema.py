@@ -48,6 +48,10 @@ CREATE INDEX IF NOT EXISTS sessions_account ON sessions (account);
 CREATE TABLE IF NOT EXISTS api_tokens (
     id TEXT PRIMARY KEY, digest TEXT NOT NULL UNIQUE, account TEXT NOT NULL, label TEXT NOT NULL,
     created_at {REAL} NOT NULL, revoked_at {REAL});
+CREATE TABLE IF NOT EXISTS pairings (
+    dog TEXT PRIMARY KEY, officer TEXT NOT NULL, issued_by TEXT NOT NULL,
+    issued_at {REAL} NOT NULL);
+CREATE INDEX IF NOT EXISTS pairings_officer ON pairings (officer);
 CREATE TABLE IF NOT EXISTS audit (
     id {ID}, at {REAL} NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL, target TEXT NOT NULL,
     address TEXT NOT NULL, ok INTEGER NOT NULL, detail TEXT NOT NULL);

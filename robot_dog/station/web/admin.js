@@ -1,9 +1,11 @@
-// The console's people panel: one's own API tokens (everyone's for admins), created, shown once
-// and revoked; and for commanders and admins the audit log, newest first, filtered by kind,
-// account and target and paged back by id. Over the station's JSON API (GET /api/audit,
-// /api/tokens); what the role may not see, the station refuses anyway.
+// The console's people panel: for admins the accounts (accounts.js), for operators and up the
+// handheld pairings (accounts.js), one's own API tokens (everyone's for admins), created, shown
+// once and revoked; and for commanders and admins the audit log, newest first, filtered by kind,
+// account, target (a dog, an account) and time and paged back by id. Over the station's JSON
+// API (GET /api/audit, /api/tokens); what the role may not see, the station refuses anyway.
 import {h} from "./dom.js";
 import {clock, t} from "./i18n.js";
+import {AccountsPanel, PairingPanel} from "./accounts.js";
 
 async function json(reply) {
   const body = await reply.json().catch(() => ({}));
@@ -17,14 +19,20 @@ export class PeoplePanel {
   constructor({root, can, post}) {
     Object.assign(this, {root, can, post});
     this.before = null;
+    this.accounts = new AccountsPanel({post});
+    this.pairing = new PairingPanel({post});
   }
 
   async show() {
     const root = this.root();
-    root.replaceChildren(h("h2", {}, t("people")), h("section", {class: "tokens"}));
+    root.replaceChildren(h("h2", {}, t("people")));
+    const parts = [];
+    if (this.can("accounts")) { root.append(this.accounts.element()); parts.push(this.accounts.show()); }
+    if (this.can("pair")) { root.append(this.pairing.element()); parts.push(this.pairing.show()); }
+    root.append(h("section", {class: "tokens"}));
     if (this.can("audit")) root.append(this.auditForm(), h("table", {class: "audit-log"}, h("tbody")),
                                        h("button", {type: "button", class: "older", onclick: () => this.audit(true)}, t("audit_older")));
-    await Promise.all([this.tokens(), this.can("audit") ? this.audit(false) : null]);
+    await Promise.all([...parts, this.tokens(), this.can("audit") ? this.audit(false) : null]);
   }
 
   async tokens() {
@@ -60,8 +68,10 @@ export class PeoplePanel {
 
   auditForm() {
     const field = (name) => h("input", {type: "text", name, maxlength: "64", placeholder: t(`audit_${name}`)});
+    // local date and time in the browser; sent as s since the epoch
+    const when = (name) => h("label", {}, t(`audit_${name}`), " ", h("input", {type: "datetime-local", name, step: "1"}));
     return h("form", {class: "audit-filter", onsubmit: event => { event.preventDefault(); this.audit(false); }},
-             h("h3", {}, t("audit")), field("kind"), field("actor"), field("target"),
+             h("h3", {}, t("audit")), field("kind"), field("actor"), field("target"), when("since"), when("until"),
              h("button", {type: "submit"}, t("audit_filter")));
   }
 
@@ -69,7 +79,9 @@ export class PeoplePanel {
     const root = this.root();
     const query = new URLSearchParams({limit: "50"});
     for (const input of root.querySelectorAll(".audit-filter input")) {
-      if (input.value.trim()) query.set(input.name, input.value.trim());
+      if (input.type === "datetime-local") {
+        if (input.value) query.set(input.name, String(new Date(input.value).getTime() / 1000));
+      } else if (input.value.trim()) query.set(input.name, input.value.trim());
     }
     if (older && this.before !== null) query.set("before", String(this.before));
     const body = root.querySelector(".audit-log tbody");

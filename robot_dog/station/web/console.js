@@ -26,9 +26,9 @@ const state = {
   view: null, live: null, commandSeq: 0, commands: new Map(),
 };
 //: Verbs the dog view does not list as plain controls: they have their own place (e-stop,
-//: announcement), are the station's own (check-in) or an incident's (an officer's task), or
-//: need audio (listen, talk).
-const OWN_PLACE = ["estop", "estop_release", "announce", "checkin", "task", "listen", "talk"];
+//: announcement), are the station's own (check-in) or an incident's (an officer's task), need
+//: audio (listen, talk) or are the people panel's (a handheld pairing code).
+const OWN_PLACE = ["estop", "estop_release", "announce", "checkin", "task", "listen", "talk", "pair_handheld"];
 
 /** Whether the account's role may do `action` (roles.ACTIONS, sent in `hello`). */
 function can(action) { return state.actions.has(action); }
