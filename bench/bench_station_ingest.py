@@ -110,16 +110,13 @@ def _fleet(http_port: int) -> list[dict]:
         return []
 
 
-def wait_until_serving(broker_port: int, http_port: int, timeout_s: float = 60.0,
-                       pub_args: list[str] | None = None, topic: str | None = None) -> None:
+def wait_until_serving(broker_port: int, http_port: int, timeout_s: float = 60.0) -> None:
     """Until a `robot-dog station` answers /api/fleet with a dog in it: up and subscribed (a
-    warm-up status message makes the dog; retried until it is seen). `pub_args`: mosquitto_pub's
-    connection arguments (a fleet broker: TLS and a dog's credential, then `topic` is that dog's
-    status)."""
+    warm-up status message makes the dog; retried until it is seen)."""
     deadline = time.monotonic() + timeout_s
     while not _fleet(http_port) and time.monotonic() < deadline:
-        subprocess.run(["mosquitto_pub", *(pub_args or ["-p", str(broker_port)]), "-q", "1",
-                        "-t", topic or "patrol/v1/warmup/status", "-m", "online"], check=True)
+        subprocess.run(["mosquitto_pub", "-p", str(broker_port), "-q", "1", "-t",
+                        "patrol/v1/warmup/status", "-m", "online"], check=True)
         time.sleep(0.3)
 
 
