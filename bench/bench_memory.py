@@ -2,7 +2,8 @@
 
 Launches launch/dog.launch.yaml (else a generated file with every importable registry node) with
 `python -m robot_dog.launch`, lets it settle, sums RSS over each process tree with psutil, stops
-it with SIGINT, then does the same with `--single-process`. A throwaway Mosquitto on a free
+it with SIGINT, then does the same with `--single-process` and with `--compose` (the dog's
+default: payload_node, which respawns, in its own process; the others composed in one). A throwaway Mosquitto on a free
 loopback port serves nodes that want a broker, and a virtual MCU on a pty (in this process, not
 counted: it stands for the hardware) gives the payload node its serial link. RSS counts shared libraries once per process (the
 per-process figure is what the OS must find); PSS splits them fairly and is given for reference.
@@ -160,6 +161,21 @@ def run() -> dict[str, object]:
                 figures["composed_alive"] = composed.poll() is None
             finally:
                 _stop(composed)
+            respawning = sum(1 for n in description.nodes if n.respawn)
+            hybrid = _launch(path, [*args, "--compose"], log)
+            try:
+                parent = psutil.Process(hybrid.pid)
+                _settled(parent, respawning + 1)
+                for child in parent.children():
+                    label = ("composed" if "--without-respawning" in " ".join(child.cmdline())
+                             else _node_label(child))
+                    figures[f"compose_{label}_rss_mb"] = _tree_bytes(child)[0] / _MB
+                rss, pss = _tree_bytes(parent)
+                figures["compose_total_rss_mb"] = rss / _MB   # with the launcher
+                figures["compose_total_pss_mb"] = pss / _MB
+                figures["compose_alive"] = hybrid.poll() is None
+            finally:
+                _stop(hybrid)
         finally:
             if broker is not None:
                 broker.stop()

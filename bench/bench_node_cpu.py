@@ -5,6 +5,10 @@ throwaway Mosquitto, the virtual MCU on a pty, as bench_memory does), waits unti
 settled, then samples each node process's CPU time over a window while a plain paho client
 counts the video messages that reach the broker. "At rest": nobody drives, talks or commands;
 the uplink streams every bodycam frame, as it does whenever it is connected.
+Beside each node's CPU, its wakes per second: the context switches of the thread that spins its
+executor (the process's main thread), one per return from the executor's wait, plus any wait
+for the GIL (a node's own threads: the microphone's capture, the bodycam's recorder); each
+executor wake costs rclpy 0.4-0.8 ms of Python before any callback (docs/BENCHMARKS.md).
 Goals (docs/BENCHMARKS.md): all dog nodes together <= 25 % of one core; the uplink delivers
 every bodycam frame (15 per second).
 """
@@ -71,6 +75,16 @@ def _cpu_s(proc: psutil.Process) -> float:
     return total
 
 
+def _switches(proc: psutil.Process) -> int:
+    """Context switches (voluntary and not) of the process's main thread so far."""
+    try:
+        text = Path(f"/proc/{proc.pid}/task/{proc.pid}/status").read_text()
+    except OSError:
+        return 0
+    return sum(int(line.split()[1]) for line in text.splitlines()
+               if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")))
+
+
 def run() -> dict[str, object]:
     from firmware_bridge.virtual_mcu.device import VirtualMcu
     from robot_dog.mqtt.broker import MosquittoBroker
@@ -98,6 +112,7 @@ def run() -> dict[str, object]:
             time.sleep(2.0)  # subscribed and past the first frames
             children = parent.children()
             before = {c.pid: _cpu_s(c) for c in children}
+            switched = {c.pid: _switches(c) for c in children}
             frames.clear()
             published.clear()
             started = time.monotonic()
@@ -108,6 +123,8 @@ def run() -> dict[str, object]:
             for child in children:
                 pct = 100.0 * (_cpu_s(child) - before[child.pid]) / elapsed
                 figures[f"node_{_node_label(child)}_cpu_pct"] = pct
+                figures[f"node_{_node_label(child)}_wakes_per_s"] = (
+                    (_switches(child) - switched[child.pid]) / elapsed)
                 total += pct
             figures["nodes_total_cpu_pct"] = total
             figures["bodycam_frames_per_s"] = made / elapsed

@@ -156,7 +156,7 @@ def _live(root: Path) -> dict[str, object]:
     viewer.create_subscription(CompressedImage, "bodycam/image/compressed",
                                lambda _m: jpegs.__setitem__(0, jpegs[0] + 1), qos.SENSOR)
     viewer.create_subscription(RecorderStatus, "bodycam/status", statuses.append, qos.STATE)
-    mic = viewer.create_publisher(AudioChunk, "microphone/audio", qos.SENSOR)
+    mic = viewer.create_publisher(AudioChunk, "microphone/audio_blocks", qos.SENSOR)
     tone = (np.sin(np.arange(640) / 3) * 6000).astype(np.int16).tolist()
     viewer.create_timer(0.04, lambda: mic.publish(AudioChunk(sample_rate=16000, channels=1, samples=tone)))
     executor = SingleThreadedExecutor(context=context)

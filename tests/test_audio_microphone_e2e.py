@@ -34,11 +34,15 @@ class MicClient:
         self.events: list = []
         self.levels: list = []
         self.chunks: list = []
+        self.blocks: list = []
         self.node.create_subscription(SoundEvent, "microphone/events", self.events.append,
                                       qos.TELEMETRY)
         self.node.create_subscription(AudioLevel, "microphone/level", self.levels.append, qos.SENSOR)
         self.node.create_subscription(AudioChunk, "microphone/audio",
                                       lambda m: self.chunks.append(m.sequence), qos.SENSOR)
+        self.node.create_subscription(AudioChunk, "microphone/audio_blocks",
+                                      lambda m: self.blocks.append((m.sequence, len(m.samples))),
+                                      qos.SENSOR)
         self.gate = self.node.create_publisher(Bool, "megaphone/active", qos.STATE)
         self.Bool = Bool
 
@@ -88,6 +92,19 @@ def test_chunks_are_numbered_and_levels_flow(mic) -> None:
     seqs = client.chunks[-20:]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     assert client.levels and client.levels[-1].rms_dbfs < -60        # a silent street
+
+
+def test_the_same_audio_goes_out_in_100_ms_blocks_for_the_recorder(mic) -> None:
+    client, _ = mic
+    client.blocks.clear()
+    client.chunks.clear()
+    client.spin_for(1.5)
+    blocks = client.blocks[1:]     # whole blocks after the clear
+    assert len(blocks) >= 5, blocks
+    assert all(n == 5 * 960 for _, n in blocks)                      # 5 x 20 ms at 48 kHz
+    seqs = [s for s, _ in blocks]
+    assert seqs == sorted(set(seqs))                                  # numbered, in order
+    assert len(client.chunks) >= 2 * len(client.blocks)              # 20 ms chunks meanwhile
 
 
 def test_bang_fires_an_event_speech_does_not(mic) -> None:

@@ -101,7 +101,7 @@ def test_record_lock_remote_stop_refused_and_snapshot(ros):
 def test_an_estop_starts_a_recording_with_the_microphone_and_diagnostics_report_it(ros):
     camera, client, spin_until, call, statuses, root = ros
     # The microphone: 16 kHz mono chunks of 40 ms, a 440 Hz tone.
-    mic = client.create_publisher(AudioChunk, "microphone/audio", qos.SENSOR)
+    mic = client.create_publisher(AudioChunk, "microphone/audio_blocks", qos.SENSOR)
     sent = [0]
 
     def chunk():

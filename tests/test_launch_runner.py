@@ -101,6 +101,28 @@ def test_single_process_composes_both_nodes_in_one_pid(launch_stack) -> None:
     assert stack.wait() == 0
 
 
+def test_compose_keeps_a_respawning_node_in_a_process_of_its_own(launch_stack) -> None:
+    """--compose (the dog's default): the talker respawns, so it keeps its own process and is
+    restarted when killed; the listener runs composed in one child process, which stays, and
+    hears the restarted talker across the two processes."""
+    stack = launch_stack("compose.launch.yaml", "--compose")
+    heard = r"^\[composed\] .*I heard: \[Hello World"
+    stack.wait_for(heard)
+    pids = {pid: " ".join(psutil.Process(pid).cmdline()) for pid in stack.children()}
+    composed = [pid for pid, line in pids.items() if "--without-respawning" in line]
+    talker = [pid for pid, line in pids.items() if "talker_node" in line]
+    assert len(composed) == 1 and len(talker) == 1 and len(pids) == 2, pids
+    psutil.Process(talker[0]).kill()
+    stack.wait_for(r"\[talker\] killed by SIGKILL; respawn 1")
+    before = len([line for line in stack.lines if re.search(heard, line)])
+    stack.wait_for(r"^\[launch\] \[talker\] started pid", count=2)
+    stack.wait_for(heard, count=before + 3)          # the new talker, heard by the same process
+    assert psutil.Process(composed[0]).is_running() and composed[0] in stack.children()
+    stack.send(signal.SIGINT)
+    assert stack.wait() == 0
+    assert stack.survivors() == []
+
+
 def test_composed_node_gets_the_same_names_params_and_remaps() -> None:
     from robot_dog.launch.compose import node_class, node_kwargs
     from robot_dog.launch.description import parse

@@ -93,3 +93,21 @@ def test_silence_is_judged_on_the_links_own_thread_when_given() -> None:
     hw.tick(0.0, 0.05, CLEAR, silence_s=0.05)
     assert hw.tick(1.0, 0.6, CLEAR, silence_s=0.05) == []
     assert [a.endpoint for a in hw.tick(2.0, 0.6, CLEAR, silence_s=0.4)] == [MCU]
+
+
+def test_the_tick_comes_with_each_check_in_and_when_the_silence_reaches_its_limit() -> None:
+    """payload_node's tick is paced by `next_tick` (not a 20 Hz poll): every `every_s` while
+    the MCU talks, at `lost_s` of silence exactly, and with the engages' repeats."""
+    hw = HardwareEstop(every_s=0.25, lost_s=0.35, lost_reassert_s=0.25, reassert_s=1.0)
+    assert hw.next_tick(0.0, None) == 0.25                      # not joined: the check-in period
+    assert hw.tick(1.0, 0.05, CLEAR, 0.05) == [CheckIn(MCU, 2.0)]
+    assert hw.next_tick(1.0, 0.05) == 1.25                      # the next check-in comes first
+    assert hw.next_tick(1.2, 0.3) == 1.25                       # silent 0.3 s: limit at 1.25 too
+    assert abs(hw.next_tick(1.1, 0.3) - 1.15) < 1e-9            # ... or sooner than the check-in
+    [engage] = hw.tick(1.15 + 1e-6, 0.36, CLEAR, 0.35 + 1e-6)   # at the limit: engaged
+    assert engage.endpoint == MCU and hw.lost
+    assert hw.next_tick(1.2, 0.4) == hw._lost_engaged + 0.25    # the engage's repeat
+    assert hw.next_tick(5.0, 0.0) == 5.0                        # overdue: now
+    hw2 = HardwareEstop(every_s=0.25, reassert_s=0.1)
+    hw2.tick(0.0, 0.0, PRESSED, 0.0)                            # pressed: engaged, repeated
+    assert hw2.next_tick(0.01, 0.0) == 0.1

@@ -29,8 +29,10 @@ def resume_and_drive(probe, since: float) -> None:
     wait_for(lambda: 0.2 in vx(probe.messages("cmd_vel", since=since)), "the resumed patrol driving")
 
 
-def still_after_release(probe, what: str) -> float:
-    released = wait_for(lambda: [t for t, m in probe.got["estop"] if not m.engaged][-1:],
+def still_after_release(probe, what: str, asked: float) -> float:
+    """`asked`: when the release was asked for (the `estop` that says released comes after it;
+    an earlier one, from before the stop, would count the patrol's drive before it)."""
+    released = wait_for(lambda: [t for t, m in probe.got["estop"] if not m.engaged and t >= asked][-1:],
                         f"{what} released")[0]
     time.sleep(1.5)            # a negative check: the patrol keeps publishing all along
     assert [v for v in vx(probe.messages("cmd_vel", since=released)) if v != 0.0] == []
@@ -50,15 +52,17 @@ def test_button_and_payload_link_releases_leave_the_patrol_paused_until_resumed(
     wait_for(lambda: latest(probe).engaged, "the button's hold")
     virtual_mcu.set_button(False)
     wait_for(lambda: "payload e-stop button pulled out" in payload_chain.output(), "pulled out")
+    asked = time.monotonic()
     assert release(dog_namespace, "button").returncode == 0
-    resume_and_drive(probe, still_after_release(probe, "the button"))
+    resume_and_drive(probe, still_after_release(probe, "the button", asked))
 
     virtual_mcu.unplug(4.0)
     wait_for(lambda: [m for m in probe.messages("estop") if m.engaged and "mcu" in m.stale_endpoints],
              "the mcu's hold")
     wait_for(lambda: "mcu" not in latest(probe).stale_endpoints, "the MCU checking in again")
+    asked = time.monotonic()
     assert release(dog_namespace, "mcu").returncode == 0
-    resume_and_drive(probe, still_after_release(probe, "the mcu"))
+    resume_and_drive(probe, still_after_release(probe, "the mcu", asked))
     patrol.stop()
 
 

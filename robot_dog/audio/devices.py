@@ -42,6 +42,8 @@ MIC_SOURCE = "robot_dog_mic"
 
 #: Sample rate inside the stack, Hz (mono int16); streams resample at the edges.
 RATE_HZ = 48_000
+FRAME_S = 0.02                          # one mixer frame: 20 ms
+FRAME_SAMPLES = int(RATE_HZ * FRAME_S)  # 960
 #: The runtime directory of the daemon a process should use (set by ensure_virtual_devices).
 DIR_VARIABLE = "ROBOT_DOG_AUDIO_DIR"
 LATENCY_MS = 20

@@ -1,14 +1,19 @@
 """microphone_node: the dog's microphone as chunks, levels and sound events.
 
-Publishes `microphone/audio` (AudioChunk, 20 ms, sensor QoS), `microphone/level` (AudioLevel at
-`level_hz`: dBFS, BS.1770 momentary loudness, voice activity) and `microphone/events`
-(SoundEvent: bang, glass_break, shout, loud with peak and confidence). Subscribes
+Publishes `microphone/audio` (AudioChunk, 20 ms, sensor QoS: for live listening, and only
+while something subscribes to it), `microphone/audio_blocks` (the same samples in blocks of
+`block_frames` x 20 ms, 100 ms by default: for consumers that keep audio rather than play it,
+the bodycam recorder), `microphone/level` (AudioLevel at `level_hz`: dBFS, BS.1770 momentary
+loudness, voice activity) and `microphone/events` (SoundEvent: bang, glass_break, shout, loud
+with peak and confidence). At rest nobody listens live: 10 blocks a second instead of 50
+chunks, each a wake of every subscriber (docs/BENCHMARKS.md, CPU at rest). Subscribes
 `megaphone/active`: while the dog's own megaphone plays, events are gated. A reader thread
 owns the input stream (blocking reads are the clock); a device that fails is reopened.
 Behaviour is in level.py and sound_events.py.
 """
 from __future__ import annotations
 
+import array
 import threading
 import time
 from functools import partial
@@ -47,6 +52,11 @@ class MicrophoneNode(Node):
         self._meter = LevelMeter()
         self._gated = False
         self._audio_pub = self.create_publisher(AudioChunk, "microphone/audio", qos.SENSOR)
+        self._block_pub = self.create_publisher(AudioChunk, "microphone/audio_blocks", qos.SENSOR)
+        self._block_frames = p("block_frames", 5, "20 ms frames per microphone/audio_blocks "
+                               "message (1-50)")
+        if not 1 <= self._block_frames <= 50:
+            raise ValueError(f"block_frames must be 1-50, got {self._block_frames}")
         self._level_pub = self.create_publisher(AudioLevel, "microphone/level", qos.SENSOR)
         self._event_pub = self.create_publisher(SoundEvent, "microphone/events", qos.TELEMETRY)
         self.create_subscription(Bool, "megaphone/active", self._on_megaphone, qos.STATE)
@@ -67,6 +77,8 @@ class MicrophoneNode(Node):
     def _read_loop(self) -> None:
         from robot_dog.audio.stream import PcmInput
         mic, sequence = None, 0
+        block: list[bytes] = []
+        block_header, blocks = Header(), 0
         while self._running:
             if mic is None:
                 try:
@@ -83,10 +95,20 @@ class MicrophoneNode(Node):
                 mic = None
                 continue
             header = Header(stamp=self.get_clock().now().to_msg(), frame_id=frames.MICROPHONE)
-            chunk = AudioChunk(header=header, sample_rate=devices.RATE_HZ, channels=1,
-                               sequence=sequence)
-            chunk.samples = samples_field(samples)
-            self._audio_pub.publish(chunk)
+            if self._audio_pub.get_subscription_count():   # a live listener (the uplink's)
+                chunk = AudioChunk(header=header, sample_rate=devices.RATE_HZ, channels=1,
+                                   sequence=sequence)
+                chunk.samples = samples_field(samples)
+                self._audio_pub.publish(chunk)
+            if not block:
+                block_header = header       # a block is stamped with its first frame's time
+            block.append(samples_field(samples).tobytes())
+            if len(block) == self._block_frames:
+                chunk = AudioChunk(header=block_header, sample_rate=devices.RATE_HZ, channels=1,
+                                   sequence=blocks)
+                chunk.samples = array.array("h", b"".join(block))
+                self._block_pub.publish(chunk)
+                block, blocks = [], (blocks + 1) % (1 << 32)
             frame = to_float(samples)
             level = self._meter.update(frame)
             self._events.set_gated(self._gated)

@@ -5,8 +5,8 @@ number and capture time.
 Envelope (network byte order), 13 bytes then the Opus packet:
     version u8 (= 1) | sequence u32 (wraps) | captured_at u64 (ms since the Unix epoch) | opus
 The codec objects keep no I/O: bytes in, bytes or samples out. PyAV is imported when a codec
-is first made (17.5 MB resident, measured): the station and the uplink load it only once talk
-is used.
+is first made (17.5 MB resident, measured), and numpy with it: the station and the uplink
+load them only once talk is used (the envelope needs neither).
 """
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ from robot_dog.errors import RobotDogError
 
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+from robot_dog.audio.devices import FRAME_SAMPLES, RATE_HZ
 
-from robot_dog.audio.devices import RATE_HZ
-from robot_dog.audio.pcm import FRAME_SAMPLES
+if TYPE_CHECKING:
+    import numpy as np
 
 #: Per direction, bit/s (speech at 24 kbit/s is clear; the link budget allows 32 kbit/s).
 BITRATE_BPS = 24_000
@@ -72,6 +73,7 @@ class OpusEncoder:
     def encode(self, frame: np.ndarray) -> list[bytes]:
         """One 20 ms frame (960 samples) -> its packets (one, after the encoder's first frame)."""
         import av  # loaded by __init__; a dict look-up here
+        import numpy as np
         samples = np.asarray(frame)
         if samples.dtype != np.int16 or samples.shape != (FRAME_SAMPLES,):
             raise OpusError(f"expected {FRAME_SAMPLES} int16 samples, got {samples.dtype} "
@@ -93,6 +95,7 @@ class OpusDecoder:
 
     def decode(self, opus: bytes) -> np.ndarray:
         import av  # loaded by __init__; a dict look-up here
+        import numpy as np
         try:
             frames = self._ctx.decode(av.Packet(opus))
         except (av.error.FFmpegError, ValueError) as exc:

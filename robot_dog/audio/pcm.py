@@ -13,10 +13,9 @@ import array
 import numpy as np
 import soxr
 
-from robot_dog.audio.devices import RATE_HZ
-
-FRAME_S = 0.02                          # one mixer frame: 20 ms
-FRAME_SAMPLES = int(RATE_HZ * FRAME_S)  # 960
+# The frame is defined beside the rate (devices.py imports no numpy: the station's talk relay
+# and the Opus envelope need them without it); named here too for the audio nodes.
+from robot_dog.audio.devices import FRAME_S as FRAME_S, FRAME_SAMPLES as FRAME_SAMPLES, RATE_HZ
 
 
 def to_float(samples: np.ndarray) -> np.ndarray:

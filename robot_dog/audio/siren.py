@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from robot_dog.audio.devices import RATE_HZ
 from robot_dog.payload.errors import RequestRefused, checked_duration
+
+if TYPE_CHECKING:   # numpy loads when a siren is rendered: the tone table (TONES) is imported by
+    import numpy as np  # robot_dog/verbs.py, and so by the station, which renders none
 
 LOW_HZ, HIGH_HZ = 500.0, 1650.0          # wail and yelp sweep range
 HILO_HZ = (960.0, 770.0)                 # hi-lo pair (the European two-tone)
@@ -39,6 +41,7 @@ class SirenConfig:
 
 def frequency_at(tone: str, t: np.ndarray, config: SirenConfig = SirenConfig()) -> np.ndarray:
     """Instantaneous frequency (Hz) of `tone` at times `t` (s since the tone started)."""
+    import numpy as np
     if tone == "wail":
         # Rise over 40 % of the cycle, fall over 60 % (a motor siren spins down slower).
         phase = np.mod(t, config.wail_period_s) / config.wail_period_s
@@ -86,6 +89,7 @@ class Siren:
 
     def render(self, n: int, now: float) -> np.ndarray | None:
         """The next `n` samples (float32), or None when off or expired."""
+        import numpy as np
         if not self.active(now):
             return None
         assert self.tone is not None

@@ -6,7 +6,8 @@ Serves `bodycam/record` (Record) and `bodycam/snapshot` (Snapshot); publishes `b
 Triggers: `estop` (EstopState.engaged), `police_light/state` (pattern not off),
 `megaphone/siren_active` (Bool),
 `microphone/events` (any SoundEvent: post-event time from the event); audio from
-`microphone/audio` is muxed in. Callbacks only hand work to the recorder's thread
+`microphone/audio_blocks` (100 ms blocks: the recorder keeps audio, it does not play it live) is
+muxed in. Callbacks only hand work to the recorder's thread
 (recorder_thread.py); service callbacks are `async` and await its answer.
 
 With `evidence_dir` empty the recorder is off and the status says `disabled`.
@@ -104,7 +105,7 @@ class RecorderShell:
         node.create_subscription(PoliceLightState, "police_light/state", self._on_light, qos.STATE)
         node.create_subscription(Bool, "megaphone/siren_active", self._on_siren, qos.STATE)
         node.create_subscription(SoundEvent, "microphone/events", self._on_sound, qos.TELEMETRY)
-        node.create_subscription(AudioChunk, "microphone/audio", self._on_audio, qos.SENSOR)
+        node.create_subscription(AudioChunk, "microphone/audio_blocks", self._on_audio, qos.SENSOR)
         self.status_pub = node.create_publisher(RecorderStatus, "bodycam/status", qos.STATE)
         self._diag_pub = node.create_publisher(DiagnosticArray, "/diagnostics", qos.TELEMETRY)
         node.create_timer(1.0, self._publish)

@@ -4,9 +4,12 @@ The thin shell around `policy`: it starts the console scripts, watches them, and
 decisions. Every child runs in its own process group (so a terminal's Ctrl-C reaches only the
 launcher, which then stops the nodes in order, and so a node's own helpers die with it) and, where
 `setpriv` exists, with a parent-death signal, so even a SIGKILLed launcher leaves no orphans.
+With `--compose` the nodes that respawn keep a process each and the others share one child
+process, composed (`compose.py`), supervised like a node under the label `composed`.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -15,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -28,6 +32,8 @@ from robot_dog.ros.node_registry import NODES
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_SHUTDOWN_TIMEOUT_S = 5.0
+#: The label of the one process that holds the composed nodes (`--compose`).
+COMPOSED = "composed"
 _POLL_S = 0.05
 
 
@@ -64,6 +70,7 @@ class _Child:
     restart_at: float | None = None
     last_code: int | None = None
     readers: list[threading.Thread] = field(default_factory=list)
+    command: list[str] | None = None   # None: the node's own console script
 
 
 class Supervisor:
@@ -71,7 +78,11 @@ class Supervisor:
 
     def __init__(self, description: LaunchDescription,
                  shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S,
-                 out: IO[str] | None = None, err: IO[str] | None = None) -> None:
+                 out: IO[str] | None = None, err: IO[str] | None = None,
+                 compose_argv: Sequence[str] | None = None) -> None:
+        """`compose_argv` (the launch file and its NAME:=VALUE arguments): `--compose`, the
+        nodes that respawn each in a process of their own, every other node in one composed
+        process."""
         self.description = description
         self.shutdown_timeout_s = shutdown_timeout_s
         self._out = out or sys.stdout
@@ -87,7 +98,17 @@ class Supervisor:
         # are safe to kill by design: the MCU falls safe on heartbeat loss, MQTT has a Last Will.
         self._pdeathsig = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
         self.children = [_Child(spec, label) for spec, label in
-                         zip(description.nodes, policy.labels(description.nodes))]
+                         zip(description.nodes, policy.labels(description.nodes))
+                         if compose_argv is None or spec.respawn]
+        composed = [spec for spec in description.nodes if not spec.respawn]
+        if compose_argv is not None and composed:
+            # One child for every node that does not respawn: this launch file again, composed
+            # (`--single-process --without-respawning`); it stops with the others.
+            spec = dataclasses.replace(composed[0], name=COMPOSED, respawn=False, args=(),
+                                       required=any(s.required for s in composed))
+            self.children.append(_Child(spec, COMPOSED, command=[
+                sys.executable, "-m", "robot_dog.launch", *compose_argv, "--single-process",
+                "--without-respawning"]))
 
     # -- public -------------------------------------------------------------------------------
     def run(self) -> int:
@@ -130,7 +151,7 @@ class Supervisor:
         self.request_shutdown()
 
     def _start(self, child: _Child) -> None:
-        command = node_command(child.spec)
+        command = child.command or node_command(child.spec)
         child.started_at = time.monotonic()
         try:
             child.popen = subprocess.Popen(

@@ -78,6 +78,22 @@ class HardwareEstop:
                 actions.append(CheckIn(MCU, self.timeout_s))
         return actions + self.on_safe_reasons(now, safe_reasons)
 
+    def next_tick(self, now: float, silence_s: float | None) -> float:
+        """When `tick` next has something to do: the next check-in (every `every_s`, which is
+        also how soon fresh telemetry joins or a button seen in telemetry engages), the instant
+        the link's silence reaches `lost_s` (a joined, live MCU), and the repeats of an engage
+        while the link is lost or the button is down. `silence_s` as for `tick`."""
+        due = [now + self.every_s]
+        if self._checked_in is not None and not self.lost:
+            due.append(self._checked_in + self.every_s)
+        if self._joined and not self.lost and silence_s is not None:
+            due.append(now + max(0.0, self.lost_s - silence_s))
+        if self.lost and self._lost_engaged is not None:
+            due.append(self._lost_engaged + self.lost_reassert_s)
+        if self.button_pressed and self._engaged is not None:
+            due.append(self._engaged + self.reassert_s)
+        return max(now, min(due))
+
     def on_safe_reasons(self, now: float, safe_reasons: int) -> list[Engage]:
         """The MCU's safe reasons (an EVENT pushed at once, or telemetry): engage on a press."""
         pressed = bool(int(safe_reasons) & SafeReason.BUTTON)

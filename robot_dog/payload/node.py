@@ -13,7 +13,9 @@ Executor: nothing here blocks a callback. The services are `async def` and await
 (the link's thread completes an rclpy future through `executor.create_task`, which also wakes
 the executor). What the link pushes (a button press as an EVENT frame, a lost port, an MCU
 reboot) is queued by the link's thread and handled at once by a guard condition's callback, not
-on the next timer tick.
+on the next timer tick; so is a press first seen in telemetry (its EVENT lost). The hardware
+e-stop's tick is paced (ros/paced_timer.py, `HardwareEstop.next_tick`): every 0.25 s with each
+check-in, and at the instant the link's silence reaches its limit, instead of polling at 20 Hz.
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ from collections import deque
 from concurrent.futures import Future as ThreadFuture
 from functools import partial
 from typing import Any
+
+from dataclasses import dataclass
 
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -42,9 +46,10 @@ from std_msgs.msg import Header
 from firmware_bridge import port_check
 from firmware_bridge.errors import CommandError
 from firmware_bridge.host import FIRST_SEQ, LAST_SEQ, EventReceived, LinkConfig, McuRebooted
-from firmware_bridge.messages import AckStatus, Message, Telemetry
+from firmware_bridge.messages import AckStatus, Message, SafeReason, Telemetry
 from firmware_bridge.transport import LinkEvent, LinkLost, SerialLink
 from robot_dog.ros import qos
+from robot_dog.ros.paced_timer import PacedTimer
 from robot_dog.payload import amplifier, power
 from robot_dog.payload.errors import RequestRefused
 from robot_dog.payload.estop import EstopGate
@@ -57,6 +62,13 @@ from robot_dog.ros.priority import HIGH_PRIORITY_NICE
 from robot_dog.ros.ros_main import run_node
 
 _LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ButtonInTelemetry:
+    """Telemetry says the button is down while the e-stop does not know it yet (its EVENT
+    frame was lost): handled on the executor at once, as the EVENT would have been."""
+    safe_reasons: int
 
 
 class PayloadNode(Node):
@@ -99,7 +111,7 @@ class PayloadNode(Node):
         self._no_safety_logged = False
         self._age = TelemetryAge()
         self._lock = threading.Lock()
-        self._pushed: deque[LinkEvent] = deque()   # from the link's thread, for the executor
+        self._pushed: deque[LinkEvent | ButtonInTelemetry] = deque()   # link thread -> executor
 
         self._light_pub = self.create_publisher(PoliceLightState, "police_light/state", qos.STATE)
         self._search_pub = self.create_publisher(SearchlightState, "searchlight/state", qos.STATE)
@@ -128,7 +140,7 @@ class PayloadNode(Node):
                                                 callback_group=estop_calls)
             self._engage = self.create_client(EstopEngage, verbs.executor_name("estop"),
                                               callback_group=estop_calls)
-            self.create_timer(0.05, self._tell_safety, callback_group=estop_calls)
+            self._estop_timer = PacedTimer(self, 0.05, self._tell_safety, callback_group=estop_calls)
         # The link's thread triggers this; its callback runs on the executor at once.
         self._wake = self.create_guard_condition(self._on_pushed, callback_group=estop_calls)
         self._rebooted_at: float | None = None
@@ -261,6 +273,9 @@ class PayloadNode(Node):
             self._age.on_telemetry(telemetry.uptime_ms, time.monotonic(), sampled_after)
             resend, confirmed = self._estop.on_telemetry(telemetry.safe_reasons, time.monotonic())
             engaged, resends = self._estop.engaged, self._estop.resends
+        if (self._hardware is not None and telemetry.safe_reasons & SafeReason.BUTTON
+                and self._hardware.button_pressed is not True):
+            self._on_link_event(ButtonInTelemetry(int(telemetry.safe_reasons)))
         if confirmed:
             self.get_logger().warning(
                 f"e-stop {'engaged: payload safe' if engaged else 'released: payload live'} "
@@ -272,7 +287,7 @@ class PayloadNode(Node):
                                         f"(resend {resends})")
             self._submit(resend, deadline_s=5.0)
 
-    def _on_link_event(self, event: LinkEvent) -> None:
+    def _on_link_event(self, event: LinkEvent | ButtonInTelemetry) -> None:
         """Link thread: queue what the MCU pushed (or the port's loss) for the executor."""
         self._pushed.append(event)
         self._wake.trigger()
@@ -289,9 +304,11 @@ class PayloadNode(Node):
                                           "the e-stop state is sent again first")
             elif self._hardware is None:
                 continue
-            elif isinstance(event, EventReceived):
+            elif isinstance(event, (EventReceived, ButtonInTelemetry)):
+                reasons = (event.event.safe_reasons if isinstance(event, EventReceived)
+                           else event.safe_reasons)
                 was = self._hardware.button_pressed
-                actions += self._hardware.on_safe_reasons(now, event.event.safe_reasons)
+                actions += self._hardware.on_safe_reasons(now, reasons)
                 self._log_button(was, self._hardware.button_pressed)
             elif isinstance(event, LinkLost):
                 actions += self._hardware.on_link_lost(now, event.reason)
@@ -312,11 +329,12 @@ class PayloadNode(Node):
         assert self._hardware is not None
         telemetry, age = self._telemetry()
         was_pressed = self._hardware.button_pressed
-        actions = self._hardware.tick(time.monotonic(), age,
-                                      None if telemetry is None else telemetry.safe_reasons,
-                                      self._link.telemetry_silence())
+        now, silence = time.monotonic(), self._link.telemetry_silence()
+        actions = self._hardware.tick(now, age, None if telemetry is None else telemetry.safe_reasons,
+                                      silence)
         self._log_button(was_pressed, self._hardware.button_pressed)
         self._call_safety(actions)
+        self._estop_timer.arm(self._hardware.next_tick(now, silence) - now, after_tick=True)
 
     def _log_button(self, was: bool | None, pressed: bool | None) -> None:
         if pressed is not None and was is not None and pressed != was:

@@ -186,6 +186,27 @@ class MotionCore:
         self._log.append(f"e-stop held {self.config.settle_s:g} s: sit (stop category 1)")
         return "sit"
 
+    def at_rest(self, now: float) -> bool:
+        """Nothing can move until an input, a lock or the e-stop says otherwise: the output is
+        zero and either held by the e-stop, or published (the watchdog's zero is out) with
+        every input quiet for longer than its timeout and the watchdog's. Then a step changes
+        nothing but at `next_deadline` (pace.py slows the node's tick)."""
+        if not self.output.is_zero:
+            return False
+        if self._estop_category is not None:
+            return True
+        heard = max(self._stamps.values(), default=float("-inf"))
+        return self._silent and now - heard > self.config.watchdog_s and not self._mux.any_live(now)
+
+    def next_deadline(self, now: float) -> float | None:
+        """The next instant a step at rest acts with no input: the settle-time sit, a lock's
+        lapse (None: neither is pending)."""
+        due = [self._mux.next_lapse(now)]
+        if self._estop_since is not None and not self._settled and self.mode == "stand":
+            due.append(self._estop_since + self.config.settle_s)
+        pending = [d for d in due if d is not None]
+        return min(pending) if pending else None
+
     # ---- output --------------------------------------------------------------------------
     def step(self, now: float) -> Twist | None:
         """The command to publish at `now` (None: stay silent)."""

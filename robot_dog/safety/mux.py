@@ -162,6 +162,17 @@ class TwistMux:
         engaged = [lk.spec.priority for lk in self._locks.values() if lk.engaged(now)]
         return max(engaged) if engaged else None
 
+    def any_live(self, now: float) -> bool:
+        """Whether an input's last command is younger than its timeout."""
+        return any(i.live(now) for i in self._inputs.values())
+
+    def next_lapse(self, now: float) -> float | None:
+        """When the next lock with a timeout engages by its publisher's silence (None: no such
+        lock is heard and unlocked now)."""
+        due = [lk.stamp + lk.spec.timeout_s for lk in self._locks.values()
+               if lk.spec.timeout_s > 0 and lk.stamp is not None and not lk.engaged(now)]
+        return min(due) if due else None
+
     def select(self, now: float) -> Selection:
         """The winning input at `now`; a change of winner is recorded with its reason."""
         block = self.blocking_priority(now)

@@ -40,6 +40,7 @@ from std_srvs.srv import SetBool
 from robot_dog.errors import answer, outcome
 from robot_dog.log_rate import worth_a_line
 from robot_dog.ros import qos
+from robot_dog.ros.paced_timer import PacedTimer
 from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.priority import HIGH_PRIORITY_NICE
 from robot_dog.ros.ros_main import run_node
@@ -50,12 +51,15 @@ from robot_dog.safety.estop import (BOOT_RELEASERS, DEFAULT_ENDPOINTS, SECURITY_
 from robot_dog.safety.limits import Limits
 from robot_dog.safety.motion import MotionConfig, MotionCore
 from robot_dog.safety.mux import DEFAULT_MUX_CONFIG, ESTOP_LOCK, LockSpec, load_mux_config
+from robot_dog.safety.pace import TickPace
 from robot_dog.safety.stall import CpuMark, StallGuard, where_it_went
 from robot_dog.safety.twist import Twist
 
 BASE_CALL_TIMEOUT_S = 3.0
 #: A zero that holds (e-stop, boot hold) is published again this often, s.
 HOLD_REPEAT_S = 0.5
+#: `motion/state` is published on every change and again this often, s.
+STATE_REPEAT_S = 0.5
 #: Who may resume an autonomous input: a human at the station, the officer, the admin on the dog.
 RESUMERS = BOOT_RELEASERS
 
@@ -118,7 +122,9 @@ class SafetyNode(Node):
         self._saved: dict | None = None
         self._last_state: tuple = ()
         self._tick_s = tick_s
+        self._pace = TickPace(tick_s=tick_s, rest_s=min(HOLD_REPEAT_S, STATE_REPEAT_S))
         self._stall = StallGuard(late_s=max(0.1, 5 * tick_s))
+        self._state_at = float("-inf")     # when motion/state was last published
         self._cpu = _cpu_mark()
         self._sent: tuple[float, Twist | None] = (float("-inf"), None)  # (when, what) on cmd_vel
 
@@ -148,8 +154,9 @@ class SafetyNode(Node):
         self._base = self.create_client(SetBaseMode, "base/set_mode", callback_group=self._base_group)
         self.create_service(SetBaseMode, verbs.executor_name("mode"), self._on_mode,
                             callback_group=ReentrantCallbackGroup())
-        self.create_timer(tick_s, self._tick, callback_group=core)
-        self.create_timer(0.5, lambda: self._publish_state(force=True), callback_group=core)
+        # One timer, paced (pace.py): every tick_s while anything can move, else at the next
+        # deadline and at least every HOLD_REPEAT_S.
+        self._timer = PacedTimer(self, tick_s, self._tick, callback_group=core)
         if self._state_path is not None:
             self._boot(self._state_path)
         with self._lock:
@@ -188,13 +195,16 @@ class SafetyNode(Node):
             except Refused:
                 pass  # logged by the core with its reason (below)
             self._flush_log()
+            self._pace_tick(now)  # an input is live: the fast tick again (its watchdog)
         if out is not None:
             self._publish_cmd(out, now)
 
     def _on_lock(self, name: str, msg: Bool) -> None:
         with self._lock:
-            self._motion.set_lock(name, bool(msg.data), self._now())
+            now = self._now()
+            self._motion.set_lock(name, bool(msg.data), now)
             self._flush_log()
+            self._pace_tick(now)  # its lapse is a new deadline
 
     def _on_base_state(self, msg: BaseState) -> None:
         """The base's posture is the truth (it may change by itself, e.g. damp on a fault)."""
@@ -332,7 +342,7 @@ class SafetyNode(Node):
     def _tick(self) -> None:
         with self._lock:
             now = self._now()
-            stall = self._stall.tick(now)
+            stall = self._stall.tick(now, since=self._timer.due - self._tick_s)
             cpu, self._cpu = self._cpu, _cpu_mark()
             if stall:
                 # This node did not run for `stall` s: what came meanwhile is queued behind
@@ -344,6 +354,7 @@ class SafetyNode(Node):
                         f"{self._stall.stalls} so far, worst {self._stall.worst_s:.3f} s; "
                         f"{where_it_went(cpu, self._cpu, stall)}): "
                         "deadlines judged on the next tick, after the queued messages")
+                self._pace_tick(now, after_tick=True, fast=True)  # that next tick: one period on
                 return
             for event in self._estop.tick(now, time.time()):
                 self.get_logger().error(f"e-stop: {event}: controlled stop")
@@ -361,7 +372,18 @@ class SafetyNode(Node):
             self._publish_cmd(out, now)
         if settle is not None:
             self._settle(settle)
-        self._publish_state()
+        self._publish_state(force=now - self._state_at >= STATE_REPEAT_S)
+        with self._lock:
+            self._pace_tick(now, after_tick=True)
+
+    def _pace_tick(self, now: float, after_tick: bool = False, fast: bool = False) -> None:
+        """Caller holds the lock: the tick timer armed for the tick pace.py asks for (never
+        later; ros/paced_timer.py)."""
+        held = self._published is not None and self._published.engaged
+        due = self._pace.next_tick(now, fast or not self._motion.at_rest(now), (
+            self._estop.next_deadline(), self._motion.next_deadline(now),
+            self._sent[0] + HOLD_REPEAT_S if held else None, self._state_at + STATE_REPEAT_S))
+        self._timer.arm(due - now, after_tick)
 
     def _publish_cmd(self, out: Twist, now: float) -> None:
         self._sent = (now, out)
@@ -382,6 +404,7 @@ class SafetyNode(Node):
         if status != self._published:
             self._save()
             self._publish_estop(status)
+        self._pace_tick(now)   # a release, an endpoint's new deadline, the settle time
 
     def _save(self) -> None:
         """Holds to the state file when they changed (a few hundred bytes, rarely), written by
@@ -421,6 +444,7 @@ class SafetyNode(Node):
         if not force and state == self._last_state:
             return
         self._last_state = state
+        self._state_at = self._now()
         self._state_pub.publish(MotionState(
             header=Header(stamp=self.get_clock().now().to_msg()), winner=winner,
             speed_mode=m.speed_mode, mode=m.mode, max_linear=cap[0], max_angular=cap[1],

@@ -4,7 +4,8 @@ rclpy's executor serves a ready timer before ready subscriptions and services. A
 itself stalled (not scheduled, its thread waiting for the GIL or the disk), its tick therefore
 ran first and judged every input and check-in late although they were waiting in its own
 queues: a false "missed its deadline" hold and a false watchdog zero (both seen with telemetry
-fresh). A tick that comes more than `late_s` after the previous one ends a stall: deadlines are
+fresh). A tick that comes more than `late_s` after the previous one (a paced tick, pace.py: more
+than `late_s` after one fast period before it was due) ends a stall: deadlines are
 not judged on it, but on the next tick, one period later, after the queued messages were
 served. At most one tick in a row is deferred, so a node that is late on every tick (a
 saturated machine) still judges every other tick: a real silence is caught at most one tick
@@ -27,10 +28,14 @@ class StallGuard:
         if not self.late_s > 0:
             raise ValueError(f"late_s must be > 0, got {self.late_s}")
 
-    def tick(self, now: float) -> float:
+    def tick(self, now: float, since: float | None = None) -> float:
         """0.0: judge deadlines now. Else the stall that just ended (s since the previous
-        tick): serve what is queued first, judge on the next tick."""
-        gap = 0.0 if self._last is None else now - self._last
+        tick, or since `since`): serve what is queued first, judge on the next tick.
+
+        `since`: when the period this tick ends began, for a tick whose period varies (pace.py:
+        the instant it was due minus one fast period); by default the previous tick."""
+        # The first tick is never a stall (the executor starts after the node is built).
+        gap = 0.0 if self._last is None else now - (self._last if since is None else since)
         self._last = now
         if gap <= self.late_s:
             self._deferred = False

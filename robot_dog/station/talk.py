@@ -12,6 +12,9 @@ a window (`talk` with 0 s): silencing is always allowed.
 PCM on the HTTP side is s16le, 48 kHz, mono: the page converts with Web Audio, no codec needed in
 the browser. Mic audio is kept for MIC_KEEP_S per dog and read by sample cursor, so a polling
 page neither misses nor repeats audio (a page that falls behind skips to what is kept).
+
+numpy and PyAV (the codec) load when a dog's mic audio or a talk window first comes, not when
+the station starts: a station nobody talks through does without their ~36 MB.
 """
 from __future__ import annotations
 
@@ -20,17 +23,17 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from robot_dog.audio import opus
-from robot_dog.audio.devices import RATE_HZ
-from robot_dog.audio.pcm import FRAME_SAMPLES
+from robot_dog.audio.devices import FRAME_SAMPLES, RATE_HZ
 from robot_dog.mqtt import topics
 from robot_dog.mqtt.talk_seal import WindowKey, seal
 from robot_dog.station.dispatch import DispatchError
 from robot_dog.uplink.commands import MAX_AUDIO_WINDOW_S
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -40,10 +43,15 @@ VOICE_EXPIRY_S = 2.0
 MAX_VOICE_BYTES = RATE_HZ * 2
 
 
+def _no_samples() -> np.ndarray:
+    import numpy as np   # on first use of talk (module docstring)
+    return np.zeros(0, np.int16)
+
+
 class _MicStream:
     def __init__(self) -> None:
         self.decoder = opus.OpusDecoder()
-        self.pcm = np.zeros(0, np.int16)
+        self.pcm = _no_samples()
         self.end = 0                      # samples received since the station started
 
 
@@ -63,7 +71,7 @@ class _TalkWindow:
     key: WindowKey
     until: float                                  # monotonic s
     encoder: opus.OpusEncoder = field(default_factory=opus.OpusEncoder)
-    pending: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
+    pending: np.ndarray = field(default_factory=_no_samples)
     sequence: int = 0
 
 
@@ -80,6 +88,7 @@ class TalkRelay:
     # --- dog -> page -----------------------------------------------------------------------------
     def on_mic(self, dog: str, payload: bytes) -> None:
         """MQTT thread; raises opus.OpusError for a bad packet (the caller dead-letters it)."""
+        import numpy as np   # loaded with the first stream's decoder: a dict look-up here
         packet = opus.unpack(payload)
         with self._lock:
             stream = self._mics.setdefault(dog, _MicStream())
@@ -142,6 +151,7 @@ class TalkRelay:
         if len(pcm) % 2 or len(pcm) > MAX_VOICE_BYTES:
             raise ValueError(f"PCM body of {len(pcm)} bytes: expected whole int16 samples, "
                              f"at most {MAX_VOICE_BYTES} bytes")
+        import numpy as np   # loaded with the window's encoder: a dict look-up here
         sent = 0
         with self._lock:
             window = self._live_window(dog, self._mono())

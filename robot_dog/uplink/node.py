@@ -105,8 +105,9 @@ class UplinkNode(Node):
                 Path(evidence_dir), self.dog, cfg.state_dir / f"evidence-upload-{self.dog}.json", upload))
         self.session.start()
 
-        def sub(msg_type: Any, topic: str, callback: Callable[[Any], None], profile: Any) -> None:
-            self.create_subscription(msg_type, topic, self._guarded(topic, callback), profile)
+        def sub(msg_type: Any, topic: str, callback: Callable[[Any], None], profile: Any) -> Any:
+            return self.create_subscription(msg_type, topic, self._guarded(topic, callback), profile)
+        self._sub = sub
         sub(CompressedImage, "bodycam/image/compressed", self._on_frame, qos.SENSOR)
         sub(Odometry, "odom", self._on_odom, qos.TELEMETRY)
         sub(BatteryState, "battery", self._on_battery, qos.TELEMETRY)
@@ -118,7 +119,9 @@ class UplinkNode(Node):
         sub(EstopState, "estop", self._on_estop, qos.STATE)
         sub(GoalState, "patrol/goal", self._on_goal, qos.STATE)
         sub(SoundEvent, "microphone/events", self._on_sound, qos.COMMAND)
-        sub(AudioChunk, "microphone/audio", self._on_mic, qos.SENSOR)
+        # `microphone/audio` (50 chunks a second) only while a listen window is open: at rest
+        # each chunk was a wake of this node that dropped it (_listen, _tick).
+        self._mic_sub: Any = None
         sub(String, "teleop/events", self._on_teleop_event, qos.EVENTS)
         # The link's timers run on the steady wall clock even in a simulated run on sim time: the
         # broker, the station's rate limits and the link's deadlines live in wall time, so a run
@@ -273,6 +276,19 @@ class UplinkNode(Node):
         for future, answer in self._lifecycle.expire(now):
             future.cancel()
             self._send(answer)
+        self._listen(now)
+
+    def _listen(self, now: float) -> None:
+        """Subscribe to `microphone/audio` while the listen window is live, and only then (a
+        closed window ends the listening session at once; chunks that still come before this
+        runs are dropped by `_on_mic`)."""
+        live = self.mic_out.window.live(now)
+        if live and self._mic_sub is None:
+            self._mic_sub = self._sub(AudioChunk, "microphone/audio", self._on_mic, qos.SENSOR)
+        elif not live and self._mic_sub is not None:
+            self.destroy_subscription(self._mic_sub)
+            self._mic_sub = None
+            self.mic_out.feed(np.zeros(0, np.int16), now)  # ends the session: a fresh encoder next
 
     # --- commands (the lifecycle is uplink/lifecycle.py; this only makes the calls) ------------
     def _queue_command(self, cmd: signing.Command) -> None:
@@ -295,6 +311,7 @@ class UplinkNode(Node):
             elif isinstance(step, lifecycle.Window):
                 stream = self.mic_out if step.window.direction == "listen" else self.voice_in
                 stream.open(step.window, time.monotonic())
+                self._listen(time.monotonic())
                 self._send(step.answer)
             elif isinstance(step.request, commands.ServiceCall):
                 client = self._service_clients[step.request.service]
