@@ -409,10 +409,12 @@ async function refresh() {
       return;
     }
     const fleet = await reply.json();
-    let online = 0;
+    // The summary first: the per-dog reads below take a round trip each, and a page read
+    // between them must never show "log in" beside cards that are already filled.
+    const online = fleet.dogs.filter(dog => dog.status === "online").length;
+    document.getElementById("summary").textContent = `${fleet.dogs.length} dogs, ${online} online`;
     for (const dog of fleet.dogs) {
       const el = card(dog);
-      if (dog.status === "online") online++;
       const badge = el.querySelector(".status");  // health: "degraded" = online, telemetry stopped
       const shown = dog.health || dog.status;
       badge.textContent = shown; badge.className = "status " + shown;
@@ -449,7 +451,6 @@ async function refresh() {
         }
       }
     }
-    document.getElementById("summary").textContent = `${fleet.dogs.length} dogs, ${online} online`;
   } catch (err) {
     document.getElementById("summary").textContent = "station unreachable";
   }
