@@ -306,7 +306,9 @@ class Bench:
     def drive_patrol(self) -> None:
         self.released()
         since, t = self.mark(), time.perf_counter()
-        self.srv("motion/resume", input="patrol", endpoint="admin")
+        reply = self.srv("motion/resume", input="patrol", endpoint="admin")
+        if reply is None or not reply.accepted:   # a hold came after the release seen above:
+            raise RuntimeError(f"resume refused: {getattr(reply, 'code', 'no answer')}")  # not run
         _wait(lambda: self.moving_since(t, since), "the patrol driving", 30)
         self.lap("start_driving")
         time.sleep(DRIVE_S)
