@@ -13,21 +13,25 @@ Paths (each trial: drive DRIVE_S, stop, measure, release, watch WATCH_S, re-arm)
   handheld_close     phone driving; the WebSocket closes -> first zero; once the handheld's
                      deadline holds, the officer pairs again with a new code (a lost phone's
                      pairing is void) and releases with the stick still deflected
-  handheld_silent    phone driving; the phone falls silent, socket open -> first zero
+  handheld_silent    phone driving; the phone falls silent, socket open -> first zero, from
+                     the phone's last drive frame
   mcu_button         patrol driving; the MCU's button pressed -> first zero
   payload_link_loss  patrol driving; the payload cable pulled -> first zero; MCU safe time. The
                      cable stays out until the stop, the MCU's own safe state and the `mcu`
-                     hold are all seen (about 0.5 s: the MCU's heartbeat timeout), then goes back
+                     hold are all seen (about 0.5 s: the MCU's heartbeat timeout), then goes back;
+                     released once payload_node logs its link back
 A stop that never comes counts as ZERO_TIMEOUT_S (over 0.5 s), never as a trial not run.
 Also `motion/state` gaps (published at least every 0.5 s), by the publisher's header stamps
 (safety_node's own stalls) and by arrival at the probe (either side's).
 After each release the patrol keeps publishing (and in handheld trials the phone keeps its stick
 deflected) for WATCH_S: any non-zero command then is a restart without a deliberate action.
 
-Options: `--trials=N` rounds of the paths (default 1000); `--hogs=N` CPU hogs (default 2);
+Each path's time per trial is split into steps (`Phases`: `{path}_s_per_step`), so the pace
+says where it goes. Options: `--trials=N` rounds of the paths (default 1000); `--hogs=N` CPU hogs (default 2);
 `--paths=a,b` a subset (ROBOT_DOG_BENCH_PATHS); `--minutes=M` no new round after M minutes
 (ROBOT_DOG_BENCH_MINUTES). Each run appends one JSON line to ROBOT_DOG_BENCH_SAFETY_LOG
-(default var/bench/safety.jsonl) and prints the totals of the current code over the log;
+(default var/bench/safety.jsonl) and prints the totals of the current code (the hash of the
+files its processes load: bench/code_identity.py) over the log;
 `./dev.sh bench safety --summary` prints them without running. Run under
 `flock -x /tmp/robot-dog-timing.lock`.
 """
