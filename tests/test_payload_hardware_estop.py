@@ -42,6 +42,21 @@ def test_a_lost_port_engages_at_once_but_only_for_a_joined_mcu() -> None:
     assert hw.button_pressed is None                            # unknown while the link is gone
 
 
+def test_after_the_port_goes_only_telemetry_sampled_since_brings_the_link_back() -> None:
+    """The link thread's silence counts from the last frame before the loss (0.05 s before
+    it): a tick 0.25 s after the loss must not take the link for live again, check in and
+    clear the hold's repeats (a release then did not last: the repeat came after it)."""
+    hw = HardwareEstop(lost_s=0.35, lost_reassert_s=0.25, every_s=0.25)
+    hw.tick(0.0, 0.05, CLEAR, silence_s=0.05)
+    assert hw.on_link_lost(1.0, "gone") == [Engage(MCU, f"{LOST_REASON} (gone)")]
+    assert hw.tick(1.25, 0.3, CLEAR, silence_s=0.3) == [Engage(MCU, LOST_REASON)]   # its repeat
+    assert hw.lost
+    assert hw.tick(1.4, 0.45, CLEAR, silence_s=0.45) == []      # within lost_reassert_s
+    assert hw.tick(1.6, 0.05, CLEAR, silence_s=0.05) == [CheckIn(MCU, 2.0)]   # a frame since: back
+    assert not hw.lost
+    assert hw.tick(2.0, 0.05, CLEAR, silence_s=0.05) == [CheckIn(MCU, 2.0)]
+
+
 def test_a_pushed_press_engages_at_once_repeats_while_held_and_pulling_out_releases_nothing() -> None:
     hw = HardwareEstop(every_s=100.0, reassert_s=1.0)
     hw.tick(0.0, 0.0, CLEAR)

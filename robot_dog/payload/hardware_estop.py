@@ -74,6 +74,7 @@ class HardwareEstop:
     _lost_engaged: float | None = None
     _joined: bool = False                   # fresh telemetry seen: the MCU is an endpoint
     _newest: Sample | None = None           # the newest report taken
+    _port_lost_at: float | None = None      # the port went: back only on telemetry since then
 
     def tick(self, now: float, telemetry_age: float | None, safe_reasons: int | None,
              silence_s: float | None = None, sampled: Sample | None = None) -> list[CheckIn | Engage]:
@@ -83,15 +84,16 @@ class HardwareEstop:
         when the MCU sampled that telemetry (None: taken as news)."""
         actions: list[CheckIn | Engage] = []
         quiet = telemetry_age if silence_s is None else silence_s
-        live = quiet is not None and quiet <= self.lost_s
+        live = quiet is not None and quiet <= self.lost_s and self._heard_since_port_lost(now, telemetry_age)
         if self._joined and not live:
-            actions += self._link_down(now, SILENT_REASON + f" for {self.lost_s:g} s")
+            actions += self._link_down(now, LOST_REASON if self._port_lost_at is not None
+                                       else SILENT_REASON + f" for {self.lost_s:g} s")
         fresh = telemetry_age is not None and telemetry_age <= self.fresh_s
         if not fresh or safe_reasons is None:
             self.button_pressed = None       # unknown: the mcu endpoint covers it
             return actions
         if live:
-            self._joined, self.lost = True, False
+            self._joined, self.lost, self._port_lost_at = True, False, None
             if self._checked_in is None or now - self._checked_in >= self.every_s:
                 self._checked_in = now
                 actions.append(CheckIn(MCU, self.timeout_s))
@@ -141,11 +143,19 @@ class HardwareEstop:
             self._newest = sampled
         return news
 
+    def _heard_since_port_lost(self, now: float, telemetry_age: float | None) -> bool:
+        """After the port went away, only telemetry sampled since then says the link is back:
+        the link thread's silence still counts from the last frame before the loss, which stays
+        under `lost_s` for a moment after it (a tick then took the link for live again)."""
+        return self._port_lost_at is None or (
+            telemetry_age is not None and now - telemetry_age > self._port_lost_at)
+
     def on_link_lost(self, now: float, why: str) -> list[Engage]:
         """The port went away: engage at once (no need to wait for telemetry to lapse)."""
         if not self._joined:
             return []
         self.button_pressed = None
+        self._port_lost_at = now
         return self._link_down(now, f"{LOST_REASON} ({why})" if why else LOST_REASON, force=True)
 
     def _link_down(self, now: float, reason: str, force: bool = False) -> list[Engage]:
