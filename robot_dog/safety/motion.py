@@ -162,6 +162,7 @@ class MotionCore:
         is any comparable summary of them) is a stop: every input is disarmed (interlock.py)."""
         if any(lock.name == ESTOP_LOCK.name for lock in self.config.locks):
             self._mux.set_lock(ESTOP_LOCK.name, engaged, now)
+            self._check_block(now)   # at once: a resume right after a release is not "locked"
         new, old = (category if engaged else None), self._estop_category
         if new != old:
             self._log.append("e-stop " + (f"engaged, category {category}" if engaged
