@@ -54,7 +54,7 @@ from bench.stats import summary
 
 ROOT = Path(__file__).resolve().parents[1]
 WATCH_S = 1.0          # after a release: nothing may move for this long without a deliberate action
-DRIVE_S = 0.4          # driving before each stop
+DRIVE_S = 0.2          # driving before each stop (0.2 m/s reached: every path slows to zero at once)
 ZERO_TIMEOUT_S = 20.0  # a stop not seen by then is recorded as this long
 #: The cable's longest pull: it goes back as soon as the stop, the MCU's safe state and the
 #: `mcu` hold are seen (the serial link's loss engages the hold at once, not a check-in deadline).
@@ -245,10 +245,13 @@ class Bench:
         probe.node.create_subscription(MotionState, "motion/state", state, qos.STATE)
         from robot_dog_interfaces.msg import EstopState
         self.holders: list[str] = []          # who holds the e-stop now
+        self.hold_reason = ""                 # and why (EstopState.reason)
         self.unexpected_holds: dict[str, int] = {}   # holds no trial asked for (load: deadlines)
+        self.unexpected_reasons: list[str] = []      # the last few of them, why
 
         def estop(msg: EstopState) -> None:
             self.holders = list(msg.hold_endpoints) if msg.engaged else []
+            self.hold_reason = msg.reason
         probe.node.create_subscription(EstopState, "estop", estop, qos.STATE)
         self.times: dict[str, list[float]] = {p: [] for p in paths}
         self.restarts: dict[str, int] = {p: 0 for p in paths}
@@ -326,6 +329,7 @@ class Bench:
         except RuntimeError:
             for holder in self.holders or ["?"]:
                 self.unexpected_holds[holder] = self.unexpected_holds.get(holder, 0) + 1
+            self.unexpected_reasons = [*self.unexpected_reasons[-4:], self.hold_reason[:160]]
             self.srv("estop/release", endpoint="admin")
             _wait(lambda: not self.probe.estop or not self.probe.estop[-1], "released", 30)
         self.lap("wait_released")
@@ -481,6 +485,7 @@ def _figures(bench: Bench, paths: tuple[str, ...]) -> dict[str, object]:
     if bench.mcu_safe:
         figures["mcu_safe_after_unplug_max_ms"] = max(bench.mcu_safe) * 1000
     figures["unexpected_holds"] = dict(bench.unexpected_holds) or "none"
+    figures["unexpected_hold_reasons"] = bench.unexpected_reasons or "none"
     # Gaps by the publisher's stamps are safety_node's own; by arrival, its or the probe's.
     for name, times in (("published", bench.state_stamp), ("received", bench.state_at)):
         gaps = [b - a for a, b in zip(times, times[1:])]
@@ -558,6 +563,7 @@ def run() -> dict[str, object]:
                     load_end=os.getloadavg()[0], hogs=n_hogs, times_s=bench.times,
                     restarts=bench.restarts, watched=bench.watched, not_run=not_run,
                     seconds=seconds, extra={"errors": errors, "unexpected_holds": bench.unexpected_holds,
+                                            "unexpected_hold_reasons": bench.unexpected_reasons,
                                             "s_per_step": {p: bench.phases.per_trial(
                                                 p, bench.watched[p] + not_run[p]) for p in paths},
                                             "mcu_safe_max_ms": round(max(bench.mcu_safe) * 1000, 1)
