@@ -96,7 +96,7 @@ def go(api: Api, operator: Operator, verb: str, args: dict, what: str) -> None:
         before = goal_endings(api)
         status, body = api.command("dog1", verb, args)
         assert body["result"]["code"] == "ok", body
-        ended = wait_for(lambda: operator() or +(goal_endings(api) - before), what)
+        ended = wait_for(lambda before=before: operator() or +(goal_endings(api) - before), what)
         if ended["arrived"]:
             return
         assert set(ended) == {"estop"}, ended

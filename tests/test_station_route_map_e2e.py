@@ -87,7 +87,8 @@ def test_a_dispatched_patrol_draws_its_route_until_it_is_cancelled(
             desk.click("#dispatch-confirm")
             desk.wait_for_selector("#dispatch-dialog", state="hidden", timeout=MS)
             # drawn from the telemetry, once the dog has passed its first waypoint
-            ended = wait_for(lambda: operator() or past_first(station) or +(goal_endings(api) - before),
+            ended = wait_for(lambda before=before: operator() or past_first(station)
+                             or +(goal_endings(api) - before),
                              "dog1 past its first waypoint")
             if ended is True:
                 break
