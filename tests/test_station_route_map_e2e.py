@@ -25,7 +25,7 @@ from tests.test_viewer_commands import spawn_uplink
 pytestmark = pytest.mark.slow
 wait_for = partial(support.wait_for, timeout_s=120.0)
 CHIEF = "指挥员李"
-ROUTE = [[3.0, 0.0], [3.0, 2.0], [0.0, 2.0], [0.0, 0.0]]   # patrol_node's own route, odom, m
+ROUTE = [[6.0, 0.0], [6.0, 4.0], [0.0, 4.0], [0.0, 0.0]]   # patrol_node's own route, odom, m
 MS = 120_000
 POINTS = "#map path.route-point"
 
@@ -106,7 +106,8 @@ def test_a_dispatched_patrol_draws_its_route_until_it_is_cancelled(
               && n("goal-leg") === 1 && n("route-ahead") === 1
               && /waypoint [2-4] of 4/.test(document.querySelector("#dog-goal").textContent);
         }}""", timeout=MS)
-        desk.set_viewport_size({"width": 1920, "height": 1280})   # the route and the incident at once
+        desk.set_viewport_size({"width": 1920, "height": 1480})   # the route and the incident at once
+        desk.locator("#map").scroll_into_view_if_needed()
         shot(desk, "console-route-en.png")
         desk.set_viewport_size({"width": 1366, "height": 768})
 

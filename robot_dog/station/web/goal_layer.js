@@ -16,7 +16,9 @@ const at = ([x, y]) => [y, x];
 
 export class GoalLayer {
   constructor(map) {
+    this.map = map;
     this.layer = L.layerGroup().addTo(map);
+    this.framed = "";   // the goal the map was last fitted to (once per goal: then the user pans)
   }
 
   /** Redraw from the dog's telemetry; `box`: the element for the words (may be absent). */
@@ -29,13 +31,14 @@ export class GoalLayer {
     const left = goal.distance_left_m;
     const route = Array.isArray(goal.waypoints) && goal.waypoints.length > 1 ? goal.waypoints : null;
     const next = route ? Math.min(goal.waypoint_index || 0, route.length - 1) : 0;
-    box.textContent = t("inc_progress", {label: goal.label, state: t(`inc_goal_${goal.state}`, {}, goal.state),
-      left: left === null || left === undefined ? "∞" : left.toFixed(1),
-      eta: goal.eta_s === null || goal.eta_s === undefined ? "–" : Math.round(goal.eta_s)})
+    const state = t(`inc_goal_${goal.state}`, {}, goal.state);
+    box.textContent = (left === null ? t("inc_progress_loop", {label: goal.label, state})   // round and round
+      : t("inc_progress", {label: goal.label, state, left: left === undefined ? "–" : left.toFixed(1),
+                           eta: goal.eta_s === null || goal.eta_s === undefined ? "–" : Math.round(goal.eta_s)}))
       + (route && RUNNING.includes(goal.state) ? t("inc_route_progress", {n: next + 1, of: route.length}) : "");
     box.dataset.state = goal.state;
     box.dataset.waypoint = route ? String(next) : "";
-    if (!RUNNING.includes(goal.state)) return;
+    if (!RUNNING.includes(goal.state)) { this.framed = ""; return; }
     if (route) this.drawRoute(route, next, pose, left === null);
     else if (goal.target && pose) {
       L.polyline([at([pose.x, pose.y]), at([goal.target.x, goal.target.y])],
@@ -46,6 +49,17 @@ export class GoalLayer {
                                                           interactive: false, className: "goal-target"})
         .bindTooltip(box.textContent, {permanent: true, direction: "top", className: "goal-tip"}).addTo(this.layer);
     }
+    this.frame(goal, route, pose);
+  }
+
+  /** A new goal: the map shows all of it (the dog, the route, the target), once per goal. */
+  frame(goal, route, pose) {
+    const key = JSON.stringify([goal.label, route, goal.target]);
+    const points = [...(route || []), ...(goal.target ? [[goal.target.x, goal.target.y]] : []),
+                    ...(pose ? [[pose.x, pose.y]] : [])];
+    if (key === this.framed || points.length < 2) return;
+    this.framed = key;
+    this.map.fitBounds(L.latLngBounds(points.map(at)).pad(0.2), {maxZoom: 5});
   }
 
   /** The route: the legs walked dimmed (up to the dog), the leg being driven (dog -> waypoint
