@@ -88,6 +88,12 @@ class Operator:
             self.last, self.resumed = time.monotonic(), self.resumed + 1
             self.api.command("dog1", "resume", {"input": "patrol"}, wait=0)
 
+    def dog_free(self) -> bool:
+        """Acting as above, whether the dog is free again: no hold left, standing."""
+        self()
+        return (not self.probe.messages("estop")[-1].hold_endpoints
+                and self.probe.messages("base/state")[-1].mode == "stand")
+
 
 def go(api: Api, operator: Operator, verb: str, args: dict, what: str) -> None:
     """dog1 sent with `verb` until it arrives: a goal that a lapse of the station's check-ins
@@ -100,8 +106,7 @@ def go(api: Api, operator: Operator, verb: str, args: dict, what: str) -> None:
         if ended["arrived"]:
             return
         assert set(ended) == {"estop"}, ended
-        wait_for(lambda: operator() or not operator.probe.messages("estop")[-1].hold_endpoints
-                 and operator.probe.messages("base/state")[-1].mode == "stand", "the operator's release")
+        wait_for(operator.dog_free, "the operator's release")
     raise AssertionError(f"{what}: the station's check-ins lapsed on every try")
 
 

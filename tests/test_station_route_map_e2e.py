@@ -93,8 +93,7 @@ def test_a_dispatched_patrol_draws_its_route_until_it_is_cancelled(
             if ended is True:
                 break
             assert set(ended) == {"estop"}, ended
-            wait_for(lambda: operator() or not probe.messages("estop")[-1].hold_endpoints
-                     and probe.messages("base/state")[-1].mode == "stand", "the operator's release")
+            wait_for(operator.dog_free, "the operator's release")
         else:
             raise AssertionError("the station's check-ins lapsed on every walk")
         assert goal_of(station)["waypoints"] == ROUTE, "the dog's own route, in order"
