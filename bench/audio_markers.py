@@ -255,5 +255,13 @@ def report(prefix: str, markers: list[Marker], onsets: list[Onset],
         figures[f"{prefix}_stage_{name}_p50_ms"] = percentile(values, 0.5)
         figures[f"{prefix}_stage_{name}_p99_ms"] = percentile(values, 0.99)
     figures[f"{prefix}_lost_at"] = lost_text
+    # A burst heard but paired with no marker: its time from the nearest marker's send and its
+    # tone against that marker's say whether a "device" loss was a tone told wrong or a burst
+    # that never sounded.
+    used = set(paired.values())
+    stray = [o for o in onsets if o.at not in used and markers]
+    figures[f"{prefix}_onsets_unpaired"] = "; ".join(
+        f"{(o.at - m.sent) * 1000:+.0f} ms from marker {m.seq} (tone {o.tone}, marker's {m.tone})"
+        for o in stray for m in [min(markers, key=lambda m: abs(o.at - m.sent))]) or "none"
     return figures
 
