@@ -62,7 +62,7 @@ def imported_modules(root: Path, path: Path) -> set[str]:
                 base = node.module or ""
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
-    with_parents = set()
+    with_parents: set[str] = set()
     for name in found:
         parts = name.split(".")
         with_parents.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
