@@ -6,16 +6,15 @@ import ast
 import importlib
 import json
 import re
-import signal
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
 
 from robot_dog.ros import dds_env
 from robot_dog.ros.node_registry import NODES
+from tests.fixtures.processes import Children, unique_namespace
 from tests.support import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,21 +46,12 @@ def _segments(pid: int) -> list[int]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["images", "no_images"])
-def test_only_an_image_publisher_maps_the_large_segment(kind: str) -> None:
-    node = subprocess.Popen([sys.executable, "-c", _TALKER, kind, "--ros-args", "-r",
-                             f"__ns:=/mem_{uuid.uuid4().hex[:8]}"], env=dds_env.environ(), cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(lambda: any(size >= MB for size in _segments(node.pid)),
-                 "the participant's shared-memory segment", timeout_s=60)
-        sizes = _segments(node.pid)
-    finally:
-        node.send_signal(signal.SIGINT)
-        try:
-            node.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            node.kill()
-            node.wait()
+def test_only_an_image_publisher_maps_the_large_segment(kind: str, children: Children) -> None:
+    node = children.python(_TALKER, kind, "--ros-args", "-r", f"__ns:={unique_namespace('mem')}",
+                           cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: any(size >= MB for size in _segments(node.pid)),
+             "the participant's shared-memory segment", timeout_s=60)
+    sizes = _segments(node.pid)
     if kind == "images":
         assert max(sizes) >= 8 * MB, sizes
     else:
