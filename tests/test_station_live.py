@@ -16,7 +16,6 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from robot_dog.mqtt import signing
 from robot_dog.station import live_socket, web
 from robot_dog.station.accounts import local_admin
 from robot_dog.station.dispatch import Dispatcher
@@ -25,6 +24,7 @@ from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import EventRow, StatusRow, Storage, TelemetryRow
 from robot_dog.station.talk import TalkRelay
 from robot_dog.station.web import StationHttp
+from tests.fixtures.command_keys import command_keys
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x02" * 128 + b"\xff\xd9"
 PASSWORD = "correct horse battery"
@@ -32,12 +32,10 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def station(tmp_path):
-    keys = tmp_path / "command_keys"
-    keys.mkdir()
-    (keys / "dog1.key").write_bytes(signing.private_pem(signing.new_key()))
+    keys = command_keys(tmp_path, "dog1")
     storage = Storage(tmp_path / "s.db")
     published: list[tuple[str, bytes]] = []
-    dispatcher = Dispatcher(keys, lambda topic, payload, qos: published.append((topic, payload))
+    dispatcher = Dispatcher(keys.dir, lambda topic, payload, qos: published.append((topic, payload))
                             or 0, storage)
     talk = TalkRelay(lambda topic, payload, qos, expiry: None, lambda: 0)
     server = StationHttp(storage, FrameRelay(), port=0, dispatcher=dispatcher, talk=talk).start()
@@ -158,7 +156,7 @@ def test_a_camera_that_starts_after_the_page_opened_is_announced_once(station):
 def test_an_officers_page_sees_and_commands_only_the_dogs_paired_to_the_officer(station):
     """An officer (roles.SCOPED_ROLES): the hello's fleet, the pushes, the video tiles and the
     commands reach only the dogs whose pairing code went to the officer; a revoke ends it."""
-    (station.dispatcher.keys_dir / "dog2.key").write_bytes(signing.private_pem(signing.new_key()))
+    command_keys(station.dispatcher.keys_dir.parent, "dog2")
     now = time.time()
     for dog in ("dog1", "dog2"):
         station.storage.put(StatusRow(dog, "online", now))
