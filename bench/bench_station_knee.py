@@ -120,7 +120,7 @@ def _step(dogs: int, broker_port: int, broker_pid: int, fleet_dir: Path | None, 
         [sys.executable, "-m", "robot_dog.cli", "station", "--broker-port", str(broker_port),
          *tls, "--db", str(db), "--http-port", str(http_port), "--no-video", "--duration", "900",
          "--evidence-dir", str(work / "evidence")],
-        stdout=subprocess.DEVNULL, stderr=(work / f"station-{dogs}.log").open("w"), cwd=work,
+        stdout=(work / f"station-{dogs}.out").open("w"), stderr=(work / f"station-{dogs}.log").open("w"), cwd=work,
         env=station_env())
     ps, broker = psutil.Process(station.pid), psutil.Process(broker_pid)
     try:
