@@ -117,6 +117,28 @@ def test_pushes_what_ingest_stores_and_the_fleet_on_hello(station):
         assert event["doc"]["message"] == "<img src=x onerror=alert(1)>", "data, as it came"
 
 
+def test_rows_pushed_from_two_ingest_threads_at_once_all_arrive_each_in_order(station):
+    """Rows reach the loop in bursts (one wake-up for the rows that come before it runs): a
+    burst from two threads at once loses none and keeps each thread's order."""
+    with page(station, login(station)) as ws:
+        receive_until(ws, is_type("hello"))
+        now = time.time()
+
+        def burst(dog: str) -> None:
+            for i in range(150):
+                station.row(EventRow(dog, now, {"v": 1, "dog": dog, "id": f"{dog}-{i}", "ts": now,
+                                                "type": "sound", "severity": "info", "message": ""}))
+        threads = [threading.Thread(target=burst, args=(dog,)) for dog in ("dog1", "dog2")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        ids: dict[str, list[int]] = {"dog1": [], "dog2": []}
+        receive_until(ws, lambda m: is_type("event")(m) and not ids[m["doc"]["dog"]].append(
+            int(m["doc"]["id"].rsplit("-", 1)[1])) and all(len(v) == 150 for v in ids.values()))
+        assert ids == {"dog1": list(range(150)), "dog2": list(range(150))}
+
+
 def test_video_goes_to_the_tiles_watched_newest_frame_first(station):
     with page(station, login(station)) as ws:
         receive_until(ws, is_type("hello"))
