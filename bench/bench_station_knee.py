@@ -11,6 +11,14 @@ committed, sampled every second; CPU = CPU seconds per second of the station pro
 the broker during the load. The knee: the first size whose p99 is above `GOAL_P99_MS` or that
 is more than one second of load behind when the load stops.
 
+Why a station falls behind, per step: the machine's busy share (both cores, other sessions
+too) and the station's three busiest threads' shares of the wall clock on a CPU and runnable
+but waiting for one (bench/sched.py; py-spy names them: MQTT I/O, storage writer, web loop).
+Lost = rows missing once the station has stopped adding rows for 10 s, by (dog, seq), with
+what the broker (dropped-message notices), the station (over-rate and dead-letter lines) and
+the PUBACKs (no subscriber) said. `ROBOT_DOG_BENCH_KNEE_KEEP=DIR` keeps the logs, the
+station's summaries and the databases.
+
     ./dev.sh bench station_knee
     ROBOT_DOG_BENCH_KNEE_STEPS=500,1000 ROBOT_DOG_BENCH_KNEE_S=20 ROBOT_DOG_BENCH_KNEE_TLS=1 ./dev.sh bench station_knee
 
