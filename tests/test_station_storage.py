@@ -156,7 +156,7 @@ def test_a_reader_in_another_process_never_makes_committed_rows_vanish(tmp_path)
     Each once opened and closed the file to make it private, which dropped the POSIX locks of
     the connections already open: the next reader in another process, closing, took itself
     for the last connection and deleted the WAL, and every later commit went into the deleted
-    file (invisible to others, lost on a crash; the knee benchmark found 0.4-4 % of a run)."""
+    file (invisible to others, lost on a crash; the knee benchmark missed 0.2-4.5 % of a run)."""
     db = tmp_path / "station.db"
     storage = Storage(db)
     others = [AccountTables(db), IncidentTables(db)]
