@@ -21,13 +21,13 @@ import time
 from pathlib import Path
 
 from bench.stats import summary
-from robot_dog.mqtt import signing
 from robot_dog.station.accounts import Accounts, credentials, local_admin
 from robot_dog.station.dispatch import Dispatcher
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import Storage
 from robot_dog.station.storage.accounts import AccountTables
 from robot_dog.station.web import StationHttp
+from tests.fixtures.command_keys import command_keys
 
 VERIFIES = int(os.environ.get("ROBOT_DOG_BENCH_LOGIN_VERIFIES", "20"))
 COMMANDS = int(os.environ.get("ROBOT_DOG_BENCH_LOGIN_COMMANDS", "100"))
@@ -77,16 +77,14 @@ def _flood(port: int, stop: threading.Event, answers: dict[int, int]) -> None:
 
 
 def _commands(root: Path) -> dict[str, object]:
-    keys = root / "command_keys"
-    keys.mkdir()
-    (keys / "dog1.key").write_bytes(signing.private_pem(signing.new_key()))
+    keys = command_keys(root, "dog1")
     storage = Storage(root / "s.db")
     tables = AccountTables(root / "s.db")
     accounts = Accounts(tables)
     accounts.add_account(local_admin("bench"), "otto", "operator", "correct horse battery")
     token = accounts.create_token(local_admin("bench"), "bench", "otto").secret
     server = StationHttp(storage, FrameRelay(), port=0, accounts=accounts,
-                         dispatcher=Dispatcher(keys, lambda t, p, q: 0, storage)).start()
+                         dispatcher=Dispatcher(keys.dir, lambda t, p, q: 0, storage)).start()
     figures: dict[str, object] = {}
     try:
         for case in ("quiet", "login_flood"):

@@ -41,6 +41,7 @@ from robot_dog.station.storage.incident_tables import IncidentTables
 from sim.core import SimWorld, check_command, read_state, step
 from sim.model import CONTROL_DT
 from sim.scenario import load_scenario
+from tests.fixtures.command_keys import command_keys
 
 DISTANCE_M = 10.0
 SCENARIO = "incident"          # a shop street, open 10 m ahead of the start
@@ -50,14 +51,11 @@ CHIEF = Principal("指挥员李", "commander", "session")
 
 
 def one_incident(mode: str, root: Path) -> dict[str, float]:
-    key = signing.new_key()
-    keys = root / "command_keys"
-    keys.mkdir()
-    (keys / "dog1.key").write_bytes(signing.private_pem(key))
+    keys = command_keys(root, "dog1")
     storage = Storage(root / "station.db")
     published: list[tuple[str, bytes]] = []
     service = IncidentService(IncidentTables(root / "station.db"), Accounts(AccountTables(root / "station.db")),
-                              dispatcher=Dispatcher(keys, lambda t, p, q: published.append((t, p)) or 0, storage),
+                              dispatcher=Dispatcher(keys.dir, lambda t, p, q: published.append((t, p)) or 0, storage),
                               storage=storage)
     world = SimWorld(load_scenario(SCENARIO), mode)
     for _ in range(25):                       # standing, the policy warm (onnxruntime's first call)
@@ -73,7 +71,7 @@ def one_incident(mode: str, root: Path) -> dict[str, float]:
         done = service.respond(CHIEF, alarm=("dog1", "bench-0001"), dog="dog1",
                                target={"x": target[0], "y": target[1]}, officer="王警官")
         topic, payload = next((t, p) for t, p in published if topics.parse(t).sub == "goto")
-        goto = signing.verify(payload, dog="dog1", public_key=key.public_key(), now=time.time(),
+        goto = signing.verify(payload, dog="dog1", public_key=keys.public("dog1"), now=time.time(),
                               replay=signing.ReplayCache(), verb="goto")
         dispatched = world.time
         tracker = GoalTracker([(goto.args["x"], goto.args["y"])], started=dispatched)

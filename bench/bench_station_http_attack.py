@@ -19,13 +19,13 @@ import time
 from pathlib import Path
 
 from bench.stats import NoSamples, summary
-from robot_dog.mqtt import signing
 from robot_dog.station import web
 from robot_dog.station.dispatch import Dispatcher
 from robot_dog.station.ingest import Frame
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import Storage
 from robot_dog.station.web import StationHttp
+from tests.fixtures.command_keys import command_keys
 from tests.test_station_web_attacks import (AUTH, ESTOP, JPEG, TOKEN, Slowloris, WrongTokens,
                                             login_cookie, open_stream)
 
@@ -34,14 +34,12 @@ LEAVES = 10
 
 
 def _station(root: Path) -> StationHttp:
-    keys = root / "command_keys"
-    keys.mkdir()
-    (keys / "dog1.key").write_bytes(signing.private_pem(signing.new_key()))
+    keys = command_keys(root, "dog1")
     storage = Storage(root / "s.db")
     relay = FrameRelay()
     relay.publish(Frame("dog1", "bodycam", JPEG, time.time()))  # then silent
     return StationHttp(storage, relay, port=0, token=TOKEN,
-                       dispatcher=Dispatcher(keys, lambda topic, payload, qos: 0, storage)).start()
+                       dispatcher=Dispatcher(keys.dir, lambda topic, payload, qos: 0, storage)).start()
 
 
 def _estop_ms(port: int) -> float:

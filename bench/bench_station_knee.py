@@ -11,6 +11,14 @@ committed, sampled every second; CPU = CPU seconds per second of the station pro
 the broker during the load. The knee: the first size whose p99 is above `GOAL_P99_MS` or that
 is more than one second of load behind when the load stops.
 
+Why a station falls behind, per step: the machine's busy share (both cores, other sessions
+too) and the station's three busiest threads' shares of the wall clock on a CPU and runnable
+but waiting for one (bench/sched.py; py-spy names them: MQTT I/O, storage writer, web loop).
+Lost = rows missing once the station has stopped adding rows for 10 s, by (dog, seq), with
+what the broker (dropped-message notices), the station (over-rate and dead-letter lines) and
+the PUBACKs (no subscriber) said. `ROBOT_DOG_BENCH_KNEE_KEEP=DIR` keeps the logs, the
+station's summaries and the databases.
+
     ./dev.sh bench station_knee
     ROBOT_DOG_BENCH_KNEE_STEPS=500,1000 ROBOT_DOG_BENCH_KNEE_S=20 ROBOT_DOG_BENCH_KNEE_TLS=1 ./dev.sh bench station_knee
 
@@ -32,6 +40,7 @@ import psutil
 from bench.bench_station_ingest import REPO, station_env
 from bench.mqtt_dogs import dog_name
 from bench.mqtt_load import BODY
+from bench import sched
 from bench.stats import NoSamples, percentile
 from robot_dog import fleet as fleet_mod
 from robot_dog.mqtt.broker import MosquittoBroker
@@ -46,6 +55,7 @@ MODES = [m for m in ("tls", "plain")
 #: The knee's criterion (telemetry is 10 Hz: one period).
 GOAL_P99_MS = 100.0
 STATION_USER = "station"
+KEEP = os.environ.get("ROBOT_DOG_BENCH_KNEE_KEEP", "")
 WARMUP_SEQ = 10**9
 
 
@@ -71,14 +81,54 @@ def _latencies_ms(db: Path) -> list[float]:
             "SELECT received - json_extract(doc, '$.ts') FROM telemetry WHERE seq < ?", (WARMUP_SEQ,))]
 
 
-def _step(dogs: int, broker_port: int, broker_pid: int, fleet_dir: Path | None, work: Path) -> dict[str, float]:
+def _drain(db: Path, rows: int, quiet_s: float = 10.0, limit_s: float = 180.0) -> float:
+    """Seconds until the station committed `rows` rows, or until the count stood still for
+    `quiet_s` (then what is missing is not coming: a station still catching up keeps adding)."""
+    start = last_change = time.monotonic()
+    seen = _rows(db)
+    while seen < rows and time.monotonic() - last_change < quiet_s and time.monotonic() - start < limit_s:
+        time.sleep(0.2)
+        if (now := _rows(db)) != seen:
+            seen, last_change = now, time.monotonic()
+    return round(time.monotonic() - start, 1)
+
+
+def _missing(db: Path, dogs: int, rounds: int) -> dict[str, object]:
+    """Which of the (dog, seq) the generator sent have no row: how many, of how many dogs, and
+    the seq range they fall in (the start of the load, its end, or all along)."""
+    with sqlite3.connect(db, timeout=30) as con:
+        got = set(con.execute("SELECT dog, seq FROM telemetry WHERE seq < ?", (WARMUP_SEQ,)))
+    gone = [(dog_name(i), k) for i in range(dogs) for k in range(1, rounds + 1)
+            if (dog_name(i), k) not in got]
+    seqs = sorted(k for _, k in gone)
+    return {"missing_rows": len(gone), "missing_dogs": len({d for d, _ in gone}),
+            "missing_seq_range": f"{seqs[0]}-{seqs[-1]}" if seqs else "-"}
+
+
+def _lines(log: Path, text: str) -> int:
+    try:
+        return sum(text in line for line in log.read_text(errors="replace").splitlines())
+    except OSError:
+        return 0
+
+
+def _station_log(log: Path) -> dict[str, int]:
+    """What the station said it dropped or refused (each kind is logged at its 1st, 10th,
+    100th... occurrence) and how often its broker session dropped."""
+    return {"station_over_rate_lines": _lines(log, "ingest limit"),
+            "station_dead_letter_lines": _lines(log, "dead letter"),
+            "station_disconnects": _lines(log, "disconnected from")}
+
+
+def _step(dogs: int, broker_port: int, broker_pid: int, fleet_dir: Path | None, work: Path,
+          broker_log: Path) -> dict[str, object]:
     db, http_port = work / f"station-{dogs}.db", free_port()
     tls = ["--fleet", str(fleet_dir), "--user", STATION_USER] if fleet_dir else []
     station = subprocess.Popen(
         [sys.executable, "-m", "robot_dog.cli", "station", "--broker-port", str(broker_port),
          *tls, "--db", str(db), "--http-port", str(http_port), "--no-video", "--duration", "900",
          "--evidence-dir", str(work / "evidence")],
-        stdout=subprocess.DEVNULL, stderr=(work / f"station-{dogs}.log").open("w"), cwd=work,
+        stdout=(work / f"station-{dogs}.out").open("w"), stderr=(work / f"station-{dogs}.log").open("w"), cwd=work,
         env=station_env())
     ps, broker = psutil.Process(station.pid), psutil.Process(broker_pid)
     try:
@@ -93,6 +143,7 @@ def _step(dogs: int, broker_port: int, broker_pid: int, fleet_dir: Path | None, 
         while _rows(db) == base and load.poll() is None:
             time.sleep(0.05)
         start, cpu0, bcpu0 = time.monotonic(), _cpu(ps), _cpu(broker)
+        threads0, busy0 = sched.sample(station.pid), sched.machine_busy()
         behind: list[float] = []
         gen, gen_cpu = psutil.Process(load.pid), 0.0
         while load.poll() is None:
@@ -102,13 +153,14 @@ def _step(dogs: int, broker_port: int, broker_pid: int, fleet_dir: Path | None, 
             behind.append(max(0.0, due - (_rows(db) - base)))
         elapsed = time.monotonic() - start
         cpu, bcpu = _cpu(ps) - cpu0, _cpu(broker) - bcpu0
+        threads = sched.shares(threads0, sched.sample(station.pid), elapsed)
+        busy1 = sched.machine_busy()
+        machine_pct = 100.0 * (busy1[0] - busy0[0]) / max(1e-9, busy1[1] - busy0[1])
         out = (load.stdout.read() if load.stdout else "").split()
-        if load.returncode != 0 or len(out) != 3:
+        if load.returncode != 0 or len(out) != 4:
             raise NoSamples(f"the load generator failed ({load.returncode}) with {dogs} dogs")
-        sent, acked = int(out[0]), int(out[1])
-        drain_until = time.monotonic() + 30
-        while _rows(db) - base < sent and time.monotonic() < drain_until:
-            time.sleep(0.2)
+        sent, acked, unrouted = int(out[0]), int(out[1]), int(out[2])
+        drained_s = _drain(db, base + sent)
         lat = _latencies_ms(db)
         if not lat:
             tail = (work / f"station-{dogs}.log").read_text(errors="replace").splitlines()[-15:]
@@ -116,7 +168,11 @@ def _step(dogs: int, broker_port: int, broker_pid: int, fleet_dir: Path | None, 
                             "broker); the station's log ends:\n" + "\n".join(tail))
         p99 = percentile(lat, 0.99, f"telemetry rows of {dogs} dogs")
         behind_end = behind[-2] if len(behind) >= 2 else (behind[-1] if behind else 0.0)
-        return {"sent": sent, "acked": acked, "lost": sent - (_rows(db) - base),
+        missing = _missing(db, dogs, sent // dogs)
+        return {"sent": sent, "acked": acked, "acked_unrouted": unrouted, "lost": sent - (_rows(db) - base),
+                **missing, "drained_s": drained_s,
+                "broker_dropped_lines": _lines(broker_log, "are being dropped"),
+                **_station_log(work / f"station-{dogs}.log"),
                 "p50_ms": round(percentile(lat, 0.5), 1), "p99_ms": round(p99, 1),
                 "max_ms": round(max(lat), 1),
                 "behind_max_msgs": round(max(behind, default=0.0)),
@@ -126,6 +182,12 @@ def _step(dogs: int, broker_port: int, broker_pid: int, fleet_dir: Path | None, 
                 "broker_cpu_pct": round(100.0 * bcpu / elapsed, 1),
                 # the load generator's own share (with connecting): the three share 2 cores
                 "generator_cpu_pct": round(100.0 * gen_cpu / elapsed, 1),
+                # both cores, everything on the machine (other sessions too)
+                "machine_busy_pct": round(machine_pct, 1),
+                # the station's busiest threads (py-spy: the MQTT I/O thread, then the storage
+                # writer): % of the wall clock on a CPU / runnable but waiting for one
+                **{f"station_thread{i + 1}_{k}": v for i, s in enumerate(threads[:3])
+                   for k, v in (("run_pct", s.run_pct), ("wait_pct", s.wait_pct))},
                 "kept_up": p99 <= GOAL_P99_MS and behind_end <= dogs * HZ}
     finally:
         station.terminate()
@@ -156,7 +218,7 @@ def _fleet_pub_args(fleet_dir: Path, port: int) -> list[str]:
 
 def _sweep(mode: str, work: Path) -> dict[str, object]:
     figures: dict[str, object] = {}
-    steps: dict[int, dict[str, float]] = {}
+    steps: dict[int, dict[str, object]] = {}
     most = max(STEPS)
     work.mkdir(parents=True, exist_ok=True)
     if mode == "tls":
@@ -171,14 +233,16 @@ def _sweep(mode: str, work: Path) -> dict[str, object]:
         try:
             assert broker.process is not None
             for dogs in STEPS:
-                steps[dogs] = _step(dogs, port, broker.process.pid, fleet.root, work)
+                steps[dogs] = _step(dogs, port, broker.process.pid, fleet.root, work,
+                                    work / "mosquitto.log")
         finally:
             broker.stop()
     else:
         with MosquittoBroker(free_port(), work / "plain-broker") as plain:
             assert plain.process is not None
             for dogs in STEPS:
-                steps[dogs] = _step(dogs, plain.port, plain.process.pid, None, work)
+                steps[dogs] = _step(dogs, plain.port, plain.process.pid, None, work,
+                                    work / "plain-broker" / "mosquitto.log")
     for dogs, step in steps.items():
         figures.update({f"{mode}_{dogs}_dogs_{name}": value for name, value in step.items()})
     knee = next((n for n in STEPS if not steps[n]["kept_up"]), None)
@@ -189,6 +253,8 @@ def _sweep(mode: str, work: Path) -> dict[str, object]:
 def run() -> dict[str, object]:
     figures: dict[str, object] = {"hz": HZ, "seconds": SECONDS, "goal_p99_ms": GOAL_P99_MS}
     with tempfile.TemporaryDirectory(prefix="bench-knee-") as tmp:
+        # the logs, databases and broker files of the run, kept for a look afterwards
+        root = Path(KEEP) if KEEP else Path(tmp)
         for mode in MODES:
-            figures.update(_sweep(mode, Path(tmp) / mode))
+            figures.update(_sweep(mode, root / mode))
     return figures

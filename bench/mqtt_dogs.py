@@ -7,7 +7,9 @@ Every dog sends `HZ` telemetry documents a second (QoS 1, valid schema, `ts` = w
 for `SECONDS`, on its own socket: the broker pays a TLS record and an ACL check per message, as
 it does for real dogs (bench/mqtt_load.py sends a whole fleet down one plain socket, which
 measures the station but spares the broker). Pre-encoded packets, non-blocking sockets: about
-15-25 us of CPU per message here. Prints `sent acked seconds` on stdout at the end.
+15-25 us of CPU per message here. Prints `sent acked unrouted seconds` on stdout at the end:
+unrouted = PUBACKs saying "no matching subscribers" (0x10, a success code: the broker
+accepted the message and delivered it to nobody, e.g. while the station's session was gone).
 """
 from __future__ import annotations
 
@@ -44,8 +46,14 @@ def dog_name(i: int) -> str:
     return f"d{i:04d}"
 
 
-def run(port: int, dogs: int, hz: float, seconds: float, fleet_dir: Path | None = None) -> tuple[int, int, float]:
-    """(sent, acknowledged, seconds). With `fleet_dir`: TLS with each dog's password."""
+#: PUBACK reason: accepted, but no subscription matched (MQTT 5, 3.4.2.1).
+NO_MATCHING_SUBSCRIBERS = 0x10
+
+
+def run(port: int, dogs: int, hz: float, seconds: float,
+        fleet_dir: Path | None = None) -> tuple[int, int, int, float]:
+    """(sent, acknowledged, acknowledged as routed to nobody, seconds). With `fleet_dir`: TLS
+    with each dog's password."""
     ctx = None
     passwords: list[str | None] = [None] * dogs
     if fleet_dir is not None:
@@ -60,11 +68,11 @@ def run(port: int, dogs: int, hz: float, seconds: float, fleet_dir: Path | None 
         selector.register(sock, selectors.EVENT_READ, i)
     topics = [f"patrol/v1/{dog_name(i)}/telemetry" for i in range(dogs)]
     rounds = int(seconds * hz)
-    sent = acked = 0
+    sent = acked = unrouted = 0
     start = time.monotonic()
 
     def read(timeout: float) -> None:
-        nonlocal acked
+        nonlocal acked, unrouted
         for key, _ in selector.select(timeout):
             try:
                 data = key.fileobj.recv(65536)  # type: ignore[union-attr]
@@ -78,6 +86,7 @@ def run(port: int, dogs: int, hz: float, seconds: float, fleet_dir: Path | None 
                         raise SystemExit(f"{dog_name(key.data)}: broker refused a message: "
                                          f"{wire.reason_text(packet.reason)}")
                     acked += 1
+                    unrouted += packet.reason == NO_MATCHING_SUBSCRIBERS
 
     for k in range(rounds):
         due = start + k / hz
@@ -103,7 +112,7 @@ def run(port: int, dogs: int, hz: float, seconds: float, fleet_dir: Path | None 
             sock.close()
         except OSError:
             pass
-    return sent, acked, elapsed
+    return sent, acked, unrouted, elapsed
 
 
 if __name__ == "__main__":

@@ -159,3 +159,37 @@ def test_tls_with_credentials_and_a_refused_password(secure_broker):
             bad.wait_connected(3600)  # the CONNACK ends the wait, not the deadline
     finally:
         bad.stop()
+
+
+def test_over_tls_what_waits_in_the_socket_arrives_as_one_batch(secure_broker):
+    """The broker writes every message as a TLS record of its own and one recv returns one
+    record: read that way, each message was a batch (and a commit callback and a PUBACK write)
+    of its own, the station's main per-message cost over TLS. Held up while 100 messages
+    arrive, the link hands them over in a few batches."""
+    release, sizes = threading.Event(), []
+
+    def on_batch(batch, ack):
+        sizes.append(len(batch))
+        ack()
+        release.wait(30)   # the first batch holds the I/O thread: the rest wait in the socket
+
+    link = BatchLink(secure_broker.endpoint("station"), on_batch=on_batch)
+    link.keep_subscribed("patrol/v1/+/telemetry", qos=1)
+    link.start()
+    args = [*secure_broker.cli_args("dog1"), "-q", "1", "-t", "patrol/v1/dog1/telemetry"]
+    try:
+        link.wait_connected(15)
+
+        def first_batch() -> bool:
+            subprocess.run(["mosquitto_pub", *args, "-m", "probe"], check=True, timeout=10)
+            return bool(sizes)
+        wait_for(first_batch, "the subscription live")
+        subprocess.run(["mosquitto_pub", *args, "-l"], input="\n".join(f"m{i}" for i in range(100)),
+                       text=True, check=True, timeout=30)
+        held = len(sizes)
+        release.set()
+        wait_for(lambda: link.messages >= held + 100, "the 100 messages")
+        assert len(sizes) - held <= 10, sizes
+    finally:
+        release.set()
+        link.stop()

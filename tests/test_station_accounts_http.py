@@ -17,6 +17,7 @@ from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import Storage
 from robot_dog.station.storage.accounts import AccountTables
 from robot_dog.station.web import ROUTE_ACTIONS, StationHttp
+from tests.fixtures.command_keys import command_keys
 from tests.test_station_accounts import Clock, cheap_argon2  # noqa: F401  (autouse fixture)
 
 ADMIN = local_admin("test")
@@ -32,19 +33,16 @@ def target(request, tmp_path):
 
 @pytest.fixture
 def station(target, tmp_path):
-    keys = tmp_path / "command_keys"
-    keys.mkdir()
-    key = signing.new_key()
-    (keys / "dog1.key").write_bytes(signing.private_pem(key))
+    keys = command_keys(tmp_path, "dog1")
     storage = Storage(target)
     tables = AccountTables(target)
     clock = Clock(time.time())
     accounts = Accounts(tables, clock=clock)
     published: list[tuple[str, bytes]] = []
     server = StationHttp(storage, FrameRelay(), port=0, accounts=accounts,
-                         dispatcher=Dispatcher(keys, lambda t, p, q: published.append((t, p)) or 0,
+                         dispatcher=Dispatcher(keys.dir, lambda t, p, q: published.append((t, p)) or 0,
                                                storage)).start()
-    server.published, server.clock, server.public_key = published, clock, key.public_key()
+    server.published, server.clock, server.public_key = published, clock, keys.public("dog1")
     for name, role in (("vera", "viewer"), ("otto", "operator"), ("王警官", "operator"),
                        ("ada", "admin")):
         accounts.add_account(ADMIN, name, role, PASSWORD)

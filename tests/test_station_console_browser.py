@@ -28,6 +28,7 @@ from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import EventRow, StatusRow, Storage, TelemetryRow
 from robot_dog.station.talk import TalkRelay
 from robot_dog.station.web import StationHttp
+from tests.fixtures.command_keys import command_keys
 from tests.support import wait_for
 from tests.test_station_evidence import uploaded  # noqa: F401  (module fixture: dog1's recording)
 
@@ -88,13 +89,10 @@ class Dogs:
 
 @pytest.fixture
 def console(tmp_path):
-    keys = tmp_path / "command_keys"
-    keys.mkdir()
-    for dog in ("dog1", "dog2"):
-        (keys / f"{dog}.key").write_bytes(signing.private_pem(signing.new_key()))
+    keys = command_keys(tmp_path, "dog1", "dog2")
     storage = Storage(tmp_path / "s.db")
     published: list[tuple[str, dict]] = []
-    dispatcher = Dispatcher(keys, lambda topic, payload, qos: published.append(
+    dispatcher = Dispatcher(keys.dir, lambda topic, payload, qos: published.append(
         (topic, json.loads(payload))) or 0, storage)
     talk = TalkRelay(lambda topic, payload, qos, expiry: None, lambda: 0)
     station = StationHttp(storage, FrameRelay(), port=0, dispatcher=dispatcher, talk=talk).start()

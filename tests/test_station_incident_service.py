@@ -18,6 +18,7 @@ from robot_dog.station.incidents import IncidentRefused
 from robot_dog.station.storage import EventRow, EvidenceItemRow, EvidenceRecordingRow, Storage
 from robot_dog.station.storage.accounts import AccountTables
 from robot_dog.station.storage.incident_tables import ENTRY_SQL, IncidentTables, TimelineConflict
+from tests.fixtures.command_keys import command_keys
 from tests.test_station_accounts import target  # noqa: F401  (SQLite, and PostgreSQL when slow)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,18 +46,13 @@ class World:
 
     def __init__(self, target, tmp_path: Path, *, broker_up: bool = True) -> None:
         self.clock = Clock()
-        keys = tmp_path / "command_keys"
-        keys.mkdir(exist_ok=True)
-        self.public = {}
-        for dog in ("dog1", "dog2"):
-            key = signing.new_key()
-            (keys / f"{dog}.key").write_bytes(signing.private_pem(key))
-            self.public[dog] = key.public_key()
+        keys = command_keys(tmp_path, "dog1", "dog2")
+        self.public = {dog: keys.public(dog) for dog in keys.private}
         self.published: list[tuple[str, bytes]] = []
         self.broker_up = broker_up
         self.storage = Storage(target)
         self.accounts = Accounts(AccountTables(target), clock=self.clock)
-        self.dispatcher = Dispatcher(keys, self._publish, self.storage, clock=self.clock)
+        self.dispatcher = Dispatcher(keys.dir, self._publish, self.storage, clock=self.clock)
         self.service = IncidentService(IncidentTables(target), self.accounts,
                                        dispatcher=self.dispatcher, storage=self.storage,
                                        clock=self.clock)

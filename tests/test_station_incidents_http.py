@@ -14,6 +14,7 @@ import pytest
 
 from robot_dog.station.storage import EventRow, ResultRow, StatusRow, TelemetryRow
 from robot_dog.mqtt import signing, topics
+from tests.fixtures.command_keys import command_keys
 from tests.test_station_accounts_http import (ADMIN, PASSWORD, call, login, station, target,  # noqa: F401
                                               verified)
 from tests.test_station_live import is_type, page, receive_until
@@ -210,13 +211,10 @@ def dog_says(station, dog: str, row) -> None:
 def answer(station, dog: str, payload: bytes) -> ResultRow:
     """The dog's signed answer to a command it was sent (its result names verb and issuer)."""
     cmd = signing.verify(payload, dog=dog, public_key=station.public_key if dog == "dog1" else
-                         DOG2_KEY.public_key(), now=time.time(), replay=signing.ReplayCache())
+                         station.dog2_key, now=time.time(), replay=signing.ReplayCache())
     return ResultRow(dog, time.time(), {"v": 1, "dog": dog, "ts": time.time(), "ok": True, "code": "ok",
                                         "nonce": cmd.nonce, "verb": cmd.verb, "issuer": cmd.issuer,
                                         "message": f"{cmd.verb} accepted"})
-
-
-DOG2_KEY = signing.new_key()
 
 
 def test_an_officers_page_hears_nothing_of_an_incident_it_is_not_on(station, chief):
@@ -228,8 +226,7 @@ def test_an_officers_page_hears_nothing_of_an_incident_it_is_not_on(station, chi
     not send (each names who sent which dog where), nothing naming the incident, nothing of dog2.
     What she does get (dog1's own telemetry and events, the answer to her own e-stop) shows her
     socket was read to the end. Over HTTP she reads no incident either."""
-    keys = station.dispatcher.keys_dir
-    (keys / "dog2.key").write_bytes(signing.private_pem(DOG2_KEY))
+    station.dog2_key = command_keys(station.dispatcher.keys_dir.parent, "dog2").public("dog2")
     station.accounts.add_account(ADMIN, OFFICER_OF_DOG1, "officer", PASSWORD)
     station.accounts.paired(ADMIN, "dog1", OFFICER_OF_DOG1)
     for dog in ("dog1", "dog2"):

@@ -16,7 +16,6 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from robot_dog.mqtt import signing
 from robot_dog.station import live_socket, web
 from robot_dog.station.accounts import local_admin
 from robot_dog.station.dispatch import Dispatcher
@@ -25,6 +24,7 @@ from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import EventRow, StatusRow, Storage, TelemetryRow
 from robot_dog.station.talk import TalkRelay
 from robot_dog.station.web import StationHttp
+from tests.fixtures.command_keys import command_keys
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x02" * 128 + b"\xff\xd9"
 PASSWORD = "correct horse battery"
@@ -32,12 +32,10 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def station(tmp_path):
-    keys = tmp_path / "command_keys"
-    keys.mkdir()
-    (keys / "dog1.key").write_bytes(signing.private_pem(signing.new_key()))
+    keys = command_keys(tmp_path, "dog1")
     storage = Storage(tmp_path / "s.db")
     published: list[tuple[str, bytes]] = []
-    dispatcher = Dispatcher(keys, lambda topic, payload, qos: published.append((topic, payload))
+    dispatcher = Dispatcher(keys.dir, lambda topic, payload, qos: published.append((topic, payload))
                             or 0, storage)
     talk = TalkRelay(lambda topic, payload, qos, expiry: None, lambda: 0)
     server = StationHttp(storage, FrameRelay(), port=0, dispatcher=dispatcher, talk=talk).start()
@@ -119,6 +117,28 @@ def test_pushes_what_ingest_stores_and_the_fleet_on_hello(station):
         assert event["doc"]["message"] == "<img src=x onerror=alert(1)>", "data, as it came"
 
 
+def test_rows_pushed_from_two_ingest_threads_at_once_all_arrive_each_in_order(station):
+    """Rows reach the loop in bursts (one wake-up for the rows that come before it runs): a
+    burst from two threads at once loses none and keeps each thread's order."""
+    with page(station, login(station)) as ws:
+        receive_until(ws, is_type("hello"))
+        now = time.time()
+
+        def burst(dog: str) -> None:
+            for i in range(150):
+                station.row(EventRow(dog, now, {"v": 1, "dog": dog, "id": f"{dog}-{i}", "ts": now,
+                                                "type": "sound", "severity": "info", "message": ""}))
+        threads = [threading.Thread(target=burst, args=(dog,)) for dog in ("dog1", "dog2")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        ids: dict[str, list[int]] = {"dog1": [], "dog2": []}
+        receive_until(ws, lambda m: is_type("event")(m) and not ids[m["doc"]["dog"]].append(
+            int(m["doc"]["id"].rsplit("-", 1)[1])) and all(len(v) == 150 for v in ids.values()))
+        assert ids == {"dog1": list(range(150)), "dog2": list(range(150))}
+
+
 def test_video_goes_to_the_tiles_watched_newest_frame_first(station):
     with page(station, login(station)) as ws:
         receive_until(ws, is_type("hello"))
@@ -158,7 +178,7 @@ def test_a_camera_that_starts_after_the_page_opened_is_announced_once(station):
 def test_an_officers_page_sees_and_commands_only_the_dogs_paired_to_the_officer(station):
     """An officer (roles.SCOPED_ROLES): the hello's fleet, the pushes, the video tiles and the
     commands reach only the dogs whose pairing code went to the officer; a revoke ends it."""
-    (station.dispatcher.keys_dir / "dog2.key").write_bytes(signing.private_pem(signing.new_key()))
+    command_keys(station.dispatcher.keys_dir.parent, "dog2")
     now = time.time()
     for dog in ("dog1", "dog2"):
         station.storage.put(StatusRow(dog, "online", now))

@@ -10,6 +10,7 @@ import time
 
 from robot_dog.mqtt import reply_seal, signing
 from robot_dog.station.web import ROUTE_ACTIONS
+from tests.fixtures.command_keys import command_keys
 from tests.test_station_accounts import cheap_argon2  # noqa: F401  (autouse fixture)
 from tests.test_station_accounts_http import (PASSWORD, SIREN, call, login,  # noqa: F401
                                               station, target, verified)
@@ -195,10 +196,8 @@ def answer_pairing(station, dog: str = "dog1", *, ok: bool = True, code: str = "
 def two_dogs(station, tmp_path) -> None:
     """dog2 beside the fixture's dog1 (the dispatcher reads a dog's key when it first needs it);
     `station.keys`: each dog's command key, as the dog holds its public half."""
-    keys = tmp_path / "command_keys"
-    key = signing.new_key()
-    (keys / "dog2.key").write_bytes(signing.private_pem(key))
-    station.keys = {"dog1": signing.load_signing_key(keys / "dog1.key"), "dog2": key}
+    dog2 = command_keys(tmp_path, "dog2")
+    station.keys = {"dog1": signing.load_signing_key(dog2.dir / "dog1.key"), **dog2.private}
 
 
 def pair(station, who: dict, officer: str, dog: str = "dog1", **answer):

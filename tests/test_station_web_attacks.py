@@ -19,7 +19,6 @@ import time
 
 import pytest
 
-from robot_dog.mqtt import signing
 from robot_dog.station import web
 from robot_dog.station.accounts import Accounts, local_admin
 from robot_dog.station.dispatch import Dispatcher
@@ -28,6 +27,7 @@ from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import Storage
 from robot_dog.station.storage.accounts import AccountTables
 from robot_dog.station.web import StationHttp
+from tests.fixtures.command_keys import command_keys
 from tests.support import wait_for
 from tests.test_station_cli import StationProcess
 
@@ -39,9 +39,7 @@ ESTOP = "/api/dogs/dog1/commands/estop?wait=0"
 
 @pytest.fixture
 def station(tmp_path):
-    keys = tmp_path / "command_keys"
-    keys.mkdir()
-    (keys / "dog1.key").write_bytes(signing.private_pem(signing.new_key()))
+    keys = command_keys(tmp_path, "dog1")
     storage = Storage(tmp_path / "s.db")
     published: list[str] = []
     lock = threading.Lock()
@@ -53,7 +51,7 @@ def station(tmp_path):
 
     relay = FrameRelay()
     relay.publish(Frame("dog1", "bodycam", JPEG, time.time()))  # then the camera goes silent
-    server = StationHttp(storage, relay, port=0, dispatcher=Dispatcher(keys, publish, storage),
+    server = StationHttp(storage, relay, port=0, dispatcher=Dispatcher(keys.dir, publish, storage),
                          token=TOKEN).start()
     server.published = published
     yield server

@@ -277,6 +277,8 @@ class BatchLink:
                     continue
                 if not data:
                     return "the broker closed the connection"
+                if isinstance(sock, ssl.SSLSocket):
+                    data = _read_on(sock, data)
                 last_heard = time.monotonic()
                 done = self._dispatch(generation, self._decoder.feed(data))
                 if done:
@@ -332,3 +334,21 @@ class BatchLink:
 
 def _nothing() -> None:
     pass
+
+
+def _read_on(sock: ssl.SSLSocket, first: bytes) -> bytes:
+    """`first` and whatever else the TLS socket holds now, up to READ_BYTES. One recv returns
+    one TLS record, and the broker writes each message to us as a record of its own: read
+    alone, every message would be a batch, an after-commit callback and a PUBACK write of its
+    own. Reading on until the socket is empty makes one batch of what arrived meanwhile."""
+    chunks, size = [first], len(first)
+    while size < READ_BYTES:
+        try:
+            more = sock.recv(READ_BYTES - size)
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            break
+        if not more:
+            break  # closed: the next recv says so
+        chunks.append(more)
+        size += len(more)
+    return b"".join(chunks) if len(chunks) > 1 else first

@@ -5,7 +5,9 @@ binary messages, newest frame wins.
 Threads and the loop: ingest runs on the MQTT thread and the relay is fed from there; the web
 server runs on one asyncio loop. `LiveHub.row()` and the relay's listener are the only ways in
 from other threads: each hands its item to the loop (`call_soon_threadsafe`), where every open
-page's `Outbox` takes it.
+page's `Outbox` takes it. Rows are handed over in bursts: the first row of a burst wakes the
+loop, the rows that follow before it runs join that wake-up (a fleet's telemetry is thousands of
+rows a second; a wake-up per row cost the ingest thread a socket write and a GIL hand-over each).
 
 Why nothing here grows with a slow client: an `Outbox` keeps the newest telemetry per dog and
 the newest frame per subscribed tile (replaced, never queued) and at most `MAX_QUEUED` other
@@ -25,6 +27,7 @@ import asyncio
 import json
 import logging
 import struct
+import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -174,6 +177,8 @@ class LiveHub:
         self.outboxes: set[Outbox] = set()
         self._frame_events: dict[tuple[str, str], asyncio.Event] = {}
         self._cameras: set[tuple[str, str]] = set(relay.cameras())   # (dog, camera) announced
+        self._lock = threading.Lock()
+        self._handed: list[dict[str, Any]] = []   # pushed, not yet fanned out on the loop
         relay.add_listener(self._frame_from_thread)
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -186,21 +191,37 @@ class LiveHub:
             self.push(message)
 
     def push(self, message: dict[str, Any]) -> None:
-        self.call_soon(self._fanout, message)
+        if self.loop is None:
+            return  # no server yet: no page to push to
+        with self._lock:
+            self._handed.append(message)
+            first = len(self._handed) == 1
+        if first and not self.call_soon(self._fanout_handed):
+            with self._lock:
+                self._handed.clear()   # the loop has stopped: nobody will take them
 
     def _frame_from_thread(self, frame: Frame) -> None:
         self.call_soon(self._frame, frame.dog, frame.camera)
 
-    def call_soon(self, callback: Callable[..., None], *args: Any) -> None:
-        """Run `callback(*args)` on the loop (from any thread); dropped once it has stopped."""
+    def call_soon(self, callback: Callable[..., None], *args: Any) -> bool:
+        """Run `callback(*args)` on the loop (from any thread); dropped (False) once it has
+        stopped."""
         loop = self.loop
         if loop is not None and not loop.is_closed():
             try:
                 loop.call_soon_threadsafe(callback, *args)
+                return True
             except RuntimeError:
                 pass  # the loop closed meanwhile: the server is stopping
+        return False
 
     # on the loop
+    def _fanout_handed(self) -> None:
+        with self._lock:
+            messages, self._handed = self._handed, []
+        for message in messages:
+            self._fanout(message)
+
     def _fanout(self, message: dict[str, Any]) -> None:
         for outbox in self.outboxes:
             outbox.pushed(message)
