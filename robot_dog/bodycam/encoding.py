@@ -97,7 +97,8 @@ class VideoEncoder:
         # x264 takes YUV 4:2:0: OpenCV's BGR -> I420 (BT.601, limited range, as swscale's
         # default) costs a sixth of swscale's, and the frame wraps the I420 array without a copy
         # (x264 copies its input at once). `./dev.sh bench bodycam_frame` has the figures.
-        video = av.VideoFrame.from_numpy_buffer(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
+        i420 = np.asarray(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420), np.uint8)   # no copy: uint8
+        video = av.VideoFrame.from_numpy_buffer(i420, format="yuv420p")
         # Strictly increasing: a loaded machine can hand over two frames within one ms, and the
         # muxer refuses a repeated timestamp (EINVAL).
         video.pts = self._last_pts = max(round((t - self._epoch) * 1000), self._last_pts + 1)
