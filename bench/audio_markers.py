@@ -1,6 +1,12 @@
 """Latency markers for the audio benchmarks (bench megaphone, bench talk): 20 ms voice frames at
-50 Hz, every 0.4 s one opening with a 1 kHz burst; the bursts' onsets are recorded from the
+50 Hz, every 0.4 s one opening with a 10 ms tone burst; the bursts' onsets are recorded from the
 speaker's monitor and paired with the times their frames were handed over.
+
+Consecutive markers sound different tones (TONES_HZ, in turn) and each onset is heard with its
+tone, so a marker pairs only with its own burst: with one tone, a burst the device lost paired
+its marker with the next marker's burst and every later marker with the one after its own, a
+standing 400 ms "device" delay from one lost burst (measured: talk 89 ms for 9 markers, then
+510-535 ms for the rest of the run).
 
 With the megaphone's voice trace (robot_dog/audio/voice_trace.py: when each chunk was received,
 left the jitter buffer, was mixed and written) each marker's latency splits into stages, and a
@@ -26,16 +32,38 @@ MARKERS = 30
 _FRAME_S = 0.02
 _EVERY = 20                  # frames between markers: 0.4 s
 _LOUD = 3000                 # |sample| above this is the burst, not the silence between
+#: Marker i sounds TONES_HZ[i % 4]: 300 Hz or more apart, told apart in 5 ms of burst (200 Hz
+#: bins); a mispairing would need an error of four markers, 1.6 s, past the 1 s pairing window.
+TONES_HZ = (700, 1000, 1400, 2000)
+_TONE_SAMPLES = 480          # the burst's length: the first half of a 20 ms frame
+_MIN_TONE_SAMPLES = 240      # at least this much of it to tell its tone
 
 T = TypeVar("T")
 
 
-def _frames() -> tuple[np.ndarray, np.ndarray]:
-    """(silence, burst): 960 samples (20 ms at 48 kHz), the burst's first half a 1 kHz tone."""
+def _frames() -> tuple[np.ndarray, list[np.ndarray]]:
+    """(silence, bursts): 960 samples (20 ms at 48 kHz); burst i's first half is TONES_HZ[i]."""
     silence = np.zeros(960, np.int16)
-    burst = silence.copy()
-    burst[:480] = (0.5 * 32767 * np.sin(2 * np.pi * 1000 * np.arange(480) / 48000)).astype(np.int16)
-    return silence, burst
+    bursts = []
+    for hz in TONES_HZ:
+        burst = silence.copy()
+        burst[:_TONE_SAMPLES] = (0.5 * 32767 * np.sin(
+            2 * np.pi * hz * np.arange(_TONE_SAMPLES) / devices.RATE_HZ)).astype(np.int16)
+        bursts.append(burst)
+    return silence, bursts
+
+
+def tone_of(samples: np.ndarray) -> int:
+    """Which of TONES_HZ sounds loudest in `samples` (its index)."""
+    n = np.arange(len(samples)) / devices.RATE_HZ
+    x = samples.astype(np.float64)
+    return int(np.argmax([abs(np.dot(x, np.exp(-2j * np.pi * hz * n))) for hz in TONES_HZ]))
+
+
+@dataclass(frozen=True)
+class Onset:
+    at: float         # monotonic s, capture time of the burst's first loud sample
+    tone: int         # index into TONES_HZ
 
 
 @dataclass(frozen=True)
@@ -43,6 +71,7 @@ class Marker:
     seq: int          # the frame's sequence number (its index in the stream)
     sent: float       # monotonic s, just before it was handed over
     handed: float     # just after the hand-over returned (for talk: encoded and published)
+    tone: int = 0     # index into TONES_HZ of its burst
 
 
 class PulseLatencyWatch:
@@ -81,74 +110,95 @@ class PulseLatencyWatch:
 
 
 class OnsetRecorder:
-    """Records the speaker's monitor in a thread: the capture time of each burst's first loud
-    sample (read time minus the samples after it, and minus what was recorded and not read yet:
-    a reader that fell behind would otherwise add its own lag to every later onset). Re-arms
-    only after a quiet frame, so a burst split over two reads counts once."""
+    """Records the speaker's monitor in a thread and, on `close()`, finds each burst's onset: the
+    capture time of its first loud sample (read time minus the samples after it, and minus what
+    was recorded and not read yet: a reader that fell behind would otherwise add its own lag to
+    every later onset) and its tone. An onset re-arms only after a quiet frame, so a burst split
+    over two reads counts once; the tone is told from the samples after the onset, across reads."""
 
     def __init__(self) -> None:
         from robot_dog.audio.stream import PcmInput
         self.mic = PcmInput(devices.SPEAKER_MONITOR)
-        self.onsets: list[float] = []
+        self.onsets: list[Onset] = []
         self.max_backlog = 0              # samples
+        self._reads: list[tuple[float, int, np.ndarray]] = []   # (read at, backlog, frame)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._record, daemon=True)
         self._thread.start()
 
     def _record(self) -> None:
-        armed = True
         while not self._stop.is_set():
             frame = self.mic.read()
             read_at = time.monotonic()
             backlog = self.mic.backlog()
             self.max_backlog = max(self.max_backlog, backlog)
-            loud = np.flatnonzero(np.abs(frame) > _LOUD)
-            if loud.size and armed:
-                self.onsets.append(read_at - (len(frame) - loud[0] + backlog) / devices.RATE_HZ)
-                armed = False
-            elif not loud.size:
-                armed = True
+            self._reads.append((read_at, backlog, frame))
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
         self.mic.close()
+        self.onsets = find_onsets(self._reads)
+
+
+def find_onsets(reads: list[tuple[float, int, np.ndarray]]) -> list[Onset]:
+    """The onsets in a recording made of reads (read at, backlog in samples, frame)."""
+    if not reads:
+        return []
+    audio = np.concatenate([frame for _at, _backlog, frame in reads])
+    onsets: list[Onset] = []
+    armed, start = True, 0
+    for read_at, backlog, frame in reads:
+        loud = np.flatnonzero(np.abs(frame) > _LOUD)
+        if loud.size and armed:
+            first = start + int(loud[0])
+            tone = audio[first:first + _TONE_SAMPLES]
+            if len(tone) >= _MIN_TONE_SAMPLES:   # a burst cut off by the end of the recording: not heard
+                onsets.append(Onset(read_at - (len(frame) - loud[0] + backlog) / devices.RATE_HZ,
+                                    tone_of(tone)))
+            armed = False
+        elif not loud.size:
+            armed = True
+        start += len(frame)
+    return onsets
 
 
 def send_markers(prepare: Callable[[int, np.ndarray], T], send: Callable[[T], None],
                  markers: int = MARKERS) -> list[Marker]:
     """Sends frames on the 20 ms grid: `prepare(seq, samples)` builds one, `send` hands it over;
     a marker's time is taken between the two, so only the handing over counts in its latency."""
-    silence, burst = _frames()
+    silence, bursts = _frames()
     sent: list[Marker] = []
     start = time.monotonic()
     for seq in range(markers * _EVERY + 25):
         time.sleep(max(0.0, start + seq * _FRAME_S - time.monotonic()))
         marker = seq % _EVERY == 5 and len(sent) < markers
-        frame = prepare(seq, burst if marker else silence)
+        tone = len(sent) % len(TONES_HZ)
+        frame = prepare(seq, bursts[tone] if marker else silence)
         before = time.monotonic()
         send(frame)
         if marker:
-            sent.append(Marker(seq, before, time.monotonic()))
+            sent.append(Marker(seq, before, time.monotonic(), tone))
     return sent
 
 
-def heard(markers: list[Marker], onsets: list[float],
+def heard(markers: list[Marker], onsets: list[Onset],
           trace: dict[int, dict]) -> dict[int, float]:
     """Each marker the megaphone played (its trace has it leave the jitter buffer) paired with
-    the first onset not yet paired from when it went to the device (5 ms of slack), within 1 s:
-    sequence -> onset. A marker that never played is not paired with the next one's burst (that
-    counted a lost marker as one 400 ms late)."""
+    the first onset of its tone not yet paired from when it went to the device (5 ms of slack),
+    within 1 s: sequence -> onset time. A marker that never played, or whose burst the device
+    lost, is not paired with the next one's burst (that counted it, and with one tone every
+    marker after it, 400 ms late)."""
     paired: dict[int, float] = {}
-    used: set[float] = set()
+    used: set[Onset] = set()
     for marker in markers:
         row = trace.get(marker.seq, {})
         if "pulled" not in row:
             continue
         earliest = max(marker.sent, row["mixed"] + row["offset_s"]) - 0.005
-        later = [o for o in onsets if o >= earliest and o not in used]
-        if later and later[0] - marker.sent < 1.0:
-            paired[marker.seq] = later[0]
+        later = [o for o in onsets if o.at >= earliest and o.tone == marker.tone and o not in used]
+        if later and later[0].at - marker.sent < 1.0:
+            paired[marker.seq] = later[0].at
             used.add(later[0])
     return paired
 
@@ -176,7 +226,7 @@ def _lost_at(row: dict | None) -> str:
     return "device"
 
 
-def report(prefix: str, markers: list[Marker], onsets: list[float],
+def report(prefix: str, markers: list[Marker], onsets: list[Onset],
            trace: dict[int, dict], encode: bool) -> dict[str, object]:
     """Figures: markers heard, latency p50/p99, per stage p50/p99 and where the lost were lost.
     Raises (with what was seen) when no marker was heard: a benchmark never quotes nothing."""
@@ -205,5 +255,13 @@ def report(prefix: str, markers: list[Marker], onsets: list[float],
         figures[f"{prefix}_stage_{name}_p50_ms"] = percentile(values, 0.5)
         figures[f"{prefix}_stage_{name}_p99_ms"] = percentile(values, 0.99)
     figures[f"{prefix}_lost_at"] = lost_text
+    # A burst heard but paired with no marker: its time from the nearest marker's send and its
+    # tone against that marker's say whether a "device" loss was a tone told wrong or a burst
+    # that never sounded.
+    used = set(paired.values())
+    stray = [o for o in onsets if o.at not in used and markers]
+    figures[f"{prefix}_onsets_unpaired"] = "; ".join(
+        f"{(o.at - m.sent) * 1000:+.0f} ms from marker {m.seq} (tone {o.tone}, marker's {m.tone})"
+        for o in stray for m in [min(markers, key=lambda m: abs(o.at - m.sent))]) or "none"
     return figures
 

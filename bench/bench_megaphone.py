@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.procs import stop as stop_processes
 from bench.audio_markers import OnsetRecorder, PulseLatencyWatch, report, send_markers
 from robot_dog.ros import dds_env
 from robot_dog.audio import devices
@@ -81,9 +82,11 @@ def push_to_talk(audio: devices.VirtualAudio, workdir: Path) -> dict[str, object
         executor.shutdown()
         ros.destroy_node()
         rclpy.shutdown(context=context)
-        node.terminate()
-        node.wait(timeout=20)
+        hung = stop_processes([node])
         log.close()
+    if hung:
+        raise RuntimeError(f"megaphone_node did not stop within 20 s of SIGTERM (killed; log: "
+                           f"{workdir / 'megaphone.log'})")
     if not trace_file.exists():
         raise RuntimeError(f"megaphone_node wrote no voice trace (log: {workdir / 'megaphone.log'})")
     trace = voice_trace.load(trace_file, voices.HANDHELD.name)

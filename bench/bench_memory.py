@@ -6,7 +6,8 @@ it with SIGINT, then does the same with `--single-process` and with `--compose` 
 default: payload_node, which respawns, in its own process; the others composed in one). A throwaway Mosquitto on a free
 loopback port serves nodes that want a broker, and a virtual MCU on a pty (in this process, not
 counted: it stands for the hardware) gives the payload node its serial link. RSS counts shared libraries once per process (the
-per-process figure is what the OS must find); PSS splits them fairly and is given for reference.
+per-process figure is what the OS must find); PSS splits them fairly and is given for reference,
+with each node's largest shares by library (its smaps: robot_dog/devtools/memory_map.py).
 Goals (docs/BENCHMARKS.md): composed <= 250 MB RSS; one process per node <= 600 MB in total.
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import psutil
 
+from robot_dog.devtools import memory_map
 from robot_dog.ros import dds_env
 from robot_dog.launch.description import load
 from robot_dog.ros.node_registry import NODES
@@ -75,6 +77,14 @@ def _node_label(proc: psutil.Process) -> str:
         return match.group(1) if match else proc.name()
     except psutil.NoSuchProcess:
         return "?"
+
+
+def _by_library(proc: psutil.Process) -> str:
+    """The process's largest shares by library (robot_dog.devtools.memory_map)."""
+    try:
+        return memory_map.summary(memory_map.of_process(proc.pid), top=8)
+    except OSError as exc:  # gone, or not ours to read
+        return f"unreadable ({exc})"
 
 
 def _settled(launcher: psutil.Process, expected_children: int) -> None:
@@ -142,6 +152,7 @@ def run() -> dict[str, object]:
                 for child in children:
                     rss = _tree_bytes(child)[0]
                     figures[f"node_{_node_label(child)}_rss_mb"] = rss / _MB
+                    figures[f"node_{_node_label(child)}_by_library"] = _by_library(child)
                     nodes_rss += rss
                 launcher_rss = parent.memory_info().rss
                 figures["nodes_running"] = len(children)
@@ -156,6 +167,7 @@ def run() -> dict[str, object]:
                 parent = psutil.Process(composed.pid)
                 _settled(parent, 0)
                 rss, pss = _tree_bytes(parent)
+                figures["composed_by_library"] = _by_library(parent)
                 figures["composed_rss_mb"] = rss / _MB
                 figures["composed_pss_mb"] = pss / _MB
                 figures["composed_alive"] = composed.poll() is None

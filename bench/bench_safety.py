@@ -13,21 +13,25 @@ Paths (each trial: drive DRIVE_S, stop, measure, release, watch WATCH_S, re-arm)
   handheld_close     phone driving; the WebSocket closes -> first zero; once the handheld's
                      deadline holds, the officer pairs again with a new code (a lost phone's
                      pairing is void) and releases with the stick still deflected
-  handheld_silent    phone driving; the phone falls silent, socket open -> first zero
+  handheld_silent    phone driving; the phone falls silent, socket open -> first zero, from
+                     the phone's last drive frame
   mcu_button         patrol driving; the MCU's button pressed -> first zero
   payload_link_loss  patrol driving; the payload cable pulled -> first zero; MCU safe time. The
                      cable stays out until the stop, the MCU's own safe state and the `mcu`
-                     hold are all seen (about 0.5 s: the MCU's heartbeat timeout), then goes back
+                     hold are all seen (about 0.5 s: the MCU's heartbeat timeout), then goes back;
+                     released once payload_node logs its link back
 A stop that never comes counts as ZERO_TIMEOUT_S (over 0.5 s), never as a trial not run.
 Also `motion/state` gaps (published at least every 0.5 s), by the publisher's header stamps
 (safety_node's own stalls) and by arrival at the probe (either side's).
 After each release the patrol keeps publishing (and in handheld trials the phone keeps its stick
 deflected) for WATCH_S: any non-zero command then is a restart without a deliberate action.
 
-Options: `--trials=N` rounds of the paths (default 1000); `--hogs=N` CPU hogs (default 2);
+Each path's time per trial is split into steps (`Phases`: `{path}_s_per_step`), so the pace
+says where it goes. Options: `--trials=N` rounds of the paths (default 1000); `--hogs=N` CPU hogs (default 2);
 `--paths=a,b` a subset (ROBOT_DOG_BENCH_PATHS); `--minutes=M` no new round after M minutes
 (ROBOT_DOG_BENCH_MINUTES). Each run appends one JSON line to ROBOT_DOG_BENCH_SAFETY_LOG
-(default var/bench/safety.jsonl) and prints the totals of the current code over the log;
+(default var/bench/safety.jsonl) and prints the totals of the current code (the hash of the
+files its processes load: bench/code_identity.py) over the log;
 `./dev.sh bench safety --summary` prints them without running. Run under
 `flock -x /tmp/robot-dog-timing.lock`.
 """
@@ -44,12 +48,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import safety_log
+from bench.code_identity import identity as loaded_code_identity
 from bench.bench_teleop import Probe, Stack, _wait
 from bench.stats import summary
 
 ROOT = Path(__file__).resolve().parents[1]
 WATCH_S = 1.0          # after a release: nothing may move for this long without a deliberate action
-DRIVE_S = 0.4          # driving before each stop
+DRIVE_S = 0.2          # driving before each stop (0.2 m/s reached: every path slows to zero at once)
 ZERO_TIMEOUT_S = 20.0  # a stop not seen by then is recorded as this long
 #: The cable's longest pull: it goes back as soon as the stop, the MCU's safe state and the
 #: `mcu` hold are seen (the serial link's loss engages the hold at once, not a check-in deadline).
@@ -67,15 +72,14 @@ def results_log() -> Path:
 
 
 def code_identity() -> dict[str, object]:
-    """The commit, the newest commit that changed anything but the docs (`code`: runs on a
-    docs-only commit are the same code), and whether tracked code differs from it."""
-    not_docs = ["--", ".", ":(exclude)docs", ":(exclude)*.md"]
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
-                              timeout=30).stdout.strip()
-    return {"commit": git("rev-parse", "HEAD"), "code": git("log", "-1", "--format=%H", *not_docs),
-            "dirty": bool(git("status", "--porcelain", "--untracked-files=no", *not_docs))}
+    """The code this run tests: the hash of the files its processes load (this module's import
+    closure and that of each node the stack starts, with the lock file and the interfaces:
+    bench/code_identity.py), how many files, and the commit the tree was on (for the reader:
+    runs add up by the hash, so a commit elsewhere, the station or the console, keeps the tally)."""
+    code, files = loaded_code_identity(ROOT, (__name__, *Stack.NODES))
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=30).stdout.strip()
+    return {"commit": commit, "code": code, "code_files": files}
 
 
 def logged_totals() -> str:
@@ -99,6 +103,7 @@ class Phone:
         self.refused = ""                   # why pairing was refused
         self.results: list[dict] = []       # the page requests' answers
         self.x: float | None = None
+        self.last_drive = float("-inf")     # perf_counter of the newest drive frame sent
         self.beating, self.closed = True, False
         self._lock = threading.Lock()
         self._answered = threading.Event()
@@ -148,8 +153,9 @@ class Phone:
     def _loop(self) -> None:
         while not self.closed:
             try:
-                if self.x is not None:
-                    self.send("drive", x=self.x, z=0.0)
+                x = self.x
+                if x is not None:
+                    self.last_drive = self.send("drive", x=x, z=0.0)
                 if self.beating:
                     self.send("beat")
             except Exception:  # noqa: BLE001 (closed)
@@ -191,6 +197,27 @@ class LogCount:
         return self.seen
 
 
+class Phases:
+    """Where each path's trials spend their time: seconds per named step, summed over the
+    trials (`lap` closes the step that began at the previous lap)."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, dict[str, float]] = {}
+        self._path, self._at = "", 0.0
+
+    def start(self, path: str) -> None:
+        self._path, self._at = path, time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        steps = self.totals.setdefault(self._path, {})
+        steps[step] = steps.get(step, 0.0) + now - self._at
+        self._at = now
+
+    def per_trial(self, path: str, trials: int) -> dict[str, float]:
+        return {step: round(s / max(1, trials), 3) for step, s in self.totals.get(path, {}).items()}
+
+
 class Bench:
     def __init__(self, stack: Stack, probe: Probe, paths: tuple[str, ...]) -> None:
         from geometry_msgs.msg import Twist
@@ -218,10 +245,13 @@ class Bench:
         probe.node.create_subscription(MotionState, "motion/state", state, qos.STATE)
         from robot_dog_interfaces.msg import EstopState
         self.holders: list[str] = []          # who holds the e-stop now
+        self.hold_reason = ""                 # and why (EstopState.reason)
         self.unexpected_holds: dict[str, int] = {}   # holds no trial asked for (load: deadlines)
+        self.unexpected_reasons: list[str] = []      # the last few of them, why
 
         def estop(msg: EstopState) -> None:
             self.holders = list(msg.hold_endpoints) if msg.engaged else []
+            self.hold_reason = msg.reason
         probe.node.create_subscription(EstopState, "estop", estop, qos.STATE)
         self.times: dict[str, list[float]] = {p: [] for p in paths}
         self.restarts: dict[str, int] = {p: 0 for p in paths}
@@ -230,6 +260,9 @@ class Bench:
         self.mcu_safe: list[float] = []
         self.phone: Phone | None = None
         self.pulled_out = LogCount(stack.tmp / "payload.log", "pulled out")
+        self.link_back = LogCount(stack.tmp / "payload.log", "payload MCU link back")
+        self.phases = Phases()
+        self.lap = self.phases.lap
         from geometry_msgs.msg import TwistStamped
         self.stick: list[tuple[float, float]] = []   # the handheld input safety_node hears
 
@@ -248,16 +281,20 @@ class Bench:
         """Where `cmd_vel` is now: the scans below start here, not at the run's first message."""
         return len(self.probe.cmd)
 
-    def zero_after(self, path: str, t: float, since: int) -> None:
-        """Record the time from `t` to the first zero on `cmd_vel` (ZERO_TIMEOUT_S if none)."""
+    def zero_after(self, path: str, t: float, since: int) -> float | None:
+        """Record the time from `t` to the first zero on `cmd_vel` (ZERO_TIMEOUT_S if none);
+        when that zero came (None: it did not)."""
         cmd = self.probe.cmd
+        zero_at: float | None = None
         try:
-            zero = _wait(lambda: next((rt for rt, v in cmd[since:] if rt >= t and v == 0.0), None),
-                         "zero", ZERO_TIMEOUT_S) - t
+            zero_at = _wait(lambda: next((rt for rt, v in cmd[since:] if rt >= t and v == 0.0), None),
+                            "zero", ZERO_TIMEOUT_S)
+            self.times[path].append(zero_at - t)
         except RuntimeError:
-            zero = ZERO_TIMEOUT_S
+            self.times[path].append(ZERO_TIMEOUT_S)
             self.no_zero[path] += 1
-        self.times[path].append(zero)
+        self.lap("to_zero")
+        return zero_at
 
     def moving_since(self, t: float, since: int) -> bool:
         return any(v != 0.0 for rt, v in self.probe.cmd[since:] if rt >= t)
@@ -271,13 +308,18 @@ class Bench:
             time.sleep(POLL_S)
             return False
         _wait(accepted, f"{endpoint} released", timeout)
+        self.lap("release")
 
     def drive_patrol(self) -> None:
         self.released()
         since, t = self.mark(), time.perf_counter()
-        self.srv("motion/resume", input="patrol", endpoint="admin")
+        reply = self.srv("motion/resume", input="patrol", endpoint="admin")
+        if reply is None or not reply.accepted:   # a hold came after the release seen above:
+            raise RuntimeError(f"resume refused: {getattr(reply, 'code', 'no answer')}")  # not run
         _wait(lambda: self.moving_since(t, since), "the patrol driving", 30)
+        self.lap("start_driving")
         time.sleep(DRIVE_S)
+        self.lap("drive")
 
     def released(self) -> None:
         """Wait for the trial's release; a hold no trial asked for (a deadline missed under
@@ -287,8 +329,10 @@ class Bench:
         except RuntimeError:
             for holder in self.holders or ["?"]:
                 self.unexpected_holds[holder] = self.unexpected_holds.get(holder, 0) + 1
+            self.unexpected_reasons = [*self.unexpected_reasons[-4:], self.hold_reason[:160]]
             self.srv("estop/release", endpoint="admin")
             _wait(lambda: not self.probe.estop or not self.probe.estop[-1], "released", 30)
+        self.lap("wait_released")
 
     def watch(self, path: str) -> None:
         """The released dog, with every input still asking to move: count any motion."""
@@ -298,6 +342,7 @@ class Bench:
         if self.moving_since(t, since):
             self.restarts[path] += 1
         self.watched[path] += 1
+        self.lap("watch")
 
     def new_phone(self) -> Phone:
         """A phone paired with a new code (a lost phone's stored token no longer resumes)."""
@@ -306,6 +351,7 @@ class Bench:
             try:
                 reply = self.probe.call(PairHandheld, "teleop/pair", officer="bench-officer")
                 self.phone = Phone(self.stack, code=reply.pairing_code)
+                self.lap("pair")
                 return self.phone
             except Exception:  # refused, reset or no answer: try again
                 if attempt == 4:
@@ -321,7 +367,9 @@ class Bench:
         since, t = self.mark(), time.perf_counter()
         phone.x = 0.5
         _wait(lambda: self.moving_since(t, since), "the phone driving", 30)
+        self.lap("start_driving")
         time.sleep(DRIVE_S)
+        self.lap("drive")
         return phone
 
     def deflected_while_held(self, phone: Phone, x: float) -> None:
@@ -331,9 +379,11 @@ class Bench:
         since, t = len(self.stick), time.perf_counter()
         phone.x = x
         _wait(lambda: any(rt >= t for rt, _ in self.stick[since:]), "the stick heard", 30)
+        self.lap("stick")
 
     def await_hold(self, endpoint: str) -> None:
         _wait(lambda: endpoint in self.holders, f"the {endpoint} hold", 30)
+        self.lap("hold")
 
     # ---- one trial per path --------------------------------------------------------------------
     def station_estop(self) -> None:
@@ -342,6 +392,7 @@ class Bench:
         hold = self.srv("estop/engage", endpoint="station", reason="bench")
         self.zero_after("station_estop", t, since)
         self.srv("estop/release", endpoint="station", hold_id=hold.hold_id)
+        self.lap("release")
         self.watch("station_estop")
 
     def handheld_estop(self) -> None:
@@ -350,6 +401,7 @@ class Bench:
         t = phone.send("estop")
         self.zero_after("handheld_estop", t, since)
         phone.release()                     # the stick stays deflected
+        self.lap("release")
         self.watch("handheld_estop")
         phone.x = None
 
@@ -362,6 +414,7 @@ class Bench:
         phone = self.new_phone()            # the officer pairs again with a new code
         self.deflected_while_held(phone, 0.5)   # touched again at once: never re-centred
         phone.release()
+        self.lap("release")
         self.watch("handheld_close")
         phone.x = None
 
@@ -370,13 +423,14 @@ class Bench:
         since = self.mark()
         phone.beating, x = False, phone.x
         phone.x = None
-        t = time.perf_counter()             # the last frame went within the last 50 ms
-        self.zero_after("handheld_silent", t, since)
-        self.times["handheld_silent"][-1] += 0.05
+        zero_at = self.zero_after("handheld_silent", time.perf_counter(), since)
+        if zero_at is not None:   # from the last frame the phone sent (its loop may send one
+            self.times["handheld_silent"][-1] = zero_at - phone.last_drive   # after the line above)
         self.await_hold("handheld")
         phone.beating = True                # back: its frames come again, deflected
         self.deflected_while_held(phone, x or 0.5)
         phone.release()
+        self.lap("release")
         self.watch("handheld_silent")
         phone.x = None
 
@@ -389,6 +443,7 @@ class Bench:
         self.stack.mcu.set_button(False)
         # payload_node has seen it out (it re-engages while it thinks the button is down)
         _wait(lambda: self.pulled_out.count() > pulled_out or time.sleep(POLL_S), "pulled out", 30)
+        self.lap("pulled_out")
         self.release("button")
         self.watch("mcu_button")
 
@@ -396,19 +451,23 @@ class Bench:
         mcu = self.stack.mcu
         self.drive_patrol()
         _wait(lambda: not mcu.snapshot()["safe"] or time.sleep(POLL_S), "the MCU not safe", 30)
+        self.lap("payload_live")
+        link_back = self.link_back.count()
         since, t = self.mark(), time.perf_counter()
         mcu.unplug(UNPLUG_MAX_S)
         try:
+            self.zero_after("payload_link_loss", t, since)
             safe = _wait(lambda: mcu.snapshot()["safe"] and time.perf_counter(), "MCU safe", 20)
             self.mcu_safe.append(safe - t)
-            self.zero_after("payload_link_loss", t, since)
+            self.lap("mcu_safe")
             self.await_hold("mcu")
         finally:
             mcu.plug_in()
-        # payload_node's link is back when the MCU hears its heartbeats again; a release before
-        # that would be engaged again (the `mcu` hold is repeated while the link is lost)
-        _wait(lambda: "HEARTBEAT_LOST" not in mcu.snapshot()["safe_reasons"] or time.sleep(POLL_S),
+        # What the officer waits for before releasing: payload_node says its link is back
+        # (live telemetry; until then it renews the `mcu` hold, so a release would not last).
+        _wait(lambda: self.link_back.count() > link_back or time.sleep(POLL_S),
               "the payload link back", 30)
+        self.lap("link_back")
         self.release("mcu")
         self.watch("payload_link_loss")
 
@@ -426,6 +485,7 @@ def _figures(bench: Bench, paths: tuple[str, ...]) -> dict[str, object]:
     if bench.mcu_safe:
         figures["mcu_safe_after_unplug_max_ms"] = max(bench.mcu_safe) * 1000
     figures["unexpected_holds"] = dict(bench.unexpected_holds) or "none"
+    figures["unexpected_hold_reasons"] = bench.unexpected_reasons or "none"
     # Gaps by the publisher's stamps are safety_node's own; by arrival, its or the probe's.
     for name, times in (("published", bench.state_stamp), ("received", bench.state_at)):
         gaps = [b - a for a, b in zip(times, times[1:])]
@@ -467,6 +527,7 @@ def run() -> dict[str, object]:
                 rounds += 1
                 for path in paths:
                     started = time.monotonic()
+                    bench.phases.start(path)
                     try:
                         getattr(bench, path)()
                     except Exception as exc:  # noqa: BLE001 (a trial that could not run: counted)
@@ -476,6 +537,7 @@ def run() -> dict[str, object]:
                         if path.startswith("handheld") and bench.phone is not None:
                             bench.phone.close()     # the next handheld trial pairs a new one
                             bench.phone = None
+                    bench.lap("rest")          # what no step above claimed (a trial that failed)
                     seconds[path] += time.monotonic() - started
             figures["rounds_run"] = rounds
             figures["load_average_1min_start"] = load_start
@@ -483,6 +545,8 @@ def run() -> dict[str, object]:
             figures["trials_not_run"] = errors or "none"
             figures |= _figures(bench, paths)
             figures |= {f"{p}_s_per_trial": seconds[p] / max(1, bench.watched[p] + not_run[p])
+                        for p in paths}
+            figures |= {f"{p}_s_per_step": bench.phases.per_trial(p, bench.watched[p] + not_run[p])
                         for p in paths}
             # The node's own account of its longest stalls: where the time went (safety/stall.py).
             stalls = [line.split("safety tick ", 1)[1] for line in stack.log("safety").splitlines()
@@ -499,6 +563,9 @@ def run() -> dict[str, object]:
                     load_end=os.getloadavg()[0], hogs=n_hogs, times_s=bench.times,
                     restarts=bench.restarts, watched=bench.watched, not_run=not_run,
                     seconds=seconds, extra={"errors": errors, "unexpected_holds": bench.unexpected_holds,
+                                            "unexpected_hold_reasons": bench.unexpected_reasons,
+                                            "s_per_step": {p: bench.phases.per_trial(
+                                                p, bench.watched[p] + not_run[p]) for p in paths},
                                             "mcu_safe_max_ms": round(max(bench.mcu_safe) * 1000, 1)
                                             if bench.mcu_safe else None}))
             if probe is not None:

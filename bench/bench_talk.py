@@ -21,6 +21,7 @@ import time
 import uuid
 from pathlib import Path
 
+from bench.procs import stop as stop_processes
 from bench.audio_markers import OnsetRecorder, PulseLatencyWatch, report, send_markers
 from bench.bench_megaphone import OUTPUT_LATENCY_MS
 from robot_dog.ros import dds_env
@@ -72,12 +73,11 @@ def talk_latency(workdir: Path) -> dict[str, object]:
         time.sleep(1.0)
     finally:
         recorder.close()
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=20)
+        hung = stop_processes(procs)
         station.stop()
         broker.stop()
+    if hung:
+        raise RuntimeError(f"did not stop within 20 s of SIGTERM (killed): {hung}")
     if not trace_file.exists():
         raise RuntimeError(f"megaphone_node wrote no voice trace (log: {workdir / 'megaphone.log'})")
     trace = voice_trace.load(trace_file, voices.STATION.name)

@@ -76,6 +76,9 @@ def core_tick() -> float:
 
 # ---- real processes ------------------------------------------------------------------------------
 class Stack:
+    #: The node modules the stack starts, a process each (bench safety's code identity reads them).
+    NODES = ("robot_dog.safety.node", "robot_dog.teleop.node", "robot_dog.payload.node")
+
     def __init__(self, tmp: Path) -> None:
         from firmware_bridge.virtual_mcu.device import VirtualMcu
         self.ns = f"/bench{uuid.uuid4().hex[:6]}"
@@ -89,9 +92,10 @@ class Stack:
         self.port = _free_port()
         from tests.fixtures.processes import Children  # the tests' reaper: SIGINT all, then SIGKILL
         self.children = Children()
-        self._spawn("robot_dog.safety.node", "safety")
-        self._spawn("robot_dog.teleop.node", "teleop", port=self.port, cert_file=cert, key_file=key)
-        self._spawn("robot_dog.payload.node", "payload", port=tmp / "mcu")
+        safety, teleop, payload = self.NODES
+        self._spawn(safety, "safety")
+        self._spawn(teleop, "teleop", port=self.port, cert_file=cert, key_file=key)
+        self._spawn(payload, "payload", port=tmp / "mcu")
 
     def _spawn(self, module: str, name: str, **params: object) -> subprocess.Popen:
         args = [sys.executable, "-m", module, "--ros-args", "-r", f"__ns:={self.ns}"]

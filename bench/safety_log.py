@@ -2,9 +2,12 @@
 
 1,000 trials per path take hours, so they are gathered over several runs: each run appends one
 JSON line (`record`) to the log, and `totals` adds the runs up per code version. A run's `code`
-is the newest commit that changed anything but the docs (bench_safety.code_identity), with
-`dirty` when tracked files outside the docs differed from it: runs of other code, or of
-uncommitted code, are totalled apart, never mixed in.
+is the hash of the files the benchmark's processes load (bench/code_identity.py; `code_files`
+says how many) and `commit` the commit the tree was on: runs of other code, or of uncommitted
+changes to that code, are totalled apart, never mixed in, and a commit that touches no loaded
+file (a station page) keeps the tally. Runs logged before that carry the newest commit that
+changed anything but the docs as `code`, with `dirty` for uncommitted changes: their own
+versions.
 """
 from __future__ import annotations
 
@@ -117,6 +120,8 @@ class VersionTotal:
     loads: list[float] = field(default_factory=list)
     hogs: set[int] = field(default_factory=set)
     paths: dict[str, PathTotal] = field(default_factory=dict)
+    commits: list[str] = field(default_factory=list)   # the commits its runs were on, in order
+    files: int | None = None    # loaded files hashed into the version; None: a commit-named one
 
 
 def totals(runs: Iterable[Mapping[str, Any]]) -> dict[str, VersionTotal]:
@@ -129,6 +134,11 @@ def totals(runs: Iterable[Mapping[str, Any]]) -> dict[str, VersionTotal]:
         total.last = str(run.get("date", ""))
         total.loads += [float(run[k]) for k in ("load_start", "load_end") if run.get(k) is not None]
         total.hogs.add(int(run.get("hogs", 0)))
+        commit = str(run.get("commit") or "?")[:12]
+        if commit not in total.commits:
+            total.commits.append(commit)
+        if run.get("code_files") is not None:
+            total.files = int(run["code_files"])
         for path in PATHS:
             if path in run["per_path"]:
                 total.paths.setdefault(path, PathTotal()).add(run["per_path"][path])
@@ -150,8 +160,11 @@ def report(runs: Sequence[Mapping[str, Any]], current: str, bad_lines: int = 0) 
 def _version_lines(total: VersionTotal, current: bool) -> list[str]:
     hogs = "/".join(str(h) for h in sorted(total.hogs))
     load = f"{min(total.loads):.1f}-{max(total.loads):.1f}" if total.loads else "?"
+    kind = (f"hash of {total.files} loaded files" if total.files is not None
+            else "newest non-docs commit")
     lines = ["", f"code {total.version}{' (current)' if current else ' (other code: not the current figures)'}: "
              f"{total.runs} run(s), {total.first} .. {total.last}, hogs {hogs}, load average {load}",
+             f"  identity: {kind}; on commit(s) {', '.join(total.commits)}",
              f"  {'path':<18} {'trials':>6} {'over 0.5s':>9} {'restarts':>8} {'watched':>7} "
              f"{'not run':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'s/trial':>7}"]
     for path, t in total.paths.items():

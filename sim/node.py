@@ -66,7 +66,7 @@ FIX_EVERY = 10   # control ticks per NavSatFix (5 Hz)
 
 
 class SimNode(Node):
-    # Its images need the 16 MB shared-memory segment (robot_dog/ros/dds_env.py).
+    # Its images need the 8 MB shared-memory segment (robot_dog/ros/dds_env.py).
     PUBLISHES_IMAGES = True
 
     def __init__(self, **kwargs: Any) -> None:

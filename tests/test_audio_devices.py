@@ -155,3 +155,38 @@ def test_a_late_writer_or_a_stalled_server_never_hangs_the_speaker(virtual_audio
         if ended:
             out.close()       # a stuck stream cannot be closed: its thread would hang here too
     assert ended, "a write to the speaker never returned"
+
+
+def test_the_base_config_keeps_alsa_but_loads_no_plugin_pcms() -> None:
+    system = devices._SYSTEM_ALSA.read_text()
+    base = devices.without_plugin_hooks(system)
+    assert "/etc/alsa/conf.d" in system and "/etc/alsa/conf.d" not in base
+    assert "~/.asoundrc" not in base  # a user's file cannot change the virtual devices either
+    assert "cards.@hooks" in base and "pcm.default" in base  # the rest stays whole
+    assert len(system) - len(base) < 600
+
+
+_PORTAUDIO_LIBRARIES = """
+import json, os, sys
+from robot_dog.audio.stream import device_names
+names = device_names("input")
+maps = open(f"/proc/{os.getpid()}/maps").read()
+print(json.dumps({"inputs": names, "plugins": sorted({line.rsplit("/", 1)[-1] for line in maps.splitlines()
+                                                      if "libasound_module" in line or "libavcodec" in line})}))
+"""
+
+
+@pytest.mark.slow  # a fresh interpreter: PortAudio reads the ALSA config once per process
+def test_portaudio_opens_the_virtual_devices_without_loading_every_alsa_plugin(virtual_audio) -> None:
+    """PortAudio probes each PCM of the config at start: with the system's conf.d it loaded
+    libavcodec (a52, lavrate), libjack and a dozen plugins into every audio node."""
+    import json
+    import os
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", _PORTAUDIO_LIBRARIES], capture_output=True, text=True,
+                         env={**os.environ, **virtual_audio.environ()}, timeout=60, check=True).stdout
+    report = json.loads(out.strip().splitlines()[-1])
+    assert devices.pcm_name(devices.MIC_SOURCE) in report["inputs"]
+    assert devices.pcm_name(devices.SPEAKER_MONITOR) in report["inputs"]
+    assert report["plugins"] == ["libasound_module_pcm_pulse.so"]

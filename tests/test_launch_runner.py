@@ -135,3 +135,20 @@ def test_composed_node_gets_the_same_names_params_and_remaps() -> None:
     assert [(p.name, p.value) for p in kwargs["parameter_overrides"]] == [("rate_hz", 4.0), ("v", [1, 2])]
     assert kwargs["cli_args"] == ["--ros-args", "-r", "chatter:=chat"]
     assert node_class("talker_node").__name__ == "TalkerNode"
+
+
+def test_a_stop_before_the_nodes_start_starts_none_of_them(tmp_path) -> None:
+    """A stop that arrives while the launcher is still starting its nodes starts no more of them
+    (each started one would only import rclpy to be stopped again, on a 2-core machine)."""
+    import io
+
+    from robot_dog.launch.description import parse
+    from robot_dog.launch.runner import Supervisor
+
+    description = parse("launch:\n" + "".join(
+        f"- node:\n    pkg: robot_dog\n    exec: talker_node\n    name: t{i}\n" for i in range(3)),
+        "x.yaml")
+    supervisor = Supervisor(description, shutdown_timeout_s=5, out=io.StringIO(), err=io.StringIO())
+    supervisor.request_shutdown()
+    assert supervisor.run() == 0
+    assert supervisor.pids() == []

@@ -126,6 +126,9 @@ def test_goal_state_for_everyone_a_cancel_by_anyone_and_return_home(patrol, ros_
     handle = goals.send(NavigateTo, frame="odom", x=8.0, y=0.0)
     wait_for(lambda: any(m.state == "active" and m.label == "navigate_to odom" and m.target_x == 8.0
                          for m in probe.messages("patrol/goal")), "the goal active on patrol/goal")
+    active = next(m for m in probe.messages("patrol/goal") if m.state == "active")
+    assert list(active.waypoints) == [8.0, 0.0], "every waypoint of the work (here one)"
+    assert list(probe.messages("patrol/goal")[0].waypoints) == [], "idle: none"
     # As an operator would: resume again if a stall of the freshly started patrol node lapsed
     # its input mid-drive (the interlock then pauses it; a loaded machine does that).
     wait_for(lambda: probe.call(MotionResume, "motion/resume", input="patrol", endpoint="station")

@@ -18,6 +18,8 @@ from geometry_msgs.msg import Twist
 from robot_dog_interfaces.msg import EstopState
 from robot_dog_interfaces.srv import EstopEngage
 
+from firmware_bridge.virtual_mcu.device import VirtualMcu
+from firmware_bridge.virtual_mcu.model import McuModelConfig
 from robot_dog.ros import dds_env, qos
 from tests import support
 from tests.fixtures.firmware import PayloadNodeProcess
@@ -180,3 +182,42 @@ def test_a_restarted_safety_node_gets_the_held_button_back_and_the_payload_stays
         assert "BUTTON" in virtual_mcu.snapshot()["safe_reasons"]
     finally:
         again.kill()
+
+
+@pytest.fixture
+def slow_telemetry_chain(safety_chain, mcu_link_path, dog_namespace, ros_probe, tmp_path):
+    """payload_node on an MCU that reports once a second (its limits raised to match), so the
+    newest telemetry payload_node holds stays one sampled before a button's pull-out for most
+    of a second after it."""
+    mcu = VirtualMcu(mcu_link_path, McuModelConfig(telemetry_period_s=1.0), seed=1234).start()
+    node = PayloadNodeProcess(mcu.link, tmp_path / "payload_node.log", dog_namespace,
+                              mcu_silent_s=3.0, telemetry_stale_s=3.0)
+    ros_probe.record(EstopState, "estop", qos.STATE)
+    try:
+        wait_for(lambda: any("mcu" in m.endpoints for m in ros_probe.messages("estop")),
+                 "payload_node checking in for the MCU")
+        yield mcu, node
+    finally:
+        node.kill()
+        mcu.stop()
+
+
+def test_a_button_pulled_out_before_the_next_telemetry_is_not_pressed_again_by_older_frames(
+        slow_telemetry_chain, ros_probe, dog_namespace):
+    """The pull-out's EVENT is the MCU's newest word: the telemetry sampled while the button was
+    down, still payload_node's newest frame, engages nothing after the release."""
+    mcu, node = slow_telemetry_chain
+    probe = ros_probe
+    mcu.set_button(True)
+    wait_for(lambda: "button" in latest(probe).hold_endpoints, "the button's hold")
+    time.sleep(1.2)   # setup, not a check: a telemetry sampled with the button down went out
+    mcu.set_button(False)
+    wait_for(lambda: "payload e-stop button pulled out" in node.output(), "pulled out")
+    done = release(dog_namespace, "button")
+    assert done.returncode == 0 and "button released its hold" in done.stdout, done.stdout
+    released = time.monotonic()
+    wait_for(lambda: "button" not in latest(probe).hold_endpoints, "released")
+    time.sleep(1.5)   # a negative check: nothing engages the button again
+    again = [m.reason for t, m in probe.got["estop"] if t > released and "button" in m.hold_endpoints]
+    assert not again, again
+    assert node.output().count("payload e-stop button pressed") == 1, node.output()

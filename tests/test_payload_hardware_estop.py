@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from firmware_bridge.messages import SafeReason
 from robot_dog.payload.hardware_estop import (
-    BUTTON, BUTTON_REASON, LOST_REASON, MCU, SILENT_REASON, CheckIn, Engage, HardwareEstop,
+    BUTTON, BUTTON_REASON, LOST_REASON, MCU, SILENT_REASON, CheckIn, Engage, HardwareEstop, Sample,
 )
 
 PRESSED, CLEAR = int(SafeReason.BUTTON), 0
@@ -42,6 +42,21 @@ def test_a_lost_port_engages_at_once_but_only_for_a_joined_mcu() -> None:
     assert hw.button_pressed is None                            # unknown while the link is gone
 
 
+def test_after_the_port_goes_only_telemetry_sampled_since_brings_the_link_back() -> None:
+    """The link thread's silence counts from the last frame before the loss (0.05 s before
+    it): a tick 0.25 s after the loss must not take the link for live again, check in and
+    clear the hold's repeats (a release then did not last: the repeat came after it)."""
+    hw = HardwareEstop(lost_s=0.35, lost_reassert_s=0.25, every_s=0.25)
+    hw.tick(0.0, 0.05, CLEAR, silence_s=0.05)
+    assert hw.on_link_lost(1.0, "gone") == [Engage(MCU, f"{LOST_REASON} (gone)")]
+    assert hw.tick(1.25, 0.3, CLEAR, silence_s=0.3) == [Engage(MCU, LOST_REASON)]   # its repeat
+    assert hw.lost
+    assert hw.tick(1.4, 0.45, CLEAR, silence_s=0.45) == []      # within lost_reassert_s
+    assert hw.tick(1.6, 0.05, CLEAR, silence_s=0.05) == [CheckIn(MCU, 2.0)]   # a frame since: back
+    assert not hw.lost
+    assert hw.tick(2.0, 0.05, CLEAR, silence_s=0.05) == [CheckIn(MCU, 2.0)]
+
+
 def test_a_pushed_press_engages_at_once_repeats_while_held_and_pulling_out_releases_nothing() -> None:
     hw = HardwareEstop(every_s=100.0, reassert_s=1.0)
     hw.tick(0.0, 0.0, CLEAR)
@@ -55,6 +70,63 @@ def test_a_pushed_press_engages_at_once_repeats_while_held_and_pulling_out_relea
     assert hw.tick(5.1, 0.0, PRESSED | int(SafeReason.COMMANDED)) == [Engage(BUTTON, BUTTON_REASON)]
     assert hw.tick(5.2, 3.0, PRESSED) == [Engage(MCU, f"{SILENT_REASON} for 0.35 s")]
     assert hw.button_pressed is None                            # stale: unknown
+
+
+def test_a_press_pulled_out_within_one_telemetry_period_does_not_come_back_from_older_frames() -> None:
+    """The MCU's frames in the order the link hands them over: the press and pull-out EVENTs
+    (pushed ahead of the telemetry read with them), then a telemetry sampled between the two;
+    and a tick that still reads that telemetry as the newest. The pull-out is the MCU's last
+    word: neither engages `button` again (the release after the pull-out lasts)."""
+    hw = HardwareEstop(every_s=100.0, reassert_s=1.0)
+    hw.tick(0.0, 0.0, CLEAR, sampled=Sample(7, 1000))
+    assert hw.on_safe_reasons(0.01, PRESSED, Sample(7, 1010), pushed=True) == [Engage(BUTTON, BUTTON_REASON)]
+    assert hw.on_safe_reasons(0.02, CLEAR, Sample(7, 1025), pushed=True) == []
+    assert hw.button_pressed is False
+    assert hw.on_safe_reasons(0.03, PRESSED, Sample(7, 1020)) == []     # sampled before the pull-out
+    assert hw.tick(0.05, 0.03, PRESSED, sampled=Sample(7, 1020)) == []  # the tick's newest frame
+    assert hw.button_pressed is False
+    assert hw.tick(2.0, 0.0, PRESSED, sampled=Sample(7, 1020)) == []    # no repeat of an old press
+    assert hw.tick(2.1, 0.0, CLEAR, sampled=Sample(7, 1120)) == []      # the next frame agrees
+    # A real press later is news whichever frame brings it first.
+    assert hw.tick(3.0, 0.0, PRESSED, sampled=Sample(7, 3000)) == [Engage(BUTTON, BUTTON_REASON)]
+
+
+def test_an_event_in_the_same_millisecond_as_the_newest_frame_is_news_a_telemetry_is_not() -> None:
+    hw = HardwareEstop(every_s=100.0)
+    hw.tick(0.0, 0.0, CLEAR, sampled=Sample(7, 500))
+    assert hw.on_safe_reasons(0.0, PRESSED, Sample(7, 500), pushed=True) == [Engage(BUTTON, BUTTON_REASON)]
+    assert hw.on_safe_reasons(0.0, CLEAR, Sample(7, 500)) == [] and hw.button_pressed is True
+
+
+def test_a_restarted_mcu_clock_is_news_not_old_news() -> None:
+    """A new boot id, or (a version-2 MCU: boot id 0) uptime run back further than frames are
+    ever reordered, is a new clock: its press engages."""
+    hw = HardwareEstop(every_s=100.0, reorder_s=1.0)
+    hw.tick(0.0, 0.0, CLEAR, sampled=Sample(7, 90_000))
+    assert hw.on_safe_reasons(0.1, PRESSED, Sample(8, 50), pushed=True) == [Engage(BUTTON, BUTTON_REASON)]
+    v2 = HardwareEstop(every_s=100.0, reorder_s=1.0)
+    v2.tick(0.0, 0.0, CLEAR, sampled=Sample(0, 90_000))
+    assert v2.on_safe_reasons(0.1, PRESSED, Sample(0, 89_500)) == []    # within 1 s: reordered
+    assert v2.on_safe_reasons(0.2, PRESSED, Sample(0, 300)) == [Engage(BUTTON, BUTTON_REASON)]
+
+
+@given(st.lists(st.tuples(st.integers(-300, 300), st.booleans(), st.booleans()), max_size=60))
+def test_the_button_state_is_always_the_newest_sampled_report(reports) -> None:
+    """Whatever order reports arrive in (reordered by up to 0.3 s), the state is the newest
+    report's, and `button` engages exactly when that state turns pressed."""
+    hw = HardwareEstop(every_s=100.0, reassert_s=1e9)
+    hw.tick(0.0, 0.0, CLEAR, sampled=Sample(1, 10_000))
+    newest, pressed_now = 10_000, False
+    for shift, pressed, pushed in reports:
+        uptime = 10_000 + shift + 300 * len(reports)   # never more than 0.6 s apart
+        actions = hw.on_safe_reasons(1.0, PRESSED if pressed else CLEAR, Sample(1, uptime), pushed)
+        if uptime > newest or (pushed and uptime == newest):
+            newest, turned = uptime, pressed and not pressed_now
+            pressed_now = pressed
+            assert actions == ([Engage(BUTTON, BUTTON_REASON)] if turned else [])
+        else:
+            assert actions == []
+        assert hw.button_pressed is pressed_now
 
 
 @given(st.lists(st.tuples(st.floats(0.0, 0.6), st.one_of(st.none(), st.floats(0.0, 3.0)),

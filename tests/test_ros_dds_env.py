@@ -68,7 +68,8 @@ def test_profile_keeps_udp_on_loopback_and_enlarges_shared_memory():
     udp = [t for t in root.iter(f"{NS}transport_descriptor") if t.find(f"{NS}type").text == "UDPv4"]
     assert [a.text for t in udp for a in t.iter(f"{NS}address")] == ["127.0.0.1"]
     shm = [t for t in root.iter(f"{NS}transport_descriptor") if t.find(f"{NS}type").text == "SHM"]
-    assert int(shm[0].find(f"{NS}segment_size").text) >= 16 * 1024 * 1024
+    # Two 1280x720 BGR frames in flight (a V4L2 source at 720p): the largest image we publish.
+    assert int(shm[0].find(f"{NS}segment_size").text) >= 2 * (1280 * 720 * 3 + 1024)
     # User data must not be pinned to UDP locators: that would push images off shared memory.
     assert participant.find(f".//{NS}defaultUnicastLocatorList") is None
     for locator_list in ("metatrafficUnicastLocatorList", "initialPeersList"):

@@ -120,3 +120,29 @@ def test_nodes_whose_timing_is_a_safety_promise_ask_for_an_executor_of_their_own
         assert needs_own_executor(safety)
     finally:
         safety.destroy_node()
+
+
+@pytest.mark.parametrize("kind", [SingleThreadedExecutor, PooledExecutor])
+def test_a_context_shut_down_without_a_wake_still_ends_the_spin(context, kind):
+    """rclpy's signal handler shuts the context down from its own thread, without the callbacks
+    that wake an executor; an executor already back in an unbounded wait never returned
+    (`Executor.spin()` still waits here). Ours looks at the context again within a second."""
+    import threading
+
+    from robot_dog.ros.executors import spin_until_shutdown
+    node = Node("shutdown_probe", context=context)
+    executor = kind(context=context)
+    executor.add_node(node)
+    ended = threading.Event()
+
+    def spin() -> None:
+        try:
+            spin_until_shutdown(executor, poll_s=0.2)
+        except Exception:  # noqa: BLE001 - an external shutdown may surface as an exception: it ended
+            pass
+        ended.set()
+    threading.Thread(target=spin, daemon=True).start()
+    time.sleep(0.3)           # the executor is in its wait
+    context.handle.shutdown()  # what the signal handler's thread does: no on-shutdown callbacks
+    assert ended.wait(5.0), "the executor still waits on a context that is shut down"
+    assert not context.ok()

@@ -7,7 +7,8 @@ from hypothesis import given, settings, strategies as st
 
 from robot_dog.safety.errors import Refused
 from robot_dog.safety.estop import CONTROLLED, IMMEDIATE
-from robot_dog.safety.motion import MotionCore
+from robot_dog.safety.motion import MotionConfig, MotionCore
+from robot_dog.safety.mux import ESTOP_LOCK, LockSpec
 from robot_dog.safety.twist import ZERO
 
 TICK = 0.02
@@ -66,6 +67,20 @@ def test_resume_is_refused_with_codes():
         with pytest.raises(Refused) as refused:
             core.resume(name)
         assert refused.value.code == code
+
+
+def test_a_resume_right_after_the_release_is_not_refused_as_locked():
+    """The e-stop's lock is judged when it changes, not on the next step: a patrol resumed the
+    moment the release is seen (no tick between: a paced tick at rest comes up to 0.5 s later)
+    drives on its next command."""
+    core = MotionCore(MotionConfig(locks=(ESTOP_LOCK, LockSpec("autonomy", 50))))
+    core.resume("patrol")
+    for t, engaged in ((1.0, True), (1.05, True), (1.1, False)):
+        core.set_lock("autonomy", False, t)     # as safety_node applies every e-stop change
+        core.set_estop(engaged, IMMEDIATE if engaged else None, t, (("station", "a"),) if engaged else ())
+    core.resume("patrol")
+    feed(core, "patrol", 0.3, 1.12, 1.3)
+    assert core.winner == "patrol" and core.output.vx > 0
 
 
 def test_letting_go_of_the_stick_stops_the_dog_and_the_patrol_stays_paused():

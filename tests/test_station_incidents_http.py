@@ -6,16 +6,19 @@ order; a viewer and an operator read but are refused every change (403, audited)
 are refused with their codes before anything is signed; the exports are what the docs say."""
 from __future__ import annotations
 
+import json
 import math
 import time
 
 import pytest
 
-from robot_dog.station.storage import EventRow
-from robot_dog.mqtt import topics
+from robot_dog.station.storage import EventRow, ResultRow, StatusRow, TelemetryRow
+from robot_dog.mqtt import signing, topics
 from tests.test_station_accounts_http import (ADMIN, PASSWORD, call, login, station, target,  # noqa: F401
                                               verified)
 from tests.test_station_live import is_type, page, receive_until
+
+OFFICER_OF_DOG1 = "olga"
 
 ALARM_ID = "evt-00000042"
 
@@ -191,3 +194,109 @@ def test_exports_json_and_a_printable_page_with_names_escaped(station, chief):
     assert "&lt;b&gt;now&lt;/b&gt;" in html and "<b>now" not in html and "王警官" in html
     assert [e["actor"] for e in station.accounts.tables.audit(5, kind="incident_export")] == ["指挥员李"] * 2
     assert call(station, "GET", f"/api/incidents/{inc}/print?lang=fr", headers=chief)[0] == 400
+
+
+def dog_says(station, dog: str, row) -> None:
+    """What the station does with a dog's message that ingest accepted (station/app.py): store
+    it, push it to the live pages, and an event of the incidents' kinds to their intake."""
+    station.storage.put(row)
+    station.row(row)
+    if isinstance(row, ResultRow):
+        station.dispatcher.on_result(row.doc, dog)
+    elif isinstance(row, EventRow):
+        station.incidents.on_event(dog, row.doc)
+
+
+def answer(station, dog: str, payload: bytes) -> ResultRow:
+    """The dog's signed answer to a command it was sent (its result names verb and issuer)."""
+    cmd = signing.verify(payload, dog=dog, public_key=station.public_key if dog == "dog1" else
+                         DOG2_KEY.public_key(), now=time.time(), replay=signing.ReplayCache())
+    return ResultRow(dog, time.time(), {"v": 1, "dog": dog, "ts": time.time(), "ok": True, "code": "ok",
+                                        "nonce": cmd.nonce, "verb": cmd.verb, "issuer": cmd.issuer,
+                                        "message": f"{cmd.verb} accepted"})
+
+
+DOG2_KEY = signing.new_key()
+
+
+def test_an_officers_page_hears_nothing_of_an_incident_it_is_not_on(station, chief):
+    """As an outsider, on the live socket: a scripted page logged in as olga, the officer paired
+    with dog1, stays open while a commander opens an incident from dog2's alarm, sends dog2 and
+    dog1 (olga's dog) to it, gives 王警官 the task through dog2, hears the dogs' answers and
+    reports, and closes it. A commander's page on the same station hears every step (so this
+    can fail); olga's hears none of it: no incident message, no dog's answer to a command she did
+    not send (each names who sent which dog where), nothing naming the incident, nothing of dog2.
+    What she does get (dog1's own telemetry and events, the answer to her own e-stop) shows her
+    socket was read to the end. Over HTTP she reads no incident either."""
+    keys = station.dispatcher.keys_dir
+    (keys / "dog2.key").write_bytes(signing.private_pem(DOG2_KEY))
+    station.accounts.add_account(ADMIN, OFFICER_OF_DOG1, "officer", PASSWORD)
+    station.accounts.paired(ADMIN, "dog1", OFFICER_OF_DOG1)
+    for dog in ("dog1", "dog2"):
+        station.storage.put(StatusRow(dog, "online", time.time()))
+    station.storage.flush()
+    olga = login(station, OFFICER_OF_DOG1)
+    with page(station, chief["Cookie"]) as desk, page(station, olga["Cookie"]) as phone:
+        receive_until(desk, is_type("hello"))
+        assert [d["dog"] for d in receive_until(phone, is_type("hello"))["fleet"]] == ["dog1"]
+        phone.send(json.dumps({"type": "auth", "csrf": olga["X-CSRF-Token"]}))
+        receive_until(phone, is_type("auth"))
+        phone.send(json.dumps({"type": "command", "id": "c1", "dog": "dog1", "verb": "estop",
+                               "args": {"reason": "olga's own stop"}}))
+        receive_until(phone, lambda m: m.get("type") == "command_state" and m["id"] == "c1")
+        dog_says(station, "dog1", answer(station, "dog1", station.published[-1][1]))
+
+        alarm_event = {"v": 1, "dog": "dog2", "ts": time.time(), "id": "evt-00000099", "type": "sound",
+                       "severity": "critical", "message": "glass break at the bank"}
+        dog_says(station, "dog2", EventRow("dog2", time.time(), alarm_event))
+        station.storage.flush()
+        first = len(station.published)
+        status, body, _ = call(station, "POST", "/api/incidents/respond", {
+            "alarm": {"dog": "dog2", "event": "evt-00000099"}, "dog": "dog2",
+            "target": {"x": 4.0, "y": 1.0}, "officer": "王警官"}, chief)
+        assert status == 200, body
+        inc = body["incident"]["id"]
+        assert call(station, "POST", f"/api/incidents/{inc}/dogs",
+                    {"dog": "dog1", "target": {"x": 4.0, "y": 2.0}}, chief)[0] == 200
+        for t, payload in station.published[first:]:      # goto and task to dog2, goto to dog1
+            dog_says(station, topics.parse(t).dog, answer(station, topics.parse(t).dog, payload))
+        assert len(station.published) - first == 3
+        for n, (dog, type_, data) in enumerate((
+                ("dog2", "officer_task", {"incident": inc, "officer": "王警官", "state": "accepted"}),
+                ("dog1", "goal", {"label": "navigate_to odom", "state": "arrived"}),
+                ("dog2", "goal", {"label": "navigate_to odom", "state": "arrived"}))):
+            dog_says(station, dog, EventRow(dog, time.time(), {
+                "v": 1, "dog": dog, "ts": time.time(), "id": f"boot1-{n:04d}", "type": type_,
+                "severity": "info", "message": f"{type_} {data['state']}", "data": data}))
+        assert call(station, "POST", f"/api/incidents/{inc}/close", {"disposition": "resolved"},
+                    chief)[0] == 200
+        # the officer asks too, as a page would: refused, not read
+        assert call(station, "GET", "/api/incidents", headers=olga)[0] == 403
+        assert call(station, "GET", f"/api/incidents/{inc}", headers=olga)[0] == 403
+        dog_says(station, "dog1", TelemetryRow("dog1", time.time(), {"v": 1, "dog": "dog1",
+                                                                     "ts": time.time(), "seq": 999}))
+
+        desk_got, got = read_to_the_end(desk), read_to_the_end(phone)
+    heard = [m for _, m in desk_got if m["type"] == "incident"]   # the commander's page: every step
+    assert heard and {m["incident"]["id"] for m in heard} == {inc}
+    assert heard[-1]["incident"]["state"] == "closed"
+    assert any(e["kind"] == "dog_dispatched" and e["unit"] == "dog1" for m in heard for e in m["entries"])
+    assert [m["doc"]["issuer"] for _, m in desk_got if m["type"] == "result"] == [
+        OFFICER_OF_DOG1, "指挥员李", "指挥员李", "指挥员李"]
+    kinds = [m["type"] for _, m in got]                            # olga's page: none of it
+    assert "incident" not in kinds, kinds
+    texts = [json.dumps(m, ensure_ascii=False) for _, m in got]
+    assert not [t for t in texts if inc in t or "dog2" in t or "王警官" in t or "指挥员李" in t], texts
+    assert [m["doc"]["issuer"] for _, m in got if m["type"] == "result"] == [OFFICER_OF_DOG1]
+    assert [m["doc"]["data"]["state"] for _, m in got if m["type"] == "event"] == ["arrived"], \
+        "dog1's own events reach its officer"
+
+
+def read_to_the_end(ws, seq: int = 999) -> list[tuple[str, dict]]:
+    """Every message a page is sent (raw and parsed) up to dog1's telemetry number `seq`, pushed
+    last: the pushes reach a page in order and telemetry only once nothing else waits."""
+    got: list[tuple[str, dict]] = []
+    while not got or got[-1][1].get("doc", {}).get("seq") != seq:
+        raw = ws.recv(timeout=30)
+        got.append((raw, json.loads(raw)))
+    return got

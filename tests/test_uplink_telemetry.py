@@ -90,3 +90,24 @@ def test_the_goal_section_says_what_the_patrol_node_does_in_schema_terms():
     assert ended["detail"] == "no progress for 10 s" and ended["distance_left_m"] == 4.5
     for section in (looping, ended):
         schema.check("telemetry", {"v": 1, "dog": "dog1", "ts": 1.0, "seq": 1, "goal": section})
+
+
+def test_a_running_goal_carries_its_route_and_an_ended_one_does_not():
+    """The map draws the route from this section alone: every waypoint in order while the work
+    runs; nothing once it ended (the map clears), and none rather than a route cut short."""
+    from robot_dog.mqtt import schema
+    from robot_dog.uplink.telemetry import ROUTE_POINTS_MAX, goal_section
+    flat = [6.0, 0.0, 6.0, 2.0, 0.123456, 2.0, 0.0, 0.0]
+    running = goal_section("follow_route patrol", "waiting", "", 1, 8.0, 16.0, 0.0, 0.0, flat)
+    assert running["waypoints"] == [[6.0, 0.0], [6.0, 2.0], [0.12, 2.0], [0.0, 0.0]]
+    schema.check("telemetry", {"v": 1, "dog": "dog1", "ts": 1.0, "seq": 1, "goal": running})
+    for state in ("arrived", "cancelled", "estop", "idle"):
+        assert "waypoints" not in goal_section("follow_route patrol", state, "", 1, 0.0, 0.0,
+                                               0.0, 0.0, flat)
+    too_long = [float(v) for v in range(2 * ROUTE_POINTS_MAX + 2)]
+    odd, not_finite = flat[:-1], [*flat[:-1], float("nan")]
+    for bad in (too_long, odd, not_finite):
+        assert "waypoints" not in goal_section("follow_route", "active", "", 0, 1.0, 1.0, 0.0, 0.0, bad)
+    longest = goal_section("follow_route", "active", "", 0, 1.0, 1.0, 0.0, 0.0, too_long[:-2])
+    assert len(longest["waypoints"]) == ROUTE_POINTS_MAX
+    schema.check("telemetry", {"v": 1, "dog": "dog1", "ts": 1.0, "seq": 1, "goal": longest})

@@ -35,7 +35,7 @@ from robot_dog.ros.ros_main import run_node
 
 
 class BodycamNode(Node):
-    # Its images need the 16 MB shared-memory segment (robot_dog/ros/dds_env.py).
+    # Its images need the 8 MB shared-memory segment (robot_dog/ros/dds_env.py).
     PUBLISHES_IMAGES = True
 
     def __init__(self, **kwargs: Any) -> None:

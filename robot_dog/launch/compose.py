@@ -21,7 +21,7 @@ from rclpy.parameter import Parameter
 
 from robot_dog.launch.description import LaunchDescription, NodeSpec
 from robot_dog.ros import dds_env
-from robot_dog.ros.executors import PooledExecutor, executor_for, needs_own_executor
+from robot_dog.ros.executors import PooledExecutor, executor_for, needs_own_executor, spin_until_shutdown
 from robot_dog.ros.node_registry import NODES
 from robot_dog.ros.priority import cpu_nice, raise_priority
 from robot_dog.ros.teardown import end_ros
@@ -84,7 +84,7 @@ def run(description: LaunchDescription) -> int:
                 continue
             executor.add_node(node)
             _LOGGER.info("[%s] composed as %s", spec.label, node.get_fully_qualified_name())
-        executor.spin()
+        spin_until_shutdown(executor)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:  # a node failed to construct or a callback raised: stop the lot, say why
@@ -114,7 +114,7 @@ def _spin(executor: Executor, label: str, failed: list[str], nice: int = 0) -> N
     if refused:
         _LOGGER.warning("[%s] executor at %s", label, refused)
     try:
-        executor.spin()
+        spin_until_shutdown(executor)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:

@@ -116,6 +116,8 @@ class Supervisor:
         restore = self._install_signal_handlers()
         try:
             for child in self.children:
+                if self._stop.is_set():  # a stop during start-up: start nothing more
+                    break
                 self._start(child)
             self._supervise()
         finally:

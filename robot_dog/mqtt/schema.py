@@ -14,11 +14,15 @@ from collections.abc import Callable, Iterable
 from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+
+# jsonschema (with attrs, referencing, rpds: +4.6 MB RSS) loads on the slow path only, when a
+# payload is refused: the uplink and the bodycam validate and need never load it.
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 from robot_dog.mqtt.errors import MqttLinkError
 from robot_dog.mqtt.topics import Kind
@@ -79,6 +83,7 @@ def load(name: str) -> dict[str, Any]:
 
 @cache
 def _validator(name: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
     doc = load(name)
     Draft202012Validator.check_schema(doc)
     return Draft202012Validator(doc)

@@ -10,7 +10,7 @@ Two kinds of work, one at a time (a new one pre-empts the old):
 - `patrol/cancel` (CancelGoal) ends whatever runs with "cancelled", whoever started it.
 
 Its work, whoever sent it, is on `patrol/goal` (GoalState, latched: label, state, distance
-left, ETA, target), which the uplink turns into telemetry and an event when a goal ends.
+left, ETA, target, the waypoints), which the uplink turns into telemetry and an event when a goal ends.
 
 It never publishes `cmd_vel`: safety_node arbitrates `patrol/cmd_vel` (the lowest priority), so a
 handheld takes over at once and the limits and the watchdog apply; after a stop the patrol input
@@ -292,6 +292,8 @@ class PatrolNode(Node):
         msg.target_x = msg.target_y = math.nan
         if tracker is not None:
             msg.target_x, msg.target_y = (float(v) for v in tracker.waypoints[-1])
+            # the whole route, so a map can draw it from the dog's own word (never a copy)
+            msg.waypoints = [float(v) for point in tracker.waypoints for v in point]
         if progress is not None:
             msg.waypoint_index, msg.distance_left_m, msg.eta_s = (
                 progress.waypoint_index, progress.distance_left_m, progress.eta_s)

@@ -47,6 +47,7 @@ from firmware_bridge import port_check
 from firmware_bridge.errors import CommandError
 from firmware_bridge.host import FIRST_SEQ, LAST_SEQ, EventReceived, LinkConfig, McuRebooted
 from firmware_bridge.messages import AckStatus, Message, SafeReason, Telemetry
+from firmware_bridge.messages import Event as McuEvent
 from firmware_bridge.transport import LinkEvent, LinkLost, SerialLink
 from robot_dog.ros import qos
 from robot_dog.ros.paced_timer import PacedTimer
@@ -54,7 +55,7 @@ from robot_dog.payload import amplifier, power
 from robot_dog.payload.errors import RequestRefused
 from robot_dog.payload.estop import EstopGate
 from robot_dog.payload.freshness import TelemetryAge
-from robot_dog.payload.hardware_estop import CheckIn, Engage, HardwareEstop
+from robot_dog.payload.hardware_estop import CheckIn, Engage, HardwareEstop, Sample
 from robot_dog.payload.police_light import PoliceLightConfig, plan_light, report_from
 from robot_dog.payload.searchlight import SearchlightConfig, SearchlightCore, plan_searchlight
 from robot_dog.ros.params import declare_read_only
@@ -69,6 +70,13 @@ class ButtonInTelemetry:
     """Telemetry says the button is down while the e-stop does not know it yet (its EVENT
     frame was lost): handled on the executor at once, as the EVENT would have been."""
     safe_reasons: int
+    sampled: Sample
+
+
+@dataclass(frozen=True)
+class TelemetryBack:
+    """Telemetry arrived while the mcu endpoint holds the dog for a lost link: the hardware
+    e-stop's tick runs at once (the link is live again: check in, stop renewing the hold)."""
 
 
 class PayloadNode(Node):
@@ -111,7 +119,7 @@ class PayloadNode(Node):
         self._no_safety_logged = False
         self._age = TelemetryAge()
         self._lock = threading.Lock()
-        self._pushed: deque[LinkEvent | ButtonInTelemetry] = deque()   # link thread -> executor
+        self._pushed: deque[LinkEvent | ButtonInTelemetry | TelemetryBack] = deque()   # link thread -> executor
 
         self._light_pub = self.create_publisher(PoliceLightState, "police_light/state", qos.STATE)
         self._search_pub = self.create_publisher(SearchlightState, "searchlight/state", qos.STATE)
@@ -275,7 +283,9 @@ class PayloadNode(Node):
             engaged, resends = self._estop.engaged, self._estop.resends
         if (self._hardware is not None and telemetry.safe_reasons & SafeReason.BUTTON
                 and self._hardware.button_pressed is not True):
-            self._on_link_event(ButtonInTelemetry(int(telemetry.safe_reasons)))
+            self._on_link_event(ButtonInTelemetry(int(telemetry.safe_reasons), _sampled(telemetry)))
+        elif self._hardware is not None and self._hardware.lost:
+            self._on_link_event(TelemetryBack())
         if confirmed:
             self.get_logger().warning(
                 f"e-stop {'engaged: payload safe' if engaged else 'released: payload live'} "
@@ -287,7 +297,7 @@ class PayloadNode(Node):
                                         f"(resend {resends})")
             self._submit(resend, deadline_s=5.0)
 
-    def _on_link_event(self, event: LinkEvent | ButtonInTelemetry) -> None:
+    def _on_link_event(self, event: LinkEvent | ButtonInTelemetry | TelemetryBack) -> None:
         """Link thread: queue what the MCU pushed (or the port's loss) for the executor."""
         self._pushed.append(event)
         self._wake.trigger()
@@ -295,6 +305,7 @@ class PayloadNode(Node):
     def _on_pushed(self) -> None:
         """Executor: a button press or a lost link goes to safety_node now, not on a tick."""
         actions: list[CheckIn | Engage] = []
+        back = False
         while self._pushed:
             event = self._pushed.popleft()
             now = time.monotonic()
@@ -305,14 +316,18 @@ class PayloadNode(Node):
             elif self._hardware is None:
                 continue
             elif isinstance(event, (EventReceived, ButtonInTelemetry)):
-                reasons = (event.event.safe_reasons if isinstance(event, EventReceived)
-                           else event.safe_reasons)
+                report = (event.event.safe_reasons, _sampled(event.event), True) \
+                    if isinstance(event, EventReceived) else (event.safe_reasons, event.sampled, False)
                 was = self._hardware.button_pressed
-                actions += self._hardware.on_safe_reasons(now, reasons)
+                actions += self._hardware.on_safe_reasons(now, *report)
                 self._log_button(was, self._hardware.button_pressed)
             elif isinstance(event, LinkLost):
                 actions += self._hardware.on_link_lost(now, event.reason)
+            elif isinstance(event, TelemetryBack):
+                back = True
         self._call_safety(actions)
+        if back and self._hardware is not None and self._hardware.lost:
+            self._tell_safety()   # check in and stop renewing the mcu hold now, not next tick
 
     def _submit(self, command: Message, deadline_s: float | None = None) -> None:
         """Send without waiting; a failure is logged (nobody waits for these answers)."""
@@ -328,12 +343,17 @@ class PayloadNode(Node):
         silent MCU)."""
         assert self._hardware is not None
         telemetry, age = self._telemetry()
-        was_pressed = self._hardware.button_pressed
+        was_pressed, was_lost = self._hardware.button_pressed, self._hardware.lost
         now, silence = time.monotonic(), self._link.telemetry_silence()
-        actions = self._hardware.tick(now, age, None if telemetry is None else telemetry.safe_reasons,
-                                      silence)
+        actions = self._hardware.tick(
+            now, age, None if telemetry is None else telemetry.safe_reasons, silence,
+            None if telemetry is None else _sampled(telemetry))
         self._log_button(was_pressed, self._hardware.button_pressed)
         self._call_safety(actions)
+        if was_lost and not self._hardware.lost:
+            # What the officer waits for: from now on the mcu hold is no longer renewed.
+            self.get_logger().warning("payload MCU link back (live telemetry): its mcu hold "
+                                      "stays until released (robot-dog teleop release mcu)")
         self._estop_timer.arm(self._hardware.next_tick(now, silence) - now, after_tick=True)
 
     def _log_button(self, was: bool | None, pressed: bool | None) -> None:
@@ -446,6 +466,11 @@ class PayloadNode(Node):
             for s in statuses])
         array.header.stamp = stamp
         self._diag_pub.publish(array)
+
+
+def _sampled(report: Telemetry | McuEvent) -> Sample:
+    """When the MCU sampled a frame, on its own clock (orders its word: hardware_estop.py)."""
+    return Sample(report.boot_id, report.uptime_ms)
 
 
 def _after(now: Any, seconds: float) -> Time:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 PROFILE_PATH = Path(__file__).resolve().parents[1] / "config" / "fastdds_localhost.xml"
 #: The same profile with a 1 MB shared-memory segment, for processes that publish no images: a
-#: participant's segment holds the samples it sends and stays resident (16 MB per process).
+#: participant's segment holds the samples it sends and Fast DDS zeroes it whole at start, so it
+#: stays resident (8 MB in an image publisher).
 SMALL_PROFILE_PATH = PROFILE_PATH.with_name("fastdds_localhost_small.xml")
 PROFILES = (PROFILE_PATH, SMALL_PROFILE_PATH)
 
@@ -43,7 +44,7 @@ def _required(large_samples: bool) -> dict[str, str]:
 
 def environ(base: Mapping[str, str] | None = None, large_samples: bool = True) -> dict[str, str]:
     """Return a copy of `base` (default: os.environ) with localhost-only discovery forced.
-    `large_samples`: the 16 MB shared-memory segment (for a process that publishes images)."""
+    `large_samples`: the 8 MB shared-memory segment (for a process that publishes images)."""
     env = dict(os.environ if base is None else base)
     for name in FORBIDDEN:
         env.pop(name, None)

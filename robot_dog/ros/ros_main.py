@@ -20,7 +20,7 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from robot_dog.ros import dds_env
-from robot_dog.ros.executors import executor_for
+from robot_dog.ros.executors import executor_for, spin_until_shutdown
 from robot_dog.ros.priority import cpu_nice, raise_process_priority
 from robot_dog.ros.teardown import end_ros
 
@@ -77,7 +77,7 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
             node.get_logger().warning(refused)
         executor = executor_for([node])  # the node's own choice (ros/executors.py)
         executor.add_node(node)
-        executor.spin()
+        spin_until_shutdown(executor)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:

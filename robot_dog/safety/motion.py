@@ -162,6 +162,7 @@ class MotionCore:
         is any comparable summary of them) is a stop: every input is disarmed (interlock.py)."""
         if any(lock.name == ESTOP_LOCK.name for lock in self.config.locks):
             self._mux.set_lock(ESTOP_LOCK.name, engaged, now)
+            self._check_block(now)   # at once: a resume right after a release is not "locked"
         new, old = (category if engaged else None), self._estop_category
         if new != old:
             self._log.append("e-stop " + (f"engaged, category {category}" if engaged
@@ -199,11 +200,16 @@ class MotionCore:
         return self._silent and now - heard > self.config.watchdog_s and not self._mux.any_live(now)
 
     def next_deadline(self, now: float) -> float | None:
-        """The next instant a step at rest acts with no input: the settle-time sit, a lock's
-        lapse (None: neither is pending)."""
+        """The next instant a step acts with no input: the settle-time sit, a lock's lapse, the
+        watchdog's expiry while its zero is still to come (None: nothing is pending). The node
+        ticks at it, not on the next 50 Hz tick after it: the watchdog's zero comes
+        `watchdog_s` after the last command, not up to one tick later."""
         due = [self._mux.next_lapse(now)]
         if self._estop_since is not None and not self._settled and self.mode == "stand":
             due.append(self._estop_since + self.config.settle_s)
+        if not self.output.is_zero or (self._estop_category is None and not self._silent):
+            expiries = [s + self.config.watchdog_s for s in self._stamps.values()]
+            due += [t for t in expiries if t >= now]
         pending = [d for d in due if d is not None]
         return min(pending) if pending else None
 

@@ -10,7 +10,9 @@ rests on it. While nothing can move (held, or every input quiet and the output z
 endpoint's, the settle time, a lock's lapse) `after_s` past it, so it is judged when it falls due
 rather than up to one tick later, and at least every `rest_s` (the held zero's repeat and the
 refresh of `motion/state`). Any input wakes the node as before, and the node asks for the fast
-tick again at once (`SafetyNode._pace`).
+tick again at once (`SafetyNode._pace`). A deadline inside the next fast period is judged at it
+too (the watchdog's expiry above all: its zero then comes `watchdog_s` after the last command
+plus `after_s`, where a 50 Hz poll found it up to one period late).
 """
 from __future__ import annotations
 
@@ -32,12 +34,10 @@ class TickPace:
                              f"{self.after_s}, {self.tick_s}, {self.rest_s}")
 
     def next_tick(self, now: float, moving: bool, deadlines: Iterable[float | None] = ()) -> float:
-        """When the next tick is due: one fast period on while anything can move; else the
-        earliest deadline (`after_s` past it, at once for one already past), and never later
-        than `rest_s` from now."""
-        if moving:
-            return now + self.tick_s
-        due = now + self.rest_s
+        """When the next tick is due: the earliest deadline (`after_s` past it, at once for one
+        already past), and never later than one fast period on while anything can move, or
+        `rest_s` from now while nothing can."""
+        due = now + (self.tick_s if moving else self.rest_s)
         for deadline in deadlines:
             if deadline is not None:
                 due = min(due, max(deadline, now) + self.after_s)

@@ -94,15 +94,24 @@ class Outbox:
         self.dropped = 0                           # messages dropped since last told
         #: The dogs this page may see (an officer's paired dogs); None: every dog.
         self.dogs: frozenset[str] | None = None
+        #: Such a page's own name: of the dogs' answers it takes only those to its own commands
+        #: (another's, a commander's dispatch among them, name who sent what where); None: all.
+        self.issuer: str | None = None
         self._wake = asyncio.Event()
 
     def sees(self, dog: object) -> bool:
         return self.dogs is None or dog in self.dogs
 
     def pushed(self, message: dict[str, Any]) -> None:
-        """A live push for every page: taken only if it is about a dog this page may see."""
-        if self.sees(message.get("dog")) or "dog" not in message:
-            self.put(message)
+        """A live push for every page: taken only if it is about a dog this page may see
+        (`"dog": None` is about no single dog, e.g. an incident: only for a page that sees every
+        dog) and, for a limited page, if it is not an answer to someone else's command."""
+        if not (self.sees(message.get("dog")) or "dog" not in message):
+            return
+        if (self.issuer is not None and message["type"] == "result"
+                and message["doc"].get("issuer") != self.issuer):
+            return
+        self.put(message)
 
     def put(self, message: dict[str, Any]) -> None:
         """A message for this page (its own answers go here directly)."""

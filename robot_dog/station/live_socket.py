@@ -9,7 +9,9 @@ for its action (a logout, an expiry or a disabled account stops it at once; e-st
 release are the action `estop`), and is audited like the HTTP route. The session is also looked
 up every SESSION_CHECK_S: a page whose session ended is closed (code 4401). An officer's page
 (roles.SCOPED_ROLES) gets only the dogs paired to the officer: the hello's fleet and alarms,
-live messages and video tiles; the list is looked up again with the session.
+live messages and video tiles; the list is looked up again with the session. It gets no
+incident and no dog's answer to a command it did not send (a dispatch names who sent the dog
+where): incidents are for the pages that see every dog.
 
 From the page (JSON text):
   {"type": "watch", "tiles": [{"id": "t1", "dog": "dog1", "camera": "bodycam"}, ...]}
@@ -104,8 +106,7 @@ class PageSocket:
         sender: asyncio.Task[None] | None = None
         checker: asyncio.Task[None] | None = None
         try:
-            self.outbox.dogs = await anyio.to_thread.run_sync(station.accounts.visible_dogs,
-                                                              self.who)
+            await self._scope(self.who)
             fleet, alarms = await asyncio.to_thread(
                 lambda: (station.fleet(), station.storage.alarms(ALARMS_ON_HELLO)))
             fleet = [d for d in fleet if self.outbox.sees(d["dog"])]
@@ -148,6 +149,12 @@ class PageSocket:
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass  # gone: the receive side ends too
 
+    async def _scope(self, who: Principal) -> None:
+        """What this page may be sent: an officer's dogs (None: every dog) and, for such a page,
+        only the answers to its own commands (live.Outbox)."""
+        dogs = await anyio.to_thread.run_sync(self.station.accounts.visible_dogs, who)
+        self.outbox.dogs, self.outbox.issuer = dogs, (who.name if dogs is not None else None)
+
     async def _check_session(self) -> None:
         while True:
             await asyncio.sleep(SESSION_CHECK_S)
@@ -155,8 +162,7 @@ class PageSocket:
                 who = await anyio.to_thread.run_sync(
                     partial(self.station.auth.still, self.cookie, "watch", "", self.address,
                             filtered=True))
-                self.outbox.dogs = await anyio.to_thread.run_sync(
-                    self.station.accounts.visible_dogs, who)
+                await self._scope(who)
             except HttpError as exc:
                 _LOGGER.info("live socket of %s closed: %s", self.who.name, exc.code)
                 self.outbox.put({"type": "session_ended", "code": exc.code, "error": exc.detail})

@@ -187,7 +187,8 @@ class UplinkNode(Node):
 
     def _on_goal(self, msg: GoalState) -> None:
         self._put("goal", tm.goal_section(msg.label, msg.state, msg.detail, msg.waypoint_index,
-                                          msg.distance_left_m, msg.eta_s, msg.target_x, msg.target_y))
+                                          msg.distance_left_m, msg.eta_s, msg.target_x, msg.target_y,
+                                          msg.waypoints))
         ended = self.goal_watch.update(msg.label, msg.state, msg.detail)
         if ended is not None:
             severity, text = ended

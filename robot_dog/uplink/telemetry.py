@@ -9,6 +9,7 @@ were never received are absent rather than zero, so the station can tell "no bat
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -170,10 +171,20 @@ def safety_section(engaged: bool, reason: str) -> dict[str, Any]:
     return {"estop": bool(engaged), "estop_reason": reason[:128]}
 
 
+#: Most waypoints the section carries; a longer route is sent without them (the map then draws
+#: the target alone rather than a route cut short). 64 pairs are about 1.3 KB of 16 KiB.
+ROUTE_POINTS_MAX = 64
+#: States of a goal that still runs: only these carry their waypoints (an ended goal is not drawn).
+RUNNING_STATES = ("active", "waiting")
+
+
 def goal_section(label: str, state: str, detail: str, waypoint_index: int, distance_left_m: float,
-                 eta_s: float, target_x: float, target_y: float) -> dict[str, Any]:
+                 eta_s: float, target_x: float, target_y: float,
+                 waypoints: Sequence[float] = ()) -> dict[str, Any]:
     """From robot_dog_interfaces/GoalState: the patrol node's work. A looping route's unknown
-    distance and ETA (inf) are null; an idle node names no target."""
+    distance and ETA (inf) are null; an idle node names no target. While the work runs, its
+    `waypoints` (flat x0, y0, x1, y1, ... m) become [[x, y], ...] to the centimetre, in order, so
+    the station's map draws the route from the dog's own word; a non-finite one drops them all."""
     out: dict[str, Any] = {"label": label[:64], "state": state, "waypoint_index": int(waypoint_index)}
     if detail:
         out["detail"] = detail[:256]
@@ -182,4 +193,8 @@ def goal_section(label: str, state: str, detail: str, waypoint_index: int, dista
         out["eta_s"] = float(eta_s) if math.isfinite(eta_s) else None
     if math.isfinite(target_x) and math.isfinite(target_y):
         out["target"] = {"x": float(target_x), "y": float(target_y)}
+    flat = [float(v) for v in waypoints]
+    if (state in RUNNING_STATES and flat and len(flat) % 2 == 0
+            and len(flat) <= 2 * ROUTE_POINTS_MAX and all(math.isfinite(v) for v in flat)):
+        out["waypoints"] = [[round(x, 2), round(y, 2)] for x, y in zip(flat[::2], flat[1::2])]
     return out
