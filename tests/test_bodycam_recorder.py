@@ -130,14 +130,49 @@ def test_pre_event_frames_open_the_recording_and_segments_are_gapless(rig):
     assert verify(rig.root).ok
 
 
-def test_the_burned_in_overlay_is_in_the_recording(rig):
+def decoded_frames(path) -> list[np.ndarray]:
+    """Every frame of a segment file as BGR, decoded by OpenCV's FFmpeg (not the encoder's PyAV)."""
+    capture, frames = cv2.VideoCapture(str(path)), []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
+def test_the_burned_in_overlay_is_in_every_recorded_frame(rig):
     rig.record(rig.make(pre_event_s=0.0, post_event_s=0.0, segment_s=60.0), 1.0)
-    first = cv2.VideoCapture(str(segments(rig.root)[0]))
-    ok, frame = first.read()
-    first.release()
-    assert ok and frame.shape == (H, W, 3)
-    # The overlay band darkens the top of the colour bars; the white bar at the left shows it.
-    assert frame[5:20, 2:30].mean() < 160 and frame[H - 5, 2:30].mean() > 200
+    frames = decoded_frames(segments(rig.root)[0])
+    assert len(frames) == round(FPS) and frames[0].shape == (H, W, 3)
+    for frame in frames:
+        # The overlay band darkens the top of the colour bars; the white bar at the left shows it.
+        assert frame[5:20, 2:30].mean() < 160 and frame[H - 5, 2:30].mean() > 200
+
+
+def test_the_recording_keeps_the_cameras_colours(rig):
+    """The encoder's colour conversion (BGR to YUV 4:2:0) must neither swap nor shift colours:
+    each decoded frame is within a few grey levels of the frame fed, bar by bar."""
+    fed = []
+    overlay = Overlay(device_id="DOG-T", officer_id="012345")
+    recorder = rig.make(pre_event_s=0.0, post_event_s=0.0, segment_s=60.0)
+    recorder.start("colours", lock=False, source="officer")
+    for _ in range(round(FPS)):
+        rig.clock.now += 1 / FPS
+        fed.append(Scene(W, H).render(rig.clock.now, overlay))
+        recorder.on_frame(fed[-1], rig.clock.now)
+    recorder.stop("officer")
+    recorder.close()
+    decoded = decoded_frames(segments(rig.root)[0])
+    assert len(decoded) == len(fed)
+    for got, want in zip(decoded, fed):
+        error = np.abs(got.astype(np.int16) - want.astype(np.int16))
+        assert error.mean() < 4.0
+        # Each colour bar (BGR order: red in the sixth, blue in the seventh) keeps its colour.
+        row = H - 4
+        for x in range(W // 16, W, W // 8):
+            assert np.abs(got[row, x].astype(int) - want[row, x].astype(int)).max() < 16, x
 
 
 def test_a_trigger_records_for_the_post_event_time_after_it_ends(rig):

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import cv2
 import numpy as np
 
 VIDEO_TIME_BASE = Fraction(1, 1000)
@@ -51,6 +52,7 @@ class VideoSettings:
     fps: float = 25.0
     crf: int = 23                # x264 constant quality; 18 near-lossless, 28 small
     preset: str = "veryfast"     # CPU per frame vs size
+    x264_params: str = ""        # x264 options over the preset's ("key=value:key=value")
     keyframe_s: float = 1.0      # GOP: pre-event granularity and the crash-loss bound
 
 
@@ -62,9 +64,12 @@ class VideoEncoder:
         self.settings = settings
         self._header = io.BytesIO()
         holder = av.open(self._header, "w", format="mp4", options={"movflags": "empty_moov"})
-        stream = holder.add_stream("libx264", rate=Fraction(settings.fps).limit_denominator(1000), options={
-            "preset": settings.preset, "tune": "zerolatency", "crf": str(settings.crf),
-            "forced-idr": "1"})
+        options = {"preset": settings.preset, "tune": "zerolatency", "crf": str(settings.crf),
+                   "forced-idr": "1"}
+        if settings.x264_params:
+            options["x264-params"] = settings.x264_params
+        stream = holder.add_stream("libx264", rate=Fraction(settings.fps).limit_denominator(1000),
+                                   options=options)
         stream.width, stream.height, stream.pix_fmt = settings.width, settings.height, "yuv420p"
         stream.codec_context.time_base = VIDEO_TIME_BASE
         stream.codec_context.gop_size = max(1, round(settings.keyframe_s * settings.fps))
@@ -89,7 +94,11 @@ class VideoEncoder:
                                 f"encoder's {self.settings.width}x{self.settings.height}")
         if self._epoch is None:
             self._epoch = t
-        video = av.VideoFrame.from_ndarray(frame, format="bgr24")
+        # x264 takes YUV 4:2:0: OpenCV's BGR -> I420 (BT.601, limited range, as swscale's
+        # default) costs a sixth of swscale's, and the frame wraps the I420 array without a copy
+        # (x264 copies its input at once). `./dev.sh bench bodycam_frame` has the figures.
+        i420 = np.asarray(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420), np.uint8)   # no copy: uint8
+        video = av.VideoFrame.from_numpy_buffer(i420, format="yuv420p")
         # Strictly increasing: a loaded machine can hand over two frames within one ms, and the
         # muxer refuses a repeated timestamp (EINVAL).
         video.pts = self._last_pts = max(round((t - self._epoch) * 1000), self._last_pts + 1)

@@ -105,9 +105,10 @@ class BodycamNode(Node):
         stamp = self.get_clock().now().to_msg()
         if self.publish_raw and self.raw_pub.get_subscription_count() > 0:
             self.raw_pub.publish(to_image_msg(frame, stamp, self.frame_id))
-        msg = CompressedImage(format="jpeg", data=encode_jpeg(frame, self.jpeg_quality))
-        msg.header.stamp, msg.header.frame_id = stamp, self.frame_id
-        self.jpeg_pub.publish(msg)
+        if self.jpeg_pub.get_subscription_count() > 0:   # the uplink's live stream, a viewer
+            msg = CompressedImage(format="jpeg", data=encode_jpeg(frame, self.jpeg_quality))
+            msg.header.stamp, msg.header.frame_id = stamp, self.frame_id
+            self.jpeg_pub.publish(msg)
         if self.camera is not None:
             self.info_pub.publish(camera_info.to_msg(self.camera, Header(stamp=stamp, frame_id=self.frame_id)))
 
