@@ -28,6 +28,11 @@ from robot_dog.audio.siren import TONES
 from robot_dog.errors import Refused
 from robot_dog.mqtt.talk_seal import KEY_TEXT, WINDOW_ID
 from robot_dog.person_names import MAX_NAME_CHARS
+# A route the station may send is one the telemetry carries back whole (the map draws it).
+from robot_dog.uplink.telemetry import ROUTE_POINTS_MAX
+
+#: `patrol`'s route that walks the command's own waypoints (the action's empty route).
+EXPLICIT_ROUTE = "waypoints"
 from robot_dog.payload.police_light import PATTERNS
 
 STATION, HANDHELD, GAMEPAD, KEYBOARD = "station", "handheld", "gamepad", "keyboard"
@@ -114,7 +119,41 @@ class Text:
                 **_default(self.default)}
 
 
-Arg = Union[Number, Choice, Flag, Text]
+@dataclass(frozen=True)
+class Points:
+    """A route: at most `max_points` [x, y] pairs of finite numbers in [lo, hi], handed to the
+    executor flat (x0, y0, x1, y1, ...: a float64[] field). The default, no points, means "not
+    given"."""
+    lo: float
+    hi: float
+    max_points: int
+    default: tuple[float, ...] | None = ()
+
+    def check(self, name: str, value: Any) -> list[float]:
+        def bad() -> Refused:
+            return Refused("bad_args", f"{name} must be a list of at most {self.max_points} "
+                           f"[x, y] pairs of numbers in [{self.lo:g}, {self.hi:g}], got {_short(value)}")
+        if not isinstance(value, (list, tuple)) or len(value) > self.max_points:
+            raise bad()
+        flat: list[float] = []
+        for pair in value:
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                raise bad()
+            for v in pair:
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or \
+                        not math.isfinite(v) or not self.lo <= v <= self.hi:
+                    raise bad()
+                flat.append(float(v))
+        return flat
+
+    def schema(self) -> dict[str, Any]:
+        number = {"type": "number", "minimum": self.lo, "maximum": self.hi}
+        return {"type": "array", "maxItems": self.max_points,
+                "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": number},
+                **_default(None if self.default is None else list(self.default))}
+
+
+Arg = Union[Number, Choice, Flag, Text, Points]
 
 
 # --- executors -----------------------------------------------------------------------------------
@@ -274,9 +313,13 @@ VERBS: dict[str, Verb] = _verbs(
          {"frame": Choice(("odom", "wgs84"), "odom"), "x": Number(-1e6, 1e6), "y": Number(-1e6, 1e6),
           "speed": Number(0.0, 1.5, 0.0, unit="m/s"), "tolerance_m": Number(0.0, 10.0, 0.0, unit="m"),
           "timeout_s": Number(0.0, 3600.0, 0.0, unit="s")}),
-    Verb("patrol", "walk the dog's patrol route, round and round (loop) or once", frozenset({STATION}),
+    Verb("patrol", "walk a route, round and round (loop) or once: the dog's patrol route, or "
+         "with route waypoints the waypoints given, [[x, y], ...] in its odom frame (m) or frame "
+         "wgs84 ([latitude, longitude], degrees)", frozenset({STATION}),
          Action("follow_route", "robot_dog_interfaces/FollowRoute"),
-         {"route": Choice(("patrol",), "patrol"), "loop": Flag(True)}),
+         {"route": Choice(("patrol", EXPLICIT_ROUTE), "patrol"),
+          "waypoints": Points(-1e6, 1e6, ROUTE_POINTS_MAX),
+          "frame": Choice(("odom", "wgs84"), "odom"), "loop": Flag(True)}),
     Verb("return", "walk back to the home point", frozenset({STATION}),
          Action("follow_route", "robot_dog_interfaces/FollowRoute"), {}, constants={"route": "home"}),
     Verb("cancel", "end the current goal or patrol route where the dog stands", _ANYONE_ON_DUTY,
@@ -491,6 +534,8 @@ def _describe(arg: Arg) -> str:
         text = " \\| ".join(arg.choices)
     elif isinstance(arg, Flag):
         text = "true \\| false"
+    elif isinstance(arg, Points):
+        text = f"[[x, y], ...] <= {arg.max_points} points, each {arg.lo:g}..{arg.hi:g}"
     else:
         text = f"text <= {arg.max_len}"
     default = "required" if arg.default is None else f"default {json.dumps(arg.default)}"

@@ -1,9 +1,9 @@
-"""Dispatch end to end: the station's signed `goto`, `return` and `cancel` over the secured
-Mosquitto reach uplink_node, which hands them to patrol_node's goal actions; the dog (safety_node
-and the echo base as processes) walks through the safety mux, and the ending comes back to the
-station as a `goal` event, with progress in the telemetry section `goal`. A point refused by the
-dog comes back as an event with the node's code; a command outside the verb's schema is refused
-by the station before it is signed."""
+"""Dispatch end to end: the station's signed `goto`, `return`, `cancel` and `patrol` (on explicit
+waypoints) over the secured Mosquitto reach uplink_node, which hands them to patrol_node's goal
+actions; the dog (safety_node and the echo base as processes) walks through the safety mux, and
+the ending comes back to the station as a `goal` event, with progress in the telemetry section
+`goal`. A point refused by the dog comes back as an event with the node's code; a command outside
+the verb's schema is refused by the station before it is signed."""
 from __future__ import annotations
 
 import math
@@ -78,6 +78,17 @@ def test_goto_return_and_cancel_from_the_station(secure_broker, children, safety
         assert ended
         stopped = pose(probe)
         assert 0.5 < math.dist(stopped, (0.0, 0.0)) < 4.0
+
+        # The station's own route: explicit waypoints instead of the named one, walked once.
+        status, body = api.command("dog1", "patrol", {"route": "patrol", "waypoints": [[1.0, 1.5]]})
+        assert body["result"]["code"] == "bad_args", body              # not ignored: refused
+        route = [[stopped[0], 1.5], [1.0, 1.5]]
+        status, body = api.command("dog1", "patrol", {"route": "waypoints", "waypoints": route,
+                                                      "loop": False})
+        assert body["result"]["code"] == "ok", body
+        wait_for(lambda: any(e["data"] == {"label": "follow_route (2 points)", "state": "arrived"}
+                             for e in goal_events(api)), "the route's arrival event")
+        assert math.dist(pose(probe), (1.0, 1.5)) <= 0.6
     finally:
         station.stop()
         patrol.kill()

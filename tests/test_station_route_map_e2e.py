@@ -5,7 +5,8 @@ safety_node and the echo base). The map draws the route from the dog's own word 
 section `goal` carries the waypoints patrol_node reports on `patrol/goal`; the page has no
 copy): every waypoint, the leg being driven, the waypoints already passed dimmed, and "waypoint
 n of 4" in the goal line. Stop (the verb `cancel`, from the incident beside the dog view) ends
-the goal, and the route leaves the map."""
+the goal, and the route leaves the map. A route typed into the patrol verb's box (route "waypoints",
+"x, y; x, y") is walked and drawn the same way."""
 from __future__ import annotations
 
 from functools import partial
@@ -53,6 +54,9 @@ def test_a_dispatched_patrol_draws_its_route_until_it_is_cancelled(
     patrol = NodeProcess("robot_dog.patrol.node", dog_namespace, tmp_path / "patrol.log",
                          patrol_at_start=False, speed=0.8,
                          waypoints="[" + ", ".join(str(v) for p in ROUTE for v in p) + "]")
+    # a small camera: the console holds back a dog's commands while it shows no signal
+    bodycam = NodeProcess("robot_dog.bodycam.node:main", dog_namespace, tmp_path / "bodycam.log",
+                          width=320, height=240, fps=5.0, publish_raw=False)
     station = Station(StationConfig(secure_broker.host, secure_broker.port, tmp_path / "st.db", 0,
                                     fleet_dir=secure_broker.fleet.root)).start()
     try:
@@ -116,8 +120,25 @@ def test_a_dispatched_patrol_draws_its_route_until_it_is_cancelled(
         desk.wait_for_function(f"() => !document.querySelector('{POINTS}')"
                                " && !document.querySelector('#map path.goal-leg')", timeout=MS)
         assert "waypoint" not in desk.inner_text("#dog-goal")
+
+        # The station's own route, typed into the patrol verb's box: the dog walks those points
+        # (its goal names them, in order) and the map draws them
+        box = "#verbs [data-verb-box=patrol]"
+        desk.select_option(f"{box} select[data-arg=route]", "waypoints")
+        desk.fill(f"{box} input[data-arg=waypoints]", "1, 1; 2, 1; 2, 2")
+        wait_for(lambda: operator() or desk.is_enabled(f"{box} button[data-verb=patrol]"),
+                 "the patrol verb enabled (the dog in view, no hold)")
+        desk.click(f"{box} button[data-verb=patrol]")
+        own = [[1.0, 1.0], [2.0, 1.0], [2.0, 2.0]]
+        wait_for(lambda: operator() or goal_of(station).get("waypoints") == own,
+                 "the typed route in the dog's goal")
+        desk.wait_for_function(f"() => document.querySelectorAll('{POINTS}').length === {len(own)}",
+                               timeout=MS)
+        desk.click("#verbs [data-verb-box=cancel] button[data-verb=cancel]")
+        desk.wait_for_function(f"() => !document.querySelector('{POINTS}')", timeout=MS)
         assert errors == [], errors
     finally:
         station.stop()
         patrol.kill()
+        bodycam.kill()
         children.reap()

@@ -93,7 +93,8 @@ def test_dispatch_verbs_are_goals_of_the_patrol_node() -> None:
                            "tolerance_m": 0.0, "timeout_s": 0.0}
     home = commands.plan("return", {})
     assert (home.name, home.fields) == ("follow_route", {"route": "home"})
-    assert commands.plan("patrol", {"loop": False}).fields == {"route": "patrol", "loop": False}
+    assert commands.plan("patrol", {"loop": False}).fields == {
+        "route": "patrol", "waypoints": (), "frame": "odom", "loop": False}
     cancel = commands.plan("cancel", {})
     assert (cancel.service, cancel.fields) == ("patrol/cancel", {"endpoint": "station"})
     for verb, args in (("goto", {"x": float("nan"), "y": 0.0}), ("goto", {"x": 1.0}),
@@ -102,3 +103,25 @@ def test_dispatch_verbs_are_goals_of_the_patrol_node() -> None:
         with pytest.raises(Refused) as err:
             commands.plan(verb, args)
         assert err.value.code == "bad_args", (verb, args)
+
+
+def test_patrol_walks_explicit_waypoints_given_instead_of_the_route() -> None:
+    """The station's own route: [[x, y], ...] flat for the action, its named route left empty;
+    hostile shapes and values are refused with the reason, never clamped."""
+    route = commands.plan("patrol", {"route": "waypoints", "waypoints": [[1, 2], [3.5, -4]],
+                                     "loop": False})
+    assert route.fields == {"route": "", "waypoints": [1.0, 2.0, 3.5, -4.0], "frame": "odom",
+                            "loop": False}
+    geo = commands.plan("patrol", {"route": "waypoints", "waypoints": [[31.23, 121.47]],
+                                   "frame": "wgs84"})
+    assert geo.fields["frame"] == "wgs84" and geo.fields["route"] == ""
+    too_many = [[float(i), 0.0] for i in range(65)]
+    bad = ({"waypoints": too_many}, {"waypoints": [[1, float("nan")]]}, {"waypoints": [[1, 2, 3]]},
+           {"waypoints": [[True, 2]]}, {"waypoints": [1, 2]}, {"waypoints": "1,2"},
+           {"waypoints": [[1e7, 0]]}, {"waypoints": [{"x": 1, "y": 2}]})
+    for args in ({"route": "patrol", "waypoints": [[1, 2]]}, {"waypoints": [[1, 2]]},
+                 {"route": "waypoints"}, {"route": "waypoints", "waypoints": []},
+                 *({"route": "waypoints", **a} for a in bad)):
+        with pytest.raises(Refused) as err:
+            commands.plan("patrol", args)
+        assert err.value.code == "bad_args", args

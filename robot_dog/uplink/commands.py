@@ -59,6 +59,8 @@ def plan(verb: str, args: Mapping[str, Any]) -> ServiceCall | ActionGoal | Audio
     if isinstance(executor, verbs.Action):
         if verb == "announce":
             _check_announce(fields)
+        if verb == "patrol":
+            _route_or_waypoints(fields)
         return ActionGoal(executor.name, executor.action, fields)
     if not isinstance(executor, verbs.Service):
         raise Refused("not_allowed", f"{verb} is not a station command")
@@ -71,6 +73,18 @@ def plan(verb: str, args: Mapping[str, Any]) -> ServiceCall | ActionGoal | Audio
                   "timeout_s": 0.0 if fields.pop("leave") else STATION_DEADLINE_S}
         return ServiceCall(executor.name, executor.srv, fields, answer_ok=False)
     return ServiceCall(executor.name, executor.srv, fields)
+
+
+def _route_or_waypoints(fields: dict[str, Any]) -> None:
+    """`patrol` walks the named route, or with route `waypoints` the waypoints given (the
+    action's empty route); waypoints with a named route are refused, not ignored."""
+    if fields["route"] == verbs.EXPLICIT_ROUTE:
+        if not fields["waypoints"]:
+            raise Refused("bad_args", f"route {verbs.EXPLICIT_ROUTE} needs waypoints")
+        fields["route"] = ""
+    elif fields["waypoints"]:
+        raise Refused("bad_args", f"waypoints are walked with route {verbs.EXPLICIT_ROUTE}, "
+                      f"not {fields['route']}")
 
 
 def _check_announce(fields: dict[str, Any]) -> None:

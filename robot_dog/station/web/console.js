@@ -387,6 +387,8 @@ function renderVerbs() {
       } else if (schema.type === "boolean") {
         input = h("input", {type: "checkbox"});
         input.checked = Boolean(schema.default);
+      } else if (schema.type === "array") {   // a route: "x, y; x, y; ..." (empty: not given)
+        input = h("input", {type: "text", placeholder: "x, y; x, y", value: ""});
       } else input = h("input", {type: "text", maxlength: String(schema.maxLength ?? 64), value: schema.default ?? ""});
       input.dataset.arg = arg;
       input.dataset.kind = schema.type || "string";
@@ -396,7 +398,8 @@ function renderVerbs() {
       const args = {};
       for (const input of box.querySelectorAll(`[data-verb-box="${v.name}"] [data-arg]`)) {
         const value = ["number", "integer"].includes(input.dataset.kind) ? Number(input.value)
-          : input.dataset.kind === "boolean" ? input.checked : input.value;
+          : input.dataset.kind === "boolean" ? input.checked
+          : input.dataset.kind === "array" ? points(input.value) : input.value;
         if (value !== "") args[input.dataset.arg] = value;
       }
       if (CONFIRM.includes(v.name) && !window.confirm(t("confirm_verb", {verb: v.name, dog: state.view}))) return;
@@ -405,6 +408,15 @@ function renderVerbs() {
     return h("div", {class: "verb", "data-verb-box": v.name, title: v.summary}, ...inputs,
              h("button", {type: "button", "data-verb": v.name, onclick: send}, t(`verb_${v.name}`, {}, v.name)));
   }));
+}
+
+/** "x, y; x, y" -> [[x, y], ...]; "" when empty. Anything else goes as typed: the registry's
+ *  check (station and dog) refuses it with the reason, shown as the command's result. */
+function points(text) {
+  if (!text.trim()) return "";
+  const pairs = text.split(";").map(p => p.split(",").map(v => v.trim()).filter(v => v !== ""));
+  return pairs.every(p => p.length === 2 && p.every(v => Number.isFinite(Number(v))))
+    ? pairs.map(p => p.map(Number)) : text;
 }
 
 function announce() {
