@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import threading
-import urllib.request
 from pathlib import Path
 
 import psutil
@@ -66,10 +65,19 @@ class StationProcess:
 
 
 def visit(port: int, token: str) -> bytes:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/fleet",
-                                     headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return response.read()
+    """GET /api/fleet with `Connection: close`, read to the end of the stream before closing:
+    the station closes first, so the connection waits in TIME-WAIT on the station's port (a
+    client that closed as soon as it had the body raced the server's close, and under load the
+    TIME-WAIT could land on the client's port instead)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(f"GET /api/fleet HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                     f"Authorization: Bearer {token}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head[:200]
+    return body
 
 
 def time_wait_on(port: int) -> bool:
