@@ -28,9 +28,9 @@ from robot_dog.audio.siren import TONES
 from robot_dog.errors import Refused
 from robot_dog.mqtt.talk_seal import KEY_TEXT, WINDOW_ID
 from robot_dog.person_names import MAX_NAME_CHARS
-# A route the station may send is one the telemetry carries back whole (the map draws it).
-from robot_dog.uplink.telemetry import ROUTE_POINTS_MAX
-
+#: Most points of a route: what the station may send in `patrol` and what the telemetry's `goal`
+#: section carries back (robot_dog/uplink/telemetry.py), so the map draws every route it can send.
+ROUTE_POINTS_MAX = 64
 #: `patrol`'s route that walks the command's own waypoints (the action's empty route).
 EXPLICIT_ROUTE = "waypoints"
 from robot_dog.payload.police_light import PATTERNS

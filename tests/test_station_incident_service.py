@@ -296,7 +296,7 @@ def test_a_dog_sent_to_another_incident_leaves_the_first_and_reports_to_the_seco
     second = svc.open(WANG, "second")["incident"]["id"]
     svc.dispatch_dog(WANG, first, "dog1", target={"x": 1.0, "y": 0.0})
     svc.dispatch_dog(WANG, second, "dog1", route="patrol", loop=False)
-    assert (world.command().verb, dict(world.command().args)) == ("patrol", {"route": "patrol", "loop": False})
+    assert (world.command().verb, dict(world.command().args)) == ("patrol", {"route": "patrol", "waypoints": [], "frame": "odom", "loop": False})
     left = svc.get(VIEWER, first)["timeline"][-1]
     assert (left["kind"], left["unit"], left["data"]) == (
         "unit_status", "dog1", {"reason": "dispatched", "to": second, "status": "cleared"})

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from robot_dog import verbs
+
 SCHEMA_VERSION = 1
 
 
@@ -171,9 +173,10 @@ def safety_section(engaged: bool, reason: str) -> dict[str, Any]:
     return {"estop": bool(engaged), "estop_reason": reason[:128]}
 
 
-#: Most waypoints the section carries; a longer route is sent without them (the map then draws
-#: the target alone rather than a route cut short). 64 pairs are about 1.3 KB of 16 KiB.
-ROUTE_POINTS_MAX = 64
+#: Most waypoints the section carries (the verb registry's, the most `patrol` may send); a longer
+#: route (a ROS client's) is sent without them: the map then draws the target alone rather than a
+#: route cut short. 64 pairs are about 1.3 KB of 16 KiB.
+ROUTE_POINTS_MAX = verbs.ROUTE_POINTS_MAX
 #: States of a goal that still runs: only these carry their waypoints (an ended goal is not drawn).
 RUNNING_STATES = ("active", "waiting")
 
