@@ -121,6 +121,13 @@ def test_handheld_pairs_drives_stops_estops_and_loses_link(dog, dog_namespace, r
                 unhold(page, probe)    # a lapse of the loaded machine held the dog meanwhile
             return latest is not None and not latest.engaged and "handheld" in latest.endpoints
         wait_for(joined, "handheld joined e-stop", interval_s=1.0)
+        # The officer drives once the page has the dog's e-stop state and it is free: a page that
+        # had none yet took a hold it heard of after the stick was down for a new one and let go
+        # of the stick (its deadman; seen as a stop frame 0.5 s into the drive).
+        page.wait_for_function(
+            "() => { const pill = document.querySelector('#estop-state');"
+            " return pill.textContent !== 'e-stop —' && !pill.classList.contains('engaged'); }",
+            timeout=30_000)
 
         # --- drive: 90 % stick forward = 0.9 of the normal cap (1 m/s); release: zero, then nothing
         drag(page, -90)
