@@ -28,12 +28,13 @@ from robot_dog.audio.siren import TONES
 from robot_dog.errors import Refused
 from robot_dog.mqtt.talk_seal import KEY_TEXT, WINDOW_ID
 from robot_dog.person_names import MAX_NAME_CHARS
+from robot_dog.payload.police_light import PATTERNS
+
 #: Most points of a route: what the station may send in `patrol` and what the telemetry's `goal`
 #: section carries back (robot_dog/uplink/telemetry.py), so the map draws every route it can send.
 ROUTE_POINTS_MAX = 64
 #: `patrol`'s route that walks the command's own waypoints (the action's empty route).
 EXPLICIT_ROUTE = "waypoints"
-from robot_dog.payload.police_light import PATTERNS
 
 STATION, HANDHELD, GAMEPAD, KEYBOARD = "station", "handheld", "gamepad", "keyboard"
 #: Who may send a verb: the station (signed MQTT commands), the officer's phone (the handheld
