@@ -37,3 +37,17 @@ def test_voice_activity_on_speech_not_on_silence_or_hum() -> None:
 def test_wrong_frame_size_refused() -> None:
     with pytest.raises(ValueError, match="expected 960"):
         LevelMeter().update(np.zeros(100, np.float32))
+
+
+def test_the_frames_own_pcm_gives_the_same_level() -> None:
+    # The microphone hands the VAD the int16 bytes it read rather than the frame converted back.
+    from robot_dog.audio.pcm import to_float
+    speech = normalise(tts.synthesize("Please keep moving, thank you.", "en"), -23.0)
+    pcm = np.clip(np.round(speech * 32768), -32768, 32767).astype(np.int16)
+    from_float, from_pcm = LevelMeter(), LevelMeter()
+    levels = [(from_float.update(to_float(s)), from_pcm.update(to_float(s), s.tobytes()))
+              for s in frames(pcm)]
+    assert all(a == b for a, b in levels)
+    assert any(a.voice_active for a, _ in levels)
+    with pytest.raises(ValueError, match="expected 1920"):
+        LevelMeter().update(np.zeros(960, np.float32), b"\0" * 100)

@@ -85,3 +85,19 @@ def test_a_stream_weighted_frame_by_frame_equals_the_whole() -> None:
     stream = loudness.KWeighting()
     parts = [stream.process(x[i:i + 960]) for i in range(0, len(x), 960)]
     assert np.max(np.abs(np.concatenate(parts) - loudness.k_weighted(x))) < 1e-9
+
+
+def test_a_stream_of_mixed_frame_lengths_equals_scipy_lfilter() -> None:
+    # 960-sample frames take the one-system path, odd lengths the stage-by-stage one: the
+    # filters' state passes between them unchanged.
+    from scipy.signal import lfilter
+    x = _speechlike(2.0, 11).astype(np.float64)
+    expected = x
+    for b, a in loudness.K_WEIGHTING_48K:
+        expected = lfilter(b, a, expected)
+    stream, parts, start = loudness.KWeighting(), [], 0
+    for n in [960, 960, 333, 960, 1920, 7, 960, 480, 960] * 12:
+        parts.append(stream.process(x[start:start + n]))
+        start += n
+    got = np.concatenate(parts)
+    assert start > RATE_HZ and np.max(np.abs(got - expected[:start])) < 1e-9

@@ -135,3 +135,14 @@ def test_the_dogs_own_siren_is_gated() -> None:
 def test_a_bang_after_the_gate_still_fires() -> None:
     signal = at(street(6), 4.0, bang())
     assert [k for _, k, _ in detect(signal, gated=[(1.0, 3.0)])] == ["bang"]
+
+
+def test_rise_is_the_jump_of_each_1_ms_peak_over_the_10_ms_before_it() -> None:
+    from robot_dog.audio.sound_events import _rise_db
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        x = (rng.normal(0, 1, 1440) * np.repeat(rng.uniform(0, 1, 30) ** 4, 48)).astype(np.float32)
+        db = 20 * np.log10(np.abs(x).reshape(-1, 48).max(axis=1) + 1e-9)
+        expected = max(db[i] - db[i - 10:i].max() for i in range(10, 30))
+        assert _rise_db(x) == pytest.approx(expected, abs=1e-9)
+    assert _rise_db(np.zeros(400, np.float32)) == 0.0            # shorter than 11 blocks

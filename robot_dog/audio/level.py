@@ -34,12 +34,20 @@ class LevelMeter:
         self._powers: deque[float] = deque(maxlen=MOMENTARY_FRAMES)  # K-weighted, per frame
         self._voiced: deque[bool] = deque(maxlen=5)
 
-    def update(self, frame: np.ndarray) -> Level:
-        """One 20 ms frame in; its level, the 400 ms loudness and voice activity."""
+    def update(self, frame: np.ndarray, pcm: bytes | None = None) -> Level:
+        """One 20 ms frame in; its level, the 400 ms loudness and voice activity.
+
+        `pcm`: the int16 bytes the frame was made from, when the caller has them (the
+        microphone does): the VAD reads those instead of converting the frame back."""
         if len(frame) != FRAME_SAMPLES:
             raise ValueError(f"frame of {len(frame)} samples, expected {FRAME_SAMPLES}")
-        self._powers.append(float(np.sum(np.square(self._weighting.process(frame)))))
-        self._voiced.append(self._vad.is_speech(to_int16(frame).tobytes(), RATE_HZ))
+        weighted = self._weighting.process(frame)
+        self._powers.append(float(np.dot(weighted, weighted)))
+        if pcm is None:
+            pcm = to_int16(frame).tobytes()
+        elif len(pcm) != 2 * FRAME_SAMPLES:
+            raise ValueError(f"pcm of {len(pcm)} bytes, expected {2 * FRAME_SAMPLES}")
+        self._voiced.append(self._vad.is_speech(pcm, RATE_HZ))
         power = sum(self._powers) / (len(self._powers) * FRAME_SAMPLES)
         momentary = -0.691 + 10 * np.log10(power) if power > 1e-12 else -120.0
         return Level(dbfs(frame), peak_dbfs(frame), momentary, sum(self._voiced) >= 3)

@@ -20,13 +20,14 @@ from functools import partial
 from typing import Any
 
 from rclpy.node import Node
+from rclpy.time import Time
 from robot_dog_interfaces.msg import AudioChunk, AudioLevel, SoundEvent
 from std_msgs.msg import Bool, Header
 
 from robot_dog.ros import frames, qos
 from robot_dog.audio import devices
 from robot_dog.audio.level import LevelMeter
-from robot_dog.audio.pcm import FRAME_S, samples_field, to_float
+from robot_dog.audio.pcm import FRAME_S, to_float
 from robot_dog.audio.sound_events import EventConfig, SoundEventDetector
 from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.ros_main import run_node
@@ -74,11 +75,15 @@ class MicrophoneNode(Node):
     def _on_megaphone(self, msg: Bool) -> None:
         self._gated = msg.data
 
+    @staticmethod
+    def _header(stamp: Time) -> Header:
+        return Header(stamp=stamp.to_msg(), frame_id=frames.MICROPHONE)
+
     def _read_loop(self) -> None:
         from robot_dog.audio.stream import PcmInput
         mic, sequence = None, 0
         block: list[bytes] = []
-        block_header, blocks = Header(), 0
+        block_stamp, blocks = self.get_clock().now(), 0
         while self._running:
             if mic is None:
                 try:
@@ -94,33 +99,36 @@ class MicrophoneNode(Node):
                 mic.close()
                 mic = None
                 continue
-            header = Header(stamp=self.get_clock().now().to_msg(), frame_id=frames.MICROPHONE)
+            # A stamp every frame (the read's time), a Header only for what is published.
+            stamp = self.get_clock().now()
+            pcm = samples.tobytes()
             if self._audio_pub.get_subscription_count():   # a live listener (the uplink's)
-                chunk = AudioChunk(header=header, sample_rate=devices.RATE_HZ, channels=1,
-                                   sequence=sequence)
-                chunk.samples = samples_field(samples)
+                chunk = AudioChunk(header=self._header(stamp), sample_rate=devices.RATE_HZ,
+                                   channels=1, sequence=sequence)
+                chunk.samples = array.array("h", pcm)
                 self._audio_pub.publish(chunk)
             if not block:
-                block_header = header       # a block is stamped with its first frame's time
-            block.append(samples_field(samples).tobytes())
+                block_stamp = stamp         # a block is stamped with its first frame's time
+            block.append(pcm)
             if len(block) == self._block_frames:
-                chunk = AudioChunk(header=block_header, sample_rate=devices.RATE_HZ, channels=1,
-                                   sequence=blocks)
+                chunk = AudioChunk(header=self._header(block_stamp), sample_rate=devices.RATE_HZ,
+                                   channels=1, sequence=blocks)
                 chunk.samples = array.array("h", b"".join(block))
                 self._block_pub.publish(chunk)
                 block, blocks = [], (blocks + 1) % (1 << 32)
             frame = to_float(samples)
-            level = self._meter.update(frame)
+            level = self._meter.update(frame, pcm)
             self._events.set_gated(self._gated)
             event = self._events.update(frame, level)
             if sequence % self._level_every == 0:
                 self._level_pub.publish(AudioLevel(
-                    header=header, rms_dbfs=level.rms_dbfs, peak_dbfs=level.peak_dbfs,
-                    lufs_momentary=level.lufs_momentary, voice_active=level.voice_active))
+                    header=self._header(stamp), rms_dbfs=level.rms_dbfs,
+                    peak_dbfs=level.peak_dbfs, lufs_momentary=level.lufs_momentary,
+                    voice_active=level.voice_active))
             if event is not None:
                 self.get_logger().info(f"sound event {event.kind} at {event.peak_dbfs:.1f} dBFS "
                                        f"(confidence {event.confidence:.2f})")
-                self._event_pub.publish(SoundEvent(header=header, kind=event.kind,
+                self._event_pub.publish(SoundEvent(header=self._header(stamp), kind=event.kind,
                                                    peak_dbfs=event.peak_dbfs,
                                                    confidence=event.confidence))
             sequence = (sequence + 1) % (1 << 32)

@@ -23,6 +23,7 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from robot_dog.audio.devices import RATE_HZ
 from robot_dog.audio.level import Level
@@ -86,12 +87,15 @@ class SoundEventDetector:
             self._impulse, self._shout_frames, self._loud_frames = None, 0, 0
             return None
         event = self._watch_impulse(frame, level)
-        background = self.background_dbfs
-        rise = _rise_db(np.concatenate([self._tail, frame]))
-        self._tail = frame[-480:].copy()
+        tail, self._tail = self._tail, frame[-480:].copy()
         if self._impulse is None and event is None:
-            if (level.peak_dbfs >= c.impulse_peak_dbfs and rise >= c.rise_db
-                    and level.peak_dbfs - background >= c.onset_db):
+            # The cheap test first: below `impulse_peak_dbfs` (a street at rest) neither the
+            # rise nor the background (a median) is computed.
+            background = None
+            if (level.peak_dbfs >= c.impulse_peak_dbfs
+                    and _rise_db(np.concatenate([tail, frame])) >= c.rise_db):
+                background = self.background_dbfs
+            if background is not None and level.peak_dbfs - background >= c.onset_db:
                 self._impulse = {"top": level.rms_dbfs, "peak": level.peak_dbfs, "frames": 1,
                                  "hf": _hf_energy(frame), "all": float(np.sum(frame ** 2)),
                                  "margin": level.peak_dbfs - background - c.onset_db}
@@ -151,8 +155,10 @@ def _rise_db(x: np.ndarray, block: int = 48, lookback: int = 10) -> float:
     """Largest jump (dB) of a 1 ms block's peak over the loudest of the 10 ms before it."""
     peaks = np.max(np.abs(x[: len(x) // block * block].reshape(-1, block)), axis=1) + 1e-9
     db = 20 * np.log10(peaks)
-    before = np.array([db[max(0, i - lookback):i].max() for i in range(lookback, len(db))])
-    return float(np.max(db[lookback:] - before)) if before.size else 0.0
+    if len(db) <= lookback:
+        return 0.0
+    before = sliding_window_view(db[:-1], lookback).max(axis=1)    # db[i - lookback:i], each i
+    return float(np.max(db[lookback:] - before))
 
 
 def periodicity(frame: np.ndarray, low_hz: float = 80.0, high_hz: float = 600.0) -> float:
