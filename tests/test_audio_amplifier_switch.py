@@ -85,3 +85,17 @@ def test_switch_off_sends_only_when_on() -> None:
     switch.step(True, 0.02)
     switch.switch_off()
     assert service.sent[-1][0] is False and not switch.on
+
+
+def test_resting_only_when_off_with_no_answer_due() -> None:
+    # The megaphone's output loop sleeps only while this is resting: an enable in flight must
+    # still be stepped (its answer turns the amplifier on, and off again after the idle time).
+    switch, service = make()
+    assert switch.resting
+    switch.step(True, 0.0)
+    assert not switch.resting                     # asked, no answer yet
+    service.sent[-1][1].reply = Reply(True)
+    switch.step(False, 0.02)
+    assert switch.on and not switch.resting
+    switch.step(False, 1.1)                       # idle_off_s after the last sound
+    assert not switch.on and switch.resting

@@ -26,6 +26,11 @@ class AmplifierSwitch:
     def on(self) -> bool:
         return self.plan.on
 
+    @property
+    def resting(self) -> bool:
+        """Off with no enable awaiting its answer: nothing to step until sound is wanted."""
+        return not self.plan.on and self._pending is None
+
     def step(self, wants_sound: bool, now: float) -> str:
         """Advance; '' or the reason the sound cannot play now."""
         if self._pending is not None:

@@ -78,6 +78,11 @@ class JitterBuffer:
     def active(self) -> bool:
         return self._playing or self._idle_pulls < self.hangover
 
+    @property
+    def holds_sound(self) -> bool:
+        """Samples wait to be pulled: a spurt not started yet, or chunks behind a missing one."""
+        return bool(self._pending.size or self._waiting)
+
     def push(self, sequence: int, samples: np.ndarray) -> bool:
         """Add one chunk (float32 at RATE_HZ); False when it was dropped."""
         sequence %= SEQ_MOD

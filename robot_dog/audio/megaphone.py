@@ -72,6 +72,11 @@ class Megaphone:
                 or self.siren.active(now)
                 or self.announcements.busy)
 
+    def resting(self, now: float) -> bool:
+        """Nothing plays or waits to be pulled (a voice's first chunk is not `active` until the
+        first pull): the output loop may sleep until a request or a chunk comes."""
+        return not self.wants_sound(now) and not any(v.holds_sound for v in self.voices.values())
+
     def frame(self, now: float, n: int = FRAME_SAMPLES) -> np.ndarray | None:
         """The next mixed frame (float32, limited), or None when every source is silent."""
         frames = {Priority.SAFETY: self.safety.render(n),

@@ -6,7 +6,9 @@ microphone gates its events) and `megaphone/siren_active` (latched Bool: a siren
 one of the bodycam recorder's triggers); subscribes a live-voice topic per source
 (`megaphone/voice/handheld`, `megaphone/voice/station`: AudioChunk, robot_dog/audio/voices.py)
 and the payload's `amplifier/state`. An output thread writes one 20 ms frame at a time to the speaker device
-through PyAudio (the blocking write is the clock). The amplifier is enabled through payload_node
+through PyAudio (the blocking write is the clock); with nothing to play and the amplifier off it
+sleeps until a request or a voice chunk wakes it, instead of writing silence 50 times a second
+(docs/BENCHMARKS.md, CPU at rest). The amplifier is enabled through payload_node
 (`amplifier/set`) before the first sound, refreshed while sounding and disabled after; when it is
 refused (MCU safe state, too hot, no payload node) the sound is dropped and the requests fail
 with the reason. Behaviour lives in megaphone.py and the cores; this file is wiring.
@@ -46,6 +48,11 @@ from robot_dog.ros.priority import raise_priority
 from robot_dog.ros.ros_main import run_node
 
 DEVICE_CHECK_S = 2.0         # how often the virtual speaker's presence is checked
+WAKE_PRIME_FRAMES = 2        # silence written before the first sound after a sleep: the device
+                             # buffer (40 ms) refilled. Written into a stream that ran dry, the
+                             # first 10-20 ms were lost (measured: 173 of 192 ms of a tone heard;
+                             # all of it after 1 or 2 frames of silence, and its onset 30-40 ms
+                             # earlier than behind the silence the loop used to keep queued)
 AMP_ANSWER_S = 5.0           # an amplifier call not answered (or no payload_node found) by then
                              # counts as refused; discovery of a just-started node takes ~1 s
 
@@ -79,7 +86,9 @@ class MegaphoneNode(Node):
             mixer=MixerConfig(volume_cap=p("volume_cap", 1.0, "highest output level, 0..1")),
             default_volume=p("default_volume", 0.8, "announcement volume when none is given")))
         self._core.volume = p("volume", 1.0, "master volume, 0..1 (capped by volume_cap)")
-        self._lock = threading.Lock()        # the core: output thread vs. ROS callbacks
+        # The core: output thread vs. ROS callbacks, which notify it of new sound (it sleeps
+        # while there is none).
+        self._lock = threading.Condition()
         trace_file = p("voice_trace", "", "write each voice chunk's times through the megaphone "
                        "to this file at exit (JSON lines; '' = off; for the benchmarks)")
         self._trace_file = Path(trace_file) if trace_file else None
@@ -112,6 +121,8 @@ class MegaphoneNode(Node):
     def close(self) -> None:
         """Stop the output; the amplifier is switched off (and lapses on the MCU anyway)."""
         self._running = False
+        with self._lock:
+            self._lock.notify()              # a sleeping output loop sees the stop at once
         # Not waited for longer: a write blocked on the audio server (0.8-1.5 s seen at a stop)
         # ends with the process; the amplifier goes off now either way (disabled: the loop
         # cannot switch it on again).
@@ -149,6 +160,7 @@ class MegaphoneNode(Node):
             with self._lock:
                 queue, item = self._core.announce(audio, request.priority, request.volume,
                                                   request.repeat, label)
+                self._lock.notify()
         except (RequestRefused, tts.TtsError) as exc:
             self.get_logger().warning(f"announcement refused: {exc}")
             goal.abort()
@@ -183,6 +195,7 @@ class MegaphoneNode(Node):
                 self._refuse_if_unsafe()
             with self._lock:
                 plan = self._core.siren.set(request.tone, request.max_duration_s, time.monotonic())
+                self._lock.notify()
         except RequestRefused as exc:
             return answer(response, exc)
         return answer(response, message=plan)
@@ -198,6 +211,8 @@ class MegaphoneNode(Node):
         with self._lock:
             buffer = self._core.voices[source]
             accepted = buffer.push(msg.sequence, samples)
+            if accepted:
+                self._lock.notify()
             if self._trace is not None:
                 self._trace.received(source, msg.sequence, time.monotonic(),
                                      "" if accepted else buffer.refusal)
@@ -216,7 +231,7 @@ class MegaphoneNode(Node):
         if refused:
             self.get_logger().warning(f"speaker thread at {refused}")
         silence = np.zeros(FRAME_SAMPLES, np.int16)
-        speaker = None
+        speaker, slept = None, False
         while self._running:
             if speaker is None:
                 speaker = self._open_speaker()
@@ -236,6 +251,13 @@ class MegaphoneNode(Node):
                 frame = self._core.frame(now) if sounding else None
                 voices, mixed = self._core.voices, time.monotonic()
                 siren_on = self._core.siren.active(now)
+                if (frame is None and self._resting(now) and self._active is False
+                        and self._siren_on is False):
+                    # Nothing to play, the amplifier off, `active` and `siren_active` False
+                    # published: sleep until a request notifies (or the device check is due).
+                    self._lock.wait(DEVICE_CHECK_S)
+                    slept = True
+                    continue
             if siren_on != self._siren_on:
                 self._siren_on = siren_on
                 self._siren_pub.publish(Bool(data=siren_on))
@@ -244,6 +266,10 @@ class MegaphoneNode(Node):
                 self._active = active
                 self._active_pub.publish(Bool(data=active))
             try:
+                if slept:
+                    for _ in range(WAKE_PRIME_FRAMES):
+                        speaker.write(silence)
+                    slept = False
                 speaker.write(silence if frame is None else to_int16(frame))
             except devices.AudioDeviceError as exc:
                 self._speaker_failed(str(exc))
@@ -258,6 +284,10 @@ class MegaphoneNode(Node):
                                               written)
         if speaker is not None:
             speaker.close()
+
+    def _resting(self, now: float) -> bool:
+        """No source has sound or waits to play, and the amplifier is off with no answer due."""
+        return self._core.resting(now) and (not self._use_amp or self._amp.resting)
 
     def _speaker_failed(self, reason: str) -> None:
         """Nothing can be heard: fail what plays or waits, amplifier off, reopen later."""
