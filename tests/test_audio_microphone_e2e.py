@@ -2,6 +2,7 @@
 sounds into the street sink (the simulator's path) through real PyAudio streams."""
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 
@@ -78,12 +79,33 @@ def mic(virtual_audio, tmp_path_factory):
         node.kill()
 
 
-def play_street(signal: np.ndarray) -> None:
+def play_street(signal: np.ndarray, started: list[float] | None = None) -> None:
+    """Play into the street sink; `started` gets the wall-clock time the write began (the
+    microphone stamps its levels with the wall clock too)."""
     out = PcmOutput(devices.STREET_SINK)
     try:
+        if started is not None:
+            started.append(time.time())
         out.write(to_int16(signal))
     finally:
         out.close()
+
+
+def play_street_listening(client: MicClient, signal: np.ndarray) -> float:
+    """Play while the client spins; the time the play began. `microphone/level` is best effort
+    with a history of 5 (sensor QoS): a client that waits out a blocking play of 3 s gets the
+    last 5 levels (0.5 s) of the 30 published, never those of a speech before them."""
+    started: list[float] = []
+    player = threading.Thread(target=play_street, args=(signal, started), name="street")
+    player.start()
+    while player.is_alive():
+        client.executor.spin_once(timeout_sec=0.02)
+    player.join()
+    return started[0]
+
+
+def stamp_s(msg) -> float:
+    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
 
 
 def test_chunks_are_numbered_and_levels_flow(mic) -> None:
@@ -111,11 +133,16 @@ def test_bang_fires_an_event_speech_does_not(mic) -> None:
     client, node = mic
     client.events.clear()
     speech = normalise(tts.synthesize("Excuse me, where is the station?", "en"), -30.0)
-    before = len(client.levels)      # every level since the speech began, however late they come
-    play_street(np.concatenate([street(0.5), speech, street(0.5)]))
+    started = play_street_listening(client, np.concatenate([street(0.5), speech, street(0.5)]))
     client.spin_for(1.0)
     assert client.events == [], [e.kind for e in client.events]
-    assert any(level.voice_active for level in client.levels[before:])
+    # The levels stamped well inside the speech (0.5 s in, 2.1 s long; 0.2 s kept for the
+    # device's latency): all of them arrived, and the speech is voiced.
+    inside = [level for level in client.levels
+              if started + 0.7 <= stamp_s(level) <= started + 0.3 + len(speech) / devices.RATE_HZ]
+    assert len(inside) >= 10, [(stamp_s(level) - started, level.voice_active)
+                               for level in client.levels[-40:]]
+    assert any(level.voice_active for level in inside), [level.rms_dbfs for level in inside]
     play_street(np.concatenate([street(1.0), bang(), street(0.5)]))
     assert client.spin_until(lambda: client.events, 20), node.output()
     assert [e.kind for e in client.events] == ["bang"]
