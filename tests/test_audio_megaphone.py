@@ -151,24 +151,24 @@ def test_the_officer_is_over_the_station_and_each_voice_topic_has_one_publisher(
 
 
 @pytest.mark.parametrize("source", ["handheld", "station"])
-def test_resting_until_a_voice_chunk_and_again_after_its_hangover(source: str) -> None:
-    # The output loop sleeps while the core rests: a first voice chunk must end the rest
-    # although the buffer is not `active` until its first pull.
+def test_a_first_voice_chunk_wants_sound_until_its_hangover_is_over(source: str) -> None:
+    # The amplifier goes on and the output loop wakes on the first chunk, although the buffer is
+    # not `active` until its first pull (push-to-talk alone never played with the amplifier).
     mega = Megaphone()
-    assert mega.resting(0.0)
+    assert not mega.wants_sound(0.0)
     mega.voices[source].push(7, tone(3000, 0.02))
-    assert mega.resting(0.0) is False
+    assert mega.wants_sound(0.0)
     frames = [mega.frame(0.0) for _ in range(40)]
     assert frames[0] is not None and np.max(np.abs(frames[0])) > 0.1
-    assert mega.resting(0.0) and frames[-1] is None       # the hangover (15 frames) is over
-    mega.voices[source].push(9, tone(3000, 0.02))         # a new spurt waits to be pulled
-    assert mega.voices[source].holds_sound and not mega.resting(0.0)
+    assert not mega.wants_sound(0.0) and frames[-1] is None   # the hangover (15 frames) is over
+    mega.voices[source].push(9, tone(3000, 0.02))             # a new spurt waits to be pulled
+    assert mega.voices[source].holds_sound and mega.wants_sound(0.0)
 
 
-def test_resting_ends_with_an_announcement_or_a_siren() -> None:
+def test_an_announcement_or_a_siren_wants_sound() -> None:
     mega = Megaphone()
     mega.announce(tone(400, 0.1))
-    assert not mega.resting(0.0)
+    assert mega.wants_sound(0.0)
     mega = Megaphone()
     mega.siren.set("wail", 1.0, now=0.0)
-    assert not mega.resting(0.5) and mega.resting(1.5)
+    assert mega.wants_sound(0.5) and not mega.wants_sound(1.5)

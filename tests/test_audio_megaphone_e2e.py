@@ -157,6 +157,30 @@ def test_officer_and_station_talking_at_once_both_heard_and_the_officer_on_top(
     assert abs(np.median(station[alone]) - np.median(officer[both])) < 4
 
 
+def test_push_to_talk_alone_from_rest_switches_the_amplifier_on_and_is_heard(
+        megaphone_stack, megaphone) -> None:
+    """From rest (amplifier off, the output loop asleep), live voice alone: the first chunk
+    wakes the loop and switches the amplifier on (a buffer is not `active` before its first
+    pull: voice alone stayed silent unless another sound had left the amplifier on)."""
+    wait_for(lambda: not amp_on(megaphone_stack), "amplifier off: the megaphone at rest", 30)
+    megaphone.spin_until(lambda: False, 1.0)
+    voice = (0.5 * 32767 * np.sin(2 * np.pi * 3000 * np.arange(960) / RATE_HZ)).astype(np.int16)
+    recorder = MonitorRecorder()
+    try:
+        seq, end, switched_on = 0, time.monotonic() + 1.0, False
+        while time.monotonic() < end:
+            megaphone.send_voice(seq, voice)
+            seq += 1
+            megaphone.spin_until(lambda: False, 0.02)
+            switched_on = switched_on or amp_on(megaphone_stack)
+        megaphone.spin_until(lambda: False, 0.5)           # the tail through the speaker
+    finally:
+        samples = recorder.stop()
+    assert switched_on, megaphone_stack.logs()
+    t, f, mag = band(samples)
+    assert np.sum(level_db(f, mag, 3000) > -30) >= 5, megaphone_stack.logs()
+
+
 @pytest.mark.parametrize("fields, words", [
     (dict(text=""), "empty text"),
     (dict(text="word " * 2000), "above the"),

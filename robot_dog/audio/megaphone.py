@@ -68,14 +68,13 @@ class Megaphone:
         return queue, queue.submit(rendered, priority, repeat, label)
 
     def wants_sound(self, now: float) -> bool:
-        return (self.safety.busy or any(v.active for v in self.voices.values())
+        """Something plays or waits to: the amplifier goes on, the output loop runs. A voice's
+        first chunk counts before its first pull makes the buffer `active` (without it,
+        push-to-talk alone never switched the amplifier on, and nothing pulled the chunk)."""
+        return (self.safety.busy
+                or any(v.active or v.holds_sound for v in self.voices.values())
                 or self.siren.active(now)
                 or self.announcements.busy)
-
-    def resting(self, now: float) -> bool:
-        """Nothing plays or waits to be pulled (a voice's first chunk is not `active` until the
-        first pull): the output loop may sleep until a request or a chunk comes."""
-        return not self.wants_sound(now) and not any(v.holds_sound for v in self.voices.values())
 
     def frame(self, now: float, n: int = FRAME_SAMPLES) -> np.ndarray | None:
         """The next mixed frame (float32, limited), or None when every source is silent."""

@@ -287,7 +287,7 @@ class MegaphoneNode(Node):
 
     def _resting(self, now: float) -> bool:
         """No source has sound or waits to play, and the amplifier is off with no answer due."""
-        return self._core.resting(now) and (not self._use_amp or self._amp.resting)
+        return not self._core.wants_sound(now) and (not self._use_amp or self._amp.resting)
 
     def _speaker_failed(self, reason: str) -> None:
         """Nothing can be heard: fail what plays or waits, amplifier off, reopen later."""
