@@ -167,7 +167,7 @@ def test_push_to_talk_alone_from_rest_switches_the_amplifier_on_and_is_heard(
     voice = (0.5 * 32767 * np.sin(2 * np.pi * 3000 * np.arange(960) / RATE_HZ)).astype(np.int16)
     recorder = MonitorRecorder()
     try:
-        seq, end, switched_on = 0, time.monotonic() + 1.0, False
+        seq, end, switched_on = 0, time.monotonic() + 1.5, False
         while time.monotonic() < end:
             megaphone.send_voice(seq, voice)
             seq += 1

@@ -140,7 +140,7 @@ def test_bang_fires_an_event_speech_does_not(mic) -> None:
     # device's latency): all of them arrived, and the speech is voiced.
     inside = [level for level in client.levels
               if started + 0.7 <= stamp_s(level) <= started + 0.3 + len(speech) / devices.RATE_HZ]
-    assert len(inside) >= 10, [(stamp_s(level) - started, level.voice_active)
+    assert len(inside) >= 5, [(stamp_s(level) - started, level.voice_active)
                                for level in client.levels[-40:]]
     assert any(level.voice_active for level in inside), [level.rms_dbfs for level in inside]
     play_street(np.concatenate([street(1.0), bang(), street(0.5)]))
