@@ -17,6 +17,8 @@ stages as one system, 0.01 ms a frame in a loop, 0.06 ms at the microphone's one
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from robot_dog.audio.devices import RATE_HZ
@@ -124,7 +126,7 @@ class _FramePlan:
         C = np.concatenate([b2[0] * first, first])
         D = b2[0] * b1[0]
         powers = [np.eye(4)]
-        for _ in range(max(block, n // block + 1)):
+        for _ in range(block):
             powers.append(A @ powers[-1])
         h = np.array([D] + [C @ powers[m - 1] @ B for m in range(1, block)])
         index = np.arange(block)
@@ -152,10 +154,13 @@ class _FramePlan:
         return y.reshape(-1), states[-1]
 
 
-def _frame_block(n: int) -> int | None:
-    """A block length that divides a frame of `n` samples (64 for the microphone's 960)."""
-    return next((b for b in (64, 60, 48, 80, 96, 120, 128, 40, 32) if n % b == 0 and n // b <= 32),
-                None)
+@functools.lru_cache(maxsize=8)
+def _frame_plan(n: int) -> _FramePlan | None:
+    """The plan for frames of `n` samples, if a block length divides n (64 for the microphone's
+    960) in at most 32 blocks; None: the stages one by one."""
+    block = next((b for b in (64, 60, 48, 80, 96, 120, 128, 40, 32)
+                  if n % b == 0 and n // b <= 32), None)
+    return _FramePlan(n, block) if block else None
 
 
 class KWeighting:
@@ -164,15 +169,10 @@ class KWeighting:
 
     def __init__(self) -> None:
         self._state = np.zeros(4)               # stage 1's two, then stage 2's two
-        self._plans: dict[int, _FramePlan | None] = {}
 
     def process(self, frame: np.ndarray) -> np.ndarray:
         x = np.asarray(frame, dtype=np.float64)
-        n = x.size
-        if n not in self._plans:
-            block = _frame_block(n)
-            self._plans[n] = _FramePlan(n, block) if block else None
-        plan = self._plans[n]
+        plan = _frame_plan(x.size)
         if plan is not None:
             y, self._state = plan(x, self._state)
             return y
