@@ -11,6 +11,7 @@ import importlib
 import json
 import os
 import pkgutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -60,7 +61,15 @@ def summaries(names: list[str], explicit: bool) -> int:
     return 0
 
 
+def stop_cleanly_on_sigterm() -> None:
+    """`kill` (SIGTERM) ends a benchmark through its `finally` blocks: its processes stopped
+    (bench/procs.py), its CPU hogs ended and what it ran logged (bench safety). Python's default
+    for SIGTERM ends the process at once and left the stack's nodes and hogs running, orphaned."""
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(128 + signal.SIGTERM))
+
+
 def main(argv: list[str]) -> int:
+    stop_cleanly_on_sigterm()
     if "-h" in argv or "--help" in argv:
         print(usage())
         return 0

@@ -251,6 +251,11 @@ def test_every_thread_of_safety_node_runs_at_a_raised_priority(safety_chain, ros
     else:  # no CAP_SYS_NICE here: normal priority, and the log says so
         assert set(nices.values()) == {0}, nices
         assert "nice -10 refused" in safety.output()
+    # With autogroups the session's nice is what weighs against other sessions' load: the node
+    # leads a session of its own here (as under the launcher) and raises it too.
+    if Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1" and os.geteuid() == 0:
+        assert os.getsid(pid) == pid
+        assert Path(f"/proc/{pid}/autogroup").read_text().split()[-1] == "-10"
 
 
 def test_mode_without_a_base_is_refused_as_unavailable(dog_namespace, ros_probe, tmp_path):

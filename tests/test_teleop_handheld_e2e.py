@@ -79,6 +79,19 @@ def unhold(page, probe) -> None:
         page.locator("#release").tap()
 
 
+def held_since(probe, since: float) -> bool:
+    return any(m.engaged for m in probe.messages("estop", since))
+
+
+def free_on_the_page(page) -> None:
+    """Until the page shows the dog's e-stop state, and free: a page that had none yet took a
+    hold it heard of after the stick was down for a new one and let go of the stick (its deadman)."""
+    page.wait_for_function(
+        "() => { const pill = document.querySelector('#estop-state');"
+        " return pill.textContent !== 'e-stop —' && !pill.classList.contains('engaged'); }",
+        timeout=30_000)
+
+
 def vx(probe, since: float) -> list[float]:
     return [round(m.linear.x, 4) for m in probe.messages("cmd_vel", since)]
 
@@ -121,32 +134,36 @@ def test_handheld_pairs_drives_stops_estops_and_loses_link(dog, dog_namespace, r
                 unhold(page, probe)    # a lapse of the loaded machine held the dog meanwhile
             return latest is not None and not latest.engaged and "handheld" in latest.endpoints
         wait_for(joined, "handheld joined e-stop", interval_s=1.0)
-        # The officer drives once the page has the dog's e-stop state and it is free: a page that
-        # had none yet took a hold it heard of after the stick was down for a new one and let go
-        # of the stick (its deadman; seen as a stop frame 0.5 s into the drive).
-        page.wait_for_function(
-            "() => { const pill = document.querySelector('#estop-state');"
-            " return pill.textContent !== 'e-stop —' && !pill.classList.contains('engaged'); }",
-            timeout=30_000)
-
-        # --- drive: 90 % stick forward = 0.9 of the normal cap (1 m/s); release: zero, then nothing
-        drag(page, -90)
-        wait_for(lambda: any(v >= 0.3 for v in vx(probe, 0)), "cmd_vel moving forward")
         page.wait_for_selector("#battery >> text=/battery \\d+ %/", timeout=30_000)
         page.wait_for_function("() => document.querySelector('#video').src.startsWith('blob:')",
                                timeout=30_000)
         page.wait_for_selector("#link.good", timeout=30_000)
-        # The acceleration ramp (1 m/s^2) takes its time on a loaded machine: wait, then bound.
-        wait_for(lambda: max(vx(probe, 0)) > 0.5, "cmd_vel ramped past 0.5 m/s (normal mode)")
-        assert max(vx(probe, 0)) <= 0.9 + 1e-3
-        released = time.monotonic()
-        page.mouse.up()
-        wait_for(lambda: 0.0 in vx(probe, released), "zero on cmd_vel after release")
+
+        # --- drive: 90 % stick forward = 0.9 of the normal cap (1 m/s); release: zero, then nothing.
+        # A lapse of the loaded machine can hold the dog during the drive (the handheld's check-in
+        # deadline: the safety chain at work, tested in test_safety_*); the page then lets go of
+        # the stick by itself before the officer does, and the officer releases and drives again.
+        for _ in range(3):
+            free_on_the_page(page)
+            started = time.monotonic()
+            drag(page, -90)
+            # The acceleration ramp (1 m/s^2) takes its time on a loaded machine: wait, then bound.
+            wait_for(lambda t0=started: max(vx(probe, t0), default=0.0) > 0.5 or held_since(probe, t0),
+                     "cmd_vel ramped past 0.5 m/s (normal mode)")
+            released = time.monotonic()
+            page.mouse.up()
+            wait_for(lambda t0=released: 0.0 in vx(probe, t0), "zero on cmd_vel after release")
+            time.sleep(0.6)  # a negative check: nothing moves after the zero
+            if not held_since(probe, started):
+                break
+            wait_for(joined, "the officer released the lapse's hold", interval_s=1.0)
+        else:
+            pytest.fail("a lapse held the dog in each of 3 drives")
+        assert max(vx(probe, started)) <= 0.9 + 1e-3
         after = vx(probe, released)
         first_zero = after.index(0.0)
         assert all(v > 0 for v in after[:first_zero])        # in flight before the release
-        time.sleep(0.6)  # a negative check: nothing moves after the zero
-        assert all(v == 0.0 for v in vx(probe, released)[first_zero:])
+        assert all(v == 0.0 for v in after[first_zero:])
         teleop_after = [m.twist.linear.x for m in probe.messages("teleop/handheld/cmd_vel", released)]
         assert 0.0 in teleop_after                            # the deadman's stop frame
         assert set(teleop_after[teleop_after.index(0.0):]) == {0.0}

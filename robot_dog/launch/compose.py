@@ -23,7 +23,7 @@ from robot_dog.launch.description import LaunchDescription, NodeSpec
 from robot_dog.ros import dds_env
 from robot_dog.ros.executors import PooledExecutor, executor_for, needs_own_executor, spin_until_shutdown
 from robot_dog.ros.node_registry import NODES
-from robot_dog.ros.priority import cpu_nice, raise_priority
+from robot_dog.ros.priority import cpu_nice, raise_priority, raise_session_priority
 from robot_dog.ros.teardown import end_ros
 from robot_dog.ros.ros_main import quiet_stop_during_start
 
@@ -84,6 +84,12 @@ def run(description: LaunchDescription) -> int:
                 continue
             executor.add_node(node)
             _LOGGER.info("[%s] composed as %s", spec.label, node.get_fully_qualified_name())
+        # The session weighs as its most urgent node against other sessions (ros/priority.py);
+        # within it, each node's own nice value.
+        urgent = min((cpu_nice(node) for node in nodes), default=0)
+        refused = raise_session_priority(urgent) if urgent else ""
+        if refused:
+            _LOGGER.warning("composed stack: %s", refused)
         spin_until_shutdown(executor)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

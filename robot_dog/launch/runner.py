@@ -1,8 +1,10 @@
 """Process supervisor: one child process per node, prefixed output, respawn, orderly shutdown.
 
 The thin shell around `policy`: it starts the console scripts, watches them, and applies the
-decisions. Every child runs in its own process group (so a terminal's Ctrl-C reaches only the
-launcher, which then stops the nodes in order, and so a node's own helpers die with it) and, where
+decisions. Every child runs in a session of its own, so in its own process group (a terminal's
+Ctrl-C reaches only the launcher, which then stops the nodes in order, and a node's own helpers
+die with it) and its own autogroup (a node's CPU priority weighs against other sessions:
+ros/priority.py) and, where
 `setpriv` exists, with a parent-death signal, so even a SIGKILLed launcher leaves no orphans.
 With `--compose` the nodes that respawn keep a process each and the others share one child
 process, composed (`compose.py`), supervised like a node under the label `composed`.
@@ -158,7 +160,7 @@ class Supervisor:
         try:
             child.popen = subprocess.Popen(
                 self._pdeathsig + command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, env=self._env, process_group=0, close_fds=True)
+                stderr=subprocess.PIPE, env=self._env, start_new_session=True, close_fds=True)
         except OSError as exc:
             _LOGGER.error("[%s] cannot start %s: %s", child.label, command[0], exc)
             child.popen = None

@@ -27,8 +27,9 @@ const TASK_STATES = ["accepted", "on_scene", "done"];   // in order (robot_dog/t
 let taskAsked = null;                 // the task state on its way to the dog
 
 const t = (key, params) => format(lang, key, params);
+const linkOpen = () => Boolean(ws && ws.readyState === WebSocket.OPEN);
 const send = (type, fields = {}) => {
-  if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({t: type, seq: ++seq, ...fields}));
+  if (linkOpen()) ws.send(JSON.stringify({t: type, seq: ++seq, ...fields}));
 };
 const say = (key, params = {}) => { message = {key, params}; renderMessage(); };
 const buzz = pattern => { if (navigator.vibrate) navigator.vibrate(pattern); };
@@ -104,6 +105,8 @@ function render() {
   $("stick").setAttribute("aria-disabled", String(stickOff));
   for (const id of ["estop", "leave"]) $(id).setAttribute("aria-disabled", String(!paired));
   $("pair").hidden = paired;
+  // a tap before the link is up would be lost: Pair waits for it (the status line says so)
+  $("pair-button").disabled = !linkOpen();
   const officer = $("officer");
   officer.hidden = !paired || !s.officer;
   officer.textContent = s.officer ? t("officer.badge", {name: s.officer}) : "";
@@ -185,6 +188,8 @@ function connect() {
   ws.onopen = () => {
     const token = sessionStorage.getItem(TOKEN_KEY);
     if (token) send("hello", {token});
+    if (message && ["msg.connecting", "msg.reconnecting"].includes(message.key)) { message = null; renderMessage(); }
+    render();
   };
   ws.onmessage = event => {
     if (typeof event.data !== "string") { showFrame(event.data); return; }
@@ -378,5 +383,6 @@ setInterval(() => {
 const invited = /^#code=(\d{6})$/.exec(location.hash);
 if (invited) { $("code").value = invited[1]; history.replaceState(null, "", location.pathname); }
 document.body.dataset.theme = localStorage.getItem(THEME_KEY) === "night" ? "night" : "day";
+say("msg.connecting");
 applyLanguage();
 connect();
