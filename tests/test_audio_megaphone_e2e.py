@@ -3,6 +3,7 @@ monitor through real PyAudio streams on the run's own PulseAudio daemon."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,6 +156,32 @@ def test_officer_and_station_talking_at_once_both_heard_and_the_officer_on_top(
     gap = officer[both] - station[both]
     assert 15 < np.median(gap) < 25 and np.mean(station[both] > -50) >= 0.8, gap
     assert abs(np.median(station[alone]) - np.median(officer[both])) < 4
+
+
+def thread_switches(pid: int, name: str) -> int:
+    """Context switches so far of the process's thread called `name` (as the kernel shows it)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        if (task / "comm").read_text().strip() == name:
+            status = (task / "status").read_text()
+            return sum(int(line.split()[1]) for line in status.splitlines()
+                       if "ctxt_switches" in line)
+    raise AssertionError(f"no thread {name!r} in process {pid}")
+
+
+def test_at_rest_the_output_thread_sleeps_and_the_next_sound_wakes_it(
+        megaphone_stack, megaphone) -> None:
+    """At rest (amplifier off) the speaker thread waits for sound instead of writing silence
+    50 times a second (100-150 context switches a second, measured); the device check still
+    wakes it every 2 s. A siren then plays at once."""
+    pid = megaphone_stack.megaphone.proc.pid
+    wait_for(lambda: not amp_on(megaphone_stack), "amplifier off: the megaphone at rest", 30)
+    megaphone.spin_until(lambda: False, 1.0)
+    before = thread_switches(pid, "megaphone-out")
+    megaphone.spin_until(lambda: False, 4.0)
+    assert thread_switches(pid, "megaphone-out") - before <= 12     # 2 device checks, each a few
+    assert megaphone.siren("wail", 1.0).accepted
+    wait_for(lambda: amp_on(megaphone_stack), "amplifier on for the siren", 30)
+    wait_for(lambda: not amp_on(megaphone_stack), "amplifier off after the siren expired", 30)
 
 
 def test_push_to_talk_alone_from_rest_switches_the_amplifier_on_and_is_heard(

@@ -15,6 +15,7 @@ with the reason. Behaviour lives in megaphone.py and the cores; this file is wir
 """
 from __future__ import annotations
 
+import ctypes
 import threading
 import time
 from functools import partial
@@ -55,6 +56,15 @@ WAKE_PRIME_FRAMES = 2        # silence written before the first sound after a sl
                              # earlier than behind the silence the loop used to keep queued)
 AMP_ANSWER_S = 5.0           # an amplifier call not answered (or no payload_node found) by then
                              # counts as refused; discovery of a just-started node takes ~1 s
+
+
+def _name_os_thread(name: str) -> None:
+    """The calling thread's name as the kernel shows it (/proc, top -H, py-spy): Python's own
+    thread names stay inside the interpreter. Linux only; elsewhere nothing happens."""
+    try:
+        ctypes.CDLL(None).prctl(15, name.encode()[:15], 0, 0, 0)    # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
 
 
 class MegaphoneNode(Node):
@@ -227,6 +237,7 @@ class MegaphoneNode(Node):
         # silence and live voice after it comes later (measured on a loaded machine: the
         # jitter-buffer stage up to 130 ms while the buffer sheds it): a larger CPU share, as
         # audio servers take.
+        _name_os_thread("megaphone-out")
         refused = raise_priority()
         if refused:
             self.get_logger().warning(f"speaker thread at {refused}")
