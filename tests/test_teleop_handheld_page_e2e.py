@@ -300,6 +300,8 @@ def test_landscape_two_thumbs_in_chinese(dog, dog_namespace, ros_probe, tmp_path
         # switchable: English, then portrait in both languages
         page.locator("#lang").tap()
         page.wait_for_selector("#estop >> text=E-STOP")
+        # the status line follows the language too, its words included (not "解除: done.")
+        page.wait_for_selector("#msg >> text=Release: done.", timeout=30_000)
         screenshot(page, "handheld-landscape-en.png", tmp_path)
         page.set_viewport_size(PORTRAIT)
         street_use(page, "portrait, English")

@@ -31,6 +31,8 @@ const linkOpen = () => Boolean(ws && ws.readyState === WebSocket.OPEN);
 const send = (type, fields = {}) => {
   if (linkOpen()) ws.send(JSON.stringify({t: type, seq: ++seq, ...fields}));
 };
+// A parameter that is itself words is given as a function: worded when shown, so the line
+// follows a change of language (a stored translation stayed in the old one).
 const say = (key, params = {}) => { message = {key, params}; renderMessage(); };
 const buzz = pattern => { if (navigator.vibrate) navigator.vibrate(pattern); };
 
@@ -47,7 +49,9 @@ function applyLanguage() {
   render();
 }
 function renderMessage() {
-  $("msg").textContent = message ? t(message.key, message.params) : "";
+  const params = message ? Object.fromEntries(Object.entries(message.params).map(
+    ([name, value]) => [name, typeof value === "function" ? value() : value])) : {};
+  $("msg").textContent = message ? t(message.key, params) : "";
 }
 function refusalWords(code) {
   return `code.${code}` in MESSAGES.en ? t(`code.${code}`) : t("code.other", {code});
@@ -211,14 +215,14 @@ function connect() {
     } else if (m.t === "result") {
       if (m.ok && m.kind in TOGGLES) settling.set(m.kind, 2); else pending.delete(m.kind);
       if (m.ok) {
-        if (m.kind === "release" || m.kind === "estop") say("msg.ok", {what: t(`what.${m.kind}`)});
-        if (m.kind === "task") say("msg.task", {state: t(`task.state.${taskAsked}`)});
+        if (m.kind === "release" || m.kind === "estop") say("msg.ok", {what: () => t(`what.${m.kind}`)});
+        if (m.kind === "task") { const state = taskAsked; say("msg.task", {state: () => t(`task.state.${state}`)}); }
       }
-      else say("msg.refused", {what: t(`what.${m.kind}`), why: refusalWords(m.code)});
+      else say("msg.refused", {what: () => t(`what.${m.kind}`), why: () => refusalWords(m.code)});
       render();
     } else if (m.t === "refused") {
-      say("msg.refused", {what: t(PAIR_CODES.includes(m.code) ? "what.pair" : "what.page"),
-                          why: refusalWords(m.code)});
+      const what = PAIR_CODES.includes(m.code) ? "what.pair" : "what.page";
+      say("msg.refused", {what: () => t(what), why: () => refusalWords(m.code)});
       if (m.code === "not_paired" || m.code === "pair_first") {
         // a lost handheld's pairing is void on the dog: pair again with a new code
         sessionStorage.removeItem(TOKEN_KEY);
