@@ -14,6 +14,7 @@ from functools import partial
 
 import pytest
 
+from robot_dog.ros import dds_env
 from robot_dog.station.accounts import local_admin
 from robot_dog.station.app import Station, StationConfig
 from tests import support
@@ -136,7 +137,19 @@ def test_login_then_police_light_on_from_the_page(secure_broker, virtual_mcu, ch
         page.wait_for_function("() => document.querySelector('section.dog[data-dog=dog1] .result')"
                                ".textContent.includes('station released its hold')", timeout=30_000)
         assert "Release the station's e-stop on dog1?" in questions[0]
-        assert virtual_mcu.wait_for(lambda s: not s["safe"], timeout=30.0)
+        # A loaded machine can starve the virtual MCU (it runs in this test's process) past the
+        # payload link's 0.35 s of silence: safety_node then rightly holds `mcu` too, and the
+        # person at the dog releases that hold once the link is back, as docs/safety.md says.
+        def payload_out_of_safe() -> bool:
+            if not virtual_mcu.snapshot()["safe"]:
+                return True
+            if "e-stop engaged by mcu" in (tmp_path / "safety_node.log").read_text():
+                subprocess.run([sys.executable, "-m", "robot_dog.cli", "teleop", "release", "mcu",
+                                "--ns", namespace], env=dds_env.environ(), capture_output=True,
+                               timeout=60)
+            return False
+        wait_for(payload_out_of_safe, "the payload out of its safe state after the release",
+                 interval_s=1.0)
 
         # --- a registered dog that is not running: the command goes out, no result comes -------
         page.click("section.dog[data-dog=dog2] button[data-cmd=light_on]")
