@@ -64,20 +64,21 @@ def test_input_timeouts_count_sim_time(tmp_path):
         command.linear.x = 0.2
         wait_for(lambda: probe.node.count_subscribers(f"{namespace}/patrol/cmd_vel") > 0,
                  "safety_node listening to patrol/cmd_vel")
-        # One command, then 0.4 s of sim time (4 s of wall time): it must still drive at the end,
-        # on no further message. It arrives at or after `sent` on safety_node's clock.
+        # One command, then 0.3 s of sim time (3 s of wall time): it must still drive at the end,
+        # on no further message. It arrives at or after `sent` on safety_node's clock. (0.4 s was
+        # the watchdog's own bound: judged on the boundary, it lapsed in one CI run of many.)
         sent, sent_wall = clock.now, time.monotonic()
-        clock.limit = sent + 0.4
+        clock.limit = sent + 0.3
         patrol.publish(command)
         wait_for(lambda: any(m.winner == "patrol" for m in probe.messages("motion/state")),
                  "the patrol winning the mux")
-        wait_for(lambda: clock.now >= clock.limit, "0.4 s of sim time")
+        wait_for(lambda: clock.now >= clock.limit, "0.3 s of sim time")
         time.sleep(0.5)  # what safety_node saw of the clock by now has reached it
-        assert time.monotonic() - sent_wall > 3.0        # far past 0.5 s of wall time
+        assert time.monotonic() - sent_wall > 2.5        # far past 0.5 s of wall time
         latest = probe.messages("motion/state")[-1]
         assert latest.winner == "patrol", latest             # still live on sim time
         assert probe.messages("cmd_vel")[-1].linear.x > 0.0
-        # 0.2 s more of sim time, past the input's 0.5 s timeout: it lapses
+        # 0.3 s more of sim time, past the input's 0.5 s timeout: it lapses
         lapse_from = time.monotonic()
         clock.limit = sent + 0.6
         wait_for(lambda: any(m.winner != "patrol" for m in probe.messages("motion/state", since=lapse_from)),
