@@ -14,11 +14,11 @@ from functools import partial
 
 import pytest
 
-from robot_dog.ros import dds_env
 from robot_dog.station.accounts import local_admin
 from robot_dog.station.app import Station, StationConfig
 from tests import support
 from tests.fixtures.firmware import PayloadNodeProcess
+from tests.test_payload_estop_endpoints_e2e import release as release_on_the_dog
 from tests.test_station_secure_e2e import Api
 
 pytestmark = pytest.mark.slow
@@ -144,9 +144,7 @@ def test_login_then_police_light_on_from_the_page(secure_broker, virtual_mcu, ch
             if not virtual_mcu.snapshot()["safe"]:
                 return True
             if "e-stop engaged by mcu" in (tmp_path / "safety_node.log").read_text():
-                subprocess.run([sys.executable, "-m", "robot_dog.cli", "teleop", "release", "mcu",
-                                "--ns", namespace], env=dds_env.environ(), capture_output=True,
-                               timeout=60)
+                release_on_the_dog(namespace, "mcu")
             return False
         wait_for(payload_out_of_safe, "the payload out of its safe state after the release",
                  interval_s=1.0)
