@@ -239,7 +239,11 @@ class Bench:
         self.state_at: list[float] = []       # when the probe got it
         self.state_stamp: list[float] = []    # when safety_node published it (its header)
 
+        self.winner: list[tuple[float, str]] = []   # (when the probe got it, motion/state's winner)
+        self.restart_notes: list[str] = []    # what moved in each restart (the last few)
+
         def state(msg: MotionState) -> None:
+            self.winner.append((time.perf_counter(), msg.winner))
             self.state_at.append(time.perf_counter())
             self.state_stamp.append(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
         probe.node.create_subscription(MotionState, "motion/state", state, qos.STATE)
@@ -341,8 +345,19 @@ class Bench:
         time.sleep(WATCH_S)
         if self.moving_since(t, since):
             self.restarts[path] += 1
+            self._note_restart(path, t, since)
         self.watched[path] += 1
         self.lap("watch")
+
+    def _note_restart(self, path: str, t: float, since: int) -> None:
+        """What moved the released dog: the first motion's value and time after the watch began,
+        motion/state's winner then, and the safety node's last interlock lines."""
+        at, vx = next((rt, v) for rt, v in self.probe.cmd[since:] if rt >= t and v != 0.0)
+        winner = next((w for rt, w in reversed(self.winner) if rt <= at + 0.1), "?")
+        lines = [ln.split("interlock: ", 1)[1] for ln in self.stack.log("safety").splitlines()
+                 if "interlock: " in ln][-4:]
+        self.restart_notes = [*self.restart_notes[-9:], f"{path}: vx {vx:.2f} {1000 * (at - t):.0f} "
+                              f"ms into the watch, winner {winner}; interlock: {' | '.join(lines)}"]
 
     def new_phone(self) -> Phone:
         """A phone paired with a new code (a lost phone's stored token no longer resumes)."""
@@ -486,6 +501,7 @@ def _figures(bench: Bench, paths: tuple[str, ...]) -> dict[str, object]:
         figures["mcu_safe_after_unplug_max_ms"] = max(bench.mcu_safe) * 1000
     figures["unexpected_holds"] = dict(bench.unexpected_holds) or "none"
     figures["unexpected_hold_reasons"] = bench.unexpected_reasons or "none"
+    figures["restart_notes"] = bench.restart_notes or "none"
     # Gaps by the publisher's stamps are safety_node's own; by arrival, its or the probe's.
     for name, times in (("published", bench.state_stamp), ("received", bench.state_at)):
         gaps = [b - a for a, b in zip(times, times[1:])]
@@ -564,6 +580,7 @@ def run() -> dict[str, object]:
                     restarts=bench.restarts, watched=bench.watched, not_run=not_run,
                     seconds=seconds, extra={"errors": errors, "unexpected_holds": bench.unexpected_holds,
                                             "unexpected_hold_reasons": bench.unexpected_reasons,
+                                            "restart_notes": bench.restart_notes,
                                             "s_per_step": {p: bench.phases.per_trial(
                                                 p, bench.watched[p] + not_run[p]) for p in paths},
                                             "mcu_safe_max_ms": round(max(bench.mcu_safe) * 1000, 1)

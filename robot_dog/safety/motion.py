@@ -94,6 +94,9 @@ class MotionCore:
                 raise Refused(f"frame {now - sent_at:.3f} s old (bound "
                               f"{self.config.max_frame_age_s:g} s): dropped", "stale_frame")
             twist = check_twist(linear, angular, limits.max_linear, limits.max_angular)
+            # Heard even when the base cannot walk: a stick deflected while the dog sits must
+            # be re-centred after it stands (the interlock's judgement needs every frame).
+            self._interlock.frame(source, twist, sent_at)
             if not twist.is_zero and self.mode != "stand":
                 raise Refused(f"base is in {self.mode}: stand first", "base_not_standing")
         except Refused as exc:
@@ -106,7 +109,6 @@ class MotionCore:
         elif not note:
             self._capped.discard(source)
         self._mux.offer(source, capped, now)
-        self._interlock.frame(source, capped)
         self._stamps[source] = now
         return capped
 
@@ -132,7 +134,7 @@ class MotionCore:
         """A lock that engages (or rises) is a stop for every input it blocks."""
         block = self._mux.blocking_priority(now)
         if block is not None and (self._block is None or block > self._block):
-            self._interlock.disarm_below(block, f"lock at priority {block}")
+            self._interlock.disarm_below(block, f"lock at priority {block}", now)
         self._block = block
 
     def set_speed_mode(self, speed_mode: str) -> None:
@@ -175,7 +177,7 @@ class MotionCore:
                 self._stamps.clear()  # a command from before the e-stop never resumes motion
                 self._mux.forget_inputs()
         if new != old or holds != self._holds:
-            self._interlock.disarm_all("e-stop engaged" if engaged else "e-stop released")
+            self._interlock.disarm_all("e-stop engaged" if engaged else "e-stop released", now)
         self._holds = holds
 
     def settle_due(self, now: float) -> str | None:
@@ -235,7 +237,7 @@ class MotionCore:
             # A higher input taking control pauses the autonomous ones below it, so control
             # never falls back to them by itself when it goes quiet.
             self._interlock.disarm_below(self._priority[selection.winner] - 1,
-                                         f"{selection.winner} took control", kind="resume")
+                                         f"{selection.winner} took control", now, kind="resume")
         self._last_winner = selection.winner
         fresh = (selection.winner is not None and selection.winner in self._stamps
                  and now - self._stamps[selection.winner] <= self.config.watchdog_s)
@@ -255,11 +257,11 @@ class MotionCore:
             why = f"{selection.winner} waits for a deliberate action"
         elif selection.winner:
             why = f"{selection.winner} quiet for more than {self.config.watchdog_s:g} s"
-            self._interlock.lapse(selection.winner)
+            self._interlock.lapse(selection.winner, now)
         else:
             why = selection.reason
             if self._driver is not None:
-                self._interlock.lapse(self._driver)
+                self._interlock.lapse(self._driver, now)
         self._log.extend(self._interlock.take_log())
         self._log.append(f"watchdog: {why}: zero velocity")
         self.output, self._silent = ZERO, True

@@ -57,6 +57,7 @@ from robot_dog.teleop import tasks
 from robot_dog.teleop.errors import HandheldRefused
 from robot_dog.teleop.pairing import Pairing
 from robot_dog.teleop.protocol import AUDIO_RATE_HZ
+from robot_dog.ros.priority import HIGH_PRIORITY_NICE
 from robot_dog.teleop.session import START_CAPS
 from robot_dog.teleop.server import (ENDPOINT, ESTOP_TIMEOUT_S, HandheldServer, HandheldServerError,
                                       ServerConfig)
@@ -65,6 +66,10 @@ CALL_TIMEOUT_S = 3.0
 
 
 class TeleopNode(Node):
+    # The officer's E-STOP, the let-go's zero and the handheld endpoint's check-ins pass through
+    # this node: on a loaded CPU it runs as soon as it wakes, like the safety node (ros/priority.py).
+    CPU_NICE = HIGH_PRIORITY_NICE
+
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("node_name", "teleop")
         super().__init__(**kwargs)
