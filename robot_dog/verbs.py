@@ -212,12 +212,30 @@ class Verb:
     #: Response fields the dog puts into the result's `data` when the executor accepted (the
     #: pairing code, sealed for the station request that asked: robot_dog/mqtt/reply_seal.py).
     result_fields: tuple[str, ...] = ()
+    #: A check across the arguments (after each was checked alone): Refused (bad_args) when
+    #: they do not go together, so every sender's path refuses it before anything is signed.
+    rule: Callable[[Mapping[str, Any]], None] | None = None
 
     def schema(self) -> dict[str, Any]:
         """JSON Schema of `args` (what the station may put into a command of this verb)."""
         return {"type": "object", "additionalProperties": False,
                 "properties": {name: arg.schema() for name, arg in self.args.items()},
                 "required": [name for name, arg in self.args.items() if arg.default is None]}
+
+
+def _route_or_waypoints(args: Mapping[str, Any]) -> None:
+    """`patrol` walks the named route, or with route `waypoints` the waypoints given; waypoints
+    with a named route are refused, not ignored."""
+    if args["route"] == EXPLICIT_ROUTE and not args["waypoints"]:
+        raise Refused("bad_args", f"route {EXPLICIT_ROUTE} needs waypoints")
+    if args["route"] != EXPLICIT_ROUTE and args["waypoints"]:
+        raise Refused("bad_args", f"waypoints are walked with route {EXPLICIT_ROUTE}, "
+                      f"not {args['route']}")
+
+
+def _text_or_clip(args: Mapping[str, Any]) -> None:
+    if bool(args["text"].strip()) == bool(args["clip"]):
+        raise Refused("bad_args", "give either text or clip")
 
 
 def _verbs(*verbs: Verb) -> dict[str, Verb]:
@@ -285,7 +303,7 @@ VERBS: dict[str, Verb] = _verbs(
          {"text": Text(1000, default=""), "clip": Text(64, r"[A-Za-z0-9_-]+", default=""),
           "language": Choice(("en", "cmn"), "en"), "priority": Number(0, 199, 0, integer=True),
           "volume": Number(0.0, 1.0, 0.0), "repeat": Number(0, 5, 0, integer=True)},
-         refusals=("rejected",)),
+         refusals=("rejected",), rule=_text_or_clip),
     Verb("listen", "stream the dog's microphone to the station for `seconds` (0 closes)",
          frozenset({STATION}), Window("listen"),
          {"seconds": Number(0.0, MAX_AUDIO_WINDOW_S, unit="s")}),
@@ -320,7 +338,8 @@ VERBS: dict[str, Verb] = _verbs(
          Action("follow_route", "robot_dog_interfaces/FollowRoute"),
          {"route": Choice(("patrol", EXPLICIT_ROUTE), "patrol"),
           "waypoints": Points(-1e6, 1e6, ROUTE_POINTS_MAX),
-          "frame": Choice(("odom", "wgs84"), "odom"), "loop": Flag(True)}),
+          "frame": Choice(("odom", "wgs84"), "odom"), "loop": Flag(True)},
+         rule=_route_or_waypoints),
     Verb("return", "walk back to the home point", frozenset({STATION}),
          Action("follow_route", "robot_dog_interfaces/FollowRoute"), {}, constants={"route": "home"}),
     Verb("cancel", "end the current goal or patrol route where the dog stands", _ANYONE_ON_DUTY,
@@ -423,6 +442,8 @@ def check(verb: str, args: Any, sender: str) -> dict[str, Any]:
             raise Refused("bad_args", f"{verb} needs {name}")
         else:
             checked[name] = arg.default
+    if spec.rule is not None:
+        spec.rule(checked)
     return checked
 
 

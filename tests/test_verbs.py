@@ -39,6 +39,13 @@ def test_check_fills_defaults_and_refuses_with_codes():
     assert refused("announce", {"text": "x", "priority": 200}) == "bad_args"  # officer's channel
     assert refused("announce", {"text": "x", "priority": 1.5}) == "bad_args"
     assert refused("estop_release", {"hold_id": "a/b"}) == "bad_args"
+    # Arguments that do not go together: refused by the registry (the station, before signing).
+    for verb, args in (("announce", {}), ("announce", {"text": " "}),
+                       ("announce", {"text": "x", "clip": "siren_warning"}),
+                       ("patrol", {"route": "patrol", "waypoints": [[1, 2]]}),
+                       ("patrol", {"route": "waypoints"})):
+        assert refused(verb, args) == "bad_args", (verb, args)
+    assert verbs.check("patrol", {"route": "waypoints", "waypoints": [[1, 2]]}, verbs.STATION)
     assert isinstance(Refused("x"), RobotDogError)
     with pytest.raises(ValueError):
         Refused("Not A Code")

@@ -76,22 +76,15 @@ def plan(verb: str, args: Mapping[str, Any]) -> ServiceCall | ActionGoal | Audio
 
 
 def _route_or_waypoints(fields: dict[str, Any]) -> None:
-    """`patrol` walks the named route, or with route `waypoints` the waypoints given (the
-    action's empty route); waypoints with a named route are refused, not ignored."""
+    """`patrol`'s route `waypoints` (checked by the registry's rule) is the action's empty
+    route: walk the waypoints given."""
     if fields["route"] == verbs.EXPLICIT_ROUTE:
-        if not fields["waypoints"]:
-            raise Refused("bad_args", f"route {verbs.EXPLICIT_ROUTE} needs waypoints")
         fields["route"] = ""
-    elif fields["waypoints"]:
-        raise Refused("bad_args", f"waypoints are walked with route {verbs.EXPLICIT_ROUTE}, "
-                      f"not {fields['route']}")
 
 
 def _check_announce(fields: dict[str, Any]) -> None:
-    """Either a text (TTS, language en or cmn) or a clip; the station may not use the safety
-    channel (priority >= 200 is the officer's on the dog: the registry's range)."""
-    if bool(fields["text"].strip()) == bool(fields["clip"]):
-        raise Refused("bad_args", "give either text or clip")
+    """A clip has no language (text or clip, one of them: the registry's rule; the station may
+    not use the safety channel, priority >= 200 is the officer's on the dog: the registry's range)."""
     if not fields["text"]:
         fields["language"] = ""
 
