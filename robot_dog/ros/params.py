@@ -9,6 +9,17 @@ from rclpy.node import Node
 
 
 def declare_read_only(node: Node, name: str, default: Any, description: str) -> Any:
-    """Declare `name` with `default` and `description`; return its value (override or default)."""
-    descriptor = ParameterDescriptor(description=description, read_only=True)
-    return node.declare_parameter(name, default, descriptor).value
+    """Declare `name` with `default` and `description`; return its value (override or default).
+
+    A float parameter takes a whole number too (`real_time_factor:=5`): rclpy types an override
+    by its text and refuses an integer for a float parameter, which people type all the time.
+    Anything else than a number is still refused."""
+    widen = isinstance(default, float)
+    descriptor = ParameterDescriptor(description=description, read_only=True,
+                                     dynamic_typing=widen)
+    value = node.declare_parameter(name, default, descriptor).value
+    if not widen:
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"parameter {name} must be a number, got {value!r}")
+    return float(value)
