@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 import rclpy
+from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.parameter import Parameter
 
 from robot_dog.ros.params import declare_read_only
@@ -38,7 +39,7 @@ def test_a_float_parameter_refuses_text_and_an_int_parameter_stays_strict(contex
     try:
         with pytest.raises(ValueError, match="must be a number"):
             declare_read_only(node, "real_time_factor", 1.0, "x")
-        with pytest.raises(Exception):   # rclpy's own type check: an int parameter is an int
+        with pytest.raises(InvalidParameterTypeException):   # an int parameter is an int
             declare_read_only(node, "count", 3, "x")
     finally:
         node.destroy_node()
