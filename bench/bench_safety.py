@@ -170,8 +170,13 @@ class Phone:
 
 
 class Hogs:
+    """CPU hogs beside the stack, in a session of their own like every node: in the bench's
+    session (one kernel autogroup) they would starve the probe that stands in for the base,
+    not the stack."""
+
     def __init__(self, n: int = 2) -> None:
-        self.procs = [subprocess.Popen(["yes"], stdout=subprocess.DEVNULL) for _ in range(n)]
+        self.procs = [subprocess.Popen(["yes"], stdout=subprocess.DEVNULL, start_new_session=True)
+                      for _ in range(n)]
 
     def stop(self) -> None:
         for proc in self.procs:
