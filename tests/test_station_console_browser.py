@@ -135,14 +135,16 @@ def answer(station, verb: str, ok: bool = True) -> dict:
 
 
 def shot(page, name: str) -> None:
-    """A PNG for docs/ (through CDP: Playwright's own screenshot waits for web fonts, which
-    a page with none and a busy machine can make it wait out)."""
-    if os.environ.get("ROBOT_DOG_SCREENSHOTS", "1") != "0":
+    """A PNG of the page (through CDP: Playwright's own screenshot waits for web fonts, which
+    a page with none and a busy machine can make it wait out), taken on every run; written to
+    docs/img only with ROBOT_DOG_UPDATE_SCREENSHOTS=1, so a test run leaves the tree clean."""
+    cdp = page.context.new_cdp_session(page)
+    data = base64.b64decode(cdp.send("Page.captureScreenshot", {"format": "png"})["data"])
+    cdp.detach()
+    assert data.startswith(b"\x89PNG"), name
+    if os.environ.get("ROBOT_DOG_UPDATE_SCREENSHOTS"):
         DOCS.mkdir(parents=True, exist_ok=True)
-        cdp = page.context.new_cdp_session(page)
-        data = cdp.send("Page.captureScreenshot", {"format": "png"})["data"]
-        (DOCS / name).write_bytes(base64.b64decode(data))
-        cdp.detach()
+        (DOCS / name).write_bytes(data)
 
 
 @pytest.mark.timeout(300)
