@@ -62,7 +62,11 @@ def test_headless_demo_walks_the_route_and_stores_simulator_frames(tmp_path):
         [frame] = wait_for(lambda: [f] if rendered_by_the_simulator(f := station_frame(http_port, token_file)) else None,
                            "a simulator frame at the station", timeout_s=90, interval_s=0.5)
         cv2.imwrite(str(tmp_path / "station_frame.png"), frame)
-        demo.wait(timeout=120)
+        try:
+            demo.wait(timeout=120)
+        except subprocess.TimeoutExpired:   # say where it hung (a CI run once saw only the timeout)
+            pytest.fail("the demo did not end 120 s after the station's first frame; its output's "
+                        "end:\n" + log.read_text(errors="replace")[-4000:])
     finally:
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGINT)
