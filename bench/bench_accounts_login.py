@@ -6,7 +6,8 @@
 2. An in-process station HTTP server (real limits, real command key, a list as the broker):
    `COMMANDS` commands (POST .../commands/siren?wait=0 with an operator's API token) timed from
    connect to the whole answer, first quiet, then while a client sends 20 logins/s with wrong
-   passwords (the address lockout stops the hashing after 20 of them; every refusal is audited).
+   passwords, open loop over ten names (the address lockout stops the hashing after 20 of them;
+   every refusal is audited): `flood_answers` counts the answers by status.
 
     ROBOT_DOG_BENCH_LOGIN_COMMANDS=100 ./dev.sh bench accounts_login
 """
@@ -61,19 +62,35 @@ def _command(port: int, token: str) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
+def _login(port: int, name: str, answers: dict[int, int], lock: threading.Lock) -> None:
+    body = json.dumps({"name": name, "password": "not the password"}).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", "/api/login", body=body, headers={"Content-Type": "application/json"})
+        status = conn.getresponse().status
+    except OSError:
+        status = 0          # refused or reset: counted, never retried
+    finally:
+        conn.close()
+    with lock:
+        answers[status] = answers.get(status, 0) + 1
+
+
 def _flood(port: int, stop: threading.Event, answers: dict[int, int]) -> None:
-    body = json.dumps({"name": "otto", "password": "not the password"}).encode()
+    """Open loop: a wrong-password login every 1/FLOOD_PER_S s whether or not the last was
+    answered (a closed loop slowed to the station's pace and never reached 20/s), each on a
+    thread of its own, cycling over ten names so one account's lockout does not end it."""
+    lock, started, n = threading.Lock(), time.monotonic(), 0
+    threads: list[threading.Thread] = []
     while not stop.is_set():
-        t0 = time.monotonic()
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        try:
-            conn.request("POST", "/api/login", body=body,
-                         headers={"Content-Type": "application/json"})
-            status = conn.getresponse().status
-            answers[status] = answers.get(status, 0) + 1
-        finally:
-            conn.close()
-        stop.wait(max(0.0, 1 / FLOOD_PER_S - (time.monotonic() - t0)))
+        thread = threading.Thread(target=_login, args=(port, f"guess{n % 10}", answers, lock))
+        thread.start()
+        threads.append(thread)
+        n += 1
+        stop.wait(max(0.0, started + n / FLOOD_PER_S - time.monotonic()))
+    for thread in threads:
+        thread.join()
+    answers[-1] = round(n / max(1e-9, time.monotonic() - started), 1)   # logins sent per s
 
 
 def _commands(root: Path) -> dict[str, object]:
@@ -98,6 +115,7 @@ def _commands(root: Path) -> dict[str, object]:
             stop.set()
             if flood.is_alive():
                 flood.join()
+                figures["flood_logins_sent_per_s"] = answers.pop(-1)
                 figures["flood_answers"] = {str(k): v for k, v in sorted(answers.items())}
             figures.update(summary(times, f"{case}_command", "ms", "commands"))
             figures[f"{case}_commands_per_s"] = round(rate, 1)
