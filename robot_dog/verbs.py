@@ -285,7 +285,7 @@ VERBS: dict[str, Verb] = _verbs(
     Verb("resume", "let a paused autonomous input (patrol) drive again", _ANYONE_ON_DUTY,
          Service("motion/resume", "robot_dog_interfaces/MotionResume"),
          {"input": Text(32, r"[A-Za-z_][A-Za-z0-9_]*")},
-         refusals=("unknown_endpoint", "unknown_input", "not_resumable"),
+         refusals=("unknown_endpoint", "unknown_input", "not_resumable", "estop_engaged", "locked"),
          as_endpoint=True),
     Verb("mode", "stand, sit or damp (checked by the safety node)", _ANYONE_ON_DUTY,
          Service("mode/set", "robot_dog_interfaces/SetBaseMode"),

@@ -20,12 +20,13 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from robot_dog_interfaces.msg import EstopState, PoliceLightState, RecorderStatus
+from robot_dog_interfaces.msg import EstopState, GoalState, MotionState, PoliceLightState, RecorderStatus
 from robot_dog_interfaces.srv import EstopEngage, EstopRelease
 
 from robot_dog.ros import qos
 from tests import support
 from tests.fixtures.browser import CHROMIUM_ARGS
+from tests.fixtures.ros_nodes import NodeProcess
 from tests.test_teleop_handheld_e2e import dog, pairing_code, unhold  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.slow
@@ -405,3 +406,69 @@ def test_the_record_button_starts_and_stops_the_bodycam_recorder(dog, dog_namesp
                  "the toggle showing the recorder's state")
     assert not problems, problems
     assert list((tmp_path / "evidence").glob("recordings/*/*")), "nothing kept on disk"
+
+
+def test_the_officer_resumes_the_paused_patrol_and_ends_its_goal(dog, dog_namespace, ros_probe,
+                                                                tmp_path):
+    """The restart interlock pauses the patrol after any stop until a deliberate resume: the
+    page's Resume patrol is disabled with the reason while an e-stop holds the dog, enabled once
+    released while motion/state lists the patrol as waiting, and a tap (confirmed) lets it drive
+    (motion/state no longer lists it). End goal is enabled while the patrol node reports work
+    under way and ends it (patrol/goal: cancelled)."""
+    port, teleop = dog
+    probe = ros_probe
+    probe.record(EstopState, "estop", qos.STATE)
+    probe.record(MotionState, "motion/state", qos.STATE)
+    probe.record(GoalState, "patrol/goal", qos.STATE)
+    patrol = NodeProcess("robot_dog.patrol.node", dog_namespace, tmp_path / "patrol.log",
+                         waypoints="[0.0, 0.0, 3.0, 0.0]", speed=0.3)
+    resume, end_goal = "[data-action=resume]", "[data-action=cancel]"
+    try:
+        wait_for(lambda: "handheld page on https://" in teleop.output(), "the handheld server")
+        with phone(port, PORTRAIT, "en-US") as (page, problems):
+            pair(page, dog_namespace)
+            street_use(page, "nine buttons")
+            # --- held: Resume patrol is there, disabled, and says why ---------------------------
+            page.locator("#estop").tap()
+            wait_for(lambda: probe.messages("estop") and probe.messages("estop")[-1].engaged,
+                     "the e-stop engaged")
+            page.wait_for_selector(f"{resume}[aria-disabled=true] small >> text=e-stopped",
+                                   timeout=30_000)
+            assert page.inner_text(f"{resume} b") == "Resume patrol"
+
+            # --- released (and any lapse of a loaded machine with it): the patrol waits --------
+            released(page)
+
+            def paused() -> bool:
+                if page.locator("#banner").is_visible():
+                    unhold(page, probe)
+                return page.get_attribute(resume, "aria-disabled") == "false"
+            wait_for(paused, "Resume patrol enabled after the release", interval_s=1.0)
+            assert page.inner_text(f"{resume} small") == "paused"
+            assert "patrol" in probe.messages("motion/state")[-1].waiting
+            street_use(page, "resume enabled")
+
+            # --- the officer resumes: the safety node no longer keeps the patrol waiting -------
+            asked = time.monotonic()
+            page.once("dialog", lambda d: d.accept())
+            page.locator(resume).tap()
+            page.wait_for_selector("#msg >> text=Resume patrol: done.", timeout=30_000)
+            wait_for(lambda: [m for m in probe.messages("motion/state", asked) if "patrol" not in m.waiting],
+                     "motion/state without the patrol waiting")
+            page.wait_for_selector(f"{resume}[aria-disabled=true] small >> text=not paused",
+                                   timeout=30_000)
+            assert "resume by officer officer-1: ok" in teleop.output()   # who, in the dog's log
+
+            # --- End goal: enabled while the patrol node has work; a tap ends it ----------------
+            page.wait_for_selector(f"{end_goal}[aria-disabled=false] small >> text=under way",
+                                   timeout=30_000)
+            ended = time.monotonic()
+            page.locator(end_goal).tap()
+            page.wait_for_selector("#msg >> text=End goal: done.", timeout=30_000)
+            wait_for(lambda: [m for m in probe.messages("patrol/goal", ended) if m.state == "cancelled"],
+                     "patrol/goal cancelled")
+            page.wait_for_selector(f"{end_goal}[aria-disabled=true] small >> text=no goal",
+                                   timeout=30_000)
+        assert not problems, problems
+    finally:
+        patrol.kill()

@@ -10,7 +10,7 @@ from robot_dog.errors import Refused
 from robot_dog.teleop import admission
 from robot_dog.teleop.errors import HandheldRefused
 from robot_dog.teleop.pairing import Pairing
-from robot_dog.teleop.protocol import MAX_FRAME_BYTES, FrameGate
+from robot_dog.teleop.protocol import MAX_FRAME_BYTES, FrameGate, Request
 from robot_dog.teleop.session import HandheldSession
 
 
@@ -208,7 +208,8 @@ def test_any_garbage_is_refused_or_parsed_never_crashes(raw):
         assert exc.reason
     else:
         assert req.kind in ("audio", "talk", "pair", "hello", "drive", "stop", "beat", "estop", "release", "mode",
-                            "speed", "light", "siren", "searchlight", "leave", "record", "task", "unpair")
+                            "speed", "light", "siren", "searchlight", "leave", "record", "resume",
+                            "cancel", "task", "unpair")
 
 
 def test_session_deadman_and_heartbeat():
@@ -321,3 +322,20 @@ def test_the_record_button_is_a_checked_request_and_calls_the_recorder_as_the_of
     assert name == "bodycam/record"
     assert fields == {"start": False, "reason": "handheld Record button", "lock": False,
                       "source": "handheld"}   # a local source: it may stop a locked recording
+
+
+def test_resume_and_cancel_are_checked_requests_that_resume_the_patrol_and_end_its_goal():
+    """The page's Resume patrol and End goal: frames without fields (the page resumes only the
+    patrol input: it cannot name another), mapped to the registry's `resume` and `cancel` as the
+    handheld endpoint."""
+    gate = FrameGate()
+    assert gate.check(json.dumps({"t": "resume", "seq": 1}), 0.0) == Request("resume", 1, {})
+    assert gate.check(json.dumps({"t": "cancel", "seq": 2}), 0.1) == Request("cancel", 2, {})
+    for seq, doc in enumerate(({"t": "resume", "input": "handheld"}, {"t": "cancel", "goal": "x"}), 3):
+        with pytest.raises(HandheldRefused) as err:
+            gate.check(json.dumps({**doc, "seq": seq}), 0.2)
+        assert err.value.code == "bad_field" and "unexpected fields" in err.value.reason
+    from robot_dog.teleop.page_requests import service_request
+    assert service_request("resume", {}, NAME) == ("motion/resume", {"input": "patrol",
+                                                                     "endpoint": "handheld"})
+    assert service_request("cancel", {}, NAME) == ("patrol/cancel", {"endpoint": "handheld"})

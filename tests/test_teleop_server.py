@@ -391,6 +391,36 @@ def test_estop_and_beats_go_ahead_of_a_slow_request(served):
     phone.ws.close()
 
 
+def test_resume_and_end_goal_wait_in_the_queue_never_ahead_of_an_estop(served):
+    """The page's Resume patrol and End goal are page requests like a light: behind a slow one
+    they wait, an E-STOP drops them; sent again, each is called once with its officer and
+    reported for the station."""
+    server, dog, ctx = served
+    dog.slow["light"] = gate = threading.Event()
+    phone = paired_phone(server, ctx)
+    try:
+        phone.send("light", on=True)
+        wait_for(lambda: "light" in dog.kinds(), "the slow request on its way", timeout_s=20)
+        phone.send("resume")
+        phone.send("cancel")
+        phone.send("estop")
+        results = [phone.expect("result") for _ in range(3)]
+        assert {r["kind"]: r["code"] for r in results} == {
+            "resume": "dropped_by_estop", "cancel": "dropped_by_estop", "estop": "ok"}
+    finally:
+        gate.set()
+    assert phone.expect("result")["kind"] == "light"
+    for kind in ("resume", "cancel"):
+        phone.send(kind)
+        assert phone.expect("result") == {"t": "result", "kind": kind, "ok": True, "code": "ok",
+                                          "message": f"{kind} done"}
+    assert dog.kinds() == ["light", "estop", "resume", "cancel"]
+    assert [c for c in dog.calls if c[0] in ("resume", "cancel")] == [
+        ("resume", {"officer": NAME}), ("cancel", {"officer": NAME})]
+    assert ("resume", "ok", NAME) in dog.reports and ("cancel", "ok", NAME) in dog.reports
+    phone.ws.close()
+
+
 def test_a_request_that_fails_on_the_dog_is_refused_and_the_next_one_goes(served, caplog):
     server, dog, ctx = served
     dog.failing.add("siren")

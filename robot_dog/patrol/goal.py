@@ -31,6 +31,11 @@ from robot_dog.patrol.route import RouteConfig, RouteFollower
 Point = tuple[float, float]
 
 
+#: patrol/goal states of work still under way (the others: idle, an outcome, refused): what a
+#: `cancel` can end.
+RUNNING_STATES = ("active", "waiting")
+
+
 class Outcome(str, Enum):
     ARRIVED = "arrived"
     CANCELLED = "cancelled"

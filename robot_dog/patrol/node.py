@@ -40,7 +40,8 @@ from robot_dog_interfaces.msg import EstopState, GoalState, MotionState
 from robot_dog_interfaces.srv import CancelGoal
 
 from robot_dog.errors import Refused, answer
-from robot_dog.patrol.goal import GoalConfig, GoalRefused, GoalTracker, Outcome, Point, check_point
+from robot_dog.patrol.goal import (RUNNING_STATES, GoalConfig, GoalRefused, GoalTracker, Outcome, Point,
+                                   check_point)
 from robot_dog.ros import qos
 from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.ros_main import run_node
@@ -283,7 +284,7 @@ class PatrolNode(Node):
         else:
             state = "waiting" if progress is not None and progress.waiting else "active"
         key, now = (work.label if work is not None else "", state), self._now()
-        running = state in ("active", "waiting")
+        running = state in RUNNING_STATES
         if key == self._goal_sent[0] and not (running and now - self._goal_sent[1] >= GOAL_STATE_PERIOD_S):
             return
         self._goal_sent = (key, now)

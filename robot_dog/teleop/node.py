@@ -2,10 +2,13 @@
 (geometry_msgs/TwistStamped: the stamp is when the page sent the frame, so the safety node drops
 frames a stalled link delivers late),
 the `handheld` e-stop endpoint (check-ins, engage, release), `mode/set`, `speed_mode/crowd`,
-police light, siren and searchlight; state for the page from `battery`, `estop` (holds as codes:
-endpoint and cause), `motion/state`, `odom`, the payload's reported `police_light/state`,
-`searchlight/state`, `megaphone/siren_active` and the recorder's `bodycam/status` (the page's
-toggles show these, never their own last tap), and `bodycam/image/compressed`; push-to-talk audio to `megaphone/voice/handheld` (AudioChunk; its one publisher).
+police light, siren and searchlight, `motion/resume` (the paused patrol) and `patrol/cancel`;
+state for the page from `battery`, `estop` (holds as codes: endpoint and cause), `motion/state`
+(with the inputs the restart interlock keeps waiting), the patrol node's `patrol/goal`, `odom`,
+the payload's reported `police_light/state`, `searchlight/state`, `megaphone/siren_active` and
+the recorder's `bodycam/status` (the page's toggles show these, never their own last tap), and
+`bodycam/image/compressed`; push-to-talk audio to `megaphone/voice/handheld` (AudioChunk; its
+one publisher).
 
 Officers (docs/architecture.md, "Officers and their tasks"):
 - `teleop/pair` (PairHandheld) opens a new pairing code for a named officer (its `pairing_code`:
@@ -38,8 +41,8 @@ from nav_msgs.msg import Odometry
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.duration import Duration
 from rclpy.node import Node
-from robot_dog_interfaces.msg import (AudioChunk, EstopState, MotionState, PoliceLightState,
-                                     RecorderStatus, SearchlightState)
+from robot_dog_interfaces.msg import (AudioChunk, EstopState, GoalState, MotionState,
+                                     PoliceLightState, RecorderStatus, SearchlightState)
 from sensor_msgs.msg import BatteryState, CompressedImage
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
@@ -49,6 +52,7 @@ from robot_dog.teleop.page_requests import service_request
 from robot_dog.errors import Refused, outcome
 from robot_dog.audio import voices
 from robot_dog.mqtt import reply_seal
+from robot_dog.patrol.goal import RUNNING_STATES
 from robot_dog.ros import qos
 from robot_dog.ros.interfaces import interface
 from robot_dog.ros.params import declare_read_only
@@ -84,7 +88,7 @@ class TeleopNode(Node):
         self._lock = threading.Lock()
         self._state: dict[str, Any] = {"battery": None, "estop": None, "motion": None, "speed": None,
                                        "light": None, "siren": None, "searchlight": None,
-                                       "record": None}
+                                       "record": None, "goal": None}
         self._caps = START_CAPS
         self._paired_officer = ""           # the paired officer (teleop/officer), "" when none is
         self._frame: tuple[int, bytes | None] = (0, None)
@@ -101,6 +105,7 @@ class TeleopNode(Node):
         sub(BatteryState, "battery", self._on_battery, qos.TELEMETRY)
         sub(EstopState, "estop", self._on_estop, qos.STATE)
         sub(MotionState, "motion/state", self._on_motion, qos.STATE)
+        sub(GoalState, "patrol/goal", self._on_goal, qos.STATE)
         sub(Odometry, "odom", self._on_odom, qos.TELEMETRY)
         sub(CompressedImage, "bodycam/image/compressed", self._on_image, qos.SENSOR)
         # The toggles show what the dog reports, never what the page last asked for.
@@ -264,6 +269,13 @@ class TeleopNode(Node):
             self._state["motion"] = {"winner": msg.winner, "speed_mode": msg.speed_mode,
                                      "mode": msg.mode, "max_linear": round(msg.max_linear, 3),
                                      "waiting": list(msg.waiting)}
+
+    def _on_goal(self, msg: GoalState) -> None:
+        # `running`: work the page's End goal can cancel (a refused goal leaves the running
+        # work on; its state follows on the next tick)
+        with self._lock:
+            self._state["goal"] = {"label": msg.label, "state": msg.state,
+                                   "running": msg.state in RUNNING_STATES}
 
     def _on_odom(self, msg: Odometry) -> None:
         with self._lock:

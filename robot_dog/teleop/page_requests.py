@@ -13,6 +13,10 @@ from robot_dog import verbs
 #: push-to-talk), not a verb sent to a service.
 LINK_KINDS = ("pair", "hello", "beat", "drive", "stop", "leave", "talk", "audio", "task", "unpair")
 
+#: The autonomous mux input (robot_dog/config/twist_mux.yaml, restart: resume) the page's Resume
+#: button lets drive again.
+PATROL_INPUT = "patrol"
+
 #: Page request (teleop/protocol.py) -> (verb, arguments) in the verb registry, which names the
 #: service and checks the arguments; toggles are the registry's presets, so "light on" is the
 #: same pattern from the phone as from the station.
@@ -26,6 +30,11 @@ PAGE_REQUESTS: dict[str, Callable[[dict[str, Any]], tuple[str, dict[str, Any]]]]
     "searchlight": lambda a: _preset("searchlight_on" if a["on"] else "searchlight_off"),
     # the officer at the dog: a local source, which may stop a locked recording
     "record": lambda a: ("record", {"start": a["on"], "reason": "handheld Record button"}),
+    # the restart interlock's deliberate action (docs/safety.md): the officer at the dog lets the
+    # paused patrol drive again; the page resumes only the patrol, so the input is not its choice
+    "resume": lambda a: ("resume", {"input": PATROL_INPUT}),
+    # the patrol node's current goal or route ends where the dog stands
+    "cancel": lambda a: ("cancel", {}),
 }
 #: Requests whose `reason` also names the officer: it reaches the safety node's log and the
 #: e-stop's reason (the station's e-stop event), and the recorder's audit log.

@@ -14,6 +14,8 @@ decoder for input from outside (no duplicate keys, no NaN, bounded nesting). Typ
   speed {crowd}          crowd mode on/off
   light {on} | siren {on} | searchlight {on}
   record {on}            the officer's Record button: start / stop the bodycam recorder
+  resume                 the paused patrol may drive again (the restart interlock's motion/resume)
+  cancel                 end the patrol node's current goal or route where the dog stands
   leave                  the officer is done: leave the e-stop watch cleanly
   talk {on}              push-to-talk pressed / released
   task {incident, state} the officer's answer to the station's task: accepted | on_scene | done
@@ -43,7 +45,7 @@ TYPES = {"pair": {"code": str}, "hello": {"token": str}, "drive": {"x": float, "
          "stop": {}, "beat": {}, "estop": {}, "release": {}, "mode": {"mode": str},
          "speed": {"crowd": bool}, "light": {"on": bool}, "siren": {"on": bool},
          "searchlight": {"on": bool}, "leave": {}, "talk": {"on": bool}, "record": {"on": bool},
-         "task": {"incident": str, "state": str}, "unpair": {}}
+         "resume": {}, "cancel": {}, "task": {"incident": str, "state": str}, "unpair": {}}
 OPEN = ("pair", "hello", "beat")   # allowed before pairing (a beat is only echoed then)
 SECRET_FIELDS = ("code", "token")   # never echoed in a refusal (refusals are logged)
 

@@ -9,9 +9,9 @@ connection after commanding zero.
 E-STOP first: a connection's frames are read by one task that never waits for the dog. Beats,
 drive, stop, talk and audio are handled inline; an E-STOP goes to the dog at once on its own
 executor thread and drops the requests still waiting; the other page requests (release, mode,
-speed, light, siren, searchlight) wait in the connection's own queue and are called one at a
-time. A release already on its way when an E-STOP comes is followed by a second engage once it
-answers, so an older release can never free a newer E-STOP.
+speed, light, siren, searchlight, record, resume, cancel) wait in the connection's own queue and
+are called one at a time. A release already on its way when an E-STOP comes is followed by a
+second engage once it answers, so an older release can never free a newer E-STOP.
 
 A lost handheld (its connection closed without `leave`) voids the pairing: the page cannot come
 back with its stored token; the officer pairs again with a new code and then releases.

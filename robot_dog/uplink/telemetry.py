@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from robot_dog import verbs
+from robot_dog.patrol import goal
 
 SCHEMA_VERSION = 1
 
@@ -178,7 +179,7 @@ def safety_section(engaged: bool, reason: str) -> dict[str, Any]:
 #: route cut short. 64 pairs are about 1.3 KB of 16 KiB.
 ROUTE_POINTS_MAX = verbs.ROUTE_POINTS_MAX
 #: States of a goal that still runs: only these carry their waypoints (an ended goal is not drawn).
-RUNNING_STATES = ("active", "waiting")
+RUNNING_STATES = goal.RUNNING_STATES
 
 
 def goal_section(label: str, state: str, detail: str, waypoint_index: int, distance_left_m: float,

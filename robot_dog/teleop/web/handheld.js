@@ -4,7 +4,9 @@
 // messages.js. Held by the e-stop: the stick greys out and the banner says who holds the dog,
 // why, and the one action that clears it. The paired officer's name shows over the video (a tap
 // signs out); a task from the station shows over the video with Accept / On scene / Task done,
-// each answer a `task` frame the dog turns into an event for the station.
+// each answer a `task` frame the dog turns into an event for the station. Resume patrol (the
+// restart interlock's deliberate action) and End goal stay in place, enabled only while the dog's
+// state says they would do something, else disabled with the reason.
 import {MESSAGES, format, pickLanguage} from "./messages.js";
 import {startCapture} from "/shared/audio_capture.js";
 
@@ -70,6 +72,29 @@ const TOGGLES = {
   record: {reported: s => s.record, ask: on => ["record", {on}]},
 };
 
+// The patrol's actions: enabled only while the dog's own state says they would do something;
+// else the reason, as a word key. Resume: the restart interlock keeps the patrol waiting for
+// motion/resume (docs/safety.md), and no e-stop holds (the dog would refuse: estop_engaged).
+// End goal: the patrol node has work under way (patrol/goal).
+const PATROL_INPUT = "patrol";   // page_requests.PATROL_INPUT
+const ACTIONS = {
+  resume: s => s.estop && s.estop.engaged ? "action.held"
+    : !s.motion ? "toggle.unknown"
+    : (s.motion.waiting || []).includes(PATROL_INPUT) ? null : "action.not_paused",
+  cancel: s => s.goal && s.goal.running ? null : "action.no_goal",
+};
+const ACTION_READY = {resume: "action.paused", cancel: "action.goal_on"};
+
+function renderActions(s) {
+  for (const b of document.querySelectorAll("[data-action]")) {
+    const kind = b.dataset.action, busy = pending.has(kind);
+    const why = !paired || !dog ? "toggle.unknown" : ACTIONS[kind](s);
+    b.setAttribute("aria-busy", String(busy));
+    b.setAttribute("aria-disabled", String(busy || why !== null));
+    b.querySelector("small").textContent = t(busy ? "toggle.pending" : why || ACTION_READY[kind]);
+  }
+}
+
 function render() {
   const s = dog || {};
   const estop = s.estop || null;
@@ -115,6 +140,7 @@ function render() {
   officer.hidden = !paired || !s.officer;
   officer.textContent = s.officer ? t("officer.badge", {name: s.officer}) : "";
   renderTask(paired ? s.task || null : null);
+  renderActions(s);
   renderLink();
   // the restart interlock waits for the stick at neutral (docs/safety.md): say so, unless a
   // refusal is being shown
@@ -213,9 +239,10 @@ function connect() {
       }
       render();
     } else if (m.t === "result") {
-      if (m.ok && m.kind in TOGGLES) settling.set(m.kind, 2); else pending.delete(m.kind);
+      // an action, like a toggle, stays pending until the state had time to show it done
+      if (m.ok && (m.kind in TOGGLES || m.kind in ACTIONS)) settling.set(m.kind, 2); else pending.delete(m.kind);
       if (m.ok) {
-        if (m.kind === "release" || m.kind === "estop") say("msg.ok", {what: () => t(`what.${m.kind}`)});
+        if (["release", "estop", "resume", "cancel"].includes(m.kind)) say("msg.ok", {what: () => t(`what.${m.kind}`)});
         if (m.kind === "task") { const state = taskAsked; say("msg.task", {state: () => t(`task.state.${state}`)}); }
       }
       else say("msg.refused", {what: () => t(`what.${m.kind}`), why: () => refusalWords(m.code)});
@@ -312,6 +339,17 @@ for (const b of document.querySelectorAll("[data-task]")) {
 $("release").addEventListener("click", () => {
   if (window.confirm(t("confirm.release"))) { pending.add("release"); send("release"); render(); }
 });
+for (const b of document.querySelectorAll("[data-action]")) {
+  const kind = b.dataset.action;
+  b.addEventListener("click", () => {
+    if (!paired || !dog || b.getAttribute("aria-disabled") === "true") return;
+    // the dog walks off by itself: ask first, as for a release
+    if (kind === "resume" && !window.confirm(t("confirm.resume"))) return;
+    pending.add(kind);
+    send(kind);
+    render();
+  });
+}
 for (const b of document.querySelectorAll("[data-toggle]")) {
   const kind = b.dataset.toggle;
   if (kind === "talk") continue;
