@@ -136,11 +136,12 @@ from robot_dog.station.guarded_protocol import GuardLimits, guarded
 from robot_dog.station import incident_routes
 from robot_dog.station.incident_service import IncidentService
 from robot_dog.station.live import LiveHub
+from robot_dog.station.link_watch import LinkWatch
 from robot_dog.station.live_socket import serve_page
 from robot_dog.station.object_store import ObjectStore
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.route_budget import RouteBudget
-from robot_dog.station.storage import AlarmAckRow, Storage
+from robot_dog.station.storage import AlarmAckRow, EventRow, Storage
 from robot_dog.station.storage.accounts import AccountTables
 from robot_dog.station.storage.incident_tables import IncidentTables
 from robot_dog.station.talk import MAX_VOICE_BYTES, TalkRefused, TalkRelay
@@ -320,6 +321,10 @@ class StationHttp:
         self.auth = WebAuth(self.accounts, secure_cookies=secure_cookies)
         self._wall = wall_clock
         self.live = LiveHub(relay)
+        # The station's own offline/online alarms (station/link_watch.py): fed by ingest's
+        # thread (row) and ticked on the loop, hence the lock.
+        self.link_watch = LinkWatch()
+        self._link_lock = threading.Lock()
         self.incidents = incidents or IncidentService(
             IncidentTables(storage.target), self.accounts, dispatcher=dispatcher, storage=storage)
         self._own_incidents = incidents is None
@@ -368,7 +373,22 @@ class StationHttp:
 
     async def _main(self) -> None:
         self.live.attach(asyncio.get_running_loop())
-        await self._server.serve(sockets=[self._sock])
+        watching = asyncio.create_task(self._watch_links())
+        try:
+            await self._server.serve(sockets=[self._sock])
+        finally:
+            watching.cancel()
+
+    async def _watch_links(self) -> None:
+        """Every second: the dogs that fell silent raise their offline alarm."""
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                with self._link_lock:
+                    events = self.link_watch.tick(self._wall())
+                self._raise(events)
+            except Exception:  # the watch must outlive a bad moment of storage (logged)
+                _LOGGER.exception("link watch failed; it goes on")
 
     def start(self) -> "StationHttp":
         self._thread.start()
@@ -390,8 +410,18 @@ class StationHttp:
             self.incidents.store.close()
 
     def row(self, row: Any) -> None:
-        """A row ingest stored (any thread): pushed to the live pages."""
+        """A row ingest stored (any thread): pushed to the live pages; the link watch hears it."""
         self.live.row(row)
+        with self._link_lock:
+            events = self.link_watch.row(row)
+        self._raise(events)
+
+    def _raise(self, events: list[EventRow]) -> None:
+        """The station's own alarms: stored and pushed like a dog's events (any thread)."""
+        for event in events:
+            self.storage.put(event)
+            self.live.row(event)
+            _LOGGER.warning("alarm: %s %s (%s)", event.dog, event.doc["type"], event.doc["message"])
 
     # --- commands (the HTTP route and the live page's messages) -----------------------------
     def send_command(self, who: Principal, dog: str, verb: str, args: Any, address: str) -> str:
