@@ -161,6 +161,23 @@ def test_a_dog_that_stops_sending_raises_the_stations_offline_alarm_acknowledged
     assert [a["type"] for a in station.storage.alarms(10, "dog1")] == ["online", "offline"]
 
 
+def test_a_shared_group_worker_raises_no_offline_alarm_of_its_own(tmp_path):
+    """The switch a worker of a shared group is started with (app.py: link_alarms is off with
+    shared_group; each worker hears only its share of a dog's telemetry, and each would raise
+    its own alarm): a dog that goes offline raises nothing there."""
+    storage = Storage(tmp_path / "w.db")
+    server = StationHttp(storage, FrameRelay(), port=0, link_alarms=False).start()
+    try:
+        assert server.link_watch is None
+        server.row(StatusRow("dog1", "online", time.time()))
+        server.row(StatusRow("dog1", "offline", time.time()))
+        storage.flush()
+        assert storage.alarms(10) == []
+    finally:
+        server.stop()
+        storage.close()
+
+
 def test_rows_pushed_from_two_ingest_threads_at_once_all_arrive_each_in_order(station):
     """Rows reach the loop in bursts (one wake-up for the rows that come before it runs): a
     burst from two threads at once loses none and keeps each thread's order."""

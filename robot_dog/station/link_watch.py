@@ -11,7 +11,8 @@ so a hiccup does not raise an alarm.
 Sans-I/O: rows and `now` (s since the Unix epoch) in, event rows out; StationHttp feeds it every
 row ingest stores and ticks it every second. Only dogs heard up since the station started are
 watched: a dog already offline when the station starts is not news (no alarm flood on a
-restart). With several station workers (shared subscriptions) each worker raises its own.
+restart). A worker of a shared group (docs/scale_out.md) raises none: it hears only its share of
+each dog's telemetry, and every worker would raise its own alarm.
 """
 from __future__ import annotations
 

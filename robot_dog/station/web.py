@@ -304,14 +304,15 @@ class StationHttp:
                  wall_clock: Callable[[], float] = time.time,
                  talk: TalkRelay | None = None,
                  evidence: tuple[ObjectStore, Callable[[str], bytes | None]] | None = None,
-                 incidents: IncidentService | None = None) -> None:
+                 incidents: IncidentService | None = None, link_alarms: bool = True) -> None:
         """`accounts`: the station's people (default: the tables in `storage`'s database).
         `token`: an old fleet's shared operator token, kept working as the admin API token of
         the account `operator` (Accounts.migrate_operator_token, as `robot-dog station
         migrate` does). `secure_cookies`: the page is served over TLS (a proxy in front).
         `evidence`: the object store of verified uploads, and dog -> its evidence public key
         (PEM). `incidents`: the station's incident service (default: one on `storage`'s
-        database, dispatching through `dispatcher`)."""
+        database, dispatching through `dispatcher`). `link_alarms`: raise the station's own
+        offline/online alarms (station/link_watch.py); off for a worker of a shared group."""
         self.storage, self.relay, self.talk, self.evidence = storage, relay, talk, evidence
         self.dispatcher = dispatcher
         self.accounts = accounts or Accounts(AccountTables(storage.target))
@@ -323,7 +324,7 @@ class StationHttp:
         self.live = LiveHub(relay)
         # The station's own offline/online alarms (station/link_watch.py): fed by ingest's
         # thread (row) and ticked on the loop, hence the lock.
-        self.link_watch = LinkWatch()
+        self.link_watch = LinkWatch() if link_alarms else None
         self._link_lock = threading.Lock()
         self.incidents = incidents or IncidentService(
             IncidentTables(storage.target), self.accounts, dispatcher=dispatcher, storage=storage)
@@ -381,12 +382,13 @@ class StationHttp:
 
     async def _watch_links(self) -> None:
         """Every second: the dogs that fell silent raise their offline alarm."""
-        while True:
+        while self.link_watch is not None:
             await asyncio.sleep(1.0)
             try:
-                with self._link_lock:
-                    events = self.link_watch.tick(self._wall())
-                self._raise(events)
+                if self.link_watch is not None:
+                    with self._link_lock:
+                        events = self.link_watch.tick(self._wall())
+                    self._raise(events)
             except Exception:  # the watch must outlive a bad moment of storage (logged)
                 _LOGGER.exception("link watch failed; it goes on")
 
@@ -412,9 +414,10 @@ class StationHttp:
     def row(self, row: Any) -> None:
         """A row ingest stored (any thread): pushed to the live pages; the link watch hears it."""
         self.live.row(row)
-        with self._link_lock:
-            events = self.link_watch.row(row)
-        self._raise(events)
+        if self.link_watch is not None:
+            with self._link_lock:
+                events = self.link_watch.row(row)
+            self._raise(events)
 
     def _raise(self, events: list[EventRow]) -> None:
         """The station's own alarms: stored and pushed like a dog's events (any thread)."""
