@@ -117,6 +117,67 @@ def test_pushes_what_ingest_stores_and_the_fleet_on_hello(station):
         assert event["doc"]["message"] == "<img src=x onerror=alert(1)>", "data, as it came"
 
 
+def test_a_dog_that_stops_sending_raises_the_stations_offline_alarm_acknowledged_by_name(station):
+    """The station's own alarm (station/link_watch.py): a dog heard online that falls silent is
+    pushed to the page as a critical `offline` event, stored like the dogs' events (GET
+    /api/alarms counts it unacknowledged), acknowledged with who and when; heard again, an
+    `online` event (info). The dog's messages arrive the way ingest hands them over."""
+    station.link_watch.silent_after_s = 2.0
+    cookie, csrf = _login(station, "otto")
+    with page(station, cookie) as ws:
+        hello = receive_until(ws, is_type("hello"))
+        assert hello["battery_levels"] == {"warning": 0.20, "critical": 0.15}
+        ws.send(json.dumps({"type": "auth", "csrf": csrf}))
+        assert receive_until(ws, is_type("auth"))["ok"] is True
+        station.row(StatusRow("dog1", "online", time.time()))
+        for seq in range(3):    # then nothing more from dog1
+            station.row(TelemetryRow("dog1", time.time(), {"v": 1, "dog": "dog1", "seq": seq,
+                                                           "ts": time.time()}))
+        last_heard = time.time()
+        alarm = receive_until(ws, lambda m: is_type("event")(m) and m["doc"]["type"] == "offline",
+                              timeout_s=20)
+        raised = alarm["doc"]
+        assert (raised["severity"], raised["origin"], raised["data"]["reason"]) == (
+            "critical", "station", "silent")
+        assert 2.0 < raised["ts"] - last_heard < 6.0, "after the silence, within a tick or two"
+        station.storage.flush()
+        stored = station.storage.alarms(10, "dog1")[0]
+        assert (stored["id"], stored["acked_by"]) == (raised["id"], None)
+        assert station.storage.unacknowledged() == 1
+        ws.send(json.dumps({"type": "ack", "dog": "dog1", "event_id": raised["id"]}))
+        ack = receive_until(ws, is_type("ack"))
+        assert (ack["event_id"], ack["acked_by"]) == (raised["id"], "otto")
+        station.storage.flush()
+        stored = station.storage.alarms(10, "dog1")[0]
+        assert stored["acked_by"] == "otto" and abs(stored["acked_at"] - time.time()) < 30
+        assert station.storage.unacknowledged() == 0
+        time.sleep(2.5)   # still silent: no second alarm for the same outage
+        station.row(TelemetryRow("dog1", time.time(), {"v": 1, "dog": "dog1", "seq": 9,
+                                                       "ts": time.time()}))
+        back = receive_until(ws, is_type("event"))["doc"]
+        assert (back["type"], back["severity"]) == ("online", "info")
+        assert back["data"]["offline_s"] >= 2.0
+    station.storage.flush()
+    assert [a["type"] for a in station.storage.alarms(10, "dog1")] == ["online", "offline"]
+
+
+def test_a_shared_group_worker_raises_no_offline_alarm_of_its_own(tmp_path):
+    """The switch a worker of a shared group is started with (app.py: link_alarms is off with
+    shared_group; each worker hears only its share of a dog's telemetry, and each would raise
+    its own alarm): a dog that goes offline raises nothing there."""
+    storage = Storage(tmp_path / "w.db")
+    server = StationHttp(storage, FrameRelay(), port=0, link_alarms=False).start()
+    try:
+        assert server.link_watch is None
+        server.row(StatusRow("dog1", "online", time.time()))
+        server.row(StatusRow("dog1", "offline", time.time()))
+        storage.flush()
+        assert storage.alarms(10) == []
+    finally:
+        server.stop()
+        storage.close()
+
+
 def test_rows_pushed_from_two_ingest_threads_at_once_all_arrive_each_in_order(station):
     """Rows reach the loop in bursts (one wake-up for the rows that come before it runs): a
     burst from two threads at once loses none and keeps each thread's order."""

@@ -28,9 +28,22 @@ def test_estop_events_only_on_change():
 
 
 def test_low_battery_hysteresis():
-    low = LowBattery(low=0.2, clear=0.25)
+    low = LowBattery(levels=(0.2,), margin=0.05)
     seen = [low.update(p) for p in (0.5, 0.19, 0.18, 0.21, 0.19, 0.26, 0.19)]
     assert seen == [False, True, False, False, False, False, True]
+
+
+def test_low_battery_warns_at_20_and_again_critical_under_15_percent():
+    """The alarm policy's two levels: one event crossing each, one for a fall through both."""
+    from robot_dog.station.alarm_policy import severity_of
+    low = LowBattery()
+    levels = (0.5, 0.19, 0.18, 0.16, 0.14, 0.13, 0.155, 0.14, 0.21, 0.19, 0.26, 0.10)
+    fired = [p for p in levels if low.update(p)]
+    # 0.14 again after 0.155 is the same critical crossing (re-armed only above 0.20); 0.19
+    # after 0.21 the same warning (re-armed only above 0.25); 0.10 from 0.26 both at once
+    assert fired == [0.19, 0.14, 0.10]
+    assert [severity_of("low_battery", {"percentage": p}) for p in fired] == [
+        "warning", "critical", "critical"]
 
 
 def test_sections_are_schema_valid_and_drop_nan():

@@ -175,7 +175,10 @@ class Station:
         self.http = StationHttp(self.storage, self.relay, port=config.http_port,
                                 dispatcher=self.dispatcher, accounts=self.accounts,
                                 talk=self.talk, evidence=(self.evidence_store, self._evidence_pem),
-                                incidents=self.incidents)
+                                incidents=self.incidents,
+                                # a worker of a shared group hears only its share of each dog's
+                                # telemetry, and each would raise its own alarm: none of them does
+                                link_alarms=not config.shared_group)
         share = f"$share/{config.shared_group}/" if config.shared_group else ""
         for kind in (Kind.TELEMETRY, Kind.EVENTS, Kind.RESULT, Kind.EVIDENCE):
             self.link.keep_subscribed(share + topics.all_dogs(kind), qos=1)

@@ -6,7 +6,8 @@ other message is refused with a stable reason, counted by the caller, and the st
 running whatever a client publishes. A payload naming another dog than its topic is refused
 too: the ACL keeps a dog in its own tree, this keeps a dog's documents honest inside it.
 A command result counts only with a signature by the result key of the dog whose topic it came
-on (robot_dog.mqtt.results): any station credential can write cmd/result.
+on (robot_dog.mqtt.results): any station credential can write cmd/result. An event is stored
+with the station's alarm policy's severity (robot_dog.station.alarm_policy).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from robot_dog.mqtt import results, schema, topics
 from robot_dog.mqtt.topics import Kind
+from robot_dog.station import alarm_policy
 from robot_dog.station.storage import EventRow, FrameRow, ResultRow, Row, StatusRow, TelemetryRow
 
 REASONS = ("bad_topic", "unhandled_topic", "bad_status", "bad_frame", "oversized", "too_deep",
@@ -88,7 +90,8 @@ class Ingest:
             doc, text = _decode("telemetry", t.dog, payload)
             return [TelemetryRow(t.dog, now, doc, text)], None
         if t.kind is Kind.EVENTS:
-            return [EventRow(t.dog, now, _decode("event", t.dog, payload)[0])], None
+            doc = alarm_policy.classify(_decode("event", t.dog, payload)[0])
+            return [EventRow(t.dog, now, doc)], None
         if t.kind is Kind.RESULT:
             doc = _decode("result", t.dog, payload)[0]
             try:

@@ -22,7 +22,7 @@ From the page (JSON text):
       the dog's microphone (the role's `listen`) as binary audio messages from now on, or no
       more; what the dog sends depends on its `listen` window, a command
 To the page: `hello` (who: name, role and the actions the role may do; the fleet, the verbs,
-the newest alarms), then live.py's messages (`camera` when a dog's camera sends its first
+the newest alarms, the alarm policy's battery levels), then live.py's messages (`camera` when a dog's camera sends its first
 frame: a tile to subscribe), and per command
 `{"type": "command_state", "id", "dog", "verb", "state": pending|done|refused|timeout, ...}`:
 done/refused from the dog's own answer (its `ok`), timeout when none came within WAIT_S;
@@ -42,6 +42,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from robot_dog import verbs
 from robot_dog.mqtt.topics import DOG_ID, VERB
+from robot_dog.station import alarm_policy
 from robot_dog.station.accounts import ACTIONS, Principal, command_action
 from robot_dog.station.accounts.roles import VERB_ACTIONS
 from robot_dog.audio.devices import RATE_HZ
@@ -118,7 +119,8 @@ class PageSocket:
                 "commands": station.dispatcher is not None, "fleet": fleet,
                 "verbs": verbs.catalog(verbs.STATION), "alarms": alarms,
                 "evidence": station.evidence is not None, "talk": station.talk is not None,
-                "degraded_after_s": station.degraded_after_s})
+                "degraded_after_s": station.degraded_after_s,
+                "battery_levels": alarm_policy.battery_levels()})
             sender = asyncio.create_task(self._send_loop())  # the hello goes first
             checker = asyncio.create_task(self._check_session())
             while True:

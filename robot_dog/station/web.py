@@ -136,11 +136,12 @@ from robot_dog.station.guarded_protocol import GuardLimits, guarded
 from robot_dog.station import incident_routes
 from robot_dog.station.incident_service import IncidentService
 from robot_dog.station.live import LiveHub
+from robot_dog.station.link_watch import LinkWatch
 from robot_dog.station.live_socket import serve_page
 from robot_dog.station.object_store import ObjectStore
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.route_budget import RouteBudget
-from robot_dog.station.storage import AlarmAckRow, Storage
+from robot_dog.station.storage import AlarmAckRow, EventRow, Storage
 from robot_dog.station.storage.accounts import AccountTables
 from robot_dog.station.storage.incident_tables import IncidentTables
 from robot_dog.station.talk import MAX_VOICE_BYTES, TalkRefused, TalkRelay
@@ -303,14 +304,15 @@ class StationHttp:
                  wall_clock: Callable[[], float] = time.time,
                  talk: TalkRelay | None = None,
                  evidence: tuple[ObjectStore, Callable[[str], bytes | None]] | None = None,
-                 incidents: IncidentService | None = None) -> None:
+                 incidents: IncidentService | None = None, link_alarms: bool = True) -> None:
         """`accounts`: the station's people (default: the tables in `storage`'s database).
         `token`: an old fleet's shared operator token, kept working as the admin API token of
         the account `operator` (Accounts.migrate_operator_token, as `robot-dog station
         migrate` does). `secure_cookies`: the page is served over TLS (a proxy in front).
         `evidence`: the object store of verified uploads, and dog -> its evidence public key
         (PEM). `incidents`: the station's incident service (default: one on `storage`'s
-        database, dispatching through `dispatcher`)."""
+        database, dispatching through `dispatcher`). `link_alarms`: raise the station's own
+        offline/online alarms (station/link_watch.py); off for a worker of a shared group."""
         self.storage, self.relay, self.talk, self.evidence = storage, relay, talk, evidence
         self.dispatcher = dispatcher
         self.accounts = accounts or Accounts(AccountTables(storage.target))
@@ -320,6 +322,10 @@ class StationHttp:
         self.auth = WebAuth(self.accounts, secure_cookies=secure_cookies)
         self._wall = wall_clock
         self.live = LiveHub(relay)
+        # The station's own offline/online alarms (station/link_watch.py): fed by ingest's
+        # thread (row) and ticked on the loop, hence the lock.
+        self.link_watch = LinkWatch() if link_alarms else None
+        self._link_lock = threading.Lock()
         self.incidents = incidents or IncidentService(
             IncidentTables(storage.target), self.accounts, dispatcher=dispatcher, storage=storage)
         self._own_incidents = incidents is None
@@ -368,7 +374,23 @@ class StationHttp:
 
     async def _main(self) -> None:
         self.live.attach(asyncio.get_running_loop())
-        await self._server.serve(sockets=[self._sock])
+        watching = asyncio.create_task(self._watch_links())
+        try:
+            await self._server.serve(sockets=[self._sock])
+        finally:
+            watching.cancel()
+
+    async def _watch_links(self) -> None:
+        """Every second: the dogs that fell silent raise their offline alarm."""
+        while self.link_watch is not None:
+            await asyncio.sleep(1.0)
+            try:
+                if self.link_watch is not None:
+                    with self._link_lock:
+                        events = self.link_watch.tick(self._wall())
+                    self._raise(events)
+            except Exception:  # the watch must outlive a bad moment of storage (logged)
+                _LOGGER.exception("link watch failed; it goes on")
 
     def start(self) -> "StationHttp":
         self._thread.start()
@@ -390,8 +412,19 @@ class StationHttp:
             self.incidents.store.close()
 
     def row(self, row: Any) -> None:
-        """A row ingest stored (any thread): pushed to the live pages."""
+        """A row ingest stored (any thread): pushed to the live pages; the link watch hears it."""
         self.live.row(row)
+        if self.link_watch is not None:
+            with self._link_lock:
+                events = self.link_watch.row(row)
+            self._raise(events)
+
+    def _raise(self, events: list[EventRow]) -> None:
+        """The station's own alarms: stored and pushed like a dog's events (any thread)."""
+        for event in events:
+            self.storage.put(event)
+            self.live.row(event)
+            _LOGGER.warning("alarm: %s %s (%s)", event.dog, event.doc["type"], event.doc["message"])
 
     # --- commands (the HTTP route and the live page's messages) -----------------------------
     def send_command(self, who: Principal, dog: str, verb: str, args: Any, address: str) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from robot_dog.mqtt.schema import SchemaError, strict_loads
+from robot_dog.station.alarm_policy import BATTERY_CRITICAL, BATTERY_WARNING, SEVERITIES, severity_of
 
 SCHEMA_VERSION = 1
 
@@ -36,7 +37,8 @@ class EventFactory:
 
 @dataclass
 class EstopWatch:
-    """An event on every change of the e-stop state (not on every state message)."""
+    """An event on every change of the e-stop state (not on every state message). Its severity
+    is the station's alarm policy's (station/alarm_policy.py), as for every event."""
     engaged: bool | None = None
 
     def update(self, engaged: bool, reason: str) -> tuple[str, str, str] | None:
@@ -45,31 +47,32 @@ class EstopWatch:
         before, self.engaged = self.engaged, engaged
         if before == engaged or (before is None and not engaged):
             return None
+        severity = severity_of("estop", {"engaged": engaged})
         if engaged:
-            return "critical", f"e-stop engaged: {reason}"[:512], reason
-        return "info", "e-stop released", reason
+            return severity, f"e-stop engaged: {reason}"[:512], reason
+        return severity, "e-stop released", reason
 
 
 @dataclass
 class LowBattery:
-    """Low-battery alarm with hysteresis: one event when falling below `low`, re-armed above
-    `clear` (a voltage hovering at the threshold must not flood the station)."""
-    low: float = 0.20
-    clear: float = 0.25
-    armed: bool = True
+    """Low-battery alarm with hysteresis: one event when the level falls below each of `levels`
+    (the alarm policy's warning and critical levels: a fall through both at once is one event),
+    each re-armed `margin` above its level (a voltage hovering at a level must not flood the
+    station)."""
+    levels: tuple[float, ...] = (BATTERY_WARNING, BATTERY_CRITICAL)
+    margin: float = 0.05
+    below: set[float] = field(default_factory=set)   # levels fallen below and not re-armed
 
     def update(self, percentage: float) -> bool:
-        if self.armed and percentage < self.low:
-            self.armed = False
-            return True
-        if not self.armed and percentage > self.clear:
-            self.armed = True
-        return False
+        self.below -= {level for level in self.below if percentage > level + self.margin}
+        crossed = {level for level in self.levels if percentage < level} - self.below
+        self.below |= crossed
+        return bool(crossed)
 
 
-#: How each way a goal ends is told to the station: severity (an e-stop has its own event).
-GOAL_ENDINGS = {"arrived": "info", "cancelled": "info", "preempted": "info", "estop": "warning",
-                "blocked": "critical", "timed_out": "warning", "refused": "warning"}
+#: The ways a goal ends, each told to the station once (their severities: the alarm policy's
+#: `goal.*` kinds; an e-stop that ends a goal has its own event too).
+GOAL_ENDINGS = ("arrived", "cancelled", "preempted", "estop", "blocked", "timed_out", "refused")
 
 
 @dataclass
@@ -83,7 +86,7 @@ class GoalWatch:
         before, self.last = self.last, (label, state)
         if state not in GOAL_ENDINGS or before is None or before == (label, state):
             return None
-        return GOAL_ENDINGS[state], f"{label}: {state}" + (f" ({detail})" if detail else "")
+        return severity_of("goal", {"state": state}), f"{label}: {state}" + (f" ({detail})" if detail else "")
 
 
 #: Events that teleop_node hands to the uplink on `teleop/events` (std_msgs/String, one JSON
@@ -91,7 +94,6 @@ class GoalWatch:
 #: (`handheld`: data {officer, kind, code}) and the officer's answer to a task (`officer_task`:
 #: data {incident, officer, state}, the shape the station's incidents take in).
 FORWARDED_TYPES = ("handheld", "officer_task")
-SEVERITIES = ("info", "warning", "critical")
 MAX_FORWARDED_BYTES = 2048
 
 

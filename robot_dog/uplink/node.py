@@ -37,14 +37,12 @@ from robot_dog.ros import qos
 from robot_dog.ros.interfaces import interface
 from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.ros_main import run_node
+from robot_dog.station.alarm_policy import severity_of
 from robot_dog.uplink import adapt, commands, lifecycle, talk, telemetry as tm
 from robot_dog.uplink.evidence_upload import EvidenceUploader, UploadConfig
 from robot_dog.uplink.events import EstopWatch, EventFactory, GoalWatch, LowBattery, forwarded
 from robot_dog.uplink.session import UplinkConfig, UplinkSession
 from robot_dog.uplink.video import reencode
-
-ALERT_SOUNDS = {"glass_break", "shout", "impulse"}
-
 
 class UplinkNode(Node):
     def __init__(self, **kwargs: Any) -> None:
@@ -183,7 +181,8 @@ class UplinkNode(Node):
                                      msg.power_supply_status == BatteryState.POWER_SUPPLY_STATUS_CHARGING)
         self._put("battery", section)
         if "percentage" in section and self.low_battery.update(section["percentage"]):
-            self._event("low_battery", "warning", f"battery at {section['percentage']:.0%}", section)
+            self._event("low_battery", severity_of("low_battery", section),
+                        f"battery at {section['percentage']:.0%}", section)
 
     def _on_goal(self, msg: GoalState) -> None:
         self._put("goal", tm.goal_section(msg.label, msg.state, msg.detail, msg.waypoint_index,
@@ -204,13 +203,14 @@ class UplinkNode(Node):
     def _on_sound(self, msg: SoundEvent) -> None:
         data = {"class": msg.kind[:32], "level_dbfs": float(msg.peak_dbfs),
                 "confidence": float(msg.confidence)}
-        severity = "warning" if msg.kind in ALERT_SOUNDS else "info"
-        self._event("sound", severity, msg.kind, data)
+        self._event("sound", severity_of("sound", data), msg.kind, data)
 
     def _on_teleop_event(self, msg: String) -> None:
         """The officer's phone: handheld actions and task answers, to the station as they are
-        (a malformed one raises: counted and logged by _guarded, never sent)."""
-        self._event(*forwarded(msg.data))
+        (a malformed one raises: counted and logged by _guarded, never sent), with the alarm
+        policy's severity as every event (teleop's own stands for a type the policy lacks)."""
+        type_, severity, message, data = forwarded(msg.data)
+        self._event(type_, severity_of(type_, data, severity), message, data)
 
     def _on_mic(self, msg: AudioChunk) -> None:
         if not self.mic_out.window.live(time.monotonic()):

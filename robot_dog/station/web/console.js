@@ -16,13 +16,16 @@ import {PeoplePanel} from "./admin.js";
 import {IncidentDesk} from "./incidents.js";
 
 const STALE_S = 5;          // no frame for this long: NO SIGNAL
-const LOW_BATTERY = 0.15;   // red below, amber below WARN_BATTERY
-const WARN_BATTERY = 0.30;
 const TRACK_POINTS = 2000;
+//: An unacknowledged critical alarm sounds again this often until someone acknowledges it, ms.
+const ALARM_REPEAT_MS = 3000;
 
 const state = {
   name: null, role: null, csrf: null, actions: new Set(), verbActions: {}, proven: false,
   commandsOn: false, degradedAfterS: 10, evidenceOn: false,
+  // the station's alarm policy's low-battery levels (hello): red below critical, amber below warning
+  battery: {warning: 0.20, critical: 0.15},
+  alarmMuted: localStorage.getItem("console.alarm_muted") === "1",
   dogs: new Map(), alarms: [], verbs: [], presets: {}, layout: Number(localStorage.getItem("console.layout") || 4),
   view: null, live: null, commandSeq: 0, commands: new Map(),
 };
@@ -89,7 +92,7 @@ function attention(d) {
   if (s.estop) return 0;
   if (d.status !== "online" || stale(d)) return 1;
   if (unacked) return 2;
-  if (battery !== undefined && battery < LOW_BATTERY) return 3;
+  if (battery !== undefined && battery < state.battery.critical) return 3;
   if (health(d) === "degraded") return 4;
   return 5;
 }
@@ -127,12 +130,12 @@ function renderTile(d, root) {
   const battery = (d.telemetry.battery || {}).percentage;
   const bat = root.querySelector(".battery");
   bat.textContent = battery === undefined ? t("no_battery") : t("battery", {pct: `${Math.round(battery * 100)} %`});
-  bat.className = `battery ${battery === undefined ? "" : battery < LOW_BATTERY ? "low" : battery < WARN_BATTERY ? "warn" : "ok"}`;
+  bat.className = `battery ${battery === undefined ? "" : battery < state.battery.critical ? "low" : battery < state.battery.warning ? "warn" : "ok"}`;
   root.querySelector(".payload").textContent = payloadSummary(d.telemetry.payload || {});
   const link = d.telemetry.link || {};
   root.querySelector(".link").textContent = link.rtt_ms === undefined ? "" : t("link", {v: `${Math.round(link.rtt_ms)} ms`});
   const last = d.lastAlarm;
-  root.querySelector(".lastalarm").textContent = last ? `${clock(last.ts)} ${last.type}: ${last.message || ""}` : "";
+  root.querySelector(".lastalarm").textContent = last ? `${clock(last.ts)} ${describe(last)}` : "";
   const noSignal = stale(d);
   root.classList.toggle("stale", noSignal);
   const overlay = root.querySelector(".nosignal");
@@ -204,19 +207,34 @@ function addAlarm(a) {
   state.alarms.length = Math.min(state.alarms.length, 500);
   const d = dog(a.dog);
   if (!d.lastAlarm || a.ts >= d.lastAlarm.ts) d.lastAlarm = a;
-  if (a.severity === "critical" && !a.acked_by) beep();
+  if (a.severity === "critical" && !a.acked_by) ring();
+}
+
+/** "type: message"; the station's own alarms (a dog offline, back) from the catalogue. */
+function describe(a) {
+  if (a.origin === "station" && (a.type === "offline" || a.type === "online")) {
+    const data = a.data || {};
+    const what = a.type === "online" ? t("alarm_online", {s: data.offline_s})
+      : data.reason === "silent" ? t("alarm_offline_silent", {s: data.silent_s}) : t("alarm_offline_status");
+    return `${t(`event_${a.type}`)}: ${what}`;
+  }
+  return `${a.type}: ${a.message || ""}`;
+}
+
+function unackedCritical() {
+  return state.alarms.filter(a => a.severity === "critical" && !a.acked_by);
 }
 
 function renderAlarms() {
-  const unacked = state.alarms.filter(a => a.severity === "critical" && !a.acked_by);
+  const unacked = unackedCritical();
   // Sticky: unacknowledged critical alarms stay on top until someone acknowledges them.
   const ordered = [...unacked, ...state.alarms.filter(a => !unacked.includes(a))].slice(0, 100);
   const list = $("#alarm-list");
   list.replaceChildren(...ordered.map(a => {
     const li = h("li", {class: `sev-${a.severity}${a.acked_by ? " acked" : ""}`,
-                        "data-dog": a.dog, "data-event": a.id, "data-severity": a.severity},
+                        "data-dog": a.dog, "data-event": a.id, "data-severity": a.severity, "data-type": a.type},
       h("span", {class: "when"}, clock(a.ts)), h("span", {class: "sev"}, t(`sev_${a.severity}`)),
-      h("span", {class: "dog"}, a.dog), h("span", {class: "what"}, `${a.type}: ${a.message || ""}`));
+      h("span", {class: "dog"}, a.dog), h("span", {class: "what"}, describe(a)));
     if (a.acked_by) li.append(h("span", {class: "ackedby"}, t("acked", {by: a.acked_by, time: clock(a.acked_at)})));
     else {
       if (can("acknowledge")) li.append(h("button", {class: "ack", type: "button", onclick: () => acknowledge(a)}, t("ack")));
@@ -227,16 +245,42 @@ function renderAlarms() {
   $("#no-alarms").hidden = state.alarms.length > 0;
   $("#unacked").textContent = unacked.length ? t("unacked", {n: unacked.length}) : "";
   document.title = `${unacked.length ? `(${unacked.length}) ` : ""}${t("title")}`;
+  renderSound(unacked.length);
 }
 
 function acknowledge(a) {
   state.live?.send({type: "ack", dog: a.dog, event_id: a.id});
 }
 
+// The alarm sound: a short tone now and every ALARM_REPEAT_MS while an unacknowledged critical
+// alarm stands (sticky until acknowledged), unless this page is muted. Browsers let a page
+// play sound only after the person has interacted with it (autoplay policy): before that no
+// AudioContext is made (Chromium would warn) and the button says to click the page.
 let beeper = null;
+let ringing = null;
+
+function soundAllowed() {
+  return navigator.userActivation ? navigator.userActivation.hasBeenActive : true;
+}
+
+/** A new unacknowledged critical alarm: sound now unless already sounding (a page opening on
+ *  ten of them sounds once, then every ALARM_REPEAT_MS). */
+function ring() {
+  if (ringing !== null) return;
+  ringing = setInterval(ringTick, ALARM_REPEAT_MS);
+  ringTick();
+}
+
+function ringTick() {
+  if (!unackedCritical().length) { clearInterval(ringing); ringing = null; renderSound(0); return; }
+  if (!state.alarmMuted && soundAllowed()) beep();
+  renderSound(unackedCritical().length);
+}
+
 function beep() {
   try {
     beeper = beeper || new AudioContext();
+    if (beeper.state === "suspended") beeper.resume().catch(() => {});
     const osc = beeper.createOscillator();
     const gain = beeper.createGain();
     gain.gain.value = 0.1;
@@ -244,7 +288,25 @@ function beep() {
     osc.connect(gain).connect(beeper.destination);
     osc.start();
     osc.stop(beeper.currentTime + 0.3);
+    const button = $("#alarm-sound");
+    button.dataset.beeps = String(Number(button.dataset.beeps || 0) + 1);
   } catch { /* no audio device: the list and title still show it */ }
+}
+
+/** The mute button: what it does, and (data-state) quiet, ringing, muted or blocked. */
+function renderSound(unacked) {
+  const button = $("#alarm-sound");
+  button.textContent = t(state.alarmMuted ? "alarm_sound_off" : "alarm_sound_on");
+  button.setAttribute("aria-pressed", String(!state.alarmMuted));
+  const blocked = unacked > 0 && !state.alarmMuted && !soundAllowed();
+  button.title = blocked ? t("alarm_sound_blocked") : t("alarm_sound_title");
+  button.dataset.state = !unacked ? "quiet" : state.alarmMuted ? "muted" : blocked ? "blocked" : "ringing";
+}
+
+function toggleSound() {
+  state.alarmMuted = !state.alarmMuted;
+  localStorage.setItem("console.alarm_muted", state.alarmMuted ? "1" : "0");
+  renderSound(unackedCritical().length);
 }
 
 // --- commands -----------------------------------------------------------------------------
@@ -437,6 +499,7 @@ function onMessage(m) {
       state.role = m.role;
       state.evidenceOn = m.evidence;
       state.talkOn = m.talk;
+      if (m.battery_levels) state.battery = m.battery_levels;
       showWho();
       renderVerbs();
       for (const f of m.fleet) {
@@ -611,7 +674,10 @@ function endSession(text) {
   closePeople();
   state.live?.stop();
   state.live = null;
-  Object.assign(state, {name: null, role: null, csrf: null, actions: new Set(), proven: false});
+  Object.assign(state, {name: null, role: null, csrf: null, actions: new Set(), proven: false, alarms: []});
+  clearInterval(ringing);   // logged out: the queue is no one's here any more
+  ringing = null;
+  renderSound(0);
   sessionStorage.removeItem("console.csrf");
   showWho();
   $("#login").hidden = false;
@@ -646,6 +712,8 @@ function main() {
     login($("#name").value.trim(), $("#password").value).catch(e => showLoginError(String(e)));
   });
   $("#logout").addEventListener("click", logout);
+  $("#alarm-sound").addEventListener("click", toggleSound);
+  renderSound(0);
   $("#people-button").addEventListener("click", () => ($("#people").hidden ? showPeople() : closePeople()));
   $("#incidents-button").addEventListener("click", () => { if (state.view) closeDog(); closePeople(); incidents.togglePage(); });
   $("#back").addEventListener("click", closeDog);
