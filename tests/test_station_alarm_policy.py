@@ -1,4 +1,4 @@
-"""The station's alarm policy (robot_dog/station/alarm_policy.py): one table of event kinds ->
+"""The station's alarm policy (robot_dog/alarm_policy.py): one table of event kinds ->
 severity, applied by ingest to what the dogs send and used by the dog to fill the wire's field."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from robot_dog.mqtt import schema
-from robot_dog.station import alarm_policy as policy
+from robot_dog import alarm_policy as policy
 from robot_dog.station.ingest import Ingest
 from robot_dog.uplink.events import GOAL_ENDINGS, EventFactory
 

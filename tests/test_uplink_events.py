@@ -35,7 +35,7 @@ def test_low_battery_hysteresis():
 
 def test_low_battery_warns_at_20_and_again_critical_under_15_percent():
     """The alarm policy's two levels: one event crossing each, one for a fall through both."""
-    from robot_dog.station.alarm_policy import severity_of
+    from robot_dog.alarm_policy import severity_of
     low = LowBattery()
     levels = (0.5, 0.19, 0.18, 0.16, 0.14, 0.13, 0.155, 0.14, 0.21, 0.19, 0.26, 0.10)
     fired = [p for p in levels if low.update(p)]

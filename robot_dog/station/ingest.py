@@ -7,7 +7,7 @@ running whatever a client publishes. A payload naming another dog than its topic
 too: the ACL keeps a dog in its own tree, this keeps a dog's documents honest inside it.
 A command result counts only with a signature by the result key of the dog whose topic it came
 on (robot_dog.mqtt.results): any station credential can write cmd/result. An event is stored
-with the station's alarm policy's severity (robot_dog.station.alarm_policy).
+with the station's alarm policy's severity (robot_dog.alarm_policy).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from robot_dog.mqtt import results, schema, topics
 from robot_dog.mqtt.topics import Kind
-from robot_dog.station import alarm_policy
+from robot_dog import alarm_policy
 from robot_dog.station.storage import EventRow, FrameRow, ResultRow, Row, StatusRow, TelemetryRow
 
 REASONS = ("bad_topic", "unhandled_topic", "bad_status", "bad_frame", "oversized", "too_deep",

@@ -20,7 +20,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from robot_dog.station.alarm_policy import severity_of
+from robot_dog.alarm_policy import severity_of
 from robot_dog.station.storage import EventRow, ResultRow, Row, StatusRow, TelemetryRow
 
 #: No telemetry, event, result or status from an online dog for this long: offline, s.

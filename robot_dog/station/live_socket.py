@@ -42,7 +42,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from robot_dog import verbs
 from robot_dog.mqtt.topics import DOG_ID, VERB
-from robot_dog.station import alarm_policy
+from robot_dog import alarm_policy
 from robot_dog.station.accounts import ACTIONS, Principal, command_action
 from robot_dog.station.accounts.roles import VERB_ACTIONS
 from robot_dog.audio.devices import RATE_HZ

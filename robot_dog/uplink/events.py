@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from robot_dog.mqtt.schema import SchemaError, strict_loads
-from robot_dog.station.alarm_policy import BATTERY_CRITICAL, BATTERY_WARNING, SEVERITIES, severity_of
+from robot_dog.alarm_policy import BATTERY_CRITICAL, BATTERY_WARNING, SEVERITIES, severity_of
 
 SCHEMA_VERSION = 1
 
@@ -38,7 +38,7 @@ class EventFactory:
 @dataclass
 class EstopWatch:
     """An event on every change of the e-stop state (not on every state message). Its severity
-    is the station's alarm policy's (station/alarm_policy.py), as for every event."""
+    is the station's alarm policy's (robot_dog/alarm_policy.py), as for every event."""
     engaged: bool | None = None
 
     def update(self, engaged: bool, reason: str) -> tuple[str, str, str] | None:

@@ -37,7 +37,7 @@ from robot_dog.ros import qos
 from robot_dog.ros.interfaces import interface
 from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.ros_main import run_node
-from robot_dog.station.alarm_policy import severity_of
+from robot_dog.alarm_policy import severity_of
 from robot_dog.uplink import adapt, commands, lifecycle, talk, telemetry as tm
 from robot_dog.uplink.evidence_upload import EvidenceUploader, UploadConfig
 from robot_dog.uplink.events import EstopWatch, EventFactory, GoalWatch, LowBattery, forwarded

@@ -7,7 +7,8 @@ is one table for every dog (older dog software included), changed without touchi
 it holds the alarms the station raises itself (a dog gone offline, which no dog can report).
 Ingest applies it to every event it stores (`classify`); the dog's uplink fills the wire's
 required `severity` field from the same table (`severity_of`), so the dog's log says what the
-station will show. Pure: no I/O, no imports beyond the standard library (the dog imports it).
+station will show. Pure: no I/O, no imports beyond the standard library; beside verbs.py, not
+in the station package, as the dog imports it too.
 
 `critical` alarms are sticky with a sound on the console until someone acknowledges them.
 """
