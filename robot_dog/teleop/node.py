@@ -50,6 +50,7 @@ from std_srvs.srv import Trigger
 from robot_dog import verbs
 from robot_dog.teleop.page_requests import service_request
 from robot_dog.errors import Refused, outcome
+from robot_dog import alarm_policy
 from robot_dog.audio import voices
 from robot_dog.mqtt import reply_seal
 from robot_dog.patrol.goal import RUNNING_STATES
@@ -178,9 +179,9 @@ class TeleopNode(Node):
 
     def report(self, kind: str, code: str, officer: str) -> None:
         """A handheld action, as an event for the station: who did what, and the dog's answer."""
-        severity = "warning" if kind == "estop" or code != "ok" else "info"
-        self._send_event("handheld", severity, f"handheld {kind} by officer {officer}: {code}",
-                    {"officer": officer, "kind": kind, "code": code})
+        data = {"officer": officer, "kind": kind, "code": code}
+        self._send_event("handheld", alarm_policy.severity_of("handheld", data),
+                         f"handheld {kind} by officer {officer}: {code}", data)
 
     def officer_changed(self, officer: str) -> None:
         with self._lock:
@@ -196,7 +197,8 @@ class TeleopNode(Node):
                 data = self._task_board.answer(officer, incident, state)
             except Refused as exc:
                 return exc.code, exc.detail
-        self._send_event(tasks.EVENT_TYPE, "info", f"incident {incident}: officer {officer} {state}", data)
+        self._send_event(tasks.EVENT_TYPE, alarm_policy.severity_of(tasks.EVENT_TYPE, data),
+                         f"incident {incident}: officer {officer} {state}", data)
         return "ok", state
 
     def _send_event(self, type_: str, severity: str, message: str, data: dict[str, Any]) -> None:
