@@ -141,9 +141,10 @@ def answer(station, verb: str, ok: bool = True) -> dict:
 def inside_viewport(page, selector: str) -> None:
     """The element's whole box is on the screen (no scrolling needed to see it)."""
     size = page.viewport_size
-    # measured in one step: the page redraws some of these (the payload list) several times a second
-    box = page.eval_on_selector(selector, "e => { const r = e.getBoundingClientRect(); "
-                                "return {x: r.x, y: r.y, width: r.width, height: r.height}; }")
+    # found and measured in one script: the page redraws some of these (the payload list) several
+    # times a second, so a handle found first may be gone when it is measured
+    box = page.evaluate("s => { const r = document.querySelector(s).getBoundingClientRect(); "
+                        "return {x: r.x, y: r.y, width: r.width, height: r.height}; }", selector)
     assert box["width"] > 0 and box["height"] > 0, (selector, box)
     assert box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= size["width"] \
         and box["y"] + box["height"] <= size["height"], (selector, box, size)
