@@ -4,8 +4,9 @@ alarm (the station's alarm policy), sounds until it is acknowledged (stored: who
 e-stop and release from the page (signed and sent; the banner follows the dog's reported
 state), a dog that stops sending raises the station's own offline alarm, acknowledged too, and
 shows NO SIGNAL with its buttons disabled and the reason, a Mandarin announcement, the page in
-Chinese; no console error and no CSP violation on the way. The screenshots in docs/ come from
-here.
+Chinese (the dog's own words too: its driving input, payload, verbs and their arguments;
+24-hour chart axes), the dog view on a 1366x768 station PC and a 1920x1080 wall display; no
+console error and no CSP violation on the way. The screenshots in docs/ come from here.
 
 The dogs are played in-process the way ingest hands their messages to the web server
 (`Ingest.handle` for the event, `StationHttp.row`, the relay): the MQTT path in front of it has
@@ -16,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import tarfile
 import threading
 import time
@@ -85,7 +87,8 @@ class Dogs:
                     "pose": {"frame": "map", "x": 0.1 * self.seq, "y": n + 0.05 * self.seq,
                              "z": 0.0, "yaw": 0.0},
                     "velocity": {"vx": 0.5, "vy": 0.0, "wz": 0.0},
-                    "battery": {"percentage": 0.82 if dog == "dog1" else 0.12},
+                    "battery": {"percentage": 0.82 if dog == "dog1" else 0.12,
+                                "temperature_c": 31.0 + (self.seq % 10) / 10},
                     "payload": {"police_light": {"pattern": "flash", "on": True},
                                 "siren": {"tone": "off"}, "bodycam": {"recording": True}},
                     "safety": {"estop": bool(self.estop[dog]), "estop_reason": self.estop[dog],
@@ -139,6 +142,18 @@ def answer(station, verb: str, ok: bool = True) -> dict:
     station.dispatcher.on_result({"nonce": doc["nonce"], "ok": ok, "code": "ok" if ok else
                                   "refused", "message": ""}, doc["dog"])
     return doc
+
+
+def inside_viewport(page, selector: str) -> None:
+    """The element's whole box is on the screen (no scrolling needed to see it)."""
+    size = page.viewport_size
+    # found and measured in one script: the page redraws some of these (the payload list) several
+    # times a second, so a handle found first may be gone when it is measured
+    box = page.evaluate("s => { const r = document.querySelector(s).getBoundingClientRect(); "
+                        "return {x: r.x, y: r.y, width: r.width, height: r.height}; }", selector)
+    assert box["width"] > 0 and box["height"] > 0, (selector, box)
+    assert box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= size["width"] \
+        and box["y"] + box["height"] <= size["height"], (selector, box, size)
 
 
 def shot(page, name: str) -> None:
@@ -267,8 +282,24 @@ def test_the_console_as_station_staff_use_it(console, browser_page):
     sent = answer(station, "announce")
     assert sent["args"]["text"] == "请注意，这里是警察巡逻。" and sent["args"]["language"] == "cmn"
     page.wait_for_selector("#cmdlog li[data-verb=announce][data-state=done]", timeout=TIMEOUT_MS)
+    assert "Announce: done" in page.inner_text("#cmdlog li[data-verb=announce]"), "the verb's label"
     page.wait_for_selector("#map .leaflet-interactive", timeout=TIMEOUT_MS)
+    # 24-hour time on the charts' axis (uPlot's own would be "2:07pm" under a US date)
+    labels = page.wait_for_function(
+        "() => document.querySelector('#charts [data-chart=chart_battery] .uplot')?.dataset.xLabels",
+        timeout=TIMEOUT_MS).json_value()
+    assert re.fullmatch(r"\d\d:\d\d(:\d\d)?( \d\d:\d\d(:\d\d)?)*", labels), labels
+
+    # a station PC (1366x768): the view scrolls, the E-STOP stays in sight
+    page.eval_on_selector("main", "m => { m.scrollTop = m.scrollHeight; }")
+    assert page.eval_on_selector("main", "m => m.scrollTop") > 0, "the dog view scrolls at 768 px"
+    inside_viewport(page, "#estop")
+    page.eval_on_selector("main", "m => { m.scrollTop = 0; }")
+    # a wall display (1920x1080): video, map, payload, commands and the E-STOP without scrolling
     page.set_viewport_size({"width": 1920, "height": 1080})
+    for selector in ("#estop", "#map", "#dogview .frame.big", "#payload li[data-device=police_light]",
+                     "#verbs button[data-verb=police_light]", "#charts [data-chart=chart_battery]"):
+        inside_viewport(page, selector)
     shot(page, "console-dog-view-en.png")
 
     # Chinese, from the one catalogue
@@ -276,6 +307,24 @@ def test_the_console_as_station_staff_use_it(console, browser_page):
     # the banner is redrawn in the new language on the page's next render (a live push)
     page.wait_for_function("() => document.querySelector('#dogview .banner')?.textContent === '在线'",
                            timeout=TIMEOUT_MS)
+    # what is built from data follows too: the role badge, the driving input, the payload, the
+    # verbs' arguments and choices, the charts' titles, the command log's verb
+    assert page.inner_text("#role") == "操作员"
+    assert page.inner_text("#dogview .driver") == "控制方：巡逻"
+    assert page.inner_text("#payload li[data-device=police_light]").startswith("警灯：模式 闪烁")
+    assert "警灯 闪烁" in page.inner_text("#dogview .payload")
+    box = "#verbs [data-verb-box=police_light]"
+    assert page.inner_text(f"{box} [data-arg-label=pattern]") == "模式"
+    assert page.eval_on_selector(f"{box} select[data-arg=pattern] option[value=flash]", "o => o.textContent") == "闪烁"
+    assert page.inner_text("#verbs button[data-verb=revoke_handheld]") == "吊销手持终端"
+    assert page.inner_text("#charts [data-chart=chart_battery] .chart-title") == "电量 %"
+    assert "温度 °C" in page.inner_text("#charts [data-chart=chart_temperature] .chart-title")
+    page.click("#verbs button[data-verb=siren]")
+    wait_for(lambda: any(t.endswith("dog1/cmd/siren") for t, _ in station.published),
+             "the siren command sent", timeout_s=30)
+    answer(station, "siren")
+    page.wait_for_selector("#cmdlog li[data-verb=siren][data-state=done]", timeout=TIMEOUT_MS)
+    assert "警笛：已完成" in page.inner_text("#cmdlog li[data-verb=siren]")
     page.click("#back")
     page.wait_for_function("() => document.querySelector('.tile[data-dog=dog2] .nosignal')"
                            "?.textContent.startsWith('无信号')", timeout=TIMEOUT_MS)

@@ -9,7 +9,8 @@ import {h} from "./dom.js";
 import {Live} from "./live.js";
 import {clock, initialLanguage, language, setLanguage, t} from "./i18n.js";
 import {DogMap} from "./map.js";
-import {Charts} from "./charts.js";
+import {Charts, sampleOf} from "./charts.js";
+import {argLabel, deviceLine, inputLabel, payloadSummary, valueLabel, verbLabel} from "./labels.js";
 import {EvidenceBrowser} from "./evidence.js";
 import {DogAudio} from "./audio.js";
 import {PeoplePanel} from "./admin.js";
@@ -108,10 +109,10 @@ function tileFor(d) {
       h("span", {class: "battery"}), h("span", {class: "payload"}), h("span", {class: "link"})),
     h("div", {class: "lastalarm"}),
     h("div", {class: "commands"},
-      h("button", {class: "estop-button", "data-verb": "estop", type: "button",
-                   onclick: () => estop(d.name)}, t("estop")),
-      h("button", {"data-verb": "estop_release", type: "button",
-                   onclick: () => release(d.name)}, t("release"))),
+      h("button", {class: "estop-button", "data-verb": "estop", type: "button", i18n: "estop",
+                   onclick: () => estop(d.name)}),
+      h("button", {"data-verb": "estop_release", type: "button", i18n: "release",
+                   onclick: () => release(d.name)})),
     h("div", {class: "result"}));
   tile.querySelector(".name").textContent = d.name;
   d.tile = tile;
@@ -126,7 +127,7 @@ function renderTile(d, root) {
   banner.className = `banner state-${status}`;
   root.classList.toggle("estopped", Boolean(s.estop));
   root.querySelector(".estop").textContent = s.estop ? t("estopped", {reason: s.estop_reason || "?"}) : "";
-  root.querySelector(".driver").textContent = s.active_input ? t("driver", {input: s.active_input}) : t("no_driver");
+  root.querySelector(".driver").textContent = s.active_input ? t("driver", {input: inputLabel(s.active_input)}) : t("no_driver");
   const battery = (d.telemetry.battery || {}).percentage;
   const bat = root.querySelector(".battery");
   bat.textContent = battery === undefined ? t("no_battery") : t("battery", {pct: `${Math.round(battery * 100)} %`});
@@ -148,16 +149,6 @@ function renderTile(d, root) {
     button.title = reason;
     button.dataset.reason = reason;
   }
-}
-
-function payloadSummary(p) {
-  const onOff = v => t(v ? "on" : "off");
-  const parts = [];
-  if (p.police_light) parts.push(t("light", {v: p.police_light.on ? p.police_light.pattern : t("off")}));
-  if (p.siren) parts.push(t("siren", {v: p.siren.tone}));
-  if (p.searchlight) parts.push(t("searchlight", {v: `${Math.round((p.searchlight.level || 0) * 100)} %`}));
-  if (p.bodycam) parts.push(t("recording", {v: onOff(p.bodycam.recording)}));
-  return parts.join(" · ");
 }
 
 function wallDogs() {
@@ -329,7 +320,7 @@ function command(dogName, verb, args) {
 }
 
 function showCommand(m) {
-  const text = t("cmd_state", {verb: m.verb, state: t(m.state), detail: [m.code, m.message].filter(Boolean).join(" ")});
+  const text = t("cmd_state", {verb: verbLabel(m.verb), state: t(m.state), detail: [m.code, m.message].filter(Boolean).join(" ")});
   const d = state.dogs.get(m.dog);
   const box = d?.tile?.querySelector(".result");
   if (box) { box.textContent = text; box.dataset.state = m.state; }
@@ -374,7 +365,7 @@ function openDog(name) {
   view.querySelector(".name").textContent = name;
   $("#cmdlog").replaceChildren();
   map = map || new DogMap($("#map"));
-  charts = charts || new Charts($("#charts"), [t("chart_battery"), t("chart_speed"), t("chart_link")]);
+  charts = charts || new Charts($("#charts"));
   map.show(dog(name).track);
   charts.show(dog(name).history);
   evidence.show(name, state.evidenceOn);
@@ -419,7 +410,7 @@ function renderDogView() {
   view.querySelector(".age").textContent = Number.isFinite(age) ? t("frame_age", {age: age.toFixed(1)}) : "";
   const panel = $("#payload");
   panel.replaceChildren(...Object.entries(d.telemetry.payload || {}).map(([device, values]) =>
-    h("li", {"data-device": device}, `${device}: ${Object.entries(values).map(([k, v]) => `${k}=${v}`).join(", ")}`)));
+    h("li", {"data-device": device}, deviceLine(device, values))));
   for (const el of view.querySelectorAll("#verbs button[data-verb], #announce-send")) {
     const reason = verbReason(d, el.dataset.verb);
     el.disabled = Boolean(reason);
@@ -440,7 +431,7 @@ function renderVerbs() {
     const inputs = Object.entries(v.args.properties || {}).map(([arg, schema]) => {
       let input;
       if (schema.enum) {
-        input = h("select", {}, ...schema.enum.map(o => h("option", {value: o}, o)));
+        input = h("select", {}, ...schema.enum.map(o => h("option", {value: o})));
         if (schema.default !== undefined) input.value = schema.default;
       } else if (schema.type === "number" || schema.type === "integer") {
         input = h("input", {type: "number", step: schema.type === "integer" ? "1" : "0.1",
@@ -454,7 +445,7 @@ function renderVerbs() {
       } else input = h("input", {type: "text", maxlength: String(schema.maxLength ?? 64), value: schema.default ?? ""});
       input.dataset.arg = arg;
       input.dataset.kind = schema.type || "string";
-      return h("label", {}, `${arg} `, input);
+      return h("label", {}, h("span", {class: "arg", "data-arg-label": arg}), " ", input);
     });
     const send = () => {
       const args = {};
@@ -464,12 +455,24 @@ function renderVerbs() {
           : input.dataset.kind === "array" ? points(input.value) : input.value;
         if (value !== "") args[input.dataset.arg] = value;
       }
-      if (CONFIRM.includes(v.name) && !window.confirm(t("confirm_verb", {verb: v.name, dog: state.view}))) return;
+      if (CONFIRM.includes(v.name) && !window.confirm(t("confirm_verb", {verb: verbLabel(v.name), dog: state.view}))) return;
       command(state.view, v.name, args);
     };
     return h("div", {class: "verb", "data-verb-box": v.name, title: v.summary}, ...inputs,
-             h("button", {type: "button", "data-verb": v.name, onclick: send}, t(`verb_${v.name}`, {}, v.name)));
+             h("button", {type: "button", "data-verb": v.name, onclick: send}));
   }));
+  labelVerbs();
+}
+
+/** The verb controls' texts in the page's language; in place, so a language change keeps what
+ *  the operator typed or picked. */
+function labelVerbs() {
+  const box = $("#verbs");
+  for (const button of box.querySelectorAll("button[data-verb]")) button.textContent = verbLabel(button.dataset.verb);
+  for (const span of box.querySelectorAll("[data-arg-label]")) span.textContent = argLabel(span.dataset.argLabel);
+  for (const select of box.querySelectorAll("select[data-arg]")) {
+    for (const option of select.options) option.textContent = valueLabel(select.dataset.arg, option.value);
+  }
 }
 
 /** "x, y; x, y" -> [[x, y], ...]; "" when empty. Anything else goes as typed: the registry's
@@ -520,8 +523,7 @@ function onMessage(m) {
         if (d.track.length > TRACK_POINTS) d.track.shift();
         if (state.view === d.name) map?.add(m.doc.pose.x, m.doc.pose.y);
       }
-      const v = m.doc.velocity || {};
-      const sample = [m.doc.ts, 100 * ((m.doc.battery || {}).percentage ?? NaN), Math.hypot(v.vx || 0, v.vy || 0), (m.doc.link || {}).rtt_ms ?? NaN];
+      const sample = sampleOf(m.doc);
       d.history.push(sample);
       if (d.history.length > 600) d.history.shift();
       if (state.view === d.name) charts?.add(sample);
@@ -696,9 +698,13 @@ function main() {
   setLanguage(initialLanguage());
   $("#lang").value = language();
   $("#lang").addEventListener("change", event => {
-    setLanguage(event.target.value);
-    for (const d of state.dogs.values()) d.tile?.querySelectorAll("button[data-verb]").forEach(b => { b.textContent = t(b.dataset.verb === "estop" ? "estop" : "release"); });
-    if (state.view) renderVerbs();
+    setLanguage(event.target.value);   // every [data-i18n] element in the document
+    // tiles off the wall (a smaller layout) are not in the document
+    for (const d of state.dogs.values()) d.tile?.querySelectorAll("[data-i18n]").forEach(el => { el.textContent = t(el.dataset.i18n); });
+    // what is built from data rather than named by a data-i18n attribute
+    showWho();
+    labelVerbs();
+    charts?.relabel();
     render();
   });
   $("#layout").value = String(state.layout);

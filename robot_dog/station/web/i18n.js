@@ -107,6 +107,37 @@ const MESSAGES = {
     verb_record: "Record", verb_snapshot: "Snapshot", verb_goto: "Go to", verb_patrol: "Patrol",
     verb_return: "Return home", verb_cancel: "Cancel goal",
     chart_battery: "battery %", chart_speed: "speed m/s", chart_link: "link RTT ms",
+    chart_temperature: "temperature °C", chart_temp_battery: "battery", chart_temp_searchlight: "searchlight",
+    verb_revoke_handheld: "Revoke handheld", verb_checkin: "Check in", verb_task: "Officer's task",
+    verb_pair_handheld: "Pair handheld",
+    // the driving input (safety.active_input: the mux's inputs, robot_dog/config/twist_mux.yaml)
+    input_patrol: "patrol", input_handheld: "handheld", input_gamepad: "gamepad",
+    input_keyboard: "keyboard", input_station: "station",
+    // verb arguments (the registry's names) and their choices
+    arg_pattern: "pattern", arg_rate_hz: "rate (Hz)", arg_duration_s: "duration (s)", arg_level: "level",
+    arg_strobe: "strobe", arg_tone: "tone", arg_max_duration_s: "at most (s)", arg_input: "input",
+    arg_mode: "mode", arg_start: "start", arg_reason: "reason", arg_lock: "lock", arg_frame: "frame",
+    arg_x: "x", arg_y: "y", arg_speed: "speed (m/s)", arg_tolerance_m: "tolerance (m)",
+    arg_timeout_s: "timeout (s)", arg_route: "route", arg_waypoints: "waypoints", arg_loop: "loop",
+    val_pattern_off: "off", val_pattern_steady: "steady", val_pattern_flash: "flash",
+    val_pattern_alternate: "alternate", val_pattern_quad_flash: "quad flash",
+    val_tone_off: "off", val_tone_wail: "wail", val_tone_yelp: "yelp", val_tone_hilo: "hi-lo",
+    val_mode_stand: "stand", val_mode_sit: "sit", val_mode_damp: "damp",
+    val_frame_odom: "odometry (m)", val_frame_wgs84: "WGS 84 (degrees)",
+    val_route_patrol: "patrol route", val_route_waypoints: "waypoints",
+    // payload devices and the fields of their reported state (telemetry `payload`)
+    dev_police_light: "Police light", dev_searchlight: "Searchlight", dev_megaphone: "Megaphone",
+    dev_siren: "Siren", dev_bodycam: "Bodycam",
+    field_pattern: "pattern", field_on: "lamps", field_level: "level", field_strobe: "strobe",
+    field_temperature_c: "temperature", field_derated: "derated", field_state: "state",
+    field_volume: "volume", field_queued: "queued", field_tone: "tone", field_recording: "recording",
+    field_reason: "reason", field_locked: "locked", field_recording_id: "recording",
+    field_pre_event_s: "pre-event", field_storage: "storage", field_bytes_used: "used",
+    field_bytes_free: "free", field_upload_backlog_items: "not uploaded", field_upload_backlog_bytes: "not uploaded",
+    val_state_disabled: "disabled", val_state_idle: "idle", val_state_buffering: "buffering",
+    val_state_recording: "recording", val_state_post_event: "post-event", val_state_error: "error",
+    val_storage_ok: "ok", val_storage_low: "low", val_storage_full: "full",
+    device_line: "{device}: {fields}", yes: "yes", no: "no", seconds: "{v} s", list_sep: ", ",
   },
   zh: {
     title: "巡逻站",
@@ -212,6 +243,37 @@ const MESSAGES = {
     verb_record: "录像", verb_snapshot: "抓拍", verb_goto: "前往", verb_patrol: "巡逻",
     verb_return: "返回起点", verb_cancel: "取消任务",
     chart_battery: "电量 %", chart_speed: "速度 米/秒", chart_link: "链路往返 毫秒",
+    chart_temperature: "温度 °C", chart_temp_battery: "电池", chart_temp_searchlight: "探照灯",
+    verb_revoke_handheld: "吊销手持终端", verb_checkin: "签到", verb_task: "警员任务",
+    verb_pair_handheld: "配对手持终端",
+    // 控制方（safety.active_input）
+    input_patrol: "巡逻", input_handheld: "手持终端", input_gamepad: "手柄",
+    input_keyboard: "键盘", input_station: "站点",
+    // 命令参数及其选项
+    arg_pattern: "模式", arg_rate_hz: "频率（Hz）", arg_duration_s: "持续（秒）", arg_level: "亮度",
+    arg_strobe: "频闪", arg_tone: "音调", arg_max_duration_s: "最长（秒）", arg_input: "输入",
+    arg_mode: "姿态", arg_start: "开始", arg_reason: "原因", arg_lock: "锁定", arg_frame: "坐标系",
+    arg_x: "x", arg_y: "y", arg_speed: "速度（米/秒）", arg_tolerance_m: "容差（米）",
+    arg_timeout_s: "超时（秒）", arg_route: "路线", arg_waypoints: "航点", arg_loop: "循环",
+    val_pattern_off: "关", val_pattern_steady: "常亮", val_pattern_flash: "闪烁",
+    val_pattern_alternate: "交替", val_pattern_quad_flash: "四连闪",
+    val_tone_off: "关", val_tone_wail: "长鸣", val_tone_yelp: "急促", val_tone_hilo: "高低音",
+    val_mode_stand: "站立", val_mode_sit: "坐下", val_mode_damp: "卸力",
+    val_frame_odom: "里程计（米）", val_frame_wgs84: "WGS 84（度）",
+    val_route_patrol: "巡逻路线", val_route_waypoints: "指定航点",
+    // 载荷设备及其上报状态
+    dev_police_light: "警灯", dev_searchlight: "探照灯", dev_megaphone: "扩音器",
+    dev_siren: "警笛", dev_bodycam: "执法记录仪",
+    field_pattern: "模式", field_on: "灯", field_level: "亮度", field_strobe: "频闪",
+    field_temperature_c: "温度", field_derated: "降额", field_state: "状态",
+    field_volume: "音量", field_queued: "排队", field_tone: "音调", field_recording: "录像",
+    field_reason: "原因", field_locked: "锁定", field_recording_id: "录像编号",
+    field_pre_event_s: "预录", field_storage: "存储", field_bytes_used: "已用",
+    field_bytes_free: "可用", field_upload_backlog_items: "待上传", field_upload_backlog_bytes: "待上传",
+    val_state_disabled: "已停用", val_state_idle: "空闲", val_state_buffering: "缓存中",
+    val_state_recording: "录像中", val_state_post_event: "事后录像", val_state_error: "故障",
+    val_storage_ok: "正常", val_storage_low: "不足", val_storage_full: "已满",
+    device_line: "{device}：{fields}", yes: "是", no: "否", seconds: "{v} 秒", list_sep: "，",
   },
 };
 
@@ -245,10 +307,10 @@ export function t(key, vars = {}, fallback = key) {
   return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
 }
 
-/** 24-hour hh:mm:ss of a Unix time in seconds. */
-export function clock(seconds) {
-  if (!Number.isFinite(seconds)) return "--:--:--";
+/** 24-hour hh:mm:ss of a Unix time in seconds (hh:mm with `seconds` false). */
+export function clock(seconds, withSeconds = true) {
+  if (!Number.isFinite(seconds)) return withSeconds ? "--:--:--" : "--:--";
   return new Intl.DateTimeFormat(current === "zh" ? "zh-CN" : "en-GB", {
-    hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+    hour: "2-digit", minute: "2-digit", ...(withSeconds ? {second: "2-digit"} : {}), hourCycle: "h23",
   }).format(new Date(seconds * 1000));
 }
