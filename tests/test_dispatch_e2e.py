@@ -81,7 +81,7 @@ def test_goto_return_and_cancel_from_the_station(secure_broker, children, safety
 
         # The station's own route: explicit waypoints instead of the named one, walked once.
         status, body = api.command("dog1", "patrol", {"route": "patrol", "waypoints": [[1.0, 1.5]]})
-        assert body["result"]["code"] == "bad_args", body              # not ignored: refused
+        assert (status, body["code"]) == (400, "bad_args"), body      # not ignored: refused unsigned
         route = [[stopped[0], 1.5], [1.0, 1.5]]
         status, body = api.command("dog1", "patrol", {"route": "waypoints", "waypoints": route,
                                                       "loop": False})

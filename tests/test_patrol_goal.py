@@ -106,3 +106,35 @@ def test_a_goal_at_the_dogs_own_position_arrives_at_once():
     (vx, wz), progress = tracker.step((1.1, 1.0, 0.0), 0.0, True)
     assert tracker.outcome is Outcome.ARRIVED and (vx, wz) == (0.0, 0.0)
     assert progress.distance_left_m == pytest.approx(0.1)
+
+
+def test_a_newer_goal_preempts_the_running_one_which_then_stays_ended():
+    first = GoalTracker([(10.0, 0.0)], started=0.0)
+    (x, y, _), _ = drive(first, seconds=5.0)
+    assert first.outcome is None and 2.0 < x < 8.0
+    first.finish(Outcome.PREEMPTED, "pre-empted by navigate_to odom")
+    # at its own target after all (the newer goal went there): still pre-empted, still zero
+    (vx, wz), _ = first.step((10.0, 0.0, 0.0), 6.0, True)
+    assert (first.outcome, (vx, wz)) == (Outcome.PREEMPTED, (0.0, 0.0))
+    second = GoalTracker([(x, -3.0)], started=5.0)
+    (x2, y2, _), _ = drive(second, pose=(x, y, 0.0))
+    assert second.outcome is Outcome.ARRIVED and math.dist((x2, y2), (x, -3.0)) <= 0.5
+
+
+def test_a_point_inside_an_object_of_the_map_is_refused_and_the_open_street_is_not():
+    from robot_dog.patrol.obstacles import footprints
+    from sim.scenario import load_scenario
+    config = GoalConfig()
+    plaza = footprints(load_scenario("plaza_day").objects)
+    with pytest.raises(GoalRefused) as refused:
+        check_point((12.0, 1.5), (0.0, 0.0), config, plaza)      # the library's middle
+    assert refused.value.code == "in_obstacle" and "library (building)" in refused.value.detail
+    assert check_point((0.0, -10.0), (0.0, 0.0), config, plaza) == (0.0, -10.0)
+    assert check_point((12.0, 1.5), (0.0, 0.0), config) == (12.0, 1.5)   # no map: taken
+    courtyard = footprints(load_scenario("obstacles").objects)
+    # parked_car: 4.4 m x 1.8 m turned a quarter: long along y, narrow along x
+    for inside in ((6.5, 3.5), (6.5, -0.5), (0.0, -2.1), (2.9, 0.4)):
+        with pytest.raises(GoalRefused):
+            check_point(inside, (0.0, 0.0), config, courtyard)
+    for outside in ((8.0, 1.5), (5.0, 1.5), (0.2, -2.0), (3.1, 0.0)):
+        assert check_point(outside, (0.0, 0.0), config, courtyard) == outside

@@ -1,11 +1,14 @@
 """Navigation goals end to end: patrol_node, safety_node and the echo base as real processes, an
 action client in this process. A point 6 m away is reached within 0.5 m through the safety
 mux; an e-stop halfway ends the goal and after the release the dog stays where it stopped;
-bad goals are refused with codes before anything moves."""
+bad goals are refused with codes before anything moves; a second goal pre-empts the first; an
+officer's handheld (teleop_node and a scripted page over TLS) takes over a running goal at once.
+The same with the simulated dog and the station: test_dispatch_sim_e2e.py."""
 from __future__ import annotations
 
 import math
 import threading
+import time
 from functools import partial
 
 import pytest
@@ -107,7 +110,6 @@ def test_an_estop_halfway_ends_the_goal_and_a_release_does_not_resume_it(patrol,
     answer = probe.call(EstopRelease, "estop/release", endpoint="station")
     assert answer.accepted, answer
     wait_for(lambda: not probe.messages("estop")[-1].engaged, "released")
-    import time
     time.sleep(3.0)  # a resumed goal would have moved the dog by 2 m in this time
     assert math.dist(pose(probe), stopped) < 0.1
 
@@ -144,3 +146,149 @@ def test_goal_state_for_everyone_a_cancel_by_anyone_and_return_home(patrol, ros_
     assert math.dist(pose(probe), (0.0, 0.0)) <= 0.6
     states = [(m.label, m.state) for m in probe.messages("patrol/goal")]
     assert ("return home", "active") in states and states[-1] == ("return home", "arrived")
+
+
+def test_a_second_goal_preempts_the_first_and_is_walked_instead(patrol, ros_probe):
+    probe = ros_probe
+    probe.record(GoalState, "patrol/goal", qos.STATE)
+    start(probe)
+    goals = Goals(probe)
+    first = goals.send(NavigateTo, frame="odom", x=8.0, y=0.0)
+    wait_for(lambda: pose(probe)[0] > 1.5, "the first goal under way")
+    second = goals.send(NavigateTo, frame="odom", x=1.0, y=2.0)
+    result = goals.result(first)
+    assert (result.outcome, result.detail) == ("preempted", "pre-empted by navigate_to odom"), result
+    assert goals.result(second).outcome == "arrived"
+    assert math.dist(pose(probe), (1.0, 2.0)) <= 0.6
+    targets = [(m.target_x, m.target_y) for m in probe.messages("patrol/goal") if m.state == "active"]
+    assert targets[0] == (8.0, 0.0) and targets[-1] == (1.0, 2.0), targets
+
+
+class Thumb(threading.Thread):
+    """The officer's thumb on a scripted handheld page: every 0.1 s a drive frame while `x` is set
+    (the stick's forward axis, -1..1), else a beat (a paired page that goes quiet for 0.5 s is a
+    lost phone, and the dog stops); what the dog sends is read in between. One thread does
+    both: the threaded websockets client must not send and read from two (test_teleop_server)."""
+
+    def __init__(self, phone) -> None:
+        super().__init__(daemon=True)
+        self.phone, self.x = phone, None
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:  # noqa: BLE001 (kept for the test to raise)
+            self.error = exc
+
+    def leave(self) -> None:
+        """The officer is done: stop, leave the e-stop watch, end the thread."""
+        self.done.set()
+        self.join(10)
+        assert not self.is_alive() and self.error is None, self.error
+
+    def _run(self) -> None:
+        driving = False
+        while not self.done.is_set():
+            x = self.x
+            if x is not None:
+                if not driving:     # the thumb lands at the centre (the interlock's neutral)
+                    self.phone.send("drive", x=0.0, z=0.0)
+                self.phone.send("drive", x=x, z=0.0)
+            elif driving:
+                self.phone.send("stop")     # the thumb lifted: the page's deadman
+            else:
+                self.phone.send("beat")
+            driving = x is not None
+            end = time.monotonic() + 0.1
+            while (left := end - time.monotonic()) > 0:
+                try:
+                    self.phone.ws.recv(timeout=left)
+                except TimeoutError:
+                    break
+        self.phone.send("stop")
+        self.phone.send("leave")            # leaves the e-stop watch cleanly: no lost phone
+
+
+@pytest.fixture
+def handheld(dog_namespace, tmp_path):
+    """teleop_node with a certificate of a fleet of its own, and its port."""
+    from robot_dog import fleet
+    from robot_dog.teleop.certs import issue_teleop_cert
+    from tests.support import free_port
+    root = tmp_path / "fleet"
+    fleet.init_fleet(root, ["dog1"], broker=fleet.BrokerSettings(port=free_port()))
+    cert, key = issue_teleop_cert(root, "dog1")
+    port = free_port()
+    node = NodeProcess("robot_dog.teleop.node", dog_namespace, tmp_path / "teleop.log",
+                       port=port, cert_file=cert, key_file=key)
+    try:
+        wait_for(lambda: "handheld page on https://" in node.output(), "the handheld server")
+        yield port, fleet.FleetPaths(root).ca_cert
+    finally:
+        node.kill()
+
+
+def winner(probe) -> str:
+    states = probe.messages("motion/state")
+    return states[-1].winner if states else ""
+
+
+def test_a_handheld_takes_over_a_running_goal_at_once(patrol, handheld, ros_probe, dog_namespace):
+    """An officer drives the dog back from the handheld while a goal runs: the mux passes the
+    handheld, the dog follows it (backwards, against the goal) and the goal waits without
+    driving; after the officer lets go the goal waits for `motion/resume` (the restart
+    interlock), then walks on and arrives."""
+    import ssl
+    from types import SimpleNamespace
+
+    from geometry_msgs.msg import Twist
+    from robot_dog_interfaces.msg import MotionState
+
+    from tests.test_teleop_handheld_e2e import pairing_code
+    from tests.test_teleop_server import Phone
+    probe = ros_probe
+    port, ca = handheld
+    for msg_type, topic, profile in ((GoalState, "patrol/goal", qos.STATE), (Twist, "cmd_vel", qos.COMMAND),
+                                     (Twist, "patrol/cmd_vel", qos.COMMAND),
+                                     (MotionState, "motion/state", qos.STATE)):
+        probe.record(msg_type, topic, profile)
+    start(probe)
+    phone = Phone(SimpleNamespace(port=port), ssl.create_default_context(cafile=str(ca)))
+    phone.send("pair", code=pairing_code(dog_namespace))
+    phone.expect("paired")
+    thumb = Thumb(phone)
+    thumb.start()
+    try:
+        wait_for(lambda: "handheld" in probe.messages("estop")[-1].endpoints
+                 and not probe.messages("estop")[-1].engaged, "the handheld on the e-stop watch")
+        goals = Goals(probe)
+        handle = goals.send(NavigateTo, frame="odom", x=8.0, y=0.0)
+        wait_for(lambda: pose(probe)[0] > 2.0, "the goal under way")
+        thumb.x = -0.5                                       # the officer pulls the stick back
+        wait_for(lambda: winner(probe) == "handheld", "the handheld winning")
+        taken = time.monotonic()
+        farthest = max(p.pose.pose.position.x for p in probe.messages("odom"))
+        wait_for(lambda: pose(probe)[0] < farthest - 1.0, "the dog walking back with the handheld")
+        assert [m.state for m in probe.messages("patrol/goal", since=taken)][-1] == "waiting"
+        assert goals.feedback[-1].waiting
+        # what reached the base meanwhile was the handheld's, never the goal's forward command
+        assert all(m.linear.x < 0.01 for m in probe.messages("cmd_vel", since=taken + 0.5))
+        thumb.x = None                                       # lets go, and signs off
+        wait_for(lambda: winner(probe) != "handheld", "the handheld let go")
+        thumb.leave()
+        let_go = time.monotonic()
+        stopped = pose(probe)
+        time.sleep(2.0)      # the goal still runs, yet the patrol input waits for a resume
+        assert math.dist(pose(probe), stopped) < 0.05
+        assert probe.messages("patrol/goal", since=let_go)[-1].state == "waiting"
+        assert probe.call(MotionResume, "motion/resume", input="patrol", endpoint="station").accepted
+        result = goals.result(handle)
+        assert result.outcome == "arrived", result
+        assert math.dist(pose(probe), (8.0, 0.0)) <= 0.6
+    finally:
+        thumb.done.set()
+        thumb.join(10)
+        phone.ws.close()
+    assert thumb.error is None, thumb.error

@@ -15,7 +15,8 @@ the remaining waypoints, ETA) and, once, the outcome:
 
 While another input drives (an officer on the handheld took over, a hold pauses the patrol)
 the goal waits: no command counts toward `blocked`. `check_point` refuses what cannot be a
-goal with a stable code (`not_finite`, `too_far`), before anything moves.
+goal with a stable code (`not_finite`, `too_far`, and `in_obstacle` for a point inside an object
+of the map when the node has one: obstacles.py), before anything moves.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
+from robot_dog.patrol.obstacles import Footprint, obstacle_at
 from robot_dog.patrol.route import RouteConfig, RouteFollower
 
 Point = tuple[float, float]
@@ -59,14 +61,20 @@ class GoalConfig:
     timeout_margin_s: float = 30.0  # added to twice the distance / speed
 
 
-def check_point(point: Point, pose: Point | None, config: GoalConfig) -> Point:
-    """A waypoint as a goal may take it, or GoalRefused."""
+def check_point(point: Point, pose: Point | None, config: GoalConfig,
+                obstacles: Sequence[Footprint] = ()) -> Point:
+    """A waypoint as a goal may take it, or GoalRefused. `obstacles`: the map's footprints (none
+    without a map: then a point inside a wall is taken and ends `blocked`)."""
     x, y = point
     if not (math.isfinite(x) and math.isfinite(y)):
         raise GoalRefused("not_finite", f"waypoint ({x}, {y}) is not a finite point")
     if pose is not None and math.dist(pose, point) > config.max_distance_m:
         raise GoalRefused("too_far", f"waypoint ({x:.1f}, {y:.1f}) is {math.dist(pose, point):.0f} m "
                                      f"away, beyond the {config.max_distance_m:g} m limit")
+    inside = obstacle_at((x, y), obstacles)
+    if inside is not None:
+        raise GoalRefused("in_obstacle", f"waypoint ({x:.1f}, {y:.1f}) is inside {inside.name} "
+                                         f"({inside.kind}): the dog cannot stand there")
     return float(x), float(y)
 
 

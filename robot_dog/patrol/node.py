@@ -9,6 +9,10 @@ Two kinds of work, one at a time (a new one pre-empts the old):
   scenario's, or `geo_origin`);
 - `patrol/cancel` (CancelGoal) ends whatever runs with "cancelled", whoever started it.
 
+With a scenario the node has the street's map: a goal's point inside one of its objects is
+refused (`in_obstacle`, obstacles.py). Without one (a dog with no map) such a point is taken and
+ends `blocked` once the dog stops making progress.
+
 Its work, whoever sent it, is on `patrol/goal` (GoalState, latched: label, state, distance
 left, ETA, target, the waypoints), which the uplink turns into telemetry and an event when a goal ends.
 
@@ -42,6 +46,7 @@ from robot_dog_interfaces.srv import CancelGoal
 from robot_dog.errors import Refused, answer
 from robot_dog.patrol.goal import (RUNNING_STATES, GoalConfig, GoalRefused, GoalTracker, Outcome, Point,
                                    check_point)
+from robot_dog.patrol.obstacles import Footprint, footprints
 from robot_dog.ros import qos
 from robot_dog.ros.params import declare_read_only
 from robot_dog.ros.ros_main import run_node
@@ -78,7 +83,8 @@ class PatrolNode(Node):
         if len(home) != 2 or not all(math.isfinite(v) for v in home):
             raise ValueError("home must be x, y (two finite numbers)")
         self.home: Point = (float(home[0]), float(home[1]))
-        self.route, default_speed, self.origin = self._route(scenario, list(flat), list(origin))
+        self.route, default_speed, self.origin, self.obstacles = self._route(
+            scenario, list(flat), list(origin))
         self.goal_config = GoalConfig(
             speed=speed or default_speed,
             tolerance_m=p("goal_tolerance_m", 0.5, "a goal is reached within this, m"),
@@ -110,18 +116,20 @@ class PatrolNode(Node):
                                f"{self.goal_config.speed} m/s ({'walking' if at_start else 'waiting for a goal'})")
 
     @staticmethod
-    def _route(scenario: str, flat: list[float], origin: list[float]) -> tuple[list[Point], float, Any]:
+    def _route(scenario: str, flat: list[float], origin: list[float]
+               ) -> tuple[list[Point], float, Any, tuple[Footprint, ...]]:
+        """(route, default speed, geo origin, the map's footprints) from the parameters."""
         from sim.scenario import GeoOrigin
         if scenario:
             from sim.scenario import load_scenario
             s = load_scenario(scenario)
-            return [tuple(p) for p in s.route], s.route_speed, s.geo_origin
+            return [tuple(p) for p in s.route], s.route_speed, s.geo_origin, footprints(s.objects)
         geo = GeoOrigin(*origin[:3]) if len(origin) >= 2 else None
         if flat == [0.0]:
-            return [], 0.6, geo   # no route of its own: goals only
+            return [], 0.6, geo, ()   # no route of its own: goals only
         if len(flat) < 4 or len(flat) % 2:
             raise ValueError("waypoints must be x0, y0, x1, y1, ... (at least two points)")
-        return list(zip(flat[::2], flat[1::2])), 0.6, geo
+        return list(zip(flat[::2], flat[1::2])), 0.6, geo, ()
 
     # ---- inputs ----------------------------------------------------------------------------
     def _now(self) -> float:
@@ -151,7 +159,7 @@ class PatrolNode(Node):
         if isinstance(request, NavigateTo.Goal):
             raw, loop, label = [(request.x, request.y)], False, f"navigate_to {request.frame}"
         elif request.route == HOME_ROUTE:
-            return [check_point(self.home, here, self.goal_config)], False, "return home"
+            return [check_point(self.home, here, self.goal_config, self.obstacles)], False, "return home"
         elif request.route:
             if request.route != PATROL_ROUTE or not self.route:
                 known = ", ".join([PATROL_ROUTE] * bool(self.route) + [HOME_ROUTE])
@@ -173,7 +181,7 @@ class PatrolNode(Node):
             raw = [to_local(self.origin, lat, lon) for lat, lon in raw]
         elif frame != "odom":
             raise GoalRefused("unknown_frame", f"frame {frame!r}; known: odom, wgs84")
-        return [check_point(p, here, self.goal_config) for p in raw], loop, label
+        return [check_point(p, here, self.goal_config, self.obstacles) for p in raw], loop, label
 
     async def _execute(self, handle: ServerGoalHandle) -> Any:
         action = NavigateTo if isinstance(handle.request, NavigateTo.Goal) else FollowRoute
