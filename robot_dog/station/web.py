@@ -601,9 +601,17 @@ def build_app(station: StationHttp) -> FastAPI:
         "schema": {"type": "object", "properties": {"name": {"type": "string"},
                                                     "password": {"type": "string"}}}}}}})
     async def _login(request: Request) -> JSONResponse:
-        body = await _json_body(request)
-        if not isinstance(body, dict):
-            raise HttpError(HTTPStatus.BAD_REQUEST, "body must be a JSON object {name, password}")
+        try:
+            body = await _json_body(request)
+            if not isinstance(body, dict):
+                raise HttpError(HTTPStatus.BAD_REQUEST, "body must be a JSON object {name, "
+                                "password}")
+        except HttpError as exc:
+            # Refused before a name was read (too large, not JSON, ...): still a failed login,
+            # in the audit log as every other one (a flood of them is someone's attempt).
+            await anyio.to_thread.run_sync(station.accounts.login_refused, peer(request),
+                                           exc.code, limiter=station.login_threads)
+            raise
         new = await anyio.to_thread.run_sync(
             station.accounts.login, body.get("name"), body.get("password"), peer(request),
             limiter=station.login_threads)
@@ -1008,7 +1016,8 @@ async def _json_body(request: Request) -> Any:
     """The request's JSON body ({} when empty), read within the size bound, or HttpError."""
     length = _content_length(request, required=False)
     if length > MAX_BODY_BYTES:
-        raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes")
+        raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes",
+                        code="too_large")
     if length == 0:
         return {}
     kind = (request.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
