@@ -66,6 +66,8 @@ class StationConfig:
     video: bool = True                             # False: storage-only worker
     evidence_dir: Path = Path("var/station_evidence")  # the object store of uploaded evidence
     evidence_keys_dir: Path | None = None          # <dog>.pub; default: the fleet's station/evidence_keys
+    tls: tuple[Path, Path] | None = None           # (certificate chain, key): serve HTTPS
+    behind_tls: bool = False                       # TLS ends at a proxy in front: Secure cookies
 
 
 #: Persistent station session: telemetry/events published while the station reconnects (e.g.
@@ -175,7 +177,8 @@ class Station:
         self.http = StationHttp(self.storage, self.relay, port=config.http_port,
                                 dispatcher=self.dispatcher, accounts=self.accounts,
                                 talk=self.talk, evidence=(self.evidence_store, self._evidence_pem),
-                                incidents=self.incidents)
+                                incidents=self.incidents, tls=config.tls,
+                                secure_cookies=config.behind_tls)
         share = f"$share/{config.shared_group}/" if config.shared_group else ""
         for kind in (Kind.TELEMETRY, Kind.EVENTS, Kind.RESULT, Kind.EVIDENCE):
             self.link.keep_subscribed(share + topics.all_dogs(kind), qos=1)

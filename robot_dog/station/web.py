@@ -111,6 +111,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from functools import partial
 from http import HTTPStatus
 from importlib import resources
+from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
@@ -269,7 +270,7 @@ class Gate:
             _LOGGER.info("http %s %s: unknown Host %r", scope.get("method", "WS"),
                          scope["path"][:200], host[:100])
             refusal = _error(403, f"unknown Host {host[:100]!r}; use "
-                                  f"http://127.0.0.1:{self.station.port}/")
+                                  f"{self.station.url}")
         kind = _kind(scope)
         if refusal is None:
             code = self.station.budget.take(kind)
@@ -299,7 +300,8 @@ class StationHttp:
     def __init__(self, storage: Storage, relay: FrameRelay, host: str = "127.0.0.1",
                  port: int = 8080, *, dispatcher: Dispatcher | None = None,
                  accounts: Accounts | None = None, token: str | None = None,
-                 secure_cookies: bool = False, allowed_hosts: tuple[str, ...] = (),
+                 secure_cookies: bool = False, tls: tuple[Path, Path] | None = None,
+                 allowed_hosts: tuple[str, ...] = (),
                  wall_clock: Callable[[], float] = time.time,
                  talk: TalkRelay | None = None,
                  evidence: tuple[ObjectStore, Callable[[str], bytes | None]] | None = None,
@@ -307,7 +309,9 @@ class StationHttp:
         """`accounts`: the station's people (default: the tables in `storage`'s database).
         `token`: an old fleet's shared operator token, kept working as the admin API token of
         the account `operator` (Accounts.migrate_operator_token, as `robot-dog station
-        migrate` does). `secure_cookies`: the page is served over TLS (a proxy in front).
+        migrate` does). `tls`: (certificate chain, private key), PEM files: serve HTTPS, and
+        the session cookie is Secure. `secure_cookies`: TLS ends in front of the station (a
+        proxy that serves the pages over HTTPS): the cookie is Secure on plain HTTP too.
         `evidence`: the object store of verified uploads, and dog -> its evidence public key
         (PEM). `incidents`: the station's incident service (default: one on `storage`'s
         database, dispatching through `dispatcher`)."""
@@ -317,7 +321,9 @@ class StationHttp:
         self._own_accounts = accounts is None
         if token:
             adopt_operator_token(self.accounts, token)
-        self.auth = WebAuth(self.accounts, secure_cookies=secure_cookies)
+        # Secure follows TLS: a browser then never sends the session over plain HTTP.
+        self.tls = tls
+        self.auth = WebAuth(self.accounts, secure_cookies=secure_cookies or tls is not None)
         self._wall = wall_clock
         self.live = LiveHub(relay)
         self.incidents = incidents or IncidentService(
@@ -359,7 +365,8 @@ class StationHttp:
             limit_concurrency=MAX_CONNECTIONS + 1, timeout_keep_alive=KEEP_ALIVE_S,
             h11_max_incomplete_event_size=MAX_HEADER_BYTES, ws_max_size=WS_MAX_MESSAGE_BYTES,
             ws_ping_interval=WS_PING_S, ws_ping_timeout=WS_PING_S, ws_per_message_deflate=False,
-            timeout_graceful_shutdown=2)
+            timeout_graceful_shutdown=2,
+            ssl_certfile=str(tls[0]) if tls else None, ssl_keyfile=str(tls[1]) if tls else None)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name="station-http", daemon=True)
 
@@ -377,8 +384,13 @@ class StationHttp:
             time.sleep(0.01)
         if not self._server.started:
             raise RuntimeError("the station's web server did not start")
-        _LOGGER.info("viewer on http://127.0.0.1:%d/", self.port)
+        _LOGGER.info("viewer on %s", self.url)
         return self
+
+    @property
+    def url(self) -> str:
+        """The pages' address (https when this server holds the TLS certificate)."""
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/"
 
     def stop(self) -> None:
         self._server.should_exit = True
