@@ -18,7 +18,7 @@ import pytest
 
 from robot_dog.ros import dds_env
 from robot_dog import fleet as fleet_mod
-from robot_dog.station.cli import TOKEN_ENV
+from tests.fixtures.accounts import api_token
 from tests.support import free_port, wait_for
 
 pytestmark = pytest.mark.timeout(180)
@@ -88,8 +88,8 @@ def time_wait_on(port: int) -> bool:
 def test_sigterm_stops_cleanly_and_a_restart_after_a_visit_keeps_the_port(tmp_path, mosquitto) -> None:
     port = free_port()
     argv = ("--broker-port", str(mosquitto.port), "--http-port", str(port), "--db", str(tmp_path / "s.db"))
-    token = "t" * 32  # reads need a login: the token comes from the environment
-    first = StationProcess(*argv, env={TOKEN_ENV: token})
+    token = api_token(tmp_path / "s.db")  # reads need a login: a person's API token
+    first = StationProcess(*argv)
     try:
         first.wait_for_line(f"viewer:  http://127.0.0.1:{port}/")
         for _ in range(3):
@@ -102,7 +102,7 @@ def test_sigterm_stops_cleanly_and_a_restart_after_a_visit_keeps_the_port(tmp_pa
     # The server closed those connections first: they wait in TIME-WAIT on the station's port.
     assert time_wait_on(port), "the visit left no connection in TIME-WAIT: the test proves nothing"
 
-    second = StationProcess(*argv, env={TOKEN_ENV: token})
+    second = StationProcess(*argv)
     try:
         second.wait_for_line(f"viewer:  http://127.0.0.1:{port}/")
         assert json.loads(visit(port, token))["dogs"] == []

@@ -27,6 +27,7 @@ from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import Storage
 from robot_dog.station.storage.accounts import AccountTables
 from robot_dog.station.web import StationHttp
+from tests.fixtures.accounts import OPERATOR, api_token
 from tests.fixtures.command_keys import command_keys
 from tests.support import wait_for
 from tests.test_station_cli import StationProcess
@@ -413,7 +414,7 @@ def test_the_station_process_keeps_the_e_stop_through_every_attack_at_once(tmp_p
     wrong-token flood together: the E-STOPs at t = 4, 8, 12, 16 s are accepted and arrive,
     signed, at the dog (dog1's own credential reads its commands; no station role does)."""
     fleet = secure_broker.fleet
-    token = fleet.paths.operator_token.read_text().strip()
+    token = api_token(tmp_path / "s.db")   # a person's API token (the account OPERATOR)
     (tmp_path / "frame.jpg").write_bytes(JPEG)
     tables = AccountTables(tmp_path / "s.db")  # a viewer for the page loads
     Accounts(tables).add_account(local_admin("test"), VIEWER[0], "viewer", VIEWER[1])
@@ -484,9 +485,9 @@ def test_the_station_process_keeps_the_e_stop_through_every_attack_at_once(tmp_p
         wait_for(lambda: len(arrived()) >= 5, "5 E-STOPs at dog1", timeout_s=60)
         estops = arrived()
         assert len(estops) == 5
-        # the migrated operator token's account, never the X-Operator name
+        # the API token's account, never the X-Operator name
         assert {(e["dog"], e["verb"], e["issuer"]) for e in estops} == {("dog1", "estop",
-                                                                          "operator")}
+                                                                          OPERATOR)}
         assert all(e.get("sig") for e in estops)
     finally:
         if watcher is not None:
