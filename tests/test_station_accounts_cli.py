@@ -87,6 +87,26 @@ def test_migrate_turns_the_operator_token_into_an_admin_token_or_says_why_not(tm
     assert code == 1 and "already" in err
 
 
+def test_token_create_out_keeps_the_token_in_a_new_private_file_only(tmp_path, capsys):
+    db = str(tmp_path / "station.db")
+    run(capsys, "user", "add", "ops", "--role", "operator", "--db", db)
+    out_file = tmp_path / "ops.token"
+    code, out, _ = run(capsys, "token", "create", "ops", "--label", "curl", "--out",
+                       str(out_file), "--db", db)
+    secret = out_file.read_text().strip()
+    assert code == 0 and stat.S_IMODE(out_file.stat().st_mode) == 0o600
+    assert secret.startswith("rdt_") and secret not in out and str(out_file) in out
+    assert accounts_of(db).authenticate(cookie=None, authorization=f"Bearer {secret}", csrf=None,
+                                        state_changing=True).name == "ops"
+    # an existing file is never overwritten (it may hold a token in use)
+    code, _, err = run(capsys, "token", "create", "ops", "--out", str(out_file), "--db", db)
+    assert code == 1 and "exists" in err and out_file.read_text().strip() == secret
+    # a refused token leaves no empty file behind
+    other = tmp_path / "nobody.token"
+    code, _, err = run(capsys, "token", "create", "nobody", "--out", str(other), "--db", db)
+    assert code == 1 and "unknown_account" in err and not other.exists()
+
+
 @pytest.mark.slow  # openssl for the fleet's CA
 def test_fleet_init_creates_the_first_admin_with_a_0600_one_time_password(tmp_path, capsys):
     out_dir = tmp_path / "fleet"
