@@ -131,6 +131,22 @@ def test_the_demo_login_is_ready_and_stays_the_same_from_run_to_run(tmp_path):
     assert again.login(name, password, "page").principal.name == "demo"
 
 
+def test_the_demo_api_token_is_the_demo_accounts_new_each_run_and_private(tmp_path):
+    from robot_dog.cli.demo import DEMO_TOKEN_FILE, demo_api_token, demo_login
+    tokens = []
+    for run_db in ("run1.db", "run2.db"):
+        accounts = accounts_of(tmp_path / run_db)
+        name, _ = demo_login(accounts, tmp_path)
+        token = demo_api_token(accounts, name, tmp_path)
+        path = tmp_path / DEMO_TOKEN_FILE
+        assert path.read_text().strip() == token and stat.S_IMODE(path.stat().st_mode) == 0o600
+        who = accounts.authenticate(cookie=None, authorization=f"Bearer {token}", csrf=None,
+                                    state_changing=True)
+        assert (who.name, who.role, who.via) == ("demo", "operator", "token")
+        tokens.append(token)
+    assert tokens[0] != tokens[1]
+
+
 def test_the_last_enabled_admin_cannot_be_disabled_from_the_command_line_either(tmp_path, capsys):
     db = str(tmp_path / "station.db")
     run(capsys, "user", "add", "ada", "--role", "admin", "--db", db)
