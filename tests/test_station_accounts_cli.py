@@ -118,6 +118,7 @@ def test_fleet_init_creates_the_first_admin_with_a_0600_one_time_password(tmp_pa
     assert name == "admin" and f"one-time password: {password}" in printed
     principal = accounts_of(tmp_path / "station.db").login(name, password, "cli").principal
     assert principal.role == "admin"
+    assert not (out_dir / "station" / "operator.token").exists()   # no shared token any more
 
 
 def test_the_demo_login_is_ready_and_stays_the_same_from_run_to_run(tmp_path):

@@ -48,15 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="viewer port on 127.0.0.1 (0: any free port)")
     parser.add_argument("--fleet", type=Path, metavar="FLEET_DIR",
                         help="fleet directory (robot-dog fleet init): TLS, station credentials, "
-                             "command keys, dog registry, operator token (default: none, a plain "
-                             "broker without login)")
+                             "command keys, dog registry (default: none, a plain broker without "
+                             "login)")
     parser.add_argument("--user", help="station user of the fleet to log in as (default: the "
                         "fleet's first); one per running station")
     parser.add_argument("--operator-token-file", type=Path, metavar="FILE",
-                        help="an old fleet's shared operator token (default: "
-                             "$ROBOT_DOG_OPERATOR_TOKEN, else FLEET_DIR/station/operator.token): "
-                             "kept working as the admin API token of the account `operator` "
-                             "(as `robot-dog station migrate` does), or refused with the reason")
+                        help="an old fleet's shared operator token (or "
+                             "$ROBOT_DOG_OPERATOR_TOKEN), given on purpose: kept working as the "
+                             "admin API token of the account `operator` (as `robot-dog station "
+                             "migrate` does), or refused with the reason. The fleet's own "
+                             "station/operator.token is never read: the station says to migrate it")
     parser.add_argument("--tls-cert", type=Path, metavar="PEM", help="serve the pages over HTTPS "
                         "with this certificate (chain) file; needs --tls-key. The session cookie "
                         "is then Secure")
@@ -97,6 +98,8 @@ def login_hint(station: Station) -> str:
     else:
         lines.append(f"  log in:  your account ({len(accounts)} on this station; robot-dog "
                      f"station user list --db {db})")
+    if station.legacy_token:
+        lines.append(f"  NOTE:    {station.legacy_token}")
     lines.append("  stop:    Ctrl-C (or SIGTERM)\n")
     return "\n".join(lines)
 
