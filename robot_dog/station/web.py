@@ -131,7 +131,6 @@ from robot_dog.mqtt.errors import NotConnected
 from robot_dog.station import evidence as evidence_api
 from robot_dog.station import route_budget
 from robot_dog.station.accounts import AccountError, Accounts, Principal, credentials
-from robot_dog.station.accounts.access import adopt_operator_token
 from robot_dog.station.dispatch import DispatchError, Dispatcher
 from robot_dog.station.guarded_protocol import GuardLimits, guarded
 from robot_dog.station import incident_routes
@@ -299,7 +298,7 @@ class StationHttp:
 
     def __init__(self, storage: Storage, relay: FrameRelay, host: str = "127.0.0.1",
                  port: int = 8080, *, dispatcher: Dispatcher | None = None,
-                 accounts: Accounts | None = None, token: str | None = None,
+                 accounts: Accounts | None = None,
                  secure_cookies: bool = False, tls: tuple[Path, Path] | None = None,
                  allowed_hosts: tuple[str, ...] = (),
                  wall_clock: Callable[[], float] = time.time,
@@ -307,9 +306,7 @@ class StationHttp:
                  evidence: tuple[ObjectStore, Callable[[str], bytes | None]] | None = None,
                  incidents: IncidentService | None = None) -> None:
         """`accounts`: the station's people (default: the tables in `storage`'s database).
-        `token`: an old fleet's shared operator token, kept working as the admin API token of
-        the account `operator` (Accounts.migrate_operator_token, as `robot-dog station
-        migrate` does). `tls`: (certificate chain, private key), PEM files: serve HTTPS, and
+        `tls`: (certificate chain, private key), PEM files: serve HTTPS, and
         the session cookie is Secure. `secure_cookies`: TLS ends in front of the station (a
         proxy that serves the pages over HTTPS): the cookie is Secure on plain HTTP too.
         `evidence`: the object store of verified uploads, and dog -> its evidence public key
@@ -319,8 +316,6 @@ class StationHttp:
         self.dispatcher = dispatcher
         self.accounts = accounts or Accounts(AccountTables(storage.target))
         self._own_accounts = accounts is None
-        if token:
-            adopt_operator_token(self.accounts, token)
         # Secure follows TLS: a browser then never sends the session over plain HTTP.
         self.tls = tls
         self.auth = WebAuth(self.accounts, secure_cookies=secure_cookies or tls is not None)
