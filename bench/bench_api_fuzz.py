@@ -26,16 +26,16 @@ from robot_dog.station.dispatch import Dispatcher
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import Storage
 from robot_dog.station.web import StationHttp
+from tests.fixtures.accounts import api_token
 
 REQUESTS = int(os.environ.get("ROBOT_DOG_BENCH_FUZZ_REQUESTS", "10000"))
-TOKEN = "fuzz-operator-token-of-an-old-fleet"   # the `operator` admin's API token
 
 
 def run() -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="bench_api_fuzz_") as root:
         storage = Storage(Path(root) / "s.db")
         sent: list[str] = []
-        server = StationHttp(storage, FrameRelay(), port=0, token=TOKEN,
+        server = StationHttp(storage, FrameRelay(), port=0,
                              dispatcher=Dispatcher(None, lambda t, p, q: sent.append(t) or 0,
                                                    storage)).start()
         try:
@@ -47,7 +47,8 @@ def run() -> dict[str, object]:
 
 def _fuzz(server: StationHttp, sent: list[str]) -> dict[str, object]:
     base = f"http://127.0.0.1:{server.port}"
-    headers = {"Authorization": f"Bearer {TOKEN}", "Host": f"127.0.0.1:{server.port}"}
+    token = api_token(server.accounts)   # an admin's API token: every route
+    headers = {"Authorization": f"Bearer {token}", "Host": f"127.0.0.1:{server.port}"}
     schema = schemathesis.openapi.from_dict(server.app.openapi()).exclude(path_regex=r"\.mjpeg$")
     operations = [result.ok() for result in schema.get_all_operations()]
     if not operations:

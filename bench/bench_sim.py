@@ -117,8 +117,8 @@ def step_response_t90() -> float:
 def simulator_frame(port: int, var: Path) -> bool:
     import cv2
 
-    from robot_dog.fleet.layout import FleetPaths
-    token_file = FleetPaths(var / "fleet").operator_token   # the demo writes it at start-up
+    from robot_dog.cli.demo import DEMO_TOKEN_FILE
+    token_file = var / DEMO_TOKEN_FILE   # the demo's API token, written at start-up
     if not token_file.is_file():
         return False
     request = urllib.request.Request(f"http://127.0.0.1:{port}/video/dog1/bodycam.jpg",

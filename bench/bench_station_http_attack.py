@@ -26,7 +26,8 @@ from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import Storage
 from robot_dog.station.web import StationHttp
 from tests.fixtures.command_keys import command_keys
-from tests.test_station_web_attacks import (AUTH, ESTOP, JPEG, TOKEN, Slowloris, WrongTokens,
+from tests.fixtures.accounts import api_token
+from tests.test_station_web_attacks import (ESTOP, JPEG, Slowloris, WrongTokens, auth,
                                             login_cookie, open_stream)
 
 SAMPLES = int(os.environ.get("ROBOT_DOG_BENCH_HTTP_SAMPLES", "50"))
@@ -38,15 +39,17 @@ def _station(root: Path) -> StationHttp:
     storage = Storage(root / "s.db")
     relay = FrameRelay()
     relay.publish(Frame("dog1", "bodycam", JPEG, time.time()))  # then silent
-    return StationHttp(storage, relay, port=0, token=TOKEN,
-                       dispatcher=Dispatcher(keys.dir, lambda topic, payload, qos: 0, storage)).start()
+    server = StationHttp(storage, relay, port=0,
+                         dispatcher=Dispatcher(keys.dir, lambda topic, payload, qos: 0, storage)).start()
+    server.token = api_token(server.accounts)   # the operator's (tests/test_station_web_attacks.py)
+    return server
 
 
-def _estop_ms(port: int) -> float:
+def _estop_ms(station: StationHttp) -> float:
     start = time.perf_counter()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn = http.client.HTTPConnection("127.0.0.1", station.port, timeout=30)
     try:
-        conn.request("POST", ESTOP, body=b"{}", headers={**AUTH,
+        conn.request("POST", ESTOP, body=b"{}", headers={**auth(station),
                                                          "Content-Type": "application/json"})
         reply = conn.getresponse()
         reply.read()
@@ -57,10 +60,10 @@ def _estop_ms(port: int) -> float:
     return (time.perf_counter() - start) * 1000.0
 
 
-def _estops(port: int) -> list[float]:
+def _estops(station: StationHttp) -> list[float]:
     samples = []
     for _ in range(SAMPLES):
-        samples.append(_estop_ms(port))
+        samples.append(_estop_ms(station))
         time.sleep(0.05)
     return samples
 
@@ -102,7 +105,7 @@ def run() -> dict[str, object]:
         station = _station(root / "a")
         figures: dict[str, object] = {"samples": SAMPLES}
         try:
-            figures.update(summary(_estops(station.port), "estop_quiet", "ms", "quiet E-STOPs"))
+            figures.update(summary(_estops(station), "estop_quiet", "ms", "quiet E-STOPs"))
             cookie = login_cookie(station)
             viewers = [open_stream(station.port, cookie)[0] for _ in range(web.MAX_STREAMS)]
             attack, guesser = Slowloris(station.port, 80, rate=16.0), WrongTokens(station.port, 0.25)
@@ -110,7 +113,7 @@ def run() -> dict[str, object]:
             guesser.start()
             time.sleep(2.0)  # the slowloris holds every free connection by now
             try:
-                figures.update(summary(_estops(station.port), "estop_attacked", "ms",
+                figures.update(summary(_estops(station), "estop_attacked", "ms",
                                        "E-STOPs under attack"))
             finally:
                 attack.stop.set()

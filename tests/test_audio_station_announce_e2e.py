@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from robot_dog.station.app import Station, StationConfig
+from tests.fixtures.accounts import api_token
 from tests.fixtures.audio import MonitorRecorder, loud_seconds
 from tests.support import free_port, wait_for
 from tests.test_station_secure_e2e import Api, uplink
@@ -26,7 +27,7 @@ def test_signed_announce_plays_on_the_dog(virtual_audio, make_secure_broker, chi
     children.spawn(sys.executable, "-m", "robot_dog.audio.megaphone_node", "--ros-args",
                    "-r", f"__ns:=/{dog}", "-p", "amplifier:=false",
                    stdout=open(tmp_path / "megaphone.log", "w"))
-    api = Api(http_port, broker.fleet.paths.operator_token.read_text().strip())
+    api = Api(http_port, api_token(station.accounts))
     recorder = MonitorRecorder()
     try:
         def announce():

@@ -28,6 +28,7 @@ from robot_dog.mqtt import signing, topics
 from robot_dog.mqtt.client import Link
 from robot_dog.station.accounts import local_admin
 from robot_dog.station.app import Station, StationConfig
+from tests.fixtures.accounts import api_token
 from tests.fixtures.audio import MonitorRecorder, loud_seconds
 from tests.fixtures.ros_nodes import NodeProcess
 from tests.support import free_port, wait_for
@@ -133,7 +134,7 @@ def test_listen_and_talk_through_the_secured_broker(virtual_audio, make_secure_b
     nodes = [NodeProcess("robot_dog.audio.megaphone_node", f"/{dog}", tmp_path / "megaphone.log",
                          amplifier="false"),
              NodeProcess("robot_dog.audio.microphone_node", f"/{dog}", tmp_path / "mic.log")]
-    api = TalkApi(http_port, broker.fleet.paths.operator_token.read_text().strip())
+    api = TalkApi(http_port, api_token(station.accounts))
     recorder = MonitorRecorder()
     street_done, street = threading.Event(), []
     try:

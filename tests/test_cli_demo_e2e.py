@@ -27,7 +27,7 @@ CARD = f"section.dog[data-dog={DOG}]"
 
 
 def read(port: int, path: str, token_file) -> dict:
-    """A read of the station's API with the operator token (reads need a login)."""
+    """A read of the station's API with the demo's API token (reads need a login)."""
     token = token_file.read_text().strip()
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
                                  headers={"Authorization": f"Bearer {token}"})
@@ -57,13 +57,18 @@ def test_frame_reaches_station_and_page_then_clean_exit(tmp_path, browser_page):
         env=dds_env.environ(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)
     tree = psutil.Process(demo.pid)
-    token_file = tmp_path / "fleet" / "station" / "operator.token"
+    token_file = tmp_path / "demo.token"   # the demo's API token for scripts
     try:
         dogs = wait_for(lambda: [d for d in fleet(http_port, token_file)
                                  if d["frames"] > 0 and d["telemetry"] > 0],
                         "a frame and telemetry at the station", timeout_s=90)
         assert dogs[0]["dog"] == DOG and dogs[0]["status"] == "online"
         assert dogs[0]["cameras"] == ["bodycam"]
+        # the scripts' token is a per-person API token of the demo's login; no shared token
+        assert read(http_port, "/api/session", token_file) | {"csrf": None} == {
+            "name": "demo", "role": "operator", "via": "token", "commands": True, "csrf": None}
+        assert token_file.stat().st_mode & 0o777 == 0o600
+        assert not (tmp_path / "fleet" / "station" / "operator.token").exists()
         descendants = tree.children(recursive=True)
         assert len(descendants) >= 4  # broker, launcher, bodycam, uplink
 
@@ -107,6 +112,7 @@ def test_frame_reaches_station_and_page_then_clean_exit(tmp_path, browser_page):
         out, _ = demo.communicate(timeout=60)
     assert demo.returncode == 0, out[-3000:]
     assert f"password = {password}" in out and "name     = demo" in out
+    assert f"scripts: Authorization: Bearer {token_file.read_text().strip()}" in out
     assert "mqtts://127.0.0.1:" in out
     summary = json.loads(out[out.rindex("\n{"):])
     assert summary["frames_at_station"] > 0 and summary["telemetry_at_station"] > 0

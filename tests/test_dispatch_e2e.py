@@ -13,6 +13,7 @@ import pytest
 
 from robot_dog.station.app import Station, StationConfig
 from tests import support
+from tests.fixtures.accounts import api_token
 from tests.fixtures.ros_nodes import NodeProcess
 from tests.test_patrol_goals_e2e import pose
 from tests.test_safety_node_e2e import start
@@ -41,7 +42,7 @@ def test_goto_return_and_cancel_from_the_station(secure_broker, children, safety
                                     fleet_dir=secure_broker.fleet.root)).start()
     try:
         spawn_uplink(children, secure_broker, "dog1", dog_namespace, tmp_path)
-        api = Api(station.http.port, secure_broker.fleet.paths.operator_token.read_text().strip())
+        api = Api(station.http.port, api_token(station.accounts))
         wait_for(lambda: probe.messages("odom"), "the base")
         # The dispatcher's deliberate action: the patrol input starts paused (restart interlock).
         wait_for(lambda: api.command("dog1", "resume", {"input": "patrol"})[1]

@@ -29,6 +29,7 @@ from robot_dog.station.app import Station, StationConfig
 from robot_dog.station.storage import EventRow
 from robot_dog.teleop.certs import issue_teleop_cert
 from tests import support
+from tests.fixtures.accounts import api_token
 from tests.fixtures.browser import CHROMIUM_ARGS
 from tests.fixtures.ros_nodes import NodeProcess
 from tests.support import free_port
@@ -129,7 +130,7 @@ def test_alarm_to_close_with_the_dog_and_the_officer(secure_broker, children, sa
     try:
         station.accounts.add_account(local_admin("test"), CHIEF, "commander", PASSWORD)
         spawn_uplink(children, secure_broker, "dog1", dog_namespace, tmp_path)
-        api = Api(station.http.port, secure_broker.fleet.paths.operator_token.read_text().strip())
+        api = Api(station.http.port, api_token(station.accounts))
         wait_for(lambda: probe.messages("odom"), "the base")
         # the deliberate action the restart interlock asks for: the patrol input starts paused
         operator = Operator(api, station, probe)

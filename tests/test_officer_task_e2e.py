@@ -20,6 +20,7 @@ from robot_dog.station.accounts import Principal
 from robot_dog.station.app import Station, StationConfig
 from robot_dog.teleop.certs import issue_teleop_cert
 from tests import support
+from tests.fixtures.accounts import api_token
 from tests.fixtures.ros_nodes import NodeProcess
 from tests.support import free_port
 from tests.test_station_secure_e2e import Api
@@ -60,7 +61,7 @@ def test_task_from_the_station_to_the_officers_phone_and_back(secure_broker, chi
                                     fleet_dir=fleet_root)).start()
     try:
         spawn_uplink(children, secure_broker, "dog1", dog_namespace, tmp_path)
-        api = Api(station.http.port, secure_broker.fleet.paths.operator_token.read_text().strip())
+        api = Api(station.http.port, api_token(station.accounts))
         wait_for(lambda: "handheld page on https://" in teleop.output(), "the handheld server")
 
         # no officer paired: the dog refuses the task with its code (the uplink may still be

@@ -12,6 +12,7 @@ from robot_dog_interfaces.srv import EstopEngage
 from robot_dog.mqtt import signing, topics
 from robot_dog.station.app import Station, StationConfig
 from tests import support
+from tests.fixtures.accounts import api_token
 from tests.test_safety_node_e2e import Driver, start, vx
 from tests.test_station_secure_e2e import Api
 from tests.test_viewer_commands import spawn_uplink
@@ -29,7 +30,7 @@ def test_station_checkins_resume_release_ordering_and_a_cut_station_link(
     stopped = False
     try:
         spawn_uplink(children, secure_broker, "dog1", dog_namespace, tmp_path)
-        api = Api(station.http.port, secure_broker.fleet.paths.operator_token.read_text().strip())
+        api = Api(station.http.port, api_token(station.accounts))
         wait_for(lambda: "station" in probe.messages("estop")[-1].endpoints,
                  "the station checking in (signed, over MQTT)")
         patrol = Driver(probe, "patrol")

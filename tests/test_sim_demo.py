@@ -26,7 +26,7 @@ DOG = unique_namespace("d")[1:]  # the demo's dog ID is its ROS namespace: this 
 
 
 def station_frame(port: int, token_file) -> np.ndarray | None:
-    """The station's latest frame of the dog (reads need the operator token)."""
+    """The station's latest frame of the dog (reads need a login: the demo's API token)."""
     try:
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/video/{DOG}/bodycam.jpg",
@@ -50,7 +50,7 @@ def rendered_by_the_simulator(frame: np.ndarray | None) -> bool:
 def test_headless_demo_walks_the_route_and_stores_simulator_frames(tmp_path):
     http_port = free_port()
     log = tmp_path / "demo.log"
-    token_file = tmp_path / "var" / "fleet" / "station" / "operator.token"
+    token_file = tmp_path / "var" / "demo.token"
     with open(log, "w") as sink:   # a file, not a pipe: the stack's log lines never block it
         demo = subprocess.Popen(
             [sys.executable, "-m", "robot_dog.cli", "demo", "--headless", "--duration", "30",

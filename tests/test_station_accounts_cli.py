@@ -87,6 +87,26 @@ def test_migrate_turns_the_operator_token_into_an_admin_token_or_says_why_not(tm
     assert code == 1 and "already" in err
 
 
+def test_token_create_out_keeps_the_token_in_a_new_private_file_only(tmp_path, capsys):
+    db = str(tmp_path / "station.db")
+    run(capsys, "user", "add", "ops", "--role", "operator", "--db", db)
+    out_file = tmp_path / "ops.token"
+    code, out, _ = run(capsys, "token", "create", "ops", "--label", "curl", "--out",
+                       str(out_file), "--db", db)
+    secret = out_file.read_text().strip()
+    assert code == 0 and stat.S_IMODE(out_file.stat().st_mode) == 0o600
+    assert secret.startswith("rdt_") and secret not in out and str(out_file) in out
+    assert accounts_of(db).authenticate(cookie=None, authorization=f"Bearer {secret}", csrf=None,
+                                        state_changing=True).name == "ops"
+    # an existing file is never overwritten (it may hold a token in use)
+    code, _, err = run(capsys, "token", "create", "ops", "--out", str(out_file), "--db", db)
+    assert code == 1 and "exists" in err and out_file.read_text().strip() == secret
+    # a refused token leaves no empty file behind
+    other = tmp_path / "nobody.token"
+    code, _, err = run(capsys, "token", "create", "nobody", "--out", str(other), "--db", db)
+    assert code == 1 and "unknown_account" in err and not other.exists()
+
+
 @pytest.mark.slow  # openssl for the fleet's CA
 def test_fleet_init_creates_the_first_admin_with_a_0600_one_time_password(tmp_path, capsys):
     out_dir = tmp_path / "fleet"
@@ -98,6 +118,7 @@ def test_fleet_init_creates_the_first_admin_with_a_0600_one_time_password(tmp_pa
     assert name == "admin" and f"one-time password: {password}" in printed
     principal = accounts_of(tmp_path / "station.db").login(name, password, "cli").principal
     assert principal.role == "admin"
+    assert not (out_dir / "station" / "operator.token").exists()   # no shared token any more
 
 
 def test_the_demo_login_is_ready_and_stays_the_same_from_run_to_run(tmp_path):
@@ -109,6 +130,22 @@ def test_the_demo_login_is_ready_and_stays_the_same_from_run_to_run(tmp_path):
     again = accounts_of(tmp_path / "run2.db")  # each demo run starts a fresh database
     assert demo_login(again, tmp_path) == (name, password)
     assert again.login(name, password, "page").principal.name == "demo"
+
+
+def test_the_demo_api_token_is_the_demo_accounts_new_each_run_and_private(tmp_path):
+    from robot_dog.cli.demo import DEMO_TOKEN_FILE, demo_api_token, demo_login
+    tokens = []
+    for run_db in ("run1.db", "run2.db"):
+        accounts = accounts_of(tmp_path / run_db)
+        name, _ = demo_login(accounts, tmp_path)
+        token = demo_api_token(accounts, name, tmp_path)
+        path = tmp_path / DEMO_TOKEN_FILE
+        assert path.read_text().strip() == token and stat.S_IMODE(path.stat().st_mode) == 0o600
+        who = accounts.authenticate(cookie=None, authorization=f"Bearer {token}", csrf=None,
+                                    state_changing=True)
+        assert (who.name, who.role, who.via) == ("demo", "operator", "token")
+        tokens.append(token)
+    assert tokens[0] != tokens[1]
 
 
 def test_the_last_enabled_admin_cannot_be_disabled_from_the_command_line_either(tmp_path, capsys):

@@ -192,8 +192,13 @@ def test_bad_logins_are_refused_cleanly_and_audited(station):
         got = call(station, "POST", "/api/login", body)
         assert (got[0], got[1]["code"]) == (status, code), body
     big = call(station, "POST", "/api/login", {"name": "otto", "password": "x" * 100_000})
-    assert big[0] == 413  # refused before it is read whole, far before any hash
-    assert len(station.accounts.tables.audit(100, kind="login_failed")) == len(cases)
+    assert (big[0], big[1]["code"]) == (413, "too_large")  # refused before it is read whole
+    not_json = call(station, "POST", "/api/login", ["otto", PASSWORD])
+    assert (not_json[0], not_json[1]["code"]) == (400, "bad_request")
+    failed = station.accounts.tables.audit(100, kind="login_failed")
+    assert len(failed) == len(cases) + 2      # every refused login, whatever its size
+    assert [(e["actor"], e["address"], e["ok"], e["detail"]["reason"]) for e in failed[:2]] == [
+        ("?", "127.0.0.1", False, "bad_request"), ("?", "127.0.0.1", False, "too_large")]
 
 
 def test_names_with_markup_are_data_in_the_api(station):

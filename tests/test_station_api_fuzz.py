@@ -14,18 +14,18 @@ from robot_dog.station.dispatch import Dispatcher
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import Storage
 from robot_dog.station.web import StationHttp
+from tests.fixtures.accounts import api_token
 
-TOKEN = "fuzz-operator-token-of-an-old-fleet"  # the `operator` admin's API token
 
 
 @pytest.fixture
 def station(tmp_path):
     storage = Storage(tmp_path / "s.db")
     sent: list[str] = []
-    server = StationHttp(storage, FrameRelay(), port=0, token=TOKEN,
+    server = StationHttp(storage, FrameRelay(), port=0,
                          dispatcher=Dispatcher(None, lambda t, p, q: sent.append(t) or 0, storage)
                          ).start()
-    server.sent = sent
+    server.sent, server.token = sent, api_token(server.accounts)   # an admin's: every route
     yield server
     server.stop()
     storage.close()
@@ -36,7 +36,7 @@ def _openapi() -> dict:
     """The document the server serves at /api/openapi.json (built without serving)."""
     with tempfile.TemporaryDirectory() as root:
         storage = Storage(Path(root) / "s.db")
-        server = StationHttp(storage, FrameRelay(), port=0, token=TOKEN)
+        server = StationHttp(storage, FrameRelay(), port=0)
         try:
             return server.app.openapi()
         finally:
@@ -53,7 +53,7 @@ schema = schemathesis.openapi.from_dict(_openapi()).exclude(path_regex=r"\.mjpeg
           suppress_health_check=list(HealthCheck))
 def test_no_request_breaks_the_api(case, station):
     reply = case.call(base_url=f"http://127.0.0.1:{station.port}", headers={
-        "Authorization": f"Bearer {TOKEN}", "Host": f"127.0.0.1:{station.port}"})
+        "Authorization": f"Bearer {station.token}", "Host": f"127.0.0.1:{station.port}"})
     assert reply.status_code < 500, (case.method, case.formatted_path, reply.text[:300])
     if reply.status_code >= 400:
         assert {"error", "code"} <= set(reply.json()), reply.text[:300]

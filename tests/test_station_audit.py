@@ -13,6 +13,7 @@ from functools import partial
 from robot_dog.mqtt import results, signing, topics
 from robot_dog.station.app import Station, StationConfig
 from tests import support
+from tests.fixtures.accounts import api_token
 from tests.support import free_port
 
 wait_for = partial(support.wait_for, timeout_s=60.0)
@@ -22,7 +23,7 @@ def test_a_dog_cannot_complete_another_dogs_command(secure_broker, tmp_path):
     port = free_port()
     station = Station(StationConfig(secure_broker.host, secure_broker.port, tmp_path / "st.db",
                                     port, fleet_dir=secure_broker.fleet.root)).start()
-    token = secure_broker.fleet.paths.operator_token.read_text().strip()
+    token = api_token(station.accounts)
     auth = {"Authorization": f"Bearer {token}", "X-Operator": "alice"}
 
     def api(path, data=None):

@@ -1,7 +1,8 @@
 """`robot-dog station` as a user runs it: SIGTERM stops it cleanly (exit 0, summary, no
 traceback), a restart right after a visit gets the same port (connections in TIME-WAIT do not
-block it), a port really taken or a missing fleet is one line naming the fix, and the started
-station says how to log in."""
+block it), a port really taken or a missing fleet is one line naming the fix, the started
+station says how to log in, and an old fleet's shared operator token is not adopted: the
+station names the migration instead."""
 from __future__ import annotations
 
 import json
@@ -11,6 +12,8 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import psutil
@@ -18,7 +21,7 @@ import pytest
 
 from robot_dog.ros import dds_env
 from robot_dog import fleet as fleet_mod
-from robot_dog.station.cli import TOKEN_ENV
+from tests.fixtures.accounts import api_token
 from tests.support import free_port, wait_for
 
 pytestmark = pytest.mark.timeout(180)
@@ -88,8 +91,8 @@ def time_wait_on(port: int) -> bool:
 def test_sigterm_stops_cleanly_and_a_restart_after_a_visit_keeps_the_port(tmp_path, mosquitto) -> None:
     port = free_port()
     argv = ("--broker-port", str(mosquitto.port), "--http-port", str(port), "--db", str(tmp_path / "s.db"))
-    token = "t" * 32  # reads need a login: the token comes from the environment
-    first = StationProcess(*argv, env={TOKEN_ENV: token})
+    token = api_token(tmp_path / "s.db")  # reads need a login: a person's API token
+    first = StationProcess(*argv)
     try:
         first.wait_for_line(f"viewer:  http://127.0.0.1:{port}/")
         for _ in range(3):
@@ -102,7 +105,7 @@ def test_sigterm_stops_cleanly_and_a_restart_after_a_visit_keeps_the_port(tmp_pa
     # The server closed those connections first: they wait in TIME-WAIT on the station's port.
     assert time_wait_on(port), "the visit left no connection in TIME-WAIT: the test proves nothing"
 
-    second = StationProcess(*argv, env={TOKEN_ENV: token})
+    second = StationProcess(*argv)
     try:
         second.wait_for_line(f"viewer:  http://127.0.0.1:{port}/")
         assert json.loads(visit(port, token))["dogs"] == []
@@ -149,3 +152,44 @@ def test_the_started_station_says_how_to_log_in(tmp_path) -> None:
     assert "viewer:  http://127.0.0.1:0/" not in viewer  # the port it really got
     # no account in this database yet: the line says how to make one
     assert f"robot-dog station user add NAME --role admin --db {tmp_path / 's.db'}" in login
+
+
+def status_with(port: int, token: str) -> int:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/fleet",
+                                     headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return reply.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+@pytest.mark.slow
+def test_an_old_fleets_shared_token_is_not_adopted_and_the_station_names_the_migration(tmp_path) -> None:
+    fleet = fleet_mod.init_fleet(tmp_path / "fleet", ["dog1"], ["station"],
+                                 fleet_mod.BrokerSettings(port=free_port()))
+    assert not fleet.paths.operator_token.exists()   # new fleets have no shared token
+    old = "an-old-fleets-shared-operator-token-0123456789"
+    fleet.paths.operator_token.write_text(old + "\n")  # as fleets made before accounts have it
+    db, port = tmp_path / "s.db", free_port()
+    argv = ("--fleet", str(fleet.root), "--http-port", str(port), "--db", str(db))
+    station = StationProcess(*argv)
+    try:
+        note = station.wait_for_line("NOTE:")
+        assert status_with(port, old) == 401   # not adopted: no admin credential by surprise
+    finally:
+        assert station.stop() == 0, station.output()[-3000:]
+    assert f"robot-dog station migrate --fleet {fleet.root} --db {db}" in note
+    assert old not in station.output()    # the secret itself is never printed
+
+    migrate = subprocess.run([sys.executable, "-m", "robot_dog.cli", "station", "migrate",
+                              "--fleet", str(fleet.root), "--db", str(db)],
+                             capture_output=True, text=True, timeout=60)
+    assert migrate.returncode == 0, migrate.stderr
+    again = StationProcess(*argv)
+    try:
+        note = again.wait_for_line("NOTE:")
+        assert status_with(port, old) == 200   # the admin chose to keep it: an API token now
+    finally:
+        assert again.stop() == 0, again.output()[-3000:]
+    assert "was migrated" in note and "'operator'" in note and "delete the file" in note

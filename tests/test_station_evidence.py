@@ -26,8 +26,8 @@ from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import Storage
 from robot_dog.station.web import StationHttp
 from robot_dog.uplink.evidence_upload import EvidenceUploader, UploadConfig
+from tests.fixtures.accounts import api_token
 
-TOKEN = "test-token-of-an-old-fleet-0123456789"
 W, H, FPS = 320, 240, 25.0
 
 
@@ -111,8 +111,9 @@ def test_listing_and_export(uploaded, tmp_path):
 @pytest.fixture
 def http(uploaded):
     storage, objects, key, _ = uploaded
-    server = StationHttp(storage, FrameRelay(), port=0, token=TOKEN,
+    server = StationHttp(storage, FrameRelay(), port=0,
                          evidence=(objects, lambda dog: signing.public_pem(key.public_key())))
+    server.token = api_token(server.accounts)   # an admin's: evidence export is theirs
     server.start()
     yield server, storage
     server.stop()
@@ -120,7 +121,8 @@ def http(uploaded):
 
 def get(server, path, headers=None):
     request = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}",
-                                     headers={"Authorization": f"Bearer {TOKEN}", **(headers or {})})
+                                     headers={"Authorization": f"Bearer {server.token}",
+                                              **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, response.headers, response.read()   # names: any case
@@ -154,7 +156,7 @@ def test_a_segment_plays_and_seeks_in_chromium(http, browser_page):
     item = storage.evidence_items("dog1", recording)[0]
     url = f"http://127.0.0.1:{server.port}/api/dogs/dog1/evidence/{recording}/{item['file']}"
     page = browser_page
-    page.context.set_extra_http_headers({"Authorization": f"Bearer {TOKEN}"})
+    page.context.set_extra_http_headers({"Authorization": f"Bearer {server.token}"})
     page.set_content(f'<video id="v" preload="auto" muted src="{url}"></video>')
     result = page.evaluate("""() => new Promise((resolve) => {
         const v = document.getElementById('v');

@@ -16,6 +16,7 @@ from robot_dog.station import web
 from robot_dog.station.app import Station, StationConfig
 from robot_dog.station.web import health
 from tests import support
+from tests.fixtures.accounts import api_token
 from tests.support import free_port
 
 wait_for = partial(support.wait_for, timeout_s=60.0)
@@ -35,7 +36,7 @@ def test_a_dog_streaming_video_without_telemetry_is_degraded(secure_broker, tmp_
     port = free_port()
     station = Station(StationConfig(secure_broker.host, secure_broker.port, tmp_path / "st.db",
                                     port, fleet_dir=secure_broker.fleet.root)).start()
-    token = secure_broker.fleet.paths.operator_token.read_text().strip()
+    token = api_token(station.accounts)
 
     def dog1() -> dict:
         req = urllib.request.Request(f"http://127.0.0.1:{port}/api/fleet",

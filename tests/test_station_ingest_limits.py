@@ -17,6 +17,7 @@ from robot_dog.mqtt.topics import Kind
 from robot_dog.station.app import Station, StationConfig
 from robot_dog.station.ingest_limits import LIMITS, IngestLimiter, Rate
 from tests import support
+from tests.fixtures.accounts import api_token
 from tests.support import free_port
 
 wait_for = partial(support.wait_for, timeout_s=120.0)
@@ -61,7 +62,7 @@ def test_a_flooding_dog_leaves_the_honest_dog_and_the_fleet_page_alone(secure_br
     port = free_port()
     station = Station(StationConfig(secure_broker.host, secure_broker.port, tmp_path / "st.db",
                                     port, fleet_dir=secure_broker.fleet.root)).start()
-    token = secure_broker.fleet.paths.operator_token.read_text().strip()
+    token = api_token(station.accounts)
     caplog.set_level(logging.WARNING)
 
     def fleet_page() -> list:

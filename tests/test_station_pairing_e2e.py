@@ -21,6 +21,7 @@ from robot_dog.station.accounts import local_admin
 from robot_dog.station.app import Station, StationConfig
 from robot_dog.teleop.certs import issue_teleop_cert
 from tests import support
+from tests.fixtures.accounts import api_token
 from tests.fixtures.firmware import PayloadNodeProcess
 from tests.fixtures.ros_nodes import NodeProcess
 from tests.support import free_port
@@ -51,7 +52,7 @@ def test_a_code_from_the_console_pairs_the_officers_phone_and_the_dogs_logs_name
     station = Station(StationConfig(secure_broker.host, secure_broker.port, tmp_path / "st.db", 0,
                                     fleet_dir=fleet.root)).start()
     http = SimpleNamespace(port=station.http.port)
-    api = Api(station.http.port, fleet.paths.operator_token.read_text().strip())  # migrated admin
+    api = Api(station.http.port, api_token(station.accounts))  # an admin's API token
     try:
         spawn_uplink(children, secure_broker, "dog1", dog_namespace, tmp_path)
         for name, role in (("ada", "admin"), (WANG, "officer")):

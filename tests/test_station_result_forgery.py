@@ -22,6 +22,7 @@ import pytest
 from robot_dog.mqtt import results, signing, topics
 from robot_dog.station.app import Station, StationConfig
 from tests import support
+from tests.fixtures.accounts import api_token
 from tests.support import free_port
 
 pytestmark = pytest.mark.slow
@@ -32,7 +33,7 @@ def test_a_station_credential_cannot_answer_for_a_dog(secure_broker, tmp_path, c
     port = free_port()
     station = Station(StationConfig(secure_broker.host, secure_broker.port, tmp_path / "st.db",
                                     port, fleet_dir=secure_broker.fleet.root)).start()
-    token = secure_broker.fleet.paths.operator_token.read_text().strip()
+    token = api_token(station.accounts)
     auth = {"Authorization": f"Bearer {token}", "X-Operator": "alice"}
     caplog.set_level(logging.WARNING, logger="robot_dog.security")
 

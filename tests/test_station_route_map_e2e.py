@@ -16,6 +16,7 @@ import pytest
 from robot_dog.station.accounts import local_admin
 from robot_dog.station.app import Station, StationConfig
 from tests import support
+from tests.fixtures.accounts import api_token
 from tests.fixtures.ros_nodes import NodeProcess
 from tests.test_incident_console_e2e import Operator, goal_endings
 from tests.test_safety_node_e2e import start
@@ -62,7 +63,7 @@ def test_a_dispatched_patrol_draws_its_route_until_it_is_cancelled(
     try:
         station.accounts.add_account(local_admin("test"), CHIEF, "commander", PASSWORD)
         spawn_uplink(children, secure_broker, "dog1", dog_namespace, tmp_path)
-        api = Api(station.http.port, secure_broker.fleet.paths.operator_token.read_text().strip())
+        api = Api(station.http.port, api_token(station.accounts))
         operator = Operator(api, station, probe)
         wait_for(lambda: probe.messages("odom"), "the base")
         # the deliberate action the restart interlock asks for: the patrol input starts paused

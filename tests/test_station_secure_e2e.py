@@ -19,6 +19,7 @@ import pytest
 from robot_dog.mqtt import signing, topics
 from robot_dog.station.app import Station, StationConfig
 from tests import support
+from tests.fixtures.accounts import OPERATOR, api_token
 from tests.fixtures.processes import unique_namespace
 
 pytestmark = pytest.mark.slow
@@ -61,7 +62,7 @@ class Api:
         self.base, self.token = f"http://127.0.0.1:{port}", token
 
     def get(self, path):
-        """A read: it needs the operator token too."""
+        """A read: it needs a login too (the API token)."""
         req = urllib.request.Request(self.base + path,
                                      headers={"Authorization": f"Bearer {self.token}"})
         return json.load(urllib.request.urlopen(req, timeout=10))
@@ -97,7 +98,7 @@ def test_two_dogs_station_signed_commands_and_every_bad_input(make_secure_broker
     light = children.spawn(sys.executable, "-c", FAKE_LIGHT, namespaces["dog1"], stdout=subprocess.PIPE)
     for dog in ("dog1", "dog2"):
         uplink(children, secure_broker, dog, namespaces[dog], tmp_path)
-    token = secure_broker.fleet.paths.operator_token.read_text().strip()
+    token = api_token(station.accounts)
     api = Api(http_port, token)
     audit = lambda dog: api.get(f"/api/dogs/{dog}/commands")["commands"]
     try:
@@ -124,8 +125,8 @@ def test_two_dogs_station_signed_commands_and_every_bad_input(make_secure_broker
         assert api.command("dog1", "police_light", {"pattern": "flash"}, token="wrong")[0] == 401
         assert api.command("dog9", "police_light", {"pattern": "flash"})[0] == 404
         entry = next(c for c in audit("dog1") if c["code"] == "out_of_limits")
-        # the account of the (migrated) operator token, never the X-Operator name
-        assert entry["issuer"] == "operator" and entry["args"] == {"pattern": "steady"}
+        # the API token's account, never the X-Operator name
+        assert entry["issuer"] == OPERATOR and entry["args"] == {"pattern": "steady"}
         assert entry["issued_at"] <= entry["result_at"]
 
         # --- commands from a foreign client (station credentials, mosquitto_pub) ----------------

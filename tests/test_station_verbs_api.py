@@ -12,8 +12,7 @@ from robot_dog.station.dispatch import Dispatcher
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import StatusRow, Storage
 from robot_dog.station.web import StationHttp
-
-TOKEN = "an-old-fleet-operator-token-0123456789"
+from tests.fixtures.accounts import api_token
 
 
 @pytest.fixture
@@ -34,15 +33,15 @@ def station(tmp_path):
     storage = Storage(tmp_path / "s.db")
     sent = []
     dispatcher = Dispatcher(None, lambda topic, payload, qos: sent.append(topic) or 0, storage)
-    server = StationHttp(storage, FrameRelay(), port=0, dispatcher=dispatcher, token=TOKEN).start()
-    server.sent = sent
+    server = StationHttp(storage, FrameRelay(), port=0, dispatcher=dispatcher).start()
+    server.sent, server.token = sent, api_token(server.accounts)
     yield server
     server.stop()
     storage.close()
 
 
 def call(server, path, body=None):
-    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    headers = {"Authorization": f"Bearer {server.token}", "Content-Type": "application/json"}
     req = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}", headers=headers,
                                  data=None if body is None else json.dumps(body).encode(),
                                  method="GET" if body is None else "POST")

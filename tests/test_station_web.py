@@ -13,21 +13,22 @@ from robot_dog.station.accounts import local_admin
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import StatusRow, Storage, TelemetryRow
 from robot_dog.station.web import StationHttp
+from tests.fixtures.accounts import OPERATOR, api_token
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x01" * 64
 
 
-TOKEN = "s3cret-operator-token-of-old"  # an old fleet's shared token: migrated at start-up
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+def auth(server) -> dict[str, str]:
+    return {"Authorization": f"Bearer {server.token}"}
 
 
 @pytest.fixture
 def http(tmp_path):
-    """Reads only: the old operator token (now the `operator` admin's API token), no
-    dispatcher (commands disabled)."""
+    """Reads only: an admin's API token, no dispatcher (commands disabled)."""
     storage = Storage(tmp_path / "s.db")
     relay = FrameRelay()
-    server = StationHttp(storage, relay, port=0, token=TOKEN).start()
+    server = StationHttp(storage, relay, port=0).start()
+    server.token = api_token(server.accounts)
     yield server
     server.stop()
     storage.close()
@@ -35,12 +36,12 @@ def http(tmp_path):
 
 @pytest.fixture
 def http_with_token(tmp_path):
-    """A station API with the old operator token and a dispatcher without command keys (every
+    """A station API with an admin's API token and a dispatcher without command keys (every
     dog is unknown to it: nothing can be signed or published)."""
     storage = Storage(tmp_path / "s.db")
     dispatcher = Dispatcher(None, lambda topic, payload, qos: 0, storage)
-    server = StationHttp(storage, FrameRelay(), port=0, dispatcher=dispatcher,
-                         token=TOKEN).start()
+    server = StationHttp(storage, FrameRelay(), port=0, dispatcher=dispatcher).start()
+    server.token = api_token(server.accounts)
     yield server
     server.stop()
     storage.close()
@@ -48,7 +49,7 @@ def http_with_token(tmp_path):
 
 def get(server, path, headers=None):
     req = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}",
-                                 headers=AUTH if headers is None else headers)
+                                 headers=auth(server) if headers is None else headers)
     return urllib.request.urlopen(req, timeout=10)
 
 
@@ -99,7 +100,7 @@ def test_garbage_request_line_does_not_kill_the_server(http):
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400") and json.loads(body)["error"].startswith("bad request")
     req = urllib.request.Request(f"http://127.0.0.1:{http.port}/api/fleet", method="POST", data=b"x",
-                                 headers=AUTH)
+                                 headers=auth(http))
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req, timeout=5)
     assert err.value.code == 405
@@ -146,11 +147,10 @@ def test_page_is_served_with_a_policy_that_keeps_it_local_and_unframed(http):
     assert "frame-ancestors 'none'" in policy and reply.headers["X-Frame-Options"] == "DENY"
 
 
-def test_the_old_operator_token_is_an_admin_api_token_and_names_no_one_else(http_with_token,
-                                                                             tmp_path):
-    """The shared operator token of old keeps working only as the API token it was migrated
-    into: its requests are the account `operator`'s, whatever X-Operator says."""
-    ok = {"Authorization": f"Bearer {TOKEN}", "X-Operator": "alice"}
+def test_an_api_token_is_its_accounts_alone_and_names_no_one_else(http_with_token, tmp_path):
+    """A person's API token works on the station that made it, and its requests are that
+    account's, whatever X-Operator (the free-form name of old) says."""
+    ok = {"Authorization": f"Bearer {http_with_token.token}", "X-Operator": "alice"}
     storage = Storage(tmp_path / "none.db")
     no_token = StationHttp(storage, FrameRelay(), port=0).start()
     try:
@@ -159,13 +159,11 @@ def test_the_old_operator_token_is_an_admin_api_token_and_names_no_one_else(http
         no_token.stop()
         storage.close()
     assert status_of(http_with_token, "/api/session", ok) == (200, {
-        "name": "operator", "role": "admin", "via": "token", "commands": True})
+        "name": OPERATOR, "role": "admin", "via": "token", "commands": True})
     for wrong in ({**ok, "Authorization": "Bearer s3crex"}, {"X-Operator": "mallory"}):
         code, body = status_of(http_with_token, "/api/session", wrong)
         assert code == 401 and body["code"] == "not_authenticated"
     assert status_of(http_with_token, "/api/session", ok, method="POST")[0] == 405
-    with pytest.raises(Exception, match="guessable"):  # a weak old token is refused, with why
-        StationHttp(Storage(tmp_path / "weak.db"), FrameRelay(), port=0, token="s3cret")
     # a command with the right token reaches the dispatcher, which has no key for dog1
     assert status_of(http_with_token, "/api/dogs/dog1/commands/estop_release", ok, "POST")[0] == 404
     assert http_with_token.storage.commands("dog1") == []

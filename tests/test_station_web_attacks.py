@@ -27,12 +27,11 @@ from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import Storage
 from robot_dog.station.storage.accounts import AccountTables
 from robot_dog.station.web import StationHttp
+from tests.fixtures.accounts import OPERATOR, api_token
 from tests.fixtures.command_keys import command_keys
 from tests.support import wait_for
 from tests.test_station_cli import StationProcess
 
-TOKEN = "right-operator-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}", "X-Operator": "alice"}
 JPEG = b"\xff\xd8\xff\xe0" + b"\x01" * 256 + b"\xff\xd9"
 ESTOP = "/api/dogs/dog1/commands/estop?wait=0"
 
@@ -51,9 +50,11 @@ def station(tmp_path):
 
     relay = FrameRelay()
     relay.publish(Frame("dog1", "bodycam", JPEG, time.time()))  # then the camera goes silent
-    server = StationHttp(storage, relay, port=0, dispatcher=Dispatcher(keys.dir, publish, storage),
-                         token=TOKEN).start()
-    server.published = published
+    server = StationHttp(storage, relay, port=0,
+                         dispatcher=Dispatcher(keys.dir, publish, storage)).start()
+    # the operator's API token (an admin's: every route); the servers that the tests start on
+    # the same database know it too
+    server.published, server.token = published, api_token(server.accounts)
     yield server
     server.stop()
     storage.close()
@@ -63,12 +64,17 @@ def connect(station) -> http.client.HTTPConnection:
     return http.client.HTTPConnection("127.0.0.1", station.port, timeout=30)
 
 
+def auth(station) -> dict[str, str]:
+    """The operator's headers (X-Operator, the free-form name of old, is ignored)."""
+    return {"Authorization": f"Bearer {station.token}", "X-Operator": "alice"}
+
+
 def estop(station) -> int:
     """The operator's E-STOP; its status (202: signed, audited, published to dog1)."""
     before = station.published.count("patrol/v1/dog1/cmd/estop")
     conn = connect(station)
     try:
-        conn.request("POST", ESTOP, body=b"{}", headers={**AUTH,
+        conn.request("POST", ESTOP, body=b"{}", headers={**auth(station),
                                                          "Content-Type": "application/json"})
         reply = conn.getresponse()
         body = json.loads(reply.read())
@@ -287,17 +293,17 @@ def test_slowloris_cannot_keep_the_e_stop_out(station):
 @pytest.mark.parametrize("head", [
     b"GET /api/fleet HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ",
     b"POST " + ESTOP.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
-    + TOKEN.encode() + b"\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+    b"<token>\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
 ])
 def test_a_request_has_one_deadline_however_its_bytes_trickle(station, monkeypatch, head):
     """A byte every 0.2 s (headers, or a body after complete headers): closed at the request
     deadline, not kept alive by each byte as a per-read timeout would."""
     monkeypatch.setattr(web, "REQUEST_TIMEOUT_S", 2.0)
     server = StationHttp(station.storage, station.relay, port=0,
-                         dispatcher=station.dispatcher, token=TOKEN).start()
+                         dispatcher=station.dispatcher).start()
     try:
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-            sock.sendall(head)
+            sock.sendall(head.replace(b"<token>", station.token.encode()))
             start, closed = time.monotonic(), False
             while time.monotonic() - start < 30.0 and not closed:
                 time.sleep(0.2)
@@ -322,7 +328,7 @@ def test_a_stream_nobody_reads_gives_its_slot_back(station, monkeypatch):
     """A viewer that stops reading a live stream: the write deadline ends it."""
     monkeypatch.setattr(web, "WRITE_TIMEOUT_S", 1.0)
     monkeypatch.setattr(web, "MAX_STREAMS", 1)
-    server = StationHttp(station.storage, station.relay, port=0, token=TOKEN).start()
+    server = StationHttp(station.storage, station.relay, port=0).start()
     running = threading.Event()
     running.set()
 
@@ -413,7 +419,7 @@ def test_the_station_process_keeps_the_e_stop_through_every_attack_at_once(tmp_p
     wrong-token flood together: the E-STOPs at t = 4, 8, 12, 16 s are accepted and arrive,
     signed, at the dog (dog1's own credential reads its commands; no station role does)."""
     fleet = secure_broker.fleet
-    token = fleet.paths.operator_token.read_text().strip()
+    token = api_token(tmp_path / "s.db")   # a person's API token (the account OPERATOR)
     (tmp_path / "frame.jpg").write_bytes(JPEG)
     tables = AccountTables(tmp_path / "s.db")  # a viewer for the page loads
     Accounts(tables).add_account(local_admin("test"), VIEWER[0], "viewer", VIEWER[1])
@@ -484,9 +490,9 @@ def test_the_station_process_keeps_the_e_stop_through_every_attack_at_once(tmp_p
         wait_for(lambda: len(arrived()) >= 5, "5 E-STOPs at dog1", timeout_s=60)
         estops = arrived()
         assert len(estops) == 5
-        # the migrated operator token's account, never the X-Operator name
+        # the API token's account, never the X-Operator name
         assert {(e["dog"], e["verb"], e["issuer"]) for e in estops} == {("dog1", "estop",
-                                                                          "operator")}
+                                                                          OPERATOR)}
         assert all(e.get("sig") for e in estops)
     finally:
         if watcher is not None:
@@ -505,7 +511,7 @@ def test_a_viewer_refused_by_the_stream_cap_gets_its_video_once_a_stream_is_free
     import numpy as np
 
     monkeypatch.setattr(web, "MAX_STREAMS", 1)
-    server = StationHttp(station.storage, station.relay, port=0, token=TOKEN).start()
+    server = StationHttp(station.storage, station.relay, port=0).start()
     ok, jpeg = cv2.imencode(".jpg", np.full((48, 64, 3), 200, np.uint8))
     assert ok
     running = threading.Event()

@@ -20,9 +20,8 @@ from robot_dog.station.dispatch import Dispatcher
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import Storage
 from robot_dog.station.web import StationHttp
+from tests.fixtures.accounts import api_token
 
-TOKEN = "s3cret-token-of-an-old-fleet"  # migrated at start-up: the `operator` admin's token
-AUTH = {"Authorization": f"Bearer {TOKEN}", "X-Operator": "alice"}
 
 
 @pytest.fixture
@@ -35,8 +34,10 @@ def station(tmp_path, monkeypatch):
     storage = Storage(tmp_path / "s.db")
     sent: list[str] = []
     dispatcher = Dispatcher(None, lambda topic, payload, qos: sent.append(topic) or 0, storage)
-    server = StationHttp(storage, FrameRelay(), port=0, dispatcher=dispatcher, token=TOKEN).start()
-    server.sent = sent
+    server = StationHttp(storage, FrameRelay(), port=0, dispatcher=dispatcher).start()
+    server.sent, server.token = sent, api_token(server.accounts)
+    # X-Operator, the free-form name of old, goes with it: ignored
+    server.auth = {"Authorization": f"Bearer {server.token}", "X-Operator": "alice"}
     yield server
     server.stop()
     storage.close()
@@ -70,7 +71,7 @@ def test_bad_bodies_are_refused_before_anything_is_signed(station, caplog, heade
                                                           status, says):
     conn = http.client.HTTPConnection("127.0.0.1", station.port, timeout=30)
     conn.putrequest("POST", COMMAND)
-    for name, value in {**AUTH, **headers}.items():
+    for name, value in {**station.auth, **headers}.items():
         conn.putheader(name, value)
     if "Content-Length" not in headers and "Transfer-Encoding" not in headers:
         conn.putheader("Content-Length", str(len(body)))
@@ -85,14 +86,14 @@ def test_bad_bodies_are_refused_before_anything_is_signed(station, caplog, heade
 
 @pytest.mark.parametrize("query", ["limit=nan", "limit=inf", "limit=-inf", "limit=abc"])
 def test_junk_numbers_in_queries_are_400(station, query):
-    status, _, body = request(station, "GET", f"/api/dogs/dog1/events?{query}", headers=AUTH)
+    status, _, body = request(station, "GET", f"/api/dogs/dog1/events?{query}", headers=station.auth)
     assert status == 400 and "limit" in json.loads(body)["error"]
 
 
 def test_idle_and_half_sent_requests_are_closed(station):
     for sent in (b"", b"GET /api/fleet HTTP/1.1\r\nHost: 127.0.0.1\r\n",
                  b"POST " + COMMAND.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: "
-                 b"Bearer " + TOKEN.encode() + b"\r\nContent-Type: application/json\r\n"
+                 b"Bearer " + station.token.encode() + b"\r\nContent-Type: application/json\r\n"
                  b"Content-Length: 100\r\n\r\n{\"pat"):
         with socket.create_connection(("127.0.0.1", station.port), timeout=30) as sock:
             sock.sendall(sent)
@@ -107,7 +108,7 @@ def test_a_connection_beyond_the_bound_takes_the_place_of_the_oldest_unfinished_
     try:
         for sock in idle[1:]:
             sock.sendall(b"GET /api/fleet HTTP/1.1\r\n")  # prove each is being served
-        status = request(station, "GET", "/api/fleet", headers=AUTH)[0]
+        status = request(station, "GET", "/api/fleet", headers=station.auth)[0]
         assert status == 200, "the fifth connection is served"
         assert idle[0].recv(100) == b"", "the oldest unfinished request was closed for it"
     finally:
@@ -116,14 +117,14 @@ def test_a_connection_beyond_the_bound_takes_the_place_of_the_oldest_unfinished_
 
 
 def test_wrong_tokens_are_refused_audited_within_a_bound_and_never_lock_the_right_one(station):
-    wrong = {**AUTH, "Authorization": "Bearer guess"}
+    wrong = {**station.auth, "Authorization": "Bearer guess"}
     for _ in range(accounts_access.REFUSED_TOKENS_PER_MIN + 5):
         status, _, body = request(station, "GET", "/api/fleet", headers=wrong)
         assert status == 401 and json.loads(body)["code"] == "not_authenticated"
     refused = station.accounts.tables.audit(100, kind="token_refused")
     assert len(refused) == accounts_access.REFUSED_TOKENS_PER_MIN  # a flood fills no disk
     assert "guess" not in json.dumps(refused)
-    assert request(station, "GET", "/api/fleet", headers=AUTH)[0] == 200, \
+    assert request(station, "GET", "/api/fleet", headers=station.auth)[0] == 200, \
         "the right token, from the same address, is never locked out"
 
 
@@ -155,13 +156,13 @@ def test_foreign_host_names_are_refused(station):
     port = station.port
     for host in (f"evil.example:{port}", "attacker.test", f"127.0.0.1.nip.io:{port}"):
         out = subprocess.run(["curl", "-sS", "-w", "\n%{http_code}", "-H", f"Host: {host}", "-H",
-                              f"Authorization: Bearer {TOKEN}",
+                              f"Authorization: Bearer {station.token}",
                               f"http://127.0.0.1:{port}/api/fleet"],
                              capture_output=True, text=True, timeout=30)
         body, _, code = out.stdout.rpartition("\n")
         assert code == "403" and "unknown Host" in json.loads(body)["error"], out.stdout
     for host in (f"127.0.0.1:{port}", f"localhost:{port}"):
-        assert request(station, "GET", "/api/fleet", headers={**AUTH, "Host": host})[0] == 200
+        assert request(station, "GET", "/api/fleet", headers={**station.auth, "Host": host})[0] == 200
 
 
 @pytest.mark.slow
@@ -178,6 +179,6 @@ def test_odd_methods_get_json_errors_and_safe_headers(station, caplog):
             assert "error" in json.loads(body)
     assert "BREW" in caplog.text and "TRACE" in caplog.text
     for path in ("/", "/api/fleet"):
-        _, headers, _ = request(station, "GET", path, headers=AUTH)
+        _, headers, _ = request(station, "GET", path, headers=station.auth)
         assert headers["X-Content-Type-Options"] == "nosniff"
         assert headers["Server"] == "robot-dog-station"

@@ -18,6 +18,7 @@ import pytest
 from robot_dog.mqtt import topics
 from robot_dog.station.app import Station, StationConfig
 from tests import support
+from tests.fixtures.accounts import api_token
 from tests.fixtures.firmware import PayloadNodeProcess
 from tests.support import free_port
 from tests.test_station_secure_e2e import Api
@@ -44,7 +45,7 @@ def test_nested_json_to_a_running_dog_then_a_signed_command_runs(secure_broker, 
                                     http_port, fleet_dir=secure_broker.fleet.root)).start()
     payload = PayloadNodeProcess(virtual_mcu.link, tmp_path / "payload_node.log", namespace=namespace)
     uplink = spawn_uplink(children, secure_broker, "dog1", namespace, tmp_path)
-    api = Api(http_port, secure_broker.fleet.paths.operator_token.read_text().strip())
+    api = Api(http_port, api_token(station.accounts))
     seq = lambda: api.get("/api/dogs/dog1/telemetry")["seq"]
     try:
         wait_for(lambda: light(api).get("pattern"), "dog1 telemetry with the police light state")
@@ -104,7 +105,7 @@ def test_nan_odometry_never_stops_the_dogs_telemetry(secure_broker, children, tm
     station = Station(StationConfig(secure_broker.host, secure_broker.port, tmp_path / "st.db",
                                     http_port, fleet_dir=secure_broker.fleet.root)).start()
     uplink = spawn_uplink(children, secure_broker, "dog1", namespace, tmp_path)
-    api = Api(http_port, secure_broker.fleet.paths.operator_token.read_text().strip())
+    api = Api(http_port, api_token(station.accounts))
 
     telemetry = partial(latest_telemetry, api)
     try:
@@ -147,7 +148,7 @@ def test_on_sim_time_documents_carry_sim_ts_and_telemetry_keeps_wall_time(secure
                                     http_port, fleet_dir=secure_broker.fleet.root)).start()
     children.spawn(sys.executable, "-c", FROZEN_CLOCK, namespace)
     spawn_uplink(children, secure_broker, "dog1", namespace, tmp_path, use_sim_time="true")
-    api = Api(http_port, secure_broker.fleet.paths.operator_token.read_text().strip())
+    api = Api(http_port, api_token(station.accounts))
 
     telemetry = partial(latest_telemetry, api)
     try:

@@ -17,6 +17,7 @@ import pytest
 from robot_dog.station.accounts import local_admin
 from robot_dog.station.app import Station, StationConfig
 from tests import support
+from tests.fixtures.accounts import api_token
 from tests.fixtures.firmware import PayloadNodeProcess
 from tests.test_payload_estop_endpoints_e2e import release as release_on_the_dog
 from tests.test_station_secure_e2e import Api
@@ -62,7 +63,7 @@ def test_login_then_police_light_on_from_the_page(secure_broker, virtual_mcu, ch
     with open(tmp_path / "safety_node.log", "w") as log:
         children.spawn(sys.executable, "-m", "robot_dog.safety.node", "--ros-args",
                        "-r", f"__ns:={namespace}", stdout=log, stderr=subprocess.STDOUT)
-    token = secure_broker.fleet.paths.operator_token.read_text().strip()
+    token = api_token(station.accounts)
     api = Api(http_port, token)
     audit = lambda dog: api.get(f"/api/dogs/{dog}/commands")["commands"]
     page = browser_page

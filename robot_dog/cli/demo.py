@@ -1,8 +1,10 @@
 """`robot-dog demo`: the whole stack on this machine, no hardware, on the secured path.
 
 A fleet directory (`robot-dog fleet init`: CA, broker TLS, a credential per dog and station user,
-ACL, per-dog command keys, operator token) in the run directory, reused across runs so keys and
-token stay the same; a local Mosquitto from the fleet's TLS config (127.0.0.1 only); the
+ACL, per-dog command keys) in the run directory, reused across runs so keys stay the same; a
+fresh station database with the demo's login (the account `demo`, operator; its password kept
+in var/demo.login) and an API token of it for scripts (new each run, printed and kept in
+var/demo.token, both 0600); a local Mosquitto from the fleet's TLS config (127.0.0.1 only); the
 station with its viewer and signed commands; the simulator (launch/sim.launch.yaml: the MuJoCo
 dog walking the scenario's patrol route through the safety mux, its rendered bodycam, the virtual
 payload MCU on a pty, the street's sounds played into the run's virtual PulseAudio devices); the
@@ -51,6 +53,7 @@ DOG = "dog1"  # default dog ID, also its ROS namespace
 STATION_USER = "station"
 DEMO_ACCOUNT = "demo"
 DEMO_LOGIN_FILE = "demo.login"
+DEMO_TOKEN_FILE = "demo.token"
 #: The officer the demo's handheld pairing code is issued to: the demo's own login (`demo`).
 DEMO_OFFICER = "demo"
 
@@ -68,7 +71,7 @@ def _mismatch(fleet: fleet_mod.Fleet, dog: str) -> str | None:
                  p.dog_password(dog), p.dog_public_key(dog), p.command_key(dog),
                  p.dog_result_key(dog), p.result_public_key(dog), p.station_ca_cert(),
                  p.dog_evidence_key(dog),
-                 p.user_password(STATION_USER), p.operator_token):
+                 p.user_password(STATION_USER)):
         if not path.is_file():
             return f"{path} is missing"
     return None
@@ -88,13 +91,31 @@ def demo_login(accounts: Accounts, var: Path) -> tuple[str, str]:
     return name, password
 
 
+def demo_api_token(accounts: Accounts, name: str, var: Path) -> str:
+    """An API token of the demo's account for scripts (curl, the benchmarks): the station keeps
+    only its digest; the demo shows it once and keeps it in var/demo.token (0600, replaced
+    whole: a reader never sees half of it), new each run as the database is."""
+    new = accounts.create_token(local_admin("demo"), "demo scripts", name)
+    part = var / (DEMO_TOKEN_FILE + ".part")
+    part.unlink(missing_ok=True)
+    with os.fdopen(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        out.write(new.secret + "\n")
+    os.replace(part, var / DEMO_TOKEN_FILE)
+    return new.secret
+
+
 def demo_fleet(root: Path, broker_port: int, dog: str = DOG) -> fleet_mod.Fleet:
-    """The demo's fleet in `root`: the existing one if it fits (stable keys and operator token),
-    else a new one (`fleet init` with dog1 and station user "station")."""
+    """The demo's fleet in `root`: the existing one if it fits (stable keys), else a new one
+    (`fleet init` with dog1 and station user "station"). The shared operator token of a demo
+    fleet made before accounts is deleted: the demo's login and API token replace it."""
     try:
         fleet = fleet_mod.load_fleet(root)
         reason = _mismatch(fleet, dog)
         if reason is None:
+            if fleet.paths.operator_token.exists():
+                fleet.paths.operator_token.unlink()
+                print(f"robot-dog demo: deleted the old shared {fleet.paths.operator_token}: "
+                      f"scripts use the demo's API token ({DEMO_TOKEN_FILE})", file=sys.stderr)
             return fleet
     except fleet_mod.FleetError as exc:
         reason = str(exc)
@@ -255,10 +276,13 @@ class Demo:
         # answers (docs/safety.md).
         threading.Thread(target=self._start_patrol, name="demo-start-patrol", daemon=True).start()
         name, password = demo_login(self.station.accounts, args.var)
-        print(f"\n  viewer:  http://127.0.0.1:{self.station.http.port}/\n"
+        token = demo_api_token(self.station.accounts, name, args.var)
+        print(f"\n  viewer:  {self.station.http.url}\n"
               f"  log in:  name     = {name}   (role operator; every command is signed as {name})\n"
               f"           password = {password}\n"
               f"                      (the file {args.var / DEMO_LOGIN_FILE})\n"
+              f"  scripts: Authorization: Bearer {token}\n"
+              f"                      (an API token of {name}; the file {args.var / DEMO_TOKEN_FILE})\n"
               f"  broker:  mqtts://127.0.0.1:{broker_port}  (TLS; fleet in {fleet.root})\n"
               "  stop:    Ctrl-C (or SIGTERM)\n", flush=True)
         return 0

@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         return cmd
 
     init = action("init", "create a new fleet directory: CA, broker TLS, a password per dog and "
-                  "station user, ACL, per-dog command keys, operator token")
+                  "station user, ACL, per-dog command keys, the station's first admin")
     init.add_argument("--dog", action="append", default=[], metavar="ID",
                       help="dog id (repeat; at least one)")
     init.add_argument("--user", action="append", default=[], metavar="NAME",

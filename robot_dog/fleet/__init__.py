@@ -21,7 +21,11 @@ their directories 0700):
     station/command_keys/<dog>.key   Ed25519 private key that signs <dog>'s commands; never leaves
     station/result_keys/<dog>.pub    public half of <dog>'s result key: only results it verifies count
     station/evidence_keys/<dog>.pub  public half of <dog>'s evidence key: verifies its recordings
-    station/operator.token           bearer token of the station's command API (HTTP)
+
+No shared operator token: the station's people are accounts in its database (`fleet init`
+makes the first admin, station/first-admin.password), scripts use per-person API tokens. An old
+fleet's station/operator.token is turned into an admin API token by `robot-dog station
+migrate`, never adopted silently.
 
 Why per-dog command keys: a dog that is captured reveals only its own public key and password;
 the station's keys sign for one dog each, so one leaked key does not command the fleet.

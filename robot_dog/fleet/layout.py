@@ -62,7 +62,9 @@ class FleetPaths:
     def dog_client_key(self, dog: str) -> Path: return self.dog_dir(dog) / "client.key"
     def station_ca_cert(self) -> Path: return self.root / "station" / "ca.crt"
     @property
-    def operator_token(self) -> Path: return self.root / "station" / "operator.token"
+    def operator_token(self) -> Path:
+        """An old fleet's shared token (no longer written; `robot-dog station migrate` reads it)."""
+        return self.root / "station" / "operator.token"
     @property
     def first_admin_password(self) -> Path: return self.root / "station" / "first-admin.password"
     def user_password(self, user: str) -> Path:

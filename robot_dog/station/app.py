@@ -42,6 +42,7 @@ from robot_dog.station.storage import DeadLetterRow, EventRow, RegisteredDog, Re
 from robot_dog.station.talk import TalkRelay
 from robot_dog.station.accounts import AccountError, Accounts
 from robot_dog.station.accounts.access import adopt_operator_token
+from robot_dog.station.accounts.legacy import legacy_token_notice
 from robot_dog.station.storage.accounts import AccountTables
 from robot_dog.station.storage.incident_tables import IncidentTables
 from robot_dog.station.incident_service import INTAKE_TYPES, IncidentService
@@ -61,11 +62,13 @@ class StationConfig:
     client_id: str = ""                            # default: station-<host>-<pid> (unique per worker)
     fleet_dir: Path | None = None                  # TLS, credentials, command keys, registry
     user: str | None = None                        # station user in the fleet (default: the first)
-    operator_token: str | None = None              # default: fleet_dir/station/operator.token
+    operator_token: str | None = None              # an old fleet's token, given explicitly
     shared_group: str | None = None
     video: bool = True                             # False: storage-only worker
     evidence_dir: Path = Path("var/station_evidence")  # the object store of uploaded evidence
     evidence_keys_dir: Path | None = None          # <dog>.pub; default: the fleet's station/evidence_keys
+    tls: tuple[Path, Path] | None = None           # (certificate chain, key): serve HTTPS
+    behind_tls: bool = False                       # TLS ends at a proxy in front: Secure cookies
 
 
 #: Persistent station session: telemetry/events published while the station reconnects (e.g.
@@ -144,13 +147,9 @@ class Station:
         self.user = endpoint.username
         self.link = BatchLink(endpoint, on_batch=self._on_batch, on_connected=self._on_connected,
                               reconnect_s=(1.0, 10.0))
-        token = config.operator_token
         if fleet is not None:
             for dog in fleet.dogs:
                 self.storage.put(RegisteredDog(dog))
-            token_file = fleet_mod.FleetPaths(fleet.root).operator_token
-            if token is None and token_file.exists():
-                token = token_file.read_text().strip()
             role = fleet.roles.get(self.user, fleet_mod.DEFAULT_ROLE)
             if role != "listener":  # the broker decides (ACL); say so once instead of silence
                 _LOGGER.info("station user %s has the role %s: %s", self.user, role,
@@ -162,11 +161,15 @@ class Station:
             lambda t, p, q: self.link.publish(t, p, q), self.storage,
             args_for=self.talk.command_args)
         self.accounts = Accounts(AccountTables(config.db))
-        if token:
+        if config.operator_token:  # given on purpose (--operator-token-file): as migrate does
             try:  # refused: said why, and the station runs without it
-                adopt_operator_token(self.accounts, token)
+                adopt_operator_token(self.accounts, config.operator_token)
             except AccountError as exc:
                 _LOGGER.error("the shared operator token is not accepted: %s", exc)
+        self.legacy_token = (legacy_token_notice(self.accounts, fleet.paths.operator_token, config.db)
+                             if fleet is not None else None)
+        if self.legacy_token:
+            _LOGGER.warning("%s", self.legacy_token)
         # Incidents (station/incident_routes.py): dispatches go through the same command path;
         # a station without a fleet has no keys to command with (`commands_disabled`).
         self.incidents = IncidentService(IncidentTables(config.db), self.accounts,
@@ -175,7 +178,8 @@ class Station:
         self.http = StationHttp(self.storage, self.relay, port=config.http_port,
                                 dispatcher=self.dispatcher, accounts=self.accounts,
                                 talk=self.talk, evidence=(self.evidence_store, self._evidence_pem),
-                                incidents=self.incidents,
+                                incidents=self.incidents, tls=config.tls,
+                                secure_cookies=config.behind_tls,
                                 # a worker of a shared group hears only its share of each dog's
                                 # telemetry, and each would raise its own alarm: none of them does
                                 link_alarms=not config.shared_group)

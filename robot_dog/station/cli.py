@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import ssl
 import sys
 from pathlib import Path
 
@@ -47,15 +48,24 @@ def build_parser() -> argparse.ArgumentParser:
                         help="viewer port on 127.0.0.1 (0: any free port)")
     parser.add_argument("--fleet", type=Path, metavar="FLEET_DIR",
                         help="fleet directory (robot-dog fleet init): TLS, station credentials, "
-                             "command keys, dog registry, operator token (default: none, a plain "
-                             "broker without login)")
+                             "command keys, dog registry (default: none, a plain broker without "
+                             "login)")
     parser.add_argument("--user", help="station user of the fleet to log in as (default: the "
                         "fleet's first); one per running station")
     parser.add_argument("--operator-token-file", type=Path, metavar="FILE",
-                        help="an old fleet's shared operator token (default: "
-                             "$ROBOT_DOG_OPERATOR_TOKEN, else FLEET_DIR/station/operator.token): "
-                             "kept working as the admin API token of the account `operator` "
-                             "(as `robot-dog station migrate` does), or refused with the reason")
+                        help="an old fleet's shared operator token (or "
+                             "$ROBOT_DOG_OPERATOR_TOKEN), given on purpose: kept working as the "
+                             "admin API token of the account `operator` (as `robot-dog station "
+                             "migrate` does), or refused with the reason. The fleet's own "
+                             "station/operator.token is never read: the station says to migrate it")
+    parser.add_argument("--tls-cert", type=Path, metavar="PEM", help="serve the pages over HTTPS "
+                        "with this certificate (chain) file; needs --tls-key. The session cookie "
+                        "is then Secure")
+    parser.add_argument("--tls-key", type=Path, metavar="PEM", help="the private key of "
+                        "--tls-cert")
+    parser.add_argument("--behind-tls", action="store_true", help="TLS ends at a proxy in front "
+                        "of the station (it serves the pages over HTTPS): the session cookie is "
+                        "Secure, so a browser never sends it over plain HTTP")
     parser.add_argument("--shared-group", metavar="NAME", help="share the storage load with "
                         "other stations running with the same NAME (MQTT shared subscriptions; "
                         "default: none, this station stores everything)")
@@ -81,15 +91,32 @@ def login_hint(station: Station) -> str:
     """What the person who started the station needs to open the viewer and log in."""
     db = station.config.db
     accounts = station.accounts.tables.accounts()
-    lines = [f"\n  viewer:  http://127.0.0.1:{station.http.port}/"]
+    lines = [f"\n  viewer:  {station.http.url}"]
     if not any(a.password_hash and not a.disabled for a in accounts):
         lines.append(f"  log in:  no account yet: robot-dog station user add NAME --role admin "
                      f"--db {db}")
     else:
         lines.append(f"  log in:  your account ({len(accounts)} on this station; robot-dog "
                      f"station user list --db {db})")
+    if station.legacy_token:
+        lines.append(f"  NOTE:    {station.legacy_token}")
     lines.append("  stop:    Ctrl-C (or SIGTERM)\n")
     return "\n".join(lines)
+
+
+def _tls(parser: argparse.ArgumentParser, cert: Path | None,
+         key: Path | None) -> tuple[Path, Path] | None:
+    """The certificate and key to serve HTTPS with, checked now (a bad pair stops the start
+    here with its reason, not later in the web server's thread)."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        parser.error("--tls-cert and --tls-key go together")
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        parser.error(f"--tls-cert/--tls-key: {exc}")
+    return cert, key
 
 
 def main(argv: list[str]) -> int:
@@ -109,6 +136,7 @@ def main(argv: list[str]) -> int:
         print(f"robot-dog station: {ports.in_use('viewer', args.http_port, '--http-port', reason)}",
               file=sys.stderr)
         return 1
+    tls = _tls(parser, args.tls_cert, args.tls_key)
     token = os.environ.get(TOKEN_ENV) or None
     if args.operator_token_file is not None:
         try:
@@ -123,7 +151,8 @@ def main(argv: list[str]) -> int:
             port = fleet_mod.load_fleet(args.fleet).broker.port if args.fleet else 1883
         config = StationConfig(args.broker_host, port, args.db, args.http_port, args.client_id,
                                args.fleet, args.user, token, args.shared_group,
-                               not args.no_video, args.evidence_dir, args.evidence_keys)
+                               not args.no_video, args.evidence_dir, args.evidence_keys,
+                               tls=tls, behind_tls=args.behind_tls)
         summary = run(config, args.duration, leave_on_exit=args.leave_on_exit,
                       # stderr, with the log: stdout stays the summary's JSON alone
                       on_started=lambda station: print(login_hint(station), file=sys.stderr,

@@ -111,6 +111,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from functools import partial
 from http import HTTPStatus
 from importlib import resources
+from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
@@ -130,7 +131,6 @@ from robot_dog.mqtt.errors import NotConnected
 from robot_dog.station import evidence as evidence_api
 from robot_dog.station import route_budget
 from robot_dog.station.accounts import AccountError, Accounts, Principal, credentials
-from robot_dog.station.accounts.access import adopt_operator_token
 from robot_dog.station.dispatch import DispatchError, Dispatcher
 from robot_dog.station.guarded_protocol import GuardLimits, guarded
 from robot_dog.station import incident_routes
@@ -270,7 +270,7 @@ class Gate:
             _LOGGER.info("http %s %s: unknown Host %r", scope.get("method", "WS"),
                          scope["path"][:200], host[:100])
             refusal = _error(403, f"unknown Host {host[:100]!r}; use "
-                                  f"http://127.0.0.1:{self.station.port}/")
+                                  f"{self.station.url}")
         kind = _kind(scope)
         if refusal is None:
             code = self.station.budget.take(kind)
@@ -299,16 +299,17 @@ class StationHttp:
 
     def __init__(self, storage: Storage, relay: FrameRelay, host: str = "127.0.0.1",
                  port: int = 8080, *, dispatcher: Dispatcher | None = None,
-                 accounts: Accounts | None = None, token: str | None = None,
-                 secure_cookies: bool = False, allowed_hosts: tuple[str, ...] = (),
+                 accounts: Accounts | None = None,
+                 secure_cookies: bool = False, tls: tuple[Path, Path] | None = None,
+                 allowed_hosts: tuple[str, ...] = (),
                  wall_clock: Callable[[], float] = time.time,
                  talk: TalkRelay | None = None,
                  evidence: tuple[ObjectStore, Callable[[str], bytes | None]] | None = None,
                  incidents: IncidentService | None = None, link_alarms: bool = True) -> None:
         """`accounts`: the station's people (default: the tables in `storage`'s database).
-        `token`: an old fleet's shared operator token, kept working as the admin API token of
-        the account `operator` (Accounts.migrate_operator_token, as `robot-dog station
-        migrate` does). `secure_cookies`: the page is served over TLS (a proxy in front).
+        `tls`: (certificate chain, private key), PEM files: serve HTTPS, and
+        the session cookie is Secure. `secure_cookies`: TLS ends in front of the station (a
+        proxy that serves the pages over HTTPS): the cookie is Secure on plain HTTP too.
         `evidence`: the object store of verified uploads, and dog -> its evidence public key
         (PEM). `incidents`: the station's incident service (default: one on `storage`'s
         database, dispatching through `dispatcher`). `link_alarms`: raise the station's own
@@ -317,9 +318,9 @@ class StationHttp:
         self.dispatcher = dispatcher
         self.accounts = accounts or Accounts(AccountTables(storage.target))
         self._own_accounts = accounts is None
-        if token:
-            adopt_operator_token(self.accounts, token)
-        self.auth = WebAuth(self.accounts, secure_cookies=secure_cookies)
+        # Secure follows TLS: a browser then never sends the session over plain HTTP.
+        self.tls = tls
+        self.auth = WebAuth(self.accounts, secure_cookies=secure_cookies or tls is not None)
         self._wall = wall_clock
         self.live = LiveHub(relay)
         # The station's own offline/online alarms (station/link_watch.py): fed by ingest's
@@ -365,7 +366,8 @@ class StationHttp:
             limit_concurrency=MAX_CONNECTIONS + 1, timeout_keep_alive=KEEP_ALIVE_S,
             h11_max_incomplete_event_size=MAX_HEADER_BYTES, ws_max_size=WS_MAX_MESSAGE_BYTES,
             ws_ping_interval=WS_PING_S, ws_ping_timeout=WS_PING_S, ws_per_message_deflate=False,
-            timeout_graceful_shutdown=2)
+            timeout_graceful_shutdown=2,
+            ssl_certfile=str(tls[0]) if tls else None, ssl_keyfile=str(tls[1]) if tls else None)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name="station-http", daemon=True)
 
@@ -399,8 +401,13 @@ class StationHttp:
             time.sleep(0.01)
         if not self._server.started:
             raise RuntimeError("the station's web server did not start")
-        _LOGGER.info("viewer on http://127.0.0.1:%d/", self.port)
+        _LOGGER.info("viewer on %s", self.url)
         return self
+
+    @property
+    def url(self) -> str:
+        """The pages' address (https when this server holds the TLS certificate)."""
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/"
 
     def stop(self) -> None:
         self._server.should_exit = True
@@ -634,9 +641,17 @@ def build_app(station: StationHttp) -> FastAPI:
         "schema": {"type": "object", "properties": {"name": {"type": "string"},
                                                     "password": {"type": "string"}}}}}}})
     async def _login(request: Request) -> JSONResponse:
-        body = await _json_body(request)
-        if not isinstance(body, dict):
-            raise HttpError(HTTPStatus.BAD_REQUEST, "body must be a JSON object {name, password}")
+        try:
+            body = await _json_body(request)
+            if not isinstance(body, dict):
+                raise HttpError(HTTPStatus.BAD_REQUEST, "body must be a JSON object {name, "
+                                "password}")
+        except HttpError as exc:
+            # Refused before a name was read (too large, not JSON, ...): still a failed login,
+            # in the audit log as every other one (a flood of them is someone's attempt).
+            await anyio.to_thread.run_sync(station.accounts.login_refused, peer(request),
+                                           exc.code, limiter=station.login_threads)
+            raise
         new = await anyio.to_thread.run_sync(
             station.accounts.login, body.get("name"), body.get("password"), peer(request),
             limiter=station.login_threads)
@@ -1041,7 +1056,8 @@ async def _json_body(request: Request) -> Any:
     """The request's JSON body ({} when empty), read within the size bound, or HttpError."""
     length = _content_length(request, required=False)
     if length > MAX_BODY_BYTES:
-        raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes")
+        raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes",
+                        code="too_large")
     if length == 0:
         return {}
     kind = (request.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()

@@ -171,6 +171,12 @@ class Accounts:
         return NewSession(session_id, credentials.csrf_for(session_id), principal,
                           self.absolute_s)
 
+    def login_refused(self, address: str, reason: str) -> None:
+        """A login whose body was refused before a name could be read (too large, not JSON):
+        audited as a failed login of no name (`?`). It does not count towards a lockout: no
+        password was tried."""
+        self.record("login_failed", "?", "", address=address, ok=False, reason=reason)
+
     def _failed_login(self, account_name: str, address: str, now: float) -> None:
         with self._throttle_lock:
             locks = [(kind, key, throttle.failed(key, now)) for kind, key, throttle in

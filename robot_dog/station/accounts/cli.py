@@ -11,6 +11,7 @@ examples:
   robot-dog station user disable alice                    sessions end, tokens stop at once
   robot-dog station user list
   robot-dog station token create alice --label nightly    shown once
+  robot-dog station token create alice --out alice.token  kept in a new 0600 file instead
   robot-dog station token list [alice]
   robot-dog station token revoke 3f2a9c01d4e5
   robot-dog station migrate --fleet var/fleet             old shared operator token -> admin API token
@@ -23,6 +24,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 from robot_dog.cli import command_line
 from robot_dog.station.accounts import AccountError, Accounts, ROLES, local_admin
@@ -74,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     create = token.add_parser("create", parents=[db], help="a new API token for an account (shown once)")
     create.add_argument("name")
     create.add_argument("--label", default="", help="what the token is for")
+    create.add_argument("--out", type=Path, metavar="FILE", help="write the token to FILE, a "
+                        "new file only its owner may read, instead of showing it (for a script: "
+                        "Authorization: Bearer $(cat FILE))")
     listing = token.add_parser("list", parents=[db], help="tokens (of one account, or all)")
     listing.add_argument("name", nargs="?")
     token.add_parser("revoke", parents=[db], help="revoke a token at once").add_argument("id")
@@ -93,6 +98,12 @@ def _password(from_stdin: bool) -> str | None:
         return None
     line = sys.stdin.readline()
     return line[:-1] if line.endswith("\n") else line
+
+
+def _new_private_file(path: Path) -> TextIO:
+    """`path` created for writing, 0600 from the start; an existing file is never overwritten
+    (FileExistsError: it may be another token in use)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w")
 
 
 def _legacy_token(args: argparse.Namespace) -> str:
@@ -132,9 +143,22 @@ def run(accounts: Accounts, args: argparse.Namespace) -> int:
                 print(f"{row['name']}\t{row['role']}\t{state}\t{login}")
     elif args.verb == "token":
         if args.action == "create":
-            new = accounts.create_token(me, args.label, args.name)
-            print(f"API token {new.token_id} for {new.account} ({new.label}); shown this once:\n"
-                  f"{new.secret}\nuse it as the header  Authorization: Bearer <token>")
+            out = _new_private_file(args.out) if args.out is not None else None
+            try:
+                new = accounts.create_token(me, args.label, args.name)
+            except BaseException:  # refused: no empty token file left behind
+                if out is not None:
+                    out.close()
+                    args.out.unlink()
+                raise
+            if out is None:
+                print(f"API token {new.token_id} for {new.account} ({new.label}); shown this "
+                      f"once:\n{new.secret}\nuse it as the header  Authorization: Bearer <token>")
+            else:
+                with out:
+                    out.write(new.secret + "\n")
+                print(f"API token {new.token_id} for {new.account} ({new.label}) written to "
+                      f"{args.out} (0600; the station keeps only its digest)")
         elif args.action == "list":
             for row in accounts.list_tokens(me, args.name or "*"):
                 state = "revoked" if row["revoked_at"] else "live"
