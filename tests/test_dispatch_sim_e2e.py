@@ -23,6 +23,7 @@ import pytest
 
 from robot_dog.station.app import Station, StationConfig
 from tests import support
+from tests.fixtures.accounts import api_token
 from tests.fixtures.ros_nodes import NodeProcess
 from tests.test_dispatch_e2e import goal_events
 from tests.test_incident_console_e2e import Operator, go, goal_endings
@@ -95,7 +96,7 @@ def test_the_simulated_dog_dispatched_ten_metres_arrives_and_an_estop_halfway_ho
                                     fleet_dir=secure_broker.fleet.root)).start()
     try:
         spawn_uplink(children, secure_broker, "dog1", dog_namespace, tmp_path)
-        api = Api(station.http.port, secure_broker.fleet.paths.operator_token.read_text().strip())
+        api = Api(station.http.port, api_token(station.accounts))
         operator = Operator(api, station, probe)
         wait_for(lambda: probe.messages("odom"), "the simulated dog's odometry")
         # the dispatcher's deliberate action: the patrol input starts paused (restart interlock)
