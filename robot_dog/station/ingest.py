@@ -68,6 +68,17 @@ def parse_topic(topic: str) -> topics.Topic:
     return topics.parse(topic)
 
 
+def event_severity(payload: bytes) -> object:
+    """The top-level `severity` of an event payload (None if it has none or does not parse),
+    read before the rate limit picks the event's lane (ingest_limits.lane); the full check is
+    `Ingest.handle`'s. A `severity` inside `data` is not the event's."""
+    try:
+        doc = schema.strict_loads(payload, schema.MAX_BYTES["event"], "event")
+    except schema.SchemaError:
+        return None
+    return doc.get("severity") if isinstance(doc, dict) else None
+
+
 def _no_keys(dog: str) -> Ed25519PublicKey | None:
     return None
 
