@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import socket
 import struct
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -265,6 +267,66 @@ def test_a_viewer_watches_and_only_an_operator_commands_after_proving_its_csrf_t
             ws.send(json.dumps({"type": "ack", "dog": "dog1", "event_id": "evt-00000001"}))
             ack = receive_until(ws, is_type("ack"))
             assert (ack["event_id"], ack["acked_by"]) == ("evt-00000001", name)
+
+
+def test_a_command_to_an_offline_dog_is_refused_at_once_and_the_e_stop_still_goes(
+        station, monkeypatch, caplog):
+    """dog1's last status is offline. Through the JSON API and the live socket alike: the
+    light is refused at once with `dog_offline`, nothing published, the refusal audited and
+    logged; the E-STOP is published (a stop is always tried) and, unanswered, ends `timeout`.
+    Once dog1 is back online the light goes again."""
+    monkeypatch.setattr(live_socket, "WAIT_S", 1.0)
+    caplog.set_level(logging.INFO, logger="robot_dog.station")
+    station.storage.put(StatusRow("dog1", "offline", time.time()))
+    station.storage.flush()
+    light = {"pattern": "flash"}
+    token = station.accounts.create_token(local_admin("test"), "script", "otto").secret
+
+    def api(verb: str, args: dict) -> tuple[int, dict]:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{station.port}/api/dogs/dog1/commands/{verb}?wait=0.5",
+            data=json.dumps(args).encode(), method="POST",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as reply:
+                return reply.status, json.load(reply)
+        except urllib.error.HTTPError as refused:
+            return refused.code, json.load(refused)
+
+    status, body = api("police_light", light)
+    assert (status, body["code"]) == (409, "dog_offline"), body
+    assert station.published == [], "nothing sent to the offline dog"
+    status, body = api("estop", {})
+    assert (status, body["status"]) == (202, "sent"), "the stop is tried, unanswered"
+    assert [t for t, _ in station.published] == ["patrol/v1/dog1/cmd/estop"]
+
+    cookie, csrf = _login(station, "otto")
+    with page(station, cookie) as ws:
+        receive_until(ws, is_type("hello"))
+        ws.send(json.dumps({"type": "auth", "csrf": csrf}))
+        receive_until(ws, is_type("auth"))
+        ws.send(json.dumps({"type": "command", "id": "c1", "dog": "dog1",
+                            "verb": "police_light", "args": light}))
+        refused = command_state(ws, "c1")
+        assert (refused["state"], refused["code"]) == ("refused", "dog_offline")
+        assert len(station.published) == 1
+        ws.send(json.dumps({"type": "command", "id": "c2", "dog": "dog1", "verb": "estop",
+                            "args": {}}))
+        assert command_state(ws, "c2")["state"] == "pending"
+        assert command_state(ws, "c2")["state"] == "timeout"
+        assert [t for t, _ in station.published][1:] == ["patrol/v1/dog1/cmd/estop"]
+
+    audit = station.accounts.tables.audit(20, kind="command", actor="otto")
+    assert [(e["detail"]["verb"], e["ok"], e["detail"].get("reason")) for e in reversed(audit)] \
+        == [("police_light", False, "dog_offline"), ("estop", True, None),
+            ("police_light", False, "dog_offline"), ("estop", True, None)]
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("police_light -> dog1 by otto refused: dog_offline" in x for x in lines) == 2
+    assert sum("estop -> dog1 by otto: sent although dog1 is offline" in x for x in lines) == 2
+
+    station.storage.put(StatusRow("dog1", "online", time.time()))
+    station.storage.flush()
+    assert api("police_light", light)[0] == 202, "back online: sent"
 
 
 def test_a_page_whose_session_ends_stops_commanding_and_is_closed(station, monkeypatch):

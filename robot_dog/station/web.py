@@ -206,6 +206,11 @@ ROUTE_ACTIONS: dict[str, str | None] = {
 #: Verbs with a route of their own, never sent through the command route (the pairing code must
 #: come back to the request that asked for it, sealed).
 OWN_ROUTE_VERBS = {"pair_handheld": "POST /api/dogs/{dog}/handheld/pair"}
+#: Verbs sent even to a dog whose last status is offline: a stop is always tried (its link may
+#: be back before its status says so), answered pending, then done or timeout. Any other verb to
+#: such a dog is refused at once (`dog_offline`): sent, it would only time out (the operator
+#: waiting WAIT_S for nothing) and expire unread (its signature's ttl).
+SENT_WHEN_OFFLINE = frozenset({"estop"})
 #: Routes without a dog in their path that filter their answer by the caller's dogs
 #: (Accounts.visible_dogs): the only ones an officer may call without naming a dog.
 FILTERED_ROUTES = frozenset({"_fleet", "_alarms"})
@@ -415,6 +420,7 @@ class StationHttp:
             verbs.check(verb, args, verbs.STATION)   # refused here, before it is signed and sent
         except Refused as exc:
             raise HttpError(HTTPStatus.BAD_REQUEST, exc.detail, code=exc.code) from None
+        self._refuse_if_offline(who, dog, verb, address)
         try:
             nonce = self.dispatcher.send(dog, verb, args, who.issuer)
         except DispatchError as exc:
@@ -423,6 +429,22 @@ class StationHttp:
             raise HttpError(HTTPStatus(exc.status), str(exc), code=getattr(exc, "code", "")) from None
         self.accounts.command_sent(who, dog, verb, nonce, address)
         return nonce
+
+    def _refuse_if_offline(self, who: Principal, dog: str, verb: str, address: str) -> None:
+        """HttpError `dog_offline` for a command to a dog whose last status is offline (its own
+        last will or goodbye), audited and logged; the e-stop goes anyway, with a log line. A
+        dog never heard from, or online but quiet (degraded), is sent to: it may answer."""
+        if self.storage.status(dog) != "offline":
+            return
+        if verb in SENT_WHEN_OFFLINE:
+            _LOGGER.info("command %s -> %s by %s: sent although %s is offline (a stop is always "
+                         "tried)", verb, dog, who.name, dog)
+            return
+        self.accounts.record("command", who.name, dog, address=address, ok=False, verb=verb,
+                             reason="dog_offline", via=who.via)
+        _LOGGER.info("command %s -> %s by %s refused: dog_offline", verb, dog, who.name)
+        raise HttpError(HTTPStatus.CONFLICT, f"{dog} is offline: {verb} not sent (only the "
+                        "e-stop is sent to an offline dog)", code="dog_offline")
 
     # --- handheld pairing codes (blocking: run on priority_threads) ---------------------------
     def open_pairing(self, who: Principal, dog: str, officer: object,
