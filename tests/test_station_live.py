@@ -427,6 +427,7 @@ def test_a_page_that_never_reads_is_cut_off_and_other_viewers_keep_their_video(s
             receive_until(ws, is_type("hello"))
             ws.send(watch.decode())   # a text message, as the page sends it
             frames: list[float] = []
+            arrivals: list[float] = []   # when the good page got each frame (monotonic s)
             after_cut = 0
             end = time.monotonic() + 120
             while after_cut < 20:   # the good page reads all the time
@@ -435,9 +436,16 @@ def test_a_page_that_never_reads_is_cut_off_and_other_viewers_keep_their_video(s
                 if isinstance(raw, bytes):
                     (size,) = struct.unpack(">I", raw[:4])
                     frames.append(json.loads(raw[4:4 + size])["received"])
+                    arrivals.append(time.monotonic())
                     after_cut += station.guard_counters.stalled >= 1
             assert station.guard_counters.stalled == 1, "only the page that never reads"
             assert frames == sorted(frames), "newest first, never an older frame after a newer"
+            # Not slowed either: the stalled page's sender waits up to WRITE_TIMEOUT_S (10 s)
+            # on its own; had it held the loop, the good page would have gone that long without
+            # a frame. The camera sends one every 0.1 s.
+            gap = max(b - a for a, b in zip(arrivals, arrivals[1:]))
+            assert gap < 3.0 < web.WRITE_TIMEOUT_S, f"the good page waited {gap:.1f} s for a frame"
+            assert len(arrivals) - after_cut >= 20, "frames went on during the stall"
     finally:
         running.clear()
         feeder.join(timeout=10)
