@@ -277,8 +277,9 @@ def test_a_command_to_an_offline_dog_is_refused_at_once_and_the_e_stop_still_goe
     Once dog1 is back online the light goes again."""
     monkeypatch.setattr(live_socket, "WAIT_S", 1.0)
     caplog.set_level(logging.INFO, logger="robot_dog.station")
-    station.storage.put(StatusRow("dog1", "offline", time.time()))
-    station.storage.flush()
+    went = StatusRow("dog1", "offline", time.time())
+    station.storage.put(went)   # what ingest does with dog1's last will
+    station.row(went)
     light = {"pattern": "flash"}
     token = station.accounts.create_token(local_admin("test"), "script", "otto").secret
 
@@ -324,8 +325,9 @@ def test_a_command_to_an_offline_dog_is_refused_at_once_and_the_e_stop_still_goe
     assert sum("police_light -> dog1 by otto refused: dog_offline" in x for x in lines) == 2
     assert sum("estop -> dog1 by otto: sent although dog1 is offline" in x for x in lines) == 2
 
-    station.storage.put(StatusRow("dog1", "online", time.time()))
-    station.storage.flush()
+    back = StatusRow("dog1", "online", time.time())
+    station.storage.put(back)
+    station.row(back)
     assert api("police_light", light)[0] == 202, "back online: sent"
 
 

@@ -140,7 +140,7 @@ from robot_dog.station.live_socket import serve_page
 from robot_dog.station.object_store import ObjectStore
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.route_budget import RouteBudget
-from robot_dog.station.storage import AlarmAckRow, Storage
+from robot_dog.station.storage import AlarmAckRow, StatusRow, Storage
 from robot_dog.station.storage.accounts import AccountTables
 from robot_dog.station.storage.incident_tables import IncidentTables
 from robot_dog.station.talk import MAX_VOICE_BYTES, TalkRefused, TalkRelay
@@ -342,6 +342,9 @@ class StationHttp:
         names = ("127.0.0.1", "localhost", "[::1]", *allowed_hosts)
         self.allowed_hosts = {h.lower() for n in names for h in (n, f"{n}:{self.port}")}
         self._waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        #: dog -> the status it last sent (online / offline), as ingest passed it on: read by
+        #: every command without a database read (an e-stop never waits behind a read).
+        self._statuses: dict[str, str] = {}
         self.priority_threads = anyio.CapacityLimiter(PRIORITY_THREADS)
         self.login_threads = anyio.CapacityLimiter(LOGIN_THREADS)
         if dispatcher is not None:
@@ -396,6 +399,8 @@ class StationHttp:
 
     def row(self, row: Any) -> None:
         """A row ingest stored (any thread): pushed to the live pages."""
+        if isinstance(row, StatusRow):
+            self._statuses[row.dog] = row.status
         self.live.row(row)
 
     # --- commands (the HTTP route and the live page's messages) -----------------------------
@@ -434,7 +439,7 @@ class StationHttp:
         """HttpError `dog_offline` for a command to a dog whose last status is offline (its own
         last will or goodbye), audited and logged; the e-stop goes anyway, with a log line. A
         dog never heard from, or online but quiet (degraded), is sent to: it may answer."""
-        if self.storage.status(dog) != "offline":
+        if self._statuses.get(dog) != "offline":
             return
         if verb in SENT_WHEN_OFFLINE:
             _LOGGER.info("command %s -> %s by %s: sent although %s is offline (a stop is always "

@@ -28,11 +28,6 @@ class StorageReads:
         rows = self._query("SELECT dog, status, last_seen, registered FROM dogs ORDER BY dog")
         return [{"dog": d, "status": s, "last_seen": t, "registered": bool(r)} for d, s, t, r in rows]
 
-    def status(self, dog: str) -> str | None:
-        """The dog's last status (online / offline), None if it never sent one."""
-        rows = self._query("SELECT status FROM dogs WHERE dog = ?", (dog,))
-        return str(rows[0][0]) if rows and rows[0][0] is not None else None
-
     def counts(self) -> dict[str, dict[str, int]]:
         """Per dog: telemetry rows stored, video frames counted, events stored."""
         out: dict[str, dict[str, int]] = {}
