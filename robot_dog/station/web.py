@@ -435,11 +435,16 @@ class StationHttp:
         self.accounts.command_sent(who, dog, verb, nonce, address)
         return nonce
 
+    def last_status(self, dog: str) -> str | None:
+        """The status `dog` last sent (online / offline) since this station started; None if
+        none came (a registered dog never heard from)."""
+        return self._statuses.get(dog)
+
     def _refuse_if_offline(self, who: Principal, dog: str, verb: str, address: str) -> None:
         """HttpError `dog_offline` for a command to a dog whose last status is offline (its own
         last will or goodbye), audited and logged; the e-stop goes anyway, with a log line. A
         dog never heard from, or online but quiet (degraded), is sent to: it may answer."""
-        if self._statuses.get(dog) != "offline":
+        if self.last_status(dog) != "offline":
             return
         if verb in SENT_WHEN_OFFLINE:
             _LOGGER.info("command %s -> %s by %s: sent although %s is offline (a stop is always "
