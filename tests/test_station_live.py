@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import socket
 import struct
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -328,6 +330,68 @@ def test_a_viewer_watches_and_only_an_operator_commands_after_proving_its_csrf_t
             assert (ack["event_id"], ack["acked_by"]) == ("evt-00000001", name)
 
 
+def test_a_command_to_an_offline_dog_is_refused_at_once_and_the_e_stop_still_goes(
+        station, monkeypatch, caplog):
+    """dog1's last status is offline. Through the JSON API and the live socket alike: the
+    light is refused at once with `dog_offline`, nothing published, the refusal audited and
+    logged; the E-STOP is published (a stop is always tried) and, unanswered, ends `timeout`.
+    Once dog1 is back online the light goes again."""
+    monkeypatch.setattr(live_socket, "WAIT_S", 1.0)
+    caplog.set_level(logging.INFO, logger="robot_dog.station")
+    went = StatusRow("dog1", "offline", time.time())
+    station.storage.put(went)   # what ingest does with dog1's last will
+    station.row(went)
+    light = {"pattern": "flash"}
+    token = station.accounts.create_token(local_admin("test"), "script", "otto").secret
+
+    def api(verb: str, args: dict) -> tuple[int, dict]:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{station.port}/api/dogs/dog1/commands/{verb}?wait=0.5",
+            data=json.dumps(args).encode(), method="POST",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as reply:
+                return reply.status, json.load(reply)
+        except urllib.error.HTTPError as refused:
+            return refused.code, json.load(refused)
+
+    status, body = api("police_light", light)
+    assert (status, body["code"]) == (409, "dog_offline"), body
+    assert station.published == [], "nothing sent to the offline dog"
+    status, body = api("estop", {})
+    assert (status, body["status"]) == (202, "sent"), "the stop is tried, unanswered"
+    assert [t for t, _ in station.published] == ["patrol/v1/dog1/cmd/estop"]
+
+    cookie, csrf = _login(station, "otto")
+    with page(station, cookie) as ws:
+        receive_until(ws, is_type("hello"))
+        ws.send(json.dumps({"type": "auth", "csrf": csrf}))
+        receive_until(ws, is_type("auth"))
+        ws.send(json.dumps({"type": "command", "id": "c1", "dog": "dog1",
+                            "verb": "police_light", "args": light}))
+        refused = command_state(ws, "c1")
+        assert (refused["state"], refused["code"]) == ("refused", "dog_offline")
+        assert len(station.published) == 1
+        ws.send(json.dumps({"type": "command", "id": "c2", "dog": "dog1", "verb": "estop",
+                            "args": {}}))
+        assert command_state(ws, "c2")["state"] == "pending"
+        assert command_state(ws, "c2")["state"] == "timeout"
+        assert [t for t, _ in station.published][1:] == ["patrol/v1/dog1/cmd/estop"]
+
+    audit = station.accounts.tables.audit(20, kind="command", actor="otto")
+    assert [(e["detail"]["verb"], e["ok"], e["detail"].get("reason")) for e in reversed(audit)] \
+        == [("police_light", False, "dog_offline"), ("estop", True, None),
+            ("police_light", False, "dog_offline"), ("estop", True, None)]
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("police_light -> dog1 by otto refused: dog_offline" in x for x in lines) == 2
+    assert sum("estop -> dog1 by otto: sent although dog1 is offline" in x for x in lines) == 2
+
+    back = StatusRow("dog1", "online", time.time())
+    station.storage.put(back)
+    station.row(back)
+    assert api("police_light", light)[0] == 202, "back online: sent"
+
+
 def test_a_page_whose_session_ends_stops_commanding_and_is_closed(station, monkeypatch):
     monkeypatch.setattr(live_socket, "SESSION_CHECK_S", 0.2)
     cookie, csrf = _login(station, "otto")
@@ -426,6 +490,7 @@ def test_a_page_that_never_reads_is_cut_off_and_other_viewers_keep_their_video(s
             receive_until(ws, is_type("hello"))
             ws.send(watch.decode())   # a text message, as the page sends it
             frames: list[float] = []
+            arrivals: list[float] = []   # when the good page got each frame (monotonic s)
             after_cut = 0
             end = time.monotonic() + 120
             while after_cut < 20:   # the good page reads all the time
@@ -434,9 +499,16 @@ def test_a_page_that_never_reads_is_cut_off_and_other_viewers_keep_their_video(s
                 if isinstance(raw, bytes):
                     (size,) = struct.unpack(">I", raw[:4])
                     frames.append(json.loads(raw[4:4 + size])["received"])
+                    arrivals.append(time.monotonic())
                     after_cut += station.guard_counters.stalled >= 1
             assert station.guard_counters.stalled == 1, "only the page that never reads"
             assert frames == sorted(frames), "newest first, never an older frame after a newer"
+            # Not slowed either: the stalled page's sender waits up to WRITE_TIMEOUT_S (10 s)
+            # on its own; had it held the loop, the good page would have gone that long without
+            # a frame. The camera sends one every 0.1 s.
+            gap = max(b - a for a, b in zip(arrivals, arrivals[1:]))
+            assert gap < 3.0 < web.WRITE_TIMEOUT_S, f"the good page waited {gap:.1f} s for a frame"
+            assert len(arrivals) - after_cut >= 20, "frames went on during the stall"
     finally:
         running.clear()
         feeder.join(timeout=10)

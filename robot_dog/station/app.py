@@ -35,10 +35,11 @@ from robot_dog.station.evidence_intake import Ack, EvidenceIntake, EvidenceRefus
 from robot_dog.station.evidence_intake import SECURITY_REASONS as EVIDENCE_SECURITY_REASONS
 from robot_dog.station import ingest as ingest_mod
 from robot_dog.station.ingest import SECURITY_REASONS, Ingest, MessageRejected
-from robot_dog.station.ingest_limits import IngestLimiter
+from robot_dog.station.ingest_limits import IngestLimiter, ShedNotices, lane, shed_notice
 from robot_dog.station.object_store import DirectoryStore
 from robot_dog.station.relay import FrameRelay
-from robot_dog.station.storage import DeadLetterRow, EventRow, RegisteredDog, ResultRow, StatusRow, Storage
+from robot_dog.station.storage import (DeadLetterRow, EventRow, RegisteredDog, ResultRow, Row,
+                                       StatusRow, Storage)
 from robot_dog.station.talk import TalkRelay
 from robot_dog.station.accounts import AccountError, Accounts
 from robot_dog.station.accounts.access import adopt_operator_token
@@ -137,6 +138,7 @@ class Station:
         self.relay = FrameRelay()
         self.ingest = Ingest(result_key=_result_keys(fleet))
         self.limiter = IngestLimiter()
+        self._shed_notices = ShedNotices()
         self.evidence_store = DirectoryStore(config.evidence_dir)
         evidence_key = _evidence_keys(fleet, config.evidence_keys_dir)
         self.intake = EvidenceIntake(self.evidence_store, evidence_key)
@@ -281,13 +283,17 @@ class Station:
             t = ingest_mod.parse_topic(m.topic)
         except topics.TopicError:
             return True  # dead-lettered as bad_topic by _on_message
-        if not self.limiter.admit(t.dog, t.kind, mono):
-            n = self.limiter.dropped[t.kind.value]
+        # An event's severity picks its bucket: a flood of ordinary events never sheds an
+        # e-stop (ingest_limits.lane).
+        key = lane(t.kind, ingest_mod.event_severity(m.payload) if t.kind is Kind.EVENTS else None)
+        if not self.limiter.admit(t.dog, key, mono):
+            n = self.limiter.dropped[str(key)]
+            rate = self.limiter.limits[key]
             if worth_a_line(n):
-                rate = self.limiter.limits[t.kind]
                 _LOGGER.warning("ingest limit: %s sent %s faster than %g/s (burst %g): dropped "
-                                "(#%d of this kind)", t.dog, t.kind.value, rate.per_s,
-                                rate.burst, n)
+                                "(#%d of this kind)", t.dog, key, rate.per_s, rate.burst, n)
+            if t.kind is Kind.EVENTS and self._shed_notices.due(t.dog, key, mono):
+                self._store(EventRow(t.dog, now, shed_notice(t.dog, now, key, rate)))
             return False
         if m.retain and t.kind is not Kind.STATUS:
             self._dead_letter(m.topic, m.payload, "retained_outside_status", "only status may "
@@ -319,8 +325,7 @@ class Station:
             return
         self.received[str(kind)] += 1
         for row in rows:
-            self.storage.put(row)
-            self.http.row(row)   # pushed to the live pages
+            self._store(row)
             if isinstance(row, ResultRow):
                 self.dispatcher.on_result(row.doc, row.dog)
             elif isinstance(row, EventRow) and row.doc["type"] in INTAKE_TYPES:
@@ -335,6 +340,10 @@ class Station:
                 _LOGGER.info("first frame from %s/%s (%d bytes)", frame.dog, frame.camera,
                              len(frame.jpeg))
             self.relay.publish(frame)
+
+    def _store(self, row: Row) -> None:
+        self.storage.put(row)
+        self.http.row(row)   # pushed to the live pages
 
     def _on_incident_event(self, row: EventRow) -> None:
         """A goal ending, an e-stop or an officer's answer: into the incident it belongs to.

@@ -70,6 +70,17 @@ def parse_topic(topic: str) -> topics.Topic:
     return topics.parse(topic)
 
 
+def event_severity(payload: bytes) -> object:
+    """The severity the station's alarm policy gives an event payload (None if it does not
+    parse), read before the rate limit picks the event's lane (ingest_limits.lane): the policy's,
+    not the dog's own word, as in what is stored. The full check is `Ingest.handle`'s."""
+    try:
+        doc = schema.strict_loads(payload, schema.MAX_BYTES["event"], "event")
+    except schema.SchemaError:
+        return None
+    return alarm_policy.classify(doc).get("severity") if isinstance(doc, dict) else None
+
+
 def _no_keys(dog: str) -> Ed25519PublicKey | None:
     return None
 

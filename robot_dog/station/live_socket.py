@@ -26,7 +26,8 @@ the newest alarms, the alarm policy's battery levels), then live.py's messages (
 frame: a tile to subscribe), and per command
 `{"type": "command_state", "id", "dog", "verb", "state": pending|done|refused|timeout, ...}`:
 done/refused from the dog's own answer (its `ok`), timeout when none came within WAIT_S;
-refusals by the station carry its code (forbidden, bad_args, not_found, talk_busy...).
+refusals by the station carry its code (forbidden, bad_args, not_found, talk_busy,
+dog_offline: any verb but the e-stop to a dog whose last status is offline...).
 """
 from __future__ import annotations
 

@@ -141,7 +141,7 @@ from robot_dog.station.live_socket import serve_page
 from robot_dog.station.object_store import ObjectStore
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.route_budget import RouteBudget
-from robot_dog.station.storage import AlarmAckRow, EventRow, Storage
+from robot_dog.station.storage import AlarmAckRow, EventRow, StatusRow, Storage
 from robot_dog.station.storage.accounts import AccountTables
 from robot_dog.station.storage.incident_tables import IncidentTables
 from robot_dog.station.talk import MAX_VOICE_BYTES, TalkRefused, TalkRelay
@@ -207,6 +207,11 @@ ROUTE_ACTIONS: dict[str, str | None] = {
 #: Verbs with a route of their own, never sent through the command route (the pairing code must
 #: come back to the request that asked for it, sealed).
 OWN_ROUTE_VERBS = {"pair_handheld": "POST /api/dogs/{dog}/handheld/pair"}
+#: Verbs sent even to a dog whose last status is offline: a stop is always tried (its link may
+#: be back before its status says so), answered pending, then done or timeout. Any other verb to
+#: such a dog is refused at once (`dog_offline`): sent, it would only time out (the operator
+#: waiting WAIT_S for nothing) and expire unread (its signature's ttl).
+SENT_WHEN_OFFLINE = frozenset({"estop"})
 #: Routes without a dog in their path that filter their answer by the caller's dogs
 #: (Accounts.visible_dogs): the only ones an officer may call without naming a dog.
 FILTERED_ROUTES = frozenset({"_fleet", "_alarms"})
@@ -344,6 +349,9 @@ class StationHttp:
         names = ("127.0.0.1", "localhost", "[::1]", *allowed_hosts)
         self.allowed_hosts = {h.lower() for n in names for h in (n, f"{n}:{self.port}")}
         self._waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        #: dog -> the status it last sent (online / offline), as ingest passed it on: read by
+        #: every command without a database read (an e-stop never waits behind a read).
+        self._statuses: dict[str, str] = {}
         self.priority_threads = anyio.CapacityLimiter(PRIORITY_THREADS)
         self.login_threads = anyio.CapacityLimiter(LOGIN_THREADS)
         if dispatcher is not None:
@@ -420,6 +428,8 @@ class StationHttp:
 
     def row(self, row: Any) -> None:
         """A row ingest stored (any thread): pushed to the live pages; the link watch hears it."""
+        if isinstance(row, StatusRow):
+            self._statuses[row.dog] = row.status
         self.live.row(row)
         if self.link_watch is not None:
             with self._link_lock:
@@ -455,6 +465,7 @@ class StationHttp:
             verbs.check(verb, args, verbs.STATION)   # refused here, before it is signed and sent
         except Refused as exc:
             raise HttpError(HTTPStatus.BAD_REQUEST, exc.detail, code=exc.code) from None
+        self._refuse_if_offline(who, dog, verb, address)
         try:
             nonce = self.dispatcher.send(dog, verb, args, who.issuer)
         except DispatchError as exc:
@@ -463,6 +474,27 @@ class StationHttp:
             raise HttpError(HTTPStatus(exc.status), str(exc), code=getattr(exc, "code", "")) from None
         self.accounts.command_sent(who, dog, verb, nonce, address)
         return nonce
+
+    def last_status(self, dog: str) -> str | None:
+        """The status `dog` last sent (online / offline) since this station started; None if
+        none came (a registered dog never heard from)."""
+        return self._statuses.get(dog)
+
+    def _refuse_if_offline(self, who: Principal, dog: str, verb: str, address: str) -> None:
+        """HttpError `dog_offline` for a command to a dog whose last status is offline (its own
+        last will or goodbye), audited and logged; the e-stop goes anyway, with a log line. A
+        dog never heard from, or online but quiet (degraded), is sent to: it may answer."""
+        if self.last_status(dog) != "offline":
+            return
+        if verb in SENT_WHEN_OFFLINE:
+            _LOGGER.info("command %s -> %s by %s: sent although %s is offline (a stop is always "
+                         "tried)", verb, dog, who.name, dog)
+            return
+        self.accounts.record("command", who.name, dog, address=address, ok=False, verb=verb,
+                             reason="dog_offline", via=who.via)
+        _LOGGER.info("command %s -> %s by %s refused: dog_offline", verb, dog, who.name)
+        raise HttpError(HTTPStatus.CONFLICT, f"{dog} is offline: {verb} not sent (only the "
+                        "e-stop is sent to an offline dog)", code="dog_offline")
 
     # --- handheld pairing codes (blocking: run on priority_threads) ---------------------------
     def open_pairing(self, who: Principal, dog: str, officer: object,
