@@ -47,6 +47,7 @@ from tests.fixtures.accounts import api_token
 from tests.fixtures.processes import Children
 from tests.fixtures.ros_nodes import NodeProcess, RosProbe
 from tests.fixtures.secure_broker import SecureBroker, start_secure_broker
+from tests.isolation import isolate
 from tests.test_incident_console_e2e import Operator
 from tests.test_safety_node_e2e import start as record_the_dog
 from tests.test_station_secure_e2e import Api
@@ -108,7 +109,10 @@ def xy(odom: Any) -> tuple[float, float]:
 @contextmanager
 def full_stack(root: Path) -> Iterator[Stack]:
     from robot_dog_interfaces.msg import GoalState, SoundEvent
-    namespace = f"/b{os.urandom(4).hex()}"    # this run's own: a test run beside it keeps its dog
+    # A ROS domain of this run's own, as a test run claims one (tests/isolation.py): the
+    # simulator's /tf and /diagnostics stay off the domain a benchmark beside it runs on.
+    isolate()
+    namespace = f"/b{os.urandom(4).hex()}"
     broker = start_secure_broker(root / "fleet")
     children, nodes = Children(), []
     station = probe = None
