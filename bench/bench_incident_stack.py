@@ -20,6 +20,8 @@ start and at the end is given with them):
 - sim time from the dispatch (respond answered) to the arrival (the patrol node's `arrived`),
   read from the odometry's stamps; the same for the route;
 - the distance to the target when the goal ended;
+- how long each goal waited for the operator's Resume (the patrol input held by the restart
+  interlock after it went quiet; wall s, part of the times above);
 - cross-track error, p95 and max: each odometry pose's distance from the straight line start ->
   target, and from the route's polyline (the pose at its dispatch, then the waypoints);
 - how often the operator acted (releases of the station's hold after a lapse of its 2 s
@@ -158,6 +160,7 @@ class Walk:
     sim_s: float = math.nan
     wall_s: float = math.nan
     left_m: float = math.nan
+    waiting_s: float = 0.0            # wall s the goal waited for the operator's Resume
     path: list[tuple[float, float]] = field(default_factory=list)
 
 
@@ -187,7 +190,22 @@ def walk(stack: Stack, kind: str, send: Callable[[Walk], None], target: tuple[fl
     done.sim_s, done.wall_s = end_sim - start_sim, done.ended_at - done.sent_at
     done.left_m = math.dist(here, target)
     done.path = [xy(m) for t, m in stack.timed("odom", done.sent_at) if t <= done.ended_at]
+    done.waiting_s = waited(stack, kind, done.sent_at, done.ended_at)
     return done
+
+
+def waited(stack: Stack, kind: str, since: float, until: float) -> float:
+    """Wall seconds a goal of `kind` said `waiting` between `since` and `until` (patrol/goal is
+    published on every change of state, so each wait's start and end are heard as they happen)."""
+    total, began = 0.0, None
+    for t, m in stack.timed("patrol/goal", since):
+        if t > until or not m.label.startswith(kind):
+            continue
+        if m.state == "waiting" and began is None:
+            began = t
+        elif m.state != "waiting" and began is not None:
+            total, began = total + t - began, None
+    return total
 
 
 def cross_track(path: list[tuple[float, float]], line: list[tuple[float, float]]) -> list[float]:
@@ -271,6 +289,7 @@ def one_incident(stack: Stack) -> dict[str, object]:
         "incident_wall_alarm_to_arrival_in_timeline_s": round(arrival - alarm_sent, 2),
         "incident_sim_dispatch_to_arrival_s": round(goto.sim_s, 2),
         "incident_wall_dispatch_to_arrival_s": round(goto.wall_s, 2),
+        "incident_waiting_for_resume_s": round(goto.waiting_s, 2),
         "incident_distance_left_m": round(goto.left_m, 3),
         "incident_cross_track_p95_m": round(percentile(goto_cross, 0.95), 3),
         "incident_timeline": " > ".join(f"{e['kind']}" + (f":{e['data'].get('state') or e['data'].get('status')}"
@@ -280,6 +299,7 @@ def one_incident(stack: Stack) -> dict[str, object]:
         "route_length_m": round(sum(math.dist(a, b) for a, b in zip([route_start, *ROUTE], ROUTE)), 1),
         "route_sim_s": round(route.sim_s, 2),
         "route_wall_s": round(route.wall_s, 2),
+        "route_waiting_for_resume_s": round(route.waiting_s, 2),
         "route_distance_left_m": round(route.left_m, 3),
         "route_cross_track_p95_m": round(percentile(route_cross, 0.95), 3),
         "route_cross_track_max_m": round(max(route_cross, default=math.nan), 3),
