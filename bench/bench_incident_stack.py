@@ -11,7 +11,7 @@ alarm is stored there, the commander answers it as the console's Dispatch + Conf
 POST /api/incidents/respond (incident opened from the alarm, `goto` 10 m ahead on the open
 street, `task` to an officer; no handheld runs, so the dog answers the task `unavailable`).
 The dog's arrival comes back as its `goal` event into the incident's timeline. Then a route with
-turns: `patrol` with explicit waypoints (a rectangle's three legs and a turn, 14 m), loop off.
+turns: `patrol` with explicit waypoints, loop off (four legs, 14 m, four left turns of 90°).
 
 Figures (one incident per run; the machine may be shared, so the 1-minute load average at the
 start and at the end is given with them):
@@ -57,8 +57,8 @@ from tests.test_viewer_commands import spawn_uplink
 
 SCENARIO = "incident"                 # the shop street: open from y -3.4 (a parked car) to 4.5
 TARGET = (10.0, 0.0)                  # 10 m ahead of the start, as bench incident
-#: From the arrival: left 2.5 m, back 6 m along the street, right 2.5 m, on 3 m (three 90° turns),
-#: clear of the lamp posts (y 4) and the car (x 7.8-12.2, y -3.4 to -1.6).
+#: From the arrival (facing +x): 2.5 m across the street, 6 m back along it, 2.5 m across again,
+#: 3 m on: four left turns of 90°, clear of the lamp posts (y 4) and the car (y -3.4 to -1.6).
 ROUTE = [(10.0, 2.5), (4.0, 2.5), (4.0, 0.0), (7.0, 0.0)]
 SPEED = 0.6                           # m/s, the goal's default in bench incident
 CHIEF, OFFICER = "指挥员李", "王警官"
