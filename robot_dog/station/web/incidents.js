@@ -10,6 +10,7 @@ import {h} from "./dom.js";
 import {clock, t} from "./i18n.js";
 import {json, openDispatch} from "./dispatch_dialog.js";
 import {GoalLayer} from "./goal_layer.js";
+import {codeLabel, verbLabel} from "./labels.js";
 
 const DISPOSITIONS = ["resolved", "arrest", "false_alarm", "referred", "no_action"];
 
@@ -95,7 +96,8 @@ export class IncidentDesk {
   answered(doc) {
     const sent = this.sent.get(doc.nonce);
     if (!sent) return;
-    const words = t("inc_answer", {verb: sent.verb, state: t(doc.ok ? "done" : "refused"), code: doc.code || "", message: doc.message || ""});
+    const words = t("inc_answer", {verb: verbLabel(sent.verb), state: t(doc.ok ? "done" : "refused"),
+                                       code: doc.code && doc.code !== "ok" ? codeLabel(doc.code) : "", message: doc.message || ""});
     this.answers.set(sent.incident, [words, ...(this.answers.get(sent.incident) || [])].slice(0, 5));
     this.render();
   }
