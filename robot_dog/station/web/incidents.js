@@ -25,7 +25,7 @@ export function entryText(e) {
     : `${Number(d.target.x).toFixed(1)}, ${Number(d.target.y).toFixed(1)}`) : t("inc_route", {route: d.route || "?"});
   const status = d.status ? t(`inc_status_${d.status}`, {}, d.status) : "";
   return t(`inc_entry_${e.kind}`, {
-    by: e.by, unit: e.unit, summary: d.summary || "", type: d.type || "", message: d.message || "",
+    by: e.by, unit: e.unit, summary: d.summary || "", type: d.type ? t(`event_${d.type}`, {}, d.type) : "", message: d.message || "",
     where, dog: d.dog || "", what: d.what || "", status, text: d.text || "", reason: d.reason || "",
     state: d.state ? t(`inc_goal_${d.state}`, {}, d.state) : "",
     disposition: d.disposition ? t(`inc_disp_${d.disposition}`, {}, d.disposition) : "",
