@@ -7,6 +7,8 @@ import {h} from "./dom.js";
 import {clock, t} from "./i18n.js";
 import {AccountsPanel, PairingPanel} from "./accounts.js";
 
+const AUDIT_PAGE = 50;   // audit lines a page asks for at once
+
 async function json(reply) {
   const body = await reply.json().catch(() => ({}));
   if (!reply.ok) throw new Error(body.error ? `${body.error} (${body.code})` : `HTTP ${reply.status}`);
@@ -77,7 +79,7 @@ export class PeoplePanel {
 
   async audit(older) {
     const root = this.root();
-    const query = new URLSearchParams({limit: "50"});
+    const query = new URLSearchParams({limit: String(AUDIT_PAGE)});
     for (const input of root.querySelectorAll(".audit-filter input")) {
       if (input.type === "datetime-local") {
         if (input.value) query.set(input.name, String(new Date(input.value).getTime() / 1000));
@@ -94,7 +96,8 @@ export class PeoplePanel {
           h("td", {}, e.address), h("td", {}, JSON.stringify(e.detail))));
       }
       this.before = page.before;
-      root.querySelector(".older").hidden = page.before === null;
+      // a short page is the last: no Older that would answer nothing
+      root.querySelector(".older").hidden = page.before === null || page.audit.length < AUDIT_PAGE;
     } catch (err) { body.append(h("tr", {}, h("td", {}, err.message))); }
   }
 }

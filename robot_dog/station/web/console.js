@@ -10,7 +10,7 @@ import {Live} from "./live.js";
 import {clock, initialLanguage, language, setLanguage, t} from "./i18n.js";
 import {DogMap} from "./map.js";
 import {Charts, sampleOf} from "./charts.js";
-import {argLabel, deviceLine, inputLabel, payloadSummary, valueLabel, verbLabel} from "./labels.js";
+import {alarmText, argLabel, codeLabel, deviceLine, inputLabel, payloadSummary, valueLabel, verbLabel} from "./labels.js";
 import {EvidenceBrowser} from "./evidence.js";
 import {DogAudio} from "./audio.js";
 import {PeoplePanel} from "./admin.js";
@@ -136,7 +136,7 @@ function renderTile(d, root) {
   const link = d.telemetry.link || {};
   root.querySelector(".link").textContent = link.rtt_ms === undefined ? "" : t("link", {v: `${Math.round(link.rtt_ms)} ms`});
   const last = d.lastAlarm;
-  root.querySelector(".lastalarm").textContent = last ? `${clock(last.ts)} ${describe(last)}` : "";
+  root.querySelector(".lastalarm").textContent = last ? `${clock(last.ts)} ${alarmText(last)}` : "";
   const noSignal = stale(d);
   root.classList.toggle("stale", noSignal);
   const overlay = root.querySelector(".nosignal");
@@ -201,17 +201,6 @@ function addAlarm(a) {
   if (a.severity === "critical" && !a.acked_by) ring();
 }
 
-/** "type: message"; the station's own alarms (a dog offline, back) from the catalogue. */
-function describe(a) {
-  if (a.origin === "station" && (a.type === "offline" || a.type === "online")) {
-    const data = a.data || {};
-    const what = a.type === "online" ? t("alarm_online", {s: data.offline_s})
-      : data.reason === "silent" ? t("alarm_offline_silent", {s: data.silent_s}) : t("alarm_offline_status");
-    return `${t(`event_${a.type}`)}: ${what}`;
-  }
-  return `${a.type}: ${a.message || ""}`;
-}
-
 function unackedCritical() {
   return state.alarms.filter(a => a.severity === "critical" && !a.acked_by);
 }
@@ -225,7 +214,7 @@ function renderAlarms() {
     const li = h("li", {class: `sev-${a.severity}${a.acked_by ? " acked" : ""}`,
                         "data-dog": a.dog, "data-event": a.id, "data-severity": a.severity, "data-type": a.type},
       h("span", {class: "when"}, clock(a.ts)), h("span", {class: "sev"}, t(`sev_${a.severity}`)),
-      h("span", {class: "dog"}, a.dog), h("span", {class: "what"}, describe(a)));
+      h("span", {class: "dog"}, a.dog), h("span", {class: "what", title: a.message || ""}, alarmText(a)));
     if (a.acked_by) li.append(h("span", {class: "ackedby"}, t("acked", {by: a.acked_by, time: clock(a.acked_at)})));
     else {
       if (can("acknowledge")) li.append(h("button", {class: "ack", type: "button", onclick: () => acknowledge(a)}, t("ack")));
@@ -319,11 +308,16 @@ function command(dogName, verb, args) {
   }, () => showCommand({id, dog: dogName, verb, state: "refused", message: t("live_lost")}));
 }
 
+/** A command's state in the page's language: the refusal code's words from the catalogue (a
+ *  done command's `ok` says nothing more than "done"); the station's or the dog's detail (its
+ *  words, English) stays with the entry as data (`title`, data-detail), as does the code. */
 function showCommand(m) {
-  const text = t("cmd_state", {verb: verbLabel(m.verb), state: t(m.state), detail: [m.code, m.message].filter(Boolean).join(" ")});
+  const detail = m.code && m.code !== "ok" ? codeLabel(m.code) : m.code ? "" : m.message || "";
+  const words = {verb: verbLabel(m.verb), state: t(m.state), detail};
+  const text = detail ? t("cmd_state_why", words) : t("cmd_state", words);
   const d = state.dogs.get(m.dog);
   const box = d?.tile?.querySelector(".result");
-  if (box) { box.textContent = text; box.dataset.state = m.state; }
+  if (box) { box.textContent = text; box.dataset.state = m.state; box.dataset.code = m.code || ""; box.title = m.message || ""; }
   if (state.view === m.dog) {
     const log = $("#cmdlog");
     let li = log.querySelector(`li[data-id="${CSS.escape(m.id)}"]`);
@@ -331,6 +325,9 @@ function showCommand(m) {
     li.textContent = `${clock(nowS())} ${text}`;
     li.dataset.state = m.state;
     li.dataset.verb = m.verb;
+    li.dataset.code = m.code || "";
+    li.dataset.detail = m.message || "";
+    li.title = m.message || "";
   }
 }
 

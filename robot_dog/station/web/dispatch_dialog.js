@@ -4,6 +4,7 @@
 // Confirm sends it all as one request (POST /api/incidents/respond) and shows a refusal's code.
 import {h} from "./dom.js";
 import {clock, t} from "./i18n.js";
+import {alarmText} from "./labels.js";
 
 const GOALS = ["point", "patrol", "home"];   // what a dispatch sends: goto, patrol, return
 
@@ -36,7 +37,7 @@ export function openDispatch(desk, {alarm = null, point = null, dog = null, inci
   const officers = h("datalist", {id: "dispatch-officers"}, ...(desk.officers.get(dogSelect.value) || []).map(o => h("option", {value: o})));
   const officer = field("dispatch-officer", {list: "dispatch-officers", maxlength: "64",
                                              value: (desk.officers.get(dogSelect.value) || [])[0] || ""});
-  const what = field("dispatch-what", {maxlength: "500", value: alarm ? `${alarm.type}: ${alarm.message || ""}`.slice(0, 500) : ""});
+  const what = field("dispatch-what", {maxlength: "500", value: alarm ? alarmText(alarm).slice(0, 500) : ""});
   const target = h("select", {id: "dispatch-incident"}, h("option", {value: ""}, t("inc_new")),
     ...[...desk.incidents.values()].filter(i => i.state === "open").map(i => h("option", {value: i.id}, `${i.id} ${i.summary}`.slice(0, 80))));
   target.value = joined;
@@ -69,7 +70,7 @@ export function openDispatch(desk, {alarm = null, point = null, dog = null, inci
   }}, t("inc_confirm")));
   dialog.replaceChildren(
     h("h2", {}, t("inc_dispatch_title")),
-    h("p", {class: "source"}, alarm ? t("inc_from_alarm", {dog: alarm.dog, when: clock(alarm.ts), what: `${alarm.type}: ${alarm.message || ""}`})
+    h("p", {class: "source"}, alarm ? t("inc_from_alarm", {dog: alarm.dog, when: clock(alarm.ts), what: alarmText(alarm)})
       : t("inc_from_point", {x: x.value, y: y.value})),
     h("label", {}, t("inc_dog"), dogSelect), h("label", {}, t("inc_goal"), goal),
     h("label", {}, "x (m)", x), h("label", {}, "y (m)", y),

@@ -10,6 +10,7 @@ import {h} from "./dom.js";
 import {clock, t} from "./i18n.js";
 import {json, openDispatch} from "./dispatch_dialog.js";
 import {GoalLayer} from "./goal_layer.js";
+import {codeLabel, verbLabel} from "./labels.js";
 
 const DISPOSITIONS = ["resolved", "arrest", "false_alarm", "referred", "no_action"];
 
@@ -24,7 +25,7 @@ export function entryText(e) {
     : `${Number(d.target.x).toFixed(1)}, ${Number(d.target.y).toFixed(1)}`) : t("inc_route", {route: d.route || "?"});
   const status = d.status ? t(`inc_status_${d.status}`, {}, d.status) : "";
   return t(`inc_entry_${e.kind}`, {
-    by: e.by, unit: e.unit, summary: d.summary || "", type: d.type || "", message: d.message || "",
+    by: e.by, unit: e.unit, summary: d.summary || "", type: d.type ? t(`event_${d.type}`, {}, d.type) : "", message: d.message || "",
     where, dog: d.dog || "", what: d.what || "", status, text: d.text || "", reason: d.reason || "",
     state: d.state ? t(`inc_goal_${d.state}`, {}, d.state) : "",
     disposition: d.disposition ? t(`inc_disp_${d.disposition}`, {}, d.disposition) : "",
@@ -95,7 +96,8 @@ export class IncidentDesk {
   answered(doc) {
     const sent = this.sent.get(doc.nonce);
     if (!sent) return;
-    const words = t("inc_answer", {verb: sent.verb, state: t(doc.ok ? "done" : "refused"), code: doc.code || "", message: doc.message || ""});
+    const words = t("inc_answer", {verb: verbLabel(sent.verb), state: t(doc.ok ? "done" : "refused"),
+                                       code: doc.code && doc.code !== "ok" ? codeLabel(doc.code) : "", message: doc.message || ""});
     this.answers.set(sent.incident, [words, ...(this.answers.get(sent.incident) || [])].slice(0, 5));
     this.render();
   }

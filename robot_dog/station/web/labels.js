@@ -45,3 +45,42 @@ export function payloadSummary(p) {
   if (p.bodycam) parts.push(t("recording", {v: t(p.bodycam.recording ? "on" : "off")}));
   return parts.join(" · ");
 }
+
+/** A refusal code's words (docs/errors.md) in the page's language; a code the catalogue does
+ *  not know yet (a newer dog's) is shown as the code itself. */
+export const codeLabel = code => t(`code_${code}`, {}, code);
+
+/** The alarm queue's words for an event: its type's label, then the fact that decided its
+ *  severity (robot_dog/alarm_policy.py kind_of: the sound's class, the e-stop's state, how a
+ *  goal ended, ...) from the catalogue; the dog's own message only where no such fact is given
+ *  (it stays on the entry as data: `title`). The station's own alarms (a dog offline or back,
+ *  an event flood it sheds) are wholly the catalogue's. */
+export function alarmText(a) {
+  const data = a.data && typeof a.data === "object" ? a.data : {};
+  if (a.origin === "station" && (a.type === "offline" || a.type === "online")) {
+    const what = a.type === "online" ? t("alarm_online", {s: data.offline_s})
+      : data.reason === "silent" ? t("alarm_offline_silent", {s: data.silent_s}) : t("alarm_offline_status");
+    return t("alarm_what", {type: t(`event_${a.type}`), what});
+  }
+  if (data.by === "station" && typeof data.shed === "string") {
+    return t("alarm_what", {type: t("event_shed"), what: t(`alarm_shed_${data.shed}`, {}, a.message || data.shed)});
+  }
+  const type = t(`event_${a.type}`, {}, String(a.type));
+  const fact = factOf(a.type, data);
+  return t("alarm_what", {type, what: fact ?? a.message ?? ""});
+}
+
+/** The deciding fact of an event of `type` in words, or null (then the dog's message shows). */
+function factOf(type, data) {
+  if (type === "sound" && typeof data.class === "string") return t(`sound_${data.class}`, {}, data.class);
+  if (type === "estop" && typeof data.engaged === "boolean") return t(data.engaged ? "estop_engaged" : "estop_released");
+  if (type === "goal" && typeof data.state === "string") return t(`inc_goal_${data.state}`, {}, data.state);
+  if (type === "low_battery" && typeof data.percentage === "number") {
+    return t("low_battery_at", {pct: `${Math.round(data.percentage * 100)} %`});
+  }
+  if (type === "handheld" && data.kind === "estop") return t("handheld_estop");
+  if (type === "handheld" && typeof data.code === "string" && data.code !== "ok") {
+    return t("handheld_refused", {code: codeLabel(data.code)});
+  }
+  return null;
+}
