@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from typing import Any
 
 SEVERITIES = ("info", "warning", "critical")
+#: `origin` of the events the station raises itself (a dog's events have none).
+ORIGIN = "station"
 
 #: Battery levels (fraction 0..1) of the low-battery alarm: the dog sends an event when it falls
 #: below each (uplink/events.LowBattery); below the lower one the alarm is critical.
@@ -33,6 +35,9 @@ SEVERITY: dict[str, str] = {
     "low_battery": "warning", "low_battery.critical": "critical",
     # raised by the station (station/link_watch.py): the dog's link went silent or offline
     "offline": "critical", "online": "info",
+    # raised by the station (station/ingest_limits.py): it drops part of a dog's event flood;
+    # critical when critical events themselves are dropped
+    "shed": "warning", "shed.critical": "critical",
     # how a goal ended (an e-stop that ended it has its own critical event)
     "goal.arrived": "info", "goal.cancelled": "info", "goal.preempted": "info",
     "goal.estop": "warning", "goal.blocked": "critical", "goal.timed_out": "warning",
@@ -66,6 +71,8 @@ def kind_of(type_: str, data: Mapping[str, Any]) -> str | None:
     if type_ == "goal":
         kind = f"goal.{data.get('state')}"
         return kind if kind in SEVERITY else None
+    if type_ == "shed":
+        return "shed.critical" if data.get("critical") is True else "shed"
     if type_ == "handheld":
         if data.get("kind") == "estop":
             return "handheld.estop"

@@ -64,7 +64,7 @@ def test_a_dogs_last_will_makes_its_commands_refused_but_not_its_e_stop(secure_b
     port = free_port()
     station = Station(StationConfig(secure_broker.host, secure_broker.port, tmp_path / "st.db",
                                     port, fleet_dir=secure_broker.fleet.root)).start()
-    token = secure_broker.fleet.paths.operator_token.read_text().strip()
+    token = api_token(station.accounts)
     dog = secure_broker.paho("dog2")
 
     def command(verb: str, args: dict) -> tuple[int, dict]:

@@ -18,7 +18,6 @@ from websockets.exceptions import ConnectionClosed
 from robot_dog.mqtt import topics
 from robot_dog.mqtt.topics import Kind
 from robot_dog.station.app import Station, StationConfig
-from robot_dog.mqtt import schema
 from robot_dog.station.ingest import event_severity
 from robot_dog.station.ingest_limits import (CRITICAL_EVENTS, LIMITS, IngestLimiter, Rate,
                                              ShedNotices, lane, shed_notice)
@@ -106,8 +105,11 @@ def test_the_console_is_told_once_per_flood_and_lane() -> None:
     assert notices.due("dog1", Kind.EVENTS, 5.0), "another dog"
     assert notices.due("dog2", Kind.EVENTS, 600.0), "a flood still going 10 min on"
     doc = shed_notice("dog2", 1.7e9, Kind.EVENTS, LIMITS[Kind.EVENTS])
-    schema.check("event", doc)   # the shape of a dog's event: the alarm queue shows it as one
-    assert doc["severity"] == "warning" and doc["data"] == {"by": "station", "shed": "events"}
+    # a station alarm as link_watch's are (a dog event's fields, its own type, `origin`): the
+    # alarm queue shows it as one
+    assert set(doc) == {"v", "dog", "ts", "id", "type", "severity", "message", "data", "origin"}
+    assert doc["severity"] == "warning" and doc["origin"] == "station" and doc["type"] == "shed"
+    assert doc["data"] == {"shed": "events", "critical": False}
     assert shed_notice("dog2", 1.7e9, CRITICAL_EVENTS, LIMITS[CRITICAL_EVENTS])["severity"] \
         == "critical"
 
@@ -240,7 +242,7 @@ def test_a_burst_of_1000_events_keeps_every_critical_one_and_the_viewer_keeps_up
         rate = LIMITS[Kind.EVENTS]
         assert 0 < len(ordinary) <= rate.burst + rate.per_s * (elapsed + 5) < 980
         assert station.limiter.dropped["events"] == 980 - len(ordinary)
-        notices = [e for e in stored if e.get("data", {}).get("by") == "station"]
+        notices = [e for e in stored if e.get("origin") == "station"]
         assert len(notices) == 1 and notices[0]["severity"] == "warning", notices
 
         # the viewer: dog1's events within seconds, dog2's critical ones and the notice, and

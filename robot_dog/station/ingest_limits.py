@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 
+from robot_dog.alarm_policy import ORIGIN, severity_of
 from robot_dog.mqtt.topics import Kind
 
 
@@ -119,11 +120,13 @@ class ShedNotices:
 def shed_notice(dog: str, wall: float, kind: Kind | str, rate: Rate) -> dict[str, object]:
     """The event the station files under `dog` when it starts shedding its events: a warning
     in the alarm queue (not sticky: nothing the dog reported is lost that was critical, unless
-    `kind` is the critical lane itself). Its `data.by` says the station wrote it, not the dog."""
+    `kind` is the critical lane itself). Its `origin` says the station wrote it, not the dog
+    (as link_watch's alarms); its severity is the alarm policy's."""
     critical = kind == CRITICAL_EVENTS
-    return {"v": 1, "dog": dog, "ts": wall, "id": f"station-shed-{int(wall * 1000)}",
-            "type": "info", "severity": "critical" if critical else "warning",
+    data = {"shed": str(kind), "critical": critical}
+    return {"v": 1, "dog": dog, "ts": wall, "id": f"{ORIGIN}-shed-{int(wall * 1000)}",
+            "origin": ORIGIN, "type": "shed", "severity": severity_of("shed", data),
             "message": (f"station: {dog} sends {'critical ' if critical else ''}events faster "
                         f"than {rate.per_s:g}/s (burst {rate.burst:g}); the excess is dropped "
                         f"and counted{'' if critical else ', critical events kept'}"),
-            "data": {"by": "station", "shed": str(kind)}}
+            "data": data}

@@ -20,13 +20,11 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from robot_dog.alarm_policy import severity_of
+from robot_dog.alarm_policy import ORIGIN, severity_of
 from robot_dog.station.storage import EventRow, ResultRow, Row, StatusRow, TelemetryRow
 
 #: No telemetry, event, result or status from an online dog for this long: offline, s.
 SILENT_AFTER_S = 15.0
-#: `origin` of the events the station raises itself (a dog's events have none).
-ORIGIN = "station"
 
 
 @dataclass

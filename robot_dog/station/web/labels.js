@@ -62,7 +62,7 @@ export function alarmText(a) {
       : data.reason === "silent" ? t("alarm_offline_silent", {s: data.silent_s}) : t("alarm_offline_status");
     return t("alarm_what", {type: t(`event_${a.type}`), what});
   }
-  if (data.by === "station" && typeof data.shed === "string") {
+  if (a.origin === "station" && a.type === "shed" && typeof data.shed === "string") {
     return t("alarm_what", {type: t("event_shed"), what: t(`alarm_shed_${data.shed}`, {}, a.message || data.shed)});
   }
   const type = t(`event_${a.type}`, {}, String(a.type));
