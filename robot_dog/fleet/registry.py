@@ -104,7 +104,7 @@ def init_fleet(out: str | Path, dogs: Sequence[str], users: Sequence[str] = (),
     _create_ca(fleet.paths, now)
     _create_server_cert(fleet.paths, broker, now)
     _write_public(fleet.paths.station_ca_cert(), fleet.paths.ca_cert.read_bytes())
-    # No shared operator token (fleets before issue 24 had station/operator.token): people log
+    # No shared operator token (fleets made before accounts had station/operator.token): people log
     # in with accounts, scripts use per-person API tokens (robot-dog station token create).
     for dog in dogs:
         _new_dog(fleet, dog)
