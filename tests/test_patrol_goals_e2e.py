@@ -43,17 +43,39 @@ class Goals:
                         FollowRoute: ActionClient(probe.node, FollowRoute, "follow_route")}
         self.feedback: list = []
 
+        self.matched: set = set()
+
     def send(self, action, **fields):
         client = self.clients[action]
         assert client.wait_for_server(timeout_sec=60), "no action server"
-        sent = client.send_goal_async(action.Goal(**fields),
-                                      feedback_callback=lambda f: self.feedback.append(f.feedback))
-        accepted = threading.Event()
-        sent.add_done_callback(lambda _f: accepted.set())
-        assert accepted.wait(30), "goal not answered"
-        handle = sent.result()
+        self._match(action)
+        handle = self._answer(client.send_goal_async(
+            action.Goal(**fields), feedback_callback=lambda f: self.feedback.append(f.feedback)), 30)
+        assert handle is not None, "goal not answered"
         assert handle.accepted
         return handle
+
+    def _match(self, action) -> None:
+        """`wait_for_server` sees the server's request reader, but the server may not yet have
+        matched this client's response reader: Fast DDS waits 100 ms for it, then drops the
+        answer (a goal sent that way under a loaded CI went unanswered for 30 s). A goal the
+        server refuses before anything moves (x NaN), sent until one is answered and its result
+        read, matches both answer paths without moving the dog."""
+        if action in self.matched:
+            return
+        client, end = self.clients[action], time.monotonic() + 60
+        bad = (action.Goal(frame="odom", x=math.nan, y=0.0) if action is NavigateTo
+               else action.Goal(frame="odom", waypoints=[math.nan, 0.0]))
+        while (handle := self._answer(client.send_goal_async(bad), 3)) is None:
+            assert time.monotonic() < end, "the action server never answered a goal"
+        assert self.result(handle).outcome == "refused"
+        self.matched.add(action)
+
+    @staticmethod
+    def _answer(future, timeout_s: float):
+        answered = threading.Event()
+        future.add_done_callback(lambda _f: answered.set())
+        return future.result() if answered.wait(timeout_s) else None
 
     @staticmethod
     def result(handle, timeout_s: float = 120.0):
