@@ -222,6 +222,48 @@ def test_video_goes_to_the_tiles_watched_newest_frame_first(station):
             assert "bad message" in receive_until(ws, is_type("error"))["error"]
 
 
+def test_each_tile_gets_the_size_and_rate_it_asks_for(station):
+    """A thumbnail tile 300 px wide at 5 fps and a dog view at full size and rate, on one page:
+    the thumbnail gets the frame reduced to 320x240 and at most about 5 a second while the
+    dog sends 25; the view gets every frame as the dog sent it. Bad sizes and rates refused."""
+    import cv2
+    import numpy as np
+
+    from robot_dog.station.frame_scaling import jpeg_size
+
+    ok, data = cv2.imencode(".jpg", np.full((480, 640, 3), 90, np.uint8))
+    frame = data.tobytes()
+    with page(station, login(station)) as ws:
+        receive_until(ws, is_type("hello"))
+        ws.send(json.dumps({"type": "watch", "tiles": [
+            {"id": "thumb", "dog": "dog1", "camera": "bodycam", "width": 300, "fps": 5},
+            {"id": "view", "dog": "dog1", "camera": "bodycam"}]}))
+        got: dict[str, list] = {"thumb": [], "view": []}
+        start = time.monotonic()
+        for n in range(50):                       # 2 s at 25 fps
+            station.relay.publish(Frame("dog1", "bodycam", frame, float(n)))
+            end = start + (n + 1) * 0.04
+            while (left := end - time.monotonic()) > 0:
+                try:
+                    raw = ws.recv(timeout=left)
+                except TimeoutError:
+                    break
+                if isinstance(raw, bytes):
+                    (size,) = struct.unpack(">I", raw[:4])
+                    header = json.loads(raw[4:4 + size])
+                    got[header["tile"]].append((header, raw[4 + size:]))
+        thumbs, views = got["thumb"], got["view"]
+        assert all(h["factor"] == 2 and jpeg_size(j) == (320, 240) for h, j in thumbs)
+        assert all(h["factor"] == 1 and j == frame for h, j in views)
+        assert 5 <= len(thumbs) <= 12, len(thumbs)        # 5 fps over 2 s (+ the first)
+        assert len(views) >= 35, len(views)               # nearly every one of the 50
+        for bad in ({"width": -1}, {"width": 1.5}, {"width": True}, {"width": 10**6},
+                    {"fps": -1}, {"fps": "5"}, {"fps": 1e9}, {"fps": float("nan")}):
+            ws.send(json.dumps({"type": "watch", "tiles": [
+                {"id": "a", "dog": "dog1", "camera": "bodycam", **bad}]}))
+            assert "bad message" in receive_until(ws, is_type("error"))["error"], bad
+
+
 def test_a_camera_that_starts_after_the_page_opened_is_announced_once(station):
     """The page's `hello` lists the cameras known then; one whose first frame comes later is
     pushed as a `camera` message (the console subscribes its tile), once."""

@@ -1,6 +1,6 @@
 """Live pushes to the station's pages: one WebSocket per page carries everything that changes
 (telemetry, events, status, command results, talk state) as JSON text messages and video as
-binary messages, newest frame wins.
+binary messages, newest frame wins, each tile at the size and rate the page asks for.
 
 Threads and the loop: ingest runs on the MQTT thread and the relay is fed from there; the web
 server runs on one asyncio loop. `LiveHub.row()` and the relay's listener are the only ways in
@@ -17,22 +17,30 @@ not read makes that task wait, never the others, and the server's write deadline
 (station/guarded_protocol.py) ends its connection.
 
 Binary messages: 4-byte big-endian length of a JSON header, the header, then the data:
-video: {"tile", "dog", "camera", "received", "seq"} and the JPEG; the dog's microphone while the
+video: {"tile", "dog", "camera", "received", "seq", "factor"} and the JPEG (`factor`: reduced to
+1/factor of the dog's frame for a tile that narrow, station/frame_scaling.py; a tile's `fps`
+caps how often it is sent one: a wall of thumbnails at 5 fps beside a dog view at the camera's
+rate, the page decodes what it shows); the dog's microphone while the
 page listens: {"kind": "audio", "dog", "cursor", "rate"} and s16le mono PCM (at most
 MAX_AUDIO_QUEUED chunks wait for a slow page, the oldest dropped).
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import struct
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+
+from robot_dog.station.frame_scaling import ScaledFrames, Sized
 from robot_dog.station.ingest import Frame
 from robot_dog.station.relay import FrameRelay
 from robot_dog.station.storage import (AlarmAckRow, CommandRow, EventRow, ResultRow, Row, StatusRow,
@@ -48,10 +56,18 @@ MAX_TILES = 12
 TILE_ID = r"[A-Za-z0-9_-]{1,16}"
 
 
+#: A tile's width in device pixels, as a page may ask (0: the dog's frame as it came).
+MAX_TILE_WIDTH = 8192
+#: A tile's frame rate cap, as a page may ask (0: every frame).
+MAX_TILE_FPS = 60.0
+
+
 @dataclass(frozen=True)
 class Tile:
     dog: str
     camera: str
+    width: int = 0         # device pixels: the frame reduced to fill it (0: as it came)
+    fps: float = 0.0       # at most this many frames a second (0: every frame)
 
 
 def message_of(row: Row) -> dict[str, Any] | None:
@@ -73,10 +89,11 @@ def message_of(row: Row) -> dict[str, Any] | None:
     return None
 
 
-def video_message(tile: str, frame: Frame, seq: int) -> bytes:
+def video_message(tile: str, frame: Frame, seq: int, sized: Sized | None = None) -> bytes:
+    sized = sized or Sized(frame.jpeg, 1)
     header = json.dumps({"tile": tile, "dog": frame.dog, "camera": frame.camera,
-                         "received": frame.received, "seq": seq}).encode()
-    return struct.pack(">I", len(header)) + header + frame.jpeg
+                         "received": frame.received, "seq": seq, "factor": sized.factor}).encode()
+    return struct.pack(">I", len(header)) + header + sized.jpeg
 
 
 def audio_message(dog: str, cursor: int, pcm: bytes, rate: int) -> bytes:
@@ -87,10 +104,12 @@ def audio_message(dog: str, cursor: int, pcm: bytes, rate: int) -> bytes:
 class Outbox:
     """What one page has not been sent yet; `next()` waits for the next message to send."""
 
-    def __init__(self, relay: FrameRelay) -> None:
+    def __init__(self, relay: FrameRelay, scaled: ScaledFrames | None = None) -> None:
         self.relay = relay
+        self.scaled = scaled or ScaledFrames()
         self.tiles: dict[str, Tile] = {}
         self._sent_seq: dict[str, int] = {}        # tile -> seq of the frame it last got
+        self._due: dict[str, float] = {}           # tile -> when its fps lets it have the next
         self._telemetry: dict[str, dict[str, Any]] = {}   # dog -> newest, not sent yet
         self._queue: deque[dict[str, Any]] = deque()
         self._audio: deque[bytes] = deque(maxlen=MAX_AUDIO_QUEUED)   # newest kept
@@ -145,6 +164,7 @@ class Outbox:
         tiles = {name: tile for name, tile in tiles.items() if self.sees(tile.dog)}
         self.tiles = tiles
         self._sent_seq = {t: s for t, s in self._sent_seq.items() if t in tiles}
+        self._due = {t: d for t, d in self._due.items() if t in tiles}
         self._wake.set()
 
     async def next(self) -> str | bytes:
@@ -159,13 +179,29 @@ class Outbox:
             if self._telemetry:
                 dog = next(iter(self._telemetry))
                 return json.dumps(self._telemetry.pop(dog))
-            for tile_id, tile in self.tiles.items():
+            now, wait = time.monotonic(), None
+            for tile_id, tile in list(self.tiles.items()):
                 seq, frame = self.relay.latest(tile.dog, tile.camera)
-                if frame is not None and seq != self._sent_seq.get(tile_id):
-                    self._sent_seq[tile_id] = seq
+                if frame is None or seq == self._sent_seq.get(tile_id):
+                    continue
+                if (left := self._due.get(tile_id, 0.0) - now) > 0:    # its fps: not yet
+                    wait = left if wait is None else min(wait, left)
+                    continue
+                self._sent_seq[tile_id] = seq
+                if tile.fps > 0:
+                    self._due[tile_id] = now + 1.0 / tile.fps
+                if tile.width <= 0:
                     return video_message(tile_id, frame, seq)
+                # a reduction takes milliseconds: off the loop the other pages share
+                sized = await anyio.to_thread.run_sync(
+                    self.scaled.get, tile.dog, tile.camera, seq, frame.jpeg, tile.width)
+                return video_message(tile_id, frame, seq, sized)
             self._wake.clear()
-            await self._wake.wait()
+            if wait is None:
+                await self._wake.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait)
 
 
 class LiveHub:
@@ -173,6 +209,7 @@ class LiveHub:
 
     def __init__(self, relay: FrameRelay) -> None:
         self.relay = relay
+        self.scaled = ScaledFrames()     # one reduction per frame and size for every page
         self.loop: asyncio.AbstractEventLoop | None = None
         self.outboxes: set[Outbox] = set()
         self._frame_events: dict[tuple[str, str], asyncio.Event] = {}

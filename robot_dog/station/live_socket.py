@@ -14,7 +14,9 @@ incident and no dog's answer to a command it did not send (a dispatch names who 
 where): incidents are for the pages that see every dog.
 
 From the page (JSON text):
-  {"type": "watch", "tiles": [{"id": "t1", "dog": "dog1", "camera": "bodycam"}, ...]}
+  {"type": "watch", "tiles": [{"id": "t1", "dog": "dog1", "camera": "bodycam", "width": 440,
+                               "fps": 5}, ...]}
+      `width` (device pixels) and `fps` optional: live.py
   {"type": "auth", "csrf": "..."}
   {"type": "command", "id": "c1", "dog": "dog1", "verb": "estop", "args": {...}}
   {"type": "ack", "dog": "dog1", "event_id": "evt-00000001"}    (acknowledge an alarm)
@@ -47,7 +49,8 @@ from robot_dog import alarm_policy
 from robot_dog.station.accounts import ACTIONS, Principal, command_action
 from robot_dog.station.accounts.roles import VERB_ACTIONS
 from robot_dog.audio.devices import RATE_HZ
-from robot_dog.station.live import MAX_TILES, TILE_ID, Outbox, Tile, audio_message
+from robot_dog.station.live import (MAX_TILE_FPS, MAX_TILE_WIDTH, MAX_TILES, TILE_ID, Outbox, Tile,
+                                    audio_message)
 from robot_dog.station.talk import TalkRelay
 from robot_dog.station.web_auth import HttpError, peer
 
@@ -88,7 +91,12 @@ def parse_tiles(message: dict[str, Any]) -> dict[str, Tile]:
         if not all(isinstance(v, str) for v in (ident, dog, camera)) or not (
                 TILE.fullmatch(ident) and NAME.fullmatch(dog) and NAME.fullmatch(camera)):
             raise BadMessage("tiles: id, dog and camera must be plain names")
-        out[ident] = Tile(dog, camera)
+        width, fps = tile.get("width", 0), tile.get("fps", 0)
+        if type(width) is not int or not 0 <= width <= MAX_TILE_WIDTH:
+            raise BadMessage(f"tiles: width a whole number of pixels, 0..{MAX_TILE_WIDTH}")
+        if type(fps) not in (int, float) or not 0 <= fps <= MAX_TILE_FPS:
+            raise BadMessage(f"tiles: fps a number, 0..{MAX_TILE_FPS:g}")
+        out[ident] = Tile(dog, camera, width, float(fps))
     return out
 
 
@@ -98,7 +106,7 @@ class PageSocket:
         self.station, self.websocket, self.who, self.cookie = station, websocket, who, cookie
         self.address = peer(websocket)
         self.proven = False   # the page sent its session's CSRF token (`auth`)
-        self.outbox = Outbox(station.relay)
+        self.outbox = Outbox(station.relay, station.live.scaled)
         self._tasks: set[asyncio.Task[None]] = set()
         self._listening: asyncio.Task[None] | None = None
 

@@ -170,12 +170,35 @@ function renderWall() {
 }
 
 // --- video --------------------------------------------------------------------------------
+/** The frame element's width in device pixels (0 while it is not laid out: the dog's frame as
+ *  it came); the station sends each tile the frame reduced to fill it, never smaller. */
+function pixelWidth(el) {
+  return Math.min(8192, Math.round((el?.clientWidth || 0) * (window.devicePixelRatio || 1)));
+}
+
+/** Wall tiles beside others are thumbnails at WALL_FPS; a wall of one and the dog view get every
+ *  frame the dog sends: the page decodes only what it shows at the rate it needs. */
+const WALL_FPS = 5;
+
 function watch() {
-  const tiles = wallDogs().filter(d => d.cameras.length).map(d => ({id: `w-${d.name}`.slice(0, 16), dog: d.name, camera: d.cameras[0]}));
+  const fps = state.layout > 1 ? WALL_FPS : 0;
+  const tiles = wallDogs().filter(d => d.cameras.length).map(d => {
+    // a hidden wall (the dog view open) keeps the width its tiles had
+    d.tileWidth = pixelWidth(d.tile?.querySelector(".frame")) || d.tileWidth || 0;
+    return {id: `w-${d.name}`.slice(0, 16), dog: d.name, camera: d.cameras[0], width: d.tileWidth, fps};
+  });
   const v = state.view && state.dogs.get(state.view);
-  if (v && v.cameras.length) tiles.push({id: "view", dog: v.name, camera: v.cameras[0]});
+  if (v && v.cameras.length) {
+    tiles.push({id: "view", dog: v.name, camera: v.cameras[0], width: pixelWidth($("#dogview .frame.big")), fps: 0});
+  }
   state.live?.send({type: "watch", tiles});
 }
+
+let rewatch = 0;
+window.addEventListener("resize", () => {   // tiles change size: ask for frames that fit them
+  clearTimeout(rewatch);
+  rewatch = setTimeout(watch, 300);
+});
 
 function onFrame(header, blob) {
   const d = dog(header.dog);
