@@ -113,6 +113,21 @@ def test_every_refusal_code_a_command_can_get_is_in_both_languages():
         assert not want - keys[lang], (lang, sorted(want - keys[lang]))
 
 
+#: The station's own refusals the console's pages show beside commands: the incident desk and
+#: the dispatch dialog, the accounts page, issuing a pairing code (labels.js refusalWords).
+STATION_PAGES = ("station incidents", "station accounts", "station pairing")
+
+
+def test_every_refusal_the_consoles_pages_show_is_in_both_languages():
+    keys = catalogue()
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \|", (ROOT / "docs/errors.md").read_text(), re.M)
+    codes = {code for code, where in rows if any(place in where for place in STATION_PAGES)}
+    assert {"alarm_open", "incident_closed", "last_admin", "unknown_officer"} <= codes
+    want = {f"code_{code}" for code in codes}
+    for lang in ("en", "zh"):
+        assert not want - keys[lang], (lang, sorted(want - keys[lang]))
+
+
 def sound_classes() -> set[str]:
     """The classes the microphone reports (audio/sound_events.py) and the policy names."""
     text = (ROOT / "robot_dog/audio/sound_events.py").read_text()

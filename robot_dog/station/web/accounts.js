@@ -6,6 +6,7 @@
 // role may not do, the station refuses anyway.
 import {h} from "./dom.js";
 import {clock, t} from "./i18n.js";
+import {refusalWords} from "./labels.js";
 
 const ROLES = ["viewer", "operator", "commander", "admin", "officer"];
 
@@ -70,7 +71,7 @@ export class AccountsPanel {
       await this.list();
       this.say(done(answer), "done");
     } catch (err) {
-      this.say(err.code === "last_admin" ? t("account_last_admin", {name: body.name}) : err.message, "refused");
+      this.say(err.code === "last_admin" ? t("account_last_admin", {name: body.name}) : refusalWords(err), "refused");
     }
   }
 
@@ -126,14 +127,14 @@ export class PairingPanel {
         const made = await json(await this.post(`/api/dogs/${encodeURIComponent(dog.value)}/handheld/pair`, {officer: officer.value.trim()}));
         await this.list();
         this.say(t("pair_code", {dog: made.dog, officer: made.officer, code: made.pairing_code}), "done");
-      } catch (err) { this.say(err.message, "refused"); }
+      } catch (err) { this.say(refusalWords(err), "refused"); }
     }}, dog, officer, h("button", {type: "submit", class: "pair"}, t("pair_issue")));
     this.box.replaceChildren(h("h3", {}, t("pairing")), form, h("output", {class: "pairing-result", role: "status"}),
                              h("ul", {class: "pairing-list"}));
     try {
       const {dogs} = await json(await fetch("/api/fleet", {cache: "no-store"}));
       dog.replaceChildren(...dogs.map(d => h("option", {value: d.dog}, d.dog)));
-    } catch (err) { this.say(err.message, "refused"); }
+    } catch (err) { this.say(refusalWords(err), "refused"); }
     await this.list();
   }
 
@@ -153,7 +154,7 @@ export class PairingPanel {
     try {
       const answer = await json(await this.post(`/api/dogs/${encodeURIComponent(dog)}/commands/revoke_handheld?wait=8`, {}));
       this.say(t("pair_revoked", {dog, state: answer.status === "done" ? answer.result.code : t("pending")}), "done");
-    } catch (err) { this.say(err.message, "refused"); }
+    } catch (err) { this.say(refusalWords(err), "refused"); }
     await this.list();
   }
 }

@@ -4,7 +4,7 @@
 // Confirm sends it all as one request (POST /api/incidents/respond) and shows a refusal's code.
 import {h} from "./dom.js";
 import {clock, t} from "./i18n.js";
-import {alarmText} from "./labels.js";
+import {alarmText, refusalWords} from "./labels.js";
 
 const GOALS = ["point", "patrol", "home"];   // what a dispatch sends: goto, patrol, return
 
@@ -63,8 +63,9 @@ export function openDispatch(desk, {alarm = null, point = null, dog = null, inci
       dialog.close();
       desk.render();
     } catch (e) {
-      status.textContent = t("inc_refused", {error: e.message, code: e.code});
+      status.textContent = t("inc_refused", {why: refusalWords(e)});
       status.dataset.code = e.code;
+      status.title = e.message;
       desk.guarded(confirm);
     }
   }}, t("inc_confirm")));

@@ -10,7 +10,7 @@ import {h} from "./dom.js";
 import {clock, t} from "./i18n.js";
 import {json, openDispatch} from "./dispatch_dialog.js";
 import {GoalLayer} from "./goal_layer.js";
-import {codeLabel, verbLabel} from "./labels.js";
+import {codeLabel, refusalWords, verbLabel} from "./labels.js";
 
 const DISPOSITIONS = ["resolved", "arrest", "false_alarm", "referred", "no_action"];
 
@@ -299,8 +299,9 @@ export class IncidentDesk {
       if (done.command) this.sent.set(done.command.nonce, {incident: done.incident.id, verb: done.command.verb});
       out.textContent = "";
     } catch (e) {
-      out.textContent = t("inc_refused", {error: e.message, code: e.code});
+      out.textContent = t("inc_refused", {why: refusalWords(e)});
       out.dataset.code = e.code;
+      out.title = e.message;
     }
   }
 

@@ -50,6 +50,10 @@ export function payloadSummary(p) {
  *  not know yet (a newer dog's) is shown as the code itself. */
 export const codeLabel = code => t(`code_${code}`, {}, code);
 
+/** A refusal by the station (an HTTP answer's {code, error}) in the page's language: its code's
+ *  words, or the station's own words where the catalogue has none (kept as data: `title`). */
+export const refusalWords = err => err.code ? t(`code_${err.code}`, {}, err.message || err.code) : err.message;
+
 /** The alarm queue's words for an event: its type's label, then the fact that decided its
  *  severity (robot_dog/alarm_policy.py kind_of: the sound's class, the e-stop's state, how a
  *  goal ended, ...) from the catalogue; the dog's own message only where no such fact is given
