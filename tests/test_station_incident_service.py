@@ -284,6 +284,15 @@ def test_refusals_carry_codes_and_leave_nothing_behind(world, target, tmp_path):
     assert http_status(exc) == 503 and length() == n
     world.broker_up = True
 
+    # A dog whose last status is offline: the dispatch and the task refused unsent, audited.
+    svc.status_of = {"dog1": "offline"}.get
+    n, sent = length(), len(world.published)
+    exc = refused("dog_offline", lambda: svc.dispatch_dog(WANG, inc, "dog1", target={"x": 1.0, "y": 0.0}))
+    assert http_status(exc) == 409
+    refused("dog_offline", lambda: svc.assign_officer(WANG, inc, "officer8", dog="dog1", where=here))
+    assert length() == n and len(world.published) == sent
+    svc.status_of = lambda dog: None
+
     # A station without a fleet directory commands nothing.
     bare = IncidentService(svc.store, world.accounts, clock=world.clock)
     exc = refused("commands_disabled", lambda: bare.dispatch_dog(WANG, inc, "dog1", target={"x": 1.0, "y": 0.0}))

@@ -68,7 +68,7 @@ APPEND_ATTEMPTS = 5
 #: HTTP status a route answers a refusal with (400 for any code not listed).
 STATUS = {"unknown_incident": 404, "unknown_dog": 404, "not_sent": 503, "busy_incident": 503,
           "commands_disabled": 403, "incident_closed": 409, "not_closed": 409,
-          "already_assigned": 409, "status_backwards": 409, "alarm_open": 409}
+          "already_assigned": 409, "status_backwards": 409, "alarm_open": 409, "dog_offline": 409}
 
 
 def http_status(exc: Exception) -> int:
@@ -107,6 +107,10 @@ class IncidentService:
         recordings are linked to incidents when read and whose events an alarm names."""
         self.store, self.accounts, self.dispatcher = store, accounts, dispatcher
         self.storage, self._clock, self._new_id = storage, clock, new_id
+        #: The status a dog last sent (online/offline; None: not heard since the start): the web
+        #: server sets it to its own (StationHttp.last_status), so a dispatch to an offline dog
+        #: is refused unsent as the console's commands are (`dog_offline`).
+        self.status_of: Callable[[str], str | None] = lambda dog: None
         # One change at a time in this worker: load, apply, send, append never interleave.
         # Other workers sharing PostgreSQL are kept apart by the store's append guard.
         self._lock = threading.RLock()
@@ -471,6 +475,10 @@ class IncidentService:
         if self.dispatcher is None:
             raise IncidentRefused("commands_disabled", "this station has no fleet directory: "
                                   "it cannot command dogs")
+        if self.status_of(dog) == "offline":   # the desk sends no e-stop, the one verb that goes
+            self.accounts.record("command", who.name, dog, ok=False, verb=verb,
+                                 reason="dog_offline", via=who.via)
+            raise IncidentRefused("dog_offline", f"{dog} is offline: {verb} not sent")
         try:
             nonce = self.dispatcher.send(dog, verb, args, who.issuer)
         except DispatchError as exc:

@@ -335,6 +335,7 @@ class StationHttp:
         self.incidents = incidents or IncidentService(
             IncidentTables(storage.target), self.accounts, dispatcher=dispatcher, storage=storage)
         self._own_incidents = incidents is None
+        self.incidents.status_of = self.last_status    # its dispatches refused to an offline dog
         self.incidents.add_listener(lambda incident, entries: self.live.push(
             incident_routes.live_message(incident, entries)))
         room = MAX_CONNECTIONS - RESERVED_CONNECTIONS
