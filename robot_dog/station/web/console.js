@@ -340,7 +340,7 @@ function showCommand(m) {
   const text = detail ? t("cmd_state_why", words) : t("cmd_state", words);
   const d = state.dogs.get(m.dog);
   const box = d?.tile?.querySelector(".result");
-  if (box) { box.textContent = text; box.dataset.state = m.state; box.dataset.code = m.code || ""; box.title = m.message || ""; }
+  if (box) { box.textContent = text; box.dataset.state = m.state; box.dataset.verb = m.verb; box.dataset.code = m.code || ""; box.title = m.message || ""; }
   if (state.view === m.dog) {
     const log = $("#cmdlog");
     let li = log.querySelector(`li[data-id="${CSS.escape(m.id)}"]`);
