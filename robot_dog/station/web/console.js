@@ -176,12 +176,10 @@ function pixelWidth(el) {
   return Math.min(8192, Math.round((el?.clientWidth || 0) * (window.devicePixelRatio || 1)));
 }
 
-/** Wall tiles beside others are thumbnails at WALL_FPS; a wall of one and the dog view get every
- *  frame the dog sends: the page decodes only what it shows at the rate it needs. */
-const WALL_FPS = 5;
-
+/** Every tile gets every frame the dog sends (the station's `fps` cap is for a page on a thin
+ *  link), reduced to the tile's width where it is less than half the frame's. */
 function watch() {
-  const fps = state.layout > 1 ? WALL_FPS : 0;
+  const fps = 0;
   const tiles = wallDogs().filter(d => d.cameras.length).map(d => {
     // a hidden wall (the dog view open) keeps the width its tiles had
     d.tileWidth = pixelWidth(d.tile?.querySelector(".frame")) || d.tileWidth || 0;
@@ -189,7 +187,7 @@ function watch() {
   });
   const v = state.view && state.dogs.get(state.view);
   if (v && v.cameras.length) {
-    tiles.push({id: "view", dog: v.name, camera: v.cameras[0], width: pixelWidth($("#dogview .frame.big")), fps: 0});
+    tiles.push({id: "view", dog: v.name, camera: v.cameras[0], width: pixelWidth($("#dogview .frame.big")), fps});
   }
   state.live?.send({type: "watch", tiles});
 }
