@@ -75,11 +75,11 @@ export class DogAudio {
 
   async talk(dog) {
     if (this.talking) return;
-    const state = this.talking = {dog, wanted: true, sent: 0, timers: [], capture: null};
+    const state = this.talking = {dog, wanted: true, sent: 0, timers: [], capture: null, inflight: new Set()};
     try {
       await this.window(dog, "talk", WINDOW_S);
       state.capture = await startCapture({sampleRate: RATE, chunkSamples: CHUNK,
-                                          onChunk: buffer => this.send(state, buffer)});
+                                          onChunk: buffer => this.sendVoice(state, buffer)});
       if (!state.wanted) { this.stopTalk(); return; }
       state.timers.push(setInterval(() => this.window(dog, "talk", WINDOW_S).catch(
         err => this.onState(dog, "talk", err.message)), REFRESH_MS));
@@ -90,7 +90,15 @@ export class DogAudio {
     }
   }
 
-  async send(state, buffer) {
+  /** One chunk of this page's voice to the station (a method of its own: `send` is the live
+   *  socket's, given to the constructor, and an own property hides a method of the same name). */
+  sendVoice(state, buffer) {
+    const sending = this.postVoice(state, buffer);
+    state.inflight.add(sending);
+    sending.finally(() => state.inflight.delete(sending));
+  }
+
+  async postVoice(state, buffer) {
     try {
       const reply = await fetch(`/api/dogs/${encodeURIComponent(state.dog)}/audio/voice`, {
         method: "POST", cache: "no-store", body: buffer,
@@ -108,7 +116,9 @@ export class DogAudio {
     state.timers.forEach(timer => clearInterval(timer));
     state.capture?.stop();
     this.onState(state.dog, "talk", "off");
-    this.window(state.dog, "talk", 0).catch(() => {});
+    // the window closes after the last words are taken: closed first, a chunk still on its way
+    // is refused (and the end of what was said lost)
+    Promise.allSettled([...state.inflight]).then(() => this.window(state.dog, "talk", 0)).catch(() => {});
   }
 
   stopAll() { this.stopListen(); this.stopTalk(); }
