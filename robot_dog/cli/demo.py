@@ -174,6 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: How long the demo waits for the simulator to make the virtual MCU's pty before it starts the
+#: dog stack anyway (then payload_node waits for it and the dog starts held for `mcu`), s.
+MCU_LINK_WAIT_S = 120.0
+
+
 class Demo:
     """What the demo started, so that a stop at any moment of start-up stops exactly that."""
 
@@ -250,6 +255,13 @@ class Demo:
                 [sys.executable, "-m", "robot_dog.cli", "launch", str(SIM_LAUNCH), f"dog:={args.dog}",
                  f"scenario:={args.scenario}", f"mode:={args.mode}", f"mcu_link:={mcu_link}",
                  *link_args], env=dds_env.environ(), start_new_session=True)
+        # The dog stack starts once the simulator's MCU pty is there: a payload_node that finds
+        # no MCU holds the dog for `mcu` (docs/safety.md), which only a person on the dog
+        # releases, and a simulator slow to start on a loaded machine left the demo waiting for
+        # a release the station cannot give (seen in CI: the patrol never started).
+        deadline = time.monotonic() + MCU_LINK_WAIT_S
+        while not mcu_link.exists() and self.sim.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
         with stopping.deferred():
             self.dog = subprocess.Popen(
                 [sys.executable, "-m", "robot_dog.cli", "launch", str(args.launch_file),
