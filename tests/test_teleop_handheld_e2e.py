@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from geometry_msgs.msg import Twist, TwistStamped
 from robot_dog_interfaces.msg import EstopState
 from robot_dog_interfaces.srv import EstopRelease
@@ -74,9 +75,17 @@ def unhold(page, probe) -> None:
     holds = probe.messages("estop")[-1].hold_endpoints if probe.messages("estop") else []
     if "mcu" in holds:
         probe.call(EstopRelease, "estop/release", endpoint="mcu")
-    if page.locator("#release").is_visible():
-        page.once("dialog", lambda d: d.accept())
-        page.locator("#release").tap()
+    button = page.locator("#release")
+    if not button.is_visible():
+        return
+    accept = lambda dialog: dialog.accept()     # one handler to add, and remove if unused
+    page.once("dialog", accept)
+    try:
+        button.tap(timeout=3_000)
+    except PlaywrightTimeout:
+        # the banner went between the look and the tap (the hold it named ended meanwhile): the
+        # caller looks again; an unused dialog handler would accept the next, unrelated dialog
+        page.remove_listener("dialog", accept)
 
 
 def held_since(probe, since: float) -> bool:
