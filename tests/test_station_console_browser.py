@@ -135,12 +135,12 @@ def watch_errors(page) -> list[str]:
     return errors
 
 
-def answer(station, verb: str, ok: bool = True) -> dict:
+def answer(station, verb: str, ok: bool = True, code: str = "refused") -> dict:
     """The dog's answer to the newest `verb` command sent (as its signed result would be)."""
     topic, doc = next((t, d) for t, d in reversed(station.published)
                       if t.endswith(f"/cmd/{verb}"))
-    station.dispatcher.on_result({"nonce": doc["nonce"], "ok": ok, "code": "ok" if ok else
-                                  "refused", "message": ""}, doc["dog"])
+    station.dispatcher.on_result({"nonce": doc["nonce"], "ok": ok, "code": "ok" if ok else code,
+                                  "message": ""}, doc["dog"])
     return doc
 
 
@@ -285,6 +285,14 @@ def test_the_console_as_station_staff_use_it(console, browser_page):
     assert sent["args"]["text"] == "请注意，这里是警察巡逻。" and sent["args"]["language"] == "cmn"
     page.wait_for_selector("#cmdlog li[data-verb=announce][data-state=done]", timeout=TIMEOUT_MS)
     assert "Announce: done" in page.inner_text("#cmdlog li[data-verb=announce]"), "the verb's label"
+    # listen-in the dog refuses: its reason in the page's words, the button not left pressed
+    page.click("#listen")
+    wait_for(lambda: any(t.endswith("dog1/cmd/listen") for t, _ in station.published),
+             "the listen-in window asked for", timeout_s=30)
+    answer(station, "listen", ok=False, code="payload_safe")
+    page.wait_for_function("() => document.querySelector('#audio-state').textContent"
+                           " === 'listen: refused: payload in its safe state'", timeout=TIMEOUT_MS)
+    assert page.get_attribute("#listen", "aria-pressed") == "false"
     page.wait_for_selector("#map .leaflet-interactive", timeout=TIMEOUT_MS)
     # 24-hour time on the charts' axis (uPlot's own would be "2:07pm" under a US date)
     labels = page.wait_for_function(
@@ -320,6 +328,7 @@ def test_the_console_as_station_staff_use_it(console, browser_page):
     assert page.eval_on_selector(f"{box} select[data-arg=pattern] option[value=flash]", "o => o.textContent") == "闪烁"
     assert page.inner_text("#verbs button[data-verb=revoke_handheld]") == "吊销手持终端"
     assert page.inner_text("#charts [data-chart=chart_battery] .chart-title") == "电量 %"
+    assert page.inner_text("#audio-state") == "监听：被拒绝：载荷处于安全状态"
     assert "温度 °C" in page.inner_text("#charts [data-chart=chart_temperature] .chart-title")
     page.click("#verbs button[data-verb=siren]")
     wait_for(lambda: any(t.endswith("dog1/cmd/siren") for t, _ in station.published),

@@ -12,10 +12,18 @@ const REFRESH_MS = 10000;
 const CHUNK = 4800;          // 100 ms of voice per request (the station takes up to 1 s)
 const WAIT_S = 8;
 
+/** A refusal as {code, message}: the dog's command result, the station's error body
+ *  ({error, code}), or the HTTP status alone (the page words it from `code`). */
+function refusal(body, status) {
+  const code = body.code || `http_${status}`;
+  return Object.assign(new Error(body.message || body.error || `HTTP ${status}`), {code});
+}
+
 export class DogAudio {
   /** `post(path, body)`: a JSON POST with the session's CSRF token, `csrf()`: that token;
-   *  `send(message)`: a message on the live socket; `onState(dog, kind, text)`: what the
-   *  controls show. */
+   *  `send(message)`: a message on the live socket; `onState(dog, kind, status)`: what the
+   *  controls show, as data the page words from its catalogue: {state: "on" | "off" |
+   *  "refused", heard (s of the dog's sound played), err ({code, message}: the refusal)}. */
   constructor({post, csrf, send, onState}) {
     Object.assign(this, {post, csrf, send, onState});
     this.listening = null;
@@ -26,7 +34,7 @@ export class DogAudio {
     const reply = await this.post(`/api/dogs/${encodeURIComponent(dog)}/commands/${verb}?wait=${WAIT_S}`, {seconds});
     const body = await reply.json().catch(() => ({}));
     const r = body.result;
-    if (!reply.ok || !r || r.code !== "ok") throw new Error(r ? `${r.code} ${r.message || ""}` : body.error || `HTTP ${reply.status}`);
+    if (!reply.ok || !r || r.code !== "ok") throw refusal(r || body, reply.status);
   }
 
   async listen(dog) {
@@ -34,12 +42,16 @@ export class DogAudio {
     const ctx = new AudioContext({sampleRate: RATE});
     const state = this.listening = {dog, ctx, next: 0, received: 0, timers: []};
     try { await this.window(dog, "listen", WINDOW_S); }
-    catch (err) { this.onState(dog, "listen", `refused: ${err.message}`); this.stopListen(false); return; }
+    catch (err) {   // stopped first: its "off" would hide why
+      this.stopListen(false);
+      this.onState(dog, "listen", {state: "refused", err});
+      return;
+    }
     if (this.listening !== state) return;
     this.send({type: "listen", dog});
-    this.onState(dog, "listen", "on");
+    this.onState(dog, "listen", {state: "on"});
     state.timers.push(setInterval(() => this.window(dog, "listen", WINDOW_S).catch(
-      err => this.onState(dog, "listen", err.message)), REFRESH_MS));
+      err => this.onState(dog, "listen", {state: "refused", err})), REFRESH_MS));
   }
 
   /** A chunk of the microphone from the live socket. */
@@ -59,7 +71,7 @@ export class DogAudio {
     node.start(state.next);
     state.next += buffer.duration;
     state.received += buffer.duration;
-    this.onState(state.dog, "listen", `on, ${state.received.toFixed(1)} s`);
+    this.onState(state.dog, "listen", {state: "on", heard: state.received});
   }
 
   stopListen(close = true) {
@@ -69,7 +81,7 @@ export class DogAudio {
     state.timers.forEach(timer => clearInterval(timer));
     this.send({type: "listen", dog: null});
     state.ctx.close();
-    this.onState(state.dog, "listen", "off");
+    this.onState(state.dog, "listen", {state: "off"});
     if (close) this.window(state.dog, "listen", 0).catch(() => {});
   }
 
@@ -82,11 +94,11 @@ export class DogAudio {
                                           onChunk: buffer => this.sendVoice(state, buffer)});
       if (!state.wanted) { this.stopTalk(); return; }
       state.timers.push(setInterval(() => this.window(dog, "talk", WINDOW_S).catch(
-        err => this.onState(dog, "talk", err.message)), REFRESH_MS));
-      this.onState(dog, "talk", "on");
+        err => this.onState(dog, "talk", {state: "refused", err})), REFRESH_MS));
+      this.onState(dog, "talk", {state: "on"});
     } catch (err) {
-      this.onState(dog, "talk", `refused: ${err.message}`);
       this.stopTalk();
+      this.onState(dog, "talk", {state: "refused", err});
     }
   }
 
@@ -104,8 +116,9 @@ export class DogAudio {
         method: "POST", cache: "no-store", body: buffer,
         headers: {"Content-Type": "application/octet-stream", "X-CSRF-Token": this.csrf()}});
       if (reply.ok) state.sent += (await reply.json()).packets;
-      else this.onState(state.dog, "talk", (await reply.json().catch(() => ({}))).error || `HTTP ${reply.status}`);
-    } catch { this.onState(state.dog, "talk", "station unreachable"); }
+      else this.onState(state.dog, "talk", {state: "refused",
+                                            err: refusal(await reply.json().catch(() => ({})), reply.status)});
+    } catch { this.onState(state.dog, "talk", {state: "refused", err: {code: "station_unreachable"}}); }
   }
 
   stopTalk() {
@@ -115,7 +128,7 @@ export class DogAudio {
     state.wanted = false;
     state.timers.forEach(timer => clearInterval(timer));
     state.capture?.stop();
-    this.onState(state.dog, "talk", "off");
+    this.onState(state.dog, "talk", {state: "off"});
     // the window closes after the last words are taken: closed first, a chunk still on its way
     // is refused (and the end of what was said lost)
     Promise.allSettled([...state.inflight]).then(() => this.window(state.dog, "talk", 0)).catch(() => {});

@@ -10,7 +10,7 @@ import {Live} from "./live.js";
 import {clock, initialLanguage, language, setLanguage, t} from "./i18n.js";
 import {DogMap} from "./map.js";
 import {Charts, sampleOf} from "./charts.js";
-import {alarmText, argLabel, codeLabel, deviceLine, inputLabel, payloadSummary, valueLabel, verbLabel} from "./labels.js";
+import {alarmText, argLabel, codeLabel, deviceLine, inputLabel, payloadSummary, refusalWords, valueLabel, verbLabel} from "./labels.js";
 import {EvidenceBrowser} from "./evidence.js";
 import {DogAudio} from "./audio.js";
 import {PeoplePanel} from "./admin.js";
@@ -365,11 +365,25 @@ function release(name) {
 let map = null;
 let charts = null;
 const evidence = new EvidenceBrowser({root: () => $("#evidence"), can, post});
-const audio = new DogAudio({post, csrf: () => state.csrf || "", send: m => state.live?.send(m), onState: (dogName, kind, text) => {
+const audio = new DogAudio({post, csrf: () => state.csrf || "", send: m => state.live?.send(m), onState: (dogName, kind, status) => {
   if (dogName !== state.view) return;
   $(`#${kind}`).setAttribute("aria-pressed", String(kind === "listen" ? Boolean(audio.listening) : Boolean(audio.talking)));
-  $("#audio-state").textContent = t(`audio_${kind}`, {state: text});
+  state.audioShown = {kind, status};
+  showAudioState();
 }});
+
+/** The newest listen-in or talk state in the page's language (again after a switch). */
+function showAudioState() {
+  if (!state.audioShown) return;
+  const {kind, status} = state.audioShown;
+  $("#audio-state").textContent = t(`audio_${kind}`, {state: audioWords(status)});
+}
+
+/** Listen-in's or talk's state in the page's language (audio.js gives it as data). */
+function audioWords({state: now, heard, err}) {
+  if (now === "refused") return t("audio_refused", {reason: refusalWords(err)});
+  return heard === undefined ? t(`audio_${now}`) : t("audio_heard", {s: heard.toFixed(1)});
+}
 //: Verbs asked about before they are sent (besides the release, which has its own question).
 const CONFIRM = ["resume"];
 
@@ -382,6 +396,8 @@ function openDog(name) {
   view.dataset.dog = name;
   view.querySelector(".name").textContent = name;
   $("#cmdlog").replaceChildren();
+  state.audioShown = null;              // another dog's listen-in or talk said nothing of this one
+  $("#audio-state").textContent = "";
   map = map || new DogMap($("#map"));
   charts = charts || new Charts($("#charts"));
   map.show(dog(name).track);
@@ -723,6 +739,7 @@ function main() {
     showWho();
     labelVerbs();
     charts?.relabel();
+    showAudioState();
     render();
   });
   $("#layout").value = String(state.layout);

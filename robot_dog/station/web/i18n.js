@@ -33,6 +33,7 @@ const MESSAGES = {
     pair_revoke_confirm: "Revoke the handheld paired with {dog}? Its phone stops commanding the dog and its officer must pair again with a new code.",
     pair_revoked: "Handheld of {dog} revoked: {state}",
     listen: "Listen", talk_hold: "Talk (hold)", audio_listen: "listen: {state}", audio_talk: "talk: {state}",
+    audio_on: "on", audio_heard: "on, {s} s", audio_off: "off", audio_refused: "refused: {reason}",
     evidence: "Evidence", evidence_none: "No recordings.", evidence_off: "This station keeps no evidence.",
     evidence_export: "Export case", evidence_reason: "Reason for the export", evidence_exported: "Exported {file}",
     evidence_state_verified: "verified", evidence_state_partial: "partly verified", evidence_state_pending: "not verified yet",
@@ -198,7 +199,7 @@ const MESSAGES = {
     code_unauthorized: "not logged in", code_forbidden: "not allowed for this account",
     code_not_found: "not found", code_conflict: "conflicts with the current state",
     code_too_many_requests: "too many requests: wait",
-    code_service_unavailable: "the station cannot do it now",
+    code_service_unavailable: "the station cannot do it now", code_station_unreachable: "the station cannot be reached",
     // the alarm queue: event types, the fact that decides their severity, the station's own alarms
     event_sound: "sound", event_estop: "e-stop", event_fault: "fault", event_recording: "recording",
     event_low_battery: "low battery", event_link: "link", event_command: "command", event_goal: "goal",
@@ -240,6 +241,7 @@ const MESSAGES = {
     pair_revoke_confirm: "吊销与 {dog} 配对的手持终端？该手机将无法再控制机器狗，警员须用新配对码重新配对。",
     pair_revoked: "{dog} 的手持终端已吊销：{state}",
     listen: "监听", talk_hold: "对讲（按住）", audio_listen: "监听：{state}", audio_talk: "对讲：{state}",
+    audio_on: "开", audio_heard: "开，已收听 {s} 秒", audio_off: "关", audio_refused: "被拒绝：{reason}",
     evidence: "证据", evidence_none: "暂无录像。", evidence_off: "本站不保存证据。",
     evidence_export: "导出案件", evidence_reason: "导出原因", evidence_exported: "已导出 {file}",
     evidence_state_verified: "已验证", evidence_state_partial: "部分验证", evidence_state_pending: "尚未验证",
@@ -384,7 +386,7 @@ const MESSAGES = {
     code_unknown_entry: "未知的时间线条目", code_unknown_incident: "没有该事件",
     code_unknown_officer: "没有该名称的启用警员或操作员", code_unknown_unit: "不在此事件中",
     code_bad_request: "请求无效", code_unauthorized: "未登录", code_forbidden: "此账号无权限", code_not_found: "未找到",
-    code_conflict: "与当前状态冲突", code_too_many_requests: "请求过多：请稍候", code_service_unavailable: "站点暂时无法处理",
+    code_conflict: "与当前状态冲突", code_too_many_requests: "请求过多：请稍候", code_service_unavailable: "站点暂时无法处理", code_station_unreachable: "无法连接站点",
     // 告警：事件类型、决定其级别的事实、站点自身的告警
     event_sound: "声音", event_estop: "急停", event_fault: "故障", event_recording: "录像",
     event_low_battery: "电量低", event_link: "链路", event_command: "命令", event_goal: "任务",
