@@ -41,13 +41,10 @@ from tests.fixtures.processes import unique_namespace
 from tests.fixtures.ros_nodes import RosProbe
 from tests.test_station_console_browser import PASSWORD, log_in, shot, watch_errors
 
-# Run on request (`ROBOT_DOG_LIVE_CONSOLE=1 ./dev.sh test tests/test_station_console_live_e2e.py`),
-# not yet in every run: on 2 cores with both stacks, the station and the browser it failed about
-# one run in six, each time on a lapse it reports rightly (a payload MCU's telemetry late past
-# 0.35 s, then an `mcu` hold) or once an acknowledgement not shown within 120 s.
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    not os.environ.get("ROBOT_DOG_LIVE_CONSOLE"),
-    reason="two real dog stacks beside the browser: run with ROBOT_DOG_LIVE_CONSOLE=1")]
+# Every run: on 2 cores with both stacks, the station and the browser, a payload MCU's telemetry
+# can still be late past payload_node's 0.35 s now and then; the dog then holds for `mcu` (as
+# it should) and the test releases that hold as the person at the dog would (released() below).
+pytestmark = pytest.mark.slow
 wait_for = partial(support.wait_for, timeout_s=120.0)
 REPO = Path(__file__).resolve().parents[1]
 OPERATOR = "王警官"
@@ -227,8 +224,20 @@ def console_page(tmp_path):
 def test_two_real_dogs_on_the_console(stacks, console_page, tmp_path):
     from robot_dog_interfaces.msg import AudioChunk
 
-    station, (sim, sim_stack, scene_stack) = stacks
+    station, (_sim, _sim_stack, scene_stack) = stacks
     page = console_page
+    # the probe that hears the station's voice at the sim dog, made now: its discovery of the
+    # dog's uplink goes on while the page is used (matched in 60 s in 5 of 6 runs when made
+    # only before the talk)
+    probe = RosProbe(f"/{SIM_DOG}")
+    probe.record(AudioChunk, voices.STATION.topic, qos.SENSOR)
+    try:
+        console_as_staff(station, page, scene_stack, probe, tmp_path)
+    finally:
+        probe.close()
+
+
+def console_as_staff(station, page, scene_stack, probe: RosProbe, tmp_path: Path) -> None:
     errors = watch_errors(page)
     page.set_viewport_size({"width": 1366, "height": 768})
     page.goto(f"http://127.0.0.1:{station.http.port}/")
@@ -292,27 +301,22 @@ def test_two_real_dogs_on_the_console(stacks, console_page, tmp_path):
     voice_posts: list = []
     page.on("response", lambda r: voice_posts.append((r.status, r.url)) if "/audio/voice" in r.url
             else None)
-    probe = RosProbe(f"/{SIM_DOG}")
-    try:
-        probe.record(AudioChunk, voices.STATION.topic, qos.SENSOR)
-        subscription = probe.subscriptions[voices.STATION.topic]
-        support.wait_for(lambda: subscription.get_publisher_count() >= 1,
-                         "the probe matched to the uplink's voice publisher", timeout_s=60)
+    subscription = probe.subscriptions[voices.STATION.topic]
+    support.wait_for(lambda: subscription.get_publisher_count() >= 1,
+                     "the probe matched to the uplink's voice publisher", timeout_s=60)
 
-        def talk() -> list:
-            since = time.monotonic()
-            page.hover("#talk")
-            page.mouse.down()
-            page.wait_for_selector("#talk[aria-pressed=true]", timeout=MS)
-            page.wait_for_timeout(4000)
-            page.mouse.up()
-            page.wait_for_selector("#talk[aria-pressed=false]", timeout=MS)
-            time.sleep(1.0)
-            return probe.messages(voices.STATION.topic, since)
+    def talk() -> list:
+        since = time.monotonic()
+        page.hover("#talk")
+        page.mouse.down()
+        page.wait_for_selector("#talk[aria-pressed=true]", timeout=MS)
+        page.wait_for_timeout(4000)
+        page.mouse.up()
+        page.wait_for_selector("#talk[aria-pressed=false]", timeout=MS)
+        time.sleep(1.0)
+        return probe.messages(voices.STATION.topic, since)
 
-        chunks = payload_live_throughout(page, station, SIM_DOG, talk)
-    finally:
-        probe.close()
+    chunks = payload_live_throughout(page, station, SIM_DOG, talk)
     # 100 ms of voice a request, each taken by the station (the page closes the window after the
     # last one is taken); at the dog, in order, the tone (the spectrum's peak: the browser's
     # noise suppression, on as for a voice, fades its level)
