@@ -250,7 +250,12 @@ function renderAlarms() {
 }
 
 function acknowledge(a) {
-  state.live?.send({type: "ack", dog: a.dog, event_id: a.id});
+  if (state.live?.send({type: "ack", dog: a.dog, event_id: a.id})) return;
+  // the live connection is down (reconnecting): the click goes by HTTP rather than being lost;
+  // the acknowledgement comes back on the live connection, to every console, once it is up
+  post(`/api/dogs/${encodeURIComponent(a.dog)}/events/${encodeURIComponent(a.id)}/ack`).then(async reply => {
+    if (!reply.ok) showLoginError(t("station_refused", {error: (await reply.json().catch(() => ({}))).error || reply.status}));
+  }, () => showLoginError(t("live_lost")));
 }
 
 // The alarm sound: a short tone now and every ALARM_REPEAT_MS while an unacknowledged critical
