@@ -346,6 +346,50 @@ def test_the_console_as_station_staff_use_it(console, browser_page):
 
 
 @pytest.mark.timeout(120)
+def test_an_acknowledgement_while_the_live_connection_is_down_goes_by_http(console, browser_page):
+    """Acknowledge clicked while the page's live connection is down (the station restarting, a
+    proxy cutting it) is not lost: the page sends it by HTTP, the station stores who, and the
+    alarm shows acknowledged once the connection is back (its hello lists the alarms anew)."""
+    station, dogs = console
+    page = browser_page
+    errors = watch_errors(page)
+    down = threading.Event()
+    routes: list = []
+
+    def live(route) -> None:          # every /api/live connection of the page passes here
+        if down.is_set():
+            route.close()             # the station out of reach: the page keeps retrying
+            return
+        routes.append(route)
+        route.connect_to_server()
+
+    page.route_web_socket(re.compile(r".*/api/live$"), live)
+    page.goto(f"http://127.0.0.1:{station.port}/")
+    page.select_option("#lang", "en")
+    log_in(page, OPERATOR)
+    event = EventFactory("dog1").make(time.time(), "estop", "critical", "e-stop engaged",
+                                      {"engaged": True})
+    (row,), _ = Ingest().handle("patrol/v1/dog1/events", json.dumps(event).encode(), time.time())
+    dogs.row(row)
+    alarm = f"#alarm-list li[data-event='{event['id']}']"
+    page.wait_for_selector(f"{alarm}.sev-critical:not(.acked)", timeout=TIMEOUT_MS)
+
+    down.set()
+    for route in routes:
+        route.close()
+    page.wait_for_selector("#live-lost:not([hidden])", timeout=TIMEOUT_MS)
+    page.click(f"{alarm} button.ack")
+    wait_for(lambda: any(a["id"] == event["id"] and a["acked_by"] == OPERATOR
+                         for a in station.storage.alarms(10, "dog1")),
+             "the acknowledgement stored (by HTTP)", timeout_s=30)
+    assert not page.query_selector(f"{alarm}.acked"), "shown only once the station says so"
+    down.clear()
+    page.wait_for_selector("#live-lost", state="hidden", timeout=TIMEOUT_MS)
+    page.wait_for_selector(f"{alarm}.acked", timeout=TIMEOUT_MS)
+    assert OPERATOR in page.inner_text(f"{alarm} .ackedby")
+    assert errors == [], errors
+
+
 def test_chinese_by_default_when_the_browser_asks_and_every_page_under_its_policy(
         console, browser_page):
     station, _dogs = console
