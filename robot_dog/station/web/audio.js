@@ -5,19 +5,13 @@
 // `listen` / `talk` verb, under this account: the station refuses another account's voice in
 // it) and refreshes it while in use; the window lapses on the dog by itself if this page goes.
 import {startCapture} from "/shared/audio_capture.js";
+import {json} from "./answers.js";
 
 const RATE = 48000;
 const WINDOW_S = 15;
 const REFRESH_MS = 10000;
 const CHUNK = 4800;          // 100 ms of voice per request (the station takes up to 1 s)
 const WAIT_S = 8;
-
-/** A refusal as {code, message}: the dog's command result, the station's error body
- *  ({error, code}), or the HTTP status alone (the page words it from `code`). */
-function refusal(body, status) {
-  const code = body.code || `http_${status}`;
-  return Object.assign(new Error(body.message || body.error || `HTTP ${status}`), {code});
-}
 
 export class DogAudio {
   /** `post(path, body)`: a JSON POST with the session's CSRF token, `csrf()`: that token;
@@ -32,9 +26,9 @@ export class DogAudio {
 
   async window(dog, verb, seconds) {
     const reply = await this.post(`/api/dogs/${encodeURIComponent(dog)}/commands/${verb}?wait=${WAIT_S}`, {seconds});
-    const body = await reply.json().catch(() => ({}));
-    const r = body.result;
-    if (!reply.ok || !r || r.code !== "ok") throw refusal(r || body, reply.status);
+    const r = (await json(reply)).result;        // the station's refusal thrown as it is
+    // the dog's refusal, or no answer in time (202: no result)
+    if (!r || r.code !== "ok") throw Object.assign(new Error(r?.message || `HTTP ${reply.status}`), {code: r?.code || ""});
   }
 
   async listen(dog) {
@@ -115,10 +109,11 @@ export class DogAudio {
       const reply = await fetch(`/api/dogs/${encodeURIComponent(state.dog)}/audio/voice`, {
         method: "POST", cache: "no-store", body: buffer,
         headers: {"Content-Type": "application/octet-stream", "X-CSRF-Token": this.csrf()}});
-      if (reply.ok) state.sent += (await reply.json()).packets;
-      else this.onState(state.dog, "talk", {state: "refused",
-                                            err: refusal(await reply.json().catch(() => ({})), reply.status)});
-    } catch { this.onState(state.dog, "talk", {state: "refused", err: {code: "station_unreachable"}}); }
+      state.sent += (await json(reply)).packets;
+    } catch (err) {   // the station's refusal (a code), or no station at all (fetch's TypeError)
+      this.onState(state.dog, "talk", {state: "refused",
+                                       err: err.code === undefined ? {code: "station_unreachable"} : err});
+    }
   }
 
   stopTalk() {

@@ -11,6 +11,7 @@ import {clock, initialLanguage, language, setLanguage, t} from "./i18n.js";
 import {DogMap} from "./map.js";
 import {Charts, sampleOf} from "./charts.js";
 import {alarmText, argLabel, codeLabel, deviceLine, inputLabel, payloadSummary, refusalWords, valueLabel, verbLabel} from "./labels.js";
+import {json} from "./answers.js";
 import {EvidenceBrowser} from "./evidence.js";
 import {DogAudio} from "./audio.js";
 import {PeoplePanel} from "./admin.js";
@@ -253,9 +254,8 @@ function acknowledge(a) {
   if (state.live?.send({type: "ack", dog: a.dog, event_id: a.id})) return;
   // the live connection is down (reconnecting): the click goes by HTTP rather than being lost;
   // the acknowledgement comes back on the live connection, to every console, once it is up
-  post(`/api/dogs/${encodeURIComponent(a.dog)}/events/${encodeURIComponent(a.id)}/ack`).then(async reply => {
-    if (!reply.ok) showLoginError(t("station_refused", {error: (await reply.json().catch(() => ({}))).error || reply.status}));
-  }, () => showLoginError(t("live_lost")));
+  post(`/api/dogs/${encodeURIComponent(a.dog)}/events/${encodeURIComponent(a.id)}/ack`).then(json).catch(err =>
+    showLoginError(err.code === undefined ? t("live_lost") : t("station_refused", {error: refusalWords(err)})));
 }
 
 // The alarm sound: a short tone now and every ALARM_REPEAT_MS while an unacknowledged critical

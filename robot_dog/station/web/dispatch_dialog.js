@@ -2,18 +2,13 @@
 // click on the dog view's map): the dog, the goal (the point, the patrol route or home), an
 // officer, what to do and the incident (the alarm's or the dog's open one, or a new one);
 // Confirm sends it all as one request (POST /api/incidents/respond) and shows a refusal's code.
+import {json} from "./answers.js";
 import {h} from "./dom.js";
 import {clock, t} from "./i18n.js";
 import {alarmText, refusalWords} from "./labels.js";
 
 const GOALS = ["point", "patrol", "home"];   // what a dispatch sends: goto, patrol, return
 
-/** The JSON of a station's answer, or an Error carrying its refusal `code`. */
-export async function json(reply) {
-  const body = await reply.json().catch(() => ({}));
-  if (!reply.ok) throw Object.assign(new Error(body.error || `HTTP ${reply.status}`), {code: body.code || ""});
-  return body;
-}
 
 /** A number as typed ("" or words: NaN, sent as null, which the station refuses by its code). */
 function number(text) {

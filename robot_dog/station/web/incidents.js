@@ -8,7 +8,8 @@
 // disabled with the reason; the station refuses them anyway. Data is always set as text.
 import {h} from "./dom.js";
 import {clock, t} from "./i18n.js";
-import {json, openDispatch} from "./dispatch_dialog.js";
+import {json} from "./answers.js";
+import {openDispatch} from "./dispatch_dialog.js";
 import {GoalLayer} from "./goal_layer.js";
 import {codeLabel, refusalWords, verbLabel} from "./labels.js";
 
