@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections import Counter
 from functools import partial
 
 from robot_dog.mqtt import signing, topics
@@ -103,3 +104,30 @@ def test_a_session_whose_network_thread_died_is_restarted(secure_broker, tmp_pat
     finally:
         dog.stop()
         station.stop()
+
+
+# --- a callback under a context that goes away -----------------------------------------------
+def test_a_callback_failing_because_the_node_shuts_down_is_not_an_error():
+    """SIGTERM shuts the context down while a timer callback asks for a service: rclpy raises
+    RCLError ("context is invalid"); that is the node ending, not a fault worth a traceback."""
+    from types import SimpleNamespace
+
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.logging import get_logger
+
+    from robot_dog.uplink.node import UplinkNode
+
+    context = Context()
+    rclpy.init(context=context)
+    node = SimpleNamespace(context=context, handler_errors=Counter(),
+                           get_logger=lambda: get_logger("test_uplink_guard"))
+
+    def fails() -> None:
+        raise RuntimeError("context is invalid")
+    guarded = UplinkNode._guarded(node, "telemetry", fails)  # type: ignore[arg-type]
+    guarded()
+    assert node.handler_errors == {"telemetry:RuntimeError": 1}   # running: counted and logged
+    context.shutdown()
+    guarded()
+    assert node.handler_errors == {"telemetry:RuntimeError": 1}   # shut down: neither

@@ -139,7 +139,8 @@ class TeleopNode(Node):
             msg.header.stamp = sent.to_msg()
             self._cmd.publish(msg)
         except Exception as exc:  # noqa: BLE001 (context gone at shutdown: the watchdog zeroes)
-            self.get_logger().error(f"teleop/handheld/cmd_vel not published: {exc}")
+            if self.context.ok():
+                self.get_logger().error(f"teleop/handheld/cmd_vel not published: {exc}")
 
     def voice(self, pcm: bytes) -> None:
         """One push-to-talk chunk (s16le mono 16 kHz, checked by protocol.py) to the megaphone."""
@@ -207,7 +208,8 @@ class TeleopNode(Node):
         try:
             self._events_pub.publish(String(data=json.dumps(doc, ensure_ascii=False)))
         except Exception as exc:  # noqa: BLE001 (context gone at shutdown)
-            self.get_logger().error(f"teleop/events not published: {exc}")
+            if self.context.ok():
+                self.get_logger().error(f"teleop/events not published: {exc}")
 
     def _ask(self, client: Any, request: Any, name: str) -> tuple[str, str]:
         """Call a service from the server's thread (never a ROS callback) and wait for it."""

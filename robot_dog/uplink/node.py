@@ -136,6 +136,8 @@ class UplinkNode(Node):
             try:
                 callback(*args)
             except Exception as exc:  # noqa: BLE001
+                if not self.context.ok():
+                    return  # shutting down: the context went under a running callback
                 kind = f"{name}:{type(exc).__name__}"
                 self.handler_errors[kind] += 1
                 n = self.handler_errors[kind]
