@@ -59,9 +59,10 @@ class SimRunner:
     # ---- lifecycle -----------------------------------------------------------------------
     def start(self) -> "SimRunner":
         if self.config.mcu_link:
-            from firmware_bridge.virtual_mcu.device import VirtualMcu
+            # In a process of its own, as the real MCU is a chip of its own (process.py: why).
+            from firmware_bridge.virtual_mcu.process import McuProcess
             Path(self.config.mcu_link).parent.mkdir(parents=True, exist_ok=True)
-            self.mcu = VirtualMcu(self.config.mcu_link, seed=self.world.scenario.seed).start()
+            self.mcu = McuProcess(self.config.mcu_link, seed=self.world.scenario.seed).start()
         if self.config.link_upstream_port:
             from sim.link_proxy import LinkProxy
             self.link = LinkProxy(self.config.link_upstream_port, port=self.config.link_port,
@@ -129,15 +130,25 @@ class SimRunner:
         mcu = self.mcu
         if fault.kind == "camera_loss" or mcu is None:
             return  # camera_loss is read by the camera loop through self.faults
-        if fault.kind == "low_battery" and active:
-            mcu.set_charge(fault.value)
-        elif fault.kind in ("serial_corrupt", "serial_drop"):
-            attr = "corrupt_rate" if fault.kind == "serial_corrupt" else "drop_rate"
-            setattr(mcu.faults, attr, fault.value if active else 0.0)
-        elif fault.kind == "estop_button":
-            mcu.set_button(active)
-        elif fault.kind == "serial_unplug" and active:
-            threading.Thread(target=mcu.unplug, args=(fault.duration or 3.0,), daemon=True).start()
+        try:
+            if fault.kind == "low_battery" and active:
+                mcu.set_charge(fault.value)
+            elif fault.kind in ("serial_corrupt", "serial_drop"):
+                attr = "corrupt_rate" if fault.kind == "serial_corrupt" else "drop_rate"
+                mcu.set_faults(**{attr: fault.value if active else 0.0})
+            elif fault.kind == "estop_button":
+                mcu.set_button(active)
+            elif fault.kind == "serial_unplug" and active:  # answered once the pty is gone
+                threading.Thread(target=self._unplug, args=(fault.duration or 3.0,),
+                                 daemon=True).start()
+        except (OSError, ValueError) as exc:  # the MCU process gone or refusing: the world goes on
+            _LOGGER.error("fault %s not applied: %s", fault.kind, exc)
+
+    def _unplug(self, seconds: float) -> None:
+        try:
+            self.mcu.unplug(seconds)
+        except (OSError, ValueError) as exc:
+            _LOGGER.error("fault serial_unplug not applied: %s", exc)
 
     def _apply_link_fault(self, fault: FaultEvent, active: bool) -> None:
         link = self.link
@@ -192,4 +203,9 @@ class SimRunner:
             renderer.close()
 
     def payload_outputs(self) -> PayloadOutputs:
-        return outputs_from_snapshot(self.mcu.snapshot()) if self.mcu is not None else PayloadOutputs()
+        if self.mcu is None:
+            return PayloadOutputs()
+        try:
+            return outputs_from_snapshot(self.mcu.snapshot())
+        except (OSError, ValueError):
+            return PayloadOutputs()   # the MCU process gone: its lights are dark

@@ -182,6 +182,36 @@ def test_virtual_mcu_console_entry(tmp_path: Path) -> None:
     assert not link_path.exists()   # clean exit removes the symlink
 
 
+@pytest.mark.slow
+def test_an_mcu_process_serves_apart_and_ends_with_a_killed_parent(tmp_path: Path) -> None:
+    """McuProcess (the simulator's MCU): a session of its own, driven by its control socket;
+    when its parent is killed outright (no stop() call), it ends and removes its pty link."""
+    link_path = tmp_path / "mcu"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import os, signal, sys\n"
+         "from firmware_bridge.virtual_mcu.process import McuProcess\n"
+         f"mcu = McuProcess({str(link_path)!r}, seed=3).start()\n"
+         "mcu.set_button(True)\n"
+         "print(mcu.pid, 'BUTTON' in mcu.snapshot()['safe_reasons'], flush=True)\n"
+         "sys.stdin.readline()\n"
+         "os.kill(os.getpid(), signal.SIGKILL)\n"],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    pid_text, pressed = parent.stdout.readline().split()
+    child = psutil.Process(int(pid_text))
+    try:
+        assert pressed == "True"
+        assert os.getsid(child.pid) == child.pid != parent.pid      # its own session
+        assert link_path.exists()
+        parent.stdin.write("\n")
+        parent.stdin.flush()
+        assert parent.wait(timeout=10) == -signal.SIGKILL
+        child.wait(timeout=10)                                    # it noticed within 10 s
+        assert not link_path.exists()
+    finally:
+        if child.is_running():
+            child.kill()
+
+
 def test_pushed_events_reach_the_link_owner(virtual_mcu: VirtualMcu) -> None:
     """The button's EVENT, an MCU reboot and a lost port come to `on_event` as they happen."""
     from firmware_bridge.host import EventReceived, McuRebooted

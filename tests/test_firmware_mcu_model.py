@@ -179,3 +179,10 @@ def test_control_requests_validate_before_changing(tmp_path) -> None:
     assert "BUTTON" in handle(mcu, {"cmd": "state"})["safe_reasons"]
     handle(mcu, {"cmd": "button", "pressed": False})
     assert "BUTTON" not in handle(mcu, {"cmd": "state"})["safe_reasons"]
+    assert handle(mcu, {"cmd": "charge", "charge": 0.15}) == {"charge": 0.15}
+    with pytest.raises(ValueError, match="charge must be within 0..1"):
+        handle(mcu, {"cmd": "charge", "charge": 1.5})
+    with pytest.raises(ValueError):
+        handle(mcu, {"cmd": "charge"})
+    state = handle(mcu, {"cmd": "state"})
+    assert state["charge"] < 0.16 and state["line_faults"]["corrupt_rate"] == 0.01

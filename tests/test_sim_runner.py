@@ -1,7 +1,9 @@
 """The runner applies the scenario's faults on the sim clock: camera loss stops the frames for
 its window, low battery sets the virtual MCU's charge, serial corruption is switched on and off
-on the MCU's line, the e-stop button is held down for its window (real renderer, real virtual MCU on a pty)."""
+on the MCU's line, the e-stop button is held down for its window (real renderer, real virtual MCU
+on a pty in its own process)."""
 import dataclasses
+import os
 import time
 
 from sim.core import SimWorld
@@ -21,17 +23,20 @@ def test_scenario_faults_on_the_sim_clock(tmp_path):
     button_seen: list[bool] = []
     runner = SimRunner(world, RunnerConfig(real_time_factor=1.0, camera_fps=10.0,
                                            mcu_link=str(tmp_path / "mcu")),
-                       on_frame=lambda frame, t: frames.append(t),
-                       on_state=lambda s: (corrupt_seen.append(runner.mcu.faults.corrupt_rate),
-                                          button_seen.append(runner.mcu.model.state.button_pressed)))
+                       on_frame=lambda frame, t: frames.append(t))
     runner.start()
     try:
+        assert runner.mcu.pid != os.getpid()                      # the MCU runs apart
         deadline = time.monotonic() + 60
         while world.time < 8.5 and time.monotonic() < deadline:
+            snapshot = runner.mcu.snapshot()                      # through its control socket
+            corrupt_seen.append(snapshot["line_faults"]["corrupt_rate"])
+            button_seen.append("BUTTON" in snapshot["safe_reasons"])
             time.sleep(0.05)
         snapshot = runner.mcu.snapshot()
     finally:
         runner.stop()
+    assert not (tmp_path / "mcu").exists()                        # stopped with the runner
     assert snapshot["charge"] < 0.16 and "BATTERY_LOW" in snapshot["faults"]
     assert 0.01 in corrupt_seen and corrupt_seen[-1] == 0.0          # on, then off again
     assert True in button_seen and button_seen[-1] is False          # pressed, then pulled out

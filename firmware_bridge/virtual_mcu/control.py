@@ -3,6 +3,7 @@
 Requests: {"cmd": "state"} -> snapshot; {"cmd": "faults", "corrupt_rate": .., "drop_rate": ..,
 "delay_s": ..} -> the fault settings after the change; {"cmd": "unplug", "seconds": 3};
 {"cmd": "button", "pressed": true} presses the payload's e-stop button (false pulls it out);
+{"cmd": "charge", "charge": 0.15} sets the battery's state of charge (the low-battery fault);
 {"cmd": "heartbeat_timeout"} is not offered: safety timings are firmware constants.
 Used by the simulator and `robot-dog payload` when the MCU runs in another process.
 """
@@ -28,7 +29,7 @@ def handle(mcu: VirtualMcu, request: dict[str, Any]) -> dict[str, Any]:
     """Apply one control request; returns the JSON answer (with "error" on a bad request)."""
     cmd = request.get("cmd")
     if cmd == "state":
-        return mcu.snapshot()
+        return {**mcu.snapshot(), "line_faults": asdict(mcu.faults)}
     if cmd == "faults":
         changes = {k: float(v) for k, v in request.items() if k != "cmd"}
         candidate = LineFaults(**{**asdict(mcu.faults), **changes})
@@ -48,6 +49,10 @@ def handle(mcu: VirtualMcu, request: dict[str, Any]) -> dict[str, Any]:
             raise ValueError("pressed must be true or false")
         mcu.set_button(pressed)
         return {"button_pressed": pressed}
+    if cmd == "charge":
+        charge = float(request.get("charge", -1.0))
+        mcu.set_charge(charge)       # ValueError outside 0..1
+        return {"charge": charge}
     raise ValueError(f"unknown cmd {cmd!r}")
 
 
