@@ -10,11 +10,12 @@ from robot_dog import verbs
 from robot_dog.errors import Refused, RobotDogError
 
 ROOT = Path(__file__).resolve().parents[1]
-#: Raise sites with a literal code: Refused-family constructors, `code = "..."` class attributes,
+#: Raise sites with a literal code: Refused-family constructors, `code = "..."` (and
+#: `code, status = "...", 409`) class attributes,
 #: `code="..."` keywords and defaults, and the safety cores' Refused(reason, "code").
 _FIRST = re.compile(r'\b(?:\w*Refused|\w*Rejected|HttpError|Answer)\(\s*(?:command,\s*)?"([a-z][a-z0-9_]*)"')
 _PAGE = re.compile(r'\b_result\([\w.]+,\s*"([a-z][a-z0-9_]*)"')   # the handheld's answers
-_ATTR = re.compile(r'^\s+code = "([a-z][a-z0-9_]*)"', re.M)
+_ATTR = re.compile(r'^\s+code(?:, status)? = "([a-z][a-z0-9_]*)"', re.M)
 _KEYWORD = re.compile(r'\bcode(?:: str)? ?= ?"([a-z][a-z0-9_]*)"')
 _SAFETY = re.compile(r'raise Refused\((.*?)\)\s*\n', re.S)
 

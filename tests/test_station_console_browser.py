@@ -402,8 +402,20 @@ def test_chinese_by_default_when_the_browser_asks_and_every_page_under_its_polic
     log_in(page, "bob", "wrong password")
     page.wait_for_function("() => document.querySelector('#login-error').textContent.includes("
                            "'账号或密码错误')", timeout=TIMEOUT_MS)
+    # four more wrong passwords lock the account: said in Chinese with the station's wait
+    # (Retry-After), not in the station's English detail
+    for attempt in range(4):
+        page.evaluate("() => { document.querySelector('#login-error').textContent = ''; }")
+        log_in(page, "bob", f"wrong password {attempt}")
+        page.wait_for_function("() => document.querySelector('#login-error').textContent",
+                               timeout=TIMEOUT_MS)
+    log_in(page, "bob", PASSWORD)       # even the right one, while locked out
+    page.wait_for_function("() => document.querySelector('#login-error').textContent"
+                           ".startsWith('登录失败次数过多：请 ')", timeout=TIMEOUT_MS)
+    assert re.fullmatch(r"登录失败次数过多：请 \d+ 秒后再试。", page.inner_text("#login-error"))
+    assert page.is_visible("#login")
     context.close()
-    assert errors == [e for e in errors if "401" in e], errors  # the refused login's own line
+    assert errors == [e for e in errors if re.search("401|429", e)], errors  # refused logins' lines
 
 
 @pytest.mark.timeout(120)

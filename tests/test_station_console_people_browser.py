@@ -128,6 +128,12 @@ def test_an_admin_manages_people_and_pairs_a_handheld_from_the_console(console, 
     page.wait_for_selector("#people .accounts h3 >> text=账号管理", timeout=TIMEOUT_MS)
     assert page.inner_text(f"{ROW.format('王警官二号')} .name") == "王警官二号"
     shot(page, "console-people-zh.png")
+    # a refusal in the page's language, from the catalogue (the station's own detail is English)
+    page.fill("#people .account-add .new-name", "王警官二号")
+    page.select_option("#people .account-add .new-role", "viewer")
+    page.fill("#people .account-add .new-password", "a long password")
+    page.click("#people .account-add button.add")
+    assert said(page, "#people .account-result", "refused") == "已有同名账号"
     page.select_option("#lang", "en")
     page.click("#people-button")
     open_people(page)

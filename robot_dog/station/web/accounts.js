@@ -4,21 +4,12 @@
 // revoke_handheld. A one-time password or pairing code is shown once, in this page only, and
 // forgotten when the panel is redrawn. Names (王警官, <b>) are always text, never markup; what the
 // role may not do, the station refuses anyway.
+import {json} from "./answers.js";
 import {h} from "./dom.js";
 import {clock, t} from "./i18n.js";
 import {refusalWords} from "./labels.js";
 
 const ROLES = ["viewer", "operator", "commander", "admin", "officer"];
-
-async function json(reply) {
-  const body = await reply.json().catch(() => ({}));
-  if (!reply.ok) {
-    const error = new Error(body.error ? `${body.error} (${body.code})` : `HTTP ${reply.status}`);
-    error.code = body.code;
-    throw error;
-  }
-  return body;
-}
 
 /** A panel's one line of outcome: a one-time secret, a done or a refusal (text only). */
 function say(out, text, kind) {
@@ -79,7 +70,7 @@ export class AccountsPanel {
     const tbody = this.box.querySelector(".account-list tbody");
     let accounts;
     try { ({accounts} = await json(await fetch("/api/accounts", {cache: "no-store"}))); }
-    catch (err) { tbody.replaceChildren(h("tr", {}, h("td", {}, err.message))); return; }
+    catch (err) { tbody.replaceChildren(h("tr", {}, h("td", {}, refusalWords(err)))); return; }
     tbody.replaceChildren(...accounts.map(a => this.row(a)));
   }
 
@@ -145,7 +136,7 @@ export class PairingPanel {
       list.replaceChildren(...pairings.map(p => h("li", {"data-dog": p.dog, "data-officer": p.officer},
         t("pair_entry", {dog: p.dog, officer: p.officer, by: p.issued_by, time: clock(p.issued_at)}), " ",
         h("button", {type: "button", class: "revoke-handheld", onclick: () => this.revoke(p.dog)}, t("pair_revoke")))));
-    } catch (err) { list.replaceChildren(h("li", {}, err.message)); }
+    } catch (err) { list.replaceChildren(h("li", {}, refusalWords(err))); }
   }
 
   /** A lost phone: the verb revoke_handheld; the station ends the pairing at once. */

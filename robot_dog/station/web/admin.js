@@ -3,17 +3,13 @@
 // once and revoked; and for commanders and admins the audit log, newest first, filtered by kind,
 // account, target (a dog, an account) and time and paged back by id. Over the station's JSON
 // API (GET /api/audit, /api/tokens); what the role may not see, the station refuses anyway.
+import {json} from "./answers.js";
 import {h} from "./dom.js";
 import {clock, t} from "./i18n.js";
+import {refusalWords} from "./labels.js";
 import {AccountsPanel, PairingPanel} from "./accounts.js";
 
 const AUDIT_PAGE = 50;   // audit lines a page asks for at once
-
-async function json(reply) {
-  const body = await reply.json().catch(() => ({}));
-  if (!reply.ok) throw new Error(body.error ? `${body.error} (${body.code})` : `HTTP ${reply.status}`);
-  return body;
-}
 
 export class PeoplePanel {
   /** `root()`: the section; `can(action)`: the role table; `post(path, body)`: a POST with the
@@ -48,7 +44,7 @@ export class PeoplePanel {
         secret.textContent = t("token_secret", {id: made.id, secret: made.token});
         await this.tokens();
         this.root().querySelector(".tokens .secret").textContent = secret.textContent;
-      } catch (err) { secret.textContent = err.message; }
+      } catch (err) { secret.textContent = refusalWords(err); }
     }}, t("token_create"));
     box.replaceChildren(h("h3", {}, t(everyone ? "tokens_all" : "tokens_own")), label, create, secret);
     try {
@@ -59,13 +55,13 @@ export class PeoplePanel {
           `${token.id} · ${token.account} · ${token.label} · ${clock(token.created_at)}`);
         if (token.revoked_at) li.append(h("span", {class: "revoked"}, ` ${t("token_revoked")}`));
         else li.append(h("button", {type: "button", class: "revoke", onclick: async () => {
-          try { await json(await this.post(`/api/tokens/${token.id}/revoke`)); } catch (err) { secret.textContent = err.message; }
+          try { await json(await this.post(`/api/tokens/${token.id}/revoke`)); } catch (err) { secret.textContent = refusalWords(err); }
           await this.tokens();
         }}, t("token_revoke")));
         list.append(li);
       }
       box.append(list);
-    } catch (err) { box.append(h("p", {class: "note"}, err.message)); }
+    } catch (err) { box.append(h("p", {class: "note"}, refusalWords(err))); }
   }
 
   auditForm() {
@@ -98,6 +94,6 @@ export class PeoplePanel {
       this.before = page.before;
       // a short page is the last: no Older that would answer nothing
       root.querySelector(".older").hidden = page.before === null || page.audit.length < AUDIT_PAGE;
-    } catch (err) { body.append(h("tr", {}, h("td", {}, err.message))); }
+    } catch (err) { body.append(h("tr", {}, h("td", {}, refusalWords(err)))); }
   }
 }

@@ -594,7 +594,7 @@ function onMessage(m) {
       break;
     case "auth":
       state.proven = Boolean(m.ok);
-      if (!m.ok) showLoginError(t("login_failed", {error: m.error}));
+      if (!m.ok) showLoginError(t("login_failed", {error: refusalWords({code: m.code, message: m.error})}));
       break;
     case "session_ended":
       endSession(t("session_ended", {code: m.code}));
@@ -654,11 +654,6 @@ function showWho() {
   document.body.dataset.role = state.role || "";
 }
 
-async function errorOf(reply) {
-  const body = await reply.json().catch(() => ({}));
-  return body.error ? `${body.error}${body.code ? ` (${body.code})` : ""}` : `HTTP ${reply.status}`;
-}
-
 export async function post(path, body) {
   return fetch(path, {method: "POST", cache: "no-store", body: JSON.stringify(body ?? {}),
     headers: {"Content-Type": "application/json", "X-CSRF-Token": state.csrf || ""}});
@@ -670,7 +665,10 @@ async function login(name, password) {
     headers: {"Content-Type": "application/json"}, body: JSON.stringify({name, password})});
   $("#password").value = "";
   if (!reply.ok) {
-    showLoginError(reply.status === 401 ? t("wrong_login") : t("login_failed", {error: await errorOf(reply)}));
+    const refused = await json(reply).catch(err => err);
+    showLoginError(reply.status === 401 ? t("wrong_login")
+      : refused.code === "locked_out" ? t("login_locked_out", {s: reply.headers.get("Retry-After") || "?"})
+      : t("login_failed", {error: refusalWords(refused)}));
     return;
   }
   await begin(await reply.json());
