@@ -606,7 +606,7 @@ function onMessage(m) {
       refreshAlarms();
       break;
     case "error":
-      if (m.code) showLoginError(t("station_refused", {error: m.error}));
+      if (m.code) showLoginError(t("station_refused", {error: refusalWords({code: m.code, message: m.error})}));
       else console.warn("station:", m.error);
       break;
   }

@@ -3,8 +3,10 @@
 // it with HTTP range requests, so the <video> seeks) and each still shown; admins select
 // recordings and export them as a case (a tar that `robot-dog evidence verify` checks; the
 // export is in the audit log under the admin's name). Everything shown is data set as text.
+import {json} from "./answers.js";
 import {h} from "./dom.js";
 import {clock, t} from "./i18n.js";
+import {refusalWords} from "./labels.js";
 
 function itemUrl(dog, recording, file) {
   return `/api/dogs/${encodeURIComponent(dog)}/evidence/${encodeURIComponent(recording)}/${encodeURIComponent(file)}`;
@@ -30,8 +32,7 @@ export class EvidenceBrowser {
     if (this.dog !== dog) return;           // another dog was opened meanwhile
     if (reply.status === 404) { root.append(h("p", {class: "note"}, t("evidence_off"))); return; }
     if (!reply.ok) {
-      const body = await reply.json().catch(() => ({}));
-      root.append(h("p", {class: "note error"}, body.error || `HTTP ${reply.status}`));
+      root.append(h("p", {class: "note error"}, refusalWords(await json(reply).catch(err => err))));
       return;
     }
     this.recordings = (await reply.json()).recordings;
@@ -87,8 +88,7 @@ export class EvidenceBrowser {
       state.textContent = "…";
       const reply = await this.post(`/api/dogs/${encodeURIComponent(dog)}/evidence/export`, {recordings, reason: reason.value});
       if (!reply.ok) {
-        const body = await reply.json().catch(() => ({}));
-        state.textContent = t("station_refused", {error: body.error || reply.status});
+        state.textContent = t("station_refused", {error: refusalWords(await json(reply).catch(err => err))});
         return;
       }
       const file = `${dog}-case.tar`;
