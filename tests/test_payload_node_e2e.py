@@ -49,8 +49,9 @@ class RosClient:
     def call(self, client, request, timeout: float = 30.0, attempt_s: float = 5.0):
         """Every payload request is idempotent (a state to set), so a call not answered within
         `attempt_s` is sent again, as the station would: in two fresh-clone CI runs on a loaded
-        machine the first call after discovery went unanswered for 20 s (the suspect, not
-        proven: a reply sent before the server had matched this client's reply reader)."""
+        machine the first call after discovery went unanswered for 20 s: a reply sent before
+        the server had matched this client's reply reader, which rmw_fastrtps drops ("client
+        will not receive response" in a later CI run's server log; RosProbe.call)."""
         assert client.wait_for_service(timeout_sec=30.0), "payload_node services never appeared"
         end = time.monotonic() + timeout
         while True:
