@@ -24,6 +24,7 @@ from std_msgs.msg import Bool
 
 from robot_dog_interfaces.msg import AudioChunk, EstopState, PoliceLightState, RecorderStatus
 from robot_dog_interfaces.srv import Record, Snapshot
+from tests.fixtures.ros_nodes import answer
 
 pytestmark = pytest.mark.slow
 
@@ -50,9 +51,7 @@ def running_bodycam(namespace, **params):
     def call(srv_type, name, **fields):
         cli = client.create_client(srv_type, name)
         assert spin_until(cli.service_is_ready), f"{name} not served"
-        future = cli.call_async(srv_type.Request(**fields))
-        assert spin_until(future.done), f"{name} did not answer"
-        return future.result()
+        return answer(cli, srv_type.Request(**fields), spin_until, 60.0)
 
     statuses: list[RecorderStatus] = []
     client.create_subscription(RecorderStatus, "bodycam/status", statuses.append, qos.STATE)

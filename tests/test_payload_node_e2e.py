@@ -22,6 +22,7 @@ from firmware_bridge.virtual_mcu.device import VirtualMcu
 from firmware_bridge.virtual_mcu.model import McuModelConfig
 from robot_dog.ros import qos
 from tests.fixtures.firmware import PayloadNodeProcess
+from tests.fixtures.ros_nodes import answer
 from tests.support import wait_for
 
 pytestmark = pytest.mark.slow
@@ -46,22 +47,12 @@ class RosClient:
                                          (DiagnosticArray, "/diagnostics", qos.TELEMETRY)):
             self.node.create_subscription(msg_type, topic, self.got[msg_type].append, profile)
 
-    def call(self, client, request, timeout: float = 30.0, attempt_s: float = 5.0):
-        """Every payload request is idempotent (a state to set), so a call not answered within
-        `attempt_s` is sent again, as the station would: in two fresh-clone CI runs on a loaded
-        machine the first call after discovery went unanswered for 20 s: a reply sent before
-        the server had matched this client's reply reader, which rmw_fastrtps drops ("client
-        will not receive response" in a later CI run's server log; RosProbe.call)."""
+    def call(self, client, request, timeout: float = 30.0):
+        """Every payload request is idempotent (a state to set), so one sent again after a
+        silence (`answer`: in two fresh-clone CI runs the first call after discovery went
+        unanswered for 20 s) does no harm."""
         assert client.wait_for_service(timeout_sec=30.0), "payload_node services never appeared"
-        end = time.monotonic() + timeout
-        while True:
-            future = client.call_async(request)
-            self.executor.spin_until_future_complete(
-                future, timeout_sec=max(0.1, min(attempt_s, end - time.monotonic())))
-            if future.done():
-                return future.result()
-            client.remove_pending_request(future)
-            assert time.monotonic() < end, "service call timed out"
+        return answer(client, request, self.spin_until, timeout)
 
     def spin_until(self, predicate, timeout: float) -> bool:
         end = time.monotonic() + timeout

@@ -21,7 +21,7 @@ from sim.robot import JOINTS_MODEL
 from sim.scenario import load_scenario
 from tests.fixtures.firmware import PayloadNodeProcess
 from tests.fixtures.processes import unique_namespace
-from tests.fixtures.ros_nodes import NodeProcess, RosNode
+from tests.fixtures.ros_nodes import NodeProcess, RosNode, answer
 
 pytestmark = pytest.mark.slow
 
@@ -47,14 +47,19 @@ class Observer(RosNode):
         sub(DiagnosticArray, "/diagnostics", self.got["diag"].append, qos.TELEMETRY)
 
     def spin_until(self, predicate, timeout: float, what: str, every=None) -> None:
+        if not self.spinning(predicate, timeout, every):
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+    def spinning(self, predicate, timeout: float, every=None) -> bool:
+        """Spin until `predicate()`; whether it came within `timeout` s."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if every is not None:
                 every()
             if predicate():
-                return
+                return True
             self.executor.spin_once(timeout_sec=0.05)
-        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        return bool(predicate())
 
     def drive(self, vx: float, wz: float = 0.0) -> None:
         msg = Twist()
@@ -134,10 +139,9 @@ def test_bodycam_shows_the_flashing_light_bar_after_police_light_set(sim, observ
         assert head_pixels(frame) == (0.0, 0.0)   # light bar dark before the command
 
         assert obs.light.wait_for_service(timeout_sec=60), payload.output()
-        future = obs.light.call_async(SetPoliceLight.Request(pattern="alternate", rate_hz=1.1,
-                                                             duration_s=30.0))
-        obs.spin_until(future.done, 30, "the police_light/set reply")
-        assert future.result().accepted, future.result().message
+        reply = answer(obs.light, SetPoliceLight.Request(pattern="alternate", rate_hz=1.1,
+                                                         duration_s=30.0), obs.spinning, 30.0)
+        assert reply.accepted, reply.message
         # 1.1 Hz: an alternation rate that no plausible render rate samples at one phase only.
         obs.got["image"].clear()
         seen = {"red": 0, "blue": 0}
