@@ -98,7 +98,12 @@ def request(path: str | os.PathLike[str], message: dict[str, Any],
             if not chunk:
                 break
             data += chunk
-    answer = json.loads(data)
+    return parse_answer(data)
+
+
+def parse_answer(line: bytes) -> dict[str, Any]:
+    """One answer line of the control socket; ValueError with the MCU's refusal."""
+    answer = json.loads(line)
     if not isinstance(answer, dict):
         raise ValueError(f"control socket answered {answer!r}, not an object")
     if "error" in answer:

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from firmware_bridge.virtual_mcu.control import parse_answer
 from robot_dog.ros.priority import HIGH_PRIORITY_NICE
 
 #: How long a new MCU process may take to make its pty and control socket, s (an interpreter's
@@ -103,12 +104,7 @@ class McuProcess:
                 self._sock.close()          # a late answer must not be read as the next one's
                 self._sock = self._reader = None
                 raise
-        answer = json.loads(line)
-        if not isinstance(answer, dict):
-            raise ValueError(f"virtual MCU answered {answer!r}, not an object")
-        if "error" in answer:
-            raise ValueError(answer["error"])
-        return answer
+        return parse_answer(line)
 
     def snapshot(self) -> dict[str, Any]:
         """VirtualMcu.snapshot() plus `line_faults`."""
