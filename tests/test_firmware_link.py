@@ -22,17 +22,9 @@ from firmware_bridge.messages import (
 )
 from firmware_bridge.transport import SerialLink
 from firmware_bridge.virtual_mcu.device import VirtualMcu
+from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.02) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 def test_commands_reach_the_mcu_and_telemetry_flows(virtual_mcu: VirtualMcu,

@@ -9,7 +9,6 @@ import {alarmText, refusalWords} from "./labels.js";
 
 const GOALS = ["point", "patrol", "home"];   // what a dispatch sends: goto, patrol, return
 
-
 /** A number as typed ("" or words: NaN, sent as null, which the station refuses by its code). */
 function number(text) {
   const value = Number.parseFloat(String(text).trim());
